@@ -1,0 +1,106 @@
+# Meeting-room reservation suite: one non-recursive Makefile.
+#
+#   make                      build the services into build/bin/
+#   make SANITIZE=address,undefined   the same with sanitizers (into build/san/)
+#   make test                 deps, sanitized build, unit + integration tests
+#   make run                  the whole stack in the foreground (Ctrl-C stops it)
+#   make token EMAIL=… [ROLE=admin]   an access token for the running stack
+#   V=1                       show the commands
+
+SERVICES := user-service
+
+CC      ?= cc
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+  BUILD   := build
+  OPT     ?= -O2 -g
+  SANFLAGS :=
+else
+  BUILD   := build/san
+  OPT     ?= -O1 -g
+  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+PKGS     := libpq jansson libcurl openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wconversion -Werror
+CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP -pthread \
+           -Icommon/include $(PKG_CFLAGS)
+LDFLAGS += $(SANFLAGS) -pthread
+LDLIBS  := -lcivetweb $(PKG_LIBS) -lm
+
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
+
+COMMON_SRC := $(wildcard common/src/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+LIBCOMMON  := $(BUILD)/lib/libcommon.a
+
+.PHONY: all clean deps test unit integration run token check-headers
+all: $(SERVICES:%=$(BUILD)/bin/%)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AR    $@")
+	$(Q)$(AR) rcs $@ $^
+
+# Each service: its sources plus its migrations embedded as C strings, so a binary is self-contained.
+define service_rules
+$(1)_SRC := $$(wildcard $(1)/src/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/$(1)/migrations.o
+$(BUILD)/gen/$(1)/migrations.c: $$(sort $$(wildcard $(1)/migrations/*.sql)) tools/embed-migrations.sh
+	@mkdir -p $$(@D)
+	$(Q)sh tools/embed-migrations.sh $(1)/migrations > $$@
+$(BUILD)/obj/gen/$(1)/migrations.o: $(BUILD)/gen/$(1)/migrations.c
+	@mkdir -p $$(@D)
+	$(Q)$(CC) $(CFLAGS) -c -o $$@ $$<
+$(BUILD)/bin/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+	@mkdir -p $$(@D)
+	@$$(if $(Q),echo "  LINK  $$@")
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+# Unit tests: one cmocka binary per file in tests/unit/.
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS) -lcmocka
+unit-bins: $(UNIT_BINS)
+
+# Every header compiles on its own.
+check-headers:
+	$(Q)for h in common/include/*.h; do \
+	  echo "#include \"$$(basename $$h)\"" | $(CC) $(CFLAGS) -x c -fsyntax-only - || exit 1; done
+
+deps:
+	$(Q)scripts/deps.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-bins
+	$(Q)$(MAKE) --no-print-directory check-headers
+	$(Q)tests/run.sh build/san
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/run.sh
+
+token:
+	$(Q)scripts/token.sh "$(EMAIL)" "$(ROLE)" "$(NAME)"
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,39 @@
+/* auth: the suite's own access tokens (HS256 JWTs, SPEC §2).  Claims: sub (user id as decimal
+ * string), email, name, role, iat, exp, iss, jti.  Verification accepts only HS256, allows
+ * AUTH_LEEWAY_SECONDS of clock skew and checks the issuer.  Thread-safe. */
+#ifndef AUTH_H
+#define AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "jwt.h"
+
+#define AUTH_LEEWAY_SECONDS 30
+
+struct auth_config {
+	const char *secret;  /* borrowed; at least 32 bytes */
+	const char *issuer;  /* borrowed */
+	long long access_ttl; /* seconds */
+};
+
+/* The caller of a request, as told by a verified access token. */
+struct auth_user {
+	long long id;
+	char email[321];
+	char name[256];
+	char role[16];  /* "admin" or "employee" */
+	bool admin;
+};
+
+/* Issues an access token (heap string, caller frees) or NULL.  email/name/role borrowed. */
+char *auth_issue_access(const struct auth_config *cfg, long long user_id, const char *email,
+                        const char *name, const char *role, time_t now);
+
+/* Verifies token and fills *user.  Returns JWT_OK, or the reason it was refused; claims that
+ * are missing or malformed (sub not a positive decimal, unknown role) give JWT_MISSING_CLAIM. */
+enum jwt_status auth_verify_access(const struct auth_config *cfg, const char *token, time_t now,
+                                   struct auth_user *user);
+
+#endif

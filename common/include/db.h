@@ -1,0 +1,76 @@
+/* db: PostgreSQL access.  Each thread owns one connection (created on first use, re-established
+ * after a failure); statements are parameterised ($n) and errors are classified by SQLSTATE.
+ * A transaction is opened with db_begin() and must end with db_commit()/db_rollback(); the
+ * request layer calls db_idle() after every request so an open transaction can never leak into
+ * the next one.  Also: the migration runner. */
+#ifndef DB_H
+#define DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "errors.h"
+
+enum db_status {
+	DB_OK = 0,
+	DB_UNIQUE_VIOLATION,    /* 23505 */
+	DB_EXCLUSION_VIOLATION, /* 23P01 */
+	DB_FK_VIOLATION,        /* 23503 */
+	DB_CHECK_VIOLATION,     /* 23514, 23502, 22xxx data exceptions */
+	DB_RETRY,               /* 40001 serialization failure, 40P01 deadlock */
+	DB_UNAVAILABLE,         /* connection failure, class 08, 57P0x, 57014 timeout */
+	DB_ERROR,               /* anything else: a bug */
+};
+
+/* A numbered schema change, embedded in the binary by tools/embed-migrations.sh. */
+struct db_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+/* Sets the connection string (a libpq URL or key=value string, borrowed, must outlive all
+ * threads), the application_name and the server-side statement timeout.  Call once before
+ * threads start. */
+void db_configure(const char *conninfo, const char *app_name, int statement_timeout_ms);
+
+/* This thread's connection, connecting or reconnecting as needed; NULL when the database is
+ * unreachable.  Never share the result with another thread. */
+PGconn *db_conn(void);
+/* Closes this thread's connection (thread exit). */
+void db_thread_close(void);
+
+/* Runs one parameterised statement on this thread's connection.  params are text values (NULL
+ * = SQL NULL).  On DB_OK *res (if res is non-NULL) receives the result, which the caller
+ * PQclear()s; on failure it is NULL.  A broken connection outside a transaction is re-opened
+ * and the statement retried once. */
+enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params);
+
+enum db_status db_begin(void);
+enum db_status db_commit(void);
+void db_rollback(void);
+/* Leaves the connection idle: rolls back a transaction that was left open. */
+void db_idle(void);
+
+/* Classifies a SQLSTATE (five characters, may be NULL). */
+enum db_status db_classify(const char *sqlstate);
+/* The error kind a handler should answer with for a failed status. */
+enum err_kind db_err_kind(enum db_status st);
+const char *db_status_str(enum db_status st);
+
+/* SELECT 1 on this thread's connection; *ms receives the round-trip time. */
+bool db_ping(double *ms);
+
+/* Applies the migrations not yet recorded in schema_migrations, each in its own transaction,
+ * under a session advisory lock so that concurrent replicas migrate once.  On failure writes a
+ * one-line reason into err. */
+bool db_migrate(const struct db_migration *migrations, size_t n, char *err, size_t errlen);
+
+/* Helpers for reading results: the value or NULL for SQL NULL (borrowed from res). */
+const char *db_value(const PGresult *res, int row, int col);
+long long db_int(const PGresult *res, int row, int col);
+bool db_bool(const PGresult *res, int row, int col);
+
+#endif

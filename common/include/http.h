@@ -1,0 +1,128 @@
+/* http: the request layer on civetweb.  One entry point receives every request, builds a
+ * struct req (connection, request id, caller, start time), routes it by method and path,
+ * enforces authentication, calls the handler and finishes in one place: the reply, the access
+ * log line, the metrics and the release of any open database transaction.
+ *
+ * Built in on every service: GET /health, /ready, /live, /metrics; CORS (by configuration);
+ * 404/405 in the standard error shape; X-Request-ID on every response.
+ *
+ * Handlers reply exactly once, through req_reply_* or req_error.  Functions documented as
+ * "replies on failure" have already answered the client when they return false: the handler
+ * just returns. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "errors.h"
+#include "router.h"
+
+struct req;
+struct http_server;
+
+enum http_access {
+	HTTP_PUBLIC, /* anyone */
+	HTTP_BEARER, /* a valid access token */
+	HTTP_ADMIN,  /* a valid access token with role admin */
+};
+
+typedef void (*http_handler_fn)(struct req *r);
+
+struct http_route {
+	struct router_route route; /* method + pattern; must be first */
+	http_handler_fn handler;
+	enum http_access access;
+};
+
+enum health_state { HEALTH_OK, HEALTH_DEGRADED, HEALTH_DOWN };
+
+/* A dependency check for GET /health.  A hard dependency that is down makes /health 503. */
+struct http_health_check {
+	const char *name;
+	bool hard;
+	enum health_state (*check)(char *detail, size_t size);
+};
+
+struct http_options {
+	const char *service;           /* "user-service" */
+	const char *listen_host;       /* NULL = 0.0.0.0 */
+	long long port;
+	long long num_threads;
+	long long max_body;            /* bytes */
+	const char *cors_origins;      /* comma-separated, "*" or empty */
+	const struct auth_config *auth;
+	const struct http_route *routes;
+	size_t nroutes;
+	const struct http_health_check *checks;
+	size_t nchecks;
+	bool (*ready)(void);           /* extra readiness condition, may be NULL */
+	void (*thread_exit)(void);     /* per-thread cleanup of the service, may be NULL */
+};
+
+/* Starts the server; opts and everything it points to must outlive it.  Returns NULL with a
+ * reason in err when the port cannot be bound. */
+struct http_server *http_start(const struct http_options *opts, char *err, size_t errlen);
+/* From now on /ready answers 503 (the load balancer stops sending). */
+void http_drain(struct http_server *s);
+/* Stops accepting, waits for in-flight requests, frees the server. */
+void http_stop(struct http_server *s);
+
+/* ---- inside a handler ---- */
+
+const char *req_method(const struct req *r);
+const char *req_id(const struct req *r);
+/* The verified caller (routes with HTTP_BEARER/HTTP_ADMIN), else NULL. */
+const struct auth_user *req_user(const struct req *r);
+/* A request header (case-insensitive name) or NULL; borrowed for the request's lifetime. */
+const char *req_header(const struct req *r, const char *name);
+/* Copies path parameter name; false if absent or too long. */
+bool req_param(const struct req *r, const char *name, char *buf, size_t size);
+/* Path parameter as a positive 64-bit id.  Replies 404 on failure (a malformed id names no
+ * resource). */
+bool req_param_id(struct req *r, const char *name, long long *id);
+
+/* Query parameter, URL-decoded, into buf.  Returns 1 when present, 0 when absent; replies 400
+ * and returns -1 when it is too long for buf. */
+int req_query(struct req *r, const char *name, char *buf, size_t size);
+/* Optional integer query parameter within [min, max]; replies 400 on failure. */
+bool req_query_int(struct req *r, const char *name, long long min, long long max,
+                   long long *out, bool *present);
+/* Optional boolean query parameter (true/false/1/0); replies 400 on failure. */
+bool req_query_bool(struct req *r, const char *name, bool *out, bool *present);
+
+/* Pagination: ?limit= (1–200, default 50) and ?cursor= (opaque).  *cursor receives a new
+ * reference to the decoded cursor value, or NULL on the first page.  Replies 400 on failure. */
+bool req_page(struct req *r, long long *limit, json_t **cursor);
+/* Announces the next page: Link: <path?…&cursor=…>; rel="next".  key is borrowed. */
+void req_next_page(struct req *r, const json_t *key);
+
+/* Reads the body as a JSON object: 411 without a length, 413 over the limit, 415 for another
+ * content type, 400 for bad JSON.  Returns a new reference, or NULL after replying. */
+json_t *req_body_object(struct req *r);
+
+/* Adds a response header for the coming reply (copied). */
+void req_add_header(struct req *r, const char *name, const char *value);
+/* The If-Match header's version ("3" from "\"3\"" or W/"3"); 0 when absent.  Replies 412 and
+ * returns false when it is present but names no valid version. */
+bool req_if_match(struct req *r, long long *version);
+
+/* Replies with body (stolen; NULL for no body) and status. */
+void req_reply_json(struct req *r, int status, json_t *body);
+/* Replies without body (e.g. 204). */
+void req_reply_empty(struct req *r, int status);
+/* Replies with a redirect (302) to location. */
+void req_redirect(struct req *r, const char *location);
+/* Replies with the SPEC §2 error body.  details is stolen (may be NULL).  fmt may be NULL for
+ * the kind's default message.  Adds Retry-After for 429/503, WWW-Authenticate for 401. */
+void req_error(struct req *r, enum err_kind kind, json_t *details, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Replies 422 with a details object (stolen) and a message built from its first entry. */
+void req_invalid(struct req *r, json_t *details);
+/* Replies for a failed database status (409/422/503/500). */
+void req_db_error(struct req *r, int db_status);
+
+#endif

@@ -1,0 +1,51 @@
+/* jsonx: strict JSON request parsing on top of jansson.  Bodies are parsed with duplicate keys
+ * rejected; fields are checked against a declared list (unknown fields and wrong types are
+ * reported per field); integers are range-checked before narrowing.  Thread-safe. */
+#ifndef JSONX_H
+#define JSONX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* Accepted JSON types of a field, as a bit mask. */
+enum {
+	JSONX_STRING = 1 << 0,
+	JSONX_INT = 1 << 1,
+	JSONX_BOOL = 1 << 2,
+	JSONX_ARRAY = 1 << 3,
+	JSONX_OBJECT = 1 << 4,
+	JSONX_NULL = 1 << 5,
+	JSONX_NUMBER = 1 << 6, /* integer or real */
+};
+
+struct jsonx_field {
+	const char *name;
+	unsigned types; /* JSONX_* mask */
+	bool required;
+};
+
+/* Parses buf[0..len) as one JSON object (no NUL needed).  Returns a new reference, or NULL with
+ * a message naming the position or the duplicated key in err. */
+json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen);
+
+/* Checks obj against the declared fields: every key must be declared, have one of the declared
+ * types, and required keys must be present.  Problems are added to details (borrowed object)
+ * as field -> reason.  Returns true when nothing was added. */
+bool jsonx_check(const json_t *obj, const struct jsonx_field *fields, size_t n, json_t *details);
+
+/* Reads an optional integer member within [min, max].  Returns false (and adds a reason to
+ * details) when present but out of range or not an integer; *present tells if it was there. */
+bool jsonx_int_range(const json_t *obj, const char *key, long long min, long long max,
+                     long long *out, bool *present, json_t *details);
+
+/* Reads an optional string member whose length in characters (UTF-8 code points) lies in
+ * [min, max].  *out is borrowed from obj (NULL when absent or JSON null). */
+bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max,
+                      const char **out, json_t *details);
+
+/* Number of UTF-8 code points in a valid UTF-8 string. */
+size_t jsonx_utf8_len(const char *s);
+
+#endif

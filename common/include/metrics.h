@@ -1,0 +1,22 @@
+/* metrics: Prometheus text exposition.  Requests by route template, method and status; a
+ * latency histogram per route template and method; named counters; gauges computed on demand by
+ * callbacks.  All functions are thread-safe (one mutex; updates are a few instructions). */
+#ifndef METRICS_H
+#define METRICS_H
+
+/* Records one finished request.  route and method must be static strings (they are kept). */
+void metrics_observe_request(const char *route, const char *method, int status, double seconds);
+
+/* Adds v to the counter name (a static string, e.g. "db_errors_total"). help is kept from the
+ * first call. */
+void metrics_counter_add(const char *name, const char *help, double v);
+
+/* Registers a gauge whose value fn computes at scrape time (e.g. the outbox backlog).  fn runs
+ * on the scraping thread.  Call before threads start. */
+void metrics_register_gauge(const char *name, const char *help, double (*fn)(void));
+
+/* Renders everything in the Prometheus text format, each name prefixed with prefix (borrowed,
+ * may be ""). Returns a heap string (caller frees) or NULL. */
+char *metrics_render(const char *prefix);
+
+#endif

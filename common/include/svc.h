@@ -1,0 +1,57 @@
+/* svc: what every service daemon shares around its own code: the common configuration
+ * variables (SPEC §6), process start-up (logging, libraries, database), migrations retried
+ * until the database answers, and signal handling for a graceful stop. */
+#ifndef SVC_H
+#define SVC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "db.h"
+
+struct svc_config {
+	long long port;
+	char *database_url;
+	char *jwt_secret;
+	char *jwt_issuer;
+	long long access_ttl;
+	char *log_level;
+	long long num_threads;
+	long long max_body;
+	char *cors_origins;
+	char *kafka_broker_url;
+};
+
+/* The common rows of a service's configuration table.  type is the service's config struct,
+ * m the name of its struct svc_config member, port the default port as a string. */
+#define SVC_COMMON_PARAMS(type, m, default_port)                                               \
+	{"PORT", CFG_INT, default_port, 1, 65535, false, offsetof(type, m.port)},              \
+	{"DATABASE_URL", CFG_STRING, NULL, 1, 4096, true, offsetof(type, m.database_url)},     \
+	{"JWT_SECRET_KEY", CFG_STRING, NULL, 32, 4096, true, offsetof(type, m.jwt_secret)},    \
+	{"JWT_ISSUER", CFG_STRING, "meeting-rooms", 1, 256, false, offsetof(type, m.jwt_issuer)}, \
+	{"JWT_ACCESS_TTL_SECONDS", CFG_INT, "3600", 60, 86400, false,                          \
+	 offsetof(type, m.access_ttl)},                                                        \
+	{"LOG_LEVEL", CFG_STRING, "info", 4, 5, false, offsetof(type, m.log_level)},           \
+	{"NUM_THREADS", CFG_INT, "16", 1, 1024, false, offsetof(type, m.num_threads)},         \
+	{"MAX_BODY_BYTES", CFG_INT, "65536", 1024, 16777216, false, offsetof(type, m.max_body)}, \
+	{"CORS_ORIGINS", CFG_STRING, "", 0, 4096, false, offsetof(type, m.cors_origins)}
+
+/* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.
+ * Then validates LOG_LEVEL, sets up logging, jansson, libcurl and the database layer, and blocks
+ * SIGTERM/SIGINT/SIGPIPE in this thread (so in every thread started later). */
+void svc_init(const char *service, const struct cfg_param *params, size_t n, void *cfg,
+              const struct svc_config *common);
+
+/* Applies the migrations, retrying every second while the database is unreachable.  Returns
+ * 1 when done, 0 when a stop signal arrived first, -1 when a migration itself failed (logged). */
+int svc_migrate(const struct db_migration *m, size_t n);
+
+/* Waits for SIGTERM or SIGINT; returns the signal number.  timeout_ms < 0 waits for ever;
+ * otherwise returns 0 when nothing arrived in time. */
+int svc_wait_signal(long timeout_ms);
+
+/* Whether migrations finished (for /ready). */
+bool svc_migrated(void);
+
+#endif

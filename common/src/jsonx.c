@@ -1,0 +1,150 @@
+#include "jsonx.h"
+
+#include <stdio.h>
+#include <string.h>
+
+json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "malformed JSON: %s (at line %d, column %d)", jerr.text,
+		         jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "request body must be a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+static bool jsonx_type_ok(const json_t *v, unsigned types)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return types & JSONX_STRING;
+	case JSON_INTEGER:
+		return types & (JSONX_INT | JSONX_NUMBER);
+	case JSON_REAL:
+		return types & JSONX_NUMBER;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return types & JSONX_BOOL;
+	case JSON_ARRAY:
+		return types & JSONX_ARRAY;
+	case JSON_OBJECT:
+		return types & JSONX_OBJECT;
+	case JSON_NULL:
+		return types & JSONX_NULL;
+	}
+	return false;
+}
+
+static const char *jsonx_type_reason(unsigned types)
+{
+	unsigned t = types & ~(unsigned)JSONX_NULL;
+	if (t == JSONX_STRING)
+		return "must be a string";
+	if (t == JSONX_INT)
+		return "must be an integer";
+	if (t == JSONX_BOOL)
+		return "must be a boolean";
+	if (t == JSONX_ARRAY)
+		return "must be an array";
+	if (t == JSONX_OBJECT)
+		return "must be an object";
+	if (t == (JSONX_STRING | JSONX_ARRAY))
+		return "must be an array of strings or a comma-separated string";
+	if (t & JSONX_NUMBER)
+		return "must be a number";
+	return "has the wrong type";
+}
+
+bool jsonx_check(const json_t *obj, const struct jsonx_field *fields, size_t n, json_t *details)
+{
+	bool ok = true;
+	const char *key;
+	json_t *value;
+
+	json_object_foreach((json_t *)obj, key, value) {
+		const struct jsonx_field *f = NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(fields[i].name, key) == 0) {
+				f = &fields[i];
+				break;
+			}
+		}
+		if (!f) {
+			json_object_set_new(details, key, json_string("unknown field"));
+			ok = false;
+		} else if (!jsonx_type_ok(value, f->types)) {
+			json_object_set_new(details, key, json_string(jsonx_type_reason(f->types)));
+			ok = false;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (fields[i].required && !json_object_get(obj, fields[i].name)) {
+			json_object_set_new(details, fields[i].name, json_string("is required"));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+bool jsonx_int_range(const json_t *obj, const char *key, long long min, long long max,
+                     long long *out, bool *present, json_t *details)
+{
+	json_t *v = json_object_get(obj, key);
+	*present = v != NULL && !json_is_null(v);
+	if (!*present)
+		return true;
+	if (!json_is_integer(v)) {
+		json_object_set_new(details, key, json_string("must be an integer"));
+		return false;
+	}
+	json_int_t n = json_integer_value(v);
+	if (n < min || n > max) {
+		json_object_set_new(details, key,
+		                    json_sprintf("must be between %lld and %lld", min, max));
+		return false;
+	}
+	*out = (long long)n;
+	return true;
+}
+
+size_t jsonx_utf8_len(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max,
+                      const char **out, json_t *details)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_string(v)) {
+		json_object_set_new(details, key, json_string("must be a string"));
+		return false;
+	}
+	const char *s = json_string_value(v);
+	size_t n = jsonx_utf8_len(s);
+	if (strlen(s) != json_string_length(v)) {
+		json_object_set_new(details, key, json_string("must not contain NUL characters"));
+		return false;
+	}
+	if (n < min || n > max) {
+		json_object_set_new(details, key,
+		                    json_sprintf("must be %zu to %zu characters long", min, max));
+		return false;
+	}
+	*out = s;
+	return true;
+}

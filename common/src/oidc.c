@@ -1,0 +1,428 @@
+#include "oidc.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "encoding.h"
+#include "jwt.h"
+#include "log.h"
+
+#define OIDC_DISCOVERY_TTL 3600
+#define OIDC_LEEWAY 60
+
+struct oidc_client {
+	const struct oidc_config *cfg;
+	pthread_mutex_t lock;
+	json_t *discovery;   /* owned; NULL until fetched */
+	time_t discovery_at;
+	json_t *jwks;        /* owned */
+	time_t jwks_at;
+};
+
+const char *oidc_status_str(enum oidc_status st)
+{
+	switch (st) {
+	case OIDC_OK: return "ok";
+	case OIDC_UNREACHABLE: return "identity provider unreachable";
+	case OIDC_BAD_RESPONSE: return "identity provider sent an unusable response";
+	case OIDC_REJECTED: return "identity provider rejected the authorization code";
+	case OIDC_INVALID_TOKEN: return "id_token failed verification";
+	case OIDC_EMAIL_UNVERIFIED: return "e-mail address not verified by the identity provider";
+	case OIDC_WRONG_DOMAIN: return "account is not in the permitted hosted domain";
+	case OIDC_NOT_ALLOWED: return "identity provider URL not permitted";
+	}
+	return "identity provider error";
+}
+
+struct oidc_client *oidc_new(const struct oidc_config *cfg)
+{
+	struct oidc_client *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->cfg = cfg;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void oidc_free(struct oidc_client *c)
+{
+	if (!c)
+		return;
+	json_decref(c->discovery);
+	json_decref(c->jwks);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void oidc_identity_free(struct oidc_identity *id)
+{
+	free(id->sub);
+	free(id->email);
+	free(id->name);
+	free(id->picture);
+	free(id->hd);
+	memset(id, 0, sizeof *id);
+}
+
+void oidc_pkce_challenge(const char *verifier, char out[OIDC_PKCE_CHALLENGE_LEN])
+{
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)verifier, strlen(verifier), digest);
+	char *b = enc_b64url_encode(digest, sizeof digest);
+	snprintf(out, OIDC_PKCE_CHALLENGE_LEN, "%s", b ? b : "");
+	free(b);
+}
+
+/* Whether url may be called: https always; http only to a loopback host when allowed. */
+static bool oidc_url_allowed(const struct oidc_config *cfg, const char *url)
+{
+	if (!url)
+		return false;
+	if (strncasecmp(url, "https://", 8) == 0)
+		return true;
+	if (!cfg->allow_http_loopback || strncasecmp(url, "http://", 7) != 0)
+		return false;
+	const char *host = url + 7;
+	static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]"};
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(loopback[i]);
+		if (strncasecmp(host, loopback[i], n) == 0 &&
+		    (host[n] == ':' || host[n] == '/' || host[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+struct oidc_buf {
+	char *data;
+	size_t len;
+	bool overflow;
+};
+
+static size_t oidc_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct oidc_buf *b = userdata;
+	size_t n = size * nmemb;
+	if (b->len + n > OIDC_MAX_RESPONSE) {
+		b->overflow = true;
+		return 0; /* aborts the transfer */
+	}
+	char *p = realloc(b->data, b->len + n + 1);
+	if (!p)
+		return 0;
+	memcpy(p + b->len, ptr, n);
+	b->data = p;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+/* GET (form == NULL) or POST form to url; parses the JSON object answer into *out.
+ * *http_status receives the status code. */
+static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url,
+                                  const char *form, json_t **out, long *http_status)
+{
+	struct oidc_buf b = {NULL, 0, false};
+	CURL *h = NULL;
+	enum oidc_status st = OIDC_UNREACHABLE;
+	*out = NULL;
+	*http_status = 0;
+
+	if (!oidc_url_allowed(cfg, url))
+		return OIDC_NOT_ALLOWED;
+	/* A fresh handle per call: sign-ins are rare and this keeps no state between users. */
+	h = curl_easy_init();
+	if (!h)
+		goto out;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, cfg->allow_http_loopback ? "https,http" : "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cfg->timeout_ms < 3000 ? cfg->timeout_ms : 3000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)OIDC_MAX_RESPONSE);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, oidc_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "meeting-rooms/1.0");
+	if (form)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
+	CURLcode rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		log_warn("identity provider call failed: %s", curl_easy_strerror(rc));
+		st = b.overflow ? OIDC_BAD_RESPONSE : OIDC_UNREACHABLE;
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, http_status);
+	if (*http_status >= 500) {
+		st = OIDC_UNREACHABLE;
+		goto out;
+	}
+	*out = b.data ? json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		st = OIDC_BAD_RESPONSE;
+		goto out;
+	}
+	st = OIDC_OK;
+out:
+	curl_easy_cleanup(h);
+	free(b.data);
+	return st;
+}
+
+/* Returns a new reference to the discovery document, fetching it if needed. */
+static enum oidc_status oidc_discovery(struct oidc_client *c, json_t **doc)
+{
+	time_t now = time(NULL);
+	pthread_mutex_lock(&c->lock);
+	if (c->discovery && now - c->discovery_at < OIDC_DISCOVERY_TTL) {
+		*doc = json_incref(c->discovery);
+		pthread_mutex_unlock(&c->lock);
+		return OIDC_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	long status = 0;
+	json_t *d = NULL;
+	enum oidc_status st = oidc_call(c->cfg, c->cfg->discovery_url, NULL, &d, &status);
+	if (st == OIDC_OK && (status != 200 ||
+	                      !json_is_string(json_object_get(d, "issuer")) ||
+	                      !json_is_string(json_object_get(d, "authorization_endpoint")) ||
+	                      !json_is_string(json_object_get(d, "token_endpoint")) ||
+	                      !json_is_string(json_object_get(d, "jwks_uri"))))
+		st = OIDC_BAD_RESPONSE;
+	if (st != OIDC_OK) {
+		json_decref(d);
+		return st;
+	}
+	pthread_mutex_lock(&c->lock);
+	json_decref(c->discovery);
+	c->discovery = d;
+	c->discovery_at = now;
+	*doc = json_incref(d);
+	pthread_mutex_unlock(&c->lock);
+	return OIDC_OK;
+}
+
+enum oidc_status oidc_check(struct oidc_client *c)
+{
+	json_t *d = NULL;
+	enum oidc_status st = oidc_discovery(c, &d);
+	json_decref(d);
+	return st;
+}
+
+/* Returns a new reference to the JWKS; refetches when force and the last fetch is old enough. */
+static enum oidc_status oidc_jwks(struct oidc_client *c, const json_t *disc, bool force,
+                                  json_t **jwks)
+{
+	time_t now = time(NULL);
+	pthread_mutex_lock(&c->lock);
+	if (c->jwks && (!force || now - c->jwks_at < OIDC_JWKS_MIN_REFRESH)) {
+		*jwks = json_incref(c->jwks);
+		pthread_mutex_unlock(&c->lock);
+		return OIDC_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	long status = 0;
+	json_t *k = NULL;
+	enum oidc_status st = oidc_call(c->cfg, json_string_value(json_object_get(disc, "jwks_uri")),
+	                                NULL, &k, &status);
+	if (st == OIDC_OK && (status != 200 || !json_is_array(json_object_get(k, "keys"))))
+		st = OIDC_BAD_RESPONSE;
+	if (st != OIDC_OK) {
+		json_decref(k);
+		return st;
+	}
+	pthread_mutex_lock(&c->lock);
+	json_decref(c->jwks);
+	c->jwks = k;
+	c->jwks_at = now;
+	*jwks = json_incref(k);
+	pthread_mutex_unlock(&c->lock);
+	return OIDC_OK;
+}
+
+/* Appends "&name=value" (value URL-encoded) to a heap string; returns false on failure. */
+static bool oidc_append(char **s, const char *name, const char *value, bool first)
+{
+	char *enc = curl_easy_escape(NULL, value, 0);
+	if (!enc)
+		return false;
+	size_t len = strlen(*s), add = strlen(name) + strlen(enc) + 3;
+	char *p = realloc(*s, len + add);
+	if (!p) {
+		curl_free(enc);
+		return false;
+	}
+	snprintf(p + len, add, "%s%s=%s", first ? "" : "&", name, enc);
+	curl_free(enc);
+	*s = p;
+	return true;
+}
+
+enum oidc_status oidc_authorization_url(struct oidc_client *c, const char *state,
+                                        const char *nonce, const char *code_verifier,
+                                        const char *login_hint, char **url)
+{
+	json_t *disc = NULL;
+	char challenge[OIDC_PKCE_CHALLENGE_LEN];
+	*url = NULL;
+	enum oidc_status st = oidc_discovery(c, &disc);
+	if (st != OIDC_OK)
+		return st;
+	const char *endpoint = json_string_value(json_object_get(disc, "authorization_endpoint"));
+	oidc_pkce_challenge(code_verifier, challenge);
+	char *u = strdup(endpoint);
+	bool ok = u != NULL;
+	if (ok) {
+		char sep[2] = {strchr(u, '?') ? '&' : '?', '\0'};
+		char *p = realloc(u, strlen(u) + 2);
+		ok = p != NULL;
+		if (ok) {
+			u = p;
+			strcat(u, sep);
+		}
+	}
+	ok = ok && oidc_append(&u, "response_type", "code", true) &&
+	     oidc_append(&u, "client_id", c->cfg->client_id, false) &&
+	     oidc_append(&u, "redirect_uri", c->cfg->redirect_uri, false) &&
+	     oidc_append(&u, "scope", "openid email profile", false) &&
+	     oidc_append(&u, "state", state, false) && oidc_append(&u, "nonce", nonce, false) &&
+	     oidc_append(&u, "code_challenge", challenge, false) &&
+	     oidc_append(&u, "code_challenge_method", "S256", false);
+	if (ok && c->cfg->hosted_domain && *c->cfg->hosted_domain)
+		ok = oidc_append(&u, "hd", c->cfg->hosted_domain, false);
+	if (ok && login_hint && *login_hint)
+		ok = oidc_append(&u, "login_hint", login_hint, false);
+	json_decref(disc);
+	if (!ok) {
+		free(u);
+		return OIDC_BAD_RESPONSE;
+	}
+	*url = u;
+	return OIDC_OK;
+}
+
+static char *oidc_claim(const json_t *claims, const char *name)
+{
+	const char *s = json_string_value(json_object_get(claims, name));
+	return s ? strdup(s) : NULL;
+}
+
+/* Verifies the id_token and fills id.  disc is borrowed. */
+static enum oidc_status oidc_verify(struct oidc_client *c, const json_t *disc,
+                                    const char *id_token, const char *nonce,
+                                    struct oidc_identity *id)
+{
+	json_t *jwks = NULL, *claims = NULL;
+	enum oidc_status st = oidc_jwks(c, disc, false, &jwks);
+	if (st != OIDC_OK)
+		return st;
+	enum jwt_status js = jwt_verify_rs256(id_token, jwks, &claims);
+	if (js == JWT_UNKNOWN_KID) {
+		/* The provider rotated its keys: fetch them again once. */
+		json_decref(jwks);
+		jwks = NULL;
+		st = oidc_jwks(c, disc, true, &jwks);
+		if (st != OIDC_OK)
+			return st;
+		js = jwt_verify_rs256(id_token, jwks, &claims);
+	}
+	json_decref(jwks);
+	st = OIDC_INVALID_TOKEN;
+	if (js != JWT_OK) {
+		log_warn("id_token refused: %s", jwt_status_str(js));
+		goto out;
+	}
+	const char *issuer = json_string_value(json_object_get(disc, "issuer"));
+	/* Google's id_tokens carry either form of its issuer. */
+	const char *issuer2 = strcmp(issuer, "https://accounts.google.com") == 0
+	                              ? "accounts.google.com" : NULL;
+	js = jwt_check_claims(claims, time(NULL), OIDC_LEEWAY, issuer, issuer2, c->cfg->client_id);
+	if (js != JWT_OK) {
+		log_warn("id_token refused: %s", jwt_status_str(js));
+		goto out;
+	}
+	const char *tnonce = json_string_value(json_object_get(claims, "nonce"));
+	if (!tnonce || !nonce || strcmp(tnonce, nonce) != 0) {
+		log_warn("id_token refused: nonce mismatch");
+		goto out;
+	}
+	if (!json_is_string(json_object_get(claims, "sub")) ||
+	    !json_is_string(json_object_get(claims, "email")))
+		goto out;
+	json_t *verified = json_object_get(claims, "email_verified");
+	if (!(json_is_true(verified) ||
+	      (json_is_string(verified) && strcmp(json_string_value(verified), "true") == 0))) {
+		st = OIDC_EMAIL_UNVERIFIED;
+		goto out;
+	}
+	const char *hd = json_string_value(json_object_get(claims, "hd"));
+	if (c->cfg->hosted_domain && *c->cfg->hosted_domain &&
+	    (!hd || strcasecmp(hd, c->cfg->hosted_domain) != 0)) {
+		st = OIDC_WRONG_DOMAIN;
+		goto out;
+	}
+	id->sub = oidc_claim(claims, "sub");
+	id->email = oidc_claim(claims, "email");
+	id->name = oidc_claim(claims, "name");
+	id->picture = oidc_claim(claims, "picture");
+	id->hd = oidc_claim(claims, "hd");
+	st = id->sub && id->email ? OIDC_OK : OIDC_BAD_RESPONSE;
+	if (st != OIDC_OK)
+		oidc_identity_free(id);
+out:
+	json_decref(claims);
+	return st;
+}
+
+enum oidc_status oidc_exchange(struct oidc_client *c, const char *code, const char *code_verifier,
+                               const char *nonce, struct oidc_identity *id)
+{
+	json_t *disc = NULL, *resp = NULL;
+	char *form = strdup("");
+	long status = 0;
+	memset(id, 0, sizeof *id);
+
+	enum oidc_status st = oidc_discovery(c, &disc);
+	if (st != OIDC_OK)
+		goto out;
+	st = OIDC_BAD_RESPONSE;
+	if (!form || !oidc_append(&form, "grant_type", "authorization_code", true) ||
+	    !oidc_append(&form, "code", code, false) ||
+	    !oidc_append(&form, "redirect_uri", c->cfg->redirect_uri, false) ||
+	    !oidc_append(&form, "client_id", c->cfg->client_id, false) ||
+	    !oidc_append(&form, "client_secret", c->cfg->client_secret, false) ||
+	    !oidc_append(&form, "code_verifier", code_verifier, false))
+		goto out;
+	st = oidc_call(c->cfg, json_string_value(json_object_get(disc, "token_endpoint")), form,
+	               &resp, &status);
+	if (st != OIDC_OK)
+		goto out;
+	if (status >= 400 && status < 500) {
+		st = OIDC_REJECTED;
+		goto out;
+	}
+	const char *id_token = json_string_value(json_object_get(resp, "id_token"));
+	if (status != 200 || !id_token) {
+		st = OIDC_BAD_RESPONSE;
+		goto out;
+	}
+	st = oidc_verify(c, disc, id_token, nonce, id);
+out:
+	json_decref(disc);
+	json_decref(resp);
+	free(form);
+	return st;
+}

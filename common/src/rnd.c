@@ -1,0 +1,30 @@
+#include "rnd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/rand.h>
+
+#include "encoding.h"
+
+bool rnd_uuid(char out[RND_UUID_LEN])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof b) != 1)
+		return false;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	char hex[33];
+	enc_hex(b, sizeof b, hex);
+	snprintf(out, RND_UUID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+	         hex + 20);
+	return true;
+}
+
+char *rnd_token(size_t nbytes)
+{
+	unsigned char b[64];
+	if (nbytes == 0 || nbytes > sizeof b || RAND_bytes(b, (int)nbytes) != 1)
+		return NULL;
+	return enc_b64url_encode(b, nbytes);
+}

@@ -1,0 +1,93 @@
+#include "svc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "log.h"
+
+static _Atomic bool svc_migrations_done;
+
+void svc_init(const char *service, const struct cfg_param *params, size_t n, void *cfg,
+              const struct svc_config *common)
+{
+	char err[256];
+	enum log_level level;
+	if (!cfg_load(params, n, cfg, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", service, err);
+		exit(2);
+	}
+	if (!log_level_parse(common->log_level, &level)) {
+		fprintf(stderr, "%s: LOG_LEVEL must be debug, info, warn or error\n", service);
+		exit(2);
+	}
+	log_init(service, level);
+	json_object_seed(0);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "%s: libcurl initialisation failed\n", service);
+		exit(1);
+	}
+	db_configure(common->database_url, service, 10000);
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int svc_wait_signal(long timeout_ms)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		int sig;
+		if (timeout_ms < 0) {
+			if (sigwait(&set, &sig) == 0)
+				return sig;
+			continue;
+		}
+		struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig > 0)
+			return sig;
+		if (errno == EAGAIN)
+			return 0;
+	}
+}
+
+int svc_migrate(const struct db_migration *m, size_t n)
+{
+	char err[512];
+	bool warned = false;
+	for (;;) {
+		if (db_migrate(m, n, err, sizeof err)) {
+			svc_migrations_done = true;
+			log_info("database schema up to date (%zu migrations)", n);
+			return 1;
+		}
+		if (db_conn() != NULL) {
+			/* Reachable but the migration failed: a bug or a broken schema. */
+			log_error("%s", err);
+			return -1;
+		}
+		if (!warned)
+			log_warn("waiting for the database: %s", err);
+		warned = true;
+		if (svc_wait_signal(1000) > 0)
+			return 0;
+	}
+}
+
+bool svc_migrated(void)
+{
+	return svc_migrations_done;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what the suite needs on Debian bookworm; fast no-op when everything is there.
+# Usage: scripts/deps.sh   (as root; prints nothing when nothing had to be done)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+PACKAGES=(
+  build-essential pkg-config xxd
+  libcivetweb-dev libpq-dev librdkafka-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+  libcmocka-dev
+  postgresql-15 postgresql-contrib nginx-light kcat
+  python3-pytest python3-requests python3-psycopg2
+  curl gettext-base openssl procps
+)
+# Node 20 (needed by oauth2-mock-server 8), Java and Maven may come from elsewhere.
+command -v node >/dev/null || PACKAGES+=(nodejs npm)
+command -v java >/dev/null || PACKAGES+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || PACKAGES+=(maven)
+
+missing=()
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+for pkg in "${PACKAGES[@]}"; do
+  grep -qx "$pkg install ok installed" <<<"$installed" || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+  [[ $(id -u) -eq 0 ]] || { echo "deps.sh: run as root to install: ${missing[*]}" >&2; exit 1; }
+  echo "deps.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The local OpenID Connect provider's packages, from tests/oidc/package-lock.json.
+oidc=$ROOT/tests/oidc
+if [[ ! -f $oidc/node_modules/.package-lock.json ||
+  $oidc/package-lock.json -nt $oidc/node_modules/.package-lock.json ]]; then
+  echo "deps.sh: npm ci in tests/oidc" >&2
+  (cd "$oidc" && npm ci --no-audit --no-fund >&2)
+fi

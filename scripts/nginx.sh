@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The local nginx gateway (gateway/nginx.conf.template).
+#
+# Usage:
+#   scripts/nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT
+#       renders DIR/nginx.conf, checks it (nginx -t), starts nginx (daemon; pid DIR/nginx.pid,
+#       logs DIR/error.log and DIR/access.log), waits until /health answers (max 10 s),
+#       prints one line: http://127.0.0.1:GATEWAY_PORT
+#   scripts/nginx.sh stop DIR
+#       graceful stop (SIGQUIT; SIGTERM after 5 s, SIGKILL after 7 s); no-op when not running
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TEMPLATE=$ROOT/gateway/nginx.conf.template
+
+die() { echo "nginx.sh: $*" >&2; exit 1; }
+usage() {
+  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT | stop DIR"
+}
+
+# True while process $1 exists and is not a zombie.
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z* ]]
+}
+
+# Prints the master's pid when DIR/nginx.pid names a live nginx master.
+master_pid() {
+  local pid
+  [[ -f $DIR/nginx.pid ]] || return 1
+  pid=$(<"$DIR/nginx.pid")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  alive "$pid" || return 1
+  [[ $(ps -o args= -p "$pid") == "nginx: master process"* ]] || return 1
+  echo "$pid"
+}
+
+nginx_cmd() { nginx -p "$DIR/" -c "$DIR/nginx.conf" -e "$DIR/error.log" "$@"; }
+
+start() {
+  local port
+  for port in "$@"; do
+    if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "bad port: $port"; fi
+  done
+  [[ $DIR == /* ]] || die "DIR must be an absolute path: $DIR"
+  command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
+  command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
+  mkdir -p "$DIR"
+  master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
+
+  # shellcheck disable=SC2016 # names of the variables to substitute, not expansions
+  local vars='${RUN_DIR} ${GATEWAY_PORT} ${USER_PORT} ${ROOM_PORT} ${RESERVATION_PORT}'
+  RUN_DIR=$DIR GATEWAY_PORT=$1 USER_PORT=$2 ROOM_PORT=$3 RESERVATION_PORT=$4 \
+    envsubst "$vars" <"$TEMPLATE" >"$DIR/nginx.conf"
+
+  local out i url=http://127.0.0.1:$1
+  out=$(nginx_cmd -t -q 2>&1) || { echo "$out" >&2; die "invalid configuration $DIR/nginx.conf"; }
+  nginx_cmd || die "nginx did not start (see $DIR/error.log)"
+  for ((i = 0; i < 100; i++)); do
+    if curl -fsS --max-time 1 -o /dev/null "$url/health" 2>/dev/null; then
+      echo "$url"
+      return 0
+    fi
+    sleep 0.1
+  done
+  stop
+  tail -n 20 "$DIR/error.log" >&2 || true
+  die "gateway did not answer on $url"
+}
+
+stop() {
+  local pid workers i
+  pid=$(master_pid) || { rm -f "$DIR/nginx.pid"; return 0; }
+  workers=$(pgrep -P "$pid" || true)
+  kill -QUIT "$pid" 2>/dev/null || true
+  for ((i = 0; i < 70; i++)); do
+    alive "$pid" || break
+    ((i == 50)) && kill -TERM "$pid" 2>/dev/null
+    sleep 0.1
+  done
+  if alive "$pid"; then
+    # shellcheck disable=SC2086 # word splitting of the pid list is intended
+    kill -KILL "$pid" $workers 2>/dev/null || true
+  fi
+  rm -f "$DIR/nginx.pid"
+}
+
+(($# >= 2)) || usage
+cmd=$1
+DIR=${2%/}
+case $cmd in
+  start) (($# == 6)) || usage; shift 2; start "$@" ;;
+  stop) (($# == 2)) || usage; stop ;;
+  *) usage ;;
+esac

@@ -1,0 +1,223 @@
+// Local OpenID Connect provider standing in for Google (tests and `make run`).
+//
+//   node tests/oidc/server.js PORT
+//
+// Listens on 127.0.0.1:PORT, issuer http://localhost:PORT, prints "ready" once listening,
+// exits 0 on SIGTERM/SIGINT. Discovery, JWKS, /authorize and /userinfo come from
+// oauth2-mock-server; the authorization_code grant of /token is answered here so that it
+// behaves like Google's: single-use codes, mandatory PKCE (S256), Google's id_token claims.
+//
+// /authorize query: login_hint (e-mail, default dev@example.com), nonce, state,
+// code_challenge + code_challenge_method=S256 (required), redirect_uri, client_id.
+// Test e-mails: local part "unverified…" -> email_verified false;
+//               local part "denied…"     -> redirect with error=access_denied.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { OAuth2Issuer, OAuth2Service } from 'oauth2-mock-server';
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  process.stderr.write('usage: node server.js PORT\n');
+  process.exit(2);
+}
+
+const CODE_TTL_MS = 10 * 60 * 1000;
+const TOKEN_TTL_S = 3600;
+const MAX_BODY = 64 * 1024;
+
+const issuer = new OAuth2Issuer();
+issuer.url = `http://localhost:${port}`;
+await issuer.keys.generate('RS256');
+const service = new OAuth2Service(issuer);
+
+// code -> { email, nonce, challenge, clientId, redirectUri, expires }
+const codes = new Map();
+
+function identity(rawEmail) {
+  let email = String(rawEmail || 'dev@example.com').trim().toLowerCase();
+  if (!email.includes('@')) email = `${email}@example.com`;
+  const at = email.lastIndexOf('@');
+  const local = email.slice(0, at);
+  const domain = email.slice(at + 1);
+  const hex = createHash('sha256').update(email).digest('hex');
+  // Google's sub is a stable 21-digit decimal string.
+  const sub = '1' + (BigInt(`0x${hex.slice(0, 20)}`) % 10n ** 20n).toString().padStart(20, '0');
+  const words = local.split(/[._+-]+/).filter(Boolean)
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1));
+  const name = words.join(' ') || local;
+  return {
+    sub, email, local, domain, name,
+    given_name: words[0] || local,
+    family_name: words.slice(1).join(' ') || undefined,
+    email_verified: !local.startsWith('unverified'),
+    denied: local.startsWith('denied'),
+    picture: `https://example.com/avatar/${encodeURIComponent(local)}.png`,
+    hd: domain === 'gmail.com' ? undefined : domain,
+  };
+}
+
+service.on('beforeAuthorizeRedirect', ({ url }, req) => {
+  const code = url.searchParams.get('code');
+  if (!code) return; // the library already put an error in the redirect
+  const q = req.query;
+  const fail = (error, description) => {
+    url.searchParams.delete('code');
+    url.searchParams.set('error', error);
+    if (description) url.searchParams.set('error_description', description);
+  };
+  const who = identity(typeof q.login_hint === 'string' ? q.login_hint : undefined);
+  if (who.denied) return fail('access_denied');
+  if (typeof q.client_id !== 'string' || q.client_id === '') {
+    return fail('invalid_request', 'Missing required parameter: client_id');
+  }
+  if (typeof q.code_challenge !== 'string' || q.code_challenge_method !== 'S256') {
+    return fail('invalid_request', 'code_challenge with code_challenge_method=S256 is required');
+  }
+  codes.set(code, {
+    email: who.email,
+    nonce: typeof q.nonce === 'string' ? q.nonce : undefined,
+    challenge: q.code_challenge,
+    clientId: q.client_id,
+    redirectUri: q.redirect_uri,
+    expires: Date.now() + CODE_TTL_MS,
+  });
+});
+
+function send(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    Pragma: 'no-cache',
+  });
+  res.end(text);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY) { reject(new Error('body too large')); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function clientCredentials(req, params) {
+  const auth = req.headers.authorization || '';
+  if (auth.startsWith('Basic ')) {
+    const dec = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+    const i = dec.indexOf(':');
+    if (i > 0) {
+      try {
+        return {
+          id: decodeURIComponent(dec.slice(0, i)),
+          secret: decodeURIComponent(dec.slice(i + 1)),
+        };
+      } catch {
+        return {};
+      }
+    }
+  }
+  return { id: params.get('client_id'), secret: params.get('client_secret') };
+}
+
+async function tokenEndpoint(req, res) {
+  let params;
+  try {
+    params = new URLSearchParams(await readBody(req));
+  } catch {
+    return send(res, 413, { error: 'invalid_request' });
+  }
+  if (params.get('grant_type') !== 'authorization_code') {
+    return send(res, 400, { error: 'unsupported_grant_type' });
+  }
+  const code = params.get('code') || '';
+  const grant = codes.get(code);
+  codes.delete(code); // single use, like Google
+  if (!grant || grant.expires < Date.now()) {
+    return send(res, 400, { error: 'invalid_grant', error_description: 'Bad Request' });
+  }
+  const client = clientCredentials(req, params);
+  if (!client.id || !client.secret) {
+    return send(res, 401, { error: 'invalid_client', error_description: 'Unauthorized' });
+  }
+  if (client.id !== grant.clientId || params.get('redirect_uri') !== grant.redirectUri) {
+    return send(res, 400, { error: 'invalid_grant', error_description: 'Bad Request' });
+  }
+  const verifier = params.get('code_verifier');
+  if (!verifier) {
+    return send(res, 400, { error: 'invalid_grant', error_description: 'Missing code verifier.' });
+  }
+  if (createHash('sha256').update(verifier).digest('base64url') !== grant.challenge) {
+    return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid code verifier.' });
+  }
+
+  const who = identity(grant.email);
+  const idToken = await issuer.buildToken({
+    expiresIn: TOKEN_TTL_S,
+    scopesOrTransform: (_header, payload) => {
+      delete payload.nbf;
+      Object.assign(payload, {
+        aud: client.id,
+        azp: client.id,
+        sub: who.sub,
+        email: who.email,
+        email_verified: who.email_verified,
+        name: who.name,
+        given_name: who.given_name,
+        picture: who.picture,
+      });
+      if (who.family_name) payload.family_name = who.family_name;
+      if (who.hd) payload.hd = who.hd;
+      if (grant.nonce !== undefined) payload.nonce = grant.nonce;
+    },
+  });
+  return send(res, 200, {
+    access_token: `ya29.mock-${randomUUID()}`,
+    expires_in: TOKEN_TTL_S - 1,
+    scope: 'openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile',
+    token_type: 'Bearer',
+    id_token: idToken,
+  });
+}
+
+const server = createServer((req, res) => {
+  const path = (req.url || '').split('?')[0];
+  if (req.method === 'POST' && path === '/token') {
+    tokenEndpoint(req, res).catch((err) => {
+      process.stderr.write(`token endpoint: ${err.stack || err}\n`);
+      if (!res.headersSent) send(res, 500, { error: 'server_error' });
+    });
+    return;
+  }
+  service.requestHandler(req, res);
+});
+
+// Forget expired codes now and then.
+setInterval(() => {
+  const now = Date.now();
+  for (const [code, grant] of codes) if (grant.expires < now) codes.delete(code);
+}, 60 * 1000).unref();
+
+function shutdown() {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+
+server.on('error', (err) => {
+  process.stderr.write(`oidc: ${err.message}\n`);
+  process.exit(1);
+});
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write('ready\n');
+});

@@ -1,0 +1,27 @@
+/* handlers: the behaviour of every user-service endpoint (SPEC §3).  No SQL here (repo.c). */
+#ifndef USER_HANDLERS_H
+#define USER_HANDLERS_H
+
+#include "http.h"
+#include "oidc.h"
+#include "user_config.h"
+
+/* Borrowed for the life of the server; oidc may be NULL when Google sign-in is not set up. */
+void handlers_init(const struct user_config *cfg, const struct auth_config *auth,
+                   struct oidc_client *oidc);
+
+void h_login(struct req *r);
+void h_callback(struct req *r);
+void h_refresh(struct req *r);
+void h_logout(struct req *r);
+void h_profile_get(struct req *r);
+void h_profile_put(struct req *r);
+void h_admin_list(struct req *r);
+void h_admin_get(struct req *r);
+void h_admin_put(struct req *r);
+void h_admin_delete(struct req *r);
+
+/* True when email is listed in ADMIN_EMAILS (comma-separated, trimmed, case-insensitive). */
+bool handlers_is_bootstrap_admin(const char *list, const char *email);
+
+#endif

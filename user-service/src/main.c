@@ -1,0 +1,214 @@
+/* user-service: configuration, wiring, signals, start and stop. */
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "metrics.h"
+#include "repo.h"
+#include "routes.h"
+#include "svc.h"
+#include "user_config.h"
+
+#define SERVICE "user-service"
+
+extern const struct db_migration service_migrations[];
+extern const size_t service_migrations_count;
+
+static const struct cfg_param user_params[] = {
+	SVC_COMMON_PARAMS(struct user_config, common, "5000"),
+	{"KAFKA_BROKER_URL", CFG_STRING, "", 0, 4096, false,
+	 offsetof(struct user_config, common.kafka_broker_url)},
+	{"USER_EVENTS_TOPIC", CFG_STRING, "user_events", 1, 249, false,
+	 offsetof(struct user_config, user_events_topic)},
+	{"GOOGLE_CLIENT_ID", CFG_STRING, "", 0, 512, false,
+	 offsetof(struct user_config, google_client_id)},
+	{"GOOGLE_CLIENT_SECRET", CFG_STRING, "", 0, 512, false,
+	 offsetof(struct user_config, google_client_secret)},
+	{"GOOGLE_REDIRECT_URI", CFG_STRING, "", 0, 2048, false,
+	 offsetof(struct user_config, google_redirect_uri)},
+	{"GOOGLE_DISCOVERY_URL", CFG_STRING,
+	 "https://accounts.google.com/.well-known/openid-configuration", 8, 2048, false,
+	 offsetof(struct user_config, google_discovery_url)},
+	{"GOOGLE_HOSTED_DOMAIN", CFG_STRING, "", 0, 253, false,
+	 offsetof(struct user_config, google_hosted_domain)},
+	{"ADMIN_EMAILS", CFG_STRING, "", 0, 65536, false, offsetof(struct user_config, admin_emails)},
+	{"JWT_REFRESH_TTL_SECONDS", CFG_INT, "2592000", 300, 31536000, false,
+	 offsetof(struct user_config, refresh_ttl)},
+	{"OIDC_ALLOW_HTTP_LOOPBACK", CFG_BOOL, "false", 0, 0, false,
+	 offsetof(struct user_config, oidc_allow_http_loopback)},
+};
+
+static struct user_config cfg;
+static struct oidc_client *oidc;
+
+static enum health_state check_database(char *detail, size_t size)
+{
+	double ms;
+	if (db_ping(&ms))
+		return HEALTH_OK;
+	snprintf(detail, size, "database unreachable");
+	return HEALTH_DOWN;
+}
+
+static enum health_state check_identity_provider(char *detail, size_t size)
+{
+	if (!oidc) {
+		snprintf(detail, size, "Google sign-in not configured");
+		return HEALTH_DEGRADED;
+	}
+	enum oidc_status st = oidc_check(oidc);
+	if (st == OIDC_OK)
+		return HEALTH_OK;
+	snprintf(detail, size, "%s", oidc_status_str(st));
+	return HEALTH_DEGRADED;
+}
+
+static const struct http_health_check checks[] = {
+	{"database", true, check_database},
+	{"identity_provider", false, check_identity_provider},
+};
+
+static bool ready(void)
+{
+	double ms;
+	return svc_migrated() && db_ping(&ms);
+}
+
+static double outbox_backlog(void)
+{
+	return (double)repo_outbox_backlog();
+}
+
+/* `user-service token --email E [--name N] [--role admin|employee]`: creates or updates the user
+ * and prints one access token. */
+static int token_command(int argc, char **argv, const struct auth_config *auth)
+{
+	static const struct option opts[] = {{"email", required_argument, NULL, 'e'},
+	                                     {"name", required_argument, NULL, 'n'},
+	                                     {"role", required_argument, NULL, 'r'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *email = NULL, *name = NULL, *role = NULL;
+	int c;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': email = optarg; break;
+		case 'n': name = optarg; break;
+		case 'r': role = optarg; break;
+		default: goto usage;
+		}
+	}
+	if (!email || !*email || optind != argc || !strchr(email, '@') || strlen(email) > 320 ||
+	    (name && strlen(name) > 200) ||
+	    (role && strcmp(role, "admin") != 0 && strcmp(role, "employee") != 0))
+		goto usage;
+	char err[512];
+	if (!db_migrate(service_migrations, service_migrations_count, err, sizeof err)) {
+		fprintf(stderr, SERVICE ": %s\n", err);
+		return 1;
+	}
+	struct user u;
+	enum db_status st = repo_user_ensure(email, name, role, &u);
+	if (st != DB_OK) {
+		fprintf(stderr, SERVICE ": cannot store the user: %s\n", db_status_str(st));
+		return 1;
+	}
+	char *token = auth_issue_access(auth, u.id, u.email, u.name, u.role, time(NULL));
+	if (!token)
+		return 1;
+	printf("%s\n", token);
+	free(token);
+	db_thread_close();
+	return 0;
+usage:
+	fprintf(stderr, "usage: " SERVICE " token --email E [--name N] [--role admin|employee]\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	char err[256];
+	int rc = 0;
+	struct http_server *srv = NULL;
+	struct oidc_config oidc_cfg;
+
+	svc_init(SERVICE, user_params, sizeof user_params / sizeof user_params[0], &cfg,
+	         &cfg.common);
+	struct auth_config auth = {cfg.common.jwt_secret, cfg.common.jwt_issuer,
+	                           cfg.common.access_ttl};
+	if (argc > 1 && strcmp(argv[1], "token") == 0) {
+		rc = token_command(argc, argv, &auth);
+		goto out;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "usage: " SERVICE " [token --email E [--name N] [--role R]]\n");
+		rc = 2;
+		goto out;
+	}
+	if (cfg.google_client_id[0]) {
+		if (!cfg.google_client_secret[0] || !cfg.google_redirect_uri[0]) {
+			fprintf(stderr, SERVICE ": GOOGLE_CLIENT_SECRET and GOOGLE_REDIRECT_URI are "
+			                "required when GOOGLE_CLIENT_ID is set\n");
+			rc = 2;
+			goto out;
+		}
+		oidc_cfg = (struct oidc_config){
+			.discovery_url = cfg.google_discovery_url,
+			.client_id = cfg.google_client_id,
+			.client_secret = cfg.google_client_secret,
+			.redirect_uri = cfg.google_redirect_uri,
+			.hosted_domain = cfg.google_hosted_domain,
+			.allow_http_loopback = cfg.oidc_allow_http_loopback,
+			.timeout_ms = 10000,
+		};
+		oidc = oidc_new(&oidc_cfg);
+	} else {
+		log_warn("GOOGLE_CLIENT_ID is not set: /auth/google/* answers 503");
+	}
+	handlers_init(&cfg, &auth, oidc);
+	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.", outbox_backlog);
+
+	struct http_options opts = {
+		.service = SERVICE,
+		.port = cfg.common.port,
+		.num_threads = cfg.common.num_threads,
+		.max_body = cfg.common.max_body,
+		.cors_origins = cfg.common.cors_origins,
+		.auth = &auth,
+		.routes = user_routes,
+		.nroutes = user_routes_count,
+		.checks = checks,
+		.nchecks = sizeof checks / sizeof checks[0],
+		.ready = ready,
+	};
+	srv = http_start(&opts, err, sizeof err);
+	if (!srv) {
+		fprintf(stderr, SERVICE ": %s\n", err);
+		rc = 1;
+		goto out;
+	}
+	log_info("listening on port %lld", cfg.common.port);
+	int migrated = svc_migrate(service_migrations, service_migrations_count);
+	if (migrated > 0) {
+		int sig = svc_wait_signal(-1);
+		log_info("signal %d: shutting down", sig);
+	} else if (migrated < 0) {
+		rc = 1;
+	}
+	http_drain(srv);
+	http_stop(srv);
+	log_info("stopped");
+out:
+	oidc_free(oidc);
+	db_thread_close();
+	cfg_free(user_params, sizeof user_params / sizeof user_params[0], &cfg);
+	curl_global_cleanup();
+	return rc;
+}

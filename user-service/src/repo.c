@@ -1,0 +1,445 @@
+/* All SQL of user-service.  Statements are parameterised with explicit casts; constraints live
+ * in the schema and failures are classified by SQLSTATE (db.c). */
+#include "repo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USER_COLS                                                                   \
+	"id, email, name, COALESCE(picture, ''), role, disabled, "                  \
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
+	"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version"
+
+/* Serialises changes to the set of active admins so the last one can never be removed by two
+ * concurrent requests that each see another admin. */
+#define ADMIN_SET_LOCK "SELECT pg_advisory_xact_lock(1001)"
+
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+static void row_to_user(const PGresult *res, int row, struct user *u)
+{
+	u->id = db_int(res, row, 0);
+	copy_text(u->email, sizeof u->email, db_value(res, row, 1));
+	copy_text(u->name, sizeof u->name, db_value(res, row, 2));
+	copy_text(u->picture, sizeof u->picture, db_value(res, row, 3));
+	copy_text(u->role, sizeof u->role, db_value(res, row, 4));
+	u->disabled = db_bool(res, row, 5);
+	copy_text(u->created_at, sizeof u->created_at, db_value(res, row, 6));
+	copy_text(u->updated_at, sizeof u->updated_at, db_value(res, row, 7));
+	u->version = db_int(res, row, 8);
+}
+
+/* Runs a statement expected to return at most one user row. */
+static enum db_status user_query(const char *sql, int n, const char *const *params,
+                                 struct user *out, bool *found)
+{
+	PGresult *res = NULL;
+	enum db_status st = db_exec(&res, sql, n, params);
+	*found = false;
+	if (st == DB_OK && PQntuples(res) > 0) {
+		row_to_user(res, 0, out);
+		*found = true;
+	}
+	PQclear(res);
+	return st;
+}
+
+enum db_status repo_state_save(const char *state, const char *nonce, const char *verifier,
+                               int ttl_seconds)
+{
+	char ttl[16];
+	snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
+	const char *params[] = {state, nonce, verifier, ttl};
+	/* Expired states are swept on the way; the table stays small without a cron job. */
+	enum db_status st = db_exec(NULL, "DELETE FROM login_states WHERE expires_at < now()", 0, NULL);
+	if (st != DB_OK)
+		return st;
+	return db_exec(NULL,
+	               "INSERT INTO login_states (state, nonce, code_verifier, expires_at) "
+	               "VALUES ($1, $2, $3, now() + make_interval(secs => $4::int))",
+	               4, params);
+}
+
+enum db_status repo_state_take(const char *state, char *nonce, size_t nonce_size,
+                               char *verifier, size_t verifier_size, bool *found)
+{
+	PGresult *res = NULL;
+	const char *params[] = {state};
+	*found = false;
+	enum db_status st = db_exec(&res,
+	                            "DELETE FROM login_states WHERE state = $1 "
+	                            "RETURNING nonce, code_verifier, expires_at > now()",
+	                            1, params);
+	if (st == DB_OK && PQntuples(res) == 1 && db_bool(res, 0, 2)) {
+		copy_text(nonce, nonce_size, db_value(res, 0, 0));
+		copy_text(verifier, verifier_size, db_value(res, 0, 1));
+		*found = true;
+	}
+	PQclear(res);
+	return st;
+}
+
+static enum db_status repo_user_login_tx(const struct user_login *l, struct user *out)
+{
+	bool found = false;
+	const char *admin = l->make_admin ? "true" : "false";
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	const char *by_sub[] = {l->sub};
+	st = user_query("SELECT " USER_COLS " FROM users WHERE google_sub = $1 FOR UPDATE", 1,
+	                by_sub, out, &found);
+	if (st == DB_OK && !found) {
+		const char *by_email[] = {l->email};
+		st = user_query("SELECT " USER_COLS " FROM users WHERE lower(email) = lower($1) "
+		                "FOR UPDATE",
+		                1, by_email, out, &found);
+	}
+	if (st != DB_OK)
+		goto fail;
+	if (found) {
+		char id[24];
+		snprintf(id, sizeof id, "%lld", out->id);
+		/* The name is the user's to change (PUT /users/profile): only fill it when empty. */
+		const char *params[] = {l->sub, l->email, l->name, l->picture, admin, id};
+		st = user_query("UPDATE users SET google_sub = $1, email = $2, "
+		                "name = CASE WHEN name = '' THEN COALESCE($3, '') ELSE name END, "
+		                "picture = COALESCE($4, picture), "
+		                "role = CASE WHEN $5::boolean THEN 'admin' ELSE role END, "
+		                "last_login_at = now(), updated_at = now(), version = version + 1 "
+		                "WHERE id = $6::bigint RETURNING " USER_COLS,
+		                6, params, out, &found);
+	} else {
+		const char *params[] = {l->sub, l->email, l->name, l->picture, admin};
+		st = user_query("INSERT INTO users (google_sub, email, name, picture, role, "
+		                "last_login_at) VALUES ($1, $2, COALESCE($3, ''), $4, "
+		                "CASE WHEN $5::boolean THEN 'admin' ELSE 'employee' END, now()) "
+		                "RETURNING " USER_COLS,
+		                5, params, out, &found);
+	}
+	if (st != DB_OK)
+		goto fail;
+	return db_commit();
+fail:
+	db_rollback();
+	return st;
+}
+
+enum db_status repo_user_login(const struct user_login *login, struct user *out)
+{
+	/* Two first sign-ins of one person at the same moment race on the unique keys; the loser
+	 * finds the winner's row on the second try. */
+	enum db_status st = repo_user_login_tx(login, out);
+	if (st == DB_UNIQUE_VIOLATION || st == DB_RETRY)
+		st = repo_user_login_tx(login, out);
+	return st;
+}
+
+enum db_status repo_user_ensure(const char *email, const char *name, const char *role,
+                                struct user *out)
+{
+	bool found = false;
+	const char *params[] = {email, name, role};
+	return user_query("INSERT INTO users (email, name, role) "
+	                  "VALUES ($1, COALESCE($2, ''), COALESCE($3, 'employee')) "
+	                  "ON CONFLICT ((lower(email))) DO UPDATE SET "
+	                  "name = COALESCE($2, users.name), role = COALESCE($3, users.role), "
+	                  "updated_at = now(), version = users.version + 1 "
+	                  "RETURNING " USER_COLS,
+	                  3, params, out, &found);
+}
+
+enum db_status repo_user_get(long long id, struct user *out, bool *found)
+{
+	char ids[24];
+	snprintf(ids, sizeof ids, "%lld", id);
+	const char *params[] = {ids};
+	return user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, params, out,
+	                  found);
+}
+
+enum db_status repo_user_list(const char *q, const char *role, long long after_id,
+                              long long limit, json_t *(*to_json)(const struct user *),
+                              json_t **out, bool *more)
+{
+	char after[24], lim[24];
+	snprintf(after, sizeof after, "%lld", after_id);
+	snprintf(lim, sizeof lim, "%lld", limit + 1);
+	const char *params[] = {after, q, role, lim};
+	PGresult *res = NULL;
+	*out = NULL;
+	*more = false;
+	/* q is matched as a literal substring: LIKE wildcards in it are escaped. */
+	enum db_status st = db_exec(
+		&res,
+		"SELECT " USER_COLS " FROM users WHERE id > $1::bigint "
+		"AND ($2::text IS NULL OR strpos(lower(email), lower($2)) > 0 "
+		"     OR strpos(lower(name), lower($2)) > 0) "
+		"AND ($3::text IS NULL OR role = $3) "
+		"ORDER BY id LIMIT $4::bigint",
+		4, params);
+	if (st != DB_OK)
+		return st;
+	json_t *arr = json_array();
+	int n = PQntuples(res);
+	for (int i = 0; i < n && i < limit; i++) {
+		struct user u;
+		row_to_user(res, i, &u);
+		json_array_append_new(arr, to_json(&u));
+	}
+	*more = n > limit;
+	PQclear(res);
+	*out = arr;
+	return DB_OK;
+}
+
+enum db_status repo_user_update_profile(long long id, const char *name, const char *picture,
+                                        struct user *out, bool *found)
+{
+	char ids[24];
+	snprintf(ids, sizeof ids, "%lld", id);
+	const char *params[] = {ids, name, picture};
+	return user_query("UPDATE users SET name = COALESCE($2, name), "
+	                  "picture = COALESCE($3, picture), updated_at = now(), "
+	                  "version = version + 1 WHERE id = $1::bigint RETURNING " USER_COLS,
+	                  3, params, out, found);
+}
+
+/* Inside a transaction holding ADMIN_SET_LOCK: is there an active admin other than id? */
+static enum db_status other_admin_exists(const char *id, bool *exists)
+{
+	PGresult *res = NULL;
+	const char *params[] = {id};
+	enum db_status st = db_exec(&res,
+	                            "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' "
+	                            "AND NOT disabled AND id <> $1::bigint)",
+	                            1, params);
+	*exists = st == DB_OK && db_bool(res, 0, 0);
+	PQclear(res);
+	return st;
+}
+
+enum db_status repo_user_admin_update(long long id, const struct user_patch *p, struct user *out,
+                                      enum repo_outcome *outcome)
+{
+	char ids[24];
+	bool found = false, others = false;
+	snprintf(ids, sizeof ids, "%lld", id);
+	const char *by_id[] = {ids};
+	*outcome = REPO_DONE;
+
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	if ((st = db_exec(NULL, ADMIN_SET_LOCK, 0, NULL)) != DB_OK)
+		goto fail;
+	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR UPDATE", 1, by_id,
+	                out, &found);
+	if (st != DB_OK)
+		goto fail;
+	if (!found) {
+		*outcome = REPO_NOT_FOUND;
+		goto fail;
+	}
+	if (p->if_version && p->if_version != out->version) {
+		*outcome = REPO_STALE;
+		goto fail;
+	}
+	bool active_admin = strcmp(out->role, "admin") == 0 && !out->disabled;
+	bool stays_admin = (p->role ? strcmp(p->role, "admin") == 0 : strcmp(out->role, "admin") == 0) &&
+	                   !(p->set_disabled ? p->disabled : out->disabled);
+	if (active_admin && !stays_admin) {
+		if ((st = other_admin_exists(ids, &others)) != DB_OK)
+			goto fail;
+		if (!others) {
+			*outcome = REPO_LAST_ADMIN;
+			goto fail;
+		}
+	}
+	const char *params[] = {ids, p->name, p->email, p->role,
+	                        p->set_disabled ? (p->disabled ? "true" : "false") : NULL};
+	st = user_query("UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), "
+	                "role = COALESCE($4, role), disabled = COALESCE($5::boolean, disabled), "
+	                "updated_at = now(), version = version + 1 "
+	                "WHERE id = $1::bigint RETURNING " USER_COLS,
+	                5, params, out, &found);
+	if (st == DB_UNIQUE_VIOLATION) {
+		*outcome = REPO_DUPLICATE;
+		st = DB_OK;
+		goto fail;
+	}
+	if (st != DB_OK)
+		goto fail;
+	if (out->disabled) {
+		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now() "
+		                   "WHERE user_id = $1::bigint AND revoked_at IS NULL", 1, by_id);
+		if (st != DB_OK)
+			goto fail;
+	}
+	return db_commit();
+fail:
+	db_rollback();
+	return st;
+}
+
+enum db_status repo_user_delete(long long id, long long if_version, const char *topic,
+                                const json_t *event, enum repo_outcome *outcome)
+{
+	char ids[24];
+	bool found = false, others = false;
+	struct user u;
+	char *payload = NULL;
+	snprintf(ids, sizeof ids, "%lld", id);
+	const char *by_id[] = {ids};
+	*outcome = REPO_DONE;
+
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	if ((st = db_exec(NULL, ADMIN_SET_LOCK, 0, NULL)) != DB_OK)
+		goto fail;
+	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR UPDATE", 1, by_id,
+	                &u, &found);
+	if (st != DB_OK)
+		goto fail;
+	if (!found) {
+		*outcome = REPO_NOT_FOUND;
+		goto fail;
+	}
+	if (if_version && if_version != u.version) {
+		*outcome = REPO_STALE;
+		goto fail;
+	}
+	if (strcmp(u.role, "admin") == 0 && !u.disabled) {
+		if ((st = other_admin_exists(ids, &others)) != DB_OK)
+			goto fail;
+		if (!others) {
+			*outcome = REPO_LAST_ADMIN;
+			goto fail;
+		}
+	}
+	if ((st = db_exec(NULL, "DELETE FROM users WHERE id = $1::bigint", 1, by_id)) != DB_OK)
+		goto fail;
+	payload = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!payload) {
+		st = DB_ERROR;
+		goto fail;
+	}
+	const char *outbox[] = {topic, ids, payload};
+	st = db_exec(NULL, "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::jsonb)", 3,
+	             outbox);
+	if (st != DB_OK)
+		goto fail;
+	free(payload);
+	return db_commit();
+fail:
+	free(payload);
+	db_rollback();
+	return st;
+}
+
+enum db_status repo_refresh_issue(long long user_id, const char *hash, const char *family,
+                                  long long ttl_seconds)
+{
+	char uid[24], ttl[24];
+	snprintf(uid, sizeof uid, "%lld", user_id);
+	snprintf(ttl, sizeof ttl, "%lld", ttl_seconds);
+	const char *params[] = {uid, hash, family, ttl};
+	return db_exec(NULL,
+	               "INSERT INTO refresh_tokens (user_id, token_hash, family, expires_at) "
+	               "VALUES ($1::bigint, $2, COALESCE($3::uuid, gen_random_uuid()), "
+	               "now() + make_interval(secs => $4::bigint))",
+	               4, params);
+}
+
+enum db_status repo_refresh_rotate(const char *old_hash, const char *new_hash,
+                                   long long ttl_seconds, struct user *user,
+                                   enum repo_outcome *outcome)
+{
+	PGresult *res = NULL;
+	bool found = false;
+	char family[40], uid[24], tid[24];
+	const char *by_hash[] = {old_hash};
+	*outcome = REPO_TOKEN_INVALID;
+
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	st = db_exec(&res,
+	             "SELECT id, family, user_id, used_at IS NOT NULL, revoked_at IS NOT NULL, "
+	             "expires_at <= now() FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+	             1, by_hash);
+	if (st != DB_OK || PQntuples(res) == 0)
+		goto fail;
+	copy_text(tid, sizeof tid, db_value(res, 0, 0));
+	copy_text(family, sizeof family, db_value(res, 0, 1));
+	copy_text(uid, sizeof uid, db_value(res, 0, 2));
+	bool used = db_bool(res, 0, 3), revoked = db_bool(res, 0, 4), expired = db_bool(res, 0, 5);
+	PQclear(res);
+	res = NULL;
+	if (used && !revoked) {
+		/* A rotated token came back: someone holds a copy.  End the whole sign-in. */
+		const char *fam[] = {family};
+		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now() "
+		                   "WHERE family = $1::uuid AND revoked_at IS NULL", 1, fam);
+		if (st != DB_OK)
+			goto fail;
+		*outcome = REPO_TOKEN_REUSED;
+		return db_commit();
+	}
+	if (used || revoked || expired)
+		goto fail;
+	const char *by_uid[] = {uid};
+	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, by_uid, user,
+	                &found);
+	if (st != DB_OK || !found)
+		goto fail;
+	if (user->disabled) {
+		*outcome = REPO_DISABLED;
+		goto fail;
+	}
+	const char *by_id[] = {tid};
+	if ((st = db_exec(NULL, "UPDATE refresh_tokens SET used_at = now() WHERE id = $1::bigint", 1,
+	                  by_id)) != DB_OK)
+		goto fail;
+	char ttl[24];
+	snprintf(ttl, sizeof ttl, "%lld", ttl_seconds);
+	const char *ins[] = {uid, new_hash, family, ttl};
+	st = db_exec(NULL,
+	             "INSERT INTO refresh_tokens (user_id, token_hash, family, expires_at) "
+	             "VALUES ($1::bigint, $2, $3::uuid, now() + make_interval(secs => $4::bigint))",
+	             4, ins);
+	if (st != DB_OK)
+		goto fail;
+	*outcome = REPO_DONE;
+	return db_commit();
+fail:
+	PQclear(res);
+	db_rollback();
+	return st;
+}
+
+enum db_status repo_refresh_revoke(long long user_id, const char *hash)
+{
+	char uid[24];
+	snprintf(uid, sizeof uid, "%lld", user_id);
+	const char *params[] = {uid, hash};
+	return db_exec(NULL,
+	               "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1::bigint "
+	               "AND revoked_at IS NULL AND ($2::text IS NULL OR token_hash = $2)",
+	               2, params);
+}
+
+long long repo_outbox_backlog(void)
+{
+	PGresult *res = NULL;
+	long long n = -1;
+	if (db_exec(&res, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL) == DB_OK)
+		n = db_int(res, 0, 0);
+	PQclear(res);
+	return n;
+}

@@ -1,0 +1,22 @@
+/* user-service configuration (SPEC §6), loaded once at start by main.c. */
+#ifndef USER_CONFIG_H
+#define USER_CONFIG_H
+
+#include <stdbool.h>
+
+#include "svc.h"
+
+struct user_config {
+	struct svc_config common;
+	char *user_events_topic;
+	char *google_client_id;
+	char *google_client_secret;
+	char *google_redirect_uri;
+	char *google_discovery_url;
+	char *google_hosted_domain;
+	char *admin_emails;
+	long long refresh_ttl;
+	bool oidc_allow_http_loopback;
+};
+
+#endif
