@@ -42,7 +42,9 @@ COMMON_SRC := $(wildcard common/src/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIBCOMMON  := $(BUILD)/lib/libcommon.a
 
-.PHONY: all clean deps test unit integration run token check-headers
+.PHONY: all clean deps test unit-bins run token check-headers
+# Keep intermediate objects (unit-test objects would otherwise be deleted after linking).
+.SECONDARY:
 all: $(SERVICES:%=$(BUILD)/bin/%)
 
 $(BUILD)/obj/%.o: %.c

@@ -1,0 +1,235 @@
+"""Starts and stops the real processes the integration tests talk to.
+
+Everything runs on free loopback ports in a private temporary directory, so the suite can run
+while `make run` is up, and nothing is left behind: every process started here is stopped in
+teardown (also when a test fails).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN_DIR = os.environ.get("BIN_DIR", os.path.join(ROOT, "build", "bin"))
+SECRET = "integration-test-secret-0123456789abcdef"
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def script(*args):
+    """Runs one of scripts/*.sh and returns its stdout (one line)."""
+    out = subprocess.run([os.path.join(ROOT, "scripts", args[0])] + list(args[1:]),
+                         check=True, stdout=subprocess.PIPE, text=True, timeout=120)
+    return out.stdout.strip()
+
+
+def free_port():
+    return int(script("freeport.sh"))
+
+
+def wait_until(predicate, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class Postgres:
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "pg")
+        self.port = free_port()
+        self.url = None
+
+    def start(self):
+        self.url = script("pg.sh", "start", self.dir, str(self.port))
+        return self.url
+
+    def stop(self):
+        script("pg.sh", "stop", self.dir)
+
+    def kill(self):
+        script("pg.sh", "kill", self.dir)
+
+    def dsn(self, db):
+        return f"{self.url}/{db}"
+
+
+class Oidc:
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "oidc")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.discovery = None
+
+    def start(self):
+        self.discovery = script("oidc.sh", "start", self.dir, str(self.port))
+        return self.discovery
+
+    def stop(self):
+        script("oidc.sh", "stop", self.dir)
+
+
+class Service:
+    """One service process (build/bin/<name>) with its environment and log file."""
+
+    def __init__(self, name, workdir, env, port=None, tag=None):
+        self.name = name
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(workdir, f"{tag or name}.log")
+        self.env = dict(os.environ)
+        self.env.update({"PORT": str(self.port), "LOG_LEVEL": "info",
+                         "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
+                         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
+        self.env.update(env)
+        self.proc = None
+        self.returncodes = []
+
+    def start(self, wait_ready=True):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN_DIR, self.name)], env=self.env,
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        if wait_ready:
+            wait_until(lambda: self._ready(), what=f"{self.name} /ready")
+        return self
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n"
+                                 + self.log_tail())
+        return requests.get(self.url + "/ready", timeout=2).status_code == 200
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Stops the process; returns its exit code."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.returncodes.append(rc)
+        return rc
+
+    def run(self, *args, timeout=60):
+        """Runs the binary as a command (e.g. `token --email …`) with the same environment."""
+        return subprocess.run([os.path.join(BIN_DIR, self.name)] + list(args), env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=30):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def sanitizer_reports(self):
+        text = self.log_text()
+        return [m for m in SANITIZER_MARKERS if m in text]
+
+
+class Stack:
+    """PostgreSQL + the OIDC provider + user-service, as the tests see them."""
+
+    ADMIN_EMAIL = "boss@example.com"
+    HOSTED_DOMAIN = "example.com"
+
+    def __init__(self):
+        self.workdir = tempfile.mkdtemp(prefix="mr-it-", dir="/tmp")
+        self.pg = Postgres(self.workdir)
+        self.oidc = Oidc(self.workdir)
+        self.services = []
+        self.user = None
+
+    def start(self):
+        self.pg.start()
+        self.oidc.start()
+        self.user = self.user_service()
+        self.user.start()
+        return self
+
+    def user_env(self, port):
+        return {
+            "DATABASE_URL": self.pg.dsn("user_db"),
+            "JWT_SECRET_KEY": SECRET,
+            "GOOGLE_CLIENT_ID": "test-client-id",
+            "GOOGLE_CLIENT_SECRET": "test-client-secret",
+            "GOOGLE_REDIRECT_URI": f"http://127.0.0.1:{port}/auth/google/callback",
+            "GOOGLE_DISCOVERY_URL": self.oidc.discovery,
+            "GOOGLE_HOSTED_DOMAIN": self.HOSTED_DOMAIN,
+            "OIDC_ALLOW_HTTP_LOOPBACK": "true",
+            "ADMIN_EMAILS": f" Other@Example.com , {self.ADMIN_EMAIL.upper()} ",
+            "MAX_BODY_BYTES": "65536",
+            "NUM_THREADS": "8",
+        }
+
+    def user_service(self, tag=None, **overrides):
+        port = free_port()
+        env = self.user_env(port)
+        env.update(overrides)
+        svc = Service("user-service", self.workdir, env, port=port, tag=tag)
+        self.services.append(svc)
+        return svc
+
+    def stop(self):
+        for svc in self.services:
+            try:
+                svc.stop()
+            except Exception:  # noqa: BLE001 - teardown must go on
+                pass
+        for part in (self.oidc, self.pg):
+            try:
+                part.stop()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def cleanup(self):
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def login(base_url, email, session=None):
+    """Walks the real sign-in: service login → provider authorize → service callback.
+    Returns the callback's response."""
+    s = session or requests.Session()
+    r = s.get(f"{base_url}/auth/google/login", params={"login_hint": email},
+              allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    authorize = r.headers["Location"]
+    r = s.get(authorize, allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    callback = r.headers["Location"]
+    return s.get(callback, allow_redirects=False, timeout=10)
+
+
+def query_of(url):
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def decode_jwt_payload(token):
+    import base64
+    part = token.split(".")[1]
+    part += "=" * (-len(part) % 4)
+    return json.loads(base64.urlsafe_b64decode(part))
