@@ -7,7 +7,7 @@
 #   make token EMAIL=… [ROLE=admin]   an access token for the running stack
 #   V=1                       show the commands
 
-SERVICES := user-service
+SERVICES := user-service room-service
 
 CC      ?= cc
 SANITIZE ?=
@@ -21,7 +21,7 @@ else
   SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
-PKGS     := libpq jansson libcurl openssl
+PKGS     := libpq jansson libcurl openssl rdkafka
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "http.h"
 
 struct svc_config {
 	long long port;
@@ -53,5 +54,24 @@ int svc_wait_signal(long timeout_ms);
 
 /* Whether migrations finished (for /ready). */
 bool svc_migrated(void);
+
+struct http_options;
+struct kafka_producer;
+
+/* The service's producer, for svc_check_kafka (NULL: Kafka not configured). */
+void svc_set_kafka(struct kafka_producer *p);
+
+/* Health checks and readiness every service uses in its struct http_options. */
+enum health_state svc_check_database(char *detail, size_t size);
+enum health_state svc_check_kafka(char *detail, size_t size);
+bool svc_ready(void);
+
+/* Serves until SIGTERM/SIGINT: starts HTTP, applies the migrations (retrying while the database
+ * is away), then starts the outbox publisher when producer is non-NULL (outbox_lock_key tells
+ * the service's replicas apart from other services), waits for the signal, drains (/ready 503),
+ * stops HTTP and the publisher.  The caller frees the producer afterwards (which flushes).
+ * Returns the process exit code. */
+int svc_serve(const struct http_options *opts, const struct db_migration *m, size_t n,
+              struct kafka_producer *producer, long long outbox_lock_key);
 
 #endif

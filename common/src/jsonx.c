@@ -77,7 +77,7 @@ bool jsonx_check(const json_t *obj, const struct jsonx_field *fields, size_t n, 
 			}
 		}
 		if (!f) {
-			json_object_set_new(details, key, json_string("unknown field"));
+			json_object_set_new(details, key, json_string("is not a known field"));
 			ok = false;
 		} else if (!jsonx_type_ok(value, f->types)) {
 			json_object_set_new(details, key, json_string(jsonx_type_reason(f->types)));

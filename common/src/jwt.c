@@ -277,7 +277,7 @@ enum jwt_status jwt_check_claims(const json_t *claims, time_t now, long leeway,
 
 	if (!json_is_integer(exp))
 		return JWT_MISSING_CLAIM;
-	if ((long long)now > (long long)json_integer_value(exp) + leeway)
+	if ((long long)now - leeway > (long long)json_integer_value(exp)) /* huge exp: no overflow */
 		return JWT_EXPIRED;
 	if ((iat && !json_is_integer(iat)) || (nbf && !json_is_integer(nbf)))
 		return JWT_MALFORMED;

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "kafka.h"
 #include "log.h"
 
 static _Atomic bool svc_migrations_done;
@@ -90,4 +91,66 @@ int svc_migrate(const struct db_migration *m, size_t n)
 bool svc_migrated(void)
 {
 	return svc_migrations_done;
+}
+
+static struct kafka_producer *svc_kafka;
+
+void svc_set_kafka(struct kafka_producer *p)
+{
+	svc_kafka = p;
+}
+
+enum health_state svc_check_database(char *detail, size_t size)
+{
+	double ms;
+	if (db_ping(&ms))
+		return HEALTH_OK;
+	snprintf(detail, size, "database unreachable");
+	return HEALTH_DOWN;
+}
+
+enum health_state svc_check_kafka(char *detail, size_t size)
+{
+	if (!svc_kafka) {
+		snprintf(detail, size, "KAFKA_BROKER_URL not set: events wait in the outbox");
+		return HEALTH_DEGRADED;
+	}
+	if (kafka_producer_ping(svc_kafka, 1000))
+		return HEALTH_OK;
+	snprintf(detail, size, "broker unreachable: events wait in the outbox");
+	return HEALTH_DEGRADED;
+}
+
+bool svc_ready(void)
+{
+	double ms;
+	return svc_migrated() && db_ping(&ms);
+}
+
+int svc_serve(const struct http_options *opts, const struct db_migration *m, size_t n,
+              struct kafka_producer *producer, long long outbox_lock_key)
+{
+	char err[256];
+	int rc = 0;
+	struct kafka_outbox *outbox = NULL;
+	struct http_server *srv = http_start(opts, err, sizeof err);
+	if (!srv) {
+		fprintf(stderr, "%s: %s\n", opts->service, err);
+		return 1;
+	}
+	log_info("listening on port %lld", opts->port);
+	int migrated = svc_migrate(m, n);
+	if (migrated > 0) {
+		/* The publisher needs the outbox table, which the migrations create. */
+		if (producer)
+			outbox = kafka_outbox_start(producer, outbox_lock_key);
+		int sig = svc_wait_signal(-1);
+		log_info("signal %d: shutting down", sig);
+	} else if (migrated < 0) {
+		rc = 1;
+	}
+	http_drain(srv);
+	http_stop(srv);
+	kafka_outbox_stop(outbox);
+	return rc;
 }

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "handlers.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "repo.h"
@@ -17,6 +18,7 @@
 #include "user_config.h"
 
 #define SERVICE "user-service"
+#define OUTBOX_LOCK_KEY 5000
 
 extern const struct db_migration service_migrations[];
 extern const size_t service_migrations_count;
@@ -48,15 +50,6 @@ static const struct cfg_param user_params[] = {
 static struct user_config cfg;
 static struct oidc_client *oidc;
 
-static enum health_state check_database(char *detail, size_t size)
-{
-	double ms;
-	if (db_ping(&ms))
-		return HEALTH_OK;
-	snprintf(detail, size, "database unreachable");
-	return HEALTH_DOWN;
-}
-
 static enum health_state check_identity_provider(char *detail, size_t size)
 {
 	if (!oidc) {
@@ -71,20 +64,10 @@ static enum health_state check_identity_provider(char *detail, size_t size)
 }
 
 static const struct http_health_check checks[] = {
-	{"database", true, check_database},
+	{"database", true, svc_check_database},
+	{"kafka", false, svc_check_kafka},
 	{"identity_provider", false, check_identity_provider},
 };
-
-static bool ready(void)
-{
-	double ms;
-	return svc_migrated() && db_ping(&ms);
-}
-
-static double outbox_backlog(void)
-{
-	return (double)repo_outbox_backlog();
-}
 
 /* `user-service token --email E [--name N] [--role admin|employee]`: creates or updates the user
  * and prints one access token. */
@@ -134,10 +117,10 @@ usage:
 
 int main(int argc, char **argv)
 {
-	char err[256];
+	char err[512];
 	int rc = 0;
-	struct http_server *srv = NULL;
 	struct oidc_config oidc_cfg;
+	struct kafka_producer *producer = NULL;
 
 	svc_init(SERVICE, user_params, sizeof user_params / sizeof user_params[0], &cfg,
 	         &cfg.common);
@@ -173,7 +156,8 @@ int main(int argc, char **argv)
 		log_warn("GOOGLE_CLIENT_ID is not set: /auth/google/* answers 503");
 	}
 	handlers_init(&cfg, &auth, oidc);
-	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.", outbox_backlog);
+	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.",
+	                       kafka_outbox_backlog);
 
 	struct http_options opts = {
 		.service = SERVICE,
@@ -186,24 +170,23 @@ int main(int argc, char **argv)
 		.nroutes = user_routes_count,
 		.checks = checks,
 		.nchecks = sizeof checks / sizeof checks[0],
-		.ready = ready,
+		.ready = svc_ready,
 	};
-	srv = http_start(&opts, err, sizeof err);
-	if (!srv) {
-		fprintf(stderr, SERVICE ": %s\n", err);
-		rc = 1;
-		goto out;
+	/* Without a broker user_deleted events wait in the outbox until one is configured. */
+	if (cfg.common.kafka_broker_url[0]) {
+		producer = kafka_producer_new(cfg.common.kafka_broker_url, SERVICE, err, sizeof err);
+		if (!producer) {
+			fprintf(stderr, SERVICE ": %s\n", err);
+			rc = 2;
+			goto out;
+		}
+		svc_set_kafka(producer);
+	} else {
+		log_warn("KAFKA_BROKER_URL is not set: user_deleted events wait in the outbox");
 	}
-	log_info("listening on port %lld", cfg.common.port);
-	int migrated = svc_migrate(service_migrations, service_migrations_count);
-	if (migrated > 0) {
-		int sig = svc_wait_signal(-1);
-		log_info("signal %d: shutting down", sig);
-	} else if (migrated < 0) {
-		rc = 1;
-	}
-	http_drain(srv);
-	http_stop(srv);
+	rc = svc_serve(&opts, service_migrations, service_migrations_count, producer,
+	               OUTBOX_LOCK_KEY);
+	kafka_producer_free(producer, 5000);
 	log_info("stopped");
 out:
 	oidc_free(oidc);

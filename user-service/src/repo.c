@@ -433,13 +433,3 @@ enum db_status repo_refresh_revoke(long long user_id, const char *hash)
 	               "AND revoked_at IS NULL AND ($2::text IS NULL OR token_hash = $2)",
 	               2, params);
 }
-
-long long repo_outbox_backlog(void)
-{
-	PGresult *res = NULL;
-	long long n = -1;
-	if (db_exec(&res, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL) == DB_OK)
-		n = db_int(res, 0, 0);
-	PQclear(res);
-	return n;
-}

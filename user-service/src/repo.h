@@ -84,7 +84,5 @@ enum db_status repo_refresh_rotate(const char *old_hash, const char *new_hash,
 /* Revokes one token of user_id (hash) or all of them (hash NULL). */
 enum db_status repo_refresh_revoke(long long user_id, const char *hash);
 
-/* Unsent outbox rows (for /metrics). -1 on error. */
-long long repo_outbox_backlog(void);
 
 #endif

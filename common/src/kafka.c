@@ -1,0 +1,598 @@
+#include "kafka.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+
+#define OUTBOX_BATCH 200
+#define OUTBOX_IDLE_MS 100
+#define OUTBOX_MAX_BACKOFF_MS 5000
+#define CONSUMER_CLOSE_MS 5000
+
+static void kafka_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ---- producer ---- */
+
+struct kafka_producer {
+	rd_kafka_t *rk;
+	pthread_t poller;
+	_Atomic bool stop;
+};
+
+/* The delivery state of messages produced together; each message's opaque points to its slot. */
+struct kafka_slot {
+	struct kafka_batch *batch;
+	int err; /* rd_kafka_resp_err_t of the delivery report */
+	bool done;
+};
+
+struct kafka_batch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t pending;
+};
+
+static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	struct kafka_slot *slot = m->_private;
+	if (!slot)
+		return;
+	struct kafka_batch *b = slot->batch;
+	pthread_mutex_lock(&b->mu);
+	slot->err = m->err;
+	slot->done = true;
+	b->pending--;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	/* Broker outages are expected and retried; keep them at warn. */
+	log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 3)
+		log_error("kafka %s: %s", fac, buf);
+	else if (level <= 4)
+		log_warn("kafka %s: %s", fac, buf);
+	else
+		log_debug("kafka %s: %s", fac, buf);
+}
+
+static void *kafka_poll_main(void *arg)
+{
+	struct kafka_producer *p = arg;
+	while (!p->stop)
+		rd_kafka_poll(p->rk, 100);
+	return NULL;
+}
+
+/* Sets one property; false + err on failure. */
+static bool kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+	char why[256];
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "kafka setting %s: %s", name, why);
+		return false;
+	}
+	return true;
+}
+
+static rd_kafka_conf_t *kafka_base_conf(const char *brokers, const char *client_id, char *err,
+                                        size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	if (!kafka_set(conf, "bootstrap.servers", brokers, err, errlen) ||
+	    !kafka_set(conf, "client.id", client_id, err, errlen) ||
+	    !kafka_set(conf, "socket.keepalive.enable", "true", err, errlen) ||
+	    !kafka_set(conf, "reconnect.backoff.max.ms", "2000", err, errlen) ||
+	    !kafka_set(conf, "topic.metadata.refresh.interval.ms", "10000", err, errlen)) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+	return conf;
+}
+
+struct kafka_producer *kafka_producer_new(const char *brokers, const char *client_id, char *err,
+                                          size_t errlen)
+{
+	char why[512];
+	struct kafka_producer *p = calloc(1, sizeof *p);
+	rd_kafka_conf_t *conf = p ? kafka_base_conf(brokers, client_id, err, errlen) : NULL;
+	if (!conf)
+		goto fail;
+	/* Idempotence keeps order and drops duplicates of retries; message.timeout.ms = 0 means a
+	 * message waits for the broker as long as it takes (the outbox holds it durably anyway). */
+	if (!kafka_set(conf, "enable.idempotence", "true", err, errlen) ||
+	    !kafka_set(conf, "message.timeout.ms", "0", err, errlen) ||
+	    !kafka_set(conf, "linger.ms", "5", err, errlen)) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, kafka_dr);
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+	if (!p->rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(err, errlen, "kafka producer: %s", why);
+		goto fail;
+	}
+	if (pthread_create(&p->poller, NULL, kafka_poll_main, p) != 0) {
+		rd_kafka_destroy(p->rk);
+		snprintf(err, errlen, "kafka producer: cannot start poll thread");
+		goto fail;
+	}
+	return p;
+fail:
+	free(p);
+	return NULL;
+}
+
+void kafka_producer_free(struct kafka_producer *p, int timeout_ms)
+{
+	if (!p)
+		return;
+	rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warn("kafka: %d message(s) not delivered at shutdown (they stay in the outbox)",
+		         rd_kafka_outq_len(p->rk));
+	rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	p->stop = true;
+	pthread_join(p->poller, NULL);
+	rd_kafka_poll(p->rk, 0);
+	rd_kafka_destroy(p->rk);
+	free(p);
+}
+
+bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, NULL, &md, timeout_ms);
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Waits until every message of b is reported, or the deadline (ms, monotonic; 0 = none)
+ * passes, or *stop becomes true.  Returns true when all were reported. */
+static bool kafka_batch_wait(struct kafka_batch *b, long long deadline_ms, _Atomic bool *stop)
+{
+	pthread_mutex_lock(&b->mu);
+	while (b->pending > 0) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		now.tv_nsec += 200 * 1000000L;
+		if (now.tv_nsec >= 1000000000L) {
+			now.tv_sec++;
+			now.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&b->cv, &b->mu, &now);
+		struct timespec mono;
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		long long ms = (long long)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+		if ((deadline_ms && ms > deadline_ms) || (stop && *stop))
+			break;
+	}
+	bool all = b->pending == 0;
+	pthread_mutex_unlock(&b->mu);
+	return all;
+}
+
+static long long kafka_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static rd_kafka_resp_err_t kafka_produce_one(struct kafka_producer *p, const char *topic,
+                                             const char *key, size_t keylen, const void *value,
+                                             size_t len, struct kafka_slot *slot)
+{
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_producev(
+			p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
+			RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(slot),
+			RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			return e;
+		kafka_sleep_ms(50); /* the poll thread drains the queue */
+	}
+}
+
+bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
+                        size_t keylen, const void *value, size_t len, int timeout_ms)
+{
+	struct kafka_batch b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1};
+	struct kafka_slot slot = {&b, 0, false};
+	rd_kafka_resp_err_t e = kafka_produce_one(p, topic, key, keylen, value, len, &slot);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_error("kafka: produce to %s failed: %s", topic, rd_kafka_err2str(e));
+		return false;
+	}
+	if (!kafka_batch_wait(&b, kafka_mono_ms() + timeout_ms, NULL)) {
+		/* The slot lives on this stack: the report must not arrive after we return. */
+		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		kafka_batch_wait(&b, 0, NULL);
+		return false;
+	}
+	return slot.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* ---- outbox publisher ---- */
+
+struct kafka_outbox {
+	struct kafka_producer *p;
+	long long lock_key;
+	pthread_t thread;
+	_Atomic bool stop;
+	_Atomic unsigned long long published;
+	int leader_pid; /* backend pid of the session holding the advisory lock, 0 = none */
+};
+
+/* Holds the publisher lock on this thread's session; re-taken after a reconnect. */
+static bool outbox_lead(struct kafka_outbox *o)
+{
+	PGconn *c = db_conn();
+	if (!c)
+		return false;
+	if (o->leader_pid && o->leader_pid == PQbackendPID(c))
+		return true;
+	char key[24];
+	snprintf(key, sizeof key, "%lld", o->lock_key);
+	const char *params[] = {key};
+	PGresult *res = NULL;
+	bool got = db_exec(&res, "SELECT pg_try_advisory_lock($1::bigint)", 1, params) == DB_OK &&
+	           db_bool(res, 0, 0);
+	PQclear(res);
+	o->leader_pid = got ? PQbackendPID(c) : 0;
+	if (got)
+		log_info("outbox publisher active");
+	return got;
+}
+
+/* Publishes one batch.  Returns rows published, 0 when there was nothing, -1 on failure. */
+static int outbox_publish_batch(struct kafka_outbox *o)
+{
+	PGresult *res = NULL;
+	char limit[16];
+	snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
+	const char *params[] = {limit};
+	if (db_exec(&res, "SELECT id, topic, key, payload::text FROM outbox WHERE sent_at IS NULL "
+	                  "ORDER BY id LIMIT $1::int",
+	            1, params) != DB_OK)
+		return -1;
+	int n = PQntuples(res);
+	if (n == 0) {
+		PQclear(res);
+		return 0;
+	}
+	struct kafka_batch b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	struct kafka_slot slots[OUTBOX_BATCH];
+	int produced = 0;
+	for (int i = 0; i < n; i++) {
+		slots[i] = (struct kafka_slot){&b, 0, false};
+		pthread_mutex_lock(&b.mu);
+		b.pending++;
+		pthread_mutex_unlock(&b.mu);
+		const char *key = PQgetvalue(res, i, 2), *value = PQgetvalue(res, i, 3);
+		rd_kafka_resp_err_t e = kafka_produce_one(o->p, PQgetvalue(res, i, 1), key,
+		                                          strlen(key), value, strlen(value), &slots[i]);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			pthread_mutex_lock(&b.mu);
+			b.pending--;
+			pthread_mutex_unlock(&b.mu);
+			log_error("kafka: produce of outbox row %s failed: %s", PQgetvalue(res, i, 0),
+			          rd_kafka_err2str(e));
+			break; /* keep the order: the rest waits for the next round */
+		}
+		produced++;
+	}
+	/* Wait as long as the broker needs; on stop, give it a moment, then purge so every report
+	 * arrives before the slots on this stack go away. */
+	if (!kafka_batch_wait(&b, 0, &o->stop)) {
+		if (!kafka_batch_wait(&b, kafka_mono_ms() + 3000, NULL)) {
+			rd_kafka_purge(o->p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+			kafka_batch_wait(&b, 0, NULL);
+		}
+	}
+	/* Mark the acknowledged rows sent, as one array parameter. */
+	size_t cap = (size_t)produced * 21 + 3, len = 0;
+	char *ids = malloc(cap);
+	int ok = 0, failed = 0;
+	if (!ids) {
+		PQclear(res);
+		return -1;
+	}
+	ids[len++] = '{';
+	for (int i = 0; i < produced; i++) {
+		if (slots[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (failed++ == 0)
+				log_warn("kafka: outbox row %s not delivered: %s", PQgetvalue(res, i, 0),
+				         rd_kafka_err2str((rd_kafka_resp_err_t)slots[i].err));
+			continue;
+		}
+		len += (size_t)snprintf(ids + len, cap - len, "%s%s", ok ? "," : "",
+		                        PQgetvalue(res, i, 0));
+		ok++;
+	}
+	ids[len++] = '}';
+	ids[len] = '\0';
+	PQclear(res);
+	if (ok > 0) {
+		const char *up[] = {ids};
+		enum db_status st = db_exec(NULL, "UPDATE outbox SET sent_at = now() "
+		                                  "WHERE id = ANY($1::bigint[])",
+		                            1, up);
+		if (st != DB_OK)
+			log_warn("outbox: marking %d row(s) sent failed (%s); they will be sent again",
+			         ok, db_status_str(st));
+		o->published += (unsigned long long)ok;
+		metrics_counter_add("kafka_events_published_total", "Outbox rows published.",
+		                    (double)ok);
+	}
+	free(ids);
+	return failed || produced < n ? -1 : ok;
+}
+
+static void *outbox_main(void *arg)
+{
+	struct kafka_outbox *o = arg;
+	long backoff = 0;
+	while (!o->stop) {
+		int n = outbox_lead(o) ? outbox_publish_batch(o) : -2;
+		if (n > 0) {
+			backoff = 0;
+			continue;
+		}
+		long wait = OUTBOX_IDLE_MS;
+		if (n == -1) {
+			backoff = backoff ? backoff * 2 : 250;
+			if (backoff > OUTBOX_MAX_BACKOFF_MS)
+				backoff = OUTBOX_MAX_BACKOFF_MS;
+			wait = backoff;
+		} else if (n == -2) {
+			wait = 1000; /* another replica publishes, or no database */
+		}
+		for (long waited = 0; waited < wait && !o->stop; waited += 50)
+			kafka_sleep_ms(50);
+	}
+	db_thread_close();
+	return NULL;
+}
+
+struct kafka_outbox *kafka_outbox_start(struct kafka_producer *p, long long lock_key)
+{
+	struct kafka_outbox *o = calloc(1, sizeof *o);
+	if (!o)
+		return NULL;
+	o->p = p;
+	o->lock_key = lock_key;
+	if (pthread_create(&o->thread, NULL, outbox_main, o) != 0) {
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
+void kafka_outbox_stop(struct kafka_outbox *o)
+{
+	if (!o)
+		return;
+	o->stop = true;
+	pthread_join(o->thread, NULL);
+	free(o);
+}
+
+double kafka_outbox_backlog(void)
+{
+	PGresult *res = NULL;
+	double n = -1;
+	if (db_exec(&res, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL) == DB_OK)
+		n = (double)db_int(res, 0, 0);
+	PQclear(res);
+	return n;
+}
+
+unsigned long long kafka_outbox_published(const struct kafka_outbox *o)
+{
+	return o ? o->published : 0;
+}
+
+/* ---- consumer ---- */
+
+struct kafka_consumer {
+	rd_kafka_t *rk;
+	struct kafka_producer *dlq;
+	kafka_handler_fn fn;
+	void *arg;
+	pthread_t thread;
+	_Atomic bool stop;
+	_Atomic unsigned long long handled;
+};
+
+static void consumer_store(rd_kafka_t *rk, const rd_kafka_message_t *m)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+		m->offset + 1;
+	rd_kafka_resp_err_t e = rd_kafka_offsets_store(rk, l);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warn("kafka: storing offset failed: %s", rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void consumer_rewind(rd_kafka_t *rk, const rd_kafka_message_t *m)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+		m->offset;
+	rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, l, 2000);
+	if (e) {
+		log_warn("kafka: seek failed: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, long *backoff)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	char why[256] = "";
+	enum kafka_handled h = c->fn(topic, m->key, m->key_len, m->payload, m->len, c->arg, why,
+	                             sizeof why);
+	if (h == KAFKA_POISON) {
+		char dlq[300];
+		snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+		log_warn("kafka: message %s[%d]@%lld unusable (%s): copied to %s", topic,
+		         (int)m->partition, (long long)m->offset, why, dlq);
+		if (kafka_produce_sync(c->dlq, dlq, m->key, m->key_len, m->payload, m->len, 10000)) {
+			metrics_counter_add("kafka_dlq_messages_total", "Messages sent to a DLQ.", 1);
+			h = KAFKA_APPLIED;
+		} else {
+			h = KAFKA_RETRY;
+		}
+	}
+	if (h == KAFKA_APPLIED) {
+		consumer_store(c->rk, m);
+		c->handled++;
+		metrics_counter_add("kafka_messages_consumed_total", "Messages handled.", 1);
+		*backoff = 0;
+		return;
+	}
+	/* Not applied: deliver the same message again after a pause. */
+	*backoff = *backoff ? *backoff * 2 : 200;
+	if (*backoff > OUTBOX_MAX_BACKOFF_MS)
+		*backoff = OUTBOX_MAX_BACKOFF_MS;
+	log_warn("kafka: message %s[%d]@%lld not applied (%s); retrying in %ld ms", topic,
+	         (int)m->partition, (long long)m->offset, why, *backoff);
+	consumer_rewind(c->rk, m);
+	for (long waited = 0; waited < *backoff && !c->stop; waited += 50)
+		kafka_sleep_ms(50);
+}
+
+static void *consumer_main(void *arg)
+{
+	struct kafka_consumer *c = arg;
+	long backoff = 0;
+	while (!c->stop) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 200);
+		if (!m)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			consumer_handle(c, m, &backoff);
+		else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warn("kafka consumer: %s", rd_kafka_message_errstr(m));
+		rd_kafka_message_destroy(m);
+	}
+	db_thread_close();
+	return NULL;
+}
+
+struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *group,
+                                            const char *const *topics, kafka_handler_fn fn,
+                                            void *arg, struct kafka_producer *dlq_producer,
+                                            char *err, size_t errlen)
+{
+	char why[512];
+	rd_kafka_topic_partition_list_t *subs = NULL;
+	struct kafka_consumer *c = calloc(1, sizeof *c);
+	rd_kafka_conf_t *conf = c ? kafka_base_conf(brokers, group, err, errlen) : NULL;
+	if (!conf)
+		goto fail;
+	if (!kafka_set(conf, "group.id", group, err, errlen) ||
+	    !kafka_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+	    !kafka_set(conf, "enable.auto.commit", "true", err, errlen) ||
+	    !kafka_set(conf, "auto.commit.interval.ms", "500", err, errlen) ||
+	    !kafka_set(conf, "auto.offset.reset", "earliest", err, errlen) ||
+	    !kafka_set(conf, "allow.auto.create.topics", "false", err, errlen) ||
+	    !kafka_set(conf, "session.timeout.ms", "10000", err, errlen)) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+	if (!c->rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(err, errlen, "kafka consumer: %s", why);
+		goto fail;
+	}
+	rd_kafka_poll_set_consumer(c->rk);
+	subs = rd_kafka_topic_partition_list_new(4);
+	for (size_t i = 0; topics[i]; i++)
+		rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(e));
+		rd_kafka_destroy(c->rk);
+		goto fail;
+	}
+	c->dlq = dlq_producer;
+	c->fn = fn;
+	c->arg = arg;
+	if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+		snprintf(err, errlen, "kafka consumer: cannot start thread");
+		rd_kafka_destroy(c->rk);
+		goto fail;
+	}
+	return c;
+fail:
+	free(c);
+	return NULL;
+}
+
+void kafka_consumer_stop(struct kafka_consumer *c)
+{
+	if (!c)
+		return;
+	c->stop = true;
+	pthread_join(c->thread, NULL);
+	/* A clean close commits the stored offsets and leaves the group; it can hang while the
+	 * broker is gone (librdkafka#4519), so it is bounded. */
+	rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
+	bool closed = false;
+	if (!e) {
+		long long deadline = kafka_mono_ms() + CONSUMER_CLOSE_MS;
+		while (!(closed = rd_kafka_consumer_closed(c->rk)) && kafka_mono_ms() < deadline) {
+			rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+			if (ev)
+				rd_kafka_event_destroy(ev);
+		}
+	} else {
+		rd_kafka_error_destroy(e);
+	}
+	rd_kafka_queue_destroy(q);
+	if (!closed)
+		log_warn("kafka: consumer close timed out; leaving the group without a clean close");
+	rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	free(c);
+}
+
+unsigned long long kafka_consumer_handled(const struct kafka_consumer *c)
+{
+	return c ? c->handled : 0;
+}

@@ -1,0 +1,84 @@
+/* room-service: configuration, wiring, signals, start and stop. */
+#include <stddef.h>
+#include <stdio.h>
+
+#include <curl/curl.h>
+
+#include "handlers.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "svc.h"
+
+#define SERVICE "room-service"
+#define OUTBOX_LOCK_KEY 5001
+
+extern const struct db_migration service_migrations[];
+extern const size_t service_migrations_count;
+
+struct room_config {
+	struct svc_config common;
+	char *room_events_topic;
+};
+
+static const struct cfg_param room_params[] = {
+	SVC_COMMON_PARAMS(struct room_config, common, "5001"),
+	{"KAFKA_BROKER_URL", CFG_STRING, NULL, 1, 4096, true,
+	 offsetof(struct room_config, common.kafka_broker_url)},
+	{"ROOM_EVENTS_TOPIC", CFG_STRING, "room_events", 1, 249, false,
+	 offsetof(struct room_config, room_events_topic)},
+};
+
+static const struct http_health_check checks[] = {
+	{"database", true, svc_check_database},
+	{"kafka", false, svc_check_kafka},
+};
+
+int main(int argc, char **argv)
+{
+	static struct room_config cfg;
+	char err[512];
+	int rc = 0;
+	(void)argv;
+
+	svc_init(SERVICE, room_params, sizeof room_params / sizeof room_params[0], &cfg,
+	         &cfg.common);
+	if (argc > 1) {
+		fprintf(stderr, "usage: " SERVICE " (configured by environment variables)\n");
+		return 2;
+	}
+	struct auth_config auth = {cfg.common.jwt_secret, cfg.common.jwt_issuer,
+	                           cfg.common.access_ttl};
+	struct kafka_producer *producer =
+		kafka_producer_new(cfg.common.kafka_broker_url, SERVICE, err, sizeof err);
+	if (!producer) {
+		fprintf(stderr, SERVICE ": %s\n", err);
+		return 2;
+	}
+	svc_set_kafka(producer);
+	handlers_init(cfg.room_events_topic);
+	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.",
+	                       kafka_outbox_backlog);
+	struct http_options opts = {
+		.service = SERVICE,
+		.port = cfg.common.port,
+		.num_threads = cfg.common.num_threads,
+		.max_body = cfg.common.max_body,
+		.cors_origins = cfg.common.cors_origins,
+		.auth = &auth,
+		.routes = room_routes,
+		.nroutes = room_routes_count,
+		.checks = checks,
+		.nchecks = sizeof checks / sizeof checks[0],
+		.ready = svc_ready,
+	};
+	rc = svc_serve(&opts, service_migrations, service_migrations_count, producer,
+	               OUTBOX_LOCK_KEY);
+	kafka_producer_free(producer, 5000);
+	log_info("stopped");
+	db_thread_close();
+	cfg_free(room_params, sizeof room_params / sizeof room_params[0], &cfg);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,236 @@
+/* All SQL of room-service.  Every write is one statement that changes the room and inserts its
+ * event into the outbox (a data-modifying CTE), so both commit together or not at all. */
+#include "repo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* The room representation of SPEC §4, for a row alias r. */
+#define ROOM_JSON(r)                                                                         \
+	"json_build_object('id', " r ".id, 'name', " r ".name, 'capacity', " r ".capacity, "     \
+	"'equipment', to_json(" r ".equipment), 'building', " r ".building, 'floor', " r         \
+	".floor, 'description', " r ".description, 'time_zone', " r ".time_zone, 'active', " r    \
+	".active, 'created_at', " TS(r ".created_at") ", 'updated_at', " TS(r ".updated_at")     \
+	", 'version', " r ".version)"
+
+#define EVENT(type, r)                                                                       \
+	"json_build_object('event_type', '" type "', 'event_id', gen_random_uuid(), "            \
+	"'occurred_at', " TS("clock_timestamp()") ", 'version', " r ".version, 'room', "         \
+	ROOM_JSON(r) ")"
+
+static json_t *parse_json(const char *text)
+{
+	return json_loads(text, 0, NULL);
+}
+
+/* Fills the text parameters of a room change; scratch holds the number strings. */
+struct room_params {
+	char capacity[24], floor[24], if_version[24];
+	char *equipment;
+};
+
+static void room_params_fill(const struct room_input *in, struct room_params *p)
+{
+	snprintf(p->capacity, sizeof p->capacity, "%lld", in->capacity);
+	snprintf(p->floor, sizeof p->floor, "%lld", in->floor);
+	snprintf(p->if_version, sizeof p->if_version, "%lld", in->if_version);
+	p->equipment = in->equipment ? json_dumps(in->equipment, JSON_COMPACT) : NULL;
+}
+
+/* One JSON object in the first column of a single-row result. */
+static enum db_status one_json(enum db_status st, PGresult *res, json_t **out, bool *found)
+{
+	*found = false;
+	if (st == DB_OK && PQntuples(res) == 1) {
+		*out = parse_json(PQgetvalue(res, 0, 0));
+		*found = *out != NULL;
+		if (!*found)
+			st = DB_ERROR;
+	}
+	PQclear(res);
+	return st;
+}
+
+enum db_status repo_room_create(const struct room_input *in, const char *topic, json_t **room,
+                                enum room_outcome *outcome)
+{
+	struct room_params p;
+	PGresult *res = NULL;
+	bool found = false;
+	room_params_fill(in, &p);
+	const char *params[] = {in->name, p.capacity, p.equipment ? p.equipment : "[]",
+	                        in->building, in->has_floor && !in->floor_null ? p.floor : NULL,
+	                        in->description, in->time_zone ? in->time_zone : "UTC",
+	                        in->has_active ? (in->active ? "true" : "false") : "true", topic};
+	enum db_status st = db_exec(
+		&res,
+		"WITH r AS (INSERT INTO rooms (name, capacity, equipment, building, floor, description, "
+		"  time_zone, active) VALUES ($1, $2::int, "
+		"  ARRAY(SELECT json_array_elements_text($3::json)), $4, $5::int, $6, $7, $8::boolean) "
+		"  RETURNING *), "
+		"e AS (INSERT INTO outbox (topic, key, payload) "
+		"  SELECT $9, r.id::text, " EVENT("room_created", "r") " FROM r) "
+		"SELECT " ROOM_JSON("r") "::text FROM r",
+		9, params);
+	free(p.equipment);
+	*outcome = ROOM_DONE;
+	if (st == DB_UNIQUE_VIOLATION) {
+		*outcome = ROOM_DUPLICATE;
+		PQclear(res);
+		return DB_OK;
+	}
+	return one_json(st, res, room, &found);
+}
+
+/* After a conditional write touched no row: was the room missing, or its version stale? */
+static enum db_status why_untouched(const char *id, enum room_outcome *outcome)
+{
+	PGresult *res = NULL;
+	const char *params[] = {id};
+	enum db_status st = db_exec(&res, "SELECT 1 FROM rooms WHERE id = $1::bigint", 1, params);
+	if (st == DB_OK)
+		*outcome = PQntuples(res) ? ROOM_STALE : ROOM_NOT_FOUND;
+	PQclear(res);
+	return st;
+}
+
+enum db_status repo_room_update(long long id, const struct room_input *in, const char *topic,
+                                json_t **room, enum room_outcome *outcome)
+{
+	struct room_params p;
+	PGresult *res = NULL;
+	bool found = false;
+	char ids[24];
+	snprintf(ids, sizeof ids, "%lld", id);
+	room_params_fill(in, &p);
+	const char *params[] = {
+		ids,
+		in->name,
+		in->has_capacity ? p.capacity : NULL,
+		p.equipment,
+		in->has_building ? "true" : "false",
+		in->building,
+		in->has_floor ? "true" : "false",
+		in->has_floor && !in->floor_null ? p.floor : NULL,
+		in->has_description ? "true" : "false",
+		in->description,
+		in->time_zone,
+		in->has_active ? (in->active ? "true" : "false") : NULL,
+		p.if_version,
+		topic,
+	};
+	enum db_status st = db_exec(
+		&res,
+		"WITH r AS (UPDATE rooms SET name = COALESCE($2, name), "
+		"  capacity = COALESCE($3::int, capacity), "
+		"  equipment = CASE WHEN $4::json IS NULL THEN equipment "
+		"              ELSE ARRAY(SELECT json_array_elements_text($4::json)) END, "
+		"  building = CASE WHEN $5::boolean THEN $6 ELSE building END, "
+		"  floor = CASE WHEN $7::boolean THEN $8::int ELSE floor END, "
+		"  description = CASE WHEN $9::boolean THEN $10 ELSE description END, "
+		"  time_zone = COALESCE($11, time_zone), active = COALESCE($12::boolean, active), "
+		"  updated_at = now(), version = version + 1 "
+		"  WHERE id = $1::bigint AND ($13::int = 0 OR version = $13::int) RETURNING *), "
+		"e AS (INSERT INTO outbox (topic, key, payload) "
+		"  SELECT $14, r.id::text, " EVENT("room_updated", "r") " FROM r) "
+		"SELECT " ROOM_JSON("r") "::text FROM r",
+		14, params);
+	free(p.equipment);
+	*outcome = ROOM_DONE;
+	if (st == DB_UNIQUE_VIOLATION) {
+		*outcome = ROOM_DUPLICATE;
+		PQclear(res);
+		return DB_OK;
+	}
+	st = one_json(st, res, room, &found);
+	if (st == DB_OK && !found)
+		st = why_untouched(ids, outcome);
+	return st;
+}
+
+enum db_status repo_room_delete(long long id, long long if_version, const char *topic,
+                                enum room_outcome *outcome)
+{
+	PGresult *res = NULL;
+	char ids[24], ver[24];
+	snprintf(ids, sizeof ids, "%lld", id);
+	snprintf(ver, sizeof ver, "%lld", if_version);
+	const char *params[] = {ids, ver, topic};
+	enum db_status st = db_exec(
+		&res,
+		"WITH r AS (DELETE FROM rooms WHERE id = $1::bigint "
+		"  AND ($2::int = 0 OR version = $2::int) RETURNING id, version), "
+		"e AS (INSERT INTO outbox (topic, key, payload) "
+		"  SELECT $3, r.id::text, json_build_object('event_type', 'room_deleted', "
+		"  'event_id', gen_random_uuid(), 'occurred_at', " TS("clock_timestamp()") ", "
+		"  'version', r.version + 1, 'room_id', r.id) FROM r) "
+		"SELECT id FROM r",
+		3, params);
+	*outcome = ROOM_DONE;
+	bool deleted = st == DB_OK && PQntuples(res) == 1;
+	PQclear(res);
+	if (st == DB_OK && !deleted)
+		st = why_untouched(ids, outcome);
+	return st;
+}
+
+enum db_status repo_room_get(long long id, json_t **room)
+{
+	PGresult *res = NULL;
+	bool found = false;
+	char ids[24];
+	snprintf(ids, sizeof ids, "%lld", id);
+	const char *params[] = {ids};
+	*room = NULL;
+	enum db_status st = db_exec(&res, "SELECT " ROOM_JSON("r") "::text FROM rooms r "
+	                                  "WHERE r.id = $1::bigint",
+	                            1, params);
+	return one_json(st, res, room, &found);
+}
+
+enum db_status repo_room_list(const struct room_filter *f, json_t **rooms, json_t **next)
+{
+	PGresult *res = NULL;
+	char minc[24], after_id[24], limit[24];
+	char *equipment = f->equipment ? json_dumps(f->equipment, JSON_COMPACT) : NULL;
+	snprintf(minc, sizeof minc, "%lld", f->min_capacity);
+	snprintf(after_id, sizeof after_id, "%lld", f->after_id);
+	snprintf(limit, sizeof limit, "%lld", f->limit + 1);
+	const char *params[] = {f->has_min_capacity ? minc : NULL, equipment, f->q,
+	                        f->has_active ? (f->active ? "true" : "false") : NULL,
+	                        f->after_name, after_id, limit};
+	*rooms = NULL;
+	*next = NULL;
+	enum db_status st = db_exec(
+		&res,
+		"SELECT " ROOM_JSON("r") "::text, lower(r.name), r.id FROM rooms r "
+		"WHERE ($1::int IS NULL OR r.capacity >= $1::int) "
+		"AND ($2::json IS NULL OR ARRAY(SELECT lower(e) FROM unnest(r.equipment) e) "
+		"    @> ARRAY(SELECT json_array_elements_text($2::json))) "
+		"AND ($3::text IS NULL OR strpos(lower(r.name), lower($3)) > 0 "
+		"    OR strpos(lower(COALESCE(r.building, '')), lower($3)) > 0 "
+		"    OR strpos(lower(COALESCE(r.description, '')), lower($3)) > 0) "
+		"AND ($4::boolean IS NULL OR r.active = $4::boolean) "
+		"AND ($5::text IS NULL OR (lower(r.name), r.id) > ($5, $6::bigint)) "
+		"ORDER BY lower(r.name), r.id LIMIT $7::bigint",
+		7, params);
+	free(equipment);
+	if (st != DB_OK)
+		return st;
+	json_t *arr = json_array();
+	int n = PQntuples(res);
+	for (int i = 0; i < n && i < f->limit; i++) {
+		json_t *room = parse_json(PQgetvalue(res, i, 0));
+		if (room)
+			json_array_append_new(arr, room);
+	}
+	if (n > f->limit)
+		*next = json_pack("[s, I]", PQgetvalue(res, (int)f->limit - 1, 1),
+		                  (json_int_t)db_int(res, (int)f->limit - 1, 2));
+	PQclear(res);
+	*rooms = arr;
+	return DB_OK;
+}
