@@ -10,7 +10,7 @@
 enum cfg_type {
 	CFG_STRING, /* char * (heap copy); min/max bound the length in bytes */
 	CFG_INT,    /* long long; min/max bound the value */
-	CFG_BOOL,   /* bool; true/false/1/0/yes/no */
+	CFG_BOOL,   /* bool; true/false, 1/0, yes/no, on/off */
 };
 
 struct cfg_param {
@@ -23,8 +23,9 @@ struct cfg_param {
 };
 
 /* Loads every parameter into the struct at `out`.  On failure returns false and writes one line
- * naming the variable into err (never the value of a variable, which may be a secret).
- * Strings are heap copies owned by the struct; release them with cfg_free(). */
+ * naming the variable into err (never the value of a variable, which may be a secret), and
+ * frees what it had loaded.  An optional variable without default that is unset gives "", 0 or
+ * false.  Strings are heap copies owned by the struct; release them with cfg_free(). */
 bool cfg_load(const struct cfg_param *params, size_t n, void *out, char *err, size_t errlen);
 void cfg_free(const struct cfg_param *params, size_t n, void *out);
 

@@ -33,7 +33,13 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 			snprintf(err, errlen, "%s is required but not set", p->name);
 			return false;
 		}
-		raw = "";
+		/* Optional and unset: strings become "", numbers 0, booleans false. */
+		if (p->type == CFG_STRING) {
+			char *empty = strdup("");
+			memcpy(base + p->offset, &empty, sizeof empty);
+			return empty != NULL;
+		}
+		return true;
 	}
 
 	switch (p->type) {
@@ -85,8 +91,10 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 bool cfg_load(const struct cfg_param *params, size_t n, void *out, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (!cfg_load_one(&params[i], out, err, errlen))
+		if (!cfg_load_one(&params[i], out, err, errlen)) {
+			cfg_free(params, i, out);
 			return false;
+		}
 	}
 	return true;
 }

@@ -6,7 +6,7 @@
 json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
 		snprintf(err, errlen, "malformed JSON: %s (at line %d, column %d)", jerr.text,
 		         jerr.line, jerr.column);

@@ -81,24 +81,27 @@ void oidc_pkce_challenge(const char *verifier, char out[OIDC_PKCE_CHALLENGE_LEN]
 	free(b);
 }
 
-/* Whether url may be called: https always; http only to a loopback host when allowed. */
+/* Whether url may be called: https always; http only to a loopback host when allowed.  The host
+ * is taken from a real URL parse, so "http://127.0.0.1@elsewhere/" is not mistaken for loopback. */
 static bool oidc_url_allowed(const struct oidc_config *cfg, const char *url)
 {
-	if (!url)
-		return false;
-	if (strncasecmp(url, "https://", 8) == 0)
-		return true;
-	if (!cfg->allow_http_loopback || strncasecmp(url, "http://", 7) != 0)
-		return false;
-	const char *host = url + 7;
-	static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]"};
-	for (size_t i = 0; i < 3; i++) {
-		size_t n = strlen(loopback[i]);
-		if (strncasecmp(host, loopback[i], n) == 0 &&
-		    (host[n] == ':' || host[n] == '/' || host[n] == '\0'))
-			return true;
-	}
-	return false;
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
+	if (!u || !url || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	if (strcasecmp(scheme, "https") == 0)
+		ok = true;
+	else if (cfg->allow_http_loopback && strcasecmp(scheme, "http") == 0)
+		ok = strcmp(host, "127.0.0.1") == 0 || strcasecmp(host, "localhost") == 0 ||
+		     strcmp(host, "[::1]") == 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
 }
 
 struct oidc_buf {
@@ -157,7 +160,8 @@ static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url
 	CURLcode rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		log_warn("identity provider call failed: %s", curl_easy_strerror(rc));
-		st = b.overflow ? OIDC_BAD_RESPONSE : OIDC_UNREACHABLE;
+		st = (b.overflow || rc == CURLE_FILESIZE_EXCEEDED) ? OIDC_BAD_RESPONSE
+		                                                       : OIDC_UNREACHABLE;
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, http_status);

@@ -1,0 +1,164 @@
+/* Unit tests of common/src/db.c that need no database: SQLSTATE classification, the error kind
+ * a handler answers with, and the result helpers (on a result built in memory). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "db.h"
+#include "errors.h"
+
+struct sqlstate_case {
+	const char *state;
+	enum db_status st;
+	int http;
+};
+
+static const struct sqlstate_case cases[] = {
+	{"23505", DB_UNIQUE_VIOLATION, 409},    /* unique_violation: duplicate name/e-mail */
+	{"23P01", DB_EXCLUSION_VIOLATION, 409}, /* exclusion_violation: overlapping booking */
+	{"23503", DB_FK_VIOLATION, 422},        /* foreign_key_violation */
+	{"23514", DB_CHECK_VIOLATION, 422},     /* check_violation */
+	{"23502", DB_CHECK_VIOLATION, 422},     /* not_null_violation */
+	{"22001", DB_CHECK_VIOLATION, 422},     /* string_data_right_truncation */
+	{"22P02", DB_CHECK_VIOLATION, 422},     /* invalid_text_representation */
+	{"22008", DB_CHECK_VIOLATION, 422},     /* datetime_field_overflow */
+	{"40001", DB_RETRY, 503},               /* serialization_failure */
+	{"40P01", DB_RETRY, 503},               /* deadlock_detected */
+	{"08006", DB_UNAVAILABLE, 503},         /* connection_failure */
+	{"08001", DB_UNAVAILABLE, 503},
+	{"08003", DB_UNAVAILABLE, 503},
+	{"57P01", DB_UNAVAILABLE, 503},         /* admin_shutdown */
+	{"57P02", DB_UNAVAILABLE, 503},         /* crash_shutdown */
+	{"57P03", DB_UNAVAILABLE, 503},         /* cannot_connect_now */
+	{"57014", DB_UNAVAILABLE, 503},         /* query_canceled (statement_timeout) */
+	{"53300", DB_UNAVAILABLE, 503},         /* too_many_connections */
+	{"42601", DB_ERROR, 500},               /* syntax_error: a bug */
+	{"42P01", DB_ERROR, 500},               /* undefined_table */
+	{"42703", DB_ERROR, 500},               /* undefined_column */
+	{"XX000", DB_ERROR, 500},               /* internal_error */
+	{"25P02", DB_ERROR, 500},               /* in_failed_sql_transaction */
+	{"23000", DB_ERROR, 500},               /* bare integrity class: not one we expect */
+	{"40002", DB_ERROR, 500},
+};
+
+static void test_classify(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		enum db_status st = db_classify(cases[i].state);
+		if (st != cases[i].st)
+			fail_msg("%s: got %s, want %s", cases[i].state, db_status_str(st),
+			         db_status_str(cases[i].st));
+	}
+}
+
+static void test_classify_to_http(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int http = err_status(db_err_kind(db_classify(cases[i].state)));
+		if (http != cases[i].http)
+			fail_msg("%s: HTTP %d, want %d", cases[i].state, http, cases[i].http);
+	}
+}
+
+static void test_classify_odd_input(void **state)
+{
+	(void)state;
+	/* No SQLSTATE at all means no answer from the server. */
+	assert_int_equal(db_classify(NULL), DB_UNAVAILABLE);
+	assert_int_equal(db_classify(""), DB_UNAVAILABLE);
+	/* Wrong lengths are never mistaken for a known code. */
+	assert_int_not_equal(db_classify("2350"), DB_UNIQUE_VIOLATION);
+	assert_int_not_equal(db_classify("235050"), DB_UNIQUE_VIOLATION);
+	assert_int_not_equal(db_classify("23p01"), DB_EXCLUSION_VIOLATION);
+}
+
+static void test_err_kind(void **state)
+{
+	(void)state;
+	assert_int_equal(db_err_kind(DB_OK), ERR_NONE);
+	assert_int_equal(db_err_kind(DB_UNIQUE_VIOLATION), ERR_CONFLICT);
+	assert_int_equal(db_err_kind(DB_EXCLUSION_VIOLATION), ERR_CONFLICT);
+	assert_int_equal(db_err_kind(DB_FK_VIOLATION), ERR_VALIDATION_FAILED);
+	assert_int_equal(db_err_kind(DB_CHECK_VIOLATION), ERR_VALIDATION_FAILED);
+	assert_int_equal(db_err_kind(DB_RETRY), ERR_UNAVAILABLE);
+	assert_int_equal(db_err_kind(DB_UNAVAILABLE), ERR_UNAVAILABLE);
+	assert_int_equal(db_err_kind(DB_ERROR), ERR_INTERNAL);
+	assert_int_equal(err_status(db_err_kind(DB_ERROR)), 500);
+	assert_int_equal(err_status(db_err_kind((enum db_status)99)), 500);
+}
+
+static void test_status_str(void **state)
+{
+	(void)state;
+	for (int a = DB_OK; a <= DB_ERROR; a++) {
+		const char *s = db_status_str((enum db_status)a);
+		assert_non_null(s);
+		assert_true(strlen(s) > 0);
+		for (int b = a + 1; b <= DB_ERROR; b++)
+			assert_string_not_equal(s, db_status_str((enum db_status)b));
+	}
+}
+
+/* One row (id, name, active, note): ("42", NULL, "t", "-7"); second row ("x", "", "f", NULL). */
+static PGresult *make_result(void)
+{
+	PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	assert_non_null(r);
+	PGresAttDesc attrs[4];
+	memset(attrs, 0, sizeof attrs);
+	const char *names[4] = {"id", "name", "active", "n"};
+	for (int i = 0; i < 4; i++) {
+		attrs[i].name = (char *)names[i];
+		attrs[i].typlen = -1;
+		attrs[i].atttypmod = -1;
+	}
+	assert_int_equal(PQsetResultAttrs(r, 4, attrs), 1);
+	assert_int_equal(PQsetvalue(r, 0, 0, (char *)"42", 2), 1);
+	assert_int_equal(PQsetvalue(r, 0, 1, NULL, -1), 1);
+	assert_int_equal(PQsetvalue(r, 0, 2, (char *)"t", 1), 1);
+	assert_int_equal(PQsetvalue(r, 0, 3, (char *)"-7", 2), 1);
+	assert_int_equal(PQsetvalue(r, 1, 0, (char *)"x", 1), 1);
+	assert_int_equal(PQsetvalue(r, 1, 1, (char *)"", 0), 1);
+	assert_int_equal(PQsetvalue(r, 1, 2, (char *)"f", 1), 1);
+	assert_int_equal(PQsetvalue(r, 1, 3, NULL, -1), 1);
+	return r;
+}
+
+static void test_result_helpers(void **state)
+{
+	(void)state;
+	PGresult *r = make_result();
+	assert_string_equal(db_value(r, 0, 0), "42");
+	/* SQL NULL is NULL, not the "" PQgetvalue returns; an empty string stays "". */
+	assert_null(db_value(r, 0, 1));
+	assert_non_null(db_value(r, 1, 1));
+	assert_string_equal(db_value(r, 1, 1), "");
+
+	assert_int_equal(db_int(r, 0, 0), 42);
+	assert_true(db_int(r, 0, 3) == -7);
+	assert_int_equal(db_int(r, 1, 3), 0);
+
+	assert_true(db_bool(r, 0, 2));
+	assert_false(db_bool(r, 1, 2));
+	assert_false(db_bool(r, 0, 1));
+	PQclear(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_classify_to_http),
+		cmocka_unit_test(test_classify_odd_input),
+		cmocka_unit_test(test_err_kind),
+		cmocka_unit_test(test_status_str),
+		cmocka_unit_test(test_result_helpers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

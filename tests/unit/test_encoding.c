@@ -1,0 +1,188 @@
+/* Unit tests of common/src/encoding.c: base64url (RFC 4648 §5, unpadded) and hex. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoding.h"
+
+struct vector {
+	const char *raw;
+	size_t len;
+	const char *enc;
+};
+
+/* RFC 4648 §10 test vectors without padding, plus §9's example in the URL alphabet. */
+static const struct vector vectors[] = {
+	{"", 0, ""},
+	{"f", 1, "Zg"},
+	{"fo", 2, "Zm8"},
+	{"foo", 3, "Zm9v"},
+	{"foob", 4, "Zm9vYg"},
+	{"fooba", 5, "Zm9vYmE"},
+	{"foobar", 6, "Zm9vYmFy"},
+	{"\x14\xfb\x9c\x03\xd9\x7e", 6, "FPucA9l-"},
+	{"\x14\xfb\x9c\x03\xd9", 5, "FPucA9k"},
+	{"\x14\xfb\x9c\x03", 4, "FPucAw"},
+	/* The two characters that differ from the standard alphabet. */
+	{"\xfb\xef\xbe", 3, "----"},
+	{"\xff\xff", 2, "__8"},
+	{"\xfb", 1, "-w"},
+	{"\0\0\0", 3, "AAAA"},
+};
+#define NVECTORS (sizeof vectors / sizeof vectors[0])
+
+static void test_encode_vectors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NVECTORS; i++) {
+		char *e = enc_b64url_encode(vectors[i].raw, vectors[i].len);
+		assert_non_null(e);
+		assert_string_equal(e, vectors[i].enc);
+		free(e);
+	}
+}
+
+static void test_decode_vectors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NVECTORS; i++) {
+		size_t n = 12345;
+		unsigned char *d = enc_b64url_decode(vectors[i].enc, strlen(vectors[i].enc), &n);
+		assert_non_null(d);
+		assert_int_equal(n, vectors[i].len);
+		assert_memory_equal(d, vectors[i].raw, n);
+		assert_int_equal(d[n], '\0');
+		free(d);
+	}
+}
+
+static void test_decode_padding_accepted(void **state)
+{
+	(void)state;
+	const struct vector padded[] = {
+		{"f", 1, "Zg=="}, {"fo", 2, "Zm8="}, {"foob", 4, "Zm9vYg=="}, {"foobar", 6, "Zm9vYmFy"}};
+	for (size_t i = 0; i < sizeof padded / sizeof padded[0]; i++) {
+		size_t n = 0;
+		unsigned char *d = enc_b64url_decode(padded[i].enc, strlen(padded[i].enc), &n);
+		assert_non_null(d);
+		assert_int_equal(n, padded[i].len);
+		assert_memory_equal(d, padded[i].raw, n);
+		free(d);
+	}
+}
+
+/* The length argument is what counts, not a NUL. */
+static void test_decode_uses_length(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	unsigned char *d = enc_b64url_decode("Zm9vYmFyXXXX", 8, &n);
+	assert_non_null(d);
+	assert_int_equal(n, 6);
+	assert_memory_equal(d, "foobar", 6);
+	free(d);
+}
+
+static void test_decode_rejects(void **state)
+{
+	(void)state;
+	const char *bad[] = {
+		"Zm9v+A",   /* standard-alphabet '+' */
+		"Zm9v/w",   /* standard-alphabet '/' */
+		"Zm 9v",    /* space */
+		"Zm9v\n",   /* newline */
+		"Zm9v\r\nYg", /* line break inside */
+		"Z=g",      /* padding in the middle */
+		"Zm9v=Yg",  /* padding in the middle */
+		"Zm9v.",    /* JWS separator */
+		"Zh",       /* non-canonical: trailing bits of "f" set */
+		"Zm9",      /* non-canonical: "fo" is Zm8 */
+		"Zm9vYh",   /* non-canonical */
+		"____",     /* fine: all ones, 3 bytes */
+		"Z",        /* length % 4 == 1 */
+		"Zm9vY",    /* length % 4 == 1 */
+		"Zm9vYmFyZ", /* length % 4 == 1 */
+		"Z===",     /* one character of data */
+		"\xc3\xa9", /* non-ASCII */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		size_t n = 0;
+		unsigned char *d = enc_b64url_decode(bad[i], strlen(bad[i]), &n);
+		if (strcmp(bad[i], "____") == 0) {
+			assert_non_null(d);
+			assert_int_equal(n, 3);
+			assert_memory_equal(d, "\xff\xff\xff", 3);
+			free(d);
+			continue;
+		}
+		if (d)
+			fail_msg("decoded invalid base64url \"%s\"", bad[i]);
+	}
+	/* An embedded NUL is an invalid character, not the end. */
+	size_t n = 0;
+	assert_null(enc_b64url_decode("Zm\0v", 4, &n));
+}
+
+static void test_round_trip_random(void **state)
+{
+	(void)state;
+	srand(4242);
+	unsigned char buf[100];
+	for (int round = 0; round < 20; round++) {
+		for (size_t len = 0; len <= sizeof buf; len++) {
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (unsigned char)(rand() & 0xff);
+			char *e = enc_b64url_encode(buf, len);
+			assert_non_null(e);
+			size_t elen = strlen(e);
+			assert_int_equal(elen, (len * 4 + 2) / 3); /* no padding */
+			for (size_t i = 0; i < elen; i++)
+				assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				                       "0123456789-_", e[i]));
+			size_t n = 999;
+			unsigned char *d = enc_b64url_decode(e, elen, &n);
+			assert_non_null(d);
+			assert_int_equal(n, len);
+			if (len)
+				assert_memory_equal(d, buf, len);
+			free(d);
+			free(e);
+		}
+	}
+}
+
+static void test_hex(void **state)
+{
+	(void)state;
+	char out[64];
+	memset(out, 'x', sizeof out);
+	enc_hex("\x00\x01\xab\xff\x10\x7f", 6, out);
+	assert_string_equal(out, "0001abff107f");
+	memset(out, 'x', sizeof out);
+	enc_hex("", 0, out);
+	assert_string_equal(out, "");
+	unsigned char all[16];
+	for (size_t i = 0; i < 16; i++)
+		all[i] = (unsigned char)(i * 17);
+	enc_hex(all, sizeof all, out);
+	assert_string_equal(out, "00112233445566778899aabbccddeeff");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_encode_vectors),
+		cmocka_unit_test(test_decode_vectors),
+		cmocka_unit_test(test_decode_padding_accepted),
+		cmocka_unit_test(test_decode_uses_length),
+		cmocka_unit_test(test_decode_rejects),
+		cmocka_unit_test(test_round_trip_random),
+		cmocka_unit_test(test_hex),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

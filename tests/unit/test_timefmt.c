@@ -1,0 +1,94 @@
+/* Unit tests of common/src/timefmt.c: RFC 3339 formatting in UTC and the clocks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <time.h>
+
+#include "timefmt.h"
+
+struct ms_case {
+	long long ms;
+	const char *want;
+};
+
+static void test_rfc3339_ms(void **state)
+{
+	(void)state;
+	static const struct ms_case cases[] = {
+		{0, "1970-01-01T00:00:00.000Z"},
+		{1, "1970-01-01T00:00:00.001Z"},
+		{999, "1970-01-01T00:00:00.999Z"},
+		{1000, "1970-01-01T00:00:01.000Z"},
+		{1795255200123LL, "2026-11-21T10:00:00.123Z"},
+		{1795255200000LL, "2026-11-21T10:00:00.000Z"},
+		{951782400000LL, "2000-02-29T00:00:00.000Z"},
+		{253402300799999LL, "9999-12-31T23:59:59.999Z"},
+		/* Before the epoch the milliseconds stay positive and the second goes back. */
+		{-1, "1969-12-31T23:59:59.999Z"},
+		{-999, "1969-12-31T23:59:59.001Z"},
+		{-1000, "1969-12-31T23:59:59.000Z"},
+		{-1001, "1969-12-31T23:59:58.999Z"},
+		{-86400000LL, "1969-12-31T00:00:00.000Z"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[TIMEFMT_RFC3339_LEN];
+		memset(out, 'x', sizeof out);
+		timefmt_rfc3339_ms(cases[i].ms, out);
+		assert_string_equal(out, cases[i].want);
+	}
+}
+
+static void test_rfc3339_s(void **state)
+{
+	(void)state;
+	static const struct ms_case cases[] = {
+		{0, "1970-01-01T00:00:00Z"},
+		{1795255200LL, "2026-11-21T10:00:00Z"},
+		{1795255259LL, "2026-11-21T10:00:59Z"},
+		{951782400LL, "2000-02-29T00:00:00Z"},
+		{-1, "1969-12-31T23:59:59Z"},
+		{253402300799LL, "9999-12-31T23:59:59Z"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[TIMEFMT_RFC3339_LEN];
+		memset(out, 'x', sizeof out);
+		timefmt_rfc3339_s(cases[i].ms, out);
+		assert_string_equal(out, cases[i].want);
+	}
+}
+
+static void test_now_ms(void **state)
+{
+	(void)state;
+	long long before = (long long)time(NULL) * 1000;
+	long long now = timefmt_now_ms();
+	long long after = ((long long)time(NULL) + 1) * 1000;
+	assert_true(now >= before);
+	assert_true(now <= after);
+}
+
+static void test_mono_us(void **state)
+{
+	(void)state;
+	long long a = timefmt_mono_us();
+	struct timespec ts = {0, 2 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	long long b = timefmt_mono_us();
+	assert_true(b - a >= 2000);
+	assert_true(b - a < 10 * 1000 * 1000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rfc3339_ms),
+		cmocka_unit_test(test_rfc3339_s),
+		cmocka_unit_test(test_now_ms),
+		cmocka_unit_test(test_mono_us),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
