@@ -39,3 +39,6 @@ if [[ ! -f $oidc/node_modules/.package-lock.json ||
   echo "deps.sh: npm ci in tests/oidc" >&2
   (cd "$oidc" && npm ci --no-audit --no-fund >&2)
 fi
+
+# The Kafka broker's jars (Maven Central, pinned in kafka/pom.xml) into kafka/libs.
+"$ROOT/kafka/fetch.sh"

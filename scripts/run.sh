@@ -19,6 +19,7 @@ pids=()
 started_pg=false
 started_oidc=false
 started_nginx=false
+started_kafka=false
 
 stop_all() {
   trap - INT TERM EXIT
@@ -27,6 +28,7 @@ stop_all() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   $started_nginx && "$ROOT/scripts/nginx.sh" stop "$RUN/nginx" || true
   $started_oidc && "$ROOT/scripts/oidc.sh" stop "$RUN/oidc" || true
+  $started_kafka && "$ROOT/kafka/kafka.sh" stop "$RUN/kafka" || true
   $started_pg && "$ROOT/scripts/pg.sh" stop "$RUN/pg" || true
   echo "stopped." >&2
   exit 0
@@ -48,6 +50,17 @@ else
   started_pg=true
 fi
 USER_DATABASE_URL=${USER_DATABASE_URL:-$PG_BASE/user_db}
+ROOM_DATABASE_URL=${ROOM_DATABASE_URL:-$PG_BASE/room_db}
+
+# Kafka: KAFKA_BROKER_URL replaces the local single-node KRaft broker.
+if [ -z "${KAFKA_BROKER_URL:-}" ]; then
+  mkdir -p "$RUN/kafka"
+  KAFKA_PORT=$(cat "$RUN/kafka/port" 2>/dev/null || "$ROOT/scripts/freeport.sh")
+  started_kafka=true
+  KAFKA_BROKER_URL=$("$ROOT/kafka/kafka.sh" start "$RUN/kafka" "$KAFKA_PORT")
+  echo "$KAFKA_PORT" > "$RUN/kafka/port"
+fi
+export KAFKA_BROKER_URL
 
 # Google: without GOOGLE_CLIENT_ID a local provider stands in, so sign-in works offline.
 if [ -z "${GOOGLE_CLIENT_ID:-}" ]; then
@@ -84,12 +97,13 @@ start_service() { # name port database_url
 }
 
 start_service user-service "$USER_PORT" "$USER_DATABASE_URL"
+start_service room-service "$ROOM_PORT" "$ROOM_DATABASE_URL"
 
 "$ROOT/scripts/nginx.sh" start "$RUN/nginx" "$GATEWAY_PORT" "$USER_PORT" "$ROOM_PORT" \
   "$RESERVATION_PORT" >/dev/null
 started_nginx=true
 
-echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
+echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT, room-service :$ROOM_PORT, Kafka $KAFKA_BROKER_URL). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
 
 # Stay in the foreground until Ctrl-C or until a service dies.
 wait -n "${pids[@]}" || true

@@ -21,7 +21,7 @@ CREATE TABLE outbox (
     id          bigserial PRIMARY KEY,
     topic       text NOT NULL,
     key         text NOT NULL,
-    payload     jsonb NOT NULL,
+    payload     json NOT NULL,   -- json, not jsonb: sent byte for byte as written
     created_at  timestamptz NOT NULL DEFAULT now(),
     sent_at     timestamptz
 );

@@ -330,7 +330,7 @@ enum db_status repo_user_delete(long long id, long long if_version, const char *
 		goto fail;
 	}
 	const char *outbox[] = {topic, ids, payload};
-	st = db_exec(NULL, "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::jsonb)", 3,
+	st = db_exec(NULL, "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::json)", 3,
 	             outbox);
 	if (st != DB_OK)
 		goto fail;
