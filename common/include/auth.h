@@ -22,7 +22,7 @@ struct auth_config {
 struct auth_user {
 	long long id;
 	char email[321];
-	char name[256];
+	char name[804]; /* 200 characters of up to 4 UTF-8 bytes */
 	char role[16];  /* "admin" or "employee" */
 	bool admin;
 };

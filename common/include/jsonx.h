@@ -31,7 +31,8 @@ struct jsonx_field {
 json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen);
 
 /* Checks obj against the declared fields: every key must be declared, have one of the declared
- * types, and required keys must be present.  Problems are added to details (borrowed object)
+ * types (strings without NUL characters: bodies are parsed with JSON_ALLOW_NUL so that a \u0000
+ * is reported against its field), and required keys must be present.  Problems are added to details (borrowed object)
  * as field -> reason.  Returns true when nothing was added. */
 bool jsonx_check(const json_t *obj, const struct jsonx_field *fields, size_t n, json_t *details);
 

@@ -650,6 +650,36 @@ static int http_begin_request(struct mg_connection *conn)
 	return r.status ? r.status : 500;
 }
 
+/* civetweb's own errors (malformed request, headers over max_request_size…) in the standard JSON
+ * shape too; the connection is closed afterwards. */
+static int http_error_page(struct mg_connection *conn, int status, const char *msg)
+{
+	(void)msg;
+	enum err_kind kind = status == 404   ? ERR_NOT_FOUND
+	                     : status == 405 ? ERR_METHOD_NOT_ALLOWED
+	                     : status == 413 ? ERR_PAYLOAD_TOO_LARGE
+	                     : status >= 500 ? ERR_INTERNAL
+	                                     : ERR_BAD_REQUEST;
+	char id[RND_UUID_LEN];
+	if (!rnd_uuid(id))
+		snprintf(id, sizeof id, "-");
+	const char *message = status == 413 || status == 431 ? "request headers too large"
+	                      : status >= 500                 ? NULL
+	                                                      : "malformed request";
+	json_t *body = err_body(kind, message, id, NULL, timefmt_now_ms());
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(body);
+	if (!text)
+		return 1;
+	mg_printf(conn,
+	          "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+	          "X-Request-ID: %s\r\nConnection: close\r\n\r\n%s",
+	          err_status(kind), mg_get_response_code_text(conn, err_status(kind)), strlen(text),
+	          id, text);
+	free(text);
+	return 0;
+}
+
 static int http_log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
@@ -702,6 +732,7 @@ struct http_server *http_start(const struct http_options *opts, char *err, size_
 	memset(&cb, 0, sizeof cb);
 	cb.begin_request = http_begin_request;
 	cb.log_message = http_log_message;
+	cb.http_error = http_error_page;
 	cb.log_access = http_log_access;
 	cb.exit_thread = http_exit_thread;
 

@@ -6,7 +6,7 @@
 json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		snprintf(err, errlen, "malformed JSON: %s (at line %d, column %d)", jerr.text,
 		         jerr.line, jerr.column);
@@ -81,6 +81,10 @@ bool jsonx_check(const json_t *obj, const struct jsonx_field *fields, size_t n, 
 			ok = false;
 		} else if (!jsonx_type_ok(value, f->types)) {
 			json_object_set_new(details, key, json_string(jsonx_type_reason(f->types)));
+			ok = false;
+		} else if (json_is_string(value) &&
+		           strlen(json_string_value(value)) != json_string_length(value)) {
+			json_object_set_new(details, key, json_string("must not contain NUL characters"));
 			ok = false;
 		}
 	}

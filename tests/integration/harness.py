@@ -233,3 +233,57 @@ def decode_jwt_payload(token):
     part = token.split(".")[1]
     part += "=" * (-len(part) % 4)
     return json.loads(base64.urlsafe_b64decode(part))
+
+
+# ---- helpers for the user-service tests (test_user_*.py) ----
+
+ERROR_KEYS = {"error", "code", "message", "status_code", "timestamp", "request_id", "details"}
+
+
+def assert_error(r, status, code, detail=None, mentions=None):
+    """Asserts an error reply of SPEC §2: status, JSON shape, request id; optionally that
+    details names a field (detail=) and that the message contains a text (mentions=)."""
+    import re
+    assert r.status_code == status, (r.status_code, r.headers, r.text)
+    assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
+    body = r.json()
+    assert set(body) <= ERROR_KEYS and {"error", "code", "message", "status_code", "timestamp",
+                                        "request_id"} <= set(body), body
+    assert body["error"] is True, body
+    assert body["code"] == code, body
+    assert body["status_code"] == status, body
+    assert isinstance(body["message"], str) and body["message"], body
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", body["timestamp"]), body
+    assert body["request_id"] == r.headers.get("X-Request-ID"), (body, r.headers)
+    if detail is not None:
+        assert isinstance(body.get("details"), dict) and detail in body["details"], body
+    if mentions is not None:
+        assert mentions in body["message"], body
+    return body
+
+
+def forge_token(sub, email="someone@example.com", role="employee", *, secret=SECRET,
+                alg="HS256", iss="meeting-rooms", exp_in=3600, drop=(), **extra):
+    """An access token signed by hand (PyJWT), for authorization tests."""
+    import uuid
+    import jwt
+    now = int(time.time())
+    claims = {"sub": str(sub), "email": email, "name": "Forged", "role": role, "iat": now,
+              "exp": now + exp_in, "iss": iss, "jti": str(uuid.uuid4())}
+    claims.update(extra)
+    for k in drop:
+        claims.pop(k, None)
+    return jwt.encode(claims, secret, algorithm=alg)
+
+
+def operator_token(svc, email, role=None, name=None):
+    """`user-service token …`: creates/updates the user and returns (token, user id)."""
+    args = ["token", "--email", email]
+    if role:
+        args += ["--role", role]
+    if name:
+        args += ["--name", name]
+    out = svc.run(*args)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    return token, int(decode_jwt_payload(token)["sub"])

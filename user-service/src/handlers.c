@@ -363,10 +363,11 @@ void h_profile_put(struct req *r)
 	                                            {"picture", JSONX_STRING | JSONX_NULL, false},
 	                                            {"email", JSONX_STRING, false},
 	                                            {"role", JSONX_STRING, false}};
-	json_t *body = req_body_object(r), *details = json_object();
+	json_t *body = NULL, *details = json_object();
 	const char *name = NULL, *picture = NULL;
+	long long if_version = 0;
 
-	if (!body)
+	if (!req_if_match(r, &if_version) || !(body = req_body_object(r)))
 		goto out;
 	jsonx_check(body, fields, 4, details);
 	if (json_object_get(body, "email"))
@@ -385,15 +386,19 @@ void h_profile_put(struct req *r)
 		goto out;
 	}
 	struct user u;
-	bool found = false;
+	enum repo_outcome outcome;
 	/* An explicit null or "" clears the picture. */
 	if (json_object_get(body, "picture") && (!picture || !*picture))
 		picture = "";
-	enum db_status st = repo_user_update_profile(req_user(r)->id, name, picture, &u, &found);
+	enum db_status st = repo_user_update_profile(req_user(r)->id, name, picture, if_version, &u,
+	                                             &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);
-	else if (!found)
+	else if (outcome == REPO_NOT_FOUND)
 		req_error(r, ERR_UNAUTHORIZED, NULL, "the account of this token no longer exists");
+	else if (outcome == REPO_STALE)
+		req_error(r, ERR_PRECONDITION_FAILED, NULL,
+		          "your profile has changed (current version %lld)", u.version);
 	else
 		reply_user(r, 200, &u, false);
 out:

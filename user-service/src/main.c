@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "handlers.h"
+#include "jsonx.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -89,7 +90,7 @@ static int token_command(int argc, char **argv, const struct auth_config *auth)
 		}
 	}
 	if (!email || !*email || optind != argc || !strchr(email, '@') || strlen(email) > 320 ||
-	    (name && strlen(name) > 200) ||
+	    (name && jsonx_utf8_len(name) > 200) ||
 	    (role && strcmp(role, "admin") != 0 && strcmp(role, "employee") != 0))
 		goto usage;
 	char err[512];

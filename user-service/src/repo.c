@@ -198,15 +198,25 @@ enum db_status repo_user_list(const char *q, const char *role, long long after_i
 }
 
 enum db_status repo_user_update_profile(long long id, const char *name, const char *picture,
-                                        struct user *out, bool *found)
+                                        long long if_version, struct user *out,
+                                        enum repo_outcome *outcome)
 {
-	char ids[24];
+	char ids[24], ver[24];
+	bool found = false;
 	snprintf(ids, sizeof ids, "%lld", id);
-	const char *params[] = {ids, name, picture};
-	return user_query("UPDATE users SET name = COALESCE($2, name), "
-	                  "picture = COALESCE($3, picture), updated_at = now(), "
-	                  "version = version + 1 WHERE id = $1::bigint RETURNING " USER_COLS,
-	                  3, params, out, found);
+	snprintf(ver, sizeof ver, "%lld", if_version);
+	const char *params[] = {ids, name, picture, ver};
+	*outcome = REPO_DONE;
+	enum db_status st = user_query("UPDATE users SET name = COALESCE($2, name), "
+	                               "picture = COALESCE($3, picture), updated_at = now(), "
+	                               "version = version + 1 WHERE id = $1::bigint "
+	                               "AND ($4::int = 0 OR version = $4::int) RETURNING " USER_COLS,
+	                               4, params, out, &found);
+	if (st == DB_OK && !found) {
+		st = repo_user_get(id, out, &found);
+		*outcome = found ? REPO_STALE : REPO_NOT_FOUND;
+	}
+	return st;
 }
 
 /* Inside a transaction holding ADMIN_SET_LOCK: is there an active admin other than id? */
@@ -391,17 +401,18 @@ enum db_status repo_refresh_rotate(const char *old_hash, const char *new_hash,
 		*outcome = REPO_TOKEN_REUSED;
 		return db_commit();
 	}
-	if (used || revoked || expired)
-		goto fail;
 	const char *by_uid[] = {uid};
 	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, by_uid, user,
 	                &found);
 	if (st != DB_OK || !found)
 		goto fail;
+	/* Disabling revokes the tokens too; say why rather than "invalid". */
 	if (user->disabled) {
 		*outcome = REPO_DISABLED;
 		goto fail;
 	}
+	if (used || revoked || expired)
+		goto fail;
 	const char *by_id[] = {tid};
 	if ((st = db_exec(NULL, "UPDATE refresh_tokens SET used_at = now() WHERE id = $1::bigint", 1,
 	                  by_id)) != DB_OK)

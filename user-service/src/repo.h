@@ -14,8 +14,8 @@
 struct user {
 	long long id;
 	char email[321];
-	char name[256];
-	char picture[2049];
+	char name[804];     /* 200 characters of up to 4 UTF-8 bytes */
+	char picture[8196]; /* 2048 characters */
 	char role[16];
 	bool disabled;
 	char created_at[40];
@@ -65,8 +65,10 @@ enum db_status repo_user_get(long long id, struct user *out, bool *found);
 enum db_status repo_user_list(const char *q, const char *role, long long after_id,
                               long long limit, json_t *(*to_json)(const struct user *),
                               json_t **out, bool *more);
+/* if_version 0 = unconditional; *outcome REPO_DONE, REPO_NOT_FOUND or REPO_STALE. */
 enum db_status repo_user_update_profile(long long id, const char *name, const char *picture,
-                                        struct user *out, bool *found);
+                                        long long if_version, struct user *out,
+                                        enum repo_outcome *outcome);
 enum db_status repo_user_admin_update(long long id, const struct user_patch *p, struct user *out,
                                       enum repo_outcome *outcome);
 /* Deletes the user (and its refresh tokens), writing event (borrowed) to the outbox in the same
