@@ -26,6 +26,11 @@ def user_url(stack):
 
 
 @pytest.fixture(scope="session")
+def room_url(stack):
+    return stack.room.url
+
+
+@pytest.fixture(scope="session")
 def admin(stack):
     """Tokens of the bootstrap admin (signed in through the real flow)."""
     r = login(stack.user.url, stack.ADMIN_EMAIL)

@@ -82,6 +82,50 @@ class Oidc:
         script("oidc.sh", "stop", self.dir)
 
 
+class Kafka:
+    """A private single-node KRaft broker (kafka/kafka.sh) with the suite's topics."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "kafka")
+        self.port = free_port()
+        self.bootstrap = None
+
+    def start(self):
+        out = subprocess.run([os.path.join(ROOT, "kafka", "kafka.sh"), "start", self.dir,
+                              str(self.port)], check=True, stdout=subprocess.PIPE, text=True,
+                             timeout=120)
+        self.bootstrap = out.stdout.strip()
+        return self.bootstrap
+
+    def stop(self):
+        subprocess.run([os.path.join(ROOT, "kafka", "kafka.sh"), "stop", self.dir], check=True,
+                       timeout=60)
+
+    def kill(self):
+        subprocess.run([os.path.join(ROOT, "kafka", "kafka.sh"), "kill", self.dir], check=True,
+                       timeout=60)
+
+    def read(self, topic, timeout=20):
+        """Every message of topic from the beginning, as dicts with key, payload (parsed JSON
+        when possible), partition and offset, in per-partition order."""
+        out = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning",
+                              "-e", "-J", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=timeout)
+        messages = []
+        for line in out.stdout.splitlines():
+            m = json.loads(line)
+            try:
+                m["value"] = json.loads(m.get("payload") or "null")
+            except ValueError:
+                m["value"] = None
+            messages.append(m)
+        return messages
+
+    def produce(self, topic, key, value):
+        subprocess.run(["kcat", "-b", self.bootstrap, "-P", "-t", topic, "-k", key],
+                       input=value, text=True, check=True, timeout=20)
+
+
 class Service:
     """One service process (build/bin/<name>) with its environment and log file."""
 
@@ -157,14 +201,19 @@ class Stack:
         self.workdir = tempfile.mkdtemp(prefix="mr-it-", dir="/tmp")
         self.pg = Postgres(self.workdir)
         self.oidc = Oidc(self.workdir)
+        self.kafka = Kafka(self.workdir)
         self.services = []
         self.user = None
+        self.room = None
 
     def start(self):
         self.pg.start()
         self.oidc.start()
+        self.kafka.start()
         self.user = self.user_service()
+        self.room = self.room_service()
         self.user.start()
+        self.room.start()
         return self
 
     def user_env(self, port):
@@ -180,7 +229,16 @@ class Stack:
             "ADMIN_EMAILS": f" Other@Example.com , {self.ADMIN_EMAIL.upper()} ",
             "MAX_BODY_BYTES": "65536",
             "NUM_THREADS": "8",
+            "KAFKA_BROKER_URL": self.kafka.bootstrap,
         }
+
+    def room_service(self, tag=None, **overrides):
+        env = {"DATABASE_URL": self.pg.dsn("room_db"), "JWT_SECRET_KEY": SECRET,
+               "KAFKA_BROKER_URL": self.kafka.bootstrap, "NUM_THREADS": "8"}
+        env.update(overrides)
+        svc = Service("room-service", self.workdir, env, tag=tag)
+        self.services.append(svc)
+        return svc
 
     def user_service(self, tag=None, **overrides):
         port = free_port()
@@ -196,7 +254,7 @@ class Stack:
                 svc.stop()
             except Exception:  # noqa: BLE001 - teardown must go on
                 pass
-        for part in (self.oidc, self.pg):
+        for part in (self.oidc, self.kafka, self.pg):
             try:
                 part.stop()
             except Exception:  # noqa: BLE001
