@@ -116,11 +116,20 @@ static void test_parse_rejects_huge_numbers(void **state)
 	json_decref(o);
 }
 
+/* A NUL inside a string value parses, so that jsonx_check can name the field; a NUL inside a
+ * key cannot be represented and fails the parse. */
 static void test_parse_rejects_nul_in_string(void **state)
 {
 	(void)state;
 	char err[256];
-	assert_null(parse("{\"name\":\"a\\u0000b\"}", err, sizeof err));
+	static const struct jsonx_field fields[] = {{"name", JSONX_STRING, true}};
+	json_t *o = parse("{\"name\":\"a\\u0000b\"}", err, sizeof err);
+	assert_non_null(o);
+	json_t *details = json_object();
+	assert_false(jsonx_check(o, fields, 1, details));
+	assert_string_equal(reason(details, "name"), "must not contain NUL characters");
+	json_decref(details);
+	json_decref(o);
 	assert_null(parse("{\"a\\u0000b\":1}", err, sizeof err));
 }
 
