@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 import requests
 
-from harness import assert_error, bearer, login, operator_token
+from harness import wait_until, assert_error, bearer, login, operator_token
 
 ADMIN_KEYS = {"id", "email", "name", "picture", "role", "created_at", "disabled", "updated_at",
               "version"}
@@ -399,6 +399,14 @@ def test_delete_user(stack, user_url, admin_headers, target):
     assert payload["user_id"] == uid
     uuid.UUID(payload["event_id"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", payload["occurred_at"])
+
+    # The outbox publisher sends it to the real broker exactly once, key = user id.
+    def published():
+        return [m for m in stack.kafka.read("user_events")
+                if m["key"] == str(uid) and (m["value"] or {}).get("event_type") == "user_deleted"]
+    events = wait_until(published, timeout=20, interval=0.2, what="user_deleted on user_events")
+    assert len(events) == 1, events
+    assert events[0]["value"] == payload
 
     # The same person signing in again is a new user.
     again = sign_in(user_url, target["user"]["email"])
