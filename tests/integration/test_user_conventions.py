@@ -109,6 +109,32 @@ def test_cors_is_off_by_default(user_url, employee):
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
+def test_cors_allows_configured_origins_only(stack, employee):
+    svc = stack.user_service(tag="cors", CORS_ORIGINS="https://app.example.com, https://b.example")
+    svc.start()
+    try:
+        h = {**bearer(employee["access_token"]), "Origin": "https://app.example.com"}
+        r = requests.get(f"{svc.url}/users/profile", headers=h)
+        assert r.status_code == 200
+        assert r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        assert "ETag" in r.headers["Access-Control-Expose-Headers"]
+        assert "Origin" in r.headers["Vary"]
+        # Preflight: answered by the service itself, listing the path's methods.
+        r = requests.options(f"{svc.url}/users/profile", headers={
+            "Origin": "https://b.example", "Access-Control-Request-Method": "PUT"})
+        assert r.status_code == 204
+        assert r.headers["Access-Control-Allow-Origin"] == "https://b.example"
+        assert set(r.headers["Access-Control-Allow-Methods"].split(", ")) == {"GET", "PUT"}
+        assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+        # Another origin gets no CORS headers at all.
+        r = requests.get(f"{svc.url}/users/profile",
+                         headers={**bearer(employee["access_token"]), "Origin": "https://evil.example"})
+        assert r.status_code == 200
+        assert "Access-Control-Allow-Origin" not in r.headers
+    finally:
+        assert svc.stop() == 0
+
+
 def test_json_responses_are_not_cached(user_url, employee):
     r = requests.get(f"{user_url}/users/profile", headers=bearer(employee["access_token"]))
     assert r.headers["Content-Type"].startswith("application/json")
