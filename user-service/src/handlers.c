@@ -346,15 +346,20 @@ void h_profile_get(struct req *r)
 		reply_user(r, 200, &u, false);
 }
 
-/* Validates a picture URL: http(s), printable, bounded. */
-static bool valid_picture(const char *s)
+/* True when s holds no blank and no control character (URLs, e-mail addresses). */
+static bool no_blank_or_control(const char *s)
 {
-	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
-		return false;
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return false;
 	return true;
+}
+
+/* Validates a picture URL: http(s), printable, bounded. */
+static bool valid_picture(const char *s)
+{
+	return (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
+	       no_blank_or_control(s);
 }
 
 void h_profile_put(struct req *r)
@@ -476,10 +481,7 @@ static bool valid_email(const char *s)
 	if (!at || at == s || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
 	    s[strlen(s) - 1] == '.')
 		return false;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return false;
-	return true;
+	return no_blank_or_control(s);
 }
 
 void h_admin_put(struct req *r)

@@ -233,6 +233,30 @@ static enum db_status other_admin_exists(const char *id, bool *exists)
 	return st;
 }
 
+/* Opens the transaction of an admin change to user ids: takes the admin-set lock, locks the row
+ * into *u and checks If-Match.  Returns with the transaction open on DB_OK + REPO_DONE; rolled
+ * back otherwise. */
+static enum db_status admin_change_begin(const char *ids, long long if_version, struct user *u,
+                                         enum repo_outcome *outcome)
+{
+	bool found = false;
+	const char *by_id[] = {ids};
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	if ((st = db_exec(NULL, ADMIN_SET_LOCK, 0, NULL)) == DB_OK)
+		st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR UPDATE", 1,
+		                by_id, u, &found);
+	if (st == DB_OK && !found)
+		*outcome = REPO_NOT_FOUND;
+	else if (st == DB_OK && if_version && if_version != u->version)
+		*outcome = REPO_STALE;
+	else if (st == DB_OK)
+		return DB_OK;
+	db_rollback();
+	return st;
+}
+
 enum db_status repo_user_admin_update(long long id, const struct user_patch *p, struct user *out,
                                       enum repo_outcome *outcome)
 {
@@ -242,23 +266,9 @@ enum db_status repo_user_admin_update(long long id, const struct user_patch *p, 
 	const char *by_id[] = {ids};
 	*outcome = REPO_DONE;
 
-	enum db_status st = db_begin();
-	if (st != DB_OK)
+	enum db_status st = admin_change_begin(ids, p->if_version, out, outcome);
+	if (st != DB_OK || *outcome != REPO_DONE)
 		return st;
-	if ((st = db_exec(NULL, ADMIN_SET_LOCK, 0, NULL)) != DB_OK)
-		goto fail;
-	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR UPDATE", 1, by_id,
-	                out, &found);
-	if (st != DB_OK)
-		goto fail;
-	if (!found) {
-		*outcome = REPO_NOT_FOUND;
-		goto fail;
-	}
-	if (p->if_version && p->if_version != out->version) {
-		*outcome = REPO_STALE;
-		goto fail;
-	}
 	bool active_admin = strcmp(out->role, "admin") == 0 && !out->disabled;
 	bool stays_admin = (p->role ? strcmp(p->role, "admin") == 0 : strcmp(out->role, "admin") == 0) &&
 	                   !(p->set_disabled ? p->disabled : out->disabled);
@@ -300,30 +310,16 @@ enum db_status repo_user_delete(long long id, long long if_version, const char *
                                 const json_t *event, enum repo_outcome *outcome)
 {
 	char ids[24];
-	bool found = false, others = false;
+	bool others = false;
 	struct user u;
 	char *payload = NULL;
 	snprintf(ids, sizeof ids, "%lld", id);
 	const char *by_id[] = {ids};
 	*outcome = REPO_DONE;
 
-	enum db_status st = db_begin();
-	if (st != DB_OK)
+	enum db_status st = admin_change_begin(ids, if_version, &u, outcome);
+	if (st != DB_OK || *outcome != REPO_DONE)
 		return st;
-	if ((st = db_exec(NULL, ADMIN_SET_LOCK, 0, NULL)) != DB_OK)
-		goto fail;
-	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR UPDATE", 1, by_id,
-	                &u, &found);
-	if (st != DB_OK)
-		goto fail;
-	if (!found) {
-		*outcome = REPO_NOT_FOUND;
-		goto fail;
-	}
-	if (if_version && if_version != u.version) {
-		*outcome = REPO_STALE;
-		goto fail;
-	}
 	if (strcmp(u.role, "admin") == 0 && !u.disabled) {
 		if ((st = other_admin_exists(ids, &others)) != DB_OK)
 			goto fail;
