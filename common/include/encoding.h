@@ -14,4 +14,7 @@ unsigned char *enc_b64url_decode(const char *s, size_t len, size_t *outlen);
 /* Lower-case hex of len bytes into out (2*len + 1 bytes). */
 void enc_hex(const void *data, size_t len, char *out);
 
+/* True when s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates, ≤ U+10FFFF). */
+bool enc_utf8_valid(const char *s, size_t len);
+
 #endif

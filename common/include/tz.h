@@ -7,8 +7,10 @@
 
 #define TZ_NAME_MAX 64
 
-/* True when name is a valid IANA zone name present in the zoneinfo database ("UTC",
- * "Europe/Berlin").  Rejects paths ("../", leading '/'), odd characters and non-TZif files. */
+/* True when name is a zone or link defined by the IANA tz database (tzdata.zi: "UTC",
+ * "Europe/Berlin", "US/Eastern") and loadable from the zoneinfo directory.  Rejects paths,
+ * odd characters and the helper files ("localtime", "posixrules", "posix/…").  Thread-safe; the
+ * list of names is read once. */
 bool tz_valid(const char *name);
 
 #endif

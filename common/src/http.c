@@ -255,7 +255,7 @@ int req_query(struct req *r, const char *name, char *buf, size_t size)
 	int n = mg_get_var(qs, strlen(qs), name, buf, size);
 	if (n == -1)
 		return 0;
-	if (n < 0 || strlen(buf) != (size_t)n) {
+	if (n < 0 || strlen(buf) != (size_t)n || !enc_utf8_valid(buf, (size_t)n)) {
 		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "is too long or invalid"),
 		          "query parameter %s is too long or invalid", name);
 		return -1;
@@ -381,7 +381,8 @@ bool req_if_match(struct req *r, long long *version)
 	long long v = 0;
 	if (*h == '"' && isdigit((unsigned char)h[1])) {
 		v = strtoll(h + 1, &end, 10);
-		if (*end == '"' && end[1] == '\0' && v > 0) {
+		/* Versions are PostgreSQL integers: anything larger names no version. */
+		if (*end == '"' && end[1] == '\0' && v > 0 && v <= 2147483647) {
 			*version = v;
 			return true;
 		}

@@ -317,16 +317,7 @@ void h_room_list(struct req *r)
 			          "query parameter equipment %s", why ? why : "is invalid");
 			goto out;
 		}
-		/* Matching is case-insensitive: compare lower-case on both sides. */
-		size_t i;
-		json_t *v;
-		json_array_foreach(equipment, i, v) {
-			char *lc = strdup(json_string_value(v));
-			for (char *p = lc; p && *p; p++)
-				*p = (char)tolower((unsigned char)*p);
-			json_array_set_new(equipment, i, json_string(lc ? lc : ""));
-			free(lc);
-		}
+		/* Matching is case-insensitive (PostgreSQL lower() on both sides, repo.c). */
 		f.equipment = equipment;
 	}
 	if (cursor) {

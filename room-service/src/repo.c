@@ -16,6 +16,13 @@
 	".active, 'created_at', " TS(r ".created_at") ", 'updated_at', " TS(r ".updated_at")     \
 	", 'version', " r ".version)"
 
+/* Equipment from a JSON array parameter, de-duplicated with PostgreSQL's (Unicode) lower(),
+ * keeping the first spelling and the given order. */
+#define EQUIPMENT(param)                                                                     \
+	"ARRAY(SELECT e FROM (SELECT DISTINCT ON (lower(e)) e, o "                               \
+	"FROM json_array_elements_text(" param "::json) WITH ORDINALITY AS t(e, o) "              \
+	"ORDER BY lower(e), o) d ORDER BY o)"
+
 #define EVENT(type, r)                                                                       \
 	"json_build_object('event_type', '" type "', 'event_id', gen_random_uuid(), "            \
 	"'occurred_at', " TS("clock_timestamp()") ", 'version', " r ".version, 'room', "         \
@@ -69,7 +76,7 @@ enum db_status repo_room_create(const struct room_input *in, const char *topic, 
 		&res,
 		"WITH r AS (INSERT INTO rooms (name, capacity, equipment, building, floor, description, "
 		"  time_zone, active) VALUES ($1, $2::int, "
-		"  ARRAY(SELECT json_array_elements_text($3::json)), $4, $5::int, $6, $7, $8::boolean) "
+		"  " EQUIPMENT("$3") ", $4, $5::int, $6, $7, $8::boolean) "
 		"  RETURNING *), "
 		"e AS (INSERT INTO outbox (topic, key, payload) "
 		"  SELECT $9, r.id::text, " EVENT("room_created", "r") " FROM r) "
@@ -127,7 +134,7 @@ enum db_status repo_room_update(long long id, const struct room_input *in, const
 		"WITH r AS (UPDATE rooms SET name = COALESCE($2, name), "
 		"  capacity = COALESCE($3::int, capacity), "
 		"  equipment = CASE WHEN $4::json IS NULL THEN equipment "
-		"              ELSE ARRAY(SELECT json_array_elements_text($4::json)) END, "
+		"              ELSE " EQUIPMENT("$4") " END, "
 		"  building = CASE WHEN $5::boolean THEN $6 ELSE building END, "
 		"  floor = CASE WHEN $7::boolean THEN $8::int ELSE floor END, "
 		"  description = CASE WHEN $9::boolean THEN $10 ELSE description END, "
@@ -209,7 +216,7 @@ enum db_status repo_room_list(const struct room_filter *f, json_t **rooms, json_
 		"SELECT " ROOM_JSON("r") "::text, lower(r.name), r.id FROM rooms r "
 		"WHERE ($1::int IS NULL OR r.capacity >= $1::int) "
 		"AND ($2::json IS NULL OR ARRAY(SELECT lower(e) FROM unnest(r.equipment) e) "
-		"    @> ARRAY(SELECT json_array_elements_text($2::json))) "
+		"    @> ARRAY(SELECT lower(x) FROM json_array_elements_text($2::json) x)) "
 		"AND ($3::text IS NULL OR strpos(lower(r.name), lower($3)) > 0 "
 		"    OR strpos(lower(COALESCE(r.building, '')), lower($3)) > 0 "
 		"    OR strpos(lower(COALESCE(r.description, '')), lower($3)) > 0) "

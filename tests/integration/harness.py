@@ -345,3 +345,61 @@ def operator_token(svc, email, role=None, name=None):
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()
     return token, int(decode_jwt_payload(token)["sub"])
+
+
+# ---- helpers for the room-service tests (test_room_*.py) ----
+
+ROOM_KEYS = {"id", "name", "capacity", "equipment", "building", "floor", "description",
+             "time_zone", "active", "created_at", "updated_at", "version"}
+
+
+def unique_name(prefix="Room"):
+    """A room name no other test uses (the database is shared by the whole session)."""
+    import uuid
+    return f"{prefix} {uuid.uuid4().hex[:12]}"
+
+
+def create_room(url, headers, **fields):
+    """POST /rooms with a unique name and capacity 4 unless given; returns the created room."""
+    body = {"name": unique_name(), "capacity": 4}
+    body.update(fields)
+    r = requests.post(f"{url}/rooms", json=body, headers=headers, timeout=10)
+    assert r.status_code == 201, (r.status_code, r.text)
+    return r.json()
+
+
+def room_events(kafka, keys, topic="room_events"):
+    """The messages of topic whose key is one of keys (room ids), in per-partition order (one
+    room's events always share a partition)."""
+    keys = {str(k) for k in keys}
+    return [m for m in kafka.read(topic) if m.get("key") in keys]
+
+
+def wait_room_events(kafka, keys, count, timeout=30.0):
+    """Waits until at least count messages for keys are on the broker and returns them."""
+    found = []
+
+    def enough():
+        found[:] = room_events(kafka, keys)
+        return len(found) >= count
+    wait_until(enough, timeout=timeout, interval=0.3,
+               what=f"{count} room event(s) for keys {sorted(map(str, keys))}")
+    return list(found)
+
+
+def room_db_query(pg, sql, *params):
+    """Runs one query on room_db (psycopg2) and returns all rows."""
+    import psycopg2
+    with psycopg2.connect(pg.dsn("room_db")) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def outbox_unsent(pg, keys=None):
+    """Outbox rows not yet published (only those of keys, room ids, when given)."""
+    if keys is None:
+        return room_db_query(pg, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0]
+    return room_db_query(pg, "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND key = ANY(%s)",
+                         [str(k) for k in keys])[0][0]

@@ -173,6 +173,23 @@ static void test_hex(void **state)
 	assert_string_equal(out, "00112233445566778899aabbccddeeff");
 }
 
+static void test_utf8_valid(void **state)
+{
+	(void)state;
+	static const char *const good[] = {"", "abc", "\xc3\xa9", "\xe5\x90\x8d",
+	                                   "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
+	static const char *const bad[] = {
+		"\xff", "\xc3", "abc\xc3\x28", "\xc0\xaf",          /* stray, cut, bad tail, overlong */
+		"\xe0\x80\xaf", "\xed\xa0\x80",                      /* overlong, surrogate */
+		"\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",          /* > U+10FFFF, 5-byte form */
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		assert_true(enc_utf8_valid(good[i], strlen(good[i])));
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (enc_utf8_valid(bad[i], strlen(bad[i])))
+			fail_msg("bad sequence %zu accepted", i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_round_trip_random),
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_utf8_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
