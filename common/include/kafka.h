@@ -32,8 +32,9 @@ struct kafka_producer *kafka_producer_new(const char *brokers, const char *clien
 void kafka_producer_free(struct kafka_producer *p, int timeout_ms);
 /* Asks the broker for metadata (bounded by timeout_ms): true when it answered. */
 bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms);
-/* Produces one message and waits for its delivery report (bounded by timeout_ms).  For the DLQ
- * and tests; the outbox publisher batches instead. */
+/* Produces one message and waits for its delivery report (bounded by timeout_ms).  Returns true
+ * when the broker acknowledged it; after a timeout the message may still be delivered later.
+ * For the DLQ; the outbox publisher batches instead. */
 bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
                         size_t keylen, const void *value, size_t len, int timeout_ms);
 

@@ -36,6 +36,7 @@ struct kafka_slot {
 	struct kafka_batch *batch;
 	int err; /* rd_kafka_resp_err_t of the delivery report */
 	bool done;
+	struct kafka_sync *sync; /* set for kafka_produce_sync: released by the report */
 };
 
 struct kafka_batch {
@@ -43,6 +44,27 @@ struct kafka_batch {
 	pthread_cond_t cv;
 	size_t pending;
 };
+
+/* One synchronous send, on the heap and shared by the waiter and the delivery report: whoever
+ * lets go last frees it, so a waiter that gives up never leaves the report a dangling slot (and
+ * never has to purge the shared producer's queue, which would disturb the outbox). */
+struct kafka_sync {
+	struct kafka_batch batch;
+	struct kafka_slot slot;
+	int refs;
+};
+
+static void kafka_sync_release(struct kafka_sync *s)
+{
+	pthread_mutex_lock(&s->batch.mu);
+	int left = --s->refs;
+	pthread_mutex_unlock(&s->batch.mu);
+	if (left == 0) {
+		pthread_mutex_destroy(&s->batch.mu);
+		pthread_cond_destroy(&s->batch.cv);
+		free(s);
+	}
+}
 
 static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -58,6 +80,8 @@ static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	b->pending--;
 	pthread_cond_broadcast(&b->cv);
 	pthread_mutex_unlock(&b->mu);
+	if (slot->sync)
+		kafka_sync_release(slot->sync);
 }
 
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -226,20 +250,27 @@ static rd_kafka_resp_err_t kafka_produce_one(struct kafka_producer *p, const cha
 bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
                         size_t keylen, const void *value, size_t len, int timeout_ms)
 {
-	struct kafka_batch b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1};
-	struct kafka_slot slot = {&b, 0, false};
-	rd_kafka_resp_err_t e = kafka_produce_one(p, topic, key, keylen, value, len, &slot);
+	struct kafka_sync *s = calloc(1, sizeof *s);
+	if (!s)
+		return false;
+	pthread_mutex_init(&s->batch.mu, NULL);
+	pthread_cond_init(&s->batch.cv, NULL);
+	s->batch.pending = 1;
+	s->slot = (struct kafka_slot){&s->batch, 0, false, s};
+	s->refs = 2;
+	rd_kafka_resp_err_t e = kafka_produce_one(p, topic, key, keylen, value, len, &s->slot);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_error("kafka: produce to %s failed: %s", topic, rd_kafka_err2str(e));
+		s->refs = 1; /* no report will come */
+		kafka_sync_release(s);
 		return false;
 	}
-	if (!kafka_batch_wait(&b, kafka_mono_ms() + timeout_ms, NULL)) {
-		/* The slot lives on this stack: the report must not arrive after we return. */
-		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		kafka_batch_wait(&b, 0, NULL);
-		return false;
-	}
-	return slot.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+	bool delivered = kafka_batch_wait(&s->batch, kafka_mono_ms() + timeout_ms, NULL);
+	pthread_mutex_lock(&s->batch.mu);
+	delivered = delivered && s->slot.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+	pthread_mutex_unlock(&s->batch.mu);
+	kafka_sync_release(s);
+	return delivered;
 }
 
 /* ---- outbox publisher ---- */
@@ -294,7 +325,7 @@ static int outbox_publish_batch(struct kafka_outbox *o)
 	struct kafka_slot slots[OUTBOX_BATCH];
 	int produced = 0;
 	for (int i = 0; i < n; i++) {
-		slots[i] = (struct kafka_slot){&b, 0, false};
+		slots[i] = (struct kafka_slot){&b, 0, false, NULL};
 		pthread_mutex_lock(&b.mu);
 		b.pending++;
 		pthread_mutex_unlock(&b.mu);
@@ -529,7 +560,12 @@ struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *gro
 	    !kafka_set(conf, "auto.commit.interval.ms", "500", err, errlen) ||
 	    !kafka_set(conf, "auto.offset.reset", "earliest", err, errlen) ||
 	    !kafka_set(conf, "allow.auto.create.topics", "false", err, errlen) ||
-	    !kafka_set(conf, "session.timeout.ms", "10000", err, errlen)) {
+	    /* Also bounds kafka_consumer_stop() when the broker is gone: librdkafka 2.0 defers
+	     * offset commits while the coordinator is unreachable, expires them only after
+	     * session.timeout.ms, and rd_kafka_destroy waits for them even with
+	     * NO_CONSUMER_CLOSE.  6000 is the broker's default group.min.session.timeout.ms. */
+	    !kafka_set(conf, "session.timeout.ms", "6000", err, errlen) ||
+	    !kafka_set(conf, "heartbeat.interval.ms", "2000", err, errlen)) {
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}
@@ -571,7 +607,8 @@ void kafka_consumer_stop(struct kafka_consumer *c)
 	c->stop = true;
 	pthread_join(c->thread, NULL);
 	/* A clean close commits the stored offsets and leaves the group; it can hang while the
-	 * broker is gone (librdkafka#4519), so it is bounded. */
+	 * broker is gone (librdkafka#4519), so it is bounded.  The destroy that follows can still
+	 * wait for deferred commits to expire: up to session.timeout.ms (see the start). */
 	rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
 	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
 	bool closed = false;
