@@ -55,23 +55,31 @@ int svc_wait_signal(long timeout_ms);
 /* Whether migrations finished (for /ready). */
 bool svc_migrated(void);
 
-struct http_options;
 struct kafka_producer;
 
-/* The service's producer, for svc_check_kafka (NULL: Kafka not configured). */
-void svc_set_kafka(struct kafka_producer *p);
+/* What a service daemon consists of, for svc_serve().  Everything is borrowed. */
+struct svc_service {
+	const char *name;
+	const struct svc_config *cfg;
+	const struct auth_config *auth;
+	const struct http_route *routes;
+	size_t nroutes;
+	const struct http_health_check *extra_checks; /* besides database and kafka; may be NULL */
+	size_t nextra_checks;
+	const struct db_migration *migrations;
+	size_t nmigrations;
+	struct kafka_producer *producer; /* NULL: no publisher, events wait in the outbox */
+	long long outbox_lock_key;       /* tells this service's replicas apart from others */
+};
 
-/* Health checks and readiness every service uses in its struct http_options. */
-enum health_state svc_check_database(char *detail, size_t size);
-enum health_state svc_check_kafka(char *detail, size_t size);
-bool svc_ready(void);
-
-/* Serves until SIGTERM/SIGINT: starts HTTP, applies the migrations (retrying while the database
- * is away), then starts the outbox publisher when producer is non-NULL (outbox_lock_key tells
- * the service's replicas apart from other services), waits for the signal, drains (/ready 503),
- * stops HTTP and the publisher.  The caller frees the producer afterwards (which flushes).
+/* Serves until SIGTERM/SIGINT: starts HTTP (routes, /health with database + kafka + extra
+ * checks, /ready, /metrics with the outbox backlog), applies the migrations (retrying while the
+ * database is away), then starts the outbox publisher, waits for the signal, drains (/ready
+ * 503), stops HTTP and the publisher.  The caller frees the producer afterwards (which flushes).
  * Returns the process exit code. */
-int svc_serve(const struct http_options *opts, const struct db_migration *m, size_t n,
-              struct kafka_producer *producer, long long outbox_lock_key);
+int svc_serve(const struct svc_service *s);
+
+/* The access-token settings of a service's configuration (pointers into cfg). */
+struct auth_config svc_auth(const struct svc_config *cfg);
 
 #endif

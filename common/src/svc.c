@@ -11,6 +11,7 @@
 
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 static _Atomic bool svc_migrations_done;
 
@@ -93,14 +94,11 @@ bool svc_migrated(void)
 	return svc_migrations_done;
 }
 
+#define SVC_MAX_CHECKS 8
+
 static struct kafka_producer *svc_kafka;
 
-void svc_set_kafka(struct kafka_producer *p)
-{
-	svc_kafka = p;
-}
-
-enum health_state svc_check_database(char *detail, size_t size)
+static enum health_state svc_check_database(char *detail, size_t size)
 {
 	double ms;
 	if (db_ping(&ms))
@@ -109,7 +107,7 @@ enum health_state svc_check_database(char *detail, size_t size)
 	return HEALTH_DOWN;
 }
 
-enum health_state svc_check_kafka(char *detail, size_t size)
+static enum health_state svc_check_kafka(char *detail, size_t size)
 {
 	if (!svc_kafka) {
 		snprintf(detail, size, "KAFKA_BROKER_URL not set: events wait in the outbox");
@@ -121,29 +119,56 @@ enum health_state svc_check_kafka(char *detail, size_t size)
 	return HEALTH_DEGRADED;
 }
 
-bool svc_ready(void)
+static bool svc_ready(void)
 {
 	double ms;
 	return svc_migrated() && db_ping(&ms);
 }
 
-int svc_serve(const struct http_options *opts, const struct db_migration *m, size_t n,
-              struct kafka_producer *producer, long long outbox_lock_key)
+struct auth_config svc_auth(const struct svc_config *cfg)
+{
+	return (struct auth_config){cfg->jwt_secret, cfg->jwt_issuer, cfg->access_ttl};
+}
+
+int svc_serve(const struct svc_service *s)
 {
 	char err[256];
 	int rc = 0;
 	struct kafka_outbox *outbox = NULL;
-	struct http_server *srv = http_start(opts, err, sizeof err);
+	static struct http_health_check checks[SVC_MAX_CHECKS] = {
+		{"database", true, svc_check_database},
+		{"kafka", false, svc_check_kafka},
+	};
+	size_t nchecks = 2;
+	for (size_t i = 0; i < s->nextra_checks && nchecks < SVC_MAX_CHECKS; i++)
+		checks[nchecks++] = s->extra_checks[i];
+	svc_kafka = s->producer;
+	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.",
+	                       kafka_outbox_backlog);
+	struct http_options opts = {
+		.service = s->name,
+		.port = s->cfg->port,
+		.num_threads = s->cfg->num_threads,
+		.max_body = s->cfg->max_body,
+		.cors_origins = s->cfg->cors_origins,
+		.auth = s->auth,
+		.routes = s->routes,
+		.nroutes = s->nroutes,
+		.checks = checks,
+		.nchecks = nchecks,
+		.ready = svc_ready,
+	};
+	struct http_server *srv = http_start(&opts, err, sizeof err);
 	if (!srv) {
-		fprintf(stderr, "%s: %s\n", opts->service, err);
+		fprintf(stderr, "%s: %s\n", s->name, err);
 		return 1;
 	}
-	log_info("listening on port %lld", opts->port);
-	int migrated = svc_migrate(m, n);
+	log_info("listening on port %lld", s->cfg->port);
+	int migrated = svc_migrate(s->migrations, s->nmigrations);
 	if (migrated > 0) {
 		/* The publisher needs the outbox table, which the migrations create. */
-		if (producer)
-			outbox = kafka_outbox_start(producer, outbox_lock_key);
+		if (s->producer)
+			outbox = kafka_outbox_start(s->producer, s->outbox_lock_key);
 		int sig = svc_wait_signal(-1);
 		log_info("signal %d: shutting down", sig);
 	} else if (migrated < 0) {

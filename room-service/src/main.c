@@ -7,7 +7,6 @@
 #include "handlers.h"
 #include "kafka.h"
 #include "log.h"
-#include "metrics.h"
 #include "routes.h"
 #include "svc.h"
 
@@ -30,11 +29,6 @@ static const struct cfg_param room_params[] = {
 	 offsetof(struct room_config, room_events_topic)},
 };
 
-static const struct http_health_check checks[] = {
-	{"database", true, svc_check_database},
-	{"kafka", false, svc_check_kafka},
-};
-
 int main(int argc, char **argv)
 {
 	static struct room_config cfg;
@@ -48,33 +42,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: " SERVICE " (configured by environment variables)\n");
 		return 2;
 	}
-	struct auth_config auth = {cfg.common.jwt_secret, cfg.common.jwt_issuer,
-	                           cfg.common.access_ttl};
+	struct auth_config auth = svc_auth(&cfg.common);
 	struct kafka_producer *producer =
 		kafka_producer_new(cfg.common.kafka_broker_url, SERVICE, err, sizeof err);
 	if (!producer) {
 		fprintf(stderr, SERVICE ": %s\n", err);
 		return 2;
 	}
-	svc_set_kafka(producer);
 	handlers_init(cfg.room_events_topic);
-	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.",
-	                       kafka_outbox_backlog);
-	struct http_options opts = {
-		.service = SERVICE,
-		.port = cfg.common.port,
-		.num_threads = cfg.common.num_threads,
-		.max_body = cfg.common.max_body,
-		.cors_origins = cfg.common.cors_origins,
+	struct svc_service service = {
+		.name = SERVICE,
+		.cfg = &cfg.common,
 		.auth = &auth,
 		.routes = room_routes,
 		.nroutes = room_routes_count,
-		.checks = checks,
-		.nchecks = sizeof checks / sizeof checks[0],
-		.ready = svc_ready,
+		.migrations = service_migrations,
+		.nmigrations = service_migrations_count,
+		.producer = producer,
+		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};
-	rc = svc_serve(&opts, service_migrations, service_migrations_count, producer,
-	               OUTBOX_LOCK_KEY);
+	rc = svc_serve(&service);
 	kafka_producer_free(producer, 5000);
 	log_info("stopped");
 	db_thread_close();

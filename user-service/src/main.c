@@ -12,7 +12,6 @@
 #include "jsonx.h"
 #include "kafka.h"
 #include "log.h"
-#include "metrics.h"
 #include "repo.h"
 #include "routes.h"
 #include "svc.h"
@@ -65,8 +64,6 @@ static enum health_state check_identity_provider(char *detail, size_t size)
 }
 
 static const struct http_health_check checks[] = {
-	{"database", true, svc_check_database},
-	{"kafka", false, svc_check_kafka},
 	{"identity_provider", false, check_identity_provider},
 };
 
@@ -125,8 +122,7 @@ int main(int argc, char **argv)
 
 	svc_init(SERVICE, user_params, sizeof user_params / sizeof user_params[0], &cfg,
 	         &cfg.common);
-	struct auth_config auth = {cfg.common.jwt_secret, cfg.common.jwt_issuer,
-	                           cfg.common.access_ttl};
+	struct auth_config auth = svc_auth(&cfg.common);
 	if (argc > 1 && strcmp(argv[1], "token") == 0) {
 		rc = token_command(argc, argv, &auth);
 		goto out;
@@ -157,22 +153,7 @@ int main(int argc, char **argv)
 		log_warn("GOOGLE_CLIENT_ID is not set: /auth/google/* answers 503");
 	}
 	handlers_init(&cfg, &auth, oidc);
-	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.",
-	                       kafka_outbox_backlog);
 
-	struct http_options opts = {
-		.service = SERVICE,
-		.port = cfg.common.port,
-		.num_threads = cfg.common.num_threads,
-		.max_body = cfg.common.max_body,
-		.cors_origins = cfg.common.cors_origins,
-		.auth = &auth,
-		.routes = user_routes,
-		.nroutes = user_routes_count,
-		.checks = checks,
-		.nchecks = sizeof checks / sizeof checks[0],
-		.ready = svc_ready,
-	};
 	/* Without a broker user_deleted events wait in the outbox until one is configured. */
 	if (cfg.common.kafka_broker_url[0]) {
 		producer = kafka_producer_new(cfg.common.kafka_broker_url, SERVICE, err, sizeof err);
@@ -181,12 +162,23 @@ int main(int argc, char **argv)
 			rc = 2;
 			goto out;
 		}
-		svc_set_kafka(producer);
 	} else {
 		log_warn("KAFKA_BROKER_URL is not set: user_deleted events wait in the outbox");
 	}
-	rc = svc_serve(&opts, service_migrations, service_migrations_count, producer,
-	               OUTBOX_LOCK_KEY);
+	struct svc_service service = {
+		.name = SERVICE,
+		.cfg = &cfg.common,
+		.auth = &auth,
+		.routes = user_routes,
+		.nroutes = user_routes_count,
+		.extra_checks = checks,
+		.nextra_checks = sizeof checks / sizeof checks[0],
+		.migrations = service_migrations,
+		.nmigrations = service_migrations_count,
+		.producer = producer,
+		.outbox_lock_key = OUTBOX_LOCK_KEY,
+	};
+	rc = svc_serve(&service);
 	kafka_producer_free(producer, 5000);
 	log_info("stopped");
 out:
