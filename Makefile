@@ -7,7 +7,7 @@
 #   make token EMAIL=… [ROLE=admin]   an access token for the running stack
 #   V=1                       show the commands
 
-SERVICES := user-service room-service
+SERVICES := user-service room-service reservation-service
 
 CC      ?= cc
 SANITIZE ?=

@@ -51,6 +51,7 @@ else
 fi
 USER_DATABASE_URL=${USER_DATABASE_URL:-$PG_BASE/user_db}
 ROOM_DATABASE_URL=${ROOM_DATABASE_URL:-$PG_BASE/room_db}
+RESERVATION_DATABASE_URL=${RESERVATION_DATABASE_URL:-$PG_BASE/reservation_db}
 
 # Kafka: KAFKA_BROKER_URL replaces the local single-node KRaft broker.
 if [ -z "${KAFKA_BROKER_URL:-}" ]; then
@@ -98,12 +99,13 @@ start_service() { # name port database_url
 
 start_service user-service "$USER_PORT" "$USER_DATABASE_URL"
 start_service room-service "$ROOM_PORT" "$ROOM_DATABASE_URL"
+start_service reservation-service "$RESERVATION_PORT" "$RESERVATION_DATABASE_URL"
 
 "$ROOT/scripts/nginx.sh" start "$RUN/nginx" "$GATEWAY_PORT" "$USER_PORT" "$ROOM_PORT" \
   "$RESERVATION_PORT" >/dev/null
 started_nginx=true
 
-echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT, room-service :$ROOM_PORT, Kafka $KAFKA_BROKER_URL). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
+echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT, room-service :$ROOM_PORT, reservation-service :$RESERVATION_PORT, Kafka $KAFKA_BROKER_URL). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
 
 # Stay in the foreground until Ctrl-C or until a service dies.
 wait -n "${pids[@]}" || true

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "kafka.h"
 
 struct svc_config {
 	long long port;
@@ -55,7 +56,6 @@ int svc_wait_signal(long timeout_ms);
 /* Whether migrations finished (for /ready). */
 bool svc_migrated(void);
 
-struct kafka_producer;
 
 /* What a service daemon consists of, for svc_serve().  Everything is borrowed. */
 struct svc_service {
@@ -70,6 +70,12 @@ struct svc_service {
 	size_t nmigrations;
 	struct kafka_producer *producer; /* NULL: no publisher, events wait in the outbox */
 	long long outbox_lock_key;       /* tells this service's replicas apart from others */
+	/* Optional consumer, started once the schema exists: topics (NULL-terminated) in group,
+	 * each message handed to consume(…, consume_arg, …); unusable ones go to <topic>.dlq. */
+	const char *const *consume_topics;
+	const char *consumer_group;
+	kafka_handler_fn consume;
+	void *consume_arg;
 };
 
 /* Serves until SIGTERM/SIGINT: starts HTTP (routes, /health with database + kafka + extra

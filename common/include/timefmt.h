@@ -17,4 +17,22 @@ void timefmt_rfc3339_ms(long long ms, char out[TIMEFMT_RFC3339_LEN]);
 /* Writes seconds as "YYYY-MM-DDTHH:MM:SSZ" into out. */
 void timefmt_rfc3339_s(long long secs, char out[TIMEFMT_RFC3339_LEN]);
 
+/* A parsed RFC 3339 date-time.  Without an offset it is a wall-clock time whose zone the caller
+ * supplies (the suite's rule: the room's time zone). */
+struct timefmt_time {
+	int year, month, day, hour, minute, second;
+	bool has_offset;     /* "Z" or ±HH:MM was given */
+	int offset_minutes;  /* east of UTC */
+	bool has_fraction;   /* a non-zero fractional second was given */
+	long long utc;       /* seconds since the epoch; valid only when has_offset */
+};
+
+/* Parses "YYYY-MM-DDTHH:MM:SS[.frac][Z|±HH:MM]" (a 't' or 'z' is accepted too; seconds may not be
+ * 60).  Returns false for anything else, including impossible dates such as 2026-02-30. */
+bool timefmt_parse_rfc3339(const char *s, struct timefmt_time *t);
+/* The wall-clock part as "YYYY-MM-DDTHH:MM:SS" (for PostgreSQL's AT TIME ZONE). */
+void timefmt_local_text(const struct timefmt_time *t, char out[TIMEFMT_RFC3339_LEN]);
+/* Parses "YYYY-MM-DD" into year/month/day (a real calendar date). */
+bool timefmt_parse_date(const char *s, int *year, int *month, int *day);
+
 #endif

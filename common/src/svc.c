@@ -135,6 +135,7 @@ int svc_serve(const struct svc_service *s)
 	char err[256];
 	int rc = 0;
 	struct kafka_outbox *outbox = NULL;
+	struct kafka_consumer *consumer = NULL;
 	static struct http_health_check checks[SVC_MAX_CHECKS] = {
 		{"database", true, svc_check_database},
 		{"kafka", false, svc_check_kafka},
@@ -169,13 +170,23 @@ int svc_serve(const struct svc_service *s)
 		/* The publisher needs the outbox table, which the migrations create. */
 		if (s->producer)
 			outbox = kafka_outbox_start(s->producer, s->outbox_lock_key);
-		int sig = svc_wait_signal(-1);
+		if (s->consume) {
+			consumer = kafka_consumer_start(s->cfg->kafka_broker_url, s->consumer_group,
+			                                s->consume_topics, s->consume, s->consume_arg,
+			                                s->producer, err, sizeof err);
+			if (!consumer) {
+				log_error("%s", err);
+				rc = 1;
+			}
+		}
+		int sig = rc ? 0 : svc_wait_signal(-1);
 		log_info("signal %d: shutting down", sig);
 	} else if (migrated < 0) {
 		rc = 1;
 	}
 	http_drain(srv);
 	http_stop(srv);
+	kafka_consumer_stop(consumer);
 	kafka_outbox_stop(outbox);
 	return rc;
 }

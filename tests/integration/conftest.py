@@ -31,6 +31,11 @@ def room_url(stack):
 
 
 @pytest.fixture(scope="session")
+def res_url(stack):
+    return stack.reservation.url
+
+
+@pytest.fixture(scope="session")
 def admin(stack):
     """Tokens of the bootstrap admin (signed in through the real flow)."""
     r = login(stack.user.url, stack.ADMIN_EMAIL)

@@ -205,6 +205,7 @@ class Stack:
         self.services = []
         self.user = None
         self.room = None
+        self.reservation = None
 
     def start(self):
         self.pg.start()
@@ -212,8 +213,10 @@ class Stack:
         self.kafka.start()
         self.user = self.user_service()
         self.room = self.room_service()
+        self.reservation = self.reservation_service()
         self.user.start()
         self.room.start()
+        self.reservation.start()
         return self
 
     def user_env(self, port):
@@ -231,6 +234,14 @@ class Stack:
             "NUM_THREADS": "8",
             "KAFKA_BROKER_URL": self.kafka.bootstrap,
         }
+
+    def reservation_service(self, tag=None, **overrides):
+        env = {"DATABASE_URL": self.pg.dsn("reservation_db"), "JWT_SECRET_KEY": SECRET,
+               "KAFKA_BROKER_URL": self.kafka.bootstrap, "NUM_THREADS": "16"}
+        env.update(overrides)
+        svc = Service("reservation-service", self.workdir, env, tag=tag)
+        self.services.append(svc)
+        return svc
 
     def room_service(self, tag=None, **overrides):
         env = {"DATABASE_URL": self.pg.dsn("room_db"), "JWT_SECRET_KEY": SECRET,

@@ -1,0 +1,650 @@
+/* reservation-service endpoints: bookings that never overlap (the database guarantees it, see
+ * repo.c and the exclusion constraint), their rules, and availability per calendar day in the
+ * room's own time zone. */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "encoding.h"
+#include "jsonx.h"
+#include "log.h"
+#include "repo.h"
+#include "timefmt.h"
+
+#define MAX_RANGE_DAYS 366
+
+static const struct res_rules *rules;
+
+void handlers_init(const struct res_rules *r)
+{
+	rules = r;
+}
+
+/* ---- helpers ---- */
+
+static json_t *span_json(long long start, long long end)
+{
+	char s[TIMEFMT_RFC3339_LEN], e[TIMEFMT_RFC3339_LEN];
+	timefmt_rfc3339_s(start, s);
+	timefmt_rfc3339_s(end, e);
+	return json_pack("{s:s, s:s}", "start_time", s, "end_time", e);
+}
+
+/* Resolves an RFC 3339 time; without offset it is wall-clock time in tz.  Problems go to
+ * details[field]; a database failure is returned. */
+static enum db_status resolve_time(const char *field, const char *text, const char *tz,
+                                   long long *utc, json_t *details)
+{
+	struct timefmt_time t;
+	if (!timefmt_parse_rfc3339(text, &t)) {
+		json_object_set_new(details, field,
+		                    json_string("must be an RFC 3339 date-time, e.g. "
+		                                "2026-11-23T10:00:00Z, +02:00 or none (room time)"));
+		return DB_OK;
+	}
+	if (t.has_fraction) {
+		json_object_set_new(details, field, json_string("must be in whole seconds"));
+		return DB_OK;
+	}
+	if (t.has_offset) {
+		*utc = t.utc;
+		return DB_OK;
+	}
+	char local[TIMEFMT_RFC3339_LEN];
+	timefmt_local_text(&t, local);
+	return repo_local_to_utc(local, tz, utc);
+}
+
+/* The SPEC §5 rules on a (new) time span; problems go to details. */
+static void check_span(long long start, long long end, json_t *details)
+{
+	long long now = (long long)time(NULL);
+	if (end <= start) {
+		json_object_set_new(details, "end_time", json_string("must be after start_time"));
+		return;
+	}
+	if (start <= now)
+		json_object_set_new(details, "start_time", json_string("must be in the future"));
+	else if (start > now + rules->horizon_days * 86400)
+		json_object_set_new(details, "start_time",
+		                    json_sprintf("must be within %lld days from now",
+		                                 rules->horizon_days));
+	long long minutes = (end - start) / 60;
+	if (end - start < rules->min_minutes * 60 || minutes > rules->max_minutes)
+		json_object_set_new(details, "end_time",
+		                    json_sprintf("duration must be between %lld and %lld minutes",
+		                                 rules->min_minutes, rules->max_minutes));
+}
+
+/* Owner or admin may see and change a reservation (res borrowed). */
+static bool may_access(struct req *r, const json_t *res)
+{
+	const struct auth_user *u = req_user(r);
+	if (u->admin || json_integer_value(json_object_get(res, "user_id")) == u->id)
+		return true;
+	req_error(r, ERR_FORBIDDEN, NULL, "this reservation belongs to someone else");
+	return false;
+}
+
+static void reply_reservation(struct req *r, int status, json_t *res)
+{
+	char etag[32], location[48];
+	long long id = (long long)json_integer_value(json_object_get(res, "id"));
+	snprintf(etag, sizeof etag, "\"%lld\"",
+	         (long long)json_integer_value(json_object_get(res, "version")));
+	req_add_header(r, "ETag", etag);
+	if (status == 201) {
+		snprintf(location, sizeof location, "/reservations/%lld", id);
+		req_add_header(r, "Location", location);
+	}
+	req_reply_json(r, status, res);
+}
+
+static void reply_conflict(struct req *r, json_t *conflicts)
+{
+	req_error(r, ERR_CONFLICT, json_pack("{s:o}", "conflicts", conflicts ? conflicts : json_array()),
+	          "the room is already booked at that time");
+}
+
+/* Reads the room of a change: unknown, deleted or inactive rooms are a validation error. */
+static enum db_status room_for(long long room_id, struct res_room *room, json_t *details)
+{
+	enum db_status st = repo_room_info(room_id, room);
+	if (st == DB_OK && (!room->found || !room->active))
+		json_object_set_new(details, "room_id",
+		                    json_string(room->found ? "names an inactive room"
+		                                            : "names no known room"));
+	return st;
+}
+
+/* ---- create ---- */
+
+/* SHA-256 of the body in canonical form (sorted keys), for Idempotency-Key. */
+static void body_hash(const json_t *body, char out[2 * SHA256_DIGEST_LENGTH + 1])
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	SHA256((const unsigned char *)(text ? text : ""), text ? strlen(text) : 0, d);
+	free(text);
+	enc_hex(d, sizeof d, out);
+}
+
+static bool valid_idempotency_key(const char *k)
+{
+	size_t n = strlen(k);
+	if (n == 0 || n > 255)
+		return false;
+	for (const char *p = k; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return false;
+	return true;
+}
+
+void h_res_create(struct req *r)
+{
+	static const struct jsonx_field fields[] = {
+		{"room_id", JSONX_INT, true},
+		{"start_time", JSONX_STRING, true},
+		{"end_time", JSONX_STRING, true},
+		{"purpose", JSONX_STRING | JSONX_NULL, false},
+	};
+	json_t *body = NULL, *details = json_object(), *res = NULL, *conflicts = NULL;
+	struct res_change c = {0};
+	struct res_room room;
+	bool present = false;
+	char hash[2 * SHA256_DIGEST_LENGTH + 1];
+	enum db_status st = DB_OK;
+	const char *key = req_header(r, "Idempotency-Key");
+
+	if (key && !valid_idempotency_key(key)) {
+		req_error(r, ERR_BAD_REQUEST,
+		          json_pack("{s:s}", "Idempotency-Key", "must be 1-255 visible ASCII characters"),
+		          "Idempotency-Key must be 1-255 visible ASCII characters");
+		goto out;
+	}
+	if (!(body = req_body_object(r)))
+		goto out;
+	jsonx_check(body, fields, sizeof fields / sizeof fields[0], details);
+	if (!json_object_get(details, "room_id"))
+		jsonx_int_range(body, "room_id", 1, 9007199254740991LL, &c.room_id, &present, details);
+	if (!json_object_get(details, "purpose"))
+		jsonx_string_len(body, "purpose", 0, 200, &c.purpose, details);
+	if (json_object_size(details) == 0)
+		st = room_for(c.room_id, &room, details);
+	if (st == DB_OK && json_object_size(details) == 0)
+		st = resolve_time("start_time", json_string_value(json_object_get(body, "start_time")),
+		                  room.time_zone, &c.start, details);
+	if (st == DB_OK && json_object_size(details) == 0)
+		st = resolve_time("end_time", json_string_value(json_object_get(body, "end_time")),
+		                  room.time_zone, &c.end, details);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	if (json_object_size(details) == 0)
+		check_span(c.start, c.end, details);
+	if (json_object_size(details)) {
+		req_invalid(r, details);
+		details = NULL;
+		goto out;
+	}
+	c.user_id = req_user(r)->id;
+	if (key)
+		body_hash(body, hash);
+	enum res_outcome outcome;
+	st = repo_res_create(&c, rules->topic, key, key ? hash : NULL, &res, &conflicts, &outcome);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	switch (outcome) {
+	case RES_DONE:
+		log_info("reservation %lld created", (long long)json_integer_value(json_object_get(res, "id")));
+		reply_reservation(r, 201, res);
+		res = NULL;
+		break;
+	case RES_REPLAY:
+		req_add_header(r, "Idempotent-Replayed", "true");
+		reply_reservation(r, 201, res);
+		res = NULL;
+		break;
+	case RES_KEY_MISMATCH:
+		req_error(r, ERR_VALIDATION_FAILED,
+		          json_pack("{s:s}", "Idempotency-Key", "was already used with another body"),
+		          "Idempotency-Key was already used with another request body");
+		break;
+	case RES_CONFLICT:
+		reply_conflict(r, conflicts);
+		conflicts = NULL;
+		break;
+	case RES_ROOM_UNAVAILABLE:
+		req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
+		          "room_id names a room that cannot be booked");
+		break;
+	default:
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		break;
+	}
+out:
+	json_decref(conflicts);
+	json_decref(res);
+	json_decref(details);
+	json_decref(body);
+}
+
+/* ---- read ---- */
+
+void h_res_get(struct req *r)
+{
+	long long id;
+	json_t *res = NULL;
+	if (!req_param_id(r, "id", &id))
+		return;
+	enum db_status st = repo_res_get(id, &res);
+	if (st != DB_OK)
+		req_db_error(r, st);
+	else if (!res)
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+	else if (may_access(r, res)) {
+		reply_reservation(r, 200, res);
+		res = NULL;
+	}
+	json_decref(res);
+}
+
+/* An RFC 3339 query parameter (UTC when it has no offset); replies 400 on failure. */
+static bool query_time(struct req *r, const char *name, long long *out, bool *present)
+{
+	char buf[64];
+	struct timefmt_time t;
+	int q = req_query(r, name, buf, sizeof buf);
+	*present = q == 1;
+	if (q <= 0)
+		return q == 0;
+	if (!timefmt_parse_rfc3339(buf, &t)) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "must be an RFC 3339 date-time"),
+		          "query parameter %s must be an RFC 3339 date-time", name);
+		return false;
+	}
+	if (!t.has_offset) {
+		struct tm tm = {.tm_year = t.year - 1900, .tm_mon = t.month - 1, .tm_mday = t.day,
+		                .tm_hour = t.hour, .tm_min = t.minute, .tm_sec = t.second};
+		t.utc = (long long)timegm(&tm);
+	}
+	*out = t.utc;
+	return true;
+}
+
+void h_res_list(struct req *r)
+{
+	struct res_filter f = {0};
+	json_t *cursor = NULL, *list = NULL, *next = NULL;
+	char date[16], status[16];
+	bool present = false;
+	int hd, hs;
+	const struct auth_user *u = req_user(r);
+
+	if (!req_page(r, &f.limit, &cursor) ||
+	    !req_query_int(r, "user_id", 1, 9007199254740991LL, &f.user_id, &present) ||
+	    !req_query_int(r, "room_id", 1, 9007199254740991LL, &f.room_id, &present) ||
+	    (hd = req_query(r, "date", date, sizeof date)) < 0 ||
+	    (hs = req_query(r, "status", status, sizeof status)) < 0 ||
+	    !query_time(r, "from", &f.from, &f.has_from) || !query_time(r, "to", &f.to, &f.has_to))
+		goto out;
+	if (!u->admin) {
+		/* Employees see their own reservations; naming someone else is refused. */
+		if (f.user_id && f.user_id != u->id) {
+			req_error(r, ERR_FORBIDDEN, NULL, "only admins may list other users' reservations");
+			goto out;
+		}
+		f.user_id = u->id;
+	}
+	int y, m, d;
+	if (hd == 1) {
+		if (!timefmt_parse_date(date, &y, &m, &d)) {
+			req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "date", "must be YYYY-MM-DD"),
+			          "query parameter date must be YYYY-MM-DD");
+			goto out;
+		}
+		f.date = date;
+	}
+	f.status = "confirmed";
+	if (hs == 1) {
+		if (strcmp(status, "all") == 0)
+			f.status = NULL;
+		else if (strcmp(status, "confirmed") == 0 || strcmp(status, "cancelled") == 0)
+			f.status = status;
+		else {
+			req_error(r, ERR_BAD_REQUEST,
+			          json_pack("{s:s}", "status", "must be confirmed, cancelled or all"),
+			          "query parameter status must be confirmed, cancelled or all");
+			goto out;
+		}
+	}
+	if (f.has_from && f.has_to && f.to <= f.from) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "to", "must be after from"),
+		          "query parameter to must be after from");
+		goto out;
+	}
+	if (cursor) {
+		json_t *s = json_array_get(cursor, 0), *id = json_array_get(cursor, 1);
+		struct timefmt_time t;
+		if (json_array_size(cursor) != 2 || !json_is_string(s) || !json_is_integer(id) ||
+		    !timefmt_parse_rfc3339(json_string_value(s), &t) || !t.has_offset) {
+			req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "cursor", "is invalid"),
+			          "query parameter cursor is invalid");
+			goto out;
+		}
+		f.after_start = json_string_value(s);
+		f.after_id = (long long)json_integer_value(id);
+	}
+	enum db_status st = repo_res_list(&f, &list, &next);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	if (next)
+		req_next_page(r, next);
+	req_reply_json(r, 200, list);
+	list = NULL;
+out:
+	json_decref(next);
+	json_decref(list);
+	json_decref(cursor);
+}
+
+/* ---- change ---- */
+
+/* Seconds of a stored "…Z" time of a reservation (borrowed JSON). */
+static long long stored_time(const json_t *res, const char *field)
+{
+	struct timefmt_time t;
+	const char *s = json_string_value(json_object_get(res, field));
+	return s && timefmt_parse_rfc3339(s, &t) ? t.utc : 0;
+}
+
+void h_res_update(struct req *r)
+{
+	static const struct jsonx_field fields[] = {
+		{"room_id", JSONX_INT, false},
+		{"start_time", JSONX_STRING, false},
+		{"end_time", JSONX_STRING, false},
+		{"purpose", JSONX_STRING | JSONX_NULL, false},
+	};
+	json_t *body = NULL, *details = json_object(), *cur = NULL, *res = NULL, *conflicts = NULL;
+	struct res_change c = {0};
+	struct res_room room = {0};
+	long long id, if_match = 0;
+	bool present = false;
+	enum db_status st;
+
+	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match) ||
+	    !(body = req_body_object(r)))
+		goto out;
+	if ((st = repo_res_get(id, &cur)) != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	if (!cur) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+		goto out;
+	}
+	if (!may_access(r, cur))
+		goto out;
+	jsonx_check(body, fields, sizeof fields / sizeof fields[0], details);
+	if (json_object_size(body) == 0)
+		json_object_set_new(details, "body",
+		                    json_string("must change room_id, start_time, end_time or purpose"));
+	c.room_id = (long long)json_integer_value(json_object_get(cur, "room_id"));
+	c.user_id = (long long)json_integer_value(json_object_get(cur, "user_id"));
+	c.start = stored_time(cur, "start_time");
+	c.end = stored_time(cur, "end_time");
+	c.purpose = json_string_value(json_object_get(cur, "purpose"));
+	c.expected_version = if_match ? if_match
+	                              : (long long)json_integer_value(json_object_get(cur, "version"));
+	if (!json_object_get(details, "room_id"))
+		jsonx_int_range(body, "room_id", 1, 9007199254740991LL, &c.room_id, &present, details);
+	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
+		jsonx_string_len(body, "purpose", 0, 200, &c.purpose, details);
+		if (!c.purpose)
+			c.purpose = "";
+	}
+	bool moved = json_object_get(body, "room_id") || json_object_get(body, "start_time") ||
+	             json_object_get(body, "end_time");
+	st = DB_OK;
+	if (json_object_size(details) == 0 && moved)
+		st = room_for(c.room_id, &room, details);
+	const char *start = json_string_value(json_object_get(body, "start_time"));
+	const char *end = json_string_value(json_object_get(body, "end_time"));
+	if (st == DB_OK && json_object_size(details) == 0 && start)
+		st = resolve_time("start_time", start, room.time_zone, &c.start, details);
+	if (st == DB_OK && json_object_size(details) == 0 && end)
+		st = resolve_time("end_time", end, room.time_zone, &c.end, details);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	if (json_object_size(details) == 0 && moved)
+		check_span(c.start, c.end, details);
+	if (json_object_size(details)) {
+		req_invalid(r, details);
+		details = NULL;
+		goto out;
+	}
+	enum res_outcome outcome;
+	st = repo_res_update(id, &c, rules->topic, &res, &conflicts, &outcome);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	switch (outcome) {
+	case RES_DONE:
+		reply_reservation(r, 200, res);
+		res = NULL;
+		break;
+	case RES_NOT_FOUND:
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+		break;
+	case RES_STALE:
+		if (if_match)
+			req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed", id);
+		else
+			req_error(r, ERR_CONFLICT, NULL,
+			          "reservation %lld changed while it was being updated; try again", id);
+		break;
+	case RES_CANCELLED:
+		req_error(r, ERR_CONFLICT, NULL, "reservation %lld is cancelled and cannot change", id);
+		break;
+	case RES_CONFLICT:
+		reply_conflict(r, conflicts);
+		conflicts = NULL;
+		break;
+	case RES_ROOM_UNAVAILABLE:
+		req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
+		          "room_id names a room that cannot be booked");
+		break;
+	default:
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		break;
+	}
+out:
+	json_decref(conflicts);
+	json_decref(res);
+	json_decref(cur);
+	json_decref(details);
+	json_decref(body);
+}
+
+void h_res_cancel(struct req *r)
+{
+	long long id, if_match = 0;
+	json_t *cur = NULL;
+	enum db_status st;
+	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
+		return;
+	if ((st = repo_res_get(id, &cur)) != DB_OK) {
+		req_db_error(r, st);
+		return;
+	}
+	if (!cur) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+		return;
+	}
+	bool owner = json_integer_value(json_object_get(cur, "user_id")) == req_user(r)->id;
+	if (!may_access(r, cur)) {
+		json_decref(cur);
+		return;
+	}
+	json_decref(cur);
+	enum res_outcome outcome;
+	st = repo_res_cancel(id, if_match, owner ? "cancelled_by_user" : "cancelled_by_admin",
+	                     rules->topic, &outcome);
+	if (st != DB_OK)
+		req_db_error(r, st);
+	else if (outcome == RES_NOT_FOUND)
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+	else if (outcome == RES_STALE)
+		req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed", id);
+	else
+		req_reply_empty(r, 204);
+}
+
+/* ---- availability ---- */
+
+/* Room of an availability query: 404 when unknown (deleted rooms included). */
+static bool availability_room(struct req *r, long long room_id, struct res_room *room)
+{
+	enum db_status st = repo_room_info(room_id, room);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		return false;
+	}
+	if (!room->found) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no room with id %lld", room_id);
+		return false;
+	}
+	return true;
+}
+
+static bool query_date(struct req *r, const char *name, char *buf, size_t size)
+{
+	int y, m, d;
+	int q = req_query(r, name, buf, size);
+	if (q < 0)
+		return false;
+	if (q == 0 || !timefmt_parse_date(buf, &y, &m, &d)) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "is required as YYYY-MM-DD"),
+		          "query parameter %s is required as YYYY-MM-DD", name);
+		return false;
+	}
+	return true;
+}
+
+void h_availability(struct req *r)
+{
+	long long room_id = 0, start = 0, end = 0;
+	bool present = false;
+	char date[16];
+	struct res_room room;
+	json_t *busy = NULL;
+
+	if (!req_query_int(r, "room_id", 1, 9007199254740991LL, &room_id, &present))
+		return;
+	if (!present) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "room_id", "is required"),
+		          "query parameter room_id is required");
+		return;
+	}
+	if (!query_date(r, "date", date, sizeof date) || !availability_room(r, room_id, &room))
+		return;
+	enum db_status st = repo_day_bounds(date, date, room.time_zone, &start, &end);
+	if (st == DB_OK)
+		st = repo_busy(room_id, start, end, &busy);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		return;
+	}
+	/* Busy spans merged where they touch; free spans are the gaps of the day. */
+	json_t *busy_out = json_array(), *free_out = json_array();
+	long long cursor = start, run_start = -1, run_end = -1;
+	size_t i;
+	json_t *b;
+	for (i = 0; i <= json_array_size(busy); i++) {
+		b = json_array_get(busy, i);
+		long long s = b ? (long long)json_integer_value(json_array_get(b, 0)) : end + 1;
+		long long e = b ? (long long)json_integer_value(json_array_get(b, 1)) : end + 1;
+		if (run_start >= 0 && s <= run_end) {
+			if (e > run_end)
+				run_end = e;
+			continue;
+		}
+		if (run_start >= 0) {
+			json_array_append_new(busy_out, span_json(run_start, run_end));
+			if (run_start > cursor)
+				json_array_append_new(free_out, span_json(cursor, run_start));
+			cursor = run_end;
+		}
+		run_start = s;
+		run_end = e;
+	}
+	if (cursor < end)
+		json_array_append_new(free_out, span_json(cursor, end));
+	json_decref(busy);
+	req_reply_json(r, 200,
+	               json_pack("{s:I, s:s, s:s, s:o, s:o}", "room_id", (json_int_t)room_id, "date",
+	                         date, "time_zone", room.time_zone, "busy", busy_out, "free",
+	                         free_out));
+}
+
+void h_availability_room(struct req *r)
+{
+	long long room_id, start = 0, end = 0;
+	char first[16], last[16];
+	struct res_room room;
+	json_t *busy = NULL;
+	int y1, m1, d1, y2, m2, d2;
+
+	if (!req_param_id(r, "id", &room_id) || !query_date(r, "start_date", first, sizeof first) ||
+	    !query_date(r, "end_date", last, sizeof last))
+		return;
+	timefmt_parse_date(first, &y1, &m1, &d1);
+	timefmt_parse_date(last, &y2, &m2, &d2);
+	struct tm a = {.tm_year = y1 - 1900, .tm_mon = m1 - 1, .tm_mday = d1};
+	struct tm z = {.tm_year = y2 - 1900, .tm_mon = m2 - 1, .tm_mday = d2};
+	long long days = ((long long)timegm(&z) - (long long)timegm(&a)) / 86400;
+	if (days < 0) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "end_date", "must not be before start_date"),
+		          "end_date must not be before start_date");
+		return;
+	}
+	if (days >= MAX_RANGE_DAYS) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "end_date", "range is limited to 366 days"),
+		          "the date range is limited to 366 days");
+		return;
+	}
+	if (!availability_room(r, room_id, &room))
+		return;
+	enum db_status st = repo_day_bounds(first, last, room.time_zone, &start, &end);
+	if (st == DB_OK)
+		st = repo_busy(room_id, start, end, &busy);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		return;
+	}
+	json_t *slots = json_array();
+	size_t i;
+	json_t *b;
+	json_array_foreach(busy, i, b) {
+		json_array_append_new(slots, span_json((long long)json_integer_value(json_array_get(b, 0)),
+		                                       (long long)json_integer_value(json_array_get(b, 1))));
+	}
+	json_decref(busy);
+	req_reply_json(r, 200,
+	               json_pack("{s:I, s:s, s:s, s:o}", "room_id", (json_int_t)room_id, "start_date",
+	                         first, "end_date", last, "booked_slots", slots));
+}

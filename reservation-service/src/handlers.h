@@ -1,0 +1,23 @@
+/* handlers: the behaviour of every reservation-service endpoint (SPEC §5).  No SQL here. */
+#ifndef RESERVATION_HANDLERS_H
+#define RESERVATION_HANDLERS_H
+
+#include "http.h"
+
+struct res_rules {
+	long long min_minutes, max_minutes, horizon_days;
+	const char *topic; /* reservation_events */
+};
+
+/* rules is borrowed for the life of the server. */
+void handlers_init(const struct res_rules *rules);
+
+void h_res_create(struct req *r);
+void h_res_list(struct req *r);
+void h_res_get(struct req *r);
+void h_res_update(struct req *r);
+void h_res_cancel(struct req *r);
+void h_availability(struct req *r);
+void h_availability_room(struct req *r);
+
+#endif

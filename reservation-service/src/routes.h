@@ -1,0 +1,11 @@
+#ifndef RESERVATION_ROUTES_H
+#define RESERVATION_ROUTES_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+extern const struct http_route reservation_routes[];
+extern const size_t reservation_routes_count;
+
+#endif
