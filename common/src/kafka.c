@@ -345,7 +345,7 @@ static int outbox_publish_batch(struct kafka_outbox *o)
 	/* Wait as long as the broker needs; on stop, give it a moment, then purge so every report
 	 * arrives before the slots on this stack go away. */
 	if (!kafka_batch_wait(&b, 0, &o->stop)) {
-		if (!kafka_batch_wait(&b, kafka_mono_ms() + 3000, NULL)) {
+		if (!kafka_batch_wait(&b, kafka_mono_ms() + 1000, NULL)) {
 			rd_kafka_purge(o->p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 			kafka_batch_wait(&b, 0, NULL);
 		}

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 		.consume_arg = &topics,
 	};
 	int rc = svc_serve(&service);
-	kafka_producer_free(producer, 5000);
+	kafka_producer_free(producer, 1000);
 	log_info("stopped");
 	db_thread_close();
 	cfg_free(reservation_params, sizeof reservation_params / sizeof reservation_params[0], &cfg);

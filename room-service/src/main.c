@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};
 	rc = svc_serve(&service);
-	kafka_producer_free(producer, 5000);
+	kafka_producer_free(producer, 1000);
 	log_info("stopped");
 	db_thread_close();
 	cfg_free(room_params, sizeof room_params / sizeof room_params[0], &cfg);
