@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "timefmt.h"
+#include "tz.h"
 
 struct ms_case {
 	long long ms;
@@ -82,11 +83,73 @@ static void test_mono_us(void **state)
 	assert_true(b - a < 10 * 1000 * 1000);
 }
 
+static void test_parse_rfc3339(void **state)
+{
+	(void)state;
+	struct timefmt_time t;
+	assert_true(timefmt_parse_rfc3339("2026-11-21T10:00:00Z", &t));
+	assert_true(t.has_offset);
+	assert_int_equal(t.utc, 1795255200LL);
+	assert_true(timefmt_parse_rfc3339("2026-11-21T12:00:00+02:00", &t));
+	assert_int_equal(t.utc, 1795255200LL);
+	assert_true(timefmt_parse_rfc3339("2026-11-21T05:30:00-04:30", &t));
+	assert_int_equal(t.utc, 1795255200LL);
+	assert_true(timefmt_parse_rfc3339("2026-11-21T10:00:00.000z", &t));
+	assert_false(t.has_fraction);
+	assert_true(timefmt_parse_rfc3339("2026-11-21T10:00:00.5Z", &t));
+	assert_true(t.has_fraction);
+	/* No offset: a wall-clock time, kept as given. */
+	assert_true(timefmt_parse_rfc3339("2024-02-29T23:59:59", &t));
+	assert_false(t.has_offset);
+	char local[TIMEFMT_RFC3339_LEN];
+	timefmt_local_text(&t, local);
+	assert_string_equal(local, "2024-02-29T23:59:59");
+	static const char *const bad[] = {
+		"", "2026-11-21", "2026-11-21 10:00:00Z", "2026-02-29T10:00:00Z", "2026-13-01T00:00:00Z",
+		"2026-11-21T24:00:00Z", "2026-11-21T10:60:00Z", "2026-11-21T10:00:60Z",
+		"2026-11-21T10:00:00+2:00", "2026-11-21T10:00:00+02", "2026-11-21T10:00:00.Z",
+		"2026-11-21T10:00:00Zjunk", "2026-11-21T10:00:00.1234567890Z", "26-11-21T10:00:00Z",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (timefmt_parse_rfc3339(bad[i], &t))
+			fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void test_parse_date(void **state)
+{
+	(void)state;
+	int y, m, d;
+	assert_true(timefmt_parse_date("2027-03-28", &y, &m, &d));
+	assert_int_equal(y * 10000 + m * 100 + d, 20270328);
+	assert_true(timefmt_parse_date("2000-02-29", &y, &m, &d));
+	assert_false(timefmt_parse_date("1900-02-29", &y, &m, &d));
+	assert_false(timefmt_parse_date("2027-3-28", &y, &m, &d));
+	assert_false(timefmt_parse_date("2027-03-28T", &y, &m, &d));
+}
+
+static void test_tz_valid(void **state)
+{
+	(void)state;
+	assert_true(tz_valid("UTC"));
+	assert_true(tz_valid("Europe/Berlin"));
+	assert_true(tz_valid("America/Argentina/Buenos_Aires"));
+	assert_true(tz_valid("US/Eastern"));
+	static const char *const bad[] = {"", "Mars/Base", "../etc/passwd", "/etc/passwd",
+	                                  "localtime", "posixrules", "posix/UTC", "Europe//Berlin",
+	                                  "Europe/", "Europe", "Europe/Berlin\n", "Europe/Berlin "};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (tz_valid(bad[i]))
+			fail_msg("accepted \"%s\"", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc3339_ms),
 		cmocka_unit_test(test_rfc3339_s),
+		cmocka_unit_test(test_parse_rfc3339),
+		cmocka_unit_test(test_parse_date),
+		cmocka_unit_test(test_tz_valid),
 		cmocka_unit_test(test_now_ms),
 		cmocka_unit_test(test_mono_us),
 	};
