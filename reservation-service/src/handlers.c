@@ -74,8 +74,7 @@ static void check_span(long long start, long long end, json_t *details)
 		json_object_set_new(details, "start_time",
 		                    json_sprintf("must be within %lld days from now",
 		                                 rules->horizon_days));
-	long long minutes = (end - start) / 60;
-	if (end - start < rules->min_minutes * 60 || minutes > rules->max_minutes)
+	if (end - start < rules->min_minutes * 60 || end - start > rules->max_minutes * 60)
 		json_object_set_new(details, "end_time",
 		                    json_sprintf("duration must be between %lld and %lld minutes",
 		                                 rules->min_minutes, rules->max_minutes));

@@ -414,3 +414,120 @@ def outbox_unsent(pg, keys=None):
         return room_db_query(pg, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0]
     return room_db_query(pg, "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND key = ANY(%s)",
                          [str(k) for k in keys])[0][0]
+
+
+# ---- helpers for the reservation-service API tests (test_res_api_*.py) ----
+
+RESERVATION_KEYS = {"id", "room_id", "user_id", "purpose", "start_time", "end_time", "status",
+                    "cancel_reason", "created_at", "updated_at", "version"}
+
+
+def utc_at(days, hour=10, minute=0, second=0):
+    """"YYYY-MM-DDTHH:MM:SSZ" at the given UTC time of day, days after today (UTC)."""
+    import datetime
+    d = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=days)
+    return f"{d.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}Z"
+
+
+def shift(ts, **delta):
+    """A "…Z" time moved by a timedelta (e.g. shift(t, minutes=30)), again as "…Z"."""
+    import datetime
+    t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ") + datetime.timedelta(**delta)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def room_bookable(res_url, headers, room_id):
+    """True once reservation-service knows the room (its consumer applied room_created)."""
+    r = requests.get(f"{res_url}/availability", params={"room_id": room_id, "date": "2030-01-01"},
+                     headers=headers, timeout=10)
+    return r.status_code == 200
+
+
+class RoomPool:
+    """Rooms that reservation-service already knows, created in batches through room-service so
+    that a test module waits for the consumer once rather than once per room."""
+
+    def __init__(self, room_url, res_url, headers, batch=8):
+        self.room_url, self.res_url, self.headers, self.batch = room_url, res_url, headers, batch
+        self.ready = {}
+
+    def take(self, **fields):
+        """A known room with fields (e.g. time_zone=...); special rooms come in batches of 3."""
+        key = tuple(sorted(fields.items()))
+        if not self.ready.get(key):
+            rooms = [create_room(self.room_url, self.headers, **fields)
+                     for _ in range(self.batch if not fields else 3)]
+            for room in rooms:
+                wait_until(lambda: room_bookable(self.res_url, self.headers, room["id"]),
+                           timeout=30, interval=0.1, what=f"room {room['id']} bookable")
+            self.ready[key] = rooms
+        return self.ready[key].pop()
+
+
+def wait_room_state(res_url, headers, room_id, inactive):
+    """Waits until reservation-service applied a room's active flag: an inactive room is named
+    in the details of a create (the garbage times make sure nothing is ever booked)."""
+    def applied():
+        r = book(res_url, headers, room_id, "garbage", "garbage")
+        assert r.status_code == 422, r.text
+        return ("room_id" in r.json()["details"]) == inactive
+    wait_until(applied, timeout=30, interval=0.1, what=f"room {room_id} inactive={inactive}")
+
+
+def book(res_url, headers, room_id, start, end, **extra):
+    """POST /reservations; returns the response."""
+    body = {"room_id": room_id, "start_time": start, "end_time": end}
+    body.update(extra)
+    return requests.post(f"{res_url}/reservations", json=body, headers=headers, timeout=10)
+
+
+def booked(res_url, headers, room_id, start, end, **extra):
+    """POST /reservations that must succeed; returns the reservation."""
+    r = book(res_url, headers, room_id, start, end, **extra)
+    assert r.status_code == 201, (r.status_code, r.text)
+    return r.json()
+
+
+# ---- helpers for the reservation race and event tests (test_res_race*.py, test_res_events*.py) ----
+
+def res_db_query(pg, sql, *params):
+    """Runs one statement on reservation_db (psycopg2), commits, and returns all rows (or [])."""
+    import psycopg2
+    conn = psycopg2.connect(pg.dsn("reservation_db"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def overlapping_confirmed_pairs(pg):
+    """Pairs of confirmed reservations of one room whose [start, end) spans overlap: the
+    exclusion guarantee of SPEC §5 says there are none."""
+    return res_db_query(pg, "SELECT a.id, b.id FROM reservations a JOIN reservations b "
+                            "ON a.room_id = b.room_id AND a.id < b.id "
+                            "AND tstzrange(a.start_time, a.end_time, '[)') && "
+                            "    tstzrange(b.start_time, b.end_time, '[)') "
+                            "WHERE a.status = 'confirmed' AND b.status = 'confirmed'")
+
+
+def wait_known_room(res_url, headers, room_id, timeout=10.0):
+    """Waits until reservation-service knows room_id (GET /availability answers 200); returns
+    the seconds it took."""
+    t0 = time.monotonic()
+    wait_until(lambda: requests.get(f"{res_url}/availability",
+                                    params={"room_id": room_id, "date": "2030-01-01"},
+                                    headers=headers, timeout=10).status_code == 200,
+               timeout=timeout, interval=0.05, what=f"room {room_id} known to reservation-service")
+    return time.monotonic() - t0
+
+
+def res_outbox_unsent(pg):
+    return res_db_query(pg, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0]
+
+
+def reservation_events(kafka, ids):
+    """reservation_events messages whose key is one of the reservation ids, in order."""
+    keys = {str(i) for i in ids}
+    return [m for m in kafka.read("reservation_events") if m.get("key") in keys]
