@@ -613,6 +613,18 @@ static void http_route_request(struct req *r)
 	}
 }
 
+/* The method as a static string: metrics keep the pointer, and civetweb's own buffer is reused
+ * by the next request on that thread. */
+static const char *http_method_name(const char *m)
+{
+	static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
+	                                    "OPTIONS"};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(m, known[i]) == 0)
+			return known[i];
+	return "OTHER";
+}
+
 static int http_begin_request(struct mg_connection *conn)
 {
 	struct req r;
@@ -636,7 +648,7 @@ static int http_begin_request(struct mg_connection *conn)
 	/* Whatever the handler did, the connection goes back idle for the next request. */
 	db_idle();
 	double secs = (double)(timefmt_mono_us() - r.t0_us) / 1e6;
-	metrics_observe_request(r.route, r.ri->request_method, r.status, secs);
+	metrics_observe_request(r.route, http_method_name(r.ri->request_method), r.status, secs);
 	if (log_enabled(LOG_LEVEL_INFO))
 		log_write(LOG_LEVEL_INFO,
 		          json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", r.ri->request_method,

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "repo.h"
+#include "timefmt.h"
 #include "tz.h"
 
 static enum kafka_handled events_status(enum db_status st, char *why, size_t whylen)
@@ -78,8 +79,16 @@ static enum kafka_handled user_event(const json_t *ev, const char *type, const c
 		snprintf(why, whylen, "user_id missing");
 		return KAFKA_POISON;
 	}
+	/* Only bookings made before the deletion: the event may come again much later. */
+	const char *occurred = json_string_value(json_object_get(ev, "occurred_at"));
+	struct timefmt_time t;
+	if (occurred && (!timefmt_parse_rfc3339(occurred, &t) || !t.has_offset)) {
+		snprintf(why, whylen, "occurred_at is not an RFC 3339 time");
+		return KAFKA_POISON;
+	}
 	long cancelled = 0;
-	enum db_status st = repo_user_deleted((long long)json_integer_value(id), topic, &cancelled);
+	enum db_status st = repo_user_deleted((long long)json_integer_value(id), occurred, topic,
+	                                      &cancelled);
 	if (st == DB_OK)
 		log_info("user %lld deleted: %ld future reservation(s) cancelled",
 		         (long long)json_integer_value(id), cancelled);

@@ -280,24 +280,42 @@ static enum db_status res_update_once(long long id, const struct res_change *c, 
 	char ids[24], room[24], start[24], end[24];
 	PGresult *res = NULL;
 	bool bookable = false, found = false, confirmed = false;
-	long long old_room = 0, version = 0;
+	long long old_room = 0, locked_room = 0, version = 0;
 	num(ids, sizeof ids, id);
 	num(room, sizeof room, c->room_id);
 	num(start, sizeof start, c->start);
 	num(end, sizeof end, c->end);
 
-	enum db_status st = db_begin();
+	/* Rooms first, then the reservation: the order every writer (and the consumer deleting a
+	 * room) uses, so they queue instead of deadlocking.  The room is read before the lock and
+	 * checked again after it. */
+	const char *by_id[] = {ids};
+	enum db_status st = db_exec(&res, "SELECT room_id FROM reservations WHERE id = $1::bigint", 1,
+	                            by_id);
 	if (st != DB_OK)
 		return st;
-	/* Rooms first (the order every writer uses), then the reservation. */
-	if ((st = res_lock(ids, &old_room, &confirmed, &version, &found)) != DB_OK)
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		*outcome = RES_NOT_FOUND;
+		return DB_OK;
+	}
+	old_room = db_int(res, 0, 0);
+	PQclear(res);
+	res = NULL;
+	if ((st = db_begin()) != DB_OK)
+		return st;
+	if ((st = lock_rooms(c->room_id, old_room, &bookable)) != DB_OK)
+		goto fail;
+	if ((st = res_lock(ids, &locked_room, &confirmed, &version, &found)) != DB_OK)
 		goto fail;
 	if (!found) {
 		*outcome = RES_NOT_FOUND;
 		goto fail;
 	}
-	if ((st = lock_rooms(c->room_id, old_room, &bookable)) != DB_OK)
+	if (locked_room != old_room) {
+		st = DB_RETRY; /* moved meanwhile: take the right locks again */
 		goto fail;
+	}
 	if (!confirmed) {
 		*outcome = RES_CANCELLED;
 		goto fail;
@@ -474,22 +492,24 @@ enum db_status repo_room_upsert(long long id, const char *name, long long capaci
 	               6, params);
 }
 
-/* Cancels future confirmed reservations matching column = value, with their events. */
+/* Cancels future confirmed reservations matching column = value and created before `before`
+ * (an RFC 3339 time, or NULL for all), with their events. */
 static enum db_status cancel_future(const char *column_is, const char *value, const char *reason,
-                                    const char *topic, long *cancelled)
+                                    const char *topic, const char *before, long *cancelled)
 {
 	char sql[2048];
 	PGresult *res = NULL;
-	const char *params[] = {value, reason, topic};
+	const char *params[] = {value, reason, topic, before};
 	snprintf(sql, sizeof sql,
 	         "WITH r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = $2, "
 	         "  updated_at = now(), version = version + 1 WHERE %s = $1::bigint "
-	         "  AND status = 'confirmed' AND start_time > now() RETURNING *), "
+	         "  AND status = 'confirmed' AND start_time > now() "
+	         "  AND ($4::timestamptz IS NULL OR created_at <= $4::timestamptz) RETURNING *), "
 	         "e AS (INSERT INTO outbox (topic, key, payload) SELECT $3, r.id::text, "
 	         "  " EVENT("'reservation_cancelled'", "r") " FROM r) "
 	         "SELECT count(*) FROM r",
 	         column_is);
-	enum db_status st = db_exec(&res, sql, 3, params);
+	enum db_status st = db_exec(&res, sql, 4, params);
 	if (st == DB_OK)
 		*cancelled = (long)db_int(res, 0, 0);
 	PQclear(res);
@@ -514,7 +534,7 @@ enum db_status repo_room_delete(long long id, long long version, const char *top
 	             "version = greatest(rooms.version, EXCLUDED.version), updated_at = now()",
 	             2, params);
 	if (st == DB_OK)
-		st = cancel_future("room_id", ids, "room_deleted", topic, cancelled);
+		st = cancel_future("room_id", ids, "room_deleted", topic, NULL, cancelled);
 	if (st != DB_OK) {
 		db_rollback();
 		return st;
@@ -522,10 +542,11 @@ enum db_status repo_room_delete(long long id, long long version, const char *top
 	return db_commit();
 }
 
-enum db_status repo_user_deleted(long long user_id, const char *topic, long *cancelled)
+enum db_status repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
+                                 long *cancelled)
 {
 	char ids[24];
 	num(ids, sizeof ids, user_id);
 	*cancelled = 0;
-	return cancel_future("user_id", ids, "user_deleted", topic, cancelled);
+	return cancel_future("user_id", ids, "user_deleted", topic, occurred_at, cancelled);
 }

@@ -81,7 +81,9 @@ enum db_status repo_room_upsert(long long id, const char *name, long long capaci
                                 const char *time_zone, bool active, long long version);
 /* Marks the room deleted (tombstone) and cancels its future confirmed reservations. */
 enum db_status repo_room_delete(long long id, long long version, const char *topic, long *cancelled);
-/* Cancels the user's future confirmed reservations. */
-enum db_status repo_user_deleted(long long user_id, const char *topic, long *cancelled);
+/* Cancels the user's future confirmed reservations made up to occurred_at (the deletion's time,
+ * RFC 3339; NULL = all): a re-delivered event leaves later bookings alone. */
+enum db_status repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
+                                 long *cancelled);
 
 #endif
