@@ -110,6 +110,50 @@ static void reply_conflict(struct req *r, json_t *conflicts)
 	          "the room is already booked at that time");
 }
 
+/* Replies for the outcome of a create (ok_status 201) or an update (200) of reservation id;
+ * res and conflicts are stolen. */
+static void reply_change(struct req *r, enum res_outcome outcome, long long id, bool if_match,
+                         int ok_status, json_t *res, json_t *conflicts)
+{
+	switch (outcome) {
+	case RES_REPLAY:
+		req_add_header(r, "Idempotent-Replayed", "true");
+		/* fall through */
+	case RES_DONE:
+		reply_reservation(r, ok_status, res);
+		res = NULL;
+		break;
+	case RES_KEY_MISMATCH:
+		req_error(r, ERR_VALIDATION_FAILED,
+		          json_pack("{s:s}", "Idempotency-Key", "was already used with another body"),
+		          "Idempotency-Key was already used with another request body");
+		break;
+	case RES_NOT_FOUND:
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+		break;
+	case RES_STALE:
+		if (if_match)
+			req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed", id);
+		else
+			req_error(r, ERR_CONFLICT, NULL,
+			          "reservation %lld changed while it was being updated; try again", id);
+		break;
+	case RES_CANCELLED:
+		req_error(r, ERR_CONFLICT, NULL, "reservation %lld is cancelled and cannot change", id);
+		break;
+	case RES_CONFLICT:
+		reply_conflict(r, conflicts);
+		conflicts = NULL;
+		break;
+	case RES_ROOM_UNAVAILABLE:
+		req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
+		          "room_id names a room that cannot be booked");
+		break;
+	}
+	json_decref(res);
+	json_decref(conflicts);
+}
+
 /* Reads the room of a change: unknown, deleted or inactive rooms are a validation error. */
 static enum db_status room_for(long long room_id, struct res_room *room, json_t *details)
 {
@@ -201,34 +245,11 @@ void h_res_create(struct req *r)
 		req_db_error(r, st);
 		goto out;
 	}
-	switch (outcome) {
-	case RES_DONE:
-		log_info("reservation %lld created", (long long)json_integer_value(json_object_get(res, "id")));
-		reply_reservation(r, 201, res);
-		res = NULL;
-		break;
-	case RES_REPLAY:
-		req_add_header(r, "Idempotent-Replayed", "true");
-		reply_reservation(r, 201, res);
-		res = NULL;
-		break;
-	case RES_KEY_MISMATCH:
-		req_error(r, ERR_VALIDATION_FAILED,
-		          json_pack("{s:s}", "Idempotency-Key", "was already used with another body"),
-		          "Idempotency-Key was already used with another request body");
-		break;
-	case RES_CONFLICT:
-		reply_conflict(r, conflicts);
-		conflicts = NULL;
-		break;
-	case RES_ROOM_UNAVAILABLE:
-		req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
-		          "room_id names a room that cannot be booked");
-		break;
-	default:
-		req_error(r, ERR_INTERNAL, NULL, NULL);
-		break;
-	}
+	if (outcome == RES_DONE)
+		log_info("reservation %lld created",
+		         (long long)json_integer_value(json_object_get(res, "id")));
+	reply_change(r, outcome, 0, false, 201, res, conflicts);
+	res = conflicts = NULL;
 out:
 	json_decref(conflicts);
 	json_decref(res);
@@ -441,36 +462,8 @@ void h_res_update(struct req *r)
 		req_db_error(r, st);
 		goto out;
 	}
-	switch (outcome) {
-	case RES_DONE:
-		reply_reservation(r, 200, res);
-		res = NULL;
-		break;
-	case RES_NOT_FOUND:
-		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
-		break;
-	case RES_STALE:
-		if (if_match)
-			req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed", id);
-		else
-			req_error(r, ERR_CONFLICT, NULL,
-			          "reservation %lld changed while it was being updated; try again", id);
-		break;
-	case RES_CANCELLED:
-		req_error(r, ERR_CONFLICT, NULL, "reservation %lld is cancelled and cannot change", id);
-		break;
-	case RES_CONFLICT:
-		reply_conflict(r, conflicts);
-		conflicts = NULL;
-		break;
-	case RES_ROOM_UNAVAILABLE:
-		req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
-		          "room_id names a room that cannot be booked");
-		break;
-	default:
-		req_error(r, ERR_INTERNAL, NULL, NULL);
-		break;
-	}
+	reply_change(r, outcome, id, if_match != 0, 200, res, conflicts);
+	res = conflicts = NULL;
 out:
 	json_decref(conflicts);
 	json_decref(res);

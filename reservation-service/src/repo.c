@@ -36,6 +36,18 @@ static json_t *first_json(const PGresult *res)
 	return PQntuples(res) > 0 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
 }
 
+/* Ends a write transaction whose statement returned one JSON object (res is consumed). */
+static enum db_status commit_with_json(PGresult *res, json_t **out)
+{
+	*out = first_json(res);
+	PQclear(res);
+	if (!*out) {
+		db_rollback();
+		return DB_ERROR;
+	}
+	return db_commit();
+}
+
 enum db_status repo_room_info(long long room_id, struct res_room *room)
 {
 	char id[24];
@@ -210,14 +222,7 @@ static enum db_status res_create_once(const struct res_change *c, const char *to
 	}
 	if (st != DB_OK)
 		goto fail;
-	*out = first_json(res);
-	PQclear(res);
-	res = NULL;
-	if (!*out) {
-		st = DB_ERROR;
-		goto fail;
-	}
-	return db_commit();
+	return commit_with_json(res, out);
 fail:
 	PQclear(res);
 	db_rollback();
@@ -344,14 +349,7 @@ static enum db_status res_update_once(long long id, const struct res_change *c, 
 	}
 	if (st != DB_OK)
 		goto fail;
-	*out = first_json(res);
-	PQclear(res);
-	res = NULL;
-	if (!*out) {
-		st = DB_ERROR;
-		goto fail;
-	}
-	return db_commit();
+	return commit_with_json(res, out);
 fail:
 	PQclear(res);
 	db_rollback();
