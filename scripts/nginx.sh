@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local nginx gateway (gateway/nginx.conf.template).
+# The local nginx gateway: gateway/nginx.conf.template around helm/meeting-rooms/files/gateway.conf.
 #
 # Usage:
 #   scripts/nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT
@@ -12,6 +12,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEMPLATE=$ROOT/gateway/nginx.conf.template
+GATEWAY=$ROOT/helm/meeting-rooms/files/gateway.conf
 
 die() { echo "nginx.sh: $*" >&2; exit 1; }
 usage() {
@@ -50,9 +51,12 @@ start() {
   master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
 
   # shellcheck disable=SC2016 # names of the variables to substitute, not expansions
-  local vars='${RUN_DIR} ${GATEWAY_PORT} ${USER_PORT} ${ROOM_PORT} ${RESERVATION_PORT}'
-  RUN_DIR=$DIR GATEWAY_PORT=$1 USER_PORT=$2 ROOM_PORT=$3 RESERVATION_PORT=$4 \
-    envsubst "$vars" <"$TEMPLATE" >"$DIR/nginx.conf"
+  RUN_DIR=$DIR envsubst '${RUN_DIR}' <"$TEMPLATE" >"$DIR/nginx.conf"
+  # shellcheck disable=SC2016
+  GATEWAY_LISTEN=127.0.0.1:$1 USER_UPSTREAM=127.0.0.1:$2 ROOM_UPSTREAM=127.0.0.1:$3 \
+    RESERVATION_UPSTREAM=127.0.0.1:$4 \
+    envsubst '${GATEWAY_LISTEN} ${USER_UPSTREAM} ${ROOM_UPSTREAM} ${RESERVATION_UPSTREAM}' \
+    <"$GATEWAY" >"$DIR/gateway.conf"
 
   local out i url=http://127.0.0.1:$1
   out=$(nginx_cmd -t -q 2>&1) || { echo "$out" >&2; die "invalid configuration $DIR/nginx.conf"; }
