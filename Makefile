@@ -57,14 +57,19 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@$(if $(Q),echo "  AR    $@")
 	$(Q)$(AR) rcs $@ $^
 
-# Each service: its sources plus its migrations embedded as C strings, so a binary is self-contained.
+# Each service: its sources plus its migrations and OpenAPI document embedded as C strings, so a
+# binary is self-contained.
 define service_rules
 $(1)_SRC := $$(wildcard $(1)/src/*.c)
-$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/$(1)/migrations.o
+$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/$(1)/migrations.o \
+            $(BUILD)/obj/gen/$(1)/openapi.o
 $(BUILD)/gen/$(1)/migrations.c: $$(sort $$(wildcard $(1)/migrations/*.sql)) tools/embed-migrations.sh
 	@mkdir -p $$(@D)
 	$(Q)sh tools/embed-migrations.sh $(1)/migrations > $$@
-$(BUILD)/obj/gen/$(1)/migrations.o: $(BUILD)/gen/$(1)/migrations.c
+$(BUILD)/gen/$(1)/openapi.c: $(1)/openapi.json tools/embed-file.sh
+	@mkdir -p $$(@D)
+	$(Q)sh tools/embed-file.sh service_openapi $(1)/openapi.json > $$@
+$(BUILD)/obj/gen/$(1)/%.o: $(BUILD)/gen/$(1)/%.c
 	@mkdir -p $$(@D)
 	$(Q)$(CC) $(CFLAGS) -c -o $$@ $$<
 $(BUILD)/bin/$(1): $$($(1)_OBJ) $(LIBCOMMON)

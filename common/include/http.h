@@ -3,7 +3,8 @@
  * enforces authentication, calls the handler and finishes in one place: the reply, the access
  * log line, the metrics and the release of any open database transaction.
  *
- * Built in on every service: GET /health, /ready, /live, /metrics; CORS (by configuration);
+ * Built in on every service: GET /health, /ready, /live, /metrics, /openapi.json; CORS (by
+ * configuration);
  * 404/405 in the standard error shape; X-Request-ID on every response.
  *
  * Handlers reply exactly once, through req_reply_* or req_error.  Functions documented as
@@ -60,6 +61,7 @@ struct http_options {
 	const struct http_health_check *checks;
 	size_t nchecks;
 	bool (*ready)(void);           /* extra readiness condition, may be NULL */
+	const char *openapi;           /* the service's OpenAPI document (JSON text), may be NULL */
 	void (*thread_exit)(void);     /* per-thread cleanup of the service, may be NULL */
 };
 

@@ -68,6 +68,7 @@ struct svc_service {
 	size_t nextra_checks;
 	const struct db_migration *migrations;
 	size_t nmigrations;
+	const char *openapi;             /* the OpenAPI document served at /openapi.json */
 	struct kafka_producer *producer; /* NULL: no publisher, events wait in the outbox */
 	long long outbox_lock_key;       /* tells this service's replicas apart from others */
 	/* Optional consumer, started once the schema exists: topics (NULL-terminated) in group,

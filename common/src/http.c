@@ -514,11 +514,22 @@ static void http_metrics(struct req *r)
 	free(text);
 }
 
+static void http_openapi(struct req *r)
+{
+	const char *doc = r->srv->opts->openapi;
+	if (!doc) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no OpenAPI document");
+		return;
+	}
+	http_send(r, 200, "application/json", doc, strlen(doc));
+}
+
 static const struct http_route http_builtin[] = {
 	{{"GET", "/health"}, http_health, HTTP_PUBLIC},
 	{{"GET", "/ready"}, http_ready, HTTP_PUBLIC},
 	{{"GET", "/live"}, http_live, HTTP_PUBLIC},
 	{{"GET", "/metrics"}, http_metrics, HTTP_PUBLIC},
+	{{"GET", "/openapi.json"}, http_openapi, HTTP_PUBLIC},
 };
 
 /* ---- dispatch ---- */

@@ -158,6 +158,7 @@ int svc_serve(const struct svc_service *s)
 		.checks = checks,
 		.nchecks = nchecks,
 		.ready = svc_ready,
+		.openapi = s->openapi,
 	};
 	struct http_server *srv = http_start(&opts, err, sizeof err);
 	if (!srv) {

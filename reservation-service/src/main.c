@@ -16,6 +16,7 @@
 
 extern const struct db_migration service_migrations[];
 extern const size_t service_migrations_count;
+extern const char service_openapi[];
 
 struct reservation_config {
 	struct svc_config common;
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 		.nroutes = reservation_routes_count,
 		.migrations = service_migrations,
 		.nmigrations = service_migrations_count,
+		.openapi = service_openapi,
 		.producer = producer,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 		.consume_topics = consume,

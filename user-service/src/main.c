@@ -22,6 +22,7 @@
 
 extern const struct db_migration service_migrations[];
 extern const size_t service_migrations_count;
+extern const char service_openapi[];
 
 static const struct cfg_param user_params[] = {
 	SVC_COMMON_PARAMS(struct user_config, common, "5000"),
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
 		.nextra_checks = sizeof checks / sizeof checks[0],
 		.migrations = service_migrations,
 		.nmigrations = service_migrations_count,
+		.openapi = service_openapi,
 		.producer = producer,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};
