@@ -36,6 +36,11 @@ def res_url(stack):
 
 
 @pytest.fixture(scope="session")
+def gateway_url(stack):
+    return stack.gateway.url
+
+
+@pytest.fixture(scope="session")
 def admin(stack):
     """Tokens of the bootstrap admin (signed in through the real flow)."""
     r = login(stack.user.url, stack.ADMIN_EMAIL)

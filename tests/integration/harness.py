@@ -126,6 +126,23 @@ class Kafka:
                        input=value, text=True, check=True, timeout=20)
 
 
+class Gateway:
+    """The nginx gateway (scripts/nginx.sh) in front of the three services."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "nginx")
+        self.port = free_port()
+        self.url = None
+
+    def start(self, user_port, room_port, reservation_port):
+        self.url = script("nginx.sh", "start", self.dir, str(self.port), str(user_port),
+                          str(room_port), str(reservation_port))
+        return self.url
+
+    def stop(self):
+        script("nginx.sh", "stop", self.dir)
+
+
 class Service:
     """One service process (build/bin/<name>) with its environment and log file."""
 
@@ -202,6 +219,7 @@ class Stack:
         self.pg = Postgres(self.workdir)
         self.oidc = Oidc(self.workdir)
         self.kafka = Kafka(self.workdir)
+        self.gateway = Gateway(self.workdir)
         self.services = []
         self.user = None
         self.room = None
@@ -217,6 +235,7 @@ class Stack:
         self.user.start()
         self.room.start()
         self.reservation.start()
+        self.gateway.start(self.user.port, self.room.port, self.reservation.port)
         return self
 
     def user_env(self, port):
@@ -265,7 +284,7 @@ class Stack:
                 svc.stop()
             except Exception:  # noqa: BLE001 - teardown must go on
                 pass
-        for part in (self.oidc, self.kafka, self.pg):
+        for part in (self.gateway, self.oidc, self.kafka, self.pg):
             try:
                 part.stop()
             except Exception:  # noqa: BLE001
