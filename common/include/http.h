@@ -62,6 +62,13 @@ struct http_options {
 	size_t nchecks;
 	bool (*ready)(void);           /* extra readiness condition, may be NULL */
 	const char *openapi;           /* the service's OpenAPI document (JSON text), may be NULL */
+	/* Requests whose path starts with rate_limit_prefix (e.g. "/auth/") take a token from
+	 * rate_limit per client address; an empty bucket answers 429 with Retry-After.  The client
+	 * address is the peer, or the last X-Forwarded-For entry when trust_forwarded_for (the
+	 * gateway appends the address it saw). */
+	const char *rate_limit_prefix;
+	struct ratelimit *rate_limit;
+	bool trust_forwarded_for;
 	void (*thread_exit)(void);     /* per-thread cleanup of the service, may be NULL */
 };
 

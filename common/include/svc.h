@@ -69,6 +69,9 @@ struct svc_service {
 	const struct db_migration *migrations;
 	size_t nmigrations;
 	const char *openapi;             /* the OpenAPI document served at /openapi.json */
+	const char *rate_limit_prefix;   /* e.g. "/auth/"; NULL = no rate limit */
+	long long rate_limit_per_minute; /* per client address; 0 = off */
+	bool trust_forwarded_for;        /* client address from X-Forwarded-For (behind the gateway) */
 	struct kafka_producer *producer; /* NULL: no publisher, events wait in the outbox */
 	long long outbox_lock_key;       /* tells this service's replicas apart from others */
 	/* Optional consumer, started once the schema exists: topics (NULL-terminated) in group,

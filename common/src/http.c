@@ -15,6 +15,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "rnd.h"
 #include "timefmt.h"
 
@@ -571,6 +572,37 @@ static bool http_authorize(struct req *r, enum http_access access)
 	return true;
 }
 
+/* The client's address: the peer, or behind a trusted proxy the last X-Forwarded-For entry. */
+static void http_client_addr(const struct req *r, char *out, size_t size)
+{
+	const char *xff = r->srv->opts->trust_forwarded_for ? mg_get_header(r->conn, "X-Forwarded-For")
+	                                                    : NULL;
+	const char *last = xff ? strrchr(xff, ',') : NULL;
+	const char *addr = last ? last + 1 : xff;
+	while (addr && *addr == ' ')
+		addr++;
+	snprintf(out, size, "%s", addr && *addr ? addr : r->ri->remote_addr);
+}
+
+/* Applies the rate limit of the path; replies 429 and returns false when exceeded. */
+static bool http_rate_limited(struct req *r)
+{
+	const struct http_options *o = r->srv->opts;
+	if (!o->rate_limit || !o->rate_limit_prefix ||
+	    strncmp(r->path, o->rate_limit_prefix, strlen(o->rate_limit_prefix)) != 0)
+		return false;
+	char addr[RATELIMIT_KEY_MAX], retry[16];
+	int after = 0;
+	http_client_addr(r, addr, sizeof addr);
+	if (ratelimit_take(o->rate_limit, addr, timefmt_mono_us() / 1000, &after))
+		return false;
+	snprintf(retry, sizeof retry, "%d", after);
+	req_add_header(r, "Retry-After", retry);
+	metrics_counter_add("http_rate_limited_total", "Requests refused by the rate limit.", 1);
+	req_error(r, ERR_RATE_LIMITED, NULL, "too many requests from %s; retry in %d s", addr, after);
+	return true;
+}
+
 static void http_preflight(struct req *r, const char *allow)
 {
 	if (http_cors_origin(r)) {
@@ -615,7 +647,7 @@ static void http_route_request(struct req *r)
 		return;
 	}
 	r->route = route->route.pattern;
-	if (!http_authorize(r, route->access))
+	if (http_rate_limited(r) || !http_authorize(r, route->access))
 		return;
 	route->handler(r);
 	if (!r->replied) {

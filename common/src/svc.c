@@ -12,6 +12,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 
 static _Atomic bool svc_migrations_done;
 
@@ -159,10 +160,15 @@ int svc_serve(const struct svc_service *s)
 		.nchecks = nchecks,
 		.ready = svc_ready,
 		.openapi = s->openapi,
+		.rate_limit_prefix = s->rate_limit_prefix,
+		.trust_forwarded_for = s->trust_forwarded_for,
 	};
+	if (s->rate_limit_prefix && s->rate_limit_per_minute > 0)
+		opts.rate_limit = ratelimit_new((unsigned)s->rate_limit_per_minute);
 	struct http_server *srv = http_start(&opts, err, sizeof err);
 	if (!srv) {
 		fprintf(stderr, "%s: %s\n", s->name, err);
+		ratelimit_free(opts.rate_limit);
 		return 1;
 	}
 	log_info("listening on port %lld", s->cfg->port);
@@ -187,6 +193,7 @@ int svc_serve(const struct svc_service *s)
 	}
 	http_drain(srv);
 	http_stop(srv);
+	ratelimit_free(opts.rate_limit);
 	kafka_consumer_stop(consumer);
 	kafka_outbox_stop(outbox);
 	return rc;

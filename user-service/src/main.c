@@ -46,6 +46,10 @@ static const struct cfg_param user_params[] = {
 	 offsetof(struct user_config, refresh_ttl)},
 	{"OIDC_ALLOW_HTTP_LOOPBACK", CFG_BOOL, "false", 0, 0, false,
 	 offsetof(struct user_config, oidc_allow_http_loopback)},
+	{"RATE_LIMIT_AUTH_PER_MINUTE", CFG_INT, "30", 0, 1000000, false,
+	 offsetof(struct user_config, auth_rate_limit)},
+	{"TRUST_FORWARDED_FOR", CFG_BOOL, "false", 0, 0, false,
+	 offsetof(struct user_config, trust_forwarded_for)},
 };
 
 static struct user_config cfg;
@@ -177,6 +181,9 @@ int main(int argc, char **argv)
 		.migrations = service_migrations,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
+		.rate_limit_prefix = "/auth/",
+		.rate_limit_per_minute = cfg.auth_rate_limit,
+		.trust_forwarded_for = cfg.trust_forwarded_for,
 		.producer = producer,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};

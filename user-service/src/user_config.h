@@ -17,6 +17,8 @@ struct user_config {
 	char *admin_emails;
 	long long refresh_ttl;
 	bool oidc_allow_http_loopback;
+	long long auth_rate_limit;
+	bool trust_forwarded_for;
 };
 
 #endif
