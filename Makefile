@@ -90,7 +90,7 @@ unit-bins: $(UNIT_BINS)
 # Every header compiles on its own.
 check-headers:
 	$(Q)for h in common/include/*.h; do \
-	  echo "#include \"$$(basename $$h)\"" | $(CC) $(CFLAGS) -x c -fsyntax-only - || exit 1; done
+	  echo "#include \"$$(basename $$h)\"" | $(CC) $(filter-out -MMD -MP,$(CFLAGS)) -x c -fsyntax-only - || exit 1; done
 
 deps:
 	$(Q)scripts/deps.sh
