@@ -1,0 +1,222 @@
+{{/*
+Prefix of every object name: fullnameOverride or the release name (at most 40 characters, so that
+"<prefix>-reservation-service" and the Kafka pod names stay valid DNS labels).
+*/}}
+{{- define "mr.prefix" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mr.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels of every object; call with (dict "ctx" $ "component" "user-service"). */}}
+{{- define "mr.labels" -}}
+helm.sh/chart: {{ include "mr.chart" .ctx }}
+{{ include "mr.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: meeting-rooms
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- end -}}
+
+{{- define "mr.selectorLabels" -}}
+app.kubernetes.io/name: meeting-rooms
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "mr.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (printf "%s-meeting-rooms" (include "mr.prefix" .)) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One service's settings: serviceDefaults merged with services.<key>; call with (dict "ctx" $ "key" "user"). */}}
+{{- define "mr.service" -}}
+{{- $svc := mergeOverwrite (deepCopy .ctx.Values.serviceDefaults) (deepCopy (index .ctx.Values.services .key)) -}}
+{{- toYaml $svc -}}
+{{- end -}}
+
+{{/* Image of a service; call with (dict "ctx" $ "repository" "meeting-rooms-user-service"). */}}
+{{- define "mr.serviceImage" -}}
+{{- $tag := toString (default .ctx.Chart.AppVersion .ctx.Values.image.tag) -}}
+{{- if .ctx.Values.image.registry -}}
+{{- printf "%s/%s:%s" (trimSuffix "/" .ctx.Values.image.registry) .repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret holding JWT_SECRET_KEY and GOOGLE_CLIENT_ID/SECRET. */}}
+{{- define "mr.appSecretName" -}}
+{{- if .Values.secrets.existingSecret -}}
+{{- .Values.secrets.existingSecret -}}
+{{- else -}}
+{{- printf "%s-meeting-rooms" (include "mr.prefix" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* PostgreSQL: host, port, user, and the Secret/key of the user's password. */}}
+{{- define "mr.postgresql.fullname" -}}
+{{- printf "%s-postgresql" (include "mr.prefix" .) -}}
+{{- end -}}
+
+{{- define "mr.postgresql.secretName" -}}
+{{- default (include "mr.postgresql.fullname" .) .Values.postgresql.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "mr.db.host" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "mr.postgresql.fullname" . -}}
+{{- else -}}
+{{- required "externalDatabase.host is required when postgresql.enabled=false" .Values.externalDatabase.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.db.port" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- .Values.postgresql.port -}}
+{{- else -}}
+{{- .Values.externalDatabase.port -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.db.user" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- .Values.postgresql.auth.username -}}
+{{- else -}}
+{{- required "externalDatabase.user is required when postgresql.enabled=false" .Values.externalDatabase.user -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.db.sslmode" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- .Values.postgresql.sslmode -}}
+{{- else -}}
+{{- .Values.externalDatabase.sslmode -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.db.passwordSecretName" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "mr.postgresql.secretName" . -}}
+{{- else -}}
+{{- required "externalDatabase.passwordSecret.name is required when postgresql.enabled=false (a Secret holding the database user's password)" .Values.externalDatabase.passwordSecret.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.db.passwordSecretKey" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- .Values.postgresql.auth.secretKeys.userPasswordKey -}}
+{{- else -}}
+{{- .Values.externalDatabase.passwordSecret.key -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Kafka: the bootstrap servers (comma-separated host:port). */}}
+{{- define "mr.kafka.fullname" -}}
+{{- printf "%s-kafka" (include "mr.prefix" .) -}}
+{{- end -}}
+
+{{- define "mr.kafka.headless" -}}
+{{- printf "%s-kafka-headless" (include "mr.prefix" .) -}}
+{{- end -}}
+
+{{- define "mr.kafka.brokers" -}}
+{{- if .Values.kafka.enabled -}}
+{{- $brokers := list -}}
+{{- range $i := until (int .Values.kafka.replicas) -}}
+{{- $brokers = append $brokers (printf "%s-%d.%s.%s.svc.%s:9092" (include "mr.kafka.fullname" $) $i (include "mr.kafka.headless" $) $.Release.Namespace $.Values.clusterDomain) -}}
+{{- end -}}
+{{- join "," $brokers -}}
+{{- else -}}
+{{- $b := required "externalKafka.brokers is required when kafka.enabled=false" .Values.externalKafka.brokers -}}
+{{- if kindIs "slice" $b -}}{{ join "," $b }}{{- else -}}{{ $b }}{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.kafka.replicationFactor" -}}
+{{- if .Values.kafka.topics.replicationFactor -}}
+{{- .Values.kafka.topics.replicationFactor -}}
+{{- else if .Values.kafka.enabled -}}
+{{- min 3 (int .Values.kafka.replicas) -}}
+{{- else -}}
+3
+{{- end -}}
+{{- end -}}
+
+{{/* The container securityContext shared by the chart's own non-root containers. */}}
+{{- define "mr.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{ .readOnlyRootFilesystem }}
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "mr.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsGroup }}
+fsGroup: {{ .fsGroup }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Checks of the values, included at the top of every template that needs them so that the first
+error is always the same complete list: secrets must come from the caller, never from defaults.
+*/}}
+{{- define "mr.validate" -}}
+{{- $errors := list -}}
+{{- if not .Values.secrets.existingSecret -}}
+{{- if not .Values.secrets.jwtSecretKey -}}
+{{- $errors = append $errors "secrets.jwtSecretKey is required (at least 32 bytes; pass it with --set secrets.jwtSecretKey=... or name a Secret in secrets.existingSecret)" -}}
+{{- else if lt (len .Values.secrets.jwtSecretKey) 32 -}}
+{{- $errors = append $errors "secrets.jwtSecretKey must be at least 32 bytes long" -}}
+{{- end -}}
+{{- if and .Values.secrets.googleClientId (not .Values.secrets.googleClientSecret) -}}
+{{- $errors = append $errors "secrets.googleClientSecret is required when secrets.googleClientId is set" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.postgresql.enabled (not .Values.postgresql.auth.existingSecret) -}}
+{{- if not .Values.postgresql.auth.password -}}
+{{- $errors = append $errors "postgresql.auth.password is required (the application role's password; or name a Secret in postgresql.auth.existingSecret)" -}}
+{{- else if not (regexMatch "^[A-Za-z0-9._~-]+$" .Values.postgresql.auth.password) -}}
+{{- $errors = append $errors "postgresql.auth.password may only contain letters, digits and - . _ ~ (it is placed in a postgresql:// URL)" -}}
+{{- end -}}
+{{- if not .Values.postgresql.auth.postgresPassword -}}
+{{- $errors = append $errors "postgresql.auth.postgresPassword is required (the postgres superuser's password; or name a Secret in postgresql.auth.existingSecret)" -}}
+{{- end -}}
+{{- end -}}
+{{- if not .Values.postgresql.enabled -}}
+{{- if not .Values.externalDatabase.host -}}
+{{- $errors = append $errors "externalDatabase.host is required when postgresql.enabled=false" -}}
+{{- end -}}
+{{- if not .Values.externalDatabase.user -}}
+{{- $errors = append $errors "externalDatabase.user is required when postgresql.enabled=false" -}}
+{{- end -}}
+{{- if not .Values.externalDatabase.passwordSecret.name -}}
+{{- $errors = append $errors "externalDatabase.passwordSecret.name is required when postgresql.enabled=false (a Secret holding the database user's password)" -}}
+{{- end -}}
+{{- end -}}
+{{- if not .Values.kafka.enabled -}}
+{{- if not .Values.externalKafka.brokers -}}
+{{- $errors = append $errors "externalKafka.brokers is required when kafka.enabled=false" -}}
+{{- end -}}
+{{- else if not (has (int .Values.kafka.replicas) (list 1 3)) -}}
+{{- $errors = append $errors "kafka.replicas must be 1 or 3" -}}
+{{- end -}}
+{{- if $errors -}}
+{{- fail (printf "\n\nmeeting-rooms: missing or invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,856 @@
+"""Offline checks of the Helm chart helm/meeting-rooms.
+
+helm lint --strict and helm template (Kubernetes 1.30) for every environment, schema validation of
+every rendered manifest with kubernetes-validate (strict), hardening of every workload, secrets
+that never come from defaults, the gateway's nginx configuration (byte-equal to
+files/gateway.conf after the replacements, and accepted by `nginx -t`), external PostgreSQL and
+Kafka, autoscaling and disruption budgets, monitoring objects, and the PostgreSQL init script run
+against a real private PostgreSQL 15 when its binaries are installed.
+"""
+
+import base64
+import functools
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "meeting-rooms"
+KUBE_VERSION = "1.30.0"
+RELEASE = "mr"
+NAMESPACE = "rooms"
+ENVIRONMENTS = ["development", "staging", "production"]
+
+# Test-only secrets: passed with --set-string, never stored in values files.
+SECRETS = {
+    "secrets.jwtSecretKey": "test-only-jwt-key-0123456789abcdefghijkl",
+    "secrets.googleClientId": "test-only-client.apps.example.test",
+    "secrets.googleClientSecret": "test-only-google-client-secret",
+    "postgresql.auth.password": "test-only-app-db-password",
+    "postgresql.auth.postgresPassword": "test-only-admin-db-password",
+}
+
+SERVICES = {  # component -> (port, database)
+    "user-service": (5000, "user_db"),
+    "room-service": (5001, "room_db"),
+    "reservation-service": (5002, "reservation_db"),
+}
+TOPICS = ["room_events", "user_events", "reservation_events"]
+METRICS = ["http_requests_total", "http_request_duration_seconds_bucket", "outbox_backlog",
+           "kafka_messages_consumed_total", "kafka_dlq_messages_total"]
+# Kinds whose schemas are not part of Kubernetes (Prometheus Operator CRDs).
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+EXTERNAL_VALUES = {
+    "postgresql": {"enabled": False},
+    "externalDatabase": {"host": "db.example.internal", "port": 6432, "user": "rooms_app",
+                         "sslmode": "verify-full",
+                         "passwordSecret": {"name": "rooms-db", "key": "pw"}},
+    "kafka": {"enabled": False},
+    "externalKafka": {"brokers": ["b1.kafka.internal:9092", "b2.kafka.internal:9092"]},
+}
+MONITORING_SETS = {
+    "monitoring.serviceMonitor.enabled": "true",
+    "monitoring.prometheusRule.enabled": "true",
+    "monitoring.grafanaDashboard.enabled": "true",
+    "ingress.enabled": "true",
+    "gateway.autoscaling.enabled": "true",
+}
+
+
+class Render:
+    def __init__(self, proc):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.docs = []
+        if proc.returncode == 0:
+            self.docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+    def kind(self, kind):
+        return [d for d in self.docs if d["kind"] == kind]
+
+    def get(self, kind, name):
+        found = [d for d in self.kind(kind) if d["metadata"]["name"] == name]
+        assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+        return found[0]
+
+    def workloads(self):
+        return [d for d in self.docs if d["kind"] in ("Deployment", "StatefulSet")]
+
+
+@pytest.fixture(scope="session")
+def external_values_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("values") / "external.yaml"
+    path.write_text(yaml.safe_dump(EXTERNAL_VALUES))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def helm(helm_bin, helm_env):
+    """helm(*args) -> CompletedProcess; template(...) -> cached Render."""
+
+    def run(*args):
+        return subprocess.run([helm_bin, *args], capture_output=True, text=True, env=helm_env,
+                              timeout=120)
+
+    @functools.lru_cache(maxsize=None)
+    def template(files=(), sets=(), secrets=True):
+        args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+                "--kube-version", KUBE_VERSION]
+        for f in files:
+            args += ["-f", f]
+        all_sets = dict(SECRETS) if secrets else {}
+        all_sets.update(dict(sets))
+        for k, v in all_sets.items():
+            args += ["--set-string" if isinstance(v, str) and v not in ("true", "false")
+                     else "--set", f"{k}={v}"]
+        return Render(run(*args))
+
+    run.template = template
+    return run
+
+
+def env_file(env):
+    return str(CHART / f"values-{env}.yaml")
+
+
+@pytest.fixture(scope="session")
+def variants(helm, external_values_file):
+    """The renders every generic check runs on."""
+    out = {"default": lambda: helm.template()}
+    for env in ENVIRONMENTS:
+        out[env] = functools.partial(helm.template, (env_file(env),))
+    out["monitoring"] = functools.partial(helm.template, (),
+                                          tuple(sorted(MONITORING_SETS.items())))
+    out["external"] = functools.partial(helm.template, (env_file("production"),
+                                                        external_values_file))
+    return out
+
+
+VARIANTS = ["default", *ENVIRONMENTS, "monitoring", "external"]
+
+
+def rendered(variants, name):
+    r = variants[name]()
+    assert r.returncode == 0, f"helm template ({name}) failed:\n{r.stderr}"
+    return r
+
+
+def container_env(container):
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def svc_name(component):
+    return f"{RELEASE}-{component}"
+
+
+# --- chart metadata and lint ---------------------------------------------------------------------
+
+def test_chart_metadata():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "meeting-rooms"
+    assert chart["version"] == "0.1.0"
+    assert chart.get("appVersion")
+    for f in ["values.yaml", *(f"values-{e}.yaml" for e in ENVIRONMENTS), "templates/NOTES.txt",
+              "files/gateway.conf"]:
+        assert (CHART / f).is_file(), f
+
+
+@pytest.mark.parametrize("env", ["default", *ENVIRONMENTS])
+def test_helm_lint_strict(helm, env):
+    args = ["lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION]
+    if env != "default":
+        args += ["-f", env_file(env)]
+    for k, v in SECRETS.items():
+        args += ["--set-string", f"{k}={v}"]
+    proc = helm(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 chart(s) failed" in proc.stdout
+
+
+# --- schema validation ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_manifests_validate_against_kubernetes_schemas(variants, variant, kubernetes_validate_bin,
+                                                       tmp_path):
+    r = rendered(variants, variant)
+    docs = [d for d in r.docs if d["kind"] not in CRD_KINDS]
+    assert len(docs) >= 15
+    for d in docs:
+        assert d.get("apiVersion") and d["metadata"].get("name"), d
+    path = tmp_path / f"{variant}.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    proc = subprocess.run([kubernetes_validate_bin, "--strict", "--quiet", "-k", KUBE_VERSION,
+                           str(path)], capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "ERROR" not in out and "Couldn't find schema" not in out, out
+
+
+def test_kubernetes_validate_rejects_bad_manifests(kubernetes_validate_bin, tmp_path):
+    """The validator really is strict (guards against a silently permissive install)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  bogus: 1\n")
+    proc = subprocess.run([kubernetes_validate_bin, "--strict", "--quiet", "-k", KUBE_VERSION,
+                           str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "bogus" in proc.stdout + proc.stderr
+
+
+# --- workloads -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["default", *ENVIRONMENTS, "external"])
+def test_workloads_are_probed_limited_and_hardened(variants, variant):
+    r = rendered(variants, variant)
+    workloads = r.workloads()
+    names = {w["metadata"]["name"] for w in workloads}
+    expected = {svc_name(c) for c in SERVICES} | {f"{RELEASE}-gateway"}
+    if variant != "external":
+        expected |= {f"{RELEASE}-postgresql", f"{RELEASE}-kafka"}
+    assert names == expected
+
+    for w in workloads:
+        name = w["metadata"]["name"]
+        component = w["metadata"]["labels"]["app.kubernetes.io/component"]
+        pod = w["spec"]["template"]["spec"]
+        pod_sc = pod.get("securityContext", {})
+        assert pod.get("automountServiceAccountToken") is False, name
+        assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        for c in pod["containers"]:
+            where = f"{name}/{c['name']}"
+            assert c.get("readinessProbe"), f"{where}: no readinessProbe"
+            assert c.get("livenessProbe"), f"{where}: no livenessProbe"
+            res = c.get("resources", {})
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(res.get(part, {})), f"{where}: resources.{part}"
+            sc = c.get("securityContext", {})
+            run_as_non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
+            assert run_as_non_root is True, f"{where}: runAsNonRoot"
+            uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+            assert isinstance(uid, int) and uid > 0, f"{where}: runAsUser {uid}"
+            assert sc.get("allowPrivilegeEscalation") is False, f"{where}: allowPrivilegeEscalation"
+            assert sc.get("privileged", False) is False, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{where}: capabilities"
+            if component in SERVICES or component == "gateway":
+                assert sc.get("readOnlyRootFilesystem") is True, f"{where}: readOnlyRootFilesystem"
+
+        if component in SERVICES:
+            port, _ = SERVICES[component]
+            (c,) = pod["containers"]
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            assert ports == {"http": port}
+            assert w["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
+            assert c["securityContext"]["runAsUser"] == 10001
+            for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/live")):
+                get = c[probe]["httpGet"]
+                assert get["path"] == path, f"{name} {probe}"
+                assert ports.get(get["port"], get["port"]) == port, f"{name} {probe} port"
+            if "startupProbe" in c:
+                assert c["startupProbe"]["httpGet"]["path"] == "/live"
+            ann = w["spec"]["template"]["metadata"]["annotations"]
+            assert ann["prometheus.io/scrape"] == "true"
+            assert ann["prometheus.io/port"] == str(port)
+            assert ann["prometheus.io/path"] == "/metrics"
+            assert pod["serviceAccountName"] == f"{RELEASE}-meeting-rooms"
+
+
+def test_service_account_does_not_mount_tokens(variants):
+    r = rendered(variants, "default")
+    (sa,) = r.kind("ServiceAccount")
+    assert sa["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("variant", ["default", "production", "external"])
+def test_services_environment(variants, variant):
+    r = rendered(variants, variant)
+    cm = r.get("ConfigMap", f"{RELEASE}-config")
+    for component, (port, db) in SERVICES.items():
+        dep = r.get("Deployment", svc_name(component))
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        assert c["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-config"}}]
+        env = container_env(c)
+        names = [e["name"] for e in c["env"]]
+        assert env["PORT"]["value"] == str(port)
+        # $(VAR) expansion only sees variables defined earlier in the list.
+        assert names.index("PG_USER") < names.index("DATABASE_URL")
+        assert names.index("PG_PASSWORD") < names.index("DATABASE_URL")
+        url = env["DATABASE_URL"]["value"]
+        assert url.startswith("postgresql://$(PG_USER):$(PG_PASSWORD)@"), url
+        assert re.search(rf"/{db}\?sslmode=", url), url
+        assert "secretKeyRef" in env["PG_PASSWORD"]["valueFrom"]
+        jwt = env["JWT_SECRET_KEY"]["valueFrom"]["secretKeyRef"]
+        assert jwt == {"name": f"{RELEASE}-meeting-rooms", "key": "JWT_SECRET_KEY"}
+        if component == "user-service":
+            for k in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
+                assert env[k]["valueFrom"]["secretKeyRef"]["key"] == k
+        # The Service in front of it.
+        svc = r.get("Service", svc_name(component))
+        assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(port, "http")]
+        assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    if variant == "external":
+        assert "@db.example.internal:6432/" in url and url.endswith("sslmode=verify-full")
+        assert env["PG_USER"]["value"] == "rooms_app"
+        assert env["PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "rooms-db",
+                                                                   "key": "pw"}
+    else:
+        assert f"@{RELEASE}-postgresql:5432/" in url
+        assert env["PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": f"{RELEASE}-postgresql", "key": "password"}
+    assert cm["data"]["LOG_LEVEL"] in ("debug", "info", "warn", "error")
+    for t in ("ROOM_EVENTS_TOPIC", "USER_EVENTS_TOPIC", "RESERVATION_EVENTS_TOPIC"):
+        assert cm["data"][t] in TOPICS
+
+
+def test_configmap_holds_only_documented_non_secret_settings(variants):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            documented |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    assert {"DATABASE_URL", "JWT_SECRET_KEY", "LOG_LEVEL"} <= documented
+    documented |= {"RATE_LIMIT_AUTH_PER_MINUTE", "TRUST_FORWARDED_FOR"}  # user-service's own
+    for variant in ("default", *ENVIRONMENTS):
+        data = rendered(variants, variant).get("ConfigMap", f"{RELEASE}-config")["data"]
+        assert set(data) <= documented, set(data) - documented
+        for secretish in ("JWT_SECRET_KEY", "GOOGLE_CLIENT_SECRET", "GOOGLE_CLIENT_ID",
+                          "DATABASE_URL"):
+            assert secretish not in data
+        assert all(isinstance(v, str) and v for v in data.values())
+
+
+def test_images_and_tags(helm):
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    r = helm.template()
+    for component in SERVICES:
+        (c,) = r.get("Deployment", svc_name(component))["spec"]["template"]["spec"]["containers"]
+        assert c["image"] == f"meeting-rooms-{component}:{chart['appVersion']}"
+    r = helm.template(sets=(("image.registry", "ghcr.io/acme/"), ("image.tag", "sha-0123abc")))
+    assert r.returncode == 0, r.stderr
+    for component in SERVICES:
+        (c,) = r.get("Deployment", svc_name(component))["spec"]["template"]["spec"]["containers"]
+        assert c["image"] == f"ghcr.io/acme/meeting-rooms-{component}:sha-0123abc"
+    images = {c["image"] for w in r.workloads() for c in w["spec"]["template"]["spec"]["containers"]}
+    assert "postgres:15-bookworm" in images
+    assert "apache/kafka:3.9.1" in images
+    assert any(i.startswith("nginxinc/nginx-unprivileged:") for i in images)
+
+
+def test_notes_render(helm_bin, helm_env, tmp_path):
+    """NOTES.txt is not printed by `helm template`: render it as a ConfigMap in a copy of the chart."""
+    chart = tmp_path / "meeting-rooms"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    # Its first line (the values check) trims the following newline; it renders nothing anyway.
+    notes = notes.replace('{{- include "mr.validate" . -}}\n', "", 1)
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n"
+        + "".join(f"    {line}\n" for line in notes.splitlines()))
+    args = [helm_bin, "template", RELEASE, str(chart), "--namespace", NAMESPACE,
+            "--kube-version", KUBE_VERSION, "--show-only", "templates/zz-notes.yaml"]
+    for k, v in SECRETS.items():
+        args += ["--set-string", f"{k}={v}"]
+    proc = subprocess.run(args, capture_output=True, text=True, env=helm_env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    text = yaml.safe_load(proc.stdout)["data"]["notes"]
+    assert f"port-forward svc/{RELEASE}-gateway 8080:80" in text
+    assert f"{RELEASE}-kafka-0.{RELEASE}-kafka-headless" in text
+    assert "user-service token --email" in text
+    assert "{{" not in text and "<no value>" not in text
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+def test_values_files_hold_no_secrets():
+    for f in ["values.yaml", *(f"values-{e}.yaml" for e in ENVIRONMENTS)]:
+        values = yaml.safe_load((CHART / f).read_text()) or {}
+        for dotted in SECRETS:
+            node = values
+            for part in dotted.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            assert node in (None, ""), f"{f}: {dotted} must not be set in a values file"
+
+
+@pytest.mark.parametrize("missing,message", [
+    ("all", "secrets.jwtSecretKey is required"),
+    ("secrets.jwtSecretKey", "secrets.jwtSecretKey is required"),
+    ("postgresql.auth.password", "postgresql.auth.password is required"),
+    ("postgresql.auth.postgresPassword", "postgresql.auth.postgresPassword is required"),
+    ("secrets.googleClientSecret", "secrets.googleClientSecret is required when"),
+])
+def test_template_without_secrets_fails_clearly(helm, missing, message):
+    args = ["template", RELEASE, str(CHART), "--kube-version", KUBE_VERSION]
+    if missing != "all":
+        for k, v in SECRETS.items():
+            if k != missing:
+                args += ["--set-string", f"{k}={v}"]
+    proc = helm(*args)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+    if missing == "all":  # one message lists everything that is missing
+        for key in ("secrets.jwtSecretKey", "postgresql.auth.password",
+                    "postgresql.auth.postgresPassword"):
+            assert f"{key} is required" in proc.stderr
+    assert proc.stdout.strip() == "", "nothing is rendered when values are missing"
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("secrets.jwtSecretKey", "too-short-secret", "at least 32 bytes"),
+    ("postgresql.auth.password", "p@ss word", "may only contain"),
+])
+def test_bad_secret_values_are_refused(helm, key, value, message):
+    r = helm.template(sets=((key, value),))
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+
+
+def test_rendered_secrets_hold_exactly_what_was_given(variants):
+    given = set(SECRETS.values())
+    for variant in ("default", *ENVIRONMENTS, "monitoring"):
+        r = rendered(variants, variant)
+        secrets = r.kind("Secret")
+        assert {s["metadata"]["name"] for s in secrets} == {f"{RELEASE}-meeting-rooms",
+                                                            f"{RELEASE}-postgresql"}
+        seen = set()
+        for s in secrets:
+            assert not s.get("stringData"), s["metadata"]["name"]
+            for key, b64 in s["data"].items():
+                value = base64.b64decode(b64).decode()
+                assert value in given, f"{s['metadata']['name']}/{key} holds a value nobody gave"
+                seen.add(value)
+        assert seen == given
+        # No secret value leaks into anything but Secrets (ConfigMaps, env values, annotations).
+        others = yaml.safe_dump_all([d for d in r.docs if d["kind"] != "Secret"])
+        for v in given:
+            assert v not in others, f"{variant}: a secret value appears outside a Secret"
+
+
+def test_existing_secrets_render_no_secret_objects(helm):
+    r = helm.template(secrets=False, sets=(("secrets.existingSecret", "rooms-app"),
+                                           ("postgresql.auth.existingSecret", "rooms-pg")))
+    assert r.returncode == 0, r.stderr
+    assert r.kind("Secret") == []
+    for component in SERVICES:
+        (c,) = r.get("Deployment", svc_name(component))["spec"]["template"]["spec"]["containers"]
+        env = container_env(c)
+        assert env["JWT_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "rooms-app"
+        assert env["PG_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "rooms-pg"
+    (pg,) = r.get("StatefulSet", f"{RELEASE}-postgresql")["spec"]["template"]["spec"]["containers"]
+    env = container_env(pg)
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "rooms-pg", "key": "postgres-password"}
+    assert env["APP_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "rooms-pg",
+                                                                   "key": "password"}
+
+
+# --- gateway -------------------------------------------------------------------------------------
+
+def expected_gateway_conf():
+    text = (CHART / "files" / "gateway.conf").read_text()
+    for placeholder, value in {
+        "${GATEWAY_LISTEN}": "8080",
+        "${USER_UPSTREAM}": f"{RELEASE}-user-service:5000",
+        "${ROOM_UPSTREAM}": f"{RELEASE}-room-service:5001",
+        "${RESERVATION_UPSTREAM}": f"{RELEASE}-reservation-service:5002",
+    }.items():
+        assert placeholder in text
+        text = text.replace(placeholder, value)
+    return text
+
+
+def test_gateway_config_is_the_shared_file_with_placeholders_filled(variants):
+    for variant in ("default", "production"):
+        cm = rendered(variants, variant).get("ConfigMap", f"{RELEASE}-gateway")
+        conf = cm["data"]["gateway.conf"]
+        assert conf.rstrip("\n") == expected_gateway_conf().rstrip("\n")
+        assert "${" not in conf
+        main = cm["data"]["nginx.conf"]
+        http = main[main.index("http {"):]
+        assert "include gateway.conf;" in http
+        # The access log uses the gateway's log_format, so it must come after the include.
+        assert re.search(r"include gateway\.conf;\s*\n\s*access_log /dev/stdout gateway;", http)
+        assert "pid /tmp/nginx.pid;" in main
+        for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            assert f"{temp}_temp_path /tmp/" in main
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"),
+                    reason="nginx is not installed")
+def test_gateway_nginx_config_passes_nginx_t(variants, tmp_path):
+    cm = rendered(variants, "default").get("ConfigMap", f"{RELEASE}-gateway")
+    main, conf = cm["data"]["nginx.conf"], cm["data"]["gateway.conf"]
+    # Service names do not resolve here: point the upstreams at 127.0.0.1, and the /tmp paths at
+    # a private directory.
+    conf, n = re.subn(rf"proxy_pass http://{RELEASE}-(user|room|reservation)-service:",
+                      "proxy_pass http://127.0.0.1:", conf)
+    assert n == 3
+    main = main.replace("/tmp/", f"{tmp_path}/")
+    (tmp_path / "nginx.conf").write_text(main)
+    (tmp_path / "gateway.conf").write_text(conf)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.run([nginx, "-t", "-e", "stderr", "-p", f"{tmp_path}/", "-c",
+                           str(tmp_path / "nginx.conf")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "test is successful" in proc.stderr
+
+
+def test_gateway_workload_and_service(variants):
+    r = rendered(variants, "default")
+    dep = r.get("Deployment", f"{RELEASE}-gateway")
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"].startswith("nginxinc/nginx-unprivileged:")
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/health", "port": "http"}
+    assert c["command"] + c["args"] == ["nginx", "-c", "/etc/nginx/gateway/nginx.conf", "-g",
+                                        "daemon off;"]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    assert mounts["/etc/nginx/gateway"] == "config" and mounts["/tmp"] == "tmp"
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert vols["config"]["configMap"]["name"] == f"{RELEASE}-gateway"
+    svc = r.get("Service", f"{RELEASE}-gateway")
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(80, "http")]
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    assert r.kind("Ingress") == []  # disabled by default
+    # The checksum annotation rolls the pods when the configuration changes.
+    assert len(dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]) == 64
+
+
+def test_ingress_when_enabled(variants):
+    r = rendered(variants, "monitoring")
+    (ing,) = r.kind("Ingress")
+    backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": f"{RELEASE}-gateway", "port": {"name": "http"}}
+
+
+# --- PostgreSQL and Kafka ------------------------------------------------------------------------
+
+def test_postgresql_statefulset(variants):
+    r = rendered(variants, "production")
+    sts = r.get("StatefulSet", f"{RELEASE}-postgresql")
+    pod = sts["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"] == "postgres:15-bookworm"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert c[probe]["exec"]["command"][0] == "pg_isready"
+    (vct,) = sts["spec"]["volumeClaimTemplates"]
+    assert vct["metadata"]["name"] == "data"
+    assert vct["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    assert mounts["/var/lib/postgresql/data"] == "data"
+    init_vol = {v["name"]: v for v in pod["volumes"]}[mounts["/docker-entrypoint-initdb.d"]]
+    cm = r.get("ConfigMap", init_vol["configMap"]["name"])
+    (script,) = cm["data"].values()
+    assert "btree_gist" in script
+    env = container_env(c)
+    assert env["APP_DATABASES"]["value"].split() == ["user_db", "room_db", "reservation_db"]
+    assert env["RESERVATION_DB"]["value"] == "reservation_db"
+    assert env["APP_DB_USER"]["value"] == "meeting_rooms"
+    proc = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    headless = r.get("Service", f"{RELEASE}-postgresql-headless")
+    assert headless["spec"]["clusterIP"] == "None"
+    assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
+    assert r.get("Service", f"{RELEASE}-postgresql")["spec"]["type"] == "ClusterIP"
+
+
+@pytest.mark.parametrize("env,replicas,rf,min_isr", [("default", 1, "1", "1"),
+                                                     ("development", 1, "1", "1"),
+                                                     ("production", 3, "3", "2")])
+def test_kafka_kraft_statefulset(variants, env, replicas, rf, min_isr):
+    r = rendered(variants, env)
+    sts = r.get("StatefulSet", f"{RELEASE}-kafka")
+    assert sts["spec"]["replicas"] == replicas
+    (c,) = sts["spec"]["template"]["spec"]["containers"]
+    assert c["image"] == "apache/kafka:3.9.1"
+    e = {k: v.get("value") for k, v in container_env(c).items()}
+    assert e["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert e["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    assert e["CLUSTER_ID"] and len(e["CLUSTER_ID"]) == 22
+    voters = e["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+    headless = f"{RELEASE}-kafka-headless.{NAMESPACE}.svc.cluster.local"
+    assert voters == [f"{i}@{RELEASE}-kafka-{i}.{headless}:9093" for i in range(replicas)]
+    assert e["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == rf
+    assert e["KAFKA_DEFAULT_REPLICATION_FACTOR"] == rf
+    assert e["KAFKA_MIN_INSYNC_REPLICAS"] == min_isr
+    assert e["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    script = c["command"][-1]
+    assert "KAFKA_NODE_ID" in script and "exec /etc/kafka/docker/run" in script
+    assert sts["spec"]["template"]["spec"]["enableServiceLinks"] is False  # no KAFKA_PORT etc.
+    (vct,) = sts["spec"]["volumeClaimTemplates"]
+    assert {m["mountPath"]: m["name"] for m in c["volumeMounts"]}["/var/lib/kafka/data"] == \
+        vct["metadata"]["name"]
+    svc = r.get("Service", f"{RELEASE}-kafka-headless")
+    assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["publishNotReadyAddresses"]
+    brokers = r.get("ConfigMap", f"{RELEASE}-config")["data"]["KAFKA_BROKER_URL"].split(",")
+    assert brokers == [f"{RELEASE}-kafka-{i}.{headless}:9092" for i in range(replicas)]
+    assert len([p for p in r.kind("PodDisruptionBudget")
+                if p["metadata"]["name"] == f"{RELEASE}-kafka"]) == (1 if replicas > 1 else 0)
+
+
+@pytest.mark.parametrize("variant", ["default", "production", "external"])
+def test_kafka_topics_job(variants, variant):
+    r = rendered(variants, variant)
+    job = r.get("Job", f"{RELEASE}-kafka-topics")
+    ann = job["metadata"]["annotations"]
+    assert set(ann["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
+    assert "before-hook-creation" in ann["helm.sh/hook-delete-policy"]
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    env = {k: v["value"] for k, v in container_env(c).items()}
+    assert env["TOPICS"].split() == TOPICS
+    script = c["command"][-1]
+    assert "kafka-topics.sh" in script and '"$t.dlq"' in script and "--if-not-exists" in script
+    proc = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    brokers = r.get("ConfigMap", f"{RELEASE}-config")["data"]["KAFKA_BROKER_URL"]
+    assert env["BOOTSTRAP"] == brokers
+    assert env["REPLICATION_FACTOR"] == {"default": "1", "production": "3", "external": "3"}[variant]
+
+
+def test_external_database_and_kafka_render_no_bundled_parts(variants):
+    r = rendered(variants, "external")
+    assert r.kind("StatefulSet") == []
+    components = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in r.docs
+                  if "labels" in d["metadata"]}
+    assert not components & {"postgresql", "kafka"}
+    assert {s["metadata"]["name"] for s in r.kind("Secret")} == {f"{RELEASE}-meeting-rooms"}
+    cm = r.get("ConfigMap", f"{RELEASE}-config")
+    assert cm["data"]["KAFKA_BROKER_URL"] == "b1.kafka.internal:9092,b2.kafka.internal:9092"
+
+
+@pytest.mark.parametrize("sets,message", [
+    ((("postgresql.enabled", "false"),), "externalDatabase.host is required"),
+    ((("postgresql.enabled", "false"), ("externalDatabase.host", "db"),
+      ("externalDatabase.user", "u")), "externalDatabase.passwordSecret.name is required"),
+    ((("kafka.enabled", "false"),), "externalKafka.brokers is required"),
+    ((("kafka.replicas", 2),), "kafka.replicas"),
+    ((("secrets.jwtSecret", "typo"),), "jwtSecret is not allowed"),
+])
+def test_incomplete_external_settings_fail_clearly(helm, sets, message):
+    r = helm.template(sets=sets)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+
+
+# --- autoscaling, disruption budgets, environments -----------------------------------------------
+
+@pytest.mark.parametrize("variant", ["default", *ENVIRONMENTS])
+def test_hpa_and_pdb_per_service(variants, variant):
+    r = rendered(variants, variant)
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in r.kind("HorizontalPodAutoscaler")}
+    pdbs = r.kind("PodDisruptionBudget")
+    for component in SERVICES:
+        dep = r.get("Deployment", svc_name(component))
+        hpa = hpas[svc_name(component)]
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        assert any(m["resource"]["name"] == "cpu" for m in hpa["spec"]["metrics"])
+        assert "replicas" not in dep["spec"], "the HPA owns the replica count"
+        selector = dep["spec"]["selector"]["matchLabels"]
+        matching = [p for p in pdbs if p["spec"]["selector"]["matchLabels"] == selector]
+        assert len(matching) == 1, component
+        assert matching[0]["apiVersion"] == "policy/v1"
+        spec = matching[0]["spec"]
+        # A budget that can never be satisfied would block node drains.
+        if "minAvailable" in spec:
+            assert spec["minAvailable"] < hpa["spec"]["minReplicas"]
+        else:
+            assert spec["maxUnavailable"] >= 1
+
+
+def test_per_service_settings_override_the_defaults(helm):
+    r = helm.template(sets=(("services.reservation.autoscaling.maxReplicas", 7),
+                            ("services.room.resources.limits.memory", "300Mi")))
+    assert r.returncode == 0, r.stderr
+    maxima = {h["metadata"]["name"]: h["spec"]["maxReplicas"]
+              for h in r.kind("HorizontalPodAutoscaler")}
+    assert maxima == {svc_name("user-service"): 4, svc_name("room-service"): 4,
+                      svc_name("reservation-service"): 7}
+    limits = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["resources"]
+              ["limits"] for d in r.kind("Deployment")}
+    assert limits[svc_name("room-service")] == {"cpu": "500m", "memory": "300Mi"}
+    assert limits[svc_name("user-service")] == {"cpu": "500m", "memory": "256Mi"}
+
+
+def test_environments_differ(variants):
+    facts = {}
+    for env in ENVIRONMENTS:
+        r = rendered(variants, env)
+        hpa = r.get("HorizontalPodAutoscaler", svc_name("reservation-service"))["spec"]
+        (c,) = r.get("Deployment", svc_name("reservation-service"))["spec"]["template"]["spec"][
+            "containers"]
+        pg = r.get("StatefulSet", f"{RELEASE}-postgresql")["spec"]["volumeClaimTemplates"][0]
+        kafka = r.get("StatefulSet", f"{RELEASE}-kafka")
+        facts[env] = {
+            "log_level": r.get("ConfigMap", f"{RELEASE}-config")["data"]["LOG_LEVEL"],
+            "hpa": (hpa["minReplicas"], hpa["maxReplicas"]),
+            "resources": json.dumps(c["resources"], sort_keys=True),
+            "pg_size": pg["spec"]["resources"]["requests"]["storage"],
+            "kafka_size": kafka["spec"]["volumeClaimTemplates"][0]["spec"]["resources"][
+                "requests"]["storage"],
+        }
+    dev, stg, prod = (facts[e] for e in ENVIRONMENTS)
+    assert (dev["log_level"], stg["log_level"], prod["log_level"]) == ("debug", "info", "warn")
+    assert dev["hpa"] < stg["hpa"] < prod["hpa"]
+    assert len({f["pg_size"] for f in facts.values()}) == 3
+    assert len({f["kafka_size"] for f in facts.values()}) == 3
+    assert dev["resources"] != prod["resources"]
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+def test_monitoring_objects_only_when_enabled(variants):
+    for variant in ("default", *ENVIRONMENTS):
+        kinds = {d["kind"] for d in rendered(variants, variant).docs}
+        assert not kinds & CRD_KINDS
+    r = rendered(variants, "monitoring")
+    (sm,) = r.kind("ServiceMonitor")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    (ep,) = sm["spec"]["endpoints"]
+    assert ep["port"] == "http" and ep["path"] == "/metrics"
+    # The ServiceMonitor selects exactly the three services.
+    selected = []
+    for svc in r.kind("Service"):
+        labels = svc["metadata"]["labels"]
+        if all(labels.get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items()) and \
+                all(labels.get(e["key"]) in e["values"]
+                    for e in sm["spec"]["selector"]["matchExpressions"]):
+            selected.append(svc["metadata"]["name"])
+    assert sorted(selected) == sorted(svc_name(c) for c in SERVICES)
+    assert all(p["name"] == "http" for n in selected for p in r.get("Service", n)["spec"]["ports"])
+
+
+def _balanced(expr):
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack = []
+    for ch in re.sub(r'"[^"]*"', '""', expr):
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in pairs:
+            if not stack or stack.pop() != pairs[ch]:
+                return False
+    return not stack
+
+
+def test_prometheus_rules(variants):
+    r = rendered(variants, "monitoring")
+    (rule,) = r.kind("PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    rules = [x for g in rule["spec"]["groups"] for x in g["rules"]]
+    by_name = {x["alert"]: x for x in rules}
+    assert len(by_name) == len(rules)
+    exprs = " ".join(x["expr"] for x in rules)
+    for metric in ("http_requests_total", "http_request_duration_seconds_bucket",
+                   "outbox_backlog", "kafka_dlq_messages_total", "kafka_messages_consumed_total",
+                   "kube_deployment_status_replicas_ready"):
+        assert metric in exprs, metric
+    assert 'status=~"5.."' in exprs and "histogram_quantile(0.99" in exprs
+    for x in rules:
+        assert _balanced(x["expr"]), x["alert"]
+        assert x["labels"]["severity"] in ("warning", "critical")
+        assert x["annotations"]["summary"]
+        assert "{{" not in x["expr"]
+        # Prometheus templates survive Helm: {{ $labels.x }} is left for Prometheus.
+        for text in x["annotations"].values():
+            assert text.count("{{") == text.count("}}")
+    assert f'job=~"{RELEASE}-user-service|' in exprs and f'namespace="{NAMESPACE}"' in exprs
+
+
+def test_grafana_dashboard(variants):
+    r = rendered(variants, "monitoring")
+    (cm,) = [c for c in r.kind("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard")]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (text,) = cm["data"].values()
+    dash = json.loads(text)
+    assert dash["title"] and dash["uid"]
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    joined = " ".join(exprs)
+    for metric in METRICS:
+        assert metric in joined, metric
+    assert "histogram_quantile(0.50" in joined and "histogram_quantile(0.99" in joined
+    assert all(_balanced(e) for e in exprs)
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+# --- the PostgreSQL init script against a real server --------------------------------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not (PG_BIN / "initdb").exists() or os.geteuid() != 0
+                    or shutil.which("runuser") is None,
+                    reason="needs PostgreSQL 15 server binaries and root (to run as postgres)")
+def test_postgresql_init_script_creates_databases(variants):
+    cm = rendered(variants, "default").get("ConfigMap", f"{RELEASE}-postgresql-init")
+    (script,) = cm["data"].values()
+    base = Path(tempfile.mkdtemp(prefix="mr-pginit-"))
+    port = _free_port()
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    try:
+        os.chmod(base, 0o755)
+        shutil.chown(base, "postgres", "postgres")
+        (base / "init.sh").write_text(script)
+        os.chmod(base / "init.sh", 0o755)
+        data = base / "data"
+        subprocess.run(as_pg + [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                                "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"],
+                       check=True, capture_output=True, timeout=120, cwd=base)
+        subprocess.run(as_pg + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-t", "60",
+                                "-l", str(base / "log"), "-o",
+                                f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True, timeout=120, cwd=base)
+        env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "PGHOST": str(base), "PGPORT": str(port),
+               "POSTGRES_USER": "postgres", "APP_DB_USER": "meeting_rooms",
+               "APP_DB_PASSWORD": "test-only-app-db-password",
+               "APP_DATABASES": "user_db room_db reservation_db",
+               "RESERVATION_DB": "reservation_db"}
+        env_args = [f"{k}={v}" for k, v in env.items()]
+        for _ in range(2):  # a second run changes nothing and does not fail
+            proc = subprocess.run(as_pg + ["env", "-i", *env_args, str(base / "init.sh")],
+                                  capture_output=True, text=True, timeout=60, cwd=base)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+
+        def psql(sql, db="postgres", user="postgres", host=str(base), password=None):
+            e = dict(env, PGHOST=host)
+            if password:
+                e["PGPASSWORD"] = password
+            proc = subprocess.run(as_pg + ["env", "-i", *(f"{k}={v}" for k, v in e.items()),
+                                           "psql", "-XAtq", "-U", user, "-d", db, "-c", sql],
+                                  capture_output=True, text=True, timeout=60, cwd=base)
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout.strip()
+
+        owners = psql("SELECT datname || ':' || pg_get_userbyid(datdba) FROM pg_database "
+                      "WHERE datname LIKE '%\\_db' ORDER BY datname")
+        assert owners.split() == ["reservation_db:meeting_rooms", "room_db:meeting_rooms",
+                                  "user_db:meeting_rooms"]
+        assert psql("SELECT extname FROM pg_extension WHERE extname = 'btree_gist'",
+                    db="reservation_db") == "btree_gist"
+        # The application role logs in over TCP with its password and owns its schema work.
+        assert psql("CREATE TABLE t (x int); SELECT current_user", db="room_db",
+                    user="meeting_rooms", host="127.0.0.1",
+                    password="test-only-app-db-password") == "meeting_rooms"
+    finally:
+        subprocess.run(as_pg + [str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate",
+                                "stop"], capture_output=True, timeout=60, cwd=base)
+        shutil.rmtree(base, ignore_errors=True)
