@@ -28,34 +28,13 @@ for t in "$BUILD"/tests/test_*; do
   failed=$((failed + f))
 done
 
-echo "== integration tests (pytest, real PostgreSQL / OIDC provider / nginx) =="
-junit=$(mktemp /tmp/mr-junit-XXXXXX.xml)
-BIN_DIR="$ROOT/$BUILD/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
-  --junitxml="$junit" "$@" tests/integration
-rc=$?
-counts=$(/usr/bin/python3 - "$junit" <<'PY'
-import sys, xml.etree.ElementTree as ET
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except Exception:
-    print("0 1"); sys.exit()
-suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-t = sum(int(s.get("tests", 0)) for s in suites)
-bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-skip = sum(int(s.get("skipped", 0)) for s in suites)
-print(t - bad - skip, bad)
-PY
-)
-rm -f "$junit"
-read -r ip if_ <<<"$counts"
-if [ "$rc" -ne 0 ] && [ "$if_" -eq 0 ]; then if_=1; fi
-passed=$((passed + ip))
-failed=$((failed + if_))
-
-echo "== offline checks of the deployment files (nginx, Helm, manifests, workflow, Dockerfiles) =="
-if compgen -G "tests/offline/test_*.py" >/dev/null; then
+# Runs one pytest tier (a directory) and adds its counts from the JUnit report.
+pytest_tier() { # dir [pytest args…]
+  local dir=$1 junit rc counts p f
+  shift
   junit=$(mktemp /tmp/mr-junit-XXXXXX.xml)
-  /usr/bin/python3 -m pytest -p no:cacheprovider -q --junitxml="$junit" tests/offline
+  BIN_DIR="$ROOT/$BUILD/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+    --junitxml="$junit" "$@" "$dir"
   rc=$?
   counts=$(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
@@ -71,11 +50,17 @@ print(t - bad - skip, bad)
 PY
 )
   rm -f "$junit"
-  read -r op of <<<"$counts"
-  if [ "$rc" -ne 0 ] && [ "$of" -eq 0 ]; then of=1; fi
-  passed=$((passed + op))
-  failed=$((failed + of))
-fi
+  read -r p f <<<"$counts"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+echo "== integration tests (pytest, real PostgreSQL / Kafka / OIDC provider / nginx) =="
+pytest_tier tests/integration "$@"
+
+echo "== offline checks of the deployment files (nginx, Helm, manifests, workflow, Dockerfiles) =="
+pytest_tier tests/offline
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
