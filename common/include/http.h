@@ -54,6 +54,7 @@ struct http_options {
 	long long port;
 	long long num_threads;
 	long long max_body;            /* bytes */
+	long long request_timeout_ms;  /* a request must arrive within this; 0 = 30000 */
 	const char *cors_origins;      /* comma-separated, "*" or empty */
 	const struct auth_config *auth;
 	const struct http_route *routes;

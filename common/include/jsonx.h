@@ -26,6 +26,18 @@ struct jsonx_field {
 	bool required;
 };
 
+/* Deepest nesting of arrays/objects accepted anywhere JSON comes from outside.  jansson parses
+ * recursively; thousands of levels would exhaust a worker thread's stack. */
+#define JSONX_MAX_DEPTH 64
+
+/* True when buf[0..len) nests arrays/objects at most max_depth deep (strings are skipped, so
+ * brackets inside them do not count).  Does not otherwise validate. */
+bool jsonx_depth_ok(const char *buf, size_t len, int max_depth);
+
+/* json_loadb() behind jsonx_depth_ok(…, JSONX_MAX_DEPTH): NULL when too deep or invalid.  Use it
+ * for every JSON that arrives from outside (bodies, tokens, cursors, events, provider answers). */
+json_t *jsonx_loadb(const char *buf, size_t len, size_t flags, json_error_t *error);
+
 /* Parses buf[0..len) as one JSON object (no NUL needed).  Returns a new reference, or NULL with
  * a message naming the position or the duplicated key in err. */
 json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen);

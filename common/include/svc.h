@@ -21,6 +21,7 @@ struct svc_config {
 	char *log_level;
 	long long num_threads;
 	long long max_body;
+	long long request_timeout_ms;
 	char *cors_origins;
 	char *kafka_broker_url;
 };
@@ -37,6 +38,8 @@ struct svc_config {
 	{"LOG_LEVEL", CFG_STRING, "info", 4, 5, false, offsetof(type, m.log_level)},           \
 	{"NUM_THREADS", CFG_INT, "16", 1, 1024, false, offsetof(type, m.num_threads)},         \
 	{"MAX_BODY_BYTES", CFG_INT, "65536", 1024, 16777216, false, offsetof(type, m.max_body)}, \
+	{"REQUEST_TIMEOUT_MS", CFG_INT, "30000", 100, 600000, false,                           \
+	 offsetof(type, m.request_timeout_ms)},                                                \
 	{"CORS_ORIGINS", CFG_STRING, "", 0, 4096, false, offsetof(type, m.cors_origins)}
 
 /* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.

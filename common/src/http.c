@@ -22,6 +22,9 @@
 #define HTTP_MAX_EXTRA_HEADERS 8
 #define HTTP_REQUEST_ID_MAX 64
 
+/* Set while begin_request itself asks civetweb for an error it must also close on. */
+static _Thread_local bool http_plain_error;
+
 struct http_server {
 	const struct http_options *opts;
 	struct mg_context *ctx;
@@ -33,7 +36,8 @@ struct req {
 	const struct mg_request_info *ri;
 	struct http_server *srv;
 	const char *route;           /* route template for metrics (static string) */
-	const char *path;            /* cleaned path, borrowed from civetweb */
+	const char *path;            /* decoded path (pathbuf), NULL when unusable */
+	char pathbuf[ROUTER_MAX_PATH + 1];
 	char id[HTTP_REQUEST_ID_MAX + 1];
 	struct router_match match;
 	struct auth_user user;
@@ -320,7 +324,7 @@ bool req_page(struct req *r, long long *limit, json_t **cursor)
 		return true;
 	size_t n = 0;
 	unsigned char *raw = enc_b64url_decode(buf, strlen(buf), &n);
-	json_t *v = raw ? json_loadb((const char *)raw, n, JSON_DECODE_ANY, NULL) : NULL;
+	json_t *v = raw ? jsonx_loadb((const char *)raw, n, JSON_DECODE_ANY, NULL) : NULL;
 	free(raw);
 	if (!json_is_array(v)) {
 		json_decref(v);
@@ -668,6 +672,39 @@ static const char *http_method_name(const char *m)
 	return "OTHER";
 }
 
+static int http_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes the request path (civetweb runs with decode_url=no so that an encoded NUL
+ * cannot cut the path short).  Returns false for "%00", a bad escape or an overlong path. */
+static bool http_decode_path(const char *raw, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = raw; *p; p++) {
+		char c = *p;
+		if (c == '%') {
+			int hi = http_hexval(p[1]), lo = hi < 0 ? -1 : http_hexval(p[2]);
+			if (lo < 0 || (hi == 0 && lo == 0))
+				return false;
+			c = (char)(hi * 16 + lo);
+			p += 2;
+		}
+		if (n + 1 >= size)
+			return false;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return true;
+}
+
 static int http_begin_request(struct mg_connection *conn)
 {
 	struct req r;
@@ -677,7 +714,19 @@ static int http_begin_request(struct mg_connection *conn)
 	r.srv = r.ri->user_data;
 	r.t0_us = timefmt_mono_us();
 	r.route = "unmatched";
-	r.path = r.ri->local_uri;
+	/* civetweb keeps the first MG_MAX_HEADERS headers and drops the rest, Content-Length
+	 * included, so a body could be read as another request: refuse and close instead. */
+	if (r.ri->num_headers >= MG_MAX_HEADERS) {
+		/* civetweb's own error page, because only that path also closes the connection. */
+		http_plain_error = true;
+		mg_send_http_error(conn, 400, "%s", "too many request headers");
+		http_plain_error = false;
+		metrics_observe_request(r.route, http_method_name(r.ri->request_method), 400, 0);
+		return 400;
+	}
+	r.path = r.ri->local_uri && http_decode_path(r.ri->local_uri, r.pathbuf, sizeof r.pathbuf)
+	                 ? r.pathbuf
+	                 : NULL;
 
 	const char *rid = mg_get_header(conn, "X-Request-ID");
 	if (rid && http_valid_request_id(rid))
@@ -711,6 +760,8 @@ static int http_begin_request(struct mg_connection *conn)
 static int http_error_page(struct mg_connection *conn, int status, const char *msg)
 {
 	(void)msg;
+	if (http_plain_error)
+		return 1;
 	enum err_kind kind = status == 404   ? ERR_NOT_FOUND
 	                     : status == 405 ? ERR_METHOD_NOT_ALLOWED
 	                     : status == 413 ? ERR_PAYLOAD_TOO_LARGE
@@ -776,9 +827,13 @@ struct http_server *http_start(const struct http_options *opts, char *err, size_
 	snprintf(ports, sizeof ports, "%s:%lld", opts->listen_host ? opts->listen_host : "0.0.0.0",
 	         opts->port);
 	snprintf(threads, sizeof threads, "%lld", opts->num_threads);
+	char timeout[24];
+	snprintf(timeout, sizeof timeout, "%lld",
+	         opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
 	const char *options[] = {"listening_ports", ports,
 	                         "num_threads", threads,
-	                         "request_timeout_ms", "30000",
+	                         "request_timeout_ms", timeout,
+	                         "decode_url", "no",
 	                         "enable_keep_alive", "yes",
 	                         "keep_alive_timeout_ms", "5000",
 	                         "max_request_size", "16384",

@@ -3,9 +3,47 @@
 #include <stdio.h>
 #include <string.h>
 
+bool jsonx_depth_ok(const char *buf, size_t len, int max_depth)
+{
+	int depth = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth)
+				return false;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return true;
+}
+
+json_t *jsonx_loadb(const char *buf, size_t len, size_t flags, json_error_t *error)
+{
+	if (!jsonx_depth_ok(buf, len, JSONX_MAX_DEPTH)) {
+		if (error)
+			snprintf(error->text, sizeof error->text, "nested more than %d levels deep",
+			         JSONX_MAX_DEPTH);
+		return NULL;
+	}
+	return json_loadb(buf, len, flags, error);
+}
+
 json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen)
 {
 	json_error_t jerr;
+	if (!jsonx_depth_ok(buf, len, JSONX_MAX_DEPTH)) {
+		snprintf(err, errlen, "malformed JSON: nested more than %d levels deep", JSONX_MAX_DEPTH);
+		return NULL;
+	}
 	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		snprintf(err, errlen, "malformed JSON: %s (at line %d, column %d)", jerr.text,

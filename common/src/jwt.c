@@ -10,6 +10,7 @@
 #include <openssl/param_build.h>
 
 #include "encoding.h"
+#include "jsonx.h"
 
 const char *jwt_status_str(enum jwt_status st)
 {
@@ -70,7 +71,7 @@ static json_t *jws_json_part(const char *s, size_t len)
 	unsigned char *raw = enc_b64url_decode(s, len, &n);
 	if (!raw)
 		return NULL;
-	json_t *obj = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL);
+	json_t *obj = jsonx_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL);
 	free(raw);
 	if (obj && !json_is_object(obj)) {
 		json_decref(obj);

@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "encoding.h"
+#include "jsonx.h"
 #include "jwt.h"
 #include "log.h"
 
@@ -169,7 +170,7 @@ static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url
 		st = OIDC_UNREACHABLE;
 		goto out;
 	}
-	*out = b.data ? json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	*out = b.data ? jsonx_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	if (!json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;

@@ -152,6 +152,7 @@ int svc_serve(const struct svc_service *s)
 		.port = s->cfg->port,
 		.num_threads = s->cfg->num_threads,
 		.max_body = s->cfg->max_body,
+		.request_timeout_ms = s->cfg->request_timeout_ms,
 		.cors_origins = s->cfg->cors_origins,
 		.auth = s->auth,
 		.routes = s->routes,

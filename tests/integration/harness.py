@@ -552,3 +552,56 @@ def reservation_events(kafka, ids):
     """reservation_events messages whose key is one of the reservation ids, in order."""
     keys = {str(i) for i in ids}
     return [m for m in kafka.read("reservation_events") if m.get("key") in keys]
+
+
+# ---- helpers for the fault, secrets and soak runs (test_zz_faults_*.py, test_zz_secrets.py,
+# tests/soak/soak.py) ----
+
+RELIABILITY_DIR = os.path.join(ROOT, "build", "reliability")
+
+
+def db_query(pg, db, sql, *params):
+    """Runs one statement on database db (user_db, room_db or reservation_db), commits, and
+    returns all rows (or [])."""
+    import psycopg2
+    conn = psycopg2.connect(pg.dsn(db))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def write_reliability(name, figures):
+    """Writes figures (JSON-serialisable) to build/reliability/<name>.json, where the README
+    quotes measured figures from; returns the path."""
+    os.makedirs(RELIABILITY_DIR, exist_ok=True)
+    path = os.path.join(RELIABILITY_DIR, f"{name}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(figures, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def service_ready(svc):
+    """True when svc's /ready answers 200 (False on any other answer or no answer)."""
+    try:
+        return requests.get(f"{svc.url}/ready", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# ---- helpers for the hardening tests (test_hardening_*.py) ----
+
+def stalled_request(stack, service="reservation"):
+    """One connection per stack that sent half a request line and then nothing, opened on the
+    first call (by whichever hardening module runs first); the last hardening test checks that
+    the server's request timeout closed it.  Returns (socket, time.monotonic() when opened)."""
+    import socket
+    if not hasattr(stack, "_hardening_stalled"):
+        s = socket.create_connection(("127.0.0.1", getattr(stack, service).port), timeout=5)
+        s.sendall(b"GET /reservations HTT")
+        stack._hardening_stalled = (s, time.monotonic())
+    return stack._hardening_stalled

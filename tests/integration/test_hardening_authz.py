@@ -1,0 +1,258 @@
+"""Authorization matrix (SPEC §2 auth, §3–§5 "who"), generated from the routing tables.
+
+Every route of <svc>-service/src/routes.c and every operational endpoint of common/src/http.c is
+called with every kind of credential below, against real resources; the expected outcome follows
+from the route's access level (HTTP_PUBLIC / HTTP_BEARER / HTTP_ADMIN) and the ownership rule of
+GET/PUT/DELETE /reservations/{id}.  A route added to a table is picked up automatically (routes
+without a dedicated request builder get a generic one: a non-existent id and an empty object)."""
+import base64
+import itertools
+import json
+import os
+import re
+import time
+import uuid
+
+import pytest
+import requests
+
+from harness import (ROOT, RoomPool, bearer, booked, create_room, forge_token, operator_token,
+                     stalled_request, unique_name, utc_at)
+
+SERVICES = ("user", "room", "reservation")
+ROUTE = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)", "([^"]+)"\}')
+ROUTE_ACCESS = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)",\s*"([^"]+)"\},\s*\w+,\s*'
+                          r'(HTTP_PUBLIC|HTTP_BEARER|HTTP_ADMIN)\s*\}')
+
+INVALID = ("no token", "garbage", "bad signature", "expired", "alg none", "wrong issuer")
+VALID = ("employee", "admin", "owner", "other employee")
+KINDS = INVALID + VALID
+# Routes where the caller must own the resource (or be admin): SPEC §5.
+OWNED = {("GET", "/reservations/{id}"), ("PUT", "/reservations/{id}"),
+         ("DELETE", "/reservations/{id}")}
+MISSING_ID = 2147480000
+PUBLIC_API = {("GET", "/auth/google/login"), ("GET", "/auth/google/callback"),
+              ("POST", "/auth/refresh")}
+
+
+def _parse(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    plain = ROUTE.findall(text)
+    full = ROUTE_ACCESS.findall(text)
+    # Every route entry must be understood, access level included.
+    assert len(full) == len(plain) and plain, (path, plain, full)
+    return [(m, p, a) for m, p, a in full]
+
+
+def routing_tables():
+    """[(service, method, path, access, builtin)] for the three services."""
+    builtin = _parse(os.path.join(ROOT, "common", "src", "http.c"))
+    rows = []
+    for svc in SERVICES:
+        for m, p, a in _parse(os.path.join(ROOT, f"{svc}-service", "src", "routes.c")):
+            rows.append((svc, m, p, a, False))
+        for m, p, a in builtin:
+            rows.append((svc, m, p, a, True))
+    return rows
+
+
+ROUTES = routing_tables()
+
+
+def expected(method, path, access, kind):
+    """'allowed', 401 or 403."""
+    if access == "HTTP_PUBLIC":
+        return "allowed"
+    if kind in INVALID:
+        return 401
+    if kind == "admin":
+        return "allowed"
+    if access == "HTTP_ADMIN":
+        return 403
+    if (method, path) in OWNED and kind != "owner":
+        return 403
+    return "allowed"
+
+
+def _b64(obj):
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+def alg_none_token(sub, role="admin"):
+    now = int(time.time())
+    claims = {"sub": str(sub), "email": "boss@example.com", "name": "None", "role": role,
+              "iat": now, "exp": now + 3600, "iss": "meeting-rooms", "jti": str(uuid.uuid4())}
+    return f'{_b64({"alg": "none", "typ": "JWT"})}.{_b64(claims)}.'
+
+
+class World:
+    """Tokens of every kind and the real resources the requests name."""
+
+    def __init__(self, stack, admin_headers):
+        self.stack = stack
+        tag = uuid.uuid4().hex[:8]
+        emp, _ = operator_token(stack.user, f"authz-employee-{tag}@example.com")
+        owner, self.owner_id = operator_token(stack.user, f"authz-owner-{tag}@example.com")
+        other, _ = operator_token(stack.user, f"authz-other-{tag}@example.com")
+        _, self.target_id = operator_token(stack.user, f"authz-target-{tag}@example.com")
+        admin_id = int(json.loads(base64.urlsafe_b64decode(
+            admin_headers["Authorization"].split(".")[1] + "==="))["sub"])
+        # The invalid tokens claim the admin role: accepting any of them would show as a 2xx.
+        self.headers = {
+            "no token": {},
+            "garbage": {"Authorization": "Bearer not.a.jwt"},
+            "bad signature": bearer(forge_token(admin_id, role="admin",
+                                                secret="another-secret-0123456789abcdefghij")),
+            "expired": bearer(forge_token(admin_id, role="admin", exp_in=-120,
+                                          iat=int(time.time()) - 3720)),
+            "alg none": bearer(alg_none_token(admin_id)),
+            "wrong issuer": bearer(forge_token(admin_id, role="admin", iss="someone-else")),
+            "employee": bearer(emp),
+            "admin": admin_headers,
+            "owner": bearer(owner),
+            "other employee": bearer(other),
+        }
+        self.admin = admin_headers
+        self.room = create_room(stack.room.url, admin_headers)
+        self.pool = RoomPool(stack.room.url, stack.reservation.url, admin_headers, batch=1)
+        self.bookable = self.pool.take()
+        self.slots = itertools.count()
+
+    def slot(self):
+        """A one-hour slot of self.bookable nobody else uses."""
+        i = next(self.slots)
+        return utc_at(20 + i // 10, 8 + i % 10), utc_at(20 + i // 10, 9 + i % 10)
+
+    def reservation(self):
+        start, end = self.slot()
+        return booked(self.stack.reservation.url, self.headers["owner"], self.bookable["id"],
+                      start, end, purpose="authz matrix")["id"]
+
+    def throwaway_user(self):
+        email = f"authz-victim-{uuid.uuid4().hex[:12]}@example.com"
+        return operator_token(self.stack.user, email)[1]
+
+    def throwaway_room(self):
+        return create_room(self.stack.room.url, self.admin)["id"]
+
+
+def _reservation_create(w):
+    start, end = w.slot()
+    return None, None, {"room_id": w.bookable["id"], "start_time": start, "end_time": end}
+
+
+# (method, path) → builder(world) → (concrete path or None for the template, query, json body).
+BUILDERS = {
+    ("GET", "/auth/google/login"): lambda w: (None, {"login_hint": "x@example.com"}, None),
+    ("GET", "/auth/google/callback"): lambda w: (None, None, None),
+    ("POST", "/auth/refresh"): lambda w: (None, None, {}),
+    ("POST", "/auth/logout"): lambda w: (None, None, {"refresh_token": "not-a-real-token"}),
+    ("PUT", "/users/profile"): lambda w: (None, None, {"name": "Authz Matrix"}),
+    ("PUT", "/users/me"): lambda w: (None, None, {"name": "Authz Matrix"}),
+    ("GET", "/admin/users/{id}"): lambda w: (f"/admin/users/{w.target_id}", None, None),
+    ("PUT", "/admin/users/{id}"): lambda w: (f"/admin/users/{w.target_id}", None,
+                                             {"name": "Authz Target"}),
+    ("PUT", "/users/{id}"): lambda w: (f"/users/{w.target_id}", None, {"name": "Authz Target"}),
+    ("DELETE", "/admin/users/{id}"): lambda w: (f"/admin/users/{w.throwaway_user()}", None, None),
+    ("POST", "/rooms"): lambda w: (None, None, {"name": unique_name("Authz"), "capacity": 3}),
+    ("GET", "/rooms/{id}"): lambda w: (f"/rooms/{w.room['id']}", None, None),
+    ("PUT", "/rooms/{id}"): lambda w: (f"/rooms/{w.room['id']}", None, {"description": "authz"}),
+    ("DELETE", "/rooms/{id}"): lambda w: (f"/rooms/{w.throwaway_room()}", None, None),
+    ("POST", "/reservations"): _reservation_create,
+    ("GET", "/reservations/{id}"): lambda w: (f"/reservations/{w.reservation()}", None, None),
+    ("PUT", "/reservations/{id}"): lambda w: (f"/reservations/{w.reservation()}", None,
+                                              {"purpose": "changed by the matrix"}),
+    ("DELETE", "/reservations/{id}"): lambda w: (f"/reservations/{w.reservation()}", None, None),
+    ("GET", "/availability"): lambda w: (None, {"room_id": w.bookable["id"],
+                                                "date": utc_at(30)[:10]}, None),
+    ("GET", "/availability/rooms/{id}"): lambda w: (f"/availability/rooms/{w.bookable['id']}",
+                                                    {"start_date": utc_at(30)[:10],
+                                                     "end_date": utc_at(31)[:10]}, None),
+}
+
+
+def build(world, method, path):
+    builder = BUILDERS.get((method, path))
+    if builder:
+        concrete, query, body = builder(world)
+        return concrete or path, query, body
+    # A route without a builder (e.g. one added later): still checked, on a resource that does
+    # not exist and with an empty object as body.
+    concrete = re.sub(r"\{[^}]+\}", str(MISSING_ID), path)
+    return concrete, None, ({} if method in ("POST", "PUT", "PATCH") else None)
+
+
+@pytest.fixture(scope="module")
+def world(stack, admin_headers):
+    # Starts the clock of test_hardening_input's request-timeout check early (it waits 30 s).
+    stalled_request(stack)
+    return World(stack, admin_headers)
+
+
+def send(url, method, path, query, body, headers):
+    return requests.request(method, url + path, params=query, json=body, headers=headers,
+                            allow_redirects=False, timeout=15)
+
+
+# ---- the table itself ----
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_parsed_table_covers_the_openapi_document(stack, service):
+    table = {(m, p) for s, m, p, _, _ in ROUTES if s == service}
+    own = [r for r in ROUTES if r[0] == service and not r[4]]
+    assert own and len(table) > len(own), table
+    doc = requests.get(f"{getattr(stack, service).url}/openapi.json", timeout=10).json()
+    documented = {(method.upper(), path) for path, item in doc["paths"].items()
+                  for method in item if method in ("get", "post", "put", "delete", "patch")}
+    assert documented and documented <= table, sorted(documented - table)
+    # The operational endpoints are public; of the API only sign-in and refresh are.
+    assert all(a == "HTTP_PUBLIC" for s, _, _, a, b in ROUTES if s == service and b)
+    public = {(m, p) for s, m, p, a, b in ROUTES if s == service and not b and a == "HTTP_PUBLIC"}
+    assert public <= PUBLIC_API, sorted(public - PUBLIC_API)
+
+
+def test_every_builder_names_a_routed_path():
+    routed = {(m, p) for _, m, p, _, _ in ROUTES}
+    assert set(BUILDERS) <= routed, sorted(set(BUILDERS) - routed)
+
+
+# ---- the matrix ----
+
+def _case_id(svc, method, path, builtin, kind):
+    return f"{method} {path}{f' ({svc})' if builtin else ''} {kind}"
+
+
+CASES = [pytest.param(svc, m, p, a, kind, id=_case_id(svc, m, p, b, kind))
+         for svc, m, p, a, b in ROUTES for kind in KINDS]
+
+
+@pytest.mark.parametrize("service,method,path,access,kind", CASES)
+def test_authorization(stack, world, service, method, path, access, kind):
+    url = getattr(stack, service).url
+    concrete, query, body = build(world, method, path)
+    want = expected(method, path, access, kind)
+    # A refused change changes nothing: the resource reads the same (as admin) before and after.
+    readable = want != "allowed" and method in ("PUT", "DELETE", "PATCH") and \
+        any(r[:3] == (service, "GET", path) for r in ROUTES)
+    before = send(url, "GET", concrete, None, None, world.admin) if readable else None
+    r = send(url, method, concrete, query, body, world.headers[kind])
+    what = (method, concrete, kind, r.status_code, r.headers.get("WWW-Authenticate"), r.text[:300])
+    if want == "allowed":
+        assert r.status_code not in (401, 403) and r.status_code < 500, what
+        if access == "HTTP_PUBLIC" and kind != "no token":
+            # A token on a public route changes nothing: the same request without one.
+            concrete, query, body = build(world, method, path)
+            plain = send(url, method, concrete, query, body, {})
+            assert r.status_code == plain.status_code, (what, plain.status_code, plain.text[:300])
+    else:
+        assert r.status_code == want, what
+        err = r.json()
+        assert err["status_code"] == want and err["code"] == {401: "unauthorized",
+                                                               403: "forbidden"}[want], what
+        if want == 401:
+            assert r.headers.get("WWW-Authenticate", "").startswith("Bearer"), what
+        if readable:
+            after = send(url, "GET", concrete, None, None, world.admin)
+            assert before.status_code == 200 and after.status_code == 200, (what, after.text)
+            assert after.json() == before.json(), what
