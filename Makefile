@@ -111,3 +111,8 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+-include mk/fuzz.mk
+
+-include mk/bench.mk
+-include mk/soak.mk

@@ -9,9 +9,11 @@ PACKAGES=(
   build-essential pkg-config xxd
   libcivetweb-dev libpq-dev librdkafka-dev libjansson-dev libcurl4-openssl-dev libssl-dev
   libcmocka-dev
+  clang libclang-rt-14-dev   # make fuzz: libFuzzer of bookworm's clang (14)
   postgresql-15 postgresql-contrib nginx-light kcat
   python3-pytest python3-requests python3-psycopg2
   curl gettext-base openssl procps
+  wrk   # make bench (pgbench comes with postgresql-client-15, a dependency of postgresql-15)
 )
 # Node 20 (needed by oauth2-mock-server 8), Java and Maven may come from elsewhere.
 command -v node >/dev/null || PACKAGES+=(nodejs npm)

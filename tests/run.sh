@@ -56,6 +56,18 @@ PY
   failed=$((failed + f))
 }
 
+echo "== fuzz smoke (libFuzzer targets on the checked-in seed corpus) =="
+fuzz_out=$(make --no-print-directory fuzz-smoke 2>&1)
+fuzz_rc=$?
+printf '%s\n' "$fuzz_out" | grep -E '^(  |fuzz)' || true
+fp=$(printf '%s\n' "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' | tail -1)
+ff=$(printf '%s\n' "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' | tail -1)
+fp=${fp:-0}
+ff=${ff:-0}
+if [ "$fuzz_rc" -ne 0 ] && [ "$ff" -eq 0 ]; then printf '%s\n' "$fuzz_out" | tail -20; ff=1; fi
+passed=$((passed + fp))
+failed=$((failed + ff))
+
 echo "== integration tests (pytest, real PostgreSQL / Kafka / OIDC provider / nginx) =="
 pytest_tier tests/integration "$@"
 

@@ -188,7 +188,7 @@ static bool valid_idempotency_key(const char *k)
 	return true;
 }
 
-void h_res_create(struct req *r)
+void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
 {
 	static const struct jsonx_field fields[] = {
 		{"room_id", JSONX_INT, true},
@@ -196,10 +196,19 @@ void h_res_create(struct req *r)
 		{"end_time", JSONX_STRING, true},
 		{"purpose", JSONX_STRING | JSONX_NULL, false},
 	};
+	bool present = false;
+	jsonx_check(body, fields, sizeof fields / sizeof fields[0], details);
+	if (!json_object_get(details, "room_id"))
+		jsonx_int_range(body, "room_id", 1, 9007199254740991LL, &c->room_id, &present, details);
+	if (!json_object_get(details, "purpose"))
+		jsonx_string_len(body, "purpose", 0, 200, &c->purpose, details);
+}
+
+void h_res_create(struct req *r)
+{
 	json_t *body = NULL, *details = json_object(), *res = NULL, *conflicts = NULL;
 	struct res_change c = {0};
 	struct res_room room;
-	bool present = false;
 	char hash[2 * SHA256_DIGEST_LENGTH + 1];
 	enum db_status st = DB_OK;
 	const char *key = req_header(r, "Idempotency-Key");
@@ -212,11 +221,7 @@ void h_res_create(struct req *r)
 	}
 	if (!(body = req_body_object(r)))
 		goto out;
-	jsonx_check(body, fields, sizeof fields / sizeof fields[0], details);
-	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, 9007199254740991LL, &c.room_id, &present, details);
-	if (!json_object_get(details, "purpose"))
-		jsonx_string_len(body, "purpose", 0, 200, &c.purpose, details);
+	res_validate_create(body, &c, details);
 	if (json_object_size(details) == 0)
 		st = room_for(c.room_id, &room, details);
 	if (st == DB_OK && json_object_size(details) == 0)

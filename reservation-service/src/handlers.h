@@ -20,4 +20,12 @@ void h_res_cancel(struct req *r);
 void h_availability(struct req *r);
 void h_availability_room(struct req *r);
 
+struct res_change;
+
+/* The checks of a POST /reservations body (borrowed) that need no database: known fields and
+ * their types, room_id in range, purpose length.  Problems go to details (borrowed) as field ->
+ * reason; c->room_id and c->purpose (borrowed from body) are set when valid.  The times are
+ * resolved later, in the room's zone.  Thread-safe. */
+void res_validate_create(const json_t *body, struct res_change *c, json_t *details);
+
 #endif

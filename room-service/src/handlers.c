@@ -92,10 +92,7 @@ json_t *room_equipment_normalise(const json_t *value, const char **why)
 	return out;
 }
 
-/* Validates a POST (create) or PUT (partial) body into in; problems go to details.  The caller
- * owns in->equipment afterwards (json_decref). */
-static void room_validate(const json_t *body, bool create, struct room_input *in,
-                          json_t *details)
+void room_validate(const json_t *body, bool create, struct room_input *in, json_t *details)
 {
 	static const struct jsonx_field fields[] = {
 		{"name", JSONX_STRING, false},

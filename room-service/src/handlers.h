@@ -23,4 +23,12 @@ void h_room_delete(struct req *r);
  * why (an array item that is not a string or is empty/too long, too many items). */
 json_t *room_equipment_normalise(const json_t *value, const char **why);
 
+struct room_input;
+
+/* Validates a POST (create) or PUT (partial) body (borrowed) into *in, which starts zeroed;
+ * problems go to details (borrowed) as field -> reason.  Strings in *in are borrowed from body;
+ * the caller owns in->equipment afterwards (json_decref).  Needs no database (time_zone is
+ * checked against the zoneinfo files, tz_valid); thread-safe. */
+void room_validate(const json_t *body, bool create, struct room_input *in, json_t *details);
+
 #endif

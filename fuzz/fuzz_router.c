@@ -1,0 +1,317 @@
+/* Fuzzes routing and query strings.  The input reads like a request line, "METHOD PATH?QUERY":
+ *   - the method and path go through router_find as http.c dispatches them (the built-in routes
+ *     first, then each service's table; OPTIONS looks up ""), then router_param and the id
+ *     parsing of req_param_id;
+ *   - the query goes through mg_get_var for every parameter name the services read, with their
+ *     buffer sizes, and on to what the handlers do with the value (integers, booleans, dates,
+ *     RFC 3339 times, equipment, the pagination cursor: base64url + JSON as req_page does);
+ *   - the whole input through enc_utf8_valid (compared with jansson's own UTF-8 check) and
+ *     base64url (decoding then encoding must give the input back).
+ * The route tables copy the patterns of each service's src/routes.c and http.c's built-ins. */
+#include "fuzz.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <strings.h>
+#include <time.h>
+
+#include <civetweb.h>
+
+#include "encoding.h"
+#include "router.h"
+#include "timefmt.h"
+
+/* A route as the services declare theirs: the router_route first, then the rest (stride). */
+struct fuzz_route {
+	struct router_route route;
+	int access;
+};
+
+static const struct fuzz_route builtin_routes[] = {
+	{{"GET", "/health"}, 0}, {{"GET", "/ready"}, 0},        {{"GET", "/live"}, 0},
+	{{"GET", "/metrics"}, 0}, {{"GET", "/openapi.json"}, 0},
+};
+
+static const struct fuzz_route user_routes[] = {
+	{{"GET", "/auth/google/login"}, 0},  {{"GET", "/auth/google/callback"}, 0},
+	{{"POST", "/auth/refresh"}, 0},      {{"POST", "/auth/logout"}, 1},
+	{{"GET", "/users/profile"}, 1},      {{"GET", "/users/me"}, 1},
+	{{"PUT", "/users/profile"}, 1},      {{"PUT", "/users/me"}, 1},
+	{{"GET", "/admin/users"}, 2},        {{"GET", "/users"}, 2},
+	{{"GET", "/admin/users/{id}"}, 2},   {{"PUT", "/admin/users/{id}"}, 2},
+	{{"PUT", "/users/{id}"}, 2},         {{"DELETE", "/admin/users/{id}"}, 2},
+};
+
+static const struct fuzz_route room_routes[] = {
+	{{"GET", "/rooms"}, 1},      {{"POST", "/rooms"}, 2},        {{"GET", "/rooms/{id}"}, 1},
+	{{"PUT", "/rooms/{id}"}, 2}, {{"DELETE", "/rooms/{id}"}, 2},
+};
+
+static const struct fuzz_route reservation_routes[] = {
+	{{"POST", "/reservations"}, 1},       {{"GET", "/reservations"}, 1},
+	{{"GET", "/reservations/{id}"}, 1},   {{"PUT", "/reservations/{id}"}, 1},
+	{{"DELETE", "/reservations/{id}"}, 1}, {{"GET", "/availability"}, 1},
+	{{"GET", "/availability/rooms/{id}"}, 1},
+};
+
+static const struct {
+	const struct fuzz_route *routes;
+	size_t n;
+} services[] = {
+	{user_routes, sizeof user_routes / sizeof user_routes[0]},
+	{room_routes, sizeof room_routes / sizeof room_routes[0]},
+	{reservation_routes, sizeof reservation_routes / sizeof reservation_routes[0]},
+};
+
+/* What the match must satisfy whatever the input. */
+static void check_match(const struct fuzz_route *routes, size_t n, const char *lookup,
+                        const char *path, bool found, const struct router_match *m)
+{
+	size_t plen = strlen(path);
+	FUZZ_CHECK(strlen(m->allow) < sizeof m->allow);
+	FUZZ_CHECK(found == (m->index >= 0));
+	if (!found)
+		return;
+	FUZZ_CHECK(m->path_known && m->allow[0]);
+	FUZZ_CHECK((size_t)m->index < n);
+	FUZZ_CHECK(strcmp(routes[m->index].route.method, lookup) == 0);
+	FUZZ_CHECK(m->nparams <= ROUTER_MAX_PARAMS);
+	for (size_t i = 0; i < m->nparams; i++) {
+		const struct router_param *p = &m->params[i];
+		FUZZ_CHECK(p->value >= path && p->value + p->value_len <= path + plen);
+		FUZZ_CHECK(p->value_len > 0 && !memchr(p->value, '/', p->value_len));
+		FUZZ_CHECK(p->name_len == 2 && memcmp(p->name, "id", 2) == 0);
+	}
+}
+
+/* req_param_id: a positive decimal of at most 18 digits. */
+static void param_id(const struct router_match *m)
+{
+	char buf[24], small[2];
+	if (!router_param(m, "id", buf, sizeof buf)) {
+		FUZZ_CHECK(m->nparams == 0 || m->params[0].value_len >= sizeof buf);
+		return;
+	}
+	FUZZ_CHECK(strlen(buf) <= m->params[0].value_len);
+	FUZZ_CHECK(router_param(m, "id", small, sizeof small) == (m->params[0].value_len < 2));
+	FUZZ_CHECK(!router_param(m, "nope", buf, sizeof buf));
+	if (buf[0] >= '1' && buf[0] <= '9') {
+		char *end = NULL;
+		long long v = strtoll(buf, &end, 10);
+		if (*end == '\0' && v > 0 && strlen(buf) <= 18)
+			FUZZ_CHECK(v <= 999999999999999999LL);
+	}
+}
+
+static void route(const char *method, const char *path)
+{
+	const char *lookup = strcmp(method, "OPTIONS") == 0 ? "" : method;
+	const struct fuzz_route *routes = builtin_routes;
+	size_t n = sizeof builtin_routes / sizeof builtin_routes[0];
+	struct router_match m;
+	bool found = router_find(routes, n, sizeof routes[0], lookup, path, &m);
+	check_match(routes, n, lookup, path, found, &m);
+	for (size_t s = 0; !found && !m.path_known && s < sizeof services / sizeof services[0];
+	     s++) {
+		struct router_match ms;
+		bool f = router_find(services[s].routes, services[s].n, sizeof services[s].routes[0],
+		                     lookup, path, &ms);
+		check_match(services[s].routes, services[s].n, lookup, path, f, &ms);
+		if (f)
+			param_id(&ms);
+		/* A trailing slash changes nothing. */
+		size_t len = strlen(path);
+		if (len > 0 && len < ROUTER_MAX_PATH) {
+			char *slashed = malloc(len + 2);
+			FUZZ_CHECK(slashed != NULL);
+			memcpy(slashed, path, len);
+			memcpy(slashed + len, "/", 2);
+			struct router_match m2;
+			bool f2 = router_find(services[s].routes, services[s].n,
+			                      sizeof services[s].routes[0], lookup, slashed, &m2);
+			FUZZ_CHECK(f2 == f && m2.index == ms.index && m2.path_known == ms.path_known &&
+			           strcmp(m2.allow, ms.allow) == 0);
+			free(slashed);
+		}
+	}
+}
+
+/* req_query: 0 absent, 1 present (valid UTF-8 without NUL), -1 refused. */
+static int query(const char *qs, const char *name, char *buf, size_t size)
+{
+	int n = mg_get_var(qs, strlen(qs), name, buf, size);
+	if (n == -1)
+		return 0;
+	if (n < 0 || strlen(buf) != (size_t)n || !enc_utf8_valid(buf, (size_t)n))
+		return -1;
+	FUZZ_CHECK((size_t)n < size);
+	return 1;
+}
+
+/* req_query_int. */
+static void query_int(const char *qs, const char *name, long long min, long long max)
+{
+	char buf[32];
+	if (query(qs, name, buf, sizeof buf) != 1)
+		return;
+	char *end = NULL;
+	long long v = strtoll(buf, &end, 10);
+	if (!buf[0] || *end || v < min || v > max ||
+	    (buf[0] != '-' && !isdigit((unsigned char)buf[0])))
+		return;
+	FUZZ_CHECK(v >= min && v <= max);
+}
+
+/* req_query_bool. */
+static void query_bool(const char *qs, const char *name)
+{
+	char buf[8];
+	if (query(qs, name, buf, sizeof buf) != 1)
+		return;
+	bool yes = strcasecmp(buf, "true") == 0 || strcmp(buf, "1") == 0;
+	bool no = strcasecmp(buf, "false") == 0 || strcmp(buf, "0") == 0;
+	FUZZ_CHECK(!(yes && no));
+}
+
+/* query_date of reservation-service. */
+static void query_date(const char *qs, const char *name)
+{
+	char buf[16];
+	int y, m, d;
+	if (query(qs, name, buf, sizeof buf) == 1 && timefmt_parse_date(buf, &y, &m, &d)) {
+		FUZZ_CHECK(y >= 1 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= 31);
+		struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
+		(void)timegm(&tm);
+	}
+}
+
+/* query_time of reservation-service. */
+static void query_time(const char *qs, const char *name)
+{
+	char buf[64];
+	struct timefmt_time t;
+	if (query(qs, name, buf, sizeof buf) != 1 || !timefmt_parse_rfc3339(buf, &t))
+		return;
+	if (!t.has_offset) {
+		struct tm tm = {.tm_year = t.year - 1900, .tm_mon = t.month - 1, .tm_mday = t.day,
+		                .tm_hour = t.hour, .tm_min = t.minute, .tm_sec = t.second};
+		t.utc = (long long)timegm(&tm);
+	}
+}
+
+/* req_page's cursor: base64url of a JSON array. */
+static void query_cursor(const char *qs)
+{
+	char buf[512];
+	if (query(qs, "cursor", buf, sizeof buf) != 1 || !buf[0])
+		return;
+	size_t n = 0;
+	unsigned char *raw = enc_b64url_decode(buf, strlen(buf), &n);
+	json_t *v = raw ? json_loadb((const char *)raw, n, JSON_DECODE_ANY, NULL) : NULL;
+	free(raw);
+	if (json_is_array(v)) {
+		/* req_next_page writes cursors this way; one must read back as the same array. */
+		char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		FUZZ_CHECK(text != NULL);
+		char *again = enc_b64url_encode(text, strlen(text));
+		FUZZ_CHECK(again != NULL);
+		size_t n2 = 0;
+		unsigned char *raw2 = enc_b64url_decode(again, strlen(again), &n2);
+		FUZZ_CHECK(raw2 != NULL && n2 == strlen(text) && memcmp(raw2, text, n2) == 0);
+		free(raw2);
+		free(again);
+		free(text);
+	}
+	json_decref(v);
+}
+
+/* room-service's equipment filter: a comma-separated string. */
+static void query_equipment(const char *qs)
+{
+	char buf[2048];
+	if (query(qs, "equipment", buf, sizeof buf) != 1 || !buf[0])
+		return;
+	json_t *s = json_string(buf);
+	FUZZ_CHECK(s != NULL); /* query() checked the UTF-8 */
+	json_t *details = json_object();
+	fuzz_room_equipment(s, details);
+	json_decref(details);
+	json_decref(s);
+}
+
+static void query_strings(const char *qs)
+{
+	static const struct {
+		const char *name;
+		size_t size;
+	} strings[] = {{"q", 201},       {"role", 16},     {"status", 16}, {"login_hint", 321},
+	               {"state", 128},   {"code", 2048},   {"error", 128}};
+	char buf[2048];
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+		(void)query(qs, strings[i].name, buf, strings[i].size);
+}
+
+/* base64url both ways on raw bytes. */
+static void b64(const char *s, size_t len)
+{
+	size_t n = 0;
+	unsigned char *raw = enc_b64url_decode(s, len, &n);
+	if (raw) {
+		char *again = enc_b64url_encode(raw, n);
+		FUZZ_CHECK(again != NULL);
+		size_t trimmed = len;
+		while (trimmed > 0 && s[trimmed - 1] == '=')
+			trimmed--;
+		FUZZ_CHECK(strlen(again) == trimmed && memcmp(again, s, trimmed) == 0);
+		free(again);
+		free(raw);
+	}
+	char *enc = enc_b64url_encode(s, len);
+	FUZZ_CHECK(enc != NULL);
+	raw = enc_b64url_decode(enc, strlen(enc), &n);
+	FUZZ_CHECK(raw != NULL && n == len && memcmp(raw, s, len) == 0);
+	free(raw);
+	free(enc);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* jansson validates UTF-8 the same way: both must agree. */
+	json_t *js = json_stringn((const char *)data, size);
+	FUZZ_CHECK(enc_utf8_valid((const char *)data, size) == (js != NULL));
+	json_decref(js);
+	b64((const char *)data, size);
+
+	char *line = fuzz_cstr(data, size);
+	char *sp = strchr(line, ' ');
+	const char *method = "GET", *target = line;
+	if (sp) {
+		*sp = '\0';
+		method = line;
+		target = sp + 1;
+	}
+	char *qmark = strchr(target, '?');
+	const char *qs = NULL;
+	if (qmark) {
+		*qmark = '\0';
+		qs = qmark + 1;
+	}
+	route(method, target);
+	if (qs) {
+		query_int(qs, "limit", 1, 200);
+		query_int(qs, "user_id", 1, 9007199254740991LL);
+		query_int(qs, "room_id", 1, 9007199254740991LL);
+		query_int(qs, "min_capacity", 1, 10000);
+		query_bool(qs, "active");
+		query_date(qs, "date");
+		query_date(qs, "start_date");
+		query_date(qs, "end_date");
+		query_time(qs, "from");
+		query_time(qs, "to");
+		query_cursor(qs);
+		query_equipment(qs);
+		query_strings(qs);
+	}
+	free(line);
+	return 0;
+}

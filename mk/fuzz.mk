@@ -1,0 +1,79 @@
+# Fuzzing with libFuzzer (clang, AddressSanitizer + UndefinedBehaviorSanitizer), included by the
+# top-level Makefile.  One target per fuzz/fuzz_<name>.c, its seeds in fuzz/corpus/<name>/ and
+# an optional dictionary fuzz/<name>.dict.
+#
+#   make fuzz [FUZZ_SECONDS=60]   every target for FUZZ_SECONDS; new inputs go to
+#                                 build/fuzz/corpus/<name>/, crashes to build/fuzz/crashes/
+#   make fuzz-smoke               every target for FUZZ_SMOKE_SECONDS (10) on its seeds (make test)
+#   make fuzz-bins                only build them (build/fuzz/bin/)
+#   FUZZ_JOBS=N                   targets run N at a time (default 2, the machine's cores)
+#
+# The common library and the services' validation code are compiled again with clang and the
+# fuzzer's coverage instrumentation (build/fuzz/lib/libcommon.a is not the gcc-built one).
+
+FUZZ_CC      ?= clang
+OBJCOPY      ?= objcopy
+FUZZ_DIR     := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_JOBS    ?= 2
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/bin/fuzz_%)
+
+# The project's warnings as gcc reads them: clang's -Wconversion also implies
+# -Wsign-conversion, its -Wpedantic flags librdkafka's RD_KAFKA_V_* macros (statement
+# expressions) and its -Wformat-nonliteral a va_list formatter (req_verror).
+FUZZ_WARN     = $(WARN) -Wno-sign-conversion -Wno-gnu-statement-expression -Wno-format-nonliteral
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c17 -D_GNU_SOURCE -g -O1 $(FUZZ_WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+                -MMD -MP -pthread -Icommon/include $(PKG_CFLAGS)
+FUZZ_LDFLAGS := $(FUZZ_SAN) -fsanitize=fuzzer -pthread
+
+FUZZ_LIBCOMMON := $(FUZZ_DIR)/lib/libcommon.a
+FUZZ_SUPPORT   := $(FUZZ_DIR)/lib/libfuzzsupport.a
+
+# Each service's code as one relocatable object in which only the functions the targets call
+# stay global: room-service and reservation-service both define handlers_init and a
+# repo_room_delete of their own, and one binary links both.
+FUZZ_ROOM_KEEP := room_validate room_equipment_normalise
+FUZZ_RES_KEEP  := res_validate_create events_decode events_event_clear
+FUZZ_SVC_OBJ   := $(FUZZ_DIR)/obj/room-service.o $(FUZZ_DIR)/obj/reservation-service.o
+
+.PHONY: fuzz fuzz-smoke fuzz-bins
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIBCOMMON): $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_SUPPORT): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard fuzz/support/*.c))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_DIR)/obj/room-service.o: $(FUZZ_DIR)/obj/room-service/src/handlers.o \
+                                $(FUZZ_DIR)/obj/room-service/src/repo.o
+	$(Q)$(LD) -r -o $@.tmp $^ && $(OBJCOPY) $(addprefix -G ,$(FUZZ_ROOM_KEEP)) $@.tmp $@ && rm -f $@.tmp
+
+$(FUZZ_DIR)/obj/reservation-service.o: $(FUZZ_DIR)/obj/reservation-service/src/handlers.o \
+                                       $(FUZZ_DIR)/obj/reservation-service/src/events.o \
+                                       $(FUZZ_DIR)/obj/reservation-service/src/repo.o
+	$(Q)$(LD) -r -o $@.tmp $^ && $(OBJCOPY) $(addprefix -G ,$(FUZZ_RES_KEEP)) $@.tmp $@ && rm -f $@.tmp
+
+$(FUZZ_DIR)/bin/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_SUPPORT) $(FUZZ_SVC_OBJ) \
+                        $(FUZZ_LIBCOMMON)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $< $(FUZZ_SUPPORT) $(FUZZ_SVC_OBJ) $(FUZZ_LIBCOMMON) \
+	    $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: fuzz-bins
+	$(Q)scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_NAMES)
+
+fuzz-smoke: fuzz-bins
+	$(Q)scripts/fuzz.sh smoke $(FUZZ_SMOKE_SECONDS) $(FUZZ_JOBS) $(FUZZ_NAMES)
