@@ -834,6 +834,9 @@ struct http_server *http_start(const struct http_options *opts, char *err, size_
 	                         "num_threads", threads,
 	                         "request_timeout_ms", timeout,
 	                         "decode_url", "no",
+	                         /* civetweb writes a response in several small sends; without this,
+	                          * Nagle + delayed ACK add ~40 ms to every keep-alive reply. */
+	                         "tcp_nodelay", "1",
 	                         "enable_keep_alive", "yes",
 	                         "keep_alive_timeout_ms", "5000",
 	                         "max_request_size", "16384",

@@ -213,7 +213,9 @@ enum db_status repo_room_list(const struct room_filter *f, json_t **rooms, json_
 	*next = NULL;
 	enum db_status st = db_exec(
 		&res,
-		"SELECT " ROOM_JSON("r") "::text, lower(r.name), r.id FROM rooms r "
+		/* Filter, sort and cut first; build the JSON only for the rows of the page. */
+		"SELECT " ROOM_JSON("r") "::text, lower(r.name), r.id FROM ("
+		"SELECT * FROM rooms r "
 		"WHERE ($1::int IS NULL OR r.capacity >= $1::int) "
 		"AND ($2::json IS NULL OR ARRAY(SELECT lower(e) FROM unnest(r.equipment) e) "
 		"    @> ARRAY(SELECT lower(x) FROM json_array_elements_text($2::json) x)) "
@@ -222,7 +224,8 @@ enum db_status repo_room_list(const struct room_filter *f, json_t **rooms, json_
 		"    OR strpos(lower(COALESCE(r.description, '')), lower($3)) > 0) "
 		"AND ($4::boolean IS NULL OR r.active = $4::boolean) "
 		"AND ($5::text IS NULL OR (lower(r.name), r.id) > ($5, $6::bigint)) "
-		"ORDER BY lower(r.name), r.id LIMIT $7::bigint",
+		"ORDER BY lower(r.name), r.id LIMIT $7::bigint) r "
+		"ORDER BY lower(r.name), r.id",
 		7, params);
 	free(equipment);
 	if (st != DB_OK)

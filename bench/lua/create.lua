@@ -1,0 +1,52 @@
+-- POST /reservations.
+--   default: every request a distinct 15-minute slot.  Slot n (thread tid takes n = tid,
+--     tid + threads, …) is room j + j/19 + 1 (j = n % active: rooms whose id is a multiple of 20
+--     are inactive) at night (00:00-08:00 UTC, when the seeded grid is empty) of day
+--     BENCH_RUNDAY + k/32 after BENCH_DAY0, quarter k % 32 (k = n / active): the mapping of
+--     bench/sql/create.pgbench.
+--   BENCH_STORM=1: every request the same slot (BENCH_STORM_ROOM at BENCH_STORM_START): one 201,
+--     the rest 409.
+package.path = os.getenv("BENCH_LUA") .. "/?.lua;" .. package.path
+local bench = require("common")
+setup, done = bench.setup, bench.done
+
+local function rfc3339(t)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", t)
+end
+
+local function body(room, start)
+  return string.format('{"room_id":%d,"start_time":"%s","end_time":"%s","purpose":"%s"}',
+                       room, rfc3339(start), rfc3339(start + 900), os.getenv("BENCH_PURPOSE"))
+end
+
+function response(status, headers, b)
+  bench.count_response(status)
+end
+
+function init(args)
+  bench.init_thread()
+  local json = { ["Content-Type"] = "application/json" }
+  if os.getenv("BENCH_STORM") == "1" then
+    local reqs = {}
+    local b = body(tonumber(os.getenv("BENCH_STORM_ROOM")),
+                   tonumber(os.getenv("BENCH_STORM_START")))
+    for i = 1, 1024 do
+      reqs[i] = wrk.format("POST", "/reservations", bench.auth_headers(json), b)
+    end
+    request = bench.cycle(reqs)
+    return
+  end
+  local nthreads = tonumber(os.getenv("BENCH_THREADS"))
+  local active = bench.data.active
+  local day0 = tonumber(os.getenv("BENCH_DAY0"))
+  local runday = tonumber(os.getenv("BENCH_RUNDAY"))
+  local count = 0
+  request = function()
+    local n = tid + nthreads * count
+    count = count + 1
+    local j, k = n % active, math.floor(n / active)
+    local room = j + math.floor(j / 19) + 1
+    local start = day0 + (runday + math.floor(k / 32)) * 86400 + (k % 32) * 900
+    return wrk.format("POST", "/reservations", bench.auth_headers(json), body(room, start))
+  end
+end
