@@ -129,11 +129,16 @@ static enum db_status db_exec_once(PGconn *c, PGresult **out, const char *sql, i
 	}
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	enum db_status st = PQstatus(c) == CONNECTION_BAD ? DB_UNAVAILABLE : db_classify(state);
+	/* No SQLSTATE means the server never answered ("server closed the connection
+	 * unexpectedly"); libpq may still call the connection OK, so drop it ourselves. */
+	bool lost = PQstatus(c) == CONNECTION_BAD || !state;
 	if (st == DB_ERROR)
 		log_error("sql failed (%s): %s", state ? state : "-", PQerrorMessage(c));
 	else
 		log_debug("sql refused (%s): %s", state ? state : "-", PQerrorMessage(c));
 	PQclear(res);
+	if (lost && c == db_tl_conn)
+		db_thread_close();
 	return st;
 }
 
@@ -148,7 +153,7 @@ enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char 
 	enum db_status st = db_exec_once(c, res, sql, nparams, params);
 	/* After a database restart the first statement on an old connection fails; outside a
 	 * transaction nothing was lost, so reconnect and try once more. */
-	if (st == DB_UNAVAILABLE && !in_tx && PQstatus(c) == CONNECTION_BAD) {
+	if (st == DB_UNAVAILABLE && !in_tx && db_tl_conn == NULL) {
 		c = db_conn();
 		if (c)
 			st = db_exec_once(c, res, sql, nparams, params);

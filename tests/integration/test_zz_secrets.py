@@ -1,0 +1,120 @@
+"""No secret or token ever reaches a log (SPEC §2 "Secrets and tokens are never logged").
+
+Named zz so that it runs after every other test of the session: it reads every log the session
+wrote — each service instance's (stack.services, restarted and extra instances included), the
+gateway's (access and error log) and the OpenID Connect provider's — and looks for the JWT secret,
+the Google client secret, the database password, anything shaped like a JWT (every access token
+of the session, and every id_token, would match), and the access/refresh tokens, authorization
+code and state of sign-ins performed here (directly and through the gateway, the way a browser
+comes back in production).
+"""
+import glob
+import os
+import re
+import urllib.parse
+
+import pytest
+import requests
+
+from harness import SECRET, bearer, query_of
+
+JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+CLIENT_SECRET = "test-client-secret"
+
+
+def log_files(stack):
+    paths = {svc.log_path for svc in stack.services}
+    paths |= set(glob.glob(os.path.join(stack.gateway.dir, "*.log")))
+    paths.add(os.path.join(stack.oidc.dir, "oidc.log"))
+    return sorted(p for p in paths if os.path.exists(p))
+
+
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def sign_in(stack, base_url):
+    """The real sign-in with login → provider → callback, the callback sent to base_url (the
+    service itself, or the gateway as in production where GOOGLE_REDIRECT_URI names the public
+    host). Returns (tokens, code, state)."""
+    s = requests.Session()
+    r = s.get(f"{base_url}/auth/google/login", params={"login_hint": "secrets@example.com"},
+              allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    callback = urllib.parse.urlsplit(r.headers["Location"])
+    q = query_of(r.headers["Location"])
+    url = f"{base_url}{callback.path}?{callback.query}"
+    r = s.get(url, allow_redirects=False, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json(), q["code"], q["state"]
+
+
+def exercise(stack, tokens):
+    """Sends the tokens everywhere they may go, so that a careless log line would catch them:
+    every service with the access token (also a broken one), a refresh, a logout."""
+    for svc in (stack.user, stack.room, stack.reservation):
+        requests.get(f"{svc.url}/users/profile", headers=bearer(tokens["access_token"]),
+                     timeout=10)
+        requests.get(f"{svc.url}/rooms", headers=bearer(tokens["access_token"] + "x"),
+                     timeout=10)
+    requests.get(f"{stack.gateway.url}/rooms", headers=bearer(tokens["access_token"]), timeout=10)
+    r = requests.post(f"{stack.user.url}/auth/refresh",
+                      json={"refresh_token": tokens["refresh_token"]}, timeout=10)
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    # A spent refresh token presented again: refused (and the family revoked) — the refusal is
+    # logged as a warning, which must not quote the token.
+    r = requests.post(f"{stack.user.url}/auth/refresh",
+                      json={"refresh_token": tokens["refresh_token"]}, timeout=10)
+    assert r.status_code == 401, r.text
+    requests.post(f"{stack.user.url}/auth/logout", headers=bearer(rotated["access_token"]),
+                  json={"refresh_token": rotated["refresh_token"]}, timeout=10)
+    return rotated
+
+
+def findings(stack, needles, jwt_shapes=True):
+    """{path: [what was found]} over every log of the session (needles by value, and anything
+    shaped like a JWT unless jwt_shapes is false)."""
+    found = {}
+    for path in log_files(stack):
+        text = read(path)
+        hits = [name for name, value in needles.items() if value and value in text]
+        jwts = JWT_RE.findall(text) if jwt_shapes else []
+        if jwts:
+            hits.append(f"{len(jwts)} JWT(s), e.g. {jwts[0][:24]}…")
+        if hits:
+            found[path] = hits
+    return found
+
+
+def test_no_secret_or_token_in_any_log(stack):
+    tokens, code, state = sign_in(stack, stack.user.url)
+    rotated = exercise(stack, tokens)
+    password = urllib.parse.urlsplit(stack.pg.url).password
+    assert password
+    needles = {"JWT_SECRET_KEY": SECRET, "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+               "database password": password,
+               "access token": tokens["access_token"], "refresh token": tokens["refresh_token"],
+               "rotated access token": rotated["access_token"],
+               "rotated refresh token": rotated["refresh_token"],
+               "authorization code": code, "login state": state}
+    paths = log_files(stack)
+    # (Instances a test only configured, never started, have no log.)
+    assert {svc.log_path for svc in (stack.user, stack.room, stack.reservation)} <= set(paths)
+    assert any(p.endswith("access.log") for p in paths), paths
+    found = findings(stack, needles)
+    assert not found, f"secrets in logs: {found}"
+
+
+def test_no_code_or_state_in_logs_when_signing_in_through_the_gateway(stack):
+    """In production the provider sends the browser back through the gateway
+    (GOOGLE_REDIRECT_URI is the public host): the callback's code and state pass nginx."""
+    tokens, code, state = sign_in(stack, stack.gateway.url)
+    needles = {"authorization code": code, "login state": state,
+               "access token": tokens["access_token"],
+               "refresh token": tokens["refresh_token"]}
+    found = findings(stack, needles, jwt_shapes=False)
+    assert not found, f"secrets in logs: {found}"
