@@ -75,7 +75,6 @@ struct svc_service {
 	const char *rate_limit_prefix;   /* e.g. "/auth/"; NULL = no rate limit */
 	long long rate_limit_per_minute; /* per client address; 0 = off */
 	bool trust_forwarded_for;        /* client address from X-Forwarded-For (behind the gateway) */
-	struct kafka_producer *producer; /* NULL: no publisher, events wait in the outbox */
 	long long outbox_lock_key;       /* tells this service's replicas apart from others */
 	/* Optional consumer, started once the schema exists: topics (NULL-terminated) in group,
 	 * each message handed to consume(…, consume_arg, …); unusable ones go to <topic>.dlq. */
@@ -85,12 +84,16 @@ struct svc_service {
 	void *consume_arg;
 };
 
-/* Serves until SIGTERM/SIGINT: starts HTTP (routes, /health with database + kafka + extra
+/* Serves until SIGTERM/SIGINT: creates the Kafka producer when KAFKA_BROKER_URL is set (without
+ * it events wait in the outbox), starts HTTP (routes, /health with database + kafka + extra
  * checks, /ready, /metrics with the outbox backlog), applies the migrations (retrying while the
- * database is away), then starts the outbox publisher, waits for the signal, drains (/ready
- * 503), stops HTTP and the publisher.  The caller frees the producer afterwards (which flushes).
- * Returns the process exit code. */
+ * database is away), then starts the outbox publisher and the consumer, waits for the signal,
+ * drains (/ready 503), stops HTTP, the consumer and the publisher, flushes and frees the
+ * producer.  Returns the process exit code (2 for an unusable Kafka configuration). */
 int svc_serve(const struct svc_service *s);
+
+/* Releases what svc_init set up and the configuration strings: the last call of main(). */
+void svc_exit(const struct cfg_param *params, size_t n, void *cfg);
 
 /* The access-token settings of a service's configuration (pointers into cfg). */
 struct auth_config svc_auth(const struct svc_config *cfg);

@@ -137,6 +137,7 @@ int svc_serve(const struct svc_service *s)
 	int rc = 0;
 	struct kafka_outbox *outbox = NULL;
 	struct kafka_consumer *consumer = NULL;
+	struct kafka_producer *producer = NULL;
 	static struct http_health_check checks[SVC_MAX_CHECKS] = {
 		{"database", true, svc_check_database},
 		{"kafka", false, svc_check_kafka},
@@ -144,7 +145,16 @@ int svc_serve(const struct svc_service *s)
 	size_t nchecks = 2;
 	for (size_t i = 0; i < s->nextra_checks && nchecks < SVC_MAX_CHECKS; i++)
 		checks[nchecks++] = s->extra_checks[i];
-	svc_kafka = s->producer;
+	if (s->cfg->kafka_broker_url && s->cfg->kafka_broker_url[0]) {
+		producer = kafka_producer_new(s->cfg->kafka_broker_url, s->name, err, sizeof err);
+		if (!producer) {
+			fprintf(stderr, "%s: %s\n", s->name, err);
+			return 2;
+		}
+	} else {
+		log_warn("KAFKA_BROKER_URL is not set: events wait in the outbox");
+	}
+	svc_kafka = producer;
 	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.",
 	                       kafka_outbox_backlog);
 	struct http_options opts = {
@@ -170,18 +180,19 @@ int svc_serve(const struct svc_service *s)
 	if (!srv) {
 		fprintf(stderr, "%s: %s\n", s->name, err);
 		ratelimit_free(opts.rate_limit);
+		kafka_producer_free(producer, 0);
 		return 1;
 	}
 	log_info("listening on port %lld", s->cfg->port);
 	int migrated = svc_migrate(s->migrations, s->nmigrations);
 	if (migrated > 0) {
 		/* The publisher needs the outbox table, which the migrations create. */
-		if (s->producer)
-			outbox = kafka_outbox_start(s->producer, s->outbox_lock_key);
-		if (s->consume) {
+		if (producer)
+			outbox = kafka_outbox_start(producer, s->outbox_lock_key);
+		if (s->consume && producer) {
 			consumer = kafka_consumer_start(s->cfg->kafka_broker_url, s->consumer_group,
 			                                s->consume_topics, s->consume, s->consume_arg,
-			                                s->producer, err, sizeof err);
+			                                producer, err, sizeof err);
 			if (!consumer) {
 				log_error("%s", err);
 				rc = 1;
@@ -197,5 +208,16 @@ int svc_serve(const struct svc_service *s)
 	ratelimit_free(opts.rate_limit);
 	kafka_consumer_stop(consumer);
 	kafka_outbox_stop(outbox);
+	svc_kafka = NULL;
+	/* A short flush: unsent rows stay in the outbox, and SIGTERM must end within 10 s. */
+	kafka_producer_free(producer, 1000);
+	log_info("stopped");
 	return rc;
+}
+
+void svc_exit(const struct cfg_param *params, size_t n, void *cfg)
+{
+	db_thread_close();
+	cfg_free(params, n, cfg);
+	curl_global_cleanup();
 }

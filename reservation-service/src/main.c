@@ -2,12 +2,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include <curl/curl.h>
-
 #include "events.h"
 #include "handlers.h"
 #include "kafka.h"
-#include "log.h"
 #include "routes.h"
 #include "svc.h"
 
@@ -47,7 +44,6 @@ static const struct cfg_param reservation_params[] = {
 int main(int argc, char **argv)
 {
 	static struct reservation_config cfg;
-	char err[512];
 	(void)argv;
 
 	svc_init(SERVICE, reservation_params,
@@ -61,12 +57,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
-	struct kafka_producer *producer =
-		kafka_producer_new(cfg.common.kafka_broker_url, SERVICE, err, sizeof err);
-	if (!producer) {
-		fprintf(stderr, SERVICE ": %s\n", err);
-		return 2;
-	}
 	struct res_rules rules = {cfg.min_minutes, cfg.max_minutes, cfg.horizon_days,
 	                          cfg.reservation_events_topic};
 	handlers_init(&rules);
@@ -82,7 +72,6 @@ int main(int argc, char **argv)
 		.migrations = service_migrations,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
-		.producer = producer,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 		.consume_topics = consume,
 		.consumer_group = cfg.consumer_group,
@@ -90,10 +79,6 @@ int main(int argc, char **argv)
 		.consume_arg = &topics,
 	};
 	int rc = svc_serve(&service);
-	kafka_producer_free(producer, 1000);
-	log_info("stopped");
-	db_thread_close();
-	cfg_free(reservation_params, sizeof reservation_params / sizeof reservation_params[0], &cfg);
-	curl_global_cleanup();
+	svc_exit(reservation_params, sizeof reservation_params / sizeof reservation_params[0], &cfg);
 	return rc;
 }

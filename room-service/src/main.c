@@ -2,11 +2,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include <curl/curl.h>
-
 #include "handlers.h"
-#include "kafka.h"
-#include "log.h"
 #include "routes.h"
 #include "svc.h"
 
@@ -33,7 +29,6 @@ static const struct cfg_param room_params[] = {
 int main(int argc, char **argv)
 {
 	static struct room_config cfg;
-	char err[512];
 	int rc = 0;
 	(void)argv;
 
@@ -44,12 +39,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
-	struct kafka_producer *producer =
-		kafka_producer_new(cfg.common.kafka_broker_url, SERVICE, err, sizeof err);
-	if (!producer) {
-		fprintf(stderr, SERVICE ": %s\n", err);
-		return 2;
-	}
 	handlers_init(cfg.room_events_topic);
 	struct svc_service service = {
 		.name = SERVICE,
@@ -60,14 +49,9 @@ int main(int argc, char **argv)
 		.migrations = service_migrations,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
-		.producer = producer,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};
 	rc = svc_serve(&service);
-	kafka_producer_free(producer, 1000);
-	log_info("stopped");
-	db_thread_close();
-	cfg_free(room_params, sizeof room_params / sizeof room_params[0], &cfg);
-	curl_global_cleanup();
+	svc_exit(room_params, sizeof room_params / sizeof room_params[0], &cfg);
 	return rc;
 }

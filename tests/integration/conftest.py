@@ -1,6 +1,6 @@
 import pytest
 
-from harness import Stack, bearer, login
+from harness import RoomPool, Stack, bearer, login, operator_token
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +60,44 @@ def employee(stack, request):
     r = login(stack.user.url, f"emp-{name}@example.com")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+# ---- shared by the reservation API modules (test_res_api_*.py) ----
+
+@pytest.fixture(scope="module")
+def users(stack, request):
+    """Per module: employees alice and bob and an admin root, as (headers, user id)."""
+    prefix = request.module.__name__.replace("test_", "").replace("_", "-")
+    out = {}
+    for name, role in (("alice", None), ("bob", None), ("root", "admin")):
+        token, uid = operator_token(stack.user, f"{prefix}-{name}@example.com", role=role)
+        out[name] = (bearer(token), uid)
+    return out
+
+
+@pytest.fixture(scope="module")
+def alice(users):
+    return users["alice"][0]
+
+
+@pytest.fixture(scope="module")
+def bob(users):
+    return users["bob"][0]
+
+
+@pytest.fixture(scope="module")
+def root(users):
+    return users["root"][0]
+
+
+@pytest.fixture(scope="module")
+def pool(room_url, res_url, admin_headers, request):
+    """Rooms reservation-service already knows; a module sets POOL_BATCH to its appetite."""
+    return RoomPool(room_url, res_url, admin_headers,
+                    batch=getattr(request.module, "POOL_BATCH", 12))
+
+
+@pytest.fixture()
+def room(pool):
+    """A room of its own for a test that books."""
+    return pool.take()

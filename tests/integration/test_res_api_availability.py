@@ -5,30 +5,9 @@ import datetime
 import pytest
 import requests
 
-from harness import (RoomPool, assert_error, bearer, booked, operator_token, room_bookable,
-                     utc_at, wait_until)
+from harness import assert_error, booked, room_bookable, utc_at, wait_until
 
-
-@pytest.fixture(scope="module")
-def alice(stack):
-    token, _ = operator_token(stack.user, "res-api-avail-alice@example.com")
-    return bearer(token)
-
-
-@pytest.fixture(scope="module")
-def bob(stack):
-    token, _ = operator_token(stack.user, "res-api-avail-bob@example.com")
-    return bearer(token)
-
-
-@pytest.fixture(scope="module")
-def pool(room_url, res_url, admin_headers):
-    return RoomPool(room_url, res_url, admin_headers, batch=10)
-
-
-@pytest.fixture()
-def room(pool):
-    return pool.take()
+POOL_BATCH = 10
 
 
 @pytest.fixture(scope="module")

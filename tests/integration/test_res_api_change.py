@@ -5,42 +5,9 @@ import datetime
 import pytest
 import requests
 
-from harness import (RESERVATION_KEYS, RoomPool, assert_error, bearer, book, booked,
-                     operator_token, shift, utc_at, wait_room_state)
+from harness import RESERVATION_KEYS, assert_error, book, booked, shift, utc_at, wait_room_state
 
-
-@pytest.fixture(scope="module")
-def users(stack):
-    out = {}
-    for name, role in (("alice", None), ("bob", None), ("root", "admin")):
-        token, uid = operator_token(stack.user, f"res-api-change-{name}@example.com", role=role)
-        out[name] = (bearer(token), uid)
-    return out
-
-
-@pytest.fixture(scope="module")
-def alice(users):
-    return users["alice"][0]
-
-
-@pytest.fixture(scope="module")
-def bob(users):
-    return users["bob"][0]
-
-
-@pytest.fixture(scope="module")
-def root(users):
-    return users["root"][0]
-
-
-@pytest.fixture(scope="module")
-def pool(room_url, res_url, admin_headers):
-    return RoomPool(room_url, res_url, admin_headers, batch=24)
-
-
-@pytest.fixture()
-def room(pool):
-    return pool.take()
+POOL_BATCH = 24
 
 
 @pytest.fixture()

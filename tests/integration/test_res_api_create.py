@@ -7,40 +7,13 @@ import uuid
 import pytest
 import requests
 
-from harness import (RESERVATION_KEYS, RoomPool, assert_error, bearer, book, booked,
-                     operator_token, room_bookable, shift, utc_at, wait_room_state,
-                     wait_until)
+from harness import (RESERVATION_KEYS, assert_error, book, booked, room_bookable, shift, utc_at,
+                     wait_room_state, wait_until)
+
+POOL_BATCH = 24
 
 TS_S = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 TS_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-@pytest.fixture(scope="module")
-def users(stack):
-    alice, alice_id = operator_token(stack.user, "res-api-create-alice@example.com")
-    bob, bob_id = operator_token(stack.user, "res-api-create-bob@example.com")
-    return {"alice": (bearer(alice), alice_id), "bob": (bearer(bob), bob_id)}
-
-
-@pytest.fixture(scope="module")
-def alice(users):
-    return users["alice"][0]
-
-
-@pytest.fixture(scope="module")
-def bob(users):
-    return users["bob"][0]
-
-
-@pytest.fixture(scope="module")
-def pool(room_url, res_url, admin_headers):
-    return RoomPool(room_url, res_url, admin_headers, batch=24)
-
-
-@pytest.fixture()
-def room(pool):
-    """A room of its own for a test that books."""
-    return pool.take()
 
 
 @pytest.fixture(scope="module")

@@ -5,42 +5,9 @@ import urllib.parse
 import pytest
 import requests
 
-from harness import (RoomPool, assert_error, bearer, booked, forge_token, operator_token,
-                     query_of, shift, utc_at)
+from harness import assert_error, bearer, booked, forge_token, query_of, shift, utc_at
 
-
-@pytest.fixture(scope="module")
-def users(stack):
-    out = {}
-    for name, role in (("alice", None), ("bob", None), ("root", "admin")):
-        token, uid = operator_token(stack.user, f"res-api-list-{name}@example.com", role=role)
-        out[name] = (bearer(token), uid)
-    return out
-
-
-@pytest.fixture(scope="module")
-def alice(users):
-    return users["alice"][0]
-
-
-@pytest.fixture(scope="module")
-def bob(users):
-    return users["bob"][0]
-
-
-@pytest.fixture(scope="module")
-def root(users):
-    return users["root"][0]
-
-
-@pytest.fixture(scope="module")
-def pool(room_url, res_url, admin_headers):
-    return RoomPool(room_url, res_url, admin_headers, batch=12)
-
-
-@pytest.fixture()
-def room(pool):
-    return pool.take()
+POOL_BATCH = 12
 
 
 def listing(res_url, headers, **params):

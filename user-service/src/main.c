@@ -6,8 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "handlers.h"
 #include "jsonx.h"
 #include "kafka.h"
@@ -120,10 +118,8 @@ usage:
 
 int main(int argc, char **argv)
 {
-	char err[512];
 	int rc = 0;
 	struct oidc_config oidc_cfg;
-	struct kafka_producer *producer = NULL;
 
 	svc_init(SERVICE, user_params, sizeof user_params / sizeof user_params[0], &cfg,
 	         &cfg.common);
@@ -159,17 +155,6 @@ int main(int argc, char **argv)
 	}
 	handlers_init(&cfg, &auth, oidc);
 
-	/* Without a broker user_deleted events wait in the outbox until one is configured. */
-	if (cfg.common.kafka_broker_url[0]) {
-		producer = kafka_producer_new(cfg.common.kafka_broker_url, SERVICE, err, sizeof err);
-		if (!producer) {
-			fprintf(stderr, SERVICE ": %s\n", err);
-			rc = 2;
-			goto out;
-		}
-	} else {
-		log_warn("KAFKA_BROKER_URL is not set: user_deleted events wait in the outbox");
-	}
 	struct svc_service service = {
 		.name = SERVICE,
 		.cfg = &cfg.common,
@@ -184,16 +169,11 @@ int main(int argc, char **argv)
 		.rate_limit_prefix = "/auth/",
 		.rate_limit_per_minute = cfg.auth_rate_limit,
 		.trust_forwarded_for = cfg.trust_forwarded_for,
-		.producer = producer,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};
 	rc = svc_serve(&service);
-	kafka_producer_free(producer, 1000);
-	log_info("stopped");
 out:
 	oidc_free(oidc);
-	db_thread_close();
-	cfg_free(user_params, sizeof user_params / sizeof user_params[0], &cfg);
-	curl_global_cleanup();
+	svc_exit(user_params, sizeof user_params / sizeof user_params[0], &cfg);
 	return rc;
 }
