@@ -280,19 +280,19 @@ class BenchNginx:
     def start(self, gateway_conf, bodies):
         os.makedirs(self.dir, exist_ok=True)
         text = open(gateway_conf).read()
-        ports = sorted(set(re.findall(r"proxy_pass http://127\.0\.0\.1:(\d+);", text)))
+        ports = sorted(set(re.findall(r"server 127\.0\.0\.1:(\d+)", text)))
         ka, n1 = re.subn(r"proxy_set_header Connection close;", 'proxy_set_header Connection "";',
                          text)
-        ka, n2 = re.subn(r"proxy_pass http://127\.0\.0\.1:(\d+);",
-                         r"proxy_pass http://bench_up_\1;", ka)
+        # Every upstream group of the gateway (one per service and retry policy) keeps its
+        # connections alive.
+        ka, n2 = re.subn(r"(upstream \w+ \{\n)",
+                         r"\1    keepalive 64; keepalive_timeout 4s; keepalive_requests 1000000;\n",
+                         ka)
         ka, n3 = re.subn(r"listen 127\.0\.0\.1:\d+;",
                          f"listen 127.0.0.1:{self.keepalive_port};", ka)
         self.keepalive_ok = bool(n1 == 1 and n2 >= 3 and n3 == 1 and ports)
-        upstreams = "".join(
-            f"upstream bench_up_{p} {{ server 127.0.0.1:{p}; keepalive 64; keepalive_timeout 4s; "
-            f"keepalive_requests 1000000; }}\n" for p in ports)
         with open(os.path.join(self.dir, "gateway-keepalive.conf"), "w") as f:
-            f.write(upstreams + ka if self.keepalive_ok else "")
+            f.write(ka if self.keepalive_ok else "")
         # Bodies as files (nginx limits a quoted string to 4 KB), kept open by open_file_cache.
         fixed = os.path.join(self.dir, "fixed")
         os.makedirs(fixed, exist_ok=True)

@@ -8,6 +8,11 @@
 #       prints one line: http://127.0.0.1:GATEWAY_PORT
 #   scripts/nginx.sh stop DIR
 #       graceful stop (SIGQUIT; SIGTERM after 5 s, SIGKILL after 7 s); no-op when not running
+# Optional environment of `start` (the chart's gateway.trustedProxies and gateway.authRateLimit):
+#   GATEWAY_TRUSTED_PROXIES  space-separated addresses/CIDRs whose X-Forwarded-For is believed
+#                            (default none: nothing sits in front of the local gateway)
+#   GATEWAY_AUTH_PER_MINUTE  /auth/* requests a minute per client address (default 30)
+#   GATEWAY_AUTH_BURST       requests beyond that answered at once (default 30)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +52,13 @@ start() {
   [[ $DIR == /* ]] || die "DIR must be an absolute path: $DIR"
   command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
   command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
+  local proxy real_ip_from="" rate=${GATEWAY_AUTH_PER_MINUTE:-30} burst=${GATEWAY_AUTH_BURST:-30}
+  for proxy in ${GATEWAY_TRUSTED_PROXIES:-}; do
+    [[ $proxy =~ ^[0-9A-Fa-f.:]+(/[0-9]+)?$ ]] || die "bad trusted proxy address: $proxy"
+    real_ip_from+="set_real_ip_from $proxy;"$'\n'
+  done
+  if ! [[ $rate =~ ^[0-9]+$ ]] || ((rate < 1)); then die "bad GATEWAY_AUTH_PER_MINUTE: $rate"; fi
+  [[ $burst =~ ^[0-9]+$ ]] || die "bad GATEWAY_AUTH_BURST: $burst"
   mkdir -p "$DIR"
   master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
 
@@ -54,8 +66,10 @@ start() {
   RUN_DIR=$DIR envsubst '${RUN_DIR}' <"$TEMPLATE" >"$DIR/nginx.conf"
   # shellcheck disable=SC2016
   GATEWAY_LISTEN=127.0.0.1:$1 USER_UPSTREAM=127.0.0.1:$2 ROOM_UPSTREAM=127.0.0.1:$3 \
-    RESERVATION_UPSTREAM=127.0.0.1:$4 \
-    envsubst '${GATEWAY_LISTEN} ${USER_UPSTREAM} ${ROOM_UPSTREAM} ${RESERVATION_UPSTREAM}' \
+    RESERVATION_UPSTREAM=127.0.0.1:$4 REAL_IP_FROM=$real_ip_from \
+    AUTH_RATE_PER_MINUTE=$rate AUTH_BURST=$burst AUTH_RETRY_AFTER=$(((60 + rate - 1) / rate)) \
+    envsubst '${GATEWAY_LISTEN} ${USER_UPSTREAM} ${ROOM_UPSTREAM} ${RESERVATION_UPSTREAM}
+              ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}' \
     <"$GATEWAY" >"$DIR/gateway.conf"
 
   local out i url=http://127.0.0.1:$1

@@ -22,10 +22,12 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
                      "SUMMARY: UndefinedBehaviorSanitizer")
 
 
-def script(*args):
-    """Runs one of scripts/*.sh and returns its stdout (one line)."""
+def script(*args, env=None):
+    """Runs one of scripts/*.sh (with env added to the environment) and returns its stdout (one
+    line)."""
     out = subprocess.run([os.path.join(ROOT, "scripts", args[0])] + list(args[1:]),
-                         check=True, stdout=subprocess.PIPE, text=True, timeout=120)
+                         check=True, stdout=subprocess.PIPE, text=True, timeout=120,
+                         env={**os.environ, **(env or {})})
     return out.stdout.strip()
 
 
@@ -127,16 +129,18 @@ class Kafka:
 
 
 class Gateway:
-    """The nginx gateway (scripts/nginx.sh) in front of the three services."""
+    """The nginx gateway (scripts/nginx.sh) in front of the three services; env holds its
+    optional settings (GATEWAY_TRUSTED_PROXIES, GATEWAY_AUTH_PER_MINUTE, GATEWAY_AUTH_BURST)."""
 
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "nginx")
+    def __init__(self, workdir, name="nginx", env=None):
+        self.dir = os.path.join(workdir, name)
         self.port = free_port()
+        self.env = dict(env or {})
         self.url = None
 
     def start(self, user_port, room_port, reservation_port):
         self.url = script("nginx.sh", "start", self.dir, str(self.port), str(user_port),
-                          str(room_port), str(reservation_port))
+                          str(room_port), str(reservation_port), env=self.env)
         return self.url
 
     def stop(self):

@@ -462,6 +462,11 @@ def expected_gateway_conf():
         "${USER_UPSTREAM}": f"{RELEASE}-user-service:5000",
         "${ROOM_UPSTREAM}": f"{RELEASE}-room-service:5001",
         "${RESERVATION_UPSTREAM}": f"{RELEASE}-reservation-service:5002",
+        "${REAL_IP_FROM}": "\n".join(f"set_real_ip_from {cidr};" for cidr in (
+            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
+        "${AUTH_RATE_PER_MINUTE}": "30",
+        "${AUTH_BURST}": "30",
+        "${AUTH_RETRY_AFTER}": "2",
     }.items():
         assert placeholder in text
         text = text.replace(placeholder, value)
@@ -491,9 +496,9 @@ def test_gateway_nginx_config_passes_nginx_t(variants, tmp_path):
     main, conf = cm["data"]["nginx.conf"], cm["data"]["gateway.conf"]
     # Service names do not resolve here: point the upstreams at 127.0.0.1, and the /tmp paths at
     # a private directory.
-    conf, n = re.subn(rf"proxy_pass http://{RELEASE}-(user|room|reservation)-service:",
-                      "proxy_pass http://127.0.0.1:", conf)
-    assert n == 3
+    conf, n = re.subn(rf"server {RELEASE}-(user|room|reservation)-service:", "server 127.0.0.1:",
+                      conf)
+    assert n == 9  # per service: twice in the retry group, once in the other
     main = main.replace("/tmp/", f"{tmp_path}/")
     (tmp_path / "nginx.conf").write_text(main)
     (tmp_path / "gateway.conf").write_text(conf)

@@ -216,6 +216,16 @@ error is always the same complete list: secrets must come from the caller, never
 {{- else if not (has (int .Values.kafka.replicas) (list 1 3)) -}}
 {{- $errors = append $errors "kafka.replicas must be 1 or 3" -}}
 {{- end -}}
+{{- range $key := list "user" "room" "reservation" -}}
+{{- $svc := include "mr.service" (dict "ctx" $ "key" $key) | fromYaml -}}
+{{- $budget := add (mul 2 (int $svc.terminationDrainSeconds)) 10 -}}
+{{- if le (int $svc.terminationGracePeriodSeconds) $budget -}}
+{{- $errors = append $errors (printf "services.%s: terminationGracePeriodSeconds (%d) must exceed 2 x terminationDrainSeconds + 10 = %d (the preStop sleep, the service's own drain, 10 s for requests in flight)" $key (int $svc.terminationGracePeriodSeconds) $budget) -}}
+{{- end -}}
+{{- end -}}
+{{- if le (int .Values.gateway.terminationGracePeriodSeconds) (int .Values.gateway.terminationDrainSeconds) -}}
+{{- $errors = append $errors "gateway.terminationGracePeriodSeconds must exceed gateway.terminationDrainSeconds (the preStop sleep)" -}}
+{{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nmeeting-rooms: missing or invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}
 {{- end -}}
