@@ -7,10 +7,16 @@
 
 /* Returns a heap string (caller frees), or NULL on allocation failure. */
 char *enc_b64url_encode(const void *data, size_t len);
-/* Decodes unpadded base64url (padding '=' is also accepted at the end).  Returns a heap buffer
- * (caller frees, NUL-terminated for convenience) and its length in *outlen, or NULL when the
- * input is not valid base64url. */
+/* Decodes base64url in its canonical form only: the URL alphabet, no padding '=', and the
+ * unused low bits of a final partial group zero — what enc_b64url_encode writes, so that one
+ * byte string has exactly one accepted spelling (JWS parts, RFC 7515 §2; opaque cursors).
+ * Returns a heap buffer (caller frees, NUL-terminated for convenience) and its length in
+ * *outlen, or NULL when the input is not canonical base64url or on allocation failure. */
 unsigned char *enc_b64url_decode(const char *s, size_t len, size_t *outlen);
+/* As enc_b64url_decode, but also accepts RFC 4648 padding: one or two '=' that make the length
+ * a multiple of 4 (never more, never in the middle).  Only for values we did not mint and whose
+ * spelling carries no meaning, e.g. a JWK's n and e from the identity provider. */
+unsigned char *enc_b64url_decode_lenient(const char *s, size_t len, size_t *outlen);
 /* Lower-case hex of len bytes into out (2*len + 1 bytes). */
 void enc_hex(const void *data, size_t len, char *out);
 

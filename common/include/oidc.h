@@ -2,9 +2,11 @@
  * discovery document): discovery, the authorization URL (state, nonce, PKCE S256, hd,
  * login_hint), the code exchange with libcurl (timeouts, response size cap, HTTPS only unless a
  * loopback provider is explicitly allowed) and id_token verification (RS256 against the
- * provider's JWKS by kid, iss, aud, exp, iat, nonce, email_verified, hd).  The discovery
- * document and the JWKS are cached; the JWKS is fetched again when a token names an unknown
- * kid (at most every OIDC_JWKS_MIN_REFRESH seconds).  Thread-safe. */
+ * provider's JWKS by kid, iss, aud, azp, exp, iat, nonce, email_verified, hd).  The discovery
+ * document and the JWKS are cached and fetched again on a schedule (jwks_refresh_s), so a key
+ * the provider withdrew stops being trusted; the JWKS is also fetched again when a token names
+ * an unknown kid.  When a scheduled refresh fails the cached copy stays in use; failed or
+ * forced fetches are retried at most every OIDC_JWKS_MIN_REFRESH seconds.  Thread-safe. */
 #ifndef OIDC_H
 #define OIDC_H
 
@@ -13,6 +15,7 @@
 
 #define OIDC_PKCE_CHALLENGE_LEN 44 /* 43 base64url characters + NUL */
 #define OIDC_JWKS_MIN_REFRESH 10
+#define OIDC_JWKS_REFRESH_DEFAULT 3600
 #define OIDC_MAX_RESPONSE (1024 * 1024)
 
 struct oidc_client;
@@ -25,6 +28,8 @@ struct oidc_config {
 	const char *hosted_domain;    /* "" or NULL: any */
 	bool allow_http_loopback;     /* allow http:// to 127.0.0.1/localhost (tests, make run) */
 	long timeout_ms;              /* total time per provider call */
+	long jwks_refresh_s;          /* the JWKS and the discovery document are fetched again when
+	                                 older than this; 0: OIDC_JWKS_REFRESH_DEFAULT */
 };
 
 enum oidc_status {
@@ -61,8 +66,9 @@ enum oidc_status oidc_exchange(struct oidc_client *c, const char *code, const ch
 
 void oidc_identity_free(struct oidc_identity *id);
 
-/* Fetches the discovery document if it is not cached (for /health).  Returns OIDC_OK when the
- * provider's metadata is known. */
+/* Fetches the discovery document if it is not cached or due for refresh (for /health).
+ * Returns OIDC_OK when the provider's metadata is known and its last fetch succeeded, else the
+ * status of the failed fetch (sign-in may still work from the cached document). */
 enum oidc_status oidc_check(struct oidc_client *c);
 
 const char *oidc_status_str(enum oidc_status st);

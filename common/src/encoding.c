@@ -51,8 +51,8 @@ static int b64url_value(unsigned char c)
 
 unsigned char *enc_b64url_decode(const char *s, size_t len, size_t *outlen)
 {
-	while (len > 0 && s[len - 1] == '=')
-		len--;
+	/* A length of 4k+1 leaves 6 bits: not even one byte. '=' is not in the alphabet, so padding
+	 * fails in the loop below like any other foreign character. */
 	if (len % 4 == 1)
 		return NULL;
 	unsigned char *out = malloc(len / 4 * 3 + 3), *p = out;
@@ -81,6 +81,17 @@ unsigned char *enc_b64url_decode(const char *s, size_t len, size_t *outlen)
 	*outlen = (size_t)(p - out);
 	*p = '\0';
 	return out;
+}
+
+unsigned char *enc_b64url_decode_lenient(const char *s, size_t len, size_t *outlen)
+{
+	/* "xx==" and "xxx=" are the only padded forms: padding completes the last group of four. */
+	size_t pad = 0;
+	while (pad < 2 && len - pad > 0 && s[len - pad - 1] == '=')
+		pad++;
+	if (pad > 0 && len % 4 != 0)
+		return NULL;
+	return enc_b64url_decode(s, len - pad, outlen);
 }
 
 void enc_hex(const void *data, size_t len, char *out)

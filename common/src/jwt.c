@@ -21,6 +21,7 @@ const char *jwt_status_str(enum jwt_status st)
 	case JWT_BAD_ALG: return "unsupported token algorithm";
 	case JWT_BAD_SIGNATURE: return "invalid token signature";
 	case JWT_UNKNOWN_KID: return "unknown signing key";
+	case JWT_BAD_KEY: return "unusable signing key (not RSA of 2048 bits or more)";
 	case JWT_EXPIRED: return "token expired";
 	case JWT_NOT_YET_VALID: return "token not yet valid";
 	case JWT_BAD_ISSUER: return "wrong token issuer";
@@ -64,7 +65,10 @@ static enum jwt_status jws_split(const char *token, struct jws_parts *p)
 	return JWT_OK;
 }
 
-/* Decodes one base64url part as a JSON object (new reference) or NULL. */
+/* Decodes one base64url part as a JSON object (new reference) or NULL.  All three parts go
+ * through enc_b64url_decode, which accepts only the canonical unpadded form (RFC 7515 §2), so a
+ * token has exactly one spelling: the signature does not cover its own encoding, and with
+ * padding or non-zero unused low bits accepted, "…sig=" would be a second valid token. */
 static json_t *jws_json_part(const char *s, size_t len)
 {
 	size_t n = 0;
@@ -173,8 +177,12 @@ out:
 	return st;
 }
 
-/* Builds an RSA public key from a JWK's base64url n and e.  Returns a new key or NULL. */
-static EVP_PKEY *jwk_rsa_key(const json_t *jwk)
+/* Builds an RSA public key from a JWK's base64url n and e into *key (new key).  Returns JWT_OK,
+ * or JWT_BAD_KEY when n or e is missing or undecodable or the modulus is shorter than
+ * JWT_RSA_MIN_BITS (or longer than JWT_RSA_MAX_BITS).  n and e come from the provider's JWKS,
+ * fetched over TLS, not from the token: their spelling changes nothing an attacker controls,
+ * so RFC 4648 padding is tolerated there (enc_b64url_decode_lenient) in case a provider pads. */
+static enum jwt_status jwk_rsa_key(const json_t *jwk, EVP_PKEY **key)
 {
 	const char *n64 = json_string_value(json_object_get(jwk, "n"));
 	const char *e64 = json_string_value(json_object_get(jwk, "e"));
@@ -184,25 +192,31 @@ static EVP_PKEY *jwk_rsa_key(const json_t *jwk)
 	OSSL_PARAM_BLD *bld = NULL;
 	OSSL_PARAM *params = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *key = NULL;
+	enum jwt_status st = JWT_BAD_KEY;
 
+	*key = NULL;
 	if (!n64 || !e64)
 		goto out;
-	n = enc_b64url_decode(n64, strlen(n64), &nlen);
-	e = enc_b64url_decode(e64, strlen(e64), &elen);
-	if (!n || !e || nlen < 128 || nlen > 1024 || elen == 0 || elen > 8)
+	n = enc_b64url_decode_lenient(n64, strlen(n64), &nlen);
+	e = enc_b64url_decode_lenient(e64, strlen(e64), &elen);
+	if (!n || !e || nlen == 0 || nlen > JWT_RSA_MAX_BITS / 8 || elen == 0 || elen > 8)
 		goto out;
 	bn_n = BN_bin2bn(n, (int)nlen, NULL);
 	bn_e = BN_bin2bn(e, (int)elen, NULL);
+	if (!bn_n || !bn_e || BN_num_bits(bn_n) < JWT_RSA_MIN_BITS)
+		goto out;
 	bld = OSSL_PARAM_BLD_new();
-	if (!bn_n || !bn_e || !bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
+	if (!bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
 		goto out;
 	params = OSSL_PARAM_BLD_to_param(bld);
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
 	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-	    EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-		key = NULL;
+	    EVP_PKEY_fromdata(ctx, key, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
+		*key = NULL;
+		goto out;
+	}
+	st = JWT_OK;
 out:
 	EVP_PKEY_CTX_free(ctx);
 	OSSL_PARAM_free(params);
@@ -211,7 +225,7 @@ out:
 	BN_free(bn_e);
 	free(n);
 	free(e);
-	return key;
+	return st;
 }
 
 /* Finds the RSA signing key with the given kid in a JWKS (borrowed), or NULL. */
@@ -249,11 +263,13 @@ enum jwt_status jwt_verify_rs256(const char *token, const json_t *jwks, json_t *
 		st = JWT_UNKNOWN_KID;
 		goto out;
 	}
+	st = jwk_rsa_key(jwk, &key);
+	if (st != JWT_OK)
+		goto out;
 	st = JWT_BAD_SIGNATURE;
-	key = jwk_rsa_key(jwk);
 	sig = enc_b64url_decode(p.sig, p.sig_len, &siglen);
 	md = EVP_MD_CTX_new();
-	if (!key || !sig || !md ||
+	if (!sig || !md ||
 	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
 	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)token,
 	                     p.header_len + 1 + p.payload_len) != 1)

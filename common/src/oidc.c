@@ -16,16 +16,21 @@
 #include "jwt.h"
 #include "log.h"
 
-#define OIDC_DISCOVERY_TTL 3600
 #define OIDC_LEEWAY 60
+
+/* One cached provider document (discovery or JWKS), guarded by the client's lock. */
+struct oidc_cached {
+	json_t *doc;               /* owned; NULL until the first successful fetch */
+	time_t fetched_at;         /* last successful fetch */
+	time_t tried_at;           /* last attempt, successful or not */
+	enum oidc_status last;     /* outcome of the last attempt */
+};
 
 struct oidc_client {
 	const struct oidc_config *cfg;
+	long refresh_s;            /* cfg->jwks_refresh_s or the default */
 	pthread_mutex_t lock;
-	json_t *discovery;   /* owned; NULL until fetched */
-	time_t discovery_at;
-	json_t *jwks;        /* owned */
-	time_t jwks_at;
+	struct oidc_cached discovery, jwks;
 };
 
 const char *oidc_status_str(enum oidc_status st)
@@ -49,6 +54,7 @@ struct oidc_client *oidc_new(const struct oidc_config *cfg)
 	if (!c)
 		return NULL;
 	c->cfg = cfg;
+	c->refresh_s = cfg->jwks_refresh_s > 0 ? cfg->jwks_refresh_s : OIDC_JWKS_REFRESH_DEFAULT;
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
@@ -57,8 +63,8 @@ void oidc_free(struct oidc_client *c)
 {
 	if (!c)
 		return;
-	json_decref(c->discovery);
-	json_decref(c->jwks);
+	json_decref(c->discovery.doc);
+	json_decref(c->jwks.doc);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -184,17 +190,64 @@ out:
 	return st;
 }
 
-/* Returns a new reference to the discovery document, fetching it if needed. */
+/* Decides whether to fetch a cached document again (the caller holds c->lock).  Returns false
+ * and a new reference in *doc when the cached copy is to be used; returns true (and records the
+ * attempt, so that concurrent callers keep using the cached copy meanwhile) when the caller
+ * must fetch.
+ * A copy older than the refresh interval is fetched again, and so is any copy when force is set
+ * (an unknown kid); either way not sooner than OIDC_JWKS_MIN_REFRESH seconds (or the refresh
+ * interval, if shorter) after the previous attempt. */
+static bool oidc_cache_due(struct oidc_client *c, struct oidc_cached *k, bool force, time_t now,
+                           json_t **doc)
+{
+	long retry_s = c->refresh_s < OIDC_JWKS_MIN_REFRESH ? c->refresh_s : OIDC_JWKS_MIN_REFRESH;
+	bool due = !k->doc || force || now - k->fetched_at >= c->refresh_s;
+	bool may = !k->doc || now - k->tried_at >= retry_s;
+	if (due && may) {
+		k->tried_at = now;
+		return true;
+	}
+	*doc = json_incref(k->doc);
+	return false;
+}
+
+/* Stores the outcome of a fetch of k.  On success fetched (owned) replaces the cached copy and
+ * *doc receives a new reference to it.  On failure *doc receives the cached copy when there is
+ * one and keep_on_failure is set (the return value is then OIDC_OK), else NULL and st. */
+static enum oidc_status oidc_cache_store(struct oidc_client *c, struct oidc_cached *k,
+                                         enum oidc_status st, json_t *fetched, time_t now,
+                                         bool keep_on_failure, const char *what, json_t **doc)
+{
+	*doc = NULL;
+	pthread_mutex_lock(&c->lock);
+	k->last = st;
+	if (st == OIDC_OK) {
+		json_decref(k->doc);
+		k->doc = fetched;
+		k->fetched_at = now;
+		*doc = json_incref(fetched);
+	} else if (k->doc && keep_on_failure) {
+		log_warn("identity provider %s refresh failed (%s): keeping the copy from %lld s ago",
+		         what, oidc_status_str(st), (long long)(now - k->fetched_at));
+		*doc = json_incref(k->doc);
+		st = OIDC_OK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return st;
+}
+
+/* Returns a new reference to the discovery document, fetching it when missing or due.  A failed
+ * refresh keeps the cached document in use: the endpoints it names rarely change, and sign-in
+ * should not stop because one metadata fetch failed. */
 static enum oidc_status oidc_discovery(struct oidc_client *c, json_t **doc)
 {
 	time_t now = time(NULL);
+	*doc = NULL;
 	pthread_mutex_lock(&c->lock);
-	if (c->discovery && now - c->discovery_at < OIDC_DISCOVERY_TTL) {
-		*doc = json_incref(c->discovery);
-		pthread_mutex_unlock(&c->lock);
-		return OIDC_OK;
-	}
+	bool fetch = oidc_cache_due(c, &c->discovery, false, now, doc);
 	pthread_mutex_unlock(&c->lock);
+	if (!fetch)
+		return OIDC_OK;
 
 	long status = 0;
 	json_t *d = NULL;
@@ -207,15 +260,9 @@ static enum oidc_status oidc_discovery(struct oidc_client *c, json_t **doc)
 		st = OIDC_BAD_RESPONSE;
 	if (st != OIDC_OK) {
 		json_decref(d);
-		return st;
+		d = NULL;
 	}
-	pthread_mutex_lock(&c->lock);
-	json_decref(c->discovery);
-	c->discovery = d;
-	c->discovery_at = now;
-	*doc = json_incref(d);
-	pthread_mutex_unlock(&c->lock);
-	return OIDC_OK;
+	return oidc_cache_store(c, &c->discovery, st, d, now, true, "discovery document", doc);
 }
 
 enum oidc_status oidc_check(struct oidc_client *c)
@@ -223,21 +270,30 @@ enum oidc_status oidc_check(struct oidc_client *c)
 	json_t *d = NULL;
 	enum oidc_status st = oidc_discovery(c, &d);
 	json_decref(d);
+	if (st == OIDC_OK) {
+		pthread_mutex_lock(&c->lock);
+		st = c->discovery.last;
+		pthread_mutex_unlock(&c->lock);
+	}
 	return st;
 }
 
-/* Returns a new reference to the JWKS; refetches when force and the last fetch is old enough. */
+/* Returns a new reference to the JWKS.  It is fetched again when older than the refresh
+ * interval — so that a key the provider withdrew stops being trusted within that time, even
+ * though no token names an unknown kid — and when force is set (a token names an unknown kid:
+ * the provider rotated its keys).  A failed scheduled refresh keeps the cached keys in use
+ * (the provider's hiccup should not stop sign-in; the next attempt follows within
+ * OIDC_JWKS_MIN_REFRESH seconds); a failed forced fetch is reported to the caller. */
 static enum oidc_status oidc_jwks(struct oidc_client *c, const json_t *disc, bool force,
                                   json_t **jwks)
 {
 	time_t now = time(NULL);
+	*jwks = NULL;
 	pthread_mutex_lock(&c->lock);
-	if (c->jwks && (!force || now - c->jwks_at < OIDC_JWKS_MIN_REFRESH)) {
-		*jwks = json_incref(c->jwks);
-		pthread_mutex_unlock(&c->lock);
-		return OIDC_OK;
-	}
+	bool fetch = oidc_cache_due(c, &c->jwks, force, now, jwks);
 	pthread_mutex_unlock(&c->lock);
+	if (!fetch)
+		return OIDC_OK;
 
 	long status = 0;
 	json_t *k = NULL;
@@ -247,15 +303,9 @@ static enum oidc_status oidc_jwks(struct oidc_client *c, const json_t *disc, boo
 		st = OIDC_BAD_RESPONSE;
 	if (st != OIDC_OK) {
 		json_decref(k);
-		return st;
+		k = NULL;
 	}
-	pthread_mutex_lock(&c->lock);
-	json_decref(c->jwks);
-	c->jwks = k;
-	c->jwks_at = now;
-	*jwks = json_incref(k);
-	pthread_mutex_unlock(&c->lock);
-	return OIDC_OK;
+	return oidc_cache_store(c, &c->jwks, st, k, now, !force, "JWKS", jwks);
 }
 
 /* Appends "&name=value" (value URL-encoded) to a heap string; returns false on failure. */
@@ -357,6 +407,18 @@ static enum oidc_status oidc_verify(struct oidc_client *c, const json_t *disc,
 	js = jwt_check_claims(claims, time(NULL), OIDC_LEEWAY, issuer, issuer2, c->cfg->client_id);
 	if (js != JWT_OK) {
 		log_warn("id_token refused: %s", jwt_status_str(js));
+		goto out;
+	}
+	/* azp (authorized party) names the client the token was issued to (OpenID Connect Core
+	 * §2, §3.1.3.7): when present it must be us, even if aud lists us among others; with several
+	 * audiences it must be present. */
+	json_t *azp = json_object_get(claims, "azp"), *aud = json_object_get(claims, "aud");
+	if (azp && (!json_is_string(azp) || strcmp(json_string_value(azp), c->cfg->client_id) != 0)) {
+		log_warn("id_token refused: azp is not this client");
+		goto out;
+	}
+	if (!azp && json_is_array(aud) && json_array_size(aud) > 1) {
+		log_warn("id_token refused: several audiences and no azp");
 		goto out;
 	}
 	const char *tnonce = json_string_value(json_object_get(claims, "nonce"));

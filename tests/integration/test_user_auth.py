@@ -72,6 +72,33 @@ def test_bad_signature_is_401(user_url, employee, route):
     assert_401(requests.get(user_url + route, headers=bearer(tampered)))
 
 
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def other_spellings(token):
+    """The same token with its signature padded, or with the two unused low bits of the
+    signature's last character set otherwise: the same MAC bytes, other text (issue 11 item 4)."""
+    head, _, sig = token.rpartition(".")
+    assert len(sig) == 43  # 32 bytes: 256 of the 258 bits carry the MAC
+    last = B64URL.index(sig[-1])
+    return ([token + "=", token + "==", token + "===="] +
+            [f"{head}.{sig[:-1]}{B64URL[last ^ bits]}" for bits in (1, 2, 3)])
+
+
+def test_token_has_one_spelling(user_url, room_url, employee, route):
+    # RFC 7515 §2: base64url without padding, so a token has exactly one accepted spelling.
+    u = employee["user"]
+    token = forge_token(u["id"], u["email"], role_for(route))
+    assert requests.get(user_url + route, headers=bearer(token)).status_code == 200
+    for other in other_spellings(token):
+        assert_401(requests.get(user_url + route, headers=bearer(other)))
+    # The token user-service itself issued, on another service too.
+    own = employee["access_token"]
+    assert requests.get(f"{room_url}/rooms", headers=bearer(own)).status_code == 200
+    for other in other_spellings(own):
+        assert_401(requests.get(f"{room_url}/rooms", headers=bearer(other)))
+
+
 def test_tampered_payload_is_401(user_url, employee):
     # An employee's real token with the role switched to admin in the payload.
     h, p, s = employee["access_token"].split(".")

@@ -1,6 +1,7 @@
 """Sign-in with the OpenID Connect provider standing in for Google (SPEC §3)."""
 import base64
 import hashlib
+import time
 import urllib.parse
 
 import requests
@@ -243,3 +244,46 @@ def test_overlong_login_hint_is_400(user_url):
     r = requests.get(f"{user_url}/auth/google/login", params={"login_hint": "a" * 400 + "@x.org"},
                      allow_redirects=False)
     assert_error(r, 400, "bad_request", detail="login_hint")
+
+
+def test_id_token_issued_to_another_client_is_refused(user_url, admin_headers):
+    # Issue 11 item 5: the provider names us in aud but azp (the authorized party) is another
+    # client of the provider: the sign-in is refused and no user is created.
+    assert_error(login(user_url, "wrongazp.person@example.com"), 401, "unauthorized")
+    r = requests.get(f"{user_url}/admin/users", params={"q": "wrongazp"}, headers=admin_headers)
+    assert r.status_code == 200 and r.json() == [], r.text
+
+
+def test_key_withdrawn_by_provider_stops_being_trusted(stack):
+    # Issue 11 item 5: the JWKS is fetched again on a schedule (here every 2 s), not only for an
+    # unknown kid, so a key the provider withdrew stops being accepted although no token ever
+    # named an unknown kid.
+    provider = f"http://127.0.0.1:{stack.oidc.port}"
+    svc = stack.user_service(tag="jwks-refresh", OIDC_JWKS_REFRESH_SECONDS="2").start()
+    try:
+        r = requests.post(f"{provider}/test/keys", timeout=30)
+        assert r.status_code == 200, r.text
+        kid = r.json()["kid"]
+        # Signed with the extra key while it is published: the service fetches and trusts it.
+        r = login(svc.url, "extrakey.before@example.com")
+        assert r.status_code == 200, r.text
+        assert requests.delete(f"{provider}/test/keys/{kid}", timeout=10).status_code == 204
+        assert kid not in {k["kid"] for k in requests.get(f"{provider}/jwks").json()["keys"]}
+        time.sleep(3)  # past the refresh interval
+        r = login(svc.url, "extrakey.after@example.com")
+        assert_error(r, 401, "unauthorized")
+        assert "id_token refused: unknown signing key" in svc.log_text()
+        # The provider's current key still works on that service.
+        r = login(svc.url, "after.rotation@example.com")
+        assert r.status_code == 200, r.text
+    finally:
+        svc.stop()
+
+
+def test_jwks_refresh_interval_is_validated(stack):
+    # OIDC_JWKS_REFRESH_SECONDS: 1 … 86400 (default 3600).
+    for bad in ("0", "86401", "soon"):
+        svc = stack.user_service(tag=f"jwks-refresh-{bad}", OIDC_JWKS_REFRESH_SECONDS=bad)
+        out = svc.run("token", "--email", "x@example.com", timeout=30)
+        assert out.returncode == 2, (out.returncode, out.stderr)
+        assert "OIDC_JWKS_REFRESH_SECONDS" in out.stderr, out.stderr

@@ -10,7 +10,15 @@
 // /authorize query: login_hint (e-mail, default dev@example.com), nonce, state,
 // code_challenge + code_challenge_method=S256 (required), redirect_uri, client_id.
 // Test e-mails: local part "unverified…" -> email_verified false;
-//               local part "denied…"     -> redirect with error=access_denied.
+//               local part "denied…"     -> redirect with error=access_denied;
+//               local part "wrongazp…"   -> id_token with azp of another client (aud still ours);
+//               local part "extrakey…"   -> id_token signed with the newest extra key (below),
+//                                           also after that key was withdrawn from /jwks.
+//
+// Signing keys, for key-rotation tests (the usual key never changes while the server runs):
+//   POST   /test/keys       adds an extra RS256 key to /jwks; answers {"kid": "…"}
+//   DELETE /test/keys/KID   withdraws that key from /jwks (it can still sign "extrakey…" tokens,
+//                           as a leaked key could); 204
 
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -28,8 +36,10 @@ const MAX_BODY = 64 * 1024;
 
 const issuer = new OAuth2Issuer();
 issuer.url = `http://localhost:${port}`;
-await issuer.keys.generate('RS256');
+const mainKid = (await issuer.keys.generate('RS256')).kid;
 const service = new OAuth2Service(issuer);
+const extraKids = [];          // added by POST /test/keys, oldest first
+const withdrawnKids = new Set(); // not published in /jwks any more
 
 // code -> { email, nonce, challenge, clientId, redirectUri, expires }
 const codes = new Map();
@@ -52,6 +62,8 @@ function identity(rawEmail) {
     family_name: words.slice(1).join(' ') || undefined,
     email_verified: !local.startsWith('unverified'),
     denied: local.startsWith('denied'),
+    wrongAzp: local.startsWith('wrongazp'),
+    extraKey: local.startsWith('extrakey'),
     picture: `https://example.com/avatar/${encodeURIComponent(local)}.png`,
     hd: domain === 'gmail.com' ? undefined : domain,
   };
@@ -160,13 +172,15 @@ async function tokenEndpoint(req, res) {
   }
 
   const who = identity(grant.email);
+  const kid = who.extraKey && extraKids.length ? extraKids[extraKids.length - 1] : mainKid;
   const idToken = await issuer.buildToken({
+    kid,
     expiresIn: TOKEN_TTL_S,
     scopesOrTransform: (_header, payload) => {
       delete payload.nbf;
       Object.assign(payload, {
         aud: client.id,
-        azp: client.id,
+        azp: who.wrongAzp ? 'another-client-id' : client.id,
         sub: who.sub,
         email: who.email,
         email_verified: who.email_verified,
@@ -188,8 +202,38 @@ async function tokenEndpoint(req, res) {
   });
 }
 
+// The published keys: every key but the withdrawn ones (public halves only).
+function jwks(res) {
+  const keys = issuer.keys.toJSON().filter((k) => !withdrawnKids.has(k.kid));
+  send(res, 200, { keys });
+}
+
+async function addKey(res) {
+  const { kid } = await issuer.keys.generate('RS256');
+  extraKids.push(kid);
+  send(res, 200, { kid });
+}
+
+function withdrawKey(res, kid) {
+  if (!extraKids.includes(kid)) return send(res, 404, { error: 'unknown kid' });
+  withdrawnKids.add(kid);
+  res.writeHead(204);
+  return res.end();
+}
+
 const server = createServer((req, res) => {
   const path = (req.url || '').split('?')[0];
+  if (req.method === 'GET' && path === '/jwks') return jwks(res);
+  if (req.method === 'POST' && path === '/test/keys') {
+    addKey(res).catch((err) => {
+      process.stderr.write(`key generation: ${err.stack || err}\n`);
+      if (!res.headersSent) send(res, 500, { error: 'server_error' });
+    });
+    return;
+  }
+  if (req.method === 'DELETE' && path.startsWith('/test/keys/')) {
+    return withdrawKey(res, decodeURIComponent(path.slice('/test/keys/'.length)));
+  }
   if (req.method === 'POST' && path === '/token') {
     tokenEndpoint(req, res).catch((err) => {
       process.stderr.write(`token endpoint: ${err.stack || err}\n`);

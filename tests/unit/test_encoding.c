@@ -61,18 +61,100 @@ static void test_decode_vectors(void **state)
 	}
 }
 
-static void test_decode_padding_accepted(void **state)
+/* Item 4 of issue 11: one byte string, one spelling.  Padding (correct or not) is refused by
+ * the canonical decoder that JWS parts and cursors use. */
+static void test_decode_rejects_padding(void **state)
+{
+	(void)state;
+	const char *padded[] = {"Zg==", "Zm8=", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy=", "Zm9vYmFy==",
+	                        "Zm9vYmFy====", "Zg=", "Zg===", "Zm8==", "AAAA=", "=", "=="};
+	for (size_t i = 0; i < sizeof padded / sizeof padded[0]; i++) {
+		size_t n = 0;
+		unsigned char *d = enc_b64url_decode(padded[i], strlen(padded[i]), &n);
+		if (d)
+			fail_msg("canonical decoder accepted padded \"%s\"", padded[i]);
+	}
+}
+
+/* Whatever the canonical decoder accepts encodes back to exactly the same text: no padding, no
+ * second choice of unused low bits in the last character.  Exhaustive over every string of up
+ * to three characters from the alphabet plus '=', alone and after a full group. */
+static void test_decode_only_canonical(void **state)
+{
+	(void)state;
+	static const char chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=";
+	const size_t nc = sizeof chars - 1;
+	char s[8];
+	size_t accepted = 0;
+	for (size_t prefix = 0; prefix <= 4; prefix += 4) {
+		memcpy(s, "QUJD", 4); /* "ABC" */
+		for (size_t len = 1; len <= 3; len++) {
+			size_t total = 1;
+			for (size_t i = 0; i < len; i++)
+				total *= nc;
+			for (size_t k = 0; k < total; k++) {
+				size_t v = k;
+				for (size_t i = 0; i < len; i++, v /= nc)
+					s[prefix + i] = chars[v % nc];
+				size_t slen = prefix + len, n = 0;
+				unsigned char *d = enc_b64url_decode(s, slen, &n);
+				if (!d)
+					continue;
+				accepted++;
+				char *e = enc_b64url_encode(d, n);
+				assert_non_null(e);
+				if (strlen(e) != slen || memcmp(e, s, slen) != 0)
+					fail_msg("\"%.*s\" decoded but encodes back as \"%s\"", (int)slen, s, e);
+				free(e);
+				free(d);
+			}
+		}
+	}
+	/* 2 * (64 * 4 two-character and 64 * 64 * 16 three-character spellings) */
+	assert_int_equal(accepted, 2 * (64 * 4 + 64 * 64 * 16));
+}
+
+/* The lenient decoder (JWK n and e from the provider) takes RFC 4648 padding as well. */
+static void test_decode_lenient_accepts_padding(void **state)
 {
 	(void)state;
 	const struct vector padded[] = {
-		{"f", 1, "Zg=="}, {"fo", 2, "Zm8="}, {"foob", 4, "Zm9vYg=="}, {"foobar", 6, "Zm9vYmFy"}};
+		{"f", 1, "Zg=="}, {"fo", 2, "Zm8="}, {"foob", 4, "Zm9vYg=="}, {"foobar", 6, "Zm9vYmFy"},
+		{"fooba", 5, "Zm9vYmE="}, {"f", 1, "Zg"}, {"", 0, ""}};
 	for (size_t i = 0; i < sizeof padded / sizeof padded[0]; i++) {
 		size_t n = 0;
-		unsigned char *d = enc_b64url_decode(padded[i].enc, strlen(padded[i].enc), &n);
+		unsigned char *d = enc_b64url_decode_lenient(padded[i].enc, strlen(padded[i].enc), &n);
 		assert_non_null(d);
 		assert_int_equal(n, padded[i].len);
 		assert_memory_equal(d, padded[i].raw, n);
 		free(d);
+	}
+}
+
+/* ... but only padding that completes the last group of four, and nothing else. */
+static void test_decode_lenient_rejects(void **state)
+{
+	(void)state;
+	const char *bad[] = {
+		"Zg=",          /* one '=' short */
+		"Zg===",        /* one too many */
+		"Zm8==",        /* one too many */
+		"Zm9vYmFy=",    /* padding after a full group */
+		"Zm9vYmFy====", /* a whole group of padding */
+		"Zm9v====",
+		"Z===",         /* one character of data */
+		"=", "==", "====",
+		"Zm9=",         /* padded but non-canonical: "fo" is Zm8= */
+		"Zh==",         /* non-canonical: trailing bits of "f" set */
+		"Zm=9",         /* padding in the middle */
+		"Zm9v+A==",     /* standard alphabet */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		size_t n = 0;
+		unsigned char *d = enc_b64url_decode_lenient(bad[i], strlen(bad[i]), &n);
+		if (d)
+			fail_msg("lenient decoder accepted \"%s\"", bad[i]);
 	}
 }
 
@@ -195,7 +277,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encode_vectors),
 		cmocka_unit_test(test_decode_vectors),
-		cmocka_unit_test(test_decode_padding_accepted),
+		cmocka_unit_test(test_decode_rejects_padding),
+		cmocka_unit_test(test_decode_only_canonical),
+		cmocka_unit_test(test_decode_lenient_accepts_padding),
+		cmocka_unit_test(test_decode_lenient_rejects),
 		cmocka_unit_test(test_decode_uses_length),
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_round_trip_random),

@@ -258,6 +258,78 @@ static void test_hs256_altered(void **state)
 	json_decref(evil);
 }
 
+/* Copies token with its last character replaced by the other character that has the same
+ * significant bits (the unused low bits flipped): the same signature bytes, another spelling. */
+static char *flip_unused_bits(const char *token, unsigned unused_mask)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char *m = strdup(token);
+	assert_non_null(m);
+	char *last = m + strlen(m) - 1;
+	unsigned v = (unsigned)(strchr(alphabet, *last) - alphabet);
+	*last = alphabet[v ^ unused_mask];
+	return m;
+}
+
+/* Issue 11 item 4: a token has exactly one spelling (RFC 7515 §2: unpadded base64url).  The
+ * signature does not cover its own encoding, so "sig=" or a last character with other unused
+ * bits would otherwise be a second valid token. */
+static void test_hs256_one_spelling(void **state)
+{
+	(void)state;
+	json_t *in = json_pack("{s:s, s:I}", "sub", "42", "exp", (json_int_t)2000000000);
+	char *t = jwt_sign_hs256(in, key32, KEY32_LEN);
+	json_decref(in);
+	assert_non_null(t);
+	assert_int_equal(verify_hs(t, key32, KEY32_LEN), JWT_OK);
+	const char *sig = strrchr(t, '.') + 1;
+	assert_int_equal(strlen(sig), 43); /* 32 bytes: two unused bits in the last character */
+
+	char buf[1024];
+	const char *suffixes[] = {"=", "==", "===", "===="};
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		snprintf(buf, sizeof buf, "%s%s", t, suffixes[i]);
+		enum jwt_status st = verify_hs(buf, key32, KEY32_LEN);
+		if (st != JWT_BAD_SIGNATURE)
+			fail_msg("signature padded with \"%s\" gave %d", suffixes[i], st);
+	}
+	for (unsigned mask = 1; mask <= 3; mask++) {
+		char *m = flip_unused_bits(t, mask);
+		assert_int_equal(verify_hs(m, key32, KEY32_LEN), JWT_BAD_SIGNATURE);
+		free(m);
+	}
+
+	/* Correctly MACed by the key holder over a padded header or payload: still not a JWS. */
+	char *h = b64("{\"alg\":\"HS256\"}", 15), *p = b64("{\"sub\":\"1\"}", 11);
+	/* h (15 bytes) needs no padding, p (11 bytes) one '=' in RFC 4648: superfluous, correct
+	 * and excess padding. */
+	assert_true(strlen(h) % 4 == 0 && strlen(p) % 4 == 3);
+	const char *forms[][2] = {{"=", ""}, {"", "="}, {"", "=="}};
+	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+		unsigned char mac[EVP_MAX_MD_SIZE];
+		unsigned int maclen = 0;
+		snprintf(buf, sizeof buf, "%s%s.%s%s", h, forms[i][0], p, forms[i][1]);
+		assert_non_null(HMAC(EVP_sha256(), key32, KEY32_LEN, (unsigned char *)buf, strlen(buf),
+		                     mac, &maclen));
+		char *s = b64(mac, maclen);
+		strcat(buf, ".");
+		strcat(buf, s);
+		free(s);
+		enum jwt_status st = verify_hs(buf, key32, KEY32_LEN);
+		if (st != JWT_MALFORMED)
+			fail_msg("padded form %zu gave %d", i, st);
+	}
+	/* The same without padding verifies (the test builds tokens correctly). */
+	char *ok = hmac_token("{\"alg\":\"HS256\"}", "{\"sub\":\"1\"}", key32, KEY32_LEN,
+	                      EVP_sha256());
+	assert_int_equal(verify_hs(ok, key32, KEY32_LEN), JWT_OK);
+	free(ok);
+	free(h);
+	free(p);
+	free(t);
+}
+
 static void test_hs256_structure(void **state)
 {
 	(void)state;
@@ -507,7 +579,7 @@ static void test_rfc7515_a2_altered(void **state)
 	free(n2);
 	/* A toy modulus is not a key. */
 	jwks = jwks_with(NULL, "AQAB", a2_e);
-	assert_int_equal(verify_rs(a2_token, jwks), JWT_BAD_SIGNATURE);
+	assert_int_equal(verify_rs(a2_token, jwks), JWT_BAD_KEY);
 	json_decref(jwks);
 }
 
@@ -528,28 +600,34 @@ static int rsa_teardown(void **state)
 	return 0;
 }
 
-static char *bn_b64(const char *param)
+static char *key_bn_b64(const EVP_PKEY *key, const char *param)
 {
 	BIGNUM *bn = NULL;
-	assert_int_equal(EVP_PKEY_get_bn_param(rsa_key, param, &bn), 1);
-	unsigned char buf[512];
+	assert_int_equal(EVP_PKEY_get_bn_param(key, param, &bn), 1);
+	unsigned char buf[1024];
 	int n = BN_bn2bin(bn, buf);
 	BN_free(bn);
 	assert_true(n > 0);
 	return b64(buf, (size_t)n);
 }
 
-static char *rs_token(const char *header, const char *payload)
+static char *bn_b64(const char *param)
+{
+	return key_bn_b64(rsa_key, param);
+}
+
+/* b64(header).b64(payload) signed with RS256 under key.  Heap string. */
+static char *rs_token_key(EVP_PKEY *key, const char *header, const char *payload)
 {
 	char *h = b64(header, strlen(header)), *p = b64(payload, strlen(payload));
-	size_t cap = strlen(h) + strlen(p) + 1024;
+	size_t cap = strlen(h) + strlen(p) + 2048;
 	char *t = malloc(cap);
 	assert_non_null(t);
 	snprintf(t, cap, "%s.%s", h, p);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char sig[512];
+	unsigned char sig[1024];
 	size_t siglen = sizeof sig;
-	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, rsa_key), 1);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
 	assert_int_equal(EVP_DigestSign(md, sig, &siglen, (unsigned char *)t, strlen(t)), 1);
 	EVP_MD_CTX_free(md);
 	char *s = b64(sig, siglen);
@@ -559,6 +637,21 @@ static char *rs_token(const char *header, const char *payload)
 	free(h);
 	free(p);
 	return t;
+}
+
+static char *rs_token(const char *header, const char *payload)
+{
+	return rs_token_key(rsa_key, header, payload);
+}
+
+/* {"keys":[{"kty":"RSA","kid":kid,"n":…,"e":…}]} for key's public half. */
+static json_t *jwks_of(const EVP_PKEY *key, const char *kid)
+{
+	char *n = key_bn_b64(key, OSSL_PKEY_PARAM_RSA_N), *e = key_bn_b64(key, OSSL_PKEY_PARAM_RSA_E);
+	json_t *jwks = jwks_with(kid, n, e);
+	free(n);
+	free(e);
+	return jwks;
 }
 
 static void test_rs256_kid_selection(void **state)
@@ -605,6 +698,99 @@ static void test_rs256_kid_selection(void **state)
 	assert_int_equal(verify_rs(big, jwks), JWT_TOO_LARGE);
 	free(big);
 	json_decref(jwks);
+	free(n);
+	free(e);
+}
+
+/* Issue 11 item 4 for id_tokens: the RS256 signature part has one spelling too (2048-bit
+ * key: 256 bytes, four unused bits in the last character). */
+static void test_rs256_one_spelling(void **state)
+{
+	(void)state;
+	json_t *jwks = jwks_of(rsa_key, "k");
+	char *t = rs_token("{\"alg\":\"RS256\",\"kid\":\"k\"}", "{\"sub\":\"u1\"}");
+	assert_int_equal(verify_rs(t, jwks), JWT_OK);
+	assert_int_equal(strlen(strrchr(t, '.') + 1), 342);
+	char buf[2048];
+	const char *suffixes[] = {"=", "==", "===="};
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		snprintf(buf, sizeof buf, "%s%s", t, suffixes[i]);
+		enum jwt_status st = verify_rs(buf, jwks);
+		if (st != JWT_BAD_SIGNATURE)
+			fail_msg("signature padded with \"%s\" gave %d", suffixes[i], st);
+	}
+	for (unsigned mask = 1; mask <= 15; mask++) {
+		char *m = flip_unused_bits(t, mask);
+		assert_int_equal(verify_rs(m, jwks), JWT_BAD_SIGNATURE);
+		free(m);
+	}
+	/* The RFC 7515 A.2 example is canonical and padding it is refused as well. */
+	json_decref(jwks);
+	jwks = jwks_with(NULL, a2_n, a2_e);
+	snprintf(buf, sizeof buf, "%s==", a2_token);
+	assert_int_equal(verify_rs(buf, jwks), JWT_BAD_SIGNATURE);
+	json_decref(jwks);
+	free(t);
+}
+
+/* Issue 11 item 5: RSA keys below 2048 bits are refused when the key is built from the JWKS,
+ * even though the signature itself is valid. */
+static void test_rs256_short_key_refused(void **state)
+{
+	(void)state;
+	const unsigned bits[] = {1024, 1536, 2040};
+	for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+		EVP_PKEY *weak = EVP_RSA_gen(bits[i]);
+		assert_non_null(weak);
+		assert_int_equal(EVP_PKEY_get_bits(weak), (int)bits[i]);
+		json_t *jwks = jwks_of(weak, "weak");
+		char *t = rs_token_key(weak, "{\"alg\":\"RS256\",\"kid\":\"weak\"}", "{\"sub\":\"u1\"}");
+		enum jwt_status st = verify_rs(t, jwks);
+		if (st != JWT_BAD_KEY)
+			fail_msg("%u-bit key gave %d", bits[i], st);
+		free(t);
+		json_decref(jwks);
+		EVP_PKEY_free(weak);
+	}
+	assert_string_equal(jwt_status_str(JWT_BAD_KEY),
+	                    "unusable signing key (not RSA of 2048 bits or more)");
+
+	/* 2048 bits is enough, also with a leading zero byte in n or with RFC 4648 padding on n
+	 * and e (the provider's JWKS is decoded leniently, the token never is). */
+	char *n = bn_b64(OSSL_PKEY_PARAM_RSA_N), *e = bn_b64(OSSL_PKEY_PARAM_RSA_E);
+	char *t = rs_token("{\"alg\":\"RS256\",\"kid\":\"k\"}", "{\"sub\":\"u1\"}");
+	json_t *jwks = jwks_with("k", n, e);
+	assert_int_equal(verify_rs(t, jwks), JWT_OK);
+	json_decref(jwks);
+	char padded_n[1024], padded_e[64];
+	snprintf(padded_n, sizeof padded_n, "%s%s", n, strlen(n) % 4 == 2 ? "==" : "=");
+	snprintf(padded_e, sizeof padded_e, "%s", e); /* "AQAB": 3 bytes, never padded */
+	jwks = jwks_with("k", padded_n, padded_e);
+	assert_int_equal(verify_rs(t, jwks), JWT_OK);
+	json_decref(jwks);
+	BIGNUM *bn = NULL;
+	assert_int_equal(EVP_PKEY_get_bn_param(rsa_key, OSSL_PKEY_PARAM_RSA_N, &bn), 1);
+	unsigned char buf[257] = {0};
+	assert_int_equal(BN_bn2bin(bn, buf + 1), 256);
+	BN_free(bn);
+	char *n0 = b64(buf, sizeof buf);
+	jwks = jwks_with("k", n0, e);
+	assert_int_equal(verify_rs(t, jwks), JWT_OK);
+	json_decref(jwks);
+	/* A modulus of more than JWT_RSA_MAX_BITS is not accepted either. */
+	unsigned char big[JWT_RSA_MAX_BITS / 8 + 1];
+	memset(big, 0xff, sizeof big);
+	char *nb = b64(big, sizeof big);
+	jwks = jwks_with("k", nb, e);
+	assert_int_equal(verify_rs(t, jwks), JWT_BAD_KEY);
+	json_decref(jwks);
+	/* Nor a JWK without n. */
+	jwks = json_pack("{s:[{s:s, s:s, s:s}]}", "keys", "kty", "RSA", "kid", "k", "e", e);
+	assert_int_equal(verify_rs(t, jwks), JWT_BAD_KEY);
+	json_decref(jwks);
+	free(nb);
+	free(n0);
+	free(t);
 	free(n);
 	free(e);
 }
@@ -756,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_rfc7515_a1),
 		cmocka_unit_test(test_hs256_round_trip),
 		cmocka_unit_test(test_hs256_altered),
+		cmocka_unit_test(test_hs256_one_spelling),
 		cmocka_unit_test(test_hs256_structure),
 		cmocka_unit_test(test_hs256_bad_parts),
 		cmocka_unit_test(test_hs256_alg_none),
@@ -765,6 +952,9 @@ int main(void)
 		cmocka_unit_test(test_rfc7515_a2),
 		cmocka_unit_test(test_rfc7515_a2_altered),
 		cmocka_unit_test_setup_teardown(test_rs256_kid_selection, rsa_setup, rsa_teardown),
+		cmocka_unit_test_setup_teardown(test_rs256_one_spelling, rsa_setup, rsa_teardown),
+		cmocka_unit_test_setup_teardown(test_rs256_short_key_refused, rsa_setup,
+		                                rsa_teardown),
 		cmocka_unit_test(test_claims_exp),
 		cmocka_unit_test(test_claims_iat_nbf),
 		cmocka_unit_test(test_claims_issuer),

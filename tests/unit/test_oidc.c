@@ -38,6 +38,8 @@ static struct {
 	int token_status;          /* answer of /ok/token */
 	char *token_body;          /* owned */
 	char *jwks_body;           /* owned */
+	int discovery_status;      /* 0: /ok's discovery answers normally, else this status */
+	int jwks_status;           /* 0: /ok/jwks answers jwks_body, else this status */
 } srv = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static char *base_url(const char *path)
@@ -120,11 +122,17 @@ static void serve_one(int fd)
 	pthread_mutex_lock(&srv.lock);
 	if (strcmp(path, "/ok/.well-known/openid-configuration") == 0) {
 		srv.discovery_hits++;
-		reply(fd, 200, "application/json", doc, strlen(doc));
+		if (srv.discovery_status)
+			reply(fd, srv.discovery_status, "application/json", "{}", 2);
+		else
+			reply(fd, 200, "application/json", doc, strlen(doc));
 	} else if (strcmp(path, "/ok/jwks") == 0) {
 		srv.jwks_hits++;
 		const char *b = srv.jwks_body ? srv.jwks_body : "{\"keys\":[]}";
-		reply(fd, 200, "application/json", b, strlen(b));
+		if (srv.jwks_status)
+			reply(fd, srv.jwks_status, "application/json", "{}", 2);
+		else
+			reply(fd, 200, "application/json", b, strlen(b));
 	} else if (strcmp(path, "/ok/token") == 0 && strcmp(method, "POST") == 0) {
 		srv.token_hits++;
 		snprintf(srv.token_form, sizeof srv.token_form, "%s", body);
@@ -225,7 +233,7 @@ static void test_new_free(void **state)
 {
 	(void)state;
 	struct oidc_config cfg = {"https://accounts.google.com/.well-known/openid-configuration",
-	                          "client", "secret", "https://app.example/cb", "", false, 1000};
+	                          "client", "secret", "https://app.example/cb", "", false, 1000, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_non_null(c);
 	oidc_free(c);
@@ -239,7 +247,7 @@ static void test_new_free(void **state)
 static enum oidc_status auth_url_for(const char *discovery, bool allow_loopback)
 {
 	struct oidc_config cfg = {discovery, "client", "secret", "https://app.example/cb", NULL,
-	                          allow_loopback, 2000};
+	                          allow_loopback, 2000, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_non_null(c);
 	char *url = (char *)&url;
@@ -324,7 +332,7 @@ static void test_authorization_url(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client id&1", "secret", "https://app.example/auth/callback",
-	                          "example.com", true, 2000};
+	                          "example.com", true, 2000, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	int hits = srv.discovery_hits;
 	char *url = NULL;
@@ -393,8 +401,9 @@ static void test_bad_discovery(void **state)
 	free(u);
 }
 
-/* An RSA key of our own as the provider's signing key. */
-static EVP_PKEY *idp_key;
+/* RSA keys of our own as the provider's signing keys: idp_key is published as "k1" by
+ * idp_setup, idp_key2 is the key a rotation brings in. */
+static EVP_PKEY *idp_key, *idp_key2;
 
 static char *b64(const void *d, size_t n)
 {
@@ -403,17 +412,18 @@ static char *b64(const void *d, size_t n)
 	return s;
 }
 
-static char *bn_param_b64(const char *name)
+static char *bn_param_b64(const EVP_PKEY *key, const char *name)
 {
 	BIGNUM *bn = NULL;
-	assert_int_equal(EVP_PKEY_get_bn_param(idp_key, name, &bn), 1);
+	assert_int_equal(EVP_PKEY_get_bn_param(key, name, &bn), 1);
 	unsigned char buf[512];
 	int n = BN_bn2bin(bn, buf);
 	BN_free(bn);
 	return b64(buf, (size_t)n);
 }
 
-static char *id_token(const char *kid, json_t *claims)
+/* An id_token for claims (stolen) signed by key under kid.  Heap string. */
+static char *id_token_with(EVP_PKEY *key, const char *kid, json_t *claims)
 {
 	char header[64];
 	snprintf(header, sizeof header, "{\"alg\":\"RS256\",\"kid\":\"%s\"}", kid);
@@ -426,7 +436,7 @@ static char *id_token(const char *kid, json_t *claims)
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char sig[512];
 	size_t siglen = sizeof sig;
-	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, idp_key), 1);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
 	assert_int_equal(EVP_DigestSign(md, sig, &siglen, (unsigned char *)t, strlen(t)), 1);
 	EVP_MD_CTX_free(md);
 	char *s = b64(sig, siglen);
@@ -437,6 +447,11 @@ static char *id_token(const char *kid, json_t *claims)
 	free(p);
 	free(pj);
 	return t;
+}
+
+static char *id_token(const char *kid, json_t *claims)
+{
+	return id_token_with(idp_key, kid, claims);
 }
 
 static json_t *good_claims(void)
@@ -474,7 +489,7 @@ static enum oidc_status exchange(const char *hosted_domain, struct oidc_identity
 {
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb",
-	                          hosted_domain, true, 2000};
+	                          hosted_domain, true, 2000, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	enum oidc_status st = oidc_exchange(c, "the/code", "the-verifier", "n-123", id);
 	oidc_free(c);
@@ -486,15 +501,13 @@ static enum oidc_status exchange(const char *hosted_domain, struct oidc_identity
 	return st;
 }
 
-static int idp_setup(void **state)
+/* Makes /ok/jwks publish key alone under kid. */
+static void publish_key(const EVP_PKEY *key, const char *kid)
 {
-	(void)state;
-	idp_key = EVP_RSA_gen(2048);
-	if (!idp_key)
-		return -1;
-	char *n = bn_param_b64(OSSL_PKEY_PARAM_RSA_N), *e = bn_param_b64(OSSL_PKEY_PARAM_RSA_E);
+	char *n = bn_param_b64(key, OSSL_PKEY_PARAM_RSA_N);
+	char *e = bn_param_b64(key, OSSL_PKEY_PARAM_RSA_E);
 	json_t *jwks = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty", "RSA",
-	                         "kid", "k1", "use", "sig", "alg", "RS256", "n", n, "e", e);
+	                         "kid", kid, "use", "sig", "alg", "RS256", "n", n, "e", e);
 	pthread_mutex_lock(&srv.lock);
 	free(srv.jwks_body);
 	srv.jwks_body = json_dumps(jwks, 0);
@@ -502,6 +515,19 @@ static int idp_setup(void **state)
 	json_decref(jwks);
 	free(n);
 	free(e);
+}
+
+static int idp_setup(void **state)
+{
+	(void)state;
+	idp_key = EVP_RSA_gen(2048);
+	idp_key2 = EVP_RSA_gen(2048);
+	if (!idp_key || !idp_key2)
+		return -1;
+	publish_key(idp_key, "k1");
+	pthread_mutex_lock(&srv.lock);
+	srv.discovery_status = srv.jwks_status = 0;
+	pthread_mutex_unlock(&srv.lock);
 	return 0;
 }
 
@@ -509,6 +535,7 @@ static int idp_teardown(void **state)
 {
 	(void)state;
 	EVP_PKEY_free(idp_key);
+	EVP_PKEY_free(idp_key2);
 	return 0;
 }
 
@@ -620,6 +647,157 @@ static void test_exchange_refusals(void **state)
 	assert_int_equal(exchange(NULL, &id), OIDC_BAD_RESPONSE);
 }
 
+/* Issue 11 item 5: azp, when present, must be our client id; with several audiences it must
+ * be present. */
+static void test_exchange_azp(void **state)
+{
+	(void)state;
+	struct oidc_identity id;
+	const struct {
+		const char *aud_json, *azp_json; /* NULL: claim left as good_claims() has it / absent */
+		enum oidc_status want;
+	} cases[] = {
+		{NULL, "\"client-1\"", OIDC_OK},
+		{NULL, "\"client-2\"", OIDC_INVALID_TOKEN},  /* issued to another client */
+		{NULL, "\"\"", OIDC_INVALID_TOKEN},
+		{NULL, "\"Client-1\"", OIDC_INVALID_TOKEN},
+		{NULL, "1", OIDC_INVALID_TOKEN},
+		{NULL, "null", OIDC_INVALID_TOKEN},
+		{NULL, "[\"client-1\"]", OIDC_INVALID_TOKEN},
+		{"[\"client-2\",\"client-1\"]", "\"client-2\"", OIDC_INVALID_TOKEN},
+		{"[\"client-2\",\"client-1\"]", NULL, OIDC_INVALID_TOKEN}, /* several, no azp */
+		{"[\"client-2\",\"client-1\"]", "\"client-1\"", OIDC_OK},
+		{"[\"client-1\"]", NULL, OIDC_OK},
+		{NULL, NULL, OIDC_OK},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *c = good_claims();
+		if (cases[i].aud_json)
+			json_object_set_new(c, "aud", json_loads(cases[i].aud_json, JSON_DECODE_ANY, NULL));
+		if (cases[i].azp_json)
+			json_object_set_new(c, "azp", json_loads(cases[i].azp_json, JSON_DECODE_ANY, NULL));
+		set_token_answer(200, id_token("k1", c));
+		enum oidc_status st = exchange(NULL, &id);
+		if (st != cases[i].want)
+			fail_msg("case %zu (aud %s, azp %s): %s", i, cases[i].aud_json,
+			         cases[i].azp_json, oidc_status_str(st));
+		oidc_identity_free(&id);
+	}
+}
+
+/* Sleeps past a one-second refresh interval (time() has a one-second resolution). */
+static void wait_past_refresh(void)
+{
+	struct timespec ts = {1, 150 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Sign-in on a client kept across calls (exchange() makes a fresh one each time). */
+static enum oidc_status exchange_on(struct oidc_client *c, char *token)
+{
+	struct oidc_identity id;
+	set_token_answer(200, token);
+	enum oidc_status st = oidc_exchange(c, "the/code", "the-verifier", "n-123", &id);
+	if (st != OIDC_OK)
+		assert_null(id.sub);
+	oidc_identity_free(&id);
+	return st;
+}
+
+static int hits(const int *counter)
+{
+	pthread_mutex_lock(&srv.lock);
+	int n = *counter;
+	pthread_mutex_unlock(&srv.lock);
+	return n;
+}
+
+/* Issue 11 item 5: the JWKS is fetched again on a schedule, not only for an unknown kid, so a
+ * key the provider withdrew stops being trusted. */
+static void test_jwks_refreshed_on_schedule(void **state)
+{
+	(void)state;
+	char *disc = base_url("/ok/.well-known/openid-configuration");
+	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
+	                          2000, 1};
+	struct oidc_config hourly_cfg = cfg;
+	hourly_cfg.jwks_refresh_s = 0; /* the default: an hour */
+	struct oidc_client *c = oidc_new(&cfg), *hourly = oidc_new(&hourly_cfg);
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	assert_int_equal(exchange_on(hourly, id_token("k1", good_claims())), OIDC_OK);
+
+	/* The provider withdraws k1 and publishes k2; someone still holds k1. */
+	publish_key(idp_key2, "k2");
+	int before = hits(&srv.jwks_hits);
+	/* Until its next refresh a client trusts the keys it has (here: the hourly one). */
+	assert_int_equal(exchange_on(hourly, id_token("k1", good_claims())), OIDC_OK);
+	assert_int_equal(hits(&srv.jwks_hits), before);
+
+	wait_past_refresh();
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_INVALID_TOKEN);
+	assert_true(hits(&srv.jwks_hits) > before);
+	/* The new key is trusted. */
+	assert_int_equal(exchange_on(c, id_token_with(idp_key2, "k2", good_claims())), OIDC_OK);
+	oidc_free(c);
+	oidc_free(hourly);
+	free(disc);
+}
+
+/* A scheduled JWKS refresh that fails keeps the cached keys in use. */
+static void test_jwks_refresh_failure_keeps_keys(void **state)
+{
+	(void)state;
+	char *disc = base_url("/ok/.well-known/openid-configuration");
+	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
+	                          2000, 1};
+	struct oidc_client *c = oidc_new(&cfg);
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	pthread_mutex_lock(&srv.lock);
+	srv.jwks_status = 503;
+	pthread_mutex_unlock(&srv.lock);
+	wait_past_refresh();
+	int before = hits(&srv.jwks_hits);
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	assert_true(hits(&srv.jwks_hits) > before); /* it did try */
+	pthread_mutex_lock(&srv.lock);
+	srv.jwks_status = 0;
+	pthread_mutex_unlock(&srv.lock);
+	oidc_free(c);
+	free(disc);
+}
+
+/* Issue 11 item 5: a failed refresh of the discovery document keeps the cached one in use (sign-in
+ * goes on); oidc_check (/health) reports the failure until a refresh succeeds again. */
+static void test_discovery_refresh_failure_keeps_document(void **state)
+{
+	(void)state;
+	char *disc = base_url("/ok/.well-known/openid-configuration");
+	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
+	                          2000, 1};
+	struct oidc_client *c = oidc_new(&cfg);
+	assert_int_equal(oidc_check(c), OIDC_OK);
+	pthread_mutex_lock(&srv.lock);
+	srv.discovery_status = 503;
+	pthread_mutex_unlock(&srv.lock);
+	wait_past_refresh();
+	int before = hits(&srv.discovery_hits);
+	char *url = NULL;
+	assert_int_equal(oidc_authorization_url(c, "s", "n", "v", NULL, &url), OIDC_OK);
+	assert_non_null(strstr(url, "https://idp.example/auth?"));
+	free(url);
+	assert_true(hits(&srv.discovery_hits) > before); /* it did try */
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	assert_int_equal(oidc_check(c), OIDC_UNREACHABLE);
+
+	pthread_mutex_lock(&srv.lock);
+	srv.discovery_status = 0;
+	pthread_mutex_unlock(&srv.lock);
+	wait_past_refresh();
+	assert_int_equal(oidc_check(c), OIDC_OK);
+	oidc_free(c);
+	free(disc);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -632,6 +810,13 @@ int main(void)
 		cmocka_unit_test(test_bad_discovery),
 		cmocka_unit_test_setup_teardown(test_exchange_ok, idp_setup, idp_teardown),
 		cmocka_unit_test_setup_teardown(test_exchange_refusals, idp_setup, idp_teardown),
+		cmocka_unit_test_setup_teardown(test_exchange_azp, idp_setup, idp_teardown),
+		cmocka_unit_test_setup_teardown(test_jwks_refreshed_on_schedule, idp_setup,
+		                                idp_teardown),
+		cmocka_unit_test_setup_teardown(test_jwks_refresh_failure_keeps_keys, idp_setup,
+		                                idp_teardown),
+		cmocka_unit_test_setup_teardown(test_discovery_refresh_failure_keeps_document,
+		                                idp_setup, idp_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, server_start, server_stop);
 	curl_global_cleanup();

@@ -44,6 +44,8 @@ static const struct cfg_param user_params[] = {
 	 offsetof(struct user_config, refresh_ttl)},
 	{"OIDC_ALLOW_HTTP_LOOPBACK", CFG_BOOL, "false", 0, 0, false,
 	 offsetof(struct user_config, oidc_allow_http_loopback)},
+	{"OIDC_JWKS_REFRESH_SECONDS", CFG_INT, "3600", 1, 86400, false,
+	 offsetof(struct user_config, oidc_jwks_refresh_s)},
 	{"RATE_LIMIT_AUTH_PER_MINUTE", CFG_INT, "30", 0, 1000000, false,
 	 offsetof(struct user_config, auth_rate_limit)},
 	{"TRUST_FORWARDED_FOR", CFG_BOOL, "false", 0, 0, false,
@@ -148,6 +150,7 @@ int main(int argc, char **argv)
 			.hosted_domain = cfg.google_hosted_domain,
 			.allow_http_loopback = cfg.oidc_allow_http_loopback,
 			.timeout_ms = 10000,
+			.jwks_refresh_s = (long)cfg.oidc_jwks_refresh_s,
 		};
 		oidc = oidc_new(&oidc_cfg);
 	} else {

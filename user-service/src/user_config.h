@@ -17,6 +17,7 @@ struct user_config {
 	char *admin_emails;
 	long long refresh_ttl;
 	bool oidc_allow_http_loopback;
+	long long oidc_jwks_refresh_s;  /* provider keys and metadata re-fetched after this */
 	long long auth_rate_limit;
 	bool trust_forwarded_for;
 };
