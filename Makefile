@@ -58,7 +58,9 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	$(Q)$(AR) rcs $@ $^
 
 # Each service: its sources plus its migrations and OpenAPI document embedded as C strings, so a
-# binary is self-contained.
+# binary is self-contained.  Their symbols are declared once for every service, in
+# common/include/embedded.h, which the generated files include: main.c needs nothing generated
+# before it compiles, so a clean parallel build has no ordering to get wrong.
 define service_rules
 $(1)_SRC := $$(wildcard $(1)/src/*.c)
 $(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/$(1)/migrations.o \
@@ -68,7 +70,7 @@ $(BUILD)/gen/$(1)/migrations.c: $$(sort $$(wildcard $(1)/migrations/*.sql)) tool
 	$(Q)sh tools/embed-migrations.sh $(1)/migrations > $$@
 $(BUILD)/gen/$(1)/openapi.c: $(1)/openapi.json tools/embed-file.sh
 	@mkdir -p $$(@D)
-	$(Q)sh tools/embed-file.sh service_openapi $(1)/openapi.json > $$@
+	$(Q)sh tools/embed-file.sh service_openapi $(1)/openapi.json embedded.h > $$@
 $(BUILD)/obj/gen/$(1)/%.o: $(BUILD)/gen/$(1)/%.c
 	@mkdir -p $$(@D)
 	$(Q)$(CC) $(CFLAGS) -c -o $$@ $$<

@@ -17,6 +17,7 @@
 
 #include <civetweb.h>
 
+#include "countof.h"
 #include "encoding.h"
 #include "router.h"
 #include "timefmt.h"
@@ -58,9 +59,9 @@ static const struct {
 	const struct fuzz_route *routes;
 	size_t n;
 } services[] = {
-	{user_routes, sizeof user_routes / sizeof user_routes[0]},
-	{room_routes, sizeof room_routes / sizeof room_routes[0]},
-	{reservation_routes, sizeof reservation_routes / sizeof reservation_routes[0]},
+	{user_routes, countof(user_routes)},
+	{room_routes, countof(room_routes)},
+	{reservation_routes, countof(reservation_routes)},
 };
 
 /* What the match must satisfy whatever the input. */
@@ -107,12 +108,11 @@ static void route(const char *method, const char *path)
 {
 	const char *lookup = strcmp(method, "OPTIONS") == 0 ? "" : method;
 	const struct fuzz_route *routes = builtin_routes;
-	size_t n = sizeof builtin_routes / sizeof builtin_routes[0];
+	size_t n = countof(builtin_routes);
 	struct router_match m;
 	bool found = router_find(routes, n, sizeof routes[0], lookup, path, &m);
 	check_match(routes, n, lookup, path, found, &m);
-	for (size_t s = 0; !found && !m.path_known && s < sizeof services / sizeof services[0];
-	     s++) {
+	for (size_t s = 0; !found && !m.path_known && s < countof(services); s++) {
 		struct router_match ms;
 		bool f = router_find(services[s].routes, services[s].n, sizeof services[s].routes[0],
 		                     lookup, path, &ms);
@@ -247,7 +247,7 @@ static void query_strings(const char *qs)
 	} strings[] = {{"q", 201},       {"role", 16},     {"status", 16}, {"login_hint", 321},
 	               {"state", 128},   {"code", 2048},   {"error", 128}};
 	char buf[2048];
-	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+	for (size_t i = 0; i < countof(strings); i++)
 		(void)query(qs, strings[i].name, buf, strings[i].size);
 }
 

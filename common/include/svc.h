@@ -26,26 +26,24 @@ struct svc_config {
 	char *kafka_broker_url;
 };
 
-/* The common rows of a service's configuration table.  type is the service's config struct,
- * m the name of its struct svc_config member, port the default port as a string. */
-#define SVC_COMMON_PARAMS(type, m, default_port)                                               \
-	{"PORT", CFG_INT, default_port, 1, 65535, false, offsetof(type, m.port)},              \
-	{"DATABASE_URL", CFG_STRING, NULL, 1, 4096, true, offsetof(type, m.database_url)},     \
-	{"JWT_SECRET_KEY", CFG_STRING, NULL, 32, 4096, true, offsetof(type, m.jwt_secret)},    \
-	{"JWT_ISSUER", CFG_STRING, "meeting-rooms", 1, 256, false, offsetof(type, m.jwt_issuer)}, \
-	{"JWT_ACCESS_TTL_SECONDS", CFG_INT, "3600", 60, 86400, false,                          \
-	 offsetof(type, m.access_ttl)},                                                        \
-	{"LOG_LEVEL", CFG_STRING, "info", 4, 5, false, offsetof(type, m.log_level)},           \
-	{"NUM_THREADS", CFG_INT, "16", 1, 1024, false, offsetof(type, m.num_threads)},         \
-	{"MAX_BODY_BYTES", CFG_INT, "65536", 1024, 16777216, false, offsetof(type, m.max_body)}, \
-	{"REQUEST_TIMEOUT_MS", CFG_INT, "30000", 100, 600000, false,                           \
-	 offsetof(type, m.request_timeout_ms)},                                                \
-	{"CORS_ORIGINS", CFG_STRING, "", 0, 4096, false, offsetof(type, m.cors_origins)}
+/* The common rows of a service's configuration table.  s is the service's config struct, m the
+ * name of its struct svc_config member, default_port the default port as a string. */
+#define SVC_COMMON_PARAMS(s, m, default_port)                                                  \
+	CFG_INT(s, "PORT", m.port, default_port, 1, 65535),                                    \
+	CFG_REQUIRED_STR(s, "DATABASE_URL", m.database_url, 1, 4096),                          \
+	CFG_REQUIRED_STR(s, "JWT_SECRET_KEY", m.jwt_secret, 32, 4096),                         \
+	CFG_STR(s, "JWT_ISSUER", m.jwt_issuer, "meeting-rooms", 1, 256),                       \
+	CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "3600", 60, 86400),                 \
+	CFG_STR(s, "LOG_LEVEL", m.log_level, "info", 4, 5),                                    \
+	CFG_INT(s, "NUM_THREADS", m.num_threads, "16", 1, 1024),                               \
+	CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                     \
+	CFG_INT(s, "REQUEST_TIMEOUT_MS", m.request_timeout_ms, "30000", 100, 600000),          \
+	CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096)
 
 /* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.
  * Then validates LOG_LEVEL, sets up logging, jansson, libcurl and the database layer, and blocks
  * SIGTERM/SIGINT/SIGPIPE in this thread (so in every thread started later). */
-void svc_init(const char *service, const struct cfg_param *params, size_t n, void *cfg,
+void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common);
 
 /* Applies the migrations, retrying every second while the database is unreachable.  Returns
@@ -93,7 +91,7 @@ struct svc_service {
 int svc_serve(const struct svc_service *s);
 
 /* Releases what svc_init set up and the configuration strings: the last call of main(). */
-void svc_exit(const struct cfg_param *params, size_t n, void *cfg);
+void svc_exit(const struct cfg_table *table, void *cfg);
 
 /* The access-token settings of a service's configuration (pointers into cfg). */
 struct auth_config svc_auth(const struct svc_config *cfg);

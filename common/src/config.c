@@ -34,7 +34,7 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 			return false;
 		}
 		/* Optional and unset: strings become "", numbers 0, booleans false. */
-		if (p->type == CFG_STRING) {
+		if (p->type == CFG_TYPE_STRING) {
 			char *empty = strdup("");
 			memcpy(base + p->offset, &empty, sizeof empty);
 			return empty != NULL;
@@ -43,7 +43,7 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 	}
 
 	switch (p->type) {
-	case CFG_STRING: {
+	case CFG_TYPE_STRING: {
 		size_t len = strlen(raw);
 		if (len < (size_t)p->min || (p->max > 0 && len > (size_t)p->max)) {
 			if (p->max > 0)
@@ -62,7 +62,7 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 		memcpy(base + p->offset, &copy, sizeof copy);
 		return true;
 	}
-	case CFG_INT: {
+	case CFG_TYPE_INT: {
 		char *end = NULL;
 		errno = 0;
 		long long v = strtoll(raw, &end, 10);
@@ -74,7 +74,7 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 		memcpy(base + p->offset, &v, sizeof v);
 		return true;
 	}
-	case CFG_BOOL: {
+	case CFG_TYPE_BOOL: {
 		bool v = false;
 		if (*raw && !cfg_parse_bool(raw, &v)) {
 			snprintf(err, errlen, "%s must be true or false", p->name);
@@ -88,21 +88,55 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 	return false;
 }
 
-bool cfg_load(const struct cfg_param *params, size_t n, void *out, char *err, size_t errlen)
+/* The row that loads the field at `offset`, or NULL. */
+static const struct cfg_param *cfg_row(const struct cfg_table *t, size_t offset)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!cfg_load_one(&params[i], out, err, errlen)) {
-			cfg_free(params, i, out);
-			return false;
-		}
-	}
-	return true;
+	for (size_t i = 0; i < t->nparams; i++)
+		if (t->params[i].offset == offset)
+			return &t->params[i];
+	return NULL;
 }
 
-void cfg_free(const struct cfg_param *params, size_t n, void *out)
+/* Applies rule i of the table to the loaded struct at base. */
+static bool cfg_check_one(const struct cfg_table *t, size_t i, const char *base, char *err,
+                          size_t errlen)
+{
+	const struct cfg_check *c = &t->checks[i];
+	const struct cfg_param *lhs = cfg_row(t, c->lhs), *rhs = cfg_row(t, c->rhs);
+	enum cfg_type want = c->kind == CFG_CHECK_KIND_LE ? CFG_TYPE_INT : CFG_TYPE_STRING;
+	if (!lhs || !rhs || lhs->type != want || rhs->type != want) {
+		snprintf(err, errlen, "configuration table: check %zu names a field that no row of "
+		         "its type loads", i);
+		return false;
+	}
+	switch (c->kind) {
+	case CFG_CHECK_KIND_LE: {
+		long long x, y;
+		memcpy(&x, base + c->lhs, sizeof x);
+		memcpy(&y, base + c->rhs, sizeof y);
+		if (x <= y)
+			return true;
+		snprintf(err, errlen, "%s must not exceed %s", lhs->name, rhs->name);
+		return false;
+	}
+	case CFG_CHECK_KIND_REQUIRES: {
+		const char *x, *y;
+		memcpy(&x, base + c->lhs, sizeof x);
+		memcpy(&y, base + c->rhs, sizeof y);
+		if (!x[0] || y[0])
+			return true;
+		snprintf(err, errlen, "%s is required when %s is set", rhs->name, lhs->name);
+		return false;
+	}
+	}
+	snprintf(err, errlen, "configuration table: check %zu is of an unknown kind", i);
+	return false;
+}
+
+static void cfg_free_rows(const struct cfg_param *params, size_t n, void *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (params[i].type != CFG_STRING)
+		if (params[i].type != CFG_TYPE_STRING)
 			continue;
 		char *s = NULL;
 		memcpy(&s, (char *)out + params[i].offset, sizeof s);
@@ -110,4 +144,26 @@ void cfg_free(const struct cfg_param *params, size_t n, void *out)
 		s = NULL;
 		memcpy((char *)out + params[i].offset, &s, sizeof s);
 	}
+}
+
+bool cfg_load(const struct cfg_table *t, void *out, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < t->nparams; i++) {
+		if (!cfg_load_one(&t->params[i], out, err, errlen)) {
+			cfg_free_rows(t->params, i, out);
+			return false;
+		}
+	}
+	for (size_t i = 0; i < t->nchecks; i++) {
+		if (!cfg_check_one(t, i, out, err, errlen)) {
+			cfg_free(t, out);
+			return false;
+		}
+	}
+	return true;
+}
+
+void cfg_free(const struct cfg_table *t, void *out)
+{
+	cfg_free_rows(t->params, t->nparams, out);
 }

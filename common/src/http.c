@@ -10,6 +10,7 @@
 
 #include <civetweb.h>
 
+#include "countof.h"
 #include "db.h"
 #include "encoding.h"
 #include "jsonx.h"
@@ -631,7 +632,7 @@ static void http_route_request(struct req *r)
 	}
 	bool is_options = strcmp(method, "OPTIONS") == 0;
 	const char *lookup = is_options ? "" : method;
-	if (router_find(http_builtin, sizeof http_builtin / sizeof http_builtin[0],
+	if (router_find(http_builtin, countof(http_builtin),
 	                sizeof http_builtin[0], lookup, r->path, &r->match)) {
 		route = &http_builtin[r->match.index];
 	} else if (!r->match.path_known &&
@@ -666,7 +667,7 @@ static const char *http_method_name(const char *m)
 {
 	static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
 	                                    "OPTIONS"};
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+	for (size_t i = 0; i < countof(known); i++)
 		if (strcmp(m, known[i]) == 0)
 			return known[i];
 	return "OTHER";

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "countof.h"
 #include "timefmt.h"
 
 static const char *log_service = "service";
@@ -23,7 +24,7 @@ void log_init(const char *service, enum log_level min_level)
 
 bool log_level_parse(const char *s, enum log_level *out)
 {
-	for (size_t i = 0; i < sizeof log_names / sizeof log_names[0]; i++) {
+	for (size_t i = 0; i < countof(log_names); i++) {
 		if (strcasecmp(s, log_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return true;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countof.h"
+
 #define METRICS_MAX_SERIES 512
 #define METRICS_MAX_HIST 128
 #define METRICS_MAX_COUNTERS 64
@@ -14,7 +16,7 @@
 
 static const double metrics_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,   0.25,   0.5,   1,    2.5,   5};
-#define METRICS_NBUCKETS (sizeof metrics_buckets / sizeof metrics_buckets[0])
+#define METRICS_NBUCKETS countof(metrics_buckets)
 
 struct metrics_series {
 	const char *route, *method;

@@ -16,12 +16,12 @@
 
 static _Atomic bool svc_migrations_done;
 
-void svc_init(const char *service, const struct cfg_param *params, size_t n, void *cfg,
+void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common)
 {
 	char err[256];
 	enum log_level level;
-	if (!cfg_load(params, n, cfg, err, sizeof err)) {
+	if (!cfg_load(table, cfg, err, sizeof err)) {
 		fprintf(stderr, "%s: %s\n", service, err);
 		exit(2);
 	}
@@ -215,9 +215,9 @@ int svc_serve(const struct svc_service *s)
 	return rc;
 }
 
-void svc_exit(const struct cfg_param *params, size_t n, void *cfg)
+void svc_exit(const struct cfg_table *table, void *cfg)
 {
 	db_thread_close();
-	cfg_free(params, n, cfg);
+	cfg_free(table, cfg);
 	curl_global_cleanup();
 }

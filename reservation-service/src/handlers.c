@@ -10,6 +10,7 @@
 
 #include <openssl/sha.h>
 
+#include "countof.h"
 #include "encoding.h"
 #include "jsonx.h"
 #include "log.h"
@@ -197,7 +198,7 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		{"purpose", JSONX_STRING | JSONX_NULL, false},
 	};
 	bool present = false;
-	jsonx_check(body, fields, sizeof fields / sizeof fields[0], details);
+	jsonx_check(body, fields, countof(fields), details);
 	if (!json_object_get(details, "room_id"))
 		jsonx_int_range(body, "room_id", 1, 9007199254740991LL, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose"))
@@ -421,7 +422,7 @@ void h_res_update(struct req *r)
 	}
 	if (!may_access(r, cur))
 		goto out;
-	jsonx_check(body, fields, sizeof fields / sizeof fields[0], details);
+	jsonx_check(body, fields, countof(fields), details);
 	if (json_object_size(body) == 0)
 		json_object_set_new(details, "body",
 		                    json_string("must change room_id, start_time, end_time or purpose"));

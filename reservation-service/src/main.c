@@ -2,6 +2,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "countof.h"
+#include "embedded.h"
 #include "events.h"
 #include "handlers.h"
 #include "kafka.h"
@@ -11,34 +13,36 @@
 #define SERVICE "reservation-service"
 #define OUTBOX_LOCK_KEY 5002
 
-extern const struct db_migration service_migrations[];
-extern const size_t service_migrations_count;
-extern const char service_openapi[];
-
 struct reservation_config {
 	struct svc_config common;
 	char *room_events_topic, *user_events_topic, *reservation_events_topic, *consumer_group;
 	long long min_minutes, max_minutes, horizon_days;
 };
 
+#define RES_CFG struct reservation_config
 static const struct cfg_param reservation_params[] = {
-	SVC_COMMON_PARAMS(struct reservation_config, common, "5002"),
-	{"KAFKA_BROKER_URL", CFG_STRING, NULL, 1, 4096, true,
-	 offsetof(struct reservation_config, common.kafka_broker_url)},
-	{"ROOM_EVENTS_TOPIC", CFG_STRING, "room_events", 1, 249, false,
-	 offsetof(struct reservation_config, room_events_topic)},
-	{"USER_EVENTS_TOPIC", CFG_STRING, "user_events", 1, 249, false,
-	 offsetof(struct reservation_config, user_events_topic)},
-	{"RESERVATION_EVENTS_TOPIC", CFG_STRING, "reservation_events", 1, 249, false,
-	 offsetof(struct reservation_config, reservation_events_topic)},
-	{"KAFKA_CONSUMER_GROUP", CFG_STRING, "reservation-service", 1, 249, false,
-	 offsetof(struct reservation_config, consumer_group)},
-	{"MIN_DURATION_MINUTES", CFG_INT, "5", 1, 1440, false,
-	 offsetof(struct reservation_config, min_minutes)},
-	{"MAX_DURATION_MINUTES", CFG_INT, "1440", 1, 44640, false,
-	 offsetof(struct reservation_config, max_minutes)},
-	{"BOOKING_HORIZON_DAYS", CFG_INT, "365", 1, 3650, false,
-	 offsetof(struct reservation_config, horizon_days)},
+	SVC_COMMON_PARAMS(RES_CFG, common, "5002"),
+	CFG_REQUIRED_STR(RES_CFG, "KAFKA_BROKER_URL", common.kafka_broker_url, 1, 4096),
+	CFG_STR(RES_CFG, "ROOM_EVENTS_TOPIC", room_events_topic, "room_events", 1, 249),
+	CFG_STR(RES_CFG, "USER_EVENTS_TOPIC", user_events_topic, "user_events", 1, 249),
+	CFG_STR(RES_CFG, "RESERVATION_EVENTS_TOPIC", reservation_events_topic, "reservation_events",
+	        1, 249),
+	CFG_STR(RES_CFG, "KAFKA_CONSUMER_GROUP", consumer_group, "reservation-service", 1, 249),
+	CFG_INT(RES_CFG, "MIN_DURATION_MINUTES", min_minutes, "5", 1, 1440),
+	CFG_INT(RES_CFG, "MAX_DURATION_MINUTES", max_minutes, "1440", 1, 44640),
+	CFG_INT(RES_CFG, "BOOKING_HORIZON_DAYS", horizon_days, "365", 1, 3650),
+};
+
+static const struct cfg_check reservation_checks[] = {
+	CFG_CHECK_LE(RES_CFG, min_minutes, max_minutes),
+};
+#undef RES_CFG
+
+static const struct cfg_table reservation_config_table = {
+	.params = reservation_params,
+	.nparams = countof(reservation_params),
+	.checks = reservation_checks,
+	.nchecks = countof(reservation_checks),
 };
 
 int main(int argc, char **argv)
@@ -46,14 +50,9 @@ int main(int argc, char **argv)
 	static struct reservation_config cfg;
 	(void)argv;
 
-	svc_init(SERVICE, reservation_params,
-	         sizeof reservation_params / sizeof reservation_params[0], &cfg, &cfg.common);
+	svc_init(SERVICE, &reservation_config_table, &cfg, &cfg.common);
 	if (argc > 1) {
 		fprintf(stderr, "usage: " SERVICE " (configured by environment variables)\n");
-		return 2;
-	}
-	if (cfg.min_minutes > cfg.max_minutes) {
-		fprintf(stderr, SERVICE ": MIN_DURATION_MINUTES must not exceed MAX_DURATION_MINUTES\n");
 		return 2;
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
@@ -79,6 +78,6 @@ int main(int argc, char **argv)
 		.consume_arg = &topics,
 	};
 	int rc = svc_serve(&service);
-	svc_exit(reservation_params, sizeof reservation_params / sizeof reservation_params[0], &cfg);
+	svc_exit(&reservation_config_table, &cfg);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /* The routing table of reservation-service. */
 #include "routes.h"
 
+#include "countof.h"
 #include "handlers.h"
 
 const struct http_route reservation_routes[] = {
@@ -13,4 +14,4 @@ const struct http_route reservation_routes[] = {
 	{{"GET", "/availability/rooms/{id}"}, h_availability_room, HTTP_BEARER},
 };
 
-const size_t reservation_routes_count = sizeof reservation_routes / sizeof reservation_routes[0];
+const size_t reservation_routes_count = countof(reservation_routes);

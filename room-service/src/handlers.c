@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "countof.h"
 #include "jsonx.h"
 #include "log.h"
 #include "repo.h"
@@ -105,7 +106,7 @@ void room_validate(const json_t *body, bool create, struct room_input *in, json_
 		{"active", JSONX_BOOL, false},
 	};
 	bool present = false;
-	jsonx_check(body, fields, sizeof fields / sizeof fields[0], details);
+	jsonx_check(body, fields, countof(fields), details);
 	if (json_object_get(details, "name") == NULL &&
 	    jsonx_string_len(body, "name", 1, 100, &in->name, details) && in->name) {
 		/* Surrounding blanks would make "A" and "A " two rooms. */

@@ -2,6 +2,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "countof.h"
+#include "embedded.h"
 #include "handlers.h"
 #include "routes.h"
 #include "svc.h"
@@ -9,21 +11,22 @@
 #define SERVICE "room-service"
 #define OUTBOX_LOCK_KEY 5001
 
-extern const struct db_migration service_migrations[];
-extern const size_t service_migrations_count;
-extern const char service_openapi[];
-
 struct room_config {
 	struct svc_config common;
 	char *room_events_topic;
 };
 
+#define ROOM_CFG struct room_config
 static const struct cfg_param room_params[] = {
-	SVC_COMMON_PARAMS(struct room_config, common, "5001"),
-	{"KAFKA_BROKER_URL", CFG_STRING, NULL, 1, 4096, true,
-	 offsetof(struct room_config, common.kafka_broker_url)},
-	{"ROOM_EVENTS_TOPIC", CFG_STRING, "room_events", 1, 249, false,
-	 offsetof(struct room_config, room_events_topic)},
+	SVC_COMMON_PARAMS(ROOM_CFG, common, "5001"),
+	CFG_REQUIRED_STR(ROOM_CFG, "KAFKA_BROKER_URL", common.kafka_broker_url, 1, 4096),
+	CFG_STR(ROOM_CFG, "ROOM_EVENTS_TOPIC", room_events_topic, "room_events", 1, 249),
+};
+#undef ROOM_CFG
+
+static const struct cfg_table room_config_table = {
+	.params = room_params,
+	.nparams = countof(room_params),
 };
 
 int main(int argc, char **argv)
@@ -32,8 +35,7 @@ int main(int argc, char **argv)
 	int rc = 0;
 	(void)argv;
 
-	svc_init(SERVICE, room_params, sizeof room_params / sizeof room_params[0], &cfg,
-	         &cfg.common);
+	svc_init(SERVICE, &room_config_table, &cfg, &cfg.common);
 	if (argc > 1) {
 		fprintf(stderr, "usage: " SERVICE " (configured by environment variables)\n");
 		return 2;
@@ -52,6 +54,6 @@ int main(int argc, char **argv)
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};
 	rc = svc_serve(&service);
-	svc_exit(room_params, sizeof room_params / sizeof room_params[0], &cfg);
+	svc_exit(&room_config_table, &cfg);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /* The routing table of room-service. */
 #include "routes.h"
 
+#include "countof.h"
 #include "handlers.h"
 
 const struct http_route room_routes[] = {
@@ -11,4 +12,4 @@ const struct http_route room_routes[] = {
 	{{"DELETE", "/rooms/{id}"}, h_room_delete, HTTP_ADMIN},
 };
 
-const size_t room_routes_count = sizeof room_routes / sizeof room_routes[0];
+const size_t room_routes_count = countof(room_routes);

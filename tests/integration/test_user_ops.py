@@ -184,6 +184,11 @@ def test_google_client_id_without_secret_exits_2(stack):
     assert "GOOGLE_CLIENT_SECRET" in line
 
 
+def test_google_client_id_without_redirect_uri_exits_2(stack):
+    line = config_error_line(run_daemon(stack, "cfg-google-redirect", GOOGLE_REDIRECT_URI=""))
+    assert line == "user-service: GOOGLE_REDIRECT_URI is required when GOOGLE_CLIENT_ID is set"
+
+
 # ---- shutdown ----
 
 def test_sigterm_exits_0_within_10_seconds(stack):

@@ -1,12 +1,17 @@
-"""Offline checks of the three Dockerfiles and .dockerignore (no Docker engine here: static checks,
-plus what can be proved with the local toolchain on the same Debian release as the images):
+"""Offline checks of the Dockerfile and .dockerignore (no Docker engine here: static checks, plus
+what can be proved with the local toolchain on the same Debian release as the images).
 
+One Dockerfile at the repository root builds every service from the build arguments SERVICE and
+PORT.  Each check below runs once per service, on the Dockerfile as Docker reads it with that
+service's build arguments (variables substituted where Docker substitutes them):
+
+- SERVICE and PORT are required, declared in each stage that uses them, after the package installs;
 - two stages: builder FROM debian:bookworm, runtime FROM debian:bookworm-slim;
 - the builder runs the Makefile's own target for the service, and that target builds in a scratch
   copy holding only what the builder COPYs (so the other services' sources are not needed);
 - the runtime packages provide every shared library `ldd` shows for the locally built binary;
-- a numeric non-root USER, EXPOSE and HEALTHCHECK on the service's default port and /live, and the
-  HEALTHCHECK command really answers 0/1 against the running binary.
+- a numeric non-root USER, ENV PORT and EXPOSE = the service's default port, a HEALTHCHECK on
+  $PORT and /live, and the HEALTHCHECK command really answers 0/1 against the running binary.
 """
 import json
 import os
@@ -22,6 +27,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
 SERVICES = ["user-service", "room-service", "reservation-service"]
 SPEC_PORTS = {"user-service": 5000, "room-service": 5001, "reservation-service": 5002}
 RUNTIME_BASE = "debian:bookworm-slim"
@@ -34,20 +40,53 @@ RUNTIME_EXTRAS = {"ca-certificates", "tzdata"}  # no .so, but needed: HTTPS to G
 
 
 # ---------------------------------------------------------------------------------------------
-# A small Dockerfile parser: continuation lines joined, comment lines dropped, split into stages.
+# A small Dockerfile parser: continuation lines joined, comment lines dropped, split into stages,
+# and variables substituted as Docker does for the given build arguments.
+
+# Instructions whose arguments Docker itself substitutes ($VAR, ${VAR}, ${VAR:-word},
+# ${VAR:+word}).  RUN is left to the shell at build time, which sees the same ARG/ENV values as its
+# environment, so it is expanded the same way here; exec-form CMD/ENTRYPOINT/HEALTHCHECK are
+# never expanded by Docker (a shell inside them expands at run time).
+SUBSTITUTED = {"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME",
+               "WORKDIR", "ONBUILD", "RUN"}
+_VAR = re.compile(r"\$(?:\{([A-Za-z_]\w*)(?::([-+])([^}]*))?\}|([A-Za-z_]\w*))")
+
 
 class Instr:
-    def __init__(self, cmd, args, stage):
-        self.cmd, self.args, self.stage = cmd, args, stage
+    def __init__(self, cmd, raw, args, stage, undeclared):
+        self.cmd, self.raw, self.args, self.stage = cmd, raw, args, stage
+        self.undeclared = undeclared  # variables used here that the stage does not declare
 
     def __repr__(self):
         return f"{self.cmd} {self.args}"
 
 
-def parse_dockerfile(path):
+def _substitute(text, scope, undeclared):
+    def one(m):
+        name = m.group(1) or m.group(4)
+        if name not in scope:
+            undeclared.add(name)
+        value = scope.get(name) or ""
+        if m.group(2) == "-":
+            return value or m.group(3)
+        if m.group(2) == "+":
+            return m.group(3) if value else ""
+        return value
+    return _VAR.sub(one, text)
+
+
+def _declared(text):
+    """NAME[=value] of an ARG, or the pairs of an ENV (name=value form)."""
+    return [(k, v) for k, _, v in (w.partition("=") for w in shlex.split(text))]
+
+
+def parse_dockerfile(path, build_args):
+    """The instructions of a Dockerfile as built with `--build-arg k=v` for each of build_args."""
     instrs, buf, stage = [], "", -1
-    for raw in Path(path).read_text().splitlines():
-        line = raw.strip()
+    global_args, scope = {}, {}
+    lines = Path(path).read_text().splitlines()
+    for raw_line in lines:
+        line = raw_line.strip()
         if line.startswith("#"):
             continue  # comments (and parser directives); also dropped inside continuations
         if not line and not buf:
@@ -57,11 +96,27 @@ def parse_dockerfile(path):
             continue
         buf += line
         if buf.strip():
-            cmd, _, args = buf.strip().partition(" ")
-            cmd = cmd.upper()
+            cmd, _, raw = buf.strip().partition(" ")
+            cmd, raw = cmd.upper(), raw.strip()
+            undeclared = set()
+            args = _substitute(raw, global_args if stage < 0 or cmd == "FROM" else scope,
+                               undeclared) if cmd in SUBSTITUTED else raw
             if cmd == "FROM":
                 stage += 1
-            instrs.append(Instr(cmd, args.strip(), stage))
+                scope = {}  # a stage sees only what it declares itself
+            elif cmd == "ARG":
+                for name, default in _declared(raw):
+                    target = global_args if stage < 0 else scope
+                    if name in build_args:
+                        target[name] = build_args[name]
+                    elif default:
+                        target[name] = _substitute(default, target, undeclared)
+                    else:
+                        target[name] = global_args.get(name) if stage >= 0 else None
+            elif cmd == "ENV":
+                for name, value in _declared(args):
+                    scope[name] = value
+            instrs.append(Instr(cmd, raw, args, stage, undeclared))
         buf = ""
     assert not buf, f"{path}: dangling line continuation"
     return instrs
@@ -88,6 +143,11 @@ def stage_apt_packages(instrs, stage):
     for i in stage_instrs(instrs, stage, "RUN"):
         pkgs |= apt_packages(i.args)
     return pkgs
+
+
+def build_args(svc):
+    """What CI passes for svc (tests/offline/test_workflow.py checks the workflow agrees)."""
+    return {"SERVICE": svc, "PORT": str(default_port(svc))}
 
 
 def default_port(svc):
@@ -123,9 +183,8 @@ def svc(request):
 
 @pytest.fixture(scope="module")
 def df(svc):
-    path = ROOT / svc / "Dockerfile"
-    assert path.is_file(), f"{path} is missing"
-    return parse_dockerfile(path)
+    assert DOCKERFILE.is_file(), f"{DOCKERFILE} is missing"
+    return parse_dockerfile(DOCKERFILE, build_args(svc))
 
 
 def stages(df):
@@ -135,10 +194,13 @@ def stages(df):
 def make_target(df, svc):
     """The `make … build/bin/<svc>` target the builder stage runs."""
     for i in stage_instrs(df, 0, "RUN"):
-        m = re.search(r"\bmake\b[^&;|]*?\s(\S*bin/" + re.escape(svc) + r")\b", i.args)
-        if m:
-            return m.group(1)
-    pytest.fail(f"{svc}/Dockerfile: the builder stage runs no `make …bin/{svc}`")
+        for part in re.split(r"&&|;|\|\|", i.args):
+            words = shlex.split(part)
+            if words[:1] == ["make"]:
+                for w in words[1:]:
+                    if not w.startswith("-") and w.endswith(f"bin/{svc}"):
+                        return w
+    pytest.fail(f"Dockerfile (SERVICE={svc}): the builder stage runs no `make …bin/{svc}`")
 
 
 def builder_workdir(df):
@@ -147,11 +209,67 @@ def builder_workdir(df):
 
 
 # ---------------------------------------------------------------------------------------------
+# One Dockerfile, its build arguments
+
+def test_one_dockerfile_for_every_service():
+    assert DOCKERFILE.is_file()
+    for svc in SERVICES:
+        assert not (ROOT / svc / "Dockerfile").exists(), f"{svc}/Dockerfile: use the root one"
+
+
+def test_every_variable_is_declared_in_its_stage(df, svc):
+    """A stage sees only the ARGs it declares (a global ARG too must be declared again), so a
+    ${SERVICE} in a stage without `ARG SERVICE` would silently become empty."""
+    for i in df:
+        assert not i.undeclared, f"{i.cmd} {i.raw}: {sorted(i.undeclared)} not declared there"
+    for stage in (0, 1):
+        declared = {name for i in stage_instrs(df, stage, "ARG") for name, _ in _declared(i.raw)}
+        assert {"SERVICE", "PORT"} <= declared, f"stage {stage} declares {declared}"
+
+
+def test_build_args_come_after_the_package_installs(df, svc):
+    """The apt layers do not depend on SERVICE or PORT, so the three images share them."""
+    for stage in (0, 1):
+        idx = [k for k, i in enumerate(df) if i.stage == stage]
+        apt = [k for k in idx if df[k].cmd == "RUN" and "apt-get install" in df[k].raw]
+        args = [k for k in idx if df[k].cmd == "ARG" and
+                {"SERVICE", "PORT"} & {n for n, _ in _declared(df[k].raw)}]
+        assert apt and args and max(apt) < min(args), f"stage {stage}: {df[idx[0]:idx[-1] + 1]}"
+
+
+def _guard(df):
+    """The builder's first RUN that reads the build arguments, before anything is copied."""
+    first_copy = min(k for k, i in enumerate(df) if i.stage == 0 and i.cmd == "COPY")
+    runs = [i for i in df[:first_copy] if i.cmd == "RUN" and "SERVICE" in i.raw]
+    assert runs, "the builder does not check SERVICE/PORT before copying sources"
+    return runs[0].raw
+
+
+@pytest.mark.parametrize("given", [{}, {"SERVICE": "room-service"}, {"PORT": "5001"},
+                                   {"SERVICE": "room-service", "PORT": "50x1"},
+                                   {"SERVICE": "../etc", "PORT": "5001"}],
+                         ids=["none", "no-port", "no-service", "bad-port", "bad-service"])
+def test_build_fails_without_the_build_args(given):
+    """`docker build .` without (or with unusable) build arguments stops at once, saying why."""
+    script = _guard(parse_dockerfile(DOCKERFILE, given))
+    r = subprocess.run(["sh", "-c", script], env={"PATH": "/usr/bin:/bin", **given},
+                       capture_output=True, text=True)
+    assert r.returncode != 0, given
+    assert "--build-arg" in r.stderr, r.stderr
+
+
+def test_build_args_pass_the_guard(df, svc):
+    r = subprocess.run(["sh", "-c", _guard(df)], env={"PATH": "/usr/bin:/bin", **build_args(svc)},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
 # Stages and build
 
 def test_multi_stage_on_bookworm(df, svc):
     froms = stages(df)
-    assert len(froms) == 2, f"{svc}: want a builder and a runtime stage, got {froms}"
+    assert len(froms) == 2, f"want a builder and a runtime stage, got {froms}"
     builder = froms[0].args.split()
     assert builder[0] == BUILD_BASE and len(builder) == 3 and builder[1].upper() == "AS", froms[0]
     assert froms[1].args.split()[0] == RUNTIME_BASE, froms[1]
@@ -343,9 +461,9 @@ def test_expose_matches_default_port(df, svc):
     assert port == SPEC_PORTS[svc], f"{svc}: main.c default {port} differs from SPEC §1"
     exposes = [i.args for i in stage_instrs(df, 1, "EXPOSE")]
     assert exposes == [str(port)], f"{svc}: EXPOSE {exposes}, want {port}"
-    envs = " ".join(i.args for i in stage_instrs(df, 1, "ENV"))
-    m = re.search(r"\bPORT=(\d+)", envs)
-    assert m is None or int(m.group(1)) == port, envs
+    # The image sets PORT, so the service and the HEALTHCHECK (which reads $PORT) agree on it.
+    envs = dict(kv for i in stage_instrs(df, 1, "ENV") for kv in _declared(i.args))
+    assert envs.get("PORT") == str(port), f"{svc}: ENV {envs}, want PORT={port}"
 
 
 def test_entrypoint_is_the_binary(df, svc):
@@ -367,9 +485,11 @@ def healthcheck_argv(df, svc):
 def test_healthcheck_targets_live_on_default_port(df, svc):
     argv = healthcheck_argv(df, svc)
     cmd = " ".join(argv)
-    port = default_port(svc)
     assert "/live" in cmd, cmd
-    assert re.search(r"(?<!\d)" + str(port) + r"(?!\d)", cmd), f"{svc}: {port} not in {cmd}"
+    # Exec form is not expanded by Docker: the port comes from $PORT at run time, which the
+    # image sets to the default port (test_expose_matches_default_port) and `docker run -e`
+    # or the chart may change; the service reads the same variable.
+    assert re.search(r"/dev/tcp/127\.0\.0\.1/\$\{?PORT\b", cmd), f"{svc}: not on $PORT: {cmd}"
     # Only tools the slim image has: bash (Essential) — no curl/wget, which it does not install.
     assert argv[0] in ("bash", "/bin/bash"), argv
     pkgs = stage_apt_packages(df, 1)
@@ -478,7 +598,7 @@ def test_dockerignore_excludes_local_state():
 def test_dockerignore_keeps_what_the_builders_copy():
     pats = _dockerignore()
     for svc in SERVICES:
-        for i in stage_instrs(parse_dockerfile(ROOT / svc / "Dockerfile"), 0, "COPY"):
+        for i in stage_instrs(parse_dockerfile(DOCKERFILE, build_args(svc)), 0, "COPY"):
             for src in i.args.split()[:-1]:
                 rel = src.rstrip("/")
                 assert not _ignored(rel, pats), f".dockerignore excludes {rel}, which {svc} copies"

@@ -273,14 +273,33 @@ def test_no_literal_secrets(wf):
 # ---------------------------------------------------------------------------------------------
 # build: matrix, actions and the tags the meta step really computes
 
+def _default_port(svc):
+    """The port the service listens on without PORT, from its configuration table (main.c)."""
+    src = (ROOT / svc / "src" / "main.c").read_text()
+    m = re.search(r'SVC_COMMON_PARAMS\([^)]*"(\d+)"\)', src)
+    assert m, f"{svc}/src/main.c: no default port in SVC_COMMON_PARAMS"
+    return int(m.group(1))
+
+
 def test_build_matrix_and_actions(wf):
     b = jobs(wf)["build"]
-    assert b["strategy"]["matrix"]["service"] == SERVICES
-    for svc in SERVICES:
-        assert (ROOT / svc / "Dockerfile").is_file(), svc
+    matrix = b["strategy"]["matrix"]
+    assert set(matrix) == {"include"}, matrix
+    # One leg per service, each with the default port of its configuration table.
+    assert [leg["service"] for leg in matrix["include"]] == SERVICES
+    for leg in matrix["include"]:
+        assert set(leg) == {"service", "port"}, leg
+        assert leg["port"] == _default_port(leg["service"]), leg
+    # One Dockerfile, told which service to build by its build arguments.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for arg in ("SERVICE", "PORT"):
+        assert re.search(rf"^ARG {arg}$", dockerfile, re.M), f"Dockerfile declares no ARG {arg}"
     bp = step_using(wf, "build", "docker/build-push-action")["with"]
     assert bp["context"] == "."
-    assert bp["file"] == "${{ matrix.service }}/Dockerfile"
+    assert bp["file"] == "Dockerfile"
+    build_args = dict(line.split("=", 1) for line in bp["build-args"].splitlines() if line)
+    assert build_args == {"SERVICE": "${{ matrix.service }}", "PORT": "${{ matrix.port }}"}, \
+        build_args
     assert bp["push"] is True
     assert bp["tags"] == "${{ steps.meta.outputs.tags }}"
     login = step_using(wf, "build", "docker/login-action")["with"]

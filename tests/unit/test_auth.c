@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "countof.h"
 #include "jwt.h"
 
 #define SECRET "an-hs256-secret-of-at-least-32-bytes!"
@@ -164,7 +165,7 @@ static void test_bad_sub(void **state)
 
 	const char *bad[] = {"abc", "0", "-5", "+5", " 5", "5 ", "12abc", "007", "", "1.5", "0x10",
 	                     "99999999999999999999"};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		t = sign(claims_with(bad[i], "employee"));
 		enum jwt_status st = verify(&cfg, t, now, &u);
 		if (st != JWT_MISSING_CLAIM)
@@ -187,7 +188,7 @@ static void test_bad_role(void **state)
 	(void)state;
 	struct auth_user u;
 	const char *bad[] = {"superuser", "Admin", "ADMIN", "", "admin ", "administrator"};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		char *t = sign(claims_with("3", bad[i]));
 		enum jwt_status st = verify(&cfg, t, now, &u);
 		if (st != JWT_MISSING_CLAIM)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "countof.h"
 
 struct test_cfg {
 	char *secret;
@@ -18,6 +19,9 @@ struct test_cfg {
 	bool debug;
 	char *note;
 	long long retries;
+	long long min_minutes, max_minutes;
+	char *client_id, *client_secret;
+	long long unloaded; /* no row loads it */
 };
 
 #define V_SECRET "TCFG_JWT_SECRET_KEY"
@@ -26,23 +30,44 @@ struct test_cfg {
 #define V_DEBUG "TCFG_DEBUG"
 #define V_NOTE "TCFG_NOTE"
 #define V_RETRIES "TCFG_RETRIES"
+#define V_MIN "TCFG_MIN_MINUTES"
+#define V_MAX "TCFG_MAX_MINUTES"
+#define V_CLIENT_ID "TCFG_CLIENT_ID"
+#define V_CLIENT_SECRET "TCFG_CLIENT_SECRET"
 
+#define TEST_CFG struct test_cfg
 static const struct cfg_param params[] = {
-	{V_SECRET, CFG_STRING, NULL, 32, 512, true, offsetof(struct test_cfg, secret)},
-	{V_ISSUER, CFG_STRING, "meeting-rooms", 1, 64, false, offsetof(struct test_cfg, issuer)},
-	{V_PORT, CFG_INT, "5000", 1, 65535, false, offsetof(struct test_cfg, port)},
-	{V_DEBUG, CFG_BOOL, "false", 0, 0, false, offsetof(struct test_cfg, debug)},
-	{V_NOTE, CFG_STRING, "", 0, 0, false, offsetof(struct test_cfg, note)},
-	{V_RETRIES, CFG_INT, "-3", -10, 10, false, offsetof(struct test_cfg, retries)},
+	CFG_REQUIRED_STR(TEST_CFG, V_SECRET, secret, 32, 512),
+	CFG_STR(TEST_CFG, V_ISSUER, issuer, "meeting-rooms", 1, 64),
+	CFG_INT(TEST_CFG, V_PORT, port, "5000", 1, 65535),
+	CFG_BOOL(TEST_CFG, V_DEBUG, debug, "false"),
+	CFG_STR(TEST_CFG, V_NOTE, note, "", 0, 0),
+	CFG_INT(TEST_CFG, V_RETRIES, retries, "-3", -10, 10),
+	CFG_INT(TEST_CFG, V_MIN, min_minutes, "5", 1, 1440),
+	CFG_INT(TEST_CFG, V_MAX, max_minutes, "1440", 1, 44640),
+	CFG_STR(TEST_CFG, V_CLIENT_ID, client_id, "", 0, 512),
+	CFG_STR(TEST_CFG, V_CLIENT_SECRET, client_secret, "", 0, 512),
 };
-#define NPARAMS (sizeof params / sizeof params[0])
+
+static const struct cfg_check checks[] = {
+	CFG_CHECK_LE(TEST_CFG, min_minutes, max_minutes),
+	CFG_CHECK_REQUIRES(TEST_CFG, client_id, client_secret),
+};
+#undef TEST_CFG
+
+static const struct cfg_table table = {
+	.params = params,
+	.nparams = countof(params),
+	.checks = checks,
+	.nchecks = countof(checks),
+};
 
 #define GOOD_SECRET "0123456789abcdef0123456789abcdef" /* exactly 32 bytes */
 
 static int reset_env(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < NPARAMS; i++)
+	for (size_t i = 0; i < countof(params); i++)
 		unsetenv(params[i].name);
 	setenv(V_SECRET, GOOD_SECRET, 1);
 	return 0;
@@ -53,11 +78,11 @@ static bool load(struct test_cfg *c, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof *c);
 	err[0] = '\0';
-	bool ok = cfg_load(params, NPARAMS, c, err, errlen);
+	bool ok = cfg_load(&table, c, err, errlen);
 	if (!ok) {
 		assert_true(strlen(err) > 0);
 		assert_null(strchr(err, '\n'));
-		cfg_free(params, NPARAMS, c);
+		cfg_free(&table, c);
 	}
 	return ok;
 }
@@ -86,12 +111,12 @@ static void test_defaults(void **state)
 	assert_non_null(c.note);
 	assert_string_equal(c.note, "");
 	assert_true(c.retries == -3);
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 	assert_null(c.secret);
 	assert_null(c.issuer);
 	assert_null(c.note);
 	/* A second cfg_free is harmless: the pointers were reset. */
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 }
 
 static void test_values_from_env(void **state)
@@ -110,7 +135,7 @@ static void test_values_from_env(void **state)
 	assert_true(c.debug);
 	assert_string_equal(c.note, "hello");
 	assert_true(c.retries == -10);
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 }
 
 static void test_strings_are_copies(void **state)
@@ -122,7 +147,7 @@ static void test_strings_are_copies(void **state)
 	assert_ptr_not_equal(c.secret, getenv(V_SECRET));
 	setenv(V_SECRET, "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 1);
 	assert_string_equal(c.secret, GOOD_SECRET);
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 }
 
 static void test_required_missing(void **state)
@@ -156,7 +181,7 @@ static void test_secret_length(void **state)
 	char err[256];
 	assert_true(load(&c, err, sizeof err));
 	assert_int_equal(strlen(c.secret), 512);
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 }
 
 static void test_string_max(void **state)
@@ -173,7 +198,7 @@ static void test_string_max(void **state)
 	char err[256];
 	assert_true(load(&c, err, sizeof err));
 	assert_string_equal(c.issuer, issuer);
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 }
 
 static void test_int_bounds(void **state)
@@ -181,7 +206,7 @@ static void test_int_bounds(void **state)
 	(void)state;
 	const char *bad[] = {"0", "65536", "-1", "7777777", "abc", "12abc", "5000.5", "0x50",
 	                     "99999999999999999999", "-99999999999999999999"};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		setenv(V_PORT, bad[i], 1);
 		expect_failure(V_PORT, strcmp(bad[i], "0") == 0 ? NULL : bad[i]);
 	}
@@ -189,13 +214,13 @@ static void test_int_bounds(void **state)
 		const char *text;
 		long long v;
 	} good[] = {{"1", 1}, {"65535", 65535}, {"8080", 8080}};
-	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+	for (size_t i = 0; i < countof(good); i++) {
 		setenv(V_PORT, good[i].text, 1);
 		struct test_cfg c;
 		char err[256];
 		assert_true(load(&c, err, sizeof err));
 		assert_int_equal(c.port, good[i].v);
-		cfg_free(params, NPARAMS, &c);
+		cfg_free(&table, &c);
 	}
 	/* Empty means "use the default". */
 	setenv(V_PORT, "", 1);
@@ -203,7 +228,7 @@ static void test_int_bounds(void **state)
 	char err[256];
 	assert_true(load(&c, err, sizeof err));
 	assert_int_equal(c.port, 5000);
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 }
 
 static void test_bools(void **state)
@@ -215,17 +240,17 @@ static void test_bools(void **state)
 	} cases[] = {{"true", true}, {"TRUE", true}, {"1", true},   {"yes", true},
 	             {"Yes", true},  {"false", false}, {"False", false}, {"0", false},
 	             {"no", false},  {"NO", false}};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		setenv(V_DEBUG, cases[i].text, 1);
 		struct test_cfg c;
 		char err[256];
 		c.debug = !cases[i].v;
 		assert_true(load(&c, err, sizeof err));
 		assert_int_equal(c.debug, cases[i].v);
-		cfg_free(params, NPARAMS, &c);
+		cfg_free(&table, &c);
 	}
 	const char *bad[] = {"maybe", "2", "enabled", "yess", "-1"};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		setenv(V_DEBUG, bad[i], 1);
 		expect_failure(V_DEBUG, bad[i]);
 	}
@@ -239,10 +264,10 @@ static void test_error_truncated_safely(void **state)
 	memset(&c, 0, sizeof c);
 	char err[8];
 	memset(err, 'x', sizeof err);
-	assert_false(cfg_load(params, NPARAMS, &c, err, sizeof err));
+	assert_false(cfg_load(&table, &c, err, sizeof err));
 	assert_int_equal(strlen(err), sizeof err - 1);
 	assert_memory_equal(err, V_SECRET, sizeof err - 1);
-	cfg_free(params, NPARAMS, &c);
+	cfg_free(&table, &c);
 }
 
 /* A later parameter failing after strings were copied: cfg_free releases them (ASan checks). */
@@ -251,6 +276,126 @@ static void test_failure_after_strings(void **state)
 	(void)state;
 	setenv(V_RETRIES, "11", 1);
 	expect_failure(V_RETRIES, NULL);
+}
+
+/* The row macros fill in what a hand-written row would. */
+static void test_row_macros(void **state)
+{
+	(void)state;
+	const struct cfg_param *secret = &params[0], *port = &params[2], *debug = &params[3];
+	assert_string_equal(secret->name, V_SECRET);
+	assert_int_equal(secret->type, CFG_TYPE_STRING);
+	assert_null(secret->def);
+	assert_true(secret->required);
+	assert_int_equal(secret->min, 32);
+	assert_int_equal(secret->max, 512);
+	assert_int_equal(secret->offset, offsetof(struct test_cfg, secret));
+	assert_int_equal(port->type, CFG_TYPE_INT);
+	assert_string_equal(port->def, "5000");
+	assert_false(port->required);
+	assert_int_equal(port->offset, offsetof(struct test_cfg, port));
+	assert_int_equal(debug->type, CFG_TYPE_BOOL);
+	assert_string_equal(debug->def, "false");
+	assert_int_equal(debug->offset, offsetof(struct test_cfg, debug));
+	assert_int_equal(checks[0].kind, CFG_CHECK_KIND_LE);
+	assert_int_equal(checks[0].lhs, offsetof(struct test_cfg, min_minutes));
+	assert_int_equal(checks[0].rhs, offsetof(struct test_cfg, max_minutes));
+}
+
+/* Loads and expects a failure with exactly this message; what was loaded is freed. */
+static void expect_message(const struct cfg_table *t, const char *want)
+{
+	struct test_cfg c;
+	memset(&c, 0, sizeof c);
+	char err[256] = "";
+	assert_false(cfg_load(t, &c, err, sizeof err));
+	assert_string_equal(err, want);
+	assert_null(c.secret);
+	assert_null(c.issuer);
+	assert_null(c.note);
+	assert_null(c.client_id);
+}
+
+static void expect_success(void)
+{
+	struct test_cfg c;
+	char err[256];
+	assert_true(load(&c, err, sizeof err));
+	cfg_free(&table, &c);
+}
+
+static void test_check_le(void **state)
+{
+	(void)state;
+	setenv(V_MIN, "61", 1);
+	setenv(V_MAX, "60", 1);
+	expect_message(&table, V_MIN " must not exceed " V_MAX);
+	setenv(V_MAX, "61", 1); /* equal is fine */
+	expect_success();
+	setenv(V_MIN, "1", 1);
+	expect_success();
+	/* Against a default: MIN above MAX's default 1440. */
+	unsetenv(V_MAX);
+	setenv(V_MIN, "1440", 1);
+	expect_success();
+	setenv(V_MAX, "1439", 1);
+	expect_message(&table, V_MIN " must not exceed " V_MAX);
+}
+
+static void test_check_requires(void **state)
+{
+	(void)state;
+	expect_success(); /* neither set */
+	setenv(V_CLIENT_SECRET, "s3cr3t", 1);
+	expect_success(); /* only the dependent one */
+	setenv(V_CLIENT_ID, "client-1", 1);
+	expect_success(); /* both */
+	unsetenv(V_CLIENT_SECRET);
+	expect_message(&table, V_CLIENT_SECRET " is required when " V_CLIENT_ID " is set");
+	setenv(V_CLIENT_SECRET, "", 1); /* empty counts as unset */
+	expect_message(&table, V_CLIENT_SECRET " is required when " V_CLIENT_ID " is set");
+}
+
+/* Rows fail before rules: a bad value is reported as such, not as a broken rule. */
+static void test_rows_before_checks(void **state)
+{
+	(void)state;
+	setenv(V_MIN, "100", 1);
+	setenv(V_MAX, "50", 1);
+	setenv(V_PORT, "0", 1);
+	expect_message(&table, V_PORT " must be an integer from 1 to 65535");
+}
+
+/* A rule naming a field no row loads, or a row of the other type, is an error in the table. */
+static void test_check_outside_table(void **state)
+{
+	(void)state;
+	const struct cfg_check unloaded[] = {
+		CFG_CHECK_LE(struct test_cfg, min_minutes, unloaded),
+	};
+	const struct cfg_check wrong_type[] = {
+		{.kind = CFG_CHECK_KIND_REQUIRES, .lhs = offsetof(struct test_cfg, port),
+		 .rhs = offsetof(struct test_cfg, client_secret)},
+	};
+	struct cfg_table t = table;
+	t.checks = unloaded;
+	t.nchecks = countof(unloaded);
+	expect_message(&t, "configuration table: check 0 names a field that no row of its type "
+	                   "loads");
+	t.checks = wrong_type;
+	t.nchecks = countof(wrong_type);
+	expect_message(&t, "configuration table: check 0 names a field that no row of its type "
+	                   "loads");
+	/* No rules at all. */
+	t.checks = NULL;
+	t.nchecks = 0;
+	setenv(V_MIN, "100", 1);
+	setenv(V_MAX, "50", 1);
+	struct test_cfg c;
+	memset(&c, 0, sizeof c);
+	char err[256];
+	assert_true(cfg_load(&t, &c, err, sizeof err));
+	cfg_free(&t, &c);
 }
 
 int main(void)
@@ -266,6 +411,11 @@ int main(void)
 		cmocka_unit_test_setup(test_bools, reset_env),
 		cmocka_unit_test_setup(test_error_truncated_safely, reset_env),
 		cmocka_unit_test_setup(test_failure_after_strings, reset_env),
+		cmocka_unit_test_setup(test_row_macros, reset_env),
+		cmocka_unit_test_setup(test_check_le, reset_env),
+		cmocka_unit_test_setup(test_check_requires, reset_env),
+		cmocka_unit_test_setup(test_rows_before_checks, reset_env),
+		cmocka_unit_test_setup(test_check_outside_table, reset_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

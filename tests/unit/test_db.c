@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "countof.h"
 #include "db.h"
 #include "errors.h"
 
@@ -48,7 +49,7 @@ static const struct sqlstate_case cases[] = {
 static void test_classify(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		enum db_status st = db_classify(cases[i].state);
 		if (st != cases[i].st)
 			fail_msg("%s: got %s, want %s", cases[i].state, db_status_str(st),
@@ -59,7 +60,7 @@ static void test_classify(void **state)
 static void test_classify_to_http(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		int http = err_status(db_err_kind(db_classify(cases[i].state)));
 		if (http != cases[i].http)
 			fail_msg("%s: HTTP %d, want %d", cases[i].state, http, cases[i].http);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countof.h"
 #include "encoding.h"
 
 struct vector {
@@ -34,7 +35,7 @@ static const struct vector vectors[] = {
 	{"\xfb", 1, "-w"},
 	{"\0\0\0", 3, "AAAA"},
 };
-#define NVECTORS (sizeof vectors / sizeof vectors[0])
+#define NVECTORS countof(vectors)
 
 static void test_encode_vectors(void **state)
 {
@@ -122,7 +123,7 @@ static void test_decode_lenient_accepts_padding(void **state)
 	const struct vector padded[] = {
 		{"f", 1, "Zg=="}, {"fo", 2, "Zm8="}, {"foob", 4, "Zm9vYg=="}, {"foobar", 6, "Zm9vYmFy"},
 		{"fooba", 5, "Zm9vYmE="}, {"f", 1, "Zg"}, {"", 0, ""}};
-	for (size_t i = 0; i < sizeof padded / sizeof padded[0]; i++) {
+	for (size_t i = 0; i < countof(padded); i++) {
 		size_t n = 0;
 		unsigned char *d = enc_b64url_decode_lenient(padded[i].enc, strlen(padded[i].enc), &n);
 		assert_non_null(d);
@@ -192,7 +193,7 @@ static void test_decode_rejects(void **state)
 		"Z===",     /* one character of data */
 		"\xc3\xa9", /* non-ASCII */
 	};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		size_t n = 0;
 		unsigned char *d = enc_b64url_decode(bad[i], strlen(bad[i]), &n);
 		if (strcmp(bad[i], "____") == 0) {
@@ -265,9 +266,9 @@ static void test_utf8_valid(void **state)
 		"\xe0\x80\xaf", "\xed\xa0\x80",                      /* overlong, surrogate */
 		"\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",          /* > U+10FFFF, 5-byte form */
 	};
-	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+	for (size_t i = 0; i < countof(good); i++)
 		assert_true(enc_utf8_valid(good[i], strlen(good[i])));
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	for (size_t i = 0; i < countof(bad); i++)
 		if (enc_utf8_valid(bad[i], strlen(bad[i])))
 			fail_msg("bad sequence %zu accepted", i);
 }

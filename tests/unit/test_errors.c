@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "countof.h"
 #include "errors.h"
 
 struct expected_kind {
@@ -36,7 +37,7 @@ static const struct expected_kind expected[] = {
 	{ERR_BAD_GATEWAY, 502, "bad_gateway", "upstream service failed"},
 	{ERR_UNAVAILABLE, 503, "unavailable", "service temporarily unavailable"},
 };
-#define NEXPECTED (sizeof expected / sizeof expected[0])
+#define NEXPECTED countof(expected)
 
 static void test_every_kind(void **state)
 {
@@ -64,7 +65,7 @@ static void test_out_of_range_is_internal(void **state)
 	(void)state;
 	const enum err_kind bad[] = {ERR_NONE, ERR_KIND_COUNT, (enum err_kind)(ERR_KIND_COUNT + 7),
 	                             (enum err_kind)-1, (enum err_kind)1000000};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		assert_int_equal(err_status(bad[i]), 500);
 		assert_string_equal(err_code(bad[i]), "internal");
 		assert_string_equal(err_default_message(bad[i]), "internal error");

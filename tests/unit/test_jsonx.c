@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "countof.h"
 #include "jsonx.h"
 
 static json_t *parse(const char *s, char *err, size_t errlen)
@@ -71,7 +72,7 @@ static void test_parse_rejects_non_objects(void **state)
 {
 	(void)state;
 	const char *cases[] = {"[]", "[{\"a\":1}]", "1", "\"text\"", "null", "true", "1.5"};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		char err[256];
 		json_t *o = parse(cases[i], err, sizeof err);
 		if (o)
@@ -90,7 +91,7 @@ static void test_parse_rejects_malformed(void **state)
 	                       "{'a':1}",    "{a:1}",      "{\"a\":1}x",    "{\"a\":1}{}",
 	                       "{\"a\":01}", "{\"a\":NaN}", "{\"a\":\"\x01\"}", "\xff{}",
 	                       "{\"a\":\"\xc3\"}"};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		char err[256];
 		json_t *o = parse(cases[i], err, sizeof err);
 		if (o)
@@ -152,7 +153,7 @@ static const struct jsonx_field room_fields[] = {
 	{"price", JSONX_NUMBER, false},
 	{"list", JSONX_ARRAY, false},
 };
-#define NROOM_FIELDS (sizeof room_fields / sizeof room_fields[0])
+#define NROOM_FIELDS countof(room_fields)
 
 static void test_check_valid(void **state)
 {

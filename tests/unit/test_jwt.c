@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
+#include "countof.h"
 #include "encoding.h"
 #include "jwt.h"
 
@@ -341,7 +342,7 @@ static void test_hs256_structure(void **state)
 
 	const char *bad[] = {"", ".", "..", "...", "abc", "abc.def", "a..c", ".b.c", "a.b.",
 	                     "eyJhbGciOiJIUzI1NiJ9", "eyJhbGciOiJIUzI1NiJ9.e30"};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		enum jwt_status st = verify_hs(bad[i], key32, KEY32_LEN);
 		if (st != JWT_MALFORMED)
 			fail_msg("\"%s\" gave %d", bad[i], st);
@@ -392,7 +393,7 @@ static void test_hs256_bad_parts(void **state)
 		{"{\"alg\":\"RS256\"}", "{}", JWT_BAD_ALG},
 		{"{\"alg\":\"HS384\"}", "{}", JWT_BAD_ALG},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		char *t = hmac_token(cases[i].header, cases[i].payload, key32, KEY32_LEN,
 		                     EVP_sha256());
 		enum jwt_status st = verify_hs(t, key32, KEY32_LEN);

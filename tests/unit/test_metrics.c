@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countof.h"
 #include "metrics.h"
 
 static void assert_has_line(const char *text, const char *line)
@@ -89,7 +90,7 @@ static void test_requests_and_histogram(void **state)
 	            {"0.05", 2},  {"0.1", 2},    {"0.25", 3},  {"0.5", 3},  {"1", 3},
 	            {"2.5", 3},   {"5", 3},      {"+Inf", 3}};
 	char line[256];
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+	for (size_t i = 0; i < countof(want); i++) {
 		snprintf(line, sizeof line,
 		         "svc_http_request_duration_seconds_bucket{route=\"/rooms/{id}\",method=\"GET\","
 		         "le=\"%s\"} %d",

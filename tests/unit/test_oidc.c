@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include "countof.h"
 #include "encoding.h"
 #include "log.h"
 #include "oidc.h"
@@ -301,7 +302,7 @@ static void test_unreachable_and_policy(void **state)
 		"http://localhost@evil.example:1/x",
 		"",
 	};
-	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+	for (size_t i = 0; i < countof(refused); i++) {
 		enum oidc_status st = auth_url_for(refused[i], true);
 		if (st != OIDC_NOT_ALLOWED)
 			fail_msg("\"%s\" gave %s", refused[i], oidc_status_str(st));
@@ -387,7 +388,7 @@ static void test_bad_discovery(void **state)
 		/* Redirects are not followed. */
 		{"/redirect/.well-known/openid-configuration", OIDC_BAD_RESPONSE},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		char *u = base_url(cases[i].path);
 		enum oidc_status st = auth_url_for(u, true);
 		if (st != cases[i].want)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countof.h"
 #include "encoding.h"
 #include "rnd.h"
 
@@ -61,7 +62,7 @@ static void test_token_lengths(void **state)
 {
 	(void)state;
 	const size_t sizes[] = {1, 2, 3, 16, 32, 48, 64};
-	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+	for (size_t i = 0; i < countof(sizes); i++) {
 		char *t = rnd_token(sizes[i]);
 		assert_non_null(t);
 		assert_int_equal(strlen(t), (sizes[i] * 4 + 2) / 3);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "countof.h"
 #include "router.h"
 
 /* A caller's own route struct embedding router_route first, as the services do. */
@@ -30,7 +31,7 @@ static const struct my_route routes[] = {
 	{{"GET", "/health"}, 109, "health"},
 	{{"GET", "/"}, 110, "root"},
 };
-#define NROUTES (sizeof routes / sizeof routes[0])
+#define NROUTES countof(routes)
 
 static bool find(const char *method, const char *path, struct router_match *m)
 {

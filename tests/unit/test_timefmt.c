@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "countof.h"
 #include "timefmt.h"
 #include "tz.h"
 
@@ -35,7 +36,7 @@ static void test_rfc3339_ms(void **state)
 		{-1001, "1969-12-31T23:59:58.999Z"},
 		{-86400000LL, "1969-12-31T00:00:00.000Z"},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		char out[TIMEFMT_RFC3339_LEN];
 		memset(out, 'x', sizeof out);
 		timefmt_rfc3339_ms(cases[i].ms, out);
@@ -54,7 +55,7 @@ static void test_rfc3339_s(void **state)
 		{-1, "1969-12-31T23:59:59Z"},
 		{253402300799LL, "9999-12-31T23:59:59Z"},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < countof(cases); i++) {
 		char out[TIMEFMT_RFC3339_LEN];
 		memset(out, 'x', sizeof out);
 		timefmt_rfc3339_s(cases[i].ms, out);
@@ -110,7 +111,7 @@ static void test_parse_rfc3339(void **state)
 		"2026-11-21T10:00:00+2:00", "2026-11-21T10:00:00+02", "2026-11-21T10:00:00.Z",
 		"2026-11-21T10:00:00Zjunk", "2026-11-21T10:00:00.1234567890Z", "26-11-21T10:00:00Z",
 	};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	for (size_t i = 0; i < countof(bad); i++)
 		if (timefmt_parse_rfc3339(bad[i], &t))
 			fail_msg("accepted \"%s\"", bad[i]);
 }
@@ -137,7 +138,7 @@ static void test_tz_valid(void **state)
 	static const char *const bad[] = {"", "Mars/Base", "../etc/passwd", "/etc/passwd",
 	                                  "localtime", "posixrules", "posix/UTC", "Europe//Berlin",
 	                                  "Europe/", "Europe", "Europe/Berlin\n", "Europe/Berlin "};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	for (size_t i = 0; i < countof(bad); i++)
 		if (tz_valid(bad[i]))
 			fail_msg("accepted \"%s\"", bad[i]);
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "countof.h"
+#include "embedded.h"
 #include "handlers.h"
 #include "jsonx.h"
 #include "kafka.h"
@@ -18,38 +20,37 @@
 #define SERVICE "user-service"
 #define OUTBOX_LOCK_KEY 5000
 
-extern const struct db_migration service_migrations[];
-extern const size_t service_migrations_count;
-extern const char service_openapi[];
-
+#define USER_CFG struct user_config
 static const struct cfg_param user_params[] = {
-	SVC_COMMON_PARAMS(struct user_config, common, "5000"),
-	{"KAFKA_BROKER_URL", CFG_STRING, "", 0, 4096, false,
-	 offsetof(struct user_config, common.kafka_broker_url)},
-	{"USER_EVENTS_TOPIC", CFG_STRING, "user_events", 1, 249, false,
-	 offsetof(struct user_config, user_events_topic)},
-	{"GOOGLE_CLIENT_ID", CFG_STRING, "", 0, 512, false,
-	 offsetof(struct user_config, google_client_id)},
-	{"GOOGLE_CLIENT_SECRET", CFG_STRING, "", 0, 512, false,
-	 offsetof(struct user_config, google_client_secret)},
-	{"GOOGLE_REDIRECT_URI", CFG_STRING, "", 0, 2048, false,
-	 offsetof(struct user_config, google_redirect_uri)},
-	{"GOOGLE_DISCOVERY_URL", CFG_STRING,
-	 "https://accounts.google.com/.well-known/openid-configuration", 8, 2048, false,
-	 offsetof(struct user_config, google_discovery_url)},
-	{"GOOGLE_HOSTED_DOMAIN", CFG_STRING, "", 0, 253, false,
-	 offsetof(struct user_config, google_hosted_domain)},
-	{"ADMIN_EMAILS", CFG_STRING, "", 0, 65536, false, offsetof(struct user_config, admin_emails)},
-	{"JWT_REFRESH_TTL_SECONDS", CFG_INT, "2592000", 300, 31536000, false,
-	 offsetof(struct user_config, refresh_ttl)},
-	{"OIDC_ALLOW_HTTP_LOOPBACK", CFG_BOOL, "false", 0, 0, false,
-	 offsetof(struct user_config, oidc_allow_http_loopback)},
-	{"OIDC_JWKS_REFRESH_SECONDS", CFG_INT, "3600", 1, 86400, false,
-	 offsetof(struct user_config, oidc_jwks_refresh_s)},
-	{"RATE_LIMIT_AUTH_PER_MINUTE", CFG_INT, "30", 0, 1000000, false,
-	 offsetof(struct user_config, auth_rate_limit)},
-	{"TRUST_FORWARDED_FOR", CFG_BOOL, "false", 0, 0, false,
-	 offsetof(struct user_config, trust_forwarded_for)},
+	SVC_COMMON_PARAMS(USER_CFG, common, "5000"),
+	CFG_STR(USER_CFG, "KAFKA_BROKER_URL", common.kafka_broker_url, "", 0, 4096),
+	CFG_STR(USER_CFG, "USER_EVENTS_TOPIC", user_events_topic, "user_events", 1, 249),
+	CFG_STR(USER_CFG, "GOOGLE_CLIENT_ID", google_client_id, "", 0, 512),
+	CFG_STR(USER_CFG, "GOOGLE_CLIENT_SECRET", google_client_secret, "", 0, 512),
+	CFG_STR(USER_CFG, "GOOGLE_REDIRECT_URI", google_redirect_uri, "", 0, 2048),
+	CFG_STR(USER_CFG, "GOOGLE_DISCOVERY_URL", google_discovery_url,
+	        "https://accounts.google.com/.well-known/openid-configuration", 8, 2048),
+	CFG_STR(USER_CFG, "GOOGLE_HOSTED_DOMAIN", google_hosted_domain, "", 0, 253),
+	CFG_STR(USER_CFG, "ADMIN_EMAILS", admin_emails, "", 0, 65536),
+	CFG_INT(USER_CFG, "JWT_REFRESH_TTL_SECONDS", refresh_ttl, "2592000", 300, 31536000),
+	CFG_BOOL(USER_CFG, "OIDC_ALLOW_HTTP_LOOPBACK", oidc_allow_http_loopback, "false"),
+	CFG_INT(USER_CFG, "OIDC_JWKS_REFRESH_SECONDS", oidc_jwks_refresh_s, "3600", 1, 86400),
+	CFG_INT(USER_CFG, "RATE_LIMIT_AUTH_PER_MINUTE", auth_rate_limit, "30", 0, 1000000),
+	CFG_BOOL(USER_CFG, "TRUST_FORWARDED_FOR", trust_forwarded_for, "false"),
+};
+
+/* Google sign-in is configured completely or not at all. */
+static const struct cfg_check user_checks[] = {
+	CFG_CHECK_REQUIRES(USER_CFG, google_client_id, google_client_secret),
+	CFG_CHECK_REQUIRES(USER_CFG, google_client_id, google_redirect_uri),
+};
+#undef USER_CFG
+
+static const struct cfg_table user_config_table = {
+	.params = user_params,
+	.nparams = countof(user_params),
+	.checks = user_checks,
+	.nchecks = countof(user_checks),
 };
 
 static struct user_config cfg;
@@ -123,8 +124,7 @@ int main(int argc, char **argv)
 	int rc = 0;
 	struct oidc_config oidc_cfg;
 
-	svc_init(SERVICE, user_params, sizeof user_params / sizeof user_params[0], &cfg,
-	         &cfg.common);
+	svc_init(SERVICE, &user_config_table, &cfg, &cfg.common);
 	struct auth_config auth = svc_auth(&cfg.common);
 	if (argc > 1 && strcmp(argv[1], "token") == 0) {
 		rc = token_command(argc, argv, &auth);
@@ -136,12 +136,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cfg.google_client_id[0]) {
-		if (!cfg.google_client_secret[0] || !cfg.google_redirect_uri[0]) {
-			fprintf(stderr, SERVICE ": GOOGLE_CLIENT_SECRET and GOOGLE_REDIRECT_URI are "
-			                "required when GOOGLE_CLIENT_ID is set\n");
-			rc = 2;
-			goto out;
-		}
 		oidc_cfg = (struct oidc_config){
 			.discovery_url = cfg.google_discovery_url,
 			.client_id = cfg.google_client_id,
@@ -165,7 +159,7 @@ int main(int argc, char **argv)
 		.routes = user_routes,
 		.nroutes = user_routes_count,
 		.extra_checks = checks,
-		.nextra_checks = sizeof checks / sizeof checks[0],
+		.nextra_checks = countof(checks),
 		.migrations = service_migrations,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
@@ -177,6 +171,6 @@ int main(int argc, char **argv)
 	rc = svc_serve(&service);
 out:
 	oidc_free(oidc);
-	svc_exit(user_params, sizeof user_params / sizeof user_params[0], &cfg);
+	svc_exit(&user_config_table, &cfg);
 	return rc;
 }

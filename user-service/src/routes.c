@@ -1,6 +1,7 @@
 /* The routing table of user-service: method + path → handler, with the access each needs. */
 #include "routes.h"
 
+#include "countof.h"
 #include "handlers.h"
 
 const struct http_route user_routes[] = {
@@ -20,4 +21,4 @@ const struct http_route user_routes[] = {
 	{{"DELETE", "/admin/users/{id}"}, h_admin_delete, HTTP_ADMIN},
 };
 
-const size_t user_routes_count = sizeof user_routes / sizeof user_routes[0];
+const size_t user_routes_count = countof(user_routes);

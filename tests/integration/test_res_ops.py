@@ -1,0 +1,38 @@
+"""Configuration errors of reservation-service (SPEC §6): a rule between two variables is checked
+at start, and a violation ends the process with exit 2 and one line naming both variables."""
+import os
+import subprocess
+
+import pytest
+
+from harness import BIN_DIR
+
+
+def run_daemon(stack, tag, **env_changes):
+    """Runs reservation-service with a modified environment until it exits (or 10 s)."""
+    env = dict(stack.reservation_service(tag=tag).env)
+    for k, v in env_changes.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return subprocess.run([os.path.join(BIN_DIR, "reservation-service")], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
+
+
+@pytest.mark.parametrize("minimum,maximum", [("120", "60"), (None, "4")],
+                         ids=["both-set", "max-below-default-min"])
+def test_min_duration_above_max_exits_2(stack, minimum, maximum):
+    out = run_daemon(stack, f"cfg-duration-{maximum}", MIN_DURATION_MINUTES=minimum,
+                     MAX_DURATION_MINUTES=maximum)
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert lines == ["reservation-service: MIN_DURATION_MINUTES must not exceed "
+                     "MAX_DURATION_MINUTES"], out.stderr
+
+
+def test_equal_min_and_max_duration_start(stack):
+    svc = stack.reservation_service(tag="cfg-duration-equal", MIN_DURATION_MINUTES="60",
+                                    MAX_DURATION_MINUTES="60")
+    svc.start()
+    assert svc.stop() == 0, svc.log_tail()
