@@ -55,7 +55,7 @@ $(BUILD)/obj/%.o: %.c
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AR    $@")
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # Each service: its sources plus its migrations and OpenAPI document embedded as C strings, so a
 # binary is self-contained.  Their symbols are declared once for every service, in

@@ -1,13 +1,15 @@
 /* Fuzzes routing and query strings.  The input reads like a request line, "METHOD PATH?QUERY":
- *   - the method and path go through router_find as http.c dispatches them (the built-in routes
- *     first, then each service's table; OPTIONS looks up ""), then router_param and the id
- *     parsing of req_param_id;
+ *   - the path is percent-decoded (httpparse_path_decode), then the method and path go through
+ *     router_find as http_dispatch.c dispatches them (the built-in routes first, then each
+ *     service's table; OPTIONS looks up ""), then router_param and httpparse_positive_id;
  *   - the query goes through mg_get_var for every parameter name the services read, with their
  *     buffer sizes, and on to what the handlers do with the value (integers, booleans, dates,
- *     RFC 3339 times, equipment, the pagination cursor: base64url + JSON as req_page does);
+ *     RFC 3339 times, equipment, the pagination cursor: base64url + JSON as req_page does, and
+ *     the next page's Link);
+ *   - the path and query as headers: request id, If-Match, comma lists and CORS origins;
  *   - the whole input through enc_utf8_valid (compared with jansson's own UTF-8 check) and
  *     base64url (decoding then encoding must give the input back).
- * The route tables copy the patterns of each service's src/routes.c and http.c's built-ins. */
+ * The route tables copy the patterns of each service's src/routes.c and http_builtin.c. */
 #include "fuzz.h"
 
 #include <ctype.h>
@@ -19,6 +21,7 @@
 
 #include "countof.h"
 #include "encoding.h"
+#include "httpparse.h"
 #include "router.h"
 #include "timefmt.h"
 
@@ -85,7 +88,7 @@ static void check_match(const struct fuzz_route *routes, size_t n, const char *l
 	}
 }
 
-/* req_param_id: a positive decimal of at most 18 digits. */
+/* req_param_id: a positive decimal of at most 18 digits, written back as it came. */
 static void param_id(const struct router_match *m)
 {
 	char buf[24], small[2];
@@ -96,11 +99,12 @@ static void param_id(const struct router_match *m)
 	FUZZ_CHECK(strlen(buf) <= m->params[0].value_len);
 	FUZZ_CHECK(router_param(m, "id", small, sizeof small) == (m->params[0].value_len < 2));
 	FUZZ_CHECK(!router_param(m, "nope", buf, sizeof buf));
-	if (buf[0] >= '1' && buf[0] <= '9') {
-		char *end = NULL;
-		long long v = strtoll(buf, &end, 10);
-		if (*end == '\0' && v > 0 && strlen(buf) <= 18)
-			FUZZ_CHECK(v <= 999999999999999999LL);
+	long long v = 0;
+	if (httpparse_positive_id(buf, &v)) {
+		char again[24];
+		FUZZ_CHECK(v >= 1 && v <= 999999999999999999LL);
+		snprintf(again, sizeof again, "%lld", v);
+		FUZZ_CHECK(strcmp(again, buf) == 0);
 	}
 }
 
@@ -152,25 +156,21 @@ static int query(const char *qs, const char *name, char *buf, size_t size)
 static void query_int(const char *qs, const char *name, long long min, long long max)
 {
 	char buf[32];
-	if (query(qs, name, buf, sizeof buf) != 1)
-		return;
-	char *end = NULL;
-	long long v = strtoll(buf, &end, 10);
-	if (!buf[0] || *end || v < min || v > max ||
-	    (buf[0] != '-' && !isdigit((unsigned char)buf[0])))
+	long long v = 0;
+	if (query(qs, name, buf, sizeof buf) != 1 || !httpparse_int(buf, min, max, &v))
 		return;
 	FUZZ_CHECK(v >= min && v <= max);
+	FUZZ_CHECK(buf[0] == '-' || isdigit((unsigned char)buf[0]));
 }
 
 /* req_query_bool. */
 static void query_bool(const char *qs, const char *name)
 {
 	char buf[8];
-	if (query(qs, name, buf, sizeof buf) != 1)
+	bool b = false;
+	if (query(qs, name, buf, sizeof buf) != 1 || !httpparse_bool(buf, &b))
 		return;
-	bool yes = strcasecmp(buf, "true") == 0 || strcmp(buf, "1") == 0;
-	bool no = strcasecmp(buf, "false") == 0 || strcmp(buf, "0") == 0;
-	FUZZ_CHECK(!(yes && no));
+	FUZZ_CHECK(strcasecmp(buf, b ? "true" : "false") == 0 || strcmp(buf, b ? "1" : "0") == 0);
 }
 
 /* query_date of reservation-service. */
@@ -239,6 +239,59 @@ static void query_equipment(const char *qs)
 	json_decref(s);
 }
 
+/* req_next_page: the Link keeps the path and ends with the new cursor. */
+static void next_link(const char *path, const char *qs)
+{
+	static const char tail[] = "cursor=WzFd>; rel=\"next\"";
+	char *link = httpparse_next_link(path, qs, "WzFd");
+	FUZZ_CHECK(link != NULL);
+	size_t plen = strlen(path), tlen = strlen(tail), len = strlen(link);
+	/* "<" path "?", the kept parameters each with its '&' (at most the query + 1), tail. */
+	FUZZ_CHECK(len >= plen + 2 + tlen && len <= plen + 2 + strlen(qs) + 1 + tlen);
+	FUZZ_CHECK(link[0] == '<' && strncmp(link + 1, path, plen) == 0 && link[plen + 1] == '?');
+	FUZZ_CHECK(strcmp(link + len - tlen, tail) == 0);
+	FUZZ_CHECK(len == plen + 2 + tlen || link[len - tlen - 1] == '&');
+	free(link);
+}
+
+/* The target as header values: request id, If-Match, a comma list, a CORS origin list. */
+static void headers(const char *target, const char *qs)
+{
+	if (httpparse_request_id_valid(target)) {
+		size_t n = strlen(target);
+		FUZZ_CHECK(n >= 1 && n <= HTTPPARSE_REQUEST_ID_MAX);
+		FUZZ_CHECK(strspn(target, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                          "0123456789._-") == n);
+	}
+	long long version = -1;
+	if (httpparse_if_match(target, &version) && version > 0) {
+		/* The ETag the services send for that version reads back as the same version. */
+		char etag[32];
+		long long again = -1;
+		FUZZ_CHECK(version <= 2147483647);
+		snprintf(etag, sizeof etag, "\"%lld\"", version);
+		FUZZ_CHECK(httpparse_if_match(etag, &again) && again == version);
+	} else {
+		FUZZ_CHECK(version == 0);
+	}
+	const char *pos = target, *item;
+	size_t len;
+	bool wildcard = false;
+	while (httpparse_list_next(&pos, &item, &len)) {
+		FUZZ_CHECK(len > 0 && !memchr(item, ',', len));
+		FUZZ_CHECK(item[0] != ' ' && item[0] != '\t' && item[len - 1] != ' ' &&
+		           item[len - 1] != '\t');
+		char *copy = strndup(item, len);
+		FUZZ_CHECK(copy != NULL);
+		FUZZ_CHECK(httpparse_list_has(target, copy, false));
+		FUZZ_CHECK(httpparse_list_has(target, copy, true));
+		wildcard = wildcard || strcmp(copy, "*") == 0;
+		free(copy);
+	}
+	bool allowed = httpparse_origin_allowed(target, qs);
+	FUZZ_CHECK(allowed == (qs[0] && (wildcard || httpparse_list_has(target, qs, false))));
+}
+
 static void query_strings(const char *qs)
 {
 	static const struct {
@@ -294,7 +347,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		*qmark = '\0';
 		qs = qmark + 1;
 	}
-	route(method, target);
+	/* As http_dispatch.c routes the decoded path (one that does not decode is a 404 before any
+	 * routing); the router itself must also survive the raw target. */
+	char path[ROUTER_MAX_PATH + 1];
+	bool decoded = httpparse_path_decode(target, path, sizeof path);
+	if (decoded) {
+		FUZZ_CHECK(strlen(path) <= strlen(target) && !strstr(target, "%00"));
+		next_link(path, qs ? qs : "");
+	}
+	route(method, decoded ? path : target);
+	headers(target, qs ? qs : "");
+	FUZZ_CHECK(strcmp(httpparse_method_name(method), "OTHER") == 0 ||
+	           strcmp(httpparse_method_name(method), method) == 0);
 	if (qs) {
 		query_int(qs, "limit", 1, 200);
 		query_int(qs, "user_id", 1, 9007199254740991LL);

@@ -9,7 +9,12 @@
  *
  * Handlers reply exactly once, through req_reply_* or req_error.  Functions documented as
  * "replies on failure" have already answered the client when they return false: the handler
- * just returns. */
+ * just returns.  A struct req lives on the stack of the worker thread serving it: the req_*
+ * functions are called from that request's handler only, and what they return is borrowed for
+ * the request unless stated otherwise.
+ *
+ * Implemented in common/src/http_*.c, one concern per file (listed in http_internal.h); the
+ * pure parsing underneath (lists, paths, ids, If-Match, Link) is httpparse.h. */
 #ifndef HTTP_H
 #define HTTP_H
 

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "countof.h"
+#include "httpparse.h"
 #include "jsonx.h"
 #include "log.h"
 #include "repo.h"
@@ -63,14 +64,10 @@ json_t *room_equipment_normalise(const json_t *value, const char **why)
 		const char *s = json_string_value(value);
 		if (strlen(s) != json_string_length(value))
 			*why = "must not contain NUL characters";
-		while (!*why && *s) {
-			const char *comma = strchr(s, ',');
-			size_t len = comma ? (size_t)(comma - s) : strlen(s);
-			*why = equipment_add(out, s, len, false);
-			s += len;
-			if (*s == ',')
-				s++;
-		}
+		const char *item;
+		size_t len;
+		while (!*why && httpparse_list_next(&s, &item, &len))
+			*why = equipment_add(out, item, len, false);
 	} else if (json_is_array(value)) {
 		size_t i;
 		json_t *v;

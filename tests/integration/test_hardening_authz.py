@@ -1,10 +1,11 @@
 """Authorization matrix (SPEC §2 auth, §3–§5 "who"), generated from the routing tables.
 
-Every route of <svc>-service/src/routes.c and every operational endpoint of common/src/http.c is
-called with every kind of credential below, against real resources; the expected outcome follows
-from the route's access level (HTTP_PUBLIC / HTTP_BEARER / HTTP_ADMIN) and the ownership rule of
-GET/PUT/DELETE /reservations/{id}.  A route added to a table is picked up automatically (routes
-without a dedicated request builder get a generic one: a non-existent id and an empty object)."""
+Every route of <svc>-service/src/routes.c and every operational endpoint of
+common/src/http_builtin.c is called with every kind of credential below, against real resources;
+the expected outcome follows from the route's access level (HTTP_PUBLIC / HTTP_BEARER /
+HTTP_ADMIN) and the ownership rule of GET/PUT/DELETE /reservations/{id}.  A route added to a
+table is picked up automatically (routes without a dedicated request builder get a generic one: a
+non-existent id and an empty object)."""
 import base64
 import itertools
 import json
@@ -47,7 +48,7 @@ def _parse(path):
 
 def routing_tables():
     """[(service, method, path, access, builtin)] for the three services."""
-    builtin = _parse(os.path.join(ROOT, "common", "src", "http.c"))
+    builtin = _parse(os.path.join(ROOT, "common", "src", "http_builtin.c"))
     rows = []
     for svc in SERVICES:
         for m, p, a in _parse(os.path.join(ROOT, f"{svc}-service", "src", "routes.c")):

@@ -1,6 +1,6 @@
 """Each service serves its OpenAPI document, and the document is true to the routing table:
 the documented paths and methods are exactly the routes of the service's routes.c plus the
-operational endpoints built into common/src/http.c."""
+operational endpoints built into common/src/http_builtin.c."""
 import os
 import re
 
@@ -15,7 +15,7 @@ ROUTE = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)", "([^"]+)"\}')
 def routing_table(service):
     with open(os.path.join(ROOT, service, "src", "routes.c")) as f:
         routes = set(ROUTE.findall(f.read()))
-    with open(os.path.join(ROOT, "common", "src", "http.c")) as f:
+    with open(os.path.join(ROOT, "common", "src", "http_builtin.c")) as f:
         builtin = set(ROUTE.findall(f.read()))
     assert routes and builtin
     return routes | builtin

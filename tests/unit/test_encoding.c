@@ -69,7 +69,7 @@ static void test_decode_rejects_padding(void **state)
 	(void)state;
 	const char *padded[] = {"Zg==", "Zm8=", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy=", "Zm9vYmFy==",
 	                        "Zm9vYmFy====", "Zg=", "Zg===", "Zm8==", "AAAA=", "=", "=="};
-	for (size_t i = 0; i < sizeof padded / sizeof padded[0]; i++) {
+	for (size_t i = 0; i < countof(padded); i++) {
 		size_t n = 0;
 		unsigned char *d = enc_b64url_decode(padded[i], strlen(padded[i]), &n);
 		if (d)
@@ -151,7 +151,7 @@ static void test_decode_lenient_rejects(void **state)
 		"Zm=9",         /* padding in the middle */
 		"Zm9v+A==",     /* standard alphabet */
 	};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < countof(bad); i++) {
 		size_t n = 0;
 		unsigned char *d = enc_b64url_decode_lenient(bad[i], strlen(bad[i]), &n);
 		if (d)

@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 #include "encoding.h"
+#include "httpparse.h"
 #include "jsonx.h"
 #include "log.h"
 #include "repo.h"
@@ -36,21 +37,7 @@ void handlers_init(const struct user_config *c, const struct auth_config *a,
 
 bool handlers_is_bootstrap_admin(const char *list, const char *email)
 {
-	size_t elen = strlen(email);
-	for (const char *p = list; p && *p;) {
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		const char *end = p;
-		while (*end && *end != ',')
-			end++;
-		const char *last = end;
-		while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
-			last--;
-		if ((size_t)(last - p) == elen && elen && strncasecmp(p, email, elen) == 0)
-			return true;
-		p = end;
-	}
-	return false;
+	return httpparse_list_has(list, email, true);
 }
 
 /* ---- representations ---- */

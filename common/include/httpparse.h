@@ -1,0 +1,72 @@
+/* httpparse: the pure parsing behind the request layer (http.h) — comma lists, the CORS origin
+ * list, path percent-decoding, request ids, If-Match, the next-page Link header, query values.
+ * Plain strings in, plain values out: no connection, no civetweb, no global state, so every
+ * function is thread-safe and unit-testable.  Only httpparse_next_link allocates. */
+#ifndef HTTPPARSE_H
+#define HTTPPARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The longest X-Request-ID taken from a client (longer ones are replaced by a fresh id). */
+#define HTTPPARSE_REQUEST_ID_MAX 64
+
+/* ---- comma-separated lists ---- */
+
+/* The next item of a comma-separated list such as "a, b,,c": blanks (space, tab) around an item
+ * are not part of it and empty items are skipped, so every item returned is non-empty.  *pos
+ * starts at the list (NULL is an empty list) and is advanced past the item; *item points into
+ * the list (borrowed, not NUL-terminated) with its length in *len.  Returns false at the end. */
+bool httpparse_list_next(const char **pos, const char **item, size_t *len);
+/* True when list (may be NULL) has an item equal to item (NUL-terminated, may be NULL), byte
+ * for byte or, with nocase, ignoring ASCII case.  "*" is not special here.  An empty item is
+ * never listed. */
+bool httpparse_list_has(const char *list, const char *item, bool nocase);
+/* CORS: true when origin (the Origin header, may be NULL) is allowed by list (CORS_ORIGINS,
+ * may be NULL): an item "*" allows every non-empty origin, any other item allows exactly that
+ * origin (case-sensitive, as browsers serialise it). */
+bool httpparse_origin_allowed(const char *list, const char *origin);
+
+/* ---- the request line and headers ---- */
+
+/* The request method as a static string ("GET" … "OPTIONS", else "OTHER") that outlives the
+ * request: metrics keep the pointer. */
+const char *httpparse_method_name(const char *method);
+/* Percent-decodes a request path into out (size bytes, NUL-terminated).  Returns false, with out
+ * unspecified, for "%00" (an encoded NUL would cut the path short), a '%' not followed by two
+ * hex digits, or a result that does not fit in size - 1 bytes.  "%2F" decodes to '/'. */
+bool httpparse_path_decode(const char *raw, char *out, size_t size);
+/* True when s is a request id we echo back: 1 to HTTPPARSE_REQUEST_ID_MAX characters from
+ * [A-Za-z0-9._-]. */
+bool httpparse_request_id_valid(const char *s);
+/* Reads an If-Match header (may be NULL) as a version: absent or "*" gives *version = 0; "\"3\""
+ * or W/"3" (leading spaces allowed) gives 3.  Returns false, with *version = 0, when the header
+ * is present but names no version: not one quoted decimal, zero, or beyond a PostgreSQL integer
+ * (2^31 - 1).  Lists of tags name no single version and are refused too. */
+bool httpparse_if_match(const char *header, long long *version);
+/* True when a Content-Type (may be NULL) is application/json, in any case, with or without
+ * parameters ("application/json; charset=utf-8"). */
+bool httpparse_is_json_type(const char *content_type);
+/* The client's address into out (size bytes): the last entry of X-Forwarded-For (xff, may be NULL
+ * when the peer is not a trusted proxy) with leading spaces skipped, or peer when xff is NULL or
+ * its last entry is empty. */
+void httpparse_forwarded_client(const char *xff, const char *peer, char *out, size_t size);
+
+/* ---- values ---- */
+
+/* A path id: a positive decimal without sign, leading zero or blanks, of at most 18 digits. */
+bool httpparse_positive_id(const char *s, long long *id);
+/* A query integer: an optional '-' and decimal digits, nothing else, within [min, max]. */
+bool httpparse_int(const char *s, long long min, long long max, long long *out);
+/* A query boolean: "true"/"false" in any case, or "1"/"0". */
+bool httpparse_bool(const char *s, bool *out);
+
+/* ---- replies ---- */
+
+/* The Link header value announcing the next page: "<path?query&cursor=cursor>; rel=\"next\"",
+ * with every parameter of query (may be NULL; not decoded, kept as sent) except cursor, and
+ * empty parameters dropped.  cursor must already be URL-safe (base64url).  Returns a heap
+ * string (caller frees), or NULL when out of memory. */
+char *httpparse_next_link(const char *path, const char *query, const char *cursor);
+
+#endif

@@ -1,0 +1,202 @@
+/* What a handler reads from its request: the caller, headers, path and query parameters,
+ * pagination, If-Match and the JSON body.  The parsing itself is httpparse.c; this file adds the
+ * connection and the standard error replies. */
+#include "http_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <civetweb.h>
+
+#include "encoding.h"
+#include "jsonx.h"
+
+const char *req_method(const struct req *r)
+{
+	return r->ri->request_method;
+}
+
+const char *req_id(const struct req *r)
+{
+	return r->id;
+}
+
+const struct auth_user *req_user(const struct req *r)
+{
+	return r->has_user ? &r->user : NULL;
+}
+
+const char *req_header(const struct req *r, const char *name)
+{
+	return mg_get_header(r->conn, name);
+}
+
+bool req_param(const struct req *r, const char *name, char *buf, size_t size)
+{
+	return router_param(&r->match, name, buf, size);
+}
+
+bool req_param_id(struct req *r, const char *name, long long *id)
+{
+	char buf[24];
+	if (req_param(r, name, buf, sizeof buf) && httpparse_positive_id(buf, id))
+		return true;
+	req_error(r, ERR_NOT_FOUND, NULL, "no such %s", name);
+	return false;
+}
+
+int req_query(struct req *r, const char *name, char *buf, size_t size)
+{
+	const char *qs = r->ri->query_string;
+	if (!qs)
+		return 0;
+	int n = mg_get_var(qs, strlen(qs), name, buf, size);
+	if (n == -1)
+		return 0;
+	if (n < 0 || strlen(buf) != (size_t)n || !enc_utf8_valid(buf, (size_t)n)) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "is too long or invalid"),
+		          "query parameter %s is too long or invalid", name);
+		return -1;
+	}
+	return 1;
+}
+
+bool req_query_int(struct req *r, const char *name, long long min, long long max,
+                   long long *out, bool *present)
+{
+	char buf[32];
+	int q = req_query(r, name, buf, sizeof buf);
+	*present = q == 1;
+	if (q <= 0)
+		return q == 0;
+	if (!httpparse_int(buf, min, max, out)) {
+		json_t *details = json_object();
+		json_object_set_new(details, name,
+		                    json_sprintf("must be an integer from %lld to %lld", min, max));
+		req_error(r, ERR_BAD_REQUEST, details,
+		          "query parameter %s must be an integer from %lld to %lld", name, min, max);
+		return false;
+	}
+	return true;
+}
+
+bool req_query_bool(struct req *r, const char *name, bool *out, bool *present)
+{
+	char buf[8];
+	int q = req_query(r, name, buf, sizeof buf);
+	*present = q == 1;
+	if (q <= 0)
+		return q == 0;
+	if (!httpparse_bool(buf, out)) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "must be true or false"),
+		          "query parameter %s must be true or false", name);
+		return false;
+	}
+	return true;
+}
+
+bool req_page(struct req *r, long long *limit, json_t **cursor)
+{
+	bool present = false;
+	char buf[512];
+	*cursor = NULL;
+	*limit = 50;
+	if (!req_query_int(r, "limit", 1, 200, limit, &present))
+		return false;
+	int q = req_query(r, "cursor", buf, sizeof buf);
+	if (q < 0)
+		return false;
+	if (q == 0 || !buf[0])
+		return true;
+	size_t n = 0;
+	unsigned char *raw = enc_b64url_decode(buf, strlen(buf), &n);
+	json_t *v = raw ? jsonx_loadb((const char *)raw, n, JSON_DECODE_ANY, NULL) : NULL;
+	free(raw);
+	if (!json_is_array(v)) {
+		json_decref(v);
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "cursor", "is invalid"),
+		          "query parameter cursor is invalid");
+		return false;
+	}
+	*cursor = v;
+	return true;
+}
+
+void req_next_page(struct req *r, const json_t *key)
+{
+	char *text = json_dumps(key, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *cursor = text ? enc_b64url_encode(text, strlen(text)) : NULL;
+	char *link = cursor ? httpparse_next_link(r->path, r->ri->query_string, cursor) : NULL;
+	if (link)
+		req_add_header(r, "Link", link);
+	free(link);
+	free(cursor);
+	free(text);
+}
+
+bool req_if_match(struct req *r, long long *version)
+{
+	if (httpparse_if_match(mg_get_header(r->conn, "If-Match"), version))
+		return true;
+	req_error(r, ERR_PRECONDITION_FAILED, NULL, "If-Match does not name a current version");
+	return false;
+}
+
+json_t *req_body_object(struct req *r)
+{
+	long long max = r->srv->opts->max_body;
+	long long declared = r->ri->content_length;
+	const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+	bool chunked = te && strcasecmp(te, "chunked") == 0;
+	char *buf = NULL;
+	json_t *obj = NULL;
+
+	if (declared < 0 && !chunked) {
+		req_error(r, ERR_LENGTH_REQUIRED, NULL, "a request body with Content-Length is required");
+		goto out;
+	}
+	if (declared > max) {
+		req_error(r, ERR_PAYLOAD_TOO_LARGE, NULL, "request body exceeds %lld bytes", max);
+		goto out;
+	}
+	if (!httpparse_is_json_type(mg_get_header(r->conn, "Content-Type"))) {
+		req_error(r, ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
+		          "Content-Type must be application/json");
+		goto out;
+	}
+	/* A chunked body has no declared size: read at most max + 1 bytes to detect excess. */
+	size_t cap = (size_t)(declared >= 0 ? declared : max + 1);
+	buf = malloc(cap + 1);
+	if (!buf) {
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	size_t got = 0;
+	while (got < cap) {
+		int n = mg_read(r->conn, buf + got, cap - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if ((long long)got > max) {
+		req_error(r, ERR_PAYLOAD_TOO_LARGE, NULL, "request body exceeds %lld bytes", max);
+		goto out;
+	}
+	if (declared >= 0 && got != (size_t)declared) {
+		req_error(r, ERR_BAD_REQUEST, NULL, "request body shorter than Content-Length");
+		goto out;
+	}
+	if (got == 0) {
+		req_error(r, ERR_BAD_REQUEST, NULL, "request body must be a JSON object");
+		goto out;
+	}
+	char err[256];
+	obj = jsonx_parse_object(buf, got, err, sizeof err);
+	if (!obj)
+		req_error(r, ERR_BAD_REQUEST, NULL, "%s", err);
+out:
+	free(buf);
+	return obj;
+}

@@ -1,0 +1,138 @@
+/* The civetweb lifecycle: start with the suite's options, the callbacks civetweb calls outside a
+ * request (its own error page, log lines, worker thread exit), drain and stop. */
+#include "http_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+
+#include "db.h"
+#include "log.h"
+#include "rnd.h"
+#include "timefmt.h"
+
+_Thread_local bool http_plain_error;
+
+/* civetweb's own errors (malformed request, headers over max_request_size…) in the standard JSON
+ * shape too; the connection is closed afterwards. */
+static int http_error_page(struct mg_connection *conn, int status, const char *msg)
+{
+	(void)msg;
+	if (http_plain_error)
+		return 1;
+	enum err_kind kind = status == 404   ? ERR_NOT_FOUND
+	                     : status == 405 ? ERR_METHOD_NOT_ALLOWED
+	                     : status == 413 ? ERR_PAYLOAD_TOO_LARGE
+	                     : status >= 500 ? ERR_INTERNAL
+	                                     : ERR_BAD_REQUEST;
+	char id[RND_UUID_LEN];
+	if (!rnd_uuid(id))
+		snprintf(id, sizeof id, "-");
+	const char *message = status == 413 || status == 431 ? "request headers too large"
+	                      : status >= 500                 ? NULL
+	                                                      : "malformed request";
+	json_t *body = err_body(kind, message, id, NULL, timefmt_now_ms());
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(body);
+	if (!text)
+		return 1;
+	mg_printf(conn,
+	          "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+	          "X-Request-ID: %s\r\nConnection: close\r\n\r\n%s",
+	          err_status(kind), mg_get_response_code_text(conn, err_status(kind)), strlen(text),
+	          id, text);
+	free(text);
+	return 0;
+}
+
+static int http_log_message(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	log_warn("civetweb: %s", message);
+	return 1;
+}
+
+static int http_log_access(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	(void)message;
+	return 1; /* we write our own access log line */
+}
+
+static struct http_server *http_thread_owner;
+
+static void http_exit_thread(const struct mg_context *ctx, int thread_type, void *user)
+{
+	(void)ctx;
+	(void)thread_type;
+	(void)user;
+	db_thread_close();
+	if (http_thread_owner && http_thread_owner->opts->thread_exit)
+		http_thread_owner->opts->thread_exit();
+}
+
+struct http_server *http_start(const struct http_options *opts, char *err, size_t errlen)
+{
+	struct http_server *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->opts = opts;
+	http_thread_owner = s;
+
+	char ports[80], threads[24];
+	snprintf(ports, sizeof ports, "%s:%lld", opts->listen_host ? opts->listen_host : "0.0.0.0",
+	         opts->port);
+	snprintf(threads, sizeof threads, "%lld", opts->num_threads);
+	char timeout[24];
+	snprintf(timeout, sizeof timeout, "%lld",
+	         opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
+	const char *options[] = {"listening_ports", ports,
+	                         "num_threads", threads,
+	                         "request_timeout_ms", timeout,
+	                         "decode_url", "no",
+	                         /* civetweb writes a response in several small sends; without this,
+	                          * Nagle + delayed ACK add ~40 ms to every keep-alive reply. */
+	                         "tcp_nodelay", "1",
+	                         "enable_keep_alive", "yes",
+	                         "keep_alive_timeout_ms", "5000",
+	                         "max_request_size", "16384",
+	                         "linger_timeout_ms", "100",
+	                         NULL};
+	struct mg_callbacks cb;
+	memset(&cb, 0, sizeof cb);
+	cb.begin_request = http_begin_request;
+	cb.log_message = http_log_message;
+	cb.http_error = http_error_page;
+	cb.log_access = http_log_access;
+	cb.exit_thread = http_exit_thread;
+
+	mg_init_library(0);
+	s->ctx = mg_start(&cb, s, options);
+	if (!s->ctx) {
+		snprintf(err, errlen, "cannot listen on %s (port in use or not permitted)", ports);
+		mg_exit_library();
+		free(s);
+		http_thread_owner = NULL;
+		return NULL;
+	}
+	return s;
+}
+
+void http_drain(struct http_server *s)
+{
+	s->draining = 1;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	mg_stop(s->ctx);
+	mg_exit_library();
+	http_thread_owner = NULL;
+	free(s);
+}

@@ -1,0 +1,228 @@
+#include "countof.h"
+#include "httpparse.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- comma-separated lists ---- */
+
+static bool httpparse_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+bool httpparse_list_next(const char **pos, const char **item, size_t *len)
+{
+	const char *p = *pos;
+	if (!p)
+		return false;
+	while (httpparse_blank(*p) || *p == ',')
+		p++;
+	const char *end = p;
+	while (*end && *end != ',')
+		end++;
+	const char *last = end;
+	while (last > p && httpparse_blank(last[-1]))
+		last--;
+	*pos = end;
+	*item = p;
+	*len = (size_t)(last - p);
+	return *len > 0;
+}
+
+bool httpparse_list_has(const char *list, const char *item, bool nocase)
+{
+	size_t want = item ? strlen(item) : 0;
+	const char *p = list, *s;
+	size_t len;
+	if (want == 0)
+		return false;
+	while (httpparse_list_next(&p, &s, &len)) {
+		if (len != want)
+			continue;
+		if ((nocase ? strncasecmp(s, item, len) : strncmp(s, item, len)) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool httpparse_origin_allowed(const char *list, const char *origin)
+{
+	const char *p = list, *s;
+	size_t len;
+	if (!origin || !*origin)
+		return false;
+	while (httpparse_list_next(&p, &s, &len))
+		if (len == 1 && *s == '*')
+			return true;
+	return httpparse_list_has(list, origin, false);
+}
+
+/* ---- the request line and headers ---- */
+
+const char *httpparse_method_name(const char *method)
+{
+	static const char *const known[] = {"GET",  "POST", "PUT",    "DELETE",
+	                                    "PATCH", "HEAD", "OPTIONS"};
+	for (size_t i = 0; i < countof(known); i++)
+		if (strcmp(method, known[i]) == 0)
+			return known[i];
+	return "OTHER";
+}
+
+static int httpparse_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool httpparse_path_decode(const char *raw, char *out, size_t size)
+{
+	size_t n = 0;
+	if (size == 0)
+		return false;
+	for (const char *p = raw; *p; p++) {
+		char c = *p;
+		if (c == '%') {
+			/* p[2] is read only when p[1] is a hex digit, so never past the NUL. */
+			int hi = httpparse_hexval(p[1]), lo = hi < 0 ? -1 : httpparse_hexval(p[2]);
+			if (lo < 0 || (hi == 0 && lo == 0))
+				return false;
+			c = (char)(hi * 16 + lo);
+			p += 2;
+		}
+		if (n + 1 >= size)
+			return false;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return true;
+}
+
+bool httpparse_request_id_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		if (n >= HTTPPARSE_REQUEST_ID_MAX || !ok)
+			return false;
+	}
+	return n > 0;
+}
+
+bool httpparse_if_match(const char *h, long long *version)
+{
+	*version = 0;
+	if (!h)
+		return true;
+	while (*h == ' ')
+		h++;
+	if (strcmp(h, "*") == 0)
+		return true;
+	if (strncmp(h, "W/", 2) == 0)
+		h += 2;
+	if (*h == '"' && h[1] >= '0' && h[1] <= '9') {
+		char *end = NULL;
+		long long v = strtoll(h + 1, &end, 10);
+		/* Versions are PostgreSQL integers: anything larger names no version. */
+		if (*end == '"' && end[1] == '\0' && v > 0 && v <= 2147483647) {
+			*version = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool httpparse_is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	if (!ct || strncasecmp(ct, want, sizeof want - 1) != 0)
+		return false;
+	char next = ct[sizeof want - 1];
+	return next == '\0' || next == ';' || next == ' ';
+}
+
+void httpparse_forwarded_client(const char *xff, const char *peer, char *out, size_t size)
+{
+	const char *last = xff ? strrchr(xff, ',') : NULL;
+	const char *addr = last ? last + 1 : xff;
+	while (addr && *addr == ' ')
+		addr++;
+	snprintf(out, size, "%s", addr && *addr ? addr : peer);
+}
+
+/* ---- values ---- */
+
+bool httpparse_positive_id(const char *s, long long *id)
+{
+	if (s[0] < '1' || s[0] > '9' || strlen(s) > 18)
+		return false;
+	char *end = NULL;
+	long long v = strtoll(s, &end, 10);
+	if (*end != '\0' || v <= 0)
+		return false;
+	*id = v;
+	return true;
+}
+
+bool httpparse_int(const char *s, long long min, long long max, long long *out)
+{
+	if (s[0] != '-' && !(s[0] >= '0' && s[0] <= '9'))
+		return false;
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (*end || end == s || errno == ERANGE || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool httpparse_bool(const char *s, bool *out)
+{
+	if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		*out = true;
+	else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+/* ---- replies ---- */
+
+char *httpparse_next_link(const char *path, const char *query, const char *cursor)
+{
+	const char *qs = query ? query : "";
+	/* "<" path "?" + each kept parameter and its '&' (at most the query plus one) +
+	 * "cursor=" cursor ">; rel=\"next\"" + NUL: 24 bytes besides the three strings. */
+	size_t cap = strlen(path) + strlen(qs) + strlen(cursor) + 32;
+	char *link = malloc(cap);
+	if (!link)
+		return NULL;
+	size_t len = (size_t)snprintf(link, cap, "<%s?", path);
+	for (const char *p = qs; *p;) {
+		const char *amp = strchr(p, '&');
+		size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+		if (plen && strncmp(p, "cursor=", 7) != 0 && !(plen == 6 && strncmp(p, "cursor", 6) == 0)) {
+			memcpy(link + len, p, plen);
+			len += plen;
+			link[len++] = '&';
+		}
+		p += plen;
+		if (*p == '&')
+			p++;
+	}
+	snprintf(link + len, cap - len, "cursor=%s>; rel=\"next\"", cursor);
+	return link;
+}
