@@ -40,7 +40,7 @@ void fuzz_check_string(const json_t *body, const char *key, const char *s, size_
 void fuzz_check_details(const json_t *details);
 
 /* room-service (fuzz/support/room.c).  A room body (borrowed) through room_validate; problems
- * go to details.  Accepted values are checked against SPEC §4's bounds. */
+ * go to details.  Accepted values are checked against docs/api.md#rooms. */
 void fuzz_room_body(const json_t *body, bool create, json_t *details);
 /* Equipment (borrowed value) through room_equipment_normalise; a refusal goes to details. */
 void fuzz_room_equipment(const json_t *value, json_t *details);

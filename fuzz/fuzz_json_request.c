@@ -8,7 +8,7 @@
  *   5  POST /auth/logout         (mirrored; refresh uses the same member)
  *   6  the body's "equipment"    room_equipment_normalise
  * Beyond "no crash, no leak", every problem must be reported as field -> reason, and what
- * validation accepts must lie within SPEC's bounds. */
+ * validation accepts must lie within the bounds of docs/api.md. */
 #include "fuzz.h"
 
 #include "jsonx.h"

@@ -1,6 +1,6 @@
-/* auth: the suite's own access tokens (HS256 JWTs, SPEC §2).  Claims: sub (user id as decimal
- * string), email, name, role, iat, exp, iss, jti.  Verification accepts only HS256, allows
- * AUTH_LEEWAY_SECONDS of clock skew and checks the issuer.  Thread-safe. */
+/* auth: the suite's own access tokens (HS256 JWTs, docs/api.md#authentication).  Claims: sub
+ * (user id as decimal string), email, name, role, iat, exp, iss, jti.  Verification accepts only
+ * HS256, allows AUTH_LEEWAY_SECONDS of clock skew and checks the issuer.  Thread-safe. */
 #ifndef AUTH_H
 #define AUTH_H
 

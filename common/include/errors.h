@@ -1,6 +1,6 @@
 /* errors: the one table of error kinds.  Each kind gives the HTTP status, the stable JSON `code`
- * and the default message of the SPEC §2 error body.  Handlers return or raise a kind plus a
- * message; err_body() turns it into the JSON the client sees. */
+ * and the default message of the error body (docs/api.md#errors).  Handlers return or raise a
+ * kind plus a message; err_body() turns it into the JSON the client sees. */
 #ifndef ERRORS_H
 #define ERRORS_H
 
@@ -38,9 +38,9 @@ const char *err_code(enum err_kind kind);
 /* Default human message for a kind. Static string. */
 const char *err_default_message(enum err_kind kind);
 
-/* Builds the SPEC §2 error object.  message may be NULL (the default message is used);
- * request_id may be NULL; details is stolen (may be NULL).  timestamp_ms is the Unix time in ms.
- * Returns a new reference, or NULL on allocation failure. */
+/* Builds the error object of docs/api.md#errors.  message may be NULL (the default message is
+ * used); request_id may be NULL; details is stolen (may be NULL).  timestamp_ms is the Unix time
+ * in ms.  Returns a new reference, or NULL on allocation failure. */
 json_t *err_body(enum err_kind kind, const char *message, const char *request_id,
                  json_t *details, long long timestamp_ms);
 

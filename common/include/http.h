@@ -131,8 +131,9 @@ void req_reply_json(struct req *r, int status, json_t *body);
 void req_reply_empty(struct req *r, int status);
 /* Replies with a redirect (302) to location. */
 void req_redirect(struct req *r, const char *location);
-/* Replies with the SPEC §2 error body.  details is stolen (may be NULL).  fmt may be NULL for
- * the kind's default message.  Adds Retry-After for 429/503, WWW-Authenticate for 401. */
+/* Replies with the error body of docs/api.md#errors.  details is stolen (may be NULL).  fmt may
+ * be NULL for the kind's default message.  Adds Retry-After for 429/503, WWW-Authenticate for
+ * 401. */
 void req_error(struct req *r, enum err_kind kind, json_t *details, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Replies 422 with a details object (stolen) and a message built from its first entry. */

@@ -1,6 +1,7 @@
 /* svc: what every service daemon shares around its own code: the common configuration
- * variables (SPEC §6), process start-up (logging, libraries, database), migrations retried
- * until the database answers, and signal handling for a graceful stop. */
+ * variables (docs/operations.md#configuration), process start-up (logging, libraries,
+ * database), migrations retried until the database answers, and signal handling for a graceful
+ * stop. */
 #ifndef SVC_H
 #define SVC_H
 

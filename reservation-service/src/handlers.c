@@ -61,7 +61,7 @@ static enum db_status resolve_time(const char *field, const char *text, const ch
 	return repo_local_to_utc(local, tz, utc);
 }
 
-/* The SPEC §5 rules on a (new) time span; problems go to details. */
+/* The booking rules on a (new) time span (docs/api.md#time-rules); problems go to details. */
 static void check_span(long long start, long long end, json_t *details)
 {
 	long long now = (long long)time(NULL);

@@ -1,4 +1,4 @@
-/* handlers: the behaviour of every reservation-service endpoint (SPEC §5).  No SQL here. */
+/* handlers: every reservation-service endpoint (docs/api.md#reservation-service).  No SQL here. */
 #ifndef RESERVATION_HANDLERS_H
 #define RESERVATION_HANDLERS_H
 

@@ -1,7 +1,8 @@
 /* repo: every SQL statement of reservation-service.  Each function runs on the calling thread's
- * connection and leaves it idle.  Reservations travel as JSON objects in the SPEC §5 shape,
- * built by PostgreSQL (json_build_object) so that the API and the events agree.  Time-zone
- * arithmetic (wall-clock times, calendar days, DST) is PostgreSQL's too. */
+ * connection and leaves it idle.  Reservations travel as JSON objects in the shape of
+ * docs/api.md#reservation-service, built by PostgreSQL (json_build_object) so that the API and
+ * the events agree.  Time-zone arithmetic (wall-clock times, calendar days, DST) is PostgreSQL's
+ * too. */
 #ifndef RESERVATION_REPO_H
 #define RESERVATION_REPO_H
 

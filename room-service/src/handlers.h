@@ -1,4 +1,4 @@
-/* handlers: the behaviour of every room-service endpoint (SPEC §4).  No SQL here (repo.c). */
+/* handlers: every room-service endpoint (docs/api.md#room-service).  No SQL here (repo.c). */
 #ifndef ROOM_HANDLERS_H
 #define ROOM_HANDLERS_H
 

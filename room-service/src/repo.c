@@ -8,7 +8,7 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* The room representation of SPEC §4, for a row alias r. */
+/* The room representation of docs/api.md#rooms, for a row alias r. */
 #define ROOM_JSON(r)                                                                         \
 	"json_build_object('id', " r ".id, 'name', " r ".name, 'capacity', " r ".capacity, "     \
 	"'equipment', to_json(" r ".equipment), 'building', " r ".building, 'floor', " r         \

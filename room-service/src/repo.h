@@ -1,6 +1,7 @@
 /* repo: every SQL statement of room-service.  Each function runs on the calling thread's
- * connection and leaves it idle.  Rooms travel as JSON objects in the shape of SPEC §4, built by
- * PostgreSQL itself (json_build_object), so the API, the events and the database agree. */
+ * connection and leaves it idle.  Rooms travel as JSON objects in the shape of docs/api.md#rooms,
+ * built by PostgreSQL itself (json_build_object), so the API, the events and the database
+ * agree. */
 #ifndef ROOM_REPO_H
 #define ROOM_REPO_H
 

@@ -335,7 +335,7 @@ ERROR_KEYS = {"error", "code", "message", "status_code", "timestamp", "request_i
 
 
 def assert_error(r, status, code, detail=None, mentions=None):
-    """Asserts an error reply of SPEC §2: status, JSON shape, request id; optionally that
+    """Asserts an error reply (docs/api.md#errors): status, JSON shape, request id; optionally that
     details names a field (detail=) and that the message contains a text (mentions=)."""
     import re
     assert r.status_code == status, (r.status_code, r.headers, r.text)
@@ -529,7 +529,7 @@ def res_db_query(pg, sql, *params):
 
 def overlapping_confirmed_pairs(pg):
     """Pairs of confirmed reservations of one room whose [start, end) spans overlap: the
-    exclusion guarantee of SPEC §5 says there are none."""
+    exclusion guarantee (docs/architecture.md) says there are none."""
     return res_db_query(pg, "SELECT a.id, b.id FROM reservations a JOIN reservations b "
                             "ON a.room_id = b.room_id AND a.id < b.id "
                             "AND tstzrange(a.start_time, a.end_time, '[)') && "

@@ -1,4 +1,5 @@
-"""Authorization matrix (SPEC §2 auth, §3–§5 "who"), generated from the routing tables.
+"""Authorization matrix (docs/api.md#authentication, each endpoint's access), generated from the
+routing tables.
 
 Every route of <svc>-service/src/routes.c and every operational endpoint of
 common/src/http_builtin.c is called with every kind of credential below, against real resources;
@@ -28,7 +29,7 @@ ROUTE_ACCESS = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)",\s*"([^"]+)"\},\s*
 INVALID = ("no token", "garbage", "bad signature", "expired", "alg none", "wrong issuer")
 VALID = ("employee", "admin", "owner", "other employee")
 KINDS = INVALID + VALID
-# Routes where the caller must own the resource (or be admin): SPEC §5.
+# Routes where the caller must own the resource (or be admin): docs/api.md#reservation-service.
 OWNED = {("GET", "/reservations/{id}"), ("PUT", "/reservations/{id}"),
          ("DELETE", "/reservations/{id}")}
 MISSING_ID = 2147480000

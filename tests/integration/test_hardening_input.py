@@ -1,4 +1,4 @@
-"""Hostile input against all three services (SPEC §2 conventions, §3–§5 fields): SQL-injection
+"""Hostile input against all three services (docs/api.md conventions and fields): SQL-injection
 strings in every string field and string query parameter, oversized and chunked bodies, oversized
 and numerous headers, deep nesting, broken UTF-8, NUL, huge numbers, non-positive ids and slow
 clients.  Nothing may answer 500 or crash; the services stay healthy and sanitizer-clean."""

@@ -1,5 +1,5 @@
 """GET /availability (busy and free spans of one local day, DST days included) and the original
-system's GET /availability/rooms/{id} (SPEC §5)."""
+system's GET /availability/rooms/{id} (docs/api.md#availability)."""
 import datetime
 
 import pytest

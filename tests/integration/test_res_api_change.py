@@ -1,5 +1,5 @@
 """GET/PUT/DELETE /reservations/{id}: who may see and change a reservation, partial updates under
-the same rules, If-Match, cancelling (SPEC §2 versions, §5)."""
+the same rules, If-Match, cancelling (docs/api.md#versions-and-etags, #reservation-service)."""
 import datetime
 
 import pytest

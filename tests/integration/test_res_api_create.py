@@ -1,5 +1,5 @@
 """POST /reservations: the reservation as created, time parsing (Z, offsets, the room's own time
-zone), the booking rules, overlaps and Idempotency-Key (SPEC §2 times/errors, §5)."""
+zone), the booking rules, overlaps and Idempotency-Key (docs/api.md#time-rules, #booking-rules)."""
 import datetime
 import re
 import uuid
@@ -75,7 +75,7 @@ def test_create_returns_201_location_etag_and_the_reservation(res_url, users, ro
 def test_purpose_is_optional_and_may_be_null(res_url, alice, room):
     a = booked(res_url, alice, room["id"], utc_at(4, 9), utc_at(4, 10))
     b = booked(res_url, alice, room["id"], utc_at(4, 10), utc_at(4, 11), purpose=None)
-    # SPEC is silent on the stored value of an absent purpose; it must be empty and stable.
+    # docs/api.md#reservation-service: an absent purpose is stored empty, and stays so.
     assert a["purpose"] in ("", None) and b["purpose"] in ("", None), (a, b)
     for res in (a, b):
         g = requests.get(f"{res_url}/reservations/{res['id']}", headers=alice)
@@ -312,7 +312,7 @@ def test_bad_bodies(res_url, alice, data, ctype, status, code):
     h = dict(alice)
     h["Content-Type"] = ctype
     r = requests.post(f"{res_url}/reservations", data=data, headers=h)
-    if status is None:  # duplicate keys: SPEC §2 allows 400 or 422
+    if status is None:  # duplicate keys: 400 (docs/api.md#request-bodies); 422 tolerated
         assert r.status_code in (400, 422), r.text
         status, code = r.status_code, {400: "bad_request", 422: "validation_failed"}[r.status_code]
     assert_error(r, status, code)

@@ -1,5 +1,5 @@
 """GET /reservations: own reservations for employees, everything for admins, filters, order and
-pagination; and 401 without a token on every route (SPEC §2 lists/auth, §5)."""
+pagination; and 401 without a token on every route (docs/api.md#pagination, #authentication)."""
 import urllib.parse
 
 import pytest

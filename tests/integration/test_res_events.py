@@ -1,5 +1,5 @@
 """reservation-service as a consumer of room_events and user_events and a producer of
-reservation_events (SPEC §5), through the real room-service, user-service and broker."""
+reservation_events (docs/events.md), through the real room-service, user-service and broker."""
 import datetime
 import re
 import uuid

@@ -1,6 +1,6 @@
-"""Re-delivered, stale and unusable messages on room_events / user_events (SPEC §5: re-delivery
-changes nothing; events older than the stored version are ignored; a message that cannot be
-parsed is copied to <topic>.dlq and consumption goes on)."""
+"""Re-delivered, stale and unusable messages on room_events / user_events
+(docs/events.md#consumer-rules: re-delivery changes nothing; events older than the stored version
+are ignored; a message that cannot be parsed is copied to <topic>.dlq and consumption goes on)."""
 import datetime
 import json
 import subprocess

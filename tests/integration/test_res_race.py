@@ -1,5 +1,5 @@
-"""Concurrent bookings against the real reservation-service and PostgreSQL: the exclusion
-guarantee of SPEC §5 (no two confirmed reservations of one room overlap, 409 with the conflicts
+"""Concurrent bookings against the real reservation-service and PostgreSQL: the exclusion guarantee
+of docs/architecture.md (no two confirmed reservations of one room overlap, 409 with the conflicts
 otherwise, never a 5xx or a deadlock)."""
 import datetime
 import os

@@ -1,4 +1,5 @@
-"""Rooms: create, read, delete and who may do what (SPEC §4 room-service, §2 auth/errors)."""
+"""Rooms: create, read, delete and who may do what (docs/api.md#room-service, #authentication,
+#errors)."""
 import re
 
 import pytest

@@ -1,4 +1,5 @@
-"""Room changes as events on room_events, read back from the real broker (SPEC §4 events)."""
+"""Room changes as events on room_events, read back from the real broker
+(docs/events.md#room_events)."""
 import re
 import uuid
 

@@ -1,4 +1,5 @@
-"""GET /rooms: order, filters, pagination with Link, bad parameters (SPEC §2 lists, §4)."""
+"""GET /rooms: order, filters, pagination with Link, bad parameters (docs/api.md#pagination,
+#room-service)."""
 import base64
 import json
 import re

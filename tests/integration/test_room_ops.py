@@ -1,5 +1,5 @@
-"""Operational endpoints of room-service (SPEC §2): /ready, /live, /health, /metrics,
-request ids."""
+"""Operational endpoints of room-service (docs/operations.md#probes): /ready, /live, /health,
+/metrics, request ids."""
 import re
 
 import requests

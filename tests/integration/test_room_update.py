@@ -1,5 +1,5 @@
-"""PUT /rooms/{id}: partial updates, clearing with null, versions, ETag/If-Match (SPEC §2 versions,
-§4)."""
+"""PUT /rooms/{id}: partial updates, clearing with null, versions, ETag/If-Match
+(docs/api.md#versions-and-etags, #rooms)."""
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest

@@ -1,5 +1,6 @@
-"""Room input rules (SPEC §4 and the README walkthrough): each invalid value is a 422 naming its
-field; equipment normalisation; unique names; malformed bodies (SPEC §2)."""
+"""Room input rules (docs/api.md#rooms and the README walkthrough): each invalid value is a 422
+naming its field; equipment normalisation; unique names; malformed bodies
+(docs/api.md#request-bodies)."""
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest

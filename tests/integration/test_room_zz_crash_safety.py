@@ -1,4 +1,4 @@
-"""The instance that publishes the outbox dies with kill -9 (SPEC §4 transactional outbox).
+"""The outbox's publishing instance dies with kill -9 (docs/architecture.md#transactional-outbox).
 Only one replica publishes (it holds an advisory lock), so to crash the publisher itself the
 session's room-service is stopped for the duration and an extra instance takes over; both the
 extra instance and the session's one are restarted afterwards. Named zz: it stops the broker and

@@ -1,4 +1,4 @@
-"""The Kafka broker goes away and comes back (SPEC §4 outbox, §2 /health "degraded").
+"""The Kafka broker goes away and comes back (docs/events.md, /health "degraded").
 Named zz so that it runs after the other room tests: it stops the session's broker (and always
 starts it again)."""
 import re

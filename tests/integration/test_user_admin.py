@@ -1,5 +1,5 @@
-"""Admin user management: list, get, update, delete (SPEC §3) with the §2 conventions for lists,
-ETag/If-Match and errors."""
+"""Admin user management: list, get, update, delete (docs/api.md#user-service) with the conventions
+for lists, ETag/If-Match and errors."""
 import base64
 import json
 import re

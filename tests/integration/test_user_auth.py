@@ -1,4 +1,4 @@
-"""Bearer-token checks on a bearer route and an admin route (SPEC §2 Auth)."""
+"""Bearer-token checks on a bearer route and an admin route (docs/api.md#authentication)."""
 import base64
 import json
 import time

@@ -1,5 +1,5 @@
-"""SPEC §2 conventions as a client sees them on user-service: request ids, unknown paths, methods,
-trailing slashes, CORS."""
+"""The conventions of docs/api.md as a client sees them on user-service: request ids, unknown paths,
+methods, trailing slashes, CORS."""
 import re
 
 import pytest

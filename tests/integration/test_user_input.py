@@ -1,5 +1,5 @@
-"""Request bodies (SPEC §2 JSON): parse errors, duplicate keys, non-objects, size limit, media type,
-Content-Length and chunked transfer."""
+"""Request bodies (docs/api.md#request-bodies): parse errors, duplicate keys, non-objects, size
+limit, media type, Content-Length and chunked transfer."""
 import json
 import socket
 

@@ -1,4 +1,4 @@
-"""Sign-in with the OpenID Connect provider standing in for Google (SPEC §3)."""
+"""Sign-in with the OpenID Connect provider standing in for Google (docs/api.md#user-service)."""
 import base64
 import hashlib
 import time

@@ -1,4 +1,5 @@
-"""Operational endpoints, the operator command, configuration errors and SIGTERM (SPEC §2, §3, §6)."""
+"""Operational endpoints, the operator command, configuration errors and SIGTERM
+(docs/operations.md)."""
 import os
 import re
 import signal

@@ -1,4 +1,5 @@
-"""The caller's own profile: GET/PUT /users/profile and the /users/me alias (SPEC §3)."""
+"""The caller's own profile: GET/PUT /users/profile and the /users/me alias
+(docs/api.md#user-service)."""
 import re
 
 import pytest

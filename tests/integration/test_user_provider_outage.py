@@ -1,4 +1,4 @@
-"""The identity provider goes away and comes back (SPEC §3: provider unreachable → 502).
+"""The identity provider goes away and comes back (docs/api.md#user-service: unreachable → 502).
 The provider restarts with new signing keys, so sign-in afterwards also needs the JWKS refetched."""
 import requests
 

@@ -1,4 +1,4 @@
-"""Refresh-token rotation and logout (SPEC §3)."""
+"""Refresh-token rotation and logout (docs/api.md#user-service)."""
 import requests
 
 from harness import assert_error, bearer, decode_jwt_payload, login

@@ -1,4 +1,4 @@
-"""The database goes away and comes back (SPEC §2 operational endpoints, 503 unavailable).
+"""The database goes away and comes back (docs/operations.md#faults, 503 unavailable).
 Named zz so that it runs last: it stops the session's PostgreSQL (and always restarts it)."""
 import requests
 

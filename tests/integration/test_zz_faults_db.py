@@ -1,5 +1,5 @@
-"""PostgreSQL goes away under load and comes back (SPEC §2: 503 `unavailable` with Retry-After,
-/health and /ready 503 while the database is down, recovery without a restart).
+"""PostgreSQL goes away under load and comes back (docs/operations.md#faults: 503 `unavailable` with
+Retry-After, /health and /ready 503 while the database is down, recovery without a restart).
 
 A few client threads keep all three services busy (reads and writes, each write with a unique
 name or purpose so that the database can be compared with what the client was told), the

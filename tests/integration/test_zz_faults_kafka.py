@@ -1,4 +1,4 @@
-"""Kafka faults under load (SPEC §4 outbox, §5 consumer).
+"""Kafka faults under load (docs/events.md#delivery-and-ordering, #consumer-rules).
 
 1. The broker is stopped for exactly 60 s while clients create and edit rooms, book and cancel,
    and an admin deletes a user: the API keeps answering 2xx; once the broker is back no event is

@@ -1,4 +1,4 @@
-"""No secret or token ever reaches a log (SPEC §2 "Secrets and tokens are never logged").
+"""No secret or token ever reaches a log (docs/operations.md#logs).
 
 Named zz so that it runs after every other test of the session: it reads every log the session
 wrote — each service instance's (stack.services, restarted and extra instances included), the

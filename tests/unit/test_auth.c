@@ -61,7 +61,7 @@ static void test_round_trip_employee(void **state)
 	assert_string_equal(u.role, "employee");
 	assert_false(u.admin);
 
-	/* The token carries the claims of SPEC §2. */
+	/* The token carries the claims of docs/api.md#authentication. */
 	json_t *c = NULL;
 	assert_int_equal(jwt_verify_hs256(t, (const unsigned char *)SECRET, strlen(SECRET), &c),
 	                 JWT_OK);

@@ -1,4 +1,4 @@
-/* Unit tests of common/src/errors.c: the error-kind table and the SPEC §2 error body. */
+/* Unit tests of common/src/errors.c: the error-kind table and the body of docs/api.md#errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

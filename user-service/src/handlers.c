@@ -128,7 +128,7 @@ out:
 	free(url);
 }
 
-/* Maps a failed sign-in to the status SPEC §3 gives it. */
+/* Maps a failed sign-in to its status (docs/api.md#user-service). */
 static void reply_oidc_error(struct req *r, enum oidc_status os)
 {
 	switch (os) {

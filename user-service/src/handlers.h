@@ -1,4 +1,4 @@
-/* handlers: the behaviour of every user-service endpoint (SPEC §3).  No SQL here (repo.c). */
+/* handlers: every user-service endpoint (docs/api.md#user-service).  No SQL here (repo.c). */
 #ifndef USER_HANDLERS_H
 #define USER_HANDLERS_H
 

@@ -1,4 +1,4 @@
-/* user-service configuration (SPEC §6), loaded once at start by main.c. */
+/* user-service configuration (docs/operations.md#configuration), loaded once by main.c. */
 #ifndef USER_CONFIG_H
 #define USER_CONFIG_H
 
