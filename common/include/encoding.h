@@ -1,4 +1,5 @@
-/* encoding: base64url (RFC 4648 §5, no padding) and hex.  Pure functions, thread-safe. */
+/* encoding: base64url (RFC 4648 §5, no padding), hex and UTF-8 checks.  Pure functions,
+ * thread-safe. */
 #ifndef ENCODING_H
 #define ENCODING_H
 
@@ -22,5 +23,15 @@ void enc_hex(const void *data, size_t len, char *out);
 
 /* True when s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates, ≤ U+10FFFF). */
 bool enc_utf8_valid(const char *s, size_t len);
+
+/* Copies s[0..len) (any bytes) into out[0..size) as well-formed UTF-8, NUL-terminated, for text
+ * bound for JSON — a log line, an error message: jansson refuses an ill-formed string, and the
+ * whole line or body would be lost with it.  Each ill-formed sequence (its maximal subpart, as
+ * Unicode §3.9 and Python's errors="replace" do) becomes U+FFFD.  When the result does not fit
+ * in size bytes, it is cut after a whole character and ends with "…" (U+2026).  Set truncated
+ * when s is itself cut short (vsnprintf ran out of room): the result then ends with "…" too, and
+ * a character that s ends in the middle of is dropped rather than replaced.  size must be at
+ * least 4 (the ellipsis and the NUL).  Returns strlen(out).  Pure, thread-safe. */
+size_t enc_utf8_sanitize(char *out, size_t size, const char *s, size_t len, bool truncated);
 
 #endif

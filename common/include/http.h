@@ -131,9 +131,13 @@ void req_reply_json(struct req *r, int status, json_t *body);
 void req_reply_empty(struct req *r, int status);
 /* Replies with a redirect (302) to location. */
 void req_redirect(struct req *r, const char *location);
+/* Longest error message in bytes; a longer one is cut after a whole character and ends in "…". */
+#define HTTP_ERROR_MESSAGE_MAX 512
+
 /* Replies with the error body of docs/api.md#errors.  details is stolen (may be NULL).  fmt may
- * be NULL for the kind's default message.  Adds Retry-After for 429/503, WWW-Authenticate for
- * 401. */
+ * be NULL for the kind's default message; the formatted message may quote any bytes (ill-formed
+ * UTF-8 becomes U+FFFD, see enc_utf8_sanitize).  Adds Retry-After for 429/503,
+ * WWW-Authenticate for 401. */
 void req_error(struct req *r, enum err_kind kind, json_t *details, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Replies 422 with a details object (stolen) and a message built from its first entry. */

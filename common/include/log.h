@@ -21,7 +21,12 @@ bool log_enabled(enum log_level level);
 void log_set_request_id(const char *request_id);
 const char *log_request_id(void);
 
-/* Writes one line.  fields (stolen, may be NULL) is an object merged into the line. */
+/* Longest msg of a line in bytes; a longer one is cut after a whole character and ends in "…". */
+#define LOG_MSG_MAX 1024
+
+/* Writes one line.  fields (stolen, may be NULL) is an object merged into the line.  The
+ * formatted message may hold any bytes: ill-formed UTF-8 becomes U+FFFD (enc_utf8_sanitize).
+ * Strings in fields must be well-formed UTF-8 already (jansson refuses others). */
 void log_write(enum log_level level, json_t *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

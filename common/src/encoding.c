@@ -1,7 +1,9 @@
 #include "encoding.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char b64url_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -105,38 +107,94 @@ void enc_hex(const void *data, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+/* What utf8_next found at the start of its input. */
+enum utf8_seq {
+	UTF8_CHAR,  /* a well-formed character */
+	UTF8_BAD,   /* an ill-formed sequence */
+	UTF8_SHORT, /* the start of a character that the input ends in the middle of */
+};
+
+/* Classifies the sequence at p (p < end) by Unicode's table of well-formed byte sequences
+ * (Unicode §3.9, table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF) and stores
+ * in *n how many bytes it takes: the character, or the maximal subpart of an ill-formed
+ * sequence (at least 1 byte), which is what one U+FFFD replaces. */
+static enum utf8_seq utf8_next(const unsigned char *p, const unsigned char *end, size_t *n)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t need;
+	*n = 1;
+	if (c < 0x80)
+		return UTF8_CHAR;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 1;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong below U+0800 */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong below U+10000 */
+		else if (c == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+	} else {
+		return UTF8_BAD;
+	}
+	for (size_t i = 1; i <= need; i++) {
+		if (p + i == end) {
+			*n = i;
+			return UTF8_SHORT;
+		}
+		if (p[i] < lo || p[i] > hi) {
+			*n = i;
+			return UTF8_BAD;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*n = need + 1;
+	return UTF8_CHAR;
+}
+
 bool enc_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	while (p < end) {
-		unsigned char c = *p++;
-		if (c < 0x80)
-			continue;
-		size_t n;
-		uint32_t cp;
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
+	size_t n;
+	for (; p < end; p += n)
+		if (utf8_next(p, end, &n) != UTF8_CHAR)
 			return false;
-		}
-		if ((size_t)(end - p) < n)
-			return false;
-		for (size_t i = 0; i < n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i] & 0x3fu);
-		}
-		p += n;
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-	}
 	return true;
+}
+
+size_t enc_utf8_sanitize(char *out, size_t size, const char *s, size_t len, bool truncated)
+{
+	static const char replacement[] = "\xef\xbf\xbd", ellipsis[] = "\xe2\x80\xa6";
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t used = 0, keep = 0, n;
+	assert(size >= sizeof ellipsis);
+	/* keep: the longest output so far, ending after a whole character, that leaves room for
+	 * the ellipsis and the NUL; where the text is cut, it is cut there. */
+	for (; p < end; p += n) {
+		enum utf8_seq k = utf8_next(p, end, &n);
+		if (k == UTF8_SHORT && truncated)
+			break; /* the producer cut this character: drop its start */
+		const char *piece = k == UTF8_CHAR ? (const char *)p : replacement;
+		size_t plen = k == UTF8_CHAR ? n : sizeof replacement - 1;
+		if (used + plen >= size) {
+			truncated = true;
+			break;
+		}
+		memcpy(out + used, piece, plen);
+		used += plen;
+		if (used + sizeof ellipsis <= size)
+			keep = used;
+	}
+	if (truncated) {
+		memcpy(out + keep, ellipsis, sizeof ellipsis - 1);
+		used = keep + sizeof ellipsis - 1;
+	}
+	out[used] = '\0';
+	return used;
 }

@@ -14,6 +14,7 @@
 #include <civetweb.h>
 
 #include "db.h"
+#include "encoding.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -159,12 +160,19 @@ int http_begin_request(struct mg_connection *conn)
 	double secs = (double)(timefmt_mono_us() - r.t0_us) / 1e6;
 	metrics_observe_request(r.route, httpparse_method_name(r.ri->request_method), r.status,
 	                        secs);
-	if (log_enabled(LOG_LEVEL_INFO))
+	if (log_enabled(LOG_LEVEL_INFO)) {
+		/* The decoded path is any bytes (%FF decodes to 0xFF): logged with ill-formed UTF-8
+		 * replaced, or jansson would refuse it and the line would lose path and status.  Each
+		 * byte becomes at most one U+FFFD, so nothing is cut. */
+		char path[3 * ROUTER_MAX_PATH + 1];
+		enc_utf8_sanitize(path, sizeof path, r.path ? r.path : "", r.path ? strlen(r.path) : 0,
+		                  false);
 		log_write(LOG_LEVEL_INFO,
 		          json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", r.ri->request_method,
-		                    "path", r.path ? r.path : "", "status", r.status, "duration_ms",
-		                    secs * 1000.0, "remote", r.ri->remote_addr),
+		                    "path", path, "status", r.status, "duration_ms", secs * 1000.0,
+		                    "remote", r.ri->remote_addr),
 		          "request");
+	}
 	log_set_request_id(NULL);
 	for (size_t i = 0; i < r.nheaders; i++) {
 		free(r.hname[i]);

@@ -11,6 +11,7 @@
 #include <civetweb.h>
 
 #include "db.h"
+#include "encoding.h"
 #include "timefmt.h"
 
 const char *http_cors_origin(const struct req *r)
@@ -104,9 +105,16 @@ void req_redirect(struct req *r, const char *location)
 static void req_verror(struct req *r, enum err_kind kind, json_t *details, const char *fmt,
                        va_list ap)
 {
-	char msg[512] = "";
-	if (fmt)
-		vsnprintf(msg, sizeof msg, fmt, ap);
+	/* Messages quote what the client sent (a field name, a parser's complaint): cut on a
+	 * character boundary and with ill-formed bytes replaced, or jansson would refuse the
+	 * message and the client would get no error body at all. */
+	char raw[HTTP_ERROR_MESSAGE_MAX], msg[HTTP_ERROR_MESSAGE_MAX] = "";
+	if (fmt) {
+		int n = vsnprintf(raw, sizeof raw, fmt, ap);
+		if (n < 0)
+			raw[0] = '\0';
+		enc_utf8_sanitize(msg, sizeof msg, raw, strlen(raw), n >= (int)sizeof raw);
+	}
 	int status = err_status(kind);
 	if ((status == 503 || status == 429) && !req_has_header(r, "Retry-After"))
 		req_add_header(r, "Retry-After", "1");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "countof.h"
+#include "encoding.h"
 #include "timefmt.h"
 
 static const char *log_service = "service";
@@ -50,14 +51,19 @@ const char *log_request_id(void)
 
 void log_write(enum log_level level, json_t *fields, const char *fmt, ...)
 {
-	char msg[1024], ts[TIMEFMT_RFC3339_LEN];
+	char raw[LOG_MSG_MAX], msg[LOG_MSG_MAX], ts[TIMEFMT_RFC3339_LEN];
 	va_list ap;
 	json_t *line = NULL;
 	char *text = NULL;
 
+	/* The message may quote anything (a path, a database error): cut on a character boundary
+	 * and with ill-formed bytes replaced, so that jansson accepts it and the line is written. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	int n = vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		raw[0] = '\0';
+	enc_utf8_sanitize(msg, sizeof msg, raw, strlen(raw), n >= (int)sizeof raw);
 	timefmt_rfc3339_ms(timefmt_now_ms(), ts);
 
 	line = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "ts", ts, "level", log_names[level], "service",

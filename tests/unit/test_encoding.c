@@ -1,4 +1,5 @@
-/* Unit tests of common/src/encoding.c: base64url (RFC 4648 §5, unpadded) and hex. */
+/* Unit tests of common/src/encoding.c: base64url (RFC 4648 §5, unpadded), hex, UTF-8 checks
+ * and sanitizing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -273,6 +274,167 @@ static void test_utf8_valid(void **state)
 			fail_msg("bad sequence %zu accepted", i);
 }
 
+/* ---- enc_utf8_sanitize (issue 11 item 13) ---- */
+
+#define FFFD "\xef\xbf\xbd"
+#define ELLIPSIS "\xe2\x80\xa6"
+
+/* Calls enc_utf8_sanitize on a buffer with guard bytes after size, checks what every result must
+ * satisfy (well-formed, NUL-terminated, within size, length returned, guards untouched) and
+ * returns the text in out. */
+static void sanitize(char *out, size_t size, const char *s, size_t len, bool truncated)
+{
+	char buf[4096 + 16];
+	assert_true(size <= 4096);
+	memset(buf, 'G', sizeof buf);
+	size_t n = enc_utf8_sanitize(buf, size, s, len, truncated);
+	assert_true(n < size);
+	assert_int_equal(buf[n], '\0');
+	assert_int_equal(strlen(buf), n);
+	assert_true(enc_utf8_valid(buf, n));
+	for (size_t i = size; i < sizeof buf; i++)
+		assert_int_equal(buf[i], 'G');
+	memcpy(out, buf, n + 1);
+}
+
+static void test_sanitize_copies_what_fits(void **state)
+{
+	(void)state;
+	char out[64];
+	static const char *const fine[] = {"", "abc", "caf\xc3\xa9", "\xe5\x90\x8d\xe5\x89\x8d",
+	                                   "\xf0\x9f\x98\x80!", "\xf4\x8f\xbf\xbf", FFFD, ELLIPSIS};
+	for (size_t i = 0; i < countof(fine); i++) {
+		sanitize(out, sizeof out, fine[i], strlen(fine[i]), false);
+		assert_string_equal(out, fine[i]);
+	}
+	/* Exactly size - 1 bytes fit as they are, with no ellipsis. */
+	sanitize(out, 6, "ab\xe2\x82\xac", 5, false);
+	assert_string_equal(out, "ab\xe2\x82\xac");
+	/* The smallest buffer holds the ellipsis alone, or a text of up to three bytes. */
+	sanitize(out, 4, "abcd", 4, false);
+	assert_string_equal(out, ELLIPSIS);
+	sanitize(out, 4, "\xc3\xa9!", 3, false);
+	assert_string_equal(out, "\xc3\xa9!");
+	sanitize(out, 4, "", 0, true);
+	assert_string_equal(out, ELLIPSIS);
+}
+
+/* A text too long is cut after the last whole character that leaves room for "…": never inside
+ * a 2-, 3- or 4-byte character, whatever the size. */
+static void test_sanitize_cuts_on_character_boundaries(void **state)
+{
+	(void)state;
+	static const char *const chars[] = {"a", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+	char text[64], out[64], want[64];
+	for (size_t c = 0; c < countof(chars); c++) {
+		size_t w = strlen(chars[c]), len = 10 * w;
+		for (size_t i = 0; i < 10; i++)
+			memcpy(text + i * w, chars[c], w);
+		for (size_t size = 4; size <= len + 1; size++) {
+			sanitize(out, size, text, len, false);
+			if (size > len) {
+				assert_memory_equal(out, text, len);
+				assert_int_equal(strlen(out), len);
+				continue;
+			}
+			size_t keep = (size - 4) / w * w; /* whole characters before "…" and NUL */
+			memcpy(want, text, keep);
+			memcpy(want + keep, ELLIPSIS, 4);
+			if (strcmp(out, want) != 0)
+				fail_msg("%zu-byte characters, size %zu: got \"%s\"", w, size, out);
+		}
+	}
+}
+
+/* truncated: the input is a prefix cut by its producer.  It ends with "…", and a character cut
+ * in the middle is dropped (not turned into U+FFFD). */
+static void test_sanitize_truncated_input(void **state)
+{
+	(void)state;
+	char out[64];
+	sanitize(out, sizeof out, "abc", 3, true);
+	assert_string_equal(out, "abc" ELLIPSIS);
+	sanitize(out, sizeof out, "ab\xc3", 3, true);
+	assert_string_equal(out, "ab" ELLIPSIS);
+	sanitize(out, sizeof out, "ab\xe2\x82", 4, true);
+	assert_string_equal(out, "ab" ELLIPSIS);
+	for (size_t cut = 1; cut < 4; cut++) {
+		sanitize(out, sizeof out, "x\xf0\x9f\x98\x80", 1 + cut, true);
+		assert_string_equal(out, "x" ELLIPSIS);
+	}
+	/* An ill-formed byte at the end is not a cut character: it is replaced. */
+	sanitize(out, sizeof out, "ab\xff", 3, true);
+	assert_string_equal(out, "ab" FFFD ELLIPSIS);
+	/* No room left for the ellipsis after the whole text: the last character makes way. */
+	sanitize(out, 6, "abcde", 5, true);
+	assert_string_equal(out, "ab" ELLIPSIS);
+	/* The same input not known to be cut: the unfinished character is ill-formed. */
+	sanitize(out, sizeof out, "ab\xe2\x82", 4, false);
+	assert_string_equal(out, "ab" FFFD);
+}
+
+/* Ill-formed input: each maximal subpart of an ill-formed sequence becomes one U+FFFD (Unicode
+ * §3.9; what Python's bytes.decode("utf-8", "replace") gives too). */
+static void test_sanitize_replaces_ill_formed(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"\xff", FFFD},
+		{"/rooms/\xff", "/rooms/" FFFD},
+		{"a\xff" "b", "a" FFFD "b"},
+		{"\xc3", FFFD},                                      /* cut at the end */
+		{"\xc3\x28", FFFD "("},                              /* bad second byte */
+		{"\xc0\xaf", FFFD FFFD},                             /* overlong '/' */
+		{"\xe0\x80\xaf", FFFD FFFD FFFD},                    /* overlong, 3 bytes */
+		{"\xed\xa0\x80", FFFD FFFD FFFD},                    /* surrogate U+D800 */
+		{"\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD},           /* above U+10FFFF */
+		{"\xf0\x80\x80", FFFD FFFD FFFD},                    /* overlong, 4 bytes */
+		{"\xf8\x88\x80\x80\x80", FFFD FFFD FFFD FFFD FFFD}, /* 5-byte form */
+		{"\xe2\x82", FFFD},                                  /* one subpart, one U+FFFD */
+		{"\xe2\x82" "A", FFFD "A"},
+		{"\xf0\x9f\x98", FFFD},
+		{"\x80\x80", FFFD FFFD},                             /* stray continuation bytes */
+		{"\xe1\x80\xe2\xf0\x91\x92\xf1\xbf" "A", FFFD FFFD FFFD FFFD "A"},
+		{"\xc3\xa9\xff\xc3\xa9", "\xc3\xa9" FFFD "\xc3\xa9"},
+	};
+	char out[64];
+	for (size_t i = 0; i < countof(cases); i++) {
+		sanitize(out, sizeof out, cases[i].in, strlen(cases[i].in), false);
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("case %zu: got \"%s\"", i, out);
+	}
+	/* Replacement grows the text (1 byte -> 3): the cut still comes after a whole U+FFFD. */
+	sanitize(out, 16, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 10, false);
+	assert_string_equal(out, FFFD FFFD FFFD FFFD ELLIPSIS);
+	/* Each byte becomes at most 3: a buffer of 3 * len + 1 is never too small. */
+	sanitize(out, 31, "\xff\xfe\x80\xc0\xc1\xf5\xf8\xfc\xfe\xff", 10, false);
+	assert_int_equal(strlen(out), 30);
+}
+
+/* Whatever the bytes and the size, the result is well-formed, fits, and a text that fits and is
+ * well-formed comes out unchanged (sanitize() checks the first two). */
+static void test_sanitize_random(void **state)
+{
+	(void)state;
+	static const unsigned char alphabet[] = {'a', 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf,
+	                                         0xc0, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xee, 0xef,
+	                                         0xf0, 0xf1, 0xf4, 0xf5, 0xff};
+	char in[64], out[256];
+	srand(1313);
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)rand() % sizeof in;
+		for (size_t i = 0; i < len; i++)
+			in[i] = (char)alphabet[(size_t)rand() % sizeof alphabet];
+		size_t size = 4 + (size_t)rand() % (sizeof out - 4);
+		bool truncated = rand() % 4 == 0;
+		sanitize(out, size, in, len, truncated);
+		if (!truncated && len < size && enc_utf8_valid(in, len))
+			assert_memory_equal(out, in, len);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +449,11 @@ int main(void)
 		cmocka_unit_test(test_round_trip_random),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_sanitize_copies_what_fits),
+		cmocka_unit_test(test_sanitize_cuts_on_character_boundaries),
+		cmocka_unit_test(test_sanitize_truncated_input),
+		cmocka_unit_test(test_sanitize_replaces_ill_formed),
+		cmocka_unit_test(test_sanitize_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
