@@ -13,15 +13,33 @@
 
 #include "errors.h"
 
+/* The one table of database outcomes: the status, the error kind a handler answers with, the
+ * text for logs (db_status_str) and the message the client is shown ("" = the kind's default, so
+ * nothing about the database leaks from an internal error).  db_classify() maps SQLSTATEs. */
+#define DB_STATUSES(X)                                                                           \
+	X(DB_OK, ERR_NONE, "ok", "")                                                             \
+	/* 23505 */                                                                              \
+	X(DB_UNIQUE_VIOLATION, ERR_CONFLICT, "unique violation", "unique violation")             \
+	/* 23P01 */                                                                              \
+	X(DB_EXCLUSION_VIOLATION, ERR_CONFLICT, "exclusion violation", "exclusion violation")    \
+	/* 23503 */                                                                              \
+	X(DB_FK_VIOLATION, ERR_VALIDATION_FAILED, "foreign key violation",                       \
+	  "foreign key violation")                                                               \
+	/* 23514, 23502, 22xxx data exceptions */                                                \
+	X(DB_CHECK_VIOLATION, ERR_VALIDATION_FAILED, "check violation", "check violation")       \
+	/* 40001 serialization failure, 40P01 deadlock */                                        \
+	X(DB_RETRY, ERR_UNAVAILABLE, "serialization failure", "database unavailable, try again") \
+	/* connection failure, class 08, 57P0x, 57014 timeout, class 53 */                       \
+	X(DB_UNAVAILABLE, ERR_UNAVAILABLE, "database unavailable",                               \
+	  "database unavailable, try again")                                                     \
+	/* anything else: a bug */                                                               \
+	X(DB_ERROR, ERR_INTERNAL, "database error", "")
+
 enum db_status {
-	DB_OK = 0,
-	DB_UNIQUE_VIOLATION,    /* 23505 */
-	DB_EXCLUSION_VIOLATION, /* 23P01 */
-	DB_FK_VIOLATION,        /* 23503 */
-	DB_CHECK_VIOLATION,     /* 23514, 23502, 22xxx data exceptions */
-	DB_RETRY,               /* 40001 serialization failure, 40P01 deadlock */
-	DB_UNAVAILABLE,         /* connection failure, class 08, 57P0x, 57014 timeout */
-	DB_ERROR,               /* anything else: a bug */
+#define DB_ENUM_(status, kind, text, reply) status,
+	DB_STATUSES(DB_ENUM_)
+#undef DB_ENUM_
+	DB_STATUS_COUNT
 };
 
 /* A numbered schema change, embedded in the binary by tools/embed-migrations.sh. */
@@ -56,9 +74,14 @@ void db_idle(void);
 
 /* Classifies a SQLSTATE (five characters, may be NULL). */
 enum db_status db_classify(const char *sqlstate);
-/* The error kind a handler should answer with for a failed status. */
+/* The error kind a handler should answer with for a failed status (ERR_NONE for DB_OK,
+ * ERR_INTERNAL for a value outside the table). */
 enum err_kind db_err_kind(enum db_status st);
+/* The status in words, for logs.  Static string. */
 const char *db_status_str(enum db_status st);
+/* The message a client is shown for a failed status; "" = the error kind's default message.
+ * Static string. */
+const char *db_status_reply(enum db_status st);
 
 /* SELECT 1 on this thread's connection; *ms receives the round-trip time. */
 bool db_ping(double *ms);

@@ -85,34 +85,38 @@ enum db_status db_classify(const char *s)
 	return DB_ERROR;
 }
 
+struct db_status_entry {
+	enum err_kind kind;
+	const char *text, *reply;
+};
+
+static const struct db_status_entry db_status_table[DB_STATUS_COUNT] = {
+#define DB_ROW_(status, kind, text, reply) [status] = {kind, text, reply},
+	DB_STATUSES(DB_ROW_)
+#undef DB_ROW_
+};
+
+/* A value outside the table (a programming error) reads as DB_ERROR. */
+static const struct db_status_entry *db_status_lookup(enum db_status st)
+{
+	if ((int)st < 0 || st >= DB_STATUS_COUNT)
+		return &db_status_table[DB_ERROR];
+	return &db_status_table[st];
+}
+
 enum err_kind db_err_kind(enum db_status st)
 {
-	switch (st) {
-	case DB_OK: return ERR_NONE;
-	case DB_UNIQUE_VIOLATION:
-	case DB_EXCLUSION_VIOLATION: return ERR_CONFLICT;
-	case DB_FK_VIOLATION:
-	case DB_CHECK_VIOLATION: return ERR_VALIDATION_FAILED;
-	case DB_RETRY:
-	case DB_UNAVAILABLE: return ERR_UNAVAILABLE;
-	case DB_ERROR: return ERR_INTERNAL;
-	}
-	return ERR_INTERNAL;
+	return db_status_lookup(st)->kind;
 }
 
 const char *db_status_str(enum db_status st)
 {
-	switch (st) {
-	case DB_OK: return "ok";
-	case DB_UNIQUE_VIOLATION: return "unique violation";
-	case DB_EXCLUSION_VIOLATION: return "exclusion violation";
-	case DB_FK_VIOLATION: return "foreign key violation";
-	case DB_CHECK_VIOLATION: return "check violation";
-	case DB_RETRY: return "serialization failure";
-	case DB_UNAVAILABLE: return "database unavailable";
-	case DB_ERROR: return "database error";
-	}
-	return "database error";
+	return db_status_lookup(st)->text;
+}
+
+const char *db_status_reply(enum db_status st)
+{
+	return db_status_lookup(st)->reply;
 }
 
 static enum db_status db_exec_once(PGconn *c, PGresult **out, const char *sql, int nparams,

@@ -152,10 +152,6 @@ void req_db_error(struct req *r, int db_status)
 {
 	enum db_status st = (enum db_status)db_status;
 	enum err_kind kind = db_err_kind(st);
-	if (kind == ERR_INTERNAL || kind == ERR_NONE)
-		req_error(r, ERR_INTERNAL, NULL, NULL);
-	else if (kind == ERR_UNAVAILABLE)
-		req_error(r, kind, NULL, "database unavailable, try again");
-	else
-		req_error(r, kind, NULL, "%s", db_status_str(st));
+	/* DB_OK here is a caller's mistake: answer it as the internal error it is. */
+	req_error(r, kind == ERR_NONE ? ERR_INTERNAL : kind, NULL, "%s", db_status_reply(st));
 }

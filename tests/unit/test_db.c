@@ -106,6 +106,24 @@ static void test_status_str(void **state)
 	}
 }
 
+/* What req_db_error shows the client: the violations by name, "try again" when the database is
+ * away, nothing about the database for an internal error ("" = the kind's default message). */
+static void test_status_reply(void **state)
+{
+	(void)state;
+	assert_string_equal(db_status_reply(DB_UNIQUE_VIOLATION), "unique violation");
+	assert_string_equal(db_status_reply(DB_EXCLUSION_VIOLATION), "exclusion violation");
+	assert_string_equal(db_status_reply(DB_FK_VIOLATION), "foreign key violation");
+	assert_string_equal(db_status_reply(DB_CHECK_VIOLATION), "check violation");
+	assert_string_equal(db_status_reply(DB_RETRY), "database unavailable, try again");
+	assert_string_equal(db_status_reply(DB_UNAVAILABLE), "database unavailable, try again");
+	assert_string_equal(db_status_reply(DB_ERROR), "");
+	assert_string_equal(db_status_reply(DB_OK), "");
+	assert_string_equal(db_status_reply((enum db_status)99), "");
+	assert_string_equal(db_status_str((enum db_status)99), "database error");
+	assert_string_equal(db_status_str((enum db_status)-1), "database error");
+}
+
 /* One row (id, name, active, note): ("42", NULL, "t", "-7"); second row ("x", "", "f", NULL). */
 static PGresult *make_result(void)
 {
@@ -159,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_classify_odd_input),
 		cmocka_unit_test(test_err_kind),
 		cmocka_unit_test(test_status_str),
+		cmocka_unit_test(test_status_reply),
 		cmocka_unit_test(test_result_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
