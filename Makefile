@@ -86,7 +86,15 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCOMMON) $(LDLIBS) -lcmocka
+# The tests of a service's pure code link that code too (and nothing with civetweb, SQL or
+# librdkafka in it).
+$(BUILD)/tests/test_room_validate: $(BUILD)/obj/room-service/src/validate.o
+$(BUILD)/tests/test_res_validate: $(BUILD)/obj/reservation-service/src/validate.o
+$(BUILD)/tests/test_res_event_decode: $(BUILD)/obj/reservation-service/src/event_decode.o
+$(BUILD)/tests/test_user_validate: $(BUILD)/obj/user-service/src/validate.o
+$(addprefix $(BUILD)/tests/test_,room_validate res_validate user_validate): \
+    $(BUILD)/obj/tests/unit/body_check.o
 unit-bins: $(UNIT_BINS)
 
 # Every header compiles on its own.

@@ -1,9 +1,6 @@
 /* fuzz: what the suite's libFuzzer targets share.  Targets check invariants with FUZZ_CHECK: a
- * broken one aborts, and libFuzzer keeps the input as a crash.
- *
- * The helpers in fuzz/support/ call into the services' validation.  They live in their own
- * files because room-service and reservation-service headers cannot meet in one translation
- * unit (both declare handlers_init and a repo_room_delete of their own). */
+ * broken one aborts, and libFuzzer keeps the input as a crash.  The checks below live in
+ * fuzz/support/check.c. */
 #ifndef FUZZ_H
 #define FUZZ_H
 
@@ -39,14 +36,11 @@ void fuzz_check_string(const json_t *body, const char *key, const char *s, size_
 /* A validation result: an object of field -> non-empty reason string. */
 void fuzz_check_details(const json_t *details);
 
-/* room-service (fuzz/support/room.c).  A room body (borrowed) through room_validate; problems
- * go to details.  Accepted values are checked against docs/api.md#rooms. */
-void fuzz_room_body(const json_t *body, bool create, json_t *details);
-/* Equipment (borrowed value) through room_equipment_normalise; a refusal goes to details. */
+/* An accepted equipment list (room-service): at most 50 trimmed strings of 1–50 characters,
+ * distinct case-insensitively. */
+void fuzz_check_equipment(const json_t *eq);
+/* Equipment (borrowed value) through room_equipment_normalise: accepted lists are checked, a
+ * refusal goes to details. */
 void fuzz_room_equipment(const json_t *value, json_t *details);
-
-/* reservation-service (fuzz/support/reservation.c): a POST /reservations body through
- * res_validate_create and, when valid, its times as the handler reads them. */
-void fuzz_reservation_body(const json_t *body, json_t *details);
 
 #endif

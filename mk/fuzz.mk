@@ -8,11 +8,10 @@
 #   make fuzz-bins                only build them (build/fuzz/bin/)
 #   FUZZ_JOBS=N                   targets run N at a time (default 2, the machine's cores)
 #
-# The common library and the services' validation code are compiled again with clang and the
+# The common library and the services' pure code are compiled again with clang and the
 # fuzzer's coverage instrumentation (build/fuzz/lib/libcommon.a is not the gcc-built one).
 
 FUZZ_CC      ?= clang
-OBJCOPY      ?= objcopy
 FUZZ_DIR     := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
@@ -32,12 +31,11 @@ FUZZ_LDFLAGS := $(FUZZ_SAN) -fsanitize=fuzzer -pthread
 FUZZ_LIBCOMMON := $(FUZZ_DIR)/lib/libcommon.a
 FUZZ_SUPPORT   := $(FUZZ_DIR)/lib/libfuzzsupport.a
 
-# Each service's code as one relocatable object in which only the functions the targets call
-# stay global: room-service and reservation-service both define handlers_init and a
-# repo_room_delete of their own, and one binary links both.
-FUZZ_ROOM_KEEP := room_validate room_equipment_normalise
-FUZZ_RES_KEEP  := res_validate_create events_decode events_event_clear
-FUZZ_SVC_OBJ   := $(FUZZ_DIR)/obj/room-service.o $(FUZZ_DIR)/obj/reservation-service.o
+# The services' pure files (no civetweb, SQL or librdkafka code, every public name prefixed
+# with its service's), linked into every target as they are.
+FUZZ_SVC_SRC := room-service/src/validate.c reservation-service/src/validate.c \
+                reservation-service/src/event_decode.c user-service/src/validate.c
+FUZZ_SVC_OBJ := $(FUZZ_SVC_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 
 .PHONY: fuzz fuzz-smoke fuzz-bins
 
@@ -53,15 +51,6 @@ $(FUZZ_LIBCOMMON): $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 $(FUZZ_SUPPORT): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard fuzz/support/*.c))
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
-
-$(FUZZ_DIR)/obj/room-service.o: $(FUZZ_DIR)/obj/room-service/src/handlers.o \
-                                $(FUZZ_DIR)/obj/room-service/src/repo.o
-	$(Q)$(LD) -r -o $@.tmp $^ && $(OBJCOPY) $(addprefix -G ,$(FUZZ_ROOM_KEEP)) $@.tmp $@ && rm -f $@.tmp
-
-$(FUZZ_DIR)/obj/reservation-service.o: $(FUZZ_DIR)/obj/reservation-service/src/handlers.o \
-                                       $(FUZZ_DIR)/obj/reservation-service/src/events.o \
-                                       $(FUZZ_DIR)/obj/reservation-service/src/repo.o
-	$(Q)$(LD) -r -o $@.tmp $^ && $(OBJCOPY) $(addprefix -G ,$(FUZZ_RES_KEEP)) $@.tmp $@ && rm -f $@.tmp
 
 $(FUZZ_DIR)/bin/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_SUPPORT) $(FUZZ_SVC_OBJ) \
                         $(FUZZ_LIBCOMMON)

@@ -10,18 +10,17 @@
 
 #include <openssl/sha.h>
 
-#include "countof.h"
 #include "encoding.h"
-#include "jsonx.h"
 #include "log.h"
 #include "repo.h"
 #include "timefmt.h"
+#include "validate.h"
 
 #define MAX_RANGE_DAYS 366
 
 static const struct res_rules *rules;
 
-void handlers_init(const struct res_rules *r)
+void res_handlers_init(const struct res_rules *r)
 {
 	rules = r;
 }
@@ -41,44 +40,14 @@ static json_t *span_json(long long start, long long end)
 static enum db_status resolve_time(const char *field, const char *text, const char *tz,
                                    long long *utc, json_t *details)
 {
-	struct timefmt_time t;
-	if (!timefmt_parse_rfc3339(text, &t)) {
-		json_object_set_new(details, field,
-		                    json_string("must be an RFC 3339 date-time, e.g. "
-		                                "2026-11-23T10:00:00Z, +02:00 or none (room time)"));
+	struct res_time t;
+	if (!res_validate_time(field, text, &t, details))
 		return DB_OK;
-	}
-	if (t.has_fraction) {
-		json_object_set_new(details, field, json_string("must be in whole seconds"));
-		return DB_OK;
-	}
-	if (t.has_offset) {
+	if (!t.local) {
 		*utc = t.utc;
 		return DB_OK;
 	}
-	char local[TIMEFMT_RFC3339_LEN];
-	timefmt_local_text(&t, local);
-	return repo_local_to_utc(local, tz, utc);
-}
-
-/* The booking rules on a (new) time span (docs/api.md#time-rules); problems go to details. */
-static void check_span(long long start, long long end, json_t *details)
-{
-	long long now = (long long)time(NULL);
-	if (end <= start) {
-		json_object_set_new(details, "end_time", json_string("must be after start_time"));
-		return;
-	}
-	if (start <= now)
-		json_object_set_new(details, "start_time", json_string("must be in the future"));
-	else if (start > now + rules->horizon_days * 86400)
-		json_object_set_new(details, "start_time",
-		                    json_sprintf("must be within %lld days from now",
-		                                 rules->horizon_days));
-	if (end - start < rules->min_minutes * 60 || end - start > rules->max_minutes * 60)
-		json_object_set_new(details, "end_time",
-		                    json_sprintf("duration must be between %lld and %lld minutes",
-		                                 rules->min_minutes, rules->max_minutes));
+	return res_repo_local_to_utc(t.text, tz, utc);
 }
 
 /* Owner or admin may see and change a reservation (res borrowed). */
@@ -158,7 +127,7 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 /* Reads the room of a change: unknown, deleted or inactive rooms are a validation error. */
 static enum db_status room_for(long long room_id, struct res_room *room, json_t *details)
 {
-	enum db_status st = repo_room_info(room_id, room);
+	enum db_status st = res_repo_room_info(room_id, room);
 	if (st == DB_OK && (!room->found || !room->active))
 		json_object_set_new(details, "room_id",
 		                    json_string(room->found ? "names an inactive room"
@@ -178,34 +147,7 @@ static void body_hash(const json_t *body, char out[2 * SHA256_DIGEST_LENGTH + 1]
 	enc_hex(d, sizeof d, out);
 }
 
-static bool valid_idempotency_key(const char *k)
-{
-	size_t n = strlen(k);
-	if (n == 0 || n > 255)
-		return false;
-	for (const char *p = k; *p; p++)
-		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
-			return false;
-	return true;
-}
-
-void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
-{
-	static const struct jsonx_field fields[] = {
-		{"room_id", JSONX_INT, true},
-		{"start_time", JSONX_STRING, true},
-		{"end_time", JSONX_STRING, true},
-		{"purpose", JSONX_STRING | JSONX_NULL, false},
-	};
-	bool present = false;
-	jsonx_check(body, fields, countof(fields), details);
-	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, 9007199254740991LL, &c->room_id, &present, details);
-	if (!json_object_get(details, "purpose"))
-		jsonx_string_len(body, "purpose", 0, 200, &c->purpose, details);
-}
-
-void h_res_create(struct req *r)
+void res_handle_create(struct req *r)
 {
 	json_t *body = NULL, *details = json_object(), *res = NULL, *conflicts = NULL;
 	struct res_change c = {0};
@@ -214,7 +156,7 @@ void h_res_create(struct req *r)
 	enum db_status st = DB_OK;
 	const char *key = req_header(r, "Idempotency-Key");
 
-	if (key && !valid_idempotency_key(key)) {
+	if (key && !res_validate_idempotency_key(key)) {
 		req_error(r, ERR_BAD_REQUEST,
 		          json_pack("{s:s}", "Idempotency-Key", "must be 1-255 visible ASCII characters"),
 		          "Idempotency-Key must be 1-255 visible ASCII characters");
@@ -236,7 +178,7 @@ void h_res_create(struct req *r)
 		goto out;
 	}
 	if (json_object_size(details) == 0)
-		check_span(c.start, c.end, details);
+		res_validate_span(&rules->span, (long long)time(NULL), c.start, c.end, details);
 	if (json_object_size(details)) {
 		req_invalid(r, details);
 		details = NULL;
@@ -246,7 +188,7 @@ void h_res_create(struct req *r)
 	if (key)
 		body_hash(body, hash);
 	enum res_outcome outcome;
-	st = repo_res_create(&c, rules->topic, key, key ? hash : NULL, &res, &conflicts, &outcome);
+	st = res_repo_create(&c, rules->topic, key, key ? hash : NULL, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -265,13 +207,13 @@ out:
 
 /* ---- read ---- */
 
-void h_res_get(struct req *r)
+void res_handle_get(struct req *r)
 {
 	long long id;
 	json_t *res = NULL;
 	if (!req_param_id(r, "id", &id))
 		return;
-	enum db_status st = repo_res_get(id, &res);
+	enum db_status st = res_repo_get(id, &res);
 	if (st != DB_OK)
 		req_db_error(r, st);
 	else if (!res)
@@ -306,7 +248,7 @@ static bool query_time(struct req *r, const char *name, long long *out, bool *pr
 	return true;
 }
 
-void h_res_list(struct req *r)
+void res_handle_list(struct req *r)
 {
 	struct res_filter f = {0};
 	json_t *cursor = NULL, *list = NULL, *next = NULL;
@@ -369,7 +311,7 @@ void h_res_list(struct req *r)
 		f.after_start = json_string_value(s);
 		f.after_id = (long long)json_integer_value(id);
 	}
-	enum db_status st = repo_res_list(&f, &list, &next);
+	enum db_status st = res_repo_list(&f, &list, &next);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -394,25 +336,18 @@ static long long stored_time(const json_t *res, const char *field)
 	return s && timefmt_parse_rfc3339(s, &t) ? t.utc : 0;
 }
 
-void h_res_update(struct req *r)
+void res_handle_update(struct req *r)
 {
-	static const struct jsonx_field fields[] = {
-		{"room_id", JSONX_INT, false},
-		{"start_time", JSONX_STRING, false},
-		{"end_time", JSONX_STRING, false},
-		{"purpose", JSONX_STRING | JSONX_NULL, false},
-	};
 	json_t *body = NULL, *details = json_object(), *cur = NULL, *res = NULL, *conflicts = NULL;
 	struct res_change c = {0};
 	struct res_room room = {0};
 	long long id, if_match = 0;
-	bool present = false;
 	enum db_status st;
 
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match) ||
 	    !(body = req_body_object(r)))
 		goto out;
-	if ((st = repo_res_get(id, &cur)) != DB_OK) {
+	if ((st = res_repo_get(id, &cur)) != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
@@ -422,10 +357,6 @@ void h_res_update(struct req *r)
 	}
 	if (!may_access(r, cur))
 		goto out;
-	jsonx_check(body, fields, countof(fields), details);
-	if (json_object_size(body) == 0)
-		json_object_set_new(details, "body",
-		                    json_string("must change room_id, start_time, end_time or purpose"));
 	c.room_id = (long long)json_integer_value(json_object_get(cur, "room_id"));
 	c.user_id = (long long)json_integer_value(json_object_get(cur, "user_id"));
 	c.start = stored_time(cur, "start_time");
@@ -433,13 +364,7 @@ void h_res_update(struct req *r)
 	c.purpose = json_string_value(json_object_get(cur, "purpose"));
 	c.expected_version = if_match ? if_match
 	                              : (long long)json_integer_value(json_object_get(cur, "version"));
-	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, 9007199254740991LL, &c.room_id, &present, details);
-	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
-		jsonx_string_len(body, "purpose", 0, 200, &c.purpose, details);
-		if (!c.purpose)
-			c.purpose = "";
-	}
+	res_validate_update(body, &c, details);
 	bool moved = json_object_get(body, "room_id") || json_object_get(body, "start_time") ||
 	             json_object_get(body, "end_time");
 	st = DB_OK;
@@ -456,14 +381,14 @@ void h_res_update(struct req *r)
 		goto out;
 	}
 	if (json_object_size(details) == 0 && moved)
-		check_span(c.start, c.end, details);
+		res_validate_span(&rules->span, (long long)time(NULL), c.start, c.end, details);
 	if (json_object_size(details)) {
 		req_invalid(r, details);
 		details = NULL;
 		goto out;
 	}
 	enum res_outcome outcome;
-	st = repo_res_update(id, &c, rules->topic, &res, &conflicts, &outcome);
+	st = res_repo_update(id, &c, rules->topic, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -478,14 +403,14 @@ out:
 	json_decref(body);
 }
 
-void h_res_cancel(struct req *r)
+void res_handle_cancel(struct req *r)
 {
 	long long id, if_match = 0;
 	json_t *cur = NULL;
 	enum db_status st;
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
 		return;
-	if ((st = repo_res_get(id, &cur)) != DB_OK) {
+	if ((st = res_repo_get(id, &cur)) != DB_OK) {
 		req_db_error(r, st);
 		return;
 	}
@@ -500,7 +425,7 @@ void h_res_cancel(struct req *r)
 	}
 	json_decref(cur);
 	enum res_outcome outcome;
-	st = repo_res_cancel(id, if_match, owner ? "cancelled_by_user" : "cancelled_by_admin",
+	st = res_repo_cancel(id, if_match, owner ? "cancelled_by_user" : "cancelled_by_admin",
 	                     rules->topic, &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);
@@ -517,7 +442,7 @@ void h_res_cancel(struct req *r)
 /* Room of an availability query: 404 when unknown (deleted rooms included). */
 static bool availability_room(struct req *r, long long room_id, struct res_room *room)
 {
-	enum db_status st = repo_room_info(room_id, room);
+	enum db_status st = res_repo_room_info(room_id, room);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return false;
@@ -543,7 +468,7 @@ static bool query_date(struct req *r, const char *name, char *buf, size_t size)
 	return true;
 }
 
-void h_availability(struct req *r)
+void res_handle_availability(struct req *r)
 {
 	long long room_id = 0, start = 0, end = 0;
 	bool present = false;
@@ -560,9 +485,9 @@ void h_availability(struct req *r)
 	}
 	if (!query_date(r, "date", date, sizeof date) || !availability_room(r, room_id, &room))
 		return;
-	enum db_status st = repo_day_bounds(date, date, room.time_zone, &start, &end);
+	enum db_status st = res_repo_day_bounds(date, date, room.time_zone, &start, &end);
 	if (st == DB_OK)
-		st = repo_busy(room_id, start, end, &busy);
+		st = res_repo_busy(room_id, start, end, &busy);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return;
@@ -599,7 +524,7 @@ void h_availability(struct req *r)
 	                         free_out));
 }
 
-void h_availability_room(struct req *r)
+void res_handle_availability_room(struct req *r)
 {
 	long long room_id, start = 0, end = 0;
 	char first[16], last[16];
@@ -627,9 +552,9 @@ void h_availability_room(struct req *r)
 	}
 	if (!availability_room(r, room_id, &room))
 		return;
-	enum db_status st = repo_day_bounds(first, last, room.time_zone, &start, &end);
+	enum db_status st = res_repo_day_bounds(first, last, room.time_zone, &start, &end);
 	if (st == DB_OK)
-		st = repo_busy(room_id, start, end, &busy);
+		st = res_repo_busy(room_id, start, end, &busy);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return;

@@ -56,11 +56,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
-	struct res_rules rules = {cfg.min_minutes, cfg.max_minutes, cfg.horizon_days,
+	struct res_rules rules = {{cfg.min_minutes, cfg.max_minutes, cfg.horizon_days},
 	                          cfg.reservation_events_topic};
-	handlers_init(&rules);
-	struct events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
-	                               cfg.reservation_events_topic};
+	res_handlers_init(&rules);
+	struct res_events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
+	                                   cfg.reservation_events_topic};
 	const char *consume[] = {cfg.room_events_topic, cfg.user_events_topic, NULL};
 	struct svc_service service = {
 		.name = SERVICE,
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 		.consume_topics = consume,
 		.consumer_group = cfg.consumer_group,
-		.consume = events_handle,
+		.consume = res_events_handle,
 		.consume_arg = &topics,
 	};
 	int rc = svc_serve(&service);

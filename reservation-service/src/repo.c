@@ -48,7 +48,7 @@ static enum db_status commit_with_json(PGresult *res, json_t **out)
 	return db_commit();
 }
 
-enum db_status repo_room_info(long long room_id, struct res_room *room)
+enum db_status res_repo_room_info(long long room_id, struct res_room *room)
 {
 	char id[24];
 	PGresult *res = NULL;
@@ -67,7 +67,7 @@ enum db_status repo_room_info(long long room_id, struct res_room *room)
 	return st;
 }
 
-enum db_status repo_local_to_utc(const char *local, const char *tz, long long *utc)
+enum db_status res_repo_local_to_utc(const char *local, const char *tz, long long *utc)
 {
 	PGresult *res = NULL;
 	const char *params[] = {local, tz};
@@ -80,8 +80,8 @@ enum db_status repo_local_to_utc(const char *local, const char *tz, long long *u
 	return st;
 }
 
-enum db_status repo_day_bounds(const char *first, const char *last, const char *tz,
-                               long long *start, long long *end)
+enum db_status res_repo_day_bounds(const char *first, const char *last, const char *tz,
+                                   long long *start, long long *end)
 {
 	PGresult *res = NULL;
 	const char *params[] = {first, last, tz};
@@ -229,7 +229,7 @@ fail:
 	return st;
 }
 
-enum db_status repo_res_create(const struct res_change *c, const char *topic, const char *idem_key,
+enum db_status res_repo_create(const struct res_change *c, const char *topic, const char *idem_key,
                                const char *idem_hash, json_t **res, json_t **conflicts,
                                enum res_outcome *outcome)
 {
@@ -243,7 +243,7 @@ enum db_status repo_res_create(const struct res_change *c, const char *topic, co
 	return st;
 }
 
-enum db_status repo_res_get(long long id, json_t **out)
+enum db_status res_repo_get(long long id, json_t **out)
 {
 	char ids[24];
 	PGresult *res = NULL;
@@ -356,7 +356,7 @@ fail:
 	return st;
 }
 
-enum db_status repo_res_update(long long id, const struct res_change *c, const char *topic,
+enum db_status res_repo_update(long long id, const struct res_change *c, const char *topic,
                                json_t **res, json_t **conflicts, enum res_outcome *outcome)
 {
 	enum db_status st = DB_RETRY;
@@ -369,7 +369,7 @@ enum db_status repo_res_update(long long id, const struct res_change *c, const c
 	return st;
 }
 
-enum db_status repo_res_cancel(long long id, long long expected_version, const char *reason,
+enum db_status res_repo_cancel(long long id, long long expected_version, const char *reason,
                                const char *topic, enum res_outcome *outcome)
 {
 	char ids[24], ver[24];
@@ -398,7 +398,7 @@ enum db_status repo_res_cancel(long long id, long long expected_version, const c
 	return st;
 }
 
-enum db_status repo_res_list(const struct res_filter *f, json_t **list, json_t **next)
+enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t **next)
 {
 	char user[24], room[24], from[24], to[24], after_id[24], limit[24];
 	PGresult *res = NULL;
@@ -445,7 +445,7 @@ enum db_status repo_res_list(const struct res_filter *f, json_t **list, json_t *
 	return DB_OK;
 }
 
-enum db_status repo_busy(long long room_id, long long from, long long to, json_t **busy)
+enum db_status res_repo_busy(long long room_id, long long from, long long to, json_t **busy)
 {
 	char room[24], f[24], t[24];
 	PGresult *res = NULL;
@@ -475,8 +475,8 @@ enum db_status repo_busy(long long room_id, long long from, long long to, json_t
 	return DB_OK;
 }
 
-enum db_status repo_room_upsert(long long id, const char *name, long long capacity,
-                                const char *time_zone, bool active, long long version)
+enum db_status res_repo_room_upsert(long long id, const char *name, long long capacity,
+                                    const char *time_zone, bool active, long long version)
 {
 	char ids[24], cap[24], ver[24];
 	num(ids, sizeof ids, id);
@@ -517,7 +517,8 @@ static enum db_status cancel_future(const char *column_is, const char *value, co
 	return st;
 }
 
-enum db_status repo_room_delete(long long id, long long version, const char *topic, long *cancelled)
+enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
+                                    long *cancelled)
 {
 	char ids[24], ver[24];
 	num(ids, sizeof ids, id);
@@ -543,8 +544,8 @@ enum db_status repo_room_delete(long long id, long long version, const char *top
 	return db_commit();
 }
 
-enum db_status repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
-                                 long *cancelled)
+enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
+                                     long *cancelled)
 {
 	char ids[24];
 	num(ids, sizeof ids, user_id);

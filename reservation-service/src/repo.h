@@ -3,8 +3,8 @@
  * docs/api.md#reservation-service, built by PostgreSQL (json_build_object) so that the API and
  * the events agree.  Time-zone arithmetic (wall-clock times, calendar days, DST) is PostgreSQL's
  * too. */
-#ifndef RESERVATION_REPO_H
-#define RESERVATION_REPO_H
+#ifndef RES_REPO_H
+#define RES_REPO_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "validate.h"
 
 struct res_room {
 	bool found;    /* known from room_events and not deleted */
@@ -19,21 +20,12 @@ struct res_room {
 	char time_zone[80];
 };
 
-enum db_status repo_room_info(long long room_id, struct res_room *room);
+enum db_status res_repo_room_info(long long room_id, struct res_room *room);
 /* Seconds since the epoch of a wall-clock "YYYY-MM-DDTHH:MM:SS" in zone tz. */
-enum db_status repo_local_to_utc(const char *local, const char *tz, long long *utc);
+enum db_status res_repo_local_to_utc(const char *local, const char *tz, long long *utc);
 /* The UTC bounds [start, end) of the calendar days first..last ("YYYY-MM-DD") in zone tz. */
-enum db_status repo_day_bounds(const char *first, const char *last, const char *tz,
-                               long long *start, long long *end);
-
-/* A validated reservation change.  Times are UTC seconds since the epoch. */
-struct res_change {
-	long long room_id;
-	long long user_id;
-	long long start, end;
-	const char *purpose;
-	long long expected_version; /* update/cancel: the version the change applies to */
-};
+enum db_status res_repo_day_bounds(const char *first, const char *last, const char *tz,
+                                   long long *start, long long *end);
 
 enum res_outcome {
 	RES_DONE,
@@ -48,14 +40,14 @@ enum res_outcome {
 
 /* Creates a reservation; idem_key/idem_hash may be NULL.  *res: new reference to the
  * reservation (RES_DONE, RES_REPLAY); *conflicts: new array of {start_time, end_time}. */
-enum db_status repo_res_create(const struct res_change *c, const char *topic, const char *idem_key,
+enum db_status res_repo_create(const struct res_change *c, const char *topic, const char *idem_key,
                                const char *idem_hash, json_t **res, json_t **conflicts,
                                enum res_outcome *outcome);
-enum db_status repo_res_get(long long id, json_t **res);
-enum db_status repo_res_update(long long id, const struct res_change *c, const char *topic,
+enum db_status res_repo_get(long long id, json_t **res);
+enum db_status res_repo_update(long long id, const struct res_change *c, const char *topic,
                                json_t **res, json_t **conflicts, enum res_outcome *outcome);
 /* Cancels (status cancelled, reason) a confirmed reservation; already cancelled → RES_DONE. */
-enum db_status repo_res_cancel(long long id, long long expected_version, const char *reason,
+enum db_status res_repo_cancel(long long id, long long expected_version, const char *reason,
                                const char *topic, enum res_outcome *outcome);
 
 struct res_filter {
@@ -71,20 +63,21 @@ struct res_filter {
 };
 
 /* *list: new array; *next: the next page's cursor key or NULL. */
-enum db_status repo_res_list(const struct res_filter *f, json_t **list, json_t **next);
+enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t **next);
 
 /* Confirmed reservations of room overlapping [from, to), clipped to it, ordered by start:
  * new array of [start, end] pairs in UTC seconds. */
-enum db_status repo_busy(long long room_id, long long from, long long to, json_t **busy);
+enum db_status res_repo_busy(long long room_id, long long from, long long to, json_t **busy);
 
 /* Consumer side.  Each is idempotent: an event at or below the stored version changes nothing. */
-enum db_status repo_room_upsert(long long id, const char *name, long long capacity,
-                                const char *time_zone, bool active, long long version);
+enum db_status res_repo_room_upsert(long long id, const char *name, long long capacity,
+                                    const char *time_zone, bool active, long long version);
 /* Marks the room deleted (tombstone) and cancels its future confirmed reservations. */
-enum db_status repo_room_delete(long long id, long long version, const char *topic, long *cancelled);
+enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
+                                    long *cancelled);
 /* Cancels the user's future confirmed reservations made up to occurred_at (the deletion's time,
  * RFC 3339; NULL = all): a re-delivered event leaves later bookings alone. */
-enum db_status repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
-                                 long *cancelled);
+enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
+                                     long *cancelled);
 
 #endif

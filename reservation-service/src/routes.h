@@ -1,5 +1,5 @@
-#ifndef RESERVATION_ROUTES_H
-#define RESERVATION_ROUTES_H
+#ifndef RES_ROUTES_H
+#define RES_ROUTES_H
 
 #include <stddef.h>
 

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
-	handlers_init(cfg.room_events_topic);
+	room_handlers_init(cfg.room_events_topic);
 	struct svc_service service = {
 		.name = SERVICE,
 		.cfg = &cfg.common,

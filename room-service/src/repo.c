@@ -61,7 +61,7 @@ static enum db_status one_json(enum db_status st, PGresult *res, json_t **out, b
 	return st;
 }
 
-enum db_status repo_room_create(const struct room_input *in, const char *topic, json_t **room,
+enum db_status room_repo_create(const struct room_input *in, const char *topic, json_t **room,
                                 enum room_outcome *outcome)
 {
 	struct room_params p;
@@ -104,7 +104,7 @@ static enum db_status why_untouched(const char *id, enum room_outcome *outcome)
 	return st;
 }
 
-enum db_status repo_room_update(long long id, const struct room_input *in, const char *topic,
+enum db_status room_repo_update(long long id, const struct room_input *in, const char *topic,
                                 json_t **room, enum room_outcome *outcome)
 {
 	struct room_params p;
@@ -158,7 +158,7 @@ enum db_status repo_room_update(long long id, const struct room_input *in, const
 	return st;
 }
 
-enum db_status repo_room_delete(long long id, long long if_version, const char *topic,
+enum db_status room_repo_delete(long long id, long long if_version, const char *topic,
                                 enum room_outcome *outcome)
 {
 	PGresult *res = NULL;
@@ -184,7 +184,7 @@ enum db_status repo_room_delete(long long id, long long if_version, const char *
 	return st;
 }
 
-enum db_status repo_room_get(long long id, json_t **room)
+enum db_status room_repo_get(long long id, json_t **room)
 {
 	PGresult *res = NULL;
 	bool found = false;
@@ -198,7 +198,7 @@ enum db_status repo_room_get(long long id, json_t **room)
 	return one_json(st, res, room, &found);
 }
 
-enum db_status repo_room_list(const struct room_filter *f, json_t **rooms, json_t **next)
+enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_t **next)
 {
 	PGresult *res = NULL;
 	char minc[24], after_id[24], limit[24];

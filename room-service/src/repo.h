@@ -10,23 +10,7 @@
 #include <jansson.h>
 
 #include "db.h"
-
-/* A validated room change: NULL / has_* false = leave unchanged (PUT) or default (POST). */
-struct room_input {
-	const char *name;
-	bool has_capacity;
-	long long capacity;
-	json_t *equipment; /* borrowed array of strings, NULL = unchanged */
-	bool has_building;
-	const char *building; /* NULL with has_building = clear */
-	bool has_floor, floor_null;
-	long long floor;
-	bool has_description;
-	const char *description;
-	const char *time_zone;
-	bool has_active, active;
-	long long if_version; /* 0 = unconditional */
-};
+#include "validate.h"
 
 struct room_filter {
 	bool has_min_capacity;
@@ -43,15 +27,15 @@ enum room_outcome { ROOM_DONE, ROOM_NOT_FOUND, ROOM_STALE, ROOM_DUPLICATE };
 
 /* Each write stores its event in the outbox (topic) in the same transaction.  *room receives a
  * new reference to the room after the change (not for delete). */
-enum db_status repo_room_create(const struct room_input *in, const char *topic, json_t **room,
+enum db_status room_repo_create(const struct room_input *in, const char *topic, json_t **room,
                                 enum room_outcome *outcome);
-enum db_status repo_room_update(long long id, const struct room_input *in, const char *topic,
+enum db_status room_repo_update(long long id, const struct room_input *in, const char *topic,
                                 json_t **room, enum room_outcome *outcome);
-enum db_status repo_room_delete(long long id, long long if_version, const char *topic,
+enum db_status room_repo_delete(long long id, long long if_version, const char *topic,
                                 enum room_outcome *outcome);
-enum db_status repo_room_get(long long id, json_t **room);
+enum db_status room_repo_get(long long id, json_t **room);
 /* *rooms: new array of at most limit rooms; *next: the cursor key of the next page
  * ([lower(name), id] as PostgreSQL lower-cases it) or NULL on the last page. */
-enum db_status repo_room_list(const struct room_filter *f, json_t **rooms, json_t **next);
+enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_t **next);
 
 #endif

@@ -397,6 +397,7 @@ def test_delete_user(stack, user_url, admin_headers, target):
     assert topic == "user_events" and key == str(uid)
     assert payload["event_type"] == "user_deleted"
     assert payload["user_id"] == uid
+    assert list(payload) == ["event_type", "event_id", "occurred_at", "user_id"], payload
     uuid.UUID(payload["event_id"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", payload["occurred_at"])
 

@@ -1,6 +1,6 @@
 /* user-service endpoints: sign-in with Google (OpenID Connect), token refresh with rotation,
- * logout, the caller's profile and admin user management.  Validation and rules live here;
- * every SQL statement is in repo.c. */
+ * logout, the caller's profile and admin user management.  The rules live here, the checks of
+ * request bodies in validate.c; every SQL statement is in repo.c. */
 #include "handlers.h"
 
 #include <ctype.h>
@@ -14,11 +14,10 @@
 
 #include "encoding.h"
 #include "httpparse.h"
-#include "jsonx.h"
 #include "log.h"
 #include "repo.h"
 #include "rnd.h"
-#include "timefmt.h"
+#include "validate.h"
 
 #define LOGIN_STATE_TTL 600
 #define REFRESH_TOKEN_BYTES 32
@@ -27,15 +26,15 @@ static const struct user_config *cfg;
 static const struct auth_config *auth;
 static struct oidc_client *oidc;
 
-void handlers_init(const struct user_config *c, const struct auth_config *a,
-                   struct oidc_client *o)
+void user_handlers_init(const struct user_config *c, const struct auth_config *a,
+                        struct oidc_client *o)
 {
 	cfg = c;
 	auth = a;
 	oidc = o;
 }
 
-bool handlers_is_bootstrap_admin(const char *list, const char *email)
+bool user_handlers_is_bootstrap_admin(const char *list, const char *email)
 {
 	return httpparse_list_has(list, email, true);
 }
@@ -92,7 +91,7 @@ static void reply_tokens(struct req *r, const struct user *u, const char *refres
 
 /* ---- sign-in ---- */
 
-void h_login(struct req *r)
+void user_handle_login(struct req *r)
 {
 	char hint[321] = "";
 	char *state = NULL, *nonce = NULL, *verifier = NULL, *url = NULL;
@@ -115,7 +114,7 @@ void h_login(struct req *r)
 		req_error(r, ERR_BAD_GATEWAY, NULL, "%s", oidc_status_str(os));
 		goto out;
 	}
-	enum db_status st = repo_state_save(state, nonce, verifier, LOGIN_STATE_TTL);
+	enum db_status st = user_repo_state_save(state, nonce, verifier, LOGIN_STATE_TTL);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -146,7 +145,7 @@ static void reply_oidc_error(struct req *r, enum oidc_status os)
 	}
 }
 
-void h_callback(struct req *r)
+void user_handle_callback(struct req *r)
 {
 	char state[128] = "", code[2048] = "", error[128] = "";
 	char nonce[128], verifier[160];
@@ -167,7 +166,8 @@ void h_callback(struct req *r)
 	if (qe == 1) {
 		/* The user said no (or the provider failed): the state is spent either way. */
 		if (qs == 1)
-			repo_state_take(state, nonce, sizeof nonce, verifier, sizeof verifier, &found);
+			user_repo_state_take(state, nonce, sizeof nonce, verifier, sizeof verifier,
+			                     &found);
 		for (char *p = error; *p; p++)
 			if (!isalnum((unsigned char)*p) && *p != '_')
 				*p = '_';
@@ -184,8 +184,8 @@ void h_callback(struct req *r)
 		req_error(r, ERR_BAD_REQUEST, details, "state and code are required");
 		return;
 	}
-	enum db_status st = repo_state_take(state, nonce, sizeof nonce, verifier, sizeof verifier,
-	                                    &found);
+	enum db_status st = user_repo_state_take(state, nonce, sizeof nonce, verifier,
+	                                         sizeof verifier, &found);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return;
@@ -202,10 +202,10 @@ void h_callback(struct req *r)
 	}
 	struct user_login login = {
 		.sub = id.sub, .email = id.email, .name = id.name, .picture = id.picture,
-		.make_admin = handlers_is_bootstrap_admin(cfg->admin_emails, id.email),
+		.make_admin = user_handlers_is_bootstrap_admin(cfg->admin_emails, id.email),
 	};
 	struct user u;
-	if ((st = repo_user_login(&login, &u)) != DB_OK) {
+	if ((st = user_repo_login(&login, &u)) != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
@@ -219,7 +219,7 @@ void h_callback(struct req *r)
 		goto out;
 	}
 	token_hash(refresh, hash);
-	if ((st = repo_refresh_issue(u.id, hash, NULL, cfg->refresh_ttl)) != DB_OK) {
+	if ((st = user_repo_refresh_issue(u.id, hash, NULL, cfg->refresh_ttl)) != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
@@ -230,9 +230,8 @@ out:
 	oidc_identity_free(&id);
 }
 
-void h_refresh(struct req *r)
+void user_handle_refresh(struct req *r)
 {
-	static const struct jsonx_field fields[] = {{"refresh_token", JSONX_STRING, true}};
 	json_t *body = req_body_object(r), *details = json_object();
 	char *fresh = NULL;
 	char old_hash[2 * SHA256_DIGEST_LENGTH + 1], new_hash[2 * SHA256_DIGEST_LENGTH + 1];
@@ -240,8 +239,8 @@ void h_refresh(struct req *r)
 
 	if (!body)
 		goto out;
-	if (!jsonx_check(body, fields, 1, details) ||
-	    !jsonx_string_len(body, "refresh_token", 1, 512, &token, details)) {
+	user_validate_refresh(body, &token, details);
+	if (json_object_size(details) > 0) {
 		req_invalid(r, details);
 		details = NULL;
 		goto out;
@@ -254,22 +253,23 @@ void h_refresh(struct req *r)
 	token_hash(token, old_hash);
 	token_hash(fresh, new_hash);
 	struct user u;
-	enum repo_outcome outcome;
-	enum db_status st = repo_refresh_rotate(old_hash, new_hash, cfg->refresh_ttl, &u, &outcome);
+	enum user_outcome outcome;
+	enum db_status st = user_repo_refresh_rotate(old_hash, new_hash, cfg->refresh_ttl, &u,
+	                                             &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
 	switch (outcome) {
-	case REPO_DONE:
+	case USER_DONE:
 		reply_tokens(r, &u, fresh);
 		break;
-	case REPO_TOKEN_REUSED:
+	case USER_TOKEN_REUSED:
 		log_warn("refresh token re-used; its sign-in was revoked");
 		req_error(r, ERR_UNAUTHORIZED, NULL,
 		          "refresh token was already used; this sign-in has been revoked");
 		break;
-	case REPO_DISABLED:
+	case USER_DISABLED:
 		req_error(r, ERR_FORBIDDEN, NULL, "this account is disabled");
 		break;
 	default:
@@ -282,32 +282,24 @@ out:
 	json_decref(body);
 }
 
-void h_logout(struct req *r)
+void user_handle_logout(struct req *r)
 {
-	static const struct jsonx_field fields[] = {{"refresh_token", JSONX_STRING, false},
-	                                            {"all", JSONX_BOOL, false}};
 	json_t *body = req_body_object(r), *details = json_object();
 	const char *token = NULL;
+	bool all = false;
 	char hash[2 * SHA256_DIGEST_LENGTH + 1];
 
 	if (!body)
 		goto out;
-	if (!jsonx_check(body, fields, 2, details) ||
-	    !jsonx_string_len(body, "refresh_token", 1, 512, &token, details)) {
-		req_invalid(r, details);
-		details = NULL;
-		goto out;
-	}
-	bool all = json_is_true(json_object_get(body, "all"));
-	if (!token && !all) {
-		json_object_set_new(details, "refresh_token", json_string("is required unless all is true"));
+	user_validate_logout(body, &token, &all, details);
+	if (json_object_size(details) > 0) {
 		req_invalid(r, details);
 		details = NULL;
 		goto out;
 	}
 	if (token)
 		token_hash(token, hash);
-	enum db_status st = repo_refresh_revoke(req_user(r)->id, all ? NULL : hash);
+	enum db_status st = user_repo_refresh_revoke(req_user(r)->id, all ? NULL : hash);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -320,11 +312,11 @@ out:
 
 /* ---- profile ---- */
 
-void h_profile_get(struct req *r)
+void user_handle_profile_get(struct req *r)
 {
 	struct user u;
 	bool found = false;
-	enum db_status st = repo_user_get(req_user(r)->id, &u, &found);
+	enum db_status st = user_repo_get(req_user(r)->id, &u, &found);
 	if (st != DB_OK)
 		req_db_error(r, st);
 	else if (!found)
@@ -333,62 +325,29 @@ void h_profile_get(struct req *r)
 		reply_user(r, 200, &u, false);
 }
 
-/* True when s holds no blank and no control character (URLs, e-mail addresses). */
-static bool no_blank_or_control(const char *s)
+void user_handle_profile_put(struct req *r)
 {
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
-/* Validates a picture URL: http(s), printable, bounded. */
-static bool valid_picture(const char *s)
-{
-	return (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
-	       no_blank_or_control(s);
-}
-
-void h_profile_put(struct req *r)
-{
-	static const struct jsonx_field fields[] = {{"name", JSONX_STRING, false},
-	                                            {"picture", JSONX_STRING | JSONX_NULL, false},
-	                                            {"email", JSONX_STRING, false},
-	                                            {"role", JSONX_STRING, false}};
 	json_t *body = NULL, *details = json_object();
-	const char *name = NULL, *picture = NULL;
+	struct user_profile_change c = {0};
 	long long if_version = 0;
 
 	if (!req_if_match(r, &if_version) || !(body = req_body_object(r)))
 		goto out;
-	jsonx_check(body, fields, 4, details);
-	if (json_object_get(body, "email"))
-		json_object_set_new(details, "email", json_string("cannot be changed here"));
-	if (json_object_get(body, "role"))
-		json_object_set_new(details, "role", json_string("cannot be changed here"));
-	jsonx_string_len(body, "name", 1, 200, &name, details);
-	jsonx_string_len(body, "picture", 0, 2048, &picture, details);
-	if (picture && *picture && !valid_picture(picture))
-		json_object_set_new(details, "picture", json_string("must be an http(s) URL"));
-	if (json_object_size(details) == 0 && !name && !json_object_get(body, "picture"))
-		json_object_set_new(details, "name", json_string("is required"));
+	user_validate_profile(body, &c, details);
 	if (json_object_size(details) > 0) {
 		req_invalid(r, details);
 		details = NULL;
 		goto out;
 	}
 	struct user u;
-	enum repo_outcome outcome;
-	/* An explicit null or "" clears the picture. */
-	if (json_object_get(body, "picture") && (!picture || !*picture))
-		picture = "";
-	enum db_status st = repo_user_update_profile(req_user(r)->id, name, picture, if_version, &u,
-	                                             &outcome);
+	enum user_outcome outcome;
+	enum db_status st = user_repo_update_profile(req_user(r)->id, c.name, c.picture, if_version,
+	                                             &u, &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);
-	else if (outcome == REPO_NOT_FOUND)
+	else if (outcome == USER_NOT_FOUND)
 		req_error(r, ERR_UNAUTHORIZED, NULL, "the account of this token no longer exists");
-	else if (outcome == REPO_STALE)
+	else if (outcome == USER_STALE)
 		req_error(r, ERR_PRECONDITION_FAILED, NULL,
 		          "your profile has changed (current version %lld)", u.version);
 	else
@@ -400,7 +359,7 @@ out:
 
 /* ---- admin ---- */
 
-void h_admin_list(struct req *r)
+void user_handle_admin_list(struct req *r)
 {
 	char q[201] = "", role[16] = "";
 	long long limit = 0;
@@ -426,7 +385,7 @@ void h_admin_list(struct req *r)
 		}
 		after = (long long)json_integer_value(k);
 	}
-	enum db_status st = repo_user_list(hq == 1 && q[0] ? q : NULL, hr == 1 ? role : NULL, after,
+	enum db_status st = user_repo_list(hq == 1 && q[0] ? q : NULL, hr == 1 ? role : NULL, after,
 	                                   limit, user_admin_json, &items, &more);
 	if (st != DB_OK) {
 		req_db_error(r, st);
@@ -445,14 +404,14 @@ out:
 	json_decref(cursor);
 }
 
-void h_admin_get(struct req *r)
+void user_handle_admin_get(struct req *r)
 {
 	long long id;
 	struct user u;
 	bool found = false;
 	if (!req_param_id(r, "id", &id))
 		return;
-	enum db_status st = repo_user_get(id, &u, &found);
+	enum db_status st = user_repo_get(id, &u, &found);
 	if (st != DB_OK)
 		req_db_error(r, st);
 	else if (!found)
@@ -461,22 +420,8 @@ void h_admin_get(struct req *r)
 		reply_user(r, 200, &u, true);
 }
 
-/* A plausible e-mail address: one @, something on both sides, a dot in the domain, no spaces. */
-static bool valid_email(const char *s)
+void user_handle_admin_put(struct req *r)
 {
-	const char *at = strchr(s, '@');
-	if (!at || at == s || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
-	    s[strlen(s) - 1] == '.')
-		return false;
-	return no_blank_or_control(s);
-}
-
-void h_admin_put(struct req *r)
-{
-	static const struct jsonx_field fields[] = {{"name", JSONX_STRING, false},
-	                                            {"email", JSONX_STRING, false},
-	                                            {"role", JSONX_STRING, false},
-	                                            {"disabled", JSONX_BOOL, false}};
 	json_t *body = NULL, *details = json_object();
 	struct user_patch p = {0};
 	long long id;
@@ -484,48 +429,36 @@ void h_admin_put(struct req *r)
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &p.if_version) ||
 	    !(body = req_body_object(r)))
 		goto out;
-	jsonx_check(body, fields, 4, details);
-	jsonx_string_len(body, "name", 1, 200, &p.name, details);
-	jsonx_string_len(body, "email", 3, 320, &p.email, details);
-	jsonx_string_len(body, "role", 1, 15, &p.role, details);
-	if (p.email && !valid_email(p.email))
-		json_object_set_new(details, "email", json_string("must be an e-mail address"));
-	if (p.role && strcmp(p.role, "admin") != 0 && strcmp(p.role, "employee") != 0)
-		json_object_set_new(details, "role", json_string("must be admin or employee"));
-	json_t *dis = json_object_get(body, "disabled");
-	if (json_is_boolean(dis)) {
-		p.set_disabled = true;
-		p.disabled = json_is_true(dis);
-	}
+	user_validate_admin(body, &p, details);
 	if (json_object_size(details) > 0) {
 		req_invalid(r, details);
 		details = NULL;
 		goto out;
 	}
 	struct user u;
-	enum repo_outcome outcome;
-	enum db_status st = repo_user_admin_update(id, &p, &u, &outcome);
+	enum user_outcome outcome;
+	enum db_status st = user_repo_admin_update(id, &p, &u, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
 	switch (outcome) {
-	case REPO_DONE:
+	case USER_DONE:
 		log_info("admin %lld updated user %lld", req_user(r)->id, id);
 		reply_user(r, 200, &u, true);
 		break;
-	case REPO_NOT_FOUND:
+	case USER_NOT_FOUND:
 		req_error(r, ERR_NOT_FOUND, NULL, "no user with id %lld", id);
 		break;
-	case REPO_STALE:
+	case USER_STALE:
 		req_error(r, ERR_PRECONDITION_FAILED, NULL,
 		          "user %lld has changed (current version %lld)", id, u.version);
 		break;
-	case REPO_LAST_ADMIN:
+	case USER_LAST_ADMIN:
 		req_error(r, ERR_CONFLICT, NULL,
 		          "user %lld is the last active admin and must stay an active admin", id);
 		break;
-	case REPO_DUPLICATE:
+	case USER_DUPLICATE:
 		req_error(r, ERR_CONFLICT, json_pack("{s:s}", "email", "is already in use"),
 		          "e-mail address already in use");
 		break;
@@ -538,40 +471,30 @@ out:
 	json_decref(body);
 }
 
-void h_admin_delete(struct req *r)
+void user_handle_admin_delete(struct req *r)
 {
 	long long id, if_version = 0;
-	char event_id[RND_UUID_LEN], ts[TIMEFMT_RFC3339_LEN];
-	json_t *event = NULL;
 
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_version))
 		return;
-	if (!rnd_uuid(event_id)) {
-		req_error(r, ERR_INTERNAL, NULL, NULL);
-		return;
-	}
-	timefmt_rfc3339_ms(timefmt_now_ms(), ts);
-	event = json_pack("{s:s, s:s, s:s, s:I}", "event_type", "user_deleted", "event_id", event_id,
-	                  "occurred_at", ts, "user_id", (json_int_t)id);
-	enum repo_outcome outcome;
-	enum db_status st = repo_user_delete(id, if_version, cfg->user_events_topic, event, &outcome);
-	json_decref(event);
+	enum user_outcome outcome;
+	enum db_status st = user_repo_delete(id, if_version, cfg->user_events_topic, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return;
 	}
 	switch (outcome) {
-	case REPO_DONE:
+	case USER_DONE:
 		log_info("admin %lld deleted user %lld", req_user(r)->id, id);
 		req_reply_empty(r, 204);
 		break;
-	case REPO_NOT_FOUND:
+	case USER_NOT_FOUND:
 		req_error(r, ERR_NOT_FOUND, NULL, "no user with id %lld", id);
 		break;
-	case REPO_STALE:
+	case USER_STALE:
 		req_error(r, ERR_PRECONDITION_FAILED, NULL, "user %lld has changed", id);
 		break;
-	case REPO_LAST_ADMIN:
+	case USER_LAST_ADMIN:
 		req_error(r, ERR_CONFLICT, NULL, "user %lld is the last active admin", id);
 		break;
 	default:

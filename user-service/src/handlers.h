@@ -7,21 +7,21 @@
 #include "user_config.h"
 
 /* Borrowed for the life of the server; oidc may be NULL when Google sign-in is not set up. */
-void handlers_init(const struct user_config *cfg, const struct auth_config *auth,
-                   struct oidc_client *oidc);
+void user_handlers_init(const struct user_config *cfg, const struct auth_config *auth,
+                        struct oidc_client *oidc);
 
-void h_login(struct req *r);
-void h_callback(struct req *r);
-void h_refresh(struct req *r);
-void h_logout(struct req *r);
-void h_profile_get(struct req *r);
-void h_profile_put(struct req *r);
-void h_admin_list(struct req *r);
-void h_admin_get(struct req *r);
-void h_admin_put(struct req *r);
-void h_admin_delete(struct req *r);
+void user_handle_login(struct req *r);
+void user_handle_callback(struct req *r);
+void user_handle_refresh(struct req *r);
+void user_handle_logout(struct req *r);
+void user_handle_profile_get(struct req *r);
+void user_handle_profile_put(struct req *r);
+void user_handle_admin_list(struct req *r);
+void user_handle_admin_get(struct req *r);
+void user_handle_admin_put(struct req *r);
+void user_handle_admin_delete(struct req *r);
 
 /* True when email is listed in ADMIN_EMAILS (comma-separated, trimmed, case-insensitive). */
-bool handlers_is_bootstrap_admin(const char *list, const char *email);
+bool user_handlers_is_bootstrap_admin(const char *list, const char *email);
 
 #endif

@@ -102,7 +102,7 @@ static int token_command(int argc, char **argv, const struct auth_config *auth)
 		return 1;
 	}
 	struct user u;
-	enum db_status st = repo_user_ensure(email, name, role, &u);
+	enum db_status st = user_repo_ensure(email, name, role, &u);
 	if (st != DB_OK) {
 		fprintf(stderr, SERVICE ": cannot store the user: %s\n", db_status_str(st));
 		return 1;
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 	} else {
 		log_warn("GOOGLE_CLIENT_ID is not set: /auth/google/* answers 503");
 	}
-	handlers_init(&cfg, &auth, oidc);
+	user_handlers_init(&cfg, &auth, oidc);
 
 	struct svc_service service = {
 		.name = SERVICE,

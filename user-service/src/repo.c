@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USER_COLS                                                                   \
-	"id, email, name, COALESCE(picture, ''), role, disabled, "                  \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
-	"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version"
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+#define USER_COLS                                                                            \
+	"id, email, name, COALESCE(picture, ''), role, disabled, " TS("created_at") ", "         \
+	TS("updated_at") ", version"
 
 /* Serialises changes to the set of active admins so the last one can never be removed by two
  * concurrent requests that each see another admin. */
@@ -48,8 +49,8 @@ static enum db_status user_query(const char *sql, int n, const char *const *para
 	return st;
 }
 
-enum db_status repo_state_save(const char *state, const char *nonce, const char *verifier,
-                               int ttl_seconds)
+enum db_status user_repo_state_save(const char *state, const char *nonce, const char *verifier,
+                                    int ttl_seconds)
 {
 	char ttl[16];
 	snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
@@ -64,8 +65,8 @@ enum db_status repo_state_save(const char *state, const char *nonce, const char 
 	               4, params);
 }
 
-enum db_status repo_state_take(const char *state, char *nonce, size_t nonce_size,
-                               char *verifier, size_t verifier_size, bool *found)
+enum db_status user_repo_state_take(const char *state, char *nonce, size_t nonce_size,
+                                    char *verifier, size_t verifier_size, bool *found)
 {
 	PGresult *res = NULL;
 	const char *params[] = {state};
@@ -83,7 +84,7 @@ enum db_status repo_state_take(const char *state, char *nonce, size_t nonce_size
 	return st;
 }
 
-static enum db_status repo_user_login_tx(const struct user_login *l, struct user *out)
+static enum db_status login_tx(const struct user_login *l, struct user *out)
 {
 	bool found = false;
 	const char *admin = l->make_admin ? "true" : "false";
@@ -129,17 +130,17 @@ fail:
 	return st;
 }
 
-enum db_status repo_user_login(const struct user_login *login, struct user *out)
+enum db_status user_repo_login(const struct user_login *login, struct user *out)
 {
 	/* Two first sign-ins of one person at the same moment race on the unique keys; the loser
 	 * finds the winner's row on the second try. */
-	enum db_status st = repo_user_login_tx(login, out);
+	enum db_status st = login_tx(login, out);
 	if (st == DB_UNIQUE_VIOLATION || st == DB_RETRY)
-		st = repo_user_login_tx(login, out);
+		st = login_tx(login, out);
 	return st;
 }
 
-enum db_status repo_user_ensure(const char *email, const char *name, const char *role,
+enum db_status user_repo_ensure(const char *email, const char *name, const char *role,
                                 struct user *out)
 {
 	bool found = false;
@@ -153,7 +154,7 @@ enum db_status repo_user_ensure(const char *email, const char *name, const char 
 	                  3, params, out, &found);
 }
 
-enum db_status repo_user_get(long long id, struct user *out, bool *found)
+enum db_status user_repo_get(long long id, struct user *out, bool *found)
 {
 	char ids[24];
 	snprintf(ids, sizeof ids, "%lld", id);
@@ -162,9 +163,8 @@ enum db_status repo_user_get(long long id, struct user *out, bool *found)
 	                  found);
 }
 
-enum db_status repo_user_list(const char *q, const char *role, long long after_id,
-                              long long limit, json_t *(*to_json)(const struct user *),
-                              json_t **out, bool *more)
+enum db_status user_repo_list(const char *q, const char *role, long long after_id, long long limit,
+                              json_t *(*to_json)(const struct user *), json_t **out, bool *more)
 {
 	char after[24], lim[24];
 	snprintf(after, sizeof after, "%lld", after_id);
@@ -197,24 +197,24 @@ enum db_status repo_user_list(const char *q, const char *role, long long after_i
 	return DB_OK;
 }
 
-enum db_status repo_user_update_profile(long long id, const char *name, const char *picture,
+enum db_status user_repo_update_profile(long long id, const char *name, const char *picture,
                                         long long if_version, struct user *out,
-                                        enum repo_outcome *outcome)
+                                        enum user_outcome *outcome)
 {
 	char ids[24], ver[24];
 	bool found = false;
 	snprintf(ids, sizeof ids, "%lld", id);
 	snprintf(ver, sizeof ver, "%lld", if_version);
 	const char *params[] = {ids, name, picture, ver};
-	*outcome = REPO_DONE;
+	*outcome = USER_DONE;
 	enum db_status st = user_query("UPDATE users SET name = COALESCE($2, name), "
 	                               "picture = COALESCE($3, picture), updated_at = now(), "
 	                               "version = version + 1 WHERE id = $1::bigint "
 	                               "AND ($4::int = 0 OR version = $4::int) RETURNING " USER_COLS,
 	                               4, params, out, &found);
 	if (st == DB_OK && !found) {
-		st = repo_user_get(id, out, &found);
-		*outcome = found ? REPO_STALE : REPO_NOT_FOUND;
+		st = user_repo_get(id, out, &found);
+		*outcome = found ? USER_STALE : USER_NOT_FOUND;
 	}
 	return st;
 }
@@ -234,10 +234,10 @@ static enum db_status other_admin_exists(const char *id, bool *exists)
 }
 
 /* Opens the transaction of an admin change to user ids: takes the admin-set lock, locks the row
- * into *u and checks If-Match.  Returns with the transaction open on DB_OK + REPO_DONE; rolled
+ * into *u and checks If-Match.  Returns with the transaction open on DB_OK + USER_DONE; rolled
  * back otherwise. */
 static enum db_status admin_change_begin(const char *ids, long long if_version, struct user *u,
-                                         enum repo_outcome *outcome)
+                                         enum user_outcome *outcome)
 {
 	bool found = false;
 	const char *by_id[] = {ids};
@@ -248,26 +248,26 @@ static enum db_status admin_change_begin(const char *ids, long long if_version, 
 		st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR UPDATE", 1,
 		                by_id, u, &found);
 	if (st == DB_OK && !found)
-		*outcome = REPO_NOT_FOUND;
+		*outcome = USER_NOT_FOUND;
 	else if (st == DB_OK && if_version && if_version != u->version)
-		*outcome = REPO_STALE;
+		*outcome = USER_STALE;
 	else if (st == DB_OK)
 		return DB_OK;
 	db_rollback();
 	return st;
 }
 
-enum db_status repo_user_admin_update(long long id, const struct user_patch *p, struct user *out,
-                                      enum repo_outcome *outcome)
+enum db_status user_repo_admin_update(long long id, const struct user_patch *p, struct user *out,
+                                      enum user_outcome *outcome)
 {
 	char ids[24];
 	bool found = false, others = false;
 	snprintf(ids, sizeof ids, "%lld", id);
 	const char *by_id[] = {ids};
-	*outcome = REPO_DONE;
+	*outcome = USER_DONE;
 
 	enum db_status st = admin_change_begin(ids, p->if_version, out, outcome);
-	if (st != DB_OK || *outcome != REPO_DONE)
+	if (st != DB_OK || *outcome != USER_DONE)
 		return st;
 	bool active_admin = strcmp(out->role, "admin") == 0 && !out->disabled;
 	bool stays_admin = (p->role ? strcmp(p->role, "admin") == 0 : strcmp(out->role, "admin") == 0) &&
@@ -276,7 +276,7 @@ enum db_status repo_user_admin_update(long long id, const struct user_patch *p, 
 		if ((st = other_admin_exists(ids, &others)) != DB_OK)
 			goto fail;
 		if (!others) {
-			*outcome = REPO_LAST_ADMIN;
+			*outcome = USER_LAST_ADMIN;
 			goto fail;
 		}
 	}
@@ -288,7 +288,7 @@ enum db_status repo_user_admin_update(long long id, const struct user_patch *p, 
 	                "WHERE id = $1::bigint RETURNING " USER_COLS,
 	                5, params, out, &found);
 	if (st == DB_UNIQUE_VIOLATION) {
-		*outcome = REPO_DUPLICATE;
+		*outcome = USER_DUPLICATE;
 		st = DB_OK;
 		goto fail;
 	}
@@ -306,50 +306,52 @@ fail:
 	return st;
 }
 
-enum db_status repo_user_delete(long long id, long long if_version, const char *topic,
-                                const json_t *event, enum repo_outcome *outcome)
+enum db_status user_repo_delete(long long id, long long if_version, const char *topic,
+                                enum user_outcome *outcome)
 {
 	char ids[24];
 	bool others = false;
 	struct user u;
-	char *payload = NULL;
+	PGresult *res = NULL;
 	snprintf(ids, sizeof ids, "%lld", id);
-	const char *by_id[] = {ids};
-	*outcome = REPO_DONE;
+	*outcome = USER_DONE;
 
 	enum db_status st = admin_change_begin(ids, if_version, &u, outcome);
-	if (st != DB_OK || *outcome != REPO_DONE)
+	if (st != DB_OK || *outcome != USER_DONE)
 		return st;
 	if (strcmp(u.role, "admin") == 0 && !u.disabled) {
 		if ((st = other_admin_exists(ids, &others)) != DB_OK)
 			goto fail;
 		if (!others) {
-			*outcome = REPO_LAST_ADMIN;
+			*outcome = USER_LAST_ADMIN;
 			goto fail;
 		}
 	}
-	if ((st = db_exec(NULL, "DELETE FROM users WHERE id = $1::bigint", 1, by_id)) != DB_OK)
-		goto fail;
-	payload = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!payload) {
+	/* The event is built from the deleted row by the statement that deletes it, as room- and
+	 * reservation-service build theirs. */
+	const char *params[] = {ids, topic};
+	st = db_exec(&res,
+	             "WITH u AS (DELETE FROM users WHERE id = $1::bigint RETURNING id), "
+	             "e AS (INSERT INTO outbox (topic, key, payload) "
+	             "  SELECT $2, u.id::text, json_build_object('event_type', 'user_deleted', "
+	             "  'event_id', gen_random_uuid(), 'occurred_at', " TS("clock_timestamp()") ", "
+	             "  'user_id', u.id) FROM u) "
+	             "SELECT id FROM u",
+	             2, params);
+	/* The row is locked since admin_change_begin: it is there to delete. */
+	if (st == DB_OK && PQntuples(res) != 1)
 		st = DB_ERROR;
-		goto fail;
-	}
-	const char *outbox[] = {topic, ids, payload};
-	st = db_exec(NULL, "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::json)", 3,
-	             outbox);
+	PQclear(res);
 	if (st != DB_OK)
 		goto fail;
-	free(payload);
 	return db_commit();
 fail:
-	free(payload);
 	db_rollback();
 	return st;
 }
 
-enum db_status repo_refresh_issue(long long user_id, const char *hash, const char *family,
-                                  long long ttl_seconds)
+enum db_status user_repo_refresh_issue(long long user_id, const char *hash, const char *family,
+                                       long long ttl_seconds)
 {
 	char uid[24], ttl[24];
 	snprintf(uid, sizeof uid, "%lld", user_id);
@@ -362,15 +364,15 @@ enum db_status repo_refresh_issue(long long user_id, const char *hash, const cha
 	               4, params);
 }
 
-enum db_status repo_refresh_rotate(const char *old_hash, const char *new_hash,
-                                   long long ttl_seconds, struct user *user,
-                                   enum repo_outcome *outcome)
+enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash,
+                                        long long ttl_seconds, struct user *user,
+                                        enum user_outcome *outcome)
 {
 	PGresult *res = NULL;
 	bool found = false;
 	char family[40], uid[24], tid[24];
 	const char *by_hash[] = {old_hash};
-	*outcome = REPO_TOKEN_INVALID;
+	*outcome = USER_TOKEN_INVALID;
 
 	enum db_status st = db_begin();
 	if (st != DB_OK)
@@ -394,7 +396,7 @@ enum db_status repo_refresh_rotate(const char *old_hash, const char *new_hash,
 		                   "WHERE family = $1::uuid AND revoked_at IS NULL", 1, fam);
 		if (st != DB_OK)
 			goto fail;
-		*outcome = REPO_TOKEN_REUSED;
+		*outcome = USER_TOKEN_REUSED;
 		return db_commit();
 	}
 	const char *by_uid[] = {uid};
@@ -404,7 +406,7 @@ enum db_status repo_refresh_rotate(const char *old_hash, const char *new_hash,
 		goto fail;
 	/* Disabling revokes the tokens too; say why rather than "invalid". */
 	if (user->disabled) {
-		*outcome = REPO_DISABLED;
+		*outcome = USER_DISABLED;
 		goto fail;
 	}
 	if (used || revoked || expired)
@@ -422,7 +424,7 @@ enum db_status repo_refresh_rotate(const char *old_hash, const char *new_hash,
 	             4, ins);
 	if (st != DB_OK)
 		goto fail;
-	*outcome = REPO_DONE;
+	*outcome = USER_DONE;
 	return db_commit();
 fail:
 	PQclear(res);
@@ -430,7 +432,7 @@ fail:
 	return st;
 }
 
-enum db_status repo_refresh_revoke(long long user_id, const char *hash)
+enum db_status user_repo_refresh_revoke(long long user_id, const char *hash)
 {
 	char uid[24];
 	snprintf(uid, sizeof uid, "%lld", user_id);

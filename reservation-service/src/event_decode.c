@@ -1,0 +1,115 @@
+/* Decoding of the events reservation-service consumes (see event_decode.h).  A message that
+ * cannot be understood is refused with a reason (the consumer sends it to the DLQ); an event
+ * type this service does not know is RES_EVENT_IGNORE, as a newer producer may send one. */
+#include "event_decode.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "jsonx.h"
+#include "timefmt.h"
+#include "tz.h"
+
+/* Fills the fields of a room event (type is one of the three room_* types). */
+static bool decode_room(const json_t *doc, const char *type, struct res_event *ev, char *why,
+                        size_t whylen)
+{
+	json_t *version = json_object_get(doc, "version");
+	if (!json_is_integer(version) || json_integer_value(version) < 1) {
+		snprintf(why, whylen, "version missing");
+		return false;
+	}
+	ev->version = (long long)json_integer_value(version);
+	if (strcmp(type, "room_deleted") == 0) {
+		json_t *id = json_object_get(doc, "room_id");
+		if (!json_is_integer(id) || json_integer_value(id) < 1) {
+			snprintf(why, whylen, "room_id missing");
+			return false;
+		}
+		ev->kind = RES_EVENT_ROOM_DELETE;
+		ev->id = (long long)json_integer_value(id);
+		return true;
+	}
+	json_t *room = json_object_get(doc, "room");
+	json_t *id = json_object_get(room, "id");
+	const char *name = json_string_value(json_object_get(room, "name"));
+	const char *tz = json_string_value(json_object_get(room, "time_zone"));
+	json_t *capacity = json_object_get(room, "capacity");
+	json_t *active = json_object_get(room, "active");
+	if (!json_is_integer(id) || json_integer_value(id) < 1 || !name ||
+	    !json_is_integer(capacity) || !json_is_boolean(active)) {
+		snprintf(why, whylen, "room fields missing");
+		return false;
+	}
+	if (!tz)
+		tz = "UTC";
+	if (!tz_valid(tz)) {
+		snprintf(why, whylen, "unknown time zone");
+		return false;
+	}
+	ev->kind = RES_EVENT_ROOM_UPSERT;
+	ev->id = (long long)json_integer_value(id);
+	ev->name = name;
+	ev->capacity = (long long)json_integer_value(capacity);
+	ev->time_zone = tz;
+	ev->active = json_is_true(active);
+	return true;
+}
+
+/* Fills the fields of a user event; only user_deleted concerns reservations. */
+static bool decode_user(const json_t *doc, const char *type, struct res_event *ev, char *why,
+                        size_t whylen)
+{
+	if (strcmp(type, "user_deleted") != 0)
+		return true; /* RES_EVENT_IGNORE */
+	json_t *id = json_object_get(doc, "user_id");
+	if (!json_is_integer(id) || json_integer_value(id) < 1) {
+		snprintf(why, whylen, "user_id missing");
+		return false;
+	}
+	/* Only bookings made before the deletion: the event may come again much later. */
+	const char *occurred = json_string_value(json_object_get(doc, "occurred_at"));
+	struct timefmt_time t;
+	if (occurred && (!timefmt_parse_rfc3339(occurred, &t) || !t.has_offset)) {
+		snprintf(why, whylen, "occurred_at is not an RFC 3339 time");
+		return false;
+	}
+	ev->kind = RES_EVENT_USER_DELETE;
+	ev->id = (long long)json_integer_value(id);
+	ev->occurred_at = occurred;
+	return true;
+}
+
+bool res_event_decode(enum res_event_source source, const char *value, size_t len,
+                      struct res_event *ev, char *why, size_t whylen)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->kind = RES_EVENT_IGNORE;
+	ev->doc = value ? jsonx_loadb(value, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	const char *type = json_string_value(json_object_get(ev->doc, "event_type"));
+	bool ok;
+	if (!json_is_object(ev->doc) || !type) {
+		snprintf(why, whylen, "not a JSON event");
+		ok = false;
+	} else if (source == RES_EVENT_FROM_ROOMS) {
+		if (strcmp(type, "room_created") == 0 || strcmp(type, "room_updated") == 0 ||
+		    strcmp(type, "room_deleted") == 0)
+			ok = decode_room(ev->doc, type, ev, why, whylen);
+		else
+			ok = true; /* a newer producer's event type: not ours to judge */
+	} else if (source == RES_EVENT_FROM_USERS) {
+		ok = decode_user(ev->doc, type, ev, why, whylen);
+	} else {
+		ok = true;
+	}
+	if (!ok)
+		res_event_clear(ev);
+	return ok;
+}
+
+void res_event_clear(struct res_event *ev)
+{
+	json_decref(ev->doc);
+	memset(ev, 0, sizeof *ev);
+	ev->kind = RES_EVENT_IGNORE;
+}

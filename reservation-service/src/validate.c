@@ -1,0 +1,101 @@
+/* Validation of reservation-service requests: pure functions of the JSON and the rules (no
+ * civetweb, no SQL), so the unit tests and the fuzz targets call them as the handlers do. */
+#include "validate.h"
+
+#include <string.h>
+
+#include "countof.h"
+#include "jsonx.h"
+
+/* JavaScript's largest safe integer: ids beyond it would not survive a JSON client. */
+#define ID_MAX 9007199254740991LL
+#define PURPOSE_MAX 200
+
+void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
+{
+	static const struct jsonx_field fields[] = {
+		{"room_id", JSONX_INT, true},
+		{"start_time", JSONX_STRING, true},
+		{"end_time", JSONX_STRING, true},
+		{"purpose", JSONX_STRING | JSONX_NULL, false},
+	};
+	bool present = false;
+	jsonx_check(body, fields, countof(fields), details);
+	if (!json_object_get(details, "room_id"))
+		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+	if (!json_object_get(details, "purpose"))
+		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+}
+
+void res_validate_update(const json_t *body, struct res_change *c, json_t *details)
+{
+	static const struct jsonx_field fields[] = {
+		{"room_id", JSONX_INT, false},
+		{"start_time", JSONX_STRING, false},
+		{"end_time", JSONX_STRING, false},
+		{"purpose", JSONX_STRING | JSONX_NULL, false},
+	};
+	bool present = false;
+	jsonx_check(body, fields, countof(fields), details);
+	if (json_object_size(body) == 0)
+		json_object_set_new(
+			details, "body",
+			json_string("must change room_id, start_time, end_time or purpose"));
+	if (!json_object_get(details, "room_id"))
+		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
+		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+		if (!c->purpose)
+			c->purpose = "";
+	}
+}
+
+bool res_validate_time(const char *field, const char *text, struct res_time *t, json_t *details)
+{
+	struct timefmt_time parsed;
+	if (!text || !timefmt_parse_rfc3339(text, &parsed)) {
+		json_object_set_new(
+			details, field,
+			json_string("must be an RFC 3339 date-time, e.g. "
+		                    "2026-11-23T10:00:00Z, +02:00 or none (room time)"));
+		return false;
+	}
+	if (parsed.has_fraction) {
+		json_object_set_new(details, field, json_string("must be in whole seconds"));
+		return false;
+	}
+	t->local = !parsed.has_offset;
+	t->utc = parsed.has_offset ? parsed.utc : 0;
+	timefmt_local_text(&parsed, t->text);
+	return true;
+}
+
+void res_validate_span(const struct res_span_rules *rules, long long now, long long start,
+                       long long end, json_t *details)
+{
+	if (end <= start) {
+		json_object_set_new(details, "end_time", json_string("must be after start_time"));
+		return;
+	}
+	if (start <= now)
+		json_object_set_new(details, "start_time", json_string("must be in the future"));
+	else if (start > now + rules->horizon_days * 86400)
+		json_object_set_new(
+			details, "start_time",
+			json_sprintf("must be within %lld days from now", rules->horizon_days));
+	if (end - start < rules->min_minutes * 60 || end - start > rules->max_minutes * 60)
+		json_object_set_new(details, "end_time",
+		                    json_sprintf("duration must be between %lld and %lld minutes",
+		                                 rules->min_minutes, rules->max_minutes));
+}
+
+bool res_validate_idempotency_key(const char *key)
+{
+	size_t n = strlen(key);
+	if (n == 0 || n > 255)
+		return false;
+	for (const char *p = key; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return false;
+	return true;
+}

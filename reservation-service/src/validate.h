@@ -1,0 +1,61 @@
+/* validate: the checks of reservation-service requests that need no database, as pure functions
+ * (no civetweb, no SQL): body fields, the notation of times and the booking rules on a time
+ * span (docs/api.md#booking-rules).  What needs the database (the room, wall-clock times in its
+ * zone) the handlers ask the repo afterwards.  Thread-safe. */
+#ifndef RES_VALIDATE_H
+#define RES_VALIDATE_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "timefmt.h"
+
+/* A validated reservation change.  Times are UTC seconds since the epoch. */
+struct res_change {
+	long long room_id;
+	long long user_id;
+	long long start, end;
+	const char *purpose;
+	long long expected_version; /* update/cancel: the version the change applies to */
+};
+
+/* The booking rules on a time span (configuration). */
+struct res_span_rules {
+	long long min_minutes, max_minutes, horizon_days;
+};
+
+/* A start_time or end_time as the client wrote it: an instant (local false, utc set), or a
+ * wall-clock time in the room's zone (local true, text "YYYY-MM-DDTHH:MM:SS") that only the
+ * database can turn into an instant. */
+struct res_time {
+	bool local;
+	long long utc;
+	char text[TIMEFMT_RFC3339_LEN];
+};
+
+/* The checks of a POST /reservations body (borrowed): known fields and their types, room_id in
+ * range, purpose length.  Problems go to details (borrowed) as field -> reason; c->room_id and
+ * c->purpose (borrowed from body) are set when valid.  The times are read with
+ * res_validate_time, then resolved in the room's zone. */
+void res_validate_create(const json_t *body, struct res_change *c, json_t *details);
+
+/* The checks of a PUT /reservations/{id} body (borrowed): c holds the reservation as it is;
+ * room_id and purpose given in the body replace it (purpose null clears it to "").  An empty
+ * body is a problem of "body".  start_time and end_time are left to res_validate_time. */
+void res_validate_update(const json_t *body, struct res_change *c, json_t *details);
+
+/* Reads text, the value of field: an RFC 3339 date-time in whole seconds, with or without an
+ * offset.  Returns false with the reason in details[field]. */
+bool res_validate_time(const char *field, const char *text, struct res_time *t, json_t *details);
+
+/* The rules on a new span [start, end) at time now (all UTC seconds): end after start, start in
+ * the future and within the horizon, duration within bounds.  Problems go to details under
+ * start_time / end_time. */
+void res_validate_span(const struct res_span_rules *rules, long long now, long long start,
+                       long long end, json_t *details);
+
+/* An Idempotency-Key header: 1-255 visible ASCII characters. */
+bool res_validate_idempotency_key(const char *key);
+
+#endif

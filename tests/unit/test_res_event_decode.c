@@ -1,0 +1,145 @@
+/* Unit tests of reservation-service/src/event_decode.c: what a room_events or user_events
+ * message asks of reservation-service, and which messages can never be applied (DLQ). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "../../reservation-service/src/event_decode.h"
+#include "countof.h"
+
+static bool decode(enum res_event_source source, const char *value, struct res_event *ev, char *why,
+                   size_t whylen)
+{
+	why[0] = '\0';
+	return res_event_decode(source, value, value ? strlen(value) : 0, ev, why, whylen);
+}
+
+static void test_room_upsert(void **state)
+{
+	(void)state;
+	struct res_event ev;
+	char why[128];
+	assert_true(decode(RES_EVENT_FROM_ROOMS,
+	                   "{\"event_type\":\"room_updated\",\"event_id\":\"e\",\"version\":3,"
+	                   "\"room\":{\"id\":7,\"name\":\"Aurora\",\"capacity\":12,"
+	                   "\"time_zone\":\"Europe/Berlin\",\"active\":false}}",
+	                   &ev, why, sizeof why));
+	assert_int_equal(ev.kind, RES_EVENT_ROOM_UPSERT);
+	assert_int_equal(ev.id, 7);
+	assert_int_equal(ev.version, 3);
+	assert_string_equal(ev.name, "Aurora");
+	assert_int_equal(ev.capacity, 12);
+	assert_string_equal(ev.time_zone, "Europe/Berlin");
+	assert_false(ev.active);
+	res_event_clear(&ev);
+	assert_null(ev.doc);
+
+	/* A room without a zone is in UTC. */
+	assert_true(decode(RES_EVENT_FROM_ROOMS,
+	                   "{\"event_type\":\"room_created\",\"version\":1,\"room\":{\"id\":8,"
+	                   "\"name\":\"B\",\"capacity\":1,\"active\":true}}",
+	                   &ev, why, sizeof why));
+	assert_string_equal(ev.time_zone, "UTC");
+	assert_true(ev.active);
+	res_event_clear(&ev);
+}
+
+static void test_room_delete_and_user_delete(void **state)
+{
+	(void)state;
+	struct res_event ev;
+	char why[128];
+	assert_true(decode(RES_EVENT_FROM_ROOMS,
+	                   "{\"event_type\":\"room_deleted\",\"version\":4,\"room_id\":7}", &ev,
+	                   why, sizeof why));
+	assert_int_equal(ev.kind, RES_EVENT_ROOM_DELETE);
+	assert_int_equal(ev.id, 7);
+	assert_int_equal(ev.version, 4);
+	res_event_clear(&ev);
+
+	/* user_deleted as user-service writes it (json_build_object's spacing). */
+	assert_true(decode(RES_EVENT_FROM_USERS,
+	                   "{\"event_type\" : \"user_deleted\", \"event_id\" : "
+	                   "\"0b9b3d5e-6f1c-4a57-9b0e-3f1c2a7d9e10\", \"occurred_at\" : "
+	                   "\"2027-01-15T10:00:00.123Z\", \"user_id\" : 42}",
+	                   &ev, why, sizeof why));
+	assert_int_equal(ev.kind, RES_EVENT_USER_DELETE);
+	assert_int_equal(ev.id, 42);
+	assert_string_equal(ev.occurred_at, "2027-01-15T10:00:00.123Z");
+	res_event_clear(&ev);
+
+	/* Without occurred_at every future booking of the user goes. */
+	assert_true(decode(RES_EVENT_FROM_USERS, "{\"event_type\":\"user_deleted\",\"user_id\":42}",
+	                   &ev, why, sizeof why));
+	assert_null(ev.occurred_at);
+	res_event_clear(&ev);
+}
+
+#define ROOMS RES_EVENT_FROM_ROOMS
+#define USERS RES_EVENT_FROM_USERS
+#define OTHER RES_EVENT_FROM_OTHER
+
+/* Messages that ask nothing (ignored: another producer's event type, another topic) and
+ * messages that can never be applied (refused with a reason, owning nothing). */
+static void test_ignored_and_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		enum res_event_source source;
+		bool ignored;
+		const char *value;
+	} cases[] = {
+		{ROOMS, true, "{\"event_type\":\"room_renovated\",\"room_id\":1}"},
+		{USERS, true, "{\"event_type\":\"user_updated\",\"user_id\":1}"},
+		{OTHER, true, "{\"event_type\":\"room_deleted\"}"},
+		{ROOMS, false, NULL},
+		{ROOMS, false, "not json"},
+		{ROOMS, false, "[1]"},
+		{OTHER, false, "{\"no_type\":1}"},
+		{ROOMS, false, "{\"event_type\":\"room_deleted\",\"room_id\":7}"},
+		{ROOMS, false, "{\"event_type\":\"room_deleted\",\"version\":1,\"room_id\":0}"},
+		{ROOMS, false,
+	         "{\"event_type\":\"room_created\",\"version\":1,\"room\":{\"id\":1,\"capacity\":1,"
+	         "\"active\":true}}"},
+		{ROOMS, false,
+	         "{\"event_type\":\"room_created\",\"version\":1,\"room\":{\"id\":1,\"name\":\"A\","
+	         "\"capacity\":1,\"active\":true,\"time_zone\":\"Mars/Base\"}}"},
+		{ROOMS, false,
+	         "{\"event_type\":\"room_created\",\"version\":0,\"room\":{\"id\":1,\"name\":\"A\","
+	         "\"capacity\":1,\"active\":true}}"},
+		{USERS, false, "{\"event_type\":\"user_deleted\",\"user_id\":\"42\"}"},
+		{USERS, false,
+	         "{\"event_type\":\"user_deleted\",\"user_id\":42,"
+	         "\"occurred_at\":\"2027-01-15T10:00:00\"}"},
+		{USERS, false,
+	         "{\"event_type\":\"user_deleted\",\"user_id\":42,\"occurred_at\":\"yesterday\"}"},
+		{USERS, false, "{\"event_type\":\"user_deleted\",\"user_id\":1,\"user_id\":2}"},
+	};
+	for (size_t i = 0; i < countof(cases); i++) {
+		struct res_event ev;
+		char why[128];
+		const char *v = cases[i].value ? cases[i].value : "(no value)";
+		bool ok = decode(cases[i].source, cases[i].value, &ev, why, sizeof why);
+		if (ok != cases[i].ignored)
+			fail_msg("%s %s", v, ok ? "accepted" : why);
+		if (!ok && !why[0])
+			fail_msg("%s refused without a reason", v);
+		assert_true(ok || ev.doc == NULL);
+		assert_int_equal(ev.kind, RES_EVENT_IGNORE);
+		res_event_clear(&ev);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_room_upsert),
+		cmocka_unit_test(test_room_delete_and_user_delete),
+		cmocka_unit_test(test_ignored_and_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
