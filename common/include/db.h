@@ -91,6 +91,10 @@ bool db_ping(double *ms);
  * one-line reason into err. */
 bool db_migrate(const struct db_migration *migrations, size_t n, char *err, size_t errlen);
 
+/* SQL text: the timestamptz expression col as the services write every time they return or
+ * publish, RFC 3339 in UTC with milliseconds ("2026-11-23T10:00:00.000Z"). */
+#define DB_TS_MS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
 /* Helpers for reading results: the value or NULL for SQL NULL (borrowed from res). */
 const char *db_value(const PGresult *res, int row, int col);
 long long db_int(const PGresult *res, int row, int col);

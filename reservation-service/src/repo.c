@@ -10,18 +10,17 @@
 #include "log.h"
 
 #define TS_S(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define TS_MS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 #define RES_JSON(r)                                                                          \
 	"json_build_object('id', " r ".id, 'room_id', " r ".room_id, 'user_id', " r ".user_id, " \
 	"'purpose', " r ".purpose, 'start_time', " TS_S(r ".start_time") ", 'end_time', "        \
 	TS_S(r ".end_time") ", 'status', " r ".status, 'cancel_reason', " r ".cancel_reason, "   \
-	"'created_at', " TS_MS(r ".created_at") ", 'updated_at', " TS_MS(r ".updated_at")        \
-	", 'version', " r ".version)"
+	"'created_at', " DB_TS_MS(r ".created_at") ", 'updated_at', "                           \
+	DB_TS_MS(r ".updated_at") ", 'version', " r ".version)"
 
 #define EVENT(type, r)                                                                       \
 	"json_build_object('event_type', " type ", 'event_id', gen_random_uuid(), "              \
-	"'occurred_at', " TS_MS("clock_timestamp()") ", 'version', " r ".version, "             \
+	"'occurred_at', " DB_TS_MS("clock_timestamp()") ", 'version', " r ".version, "          \
 	"'reservation', " RES_JSON(r) ")"
 
 #define ATTEMPTS 3

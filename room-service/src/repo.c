@@ -6,15 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 /* The room representation of docs/api.md#rooms, for a row alias r. */
 #define ROOM_JSON(r)                                                                         \
 	"json_build_object('id', " r ".id, 'name', " r ".name, 'capacity', " r ".capacity, "     \
 	"'equipment', to_json(" r ".equipment), 'building', " r ".building, 'floor', " r         \
 	".floor, 'description', " r ".description, 'time_zone', " r ".time_zone, 'active', " r    \
-	".active, 'created_at', " TS(r ".created_at") ", 'updated_at', " TS(r ".updated_at")     \
-	", 'version', " r ".version)"
+	".active, 'created_at', " DB_TS_MS(r ".created_at") ", 'updated_at', "                  \
+	DB_TS_MS(r ".updated_at") ", 'version', " r ".version)"
 
 /* Equipment from a JSON array parameter, de-duplicated with PostgreSQL's (Unicode) lower(),
  * keeping the first spelling and the given order. */
@@ -25,8 +23,8 @@
 
 #define EVENT(type, r)                                                                       \
 	"json_build_object('event_type', '" type "', 'event_id', gen_random_uuid(), "            \
-	"'occurred_at', " TS("clock_timestamp()") ", 'version', " r ".version, 'room', "         \
-	ROOM_JSON(r) ")"
+	"'occurred_at', " DB_TS_MS("clock_timestamp()") ", 'version', " r ".version, "          \
+	"'room', " ROOM_JSON(r) ")"
 
 static json_t *parse_json(const char *text)
 {
@@ -172,7 +170,8 @@ enum db_status room_repo_delete(long long id, long long if_version, const char *
 		"  AND ($2::int = 0 OR version = $2::int) RETURNING id, version), "
 		"e AS (INSERT INTO outbox (topic, key, payload) "
 		"  SELECT $3, r.id::text, json_build_object('event_type', 'room_deleted', "
-		"  'event_id', gen_random_uuid(), 'occurred_at', " TS("clock_timestamp()") ", "
+		"  'event_id', gen_random_uuid(), "
+		"  'occurred_at', " DB_TS_MS("clock_timestamp()") ", "
 		"  'version', r.version + 1, 'room_id', r.id) FROM r) "
 		"SELECT id FROM r",
 		3, params);

@@ -6,11 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 #define USER_COLS                                                                            \
-	"id, email, name, COALESCE(picture, ''), role, disabled, " TS("created_at") ", "         \
-	TS("updated_at") ", version"
+	"id, email, name, COALESCE(picture, ''), role, disabled, " DB_TS_MS("created_at") ", "   \
+	DB_TS_MS("updated_at") ", version"
 
 /* Serialises changes to the set of active admins so the last one can never be removed by two
  * concurrent requests that each see another admin. */
@@ -334,8 +332,8 @@ enum db_status user_repo_delete(long long id, long long if_version, const char *
 	             "WITH u AS (DELETE FROM users WHERE id = $1::bigint RETURNING id), "
 	             "e AS (INSERT INTO outbox (topic, key, payload) "
 	             "  SELECT $2, u.id::text, json_build_object('event_type', 'user_deleted', "
-	             "  'event_id', gen_random_uuid(), 'occurred_at', " TS("clock_timestamp()") ", "
-	             "  'user_id', u.id) FROM u) "
+	             "  'event_id', gen_random_uuid(), "
+	             "  'occurred_at', " DB_TS_MS("clock_timestamp()") ", 'user_id', u.id) FROM u) "
 	             "SELECT id FROM u",
 	             2, params);
 	/* The row is locked since admin_change_begin: it is there to delete. */
