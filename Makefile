@@ -2,7 +2,7 @@
 #
 #   make                      build the services into build/bin/
 #   make SANITIZE=address,undefined   the same with sanitizers (into build/san/)
-#   make test                 everything below TEST_TIERS says, ending in "N passed, N failed"
+#   make test                 deps, sanitized build, check-headers, lint, then the TEST_TIERS
 #   make lint                 clang-format, shellcheck and ruff over the tree (scripts/lint.sh)
 #   make run                  the whole stack in the foreground (Ctrl-C stops it)
 #   make token EMAIL=… [ROLE=admin]   an access token for the running stack
