@@ -4,9 +4,9 @@
 #   docker build --build-arg SERVICE=user-service        --build-arg PORT=5000 -t meeting-rooms-user-service .
 #   docker build --build-arg SERVICE=room-service        --build-arg PORT=5001 -t meeting-rooms-room-service .
 #   docker build --build-arg SERVICE=reservation-service --build-arg PORT=5002 -t meeting-rooms-reservation-service .
-# The builder stage sees only Makefile, common/, tools/ and $SERVICE/ (the other services' sources
-# are not needed; tests/offline/test_docker.py builds such a scratch copy to prove it). SERVICE and
-# PORT are declared after the package installs, so all three images share those layers.
+# The builder stage sees only Makefile, mk/, common/, tools/ and $SERVICE/ (the other services'
+# sources are not needed; tests/offline/test_docker.py builds such a scratch copy to prove it).
+# SERVICE and PORT are declared after the package installs, so all three images share those layers.
 
 FROM debian:bookworm AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -22,6 +22,7 @@ RUN case "$SERVICE" in ?*-service) ;; *) echo "--build-arg SERVICE=<name>-servic
  && case "$PORT" in ''|*[!0-9]*) echo "--build-arg PORT=<number> is required" >&2; exit 1;; esac
 WORKDIR /src
 COPY Makefile ./
+COPY mk ./mk
 COPY common ./common
 COPY tools ./tools
 COPY ${SERVICE} ./${SERVICE}

@@ -2,7 +2,8 @@
 #
 #   make                      build the services into build/bin/
 #   make SANITIZE=address,undefined   the same with sanitizers (into build/san/)
-#   make test                 deps, sanitized build, unit + integration tests
+#   make test                 deps, sanitized build, check-headers, lint, then the TEST_TIERS
+#   make lint                 clang-format, shellcheck and ruff over the tree (scripts/lint.sh)
 #   make run                  the whole stack in the foreground (Ctrl-C stops it)
 #   make token EMAIL=… [ROLE=admin]   an access token for the running stack
 #   V=1                       show the commands
@@ -27,9 +28,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wconversion -Werror
-CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP -pthread \
-           -Icommon/include $(PKG_CFLAGS)
-LDFLAGS += $(SANFLAGS) -pthread
+# `override`: CFLAGS/LDFLAGS given on the command line (make CFLAGS=-DX) add to these.
+override CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP -pthread \
+                    -Icommon/include $(PKG_CFLAGS)
+override LDFLAGS += $(SANFLAGS) -pthread
 LDLIBS  := -lcivetweb $(PKG_LIBS) -lm
 
 ifeq ($(V),1)
@@ -42,12 +44,24 @@ COMMON_SRC := $(wildcard common/src/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIBCOMMON  := $(BUILD)/lib/libcommon.a
 
-.PHONY: all clean deps test unit-bins run token check-headers
+.PHONY: all clean deps test unit-bins run token check-headers lint FORCE
 # Keep intermediate objects (unit-test objects would otherwise be deleted after linking).
 .SECONDARY:
 all: $(SERVICES:%=$(BUILD)/bin/%)
 
-$(BUILD)/obj/%.o: %.c
+# Every object and binary of a build tree depends on the tree's .flags file, which holds the
+# compiler and its flags and is rewritten only when they change: a different CC, CFLAGS, OPT,
+# SANITIZE or LDFLAGS rebuilds the tree, an unchanged one rebuilds nothing.  (A target's
+# FLAGS_TEXT says what goes in; mk/fuzz.mk has one for build/fuzz.)
+FLAGS := $(BUILD)/.flags
+$(FLAGS): FLAGS_TEXT = $(CC) $(CFLAGS) | $(LDFLAGS) $(LDLIBS)
+%/.flags: FORCE
+	@mkdir -p $(@D)
+	@text='$(subst ','\'',$(FLAGS_TEXT))'; \
+	  if [ "$$text" != "$$(cat $@ 2>/dev/null)" ]; then printf '%s\n' "$$text" > $@; fi
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(FLAGS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
@@ -71,10 +85,10 @@ $(BUILD)/gen/$(1)/migrations.c: $$(sort $$(wildcard $(1)/migrations/*.sql)) tool
 $(BUILD)/gen/$(1)/openapi.c: $(1)/openapi.json tools/embed-file.sh
 	@mkdir -p $$(@D)
 	$(Q)sh tools/embed-file.sh service_openapi $(1)/openapi.json embedded.h > $$@
-$(BUILD)/obj/gen/$(1)/%.o: $(BUILD)/gen/$(1)/%.c
+$(BUILD)/obj/gen/$(1)/%.o: $(BUILD)/gen/$(1)/%.c $(FLAGS)
 	@mkdir -p $$(@D)
 	$(Q)$(CC) $(CFLAGS) -c -o $$@ $$<
-$(BUILD)/bin/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+$(BUILD)/bin/$(1): $$($(1)_OBJ) $(LIBCOMMON) $(FLAGS)
 	@mkdir -p $$(@D)
 	@$$(if $(Q),echo "  LINK  $$@")
 	$(Q)$(CC) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $(LDLIBS)
@@ -84,7 +98,7 @@ $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 # Unit tests: one cmocka binary per file in tests/unit/.
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON) $(FLAGS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCOMMON) $(LDLIBS) -lcmocka
 # The tests of a service's pure code link that code too (and nothing with civetweb, SQL or
@@ -105,10 +119,18 @@ check-headers:
 deps:
 	$(Q)scripts/deps.sh
 
+# C formatting (.clang-format), every shell script (shellcheck), the Python code (ruff.toml).
+lint: deps
+	$(Q)scripts/lint.sh
+
+# make test, in this order: what the suite needs (deps), the sanitized build, every header on
+# its own, lint, then the test tiers (tests/run.sh), which end with the summary line.
+TEST_TIERS := unit fuzz-smoke bench-smoke integration offline
 test: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-bins
 	$(Q)$(MAKE) --no-print-directory check-headers
-	$(Q)tests/run.sh build/san
+	$(Q)$(MAKE) --no-print-directory lint
+	$(Q)tests/run.sh build/san $(TEST_TIERS)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -120,9 +142,10 @@ token:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# The dependency files of this build tree's objects only (build/san and build/fuzz have theirs).
+-include $(patsubst %.o,%.d,$(COMMON_OBJ) $(foreach s,$(SERVICES),$($(s)_OBJ)) \
+                            $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.o))
 
--include mk/fuzz.mk
-
--include mk/bench.mk
--include mk/soak.mk
+include mk/fuzz.mk
+include mk/bench.mk
+include mk/soak.mk

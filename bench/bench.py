@@ -260,8 +260,8 @@ class BenchStack(harness.Stack):
         """One statement as the PostgreSQL superuser (over the cluster's Unix socket)."""
         out = subprocess.run(["runuser", "-u", "postgres", "--", f"{PGBIN}/psql", "-X", "-q",
                               "-v", "ON_ERROR_STOP=1", "-h", self.pg.dir, "-p", str(self.pg.port),
-                              "-d", db, "-At", "-c", sql], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, timeout=600)
+                              "-d", db, "-At", "-c", sql], capture_output=True,
+                             text=True, timeout=600)
         if out.returncode:
             raise RuntimeError(f"psql {db}: {sql}: {out.stderr}")
         return out.stdout.strip()
@@ -386,7 +386,7 @@ class Bench:
         max_conn = 3 * self.service_threads + self.connections + 50
         self.stack = BenchStack(self.service_threads, max(200, max_conn))
         self.nginx = None
-        self.day0 = int(datetime.datetime.now(datetime.timezone.utc).replace(
+        self.day0 = int(datetime.datetime.now(datetime.UTC).replace(
             hour=0, minute=0, second=0, microsecond=0).timestamp())
         self.next_day = 1
         self.report = {"meta": {}, "seed": {}, "sql_check": {}, "scenarios": {},
@@ -512,11 +512,14 @@ class Bench:
         dates = self.dates()
         path = os.path.join(self.stack.workdir, "bench-data.lua")
         with open(path, "w") as f:
-            f.write("return {\n  rooms = %d,\n  active = %d,\n  equipment = %s,\n" % (
-                self.rooms, self.active, json.dumps(EQUIPMENT_FILTER)))
-            f.write("  dates = {%s},\n" % ", ".join(json.dumps(d) for d in dates))
-            f.write("  uids = {%s},\n" % ", ".join(str(u[0]) for u in self.token_users))
-            f.write("  tokens = {\n%s\n  },\n}\n" % ",\n".join(f'    "{t}"' for t in self.tokens))
+            dates_lua = ", ".join(json.dumps(d) for d in dates)
+            uids_lua = ", ".join(str(u[0]) for u in self.token_users)
+            tokens_lua = ",\n".join(f'    "{t}"' for t in self.tokens)
+            f.write(f"return {{\n  rooms = {self.rooms},\n  active = {self.active},\n"
+                    f"  equipment = {json.dumps(EQUIPMENT_FILTER)},\n")
+            f.write(f"  dates = {{{dates_lua}}},\n")
+            f.write(f"  uids = {{{uids_lua}}},\n")
+            f.write(f"  tokens = {{\n{tokens_lua}\n  }},\n}}\n")
         self.lua_data = path
 
     def dates(self):
@@ -633,10 +636,9 @@ class Bench:
         cmd = ["wrk", f"-t{self.wrk_threads}", f"-c{connections or self.connections}",
                f"-d{seconds}s", "--timeout", "5s", "-s", os.path.join(LUA, lua), base_url]
         c0 = self.cpu_snapshot()
-        out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, timeout=seconds + 120)
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
         c1 = self.cpu_snapshot()
-        line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
         if out.returncode or not line:
             raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
         d = json.loads(line[len("BENCH_JSON "):])
@@ -684,7 +686,7 @@ class Bench:
             cmd += ["-D", f"{k}={v}"]
         cmd.append(self.stack.pg.dsn(db))
         c0 = self.cpu_snapshot()
-        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        out = subprocess.run(cmd, capture_output=True, text=True,
                              timeout=self.seconds + 120, cwd=wd)
         c1 = self.cpu_snapshot()
         text = out.stdout + out.stderr
@@ -848,7 +850,7 @@ class Bench:
         t_start = time.monotonic()
         s = self.size
         self.report["meta"] = {
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "scale": self.scale, "sizes": {k: s[k] for k in ("rooms", "reservations", "users")},
             "stages": s["stages"], "seconds_per_run": self.seconds,
             "connections": self.connections, "wrk_threads": self.wrk_threads,

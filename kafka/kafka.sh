@@ -23,6 +23,8 @@ KAFKA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$KAFKA")
 START_TIMEOUT=60
 STOP_TIMEOUT=20
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 usage() { die "usage: kafka.sh start DIR PORT | stop DIR | kill DIR | status DIR"; }
@@ -69,26 +71,13 @@ publish_cds() {
 
 # The pid of DIR's broker JVM when it is alive (not a zombie, and really that JVM), else nothing.
 broker_pid() {
-  local pid state
+  local pid
   [[ -f $DIR/kafka.pid ]] || return 1
   pid=$(<"$DIR/kafka.pid")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-  [[ $state != Z ]] || return 1
+  alive "$pid" || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $DIR/server.properties" ||
     return 1
   echo "$pid"
-}
-
-# Wait until PID is gone (or a zombie, which someone else has to reap); 0 when it went in time.
-wait_gone() {
-  local pid=$1 tenths=$(($2 * 10)) state
-  while ((tenths-- > 0)); do
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 0
-    [[ $state == Z ]] && return 0
-    sleep 0.1
-  done
-  return 1
 }
 
 topic_specs() {

@@ -41,34 +41,35 @@ class Metadata(ctypes.Structure):
 def load():
     path = ctypes.util.find_library("rdkafka") or "librdkafka.so.1"
     lib = ctypes.CDLL(path)
-    P, I, S, Z = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t
+    # Pointer, number (int), string, size.
+    P, N, S, Z = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t
     sigs = {
         "rd_kafka_conf_new": ([], P),
-        "rd_kafka_conf_set": ([P, S, S, S, Z], I),
-        "rd_kafka_new": ([I, P, S, Z], P),
+        "rd_kafka_conf_set": ([P, S, S, S, Z], N),
+        "rd_kafka_new": ([N, P, S, Z], P),
         "rd_kafka_destroy": ([P], None),
-        "rd_kafka_metadata": ([P, I, P, ctypes.POINTER(ctypes.POINTER(Metadata)), I], I),
+        "rd_kafka_metadata": ([P, N, P, ctypes.POINTER(ctypes.POINTER(Metadata)), N], N),
         "rd_kafka_metadata_destroy": ([ctypes.POINTER(Metadata)], None),
-        "rd_kafka_err2name": ([I], S),
-        "rd_kafka_err2str": ([I], S),
-        "rd_kafka_NewTopic_new": ([S, I, I, S, Z], P),
+        "rd_kafka_err2name": ([N], S),
+        "rd_kafka_err2str": ([N], S),
+        "rd_kafka_NewTopic_new": ([S, N, N, S, Z], P),
         "rd_kafka_NewTopic_destroy": ([P], None),
-        "rd_kafka_AdminOptions_new": ([P, I], P),
-        "rd_kafka_AdminOptions_set_operation_timeout": ([P, I, S, Z], I),
-        "rd_kafka_AdminOptions_set_request_timeout": ([P, I, S, Z], I),
+        "rd_kafka_AdminOptions_new": ([P, N], P),
+        "rd_kafka_AdminOptions_set_operation_timeout": ([P, N, S, Z], N),
+        "rd_kafka_AdminOptions_set_request_timeout": ([P, N, S, Z], N),
         "rd_kafka_AdminOptions_destroy": ([P], None),
         "rd_kafka_queue_new": ([P], P),
         "rd_kafka_queue_destroy": ([P], None),
-        "rd_kafka_queue_poll": ([P, I], P),
+        "rd_kafka_queue_poll": ([P, N], P),
         "rd_kafka_CreateTopics": ([P, ctypes.POINTER(P), Z, P, P], None),
-        "rd_kafka_event_type": ([P], I),
-        "rd_kafka_event_error": ([P], I),
+        "rd_kafka_event_type": ([P], N),
+        "rd_kafka_event_error": ([P], N),
         "rd_kafka_event_error_string": ([P], S),
         "rd_kafka_event_destroy": ([P], None),
         "rd_kafka_event_CreateTopics_result": ([P], P),
         "rd_kafka_CreateTopics_result_topics": ([P, ctypes.POINTER(Z)], ctypes.POINTER(P)),
         "rd_kafka_topic_result_name": ([P], S),
-        "rd_kafka_topic_result_error": ([P], I),
+        "rd_kafka_topic_result_error": ([P], N),
         "rd_kafka_topic_result_error_string": ([P], S),
     }
     for name, (args, res) in sigs.items():

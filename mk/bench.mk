@@ -21,6 +21,3 @@ bench: deps
 
 bench-smoke: deps
 	$(Q)BENCH_SCALE=smoke BENCH_SECONDS=2 BENCH_CONNECTIONS=8 BENCH_CHECK=1 scripts/bench.sh
-
-# make test runs the smoke bench once (before the test tiers, so their summary line stays last).
-test: bench-smoke

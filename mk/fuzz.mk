@@ -39,7 +39,8 @@ FUZZ_SVC_OBJ := $(FUZZ_SVC_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 
 .PHONY: fuzz fuzz-smoke fuzz-bins
 
-$(FUZZ_DIR)/obj/%.o: %.c
+$(FUZZ_DIR)/.flags: FLAGS_TEXT = $(FUZZ_CC) $(FUZZ_CFLAGS) | $(FUZZ_LDFLAGS) $(LDLIBS)
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_DIR)/.flags
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC    $< (fuzz)")
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -60,6 +61,8 @@ $(FUZZ_DIR)/bin/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_SUPPORT) $(FUZZ_SVC
 	    $(LDLIBS)
 
 fuzz-bins: $(FUZZ_BINS)
+
+-include $(shell find $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
 
 fuzz: fuzz-bins
 	$(Q)scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_NAMES)

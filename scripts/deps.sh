@@ -14,6 +14,7 @@ PACKAGES=(
   python3-pytest python3-requests python3-psycopg2
   curl gettext-base openssl procps
   wrk   # make bench (pgbench comes with postgresql-client-15, a dependency of postgresql-15)
+  clang-format shellcheck python3-venv   # make lint (ruff goes into a venv under .tools/)
 )
 # Node 20 (needed by oauth2-mock-server 8), Java and Maven may come from elsewhere.
 command -v node >/dev/null || PACKAGES+=(nodejs npm)

@@ -11,7 +11,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 2
 MODE=${1:?usage: scripts/fuzz.sh run|smoke SECONDS JOBS NAME...}
 SECONDS_EACH=${2:?seconds}
 JOBS=${3:?jobs}

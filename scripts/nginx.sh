@@ -18,17 +18,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEMPLATE=$ROOT/gateway/nginx.conf.template
 GATEWAY=$ROOT/helm/meeting-rooms/files/gateway.conf
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 die() { echo "nginx.sh: $*" >&2; exit 1; }
 usage() {
   die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT | stop DIR"
-}
-
-# True while process $1 exists and is not a zombie.
-alive() {
-  local state
-  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z* ]]
 }
 
 # Prints the master's pid when DIR/nginx.pid names a live nginx master.
@@ -72,31 +67,27 @@ start() {
               ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}' \
     <"$GATEWAY" >"$DIR/gateway.conf"
 
-  local out i url=http://127.0.0.1:$1
+  local out url=http://127.0.0.1:$1
   out=$(nginx_cmd -t -q 2>&1) || { echo "$out" >&2; die "invalid configuration $DIR/nginx.conf"; }
   nginx_cmd || die "nginx did not start (see $DIR/error.log)"
-  for ((i = 0; i < 100; i++)); do
-    if curl -fsS --max-time 1 -o /dev/null "$url/health" 2>/dev/null; then
-      echo "$url"
-      return 0
-    fi
-    sleep 0.1
-  done
+  if wait_http "$url/health" 10; then
+    echo "$url"
+    return 0
+  fi
   stop
   tail -n 20 "$DIR/error.log" >&2 || true
   die "gateway did not answer on $url"
 }
 
 stop() {
-  local pid workers i
+  local pid workers
   pid=$(master_pid) || { rm -f "$DIR/nginx.pid"; return 0; }
   workers=$(pgrep -P "$pid" || true)
   kill -QUIT "$pid" 2>/dev/null || true
-  for ((i = 0; i < 70; i++)); do
-    alive "$pid" || break
-    ((i == 50)) && kill -TERM "$pid" 2>/dev/null
-    sleep 0.1
-  done
+  if ! wait_gone "$pid" 5; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_gone "$pid" 2 || true
+  fi
   if alive "$pid"; then
     # shellcheck disable=SC2086 # word splitting of the pid list is intended
     kill -KILL "$pid" $workers 2>/dev/null || true

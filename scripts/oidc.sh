@@ -10,16 +10,11 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVER=$ROOT/tests/oidc/server.js
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 die() { echo "oidc.sh: $*" >&2; exit 1; }
 usage() { die "usage: oidc.sh start DIR PORT | stop DIR"; }
-
-# True while process $1 exists and is not a zombie.
-alive() {
-  local state
-  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z* ]]
-}
 
 # Prints the pid from DIR/oidc.pid when that process is our server and alive.
 running_pid() {
@@ -40,18 +35,14 @@ start() {
   mkdir -p "$DIR"
   running_pid >/dev/null && die "already running (pid $(<"$DIR/oidc.pid")); stop it first"
 
-  local url=http://localhost:$PORT/.well-known/openid-configuration pid i
+  local url=http://localhost:$PORT/.well-known/openid-configuration pid
   node "$SERVER" "$PORT" >>"$DIR/oidc.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$DIR/oidc.pid"
-  for ((i = 0; i < 150; i++)); do
-    if curl -fsS --max-time 1 -o /dev/null "$url" 2>/dev/null; then
-      echo "$url"
-      return 0
-    fi
-    alive "$pid" || break
-    sleep 0.1
-  done
+  if wait_http "$url" 15 "$pid"; then
+    echo "$url"
+    return 0
+  fi
   kill "$pid" 2>/dev/null || true
   rm -f "$DIR/oidc.pid"
   tail -n 20 "$DIR/oidc.log" >&2 || true
@@ -59,14 +50,10 @@ start() {
 }
 
 stop() {
-  local pid i
+  local pid
   if pid=$(running_pid); then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      alive "$pid" || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$DIR/oidc.pid"
 }

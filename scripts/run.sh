@@ -2,9 +2,13 @@
 # `make run`: the whole suite in the foreground.  Starts (unless already given by the
 # environment) a private PostgreSQL cluster with the three databases, the local OpenID Connect
 # provider standing in for Google, then the services and the nginx gateway on :8080.  Data lives
-# in .run/ and survives restarts.  Ctrl-C stops everything and leaves no process behind.
+# in .run/ and survives restarts.  Ctrl-C (or SIGTERM) stops everything, leaves no process behind
+# and exits 0; when a part dies on its own, everything is stopped and the exit status is 1, after
+# a line naming that part.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 RUN=$ROOT/.run
 BIN=$ROOT/build/bin
 mkdir -p "$RUN/logs"
@@ -15,25 +19,44 @@ ROOM_PORT=${ROOM_PORT:-5001}
 RESERVATION_PORT=${RESERVATION_PORT:-5002}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 
-pids=()
+pids=()         # the services, our children
+watch_names=()  # every part started here, watched while the suite runs: its name,
+watch_pids=()   # its pid
+watch_logs=()   # and where its log is
+sleeper=
 started_pg=false
 started_oidc=false
 started_nginx=false
 started_kafka=false
 
+watch() { # name pid log
+  watch_names+=("$1")
+  watch_pids+=("$2")
+  watch_logs+=("$3")
+}
+
 stop_all() {
   trap - INT TERM EXIT
   echo "stopping…" >&2
+  if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null || true; fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  $started_nginx && "$ROOT/scripts/nginx.sh" stop "$RUN/nginx" || true
-  $started_oidc && "$ROOT/scripts/oidc.sh" stop "$RUN/oidc" || true
-  $started_kafka && "$ROOT/kafka/kafka.sh" stop "$RUN/kafka" || true
-  $started_pg && "$ROOT/scripts/pg.sh" stop "$RUN/pg" || true
+  if $started_nginx; then "$ROOT/scripts/nginx.sh" stop "$RUN/nginx" || true; fi
+  if $started_oidc; then "$ROOT/scripts/oidc.sh" stop "$RUN/oidc" || true; fi
+  if $started_kafka; then "$ROOT/kafka/kafka.sh" stop "$RUN/kafka" || true; fi
+  if $started_pg; then "$ROOT/scripts/pg.sh" stop "$RUN/pg" || true; fi
   echo "stopped." >&2
-  exit 0
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C and SIGTERM are how a healthy suite is stopped: exit 0.  Any other way out (a part that
+# failed to start or died, an error in this script) keeps its non-zero status.
+on_signal() { stop_all; exit 0; }
+on_exit() {
+  local rc=$?
+  stop_all
+  exit "$rc"
+}
+trap on_signal INT TERM
+trap on_exit EXIT
 
 # The JWT secret is generated once and kept (private) so tokens survive restarts.
 if [ ! -s "$RUN/jwt-secret" ]; then
@@ -48,6 +71,7 @@ else
   PG_PORT=$("$ROOT/scripts/freeport.sh")
   PG_BASE=$("$ROOT/scripts/pg.sh" start "$RUN/pg" "$PG_PORT")
   started_pg=true
+  watch PostgreSQL "$(head -n 1 "$RUN/pg/postmaster.pid")" .run/pg/log
 fi
 USER_DATABASE_URL=${USER_DATABASE_URL:-$PG_BASE/user_db}
 ROOM_DATABASE_URL=${ROOM_DATABASE_URL:-$PG_BASE/room_db}
@@ -60,6 +84,7 @@ if [ -z "${KAFKA_BROKER_URL:-}" ]; then
   started_kafka=true
   KAFKA_BROKER_URL=$("$ROOT/kafka/kafka.sh" start "$RUN/kafka" "$KAFKA_PORT")
   echo "$KAFKA_PORT" > "$RUN/kafka/port"
+  watch Kafka "$(<"$RUN/kafka/kafka.pid")" .run/kafka/kafka.log
 fi
 export KAFKA_BROKER_URL
 
@@ -70,6 +95,7 @@ if [ -z "${GOOGLE_CLIENT_ID:-}" ]; then
   export GOOGLE_DISCOVERY_URL
   GOOGLE_DISCOVERY_URL=$("$ROOT/scripts/oidc.sh" start "$RUN/oidc" "$OIDC_PORT")
   started_oidc=true
+  watch "the OpenID Connect provider" "$(<"$RUN/oidc/oidc.pid")" .run/oidc/oidc.log
   export GOOGLE_CLIENT_ID=local-dev-client GOOGLE_CLIENT_SECRET=local-dev-secret
   export GOOGLE_REDIRECT_URI=http://localhost:$GATEWAY_PORT/auth/google/callback
   export OIDC_ALLOW_HTTP_LOOPBACK=true
@@ -81,19 +107,18 @@ fi
   "$JWT_SECRET_KEY" > "$RUN/env")
 
 start_service() { # name port database_url
-  local name=$1 port=$2 url=$3
+  local name=$1 port=$2 url=$3 pid
   PORT=$port DATABASE_URL=$url "$BIN/$name" >>"$RUN/logs/$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
-      echo "$name failed to start; last lines of .run/logs/$name.log:" >&2
-      tail -n 20 "$RUN/logs/$name.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  echo "$name is not ready after 10 s (see .run/logs/$name.log)" >&2
+  pid=$!
+  pids+=("$pid")
+  watch "$name" "$pid" ".run/logs/$name.log"
+  wait_http "http://127.0.0.1:$port/ready" 10 "$pid" && return 0
+  if alive "$pid"; then
+    echo "$name is not ready after 10 s (see .run/logs/$name.log)" >&2
+  else
+    echo "$name failed to start; last lines of .run/logs/$name.log:" >&2
+    tail -n 20 "$RUN/logs/$name.log" >&2
+  fi
   exit 1
 }
 
@@ -104,9 +129,27 @@ start_service reservation-service "$RESERVATION_PORT" "$RESERVATION_DATABASE_URL
 "$ROOT/scripts/nginx.sh" start "$RUN/nginx" "$GATEWAY_PORT" "$USER_PORT" "$ROOM_PORT" \
   "$RESERVATION_PORT" >/dev/null
 started_nginx=true
+watch "the nginx gateway" "$(<"$RUN/nginx/nginx.pid")" .run/nginx/error.log
 
 echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT, room-service :$ROOM_PORT, reservation-service :$RESERVATION_PORT, Kafka $KAFKA_BROKER_URL). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
 
-# Stay in the foreground until Ctrl-C or until a service dies.
-wait -n "${pids[@]}" || true
-echo "a service exited; see .run/logs/" >&2
+# Stay in the foreground until Ctrl-C or until a part dies (checked every second; `wait` on a
+# background sleep lets the signal traps run at once).
+while :; do
+  for i in "${!watch_pids[@]}"; do
+    if ! alive "${watch_pids[$i]}"; then
+      how=exited
+      if [[ " ${pids[*]} " == *" ${watch_pids[$i]} "* ]]; then # our child: reap it for its status
+        rc=0
+        wait "${watch_pids[$i]}" || rc=$?
+        how="exited with status $rc"
+      fi
+      echo "make run: ${watch_names[$i]} (pid ${watch_pids[$i]}) $how; log: ${watch_logs[$i]}" >&2
+      exit 1
+    fi
+  done
+  sleep 1 &
+  sleeper=$!
+  wait "$sleeper" || true
+  sleeper=
+done

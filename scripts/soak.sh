@@ -10,8 +10,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export SOAK_SECONDS=${SOAK_SECONDS:-300}
-[[ $SOAK_SECONDS =~ ^[0-9]+$ ]] && ((SOAK_SECONDS >= 30)) ||
-  { echo "soak.sh: SOAK_SECONDS must be a whole number of seconds >= 30" >&2; exit 2; }
+if ! [[ $SOAK_SECONDS =~ ^[0-9]+$ ]] || ((SOAK_SECONDS < 30)); then
+  echo "soak.sh: SOAK_SECONDS must be a whole number of seconds >= 30" >&2
+  exit 2
+fi
 make --no-print-directory all
 export BIN_DIR=$ROOT/build/bin
 exec /usr/bin/python3 "$ROOT/tests/soak/soak.py"

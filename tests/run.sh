@@ -1,32 +1,66 @@
 #!/usr/bin/env bash
-# Runs every test tier against the binaries in BUILD (e.g. build/san) and ends with one line
-# "N passed, N failed".  Exits non-zero when anything failed.
-#   tests/run.sh BUILD_DIR [pytest args…]
+# Runs the test tiers it is given, in that order, against the binaries in BUILD_DIR (e.g.
+# build/san) and ends with one line "N passed, N failed" (the Makefile's TEST_TIERS lists what
+# `make test` runs).  Exits non-zero when anything failed.
+#   tests/run.sh BUILD_DIR TIER... [-- PYTEST_ARGS...]
+# Tiers:
+#   unit         the cmocka binaries BUILD_DIR/tests/test_*: their tests
+#   fuzz-smoke   `make fuzz-smoke`: one count per libFuzzer target
+#   bench-smoke  `make bench-smoke`: no count when it passes, one failure when it does not
+#   integration  pytest tests/integration (PYTEST_ARGS go here): its tests, skips not counted
+#   offline      pytest tests/offline: the same
+# A tier that fails without reporting a failure of its own (a crash, a sanitizer report, a
+# broken tool) counts as one failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${1:?usage: tests/run.sh BUILD_DIR [pytest args]}
+usage() { echo "usage: tests/run.sh BUILD_DIR TIER... [-- PYTEST_ARGS...]" >&2; exit 2; }
+(($# >= 2)) || usage
+BUILD=$1
 shift
-cd "$ROOT"
+tiers=()
+while (($#)) && [[ $1 != -- ]]; do
+  tiers+=("$1")
+  shift
+done
+(($#)) && shift # the --; what is left goes to the integration tier's pytest
+for tier in "${tiers[@]}"; do
+  case $tier in
+    unit | fuzz-smoke | bench-smoke | integration | offline) ;;
+    *) echo "tests/run.sh: unknown tier $tier" >&2; usage ;;
+  esac
+done
+cd "$ROOT" || exit 2
+# The sanitizers' settings for the unit tests and for the services the pytest tiers start.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0
 failed=0
 
-echo "== unit tests (cmocka) =="
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for t in "$BUILD"/tests/test_*; do
-  [ -x "$t" ] || continue
-  out=$("$t" 2>&1)
-  rc=$?
-  p=$(printf '%s\n' "$out" | sed -n 's/.*\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' | tail -1)
-  f=$(printf '%s\n' "$out" | sed -n 's/.*\[  FAILED  \] \([0-9]*\) test(s), listed below:.*/\1/p' | tail -1)
-  p=${p:-0}
-  f=${f:-0}
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # crashed or sanitizer report
-  if [ "$f" -ne 0 ]; then printf '%s\n' "$out"; fi
-  printf '  %-28s %3d passed, %d failed\n' "$(basename "$t")" "$p" "$f"
+# Adds one tier's counts: count PASSED FAILED RC (RC is the tier's exit status).
+count() {
+  local p=${1:-0} f=${2:-0}
+  if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
   passed=$((passed + p))
   failed=$((failed + f))
-done
+}
+
+unit_tier() {
+  echo "== unit tests (cmocka) =="
+  local t out rc p f
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    out=$("$t" 2>&1)
+    rc=$?
+    p=$(printf '%s\n' "$out" | sed -n 's/.*\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' | tail -1)
+    f=$(printf '%s\n' "$out" | sed -n 's/.*\[  FAILED  \] \([0-9]*\) test(s), listed below:.*/\1/p' | tail -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # crashed or sanitizer report
+    if [ "$f" -ne 0 ]; then printf '%s\n' "$out"; fi
+    printf '  %-28s %3d passed, %d failed\n' "$(basename "$t")" "$p" "$f"
+    count "$p" "$f" 0
+  done
+}
 
 # Runs one pytest tier (a directory) and adds its counts from the JUnit report.
 pytest_tier() { # dir [pytest args…]
@@ -51,28 +85,42 @@ PY
 )
   rm -f "$junit"
   read -r p f <<<"$counts"
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  passed=$((passed + p))
-  failed=$((failed + f))
+  count "$p" "$f" "$rc"
 }
 
-echo "== fuzz smoke (libFuzzer targets on the checked-in seed corpus) =="
-fuzz_out=$(make --no-print-directory fuzz-smoke 2>&1)
-fuzz_rc=$?
-printf '%s\n' "$fuzz_out" | grep -E '^(  |fuzz)' || true
-fp=$(printf '%s\n' "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' | tail -1)
-ff=$(printf '%s\n' "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' | tail -1)
-fp=${fp:-0}
-ff=${ff:-0}
-if [ "$fuzz_rc" -ne 0 ] && [ "$ff" -eq 0 ]; then printf '%s\n' "$fuzz_out" | tail -20; ff=1; fi
-passed=$((passed + fp))
-failed=$((failed + ff))
+fuzz_smoke_tier() {
+  echo "== fuzz smoke (libFuzzer targets on the checked-in seed corpus) =="
+  local out rc p f
+  out=$(make --no-print-directory fuzz-smoke 2>&1)
+  rc=$?
+  printf '%s\n' "$out" | grep -E '^(  |fuzz)' || true
+  p=$(printf '%s\n' "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' | tail -1)
+  f=$(printf '%s\n' "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' | tail -1)
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then printf '%s\n' "$out" | tail -20; fi
+  count "$p" "$f" "$rc"
+}
 
-echo "== integration tests (pytest, real PostgreSQL / Kafka / OIDC provider / nginx) =="
-pytest_tier tests/integration "$@"
+bench_smoke_tier() {
+  echo "== bench smoke (every scenario at tiny sizes, no unexpected error) =="
+  make --no-print-directory bench-smoke
+  count 0 0 $?
+}
 
-echo "== offline checks of the deployment files (nginx, Helm, manifests, workflow, Dockerfiles) =="
-pytest_tier tests/offline
+for tier in "${tiers[@]}"; do
+  case $tier in
+    unit) unit_tier ;;
+    fuzz-smoke) fuzz_smoke_tier ;;
+    bench-smoke) bench_smoke_tier ;;
+    integration)
+      echo "== integration tests (pytest, real PostgreSQL / Kafka / OIDC provider / nginx) =="
+      pytest_tier tests/integration "$@"
+      ;;
+    offline)
+      echo "== offline checks of the deployment files (nginx, Helm, manifests, workflow, Dockerfiles) =="
+      pytest_tier tests/offline
+      ;;
+  esac
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

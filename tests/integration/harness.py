@@ -111,8 +111,7 @@ class Kafka:
         """Every message of topic from the beginning, as dicts with key, payload (parsed JSON
         when possible), partition and offset, in per-partition order."""
         out = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning",
-                              "-e", "-J", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, timeout=timeout)
+                              "-e", "-J", "-q"], capture_output=True, text=True, timeout=timeout)
         messages = []
         for line in out.stdout.splitlines():
             m = json.loads(line)
@@ -194,7 +193,7 @@ class Service:
     def run(self, *args, timeout=60):
         """Runs the binary as a command (e.g. `token --email …`) with the same environment."""
         return subprocess.run([os.path.join(BIN_DIR, self.name)] + list(args), env=self.env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              capture_output=True, text=True,
                               timeout=timeout)
 
     def log_text(self):
@@ -360,6 +359,7 @@ def forge_token(sub, email="someone@example.com", role="employee", *, secret=SEC
                 alg="HS256", iss="meeting-rooms", exp_in=3600, drop=(), **extra):
     """An access token signed by hand (PyJWT), for authorization tests."""
     import uuid
+
     import jwt
     now = int(time.time())
     claims = {"sub": str(sub), "email": email, "name": "Forged", "role": role, "iat": now,
@@ -450,7 +450,7 @@ RESERVATION_KEYS = {"id", "room_id", "user_id", "purpose", "start_time", "end_ti
 def utc_at(days, hour=10, minute=0, second=0):
     """"YYYY-MM-DDTHH:MM:SSZ" at the given UTC time of day, days after today (UTC)."""
     import datetime
-    d = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=days)
+    d = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=days)
     return f"{d.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
@@ -483,7 +483,7 @@ class RoomPool:
             rooms = [create_room(self.room_url, self.headers, **fields)
                      for _ in range(self.batch if not fields else 3)]
             for room in rooms:
-                wait_until(lambda: room_bookable(self.res_url, self.headers, room["id"]),
+                wait_until(lambda rid=room["id"]: room_bookable(self.res_url, self.headers, rid),
                            timeout=30, interval=0.1, what=f"room {room['id']} bookable")
             self.ready[key] = rooms
         return self.ready[key].pop()
@@ -513,7 +513,7 @@ def booked(res_url, headers, room_id, start, end, **extra):
     return r.json()
 
 
-# ---- helpers for the reservation race and event tests (test_res_race*.py, test_res_events*.py) ----
+# ---- helpers for the reservation race and event tests (test_res_race*.py, test_res_events*.py) --
 
 def res_db_query(pg, sql, *params):
     """Runs one statement on reservation_db (psycopg2), commits, and returns all rows (or [])."""

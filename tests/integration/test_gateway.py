@@ -6,8 +6,17 @@ import uuid
 import pytest
 import requests
 
-from harness import (bearer, book, create_room, login, operator_token, room_bookable, shift,
-                     utc_at, wait_until)
+from harness import (
+    bearer,
+    book,
+    create_room,
+    login,
+    operator_token,
+    room_bookable,
+    shift,
+    utc_at,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +83,8 @@ def test_gateway_never_redirects_and_passes_the_path(gateway_url, tokens, path):
 
 def test_gateway_request_ids(gateway_url, tokens):
     admin, _ = tokens
-    r = requests.get(f"{gateway_url}/rooms/999999999", headers={**admin, "X-Request-ID": "gw-abc.1"})
+    r = requests.get(f"{gateway_url}/rooms/999999999",
+                     headers={**admin, "X-Request-ID": "gw-abc.1"})
     assert r.status_code == 404
     assert r.headers["X-Request-ID"] == "gw-abc.1"
     assert r.json()["request_id"] == "gw-abc.1"            # the service saw the same id

@@ -95,7 +95,7 @@ def call(gw, method, path, source, headers=None, body=None):
         conn.close()
 
 
-# --- the client address ----------------------------------------------------------------------------
+# --- the client address ---------------------------------------------------------------------
 
 def test_untrusted_peer_cannot_forge_its_address(gateway):
     status, _, seen = call(gateway, "GET", "/rooms", "127.0.0.4", {

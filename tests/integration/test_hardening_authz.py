@@ -18,8 +18,18 @@ import uuid
 import pytest
 import requests
 
-from harness import (ROOT, RoomPool, bearer, booked, create_room, forge_token, operator_token,
-                     stalled_request, unique_name, utc_at)
+from harness import (
+    ROOT,
+    RoomPool,
+    bearer,
+    booked,
+    create_room,
+    forge_token,
+    operator_token,
+    stalled_request,
+    unique_name,
+    utc_at,
+)
 
 SERVICES = ("user", "room", "reservation")
 ROUTE = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)", "([^"]+)"\}')

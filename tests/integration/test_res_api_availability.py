@@ -105,7 +105,7 @@ def test_local_day_in_europe_berlin(res_url, alice, berlin, date, free):
 
 def next_spring_forward():
     """The next last Sunday of March at least two days ahead (Europe/Berlin's 23-hour day)."""
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     for year in (today.year, today.year + 1):
         d = datetime.date(year, 3, 31)
         d -= datetime.timedelta(days=(d.weekday() + 1) % 7)

@@ -293,7 +293,7 @@ def test_delete_trailing_slash(res_url, alice, res):
 
 
 def test_put_start_into_the_past_is_422(res_url, alice, room):
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     start = (now + datetime.timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     mine = booked(res_url, alice, room["id"], start, shift(start, minutes=30))
     earlier = (now - datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,8 +7,17 @@ import uuid
 import pytest
 import requests
 
-from harness import (RESERVATION_KEYS, assert_error, book, booked, room_bookable, shift, utc_at,
-                     wait_room_state, wait_until)
+from harness import (
+    RESERVATION_KEYS,
+    assert_error,
+    book,
+    booked,
+    room_bookable,
+    shift,
+    utc_at,
+    wait_room_state,
+    wait_until,
+)
 
 POOL_BATCH = 24
 
@@ -24,7 +33,7 @@ def shared(pool):
 
 def next_local_date(month, day, min_days=2):
     """The next month/day that is at least min_days ahead (always within a year)."""
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     for year in (today.year, today.year + 1):
         d = datetime.date(year, month, day)
         if (d - today).days >= min_days:
@@ -38,7 +47,7 @@ def last_sunday(year, month):
 
 
 def next_spring_forward(min_days=2):
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     for year in (today.year, today.year + 1):
         d = last_sunday(year, 3)
         if (d - today).days >= min_days:
@@ -183,7 +192,7 @@ def test_end_not_after_start_is_422_end_time(res_url, alice, shared):
 
 
 def test_start_in_the_past_is_422_start_time(res_url, alice, shared):
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     start = (now - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert_error(book(res_url, alice, shared["id"], start, shift(start, hours=2)), 422,
                  "validation_failed", detail="start_time")
@@ -195,7 +204,7 @@ def test_start_in_the_past_is_422_start_time(res_url, alice, shared):
 
 
 def test_start_a_minute_from_now_is_fine(res_url, alice, room):
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     start = (now + datetime.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     booked(res_url, alice, room["id"], start, shift(start, minutes=10))
 
@@ -416,8 +425,8 @@ def test_idempotency_key_replays_the_first_response(res_url, alice, room):
     assert r2.headers["Location"] == r1.headers["Location"]
     assert r2.headers["ETag"] == r1.headers["ETag"]
     # The same body with other key order and spacing is the same request.
-    text = ('{ "purpose": "retry me", "end_time": "%s", "start_time": "%s", "room_id": %d }'
-            % (body["end_time"], body["start_time"], room["id"]))
+    text = (f'{{ "purpose": "retry me", "end_time": "{body["end_time"]}", '
+            f'"start_time": "{body["start_time"]}", "room_id": {room["id"]:d} }}')
     h = with_key(alice, key)
     h["Content-Type"] = "application/json"
     r3 = requests.post(f"{res_url}/reservations", data=text, headers=h)

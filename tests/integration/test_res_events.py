@@ -6,14 +6,22 @@ import uuid
 
 import requests
 
-from harness import (bearer, create_room, operator_token, res_db_query, res_outbox_unsent,
-                     reservation_events, wait_known_room, wait_until)
+from harness import (
+    bearer,
+    create_room,
+    operator_token,
+    res_db_query,
+    res_outbox_unsent,
+    reservation_events,
+    wait_known_room,
+    wait_until,
+)
 
 RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 
 def at(days, hour, minute=0):
-    t = datetime.datetime.now(datetime.timezone.utc).replace(
+    t = datetime.datetime.now(datetime.UTC).replace(
         hour=hour, minute=minute, second=0, microsecond=0) + datetime.timedelta(days=days)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -126,7 +134,7 @@ def test_deleting_a_room_cancels_its_future_reservations_only(stack, room_url, r
     wait_until(lambda: get_res(res_url, headers, f2["id"])["status"] == "cancelled", timeout=10,
                what="future reservations cancelled by room_deleted")
     cancelled = [get_res(res_url, headers, f["id"]) for f in (f1, f2)]
-    for before, after in zip((f1, f2), cancelled):
+    for before, after in zip((f1, f2), cancelled, strict=True):
         assert after["status"] == "cancelled" and after["cancel_reason"] == "room_deleted", after
         assert after["version"] == before["version"] + 1
         assert (after["start_time"], after["end_time"], after["room_id"]) == \

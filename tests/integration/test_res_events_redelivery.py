@@ -6,17 +6,24 @@ import json
 import subprocess
 import uuid
 
-import pytest
 import requests
 
-from harness import (bearer, create_room, operator_token, res_db_query, res_outbox_unsent,
-                     reservation_events, wait_known_room, wait_until)
+from harness import (
+    bearer,
+    create_room,
+    operator_token,
+    res_db_query,
+    res_outbox_unsent,
+    reservation_events,
+    wait_known_room,
+    wait_until,
+)
 
 PARTITIONS = 3  # kafka/kafka.sh creates every topic with 3 partitions
 
 
 def at(days, hour, minute=0):
-    t = datetime.datetime.now(datetime.timezone.utc).replace(
+    t = datetime.datetime.now(datetime.UTC).replace(
         hour=hour, minute=minute, second=0, microsecond=0) + datetime.timedelta(days=days)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -176,7 +183,7 @@ def test_older_room_updated_is_ignored(stack, room_url, res_url, admin_headers):
 
     for version in (1, 2):  # older, then equal: both must be ignored
         stale = {"event_type": "room_updated", "event_id": str(uuid.uuid4()),
-                 "occurred_at": datetime.datetime.now(datetime.timezone.utc).strftime(
+                 "occurred_at": datetime.datetime.now(datetime.UTC).strftime(
                      "%Y-%m-%dT%H:%M:%S.000Z"),
                  "version": version, "room": {**r.json(), "active": False, "version": version,
                                               "capacity": 1, "name": "stale copy"}}

@@ -17,7 +17,7 @@ def run_daemon(stack, tag, **env_changes):
         else:
             env[k] = v
     return subprocess.run([os.path.join(BIN_DIR, "reservation-service")], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
+                          capture_output=True, text=True, timeout=10)
 
 
 @pytest.mark.parametrize("minimum,maximum", [("120", "60"), (None, "4")],

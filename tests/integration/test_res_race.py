@@ -12,8 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from harness import (bearer, create_room, operator_token, overlapping_confirmed_pairs,
-                     res_db_query, wait_known_room, wait_until)
+from harness import (
+    bearer,
+    create_room,
+    operator_token,
+    overlapping_confirmed_pairs,
+    res_db_query,
+    wait_known_room,
+    wait_until,
+)
 
 WORKERS = 50
 # civetweb keeps a worker thread on a keep-alive connection until it has been idle for 5 s, so 50
@@ -40,7 +47,7 @@ def rooms(stack, room_url, res_url, admin_headers):
 
 
 def day(offset):
-    return datetime.datetime.now(datetime.timezone.utc).replace(
+    return datetime.datetime.now(datetime.UTC).replace(
         hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=offset)
 
 
@@ -50,7 +57,7 @@ def z(t):
 
 def parse_z(s):
     return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=datetime.timezone.utc)
+        tzinfo=datetime.UTC)
 
 
 def fire(res_url, jobs):
@@ -120,18 +127,18 @@ def test_mixed_race_over_three_rooms_keeps_rooms_free_of_overlaps(stack, res_url
     print(f"mixed race: {counts}")
     assert set(counts) <= {201, 409}, [(s, b) for s, b in results if s not in (201, 409)]
     won = {}
-    for (_, body), (s, b) in zip(jobs, results):
+    for (_, body), (s, b) in zip(jobs, results, strict=True):
         if s == 201:
             assert (b["room_id"], b["start_time"], b["end_time"]) == \
                 (body["room_id"], body["start_time"], body["end_time"]), (body, b)
             won.setdefault(body["room_id"], []).append(b)
-    for room, booked in won.items():  # the 201s themselves never overlap
+    for booked in won.values():  # the 201s themselves never overlap
         for i, a in enumerate(booked):
             for b in booked[i + 1:]:
                 assert not overlaps(a["start_time"], a["end_time"], b["start_time"],
                                     b["end_time"]), (a, b)
 
-    for (_, body), (s, b) in zip(jobs, results):
+    for (_, body), (s, b) in zip(jobs, results, strict=True):
         if s != 409:
             continue
         assert b["code"] == "conflict", b

@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 
-from harness import (ROOM_KEYS, assert_error, bearer, create_room, forge_token, unique_name)
+from harness import ROOM_KEYS, assert_error, bearer, create_room, forge_token, unique_name
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 

@@ -5,8 +5,14 @@ import uuid
 
 import requests
 
-from harness import (create_room, outbox_unsent, room_db_query, room_events, wait_room_events,
-                     wait_until)
+from harness import (
+    create_room,
+    outbox_unsent,
+    room_db_query,
+    room_events,
+    wait_room_events,
+    wait_until,
+)
 
 RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 

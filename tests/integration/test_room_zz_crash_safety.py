@@ -8,8 +8,14 @@ import time
 
 import requests
 
-from harness import (create_room, outbox_unsent, room_db_query, room_events, wait_room_events,
-                     wait_until)
+from harness import (
+    create_room,
+    outbox_unsent,
+    room_db_query,
+    room_events,
+    wait_room_events,
+    wait_until,
+)
 
 OUTBOX_LOCK_KEY = 5001
 

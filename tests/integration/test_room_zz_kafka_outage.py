@@ -5,7 +5,7 @@ import re
 
 import requests
 
-from harness import (create_room, outbox_unsent, room_events, wait_room_events, wait_until)
+from harness import create_room, outbox_unsent, room_events, wait_room_events, wait_until
 
 
 def health(url):

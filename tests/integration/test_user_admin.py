@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 import requests
 
-from harness import wait_until, assert_error, bearer, login, operator_token
+from harness import assert_error, bearer, login, operator_token, wait_until
 
 ADMIN_KEYS = {"id", "email", "name", "picture", "role", "created_at", "disabled", "updated_at",
               "version"}
@@ -209,8 +209,8 @@ def test_duplicate_email_is_409(user_url, admin_headers, target):
     got = requests.get(f"{user_url}/admin/users/{uid}", headers=admin_headers).json()
     assert got["email"] == target["user"]["email"]
     # Changing the case of one's own address is not a conflict.
-    r = requests.put(f"{user_url}/admin/users/{uid}", json={"email": target["user"]["email"].upper()},
-                     headers=admin_headers)
+    r = requests.put(f"{user_url}/admin/users/{uid}",
+                     json={"email": target["user"]["email"].upper()}, headers=admin_headers)
     assert r.status_code == 200, r.text
 
 
@@ -342,7 +342,7 @@ def test_concurrent_demotions_keep_one_admin(stack, user_url, admin, admin_heade
                          headers=admin_headers)
             barrier, results = threading.Barrier(2), {}
 
-            def demote(uid, body):
+            def demote(uid, body, barrier=barrier, results=results):
                 barrier.wait()
                 results[uid] = requests.put(f"{user_url}/admin/users/{uid}", json=body,
                                             headers=admin_headers).status_code

@@ -55,8 +55,8 @@ def test_no_header_is_401(user_url, route):
     assert_401(requests.get(user_url + route))
 
 
-@pytest.mark.parametrize("value", ["Bearer garbage", "Bearer ", "Bearer a.b.c", "Basic Zm9vOmJhcg==",
-                                   "garbage", "Bearer a.b", "Bearer ...."])
+@pytest.mark.parametrize("value", ["Bearer garbage", "Bearer ", "Bearer a.b.c",
+                                   "Basic Zm9vOmJhcg==", "garbage", "Bearer a.b", "Bearer ...."])
 def test_malformed_authorization_is_401(user_url, route, value):
     assert_401(requests.get(user_url + route, headers={"Authorization": value}))
 

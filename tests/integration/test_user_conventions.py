@@ -49,7 +49,8 @@ def test_request_id_on_every_response(user_url, employee):
               requests.put(f"{user_url}/users/profile", data=b"{", headers={
                   **h, "Content-Type": "application/json", "X-Request-ID": "err-3"})):
         body = r.json()
-        assert r.headers["X-Request-ID"] == body["request_id"] and body["request_id"].startswith("err-")
+        assert r.headers["X-Request-ID"] == body["request_id"]
+        assert body["request_id"].startswith("err-")
     r = requests.get(f"{user_url}/no/such/path", headers={"X-Request-ID": "bad id"})
     assert r.json()["request_id"] == r.headers["X-Request-ID"] != "bad id"
 
@@ -60,8 +61,8 @@ def test_request_id_reaches_the_log(stack, user_url, employee):
     assert '"request_id":"log-trace-42"' in stack.user.log_text()
 
 
-@pytest.mark.parametrize("path", ["/no/such/path", "/users/profile/extra", "/admin", "/admin/users/1/x",
-                                  "/auth/google", "/", "/auth/refresh/x"])
+@pytest.mark.parametrize("path", ["/no/such/path", "/users/profile/extra", "/admin",
+                                  "/admin/users/1/x", "/auth/google", "/", "/auth/refresh/x"])
 def test_unknown_path_is_404_json(user_url, path):
     assert_error(requests.get(f"{user_url}{path}", allow_redirects=False), 404, "not_found")
 
@@ -90,8 +91,8 @@ def test_trailing_slash_works_without_redirect(user_url, employee):
     r = requests.put(f"{user_url}/users/me/", json={"name": "Slashed"}, headers=h,
                      allow_redirects=False)
     assert r.status_code == 200 and r.json()["name"] == "Slashed"
-    r = requests.post(f"{user_url}/auth/refresh/", json={"refresh_token": employee["refresh_token"]},
-                      allow_redirects=False)
+    r = requests.post(f"{user_url}/auth/refresh/",
+                      json={"refresh_token": employee["refresh_token"]}, allow_redirects=False)
     assert r.status_code == 200, r.text
     r = requests.get(f"{user_url}/health/", allow_redirects=False)
     assert r.status_code == 200

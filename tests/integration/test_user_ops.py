@@ -11,7 +11,6 @@ import requests
 
 from harness import BIN_DIR, assert_error, bearer, decode_jwt_payload, operator_token
 
-
 # ---- endpoints ----
 
 def test_health(user_url):
@@ -49,8 +48,8 @@ def test_metrics(user_url, employee):
     assert r.headers["Content-Type"].startswith("text/plain")
     text = r.text
     assert "# TYPE http_requests_total counter" in text
-    m = re.search(r'^http_requests_total\{route="/users/profile",method="GET",status="200"\} (\d+)$',
-                  text, re.M)
+    m = re.search(r'^http_requests_total\{route="/users/profile",method="GET",status="200"\} '
+                  r'(\d+)$', text, re.M)
     assert m and int(m.group(1)) >= 1, text
     # Requests are labelled by route template, not by concrete path.
     assert 'route="/admin/users/{id}",method="GET",status="403"' in text
@@ -140,7 +139,7 @@ def run_daemon(stack, tag, **env_changes):
         else:
             env[k] = v
     return subprocess.run([os.path.join(BIN_DIR, "user-service")], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
+                          capture_output=True, text=True, timeout=10)
 
 
 def config_error_line(out):

@@ -16,13 +16,15 @@ def test_auth_rate_limit_per_client(stack):
                                headers={"X-Forwarded-For": "203.0.113.7"}).status_code
                  for _ in range(6)]
         assert codes[:5] == [401] * 5 and codes[5] == 429, codes
-        r = requests.post(url, json={"refresh_token": "x"}, headers={"X-Forwarded-For": "203.0.113.7"})
+        r = requests.post(url, json={"refresh_token": "x"},
+                          headers={"X-Forwarded-For": "203.0.113.7"})
         assert r.status_code == 429
         body = r.json()
         assert body["code"] == "rate_limited" and body["status_code"] == 429
         assert 1 <= int(r.headers["Retry-After"]) <= 60
         # Another client still gets through; so does the limited one on other paths.
-        r = requests.post(url, json={"refresh_token": "x"}, headers={"X-Forwarded-For": "198.51.100.9"})
+        r = requests.post(url, json={"refresh_token": "x"},
+                          headers={"X-Forwarded-For": "198.51.100.9"})
         assert r.status_code == 401
         token, _ = operator_token(svc, "ratelimit@example.com")
         r = requests.get(f"{svc.url}/users/profile",

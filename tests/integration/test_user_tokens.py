@@ -25,7 +25,8 @@ def test_refresh_rotates_both_tokens(user_url, employee):
     assert body["refresh_token"] != employee["refresh_token"]
     assert body["access_token"] != employee["access_token"]
     assert body["user"] == employee["user"] | {"name": body["user"]["name"]}
-    old, new = decode_jwt_payload(employee["access_token"]), decode_jwt_payload(body["access_token"])
+    old = decode_jwt_payload(employee["access_token"])
+    new = decode_jwt_payload(body["access_token"])
     assert new["sub"] == old["sub"] and new["jti"] != old["jti"]
     me = requests.get(f"{user_url}/users/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200

@@ -22,8 +22,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from harness import (bearer, create_room, db_query, operator_token, service_ready,
-                     wait_known_room, wait_until, write_reliability)
+from harness import (
+    bearer,
+    create_room,
+    db_query,
+    operator_token,
+    service_ready,
+    wait_known_room,
+    wait_until,
+    write_reliability,
+)
 
 DOWN_SECONDS = 4.0        # load against the stopped database
 BEFORE_SECONDS = 3.0      # load before the fault
@@ -87,7 +95,7 @@ class Load:
                       lambda: s.get(f"{url}/users/profile", headers=self.emp, timeout=TIMEOUT))
             name = f"DBF {self.tag} {n}"
             self.call("user", "profile_put", name,
-                      lambda: s.put(f"{url}/users/profile", json={"name": name},
+                      lambda name=name: s.put(f"{url}/users/profile", json={"name": name},
                                     headers=self.emp, timeout=TIMEOUT))
             time.sleep(PACE)
 
@@ -125,7 +133,7 @@ class Load:
             n += 1
             name = f"DBF-{self.tag}-{n}"
             self.call("room", "create", name,
-                      lambda: s.post(f"{url}/rooms", json={"name": name, "capacity": 3},
+                      lambda name=name: s.post(f"{url}/rooms", json={"name": name, "capacity": 3},
                                      headers=self.admin, timeout=TIMEOUT))
             time.sleep(PACE)
 
@@ -139,15 +147,16 @@ class Load:
                       lambda: s.get(f"{url}/rooms", params={"limit": 5}, headers=self.emp,
                                     timeout=TIMEOUT))
             self.call("room", "update", rid,
-                      lambda: s.put(f"{url}/rooms/{rid}", json={"capacity": 5 + n % 7},
+                      lambda rid=rid, n=n: s.put(f"{url}/rooms/{rid}", json={"capacity": 5 + n % 7},
                                     headers=self.admin, timeout=TIMEOUT))
             self.call("room", "get", rid,
-                      lambda: s.get(f"{url}/rooms/{rid}", headers=self.emp, timeout=TIMEOUT))
+                      lambda rid=rid: s.get(f"{url}/rooms/{rid}", headers=self.emp,
+                                            timeout=TIMEOUT))
             time.sleep(PACE)
 
     def res_a(self, s):
         url = self.stack.reservation.url
-        base = datetime.datetime.now(datetime.timezone.utc).replace(
+        base = datetime.datetime.now(datetime.UTC).replace(
             hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=self.day)
         while not self.stopping.is_set():
             i = self.next_slot()
@@ -158,8 +167,8 @@ class Load:
             body = {"room_id": room, "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "end_time": end.strftime("%Y-%m-%dT%H:%M:%SZ"), "purpose": purpose}
             rec = self.call("res", "create", purpose,
-                            lambda: s.post(f"{url}/reservations", json=body, headers=self.emp,
-                                           timeout=TIMEOUT))
+                            lambda body=body: s.post(f"{url}/reservations", json=body,
+                                                     headers=self.emp, timeout=TIMEOUT))
             if rec["status"] == 201:
                 with self.lock:
                     self.booked.append(rec["body"]["id"])
@@ -172,15 +181,15 @@ class Load:
             n += 1
             room = self.res_rooms[n % len(self.res_rooms)]
             self.call("res", "availability", room,
-                      lambda: s.get(f"{url}/availability",
-                                    params={"room_id": room, "date": "2030-01-01"},
-                                    headers=self.emp, timeout=TIMEOUT))
+                      lambda room=room: s.get(f"{url}/availability",
+                                              params={"room_id": room, "date": "2030-01-01"},
+                                              headers=self.emp, timeout=TIMEOUT))
             with self.lock:
                 rid = self.booked.pop(0) if len(self.booked) > 2 else None
             if rid is not None:
                 self.call("res", "cancel", rid,
-                          lambda: s.delete(f"{url}/reservations/{rid}", headers=self.emp,
-                                           timeout=TIMEOUT))
+                          lambda rid=rid: s.delete(f"{url}/reservations/{rid}",
+                                                   headers=self.emp, timeout=TIMEOUT))
             self.call("res", "list", None,
                       lambda: s.get(f"{url}/reservations", params={"limit": 5},
                                     headers=self.emp, timeout=TIMEOUT))
@@ -267,8 +276,8 @@ def test_database_outage_under_load(stack, admin_headers, actors, fault, request
     services = {"user": stack.user, "room": stack.room, "res": stack.reservation}
     drain_stale_connections(stack, admin_headers)
     # Each run books its own days, so that no slot is taken twice.
-    load = Load(stack, tag, emp, admin_headers, rooms, res_rooms, day={"stop": 40, "kill": 90}[fault])
-    outage = {}
+    load = Load(stack, tag, emp, admin_headers, rooms, res_rooms,
+                day={"stop": 40, "kill": 90}[fault])
     pg_down = False
     load.start()
     try:
@@ -459,7 +468,8 @@ def test_idle_workers_answer_no_503_long_after_a_database_crash(stack, admin_hea
         stack.pg.start()
     t_up = time.monotonic()
     for svc in (stack.user, stack.room, stack.reservation):
-        wait_until(lambda: service_ready(svc), timeout=30, interval=0.05, what="/ready 200")
+        wait_until(lambda svc=svc: service_ready(svc), timeout=30, interval=0.05,
+                   what="/ready 200")
     time.sleep(max(0.0, t_up + IDLE_AFTER_CRASH - time.monotonic()))
     try:
         after = burst(stack, admin_headers)

@@ -13,7 +13,6 @@ import os
 import re
 import urllib.parse
 
-import pytest
 import requests
 
 from harness import SECRET, bearer, query_of

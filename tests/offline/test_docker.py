@@ -570,8 +570,8 @@ def test_healthcheck_command_rejects_a_failing_live(df, svc):
 def _dockerignore():
     path = ROOT / ".dockerignore"
     assert path.is_file(), ".dockerignore is missing"
-    return [l.strip() for l in path.read_text().splitlines()
-            if l.strip() and not l.strip().startswith("#")]
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _ignored(rel, patterns):

@@ -102,7 +102,7 @@ def helm(helm_bin, helm_env):
         return subprocess.run([helm_bin, *args], capture_output=True, text=True, env=helm_env,
                               timeout=120)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def template(files=(), sets=(), secrets=True):
         args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE,
                 "--kube-version", KUBE_VERSION]
@@ -340,14 +340,16 @@ def test_images_and_tags(helm):
     for component in SERVICES:
         (c,) = r.get("Deployment", svc_name(component))["spec"]["template"]["spec"]["containers"]
         assert c["image"] == f"ghcr.io/acme/meeting-rooms-{component}:sha-0123abc"
-    images = {c["image"] for w in r.workloads() for c in w["spec"]["template"]["spec"]["containers"]}
+    images = {c["image"] for w in r.workloads()
+              for c in w["spec"]["template"]["spec"]["containers"]}
     assert "postgres:15-bookworm" in images
     assert "apache/kafka:3.9.1" in images
     assert any(i.startswith("nginxinc/nginx-unprivileged:") for i in images)
 
 
 def test_notes_render(helm_bin, helm_env, tmp_path):
-    """NOTES.txt is not printed by `helm template`: render it as a ConfigMap in a copy of the chart."""
+    """NOTES.txt is not printed by `helm template`: render it as a ConfigMap in a copy of the
+    chart."""
     chart = tmp_path / "meeting-rooms"
     shutil.copytree(CHART, chart)
     notes = (chart / "templates" / "NOTES.txt").read_text()
@@ -621,7 +623,8 @@ def test_kafka_topics_job(variants, variant):
     assert proc.returncode == 0, proc.stderr
     brokers = r.get("ConfigMap", f"{RELEASE}-config")["data"]["KAFKA_BROKER_URL"]
     assert env["BOOTSTRAP"] == brokers
-    assert env["REPLICATION_FACTOR"] == {"default": "1", "production": "3", "external": "3"}[variant]
+    want = {"default": "1", "production": "3", "external": "3"}[variant]
+    assert env["REPLICATION_FACTOR"] == want
 
 
 def test_external_database_and_kafka_render_no_bundled_parts(variants):

@@ -7,8 +7,17 @@ import re
 
 import pytest
 
-from test_helm import (NAMESPACE, RELEASE, SERVICES, env_file,  # noqa: F401 - fixtures below
-                       external_values_file, helm, rendered, svc_name, variants)
+from test_helm import (  # noqa: F401 - fixtures below
+    NAMESPACE,
+    RELEASE,
+    SERVICES,
+    env_file,
+    external_values_file,
+    helm,
+    rendered,
+    svc_name,
+    variants,
+)
 
 NAME = "app.kubernetes.io/name"
 INSTANCE = "app.kubernetes.io/instance"
@@ -268,9 +277,10 @@ def test_policy_settings_are_used(helm):
 
 
 def test_external_targets_can_be_narrowed(helm, external_values_file):
+    brokers = "k1.internal:9094\\,k2.internal:9094\\,k3.internal"
     r = helm.template((env_file("production"), external_values_file),
                       (("networkPolicy.externalTo[0].ipBlock.cidr", "10.20.0.0/16"),
-                       ("externalKafka.brokers", "k1.internal:9094\\,k2.internal:9094\\,k3.internal")))
+                       ("externalKafka.brokers", brokers)))
     assert r.returncode == 0, r.stderr
     for name in (*SERVICES, "kafka-topics"):
         egress = r.get("NetworkPolicy", f"{RELEASE}-{name}")["spec"]["egress"]
@@ -389,7 +399,8 @@ def test_drain_settings_per_service(helm):
 
 @pytest.mark.parametrize("sets,message", [
     ((("serviceDefaults.terminationDrainSeconds", 10),),
-     "services.user: terminationGracePeriodSeconds (30) must exceed 2 x terminationDrainSeconds + 10 = 30"),
+     "services.user: terminationGracePeriodSeconds (30) must exceed "
+     "2 x terminationDrainSeconds + 10 = 30"),
     ((("services.room.terminationGracePeriodSeconds", 15),),
      "services.room: terminationGracePeriodSeconds (15) must exceed"),
     ((("gateway.terminationGracePeriodSeconds", 5),),

@@ -3,8 +3,8 @@
 actionlint (pinned; conftest.py runs tests/offline/tools.sh) must pass with no ignores; the
 structure is checked as data (triggers, jobs, permissions, pinned actions, secrets); and the
 shell steps that compute tags, write the kubeconfig, run helm and kubectl are executed here with
-stub helm/kubectl (recording their argv), after which the recorded helm arguments are fed to the real chart with
-`helm template` so the workflow and helm/meeting-rooms cannot drift apart.
+stub helm/kubectl (recording their argv), after which the recorded helm arguments are fed to the
+real chart with `helm template` so the workflow and helm/meeting-rooms cannot drift apart.
 """
 import base64
 import json
@@ -118,7 +118,7 @@ def stubs(tmp_path):
     log.touch()
 
     def calls():
-        return [json.loads(l) for l in log.read_text().splitlines()]
+        return [json.loads(line) for line in log.read_text().splitlines()]
 
     return bin_dir, log, calls
 
@@ -445,8 +445,6 @@ def test_deploy_helm_upgrade_install(wf, stubs, env_name, tmp_path):
 def test_deploy_helm_args_render_the_chart(wf, stubs, env_name, tmp_path, helm_bin, helm_env):
     """The same arguments, given to `helm template`, render the real chart with the SHA-tagged
     images from the registry the build job pushed to, and the secrets taken verbatim."""
-    if not (ROOT / "helm" / "meeting-rooms" / "Chart.yaml").is_file():
-        pytest.skip("helm/meeting-rooms is not there yet")
     args = _helm_args(wf, stubs, env_name, tmp_path)
     tpl = ["template"] + args[2:4]
     rest, i = args[4:], 0

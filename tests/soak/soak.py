@@ -40,8 +40,16 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 import requests  # noqa: E402
 
-from harness import (Stack, bearer, db_query, operator_token, overlapping_confirmed_pairs,  # noqa: E402
-                     wait_known_room, wait_until, write_reliability)
+from harness import (  # noqa: E402
+    Stack,
+    bearer,
+    db_query,
+    operator_token,
+    overlapping_confirmed_pairs,
+    wait_known_room,
+    wait_until,
+    write_reliability,
+)
 
 SECONDS = int(os.environ.get("SOAK_SECONDS", "300"))
 WORKERS = int(os.environ.get("SOAK_WORKERS", "16"))
@@ -116,7 +124,7 @@ def worker(world, index, headers):
     own = []
     names = list(OPS)
     weights = [OPS[n] for n in names]
-    today = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0,
+    today = datetime.datetime.now(datetime.UTC).replace(hour=0, minute=0, second=0,
                                                                   microsecond=0)
 
     def call(op, method, url, **kw):
