@@ -189,7 +189,8 @@ def test_one_publisher_with_the_lock_across_database_restarts(stack, ha_pg, admi
         svc.start(wait_ready=False)
     try:
         for svc in replicas:
-            wait_until(lambda: service_ready(svc), timeout=30, what=f"{svc.log_path} ready")
+            wait_until(lambda svc=svc: service_ready(svc), timeout=30,
+                       what=f"{svc.log_path} ready")
         db_query(ha_pg, "room_db", AUDIT_SQL)
         wait_until(lambda: sum(leader_gauge(s) for s in replicas) == 1, timeout=15,
                    what="one leader")
@@ -203,15 +204,15 @@ def test_one_publisher_with_the_lock_across_database_restarts(stack, ha_pg, admi
         with Load(replicas, admin_headers, tag) as load:
             for name, fault in faults.items():
                 before = marked_count(ha_pg)
-                wait_until(lambda: marked_count(ha_pg) >= before + STEADY_EVENTS, timeout=60,
+                wait_until(lambda n=before: marked_count(ha_pg) >= n + STEADY_EVENTS, timeout=60,
                            interval=0.1, what=f"events flowing before {name}")
                 fault()
                 for svc in replicas:
-                    wait_until(lambda: service_ready(svc), timeout=60, interval=0.1,
+                    wait_until(lambda svc=svc: service_ready(svc), timeout=60, interval=0.1,
                                what=f"{svc.log_path} ready after {name}")
                     assert svc.proc.poll() is None, svc.log_tail()
                 after = marked_count(ha_pg)
-                wait_until(lambda: marked_count(ha_pg) >= after + STEADY_EVENTS, timeout=60,
+                wait_until(lambda n=after: marked_count(ha_pg) >= n + STEADY_EVENTS, timeout=60,
                            interval=0.1, what=f"events flowing after {name}")
                 wait_until(lambda: sum(leader_gauge(s) for s in replicas) == 1, timeout=15,
                            what=f"one leader after {name}")
@@ -245,7 +246,7 @@ def test_one_publisher_with_the_lock_across_database_restarts(stack, ha_pg, admi
         terms = [(t, i) for i, svc in enumerate(replicas)
                  for t in intervals(leadership_lines(svc), end)]
         terms.sort()
-        for (a, ia), (b, ib) in zip(terms, terms[1:]):
+        for (a, ia), (b, ib) in zip(terms, terms[1:], strict=False):
             assert a[1] <= b[0], f"replicas {ia} and {ib} both led: {a} and {b}"
         losses = sum(1 for svc in replicas for _, leading, _ in leadership_lines(svc)
                      if not leading)

@@ -126,7 +126,7 @@ def test_previous_release_databases_upgrade_without_loss(stack, old_pg):
         # rows, in id order per key (one key, one partition).
         got = collections.Counter((m["key"], m["payload"]) for m in messages)
         assert got == collections.Counter(r for rows in expected.values() for r in rows), got
-        for service, rows in expected.items():
+        for rows in expected.values():
             for key in {k for k, _ in rows}:
                 assert [m["payload"] for m in messages if m["key"] == key] == \
                        [p for k, p in rows if k == key], key
@@ -135,7 +135,7 @@ def test_previous_release_databases_upgrade_without_loss(stack, old_pg):
                             "LIKE '%%\"sent\": true%%' AND sent_at IS NOT NULL")[0][0] == SENT
 
         # The upgraded schema is the schema of a database these binaries created from nothing.
-        for service, (db, name) in SERVICES.items():
+        for db, name in SERVICES.values():
             fresh, upgraded = schema_of(stack.pg, db), schema_of(old_pg, db)
             assert any(line.startswith("CREATE TABLE public.outbox") for line in fresh), db
             assert upgraded == fresh, f"{db}: upgraded and fresh schemas differ"
