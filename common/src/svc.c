@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "countof.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -78,12 +79,11 @@ int svc_wait_signal(long timeout_ms)
 
 bool svc_migrate_schema(const struct db_migration *m, size_t n, char *err, size_t errlen)
 {
-	size_t ncommon = sizeof svc_common_migrations / sizeof svc_common_migrations[0];
 	const struct db_migration_set sets[] = {
-		{"common_schema_migrations", svc_common_migrations, ncommon},
+		{"common_schema_migrations", svc_common_migrations, countof(svc_common_migrations)},
 		{"schema_migrations", m, n},
 	};
-	return db_migrate(sets, 2, svc_migration_timeout_ms, err, errlen);
+	return db_migrate(sets, countof(sets), svc_migration_timeout_ms, err, errlen);
 }
 
 int svc_migrate(const struct db_migration *m, size_t n)
