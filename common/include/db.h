@@ -49,14 +49,27 @@ struct db_migration {
 	const char *sql;
 };
 
+/* The migrations of one owner (a service, or the shared library), recorded in a ledger table of
+ * their own so that each owner numbers its versions independently.  Everything is borrowed. */
+struct db_migration_set {
+	const char *ledger; /* the ledger table: a constant lower-case identifier */
+	const struct db_migration *migrations;
+	size_t n;
+};
+
 /* Sets the connection string (a libpq URL or key=value string, borrowed, must outlive all
  * threads), the application_name and the server-side statement timeout.  Call once before
  * threads start. */
 void db_configure(const char *conninfo, const char *app_name, int statement_timeout_ms);
 
 /* This thread's connection, connecting or reconnecting as needed; NULL when the database is
- * unreachable.  Never share the result with another thread. */
+ * unreachable.  Borrowed: the next db_* call on this thread may close and replace it, so never
+ * keep it across one, and never share it with another thread. */
 PGconn *db_conn(void);
+/* A new connection with the same settings, owned by the caller (PQfinish() it); NULL when the
+ * database is unreachable.  For work that must stay on one session, such as holding a session
+ * advisory lock: nothing in this module closes or replaces it.  Thread-safe. */
+PGconn *db_open(void);
 /* Closes this thread's connection (thread exit). */
 void db_thread_close(void);
 
@@ -65,6 +78,11 @@ void db_thread_close(void);
  * PQclear()s; on failure it is NULL.  A broken connection outside a transaction is re-opened
  * and the statement retried once. */
 enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params);
+/* The same on a connection from db_open() (borrowed; one thread at a time), but never closes,
+ * replaces or retries it: after a failure the caller decides what the session is still worth
+ * (libpq may keep calling a connection OK that the server has already ended). */
+enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparams,
+                          const char *const *params);
 
 enum db_status db_begin(void);
 enum db_status db_commit(void);
@@ -86,10 +104,14 @@ const char *db_status_reply(enum db_status st);
 /* SELECT 1 on this thread's connection; *ms receives the round-trip time. */
 bool db_ping(double *ms);
 
-/* Applies the migrations not yet recorded in schema_migrations, each in its own transaction,
- * under a session advisory lock so that concurrent replicas migrate once.  On failure writes a
- * one-line reason into err. */
-bool db_migrate(const struct db_migration *migrations, size_t n, char *err, size_t errlen);
+/* Applies, set after set, the migrations that each set's ledger does not list yet, each in its
+ * own transaction, under a session advisory lock so that concurrent replicas migrate once.
+ * Runs on a connection of its own whose statement_timeout is timeout_ms: it bounds the wait for
+ * another replica's lock and each statement of a migration (the requests' shorter timeout does
+ * not apply).  On failure writes a one-line reason into err ("database unreachable" when no
+ * connection could be made).  Thread-safe. */
+bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_ms, char *err,
+                size_t errlen);
 
 /* SQL text: the timestamptz expression col as the services write every time they return or
  * publish, RFC 3339 in UTC with milliseconds ("2026-11-23T10:00:00.000Z"). */

@@ -1,14 +1,9 @@
-/* kafka: the suite's use of librdkafka.
+/* kafka: the suite's use of librdkafka (and the only module that calls it).
  *
  * - One idempotent producer per process, with its own poll thread (delivery reports only fire
  *   inside rd_kafka_poll).  Messages are retried by librdkafka until the broker takes them, in
- *   order per partition: a broker outage of any length only delays them.
- * - The outbox publisher: a thread that reads unsent rows of the service's `outbox` table in id
- *   order, produces them with key = the row's key, and marks them sent once the broker
- *   acknowledged them.  The change and its outbox row commit together (the service's repo), so
- *   an event can be delayed but never lost; after a crash, unacknowledged rows are sent again
- *   (consumers are idempotent).  Only one replica publishes at a time (a PostgreSQL advisory
- *   lock), which keeps the order.
+ *   order per partition: a broker outage of any length only delays them.  The outbox publisher
+ *   (outbox.h) sends through it in batches, the consumer's dead letters one by one.
  * - The consumer helper: a thread that hands each message to a handler and stores its offset
  *   only after the handler reports that its database transaction committed; messages the
  *   handler cannot parse are copied to "<topic>.dlq" and skipped; transient failures are retried.
@@ -21,7 +16,6 @@
 #include <stddef.h>
 
 struct kafka_producer;
-struct kafka_outbox;
 struct kafka_consumer;
 
 /* Creates the producer and starts its poll thread.  brokers: "host:port,…".  NULL + err on
@@ -34,20 +28,30 @@ void kafka_producer_free(struct kafka_producer *p, int timeout_ms);
 bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms);
 /* Produces one message and waits for its delivery report (bounded by timeout_ms).  Returns true
  * when the broker acknowledged it; after a timeout the message may still be delivered later.
- * For the DLQ; the outbox publisher batches instead. */
+ * For the DLQ; the outbox publisher uses kafka_produce_batch() instead. */
 bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
                         size_t keylen, const void *value, size_t len, int timeout_ms);
 
-/* Starts the outbox publisher on its own thread with its own database connection.  lock_key
- * identifies the outbox among replicas (any constant of the service). */
-struct kafka_outbox *kafka_outbox_start(struct kafka_producer *p, long long lock_key);
-/* Stops the publisher (waits for its thread; bounded by the producer's flush). */
-void kafka_outbox_stop(struct kafka_outbox *o);
-/* Unsent outbox rows, counted on the calling thread's database connection; -1 on error.  As a
- * double for metrics_register_gauge(). */
-double kafka_outbox_backlog(void);
-/* Rows published by this process since start (for tests and metrics). */
-unsigned long long kafka_outbox_published(const struct kafka_outbox *o);
+/* One message of kafka_produce_batch(): the inputs are borrowed for the call's duration. */
+struct kafka_message {
+	const char *topic;
+	const char *key;
+	size_t keylen;
+	const void *value;
+	size_t len;
+	bool delivered;    /* out: the broker acknowledged it */
+	const char *error; /* out: why not, when produced but not delivered (static text) */
+};
+
+/* Produces msgs[0..n) in order and waits for every delivery report, as long as the broker needs
+ * (a broker outage blocks the call); once *stop (may be NULL) becomes true it waits one more
+ * second and then purges what is still queued in the whole producer (so stop only at
+ * shutdown), which then counts as not delivered.  When
+ * librdkafka refuses a message, the batch ends there so that the order is kept.  Returns how
+ * many messages were produced (a prefix of msgs; 0 when out of memory); each one's delivered
+ * says whether the broker acknowledged it. */
+size_t kafka_produce_batch(struct kafka_producer *p, struct kafka_message *msgs, size_t n,
+                           const _Atomic bool *stop);
 
 enum kafka_handled {
 	KAFKA_APPLIED, /* committed (or nothing to do): store the offset */

@@ -25,6 +25,7 @@ struct svc_config {
 	long long request_timeout_ms;
 	char *cors_origins;
 	char *kafka_broker_url;
+	long long migration_timeout_ms;
 };
 
 /* The common rows of a service's configuration table.  s is the service's config struct, m the
@@ -39,6 +40,7 @@ struct svc_config {
 	CFG_INT(s, "NUM_THREADS", m.num_threads, "16", 1, 1024),                               \
 	CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                     \
 	CFG_INT(s, "REQUEST_TIMEOUT_MS", m.request_timeout_ms, "30000", 100, 600000),          \
+	CFG_INT(s, "MIGRATION_TIMEOUT_MS", m.migration_timeout_ms, "600000", 1000, 86400000),  \
 	CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096)
 
 /* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.
@@ -47,8 +49,16 @@ struct svc_config {
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common);
 
-/* Applies the migrations, retrying every second while the database is unreachable.  Returns
- * 1 when done, 0 when a stop signal arrived first, -1 when a migration itself failed (logged). */
+/* Applies the shared library's migrations (the outbox table; recorded in
+ * common_schema_migrations), then the service's m[0..n) (recorded in schema_migrations), once,
+ * bounded by MIGRATION_TIMEOUT_MS per statement and for the wait for another replica's
+ * migration.  m is borrowed.  false + a one-line reason in err on failure.  Call after
+ * svc_init(). */
+bool svc_migrate_schema(const struct db_migration *m, size_t n, char *err, size_t errlen);
+
+/* svc_migrate_schema(), retried every second while the database is unreachable.  Returns 1 when
+ * done, 0 when a stop signal arrived first, -1 when a migration itself failed or timed out
+ * (logged). */
 int svc_migrate(const struct db_migration *m, size_t n);
 
 /* Waits for SIGTERM or SIGINT; returns the signal number.  timeout_ms < 0 waits for ever;
@@ -85,7 +95,7 @@ struct svc_service {
 
 /* Serves until SIGTERM/SIGINT: creates the Kafka producer when KAFKA_BROKER_URL is set (without
  * it events wait in the outbox), starts HTTP (routes, /health with database + kafka + extra
- * checks, /ready, /metrics with the outbox backlog), applies the migrations (retrying while the
+ * checks, /ready, /metrics with the outbox gauges), applies the migrations (retrying while the
  * database is away), then starts the outbox publisher and the consumer, waits for the signal,
  * drains (/ready 503), stops HTTP, the consumer and the publisher, flushes and frees the
  * producer.  Returns the process exit code (2 for an unusable Kafka configuration). */

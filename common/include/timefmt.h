@@ -1,4 +1,5 @@
-/* timefmt: wall-clock helpers and RFC 3339 formatting/parsing in UTC. */
+/* timefmt: the suite's clocks (wall, monotonic, sleep) and RFC 3339 formatting/parsing in
+ * UTC. */
 #ifndef TIMEFMT_H
 #define TIMEFMT_H
 
@@ -12,6 +13,10 @@
 long long timefmt_now_ms(void);
 /* Monotonic clock in microseconds, for latencies. */
 long long timefmt_mono_us(void);
+/* Monotonic clock in milliseconds, for deadlines and back-off. */
+long long timefmt_mono_ms(void);
+/* Sleeps ms milliseconds (a signal may end it early).  Thread-safe. */
+void timefmt_sleep_ms(long ms);
 /* Writes ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (TIMEFMT_RFC3339_LEN bytes). */
 void timefmt_rfc3339_ms(long long ms, char out[TIMEFMT_RFC3339_LEN]);
 /* Writes seconds as "YYYY-MM-DDTHH:MM:SSZ" into out. */

@@ -26,13 +26,15 @@ static void db_notice(void *arg, const char *message)
 	log_debug("database notice: %s", message);
 }
 
-static PGconn *db_connect(void)
+/* A new connection with the suite's settings; options is libpq's "options" (server settings,
+ * "-c name=value …"). */
+static PGconn *db_connect(const char *options)
 {
 	/* The URL is expanded first; the keywords after it set what every connection needs. */
 	const char *const keys[] = {"dbname", "connect_timeout", "application_name", "options",
 	                            "keepalives", "keepalives_idle", "keepalives_interval",
 	                            "keepalives_count", NULL};
-	const char *const vals[] = {db_conninfo, "3", db_app_name, db_options, "1", "30", "10",
+	const char *const vals[] = {db_conninfo, "3", db_app_name, options, "1", "30", "10",
 	                            "3", NULL};
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	if (!c)
@@ -46,6 +48,11 @@ static PGconn *db_connect(void)
 	return c;
 }
 
+PGconn *db_open(void)
+{
+	return db_connect(db_options);
+}
+
 PGconn *db_conn(void)
 {
 	if (db_tl_conn && PQstatus(db_tl_conn) == CONNECTION_OK)
@@ -54,7 +61,7 @@ PGconn *db_conn(void)
 		PQfinish(db_tl_conn);
 		db_tl_conn = NULL;
 	}
-	db_tl_conn = db_connect();
+	db_tl_conn = db_connect(db_options);
 	return db_tl_conn;
 }
 
@@ -165,6 +172,14 @@ enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char 
 	return st;
 }
 
+enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparams,
+                          const char *const *params)
+{
+	if (res)
+		*res = NULL;
+	return db_exec_once(c, res, sql, nparams, params);
+}
+
 enum db_status db_begin(void)
 {
 	return db_exec(NULL, "BEGIN", 0, NULL);
@@ -225,7 +240,33 @@ bool db_bool(const PGresult *res, int row, int col)
  * database, so the services cannot collide. */
 #define DB_MIGRATION_LOCK "7263540"
 
-static bool db_migrate_one(PGconn *c, const struct db_migration *m, char *err, size_t errlen)
+/* A ledger name is spliced into SQL: only a constant lower-case identifier may be one. */
+static bool db_ledger_ok(const char *ledger)
+{
+	if (!ledger || !*ledger || strlen(ledger) > 63)
+		return false;
+	for (const char *p = ledger; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
+			return false;
+	return true;
+}
+
+/* Runs one statement of the migration runner and expects status want; *out (if non-NULL)
+ * receives the result on success. */
+static bool db_runner_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
+                           ExecStatusType want, PGresult **out)
+{
+	PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(r) == want;
+	if (ok && out)
+		*out = r;
+	else
+		PQclear(r);
+	return ok;
+}
+
+static bool db_migrate_one(PGconn *c, const char *ledger, const struct db_migration *m, char *err,
+                           size_t errlen)
 {
 	char version[16];
 	const char *params[2] = {version, m->name};
@@ -239,13 +280,13 @@ static bool db_migrate_one(PGconn *c, const struct db_migration *m, char *err, s
 		snprintf(err, errlen, "migration %s failed: %s", m->name, PQerrorMessage(c));
 	PQclear(r);
 	if (ok) {
-		r = PQexecParams(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
-		                 2, NULL, params, NULL, NULL, 0);
-		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		char sql[160];
+		snprintf(sql, sizeof sql, "INSERT INTO %s (version, name) VALUES ($1::int, $2)",
+		         ledger);
+		ok = db_runner_exec(c, sql, 2, params, PGRES_COMMAND_OK, NULL);
 		if (!ok)
 			snprintf(err, errlen, "recording migration %s failed: %s", m->name,
 			         PQerrorMessage(c));
-		PQclear(r);
 	}
 	r = PQexec(c, ok ? "COMMIT" : "ROLLBACK");
 	if (ok && PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -255,55 +296,82 @@ static bool db_migrate_one(PGconn *c, const struct db_migration *m, char *err, s
 	}
 	PQclear(r);
 	if (ok)
-		log_info("applied migration %s", m->name);
+		log_info("applied migration %s (recorded in %s)", m->name, ledger);
 	return ok;
 }
 
-bool db_migrate(const struct db_migration *migrations, size_t n, char *err, size_t errlen)
+/* Applies the migrations of one set that its ledger does not list yet, in order. */
+static bool db_migrate_set(PGconn *c, const struct db_migration_set *set, char *err, size_t errlen)
 {
+	char create[200], select[120];
+	if (!db_ledger_ok(set->ledger)) { /* a programming error: the name is spliced into SQL */
+		snprintf(err, errlen, "migration ledger name not allowed");
+		return false;
+	}
+	snprintf(create, sizeof create,
+	         "CREATE TABLE IF NOT EXISTS %s (version integer PRIMARY KEY, name text NOT NULL, "
+	         "applied_at timestamptz NOT NULL DEFAULT now())",
+	         set->ledger);
+	snprintf(select, sizeof select, "SELECT 1 FROM %s WHERE version = $1::int", set->ledger);
+	if (!db_runner_exec(c, create, 0, NULL, PGRES_COMMAND_OK, NULL)) {
+		snprintf(err, errlen, "creating %s failed: %s", set->ledger, PQerrorMessage(c));
+		return false;
+	}
+	for (size_t i = 0; i < set->n; i++) {
+		char version[16];
+		const char *params[1] = {version};
+		PGresult *r = NULL;
+		snprintf(version, sizeof version, "%d", set->migrations[i].version);
+		if (!db_runner_exec(c, select, 1, params, PGRES_TUPLES_OK, &r)) {
+			snprintf(err, errlen, "reading %s failed: %s", set->ledger,
+			         PQerrorMessage(c));
+			return false;
+		}
+		bool applied = PQntuples(r) > 0;
+		PQclear(r);
+		if (!applied && !db_migrate_one(c, set->ledger, &set->migrations[i], err, errlen))
+			return false;
+	}
+	return true;
+}
+
+bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_ms, char *err,
+                size_t errlen)
+{
+	char options[64];
 	PGresult *r = NULL;
 	bool ok = false, locked = false;
-	PGconn *c = db_conn();
+	/* A connection of its own: neither the lock wait nor a long migration may run under the
+	 * requests' statement_timeout, and the session lock must not outlive the migration on a
+	 * connection that a thread keeps using. */
+	snprintf(options, sizeof options, "-c statement_timeout=%d", timeout_ms);
+	PGconn *c = db_connect(options);
 	if (!c) {
 		snprintf(err, errlen, "database unreachable");
 		return false;
 	}
-	r = PQexec(c, "SELECT pg_advisory_lock(" DB_MIGRATION_LOCK ")");
-	locked = PQresultStatus(r) == PGRES_TUPLES_OK;
+	/* Another replica may be migrating: say so before waiting for it (bounded by timeout_ms). */
+	r = PQexec(c, "SELECT pg_try_advisory_lock(" DB_MIGRATION_LOCK ")");
+	locked = PQresultStatus(r) == PGRES_TUPLES_OK && db_bool(r, 0, 0);
 	PQclear(r);
+	if (!locked) {
+		log_info("waiting for the migration lock (another instance migrates; up to %d ms)",
+		         timeout_ms);
+		r = PQexec(c, "SELECT pg_advisory_lock(" DB_MIGRATION_LOCK ")");
+		locked = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+	}
 	if (!locked) {
 		snprintf(err, errlen, "migration lock failed: %s", PQerrorMessage(c));
 		goto out;
 	}
-	r = PQexec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	              "version integer PRIMARY KEY, name text NOT NULL, "
-	              "applied_at timestamptz NOT NULL DEFAULT now())");
-	bool created = PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
-	if (!created) {
-		snprintf(err, errlen, "creating schema_migrations failed: %s", PQerrorMessage(c));
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char version[16];
-		const char *params[1] = {version};
-		snprintf(version, sizeof version, "%d", migrations[i].version);
-		r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
-		                 NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			snprintf(err, errlen, "reading schema_migrations failed: %s",
-			         PQerrorMessage(c));
-			PQclear(r);
+	for (size_t i = 0; i < nsets; i++)
+		if (!db_migrate_set(c, &sets[i], err, errlen))
 			goto out;
-		}
-		bool applied = PQntuples(r) > 0;
-		PQclear(r);
-		if (!applied && !db_migrate_one(c, &migrations[i], err, errlen))
-			goto out;
-	}
 	ok = true;
 out:
 	if (locked)
 		PQclear(PQexec(c, "SELECT pg_advisory_unlock(" DB_MIGRATION_LOCK ")"));
+	PQfinish(c);
 	return ok;
 }

@@ -1,6 +1,7 @@
 #include "kafka.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +12,18 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+#include "timefmt.h"
 
-#define OUTBOX_BATCH 200
-#define OUTBOX_IDLE_MS 100
-#define OUTBOX_MAX_BACKOFF_MS 5000
-#define CONSUMER_CLOSE_MS 5000
-
-static void kafka_sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
+#define PRODUCER_POLL_MS 100        /* the poll thread's wait for delivery reports */
+#define QUEUE_FULL_PAUSE_MS 50      /* before producing again into a full local queue */
+#define BATCH_STOP_GRACE_MS 1000    /* a stopping batch's last wait before it purges */
+#define CONSUMER_POLL_MS 200        /* a consumer's wait for the next message */
+#define CONSUMER_RETRY_FIRST_MS 200 /* first pause before a message is delivered again */
+#define CONSUMER_RETRY_MAX_MS 5000  /* the pause doubles up to this */
+#define CONSUMER_SLEEP_SLICE_MS 50  /* a pause is slept in slices so that a stop ends it */
+#define CONSUMER_SEEK_MS 2000       /* bound of the rewind to a message not applied */
+#define CONSUMER_CLOSE_MS 5000      /* bound of a clean close at stop */
+#define DLQ_SEND_MS 10000           /* wait for the broker to take a dead letter */
 
 /* ---- producer ---- */
 
@@ -73,15 +75,17 @@ static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct kafka_slot *slot = m->_private;
 	if (!slot)
 		return;
+	/* Once pending drops, a batch's waiter may free the slot: read what is needed first. */
 	struct kafka_batch *b = slot->batch;
+	struct kafka_sync *sync = slot->sync;
 	pthread_mutex_lock(&b->mu);
 	slot->err = m->err;
 	slot->done = true;
 	b->pending--;
 	pthread_cond_broadcast(&b->cv);
 	pthread_mutex_unlock(&b->mu);
-	if (slot->sync)
-		kafka_sync_release(slot->sync);
+	if (sync)
+		kafka_sync_release(sync);
 }
 
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -107,7 +111,7 @@ static void *kafka_poll_main(void *arg)
 {
 	struct kafka_producer *p = arg;
 	while (!p->stop)
-		rd_kafka_poll(p->rk, 100);
+		rd_kafka_poll(p->rk, PRODUCER_POLL_MS);
 	return NULL;
 }
 
@@ -201,34 +205,25 @@ bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms)
 
 /* Waits until every message of b is reported, or the deadline (ms, monotonic; 0 = none)
  * passes, or *stop becomes true.  Returns true when all were reported. */
-static bool kafka_batch_wait(struct kafka_batch *b, long long deadline_ms, _Atomic bool *stop)
+static bool kafka_batch_wait(struct kafka_batch *b, long long deadline_ms,
+                             const _Atomic bool *stop)
 {
 	pthread_mutex_lock(&b->mu);
 	while (b->pending > 0) {
 		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
+		clock_gettime(CLOCK_REALTIME, &now); /* pthread_cond_timedwait's clock */
 		now.tv_nsec += 200 * 1000000L;
 		if (now.tv_nsec >= 1000000000L) {
 			now.tv_sec++;
 			now.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&b->cv, &b->mu, &now);
-		struct timespec mono;
-		clock_gettime(CLOCK_MONOTONIC, &mono);
-		long long ms = (long long)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
-		if ((deadline_ms && ms > deadline_ms) || (stop && *stop))
+		if ((deadline_ms && timefmt_mono_ms() > deadline_ms) || (stop && *stop))
 			break;
 	}
 	bool all = b->pending == 0;
 	pthread_mutex_unlock(&b->mu);
 	return all;
-}
-
-static long long kafka_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static rd_kafka_resp_err_t kafka_produce_one(struct kafka_producer *p, const char *topic,
@@ -243,7 +238,7 @@ static rd_kafka_resp_err_t kafka_produce_one(struct kafka_producer *p, const cha
 			RD_KAFKA_V_END);
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			return e;
-		kafka_sleep_ms(50); /* the poll thread drains the queue */
+		timefmt_sleep_ms(QUEUE_FULL_PAUSE_MS); /* the poll thread drains the queue */
 	}
 }
 
@@ -265,7 +260,7 @@ bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char 
 		kafka_sync_release(s);
 		return false;
 	}
-	bool delivered = kafka_batch_wait(&s->batch, kafka_mono_ms() + timeout_ms, NULL);
+	bool delivered = kafka_batch_wait(&s->batch, timefmt_mono_ms() + timeout_ms, NULL);
 	pthread_mutex_lock(&s->batch.mu);
 	delivered = delivered && s->slot.err == RD_KAFKA_RESP_ERR_NO_ERROR;
 	pthread_mutex_unlock(&s->batch.mu);
@@ -273,184 +268,50 @@ bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char 
 	return delivered;
 }
 
-/* ---- outbox publisher ---- */
-
-struct kafka_outbox {
-	struct kafka_producer *p;
-	long long lock_key;
-	pthread_t thread;
-	_Atomic bool stop;
-	_Atomic unsigned long long published;
-	int leader_pid; /* backend pid of the session holding the advisory lock, 0 = none */
-};
-
-/* Holds the publisher lock on this thread's session; re-taken after a reconnect. */
-static bool outbox_lead(struct kafka_outbox *o)
+size_t kafka_produce_batch(struct kafka_producer *p, struct kafka_message *msgs, size_t n,
+                           const _Atomic bool *stop)
 {
-	PGconn *c = db_conn();
-	if (!c)
-		return false;
-	if (o->leader_pid && o->leader_pid == PQbackendPID(c))
-		return true;
-	char key[24];
-	snprintf(key, sizeof key, "%lld", o->lock_key);
-	const char *params[] = {key};
-	PGresult *res = NULL;
-	bool got = db_exec(&res, "SELECT pg_try_advisory_lock($1::bigint)", 1, params) == DB_OK &&
-	           db_bool(res, 0, 0);
-	PQclear(res);
-	o->leader_pid = got ? PQbackendPID(c) : 0;
-	if (got)
-		log_info("outbox publisher active");
-	return got;
-}
-
-/* Publishes one batch.  Returns rows published, 0 when there was nothing, -1 on failure. */
-static int outbox_publish_batch(struct kafka_outbox *o)
-{
-	PGresult *res = NULL;
-	char limit[16];
-	snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
-	const char *params[] = {limit};
-	if (db_exec(&res, "SELECT id, topic, key, payload::text FROM outbox WHERE sent_at IS NULL "
-	                  "ORDER BY id LIMIT $1::int",
-	            1, params) != DB_OK)
-		return -1;
-	int n = PQntuples(res);
-	if (n == 0) {
-		PQclear(res);
-		return 0;
-	}
 	struct kafka_batch b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-	struct kafka_slot slots[OUTBOX_BATCH];
-	int produced = 0;
-	for (int i = 0; i < n; i++) {
+	struct kafka_slot *slots = calloc(n ? n : 1, sizeof *slots);
+	size_t produced = 0;
+	for (size_t i = 0; i < n; i++) {
+		msgs[i].delivered = false;
+		msgs[i].error = NULL;
+	}
+	if (!slots)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
 		slots[i] = (struct kafka_slot){&b, 0, false, NULL};
 		pthread_mutex_lock(&b.mu);
 		b.pending++;
 		pthread_mutex_unlock(&b.mu);
-		const char *key = PQgetvalue(res, i, 2), *value = PQgetvalue(res, i, 3);
-		rd_kafka_resp_err_t e = kafka_produce_one(o->p, PQgetvalue(res, i, 1), key,
-		                                          strlen(key), value, strlen(value), &slots[i]);
+		rd_kafka_resp_err_t e = kafka_produce_one(p, msgs[i].topic, msgs[i].key,
+		                                          msgs[i].keylen, msgs[i].value, msgs[i].len,
+		                                          &slots[i]);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			pthread_mutex_lock(&b.mu);
 			b.pending--;
 			pthread_mutex_unlock(&b.mu);
-			log_error("kafka: produce of outbox row %s failed: %s", PQgetvalue(res, i, 0),
-			          rd_kafka_err2str(e));
-			break; /* keep the order: the rest waits for the next round */
+			log_error("kafka: produce to %s failed: %s", msgs[i].topic, rd_kafka_err2str(e));
+			break; /* keep the order: the rest waits for the next batch */
 		}
 		produced++;
 	}
-	/* Wait as long as the broker needs; on stop, give it a moment, then purge so every report
-	 * arrives before the slots on this stack go away. */
-	if (!kafka_batch_wait(&b, 0, &o->stop)) {
-		if (!kafka_batch_wait(&b, kafka_mono_ms() + 1000, NULL)) {
-			rd_kafka_purge(o->p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	/* Wait as long as the broker needs; on stop, give it a moment, then purge so that every
+	 * report arrives before the slots go away. */
+	if (!kafka_batch_wait(&b, 0, stop)) {
+		if (!kafka_batch_wait(&b, timefmt_mono_ms() + BATCH_STOP_GRACE_MS, NULL)) {
+			rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 			kafka_batch_wait(&b, 0, NULL);
 		}
 	}
-	/* Mark the acknowledged rows sent, as one array parameter. */
-	size_t cap = (size_t)produced * 21 + 3, len = 0;
-	char *ids = malloc(cap);
-	int ok = 0, failed = 0;
-	if (!ids) {
-		PQclear(res);
-		return -1;
+	for (size_t i = 0; i < produced; i++) {
+		msgs[i].delivered = slots[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+		if (!msgs[i].delivered)
+			msgs[i].error = rd_kafka_err2str((rd_kafka_resp_err_t)slots[i].err);
 	}
-	ids[len++] = '{';
-	for (int i = 0; i < produced; i++) {
-		if (slots[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			if (failed++ == 0)
-				log_warn("kafka: outbox row %s not delivered: %s", PQgetvalue(res, i, 0),
-				         rd_kafka_err2str((rd_kafka_resp_err_t)slots[i].err));
-			continue;
-		}
-		len += (size_t)snprintf(ids + len, cap - len, "%s%s", ok ? "," : "",
-		                        PQgetvalue(res, i, 0));
-		ok++;
-	}
-	ids[len++] = '}';
-	ids[len] = '\0';
-	PQclear(res);
-	if (ok > 0) {
-		const char *up[] = {ids};
-		enum db_status st = db_exec(NULL, "UPDATE outbox SET sent_at = now() "
-		                                  "WHERE id = ANY($1::bigint[])",
-		                            1, up);
-		if (st != DB_OK)
-			log_warn("outbox: marking %d row(s) sent failed (%s); they will be sent again",
-			         ok, db_status_str(st));
-		o->published += (unsigned long long)ok;
-		metrics_counter_add("kafka_events_published_total", "Outbox rows published.",
-		                    (double)ok);
-	}
-	free(ids);
-	return failed || produced < n ? -1 : ok;
-}
-
-static void *outbox_main(void *arg)
-{
-	struct kafka_outbox *o = arg;
-	long backoff = 0;
-	while (!o->stop) {
-		int n = outbox_lead(o) ? outbox_publish_batch(o) : -2;
-		if (n > 0) {
-			backoff = 0;
-			continue;
-		}
-		long wait = OUTBOX_IDLE_MS;
-		if (n == -1) {
-			backoff = backoff ? backoff * 2 : 250;
-			if (backoff > OUTBOX_MAX_BACKOFF_MS)
-				backoff = OUTBOX_MAX_BACKOFF_MS;
-			wait = backoff;
-		} else if (n == -2) {
-			wait = 1000; /* another replica publishes, or no database */
-		}
-		for (long waited = 0; waited < wait && !o->stop; waited += 50)
-			kafka_sleep_ms(50);
-	}
-	db_thread_close();
-	return NULL;
-}
-
-struct kafka_outbox *kafka_outbox_start(struct kafka_producer *p, long long lock_key)
-{
-	struct kafka_outbox *o = calloc(1, sizeof *o);
-	if (!o)
-		return NULL;
-	o->p = p;
-	o->lock_key = lock_key;
-	if (pthread_create(&o->thread, NULL, outbox_main, o) != 0) {
-		free(o);
-		return NULL;
-	}
-	return o;
-}
-
-void kafka_outbox_stop(struct kafka_outbox *o)
-{
-	if (!o)
-		return;
-	o->stop = true;
-	pthread_join(o->thread, NULL);
-	free(o);
-}
-
-double kafka_outbox_backlog(void)
-{
-	PGresult *res = NULL;
-	double n = -1;
-	if (db_exec(&res, "SELECT count(*) FROM outbox WHERE sent_at IS NULL", 0, NULL) == DB_OK)
-		n = (double)db_int(res, 0, 0);
-	PQclear(res);
-	return n;
-}
-
-unsigned long long kafka_outbox_published(const struct kafka_outbox *o)
-{
-	return o ? o->published : 0;
+	free(slots);
+	return produced;
 }
 
 /* ---- consumer ---- */
@@ -481,7 +342,7 @@ static void consumer_rewind(rd_kafka_t *rk, const rd_kafka_message_t *m)
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
 		m->offset;
-	rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, l, 2000);
+	rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, l, CONSUMER_SEEK_MS);
 	if (e) {
 		log_warn("kafka: seek failed: %s", rd_kafka_error_string(e));
 		rd_kafka_error_destroy(e);
@@ -500,7 +361,8 @@ static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, lon
 		snprintf(dlq, sizeof dlq, "%s.dlq", topic);
 		log_warn("kafka: message %s[%d]@%lld unusable (%s): copied to %s", topic,
 		         (int)m->partition, (long long)m->offset, why, dlq);
-		if (kafka_produce_sync(c->dlq, dlq, m->key, m->key_len, m->payload, m->len, 10000)) {
+		if (kafka_produce_sync(c->dlq, dlq, m->key, m->key_len, m->payload, m->len,
+		                       DLQ_SEND_MS)) {
 			metrics_counter_add("kafka_dlq_messages_total", "Messages sent to a DLQ.", 1);
 			h = KAFKA_APPLIED;
 		} else {
@@ -515,14 +377,14 @@ static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, lon
 		return;
 	}
 	/* Not applied: deliver the same message again after a pause. */
-	*backoff = *backoff ? *backoff * 2 : 200;
-	if (*backoff > OUTBOX_MAX_BACKOFF_MS)
-		*backoff = OUTBOX_MAX_BACKOFF_MS;
+	*backoff = *backoff ? *backoff * 2 : CONSUMER_RETRY_FIRST_MS;
+	if (*backoff > CONSUMER_RETRY_MAX_MS)
+		*backoff = CONSUMER_RETRY_MAX_MS;
 	log_warn("kafka: message %s[%d]@%lld not applied (%s); retrying in %ld ms", topic,
 	         (int)m->partition, (long long)m->offset, why, *backoff);
 	consumer_rewind(c->rk, m);
-	for (long waited = 0; waited < *backoff && !c->stop; waited += 50)
-		kafka_sleep_ms(50);
+	for (long waited = 0; waited < *backoff && !c->stop; waited += CONSUMER_SLEEP_SLICE_MS)
+		timefmt_sleep_ms(CONSUMER_SLEEP_SLICE_MS);
 }
 
 static void *consumer_main(void *arg)
@@ -530,7 +392,7 @@ static void *consumer_main(void *arg)
 	struct kafka_consumer *c = arg;
 	long backoff = 0;
 	while (!c->stop) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 200);
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, CONSUMER_POLL_MS);
 		if (!m)
 			continue;
 		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -539,7 +401,7 @@ static void *consumer_main(void *arg)
 			log_warn("kafka consumer: %s", rd_kafka_message_errstr(m));
 		rd_kafka_message_destroy(m);
 	}
-	db_thread_close();
+	db_thread_close(); /* the handler ran on this thread's database connection */
 	return NULL;
 }
 
@@ -613,8 +475,8 @@ void kafka_consumer_stop(struct kafka_consumer *c)
 	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
 	bool closed = false;
 	if (!e) {
-		long long deadline = kafka_mono_ms() + CONSUMER_CLOSE_MS;
-		while (!(closed = rd_kafka_consumer_closed(c->rk)) && kafka_mono_ms() < deadline) {
+		long long deadline = timefmt_mono_ms() + CONSUMER_CLOSE_MS;
+		while (!(closed = rd_kafka_consumer_closed(c->rk)) && timefmt_mono_ms() < deadline) {
 			rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
 			if (ev)
 				rd_kafka_event_destroy(ev);

@@ -9,12 +9,21 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "countof.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "ratelimit.h"
 
 static _Atomic bool svc_migrations_done;
+static int svc_migration_timeout_ms;
+
+/* The shared library's own tables, applied before each service's migrations and recorded in a
+ * ledger of their own, so that their versions never mix with a service's.  Append only. */
+static const struct db_migration svc_common_migrations[] = {
+	{1, "001_outbox", outbox_schema_sql},
+};
 
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common)
@@ -36,6 +45,7 @@ void svc_init(const char *service, const struct cfg_table *table, void *cfg,
 		exit(1);
 	}
 	db_configure(common->database_url, service, 10000);
+	svc_migration_timeout_ms = (int)common->migration_timeout_ms;
 
 	sigset_t set;
 	sigemptyset(&set);
@@ -67,12 +77,21 @@ int svc_wait_signal(long timeout_ms)
 	}
 }
 
+bool svc_migrate_schema(const struct db_migration *m, size_t n, char *err, size_t errlen)
+{
+	const struct db_migration_set sets[] = {
+		{"common_schema_migrations", svc_common_migrations, countof(svc_common_migrations)},
+		{"schema_migrations", m, n},
+	};
+	return db_migrate(sets, countof(sets), svc_migration_timeout_ms, err, errlen);
+}
+
 int svc_migrate(const struct db_migration *m, size_t n)
 {
 	char err[512];
 	bool warned = false;
 	for (;;) {
-		if (db_migrate(m, n, err, sizeof err)) {
+		if (svc_migrate_schema(m, n, err, sizeof err)) {
 			svc_migrations_done = true;
 			log_info("database schema up to date (%zu migrations)", n);
 			return 1;
@@ -98,6 +117,7 @@ bool svc_migrated(void)
 #define SVC_MAX_CHECKS 8
 
 static struct kafka_producer *svc_kafka;
+static _Atomic(struct outbox *) svc_outbox; /* read by the /metrics gauge */
 
 static enum health_state svc_check_database(char *detail, size_t size)
 {
@@ -126,6 +146,11 @@ static bool svc_ready(void)
 	return svc_migrated() && db_ping(&ms);
 }
 
+static double svc_outbox_leader(void)
+{
+	return outbox_leading(svc_outbox) ? 1 : 0;
+}
+
 struct auth_config svc_auth(const struct svc_config *cfg)
 {
 	return (struct auth_config){cfg->jwt_secret, cfg->jwt_issuer, cfg->access_ttl};
@@ -135,7 +160,7 @@ int svc_serve(const struct svc_service *s)
 {
 	char err[256];
 	int rc = 0;
-	struct kafka_outbox *outbox = NULL;
+	struct outbox *outbox = NULL;
 	struct kafka_consumer *consumer = NULL;
 	struct kafka_producer *producer = NULL;
 	static struct http_health_check checks[SVC_MAX_CHECKS] = {
@@ -155,8 +180,10 @@ int svc_serve(const struct svc_service *s)
 		log_warn("KAFKA_BROKER_URL is not set: events wait in the outbox");
 	}
 	svc_kafka = producer;
-	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.",
-	                       kafka_outbox_backlog);
+	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.", outbox_backlog);
+	metrics_register_gauge("outbox_leader",
+	                       "1 while this instance's outbox publisher holds the publisher lock.",
+	                       svc_outbox_leader);
 	struct http_options opts = {
 		.service = s->name,
 		.port = s->cfg->port,
@@ -187,8 +214,10 @@ int svc_serve(const struct svc_service *s)
 	int migrated = svc_migrate(s->migrations, s->nmigrations);
 	if (migrated > 0) {
 		/* The publisher needs the outbox table, which the migrations create. */
-		if (producer)
-			outbox = kafka_outbox_start(producer, s->outbox_lock_key);
+		if (producer) {
+			outbox = outbox_start(producer, s->outbox_lock_key);
+			svc_outbox = outbox;
+		}
 		if (s->consume && producer) {
 			consumer = kafka_consumer_start(s->cfg->kafka_broker_url, s->consumer_group,
 			                                s->consume_topics, s->consume, s->consume_arg,
@@ -207,7 +236,8 @@ int svc_serve(const struct svc_service *s)
 	http_stop(srv);
 	ratelimit_free(opts.rate_limit);
 	kafka_consumer_stop(consumer);
-	kafka_outbox_stop(outbox);
+	svc_outbox = NULL;
+	outbox_stop(outbox);
 	svc_kafka = NULL;
 	/* A short flush: unsent rows stay in the outbox, and SIGTERM must end within 10 s. */
 	kafka_producer_free(producer, 1000);

@@ -19,6 +19,17 @@ long long timefmt_mono_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+long long timefmt_mono_ms(void)
+{
+	return timefmt_mono_us() / 1000;
+}
+
+void timefmt_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
 static void timefmt_utc(long long secs, struct tm *tm)
 {
 	time_t t = (time_t)secs;

@@ -1,5 +1,7 @@
--- reservation-service: a local copy of the rooms (from room_events), the reservations, the
--- idempotency keys of POST /reservations and the transactional outbox.
+-- reservation-service: a local copy of the rooms (from room_events), the reservations and the
+-- idempotency keys of POST /reservations.
+-- The outbox table that the events go to belongs to the shared library (common/src/outbox.c),
+-- which creates it before this file runs.
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 -- Kept current by the room_events consumer; a deleted room stays as a tombstone (deleted = true)
@@ -47,13 +49,3 @@ CREATE TABLE idempotency_keys (
     created_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, key)
 );
-
-CREATE TABLE outbox (
-    id          bigserial PRIMARY KEY,
-    topic       text NOT NULL,
-    key         text NOT NULL,
-    payload     json NOT NULL,   -- json, not jsonb: sent byte for byte as written
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    sent_at     timestamptz
-);
-CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;

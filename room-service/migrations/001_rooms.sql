@@ -1,4 +1,6 @@
--- Rooms and the transactional outbox of room-service.
+-- Rooms of room-service.
+-- The outbox table that the events go to belongs to the shared library (common/src/outbox.c),
+-- which creates it before this file runs.
 CREATE TABLE rooms (
     id          bigserial PRIMARY KEY,
     name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
@@ -16,13 +18,3 @@ CREATE TABLE rooms (
 -- Names are unique regardless of case; the list is ordered by this key too.
 CREATE UNIQUE INDEX rooms_name_key ON rooms (lower(name));
 CREATE INDEX rooms_capacity ON rooms (capacity);
-
-CREATE TABLE outbox (
-    id          bigserial PRIMARY KEY,
-    topic       text NOT NULL,
-    key         text NOT NULL,
-    payload     json NOT NULL,   -- json, not jsonb: sent byte for byte as written
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    sent_at     timestamptz
-);
-CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;

@@ -126,6 +126,12 @@ class Kafka:
         subprocess.run(["kcat", "-b", self.bootstrap, "-P", "-t", topic, "-k", key],
                        input=value, text=True, check=True, timeout=20)
 
+    def create_topics(self, *names, partitions=3):
+        """Creates topics (the broker does not auto-create them) and waits until usable."""
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "kafka", "topics.py"),
+                        self.bootstrap, "60"] + [f"{n}:{partitions}" for n in names],
+                       check=True, timeout=90)
+
 
 class Gateway:
     """The nginx gateway (scripts/nginx.sh) in front of the three services; env holds its

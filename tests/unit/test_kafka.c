@@ -1,5 +1,6 @@
 /* Unit tests of common/src/kafka.c against librdkafka's in-process mock cluster: synchronous
- * produce, the consumer helper's contract (order, dead-letter copies, retries, offsets stored
+ * and batch produce (the outbox publisher's, in order, bounded by its stop flag), the consumer
+ * helper's contract (order, dead-letter copies, retries, offsets stored
  * only after a message was applied), the producer ping, and a bounded consumer stop when the
  * broker is gone.
  *
@@ -203,6 +204,7 @@ enum consumer_id {
 	C_OFFSETS_A, /* "offsets", started in the setup */
 	C_OFFSETS_B, /* "offsets", same group, started by the test */
 	C_STOP,      /* "t" on the doomed cluster */
+	C_BATCH,     /* "batch" */
 	C_COUNT
 };
 
@@ -272,8 +274,8 @@ static int suite_teardown(void **state);
 
 static int suite_setup(void **state)
 {
-	static const char *const main_topics[] = {"roundtrip", "t", "t.dlq", "retry", "offsets",
-	                                          NULL};
+	static const char *const main_topics[] = {"roundtrip", "t",     "t.dlq", "retry",
+	                                          "offsets",   "batch", NULL};
 	static const char *const doomed_topics[] = {"t", "t.dlq", NULL};
 	char err[512];
 	log_init("test", LOG_LEVEL_WARN);
@@ -298,7 +300,8 @@ static int suite_setup(void **state)
 	    !consumer_start(s, C_DLQ, &s->main, "g-dlq", "t.dlq") ||
 	    !consumer_start(s, C_RETRY, &s->main, "g-retry", "retry") ||
 	    !consumer_start(s, C_OFFSETS_A, &s->main, "g-offsets", "offsets") ||
-	    !consumer_start(s, C_STOP, &s->doomed, "g-stop", "t"))
+	    !consumer_start(s, C_STOP, &s->doomed, "g-stop", "t") ||
+	    !consumer_start(s, C_BATCH, &s->main, "g-batch", "batch"))
 		goto fail;
 	return 0;
 fail:
@@ -442,6 +445,57 @@ static void test_producer_ping(void **state)
 	assert_true(took < 2500);
 }
 
+/* A batch is produced in order and every message reported delivered; the consumer sees the
+ * same keys and values in the same order. */
+static void test_produce_batch_in_order(void **state)
+{
+	struct suite *s = *state;
+	struct recorder *r = &s->rec[C_BATCH];
+	static const char *const keys[] = {"r1", "r2", "r1", "r3", "r1"};
+	static const char *const values[] = {"{\"n\":1}", "{\"n\":2}", "{\"n\":3}",
+	                                     "{\"n\":4}", "{\"n\":5}"};
+	struct kafka_message msgs[5];
+	for (size_t i = 0; i < 5; i++)
+		msgs[i] = (struct kafka_message){"batch", keys[i], strlen(keys[i]), values[i],
+		                                 strlen(values[i]), false, "stale"};
+	_Atomic bool stop = false;
+	assert_int_equal(kafka_produce_batch(s->p, msgs, 5, &stop), 5);
+	for (size_t i = 0; i < 5; i++) {
+		assert_true(msgs[i].delivered);
+		assert_null(msgs[i].error);
+	}
+	assert_int_equal(rec_wait(r, 5), 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_rec(r, i, "batch", keys[i], values[i]);
+	assert_int_equal(kafka_produce_batch(s->p, msgs, 0, &stop), 0);
+}
+
+/* With no broker a batch waits for ever, until its stop flag is set: then it gives up within
+ * about a second, reporting every message as not delivered (so the outbox keeps the rows). */
+static void test_produce_batch_stops_without_broker(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	struct kafka_producer *dead = kafka_producer_new("127.0.0.1:1", "test-dead", err, sizeof err);
+	if (!dead)
+		fail_msg("kafka_producer_new: %s", err);
+	struct kafka_message msgs[2] = {{"batch", "k", 1, "a", 1, true, NULL},
+	                                {"batch", "k", 1, "b", 1, true, NULL}};
+	_Atomic bool stop = true;
+	long long t0 = mono_ms();
+	size_t produced = kafka_produce_batch(dead, msgs, 2, &stop);
+	long long took = mono_ms() - t0;
+	kafka_producer_free(dead, 0);
+	assert_int_equal(produced, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_false(msgs[i].delivered);
+		assert_non_null(msgs[i].error);
+	}
+	assert_true(took >= 900);
+	if (took >= 5000)
+		fail_msg("a stopped batch took %lld ms", took);
+}
+
 /* Stopping a consumer is bounded even when its broker has disappeared. */
 static void test_consumer_stop_without_broker(void **state)
 {
@@ -474,6 +528,8 @@ int main(void)
 		cmocka_unit_test(test_retry_redelivers_in_order),
 		cmocka_unit_test(test_offset_stored_only_after_applied),
 		cmocka_unit_test(test_producer_ping),
+		cmocka_unit_test(test_produce_batch_in_order),
+		cmocka_unit_test(test_produce_batch_stops_without_broker),
 		cmocka_unit_test(test_consumer_stop_without_broker),
 	};
 	return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

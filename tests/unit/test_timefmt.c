@@ -88,6 +88,17 @@ static void test_mono_us(void **state)
 	assert_true(b - a < 10 * 1000 * 1000);
 }
 
+static void test_mono_ms_and_sleep(void **state)
+{
+	(void)state;
+	long long a = timefmt_mono_ms(), us = timefmt_mono_us();
+	assert_true(a <= us / 1000 && us / 1000 - a <= 1);
+	timefmt_sleep_ms(20);
+	long long b = timefmt_mono_ms();
+	assert_true(b - a >= 20);
+	assert_true(b - a < 10 * 1000);
+}
+
 static void test_parse_rfc3339(void **state)
 {
 	(void)state;
@@ -157,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_tz_valid),
 		cmocka_unit_test(test_now_ms),
 		cmocka_unit_test(test_mono_us),
+		cmocka_unit_test(test_mono_ms_and_sleep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

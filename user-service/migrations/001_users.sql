@@ -1,4 +1,6 @@
--- Users, sign-in state, refresh tokens and the transactional outbox of user-service.
+-- Users, sign-in state and refresh tokens of user-service.
+-- The outbox table that the events go to belongs to the shared library (common/src/outbox.c),
+-- which creates it before this file runs.
 CREATE TABLE users (
     id            bigserial PRIMARY KEY,
     google_sub    text UNIQUE,
@@ -37,14 +39,3 @@ CREATE TABLE refresh_tokens (
 );
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
-
--- Events commit with the change that causes them; a publisher sends them in id order.
-CREATE TABLE outbox (
-    id          bigserial PRIMARY KEY,
-    topic       text NOT NULL,
-    key         text NOT NULL,
-    payload     json NOT NULL,   -- json, not jsonb: sent byte for byte as written
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    sent_at     timestamptz
-);
-CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;

@@ -97,7 +97,7 @@ static int token_command(int argc, char **argv, const struct auth_config *auth)
 	    (role && strcmp(role, "admin") != 0 && strcmp(role, "employee") != 0))
 		goto usage;
 	char err[512];
-	if (!db_migrate(service_migrations, service_migrations_count, err, sizeof err)) {
+	if (!svc_migrate_schema(service_migrations, service_migrations_count, err, sizeof err)) {
 		fprintf(stderr, SERVICE ": %s\n", err);
 		return 1;
 	}

@@ -1,0 +1,44 @@
+/* outbox: the transactional outbox, the one owner of the `outbox` table and its publisher.
+ *
+ * A service stores each event in its database's `outbox` table in the same transaction as the
+ * change that causes it (the service's repo), so an event can be delayed but never lost.  This
+ * module owns the rest (docs/architecture.md, "The outbox"):
+ * - the table's schema, applied by the shared start-up (svc.c) before the service's own
+ *   migrations and recorded in common_schema_migrations;
+ * - the publisher: a thread with a database session of its own that holds a PostgreSQL advisory
+ *   lock (so one replica publishes, which keeps the order), reads unsent rows in id order,
+ *   produces them with key = the row's key and marks them sent once the broker acknowledged
+ *   them.  Any failure of that session ends the leadership; the lock is taken again on a new
+ *   session before anything else is published.  Rows acknowledged but not yet marked when a
+ *   publisher or its database session dies are sent again: at least once, never lost;
+ * - the figures for /metrics (backlog, leadership).
+ *
+ * All functions are thread-safe unless noted. */
+#ifndef OUTBOX_H
+#define OUTBOX_H
+
+#include <stdbool.h>
+
+struct kafka_producer;
+struct outbox;
+
+/* The DDL of the outbox table and its index, idempotent (databases created before the outbox
+ * had an owner already hold the same table from their service's first migration).  A static
+ * string, for the shared migrations of svc.c. */
+extern const char outbox_schema_sql[];
+
+/* Starts the publisher on its own thread.  p is borrowed and must outlive outbox_stop();
+ * lock_key tells this service's replicas apart from other services' (any constant).  NULL when
+ * the thread cannot be started.  Needs the schema (outbox_schema_sql) applied. */
+struct outbox *outbox_start(struct kafka_producer *p, long long lock_key);
+/* Stops the publisher, ends its session (releasing the lock) and frees o; NULL is a no-op.
+ * Waits for a batch in flight (bounded: kafka_produce_batch() purges one second after stop). */
+void outbox_stop(struct outbox *o);
+/* Whether o's session holds the publisher lock right now (false for NULL). */
+bool outbox_leading(const struct outbox *o);
+
+/* Unsent outbox rows, counted on the calling thread's database connection (db_exec); -1 on
+ * error.  As a double for metrics_register_gauge(). */
+double outbox_backlog(void);
+
+#endif
