@@ -13,6 +13,9 @@
 #                            (default none: nothing sits in front of the local gateway)
 #   GATEWAY_AUTH_PER_MINUTE  /auth/* requests a minute per client address (default 30)
 #   GATEWAY_AUTH_BURST       requests beyond that answered at once (default 30)
+# The services see the gateway as 127.0.0.1 and the client in X-Real-IP: start user-service with
+# TRUSTED_GATEWAYS=127.0.0.1 (as scripts/run.sh and the tests do) so that its own /auth/* limit
+# counts per client.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -122,7 +122,9 @@ start_service() { # name port database_url
   exit 1
 }
 
-start_service user-service "$USER_PORT" "$USER_DATABASE_URL"
+# The local gateway reaches user-service from 127.0.0.1: believe its X-Real-IP (the client).
+TRUSTED_GATEWAYS=${TRUSTED_GATEWAYS:-127.0.0.1} \
+  start_service user-service "$USER_PORT" "$USER_DATABASE_URL"
 start_service room-service "$ROOM_PORT" "$ROOM_DATABASE_URL"
 start_service reservation-service "$RESERVATION_PORT" "$RESERVATION_DATABASE_URL"
 

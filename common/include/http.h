@@ -27,6 +27,7 @@
 #include "errors.h"
 #include "router.h"
 
+struct health;
 struct req;
 struct http_server;
 
@@ -44,15 +45,6 @@ struct http_route {
 	enum http_access access;
 };
 
-enum health_state { HEALTH_OK, HEALTH_DEGRADED, HEALTH_DOWN };
-
-/* A dependency check for GET /health.  A hard dependency that is down makes /health 503. */
-struct http_health_check {
-	const char *name;
-	bool hard;
-	enum health_state (*check)(char *detail, size_t size);
-};
-
 struct http_options {
 	const char *service;           /* "user-service" */
 	const char *listen_host;       /* NULL = 0.0.0.0 */
@@ -64,24 +56,25 @@ struct http_options {
 	const struct auth_config *auth;
 	const struct http_route *routes;
 	size_t nroutes;
-	const struct http_health_check *checks;
-	size_t nchecks;
+	struct health *health;         /* GET /health reports its last results; NULL = no checks */
 	bool (*ready)(void);           /* extra readiness condition, may be NULL */
 	const char *openapi;           /* the service's OpenAPI document (JSON text), may be NULL */
 	/* Requests whose path starts with rate_limit_prefix (e.g. "/auth/") take a token from
 	 * rate_limit per client address; an empty bucket answers 429 with Retry-After.  The client
-	 * address is the peer, or the last X-Forwarded-For entry when trust_forwarded_for (the
-	 * gateway appends the address it saw). */
+	 * address is the peer, or the X-Real-IP header (the address the gateway resolved) when the
+	 * peer is listed in trusted_gateways (comma-separated IPv4 addresses or CIDRs, validated by
+	 * the caller with httpparse_cidr_list_valid; NULL or empty = believe no header). */
 	const char *rate_limit_prefix;
 	struct ratelimit *rate_limit;
-	bool trust_forwarded_for;
+	const char *trusted_gateways;
 	void (*thread_exit)(void);     /* per-thread cleanup of the service, may be NULL */
 };
 
 /* Starts the server; opts and everything it points to must outlive it.  Returns NULL with a
  * reason in err when the port cannot be bound. */
 struct http_server *http_start(const struct http_options *opts, char *err, size_t errlen);
-/* From now on /ready answers 503 (the load balancer stops sending). */
+/* From now on /ready answers 503 (the load balancer stops sending); everything else is still
+ * served until http_stop. */
 void http_drain(struct http_server *s);
 /* Stops accepting, waits for in-flight requests, frees the server. */
 void http_stop(struct http_server *s);

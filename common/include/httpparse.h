@@ -1,5 +1,6 @@
 /* httpparse: the pure parsing behind the request layer (http.h) — comma lists, the CORS origin
- * list, path percent-decoding, request ids, If-Match, the next-page Link header, query values.
+ * list, path percent-decoding, request ids, If-Match, client addresses behind trusted gateways,
+ * the next-page Link header, query values.
  * Plain strings in, plain values out: no connection, no civetweb, no global state, so every
  * function is thread-safe and unit-testable.  Only httpparse_next_link allocates. */
 #ifndef HTTPPARSE_H
@@ -47,10 +48,23 @@ bool httpparse_if_match(const char *header, long long *version);
 /* True when a Content-Type (may be NULL) is application/json, in any case, with or without
  * parameters ("application/json; charset=utf-8"). */
 bool httpparse_is_json_type(const char *content_type);
-/* The client's address into out (size bytes): the last entry of X-Forwarded-For (xff, may be NULL
- * when the peer is not a trusted proxy) with leading spaces skipped, or peer when xff is NULL or
- * its last entry is empty. */
-void httpparse_forwarded_client(const char *xff, const char *peer, char *out, size_t size);
+
+/* ---- client addresses ---- */
+
+/* True when list (comma-separated, may be NULL) names only IPv4 addresses ("10.1.2.3") and CIDRs
+ * ("10.0.0.0/8", prefix 0-32; bits beyond the prefix are ignored, as nginx does).  Otherwise
+ * *bad_item receives the position (from 1) of the first item that is neither, and the result
+ * is false.  An empty list is valid. */
+bool httpparse_cidr_list_valid(const char *list, size_t *bad_item);
+/* True when addr (dotted IPv4, may be NULL) lies in an item of list (as above; invalid items
+ * match nothing). */
+bool httpparse_cidr_match(const char *list, const char *addr);
+/* The client's address into out (size bytes): real_ip (the X-Real-IP header the gateway sets,
+ * may be NULL), blanks around it ignored, when the TCP peer is in trusted (a list as above, may
+ * be NULL) and real_ip is an IPv4 or IPv6 address; otherwise peer.  So a header from anyone but
+ * a trusted gateway, or one that names no address, changes nothing. */
+void httpparse_client_addr(const char *real_ip, const char *peer, const char *trusted, char *out,
+                           size_t size);
 
 /* ---- values ---- */
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "health.h"
 #include "http.h"
 #include "kafka.h"
 
@@ -26,6 +27,8 @@ struct svc_config {
 	char *cors_origins;
 	char *kafka_broker_url;
 	long long migration_timeout_ms;
+	long long health_interval_ms;
+	long long drain_delay_ms;
 };
 
 /* The common rows of a service's configuration table.  s is the service's config struct, m the
@@ -41,7 +44,9 @@ struct svc_config {
 	CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                     \
 	CFG_INT(s, "REQUEST_TIMEOUT_MS", m.request_timeout_ms, "30000", 100, 600000),          \
 	CFG_INT(s, "MIGRATION_TIMEOUT_MS", m.migration_timeout_ms, "600000", 1000, 86400000),  \
-	CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096)
+	CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096),                               \
+	CFG_INT(s, "HEALTH_CHECK_INTERVAL_MS", m.health_interval_ms, "2000", 1000, 600000),    \
+	CFG_INT(s, "DRAIN_DELAY_MS", m.drain_delay_ms, "0", 0, 600000)
 
 /* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.
  * Then validates LOG_LEVEL, sets up logging, jansson, libcurl and the database layer, and blocks
@@ -76,14 +81,14 @@ struct svc_service {
 	const struct auth_config *auth;
 	const struct http_route *routes;
 	size_t nroutes;
-	const struct http_health_check *extra_checks; /* besides database and kafka; may be NULL */
+	const struct health_check *extra_checks; /* besides database and kafka; may be NULL */
 	size_t nextra_checks;
 	const struct db_migration *migrations;
 	size_t nmigrations;
 	const char *openapi;             /* the OpenAPI document served at /openapi.json */
 	const char *rate_limit_prefix;   /* e.g. "/auth/"; NULL = no rate limit */
 	long long rate_limit_per_minute; /* per client address; 0 = off */
-	bool trust_forwarded_for;        /* client address from X-Forwarded-For (behind the gateway) */
+	const char *trusted_gateways;    /* peers whose X-Real-IP is the client (http.h); may be NULL */
 	long long outbox_lock_key;       /* tells this service's replicas apart from others */
 	/* Optional consumer, started once the schema exists: topics (NULL-terminated) in group,
 	 * each message handed to consume(…, consume_arg, …); unusable ones go to <topic>.dlq. */
@@ -94,11 +99,14 @@ struct svc_service {
 };
 
 /* Serves until SIGTERM/SIGINT: creates the Kafka producer when KAFKA_BROKER_URL is set (without
- * it events wait in the outbox), starts HTTP (routes, /health with database + kafka + extra
- * checks, /ready, /metrics with the outbox gauges), applies the migrations (retrying while the
- * database is away), then starts the outbox publisher and the consumer, waits for the signal,
- * drains (/ready 503), stops HTTP, the consumer and the publisher, flushes and frees the
- * producer.  Returns the process exit code (2 for an unusable Kafka configuration). */
+ * it events wait in the outbox), starts the background health checks (database + kafka + extra
+ * checks, every HEALTH_CHECK_INTERVAL_MS) and HTTP (routes, /health from the checks' last
+ * results, /ready, /metrics with the outbox gauges), applies the migrations (retrying while the
+ * database is away), then starts the outbox publisher and the consumer and waits for the signal.
+ * Then drains: /ready answers 503 while everything else is still served for DRAIN_DELAY_MS (a
+ * second signal cuts this short), then stops HTTP (in-flight requests finish), the health checks,
+ * the consumer and the publisher, flushes and frees the producer.  Returns the process exit code
+ * (2 for an unusable Kafka configuration). */
 int svc_serve(const struct svc_service *s);
 
 /* Releases what svc_init set up and the configuration strings: the last call of main(). */

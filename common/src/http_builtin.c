@@ -7,30 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "health.h"
 #include "metrics.h"
-#include "timefmt.h"
 
+/* Answers from the last results of the background checks (health.h): never waits for a
+ * dependency, so a hanging broker or identity provider cannot hold a worker here. */
 static void http_health(struct req *r)
 {
 	const struct http_options *o = r->srv->opts;
-	json_t *checks = json_object();
-	bool down = false, degraded = false;
-	for (size_t i = 0; i < o->nchecks; i++) {
-		char detail[256] = "";
-		long long t0 = timefmt_mono_us();
-		enum health_state st = o->checks[i].check(detail, sizeof detail);
-		double ms = (double)(timefmt_mono_us() - t0) / 1000.0;
-		const char *name = st == HEALTH_OK ? "ok" : st == HEALTH_DEGRADED ? "degraded" : "down";
-		json_t *c = json_pack("{s:s, s:f}", "status", name, "latency_ms", ms);
-		if (detail[0])
-			json_object_set_new(c, "detail", json_string(detail));
-		json_object_set_new(checks, o->checks[i].name, c);
-		if (st == HEALTH_DOWN && o->checks[i].hard)
-			down = true;
-		else if (st != HEALTH_OK)
-			degraded = true;
+	enum health_state overall = HEALTH_OK;
+	json_t *checks = o->health ? health_report(o->health, &overall) : json_object();
+	if (!checks) {
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		return;
 	}
-	const char *status = down ? "unavailable" : degraded ? "degraded" : "ok";
+	bool down = overall == HEALTH_DOWN;
+	const char *status = down ? "unavailable" : overall == HEALTH_DEGRADED ? "degraded" : "ok";
 	if (down)
 		req_add_header(r, "Retry-After", "5");
 	req_reply_json(r, down ? 503 : 200,

@@ -56,9 +56,9 @@ static bool http_rate_limited(struct req *r)
 		return false;
 	char addr[RATELIMIT_KEY_MAX], retry[16];
 	int after = 0;
-	/* The client: the peer, or behind a trusted proxy the last X-Forwarded-For entry. */
-	const char *xff = o->trust_forwarded_for ? mg_get_header(r->conn, "X-Forwarded-For") : NULL;
-	httpparse_forwarded_client(xff, r->ri->remote_addr, addr, sizeof addr);
+	/* The client: the peer, or the address a trusted gateway resolved and sent as X-Real-IP. */
+	httpparse_client_addr(mg_get_header(r->conn, "X-Real-IP"), r->ri->remote_addr,
+	                      o->trusted_gateways, addr, sizeof addr);
 	if (ratelimit_take(o->rate_limit, addr, timefmt_mono_us() / 1000, &after))
 		return false;
 	snprintf(retry, sizeof retry, "%d", after);

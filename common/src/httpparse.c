@@ -1,7 +1,9 @@
 #include "countof.h"
 #include "httpparse.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,13 +154,82 @@ bool httpparse_is_json_type(const char *ct)
 	return next == '\0' || next == ';' || next == ' ';
 }
 
-void httpparse_forwarded_client(const char *xff, const char *peer, char *out, size_t size)
+/* ---- client addresses ---- */
+
+/* Parses one list item (len bytes, not NUL-terminated) "a.b.c.d" or "a.b.c.d/n" into a network
+ * address and mask (host byte order). */
+static bool httpparse_cidr(const char *item, size_t len, uint32_t *net, uint32_t *mask)
 {
-	const char *last = xff ? strrchr(xff, ',') : NULL;
-	const char *addr = last ? last + 1 : xff;
-	while (addr && *addr == ' ')
-		addr++;
-	snprintf(out, size, "%s", addr && *addr ? addr : peer);
+	char buf[INET_ADDRSTRLEN + 4];
+	struct in_addr a;
+	long long prefix = 32;
+	if (len >= sizeof buf)
+		return false;
+	memcpy(buf, item, len);
+	buf[len] = '\0';
+	char *slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		if (!(slash[1] >= '0' && slash[1] <= '9') || !httpparse_int(slash + 1, 0, 32, &prefix))
+			return false;
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return false;
+	*mask = prefix == 0 ? 0 : ~(uint32_t)0 << (32 - prefix);
+	*net = ntohl(a.s_addr) & *mask;
+	return true;
+}
+
+bool httpparse_cidr_list_valid(const char *list, size_t *bad_item)
+{
+	const char *p = list, *item;
+	size_t len, n = 0;
+	uint32_t net, mask;
+	while (httpparse_list_next(&p, &item, &len)) {
+		n++;
+		if (!httpparse_cidr(item, len, &net, &mask)) {
+			*bad_item = n;
+			return false;
+		}
+	}
+	return true;
+}
+
+bool httpparse_cidr_match(const char *list, const char *addr)
+{
+	const char *p = list, *item;
+	size_t len;
+	uint32_t net, mask;
+	struct in_addr a;
+	if (!addr || inet_pton(AF_INET, addr, &a) != 1)
+		return false;
+	uint32_t host = ntohl(a.s_addr);
+	while (httpparse_list_next(&p, &item, &len))
+		if (httpparse_cidr(item, len, &net, &mask) && (host & mask) == net)
+			return true;
+	return false;
+}
+
+void httpparse_client_addr(const char *real_ip, const char *peer, const char *trusted, char *out,
+                           size_t size)
+{
+	char buf[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *addr = peer;
+	if (real_ip && httpparse_cidr_match(trusted, peer)) {
+		while (httpparse_blank(*real_ip))
+			real_ip++;
+		size_t len = strlen(real_ip);
+		while (len > 0 && httpparse_blank(real_ip[len - 1]))
+			len--;
+		if (len < sizeof buf) {
+			memcpy(buf, real_ip, len);
+			buf[len] = '\0';
+			if (inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1)
+				addr = buf;
+		}
+	}
+	snprintf(out, size, "%s", addr);
 }
 
 /* ---- values ---- */

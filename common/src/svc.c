@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "countof.h"
+#include "health.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -119,6 +120,8 @@ bool svc_migrated(void)
 static struct kafka_producer *svc_kafka;
 static _Atomic(struct outbox *) svc_outbox; /* read by the /metrics gauge */
 
+/* The checks every service has.  They run on the health module's threads (health.h), so the
+ * database check uses a connection of its own (db.c keeps one per thread). */
 static enum health_state svc_check_database(char *detail, size_t size)
 {
 	double ms;
@@ -156,6 +159,19 @@ struct auth_config svc_auth(const struct svc_config *cfg)
 	return (struct auth_config){cfg->jwt_secret, cfg->jwt_issuer, cfg->access_ttl};
 }
 
+/* After the stop signal: /ready answers 503 at once, so that load balancers stop sending, but
+ * requests are still served for drain_ms (they may still be routed here while the endpoint
+ * removal spreads); a second signal ends the wait early. */
+static void svc_drain(struct http_server *srv, long long drain_ms)
+{
+	http_drain(srv);
+	if (drain_ms <= 0)
+		return;
+	log_info("draining: /ready answers 503, requests are served for %lld ms more", drain_ms);
+	if (svc_wait_signal((long)drain_ms) > 0)
+		log_info("second signal: ending the drain delay early");
+}
+
 int svc_serve(const struct svc_service *s)
 {
 	char err[256];
@@ -163,7 +179,8 @@ int svc_serve(const struct svc_service *s)
 	struct outbox *outbox = NULL;
 	struct kafka_consumer *consumer = NULL;
 	struct kafka_producer *producer = NULL;
-	static struct http_health_check checks[SVC_MAX_CHECKS] = {
+	struct health *health = NULL;
+	static struct health_check checks[SVC_MAX_CHECKS] = {
 		{"database", true, svc_check_database},
 		{"kafka", false, svc_check_kafka},
 	};
@@ -184,6 +201,13 @@ int svc_serve(const struct svc_service *s)
 	metrics_register_gauge("outbox_leader",
 	                       "1 while this instance's outbox publisher holds the publisher lock.",
 	                       svc_outbox_leader);
+	/* Before HTTP, so that the first /health already has results. */
+	health = health_start(checks, nchecks, s->cfg->health_interval_ms, err, sizeof err);
+	if (!health) {
+		fprintf(stderr, "%s: %s\n", s->name, err);
+		kafka_producer_free(producer, 0);
+		return 1;
+	}
 	struct http_options opts = {
 		.service = s->name,
 		.port = s->cfg->port,
@@ -194,12 +218,11 @@ int svc_serve(const struct svc_service *s)
 		.auth = s->auth,
 		.routes = s->routes,
 		.nroutes = s->nroutes,
-		.checks = checks,
-		.nchecks = nchecks,
+		.health = health,
 		.ready = svc_ready,
 		.openapi = s->openapi,
 		.rate_limit_prefix = s->rate_limit_prefix,
-		.trust_forwarded_for = s->trust_forwarded_for,
+		.trusted_gateways = s->trusted_gateways,
 	};
 	if (s->rate_limit_prefix && s->rate_limit_per_minute > 0)
 		opts.rate_limit = ratelimit_new((unsigned)s->rate_limit_per_minute);
@@ -207,6 +230,7 @@ int svc_serve(const struct svc_service *s)
 	if (!srv) {
 		fprintf(stderr, "%s: %s\n", s->name, err);
 		ratelimit_free(opts.rate_limit);
+		health_free(health);
 		kafka_producer_free(producer, 0);
 		return 1;
 	}
@@ -227,13 +251,19 @@ int svc_serve(const struct svc_service *s)
 				rc = 1;
 			}
 		}
-		int sig = rc ? 0 : svc_wait_signal(-1);
-		log_info("signal %d: shutting down", sig);
+		if (rc == 0) {
+			int sig = svc_wait_signal(-1);
+			log_info("signal %d: shutting down", sig);
+		}
 	} else if (migrated < 0) {
 		rc = 1;
 	}
-	http_drain(srv);
+	/* Only a service that was serving waits: one that never became ready got no traffic. */
+	svc_drain(srv, migrated > 0 && rc == 0 ? s->cfg->drain_delay_ms : 0);
+	/* A check in progress finishes while HTTP stops; the join below then rarely waits. */
+	health_stop(health);
 	http_stop(srv);
+	health_free(health);
 	ratelimit_free(opts.rate_limit);
 	kafka_consumer_stop(consumer);
 	svc_outbox = NULL;

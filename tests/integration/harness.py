@@ -262,6 +262,8 @@ class Stack:
             "NUM_THREADS": "8",
             # The suite signs in hundreds of times from one address; the limit has its own test.
             "RATE_LIMIT_AUTH_PER_MINUTE": "0",
+            # The gateway (scripts/nginx.sh) reaches the services from 127.0.0.1, as in make run.
+            "TRUSTED_GATEWAYS": "127.0.0.1",
             "KAFKA_BROKER_URL": self.kafka.bootstrap,
         }
 

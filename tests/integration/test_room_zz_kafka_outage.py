@@ -47,6 +47,9 @@ def test_broker_outage_keeps_the_api_working_and_delivers_later(stack, room_url,
         r = requests.get(f"{room_url}/rooms/{a['id']}", headers=admin_headers, timeout=10)
         assert r.status_code == 200 and r.json()["version"] == 4
 
+        # /health answers from the background check's last result: wait until it noticed.
+        wait_until(lambda: health(room_url).json()["status"] == "degraded", timeout=10,
+                   interval=0.1, what="/health degraded")
         r = health(room_url)
         assert r.status_code == 200, r.text
         body = r.json()

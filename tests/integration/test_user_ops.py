@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from harness import BIN_DIR, assert_error, bearer, decode_jwt_payload, operator_token
+from harness import (BIN_DIR, assert_error, bearer, decode_jwt_payload, operator_token,
+                     wait_until)
 
 # ---- endpoints ----
 
@@ -173,10 +174,21 @@ def test_missing_database_url_exits_2(stack):
 
 @pytest.mark.parametrize("var,value", [("LOG_LEVEL", "loud"), ("NUM_THREADS", "0"),
                                        ("MAX_BODY_BYTES", "lots"), ("JWT_ACCESS_TTL_SECONDS", "-5"),
-                                       ("OIDC_ALLOW_HTTP_LOOPBACK", "maybe")])
+                                       ("OIDC_ALLOW_HTTP_LOOPBACK", "maybe"),
+                                       ("HEALTH_CHECK_INTERVAL_MS", "999"),
+                                       ("DRAIN_DELAY_MS", "-1"),
+                                       ("TRUSTED_GATEWAYS", "127.0.0.1, 10.0.0.0/33"),
+                                       ("TRUSTED_GATEWAYS", "gateway.local")])
 def test_other_invalid_settings_exit_2(stack, var, value):
     line = config_error_line(run_daemon(stack, f"cfg-{var.lower()}", **{var: value}))
     assert var in line
+
+
+def test_removed_trust_forwarded_for_exits_2(stack):
+    """TRUST_FORWARDED_FOR=true believed X-Forwarded-For from anyone; it is refused rather than
+    ignored (which would put every client behind the gateway into one bucket)."""
+    line = config_error_line(run_daemon(stack, "cfg-trust-xff", TRUST_FORWARDED_FOR="true"))
+    assert "TRUST_FORWARDED_FOR" in line and "TRUSTED_GATEWAYS" in line
 
 
 def test_google_client_id_without_secret_exits_2(stack):
@@ -202,6 +214,35 @@ def test_sigterm_exits_0_within_10_seconds(stack):
     assert elapsed < 10, elapsed
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{svc.url}/live", timeout=2)
+
+
+def test_drain_delay_keeps_serving_after_sigterm(stack):
+    """DRAIN_DELAY_MS: after SIGTERM /ready answers 503 at once (the load balancer stops sending)
+    while requests, on new connections too, are still served for the delay; then the usual
+    stop, exit 0."""
+    svc = stack.user_service(tag="drain", DRAIN_DELAY_MS="2000")
+    svc.start()
+    token, _ = operator_token(svc, "ops.drain@example.com")
+    h = {**bearer(token), "Connection": "close"}
+    t0 = time.monotonic()
+    svc.proc.send_signal(signal.SIGTERM)
+
+    def ready_503():
+        r = requests.get(f"{svc.url}/ready", headers={"Connection": "close"}, timeout=2)
+        return (r,) if r.status_code == 503 else None  # a 503 Response is falsy itself
+    (r,) = wait_until(ready_503, timeout=1, interval=0.02, what="/ready 503 after SIGTERM")
+    assert_error(r, 503, "unavailable")
+    r = requests.get(f"{svc.url}/users/profile", headers=h, timeout=2)
+    assert r.status_code == 200, r.text
+    assert requests.get(f"{svc.url}/live", headers=h, timeout=2).status_code == 200
+    assert time.monotonic() - t0 < 1.9, "the checks above must fall inside the drain window"
+    rc = svc.proc.wait(timeout=15)
+    elapsed = time.monotonic() - t0
+    assert rc == 0, svc.log_tail()
+    assert 2.0 <= elapsed < 12, elapsed
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{svc.url}/live", timeout=2)
+    assert "draining" in svc.log_text()
 
 
 def test_sigint_exits_0(stack):

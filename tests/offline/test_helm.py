@@ -319,7 +319,7 @@ def test_configmap_holds_only_documented_non_secret_settings(variants):
         if line.startswith("| `"):
             documented |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
     assert {"DATABASE_URL", "JWT_SECRET_KEY", "LOG_LEVEL"} <= documented
-    documented |= {"RATE_LIMIT_AUTH_PER_MINUTE", "TRUST_FORWARDED_FOR"}  # user-service's own
+    documented |= {"RATE_LIMIT_AUTH_PER_MINUTE", "TRUSTED_GATEWAYS"}  # user-service's own
     for variant in ("default", *ENVIRONMENTS):
         data = rendered(variants, variant).get("ConfigMap", f"{RELEASE}-config")["data"]
         assert set(data) <= documented, set(data) - documented

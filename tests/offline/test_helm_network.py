@@ -3,6 +3,7 @@ network plugin would, over every pair of pods and ports that matters), the gatew
 address and /auth/* limit settings, and the rollout drain (preStop sleep, DRAIN_DELAY_MS, grace
 periods).  Renders with the fixtures of test_helm.py."""
 
+import ipaddress
 import re
 
 import pytest
@@ -345,6 +346,23 @@ def test_gateway_client_address_and_auth_limit_settings(helm):
     conf = gateway_conf(r)
     assert not re.search(r"^set_real_ip_from", conf, re.M)
     assert "add_header Retry-After 9 always;" in conf  # ceil(60 / 7)
+
+
+@pytest.mark.parametrize("variant", ["default", "development", "production"])
+def test_user_service_believes_x_real_ip_from_the_gateways_only(variants, variant):
+    """TRUSTED_GATEWAYS (user-service): the gateway pods' addresses are not fixed, so the chart
+    names the pod network; that is safe because within it only the gateway (and the metrics
+    scrapers) may connect to user-service.  The removed TRUST_FORWARDED_FOR, which the service
+    now refuses, is not set."""
+    r = rendered(variants, variant)
+    data = r.get("ConfigMap", f"{RELEASE}-config")["data"]
+    assert "TRUST_FORWARDED_FOR" not in data
+    nets = [ipaddress.ip_network(item.strip()) for item in data["TRUSTED_GATEWAYS"].split(",")]
+    assert nets == [ipaddress.ip_network(n) for n in DEFAULT_PROXIES if ":" not in n]
+    out, _ = reachability(r)
+    port = SERVICES["user-service"][0]
+    assert {src for src, dst, p, _ in out if dst == "user-service" and p == port} == {
+        "gateway", "prometheus"}
 
 
 @pytest.mark.parametrize("key,value,message", [

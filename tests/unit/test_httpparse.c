@@ -1,5 +1,6 @@
 /* Unit tests of common/src/httpparse.c: comma lists, CORS origins, path decoding, request ids,
- * If-Match, Content-Type, X-Forwarded-For, query values and the next-page Link. */
+ * If-Match, Content-Type, client addresses behind trusted gateways (CIDR lists, X-Real-IP), query
+ * values and the next-page Link. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -310,30 +311,99 @@ static void test_is_json_type(void **state)
 	assert_false(httpparse_is_json_type("text/plain"));
 }
 
-static void expect_client(const char *xff, const char *want)
+/* ---- client addresses ---- */
+
+static void test_cidr_list_valid(void **state)
+{
+	(void)state;
+	size_t bad = 0;
+	assert_true(httpparse_cidr_list_valid(NULL, &bad));
+	assert_true(httpparse_cidr_list_valid("", &bad));
+	assert_true(httpparse_cidr_list_valid(" , ", &bad));
+	assert_true(httpparse_cidr_list_valid("127.0.0.1", &bad));
+	assert_true(httpparse_cidr_list_valid("10.0.0.0/8, 172.16.0.0/12,192.168.0.0/16", &bad));
+	assert_true(httpparse_cidr_list_valid("0.0.0.0/0,255.255.255.255/32", &bad));
+	/* Host bits beyond the prefix are ignored, as nginx does. */
+	assert_true(httpparse_cidr_list_valid("10.1.2.3/8", &bad));
+	static const char *const invalid[] = {
+		"10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "10.0.0.0/8x", "10.0.0.0/ 8", "10.0.0",
+		"10.0.0.256", "10.0.0.1.2", "010.0.0.1", "localhost", "::1", "fc00::/7", "/8",
+		"10.0.0.0//8", "10.0.0.0/8/8", "1.2.3.4 5.6.7.8", "10.0.0.0/0008x",
+		"123456789012345678901234567890",
+	};
+	for (size_t i = 0; i < countof(invalid); i++) {
+		char list[96];
+		snprintf(list, sizeof list, "127.0.0.1, %s ,10.0.0.0/8", invalid[i]);
+		bad = 0;
+		if (httpparse_cidr_list_valid(list, &bad))
+			fail_msg("accepted \"%s\"", invalid[i]);
+		assert_int_equal(bad, 2);
+	}
+	assert_false(httpparse_cidr_list_valid("nope", &bad));
+	assert_int_equal(bad, 1);
+}
+
+static void test_cidr_match(void **state)
+{
+	(void)state;
+	assert_true(httpparse_cidr_match("127.0.0.1", "127.0.0.1"));
+	assert_false(httpparse_cidr_match("127.0.0.1", "127.0.0.2"));
+	assert_true(httpparse_cidr_match("10.0.0.0/8", "10.255.1.2"));
+	assert_false(httpparse_cidr_match("10.0.0.0/8", "11.0.0.1"));
+	assert_false(httpparse_cidr_match("10.0.0.0/8", "9.255.255.255"));
+	assert_true(httpparse_cidr_match("172.16.0.0/12", "172.31.255.255"));
+	assert_false(httpparse_cidr_match("172.16.0.0/12", "172.32.0.0"));
+	assert_true(httpparse_cidr_match("10.1.2.3/8", "10.9.9.9"));
+	assert_true(httpparse_cidr_match("0.0.0.0/0", "203.0.113.7"));
+	assert_true(httpparse_cidr_match("192.0.2.1/32", "192.0.2.1"));
+	assert_false(httpparse_cidr_match("192.0.2.1/32", "192.0.2.0"));
+	assert_true(httpparse_cidr_match("192.0.2.128/25", "192.0.2.200"));
+	assert_false(httpparse_cidr_match("192.0.2.128/25", "192.0.2.127"));
+	/* Any item of the list; invalid items match nothing, the others still do. */
+	assert_true(httpparse_cidr_match("bogus, 10.0.0.0/33, 192.168.0.0/16", "192.168.7.7"));
+	assert_false(httpparse_cidr_match("bogus, 10.0.0.0/33", "10.0.0.1"));
+	/* No list, an empty list or no usable address: nothing matches. */
+	assert_false(httpparse_cidr_match(NULL, "127.0.0.1"));
+	assert_false(httpparse_cidr_match("", "127.0.0.1"));
+	assert_false(httpparse_cidr_match("0.0.0.0/0", NULL));
+	assert_false(httpparse_cidr_match("0.0.0.0/0", ""));
+	assert_false(httpparse_cidr_match("0.0.0.0/0", "::1"));
+	assert_false(httpparse_cidr_match("0.0.0.0/0", "127.0.0.1 "));
+}
+
+static void expect_client(const char *real_ip, const char *peer, const char *trusted,
+                          const char *want)
 {
 	char out[64];
-	httpparse_forwarded_client(xff, "10.0.0.1", out, sizeof out);
+	httpparse_client_addr(real_ip, peer, trusted, out, sizeof out);
 	assert_string_equal(out, want);
 }
 
-static void test_forwarded_client(void **state)
+static void test_client_addr(void **state)
 {
 	(void)state;
-	expect_client(NULL, "10.0.0.1");
-	expect_client("", "10.0.0.1");
-	expect_client("203.0.113.7", "203.0.113.7");
-	expect_client("  203.0.113.7", "203.0.113.7");
-	/* The last entry is the one the trusted proxy appended; earlier ones are the client's. */
-	expect_client("1.1.1.1, 203.0.113.7", "203.0.113.7");
-	expect_client("1.1.1.1,203.0.113.7", "203.0.113.7");
-	expect_client("spoofed, 1.1.1.1,   203.0.113.7", "203.0.113.7");
-	/* An empty last entry names nobody: the peer is the client. */
-	expect_client("203.0.113.7,", "10.0.0.1");
-	expect_client("203.0.113.7,   ", "10.0.0.1");
+	const char *gw = "127.0.0.1, 10.0.0.0/8";
+	/* From a trusted gateway the header names the client. */
+	expect_client("203.0.113.7", "127.0.0.1", gw, "203.0.113.7");
+	expect_client("203.0.113.7", "10.4.5.6", gw, "203.0.113.7");
+	expect_client("  203.0.113.7 ", "10.4.5.6", gw, "203.0.113.7");
+	expect_client("2001:db8::7", "10.4.5.6", gw, "2001:db8::7");
+	/* From anyone else it is ignored. */
+	expect_client("203.0.113.7", "192.0.2.9", gw, "192.0.2.9");
+	expect_client("203.0.113.7", "127.0.0.1", NULL, "127.0.0.1");
+	expect_client("203.0.113.7", "127.0.0.1", "", "127.0.0.1");
+	/* No header, or one that names no address, leaves the peer. */
+	expect_client(NULL, "127.0.0.1", gw, "127.0.0.1");
+	expect_client("", "127.0.0.1", gw, "127.0.0.1");
+	expect_client("   ", "127.0.0.1", gw, "127.0.0.1");
+	expect_client("203.0.113.7, 198.51.100.1", "127.0.0.1", gw, "127.0.0.1");
+	expect_client("evil", "127.0.0.1", gw, "127.0.0.1");
+	expect_client("203.0.113.256", "127.0.0.1", gw, "127.0.0.1");
+	expect_client("1111:2222:3333:4444:5555:6666:7777:8888:9999", "127.0.0.1", gw,
+	              "127.0.0.1");
 	/* Bounded by the output buffer. */
 	char small[4];
-	httpparse_forwarded_client("203.0.113.7", "peer", small, sizeof small);
+	httpparse_client_addr("203.0.113.7", "127.0.0.1", gw, small, sizeof small);
 	assert_string_equal(small, "203");
 }
 
@@ -488,7 +558,9 @@ int main(void)
 		cmocka_unit_test(test_request_id),
 		cmocka_unit_test(test_if_match),
 		cmocka_unit_test(test_is_json_type),
-		cmocka_unit_test(test_forwarded_client),
+		cmocka_unit_test(test_cidr_list_valid),
+		cmocka_unit_test(test_cidr_match),
+		cmocka_unit_test(test_client_addr),
 		cmocka_unit_test(test_positive_id),
 		cmocka_unit_test(test_int),
 		cmocka_unit_test(test_bool),

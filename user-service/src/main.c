@@ -9,6 +9,7 @@
 #include "countof.h"
 #include "embedded.h"
 #include "handlers.h"
+#include "httpparse.h"
 #include "jsonx.h"
 #include "kafka.h"
 #include "log.h"
@@ -36,6 +37,8 @@ static const struct cfg_param user_params[] = {
 	CFG_BOOL(USER_CFG, "OIDC_ALLOW_HTTP_LOOPBACK", oidc_allow_http_loopback, "false"),
 	CFG_INT(USER_CFG, "OIDC_JWKS_REFRESH_SECONDS", oidc_jwks_refresh_s, "3600", 1, 86400),
 	CFG_INT(USER_CFG, "RATE_LIMIT_AUTH_PER_MINUTE", auth_rate_limit, "30", 0, 1000000),
+	CFG_STR(USER_CFG, "TRUSTED_GATEWAYS", trusted_gateways, "", 0, 4096),
+	/* Replaced by TRUSTED_GATEWAYS; read only to refuse "true" (see user_check_gateways). */
 	CFG_BOOL(USER_CFG, "TRUST_FORWARDED_FOR", trust_forwarded_for, "false"),
 };
 
@@ -69,9 +72,30 @@ static enum health_state check_identity_provider(char *detail, size_t size)
 	return HEALTH_DEGRADED;
 }
 
-static const struct http_health_check checks[] = {
+static const struct health_check checks[] = {
 	{"identity_provider", false, check_identity_provider},
 };
+
+/* The client-address settings: TRUSTED_GATEWAYS must be a list of IPv4 addresses or CIDRs, and
+ * the removed TRUST_FORWARDED_FOR=true (it believed X-Forwarded-For from any peer, so anyone who
+ * reached the port could choose their rate-limit bucket) stops the service rather than being
+ * ignored silently, which would put every client behind the gateway into one bucket.  Prints
+ * the reason and returns false. */
+static bool user_check_gateways(void)
+{
+	size_t bad = 0;
+	if (cfg.trust_forwarded_for) {
+		fprintf(stderr, SERVICE ": TRUST_FORWARDED_FOR is no longer supported: set "
+		                "TRUSTED_GATEWAYS to the gateway's addresses instead\n");
+		return false;
+	}
+	if (!httpparse_cidr_list_valid(cfg.trusted_gateways, &bad)) {
+		fprintf(stderr, SERVICE ": TRUSTED_GATEWAYS must be a comma-separated list of IPv4 "
+		                "addresses or CIDRs (item %zu is not)\n", bad);
+		return false;
+	}
+	return true;
+}
 
 /* `user-service token --email E [--name N] [--role admin|employee]`: creates or updates the user
  * and prints one access token. */
@@ -126,6 +150,10 @@ int main(int argc, char **argv)
 
 	svc_init(SERVICE, &user_config_table, &cfg, &cfg.common);
 	struct auth_config auth = svc_auth(&cfg.common);
+	if (!user_check_gateways()) {
+		rc = 2;
+		goto out;
+	}
 	if (argc > 1 && strcmp(argv[1], "token") == 0) {
 		rc = token_command(argc, argv, &auth);
 		goto out;
@@ -165,7 +193,7 @@ int main(int argc, char **argv)
 		.openapi = service_openapi,
 		.rate_limit_prefix = "/auth/",
 		.rate_limit_per_minute = cfg.auth_rate_limit,
-		.trust_forwarded_for = cfg.trust_forwarded_for,
+		.trusted_gateways = cfg.trusted_gateways,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 	};
 	rc = svc_serve(&service);
