@@ -20,20 +20,20 @@ struct health_slot {
 	struct health *owner;
 	pthread_t thread;
 	bool started;
-	bool running;                     /* a run is in progress */
-	bool stall_logged;                /* ... and health_report logged that it hangs */
-	long long run_start_us;           /* monotonic start of the current or last run */
-	bool have;                        /* a run has finished */
-	enum health_state state;          /* its outcome */
+	bool running;            /* a run is in progress */
+	bool stall_logged;       /* ... and health_report logged that it hangs */
+	long long run_start_us;  /* monotonic start of the current or last run */
+	bool have;               /* a run has finished */
+	enum health_state state; /* its outcome */
 	char detail[HEALTH_DETAIL_MAX];
 	double latency_ms;
-	long long done_us;                /* monotonic end of the last run */
-	long long done_ms;                /* the same, wall clock */
+	long long done_us; /* monotonic end of the last run */
+	long long done_ms; /* the same, wall clock */
 };
 
 struct health {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;                /* signalled on stop; on CLOCK_MONOTONIC */
+	pthread_cond_t cv; /* signalled on stop; on CLOCK_MONOTONIC */
 	bool stop;
 	long long interval_us;
 	size_t n;
@@ -55,8 +55,8 @@ static enum health_state health_failed(const struct health_check *c)
  * log shows when a dependency went away and came back without a line per run.  reported: the
  * outcome last logged or shown differed from now (a new outcome, or the run that just ended
  * was reported as hanging). */
-static void health_log_change(const struct health_check *c, bool reported,
-                              enum health_state now, const char *detail)
+static void health_log_change(const struct health_check *c, bool reported, enum health_state now,
+                              const char *detail)
 {
 	if (!reported)
 		return;
@@ -69,7 +69,8 @@ static void health_log_change(const struct health_check *c, bool reported,
 /* Waits on h->cv (mutex held) until the monotonic time deadline_us or a stop request. */
 static void health_wait_until(struct health *h, long long deadline_us)
 {
-	struct timespec ts = {(time_t)(deadline_us / 1000000), (long)(deadline_us % 1000000) * 1000};
+	struct timespec ts = {(time_t)(deadline_us / 1000000),
+	                      (long)(deadline_us % 1000000) * 1000};
 	while (!h->stop && timefmt_mono_us() < deadline_us)
 		if (pthread_cond_timedwait(&h->cv, &h->mu, &ts) == ETIMEDOUT)
 			break;
@@ -137,8 +138,8 @@ struct health *health_start(const struct health_check *checks, size_t n, long lo
 		s->run_start_us = timefmt_mono_us();
 		int rc = pthread_create(&s->thread, NULL, health_main, s);
 		if (rc != 0) {
-			snprintf(err, errlen, "cannot start the %s health check: %s", checks[i].name,
-			         strerror(rc));
+			snprintf(err, errlen, "cannot start the %s health check: %s",
+			         checks[i].name, strerror(rc));
 			health_free(h);
 			return NULL;
 		}

@@ -170,7 +170,8 @@ static bool httpparse_cidr(const char *item, size_t len, uint32_t *net, uint32_t
 	char *slash = strchr(buf, '/');
 	if (slash) {
 		*slash = '\0';
-		if (!(slash[1] >= '0' && slash[1] <= '9') || !httpparse_int(slash + 1, 0, 32, &prefix))
+		if (!(slash[1] >= '0' && slash[1] <= '9') ||
+		    !httpparse_int(slash + 1, 0, 32, &prefix))
 			return false;
 	}
 	if (inet_pton(AF_INET, buf, &a) != 1)

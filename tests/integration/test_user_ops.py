@@ -9,8 +9,7 @@ import time
 import pytest
 import requests
 
-from harness import (BIN_DIR, assert_error, bearer, decode_jwt_payload, operator_token,
-                     wait_until)
+from harness import BIN_DIR, assert_error, bearer, decode_jwt_payload, operator_token, wait_until
 
 # ---- endpoints ----
 

@@ -85,13 +85,17 @@ static bool user_check_gateways(void)
 {
 	size_t bad = 0;
 	if (cfg.trust_forwarded_for) {
-		fprintf(stderr, SERVICE ": TRUST_FORWARDED_FOR is no longer supported: set "
-		                "TRUSTED_GATEWAYS to the gateway's addresses instead\n");
+		fprintf(stderr,
+		        "%s: TRUST_FORWARDED_FOR is no longer supported: set TRUSTED_GATEWAYS to the "
+		        "gateway's addresses instead\n",
+		        SERVICE);
 		return false;
 	}
 	if (!httpparse_cidr_list_valid(cfg.trusted_gateways, &bad)) {
-		fprintf(stderr, SERVICE ": TRUSTED_GATEWAYS must be a comma-separated list of IPv4 "
-		                "addresses or CIDRs (item %zu is not)\n", bad);
+		fprintf(stderr,
+		        "%s: TRUSTED_GATEWAYS must be a comma-separated list of IPv4 addresses or "
+		        "CIDRs (item %zu is not)\n",
+		        SERVICE, bad);
 		return false;
 	}
 	return true;

@@ -17,10 +17,10 @@ struct user_config {
 	char *admin_emails;
 	long long refresh_ttl;
 	bool oidc_allow_http_loopback;
-	long long oidc_jwks_refresh_s;  /* provider keys and metadata re-fetched after this */
+	long long oidc_jwks_refresh_s; /* provider keys and metadata re-fetched after this */
 	long long auth_rate_limit;
-	char *trusted_gateways;         /* peers whose X-Real-IP is the client's address */
-	bool trust_forwarded_for;       /* removed setting: only read to refuse "true" */
+	char *trusted_gateways;   /* peers whose X-Real-IP is the client's address */
+	bool trust_forwarded_for; /* removed setting: only read to refuse "true" */
 };
 
 #endif
