@@ -107,6 +107,7 @@ $(BUILD)/tests/test_room_validate: $(BUILD)/obj/room-service/src/validate.o
 $(BUILD)/tests/test_res_validate: $(BUILD)/obj/reservation-service/src/validate.o
 $(BUILD)/tests/test_res_event_decode: $(BUILD)/obj/reservation-service/src/event_decode.o
 $(BUILD)/tests/test_user_validate: $(BUILD)/obj/user-service/src/validate.o
+$(BUILD)/tests/test_user_tokens: $(BUILD)/obj/user-service/src/tokens.o
 $(addprefix $(BUILD)/tests/test_,room_validate res_validate user_validate): \
     $(BUILD)/obj/tests/unit/body_check.o
 unit-bins: $(UNIT_BINS)

@@ -297,7 +297,7 @@ static void query_strings(const char *qs)
 	static const struct {
 		const char *name;
 		size_t size;
-	} strings[] = {{"q", 201},       {"role", 16},     {"status", 16}, {"login_hint", 321},
+	} strings[] = {{"q", 201},       {"role", 16},     {"status", 16}, {"login_hint", 1281},
 	               {"state", 128},   {"code", 2048},   {"error", 128}};
 	char buf[2048];
 	for (size_t i = 0; i < countof(strings); i++)

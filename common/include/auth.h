@@ -11,6 +11,10 @@
 #include "jwt.h"
 
 #define AUTH_LEEWAY_SECONDS 30
+/* E-mail addresses are limited in characters (the users table's CHECK, the validators); a
+ * buffer holds the longest one in bytes: every character may take 4 UTF-8 bytes. */
+#define AUTH_EMAIL_MAX_CHARS 320
+#define AUTH_EMAIL_SIZE (AUTH_EMAIL_MAX_CHARS * 4 + 1)
 
 struct auth_config {
 	const char *secret;  /* borrowed; at least 32 bytes */
@@ -21,7 +25,7 @@ struct auth_config {
 /* The caller of a request, as told by a verified access token. */
 struct auth_user {
 	long long id;
-	char email[321];
+	char email[AUTH_EMAIL_SIZE];
 	char name[804]; /* 200 characters of up to 4 UTF-8 bytes */
 	char role[16];  /* "admin" or "employee" */
 	bool admin;

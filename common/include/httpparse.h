@@ -45,6 +45,11 @@ bool httpparse_request_id_valid(const char *s);
  * is present but names no version: not one quoted decimal, zero, or beyond a PostgreSQL integer
  * (2^31 - 1).  Lists of tags name no single version and are refused too. */
 bool httpparse_if_match(const char *header, long long *version);
+/* The value of the cookie called name in a Cookie header (may be NULL), "a=1; b=2" (RFC 6265
+ * §5.4): *value points into header (borrowed, not NUL-terminated) and *len is its length.  Names
+ * compare exactly; blanks around a pair are not part of it; the first pair of that name wins
+ * (browsers send the cookie of the longest path first).  Returns false when there is none. */
+bool httpparse_cookie(const char *header, const char *name, const char **value, size_t *len);
 /* True when a Content-Type (may be NULL) is application/json, in any case, with or without
  * parameters ("application/json; charset=utf-8"). */
 bool httpparse_is_json_type(const char *content_type);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonx.h"
 #include "rnd.h"
 
 char *auth_issue_access(const struct auth_config *cfg, long long user_id, const char *email,
@@ -56,7 +57,9 @@ enum jwt_status auth_verify_access(const struct auth_config *cfg, const char *to
 	long long id = strtoll(sub, &end, 10);
 	if (errno || *end || id <= 0)
 		goto out;
+	/* An address is limited in characters; the buffer holds the longest in bytes. */
 	if (!auth_copy(user->email, sizeof user->email, json_object_get(claims, "email")) ||
+	    jsonx_utf8_len(user->email) > AUTH_EMAIL_MAX_CHARS ||
 	    !auth_copy(user->role, sizeof user->role, json_object_get(claims, "role")))
 		goto out;
 	if (!auth_copy(user->name, sizeof user->name, json_object_get(claims, "name")))

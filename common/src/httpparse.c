@@ -145,6 +145,30 @@ bool httpparse_if_match(const char *h, long long *version)
 	return false;
 }
 
+bool httpparse_cookie(const char *header, const char *name, const char **value, size_t *len)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	const char *p = header;
+	while (p && *p && nlen) {
+		while (httpparse_blank(*p) || *p == ';')
+			p++;
+		const char *end = strchr(p, ';');
+		if (!end)
+			end = p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+			const char *v = eq + 1, *e = end;
+			while (e > v && httpparse_blank(e[-1]))
+				e--;
+			*value = v;
+			*len = (size_t)(e - v);
+			return true;
+		}
+		p = end;
+	}
+	return false;
+}
+
 bool httpparse_is_json_type(const char *ct)
 {
 	static const char want[] = "application/json";

@@ -11,17 +11,18 @@ from harness import assert_error, bearer, decode_jwt_payload, login, operator_to
 PROFILE_KEYS = {"id", "email", "name", "picture", "role", "created_at"}
 
 
-def start_login(base, email):
-    """GET /auth/google/login; returns (response, authorize URL query)."""
-    r = requests.get(f"{base}/auth/google/login", params={"login_hint": email},
-                     allow_redirects=False, timeout=10)
+def start_login(base, email, browser=None):
+    """GET /auth/google/login (in browser, a requests.Session that keeps the sign-in cookie);
+    returns (response, authorize URL query)."""
+    r = (browser or requests).get(f"{base}/auth/google/login", params={"login_hint": email},
+                                  allow_redirects=False, timeout=10)
     assert r.status_code == 302, r.text
     return r, query_of(r.headers["Location"])
 
 
-def callback_url(base, email):
+def callback_url(base, email, browser=None):
     """Walks login → provider and returns the callback URL the provider redirects to."""
-    r, _ = start_login(base, email)
+    r, _ = start_login(base, email, browser)
     r = requests.get(r.headers["Location"], allow_redirects=False, timeout=10)
     assert r.status_code == 302, r.text
     return r.headers["Location"]
@@ -105,9 +106,10 @@ def test_login_keeps_name_the_user_chose(user_url):
 
 
 def test_state_is_single_use(user_url):
-    url = callback_url(user_url, "replay@example.com")
-    assert requests.get(url, allow_redirects=False, timeout=10).status_code == 200
-    again = requests.get(url, allow_redirects=False, timeout=10)
+    browser = requests.Session()
+    url = callback_url(user_url, "replay@example.com", browser)
+    assert browser.get(url, allow_redirects=False, timeout=10).status_code == 200
+    again = browser.get(url, allow_redirects=False, timeout=10)
     assert_error(again, 400, "bad_request", detail="state")
 
 
@@ -141,12 +143,13 @@ def test_provider_refusal_is_401(user_url):
 
 
 def test_provider_refusal_spends_the_state(user_url):
-    _, q = start_login(user_url, "denied.state@example.com")
-    r = requests.get(f"{user_url}/auth/google/callback",
-                     params={"state": q["state"], "error": "access_denied"})
+    browser = requests.Session()
+    _, q = start_login(user_url, "denied.state@example.com", browser)
+    r = browser.get(f"{user_url}/auth/google/callback",
+                    params={"state": q["state"], "error": "access_denied"})
     assert_error(r, 401, "unauthorized")
-    r = requests.get(f"{user_url}/auth/google/callback",
-                     params={"state": q["state"], "code": "x"})
+    r = browser.get(f"{user_url}/auth/google/callback",
+                    params={"state": q["state"], "code": "x"})
     assert_error(r, 400, "bad_request", detail="state")
 
 
@@ -207,10 +210,11 @@ def test_expired_state_is_rejected(stack, user_url):
 
 def test_code_of_another_sign_in_is_refused(user_url):
     # State and PKCE verifier of sign-in A with the authorization code of sign-in B.
-    a = query_of(callback_url(user_url, "mixup.a@example.com"))
-    b = query_of(callback_url(user_url, "mixup.b@example.com"))
-    r = requests.get(f"{user_url}/auth/google/callback",
-                     params={"state": a["state"], "code": b["code"]})
+    browser = requests.Session()
+    a = query_of(callback_url(user_url, "mixup.a@example.com", browser))
+    b = query_of(callback_url(user_url, "mixup.b@example.com", requests.Session()))
+    r = browser.get(f"{user_url}/auth/google/callback",
+                    params={"state": a["state"], "code": b["code"]})
     assert r.status_code in (400, 401), r.text
     assert "access_token" not in r.text
 

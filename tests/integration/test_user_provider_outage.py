@@ -7,14 +7,15 @@ from harness import assert_error, login, query_of, wait_until
 
 def test_provider_outage_and_key_rotation(stack, user_url):
     session = login(user_url, "outage.session@example.com").json()
-    r = requests.get(f"{user_url}/auth/google/login", params={"login_hint": "outage@example.com"},
-                     allow_redirects=False)
+    browser = requests.Session()  # keeps the sign-in cookie
+    r = browser.get(f"{user_url}/auth/google/login", params={"login_hint": "outage@example.com"},
+                    allow_redirects=False)
     r = requests.get(r.headers["Location"], allow_redirects=False)
     callback = r.headers["Location"]
     assert query_of(callback)["code"]
     try:
         stack.oidc.stop()
-        r = requests.get(callback, allow_redirects=False, timeout=30)
+        r = browser.get(callback, allow_redirects=False, timeout=30)
         body = assert_error(r, 502, "bad_gateway")
         assert "localhost" not in body["message"]
         # The service itself stays healthy: the provider is not a hard dependency.

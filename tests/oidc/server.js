@@ -19,6 +19,11 @@
 //   POST   /test/keys       adds an extra RS256 key to /jwks; answers {"kid": "…"}
 //   DELETE /test/keys/KID   withdraws that key from /jwks (it can still sign "extrakey…" tokens,
 //                           as a leaked key could); 204
+//
+// Accounts: the sub of an address is a hash of it, unless a test says otherwise:
+//   PUT    /test/subjects/EMAIL  {"sub": "…"}: from now on EMAIL signs in with that sub, as another
+//                                Google account that was given the same address would; 204
+//   DELETE /test/subjects/EMAIL  back to the usual sub; 204
 
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -40,6 +45,7 @@ const mainKid = (await issuer.keys.generate('RS256')).kid;
 const service = new OAuth2Service(issuer);
 const extraKids = [];          // added by POST /test/keys, oldest first
 const withdrawnKids = new Set(); // not published in /jwks any more
+const subjects = new Map();       // e-mail -> sub set by PUT /test/subjects/EMAIL
 
 // code -> { email, nonce, challenge, clientId, redirectUri, expires }
 const codes = new Map();
@@ -52,7 +58,8 @@ function identity(rawEmail) {
   const domain = email.slice(at + 1);
   const hex = createHash('sha256').update(email).digest('hex');
   // Google's sub is a stable 21-digit decimal string.
-  const sub = '1' + (BigInt(`0x${hex.slice(0, 20)}`) % 10n ** 20n).toString().padStart(20, '0');
+  const sub = subjects.get(email)
+    ?? '1' + (BigInt(`0x${hex.slice(0, 20)}`) % 10n ** 20n).toString().padStart(20, '0');
   const words = local.split(/[._+-]+/).filter(Boolean)
     .map((w) => w.charAt(0).toUpperCase() + w.slice(1));
   const name = words.join(' ') || local;
@@ -64,7 +71,8 @@ function identity(rawEmail) {
     denied: local.startsWith('denied'),
     wrongAzp: local.startsWith('wrongazp'),
     extraKey: local.startsWith('extrakey'),
-    picture: `https://example.com/avatar/${encodeURIComponent(local)}.png`,
+    // Opaque, like Google's, and short whatever the address (id_tokens stay small).
+    picture: `https://example.com/avatar/${hex.slice(0, 16)}.png`,
     hd: domain === 'gmail.com' ? undefined : domain,
   };
 }
@@ -214,6 +222,19 @@ async function addKey(res) {
   send(res, 200, { kid });
 }
 
+async function setSubject(req, res, email) {
+  let sub;
+  try {
+    ({ sub } = JSON.parse(await readBody(req)));
+  } catch {
+    return send(res, 400, { error: 'invalid_request' });
+  }
+  if (typeof sub !== 'string' || sub === '') return send(res, 400, { error: 'sub is required' });
+  subjects.set(email.trim().toLowerCase(), sub);
+  res.writeHead(204);
+  return res.end();
+}
+
 function withdrawKey(res, kid) {
   if (!extraKids.includes(kid)) return send(res, 404, { error: 'unknown kid' });
   withdrawnKids.add(kid);
@@ -233,6 +254,21 @@ const server = createServer((req, res) => {
   }
   if (req.method === 'DELETE' && path.startsWith('/test/keys/')) {
     return withdrawKey(res, decodeURIComponent(path.slice('/test/keys/'.length)));
+  }
+  if (path.startsWith('/test/subjects/')) {
+    const email = decodeURIComponent(path.slice('/test/subjects/'.length));
+    if (req.method === 'PUT') {
+      setSubject(req, res, email).catch((err) => {
+        process.stderr.write(`subjects: ${err.stack || err}\n`);
+        if (!res.headersSent) send(res, 500, { error: 'server_error' });
+      });
+      return;
+    }
+    if (req.method === 'DELETE') {
+      subjects.delete(email.trim().toLowerCase());
+      res.writeHead(204);
+      return res.end();
+    }
   }
   if (req.method === 'POST' && path === '/token') {
     tokenEndpoint(req, res).catch((err) => {

@@ -230,6 +230,42 @@ static void test_bad_email(void **state)
 	free(t);
 }
 
+/* An address of 320 characters that take 4 bytes each (U+1D52A, the Fraktur "m"). */
+static char *fraktur_email(size_t chars)
+{
+	static const char m[] = "\xf0\x9d\x94\xaa", domain[] = "@example.com";
+	size_t local = chars - (sizeof domain - 1);
+	char *s = malloc(local * 4 + sizeof domain);
+	assert_non_null(s);
+	for (size_t i = 0; i < local; i++)
+		memcpy(s + 4 * i, m, 4);
+	memcpy(s + 4 * local, domain, sizeof domain);
+	return s;
+}
+
+static void test_long_non_ascii_email(void **state)
+{
+	(void)state;
+	struct auth_user u;
+	/* 320 characters, 1256 bytes: far beyond 320 bytes, still a valid address — issued and
+	 * read back whole (a byte-sized buffer cut it mid-character). */
+	char *email = fraktur_email(AUTH_EMAIL_MAX_CHARS);
+	assert_int_equal(strlen(email), (AUTH_EMAIL_MAX_CHARS - 12) * 4 + 12);
+	char *t = auth_issue_access(&cfg, 7, email, "M", "employee", now);
+	assert_non_null(t);
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
+	assert_string_equal(u.email, email);
+	free(t);
+	free(email);
+	/* One character more is not an address of ours. */
+	email = fraktur_email(AUTH_EMAIL_MAX_CHARS + 1);
+	t = auth_issue_access(&cfg, 7, email, "M", "employee", now);
+	assert_non_null(t);
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_MISSING_CLAIM);
+	free(t);
+	free(email);
+}
+
 static void test_only_hs256(void **state)
 {
 	(void)state;
@@ -257,6 +293,7 @@ int main(void)
 		cmocka_unit_test_setup(test_bad_sub, set_now),
 		cmocka_unit_test_setup(test_bad_role, set_now),
 		cmocka_unit_test_setup(test_bad_email, set_now),
+		cmocka_unit_test_setup(test_long_non_ascii_email, set_now),
 		cmocka_unit_test_setup(test_only_hs256, set_now),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -292,6 +292,44 @@ static void test_if_match(void **state)
 		expect_bad_if_match(bad[i]);
 }
 
+static void expect_cookie(const char *header, const char *name, const char *want)
+{
+	const char *v = NULL;
+	size_t len = 0;
+	bool found = httpparse_cookie(header, name, &v, &len);
+	if (!want) {
+		assert_false(found);
+		return;
+	}
+	assert_true(found);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(v, want, len);
+}
+
+static void test_cookie(void **state)
+{
+	(void)state;
+	expect_cookie("mr_login=abc", "mr_login", "abc");
+	expect_cookie("a=1; mr_login=abc; b=2", "mr_login", "abc");
+	expect_cookie("a=1;mr_login=abc;b=2", "mr_login", "abc");
+	expect_cookie("  mr_login=abc  ;  b=2", "mr_login", "abc");
+	expect_cookie("mr_login=", "mr_login", "");
+	expect_cookie("mr_login=a=b", "mr_login", "a=b");
+	/* The first of two wins (the most specific path comes first). */
+	expect_cookie("mr_login=first; mr_login=second", "mr_login", "first");
+	/* Names compare exactly: no prefix, suffix or case variant, and a value is not a name. */
+	expect_cookie("__Host-mr_login=abc", "mr_login", NULL);
+	expect_cookie("__Host-mr_login=abc", "__Host-mr_login", "abc");
+	expect_cookie("mr_login_x=abc", "mr_login", NULL);
+	expect_cookie("MR_LOGIN=abc", "mr_login", NULL);
+	expect_cookie("a=mr_login=abc", "mr_login", NULL);
+	expect_cookie("mr_login", "mr_login", NULL);
+	expect_cookie("", "mr_login", NULL);
+	expect_cookie(";;; ", "mr_login", NULL);
+	expect_cookie(NULL, "mr_login", NULL);
+	expect_cookie("mr_login=abc", "", NULL);
+}
+
 static void test_is_json_type(void **state)
 {
 	(void)state;
@@ -557,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_path_decode_length),
 		cmocka_unit_test(test_request_id),
 		cmocka_unit_test(test_if_match),
+		cmocka_unit_test(test_cookie),
 		cmocka_unit_test(test_is_json_type),
 		cmocka_unit_test(test_cidr_list_valid),
 		cmocka_unit_test(test_cidr_match),

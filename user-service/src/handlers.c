@@ -10,21 +10,27 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/sha.h>
-
-#include "encoding.h"
 #include "httpparse.h"
+#include "jsonx.h"
 #include "log.h"
 #include "repo.h"
 #include "rnd.h"
+#include "tokens.h"
 #include "validate.h"
 
 #define LOGIN_STATE_TTL 600
 #define REFRESH_TOKEN_BYTES 32
+#define LOGIN_COOKIE_BYTES 32
+#define LOGIN_COOKIE_MAX 128 /* longer values are not ours */
 
 static const struct user_config *cfg;
 static const struct auth_config *auth;
 static struct oidc_client *oidc;
+/* The sign-in cookie: Secure with a __Host- name when the callback is served over HTTPS (the
+ * browser then refuses it from anywhere but this host, over HTTPS, with Path=/); a plain name
+ * over http (local runs), where browsers would refuse a __Host- cookie. */
+static bool login_cookie_secure;
+static const char *login_cookie_name;
 
 void user_handlers_init(const struct user_config *c, const struct auth_config *a,
                         struct oidc_client *o)
@@ -32,6 +38,8 @@ void user_handlers_init(const struct user_config *c, const struct auth_config *a
 	cfg = c;
 	auth = a;
 	oidc = o;
+	login_cookie_secure = strncasecmp(c->google_redirect_uri, "https://", 8) == 0;
+	login_cookie_name = login_cookie_secure ? "__Host-mr_login" : "mr_login";
 }
 
 bool user_handlers_is_bootstrap_admin(const char *list, const char *email)
@@ -67,13 +75,6 @@ static void reply_user(struct req *r, int status, const struct user *u, bool adm
 
 /* ---- tokens ---- */
 
-static void token_hash(const char *token, char out[2 * SHA256_DIGEST_LENGTH + 1])
-{
-	unsigned char d[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)token, strlen(token), d);
-	enc_hex(d, sizeof d, out);
-}
-
 /* Replies 200 with a new access token, the given refresh token and the user. */
 static void reply_tokens(struct req *r, const struct user *u, const char *refresh)
 {
@@ -91,21 +92,54 @@ static void reply_tokens(struct req *r, const struct user *u, const char *refres
 
 /* ---- sign-in ---- */
 
+/* Sets the sign-in cookie to value for max_age seconds (0 with "" clears it). */
+static void set_login_cookie(struct req *r, const char *value, int max_age)
+{
+	char cookie[256];
+	snprintf(cookie, sizeof cookie, "%s=%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax%s",
+	         login_cookie_name, value, max_age, login_cookie_secure ? "; Secure" : "");
+	req_add_header(r, "Set-Cookie", cookie);
+}
+
+/* The hash of the sign-in cookie this request carries into out; false when it has none. */
+static bool login_cookie_hash(struct req *r, char out[USER_TOKEN_HASH_LEN])
+{
+	const char *value = NULL;
+	size_t len = 0;
+	char buf[LOGIN_COOKIE_MAX + 1];
+	if (!httpparse_cookie(req_header(r, "Cookie"), login_cookie_name, &value, &len) || !len ||
+	    len > LOGIN_COOKIE_MAX)
+		return false;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	user_token_hash(buf, out);
+	return true;
+}
+
 void user_handle_login(struct req *r)
 {
-	char hint[321] = "";
-	char *state = NULL, *nonce = NULL, *verifier = NULL, *url = NULL;
+	char hint[AUTH_EMAIL_SIZE] = "";
+	char browser_hash[USER_TOKEN_HASH_LEN];
+	char *state = NULL, *nonce = NULL, *verifier = NULL, *browser = NULL, *url = NULL;
+	int qh;
 
 	if (!oidc) {
 		req_error(r, ERR_UNAVAILABLE, NULL, "Google sign-in is not configured");
 		return;
 	}
-	if (req_query(r, "login_hint", hint, sizeof hint) < 0)
+	if ((qh = req_query(r, "login_hint", hint, sizeof hint)) < 0)
 		return;
+	if (qh == 1 && jsonx_utf8_len(hint) > AUTH_EMAIL_MAX_CHARS) {
+		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "login_hint", "is too long"),
+		          "query parameter login_hint is longer than %d characters",
+		          AUTH_EMAIL_MAX_CHARS);
+		return;
+	}
 	state = rnd_token(32);
 	nonce = rnd_token(32);
 	verifier = rnd_token(48); /* 64 characters: within PKCE's 43–128 */
-	if (!state || !nonce || !verifier) {
+	browser = rnd_token(LOGIN_COOKIE_BYTES);
+	if (!state || !nonce || !verifier || !browser) {
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
@@ -114,16 +148,23 @@ void user_handle_login(struct req *r)
 		req_error(r, ERR_BAD_GATEWAY, NULL, "%s", oidc_status_str(os));
 		goto out;
 	}
-	enum db_status st = user_repo_state_save(state, nonce, verifier, LOGIN_STATE_TTL);
+	/* The flow is bound to this browser: the callback must bring the cookie back, so whoever
+	 * else sees the callback URL (a log, a Referer, a shoulder) cannot finish this sign-in, and
+	 * a callback URL of someone else's sign-in does not sign this browser in (login CSRF). */
+	user_token_hash(browser, browser_hash);
+	enum db_status st = user_repo_state_save(state, nonce, verifier, browser_hash,
+	                                         LOGIN_STATE_TTL);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
+	set_login_cookie(r, browser, LOGIN_STATE_TTL);
 	req_redirect(r, url);
 out:
 	free(state);
 	free(nonce);
 	free(verifier);
+	free(browser);
 	free(url);
 }
 
@@ -149,12 +190,15 @@ void user_handle_callback(struct req *r)
 {
 	char state[128] = "", code[2048] = "", error[128] = "";
 	char nonce[128], verifier[160];
-	char hash[2 * SHA256_DIGEST_LENGTH + 1];
+	char hash[USER_TOKEN_HASH_LEN], browser_hash[USER_TOKEN_HASH_LEN];
 	struct oidc_identity id = {0};
 	char *refresh = NULL;
-	bool found = false;
+	enum user_outcome outcome;
 	int qs, qc, qe;
 
+	/* The cookie has done its work whatever happens next. */
+	set_login_cookie(r, "", 0);
+	bool has_cookie = login_cookie_hash(r, browser_hash);
 	if (!oidc) {
 		req_error(r, ERR_UNAVAILABLE, NULL, "Google sign-in is not configured");
 		return;
@@ -164,10 +208,11 @@ void user_handle_callback(struct req *r)
 	    (qe = req_query(r, "error", error, sizeof error)) < 0)
 		return;
 	if (qe == 1) {
-		/* The user said no (or the provider failed): the state is spent either way. */
+		/* The user said no (or the provider failed): the state is spent either way — by its
+		 * own browser only, so that nobody else can cancel a sign-in in progress. */
 		if (qs == 1)
-			user_repo_state_take(state, nonce, sizeof nonce, verifier, sizeof verifier,
-			                     &found);
+			user_repo_state_take(state, has_cookie ? browser_hash : NULL, nonce,
+			                     sizeof nonce, verifier, sizeof verifier, &outcome);
 		for (char *p = error; *p; p++)
 			if (!isalnum((unsigned char)*p) && *p != '_')
 				*p = '_';
@@ -184,13 +229,22 @@ void user_handle_callback(struct req *r)
 		req_error(r, ERR_BAD_REQUEST, details, "state and code are required");
 		return;
 	}
-	enum db_status st = user_repo_state_take(state, nonce, sizeof nonce, verifier,
-	                                         sizeof verifier, &found);
+	enum db_status st = user_repo_state_take(state, has_cookie ? browser_hash : NULL, nonce,
+	                                         sizeof nonce, verifier, sizeof verifier, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return;
 	}
-	if (!found) {
+	if (outcome == USER_WRONG_BROWSER) {
+		log_warn("sign-in callback refused: %s", has_cookie
+		                 ? "the sign-in cookie belongs to another sign-in"
+		                 : "no sign-in cookie");
+		req_error(r, ERR_FORBIDDEN, NULL,
+		          "this sign-in was started in another browser, or the browser did not send "
+		          "its sign-in cookie; start again at /auth/google/login");
+		return;
+	}
+	if (outcome != USER_DONE) {
 		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "state", "is unknown or expired"),
 		          "sign-in state is unknown, used or expired; start again at /auth/google/login");
 		return;
@@ -205,8 +259,19 @@ void user_handle_callback(struct req *r)
 		.make_admin = user_handlers_is_bootstrap_admin(cfg->admin_emails, id.email),
 	};
 	struct user u;
-	if ((st = user_repo_login(&login, &u)) != DB_OK) {
+	if ((st = user_repo_login(&login, &u, &outcome)) != DB_OK) {
 		req_db_error(r, st);
+		goto out;
+	}
+	if (outcome == USER_SUB_CONFLICT) {
+		/* Someone else's Google account now has this user's address: never hand them the
+		 * user.  An admin can change the user's e-mail if the address really moved. */
+		log_warn("sign-in refused: the e-mail address of user %lld belongs to another Google "
+		         "account (a different sub)",
+		         u.id);
+		req_error(r, ERR_FORBIDDEN, NULL,
+		          "this e-mail address belongs to a user who signs in with another Google "
+		          "account; ask an administrator");
 		goto out;
 	}
 	if (u.disabled) {
@@ -218,7 +283,7 @@ void user_handle_callback(struct req *r)
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	token_hash(refresh, hash);
+	user_token_hash(refresh, hash);
 	if ((st = user_repo_refresh_issue(u.id, hash, NULL, cfg->refresh_ttl)) != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -234,8 +299,11 @@ void user_handle_refresh(struct req *r)
 {
 	json_t *body = req_body_object(r), *details = json_object();
 	char *fresh = NULL;
-	char old_hash[2 * SHA256_DIGEST_LENGTH + 1], new_hash[2 * SHA256_DIGEST_LENGTH + 1];
+	char old_hash[USER_TOKEN_HASH_LEN], new_hash[USER_TOKEN_HASH_LEN];
+	char box[USER_TOKEN_BOX_LEN], earlier_box[USER_TOKEN_BOX_LEN];
+	char again[USER_TOKEN_SEAL_MAX + 1];
 	const char *token = NULL;
+	bool grace = cfg->refresh_reuse_grace > 0;
 
 	if (!body)
 		goto out;
@@ -246,16 +314,19 @@ void user_handle_refresh(struct req *r)
 		goto out;
 	}
 	fresh = rnd_token(REFRESH_TOKEN_BYTES);
-	if (!fresh) {
+	/* With a grace period the new token is kept sealed under the presented one, so that a
+	 * repeat of this request (its answer was lost) gets the same token back. */
+	if (!fresh || (grace && !user_token_seal(token, fresh, box))) {
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	token_hash(token, old_hash);
-	token_hash(fresh, new_hash);
+	user_token_hash(token, old_hash);
+	user_token_hash(fresh, new_hash);
 	struct user u;
 	enum user_outcome outcome;
-	enum db_status st = user_repo_refresh_rotate(old_hash, new_hash, cfg->refresh_ttl, &u,
-	                                             &outcome);
+	enum db_status st = user_repo_refresh_rotate(old_hash, new_hash, grace ? box : NULL,
+	                                             cfg->refresh_ttl, cfg->refresh_reuse_grace, &u,
+	                                             earlier_box, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -263,6 +334,19 @@ void user_handle_refresh(struct req *r)
 	switch (outcome) {
 	case USER_DONE:
 		reply_tokens(r, &u, fresh);
+		break;
+	case USER_TOKEN_REPLAYED:
+		/* The box was sealed under this very token when it was rotated: it opens. */
+		if (!user_token_open(token, earlier_box, again)) {
+			log_error("refresh of user %lld: the successor of a rotated token does not open",
+			          u.id);
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+			break;
+		}
+		log_info("refresh token of user %lld presented again within the grace period: same "
+		         "successor returned",
+		         u.id);
+		reply_tokens(r, &u, again);
 		break;
 	case USER_TOKEN_REUSED:
 		log_warn("refresh token re-used; its sign-in was revoked");
@@ -287,7 +371,7 @@ void user_handle_logout(struct req *r)
 	json_t *body = req_body_object(r), *details = json_object();
 	const char *token = NULL;
 	bool all = false;
-	char hash[2 * SHA256_DIGEST_LENGTH + 1];
+	char hash[USER_TOKEN_HASH_LEN];
 
 	if (!body)
 		goto out;
@@ -298,7 +382,7 @@ void user_handle_logout(struct req *r)
 		goto out;
 	}
 	if (token)
-		token_hash(token, hash);
+		user_token_hash(token, hash);
 	enum db_status st = user_repo_refresh_revoke(req_user(r)->id, all ? NULL : hash);
 	if (st != DB_OK) {
 		req_db_error(r, st);

@@ -34,6 +34,7 @@ static const struct cfg_param user_params[] = {
 	CFG_STR(USER_CFG, "GOOGLE_HOSTED_DOMAIN", google_hosted_domain, "", 0, 253),
 	CFG_STR(USER_CFG, "ADMIN_EMAILS", admin_emails, "", 0, 65536),
 	CFG_INT(USER_CFG, "JWT_REFRESH_TTL_SECONDS", refresh_ttl, "2592000", 300, 31536000),
+	CFG_INT(USER_CFG, "REFRESH_REUSE_GRACE_SECONDS", refresh_reuse_grace, "30", 0, 300),
 	CFG_BOOL(USER_CFG, "OIDC_ALLOW_HTTP_LOOPBACK", oidc_allow_http_loopback, "false"),
 	CFG_INT(USER_CFG, "OIDC_JWKS_REFRESH_SECONDS", oidc_jwks_refresh_s, "3600", 1, 86400),
 	CFG_INT(USER_CFG, "RATE_LIMIT_AUTH_PER_MINUTE", auth_rate_limit, "30", 0, 1000000),
@@ -120,7 +121,8 @@ static int token_command(int argc, char **argv, const struct auth_config *auth)
 		default: goto usage;
 		}
 	}
-	if (!email || !*email || optind != argc || !strchr(email, '@') || strlen(email) > 320 ||
+	if (!email || !*email || optind != argc || !strchr(email, '@') ||
+	    jsonx_utf8_len(email) > AUTH_EMAIL_MAX_CHARS ||
 	    (name && jsonx_utf8_len(name) > 200) ||
 	    (role && strcmp(role, "admin") != 0 && strcmp(role, "employee") != 0))
 		goto usage;

@@ -48,44 +48,67 @@ static enum db_status user_query(const char *sql, int n, const char *const *para
 }
 
 enum db_status user_repo_state_save(const char *state, const char *nonce, const char *verifier,
-                                    int ttl_seconds)
+                                    const char *browser_hash, int ttl_seconds)
 {
 	char ttl[16];
 	snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
-	const char *params[] = {state, nonce, verifier, ttl};
+	const char *params[] = {state, nonce, verifier, ttl, browser_hash};
 	/* Expired states are swept on the way; the table stays small without a cron job. */
 	enum db_status st = db_exec(NULL, "DELETE FROM login_states WHERE expires_at < now()", 0, NULL);
 	if (st != DB_OK)
 		return st;
 	return db_exec(NULL,
-	               "INSERT INTO login_states (state, nonce, code_verifier, expires_at) "
-	               "VALUES ($1, $2, $3, now() + make_interval(secs => $4::int))",
-	               4, params);
+	               "INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
+	               "browser_hash) VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5)",
+	               5, params);
 }
 
-enum db_status user_repo_state_take(const char *state, char *nonce, size_t nonce_size,
-                                    char *verifier, size_t verifier_size, bool *found)
+enum db_status user_repo_state_take(const char *state, const char *browser_hash, char *nonce,
+                                    size_t nonce_size, char *verifier, size_t verifier_size,
+                                    enum user_outcome *outcome)
 {
 	PGresult *res = NULL;
 	const char *params[] = {state};
-	*found = false;
-	enum db_status st = db_exec(&res,
-	                            "DELETE FROM login_states WHERE state = $1 "
-	                            "RETURNING nonce, code_verifier, expires_at > now()",
-	                            1, params);
-	if (st == DB_OK && PQntuples(res) == 1 && db_bool(res, 0, 2)) {
-		copy_text(nonce, nonce_size, db_value(res, 0, 0));
-		copy_text(verifier, verifier_size, db_value(res, 0, 1));
-		*found = true;
+	*outcome = USER_NOT_FOUND;
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	/* The row is locked while its binding is compared: two callbacks of one state cannot both
+	 * take it. */
+	st = db_exec(&res,
+	             "SELECT nonce, code_verifier, browser_hash, expires_at > now() "
+	             "FROM login_states WHERE state = $1 FOR UPDATE",
+	             1, params);
+	if (st != DB_OK || PQntuples(res) != 1 || !db_bool(res, 0, 3))
+		goto fail;
+	/* A row without a binding (started before migration 002) matches no browser. */
+	if (!user_token_hash_equal(PQgetisnull(res, 0, 2) ? NULL : db_value(res, 0, 2),
+	                           browser_hash)) {
+		*outcome = USER_WRONG_BROWSER;
+		goto fail;
 	}
+	copy_text(nonce, nonce_size, db_value(res, 0, 0));
+	copy_text(verifier, verifier_size, db_value(res, 0, 1));
 	PQclear(res);
+	res = NULL;
+	if ((st = db_exec(NULL, "DELETE FROM login_states WHERE state = $1", 1, params)) != DB_OK)
+		goto fail;
+	if ((st = db_commit()) == DB_OK)
+		*outcome = USER_DONE;
+	return st;
+fail:
+	PQclear(res);
+	db_rollback();
 	return st;
 }
 
-static enum db_status login_tx(const struct user_login *l, struct user *out)
+static enum db_status login_tx(const struct user_login *l, struct user *out,
+                               enum user_outcome *outcome)
 {
-	bool found = false;
+	bool found = false, linked = false;
+	PGresult *res = NULL;
 	const char *admin = l->make_admin ? "true" : "false";
+	*outcome = USER_DONE;
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
@@ -93,20 +116,36 @@ static enum db_status login_tx(const struct user_login *l, struct user *out)
 	st = user_query("SELECT " USER_COLS " FROM users WHERE google_sub = $1 FOR UPDATE", 1,
 	                by_sub, out, &found);
 	if (st == DB_OK && !found) {
+		/* Not found by this sub, so a sub on the e-mail's row is another account's (subs are
+		 * unique): an address can be recycled or given to someone else, and linking it would
+		 * hand them that user. */
 		const char *by_email[] = {l->email};
-		st = user_query("SELECT " USER_COLS " FROM users WHERE lower(email) = lower($1) "
-		                "FOR UPDATE",
-		                1, by_email, out, &found);
+		st = db_exec(&res,
+		             "SELECT " USER_COLS ", google_sub IS NOT NULL FROM users "
+		             "WHERE lower(email) = lower($1) FOR UPDATE",
+		             1, by_email);
+		if (st == DB_OK && PQntuples(res) > 0) {
+			row_to_user(res, 0, out);
+			found = true;
+			linked = db_bool(res, 0, 9);
+		}
+		PQclear(res);
 	}
 	if (st != DB_OK)
 		goto fail;
+	if (linked) {
+		*outcome = USER_SUB_CONFLICT;
+		goto fail;
+	}
 	if (found) {
 		char id[24];
 		snprintf(id, sizeof id, "%lld", out->id);
-		/* The name is the user's to change (PUT /users/profile): only fill it when empty. */
+		/* The name is the user's to change (PUT /users/profile): only fill it when empty.  The
+		 * provider's may be longer than a profile's 200 characters: it is cut to fit. */
 		const char *params[] = {l->sub, l->email, l->name, l->picture, admin, id};
 		st = user_query("UPDATE users SET google_sub = $1, email = $2, "
-		                "name = CASE WHEN name = '' THEN COALESCE($3, '') ELSE name END, "
+		                "name = CASE WHEN name = '' THEN COALESCE(left($3, 200), '') "
+		                "ELSE name END, "
 		                "picture = COALESCE($4, picture), "
 		                "role = CASE WHEN $5::boolean THEN 'admin' ELSE role END, "
 		                "last_login_at = now(), updated_at = now(), version = version + 1 "
@@ -115,7 +154,7 @@ static enum db_status login_tx(const struct user_login *l, struct user *out)
 	} else {
 		const char *params[] = {l->sub, l->email, l->name, l->picture, admin};
 		st = user_query("INSERT INTO users (google_sub, email, name, picture, role, "
-		                "last_login_at) VALUES ($1, $2, COALESCE($3, ''), $4, "
+		                "last_login_at) VALUES ($1, $2, COALESCE(left($3, 200), ''), $4, "
 		                "CASE WHEN $5::boolean THEN 'admin' ELSE 'employee' END, now()) "
 		                "RETURNING " USER_COLS,
 		                5, params, out, &found);
@@ -128,13 +167,14 @@ fail:
 	return st;
 }
 
-enum db_status user_repo_login(const struct user_login *login, struct user *out)
+enum db_status user_repo_login(const struct user_login *login, struct user *out,
+                               enum user_outcome *outcome)
 {
 	/* Two first sign-ins of one person at the same moment race on the unique keys; the loser
 	 * finds the winner's row on the second try. */
-	enum db_status st = login_tx(login, out);
+	enum db_status st = login_tx(login, out, outcome);
 	if (st == DB_UNIQUE_VIOLATION || st == DB_RETRY)
-		st = login_tx(login, out);
+		st = login_tx(login, out, outcome);
 	return st;
 }
 
@@ -293,7 +333,7 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 	if (st != DB_OK)
 		goto fail;
 	if (out->disabled) {
-		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now() "
+		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
 		                   "WHERE user_id = $1::bigint AND revoked_at IS NULL", 1, by_id);
 		if (st != DB_OK)
 			goto fail;
@@ -362,19 +402,51 @@ enum db_status user_repo_refresh_issue(long long user_id, const char *hash, cons
 	               4, params);
 }
 
+/* Inside the rotation's transaction, with the presented token's row (tid) locked and already
+ * rotated: the box of that rotation when it may be answered again — within grace_s seconds of
+ * it, and its successor neither used, revoked nor expired (once the successor is used, only a
+ * copy of the old token can come back).  A statement of its own, so that it sees a successor
+ * committed by a concurrent rotation this one waited for. */
+static enum db_status replay_box(const char *tid, long long grace_s,
+                                 char box_out[USER_TOKEN_BOX_LEN], bool *found)
+{
+	PGresult *res = NULL;
+	char grace[24];
+	snprintf(grace, sizeof grace, "%lld", grace_s);
+	const char *params[] = {tid, grace};
+	*found = false;
+	enum db_status st = db_exec(&res,
+	                            "SELECT t.successor_box FROM refresh_tokens t "
+	                            "JOIN refresh_tokens s ON s.id = t.successor_id "
+	                            "WHERE t.id = $1::bigint AND t.successor_box IS NOT NULL "
+	                            "AND t.used_at > now() - make_interval(secs => $2::bigint) "
+	                            "AND s.used_at IS NULL AND s.revoked_at IS NULL "
+	                            "AND s.expires_at > now()",
+	                            2, params);
+	if (st == DB_OK && PQntuples(res) == 1) {
+		copy_text(box_out, USER_TOKEN_BOX_LEN, db_value(res, 0, 0));
+		*found = true;
+	}
+	PQclear(res);
+	return st;
+}
+
 enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash,
-                                        long long ttl_seconds, struct user *user,
+                                        const char *box, long long ttl_seconds, long long grace_s,
+                                        struct user *user, char box_out[USER_TOKEN_BOX_LEN],
                                         enum user_outcome *outcome)
 {
 	PGresult *res = NULL;
-	bool found = false;
-	char family[40], uid[24], tid[24];
+	bool found = false, replay = false;
+	char family[40], uid[24], tid[24], sid[24];
 	const char *by_hash[] = {old_hash};
 	*outcome = USER_TOKEN_INVALID;
+	box_out[0] = '\0';
 
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
+	/* Concurrent presentations of one token queue here; each sees what the one before did. */
 	st = db_exec(&res,
 	             "SELECT id, family, user_id, used_at IS NOT NULL, revoked_at IS NOT NULL, "
 	             "expires_at <= now() FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
@@ -387,10 +459,13 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 	bool used = db_bool(res, 0, 3), revoked = db_bool(res, 0, 4), expired = db_bool(res, 0, 5);
 	PQclear(res);
 	res = NULL;
-	if (used && !revoked) {
+	if (used && !revoked && grace_s > 0 &&
+	    (st = replay_box(tid, grace_s, box_out, &replay)) != DB_OK)
+		goto fail;
+	if (used && !revoked && !replay) {
 		/* A rotated token came back: someone holds a copy.  End the whole sign-in. */
 		const char *fam[] = {family};
-		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now() "
+		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
 		                   "WHERE family = $1::uuid AND revoked_at IS NULL", 1, fam);
 		if (st != DB_OK)
 			goto fail;
@@ -407,19 +482,43 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 		*outcome = USER_DISABLED;
 		goto fail;
 	}
+	if (replay) {
+		/* The client lost the answer of the rotation: it gets the same successor again. */
+		*outcome = USER_TOKEN_REPLAYED;
+		goto fail; /* nothing to write */
+	}
 	if (used || revoked || expired)
-		goto fail;
-	const char *by_id[] = {tid};
-	if ((st = db_exec(NULL, "UPDATE refresh_tokens SET used_at = now() WHERE id = $1::bigint", 1,
-	                  by_id)) != DB_OK)
 		goto fail;
 	char ttl[24];
 	snprintf(ttl, sizeof ttl, "%lld", ttl_seconds);
 	const char *ins[] = {uid, new_hash, family, ttl};
-	st = db_exec(NULL,
+	st = db_exec(&res,
 	             "INSERT INTO refresh_tokens (user_id, token_hash, family, expires_at) "
-	             "VALUES ($1::bigint, $2, $3::uuid, now() + make_interval(secs => $4::bigint))",
+	             "VALUES ($1::bigint, $2, $3::uuid, now() + make_interval(secs => $4::bigint)) "
+	             "RETURNING id",
 	             4, ins);
+	if (st != DB_OK)
+		goto fail;
+	copy_text(sid, sizeof sid, db_value(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	const char *rot[] = {tid, sid, box};
+	st = db_exec(NULL,
+	             "UPDATE refresh_tokens SET used_at = now(), successor_id = $2::bigint, "
+	             "successor_box = $3 WHERE id = $1::bigint",
+	             3, rot);
+	if (st != DB_OK)
+		goto fail;
+	/* The box is kept for a repeat of this request; it opens only with the presented token,
+	 * which the database does not hold.  The family's previous box is spent now (its successor
+	 * is the token being rotated): dropped, unless a request holds that row — then it is
+	 * skipped rather than waited for, as waiting could deadlock with that request. */
+	const char *prev[] = {family, tid};
+	st = db_exec(NULL,
+	             "UPDATE refresh_tokens SET successor_box = NULL WHERE id IN ("
+	             "SELECT id FROM refresh_tokens WHERE family = $1::uuid AND id <> $2::bigint "
+	             "AND successor_box IS NOT NULL FOR UPDATE SKIP LOCKED)",
+	             2, prev);
 	if (st != DB_OK)
 		goto fail;
 	*outcome = USER_DONE;
@@ -436,7 +535,8 @@ enum db_status user_repo_refresh_revoke(long long user_id, const char *hash)
 	snprintf(uid, sizeof uid, "%lld", user_id);
 	const char *params[] = {uid, hash};
 	return db_exec(NULL,
-	               "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1::bigint "
+	               "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
+	               "WHERE user_id = $1::bigint "
 	               "AND revoked_at IS NULL AND ($2::text IS NULL OR token_hash = $2)",
 	               2, params);
 }

@@ -9,12 +9,14 @@
 
 #include <jansson.h>
 
+#include "auth.h"
 #include "db.h"
+#include "tokens.h"
 #include "validate.h"
 
 struct user {
 	long long id;
-	char email[321];
+	char email[AUTH_EMAIL_SIZE];
 	char name[804];     /* 200 characters of up to 4 UTF-8 bytes */
 	char picture[8196]; /* 2048 characters */
 	char role[16];
@@ -39,16 +41,30 @@ enum user_outcome {
 	USER_TOKEN_INVALID, /* unknown, expired or revoked refresh token */
 	USER_TOKEN_REUSED,  /* rotated token presented again: family revoked */
 	USER_DISABLED,      /* the user is disabled */
+	USER_WRONG_BROWSER, /* sign-in state started by another browser (or without its cookie) */
+	USER_SUB_CONFLICT,  /* the e-mail's user is linked to another provider account (sub) */
+	USER_TOKEN_REPLAYED, /* just-rotated token presented again within the grace period */
 };
 
+/* Stores a started sign-in: state, nonce and PKCE verifier, and browser_hash, the hash
+ * (user_token_hash) of the random value in the cookie of the browser that started it. */
 enum db_status user_repo_state_save(const char *state, const char *nonce, const char *verifier,
-                                    int ttl_seconds);
-/* Consumes a login state (single use); *found false when unknown or expired. */
-enum db_status user_repo_state_take(const char *state, char *nonce, size_t nonce_size,
-                                    char *verifier, size_t verifier_size, bool *found);
+                                    const char *browser_hash, int ttl_seconds);
+/* Consumes a login state (single use) when browser_hash (may be NULL: no cookie) is the one it
+ * was saved with, compared in constant time; *outcome USER_DONE with nonce and verifier filled,
+ * USER_NOT_FOUND when unknown or expired, or USER_WRONG_BROWSER — the state is then left as it
+ * was, for the browser that holds the cookie, so a stranger who saw the callback URL can
+ * neither use nor cancel it. */
+enum db_status user_repo_state_take(const char *state, const char *browser_hash, char *nonce,
+                                    size_t nonce_size, char *verifier, size_t verifier_size,
+                                    enum user_outcome *outcome);
 
-/* Creates or updates the user after a sign-in: by provider sub, then by e-mail. */
-enum db_status user_repo_login(const struct user_login *login, struct user *out);
+/* Creates or updates the user after a sign-in: by provider sub, then by e-mail — the e-mail
+ * only links a user that has no sub yet (created by an admin or the operator command).  An
+ * e-mail whose user is linked to another sub gives USER_SUB_CONFLICT (nothing changes; *out
+ * holds that user); else USER_DONE with *out the signed-in user. */
+enum db_status user_repo_login(const struct user_login *login, struct user *out,
+                               enum user_outcome *outcome);
 /* Creates or updates a user by e-mail (operator token command).  name/role may be NULL. */
 enum db_status user_repo_ensure(const char *email, const char *name, const char *role,
                                 struct user *out);
@@ -72,9 +88,16 @@ enum db_status user_repo_delete(long long id, long long if_version, const char *
 /* Refresh tokens: hashes are hex SHA-256 of the token. family NULL starts a new family. */
 enum db_status user_repo_refresh_issue(long long user_id, const char *hash, const char *family,
                                        long long ttl_seconds);
-/* Rotates old_hash into new_hash; *user receives the owner on USER_DONE. */
+/* Rotates old_hash into new_hash; box is the new token sealed under the presented one
+ * (user_token_seal), kept with the old row.  *user receives the owner on USER_DONE and
+ * USER_TOKEN_REPLAYED.  A token that was already rotated, presented again within grace_s
+ * seconds of its rotation while its successor is still unused and valid, gives
+ * USER_TOKEN_REPLAYED with the box of that rotation in box_out (nothing changes); otherwise a
+ * rotated token presented again revokes its whole family: USER_TOKEN_REUSED.  grace_s 0 turns
+ * the replay off.  Other outcomes: USER_DISABLED, USER_TOKEN_INVALID. */
 enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash,
-                                        long long ttl_seconds, struct user *user,
+                                        const char *box, long long ttl_seconds, long long grace_s,
+                                        struct user *user, char box_out[USER_TOKEN_BOX_LEN],
                                         enum user_outcome *outcome);
 /* Revokes one token of user_id (hash) or all of them (hash NULL). */
 enum db_status user_repo_refresh_revoke(long long user_id, const char *hash);

@@ -16,6 +16,7 @@ struct user_config {
 	char *google_hosted_domain;
 	char *admin_emails;
 	long long refresh_ttl;
+	long long refresh_reuse_grace; /* seconds a rotated refresh token may repeat; 0 = never */
 	bool oidc_allow_http_loopback;
 	long long oidc_jwks_refresh_s; /* provider keys and metadata re-fetched after this */
 	long long auth_rate_limit;

@@ -3,12 +3,13 @@
 
 #include <string.h>
 
+#include "auth.h"
 #include "countof.h"
 #include "jsonx.h"
 
 #define NAME_MAX_CHARS 200
 #define PICTURE_MAX_CHARS 2048
-#define EMAIL_MAX_CHARS 320
+#define EMAIL_MAX_CHARS AUTH_EMAIL_MAX_CHARS
 #define TOKEN_MAX_CHARS 512
 
 /* True when s holds no blank and no control character (URLs, e-mail addresses). */

@@ -1,0 +1,213 @@
+"""Issue 11 item 2: a sign-in is bound to the browser that started it (docs/api.md#user-service).
+/auth/google/login sets a short-lived cookie holding a random value whose hash is stored with
+the state; the callback needs that cookie, so whoever else sees a callback URL can neither finish
+nor cancel the sign-in, and a callback URL of someone else's sign-in does not sign a browser in
+(login CSRF).  The callback clears the cookie whatever its outcome."""
+import os
+import subprocess
+
+import psycopg2
+import requests
+
+from harness import assert_error, bearer, query_of
+
+COOKIE = "mr_login"  # over http; __Host-mr_login over https
+
+
+def start(base, email, browser):
+    """login → provider in browser (a requests.Session, which keeps cookies); returns (login
+    response, callback URL)."""
+    r = browser.get(f"{base}/auth/google/login", params={"login_hint": email},
+                    allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    p = requests.get(r.headers["Location"], allow_redirects=False, timeout=10)
+    assert p.status_code == 302, p.text
+    return r, p.headers["Location"]
+
+
+def set_cookie(r):
+    """The response's one Set-Cookie header as (name, value, {attribute: value}), attribute
+    names lower-cased."""
+    raw = r.raw.headers.getlist("Set-Cookie")
+    assert len(raw) == 1, raw
+    first, *attrs = [part.strip() for part in raw[0].split(";")]
+    name, _, value = first.partition("=")
+    parsed = {}
+    for a in attrs:
+        k, _, v = a.partition("=")
+        parsed[k.lower()] = v
+    return name, value, parsed
+
+
+def assert_cleared(r, name=COOKIE, secure=False):
+    cname, value, attrs = set_cookie(r)
+    assert (cname, value) == (name, ""), r.headers
+    assert attrs.get("max-age") == "0" and attrs.get("path") == "/", attrs
+    assert ("secure" in attrs) == secure, attrs
+
+
+def test_login_sets_a_short_lived_http_only_cookie(user_url):
+    browser = requests.Session()
+    r, _ = start(user_url, "cookie.attrs@example.com", browser)
+    name, value, attrs = set_cookie(r)
+    assert name == COOKIE
+    # 32 random bytes in base64url.
+    assert len(value) == 43 and set(value) <= set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), value
+    assert attrs == {"max-age": "600", "path": "/", "httponly": "", "samesite": "Lax"}, attrs
+    # Another sign-in, another value.
+    other = requests.Session()
+    r2, _ = start(user_url, "cookie.attrs@example.com", other)
+    assert set_cookie(r2)[1] != value
+
+
+def test_cookie_is_host_prefixed_and_secure_over_https(stack):
+    # GOOGLE_REDIRECT_URI says where the browser comes back: over HTTPS the cookie is Secure and
+    # named __Host- (the browser then keeps it to this host, over HTTPS, Path=/).
+    svc = stack.user_service(tag="login-https",
+                             GOOGLE_REDIRECT_URI="https://rooms.example.com/auth/google/callback")
+    svc.start()
+    try:
+        r = requests.get(f"{svc.url}/auth/google/login", allow_redirects=False, timeout=10)
+        assert r.status_code == 302, r.text
+        name, value, attrs = set_cookie(r)
+        assert name == "__Host-mr_login" and len(value) == 43
+        assert attrs == {"max-age": "600", "path": "/", "httponly": "", "samesite": "Lax",
+                         "secure": ""}, attrs
+        assert "domain" not in attrs
+        state = query_of(r.headers["Location"])["state"]
+        # The plain-http name is not accepted in its place, and the refusal clears the cookie
+        # under the same name and attributes (a browser ignores a __Host- Set-Cookie without
+        # Secure).
+        r = requests.get(f"{svc.url}/auth/google/callback", params={"state": state, "code": "x"},
+                         headers={"Cookie": f"mr_login={value}"}, timeout=10)
+        assert_error(r, 403, "forbidden")
+        assert_cleared(r, "__Host-mr_login", secure=True)
+    finally:
+        svc.stop()
+
+
+def test_callback_without_the_cookie_is_refused(user_url):
+    victim = requests.Session()
+    _, callback = start(user_url, "bound.victim@example.com", victim)
+    # Whoever sees the callback URL (a log, a proxy, a Referer) tries it first, without cookies.
+    r = requests.get(callback, allow_redirects=False, timeout=10)
+    body = assert_error(r, 403, "forbidden", mentions="another browser")
+    assert "access_token" not in r.text and "details" not in body
+    assert_cleared(r)
+    # Again: still refused, and the attempts did not spend the victim's sign-in.
+    assert_error(requests.get(callback, allow_redirects=False, timeout=10), 403, "forbidden")
+    r = victim.get(callback, allow_redirects=False, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["email"] == "bound.victim@example.com"
+    assert_cleared(r)
+    assert COOKIE not in victim.cookies
+    # Now the state is spent for everyone.
+    assert_error(requests.get(callback, allow_redirects=False, timeout=10), 400, "bad_request",
+                 detail="state")
+
+
+def test_callback_with_another_browsers_cookie_is_refused(user_url):
+    victim, attacker = requests.Session(), requests.Session()
+    _, victim_callback = start(user_url, "bound.other@example.com", victim)
+    # The attacker holds a cookie of a sign-in of their own.
+    _, attacker_callback = start(user_url, "bound.attacker@example.com", attacker)
+    assert attacker.cookies.get(COOKIE) != victim.cookies.get(COOKIE)
+    r = attacker.get(victim_callback, allow_redirects=False, timeout=10)
+    assert_error(r, 403, "forbidden")
+    assert "access_token" not in r.text
+    # Login CSRF: the attacker's callback URL opened in the victim's browser does not sign the
+    # victim in as the attacker.
+    r = victim.get(attacker_callback, allow_redirects=False, timeout=10)
+    assert_error(r, 403, "forbidden")
+    assert "access_token" not in r.text
+    # Both refusals cleared the cookie of the browser that made them; a browser that starts
+    # again finishes normally.
+    assert COOKIE not in victim.cookies and COOKIE not in attacker.cookies
+    _, again = start(user_url, "bound.other@example.com", victim)
+    r = victim.get(again, allow_redirects=False, timeout=10)
+    assert r.status_code == 200, r.text
+    assert requests.get(f"{user_url}/users/me", headers=bearer(r.json()["access_token"]),
+                        timeout=10).json()["email"] == "bound.other@example.com"
+
+
+def test_forged_cookie_is_refused(user_url):
+    victim = requests.Session()
+    _, callback = start(user_url, "bound.forged@example.com", victim)
+    real = victim.cookies.get(COOKIE)
+    for value in ("", "x", real[:-1], real + "A", real.upper(), "A" * 200):
+        r = requests.get(callback, headers={"Cookie": f"{COOKIE}={value}"},
+                         allow_redirects=False, timeout=10)
+        assert_error(r, 403, "forbidden")
+    # The real one, also among other cookies, works.
+    r = requests.get(callback, headers={"Cookie": f"theme=dark; {COOKIE}={real}; lang=en"},
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_callback_clears_the_cookie_on_every_outcome(user_url):
+    browser = requests.Session()
+    # Refused by the provider (error=), no code, unknown state, success.
+    _, q = start(user_url, "denied.clears@example.com", browser)
+    r = browser.get(f"{user_url}/auth/google/callback",
+                    params={"state": query_of(q)["state"], "error": "access_denied"})
+    assert_error(r, 401, "unauthorized")
+    assert_cleared(r)
+    for params in ({}, {"state": "x"}, {"state": "no-such-state", "code": "x"}):
+        start(user_url, "clears@example.com", browser)
+        r = browser.get(f"{user_url}/auth/google/callback", params=params, timeout=10)
+        assert_error(r, 400, "bad_request")
+        assert_cleared(r)
+
+
+def test_provider_refusal_needs_the_cookie_to_cancel(user_url):
+    # A stranger's error=access_denied with the victim's state does not cancel the sign-in.
+    victim = requests.Session()
+    _, callback = start(user_url, "bound.cancel@example.com", victim)
+    state = query_of(callback)["state"]
+    r = requests.get(f"{user_url}/auth/google/callback",
+                     params={"state": state, "error": "access_denied"}, timeout=10)
+    assert_error(r, 401, "unauthorized")
+    assert victim.get(callback, allow_redirects=False, timeout=10).status_code == 200
+
+
+def test_state_without_a_binding_matches_no_browser(stack, user_url):
+    # A state written before migration 002 (or by an older replica during an upgrade) has no
+    # browser hash: no cookie finishes it.
+    browser = requests.Session()
+    _, callback = start(user_url, "bound.legacy@example.com", browser)
+    conn = psycopg2.connect(stack.pg.dsn("user_db"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE login_states SET browser_hash = NULL WHERE state = %s",
+                        (query_of(callback)["state"],))
+            assert cur.rowcount == 1
+    finally:
+        conn.close()
+    assert_error(browser.get(callback, allow_redirects=False, timeout=10), 403, "forbidden")
+
+
+def test_command_line_sign_in_with_a_cookie_jar(user_url, tmp_path):
+    # The README's walkthrough: curl keeps the cookie in a jar (-c writes it, -b sends it).
+    jar = str(tmp_path / "jar")
+
+    def curl(*args):
+        out = subprocess.run(["curl", "-s", "-c", jar, "-b", jar, *args], capture_output=True,
+                             text=True, timeout=30, check=True)
+        return out.stdout
+
+    login = curl("-o", "/dev/null", "-w", "%{redirect_url}",
+                 f"{user_url}/auth/google/login?login_hint=curl.jar@example.com")
+    callback = curl("-o", "/dev/null", "-w", "%{redirect_url}", login)
+    assert "/auth/google/callback?" in callback
+    body = curl(callback)
+    assert '"access_token"' in body and '"curl.jar@example.com"' in body, body
+    # Without the jar the same kind of walk is refused at the callback.
+    login = subprocess.run(["curl", "-s", "-o", os.devnull, "-w", "%{redirect_url}",
+                            f"{user_url}/auth/google/login?login_hint=curl.nojar@example.com"],
+                           capture_output=True, text=True, timeout=30, check=True).stdout
+    callback = subprocess.run(["curl", "-s", "-o", os.devnull, "-w", "%{redirect_url}", login],
+                              capture_output=True, text=True, timeout=30, check=True).stdout
+    body = subprocess.run(["curl", "-s", callback], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
+    assert '"forbidden"' in body, body
