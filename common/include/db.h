@@ -1,8 +1,11 @@
 /* db: PostgreSQL access.  Each thread owns one connection (created on first use, re-established
  * after a failure); statements are parameterised ($n) and errors are classified by SQLSTATE.
- * A transaction is opened with db_begin() and must end with db_commit()/db_rollback(); the
- * request layer calls db_idle() after every request so an open transaction can never leak into
- * the next one.  Also: the migration runner. */
+ * Reads go through db_exec(), writes through db_write() or a transaction: db_begin() and then
+ * db_commit()/db_rollback(); the request layer calls db_idle() after every request so an open
+ * transaction can never leak into the next one.  A write is never reported failed when it
+ * committed, nor done when it did not: every write runs in an explicit transaction whose id is
+ * read before COMMIT, and when COMMIT's answer is lost a fresh session asks what became of it
+ * (docs/architecture.md#guarantees).  Also: the migration runner. */
 #ifndef DB_H
 #define DB_H
 
@@ -75,8 +78,11 @@ void db_thread_close(void);
 
 /* Runs one parameterised statement on this thread's connection.  params are text values (NULL
  * = SQL NULL).  On DB_OK *res (if res is non-NULL) receives the result, which the caller
- * PQclear()s; on failure it is NULL.  A broken connection outside a transaction is re-opened
- * and the statement retried once. */
+ * PQclear()s; on failure it is NULL.  Outside a transaction a broken connection is re-opened
+ * and the statement run once more, so it may run twice: use it there only for reads (and
+ * statements whose repetition changes nothing); a write goes through db_write().  Inside a
+ * transaction it never retries, and when the transaction's connection is gone it answers
+ * DB_UNAVAILABLE rather than run the statement on a new session outside the transaction. */
 enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params);
 /* The same on a connection from db_open() (borrowed; one thread at a time), but never closes,
  * replaces or retries it: after a failure the caller decides what the session is still worth
@@ -84,11 +90,32 @@ enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char 
 enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparams,
                           const char *const *params);
 
+/* Runs one statement that changes data; same arguments and result as db_exec().  Inside a
+ * transaction (db_begin) it is one statement of that transaction.  Outside one it is its own
+ * transaction: BEGIN, the transaction id and the statement in one round trip (pipeline), then
+ * COMMIT in a second.  When the connection breaks before COMMIT was sent nothing committed and
+ * the whole write is run once more on a new connection; when COMMIT's answer is lost the
+ * outcome is asked for on a new connection (see db_commit) and DB_OK means it committed, with
+ * the statement's result.  DB_UNAVAILABLE means it did not commit, or (rarely, logged as an
+ * error) that the database cannot tell. */
+enum db_status db_write(PGresult **res, const char *sql, int nparams, const char *const *params);
+
+/* Opens a transaction on this thread's connection and reads its id (one round trip; re-tried
+ * once on a new connection when the old one turns out broken).  DB_ERROR when one is open. */
 enum db_status db_begin(void);
+/* Commits the transaction.  DB_OK only when it committed.  When COMMIT's answer is lost, new
+ * sessions ask pg_xact_status() for up to DB_RESOLVE_MS: 'committed' is DB_OK, 'aborted'
+ * DB_UNAVAILABLE; a transaction still 'in progress' after that (its old session not yet ended
+ * by the server) has its backend terminated and is asked about once more.  Afterwards no
+ * transaction is open, whatever the result. */
 enum db_status db_commit(void);
 void db_rollback(void);
 /* Leaves the connection idle: rolls back a transaction that was left open. */
 void db_idle(void);
+
+/* How long db_commit()/db_write() keep asking about a transaction whose COMMIT answer was lost
+ * before they end its session (milliseconds). */
+#define DB_RESOLVE_MS 2000
 
 /* Classifies a SQLSTATE (five characters, may be NULL). */
 enum db_status db_classify(const char *sqlstate);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "timefmt.h"
@@ -11,6 +12,15 @@ static const char *db_conninfo;
 static const char *db_app_name = "meeting-rooms";
 static char db_options[64] = "";
 static _Thread_local PGconn *db_tl_conn;
+
+/* The explicit transaction open on this thread's connection (db_begin, or db_write's own):
+ * its id (xid8) and when it began by the server's clock (epoch seconds), both as text, kept to
+ * ask about its outcome when COMMIT's answer is lost.  xid[0] == '\0': none is open. */
+struct db_tx {
+	char xid[24];
+	char began[40];
+};
+static _Thread_local struct db_tx db_tl_tx;
 
 void db_configure(const char *conninfo, const char *app_name, int statement_timeout_ms)
 {
@@ -157,6 +167,10 @@ enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char 
 {
 	if (res)
 		*res = NULL;
+	/* A new session would run the statement on its own, outside the transaction it belongs
+	 * to (whose work the server has rolled back with the old session). */
+	if (db_tl_tx.xid[0] && (!db_tl_conn || PQstatus(db_tl_conn) != CONNECTION_OK))
+		return DB_UNAVAILABLE;
 	PGconn *c = db_conn();
 	if (!c)
 		return DB_UNAVAILABLE;
@@ -180,21 +194,333 @@ enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparam
 	return db_exec_once(c, res, sql, nparams, params);
 }
 
+/* ---- transactions and writes ----
+ *
+ * An autocommit statement whose answer is lost cannot be told apart from one that never ran:
+ * retried, a create that committed answers 409, a conditional update 412.  So every write runs
+ * in an explicit transaction whose id is read before COMMIT is sent.  Lost before COMMIT: the
+ * server rolls the transaction back with the session, nothing committed, and the write may run
+ * again.  COMMIT sent and its answer lost: a new session asks pg_xact_status(id). */
+
+/* What a new session can say about a transaction whose COMMIT answer was lost. */
+enum db_outcome {
+	DB_COMMITTED,
+	DB_ABORTED,
+	DB_PENDING,   /* still in progress on its old backend */
+	DB_NO_ANSWER, /* no session or no answer now: ask again */
+	DB_IN_DOUBT,  /* the database cannot tell */
+};
+
+#define DB_RESOLVE_POLL_MS 50
+
+/* Whether the session of a failed command is gone: no SQLSTATE (the server never answered), a
+ * broken connection, or the server ending it (class 08; 57P01-57P03 shutdown, recovery). */
+static bool db_session_lost(PGconn *c, const char *state)
+{
+	return PQstatus(c) == CONNECTION_BAD || !state || strncmp(state, "08", 2) == 0 ||
+	       strncmp(state, "57P0", 4) == 0;
+}
+
+static void db_drop_session(PGconn *c)
+{
+	if (c == db_tl_conn)
+		db_thread_close();
+	else
+		PQfinish(c);
+}
+
+static void db_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Reads the answers to a pipeline of n queries and its Sync, and leaves pipeline mode: got[i]
+ * receives query i's first result (the caller clears them all).  False when the session broke
+ * before the whole answer arrived. */
+static bool db_pipeline_read(PGconn *c, PGresult **got, int n)
+{
+	for (int i = 0; i < n; i++) {
+		PGresult *r;
+		while ((r = PQgetResult(c)) != NULL) {
+			if (!got[i])
+				got[i] = r;
+			else
+				PQclear(r);
+			if (PQstatus(c) == CONNECTION_BAD)
+				return false;
+		}
+		if (!got[i])
+			return false;
+	}
+	PGresult *sync = PQgetResult(c);
+	bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+	PQclear(sync);
+	return synced && PQexitPipelineMode(c) == 1;
+}
+
+/* The id of the transaction and its start by the server's clock, as db_tl_tx keeps them. */
+#define DB_TX_ID_SQL "SELECT pg_current_xact_id()::text, extract(epoch FROM now())::text"
+
+/* Opens a transaction on c, reads its id and, when sql is non-NULL, runs sql in it: one round
+ * trip (pipeline mode, blocking: the server's answers to BEGIN and the id are far too small to
+ * fill a socket buffer while the statement is being sent).  On DB_OK the transaction is open,
+ * db_tl_tx names it and *res (if non-NULL) holds sql's result.  On failure no transaction is
+ * open, and *lost tells that the session broke (it is closed here), so nothing committed. */
+static enum db_status db_tx_open(PGconn *c, PGresult **res, const char *sql, int nparams,
+                                 const char *const *params, bool *lost)
+{
+	PGresult *got[3] = {NULL, NULL, NULL};
+	const int n = sql ? 3 : 2;
+	enum db_status st = DB_OK;
+	*lost = false;
+	bool sent = PQenterPipelineMode(c) == 1 &&
+	            PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+	            PQsendQueryParams(c, DB_TX_ID_SQL, 0, NULL, NULL, NULL, NULL, 0) == 1;
+	if (sent && sql)
+		sent = PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) == 1;
+	sent = sent && PQpipelineSync(c) == 1;
+	if (!sent || !db_pipeline_read(c, got, n)) {
+		log_debug("sql refused (-): %s", PQerrorMessage(c));
+		*lost = true;
+		st = DB_UNAVAILABLE;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		ExecStatusType est = PQresultStatus(got[i]);
+		if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK)
+			continue;
+		/* The first failure; the queries after it answer PGRES_PIPELINE_ABORTED. */
+		const char *state = PQresultErrorField(got[i], PG_DIAG_SQLSTATE);
+		st = db_classify(state);
+		if (st == DB_ERROR)
+			log_error("sql failed (%s): %s", state ? state : "-",
+			          PQresultErrorMessage(got[i]));
+		else
+			log_debug("sql refused (%s): %s", state ? state : "-",
+			          PQresultErrorMessage(got[i]));
+		*lost = db_session_lost(c, state);
+		if (*lost)
+			st = DB_UNAVAILABLE;
+		break;
+	}
+	if (st != DB_OK)
+		goto out;
+	snprintf(db_tl_tx.xid, sizeof db_tl_tx.xid, "%s", PQgetvalue(got[1], 0, 0));
+	snprintf(db_tl_tx.began, sizeof db_tl_tx.began, "%s", PQgetvalue(got[1], 0, 1));
+	if (sql && res) {
+		*res = got[2];
+		got[2] = NULL;
+	}
+out:
+	for (int i = 0; i < n; i++)
+		PQclear(got[i]);
+	if (*lost)
+		db_drop_session(c);
+	else if (st != DB_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return st;
+}
+
+/* One question on session c about transaction tx.  'committed' is believed unless the server
+ * went through crash recovery since tx began (recovery resets the cumulative statistics, so
+ * pg_stat_bgwriter.stats_reset moves): after a crash, ids whose transactions never reached the
+ * disk may be handed out again, and 'committed' could describe another transaction.  An id
+ * "in the future" (22023) is one such: the server never learnt of it, so it did not commit. */
+static enum db_outcome db_tx_ask(PGconn *c, const struct db_tx *tx)
+{
+	const char *params[] = {tx->xid, tx->began};
+	enum db_outcome o = DB_IN_DOUBT;
+	PGresult *r = PQexecParams(c,
+	                           "SELECT pg_xact_status($1::xid8), COALESCE((SELECT stats_reset "
+	                           "  FROM pg_stat_bgwriter) >= to_timestamp($2::float8), false)",
+	                           2, NULL, params, NULL, NULL, 0);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		const char *status = db_value(r, 0, 0);
+		bool recovered = db_bool(r, 0, 1);
+		if (!status)
+			log_error("transaction %s: too old to ask about", tx->xid);
+		else if (strcmp(status, "aborted") == 0)
+			o = DB_ABORTED;
+		else if (strcmp(status, "in progress") == 0)
+			o = DB_PENDING;
+		else if (strcmp(status, "committed") == 0 && !recovered)
+			o = DB_COMMITTED;
+		else
+			log_error("transaction %s: reads as %s, but the database went through "
+			          "crash recovery since it began: the outcome cannot be told",
+			          tx->xid, status);
+	} else if (state && strcmp(state, "22023") == 0) {
+		o = DB_ABORTED;
+	} else if (db_session_lost(c, state)) {
+		o = DB_NO_ANSWER;
+		db_drop_session(c);
+	} else {
+		log_error("transaction %s: cannot ask about it (%s): %s", tx->xid, state,
+		          PQresultErrorMessage(r));
+	}
+	PQclear(r);
+	return o;
+}
+
+/* Ends the backend that still runs transaction tx (process id pid, checked together with the
+ * transaction's id: the process id may belong to another session by now) and waits up to a
+ * second for it to exit.  Such a backend has not yet noticed that its client is gone (a
+ * half-open TCP connection) and holds the transaction's locks until it does. */
+static void db_tx_terminate(PGconn *c, const struct db_tx *tx, int pid)
+{
+	char pids[16];
+	snprintf(pids, sizeof pids, "%d", pid);
+	const char *params[] = {pids, tx->xid};
+	PGresult *r = PQexecParams(c,
+	                           "SELECT pg_terminate_backend(pid, 1000) FROM pg_stat_activity "
+	                           "WHERE pid = $1::int "
+	                           "AND backend_xid::text = ($2::bigint % 4294967296)::text",
+	                           2, NULL, params, NULL, NULL, 0);
+	const char *done = PQntuples(r) > 0 ? "terminated it" : "that backend is gone";
+	log_warn("transaction %s still in progress on backend %d after %d ms: %s", tx->xid, pid,
+	         DB_RESOLVE_MS,
+	         PQresultStatus(r) == PGRES_TUPLES_OK ? done : PQresultErrorMessage(r));
+	PQclear(r);
+}
+
+/* What became of transaction tx, begun on backend pid, whose COMMIT answer was lost: asked on
+ * this thread's (new) session until it is known, for up to DB_RESOLVE_MS; then a transaction
+ * still in progress has its backend ended and is asked about once more. */
+static enum db_outcome db_tx_outcome(const struct db_tx *tx, int pid)
+{
+	long long deadline = timefmt_mono_us() + DB_RESOLVE_MS * 1000LL;
+	bool terminated = false;
+	for (;;) {
+		PGconn *c = db_conn();
+		enum db_outcome o = c ? db_tx_ask(c, tx) : DB_NO_ANSWER;
+		if (o == DB_COMMITTED || o == DB_ABORTED || o == DB_IN_DOUBT)
+			return o;
+		if (timefmt_mono_us() >= deadline) {
+			if (o != DB_PENDING || terminated)
+				return DB_IN_DOUBT;
+			db_tx_terminate(c, tx, pid);
+			terminated = true;
+			continue;
+		}
+		db_sleep_ms(DB_RESOLVE_POLL_MS);
+	}
+}
+
+/* Commits this thread's open transaction and makes sure of the outcome (see db_commit).
+ * *again tells that it certainly did not commit because its session broke, so running the
+ * whole transaction once more is safe. */
+static enum db_status db_tx_commit(bool *again)
+{
+	struct db_tx tx = db_tl_tx;
+	PGconn *c = db_tl_conn;
+	enum db_status st = DB_OK;
+	*again = false;
+	memset(&db_tl_tx, 0, sizeof db_tl_tx);
+	if (!tx.xid[0]) {
+		log_error("commit without an open transaction");
+		return DB_ERROR;
+	}
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		/* The session ended before COMMIT: the server rolled the transaction back. */
+		*again = true;
+		return DB_UNAVAILABLE;
+	}
+	if (PQtransactionStatus(c) != PQTRANS_INTRANS) {
+		/* COMMIT would answer ROLLBACK: a statement failed and the caller went on. */
+		log_error("transaction %s: commit after a failed statement", tx.xid);
+		db_rollback();
+		return DB_ERROR;
+	}
+	int pid = PQbackendPID(c);
+	PGresult *r = PQexec(c, "COMMIT");
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+		PQclear(r);
+		return DB_OK;
+	}
+	if (!db_session_lost(c, state)) {
+		/* The server answered: COMMIT failed and the transaction is rolled back (a deferred
+		 * constraint, a serialization failure). */
+		st = db_classify(state);
+		log_debug("commit refused (%s): %s", state, PQresultErrorMessage(r));
+		PQclear(r);
+		db_rollback();
+		return st;
+	}
+	log_warn("transaction %s: the answer to COMMIT was lost (%s); asking the database", tx.xid,
+	         state ? state : "no answer");
+	PQclear(r);
+	db_drop_session(c);
+	switch (db_tx_outcome(&tx, pid)) {
+	case DB_COMMITTED:
+		log_info("transaction %s: committed", tx.xid);
+		return DB_OK;
+	case DB_ABORTED:
+		log_info("transaction %s: did not commit", tx.xid);
+		*again = true;
+		return DB_UNAVAILABLE;
+	default:
+		log_error("transaction %s: outcome unknown, answering unavailable", tx.xid);
+		return DB_UNAVAILABLE;
+	}
+}
+
 enum db_status db_begin(void)
 {
-	return db_exec(NULL, "BEGIN", 0, NULL);
+	enum db_status st = DB_UNAVAILABLE;
+	bool lost = true;
+	if (db_tl_tx.xid[0]) {
+		log_error("transaction %s is still open: no nested transactions", db_tl_tx.xid);
+		return DB_ERROR;
+	}
+	/* After a database restart the first command on an old connection fails; a BEGIN that
+	 * failed so can run again on a new one. */
+	for (int attempt = 0; attempt < 2 && lost; attempt++) {
+		PGconn *c = db_conn();
+		if (!c)
+			return DB_UNAVAILABLE;
+		st = db_tx_open(c, NULL, NULL, 0, NULL, &lost);
+	}
+	return st;
 }
 
 enum db_status db_commit(void)
 {
-	enum db_status st = db_exec(NULL, "COMMIT", 0, NULL);
-	if (st != DB_OK)
-		db_rollback();
+	bool again = false;
+	return db_tx_commit(&again);
+}
+
+enum db_status db_write(PGresult **res, const char *sql, int nparams, const char *const *params)
+{
+	enum db_status st = DB_UNAVAILABLE;
+	bool again = true;
+	if (res)
+		*res = NULL;
+	if (db_tl_tx.xid[0])
+		return db_exec(res, sql, nparams, params);
+	/* Once more when the first attempt certainly did not commit because its session broke
+	 * (typically an old connection after a database restart). */
+	for (int attempt = 0; attempt < 2 && again; attempt++) {
+		PGresult *out = NULL;
+		PGconn *c = db_conn();
+		if (!c)
+			return DB_UNAVAILABLE;
+		st = db_tx_open(c, &out, sql, nparams, params, &again);
+		if (st == DB_OK)
+			st = db_tx_commit(&again);
+		if (st == DB_OK && res)
+			*res = out;
+		else
+			PQclear(out);
+	}
 	return st;
 }
 
 void db_rollback(void)
 {
+	memset(&db_tl_tx, 0, sizeof db_tl_tx);
 	if (db_tl_conn && PQstatus(db_tl_conn) == CONNECTION_OK &&
 	    PQtransactionStatus(db_tl_conn) != PQTRANS_IDLE)
 		PQclear(PQexec(db_tl_conn, "ROLLBACK"));
@@ -202,6 +528,7 @@ void db_rollback(void)
 
 void db_idle(void)
 {
+	memset(&db_tl_tx, 0, sizeof db_tl_tx);
 	if (!db_tl_conn)
 		return;
 	PGTransactionStatusType ts = PQtransactionStatus(db_tl_conn);

@@ -1,6 +1,7 @@
 /* All SQL of reservation-service.  Writers of one room are serialised by locking the room's row
  * (FOR NO KEY UPDATE) before touching its reservations, so concurrent attempts queue instead of
- * deadlocking on the exclusion constraint; the constraint itself is the guarantee. */
+ * deadlocking on the exclusion constraint; the constraint itself is the guarantee.
+ * Writes outside a transaction go through db_write(). */
 #include "repo.h"
 
 #include <stdio.h>
@@ -377,7 +378,7 @@ enum db_status res_repo_cancel(long long id, long long expected_version, const c
 	num(ver, sizeof ver, expected_version);
 	const char *params[] = {ids, ver, reason, topic};
 	*outcome = RES_DONE;
-	enum db_status st = db_exec(
+	enum db_status st = db_write(
 		&res,
 		"WITH cur AS (SELECT id, status, version FROM reservations WHERE id = $1::bigint), "
 		"r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = $3, "
@@ -482,14 +483,14 @@ enum db_status res_repo_room_upsert(long long id, const char *name, long long ca
 	num(cap, sizeof cap, capacity);
 	num(ver, sizeof ver, version);
 	const char *params[] = {ids, name, cap, time_zone, active ? "true" : "false", ver};
-	return db_exec(NULL,
-	               "INSERT INTO rooms (id, name, capacity, time_zone, active, version) "
-	               "VALUES ($1::bigint, $2, $3::int, $4, $5::boolean, $6::int) "
-	               "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
-	               "capacity = EXCLUDED.capacity, time_zone = EXCLUDED.time_zone, "
-	               "active = EXCLUDED.active, version = EXCLUDED.version, updated_at = now() "
-	               "WHERE rooms.version < EXCLUDED.version AND NOT rooms.deleted",
-	               6, params);
+	return db_write(NULL,
+	                "INSERT INTO rooms (id, name, capacity, time_zone, active, version) "
+	                "VALUES ($1::bigint, $2, $3::int, $4, $5::boolean, $6::int) "
+	                "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
+	                "capacity = EXCLUDED.capacity, time_zone = EXCLUDED.time_zone, "
+	                "active = EXCLUDED.active, version = EXCLUDED.version, updated_at = now() "
+	                "WHERE rooms.version < EXCLUDED.version AND NOT rooms.deleted",
+	                6, params);
 }
 
 /* Cancels future confirmed reservations matching column = value and created before `before`
@@ -509,7 +510,7 @@ static enum db_status cancel_future(const char *column_is, const char *value, co
 	         "  " EVENT("'reservation_cancelled'", "r") " FROM r) "
 	         "SELECT count(*) FROM r",
 	         column_is);
-	enum db_status st = db_exec(&res, sql, 4, params);
+	enum db_status st = db_write(&res, sql, 4, params);
 	if (st == DB_OK)
 		*cancelled = (long)db_int(res, 0, 0);
 	PQclear(res);

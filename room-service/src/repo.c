@@ -1,5 +1,6 @@
 /* All SQL of room-service.  Every write is one statement that changes the room and inserts its
- * event into the outbox (a data-modifying CTE), so both commit together or not at all. */
+ * event into the outbox (a data-modifying CTE), so both commit together or not at all; it runs
+ * through db_write(), so a lost answer never turns a committed change into a 409/412/404. */
 #include "repo.h"
 
 #include <stdio.h>
@@ -70,7 +71,7 @@ enum db_status room_repo_create(const struct room_input *in, const char *topic, 
 	                        in->building, in->has_floor && !in->floor_null ? p.floor : NULL,
 	                        in->description, in->time_zone ? in->time_zone : "UTC",
 	                        in->has_active ? (in->active ? "true" : "false") : "true", topic};
-	enum db_status st = db_exec(
+	enum db_status st = db_write(
 		&res,
 		"WITH r AS (INSERT INTO rooms (name, capacity, equipment, building, floor, description, "
 		"  time_zone, active) VALUES ($1, $2::int, "
@@ -127,7 +128,7 @@ enum db_status room_repo_update(long long id, const struct room_input *in, const
 		p.if_version,
 		topic,
 	};
-	enum db_status st = db_exec(
+	enum db_status st = db_write(
 		&res,
 		"WITH r AS (UPDATE rooms SET name = COALESCE($2, name), "
 		"  capacity = COALESCE($3::int, capacity), "
@@ -164,7 +165,7 @@ enum db_status room_repo_delete(long long id, long long if_version, const char *
 	snprintf(ids, sizeof ids, "%lld", id);
 	snprintf(ver, sizeof ver, "%lld", if_version);
 	const char *params[] = {ids, ver, topic};
-	enum db_status st = db_exec(
+	enum db_status st = db_write(
 		&res,
 		"WITH r AS (DELETE FROM rooms WHERE id = $1::bigint "
 		"  AND ($2::int = 0 OR version = $2::int) RETURNING id, version), "

@@ -1,5 +1,7 @@
 /* Unit tests of common/src/db.c that need no database: SQLSTATE classification, the error kind
- * a handler answers with, and the result helpers (on a result built in memory). */
+ * a handler answers with, the result helpers (on a result built in memory), and what reads,
+ * writes and transactions answer when the database cannot be reached.  The behaviour against a
+ * real server whose answers get lost is tested in tests/integration/test_db_lost_reply.py. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include "countof.h"
 #include "db.h"
 #include "errors.h"
+#include "log.h"
 
 struct sqlstate_case {
 	const char *state;
@@ -169,6 +172,34 @@ static void test_result_helpers(void **state)
 	PQclear(r);
 }
 
+/* Port 1 on the loopback refuses at once: every call fails without a session, says so with
+ * DB_UNAVAILABLE and leaves *res NULL; COMMIT without a transaction is a caller's error, and
+ * a failed BEGIN leaves none open. */
+static void test_unreachable_database(void **state)
+{
+	(void)state;
+	PGresult *garbage = PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK);
+	PGresult *res = garbage;
+	log_init("test_db", LOG_LEVEL_ERROR);
+	db_configure("postgresql://nobody@127.0.0.1:1/none", "test_db", 1000);
+
+	assert_int_equal(db_exec(&res, "SELECT 1", 0, NULL), DB_UNAVAILABLE);
+	assert_null(res);
+	res = garbage;
+	assert_int_equal(db_write(&res, "DELETE FROM t", 0, NULL), DB_UNAVAILABLE);
+	assert_null(res);
+	assert_int_equal(db_write(NULL, "DELETE FROM t", 0, NULL), DB_UNAVAILABLE);
+
+	assert_int_equal(db_commit(), DB_ERROR);
+	assert_int_equal(db_begin(), DB_UNAVAILABLE);
+	assert_int_equal(db_commit(), DB_ERROR);
+	db_rollback();
+	db_idle();
+	assert_int_equal(db_begin(), DB_UNAVAILABLE);
+	db_thread_close();
+	PQclear(garbage);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_status_str),
 		cmocka_unit_test(test_status_reply),
 		cmocka_unit_test(test_result_helpers),
+		cmocka_unit_test(test_unreachable_database),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,12 +32,9 @@ static void row_to_user(const PGresult *res, int row, struct user *u)
 	u->version = db_int(res, row, 8);
 }
 
-/* Runs a statement expected to return at most one user row. */
-static enum db_status user_query(const char *sql, int n, const char *const *params,
-                                 struct user *out, bool *found)
+/* The user row, if any, of a statement's result (res is consumed). */
+static enum db_status user_row(enum db_status st, PGresult *res, struct user *out, bool *found)
 {
-	PGresult *res = NULL;
-	enum db_status st = db_exec(&res, sql, n, params);
 	*found = false;
 	if (st == DB_OK && PQntuples(res) > 0) {
 		row_to_user(res, 0, out);
@@ -47,6 +44,25 @@ static enum db_status user_query(const char *sql, int n, const char *const *para
 	return st;
 }
 
+/* Runs a statement expected to return at most one user row. */
+static enum db_status user_query(const char *sql, int n, const char *const *params,
+                                 struct user *out, bool *found)
+{
+	PGresult *res = NULL;
+	enum db_status st = db_exec(&res, sql, n, params);
+	return user_row(st, res, out, found);
+}
+
+/* The same for a write outside a transaction (db_write: never reported failed once
+ * committed). */
+static enum db_status user_write(const char *sql, int n, const char *const *params,
+                                 struct user *out, bool *found)
+{
+	PGresult *res = NULL;
+	enum db_status st = db_write(&res, sql, n, params);
+	return user_row(st, res, out, found);
+}
+
 enum db_status user_repo_state_save(const char *state, const char *nonce, const char *verifier,
                                     const char *browser_hash, int ttl_seconds)
 {
@@ -54,13 +70,14 @@ enum db_status user_repo_state_save(const char *state, const char *nonce, const 
 	snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
 	const char *params[] = {state, nonce, verifier, ttl, browser_hash};
 	/* Expired states are swept on the way; the table stays small without a cron job. */
-	enum db_status st = db_exec(NULL, "DELETE FROM login_states WHERE expires_at < now()", 0, NULL);
+	enum db_status st = db_write(NULL, "DELETE FROM login_states WHERE expires_at < now()", 0,
+	                             NULL);
 	if (st != DB_OK)
 		return st;
-	return db_exec(NULL,
-	               "INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
-	               "browser_hash) VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5)",
-	               5, params);
+	return db_write(NULL,
+	                "INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
+	                "browser_hash) VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5)",
+	                5, params);
 }
 
 enum db_status user_repo_state_take(const char *state, const char *browser_hash, char *nonce,
@@ -183,7 +200,7 @@ enum db_status user_repo_ensure(const char *email, const char *name, const char 
 {
 	bool found = false;
 	const char *params[] = {email, name, role};
-	return user_query("INSERT INTO users (email, name, role) "
+	return user_write("INSERT INTO users (email, name, role) "
 	                  "VALUES ($1, COALESCE($2, ''), COALESCE($3, 'employee')) "
 	                  "ON CONFLICT ((lower(email))) DO UPDATE SET "
 	                  "name = COALESCE($2, users.name), role = COALESCE($3, users.role), "
@@ -245,7 +262,7 @@ enum db_status user_repo_update_profile(long long id, const char *name, const ch
 	snprintf(ver, sizeof ver, "%lld", if_version);
 	const char *params[] = {ids, name, picture, ver};
 	*outcome = USER_DONE;
-	enum db_status st = user_query("UPDATE users SET name = COALESCE($2, name), "
+	enum db_status st = user_write("UPDATE users SET name = COALESCE($2, name), "
 	                               "picture = COALESCE($3, picture), updated_at = now(), "
 	                               "version = version + 1 WHERE id = $1::bigint "
 	                               "AND ($4::int = 0 OR version = $4::int) RETURNING " USER_COLS,
@@ -395,11 +412,11 @@ enum db_status user_repo_refresh_issue(long long user_id, const char *hash, cons
 	snprintf(uid, sizeof uid, "%lld", user_id);
 	snprintf(ttl, sizeof ttl, "%lld", ttl_seconds);
 	const char *params[] = {uid, hash, family, ttl};
-	return db_exec(NULL,
-	               "INSERT INTO refresh_tokens (user_id, token_hash, family, expires_at) "
-	               "VALUES ($1::bigint, $2, COALESCE($3::uuid, gen_random_uuid()), "
-	               "now() + make_interval(secs => $4::bigint))",
-	               4, params);
+	return db_write(NULL,
+	                "INSERT INTO refresh_tokens (user_id, token_hash, family, expires_at) "
+	                "VALUES ($1::bigint, $2, COALESCE($3::uuid, gen_random_uuid()), "
+	                "now() + make_interval(secs => $4::bigint))",
+	                4, params);
 }
 
 /* Inside the rotation's transaction, with the presented token's row (tid) locked and already
@@ -534,9 +551,9 @@ enum db_status user_repo_refresh_revoke(long long user_id, const char *hash)
 	char uid[24];
 	snprintf(uid, sizeof uid, "%lld", user_id);
 	const char *params[] = {uid, hash};
-	return db_exec(NULL,
-	               "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
-	               "WHERE user_id = $1::bigint "
-	               "AND revoked_at IS NULL AND ($2::text IS NULL OR token_hash = $2)",
-	               2, params);
+	return db_write(NULL,
+	                "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
+	                "WHERE user_id = $1::bigint "
+	                "AND revoked_at IS NULL AND ($2::text IS NULL OR token_hash = $2)",
+	                2, params);
 }
