@@ -1,6 +1,7 @@
 /* All SQL of reservation-service.  Writers of one room are serialised by locking the room's row
  * (FOR NO KEY UPDATE) before touching its reservations, so concurrent attempts queue instead of
- * deadlocking on the exclusion constraint; the constraint itself is the guarantee.
+ * deadlocking on the exclusion constraint; the constraint itself is the guarantee.  A create
+ * with an Idempotency-Key claims the key before the room, so its twins queue on the key.
  * Writes outside a transaction go through db_write(). */
 #include "repo.h"
 
@@ -148,7 +149,27 @@ static enum db_status find_conflicts(long long room_id, long long start, long lo
 	return st;
 }
 
-/* An idempotency key seen before: the stored response, or a mismatch. */
+/* Inside the create's transaction, before anything else: claims (user, key) for this request.
+ * While another transaction holds an uncommitted claim on the same key the INSERT waits for it
+ * to end, so concurrent requests with one key run one after the other.  *mine is false when
+ * the key is taken by a committed creation; the caller then answers from its row. */
+static enum db_status idem_claim(const char *user, const char *key, const char *hash, bool *mine)
+{
+	PGresult *r = NULL;
+	const char *params[] = {user, key, hash};
+	/* status 0 and no response until the reservation exists: the row is seen by others only
+	 * after COMMIT, by which time the create's statement has filled both. */
+	enum db_status st = db_write(&r,
+	                             "INSERT INTO idempotency_keys (user_id, key, request_hash, "
+	                             "  status, response) VALUES ($1::bigint, $2, $3, 0, '') "
+	                             "ON CONFLICT DO NOTHING RETURNING 1",
+	                             3, params);
+	*mine = st == DB_OK && PQntuples(r) == 1;
+	PQclear(r);
+	return st;
+}
+
+/* An idempotency key already used: the stored response, or a mismatch. */
 static enum db_status idem_lookup(const char *user, const char *key, const char *hash,
                                   json_t **res, enum res_outcome *outcome, bool *found)
 {
@@ -163,6 +184,8 @@ static enum db_status idem_lookup(const char *user, const char *key, const char 
 		if (strcmp(PQgetvalue(r, 0, 0), hash) == 0) {
 			*res = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
 			*outcome = RES_REPLAY;
+			if (!*res)
+				st = DB_ERROR;
 		} else {
 			*outcome = RES_KEY_MISMATCH;
 		}
@@ -171,26 +194,35 @@ static enum db_status idem_lookup(const char *user, const char *key, const char 
 	return st;
 }
 
+/* One attempt at a create.  With an idempotency key the key is claimed first, in the same
+ * transaction, so a concurrent twin waits for this attempt: if it commits, the twin replays
+ * its 201; if it rolls back (409 conflict, 422 room, 503), nothing is remembered and the twin
+ * books on its own, meeting the same conflict or succeeding. */
 static enum db_status res_create_once(const struct res_change *c, const char *topic,
                                       const char *idem_key, const char *idem_hash, json_t **out,
                                       json_t **conflicts, enum res_outcome *outcome)
 {
 	char room[24], user[24], start[24], end[24];
 	PGresult *res = NULL;
-	bool bookable = false, found = false;
+	bool bookable = false, found = false, mine = false;
 	num(room, sizeof room, c->room_id);
 	num(user, sizeof user, c->user_id);
 	num(start, sizeof start, c->start);
 	num(end, sizeof end, c->end);
 
-	if (idem_key) {
-		enum db_status st = idem_lookup(user, idem_key, idem_hash, out, outcome, &found);
-		if (st != DB_OK || found)
-			return st;
-	}
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
+	if (idem_key) {
+		if ((st = idem_claim(user, idem_key, idem_hash, &mine)) != DB_OK)
+			goto fail;
+		if (!mine) {
+			st = idem_lookup(user, idem_key, idem_hash, out, outcome, &found);
+			if (st == DB_OK && !found)
+				st = DB_RETRY; /* swept meanwhile: claim it afresh */
+			goto fail;     /* nothing to keep: the answer is the stored one */
+		}
+	}
 	if ((st = lock_rooms(c->room_id, 0, &bookable)) != DB_OK)
 		goto fail;
 	if (!bookable) {
@@ -198,27 +230,22 @@ static enum db_status res_create_once(const struct res_change *c, const char *to
 		goto fail;
 	}
 	const char *params[] = {room, user, c->purpose ? c->purpose : "", start, end, topic,
-	                        idem_key, idem_hash};
-	st = db_exec(&res,
-	             "WITH r AS (INSERT INTO reservations (room_id, user_id, purpose, start_time, "
-	             "  end_time) VALUES ($1::bigint, $2::bigint, $3, to_timestamp($4::bigint), "
-	             "  to_timestamp($5::bigint)) RETURNING *), "
-	             "e AS (INSERT INTO outbox (topic, key, payload) SELECT $6, r.id::text, "
-	             "  " EVENT("'reservation_created'", "r") " FROM r), "
-	             "k AS (INSERT INTO idempotency_keys (user_id, key, request_hash, status, response) "
-	             "  SELECT $2::bigint, $7, $8, 201, " RES_JSON("r") "::text FROM r "
-	             "  WHERE $7::text IS NOT NULL) "
-	             "SELECT " RES_JSON("r") "::text FROM r",
-	             8, params);
+	                        idem_key};
+	st = db_write(&res,
+	              "WITH r AS (INSERT INTO reservations (room_id, user_id, purpose, start_time, "
+	              "  end_time) VALUES ($1::bigint, $2::bigint, $3, to_timestamp($4::bigint), "
+	              "  to_timestamp($5::bigint)) RETURNING *), "
+	              "e AS (INSERT INTO outbox (topic, key, payload) SELECT $6, r.id::text, "
+	              "  " EVENT("'reservation_created'", "r") " FROM r), "
+	              "k AS (UPDATE idempotency_keys i SET status = 201, "
+	              "  response = " RES_JSON("r") "::text FROM r "
+	              "  WHERE i.user_id = $2::bigint AND i.key = $7::text) "
+	              "SELECT " RES_JSON("r") "::text FROM r",
+	              7, params);
 	if (st == DB_EXCLUSION_VIOLATION) {
 		db_rollback();
 		*outcome = RES_CONFLICT;
 		return find_conflicts(c->room_id, c->start, c->end, 0, conflicts);
-	}
-	if (st == DB_UNIQUE_VIOLATION && idem_key) {
-		/* The same key raced us: answer as the winner did. */
-		db_rollback();
-		return idem_lookup(user, idem_key, idem_hash, out, outcome, &found);
 	}
 	if (st != DB_OK)
 		goto fail;

@@ -278,3 +278,120 @@ def test_room_deletion_amid_concurrent_updates_neither_deadlocks_nor_stalls(
     assert applied is not None, f"room_deleted not applied within 8 s under PUT load ({counts})"
     assert not [s for s in seen if s >= 500], counts
     assert deadlocks == 0
+
+
+# ---- Idempotency-Key under concurrency (docs/api.md#idempotency-key) ----
+
+TWINS = 20
+
+
+def fire_together(res_url, jobs):
+    """POSTs every (headers, body) of jobs at the same moment (a thread each, released by one
+    barrier, each on its own connection); returns [(status, json body or text, headers)] in the
+    order of jobs."""
+    barrier = threading.Barrier(len(jobs))
+
+    def one(job):
+        headers, body = job
+        with requests.Session() as s:
+            s.headers.update(CLOSE)
+            barrier.wait(timeout=30)
+            r = s.post(f"{res_url}/reservations", json=body, headers=headers, timeout=60)
+        try:
+            return r.status_code, r.json(), r.headers
+        except ValueError:
+            return r.status_code, r.text, r.headers
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return list(pool.map(one, jobs))
+
+
+@pytest.fixture(scope="module")
+def key_rooms(stack, room_url, res_url, admin_headers):
+    """Three fresh rooms reservation-service knows, for the Idempotency-Key races."""
+    made = [create_room(room_url, admin_headers) for _ in range(3)]
+    for room in made:
+        wait_known_room(res_url, admin_headers, room["id"])
+    return [room["id"] for room in made]
+
+
+def with_key(headers, key):
+    return {**headers, "Idempotency-Key": key}
+
+
+def test_concurrent_requests_with_one_key_book_once_and_answer_alike(stack, res_url, people,
+                                                                    key_rooms):
+    """Twenty identical requests with one key at once: the first claims the key, the others
+    wait for it and replay its answer (before, those that raced it got 409 "already booked"
+    listing their own slot)."""
+    room = key_rooms[0]
+    start, end = day(7) + datetime.timedelta(hours=10), day(7) + datetime.timedelta(hours=11)
+    body = {"room_id": room, "start_time": z(start), "end_time": z(end), "purpose": "twins"}
+    key = str(uuid.uuid4())
+    results = fire_together(res_url, [(with_key(people[0], key), body)] * TWINS)
+
+    statuses = [s for s, _, _ in results]
+    assert statuses == [201] * TWINS, [(s, b) for s, b, _ in results if s != 201]
+    first = results[0][1]
+    assert all(b == first for _, b, _ in results), "the replays differ from the first answer"
+    replayed = sorted(str(h.get("Idempotent-Replayed")) for _, _, h in results)
+    assert replayed == ["None"] + ["true"] * (TWINS - 1), replayed
+    assert {(h["Location"], h["ETag"]) for _, _, h in results} == \
+        {(f"/reservations/{first['id']}", f'"{first["version"]}"')}
+    rows = res_db_query(stack.pg, "SELECT id FROM reservations WHERE room_id = %s", room)
+    assert rows == [(first["id"],)]
+    assert res_db_query(stack.pg, "SELECT status FROM idempotency_keys WHERE key = %s",
+                        key) == [(201,)]
+    assert overlapping_confirmed_pairs(stack.pg) == []
+
+
+def test_concurrent_twins_of_a_refused_request_are_refused_alike(stack, res_url, people,
+                                                                 key_rooms):
+    """Only successful creations are remembered: when the first request with a key is refused
+    (409, the slot is taken), the twins that waited for it try on their own and meet the same
+    conflict; the key stays free for a later success."""
+    room = key_rooms[1]
+    start, end = day(7) + datetime.timedelta(hours=12), day(7) + datetime.timedelta(hours=13)
+    slot = {"start_time": z(start), "end_time": z(end)}
+    body = {"room_id": room, **slot}
+    blocker = requests.post(f"{res_url}/reservations", json=body, headers=people[1], timeout=30)
+    assert blocker.status_code == 201, blocker.text
+    key = str(uuid.uuid4())
+    results = fire_together(res_url, [(with_key(people[0], key), body)] * TWINS)
+
+    for s, b, h in results:
+        assert s == 409 and b["code"] == "conflict", (s, b)
+        assert b["details"]["conflicts"] == [slot], b
+        assert "Idempotent-Replayed" not in h
+    assert res_db_query(stack.pg, "SELECT count(*) FROM idempotency_keys WHERE key = %s",
+                        key) == [(0,)]
+    assert requests.delete(f"{res_url}/reservations/{blocker.json()['id']}", headers=people[1],
+                           timeout=30).status_code == 204
+    r = requests.post(f"{res_url}/reservations", json=body, headers=with_key(people[0], key),
+                      timeout=30)
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.text
+
+
+def test_concurrent_requests_with_one_key_and_two_bodies(stack, res_url, people, key_rooms):
+    """Ten requests each of two bodies (two free slots) with one key at once: whichever claims
+    the key first books; its twins replay it and every request with the other body is 422."""
+    room = key_rooms[2]
+    bodies = [{"room_id": room, "start_time": z(day(7) + datetime.timedelta(hours=h)),
+               "end_time": z(day(7) + datetime.timedelta(hours=h + 1))} for h in (14, 16)]
+    key = str(uuid.uuid4())
+    jobs = [(with_key(people[0], key), bodies[i % 2]) for i in range(TWINS)]
+    results = fire_together(res_url, jobs)
+
+    won = {i % 2 for i, (s, _, _) in enumerate(results) if s == 201}
+    assert len(won) == 1, [(s, b) for s, b, _ in results]
+    winner = won.pop()
+    created = [b for i, (s, b, _) in enumerate(results) if i % 2 == winner]
+    assert all(s == 201 for i, (s, _, _) in enumerate(results) if i % 2 == winner)
+    assert all(b == created[0] for b in created)
+    for i, (s, b, _) in enumerate(results):
+        if i % 2 != winner:
+            assert s == 422 and b["code"] == "validation_failed", (s, b)
+            assert "Idempotency-Key" in b["details"], b
+    rows = res_db_query(stack.pg, "SELECT id, start_time = %s::timestamptz FROM reservations "
+                        "WHERE room_id = %s", bodies[winner]["start_time"], room)
+    assert rows == [(created[0]["id"], True)]
