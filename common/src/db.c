@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "timefmt.h"
@@ -229,12 +228,6 @@ static void db_drop_session(PGconn *c)
 		PQfinish(c);
 }
 
-static void db_sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /* Reads the answers to a pipeline of n queries and its Sync, and leaves pipeline mode: got[i]
  * receives query i's first result (the caller clears them all).  False when the session broke
  * before the whole answer arrived. */
@@ -390,21 +383,21 @@ static void db_tx_terminate(PGconn *c, const struct db_tx *tx, int pid)
  * still in progress has its backend ended and is asked about once more. */
 static enum db_outcome db_tx_outcome(const struct db_tx *tx, int pid)
 {
-	long long deadline = timefmt_mono_us() + DB_RESOLVE_MS * 1000LL;
+	long long deadline = timefmt_mono_ms() + DB_RESOLVE_MS;
 	bool terminated = false;
 	for (;;) {
 		PGconn *c = db_conn();
 		enum db_outcome o = c ? db_tx_ask(c, tx) : DB_NO_ANSWER;
 		if (o == DB_COMMITTED || o == DB_ABORTED || o == DB_IN_DOUBT)
 			return o;
-		if (timefmt_mono_us() >= deadline) {
+		if (timefmt_mono_ms() >= deadline) {
 			if (o != DB_PENDING || terminated)
 				return DB_IN_DOUBT;
 			db_tx_terminate(c, tx, pid);
 			terminated = true;
 			continue;
 		}
-		db_sleep_ms(DB_RESOLVE_POLL_MS);
+		timefmt_sleep_ms(DB_RESOLVE_POLL_MS);
 	}
 }
 
