@@ -17,6 +17,10 @@
 # room_events, user_events, reservation_events; 3 partitions each) and each one's `.dlq`
 # (1 partition). KAFKA_LOG_LEVEL (default warn) sets the broker's log level. The jars come from
 # kafka/fetch.sh (Maven Central, only when kafka/libs is incomplete).
+#
+# Optional second listener with SASL/PLAIN authentication (for the tests of the services' SASL
+# settings): KAFKA_SASL_LISTENER_PORT, KAFKA_SASL_LISTENER_USER and KAFKA_SASL_LISTENER_PASSWORD
+# (all three, at every start) add SASL_PLAINTEXT://127.0.0.1:PORT that accepts that one user.
 set -euo pipefail
 
 KAFKA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -88,6 +92,24 @@ topic_specs() {
   done
 }
 
+# The optional SASL_PLAINTEXT listener's settings (later keys override the template's).
+sasl_listener() {
+  local port=${KAFKA_SASL_LISTENER_PORT:-} user=${KAFKA_SASL_LISTENER_USER:-}
+  local password=${KAFKA_SASL_LISTENER_PASSWORD:-}
+  [[ -n $port ]] || return 0
+  [[ $port =~ ^[0-9]+$ && $user =~ ^[A-Za-z0-9_.-]+$ && $password =~ ^[A-Za-z0-9_.-]+$ ]] ||
+    die "KAFKA_SASL_LISTENER_PORT needs KAFKA_SASL_LISTENER_USER and _PASSWORD ([A-Za-z0-9_.-])"
+  cat <<EOF
+
+# --- SASL/PLAIN listener (KAFKA_SASL_LISTENER_*) ----------------------------------------------
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$port
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$user="$password";
+EOF
+}
+
 start() {
   if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then die "bad port: $PORT"; fi
   command -v java >/dev/null || die "java not found (run scripts/deps.sh)"
@@ -106,6 +128,8 @@ start() {
     # shellcheck disable=SC2016 # envsubst's list of variables, literally
     envsubst '${PORT} ${CONTROLLER_PORT} ${DIR}' <"$KAFKA/server.properties.template" \
       >"$DIR/server.properties.tmp"
+    sasl_listener >>"$DIR/server.properties.tmp"
+    chmod 600 "$DIR/server.properties.tmp" # may hold the SASL listener's password
     mv "$DIR/server.properties.tmp" "$DIR/server.properties"
 
     if [[ ! -s $DIR/cluster-id ]]; then

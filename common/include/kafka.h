@@ -6,7 +6,9 @@
  *   (outbox.h) sends through it in batches, the consumer's dead letters one by one.
  * - The consumer helper: a thread that hands each message to a handler and stores its offset
  *   only after the handler reports that its database transaction committed; messages the
- *   handler cannot parse are copied to "<topic>.dlq" and skipped; transient failures are retried.
+ *   handler cannot parse are copied to "<topic>.dlq" (once, however often the message comes
+ *   again while its copy waits for the broker) and skipped; transient failures are retried.
+ * - The security settings (TLS, SASL) that every producer and consumer gets: kafka_configure().
  *
  * All functions are thread-safe unless noted. */
 #ifndef KAFKA_H
@@ -18,6 +20,21 @@
 struct kafka_producer;
 struct kafka_consumer;
 
+/* A librdkafka property that every producer and consumer gets (kafka_configure()). */
+struct kafka_property {
+	const char *name;  /* e.g. "security.protocol" */
+	const char *value; /* NULL or "" = not set: librdkafka's default applies */
+	bool secret;       /* a password: its value never appears in an error or a log line */
+};
+
+/* Sets the properties that every producer and consumer created afterwards gets on top of the
+ * suite's own settings: the connection's security (security.protocol, sasl.*, ssl.*).  props is
+ * borrowed and must outlive every client.  Logs one line naming the properties set (values of
+ * secret ones left out).  Call before threads start; not thread-safe.  A value librdkafka
+ * refuses makes kafka_producer_new() / kafka_consumer_start() fail (the error names the
+ * property, and shows librdkafka's reason only for a property that is not secret). */
+void kafka_configure(const struct kafka_property *props, size_t n);
+
 /* Creates the producer and starts its poll thread.  brokers: "host:port,…".  NULL + err on
  * failure (bad configuration). */
 struct kafka_producer *kafka_producer_new(const char *brokers, const char *client_id, char *err,
@@ -26,9 +43,15 @@ struct kafka_producer *kafka_producer_new(const char *brokers, const char *clien
 void kafka_producer_free(struct kafka_producer *p, int timeout_ms);
 /* Asks the broker for metadata (bounded by timeout_ms): true when it answered. */
 bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms);
+/* The value of librdkafka property name as the producer / consumer uses it, into out (NUL-
+ * terminated); false when unknown or out is too small.  For diagnostics and tests. */
+bool kafka_producer_setting(struct kafka_producer *p, const char *name, char *out,
+                            size_t outlen);
+bool kafka_consumer_setting(struct kafka_consumer *c, const char *name, char *out,
+                            size_t outlen);
 /* Produces one message and waits for its delivery report (bounded by timeout_ms).  Returns true
  * when the broker acknowledged it; after a timeout the message may still be delivered later.
- * For the DLQ; the outbox publisher uses kafka_produce_batch() instead. */
+ * The outbox publisher uses kafka_produce_batch() instead. */
 bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
                         size_t keylen, const void *value, size_t len, int timeout_ms);
 
@@ -65,7 +88,10 @@ typedef enum kafka_handled (*kafka_handler_fn)(const char *topic, const char *ke
                                                char *why, size_t whylen);
 
 /* Starts a consumer of topics (NULL-terminated array, borrowed) in group.  Unparseable
- * messages go to "<topic>.dlq" through dlq_producer.  Returns NULL + err on failure. */
+ * messages go to "<topic>.dlq" through dlq_producer: the consumer waits a few seconds for the
+ * copy's acknowledgement, and while the broker has not acknowledged it the message is delivered
+ * again later and waits for that same copy (no second copy is produced); its offset is stored
+ * once the copy is acknowledged.  Returns NULL + err on failure. */
 struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *group,
                                             const char *const *topics, kafka_handler_fn fn,
                                             void *arg, struct kafka_producer *dlq_producer,

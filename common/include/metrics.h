@@ -10,6 +10,11 @@ void metrics_observe_request(const char *route, const char *method, int status, 
 /* Adds v to the counter name (a static string, e.g. "db_errors_total"). help is kept from the
  * first call. */
 void metrics_counter_add(const char *name, const char *help, double v);
+/* The same for one series of a counter with one label, e.g. sweep_rows_deleted_total with
+ * label "table" = "outbox"; name, label and value must be static strings (they are kept), value
+ * without quotes or backslashes.  Series of one name share its HELP and TYPE lines. */
+void metrics_counter_add_labeled(const char *name, const char *help, const char *label,
+                                 const char *value, double v);
 
 /* Registers a gauge whose value fn computes at scrape time (e.g. the outbox backlog).  fn runs
  * on the scraping thread.  Call before threads start. */

@@ -11,7 +11,8 @@
  *   them.  Any failure of that session ends the leadership; the lock is taken again on a new
  *   session before anything else is published.  Rows acknowledged but not yet marked when a
  *   publisher or its database session dies are sent again: at least once, never lost;
- * - the figures for /metrics (backlog, leadership).
+ * - the figures for /metrics (backlog, leadership);
+ * - the sweeper's statement for rows sent long ago (outbox_sweep_sql, run by sweep.c).
  *
  * All functions are thread-safe unless noted. */
 #ifndef OUTBOX_H
@@ -26,6 +27,10 @@ struct outbox;
  * had an owner already hold the same table from their service's first migration).  A static
  * string, for the shared migrations of svc.c. */
 extern const char outbox_schema_sql[];
+
+/* The sweeper's statement for the outbox (struct sweep_table): deletes at most $2 rows sent more
+ * than $1 seconds ago.  Unsent rows are never deleted. */
+extern const char outbox_sweep_sql[];
 
 /* Starts the publisher on its own thread.  p is borrowed and must outlive outbox_stop();
  * lock_key tells this service's replicas apart from other services' (any constant).  NULL when

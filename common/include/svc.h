@@ -13,6 +13,7 @@
 #include "health.h"
 #include "http.h"
 #include "kafka.h"
+#include "sweep.h"
 
 struct svc_config {
 	long long port;
@@ -29,6 +30,19 @@ struct svc_config {
 	long long migration_timeout_ms;
 	long long health_interval_ms;
 	long long drain_delay_ms;
+	/* The Kafka connection's security (kafka_configure()); "" = librdkafka's default. */
+	char *kafka_security_protocol;
+	char *kafka_sasl_mechanism;
+	char *kafka_sasl_username;
+	char *kafka_sasl_password;
+	char *kafka_ssl_ca_location;
+	char *kafka_ssl_certificate_location;
+	char *kafka_ssl_key_location;
+	char *kafka_ssl_key_password;
+	/* The sweeper (sweep.h): 0 = off. */
+	long long sweep_interval_s;
+	long long sweep_batch;
+	long long outbox_retention_s;
 };
 
 /* The common rows of a service's configuration table.  s is the service's config struct, m the
@@ -46,7 +60,19 @@ struct svc_config {
 	CFG_INT(s, "MIGRATION_TIMEOUT_MS", m.migration_timeout_ms, "600000", 1000, 86400000),  \
 	CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096),                               \
 	CFG_INT(s, "HEALTH_CHECK_INTERVAL_MS", m.health_interval_ms, "2000", 1000, 600000),    \
-	CFG_INT(s, "DRAIN_DELAY_MS", m.drain_delay_ms, "0", 0, 600000)
+	CFG_INT(s, "DRAIN_DELAY_MS", m.drain_delay_ms, "0", 0, 600000),                        \
+	CFG_STR(s, "KAFKA_SECURITY_PROTOCOL", m.kafka_security_protocol, "", 0, 32),           \
+	CFG_STR(s, "KAFKA_SASL_MECHANISM", m.kafka_sasl_mechanism, "", 0, 32),                 \
+	CFG_STR(s, "KAFKA_SASL_USERNAME", m.kafka_sasl_username, "", 0, 1024),                 \
+	CFG_STR(s, "KAFKA_SASL_PASSWORD", m.kafka_sasl_password, "", 0, 4096),                 \
+	CFG_STR(s, "KAFKA_SSL_CA_LOCATION", m.kafka_ssl_ca_location, "", 0, 4096),             \
+	CFG_STR(s, "KAFKA_SSL_CERTIFICATE_LOCATION", m.kafka_ssl_certificate_location, "", 0,  \
+	        4096),                                                                         \
+	CFG_STR(s, "KAFKA_SSL_KEY_LOCATION", m.kafka_ssl_key_location, "", 0, 4096),           \
+	CFG_STR(s, "KAFKA_SSL_KEY_PASSWORD", m.kafka_ssl_key_password, "", 0, 4096),           \
+	CFG_INT(s, "SWEEP_INTERVAL_SECONDS", m.sweep_interval_s, "300", 0, 86400),             \
+	CFG_INT(s, "SWEEP_BATCH_ROWS", m.sweep_batch, "500", 1, 100000),                       \
+	CFG_INT(s, "OUTBOX_RETENTION_SECONDS", m.outbox_retention_s, "604800", 0, 315360000)
 
 /* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.
  * Then validates LOG_LEVEL, sets up logging, jansson, libcurl and the database layer, and blocks
@@ -96,17 +122,23 @@ struct svc_service {
 	const char *consumer_group;
 	kafka_handler_fn consume;
 	void *consume_arg;
+	/* The service's own tables for the sweeper (the outbox's is added by svc_serve); may be
+	 * NULL when nsweeps is 0. */
+	const struct sweep_table *sweeps;
+	size_t nsweeps;
 };
 
 /* Serves until SIGTERM/SIGINT: creates the Kafka producer when KAFKA_BROKER_URL is set (without
- * it events wait in the outbox), starts the background health checks (database + kafka + extra
+ * it events wait in the outbox; every Kafka client gets the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*
+ * and KAFKA_SSL_* settings), starts the background health checks (database + kafka + extra
  * checks, every HEALTH_CHECK_INTERVAL_MS) and HTTP (routes, /health from the checks' last
  * results, /ready, /metrics with the outbox gauges), applies the migrations (retrying while the
- * database is away), then starts the outbox publisher and the consumer and waits for the signal.
- * Then drains: /ready answers 503 while everything else is still served for DRAIN_DELAY_MS (a
- * second signal cuts this short), then stops HTTP (in-flight requests finish), the health checks,
- * the consumer and the publisher, flushes and frees the producer.  Returns the process exit code
- * (2 for an unusable Kafka configuration). */
+ * database is away), then starts the outbox publisher, the consumer and the sweeper (sent outbox
+ * rows and the service's sweeps) and waits for the signal.  Then drains: /ready answers 503
+ * while everything else is still served for DRAIN_DELAY_MS (a second signal cuts this short),
+ * then stops HTTP (in-flight requests finish), the health checks, the sweeper, the consumer and
+ * the publisher, flushes and frees the producer.  Returns the process exit code (2 for an
+ * unusable Kafka configuration). */
 int svc_serve(const struct svc_service *s);
 
 /* Releases what svc_init set up and the configuration strings: the last call of main(). */

@@ -23,7 +23,8 @@
 #define CONSUMER_SLEEP_SLICE_MS 50  /* a pause is slept in slices so that a stop ends it */
 #define CONSUMER_SEEK_MS 2000       /* bound of the rewind to a message not applied */
 #define CONSUMER_CLOSE_MS 5000      /* bound of a clean close at stop */
-#define DLQ_SEND_MS 10000           /* wait for the broker to take a dead letter */
+#define DLQ_WAIT_MS 5000            /* one wait for a dead letter's delivery report */
+#define DLQ_IN_FLIGHT_MAX 16        /* dead letters remembered per consumer */
 
 /* ---- producer ---- */
 
@@ -115,16 +116,46 @@ static void *kafka_poll_main(void *arg)
 	return NULL;
 }
 
-/* Sets one property; false + err on failure. */
-static bool kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
-                      size_t errlen)
+static const struct kafka_property *kafka_props; /* kafka_configure(); borrowed */
+static size_t kafka_nprops;
+
+void kafka_configure(const struct kafka_property *props, size_t n)
+{
+	char line[512] = "";
+	size_t len = 0;
+	kafka_props = props;
+	kafka_nprops = n;
+	for (size_t i = 0; i < n && len < sizeof line; i++) {
+		if (!props[i].value || !props[i].value[0])
+			continue;
+		int w = snprintf(line + len, sizeof line - len, "%s%s=%s", len ? " " : "",
+		                 props[i].name, props[i].secret ? "(secret)" : props[i].value);
+		len += w > 0 ? (size_t)w : 0;
+	}
+	if (len)
+		log_info("kafka client settings: %s", line);
+}
+
+/* Sets one property; false + err on failure.  librdkafka's reason may quote the value: it is
+ * left out for a secret. */
+static bool kafka_set_property(rd_kafka_conf_t *conf, const char *name, const char *value,
+                               bool secret, char *err, size_t errlen)
 {
 	char why[256];
 	if (rd_kafka_conf_set(conf, name, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
-		snprintf(err, errlen, "kafka setting %s: %s", name, why);
+		if (secret)
+			snprintf(err, errlen, "kafka setting %s refused", name);
+		else
+			snprintf(err, errlen, "kafka setting %s: %s", name, why);
 		return false;
 	}
 	return true;
+}
+
+static bool kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+	return kafka_set_property(conf, name, value, false, err, errlen);
 }
 
 static rd_kafka_conf_t *kafka_base_conf(const char *brokers, const char *client_id, char *err,
@@ -138,6 +169,14 @@ static rd_kafka_conf_t *kafka_base_conf(const char *brokers, const char *client_
 	    !kafka_set(conf, "topic.metadata.refresh.interval.ms", "10000", err, errlen)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
+	}
+	for (size_t i = 0; i < kafka_nprops; i++) {
+		const struct kafka_property *kp = &kafka_props[i];
+		if (kp->value && kp->value[0] &&
+		    !kafka_set_property(conf, kp->name, kp->value, kp->secret, err, errlen)) {
+			rd_kafka_conf_destroy(conf);
+			return NULL;
+		}
 	}
 	rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
 	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
@@ -203,6 +242,18 @@ bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms)
 	return e == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+static bool kafka_setting(rd_kafka_t *rk, const char *name, char *out, size_t outlen)
+{
+	size_t size = outlen;
+	return outlen > 0 && rd_kafka_conf_get(rd_kafka_conf(rk), name, out, &size) ==
+	                             RD_KAFKA_CONF_OK;
+}
+
+bool kafka_producer_setting(struct kafka_producer *p, const char *name, char *out, size_t outlen)
+{
+	return kafka_setting(p->rk, name, out, outlen);
+}
+
 /* Waits until every message of b is reported, or the deadline (ms, monotonic; 0 = none)
  * passes, or *stop becomes true.  Returns true when all were reported. */
 static bool kafka_batch_wait(struct kafka_batch *b, long long deadline_ms,
@@ -242,12 +293,16 @@ static rd_kafka_resp_err_t kafka_produce_one(struct kafka_producer *p, const cha
 	}
 }
 
-bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
-                        size_t keylen, const void *value, size_t len, int timeout_ms)
+/* Produces one message whose delivery report goes to a new kafka_sync (two references: the
+ * caller's, released with kafka_sync_release(), and the report's).  NULL when librdkafka refused
+ * the message (logged) or memory ran out. */
+static struct kafka_sync *kafka_sync_start(struct kafka_producer *p, const char *topic,
+                                           const char *key, size_t keylen, const void *value,
+                                           size_t len)
 {
 	struct kafka_sync *s = calloc(1, sizeof *s);
 	if (!s)
-		return false;
+		return NULL;
 	pthread_mutex_init(&s->batch.mu, NULL);
 	pthread_cond_init(&s->batch.cv, NULL);
 	s->batch.pending = 1;
@@ -258,12 +313,33 @@ bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char 
 		log_error("kafka: produce to %s failed: %s", topic, rd_kafka_err2str(e));
 		s->refs = 1; /* no report will come */
 		kafka_sync_release(s);
-		return false;
+		return NULL;
 	}
-	bool delivered = kafka_batch_wait(&s->batch, timefmt_mono_ms() + timeout_ms, NULL);
+	return s;
+}
+
+/* Waits up to timeout_ms (or until *stop, which may be NULL) for s's delivery report.  True when
+ * it came; *err then receives its error (RD_KAFKA_RESP_ERR_NO_ERROR = acknowledged).  A wait
+ * that ended early can be repeated: the message stays queued in librdkafka meanwhile. */
+static bool kafka_sync_wait(struct kafka_sync *s, int timeout_ms, const _Atomic bool *stop,
+                            int *err)
+{
+	bool done = kafka_batch_wait(&s->batch, timefmt_mono_ms() + timeout_ms, stop);
 	pthread_mutex_lock(&s->batch.mu);
-	delivered = delivered && s->slot.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+	*err = s->slot.err;
 	pthread_mutex_unlock(&s->batch.mu);
+	return done;
+}
+
+bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
+                        size_t keylen, const void *value, size_t len, int timeout_ms)
+{
+	int err = 0;
+	struct kafka_sync *s = kafka_sync_start(p, topic, key, keylen, value, len);
+	if (!s)
+		return false;
+	bool delivered = kafka_sync_wait(s, timeout_ms, NULL, &err) &&
+	                 err == RD_KAFKA_RESP_ERR_NO_ERROR;
 	kafka_sync_release(s);
 	return delivered;
 }
@@ -316,9 +392,27 @@ size_t kafka_produce_batch(struct kafka_producer *p, struct kafka_message *msgs,
 
 /* ---- consumer ---- */
 
+/* A copy of an unusable message on <topic>.dlq, remembered from its produce until its delivery
+ * report came and the message's offset was stored.  The message is delivered again while the copy
+ * waits (a broker outage, a slow broker): it then waits for this same copy instead of producing
+ * another, so one unusable message gives one dead letter.  Used by the consumer thread only. */
+struct kafka_dead_letter {
+	char *topic; /* of the unusable message (heap); NULL = free slot */
+	int32_t partition;
+	int64_t offset;
+	struct kafka_sync *sync; /* the copy's produce, shared with its delivery report */
+};
+
+enum kafka_dead_letter_state {
+	KAFKA_DLQ_DELIVERED, /* the broker acknowledged the copy: store the offset */
+	KAFKA_DLQ_WAITING,   /* the copy is still queued in librdkafka: deliver the message again */
+	KAFKA_DLQ_FAILED,    /* the copy was refused: the next delivery produces a new one */
+};
+
 struct kafka_consumer {
 	rd_kafka_t *rk;
 	struct kafka_producer *dlq;
+	struct kafka_dead_letter dead[DLQ_IN_FLIGHT_MAX];
 	kafka_handler_fn fn;
 	void *arg;
 	pthread_t thread;
@@ -350,23 +444,108 @@ static void consumer_rewind(rd_kafka_t *rk, const rd_kafka_message_t *m)
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
+static struct kafka_dead_letter *dead_letter_find(struct kafka_consumer *c,
+                                                  const rd_kafka_message_t *m)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	for (size_t i = 0; i < DLQ_IN_FLIGHT_MAX; i++) {
+		struct kafka_dead_letter *d = &c->dead[i];
+		if (d->topic && d->partition == m->partition && d->offset == m->offset &&
+		    strcmp(d->topic, topic) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static void dead_letter_clear(struct kafka_dead_letter *d)
+{
+	if (d->sync)
+		kafka_sync_release(d->sync);
+	free(d->topic);
+	*d = (struct kafka_dead_letter){0};
+}
+
+/* A slot for a new dead letter: a free one, else one whose copy is no longer in flight (its
+ * message was not delivered again, e.g. its partition moved to another consumer).  NULL when
+ * every slot's copy is still queued. */
+static struct kafka_dead_letter *dead_letter_slot(struct kafka_consumer *c)
+{
+	struct kafka_dead_letter *done = NULL;
+	for (size_t i = 0; i < DLQ_IN_FLIGHT_MAX; i++) {
+		struct kafka_dead_letter *d = &c->dead[i];
+		if (!d->topic)
+			return d;
+		pthread_mutex_lock(&d->sync->batch.mu);
+		if (!done && d->sync->slot.done)
+			done = d;
+		pthread_mutex_unlock(&d->sync->batch.mu);
+	}
+	if (done)
+		dead_letter_clear(done);
+	return done;
+}
+
+/* Copies the unusable message m to dlq (once: a message delivered again waits for the copy made
+ * the first time), waiting for the copy's delivery report at most DLQ_WAIT_MS. */
+static enum kafka_dead_letter_state consumer_dead_letter(struct kafka_consumer *c,
+                                                         const rd_kafka_message_t *m,
+                                                         const char *dlq, const char *why)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	struct kafka_dead_letter *d = dead_letter_find(c, m);
+	if (!d) {
+		d = dead_letter_slot(c);
+		if (!d)
+			return KAFKA_DLQ_WAITING; /* produced nothing: this message waits its turn */
+		char *name = strdup(topic);
+		struct kafka_sync *sync =
+			name ? kafka_sync_start(c->dlq, dlq, m->key, m->key_len, m->payload, m->len)
+			     : NULL;
+		if (!sync) {
+			free(name);
+			return KAFKA_DLQ_FAILED;
+		}
+		*d = (struct kafka_dead_letter){name, m->partition, m->offset, sync};
+		log_warn("kafka: message %s[%d]@%lld unusable (%s): copying it to %s", topic,
+		         (int)m->partition, (long long)m->offset, why, dlq);
+	}
+	int err = 0;
+	if (!kafka_sync_wait(d->sync, DLQ_WAIT_MS, &c->stop, &err))
+		return KAFKA_DLQ_WAITING;
+	dead_letter_clear(d);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_warn("kafka: copy of %s[%d]@%lld to %s failed: %s", topic, (int)m->partition,
+		         (long long)m->offset, dlq, rd_kafka_err2str((rd_kafka_resp_err_t)err));
+		return KAFKA_DLQ_FAILED;
+	}
+	return KAFKA_DLQ_DELIVERED;
+}
+
 static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, long *backoff)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	char why[256] = "";
-	enum kafka_handled h = c->fn(topic, m->key, m->key_len, m->payload, m->len, c->arg, why,
-	                             sizeof why);
+	char dlq[300];
+	snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+	/* A message whose copy is already on its way is not handled again. */
+	enum kafka_handled h = dead_letter_find(c, m)
+	                               ? KAFKA_POISON
+	                               : c->fn(topic, m->key, m->key_len, m->payload, m->len,
+	                                       c->arg, why, sizeof why);
 	if (h == KAFKA_POISON) {
-		char dlq[300];
-		snprintf(dlq, sizeof dlq, "%s.dlq", topic);
-		log_warn("kafka: message %s[%d]@%lld unusable (%s): copied to %s", topic,
-		         (int)m->partition, (long long)m->offset, why, dlq);
-		if (kafka_produce_sync(c->dlq, dlq, m->key, m->key_len, m->payload, m->len,
-		                       DLQ_SEND_MS)) {
+		switch (consumer_dead_letter(c, m, dlq, why)) {
+		case KAFKA_DLQ_DELIVERED:
 			metrics_counter_add("kafka_dlq_messages_total", "Messages sent to a DLQ.", 1);
 			h = KAFKA_APPLIED;
-		} else {
+			break;
+		case KAFKA_DLQ_WAITING:
+			snprintf(why, sizeof why, "its copy to the DLQ is not acknowledged yet");
 			h = KAFKA_RETRY;
+			break;
+		case KAFKA_DLQ_FAILED:
+			snprintf(why, sizeof why, "copying it to the DLQ failed");
+			h = KAFKA_RETRY;
+			break;
 		}
 	}
 	if (h == KAFKA_APPLIED) {
@@ -401,6 +580,9 @@ static void *consumer_main(void *arg)
 			log_warn("kafka consumer: %s", rd_kafka_message_errstr(m));
 		rd_kafka_message_destroy(m);
 	}
+	/* Copies still queued stay with the producer (kafka_sync: the report frees them). */
+	for (size_t i = 0; i < DLQ_IN_FLIGHT_MAX; i++)
+		dead_letter_clear(&c->dead[i]);
 	db_thread_close(); /* the handler ran on this thread's database connection */
 	return NULL;
 }
@@ -489,6 +671,11 @@ void kafka_consumer_stop(struct kafka_consumer *c)
 		log_warn("kafka: consumer close timed out; leaving the group without a clean close");
 	rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	free(c);
+}
+
+bool kafka_consumer_setting(struct kafka_consumer *c, const char *name, char *out, size_t outlen)
+{
+	return kafka_setting(c->rk, name, out, outlen);
 }
 
 unsigned long long kafka_consumer_handled(const struct kafka_consumer *c)

@@ -33,6 +33,7 @@ struct metrics_hist {
 
 struct metrics_counter {
 	const char *name, *help;
+	const char *label, *label_value; /* NULL for a counter without label */
 	double value;
 };
 
@@ -86,18 +87,33 @@ void metrics_observe_request(const char *route, const char *method, int status, 
 	pthread_mutex_unlock(&metrics_lock);
 }
 
-void metrics_counter_add(const char *name, const char *help, double v)
+static bool metrics_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+void metrics_counter_add_labeled(const char *name, const char *help, const char *label,
+                                 const char *value, double v)
 {
 	pthread_mutex_lock(&metrics_lock);
 	size_t i;
-	for (i = 0; i < metrics_ncounters; i++)
-		if (strcmp(metrics_counters[i].name, name) == 0)
+	for (i = 0; i < metrics_ncounters; i++) {
+		const struct metrics_counter *c = &metrics_counters[i];
+		if (strcmp(c->name, name) == 0 && metrics_same(c->label, label) &&
+		    metrics_same(c->label_value, value))
 			break;
+	}
 	if (i == metrics_ncounters && metrics_ncounters < METRICS_MAX_COUNTERS)
-		metrics_counters[metrics_ncounters++] = (struct metrics_counter){name, help, 0};
+		metrics_counters[metrics_ncounters++] =
+			(struct metrics_counter){name, help, label, value, 0};
 	if (i < metrics_ncounters)
 		metrics_counters[i].value += v;
 	pthread_mutex_unlock(&metrics_lock);
+}
+
+void metrics_counter_add(const char *name, const char *help, double v)
+{
+	metrics_counter_add_labeled(name, help, NULL, NULL, v);
 }
 
 void metrics_register_gauge(const char *name, const char *help, double (*fn)(void))
@@ -193,10 +209,26 @@ char *metrics_render(const char *prefix)
 		            prefix, h->route, h->method, h->sum, prefix, h->route, h->method,
 		            h->count);
 	}
+	/* Each name once, with all its series together (the text format wants them grouped). */
 	for (size_t i = 0; i < metrics_ncounters; i++) {
-		struct metrics_counter *c = &metrics_counters[i];
-		mbuf_printf(&b, "# HELP %s%s %s\n# TYPE %s%s counter\n%s%s %.17g\n", prefix, c->name,
-		            c->help, prefix, c->name, prefix, c->name, c->value);
+		const struct metrics_counter *c = &metrics_counters[i];
+		bool first = true;
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(metrics_counters[k].name, c->name) != 0;
+		if (!first)
+			continue;
+		mbuf_printf(&b, "# HELP %s%s %s\n# TYPE %s%s counter\n", prefix, c->name, c->help,
+		            prefix, c->name);
+		for (size_t k = i; k < metrics_ncounters; k++) {
+			const struct metrics_counter *s = &metrics_counters[k];
+			if (strcmp(s->name, c->name) != 0)
+				continue;
+			if (s->label)
+				mbuf_printf(&b, "%s%s{%s=\"%s\"} %.17g\n", prefix, s->name, s->label,
+				            s->label_value, s->value);
+			else
+				mbuf_printf(&b, "%s%s %.17g\n", prefix, s->name, s->value);
+		}
 	}
 	pthread_mutex_unlock(&metrics_lock);
 	if (b.failed) {

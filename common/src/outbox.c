@@ -33,6 +33,12 @@ const char outbox_schema_sql[] =
 	");\n"
 	"CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL;\n";
 
+/* By ctid, so that each batch is a TID scan of rows just found, with its locks held briefly. */
+const char outbox_sweep_sql[] =
+	"DELETE FROM outbox WHERE ctid = ANY (ARRAY("
+	"SELECT ctid FROM outbox WHERE sent_at < now() - make_interval(secs => $1::bigint) "
+	"LIMIT $2::int))";
+
 struct outbox {
 	struct kafka_producer *producer; /* borrowed */
 	long long lock_key;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -16,6 +17,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "ratelimit.h"
+#include "sweep.h"
 
 static _Atomic bool svc_migrations_done;
 static int svc_migration_timeout_ms;
@@ -116,6 +118,7 @@ bool svc_migrated(void)
 }
 
 #define SVC_MAX_CHECKS 8
+#define SVC_MAX_SWEEPS 8
 
 static struct kafka_producer *svc_kafka;
 static _Atomic(struct outbox *) svc_outbox; /* read by the /metrics gauge */
@@ -154,6 +157,37 @@ static double svc_outbox_leader(void)
 	return outbox_leading(svc_outbox) ? 1 : 0;
 }
 
+/* The Kafka security settings of the configuration, for kafka_configure() (kept for the
+ * process's life: the clients read them when they are created). */
+static void svc_kafka_configure(const struct svc_config *c)
+{
+	const struct kafka_property props[] = {
+		{"security.protocol", c->kafka_security_protocol, false},
+		{"sasl.mechanism", c->kafka_sasl_mechanism, false},
+		{"sasl.username", c->kafka_sasl_username, false},
+		{"sasl.password", c->kafka_sasl_password, true},
+		{"ssl.ca.location", c->kafka_ssl_ca_location, false},
+		{"ssl.certificate.location", c->kafka_ssl_certificate_location, false},
+		{"ssl.key.location", c->kafka_ssl_key_location, false},
+		{"ssl.key.password", c->kafka_ssl_key_password, true},
+	};
+	static struct kafka_property kept[countof(props)];
+	memcpy(kept, props, sizeof props);
+	kafka_configure(kept, countof(kept));
+}
+
+/* The sweeper: sent outbox rows (OUTBOX_RETENTION_SECONDS) and the service's own tables. */
+static struct sweep *svc_sweep_start(const struct svc_service *s)
+{
+	struct sweep_table tables[SVC_MAX_SWEEPS] = {
+		{"outbox", outbox_sweep_sql, s->cfg->outbox_retention_s},
+	};
+	size_t n = 1;
+	for (size_t i = 0; i < s->nsweeps && n < SVC_MAX_SWEEPS; i++)
+		tables[n++] = s->sweeps[i];
+	return sweep_start(tables, n, s->cfg->sweep_interval_s, s->cfg->sweep_batch);
+}
+
 struct auth_config svc_auth(const struct svc_config *cfg)
 {
 	return (struct auth_config){cfg->jwt_secret, cfg->jwt_issuer, cfg->access_ttl};
@@ -177,6 +211,7 @@ int svc_serve(const struct svc_service *s)
 	char err[256];
 	int rc = 0;
 	struct outbox *outbox = NULL;
+	struct sweep *sweep = NULL;
 	struct kafka_consumer *consumer = NULL;
 	struct kafka_producer *producer = NULL;
 	struct health *health = NULL;
@@ -188,6 +223,7 @@ int svc_serve(const struct svc_service *s)
 	for (size_t i = 0; i < s->nextra_checks && nchecks < SVC_MAX_CHECKS; i++)
 		checks[nchecks++] = s->extra_checks[i];
 	if (s->cfg->kafka_broker_url && s->cfg->kafka_broker_url[0]) {
+		svc_kafka_configure(s->cfg);
 		producer = kafka_producer_new(s->cfg->kafka_broker_url, s->name, err, sizeof err);
 		if (!producer) {
 			fprintf(stderr, "%s: %s\n", s->name, err);
@@ -242,6 +278,7 @@ int svc_serve(const struct svc_service *s)
 			outbox = outbox_start(producer, s->outbox_lock_key);
 			svc_outbox = outbox;
 		}
+		sweep = svc_sweep_start(s);
 		if (s->consume && producer) {
 			consumer = kafka_consumer_start(s->cfg->kafka_broker_url, s->consumer_group,
 			                                s->consume_topics, s->consume, s->consume_arg,
@@ -265,6 +302,7 @@ int svc_serve(const struct svc_service *s)
 	http_stop(srv);
 	health_free(health);
 	ratelimit_free(opts.rate_limit);
+	sweep_stop(sweep);
 	kafka_consumer_stop(consumer);
 	svc_outbox = NULL;
 	outbox_stop(outbox);

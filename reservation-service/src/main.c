@@ -7,6 +7,7 @@
 #include "events.h"
 #include "handlers.h"
 #include "kafka.h"
+#include "repo.h"
 #include "routes.h"
 #include "svc.h"
 
@@ -17,6 +18,7 @@ struct reservation_config {
 	struct svc_config common;
 	char *room_events_topic, *user_events_topic, *reservation_events_topic, *consumer_group;
 	long long min_minutes, max_minutes, horizon_days;
+	long long idempotency_retention_s;
 };
 
 #define RES_CFG struct reservation_config
@@ -31,6 +33,8 @@ static const struct cfg_param reservation_params[] = {
 	CFG_INT(RES_CFG, "MIN_DURATION_MINUTES", min_minutes, "5", 1, 1440),
 	CFG_INT(RES_CFG, "MAX_DURATION_MINUTES", max_minutes, "1440", 1, 44640),
 	CFG_INT(RES_CFG, "BOOKING_HORIZON_DAYS", horizon_days, "365", 1, 3650),
+	CFG_INT(RES_CFG, "IDEMPOTENCY_KEY_RETENTION_SECONDS", idempotency_retention_s, "86400", 60,
+	        315360000),
 };
 
 static const struct cfg_check reservation_checks[] = {
@@ -62,6 +66,9 @@ int main(int argc, char **argv)
 	struct res_events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
 	                                   cfg.reservation_events_topic};
 	const char *consume[] = {cfg.room_events_topic, cfg.user_events_topic, NULL};
+	const struct sweep_table sweeps[] = {
+		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql, cfg.idempotency_retention_s},
+	};
 	struct svc_service service = {
 		.name = SERVICE,
 		.cfg = &cfg.common,
@@ -76,6 +83,8 @@ int main(int argc, char **argv)
 		.consumer_group = cfg.consumer_group,
 		.consume = res_events_handle,
 		.consume_arg = &topics,
+		.sweeps = sweeps,
+		.nsweeps = countof(sweeps),
 	};
 	int rc = svc_serve(&service);
 	svc_exit(&reservation_config_table, &cfg);

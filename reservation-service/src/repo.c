@@ -27,6 +27,11 @@
 
 #define ATTEMPTS 3
 
+const char res_repo_sweep_idempotency_keys_sql[] =
+	"DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY("
+	"SELECT ctid FROM idempotency_keys "
+	"WHERE created_at < now() - make_interval(secs => $1::bigint) LIMIT $2::int))";
+
 static void num(char *buf, size_t size, long long v)
 {
 	snprintf(buf, size, "%lld", v);

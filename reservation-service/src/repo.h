@@ -80,4 +80,8 @@ enum db_status res_repo_room_delete(long long id, long long version, const char 
 enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
                                      long *cancelled);
 
+/* The sweeper's statement for idempotency_keys (struct sweep_table in sweep.h): deletes at most
+ * $2 keys stored more than $1 seconds ago.  A retry with such a key is then a new request. */
+extern const char res_repo_sweep_idempotency_keys_sql[];
+
 #endif

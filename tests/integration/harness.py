@@ -85,19 +85,32 @@ class Oidc:
 
 
 class Kafka:
-    """A private single-node KRaft broker (kafka/kafka.sh) with the suite's topics."""
+    """A private single-node KRaft broker (kafka/kafka.sh) with the suite's topics, and a second
+    listener that requires SASL/PLAIN (sasl_bootstrap, user sasl_user, sasl_password)."""
 
     def __init__(self, workdir):
         self.dir = os.path.join(workdir, "kafka")
         self.port = free_port()
         self.bootstrap = None
+        self.sasl_port = free_port()
+        self.sasl_bootstrap = f"127.0.0.1:{self.sasl_port}"
+        self.sasl_user = "suite"
+        self.sasl_password = "sasl-" + os.urandom(12).hex()
 
     def start(self):
+        env = {**os.environ, "KAFKA_SASL_LISTENER_PORT": str(self.sasl_port),
+               "KAFKA_SASL_LISTENER_USER": self.sasl_user,
+               "KAFKA_SASL_LISTENER_PASSWORD": self.sasl_password}
         out = subprocess.run([os.path.join(ROOT, "kafka", "kafka.sh"), "start", self.dir,
                               str(self.port)], check=True, stdout=subprocess.PIPE, text=True,
-                             timeout=120)
+                             timeout=120, env=env)
         self.bootstrap = out.stdout.strip()
         return self.bootstrap
+
+    def pid(self):
+        """The broker JVM's pid (kafka/kafka.sh writes it to DIR/kafka.pid)."""
+        with open(os.path.join(self.dir, "kafka.pid"), encoding="utf-8") as f:
+            return int(f.read().strip())
 
     def stop(self):
         subprocess.run([os.path.join(ROOT, "kafka", "kafka.sh"), "stop", self.dir], check=True,

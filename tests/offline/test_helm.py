@@ -652,6 +652,95 @@ def test_incomplete_external_settings_fail_clearly(helm, sets, message):
     assert message in r.stderr, r.stderr
 
 
+SECURE_EXTERNAL_VALUES = {
+    **EXTERNAL_VALUES,
+    "externalDatabase": {**EXTERNAL_VALUES["externalDatabase"],
+                         "tls": {"caSecret": {"name": "db-ca", "key": "root.pem"},
+                                 "clientSecret": {"name": "db-client"}}},
+    "externalKafka": {**EXTERNAL_VALUES["externalKafka"], "securityProtocol": "SASL_SSL",
+                      "sasl": {"mechanism": "SCRAM-SHA-512", "username": "rooms",
+                               "passwordSecret": {"name": "kafka-auth", "key": "pw"}},
+                      "tls": {"caSecret": {"name": "kafka-ca"},
+                              "clientSecret": {"name": "kafka-client"}}},
+}
+
+
+def test_external_database_and_kafka_over_tls_and_sasl(helm, tmp_path):
+    """Certificates come from Secrets as mounted files named in the settings; the SASL password
+    only as a secretKeyRef; the topic Job gets the same settings as the services."""
+    values = tmp_path / "secure.yaml"
+    values.write_text(yaml.safe_dump(SECURE_EXTERNAL_VALUES))
+    r = helm.template(files=(str(values),))
+    assert r.returncode == 0, r.stderr
+    want_kafka = {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                  "KAFKA_SASL_USERNAME": "rooms",
+                  "KAFKA_SSL_CA_LOCATION": "/etc/meeting-rooms/kafka/ca.crt",
+                  "KAFKA_SSL_CERTIFICATE_LOCATION": "/etc/meeting-rooms/kafka/client.crt",
+                  "KAFKA_SSL_KEY_LOCATION": "/etc/meeting-rooms/kafka/client.key"}
+    kafka_volume = {"name": "kafka-tls", "projected": {"defaultMode": 0o440, "sources": [
+        {"secret": {"name": "kafka-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"secret": {"name": "kafka-client", "items": [{"key": "tls.crt", "path": "client.crt"},
+                                                      {"key": "tls.key", "path": "client.key"}]}},
+    ]}}
+    pods = [(r.get("Deployment", svc_name(c))["spec"]["template"]["spec"], db)
+            for c, (_, db) in SERVICES.items()]
+    pods.append((r.get("Job", f"{RELEASE}-kafka-topics")["spec"]["template"]["spec"], None))
+    for pod, db in pods:
+        (c,) = pod["containers"]
+        env = container_env(c)
+        for k, v in want_kafka.items():
+            assert env[k]["value"] == v, (k, env.get(k))
+        assert env["KAFKA_SASL_PASSWORD"] == {"name": "KAFKA_SASL_PASSWORD", "valueFrom": {
+            "secretKeyRef": {"name": "kafka-auth", "key": "pw"}}}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        assert volumes["kafka-tls"] == kafka_volume
+        assert mounts["kafka-tls"] == {"name": "kafka-tls", "mountPath": "/etc/meeting-rooms/kafka",
+                                       "readOnly": True}
+        if db is None:  # the Job: a client properties file from the same settings
+            script = c["command"][-1]
+            assert "--command-config" in script and "sasl.jaas.config" in script
+            assert "ssl.truststore.location" in script and "ssl.keystore.location" in script
+            proc = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+            continue
+        assert env["DATABASE_URL"]["value"].endswith(
+            f"/{db}?sslmode=verify-full&sslrootcert=/etc/meeting-rooms/postgresql/ca.crt"
+            "&sslcert=/etc/meeting-rooms/postgresql/client.crt"
+            "&sslkey=/etc/meeting-rooms/postgresql/client.key")
+        assert volumes["postgresql-tls"]["projected"]["sources"] == [
+            {"secret": {"name": "db-ca", "items": [{"key": "root.pem", "path": "ca.crt"}]}},
+            {"secret": {"name": "db-client", "items": [{"key": "tls.crt", "path": "client.crt"},
+                                                       {"key": "tls.key",
+                                                        "path": "client.key"}]}}]
+        assert volumes["postgresql-tls"]["projected"]["defaultMode"] == 0o440
+        assert mounts["postgresql-tls"]["mountPath"] == "/etc/meeting-rooms/postgresql"
+    # Without these settings nothing of it is rendered.
+    plain = helm.template(files=(env_file("production"),))
+    assert plain.returncode == 0, plain.stderr
+    for doc in plain.kind("Deployment"):
+        text = yaml.safe_dump(doc)
+        assert "KAFKA_SECURITY_PROTOCOL" not in text and "kafka-tls" not in text
+        assert "sslrootcert" not in text
+
+
+@pytest.mark.parametrize("sets,message", [
+    ((("externalKafka.securityProtocol", "SASL_SSL"),), "apply to an external Kafka"),
+    ((("kafka.enabled", "false"), ("externalKafka.brokers", "b:9092"),
+      ("externalKafka.securityProtocol", "SASL_PLAINTEXT")),
+     "externalKafka.sasl.mechanism, .username and .passwordSecret.name are required"),
+    ((("kafka.enabled", "false"), ("externalKafka.brokers", "b:9092"),
+      ("externalKafka.securityProtocol", "SSL"), ("externalKafka.sasl.mechanism", "PLAIN")),
+     "needs securityProtocol SASL_PLAINTEXT or SASL_SSL"),
+    ((("kafka.enabled", "false"), ("externalKafka.brokers", "b:9092"),
+      ("externalKafka.securityProtocol", "TLS")), "securityProtocol"),
+])
+def test_kafka_security_settings_are_checked(helm, sets, message):
+    r = helm.template(sets=sets)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+
+
 # --- autoscaling, disruption budgets, environments -----------------------------------------------
 
 @pytest.mark.parametrize("variant", ["default", *ENVIRONMENTS])

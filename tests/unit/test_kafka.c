@@ -1,8 +1,8 @@
 /* Unit tests of common/src/kafka.c against librdkafka's in-process mock cluster: synchronous
  * and batch produce (the outbox publisher's, in order, bounded by its stop flag), the consumer
- * helper's contract (order, dead-letter copies, retries, offsets stored
- * only after a message was applied), the producer ping, and a bounded consumer stop when the
- * broker is gone.
+ * helper's contract (order, dead-letter copies, one copy however long the DLQ stalls, retries,
+ * offsets stored only after a message was applied), the producer ping, the security settings
+ * every client gets, and a bounded consumer stop when the broker is gone.
  *
  * The mock's group coordinator delays every new group's first join by 3 s and a rejoin after a
  * member left by session.timeout.ms - 1 s, so the consumers of all tests are started together in
@@ -205,6 +205,8 @@ enum consumer_id {
 	C_OFFSETS_B, /* "offsets", same group, started by the test */
 	C_STOP,      /* "t" on the doomed cluster */
 	C_BATCH,     /* "batch" */
+	C_STALL,     /* "stall", poison → "stall.dlq" */
+	C_STALL_DLQ, /* "stall.dlq" */
 	C_COUNT
 };
 
@@ -275,7 +277,8 @@ static int suite_teardown(void **state);
 static int suite_setup(void **state)
 {
 	static const char *const main_topics[] = {"roundtrip", "t",     "t.dlq", "retry",
-	                                          "offsets",   "batch", NULL};
+	                                          "offsets",   "batch", "stall", "stall.dlq",
+	                                          NULL};
 	static const char *const doomed_topics[] = {"t", "t.dlq", NULL};
 	char err[512];
 	log_init("test", LOG_LEVEL_WARN);
@@ -286,6 +289,7 @@ static int suite_setup(void **state)
 	for (size_t i = 0; i < C_COUNT; i++)
 		rec_init(&s->rec[i]);
 	s->rec[C_POISON].poison_value = "garbage";
+	s->rec[C_STALL].poison_value = "garbage";
 	s->rec[C_RETRY].retry_once_value = "b";
 	s->rec[C_OFFSETS_A].retry_always_value = "second";
 	if (mock_new(&s->main, main_topics) != 0 || mock_new(&s->doomed, doomed_topics) != 0)
@@ -301,7 +305,9 @@ static int suite_setup(void **state)
 	    !consumer_start(s, C_RETRY, &s->main, "g-retry", "retry") ||
 	    !consumer_start(s, C_OFFSETS_A, &s->main, "g-offsets", "offsets") ||
 	    !consumer_start(s, C_STOP, &s->doomed, "g-stop", "t") ||
-	    !consumer_start(s, C_BATCH, &s->main, "g-batch", "batch"))
+	    !consumer_start(s, C_BATCH, &s->main, "g-batch", "batch") ||
+	    !consumer_start(s, C_STALL, &s->main, "g-stall", "stall") ||
+	    !consumer_start(s, C_STALL_DLQ, &s->main, "g-stall-dlq", "stall.dlq"))
 		goto fail;
 	return 0;
 fail:
@@ -384,6 +390,59 @@ static void test_poison_goes_to_dlq(void **state)
 
 	assert_int_equal(rec_wait(dlq, 1), 1);
 	assert_rec(dlq, 0, "t.dlq", "k2", "garbage");
+}
+
+/* How many of the messages r recorded have key. */
+static size_t rec_count_key(struct recorder *r, const char *key)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n && i < REC_MAX; i++)
+		n += strcmp(r->msgs[i].key, key) == 0;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+/* Waits until r recorded a message with key (bounded by WAIT_MS). */
+static bool rec_wait_key(struct recorder *r, const char *key)
+{
+	long long deadline = mono_ms() + WAIT_MS;
+	while (rec_count_key(r, key) == 0) {
+		if (mono_ms() >= deadline)
+			return false;
+		sleep_ms(50);
+	}
+	return true;
+}
+
+/* The DLQ stalls (its partition has no leader, as while a broker is away) for longer than the
+ * consumer waits for a dead letter's acknowledgement: the unusable message is delivered again
+ * meanwhile, yet "stall.dlq" ends up with exactly one copy of it.  (A copy used to be produced
+ * at every retry, each one queued until the broker took it.)  A second unusable message sent
+ * after the DLQ came back proves that the first one's handling is over: its copy follows the
+ * first one's on the single DLQ partition. */
+static void test_dead_letter_once_while_the_dlq_stalls(void **state)
+{
+	struct suite *s = *state;
+	struct recorder *r = &s->rec[C_STALL], *dlq = &s->rec[C_STALL_DLQ];
+	assert_int_equal(rd_kafka_mock_partition_set_leader(s->main.mc, "stall.dlq", 0, -1),
+	                 RD_KAFKA_RESP_ERR_NO_ERROR);
+	produce(s->p, "stall", "k-poison", "garbage");
+	assert_true(rec_wait(r, 1) >= 1);
+	/* Longer than one wait for the copy (5 s now, 10 s before) plus the retry pause. */
+	sleep_ms(12000);
+	assert_int_equal(rec_count_key(dlq, "k-poison"), 0);
+	assert_int_equal(kafka_consumer_handled(s->c[C_STALL]), 0);
+	assert_int_equal(rd_kafka_mock_partition_set_leader(s->main.mc, "stall.dlq", 0, 1),
+	                 RD_KAFKA_RESP_ERR_NO_ERROR);
+
+	assert_true(rec_wait_key(dlq, "k-poison"));
+	produce(s->p, "stall", "k-after", "garbage");
+	assert_true(rec_wait_key(dlq, "k-after"));
+	assert_true(wait_handled(s->c[C_STALL], 2));
+	assert_int_equal(rec_count_key(dlq, "k-poison"), 1);
+	assert_int_equal(rec_count_key(dlq, "k-after"), 1);
+	assert_rec(dlq, 0, "stall.dlq", "k-poison", "garbage");
 }
 
 /* KAFKA_RETRY delivers the same message again; the messages before and after it once each, in
@@ -496,6 +555,84 @@ static void test_produce_batch_stops_without_broker(void **state)
 		fail_msg("a stopped batch took %lld ms", took);
 }
 
+/* The properties given to kafka_configure() reach every producer and consumer created
+ * afterwards; unset ones leave librdkafka's defaults. */
+static void test_security_settings_reach_every_client(void **state)
+{
+	(void)state;
+	static const struct kafka_property props[] = {
+		{"security.protocol", "sasl_plaintext", false},
+		{"sasl.mechanism", "PLAIN", false},
+		{"sasl.username", "suite", false},
+		{"sasl.password", "pa55-word", true},
+		{"ssl.ca.location", "", false},
+	};
+	char err[512] = "", v[256];
+	kafka_configure(props, 5);
+	struct kafka_producer *p = kafka_producer_new("127.0.0.1:1", "test-sec", err, sizeof err);
+	const char *topics[] = {"sec", NULL};
+	struct recorder rec;
+	rec_init(&rec);
+	struct kafka_consumer *c = p ? kafka_consumer_start("127.0.0.1:1", "g-sec", topics,
+	                                                    rec_handler, &rec, p, err, sizeof err)
+	                             : NULL;
+	kafka_configure(NULL, 0);
+	if (!p || !c)
+		fail_msg("client: %s", err);
+	assert_true(kafka_producer_setting(p, "security.protocol", v, sizeof v));
+	assert_string_equal(v, "sasl_plaintext");
+	assert_true(kafka_producer_setting(p, "sasl.mechanisms", v, sizeof v));
+	assert_string_equal(v, "PLAIN");
+	assert_true(kafka_producer_setting(p, "sasl.username", v, sizeof v));
+	assert_string_equal(v, "suite");
+	assert_true(kafka_producer_setting(p, "sasl.password", v, sizeof v));
+	assert_string_equal(v, "pa55-word");
+	assert_true(kafka_consumer_setting(c, "security.protocol", v, sizeof v));
+	assert_string_equal(v, "sasl_plaintext");
+	assert_true(kafka_consumer_setting(c, "sasl.username", v, sizeof v));
+	assert_string_equal(v, "suite");
+	assert_true(kafka_consumer_setting(c, "sasl.password", v, sizeof v));
+	assert_string_equal(v, "pa55-word");
+	/* The suite's own settings stay. */
+	assert_true(kafka_producer_setting(p, "enable.idempotence", v, sizeof v));
+	assert_string_equal(v, "true");
+	assert_true(kafka_consumer_setting(c, "enable.auto.offset.store", v, sizeof v));
+	assert_string_equal(v, "false");
+	kafka_consumer_stop(c);
+	kafka_producer_free(p, 0);
+	rec_destroy(&rec);
+
+	/* Without configuration: librdkafka's default. */
+	p = kafka_producer_new("127.0.0.1:1", "test-sec", err, sizeof err);
+	assert_non_null(p);
+	assert_true(kafka_producer_setting(p, "security.protocol", v, sizeof v));
+	assert_string_equal(v, "plaintext");
+	kafka_producer_free(p, 0);
+}
+
+/* A refused setting names the property; the reason (which quotes the value) only when the
+ * property is not secret. */
+static void test_refused_setting_never_shows_a_secret(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	const struct kafka_property bad[] = {{"security.protocol", "no-such-protocol", false}};
+	kafka_configure(bad, 1);
+	struct kafka_producer *p = kafka_producer_new("127.0.0.1:1", "test-bad", err, sizeof err);
+	kafka_configure(NULL, 0);
+	assert_null(p);
+	assert_non_null(strstr(err, "security.protocol"));
+	assert_non_null(strstr(err, "no-such-protocol"));
+
+	const struct kafka_property secret[] = {{"security.protocol", "hunter2-secret", true}};
+	kafka_configure(secret, 1);
+	p = kafka_producer_new("127.0.0.1:1", "test-bad", err, sizeof err);
+	kafka_configure(NULL, 0);
+	assert_null(p);
+	assert_non_null(strstr(err, "security.protocol"));
+	assert_null(strstr(err, "hunter2"));
+}
+
 /* Stopping a consumer is bounded even when its broker has disappeared. */
 static void test_consumer_stop_without_broker(void **state)
 {
@@ -525,11 +662,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_produce_sync_roundtrip),
 		cmocka_unit_test(test_poison_goes_to_dlq),
+		cmocka_unit_test(test_dead_letter_once_while_the_dlq_stalls),
 		cmocka_unit_test(test_retry_redelivers_in_order),
 		cmocka_unit_test(test_offset_stored_only_after_applied),
 		cmocka_unit_test(test_producer_ping),
 		cmocka_unit_test(test_produce_batch_in_order),
 		cmocka_unit_test(test_produce_batch_stops_without_broker),
+		cmocka_unit_test(test_security_settings_reach_every_client),
+		cmocka_unit_test(test_refused_setting_never_shows_a_secret),
 		cmocka_unit_test(test_consumer_stop_without_broker),
 	};
 	return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

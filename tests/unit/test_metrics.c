@@ -138,6 +138,36 @@ static void test_counters(void **state)
 	free(t);
 }
 
+/* Series of one labelled counter share one HELP/TYPE pair and stay together, even when another
+ * counter was added between them. */
+static void test_labeled_counters(void **state)
+{
+	(void)state;
+	metrics_counter_add_labeled("test_rows_swept_total", "Rows swept.", "table", "outbox", 0);
+	metrics_counter_add("test_between_total", "Another counter.", 1);
+	metrics_counter_add_labeled("test_rows_swept_total", "Rows swept.", "table", "keys", 4);
+	metrics_counter_add_labeled("test_rows_swept_total", "Rows swept.", "table", "outbox", 3);
+	metrics_counter_add_labeled("test_rows_swept_total", "Rows swept.", "table", "outbox", 2);
+	char *t = metrics_render("svc_");
+	assert_non_null(t);
+	assert_exposition_format(t);
+	assert_has_line(t, "# HELP svc_test_rows_swept_total Rows swept.");
+	assert_has_line(t, "svc_test_rows_swept_total{table=\"outbox\"} 5");
+	assert_has_line(t, "svc_test_rows_swept_total{table=\"keys\"} 4");
+	assert_has_line(t, "svc_test_between_total 1");
+	const char *help = strstr(t, "# HELP svc_test_rows_swept_total");
+	assert_non_null(help);
+	assert_null(strstr(help + 1, "# HELP svc_test_rows_swept_total"));
+	const char *type = strstr(help, "# TYPE svc_test_rows_swept_total counter\n");
+	const char *outbox = strstr(t, "svc_test_rows_swept_total{table=\"outbox\"}");
+	const char *keys = strstr(t, "svc_test_rows_swept_total{table=\"keys\"}");
+	const char *between = strstr(t, "svc_test_between_total 1");
+	assert_non_null(type);
+	assert_true(type < outbox && outbox < keys);
+	assert_true(between < help || between > keys);
+	free(t);
+}
+
 static int gauge_calls;
 static double gauge_backlog(void)
 {
@@ -209,6 +239,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_requests_and_histogram),
 		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_labeled_counters),
 		cmocka_unit_test(test_gauges),
 		cmocka_unit_test(test_concurrent_updates),
 	};

@@ -35,6 +35,8 @@ static const struct cfg_param user_params[] = {
 	CFG_STR(USER_CFG, "ADMIN_EMAILS", admin_emails, "", 0, 65536),
 	CFG_INT(USER_CFG, "JWT_REFRESH_TTL_SECONDS", refresh_ttl, "2592000", 300, 31536000),
 	CFG_INT(USER_CFG, "REFRESH_REUSE_GRACE_SECONDS", refresh_reuse_grace, "30", 0, 300),
+	CFG_INT(USER_CFG, "REFRESH_TOKEN_RETENTION_SECONDS", refresh_retention_s, "0", 0,
+	        315360000),
 	CFG_BOOL(USER_CFG, "OIDC_ALLOW_HTTP_LOOPBACK", oidc_allow_http_loopback, "false"),
 	CFG_INT(USER_CFG, "OIDC_JWKS_REFRESH_SECONDS", oidc_jwks_refresh_s, "3600", 1, 86400),
 	CFG_INT(USER_CFG, "RATE_LIMIT_AUTH_PER_MINUTE", auth_rate_limit, "30", 0, 1000000),
@@ -185,6 +187,12 @@ int main(int argc, char **argv)
 		log_warn("GOOGLE_CLIENT_ID is not set: /auth/google/* answers 503");
 	}
 	user_handlers_init(&cfg, &auth, oidc);
+	/* Sign-in states are worthless once expired; refresh tokens are kept while their sign-in
+	 * lives (reuse detection) and REFRESH_TOKEN_RETENTION_SECONDS after. */
+	const struct sweep_table sweeps[] = {
+		{"login_states", user_repo_sweep_login_states_sql, 0},
+		{"refresh_tokens", user_repo_sweep_refresh_tokens_sql, cfg.refresh_retention_s},
+	};
 
 	struct svc_service service = {
 		.name = SERVICE,
@@ -201,6 +209,8 @@ int main(int argc, char **argv)
 		.rate_limit_per_minute = cfg.auth_rate_limit,
 		.trusted_gateways = cfg.trusted_gateways,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
+		.sweeps = sweeps,
+		.nsweeps = countof(sweeps),
 	};
 	rc = svc_serve(&service);
 out:

@@ -14,6 +14,21 @@
  * concurrent requests that each see another admin. */
 #define ADMIN_SET_LOCK "SELECT pg_advisory_xact_lock(1001)"
 
+const char user_repo_sweep_login_states_sql[] =
+	"DELETE FROM login_states WHERE ctid = ANY (ARRAY("
+	"SELECT ctid FROM login_states "
+	"WHERE expires_at < now() - make_interval(secs => $1::bigint) LIMIT $2::int))";
+
+/* A family's rows go together, once its newest token expired (a rotation needs a valid token,
+ * so no new row can join such a family). */
+const char user_repo_sweep_refresh_tokens_sql[] =
+	"DELETE FROM refresh_tokens WHERE ctid = ANY (ARRAY("
+	"SELECT t.ctid FROM refresh_tokens t "
+	"WHERE t.expires_at < now() - make_interval(secs => $1::bigint) "
+	"AND NOT EXISTS (SELECT 1 FROM refresh_tokens l WHERE l.family = t.family "
+	"AND l.expires_at >= now() - make_interval(secs => $1::bigint)) "
+	"LIMIT $2::int))";
+
 static void copy_text(char *dst, size_t size, const char *src)
 {
 	snprintf(dst, size, "%s", src ? src : "");

@@ -102,4 +102,12 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 /* Revokes one token of user_id (hash) or all of them (hash NULL). */
 enum db_status user_repo_refresh_revoke(long long user_id, const char *hash);
 
+/* The sweeper's statements (struct sweep_table in sweep.h), each deleting at most $2 rows:
+ * - sign-in states that expired more than $1 seconds ago;
+ * - refresh tokens of sign-ins (families) whose every token expired more than $1 seconds ago.
+ *   Spent and revoked tokens of a family that still has a valid token stay, so that presenting
+ *   one of them is still recognised as reuse and ends the sign-in. */
+extern const char user_repo_sweep_login_states_sql[];
+extern const char user_repo_sweep_refresh_tokens_sql[];
+
 #endif

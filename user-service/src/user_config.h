@@ -17,6 +17,7 @@ struct user_config {
 	char *admin_emails;
 	long long refresh_ttl;
 	long long refresh_reuse_grace; /* seconds a rotated refresh token may repeat; 0 = never */
+	long long refresh_retention_s; /* kept after a sign-in's last refresh token expired */
 	bool oidc_allow_http_loopback;
 	long long oidc_jwks_refresh_s; /* provider keys and metadata re-fetched after this */
 	long long auth_rate_limit;

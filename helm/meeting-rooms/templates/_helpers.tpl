@@ -115,6 +115,120 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The external database's certificates: DATABASE_URL parameters after sslmode, and the volume
+     and mount that hold the files (each empty when no certificate is configured). */}}
+{{- define "mr.db.tlsParams" -}}
+{{- if not .Values.postgresql.enabled -}}
+{{- $t := .Values.externalDatabase.tls -}}
+{{- if $t.caSecret.name }}&sslrootcert=/etc/meeting-rooms/postgresql/ca.crt{{ end -}}
+{{- if $t.clientSecret.name }}&sslcert=/etc/meeting-rooms/postgresql/client.crt&sslkey=/etc/meeting-rooms/postgresql/client.key{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.db.tlsVolume" -}}
+{{- $t := .Values.externalDatabase.tls -}}
+{{- if and (not .Values.postgresql.enabled) (or $t.caSecret.name $t.clientSecret.name) }}
+- name: postgresql-tls
+  projected:
+    # Read-only for the owner (root) and the pod's group: libpq accepts a root-owned key up to 0640.
+    defaultMode: 0440
+    sources:
+      {{- with $t.caSecret.name }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ $t.caSecret.key }}
+              path: ca.crt
+      {{- end }}
+      {{- with $t.clientSecret.name }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ $t.clientSecret.certKey }}
+              path: client.crt
+            - key: {{ $t.clientSecret.keyKey }}
+              path: client.key
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "mr.db.tlsMount" -}}
+{{- $t := .Values.externalDatabase.tls -}}
+{{- if and (not .Values.postgresql.enabled) (or $t.caSecret.name $t.clientSecret.name) }}
+- name: postgresql-tls
+  mountPath: /etc/meeting-rooms/postgresql
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* Kafka client security (externalKafka.securityProtocol, .sasl, .tls) for the services and the
+     topic Job: environment variables, and the volume and mount of the certificates. */}}
+{{- define "mr.kafka.securityEnv" -}}
+{{- if not .Values.kafka.enabled -}}
+{{- $k := .Values.externalKafka -}}
+{{- with $k.securityProtocol }}
+- name: KAFKA_SECURITY_PROTOCOL
+  value: {{ . | quote }}
+{{- end }}
+{{- if $k.sasl.mechanism }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ $k.sasl.mechanism | quote }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ $k.sasl.username | quote }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $k.sasl.passwordSecret.name }}
+      key: {{ $k.sasl.passwordSecret.key }}
+{{- end }}
+{{- if $k.tls.caSecret.name }}
+- name: KAFKA_SSL_CA_LOCATION
+  value: /etc/meeting-rooms/kafka/ca.crt
+{{- end }}
+{{- if $k.tls.clientSecret.name }}
+- name: KAFKA_SSL_CERTIFICATE_LOCATION
+  value: /etc/meeting-rooms/kafka/client.crt
+- name: KAFKA_SSL_KEY_LOCATION
+  value: /etc/meeting-rooms/kafka/client.key
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{- define "mr.kafka.tlsVolume" -}}
+{{- $t := .Values.externalKafka.tls -}}
+{{- if and (not .Values.kafka.enabled) (or $t.caSecret.name $t.clientSecret.name) }}
+- name: kafka-tls
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- with $t.caSecret.name }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ $t.caSecret.key }}
+              path: ca.crt
+      {{- end }}
+      {{- with $t.clientSecret.name }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ $t.clientSecret.certKey }}
+              path: client.crt
+            - key: {{ $t.clientSecret.keyKey }}
+              path: client.key
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "mr.kafka.tlsMount" -}}
+{{- $t := .Values.externalKafka.tls -}}
+{{- if and (not .Values.kafka.enabled) (or $t.caSecret.name $t.clientSecret.name) }}
+- name: kafka-tls
+  mountPath: /etc/meeting-rooms/kafka
+  readOnly: true
+{{- end }}
+{{- end -}}
+
 {{/* Kafka: the bootstrap servers (comma-separated host:port). */}}
 {{- define "mr.kafka.fullname" -}}
 {{- printf "%s-kafka" (include "mr.prefix" .) -}}
@@ -215,6 +329,17 @@ error is always the same complete list: secrets must come from the caller, never
 {{- end -}}
 {{- else if not (has (int .Values.kafka.replicas) (list 1 3)) -}}
 {{- $errors = append $errors "kafka.replicas must be 1 or 3" -}}
+{{- end -}}
+{{- $ks := .Values.externalKafka -}}
+{{- if and .Values.kafka.enabled (or $ks.securityProtocol $ks.sasl.mechanism $ks.tls.caSecret.name $ks.tls.clientSecret.name) -}}
+{{- $errors = append $errors "externalKafka.securityProtocol, .sasl and .tls apply to an external Kafka (kafka.enabled=false); the bundled one speaks PLAINTEXT only" -}}
+{{- end -}}
+{{- if hasPrefix "SASL_" $ks.securityProtocol -}}
+{{- if not (and $ks.sasl.mechanism $ks.sasl.username $ks.sasl.passwordSecret.name) -}}
+{{- $errors = append $errors (printf "externalKafka.sasl.mechanism, .username and .passwordSecret.name are required with securityProtocol %s" $ks.securityProtocol) -}}
+{{- end -}}
+{{- else if $ks.sasl.mechanism -}}
+{{- $errors = append $errors "externalKafka.sasl.mechanism needs securityProtocol SASL_PLAINTEXT or SASL_SSL" -}}
 {{- end -}}
 {{- range $key := list "user" "room" "reservation" -}}
 {{- $svc := include "mr.service" (dict "ctx" $ "key" $key) | fromYaml -}}
