@@ -110,6 +110,8 @@ $(BUILD)/tests/test_user_validate: $(BUILD)/obj/user-service/src/validate.o
 $(BUILD)/tests/test_user_tokens: $(BUILD)/obj/user-service/src/tokens.o
 $(addprefix $(BUILD)/tests/test_,room_validate res_validate user_validate): \
     $(BUILD)/obj/tests/unit/body_check.o
+# The RS256 signer of the JWT and OIDC tests (the identity provider's side of an id_token).
+$(BUILD)/tests/test_jwt $(BUILD)/tests/test_oidc: $(BUILD)/obj/tests/unit/jws_sign.o
 unit-bins: $(UNIT_BINS)
 
 # Every header compiles on its own.
@@ -145,7 +147,8 @@ clean:
 
 # The dependency files of this build tree's objects only (build/san and build/fuzz have theirs).
 -include $(patsubst %.o,%.d,$(COMMON_OBJ) $(foreach s,$(SERVICES),$($(s)_OBJ)) \
-                            $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.o))
+                            $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/unit/%.o, \
+                                       $(wildcard tests/unit/*.c)))
 
 include mk/fuzz.mk
 include mk/bench.mk

@@ -13,7 +13,8 @@
 /* Tokens longer than this are rejected before any decoding. */
 #define JWT_MAX_LEN 8192
 /* RS256 keys from a JWKS: moduli outside these sizes are refused (NIST SP 800-131A: RSA below
- * 2048 bits is disallowed for signatures). */
+ * 2048 bits is disallowed for signatures), and so are public exponents that are even or below
+ * 3 (OpenSSL's own public-key check: with e = 1 every "signature" is its own message). */
 #define JWT_RSA_MIN_BITS 2048
 #define JWT_RSA_MAX_BITS 8192
 
@@ -26,7 +27,7 @@ enum jwt_status {
 	JWT_BAD_SIGNATURE,
 	JWT_UNKNOWN_KID,    /* RS256: no key in the JWKS with the token's kid */
 	JWT_BAD_KEY,        /* RS256: the kid's JWK is not an RSA public key of JWT_RSA_MIN_BITS to
-	                       JWT_RSA_MAX_BITS bits */
+	                       JWT_RSA_MAX_BITS bits with an odd exponent of at least 3 */
 	JWT_EXPIRED,
 	JWT_NOT_YET_VALID,  /* iat/nbf in the future beyond the leeway */
 	JWT_BAD_ISSUER,
@@ -47,8 +48,8 @@ enum jwt_status jwt_verify_hs256(const char *token, const unsigned char *key, si
 
 /* Verifies an RS256 token against jwks ({"keys":[…]}, borrowed): the key is chosen by the
  * header's kid.  JWT_UNKNOWN_KID tells the caller to refresh its JWKS; a key shorter than
- * JWT_RSA_MIN_BITS gives JWT_BAD_KEY.  On JWT_OK *claims receives a new reference to the
- * payload. */
+ * JWT_RSA_MIN_BITS or with an even exponent or one below 3 gives JWT_BAD_KEY.  On JWT_OK
+ * *claims receives a new reference to the payload. */
 enum jwt_status jwt_verify_rs256(const char *token, const json_t *jwks, json_t **claims);
 
 /* Checks exp (required), iat and nbf (optional) against now with leeway seconds, iss when

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -21,7 +22,9 @@ const char *jwt_status_str(enum jwt_status st)
 	case JWT_BAD_ALG: return "unsupported token algorithm";
 	case JWT_BAD_SIGNATURE: return "invalid token signature";
 	case JWT_UNKNOWN_KID: return "unknown signing key";
-	case JWT_BAD_KEY: return "unusable signing key (not RSA of 2048 bits or more)";
+	case JWT_BAD_KEY:
+		return "unusable signing key (not RSA of 2048 bits or more with an odd exponent "
+		       ">= 3)";
 	case JWT_EXPIRED: return "token expired";
 	case JWT_NOT_YET_VALID: return "token not yet valid";
 	case JWT_BAD_ISSUER: return "wrong token issuer";
@@ -178,10 +181,12 @@ out:
 }
 
 /* Builds an RSA public key from a JWK's base64url n and e into *key (new key).  Returns JWT_OK,
- * or JWT_BAD_KEY when n or e is missing or undecodable or the modulus is shorter than
- * JWT_RSA_MIN_BITS (or longer than JWT_RSA_MAX_BITS).  n and e come from the provider's JWKS,
- * fetched over TLS, not from the token: their spelling changes nothing an attacker controls,
- * so RFC 4648 padding is tolerated there (enc_b64url_decode_lenient) in case a provider pads. */
+ * or JWT_BAD_KEY when n or e is missing or undecodable, the modulus is shorter than
+ * JWT_RSA_MIN_BITS (or longer than JWT_RSA_MAX_BITS), or e is even or below 3 (what OpenSSL's
+ * RSA public-key check refuses; EVP_PKEY_fromdata does not check it: with e = 1 any message
+ * is its own signature).  n and e come from the provider's JWKS, fetched over TLS, not from the
+ * token: their spelling changes nothing an attacker controls, so RFC 4648 padding is tolerated
+ * there (enc_b64url_decode_lenient) in case a provider pads. */
 static enum jwt_status jwk_rsa_key(const json_t *jwk, EVP_PKEY **key)
 {
 	const char *n64 = json_string_value(json_object_get(jwk, "n"));
@@ -203,7 +208,8 @@ static enum jwt_status jwk_rsa_key(const json_t *jwk, EVP_PKEY **key)
 		goto out;
 	bn_n = BN_bin2bn(n, (int)nlen, NULL);
 	bn_e = BN_bin2bn(e, (int)elen, NULL);
-	if (!bn_n || !bn_e || BN_num_bits(bn_n) < JWT_RSA_MIN_BITS)
+	if (!bn_n || !bn_e || BN_num_bits(bn_n) < JWT_RSA_MIN_BITS || !BN_is_odd(bn_e) ||
+	    BN_is_one(bn_e))
 		goto out;
 	bld = OSSL_PARAM_BLD_new();
 	if (!bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||

@@ -18,6 +18,7 @@
 
 #include "countof.h"
 #include "encoding.h"
+#include "jws_sign.h"
 #include "jwt.h"
 
 /* RFC 7515 A.1: header {"typ":"JWT",\r\n "alg":"HS256"}, payload
@@ -59,19 +60,12 @@ static unsigned char *a1_key(size_t *len)
 	return k;
 }
 
-static char *b64(const void *data, size_t len)
-{
-	char *s = enc_b64url_encode(data, len);
-	assert_non_null(s);
-	return s;
-}
-
 /* b64(header).b64(payload) signed with HMAC (md = EVP_sha256(), EVP_sha512(), or NULL for an
  * empty signature part).  Heap string. */
 static char *hmac_token(const char *header, const char *payload, const void *key, size_t keylen,
                         const EVP_MD *md)
 {
-	char *h = b64(header, strlen(header)), *p = b64(payload, strlen(payload));
+	char *h = jws_b64(header, strlen(header)), *p = jws_b64(payload, strlen(payload));
 	size_t cap = strlen(h) + strlen(p) + 200;
 	char *t = malloc(cap);
 	assert_non_null(t);
@@ -81,7 +75,7 @@ static char *hmac_token(const char *header, const char *payload, const void *key
 		unsigned int maclen = 0;
 		assert_non_null(HMAC(md, key, (int)keylen, (unsigned char *)t, strlen(t) - 1, mac,
 		                     &maclen));
-		char *s = b64(mac, maclen);
+		char *s = jws_b64(mac, maclen);
 		strcat(t, s);
 		free(s);
 	}
@@ -302,7 +296,7 @@ static void test_hs256_one_spelling(void **state)
 	}
 
 	/* Correctly MACed by the key holder over a padded header or payload: still not a JWS. */
-	char *h = b64("{\"alg\":\"HS256\"}", 15), *p = b64("{\"sub\":\"1\"}", 11);
+	char *h = jws_b64("{\"alg\":\"HS256\"}", 15), *p = jws_b64("{\"sub\":\"1\"}", 11);
 	/* h (15 bytes) needs no padding, p (11 bytes) one '=' in RFC 4648: superfluous, correct
 	 * and excess padding. */
 	assert_true(strlen(h) % 4 == 0 && strlen(p) % 4 == 3);
@@ -313,7 +307,7 @@ static void test_hs256_one_spelling(void **state)
 		snprintf(buf, sizeof buf, "%s%s.%s%s", h, forms[i][0], p, forms[i][1]);
 		assert_non_null(HMAC(EVP_sha256(), key32, KEY32_LEN, (unsigned char *)buf, strlen(buf),
 		                     mac, &maclen));
-		char *s = b64(mac, maclen);
+		char *s = jws_b64(mac, maclen);
 		strcat(buf, ".");
 		strcat(buf, s);
 		free(s);
@@ -601,54 +595,21 @@ static int rsa_teardown(void **state)
 	return 0;
 }
 
-static char *key_bn_b64(const EVP_PKEY *key, const char *param)
-{
-	BIGNUM *bn = NULL;
-	assert_int_equal(EVP_PKEY_get_bn_param(key, param, &bn), 1);
-	unsigned char buf[1024];
-	int n = BN_bn2bin(bn, buf);
-	BN_free(bn);
-	assert_true(n > 0);
-	return b64(buf, (size_t)n);
-}
-
 static char *bn_b64(const char *param)
 {
-	return key_bn_b64(rsa_key, param);
-}
-
-/* b64(header).b64(payload) signed with RS256 under key.  Heap string. */
-static char *rs_token_key(EVP_PKEY *key, const char *header, const char *payload)
-{
-	char *h = b64(header, strlen(header)), *p = b64(payload, strlen(payload));
-	size_t cap = strlen(h) + strlen(p) + 2048;
-	char *t = malloc(cap);
-	assert_non_null(t);
-	snprintf(t, cap, "%s.%s", h, p);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char sig[1024];
-	size_t siglen = sizeof sig;
-	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
-	assert_int_equal(EVP_DigestSign(md, sig, &siglen, (unsigned char *)t, strlen(t)), 1);
-	EVP_MD_CTX_free(md);
-	char *s = b64(sig, siglen);
-	strcat(t, ".");
-	strcat(t, s);
-	free(s);
-	free(h);
-	free(p);
-	return t;
+	return jws_key_param_b64(rsa_key, param);
 }
 
 static char *rs_token(const char *header, const char *payload)
 {
-	return rs_token_key(rsa_key, header, payload);
+	return jws_sign_rs256(rsa_key, header, payload);
 }
 
 /* {"keys":[{"kty":"RSA","kid":kid,"n":…,"e":…}]} for key's public half. */
 static json_t *jwks_of(const EVP_PKEY *key, const char *kid)
 {
-	char *n = key_bn_b64(key, OSSL_PKEY_PARAM_RSA_N), *e = key_bn_b64(key, OSSL_PKEY_PARAM_RSA_E);
+	char *n = jws_key_param_b64(key, OSSL_PKEY_PARAM_RSA_N);
+	char *e = jws_key_param_b64(key, OSSL_PKEY_PARAM_RSA_E);
 	json_t *jwks = jwks_with(kid, n, e);
 	free(n);
 	free(e);
@@ -745,7 +706,8 @@ static void test_rs256_short_key_refused(void **state)
 		assert_non_null(weak);
 		assert_int_equal(EVP_PKEY_get_bits(weak), (int)bits[i]);
 		json_t *jwks = jwks_of(weak, "weak");
-		char *t = rs_token_key(weak, "{\"alg\":\"RS256\",\"kid\":\"weak\"}", "{\"sub\":\"u1\"}");
+		char *t = jws_sign_rs256(weak, "{\"alg\":\"RS256\",\"kid\":\"weak\"}",
+		                         "{\"sub\":\"u1\"}");
 		enum jwt_status st = verify_rs(t, jwks);
 		if (st != JWT_BAD_KEY)
 			fail_msg("%u-bit key gave %d", bits[i], st);
@@ -754,7 +716,8 @@ static void test_rs256_short_key_refused(void **state)
 		EVP_PKEY_free(weak);
 	}
 	assert_string_equal(jwt_status_str(JWT_BAD_KEY),
-	                    "unusable signing key (not RSA of 2048 bits or more)");
+	                    "unusable signing key (not RSA of 2048 bits or more with an odd "
+	                    "exponent >= 3)");
 
 	/* 2048 bits is enough, also with a leading zero byte in n or with RFC 4648 padding on n
 	 * and e (the provider's JWKS is decoded leniently, the token never is). */
@@ -774,14 +737,14 @@ static void test_rs256_short_key_refused(void **state)
 	unsigned char buf[257] = {0};
 	assert_int_equal(BN_bn2bin(bn, buf + 1), 256);
 	BN_free(bn);
-	char *n0 = b64(buf, sizeof buf);
+	char *n0 = jws_b64(buf, sizeof buf);
 	jwks = jwks_with("k", n0, e);
 	assert_int_equal(verify_rs(t, jwks), JWT_OK);
 	json_decref(jwks);
 	/* A modulus of more than JWT_RSA_MAX_BITS is not accepted either. */
 	unsigned char big[JWT_RSA_MAX_BITS / 8 + 1];
 	memset(big, 0xff, sizeof big);
-	char *nb = b64(big, sizeof big);
+	char *nb = jws_b64(big, sizeof big);
 	jwks = jwks_with("k", nb, e);
 	assert_int_equal(verify_rs(t, jwks), JWT_BAD_KEY);
 	json_decref(jwks);
@@ -794,6 +757,72 @@ static void test_rs256_short_key_refused(void **state)
 	free(t);
 	free(n);
 	free(e);
+}
+
+/* The JWKS's e is bounded too: with e = 1 a "signature" is just the PKCS #1 v1.5 encoding of the
+ * message's digest, which anyone can write; an even e is no RSA key.  Such keys are refused
+ * (JWT_BAD_KEY) even though the signature checks out arithmetically; e = 3 and 65537 are keys. */
+static void test_rs256_public_exponent(void **state)
+{
+	(void)state;
+	/* A token whose signature is EM = 00 01 FF..FF 00 DigestInfo(SHA-256) H(h.p): what
+	 * s^1 mod n gives for s = EM, as long as EM < n (it starts with 00 01). */
+	static const unsigned char digest_info[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
+	                                            0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+	                                            0x01, 0x05, 0x00, 0x04, 0x20};
+	const char *hp = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJhZG1pbiJ9";
+	unsigned char em[256];
+	memset(em, 0xff, sizeof em);
+	em[0] = 0x00;
+	em[1] = 0x01;
+	size_t tail = sizeof digest_info + 32;
+	em[sizeof em - tail - 1] = 0x00;
+	memcpy(em + sizeof em - tail, digest_info, sizeof digest_info);
+	unsigned int mdlen = 0;
+	unsigned char *digest = em + sizeof em - 32;
+	assert_int_equal(EVP_Digest(hp, strlen(hp), digest, &mdlen, EVP_sha256(), NULL), 1);
+	char *sig = jws_b64(em, sizeof em);
+	char forged[1024];
+	snprintf(forged, sizeof forged, "%s.%s", hp, sig);
+	free(sig);
+
+	char *n = bn_b64(OSSL_PKEY_PARAM_RSA_N);
+	const char *bad_e[] = {"AQ" /* 1 */, "Ag" /* 2 */, "AQAA" /* 65536 */, "AA" /* 0 */};
+	for (size_t i = 0; i < countof(bad_e); i++) {
+		json_t *jwks = jwks_with("k", n, bad_e[i]);
+		enum jwt_status st = verify_rs(forged, jwks);
+		if (st != JWT_BAD_KEY)
+			fail_msg("e = %s gave %d", bad_e[i], st);
+		json_decref(jwks);
+	}
+	/* Odd exponents of at least 3 make keys: the forgery is then just a bad signature. */
+	const char *odd_e[] = {"Aw" /* 3 */, "AQAB" /* 65537 */};
+	for (size_t i = 0; i < countof(odd_e); i++) {
+		json_t *jwks = jwks_with("k", n, odd_e[i]);
+		assert_int_equal(verify_rs(forged, jwks), JWT_BAD_SIGNATURE);
+		json_decref(jwks);
+	}
+	free(n);
+
+	/* A real key with e = 3 verifies its own tokens. */
+	EVP_PKEY *key3 = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	BIGNUM *three = BN_new();
+	assert_non_null(ctx);
+	assert_non_null(three);
+	assert_int_equal(BN_set_word(three, 3), 1);
+	assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048), 1);
+	assert_int_equal(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, three), 1);
+	assert_int_equal(EVP_PKEY_generate(ctx, &key3), 1);
+	json_t *jwks = jwks_of(key3, "k3");
+	char *t = jws_sign_rs256(key3, "{\"alg\":\"RS256\",\"kid\":\"k3\"}", "{\"sub\":\"u1\"}");
+	assert_int_equal(verify_rs(t, jwks), JWT_OK);
+	free(t);
+	json_decref(jwks);
+	EVP_PKEY_free(key3);
+	BN_free(three);
+	EVP_PKEY_CTX_free(ctx);
 }
 
 /* ---- claims ---- */
@@ -954,6 +983,8 @@ int main(void)
 		cmocka_unit_test(test_rfc7515_a2_altered),
 		cmocka_unit_test_setup_teardown(test_rs256_kid_selection, rsa_setup, rsa_teardown),
 		cmocka_unit_test_setup_teardown(test_rs256_one_spelling, rsa_setup, rsa_teardown),
+		cmocka_unit_test_setup_teardown(test_rs256_public_exponent, rsa_setup,
+		                                rsa_teardown),
 		cmocka_unit_test_setup_teardown(test_rs256_short_key_refused, rsa_setup,
 		                                rsa_teardown),
 		cmocka_unit_test(test_claims_exp),
