@@ -5,8 +5,11 @@
  * provider's JWKS by kid, iss, aud, azp, exp, iat, nonce, email_verified, hd).  The discovery
  * document and the JWKS are cached and fetched again on a schedule (jwks_refresh_s), so a key
  * the provider withdrew stops being trusted; the JWKS is also fetched again when a token names
- * an unknown kid.  When a scheduled refresh fails the cached copy stays in use; failed or
- * forced fetches are retried at most every OIDC_JWKS_MIN_REFRESH seconds.  Thread-safe. */
+ * an unknown kid.  When a scheduled refresh fails the cached copy stays in use, but cached keys
+ * are never used once they are older than jwks_max_age_s: a key the provider withdrew while its
+ * JWKS could not be fetched is not trusted for ever (sign-in then fails until a fetch succeeds).
+ * Failed or forced fetches are retried at most every OIDC_JWKS_MIN_REFRESH seconds.
+ * Thread-safe. */
 #ifndef OIDC_H
 #define OIDC_H
 
@@ -16,6 +19,7 @@
 #define OIDC_PKCE_CHALLENGE_LEN 44 /* 43 base64url characters + NUL */
 #define OIDC_JWKS_MIN_REFRESH 10
 #define OIDC_JWKS_REFRESH_DEFAULT 3600
+#define OIDC_JWKS_MAX_AGE_DEFAULT 86400 /* at least; see oidc_config.jwks_max_age_s */
 #define OIDC_MAX_RESPONSE (1024 * 1024)
 
 struct oidc_client;
@@ -30,6 +34,9 @@ struct oidc_config {
 	long timeout_ms;              /* total time per provider call */
 	long jwks_refresh_s;          /* the JWKS and the discovery document are fetched again when
 	                                 older than this; 0: OIDC_JWKS_REFRESH_DEFAULT */
+	long jwks_max_age_s;          /* cached keys older than this are dropped even when no fetch
+	                                 succeeds (refreshes failing that long); 0: the larger of
+	                                 OIDC_JWKS_MAX_AGE_DEFAULT and 2 x the refresh interval */
 };
 
 enum oidc_status {

@@ -29,6 +29,7 @@ struct oidc_cached {
 struct oidc_client {
 	const struct oidc_config *cfg;
 	long refresh_s;            /* cfg->jwks_refresh_s or the default */
+	long jwks_max_age_s;       /* cfg->jwks_max_age_s or the default */
 	pthread_mutex_t lock;
 	struct oidc_cached discovery, jwks;
 };
@@ -55,6 +56,11 @@ struct oidc_client *oidc_new(const struct oidc_config *cfg)
 		return NULL;
 	c->cfg = cfg;
 	c->refresh_s = cfg->jwks_refresh_s > 0 ? cfg->jwks_refresh_s : OIDC_JWKS_REFRESH_DEFAULT;
+	c->jwks_max_age_s = cfg->jwks_max_age_s;
+	if (c->jwks_max_age_s <= 0)
+		c->jwks_max_age_s = 2 * c->refresh_s > OIDC_JWKS_MAX_AGE_DEFAULT
+		                            ? 2 * c->refresh_s
+		                            : OIDC_JWKS_MAX_AGE_DEFAULT;
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
@@ -196,10 +202,18 @@ out:
  * must fetch.
  * A copy older than the refresh interval is fetched again, and so is any copy when force is set
  * (an unknown kid); either way not sooner than OIDC_JWKS_MIN_REFRESH seconds (or the refresh
- * interval, if shorter) after the previous attempt. */
-static bool oidc_cache_due(struct oidc_client *c, struct oidc_cached *k, bool force, time_t now,
-                           json_t **doc)
+ * interval, if shorter) after the previous attempt.  A copy older than max_age_s (0: no limit)
+ * is dropped first: then the caller fetches, and has nothing to fall back on if that fails. */
+static bool oidc_cache_due(struct oidc_client *c, struct oidc_cached *k, bool force,
+                           long max_age_s, const char *what, time_t now, json_t **doc)
 {
+	if (k->doc && max_age_s > 0 && now - k->fetched_at >= max_age_s) {
+		log_error("identity provider %s not refreshed for %lld s (the limit is %ld s): no "
+		          "longer trusted; sign-in fails until a fetch succeeds",
+		          what, (long long)(now - k->fetched_at), max_age_s);
+		json_decref(k->doc);
+		k->doc = NULL;
+	}
 	long retry_s = c->refresh_s < OIDC_JWKS_MIN_REFRESH ? c->refresh_s : OIDC_JWKS_MIN_REFRESH;
 	bool due = !k->doc || force || now - k->fetched_at >= c->refresh_s;
 	bool may = !k->doc || now - k->tried_at >= retry_s;
@@ -244,7 +258,7 @@ static enum oidc_status oidc_discovery(struct oidc_client *c, json_t **doc)
 	time_t now = time(NULL);
 	*doc = NULL;
 	pthread_mutex_lock(&c->lock);
-	bool fetch = oidc_cache_due(c, &c->discovery, false, now, doc);
+	bool fetch = oidc_cache_due(c, &c->discovery, false, 0, "discovery document", now, doc);
 	pthread_mutex_unlock(&c->lock);
 	if (!fetch)
 		return OIDC_OK;
@@ -283,14 +297,16 @@ enum oidc_status oidc_check(struct oidc_client *c)
  * though no token names an unknown kid — and when force is set (a token names an unknown kid:
  * the provider rotated its keys).  A failed scheduled refresh keeps the cached keys in use
  * (the provider's hiccup should not stop sign-in; the next attempt follows within
- * OIDC_JWKS_MIN_REFRESH seconds); a failed forced fetch is reported to the caller. */
+ * OIDC_JWKS_MIN_REFRESH seconds) until they are jwks_max_age_s old: keys nobody could confirm
+ * for that long are dropped, and sign-in fails closed until a fetch succeeds.  A failed forced
+ * fetch is reported to the caller. */
 static enum oidc_status oidc_jwks(struct oidc_client *c, const json_t *disc, bool force,
                                   json_t **jwks)
 {
 	time_t now = time(NULL);
 	*jwks = NULL;
 	pthread_mutex_lock(&c->lock);
-	bool fetch = oidc_cache_due(c, &c->jwks, force, now, jwks);
+	bool fetch = oidc_cache_due(c, &c->jwks, force, c->jwks_max_age_s, "JWKS", now, jwks);
 	pthread_mutex_unlock(&c->lock);
 	if (!fetch)
 		return OIDC_OK;

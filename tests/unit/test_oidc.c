@@ -23,7 +23,7 @@
 #include <openssl/rsa.h>
 
 #include "countof.h"
-#include "encoding.h"
+#include "jws_sign.h"
 #include "log.h"
 #include "oidc.h"
 
@@ -234,7 +234,7 @@ static void test_new_free(void **state)
 {
 	(void)state;
 	struct oidc_config cfg = {"https://accounts.google.com/.well-known/openid-configuration",
-	                          "client", "secret", "https://app.example/cb", "", false, 1000, 0};
+	                          "client", "secret", "https://app.example/cb", "", false, 1000, 0, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_non_null(c);
 	oidc_free(c);
@@ -248,7 +248,7 @@ static void test_new_free(void **state)
 static enum oidc_status auth_url_for(const char *discovery, bool allow_loopback)
 {
 	struct oidc_config cfg = {discovery, "client", "secret", "https://app.example/cb", NULL,
-	                          allow_loopback, 2000, 0};
+	                          allow_loopback, 2000, 0, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_non_null(c);
 	char *url = (char *)&url;
@@ -333,7 +333,7 @@ static void test_authorization_url(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client id&1", "secret", "https://app.example/auth/callback",
-	                          "example.com", true, 2000, 0};
+	                          "example.com", true, 2000, 0, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	int hits = srv.discovery_hits;
 	char *url = NULL;
@@ -406,23 +406,6 @@ static void test_bad_discovery(void **state)
  * idp_setup, idp_key2 is the key a rotation brings in. */
 static EVP_PKEY *idp_key, *idp_key2;
 
-static char *b64(const void *d, size_t n)
-{
-	char *s = enc_b64url_encode(d, n);
-	assert_non_null(s);
-	return s;
-}
-
-static char *bn_param_b64(const EVP_PKEY *key, const char *name)
-{
-	BIGNUM *bn = NULL;
-	assert_int_equal(EVP_PKEY_get_bn_param(key, name, &bn), 1);
-	unsigned char buf[512];
-	int n = BN_bn2bin(bn, buf);
-	BN_free(bn);
-	return b64(buf, (size_t)n);
-}
-
 /* An id_token for claims (stolen) signed by key under kid.  Heap string. */
 static char *id_token_with(EVP_PKEY *key, const char *kid, json_t *claims)
 {
@@ -430,22 +413,8 @@ static char *id_token_with(EVP_PKEY *key, const char *kid, json_t *claims)
 	snprintf(header, sizeof header, "{\"alg\":\"RS256\",\"kid\":\"%s\"}", kid);
 	char *pj = json_dumps(claims, JSON_COMPACT);
 	json_decref(claims);
-	char *h = b64(header, strlen(header)), *p = b64(pj, strlen(pj));
-	size_t cap = strlen(h) + strlen(p) + 1024;
-	char *t = malloc(cap);
-	snprintf(t, cap, "%s.%s", h, p);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char sig[512];
-	size_t siglen = sizeof sig;
-	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
-	assert_int_equal(EVP_DigestSign(md, sig, &siglen, (unsigned char *)t, strlen(t)), 1);
-	EVP_MD_CTX_free(md);
-	char *s = b64(sig, siglen);
-	strcat(t, ".");
-	strcat(t, s);
-	free(s);
-	free(h);
-	free(p);
+	assert_non_null(pj);
+	char *t = jws_sign_rs256(key, header, pj);
 	free(pj);
 	return t;
 }
@@ -490,7 +459,7 @@ static enum oidc_status exchange(const char *hosted_domain, struct oidc_identity
 {
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb",
-	                          hosted_domain, true, 2000, 0};
+	                          hosted_domain, true, 2000, 0, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	enum oidc_status st = oidc_exchange(c, "the/code", "the-verifier", "n-123", id);
 	oidc_free(c);
@@ -505,8 +474,8 @@ static enum oidc_status exchange(const char *hosted_domain, struct oidc_identity
 /* Makes /ok/jwks publish key alone under kid. */
 static void publish_key(const EVP_PKEY *key, const char *kid)
 {
-	char *n = bn_param_b64(key, OSSL_PKEY_PARAM_RSA_N);
-	char *e = bn_param_b64(key, OSSL_PKEY_PARAM_RSA_E);
+	char *n = jws_key_param_b64(key, OSSL_PKEY_PARAM_RSA_N);
+	char *e = jws_key_param_b64(key, OSSL_PKEY_PARAM_RSA_E);
 	json_t *jwks = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty", "RSA",
 	                         "kid", kid, "use", "sig", "alg", "RS256", "n", n, "e", e);
 	pthread_mutex_lock(&srv.lock);
@@ -720,7 +689,7 @@ static void test_jwks_refreshed_on_schedule(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
-	                          2000, 1};
+	                          2000, 1, 0};
 	struct oidc_config hourly_cfg = cfg;
 	hourly_cfg.jwks_refresh_s = 0; /* the default: an hour */
 	struct oidc_client *c = oidc_new(&cfg), *hourly = oidc_new(&hourly_cfg);
@@ -750,7 +719,7 @@ static void test_jwks_refresh_failure_keeps_keys(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
-	                          2000, 1};
+	                          2000, 1, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
 	pthread_mutex_lock(&srv.lock);
@@ -767,6 +736,54 @@ static void test_jwks_refresh_failure_keeps_keys(void **state)
 	free(disc);
 }
 
+/* ... but not for ever: keys that could not be refreshed for jwks_max_age_s are no longer
+ * trusted (a key the provider withdrew during an outage of its JWKS endpoint must not stay
+ * valid); sign-in fails closed until a fetch succeeds again. */
+static void test_jwks_too_old_is_dropped(void **state)
+{
+	(void)state;
+	char *disc = base_url("/ok/.well-known/openid-configuration");
+	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
+	                          2000, 1, 3};
+	struct oidc_client *c = oidc_new(&cfg);
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	time_t fetched = time(NULL);
+	pthread_mutex_lock(&srv.lock);
+	srv.jwks_status = 503;
+	pthread_mutex_unlock(&srv.lock);
+	wait_past_refresh();
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK); /* kept */
+	while (time(NULL) - fetched < 4)
+		wait_past_refresh();
+	int before = hits(&srv.jwks_hits);
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_UNREACHABLE);
+	assert_true(hits(&srv.jwks_hits) > before); /* it tried once more first */
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_UNREACHABLE);
+
+	pthread_mutex_lock(&srv.lock);
+	srv.jwks_status = 0;
+	pthread_mutex_unlock(&srv.lock);
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	oidc_free(c);
+
+	/* The default limit: a day, or two refresh intervals when they are longer. */
+	cfg.jwks_max_age_s = 0;
+	cfg.jwks_refresh_s = 1;
+	c = oidc_new(&cfg);
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	pthread_mutex_lock(&srv.lock);
+	srv.jwks_status = 503;
+	pthread_mutex_unlock(&srv.lock);
+	wait_past_refresh();
+	wait_past_refresh();
+	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
+	pthread_mutex_lock(&srv.lock);
+	srv.jwks_status = 0;
+	pthread_mutex_unlock(&srv.lock);
+	oidc_free(c);
+	free(disc);
+}
+
 /* Issue 11 item 5: a failed refresh of the discovery document keeps the cached one in use (sign-in
  * goes on); oidc_check (/health) reports the failure until a refresh succeeds again. */
 static void test_discovery_refresh_failure_keeps_document(void **state)
@@ -774,7 +791,7 @@ static void test_discovery_refresh_failure_keeps_document(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
-	                          2000, 1};
+	                          2000, 1, 0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_int_equal(oidc_check(c), OIDC_OK);
 	pthread_mutex_lock(&srv.lock);
@@ -815,6 +832,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jwks_refreshed_on_schedule, idp_setup,
 		                                idp_teardown),
 		cmocka_unit_test_setup_teardown(test_jwks_refresh_failure_keeps_keys, idp_setup,
+		                                idp_teardown),
+		cmocka_unit_test_setup_teardown(test_jwks_too_old_is_dropped, idp_setup,
 		                                idp_teardown),
 		cmocka_unit_test_setup_teardown(test_discovery_refresh_failure_keeps_document,
 		                                idp_setup, idp_teardown),
