@@ -1,7 +1,7 @@
 /* config: declarative configuration from environment variables.  Each service describes its
- * variables in one table (name, type, default, bounds, required) plus the rules that relate two
- * of them; cfg_load() reads and validates everything once at start, before threads.  The result
- * is read-only afterwards. */
+ * variables in one table (name, type, default, bounds, required, and a check of the value's
+ * form where bounds are not enough) plus the rules that relate two of them; cfg_load() reads and
+ * validates everything once at start, before threads.  The result is read-only afterwards. */
 #ifndef CONFIG_H
 #define CONFIG_H
 
@@ -14,6 +14,17 @@ enum cfg_type {
 	CFG_TYPE_BOOL,   /* bool; true/false, 1/0, yes/no, on/off */
 };
 
+/* A row's own check of its value, beyond type and bounds (e.g. "a list of CIDRs"), with the
+ * member that matches the row's type (the CFG_*_CHECKED macros set it).  It gets the loaded
+ * value; to refuse it, it returns false and writes into why what is wrong, as words that follow
+ * the variable's name ("must be ...", "is no longer supported ...") without quoting the value,
+ * which may be a secret. */
+union cfg_value_check {
+	bool (*str)(const char *value, char *why, size_t whylen);
+	bool (*num)(long long value, char *why, size_t whylen);
+	bool (*flag)(bool value, char *why, size_t whylen);
+};
+
 struct cfg_param {
 	const char *name;    /* environment variable */
 	enum cfg_type type;
@@ -21,6 +32,7 @@ struct cfg_param {
 	long long min, max;  /* bounds (see enum cfg_type); max 0 = unbounded for strings */
 	bool required;       /* unset or empty is an error */
 	size_t offset;       /* where the value goes inside the caller's struct */
+	union cfg_value_check check; /* all NULL = none */
 };
 
 /* A rule between two variables of the same table, checked after every row loaded. */
@@ -65,6 +77,18 @@ struct cfg_table {
 	 .offset = CFG_OFFSET_(s, member, char *)}
 #define CFG_BOOL(s, var, member, dflt)                                                         \
 	{.name = var, .type = CFG_TYPE_BOOL, .def = dflt, .offset = CFG_OFFSET_(s, member, bool)}
+
+/* The same rows with a check of the loaded value (union cfg_value_check), which also runs on
+ * the default.  The error is "<VAR> <why>". */
+#define CFG_INT_CHECKED(s, var, member, dflt, lo, hi, fn)                                      \
+	{.name = var, .type = CFG_TYPE_INT, .def = dflt, .min = lo, .max = hi,                 \
+	 .offset = CFG_OFFSET_(s, member, long long), .check = {.num = fn}}
+#define CFG_STR_CHECKED(s, var, member, dflt, lo, hi, fn)                                      \
+	{.name = var, .type = CFG_TYPE_STRING, .def = dflt, .min = lo, .max = hi,              \
+	 .offset = CFG_OFFSET_(s, member, char *), .check = {.str = fn}}
+#define CFG_BOOL_CHECKED(s, var, member, dflt, fn)                                             \
+	{.name = var, .type = CFG_TYPE_BOOL, .def = dflt, .offset = CFG_OFFSET_(s, member, bool), \
+	 .check = {.flag = fn}}
 
 /* Rules of a table, as designated initialisers of struct cfg_check.  The error names both
  * variables: "<LHS> must not exceed <RHS>", "<RHS> is required when <LHS> is set". */

@@ -23,7 +23,8 @@ static bool cfg_parse_bool(const char *s, bool *out)
 	return false;
 }
 
-static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_t errlen)
+/* Reads row p's variable (or its default) into its field, within the row's type and bounds. */
+static bool cfg_load_value(const struct cfg_param *p, char *base, char *err, size_t errlen)
 {
 	const char *raw = getenv(p->name);
 	if (!raw || !*raw)
@@ -86,6 +87,47 @@ static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_
 	}
 	snprintf(err, errlen, "%s: unknown parameter type", p->name);
 	return false;
+}
+
+/* Runs row p's own check (union cfg_value_check) on the value loaded at base; when it refuses,
+ * a string's copy is freed again, so that a failed row leaves nothing behind. */
+static bool cfg_check_value(const struct cfg_param *p, char *base, char *err, size_t errlen)
+{
+	char why[256] = "";
+	bool ok = true;
+	switch (p->type) {
+	case CFG_TYPE_STRING: {
+		char *v = NULL;
+		memcpy(&v, base + p->offset, sizeof v);
+		if (p->check.str && !p->check.str(v, why, sizeof why)) {
+			ok = false;
+			free(v);
+			v = NULL;
+			memcpy(base + p->offset, &v, sizeof v);
+		}
+		break;
+	}
+	case CFG_TYPE_INT: {
+		long long v = 0;
+		memcpy(&v, base + p->offset, sizeof v);
+		ok = !p->check.num || p->check.num(v, why, sizeof why);
+		break;
+	}
+	case CFG_TYPE_BOOL: {
+		bool v = false;
+		memcpy(&v, base + p->offset, sizeof v);
+		ok = !p->check.flag || p->check.flag(v, why, sizeof why);
+		break;
+	}
+	}
+	if (!ok)
+		snprintf(err, errlen, "%s %s", p->name, why[0] ? why : "is not valid");
+	return ok;
+}
+
+static bool cfg_load_one(const struct cfg_param *p, char *base, char *err, size_t errlen)
+{
+	return cfg_load_value(p, base, err, errlen) && cfg_check_value(p, base, err, errlen);
 }
 
 /* The row that loads the field at `offset`, or NULL. */

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,9 @@ struct test_cfg {
 	long long retries;
 	long long min_minutes, max_minutes;
 	char *client_id, *client_secret;
+	char *colour;
+	long long even;
+	bool legacy;
 	long long unloaded; /* no row loads it */
 };
 
@@ -34,6 +38,33 @@ struct test_cfg {
 #define V_MAX "TCFG_MAX_MINUTES"
 #define V_CLIENT_ID "TCFG_CLIENT_ID"
 #define V_CLIENT_SECRET "TCFG_CLIENT_SECRET"
+#define V_COLOUR "TCFG_COLOUR"
+#define V_EVEN "TCFG_EVEN"
+#define V_LEGACY "TCFG_LEGACY"
+
+/* Rows' own checks: a word from a list, an even number, a removed switch that must stay off. */
+static bool colour_valid(const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "red") == 0 || strcmp(v, "green") == 0)
+		return true;
+	snprintf(why, whylen, "must be red or green");
+	return false;
+}
+
+static bool even_valid(long long v, char *why, size_t whylen)
+{
+	if (v % 2 == 0)
+		return true;
+	snprintf(why, whylen, "must be even");
+	return false;
+}
+
+static bool legacy_off(bool on, char *why, size_t whylen)
+{
+	(void)why;
+	(void)whylen;
+	return !on; /* no reason given: the message says "is not valid" */
+}
 
 #define TEST_CFG struct test_cfg
 static const struct cfg_param params[] = {
@@ -47,6 +78,9 @@ static const struct cfg_param params[] = {
 	CFG_INT(TEST_CFG, V_MAX, max_minutes, "1440", 1, 44640),
 	CFG_STR(TEST_CFG, V_CLIENT_ID, client_id, "", 0, 512),
 	CFG_STR(TEST_CFG, V_CLIENT_SECRET, client_secret, "", 0, 512),
+	CFG_STR_CHECKED(TEST_CFG, V_COLOUR, colour, "red", 1, 16, colour_valid),
+	CFG_INT_CHECKED(TEST_CFG, V_EVEN, even, "2", 0, 100, even_valid),
+	CFG_BOOL_CHECKED(TEST_CFG, V_LEGACY, legacy, "false", legacy_off),
 };
 
 static const struct cfg_check checks[] = {
@@ -314,6 +348,7 @@ static void expect_message(const struct cfg_table *t, const char *want)
 	assert_null(c.issuer);
 	assert_null(c.note);
 	assert_null(c.client_id);
+	assert_null(c.colour);
 }
 
 static void expect_success(void)
@@ -366,6 +401,40 @@ static void test_rows_before_checks(void **state)
 	expect_message(&table, V_PORT " must be an integer from 1 to 65535");
 }
 
+/* A row's own check runs on the loaded value (also the default) after type and bounds; its
+ * reason follows the variable's name, and a refused string is not left behind (ASan). */
+static void test_row_checks(void **state)
+{
+	(void)state;
+	struct test_cfg c;
+	char err[256];
+	assert_true(load(&c, err, sizeof err)); /* the defaults pass */
+	assert_string_equal(c.colour, "red");
+	assert_int_equal(c.even, 2);
+	cfg_free(&table, &c);
+	setenv(V_COLOUR, "green", 1);
+	setenv(V_EVEN, "40", 1);
+	expect_success();
+	setenv(V_COLOUR, "blue", 1);
+	expect_message(&table, V_COLOUR " must be red or green");
+	setenv(V_COLOUR, "a-colour-far-too-long", 1); /* bounds first */
+	expect_message(&table, V_COLOUR " must be 1 to 16 bytes long");
+	unsetenv(V_COLOUR);
+	setenv(V_EVEN, "41", 1);
+	expect_message(&table, V_EVEN " must be even");
+	setenv(V_EVEN, "102", 1);
+	expect_message(&table, V_EVEN " must be an integer from 0 to 100");
+	unsetenv(V_EVEN);
+	setenv(V_LEGACY, "true", 1);
+	expect_message(&table, V_LEGACY " is not valid");
+	setenv(V_LEGACY, "off", 1);
+	expect_success();
+	const struct cfg_param *colour = &params[10];
+	assert_string_equal(colour->name, V_COLOUR);
+	assert_ptr_equal(colour->check.str, colour_valid);
+	assert_null(params[0].check.str); /* unchecked rows */
+}
+
 /* A rule naming a field no row loads, or a row of the other type, is an error in the table. */
 static void test_check_outside_table(void **state)
 {
@@ -416,6 +485,7 @@ int main(void)
 		cmocka_unit_test_setup(test_check_requires, reset_env),
 		cmocka_unit_test_setup(test_rows_before_checks, reset_env),
 		cmocka_unit_test_setup(test_check_outside_table, reset_env),
+		cmocka_unit_test_setup(test_row_checks, reset_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,31 @@
 #define SERVICE "user-service"
 #define OUTBOX_LOCK_KEY 5000
 
+/* The client-address settings' own checks (rows of the table below).  TRUSTED_GATEWAYS: IPv4
+ * addresses or CIDRs only.  The removed TRUST_FORWARDED_FOR=true (it believed X-Forwarded-For
+ * from any peer, so anyone who reached the port could choose their rate-limit bucket) stops the
+ * service rather than being ignored silently, which would put every client behind the gateway
+ * into one bucket. */
+static bool user_gateways_valid(const char *list, char *why, size_t whylen)
+{
+	size_t bad = 0;
+	if (httpparse_cidr_list_valid(list, &bad))
+		return true;
+	snprintf(why, whylen,
+	         "must be a comma-separated list of IPv4 addresses or CIDRs (item %zu is not)",
+	         bad);
+	return false;
+}
+
+static bool user_trust_forwarded_for_unset(bool on, char *why, size_t whylen)
+{
+	if (!on)
+		return true;
+	snprintf(why, whylen,
+	         "is no longer supported: set TRUSTED_GATEWAYS to the gateway's addresses instead");
+	return false;
+}
+
 #define USER_CFG struct user_config
 static const struct cfg_param user_params[] = {
 	SVC_COMMON_PARAMS(USER_CFG, common, "5000"),
@@ -40,9 +65,11 @@ static const struct cfg_param user_params[] = {
 	CFG_BOOL(USER_CFG, "OIDC_ALLOW_HTTP_LOOPBACK", oidc_allow_http_loopback, "false"),
 	CFG_INT(USER_CFG, "OIDC_JWKS_REFRESH_SECONDS", oidc_jwks_refresh_s, "3600", 1, 86400),
 	CFG_INT(USER_CFG, "RATE_LIMIT_AUTH_PER_MINUTE", auth_rate_limit, "30", 0, 1000000),
-	CFG_STR(USER_CFG, "TRUSTED_GATEWAYS", trusted_gateways, "", 0, 4096),
-	/* Replaced by TRUSTED_GATEWAYS; read only to refuse "true" (see user_check_gateways). */
-	CFG_BOOL(USER_CFG, "TRUST_FORWARDED_FOR", trust_forwarded_for, "false"),
+	CFG_STR_CHECKED(USER_CFG, "TRUSTED_GATEWAYS", trusted_gateways, "", 0, 4096,
+	                user_gateways_valid),
+	/* Replaced by TRUSTED_GATEWAYS; read only to refuse "true". */
+	CFG_BOOL_CHECKED(USER_CFG, "TRUST_FORWARDED_FOR", trust_forwarded_for, "false",
+	                 user_trust_forwarded_for_unset),
 };
 
 /* Google sign-in is configured completely or not at all. */
@@ -78,31 +105,6 @@ static enum health_state check_identity_provider(char *detail, size_t size)
 static const struct health_check checks[] = {
 	{"identity_provider", false, check_identity_provider},
 };
-
-/* The client-address settings: TRUSTED_GATEWAYS must be a list of IPv4 addresses or CIDRs, and
- * the removed TRUST_FORWARDED_FOR=true (it believed X-Forwarded-For from any peer, so anyone who
- * reached the port could choose their rate-limit bucket) stops the service rather than being
- * ignored silently, which would put every client behind the gateway into one bucket.  Prints
- * the reason and returns false. */
-static bool user_check_gateways(void)
-{
-	size_t bad = 0;
-	if (cfg.trust_forwarded_for) {
-		fprintf(stderr,
-		        "%s: TRUST_FORWARDED_FOR is no longer supported: set TRUSTED_GATEWAYS to the "
-		        "gateway's addresses instead\n",
-		        SERVICE);
-		return false;
-	}
-	if (!httpparse_cidr_list_valid(cfg.trusted_gateways, &bad)) {
-		fprintf(stderr,
-		        "%s: TRUSTED_GATEWAYS must be a comma-separated list of IPv4 addresses or "
-		        "CIDRs (item %zu is not)\n",
-		        SERVICE, bad);
-		return false;
-	}
-	return true;
-}
 
 /* `user-service token --email E [--name N] [--role admin|employee]`: creates or updates the user
  * and prints one access token. */
@@ -158,10 +160,6 @@ int main(int argc, char **argv)
 
 	svc_init(SERVICE, &user_config_table, &cfg, &cfg.common);
 	struct auth_config auth = svc_auth(&cfg.common);
-	if (!user_check_gateways()) {
-		rc = 2;
-		goto out;
-	}
 	if (argc > 1 && strcmp(argv[1], "token") == 0) {
 		rc = token_command(argc, argv, &auth);
 		goto out;
