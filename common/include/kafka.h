@@ -91,11 +91,14 @@ typedef enum kafka_handled (*kafka_handler_fn)(const char *topic, const char *ke
  * messages go to "<topic>.dlq" through dlq_producer: the consumer waits a few seconds for the
  * copy's acknowledgement, and while the broker has not acknowledged it the message is delivered
  * again later and waits for that same copy (no second copy is produced); its offset is stored
- * once the copy is acknowledged.  Returns NULL + err on failure. */
+ * once the copy is acknowledged.  thread_exit (may be NULL) runs on the consumer's thread just
+ * before it ends, after the last handler call: for what the handler keeps per thread (e.g.
+ * db_thread_close).  Returns NULL + err on failure. */
 struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *group,
                                             const char *const *topics, kafka_handler_fn fn,
-                                            void *arg, struct kafka_producer *dlq_producer,
-                                            char *err, size_t errlen);
+                                            void *arg, void (*thread_exit)(void),
+                                            struct kafka_producer *dlq_producer, char *err,
+                                            size_t errlen);
 /* Stops and closes the consumer (bounded: a broker that is gone does not block the stop). */
 void kafka_consumer_stop(struct kafka_consumer *c);
 /* Messages handled (applied or sent to the DLQ) since start. */

@@ -9,7 +9,6 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "db.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -415,6 +414,7 @@ struct kafka_consumer {
 	struct kafka_dead_letter dead[DLQ_IN_FLIGHT_MAX];
 	kafka_handler_fn fn;
 	void *arg;
+	void (*thread_exit)(void); /* may be NULL */
 	pthread_t thread;
 	_Atomic bool stop;
 	_Atomic unsigned long long handled;
@@ -583,14 +583,16 @@ static void *consumer_main(void *arg)
 	/* Copies still queued stay with the producer (kafka_sync: the report frees them). */
 	for (size_t i = 0; i < DLQ_IN_FLIGHT_MAX; i++)
 		dead_letter_clear(&c->dead[i]);
-	db_thread_close(); /* the handler ran on this thread's database connection */
+	if (c->thread_exit)
+		c->thread_exit();
 	return NULL;
 }
 
 struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *group,
                                             const char *const *topics, kafka_handler_fn fn,
-                                            void *arg, struct kafka_producer *dlq_producer,
-                                            char *err, size_t errlen)
+                                            void *arg, void (*thread_exit)(void),
+                                            struct kafka_producer *dlq_producer, char *err,
+                                            size_t errlen)
 {
 	char why[512];
 	rd_kafka_topic_partition_list_t *subs = NULL;
@@ -633,6 +635,7 @@ struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *gro
 	c->dlq = dlq_producer;
 	c->fn = fn;
 	c->arg = arg;
+	c->thread_exit = thread_exit;
 	if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
 		snprintf(err, errlen, "kafka consumer: cannot start thread");
 		rd_kafka_destroy(c->rk);

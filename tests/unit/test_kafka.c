@@ -253,14 +253,26 @@ static void mock_destroy(struct mock *m)
 	m->rk = NULL;
 }
 
+/* The consumers' thread_exit: how often it ran, and whether always on a thread of its own. */
+static _Atomic int thread_exits;
+static _Atomic bool thread_exit_on_test_thread;
+static pthread_t test_thread;
+
+static void count_thread_exit(void)
+{
+	thread_exits++;
+	if (pthread_equal(pthread_self(), test_thread))
+		thread_exit_on_test_thread = true;
+}
+
 static struct kafka_consumer *consumer_start(struct suite *s, enum consumer_id id,
                                              const struct mock *m, const char *group,
                                              const char *topic)
 {
 	char err[512] = "";
 	const char *topics[] = {topic, NULL};
-	s->c[id] = kafka_consumer_start(m->brokers, group, topics, rec_handler, &s->rec[id], s->p,
-	                                err, sizeof err);
+	s->c[id] = kafka_consumer_start(m->brokers, group, topics, rec_handler, &s->rec[id],
+	                                count_thread_exit, s->p, err, sizeof err);
 	if (!s->c[id])
 		fprintf(stderr, "kafka_consumer_start %s: %s\n", group, err);
 	return s->c[id];
@@ -282,6 +294,7 @@ static int suite_setup(void **state)
 	static const char *const doomed_topics[] = {"t", "t.dlq", NULL};
 	char err[512];
 	log_init("test", LOG_LEVEL_WARN);
+	test_thread = pthread_self();
 	struct suite *s = calloc(1, sizeof *s);
 	if (!s)
 		return -1;
@@ -457,7 +470,11 @@ static void test_retry_redelivers_in_order(void **state)
 
 	assert_int_equal(rec_wait(r, 4), 4);
 	assert_true(wait_handled(s->c[C_RETRY], 3));
+	int exits = thread_exits;
 	consumer_stop(s, C_RETRY);
+	/* The consumer's thread ran thread_exit once, on itself, before the stop returned. */
+	assert_int_equal(thread_exits, exits + 1);
+	assert_false(thread_exit_on_test_thread);
 	assert_int_equal(rec_count(r), 4);
 	assert_rec(r, 0, "retry", "ka", "a");
 	assert_rec(r, 1, "retry", "kb", "b");
@@ -574,7 +591,8 @@ static void test_security_settings_reach_every_client(void **state)
 	struct recorder rec;
 	rec_init(&rec);
 	struct kafka_consumer *c = p ? kafka_consumer_start("127.0.0.1:1", "g-sec", topics,
-	                                                    rec_handler, &rec, p, err, sizeof err)
+	                                                    rec_handler, &rec, NULL, p, err,
+	                                                    sizeof err)
 	                             : NULL;
 	kafka_configure(NULL, 0);
 	if (!p || !c)
