@@ -133,12 +133,15 @@ bool db_ping(double *ms);
 
 /* Applies, set after set, the migrations that each set's ledger does not list yet, each in its
  * own transaction, under a session advisory lock so that concurrent replicas migrate once.
- * Runs on a connection of its own whose statement_timeout is timeout_ms: it bounds the wait for
- * another replica's lock and each statement of a migration (the requests' shorter timeout does
- * not apply).  On failure writes a one-line reason into err ("database unreachable" when no
- * connection could be made).  Thread-safe. */
-bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_ms, char *err,
-                size_t errlen);
+ * Runs on a connection of its own whose statement_timeout is timeout_ms, which bounds each
+ * statement of a migration (the requests' shorter timeout does not apply).  While another
+ * instance holds the lock it asks again every DB_MIGRATION_LOCK_POLL_MS for up to timeout_ms,
+ * calling wait(DB_MIGRATION_LOCK_POLL_MS) in between (NULL: it sleeps): a wait that returns
+ * true (a stop signal arrived) ends the attempt.  On failure writes a one-line reason into err
+ * ("database unreachable" when no connection could be made).  Thread-safe. */
+bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_ms,
+                bool (*wait)(long ms), char *err, size_t errlen);
+#define DB_MIGRATION_LOCK_POLL_MS 1000
 
 /* SQL text: the timestamptz expression col as the services write every time they return or
  * publish, RFC 3339 in UTC with milliseconds ("2026-11-23T10:00:00.000Z"). */

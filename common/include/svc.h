@@ -75,16 +75,17 @@ struct svc_config {
 	CFG_INT(s, "OUTBOX_RETENTION_SECONDS", m.outbox_retention_s, "604800", 0, 315360000)
 
 /* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.
- * Then validates LOG_LEVEL, sets up logging, jansson, libcurl and the database layer, and blocks
- * SIGTERM/SIGINT/SIGPIPE in this thread (so in every thread started later). */
+ * Then validates LOG_LEVEL, sets up logging, jansson, libcurl and the database layer, blocks
+ * SIGTERM/SIGINT in this thread (so in every thread started later; svc_wait_signal() takes
+ * them) and ignores SIGPIPE. */
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common);
 
 /* Applies the shared library's migrations (the outbox table; recorded in
  * common_schema_migrations), then the service's m[0..n) (recorded in schema_migrations), once,
  * bounded by MIGRATION_TIMEOUT_MS per statement and for the wait for another replica's
- * migration.  m is borrowed.  false + a one-line reason in err on failure.  Call after
- * svc_init(). */
+ * migration; SIGTERM/SIGINT end that wait.  m is borrowed.  false + a one-line reason in err
+ * on failure.  Call after svc_init(), on the thread that waits for signals. */
 bool svc_migrate_schema(const struct db_migration *m, size_t n, char *err, size_t errlen);
 
 /* svc_migrate_schema(), retried every second while the database is unreachable.  Returns 1 when

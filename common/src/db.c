@@ -655,35 +655,61 @@ static bool db_migrate_set(PGconn *c, const struct db_migration_set *set, char *
 	return true;
 }
 
-bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_ms, char *err,
-                size_t errlen)
+bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_ms,
+                bool (*wait)(long ms), char *err, size_t errlen)
 {
 	char options[64];
 	PGresult *r = NULL;
 	bool ok = false, locked = false;
-	/* A connection of its own: neither the lock wait nor a long migration may run under the
-	 * requests' statement_timeout, and the session lock must not outlive the migration on a
-	 * connection that a thread keeps using. */
+	/* A connection of its own: a long migration may not run under the requests'
+	 * statement_timeout, and the session lock must not outlive the migration on a connection
+	 * that a thread keeps using. */
 	snprintf(options, sizeof options, "-c statement_timeout=%d", timeout_ms);
 	PGconn *c = db_connect(options);
 	if (!c) {
 		snprintf(err, errlen, "database unreachable");
 		return false;
 	}
-	/* Another replica may be migrating: say so before waiting for it (bounded by timeout_ms). */
-	r = PQexec(c, "SELECT pg_try_advisory_lock(" DB_MIGRATION_LOCK ")");
-	locked = PQresultStatus(r) == PGRES_TUPLES_OK && db_bool(r, 0, 0);
-	PQclear(r);
-	if (!locked) {
-		log_info("waiting for the migration lock (another instance migrates; up to %d ms)",
-		         timeout_ms);
-		r = PQexec(c, "SELECT pg_advisory_lock(" DB_MIGRATION_LOCK ")");
-		locked = PQresultStatus(r) == PGRES_TUPLES_OK;
+	/* Another replica may be migrating: its lock is asked for again every second rather than
+	 * waited for in one statement, so that a stop signal is seen meanwhile (the main thread
+	 * migrates, and it is the one that waits for signals). */
+	long long start = timefmt_mono_ms(), next_note = start + 60000;
+	for (int tries = 0;; tries++) {
+		r = PQexec(c, "SELECT pg_try_advisory_lock(" DB_MIGRATION_LOCK ")");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			snprintf(err, errlen, "migration lock failed: %s", PQerrorMessage(c));
+			PQclear(r);
+			goto out;
+		}
+		locked = db_bool(r, 0, 0);
 		PQclear(r);
-	}
-	if (!locked) {
-		snprintf(err, errlen, "migration lock failed: %s", PQerrorMessage(c));
-		goto out;
+		if (locked)
+			break;
+		long long now = timefmt_mono_ms();
+		if (tries == 0) {
+			log_info("waiting for the migration lock (another instance migrates; up to %d "
+			         "ms)",
+			         timeout_ms);
+		} else if (now >= next_note) {
+			log_info("still waiting for the migration lock (%lld s)", (now - start) / 1000);
+			next_note = now + 60000;
+		}
+		if (now - start >= timeout_ms) {
+			snprintf(err, errlen,
+			         "migration lock failed: another instance held it for more than "
+			         "MIGRATION_TIMEOUT_MS (%d ms)",
+			         timeout_ms);
+			goto out;
+		}
+		bool stop = false;
+		if (wait)
+			stop = wait(DB_MIGRATION_LOCK_POLL_MS);
+		else
+			timefmt_sleep_ms(DB_MIGRATION_LOCK_POLL_MS);
+		if (stop) {
+			snprintf(err, errlen, "stopped while waiting for the migration lock");
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < nsets; i++)
 		if (!db_migrate_set(c, &sets[i], err, errlen))

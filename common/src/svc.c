@@ -80,13 +80,25 @@ int svc_wait_signal(long timeout_ms)
 	}
 }
 
+/* db_migrate's pause while another replica holds the migration lock: a stop signal ends it
+ * (and is remembered, so that svc_migrate reports a stop rather than a failure). */
+static _Atomic bool svc_migration_stopped;
+static bool svc_migration_wait(long ms)
+{
+	if (svc_wait_signal(ms) <= 0)
+		return false;
+	svc_migration_stopped = true;
+	return true;
+}
+
 bool svc_migrate_schema(const struct db_migration *m, size_t n, char *err, size_t errlen)
 {
 	const struct db_migration_set sets[] = {
 		{"common_schema_migrations", svc_common_migrations, countof(svc_common_migrations)},
 		{"schema_migrations", m, n},
 	};
-	return db_migrate(sets, countof(sets), svc_migration_timeout_ms, err, errlen);
+	return db_migrate(sets, countof(sets), svc_migration_timeout_ms, svc_migration_wait, err,
+	                  errlen);
 }
 
 int svc_migrate(const struct db_migration *m, size_t n)
@@ -98,6 +110,10 @@ int svc_migrate(const struct db_migration *m, size_t n)
 			svc_migrations_done = true;
 			log_info("database schema up to date (%zu migrations)", n);
 			return 1;
+		}
+		if (svc_migration_stopped) {
+			log_info("signal: %s", err);
+			return 0;
 		}
 		if (db_conn() != NULL) {
 			/* Reachable but the migration failed: a bug or a broken schema. */

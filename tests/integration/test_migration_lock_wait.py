@@ -6,8 +6,10 @@ wait used to run under statement_timeout, so after 10 s the replica gave up, exi
 restarted, again and again. Here the test holds the lock itself for longer than 10 s while an
 extra room-service starts: the service must wait (alive, /live 200, /ready 503), then migrate and
 become ready once the lock is released. With a short MIGRATION_TIMEOUT_MS the same wait ends in
-a clear error and exit 1 instead of a wait without end.
+a clear error and exit 1 instead of a wait without end. SIGTERM ends the wait at once (it asks
+for the lock once a second in between signals) instead of after MIGRATION_TIMEOUT_MS.
 """
+import signal
 import time
 
 import psycopg2
@@ -68,5 +70,27 @@ def test_the_wait_for_the_migration_lock_is_bounded_by_migration_timeout_ms(stac
     assert rc == 1, svc.log_tail()
     assert 2 <= took < 20, took
     assert "migration lock failed" in svc.log_text(), svc.log_tail()
-    assert "statement timeout" in svc.log_text(), svc.log_tail()
+    assert "MIGRATION_TIMEOUT_MS (2000 ms)" in svc.log_text(), svc.log_tail()
+    assert not svc.sanitizer_reports(), svc.log_tail()
+
+
+def test_a_stop_signal_ends_the_wait_for_the_migration_lock(stack):
+    """The wait used to be one pg_advisory_lock statement on the thread that takes the signals:
+    SIGTERM (Ctrl-C in `make run`) was ignored for up to MIGRATION_TIMEOUT_MS."""
+    svc = stack.room_service(tag="migration-stop")
+    conn = hold_migration_lock(stack.pg)
+    try:
+        svc.start(wait_ready=False)
+        wait_until(lambda: "waiting for the migration lock" in svc.log_text(), timeout=15,
+                   what="the service to report that it waits for the migration lock")
+        t0 = time.monotonic()
+        svc.proc.send_signal(signal.SIGTERM)
+        rc = svc.proc.wait(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        conn.close()
+        svc.stop()
+    assert rc == 0, svc.log_tail()
+    assert took < 5, took
+    assert "stopped while waiting for the migration lock" in svc.log_text(), svc.log_tail()
     assert not svc.sanitizer_reports(), svc.log_tail()
