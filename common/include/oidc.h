@@ -21,6 +21,7 @@
 #define OIDC_JWKS_REFRESH_DEFAULT 3600
 #define OIDC_JWKS_MAX_AGE_DEFAULT 86400 /* at least; see oidc_config.jwks_max_age_s */
 #define OIDC_MAX_RESPONSE (1024 * 1024)
+#define OIDC_CHECK_TIMEOUT_MS 2000 /* oidc_check's bound (at most timeout_ms) */
 
 struct oidc_client;
 
@@ -73,9 +74,10 @@ enum oidc_status oidc_exchange(struct oidc_client *c, const char *code, const ch
 
 void oidc_identity_free(struct oidc_identity *id);
 
-/* Fetches the discovery document if it is not cached or due for refresh (for /health).
- * Returns OIDC_OK when the provider's metadata is known and its last fetch succeeded, else the
- * status of the failed fetch (sign-in may still work from the cached document). */
+/* Fetches the discovery document if it is not cached or due for refresh (for /health), within
+ * OIDC_CHECK_TIMEOUT_MS (a stopping service waits for a check in progress).  Returns OIDC_OK
+ * when the provider's metadata is known and its last fetch succeeded, else the status of the
+ * failed fetch (sign-in may still work from the cached document). */
 enum oidc_status oidc_check(struct oidc_client *c);
 
 const char *oidc_status_str(enum oidc_status st);

@@ -141,10 +141,11 @@ static size_t oidc_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* GET (form == NULL) or POST form to url; parses the JSON object answer into *out.
- * *http_status receives the status code. */
+/* GET (form == NULL) or POST form to url, within timeout_ms; parses the JSON object answer into
+ * *out.  *http_status receives the status code. */
 static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url,
-                                  const char *form, json_t **out, long *http_status)
+                                  const char *form, long timeout_ms, json_t **out,
+                                  long *http_status)
 {
 	struct oidc_buf b = {NULL, 0, false};
 	CURL *h = NULL;
@@ -162,8 +163,8 @@ static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, cfg->allow_http_loopback ? "https,http" : "https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cfg->timeout_ms < 3000 ? cfg->timeout_ms : 3000L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 3000 ? timeout_ms : 3000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)OIDC_MAX_RESPONSE);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, oidc_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -253,7 +254,7 @@ static enum oidc_status oidc_cache_store(struct oidc_client *c, struct oidc_cach
 /* Returns a new reference to the discovery document, fetching it when missing or due.  A failed
  * refresh keeps the cached document in use: the endpoints it names rarely change, and sign-in
  * should not stop because one metadata fetch failed. */
-static enum oidc_status oidc_discovery(struct oidc_client *c, json_t **doc)
+static enum oidc_status oidc_discovery(struct oidc_client *c, long timeout_ms, json_t **doc)
 {
 	time_t now = time(NULL);
 	*doc = NULL;
@@ -265,7 +266,8 @@ static enum oidc_status oidc_discovery(struct oidc_client *c, json_t **doc)
 
 	long status = 0;
 	json_t *d = NULL;
-	enum oidc_status st = oidc_call(c->cfg, c->cfg->discovery_url, NULL, &d, &status);
+	enum oidc_status st =
+		oidc_call(c->cfg, c->cfg->discovery_url, NULL, timeout_ms, &d, &status);
 	if (st == OIDC_OK && (status != 200 ||
 	                      !json_is_string(json_object_get(d, "issuer")) ||
 	                      !json_is_string(json_object_get(d, "authorization_endpoint")) ||
@@ -282,7 +284,10 @@ static enum oidc_status oidc_discovery(struct oidc_client *c, json_t **doc)
 enum oidc_status oidc_check(struct oidc_client *c)
 {
 	json_t *d = NULL;
-	enum oidc_status st = oidc_discovery(c, &d);
+	/* A short bound: the check runs on a health thread that a stopping service joins. */
+	long timeout_ms = c->cfg->timeout_ms < OIDC_CHECK_TIMEOUT_MS ? c->cfg->timeout_ms
+	                                                             : OIDC_CHECK_TIMEOUT_MS;
+	enum oidc_status st = oidc_discovery(c, timeout_ms, &d);
 	json_decref(d);
 	if (st == OIDC_OK) {
 		pthread_mutex_lock(&c->lock);
@@ -314,7 +319,7 @@ static enum oidc_status oidc_jwks(struct oidc_client *c, const json_t *disc, boo
 	long status = 0;
 	json_t *k = NULL;
 	enum oidc_status st = oidc_call(c->cfg, json_string_value(json_object_get(disc, "jwks_uri")),
-	                                NULL, &k, &status);
+	                                NULL, c->cfg->timeout_ms, &k, &status);
 	if (st == OIDC_OK && (status != 200 || !json_is_array(json_object_get(k, "keys"))))
 		st = OIDC_BAD_RESPONSE;
 	if (st != OIDC_OK) {
@@ -349,7 +354,7 @@ enum oidc_status oidc_authorization_url(struct oidc_client *c, const char *state
 	json_t *disc = NULL;
 	char challenge[OIDC_PKCE_CHALLENGE_LEN];
 	*url = NULL;
-	enum oidc_status st = oidc_discovery(c, &disc);
+	enum oidc_status st = oidc_discovery(c, c->cfg->timeout_ms, &disc);
 	if (st != OIDC_OK)
 		return st;
 	const char *endpoint = json_string_value(json_object_get(disc, "authorization_endpoint"));
@@ -478,7 +483,7 @@ enum oidc_status oidc_exchange(struct oidc_client *c, const char *code, const ch
 	long status = 0;
 	memset(id, 0, sizeof *id);
 
-	enum oidc_status st = oidc_discovery(c, &disc);
+	enum oidc_status st = oidc_discovery(c, c->cfg->timeout_ms, &disc);
 	if (st != OIDC_OK)
 		goto out;
 	st = OIDC_BAD_RESPONSE;
@@ -490,7 +495,7 @@ enum oidc_status oidc_exchange(struct oidc_client *c, const char *code, const ch
 	    !oidc_append(&form, "code_verifier", code_verifier, false))
 		goto out;
 	st = oidc_call(c->cfg, json_string_value(json_object_get(disc, "token_endpoint")), form,
-	               &resp, &status);
+	               c->cfg->timeout_ms, &resp, &status);
 	if (st != OIDC_OK)
 		goto out;
 	if (status >= 400 && status < 500) {

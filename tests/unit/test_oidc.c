@@ -271,6 +271,36 @@ static enum oidc_status auth_url_for(const char *discovery, bool allow_loopback)
 	return st;
 }
 
+/* oidc_check (/health, on a thread a stopping service joins) gives up after
+ * OIDC_CHECK_TIMEOUT_MS even when the provider calls may take longer: here a provider that
+ * accepts the connection (the kernel does, into the backlog) and never answers. */
+static void test_check_bounded(void **state)
+{
+	(void)state;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	char url[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/.well-known/openid-configuration",
+	         ntohs(a.sin_port));
+	struct oidc_config cfg = {url, "client", "secret", "https://app.example/cb", "", true,
+	                          10000, 0, 0};
+	struct oidc_client *c = oidc_new(&cfg);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(oidc_check(c), OIDC_UNREACHABLE);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (ms < OIDC_CHECK_TIMEOUT_MS - 100 || ms > OIDC_CHECK_TIMEOUT_MS + 3000)
+		fail_msg("oidc_check took %ld ms", ms);
+	oidc_free(c);
+	close(fd);
+}
+
 static void test_unreachable_and_policy(void **state)
 {
 	(void)state;
@@ -824,6 +854,7 @@ int main(void)
 		cmocka_unit_test(test_pkce_rfc7636),
 		cmocka_unit_test(test_new_free),
 		cmocka_unit_test(test_unreachable_and_policy),
+		cmocka_unit_test(test_check_bounded),
 		cmocka_unit_test(test_authorization_url),
 		cmocka_unit_test(test_bad_discovery),
 		cmocka_unit_test_setup_teardown(test_exchange_ok, idp_setup, idp_teardown),
