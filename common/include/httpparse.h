@@ -64,10 +64,13 @@ bool httpparse_cidr_list_valid(const char *list, size_t *bad_item);
 /* True when addr (dotted IPv4, may be NULL) lies in an item of list (as above; invalid items
  * match nothing). */
 bool httpparse_cidr_match(const char *list, const char *addr);
-/* The client's address into out (size bytes): real_ip (the X-Real-IP header the gateway sets,
- * may be NULL), blanks around it ignored, when the TCP peer is in trusted (a list as above, may
- * be NULL) and real_ip is an IPv4 or IPv6 address; otherwise peer.  So a header from anyone but
- * a trusted gateway, or one that names no address, changes nothing. */
+/* The client's address into out (size bytes), as the rate limit counts it: real_ip (the
+ * X-Real-IP header the gateway sets, may be NULL), blanks around it ignored, when the TCP peer
+ * is in trusted (a list as above, may be NULL) and real_ip is an IPv4 or IPv6 address; otherwise
+ * peer.  So a header from anyone but a trusted gateway, or one that names no address, changes
+ * nothing.  An IPv6 client is named by its /64 in canonical form ("2001:db8:1:2::/64"): one
+ * subscriber gets a whole /64 and could otherwise use a new address for every request; an
+ * IPv4-mapped one by its IPv4 address. */
 void httpparse_client_addr(const char *real_ip, const char *peer, const char *trusted, char *out,
                            size_t size);
 

@@ -235,12 +235,34 @@ bool httpparse_cidr_match(const char *list, const char *addr)
 	return false;
 }
 
+/* Writes the rate-limit name of the address in text (NUL-terminated) into out: an IPv4 address
+ * as it is, an IPv6 one as its /64 in canonical form ("2001:db8:1:2::/64"; IPv4-mapped ones as
+ * their IPv4 address).  False when text is no address. */
+static bool httpparse_addr_key(const char *text, char *out, size_t size)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	char buf[INET6_ADDRSTRLEN];
+	if (inet_pton(AF_INET, text, &a4) == 1) {
+		snprintf(out, size, "%s", text);
+		return true;
+	}
+	if (inet_pton(AF_INET6, text, &a6) != 1)
+		return false;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memcpy(&a4, a6.s6_addr + 12, sizeof a4);
+		snprintf(out, size, "%s", inet_ntop(AF_INET, &a4, buf, sizeof buf));
+		return true;
+	}
+	memset(a6.s6_addr + 8, 0, 8);
+	snprintf(out, size, "%s/64", inet_ntop(AF_INET6, &a6, buf, sizeof buf));
+	return true;
+}
+
 void httpparse_client_addr(const char *real_ip, const char *peer, const char *trusted, char *out,
                            size_t size)
 {
 	char buf[INET6_ADDRSTRLEN];
-	unsigned char bin[sizeof(struct in6_addr)];
-	const char *addr = peer;
 	if (real_ip && httpparse_cidr_match(trusted, peer)) {
 		while (httpparse_blank(*real_ip))
 			real_ip++;
@@ -250,11 +272,11 @@ void httpparse_client_addr(const char *real_ip, const char *peer, const char *tr
 		if (len < sizeof buf) {
 			memcpy(buf, real_ip, len);
 			buf[len] = '\0';
-			if (inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1)
-				addr = buf;
+			if (httpparse_addr_key(buf, out, size))
+				return;
 		}
 	}
-	snprintf(out, size, "%s", addr);
+	snprintf(out, size, "%s", peer);
 }
 
 /* ---- values ---- */

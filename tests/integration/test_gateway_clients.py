@@ -155,6 +155,33 @@ def test_one_limited_client_does_not_limit_another(gateway):
                 {"X-Forwarded-For": "203.0.113.50"})[0] == 200
 
 
+def test_ipv6_clients_are_limited_per_64(gateway):
+    """An IPv6 subscriber has a /64 of addresses: nginx counts them as one client (spelt any
+    way: the key comes from nginx's canonical text), while the service still sees the address
+    itself.  Another /64, and an IPv4-mapped address, are other clients."""
+    net = ["2001:db8:77:1::1", "2001:DB8:77:1:0:0:0:2", "2001:db8:77:1:ffff:ffff:ffff:ffff",
+           "2001:db8:77:1:abcd::"]
+    statuses = [call(gateway, "POST", "/auth/refresh", TRUSTED_PROXY,
+                     {"X-Forwarded-For": net[i % len(net)]})[0] for i in range(1 + BURST)]
+    assert statuses == [200] * (1 + BURST)
+    for addr in net:
+        assert_rate_limited(*call(gateway, "POST", "/auth/refresh", TRUSTED_PROXY,
+                                  {"X-Forwarded-For": addr}))
+    status, _, seen = call(gateway, "GET", "/auth/google/login", TRUSTED_PROXY,
+                           {"X-Forwarded-For": "2001:db8:77:2::1"})
+    assert status == 200 and seen["x_real_ip"] == ["2001:db8:77:2::1"]
+    # The compressed forms where "::" reaches into the first four groups.
+    for a, b in [("2001:db8::1", "2001:db8:0:0:5:6:7:8"),     # "2001:db8::5:6:7:8"
+                 ("2001::1:2:3:4:5", "2001:0:0:1:ffff::1"),   # /64 = 2001:0:0:1
+                 ("::1:2:3:4:5", "0:0:0:1:9::9")]:            # /64 = 0:0:0:1
+        assert [call(gateway, "POST", "/auth/refresh", TRUSTED_PROXY,
+                     {"X-Forwarded-For": a})[0] for _ in range(1 + BURST)] == [200] * (1 + BURST)
+        assert_rate_limited(*call(gateway, "POST", "/auth/refresh", TRUSTED_PROXY,
+                                  {"X-Forwarded-For": b}))
+    assert call(gateway, "POST", "/auth/refresh", TRUSTED_PROXY,
+                {"X-Forwarded-For": "::ffff:198.51.100.77"})[0] == 200
+
+
 # --- retries -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])

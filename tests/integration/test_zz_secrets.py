@@ -6,9 +6,10 @@ gateway's (access and error log) and the OpenID Connect provider's — and looks
 the Google client secret, the database password, anything shaped like a JWT (every access token
 of the session, and every id_token, would match), and the access/refresh tokens, authorization
 code and state of sign-ins performed here (directly and through the gateway, the way a browser
-comes back in production).
+comes back in production), also when the gateway's /auth/* limit refuses the callback.
 """
 import glob
+import http.client
 import os
 import re
 import urllib.parse
@@ -116,4 +117,40 @@ def test_no_code_or_state_in_logs_when_signing_in_through_the_gateway(stack):
                "access token": tokens["access_token"],
                "refresh token": tokens["refresh_token"]}
     found = findings(stack, needles, jwt_shapes=False)
+    assert not found, f"secrets in logs: {found}"
+
+
+def gateway_call(gw, path, source, method="GET"):
+    """One request to the gateway from the loopback address source; returns the status."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=20,
+                                      source_address=(source, 0))
+    try:
+        conn.request(method, path, headers={"Content-Type": "application/json"},
+                     body=b"{}" if method == "POST" else None)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def test_no_code_or_state_in_logs_when_the_gateway_limits_the_callback(stack):
+    """A callback that nginx's /auth/* limit refuses never reaches user-service, so its code and
+    state stay usable: nginx must not write its request line (query string included) to the
+    error log, as limit_req does at the level limit_req_log_level names."""
+    client = "127.0.0.29"  # an address of its own: its bucket is spent here only
+    s = requests.Session()
+    r = s.get(f"{stack.user.url}/auth/google/login", allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    callback = urllib.parse.urlsplit(r.headers["Location"])
+    q = query_of(r.headers["Location"])
+    statuses = [gateway_call(stack.gateway, "/auth/refresh", client, "POST") for _ in range(40)]
+    assert 429 in statuses, statuses
+    assert gateway_call(stack.gateway, f"{callback.path}?{callback.query}", client) == 429
+    error_log = os.path.join(stack.gateway.dir, "error.log")
+    assert os.path.exists(error_log)
+    found = findings(stack, {"authorization code": q["code"], "login state": q["state"]},
+                     jwt_shapes=False)
     assert not found, f"secrets in logs: {found}"

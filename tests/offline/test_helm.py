@@ -464,8 +464,7 @@ def expected_gateway_conf():
         "${USER_UPSTREAM}": f"{RELEASE}-user-service:5000",
         "${ROOM_UPSTREAM}": f"{RELEASE}-room-service:5001",
         "${RESERVATION_UPSTREAM}": f"{RELEASE}-reservation-service:5002",
-        "${REAL_IP_FROM}": "\n".join(f"set_real_ip_from {cidr};" for cidr in (
-            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
+        "${REAL_IP_FROM}": "",  # gateway.trustedProxies: [] by default
         "${AUTH_RATE_PER_MINUTE}": "30",
         "${AUTH_BURST}": "30",
         "${AUTH_RETRY_AFTER}": "2",

@@ -25,7 +25,8 @@ INSTANCE = "app.kubernetes.io/instance"
 COMPONENT = "app.kubernetes.io/component"
 NS_NAME = "kubernetes.io/metadata.name"
 TCP, UDP = "TCP", "UDP"
-DEFAULT_PROXIES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+INGRESS_NS = "networkPolicy.gatewayFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name"
 
 
 class Literal:
@@ -294,9 +295,11 @@ def test_external_targets_can_be_narrowed(helm, external_values_file):
 
 
 def test_network_policies_can_be_disabled(helm):
-    r = helm.template(sets=(("networkPolicy.enabled", "false"),))
+    # user-service's X-Real-IP rule (TRUSTED_GATEWAYS) relies on them: it goes too.
+    r = helm.template(sets=(("networkPolicy.enabled", "false"), ("config.TRUSTED_GATEWAYS", "")))
     assert r.returncode == 0, r.stderr
     assert r.kind("NetworkPolicy") == []
+    assert r.get("ConfigMap", f"{RELEASE}-config")["data"].get("TRUSTED_GATEWAYS", "") == ""
 
 
 # --- the gateway: client address and the /auth/* limit -------------------------------------------
@@ -306,14 +309,23 @@ def gateway_conf(r):
 
 
 def test_gateway_client_address_and_auth_limit_defaults(variants):
-    conf = gateway_conf(rendered(variants, "default"))
-    assert re.findall(r"^set_real_ip_from (\S+);$", conf, re.M) == DEFAULT_PROXIES
+    r = rendered(variants, "default")
+    conf = gateway_conf(r)
+    # No proxy is trusted by default: the peer is the client, X-Forwarded-For changes nothing.
+    assert not re.search(r"^\s*set_real_ip_from", conf, re.M)
     assert "\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive on;\n" in conf
     # One address reaches the services, never the client's own list.
     assert "proxy_set_header X-Real-IP $remote_addr;" in conf
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
     assert "$proxy_add_x_forwarded_for" not in conf
-    assert "limit_req_zone $binary_remote_addr zone=auth:10m rate=30r/m;" in conf
+    assert "limit_req_zone $auth_limit_key zone=auth:10m rate=30r/m;" in conf
+    assert re.search(r"\nmap \$remote_addr \$auth_limit_key \{\n.*?\n"
+                     r"\s+default\s+\$binary_remote_addr;\n\}\n", conf, re.S)
+    # Rejections are logged below the error log's level: nginx's line quotes the request line,
+    # and a refused OAuth callback's code and state are still unused.
+    assert "limit_req_log_level info;" in conf
+    main = r.get("ConfigMap", f"{RELEASE}-gateway")["data"]["nginx.conf"]
+    assert "error_log /dev/stderr warn;" in main
     auth = re.search(r"location ~ \^/auth\(/\|\$\) \{(.*?)\}", conf, re.S).group(1)
     assert "limit_req zone=auth burst=30 nodelay;" in auth
     assert conf.count("limit_req zone=") == 1  # only /auth/*
@@ -332,11 +344,14 @@ def test_gateway_client_address_and_auth_limit_defaults(variants):
 
 def test_gateway_client_address_and_auth_limit_settings(helm):
     r = helm.template(sets=(("gateway.trustedProxies[0]", "10.42.0.0/16"),
+                            ("gateway.trustedProxies[1]", "fd00:42::/64"),
+                            (INGRESS_NS, "ingress-nginx"),
                             ("gateway.authRateLimit.perMinute", 120),
                             ("gateway.authRateLimit.burst", 5)))
     assert r.returncode == 0, r.stderr
     conf = gateway_conf(r)
-    assert re.findall(r"^set_real_ip_from (\S+);$", conf, re.M) == ["10.42.0.0/16"]
+    assert re.findall(r"^set_real_ip_from (\S+);$", conf, re.M) == ["10.42.0.0/16",
+                                                                      "fd00:42::/64"]
     assert "rate=120r/m;" in conf and "burst=5 nodelay;" in conf
     assert "add_header Retry-After 1 always;" in conf
     assert "retry in 1 s" in conf
@@ -358,11 +373,48 @@ def test_user_service_believes_x_real_ip_from_the_gateways_only(variants, varian
     data = r.get("ConfigMap", f"{RELEASE}-config")["data"]
     assert "TRUST_FORWARDED_FOR" not in data
     nets = [ipaddress.ip_network(item.strip()) for item in data["TRUSTED_GATEWAYS"].split(",")]
-    assert nets == [ipaddress.ip_network(n) for n in DEFAULT_PROXIES if ":" not in n]
+    assert nets == [ipaddress.ip_network(n) for n in PRIVATE_V4]
     out, _ = reachability(r)
     port = SERVICES["user-service"][0]
     assert {src for src, dst, p, _ in out if dst == "user-service" and p == port} == {
         "gateway", "prometheus"}
+
+
+# Combinations that would let a client choose its rate-limit bucket (review M1): a trusted
+# proxy's X-Forwarded-For is believed, so only the proxies may reach the gateway; user-service's
+# X-Real-IP rule needs the policies that keep everyone but the gateway off it.
+@pytest.mark.parametrize("sets,message", [
+    ((("gateway.trustedProxies[0]", "10.0.0.0/8"),),
+     "gateway.trustedProxies needs networkPolicy.gatewayFrom"),
+    ((("gateway.trustedProxies[0]", "10.0.0.0/8"), (INGRESS_NS, "ingress-nginx"),
+      ("networkPolicy.enabled", "false"), ("config.TRUSTED_GATEWAYS", "")),
+     "gateway.trustedProxies needs networkPolicy.enabled=true"),
+    ((("networkPolicy.enabled", "false"),), "config.TRUSTED_GATEWAYS needs networkPolicy"),
+    ((("config.TRUST_FORWARDED_FOR", "true"),), "config.TRUST_FORWARDED_FOR is no longer"),
+    ((("serviceDefaults.terminationDrainSeconds", 601),
+      ("serviceDefaults.terminationGracePeriodSeconds", 1300)), "terminationDrainSeconds"),
+    ((("services.user.terminationDrainSeconds", 601),
+      ("services.user.terminationGracePeriodSeconds", 1300)),
+     "services.user: terminationDrainSeconds (601) must be at most 600"),
+])
+def test_unsafe_client_address_settings_are_refused(helm, sets, message):
+    r = helm.template(sets=sets)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+
+
+def test_trusted_proxies_with_the_policies_that_make_them_safe(helm):
+    r = helm.template(sets=(("gateway.trustedProxies[0]", "10.244.0.0/16"),
+                            (INGRESS_NS, "ingress-nginx"),
+                            ("config.TRUST_FORWARDED_FOR", "false")))
+    assert r.returncode == 0, r.stderr
+    assert re.findall(r"^set_real_ip_from (\S+);$", gateway_conf(r), re.M) == ["10.244.0.0/16"]
+    # Only the Ingress controller's namespace reaches the gateway.
+    policies, gateway = r.kind("NetworkPolicy"), release_pods(r)["gateway"]
+    ingress = Pod("ingress", "ingress-nginx", {NAME: "ingress-nginx"})
+    assert allowed(policies, ingress, gateway, 8080)
+    for other in OUTSIDERS.values():
+        assert not allowed(policies, other, gateway, 8080), other.name
 
 
 @pytest.mark.parametrize("key,value,message", [

@@ -425,7 +425,15 @@ static void test_client_addr(void **state)
 	expect_client("203.0.113.7", "127.0.0.1", gw, "203.0.113.7");
 	expect_client("203.0.113.7", "10.4.5.6", gw, "203.0.113.7");
 	expect_client("  203.0.113.7 ", "10.4.5.6", gw, "203.0.113.7");
-	expect_client("2001:db8::7", "10.4.5.6", gw, "2001:db8::7");
+	/* IPv6 by its /64 in one spelling; IPv4-mapped as IPv4. */
+	expect_client("2001:db8::7", "10.4.5.6", gw, "2001:db8::/64");
+	expect_client("2001:DB8:0:0:ffff:1:2:3", "10.4.5.6", gw, "2001:db8::/64");
+	expect_client("2001:0db8:0001:0002:0003:0004:0005:0006", "10.4.5.6", gw,
+	              "2001:db8:1:2::/64");
+	expect_client("2001:db8:1:2::", "10.4.5.6", gw, "2001:db8:1:2::/64");
+	expect_client("2001:db8:1:3::1", "10.4.5.6", gw, "2001:db8:1:3::/64");
+	expect_client("::1", "10.4.5.6", gw, "::/64");
+	expect_client("::ffff:203.0.113.7", "10.4.5.6", gw, "203.0.113.7");
 	/* From anyone else it is ignored. */
 	expect_client("203.0.113.7", "192.0.2.9", gw, "192.0.2.9");
 	expect_client("203.0.113.7", "127.0.0.1", NULL, "127.0.0.1");

@@ -343,10 +343,29 @@ error is always the same complete list: secrets must come from the caller, never
 {{- end -}}
 {{- range $key := list "user" "room" "reservation" -}}
 {{- $svc := include "mr.service" (dict "ctx" $ "key" $key) | fromYaml -}}
+{{- if gt (int $svc.terminationDrainSeconds) 600 -}}
+{{- $errors = append $errors (printf "services.%s: terminationDrainSeconds (%d) must be at most 600 (the service's DRAIN_DELAY_MS is at most 600000)" $key (int $svc.terminationDrainSeconds)) -}}
+{{- end -}}
 {{- $budget := add (mul 2 (int $svc.terminationDrainSeconds)) 10 -}}
 {{- if le (int $svc.terminationGracePeriodSeconds) $budget -}}
 {{- $errors = append $errors (printf "services.%s: terminationGracePeriodSeconds (%d) must exceed 2 x terminationDrainSeconds + 10 = %d (the preStop sleep, the service's own drain, 10 s for requests in flight)" $key (int $svc.terminationGracePeriodSeconds) $budget) -}}
 {{- end -}}
+{{- end -}}
+{{- /* Client addresses: a trusted proxy's X-Forwarded-For names the client, so only the proxy
+     may reach the gateway (otherwise any pod that can reach it chooses its /auth/* bucket), and
+     user-service's X-Real-IP rule needs the policies that keep everyone but the gateway off it. */ -}}
+{{- if .Values.gateway.trustedProxies -}}
+{{- if not .Values.networkPolicy.enabled -}}
+{{- $errors = append $errors "gateway.trustedProxies needs networkPolicy.enabled=true and networkPolicy.gatewayFrom naming the proxies' pods (e.g. the Ingress controller's namespace): otherwise any client that reaches the gateway can choose its address, and its /auth/* rate-limit bucket, by sending X-Forwarded-For; or set gateway.trustedProxies to []" -}}
+{{- else if not .Values.networkPolicy.gatewayFrom -}}
+{{- $errors = append $errors "gateway.trustedProxies needs networkPolicy.gatewayFrom naming the proxies' pods (e.g. the Ingress controller's namespace): with [] any source may connect to the gateway and choose its address, and its /auth/* rate-limit bucket, by sending X-Forwarded-For; or set gateway.trustedProxies to []" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.config.TRUSTED_GATEWAYS (not .Values.networkPolicy.enabled) -}}
+{{- $errors = append $errors "config.TRUSTED_GATEWAYS needs networkPolicy.enabled=true (only the gateway may then connect to user-service): otherwise any pod can choose its rate-limit bucket by sending X-Real-IP; or set config.TRUSTED_GATEWAYS to \"\"" -}}
+{{- end -}}
+{{- if has (lower (toString (default "" .Values.config.TRUST_FORWARDED_FOR))) (list "1" "true" "yes" "on") -}}
+{{- $errors = append $errors "config.TRUST_FORWARDED_FOR is no longer supported (user-service refuses to start with it): set TRUSTED_GATEWAYS to the gateway's addresses instead, and remove TRUST_FORWARDED_FOR" -}}
 {{- end -}}
 {{- if le (int .Values.gateway.terminationGracePeriodSeconds) (int .Values.gateway.terminationDrainSeconds) -}}
 {{- $errors = append $errors "gateway.terminationGracePeriodSeconds must exceed gateway.terminationDrainSeconds (the preStop sleep)" -}}
