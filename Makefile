@@ -114,10 +114,13 @@ $(addprefix $(BUILD)/tests/test_,room_validate res_validate user_validate): \
 $(BUILD)/tests/test_jwt $(BUILD)/tests/test_oidc: $(BUILD)/obj/tests/unit/jws_sign.o
 unit-bins: $(UNIT_BINS)
 
-# Every header compiles on its own.
+# Every header compiles on its own: the shared library's, and each service's (its directory on
+# the include path, as for its sources).
 check-headers:
-	$(Q)for h in common/include/*.h; do \
-	  echo "#include \"$$(basename $$h)\"" | $(CC) $(filter-out -MMD -MP,$(CFLAGS)) -x c -fsyntax-only - || exit 1; done
+	$(Q)for h in common/include/*.h $(foreach s,$(SERVICES),$(s)/src/*.h); do \
+	  echo "#include \"$$(basename $$h)\"" | \
+	    $(CC) $(filter-out -MMD -MP,$(CFLAGS)) -I$$(dirname $$h) -x c -fsyntax-only - || \
+	    { echo "check-headers: $$h does not compile on its own" >&2; exit 1; }; done
 
 deps:
 	$(Q)scripts/deps.sh

@@ -51,7 +51,7 @@ static const struct fuzz_route room_routes[] = {
 	{{"PUT", "/rooms/{id}"}, 2}, {{"DELETE", "/rooms/{id}"}, 2},
 };
 
-static const struct fuzz_route reservation_routes[] = {
+static const struct fuzz_route res_routes[] = {
 	{{"POST", "/reservations"}, 1},       {{"GET", "/reservations"}, 1},
 	{{"GET", "/reservations/{id}"}, 1},   {{"PUT", "/reservations/{id}"}, 1},
 	{{"DELETE", "/reservations/{id}"}, 1}, {{"GET", "/availability"}, 1},
@@ -64,7 +64,7 @@ static const struct {
 } services[] = {
 	{user_routes, countof(user_routes)},
 	{room_routes, countof(room_routes)},
-	{reservation_routes, countof(reservation_routes)},
+	{res_routes, countof(res_routes)},
 };
 
 /* What the match must satisfy whatever the input. */

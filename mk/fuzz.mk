@@ -53,8 +53,10 @@ $(FUZZ_SUPPORT): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(wildcard fuzz/support/*.c)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+# The link depends on the tree's .flags too, so that a change of FUZZ_LDFLAGS (or of the
+# libraries) relinks.
 $(FUZZ_DIR)/bin/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_SUPPORT) $(FUZZ_SVC_OBJ) \
-                        $(FUZZ_LIBCOMMON)
+                        $(FUZZ_LIBCOMMON) $(FUZZ_DIR)/.flags
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $< $(FUZZ_SUPPORT) $(FUZZ_SVC_OBJ) $(FUZZ_LIBCOMMON) \

@@ -4,7 +4,7 @@
 #include "countof.h"
 #include "handlers.h"
 
-const struct http_route reservation_routes[] = {
+const struct http_route res_routes[] = {
 	{{"POST", "/reservations"}, res_handle_create, HTTP_BEARER},
 	{{"GET", "/reservations"}, res_handle_list, HTTP_BEARER},
 	{{"GET", "/reservations/{id}"}, res_handle_get, HTTP_BEARER},
@@ -14,4 +14,4 @@ const struct http_route reservation_routes[] = {
 	{{"GET", "/availability/rooms/{id}"}, res_handle_availability_room, HTTP_BEARER},
 };
 
-const size_t reservation_routes_count = countof(reservation_routes);
+const size_t res_routes_count = countof(res_routes);

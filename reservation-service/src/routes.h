@@ -5,7 +5,7 @@
 
 #include "http.h"
 
-extern const struct http_route reservation_routes[];
-extern const size_t reservation_routes_count;
+extern const struct http_route res_routes[];
+extern const size_t res_routes_count;
 
 #endif
