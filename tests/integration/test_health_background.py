@@ -15,7 +15,10 @@ import requests
 
 from harness import Oidc, bearer, operator_token, wait_until
 
-FAST = 0.1  # seconds a /health call may take (generous for the sanitizer build)
+# Seconds a /health call may take: loose enough for a loaded 2-core machine and the sanitizer
+# build (new connection, Python requests), still half the 1 s a call waited for the Kafka ping
+# before (10 s for the provider).
+FAST = 0.5
 
 
 def timed_health(url):
@@ -120,7 +123,9 @@ def test_unanswering_broker_and_a_crowd_of_health_calls(stack, blackhole, admin_
         total = time.monotonic() - t0
         assert r.status_code == 200, r.text
         assert statuses == [200] * 60, statuses
-        assert normal < 1.0, f"GET /rooms took {normal:.2f} s behind the /health calls"
-        assert total < 3.0, f"60 /health calls took {total:.2f} s"
+        # Before, the calls held the 8 workers for 1 s each: about 8 s in all, and the normal
+        # request queued behind them for most of that.
+        assert normal < 2.0, f"GET /rooms took {normal:.2f} s behind the /health calls"
+        assert total < 5.0, f"60 /health calls took {total:.2f} s"
     finally:
         assert svc.stop() == 0, svc.log_tail()

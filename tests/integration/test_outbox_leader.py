@@ -13,9 +13,12 @@ once while the load goes on. Checked:
 - no sanitizer report; both processes stay up and exit 0 on SIGTERM;
 - every statement that marked rows sent ran on a session that held the publisher lock (an audit
   trigger the test adds to the outbox table asks pg_locks inside that statement);
-- leadership, as each replica logs it (outbox_leader true/false), is never held by both at once,
-  was lost and taken again at every restart, and at the end /metrics outbox_leader is 1 on
-  exactly one replica, whose logged session is the one pg_locks shows holding the lock;
+- leadership, as each replica logs it (outbox_leader true/false), was lost and taken again at
+  every restart, and at the end /metrics outbox_leader is 1 on exactly one replica, whose logged
+  session is the one pg_locks shows holding the lock.  The logged terms may overlap briefly, and
+  only that: a leader blocked in a batch's produce when its session is killed logs the loss
+  after the batch, while the other replica may already hold the lock the server released.
+  Exclusivity itself is what the audit trigger checks (no marking without the lock);
 - none lost: every outbox row is on the topic, nothing else is; per key the first copies come in
   outbox order.
 Duplicates are allowed only as at-least-once delivery explains them: a batch the broker
@@ -24,6 +27,7 @@ sent again by the next leader. So a row appears at most twice, every copy is the
 there are at most one batch (200 rows) of extra copies per fault.
 """
 import collections
+import datetime
 import json
 import os
 import re
@@ -169,6 +173,19 @@ def intervals(lines, end):
     return terms
 
 
+# How long the logged leadership terms of two replicas may overlap (seconds): the loss is
+# logged when the batch in flight returns (kafka_produce_batch, milliseconds with a healthy
+# broker, longer on a loaded machine).
+TERM_OVERLAP_MAX = 5.0
+
+
+def seconds_between(earlier, later):
+    """later - earlier in seconds, both RFC 3339 UTC log timestamps ("...T10:00:00.123Z")."""
+    def parse(ts):
+        return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
 def leader_gauge(svc):
     text = requests.get(f"{svc.url}/metrics", timeout=10).text
     return float(re.search(r"^outbox_leader (\S+)$", text, re.M).group(1))
@@ -247,7 +264,9 @@ def test_one_publisher_with_the_lock_across_database_restarts(stack, ha_pg, admi
                  for t in intervals(leadership_lines(svc), end)]
         terms.sort()
         for (a, ia), (b, ib) in zip(terms, terms[1:], strict=False):
-            assert a[1] <= b[0], f"replicas {ia} and {ib} both led: {a} and {b}"
+            overlap = seconds_between(b[0], a[1]) if a[1] != end else None
+            assert overlap is not None and overlap <= TERM_OVERLAP_MAX, (
+                f"replicas {ia} and {ib} both believed they led: {a} and {b}")
         losses = sum(1 for svc in replicas for _, leading, _ in leadership_lines(svc)
                      if not leading)
         assert losses >= len(faults), [leadership_lines(s) for s in replicas]

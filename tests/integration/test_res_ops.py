@@ -1,5 +1,6 @@
-"""Configuration errors of reservation-service (SPEC §6): a rule between two variables is checked
-at start, and a violation ends the process with exit 2 and one line naming both variables."""
+"""Configuration errors of reservation-service (docs/operations.md#configuration): a rule between
+two variables is checked at start, and a violation ends the process with exit 2 and one line
+naming both variables."""
 import os
 import subprocess
 

@@ -219,7 +219,7 @@ def test_drain_delay_keeps_serving_after_sigterm(stack):
     """DRAIN_DELAY_MS: after SIGTERM /ready answers 503 at once (the load balancer stops sending)
     while requests, on new connections too, are still served for the delay; then the usual
     stop, exit 0."""
-    svc = stack.user_service(tag="drain", DRAIN_DELAY_MS="2000")
+    svc = stack.user_service(tag="drain", DRAIN_DELAY_MS="5000")
     svc.start()
     token, _ = operator_token(svc, "ops.drain@example.com")
     h = {**bearer(token), "Connection": "close"}
@@ -229,16 +229,17 @@ def test_drain_delay_keeps_serving_after_sigterm(stack):
     def ready_503():
         r = requests.get(f"{svc.url}/ready", headers={"Connection": "close"}, timeout=2)
         return (r,) if r.status_code == 503 else None  # a 503 Response is falsy itself
-    (r,) = wait_until(ready_503, timeout=1, interval=0.02, what="/ready 503 after SIGTERM")
+    (r,) = wait_until(ready_503, timeout=3, interval=0.02, what="/ready 503 after SIGTERM")
     assert_error(r, 503, "unavailable")
     r = requests.get(f"{svc.url}/users/profile", headers=h, timeout=2)
     assert r.status_code == 200, r.text
     assert requests.get(f"{svc.url}/live", headers=h, timeout=2).status_code == 200
-    assert time.monotonic() - t0 < 1.9, "the checks above must fall inside the drain window"
-    rc = svc.proc.wait(timeout=15)
+    # Four requests on new connections to a sanitizer build: a wide window for a loaded machine.
+    assert time.monotonic() - t0 < 4.5, "the checks above must fall inside the drain window"
+    rc = svc.proc.wait(timeout=20)
     elapsed = time.monotonic() - t0
     assert rc == 0, svc.log_tail()
-    assert 2.0 <= elapsed < 12, elapsed
+    assert 5.0 <= elapsed < 15, elapsed
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{svc.url}/live", timeout=2)
     assert "draining" in svc.log_text()
