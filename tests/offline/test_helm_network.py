@@ -26,7 +26,8 @@ COMPONENT = "app.kubernetes.io/component"
 NS_NAME = "kubernetes.io/metadata.name"
 TCP, UDP = "TCP", "UDP"
 PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-INGRESS_NS = "networkPolicy.gatewayFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name"
+INGRESS_NS = ("networkPolicy.gatewayFrom[0].namespaceSelector.matchLabels."
+              "kubernetes\\.io/metadata\\.name")
 
 
 class Literal:
