@@ -812,7 +812,7 @@ class Bench:
         self.end_day(runday)
         with open(logfile, encoding="utf-8", errors="replace") as f:
             f.seek(offset)
-            seen = set(re.findall(r"execute <unnamed>: (.*)$", f.read(), re.M))
+            seen = set(re.findall(r"(?:execute <unnamed>|statement): (.*)$", f.read(), re.M))
         for name, sc in SCENARIOS.items():
             if not sc["pgbench"]:
                 continue
