@@ -36,15 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(source == RES_EVENT_FROM_ROOMS);
 		FUZZ_CHECK(ev.id >= 1 && ev.version >= 1);
 		break;
-	case RES_EVENT_USER_DELETE: {
+	case RES_EVENT_USER_DELETE:
+	case RES_EVENT_USER_REVOKE: {
 		struct timefmt_time t;
-		FUZZ_CHECK(source == RES_EVENT_FROM_USERS && ev.id >= 1);
+		FUZZ_CHECK(source == RES_EVENT_FROM_USERS && ev.id >= 1 && ev.type != NULL);
 		if (ev.occurred_at)
 			FUZZ_CHECK(timefmt_parse_rfc3339(ev.occurred_at, &t) && t.has_offset);
 		break;
 	}
 	default:
-		FUZZ_CHECK(ev.kind <= RES_EVENT_USER_DELETE);
+		FUZZ_CHECK(ev.kind <= RES_EVENT_USER_REVOKE);
 	}
 	res_event_clear(&ev);
 	FUZZ_CHECK(ev.doc == NULL);

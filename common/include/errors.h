@@ -9,6 +9,7 @@
 #define ERR_KINDS(X)                                                        \
 	X(ERR_BAD_REQUEST, 400, "bad_request", "bad request")                  \
 	X(ERR_UNAUTHORIZED, 401, "unauthorized", "authentication required")    \
+	X(ERR_TOKEN_REVOKED, 401, "token_revoked", "the access token was revoked") \
 	X(ERR_FORBIDDEN, 403, "forbidden", "not allowed")                      \
 	X(ERR_NOT_FOUND, 404, "not_found", "not found")                        \
 	X(ERR_METHOD_NOT_ALLOWED, 405, "method_not_allowed", "method not allowed") \

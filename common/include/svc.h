@@ -52,7 +52,7 @@ struct svc_config {
 	CFG_REQUIRED_STR(s, "DATABASE_URL", m.database_url, 1, 4096),                          \
 	CFG_REQUIRED_STR(s, "JWT_SECRET_KEY", m.jwt_secret, 32, 4096),                         \
 	CFG_STR(s, "JWT_ISSUER", m.jwt_issuer, "meeting-rooms", 1, 256),                       \
-	CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "3600", 60, 86400),                 \
+	CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "900", 60, 86400),                 \
 	CFG_STR(s, "LOG_LEVEL", m.log_level, "info", 4, 5),                                    \
 	CFG_INT(s, "NUM_THREADS", m.num_threads, "16", 1, 1024),                               \
 	CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                     \
@@ -81,7 +81,7 @@ struct svc_config {
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common);
 
-/* Applies the shared library's migrations (the outbox table; recorded in
+/* Applies the shared library's migrations (the outbox and token_revocations tables; recorded in
  * common_schema_migrations), then the service's m[0..n) (recorded in schema_migrations), once,
  * bounded by MIGRATION_TIMEOUT_MS per statement and for the wait for another replica's
  * migration; SIGTERM/SIGINT end that wait.  m is borrowed.  false + a one-line reason in err
@@ -134,11 +134,12 @@ struct svc_service {
  * and KAFKA_SSL_* settings), starts the background health checks (database + kafka + extra
  * checks, every HEALTH_CHECK_INTERVAL_MS) and HTTP (routes, /health from the checks' last
  * results, /ready, /metrics with the outbox gauges), applies the migrations (retrying while the
- * database is away), then starts the outbox publisher, the consumer and the sweeper (sent outbox
- * rows and the service's sweeps) and waits for the signal.  Then drains: /ready answers 503
- * while everything else is still served for DRAIN_DELAY_MS (a second signal cuts this short),
- * then stops HTTP (in-flight requests finish), the health checks, the sweeper, the consumer and
- * the publisher, flushes and frees the producer.  Returns the process exit code (2 for an
+ * database is away), then starts the token revocation cache (revoke.h), the outbox publisher,
+ * the consumer and the sweeper (sent outbox rows and the service's sweeps) and waits for the
+ * signal.  Then drains: /ready answers 503 while everything else is still served for
+ * DRAIN_DELAY_MS (a second signal cuts this short), then stops HTTP (in-flight requests
+ * finish), the health checks, the revocation cache, the sweeper, the consumer and the
+ * publisher, flushes and frees the producer.  Returns the process exit code (2 for an
  * unusable Kafka configuration). */
 int svc_serve(const struct svc_service *s);
 

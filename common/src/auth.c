@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +10,18 @@
 #include "rnd.h"
 
 char *auth_issue_access(const struct auth_config *cfg, long long user_id, const char *email,
-                        const char *name, const char *role, time_t now)
+                        const char *name, const char *role, long long now_ms)
 {
 	char sub[24], jti[RND_UUID_LEN];
+	long long now = now_ms / 1000;
 	snprintf(sub, sizeof sub, "%lld", user_id);
-	if (!rnd_uuid(jti))
+	if (!rnd_uuid(jti) || now_ms < 0)
 		return NULL;
-	json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "sub", sub, "email",
-	                           email, "name", name ? name : "", "role", role, "iat",
-	                           (json_int_t)now, "exp", (json_int_t)(now + cfg->access_ttl),
-	                           "iss", cfg->issuer, "jti", jti);
+	json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "sub", sub,
+	                           "email", email, "name", name ? name : "", "role", role, "iat",
+	                           (json_int_t)now, "iat_ms", (json_int_t)now_ms, "exp",
+	                           (json_int_t)(now + cfg->access_ttl), "iss", cfg->issuer, "jti",
+	                           jti);
 	if (!claims)
 		return NULL;
 	char *token = jwt_sign_hs256(claims, (const unsigned char *)cfg->secret,
@@ -66,7 +69,20 @@ enum jwt_status auth_verify_access(const struct auth_config *cfg, const char *to
 		user->name[0] = '\0';
 	if (strcmp(user->role, "admin") != 0 && strcmp(user->role, "employee") != 0)
 		goto out;
+	/* The issue time: iat_ms must lie within iat's second (both are ours, signed together). */
+	json_t *iat = json_object_get(claims, "iat"), *iat_ms = json_object_get(claims, "iat_ms");
+	long long issued = iat ? (long long)json_integer_value(iat) : 0;
+	if (issued < 0 || issued > LLONG_MAX / 1000)
+		goto out;
+	issued *= 1000;
+	if (iat_ms) {
+		long long ms = json_is_integer(iat_ms) ? (long long)json_integer_value(iat_ms) : -1;
+		if (!iat || ms < issued || ms - issued > 999)
+			goto out;
+		issued = ms;
+	}
 	user->admin = strcmp(user->role, "admin") == 0;
+	user->issued_ms = issued;
 	user->id = id;
 	st = JWT_OK;
 out:

@@ -18,10 +18,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "revoke.h"
 #include "rnd.h"
 #include "timefmt.h"
 
-/* Verifies the bearer token; replies 401/403 and returns false when access is refused. */
+/* Verifies the bearer token and asks whether it was revoked; replies 401/403 (503 when that
+ * cannot be told) and returns false when access is refused. */
 static bool http_authorize(struct req *r, enum http_access access)
 {
 	if (access == HTTP_PUBLIC)
@@ -37,6 +39,19 @@ static bool http_authorize(struct req *r, enum http_access access)
 	enum jwt_status st = auth_verify_access(r->srv->opts->auth, token, time(NULL), &r->user);
 	if (st != JWT_OK) {
 		req_error(r, ERR_UNAUTHORIZED, NULL, "%s", jwt_status_str(st));
+		return false;
+	}
+	switch (revoke_check(r->user.id, r->user.issued_ms)) {
+	case REVOKE_VALID:
+		break;
+	case REVOKE_REVOKED:
+		req_error(r, ERR_TOKEN_REVOKED, NULL,
+		          "this access token was revoked (its account was disabled, deleted or given "
+		          "another role): refresh it or sign in again");
+		return false;
+	case REVOKE_UNKNOWN:
+		req_error(r, ERR_UNAVAILABLE, NULL,
+		          "cannot tell whether this token was revoked (database unavailable); try again");
 		return false;
 	}
 	r->has_user = true;

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "ratelimit.h"
+#include "revoke.h"
 #include "sweep.h"
 
 static _Atomic bool svc_migrations_done;
@@ -26,6 +27,7 @@ static int svc_migration_timeout_ms;
  * ledger of their own, so that their versions never mix with a service's.  Append only. */
 static const struct db_migration svc_common_migrations[] = {
 	{1, "001_outbox", outbox_schema_sql},
+	{2, "002_token_revocations", revoke_schema_sql},
 };
 
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
@@ -250,6 +252,10 @@ int svc_serve(const struct svc_service *s)
 	}
 	svc_kafka = producer;
 	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.", outbox_backlog);
+	metrics_register_gauge("token_revocation_cache_age_seconds",
+	                       "Seconds since the token revocation cache was read from the "
+	                       "database (-1: never).",
+	                       revoke_age_seconds);
 	metrics_register_gauge("outbox_leader",
 	                       "1 while this instance's outbox publisher holds the publisher lock.",
 	                       svc_outbox_leader);
@@ -289,7 +295,12 @@ int svc_serve(const struct svc_service *s)
 	log_info("listening on port %lld", s->cfg->port);
 	int migrated = svc_migrate(s->migrations, s->nmigrations);
 	if (migrated > 0) {
-		/* The publisher needs the outbox table, which the migrations create. */
+		/* The revocation cache, the publisher and the consumer need the tables the migrations
+		 * create. */
+		if (!revoke_start()) {
+			log_error("cannot start the token revocation thread");
+			rc = 1;
+		}
 		if (producer) {
 			outbox = outbox_start(producer, s->outbox_lock_key);
 			svc_outbox = outbox;
@@ -319,6 +330,7 @@ int svc_serve(const struct svc_service *s)
 	health_stop(health);
 	http_stop(srv);
 	health_free(health);
+	revoke_stop();
 	ratelimit_free(opts.rate_limit);
 	sweep_stop(sweep);
 	kafka_consumer_stop(consumer);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "jsonx.h"
-#include "timefmt.h"
+#include "revoke.h"
 #include "tz.h"
 
 /* Fills the fields of a room event (type is one of the three room_* types). */
@@ -56,27 +56,20 @@ static bool decode_room(const json_t *doc, const char *type, struct res_event *e
 	return true;
 }
 
-/* Fills the fields of a user event; only user_deleted concerns reservations. */
+/* Fills the fields of a user event (revoke.h reads them): user_deleted cancels the user's future
+ * reservations and voids their tokens, user_disabled and user_role_changed void the tokens. */
 static bool decode_user(const json_t *doc, const char *type, struct res_event *ev, char *why,
                         size_t whylen)
 {
-	if (strcmp(type, "user_deleted") != 0)
+	struct revoke_event rev;
+	if (!revoke_event_decode(doc, &rev, why, whylen))
+		return false;
+	if (!revoke_event_voids(rev.kind))
 		return true; /* RES_EVENT_IGNORE */
-	json_t *id = json_object_get(doc, "user_id");
-	if (!json_is_integer(id) || json_integer_value(id) < 1) {
-		snprintf(why, whylen, "user_id missing");
-		return false;
-	}
-	/* Only bookings made before the deletion: the event may come again much later. */
-	const char *occurred = json_string_value(json_object_get(doc, "occurred_at"));
-	struct timefmt_time t;
-	if (occurred && (!timefmt_parse_rfc3339(occurred, &t) || !t.has_offset)) {
-		snprintf(why, whylen, "occurred_at is not an RFC 3339 time");
-		return false;
-	}
-	ev->kind = RES_EVENT_USER_DELETE;
-	ev->id = (long long)json_integer_value(id);
-	ev->occurred_at = occurred;
+	ev->kind = rev.kind == REVOKE_EVENT_DELETED ? RES_EVENT_USER_DELETE : RES_EVENT_USER_REVOKE;
+	ev->id = rev.user_id;
+	ev->occurred_at = rev.occurred_at;
+	ev->type = type;
 	return true;
 }
 

@@ -22,19 +22,21 @@ enum res_event_kind {
 	RES_EVENT_ROOM_UPSERT, /* room_created, room_updated */
 	RES_EVENT_ROOM_DELETE, /* room_deleted */
 	RES_EVENT_USER_DELETE, /* user_deleted */
+	RES_EVENT_USER_REVOKE, /* user_disabled, user_role_changed: the user's tokens are void */
 };
 
 /* A decoded event.  The strings are borrowed from doc, which the event owns: release it with
  * res_event_clear(). */
 struct res_event {
 	enum res_event_kind kind;
-	long long id;            /* room id (room events) or user id (user_deleted), ≥ 1 */
+	long long id;            /* room id (room events) or user id (user events), ≥ 1 */
 	long long version;       /* room events, ≥ 1 */
 	const char *name;        /* ROOM_UPSERT */
 	long long capacity;      /* ROOM_UPSERT */
 	const char *time_zone;   /* ROOM_UPSERT: a valid IANA zone ("UTC" when absent) */
 	bool active;             /* ROOM_UPSERT */
-	const char *occurred_at; /* USER_DELETE: RFC 3339 with offset, or NULL when absent */
+	const char *occurred_at; /* USER_*: RFC 3339 with offset, or NULL when absent */
+	const char *type;        /* USER_*: the event type (the revocation's reason) */
 	json_t *doc;             /* owned: the parsed message */
 };
 

@@ -1,7 +1,8 @@
-/* Applies room and user events to the local copy of rooms and to reservations.  Every change is
- * idempotent (versions for rooms; "cancel future confirmed" for deletions), so a re-delivered
- * event changes nothing.  A message that cannot be understood goes to the DLQ; a database that
- * is away makes the consumer retry the same message.
+/* Applies room and user events to the local copy of rooms, to reservations and to the token
+ * revocations.  Every change is idempotent (versions for rooms; "cancel future confirmed" for
+ * deletions; a revocation's time never moves back), so a re-delivered event changes nothing.
+ * A message that cannot be understood goes to the DLQ; a database that is away makes the
+ * consumer retry the same message.
  *
  * res_event_decode() (event_decode.c) turns a message into a struct res_event without touching
  * the database; res_events_handle() applies it. */
@@ -45,8 +46,15 @@ static enum kafka_handled events_apply(const struct res_event *ev, const char *t
 	case RES_EVENT_USER_DELETE:
 		st = res_repo_user_deleted(ev->id, ev->occurred_at, topic, &cancelled);
 		if (st == DB_OK)
-			log_info("user %lld deleted: %ld future reservation(s) cancelled", ev->id,
-			         cancelled);
+			log_info("user %lld deleted: tokens issued before %s are void, %ld future "
+			         "reservation(s) cancelled",
+			         ev->id, ev->occurred_at ? ev->occurred_at : "now", cancelled);
+		break;
+	case RES_EVENT_USER_REVOKE:
+		st = res_repo_user_revoked(ev->id, ev->occurred_at, ev->type);
+		if (st == DB_OK)
+			log_info("user %lld: %s, tokens issued before %s are void", ev->id, ev->type,
+			         ev->occurred_at ? ev->occurred_at : "now");
 		break;
 	}
 	return events_status(st, why, whylen);

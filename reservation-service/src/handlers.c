@@ -119,6 +119,11 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
 		          "room_id names a room that cannot be booked");
 		break;
+	case RES_TOKEN_REVOKED:
+		req_error(r, ERR_TOKEN_REVOKED, NULL,
+		          "this access token was revoked (its account was disabled, deleted or given "
+		          "another role): refresh it or sign in again");
+		break;
 	}
 	json_decref(res);
 	json_decref(conflicts);
@@ -185,6 +190,7 @@ void res_handle_create(struct req *r)
 		goto out;
 	}
 	c.user_id = req_user(r)->id;
+	c.token_issued_ms = req_user(r)->issued_ms;
 	if (key)
 		body_hash(body, hash);
 	enum res_outcome outcome;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "revoke.h"
 
 #define TS_S(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -218,6 +219,15 @@ static enum db_status res_create_once(const struct res_change *c, const char *to
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
+	/* First (revoke.h): a deletion of the user being applied finishes before this booking goes
+	 * on and is seen, or sees this booking and cancels it. */
+	bool revoked = false;
+	if ((st = revoke_guard(c->user_id, c->token_issued_ms, &revoked)) != DB_OK)
+		goto fail;
+	if (revoked) {
+		*outcome = RES_TOKEN_REVOKED;
+		goto fail;
+	}
 	if (idem_key) {
 		if ((st = idem_claim(user, idem_key, idem_hash, &mine)) != DB_OK)
 			goto fail;
@@ -525,24 +535,22 @@ enum db_status res_repo_room_upsert(long long id, const char *name, long long ca
 	                6, params);
 }
 
-/* Cancels future confirmed reservations matching column = value and created before `before`
- * (an RFC 3339 time, or NULL for all), with their events. */
+/* Cancels future confirmed reservations matching column = value, with their events. */
 static enum db_status cancel_future(const char *column_is, const char *value, const char *reason,
-                                    const char *topic, const char *before, long *cancelled)
+                                    const char *topic, long *cancelled)
 {
 	char sql[2048];
 	PGresult *res = NULL;
-	const char *params[] = {value, reason, topic, before};
+	const char *params[] = {value, reason, topic};
 	snprintf(sql, sizeof sql,
 	         "WITH r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = $2, "
 	         "  updated_at = now(), version = version + 1 WHERE %s = $1::bigint "
-	         "  AND status = 'confirmed' AND start_time > now() "
-	         "  AND ($4::timestamptz IS NULL OR created_at <= $4::timestamptz) RETURNING *), "
+	         "  AND status = 'confirmed' AND start_time > now() RETURNING *), "
 	         "e AS (INSERT INTO outbox (topic, key, payload) SELECT $3, r.id::text, "
 	         "  " EVENT("'reservation_cancelled'", "r") " FROM r) "
 	         "SELECT count(*) FROM r",
 	         column_is);
-	enum db_status st = db_write(&res, sql, 4, params);
+	enum db_status st = db_write(&res, sql, 3, params);
 	if (st == DB_OK)
 		*cancelled = (long)db_int(res, 0, 0);
 	PQclear(res);
@@ -568,7 +576,7 @@ enum db_status res_repo_room_delete(long long id, long long version, const char 
 	             "version = greatest(rooms.version, EXCLUDED.version), updated_at = now()",
 	             2, params);
 	if (st == DB_OK)
-		st = cancel_future("room_id", ids, "room_deleted", topic, NULL, cancelled);
+		st = cancel_future("room_id", ids, "room_deleted", topic, cancelled);
 	if (st != DB_OK) {
 		db_rollback();
 		return st;
@@ -582,5 +590,32 @@ enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at,
 	char ids[24];
 	num(ids, sizeof ids, user_id);
 	*cancelled = 0;
-	return cancel_future("user_id", ids, "user_deleted", topic, occurred_at, cancelled);
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	/* The revocation first: it waits for bookings of the user in flight (revoke_guard) and
+	 * makes later ones wait for this transaction, so the cancelling below sees every booking
+	 * that got past the guard, and none gets past it afterwards. */
+	st = revoke_apply(user_id, occurred_at, "user_deleted", NULL);
+	if (st == DB_OK)
+		st = cancel_future("user_id", ids, "user_deleted", topic, cancelled);
+	if (st != DB_OK) {
+		db_rollback();
+		return st;
+	}
+	return db_commit();
+}
+
+enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
+                                     const char *reason)
+{
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	st = revoke_apply(user_id, occurred_at, reason, NULL);
+	if (st != DB_OK) {
+		db_rollback();
+		return st;
+	}
+	return db_commit();
 }

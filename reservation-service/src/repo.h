@@ -36,6 +36,7 @@ enum res_outcome {
 	RES_CANCELLED,        /* the reservation is cancelled and cannot change */
 	RES_REPLAY,           /* idempotency key seen with the same body: *res is the first response */
 	RES_KEY_MISMATCH,     /* idempotency key seen with another body */
+	RES_TOKEN_REVOKED,    /* the caller's token was revoked (revoke_guard) */
 };
 
 /* Creates a reservation; idem_key/idem_hash may be NULL.  *res: new reference to the
@@ -75,10 +76,16 @@ enum db_status res_repo_room_upsert(long long id, const char *name, long long ca
 /* Marks the room deleted (tombstone) and cancels its future confirmed reservations. */
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
                                     long *cancelled);
-/* Cancels the user's future confirmed reservations made up to occurred_at (the deletion's time,
- * RFC 3339; NULL = all): a re-delivered event leaves later bookings alone. */
+/* In one transaction: voids the user's tokens issued before occurred_at (the deletion's time,
+ * RFC 3339; NULL = now; revoke_apply) and cancels all the user's future confirmed reservations,
+ * also those made after the deletion (with a token not yet known to be void).  A booking racing
+ * with it waits in revoke_guard() and is refused or cancelled. */
 enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
                                      long *cancelled);
+/* Voids the user's tokens issued before occurred_at (RFC 3339; NULL = now); reason is the event
+ * type. */
+enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
+                                     const char *reason);
 
 /* The sweeper's statement for idempotency_keys (struct sweep_table in sweep.h): deletes at most
  * $2 keys stored more than $1 seconds ago.  A retry with such a key is then a new request. */

@@ -18,6 +18,7 @@ struct res_change {
 	long long start, end;
 	const char *purpose;
 	long long expected_version; /* update/cancel: the version the change applies to */
+	long long token_issued_ms;  /* create: when the caller's token was issued (revoke_guard) */
 };
 
 /* The booking rules on a time span (configuration). */

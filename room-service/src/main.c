@@ -5,6 +5,7 @@
 #include "countof.h"
 #include "embedded.h"
 #include "handlers.h"
+#include "revoke.h"
 #include "routes.h"
 #include "svc.h"
 
@@ -13,7 +14,7 @@
 
 struct room_config {
 	struct svc_config common;
-	char *room_events_topic;
+	char *room_events_topic, *user_events_topic, *consumer_group;
 };
 
 #define ROOM_CFG struct room_config
@@ -21,6 +22,10 @@ static const struct cfg_param room_params[] = {
 	SVC_COMMON_PARAMS(ROOM_CFG, common, "5001"),
 	CFG_REQUIRED_STR(ROOM_CFG, "KAFKA_BROKER_URL", common.kafka_broker_url, 1, 4096),
 	CFG_STR(ROOM_CFG, "ROOM_EVENTS_TOPIC", room_events_topic, "room_events", 1, 249),
+	CFG_STR(ROOM_CFG, "USER_EVENTS_TOPIC", user_events_topic, "user_events", 1, 249),
+	/* Not KAFKA_CONSUMER_GROUP, which names reservation-service's group in a shared
+	 * configuration (the chart's ConfigMap): one group per consuming service. */
+	CFG_STR(ROOM_CFG, "ROOM_CONSUMER_GROUP", consumer_group, "room-service", 1, 249),
 };
 #undef ROOM_CFG
 
@@ -42,6 +47,8 @@ int main(int argc, char **argv)
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
 	room_handlers_init(cfg.room_events_topic);
+	/* user_events only feed the token revocations (revoke.h). */
+	const char *consume[] = {cfg.user_events_topic, NULL};
 	struct svc_service service = {
 		.name = SERVICE,
 		.cfg = &cfg.common,
@@ -52,6 +59,9 @@ int main(int argc, char **argv)
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
+		.consume_topics = consume,
+		.consumer_group = cfg.consumer_group,
+		.consume = revoke_consume,
 	};
 	rc = svc_serve(&service);
 	svc_exit(&room_config_table, &cfg);

@@ -140,7 +140,8 @@ def test_previous_release_databases_upgrade_without_loss(stack, old_pg):
             assert any(line.startswith("CREATE TABLE public.outbox") for line in fresh), db
             assert upgraded == fresh, f"{db}: upgraded and fresh schemas differ"
             assert ledgers_of(old_pg, db) == ledgers_of(stack.pg, db), db
-            assert ledgers_of(old_pg, db)["common_schema_migrations"] == [(1, "001_outbox")]
+            assert ledgers_of(old_pg, db)["common_schema_migrations"] == [
+                (1, "001_outbox"), (2, "002_token_revocations")]
             assert (1, name) in ledgers_of(old_pg, db)["schema_migrations"]
     finally:
         for svc in started:

@@ -5,7 +5,7 @@ from harness import bearer, decode_jwt_payload
 
 def test_login_flow_issues_tokens_for_bootstrap_admin(stack, admin):
     assert admin["token_type"] == "Bearer"
-    assert admin["expires_in"] == 3600
+    assert admin["expires_in"] == 900
     assert admin["user"]["email"] == stack.ADMIN_EMAIL
     assert admin["user"]["role"] == "admin"
     claims = decode_jwt_payload(admin["access_token"])

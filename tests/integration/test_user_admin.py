@@ -326,45 +326,71 @@ def test_last_active_admin_stays(stack, user_url, admin, admin_headers):
     assert r.status_code == 200, r.text
 
 
+def renew_session_admin(stack, admin, admin_headers):
+    """Signs the bootstrap admin in again and puts the new tokens into the session's fixtures: a
+    change to that admin (role, disabled) revokes the tokens it had."""
+    fresh = sign_in(stack.user.url, stack.ADMIN_EMAIL)
+    admin.clear()
+    admin.update(fresh)
+    admin_headers.update(bearer(fresh["access_token"]))
+
+
 def test_concurrent_demotions_keep_one_admin(stack, user_url, admin, admin_headers):
     import threading
     boss = admin["user"]["id"]
-    _, second = operator_token(stack.user, "second.admin@example.com", role="admin")
+    emails = {boss: stack.ADMIN_EMAIL, None: "second.admin@example.com"}
+    _, second = operator_token(stack.user, emails[None], role="admin")
+    emails[second] = emails.pop(None)
     for u in all_users(user_url, admin_headers, role="admin"):
         if u["id"] not in (boss, second) and not u["disabled"]:
             requests.put(f"{user_url}/admin/users/{u['id']}", json={"role": "employee"},
                          headers=admin_headers)
+
+    def fresh(uid):
+        """A new token of an active admin (a change to it revoked the ones it had)."""
+        return bearer(operator_token(stack.user, emails[uid])[0])
+
+    def restore(survivor):
+        headers = fresh(survivor)
+        for uid in (second, boss):
+            r = requests.put(f"{user_url}/admin/users/{uid}",
+                             json={"role": "admin", "disabled": False}, headers=headers)
+            assert r.status_code == 200, r.text
+
+    survivor = boss
     try:
         for round_ in range(3):
-            requests.put(f"{user_url}/admin/users/{second}", json={"role": "admin"},
-                         headers=admin_headers)
-            requests.put(f"{user_url}/admin/users/{boss}", json={"role": "admin"},
-                         headers=admin_headers)
+            restore(survivor)
+            headers = fresh(boss)
             barrier, results = threading.Barrier(2), {}
 
-            def demote(uid, body, barrier=barrier, results=results):
+            def demote(uid, body, barrier=barrier, results=results, headers=headers):
                 barrier.wait()
-                results[uid] = requests.put(f"{user_url}/admin/users/{uid}", json=body,
-                                            headers=admin_headers).status_code
+                r = requests.put(f"{user_url}/admin/users/{uid}", json=body, headers=headers)
+                results[uid] = (r.status_code, r.json().get("code") if r.content else None)
             body = {"role": "employee"} if round_ != 1 else {"disabled": True}
             threads = [threading.Thread(target=demote, args=(uid, body)) for uid in (boss, second)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            assert sorted(results.values()) == [200, 409], results
-            active = [u for u in all_users(user_url, admin_headers, role="admin")
+            # One demotion wins.  The other is refused: 409 (the last active admin), or 401
+            # token_revoked when the winner demoted boss, whose token both requests carry,
+            # before the other was authorised.
+            outcomes = sorted(results.values())
+            assert outcomes in ([(200, None), (409, "conflict")],
+                                [(200, None), (401, "token_revoked")]), results
+            if outcomes[1][0] == 401:
+                assert results[boss][0] == 200, results
+            survivor = next(uid for uid, (status, _) in results.items() if status != 200)
+            active = [u for u in all_users(user_url, fresh(survivor), role="admin")
                       if not u["disabled"]]
-            assert len(active) == 1, active
-            requests.put(f"{user_url}/admin/users/{second}", json={"disabled": False},
-                         headers=admin_headers)
-            requests.put(f"{user_url}/admin/users/{boss}", json={"disabled": False},
-                         headers=admin_headers)
+            assert [u["id"] for u in active] == [survivor], active
     finally:
-        requests.put(f"{user_url}/admin/users/{boss}", json={"role": "admin", "disabled": False},
-                     headers=admin_headers)
+        restore(survivor)
         requests.put(f"{user_url}/admin/users/{second}", json={"role": "employee"},
-                     headers=admin_headers)
+                     headers=fresh(boss))
+        renew_session_admin(stack, admin, admin_headers)
     got = requests.get(f"{user_url}/admin/users/{boss}", headers=admin_headers).json()
     assert got["role"] == "admin" and not got["disabled"]
 
@@ -381,11 +407,12 @@ def test_delete_user(stack, user_url, admin_headers, target):
     assert_error(requests.delete(f"{user_url}/admin/users/{uid}", headers=admin_headers), 404,
                  "not_found")
     assert uid not in [u["id"] for u in all_users(user_url, admin_headers)]
-    # Its refresh tokens are gone, and its still-unexpired access token finds no account.
+    # Its refresh tokens are gone, and its still-unexpired access token is revoked (at once on
+    # the replica that deleted it).
     r = requests.post(f"{user_url}/auth/refresh", json={"refresh_token": target["refresh_token"]})
     assert_error(r, 401, "unauthorized")
     r = requests.get(f"{user_url}/users/profile", headers=bearer(target["access_token"]))
-    assert_error(r, 401, "unauthorized")
+    assert_error(r, 401, "token_revoked")
 
     with psycopg2.connect(stack.pg.dsn("user_db")) as conn, conn.cursor() as cur:
         cur.execute("SELECT topic, key, payload FROM outbox "

@@ -63,7 +63,7 @@ def test_new_user_signs_in_as_employee(user_url):
     assert r.headers["Content-Type"].startswith("application/json")
     body = r.json()
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "user"}
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
     assert isinstance(body["refresh_token"], str) and len(body["refresh_token"]) >= 32
     user = body["user"]
     assert set(user) == PROFILE_KEYS
@@ -75,7 +75,8 @@ def test_new_user_signs_in_as_employee(user_url):
     claims = decode_jwt_payload(body["access_token"])
     assert claims["sub"] == str(user["id"]) and claims["role"] == "employee"
     assert claims["email"] == user["email"] and claims["iss"] == "meeting-rooms"
-    assert claims["exp"] - claims["iat"] == 3600 and claims["jti"]
+    assert claims["exp"] - claims["iat"] == 900 and claims["jti"]
+    assert claims["iat_ms"] // 1000 == claims["iat"]  # the issue time in milliseconds too
     # The token works.
     me = requests.get(f"{user_url}/users/profile", headers=bearer(body["access_token"]))
     assert me.status_code == 200 and me.json() == user

@@ -21,7 +21,7 @@ def test_refresh_rotates_both_tokens(user_url, employee):
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "user"}
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
     assert body["refresh_token"] != employee["refresh_token"]
     assert body["access_token"] != employee["access_token"]
     assert body["user"] == employee["user"] | {"name": body["user"]["name"]}

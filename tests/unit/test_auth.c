@@ -25,6 +25,12 @@ static int set_now(void **state)
 	return 0;
 }
 
+/* A time in seconds as the milliseconds auth_issue_access() takes. */
+static long long ms(time_t t)
+{
+	return (long long)t * 1000;
+}
+
 /* Signs arbitrary claims with the configured secret (as a forger who knows it would). */
 static char *sign(json_t *claims)
 {
@@ -51,7 +57,7 @@ static enum jwt_status verify(const struct auth_config *c, const char *token, ti
 static void test_round_trip_employee(void **state)
 {
 	(void)state;
-	char *t = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee", now);
+	char *t = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee", ms(now));
 	assert_non_null(t);
 	struct auth_user u;
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
@@ -79,7 +85,7 @@ static void test_round_trip_employee(void **state)
 	json_decref(c);
 
 	/* Every token gets its own jti. */
-	char *t2 = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee", now);
+	char *t2 = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee", ms(now));
 	assert_non_null(t2);
 	assert_string_not_equal(t, t2);
 	free(t2);
@@ -89,7 +95,7 @@ static void test_round_trip_employee(void **state)
 static void test_round_trip_admin(void **state)
 {
 	(void)state;
-	char *t = auth_issue_access(&cfg, 9007199254740993LL, "root@example.com", "", "admin", now);
+	char *t = auth_issue_access(&cfg, 9007199254740993LL, "root@example.com", "", "admin", ms(now));
 	assert_non_null(t);
 	struct auth_user u;
 	assert_int_equal(verify(&cfg, t, now + 899, &u), JWT_OK);
@@ -103,7 +109,7 @@ static void test_round_trip_admin(void **state)
 static void test_wrong_secret(void **state)
 {
 	(void)state;
-	char *t = auth_issue_access(&cfg, 1, "a@example.com", "A", "admin", now);
+	char *t = auth_issue_access(&cfg, 1, "a@example.com", "A", "admin", ms(now));
 	struct auth_config other = cfg;
 	other.secret = "an-hs256-secret-of-at-least-32-bytes?";
 	struct auth_user u;
@@ -114,7 +120,7 @@ static void test_wrong_secret(void **state)
 static void test_wrong_issuer(void **state)
 {
 	(void)state;
-	char *t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", now);
+	char *t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", ms(now));
 	struct auth_config other = cfg;
 	other.issuer = "someone-else";
 	struct auth_user u;
@@ -126,18 +132,18 @@ static void test_expiry(void **state)
 {
 	(void)state;
 	struct auth_user u;
-	char *t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", now - 7200);
+	char *t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", ms(now - 7200));
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_EXPIRED);
 	free(t);
 	/* exp = now - 30: inside the 30 s leeway; one second more is too late. */
-	t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", now - 930);
+	t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", ms(now - 930));
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
 	free(t);
-	t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", now - 931);
+	t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", ms(now - 931));
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_EXPIRED);
 	free(t);
 	/* Issued in the future (a clock ahead by more than the leeway). */
-	t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", now + 3600);
+	t = auth_issue_access(&cfg, 1, "a@example.com", "A", "employee", ms(now + 3600));
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_NOT_YET_VALID);
 	free(t);
 }
@@ -183,6 +189,60 @@ static void test_bad_sub(void **state)
 	free(t);
 }
 
+/* The issue time in milliseconds (revocation compares it with a user's not_before). */
+static void test_issued_ms(void **state)
+{
+	(void)state;
+	struct auth_user u;
+	char *t = auth_issue_access(&cfg, 5, "a@example.com", "A", "employee", ms(now) + 987);
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
+	assert_true(u.issued_ms == ms(now) + 987);
+	json_t *c = NULL;
+	assert_int_equal(jwt_verify_hs256(t, (const unsigned char *)SECRET, strlen(SECRET), &c),
+	                 JWT_OK);
+	/* iat stays whole seconds (RFC 7519); iat_ms carries the milliseconds. */
+	assert_true(json_integer_value(json_object_get(c, "iat")) == (json_int_t)now);
+	assert_true(json_integer_value(json_object_get(c, "iat_ms")) == (json_int_t)ms(now) + 987);
+	json_decref(c);
+	free(t);
+
+	/* Without iat_ms (a token of an earlier release): the start of iat's second, so that a
+	 * revocation in that second voids it. */
+	t = sign(claims_with("5", "employee"));
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
+	assert_true(u.issued_ms == ms(now));
+	free(t);
+	/* Without iat either: 0, before any revocation. */
+	c = claims_with("5", "employee");
+	json_object_del(c, "iat");
+	t = sign(c);
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
+	assert_true(u.issued_ms == 0);
+	free(t);
+
+	/* iat_ms must lie within iat's second, and needs iat. */
+	const long long bad_ms[] = {ms(now) - 1, ms(now) + 1000, ms(now) + 60000, -1};
+	for (size_t i = 0; i < countof(bad_ms); i++) {
+		c = claims_with("5", "employee");
+		json_object_set_new(c, "iat_ms", json_integer((json_int_t)bad_ms[i]));
+		t = sign(c);
+		if (verify(&cfg, t, now, &u) != JWT_MISSING_CLAIM)
+			fail_msg("iat_ms %lld with iat %lld accepted", bad_ms[i], (long long)now);
+		free(t);
+	}
+	c = claims_with("5", "employee");
+	json_object_set_new(c, "iat_ms", json_string("soon"));
+	t = sign(c);
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_MISSING_CLAIM);
+	free(t);
+	c = claims_with("5", "employee");
+	json_object_del(c, "iat");
+	json_object_set_new(c, "iat_ms", json_integer((json_int_t)ms(now)));
+	t = sign(c);
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_MISSING_CLAIM);
+	free(t);
+}
+
 static void test_bad_role(void **state)
 {
 	(void)state;
@@ -204,7 +264,7 @@ static void test_bad_role(void **state)
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_MISSING_CLAIM);
 	free(t);
 	/* "admin" through the issue path is the only way to the admin flag. */
-	t = auth_issue_access(&cfg, 3, "a@example.com", "A", "root", now);
+	t = auth_issue_access(&cfg, 3, "a@example.com", "A", "root", ms(now));
 	assert_non_null(t);
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_MISSING_CLAIM);
 	free(t);
@@ -251,7 +311,7 @@ static void test_long_non_ascii_email(void **state)
 	 * read back whole (a byte-sized buffer cut it mid-character). */
 	char *email = fraktur_email(AUTH_EMAIL_MAX_CHARS);
 	assert_int_equal(strlen(email), (AUTH_EMAIL_MAX_CHARS - 12) * 4 + 12);
-	char *t = auth_issue_access(&cfg, 7, email, "M", "employee", now);
+	char *t = auth_issue_access(&cfg, 7, email, "M", "employee", ms(now));
 	assert_non_null(t);
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
 	assert_string_equal(u.email, email);
@@ -259,7 +319,7 @@ static void test_long_non_ascii_email(void **state)
 	free(email);
 	/* One character more is not an address of ours. */
 	email = fraktur_email(AUTH_EMAIL_MAX_CHARS + 1);
-	t = auth_issue_access(&cfg, 7, email, "M", "employee", now);
+	t = auth_issue_access(&cfg, 7, email, "M", "employee", ms(now));
 	assert_non_null(t);
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_MISSING_CLAIM);
 	free(t);
@@ -271,7 +331,7 @@ static void test_only_hs256(void **state)
 	(void)state;
 	struct auth_user u;
 	/* {"alg":"none"} + the payload of a genuine admin token + an empty signature. */
-	char *t = auth_issue_access(&cfg, 3, "a@example.com", "A", "admin", now);
+	char *t = auth_issue_access(&cfg, 3, "a@example.com", "A", "admin", ms(now));
 	char *dot = strchr(t, '.');
 	char forged[4096];
 	snprintf(forged, sizeof forged, "eyJhbGciOiJub25lIn0%.*s.", (int)(strrchr(t, '.') - dot),
@@ -291,6 +351,7 @@ int main(void)
 		cmocka_unit_test_setup(test_wrong_issuer, set_now),
 		cmocka_unit_test_setup(test_expiry, set_now),
 		cmocka_unit_test_setup(test_bad_sub, set_now),
+		cmocka_unit_test_setup(test_issued_ms, set_now),
 		cmocka_unit_test_setup(test_bad_role, set_now),
 		cmocka_unit_test_setup(test_bad_email, set_now),
 		cmocka_unit_test_setup(test_long_non_ascii_email, set_now),

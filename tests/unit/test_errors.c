@@ -21,6 +21,7 @@ struct expected_kind {
 static const struct expected_kind expected[] = {
 	{ERR_BAD_REQUEST, 400, "bad_request", "bad request"},
 	{ERR_UNAUTHORIZED, 401, "unauthorized", "authentication required"},
+	{ERR_TOKEN_REVOKED, 401, "token_revoked", "the access token was revoked"},
 	{ERR_FORBIDDEN, 403, "forbidden", "not allowed"},
 	{ERR_NOT_FOUND, 404, "not_found", "not found"},
 	{ERR_METHOD_NOT_ALLOWED, 405, "method_not_allowed", "method not allowed"},

@@ -77,6 +77,31 @@ static void test_room_delete_and_user_delete(void **state)
 	                   &ev, why, sizeof why));
 	assert_null(ev.occurred_at);
 	res_event_clear(&ev);
+
+	/* user_disabled and user_role_changed void the user's tokens; user_enabled asks nothing. */
+	assert_true(decode(RES_EVENT_FROM_USERS,
+	                   "{\"event_type\" : \"user_role_changed\", \"event_id\" : \"e\", "
+	                   "\"occurred_at\" : \"2027-01-15T10:00:00.456Z\", \"user_id\" : 43, "
+	                   "\"role\" : \"employee\"}",
+	                   &ev, why, sizeof why));
+	assert_int_equal(ev.kind, RES_EVENT_USER_REVOKE);
+	assert_int_equal(ev.id, 43);
+	assert_string_equal(ev.occurred_at, "2027-01-15T10:00:00.456Z");
+	assert_string_equal(ev.type, "user_role_changed");
+	res_event_clear(&ev);
+	assert_true(decode(RES_EVENT_FROM_USERS,
+	                   "{\"event_type\":\"user_disabled\",\"user_id\":44,"
+	                   "\"occurred_at\":\"2027-01-15T10:00:00.000Z\"}",
+	                   &ev, why, sizeof why));
+	assert_int_equal(ev.kind, RES_EVENT_USER_REVOKE);
+	assert_string_equal(ev.type, "user_disabled");
+	res_event_clear(&ev);
+	assert_true(decode(RES_EVENT_FROM_USERS,
+	                   "{\"event_type\":\"user_enabled\",\"user_id\":44,"
+	                   "\"occurred_at\":\"2027-01-15T10:00:01.000Z\"}",
+	                   &ev, why, sizeof why));
+	assert_int_equal(ev.kind, RES_EVENT_IGNORE);
+	res_event_clear(&ev);
 }
 
 #define ROOMS RES_EVENT_FROM_ROOMS
@@ -118,6 +143,11 @@ static void test_ignored_and_refused(void **state)
 		{USERS, false,
 	         "{\"event_type\":\"user_deleted\",\"user_id\":42,\"occurred_at\":\"yesterday\"}"},
 		{USERS, false, "{\"event_type\":\"user_deleted\",\"user_id\":1,\"user_id\":2}"},
+		{USERS, false, "{\"event_type\":\"user_disabled\",\"user_id\":0}"},
+		{USERS, false, "{\"event_type\":\"user_enabled\"}"},
+		{USERS, false, "{\"event_type\":\"user_role_changed\",\"user_id\":4}"},
+		{USERS, false,
+	         "{\"event_type\":\"user_role_changed\",\"user_id\":4,\"role\":\"root\"}"},
 	};
 	for (size_t i = 0; i < countof(cases); i++) {
 		struct res_event ev;

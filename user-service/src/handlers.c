@@ -15,6 +15,7 @@
 #include "log.h"
 #include "repo.h"
 #include "rnd.h"
+#include "timefmt.h"
 #include "tokens.h"
 #include "validate.h"
 
@@ -75,10 +76,13 @@ static void reply_user(struct req *r, int status, const struct user *u, bool adm
 
 /* ---- tokens ---- */
 
-/* Replies 200 with a new access token, the given refresh token and the user. */
-static void reply_tokens(struct req *r, const struct user *u, const char *refresh)
+/* Replies 200 with a new access token issued at issued_ms, the given refresh token and the user.
+ * issued_ms is taken before the user was read: a revocation that the read did not see (it
+ * committed after) then voids the token too (docs/architecture.md, "Revocation"). */
+static void reply_tokens(struct req *r, const struct user *u, const char *refresh,
+                         long long issued_ms)
 {
-	char *access = auth_issue_access(auth, u->id, u->email, u->name, u->role, time(NULL));
+	char *access = auth_issue_access(auth, u->id, u->email, u->name, u->role, issued_ms);
 	if (!access) {
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		return;
@@ -259,6 +263,7 @@ void user_handle_callback(struct req *r)
 		.make_admin = user_handlers_is_bootstrap_admin(cfg->admin_emails, id.email),
 	};
 	struct user u;
+	long long issued_ms = timefmt_now_ms();
 	if ((st = user_repo_login(&login, &u, &outcome)) != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -289,7 +294,7 @@ void user_handle_callback(struct req *r)
 		goto out;
 	}
 	log_info("user %lld signed in", u.id);
-	reply_tokens(r, &u, refresh);
+	reply_tokens(r, &u, refresh, issued_ms);
 out:
 	free(refresh);
 	oidc_identity_free(&id);
@@ -324,6 +329,7 @@ void user_handle_refresh(struct req *r)
 	user_token_hash(fresh, new_hash);
 	struct user u;
 	enum user_outcome outcome;
+	long long issued_ms = timefmt_now_ms();
 	enum db_status st = user_repo_refresh_rotate(old_hash, new_hash, grace ? box : NULL,
 	                                             cfg->refresh_ttl, cfg->refresh_reuse_grace, &u,
 	                                             earlier_box, &outcome);
@@ -333,7 +339,7 @@ void user_handle_refresh(struct req *r)
 	}
 	switch (outcome) {
 	case USER_DONE:
-		reply_tokens(r, &u, fresh);
+		reply_tokens(r, &u, fresh, issued_ms);
 		break;
 	case USER_TOKEN_REPLAYED:
 		/* The box was sealed under this very token when it was rotated: it opens. */
@@ -346,7 +352,7 @@ void user_handle_refresh(struct req *r)
 		log_info("refresh token of user %lld presented again within the grace period: same "
 		         "successor returned",
 		         u.id);
-		reply_tokens(r, &u, again);
+		reply_tokens(r, &u, again, issued_ms);
 		break;
 	case USER_TOKEN_REUSED:
 		log_warn("refresh token re-used; its sign-in was revoked");
@@ -521,7 +527,7 @@ void user_handle_admin_put(struct req *r)
 	}
 	struct user u;
 	enum user_outcome outcome;
-	enum db_status st = user_repo_admin_update(id, &p, &u, &outcome);
+	enum db_status st = user_repo_admin_update(id, &p, cfg->user_events_topic, &u, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;

@@ -16,6 +16,7 @@
 #include "repo.h"
 #include "routes.h"
 #include "svc.h"
+#include "timefmt.h"
 #include "user_config.h"
 
 #define SERVICE "user-service"
@@ -136,12 +137,18 @@ static int token_command(int argc, char **argv, const struct auth_config *auth)
 		return 1;
 	}
 	struct user u;
-	enum db_status st = user_repo_ensure(email, name, role, &u);
+	long long not_before_ms = 0;
+	enum db_status st = user_repo_ensure(email, name, role, cfg.user_events_topic, &u,
+	                                     &not_before_ms);
 	if (st != DB_OK) {
 		fprintf(stderr, SERVICE ": cannot store the user: %s\n", db_status_str(st));
 		return 1;
 	}
-	char *token = auth_issue_access(auth, u.id, u.email, u.name, u.role, time(NULL));
+	/* Issued after the change, with its role: never before the revocation the change made
+	 * (whatever the skew between this clock and the database's). */
+	long long now_ms = timefmt_now_ms();
+	char *token = auth_issue_access(auth, u.id, u.email, u.name, u.role,
+	                                now_ms > not_before_ms ? now_ms : not_before_ms);
 	if (!token)
 		return 1;
 	printf("%s\n", token);

@@ -6,9 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "revoke.h"
+
 #define USER_COLS                                                                            \
 	"id, email, name, COALESCE(picture, ''), role, disabled, " DB_TS_MS("created_at") ", "   \
 	DB_TS_MS("updated_at") ", version"
+
+/* The time of a change as its events and its revocation carry it: the database's clock,
+ * truncated to milliseconds (the precision of occurred_at). */
+#define USER_CHANGE_TIME "SELECT date_trunc('milliseconds', clock_timestamp()) AS at"
+
+/* The payload of a user event (docs/events.md): type, user id and time are SQL expressions. */
+#define USER_EVENT(type, id, at)                                                                 \
+	"json_build_object('event_type', " type ", 'event_id', gen_random_uuid(), 'occurred_at', " \
+	DB_TS_MS(at) ", 'user_id', " id ")"
+/* user_role_changed: the envelope and the new role. */
+#define USER_ROLE_EVENT(id, role, at)                                                             \
+	"json_build_object('event_type', 'user_role_changed', 'event_id', gen_random_uuid(), "     \
+	"'occurred_at', " DB_TS_MS(at) ", 'user_id', " id ", 'role', " role ")"
 
 /* Serialises changes to the set of active admins so the last one can never be removed by two
  * concurrent requests that each see another admin. */
@@ -211,17 +226,44 @@ enum db_status user_repo_login(const struct user_login *login, struct user *out,
 }
 
 enum db_status user_repo_ensure(const char *email, const char *name, const char *role,
-                                struct user *out)
+                                const char *topic, struct user *out, long long *not_before_ms)
 {
-	bool found = false;
-	const char *params[] = {email, name, role};
-	return user_write("INSERT INTO users (email, name, role) "
-	                  "VALUES ($1, COALESCE($2, ''), COALESCE($3, 'employee')) "
-	                  "ON CONFLICT ((lower(email))) DO UPDATE SET "
-	                  "name = COALESCE($2, users.name), role = COALESCE($3, users.role), "
-	                  "updated_at = now(), version = users.version + 1 "
-	                  "RETURNING " USER_COLS,
-	                  3, params, out, &found);
+	PGresult *res = NULL;
+	const char *params[] = {email, name, role, topic};
+	*not_before_ms = 0;
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	/* A role given to an existing user who had another one is a role change like an admin's
+	 * (event and revocation), so that the operator can demote too. */
+	st = db_exec(&res,
+	             "WITH old AS (SELECT role FROM users WHERE lower(email) = lower($1)), "
+	             "u AS (INSERT INTO users (email, name, role) "
+	             "  VALUES ($1, COALESCE($2, ''), COALESCE($3, 'employee')) "
+	             "  ON CONFLICT ((lower(email))) DO UPDATE SET "
+	             "  name = COALESCE($2, users.name), role = COALESCE($3, users.role), "
+	             "  updated_at = now(), version = users.version + 1 RETURNING *), "
+	             "t AS (" USER_CHANGE_TIME "), "
+	             "ev AS (SELECT u.id, u.role, t.at FROM u, old, t WHERE u.role <> old.role), "
+	             "e AS (INSERT INTO outbox (topic, key, payload) SELECT $4, ev.id::text, "
+	             "  " USER_ROLE_EVENT("ev.id", "ev.role", "ev.at") " FROM ev) "
+	             "SELECT " USER_COLS ", " DB_TS_MS("t.at") ", EXISTS (SELECT 1 FROM ev) FROM u, t",
+	             4, params);
+	if (st != DB_OK)
+		goto fail;
+	row_to_user(res, 0, out);
+	if (db_bool(res, 0, 10) &&
+	    (st = revoke_apply(out->id, db_value(res, 0, 9), "user_role_changed",
+	                       not_before_ms)) != DB_OK)
+		goto fail;
+	PQclear(res);
+	if ((st = db_commit()) == DB_OK && *not_before_ms)
+		revoke_note(out->id, *not_before_ms);
+	return st;
+fail:
+	PQclear(res);
+	db_rollback();
+	return st;
 }
 
 enum db_status user_repo_get(long long id, struct user *out, bool *found)
@@ -327,11 +369,13 @@ static enum db_status admin_change_begin(const char *ids, long long if_version, 
 	return st;
 }
 
-enum db_status user_repo_admin_update(long long id, const struct user_patch *p, struct user *out,
-                                      enum user_outcome *outcome)
+enum db_status user_repo_admin_update(long long id, const struct user_patch *p, const char *topic,
+                                      struct user *out, enum user_outcome *outcome)
 {
 	char ids[24];
-	bool found = false, others = false;
+	bool others = false;
+	long long not_before_ms = 0;
+	PGresult *res = NULL;
 	snprintf(ids, sizeof ids, "%lld", id);
 	const char *by_id[] = {ids};
 	*outcome = USER_DONE;
@@ -351,18 +395,44 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 		}
 	}
 	const char *params[] = {ids, p->name, p->email, p->role,
-	                        p->set_disabled ? (p->disabled ? "true" : "false") : NULL};
-	st = user_query("UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), "
-	                "role = COALESCE($4, role), disabled = COALESCE($5::boolean, disabled), "
-	                "updated_at = now(), version = version + 1 "
-	                "WHERE id = $1::bigint RETURNING " USER_COLS,
-	                5, params, out, &found);
+	                        p->set_disabled ? (p->disabled ? "true" : "false") : NULL, topic};
+	/* The events are built from the row before and after the change by the statement that
+	 * changes it: user_role_changed when the role differs, user_disabled / user_enabled when
+	 * disabled does.  The last column names those that void the user's tokens. */
+	st = db_exec(
+		&res,
+		"WITH old AS (SELECT role, disabled FROM users WHERE id = $1::bigint), "
+		"u AS (UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), "
+		"  role = COALESCE($4, role), disabled = COALESCE($5::boolean, disabled), "
+		"  updated_at = now(), version = version + 1 WHERE id = $1::bigint RETURNING *), "
+		"t AS (" USER_CHANGE_TIME "), "
+		"ev AS (SELECT x.n, x.type, u.id, u.role, t.at FROM u, old, t, LATERAL (VALUES "
+		"  (1, CASE WHEN u.role <> old.role THEN 'user_role_changed' END), "
+		"  (2, CASE WHEN u.disabled AND NOT old.disabled THEN 'user_disabled' "
+		"           WHEN old.disabled AND NOT u.disabled THEN 'user_enabled' END)) "
+		"  AS x(n, type) WHERE x.type IS NOT NULL), "
+		"e AS (INSERT INTO outbox (topic, key, payload) SELECT $6, ev.id::text, "
+		"  CASE ev.type WHEN 'user_role_changed' THEN " USER_ROLE_EVENT("ev.id", "ev.role", "ev.at")
+		"  ELSE " USER_EVENT("ev.type", "ev.id", "ev.at") " END FROM ev ORDER BY ev.n) "
+		"SELECT " USER_COLS ", " DB_TS_MS("t.at") ", "
+		"  (SELECT string_agg(type, ',' ORDER BY n) FROM ev WHERE type <> 'user_enabled') "
+		"FROM u, t",
+		6, params);
 	if (st == DB_UNIQUE_VIOLATION) {
 		*outcome = USER_DUPLICATE;
 		st = DB_OK;
 		goto fail;
 	}
+	/* The row is locked since admin_change_begin: it is there to update. */
+	if (st == DB_OK && PQntuples(res) != 1)
+		st = DB_ERROR;
 	if (st != DB_OK)
+		goto fail;
+	row_to_user(res, 0, out);
+	const char *voided_by = db_value(res, 0, 10);
+	bool voids = voided_by != NULL;
+	if (voids &&
+	    (st = revoke_apply(id, db_value(res, 0, 9), voided_by, &not_before_ms)) != DB_OK)
 		goto fail;
 	if (out->disabled) {
 		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
@@ -370,8 +440,12 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 		if (st != DB_OK)
 			goto fail;
 	}
-	return db_commit();
+	PQclear(res);
+	if ((st = db_commit()) == DB_OK && voids)
+		revoke_note(id, not_before_ms);
+	return st;
 fail:
+	PQclear(res);
 	db_rollback();
 	return st;
 }
@@ -383,6 +457,7 @@ enum db_status user_repo_delete(long long id, long long if_version, const char *
 	bool others = false;
 	struct user u;
 	PGresult *res = NULL;
+	long long not_before_ms = 0;
 	snprintf(ids, sizeof ids, "%lld", id);
 	*outcome = USER_DONE;
 
@@ -398,23 +473,27 @@ enum db_status user_repo_delete(long long id, long long if_version, const char *
 		}
 	}
 	/* The event is built from the deleted row by the statement that deletes it, as room- and
-	 * reservation-service build theirs. */
+	 * reservation-service build theirs; its time is the user's not_before. */
 	const char *params[] = {ids, topic};
 	st = db_exec(&res,
 	             "WITH u AS (DELETE FROM users WHERE id = $1::bigint RETURNING id), "
+	             "t AS (" USER_CHANGE_TIME "), "
 	             "e AS (INSERT INTO outbox (topic, key, payload) "
-	             "  SELECT $2, u.id::text, json_build_object('event_type', 'user_deleted', "
-	             "  'event_id', gen_random_uuid(), "
-	             "  'occurred_at', " DB_TS_MS("clock_timestamp()") ", 'user_id', u.id) FROM u) "
-	             "SELECT id FROM u",
+	             "  SELECT $2, u.id::text, " USER_EVENT("'user_deleted'", "u.id", "t.at")
+	             "  FROM u, t) "
+	             "SELECT u.id, " DB_TS_MS("t.at") " FROM u, t",
 	             2, params);
 	/* The row is locked since admin_change_begin: it is there to delete. */
 	if (st == DB_OK && PQntuples(res) != 1)
 		st = DB_ERROR;
+	if (st == DB_OK)
+		st = revoke_apply(id, db_value(res, 0, 1), "user_deleted", &not_before_ms);
 	PQclear(res);
 	if (st != DB_OK)
 		goto fail;
-	return db_commit();
+	if ((st = db_commit()) == DB_OK)
+		revoke_note(id, not_before_ms);
+	return st;
 fail:
 	db_rollback();
 	return st;
@@ -505,8 +584,10 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 		return db_commit();
 	}
 	const char *by_uid[] = {uid};
-	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, by_uid, user,
-	                &found);
+	/* FOR SHARE: a role change or disabling in progress finishes first, so the new access
+	 * token is issued either with what it changed or before it (and is then revoked). */
+	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR SHARE", 1, by_uid,
+	                user, &found);
 	if (st != DB_OK || !found)
 		goto fail;
 	/* Disabling revokes the tokens too; say why rather than "invalid". */

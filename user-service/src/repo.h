@@ -65,9 +65,12 @@ enum db_status user_repo_state_take(const char *state, const char *browser_hash,
  * holds that user); else USER_DONE with *out the signed-in user. */
 enum db_status user_repo_login(const struct user_login *login, struct user *out,
                                enum user_outcome *outcome);
-/* Creates or updates a user by e-mail (operator token command).  name/role may be NULL. */
+/* Creates or updates a user by e-mail (operator token command).  name/role may be NULL.  When
+ * role changes an existing user's role, the same transaction writes user_role_changed (topic)
+ * and voids the user's earlier tokens: *not_before_ms then receives the time from which tokens
+ * are valid again (Unix milliseconds), else 0. */
 enum db_status user_repo_ensure(const char *email, const char *name, const char *role,
-                                struct user *out);
+                                const char *topic, struct user *out, long long *not_before_ms);
 enum db_status user_repo_get(long long id, struct user *out, bool *found);
 /* Lists users ordered by id after after_id; q matches name or e-mail (case-insensitive
  * substring), role filters exactly.  Fills at most limit users into *out (new array of user
@@ -78,10 +81,14 @@ enum db_status user_repo_list(const char *q, const char *role, long long after_i
 enum db_status user_repo_update_profile(long long id, const char *name, const char *picture,
                                         long long if_version, struct user *out,
                                         enum user_outcome *outcome);
-enum db_status user_repo_admin_update(long long id, const struct user_patch *p, struct user *out,
-                                      enum user_outcome *outcome);
+/* Applies an admin's change.  The same statement writes the events of what changed to the outbox
+ * (topic): user_role_changed, user_disabled, user_enabled; the same transaction voids the
+ * user's earlier tokens (revoke.h) for a role change or a disabling, and revokes the refresh
+ * tokens of a disabled user. */
+enum db_status user_repo_admin_update(long long id, const struct user_patch *p, const char *topic,
+                                      struct user *out, enum user_outcome *outcome);
 /* Deletes the user (and its refresh tokens); the same statement writes its user_deleted event
- * to the outbox (topic).  if_version 0 = unconditional. */
+ * to the outbox (topic), the same transaction voids its tokens.  if_version 0 = unconditional. */
 enum db_status user_repo_delete(long long id, long long if_version, const char *topic,
                                 enum user_outcome *outcome);
 
