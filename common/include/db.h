@@ -147,6 +147,13 @@ bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_m
  * publish, RFC 3339 in UTC with milliseconds ("2026-11-23T10:00:00.000Z"). */
 #define DB_TS_MS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/* One page of a keyset-paginated list: the JSON documents in column 0 of the first `limit` rows
+ * of res (rows whose text is not JSON are skipped) become a new array in *list (owned by the
+ * caller); when res holds more than `limit` rows (the query asked for limit + 1), *next receives
+ * the cursor of the last row of the page, the array [column 1 as text, column 2 as integer],
+ * owned by the caller, else NULL.  res is borrowed.  Thread-safe. */
+void db_json_page(const PGresult *res, long long limit, json_t **list, json_t **next);
+
 /* Helpers for reading results: the value or NULL for SQL NULL (borrowed from res). */
 const char *db_value(const PGresult *res, int row, int col);
 long long db_int(const PGresult *res, int row, int col);

@@ -20,6 +20,19 @@
 
 #include <stdbool.h>
 
+#include "db.h" /* DB_TS_MS */
+
+/* SQL text for the services' repos, so the table's columns and the event envelope
+ * (docs/events.md#envelope) are spelled once.  OUTBOX_INSERT starts the INSERT … SELECT that
+ * stores one event per row (topic, key, payload follow as SQL expressions).  OUTBOX_EVENT(type,
+ * at, fields) is the payload: event_type (an SQL expression), a fresh event_id, occurred_at (the
+ * timestamptz expression at, in the services' RFC 3339 form), then the event's own fields ("'name',
+ * expr, …"). */
+#define OUTBOX_INSERT "INSERT INTO outbox (topic, key, payload) SELECT "
+#define OUTBOX_EVENT(type, at, fields)                                                       \
+	"json_build_object('event_type', " type ", 'event_id', gen_random_uuid(), 'occurred_at', " \
+	DB_TS_MS(at) ", " fields ")"
+
 struct kafka_producer;
 struct outbox;
 

@@ -541,6 +541,21 @@ bool db_ping(double *ms)
 	return st == DB_OK;
 }
 
+void db_json_page(const PGresult *res, long long limit, json_t **list, json_t **next)
+{
+	int n = PQntuples(res);
+	*list = json_array();
+	*next = NULL;
+	for (int i = 0; i < n && i < limit; i++) {
+		json_t *v = json_loads(PQgetvalue(res, i, 0), 0, NULL);
+		if (v)
+			json_array_append_new(*list, v);
+	}
+	if (limit > 0 && n > limit)
+		*next = json_pack("[s, I]", PQgetvalue(res, (int)limit - 1, 1),
+		                  (json_int_t)db_int(res, (int)limit - 1, 2));
+}
+
 const char *db_value(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);

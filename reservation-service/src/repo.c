@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "outbox.h"
 #include "revoke.h"
 
 #define TS_S(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -22,9 +23,7 @@
 	DB_TS_MS(r ".updated_at") ", 'version', " r ".version)"
 
 #define EVENT(type, r)                                                                       \
-	"json_build_object('event_type', " type ", 'event_id', gen_random_uuid(), "              \
-	"'occurred_at', " DB_TS_MS("clock_timestamp()") ", 'version', " r ".version, "          \
-	"'reservation', " RES_JSON(r) ")"
+	OUTBOX_EVENT(type, "clock_timestamp()", "'version', " r ".version, 'reservation', " RES_JSON(r))
 
 #define ATTEMPTS 3
 
@@ -250,7 +249,7 @@ static enum db_status res_create_once(const struct res_change *c, const char *to
 	              "WITH r AS (INSERT INTO reservations (room_id, user_id, purpose, start_time, "
 	              "  end_time) VALUES ($1::bigint, $2::bigint, $3, to_timestamp($4::bigint), "
 	              "  to_timestamp($5::bigint)) RETURNING *), "
-	              "e AS (INSERT INTO outbox (topic, key, payload) SELECT $6, r.id::text, "
+	              "e AS (" OUTBOX_INSERT "$6, r.id::text, "
 	              "  " EVENT("'reservation_created'", "r") " FROM r), "
 	              "k AS (UPDATE idempotency_keys i SET status = 201, "
 	              "  response = " RES_JSON("r") "::text FROM r "
@@ -380,7 +379,7 @@ static enum db_status res_update_once(long long id, const struct res_change *c, 
 	             "WITH r AS (UPDATE reservations SET room_id = $2::bigint, purpose = $3, "
 	             "  start_time = to_timestamp($4::bigint), end_time = to_timestamp($5::bigint), "
 	             "  updated_at = now(), version = version + 1 WHERE id = $1::bigint RETURNING *), "
-	             "e AS (INSERT INTO outbox (topic, key, payload) SELECT $6, r.id::text, "
+	             "e AS (" OUTBOX_INSERT "$6, r.id::text, "
 	             "  " EVENT("'reservation_updated'", "r") " FROM r) "
 	             "SELECT " RES_JSON("r") "::text FROM r",
 	             6, params);
@@ -426,7 +425,7 @@ enum db_status res_repo_cancel(long long id, long long expected_version, const c
 		"r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = $3, "
 		"  updated_at = now(), version = version + 1 WHERE id = $1::bigint "
 		"  AND status = 'confirmed' AND ($2::int = 0 OR version = $2::int) RETURNING *), "
-		"e AS (INSERT INTO outbox (topic, key, payload) SELECT $4, r.id::text, "
+		"e AS (" OUTBOX_INSERT "$4, r.id::text, "
 		"  " EVENT("'reservation_cancelled'", "r") " FROM r) "
 		"SELECT (SELECT count(*) FROM r), cur.status, cur.version FROM cur",
 		4, params);
@@ -472,18 +471,8 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 		9, params);
 	if (st != DB_OK)
 		return st;
-	json_t *arr = json_array();
-	int n = PQntuples(res);
-	for (int i = 0; i < n && i < f->limit; i++) {
-		json_t *v = json_loads(PQgetvalue(res, i, 0), 0, NULL);
-		if (v)
-			json_array_append_new(arr, v);
-	}
-	if (n > f->limit)
-		*next = json_pack("[s, I]", PQgetvalue(res, (int)f->limit - 1, 1),
-		                  (json_int_t)db_int(res, (int)f->limit - 1, 2));
+	db_json_page(res, f->limit, list, next);
 	PQclear(res);
-	*list = arr;
 	return DB_OK;
 }
 
@@ -546,7 +535,7 @@ static enum db_status cancel_future(const char *column_is, const char *value, co
 	         "WITH r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = $2, "
 	         "  updated_at = now(), version = version + 1 WHERE %s = $1::bigint "
 	         "  AND status = 'confirmed' AND start_time > now() RETURNING *), "
-	         "e AS (INSERT INTO outbox (topic, key, payload) SELECT $3, r.id::text, "
+	         "e AS (" OUTBOX_INSERT "$3, r.id::text, "
 	         "  " EVENT("'reservation_cancelled'", "r") " FROM r) "
 	         "SELECT count(*) FROM r",
 	         column_is);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outbox.h"
+
 /* The room representation of docs/api.md#rooms, for a row alias r. */
 #define ROOM_JSON(r)                                                                         \
 	"json_build_object('id', " r ".id, 'name', " r ".name, 'capacity', " r ".capacity, "     \
@@ -23,9 +25,7 @@
 	"ORDER BY lower(e), o) d ORDER BY o)"
 
 #define EVENT(type, r)                                                                       \
-	"json_build_object('event_type', '" type "', 'event_id', gen_random_uuid(), "            \
-	"'occurred_at', " DB_TS_MS("clock_timestamp()") ", 'version', " r ".version, "          \
-	"'room', " ROOM_JSON(r) ")"
+	OUTBOX_EVENT("'" type "'", "clock_timestamp()", "'version', " r ".version, 'room', " ROOM_JSON(r))
 
 static json_t *parse_json(const char *text)
 {
@@ -77,8 +77,7 @@ enum db_status room_repo_create(const struct room_input *in, const char *topic, 
 		"  time_zone, active) VALUES ($1, $2::int, "
 		"  " EQUIPMENT("$3") ", $4, $5::int, $6, $7, $8::boolean) "
 		"  RETURNING *), "
-		"e AS (INSERT INTO outbox (topic, key, payload) "
-		"  SELECT $9, r.id::text, " EVENT("room_created", "r") " FROM r) "
+		"e AS (" OUTBOX_INSERT "$9, r.id::text, " EVENT("room_created", "r") " FROM r) "
 		"SELECT " ROOM_JSON("r") "::text FROM r",
 		9, params);
 	free(p.equipment);
@@ -140,8 +139,7 @@ enum db_status room_repo_update(long long id, const struct room_input *in, const
 		"  time_zone = COALESCE($11, time_zone), active = COALESCE($12::boolean, active), "
 		"  updated_at = now(), version = version + 1 "
 		"  WHERE id = $1::bigint AND ($13::int = 0 OR version = $13::int) RETURNING *), "
-		"e AS (INSERT INTO outbox (topic, key, payload) "
-		"  SELECT $14, r.id::text, " EVENT("room_updated", "r") " FROM r) "
+		"e AS (" OUTBOX_INSERT "$14, r.id::text, " EVENT("room_updated", "r") " FROM r) "
 		"SELECT " ROOM_JSON("r") "::text FROM r",
 		14, params);
 	free(p.equipment);
@@ -169,11 +167,9 @@ enum db_status room_repo_delete(long long id, long long if_version, const char *
 		&res,
 		"WITH r AS (DELETE FROM rooms WHERE id = $1::bigint "
 		"  AND ($2::int = 0 OR version = $2::int) RETURNING id, version), "
-		"e AS (INSERT INTO outbox (topic, key, payload) "
-		"  SELECT $3, r.id::text, json_build_object('event_type', 'room_deleted', "
-		"  'event_id', gen_random_uuid(), "
-		"  'occurred_at', " DB_TS_MS("clock_timestamp()") ", "
-		"  'version', r.version + 1, 'room_id', r.id) FROM r) "
+		"e AS (" OUTBOX_INSERT "$3, r.id::text, "
+		"  " OUTBOX_EVENT("'room_deleted'", "clock_timestamp()",
+		                  "'version', r.version + 1, 'room_id', r.id") " FROM r) "
 		"SELECT id FROM r",
 		3, params);
 	*outcome = ROOM_DONE;
@@ -230,17 +226,7 @@ enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_
 	free(equipment);
 	if (st != DB_OK)
 		return st;
-	json_t *arr = json_array();
-	int n = PQntuples(res);
-	for (int i = 0; i < n && i < f->limit; i++) {
-		json_t *room = parse_json(PQgetvalue(res, i, 0));
-		if (room)
-			json_array_append_new(arr, room);
-	}
-	if (n > f->limit)
-		*next = json_pack("[s, I]", PQgetvalue(res, (int)f->limit - 1, 1),
-		                  (json_int_t)db_int(res, (int)f->limit - 1, 2));
+	db_json_page(res, f->limit, rooms, next);
 	PQclear(res);
-	*rooms = arr;
 	return DB_OK;
 }

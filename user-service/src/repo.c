@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outbox.h"
 #include "revoke.h"
 
 #define USER_COLS                                                                            \
@@ -17,13 +18,10 @@
 #define USER_CHANGE_TIME "SELECT date_trunc('milliseconds', clock_timestamp()) AS at"
 
 /* The payload of a user event (docs/events.md): type, user id and time are SQL expressions. */
-#define USER_EVENT(type, id, at)                                                                 \
-	"json_build_object('event_type', " type ", 'event_id', gen_random_uuid(), 'occurred_at', " \
-	DB_TS_MS(at) ", 'user_id', " id ")"
+#define USER_EVENT(type, id, at) OUTBOX_EVENT(type, at, "'user_id', " id)
 /* user_role_changed: the envelope and the new role. */
 #define USER_ROLE_EVENT(id, role, at)                                                             \
-	"json_build_object('event_type', 'user_role_changed', 'event_id', gen_random_uuid(), "     \
-	"'occurred_at', " DB_TS_MS(at) ", 'user_id', " id ", 'role', " role ")"
+	OUTBOX_EVENT("'user_role_changed'", at, "'user_id', " id ", 'role', " role)
 
 /* Serialises changes to the set of active admins so the last one can never be removed by two
  * concurrent requests that each see another admin. */
@@ -245,7 +243,7 @@ enum db_status user_repo_ensure(const char *email, const char *name, const char 
 	             "  updated_at = now(), version = users.version + 1 RETURNING *), "
 	             "t AS (" USER_CHANGE_TIME "), "
 	             "ev AS (SELECT u.id, u.role, t.at FROM u, old, t WHERE u.role <> old.role), "
-	             "e AS (INSERT INTO outbox (topic, key, payload) SELECT $4, ev.id::text, "
+	             "e AS (" OUTBOX_INSERT "$4, ev.id::text, "
 	             "  " USER_ROLE_EVENT("ev.id", "ev.role", "ev.at") " FROM ev) "
 	             "SELECT " USER_COLS ", " DB_TS_MS("t.at") ", EXISTS (SELECT 1 FROM ev) FROM u, t",
 	             4, params);
@@ -411,7 +409,7 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 		"  (2, CASE WHEN u.disabled AND NOT old.disabled THEN 'user_disabled' "
 		"           WHEN old.disabled AND NOT u.disabled THEN 'user_enabled' END)) "
 		"  AS x(n, type) WHERE x.type IS NOT NULL), "
-		"e AS (INSERT INTO outbox (topic, key, payload) SELECT $6, ev.id::text, "
+		"e AS (" OUTBOX_INSERT "$6, ev.id::text, "
 		"  CASE ev.type WHEN 'user_role_changed' THEN " USER_ROLE_EVENT("ev.id", "ev.role", "ev.at")
 		"  ELSE " USER_EVENT("ev.type", "ev.id", "ev.at") " END FROM ev ORDER BY ev.n) "
 		"SELECT " USER_COLS ", " DB_TS_MS("t.at") ", "
@@ -478,8 +476,7 @@ enum db_status user_repo_delete(long long id, long long if_version, const char *
 	st = db_exec(&res,
 	             "WITH u AS (DELETE FROM users WHERE id = $1::bigint RETURNING id), "
 	             "t AS (" USER_CHANGE_TIME "), "
-	             "e AS (INSERT INTO outbox (topic, key, payload) "
-	             "  SELECT $2, u.id::text, " USER_EVENT("'user_deleted'", "u.id", "t.at")
+	             "e AS (" OUTBOX_INSERT "$2, u.id::text, " USER_EVENT("'user_deleted'", "u.id", "t.at")
 	             "  FROM u, t) "
 	             "SELECT u.id, " DB_TS_MS("t.at") " FROM u, t",
 	             2, params);
