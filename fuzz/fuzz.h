@@ -15,13 +15,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_CHECK(cond)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
+#define FUZZ_CHECK(cond)                                                                     \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
 			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-			        #cond);                                                   \
-			abort();                                                          \
-		}                                                                         \
+			        #cond);                                                      \
+			abort();                                                             \
+		}                                                                            \
 	} while (0)
 
 /* data[0..size) as a heap NUL-terminated string (caller frees); as a C string from the network
@@ -30,8 +30,7 @@ char *fuzz_cstr(const uint8_t *data, size_t size);
 
 /* An accepted string member: borrowed from body[key], no NUL inside, [min, max] code points.
  * Nothing to check when s is NULL. */
-void fuzz_check_string(const json_t *body, const char *key, const char *s, size_t min,
-                       size_t max);
+void fuzz_check_string(const json_t *body, const char *key, const char *s, size_t min, size_t max);
 
 /* A validation result: an object of field -> non-empty reason string. */
 void fuzz_check_details(const json_t *details);

@@ -62,13 +62,14 @@ static void access_token(const char *token)
 {
 	json_t *claims = NULL;
 	struct auth_user u;
-	enum jwt_status st =
-		jwt_verify_hs256(token, (const unsigned char *)SECRET, strlen(SECRET), &claims);
+	enum jwt_status st = jwt_verify_hs256(token, (const unsigned char *)SECRET, strlen(SECRET),
+	                                      &claims);
 	check_status(st);
 	FUZZ_CHECK((st == JWT_OK) == (claims != NULL));
 	if (claims) {
 		FUZZ_CHECK(json_is_object(claims));
-		check_status(jwt_check_claims(claims, NOW, AUTH_LEEWAY_SECONDS, ISSUER, NULL, NULL));
+		check_status(
+			jwt_check_claims(claims, NOW, AUTH_LEEWAY_SECONDS, ISSUER, NULL, NULL));
 	}
 	json_decref(claims);
 	check_user(auth_verify_access(&auth, token, NOW, &u), &u);
@@ -94,8 +95,8 @@ static void round_trip(const uint8_t *data, size_t size)
 	char *token = jwt_sign_hs256(claims, (const unsigned char *)SECRET, strlen(SECRET));
 	FUZZ_CHECK(token != NULL);
 	json_t *back = NULL;
-	enum jwt_status st =
-		jwt_verify_hs256(token, (const unsigned char *)SECRET, strlen(SECRET), &back);
+	enum jwt_status st = jwt_verify_hs256(token, (const unsigned char *)SECRET, strlen(SECRET),
+	                                      &back);
 	if (strlen(token) > JWT_MAX_LEN) {
 		FUZZ_CHECK(st == JWT_TOO_LARGE);
 	} else {

@@ -32,18 +32,18 @@ struct fuzz_route {
 };
 
 static const struct fuzz_route builtin_routes[] = {
-	{{"GET", "/health"}, 0}, {{"GET", "/ready"}, 0},        {{"GET", "/live"}, 0},
+	{{"GET", "/health"}, 0},  {{"GET", "/ready"}, 0},        {{"GET", "/live"}, 0},
 	{{"GET", "/metrics"}, 0}, {{"GET", "/openapi.json"}, 0},
 };
 
 static const struct fuzz_route user_routes[] = {
-	{{"GET", "/auth/google/login"}, 0},  {{"GET", "/auth/google/callback"}, 0},
-	{{"POST", "/auth/refresh"}, 0},      {{"POST", "/auth/logout"}, 1},
-	{{"GET", "/users/profile"}, 1},      {{"GET", "/users/me"}, 1},
-	{{"PUT", "/users/profile"}, 1},      {{"PUT", "/users/me"}, 1},
-	{{"GET", "/admin/users"}, 2},        {{"GET", "/users"}, 2},
-	{{"GET", "/admin/users/{id}"}, 2},   {{"PUT", "/admin/users/{id}"}, 2},
-	{{"PUT", "/users/{id}"}, 2},         {{"DELETE", "/admin/users/{id}"}, 2},
+	{{"GET", "/auth/google/login"}, 0}, {{"GET", "/auth/google/callback"}, 0},
+	{{"POST", "/auth/refresh"}, 0},     {{"POST", "/auth/logout"}, 1},
+	{{"GET", "/users/profile"}, 1},     {{"GET", "/users/me"}, 1},
+	{{"PUT", "/users/profile"}, 1},     {{"PUT", "/users/me"}, 1},
+	{{"GET", "/admin/users"}, 2},       {{"GET", "/users"}, 2},
+	{{"GET", "/admin/users/{id}"}, 2},  {{"PUT", "/admin/users/{id}"}, 2},
+	{{"PUT", "/users/{id}"}, 2},        {{"DELETE", "/admin/users/{id}"}, 2},
 };
 
 static const struct fuzz_route room_routes[] = {
@@ -52,9 +52,9 @@ static const struct fuzz_route room_routes[] = {
 };
 
 static const struct fuzz_route res_routes[] = {
-	{{"POST", "/reservations"}, 1},       {{"GET", "/reservations"}, 1},
-	{{"GET", "/reservations/{id}"}, 1},   {{"PUT", "/reservations/{id}"}, 1},
-	{{"DELETE", "/reservations/{id}"}, 1}, {{"GET", "/availability"}, 1},
+	{{"POST", "/reservations"}, 1},           {{"GET", "/reservations"}, 1},
+	{{"GET", "/reservations/{id}"}, 1},       {{"PUT", "/reservations/{id}"}, 1},
+	{{"DELETE", "/reservations/{id}"}, 1},    {{"GET", "/availability"}, 1},
 	{{"GET", "/availability/rooms/{id}"}, 1},
 };
 
@@ -118,8 +118,8 @@ static void route(const char *method, const char *path)
 	check_match(routes, n, lookup, path, found, &m);
 	for (size_t s = 0; !found && !m.path_known && s < countof(services); s++) {
 		struct router_match ms;
-		bool f = router_find(services[s].routes, services[s].n, sizeof services[s].routes[0],
-		                     lookup, path, &ms);
+		bool f = router_find(services[s].routes, services[s].n,
+		                     sizeof services[s].routes[0], lookup, path, &ms);
 		check_match(services[s].routes, services[s].n, lookup, path, f, &ms);
 		if (f)
 			param_id(&ms);
@@ -133,7 +133,8 @@ static void route(const char *method, const char *path)
 			struct router_match m2;
 			bool f2 = router_find(services[s].routes, services[s].n,
 			                      sizeof services[s].routes[0], lookup, slashed, &m2);
-			FUZZ_CHECK(f2 == f && m2.index == ms.index && m2.path_known == ms.path_known &&
+			FUZZ_CHECK(f2 == f && m2.index == ms.index &&
+			           m2.path_known == ms.path_known &&
 			           strcmp(m2.allow, ms.allow) == 0);
 			free(slashed);
 		}
@@ -193,8 +194,12 @@ static void query_time(const char *qs, const char *name)
 	if (query(qs, name, buf, sizeof buf) != 1 || !timefmt_parse_rfc3339(buf, &t))
 		return;
 	if (!t.has_offset) {
-		struct tm tm = {.tm_year = t.year - 1900, .tm_mon = t.month - 1, .tm_mday = t.day,
-		                .tm_hour = t.hour, .tm_min = t.minute, .tm_sec = t.second};
+		struct tm tm = {.tm_year = t.year - 1900,
+		                .tm_mon = t.month - 1,
+		                .tm_mday = t.day,
+		                .tm_hour = t.hour,
+		                .tm_min = t.minute,
+		                .tm_sec = t.second};
 		t.utc = (long long)timegm(&tm);
 	}
 }
@@ -297,8 +302,8 @@ static void query_strings(const char *qs)
 	static const struct {
 		const char *name;
 		size_t size;
-	} strings[] = {{"q", 201},       {"role", 16},     {"status", 16}, {"login_hint", 1281},
-	               {"state", 128},   {"code", 2048},   {"error", 128}};
+	} strings[] = {{"q", 201},     {"role", 16},   {"status", 16}, {"login_hint", 1281},
+	               {"state", 128}, {"code", 2048}, {"error", 128}};
 	char buf[2048];
 	for (size_t i = 0; i < countof(strings); i++)
 		(void)query(qs, strings[i].name, buf, strings[i].size);

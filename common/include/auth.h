@@ -19,8 +19,8 @@
 #define AUTH_EMAIL_SIZE (AUTH_EMAIL_MAX_CHARS * 4 + 1)
 
 struct auth_config {
-	const char *secret;  /* borrowed; at least 32 bytes */
-	const char *issuer;  /* borrowed */
+	const char *secret;   /* borrowed; at least 32 bytes */
+	const char *issuer;   /* borrowed */
 	long long access_ttl; /* seconds */
 };
 

@@ -26,12 +26,12 @@ union cfg_value_check {
 };
 
 struct cfg_param {
-	const char *name;    /* environment variable */
+	const char *name; /* environment variable */
 	enum cfg_type type;
-	const char *def;     /* default as text, NULL = no default */
-	long long min, max;  /* bounds (see enum cfg_type); max 0 = unbounded for strings */
-	bool required;       /* unset or empty is an error */
-	size_t offset;       /* where the value goes inside the caller's struct */
+	const char *def;             /* default as text, NULL = no default */
+	long long min, max;          /* bounds (see enum cfg_type); max 0 = unbounded for strings */
+	bool required;               /* unset or empty is an error */
+	size_t offset;               /* where the value goes inside the caller's struct */
 	union cfg_value_check check; /* all NULL = none */
 };
 
@@ -56,48 +56,74 @@ struct cfg_table {
 
 /* offsetof(s, m), refusing to compile unless member m of struct s has type T: a row's type and
  * the field it fills cannot disagree (cfg_load copies sizeof(T) bytes there). */
-#define CFG_OFFSET_(s, m, T)                                                                   \
-	(offsetof(s, m) + 0 * sizeof(struct {                                                  \
-		 int cfg_unused_;                                                              \
-		 _Static_assert(_Generic(((s *)0)->m, T: 1, default: 0), #m " must be " #T);   \
-	 }))
+#define CFG_OFFSET_(s, m, T)                                                                \
+	(offsetof(s, m) + 0 * sizeof(struct {                                               \
+				  int cfg_unused_;                                          \
+				  _Static_assert(_Generic(((s *)0)->m, T : 1, default : 0), \
+		                                 #m " must be " #T);                        \
+			  }))
 
 /* Rows of a table, as designated initialisers of struct cfg_param.  s is the configuration
  * struct, var the environment variable, member the field (e.g. common.port), dflt the default
  * as text (NULL = none).  Integers are bounded by lo..hi; strings are lo..hi bytes long
  * (hi 0 = no upper bound). */
-#define CFG_INT(s, var, member, dflt, lo, hi)                                                  \
-	{.name = var, .type = CFG_TYPE_INT, .def = dflt, .min = lo, .max = hi,                 \
-	 .offset = CFG_OFFSET_(s, member, long long)}
-#define CFG_STR(s, var, member, dflt, lo, hi)                                                  \
-	{.name = var, .type = CFG_TYPE_STRING, .def = dflt, .min = lo, .max = hi,              \
-	 .offset = CFG_OFFSET_(s, member, char *)}
-#define CFG_REQUIRED_STR(s, var, member, lo, hi)                                               \
-	{.name = var, .type = CFG_TYPE_STRING, .min = lo, .max = hi, .required = true,         \
-	 .offset = CFG_OFFSET_(s, member, char *)}
-#define CFG_BOOL(s, var, member, dflt)                                                         \
-	{.name = var, .type = CFG_TYPE_BOOL, .def = dflt, .offset = CFG_OFFSET_(s, member, bool)}
+#define CFG_INT(s, var, member, dflt, lo, hi)                                         \
+	{                                                                             \
+		.name = var, .type = CFG_TYPE_INT, .def = dflt, .min = lo, .max = hi, \
+		.offset = CFG_OFFSET_(s, member, long long)                           \
+	}
+#define CFG_STR(s, var, member, dflt, lo, hi)                                            \
+	{                                                                                \
+		.name = var, .type = CFG_TYPE_STRING, .def = dflt, .min = lo, .max = hi, \
+		.offset = CFG_OFFSET_(s, member, char *)                                 \
+	}
+#define CFG_REQUIRED_STR(s, var, member, lo, hi)                                              \
+	{                                                                                     \
+		.name = var, .type = CFG_TYPE_STRING, .min = lo, .max = hi, .required = true, \
+		.offset = CFG_OFFSET_(s, member, char *)                                      \
+	}
+#define CFG_BOOL(s, var, member, dflt)                           \
+	{                                                        \
+		.name = var, .type = CFG_TYPE_BOOL, .def = dflt, \
+		.offset = CFG_OFFSET_(s, member, bool)           \
+	}
 
 /* The same rows with a check of the loaded value (union cfg_value_check), which also runs on
  * the default.  The error is "<VAR> <why>". */
-#define CFG_INT_CHECKED(s, var, member, dflt, lo, hi, fn)                                      \
-	{.name = var, .type = CFG_TYPE_INT, .def = dflt, .min = lo, .max = hi,                 \
-	 .offset = CFG_OFFSET_(s, member, long long), .check = {.num = fn}}
-#define CFG_STR_CHECKED(s, var, member, dflt, lo, hi, fn)                                      \
-	{.name = var, .type = CFG_TYPE_STRING, .def = dflt, .min = lo, .max = hi,              \
-	 .offset = CFG_OFFSET_(s, member, char *), .check = {.str = fn}}
-#define CFG_BOOL_CHECKED(s, var, member, dflt, fn)                                             \
-	{.name = var, .type = CFG_TYPE_BOOL, .def = dflt, .offset = CFG_OFFSET_(s, member, bool), \
-	 .check = {.flag = fn}}
+#define CFG_INT_CHECKED(s, var, member, dflt, lo, hi, fn)                             \
+	{                                                                             \
+		.name = var, .type = CFG_TYPE_INT, .def = dflt, .min = lo, .max = hi, \
+		.offset = CFG_OFFSET_(s, member, long long), .check = {               \
+			.num = fn                                                     \
+		}                                                                     \
+	}
+#define CFG_STR_CHECKED(s, var, member, dflt, lo, hi, fn)                                \
+	{                                                                                \
+		.name = var, .type = CFG_TYPE_STRING, .def = dflt, .min = lo, .max = hi, \
+		.offset = CFG_OFFSET_(s, member, char *), .check = {                     \
+			.str = fn                                                        \
+		}                                                                        \
+	}
+#define CFG_BOOL_CHECKED(s, var, member, dflt, fn)                 \
+	{                                                          \
+		.name = var, .type = CFG_TYPE_BOOL, .def = dflt,   \
+		.offset = CFG_OFFSET_(s, member, bool), .check = { \
+			.flag = fn                                 \
+		}                                                  \
+	}
 
 /* Rules of a table, as designated initialisers of struct cfg_check.  The error names both
  * variables: "<LHS> must not exceed <RHS>", "<RHS> is required when <LHS> is set". */
-#define CFG_CHECK_LE(s, x, y)                                                                  \
-	{.kind = CFG_CHECK_KIND_LE, .lhs = CFG_OFFSET_(s, x, long long),                       \
-	 .rhs = CFG_OFFSET_(s, y, long long)}
-#define CFG_CHECK_REQUIRES(s, x, y)                                                            \
-	{.kind = CFG_CHECK_KIND_REQUIRES, .lhs = CFG_OFFSET_(s, x, char *),                    \
-	 .rhs = CFG_OFFSET_(s, y, char *)}
+#define CFG_CHECK_LE(s, x, y)                                                   \
+	{                                                                       \
+		.kind = CFG_CHECK_KIND_LE, .lhs = CFG_OFFSET_(s, x, long long), \
+		.rhs = CFG_OFFSET_(s, y, long long)                             \
+	}
+#define CFG_CHECK_REQUIRES(s, x, y)                                                \
+	{                                                                          \
+		.kind = CFG_CHECK_KIND_REQUIRES, .lhs = CFG_OFFSET_(s, x, char *), \
+		.rhs = CFG_OFFSET_(s, y, char *)                                   \
+	}
 
 /* Loads every row into the struct at `out`, then applies the rules.  On failure returns false
  * and writes one line naming the variable(s) into err (never the value of a variable, which may

@@ -39,10 +39,12 @@
 	X(DB_ERROR, ERR_INTERNAL, "database error", "")
 
 enum db_status {
+/* clang-format off */
 #define DB_ENUM_(status, kind, text, reply) status,
 	DB_STATUSES(DB_ENUM_)
 #undef DB_ENUM_
 	DB_STATUS_COUNT
+	/* clang-format on */
 };
 
 /* A numbered schema change, embedded in the binary by tools/embed-migrations.sh. */

@@ -46,19 +46,19 @@ struct http_route {
 };
 
 struct http_options {
-	const char *service;           /* "user-service" */
-	const char *listen_host;       /* NULL = 0.0.0.0 */
+	const char *service;     /* "user-service" */
+	const char *listen_host; /* NULL = 0.0.0.0 */
 	long long port;
 	long long num_threads;
-	long long max_body;            /* bytes */
-	long long request_timeout_ms;  /* a request must arrive within this; 0 = 30000 */
-	const char *cors_origins;      /* comma-separated, "*" or empty */
+	long long max_body;           /* bytes */
+	long long request_timeout_ms; /* a request must arrive within this; 0 = 30000 */
+	const char *cors_origins;     /* comma-separated, "*" or empty */
 	const struct auth_config *auth;
 	const struct http_route *routes;
 	size_t nroutes;
-	struct health *health;         /* GET /health reports its last results; NULL = no checks */
-	bool (*ready)(void);           /* extra readiness condition, may be NULL */
-	const char *openapi;           /* the service's OpenAPI document (JSON text), may be NULL */
+	struct health *health; /* GET /health reports its last results; NULL = no checks */
+	bool (*ready)(void);   /* extra readiness condition, may be NULL */
+	const char *openapi;   /* the service's OpenAPI document (JSON text), may be NULL */
 	/* Requests whose path starts with rate_limit_prefix (e.g. "/auth/") take a token from
 	 * rate_limit per client address; an empty bucket answers 429 with Retry-After.  The client
 	 * address is the peer, or the X-Real-IP header (the address the gateway resolved) when the
@@ -67,7 +67,7 @@ struct http_options {
 	const char *rate_limit_prefix;
 	struct ratelimit *rate_limit;
 	const char *trusted_gateways;
-	void (*thread_exit)(void);     /* per-thread cleanup of the service, may be NULL */
+	void (*thread_exit)(void); /* per-thread cleanup of the service, may be NULL */
 };
 
 /* Starts the server; opts and everything it points to must outlive it.  Returns NULL with a
@@ -97,8 +97,8 @@ bool req_param_id(struct req *r, const char *name, long long *id);
  * and returns -1 when it is too long for buf. */
 int req_query(struct req *r, const char *name, char *buf, size_t size);
 /* Optional integer query parameter within [min, max]; replies 400 on failure. */
-bool req_query_int(struct req *r, const char *name, long long min, long long max,
-                   long long *out, bool *present);
+bool req_query_int(struct req *r, const char *name, long long min, long long max, long long *out,
+                   bool *present);
 /* Optional boolean query parameter (true/false/1/0); replies 400 on failure. */
 bool req_query_bool(struct req *r, const char *name, bool *out, bool *present);
 

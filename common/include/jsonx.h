@@ -55,8 +55,8 @@ bool jsonx_int_range(const json_t *obj, const char *key, long long min, long lon
 
 /* Reads an optional string member whose length in characters (UTF-8 code points) lies in
  * [min, max].  *out is borrowed from obj (NULL when absent or JSON null). */
-bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max,
-                      const char **out, json_t *details);
+bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max, const char **out,
+                      json_t *details);
 
 /* Number of UTF-8 code points in a valid UTF-8 string. */
 size_t jsonx_utf8_len(const char *s);

@@ -20,19 +20,19 @@
 
 enum jwt_status {
 	JWT_OK = 0,
-	JWT_MALFORMED,      /* not three canonical base64url parts (unpadded, RFC 7515 §2) with
+	JWT_MALFORMED, /* not three canonical base64url parts (unpadded, RFC 7515 §2) with
 	                       JSON objects for header and payload */
-	JWT_TOO_LARGE,      /* longer than JWT_MAX_LEN */
-	JWT_BAD_ALG,        /* alg is not the one expected (e.g. "none", "RS256" for HS256) */
+	JWT_TOO_LARGE, /* longer than JWT_MAX_LEN */
+	JWT_BAD_ALG,   /* alg is not the one expected (e.g. "none", "RS256" for HS256) */
 	JWT_BAD_SIGNATURE,
-	JWT_UNKNOWN_KID,    /* RS256: no key in the JWKS with the token's kid */
-	JWT_BAD_KEY,        /* RS256: the kid's JWK is not an RSA public key of JWT_RSA_MIN_BITS to
+	JWT_UNKNOWN_KID, /* RS256: no key in the JWKS with the token's kid */
+	JWT_BAD_KEY,     /* RS256: the kid's JWK is not an RSA public key of JWT_RSA_MIN_BITS to
 	                       JWT_RSA_MAX_BITS bits with an odd exponent of at least 3 */
 	JWT_EXPIRED,
-	JWT_NOT_YET_VALID,  /* iat/nbf in the future beyond the leeway */
+	JWT_NOT_YET_VALID, /* iat/nbf in the future beyond the leeway */
 	JWT_BAD_ISSUER,
 	JWT_BAD_AUDIENCE,
-	JWT_MISSING_CLAIM,  /* exp absent or not an integer */
+	JWT_MISSING_CLAIM, /* exp absent or not an integer */
 };
 
 /* Short English description of a status, e.g. "token expired". Static string. */
@@ -55,8 +55,7 @@ enum jwt_status jwt_verify_rs256(const char *token, const json_t *jwks, json_t *
 /* Checks exp (required), iat and nbf (optional) against now with leeway seconds, iss when
  * issuer is non-NULL (iss must equal it, or equal issuer2 when that is non-NULL) and aud when
  * audience is non-NULL (a string equal to it, or an array containing it). */
-enum jwt_status jwt_check_claims(const json_t *claims, time_t now, long leeway,
-                                 const char *issuer, const char *issuer2,
-                                 const char *audience);
+enum jwt_status jwt_check_claims(const json_t *claims, time_t now, long leeway, const char *issuer,
+                                 const char *issuer2, const char *audience);
 
 #endif

@@ -45,15 +45,13 @@ void kafka_producer_free(struct kafka_producer *p, int timeout_ms);
 bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms);
 /* The value of librdkafka property name as the producer / consumer uses it, into out (NUL-
  * terminated); false when unknown or out is too small.  For diagnostics and tests. */
-bool kafka_producer_setting(struct kafka_producer *p, const char *name, char *out,
-                            size_t outlen);
-bool kafka_consumer_setting(struct kafka_consumer *c, const char *name, char *out,
-                            size_t outlen);
+bool kafka_producer_setting(struct kafka_producer *p, const char *name, char *out, size_t outlen);
+bool kafka_consumer_setting(struct kafka_consumer *c, const char *name, char *out, size_t outlen);
 /* Produces one message and waits for its delivery report (bounded by timeout_ms).  Returns true
  * when the broker acknowledged it; after a timeout the message may still be delivered later.
  * The outbox publisher uses kafka_produce_batch() instead. */
-bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
-                        size_t keylen, const void *value, size_t len, int timeout_ms);
+bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key, size_t keylen,
+                        const void *value, size_t len, int timeout_ms);
 
 /* One message of kafka_produce_batch(): the inputs are borrowed for the call's duration. */
 struct kafka_message {
@@ -84,8 +82,8 @@ enum kafka_handled {
 
 /* A message handler.  key/value are not NUL-terminated and valid only during the call. */
 typedef enum kafka_handled (*kafka_handler_fn)(const char *topic, const char *key, size_t keylen,
-                                               const char *value, size_t len, void *arg,
-                                               char *why, size_t whylen);
+                                               const char *value, size_t len, void *arg, char *why,
+                                               size_t whylen);
 
 /* Starts a consumer of topics (NULL-terminated array, borrowed) in group.  Unparseable
  * messages go to "<topic>.dlq" through dlq_producer: the consumer waits a few seconds for the

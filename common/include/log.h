@@ -30,9 +30,9 @@ const char *log_request_id(void);
 void log_write(enum log_level level, json_t *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define LOG_AT_(lvl, fields, ...)                        \
-	do {                                             \
-		if (log_enabled(lvl))                    \
+#define LOG_AT_(lvl, fields, ...)                            \
+	do {                                                 \
+		if (log_enabled(lvl))                        \
 			log_write(lvl, fields, __VA_ARGS__); \
 	} while (0)
 #define log_debug(...) LOG_AT_(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__)

@@ -30,25 +30,25 @@ struct oidc_config {
 	const char *client_id;
 	const char *client_secret;
 	const char *redirect_uri;
-	const char *hosted_domain;    /* "" or NULL: any */
-	bool allow_http_loopback;     /* allow http:// to 127.0.0.1/localhost (tests, make run) */
-	long timeout_ms;              /* total time per provider call */
-	long jwks_refresh_s;          /* the JWKS and the discovery document are fetched again when
+	const char *hosted_domain; /* "" or NULL: any */
+	bool allow_http_loopback;  /* allow http:// to 127.0.0.1/localhost (tests, make run) */
+	long timeout_ms;           /* total time per provider call */
+	long jwks_refresh_s;       /* the JWKS and the discovery document are fetched again when
 	                                 older than this; 0: OIDC_JWKS_REFRESH_DEFAULT */
-	long jwks_max_age_s;          /* cached keys older than this are dropped even when no fetch
+	long jwks_max_age_s;       /* cached keys older than this are dropped even when no fetch
 	                                 succeeds (refreshes failing that long); 0: the larger of
 	                                 OIDC_JWKS_MAX_AGE_DEFAULT and 2 x the refresh interval */
 };
 
 enum oidc_status {
 	OIDC_OK = 0,
-	OIDC_UNREACHABLE,     /* network error, timeout, 5xx: 502 for the caller */
-	OIDC_BAD_RESPONSE,    /* the provider answered something unusable: 502 */
-	OIDC_REJECTED,        /* the provider refused the code (invalid_grant…): 401 */
-	OIDC_INVALID_TOKEN,   /* id_token failed verification: 401 */
-	OIDC_EMAIL_UNVERIFIED,/* 403 */
-	OIDC_WRONG_DOMAIN,    /* hd does not match the configured hosted domain: 403 */
-	OIDC_NOT_ALLOWED,     /* URL scheme/host not permitted by the configuration */
+	OIDC_UNREACHABLE,      /* network error, timeout, 5xx: 502 for the caller */
+	OIDC_BAD_RESPONSE,     /* the provider answered something unusable: 502 */
+	OIDC_REJECTED,         /* the provider refused the code (invalid_grant…): 401 */
+	OIDC_INVALID_TOKEN,    /* id_token failed verification: 401 */
+	OIDC_EMAIL_UNVERIFIED, /* 403 */
+	OIDC_WRONG_DOMAIN,     /* hd does not match the configured hosted domain: 403 */
+	OIDC_NOT_ALLOWED,      /* URL scheme/host not permitted by the configuration */
 };
 
 /* What the provider told us about the user.  Strings are heap copies; oidc_identity_free(). */
@@ -64,9 +64,9 @@ void oidc_free(struct oidc_client *c);
 void oidc_pkce_challenge(const char *verifier, char out[OIDC_PKCE_CHALLENGE_LEN]);
 
 /* Builds the authorization URL (heap, caller frees) into *url.  login_hint may be NULL. */
-enum oidc_status oidc_authorization_url(struct oidc_client *c, const char *state,
-                                        const char *nonce, const char *code_verifier,
-                                        const char *login_hint, char **url);
+enum oidc_status oidc_authorization_url(struct oidc_client *c, const char *state, const char *nonce,
+                                        const char *code_verifier, const char *login_hint,
+                                        char **url);
 
 /* Exchanges code (+ verifier) at the token endpoint and verifies the id_token against nonce. */
 enum oidc_status oidc_exchange(struct oidc_client *c, const char *code, const char *code_verifier,

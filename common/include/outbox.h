@@ -29,9 +29,11 @@
  * timestamptz expression at, in the services' RFC 3339 form), then the event's own fields ("'name',
  * expr, …"). */
 #define OUTBOX_INSERT "INSERT INTO outbox (topic, key, payload) SELECT "
+/* clang-format off */
 #define OUTBOX_EVENT(type, at, fields)                                                       \
 	"json_build_object('event_type', " type ", 'event_id', gen_random_uuid(), 'occurred_at', " \
 	DB_TS_MS(at) ", " fields ")"
+/* clang-format on */
 
 struct kafka_producer;
 struct outbox;

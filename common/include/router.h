@@ -27,15 +27,15 @@ struct router_match {
 	long index; /* matching route, or -1 */
 	size_t nparams;
 	struct router_param params[ROUTER_MAX_PARAMS];
-	bool path_known;      /* some route has this path (with another method): 405 */
-	char allow[128];      /* methods allowed for this path, "GET, PUT" */
+	bool path_known; /* some route has this path (with another method): 405 */
+	char allow[128]; /* methods allowed for this path, "GET, PUT" */
 };
 
 /* Finds the route for method + path.  routes is an array of n entries whose first member is a
  * struct router_route, each stride bytes apart (so a caller's own route struct can embed it).
  * Returns true when a route matched (m->index). */
-bool router_find(const void *routes, size_t n, size_t stride, const char *method,
-                 const char *path, struct router_match *m);
+bool router_find(const void *routes, size_t n, size_t stride, const char *method, const char *path,
+                 struct router_match *m);
 
 /* Copies the value of a path parameter into buf (NUL-terminated).  Returns false when there is
  * no such parameter or it does not fit. */

@@ -47,32 +47,35 @@ struct svc_config {
 
 /* The common rows of a service's configuration table.  s is the service's config struct, m the
  * name of its struct svc_config member, default_port the default port as a string. */
-#define SVC_COMMON_PARAMS(s, m, default_port)                                                  \
-	CFG_INT(s, "PORT", m.port, default_port, 1, 65535),                                    \
-	CFG_REQUIRED_STR(s, "DATABASE_URL", m.database_url, 1, 4096),                          \
-	CFG_REQUIRED_STR(s, "JWT_SECRET_KEY", m.jwt_secret, 32, 4096),                         \
-	CFG_STR(s, "JWT_ISSUER", m.jwt_issuer, "meeting-rooms", 1, 256),                       \
-	CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "900", 60, 86400),                 \
-	CFG_STR(s, "LOG_LEVEL", m.log_level, "info", 4, 5),                                    \
-	CFG_INT(s, "NUM_THREADS", m.num_threads, "16", 1, 1024),                               \
-	CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                     \
-	CFG_INT(s, "REQUEST_TIMEOUT_MS", m.request_timeout_ms, "30000", 100, 600000),          \
-	CFG_INT(s, "MIGRATION_TIMEOUT_MS", m.migration_timeout_ms, "600000", 1000, 86400000),  \
-	CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096),                               \
-	CFG_INT(s, "HEALTH_CHECK_INTERVAL_MS", m.health_interval_ms, "2000", 1000, 600000),    \
-	CFG_INT(s, "DRAIN_DELAY_MS", m.drain_delay_ms, "0", 0, 600000),                        \
-	CFG_STR(s, "KAFKA_SECURITY_PROTOCOL", m.kafka_security_protocol, "", 0, 32),           \
-	CFG_STR(s, "KAFKA_SASL_MECHANISM", m.kafka_sasl_mechanism, "", 0, 32),                 \
-	CFG_STR(s, "KAFKA_SASL_USERNAME", m.kafka_sasl_username, "", 0, 1024),                 \
-	CFG_STR(s, "KAFKA_SASL_PASSWORD", m.kafka_sasl_password, "", 0, 4096),                 \
-	CFG_STR(s, "KAFKA_SSL_CA_LOCATION", m.kafka_ssl_ca_location, "", 0, 4096),             \
-	CFG_STR(s, "KAFKA_SSL_CERTIFICATE_LOCATION", m.kafka_ssl_certificate_location, "", 0,  \
-	        4096),                                                                         \
-	CFG_STR(s, "KAFKA_SSL_KEY_LOCATION", m.kafka_ssl_key_location, "", 0, 4096),           \
-	CFG_STR(s, "KAFKA_SSL_KEY_PASSWORD", m.kafka_ssl_key_password, "", 0, 4096),           \
-	CFG_INT(s, "SWEEP_INTERVAL_SECONDS", m.sweep_interval_s, "300", 0, 86400),             \
-	CFG_INT(s, "SWEEP_BATCH_ROWS", m.sweep_batch, "500", 1, 100000),                       \
-	CFG_INT(s, "OUTBOX_RETENTION_SECONDS", m.outbox_retention_s, "604800", 0, 315360000)
+#define SVC_COMMON_PARAMS(s, m, default_port)                                                      \
+	CFG_INT(s, "PORT", m.port, default_port, 1, 65535),                                        \
+		CFG_REQUIRED_STR(s, "DATABASE_URL", m.database_url, 1, 4096),                      \
+		CFG_REQUIRED_STR(s, "JWT_SECRET_KEY", m.jwt_secret, 32, 4096),                     \
+		CFG_STR(s, "JWT_ISSUER", m.jwt_issuer, "meeting-rooms", 1, 256),                   \
+		CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "900", 60, 86400),              \
+		CFG_STR(s, "LOG_LEVEL", m.log_level, "info", 4, 5),                                \
+		CFG_INT(s, "NUM_THREADS", m.num_threads, "16", 1, 1024),                           \
+		CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                 \
+		CFG_INT(s, "REQUEST_TIMEOUT_MS", m.request_timeout_ms, "30000", 100, 600000),      \
+		CFG_INT(s, "MIGRATION_TIMEOUT_MS", m.migration_timeout_ms, "600000", 1000,         \
+	                86400000),                                                                 \
+		CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096),                           \
+		CFG_INT(s, "HEALTH_CHECK_INTERVAL_MS", m.health_interval_ms, "2000", 1000,         \
+	                600000),                                                                   \
+		CFG_INT(s, "DRAIN_DELAY_MS", m.drain_delay_ms, "0", 0, 600000),                    \
+		CFG_STR(s, "KAFKA_SECURITY_PROTOCOL", m.kafka_security_protocol, "", 0, 32),       \
+		CFG_STR(s, "KAFKA_SASL_MECHANISM", m.kafka_sasl_mechanism, "", 0, 32),             \
+		CFG_STR(s, "KAFKA_SASL_USERNAME", m.kafka_sasl_username, "", 0, 1024),             \
+		CFG_STR(s, "KAFKA_SASL_PASSWORD", m.kafka_sasl_password, "", 0, 4096),             \
+		CFG_STR(s, "KAFKA_SSL_CA_LOCATION", m.kafka_ssl_ca_location, "", 0, 4096),         \
+		CFG_STR(s, "KAFKA_SSL_CERTIFICATE_LOCATION", m.kafka_ssl_certificate_location, "", \
+	                0, 4096),                                                                  \
+		CFG_STR(s, "KAFKA_SSL_KEY_LOCATION", m.kafka_ssl_key_location, "", 0, 4096),       \
+		CFG_STR(s, "KAFKA_SSL_KEY_PASSWORD", m.kafka_ssl_key_password, "", 0, 4096),       \
+		CFG_INT(s, "SWEEP_INTERVAL_SECONDS", m.sweep_interval_s, "300", 0, 86400),         \
+		CFG_INT(s, "SWEEP_BATCH_ROWS", m.sweep_batch, "500", 1, 100000),                   \
+		CFG_INT(s, "OUTBOX_RETENTION_SECONDS", m.outbox_retention_s, "604800", 0,          \
+	                315360000)
 
 /* Loads the table; on failure prints "<service>: <reason>" on stderr and exits with 2.
  * Then validates LOG_LEVEL, sets up logging, jansson, libcurl and the database layer, blocks
@@ -100,7 +103,6 @@ int svc_wait_signal(long timeout_ms);
 /* Whether migrations finished (for /ready). */
 bool svc_migrated(void);
 
-
 /* What a service daemon consists of, for svc_serve().  Everything is borrowed. */
 struct svc_service {
 	const char *name;
@@ -115,8 +117,9 @@ struct svc_service {
 	const char *openapi;             /* the OpenAPI document served at /openapi.json */
 	const char *rate_limit_prefix;   /* e.g. "/auth/"; NULL = no rate limit */
 	long long rate_limit_per_minute; /* per client address; 0 = off */
-	const char *trusted_gateways;    /* peers whose X-Real-IP is the client (http.h); may be NULL */
-	long long outbox_lock_key;       /* tells this service's replicas apart from others */
+	const char
+		*trusted_gateways; /* peers whose X-Real-IP is the client (http.h); may be NULL */
+	long long outbox_lock_key; /* tells this service's replicas apart from others */
 	/* Optional consumer, started once the schema exists: topics (NULL-terminated) in group,
 	 * each message handed to consume(…, consume_arg, …); unusable ones go to <topic>.dlq. */
 	const char *const *consume_topics;

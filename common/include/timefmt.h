@@ -26,10 +26,10 @@ void timefmt_rfc3339_s(long long secs, char out[TIMEFMT_RFC3339_LEN]);
  * supplies (the suite's rule: the room's time zone). */
 struct timefmt_time {
 	int year, month, day, hour, minute, second;
-	bool has_offset;     /* "Z" or ±HH:MM was given */
-	int offset_minutes;  /* east of UTC */
-	bool has_fraction;   /* a non-zero fractional second was given */
-	long long utc;       /* seconds since the epoch; valid only when has_offset */
+	bool has_offset;    /* "Z" or ±HH:MM was given */
+	int offset_minutes; /* east of UTC */
+	bool has_fraction;  /* a non-zero fractional second was given */
+	long long utc;      /* seconds since the epoch; valid only when has_offset */
 };
 
 /* Parses "YYYY-MM-DDTHH:MM:SS[.frac][Z|±HH:MM]" (a 't' or 'z' is accepted too; seconds may not be

@@ -51,8 +51,8 @@ static bool cfg_load_value(const struct cfg_param *p, char *base, char *err, siz
 				snprintf(err, errlen, "%s must be %lld to %lld bytes long", p->name,
 				         p->min, p->max);
 			else
-				snprintf(err, errlen, "%s must be at least %lld bytes long", p->name,
-				         p->min);
+				snprintf(err, errlen, "%s must be at least %lld bytes long",
+				         p->name, p->min);
 			return false;
 		}
 		char *copy = strdup(raw);
@@ -68,8 +68,8 @@ static bool cfg_load_value(const struct cfg_param *p, char *base, char *err, siz
 		errno = 0;
 		long long v = strtoll(raw, &end, 10);
 		if (errno || end == raw || *end || v < p->min || v > p->max) {
-			snprintf(err, errlen, "%s must be an integer from %lld to %lld", p->name, p->min,
-			         p->max);
+			snprintf(err, errlen, "%s must be an integer from %lld to %lld", p->name,
+			         p->min, p->max);
 			return false;
 		}
 		memcpy(base + p->offset, &v, sizeof v);
@@ -147,8 +147,10 @@ static bool cfg_check_one(const struct cfg_table *t, size_t i, const char *base,
 	const struct cfg_param *lhs = cfg_row(t, c->lhs), *rhs = cfg_row(t, c->rhs);
 	enum cfg_type want = c->kind == CFG_CHECK_KIND_LE ? CFG_TYPE_INT : CFG_TYPE_STRING;
 	if (!lhs || !rhs || lhs->type != want || rhs->type != want) {
-		snprintf(err, errlen, "configuration table: check %zu names a field that no row of "
-		         "its type loads", i);
+		snprintf(err, errlen,
+		         "configuration table: check %zu names a field that no row of "
+		         "its type loads",
+		         i);
 		return false;
 	}
 	switch (c->kind) {

@@ -40,11 +40,12 @@ static void db_notice(void *arg, const char *message)
 static PGconn *db_connect(const char *options)
 {
 	/* The URL is expanded first; the keywords after it set what every connection needs. */
-	const char *const keys[] = {"dbname", "connect_timeout", "application_name", "options",
-	                            "keepalives", "keepalives_idle", "keepalives_interval",
-	                            "keepalives_count", NULL};
-	const char *const vals[] = {db_conninfo, "3", db_app_name, options, "1", "30", "10",
-	                            "3", NULL};
+	const char *const keys[] = {
+		"dbname",     "connect_timeout", "application_name",    "options",
+		"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+		NULL};
+	const char *const vals[] = {db_conninfo, "3",  db_app_name, options, "1",
+	                            "30",        "10", "3",         NULL};
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	if (!c)
 		return NULL;
@@ -702,11 +703,13 @@ bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_m
 			break;
 		long long now = timefmt_mono_ms();
 		if (tries == 0) {
-			log_info("waiting for the migration lock (another instance migrates; up to %d "
-			         "ms)",
-			         timeout_ms);
+			log_info(
+				"waiting for the migration lock (another instance migrates; up to %d "
+				"ms)",
+				timeout_ms);
 		} else if (now >= next_note) {
-			log_info("still waiting for the migration lock (%lld s)", (now - start) / 1000);
+			log_info("still waiting for the migration lock (%lld s)",
+			         (now - start) / 1000);
 			next_note = now + 60000;
 		}
 		if (now - start >= timeout_ms) {

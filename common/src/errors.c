@@ -37,8 +37,8 @@ const char *err_default_message(enum err_kind kind)
 	return err_lookup(kind)->message;
 }
 
-json_t *err_body(enum err_kind kind, const char *message, const char *request_id,
-                 json_t *details, long long timestamp_ms)
+json_t *err_body(enum err_kind kind, const char *message, const char *request_id, json_t *details,
+                 long long timestamp_ms)
 {
 	const struct err_entry *e = err_lookup(kind);
 	char ts[TIMEFMT_RFC3339_LEN];

@@ -45,13 +45,15 @@ static bool http_authorize(struct req *r, enum http_access access)
 	case REVOKE_VALID:
 		break;
 	case REVOKE_REVOKED:
-		req_error(r, ERR_TOKEN_REVOKED, NULL,
-		          "this access token was revoked (its account was disabled, deleted or given "
-		          "another role): refresh it or sign in again");
+		req_error(
+			r, ERR_TOKEN_REVOKED, NULL,
+			"this access token was revoked (its account was disabled, deleted or given "
+			"another role): refresh it or sign in again");
 		return false;
 	case REVOKE_UNKNOWN:
-		req_error(r, ERR_UNAVAILABLE, NULL,
-		          "cannot tell whether this token was revoked (database unavailable); try again");
+		req_error(
+			r, ERR_UNAVAILABLE, NULL,
+			"cannot tell whether this token was revoked (database unavailable); try again");
 		return false;
 	}
 	r->has_user = true;
@@ -79,7 +81,8 @@ static bool http_rate_limited(struct req *r)
 	snprintf(retry, sizeof retry, "%d", after);
 	req_add_header(r, "Retry-After", retry);
 	metrics_counter_add("http_rate_limited_total", "Requests refused by the rate limit.", 1);
-	req_error(r, ERR_RATE_LIMITED, NULL, "too many requests from %s; retry in %d s", addr, after);
+	req_error(r, ERR_RATE_LIMITED, NULL, "too many requests from %s; retry in %d s", addr,
+	          after);
 	return true;
 }
 
@@ -87,8 +90,9 @@ static void http_preflight(struct req *r, const char *allow)
 {
 	if (http_cors_origin(r)) {
 		req_add_header(r, "Access-Control-Allow-Methods", allow);
-		req_add_header(r, "Access-Control-Allow-Headers",
-		               "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-ID");
+		req_add_header(
+			r, "Access-Control-Allow-Headers",
+			"Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-ID");
 		req_add_header(r, "Access-Control-Max-Age", "600");
 	}
 	req_add_header(r, "Allow", allow);
@@ -110,9 +114,8 @@ static void http_route_request(struct req *r)
 	if (router_find(http_builtin_routes, http_builtin_count, sizeof http_builtin_routes[0],
 	                lookup, r->path, &r->match)) {
 		route = &http_builtin_routes[r->match.index];
-	} else if (!r->match.path_known &&
-	           router_find(o->routes, o->nroutes, sizeof o->routes[0], lookup, r->path,
-	                       &r->match)) {
+	} else if (!r->match.path_known && router_find(o->routes, o->nroutes, sizeof o->routes[0],
+	                                               lookup, r->path, &r->match)) {
 		route = &o->routes[r->match.index];
 	}
 	if (!route) {
@@ -120,7 +123,8 @@ static void http_route_request(struct req *r)
 			http_preflight(r, r->match.allow);
 		} else if (r->match.path_known) {
 			req_add_header(r, "Allow", r->match.allow);
-			req_error(r, ERR_METHOD_NOT_ALLOWED, NULL, "method %s not allowed here", method);
+			req_error(r, ERR_METHOD_NOT_ALLOWED, NULL, "method %s not allowed here",
+			          method);
 		} else {
 			req_error(r, ERR_NOT_FOUND, NULL, "no such path");
 		}
@@ -152,12 +156,13 @@ int http_begin_request(struct mg_connection *conn)
 		http_plain_error = true;
 		mg_send_http_error(conn, 400, "%s", "too many request headers");
 		http_plain_error = false;
-		metrics_observe_request(r.route, httpparse_method_name(r.ri->request_method), 400, 0);
+		metrics_observe_request(r.route, httpparse_method_name(r.ri->request_method), 400,
+		                        0);
 		return 400;
 	}
 	/* civetweb runs with decode_url=no so that an encoded NUL cannot cut the path short. */
 	r.path = r.ri->local_uri &&
-	                 httpparse_path_decode(r.ri->local_uri, r.pathbuf, sizeof r.pathbuf)
+	                         httpparse_path_decode(r.ri->local_uri, r.pathbuf, sizeof r.pathbuf)
 	                 ? r.pathbuf
 	                 : NULL;
 
@@ -180,8 +185,8 @@ int http_begin_request(struct mg_connection *conn)
 		 * replaced, or jansson would refuse it and the line would lose path and status.  Each
 		 * byte becomes at most one U+FFFD, so nothing is cut. */
 		char path[3 * ROUTER_MAX_PATH + 1];
-		enc_utf8_sanitize(path, sizeof path, r.path ? r.path : "", r.path ? strlen(r.path) : 0,
-		                  false);
+		enc_utf8_sanitize(path, sizeof path, r.path ? r.path : "",
+		                  r.path ? strlen(r.path) : 0, false);
 		log_write(LOG_LEVEL_INFO,
 		          json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", r.ri->request_method,
 		                    "path", path, "status", r.status, "duration_ms", secs * 1000.0,

@@ -37,8 +37,8 @@ struct req {
 	struct mg_connection *conn;
 	const struct mg_request_info *ri;
 	struct http_server *srv;
-	const char *route;           /* route template for metrics (static string) */
-	const char *path;            /* decoded path (pathbuf), NULL when unusable */
+	const char *route; /* route template for metrics (static string) */
+	const char *path;  /* decoded path (pathbuf), NULL when unusable */
 	char pathbuf[ROUTER_MAX_PATH + 1];
 	char id[HTTPPARSE_REQUEST_ID_MAX + 1];
 	struct router_match match;
@@ -59,8 +59,7 @@ extern _Thread_local bool http_plain_error;
 
 /* http_reply.c: sends the reply (status, optional content type, body of len bytes, borrowed)
  * with X-Request-ID, Cache-Control, CORS and the headers added so far; marks r replied. */
-void http_send(struct req *r, int status, const char *content_type, const char *body,
-               size_t len);
+void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len);
 /* http_reply.c: the request's Origin header (borrowed) when CORS allows it, else NULL. */
 const char *http_cors_origin(const struct req *r);
 

@@ -20,8 +20,7 @@ const char *http_cors_origin(const struct req *r)
 	return httpparse_origin_allowed(r->srv->opts->cors_origins, origin) ? origin : NULL;
 }
 
-void http_send(struct req *r, int status, const char *content_type, const char *body,
-               size_t len)
+void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len)
 {
 	char clen[24];
 	snprintf(clen, sizeof clen, "%zu", len);
@@ -80,7 +79,9 @@ void req_reply_json(struct req *r, int status, json_t *body)
 		json_decref(body);
 		return;
 	}
-	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+	char *text = body ? json_dumps(body,
+	                               JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6))
+	                  : NULL;
 	json_decref(body);
 	if (body && !text) {
 		http_send(r, 500, "application/json", "", 0);

@@ -63,8 +63,8 @@ int req_query(struct req *r, const char *name, char *buf, size_t size)
 	return 1;
 }
 
-bool req_query_int(struct req *r, const char *name, long long min, long long max,
-                   long long *out, bool *present)
+bool req_query_int(struct req *r, const char *name, long long min, long long max, long long *out,
+                   bool *present)
 {
 	char buf[32];
 	int q = req_query(r, name, buf, sizeof buf);
@@ -76,7 +76,8 @@ bool req_query_int(struct req *r, const char *name, long long min, long long max
 		json_object_set_new(details, name,
 		                    json_sprintf("must be an integer from %lld to %lld", min, max));
 		req_error(r, ERR_BAD_REQUEST, details,
-		          "query parameter %s must be an integer from %lld to %lld", name, min, max);
+		          "query parameter %s must be an integer from %lld to %lld", name, min,
+		          max);
 		return false;
 	}
 	return true;
@@ -154,7 +155,8 @@ json_t *req_body_object(struct req *r)
 	json_t *obj = NULL;
 
 	if (declared < 0 && !chunked) {
-		req_error(r, ERR_LENGTH_REQUIRED, NULL, "a request body with Content-Length is required");
+		req_error(r, ERR_LENGTH_REQUIRED, NULL,
+		          "a request body with Content-Length is required");
 		goto out;
 	}
 	if (declared > max) {

@@ -31,8 +31,8 @@ static int http_error_page(struct mg_connection *conn, int status, const char *m
 	if (!rnd_uuid(id))
 		snprintf(id, sizeof id, "-");
 	const char *message = status == 413 || status == 431 ? "request headers too large"
-	                      : status >= 500                 ? NULL
-	                                                      : "malformed request";
+	                      : status >= 500                ? NULL
+	                                                     : "malformed request";
 	json_t *body = err_body(kind, message, id, NULL, timefmt_now_ms());
 	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(body);
@@ -90,18 +90,13 @@ struct http_server *http_start(const struct http_options *opts, char *err, size_
 	char timeout[24];
 	snprintf(timeout, sizeof timeout, "%lld",
 	         opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
-	const char *options[] = {"listening_ports", ports,
-	                         "num_threads", threads,
-	                         "request_timeout_ms", timeout,
-	                         "decode_url", "no",
+	const char *options[] = {"listening_ports", ports, "num_threads", threads,
+	                         "request_timeout_ms", timeout, "decode_url", "no",
 	                         /* civetweb writes a response in several small sends; without this,
 	                          * Nagle + delayed ACK add ~40 ms to every keep-alive reply. */
-	                         "tcp_nodelay", "1",
-	                         "enable_keep_alive", "yes",
-	                         "keep_alive_timeout_ms", "5000",
-	                         "max_request_size", "16384",
-	                         "linger_timeout_ms", "100",
-	                         NULL};
+	                         "tcp_nodelay", "1", "enable_keep_alive", "yes",
+	                         "keep_alive_timeout_ms", "5000", "max_request_size", "16384",
+	                         "linger_timeout_ms", "100", NULL};
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof cb);
 	cb.begin_request = http_begin_request;

@@ -67,7 +67,7 @@ bool httpparse_origin_allowed(const char *list, const char *origin)
 
 const char *httpparse_method_name(const char *method)
 {
-	static const char *const known[] = {"GET",  "POST", "PUT",    "DELETE",
+	static const char *const known[] = {"GET",   "POST", "PUT",    "DELETE",
 	                                    "PATCH", "HEAD", "OPTIONS"};
 	for (size_t i = 0; i < countof(known); i++)
 		if (strcmp(method, known[i]) == 0)
@@ -332,7 +332,8 @@ char *httpparse_next_link(const char *path, const char *query, const char *curso
 	for (const char *p = qs; *p;) {
 		const char *amp = strchr(p, '&');
 		size_t plen = amp ? (size_t)(amp - p) : strlen(p);
-		if (plen && strncmp(p, "cursor=", 7) != 0 && !(plen == 6 && strncmp(p, "cursor", 6) == 0)) {
+		if (plen && strncmp(p, "cursor=", 7) != 0 &&
+		    !(plen == 6 && strncmp(p, "cursor", 6) == 0)) {
 			memcpy(link + len, p, plen);
 			len += plen;
 			link[len++] = '&';

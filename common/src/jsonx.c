@@ -41,10 +41,12 @@ json_t *jsonx_parse_object(const char *buf, size_t len, char *err, size_t errlen
 {
 	json_error_t jerr;
 	if (!jsonx_depth_ok(buf, len, JSONX_MAX_DEPTH)) {
-		snprintf(err, errlen, "malformed JSON: nested more than %d levels deep", JSONX_MAX_DEPTH);
+		snprintf(err, errlen, "malformed JSON: nested more than %d levels deep",
+		         JSONX_MAX_DEPTH);
 		return NULL;
 	}
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	json_t *root = json_loadb(buf, len,
+	                          JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		snprintf(err, errlen, "malformed JSON: %s (at line %d, column %d)", jerr.text,
 		         jerr.line, jerr.column);
@@ -122,7 +124,8 @@ bool jsonx_check(const json_t *obj, const struct jsonx_field *fields, size_t n, 
 			ok = false;
 		} else if (json_is_string(value) &&
 		           strlen(json_string_value(value)) != json_string_length(value)) {
-			json_object_set_new(details, key, json_string("must not contain NUL characters"));
+			json_object_set_new(details, key,
+			                    json_string("must not contain NUL characters"));
 			ok = false;
 		}
 	}
@@ -165,8 +168,8 @@ size_t jsonx_utf8_len(const char *s)
 	return n;
 }
 
-bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max,
-                      const char **out, json_t *details)
+bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max, const char **out,
+                      json_t *details)
 {
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;

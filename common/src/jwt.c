@@ -16,20 +16,31 @@
 const char *jwt_status_str(enum jwt_status st)
 {
 	switch (st) {
-	case JWT_OK: return "ok";
-	case JWT_MALFORMED: return "malformed token";
-	case JWT_TOO_LARGE: return "token too large";
-	case JWT_BAD_ALG: return "unsupported token algorithm";
-	case JWT_BAD_SIGNATURE: return "invalid token signature";
-	case JWT_UNKNOWN_KID: return "unknown signing key";
+	case JWT_OK:
+		return "ok";
+	case JWT_MALFORMED:
+		return "malformed token";
+	case JWT_TOO_LARGE:
+		return "token too large";
+	case JWT_BAD_ALG:
+		return "unsupported token algorithm";
+	case JWT_BAD_SIGNATURE:
+		return "invalid token signature";
+	case JWT_UNKNOWN_KID:
+		return "unknown signing key";
 	case JWT_BAD_KEY:
 		return "unusable signing key (not RSA of 2048 bits or more with an odd exponent "
 		       ">= 3)";
-	case JWT_EXPIRED: return "token expired";
-	case JWT_NOT_YET_VALID: return "token not yet valid";
-	case JWT_BAD_ISSUER: return "wrong token issuer";
-	case JWT_BAD_AUDIENCE: return "wrong token audience";
-	case JWT_MISSING_CLAIM: return "token lacks a required claim";
+	case JWT_EXPIRED:
+		return "token expired";
+	case JWT_NOT_YET_VALID:
+		return "token not yet valid";
+	case JWT_BAD_ISSUER:
+		return "wrong token issuer";
+	case JWT_BAD_AUDIENCE:
+		return "wrong token audience";
+	case JWT_MISSING_CLAIM:
+		return "token lacks a required claim";
 	}
 	return "invalid token";
 }
@@ -275,8 +286,7 @@ enum jwt_status jwt_verify_rs256(const char *token, const json_t *jwks, json_t *
 	st = JWT_BAD_SIGNATURE;
 	sig = enc_b64url_decode(p.sig, p.sig_len, &siglen);
 	md = EVP_MD_CTX_new();
-	if (!sig || !md ||
-	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	if (!sig || !md || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
 	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)token,
 	                     p.header_len + 1 + p.payload_len) != 1)
 		goto out;
@@ -290,9 +300,8 @@ out:
 	return st;
 }
 
-enum jwt_status jwt_check_claims(const json_t *claims, time_t now, long leeway,
-                                 const char *issuer, const char *issuer2,
-                                 const char *audience)
+enum jwt_status jwt_check_claims(const json_t *claims, time_t now, long leeway, const char *issuer,
+                                 const char *issuer2, const char *audience)
 {
 	json_t *exp = json_object_get(claims, "exp");
 	json_t *iat = json_object_get(claims, "iat");
@@ -300,7 +309,8 @@ enum jwt_status jwt_check_claims(const json_t *claims, time_t now, long leeway,
 
 	if (!json_is_integer(exp))
 		return JWT_MISSING_CLAIM;
-	if ((long long)now - leeway > (long long)json_integer_value(exp)) /* huge exp: no overflow */
+	if ((long long)now - leeway >
+	    (long long)json_integer_value(exp)) /* huge exp: no overflow */
 		return JWT_EXPIRED;
 	if ((iat && !json_is_integer(iat)) || (nbf && !json_is_integer(nbf)))
 		return JWT_MALFORMED;
@@ -322,7 +332,8 @@ enum jwt_status jwt_check_claims(const json_t *claims, time_t now, long leeway,
 			size_t i;
 			json_t *a;
 			json_array_foreach(aud, i, a) {
-				if (json_is_string(a) && strcmp(json_string_value(a), audience) == 0)
+				if (json_is_string(a) &&
+				    strcmp(json_string_value(a), audience) == 0)
 					found = true;
 			}
 		}

@@ -244,8 +244,8 @@ bool kafka_producer_ping(struct kafka_producer *p, int timeout_ms)
 static bool kafka_setting(rd_kafka_t *rk, const char *name, char *out, size_t outlen)
 {
 	size_t size = outlen;
-	return outlen > 0 && rd_kafka_conf_get(rd_kafka_conf(rk), name, out, &size) ==
-	                             RD_KAFKA_CONF_OK;
+	return outlen > 0 &&
+	       rd_kafka_conf_get(rd_kafka_conf(rk), name, out, &size) == RD_KAFKA_CONF_OK;
 }
 
 bool kafka_producer_setting(struct kafka_producer *p, const char *name, char *out, size_t outlen)
@@ -255,8 +255,7 @@ bool kafka_producer_setting(struct kafka_producer *p, const char *name, char *ou
 
 /* Waits until every message of b is reported, or the deadline (ms, monotonic; 0 = none)
  * passes, or *stop becomes true.  Returns true when all were reported. */
-static bool kafka_batch_wait(struct kafka_batch *b, long long deadline_ms,
-                             const _Atomic bool *stop)
+static bool kafka_batch_wait(struct kafka_batch *b, long long deadline_ms, const _Atomic bool *stop)
 {
 	pthread_mutex_lock(&b->mu);
 	while (b->pending > 0) {
@@ -330,8 +329,8 @@ static bool kafka_sync_wait(struct kafka_sync *s, int timeout_ms, const _Atomic 
 	return done;
 }
 
-bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
-                        size_t keylen, const void *value, size_t len, int timeout_ms)
+bool kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key, size_t keylen,
+                        const void *value, size_t len, int timeout_ms)
 {
 	int err = 0;
 	struct kafka_sync *s = kafka_sync_start(p, topic, key, keylen, value, len);
@@ -361,13 +360,14 @@ size_t kafka_produce_batch(struct kafka_producer *p, struct kafka_message *msgs,
 		b.pending++;
 		pthread_mutex_unlock(&b.mu);
 		rd_kafka_resp_err_t e = kafka_produce_one(p, msgs[i].topic, msgs[i].key,
-		                                          msgs[i].keylen, msgs[i].value, msgs[i].len,
-		                                          &slots[i]);
+		                                          msgs[i].keylen, msgs[i].value,
+		                                          msgs[i].len, &slots[i]);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			pthread_mutex_lock(&b.mu);
 			b.pending--;
 			pthread_mutex_unlock(&b.mu);
-			log_error("kafka: produce to %s failed: %s", msgs[i].topic, rd_kafka_err2str(e));
+			log_error("kafka: produce to %s failed: %s", msgs[i].topic,
+			          rd_kafka_err2str(e));
 			break; /* keep the order: the rest waits for the next batch */
 		}
 		produced++;
@@ -498,9 +498,9 @@ static enum kafka_dead_letter_state consumer_dead_letter(struct kafka_consumer *
 		if (!d)
 			return KAFKA_DLQ_WAITING; /* produced nothing: this message waits its turn */
 		char *name = strdup(topic);
-		struct kafka_sync *sync =
-			name ? kafka_sync_start(c->dlq, dlq, m->key, m->key_len, m->payload, m->len)
-			     : NULL;
+		struct kafka_sync *sync = name ? kafka_sync_start(c->dlq, dlq, m->key, m->key_len,
+		                                                  m->payload, m->len)
+		                               : NULL;
 		if (!sync) {
 			free(name);
 			return KAFKA_DLQ_FAILED;
@@ -528,14 +528,14 @@ static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, lon
 	char dlq[300];
 	snprintf(dlq, sizeof dlq, "%s.dlq", topic);
 	/* A message whose copy is already on its way is not handled again. */
-	enum kafka_handled h = dead_letter_find(c, m)
-	                               ? KAFKA_POISON
-	                               : c->fn(topic, m->key, m->key_len, m->payload, m->len,
-	                                       c->arg, why, sizeof why);
+	enum kafka_handled h = dead_letter_find(c, m) ? KAFKA_POISON
+	                                              : c->fn(topic, m->key, m->key_len, m->payload,
+	                                                      m->len, c->arg, why, sizeof why);
 	if (h == KAFKA_POISON) {
 		switch (consumer_dead_letter(c, m, dlq, why)) {
 		case KAFKA_DLQ_DELIVERED:
-			metrics_counter_add("kafka_dlq_messages_total", "Messages sent to a DLQ.", 1);
+			metrics_counter_add("kafka_dlq_messages_total", "Messages sent to a DLQ.",
+			                    1);
 			h = KAFKA_APPLIED;
 			break;
 		case KAFKA_DLQ_WAITING:
@@ -661,7 +661,8 @@ void kafka_consumer_stop(struct kafka_consumer *c)
 	bool closed = false;
 	if (!e) {
 		long long deadline = timefmt_mono_ms() + CONSUMER_CLOSE_MS;
-		while (!(closed = rd_kafka_consumer_closed(c->rk)) && timefmt_mono_ms() < deadline) {
+		while (!(closed = rd_kafka_consumer_closed(c->rk)) &&
+		       timefmt_mono_ms() < deadline) {
 			rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
 			if (ev)
 				rd_kafka_event_destroy(ev);
@@ -671,7 +672,8 @@ void kafka_consumer_stop(struct kafka_consumer *c)
 	}
 	rd_kafka_queue_destroy(q);
 	if (!closed)
-		log_warn("kafka: consumer close timed out; leaving the group without a clean close");
+		log_warn(
+			"kafka: consumer close timed out; leaving the group without a clean close");
 	rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	free(c);
 }

@@ -66,8 +66,8 @@ void log_write(enum log_level level, json_t *fields, const char *fmt, ...)
 	enc_utf8_sanitize(msg, sizeof msg, raw, strlen(raw), n >= (int)sizeof raw);
 	timefmt_rfc3339_ms(timefmt_now_ms(), ts);
 
-	line = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "ts", ts, "level", log_names[level], "service",
-	                 log_service, "request_id", log_req_id, "msg", msg);
+	line = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "ts", ts, "level", log_names[level],
+	                 "service", log_service, "request_id", log_req_id, "msg", msg);
 	if (!line)
 		goto out;
 	if (fields)

@@ -62,7 +62,8 @@ void metrics_observe_request(const char *route, const char *method, int status, 
 			break;
 	}
 	if (i == metrics_nseries && metrics_nseries < METRICS_MAX_SERIES)
-		metrics_series[metrics_nseries++] = (struct metrics_series){route, method, status, 0};
+		metrics_series[metrics_nseries++] = (struct metrics_series){route, method, status,
+		                                                            0};
 	if (i < metrics_nseries)
 		metrics_series[i].count++;
 
@@ -104,8 +105,8 @@ void metrics_counter_add_labeled(const char *name, const char *help, const char 
 			break;
 	}
 	if (i == metrics_ncounters && metrics_ncounters < METRICS_MAX_COUNTERS)
-		metrics_counters[metrics_ncounters++] =
-			(struct metrics_counter){name, help, label, value, 0};
+		metrics_counters[metrics_ncounters++] = (struct metrics_counter){name, help, label,
+		                                                                 value, 0};
 	if (i < metrics_ncounters)
 		metrics_counters[i].value += v;
 	pthread_mutex_unlock(&metrics_lock);
@@ -181,33 +182,38 @@ char *metrics_render(const char *prefix)
 	}
 
 	pthread_mutex_lock(&metrics_lock);
-	mbuf_printf(&b, "# HELP %shttp_requests_total Requests by route template, method and "
-	                "status.\n# TYPE %shttp_requests_total counter\n",
+	mbuf_printf(&b,
+	            "# HELP %shttp_requests_total Requests by route template, method and "
+	            "status.\n# TYPE %shttp_requests_total counter\n",
 	            prefix, prefix);
 	for (size_t i = 0; i < metrics_nseries; i++) {
 		struct metrics_series *s = &metrics_series[i];
-		mbuf_printf(&b, "%shttp_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
-		            prefix, s->route, s->method, s->status, s->count);
+		mbuf_printf(
+			&b,
+			"%shttp_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
+			prefix, s->route, s->method, s->status, s->count);
 	}
-	mbuf_printf(&b, "# HELP %shttp_request_duration_seconds Request latency.\n"
-	                "# TYPE %shttp_request_duration_seconds histogram\n",
+	mbuf_printf(&b,
+	            "# HELP %shttp_request_duration_seconds Request latency.\n"
+	            "# TYPE %shttp_request_duration_seconds histogram\n",
 	            prefix, prefix);
 	for (size_t i = 0; i < metrics_nhists; i++) {
 		struct metrics_hist *h = &metrics_hists[i];
 		for (size_t k = 0; k < METRICS_NBUCKETS; k++)
-			mbuf_printf(&b,
-			            "%shttp_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
-			            "le=\"%g\"} %llu\n",
-			            prefix, h->route, h->method, metrics_buckets[k], h->buckets[k]);
+			mbuf_printf(
+				&b,
+				"%shttp_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
+				"le=\"%g\"} %llu\n",
+				prefix, h->route, h->method, metrics_buckets[k], h->buckets[k]);
 		mbuf_printf(&b,
 		            "%shttp_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
 		            "le=\"+Inf\"} %llu\n",
 		            prefix, h->route, h->method, h->count);
-		mbuf_printf(&b,
-		            "%shttp_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.9f\n"
-		            "%shttp_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
-		            prefix, h->route, h->method, h->sum, prefix, h->route, h->method,
-		            h->count);
+		mbuf_printf(
+			&b,
+			"%shttp_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.9f\n"
+			"%shttp_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
+			prefix, h->route, h->method, h->sum, prefix, h->route, h->method, h->count);
 	}
 	/* Each name once, with all its series together (the text format wants them grouped). */
 	for (size_t i = 0; i < metrics_ncounters; i++) {
@@ -224,8 +230,8 @@ char *metrics_render(const char *prefix)
 			if (strcmp(s->name, c->name) != 0)
 				continue;
 			if (s->label)
-				mbuf_printf(&b, "%s%s{%s=\"%s\"} %.17g\n", prefix, s->name, s->label,
-				            s->label_value, s->value);
+				mbuf_printf(&b, "%s%s{%s=\"%s\"} %.17g\n", prefix, s->name,
+				            s->label, s->label_value, s->value);
 			else
 				mbuf_printf(&b, "%s%s %.17g\n", prefix, s->name, s->value);
 		}

@@ -20,16 +20,16 @@
 
 /* One cached provider document (discovery or JWKS), guarded by the client's lock. */
 struct oidc_cached {
-	json_t *doc;               /* owned; NULL until the first successful fetch */
-	time_t fetched_at;         /* last successful fetch */
-	time_t tried_at;           /* last attempt, successful or not */
-	enum oidc_status last;     /* outcome of the last attempt */
+	json_t *doc;           /* owned; NULL until the first successful fetch */
+	time_t fetched_at;     /* last successful fetch */
+	time_t tried_at;       /* last attempt, successful or not */
+	enum oidc_status last; /* outcome of the last attempt */
 };
 
 struct oidc_client {
 	const struct oidc_config *cfg;
-	long refresh_s;            /* cfg->jwks_refresh_s or the default */
-	long jwks_max_age_s;       /* cfg->jwks_max_age_s or the default */
+	long refresh_s;      /* cfg->jwks_refresh_s or the default */
+	long jwks_max_age_s; /* cfg->jwks_max_age_s or the default */
 	pthread_mutex_t lock;
 	struct oidc_cached discovery, jwks;
 };
@@ -37,14 +37,22 @@ struct oidc_client {
 const char *oidc_status_str(enum oidc_status st)
 {
 	switch (st) {
-	case OIDC_OK: return "ok";
-	case OIDC_UNREACHABLE: return "identity provider unreachable";
-	case OIDC_BAD_RESPONSE: return "identity provider sent an unusable response";
-	case OIDC_REJECTED: return "identity provider rejected the authorization code";
-	case OIDC_INVALID_TOKEN: return "id_token failed verification";
-	case OIDC_EMAIL_UNVERIFIED: return "e-mail address not verified by the identity provider";
-	case OIDC_WRONG_DOMAIN: return "account is not in the permitted hosted domain";
-	case OIDC_NOT_ALLOWED: return "identity provider URL not permitted";
+	case OIDC_OK:
+		return "ok";
+	case OIDC_UNREACHABLE:
+		return "identity provider unreachable";
+	case OIDC_BAD_RESPONSE:
+		return "identity provider sent an unusable response";
+	case OIDC_REJECTED:
+		return "identity provider rejected the authorization code";
+	case OIDC_INVALID_TOKEN:
+		return "id_token failed verification";
+	case OIDC_EMAIL_UNVERIFIED:
+		return "e-mail address not verified by the identity provider";
+	case OIDC_WRONG_DOMAIN:
+		return "account is not in the permitted hosted domain";
+	case OIDC_NOT_ALLOWED:
+		return "identity provider URL not permitted";
 	}
 	return "identity provider error";
 }
@@ -143,9 +151,8 @@ static size_t oidc_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 /* GET (form == NULL) or POST form to url, within timeout_ms; parses the JSON object answer into
  * *out.  *http_status receives the status code. */
-static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url,
-                                  const char *form, long timeout_ms, json_t **out,
-                                  long *http_status)
+static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url, const char *form,
+                                  long timeout_ms, json_t **out, long *http_status)
 {
 	struct oidc_buf b = {NULL, 0, false};
 	CURL *h = NULL;
@@ -161,7 +168,8 @@ static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url
 		goto out;
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, cfg->allow_http_loopback ? "https,http" : "https");
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+	                 cfg->allow_http_loopback ? "https,http" : "https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 3000 ? timeout_ms : 3000L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -175,7 +183,7 @@ static enum oidc_status oidc_call(const struct oidc_config *cfg, const char *url
 	if (rc != CURLE_OK) {
 		log_warn("identity provider call failed: %s", curl_easy_strerror(rc));
 		st = (b.overflow || rc == CURLE_FILESIZE_EXCEEDED) ? OIDC_BAD_RESPONSE
-		                                                       : OIDC_UNREACHABLE;
+		                                                   : OIDC_UNREACHABLE;
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, http_status);
@@ -205,8 +213,8 @@ out:
  * (an unknown kid); either way not sooner than OIDC_JWKS_MIN_REFRESH seconds (or the refresh
  * interval, if shorter) after the previous attempt.  A copy older than max_age_s (0: no limit)
  * is dropped first: then the caller fetches, and has nothing to fall back on if that fails. */
-static bool oidc_cache_due(struct oidc_client *c, struct oidc_cached *k, bool force,
-                           long max_age_s, const char *what, time_t now, json_t **doc)
+static bool oidc_cache_due(struct oidc_client *c, struct oidc_cached *k, bool force, long max_age_s,
+                           const char *what, time_t now, json_t **doc)
 {
 	if (k->doc && max_age_s > 0 && now - k->fetched_at >= max_age_s) {
 		log_error("identity provider %s not refreshed for %lld s (the limit is %ld s): no "
@@ -242,8 +250,9 @@ static enum oidc_status oidc_cache_store(struct oidc_client *c, struct oidc_cach
 		k->fetched_at = now;
 		*doc = json_incref(fetched);
 	} else if (k->doc && keep_on_failure) {
-		log_warn("identity provider %s refresh failed (%s): keeping the copy from %lld s ago",
-		         what, oidc_status_str(st), (long long)(now - k->fetched_at));
+		log_warn(
+			"identity provider %s refresh failed (%s): keeping the copy from %lld s ago",
+			what, oidc_status_str(st), (long long)(now - k->fetched_at));
 		*doc = json_incref(k->doc);
 		st = OIDC_OK;
 	}
@@ -266,10 +275,9 @@ static enum oidc_status oidc_discovery(struct oidc_client *c, long timeout_ms, j
 
 	long status = 0;
 	json_t *d = NULL;
-	enum oidc_status st =
-		oidc_call(c->cfg, c->cfg->discovery_url, NULL, timeout_ms, &d, &status);
-	if (st == OIDC_OK && (status != 200 ||
-	                      !json_is_string(json_object_get(d, "issuer")) ||
+	enum oidc_status st = oidc_call(c->cfg, c->cfg->discovery_url, NULL, timeout_ms, &d,
+	                                &status);
+	if (st == OIDC_OK && (status != 200 || !json_is_string(json_object_get(d, "issuer")) ||
 	                      !json_is_string(json_object_get(d, "authorization_endpoint")) ||
 	                      !json_is_string(json_object_get(d, "token_endpoint")) ||
 	                      !json_is_string(json_object_get(d, "jwks_uri"))))
@@ -318,8 +326,9 @@ static enum oidc_status oidc_jwks(struct oidc_client *c, const json_t *disc, boo
 
 	long status = 0;
 	json_t *k = NULL;
-	enum oidc_status st = oidc_call(c->cfg, json_string_value(json_object_get(disc, "jwks_uri")),
-	                                NULL, c->cfg->timeout_ms, &k, &status);
+	enum oidc_status st = oidc_call(c->cfg,
+	                                json_string_value(json_object_get(disc, "jwks_uri")), NULL,
+	                                c->cfg->timeout_ms, &k, &status);
 	if (st == OIDC_OK && (status != 200 || !json_is_array(json_object_get(k, "keys"))))
 		st = OIDC_BAD_RESPONSE;
 	if (st != OIDC_OK) {
@@ -347,9 +356,9 @@ static bool oidc_append(char **s, const char *name, const char *value, bool firs
 	return true;
 }
 
-enum oidc_status oidc_authorization_url(struct oidc_client *c, const char *state,
-                                        const char *nonce, const char *code_verifier,
-                                        const char *login_hint, char **url)
+enum oidc_status oidc_authorization_url(struct oidc_client *c, const char *state, const char *nonce,
+                                        const char *code_verifier, const char *login_hint,
+                                        char **url)
 {
 	json_t *disc = NULL;
 	char challenge[OIDC_PKCE_CHALLENGE_LEN];
@@ -397,9 +406,8 @@ static char *oidc_claim(const json_t *claims, const char *name)
 }
 
 /* Verifies the id_token and fills id.  disc is borrowed. */
-static enum oidc_status oidc_verify(struct oidc_client *c, const json_t *disc,
-                                    const char *id_token, const char *nonce,
-                                    struct oidc_identity *id)
+static enum oidc_status oidc_verify(struct oidc_client *c, const json_t *disc, const char *id_token,
+                                    const char *nonce, struct oidc_identity *id)
 {
 	json_t *jwks = NULL, *claims = NULL;
 	enum oidc_status st = oidc_jwks(c, disc, false, &jwks);
@@ -424,7 +432,8 @@ static enum oidc_status oidc_verify(struct oidc_client *c, const json_t *disc,
 	const char *issuer = json_string_value(json_object_get(disc, "issuer"));
 	/* Google's id_tokens carry either form of its issuer. */
 	const char *issuer2 = strcmp(issuer, "https://accounts.google.com") == 0
-	                              ? "accounts.google.com" : NULL;
+	                              ? "accounts.google.com"
+	                              : NULL;
 	js = jwt_check_claims(claims, time(NULL), OIDC_LEEWAY, issuer, issuer2, c->cfg->client_id);
 	if (js != JWT_OK) {
 		log_warn("id_token refused: %s", jwt_status_str(js));
@@ -434,7 +443,8 @@ static enum oidc_status oidc_verify(struct oidc_client *c, const json_t *disc,
 	 * §2, §3.1.3.7): when present it must be us, even if aud lists us among others; with several
 	 * audiences it must be present. */
 	json_t *azp = json_object_get(claims, "azp"), *aud = json_object_get(claims, "aud");
-	if (azp && (!json_is_string(azp) || strcmp(json_string_value(azp), c->cfg->client_id) != 0)) {
+	if (azp &&
+	    (!json_is_string(azp) || strcmp(json_string_value(azp), c->cfg->client_id) != 0)) {
 		log_warn("id_token refused: azp is not this client");
 		goto out;
 	}

@@ -47,8 +47,8 @@ static bool router_match_one(const char *pattern, const char *path, size_t plen,
 	return true;
 }
 
-bool router_find(const void *routes, size_t n, size_t stride, const char *method,
-                 const char *path, struct router_match *m)
+bool router_find(const void *routes, size_t n, size_t stride, const char *method, const char *path,
+                 struct router_match *m)
 {
 	memset(m, 0, sizeof *m);
 	m->index = -1;
@@ -59,7 +59,8 @@ bool router_find(const void *routes, size_t n, size_t stride, const char *method
 
 	const char *base = routes;
 	for (size_t i = 0; i < n; i++) {
-		const struct router_route *r = (const struct router_route *)(const void *)(base + i * stride);
+		const struct router_route *r =
+			(const struct router_route *)(const void *)(base + i * stride);
 		struct router_match tmp;
 		memset(&tmp, 0, sizeof tmp);
 		if (!router_match_one(r->pattern, path, plen, &tmp))

@@ -310,8 +310,9 @@ int svc_serve(const struct svc_service *s)
 			/* The handlers run on the consumer's thread and use its database
 			 * connection (db.h), which closes when that thread ends. */
 			consumer = kafka_consumer_start(s->cfg->kafka_broker_url, s->consumer_group,
-			                                s->consume_topics, s->consume, s->consume_arg,
-			                                db_thread_close, producer, err, sizeof err);
+			                                s->consume_topics, s->consume,
+			                                s->consume_arg, db_thread_close, producer,
+			                                err, sizeof err);
 			if (!consumer) {
 				log_error("%s", err);
 				rc = 1;

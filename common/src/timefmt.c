@@ -130,8 +130,12 @@ bool timefmt_parse_rfc3339(const char *s, struct timefmt_time *t)
 	if (*p)
 		return false;
 	if (t->has_offset) {
-		struct tm tm = {.tm_year = t->year - 1900, .tm_mon = t->month - 1, .tm_mday = t->day,
-		                .tm_hour = t->hour, .tm_min = t->minute, .tm_sec = t->second};
+		struct tm tm = {.tm_year = t->year - 1900,
+		                .tm_mon = t->month - 1,
+		                .tm_mday = t->day,
+		                .tm_hour = t->hour,
+		                .tm_min = t->minute,
+		                .tm_sec = t->second};
 		t->utc = (long long)timegm(&tm) - (long long)t->offset_minutes * 60;
 	}
 	return true;

@@ -17,8 +17,7 @@ char *fuzz_cstr(const uint8_t *data, size_t size)
 	return s;
 }
 
-void fuzz_check_string(const json_t *body, const char *key, const char *s, size_t min,
-                       size_t max)
+void fuzz_check_string(const json_t *body, const char *key, const char *s, size_t min, size_t max)
 {
 	if (!s)
 		return;

@@ -53,8 +53,8 @@ static enum kafka_handled events_apply(const struct res_event *ev, const char *t
 	case RES_EVENT_USER_REVOKE:
 		st = res_repo_user_revoked(ev->id, ev->occurred_at, ev->type);
 		if (st == DB_OK)
-			log_info("user %lld: %s, tokens issued before %s are void", ev->id, ev->type,
-			         ev->occurred_at ? ev->occurred_at : "now");
+			log_info("user %lld: %s, tokens issued before %s are void", ev->id,
+			         ev->type, ev->occurred_at ? ev->occurred_at : "now");
 		break;
 	}
 	return events_status(st, why, whylen);

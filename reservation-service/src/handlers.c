@@ -76,7 +76,8 @@ static void reply_reservation(struct req *r, int status, json_t *res)
 
 static void reply_conflict(struct req *r, json_t *conflicts)
 {
-	req_error(r, ERR_CONFLICT, json_pack("{s:o}", "conflicts", conflicts ? conflicts : json_array()),
+	req_error(r, ERR_CONFLICT,
+	          json_pack("{s:o}", "conflicts", conflicts ? conflicts : json_array()),
 	          "the room is already booked at that time");
 }
 
@@ -94,35 +95,41 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		res = NULL;
 		break;
 	case RES_KEY_MISMATCH:
-		req_error(r, ERR_VALIDATION_FAILED,
-		          json_pack("{s:s}", "Idempotency-Key", "was already used with another body"),
-		          "Idempotency-Key was already used with another request body");
+		req_error(
+			r, ERR_VALIDATION_FAILED,
+			json_pack("{s:s}", "Idempotency-Key", "was already used with another body"),
+			"Idempotency-Key was already used with another request body");
 		break;
 	case RES_NOT_FOUND:
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
 		break;
 	case RES_STALE:
 		if (if_match)
-			req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed", id);
+			req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed",
+			          id);
 		else
 			req_error(r, ERR_CONFLICT, NULL,
-			          "reservation %lld changed while it was being updated; try again", id);
+			          "reservation %lld changed while it was being updated; try again",
+			          id);
 		break;
 	case RES_CANCELLED:
-		req_error(r, ERR_CONFLICT, NULL, "reservation %lld is cancelled and cannot change", id);
+		req_error(r, ERR_CONFLICT, NULL, "reservation %lld is cancelled and cannot change",
+		          id);
 		break;
 	case RES_CONFLICT:
 		reply_conflict(r, conflicts);
 		conflicts = NULL;
 		break;
 	case RES_ROOM_UNAVAILABLE:
-		req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
+		req_error(r, ERR_VALIDATION_FAILED,
+		          json_pack("{s:s}", "room_id", "names an inactive room"),
 		          "room_id names a room that cannot be booked");
 		break;
 	case RES_TOKEN_REVOKED:
-		req_error(r, ERR_TOKEN_REVOKED, NULL,
-		          "this access token was revoked (its account was disabled, deleted or given "
-		          "another role): refresh it or sign in again");
+		req_error(
+			r, ERR_TOKEN_REVOKED, NULL,
+			"this access token was revoked (its account was disabled, deleted or given "
+			"another role): refresh it or sign in again");
 		break;
 	}
 	json_decref(res);
@@ -163,7 +170,8 @@ void res_handle_create(struct req *r)
 
 	if (key && !res_validate_idempotency_key(key)) {
 		req_error(r, ERR_BAD_REQUEST,
-		          json_pack("{s:s}", "Idempotency-Key", "must be 1-255 visible ASCII characters"),
+		          json_pack("{s:s}", "Idempotency-Key",
+		                    "must be 1-255 visible ASCII characters"),
 		          "Idempotency-Key must be 1-255 visible ASCII characters");
 		goto out;
 	}
@@ -173,7 +181,8 @@ void res_handle_create(struct req *r)
 	if (json_object_size(details) == 0)
 		st = room_for(c.room_id, &room, details);
 	if (st == DB_OK && json_object_size(details) == 0)
-		st = resolve_time("start_time", json_string_value(json_object_get(body, "start_time")),
+		st = resolve_time("start_time",
+		                  json_string_value(json_object_get(body, "start_time")),
 		                  room.time_zone, &c.start, details);
 	if (st == DB_OK && json_object_size(details) == 0)
 		st = resolve_time("end_time", json_string_value(json_object_get(body, "end_time")),
@@ -241,13 +250,18 @@ static bool query_time(struct req *r, const char *name, long long *out, bool *pr
 	if (q <= 0)
 		return q == 0;
 	if (!timefmt_parse_rfc3339(buf, &t)) {
-		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "must be an RFC 3339 date-time"),
+		req_error(r, ERR_BAD_REQUEST,
+		          json_pack("{s:s}", name, "must be an RFC 3339 date-time"),
 		          "query parameter %s must be an RFC 3339 date-time", name);
 		return false;
 	}
 	if (!t.has_offset) {
-		struct tm tm = {.tm_year = t.year - 1900, .tm_mon = t.month - 1, .tm_mday = t.day,
-		                .tm_hour = t.hour, .tm_min = t.minute, .tm_sec = t.second};
+		struct tm tm = {.tm_year = t.year - 1900,
+		                .tm_mon = t.month - 1,
+		                .tm_mday = t.day,
+		                .tm_hour = t.hour,
+		                .tm_min = t.minute,
+		                .tm_sec = t.second};
 		t.utc = (long long)timegm(&tm);
 	}
 	*out = t.utc;
@@ -273,7 +287,8 @@ void res_handle_list(struct req *r)
 	if (!u->admin) {
 		/* Employees see their own reservations; naming someone else is refused. */
 		if (f.user_id && f.user_id != u->id) {
-			req_error(r, ERR_FORBIDDEN, NULL, "only admins may list other users' reservations");
+			req_error(r, ERR_FORBIDDEN, NULL,
+			          "only admins may list other users' reservations");
 			goto out;
 		}
 		f.user_id = u->id;
@@ -281,7 +296,8 @@ void res_handle_list(struct req *r)
 	int y, m, d;
 	if (hd == 1) {
 		if (!timefmt_parse_date(date, &y, &m, &d)) {
-			req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "date", "must be YYYY-MM-DD"),
+			req_error(r, ERR_BAD_REQUEST,
+			          json_pack("{s:s}", "date", "must be YYYY-MM-DD"),
 			          "query parameter date must be YYYY-MM-DD");
 			goto out;
 		}
@@ -294,9 +310,10 @@ void res_handle_list(struct req *r)
 		else if (strcmp(status, "confirmed") == 0 || strcmp(status, "cancelled") == 0)
 			f.status = status;
 		else {
-			req_error(r, ERR_BAD_REQUEST,
-			          json_pack("{s:s}", "status", "must be confirmed, cancelled or all"),
-			          "query parameter status must be confirmed, cancelled or all");
+			req_error(
+				r, ERR_BAD_REQUEST,
+				json_pack("{s:s}", "status", "must be confirmed, cancelled or all"),
+				"query parameter status must be confirmed, cancelled or all");
 			goto out;
 		}
 	}
@@ -369,7 +386,8 @@ void res_handle_update(struct req *r)
 	c.end = stored_time(cur, "end_time");
 	c.purpose = json_string_value(json_object_get(cur, "purpose"));
 	c.expected_version = if_match ? if_match
-	                              : (long long)json_integer_value(json_object_get(cur, "version"));
+	                              : (long long)json_integer_value(
+						json_object_get(cur, "version"));
 	res_validate_update(body, &c, details);
 	bool moved = json_object_get(body, "room_id") || json_object_get(body, "start_time") ||
 	             json_object_get(body, "end_time");
@@ -525,9 +543,9 @@ void res_handle_availability(struct req *r)
 		json_array_append_new(free_out, span_json(cursor, end));
 	json_decref(busy);
 	req_reply_json(r, 200,
-	               json_pack("{s:I, s:s, s:s, s:o, s:o}", "room_id", (json_int_t)room_id, "date",
-	                         date, "time_zone", room.time_zone, "busy", busy_out, "free",
-	                         free_out));
+	               json_pack("{s:I, s:s, s:s, s:o, s:o}", "room_id", (json_int_t)room_id,
+	                         "date", date, "time_zone", room.time_zone, "busy", busy_out,
+	                         "free", free_out));
 }
 
 void res_handle_availability_room(struct req *r)
@@ -547,12 +565,14 @@ void res_handle_availability_room(struct req *r)
 	struct tm z = {.tm_year = y2 - 1900, .tm_mon = m2 - 1, .tm_mday = d2};
 	long long days = ((long long)timegm(&z) - (long long)timegm(&a)) / 86400;
 	if (days < 0) {
-		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "end_date", "must not be before start_date"),
+		req_error(r, ERR_BAD_REQUEST,
+		          json_pack("{s:s}", "end_date", "must not be before start_date"),
 		          "end_date must not be before start_date");
 		return;
 	}
 	if (days >= MAX_RANGE_DAYS) {
-		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "end_date", "range is limited to 366 days"),
+		req_error(r, ERR_BAD_REQUEST,
+		          json_pack("{s:s}", "end_date", "range is limited to 366 days"),
 		          "the date range is limited to 366 days");
 		return;
 	}
@@ -569,11 +589,12 @@ void res_handle_availability_room(struct req *r)
 	size_t i;
 	json_t *b;
 	json_array_foreach(busy, i, b) {
-		json_array_append_new(slots, span_json((long long)json_integer_value(json_array_get(b, 0)),
-		                                       (long long)json_integer_value(json_array_get(b, 1))));
+		json_array_append_new(
+			slots, span_json((long long)json_integer_value(json_array_get(b, 0)),
+		                         (long long)json_integer_value(json_array_get(b, 1))));
 	}
 	json_decref(busy);
 	req_reply_json(r, 200,
-	               json_pack("{s:I, s:s, s:s, s:o}", "room_id", (json_int_t)room_id, "start_date",
-	                         first, "end_date", last, "booked_slots", slots));
+	               json_pack("{s:I, s:s, s:s, s:o}", "room_id", (json_int_t)room_id,
+	                         "start_date", first, "end_date", last, "booked_slots", slots));
 }

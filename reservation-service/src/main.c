@@ -28,13 +28,13 @@ static const struct cfg_param reservation_params[] = {
 	CFG_STR(RES_CFG, "ROOM_EVENTS_TOPIC", room_events_topic, "room_events", 1, 249),
 	CFG_STR(RES_CFG, "USER_EVENTS_TOPIC", user_events_topic, "user_events", 1, 249),
 	CFG_STR(RES_CFG, "RESERVATION_EVENTS_TOPIC", reservation_events_topic, "reservation_events",
-	        1, 249),
+                1, 249),
 	CFG_STR(RES_CFG, "KAFKA_CONSUMER_GROUP", consumer_group, "reservation-service", 1, 249),
 	CFG_INT(RES_CFG, "MIN_DURATION_MINUTES", min_minutes, "5", 1, 1440),
 	CFG_INT(RES_CFG, "MAX_DURATION_MINUTES", max_minutes, "1440", 1, 44640),
 	CFG_INT(RES_CFG, "BOOKING_HORIZON_DAYS", horizon_days, "365", 1, 3650),
 	CFG_INT(RES_CFG, "IDEMPOTENCY_KEY_RETENTION_SECONDS", idempotency_retention_s, "86400", 60,
-	        315360000),
+                315360000),
 };
 
 static const struct cfg_check reservation_checks[] = {
@@ -67,7 +67,8 @@ int main(int argc, char **argv)
 	                                   cfg.reservation_events_topic};
 	const char *consume[] = {cfg.room_events_topic, cfg.user_events_topic, NULL};
 	const struct sweep_table sweeps[] = {
-		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql, cfg.idempotency_retention_s},
+		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
+	         cfg.idempotency_retention_s},
 	};
 	struct svc_service service = {
 		.name = SERVICE,

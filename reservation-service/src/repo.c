@@ -15,15 +15,19 @@
 
 #define TS_S(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* clang-format off */
 #define RES_JSON(r)                                                                          \
 	"json_build_object('id', " r ".id, 'room_id', " r ".room_id, 'user_id', " r ".user_id, " \
 	"'purpose', " r ".purpose, 'start_time', " TS_S(r ".start_time") ", 'end_time', "        \
 	TS_S(r ".end_time") ", 'status', " r ".status, 'cancel_reason', " r ".cancel_reason, "   \
 	"'created_at', " DB_TS_MS(r ".created_at") ", 'updated_at', "                           \
 	DB_TS_MS(r ".updated_at") ", 'version', " r ".version)"
+/* clang-format on */
 
+/* clang-format off */
 #define EVENT(type, r)                                                                       \
 	OUTBOX_EVENT(type, "clock_timestamp()", "'version', " r ".version, 'reservation', " RES_JSON(r))
+/* clang-format on */
 
 #define ATTEMPTS 3
 
@@ -61,8 +65,9 @@ enum db_status res_repo_room_info(long long room_id, struct res_room *room)
 	num(id, sizeof id, room_id);
 	const char *params[] = {id};
 	memset(room, 0, sizeof *room);
-	enum db_status st = db_exec(&res, "SELECT time_zone, active FROM rooms "
-	                                  "WHERE id = $1::bigint AND NOT deleted",
+	enum db_status st = db_exec(&res,
+	                            "SELECT time_zone, active FROM rooms "
+	                            "WHERE id = $1::bigint AND NOT deleted",
 	                            1, params);
 	if (st == DB_OK && PQntuples(res) == 1) {
 		room->found = true;
@@ -77,8 +82,9 @@ enum db_status res_repo_local_to_utc(const char *local, const char *tz, long lon
 {
 	PGresult *res = NULL;
 	const char *params[] = {local, tz};
-	enum db_status st = db_exec(&res, "SELECT extract(epoch FROM ($1::timestamp AT TIME ZONE $2))"
-	                                  "::bigint",
+	enum db_status st = db_exec(&res,
+	                            "SELECT extract(epoch FROM ($1::timestamp AT TIME ZONE $2))"
+	                            "::bigint",
 	                            2, params);
 	if (st == DB_OK)
 		*utc = db_int(res, 0, 0);
@@ -138,6 +144,7 @@ static enum db_status find_conflicts(long long room_id, long long start, long lo
 	num(x, sizeof x, except);
 	const char *params[] = {r, s, e, x};
 	*conflicts = json_array();
+	/* clang-format off */
 	enum db_status st = db_exec(
 		&res,
 		"SELECT " TS_S("start_time") ", " TS_S("end_time") " FROM reservations "
@@ -146,6 +153,7 @@ static enum db_status find_conflicts(long long room_id, long long start, long lo
 		"    tstzrange(to_timestamp($2::bigint), to_timestamp($3::bigint), '[)') "
 		"ORDER BY start_time",
 		4, params);
+	/* clang-format on */
 	for (int i = 0; st == DB_OK && i < PQntuples(res); i++)
 		json_array_append_new(*conflicts,
 		                      json_pack("{s:s, s:s}", "start_time", PQgetvalue(res, i, 0),
@@ -175,14 +183,15 @@ static enum db_status idem_claim(const char *user, const char *key, const char *
 }
 
 /* An idempotency key already used: the stored response, or a mismatch. */
-static enum db_status idem_lookup(const char *user, const char *key, const char *hash,
-                                  json_t **res, enum res_outcome *outcome, bool *found)
+static enum db_status idem_lookup(const char *user, const char *key, const char *hash, json_t **res,
+                                  enum res_outcome *outcome, bool *found)
 {
 	PGresult *r = NULL;
 	const char *params[] = {user, key};
 	*found = false;
-	enum db_status st = db_exec(&r, "SELECT request_hash, response FROM idempotency_keys "
-	                                "WHERE user_id = $1::bigint AND key = $2",
+	enum db_status st = db_exec(&r,
+	                            "SELECT request_hash, response FROM idempotency_keys "
+	                            "WHERE user_id = $1::bigint AND key = $2",
 	                            2, params);
 	if (st == DB_OK && PQntuples(r) == 1) {
 		*found = true;
@@ -234,7 +243,7 @@ static enum db_status res_create_once(const struct res_change *c, const char *to
 			st = idem_lookup(user, idem_key, idem_hash, out, outcome, &found);
 			if (st == DB_OK && !found)
 				st = DB_RETRY; /* swept meanwhile: claim it afresh */
-			goto fail;     /* nothing to keep: the answer is the stored one */
+			goto fail;             /* nothing to keep: the answer is the stored one */
 		}
 	}
 	if ((st = lock_rooms(c->room_id, 0, &bookable)) != DB_OK)
@@ -243,8 +252,9 @@ static enum db_status res_create_once(const struct res_change *c, const char *to
 		*outcome = RES_ROOM_UNAVAILABLE;
 		goto fail;
 	}
-	const char *params[] = {room, user, c->purpose ? c->purpose : "", start, end, topic,
-	                        idem_key};
+	const char *params[] = {room,  user,    c->purpose ? c->purpose : "", start, end,
+	                        topic, idem_key};
+	/* clang-format off */
 	st = db_write(&res,
 	              "WITH r AS (INSERT INTO reservations (room_id, user_id, purpose, start_time, "
 	              "  end_time) VALUES ($1::bigint, $2::bigint, $3, to_timestamp($4::bigint), "
@@ -256,6 +266,7 @@ static enum db_status res_create_once(const struct res_change *c, const char *to
 	              "  WHERE i.user_id = $2::bigint AND i.key = $7::text) "
 	              "SELECT " RES_JSON("r") "::text FROM r",
 	              7, params);
+	/* clang-format on */
 	if (st == DB_EXCLUSION_VIOLATION) {
 		db_rollback();
 		*outcome = RES_CONFLICT;
@@ -291,9 +302,11 @@ enum db_status res_repo_get(long long id, json_t **out)
 	num(ids, sizeof ids, id);
 	const char *params[] = {ids};
 	*out = NULL;
+	/* clang-format off */
 	enum db_status st = db_exec(&res, "SELECT " RES_JSON("r") "::text FROM reservations r "
 	                                  "WHERE r.id = $1::bigint",
 	                            1, params);
+	/* clang-format on */
 	if (st == DB_OK)
 		*out = first_json(res);
 	PQclear(res);
@@ -306,8 +319,9 @@ static enum db_status res_lock(const char *id, long long *room_id, bool *confirm
 {
 	PGresult *res = NULL;
 	const char *params[] = {id};
-	enum db_status st = db_exec(&res, "SELECT room_id, status = 'confirmed', version "
-	                                  "FROM reservations WHERE id = $1::bigint FOR UPDATE",
+	enum db_status st = db_exec(&res,
+	                            "SELECT room_id, status = 'confirmed', version "
+	                            "FROM reservations WHERE id = $1::bigint FOR UPDATE",
 	                            1, params);
 	*found = st == DB_OK && PQntuples(res) == 1;
 	if (*found) {
@@ -320,8 +334,7 @@ static enum db_status res_lock(const char *id, long long *room_id, bool *confirm
 }
 
 static enum db_status res_update_once(long long id, const struct res_change *c, const char *topic,
-                                      json_t **out, json_t **conflicts,
-                                      enum res_outcome *outcome)
+                                      json_t **out, json_t **conflicts, enum res_outcome *outcome)
 {
 	char ids[24], room[24], start[24], end[24];
 	PGresult *res = NULL;
@@ -336,8 +349,8 @@ static enum db_status res_update_once(long long id, const struct res_change *c, 
 	 * room) uses, so they queue instead of deadlocking.  The room is read before the lock and
 	 * checked again after it. */
 	const char *by_id[] = {ids};
-	enum db_status st = db_exec(&res, "SELECT room_id FROM reservations WHERE id = $1::bigint", 1,
-	                            by_id);
+	enum db_status st = db_exec(&res, "SELECT room_id FROM reservations WHERE id = $1::bigint",
+	                            1, by_id);
 	if (st != DB_OK)
 		return st;
 	if (PQntuples(res) == 0) {
@@ -375,6 +388,7 @@ static enum db_status res_update_once(long long id, const struct res_change *c, 
 		goto fail;
 	}
 	const char *params[] = {ids, room, c->purpose ? c->purpose : "", start, end, topic};
+	/* clang-format off */
 	st = db_exec(&res,
 	             "WITH r AS (UPDATE reservations SET room_id = $2::bigint, purpose = $3, "
 	             "  start_time = to_timestamp($4::bigint), end_time = to_timestamp($5::bigint), "
@@ -383,6 +397,7 @@ static enum db_status res_update_once(long long id, const struct res_change *c, 
 	             "  " EVENT("'reservation_updated'", "r") " FROM r) "
 	             "SELECT " RES_JSON("r") "::text FROM r",
 	             6, params);
+	/* clang-format on */
 	if (st == DB_EXCLUSION_VIOLATION) {
 		db_rollback();
 		*outcome = RES_CONFLICT;
@@ -419,6 +434,7 @@ enum db_status res_repo_cancel(long long id, long long expected_version, const c
 	num(ver, sizeof ver, expected_version);
 	const char *params[] = {ids, ver, reason, topic};
 	*outcome = RES_DONE;
+	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
 		"WITH cur AS (SELECT id, status, version FROM reservations WHERE id = $1::bigint), "
@@ -429,6 +445,7 @@ enum db_status res_repo_cancel(long long id, long long expected_version, const c
 		"  " EVENT("'reservation_cancelled'", "r") " FROM r) "
 		"SELECT (SELECT count(*) FROM r), cur.status, cur.version FROM cur",
 		4, params);
+	/* clang-format on */
 	if (st == DB_OK) {
 		if (PQntuples(res) == 0)
 			*outcome = RES_NOT_FOUND;
@@ -449,11 +466,18 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 	num(to, sizeof to, f->to);
 	num(after_id, sizeof after_id, f->after_id);
 	num(limit, sizeof limit, f->limit + 1);
-	const char *params[] = {f->user_id ? user : NULL, f->room_id ? room : NULL, f->date,
-	                        f->has_from ? from : NULL, f->has_to ? to : NULL, f->status,
-	                        f->after_start, after_id, limit};
+	const char *params[] = {f->user_id ? user : NULL,
+	                        f->room_id ? room : NULL,
+	                        f->date,
+	                        f->has_from ? from : NULL,
+	                        f->has_to ? to : NULL,
+	                        f->status,
+	                        f->after_start,
+	                        after_id,
+	                        limit};
 	*list = NULL;
 	*next = NULL;
+	/* clang-format off */
 	enum db_status st = db_exec(
 		&res,
 		"SELECT " RES_JSON("r") "::text, " TS_S("r.start_time") ", r.id "
@@ -469,6 +493,7 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 		"AND ($7::timestamptz IS NULL OR (r.start_time, r.id) > ($7::timestamptz, $8::bigint)) "
 		"ORDER BY r.start_time, r.id LIMIT $9::bigint",
 		9, params);
+	/* clang-format on */
 	if (st != DB_OK)
 		return st;
 	db_json_page(res, f->limit, list, next);
@@ -531,6 +556,7 @@ static enum db_status cancel_future(const char *column_is, const char *value, co
 	char sql[2048];
 	PGresult *res = NULL;
 	const char *params[] = {value, reason, topic};
+	/* clang-format off */
 	snprintf(sql, sizeof sql,
 	         "WITH r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = $2, "
 	         "  updated_at = now(), version = version + 1 WHERE %s = $1::bigint "
@@ -539,6 +565,7 @@ static enum db_status cancel_future(const char *column_is, const char *value, co
 	         "  " EVENT("'reservation_cancelled'", "r") " FROM r) "
 	         "SELECT count(*) FROM r",
 	         column_is);
+	/* clang-format on */
 	enum db_status st = db_write(&res, sql, 3, params);
 	if (st == DB_OK)
 		*cancelled = (long)db_int(res, 0, 0);
@@ -595,8 +622,7 @@ enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at,
 	return db_commit();
 }
 
-enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
-                                     const char *reason)
+enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at, const char *reason)
 {
 	enum db_status st = db_begin();
 	if (st != DB_OK)

@@ -15,7 +15,7 @@
 #include "validate.h"
 
 struct res_room {
-	bool found;    /* known from room_events and not deleted */
+	bool found; /* known from room_events and not deleted */
 	bool active;
 	char time_zone[80];
 };
@@ -34,9 +34,9 @@ enum res_outcome {
 	RES_CONFLICT,         /* overlaps a confirmed reservation: *conflicts is set */
 	RES_ROOM_UNAVAILABLE, /* unknown, deleted or inactive room */
 	RES_CANCELLED,        /* the reservation is cancelled and cannot change */
-	RES_REPLAY,           /* idempotency key seen with the same body: *res is the first response */
-	RES_KEY_MISMATCH,     /* idempotency key seen with another body */
-	RES_TOKEN_REVOKED,    /* the caller's token was revoked (revoke_guard) */
+	RES_REPLAY,        /* idempotency key seen with the same body: *res is the first response */
+	RES_KEY_MISMATCH,  /* idempotency key seen with another body */
+	RES_TOKEN_REVOKED, /* the caller's token was revoked (revoke_guard) */
 };
 
 /* Creates a reservation; idem_key/idem_hash may be NULL.  *res: new reference to the
@@ -52,12 +52,12 @@ enum db_status res_repo_cancel(long long id, long long expected_version, const c
                                const char *topic, enum res_outcome *outcome);
 
 struct res_filter {
-	long long user_id;   /* 0 = everyone (admins) */
-	long long room_id;   /* 0 = any */
-	const char *date;    /* "YYYY-MM-DD" in each room's zone, or NULL */
+	long long user_id; /* 0 = everyone (admins) */
+	long long room_id; /* 0 = any */
+	const char *date;  /* "YYYY-MM-DD" in each room's zone, or NULL */
 	bool has_from, has_to;
-	long long from, to;  /* overlap with [from, to) */
-	const char *status;  /* "confirmed", "cancelled" or NULL for both */
+	long long from, to;      /* overlap with [from, to) */
+	const char *status;      /* "confirmed", "cancelled" or NULL for both */
 	const char *after_start; /* cursor: start_time text and id of the last row */
 	long long after_id;
 	long long limit;

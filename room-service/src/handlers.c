@@ -33,19 +33,19 @@ static void reply_room(struct req *r, int status, json_t *room)
 	req_reply_json(r, status, room);
 }
 
-static void reply_outcome(struct req *r, enum room_outcome outcome, long long id,
-                          const char *name)
+static void reply_outcome(struct req *r, enum room_outcome outcome, long long id, const char *name)
 {
 	switch (outcome) {
 	case ROOM_NOT_FOUND:
 		req_error(r, ERR_NOT_FOUND, NULL, "no room with id %lld", id);
 		break;
 	case ROOM_STALE:
-		req_error(r, ERR_PRECONDITION_FAILED, NULL, "room %lld has changed since you read it",
-		          id);
+		req_error(r, ERR_PRECONDITION_FAILED, NULL,
+		          "room %lld has changed since you read it", id);
 		break;
 	case ROOM_DUPLICATE:
-		req_error(r, ERR_CONFLICT, json_pack("{s:s}", "name", "is already used by another room"),
+		req_error(r, ERR_CONFLICT,
+		          json_pack("{s:s}", "name", "is already used by another room"),
 		          "a room named \"%s\" already exists", name ? name : "");
 		break;
 	default:
@@ -75,7 +75,8 @@ void room_handle_create(struct req *r)
 		reply_outcome(r, outcome, 0, in.name);
 	else {
 		log_info("room %lld created by user %lld",
-		         (long long)json_integer_value(json_object_get(room, "id")), req_user(r)->id);
+		         (long long)json_integer_value(json_object_get(room, "id")),
+		         req_user(r)->id);
 		reply_room(r, 201, room);
 		room = NULL;
 	}
@@ -172,7 +173,8 @@ void room_handle_list(struct req *r)
 		equipment = s ? room_equipment_normalise(s, &why) : NULL;
 		json_decref(s);
 		if (!equipment) {
-			req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "equipment", why ? why : "invalid"),
+			req_error(r, ERR_BAD_REQUEST,
+			          json_pack("{s:s}", "equipment", why ? why : "invalid"),
 			          "query parameter equipment %s", why ? why : "is invalid");
 			goto out;
 		}

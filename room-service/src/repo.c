@@ -10,22 +10,28 @@
 #include "outbox.h"
 
 /* The room representation of docs/api.md#rooms, for a row alias r. */
+/* clang-format off */
 #define ROOM_JSON(r)                                                                         \
 	"json_build_object('id', " r ".id, 'name', " r ".name, 'capacity', " r ".capacity, "     \
 	"'equipment', to_json(" r ".equipment), 'building', " r ".building, 'floor', " r         \
 	".floor, 'description', " r ".description, 'time_zone', " r ".time_zone, 'active', " r    \
 	".active, 'created_at', " DB_TS_MS(r ".created_at") ", 'updated_at', "                  \
 	DB_TS_MS(r ".updated_at") ", 'version', " r ".version)"
+/* clang-format on */
 
 /* Equipment from a JSON array parameter, de-duplicated with PostgreSQL's (Unicode) lower(),
  * keeping the first spelling and the given order. */
+/* clang-format off */
 #define EQUIPMENT(param)                                                                     \
 	"ARRAY(SELECT e FROM (SELECT DISTINCT ON (lower(e)) e, o "                               \
 	"FROM json_array_elements_text(" param "::json) WITH ORDINALITY AS t(e, o) "              \
 	"ORDER BY lower(e), o) d ORDER BY o)"
+/* clang-format on */
 
+/* clang-format off */
 #define EVENT(type, r)                                                                       \
 	OUTBOX_EVENT("'" type "'", "clock_timestamp()", "'version', " r ".version, 'room', " ROOM_JSON(r))
+/* clang-format on */
 
 static json_t *parse_json(const char *text)
 {
@@ -67,10 +73,16 @@ enum db_status room_repo_create(const struct room_input *in, const char *topic, 
 	PGresult *res = NULL;
 	bool found = false;
 	room_params_fill(in, &p);
-	const char *params[] = {in->name, p.capacity, p.equipment ? p.equipment : "[]",
-	                        in->building, in->has_floor && !in->floor_null ? p.floor : NULL,
-	                        in->description, in->time_zone ? in->time_zone : "UTC",
-	                        in->has_active ? (in->active ? "true" : "false") : "true", topic};
+	const char *params[] = {in->name,
+	                        p.capacity,
+	                        p.equipment ? p.equipment : "[]",
+	                        in->building,
+	                        in->has_floor && !in->floor_null ? p.floor : NULL,
+	                        in->description,
+	                        in->time_zone ? in->time_zone : "UTC",
+	                        in->has_active ? (in->active ? "true" : "false") : "true",
+	                        topic};
+	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
 		"WITH r AS (INSERT INTO rooms (name, capacity, equipment, building, floor, description, "
@@ -80,6 +92,7 @@ enum db_status room_repo_create(const struct room_input *in, const char *topic, 
 		"e AS (" OUTBOX_INSERT "$9, r.id::text, " EVENT("room_created", "r") " FROM r) "
 		"SELECT " ROOM_JSON("r") "::text FROM r",
 		9, params);
+	/* clang-format on */
 	free(p.equipment);
 	*outcome = ROOM_DONE;
 	if (st == DB_UNIQUE_VIOLATION) {
@@ -127,6 +140,7 @@ enum db_status room_repo_update(long long id, const struct room_input *in, const
 		p.if_version,
 		topic,
 	};
+	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
 		"WITH r AS (UPDATE rooms SET name = COALESCE($2, name), "
@@ -142,6 +156,7 @@ enum db_status room_repo_update(long long id, const struct room_input *in, const
 		"e AS (" OUTBOX_INSERT "$14, r.id::text, " EVENT("room_updated", "r") " FROM r) "
 		"SELECT " ROOM_JSON("r") "::text FROM r",
 		14, params);
+	/* clang-format on */
 	free(p.equipment);
 	*outcome = ROOM_DONE;
 	if (st == DB_UNIQUE_VIOLATION) {
@@ -163,6 +178,7 @@ enum db_status room_repo_delete(long long id, long long if_version, const char *
 	snprintf(ids, sizeof ids, "%lld", id);
 	snprintf(ver, sizeof ver, "%lld", if_version);
 	const char *params[] = {ids, ver, topic};
+	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
 		"WITH r AS (DELETE FROM rooms WHERE id = $1::bigint "
@@ -172,6 +188,7 @@ enum db_status room_repo_delete(long long id, long long if_version, const char *
 		                  "'version', r.version + 1, 'room_id', r.id") " FROM r) "
 		"SELECT id FROM r",
 		3, params);
+	/* clang-format on */
 	*outcome = ROOM_DONE;
 	bool deleted = st == DB_OK && PQntuples(res) == 1;
 	PQclear(res);
@@ -188,9 +205,11 @@ enum db_status room_repo_get(long long id, json_t **room)
 	snprintf(ids, sizeof ids, "%lld", id);
 	const char *params[] = {ids};
 	*room = NULL;
+	/* clang-format off */
 	enum db_status st = db_exec(&res, "SELECT " ROOM_JSON("r") "::text FROM rooms r "
 	                                  "WHERE r.id = $1::bigint",
 	                            1, params);
+	/* clang-format on */
 	return one_json(st, res, room, &found);
 }
 
@@ -202,14 +221,19 @@ enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_
 	snprintf(minc, sizeof minc, "%lld", f->min_capacity);
 	snprintf(after_id, sizeof after_id, "%lld", f->after_id);
 	snprintf(limit, sizeof limit, "%lld", f->limit + 1);
-	const char *params[] = {f->has_min_capacity ? minc : NULL, equipment, f->q,
+	const char *params[] = {f->has_min_capacity ? minc : NULL,
+	                        equipment,
+	                        f->q,
 	                        f->has_active ? (f->active ? "true" : "false") : NULL,
-	                        f->after_name, after_id, limit};
+	                        f->after_name,
+	                        after_id,
+	                        limit};
 	*rooms = NULL;
 	*next = NULL;
 	enum db_status st = db_exec(
 		&res,
 		/* Filter, sort and cut first; build the JSON only for the rows of the page. */
+		/* clang-format off */
 		"SELECT " ROOM_JSON("r") "::text, lower(r.name), r.id FROM ("
 		"SELECT * FROM rooms r "
 		"WHERE ($1::int IS NULL OR r.capacity >= $1::int) "
@@ -223,6 +247,7 @@ enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_
 		"ORDER BY lower(r.name), r.id LIMIT $7::bigint) r "
 		"ORDER BY lower(r.name), r.id",
 		7, params);
+	/* clang-format on */
 	free(equipment);
 	if (st != DB_OK)
 		return st;

@@ -57,7 +57,8 @@ static enum jwt_status verify(const struct auth_config *c, const char *token, ti
 static void test_round_trip_employee(void **state)
 {
 	(void)state;
-	char *t = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee", ms(now));
+	char *t = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee",
+	                            ms(now));
 	assert_non_null(t);
 	struct auth_user u;
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
@@ -85,7 +86,8 @@ static void test_round_trip_employee(void **state)
 	json_decref(c);
 
 	/* Every token gets its own jti. */
-	char *t2 = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee", ms(now));
+	char *t2 = auth_issue_access(&cfg, 42, "ada@example.com", "Ada Lovelace", "employee",
+	                             ms(now));
 	assert_non_null(t2);
 	assert_string_not_equal(t, t2);
 	free(t2);
@@ -95,7 +97,8 @@ static void test_round_trip_employee(void **state)
 static void test_round_trip_admin(void **state)
 {
 	(void)state;
-	char *t = auth_issue_access(&cfg, 9007199254740993LL, "root@example.com", "", "admin", ms(now));
+	char *t = auth_issue_access(&cfg, 9007199254740993LL, "root@example.com", "", "admin",
+	                            ms(now));
 	assert_non_null(t);
 	struct auth_user u;
 	assert_int_equal(verify(&cfg, t, now + 899, &u), JWT_OK);
@@ -169,8 +172,8 @@ static void test_bad_sub(void **state)
 	assert_true(u.id == 17);
 	free(t);
 
-	const char *bad[] = {"abc", "0", "-5", "+5", " 5", "5 ", "12abc", "007", "", "1.5", "0x10",
-	                     "99999999999999999999"};
+	const char *bad[] = {"abc",   "0",   "-5", "+5",  " 5",   "5 ",
+	                     "12abc", "007", "",   "1.5", "0x10", "99999999999999999999"};
 	for (size_t i = 0; i < countof(bad); i++) {
 		t = sign(claims_with(bad[i], "employee"));
 		enum jwt_status st = verify(&cfg, t, now, &u);

@@ -238,8 +238,16 @@ static void test_string_max(void **state)
 static void test_int_bounds(void **state)
 {
 	(void)state;
-	const char *bad[] = {"0", "65536", "-1", "7777777", "abc", "12abc", "5000.5", "0x50",
-	                     "99999999999999999999", "-99999999999999999999"};
+	const char *bad[] = {"0",
+	                     "65536",
+	                     "-1",
+	                     "7777777",
+	                     "abc",
+	                     "12abc",
+	                     "5000.5",
+	                     "0x50",
+	                     "99999999999999999999",
+	                     "-99999999999999999999"};
 	for (size_t i = 0; i < countof(bad); i++) {
 		setenv(V_PORT, bad[i], 1);
 		expect_failure(V_PORT, strcmp(bad[i], "0") == 0 ? NULL : bad[i]);
@@ -271,7 +279,7 @@ static void test_bools(void **state)
 	const struct {
 		const char *text;
 		bool v;
-	} cases[] = {{"true", true}, {"TRUE", true}, {"1", true},   {"yes", true},
+	} cases[] = {{"true", true}, {"TRUE", true},   {"1", true},      {"yes", true},
 	             {"Yes", true},  {"false", false}, {"False", false}, {"0", false},
 	             {"no", false},  {"NO", false}};
 	for (size_t i = 0; i < countof(cases); i++) {
@@ -443,8 +451,9 @@ static void test_check_outside_table(void **state)
 		CFG_CHECK_LE(struct test_cfg, min_minutes, unloaded),
 	};
 	const struct cfg_check wrong_type[] = {
-		{.kind = CFG_CHECK_KIND_REQUIRES, .lhs = offsetof(struct test_cfg, port),
-		 .rhs = offsetof(struct test_cfg, client_secret)},
+		{.kind = CFG_CHECK_KIND_REQUIRES,
+	         .lhs = offsetof(struct test_cfg, port),
+	         .rhs = offsetof(struct test_cfg, client_secret)},
 	};
 	struct cfg_table t = table;
 	t.checks = unloaded;

@@ -35,17 +35,17 @@ static const struct sqlstate_case cases[] = {
 	{"08006", DB_UNAVAILABLE, 503},         /* connection_failure */
 	{"08001", DB_UNAVAILABLE, 503},
 	{"08003", DB_UNAVAILABLE, 503},
-	{"57P01", DB_UNAVAILABLE, 503},         /* admin_shutdown */
-	{"57P02", DB_UNAVAILABLE, 503},         /* crash_shutdown */
-	{"57P03", DB_UNAVAILABLE, 503},         /* cannot_connect_now */
-	{"57014", DB_UNAVAILABLE, 503},         /* query_canceled (statement_timeout) */
-	{"53300", DB_UNAVAILABLE, 503},         /* too_many_connections */
-	{"42601", DB_ERROR, 500},               /* syntax_error: a bug */
-	{"42P01", DB_ERROR, 500},               /* undefined_table */
-	{"42703", DB_ERROR, 500},               /* undefined_column */
-	{"XX000", DB_ERROR, 500},               /* internal_error */
-	{"25P02", DB_ERROR, 500},               /* in_failed_sql_transaction */
-	{"23000", DB_ERROR, 500},               /* bare integrity class: not one we expect */
+	{"57P01", DB_UNAVAILABLE, 503}, /* admin_shutdown */
+	{"57P02", DB_UNAVAILABLE, 503}, /* crash_shutdown */
+	{"57P03", DB_UNAVAILABLE, 503}, /* cannot_connect_now */
+	{"57014", DB_UNAVAILABLE, 503}, /* query_canceled (statement_timeout) */
+	{"53300", DB_UNAVAILABLE, 503}, /* too_many_connections */
+	{"42601", DB_ERROR, 500},       /* syntax_error: a bug */
+	{"42P01", DB_ERROR, 500},       /* undefined_table */
+	{"42703", DB_ERROR, 500},       /* undefined_column */
+	{"XX000", DB_ERROR, 500},       /* internal_error */
+	{"25P02", DB_ERROR, 500},       /* in_failed_sql_transaction */
+	{"23000", DB_ERROR, 500},       /* bare integrity class: not one we expect */
 	{"40002", DB_ERROR, 500},
 };
 
@@ -124,7 +124,7 @@ static void test_status_reply(void **state)
 	assert_string_equal(db_status_reply(DB_OK), "");
 	assert_string_equal(db_status_reply((enum db_status)99), "");
 	assert_string_equal(db_status_str((enum db_status)99), "database error");
-	assert_string_equal(db_status_str((enum db_status)-1), "database error");
+	assert_string_equal(db_status_str((enum db_status) - 1), "database error");
 }
 
 /* One row (id, name, active, note): ("42", NULL, "t", "-7"); second row ("x", "", "f", NULL). */

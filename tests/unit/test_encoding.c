@@ -68,8 +68,9 @@ static void test_decode_vectors(void **state)
 static void test_decode_rejects_padding(void **state)
 {
 	(void)state;
-	const char *padded[] = {"Zg==", "Zm8=", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy=", "Zm9vYmFy==",
-	                        "Zm9vYmFy====", "Zg=", "Zg===", "Zm8==", "AAAA=", "=", "=="};
+	const char *padded[] = {
+		"Zg==", "Zm8=",  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy=", "Zm9vYmFy==", "Zm9vYmFy====",
+		"Zg=",  "Zg===", "Zm8==",    "AAAA=",    "=",         "=="};
 	for (size_t i = 0; i < countof(padded); i++) {
 		size_t n = 0;
 		unsigned char *d = enc_b64url_decode(padded[i], strlen(padded[i]), &n);
@@ -107,7 +108,8 @@ static void test_decode_only_canonical(void **state)
 				char *e = enc_b64url_encode(d, n);
 				assert_non_null(e);
 				if (strlen(e) != slen || memcmp(e, s, slen) != 0)
-					fail_msg("\"%.*s\" decoded but encodes back as \"%s\"", (int)slen, s, e);
+					fail_msg("\"%.*s\" decoded but encodes back as \"%s\"",
+					         (int)slen, s, e);
 				free(e);
 				free(d);
 			}
@@ -121,12 +123,17 @@ static void test_decode_only_canonical(void **state)
 static void test_decode_lenient_accepts_padding(void **state)
 {
 	(void)state;
-	const struct vector padded[] = {
-		{"f", 1, "Zg=="}, {"fo", 2, "Zm8="}, {"foob", 4, "Zm9vYg=="}, {"foobar", 6, "Zm9vYmFy"},
-		{"fooba", 5, "Zm9vYmE="}, {"f", 1, "Zg"}, {"", 0, ""}};
+	const struct vector padded[] = {{"f", 1, "Zg=="},
+	                                {"fo", 2, "Zm8="},
+	                                {"foob", 4, "Zm9vYg=="},
+	                                {"foobar", 6, "Zm9vYmFy"},
+	                                {"fooba", 5, "Zm9vYmE="},
+	                                {"f", 1, "Zg"},
+	                                {"", 0, ""}};
 	for (size_t i = 0; i < countof(padded); i++) {
 		size_t n = 0;
-		unsigned char *d = enc_b64url_decode_lenient(padded[i].enc, strlen(padded[i].enc), &n);
+		unsigned char *d = enc_b64url_decode_lenient(padded[i].enc, strlen(padded[i].enc),
+		                                             &n);
 		assert_non_null(d);
 		assert_int_equal(n, padded[i].len);
 		assert_memory_equal(d, padded[i].raw, n);
@@ -145,12 +152,14 @@ static void test_decode_lenient_rejects(void **state)
 		"Zm9vYmFy=",    /* padding after a full group */
 		"Zm9vYmFy====", /* a whole group of padding */
 		"Zm9v====",
-		"Z===",         /* one character of data */
-		"=", "==", "====",
-		"Zm9=",         /* padded but non-canonical: "fo" is Zm8= */
-		"Zh==",         /* non-canonical: trailing bits of "f" set */
-		"Zm=9",         /* padding in the middle */
-		"Zm9v+A==",     /* standard alphabet */
+		"Z===", /* one character of data */
+		"=",
+		"==",
+		"====",
+		"Zm9=",     /* padded but non-canonical: "fo" is Zm8= */
+		"Zh==",     /* non-canonical: trailing bits of "f" set */
+		"Zm=9",     /* padding in the middle */
+		"Zm9v+A==", /* standard alphabet */
 	};
 	for (size_t i = 0; i < countof(bad); i++) {
 		size_t n = 0;
@@ -176,23 +185,23 @@ static void test_decode_rejects(void **state)
 {
 	(void)state;
 	const char *bad[] = {
-		"Zm9v+A",   /* standard-alphabet '+' */
-		"Zm9v/w",   /* standard-alphabet '/' */
-		"Zm 9v",    /* space */
-		"Zm9v\n",   /* newline */
+		"Zm9v+A",     /* standard-alphabet '+' */
+		"Zm9v/w",     /* standard-alphabet '/' */
+		"Zm 9v",      /* space */
+		"Zm9v\n",     /* newline */
 		"Zm9v\r\nYg", /* line break inside */
-		"Z=g",      /* padding in the middle */
-		"Zm9v=Yg",  /* padding in the middle */
-		"Zm9v.",    /* JWS separator */
-		"Zh",       /* non-canonical: trailing bits of "f" set */
-		"Zm9",      /* non-canonical: "fo" is Zm8 */
-		"Zm9vYh",   /* non-canonical */
-		"____",     /* fine: all ones, 3 bytes */
-		"Z",        /* length % 4 == 1 */
-		"Zm9vY",    /* length % 4 == 1 */
-		"Zm9vYmFyZ", /* length % 4 == 1 */
-		"Z===",     /* one character of data */
-		"\xc3\xa9", /* non-ASCII */
+		"Z=g",        /* padding in the middle */
+		"Zm9v=Yg",    /* padding in the middle */
+		"Zm9v.",      /* JWS separator */
+		"Zh",         /* non-canonical: trailing bits of "f" set */
+		"Zm9",        /* non-canonical: "fo" is Zm8 */
+		"Zm9vYh",     /* non-canonical */
+		"____",       /* fine: all ones, 3 bytes */
+		"Z",          /* length % 4 == 1 */
+		"Zm9vY",      /* length % 4 == 1 */
+		"Zm9vYmFyZ",  /* length % 4 == 1 */
+		"Z===",       /* one character of data */
+		"\xc3\xa9",   /* non-ASCII */
 	};
 	for (size_t i = 0; i < countof(bad); i++) {
 		size_t n = 0;
@@ -226,8 +235,10 @@ static void test_round_trip_random(void **state)
 			size_t elen = strlen(e);
 			assert_int_equal(elen, (len * 4 + 2) / 3); /* no padding */
 			for (size_t i = 0; i < elen; i++)
-				assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				                       "0123456789-_", e[i]));
+				assert_non_null(strchr(
+					"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					"0123456789-_",
+					e[i]));
 			size_t n = 999;
 			unsigned char *d = enc_b64url_decode(e, elen, &n);
 			assert_non_null(d);
@@ -260,12 +271,17 @@ static void test_hex(void **state)
 static void test_utf8_valid(void **state)
 {
 	(void)state;
-	static const char *const good[] = {"", "abc", "\xc3\xa9", "\xe5\x90\x8d",
-	                                   "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
+	static const char *const good[] = {
+		"", "abc", "\xc3\xa9", "\xe5\x90\x8d", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
 	static const char *const bad[] = {
-		"\xff", "\xc3", "abc\xc3\x28", "\xc0\xaf",          /* stray, cut, bad tail, overlong */
-		"\xe0\x80\xaf", "\xed\xa0\x80",                      /* overlong, surrogate */
-		"\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",          /* > U+10FFFF, 5-byte form */
+		"\xff",
+		"\xc3",
+		"abc\xc3\x28",
+		"\xc0\xaf", /* stray, cut, bad tail, overlong */
+		"\xe0\x80\xaf",
+		"\xed\xa0\x80", /* overlong, surrogate */
+		"\xf4\x90\x80\x80",
+		"\xf8\x88\x80\x80\x80", /* > U+10FFFF, 5-byte form */
 	};
 	for (size_t i = 0; i < countof(good); i++)
 		assert_true(enc_utf8_valid(good[i], strlen(good[i])));
@@ -301,8 +317,14 @@ static void test_sanitize_copies_what_fits(void **state)
 {
 	(void)state;
 	char out[64];
-	static const char *const fine[] = {"", "abc", "caf\xc3\xa9", "\xe5\x90\x8d\xe5\x89\x8d",
-	                                   "\xf0\x9f\x98\x80!", "\xf4\x8f\xbf\xbf", FFFD, ELLIPSIS};
+	static const char *const fine[] = {"",
+	                                   "abc",
+	                                   "caf\xc3\xa9",
+	                                   "\xe5\x90\x8d\xe5\x89\x8d",
+	                                   "\xf0\x9f\x98\x80!",
+	                                   "\xf4\x8f\xbf\xbf",
+	                                   FFFD,
+	                                   ELLIPSIS};
 	for (size_t i = 0; i < countof(fine); i++) {
 		sanitize(out, sizeof out, fine[i], strlen(fine[i]), false);
 		assert_string_equal(out, fine[i]);
@@ -381,6 +403,7 @@ static void test_sanitize_replaces_ill_formed(void **state)
 	static const struct {
 		const char *in, *want;
 	} cases[] = {
+		/* clang-format off */
 		{"\xff", FFFD},
 		{"/rooms/\xff", "/rooms/" FFFD},
 		{"a\xff" "b", "a" FFFD "b"},
@@ -399,6 +422,7 @@ static void test_sanitize_replaces_ill_formed(void **state)
 		{"\xe1\x80\xe2\xf0\x91\x92\xf1\xbf" "A", FFFD FFFD FFFD FFFD "A"},
 		{"\xc3\xa9\xff\xc3\xa9", "\xc3\xa9" FFFD "\xc3\xa9"},
 	};
+	/* clang-format on */
 	char out[64];
 	for (size_t i = 0; i < countof(cases); i++) {
 		sanitize(out, sizeof out, cases[i].in, strlen(cases[i].in), false);
@@ -418,9 +442,9 @@ static void test_sanitize_replaces_ill_formed(void **state)
 static void test_sanitize_random(void **state)
 {
 	(void)state;
-	static const unsigned char alphabet[] = {'a', 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf,
-	                                         0xc0, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xee, 0xef,
-	                                         0xf0, 0xf1, 0xf4, 0xf5, 0xff};
+	static const unsigned char alphabet[] = {'a',  0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0,
+	                                         0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xe1, 0xed,
+	                                         0xee, 0xef, 0xf0, 0xf1, 0xf4, 0xf5, 0xff};
 	char in[64], out[256];
 	srand(1313);
 	for (int round = 0; round < 20000; round++) {

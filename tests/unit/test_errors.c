@@ -28,10 +28,10 @@ static const struct expected_kind expected[] = {
 	{ERR_CONFLICT, 409, "conflict", "conflict"},
 	{ERR_LENGTH_REQUIRED, 411, "length_required", "Content-Length required"},
 	{ERR_PRECONDITION_FAILED, 412, "precondition_failed",
-	 "If-Match does not match the current ETag"},
+         "If-Match does not match the current ETag"},
 	{ERR_PAYLOAD_TOO_LARGE, 413, "payload_too_large", "request body too large"},
 	{ERR_UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type",
-	 "request body must be application/json"},
+         "request body must be application/json"},
 	{ERR_VALIDATION_FAILED, 422, "validation_failed", "validation failed"},
 	{ERR_RATE_LIMITED, 429, "rate_limited", "too many requests"},
 	{ERR_INTERNAL, 500, "internal", "internal error"},
@@ -58,14 +58,15 @@ static void test_codes_unique(void **state)
 	(void)state;
 	for (int a = ERR_NONE + 1; a < ERR_KIND_COUNT; a++)
 		for (int b = a + 1; b < ERR_KIND_COUNT; b++)
-			assert_string_not_equal(err_code((enum err_kind)a), err_code((enum err_kind)b));
+			assert_string_not_equal(err_code((enum err_kind)a),
+			                        err_code((enum err_kind)b));
 }
 
 static void test_out_of_range_is_internal(void **state)
 {
 	(void)state;
 	const enum err_kind bad[] = {ERR_NONE, ERR_KIND_COUNT, (enum err_kind)(ERR_KIND_COUNT + 7),
-	                             (enum err_kind)-1, (enum err_kind)1000000};
+	                             (enum err_kind) - 1, (enum err_kind)1000000};
 	for (size_t i = 0; i < countof(bad); i++) {
 		assert_int_equal(err_status(bad[i]), 500);
 		assert_string_equal(err_code(bad[i]), "internal");
@@ -81,12 +82,25 @@ static void assert_timestamp_shape(const char *ts)
 	for (size_t i = 0; i < 24; i++) {
 		char c = ts[i];
 		switch (i) {
-		case 4: case 7: assert_int_equal(c, '-'); break;
-		case 10: assert_int_equal(c, 'T'); break;
-		case 13: case 16: assert_int_equal(c, ':'); break;
-		case 19: assert_int_equal(c, '.'); break;
-		case 23: assert_int_equal(c, 'Z'); break;
-		default: assert_true(c >= '0' && c <= '9');
+		case 4:
+		case 7:
+			assert_int_equal(c, '-');
+			break;
+		case 10:
+			assert_int_equal(c, 'T');
+			break;
+		case 13:
+		case 16:
+			assert_int_equal(c, ':');
+			break;
+		case 19:
+			assert_int_equal(c, '.');
+			break;
+		case 23:
+			assert_int_equal(c, 'Z');
+			break;
+		default:
+			assert_true(c >= '0' && c <= '9');
 		}
 	}
 }
@@ -158,7 +172,8 @@ static void test_body_every_kind(void **state)
 	for (size_t i = 0; i < NEXPECTED; i++) {
 		json_t *b = err_body(expected[i].kind, NULL, "id", NULL, 1795255200000LL);
 		assert_non_null(b);
-		assert_string_equal(json_string_value(json_object_get(b, "code")), expected[i].code);
+		assert_string_equal(json_string_value(json_object_get(b, "code")),
+		                    expected[i].code);
 		assert_int_equal(json_integer_value(json_object_get(b, "status_code")),
 		                 expected[i].status);
 		assert_string_equal(json_string_value(json_object_get(b, "message")),

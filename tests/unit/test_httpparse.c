@@ -55,9 +55,9 @@ static void test_list_next(void **state)
 	expect_items("a,b,c", "a|b|c");
 	expect_items("  a ,  b\t,\tc  ", "a|b|c");
 	expect_items(",,a,,b,,", "a|b");
-	expect_items("a b, c d", "a b|c d");        /* inner blanks belong to the item */
+	expect_items("a b, c d", "a b|c d"); /* inner blanks belong to the item */
 	expect_items("*", "*");
-	expect_items("x\n, y", "x\n|y");            /* only space and tab are blanks */
+	expect_items("x\n, y", "x\n|y"); /* only space and tab are blanks */
 	expect_items("\xc3\xa9t\xc3\xa9, caf\xc3\xa9", "\xc3\xa9t\xc3\xa9|caf\xc3\xa9");
 }
 
@@ -86,8 +86,8 @@ static void test_list_has(void **state)
 	assert_false(httpparse_list_has(admins, "ada@example.org", false));
 	assert_true(httpparse_list_has(admins, "Ada@Example.org", false));
 	assert_true(httpparse_list_has(admins, "cy@example.org", true));
-	assert_false(httpparse_list_has(admins, "ada@example.or", true));   /* prefix */
-	assert_false(httpparse_list_has(admins, "da@example.org", true));   /* suffix */
+	assert_false(httpparse_list_has(admins, "ada@example.or", true)); /* prefix */
+	assert_false(httpparse_list_has(admins, "da@example.org", true)); /* suffix */
 	assert_false(httpparse_list_has(admins, "bob@example.org,", true));
 	/* The item sought is not trimmed. */
 	assert_false(httpparse_list_has(admins, " bob@example.org", true));
@@ -132,8 +132,8 @@ static void test_origin_allowed(void **state)
 static void test_method_name(void **state)
 {
 	(void)state;
-	static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
-	                                    "OPTIONS"};
+	static const char *const known[] = {"GET",   "POST", "PUT",    "DELETE",
+	                                    "PATCH", "HEAD", "OPTIONS"};
 	for (size_t i = 0; i < countof(known); i++) {
 		char copy[16];
 		snprintf(copy, sizeof copy, "%s", known[i]);
@@ -171,13 +171,13 @@ static void test_path_decode(void **state)
 	expect_path("/rooms/42", "/rooms/42");
 	expect_path("/a%20b", "/a b");
 	expect_path("/%41%62%63", "/Abc");
-	expect_path("/%e2%82%ac", "/\xe2\x82\xac");  /* lower-case hex */
-	expect_path("/%E2%82%AC", "/\xe2\x82\xac");  /* upper-case hex */
-	expect_path("/rooms%2F42", "/rooms/42");      /* an encoded slash is a slash */
-	expect_path("/%2500", "/%00");                /* decoded once, not twice */
+	expect_path("/%e2%82%ac", "/\xe2\x82\xac"); /* lower-case hex */
+	expect_path("/%E2%82%AC", "/\xe2\x82\xac"); /* upper-case hex */
+	expect_path("/rooms%2F42", "/rooms/42");    /* an encoded slash is a slash */
+	expect_path("/%2500", "/%00");              /* decoded once, not twice */
 	expect_path("/%01", "/\x01");
 	expect_path("/%ff", "/\xff");
-	expect_path("/a+b", "/a+b");                  /* '+' is not a space in a path */
+	expect_path("/a+b", "/a+b"); /* '+' is not a space in a path */
 	/* An encoded NUL, bad or cut escapes. */
 	expect_bad_path("/%00");
 	expect_bad_path("/rooms/%00/x");
@@ -233,14 +233,14 @@ static void test_request_id(void **state)
 	longest[HTTPPARSE_REQUEST_ID_MAX + 1] = '\0';
 	assert_false(httpparse_request_id_valid(longest));
 
-	static const char *const good[] = {"a", "Z", "0", "-", "abc-123", "req.42_x",
-	                                   "0f8fad5b-d9cb-469f-a165-70867728950e"};
+	static const char *const good[] = {
+		"a", "Z", "0", "-", "abc-123", "req.42_x", "0f8fad5b-d9cb-469f-a165-70867728950e"};
 	for (size_t i = 0; i < countof(good); i++)
 		if (!httpparse_request_id_valid(good[i]))
 			fail_msg("request id \"%s\" refused", good[i]);
-	static const char *const bad[] = {"",      " ",      "a b",     "a\tb",  "a/b",   "a:b",
-	                                  "a\"b",  "a\r\nX-Evil: 1",  "a,b",   "a;b",
-	                                  "\xc3\xa9", "a%20b", "{id}",    "a+b",   "a\x7f"};
+	static const char *const bad[] = {
+		"",    " ",   "a b",      "a\tb",  "a/b",  "a:b", "a\"b", "a\r\nX-Evil: 1",
+		"a,b", "a;b", "\xc3\xa9", "a%20b", "{id}", "a+b", "a\x7f"};
 	for (size_t i = 0; i < countof(bad); i++)
 		if (httpparse_request_id_valid(bad[i]))
 			fail_msg("request id %zu accepted", i);
@@ -272,21 +272,49 @@ static void test_if_match(void **state)
 	expect_if_match("  *", 0);
 	expect_if_match("\"1\"", 1);
 	expect_if_match("\"42\"", 42);
-	expect_if_match("W/\"42\"", 42);             /* weak tags compare like strong ones */
+	expect_if_match("W/\"42\"", 42); /* weak tags compare like strong ones */
 	expect_if_match("  W/\"7\"", 7);
 	expect_if_match("\"007\"", 7);
 	expect_if_match("\"2147483647\"", 2147483647);
 	/* Not one quoted positive decimal within a PostgreSQL integer. */
 	static const char *const bad[] = {
-		"",            " ",            "* ",          "**",          "\"*\"",
-		"42",          "\"42",         "42\"",        "'42'",        "\"\"",
-		"\"0\"",       "\"00\"",       "\"-1\"",      "\"+1\"",      "\" 1\"",
-		"\"1 \"",      "\"1\" ",       "\"1\"x",      "\"1a\"",      "\"0x10\"",
-		"\"1.0\"",     "\"1e3\"",      "w/\"1\"",     "W/ \"1\"",    "W/W/\"1\"",
-		"W/",          "W/\"\"",       "\"1\", \"2\"", "\"1\",\"2\"",  "*, \"1\"",
-		"\"2147483648\"",              "\"9223372036854775807\"",
-		"\"9223372036854775808\"",     "\"99999999999999999999999\"",
-		"\"18446744073709551617\"",    "\"\t1\"",     "\t\"1\"",
+		"",
+		" ",
+		"* ",
+		"**",
+		"\"*\"",
+		"42",
+		"\"42",
+		"42\"",
+		"'42'",
+		"\"\"",
+		"\"0\"",
+		"\"00\"",
+		"\"-1\"",
+		"\"+1\"",
+		"\" 1\"",
+		"\"1 \"",
+		"\"1\" ",
+		"\"1\"x",
+		"\"1a\"",
+		"\"0x10\"",
+		"\"1.0\"",
+		"\"1e3\"",
+		"w/\"1\"",
+		"W/ \"1\"",
+		"W/W/\"1\"",
+		"W/",
+		"W/\"\"",
+		"\"1\", \"2\"",
+		"\"1\",\"2\"",
+		"*, \"1\"",
+		"\"2147483648\"",
+		"\"9223372036854775807\"",
+		"\"9223372036854775808\"",
+		"\"99999999999999999999999\"",
+		"\"18446744073709551617\"",
+		"\"\t1\"",
+		"\t\"1\"",
 	};
 	for (size_t i = 0; i < countof(bad); i++)
 		expect_bad_if_match(bad[i]);
@@ -364,9 +392,23 @@ static void test_cidr_list_valid(void **state)
 	/* Host bits beyond the prefix are ignored, as nginx does. */
 	assert_true(httpparse_cidr_list_valid("10.1.2.3/8", &bad));
 	static const char *const invalid[] = {
-		"10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "10.0.0.0/8x", "10.0.0.0/ 8", "10.0.0",
-		"10.0.0.256", "10.0.0.1.2", "010.0.0.1", "localhost", "::1", "fc00::/7", "/8",
-		"10.0.0.0//8", "10.0.0.0/8/8", "1.2.3.4 5.6.7.8", "10.0.0.0/0008x",
+		"10.0.0.0/33",
+		"10.0.0.0/-1",
+		"10.0.0.0/",
+		"10.0.0.0/8x",
+		"10.0.0.0/ 8",
+		"10.0.0",
+		"10.0.0.256",
+		"10.0.0.1.2",
+		"010.0.0.1",
+		"localhost",
+		"::1",
+		"fc00::/7",
+		"/8",
+		"10.0.0.0//8",
+		"10.0.0.0/8/8",
+		"1.2.3.4 5.6.7.8",
+		"10.0.0.0/0008x",
 		"123456789012345678901234567890",
 	};
 	for (size_t i = 0; i < countof(invalid); i++) {
@@ -445,8 +487,7 @@ static void test_client_addr(void **state)
 	expect_client("203.0.113.7, 198.51.100.1", "127.0.0.1", gw, "127.0.0.1");
 	expect_client("evil", "127.0.0.1", gw, "127.0.0.1");
 	expect_client("203.0.113.256", "127.0.0.1", gw, "127.0.0.1");
-	expect_client("1111:2222:3333:4444:5555:6666:7777:8888:9999", "127.0.0.1", gw,
-	              "127.0.0.1");
+	expect_client("1111:2222:3333:4444:5555:6666:7777:8888:9999", "127.0.0.1", gw, "127.0.0.1");
 	/* Bounded by the output buffer. */
 	char small[4];
 	httpparse_client_addr("203.0.113.7", "127.0.0.1", gw, small, sizeof small);
@@ -465,10 +506,22 @@ static void test_positive_id(void **state)
 	assert_int_equal(id, 42);
 	assert_true(httpparse_positive_id("999999999999999999", &id)); /* 18 digits */
 	assert_int_equal(id, 999999999999999999LL);
-	static const char *const bad[] = {"",   "0",  "00", "01",  "-1", "+1",  " 1", "1 ",
-	                                  "1a", "a",  "1.0", "0x1", "1e3",
-	                                  "1000000000000000000",   /* 19 digits */
-	                                  "9223372036854775807", "9223372036854775808",
+	static const char *const bad[] = {"",
+	                                  "0",
+	                                  "00",
+	                                  "01",
+	                                  "-1",
+	                                  "+1",
+	                                  " 1",
+	                                  "1 ",
+	                                  "1a",
+	                                  "a",
+	                                  "1.0",
+	                                  "0x1",
+	                                  "1e3",
+	                                  "1000000000000000000", /* 19 digits */
+	                                  "9223372036854775807",
+	                                  "9223372036854775808",
 	                                  "99999999999999999999999"};
 	for (size_t i = 0; i < countof(bad); i++) {
 		id = -1;
@@ -498,7 +551,7 @@ static void test_int(void **state)
 	assert_true(httpparse_int("-9223372036854775808", LLONG_MIN, 0, &v));
 	assert_true(v == LLONG_MIN);
 
-	static const char *const bad[] = {"",   "-",    "+1",  " 1",  "1 ",   "1a",  "a",
+	static const char *const bad[] = {"",    "-",   "+1",  " 1",   "1 ",  "1a",  "a",
 	                                  "--1", "- 1", "1.5", "0x10", "1e3", "201", "0"};
 	for (size_t i = 0; i < countof(bad); i++) {
 		v = -7;

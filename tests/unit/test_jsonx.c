@@ -36,7 +36,8 @@ static void test_parse_ok(void **state)
 {
 	(void)state;
 	char err[256];
-	json_t *o = parse("{\"name\":\"Aurora\",\"capacity\":12,\"tags\":[\"tv\"]}", err, sizeof err);
+	json_t *o = parse("{\"name\":\"Aurora\",\"capacity\":12,\"tags\":[\"tv\"]}", err,
+	                  sizeof err);
 	assert_non_null(o);
 	assert_string_equal(json_string_value(json_object_get(o, "name")), "Aurora");
 	assert_int_equal(json_integer_value(json_object_get(o, "capacity")), 12);
@@ -59,8 +60,8 @@ static void test_parse_rejects_duplicates(void **state)
 {
 	(void)state;
 	char err[256];
-	assert_null(parse("{\"room_name\":\"a\",\"capacity\":1,\"room_name\":\"b\"}", err,
-	                  sizeof err));
+	assert_null(
+		parse("{\"room_name\":\"a\",\"capacity\":1,\"room_name\":\"b\"}", err, sizeof err));
 	assert_non_null(strstr(err, "duplicate"));
 	assert_non_null(strstr(err, "room_name"));
 	/* Duplicates in nested objects count as well. */
@@ -87,9 +88,18 @@ static void test_parse_rejects_non_objects(void **state)
 static void test_parse_rejects_malformed(void **state)
 {
 	(void)state;
-	const char *cases[] = {"",           "{",          "{\"a\":}",      "{\"a\":1,}",
-	                       "{'a':1}",    "{a:1}",      "{\"a\":1}x",    "{\"a\":1}{}",
-	                       "{\"a\":01}", "{\"a\":NaN}", "{\"a\":\"\x01\"}", "\xff{}",
+	const char *cases[] = {"",
+	                       "{",
+	                       "{\"a\":}",
+	                       "{\"a\":1,}",
+	                       "{'a':1}",
+	                       "{a:1}",
+	                       "{\"a\":1}x",
+	                       "{\"a\":1}{}",
+	                       "{\"a\":01}",
+	                       "{\"a\":NaN}",
+	                       "{\"a\":\"\x01\"}",
+	                       "\xff{}",
 	                       "{\"a\":\"\xc3\"}"};
 	for (size_t i = 0; i < countof(cases); i++) {
 		char err[256];

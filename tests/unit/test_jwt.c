@@ -24,7 +24,8 @@
 /* RFC 7515 A.1: header {"typ":"JWT",\r\n "alg":"HS256"}, payload
  * {"iss":"joe",\r\n "exp":1300819380,\r\n "http://example.com/is_root":true}. */
 #define A1_HEADER "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
-#define A1_PAYLOAD "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+#define A1_PAYLOAD \
+	"eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
 #define A1_SIG "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 static const char a1_token[] = A1_HEADER "." A1_PAYLOAD "." A1_SIG;
 /* The JWK {"kty":"oct", "k":…} of A.1. */
@@ -32,6 +33,7 @@ static const char a1_k[] =
 	"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
 
 /* RFC 7515 A.2: header {"alg":"RS256"}, same payload, and the RSA public key's n and e. */
+/* clang-format off */
 static const char a2_token[] =
 	"eyJhbGciOiJSUzI1NiJ9"
 	"." A1_PAYLOAD
@@ -41,13 +43,13 @@ static const char a2_token[] =
 	"0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv"
 	"hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB"
 	"p0igcN_IoypGlUPQGe77Rw";
-static const char a2_n[] =
-	"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx"
-	"HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs"
-	"D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH"
-	"SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV"
-	"MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8"
-	"NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ";
+/* clang-format on */
+static const char a2_n[] = "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx"
+			   "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs"
+			   "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH"
+			   "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV"
+			   "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8"
+			   "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ";
 static const char a2_e[] = "AQAB";
 
 #define A1_EXP 1300819380
@@ -137,8 +139,7 @@ static void test_rfc7515_a1(void **state)
 	assert_true(json_is_true(json_object_get(claims, "http://example.com/is_root")));
 	assert_int_equal(jwt_check_claims(claims, A1_EXP - 100, 30, "joe", NULL, NULL), JWT_OK);
 	assert_int_equal(jwt_check_claims(claims, A1_EXP + 30, 30, "joe", NULL, NULL), JWT_OK);
-	assert_int_equal(jwt_check_claims(claims, A1_EXP + 31, 30, "joe", NULL, NULL),
-	                 JWT_EXPIRED);
+	assert_int_equal(jwt_check_claims(claims, A1_EXP + 31, 30, "joe", NULL, NULL), JWT_EXPIRED);
 	json_decref(claims);
 
 	/* One bit of the key changed. */
@@ -305,8 +306,8 @@ static void test_hs256_one_spelling(void **state)
 		unsigned char mac[EVP_MAX_MD_SIZE];
 		unsigned int maclen = 0;
 		snprintf(buf, sizeof buf, "%s%s.%s%s", h, forms[i][0], p, forms[i][1]);
-		assert_non_null(HMAC(EVP_sha256(), key32, KEY32_LEN, (unsigned char *)buf, strlen(buf),
-		                     mac, &maclen));
+		assert_non_null(HMAC(EVP_sha256(), key32, KEY32_LEN, (unsigned char *)buf,
+		                     strlen(buf), mac, &maclen));
 		char *s = jws_b64(mac, maclen);
 		strcat(buf, ".");
 		strcat(buf, s);
@@ -334,8 +335,17 @@ static void test_hs256_structure(void **state)
 	assert_non_null(t);
 	char buf[1024];
 
-	const char *bad[] = {"", ".", "..", "...", "abc", "abc.def", "a..c", ".b.c", "a.b.",
-	                     "eyJhbGciOiJIUzI1NiJ9", "eyJhbGciOiJIUzI1NiJ9.e30"};
+	const char *bad[] = {"",
+	                     ".",
+	                     "..",
+	                     "...",
+	                     "abc",
+	                     "abc.def",
+	                     "a..c",
+	                     ".b.c",
+	                     "a.b.",
+	                     "eyJhbGciOiJIUzI1NiJ9",
+	                     "eyJhbGciOiJIUzI1NiJ9.e30"};
 	for (size_t i = 0; i < countof(bad); i++) {
 		enum jwt_status st = verify_hs(bad[i], key32, KEY32_LEN);
 		if (st != JWT_MALFORMED)
@@ -402,8 +412,8 @@ static void test_hs256_alg_none(void **state)
 {
 	(void)state;
 	/* Unsigned: "header.payload." */
-	char *t = hmac_token("{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"sub\":\"1\",\"exp\":9999999999}",
-	                     NULL, 0, NULL);
+	char *t = hmac_token("{\"alg\":\"none\",\"typ\":\"JWT\"}",
+	                     "{\"sub\":\"1\",\"exp\":9999999999}", NULL, 0, NULL);
 	enum jwt_status st = verify_hs(t, key32, KEY32_LEN);
 	assert_true(st == JWT_MALFORMED || st == JWT_BAD_ALG);
 	free(t);
@@ -850,7 +860,7 @@ static void test_claims_exp(void **state)
 	snprintf(buf, sizeof buf, "{\"exp\":%ld}", NOW);
 	assert_int_equal(check(buf, 30, NULL, NULL, NULL), JWT_OK);
 	snprintf(buf, sizeof buf, "{\"exp\":%ld}", NOW - 30);
-	assert_int_equal(check(buf, 30, NULL, NULL, NULL), JWT_OK);     /* within leeway */
+	assert_int_equal(check(buf, 30, NULL, NULL, NULL), JWT_OK); /* within leeway */
 	snprintf(buf, sizeof buf, "{\"exp\":%ld}", NOW - 31);
 	assert_int_equal(check(buf, 30, NULL, NULL, NULL), JWT_EXPIRED); /* beyond leeway */
 	snprintf(buf, sizeof buf, "{\"exp\":%ld}", NOW - 1);
@@ -860,16 +870,14 @@ static void test_claims_exp(void **state)
 	                 JWT_EXPIRED);
 	/* Far-future expiry is not expired (and must not overflow). */
 	assert_int_equal(check("{\"exp\":9223372036854775807}", 30, NULL, NULL, NULL), JWT_OK);
-	assert_int_equal(check("{\"exp\":9223372036854775807}", 86400, NULL, NULL, NULL),
-	                 JWT_OK);
+	assert_int_equal(check("{\"exp\":9223372036854775807}", 86400, NULL, NULL, NULL), JWT_OK);
 
 	/* Missing or not an integer. */
 	assert_int_equal(check("{}", 30, NULL, NULL, NULL), JWT_MISSING_CLAIM);
 	assert_int_equal(check("{\"exp\":null}", 30, NULL, NULL, NULL), JWT_MISSING_CLAIM);
 	assert_int_equal(check("{\"exp\":\"1999999999\"}", 30, NULL, NULL, NULL),
 	                 JWT_MISSING_CLAIM);
-	assert_int_equal(check("{\"exp\":1999999999.5}", 30, NULL, NULL, NULL),
-	                 JWT_MISSING_CLAIM);
+	assert_int_equal(check("{\"exp\":1999999999.5}", 30, NULL, NULL, NULL), JWT_MISSING_CLAIM);
 	assert_int_equal(check("{\"iat\":1795255200}", 30, NULL, NULL, NULL), JWT_MISSING_CLAIM);
 }
 
@@ -984,9 +992,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rs256_kid_selection, rsa_setup, rsa_teardown),
 		cmocka_unit_test_setup_teardown(test_rs256_one_spelling, rsa_setup, rsa_teardown),
 		cmocka_unit_test_setup_teardown(test_rs256_public_exponent, rsa_setup,
-		                                rsa_teardown),
+	                                        rsa_teardown),
 		cmocka_unit_test_setup_teardown(test_rs256_short_key_refused, rsa_setup,
-		                                rsa_teardown),
+	                                        rsa_teardown),
 		cmocka_unit_test(test_claims_exp),
 		cmocka_unit_test(test_claims_iat_nbf),
 		cmocka_unit_test(test_claims_issuer),

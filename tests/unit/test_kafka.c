@@ -238,7 +238,8 @@ static int mock_new(struct mock *m, const char *const *topics)
 		return -1;
 	snprintf(m->brokers, sizeof m->brokers, "%s", rd_kafka_mock_cluster_bootstraps(m->mc));
 	for (size_t i = 0; topics[i]; i++)
-		if (rd_kafka_mock_topic_create(m->mc, topics[i], 1, 1) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (rd_kafka_mock_topic_create(m->mc, topics[i], 1, 1) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR)
 			return -1;
 	return 0;
 }
@@ -288,9 +289,8 @@ static int suite_teardown(void **state);
 
 static int suite_setup(void **state)
 {
-	static const char *const main_topics[] = {"roundtrip", "t",     "t.dlq", "retry",
-	                                          "offsets",   "batch", "stall", "stall.dlq",
-	                                          NULL};
+	static const char *const main_topics[] = {
+		"roundtrip", "t", "t.dlq", "retry", "offsets", "batch", "stall", "stall.dlq", NULL};
 	static const char *const doomed_topics[] = {"t", "t.dlq", NULL};
 	char err[512];
 	log_init("test", LOG_LEVEL_WARN);
@@ -345,8 +345,7 @@ static int suite_teardown(void **state)
 	return 0;
 }
 
-static void produce(struct kafka_producer *p, const char *topic, const char *key,
-                    const char *value)
+static void produce(struct kafka_producer *p, const char *topic, const char *key, const char *value)
 {
 	assert_true(kafka_produce_sync(p, topic, key, strlen(key), value, strlen(value), SEND_MS));
 }
@@ -368,8 +367,8 @@ static void test_produce_sync_roundtrip(void **state)
 	struct suite *s = *state;
 	struct recorder *r = &s->rec[C_ROUNDTRIP];
 	static const char value[] = {'v', 'a', '\0', 'l', '"', '\n'};
-	assert_true(kafka_produce_sync(s->p, "roundtrip", "room-42", 7, value, sizeof value,
-	                               SEND_MS));
+	assert_true(
+		kafka_produce_sync(s->p, "roundtrip", "room-42", 7, value, sizeof value, SEND_MS));
 
 	assert_int_equal(rec_wait(r, 1), 1);
 	assert_true(wait_handled(s->c[C_ROUNDTRIP], 1));
@@ -510,7 +509,8 @@ static void test_producer_ping(void **state)
 	assert_true(kafka_producer_ping(s->p, 5000));
 
 	char err[512] = "";
-	struct kafka_producer *dead = kafka_producer_new("127.0.0.1:1", "test-dead", err, sizeof err);
+	struct kafka_producer *dead = kafka_producer_new("127.0.0.1:1", "test-dead", err,
+	                                                 sizeof err);
 	if (!dead)
 		fail_msg("kafka_producer_new: %s", err);
 	long long t0 = mono_ms();
@@ -528,12 +528,13 @@ static void test_produce_batch_in_order(void **state)
 	struct suite *s = *state;
 	struct recorder *r = &s->rec[C_BATCH];
 	static const char *const keys[] = {"r1", "r2", "r1", "r3", "r1"};
-	static const char *const values[] = {"{\"n\":1}", "{\"n\":2}", "{\"n\":3}",
-	                                     "{\"n\":4}", "{\"n\":5}"};
+	static const char *const values[] = {"{\"n\":1}", "{\"n\":2}", "{\"n\":3}", "{\"n\":4}",
+	                                     "{\"n\":5}"};
 	struct kafka_message msgs[5];
 	for (size_t i = 0; i < 5; i++)
-		msgs[i] = (struct kafka_message){"batch", keys[i], strlen(keys[i]), values[i],
-		                                 strlen(values[i]), false, "stale"};
+		msgs[i] = (struct kafka_message){"batch",   keys[i],           strlen(keys[i]),
+		                                 values[i], strlen(values[i]), false,
+		                                 "stale"};
 	_Atomic bool stop = false;
 	assert_int_equal(kafka_produce_batch(s->p, msgs, 5, &stop), 5);
 	for (size_t i = 0; i < 5; i++) {
@@ -552,7 +553,8 @@ static void test_produce_batch_stops_without_broker(void **state)
 {
 	(void)state;
 	char err[512] = "";
-	struct kafka_producer *dead = kafka_producer_new("127.0.0.1:1", "test-dead", err, sizeof err);
+	struct kafka_producer *dead = kafka_producer_new("127.0.0.1:1", "test-dead", err,
+	                                                 sizeof err);
 	if (!dead)
 		fail_msg("kafka_producer_new: %s", err);
 	struct kafka_message msgs[2] = {{"batch", "k", 1, "a", 1, true, NULL},

@@ -53,7 +53,8 @@ static void assert_exposition_format(const char *text)
 			strtod(sp + 1, &num_end);
 			assert_ptr_equal(num_end, end);
 		} else {
-			assert_true(strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0);
+			assert_true(strncmp(line, "# HELP ", 7) == 0 ||
+			            strncmp(line, "# TYPE ", 7) == 0);
 		}
 		line = end + 1;
 	}
@@ -75,10 +76,16 @@ static void test_requests_and_histogram(void **state)
 	assert_non_null(t);
 	assert_exposition_format(t);
 	assert_has_line(t, "# TYPE svc_http_requests_total counter");
-	assert_has_line(t, "svc_http_requests_total{route=\"/rooms/{id}\",method=\"GET\",status=\"200\"} 2");
-	assert_has_line(t, "svc_http_requests_total{route=\"/rooms/{id}\",method=\"GET\",status=\"404\"} 1");
-	assert_has_line(t, "svc_http_requests_total{route=\"/rooms\",method=\"POST\",status=\"201\"} 1");
-	assert_has_line(t, "svc_http_requests_total{route=\"/rooms\",method=\"POST\",status=\"422\"} 1");
+	assert_has_line(
+		t,
+		"svc_http_requests_total{route=\"/rooms/{id}\",method=\"GET\",status=\"200\"} 2");
+	assert_has_line(
+		t,
+		"svc_http_requests_total{route=\"/rooms/{id}\",method=\"GET\",status=\"404\"} 1");
+	assert_has_line(
+		t, "svc_http_requests_total{route=\"/rooms\",method=\"POST\",status=\"201\"} 1");
+	assert_has_line(
+		t, "svc_http_requests_total{route=\"/rooms\",method=\"POST\",status=\"422\"} 1");
 	assert_no_line_starting(t, "svc_http_requests_total{route=\"/rooms/{id}\",method=\"POST\"");
 
 	assert_has_line(t, "# TYPE svc_http_request_duration_seconds histogram");
@@ -91,13 +98,16 @@ static void test_requests_and_histogram(void **state)
 	            {"2.5", 3},   {"5", 3},      {"+Inf", 3}};
 	char line[256];
 	for (size_t i = 0; i < countof(want); i++) {
-		snprintf(line, sizeof line,
-		         "svc_http_request_duration_seconds_bucket{route=\"/rooms/{id}\",method=\"GET\","
-		         "le=\"%s\"} %d",
-		         want[i].le, want[i].count);
+		snprintf(
+			line, sizeof line,
+			"svc_http_request_duration_seconds_bucket{route=\"/rooms/{id}\",method=\"GET\","
+			"le=\"%s\"} %d",
+			want[i].le, want[i].count);
 		assert_has_line(t, line);
 	}
-	assert_has_line(t, "svc_http_request_duration_seconds_count{route=\"/rooms/{id}\",method=\"GET\"} 3");
+	assert_has_line(
+		t,
+		"svc_http_request_duration_seconds_count{route=\"/rooms/{id}\",method=\"GET\"} 3");
 	static const char sum_key[] =
 		"\nsvc_http_request_duration_seconds_sum{route=\"/rooms/{id}\",method=\"GET\"} ";
 	const char *sum = strstr(t, sum_key);
@@ -106,16 +116,24 @@ static void test_requests_and_histogram(void **state)
 	assert_float_equal(s, 0.2035, 1e-9);
 
 	/* POST /rooms: 7 s is beyond every finite bucket; 0.001 counts in le="0.001". */
-	assert_has_line(t, "svc_http_request_duration_seconds_bucket{route=\"/rooms\",method=\"POST\",le=\"0.001\"} 1");
-	assert_has_line(t, "svc_http_request_duration_seconds_bucket{route=\"/rooms\",method=\"POST\",le=\"5\"} 1");
-	assert_has_line(t, "svc_http_request_duration_seconds_bucket{route=\"/rooms\",method=\"POST\",le=\"+Inf\"} 2");
-	assert_has_line(t, "svc_http_request_duration_seconds_count{route=\"/rooms\",method=\"POST\"} 2");
+	assert_has_line(
+		t,
+		"svc_http_request_duration_seconds_bucket{route=\"/rooms\",method=\"POST\",le=\"0.001\"} 1");
+	assert_has_line(
+		t,
+		"svc_http_request_duration_seconds_bucket{route=\"/rooms\",method=\"POST\",le=\"5\"} 1");
+	assert_has_line(
+		t,
+		"svc_http_request_duration_seconds_bucket{route=\"/rooms\",method=\"POST\",le=\"+Inf\"} 2");
+	assert_has_line(
+		t, "svc_http_request_duration_seconds_count{route=\"/rooms\",method=\"POST\"} 2");
 	free(t);
 
 	/* Without a prefix. */
 	t = metrics_render("");
 	assert_non_null(t);
-	assert_has_line(t, "http_requests_total{route=\"/rooms/{id}\",method=\"GET\",status=\"200\"} 2");
+	assert_has_line(
+		t, "http_requests_total{route=\"/rooms/{id}\",method=\"GET\",status=\"200\"} 2");
 	assert_no_line_starting(t, "svc_");
 	free(t);
 }
@@ -178,7 +196,8 @@ static double gauge_backlog(void)
 static void test_gauges(void **state)
 {
 	(void)state;
-	metrics_register_gauge("test_outbox_backlog", "Events waiting in the outbox.", gauge_backlog);
+	metrics_register_gauge("test_outbox_backlog", "Events waiting in the outbox.",
+	                       gauge_backlog);
 	int before = gauge_calls;
 	char *t = metrics_render("svc_");
 	assert_non_null(t);
@@ -237,10 +256,8 @@ static void test_concurrent_updates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_requests_and_histogram),
-		cmocka_unit_test(test_counters),
-		cmocka_unit_test(test_labeled_counters),
-		cmocka_unit_test(test_gauges),
+		cmocka_unit_test(test_requests_and_histogram), cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_labeled_counters),       cmocka_unit_test(test_gauges),
 		cmocka_unit_test(test_concurrent_updates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

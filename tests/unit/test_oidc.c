@@ -35,12 +35,12 @@ static struct {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	int discovery_hits, jwks_hits, token_hits;
-	char token_form[4096];     /* last body POSTed to /ok/token */
-	int token_status;          /* answer of /ok/token */
-	char *token_body;          /* owned */
-	char *jwks_body;           /* owned */
-	int discovery_status;      /* 0: /ok's discovery answers normally, else this status */
-	int jwks_status;           /* 0: /ok/jwks answers jwks_body, else this status */
+	char token_form[4096]; /* last body POSTed to /ok/token */
+	int token_status;      /* answer of /ok/token */
+	char *token_body;      /* owned */
+	char *jwks_body;       /* owned */
+	int discovery_status;  /* 0: /ok's discovery answers normally, else this status */
+	int jwks_status;       /* 0: /ok/jwks answers jwks_body, else this status */
 } srv = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static char *base_url(const char *path)
@@ -77,8 +77,9 @@ static void reply(int fd, int status, const char *ctype, const char *body, size_
 static void reply_unsized(int fd, const char *body, size_t len)
 {
 	char head[128];
-	int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-	                                    "Connection: close\r\n\r\n");
+	int n = snprintf(head, sizeof head,
+	                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	                 "Connection: close\r\n\r\n");
 	send_all(fd, head, (size_t)n);
 	send_all(fd, body, len);
 }
@@ -165,8 +166,9 @@ static void serve_one(int fd)
 			free(b);
 		}
 	} else if (strcmp(path, "/redirect/.well-known/openid-configuration") == 0) {
-		const char *h = "HTTP/1.1 302 Found\r\nLocation: /ok/.well-known/openid-configuration"
-		                "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+		const char *h =
+			"HTTP/1.1 302 Found\r\nLocation: /ok/.well-known/openid-configuration"
+			"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 		send_all(fd, h, strlen(h));
 	} else {
 		reply(fd, 404, "application/json", "{}", 2);
@@ -234,7 +236,14 @@ static void test_new_free(void **state)
 {
 	(void)state;
 	struct oidc_config cfg = {"https://accounts.google.com/.well-known/openid-configuration",
-	                          "client", "secret", "https://app.example/cb", "", false, 1000, 0, 0};
+	                          "client",
+	                          "secret",
+	                          "https://app.example/cb",
+	                          "",
+	                          false,
+	                          1000,
+	                          0,
+	                          0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_non_null(c);
 	oidc_free(c);
@@ -247,8 +256,9 @@ static void test_new_free(void **state)
 
 static enum oidc_status auth_url_for(const char *discovery, bool allow_loopback)
 {
-	struct oidc_config cfg = {discovery, "client", "secret", "https://app.example/cb", NULL,
-	                          allow_loopback, 2000, 0, 0};
+	struct oidc_config cfg = {discovery, "client",       "secret", "https://app.example/cb",
+	                          NULL,      allow_loopback, 2000,     0,
+	                          0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_non_null(c);
 	char *url = (char *)&url;
@@ -287,8 +297,8 @@ static void test_check_bounded(void **state)
 	char url[128];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/.well-known/openid-configuration",
 	         ntohs(a.sin_port));
-	struct oidc_config cfg = {url, "client", "secret", "https://app.example/cb", "", true,
-	                          10000, 0, 0};
+	struct oidc_config cfg = {url,   "client", "secret", "https://app.example/cb", "", true,
+	                          10000, 0,        0};
 	struct oidc_client *c = oidc_new(&cfg);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -362,8 +372,15 @@ static void test_authorization_url(void **state)
 {
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
-	struct oidc_config cfg = {disc, "client id&1", "secret", "https://app.example/auth/callback",
-	                          "example.com", true, 2000, 0, 0};
+	struct oidc_config cfg = {disc,
+	                          "client id&1",
+	                          "secret",
+	                          "https://app.example/auth/callback",
+	                          "example.com",
+	                          true,
+	                          2000,
+	                          0,
+	                          0};
 	struct oidc_client *c = oidc_new(&cfg);
 	int hits = srv.discovery_hits;
 	char *url = NULL;
@@ -460,9 +477,9 @@ static json_t *good_claims(void)
 	long long now = (long long)time(NULL);
 	json_t *c = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:b, s:s, s:s}", "iss", iss,
 	                      "aud", "client-1", "iat", (json_int_t)now, "exp",
-	                      (json_int_t)(now + 300), "nonce", "n-123", "sub", "google-7",
-	                      "email", "ada@example.com", "email_verified", 1, "hd", "example.com",
-	                      "name", "Ada");
+	                      (json_int_t)(now + 300), "nonce", "n-123", "sub", "google-7", "email",
+	                      "ada@example.com", "email_verified", 1, "hd", "example.com", "name",
+	                      "Ada");
 	free(iss);
 	assert_non_null(c);
 	return c;
@@ -488,8 +505,9 @@ static void set_token_answer(int status, char *token)
 static enum oidc_status exchange(const char *hosted_domain, struct oidc_identity *id)
 {
 	char *disc = base_url("/ok/.well-known/openid-configuration");
-	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb",
-	                          hosted_domain, true, 2000, 0, 0};
+	struct oidc_config cfg = {
+		disc, "client-1", "s3cret", "https://app.example/cb", hosted_domain, true,
+		2000, 0,          0};
 	struct oidc_client *c = oidc_new(&cfg);
 	enum oidc_status st = oidc_exchange(c, "the/code", "the-verifier", "n-123", id);
 	oidc_free(c);
@@ -654,11 +672,12 @@ static void test_exchange_azp(void **state)
 	(void)state;
 	struct oidc_identity id;
 	const struct {
-		const char *aud_json, *azp_json; /* NULL: claim left as good_claims() has it / absent */
+		const char *aud_json,
+			*azp_json; /* NULL: claim left as good_claims() has it / absent */
 		enum oidc_status want;
 	} cases[] = {
 		{NULL, "\"client-1\"", OIDC_OK},
-		{NULL, "\"client-2\"", OIDC_INVALID_TOKEN},  /* issued to another client */
+		{NULL, "\"client-2\"", OIDC_INVALID_TOKEN}, /* issued to another client */
 		{NULL, "\"\"", OIDC_INVALID_TOKEN},
 		{NULL, "\"Client-1\"", OIDC_INVALID_TOKEN},
 		{NULL, "1", OIDC_INVALID_TOKEN},
@@ -673,9 +692,11 @@ static void test_exchange_azp(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *c = good_claims();
 		if (cases[i].aud_json)
-			json_object_set_new(c, "aud", json_loads(cases[i].aud_json, JSON_DECODE_ANY, NULL));
+			json_object_set_new(c, "aud",
+			                    json_loads(cases[i].aud_json, JSON_DECODE_ANY, NULL));
 		if (cases[i].azp_json)
-			json_object_set_new(c, "azp", json_loads(cases[i].azp_json, JSON_DECODE_ANY, NULL));
+			json_object_set_new(c, "azp",
+			                    json_loads(cases[i].azp_json, JSON_DECODE_ANY, NULL));
 		set_token_answer(200, id_token("k1", c));
 		enum oidc_status st = exchange(NULL, &id);
 		if (st != cases[i].want)
@@ -719,7 +740,7 @@ static void test_jwks_refreshed_on_schedule(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
-	                          2000, 1, 0};
+	                          2000, 1,          0};
 	struct oidc_config hourly_cfg = cfg;
 	hourly_cfg.jwks_refresh_s = 0; /* the default: an hour */
 	struct oidc_client *c = oidc_new(&cfg), *hourly = oidc_new(&hourly_cfg);
@@ -749,7 +770,7 @@ static void test_jwks_refresh_failure_keeps_keys(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
-	                          2000, 1, 0};
+	                          2000, 1,          0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
 	pthread_mutex_lock(&srv.lock);
@@ -774,7 +795,7 @@ static void test_jwks_too_old_is_dropped(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
-	                          2000, 1, 3};
+	                          2000, 1,          3};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_int_equal(exchange_on(c, id_token("k1", good_claims())), OIDC_OK);
 	time_t fetched = time(NULL);
@@ -821,7 +842,7 @@ static void test_discovery_refresh_failure_keeps_document(void **state)
 	(void)state;
 	char *disc = base_url("/ok/.well-known/openid-configuration");
 	struct oidc_config cfg = {disc, "client-1", "s3cret", "https://app.example/cb", NULL, true,
-	                          2000, 1, 0};
+	                          2000, 1,          0};
 	struct oidc_client *c = oidc_new(&cfg);
 	assert_int_equal(oidc_check(c), OIDC_OK);
 	pthread_mutex_lock(&srv.lock);
@@ -861,13 +882,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exchange_refusals, idp_setup, idp_teardown),
 		cmocka_unit_test_setup_teardown(test_exchange_azp, idp_setup, idp_teardown),
 		cmocka_unit_test_setup_teardown(test_jwks_refreshed_on_schedule, idp_setup,
-		                                idp_teardown),
+	                                        idp_teardown),
 		cmocka_unit_test_setup_teardown(test_jwks_refresh_failure_keeps_keys, idp_setup,
-		                                idp_teardown),
+	                                        idp_teardown),
 		cmocka_unit_test_setup_teardown(test_jwks_too_old_is_dropped, idp_setup,
-		                                idp_teardown),
+	                                        idp_teardown),
 		cmocka_unit_test_setup_teardown(test_discovery_refresh_failure_keeps_document,
-		                                idp_setup, idp_teardown),
+	                                        idp_setup, idp_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, server_start, server_stop);
 	curl_global_cleanup();

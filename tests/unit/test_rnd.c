@@ -35,8 +35,8 @@ static void assert_uuid_v4(const char *u)
 		else
 			assert_non_null(strchr("0123456789abcdef", u[i]));
 	}
-	assert_int_equal(u[14], '4');                 /* version 4 */
-	assert_non_null(strchr("89ab", u[19]));       /* RFC 4122 variant 10xx */
+	assert_int_equal(u[14], '4');           /* version 4 */
+	assert_non_null(strchr("89ab", u[19])); /* RFC 4122 variant 10xx */
 }
 
 static void test_uuid_format_and_unique(void **state)

@@ -249,14 +249,10 @@ static void test_empty_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_static_routes),
-		cmocka_unit_test(test_params),
-		cmocka_unit_test(test_trailing_slash),
-		cmocka_unit_test(test_double_slashes),
-		cmocka_unit_test(test_method_not_allowed),
-		cmocka_unit_test(test_unknown_paths),
-		cmocka_unit_test(test_param_buffer),
-		cmocka_unit_test(test_long_paths),
+		cmocka_unit_test(test_static_routes),      cmocka_unit_test(test_params),
+		cmocka_unit_test(test_trailing_slash),     cmocka_unit_test(test_double_slashes),
+		cmocka_unit_test(test_method_not_allowed), cmocka_unit_test(test_unknown_paths),
+		cmocka_unit_test(test_param_buffer),       cmocka_unit_test(test_long_paths),
 		cmocka_unit_test(test_empty_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

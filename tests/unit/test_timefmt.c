@@ -121,10 +121,20 @@ static void test_parse_rfc3339(void **state)
 	timefmt_local_text(&t, local);
 	assert_string_equal(local, "2024-02-29T23:59:59");
 	static const char *const bad[] = {
-		"", "2026-11-21", "2026-11-21 10:00:00Z", "2026-02-29T10:00:00Z", "2026-13-01T00:00:00Z",
-		"2026-11-21T24:00:00Z", "2026-11-21T10:60:00Z", "2026-11-21T10:00:60Z",
-		"2026-11-21T10:00:00+2:00", "2026-11-21T10:00:00+02", "2026-11-21T10:00:00.Z",
-		"2026-11-21T10:00:00Zjunk", "2026-11-21T10:00:00.1234567890Z", "26-11-21T10:00:00Z",
+		"",
+		"2026-11-21",
+		"2026-11-21 10:00:00Z",
+		"2026-02-29T10:00:00Z",
+		"2026-13-01T00:00:00Z",
+		"2026-11-21T24:00:00Z",
+		"2026-11-21T10:60:00Z",
+		"2026-11-21T10:00:60Z",
+		"2026-11-21T10:00:00+2:00",
+		"2026-11-21T10:00:00+02",
+		"2026-11-21T10:00:00.Z",
+		"2026-11-21T10:00:00Zjunk",
+		"2026-11-21T10:00:00.1234567890Z",
+		"26-11-21T10:00:00Z",
 	};
 	for (size_t i = 0; i < countof(bad); i++)
 		if (timefmt_parse_rfc3339(bad[i], &t))
@@ -150,9 +160,10 @@ static void test_tz_valid(void **state)
 	assert_true(tz_valid("Europe/Berlin"));
 	assert_true(tz_valid("America/Argentina/Buenos_Aires"));
 	assert_true(tz_valid("US/Eastern"));
-	static const char *const bad[] = {"", "Mars/Base", "../etc/passwd", "/etc/passwd",
-	                                  "localtime", "posixrules", "posix/UTC", "Europe//Berlin",
-	                                  "Europe/", "Europe", "Europe/Berlin\n", "Europe/Berlin "};
+	static const char *const bad[] = {
+		"",          "Mars/Base",  "../etc/passwd",   "/etc/passwd",
+		"localtime", "posixrules", "posix/UTC",       "Europe//Berlin",
+		"Europe/",   "Europe",     "Europe/Berlin\n", "Europe/Berlin "};
 	for (size_t i = 0; i < countof(bad); i++)
 		if (tz_valid(bad[i]))
 			fail_msg("accepted \"%s\"", bad[i]);
@@ -161,14 +172,10 @@ static void test_tz_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc3339_ms),
-		cmocka_unit_test(test_rfc3339_s),
-		cmocka_unit_test(test_parse_rfc3339),
-		cmocka_unit_test(test_parse_date),
-		cmocka_unit_test(test_tz_valid),
-		cmocka_unit_test(test_now_ms),
-		cmocka_unit_test(test_mono_us),
-		cmocka_unit_test(test_mono_ms_and_sleep),
+		cmocka_unit_test(test_rfc3339_ms),    cmocka_unit_test(test_rfc3339_s),
+		cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_date),
+		cmocka_unit_test(test_tz_valid),      cmocka_unit_test(test_now_ms),
+		cmocka_unit_test(test_mono_us),       cmocka_unit_test(test_mono_ms_and_sleep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

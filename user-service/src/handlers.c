@@ -240,17 +240,19 @@ void user_handle_callback(struct req *r)
 		return;
 	}
 	if (outcome == USER_WRONG_BROWSER) {
-		log_warn("sign-in callback refused: %s", has_cookie
-		                 ? "the sign-in cookie belongs to another sign-in"
-		                 : "no sign-in cookie");
-		req_error(r, ERR_FORBIDDEN, NULL,
-		          "this sign-in was started in another browser, or the browser did not send "
-		          "its sign-in cookie; start again at /auth/google/login");
+		log_warn("sign-in callback refused: %s",
+		         has_cookie ? "the sign-in cookie belongs to another sign-in"
+		                    : "no sign-in cookie");
+		req_error(
+			r, ERR_FORBIDDEN, NULL,
+			"this sign-in was started in another browser, or the browser did not send "
+			"its sign-in cookie; start again at /auth/google/login");
 		return;
 	}
 	if (outcome != USER_DONE) {
-		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "state", "is unknown or expired"),
-		          "sign-in state is unknown, used or expired; start again at /auth/google/login");
+		req_error(
+			r, ERR_BAD_REQUEST, json_pack("{s:s}", "state", "is unknown or expired"),
+			"sign-in state is unknown, used or expired; start again at /auth/google/login");
 		return;
 	}
 	enum oidc_status os = oidc_exchange(oidc, code, verifier, nonce, &id);
@@ -259,7 +261,10 @@ void user_handle_callback(struct req *r)
 		goto out;
 	}
 	struct user_login login = {
-		.sub = id.sub, .email = id.email, .name = id.name, .picture = id.picture,
+		.sub = id.sub,
+		.email = id.email,
+		.name = id.name,
+		.picture = id.picture,
 		.make_admin = user_handlers_is_bootstrap_admin(cfg->admin_emails, id.email),
 	};
 	struct user u;
@@ -271,9 +276,10 @@ void user_handle_callback(struct req *r)
 	if (outcome == USER_SUB_CONFLICT) {
 		/* Someone else's Google account now has this user's address: never hand them the
 		 * user.  An admin can change the user's e-mail if the address really moved. */
-		log_warn("sign-in refused: the e-mail address of user %lld belongs to another Google "
-		         "account (a different sub)",
-		         u.id);
+		log_warn(
+			"sign-in refused: the e-mail address of user %lld belongs to another Google "
+			"account (a different sub)",
+			u.id);
 		req_error(r, ERR_FORBIDDEN, NULL,
 		          "this e-mail address belongs to a user who signs in with another Google "
 		          "account; ask an administrator");
@@ -344,8 +350,9 @@ void user_handle_refresh(struct req *r)
 	case USER_TOKEN_REPLAYED:
 		/* The box was sealed under this very token when it was rotated: it opens. */
 		if (!user_token_open(token, earlier_box, again)) {
-			log_error("refresh of user %lld: the successor of a rotated token does not open",
-			          u.id);
+			log_error(
+				"refresh of user %lld: the successor of a rotated token does not open",
+				u.id);
 			req_error(r, ERR_INTERNAL, NULL, NULL);
 			break;
 		}
@@ -461,14 +468,16 @@ void user_handle_admin_list(struct req *r)
 	    (hr = req_query(r, "role", role, sizeof role)) < 0)
 		goto out;
 	if (hr == 1 && strcmp(role, "admin") != 0 && strcmp(role, "employee") != 0) {
-		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "role", "must be admin or employee"),
+		req_error(r, ERR_BAD_REQUEST,
+		          json_pack("{s:s}", "role", "must be admin or employee"),
 		          "query parameter role must be admin or employee");
 		goto out;
 	}
 	long long after = 0;
 	if (cursor) {
 		json_t *k = json_array_get(cursor, 0);
-		if (json_array_size(cursor) != 1 || !json_is_integer(k) || json_integer_value(k) < 0) {
+		if (json_array_size(cursor) != 1 || !json_is_integer(k) ||
+		    json_integer_value(k) < 0) {
 			req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "cursor", "is invalid"),
 			          "query parameter cursor is invalid");
 			goto out;

@@ -56,21 +56,21 @@ static const struct cfg_param user_params[] = {
 	CFG_STR(USER_CFG, "GOOGLE_CLIENT_SECRET", google_client_secret, "", 0, 512),
 	CFG_STR(USER_CFG, "GOOGLE_REDIRECT_URI", google_redirect_uri, "", 0, 2048),
 	CFG_STR(USER_CFG, "GOOGLE_DISCOVERY_URL", google_discovery_url,
-	        "https://accounts.google.com/.well-known/openid-configuration", 8, 2048),
+                "https://accounts.google.com/.well-known/openid-configuration", 8, 2048),
 	CFG_STR(USER_CFG, "GOOGLE_HOSTED_DOMAIN", google_hosted_domain, "", 0, 253),
 	CFG_STR(USER_CFG, "ADMIN_EMAILS", admin_emails, "", 0, 65536),
 	CFG_INT(USER_CFG, "JWT_REFRESH_TTL_SECONDS", refresh_ttl, "2592000", 300, 31536000),
 	CFG_INT(USER_CFG, "REFRESH_REUSE_GRACE_SECONDS", refresh_reuse_grace, "30", 0, 300),
 	CFG_INT(USER_CFG, "REFRESH_TOKEN_RETENTION_SECONDS", refresh_retention_s, "0", 0,
-	        315360000),
+                315360000),
 	CFG_BOOL(USER_CFG, "OIDC_ALLOW_HTTP_LOOPBACK", oidc_allow_http_loopback, "false"),
 	CFG_INT(USER_CFG, "OIDC_JWKS_REFRESH_SECONDS", oidc_jwks_refresh_s, "3600", 1, 86400),
 	CFG_INT(USER_CFG, "RATE_LIMIT_AUTH_PER_MINUTE", auth_rate_limit, "30", 0, 1000000),
 	CFG_STR_CHECKED(USER_CFG, "TRUSTED_GATEWAYS", trusted_gateways, "", 0, 4096,
-	                user_gateways_valid),
+                        user_gateways_valid),
 	/* Replaced by TRUSTED_GATEWAYS; read only to refuse "true". */
 	CFG_BOOL_CHECKED(USER_CFG, "TRUST_FORWARDED_FOR", trust_forwarded_for, "false",
-	                 user_trust_forwarded_for_unset),
+                         user_trust_forwarded_for_unset),
 };
 
 /* Google sign-in is configured completely or not at all. */
@@ -120,15 +120,21 @@ static int token_command(int argc, char **argv, const struct auth_config *auth)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'e': email = optarg; break;
-		case 'n': name = optarg; break;
-		case 'r': role = optarg; break;
-		default: goto usage;
+		case 'e':
+			email = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'r':
+			role = optarg;
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!email || !*email || optind != argc || !strchr(email, '@') ||
-	    jsonx_utf8_len(email) > AUTH_EMAIL_MAX_CHARS ||
-	    (name && jsonx_utf8_len(name) > 200) ||
+	    jsonx_utf8_len(email) > AUTH_EMAIL_MAX_CHARS || (name && jsonx_utf8_len(name) > 200) ||
 	    (role && strcmp(role, "admin") != 0 && strcmp(role, "employee") != 0))
 		goto usage;
 	char err[512];

@@ -9,9 +9,11 @@
 #include "outbox.h"
 #include "revoke.h"
 
+/* clang-format off */
 #define USER_COLS                                                                            \
 	"id, email, name, COALESCE(picture, ''), role, disabled, " DB_TS_MS("created_at") ", "   \
 	DB_TS_MS("updated_at") ", version"
+/* clang-format on */
 
 /* The time of a change as its events and its revocation carry it: the database's clock,
  * truncated to milliseconds (the precision of occurred_at). */
@@ -20,7 +22,7 @@
 /* The payload of a user event (docs/events.md): type, user id and time are SQL expressions. */
 #define USER_EVENT(type, id, at) OUTBOX_EVENT(type, at, "'user_id', " id)
 /* user_role_changed: the envelope and the new role. */
-#define USER_ROLE_EVENT(id, role, at)                                                             \
+#define USER_ROLE_EVENT(id, role, at) \
 	OUTBOX_EVENT("'user_role_changed'", at, "'user_id', " id ", 'role', " role)
 
 /* Serialises changes to the set of active admins so the last one can never be removed by two
@@ -102,10 +104,11 @@ enum db_status user_repo_state_save(const char *state, const char *nonce, const 
 	                             NULL);
 	if (st != DB_OK)
 		return st;
-	return db_write(NULL,
-	                "INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
-	                "browser_hash) VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5)",
-	                5, params);
+	return db_write(
+		NULL,
+		"INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
+		"browser_hash) VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5)",
+		5, params);
 }
 
 enum db_status user_repo_state_take(const char *state, const char *browser_hash, char *nonce,
@@ -234,6 +237,7 @@ enum db_status user_repo_ensure(const char *email, const char *name, const char 
 		return st;
 	/* A role given to an existing user who had another one is a role change like an admin's
 	 * (event and revocation), so that the operator can demote too. */
+	/* clang-format off */
 	st = db_exec(&res,
 	             "WITH old AS (SELECT role FROM users WHERE lower(email) = lower($1)), "
 	             "u AS (INSERT INTO users (email, name, role) "
@@ -247,12 +251,12 @@ enum db_status user_repo_ensure(const char *email, const char *name, const char 
 	             "  " USER_ROLE_EVENT("ev.id", "ev.role", "ev.at") " FROM ev) "
 	             "SELECT " USER_COLS ", " DB_TS_MS("t.at") ", EXISTS (SELECT 1 FROM ev) FROM u, t",
 	             4, params);
+	/* clang-format on */
 	if (st != DB_OK)
 		goto fail;
 	row_to_user(res, 0, out);
-	if (db_bool(res, 0, 10) &&
-	    (st = revoke_apply(out->id, db_value(res, 0, 9), "user_role_changed",
-	                       not_before_ms)) != DB_OK)
+	if (db_bool(res, 0, 10) && (st = revoke_apply(out->id, db_value(res, 0, 9),
+	                                              "user_role_changed", not_before_ms)) != DB_OK)
 		goto fail;
 	PQclear(res);
 	if ((st = db_commit()) == DB_OK && *not_before_ms)
@@ -284,6 +288,7 @@ enum db_status user_repo_list(const char *q, const char *role, long long after_i
 	*out = NULL;
 	*more = false;
 	/* q is matched as a literal substring: LIKE wildcards in it are escaped. */
+	/* clang-format off */
 	enum db_status st = db_exec(
 		&res,
 		"SELECT " USER_COLS " FROM users WHERE id > $1::bigint "
@@ -292,6 +297,7 @@ enum db_status user_repo_list(const char *q, const char *role, long long after_i
 		"AND ($3::text IS NULL OR role = $3) "
 		"ORDER BY id LIMIT $4::bigint",
 		4, params);
+	/* clang-format on */
 	if (st != DB_OK)
 		return st;
 	json_t *arr = json_array();
@@ -317,11 +323,13 @@ enum db_status user_repo_update_profile(long long id, const char *name, const ch
 	snprintf(ver, sizeof ver, "%lld", if_version);
 	const char *params[] = {ids, name, picture, ver};
 	*outcome = USER_DONE;
+	/* clang-format off */
 	enum db_status st = user_write("UPDATE users SET name = COALESCE($2, name), "
 	                               "picture = COALESCE($3, picture), updated_at = now(), "
 	                               "version = version + 1 WHERE id = $1::bigint "
 	                               "AND ($4::int = 0 OR version = $4::int) RETURNING " USER_COLS,
 	                               4, params, out, &found);
+	/* clang-format on */
 	if (st == DB_OK && !found) {
 		st = user_repo_get(id, out, &found);
 		*outcome = found ? USER_STALE : USER_NOT_FOUND;
@@ -354,9 +362,11 @@ static enum db_status admin_change_begin(const char *ids, long long if_version, 
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
+	/* clang-format off */
 	if ((st = db_exec(NULL, ADMIN_SET_LOCK, 0, NULL)) == DB_OK)
 		st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR UPDATE", 1,
 		                by_id, u, &found);
+	/* clang-format on */
 	if (st == DB_OK && !found)
 		*outcome = USER_NOT_FOUND;
 	else if (st == DB_OK && if_version && if_version != u->version)
@@ -382,7 +392,8 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 	if (st != DB_OK || *outcome != USER_DONE)
 		return st;
 	bool active_admin = strcmp(out->role, "admin") == 0 && !out->disabled;
-	bool stays_admin = (p->role ? strcmp(p->role, "admin") == 0 : strcmp(out->role, "admin") == 0) &&
+	bool stays_admin = (p->role ? strcmp(p->role, "admin") == 0
+	                            : strcmp(out->role, "admin") == 0) &&
 	                   !(p->set_disabled ? p->disabled : out->disabled);
 	if (active_admin && !stays_admin) {
 		if ((st = other_admin_exists(ids, &others)) != DB_OK)
@@ -392,11 +403,16 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 			goto fail;
 		}
 	}
-	const char *params[] = {ids, p->name, p->email, p->role,
-	                        p->set_disabled ? (p->disabled ? "true" : "false") : NULL, topic};
+	const char *params[] = {ids,
+	                        p->name,
+	                        p->email,
+	                        p->role,
+	                        p->set_disabled ? (p->disabled ? "true" : "false") : NULL,
+	                        topic};
 	/* The events are built from the row before and after the change by the statement that
 	 * changes it: user_role_changed when the role differs, user_disabled / user_enabled when
 	 * disabled does.  The last column names those that void the user's tokens. */
+	/* clang-format off */
 	st = db_exec(
 		&res,
 		"WITH old AS (SELECT role, disabled FROM users WHERE id = $1::bigint), "
@@ -416,6 +432,7 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 		"  (SELECT string_agg(type, ',' ORDER BY n) FROM ev WHERE type <> 'user_enabled') "
 		"FROM u, t",
 		6, params);
+	/* clang-format on */
 	if (st == DB_UNIQUE_VIOLATION) {
 		*outcome = USER_DUPLICATE;
 		st = DB_OK;
@@ -433,8 +450,10 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 	    (st = revoke_apply(id, db_value(res, 0, 9), voided_by, &not_before_ms)) != DB_OK)
 		goto fail;
 	if (out->disabled) {
-		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
-		                   "WHERE user_id = $1::bigint AND revoked_at IS NULL", 1, by_id);
+		st = db_exec(NULL,
+		             "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
+		             "WHERE user_id = $1::bigint AND revoked_at IS NULL",
+		             1, by_id);
 		if (st != DB_OK)
 			goto fail;
 	}
@@ -473,6 +492,7 @@ enum db_status user_repo_delete(long long id, long long if_version, const char *
 	/* The event is built from the deleted row by the statement that deletes it, as room- and
 	 * reservation-service build theirs; its time is the user's not_before. */
 	const char *params[] = {ids, topic};
+	/* clang-format off */
 	st = db_exec(&res,
 	             "WITH u AS (DELETE FROM users WHERE id = $1::bigint RETURNING id), "
 	             "t AS (" USER_CHANGE_TIME "), "
@@ -480,6 +500,7 @@ enum db_status user_repo_delete(long long id, long long if_version, const char *
 	             "  FROM u, t) "
 	             "SELECT u.id, " DB_TS_MS("t.at") " FROM u, t",
 	             2, params);
+	/* clang-format on */
 	/* The row is locked since admin_change_begin: it is there to delete. */
 	if (st == DB_OK && PQntuples(res) != 1)
 		st = DB_ERROR;
@@ -539,9 +560,9 @@ static enum db_status replay_box(const char *tid, long long grace_s,
 	return st;
 }
 
-enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash,
-                                        const char *box, long long ttl_seconds, long long grace_s,
-                                        struct user *user, char box_out[USER_TOKEN_BOX_LEN],
+enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash, const char *box,
+                                        long long ttl_seconds, long long grace_s, struct user *user,
+                                        char box_out[USER_TOKEN_BOX_LEN],
                                         enum user_outcome *outcome)
 {
 	PGresult *res = NULL;
@@ -573,8 +594,10 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 	if (used && !revoked && !replay) {
 		/* A rotated token came back: someone holds a copy.  End the whole sign-in. */
 		const char *fam[] = {family};
-		st = db_exec(NULL, "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
-		                   "WHERE family = $1::uuid AND revoked_at IS NULL", 1, fam);
+		st = db_exec(NULL,
+		             "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
+		             "WHERE family = $1::uuid AND revoked_at IS NULL",
+		             1, fam);
 		if (st != DB_OK)
 			goto fail;
 		*outcome = USER_TOKEN_REUSED;
@@ -583,8 +606,10 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 	const char *by_uid[] = {uid};
 	/* FOR SHARE: a role change or disabling in progress finishes first, so the new access
 	 * token is issued either with what it changed or before it (and is then revoked). */
+	/* clang-format off */
 	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR SHARE", 1, by_uid,
 	                user, &found);
+	/* clang-format on */
 	if (st != DB_OK || !found)
 		goto fail;
 	/* Disabling revokes the tokens too; say why rather than "invalid". */

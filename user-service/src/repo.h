@@ -35,14 +35,14 @@ struct user_login {
 enum user_outcome {
 	USER_DONE,
 	USER_NOT_FOUND,
-	USER_STALE,         /* If-Match version differs */
-	USER_LAST_ADMIN,    /* would leave no active admin */
-	USER_DUPLICATE,     /* e-mail taken */
-	USER_TOKEN_INVALID, /* unknown, expired or revoked refresh token */
-	USER_TOKEN_REUSED,  /* rotated token presented again: family revoked */
-	USER_DISABLED,      /* the user is disabled */
-	USER_WRONG_BROWSER, /* sign-in state started by another browser (or without its cookie) */
-	USER_SUB_CONFLICT,  /* the e-mail's user is linked to another provider account (sub) */
+	USER_STALE,          /* If-Match version differs */
+	USER_LAST_ADMIN,     /* would leave no active admin */
+	USER_DUPLICATE,      /* e-mail taken */
+	USER_TOKEN_INVALID,  /* unknown, expired or revoked refresh token */
+	USER_TOKEN_REUSED,   /* rotated token presented again: family revoked */
+	USER_DISABLED,       /* the user is disabled */
+	USER_WRONG_BROWSER,  /* sign-in state started by another browser (or without its cookie) */
+	USER_SUB_CONFLICT,   /* the e-mail's user is linked to another provider account (sub) */
 	USER_TOKEN_REPLAYED, /* just-rotated token presented again within the grace period */
 };
 
@@ -102,9 +102,9 @@ enum db_status user_repo_refresh_issue(long long user_id, const char *hash, cons
  * USER_TOKEN_REPLAYED with the box of that rotation in box_out (nothing changes); otherwise a
  * rotated token presented again revokes its whole family: USER_TOKEN_REUSED.  grace_s 0 turns
  * the replay off.  Other outcomes: USER_DISABLED, USER_TOKEN_INVALID. */
-enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash,
-                                        const char *box, long long ttl_seconds, long long grace_s,
-                                        struct user *user, char box_out[USER_TOKEN_BOX_LEN],
+enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash, const char *box,
+                                        long long ttl_seconds, long long grace_s, struct user *user,
+                                        char box_out[USER_TOKEN_BOX_LEN],
                                         enum user_outcome *outcome);
 /* Revokes one token of user_id (hash) or all of them (hash NULL). */
 enum db_status user_repo_refresh_revoke(long long user_id, const char *hash);
