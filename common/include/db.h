@@ -106,18 +106,23 @@ enum db_status db_write(PGresult **res, const char *sql, int nparams, const char
  * once on a new connection when the old one turns out broken).  DB_ERROR when one is open. */
 enum db_status db_begin(void);
 /* Commits the transaction.  DB_OK only when it committed.  When COMMIT's answer is lost, new
- * sessions ask pg_xact_status() for up to DB_RESOLVE_MS: 'committed' is DB_OK, 'aborted'
- * DB_UNAVAILABLE; a transaction still 'in progress' after that (its old session not yet ended
- * by the server) has its backend terminated and is asked about once more.  Afterwards no
- * transaction is open, whatever the result. */
+ * sessions ask pg_xact_status(): 'committed' is DB_OK, 'aborted' DB_UNAVAILABLE.  While no
+ * session can be opened they keep trying for up to DB_RESOLVE_UNREACHABLE_MS; a transaction
+ * still 'in progress' after DB_RESOLVE_MS (its old session not yet ended by the server) has its
+ * backend terminated and is asked about once more.  When the outcome stays unknown the result
+ * is DB_UNAVAILABLE although the transaction may have committed (logged as an error).
+ * Afterwards no transaction is open, whatever the result. */
 enum db_status db_commit(void);
 void db_rollback(void);
 /* Leaves the connection idle: rolls back a transaction that was left open. */
 void db_idle(void);
 
 /* How long db_commit()/db_write() keep asking about a transaction whose COMMIT answer was lost
- * before they end its session (milliseconds). */
+ * and that is still in progress before they end its session (milliseconds). */
 #define DB_RESOLVE_MS 2000
+/* How long they keep trying while no session can be opened or none answers (a restart or
+ * failover of PostgreSQL): past it the outcome is unknown and the write answers 503. */
+#define DB_RESOLVE_UNREACHABLE_MS 10000
 
 /* Classifies a SQLSTATE (five characters, may be NULL). */
 enum db_status db_classify(const char *sqlstate);

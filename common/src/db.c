@@ -212,6 +212,8 @@ enum db_outcome {
 };
 
 #define DB_RESOLVE_POLL_MS 50
+/* The pause between attempts once the database has been unreachable for DB_RESOLVE_MS. */
+#define DB_RESOLVE_POLL_SLOW_MS 250
 
 /* Whether the session of a failed command is gone: no SQLSTATE (the server never answered), a
  * broken connection, or the server ending it (class 08; 57P01-57P03 shutdown, recovery). */
@@ -380,25 +382,38 @@ static void db_tx_terminate(PGconn *c, const struct db_tx *tx, int pid)
 }
 
 /* What became of transaction tx, begun on backend pid, whose COMMIT answer was lost: asked on
- * this thread's (new) session until it is known, for up to DB_RESOLVE_MS; then a transaction
- * still in progress has its backend ended and is asked about once more. */
+ * this thread's (new) session until it is known.  While the database cannot be reached at all
+ * (a restart or failover after the shutdown that cut the session) it is asked for up to
+ * DB_RESOLVE_UNREACHABLE_MS, every DB_RESOLVE_POLL_MS at first and then less often.  A
+ * transaction still in progress after DB_RESOLVE_MS (its old backend behind a half-open
+ * connection) has that backend ended and is asked about once more. */
 static enum db_outcome db_tx_outcome(const struct db_tx *tx, int pid)
 {
-	long long deadline = timefmt_mono_ms() + DB_RESOLVE_MS;
+	long long start = timefmt_mono_ms();
 	bool terminated = false;
+	int pause_ms = DB_RESOLVE_POLL_MS;
 	for (;;) {
 		PGconn *c = db_conn();
 		enum db_outcome o = c ? db_tx_ask(c, tx) : DB_NO_ANSWER;
+		long long waited = timefmt_mono_ms() - start;
 		if (o == DB_COMMITTED || o == DB_ABORTED || o == DB_IN_DOUBT)
 			return o;
-		if (timefmt_mono_ms() >= deadline) {
-			if (o != DB_PENDING || terminated)
+		if (o == DB_PENDING) {
+			pause_ms = DB_RESOLVE_POLL_MS;
+			if (waited >= DB_RESOLVE_MS) {
+				if (terminated)
+					return DB_IN_DOUBT;
+				db_tx_terminate(c, tx, pid);
+				terminated = true;
+				continue;
+			}
+		} else {
+			if (waited >= DB_RESOLVE_UNREACHABLE_MS)
 				return DB_IN_DOUBT;
-			db_tx_terminate(c, tx, pid);
-			terminated = true;
-			continue;
+			if (waited >= DB_RESOLVE_MS)
+				pause_ms = DB_RESOLVE_POLL_SLOW_MS;
 		}
-		timefmt_sleep_ms(DB_RESOLVE_POLL_MS);
+		timefmt_sleep_ms(pause_ms);
 	}
 }
 
@@ -456,7 +471,9 @@ static enum db_status db_tx_commit(bool *again)
 		*again = true;
 		return DB_UNAVAILABLE;
 	default:
-		log_error("transaction %s: outcome unknown, answering unavailable", tx.xid);
+		log_error("transaction %s: outcome unknown, answering unavailable (it may have "
+		          "committed)",
+		          tx.xid);
 		return DB_UNAVAILABLE;
 	}
 }

@@ -15,9 +15,14 @@ retry or its question about the outcome, pass untouched):
 - "stall":   when the client sends COMMIT, closes the client's side only and forwards nothing
              more: the server's session stays open, idle in its transaction, like a backend
              behind a half-open TCP connection.
+
+arm(..., outage=seconds) also refuses every new connection (accepts and closes it at once) for
+that long after the fault fired, like a database that is restarting: the client cannot open a
+session to ask what became of its transaction until the outage ends.
 """
 import socket
 import threading
+import time
 import urllib.parse
 
 FAULTS = ("reply", "request", "stall")
@@ -29,6 +34,9 @@ class PgProxy:
         self.lock = threading.Lock()
         self.marker = None
         self.fault = None
+        self.outage = 0.0
+        self.refuse_until = 0.0  # time.monotonic() before which new connections are refused
+        self.refused = 0         # connections refused so far
         self.fired = []          # the faults injected, in order
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -45,11 +53,12 @@ class PgProxy:
         auth = netloc[0] + "@" if len(netloc) == 2 else ""
         return f"postgresql://{auth}127.0.0.1:{self.port}/{db}?sslmode=disable&gssencmode=disable"
 
-    def arm(self, marker, fault="reply"):
+    def arm(self, marker, fault="reply", outage=0.0):
         assert fault in FAULTS, fault
         with self.lock:
             self.marker = marker.encode() if isinstance(marker, str) else marker
             self.fault = fault
+            self.outage = outage
 
     def start(self):
         threading.Thread(target=self._accept, daemon=True).start()
@@ -73,6 +82,12 @@ class PgProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            with self.lock:
+                refuse = time.monotonic() < self.refuse_until
+                self.refused += refuse
+            if refuse:
+                _close(client)
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
                 server.settimeout(None)
@@ -118,6 +133,8 @@ class _Conn:
     def _fire(self, what):
         with self.proxy.lock:
             self.proxy.fired.append(what)
+            if self.proxy.outage:
+                self.proxy.refuse_until = time.monotonic() + self.proxy.outage
 
     def client_to_server(self):
         tail = b""

@@ -12,7 +12,11 @@ purpose); the proxy then breaks the connection of the statement that carries it:
   again on a new connection (201, exactly one row);
 - "stall": the client's side closes at COMMIT but the server's session stays open, idle in the
   transaction (a half-open connection): the service waits DB_RESOLVE_MS (2 s), ends that
-  backend, learns that nothing committed and runs the write again.
+  backend, learns that nothing committed and runs the write again;
+- "reply" followed by an outage (the proxy refuses new connections for a few seconds, like a
+  restarting database): the service keeps trying to ask for longer than DB_RESOLVE_MS (up to
+  DB_RESOLVE_UNREACHABLE_MS, 10 s) and answers 201 once the database is back, where it used to
+  answer 503 after 2 s and the client's retry 409.
 """
 import time
 import uuid
@@ -88,6 +92,25 @@ def test_room_create_whose_connection_breaks_at_commit_answers_201_once(
         # The old backend held the transaction (and its locks) until the service ended it.
         assert took >= 2.0, took
         assert "terminated it" in proxied_room.log_text()
+
+
+def test_room_create_whose_commit_reply_is_lost_while_the_database_is_away_answers_201_once(
+        stack, room_proxy, proxied_room, admin_headers):
+    outage = 4.0   # longer than DB_RESOLVE_MS (2 s), shorter than DB_RESOLVE_UNREACHABLE_MS (10 s)
+    name = f"Away {marker()}"
+    room_proxy.arm(name, "reply", outage=outage)
+    refused = room_proxy.refused
+    t0 = time.monotonic()
+    r = requests.post(f"{proxied_room.url}/rooms", json={"name": name, "capacity": 4},
+                      headers=admin_headers, timeout=30)
+    took = time.monotonic() - t0
+    assert room_proxy.fired[-1:] == ["reply"], "the proxy did not break the connection"
+    assert room_proxy.refused > refused, "the service never tried to reconnect"
+    assert r.status_code == 201, (r.status_code, r.text, proxied_room.log_tail())
+    assert took >= outage - 0.5, took
+    room = r.json()
+    assert rooms_named(stack.pg, name) == [(room["id"], 1)]
+    assert room_events_of(stack.pg, room["id"], "room_created") == 1
 
 
 def test_room_update_with_if_match_whose_reply_is_lost_answers_200(
