@@ -723,6 +723,197 @@ def test_external_database_and_kafka_over_tls_and_sasl(helm, tmp_path):
         assert "sslrootcert" not in text
 
 
+@pytest.mark.parametrize("ca,sslmode,want", [
+    (False, None, "require"),          # encrypted; nothing to verify against
+    (True, None, "verify-full"),       # a CA: the certificate and the host name are checked
+    (True, "verify-ca", "verify-ca"),  # an explicit choice stays
+    (True, "require", "require"),
+    (False, "disable", "disable"),
+])
+def test_external_database_sslmode_defaults_to_verify_full_with_a_ca(helm, tmp_path, ca,
+                                                                      sslmode, want):
+    db = {k: v for k, v in EXTERNAL_VALUES["externalDatabase"].items() if k != "sslmode"}
+    if sslmode:
+        db["sslmode"] = sslmode
+    if ca:
+        db["tls"] = {"caSecret": {"name": "db-ca"}}
+    values = tmp_path / "db.yaml"
+    values.write_text(yaml.safe_dump({**EXTERNAL_VALUES, "externalDatabase": db}))
+    r = helm.template(files=(str(values),))
+    assert r.returncode == 0, r.stderr
+    for component, (_, dbname) in SERVICES.items():
+        (c,) = r.get("Deployment", svc_name(component))["spec"]["template"]["spec"]["containers"]
+        url = container_env(c)["DATABASE_URL"]["value"]
+        query = url.split(f"/{dbname}?", 1)[1]
+        params = dict(p.split("=", 1) for p in query.split("&"))
+        assert params["sslmode"] == want, url
+        assert ("sslrootcert" in params) == ca, url
+
+
+# A user name and passwords that would end a naively quoted JAAS value or add options to it.
+TRICKY_SASL = [
+    ("rooms", 'pa"ss; debug=true'),
+    ('ro"o\\ms', 'back\\slash" x="y'),
+    ("rooms", 'ends with \\'),
+    ("rooms", "line\nbreak and \\u0041 and \\n"),
+]
+
+
+def _properties_value(text, key):
+    """The value of key in a Java properties file, unescaped as java.util.Properties does."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not line.startswith(key + "="):
+            continue
+        raw = line[len(key) + 1:]
+        while len(raw) - len(raw.rstrip("\\")) % 2 == 1 and i + 1 < len(lines):
+            i += 1
+            raw = raw[:-1] + lines[i].lstrip()
+        out, j = [], 0
+        while j < len(raw):
+            ch = raw[j]
+            if ch == "\\" and j + 1 < len(raw):
+                nxt = raw[j + 1]
+                if nxt == "u":
+                    out.append(chr(int(raw[j + 2:j + 6], 16)))
+                    j += 6
+                    continue
+                out.append({"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(nxt, nxt))
+                j += 2
+                continue
+            out.append(ch)
+            j += 1
+        return "".join(out)
+    raise AssertionError(f"{key} not in {text!r}")
+
+
+def _jaas_options(value):
+    """module, flag and options of one JAAS entry, with quoted strings read as Kafka's JaasConfig
+    (java.io.StreamTokenizer) reads them."""
+    tokens, j = [], 0
+    while j < len(value):
+        ch = value[j]
+        if ch.isspace():
+            j += 1
+        elif ch == '"':
+            out, j = [], j + 1
+            while j < len(value) and value[j] != '"':
+                if value[j] == "\n":
+                    raise AssertionError(f"line break inside a quoted JAAS value: {value!r}")
+                if value[j] == "\\":
+                    j += 1
+                    out.append({"n": "\n", "r": "\r", "t": "\t"}.get(value[j], value[j]))
+                else:
+                    out.append(value[j])
+                j += 1
+            assert j < len(value), f"unterminated quoted JAAS value: {value!r}"
+            tokens.append(("str", "".join(out)))
+            j += 1
+        elif ch in "=;":
+            tokens.append((ch, ch))
+            j += 1
+        else:
+            k = j
+            while k < len(value) and not value[k].isspace() and value[k] not in '=;"':
+                k += 1
+            tokens.append(("word", value[j:k]))
+            j = k
+    assert tokens[-1] == (";", ";") and [t for t, _ in tokens].count(";") == 1, tokens
+    module, flag, rest = tokens[0][1], tokens[1][1], tokens[2:-1]
+    options = {}
+    assert len(rest) % 3 == 0, tokens
+    for n in range(0, len(rest), 3):
+        (_, name), eq, (_, val) = rest[n:n + 3]
+        assert eq[0] == "=", tokens
+        options[name] = val
+    return module, flag, options
+
+
+def _topic_job_properties(helm, tmp_path, env):
+    """Runs the rendered topic Job's client-properties part with bash and env; the file's text."""
+    values = tmp_path / "secure.yaml"
+    values.write_text(yaml.safe_dump(SECURE_EXTERNAL_VALUES))
+    r = helm.template(files=(str(values),))
+    assert r.returncode == 0, r.stderr
+    (c,) = r.get("Job", f"{RELEASE}-kafka-topics")["spec"]["template"]["spec"]["containers"]
+    script = c["command"][-1]
+    head = script[:script.index("topics() {")]
+    out = tmp_path / "client.properties"
+    head = head.replace("/tmp/client.pem", str(tmp_path / "client.pem"))
+    head = head.replace("/tmp/client.properties", str(out))
+    (tmp_path / "key").write_text("KEY\n")
+    (tmp_path / "crt").write_text("CRT\n")
+    run_env = {"PATH": os.environ["PATH"], "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+               "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SSL_CA_LOCATION": "/ca.crt",
+               "KAFKA_SSL_KEY_LOCATION": str(tmp_path / "key"),
+               "KAFKA_SSL_CERTIFICATE_LOCATION": str(tmp_path / "crt"), **env}
+    proc = subprocess.run(["bash", "-ec", head], env=run_env, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return out.read_text()
+
+
+@pytest.mark.parametrize("username,password", TRICKY_SASL)
+def test_topic_job_quotes_the_sasl_password_in_jaas(helm, tmp_path, username, password):
+    """The Job's JAAS line carries the name and password exactly, whatever they hold: read back
+    as Kafka reads it (properties file, then JAAS), it has the two options and no others."""
+    text = _topic_job_properties(helm, tmp_path, {"KAFKA_SASL_USERNAME": username,
+                                                  "KAFKA_SASL_PASSWORD": password})
+    assert _properties_value(text, "security.protocol") == "SASL_SSL"
+    assert _properties_value(text, "sasl.mechanism") == "SCRAM-SHA-512"
+    assert _properties_value(text, "ssl.truststore.location") == "/ca.crt"
+    jaas = _properties_value(text, "sasl.jaas.config")
+    module, flag, options = _jaas_options(jaas)
+    assert module == "org.apache.kafka.common.security.scram.ScramLoginModule"
+    assert flag == "required"
+    assert options == {"username": username, "password": password}
+
+
+JAAS_CHECK_JAVA = """
+import java.io.FileInputStream;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.common.config.types.Password;
+import org.apache.kafka.common.security.JaasContext;
+
+public class JaasCheck {
+    public static void main(String[] args) throws Exception {
+        Properties p = new Properties();
+        try (FileInputStream in = new FileInputStream(args[0])) { p.load(in); }
+        JaasContext c = JaasContext.loadClientContext(
+            Map.of("sasl.jaas.config", new Password(p.getProperty("sasl.jaas.config"))));
+        var entries = c.configurationEntries();
+        if (entries.size() != 1) throw new IllegalStateException("entries: " + entries.size());
+        var options = new java.util.TreeMap<String, Object>(entries.get(0).getOptions());
+        System.out.print(options.keySet() + "\\0" + options.get("username") + "\\0"
+                         + options.get("password"));
+    }
+}
+"""
+
+
+def test_topic_job_jaas_line_as_kafka_reads_it(helm, tmp_path):
+    """The same, read by Kafka's own classes (java.util.Properties and JaasContext from the
+    jars in kafka/libs), when Java and the jars are here."""
+    jars = sorted((ROOT / "kafka" / "libs").glob("kafka-clients-*.jar"))
+    java = shutil.which("java")
+    if not java or not jars:
+        pytest.skip("needs java and kafka/libs/kafka-clients-*.jar")
+    source = tmp_path / "JaasCheck.java"
+    source.write_text(JAAS_CHECK_JAVA)
+    for n, (username, password) in enumerate(TRICKY_SASL):
+        case = tmp_path / str(n)
+        case.mkdir()
+        text = _topic_job_properties(helm, case, {"KAFKA_SASL_USERNAME": username,
+                                                  "KAFKA_SASL_PASSWORD": password})
+        (case / "client.properties").write_text(text)
+        proc = subprocess.run([java, "-cp", str(jars[0].parent / "*"), str(source),
+                               str(case / "client.properties")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split("\0") == ["[password, username]", username, password]
+
+
 @pytest.mark.parametrize("sets,message", [
     ((("externalKafka.securityProtocol", "SASL_SSL"),), "apply to an external Kafka"),
     ((("kafka.enabled", "false"), ("externalKafka.brokers", "b:9092"),

@@ -95,7 +95,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.postgresql.enabled -}}
 {{- .Values.postgresql.sslmode -}}
 {{- else -}}
-{{- .Values.externalDatabase.sslmode -}}
+{{- /* Unset: verify-full when a CA is given (the certificate and the host name are checked),
+       else require (encrypted, not verified). */ -}}
+{{- $d := .Values.externalDatabase -}}
+{{- $d.sslmode | default (ternary "verify-full" "require" (not (empty $d.tls.caSecret.name))) -}}
 {{- end -}}
 {{- end -}}
 
