@@ -71,7 +71,8 @@ bool revoke_event_voids(enum revoke_event_kind kind);
 /* Records that the tokens of user_id issued before at (RFC 3339; NULL = the database's clock
  * now) are void, reason being the event type.  Run it inside the transaction of what the
  * revocation goes with: it takes the user's revocation lock (see revoke_guard) until that
- * transaction ends.  not_before never moves back.  *not_before_ms (may be NULL) receives the
+ * transaction ends.  not_before never moves back, and never lies more than a minute ahead of
+ * the database's clock (a later time is cut to that, and logged).  *not_before_ms (may be NULL) receives the
  * user's not_before after the change, in Unix milliseconds. */
 enum db_status revoke_apply(long long user_id, const char *at, const char *reason,
                             long long *not_before_ms);

@@ -23,6 +23,8 @@
  * user id folded into the second key.  Two users sharing a key only wait for each other. */
 #define REVOKE_LOCK_KEY "7101, ($1::bigint % 2147483647)::int"
 
+/* How far ahead of the database's clock a revocation's time may lie (SQL interval). */
+#define REVOKE_FUTURE_MARGIN "interval '1 minute'"
 /* The not_before of a row in Unix milliseconds (not_before is truncated to milliseconds). */
 #define REVOKE_NOT_BEFORE_MS "(extract(epoch FROM not_before) * 1000)::bigint"
 
@@ -112,18 +114,28 @@ enum db_status revoke_apply(long long user_id, const char *at, const char *reaso
 	                            by_user);
 	if (st != DB_OK)
 		return st;
-	st = db_exec(
-		&res,
-		"INSERT INTO token_revocations (user_id, not_before, reason) "
-		"VALUES ($1::bigint, "
-		"  date_trunc('milliseconds', COALESCE($2::timestamptz, clock_timestamp())), $3) "
-		"ON CONFLICT (user_id) DO UPDATE SET "
-		"  not_before = greatest(token_revocations.not_before, EXCLUDED.not_before), "
-		"  reason = CASE WHEN EXCLUDED.not_before > token_revocations.not_before "
-		"    THEN EXCLUDED.reason ELSE token_revocations.reason END, "
-		"  updated_at = now() "
-		"RETURNING " REVOKE_NOT_BEFORE_MS,
-		3, params);
+	/* A time more than REVOKE_FUTURE_MARGIN ahead of the database's clock (a malformed or
+	 * forged event) is cut to that: taken as is, it would void every token the user ever gets,
+	 * since not_before never moves back. */
+	st = db_exec(&res,
+	             "WITH v AS (SELECT date_trunc('milliseconds', "
+	             "  COALESCE($2::timestamptz, clock_timestamp())) AS at, "
+	             "  date_trunc('milliseconds', clock_timestamp() + " REVOKE_FUTURE_MARGIN
+	             ") AS cap) "
+	             "INSERT INTO token_revocations (user_id, not_before, reason) "
+	             "SELECT $1::bigint, least(v.at, v.cap), $3::text FROM v "
+	             "ON CONFLICT (user_id) DO UPDATE SET "
+	             "  not_before = greatest(token_revocations.not_before, EXCLUDED.not_before), "
+	             "  reason = CASE WHEN EXCLUDED.not_before > token_revocations.not_before "
+	             "    THEN EXCLUDED.reason ELSE token_revocations.reason END, "
+	             "  updated_at = now() "
+	             "RETURNING " REVOKE_NOT_BEFORE_MS ", (SELECT v.at > v.cap FROM v)",
+	             3, params);
+	if (st == DB_OK && db_bool(res, 0, 1))
+		log_warn(
+			"revocation of user %lld (%s): time %s is in the future; not_before set to "
+			"the database's time + " REVOKE_FUTURE_MARGIN,
+			user_id, reason, at ? at : "now");
 	if (st == DB_OK && not_before_ms)
 		*not_before_ms = db_int(res, 0, 0);
 	PQclear(res);

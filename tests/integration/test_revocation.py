@@ -291,6 +291,22 @@ def test_bookings_made_after_the_deletion_are_cancelled(stack, admin_headers):
     assert not_before(stack, "reservation", uid) == deleted_at
 
 
+def test_a_far_future_time_is_cut_to_a_minute_ahead(stack):
+    # A malformed or forged user_disabled dated 2099 would void the user's tokens for good:
+    # each consumer cuts it to the database's clock + 1 minute.
+    uid = 10 ** 12 + random.randrange(10 ** 9)
+    stack.kafka.produce("user_events", str(uid), (
+        f'{{"event_type":"user_disabled","event_id":"{uuid.uuid4()}",'
+        f'"occurred_at":"2099-01-01T00:00:00.000Z","user_id":{uid}}}'))
+    for svc in ("room", "reservation"):
+        wait_until(lambda svc=svc: not_before(stack, svc, uid) is not None, timeout=10,
+                   interval=0.1, what=f"token_revocations row of {uid} in {svc}")
+        [(ahead,)] = db_query(stack.pg, DATABASES[svc],
+                              "SELECT extract(epoch FROM not_before - now()) "
+                              "FROM token_revocations WHERE user_id = %s", uid)
+        assert 0 < ahead <= 60, (svc, ahead)
+
+
 def test_no_booking_racing_with_the_deletion_survives(stack, admin_headers):
     token, uid = operator_token(stack.user, unique_email("rv-race"))
     headers = bearer(token)

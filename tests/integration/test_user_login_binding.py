@@ -2,7 +2,9 @@
 /auth/google/login sets a short-lived cookie holding a random value whose hash is stored with
 the state; the callback needs that cookie, so whoever else sees a callback URL can neither finish
 nor cancel the sign-in, and a callback URL of someone else's sign-in does not sign a browser in
-(login CSRF).  The callback clears the cookie whatever its outcome."""
+(login CSRF).  The callback clears the cookie once it has taken the cookie's state (a sign-in or
+the provider's refusal of it); a callback refused as another browser's, or of an unknown state,
+leaves it, so that a second tab or a crafted link does not cancel a sign-in in progress."""
 import os
 import subprocess
 
@@ -37,6 +39,11 @@ def set_cookie(r):
         k, _, v = a.partition("=")
         parsed[k.lower()] = v
     return name, value, parsed
+
+
+def assert_kept(r):
+    """The answer does not touch the browser's sign-in cookie."""
+    assert not r.raw.headers.getlist("Set-Cookie"), r.headers
 
 
 def assert_cleared(r, name=COOKIE, secure=False):
@@ -76,12 +83,18 @@ def test_cookie_is_host_prefixed_and_secure_over_https(stack):
                          "secure": ""}, attrs
         assert "domain" not in attrs
         state = query_of(r.headers["Location"])["state"]
-        # The plain-http name is not accepted in its place, and the refusal clears the cookie
-        # under the same name and attributes (a browser ignores a __Host- Set-Cookie without
-        # Secure).
+        # The plain-http name is not accepted in its place (and the refusal leaves the cookie).
         r = requests.get(f"{svc.url}/auth/google/callback", params={"state": state, "code": "x"},
                          headers={"Cookie": f"mr_login={value}"}, timeout=10)
         assert_error(r, 403, "forbidden")
+        assert_kept(r)
+        # The provider's refusal with the right cookie takes the state and clears the cookie
+        # under the same name and attributes (a browser ignores a __Host- Set-Cookie without
+        # Secure).
+        r = requests.get(f"{svc.url}/auth/google/callback",
+                         params={"state": state, "error": "access_denied"},
+                         headers={"Cookie": f"__Host-mr_login={value}"}, timeout=10)
+        assert_error(r, 401, "unauthorized")
         assert_cleared(r, "__Host-mr_login", secure=True)
     finally:
         svc.stop()
@@ -94,7 +107,7 @@ def test_callback_without_the_cookie_is_refused(user_url):
     r = requests.get(callback, allow_redirects=False, timeout=10)
     body = assert_error(r, 403, "forbidden", mentions="another browser")
     assert "access_token" not in r.text and "details" not in body
-    assert_cleared(r)
+    assert_kept(r)
     # Again: still refused, and the attempts did not spend the victim's sign-in.
     assert_error(requests.get(callback, allow_redirects=False, timeout=10), 403, "forbidden")
     r = victim.get(callback, allow_redirects=False, timeout=10)
@@ -121,14 +134,15 @@ def test_callback_with_another_browsers_cookie_is_refused(user_url):
     r = victim.get(attacker_callback, allow_redirects=False, timeout=10)
     assert_error(r, 403, "forbidden")
     assert "access_token" not in r.text
-    # Both refusals cleared the cookie of the browser that made them; a browser that starts
-    # again finishes normally.
-    assert COOKIE not in victim.cookies and COOKIE not in attacker.cookies
-    _, again = start(user_url, "bound.other@example.com", victim)
-    r = victim.get(again, allow_redirects=False, timeout=10)
-    assert r.status_code == 200, r.text
-    assert requests.get(f"{user_url}/users/me", headers=bearer(r.json()["access_token"]),
-                        timeout=10).json()["email"] == "bound.other@example.com"
+    # Neither refusal touched the cookie of the browser that made it: each browser still
+    # finishes its own sign-in.
+    for browser, callback, email in ((victim, victim_callback, "bound.other@example.com"),
+                                     (attacker, attacker_callback, "bound.attacker@example.com")):
+        r = browser.get(callback, allow_redirects=False, timeout=10)
+        assert r.status_code == 200, r.text
+        assert_cleared(r)
+        assert requests.get(f"{user_url}/users/me", headers=bearer(r.json()["access_token"]),
+                            timeout=10).json()["email"] == email
 
 
 def test_forged_cookie_is_refused(user_url):
@@ -145,19 +159,43 @@ def test_forged_cookie_is_refused(user_url):
     assert r.status_code == 200, r.text
 
 
-def test_callback_clears_the_cookie_on_every_outcome(user_url):
+def test_callback_clears_the_cookie_once_its_state_is_taken(user_url):
     browser = requests.Session()
-    # Refused by the provider (error=), no code, unknown state, success.
+    # Refused by the provider (error=) with the browser's own state: the state is spent.
     _, q = start(user_url, "denied.clears@example.com", browser)
     r = browser.get(f"{user_url}/auth/google/callback",
                     params={"state": query_of(q)["state"], "error": "access_denied"})
     assert_error(r, 401, "unauthorized")
     assert_cleared(r)
+    # No state, no code, an unknown state, or the provider's error without this browser's
+    # state (a crafted link): refused, and the sign-in in progress is left alone.
+    _, callback = start(user_url, "clears@example.com", browser)
     for params in ({}, {"state": "x"}, {"state": "no-such-state", "code": "x"}):
-        start(user_url, "clears@example.com", browser)
         r = browser.get(f"{user_url}/auth/google/callback", params=params, timeout=10)
         assert_error(r, 400, "bad_request")
-        assert_cleared(r)
+        assert_kept(r)
+    for params in ({"error": "x"}, {"state": "no-such-state", "error": "x"}):
+        r = browser.get(f"{user_url}/auth/google/callback", params=params, timeout=10)
+        assert_error(r, 401, "unauthorized")
+        assert_kept(r)
+    r = browser.get(callback, allow_redirects=False, timeout=10)
+    assert r.status_code == 200, r.text
+    assert_cleared(r)
+    assert COOKIE not in browser.cookies
+
+
+def test_two_tabs_the_later_sign_in_finishes(user_url):
+    # Two sign-ins started in one browser: the second overwrote the cookie, so the first tab's
+    # callback is refused — without spending the second's cookie, which then finishes.
+    browser = requests.Session()
+    _, first = start(user_url, "two.tabs@example.com", browser)
+    _, second = start(user_url, "two.tabs@example.com", browser)
+    r = browser.get(first, allow_redirects=False, timeout=10)
+    assert_error(r, 403, "forbidden")
+    assert_kept(r)
+    r = browser.get(second, allow_redirects=False, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["email"] == "two.tabs@example.com"
 
 
 def test_provider_refusal_needs_the_cookie_to_cancel(user_url):

@@ -1,7 +1,10 @@
 """Refresh-token rotation and logout (docs/api.md#user-service)."""
+import threading
+
+import psycopg2
 import requests
 
-from harness import assert_error, bearer, decode_jwt_payload, login
+from harness import assert_error, bearer, db_query, decode_jwt_payload, login, wait_until
 
 
 def refresh(url, token):
@@ -84,6 +87,49 @@ def test_refresh_picks_up_role_change(user_url, admin_headers, employee):
     finally:
         requests.put(f"{user_url}/admin/users/{uid}", json={"role": "employee"},
                      headers=admin_headers)
+
+
+def test_refresh_racing_a_disabling_does_not_deadlock(stack, user_url, admin_headers):
+    # An admin's disabling locks the user row, then the user's refresh tokens; a refresh must
+    # take the same two locks in that order, or the two deadlock (one of them answered 503).
+    # The test holds the user row so that the disabling queues for it first and the refresh
+    # second; then lets go.
+    s = sign_in(user_url, "race.disable@example.com")
+    uid = s["user"]["id"]
+    answers = {}
+
+    def waiting():
+        return db_query(stack.pg, "user_db",
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'user_db' "
+                        "AND wait_event_type = 'Lock'")[0][0]
+
+    def run(name, call):
+        t = threading.Thread(target=lambda: answers.__setitem__(name, call()))
+        t.start()
+        return t
+
+    conn = psycopg2.connect(stack.pg.dsn("user_db"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (uid,))
+        threads = [run("disable", lambda: requests.put(f"{user_url}/admin/users/{uid}",
+                                                       json={"disabled": True},
+                                                       headers=admin_headers, timeout=30))]
+        wait_until(lambda: waiting() == 1, timeout=10, interval=0.05, what="disabling waits")
+        threads.append(run("refresh", lambda: refresh(user_url, s["refresh_token"])))
+        wait_until(lambda: waiting() == 2, timeout=10, interval=0.05, what="refresh waits")
+    finally:
+        conn.rollback()
+        conn.close()
+    for t in threads:
+        t.join(30)
+    r = answers["disable"]
+    assert r.status_code == 200 and r.json()["disabled"] is True, r.text
+    # The refresh waited for the disabling and saw it.
+    assert_error(answers["refresh"], 403, "forbidden", mentions="disabled")
+    assert_error(refresh(user_url, s["refresh_token"]), 403, "forbidden")
+    assert_error(requests.get(f"{user_url}/users/profile", headers=bearer(s["access_token"]),
+                              timeout=10), 401, "token_revoked")
 
 
 # ---- logout ----

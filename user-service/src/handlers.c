@@ -15,7 +15,6 @@
 #include "log.h"
 #include "repo.h"
 #include "rnd.h"
-#include "timefmt.h"
 #include "tokens.h"
 #include "validate.h"
 
@@ -77,8 +76,9 @@ static void reply_user(struct req *r, int status, const struct user *u, bool adm
 /* ---- tokens ---- */
 
 /* Replies 200 with a new access token issued at issued_ms, the given refresh token and the user.
- * issued_ms is taken before the user was read: a revocation that the read did not see (it
- * committed after) then voids the token too (docs/architecture.md, "Revocation"). */
+ * issued_ms is the database's time, taken in the transaction that read the user, before the
+ * read: a revocation that the read did not see (it committed after) then voids the token too,
+ * and both sides of that comparison come from one clock (docs/architecture.md, "Revocation"). */
 static void reply_tokens(struct req *r, const struct user *u, const char *refresh,
                          long long issued_ms)
 {
@@ -200,8 +200,8 @@ void user_handle_callback(struct req *r)
 	enum user_outcome outcome;
 	int qs, qc, qe;
 
-	/* The cookie has done its work whatever happens next. */
-	set_login_cookie(r, "", 0);
+	/* The cookie is cleared only once its state is taken: a callback refused as another
+	 * browser's (a second sign-in tab, a crafted link) leaves the sign-in in progress alone. */
 	bool has_cookie = login_cookie_hash(r, browser_hash);
 	if (!oidc) {
 		req_error(r, ERR_UNAVAILABLE, NULL, "Google sign-in is not configured");
@@ -214,9 +214,12 @@ void user_handle_callback(struct req *r)
 	if (qe == 1) {
 		/* The user said no (or the provider failed): the state is spent either way — by its
 		 * own browser only, so that nobody else can cancel a sign-in in progress. */
-		if (qs == 1)
-			user_repo_state_take(state, has_cookie ? browser_hash : NULL, nonce,
-			                     sizeof nonce, verifier, sizeof verifier, &outcome);
+		if (qs == 1 &&
+		    user_repo_state_take(state, has_cookie ? browser_hash : NULL, nonce,
+		                         sizeof nonce, verifier, sizeof verifier,
+		                         &outcome) == DB_OK &&
+		    outcome == USER_DONE)
+			set_login_cookie(r, "", 0);
 		for (char *p = error; *p; p++)
 			if (!isalnum((unsigned char)*p) && *p != '_')
 				*p = '_';
@@ -239,6 +242,8 @@ void user_handle_callback(struct req *r)
 		req_db_error(r, st);
 		return;
 	}
+	if (outcome == USER_DONE)
+		set_login_cookie(r, "", 0); /* it has done its work, whatever happens next */
 	if (outcome == USER_WRONG_BROWSER) {
 		log_warn("sign-in callback refused: %s",
 		         has_cookie ? "the sign-in cookie belongs to another sign-in"
@@ -268,8 +273,8 @@ void user_handle_callback(struct req *r)
 		.make_admin = user_handlers_is_bootstrap_admin(cfg->admin_emails, id.email),
 	};
 	struct user u;
-	long long issued_ms = timefmt_now_ms();
-	if ((st = user_repo_login(&login, &u, &outcome)) != DB_OK) {
+	long long issued_ms = 0;
+	if ((st = user_repo_login(&login, &u, &issued_ms, &outcome)) != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
@@ -335,10 +340,10 @@ void user_handle_refresh(struct req *r)
 	user_token_hash(fresh, new_hash);
 	struct user u;
 	enum user_outcome outcome;
-	long long issued_ms = timefmt_now_ms();
+	long long issued_ms = 0;
 	enum db_status st = user_repo_refresh_rotate(old_hash, new_hash, grace ? box : NULL,
 	                                             cfg->refresh_ttl, cfg->refresh_reuse_grace, &u,
-	                                             earlier_box, &outcome);
+	                                             earlier_box, &issued_ms, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;

@@ -29,6 +29,10 @@
  * concurrent requests that each see another admin. */
 #define ADMIN_SET_LOCK "SELECT pg_advisory_xact_lock(1001)"
 
+/* How many times a transaction that PostgreSQL aborted as a deadlock or serialization failure
+ * (DB_RETRY) is run before the request is answered 503. */
+#define ATTEMPTS 3
+
 const char user_repo_sweep_login_states_sql[] =
 	"DELETE FROM login_states WHERE ctid = ANY (ARRAY("
 	"SELECT ctid FROM login_states "
@@ -150,7 +154,24 @@ fail:
 	return st;
 }
 
-static enum db_status login_tx(const struct user_login *l, struct user *out,
+/* Inside a transaction, before the user row is read: the issue time of the access token it will
+ * answer, from the database's clock (Unix milliseconds) — the clock of every not_before
+ * (USER_CHANGE_TIME, revoke_apply), so that a clock difference between this pod and the
+ * database neither lets a revoked token through nor voids a new one. */
+static enum db_status issue_time(long long *issued_ms)
+{
+	PGresult *res = NULL;
+	enum db_status st = db_exec(&res,
+	                            "SELECT (extract(epoch FROM date_trunc('milliseconds', "
+	                            "clock_timestamp())) * 1000)::bigint",
+	                            0, NULL);
+	if (st == DB_OK)
+		*issued_ms = db_int(res, 0, 0);
+	PQclear(res);
+	return st;
+}
+
+static enum db_status login_tx(const struct user_login *l, struct user *out, long long *issued_ms,
                                enum user_outcome *outcome)
 {
 	bool found = false, linked = false;
@@ -160,6 +181,8 @@ static enum db_status login_tx(const struct user_login *l, struct user *out,
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
+	if ((st = issue_time(issued_ms)) != DB_OK)
+		goto fail;
 	const char *by_sub[] = {l->sub};
 	st = user_query("SELECT " USER_COLS " FROM users WHERE google_sub = $1 FOR UPDATE", 1,
 	                by_sub, out, &found);
@@ -216,13 +239,14 @@ fail:
 }
 
 enum db_status user_repo_login(const struct user_login *login, struct user *out,
-                               enum user_outcome *outcome)
+                               long long *issued_ms, enum user_outcome *outcome)
 {
 	/* Two first sign-ins of one person at the same moment race on the unique keys; the loser
 	 * finds the winner's row on the second try. */
-	enum db_status st = login_tx(login, out, outcome);
-	if (st == DB_UNIQUE_VIOLATION || st == DB_RETRY)
-		st = login_tx(login, out, outcome);
+	enum db_status st = DB_RETRY;
+	for (int i = 0; i < ATTEMPTS && (st == DB_RETRY || (i == 1 && st == DB_UNIQUE_VIOLATION));
+	     i++)
+		st = login_tx(login, out, issued_ms, outcome);
 	return st;
 }
 
@@ -560,10 +584,10 @@ static enum db_status replay_box(const char *tid, long long grace_s,
 	return st;
 }
 
-enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash, const char *box,
-                                        long long ttl_seconds, long long grace_s, struct user *user,
-                                        char box_out[USER_TOKEN_BOX_LEN],
-                                        enum user_outcome *outcome)
+static enum db_status rotate_once(const char *old_hash, const char *new_hash, const char *box,
+                                  long long ttl_seconds, long long grace_s, struct user *user,
+                                  char box_out[USER_TOKEN_BOX_LEN], long long *issued_ms,
+                                  enum user_outcome *outcome)
 {
 	PGresult *res = NULL;
 	bool found = false, replay = false;
@@ -575,17 +599,38 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
+	if ((st = issue_time(issued_ms)) != DB_OK)
+		goto fail;
+	/* The locks are taken in the order of an admin's change (admin_change_begin, then the
+	 * user's refresh tokens): the user row first, then the token row.  So the owner is read
+	 * without a lock first; a token never changes owner. */
+	st = db_exec(&res, "SELECT user_id FROM refresh_tokens WHERE token_hash = $1", 1, by_hash);
+	if (st != DB_OK || PQntuples(res) == 0)
+		goto fail;
+	copy_text(uid, sizeof uid, db_value(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	const char *by_uid[] = {uid};
+	/* FOR SHARE: a role change, disabling or deletion in progress finishes first, so the new
+	 * access token is issued either with what it changed or before it (and is then revoked). */
+	/* clang-format off */
+	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR SHARE", 1, by_uid,
+	                user, &found);
+	/* clang-format on */
+	if (st != DB_OK || !found)
+		goto fail;
 	/* Concurrent presentations of one token queue here; each sees what the one before did. */
+	const char *by_token[] = {old_hash, uid};
 	st = db_exec(&res,
-	             "SELECT id, family, user_id, used_at IS NOT NULL, revoked_at IS NOT NULL, "
-	             "expires_at <= now() FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
-	             1, by_hash);
+	             "SELECT id, family, used_at IS NOT NULL, revoked_at IS NOT NULL, "
+	             "expires_at <= now() FROM refresh_tokens "
+	             "WHERE token_hash = $1 AND user_id = $2::bigint FOR UPDATE",
+	             2, by_token);
 	if (st != DB_OK || PQntuples(res) == 0)
 		goto fail;
 	copy_text(tid, sizeof tid, db_value(res, 0, 0));
 	copy_text(family, sizeof family, db_value(res, 0, 1));
-	copy_text(uid, sizeof uid, db_value(res, 0, 2));
-	bool used = db_bool(res, 0, 3), revoked = db_bool(res, 0, 4), expired = db_bool(res, 0, 5);
+	bool used = db_bool(res, 0, 2), revoked = db_bool(res, 0, 3), expired = db_bool(res, 0, 4);
 	PQclear(res);
 	res = NULL;
 	if (used && !revoked && grace_s > 0 &&
@@ -603,15 +648,6 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 		*outcome = USER_TOKEN_REUSED;
 		return db_commit();
 	}
-	const char *by_uid[] = {uid};
-	/* FOR SHARE: a role change or disabling in progress finishes first, so the new access
-	 * token is issued either with what it changed or before it (and is then revoked). */
-	/* clang-format off */
-	st = user_query("SELECT " USER_COLS " FROM users WHERE id = $1::bigint FOR SHARE", 1, by_uid,
-	                user, &found);
-	/* clang-format on */
-	if (st != DB_OK || !found)
-		goto fail;
 	/* Disabling revokes the tokens too; say why rather than "invalid". */
 	if (user->disabled) {
 		*outcome = USER_DISABLED;
@@ -661,6 +697,18 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
 fail:
 	PQclear(res);
 	db_rollback();
+	return st;
+}
+
+enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash, const char *box,
+                                        long long ttl_seconds, long long grace_s, struct user *user,
+                                        char box_out[USER_TOKEN_BOX_LEN], long long *issued_ms,
+                                        enum user_outcome *outcome)
+{
+	enum db_status st = DB_RETRY;
+	for (int i = 0; i < ATTEMPTS && st == DB_RETRY; i++)
+		st = rotate_once(old_hash, new_hash, box, ttl_seconds, grace_s, user, box_out,
+		                 issued_ms, outcome);
 	return st;
 }
 

@@ -62,9 +62,12 @@ enum db_status user_repo_state_take(const char *state, const char *browser_hash,
 /* Creates or updates the user after a sign-in: by provider sub, then by e-mail — the e-mail
  * only links a user that has no sub yet (created by an admin or the operator command).  An
  * e-mail whose user is linked to another sub gives USER_SUB_CONFLICT (nothing changes; *out
- * holds that user); else USER_DONE with *out the signed-in user. */
+ * holds that user); else USER_DONE with *out the signed-in user.  *issued_ms receives the issue
+ * time of the access token to answer: the database's clock (Unix milliseconds) in the same
+ * transaction, before the user was read (docs/architecture.md, "Revocation").  A deadlock or
+ * serialization failure is retried a few times. */
 enum db_status user_repo_login(const struct user_login *login, struct user *out,
-                               enum user_outcome *outcome);
+                               long long *issued_ms, enum user_outcome *outcome);
 /* Creates or updates a user by e-mail (operator token command).  name/role may be NULL.  When
  * role changes an existing user's role, the same transaction writes user_role_changed (topic)
  * and voids the user's earlier tokens: *not_before_ms then receives the time from which tokens
@@ -101,10 +104,12 @@ enum db_status user_repo_refresh_issue(long long user_id, const char *hash, cons
  * seconds of its rotation while its successor is still unused and valid, gives
  * USER_TOKEN_REPLAYED with the box of that rotation in box_out (nothing changes); otherwise a
  * rotated token presented again revokes its whole family: USER_TOKEN_REUSED.  grace_s 0 turns
- * the replay off.  Other outcomes: USER_DISABLED, USER_TOKEN_INVALID. */
+ * the replay off.  Other outcomes: USER_DISABLED, USER_TOKEN_INVALID.  *issued_ms as for
+ * user_repo_login.  Locks the user row before the token's (the order of an admin's change);
+ * a deadlock or serialization failure is retried a few times. */
 enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_hash, const char *box,
                                         long long ttl_seconds, long long grace_s, struct user *user,
-                                        char box_out[USER_TOKEN_BOX_LEN],
+                                        char box_out[USER_TOKEN_BOX_LEN], long long *issued_ms,
                                         enum user_outcome *outcome);
 /* Revokes one token of user_id (hash) or all of them (hash NULL). */
 enum db_status user_repo_refresh_revoke(long long user_id, const char *hash);
