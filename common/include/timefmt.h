@@ -17,6 +17,11 @@ long long timefmt_mono_us(void);
 long long timefmt_mono_ms(void);
 /* Sleeps ms milliseconds (a signal may end it early).  Thread-safe. */
 void timefmt_sleep_ms(long ms);
+/* Sleeps ms milliseconds, in slices of TIMEFMT_SLEEP_SLICE_MS so that *stop becoming true ends
+ * the pause early (the background threads' pauses, so that shutdown never waits for one).
+ * stop is borrowed.  Thread-safe. */
+#define TIMEFMT_SLEEP_SLICE_MS 50
+void timefmt_sleep_unless(long ms, const _Atomic bool *stop);
 /* Writes ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (TIMEFMT_RFC3339_LEN bytes). */
 void timefmt_rfc3339_ms(long long ms, char out[TIMEFMT_RFC3339_LEN]);
 /* Writes seconds as "YYYY-MM-DDTHH:MM:SSZ" into out. */

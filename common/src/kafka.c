@@ -19,7 +19,6 @@
 #define CONSUMER_POLL_MS 200        /* a consumer's wait for the next message */
 #define CONSUMER_RETRY_FIRST_MS 200 /* first pause before a message is delivered again */
 #define CONSUMER_RETRY_MAX_MS 5000  /* the pause doubles up to this */
-#define CONSUMER_SLEEP_SLICE_MS 50  /* a pause is slept in slices so that a stop ends it */
 #define CONSUMER_SEEK_MS 2000       /* bound of the rewind to a message not applied */
 #define CONSUMER_CLOSE_MS 5000      /* bound of a clean close at stop */
 #define DLQ_WAIT_MS 5000            /* one wait for a dead letter's delivery report */
@@ -562,8 +561,7 @@ static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, lon
 	log_warn("kafka: message %s[%d]@%lld not applied (%s); retrying in %ld ms", topic,
 	         (int)m->partition, (long long)m->offset, why, *backoff);
 	consumer_rewind(c->rk, m);
-	for (long waited = 0; waited < *backoff && !c->stop; waited += CONSUMER_SLEEP_SLICE_MS)
-		timefmt_sleep_ms(CONSUMER_SLEEP_SLICE_MS);
+	timefmt_sleep_unless(*backoff, &c->stop);
 }
 
 static void *consumer_main(void *arg)

@@ -18,7 +18,6 @@
 #define OUTBOX_FOLLOW_MS 1000       /* pause between two tries for the lock */
 #define OUTBOX_BACKOFF_FIRST_MS 250 /* first pause after a failed batch */
 #define OUTBOX_MAX_BACKOFF_MS 5000  /* the pause doubles up to this */
-#define OUTBOX_SLEEP_SLICE_MS 50    /* pauses are slept in slices so that a stop ends them */
 
 /* Byte for byte the table that the services' first migrations created before this module owned
  * it, so that fresh and upgraded databases end up with the same schema. */
@@ -222,8 +221,7 @@ static void *outbox_main(void *arg)
 				wait = backoff;
 			}
 		}
-		for (long waited = 0; waited < wait && !o->stop; waited += OUTBOX_SLEEP_SLICE_MS)
-			timefmt_sleep_ms(OUTBOX_SLEEP_SLICE_MS);
+		timefmt_sleep_unless(wait, &o->stop);
 	}
 	outbox_end_session(o, "stopping");
 	return NULL;

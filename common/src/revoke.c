@@ -15,7 +15,6 @@
  * at most 86400; the margin covers the verification leeway and clock skew), so the cache leaves
  * them out.  They stay in the table for revoke_guard(). */
 #define REVOKE_HORIZON_S "87000"
-#define REVOKE_SLEEP_SLICE_MS 50 /* the pause between re-reads is slept in slices, for the stop */
 #define REVOKE_NOTES_MAX 256
 
 /* The advisory lock of one user's revocations, in PostgreSQL's two-key space (which never meets
@@ -394,9 +393,7 @@ static void *revoke_main(void *arg)
 	bool failing = false;
 	(void)arg;
 	while (!revoke_stopping) {
-		for (long slept = 0; slept < REVOKE_REFRESH_MS && !revoke_stopping;
-		     slept += REVOKE_SLEEP_SLICE_MS)
-			timefmt_sleep_ms(REVOKE_SLEEP_SLICE_MS);
+		timefmt_sleep_unless(REVOKE_REFRESH_MS, &revoke_stopping);
 		if (revoke_stopping)
 			break;
 		bool ok = revoke_refresh();

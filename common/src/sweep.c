@@ -13,8 +13,6 @@
 #include "metrics.h"
 #include "timefmt.h"
 
-#define SWEEP_SLEEP_SLICE_MS 100 /* the pause between sweeps is slept in slices: a stop ends it */
-
 static const char sweep_metric[] = "sweep_rows_deleted_total";
 static const char sweep_metric_help[] = "Rows deleted by the sweeper, by table.";
 
@@ -95,9 +93,7 @@ static void *sweep_main(void *arg)
 	struct sweep *s = arg;
 	while (!s->stop) {
 		sweep_once(s);
-		for (long long waited = 0; waited < s->interval_ms && !s->stop;
-		     waited += SWEEP_SLEEP_SLICE_MS)
-			timefmt_sleep_ms(SWEEP_SLEEP_SLICE_MS);
+		timefmt_sleep_unless((long)s->interval_ms, &s->stop);
 	}
 	PQfinish(s->session);
 	s->session = NULL;

@@ -30,6 +30,13 @@ void timefmt_sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+void timefmt_sleep_unless(long ms, const _Atomic bool *stop)
+{
+	for (long slept = 0; slept < ms && !*stop; slept += TIMEFMT_SLEEP_SLICE_MS)
+		timefmt_sleep_ms(ms - slept < TIMEFMT_SLEEP_SLICE_MS ? ms - slept
+		                                                     : TIMEFMT_SLEEP_SLICE_MS);
+}
+
 static void timefmt_utc(long long secs, struct tm *tm)
 {
 	time_t t = (time_t)secs;

@@ -42,11 +42,6 @@ void user_handlers_init(const struct user_config *c, const struct auth_config *a
 	login_cookie_name = login_cookie_secure ? "__Host-mr_login" : "mr_login";
 }
 
-bool user_handlers_is_bootstrap_admin(const char *list, const char *email)
-{
-	return httpparse_list_has(list, email, true);
-}
-
 /* ---- representations ---- */
 
 static json_t *user_profile_json(const struct user *u)
@@ -270,7 +265,7 @@ void user_handle_callback(struct req *r)
 		.email = id.email,
 		.name = id.name,
 		.picture = id.picture,
-		.make_admin = user_handlers_is_bootstrap_admin(cfg->admin_emails, id.email),
+		.make_admin = httpparse_list_has(cfg->admin_emails, id.email, true),
 	};
 	struct user u;
 	long long issued_ms = 0;

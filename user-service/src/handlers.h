@@ -21,7 +21,4 @@ void user_handle_admin_get(struct req *r);
 void user_handle_admin_put(struct req *r);
 void user_handle_admin_delete(struct req *r);
 
-/* True when email is listed in ADMIN_EMAILS (comma-separated, trimmed, case-insensitive). */
-bool user_handlers_is_bootstrap_admin(const char *list, const char *email);
-
 #endif
