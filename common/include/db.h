@@ -1,8 +1,13 @@
-/* db: PostgreSQL access.  Each thread owns one connection (created on first use, re-established
- * after a failure); statements are parameterised ($n) and errors are classified by SQLSTATE.
+/* db: PostgreSQL access.  A bounded pool per process (db_pool_configure: DB_POOL_SIZE connections,
+ * opened on first need, replaced after a failure) lends a thread a connection for its database
+ * work: one statement, or one whole transaction, never more; a thread without work in progress
+ * holds none, so the database sees at most DB_POOL_SIZE request backends however many threads
+ * serve HTTP.  A thread that finds no connection free within DB_POOL_WAIT_MS gets DB_BUSY.
+ * Statements are parameterised ($n), prepared once per connection under a name derived from
+ * their text (db_stmt_name), and errors are classified by SQLSTATE.
  * Reads go through db_exec(), writes through db_write() or a transaction: db_begin() and then
  * db_commit()/db_rollback(); the request layer calls db_idle() after every request so an open
- * transaction can never leak into the next one.  A write is never reported failed when it
+ * transaction can never leak into the next one, and the connection goes back to the pool.  A write is never reported failed when it
  * committed, nor done when it did not: every write runs in an explicit transaction whose id is
  * read before COMMIT, and when COMMIT's answer is lost a fresh session asks what became of it
  * (docs/architecture.md#guarantees).  Also: the migration runner. */
@@ -35,6 +40,8 @@
 	/* connection failure, class 08, 57P0x, 57014 timeout, class 53 */                       \
 	X(DB_UNAVAILABLE, ERR_UNAVAILABLE, "database unavailable",                               \
 	  "database unavailable, try again")                                                     \
+	/* no pooled connection free within DB_POOL_WAIT_MS */                                   \
+	X(DB_BUSY, ERR_UNAVAILABLE, "connection pool busy", "server busy, try again")            \
 	/* anything else: a bug */                                                               \
 	X(DB_ERROR, ERR_INTERNAL, "database error", "")
 
@@ -67,18 +74,36 @@ struct db_migration_set {
  * threads start. */
 void db_configure(const char *conninfo, const char *app_name, int statement_timeout_ms);
 
-/* This thread's connection, connecting or reconnecting as needed; NULL when the database is
- * unreachable.  Borrowed: the next db_* call on this thread may close and replace it, so never
- * keep it across one, and never share it with another thread. */
+/* Sizes the pool: at most size connections (0 = 2 × online processors + 1), and a thread waits
+ * at most wait_ms for one to be free.  Registers the pool's gauges in metrics (db_pool_size,
+ * db_pool_in_use, db_pool_waiters; db_pool_timeouts_total and the db_pool_wait_seconds histogram
+ * are recorded as they happen).  Call once before threads start; without it the pool has the
+ * default size and waits DB_POOL_DEFAULT_WAIT_MS. */
+void db_pool_configure(int size, int wait_ms);
+#define DB_POOL_MAX 1024
+#define DB_POOL_DEFAULT_WAIT_MS 1000
+/* The pool's size once configured (the default computed when it was 0). Thread-safe. */
+int db_pool_size(void);
+/* Closes the connections of the pool that no thread holds (process exit). */
+void db_pool_close(void);
+
+/* The connection this thread holds, borrowing one from the pool (and connecting or reconnecting
+ * it) as needed; NULL when none is free in time or the database is unreachable.  The thread
+ * keeps it until db_idle(), db_rollback(), db_commit() or db_thread_close(), or until a db_*
+ * call that finds no transaction open ends its work.  Borrowed: the next db_* call on this
+ * thread may close and replace it, so never keep it across one, and never share it with
+ * another thread. */
 PGconn *db_conn(void);
 /* A new connection with the same settings, owned by the caller (PQfinish() it); NULL when the
  * database is unreachable.  For work that must stay on one session, such as holding a session
  * advisory lock: nothing in this module closes or replaces it.  Thread-safe. */
 PGconn *db_open(void);
-/* Closes this thread's connection (thread exit). */
+/* Gives back the connection this thread holds, if any (rolling back what it left open); thread
+ * exit. */
 void db_thread_close(void);
 
-/* Runs one parameterised statement on this thread's connection.  params are text values (NULL
+/* Runs one parameterised statement on this thread's connection (borrowed for the statement when
+ * no transaction is open; DB_BUSY when none is free in time).  params are text values (NULL
  * = SQL NULL).  On DB_OK *res (if res is non-NULL) receives the result, which the caller
  * PQclear()s; on failure it is NULL.  Outside a transaction a broken connection is re-opened
  * and the statement run once more, so it may run twice: use it there only for reads (and
@@ -86,8 +111,8 @@ void db_thread_close(void);
  * transaction it never retries, and when the transaction's connection is gone it answers
  * DB_UNAVAILABLE rather than run the statement on a new session outside the transaction. */
 enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params);
-/* The same on a connection from db_open() (borrowed; one thread at a time), but never closes,
- * replaces or retries it: after a failure the caller decides what the session is still worth
+/* The same on a connection from db_open() (borrowed; one thread at a time), unprepared
+ * (PQexecParams), and it never closes, replaces or retries it: after a failure the caller decides what the session is still worth
  * (libpq may keep calling a connection OK that the server has already ended). */
 enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparams,
                           const char *const *params);
@@ -102,8 +127,9 @@ enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparam
  * error) that the database cannot tell. */
 enum db_status db_write(PGresult **res, const char *sql, int nparams, const char *const *params);
 
-/* Opens a transaction on this thread's connection and reads its id (one round trip; re-tried
- * once on a new connection when the old one turns out broken).  DB_ERROR when one is open. */
+/* Opens a transaction on a connection borrowed for it (held until db_commit or db_rollback)
+ * and reads its id (one round trip; re-tried once on a new connection when the old one turns
+ * out broken).  DB_ERROR when one is open, DB_BUSY when no connection is free in time. */
 enum db_status db_begin(void);
 /* Commits the transaction.  DB_OK only when it committed.  When COMMIT's answer is lost, new
  * sessions ask pg_xact_status(): 'committed' is DB_OK, 'aborted' DB_UNAVAILABLE.  While no
@@ -114,8 +140,17 @@ enum db_status db_begin(void);
  * Afterwards no transaction is open, whatever the result. */
 enum db_status db_commit(void);
 void db_rollback(void);
-/* Leaves the connection idle: rolls back a transaction that was left open. */
+/* Leaves the connection idle (rolls back a transaction that was left open) and gives it back to
+ * the pool.  The request layer calls it after every request. */
 void db_idle(void);
+
+/* The name under which sql is prepared: "s" and the 16 hex digits of the 64-bit FNV-1a hash of
+ * its text (two texts with the same hash: the second runs unprepared).  name receives
+ * DB_STMT_NAME_LEN bytes.  Thread-safe. */
+#define DB_STMT_NAME_LEN 18
+void db_stmt_name(const char *sql, char name[DB_STMT_NAME_LEN]);
+/* The most statements prepared on one connection; further ones run unprepared. */
+#define DB_STMT_MAX 256
 
 /* How long db_commit()/db_write() keep asking about a transaction whose COMMIT answer was lost
  * and that is still in progress before they end its session (milliseconds). */
@@ -135,7 +170,8 @@ const char *db_status_str(enum db_status st);
  * Static string. */
 const char *db_status_reply(enum db_status st);
 
-/* SELECT 1 on this thread's connection; *ms receives the round-trip time. */
+/* SELECT 1 through the pool (db_exec); *ms receives the time it took, the wait for a
+ * connection included. */
 bool db_ping(double *ms);
 
 /* Applies, set after set, the migrations that each set's ledger does not list yet, each in its

@@ -1,6 +1,6 @@
 /* metrics: Prometheus text exposition.  Requests by route template, method and status; a
  * latency histogram per route template and method; named counters; gauges computed on demand by
- * callbacks.  All functions are thread-safe (one mutex; updates are a few instructions). */
+ * callbacks; named histograms.  All functions are thread-safe (one mutex; updates are a few instructions). */
 #ifndef METRICS_H
 #define METRICS_H
 
@@ -15,6 +15,11 @@ void metrics_counter_add(const char *name, const char *help, double v);
  * without quotes or backslashes.  Series of one name share its HELP and TYPE lines. */
 void metrics_counter_add_labeled(const char *name, const char *help, const char *label,
                                  const char *value, double v);
+
+/* Records one observation v (in seconds) in the histogram name (a static string, e.g.
+ * "db_pool_wait_seconds"; the same buckets as the request latency).  help is kept from the
+ * first call.  At most 8 names; further ones are not recorded. */
+void metrics_histogram_observe(const char *name, const char *help, double v);
 
 /* Registers a gauge whose value fn computes at scrape time (e.g. the outbox backlog).  fn runs
  * on the scraping thread.  Call before threads start. */

@@ -23,6 +23,8 @@ struct svc_config {
 	long long access_ttl;
 	char *log_level;
 	long long num_threads;
+	long long db_pool_size; /* 0 (unset): 2 × online processors + 1 */
+	long long db_pool_wait_ms;
 	long long max_body;
 	long long request_timeout_ms;
 	char *cors_origins;
@@ -55,6 +57,8 @@ struct svc_config {
 		CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "900", 60, 86400),              \
 		CFG_STR(s, "LOG_LEVEL", m.log_level, "info", 4, 5),                                \
 		CFG_INT(s, "NUM_THREADS", m.num_threads, "16", 1, 1024),                           \
+		CFG_INT(s, "DB_POOL_SIZE", m.db_pool_size, NULL, 1, DB_POOL_MAX),                  \
+		CFG_INT(s, "DB_POOL_WAIT_MS", m.db_pool_wait_ms, "1000", 0, 600000),               \
 		CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                 \
 		CFG_INT(s, "REQUEST_TIMEOUT_MS", m.request_timeout_ms, "30000", 100, 600000),      \
 		CFG_INT(s, "MIGRATION_TIMEOUT_MS", m.migration_timeout_ms, "600000", 1000,         \

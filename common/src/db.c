@@ -1,16 +1,22 @@
 #include "db.h"
 
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "timefmt.h"
 
 static const char *db_conninfo;
 static const char *db_app_name = "meeting-rooms";
 static char db_options[64] = "";
-static _Thread_local PGconn *db_tl_conn;
 
 /* The explicit transaction open on this thread's connection (db_begin, or db_write's own):
  * its id (xid8) and when it began by the server's clock (epoch seconds), both as text, kept to
@@ -63,23 +69,337 @@ PGconn *db_open(void)
 	return db_connect(db_options);
 }
 
+/* ---- the pool ----
+ *
+ * A slot is a place for one connection.  A thread holds at most one slot (db_tl_slot), from its
+ * first statement until its work is done (the statement, or the transaction); the slots nobody
+ * holds are on a stack, the last one given back on top, so that a light load keeps reusing a
+ * few warm connections and the rest are never opened.  A held slot belongs to its thread alone:
+ * its connection is opened, replaced and closed outside the lock, and with it goes the set of
+ * statements prepared on it. */
+
+/* A statement prepared on a connection: the hash its name is made of, and its text. */
+struct db_stmt {
+	uint64_t hash;
+	char *sql; /* owned */
+};
+
+struct db_slot {
+	PGconn *conn;          /* NULL: not open (not yet, or no longer) */
+	struct db_stmt *stmts; /* prepared on conn: nstmts of DB_STMT_MAX; owned */
+	size_t nstmts;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t freed; /* signalled when a slot is given back; monotonic clock */
+	bool ready;           /* free[] filled and freed initialised */
+	int size, wait_ms;
+	int free[DB_POOL_MAX]; /* indices of the slots nobody holds: a stack */
+	int nfree;
+	int waiters;
+	struct db_slot slots[DB_POOL_MAX];
+} db_pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wait_ms = DB_POOL_DEFAULT_WAIT_MS};
+
+static _Thread_local struct db_slot *db_tl_slot;
+
+#define DB_POOL_WAIT_METRIC "db_pool_wait_seconds"
+#define DB_POOL_WAIT_HELP "Time a thread waited for a pooled database connection."
+#define DB_POOL_TIMEOUTS_METRIC "db_pool_timeouts_total"
+#define DB_POOL_TIMEOUTS_HELP \
+	"Database work refused (503) because no pooled connection was free within DB_POOL_WAIT_MS."
+
+/* 2 × the online processors + 1 (the classic start for a pool in front of PostgreSQL). */
+static int db_pool_default_size(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > (DB_POOL_MAX - 1) / 2)
+		n = (DB_POOL_MAX - 1) / 2;
+	return (int)(2 * n + 1);
+}
+
+/* Under the lock: fills the stack of free slots on first use. */
+static void db_pool_ready_locked(void)
+{
+	if (db_pool.ready)
+		return;
+	if (db_pool.size <= 0 || db_pool.size > DB_POOL_MAX)
+		db_pool.size = db_pool_default_size();
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&db_pool.freed, &attr);
+	pthread_condattr_destroy(&attr);
+	/* Slot 0 on top: the first borrower opens it, the others are opened only under load. */
+	db_pool.nfree = db_pool.size;
+	for (int i = 0; i < db_pool.size; i++)
+		db_pool.free[i] = db_pool.size - 1 - i;
+	db_pool.ready = true;
+}
+
+/* Closes a slot's connection and forgets what was prepared on it. */
+static void db_slot_drop(struct db_slot *s)
+{
+	if (s->conn)
+		PQfinish(s->conn);
+	s->conn = NULL;
+	for (size_t i = 0; i < s->nstmts; i++)
+		free(s->stmts[i].sql);
+	s->nstmts = 0;
+}
+
+static double db_pool_gauge_size(void)
+{
+	return db_pool_size();
+}
+
+static double db_pool_gauge_in_use(void)
+{
+	pthread_mutex_lock(&db_pool.lock);
+	db_pool_ready_locked();
+	int n = db_pool.size - db_pool.nfree;
+	pthread_mutex_unlock(&db_pool.lock);
+	return n;
+}
+
+static double db_pool_gauge_waiters(void)
+{
+	pthread_mutex_lock(&db_pool.lock);
+	int n = db_pool.waiters;
+	pthread_mutex_unlock(&db_pool.lock);
+	return n;
+}
+
+void db_pool_configure(int size, int wait_ms)
+{
+	static bool registered;
+	db_pool_close();
+	pthread_mutex_lock(&db_pool.lock);
+	/* Before threads start nobody holds a slot, so the pool can be laid out afresh. */
+	assert(!db_pool.ready || db_pool.nfree == db_pool.size);
+	if (db_pool.ready)
+		pthread_cond_destroy(&db_pool.freed);
+	db_pool.ready = false;
+	db_pool.size = size;
+	db_pool.wait_ms = wait_ms;
+	db_pool_ready_locked();
+	pthread_mutex_unlock(&db_pool.lock);
+	if (registered)
+		return;
+	registered = true;
+	metrics_register_gauge("db_pool_size",
+	                       "Database connections the pool may open (DB_POOL_SIZE).",
+	                       db_pool_gauge_size);
+	metrics_register_gauge("db_pool_in_use", "Pooled database connections lent to a thread.",
+	                       db_pool_gauge_in_use);
+	metrics_register_gauge("db_pool_waiters",
+	                       "Threads waiting for a pooled database connection.",
+	                       db_pool_gauge_waiters);
+	metrics_counter_add(DB_POOL_TIMEOUTS_METRIC, DB_POOL_TIMEOUTS_HELP, 0);
+}
+
+int db_pool_size(void)
+{
+	pthread_mutex_lock(&db_pool.lock);
+	db_pool_ready_locked();
+	int n = db_pool.size;
+	pthread_mutex_unlock(&db_pool.lock);
+	return n;
+}
+
+void db_pool_close(void)
+{
+	pthread_mutex_lock(&db_pool.lock);
+	for (int i = 0; i < db_pool.nfree; i++) {
+		struct db_slot *s = &db_pool.slots[db_pool.free[i]];
+		db_slot_drop(s);
+		free(s->stmts);
+		s->stmts = NULL;
+	}
+	pthread_mutex_unlock(&db_pool.lock);
+}
+
+/* Lends this thread a slot unless it holds one: waits up to DB_POOL_WAIT_MS for one to be given
+ * back, then answers DB_BUSY (counted).  The wait, however short, goes into the histogram. */
+static enum db_status db_pool_borrow(void)
+{
+	if (db_tl_slot)
+		return DB_OK;
+	long long t0 = timefmt_mono_us();
+	pthread_mutex_lock(&db_pool.lock);
+	db_pool_ready_locked();
+	if (db_pool.nfree == 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += db_pool.wait_ms / 1000;
+		until.tv_nsec += (long)(db_pool.wait_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		int rc = 0;
+		db_pool.waiters++;
+		while (db_pool.nfree == 0 && rc != ETIMEDOUT)
+			rc = pthread_cond_timedwait(&db_pool.freed, &db_pool.lock, &until);
+		db_pool.waiters--;
+	}
+	if (db_pool.nfree > 0)
+		db_tl_slot = &db_pool.slots[db_pool.free[--db_pool.nfree]];
+	pthread_mutex_unlock(&db_pool.lock);
+	metrics_histogram_observe(DB_POOL_WAIT_METRIC, DB_POOL_WAIT_HELP,
+	                          (double)(timefmt_mono_us() - t0) / 1e6);
+	if (db_tl_slot)
+		return DB_OK;
+	metrics_counter_add(DB_POOL_TIMEOUTS_METRIC, DB_POOL_TIMEOUTS_HELP, 1);
+	log_warn("no database connection free within DB_POOL_WAIT_MS (%d ms): answering busy",
+	         db_pool.wait_ms);
+	return DB_BUSY;
+}
+
+/* Gives the slot this thread holds back to the pool once no transaction is open on it.  Its
+ * connection goes back idle: a transaction left open is rolled back, and a connection that is
+ * broken or in the middle of a command is closed (the next borrower opens a new one). */
+static void db_pool_release(void)
+{
+	struct db_slot *s = db_tl_slot;
+	if (!s || db_tl_tx.xid[0])
+		return;
+	if (s->conn) {
+		PGTransactionStatusType ts = PQtransactionStatus(s->conn);
+		if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+			PGresult *r = PQexec(s->conn, "ROLLBACK");
+			if (PQresultStatus(r) != PGRES_COMMAND_OK)
+				db_slot_drop(s);
+			PQclear(r);
+		} else if (ts != PQTRANS_IDLE || PQstatus(s->conn) != CONNECTION_OK) {
+			db_slot_drop(s);
+		}
+	}
+	db_tl_slot = NULL;
+	pthread_mutex_lock(&db_pool.lock);
+	assert(db_pool.nfree < db_pool.size);
+	db_pool.free[db_pool.nfree++] = (int)(s - db_pool.slots);
+	pthread_cond_signal(&db_pool.freed);
+	pthread_mutex_unlock(&db_pool.lock);
+}
+
+/* The connection of the slot this thread holds, NULL when it holds none or it is not open. */
+static PGconn *db_held_conn(void)
+{
+	return db_tl_slot ? db_tl_slot->conn : NULL;
+}
+
+/* Borrows a slot (unless this thread holds one) and makes sure its connection is open,
+ * replacing a broken one; *c receives it.  The slot stays held whatever the result. */
+static enum db_status db_slot_conn(PGconn **c)
+{
+	*c = NULL;
+	enum db_status st = db_pool_borrow();
+	if (st != DB_OK)
+		return st;
+	struct db_slot *s = db_tl_slot;
+	if (s->conn && PQstatus(s->conn) != CONNECTION_OK)
+		db_slot_drop(s);
+	if (!s->conn)
+		s->conn = db_connect(db_options);
+	*c = s->conn;
+	return *c ? DB_OK : DB_UNAVAILABLE;
+}
+
 PGconn *db_conn(void)
 {
-	if (db_tl_conn && PQstatus(db_tl_conn) == CONNECTION_OK)
-		return db_tl_conn;
-	if (db_tl_conn) {
-		PQfinish(db_tl_conn);
-		db_tl_conn = NULL;
-	}
-	db_tl_conn = db_connect(db_options);
-	return db_tl_conn;
+	PGconn *c = NULL;
+	if (db_slot_conn(&c) != DB_OK)
+		db_pool_release();
+	return c;
 }
 
 void db_thread_close(void)
 {
-	if (db_tl_conn)
-		PQfinish(db_tl_conn);
-	db_tl_conn = NULL;
+	memset(&db_tl_tx, 0, sizeof db_tl_tx);
+	db_pool_release();
+}
+
+/* ---- prepared statements ---- */
+
+/* FNV-1a, 64 bits, of sql's text. */
+static uint64_t db_stmt_hash(const char *sql)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void db_stmt_format(uint64_t hash, char name[DB_STMT_NAME_LEN])
+{
+	snprintf(name, DB_STMT_NAME_LEN, "s%016llx", (unsigned long long)hash);
+}
+
+void db_stmt_name(const char *sql, char name[DB_STMT_NAME_LEN])
+{
+	db_stmt_format(db_stmt_hash(sql), name);
+}
+
+/* Makes sure sql is prepared on slot s's connection c (s NULL: a dedicated session, nothing is
+ * prepared).  name receives the name to run it by, or "" to run it unnamed: the slot holds
+ * DB_STMT_MAX statements, another text has the same name, or memory ran out.  *reused tells
+ * that it was prepared before (its plan may be stale after a schema change).  False when
+ * preparing failed; *fail then receives the failed result (the caller clears it; NULL when
+ * libpq had none). */
+static bool db_prepare(struct db_slot *s, PGconn *c, const char *sql, int nparams,
+                       char name[DB_STMT_NAME_LEN], bool *reused, PGresult **fail)
+{
+	*reused = false;
+	*fail = NULL;
+	name[0] = '\0';
+	if (!s)
+		return true;
+	char candidate[DB_STMT_NAME_LEN];
+	uint64_t hash = db_stmt_hash(sql);
+	db_stmt_format(hash, candidate);
+	for (size_t i = 0; i < s->nstmts; i++) {
+		if (s->stmts[i].hash != hash)
+			continue;
+		if (strcmp(s->stmts[i].sql, sql) == 0) {
+			memcpy(name, candidate, DB_STMT_NAME_LEN);
+			*reused = true;
+		}
+		return true; /* the name is taken by another text: run this one unnamed */
+	}
+	if (s->nstmts >= DB_STMT_MAX)
+		return true;
+	if (!s->stmts && !(s->stmts = calloc(DB_STMT_MAX, sizeof *s->stmts)))
+		return true;
+	/* Copied before the server knows the name: a name it knows but the slot forgot would make
+	 * the next Parse fail (42P05). */
+	char *copy = strdup(sql);
+	if (!copy)
+		return true;
+	/* No parameter types: the server infers them exactly as for PQexecParams. */
+	PGresult *r = PQprepare(c, candidate, sql, nparams, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		free(copy);
+		*fail = r;
+		return false;
+	}
+	PQclear(r);
+	s->stmts[s->nstmts++] = (struct db_stmt){hash, copy};
+	memcpy(name, candidate, DB_STMT_NAME_LEN);
+	return true;
+}
+
+/* Sends sql to run by name (prepared) or, name "", unnamed; pipeline mode.  1 when sent. */
+static int db_send(PGconn *c, const char *name, const char *sql, int nparams,
+                   const char *const *params)
+{
+	if (name[0])
+		return PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0);
+	return PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
 enum db_status db_classify(const char *s)
@@ -136,10 +456,59 @@ const char *db_status_reply(enum db_status st)
 	return db_status_lookup(st)->reply;
 }
 
-static enum db_status db_exec_once(PGconn *c, PGresult **out, const char *sql, int nparams,
-                                   const char *const *params)
+/* Whether the session of a failed command is gone: no SQLSTATE (the server never answered), a
+ * broken connection, or the server ending it (class 08; 57P01-57P03 shutdown, recovery). */
+static bool db_session_lost(PGconn *c, const char *state)
 {
-	PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	return PQstatus(c) == CONNECTION_BAD || !state || strncmp(state, "08", 2) == 0 ||
+	       strncmp(state, "57P0", 4) == 0;
+}
+
+/* Closes c: this thread's pooled connection (its slot stays held, to be reconnected) or a
+ * dedicated session. */
+static void db_drop_session(PGconn *c)
+{
+	if (c && c == db_held_conn())
+		db_slot_drop(db_tl_slot);
+	else
+		PQfinish(c);
+}
+
+/* Classifies and logs the failed result r (NULL: libpq had none) of a command on c; *lost
+ * tells that c's session is gone (the caller closes it).  A statement prepared earlier that
+ * fails with 0A000 has a plan made stale by a schema change ("cached plan must not change
+ * result type"): that counts as a lost session, so that a new one prepares it afresh and the
+ * retries that follow a broken session apply. */
+static enum db_status db_failed(PGconn *c, const PGresult *r, bool reused, bool *lost)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+	enum db_status st = db_classify(state);
+	*lost = db_session_lost(c, state);
+	if (reused && state && strcmp(state, "0A000") == 0) {
+		log_info("prepared statement out of date (%s): %s; reconnecting", state, msg);
+		*lost = true;
+	}
+	if (*lost)
+		st = DB_UNAVAILABLE;
+	if (st == DB_ERROR)
+		log_error("sql failed (%s): %s", state ? state : "-", msg);
+	else
+		log_debug("sql refused (%s): %s", state ? state : "-", msg);
+	return st;
+}
+
+/* Runs one statement on c, prepared when c is slot s's (s NULL: a dedicated session, unnamed).
+ * A broken session of the slot is closed here. */
+static enum db_status db_exec_once(struct db_slot *s, PGconn *c, PGresult **out, const char *sql,
+                                   int nparams, const char *const *params)
+{
+	char name[DB_STMT_NAME_LEN];
+	bool reused = false, lost = false;
+	PGresult *res = NULL;
+	if (db_prepare(s, c, sql, nparams, name, &reused, &res))
+		res = name[0] ? PQexecPrepared(c, name, nparams, params, NULL, NULL, 0)
+		              : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType est = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK) {
 		if (out)
@@ -148,41 +517,33 @@ static enum db_status db_exec_once(PGconn *c, PGresult **out, const char *sql, i
 			PQclear(res);
 		return DB_OK;
 	}
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	enum db_status st = PQstatus(c) == CONNECTION_BAD ? DB_UNAVAILABLE : db_classify(state);
-	/* No SQLSTATE means the server never answered ("server closed the connection
-	 * unexpectedly"); libpq may still call the connection OK, so drop it ourselves. */
-	bool lost = PQstatus(c) == CONNECTION_BAD || !state;
-	if (st == DB_ERROR)
-		log_error("sql failed (%s): %s", state ? state : "-", PQerrorMessage(c));
-	else
-		log_debug("sql refused (%s): %s", state ? state : "-", PQerrorMessage(c));
+	enum db_status st = db_failed(c, res, reused, &lost);
 	PQclear(res);
-	if (lost && c == db_tl_conn)
-		db_thread_close();
+	/* libpq may still call a connection OK that the server has ended: drop it ourselves. */
+	if (lost && s)
+		db_slot_drop(s);
 	return st;
 }
 
 enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params)
 {
+	PGconn *c = NULL;
 	if (res)
 		*res = NULL;
 	/* A new session would run the statement on its own, outside the transaction it belongs
 	 * to (whose work the server has rolled back with the old session). */
-	if (db_tl_tx.xid[0] && (!db_tl_conn || PQstatus(db_tl_conn) != CONNECTION_OK))
+	if (db_tl_tx.xid[0] && (!db_held_conn() || PQstatus(db_held_conn()) != CONNECTION_OK))
 		return DB_UNAVAILABLE;
-	PGconn *c = db_conn();
-	if (!c)
-		return DB_UNAVAILABLE;
-	bool in_tx = PQtransactionStatus(c) != PQTRANS_IDLE;
-	enum db_status st = db_exec_once(c, res, sql, nparams, params);
-	/* After a database restart the first statement on an old connection fails; outside a
-	 * transaction nothing was lost, so reconnect and try once more. */
-	if (st == DB_UNAVAILABLE && !in_tx && db_tl_conn == NULL) {
-		c = db_conn();
-		if (c)
-			st = db_exec_once(c, res, sql, nparams, params);
+	enum db_status st = db_slot_conn(&c);
+	if (st == DB_OK) {
+		bool in_tx = PQtransactionStatus(c) != PQTRANS_IDLE;
+		st = db_exec_once(db_tl_slot, c, res, sql, nparams, params);
+		/* After a database restart the first statement on an old connection fails; outside
+		 * a transaction nothing was lost, so reconnect and try once more. */
+		if (st == DB_UNAVAILABLE && !in_tx && !db_held_conn() && db_slot_conn(&c) == DB_OK)
+			st = db_exec_once(db_tl_slot, c, res, sql, nparams, params);
 	}
+	db_pool_release(); /* unless a transaction is open */
 	return st;
 }
 
@@ -191,7 +552,7 @@ enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparam
 {
 	if (res)
 		*res = NULL;
-	return db_exec_once(c, res, sql, nparams, params);
+	return db_exec_once(NULL, c, res, sql, nparams, params);
 }
 
 /* ---- transactions and writes ----
@@ -214,22 +575,6 @@ enum db_outcome {
 #define DB_RESOLVE_POLL_MS 50
 /* The pause between attempts once the database has been unreachable for DB_RESOLVE_MS. */
 #define DB_RESOLVE_POLL_SLOW_MS 250
-
-/* Whether the session of a failed command is gone: no SQLSTATE (the server never answered), a
- * broken connection, or the server ending it (class 08; 57P01-57P03 shutdown, recovery). */
-static bool db_session_lost(PGconn *c, const char *state)
-{
-	return PQstatus(c) == CONNECTION_BAD || !state || strncmp(state, "08", 2) == 0 ||
-	       strncmp(state, "57P0", 4) == 0;
-}
-
-static void db_drop_session(PGconn *c)
-{
-	if (c == db_tl_conn)
-		db_thread_close();
-	else
-		PQfinish(c);
-}
 
 /* Reads the answers to a pipeline of n queries and its Sync, and leaves pipeline mode: got[i]
  * receives query i's first result (the caller clears them all).  False when the session broke
@@ -263,18 +608,29 @@ static bool db_pipeline_read(PGconn *c, PGresult **got, int n)
  * fill a socket buffer while the statement is being sent).  On DB_OK the transaction is open,
  * db_tl_tx names it and *res (if non-NULL) holds sql's result.  On failure no transaction is
  * open, and *lost tells that the session broke (it is closed here), so nothing committed. */
-static enum db_status db_tx_open(PGconn *c, PGresult **res, const char *sql, int nparams,
-                                 const char *const *params, bool *lost)
+static enum db_status db_tx_open(struct db_slot *s, PGconn *c, PGresult **res, const char *sql,
+                                 int nparams, const char *const *params, bool *lost)
 {
 	PGresult *got[3] = {NULL, NULL, NULL};
 	const int n = sql ? 3 : 2;
 	enum db_status st = DB_OK;
+	/* The statements are prepared first: on a connection that knows them already (nearly
+	 * always) that costs nothing, on a new one a round trip each, once. */
+	char id_name[DB_STMT_NAME_LEN], name[DB_STMT_NAME_LEN] = "";
+	bool reused[3] = {false, false, false};
+	PGresult *fail = NULL;
+	if (!db_prepare(s, c, DB_TX_ID_SQL, 0, id_name, &reused[1], &fail) ||
+	    (sql && !db_prepare(s, c, sql, nparams, name, &reused[2], &fail))) {
+		st = db_failed(c, fail, false, lost);
+		PQclear(fail);
+		goto out;
+	}
 	*lost = false;
 	bool sent = PQenterPipelineMode(c) == 1 &&
 	            PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
-	            PQsendQueryParams(c, DB_TX_ID_SQL, 0, NULL, NULL, NULL, NULL, 0) == 1;
+	            db_send(c, id_name, DB_TX_ID_SQL, 0, NULL) == 1;
 	if (sent && sql)
-		sent = PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) == 1;
+		sent = db_send(c, name, sql, nparams, params) == 1;
 	sent = sent && PQpipelineSync(c) == 1;
 	if (!sent || !db_pipeline_read(c, got, n)) {
 		log_debug("sql refused (-): %s", PQerrorMessage(c));
@@ -287,17 +643,7 @@ static enum db_status db_tx_open(PGconn *c, PGresult **res, const char *sql, int
 		if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK)
 			continue;
 		/* The first failure; the queries after it answer PGRES_PIPELINE_ABORTED. */
-		const char *state = PQresultErrorField(got[i], PG_DIAG_SQLSTATE);
-		st = db_classify(state);
-		if (st == DB_ERROR)
-			log_error("sql failed (%s): %s", state ? state : "-",
-			          PQresultErrorMessage(got[i]));
-		else
-			log_debug("sql refused (%s): %s", state ? state : "-",
-			          PQresultErrorMessage(got[i]));
-		*lost = db_session_lost(c, state);
-		if (*lost)
-			st = DB_UNAVAILABLE;
+		st = db_failed(c, got[i], reused[i], lost);
 		break;
 	}
 	if (st != DB_OK)
@@ -393,8 +739,8 @@ static enum db_outcome db_tx_outcome(const struct db_tx *tx, int pid)
 	bool terminated = false;
 	int pause_ms = DB_RESOLVE_POLL_MS;
 	for (;;) {
-		PGconn *c = db_conn();
-		enum db_outcome o = c ? db_tx_ask(c, tx) : DB_NO_ANSWER;
+		PGconn *c = NULL;
+		enum db_outcome o = db_slot_conn(&c) == DB_OK ? db_tx_ask(c, tx) : DB_NO_ANSWER;
 		long long waited = timefmt_mono_ms() - start;
 		if (o == DB_COMMITTED || o == DB_ABORTED || o == DB_IN_DOUBT)
 			return o;
@@ -423,7 +769,7 @@ static enum db_outcome db_tx_outcome(const struct db_tx *tx, int pid)
 static enum db_status db_tx_commit(bool *again)
 {
 	struct db_tx tx = db_tl_tx;
-	PGconn *c = db_tl_conn;
+	PGconn *c = db_held_conn();
 	enum db_status st = DB_OK;
 	*again = false;
 	memset(&db_tl_tx, 0, sizeof db_tl_tx);
@@ -489,18 +835,21 @@ enum db_status db_begin(void)
 	/* After a database restart the first command on an old connection fails; a BEGIN that
 	 * failed so can run again on a new one. */
 	for (int attempt = 0; attempt < 2 && lost; attempt++) {
-		PGconn *c = db_conn();
-		if (!c)
-			return DB_UNAVAILABLE;
-		st = db_tx_open(c, NULL, NULL, 0, NULL, &lost);
+		PGconn *c = NULL;
+		if ((st = db_slot_conn(&c)) != DB_OK)
+			break;
+		st = db_tx_open(db_tl_slot, c, NULL, NULL, 0, NULL, &lost);
 	}
+	db_pool_release(); /* unless the transaction is open */
 	return st;
 }
 
 enum db_status db_commit(void)
 {
 	bool again = false;
-	return db_tx_commit(&again);
+	enum db_status st = db_tx_commit(&again);
+	db_pool_release();
+	return st;
 }
 
 enum db_status db_write(PGresult **res, const char *sql, int nparams, const char *const *params)
@@ -515,10 +864,10 @@ enum db_status db_write(PGresult **res, const char *sql, int nparams, const char
 	 * (typically an old connection after a database restart). */
 	for (int attempt = 0; attempt < 2 && again; attempt++) {
 		PGresult *out = NULL;
-		PGconn *c = db_conn();
-		if (!c)
-			return DB_UNAVAILABLE;
-		st = db_tx_open(c, &out, sql, nparams, params, &again);
+		PGconn *c = NULL;
+		if ((st = db_slot_conn(&c)) != DB_OK)
+			break;
+		st = db_tx_open(db_tl_slot, c, &out, sql, nparams, params, &again);
 		if (st == DB_OK)
 			st = db_tx_commit(&again);
 		if (st == DB_OK && res)
@@ -526,29 +875,24 @@ enum db_status db_write(PGresult **res, const char *sql, int nparams, const char
 		else
 			PQclear(out);
 	}
+	db_pool_release();
 	return st;
 }
 
 void db_rollback(void)
 {
 	memset(&db_tl_tx, 0, sizeof db_tl_tx);
-	if (db_tl_conn && PQstatus(db_tl_conn) == CONNECTION_OK &&
-	    PQtransactionStatus(db_tl_conn) != PQTRANS_IDLE)
-		PQclear(PQexec(db_tl_conn, "ROLLBACK"));
+	db_pool_release(); /* rolls back */
 }
 
 void db_idle(void)
 {
 	memset(&db_tl_tx, 0, sizeof db_tl_tx);
-	if (!db_tl_conn)
-		return;
-	PGTransactionStatusType ts = PQtransactionStatus(db_tl_conn);
-	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+	PGconn *c = db_held_conn();
+	PGTransactionStatusType ts = c ? PQtransactionStatus(c) : PQTRANS_IDLE;
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
 		log_warn("transaction left open by a handler; rolled back");
-		db_rollback();
-	} else if (ts == PQTRANS_ACTIVE || ts == PQTRANS_UNKNOWN) {
-		db_thread_close();
-	}
+	db_pool_release();
 }
 
 bool db_ping(double *ms)

@@ -13,6 +13,7 @@
 #define METRICS_MAX_HIST 128
 #define METRICS_MAX_COUNTERS 64
 #define METRICS_MAX_GAUGES 32
+#define METRICS_MAX_NAMED_HIST 8
 
 static const double metrics_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,   0.25,   0.5,   1,    2.5,   5};
@@ -24,11 +25,20 @@ struct metrics_series {
 	unsigned long long count;
 };
 
-struct metrics_hist {
-	const char *route, *method;
-	unsigned long long buckets[METRICS_NBUCKETS];
+struct metrics_buckets {
+	unsigned long long buckets[METRICS_NBUCKETS]; /* observations <= metrics_buckets[i] */
 	unsigned long long count;
 	double sum;
+};
+
+struct metrics_hist {
+	const char *route, *method;
+	struct metrics_buckets b;
+};
+
+struct metrics_named_hist {
+	const char *name, *help;
+	struct metrics_buckets b;
 };
 
 struct metrics_counter {
@@ -51,6 +61,17 @@ static struct metrics_counter metrics_counters[METRICS_MAX_COUNTERS];
 static size_t metrics_ncounters;
 static struct metrics_gauge metrics_gauges[METRICS_MAX_GAUGES];
 static size_t metrics_ngauges;
+static struct metrics_named_hist metrics_named[METRICS_MAX_NAMED_HIST];
+static size_t metrics_nnamed;
+
+static void metrics_buckets_add(struct metrics_buckets *b, double v)
+{
+	for (size_t i = 0; i < METRICS_NBUCKETS; i++)
+		if (v <= metrics_buckets[i])
+			b->buckets[i]++;
+	b->count++;
+	b->sum += v;
+}
 
 void metrics_observe_request(const char *route, const char *method, int status, double seconds)
 {
@@ -77,14 +98,24 @@ void metrics_observe_request(const char *route, const char *method, int status, 
 		metrics_hists[i].method = method;
 		metrics_nhists++;
 	}
-	if (i < metrics_nhists) {
-		struct metrics_hist *h = &metrics_hists[i];
-		for (size_t b = 0; b < METRICS_NBUCKETS; b++)
-			if (seconds <= metrics_buckets[b])
-				h->buckets[b]++;
-		h->count++;
-		h->sum += seconds;
-	}
+	if (i < metrics_nhists)
+		metrics_buckets_add(&metrics_hists[i].b, seconds);
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void metrics_histogram_observe(const char *name, const char *help, double v)
+{
+	pthread_mutex_lock(&metrics_lock);
+	size_t i;
+	for (i = 0; i < metrics_nnamed; i++)
+		if (strcmp(metrics_named[i].name, name) == 0)
+			break;
+	if (i == metrics_nnamed && metrics_nnamed < METRICS_MAX_NAMED_HIST)
+		metrics_named[metrics_nnamed++] = (struct metrics_named_hist){name,
+		                                                              help,
+		                                                              {{0}, 0, 0}};
+	if (i < metrics_nnamed)
+		metrics_buckets_add(&metrics_named[i].b, v);
 	pthread_mutex_unlock(&metrics_lock);
 }
 
@@ -204,16 +235,28 @@ char *metrics_render(const char *prefix)
 				&b,
 				"%shttp_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
 				"le=\"%g\"} %llu\n",
-				prefix, h->route, h->method, metrics_buckets[k], h->buckets[k]);
+				prefix, h->route, h->method, metrics_buckets[k], h->b.buckets[k]);
 		mbuf_printf(&b,
 		            "%shttp_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
 		            "le=\"+Inf\"} %llu\n",
-		            prefix, h->route, h->method, h->count);
+		            prefix, h->route, h->method, h->b.count);
 		mbuf_printf(
 			&b,
 			"%shttp_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.9f\n"
 			"%shttp_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
-			prefix, h->route, h->method, h->sum, prefix, h->route, h->method, h->count);
+			prefix, h->route, h->method, h->b.sum, prefix, h->route, h->method,
+			h->b.count);
+	}
+	for (size_t i = 0; i < metrics_nnamed; i++) {
+		const struct metrics_named_hist *h = &metrics_named[i];
+		mbuf_printf(&b, "# HELP %s%s %s\n# TYPE %s%s histogram\n", prefix, h->name, h->help,
+		            prefix, h->name);
+		for (size_t k = 0; k < METRICS_NBUCKETS; k++)
+			mbuf_printf(&b, "%s%s_bucket{le=\"%g\"} %llu\n", prefix, h->name,
+			            metrics_buckets[k], h->b.buckets[k]);
+		mbuf_printf(&b, "%s%s_bucket{le=\"+Inf\"} %llu\n%s%s_sum %.9f\n%s%s_count %llu\n",
+		            prefix, h->name, h->b.count, prefix, h->name, h->b.sum, prefix, h->name,
+		            h->b.count);
 	}
 	/* Each name once, with all its series together (the text format wants them grouped). */
 	for (size_t i = 0; i < metrics_ncounters; i++) {

@@ -50,6 +50,9 @@ void svc_init(const char *service, const struct cfg_table *table, void *cfg,
 		exit(1);
 	}
 	db_configure(common->database_url, service, 10000);
+	db_pool_configure((int)common->db_pool_size, (int)common->db_pool_wait_ms);
+	log_info("database pool: up to %d connections, a request waits up to %lld ms for one",
+	         db_pool_size(), common->db_pool_wait_ms);
 	svc_migration_timeout_ms = (int)common->migration_timeout_ms;
 
 	sigset_t set;
@@ -117,7 +120,8 @@ int svc_migrate(const struct db_migration *m, size_t n)
 			log_info("signal: %s", err);
 			return 0;
 		}
-		if (db_conn() != NULL) {
+		double ms;
+		if (db_ping(&ms)) {
 			/* Reachable but the migration failed: a bug or a broken schema. */
 			log_error("%s", err);
 			return -1;
@@ -141,8 +145,8 @@ bool svc_migrated(void)
 static struct kafka_producer *svc_kafka;
 static _Atomic(struct outbox *) svc_outbox; /* read by the /metrics gauge */
 
-/* The checks every service has.  They run on the health module's threads (health.h), so the
- * database check uses a connection of its own (db.c keeps one per thread). */
+/* The checks every service has.  They run on the health module's threads (health.h); the
+ * database check borrows a pooled connection like a request. */
 static enum health_state svc_check_database(char *detail, size_t size)
 {
 	double ms;
@@ -347,6 +351,7 @@ int svc_serve(const struct svc_service *s)
 void svc_exit(const struct cfg_table *table, void *cfg)
 {
 	db_thread_close();
+	db_pool_close();
 	cfg_free(table, cfg);
 	curl_global_cleanup();
 }

@@ -100,6 +100,10 @@ class PgProxy:
             threading.Thread(target=conn.client_to_server, daemon=True).start()
             threading.Thread(target=conn.server_to_client, daemon=True).start()
 
+    def record(self, conn, data):
+        """Called with every chunk a client sends (conn tells the connections apart); a
+        subclass may keep them (test_db_pool.py)."""
+
     def _claim(self, data):
         """The fault this connection is doomed with, if data carries the armed marker."""
         with self.lock:
@@ -145,6 +149,7 @@ class _Conn:
                 data = b""
             if not data:
                 break
+            self.proxy.record(self, data)
             window = tail + data
             if self.doomed is None:
                 self.doomed = self.proxy._claim(window)

@@ -8,12 +8,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "countof.h"
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "metrics.h"
 
 struct sqlstate_case {
 	const char *state;
@@ -120,6 +124,8 @@ static void test_status_reply(void **state)
 	assert_string_equal(db_status_reply(DB_CHECK_VIOLATION), "check violation");
 	assert_string_equal(db_status_reply(DB_RETRY), "database unavailable, try again");
 	assert_string_equal(db_status_reply(DB_UNAVAILABLE), "database unavailable, try again");
+	assert_string_equal(db_status_reply(DB_BUSY), "server busy, try again");
+	assert_int_equal(err_status(db_err_kind(DB_BUSY)), 503);
 	assert_string_equal(db_status_reply(DB_ERROR), "");
 	assert_string_equal(db_status_reply(DB_OK), "");
 	assert_string_equal(db_status_reply((enum db_status)99), "");
@@ -200,6 +206,78 @@ static void test_unreachable_database(void **state)
 	PQclear(garbage);
 }
 
+/* Statement names: "s" + the 64-bit FNV-1a hash of the text in hex (published test vectors of
+ * FNV-1a), so the same text has the same name in every process and on every connection. */
+static void test_stmt_name(void **state)
+{
+	(void)state;
+	char name[DB_STMT_NAME_LEN];
+	db_stmt_name("", name);
+	assert_string_equal(name, "scbf29ce484222325");
+	db_stmt_name("a", name);
+	assert_string_equal(name, "saf63dc4c8601ec8c");
+	db_stmt_name("foobar", name);
+	assert_string_equal(name, "s85944171f73967e8");
+	db_stmt_name("SELECT 1", name);
+	assert_int_equal(strlen(name), DB_STMT_NAME_LEN - 1);
+	char other[DB_STMT_NAME_LEN];
+	db_stmt_name("SELECT 2", other);
+	assert_string_not_equal(name, other);
+}
+
+/* The pool's bookkeeping when every connection attempt fails: many threads, one slot, every
+ * call answers DB_UNAVAILABLE (none waits out DB_POOL_WAIT_MS: a failed attempt gives its slot
+ * back at once), and afterwards no slot is left lent (the db_pool_in_use gauge reads 0). */
+#define POOL_THREADS 8
+#define POOL_CALLS 25
+
+static void *pool_worker(void *arg)
+{
+	int *busy = arg;
+	for (int i = 0; i < POOL_CALLS; i++) {
+		enum db_status st = i % 3 == 0   ? db_exec(NULL, "SELECT 1", 0, NULL)
+		                    : i % 3 == 1 ? db_write(NULL, "DELETE FROM t", 0, NULL)
+		                                 : db_begin();
+		if (st == DB_BUSY)
+			(*busy)++;
+		else
+			assert_int_equal(st, DB_UNAVAILABLE);
+		db_idle();
+	}
+	db_thread_close();
+	return NULL;
+}
+
+static void test_pool_gives_back_every_slot(void **state)
+{
+	(void)state;
+	log_init("test_db", LOG_LEVEL_ERROR);
+	db_configure("postgresql://nobody@127.0.0.1:1/none", "test_db", 1000);
+	db_pool_configure(1, 5000);
+	assert_int_equal(db_pool_size(), 1);
+	pthread_t t[POOL_THREADS];
+	int busy[POOL_THREADS] = {0};
+	for (int i = 0; i < POOL_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, pool_worker, &busy[i]), 0);
+	for (int i = 0; i < POOL_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(busy[i], 0);
+	}
+	char *text = metrics_render("");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\ndb_pool_size 1\n"));
+	assert_non_null(strstr(text, "\ndb_pool_in_use 0\n"));
+	assert_non_null(strstr(text, "\ndb_pool_waiters 0\n"));
+	assert_non_null(strstr(text, "\ndb_pool_timeouts_total 0\n"));
+	assert_non_null(strstr(text, "db_pool_wait_seconds_count "));
+	free(text);
+
+	/* 0 = the default size, 2 x online processors + 1. */
+	db_pool_configure(0, 1000);
+	assert_int_equal(db_pool_size(), 2 * (int)sysconf(_SC_NPROCESSORS_ONLN) + 1);
+	db_pool_close();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +289,8 @@ int main(void)
 		cmocka_unit_test(test_status_reply),
 		cmocka_unit_test(test_result_helpers),
 		cmocka_unit_test(test_unreachable_database),
+		cmocka_unit_test(test_stmt_name),
+		cmocka_unit_test(test_pool_gives_back_every_slot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

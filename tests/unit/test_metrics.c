@@ -186,6 +186,28 @@ static void test_labeled_counters(void **state)
 	free(t);
 }
 
+/* A named histogram: cumulative buckets, +Inf, sum and count under one HELP/TYPE pair. */
+static void test_named_histogram(void **state)
+{
+	(void)state;
+	metrics_histogram_observe("test_wait_seconds", "Waits.", 0);
+	metrics_histogram_observe("test_wait_seconds", "ignored later help", 0.02);
+	metrics_histogram_observe("test_wait_seconds", "ignored later help", 7);
+	char *t = metrics_render("svc_");
+	assert_non_null(t);
+	assert_exposition_format(t);
+	assert_has_line(t, "# HELP svc_test_wait_seconds Waits.");
+	assert_has_line(t, "# TYPE svc_test_wait_seconds histogram");
+	assert_has_line(t, "svc_test_wait_seconds_bucket{le=\"0.001\"} 1");
+	assert_has_line(t, "svc_test_wait_seconds_bucket{le=\"0.025\"} 2");
+	assert_has_line(t, "svc_test_wait_seconds_bucket{le=\"5\"} 2");
+	assert_has_line(t, "svc_test_wait_seconds_bucket{le=\"+Inf\"} 3");
+	assert_has_line(t, "svc_test_wait_seconds_sum 7.020000000");
+	assert_has_line(t, "svc_test_wait_seconds_count 3");
+	assert_null(strstr(t, "ignored later help"));
+	free(t);
+}
+
 static int gauge_calls;
 static double gauge_backlog(void)
 {
@@ -256,9 +278,12 @@ static void test_concurrent_updates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_requests_and_histogram), cmocka_unit_test(test_counters),
-		cmocka_unit_test(test_labeled_counters),       cmocka_unit_test(test_gauges),
+		cmocka_unit_test(test_requests_and_histogram),
+		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_labeled_counters),
+		cmocka_unit_test(test_gauges),
 		cmocka_unit_test(test_concurrent_updates),
+		cmocka_unit_test(test_named_histogram),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
