@@ -171,7 +171,9 @@ const char *db_status_str(enum db_status st);
 const char *db_status_reply(enum db_status st);
 
 /* SELECT 1 through the pool (db_exec); *ms receives the time it took, the wait for a
- * connection included. */
+ * connection included.  True when the database answered, and also when every pooled
+ * connection is busy (DB_BUSY): the connections exist and work, so a saturated pool must not
+ * read as a database that is down (readiness would take every replica out under load). */
 bool db_ping(double *ms);
 
 /* Applies, set after set, the migrations that each set's ledger does not list yet, each in its

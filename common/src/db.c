@@ -900,7 +900,7 @@ bool db_ping(double *ms)
 	long long t0 = timefmt_mono_us();
 	enum db_status st = db_exec(NULL, "SELECT 1", 0, NULL);
 	*ms = (double)(timefmt_mono_us() - t0) / 1000.0;
-	return st == DB_OK;
+	return st == DB_OK || st == DB_BUSY;
 }
 
 void db_json_page(const PGresult *res, long long limit, json_t **list, json_t **next)

@@ -138,12 +138,15 @@ def test_requests_beyond_the_pool_get_503_busy_with_retry_after(
             futures = [pool.submit(one, i) for i in range(12)]
             time.sleep(1.0)  # two hold the connections, waiting for the lock
             in_use = metric(busy_room, "db_pool_in_use")
+            # A saturated pool is not a database that is down: readiness stays up.
+            ready = requests.get(f"{busy_room.url}/ready", timeout=10)
             time.sleep(1.0)  # the 10 that found no connection have had their 503 by now
             lock.rollback()
             replies = [f.result() for f in futures]
     finally:
         lock.close()
     assert in_use == 2, in_use
+    assert ready.status_code == 200, ready.text
     statuses = sorted(r.status_code for r in replies)
     assert statuses.count(200) == 2 and statuses.count(503) == 10, statuses
     for r in replies:
