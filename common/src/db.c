@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,8 +254,14 @@ static enum db_status db_pool_borrow(void)
 	if (db_tl_slot)
 		return DB_OK;
 	metrics_counter_add(DB_POOL_TIMEOUTS_METRIC, DB_POOL_TIMEOUTS_HELP, 1);
-	log_warn("no database connection free within DB_POOL_WAIT_MS (%d ms): answering busy",
-	         db_pool.wait_ms);
+	/* Under overload every refused request would log; one line a second says the same
+	 * (db_pool_timeouts_total counts them all). */
+	static _Atomic long long db_pool_warned_s;
+	long long now_s = timefmt_mono_ms() / 1000, last = db_pool_warned_s;
+	if (now_s != last && atomic_compare_exchange_strong(&db_pool_warned_s, &last, now_s))
+		log_warn("no database connection free within DB_POOL_WAIT_MS (%d ms): answering "
+		         "busy (db_pool_timeouts_total counts each)",
+		         db_pool.wait_ms);
 	return DB_BUSY;
 }
 
