@@ -1083,7 +1083,10 @@ class Bench:
             res["pgbench_minimal"] = self.sweep(name, sc["minimal"])
             res["pgbench"] = self.sweep(name, sc["pgbench"])
         res["http_ceiling"] = self.run_fixed(name)
-        base = ((self.baseline or {}).get("scenarios") or {}).get(name) or {}
+        b = self.baseline or {}
+        # A baseline measured at another scale or concurrency is no comparison.
+        same = (b.get("scale"), b.get("connections")) == (self.scale, self.connections)
+        base = (b.get("scenarios") or {}).get(name) or {} if same else {}
         res["baseline"] = base.get("direct")
         res["ratios"] = {
             "direct_vs_baseline": ratio(res["direct"], res["baseline"]),
@@ -1175,7 +1178,8 @@ class Bench:
             self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
             t0 = time.monotonic()
             time.sleep(1.0 if self.scale == "full" else 0.4)
-            quiet = sum(c for _, c in self.statements_by_db(db))
+            quiet_rows = dict(self.statements_by_db(db))
+            quiet = sum(quiet_rows.values())
             quiet_s = time.monotonic() - t0
             self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
             t0 = time.monotonic()
@@ -1189,16 +1193,17 @@ class Bench:
             rows = self.statements_by_db(db)
             background = quiet * took / quiet_s
             total = sum(c for _, c in rows)
-            top = sorted(rows, key=lambda x: -x[1])[:8]
-            # Statements the requests ran at least every other time; the rest is background
-            # (the publisher's polls, health checks), which the raw figure only estimates.
-            per_req = sum(c for _, c in rows if c >= n / 2) / n
+            top = sorted(rows, key=lambda x: -x[1])[:12]
+            # Statements the requests ran at least every other time and that did not run while
+            # no request did; the rest is background (the publisher's polls, health checks),
+            # which the raw figure only estimates.
+            per_req = sum(c for q, c in rows if c >= n / 2 and q not in quiet_rows) / n
             self.report["round_trips"][name] = {
                 "requests": n, "calls": total, "background_estimate": round(background, 1),
                 "per_request": round(per_req, 2),
                 "raw_per_request": round(max(0.0, total - background) / n, 2),
-                "statements": [{"query": q[:160], "per_request": round(c / n, 2)}
-                               for q, c in top]}
+                "statements": [{"query": q[:160], "per_request": round(c / n, 2),
+                                "also_without_requests": q in quiet_rows} for q, c in top]}
         self.end_day(runday)
         log("statements per request: " + ", ".join(
             f"{k} {v['per_request']:.2f}" for k, v in self.report["round_trips"].items()))
@@ -1303,9 +1308,11 @@ class Bench:
             r = sc[name]["ratios"]["direct_vs_baseline"]
             add(f"{name} direct >= {factor:g}x baseline req/s at {c} connections", r, factor,
                 r is not None and r >= factor,
-                f"baseline {b.get('describe') or b.get('commit') or 'missing'}"
-                + ("" if b.get("scale") in (None, self.scale) else
-                   f", measured at scale {b.get('scale')}"))
+                f"baseline {(b.get('describe') or b.get('commit') or 'missing')[:40]}"
+                + ("" if (b.get("scale"), b.get("connections")) in
+                   ((None, None), (self.scale, c)) else
+                   f", measured at scale {b.get('scale')}, {b.get('connections')} connections:"
+                   " not compared"))
         for name in SCENARIOS:
             p99 = sc[name]["direct"]["p99_ms"]
             write = name in ("create", "conflict_storm")
