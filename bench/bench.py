@@ -192,7 +192,7 @@ def percentile(sorted_values, p):
 # ---- pgbench templates (bench/sql/*.pgbench) ----
 
 def hide_colons(sql):
-    """pgbench -M extended takes every :name as a variable, also inside string literals
+    """pgbench (-M prepared) takes every :name as a variable, also inside string literals
     ('HH24:MI:SS'): write such literals as E'…\\x3a…', the same constant without a colon."""
     out, i = [], 0
     while i < len(sql):
