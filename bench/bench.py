@@ -1,23 +1,33 @@
 #!/usr/bin/env python3
 """make bench: load tests of the suite on loopback, with their ceilings measured in the same run.
 
-Starts the whole stack with the integration harness (tests/integration/harness.py: PostgreSQL,
-Kafka, the OIDC provider, the three services from BIN_DIR, the nginx gateway), seeds it (users,
-rooms and reservations through SQL in bulk, a sample of rooms and reservations through the API so
-that the consumers' copies are consistent), then runs every scenario with wrk and the bench Lua
-scripts (bench/lua/), directly and through the gateway, next to its ceilings: pgbench running the
-SQL the endpoint runs (bench/sql/*.pgbench) and nginx answering a fixed body of the same size.
-Writes build/bench/bench-<time>-<scale>.json (and latest-<scale>.json) and prints a table per
+Starts the whole stack with the integration harness (tests/integration/harness.py: PostgreSQL with
+pg_stat_statements, Kafka, the OIDC provider, the three services from BIN_DIR with their default
+settings, the nginx gateway), seeds it (users, rooms and reservations through SQL in bulk, a sample
+of rooms and reservations through the API so that the consumers' copies are consistent), then runs
+every scenario with wrk and the bench Lua scripts (bench/lua/), directly and through the gateway,
+next to its ceilings: pgbench (-M prepared, best of several client counts) running the cheapest SQL
+that answers the same question (bench/sql/min_*.pgbench) and the SQL the endpoint runs
+(bench/sql/<scenario>.pgbench), and nginx answering a fixed body of the same size. Also measured:
+statements per request (pg_stat_statements), EXPLAIN of the room-list statements, PostgreSQL
+backends per service (pg_stat_activity every 0.5 s), starvation (256 keep-alive clients per
+service), idle + slowloris connections through the gateway, how long a silent connection stays
+open on a service port, peak RSS. Compares with bench/baseline.json (the run of an earlier commit:
+BENCH_BASELINE=<commit> measures it first, in a temporary git worktree, and rewrites the file).
+Writes build/bench/bench-<time>-<scale>.json (and latest-<scale>.json/.txt) and prints a table per
 scenario, the scaling table (availability and create at growing reservation counts) and the
 targets.
 
 Environment (scripts/bench.sh and mk/bench.mk set them):
   BENCH_SCALE        full (1,000 rooms, 1,000,000 reservations, 10,000 users; stages 10k/100k/1M)
                      or smoke (20 rooms, 2,000 reservations, 50 users) [full]
-  BENCH_SECONDS      seconds per run [10]        BENCH_CONNECTIONS  wrk/pgbench clients [64]
-  BENCH_WRK_THREADS  wrk -t and pgbench -j [2]   BENCH_SERVICE_THREADS  NUM_THREADS [128]
+  BENCH_SECONDS      seconds per wrk run [10; make bench: 5]   BENCH_CONNECTIONS  wrk clients [64]
+  BENCH_CEILING_SECONDS  seconds per pgbench run of the client-count sweeps [BENCH_SECONDS / 2, up]
+  BENCH_WRK_THREADS  wrk -t and pgbench -j [2]
+  BENCH_SERVICE_THREADS  NUM_THREADS for the services [empty: the service default]
+  BENCH_BASELINE     a commit: measure it first and write bench/baseline.json [empty: use the file]
   BENCH_OUT          report directory [build/bench]
-  BENCH_CHECK=1      fail unless every scenario ran with zero unexpected errors (make bench-smoke)
+  BENCH_CHECK=1      fail unless every part ran, without unexpected errors (make bench-smoke)
   BENCH_KEEP=1       keep the work directory (logs) under /tmp
   BIN_DIR            the binaries [build/bin]
 Every run is bounded by BENCH_SECONDS; nothing leaves loopback.
@@ -33,6 +43,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 import psycopg2
@@ -40,7 +52,9 @@ import psycopg2.extras
 import requests
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import clients  # noqa: E402  (bench/clients.py)
 import harness  # noqa: E402
 
 BENCH = os.path.join(ROOT, "bench")
@@ -57,32 +71,47 @@ SCALES = {
 }
 
 # Scenario name → what it is, the service that answers it, its Lua script, its pgbench template
-# and database (None: no SQL ceiling), and the statuses that are not errors.
+# of the endpoint's own SQL and of the cheapest SQL answering the same question, and database
+# (None: no SQL ceiling), and the statuses that are not errors.
 SCENARIOS = {
     "room_list": dict(title="GET /rooms?min_capacity&equipment&active&limit=20 (filtered list)",
                       service="room", lua="room_list.lua", pgbench="room_list.pgbench",
-                      db="room_db"),
+                      minimal="min_room_list.pgbench", db="room_db"),
     "room_get": dict(title="GET /rooms/{id}", service="room", lua="room_get.lua",
-                     pgbench="room_get.pgbench", db="room_db"),
+                     pgbench="room_get.pgbench", minimal="min_room_get.pgbench", db="room_db"),
     "availability": dict(title="GET /availability?room_id&date (one room, one day)",
                          service="reservation", lua="availability.lua",
-                         pgbench="availability.pgbench", db="reservation_db"),
+                         pgbench="availability.pgbench", minimal="min_availability.pgbench",
+                         db="reservation_db"),
     "user_reservations": dict(title="GET /reservations?limit=20 (an employee's own)",
                               service="reservation", lua="user_reservations.lua",
-                              pgbench="user_reservations.pgbench", db="reservation_db"),
+                              pgbench="user_reservations.pgbench",
+                              minimal="min_user_reservations.pgbench", db="reservation_db"),
     "create": dict(title="POST /reservations (distinct 15-minute slots across rooms)",
                    service="reservation", lua="create.lua", pgbench="create.pgbench",
-                   db="reservation_db", ok=(201,)),
+                   minimal="min_create.pgbench", db="reservation_db", ok=(201,)),
     "conflict_storm": dict(title="POST /reservations, every client the same slot",
-                           service="reservation", lua="create.lua", pgbench=None,
+                           service="reservation", lua="create.lua", pgbench=None, minimal=None,
                            db="reservation_db", ok=(201, 409)),
 }
 EQUIPMENT_FILTER = "projector"
 DATES = 60          # availability: days of the seeded two years that the requests pick from
 SLOTS_PER_DAY = 32  # create: 15-minute slots from 00:00 to 08:00 UTC (the seeded grid is empty)
+SERVICES = ("user-service", "room-service", "reservation-service")
+DB_OF = {"user-service": "user_db", "room-service": "room_db",
+         "reservation-service": "reservation_db"}
+# Database sessions a service holds outside its pool (issue 18): the outbox publisher and the
+# sweeper in every service, the room cache's LISTEN session in room-service.
+DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 2}
+BASELINE_FILE = os.path.join(BENCH, "baseline.json")
+SWEEP_CLIENTS = {"full": [1, 2, 4, 8, 16, 32], "smoke": [4]}
 
-TARGETS = dict(read_vs_pgbench=0.5, create_vs_pgbench=0.4, gateway_vs_direct=0.7, p99_ms=10.0,
-               rss_mb=50.0, availability_flat=0.8)
+# Issue 18's targets: req/s at BENCH_CONNECTIONS direct ≥ factor × the baseline commit's.
+BASELINE_FACTORS = {"room_get": 3.0, "availability": 2.5, "user_reservations": 3.0,
+                    "room_list": 5.0, "create": 2.0}
+TARGETS = dict(vs_minimal_sql=0.7, gateway_vs_direct=0.85, p99_read_ms=25.0,
+               p99_create_ms=50.0, rss_mb=50.0, availability_flat=0.8, attack_delay_ms=50.0,
+               silent_close_s=10.0)
 
 
 def log(msg):
@@ -163,7 +192,7 @@ def percentile(sorted_values, p):
 # ---- pgbench templates (bench/sql/*.pgbench) ----
 
 def hide_colons(sql):
-    """pgbench -M extended takes every :name as a variable, also inside string literals
+    """pgbench (-M prepared) takes every :name as a variable, also inside string literals
     ('HH24:MI:SS'): write such literals as E'…\\x3a…', the same constant without a colon."""
     out, i = [], 0
     while i < len(sql):
@@ -233,28 +262,39 @@ def render_pgbench(name, subst):
 # ---- the stack ----
 
 class BenchStack(harness.Stack):
-    """The harness stack with NUM_THREADS for the bench and room for its database connections:
-    each civetweb worker thread keeps its own PostgreSQL connection."""
+    """The harness stack with the services' default settings (the harness' test settings such as
+    NUM_THREADS removed; BENCH_SERVICE_THREADS sets NUM_THREADS), room for the bench's own
+    database clients (pgbench) and pg_stat_statements loaded (round trips per request)."""
 
     def __init__(self, service_threads, max_connections):
         super().__init__()
-        self.threads = str(service_threads)
+        self.threads = service_threads
         self.max_connections = max_connections
 
     def start(self):
         self.pg.start()
         self.psql("postgres", f"ALTER SYSTEM SET max_connections = {self.max_connections}")
+        self.psql("postgres", "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         self.pg.stop()
         self.pg.start()
+        # pg_stat_statements.track is "top" by default: statements the clients sent.
+        self.psql("postgres", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         self.oidc.start()
         self.kafka.start()
-        self.user = self.user_service(NUM_THREADS=self.threads)
-        self.room = self.room_service(NUM_THREADS=self.threads)
-        self.reservation = self.reservation_service(NUM_THREADS=self.threads)
+        self.user = self.user_service()
+        self.room = self.room_service()
+        self.reservation = self.reservation_service()
         for svc in (self.user, self.room, self.reservation):
+            svc.env.pop("NUM_THREADS", None)
+            if self.threads:
+                svc.env["NUM_THREADS"] = str(self.threads)
             svc.start()
         self.gateway.start(self.user.port, self.room.port, self.reservation.port)
         return self
+
+    def by_name(self, name):
+        return {"user-service": self.user, "room-service": self.room,
+                "reservation-service": self.reservation}[name]
 
     def psql(self, db, sql):
         """One statement as the PostgreSQL superuser (over the cluster's Unix socket)."""
@@ -265,6 +305,49 @@ class BenchStack(harness.Stack):
         if out.returncode:
             raise RuntimeError(f"psql {db}: {sql}: {out.stderr}")
         return out.stdout.strip()
+
+
+class BackendSampler:
+    """PostgreSQL backends per application_name (each service sets its name), from
+    pg_stat_activity every interval seconds in a thread: the maximum over the whole run and per
+    phase (the run going on: set .phase)."""
+
+    def __init__(self, dsn, interval=0.5):
+        self.dsn, self.interval = dsn, interval
+        self.phase = "start"
+        self.max = {}
+        self.by_phase = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        conn = psycopg2.connect(self.dsn, application_name="bench-sampler")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                while not self._stop.is_set():
+                    cur.execute("SELECT application_name, count(*) FROM pg_stat_activity "
+                                "WHERE backend_type = 'client backend' AND pid <> "
+                                "pg_backend_pid() GROUP BY 1")
+                    phase = self.by_phase.setdefault(self.phase, {})
+                    for app, n in cur.fetchall():
+                        app = app or "?"
+                        self.max[app] = max(self.max.get(app, 0), n)
+                        phase[app] = max(phase.get(app, 0), n)
+                    self.samples += 1
+                    self._stop.wait(self.interval)
+        finally:
+            conn.close()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
 
 
 class BenchNginx:
@@ -374,29 +457,34 @@ class Bench:
         self.seconds = env_int("BENCH_SECONDS", 10)
         self.connections = env_int("BENCH_CONNECTIONS", 64)
         self.wrk_threads = min(env_int("BENCH_WRK_THREADS", 2), self.connections)
-        self.service_threads = env_int("BENCH_SERVICE_THREADS", 128)
+        self.service_threads = env_int("BENCH_SERVICE_THREADS", 0) or None
+        self.ceiling_seconds = env_int("BENCH_CEILING_SECONDS", max(1, (self.seconds + 1) // 2))
+        self.sweep_clients = SWEEP_CLIENTS["smoke" if self.scale == "smoke" else "full"]
         self.out_dir = os.path.abspath(os.environ.get("BENCH_OUT") or os.path.join(ROOT, "build",
                                                                                    "bench"))
         self.check = os.environ.get("BENCH_CHECK") == "1"
         self.keep = os.environ.get("BENCH_KEEP") == "1"
-        if self.service_threads < self.connections:
-            log(f"warning: NUM_THREADS {self.service_threads} < {self.connections} connections: "
-                "civetweb serves one keep-alive connection per thread, the rest would wait")
-        # Each service thread may hold a database connection, pgbench adds its clients.
-        max_conn = 3 * self.service_threads + self.connections + 50
-        self.stack = BenchStack(self.service_threads, max(200, max_conn))
+        # The services' pools (or, before issue 18, one connection per worker thread) and the
+        # bench's pgbench clients.
+        self.stack = BenchStack(self.service_threads,
+                                max(400, 3 * (self.service_threads or 0) + 2 * self.connections
+                                    + 50))
+        self.sampler = None
+        self.baseline = None
         self.nginx = None
         self.day0 = int(datetime.datetime.now(datetime.UTC).replace(
             hour=0, minute=0, second=0, microsecond=0).timestamp())
         self.next_day = 1
         self.report = {"meta": {}, "seed": {}, "sql_check": {}, "scenarios": {},
-                       "scaling": {"availability": [], "create": []}, "rss": {}, "targets": []}
+                       "scaling": {"availability": [], "create": []}, "rss": {}, "targets": [],
+                       "round_trips": {}, "explain_room_list": [], "backends": {},
+                       "starvation": {}, "attack": {}, "silent_connection": {}}
         self.seeded = 0
 
     # -- database helpers --
 
     def db(self, name):
-        conn = psycopg2.connect(self.stack.pg.dsn(name))
+        conn = psycopg2.connect(self.stack.pg.dsn(name), application_name="bench")
         conn.autocommit = True
         return conn
 
@@ -620,14 +708,6 @@ class Bench:
         d["other"] = round(max(0.0, d["machine"] - ours), 1)
         return d
 
-    def warm(self):
-        """Every civetweb worker thread opens its own database connection on its first request
-        (SCRAM authentication, a new backend: tens of ms): one short run with a connection per
-        thread opens them all before anything is measured."""
-        for svc, lua in ((self.stack.room, "room_get.lua"),
-                         (self.stack.reservation, "availability.lua")):
-            self.wrk(svc.url, lua, connections=self.service_threads, seconds=2)
-
     def wrk(self, base_url, lua, ok=None, extra_env=None, connections=None, seconds=None):
         env = dict(os.environ, BENCH_DATA=self.lua_data, BENCH_LUA=LUA,
                    BENCH_THREADS=str(self.wrk_threads), BENCH_DAY0=str(self.day0))
@@ -664,8 +744,9 @@ class Bench:
             "cpu_percent": self.cpu_delta(c0, c1),
         }
 
-    def pgbench(self, template, db, defines):
-        subst = {"@DATES@": self.dates_case()}
+    def pgbench(self, template, db, defines, clients=None, seconds=None):
+        """One pgbench run (-M prepared) of a bench/sql template at clients clients."""
+        subst = {"@DATES@": self.dates_case(), "@DAYSTARTS@": self.daystarts_case()}
         script, _ = render_pgbench(template, subst)
         wd = os.path.join(self.stack.workdir, "pgbench")
         os.makedirs(wd, exist_ok=True)
@@ -675,9 +756,10 @@ class Bench:
         for old in os.listdir(wd):
             if old.startswith("log"):
                 os.unlink(os.path.join(wd, old))
-        clients = self.connections
-        cmd = [f"{PGBIN}/pgbench", "-n", "-M", "extended", "-c", str(clients),
-               "-j", str(min(self.wrk_threads, clients)), "-T", str(self.seconds), "-f", path,
+        clients = clients or self.connections
+        seconds = seconds or self.seconds
+        cmd = [f"{PGBIN}/pgbench", "-n", "-M", "prepared", "-c", str(clients),
+               "-j", str(min(self.wrk_threads, clients)), "-T", str(seconds), "-f", path,
                "-l", "--log-prefix", os.path.join(wd, "log")]
         base = dict(rooms=self.rooms, active=self.active, nclients=clients, cnt=0,
                     uid_lo=self.uid_lo, uid_hi=self.uid_hi_tokens, ndates=DATES)
@@ -687,7 +769,7 @@ class Bench:
         cmd.append(self.stack.pg.dsn(db))
         c0 = self.cpu_snapshot()
         out = subprocess.run(cmd, capture_output=True, text=True,
-                             timeout=self.seconds + 120, cwd=wd)
+                             timeout=seconds + 120, cwd=wd)
         c1 = self.cpu_snapshot()
         text = out.stdout + out.stderr
         m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text)
@@ -707,8 +789,9 @@ class Bench:
                             lat.append(int(parts[2]))
         lat.sort()
         return {
-            "tool": "pgbench", "rps": round(float(m.group(1)), 1), "requests": processed,
-            "seconds": self.seconds, "p50_ms": percentile(lat, 50) / 1000.0,
+            "tool": "pgbench", "clients": clients, "rps": round(float(m.group(1)), 1),
+            "requests": processed,
+            "seconds": seconds, "p50_ms": percentile(lat, 50) / 1000.0,
             "p90_ms": percentile(lat, 90) / 1000.0, "p99_ms": percentile(lat, 99) / 1000.0,
             "max_ms": (lat[-1] / 1000.0) if lat else 0.0,
             "errors": (int(failed_m.group(1)) if failed_m else 0) + aborted,
@@ -716,6 +799,12 @@ class Bench:
                              "aborted_clients": aborted},
             "cpu_percent": self.cpu_delta(c0, c1),
         }
+
+    def daystarts_case(self):
+        ds = [int(datetime.datetime.strptime(d, "%Y-%m-%d").replace(
+            tzinfo=datetime.UTC).timestamp()) for d in self.dates()]
+        return "CASE " + " ".join(f"WHEN :di = {i} THEN {d}" for i, d in enumerate(ds)) + \
+            f" ELSE {ds[0]} END"
 
     def dates_case(self):
         ds = [d.replace("-", "") for d in self.dates()]
@@ -741,6 +830,7 @@ class Bench:
             env = {"BENCH_STORM": "1", "BENCH_STORM_ROOM": "1",
                    "BENCH_STORM_START": str(self.day0 + runday * 86400),
                    "BENCH_PURPOSE": f"bench-storm-{via}"}
+        self.phase(f"{scenario} {via}")
         res = self.wrk(self.service_url(scenario, via), sc["lua"], ok=sc.get("ok"),
                        extra_env=env)
         if scenario in ("create", "conflict_storm"):
@@ -753,24 +843,45 @@ class Bench:
                 res["error_detail"]["storm_created"] = created
         return res
 
-    def run_pgbench(self, scenario):
+    def run_pgbench(self, scenario, template=None, clients=None, seconds=None):
         sc = SCENARIOS[scenario]
         defines = {}
         if scenario == "room_list":
             defines = {"equipment": json.dumps([EQUIPMENT_FILTER]), "active": "true",
                        "limit": 21}
+            if template == sc["minimal"]:
+                defines = {"equipment": EQUIPMENT_FILTER}
         elif scenario == "user_reservations":
             defines = {"status": "confirmed", "limit": 21}
         elif scenario == "create":
             runday = self.take_day()
             defines = {"day0": self.day0, "runday": runday, "purpose": "bench-pgbench",
                        "topic": "reservation_events"}
-        res = self.pgbench(sc["pgbench"], sc["db"], defines)
+        template = template or sc["pgbench"]
+        self.phase(f"{scenario} pgbench {template} c={clients or self.connections}")
+        res = self.pgbench(template, sc["db"], defines, clients=clients, seconds=seconds)
         if scenario == "create":
             self.end_day(runday)
         return res
 
+    def sweep(self, scenario, template):
+        """pgbench at each client count of the sweep: the best run (rps), with all of them."""
+        runs = [self.run_pgbench(scenario, template, clients=c, seconds=self.ceiling_seconds)
+                for c in self.sweep_clients]
+        best = dict(max(runs, key=lambda r: r["rps"]))
+        best["sweep"] = [{"clients": r["clients"], "rps": r["rps"], "p99_ms": r["p99_ms"],
+                          "errors": r["errors"]} for r in runs]
+        best["errors"] = sum(r["errors"] for r in runs)
+        best["requests"] = min(r["requests"] for r in runs)
+        best["script"] = template
+        return best
+
+    def phase(self, name):
+        if self.sampler:
+            self.sampler.phase = name
+
     def run_fixed(self, scenario):
+        self.phase(f"{scenario} nginx fixed body")
         return self.wrk(self.nginx.url("ceiling"), "fixed.lua",
                         extra_env={"BENCH_PATH": f"/fixed/{scenario}"})
 
@@ -784,48 +895,82 @@ class Bench:
 
     def check_sql(self):
         """Captures the statements the services run for one request of each scenario (PostgreSQL
-        log_statement) and checks that the pgbench templates still run exactly those."""
+        log_statement), checks that the pgbench templates still run exactly those, and EXPLAINs
+        the room-list statements."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
         st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
+        st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
         st.psql("postgres", "SELECT pg_reload_conf()")
         time.sleep(1.0)
         offset = os.path.getsize(logfile)
         tok = harness.bearer(self.tokens[0])
         rs, rm = st.reservation.url, st.room.url
         date = self.dates()[len(self.dates()) // 2]
-        gets = [f"{rm}/rooms/3", f"{rm}/rooms?min_capacity=4&equipment={EQUIPMENT_FILTER}"
-                                 f"&active=true&limit=20",
-                f"{rs}/availability?room_id=3&date={date}", f"{rs}/reservations?limit=20"]
-        for url in gets:
-            r = requests.get(url, headers=tok, timeout=10)
-            assert r.status_code == 200, (url, r.status_code, r.text)
         runday = self.take_day()
         start = self.day0 + runday * 86400
-        r = requests.post(f"{rs}/reservations", headers=tok, timeout=10,
-                          json={"room_id": 3, "start_time": iso(start),
-                                "end_time": iso(start + 900), "purpose": "bench-verify"})
-        assert r.status_code == 201, (r.status_code, r.text)
+        calls = {
+            "room_get": lambda: requests.get(f"{rm}/rooms/3", headers=tok, timeout=10),
+            "room_list": lambda: requests.get(
+                f"{rm}/rooms?min_capacity=4&equipment={EQUIPMENT_FILTER}&active=true&limit=20",
+                headers=tok, timeout=10),
+            "availability": lambda: requests.get(f"{rs}/availability?room_id=3&date={date}",
+                                                 headers=tok, timeout=10),
+            "user_reservations": lambda: requests.get(f"{rs}/reservations?limit=20",
+                                                      headers=tok, timeout=10),
+            "create": lambda: requests.post(f"{rs}/reservations", headers=tok, timeout=10,
+                                            json={"room_id": 3, "start_time": iso(start),
+                                                  "end_time": iso(start + 900),
+                                                  "purpose": "bench-verify"}),
+        }
+        windows = {}
+        for name, call in calls.items():
+            w0 = os.path.getsize(logfile)
+            r = call()
+            assert r.status_code in (200, 201), (name, r.status_code, r.text)
+            time.sleep(0.3)
+            windows[name] = (w0 - offset, os.path.getsize(logfile) - offset)
+        # The room-list variants the bench sends (bench/lua/room_list.lua), in a window of
+        # their own: their statements are EXPLAINed.
+        list_offset = os.path.getsize(logfile)
+        for cap in (2, 4, 6, 8):
+            r = requests.get(f"{rm}/rooms?min_capacity={cap}&equipment={EQUIPMENT_FILTER}"
+                             f"&active=true&limit=20", headers=tok, timeout=10)
+            assert r.status_code == 200, (r.status_code, r.text)
         time.sleep(0.5)
         st.psql("postgres", "ALTER SYSTEM RESET log_statement")
+        st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
         st.psql("postgres", "SELECT pg_reload_conf()")
         self.end_day(runday)
-        with open(logfile, encoding="utf-8", errors="replace") as f:
+        with open(logfile, "rb") as f:
             f.seek(offset)
-            seen = set(re.findall(r"(?:execute <unnamed>|statement): (.*)$", f.read(), re.M))
+            raw = f.read()
+
+        def part(a, b=None):
+            return raw[a:b].decode("utf-8", errors="replace")
+        text = part(0)
+        entries = parse_pg_log(text)
+        seen = {e["sql"] for e in entries if e["sql"]}
         for name, sc in SCENARIOS.items():
             if not sc["pgbench"]:
                 continue
             _, canon = render_pgbench(sc["pgbench"], {"@DATES@": "0"})
             missing = [s for s in canon if s not in seen]
+            a, b = windows[name]
+            sent = [e for e in parse_pg_log(part(a, b))
+                    if e["db"] == sc["db"] and e["app"] == sc["service"] + "-service"]
+            # A request answered without any statement (e.g. from a cache) is no drift: the
+            # template then says what a miss costs.
+            same = (not missing) if sent else None
             self.report["sql_check"][name] = {"statements": len(canon),
-                                              "same_as_service": not missing}
-            if missing:
+                                              "sent_by_request": len(sent),
+                                              "same_as_service": same}
+            if missing and sent:
                 log(f"WARNING: {sc['pgbench']} no longer matches what the service runs: "
                     f"{[m[:80] for m in missing]}")
         log("pgbench SQL checked against the statements the services sent: " + ", ".join(
-            f"{k} {'ok' if v['same_as_service'] else 'DRIFTED'}"
-            for k, v in self.report["sql_check"].items()))
+            f"{k} {sql_check_text(v)}" for k, v in self.report["sql_check"].items()))
+        self.explain_room_list(parse_pg_log(part(list_offset - offset)))
 
     def sample_bodies(self, extra):
         tok = harness.bearer(self.tokens[0])
@@ -854,12 +999,20 @@ class Bench:
             "scale": self.scale, "sizes": {k: s[k] for k in ("rooms", "reservations", "users")},
             "stages": s["stages"], "seconds_per_run": self.seconds,
             "connections": self.connections, "wrk_threads": self.wrk_threads,
-            "service_num_threads": self.service_threads, "bin_dir": harness.BIN_DIR,
+            "service_num_threads": self.service_threads or "service default",
+            "ceiling_seconds": self.ceiling_seconds, "sweep_clients": self.sweep_clients,
+            "bin_dir": harness.BIN_DIR,
             "git": git_rev(), "cpus": os.cpu_count(), "kernel": os.uname().release,
             "postgres_max_connections": self.stack.max_connections,
+            "baseline": {k: (self.baseline or {}).get(k) for k in
+                         ("commit", "describe", "measured", "scale", "seconds_per_run",
+                          "connections")},
         }
-        log(f"starting the stack (NUM_THREADS={self.service_threads}, binaries {harness.BIN_DIR})")
+        log(f"starting the stack (NUM_THREADS={self.service_threads or 'default'}, binaries "
+            f"{harness.BIN_DIR})")
         self.stack.start()
+        self.sampler = BackendSampler(self.stack.pg.dsn("postgres"))
+        self.sampler.start()
         log(f"stack up in {time.monotonic() - t_start:.1f}s: gateway {self.stack.gateway.url}")
         self.seed_base()
         extra_bodies = self.api_reservations()
@@ -869,19 +1022,26 @@ class Bench:
             self.seed_reservations(upto)
             if i == 0:
                 self.check_sql()
-                self.warm()
             if upto != stages[-1]:
                 self.scaling_point(upto)
         self.report["seed"]["reservations"] = self.query(
             "reservation_db", "SELECT count(*) FROM reservations")[0][0]
+        self.round_trips()
         self.nginx = BenchNginx(self.stack.workdir)
         self.nginx.start(os.path.join(self.stack.gateway.dir, "gateway.conf"),
                          self.sample_bodies(extra_bodies))
-        self.warm()
         for name in SCENARIOS:
             self.scenario(name)
         self.scaling_final()
         self.report["rss"] = self.rss()
+        self.starvation()
+        # The silent connections (directly on the services) wait while the gateway is attacked.
+        silent = threading.Thread(target=self.silent_connection)
+        silent.start()
+        self.attack()
+        silent.join()
+        self.sampler.stop()
+        self.backends()
         self.report["meta"]["total_seconds"] = round(time.monotonic() - t_start, 1)
 
     def scaling_point(self, upto):
@@ -920,9 +1080,17 @@ class Bench:
         if self.nginx.keepalive_ok:
             res["gateway_keepalive"] = self.run_http(name, "keepalive")
         if sc["pgbench"]:
-            res["pgbench"] = self.run_pgbench(name)
+            res["pgbench_minimal"] = self.sweep(name, sc["minimal"])
+            res["pgbench"] = self.sweep(name, sc["pgbench"])
         res["http_ceiling"] = self.run_fixed(name)
+        b = self.baseline or {}
+        # A baseline measured at another scale or concurrency is no comparison.
+        same = (b.get("scale"), b.get("connections")) == (self.scale, self.connections)
+        base = (b.get("scenarios") or {}).get(name) or {} if same else {}
+        res["baseline"] = base.get("direct")
         res["ratios"] = {
+            "direct_vs_baseline": ratio(res["direct"], res["baseline"]),
+            "direct_vs_pgbench_minimal": ratio(res["direct"], res.get("pgbench_minimal")),
             "direct_vs_pgbench": ratio(res["direct"], res.get("pgbench")),
             "direct_vs_http_ceiling": ratio(res["direct"], res["http_ceiling"]),
             "gateway_vs_direct": ratio(res["gateway"], res["direct"]),
@@ -930,10 +1098,201 @@ class Bench:
         }
         res["rss_after"] = self.rss()
         self.report["scenarios"][name] = res
-        log(f"{name}: direct {res['direct']['rps']:.0f}/s p99 {res['direct']['p99_ms']:.1f} ms, "
+        log(f"{name}: direct {res['direct']['rps']:.0f}/s p99 {res['direct']['p99_ms']:.1f} ms "
+            f"(x{fmt_ratio(res['ratios']['direct_vs_baseline'])} baseline), "
             f"gateway {res['gateway']['rps']:.0f}/s"
-            + (f", pgbench {res['pgbench']['rps']:.0f}/s" if sc["pgbench"] else "")
+            + (f", pgbench minimal {res['pgbench_minimal']['rps']:.0f}/s "
+               f"(c={res['pgbench_minimal']['clients']}), same SQL {res['pgbench']['rps']:.0f}/s "
+               f"(c={res['pgbench']['clients']})" if sc["pgbench"] else "")
             + f", nginx fixed body {res['http_ceiling']['rps']:.0f}/s")
+
+    # -- backends, round trips, EXPLAIN, starvation, attacks --
+
+    def pool_sizes(self):
+        """Each service's pool size from its /metrics (a metric whose name holds pool_size),
+        None when it has none (before issue 18: one connection per worker thread)."""
+        out = {}
+        for name in SERVICES:
+            size = None
+            try:
+                text = requests.get(self.stack.by_name(name).url + "/metrics", timeout=5).text
+                m = re.search(r"^\w*pool_size\w*(?:\{[^}]*\})?\s+([0-9.e+]+)\s*$", text, re.M)
+                size = int(float(m.group(1))) if m else None
+            except requests.RequestException:
+                pass
+            out[name] = size
+        return out
+
+    def backends(self):
+        pools = self.pool_sizes()
+        out = {}
+        for name in SERVICES:
+            peak = self.sampler.max.get(name, 0)
+            limit = None if pools[name] is None else pools[name] + DEDICATED_SESSIONS[name]
+            worst = max(((ph, v.get(name, 0)) for ph, v in self.sampler.by_phase.items()),
+                        key=lambda x: x[1], default=("", 0))
+            out[name] = {"max_backends": peak, "pool_size": pools[name],
+                         "dedicated_sessions": DEDICATED_SESSIONS[name], "limit": limit,
+                         "at_start": self.sampler.by_phase.get("start", {}).get(name, 0),
+                         "worst_phase": worst[0]}
+        out["samples"] = self.sampler.samples
+        out["other_clients_max"] = {k: v for k, v in self.sampler.max.items()
+                                    if k not in SERVICES}
+        self.report["backends"] = out
+
+    def statements_by_db(self, db):
+        return self.query("postgres", "SELECT s.query, sum(s.calls)::bigint FROM "
+                          "pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                          "WHERE d.datname = %s GROUP BY 1", (db,))
+
+    def round_trips(self):
+        """Statements per request (pg_stat_statements calls, top level, BEGIN/COMMIT included)
+        of each scenario: reset, n requests one after the other on one keep-alive connection,
+        the calls of the statements that ran at least n / 2 times, / n. Also the raw figure:
+        all calls / n minus what the services' background work (outbox publisher, sweeper,
+        health checks) ran in as long a quiet interval just before."""
+        n = 100 if self.scale == "full" else 10
+        tok = harness.bearer(self.tokens[0])
+        rs, rm = self.stack.reservation.url, self.stack.room.url
+        dates = self.dates()
+        runday = self.take_day()
+        http = requests.Session()
+        urls = {
+            "room_list": lambda i: f"{rm}/rooms?min_capacity={2 * (1 + i % 4)}&equipment="
+                                   f"{EQUIPMENT_FILTER}&active=true&limit=20",
+            "room_get": lambda i: f"{rm}/rooms/{1 + (i * 7) % self.rooms}",
+            "availability": lambda i: f"{rs}/availability?room_id={1 + (i * 7) % self.rooms}"
+                                      f"&date={dates[i % len(dates)]}",
+            "user_reservations": lambda i: f"{rs}/reservations?limit=20",
+        }
+
+        def create(i):
+            start = self.day0 + runday * 86400 + (i // 19) * 900
+            r = http.post(f"{rs}/reservations", headers=tok, timeout=10,
+                          json={"room_id": 1 + i % 19, "start_time": iso(start),
+                                "end_time": iso(start + 900), "purpose": "bench-roundtrips"})
+            assert r.status_code == 201, (r.status_code, r.text)
+        self.phase("round trips")
+        for name in ("room_list", "room_get", "availability", "user_reservations", "create"):
+            db = SCENARIOS[name]["db"]
+            self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
+            t0 = time.monotonic()
+            time.sleep(1.0 if self.scale == "full" else 0.4)
+            quiet_rows = dict(self.statements_by_db(db))
+            quiet = sum(quiet_rows.values())
+            quiet_s = time.monotonic() - t0
+            self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
+            t0 = time.monotonic()
+            for i in range(n):
+                if name == "create":
+                    create(i)
+                else:
+                    r = http.get(urls[name](i), headers=tok, timeout=10)
+                    assert r.status_code == 200, (name, r.status_code, r.text)
+            took = time.monotonic() - t0
+            rows = self.statements_by_db(db)
+            background = quiet * took / quiet_s
+            total = sum(c for _, c in rows)
+            top = sorted(rows, key=lambda x: -x[1])[:12]
+            # Statements the requests ran at least every other time and that did not run while
+            # no request did; the rest is background (the publisher's polls, health checks),
+            # which the raw figure only estimates.
+            per_req = sum(c for q, c in rows if c >= n / 2 and q not in quiet_rows) / n
+            self.report["round_trips"][name] = {
+                "requests": n, "calls": total, "background_estimate": round(background, 1),
+                "per_request": round(per_req, 2),
+                "raw_per_request": round(max(0.0, total - background) / n, 2),
+                "statements": [{"query": q[:160], "per_request": round(c / n, 2),
+                                "also_without_requests": q in quiet_rows} for q, c in top]}
+        self.end_day(runday)
+        log("statements per request: " + ", ".join(
+            f"{k} {v['per_request']:.2f}" for k, v in self.report["round_trips"].items()))
+
+    def explain_room_list(self, entries):
+        """EXPLAIN (ANALYZE, BUFFERS) of each distinct room_db statement on rooms that the room
+        list requests sent (with the parameters of its first request, prepared and executed five
+        times first, as the service's prepared statement would be)."""
+        seen = {}
+        for e in entries:
+            if e.get("db") == "room_db" and e["sql"] and re.search(r"\brooms\b", e["sql"]) \
+                    and e["sql"].lstrip().upper().startswith(("SELECT", "WITH")):
+                seen.setdefault(e["sql"], e.get("params") or [])
+        out = []
+        for sql, params in seen.items():
+            args = "(" + ", ".join(params) + ")" if params else ""
+            try:
+                with self.cursor("room_db") as cur:
+                    cur.execute("PREPARE bench_q AS " + sql.replace("%", "%%"))
+                    for _ in range(5):
+                        cur.execute("EXECUTE bench_q" + args.replace("%", "%%"))
+                    cur.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_q"
+                                + args.replace("%", "%%"))
+                    plan = [r[0] for r in cur.fetchall()]
+            except psycopg2.Error as exc:
+                plan = [f"EXPLAIN failed: {exc}".strip()]
+            out.append({"sql": sql, "params": params, "plan": plan})
+        self.report["explain_room_list"] = out
+        log(f"EXPLAIN of {len(out)} room-list statement(s)"
+            + ("" if out else " (none sent: served from the cache?)"))
+
+    def starvation(self):
+        """256 keep-alive clients per service, each counting its own completed answers."""
+        conns = 256
+        secs = 5 if self.scale == "full" else 2
+        rooms, dates = self.rooms, self.dates()
+        for name, path in (("user-service", lambda i: "/users/me"),
+                           ("room-service", lambda i: f"/rooms/{1 + (i * 7) % rooms}"),
+                           ("reservation-service",
+                            lambda i: f"/availability?room_id={1 + (i * 7) % rooms}"
+                                      f"&date={dates[i % len(dates)]}")):
+            svc = self.stack.by_name(name)
+            reqs = [(f"GET {path(i)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                     f"{self.tokens[i % len(self.tokens)]}\r\n\r\n").encode()
+                    for i in range(conns)]
+            self.phase(f"starvation {name}")
+            res = clients.keepalive_counts("127.0.0.1", svc.port, reqs, conns, secs)
+            self.report["starvation"][name] = res
+            log(f"starvation {name}: {conns} keep-alive clients, {res['rps']:.0f} req/s, "
+                f"per connection min {res['min_per_connection']} median "
+                f"{res['median_per_connection']} max {res['max_per_connection']}, "
+                f"{res['starved_connections']} starved, errors {res['errors']}")
+
+    def attack(self):
+        """A steady client (wrk, 8 connections, room by id) through the gateway, without and
+        with 500 idle connections and 50 slowloris clients (from other loopback addresses, so
+        that the gateway's per-address limit applies to them and not to the steady client)."""
+        idle, slow = (500, 50) if self.scale == "full" else (50, 10)
+        secs = self.seconds
+        gw = self.stack.gateway.url
+
+        def steady():
+            return self.wrk(gw, "room_get.lua", connections=8, seconds=secs)
+        self.phase("attack: steady client alone")
+        calm = steady()
+        port = int(gw.rsplit(":", 1)[1])
+        att = clients.Attack("127.0.0.1", port, idle, slow)
+        self.phase("attack: idle + slowloris")
+        att.start()
+        time.sleep(1.5)
+        opened = att.open_now()
+        under = steady()
+        stats = att.stop()
+        stats.update(open_when_measuring=opened)
+        delay = round(under["p99_ms"] - calm["p99_ms"], 2)
+        self.report["attack"] = {"idle": idle, "slowloris": slow, "calm": calm, "under": under,
+                                 "p99_delay_ms": delay, "attackers": stats}
+        log(f"attack: steady client p99 {calm['p99_ms']:.1f} ms alone, {under['p99_ms']:.1f} ms "
+            f"with {idle} idle + {slow} slowloris ({opened} open), errors "
+            f"{calm['errors']}/{under['errors']}, attackers {stats}")
+
+    def silent_connection(self):
+        """How long each service keeps a connection that sent nothing (capped)."""
+        cap = 12.0 if self.scale == "full" else 7.0
+        res = clients.stays_open([(n, "127.0.0.1", self.stack.by_name(n).port)
+                                  for n in SERVICES], cap)
+        self.report["silent_connection"] = {"cap_seconds": cap, "closed_after_s": res}
+        log("a connection that sends nothing is closed after: " + ", ".join(
+            f"{k} " + (f"> {cap:.0f} s" if v is None else f"{v:.1f} s") for k, v in res.items()))
 
     # -- targets, report --
 
@@ -943,28 +1302,69 @@ class Bench:
         def add(name, value, limit, ok, note=""):
             out.append({"target": name, "value": value, "limit": limit, "ok": bool(ok),
                         "note": note})
-        for name in ("availability", "room_list"):
-            r = sc[name]["ratios"]["direct_vs_pgbench"]
-            add(f"{name} >= {t['read_vs_pgbench']:.0%} of pgbench (same SQL)", r,
-                t["read_vs_pgbench"], r is not None and r >= t["read_vs_pgbench"])
-        r = sc["create"]["ratios"]["direct_vs_pgbench"]
-        add(f"create >= {t['create_vs_pgbench']:.0%} of pgbench insert", r,
-            t["create_vs_pgbench"], r is not None and r >= t["create_vs_pgbench"])
+        c = self.connections
+        b = self.report["meta"]["baseline"]
+        for name, factor in BASELINE_FACTORS.items():
+            r = sc[name]["ratios"]["direct_vs_baseline"]
+            add(f"{name} direct >= {factor:g}x baseline req/s at {c} connections", r, factor,
+                r is not None and r >= factor,
+                f"baseline {(b.get('describe') or b.get('commit') or 'missing')[:40]}"
+                + ("" if (b.get("scale"), b.get("connections")) in
+                   ((None, None), (self.scale, c)) else
+                   f", measured at scale {b.get('scale')}, {b.get('connections')} connections:"
+                   " not compared"))
+        for name in SCENARIOS:
+            p99 = sc[name]["direct"]["p99_ms"]
+            write = name in ("create", "conflict_storm")
+            limit = t["p99_create_ms"] if write else t["p99_read_ms"]
+            add(f"{name} direct p99 <= {limit:g} ms at {c} connections", p99, limit,
+                p99 <= limit,
+                "every client the same room row: serialised by design" if name ==
+                "conflict_storm" else "")
+        for name in SCENARIOS:
+            if not SCENARIOS[name]["pgbench"]:
+                continue
+            m = sc[name]["pgbench_minimal"]
+            r = sc[name]["ratios"]["direct_vs_pgbench_minimal"]
+            add(f"{name} >= {t['vs_minimal_sql']:.0%} of pgbench minimal SQL (best client "
+                f"count)", r, t["vs_minimal_sql"], r is not None and r >= t["vs_minimal_sql"],
+                f"minimal {m['rps']:.0f}/s at {m['clients']} clients; endpoint's own SQL "
+                f"{sc[name]['pgbench']['rps']:.0f}/s at {sc[name]['pgbench']['clients']}")
         for name in SCENARIOS:
             r = sc[name]["ratios"]["gateway_vs_direct"]
             add(f"{name} through the gateway >= {t['gateway_vs_direct']:.0%} of direct", r,
                 t["gateway_vs_direct"], r is not None and r >= t["gateway_vs_direct"])
-        for name in SCENARIOS:
-            for via in ("direct", "gateway"):
-                p99 = sc[name][via]["p99_ms"]
-                storm = name == "conflict_storm"
-                add(f"{name} {via} p99 < {t['p99_ms']:.0f} ms at {self.connections} connections",
-                    p99, t["p99_ms"], p99 < t["p99_ms"],
-                    "one row lock serialises every request by design" if storm else "")
+        storm = sc["conflict_storm"]
+        created = (storm["direct"].get("created"), storm["gateway"].get("created"))
+        add("conflict storm: exactly one 201 (direct, gateway)", list(created), 1,
+            created == (1, 1))
         for svc, st in self.report["rss"].items():
             mb = st.get("VmHWM", 0) / 1024.0
-            add(f"{svc} peak RSS < {t['rss_mb']:.0f} MB", round(mb, 1), t["rss_mb"],
-                mb < t["rss_mb"])
+            add(f"{svc} peak RSS < {t['rss_mb']:.0f} MB at {c} connections", round(mb, 1),
+                t["rss_mb"], mb < t["rss_mb"])
+        for svc in SERVICES:
+            bk = self.report["backends"][svc]
+            add(f"{svc} PostgreSQL backends <= pool + dedicated sessions", bk["max_backends"],
+                bk["limit"], bk["limit"] is not None and bk["max_backends"] <= bk["limit"],
+                f"pool {pool_text(bk['pool_size'])} + {bk['dedicated_sessions']} dedicated; "
+                f"most during '{bk['worst_phase']}'")
+        for svc, st in self.report["starvation"].items():
+            add(f"{svc}: every one of {st['connections']} keep-alive clients served",
+                st["min_per_connection"], 1, st["min_per_connection"] >= 1,
+                f"{st['starved_connections']} starved; per connection median "
+                f"{st['median_per_connection']}, max {st['max_per_connection']}")
+        a = self.report["attack"]
+        add(f"gateway p99 delay with {a['idle']} idle + {a['slowloris']} slowloris <= "
+            f"{t['attack_delay_ms']:g} ms", a["p99_delay_ms"], t["attack_delay_ms"],
+            a["p99_delay_ms"] <= t["attack_delay_ms"] and not a["under"]["errors"],
+            f"p99 {a['calm']['p99_ms']:.1f} -> {a['under']['p99_ms']:.1f} ms, errors "
+            f"{a['under']['errors']}")
+        sil = self.report["silent_connection"]
+        for svc, v in sil["closed_after_s"].items():
+            add(f"{svc}: a connection that sends nothing is closed within "
+                f"{t['silent_close_s']:g} s", v, t["silent_close_s"],
+                v is not None and v <= t["silent_close_s"],
+                "" if v is not None else f"still open after {sil['cap_seconds']:g} s")
         rows = self.report["scaling"]["availability"]
         if len(rows) >= 2:
             flat = rows[-1]["direct"]["rps"] / max(1e-9, rows[0]["direct"]["rps"])
@@ -984,6 +1384,12 @@ class Bench:
                      f"{m['connections']} connections, wrk -t{m['wrk_threads']}, "
                      f"NUM_THREADS={m['service_num_threads']}, {m['cpus']} CPUs shared by "
                      f"everything")
+        b = m.get("baseline") or {}
+        lines.append(f"baseline: {b.get('describe') or b.get('commit') or 'none'} measured "
+                     f"{b.get('measured') or '-'} (scale {b.get('scale') or '-'}, "
+                     f"{b.get('seconds_per_run') or '-'} s per run, "
+                     f"{b.get('connections') or '-'} connections); pgbench ceilings: best of "
+                     f"{m.get('sweep_clients')} clients, {m.get('ceiling_seconds')} s each")
         hdr = f"  {'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  ratio"
         prev = (previous or {}).get("scenarios", {})
         for name, res in self.report["scenarios"].items():
@@ -992,17 +1398,25 @@ class Bench:
             lines.append(hdr)
             r = res["ratios"]
             rows = [("direct", res["direct"],
-                     f"{fmt_ratio(r['direct_vs_pgbench'])} of pgbench, "
+                     f"{fmt_ratio(r['direct_vs_pgbench_minimal'])} of minimal SQL, "
+                     f"{fmt_ratio(r['direct_vs_pgbench'])} of same SQL, "
                      f"{fmt_ratio(r['direct_vs_http_ceiling'])} of nginx fixed body"),
                     ("gateway", res["gateway"], f"{fmt_ratio(r['gateway_vs_direct'])} of direct")]
             if "gateway_keepalive" in res:
                 rows.append(("gateway+upstream keepalive", res["gateway_keepalive"],
                              f"{fmt_ratio(r['gateway_keepalive_vs_direct'])} of direct "
                              "(experiment)"))
-            if "pgbench" in res:
-                rows.append(("pgbench, same SQL", res["pgbench"], "ceiling (database)"))
-            rows.append(("nginx fixed body", res["http_ceiling"],
-                         f"ceiling (HTTP, {res['http_ceiling']['bytes_per_response']} B)"))
+            if res.get("baseline"):
+                factor = BASELINE_FACTORS.get(name)
+                rows.append(("baseline direct", res["baseline"],
+                             f"now x{fmt_ratio(r['direct_vs_baseline'])}"
+                             + (f" (target x{factor:g})" if factor else "")))
+            if "pgbench_minimal" in res:
+                pm, pg = res["pgbench_minimal"], res["pgbench"]
+                rows.append((f"pgbench minimal SQL c={pm['clients']}", pm,
+                             "ceiling (database, cheapest SQL)"))
+                rows.append((f"pgbench same SQL c={pg['clients']}", pg,
+                             "ceiling (database, the endpoint's SQL)"))
             for label, run, note in rows:
                 lines.append(f"  {label:28}{run['rps']:>9.0f}{run['p50_ms']:>9.2f}"
                              f"{run['p99_ms']:>9.2f}{run['errors']:>8}  {note}")
@@ -1038,7 +1452,51 @@ class Bench:
             for k, v in self.report["rss"].items()))
         sqlc = self.report["sql_check"]
         lines.append("== pgbench scripts vs the statements the services sent: " + ", ".join(
-            f"{k} {'same' if v['same_as_service'] else 'DRIFTED'}" for k, v in sqlc.items()))
+            f"{k} {sql_check_text(v)}" for k, v in sqlc.items()))
+        lines.append("")
+        lines.append("== statements per request (pg_stat_statements calls; BEGIN/COMMIT count, "
+                     "a pipelined batch counts each statement)")
+        for name, rt in self.report["round_trips"].items():
+            lines.append(f"  {name:18}{rt['per_request']:>6.2f} "
+                         f"(raw {rt['raw_per_request']:.2f})  ("
+                         + "; ".join(f"{x['per_request']:g}x {x['query'][:60]}"
+                                     for x in rt["statements"][:4]) + ")")
+        lines.append("")
+        lines.append("== EXPLAIN (ANALYZE, BUFFERS) of the room-list statements")
+        for ex in self.report["explain_room_list"] or [{"sql": "(no statement sent: served "
+                                                               "from the cache)", "params": [],
+                                                        "plan": []}]:
+            lines.append(f"  -- {ex['sql'][:200]}")
+            lines.append(f"  -- parameters: {', '.join(ex['params'] or [])}")
+            lines.extend("     " + x for x in ex["plan"])
+        lines.append("")
+        bk = self.report["backends"]
+        lines.append(f"== PostgreSQL backends per service (pg_stat_activity, {bk.get('samples')} "
+                     "samples every 0.5 s)")
+        for svc in SERVICES:
+            v = bk[svc]
+            lines.append(f"  {svc:20} max {v['max_backends']:>4} (at start {v['at_start']}); "
+                         f"pool {v['pool_size'] if v['pool_size'] is not None else '-'} + "
+                         f"{v['dedicated_sessions']} dedicated = {v['limit'] or '-'}; most "
+                         f"during '{v['worst_phase']}'")
+        lines.append("")
+        lines.append("== starvation: 256 keep-alive clients per service, answers per connection")
+        for svc, v in self.report["starvation"].items():
+            lines.append(f"  {svc:20} {v['rps']:>8.0f} req/s  min {v['min_per_connection']} "
+                         f"median {v['median_per_connection']} max {v['max_per_connection']}, "
+                         f"{v['starved_connections']} starved, errors {v['errors'] or 0}")
+        a = self.report["attack"]
+        lines.append(f"== gateway under {a['idle']} idle + {a['slowloris']} slowloris "
+                     f"connections: steady client p99 {a['calm']['p99_ms']:.2f} ms alone, "
+                     f"{a['under']['p99_ms']:.2f} ms under attack (delay {a['p99_delay_ms']:.2f} "
+                     f"ms; {a['calm']['rps']:.0f} -> {a['under']['rps']:.0f} req/s, errors "
+                     f"{a['under']['errors']}); attackers {a['attackers']}")
+        sil = self.report["silent_connection"]
+        lines.append("== a connection that sends nothing, directly on a service port, is closed "
+                     "after: " + ", ".join(
+                         f"{k} " + (f"> {sil['cap_seconds']:g} s (still open)" if v is None
+                                    else f"{v:.1f} s")
+                         for k, v in sil["closed_after_s"].items()))
         lines.append("")
         lines.append("== targets")
         for t in self.report["targets"]:
@@ -1079,7 +1537,8 @@ class Bench:
             if not res:
                 problems.append(f"{name}: missing")
                 continue
-            kinds = ["direct", "gateway", "http_ceiling"] + (["pgbench"] if sc["pgbench"] else [])
+            kinds = ["direct", "gateway", "http_ceiling"] + (["pgbench", "pgbench_minimal"]
+                                                             if sc["pgbench"] else [])
             for kind in kinds + (["gateway_keepalive"] if "gateway_keepalive" in res else []):
                 run = res.get(kind)
                 if not run:
@@ -1090,8 +1549,29 @@ class Bench:
         for name in ("availability", "create"):
             if len(report["scaling"][name]) < 2:
                 problems.append(f"scaling {name}: fewer than two sizes")
-        if not all(v["same_as_service"] for v in report["sql_check"].values()):
+        if any(v["same_as_service"] is False for v in report["sql_check"].values()):
             problems.append("a pgbench script no longer runs the service's SQL")
+        for name in BASELINE_FACTORS:
+            rt = report["round_trips"].get(name)
+            if not rt or rt["requests"] <= 0:
+                problems.append(f"round trips {name}: not measured")
+        for ex in report["explain_room_list"]:
+            if not ex["plan"] or ex["plan"][0].startswith("EXPLAIN failed"):
+                problems.append(f"EXPLAIN failed: {ex['plan'][:1]} for {ex['sql'][:80]}")
+        bk = report["backends"]
+        if bk.get("samples", 0) < 2 or not all(bk[s]["max_backends"] > 0 for s in SERVICES):
+            problems.append(f"backends not sampled: {bk}")
+        for svc in SERVICES:
+            st = report["starvation"].get(svc)
+            if not st or st["completed"] <= 0:
+                problems.append(f"starvation {svc}: no answer at all ({st})")
+        a = report["attack"]
+        if not a or a["calm"]["requests"] <= 0 or a["under"]["requests"] <= 0:
+            problems.append(f"attack: the steady client got no answer ({a})")
+        elif a["calm"]["errors"]:
+            problems.append(f"attack: the steady client had errors without an attack {a['calm']}")
+        if len(report["silent_connection"].get("closed_after_s", {})) != len(SERVICES):
+            problems.append("silent connection: not measured")
         for p in problems:
             log(f"CHECK FAILED: {p}")
         return not problems
@@ -1106,6 +1586,41 @@ class Bench:
             self.stack.cleanup()
 
 
+LOG_ENTRY = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \w+ \[\d+\] (.*)$")
+LOG_STATEMENT = re.compile(r"^(?:db=(\S*) app=(\S*) )?(?:LOG|DETAIL):  "
+                           r"(?:(?:execute [^:\n]*|statement): (.*)|parameters: (.*))$", re.S)
+LOG_PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
+
+
+def parse_pg_log(text):
+    """The statements in a stretch of the server log (log_statement = all): a list of
+    {db, app, sql, params}, params the literals of the DETAIL line that follows an execute.
+    Matches "execute <unnamed>:", any named prepared statement ("execute s0123abcd:") and
+    "statement:" (simple protocol); a message's further lines start with a tab."""
+    entries, cur = [], None
+    for line in text.split("\n"):
+        if line.startswith("\t") and cur is not None:
+            cur.append(line[1:])
+            continue
+        m = LOG_ENTRY.match(line)
+        if m:
+            cur = [m.group(1)]
+            entries.append(cur)
+        else:
+            cur = None
+    out = []
+    for lines in entries:
+        m = LOG_STATEMENT.match("\n".join(lines))
+        if not m:
+            continue
+        if m.group(3) is not None:
+            out.append({"db": m.group(1), "app": m.group(2), "sql": m.group(3), "params": None})
+        elif out and out[-1]["params"] is None:
+            params = sorted((int(k), v) for k, v in LOG_PARAM.findall(m.group(4)))
+            out[-1]["params"] = [v for _, v in params]
+    return out
+
+
 def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -1114,6 +1629,16 @@ def ratio(a, b):
     if not a or not b or not b.get("rps"):
         return None
     return round(a["rps"] / b["rps"], 3)
+
+
+def sql_check_text(v):
+    if v["same_as_service"] is None:
+        return "no SQL sent by the request"
+    return "same" if v["same_as_service"] else "DRIFTED"
+
+
+def pool_text(size):
+    return "unknown (no pool_size metric)" if size is None else str(size)
 
 
 def fmt_ratio(r):
@@ -1130,18 +1655,95 @@ def git_rev():
         return ""
 
 
+def run_baseline(commit):
+    """Measures commit with its own bench: a temporary git worktree, its release build, its
+    bench/bench.py at this run's scale, seconds and connections. Writes bench/baseline.json
+    (the commit and the direct and gateway figures of each scenario) and returns it."""
+    sha = subprocess.run(["git", "-C", ROOT, "rev-parse", "--verify", commit + "^{commit}"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    subject = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%s", sha], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    wt = tempfile.mkdtemp(prefix="mr-bench-base-", dir="/tmp")
+    os.rmdir(wt)
+    log(f"baseline: {sha[:12]} ({subject[:60]}) in {wt}")
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", wt, sha], check=True,
+                   stdout=subprocess.DEVNULL)
+    try:
+        # What is not in git (Kafka's jars, the OIDC test provider's modules, pinned tools).
+        for rel in ("kafka/libs", "tests/oidc/node_modules", ".tools"):
+            if os.path.exists(os.path.join(ROOT, rel)) and \
+                    not os.path.exists(os.path.join(wt, rel)):
+                os.symlink(os.path.join(ROOT, rel), os.path.join(wt, rel))
+        t0 = time.monotonic()
+        subprocess.run(["make", "--no-print-directory", "-C", wt, "-j2", "all"], check=True,
+                       stdout=subprocess.DEVNULL)
+        log(f"baseline: built in {time.monotonic() - t0:.0f}s; running its bench")
+        out = os.path.join(wt, "build", "bench-out")
+        env = dict(os.environ, BIN_DIR=os.path.join(wt, "build", "bin"), BENCH_OUT=out)
+        for k in ("BENCH_CHECK", "BENCH_BASELINE", "BENCH_SERVICE_THREADS"):
+            env.pop(k, None)
+        subprocess.run(["/usr/bin/python3", os.path.join(wt, "bench", "bench.py")], check=True,
+                       env=env, cwd=wt)
+        scale = os.environ.get("BENCH_SCALE", "full") or "full"
+        rep = json.load(open(os.path.join(out, f"latest-{scale}.json")))
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(wt, ignore_errors=True)
+
+    def brief(run):
+        return None if not run else {k: run.get(k) for k in
+                                     ("rps", "requests", "p50_ms", "p90_ms", "p99_ms", "errors")}
+    m = rep["meta"]
+    base = {
+        "commit": sha, "describe": f"{sha[:7]} {subject[:70]}",
+        "measured": m.get("started"), "scale": m.get("scale"),
+        "seconds_per_run": m.get("seconds_per_run"), "connections": m.get("connections"),
+        "service_num_threads": m.get("service_num_threads"), "cpus": m.get("cpus"),
+        "reservations": rep.get("seed", {}).get("reservations"),
+        "scenarios": {name: {"direct": brief(r.get("direct")), "gateway": brief(r.get("gateway")),
+                             "pgbench_same_sql": brief(r.get("pgbench"))}
+                      for name, r in rep.get("scenarios", {}).items()},
+        "scaling": {name: [{"reservations": row["reservations"],
+                            "direct": brief(row["direct"])} for row in rows]
+                    for name, rows in rep.get("scaling", {}).items()},
+        "rss_kb": {k: v.get("VmHWM") for k, v in rep.get("rss", {}).items()},
+        "total_seconds": m.get("total_seconds"),
+    }
+    with open(BASELINE_FILE, "w") as f:
+        json.dump(base, f, indent=1)
+        f.write("\n")
+    log(f"baseline written to {BASELINE_FILE}")
+    return base
+
+
+def load_baseline():
+    try:
+        with open(BASELINE_FILE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        log(f"no baseline ({BASELINE_FILE}): ratios to the baseline are n/a")
+        return None
+
+
 def main():
     # scripts/bench.sh bounds the run with timeout(1): SIGTERM still stops the stack.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for tool in ("wrk", f"{PGBIN}/pgbench", "nginx"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} is missing (make deps)")
+    t0 = time.monotonic()
+    commit = os.environ.get("BENCH_BASELINE", "").strip()
+    baseline = run_baseline(commit) if commit else load_baseline()
     bench = Bench()
+    bench.baseline = baseline
     ok = True
     try:
         bench.run()
         bench.evaluate()
         path = bench.write()
+        log(f"wall time {time.monotonic() - t0:.0f} s"
+            + (" (baseline included)" if commit else ""))
         if bench.check:
             ok = bench.verify(path)
             log("smoke check " + ("passed" if ok else "FAILED"))
