@@ -3,6 +3,7 @@
  * through db_write(), so a lost answer never turns a committed change into a 409/412/404. */
 #include "repo.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,45 +214,106 @@ enum db_status room_repo_get(long long id, json_t **room)
 	return one_json(st, res, room, &found);
 }
 
+/* The room list's statement, assembled from fixed pieces (never from request text): only the
+ * conditions of the filters given, so that whatever plan PostgreSQL caches for a statement text,
+ * each combination of filters has its own and can use its index (at most 32 texts).  Each '?' of
+ * a piece stands for the parameter the piece adds. */
+#define ROOM_LIST_SQL_MAX 2048
+#define ROOM_LIST_PARAMS 6
+struct room_list_sql {
+	char text[ROOM_LIST_SQL_MAX];
+	size_t len;
+	const char *params[ROOM_LIST_PARAMS];
+	int n;
+};
+
+static void room_list_add(struct room_list_sql *s, const char *piece, const char *value)
+{
+	int number = 0;
+	if (value) {
+		assert(s->n < ROOM_LIST_PARAMS);
+		s->params[s->n++] = value;
+		number = s->n;
+	}
+	for (const char *p = piece; *p; p++) {
+		char num[16];
+		const char *out = p;
+		size_t len = 1;
+		if (*p == '?') {
+			len = (size_t)snprintf(num, sizeof num, "$%d", number);
+			out = num;
+		}
+		assert(s->len + len <
+		       sizeof s->text); /* the pieces are fixed: a programming error */
+		memcpy(s->text + s->len, out, len);
+		s->len += len;
+	}
+	s->text[s->len] = '\0';
+}
+
+/* q as a LIKE pattern that matches it anywhere (%, _ and a backslash stand for themselves) into out of
+ * size bytes; false when it does not fit. */
+static bool like_contains(const char *q, char *out, size_t size)
+{
+	size_t o = 0;
+	out[o++] = '%';
+	for (const char *p = q; *p; p++) {
+		if (o + 4 > size)
+			return false;
+		if (*p == '%' || *p == '_' || *p == '\\')
+			out[o++] = '\\';
+		out[o++] = *p;
+	}
+	out[o++] = '%';
+	out[o] = '\0';
+	return true;
+}
+
 enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_t **next)
 {
+	struct room_list_sql s = {.len = 0};
 	PGresult *res = NULL;
-	char minc[24], after_id[24], limit[24];
+	enum db_status st = DB_UNAVAILABLE;
+	char minc[24], after_id[24], limit[24], pattern[2 * ROOM_Q_MAX + 3];
 	char *equipment = f->equipment ? json_dumps(f->equipment, JSON_COMPACT) : NULL;
 	snprintf(minc, sizeof minc, "%lld", f->min_capacity);
 	snprintf(after_id, sizeof after_id, "%lld", f->after_id);
 	snprintf(limit, sizeof limit, "%lld", f->limit + 1);
-	const char *params[] = {f->has_min_capacity ? minc : NULL,
-	                        equipment,
-	                        f->q,
-	                        f->has_active ? (f->active ? "true" : "false") : NULL,
-	                        f->after_name,
-	                        after_id,
-	                        limit};
 	*rooms = NULL;
 	*next = NULL;
-	enum db_status st = db_exec(
-		&res,
-		/* Filter, sort and cut first; build the JSON only for the rows of the page. */
-		/* clang-format off */
-		"SELECT " ROOM_JSON("r") "::text, lower(r.name), r.id FROM ("
-		"SELECT * FROM rooms r "
-		"WHERE ($1::int IS NULL OR r.capacity >= $1::int) "
-		"AND ($2::json IS NULL OR ARRAY(SELECT lower(e) FROM unnest(r.equipment) e) "
-		"    @> ARRAY(SELECT lower(x) FROM json_array_elements_text($2::json) x)) "
-		"AND ($3::text IS NULL OR strpos(lower(r.name), lower($3)) > 0 "
-		"    OR strpos(lower(COALESCE(r.building, '')), lower($3)) > 0 "
-		"    OR strpos(lower(COALESCE(r.description, '')), lower($3)) > 0) "
-		"AND ($4::boolean IS NULL OR r.active = $4::boolean) "
-		"AND ($5::text IS NULL OR (lower(r.name), r.id) > ($5, $6::bigint)) "
-		"ORDER BY lower(r.name), r.id LIMIT $7::bigint) r "
-		"ORDER BY lower(r.name), r.id",
-		7, params);
+	if ((f->equipment && !equipment) || (f->q && !like_contains(f->q, pattern, sizeof pattern)))
+		goto out;
+	/* Filter, sort and cut first; build the JSON only for the rows of the page.  The
+	 * conditions are the expressions of the indexes of migration 002: equipment_key (GIN),
+	 * room_fold(name|building|description) (trigram GIN), (lower(name), id) for the order. */
+	/* clang-format off */
+	room_list_add(&s, "SELECT " ROOM_JSON("r") "::text, lower(r.name), r.id FROM ("
+	                  "SELECT * FROM rooms r WHERE true", NULL);
+	if (f->has_min_capacity)
+		room_list_add(&s, " AND r.capacity >= ?::int", minc);
+	if (equipment)
+		room_list_add(&s, " AND r.equipment_key @> "
+		                  "ARRAY(SELECT lower(x) FROM json_array_elements_text(?::json) x)",
+		              equipment);
+	if (f->q)
+		room_list_add(&s, " AND (room_fold(r.name) LIKE lower(?) "
+		                  "OR room_fold(r.building) LIKE lower(?) "
+		                  "OR room_fold(r.description) LIKE lower(?))",
+		              pattern);
+	if (f->has_active)
+		room_list_add(&s, " AND r.active = ?::boolean", f->active ? "true" : "false");
+	if (f->after_name) {
+		room_list_add(&s, " AND (lower(r.name), r.id) > (?", f->after_name);
+		room_list_add(&s, ", ?::bigint)", after_id);
+	}
+	room_list_add(&s, " ORDER BY lower(r.name), r.id LIMIT ?::bigint) r "
+	                  "ORDER BY lower(r.name), r.id", limit);
 	/* clang-format on */
-	free(equipment);
-	if (st != DB_OK)
-		return st;
-	db_json_page(res, f->limit, rooms, next);
+	st = db_exec(&res, s.text, s.n, s.params);
+	if (st == DB_OK)
+		db_json_page(res, f->limit, rooms, next);
+out:
 	PQclear(res);
-	return DB_OK;
+	free(equipment);
+	return st;
 }
