@@ -222,8 +222,8 @@ def test_list_filters_use_the_indexes(stack):
             # The conditions of room_repo_list (room-service/src/repo.c) for these filters.
             plans = {}
             for name, where, param in (
-                    ("rooms_equipment_key", "r.equipment_key @> ARRAY(SELECT lower(x) FROM "
-                     "json_array_elements_text(%s::json) x)", '["KETTLE"]'),
+                    ("rooms_equipment_key",
+                     "r.equipment_key @> room_equipment_key(%s::text[])", '{"KETTLE"}'),
                     ("rooms_description_trgm", "(room_fold(r.name) LIKE lower(%s) OR "
                      "room_fold(r.building) LIKE lower(%s) OR room_fold(r.description) "
                      "LIKE lower(%s))", "%room 1234%")):
