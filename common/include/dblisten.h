@@ -35,6 +35,11 @@ struct db_listener;
  * db_configure().  NULL when the thread cannot be started.  Thread-safe. */
 struct db_listener *db_listen_start(const char *channel, const char *app_name, db_listen_fn fn,
                                     void *arg);
+/* The moment (timefmt_mono_ms()) before which every committed notification is known to have
+ * reached the owner: when the last answered probe (or LISTEN) was sent; 0 while the owner has
+ * not been told UP.  An owner that must not trust a listener whose thread has not run for a
+ * while (a loaded machine) compares it with the clock itself.  Thread-safe. */
+long long db_listen_confirmed_ms(const struct db_listener *l);
 /* Stops the thread (within about DB_LISTEN_POLL_MS), closes the session and frees l (NULL is
  * fine). */
 void db_listen_stop(struct db_listener *l);

@@ -20,6 +20,7 @@ struct db_listener {
 	void *arg;
 	pthread_t thread;
 	_Atomic bool stopping;
+	_Atomic long long confirmed_ms; /* db_listen_confirmed_ms() */
 };
 
 /* One session's life on the listener's state: whether the owner was told UP, when the last
@@ -35,7 +36,11 @@ static void db_listen_tell(struct db_listener *l, struct db_listen_session *s, b
 	if (s->up == up)
 		return;
 	s->up = up;
+	if (!up)
+		l->confirmed_ms = 0;
 	l->fn(l->arg, up ? DB_LISTEN_UP : DB_LISTEN_DOWN);
+	if (up)
+		l->confirmed_ms = s->confirmed_ms;
 }
 
 /* Names the session and LISTENs.  False (logged) when the session is not usable. */
@@ -58,23 +63,22 @@ static bool db_listen_subscribe(struct db_listener *l, PGconn *c)
 	return ok;
 }
 
-/* Reads what arrived: the probe's answer and notifications.  False when the session broke. */
+/* Reads what arrived: notifications and the probe's answer.  False when the session broke. */
 static bool db_listen_read(struct db_listener *l, struct db_listen_session *s)
 {
 	if (PQconsumeInput(s->c) != 1)
 		return false;
-	while (s->probe_sent_ms && PQisBusy(s->c) == 0) {
+	bool answered = false;
+	while (s->probe_sent_ms && !answered && PQisBusy(s->c) == 0) {
 		PGresult *r = PQgetResult(s->c);
-		if (!r) {
-			s->confirmed_ms = s->probe_sent_ms;
-			s->probe_sent_ms = 0;
-			break;
-		}
-		bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		answered = r == NULL;
+		bool ok = answered || PQresultStatus(r) == PGRES_TUPLES_OK;
 		PQclear(r);
 		if (!ok)
 			return false;
 	}
+	/* The notifications that came before the answer were parsed on the way to it: they are
+	 * told first, and only then is the probe's moment taken as confirmed. */
 	bool notified = false;
 	PGnotify *n;
 	while ((n = PQnotifies(s->c)) != NULL) {
@@ -83,6 +87,12 @@ static bool db_listen_read(struct db_listener *l, struct db_listen_session *s)
 	}
 	if (notified && s->up)
 		l->fn(l->arg, DB_LISTEN_NOTIFIED);
+	if (answered) {
+		s->confirmed_ms = s->probe_sent_ms;
+		s->probe_sent_ms = 0;
+		if (s->up)
+			l->confirmed_ms = s->confirmed_ms;
+	}
 	return PQstatus(s->c) == CONNECTION_OK;
 }
 
@@ -153,6 +163,11 @@ struct db_listener *db_listen_start(const char *channel, const char *app_name, d
 		return NULL;
 	}
 	return l;
+}
+
+long long db_listen_confirmed_ms(const struct db_listener *l)
+{
+	return l ? l->confirmed_ms : 0;
 }
 
 void db_listen_stop(struct db_listener *l)

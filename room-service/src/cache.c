@@ -12,6 +12,7 @@
 #include "dblisten.h"
 #include "log.h"
 #include "metrics.h"
+#include "timefmt.h"
 
 static struct {
 	pthread_mutex_t lock;
@@ -88,6 +89,9 @@ const struct room_cache_entry *room_cache_get(const char *key)
 	struct room_cache_entry *hit = NULL;
 	uint64_t stamp = atomic_load(&room_cache.stamp);
 	if (room_cache.max_entries == 0 || (stamp & 1))
+		return NULL;
+	/* The listener flips the stamp when it goes quiet, but only when its thread runs. */
+	if (timefmt_mono_ms() - db_listen_confirmed_ms(room_cache.listener) >= DB_LISTEN_FRESH_MS)
 		return NULL;
 	uint64_t h = fnv1a(key, strlen(key));
 	pthread_mutex_lock(&room_cache.lock);
