@@ -237,3 +237,17 @@ def test_list_filters_use_the_indexes(stack):
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_conditional_get_through_the_gateway(stack, admin_headers):
+    room = create_room(stack.room.url, admin_headers)
+    url = f"{stack.gateway.url}/rooms/{room['id']}"
+    r = requests.get(url, headers=admin_headers, timeout=5)
+    assert r.status_code == 200 and r.headers["ETag"] == '"1"'
+    r = requests.get(url, headers={**admin_headers, "If-None-Match": '"1"'}, timeout=5)
+    assert r.status_code == 304 and r.content == b"" and r.headers["ETag"] == '"1"'
+    r = requests.get(f"{stack.gateway.url}/rooms", params={"q": room["name"]},
+                     headers=admin_headers, timeout=5)
+    r2 = requests.get(f"{stack.gateway.url}/rooms", params={"q": room["name"]},
+                      headers={**admin_headers, "If-None-Match": r.headers["ETag"]}, timeout=5)
+    assert r2.status_code == 304 and r2.headers["ETag"] == r.headers["ETag"]
