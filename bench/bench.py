@@ -847,7 +847,8 @@ class Bench:
         sc = SCENARIOS[scenario]
         defines = {}
         if scenario == "room_list":
-            defines = {"equipment": json.dumps([EQUIPMENT_FILTER]), "active": "true",
+            # The service's equipment parameter: a text[] literal (room-service/src/repo.c).
+            defines = {"equipment": f'{{"{EQUIPMENT_FILTER}"}}', "active": "true",
                        "limit": 21}
             if template == sc["minimal"]:
                 defines = {"equipment": EQUIPMENT_FILTER}

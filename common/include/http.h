@@ -118,8 +118,18 @@ void req_add_header(struct req *r, const char *name, const char *value);
  * returns false when it is present but names no valid version. */
 bool req_if_match(struct req *r, long long *version);
 
+/* Conditional GET: when the If-None-Match header names etag (weak comparison, "*" names any),
+ * replies 304 with ETag: etag and no body, and returns true; else returns false and does
+ * nothing.  Call it once the resource's current ETag is known. */
+bool req_not_modified(struct req *r, const char *etag);
+
 /* Replies with body (stolen; NULL for no body) and status. */
 void req_reply_json(struct req *r, int status, json_t *body);
+/* The text req_reply_json() sends for body (borrowed): new string (free()), NULL when out of
+ * memory.  Thread-safe. */
+char *req_json_text(const json_t *body);
+/* Replies with status and a JSON text body of len bytes (borrowed), e.g. from req_json_text(). */
+void req_reply_json_text(struct req *r, int status, const char *text, size_t len);
 /* Replies without body (e.g. 204). */
 void req_reply_empty(struct req *r, int status);
 /* Replies with a redirect (302) to location. */

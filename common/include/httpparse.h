@@ -45,6 +45,10 @@ bool httpparse_request_id_valid(const char *s);
  * is present but names no version: not one quoted decimal, zero, or beyond a PostgreSQL integer
  * (2^31 - 1).  Lists of tags name no single version and are refused too. */
 bool httpparse_if_match(const char *header, long long *version);
+/* Whether an If-None-Match header (may be NULL) names etag ("\"…\"", optionally W/), by weak
+ * comparison (RFC 9110 13.1.2: W/ is ignored on both sides); "*" names any.  A malformed header
+ * names nothing from where it goes wrong. */
+bool httpparse_etag_listed(const char *header, const char *etag);
 /* The value of the cookie called name in a Cookie header (may be NULL), "a=1; b=2" (RFC 6265
  * §5.4): *value points into header (borrowed, not NUL-terminated) and *len is its length.  Names
  * compare exactly; blanks around a pair are not part of it; the first pair of that name wins

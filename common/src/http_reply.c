@@ -20,6 +20,8 @@ const char *http_cors_origin(const struct req *r)
 	return httpparse_origin_allowed(r->srv->opts->cors_origins, origin) ? origin : NULL;
 }
 
+static bool req_has_header(const struct req *r, const char *name);
+
 void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len)
 {
 	char clen[24];
@@ -27,9 +29,12 @@ void http_send(struct req *r, int status, const char *content_type, const char *
 	mg_response_header_start(r->conn, status);
 	if (content_type)
 		mg_response_header_add(r->conn, "Content-Type", content_type, -1);
-	mg_response_header_add(r->conn, "Content-Length", clen, -1);
+	/* A 304 has no body, and its Content-Length would describe the 200's (RFC 9110 8.6). */
+	if (status != 304)
+		mg_response_header_add(r->conn, "Content-Length", clen, -1);
 	mg_response_header_add(r->conn, "X-Request-ID", r->id, -1);
-	mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+	if (!req_has_header(r, "Cache-Control"))
+		mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
 	const char *origin = http_cors_origin(r);
 	if (origin) {
 		mg_response_header_add(r->conn, "Access-Control-Allow-Origin", origin, -1);
@@ -73,15 +78,24 @@ static bool req_has_header(const struct req *r, const char *name)
 	return false;
 }
 
+char *req_json_text(const json_t *body)
+{
+	return json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+}
+
+void req_reply_json_text(struct req *r, int status, const char *text, size_t len)
+{
+	if (!r->replied)
+		http_send(r, status, "application/json", text, len);
+}
+
 void req_reply_json(struct req *r, int status, json_t *body)
 {
 	if (r->replied) {
 		json_decref(body);
 		return;
 	}
-	char *text = body ? json_dumps(body,
-	                               JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6))
-	                  : NULL;
+	char *text = body ? req_json_text(body) : NULL;
 	json_decref(body);
 	if (body && !text) {
 		http_send(r, 500, "application/json", "", 0);

@@ -145,6 +145,15 @@ bool req_if_match(struct req *r, long long *version)
 	return false;
 }
 
+bool req_not_modified(struct req *r, const char *etag)
+{
+	if (!httpparse_etag_listed(mg_get_header(r->conn, "If-None-Match"), etag))
+		return false;
+	req_add_header(r, "ETag", etag);
+	req_reply_empty(r, 304);
+	return true;
+}
+
 json_t *req_body_object(struct req *r)
 {
 	long long max = r->srv->opts->max_body;

@@ -145,6 +145,30 @@ bool httpparse_if_match(const char *h, long long *version)
 	return false;
 }
 
+bool httpparse_etag_listed(const char *h, const char *etag)
+{
+	if (!h || !etag)
+		return false;
+	if (strncmp(etag, "W/", 2) == 0)
+		etag += 2;
+	size_t len = strlen(etag);
+	for (;;) {
+		while (*h == ' ' || *h == '\t' || *h == ',')
+			h++;
+		if (*h == '*')
+			return true;
+		if (strncmp(h, "W/", 2) == 0)
+			h += 2;
+		/* An entity tag is quoted and may hold commas, so the list is read tag by tag. */
+		const char *end = *h == '"' ? strchr(h + 1, '"') : NULL;
+		if (!end)
+			return false;
+		if ((size_t)(end + 1 - h) == len && memcmp(h, etag, len) == 0)
+			return true;
+		h = end + 1;
+	}
+}
+
 bool httpparse_cookie(const char *header, const char *name, const char **value, size_t *len)
 {
 	size_t nlen = name ? strlen(name) : 0;

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cache.h"
 #include "countof.h"
 #include "embedded.h"
 #include "handlers.h"
@@ -15,6 +16,7 @@
 struct room_config {
 	struct svc_config common;
 	char *room_events_topic, *user_events_topic, *consumer_group;
+	long long cache_max_entries, cache_max_bytes;
 };
 
 #define ROOM_CFG struct room_config
@@ -26,6 +28,9 @@ static const struct cfg_param room_params[] = {
 	/* Not KAFKA_CONSUMER_GROUP, which names reservation-service's group in a shared
 	 * configuration (the chart's ConfigMap): one group per consuming service. */
 	CFG_STR(ROOM_CFG, "ROOM_CONSUMER_GROUP", consumer_group, "room-service", 1, 249),
+	/* The room cache (cache.h); 0 entries = no cache. */
+	CFG_INT(ROOM_CFG, "ROOM_CACHE_MAX_ENTRIES", cache_max_entries, "4096", 0, 1000000),
+	CFG_INT(ROOM_CFG, "ROOM_CACHE_MAX_BYTES", cache_max_bytes, "16777216", 65536, 1073741824),
 };
 #undef ROOM_CFG
 
@@ -47,6 +52,13 @@ int main(int argc, char **argv)
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
 	room_handlers_init(cfg.room_events_topic);
+	/* Its own application_name, so that an operator (and a test) can find the session. */
+	if (!room_cache_start(SERVICE " cache listener", cfg.cache_max_entries,
+	                      cfg.cache_max_bytes)) {
+		fprintf(stderr, SERVICE ": cannot start the room cache\n");
+		svc_exit(&room_config_table, &cfg);
+		return 1;
+	}
 	/* user_events only feed the token revocations (revoke.h). */
 	const char *consume[] = {cfg.user_events_topic, NULL};
 	struct svc_service service = {
@@ -64,6 +76,7 @@ int main(int argc, char **argv)
 		.consume = revoke_consume,
 	};
 	rc = svc_serve(&service);
+	room_cache_stop();
 	svc_exit(&room_config_table, &cfg);
 	return rc;
 }

@@ -12,11 +12,14 @@
 #include "db.h"
 #include "validate.h"
 
+#define ROOM_Q_MAX 200
+
 struct room_filter {
 	bool has_min_capacity;
 	long long min_capacity;
 	json_t *equipment; /* borrowed array of lower-case strings, NULL = any */
-	const char *q;     /* substring of name, building or description; NULL = any */
+	const char *
+		q; /* substring of name, building or description (≤ ROOM_Q_MAX bytes); NULL = any */
 	bool has_active, active;
 	const char *after_name; /* cursor: lower(name), id of the last row; NULL = first page */
 	long long after_id;

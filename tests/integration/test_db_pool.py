@@ -96,8 +96,9 @@ def backends(pg, proxy):
 
 @pytest.fixture(scope="module")
 def busy_room(stack):
+    # Room reads must reach the database here: without the room cache (and its listener).
     svc = stack.room_service(tag="room-pool-busy", DB_POOL_SIZE="2", DB_POOL_WAIT_MS="300",
-                             NUM_THREADS="32",
+                             NUM_THREADS="32", ROOM_CACHE_MAX_ENTRIES="0",
                              ROOM_CONSUMER_GROUP=f"room-pool-{uuid.uuid4().hex[:8]}")
     svc.start()
     yield svc
@@ -114,7 +115,7 @@ def proxy(stack):
 @pytest.fixture(scope="module")
 def proxied_room(stack, proxy):
     svc = stack.room_service(tag="room-pool-proxied", DB_POOL_SIZE="3",
-                             DB_POOL_WAIT_MS="5000", NUM_THREADS="80",
+                             DB_POOL_WAIT_MS="5000", NUM_THREADS="80", ROOM_CACHE_MAX_ENTRIES="0",
                              DATABASE_URL=proxy.dsn(stack.pg.url, "room_db"),
                              ROOM_CONSUMER_GROUP=f"room-pool-{uuid.uuid4().hex[:8]}")
     svc.start()

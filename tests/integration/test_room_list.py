@@ -208,3 +208,14 @@ def test_limit_bounds_are_accepted(room_url, admin_headers):
     for limit in (1, 200):
         r = requests.get(f"{room_url}/rooms", params={"limit": limit}, headers=admin_headers)
         assert r.status_code == 200 and len(r.json()) <= limit
+
+
+def test_equipment_filter_with_quotes_backslashes_and_braces(room_url, admin_headers):
+    t = tag()
+    odd = ['Say "hi"', "back\\slash", "{braces}", "NULL"]
+    room = create_room(room_url, admin_headers, name=f"EqOdd {t}", equipment=odd)
+    create_room(room_url, admin_headers, name=f"EqOdd {t} plain", equipment=["hi"])
+    for item in odd:
+        assert listing(room_url, admin_headers, q=t, equipment=item.upper()) == [room], item
+    assert listing(room_url, admin_headers, q=t, equipment=",".join(odd)) == [room]
+    assert listing(room_url, admin_headers, q=t, equipment='"hi"') == []

@@ -248,6 +248,26 @@ static void test_request_id(void **state)
 
 /* ---- headers ---- */
 
+static void test_etag_listed(void **state)
+{
+	(void)state;
+	assert_true(httpparse_etag_listed("\"3\"", "\"3\""));
+	assert_true(httpparse_etag_listed("W/\"3\"", "\"3\"")); /* weak comparison */
+	assert_true(httpparse_etag_listed("\"3\"", "W/\"3\""));
+	assert_true(httpparse_etag_listed("*", "\"3\""));
+	assert_true(httpparse_etag_listed(" \"1\" ,\"a,b\", \"3\"", "\"3\""));
+	assert_true(httpparse_etag_listed("\"a,b\"", "\"a,b\"")); /* a comma inside a tag */
+	assert_false(httpparse_etag_listed(NULL, "\"3\""));
+	assert_false(httpparse_etag_listed("", "\"3\""));
+	assert_false(httpparse_etag_listed("\"33\"", "\"3\""));
+	assert_false(httpparse_etag_listed("\"3", "\"3\""));
+	assert_false(httpparse_etag_listed("3", "\"3\""));
+	assert_false(httpparse_etag_listed("\"a,b\"", "\"a\""));
+	/* Malformed from the second tag on: what came before still counts, nothing after. */
+	assert_true(httpparse_etag_listed("\"3\", garbage", "\"3\""));
+	assert_false(httpparse_etag_listed("garbage, \"3\"", "\"3\""));
+}
+
 static void expect_if_match(const char *header, long long want)
 {
 	long long v = -1;
@@ -656,6 +676,7 @@ int main(void)
 		cmocka_unit_test(test_path_decode_length),
 		cmocka_unit_test(test_request_id),
 		cmocka_unit_test(test_if_match),
+		cmocka_unit_test(test_etag_listed),
 		cmocka_unit_test(test_cookie),
 		cmocka_unit_test(test_is_json_type),
 		cmocka_unit_test(test_cidr_list_valid),
