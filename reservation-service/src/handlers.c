@@ -489,15 +489,19 @@ void res_handle_cancel(struct req *r)
 
 /* ---- availability ---- */
 
-/* Room of an availability query: 404 when unknown (deleted rooms included). */
-static bool availability_room(struct req *r, long long room_id, struct res_room *room)
+/* The room's days first..last and its busy spans in them: 404 when the room is unknown
+ * (deleted rooms included). */
+static bool availability_busy(struct req *r, long long room_id, const char *first, const char *last,
+                              struct res_day_span *span, json_t **busy)
 {
-	enum db_status st = res_repo_room_info(room_id, room);
+	enum db_status st = res_repo_busy(room_id, first, last, span, busy);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return false;
 	}
-	if (!room->found) {
+	if (!span->found) {
+		json_decref(*busy);
+		*busy = NULL;
 		req_error(r, ERR_NOT_FOUND, NULL, "no room with id %lld", room_id);
 		return false;
 	}
@@ -520,10 +524,10 @@ static bool query_date(struct req *r, const char *name, char *buf, size_t size)
 
 void res_handle_availability(struct req *r)
 {
-	long long room_id = 0, start = 0, end = 0;
+	long long room_id = 0;
 	bool present = false;
 	char date[16];
-	struct res_room room;
+	struct res_day_span day;
 	json_t *busy = NULL;
 
 	if (!req_query_int(r, "room_id", 1, 9007199254740991LL, &room_id, &present))
@@ -533,15 +537,10 @@ void res_handle_availability(struct req *r)
 		          "query parameter room_id is required");
 		return;
 	}
-	if (!query_date(r, "date", date, sizeof date) || !availability_room(r, room_id, &room))
+	if (!query_date(r, "date", date, sizeof date) ||
+	    !availability_busy(r, room_id, date, date, &day, &busy))
 		return;
-	enum db_status st = res_repo_day_bounds(date, date, room.time_zone, &start, &end);
-	if (st == DB_OK)
-		st = res_repo_busy(room_id, start, end, &busy);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		return;
-	}
+	long long start = day.start, end = day.end;
 	/* Busy spans merged where they touch; free spans are the gaps of the day. */
 	json_t *busy_out = json_array(), *free_out = json_array();
 	long long cursor = start, run_start = -1, run_end = -1;
@@ -570,15 +569,15 @@ void res_handle_availability(struct req *r)
 	json_decref(busy);
 	req_reply_json(r, 200,
 	               json_pack("{s:I, s:s, s:s, s:o, s:o}", "room_id", (json_int_t)room_id,
-	                         "date", date, "time_zone", room.time_zone, "busy", busy_out,
-	                         "free", free_out));
+	                         "date", date, "time_zone", day.time_zone, "busy", busy_out, "free",
+	                         free_out));
 }
 
 void res_handle_availability_room(struct req *r)
 {
-	long long room_id, start = 0, end = 0;
+	long long room_id;
 	char first[16], last[16];
-	struct res_room room;
+	struct res_day_span day;
 	json_t *busy = NULL;
 	int y1, m1, d1, y2, m2, d2;
 
@@ -602,15 +601,8 @@ void res_handle_availability_room(struct req *r)
 		          "the date range is limited to 366 days");
 		return;
 	}
-	if (!availability_room(r, room_id, &room))
+	if (!availability_busy(r, room_id, first, last, &day, &busy))
 		return;
-	enum db_status st = res_repo_day_bounds(first, last, room.time_zone, &start, &end);
-	if (st == DB_OK)
-		st = res_repo_busy(room_id, start, end, &busy);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		return;
-	}
 	json_t *slots = json_array();
 	size_t i;
 	json_t *b;

@@ -170,24 +170,6 @@ enum db_status res_repo_room_info(long long room_id, struct res_room *room)
 	return st;
 }
 
-enum db_status res_repo_day_bounds(const char *first, const char *last, const char *tz,
-                                   long long *start, long long *end)
-{
-	PGresult *res = NULL;
-	const char *params[] = {first, last, tz};
-	enum db_status st = db_exec(
-		&res,
-		"SELECT extract(epoch FROM ($1::date::timestamp AT TIME ZONE $3))::bigint, "
-		"       extract(epoch FROM (($2::date + 1)::timestamp AT TIME ZONE $3))::bigint",
-		3, params);
-	if (st == DB_OK) {
-		*start = db_int(res, 0, 0);
-		*end = db_int(res, 0, 1);
-	}
-	PQclear(res);
-	return st;
-}
-
 enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
                                const char *idem_key, const char *idem_hash, json_t **res,
                                json_t **conflicts, enum res_outcome *outcome)
@@ -348,32 +330,50 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 	return DB_OK;
 }
 
-enum db_status res_repo_busy(long long room_id, long long from, long long to, json_t **busy)
+enum db_status res_repo_busy(long long room_id, const char *first, const char *last,
+                             struct res_day_span *span, json_t **busy)
 {
-	char room[24], f[24], t[24];
+	char room[24];
 	PGresult *res = NULL;
 	num(room, sizeof room, room_id);
-	num(f, sizeof f, from);
-	num(t, sizeof t, to);
-	const char *params[] = {room, f, t};
+	const char *params[] = {room, first, last};
+	memset(span, 0, sizeof *span);
 	*busy = NULL;
+	/* One row per busy span, or one with NULL spans for a free room; none for an unknown one. */
 	enum db_status st = db_exec(
 		&res,
-		"SELECT greatest(extract(epoch FROM start_time)::bigint, $2::bigint), "
-		"       least(extract(epoch FROM end_time)::bigint, $3::bigint) "
-		"FROM reservations WHERE room_id = $1::bigint AND status = 'confirmed' "
+		"SELECT m.time_zone, d.s, d.e, extract(epoch FROM r.start_time)::bigint, "
+		"       extract(epoch FROM r.end_time)::bigint "
+		"FROM rooms m CROSS JOIN LATERAL (SELECT "
+		"  extract(epoch FROM ($2::date::timestamp AT TIME ZONE m.time_zone))::bigint AS s, "
+		"  extract(epoch FROM (($3::date + 1)::timestamp AT TIME ZONE m.time_zone))::bigint "
+		"  AS e) d "
+		"LEFT JOIN LATERAL (SELECT start_time, end_time FROM reservations "
+		"  WHERE room_id = m.id AND status = 'confirmed' "
 		/* The exclusion constraint's GiST index answers this overlap directly, so the cost
-		 * does not grow with the room's history. */
-		"AND tstzrange(start_time, end_time, '[)') && "
-		"    tstzrange(to_timestamp($2::bigint), to_timestamp($3::bigint), '[)') "
-		"ORDER BY start_time",
+		 * does not grow with the room's history.  OFFSET 0 keeps room_id = $1 out of the
+		 * subquery: with it the planner also reads the room's whole (room_id, start_time)
+		 * index and ANDs the two bitmaps. */
+		"  AND tstzrange(start_time, end_time, '[)') && "
+		"      tstzrange(to_timestamp(d.s), to_timestamp(d.e), '[)') OFFSET 0) r ON true "
+		"WHERE m.id = $1::bigint AND NOT m.deleted ORDER BY r.start_time",
 		3, params);
 	if (st != DB_OK)
 		return st;
 	*busy = json_array();
-	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(*busy, json_pack("[I, I]", (json_int_t)db_int(res, i, 0),
-		                                       (json_int_t)db_int(res, i, 1)));
+	if (PQntuples(res) > 0) {
+		span->found = true;
+		snprintf(span->time_zone, sizeof span->time_zone, "%s", PQgetvalue(res, 0, 0));
+		span->start = db_int(res, 0, 1);
+		span->end = db_int(res, 0, 2);
+	}
+	for (int i = 0; i < PQntuples(res) && !PQgetisnull(res, i, 3); i++) {
+		long long start = db_int(res, i, 3), end = db_int(res, i, 4);
+		json_array_append_new(
+			*busy,
+			json_pack("[I, I]", (json_int_t)(start > span->start ? start : span->start),
+		                  (json_int_t)(end < span->end ? end : span->end)));
+	}
 	PQclear(res);
 	return DB_OK;
 }

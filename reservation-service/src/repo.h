@@ -21,10 +21,6 @@ struct res_room {
 };
 
 enum db_status res_repo_room_info(long long room_id, struct res_room *room);
-/* The UTC bounds [start, end) of the calendar days first..last ("YYYY-MM-DD") in zone tz. */
-enum db_status res_repo_day_bounds(const char *first, const char *last, const char *tz,
-                                   long long *start, long long *end);
-
 enum res_outcome {
 	RES_DONE,
 	RES_NOT_FOUND,
@@ -92,9 +88,18 @@ struct res_filter {
 /* *list: new array; *next: the next page's cursor key or NULL. */
 enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t **next);
 
-/* Confirmed reservations of room overlapping [from, to), clipped to it, ordered by start:
- * new array of [start, end] pairs in UTC seconds. */
-enum db_status res_repo_busy(long long room_id, long long from, long long to, json_t **busy);
+/* The calendar days first..last ("YYYY-MM-DD") of a room in its own zone. */
+struct res_day_span {
+	bool found; /* the room is known and not deleted */
+	char time_zone[80];
+	long long start, end; /* UTC seconds of [first 00:00, the day after last 00:00) */
+};
+
+/* In one statement: the room's zone and the days' bounds in it (*span; span->found false for an
+ * unknown or deleted room), and the confirmed reservations of the room overlapping them, clipped
+ * to them, ordered by start (*busy: new array of [start, end] pairs in UTC seconds). */
+enum db_status res_repo_busy(long long room_id, const char *first, const char *last,
+                             struct res_day_span *span, json_t **busy);
 
 /* Consumer side.  Each is idempotent: an event at or below the stored version changes nothing. */
 enum db_status res_repo_room_upsert(long long id, const char *name, long long capacity,
