@@ -3,8 +3,10 @@
 -- however many steps it takes (docs/architecture.md#request-walk).  repo.c calls them; the
 -- outcomes they return are mapped to replies by handlers.c.
 
--- A reservation as the API answers it and as the events carry it (docs/api.md#reservation-service).
--- LANGUAGE sql and STABLE: the planner inlines it, so a list costs what the expression costs.
+-- A reservation as the API answers a write and as the events carry it
+-- (docs/api.md#reservation-service).  Reads build the same object in C from plain columns
+-- (res_from_columns in reservation-service/src/repo.c, faster: bench/json_ab.py); the tests compare
+-- the two.  LANGUAGE sql and STABLE: the planner inlines it.
 CREATE FUNCTION res_json(r reservations) RETURNS json LANGUAGE sql STABLE AS $$
 SELECT json_build_object('id', r.id, 'room_id', r.room_id, 'user_id', r.user_id,
     'purpose', r.purpose,

@@ -5,7 +5,8 @@
  * touching its reservations, so concurrent attempts queue instead of deadlocking on the
  * exclusion constraint; the constraint itself is the guarantee.  A create with an
  * Idempotency-Key claims the key before the room, so its twins queue on the key.  The JSON of a
- * reservation and of its events is spelled once, by the SQL functions res_json and res_event. */
+ * reservation and of its events is spelled by the SQL functions res_json and res_event for the
+ * writes, and by res_from_columns for the reads. */
 #include "repo.h"
 
 #include <stdio.h>
@@ -16,12 +17,12 @@
 #include "log.h"
 #include "outbox.h"
 #include "revoke.h"
+#include "timefmt.h"
 
-#define TS_S(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-/* A reservation (r: a row of reservations, or of a CTE returning one) as JSON, and the payload of
- * its event (type: an SQL text expression). */
-#define RES_JSON(r) "res_json(" r ")"
+/* The payload of a reservation's event (type: an SQL text expression; r: a row of reservations,
+ * or of a CTE returning one).  Writes answer with the reservation as res_json() builds it in the
+ * same statement; reads build the same object in C from plain columns (res_from_columns), which
+ * measured faster (bench/json_ab.py). */
 #define EVENT(type, r) "res_event(" type ", " r ")"
 
 #define ATTEMPTS 3
@@ -36,9 +37,33 @@ static void num(char *buf, size_t size, long long v)
 	snprintf(buf, size, "%lld", v);
 }
 
-static json_t *first_json(const PGresult *res)
+/* A reservation as plain columns, for res_from_columns(): the times in Unix seconds
+ * (start_time, end_time, whole seconds) and milliseconds (created_at, updated_at, truncated as
+ * DB_TS_MS writes them). */
+#define RES_COLUMNS(r)                                                                             \
+	r ".id, " r ".room_id, " r ".user_id, " r ".purpose, "                                     \
+	  "floor(extract(epoch FROM " r ".start_time))::bigint, "                                  \
+	  "floor(extract(epoch FROM " r ".end_time))::bigint, " r ".status, " r ".cancel_reason, " \
+	  "floor(extract(epoch FROM " r ".created_at) * 1000)::bigint, "                           \
+	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version"
+
+/* Row i of res (RES_COLUMNS from column 0, borrowed) as the reservation object of res_json(),
+ * key for key and byte for byte once dumped.  New reference. */
+static json_t *res_from_columns(const PGresult *res, int i)
 {
-	return PQntuples(res) > 0 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+	char start[TIMEFMT_RFC3339_LEN], end[TIMEFMT_RFC3339_LEN], created[TIMEFMT_RFC3339_LEN],
+		updated[TIMEFMT_RFC3339_LEN];
+	const char *reason = db_value(res, i, 7);
+	timefmt_rfc3339_s(db_int(res, i, 4), start);
+	timefmt_rfc3339_s(db_int(res, i, 5), end);
+	timefmt_rfc3339_ms(db_int(res, i, 8), created);
+	timefmt_rfc3339_ms(db_int(res, i, 9), updated);
+	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id",
+	                 (json_int_t)db_int(res, i, 0), "room_id", (json_int_t)db_int(res, i, 1),
+	                 "user_id", (json_int_t)db_int(res, i, 2), "purpose", PQgetvalue(res, i, 3),
+	                 "start_time", start, "end_time", end, "status", PQgetvalue(res, i, 6),
+	                 "cancel_reason", reason ? json_string(reason) : json_null(), "created_at",
+	                 created, "updated_at", updated, "version", (json_int_t)db_int(res, i, 10));
 }
 
 /* The outcomes res_book() and res_change() answer with, by name. */
@@ -200,13 +225,11 @@ enum db_status res_repo_get(long long id, json_t **out)
 	num(ids, sizeof ids, id);
 	const char *params[] = {ids};
 	*out = NULL;
-	/* clang-format off */
-	enum db_status st = db_exec(&res, "SELECT " RES_JSON("r") "::text FROM reservations r "
-	                                  "WHERE r.id = $1::bigint",
-	                            1, params);
-	/* clang-format on */
-	if (st == DB_OK)
-		*out = first_json(res);
+	enum db_status st = db_exec(
+		&res, "SELECT " RES_COLUMNS("r") " FROM reservations r WHERE r.id = $1::bigint", 1,
+		params);
+	if (st == DB_OK && PQntuples(res) == 1 && !(*out = res_from_columns(res, 0)))
+		st = DB_ERROR;
 	PQclear(res);
 	return st;
 }
@@ -309,8 +332,7 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 	/* clang-format off */
 	enum db_status st = db_exec(
 		&res,
-		"SELECT " RES_JSON("r") "::text, " TS_S("r.start_time") ", r.id "
-		"FROM reservations r JOIN rooms m ON m.id = r.room_id "
+		"SELECT " RES_COLUMNS("r") " FROM reservations r JOIN rooms m ON m.id = r.room_id "
 		"WHERE ($1::bigint IS NULL OR r.user_id = $1::bigint) "
 		"AND ($2::bigint IS NULL OR r.room_id = $2::bigint) "
 		"AND ($3::date IS NULL OR tstzrange(r.start_time, r.end_time, '[)') && "
@@ -325,7 +347,16 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 	/* clang-format on */
 	if (st != DB_OK)
 		return st;
-	db_json_page(res, f->limit, list, next);
+	int n = PQntuples(res);
+	*list = json_array();
+	for (int i = 0; i < n && i < f->limit; i++)
+		json_array_append_new(*list, res_from_columns(res, i));
+	if (f->limit > 0 && n > f->limit) {
+		char start[TIMEFMT_RFC3339_LEN];
+		int last = (int)f->limit - 1;
+		timefmt_rfc3339_s(db_int(res, last, 4), start);
+		*next = json_pack("[s, I]", start, (json_int_t)db_int(res, last, 0));
+	}
 	PQclear(res);
 	return DB_OK;
 }

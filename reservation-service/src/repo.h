@@ -1,7 +1,8 @@
 /* repo: every SQL statement of reservation-service.  Each function runs on the calling thread's
  * connection and leaves it idle.  Reservations travel as JSON objects in the shape of
- * docs/api.md#reservation-service, built by PostgreSQL (the SQL function res_json of
- * migrations/002_booking_functions.sql) so that the API and the events agree.  Time-zone arithmetic (wall-clock times, calendar days, DST) is PostgreSQL's
+ * docs/api.md#reservation-service: a write's answer is built by PostgreSQL in the statement that
+ * writes its event (the SQL function res_json of migrations/002_booking_functions.sql), so the
+ * answer and the event agree; reads build the same object in C from plain columns.  Time-zone arithmetic (wall-clock times, calendar days, DST) is PostgreSQL's
  * too. */
 #ifndef RES_REPO_H
 #define RES_REPO_H
