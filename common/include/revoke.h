@@ -12,9 +12,10 @@
  *   that every replica sharing a database refuses a revoked token within about a second;
  *   revoke_check() is what the request layer asks for each verified token (a cache that is not
  *   current is not trusted: the table is asked instead, and without it the answer is unknown);
- * - revoke_guard(), the check that a writer runs inside its own transaction, so a write racing
- *   with a revocation either commits before it (and the revoker's transaction sees the row) or
- *   is refused.
+ * - the SQL function revoke_guard(user_id, issued_ms), the check that a writer runs inside its
+ *   own transaction (reservation-service's booking function calls it), so a write racing with a
+ *   revocation either commits before it (and the revoker's transaction sees the row) or is
+ *   refused.
  *
  * The rule: a token is void when it was issued (auth_user.issued_ms, millisecond precision)
  * strictly before the user's not_before.  not_before is the change's time as the database
@@ -38,6 +39,13 @@
 
 /* The DDL of token_revocations: a static string for the shared migrations of svc.c. */
 extern const char revoke_schema_sql[];
+/* The DDL of the SQL function revoke_guard(user_id bigint, issued_ms bigint) RETURNS boolean,
+ * for the shared migrations of svc.c.  Inside the caller's transaction it waits for a revocation
+ * of user_id being applied by another transaction to end (a shared lock on what revoke_apply
+ * locks, held until the caller's transaction ends), then tells whether a token issued at
+ * issued_ms (Unix milliseconds) is void.  Call it before the transaction's first row lock (so
+ * no lock cycle can form with a revoker waiting for rows). */
+extern const char revoke_guard_schema_sql[];
 
 /* ---- user_events ---- */
 
@@ -70,18 +78,12 @@ bool revoke_event_voids(enum revoke_event_kind kind);
 
 /* Records that the tokens of user_id issued before at (RFC 3339; NULL = the database's clock
  * now) are void, reason being the event type.  Run it inside the transaction of what the
- * revocation goes with: it takes the user's revocation lock (see revoke_guard) until that
+ * revocation goes with: it takes the user's revocation lock (see revoke_guard_schema_sql) until that
  * transaction ends.  not_before never moves back, and never lies more than a minute ahead of
  * the database's clock (a later time is cut to that, and logged).  *not_before_ms (may be NULL) receives the
  * user's not_before after the change, in Unix milliseconds. */
 enum db_status revoke_apply(long long user_id, const char *at, const char *reason,
                             long long *not_before_ms);
-
-/* Inside the caller's transaction: waits for a revocation of user_id being applied by another
- * transaction to end (a shared lock on what revoke_apply locks, held until the caller's
- * transaction ends), then sets *revoked when a token issued at issued_ms is void.  Run it before
- * the transaction's first row lock (so no lock cycle can form with a revoker waiting for rows). */
-enum db_status revoke_guard(long long user_id, long long issued_ms, bool *revoked);
 
 /* A consumer handler (kafka_handler_fn) for a service whose only business with user_events is
  * this table (room-service): applies what voids tokens, ignores the rest, KAFKA_POISON for what

@@ -36,6 +36,21 @@ const char revoke_schema_sql[] =
 	");\n"
 	"CREATE INDEX token_revocations_not_before ON token_revocations (not_before);\n";
 
+/* Two statements in a function that is not STABLE: each takes a new snapshot, so the check sees
+ * the revocation whose transaction the lock waited for (in one statement the snapshot would be
+ * taken before the wait).  $1 is the user, $2 the token's issue time. */
+const char revoke_guard_schema_sql[] =
+	"CREATE OR REPLACE FUNCTION revoke_guard(bigint, bigint)\n"
+	"RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$\n"
+	"DECLARE revoked boolean;\n"
+	"BEGIN\n"
+	"    PERFORM pg_advisory_xact_lock_shared(" REVOKE_LOCK_KEY ");\n"
+	"    SELECT EXISTS (SELECT 1 FROM token_revocations WHERE user_id = $1\n"
+	"        AND " REVOKE_NOT_BEFORE_MS " > $2) INTO revoked;\n"
+	"    RETURN revoked;\n"
+	"END\n"
+	"$fn$;\n";
+
 /* ---- user_events ---- */
 
 static const struct {
@@ -159,21 +174,6 @@ static enum db_status revoke_lookup(long long user_id, long long issued_ms, bool
 		*revoked = db_bool(res, 0, 0);
 	PQclear(res);
 	return st;
-}
-
-enum db_status revoke_guard(long long user_id, long long issued_ms, bool *revoked)
-{
-	char uid[24];
-	snprintf(uid, sizeof uid, "%lld", user_id);
-	const char *by_user[] = {uid};
-	*revoked = false;
-	/* Two statements: a statement's snapshot is taken before it runs, so a check in the same
-	 * statement as the lock could miss the revocation the lock waited for. */
-	enum db_status st = db_exec(
-		NULL, "SELECT pg_advisory_xact_lock_shared(" REVOKE_LOCK_KEY ")", 1, by_user);
-	if (st != DB_OK)
-		return st;
-	return revoke_lookup(user_id, issued_ms, revoked);
 }
 
 enum kafka_handled revoke_consume(const char *topic, const char *key, size_t keylen,

@@ -28,6 +28,7 @@ static int svc_migration_timeout_ms;
 static const struct db_migration svc_common_migrations[] = {
 	{1, "001_outbox", outbox_schema_sql},
 	{2, "002_token_revocations", revoke_schema_sql},
+	{3, "003_revoke_guard", revoke_guard_schema_sql},
 };
 
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,

@@ -35,19 +35,30 @@ static json_t *span_json(long long start, long long end)
 	return json_pack("{s:s, s:s}", "start_time", s, "end_time", e);
 }
 
-/* Resolves an RFC 3339 time; without offset it is wall-clock time in tz.  Problems go to
- * details[field]; a database failure is returned. */
-static enum db_status resolve_time(const char *field, const char *text, const char *tz,
-                                   long long *utc, json_t *details)
+/* Reads the start_time and end_time that body (borrowed) gives as the client wrote them, into
+ * buf; *start / *end point into it, or are NULL for a time not given.  The first problem of
+ * notation goes to details, and false is returned (end_time is not read after a problem with
+ * start_time: the checks run one after the other). */
+static bool read_times(const json_t *body, struct res_time buf[2], const struct res_time **start,
+                       const struct res_time **end, json_t *details)
 {
-	struct res_time t;
-	if (!res_validate_time(field, text, &t, details))
-		return DB_OK;
-	if (!t.local) {
-		*utc = t.utc;
-		return DB_OK;
+	static const char *const fields[] = {"start_time", "end_time"};
+	const struct res_time **out[] = {start, end};
+	for (int i = 0; i < 2; i++) {
+		const json_t *text = json_object_get(body, fields[i]);
+		*out[i] = NULL;
+		if (!text)
+			continue;
+		if (!res_validate_time(fields[i], json_string_value(text), &buf[i], details))
+			return false;
+		*out[i] = &buf[i];
 	}
-	return res_repo_local_to_utc(t.text, tz, utc);
+	return true;
+}
+
+static void reply_forbidden(struct req *r)
+{
+	req_error(r, ERR_FORBIDDEN, NULL, "this reservation belongs to someone else");
 }
 
 /* Owner or admin may see and change a reservation (res borrowed). */
@@ -56,7 +67,7 @@ static bool may_access(struct req *r, const json_t *res)
 	const struct auth_user *u = req_user(r);
 	if (u->admin || json_integer_value(json_object_get(res, "user_id")) == u->id)
 		return true;
-	req_error(r, ERR_FORBIDDEN, NULL, "this reservation belongs to someone else");
+	reply_forbidden(r);
 	return false;
 }
 
@@ -81,10 +92,33 @@ static void reply_conflict(struct req *r, json_t *conflicts)
 	          "the room is already booked at that time");
 }
 
-/* Replies for the outcome of a create (ok_status 201) or an update (200) of reservation id;
- * res and conflicts are stolen. */
+/* The problem of a room that cannot be booked, for details["room_id"]. */
+static const char *room_problem(bool found)
+{
+	return found ? "names an inactive room" : "names no known room";
+}
+
+/* Replies 422 for a span that breaks the rules (c's times at now). */
+static void reply_rules(struct req *r, const struct res_change *c, long long now)
+{
+	json_t *details = json_object();
+	res_validate_span(&rules->span, now, c->start, c->end, details);
+	if (json_object_size(details) == 0) {
+		/* The database's predicate (res_span_breaks_rules) and res_validate_span disagree. */
+		log_error("span %lld..%lld breaks no rule here but did in the database", c->start,
+		          c->end);
+		json_decref(details);
+		req_db_error(r, DB_ERROR);
+		return;
+	}
+	req_invalid(r, details);
+}
+
+/* Replies for the outcome of a create (ok_status 201) or an update (200) of reservation id,
+ * checked at now (c: its resolved times for RES_RULES); res and conflicts are stolen. */
 static void reply_change(struct req *r, enum res_outcome outcome, long long id, bool if_match,
-                         int ok_status, json_t *res, json_t *conflicts)
+                         int ok_status, const struct res_change *c, long long now, json_t *res,
+                         json_t *conflicts)
 {
 	switch (outcome) {
 	case RES_REPLAY:
@@ -102,6 +136,17 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		break;
 	case RES_NOT_FOUND:
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+		break;
+	case RES_FORBIDDEN:
+		reply_forbidden(r);
+		break;
+	case RES_ROOM_UNKNOWN:
+	case RES_ROOM_INACTIVE:
+		req_invalid(r, json_pack("{s:s}", "room_id",
+		                         room_problem(outcome == RES_ROOM_INACTIVE)));
+		break;
+	case RES_RULES:
+		reply_rules(r, c, now);
 		break;
 	case RES_STALE:
 		if (if_match)
@@ -136,14 +181,14 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 	json_decref(conflicts);
 }
 
-/* Reads the room of a change: unknown, deleted or inactive rooms are a validation error. */
-static enum db_status room_for(long long room_id, struct res_room *room, json_t *details)
+/* Checks the room of a change that is refused for its times, as a valid one would check it
+ * first: unknown, deleted or inactive rooms are a validation error (details). */
+static enum db_status room_for(long long room_id, json_t *details)
 {
-	enum db_status st = res_repo_room_info(room_id, room);
-	if (st == DB_OK && (!room->found || !room->active))
-		json_object_set_new(details, "room_id",
-		                    json_string(room->found ? "names an inactive room"
-		                                            : "names no known room"));
+	struct res_room room;
+	enum db_status st = res_repo_room_info(room_id, &room);
+	if (st == DB_OK && (!room.found || !room.active))
+		json_object_set_new(details, "room_id", json_string(room_problem(room.found)));
 	return st;
 }
 
@@ -161,9 +206,11 @@ static void body_hash(const json_t *body, char out[2 * SHA256_DIGEST_LENGTH + 1]
 
 void res_handle_create(struct req *r)
 {
-	json_t *body = NULL, *details = json_object(), *res = NULL, *conflicts = NULL;
+	json_t *body = NULL, *details = json_object(), *times = json_object(), *res = NULL,
+	       *conflicts = NULL;
 	struct res_change c = {0};
-	struct res_room room;
+	struct res_time given[2];
+	struct res_request q = {.rules = &rules->span, .topic = rules->topic};
 	char hash[2 * SHA256_DIGEST_LENGTH + 1];
 	enum db_status st = DB_OK;
 	const char *key = req_header(r, "Idempotency-Key");
@@ -178,21 +225,15 @@ void res_handle_create(struct req *r)
 	if (!(body = req_body_object(r)))
 		goto out;
 	res_validate_create(body, &c, details);
-	if (json_object_size(details) == 0)
-		st = room_for(c.room_id, &room, details);
-	if (st == DB_OK && json_object_size(details) == 0)
-		st = resolve_time("start_time",
-		                  json_string_value(json_object_get(body, "start_time")),
-		                  room.time_zone, &c.start, details);
-	if (st == DB_OK && json_object_size(details) == 0)
-		st = resolve_time("end_time", json_string_value(json_object_get(body, "end_time")),
-		                  room.time_zone, &c.end, details);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		goto out;
+	if (json_object_size(details) == 0 && !read_times(body, given, &q.start, &q.end, times)) {
+		/* The room is checked before the times. */
+		if ((st = room_for(c.room_id, details)) != DB_OK) {
+			req_db_error(r, st);
+			goto out;
+		}
+		if (json_object_size(details) == 0)
+			json_object_update(details, times);
 	}
-	if (json_object_size(details) == 0)
-		res_validate_span(&rules->span, (long long)time(NULL), c.start, c.end, details);
 	if (json_object_size(details)) {
 		req_invalid(r, details);
 		details = NULL;
@@ -200,10 +241,11 @@ void res_handle_create(struct req *r)
 	}
 	c.user_id = req_user(r)->id;
 	c.token_issued_ms = req_user(r)->issued_ms;
+	q.now = (long long)time(NULL);
 	if (key)
 		body_hash(body, hash);
 	enum res_outcome outcome;
-	st = res_repo_create(&c, rules->topic, key, key ? hash : NULL, &res, &conflicts, &outcome);
+	st = res_repo_create(&c, &q, key, key ? hash : NULL, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -211,11 +253,12 @@ void res_handle_create(struct req *r)
 	if (outcome == RES_DONE)
 		log_info("reservation %lld created",
 		         (long long)json_integer_value(json_object_get(res, "id")));
-	reply_change(r, outcome, 0, false, 201, res, conflicts);
+	reply_change(r, outcome, 0, false, 201, &c, q.now, res, conflicts);
 	res = conflicts = NULL;
 out:
 	json_decref(conflicts);
 	json_decref(res);
+	json_decref(times);
 	json_decref(details);
 	json_decref(body);
 }
@@ -351,26 +394,15 @@ out:
 
 /* ---- change ---- */
 
-/* Seconds of a stored "…Z" time of a reservation (borrowed JSON). */
-static long long stored_time(const json_t *res, const char *field)
+/* Replies to an update whose body (details) or times (times) are wrong, checking first what a
+ * valid one checks before them: the reservation (404, 403), then, when the times are wrong, its
+ * room (room_id, 0: the reservation's). */
+static void reply_update_invalid(struct req *r, long long id, long long room_id, json_t *details,
+                                 json_t *times)
 {
-	struct timefmt_time t;
-	const char *s = json_string_value(json_object_get(res, field));
-	return s && timefmt_parse_rfc3339(s, &t) ? t.utc : 0;
-}
-
-void res_handle_update(struct req *r)
-{
-	json_t *body = NULL, *details = json_object(), *cur = NULL, *res = NULL, *conflicts = NULL;
-	struct res_change c = {0};
-	struct res_room room = {0};
-	long long id, if_match = 0;
-	enum db_status st;
-
-	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match) ||
-	    !(body = req_body_object(r)))
-		goto out;
-	if ((st = res_repo_get(id, &cur)) != DB_OK) {
+	json_t *cur = NULL;
+	enum db_status st = res_repo_get(id, &cur);
+	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
@@ -380,49 +412,57 @@ void res_handle_update(struct req *r)
 	}
 	if (!may_access(r, cur))
 		goto out;
-	c.room_id = (long long)json_integer_value(json_object_get(cur, "room_id"));
-	c.user_id = (long long)json_integer_value(json_object_get(cur, "user_id"));
-	c.start = stored_time(cur, "start_time");
-	c.end = stored_time(cur, "end_time");
-	c.purpose = json_string_value(json_object_get(cur, "purpose"));
-	c.expected_version = if_match ? if_match
-	                              : (long long)json_integer_value(
-						json_object_get(cur, "version"));
-	res_validate_update(body, &c, details);
-	bool moved = json_object_get(body, "room_id") || json_object_get(body, "start_time") ||
-	             json_object_get(body, "end_time");
-	st = DB_OK;
-	if (json_object_size(details) == 0 && moved)
-		st = room_for(c.room_id, &room, details);
-	const char *start = json_string_value(json_object_get(body, "start_time"));
-	const char *end = json_string_value(json_object_get(body, "end_time"));
-	if (st == DB_OK && json_object_size(details) == 0 && start)
-		st = resolve_time("start_time", start, room.time_zone, &c.start, details);
-	if (st == DB_OK && json_object_size(details) == 0 && end)
-		st = resolve_time("end_time", end, room.time_zone, &c.end, details);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		goto out;
+	if (json_object_size(details) == 0) {
+		if (!room_id)
+			room_id = (long long)json_integer_value(json_object_get(cur, "room_id"));
+		if ((st = room_for(room_id, details)) != DB_OK) {
+			req_db_error(r, st);
+			goto out;
+		}
+		if (json_object_size(details) == 0)
+			json_object_update(details, times);
 	}
-	if (json_object_size(details) == 0 && moved)
-		res_validate_span(&rules->span, (long long)time(NULL), c.start, c.end, details);
-	if (json_object_size(details)) {
-		req_invalid(r, details);
+	req_invalid(r, details);
+	details = NULL;
+out:
+	json_decref(details);
+	json_decref(cur);
+}
+
+void res_handle_update(struct req *r)
+{
+	json_t *body = NULL, *details = json_object(), *times = json_object(), *res = NULL,
+	       *conflicts = NULL;
+	struct res_change c = {0};
+	struct res_time given[2];
+	struct res_request q = {.rules = &rules->span, .topic = rules->topic};
+	long long id, if_match = 0;
+
+	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match) ||
+	    !(body = req_body_object(r)))
+		goto out;
+	res_validate_update(body, &c, details);
+	if (json_object_size(details) || !read_times(body, given, &q.start, &q.end, times)) {
+		reply_update_invalid(r, id, c.room_id, details, times);
 		details = NULL;
 		goto out;
 	}
+	c.user_id = req_user(r)->id;
+	c.expected_version = if_match;
+	q.admin = req_user(r)->admin;
+	q.now = (long long)time(NULL);
 	enum res_outcome outcome;
-	st = res_repo_update(id, &c, rules->topic, &res, &conflicts, &outcome);
+	enum db_status st = res_repo_update(id, &c, &q, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
-	reply_change(r, outcome, id, if_match != 0, 200, res, conflicts);
+	reply_change(r, outcome, id, if_match != 0, 200, &c, q.now, res, conflicts);
 	res = conflicts = NULL;
 out:
 	json_decref(conflicts);
 	json_decref(res);
-	json_decref(cur);
+	json_decref(times);
 	json_decref(details);
 	json_decref(body);
 }
@@ -430,31 +470,17 @@ out:
 void res_handle_cancel(struct req *r)
 {
 	long long id, if_match = 0;
-	json_t *cur = NULL;
-	enum db_status st;
+	const struct auth_user *u = req_user(r);
+	enum res_outcome outcome;
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
 		return;
-	if ((st = res_repo_get(id, &cur)) != DB_OK) {
-		req_db_error(r, st);
-		return;
-	}
-	if (!cur) {
-		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
-		return;
-	}
-	bool owner = json_integer_value(json_object_get(cur, "user_id")) == req_user(r)->id;
-	if (!may_access(r, cur)) {
-		json_decref(cur);
-		return;
-	}
-	json_decref(cur);
-	enum res_outcome outcome;
-	st = res_repo_cancel(id, if_match, owner ? "cancelled_by_user" : "cancelled_by_admin",
-	                     rules->topic, &outcome);
+	enum db_status st = res_repo_cancel(id, u->id, u->admin, if_match, rules->topic, &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);
 	else if (outcome == RES_NOT_FOUND)
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+	else if (outcome == RES_FORBIDDEN)
+		reply_forbidden(r);
 	else if (outcome == RES_STALE)
 		req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed", id);
 	else
@@ -463,15 +489,19 @@ void res_handle_cancel(struct req *r)
 
 /* ---- availability ---- */
 
-/* Room of an availability query: 404 when unknown (deleted rooms included). */
-static bool availability_room(struct req *r, long long room_id, struct res_room *room)
+/* The room's days first..last and its busy spans in them: 404 when the room is unknown
+ * (deleted rooms included). */
+static bool availability_busy(struct req *r, long long room_id, const char *first, const char *last,
+                              struct res_day_span *span, json_t **busy)
 {
-	enum db_status st = res_repo_room_info(room_id, room);
+	enum db_status st = res_repo_busy(room_id, first, last, span, busy);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return false;
 	}
-	if (!room->found) {
+	if (!span->found) {
+		json_decref(*busy);
+		*busy = NULL;
 		req_error(r, ERR_NOT_FOUND, NULL, "no room with id %lld", room_id);
 		return false;
 	}
@@ -494,10 +524,10 @@ static bool query_date(struct req *r, const char *name, char *buf, size_t size)
 
 void res_handle_availability(struct req *r)
 {
-	long long room_id = 0, start = 0, end = 0;
+	long long room_id = 0;
 	bool present = false;
 	char date[16];
-	struct res_room room;
+	struct res_day_span day;
 	json_t *busy = NULL;
 
 	if (!req_query_int(r, "room_id", 1, 9007199254740991LL, &room_id, &present))
@@ -507,15 +537,10 @@ void res_handle_availability(struct req *r)
 		          "query parameter room_id is required");
 		return;
 	}
-	if (!query_date(r, "date", date, sizeof date) || !availability_room(r, room_id, &room))
+	if (!query_date(r, "date", date, sizeof date) ||
+	    !availability_busy(r, room_id, date, date, &day, &busy))
 		return;
-	enum db_status st = res_repo_day_bounds(date, date, room.time_zone, &start, &end);
-	if (st == DB_OK)
-		st = res_repo_busy(room_id, start, end, &busy);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		return;
-	}
+	long long start = day.start, end = day.end;
 	/* Busy spans merged where they touch; free spans are the gaps of the day. */
 	json_t *busy_out = json_array(), *free_out = json_array();
 	long long cursor = start, run_start = -1, run_end = -1;
@@ -544,15 +569,15 @@ void res_handle_availability(struct req *r)
 	json_decref(busy);
 	req_reply_json(r, 200,
 	               json_pack("{s:I, s:s, s:s, s:o, s:o}", "room_id", (json_int_t)room_id,
-	                         "date", date, "time_zone", room.time_zone, "busy", busy_out,
-	                         "free", free_out));
+	                         "date", date, "time_zone", day.time_zone, "busy", busy_out, "free",
+	                         free_out));
 }
 
 void res_handle_availability_room(struct req *r)
 {
-	long long room_id, start = 0, end = 0;
+	long long room_id;
 	char first[16], last[16];
-	struct res_room room;
+	struct res_day_span day;
 	json_t *busy = NULL;
 	int y1, m1, d1, y2, m2, d2;
 
@@ -576,15 +601,8 @@ void res_handle_availability_room(struct req *r)
 		          "the date range is limited to 366 days");
 		return;
 	}
-	if (!availability_room(r, room_id, &room))
+	if (!availability_busy(r, room_id, first, last, &day, &busy))
 		return;
-	enum db_status st = res_repo_day_bounds(first, last, room.time_zone, &start, &end);
-	if (st == DB_OK)
-		st = res_repo_busy(room_id, start, end, &busy);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		return;
-	}
 	json_t *slots = json_array();
 	size_t i;
 	json_t *b;

@@ -1,7 +1,8 @@
 /* repo: every SQL statement of reservation-service.  Each function runs on the calling thread's
  * connection and leaves it idle.  Reservations travel as JSON objects in the shape of
- * docs/api.md#reservation-service, built by PostgreSQL (json_build_object) so that the API and
- * the events agree.  Time-zone arithmetic (wall-clock times, calendar days, DST) is PostgreSQL's
+ * docs/api.md#reservation-service: a write's answer is built by PostgreSQL in the statement that
+ * writes its event (the SQL function res_json of migrations/002_booking_functions.sql), so the
+ * answer and the event agree; reads build the same object in C from plain columns.  Time-zone arithmetic (wall-clock times, calendar days, DST) is PostgreSQL's
  * too. */
 #ifndef RES_REPO_H
 #define RES_REPO_H
@@ -21,35 +22,57 @@ struct res_room {
 };
 
 enum db_status res_repo_room_info(long long room_id, struct res_room *room);
-/* Seconds since the epoch of a wall-clock "YYYY-MM-DDTHH:MM:SS" in zone tz. */
-enum db_status res_repo_local_to_utc(const char *local, const char *tz, long long *utc);
-/* The UTC bounds [start, end) of the calendar days first..last ("YYYY-MM-DD") in zone tz. */
-enum db_status res_repo_day_bounds(const char *first, const char *last, const char *tz,
-                                   long long *start, long long *end);
-
 enum res_outcome {
 	RES_DONE,
 	RES_NOT_FOUND,
+	RES_FORBIDDEN,        /* the reservation is someone else's and the caller no admin */
+	RES_ROOM_UNKNOWN,     /* no such room, or deleted: a validation error of room_id */
+	RES_ROOM_INACTIVE,    /* the room is inactive: a validation error of room_id */
+	RES_RULES,            /* the span breaks a booking rule: c->start, c->end hold it in UTC */
 	RES_STALE,            /* the version changed */
 	RES_CONFLICT,         /* overlaps a confirmed reservation: *conflicts is set */
-	RES_ROOM_UNAVAILABLE, /* unknown, deleted or inactive room */
+	RES_ROOM_UNAVAILABLE, /* the room could not take bookings once locked */
 	RES_CANCELLED,        /* the reservation is cancelled and cannot change */
 	RES_REPLAY,        /* idempotency key seen with the same body: *res is the first response */
 	RES_KEY_MISMATCH,  /* idempotency key seen with another body */
 	RES_TOKEN_REVOKED, /* the caller's token was revoked (revoke_guard) */
 };
 
-/* Creates a reservation; idem_key/idem_hash may be NULL.  *res: new reference to the
- * reservation (RES_DONE, RES_REPLAY); *conflicts: new array of {start_time, end_time}. */
-enum db_status res_repo_create(const struct res_change *c, const char *topic, const char *idem_key,
-                               const char *idem_hash, json_t **res, json_t **conflicts,
-                               enum res_outcome *outcome);
+/* What a create or an update asks for beyond struct res_change, and what it is checked against.
+ * Everything is borrowed. */
+struct res_request {
+	const struct res_time *start, *end; /* as the client wrote them; NULL: not given (update) */
+	const struct res_span_rules *rules;
+	long long now;     /* the service's clock for the rules, UTC seconds */
+	bool admin;        /* update: the caller (c->user_id) may change anyone's reservation */
+	const char *topic; /* of the reservation events */
+};
+
+/* Creates a reservation for c->user_id (token issued at c->token_issued_ms) in room c->room_id,
+ * from q's times resolved in the room's zone, after the checks of validation (the room, the
+ * rules), revocation (RES_TOKEN_REVOKED), the idempotency key (idem_key/idem_hash may be NULL)
+ * and conflicts, in that order: one statement, one transaction.  *res: new reference to the
+ * reservation (RES_DONE, RES_REPLAY); *conflicts: new array of {start_time, end_time}
+ * (RES_CONFLICT); RES_RULES sets c->start and c->end. */
+enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
+                               const char *idem_key, const char *idem_hash, json_t **res,
+                               json_t **conflicts, enum res_outcome *outcome);
 enum db_status res_repo_get(long long id, json_t **res);
-enum db_status res_repo_update(long long id, const struct res_change *c, const char *topic,
+/* Changes reservation id for caller c->user_id (q->admin: anyone's): c->room_id (0: keeps it),
+ * c->purpose (NULL: keeps it), q's times (NULL: keep them), c->expected_version (If-Match; 0:
+ * the version read first must still be current).  The checks run in the order access
+ * (RES_NOT_FOUND, RES_FORBIDDEN), room and rules (when a room or time is given), state
+ * (RES_CANCELLED, RES_STALE, RES_ROOM_UNAVAILABLE), conflicts; one statement, one transaction.
+ * Results as res_repo_create. */
+enum db_status res_repo_update(long long id, struct res_change *c, const struct res_request *q,
                                json_t **res, json_t **conflicts, enum res_outcome *outcome);
-/* Cancels (status cancelled, reason) a confirmed reservation; already cancelled → RES_DONE. */
-enum db_status res_repo_cancel(long long id, long long expected_version, const char *reason,
-                               const char *topic, enum res_outcome *outcome);
+/* Cancels a confirmed reservation of caller (admin: anyone's) with the reason
+ * cancelled_by_user (the caller's own) or cancelled_by_admin; already cancelled → RES_DONE;
+ * else RES_NOT_FOUND, RES_FORBIDDEN or RES_STALE (expected_version, 0 = any, differs).  One
+ * statement. */
+enum db_status res_repo_cancel(long long id, long long caller, bool admin,
+                               long long expected_version, const char *topic,
+                               enum res_outcome *outcome);
 
 struct res_filter {
 	long long user_id; /* 0 = everyone (admins) */
@@ -66,9 +89,18 @@ struct res_filter {
 /* *list: new array; *next: the next page's cursor key or NULL. */
 enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t **next);
 
-/* Confirmed reservations of room overlapping [from, to), clipped to it, ordered by start:
- * new array of [start, end] pairs in UTC seconds. */
-enum db_status res_repo_busy(long long room_id, long long from, long long to, json_t **busy);
+/* The calendar days first..last ("YYYY-MM-DD") of a room in its own zone. */
+struct res_day_span {
+	bool found; /* the room is known and not deleted */
+	char time_zone[80];
+	long long start, end; /* UTC seconds of [first 00:00, the day after last 00:00) */
+};
+
+/* In one statement: the room's zone and the days' bounds in it (*span; span->found false for an
+ * unknown or deleted room), and the confirmed reservations of the room overlapping them, clipped
+ * to them, ordered by start (*busy: new array of [start, end] pairs in UTC seconds). */
+enum db_status res_repo_busy(long long room_id, const char *first, const char *last,
+                             struct res_day_span *span, json_t **busy);
 
 /* Consumer side.  Each is idempotent: an event at or below the stored version changes nothing. */
 enum db_status res_repo_room_upsert(long long id, const char *name, long long capacity,

@@ -103,13 +103,11 @@ enum db_status user_repo_state_save(const char *state, const char *nonce, const 
 	char ttl[16];
 	snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
 	const char *params[] = {state, nonce, verifier, ttl, browser_hash};
-	/* Expired states are swept on the way; the table stays small without a cron job. */
-	enum db_status st = db_write(NULL, "DELETE FROM login_states WHERE expires_at < now()", 0,
-	                             NULL);
-	if (st != DB_OK)
-		return st;
+	/* Expired states are swept on the way, in the same statement; the table stays small without
+	 * a cron job. */
 	return db_write(
 		NULL,
+		"WITH swept AS (DELETE FROM login_states WHERE expires_at < now()) "
 		"INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
 		"browser_hash) VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5)",
 		5, params);
