@@ -13,6 +13,8 @@
 #                            (default none: nothing sits in front of the local gateway)
 #   GATEWAY_AUTH_PER_MINUTE  /auth/* requests a minute per client address (default 30)
 #   GATEWAY_AUTH_BURST       requests beyond that answered at once (default 30)
+#   GATEWAY_CONN_PER_CLIENT  requests in progress at once per client address (default 256)
+#   GATEWAY_UPSTREAM_KEEPALIVE  idle upstream connections per worker and upstream group (default 32)
 # The services see the gateway as 127.0.0.1 and the client in X-Real-IP: start user-service with
 # TRUSTED_GATEWAYS=127.0.0.1 (as scripts/run.sh and the tests do) so that its own /auth/* limit
 # counts per client.
@@ -51,12 +53,17 @@ start() {
   command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
   command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
   local proxy real_ip_from="" rate=${GATEWAY_AUTH_PER_MINUTE:-30} burst=${GATEWAY_AUTH_BURST:-30}
+  local conns=${GATEWAY_CONN_PER_CLIENT:-256} keepalive=${GATEWAY_UPSTREAM_KEEPALIVE:-32}
   for proxy in ${GATEWAY_TRUSTED_PROXIES:-}; do
     [[ $proxy =~ ^[0-9A-Fa-f.:]+(/[0-9]+)?$ ]] || die "bad trusted proxy address: $proxy"
     real_ip_from+="set_real_ip_from $proxy;"$'\n'
   done
   if ! [[ $rate =~ ^[0-9]+$ ]] || ((rate < 1)); then die "bad GATEWAY_AUTH_PER_MINUTE: $rate"; fi
   [[ $burst =~ ^[0-9]+$ ]] || die "bad GATEWAY_AUTH_BURST: $burst"
+  if ! [[ $conns =~ ^[0-9]+$ ]] || ((conns < 1)); then die "bad GATEWAY_CONN_PER_CLIENT: $conns"; fi
+  if ! [[ $keepalive =~ ^[0-9]+$ ]] || ((keepalive < 1)); then
+    die "bad GATEWAY_UPSTREAM_KEEPALIVE: $keepalive"
+  fi
   mkdir -p "$DIR"
   master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
 
@@ -66,8 +73,10 @@ start() {
   GATEWAY_LISTEN=127.0.0.1:$1 USER_UPSTREAM=127.0.0.1:$2 ROOM_UPSTREAM=127.0.0.1:$3 \
     RESERVATION_UPSTREAM=127.0.0.1:$4 REAL_IP_FROM=$real_ip_from \
     AUTH_RATE_PER_MINUTE=$rate AUTH_BURST=$burst AUTH_RETRY_AFTER=$(((60 + rate - 1) / rate)) \
+    CONN_PER_CLIENT=$conns UPSTREAM_KEEPALIVE=$keepalive \
     envsubst '${GATEWAY_LISTEN} ${USER_UPSTREAM} ${ROOM_UPSTREAM} ${RESERVATION_UPSTREAM}
-              ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}' \
+              ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}
+              ${CONN_PER_CLIENT} ${UPSTREAM_KEEPALIVE}' \
     <"$GATEWAY" >"$DIR/gateway.conf"
 
   local out url=http://127.0.0.1:$1

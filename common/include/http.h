@@ -49,10 +49,16 @@ struct http_options {
 	const char *service;     /* "user-service" */
 	const char *listen_host; /* NULL = 0.0.0.0 */
 	long long port;
+	/* civetweb worker threads: each serves one connection at a time, for as long as the
+	 * connection lives (keep-alive included), so this bounds the connections served at once. */
 	long long num_threads;
-	long long max_body;           /* bytes */
-	long long request_timeout_ms; /* a request must arrive within this; 0 = 30000 */
-	const char *cors_origins;     /* comma-separated, "*" or empty */
+	long long max_body; /* bytes */
+	/* A request's line and headers must have arrived within this of the connection's start
+	 * (first request) or of the previous reply (keep-alive), else the connection is closed;
+	 * also civetweb's limit for a stalled body read or reply write (http_server.c).
+	 * 0 = 5000. */
+	long long header_timeout_ms;
+	const char *cors_origins; /* comma-separated, "*" or empty */
 	const struct auth_config *auth;
 	const struct http_route *routes;
 	size_t nroutes;

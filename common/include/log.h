@@ -5,6 +5,7 @@
 #define LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -29,6 +30,24 @@ const char *log_request_id(void);
  * Strings in fields must be well-formed UTF-8 already (jansson refuses others). */
 void log_write(enum log_level level, json_t *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* A field of log_write_fields(): a string (well-formed UTF-8, borrowed), an integer or a number
+ * (written as jansson writes it with JSON_REAL_PRECISION(6)). */
+enum log_field_type { LOG_FIELD_STR, LOG_FIELD_INT, LOG_FIELD_REAL };
+struct log_field {
+	const char *key;
+	enum log_field_type type;
+	const char *str;
+	long long num;
+	double real;
+};
+
+/* The line log_write(level, object of fields, "%s", msg) writes, byte for byte, but built
+ * without the heap: for the access log line of every request.  msg (well-formed UTF-8, at most
+ * LOG_MSG_MAX bytes) and fields[0..n) are borrowed; the keys must differ from the line's own
+ * (ts, level, service, request_id, msg).  Check log_enabled() first. */
+void log_write_fields(enum log_level level, const char *msg, const struct log_field *fields,
+                      size_t n);
 
 #define LOG_AT_(lvl, fields, ...)                            \
 	do {                                                 \

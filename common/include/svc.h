@@ -26,7 +26,7 @@ struct svc_config {
 	long long db_pool_size; /* 0 (unset): 2 × online processors + 1 */
 	long long db_pool_wait_ms;
 	long long max_body;
-	long long request_timeout_ms;
+	long long header_timeout_ms;
 	char *cors_origins;
 	char *kafka_broker_url;
 	long long migration_timeout_ms;
@@ -56,11 +56,11 @@ struct svc_config {
 		CFG_STR(s, "JWT_ISSUER", m.jwt_issuer, "meeting-rooms", 1, 256),                   \
 		CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "900", 60, 86400),              \
 		CFG_STR(s, "LOG_LEVEL", m.log_level, "info", 4, 5),                                \
-		CFG_INT(s, "NUM_THREADS", m.num_threads, "16", 1, 1024),                           \
+		CFG_INT(s, "NUM_THREADS", m.num_threads, "512", 1, 1024),                          \
 		CFG_INT(s, "DB_POOL_SIZE", m.db_pool_size, NULL, 1, DB_POOL_MAX),                  \
 		CFG_INT(s, "DB_POOL_WAIT_MS", m.db_pool_wait_ms, "1000", 0, 600000),               \
 		CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                 \
-		CFG_INT(s, "REQUEST_TIMEOUT_MS", m.request_timeout_ms, "30000", 100, 600000),      \
+		CFG_INT(s, "HEADER_TIMEOUT_MS", m.header_timeout_ms, "5000", 100, 600000),         \
 		CFG_INT(s, "MIGRATION_TIMEOUT_MS", m.migration_timeout_ms, "600000", 1000,         \
 	                86400000),                                                                 \
 		CFG_STR(s, "CORS_ORIGINS", m.cors_origins, "", 0, 4096),                           \

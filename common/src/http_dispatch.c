@@ -2,7 +2,7 @@
  * req (decoded path, request id, start time), routes it by method and path (built-in routes
  * first), answers CORS preflights, 404 and 405, applies the rate limit and the route's access
  * rule, calls the handler, and finishes in one place: database connection released, metrics,
- * access log, extra headers freed. */
+ * access log. */
 #include "http_internal.h"
 
 #include <stdio.h>
@@ -13,6 +13,7 @@
 
 #include <civetweb.h>
 
+#include "countof.h"
 #include "db.h"
 #include "encoding.h"
 #include "log.h"
@@ -182,21 +183,20 @@ int http_begin_request(struct mg_connection *conn)
 	                        secs);
 	if (log_enabled(LOG_LEVEL_INFO)) {
 		/* The decoded path is any bytes (%FF decodes to 0xFF): logged with ill-formed UTF-8
-		 * replaced, or jansson would refuse it and the line would lose path and status.  Each
-		 * byte becomes at most one U+FFFD, so nothing is cut. */
+		 * replaced, as a log line is UTF-8 JSON.  Each byte becomes at most one U+FFFD, so
+		 * nothing is cut.  The line is built without the heap (log_write_fields). */
 		char path[3 * ROUTER_MAX_PATH + 1];
 		enc_utf8_sanitize(path, sizeof path, r.path ? r.path : "",
 		                  r.path ? strlen(r.path) : 0, false);
-		log_write(LOG_LEVEL_INFO,
-		          json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", r.ri->request_method,
-		                    "path", path, "status", r.status, "duration_ms", secs * 1000.0,
-		                    "remote", r.ri->remote_addr),
-		          "request");
+		const struct log_field fields[] = {
+			{.key = "method", .type = LOG_FIELD_STR, .str = r.ri->request_method},
+			{.key = "path", .type = LOG_FIELD_STR, .str = path},
+			{.key = "status", .type = LOG_FIELD_INT, .num = r.status},
+			{.key = "duration_ms", .type = LOG_FIELD_REAL, .real = secs * 1000.0},
+			{.key = "remote", .type = LOG_FIELD_STR, .str = r.ri->remote_addr},
+		};
+		log_write_fields(LOG_LEVEL_INFO, "request", fields, countof(fields));
 	}
 	log_set_request_id(NULL);
-	for (size_t i = 0; i < r.nheaders; i++) {
-		free(r.hname[i]);
-		free(r.hvalue[i]);
-	}
 	return r.status ? r.status : 500;
 }

@@ -45,11 +45,10 @@ struct req {
 	struct auth_user user;
 	bool has_user;
 	bool replied;
+	bool body_read; /* the request body was read to its end (req_body_object) */
 	int status;
 	long long t0_us;
-	size_t nheaders;
-	char *hname[HTTP_MAX_EXTRA_HEADERS]; /* owned; freed when the request ends */
-	char *hvalue[HTTP_MAX_EXTRA_HEADERS];
+	size_t nheaders; /* extra headers waiting in the thread's buffer (http_reply.c) */
 };
 
 /* Set by the dispatcher while it asks civetweb for an error page that must also close the
@@ -60,6 +59,8 @@ extern _Thread_local bool http_plain_error;
 /* http_reply.c: sends the reply (status, optional content type, body of len bytes, borrowed)
  * with X-Request-ID, Cache-Control, CORS and the headers added so far; marks r replied. */
 void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len);
+/* http_reply.c: frees the calling worker thread's reply buffers (thread exit). */
+void http_reply_thread_free(void);
 /* http_reply.c: the request's Origin header (borrowed) when CORS allows it, else NULL. */
 const char *http_cors_origin(const struct req *r);
 

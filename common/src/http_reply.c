@@ -1,5 +1,10 @@
 /* Replies: the one place a response is written (http_send), errors in the standard shape,
- * redirects, extra headers and CORS on every reply. */
+ * redirects, extra headers and CORS on every reply.
+ *
+ * A response leaves in one mg_write: status line, headers and body are assembled in a buffer of
+ * the worker thread, reused by every request it serves (civetweb's own header functions send
+ * each header line apart and copy every name and value to the heap).  The extra headers a
+ * handler adds wait in a second such buffer, and a JSON body is dumped into a third one. */
 #include "http_internal.h"
 
 #include <stdarg.h>
@@ -7,12 +12,86 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <civetweb.h>
 
+#include "countof.h"
 #include "db.h"
 #include "encoding.h"
 #include "timefmt.h"
+
+/* A byte buffer of one worker thread that keeps its memory from request to request; one that
+ * grew beyond HTTP_BUF_KEEP for a large reply is freed after it. */
+struct http_buf {
+	char *data;
+	size_t len, cap;
+};
+
+#define HTTP_BUF_KEEP (256 * 1024)
+
+static _Thread_local struct http_buf http_out, http_body, http_extra;
+
+/* How every JSON body is written (req_reply_json, req_json_text). */
+#define HTTP_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6))
+
+static bool req_has_header(const struct req *r, const char *name);
+
+/* Room for n more bytes after len; false when memory is short. */
+static bool http_buf_reserve(struct http_buf *b, size_t n)
+{
+	if (b->cap - b->len >= n)
+		return true;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < n)
+		cap *= 2;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		return false;
+	b->data = p;
+	b->cap = cap;
+	return true;
+}
+
+static bool http_buf_add(struct http_buf *b, const char *s, size_t n)
+{
+	if (!http_buf_reserve(b, n))
+		return false;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	return true;
+}
+
+static bool http_buf_str(struct http_buf *b, const char *s)
+{
+	return http_buf_add(b, s, strlen(s));
+}
+
+/* "Name: value\r\n" */
+static bool http_buf_header(struct http_buf *b, const char *name, const char *value)
+{
+	return http_buf_str(b, name) && http_buf_add(b, ": ", 2) && http_buf_str(b, value) &&
+	       http_buf_add(b, "\r\n", 2);
+}
+
+static void http_buf_trim(struct http_buf *b)
+{
+	b->len = 0;
+	if (b->cap > HTTP_BUF_KEEP) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+}
+
+void http_reply_thread_free(void)
+{
+	struct http_buf *all[] = {&http_out, &http_body, &http_extra};
+	for (size_t i = 0; i < countof(all); i++) {
+		free(all[i]->data);
+		*all[i] = (struct http_buf){0};
+	}
+}
 
 const char *http_cors_origin(const struct req *r)
 {
@@ -20,33 +99,85 @@ const char *http_cors_origin(const struct req *r)
 	return httpparse_origin_allowed(r->srv->opts->cors_origins, origin) ? origin : NULL;
 }
 
-static bool req_has_header(const struct req *r, const char *name);
+/* Whether the connection stays open after this reply, as civetweb 1.15 decides after the
+ * handler: a Connection header keeps it when it lists keep-alive, none keeps an HTTP/1.1 one
+ * (should_keep_alive; checked against it for every case in tests/integration/test_http_serving.py),
+ * and a request body that was not read to its end closes it.  Saying so matters behind the
+ * gateway, which keeps upstream connections alive: it must not send its next request into a
+ * connection that civetweb is closing. */
+static bool http_keep_alive(const struct req *r)
+{
+	bool has_body = r->ri->content_length > 0 ||
+	                mg_get_header(r->conn, "Transfer-Encoding") != NULL;
+	if (has_body && !r->body_read)
+		return false;
+	const char *connection = mg_get_header(r->conn, "Connection");
+	if (connection)
+		return httpparse_list_has(connection, "keep-alive", true);
+	return r->ri->http_version && strcmp(r->ri->http_version, "1.1") == 0;
+}
+
+/* The Date header's value, formatted once a second per thread. */
+static const char *http_date(void)
+{
+	static _Thread_local char text[40];
+	static _Thread_local time_t at = -1;
+	time_t now = time(NULL);
+	if (now != at) {
+		struct tm tm;
+		if (!gmtime_r(&now, &tm) ||
+		    !strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+			text[0] = '\0';
+		at = now;
+	}
+	return text;
+}
 
 void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len)
 {
-	char clen[24];
+	struct http_buf *b = &http_out;
+	char line[64], clen[24];
+	const char *version = r->ri->http_version ? r->ri->http_version : "1.1";
+	snprintf(line, sizeof line, "HTTP/%s %d ", strcmp(version, "1.0") == 0 ? "1.0" : "1.1",
+	         status);
 	snprintf(clen, sizeof clen, "%zu", len);
-	mg_response_header_start(r->conn, status);
-	if (content_type)
-		mg_response_header_add(r->conn, "Content-Type", content_type, -1);
-	/* A 304 has no body, and its Content-Length would describe the 200's (RFC 9110 8.6). */
-	if (status != 304)
-		mg_response_header_add(r->conn, "Content-Length", clen, -1);
-	mg_response_header_add(r->conn, "X-Request-ID", r->id, -1);
-	if (!req_has_header(r, "Cache-Control"))
-		mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
 	const char *origin = http_cors_origin(r);
-	if (origin) {
-		mg_response_header_add(r->conn, "Access-Control-Allow-Origin", origin, -1);
-		mg_response_header_add(r->conn, "Vary", "Origin", -1);
-		mg_response_header_add(r->conn, "Access-Control-Expose-Headers",
-		                       "ETag, Link, Location, Retry-After, X-Request-ID", -1);
+	b->len = 0;
+	bool ok = http_buf_str(b, line) &&
+	          http_buf_str(b, mg_get_response_code_text(r->conn, status)) &&
+	          http_buf_add(b, "\r\n", 2) &&
+	          (!content_type || http_buf_header(b, "Content-Type", content_type)) &&
+	          /* A 304 has no body, and its Content-Length would describe the 200's (RFC 9110
+	           * 8.6). */
+	          (status == 304 || http_buf_header(b, "Content-Length", clen)) &&
+	          http_buf_header(b, "X-Request-ID", r->id) &&
+	          (req_has_header(r, "Cache-Control") ||
+	           http_buf_header(b, "Cache-Control", "no-store"));
+	if (ok && origin)
+		ok = http_buf_header(b, "Access-Control-Allow-Origin", origin) &&
+		     http_buf_header(b, "Vary", "Origin") &&
+		     http_buf_header(b, "Access-Control-Expose-Headers",
+		                     "ETag, Link, Location, Retry-After, X-Request-ID");
+	if (ok && r->nheaders)
+		ok = http_buf_add(b, http_extra.data, http_extra.len);
+	if (ok)
+		ok = http_buf_header(b, "Date", http_date()) &&
+		     http_buf_header(b, "Connection",
+		                     http_keep_alive(r) ? "keep-alive" : "close") &&
+		     http_buf_add(b, "\r\n", 2) && http_buf_add(b, body, len);
+	if (ok) {
+		mg_write(r->conn, b->data, b->len);
+	} else {
+		/* Out of memory: a bodiless 500 rather than nothing. */
+		static const char oom[] =
+			"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+			"Connection: close\r\n\r\n";
+		mg_write(r->conn, oom, sizeof oom - 1);
+		status = 500;
 	}
-	for (size_t i = 0; i < r->nheaders; i++)
-		mg_response_header_add(r->conn, r->hname[i], r->hvalue[i], -1);
-	mg_response_header_send(r->conn);
-	if (len)
-		mg_write(r->conn, body, len);
+	http_buf_trim(b);
+	http_buf_trim(&http_extra);
+	r->nheaders = 0;
 	r->status = status;
 	r->replied = true;
 }
@@ -55,32 +186,44 @@ void req_add_header(struct req *r, const char *name, const char *value)
 {
 	if (r->nheaders == HTTP_MAX_EXTRA_HEADERS)
 		return;
-	char *n = strdup(name), *v = strdup(value);
-	if (!n || !v) {
-		free(n);
-		free(v);
+	if (r->nheaders == 0)
+		http_extra.len = 0;
+	size_t mark = http_extra.len;
+	if (!http_buf_str(&http_extra, name) || !http_buf_add(&http_extra, ": ", 2)) {
+		http_extra.len = mark;
 		return;
 	}
 	/* Header values come from our own code, but never let a CR/LF through. */
-	for (char *p = v; *p; p++)
+	size_t at = http_extra.len;
+	if (!http_buf_str(&http_extra, value) || !http_buf_add(&http_extra, "\r\n", 2)) {
+		http_extra.len = mark;
+		return;
+	}
+	for (char *p = http_extra.data + at; p < http_extra.data + http_extra.len - 2; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
-	r->hname[r->nheaders] = n;
-	r->hvalue[r->nheaders] = v;
 	r->nheaders++;
 }
 
 static bool req_has_header(const struct req *r, const char *name)
 {
-	for (size_t i = 0; i < r->nheaders; i++)
-		if (strcasecmp(r->hname[i], name) == 0)
+	/* http_extra holds r->nheaders lines "Name: value\r\n" (values without CR or LF). */
+	size_t n = strlen(name);
+	const char *line = http_extra.data, *end = http_extra.data + http_extra.len;
+	for (size_t i = 0; i < r->nheaders && line < end; i++) {
+		if ((size_t)(end - line) > n && strncasecmp(line, name, n) == 0 && line[n] == ':')
 			return true;
+		const char *cr = memchr(line, '\r', (size_t)(end - line));
+		if (!cr)
+			break;
+		line = cr + 2;
+	}
 	return false;
 }
 
 char *req_json_text(const json_t *body)
 {
-	return json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	return json_dumps(body, HTTP_JSON_FLAGS);
 }
 
 void req_reply_json_text(struct req *r, int status, const char *text, size_t len)
@@ -95,14 +238,24 @@ void req_reply_json(struct req *r, int status, json_t *body)
 		json_decref(body);
 		return;
 	}
-	char *text = body ? req_json_text(body) : NULL;
-	json_decref(body);
-	if (body && !text) {
-		http_send(r, 500, "application/json", "", 0);
-		return;
+	const size_t flags = HTTP_JSON_FLAGS;
+	struct http_buf *b = &http_body;
+	size_t len = 0;
+	if (body) {
+		/* Dumped into the thread's buffer; a body larger than it is dumped again once the
+		 * buffer has grown to its size. */
+		len = json_dumpb(body, b->data, b->cap, flags);
+		if (len > b->cap && http_buf_reserve(b, len))
+			len = json_dumpb(body, b->data, b->cap, flags);
+		json_decref(body);
+		if (len == 0 || len > b->cap) {
+			http_buf_trim(b);
+			http_send(r, 500, "application/json", "", 0);
+			return;
+		}
 	}
-	http_send(r, status, "application/json", text ? text : "", text ? strlen(text) : 0);
-	free(text);
+	http_send(r, status, "application/json", len ? b->data : "", len);
+	http_buf_trim(b);
 }
 
 void req_reply_empty(struct req *r, int status)

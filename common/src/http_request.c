@@ -191,6 +191,7 @@ json_t *req_body_object(struct req *r)
 			break;
 		got += (size_t)n;
 	}
+	r->body_read = declared >= 0 ? got == (size_t)declared : got < cap;
 	if ((long long)got > max) {
 		req_error(r, ERR_PAYLOAD_TOO_LARGE, NULL, "request body exceeds %lld bytes", max);
 		goto out;

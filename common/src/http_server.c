@@ -69,6 +69,7 @@ static void http_exit_thread(const struct mg_context *ctx, int thread_type, void
 	(void)thread_type;
 	(void)user;
 	db_thread_close();
+	http_reply_thread_free();
 	if (http_thread_owner && http_thread_owner->opts->thread_exit)
 		http_thread_owner->opts->thread_exit();
 }
@@ -83,20 +84,28 @@ struct http_server *http_start(const struct http_options *opts, char *err, size_
 	s->opts = opts;
 	http_thread_owner = s;
 
-	char ports[80], threads[24];
+	char ports[80], threads[24], timeout[24];
 	snprintf(ports, sizeof ports, "%s:%lld", opts->listen_host ? opts->listen_host : "0.0.0.0",
 	         opts->port);
 	snprintf(threads, sizeof threads, "%lld", opts->num_threads);
-	char timeout[24];
 	snprintf(timeout, sizeof timeout, "%lld",
-	         opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
+	         opts->header_timeout_ms > 0 ? opts->header_timeout_ms : 5000);
+	/* civetweb 1.15 has no option for the header alone (measured on the Debian build, see
+	 * docs/operations.md#connections-and-timeouts): request_timeout_ms bounds the first
+	 * request's line and headers, counted from the accept, and is also the limit of a stalled
+	 * body read or reply write; keep_alive_timeout_ms bounds the wait for the next request
+	 * on a kept-alive connection.  Both are the header timeout, so a connection that sends
+	 * nothing, or an incomplete header, gives its worker back after it. */
 	const char *options[] = {"listening_ports", ports, "num_threads", threads,
-	                         "request_timeout_ms", timeout, "decode_url", "no",
-	                         /* civetweb writes a response in several small sends; without this,
-	                          * Nagle + delayed ACK add ~40 ms to every keep-alive reply. */
-	                         "tcp_nodelay", "1", "enable_keep_alive", "yes",
-	                         "keep_alive_timeout_ms", "5000", "max_request_size", "16384",
-	                         "linger_timeout_ms", "100", NULL};
+	                         "request_timeout_ms", timeout, "keep_alive_timeout_ms", timeout,
+	                         "decode_url", "no",
+	                         /* Nagle + delayed ACK would add ~40 ms to a keep-alive reply
+	                          * whose last segment is small. */
+	                         "tcp_nodelay", "1", "enable_keep_alive", "yes", "max_request_size",
+	                         "16384", "linger_timeout_ms", "100",
+	                         /* A burst of new connections waits in the kernel's backlog
+	                          * until the listener takes it (civetweb's default is 200). */
+	                         "listen_backlog", "1024", NULL};
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof cb);
 	cb.begin_request = http_begin_request;

@@ -45,6 +45,10 @@ void svc_init(const char *service, const struct cfg_table *table, void *cfg,
 		exit(2);
 	}
 	log_init(service, level);
+	/* Gone in issue 18: civetweb 1.15 has one timeout for the header, a stalled body and a
+	 * stalled write, now HEADER_TIMEOUT_MS (docs/operations.md#connections-and-timeouts). */
+	if (getenv("REQUEST_TIMEOUT_MS"))
+		log_warn("REQUEST_TIMEOUT_MS has no effect any more: see HEADER_TIMEOUT_MS");
 	json_object_seed(0);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "%s: libcurl initialisation failed\n", service);
@@ -276,7 +280,7 @@ int svc_serve(const struct svc_service *s)
 		.port = s->cfg->port,
 		.num_threads = s->cfg->num_threads,
 		.max_body = s->cfg->max_body,
-		.request_timeout_ms = s->cfg->request_timeout_ms,
+		.header_timeout_ms = s->cfg->header_timeout_ms,
 		.cors_origins = s->cfg->cors_origins,
 		.auth = s->auth,
 		.routes = s->routes,

@@ -241,7 +241,10 @@ class Stack:
         self.pg = Postgres(self.workdir)
         self.oidc = Oidc(self.workdir)
         self.kafka = Kafka(self.workdir)
-        self.gateway = Gateway(self.workdir)
+        # The services here run with NUM_THREADS 8 or 16 (below): the gateway's idle upstream
+        # connections (2 workers x 2 upstream groups x this) must stay fewer, or they would hold
+        # every worker thread of a service until nginx drops them (docs/operations.md).
+        self.gateway = Gateway(self.workdir, env={"GATEWAY_UPSTREAM_KEEPALIVE": "1"})
         self.services = []
         self.user = None
         self.room = None
@@ -619,17 +622,3 @@ def service_ready(svc):
         return requests.get(f"{svc.url}/ready", timeout=5).status_code == 200
     except requests.RequestException:
         return False
-
-
-# ---- helpers for the hardening tests (test_hardening_*.py) ----
-
-def stalled_request(stack, service="reservation"):
-    """One connection per stack that sent half a request line and then nothing, opened on the
-    first call (by whichever hardening module runs first); the last hardening test checks that
-    the server's request timeout closed it.  Returns (socket, time.monotonic() when opened)."""
-    import socket
-    if not hasattr(stack, "_hardening_stalled"):
-        s = socket.create_connection(("127.0.0.1", getattr(stack, service).port), timeout=5)
-        s.sendall(b"GET /reservations HTT")
-        stack._hardening_stalled = (s, time.monotonic())
-    return stack._hardening_stalled

@@ -26,7 +26,6 @@ from harness import (
     create_room,
     forge_token,
     operator_token,
-    stalled_request,
     unique_name,
     utc_at,
 )
@@ -197,8 +196,6 @@ def build(world, method, path):
 
 @pytest.fixture(scope="module")
 def world(stack, admin_headers):
-    # Starts the clock of test_hardening_input's request-timeout check early (it waits 30 s).
-    stalled_request(stack)
     return World(stack, admin_headers)
 
 

@@ -468,6 +468,8 @@ def expected_gateway_conf():
         "${AUTH_RATE_PER_MINUTE}": "30",
         "${AUTH_BURST}": "30",
         "${AUTH_RETRY_AFTER}": "2",
+        "${CONN_PER_CLIENT}": "256",
+        "${UPSTREAM_KEEPALIVE}": "32",
     }.items():
         assert placeholder in text
         text = text.replace(placeholder, value)

@@ -138,12 +138,109 @@ static void test_short_message_unchanged(void **state)
 	assert_string_equal(line_msg(0), "caf\xc3\xa9 42 \xf0\x9f\x98\x80");
 }
 
+/* The raw text of the lines written by fn(arg) with stderr redirected, each from its "level"
+ * key on (the timestamps before it differ between two calls). */
+static char *raw_lines(void (*fn)(const void *), const void *arg)
+{
+	char line[65536];
+	static char out[1 << 18];
+	size_t used = 0;
+	fflush(stderr);
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	int saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0 && dup2(fileno(f), STDERR_FILENO) >= 0);
+	fn(arg);
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	rewind(f);
+	while (fgets(line, sizeof line, f)) {
+		const char *from = strstr(line, "\"level\"");
+		assert_non_null(from);
+		size_t n = strlen(from);
+		assert_true(used + n < sizeof out);
+		memcpy(out + used, from, n);
+		used += n;
+	}
+	out[used] = '\0';
+	fclose(f);
+	return strdup(out);
+}
+
+struct fields_case {
+	const char *str;
+	long long num;
+	double real;
+};
+
+static void write_with_jansson(const void *arg)
+{
+	const struct fields_case *c = arg;
+	log_write(LOG_LEVEL_INFO,
+	          json_pack("{s:s, s:I, s:f}", "text", c->str, "n", (json_int_t)c->num, "ms",
+	                    c->real),
+	          "%s", "request");
+}
+
+static void write_without_heap(const void *arg)
+{
+	const struct fields_case *c = arg;
+	const struct log_field f[] = {
+		{.key = "text", .type = LOG_FIELD_STR, .str = c->str},
+		{.key = "n", .type = LOG_FIELD_INT, .num = c->num},
+		{.key = "ms", .type = LOG_FIELD_REAL, .real = c->real},
+	};
+	log_write_fields(LOG_LEVEL_INFO, "request", f, 3);
+}
+
+/* log_write_fields writes what log_write with a jansson object writes, byte for byte: strings
+ * with every control character, quotes, backslashes and UTF-8; integers; reals of every shape
+ * (%.6g, ".0", exponents); a line too long for its buffer (the jansson fallback); with and
+ * without a request id. */
+static void test_fields_line_equals_jansson_line(void **state)
+{
+	(void)state;
+	static char controls[40], long_text[20000];
+	for (int i = 1; i < 32; i++)
+		controls[i - 1] = (char)i;
+	memcpy(controls + 31, "\"\\/\x7f", 4);
+	memset(long_text, '\n', sizeof long_text - 1);
+	const struct fields_case cases[] = {
+		{"/rooms/42", 200, 0.123},
+		{controls, -9223372036854775807LL - 1, 0.0},
+		{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbd", 9223372036854775807LL,
+	         1.0},
+		{"", 0, 0.001},
+		{"x", 1, 0.00001234},
+		{"x", 1, 1234567.0},
+		{"x", 1, 12345.678901},
+		{"x", 1, 1e21},
+		{"x", 1, 1.5e-300},
+		{long_text, 404, 3.25},
+	};
+	log_init("test", LOG_LEVEL_DEBUG);
+	for (int with_id = 0; with_id < 2; with_id++) {
+		log_set_request_id(with_id ? "req-\"1\"" : NULL);
+		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+			char *want = raw_lines(write_with_jansson, &cases[i]);
+			char *got = raw_lines(write_without_heap, &cases[i]);
+			assert_true(strlen(want) > 10);
+			assert_string_equal(got, want);
+			free(want);
+			free(got);
+		}
+	}
+	log_set_request_id(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_long_message_cut_on_character, teardown),
 		cmocka_unit_test_teardown(test_ill_formed_message_replaced, teardown),
 		cmocka_unit_test_teardown(test_short_message_unchanged, teardown),
+		cmocka_unit_test_teardown(test_fields_line_equals_jansson_line, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

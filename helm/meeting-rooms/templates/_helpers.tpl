@@ -293,6 +293,29 @@ seccompProfile:
 Checks of the values, included at the top of every template that needs them so that the first
 error is always the same complete list: secrets must come from the caller, never from defaults.
 */}}
+{{/* Database connections the three services can hold at once, at most: per service, the
+     replicas it can run during a rollout (autoscaling.maxReplicas, else replicaCount, plus the
+     one pod the rollout's maxSurge adds) x (dbPoolSize + dbSessionsOutsidePool). */}}
+{{- define "mr.db.serviceConnections" -}}
+{{- $total := 0 -}}
+{{- range $key := list "user" "room" "reservation" -}}
+{{- $svc := include "mr.service" (dict "ctx" $ "key" $key) | fromYaml -}}
+{{- $replicas := ternary (int $svc.autoscaling.maxReplicas) (int $svc.replicaCount) (and $svc.autoscaling.enabled true) -}}
+{{- $total = add $total (mul (add $replicas 1) (add (int $svc.dbPoolSize) (int $svc.dbSessionsOutsidePool))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* max_connections of the bundled PostgreSQL: postgresql.maxConnections, or the services'
+     connections + postgresql.connectionHeadroom + superuser_reserved_connections (3). */}}
+{{- define "mr.postgresql.maxConnections" -}}
+{{- if .Values.postgresql.maxConnections -}}
+{{- int .Values.postgresql.maxConnections -}}
+{{- else -}}
+{{- add (include "mr.db.serviceConnections" . | int) (int .Values.postgresql.connectionHeadroom) 3 -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "mr.validate" -}}
 {{- $errors := list -}}
 {{- if not .Values.secrets.existingSecret -}}
@@ -349,6 +372,9 @@ error is always the same complete list: secrets must come from the caller, never
 {{- if gt (int $svc.terminationDrainSeconds) 600 -}}
 {{- $errors = append $errors (printf "services.%s: terminationDrainSeconds (%d) must be at most 600 (the service's DRAIN_DELAY_MS is at most 600000)" $key (int $svc.terminationDrainSeconds)) -}}
 {{- end -}}
+{{- if lt (int $svc.dbPoolSize) 1 -}}
+{{- $errors = append $errors (printf "services.%s: dbPoolSize must be at least 1" $key) -}}
+{{- end -}}
 {{- $budget := add (mul 2 (int $svc.terminationDrainSeconds)) 10 -}}
 {{- if le (int $svc.terminationGracePeriodSeconds) $budget -}}
 {{- $errors = append $errors (printf "services.%s: terminationGracePeriodSeconds (%d) must exceed 2 x terminationDrainSeconds + 10 = %d (the preStop sleep, the service's own drain, 10 s for requests in flight)" $key (int $svc.terminationGracePeriodSeconds) $budget) -}}
@@ -369,6 +395,17 @@ error is always the same complete list: secrets must come from the caller, never
 {{- end -}}
 {{- if has (lower (toString (default "" .Values.config.TRUST_FORWARDED_FOR))) (list "1" "true" "yes" "on") -}}
 {{- $errors = append $errors "config.TRUST_FORWARDED_FOR is no longer supported (user-service refuses to start with it): set TRUSTED_GATEWAYS to the gateway's addresses instead, and remove TRUST_FORWARDED_FOR" -}}
+{{- end -}}
+{{- $threads := int (default "512" (toString (default "" .Values.config.NUM_THREADS))) -}}
+{{- $idle := mul (int .Values.gateway.workerProcesses) 2 (int .Values.gateway.upstreamKeepalive) -}}
+{{- if ge $idle $threads -}}
+{{- $errors = append $errors (printf "gateway.workerProcesses x 2 upstream groups x gateway.upstreamKeepalive (%d) must stay below config.NUM_THREADS (%d): one gateway pod's idle upstream connections could otherwise hold every worker thread of a service replica" $idle $threads) -}}
+{{- end -}}
+{{- if and .Values.postgresql.enabled .Values.postgresql.maxConnections -}}
+{{- $need := add (include "mr.db.serviceConnections" . | int) (int .Values.postgresql.connectionHeadroom) 3 -}}
+{{- if lt (int .Values.postgresql.maxConnections) $need -}}
+{{- $errors = append $errors (printf "postgresql.maxConnections (%d) is below what the services can open (%d: per service (replicas + 1) x (dbPoolSize + dbSessionsOutsidePool)) + postgresql.connectionHeadroom (%d) + 3 reserved for superusers = %d; raise it, or leave it empty to have it computed" (int .Values.postgresql.maxConnections) (include "mr.db.serviceConnections" . | int) (int .Values.postgresql.connectionHeadroom) $need) -}}
+{{- end -}}
 {{- end -}}
 {{- if le (int .Values.gateway.terminationGracePeriodSeconds) (int .Values.gateway.terminationDrainSeconds) -}}
 {{- $errors = append $errors "gateway.terminationGracePeriodSeconds must exceed gateway.terminationDrainSeconds (the preStop sleep)" -}}

@@ -1,0 +1,110 @@
+"""Offline checks that the bundled PostgreSQL's max_connections fits what the services can open.
+
+For every values file of the chart (values.yaml alone, then each values-*.yaml on top of it, found
+by listing the chart, so a new environment is checked too) the rendered manifests are read back:
+each service's DB_POOL_SIZE (Deployment env), the replicas it can reach (the HPA's maxReplicas,
+else the Deployment's replicas) plus the one pod a rollout adds (maxSurge), and the server's
+max_connections (StatefulSet args).  The sum of (replicas + 1) x (pool + the sessions a replica
+opens outside its pool) must leave PostgreSQL's superuser reserve and a headroom free.  The count
+of sessions outside the pool is this file's own, not read from the chart, so lowering the chart's
+figure fails here.
+"""
+
+import re
+
+import pytest
+import yaml
+
+from test_helm import (  # noqa: F401 - fixtures below
+    CHART,
+    RELEASE,
+    SERVICES,
+    helm,
+    svc_name,
+)
+
+# Per replica, besides the pool (docs/operations.md#database-connections): outbox publisher,
+# sweeper, migrations at start, a lost-COMMIT resolution, room-service's cache LISTEN.
+SESSIONS_OUTSIDE_POOL = 5
+SUPERUSER_RESERVED = 3  # PostgreSQL 15's superuser_reserved_connections default
+MIN_HEADROOM = 10  # for an operator's psql, a backup, an exporter
+VALUES_FILES = sorted(p.name for p in CHART.glob("values-*.yaml"))
+
+
+def max_connections(r):
+    (pg,) = r.get("StatefulSet", f"{RELEASE}-postgresql")["spec"]["template"]["spec"][
+        "containers"]
+    args = " ".join(pg.get("args", []))
+    m = re.search(r"max_connections=(\d+)", args)
+    assert m, f"the PostgreSQL container sets no max_connections: {pg.get('args')}"
+    return int(m.group(1))
+
+
+def service_connections(r):
+    """{component: (replicas at most, pool size, connections at most)}."""
+    out = {}
+    for component in SERVICES:
+        dep = r.get("Deployment", svc_name(component))
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        assert env.get("DB_POOL_SIZE"), f"{component}: no DB_POOL_SIZE in its environment"
+        pool = int(env["DB_POOL_SIZE"])
+        hpas = [h for h in r.kind("HorizontalPodAutoscaler")
+                if h["spec"]["scaleTargetRef"]["name"] == svc_name(component)]
+        replicas = hpas[0]["spec"]["maxReplicas"] if hpas else dep["spec"]["replicas"]
+        surge = dep["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+        assert isinstance(surge, int), surge
+        out[component] = (replicas, pool, (replicas + surge) * (pool + SESSIONS_OUTSIDE_POOL))
+    return out
+
+
+@pytest.mark.parametrize("values_file", ["(values.yaml only)", *VALUES_FILES])
+def test_max_connections_fits_every_service_with_headroom(helm, values_file):
+    files = () if values_file.startswith("(") else (str(CHART / values_file),)
+    r = helm.template(files)
+    assert r.returncode == 0, r.stderr
+    conns = service_connections(r)
+    need = sum(c for _, _, c in conns.values())
+    have = max_connections(r)
+    free = have - SUPERUSER_RESERVED - need
+    assert free >= MIN_HEADROOM, (values_file, have, conns)
+    # Sized from the pools, not a blanket figure: the headroom is the chart's, not thousands.
+    assert free <= 4 * MIN_HEADROOM + 20, (values_file, have, conns)
+
+
+def test_max_connections_follows_replicas_and_pool_sizes(helm):
+    base = helm.template()
+    bigger = helm.template((), (("services.room.dbPoolSize", 20),
+                                ("services.reservation.autoscaling.maxReplicas", 9)))
+    assert bigger.returncode == 0, bigger.stderr
+    before, after = service_connections(base), service_connections(bigger)
+    assert after["room-service"][1] == 20 and after["reservation-service"][0] == 9
+    assert after["user-service"] == before["user-service"]
+    grown = sum(c for *_, c in after.values()) - sum(c for *_, c in before.values())
+    assert grown > 0
+    assert max_connections(bigger) - max_connections(base) == grown
+
+
+def test_explicit_max_connections_below_the_need_is_refused(helm):
+    ok = helm.template((), (("postgresql.maxConnections", 1000),))
+    assert ok.returncode == 0, ok.stderr
+    assert max_connections(ok) == 1000
+    low = helm.template((), (("postgresql.maxConnections", 100),))
+    assert low.returncode != 0
+    assert "postgresql.maxConnections (100) is below" in low.stderr, low.stderr
+
+
+def test_gateway_keepalive_pool_must_stay_below_the_worker_threads(helm):
+    r = helm.template((), (("config.NUM_THREADS", "64"), ("gateway.upstreamKeepalive", 16)))
+    assert r.returncode != 0
+    assert "must stay below config.NUM_THREADS (64)" in r.stderr, r.stderr
+    ok = helm.template((), (("config.NUM_THREADS", "65"), ("gateway.upstreamKeepalive", 16)))
+    assert ok.returncode == 0, ok.stderr
+    conf = ok.get("ConfigMap", f"{RELEASE}-gateway")["data"]["gateway.conf"]
+    assert conf.count("keepalive 16;") == 6
+
+
+def test_values_files_set_the_pool_explicitly():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["serviceDefaults"]["dbPoolSize"] >= 1
+    assert values["serviceDefaults"]["dbSessionsOutsidePool"] >= SESSIONS_OUTSIDE_POOL
