@@ -73,6 +73,9 @@ struct db_migration_set {
  * threads), the application_name and the server-side statement timeout.  Call once before
  * threads start. */
 void db_configure(const char *conninfo, const char *app_name, int statement_timeout_ms);
+/* Adds a server setting (name=value, constants without spaces or backslashes) to every session
+ * this process opens, after db_configure() and before threads start. */
+void db_configure_setting(const char *name, const char *value);
 
 /* Sizes the pool: at most size connections (0 = 2 × online processors + 1), and a thread waits
  * at most wait_ms for one to be free.  Registers the pool's gauges in metrics (db_pool_size,

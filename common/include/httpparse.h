@@ -46,8 +46,8 @@ bool httpparse_request_id_valid(const char *s);
  * (2^31 - 1).  Lists of tags name no single version and are refused too. */
 bool httpparse_if_match(const char *header, long long *version);
 /* Whether an If-None-Match header (may be NULL) names etag ("\"…\"", optionally W/), by weak
- * comparison (RFC 9110 13.1.2: W/ is ignored on both sides); "*" names any.  A malformed header
- * names nothing from where it goes wrong. */
+ * comparison (RFC 9110 13.1.2: W/ is ignored on both sides); "*" alone names any.  A malformed
+ * header names nothing from where it goes wrong. */
 bool httpparse_etag_listed(const char *header, const char *etag);
 /* The value of the cookie called name in a Cookie header (may be NULL), "a=1; b=2" (RFC 6265
  * §5.4): *value points into header (borrowed, not NUL-terminated) and *len is its length.  Names

@@ -17,7 +17,7 @@
 
 static const char *db_conninfo;
 static const char *db_app_name = "meeting-rooms";
-static char db_options[64] = "";
+static char db_options[256] = "";
 
 /* The explicit transaction open on this thread's connection (db_begin, or db_write's own):
  * its id (xid8) and when it began by the server's clock (epoch seconds), both as text, kept to
@@ -33,6 +33,14 @@ void db_configure(const char *conninfo, const char *app_name, int statement_time
 	db_conninfo = conninfo;
 	db_app_name = app_name;
 	snprintf(db_options, sizeof db_options, "-c statement_timeout=%d", statement_timeout_ms);
+}
+
+void db_configure_setting(const char *name, const char *value)
+{
+	size_t len = strlen(db_options);
+	int n = snprintf(db_options + len, sizeof db_options - len, " -c %s=%s", name, value);
+	assert(n > 0 && (size_t)n < sizeof db_options - len); /* the settings are constants */
+	(void)n;
 }
 
 /* Server notices (e.g. "already exists, skipping") go to the debug log, not raw stderr. */

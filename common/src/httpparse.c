@@ -152,11 +152,13 @@ bool httpparse_etag_listed(const char *h, const char *etag)
 	if (strncmp(etag, "W/", 2) == 0)
 		etag += 2;
 	size_t len = strlen(etag);
+	/* "*" matches any current representation, but only alone (RFC 9110 13.1.2). */
+	const char *star = h + strspn(h, " \t");
+	if (*star == '*' && star[1 + strspn(star + 1, " \t")] == '\0')
+		return true;
 	for (;;) {
 		while (*h == ' ' || *h == '\t' || *h == ',')
 			h++;
-		if (*h == '*')
-			return true;
 		if (strncmp(h, "W/", 2) == 0)
 			h += 2;
 		/* An entity tag is quoted and may hold commas, so the list is read tag by tag. */

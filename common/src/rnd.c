@@ -1,5 +1,6 @@
 #include "rnd.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -19,6 +20,11 @@ bool rnd_uuid(char out[RND_UUID_LEN])
 	snprintf(out, RND_UUID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
 	         hex + 20);
 	return true;
+}
+
+bool rnd_bytes(void *out, size_t n)
+{
+	return n <= INT_MAX && RAND_bytes(out, (int)n) == 1;
 }
 
 char *rnd_token(size_t nbytes)

@@ -12,6 +12,7 @@
 #include "dblisten.h"
 #include "log.h"
 #include "metrics.h"
+#include "rnd.h"
 #include "timefmt.h"
 
 static struct {
@@ -22,14 +23,19 @@ static struct {
 	size_t count, bytes, max_entries, max_bytes;
 	uint64_t table_stamp;   /* the stamp every entry in the table was read under */
 	_Atomic uint64_t stamp; /* odd: not listening, nothing is served from memory */
-	_Atomic uint64_t hits, misses;
+	uint64_t seed; /* of the key hash, random per process: no crafted key set fills one chain */
 	struct db_listener *listener;
 } room_cache = {.lock = PTHREAD_MUTEX_INITIALIZER, .stamp = 1};
 
-static uint64_t fnv1a(const void *data, size_t len)
+#define FNV_BASIS 14695981039346656037ULL
+
+/* FNV-1a of data, continuing from h. */
+#define HITS_HELP "room reads answered from memory"
+#define MISSES_HELP "room reads the cache could not answer while in use"
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	uint64_t h = 14695981039346656037ULL;
 	for (size_t i = 0; i < len; i++) {
 		h ^= p[i];
 		h *= 1099511628211ULL;
@@ -37,9 +43,33 @@ static uint64_t fnv1a(const void *data, size_t len)
 	return h;
 }
 
-void room_cache_etag(const char *body, size_t len, char out[ROOM_CACHE_ETAG_MAX])
+/* A key's hash: seeded, and finished (MurmurHash3's fmix64) so that the bucket, its low bits,
+ * depends on every bit of every byte. */
+static uint64_t key_hash(const char *key)
 {
-	snprintf(out, ROOM_CACHE_ETAG_MAX, "\"%016" PRIx64 "\"", fnv1a(body, len));
+	uint64_t h = fnv1a(FNV_BASIS ^ room_cache.seed, key, strlen(key));
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
+}
+
+bool room_cache_etag(const char *body, size_t len, const json_t *next,
+                     char out[ROOM_CACHE_ETAG_MAX])
+{
+	uint64_t h = fnv1a(FNV_BASIS, body, len);
+	if (next) {
+		/* The next page's cursor is part of the answer (its Link): a NUL, which JSON text
+		 * never holds, then the cursor's JSON. */
+		char *text = json_dumps(next, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!text)
+			return false;
+		h = fnv1a(fnv1a(h, "", 1), text, strlen(text));
+		free(text);
+	}
+	snprintf(out, ROOM_CACHE_ETAG_MAX, "\"%016" PRIx64 "\"", h);
+	return true;
 }
 
 static void entry_free(struct room_cache_entry *e)
@@ -74,10 +104,12 @@ static void table_remove(struct room_cache_entry *e)
 	room_cache_release(e);
 }
 
-/* Brings the table to the current stamp (lock held): answers read under an older one go. */
+/* Brings the table to stamp (lock held): answers read under an older one go.  An older stamp
+ * (a reader that loaded it before another thread moved on) changes nothing: the table's
+ * answers are newer than what that reader asked for. */
 static void table_sync(uint64_t stamp)
 {
-	if (stamp == room_cache.table_stamp)
+	if (stamp <= room_cache.table_stamp)
 		return;
 	while (room_cache.oldest)
 		table_remove(room_cache.oldest);
@@ -93,7 +125,7 @@ const struct room_cache_entry *room_cache_get(const char *key)
 	/* The listener flips the stamp when it goes quiet, but only when its thread runs. */
 	if (timefmt_mono_ms() - db_listen_confirmed_ms(room_cache.listener) >= DB_LISTEN_FRESH_MS)
 		return NULL;
-	uint64_t h = fnv1a(key, strlen(key));
+	uint64_t h = key_hash(key);
 	pthread_mutex_lock(&room_cache.lock);
 	table_sync(stamp);
 	for (struct room_cache_entry *e = room_cache.buckets[h & (room_cache.nbuckets - 1)]; e;
@@ -105,7 +137,10 @@ const struct room_cache_entry *room_cache_get(const char *key)
 		}
 	}
 	pthread_mutex_unlock(&room_cache.lock);
-	atomic_fetch_add(hit ? &room_cache.hits : &room_cache.misses, 1);
+	if (hit)
+		metrics_counter_add("room_cache_hits_total", HITS_HELP, 1);
+	else
+		metrics_counter_add("room_cache_misses_total", MISSES_HELP, 1);
 	return hit;
 }
 
@@ -131,7 +166,7 @@ const struct room_cache_entry *room_cache_put(const char *key, uint64_t stamp, c
 	snprintf(e->etag, sizeof e->etag, "%s", etag);
 	e->next = next;
 	e->key = k;
-	e->hash = fnv1a(key, strlen(key));
+	e->hash = key_hash(key);
 	e->bytes = sizeof *e + len + strlen(key) + 1 + (next ? 64 : 0);
 	e->refs = 1;
 	if (room_cache.max_entries == 0 || (stamp & 1) || e->bytes > room_cache.max_bytes)
@@ -202,16 +237,6 @@ static double gauge_listening(void)
 	return (atomic_load(&room_cache.stamp) & 1) ? 0 : 1;
 }
 
-static double gauge_hits(void)
-{
-	return (double)atomic_load(&room_cache.hits);
-}
-
-static double gauge_misses(void)
-{
-	return (double)atomic_load(&room_cache.misses);
-}
-
 bool room_cache_start(const char *app_name, long long max_entries, long long max_bytes)
 {
 	if (max_entries <= 0)
@@ -219,6 +244,10 @@ bool room_cache_start(const char *app_name, long long max_entries, long long max
 	size_t n = 16;
 	while (n < (size_t)max_entries * 2)
 		n *= 2;
+	unsigned char seed[sizeof room_cache.seed];
+	if (!rnd_bytes(seed, sizeof seed))
+		return false;
+	memcpy(&room_cache.seed, seed, sizeof seed);
 	room_cache.buckets = calloc(n, sizeof *room_cache.buckets);
 	if (!room_cache.buckets)
 		return false;
@@ -230,11 +259,9 @@ bool room_cache_start(const char *app_name, long long max_entries, long long max
 	metrics_register_gauge("room_cache_listening",
 	                       "1 while the room cache is in use (its listener is current)",
 	                       gauge_listening);
-	metrics_register_gauge("room_cache_hits", "room reads answered from memory (since start)",
-	                       gauge_hits);
-	metrics_register_gauge("room_cache_misses",
-	                       "room reads the cache could not answer while in use (since start)",
-	                       gauge_misses);
+	/* Shown from the start, not from the first hit or miss. */
+	metrics_counter_add("room_cache_hits_total", HITS_HELP, 0);
+	metrics_counter_add("room_cache_misses_total", MISSES_HELP, 0);
 	room_cache.listener = db_listen_start(ROOM_CACHE_CHANNEL, app_name, room_cache_heard, NULL);
 	return room_cache.listener != NULL;
 }

@@ -66,7 +66,10 @@ void room_cache_release(const struct room_cache_entry *e);
  * notification). */
 void room_cache_invalidate(void);
 
-/* A strong ETag for body: "\"" + 16 hex digits of its 64-bit FNV-1a hash + "\"". */
-void room_cache_etag(const char *body, size_t len, char out[ROOM_CACHE_ETAG_MAX]);
+/* A strong ETag for an answer: body and, for a list with more pages, the next page's cursor
+ * (borrowed, may be NULL), which the Link header carries: "\"" + 16 hex digits of their 64-bit
+ * FNV-1a hash + "\"".  The same in every process.  false when out of memory. */
+bool room_cache_etag(const char *body, size_t len, const json_t *next,
+                     char out[ROOM_CACHE_ETAG_MAX]);
 
 #endif

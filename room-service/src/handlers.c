@@ -160,7 +160,7 @@ static void reply_entry(struct req *r, const struct room_cache_entry *e)
 }
 
 /* Replies with an answer just read under stamp (room or list stolen; next stolen, may be NULL),
- * offering it to the cache under key.  etag NULL: a strong hash of the body. */
+ * offering it to the cache under key.  etag NULL: a strong hash of the body and next. */
 static void reply_read(struct req *r, const char *key, uint64_t stamp, json_t *answer,
                        const char *etag, json_t *next)
 {
@@ -174,7 +174,12 @@ static void reply_read(struct req *r, const char *key, uint64_t stamp, json_t *a
 	}
 	size_t len = strlen(text);
 	if (!etag) {
-		room_cache_etag(text, len, hashed);
+		if (!room_cache_etag(text, len, next, hashed)) {
+			free(text);
+			json_decref(next);
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+			return;
+		}
 		etag = hashed;
 	}
 	const struct room_cache_entry *e = room_cache_put(key, stamp, text, len, etag, next);

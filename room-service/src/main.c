@@ -50,6 +50,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: " SERVICE " (configured by environment variables)\n");
 		return 2;
 	}
+	/* The room list's best plan depends on q (a rare substring: the trigram indexes; a common
+	 * one: the order index, stopping at the page's end), so its prepared statements are planned
+	 * for their values every time, never switched to a generic plan that fits one kind
+	 * (docs/architecture.md#threads-and-connections). */
+	db_configure_setting("plan_cache_mode", "force_custom_plan");
 	struct auth_config auth = svc_auth(&cfg.common);
 	room_handlers_init(cfg.room_events_topic);
 	/* Its own application_name, so that an operator (and a test) can find the session. */

@@ -217,6 +217,22 @@ def test_statements_are_prepared_once_per_connection(stack, proxy, proxied_room,
     assert "prepared statement" not in proxied_room.log_text()
 
 
+def test_room_sessions_plan_every_execution_for_its_values(proxy, proxied_room, admin_headers):
+    """room-service's sessions run with plan_cache_mode=force_custom_plan: a room list
+    statement, prepared once, is never switched to a generic plan that reads the trigram
+    indexes for a common q or folds every row in order for a rare one (main.c)."""
+    requests.get(f"{proxied_room.url}/rooms", params={"q": "x"}, headers=admin_headers,
+                 timeout=10).raise_for_status()
+    # Each recorded stream starts with the startup message: key NUL value NUL pairs.
+    options = [m.group(1) for chunk in proxy.sent_since({})
+               for m in [re.search(rb"\x00options\x00([^\x00]*)\x00", chunk[:512])] if m]
+    # Every session but the migrations' (their own statement_timeout, no list statements).
+    sessions = [v for v in options if b"statement_timeout=10000" in v]
+    assert sessions, options
+    for value in sessions:
+        assert b"-c plan_cache_mode=force_custom_plan" in value, value
+
+
 def test_terminated_backends_are_replaced_and_statements_prepared_again(
         stack, proxy, proxied_room, admin_headers):
     room = create_room(proxied_room.url, admin_headers)

@@ -266,6 +266,11 @@ static void test_etag_listed(void **state)
 	/* Malformed from the second tag on: what came before still counts, nothing after. */
 	assert_true(httpparse_etag_listed("\"3\", garbage", "\"3\""));
 	assert_false(httpparse_etag_listed("garbage, \"3\"", "\"3\""));
+	/* "*" only alone. */
+	assert_true(httpparse_etag_listed(" * ", "\"3\""));
+	assert_false(httpparse_etag_listed("\"1\", *", "\"3\""));
+	assert_false(httpparse_etag_listed("*garbage", "\"3\""));
+	assert_false(httpparse_etag_listed("*, \"1\"", "\"3\""));
 }
 
 static void expect_if_match(const char *header, long long want)
