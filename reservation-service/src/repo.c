@@ -156,7 +156,12 @@ static void request_params(const struct res_request *q, struct request_params *p
 }
 
 /* Runs the call of a booking function (sql with n params) in a transaction of its own, again
- * while it asks to (DB_RETRY), and reads its answer (booking_answer). */
+ * while it asks to (DB_RETRY) or meets an exclusion violation, and reads its answer
+ * (booking_answer).  The function looks for conflicts under the room's lock, so a violation
+ * means that a writer who does not take that lock (an operator's INSERT, say) committed an
+ * overlapping reservation after the look: the next call sees it and answers conflict with the
+ * overlapping spans (or books, if it is gone again).  Past ATTEMPTS the violation is answered
+ * as it is (409 without the spans). */
 static enum db_status booking_call(const char *sql, const char *const *params, int n,
                                    struct res_change *c, json_t **res, json_t **conflicts,
                                    enum res_outcome *outcome)
@@ -170,6 +175,8 @@ static enum db_status booking_call(const char *sql, const char *const *params, i
 		st = db_write(&r, sql, n, params);
 		if (st == DB_OK)
 			st = booking_answer(r, c, res, conflicts, outcome);
+		else if (st == DB_EXCLUSION_VIOLATION && i + 1 < ATTEMPTS)
+			st = DB_RETRY;
 		PQclear(r);
 	}
 	return st;
