@@ -281,7 +281,7 @@ def test_one_spelling_of_a_reservation_and_of_the_event_envelope(stack, room_url
     msgs = drained_events(stack, [rid], 2)
     assert [m["value"]["event_type"] for m in msgs] == ["reservation_created",
                                                         "reservation_updated"]
-    for m, answer in zip(msgs, (read, reread)):
+    for m, answer in zip(msgs, (read, reread), strict=True):
         assert ordered(m["payload"])[4] == ("reservation", ordered(answer.text)), m["payload"]
     room_event = wait_room_events(stack.kafka, [room["id"]], 1)[0]
     assert room_event["value"]["event_type"] == "room_created", room_event
