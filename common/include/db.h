@@ -173,10 +173,16 @@ const char *db_status_str(enum db_status st);
  * Static string. */
 const char *db_status_reply(enum db_status st);
 
+/* How recently the database must have answered a pooled statement for a busy pool to read as
+ * up (db_ping). */
+#define DB_PING_BUSY_FRESH_MS 10000
+
 /* SELECT 1 through the pool (db_exec); *ms receives the time it took, the wait for a
- * connection included.  True when the database answered, and also when every pooled
- * connection is busy (DB_BUSY): the connections exist and work, so a saturated pool must not
- * read as a database that is down (readiness would take every replica out under load). */
+ * connection included.  True when the database answered; when every pooled connection is busy
+ * (DB_BUSY), true only if the database answered a statement on a pooled connection (a result
+ * or an SQL error) within DB_PING_BUSY_FRESH_MS: a saturated pool must not read as a database
+ * that is down (readiness would take every replica out under load), but slots all stuck on a
+ * database that stopped answering (blackholed, paused) must.  Thread-safe. */
 bool db_ping(double *ms);
 
 /* Applies, set after set, the migrations that each set's ledger does not list yet, each in its

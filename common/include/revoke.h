@@ -47,6 +47,14 @@ extern const char revoke_schema_sql[];
  * no lock cycle can form with a revoker waiting for rows). */
 extern const char revoke_guard_schema_sql[];
 
+/* The advisory lock of one user's revocations (SQL arguments of pg_advisory_xact_lock, the user
+ * id being $1), which revoke_apply takes and revoke_guard shares: PostgreSQL's two-key space
+ * (which never meets the one-key locks of the outbox publisher and the migrations), class 7101,
+ * the user id folded into the second key.  Two users sharing a key only wait for each other.
+ * revoke_guard_schema_sql spells it out (a released migration): changing it here takes a new
+ * migration that replaces revoke_guard, or the two lock different keys (test_revoke). */
+#define REVOKE_LOCK_KEY "7101, ($1::bigint % 2147483647)::int"
+
 /* ---- user_events ---- */
 
 enum revoke_event_kind {

@@ -112,6 +112,16 @@ static struct {
 
 static _Thread_local struct db_slot *db_tl_slot;
 
+/* When the database last answered a statement on a pooled connection (timefmt_mono_ms), with a
+ * result or an SQL error alike: it shows that the connections work, which db_ping needs when it
+ * finds every one of them busy.  0: never. */
+static _Atomic long long db_pool_answered_ms;
+
+static void db_pool_answered(void)
+{
+	db_pool_answered_ms = timefmt_mono_ms();
+}
+
 #define DB_POOL_WAIT_METRIC "db_pool_wait_seconds"
 #define DB_POOL_WAIT_HELP "Time a thread waited for a pooled database connection."
 #define DB_POOL_TIMEOUTS_METRIC "db_pool_timeouts_total"
@@ -526,6 +536,8 @@ static enum db_status db_exec_once(struct db_slot *s, PGconn *c, PGresult **out,
 		              : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType est = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK) {
+		if (s)
+			db_pool_answered();
 		if (out)
 			*out = res;
 		else
@@ -533,6 +545,8 @@ static enum db_status db_exec_once(struct db_slot *s, PGconn *c, PGresult **out,
 		return DB_OK;
 	}
 	enum db_status st = db_failed(c, res, reused, &lost);
+	if (s && !lost)
+		db_pool_answered();
 	PQclear(res);
 	/* libpq may still call a connection OK that the server has ended: drop it ourselves. */
 	if (lost && s)
@@ -672,6 +686,8 @@ static enum db_status db_tx_open(struct db_slot *s, PGconn *c, PGresult **res, c
 out:
 	for (int i = 0; i < n; i++)
 		PQclear(got[i]);
+	if (!*lost)
+		db_pool_answered();
 	if (*lost)
 		db_drop_session(c);
 	else if (st != DB_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
@@ -807,10 +823,12 @@ static enum db_status db_tx_commit(bool *again)
 	PGresult *r = PQexec(c, "COMMIT");
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+		db_pool_answered();
 		PQclear(r);
 		return DB_OK;
 	}
 	if (!db_session_lost(c, state)) {
+		db_pool_answered();
 		/* The server answered: COMMIT failed and the transaction is rolled back (a deferred
 		 * constraint, a serialization failure). */
 		st = db_classify(state);
@@ -915,7 +933,11 @@ bool db_ping(double *ms)
 	long long t0 = timefmt_mono_us();
 	enum db_status st = db_exec(NULL, "SELECT 1", 0, NULL);
 	*ms = (double)(timefmt_mono_us() - t0) / 1000.0;
-	return st == DB_OK || st == DB_BUSY;
+	if (st == DB_BUSY) {
+		long long answered = db_pool_answered_ms;
+		return answered > 0 && timefmt_mono_ms() - answered <= DB_PING_BUSY_FRESH_MS;
+	}
+	return st == DB_OK;
 }
 
 void db_json_page(const PGresult *res, long long limit, json_t **list, json_t **next)

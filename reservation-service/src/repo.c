@@ -100,8 +100,13 @@ static enum db_status booking_answer(const PGresult *res, struct res_change *c, 
 	while (name && i < countof(outcome_names) && strcmp(outcome_names[i].name, name) != 0)
 		i++;
 	if (!name || i == countof(outcome_names) || (body && !doc)) {
-		log_error("booking function answered %s with %s", name ? name : "no outcome",
-		          body ? body : "no body");
+		/* Not the body itself: it holds what users wrote (the purpose). */
+		log_error("booking function answered %s with %s (%zu bytes)",
+		          name ? name : "no outcome",
+		          !body ? "no body"
+		          : doc ? "a body"
+		                : "a body that is not JSON",
+		          body ? strlen(body) : 0);
 		json_decref(doc);
 		return DB_ERROR;
 	}
@@ -156,7 +161,12 @@ static void request_params(const struct res_request *q, struct request_params *p
 }
 
 /* Runs the call of a booking function (sql with n params) in a transaction of its own, again
- * while it asks to (DB_RETRY), and reads its answer (booking_answer). */
+ * while it asks to (DB_RETRY) or meets an exclusion violation, and reads its answer
+ * (booking_answer).  The function looks for conflicts under the room's lock, so a violation
+ * means that a writer who does not take that lock (an operator's INSERT, say) committed an
+ * overlapping reservation after the look: the next call sees it and answers conflict with the
+ * overlapping spans (or books, if it is gone again).  Past ATTEMPTS the violation is answered
+ * as it is (409 without the spans). */
 static enum db_status booking_call(const char *sql, const char *const *params, int n,
                                    struct res_change *c, json_t **res, json_t **conflicts,
                                    enum res_outcome *outcome)
@@ -170,6 +180,8 @@ static enum db_status booking_call(const char *sql, const char *const *params, i
 		st = db_write(&r, sql, n, params);
 		if (st == DB_OK)
 			st = booking_answer(r, c, res, conflicts, outcome);
+		else if (st == DB_EXCLUSION_VIOLATION && i + 1 < ATTEMPTS)
+			st = DB_RETRY;
 		PQclear(r);
 	}
 	return st;
@@ -349,16 +361,24 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 		return st;
 	int n = PQntuples(res);
 	*list = json_array();
-	for (int i = 0; i < n && i < f->limit; i++)
-		json_array_append_new(*list, res_from_columns(res, i));
+	for (int i = 0; *list && st == DB_OK && i < n && i < f->limit; i++)
+		if (json_array_append_new(*list, res_from_columns(res, i)) != 0)
+			st = DB_ERROR; /* out of memory: no page rather than a short one */
 	if (f->limit > 0 && n > f->limit) {
 		char start[TIMEFMT_RFC3339_LEN];
 		int last = (int)f->limit - 1;
 		timefmt_rfc3339_s(db_int(res, last, 4), start);
-		*next = json_pack("[s, I]", start, (json_int_t)db_int(res, last, 0));
+		if (!(*next = json_pack("[s, I]", start, (json_int_t)db_int(res, last, 0))))
+			st = DB_ERROR;
+	}
+	if (!*list || st != DB_OK) {
+		json_decref(*list);
+		json_decref(*next);
+		*list = *next = NULL;
+		st = DB_ERROR;
 	}
 	PQclear(res);
-	return DB_OK;
+	return st;
 }
 
 enum db_status res_repo_busy(long long room_id, const char *first, const char *last,
@@ -398,15 +418,19 @@ enum db_status res_repo_busy(long long room_id, const char *first, const char *l
 		span->start = db_int(res, 0, 1);
 		span->end = db_int(res, 0, 2);
 	}
-	for (int i = 0; i < PQntuples(res) && !PQgetisnull(res, i, 3); i++) {
+	for (int i = 0; *busy && i < PQntuples(res) && !PQgetisnull(res, i, 3); i++) {
 		long long start = db_int(res, i, 3), end = db_int(res, i, 4);
-		json_array_append_new(
-			*busy,
-			json_pack("[I, I]", (json_int_t)(start > span->start ? start : span->start),
-		                  (json_int_t)(end < span->end ? end : span->end)));
+		if (json_array_append_new(
+			    *busy,
+			    json_pack("[I, I]",
+		                      (json_int_t)(start > span->start ? start : span->start),
+		                      (json_int_t)(end < span->end ? end : span->end))) != 0) {
+			json_decref(*busy);
+			*busy = NULL; /* out of memory: no answer rather than a short one */
+		}
 	}
 	PQclear(res);
-	return DB_OK;
+	return *busy ? DB_OK : DB_ERROR;
 }
 
 enum db_status res_repo_room_upsert(long long id, const char *name, long long capacity,

@@ -338,7 +338,8 @@ enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_
 {
 	struct room_list_sql s = {.len = 0};
 	PGresult *res = NULL;
-	enum db_status st = DB_UNAVAILABLE;
+	enum db_status st =
+		DB_ERROR; /* out of memory, or a q the validation let through too long */
 	char minc[24], after_id[24], limit[24], pattern[2 * ROOM_Q_MAX + 3];
 	char *equipment = f->equipment ? text_array_literal(f->equipment) : NULL;
 	snprintf(minc, sizeof minc, "%lld", f->min_capacity);

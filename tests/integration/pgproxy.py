@@ -19,6 +19,10 @@ retry or its question about the outcome, pass untouched):
 arm(..., outage=seconds) also refuses every new connection (accepts and closes it at once) for
 that long after the fault fired, like a database that is restarting: the client cannot open a
 session to ask what became of its transaction until the outage ends.
+
+freeze() makes the database stop answering, like a paused or blackholed host: nothing more is
+forwarded in either direction and new connections are left unanswered (the kernel completes
+their handshake) until thaw(), which forwards what was held back.
 """
 import socket
 import threading
@@ -45,6 +49,8 @@ class PgProxy:
         self.port = self.listener.getsockname()[1]
         self.stopping = False
         self.sockets = set()
+        self.thawed = threading.Event()
+        self.thawed.set()
 
     def dsn(self, url, db):
         """url (postgresql://user:password@host:port) pointed at the proxy, for database db."""
@@ -60,12 +66,19 @@ class PgProxy:
             self.fault = fault
             self.outage = outage
 
+    def freeze(self):
+        self.thawed.clear()
+
+    def thaw(self):
+        self.thawed.set()
+
     def start(self):
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
     def stop(self):
         self.stopping = True
+        self.thawed.set()
         try:
             self.listener.close()
         except OSError:
@@ -82,6 +95,7 @@ class PgProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            self.thawed.wait()  # frozen: this one and those behind it get no answer
             with self.lock:
                 refuse = time.monotonic() < self.refuse_until
                 self.refused += refuse
@@ -161,6 +175,7 @@ class _Conn:
                     _close(self.server)
                 return   # "stall": the server's side stays open and silent
             tail = window[-256:]
+            self.proxy.thawed.wait()
             try:
                 self.server.sendall(data)
             except OSError:
@@ -198,6 +213,7 @@ class _Conn:
                     _close(self.server)
                     return
                 out += msg
+            self.proxy.thawed.wait()
             if out:
                 try:
                     self.client.sendall(out)

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 import requests
 
-from harness import assert_error, create_room, db_query
+from harness import assert_error, create_room, db_query, wait_until
 from pgproxy import PgProxy
 
 # A Parse message: 'P', length, statement name (NUL-terminated), query text.
@@ -260,3 +260,39 @@ def test_terminated_backends_are_replaced_and_statements_prepared_again(
     assert_parsed_once(proxy, before)
     assert not set(p for p, _ in backends(stack.pg, proxy)) & set(pids)
     assert "prepared statement" not in proxied_room.log_text()
+
+
+def test_a_pool_stuck_on_a_database_that_stopped_answering_is_not_ready(stack, admin_headers):
+    """A busy pool reads as up only while the database answered a pooled statement within
+    DB_PING_BUSY_FRESH_MS (10 s): its one slot stuck on a database that stopped answering (a
+    paused host) turns /ready 503 after that, and 200 again once the database answers."""
+    frozen = PgProxy(stack.pg.port).start()
+    svc = stack.room_service(tag="room-pool-frozen", DB_POOL_SIZE="1", DB_POOL_WAIT_MS="300",
+                             ROOM_CACHE_MAX_ENTRIES="0",
+                             DATABASE_URL=frozen.dsn(stack.pg.url, "room_db"),
+                             ROOM_CONSUMER_GROUP=f"room-pool-{uuid.uuid4().hex[:8]}")
+    svc.start()
+    try:
+        room = create_room(svc.url, admin_headers)
+        url = f"{svc.url}/rooms/{room['id']}"
+        assert requests.get(url, headers=admin_headers, timeout=10).status_code == 200
+        frozen.freeze()
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            stuck = pool.submit(requests.get, url, headers=admin_headers, timeout=90)
+            time.sleep(1.0)  # the read holds the only slot, waiting for an answer
+            early = requests.get(f"{svc.url}/ready", timeout=10)
+            wait_until(lambda: requests.get(f"{svc.url}/ready", timeout=10).status_code == 503,
+                       timeout=20, interval=0.5, what="/ready 503 with the database frozen")
+            down_after = time.monotonic() - t0
+            frozen.thaw()
+            assert stuck.result().status_code == 200
+        wait_until(lambda: requests.get(f"{svc.url}/ready", timeout=10).status_code == 200,
+                   timeout=10, interval=0.2, what="/ready 200 once the database answers")
+    finally:
+        frozen.thaw()
+        svc.stop()
+        frozen.stop()
+    # Saturated but recently answering: still ready; down only once the window has passed.
+    assert early.status_code == 200, early.text
+    assert down_after >= 8.0, down_after

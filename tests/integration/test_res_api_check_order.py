@@ -6,7 +6,7 @@ import requests
 
 from harness import assert_error, book, booked, utc_at
 
-POOL_BATCH = 8
+POOL_BATCH = 8  # read by conftest.py's pool fixture: rooms made per batch for `room`
 
 
 def put(res_url, headers, rid, body):

@@ -1,6 +1,7 @@
 """reservation-service as a consumer of room_events and user_events and a producer of
 reservation_events (docs/events.md), through the real room-service, user-service and broker."""
 import datetime
+import json
 import re
 import uuid
 
@@ -14,6 +15,7 @@ from harness import (
     res_outbox_unsent,
     reservation_events,
     wait_known_room,
+    wait_room_events,
     wait_until,
 )
 
@@ -235,3 +237,58 @@ def test_refused_changes_publish_nothing(stack, room_url, res_url, admin_headers
     msgs = drained_events(stack, [res["id"]], 2)
     assert [m["value"]["event_type"] for m in msgs] == ["reservation_created",
                                                         "reservation_cancelled"]
+
+
+def ordered(raw):
+    """A JSON text as nested lists of (key, value) pairs: equal only with the same keys in the
+    same order and the same values."""
+    return json.loads(raw, object_pairs_hook=list)
+
+
+def envelope_text(raw, nkeys):
+    """The text of a payload up to its nkeys+1-th key, every string and number value masked:
+    the spelling of the first nkeys members (order, separators, which values are strings)."""
+    token = r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?'
+    keys = [m.start() for m in re.finditer(token, raw)
+            if raw[m.end():].lstrip().startswith(":")]
+
+    def mask(m):
+        return m.group(0) if m.start() in keys else '"~"' if m.group(0)[0] == '"' else "0"
+    return re.sub(token, mask, raw[:keys[nkeys]])
+
+
+def test_one_spelling_of_a_reservation_and_of_the_event_envelope(stack, room_url, res_url,
+                                                                admin_headers):
+    """The reservation JSON and the event envelope are spelled by the SQL functions res_json and
+    res_event (migration 002) for the writes, by res_from_columns (C) for the reads, and by
+    OUTBOX_EVENT (common/include/outbox.h) for the other services' events: a write's answer is
+    the read's byte for byte, and a reservation event has the envelope of a room event."""
+    headers, _ = employee_headers(stack)
+    room = known_room(room_url, res_url, admin_headers)
+    purpose = 'Quote " backslash \\ tab \t ✓ <b>&'
+    created = post(res_url, headers, room["id"], at(11, 9), at(11, 10), purpose=purpose)
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    url = f"{res_url}/reservations/{rid}"
+    read = requests.get(url, headers=headers, timeout=10)
+    assert read.status_code == 200, read.text
+    assert created.content == read.content
+    updated = requests.put(url, json={"purpose": purpose + " 2"}, headers=headers, timeout=10)
+    assert updated.status_code == 200, updated.text
+    reread = requests.get(url, headers=headers, timeout=10)
+    assert updated.content == reread.content
+
+    msgs = drained_events(stack, [rid], 2)
+    assert [m["value"]["event_type"] for m in msgs] == ["reservation_created",
+                                                        "reservation_updated"]
+    for m, answer in zip(msgs, (read, reread), strict=True):
+        assert ordered(m["payload"])[4] == ("reservation", ordered(answer.text)), m["payload"]
+    room_event = wait_room_events(stack.kafka, [room["id"]], 1)[0]
+    assert room_event["value"]["event_type"] == "room_created", room_event
+    # event_type, event_id, occurred_at (OUTBOX_EVENT), then version: same order, same spelling.
+    for m in msgs:
+        assert [k for k, _ in ordered(m["payload"])][:4] == \
+            [k for k, _ in ordered(room_event["payload"])][:4] == \
+            ["event_type", "event_id", "occurred_at", "version"], (m, room_event)
+        assert envelope_text(m["payload"], 4) == envelope_text(room_event["payload"], 4)
+        assert len(m["value"]["occurred_at"]) == len(room_event["value"]["occurred_at"])

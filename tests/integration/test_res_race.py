@@ -395,3 +395,39 @@ def test_concurrent_requests_with_one_key_and_two_bodies(stack, res_url, people,
     rows = res_db_query(stack.pg, "SELECT id, start_time = %s::timestamptz FROM reservations "
                         "WHERE room_id = %s", bodies[winner]["start_time"], room)
     assert rows == [(created[0]["id"], True)]
+
+
+def test_an_overlap_committed_behind_the_room_lock_is_answered_with_its_span(
+        stack, room_url, res_url, admin_headers, people):
+    """A writer that does not take the room's lock (an operator's INSERT) commits an overlapping
+    reservation while a booking, past its conflict check, waits on the exclusion constraint: the
+    booking meets 23P01, runs again and answers 409 naming the operator's span, as any conflict
+    (before, 409 without "conflicts")."""
+    import psycopg2
+    room = create_room(room_url, admin_headers)["id"]
+    wait_known_room(res_url, admin_headers, room)
+    start, end = day(9) + datetime.timedelta(hours=10), day(9) + datetime.timedelta(hours=11)
+    theirs = (start + datetime.timedelta(minutes=30), end + datetime.timedelta(minutes=30))
+    operator = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    try:
+        with operator.cursor() as cur:
+            cur.execute("INSERT INTO reservations (room_id, user_id, purpose, start_time, "
+                        "end_time) VALUES (%s, 1, 'operator', %s, %s)", (room, *theirs))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            booking = pool.submit(
+                requests.post, f"{res_url}/reservations",
+                json={"room_id": room, "start_time": z(start), "end_time": z(end)},
+                headers=people[0], timeout=30)
+            # The booking's INSERT waits for the operator's uncommitted row.
+            wait_until(lambda: res_db_query(
+                stack.pg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                          "'Lock' AND query LIKE '%%res_book%%'")[0][0] == 1,
+                timeout=10, interval=0.05, what="the booking waiting on the operator's row")
+            operator.commit()
+            r = booking.result()
+    finally:
+        operator.close()
+    assert r.status_code == 409, r.text
+    assert r.json()["details"]["conflicts"] == [
+        {"start_time": z(theirs[0]), "end_time": z(theirs[1])}], r.text
+    assert overlapping_confirmed_pairs(stack.pg) == []

@@ -203,6 +203,19 @@ static void test_decode_user_events(void **state)
 	}
 }
 
+/* revoke_guard (common migration 003, spelled out because it is released) shares the very lock
+ * revoke_apply takes (REVOKE_LOCK_KEY): were they to differ, a booking would not wait for a
+ * revocation in flight.  Changing the key takes a new migration replacing revoke_guard. */
+static void test_guard_locks_what_apply_locks(void **state)
+{
+	(void)state;
+	const char *lock = strstr(revoke_guard_schema_sql, "pg_advisory_xact_lock_shared(");
+	assert_non_null(lock);
+	assert_non_null(strstr(revoke_guard_schema_sql,
+	                       "pg_advisory_xact_lock_shared(" REVOKE_LOCK_KEY ");\n"));
+	assert_null(strstr(lock + 1, "pg_advisory")); /* and no other lock */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +225,7 @@ int main(void)
 		cmocka_unit_test_setup(test_staleness, fresh_cache),
 		cmocka_unit_test_setup(test_notes, fresh_cache),
 		cmocka_unit_test(test_decode_user_events),
+		cmocka_unit_test(test_guard_locks_what_apply_locks),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	revoke_clear();
