@@ -3,12 +3,12 @@
  * through db_write(), so a lost answer never turns a committed change into a 409/412/404. */
 #include "repo.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "outbox.h"
+#include "sqlbuild.h"
 #include "timefmt.h"
 
 /* The room representation of docs/api.md#rooms, for a row alias r. */
@@ -251,43 +251,6 @@ enum db_status room_repo_get(long long id, json_t **room)
 	return st;
 }
 
-/* The room list's statement, assembled from fixed pieces (never from request text): only the
- * conditions of the filters given, so that whatever plan PostgreSQL caches for a statement text,
- * each combination of filters has its own and can use its index (at most 32 texts).  Each '?' of
- * a piece stands for the parameter the piece adds. */
-#define ROOM_LIST_SQL_MAX 2048
-#define ROOM_LIST_PARAMS 6
-struct room_list_sql {
-	char text[ROOM_LIST_SQL_MAX];
-	size_t len;
-	const char *params[ROOM_LIST_PARAMS];
-	int n;
-};
-
-static void room_list_add(struct room_list_sql *s, const char *piece, const char *value)
-{
-	int number = 0;
-	if (value) {
-		assert(s->n < ROOM_LIST_PARAMS);
-		s->params[s->n++] = value;
-		number = s->n;
-	}
-	for (const char *p = piece; *p; p++) {
-		char num[16];
-		const char *out = p;
-		size_t len = 1;
-		if (*p == '?') {
-			len = (size_t)snprintf(num, sizeof num, "$%d", number);
-			out = num;
-		}
-		assert(s->len + len <
-		       sizeof s->text); /* the pieces are fixed: a programming error */
-		memcpy(s->text + s->len, out, len);
-		s->len += len;
-	}
-	s->text[s->len] = '\0';
-}
-
 /* items (a JSON array of strings, borrowed) as a PostgreSQL array literal, every element quoted
  * and escaped.  New string (free()), NULL when out of memory. */
 static char *text_array_literal(const json_t *items)
@@ -336,7 +299,7 @@ static bool like_contains(const char *q, char *out, size_t size)
 
 enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_t **next)
 {
-	struct room_list_sql s = {.len = 0};
+	struct sqlbuild s = {.len = 0};
 	PGresult *res = NULL;
 	enum db_status st =
 		DB_ERROR; /* out of memory, or a q the validation let through too long */
@@ -349,32 +312,33 @@ enum db_status room_repo_list(const struct room_filter *f, json_t **rooms, json_
 	*next = NULL;
 	if ((f->equipment && !equipment) || (f->q && !like_contains(f->q, pattern, sizeof pattern)))
 		goto out;
-	/* Filter, sort and cut first; build the JSON only for the rows of the page.  The
+	/* Only the conditions of the filters given (sqlbuild.h): at most 32 statement texts.
+	 * Filter, sort and cut first; build the JSON only for the rows of the page.  The
 	 * conditions are the expressions of the indexes of migration 002: equipment_key (GIN),
 	 * room_fold(name|building|description) (trigram GIN), (lower(name), id) for the order. */
 	/* clang-format off */
-	room_list_add(&s, "SELECT " ROOM_COLUMNS("r") ", lower(r.name) FROM ("
-	                  "SELECT * FROM rooms r WHERE true", NULL);
+	sqlbuild_add(&s, "SELECT " ROOM_COLUMNS("r") ", lower(r.name) FROM ("
+	                 "SELECT * FROM rooms r WHERE true", NULL);
 	if (f->has_min_capacity)
-		room_list_add(&s, " AND r.capacity >= ?::int", minc);
+		sqlbuild_add(&s, " AND r.capacity >= ?::int", minc);
 	if (equipment)
 		/* An immutable function of a constant: PostgreSQL computes it while planning and
 		 * estimates the filter from the column's statistics. */
-		room_list_add(&s, " AND r.equipment_key @> room_equipment_key(?::text[])",
-		              equipment);
+		sqlbuild_add(&s, " AND r.equipment_key @> room_equipment_key(?::text[])",
+		             equipment);
 	if (f->q)
-		room_list_add(&s, " AND (room_fold(r.name) LIKE lower(?) "
-		                  "OR room_fold(r.building) LIKE lower(?) "
-		                  "OR room_fold(r.description) LIKE lower(?))",
-		              pattern);
+		sqlbuild_add(&s, " AND (room_fold(r.name) LIKE lower(?) "
+		                 "OR room_fold(r.building) LIKE lower(?) "
+		                 "OR room_fold(r.description) LIKE lower(?))",
+		             pattern);
 	if (f->has_active)
-		room_list_add(&s, " AND r.active = ?::boolean", f->active ? "true" : "false");
+		sqlbuild_add(&s, " AND r.active = ?::boolean", f->active ? "true" : "false");
 	if (f->after_name) {
-		room_list_add(&s, " AND (lower(r.name), r.id) > (?", f->after_name);
-		room_list_add(&s, ", ?::bigint)", after_id);
+		sqlbuild_add(&s, " AND (lower(r.name), r.id) > (?", f->after_name);
+		sqlbuild_add(&s, ", ?::bigint)", after_id);
 	}
-	room_list_add(&s, " ORDER BY lower(r.name), r.id LIMIT ?::bigint) r "
-	                  "ORDER BY lower(r.name), r.id", limit);
+	sqlbuild_add(&s, " ORDER BY lower(r.name), r.id LIMIT ?::bigint) r "
+	                 "ORDER BY lower(r.name), r.id", limit);
 	/* clang-format on */
 	st = db_exec(&res, s.text, s.n, s.params);
 	if (st != DB_OK)

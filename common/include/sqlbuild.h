@@ -1,0 +1,29 @@
+/* sqlbuild: a statement assembled from fixed pieces of SQL (never from request text), each piece
+ * adding at most one parameter.  A list endpoint adds only the conditions of the filters it was
+ * given, so that each combination of filters is a statement text of its own: prepared once per
+ * connection, with a plan (generic or custom, whatever PostgreSQL keeps for that text) made for
+ * just those conditions and able to use their index, where one catch-all text
+ * ("$1 IS NULL OR col = $1") gets no good generic plan.  Not thread-safe per struct; a struct is
+ * a stack value of one request. */
+#ifndef SQLBUILD_H
+#define SQLBUILD_H
+
+#include <stddef.h>
+
+#define SQLBUILD_TEXT_MAX 2048
+#define SQLBUILD_PARAMS_MAX 12
+
+struct sqlbuild {
+	char text[SQLBUILD_TEXT_MAX]; /* the statement so far, NUL-terminated */
+	size_t len;
+	const char
+		*params[SQLBUILD_PARAMS_MAX]; /* borrowed: they must outlive the statement's run */
+	int n;                                /* parameters so far */
+};
+
+/* Appends piece to s->text.  value non-NULL: it becomes the next parameter ($n, borrowed) and
+ * every '?' of piece is written as its "$n"; value NULL: piece must hold no '?'.  Overflowing the
+ * text or the parameters is a programming error (the pieces are fixed): asserted. */
+void sqlbuild_add(struct sqlbuild *s, const char *piece, const char *value);
+
+#endif
