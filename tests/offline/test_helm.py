@@ -486,7 +486,8 @@ def test_gateway_config_is_the_shared_file_with_placeholders_filled(variants):
         http = main[main.index("http {"):]
         assert "include gateway.conf;" in http
         # The access log uses the gateway's log_format, so it must come after the include.
-        assert re.search(r"include gateway\.conf;\s*\n\s*access_log /dev/stdout gateway buffer=64k flush=1s;", http)
+        assert re.search(r"include gateway\.conf;\s*\n\s*"
+                         r"access_log /dev/stdout gateway buffer=64k flush=1s;", http)
         assert "pid /tmp/nginx.pid;" in main
         for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             assert f"{temp}_temp_path /tmp/" in main
