@@ -56,7 +56,7 @@ struct svc_config {
 		CFG_STR(s, "JWT_ISSUER", m.jwt_issuer, "meeting-rooms", 1, 256),                   \
 		CFG_INT(s, "JWT_ACCESS_TTL_SECONDS", m.access_ttl, "900", 60, 86400),              \
 		CFG_STR(s, "LOG_LEVEL", m.log_level, "info", 4, 5),                                \
-		CFG_INT(s, "NUM_THREADS", m.num_threads, "512", 1, 1024),                          \
+		CFG_INT(s, "NUM_THREADS", m.num_threads, "300", 1, 1024),                          \
 		CFG_INT(s, "DB_POOL_SIZE", m.db_pool_size, NULL, 1, DB_POOL_MAX),                  \
 		CFG_INT(s, "DB_POOL_WAIT_MS", m.db_pool_wait_ms, "1000", 0, 600000),               \
 		CFG_INT(s, "MAX_BODY_BYTES", m.max_body, "65536", 1024, 16777216),                 \

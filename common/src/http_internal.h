@@ -59,7 +59,8 @@ extern _Thread_local bool http_plain_error;
 /* http_reply.c: sends the reply (status, optional content type, body of len bytes, borrowed)
  * with X-Request-ID, Cache-Control, CORS and the headers added so far; marks r replied. */
 void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len);
-/* http_reply.c: frees the calling worker thread's reply buffers (thread exit). */
+/* http_reply.c: frees the calling worker thread's reply buffers (connection close, thread
+ * exit). */
 void http_reply_thread_free(void);
 /* http_reply.c: the request's Origin header (borrowed) when CORS allows it, else NULL. */
 const char *http_cors_origin(const struct req *r);

@@ -63,6 +63,14 @@ static int http_log_access(const struct mg_connection *conn, const char *message
 
 static struct http_server *http_thread_owner;
 
+/* A worker thread between connections keeps no reply buffers: with NUM_THREADS threads that
+ * each served some connection once, kept buffers were most of a service's resident memory. */
+static void http_connection_closed(const struct mg_connection *conn)
+{
+	(void)conn;
+	http_reply_thread_free();
+}
+
 static void http_exit_thread(const struct mg_context *ctx, int thread_type, void *user)
 {
 	(void)ctx;
@@ -113,6 +121,7 @@ struct http_server *http_start(const struct http_options *opts, char *err, size_
 	cb.http_error = http_error_page;
 	cb.log_access = http_log_access;
 	cb.exit_thread = http_exit_thread;
+	cb.connection_close = http_connection_closed;
 
 	mg_init_library(0);
 	s->ctx = mg_start(&cb, s, options);

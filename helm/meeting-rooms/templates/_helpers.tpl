@@ -396,7 +396,7 @@ error is always the same complete list: secrets must come from the caller, never
 {{- if has (lower (toString (default "" .Values.config.TRUST_FORWARDED_FOR))) (list "1" "true" "yes" "on") -}}
 {{- $errors = append $errors "config.TRUST_FORWARDED_FOR is no longer supported (user-service refuses to start with it): set TRUSTED_GATEWAYS to the gateway's addresses instead, and remove TRUST_FORWARDED_FOR" -}}
 {{- end -}}
-{{- $threads := int (default "512" (toString (default "" .Values.config.NUM_THREADS))) -}}
+{{- $threads := int (default "300" (toString (default "" .Values.config.NUM_THREADS))) -}}
 {{- $idle := mul (int .Values.gateway.workerProcesses) 2 (int .Values.gateway.upstreamKeepalive) -}}
 {{- if ge $idle $threads -}}
 {{- $errors = append $errors (printf "gateway.workerProcesses x 2 upstream groups x gateway.upstreamKeepalive (%d) must stay below config.NUM_THREADS (%d): one gateway pod's idle upstream connections could otherwise hold every worker thread of a service replica" $idle $threads) -}}
