@@ -193,15 +193,8 @@ static void query_time(const char *qs, const char *name)
 	struct timefmt_time t;
 	if (query(qs, name, buf, sizeof buf) != 1 || !timefmt_parse_rfc3339(buf, &t))
 		return;
-	if (!t.has_offset) {
-		struct tm tm = {.tm_year = t.year - 1900,
-		                .tm_mon = t.month - 1,
-		                .tm_mday = t.day,
-		                .tm_hour = t.hour,
-		                .tm_min = t.minute,
-		                .tm_sec = t.second};
-		t.utc = (long long)timegm(&tm);
-	}
+	if (!t.has_offset)
+		t.utc = timefmt_wall_as_utc(&t);
 }
 
 /* req_page's cursor: base64url of a JSON array. */

@@ -40,6 +40,9 @@ struct timefmt_time {
 /* Parses "YYYY-MM-DDTHH:MM:SS[.frac][Z|±HH:MM]" (a 't' or 'z' is accepted too; seconds may not be
  * 60).  Returns false for anything else, including impossible dates such as 2026-02-30. */
 bool timefmt_parse_rfc3339(const char *s, struct timefmt_time *t);
+/* The wall-clock part read as UTC, in seconds since the epoch (t->utc of a time without an
+ * offset, when the caller's rule is UTC). */
+long long timefmt_wall_as_utc(const struct timefmt_time *t);
 /* The wall-clock part as "YYYY-MM-DDTHH:MM:SS" (for PostgreSQL's AT TIME ZONE). */
 void timefmt_local_text(const struct timefmt_time *t, char out[TIMEFMT_RFC3339_LEN]);
 /* Parses "YYYY-MM-DD" into year/month/day (a real calendar date). */

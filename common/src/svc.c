@@ -1,13 +1,11 @@
 #include "svc.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -33,20 +31,6 @@ static const struct db_migration svc_common_migrations[] = {
 	{3, "003_revoke_guard", revoke_guard_schema_sql},
 };
 
-/* glibc gives a thread that finds the heap busy an arena of its own, up to 8 per core, and each
- * arena keeps the memory freed into it: with NUM_THREADS workers that was most of a service's
- * resident memory under load (make bench: 54-64 MB at 64 connections).  No more threads than
- * there are cores run at once, so as many arenas as cores lose nothing.  MALLOC_ARENA_MAX, when
- * set, is the operator's choice and wins.  Before any thread starts. */
-static void svc_limit_arenas(void)
-{
-#ifdef M_ARENA_MAX
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (!getenv("MALLOC_ARENA_MAX"))
-		mallopt(M_ARENA_MAX, cores < 1 ? 1 : cores > 8 ? 8 : (int)cores);
-#endif
-}
-
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common)
 {
@@ -65,7 +49,6 @@ void svc_init(const char *service, const struct cfg_table *table, void *cfg,
 	 * stalled write, now HEADER_TIMEOUT_MS (docs/operations.md#connections-and-timeouts). */
 	if (getenv("REQUEST_TIMEOUT_MS"))
 		log_warn("REQUEST_TIMEOUT_MS has no effect any more: see HEADER_TIMEOUT_MS");
-	svc_limit_arenas();
 	json_object_seed(0);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "%s: libcurl initialisation failed\n", service);

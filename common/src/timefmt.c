@@ -136,16 +136,20 @@ bool timefmt_parse_rfc3339(const char *s, struct timefmt_time *t)
 	}
 	if (*p)
 		return false;
-	if (t->has_offset) {
-		struct tm tm = {.tm_year = t->year - 1900,
-		                .tm_mon = t->month - 1,
-		                .tm_mday = t->day,
-		                .tm_hour = t->hour,
-		                .tm_min = t->minute,
-		                .tm_sec = t->second};
-		t->utc = (long long)timegm(&tm) - (long long)t->offset_minutes * 60;
-	}
+	if (t->has_offset)
+		t->utc = timefmt_wall_as_utc(t) - (long long)t->offset_minutes * 60;
 	return true;
+}
+
+long long timefmt_wall_as_utc(const struct timefmt_time *t)
+{
+	struct tm tm = {.tm_year = t->year - 1900,
+	                .tm_mon = t->month - 1,
+	                .tm_mday = t->day,
+	                .tm_hour = t->hour,
+	                .tm_min = t->minute,
+	                .tm_sec = t->second};
+	return (long long)timegm(&tm);
 }
 
 void timefmt_local_text(const struct timefmt_time *t, char out[TIMEFMT_RFC3339_LEN])

@@ -298,15 +298,8 @@ static bool query_time(struct req *r, const char *name, long long *out, bool *pr
 		          "query parameter %s must be an RFC 3339 date-time", name);
 		return false;
 	}
-	if (!t.has_offset) {
-		struct tm tm = {.tm_year = t.year - 1900,
-		                .tm_mon = t.month - 1,
-		                .tm_mday = t.day,
-		                .tm_hour = t.hour,
-		                .tm_min = t.minute,
-		                .tm_sec = t.second};
-		t.utc = (long long)timegm(&tm);
-	}
+	if (!t.has_offset)
+		t.utc = timefmt_wall_as_utc(&t);
 	*out = t.utc;
 	return true;
 }
