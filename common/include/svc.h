@@ -118,6 +118,11 @@ struct svc_service {
 	size_t nextra_checks;
 	const struct db_migration *migrations;
 	size_t nmigrations;
+	/* Optional: runs once the migrations are applied, before the outbox publisher starts; a
+	 * database that is away is waited for (as for the migrations), any other failure is logged
+	 * and the service goes on.  E.g. room-service's re-publication of every room once after an
+	 * upgrade. */
+	enum db_status (*after_migrations)(void);
 	const char *openapi;             /* the OpenAPI document served at /openapi.json */
 	const char *rate_limit_prefix;   /* e.g. "/auth/"; NULL = no rate limit */
 	long long rate_limit_per_minute; /* per client address; 0 = off */

@@ -111,6 +111,28 @@ bool svc_migrate_schema(const struct db_migration *m, size_t n, char *err, size_
 	                  errlen);
 }
 
+/* Runs a service's after_migrations step: 1 when done (or failed for good, logged), 0 when a
+ * signal came while the database was away. */
+static int svc_after_migrations(enum db_status (*step)(void))
+{
+	bool warned = false;
+	for (;;) {
+		enum db_status st = step();
+		if (st == DB_OK)
+			return 1;
+		if (db_err_kind(st) != ERR_UNAVAILABLE) {
+			log_error("after the migrations: %s", db_status_str(st));
+			return 1;
+		}
+		if (!warned)
+			log_warn("after the migrations, waiting for the database: %s",
+			         db_status_str(st));
+		warned = true;
+		if (svc_wait_signal(1000) > 0)
+			return 0;
+	}
+}
+
 int svc_migrate(const struct db_migration *m, size_t n)
 {
 	char err[512];
@@ -303,6 +325,8 @@ int svc_serve(const struct svc_service *s)
 	}
 	log_info("listening on port %lld", s->cfg->port);
 	int migrated = svc_migrate(s->migrations, s->nmigrations);
+	if (migrated > 0 && s->after_migrations)
+		migrated = svc_after_migrations(s->after_migrations);
 	if (migrated > 0) {
 		/* The revocation cache, the publisher and the consumer need the tables the migrations
 		 * create. */

@@ -10,6 +10,35 @@
 #include "revoke.h"
 #include "tz.h"
 
+/* The room's details a search needs: equipment (an array of strings), building (a string or
+ * null) and floor (an integer or null).  All three present: details_known; none of them: an
+ * older producer's event, details unknown; anything else is refused. */
+static bool decode_room_details(const json_t *room, struct res_event *ev, char *why, size_t whylen)
+{
+	json_t *equipment = json_object_get(room, "equipment");
+	json_t *building = json_object_get(room, "building");
+	json_t *floor = json_object_get(room, "floor");
+	if (!equipment && !building && !floor)
+		return true;
+	bool ok = json_is_array(equipment) &&
+	          (json_is_string(building) || json_is_null(building)) &&
+	          (json_is_integer(floor) || json_is_null(floor));
+	size_t i;
+	json_t *item;
+	json_array_foreach(equipment, i, item)
+		ok = ok && json_is_string(item);
+	if (!ok) {
+		snprintf(why, whylen, "room equipment, building or floor invalid");
+		return false;
+	}
+	ev->details_known = true;
+	ev->equipment = equipment;
+	ev->building = json_string_value(building);
+	ev->has_floor = json_is_integer(floor);
+	ev->floor = ev->has_floor ? (long long)json_integer_value(floor) : 0;
+	return true;
+}
+
 /* Fills the fields of a room event (type is one of the three room_* types). */
 static bool decode_room(const json_t *doc, const char *type, struct res_event *ev, char *why,
                         size_t whylen)
@@ -53,7 +82,7 @@ static bool decode_room(const json_t *doc, const char *type, struct res_event *e
 	ev->capacity = (long long)json_integer_value(capacity);
 	ev->time_zone = tz;
 	ev->active = json_is_true(active);
-	return true;
+	return decode_room_details(room, ev, why, whylen);
 }
 
 /* Fills the fields of a user event (revoke.h reads them): user_deleted cancels the user's future

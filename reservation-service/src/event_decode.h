@@ -29,12 +29,20 @@ enum res_event_kind {
  * res_event_clear(). */
 struct res_event {
 	enum res_event_kind kind;
-	long long id;            /* room id (room events) or user id (user events), ≥ 1 */
-	long long version;       /* room events, ≥ 1 */
-	const char *name;        /* ROOM_UPSERT */
-	long long capacity;      /* ROOM_UPSERT */
-	const char *time_zone;   /* ROOM_UPSERT: a valid IANA zone ("UTC" when absent) */
-	bool active;             /* ROOM_UPSERT */
+	long long id;          /* room id (room events) or user id (user events), ≥ 1 */
+	long long version;     /* room events, ≥ 1 */
+	const char *name;      /* ROOM_UPSERT */
+	long long capacity;    /* ROOM_UPSERT */
+	const char *time_zone; /* ROOM_UPSERT: a valid IANA zone ("UTC" when absent) */
+	bool active;           /* ROOM_UPSERT */
+	/* ROOM_UPSERT: what a room search needs (docs/api.md#finding-a-room).  details_known is
+	 * true when the event carries all three (every room_events producer of this suite does);
+	 * an older producer's event leaves them unknown rather than empty. */
+	bool details_known;
+	const json_t *equipment; /* ROOM_UPSERT, details_known: an array of strings, borrowed */
+	const char *building;    /* ROOM_UPSERT: NULL when null or unknown */
+	bool has_floor;          /* ROOM_UPSERT: floor is set */
+	long long floor;         /* ROOM_UPSERT, has_floor */
 	const char *occurred_at; /* USER_*: RFC 3339 with offset, or NULL when absent */
 	const char *type;        /* USER_*: the event type (the revocation's reason) */
 	json_t *doc;             /* owned: the parsed message */

@@ -34,8 +34,7 @@ static enum kafka_handled events_apply(const struct res_event *ev, const char *t
 	case RES_EVENT_IGNORE:
 		return KAFKA_APPLIED;
 	case RES_EVENT_ROOM_UPSERT:
-		st = res_repo_room_upsert(ev->id, ev->name, ev->capacity, ev->time_zone, ev->active,
-		                          ev->version);
+		st = res_repo_room_upsert(ev);
 		break;
 	case RES_EVENT_ROOM_DELETE:
 		st = res_repo_room_delete(ev->id, ev->version, topic, &cancelled);

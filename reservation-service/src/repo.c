@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "countof.h"
+#include "event_decode.h"
 #include "log.h"
 #include "outbox.h"
 #include "revoke.h"
@@ -441,22 +442,47 @@ enum db_status res_repo_busy(long long room_id, const char *first, const char *l
 	return *busy ? DB_OK : DB_ERROR;
 }
 
-enum db_status res_repo_room_upsert(long long id, const char *name, long long capacity,
-                                    const char *time_zone, bool active, long long version)
+enum db_status res_repo_room_upsert(const struct res_event *ev)
 {
-	char ids[24], cap[24], ver[24];
-	num(ids, sizeof ids, id);
-	num(cap, sizeof cap, capacity);
-	num(ver, sizeof ver, version);
-	const char *params[] = {ids, name, cap, time_zone, active ? "true" : "false", ver};
-	return db_write(NULL,
-	                "INSERT INTO rooms (id, name, capacity, time_zone, active, version) "
-	                "VALUES ($1::bigint, $2, $3::int, $4, $5::boolean, $6::int) "
-	                "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
-	                "capacity = EXCLUDED.capacity, time_zone = EXCLUDED.time_zone, "
-	                "active = EXCLUDED.active, version = EXCLUDED.version, updated_at = now() "
-	                "WHERE rooms.version < EXCLUDED.version AND NOT rooms.deleted",
-	                6, params);
+	char ids[24], cap[24], ver[24], floor[24];
+	num(ids, sizeof ids, ev->id);
+	num(cap, sizeof cap, ev->capacity);
+	num(ver, sizeof ver, ev->version);
+	num(floor, sizeof floor, ev->floor);
+	char *equipment = ev->details_known ? json_dumps(ev->equipment, JSON_COMPACT) : NULL;
+	if (ev->details_known && !equipment)
+		return DB_ERROR;
+	const char *params[] = {ids,
+	                        ev->name,
+	                        cap,
+	                        ev->time_zone,
+	                        ev->active ? "true" : "false",
+	                        ver,
+	                        ev->details_known ? "true" : "false",
+	                        equipment ? equipment : "[]",
+	                        ev->building,
+	                        ev->has_floor ? floor : NULL};
+	/* A copy without details takes an event that has them at its own version too; an event
+	 * without details (an older producer's) keeps the details already known. */
+	enum db_status st = db_write(
+		NULL,
+		"INSERT INTO rooms AS r (id, name, capacity, time_zone, active, version, details_known, "
+		"  equipment, building, floor) "
+		"VALUES ($1::bigint, $2, $3::int, $4, $5::boolean, $6::int, $7::boolean, "
+		"  ARRAY(SELECT json_array_elements_text($8::json)), $9, $10::int) "
+		"ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capacity = EXCLUDED.capacity, "
+		"  time_zone = EXCLUDED.time_zone, active = EXCLUDED.active, version = EXCLUDED.version, "
+		"  details_known = r.details_known OR EXCLUDED.details_known, "
+		"  equipment = CASE WHEN EXCLUDED.details_known THEN EXCLUDED.equipment "
+		"    ELSE r.equipment END, "
+		"  building = CASE WHEN EXCLUDED.details_known THEN EXCLUDED.building ELSE r.building END, "
+		"  floor = CASE WHEN EXCLUDED.details_known THEN EXCLUDED.floor ELSE r.floor END, "
+		"  updated_at = now() "
+		"WHERE NOT r.deleted AND (r.version < EXCLUDED.version OR (r.version = EXCLUDED.version "
+		"  AND NOT r.details_known AND EXCLUDED.details_known))",
+		10, params);
+	free(equipment);
+	return st;
 }
 
 /* Cancels future confirmed reservations matching column = value, with their events. */

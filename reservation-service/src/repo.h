@@ -102,9 +102,11 @@ struct res_day_span {
 enum db_status res_repo_busy(long long room_id, const char *first, const char *last,
                              struct res_day_span *span, json_t **busy);
 
-/* Consumer side.  Each is idempotent: an event at or below the stored version changes nothing. */
-enum db_status res_repo_room_upsert(long long id, const char *name, long long capacity,
-                                    const char *time_zone, bool active, long long version);
+/* Consumer side.  Each is idempotent: an event at or below the stored version changes nothing,
+ * except that an event at the stored version fills in the details of a copy that lacks them
+ * (room-service's re-publication, migration 003). */
+struct res_event;
+enum db_status res_repo_room_upsert(const struct res_event *ev);
 /* Marks the room deleted (tombstone) and cancels its future confirmed reservations. */
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
                                     long *cancelled);

@@ -6,6 +6,8 @@
 #include "countof.h"
 #include "embedded.h"
 #include "handlers.h"
+#include "log.h"
+#include "repo.h"
 #include "revoke.h"
 #include "routes.h"
 #include "svc.h"
@@ -39,6 +41,18 @@ static const struct cfg_table room_config_table = {
 	.nparams = countof(room_params),
 };
 
+static const char *room_events_topic;
+
+/* After an upgrade: every room once more on room_events (migration 003). */
+static enum db_status republish_rooms(void)
+{
+	long published = 0;
+	enum db_status st = room_repo_republish_requested(room_events_topic, &published);
+	if (st == DB_OK && published > 0)
+		log_info("%ld room(s) published again for reservation-service's copy", published);
+	return st;
+}
+
 int main(int argc, char **argv)
 {
 	static struct room_config cfg;
@@ -57,6 +71,7 @@ int main(int argc, char **argv)
 	db_configure_setting("plan_cache_mode", "force_custom_plan");
 	struct auth_config auth = svc_auth(&cfg.common);
 	room_handlers_init(cfg.room_events_topic);
+	room_events_topic = cfg.room_events_topic;
 	/* Its own application_name, so that an operator (and a test) can find the session. */
 	if (!room_cache_start(SERVICE " cache listener", cfg.cache_max_entries,
 	                      cfg.cache_max_bytes)) {
@@ -74,6 +89,7 @@ int main(int argc, char **argv)
 		.nroutes = room_routes_count,
 		.migrations = service_migrations,
 		.nmigrations = service_migrations_count,
+		.after_migrations = republish_rooms,
 		.openapi = service_openapi,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 		.consume_topics = consume,

@@ -235,6 +235,24 @@ enum db_status room_repo_delete(long long id, long long if_version, const char *
 	return st;
 }
 
+enum db_status room_repo_republish_requested(const char *topic, long *published)
+{
+	PGresult *res = NULL;
+	const char *params[] = {topic};
+	/* clang-format off */
+	enum db_status st = db_write(
+		&res,
+		"WITH q AS (DELETE FROM room_republish RETURNING 1), "
+		"e AS (" OUTBOX_INSERT "$1, r.id::text, " EVENT("room_updated", "r") " "
+		"  FROM rooms r WHERE EXISTS (SELECT FROM q) RETURNING 1) "
+		"SELECT count(*) FROM e",
+		1, params);
+	/* clang-format on */
+	*published = st == DB_OK ? (long)db_int(res, 0, 0) : 0;
+	PQclear(res);
+	return st;
+}
+
 enum db_status room_repo_get(long long id, json_t **room)
 {
 	PGresult *res = NULL;

@@ -34,6 +34,9 @@ enum db_status room_repo_create(const struct room_input *in, const char *topic, 
                                 enum room_outcome *outcome);
 enum db_status room_repo_update(long long id, const struct room_input *in, const char *topic,
                                 json_t **room, enum room_outcome *outcome);
+/* When room_republish (migration 003) has a request: deletes it and writes a room_updated event
+ * of every room, at its current version, to topic (one statement); *published is how many. */
+enum db_status room_repo_republish_requested(const char *topic, long *published);
 enum db_status room_repo_delete(long long id, long long if_version, const char *topic,
                                 enum room_outcome *outcome);
 enum db_status room_repo_get(long long id, json_t **room);

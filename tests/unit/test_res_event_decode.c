@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../../reservation-service/src/event_decode.h"
@@ -46,6 +47,67 @@ static void test_room_upsert(void **state)
 	assert_string_equal(ev.time_zone, "UTC");
 	assert_true(ev.active);
 	res_event_clear(&ev);
+}
+
+/* What a room search needs: all three details, none (an older producer: unknown), or refused. */
+static void test_room_details(void **state)
+{
+	(void)state;
+	struct res_event ev;
+	char why[128];
+	assert_true(
+		decode(RES_EVENT_FROM_ROOMS,
+	               "{\"event_type\":\"room_updated\",\"version\":2,\"room\":{\"id\":7,"
+	               "\"name\":\"A\",\"capacity\":6,\"active\":true,"
+	               "\"equipment\":[\"Projector\",\"TV\"],\"building\":\"HQ\",\"floor\":-2}}",
+	               &ev, why, sizeof why));
+	assert_true(ev.details_known);
+	assert_int_equal(json_array_size(ev.equipment), 2);
+	assert_string_equal(json_string_value(json_array_get(ev.equipment, 1)), "TV");
+	assert_string_equal(ev.building, "HQ");
+	assert_true(ev.has_floor);
+	assert_int_equal(ev.floor, -2);
+	res_event_clear(&ev);
+
+	/* Nulls are known values: no building, no floor. */
+	assert_true(decode(RES_EVENT_FROM_ROOMS,
+	                   "{\"event_type\":\"room_created\",\"version\":1,\"room\":{\"id\":8,"
+	                   "\"name\":\"B\",\"capacity\":1,\"active\":true,\"equipment\":[],"
+	                   "\"building\":null,\"floor\":null}}",
+	                   &ev, why, sizeof why));
+	assert_true(ev.details_known);
+	assert_null(ev.building);
+	assert_false(ev.has_floor);
+	res_event_clear(&ev);
+
+	/* None of them: unknown, not empty. */
+	assert_true(decode(RES_EVENT_FROM_ROOMS,
+	                   "{\"event_type\":\"room_created\",\"version\":1,\"room\":{\"id\":9,"
+	                   "\"name\":\"C\",\"capacity\":1,\"active\":true}}",
+	                   &ev, why, sizeof why));
+	assert_false(ev.details_known);
+	assert_null(ev.equipment);
+	res_event_clear(&ev);
+
+	/* Partial or mistyped details can never be applied. */
+	static const char *const refused[] = {
+		"\"equipment\":[\"A\"]",
+		"\"equipment\":[1],\"building\":null,\"floor\":null",
+		"\"equipment\":\"A\",\"building\":null,\"floor\":null",
+		"\"equipment\":[],\"building\":3,\"floor\":null",
+		"\"equipment\":[],\"building\":null,\"floor\":\"3\"",
+		"\"equipment\":[],\"building\":null,\"floor\":1.5",
+	};
+	for (size_t i = 0; i < countof(refused); i++) {
+		char msg[512];
+		snprintf(msg, sizeof msg,
+		         "{\"event_type\":\"room_updated\",\"version\":1,\"room\":{\"id\":9,"
+		         "\"name\":\"C\",\"capacity\":1,\"active\":true,%s}}",
+		         refused[i]);
+		assert_false(decode(RES_EVENT_FROM_ROOMS, msg, &ev, why, sizeof why));
+		assert_string_equal(why, "room equipment, building or floor invalid");
+		assert_null(ev.doc);
+	}
 }
 
 static void test_room_delete_and_user_delete(void **state)
@@ -168,6 +230,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_room_upsert),
+		cmocka_unit_test(test_room_details),
 		cmocka_unit_test(test_room_delete_and_user_delete),
 		cmocka_unit_test(test_ignored_and_refused),
 	};

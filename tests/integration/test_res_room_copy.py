@@ -1,0 +1,104 @@
+"""reservation-service's copy of the rooms keeps what a room search needs (equipment, building,
+floor: docs/api.md#finding-a-room), through the real room-service and broker; a copy made before
+those were kept is filled in by room-service's one-time re-publication (room-service migration
+003, docs/operations.md#upgrading-to-room-search)."""
+import re
+
+import requests
+
+from harness import (
+    create_room,
+    res_db_query,
+    room_db_query,
+    wait_known_room,
+    wait_until,
+)
+
+
+def copy_of(stack, room_id):
+    rows = res_db_query(stack.pg, "SELECT name, capacity, equipment, equipment_key, building, "
+                                  "floor, active, details_known, version FROM rooms "
+                                  "WHERE id = %s", room_id)
+    return rows[0] if rows else None
+
+
+def test_created_and_updated_room_details_are_copied(stack, room_url, res_url, admin_headers):
+    room = create_room(room_url, admin_headers, capacity=6, equipment=["Projector", "Whiteboard"],
+                       building="HQ", floor=3)
+    wait_known_room(res_url, admin_headers, room["id"])
+    assert copy_of(stack, room["id"]) == (room["name"], 6, ["Projector", "Whiteboard"],
+                                          ["projector", "whiteboard"], "HQ", 3, True, True, 1)
+
+    # Equipment removed, building and floor cleared, capacity lowered: the copy follows.
+    r = requests.put(f"{room_url}/rooms/{room['id']}", headers=admin_headers, timeout=10,
+                     json={"capacity": 2, "equipment": [], "building": None, "floor": None})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: copy_of(stack, room["id"])[8] == 2, timeout=10,
+               what="room update copied")
+    assert copy_of(stack, room["id"]) == (room["name"], 2, [], [], None, None, True, True, 2)
+
+
+def test_copy_without_details_is_filled_by_the_republication(stack, room_url, res_url,
+                                                             admin_headers):
+    room = create_room(room_url, admin_headers, capacity=8, equipment=["Screen"],
+                       building="Annex", floor=-1)
+    wait_known_room(res_url, admin_headers, room["id"])
+    # What a copy made by the previous release looks like: the details were never kept.
+    res_db_query(stack.pg, "UPDATE rooms SET equipment = '{}', building = NULL, floor = NULL, "
+                           "details_known = false WHERE id = %s", room["id"])
+    # An operator's request (the migration makes the first one), then a room-service start.
+    room_db_query_commit(stack, "INSERT INTO room_republish DEFAULT VALUES")
+    svc = stack.room_service(tag="room-republish")
+    svc.start()
+    try:
+        wait_until(lambda: copy_of(stack, room["id"])[7], timeout=15,
+                   what="room details filled in from the re-published event")
+        assert copy_of(stack, room["id"]) == (room["name"], 8, ["Screen"], ["screen"], "Annex",
+                                              -1, True, True, 1)
+        assert "room(s) published again" in svc.log_text()
+        # Done once: the request is gone.
+        assert room_db_query(stack.pg, "SELECT count(*) FROM room_republish") == [(0,)]
+    finally:
+        svc.stop()
+
+
+def test_republished_event_does_not_overwrite_a_known_copy(stack, room_url, res_url,
+                                                           admin_headers):
+    """An event at the copy's version is taken only to fill in missing details: it never undoes
+    a local state, e.g. a tombstone, or an already complete copy."""
+    room = create_room(room_url, admin_headers, capacity=5, equipment=["TV"])
+    wait_known_room(res_url, admin_headers, room["id"])
+    res_db_query(stack.pg, "UPDATE rooms SET capacity = 99 WHERE id = %s", room["id"])
+    before = consumed(stack)
+    room_db_query_commit(stack, "INSERT INTO room_republish DEFAULT VALUES")
+    svc = stack.room_service(tag="room-republish-known")
+    svc.start()
+    try:
+        wait_until(lambda: published(svc) is not None, timeout=15, what="re-publication")
+        # Every re-published event handled by the consumer (nothing else is produced meanwhile).
+        wait_until(lambda: consumed(stack) >= before + published(svc), timeout=15,
+                   what="re-published events consumed")
+        assert copy_of(stack, room["id"])[1] == 99
+    finally:
+        svc.stop()
+
+
+def consumed(stack):
+    text = requests.get(f"{stack.reservation.url}/metrics", timeout=10).text
+    m = re.search(r"^kafka_messages_consumed_total (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def published(svc):
+    m = re.search(r"(\d+) room\(s\) published again", svc.log_text())
+    return int(m.group(1)) if m else None
+
+
+def room_db_query_commit(stack, sql, *params):
+    import psycopg2
+    conn = psycopg2.connect(stack.pg.dsn("room_db"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+    finally:
+        conn.close()
