@@ -37,6 +37,13 @@
 #define REVOKE_MAX_AGE_MS 5000   /* older than this, the cache is not current */
 #define REVOKE_NOTE_TTL_MS 10000 /* how long revoke_note() entries outlive their table row read */
 
+/* The sweeper's statement (sweep.h) for token_revocations: rows whose not_before is older than
+ * REVOKE_RETENTION_S can void no token that has not expired (JWT_ACCESS_TTL_SECONDS is at most
+ * 86400; the margin covers the verification leeway and clock skew); the cache and
+ * revoke_guard() would find nothing in them. */
+#define REVOKE_RETENTION_S 87000
+extern const char revoke_sweep_sql[];
+
 /* The DDL of token_revocations: a static string for the shared migrations of svc.c. */
 extern const char revoke_schema_sql[];
 /* The DDL of the SQL function revoke_guard(user_id bigint, issued_ms bigint) RETURNS boolean,

@@ -11,11 +11,20 @@
 #include "log.h"
 #include "timefmt.h"
 
-/* Rows older than this cannot void a token that has not expired yet (JWT_ACCESS_TTL_SECONDS is
- * at most 86400; the margin covers the verification leeway and clock skew), so the cache leaves
- * them out.  They stay in the table for revoke_guard(). */
-#define REVOKE_HORIZON_S "87000"
+/* Rows older than REVOKE_RETENTION_S cannot void a token that has not expired yet, so the cache
+ * leaves them out (and the sweeper deletes them). */
+#define REVOKE_STR_(x) #x
+#define REVOKE_STR(x) REVOKE_STR_(x)
+#define REVOKE_HORIZON_S REVOKE_STR(REVOKE_RETENTION_S)
 #define REVOKE_NOTES_MAX 256
+
+/* The age test twice: a revocation renewed by revoke_apply() while the DELETE waits for its row
+ * is re-checked against the outer condition and stays. */
+const char revoke_sweep_sql[] =
+	"DELETE FROM token_revocations WHERE user_id = ANY (ARRAY("
+	"SELECT user_id FROM token_revocations "
+	"WHERE not_before < now() - make_interval(secs => $1::bigint) LIMIT $2::int)) "
+	"AND not_before < now() - make_interval(secs => $1::bigint)";
 
 /* How far ahead of the database's clock a revocation's time may lie (SQL interval). */
 #define REVOKE_FUTURE_MARGIN "interval '1 minute'"

@@ -225,13 +225,15 @@ static void svc_kafka_configure(const struct svc_config *c)
 	kafka_configure(kept, countof(kept));
 }
 
-/* The sweeper: sent outbox rows (OUTBOX_RETENTION_SECONDS) and the service's own tables. */
+/* The sweeper: sent outbox rows (OUTBOX_RETENTION_SECONDS), token revocations that can void no
+ * live token any more, and the service's own tables. */
 static struct sweep *svc_sweep_start(const struct svc_service *s)
 {
 	struct sweep_table tables[SVC_MAX_SWEEPS] = {
 		{"outbox", outbox_sweep_sql, s->cfg->outbox_retention_s},
+		{"token_revocations", revoke_sweep_sql, REVOKE_RETENTION_S},
 	};
-	size_t n = 1;
+	size_t n = 2;
 	for (size_t i = 0; i < s->nsweeps && n < SVC_MAX_SWEEPS; i++)
 		tables[n++] = s->sweeps[i];
 	return sweep_start(tables, n, s->cfg->sweep_interval_s, s->cfg->sweep_batch);

@@ -45,7 +45,7 @@ def sweep_lines(svc, table):
             if "sweep: deleted" in line and f'"table":"{table}"' in line]
 
 
-def test_old_outbox_rows_and_idempotency_keys_are_swept(stack, sweep_pg):
+def test_old_outbox_rows_revocations_and_idempotency_keys_are_swept(stack, sweep_pg):
     q = lambda sql, *p: db_query(sweep_pg, "reservation_db", sql, *p)  # noqa: E731
     svc = stack.reservation_service(tag="reservation-sweep",
                                     DATABASE_URL=sweep_pg.dsn("reservation_db"),
@@ -64,6 +64,12 @@ def test_old_outbox_rows_and_idempotency_keys_are_swept(stack, sweep_pg):
         q("INSERT INTO outbox (topic, key, payload, created_at, sent_at) "
           f"VALUES ('sweep_{tag}', %s, '{{}}', now() - interval {created}, "
           f"{'now() - interval ' + sent if sent else 'NULL'})", f"{tag}-{key}")
+    # Revocations: older than the longest access token's life (24 h + margin) void nothing.
+    revocations = {424241: "'2 days'", 424242: "'24 hours 10 minutes'", 424243: "'23 hours'",
+                   424244: "'30 days'", 424245: "'1 minute'"}
+    for user_id, age in revocations.items():
+        q("INSERT INTO token_revocations (user_id, not_before, reason) "
+          f"VALUES (%s, now() - interval {age}, 'user_disabled')", user_id)
     keys = {"old-a": "'25 hours'", "old-b": "'2 days'", "old-c": "'30 days'",
             "young": "'23 hours'"}   # default retention 24 h
     for key, age in keys.items():
@@ -80,6 +86,10 @@ def test_old_outbox_rows_and_idempotency_keys_are_swept(stack, sweep_pg):
         return sorted(r[0].split("-", 1)[1] for r in
                       q("SELECT key FROM outbox WHERE topic = %s", f"sweep_{tag}"))
 
+    def revocations_left():
+        return sorted(r[0] for r in q("SELECT user_id FROM token_revocations "
+                                      "WHERE user_id BETWEEN 424241 AND 424245"))
+
     def keys_left():
         return sorted(r[0].split("-", 1)[1] for r in
                       q("SELECT key FROM idempotency_keys WHERE user_id = 424242"))
@@ -89,8 +99,11 @@ def test_old_outbox_rows_and_idempotency_keys_are_swept(stack, sweep_pg):
     wait_until(lambda: keys_left() == ["young"], timeout=20, interval=0.3,
                what="old idempotency keys swept")
     assert q("SELECT sent_at IS NULL FROM outbox WHERE key = %s", f"{tag}-unsent") == [(True,)]
+    wait_until(lambda: revocations_left() == [424243, 424245], timeout=20, interval=0.3,
+               what="token revocations that void no live token swept")
     assert swept(svc, "outbox") == 3
     assert swept(svc, "idempotency_keys") == 3
+    assert swept(svc, "token_revocations") == 3
     # One line per table and sweep that deleted something, with its count.
     assert [re.search(r'"rows":(\d+)', line).group(1)
             for line in sweep_lines(svc, "outbox")] == ["3"], svc.log_tail()
