@@ -93,6 +93,11 @@ SCENARIOS = {
     "conflict_storm": dict(title="POST /reservations, every client the same slot",
                            service="reservation", lua="create.lua", pgbench=None, minimal=None,
                            db="reservation_db", ok=(201, 409)),
+    # Issue 12's target for the day grid is the latency of one request at a time (p99_single_ms,
+    # a run at one connection) rather than p99 at BENCH_CONNECTIONS.
+    "grid": dict(title="GET /availability/grid?date&limit=200 (day grid, 200 rooms)",
+                 service="reservation", lua="grid.lua", pgbench="grid.pgbench",
+                 minimal="min_grid.pgbench", db="reservation_db", p99_single_ms=30.0),
 }
 EQUIPMENT_FILTER = "projector"
 DATES = 60          # availability: days of the seeded two years that the requests pick from
@@ -548,12 +553,13 @@ class Bench:
             cur.execute("SELECT setval('rooms_id_seq', (SELECT max(id) FROM rooms))")
             cur.execute("ANALYZE rooms")
         # reservation-service's copy of the bulk rooms: the very rows of room_db.
-        rows = self.query("room_db", "SELECT id, name, capacity, time_zone, active, version "
-                                     "FROM rooms WHERE id > %s ORDER BY id", (s["api_rooms"],))
+        rows = self.query("room_db", "SELECT id, name, capacity, time_zone, active, version, "
+                                     "equipment, building, floor, true FROM rooms WHERE id > %s "
+                                     "ORDER BY id", (s["api_rooms"],))
         with self.cursor("reservation_db") as cur:
             psycopg2.extras.execute_values(
-                cur, "INSERT INTO rooms (id, name, capacity, time_zone, active, version) VALUES %s",
-                rows)
+                cur, "INSERT INTO rooms (id, name, capacity, time_zone, active, version, "
+                     "equipment, building, floor, details_known) VALUES %s", rows)
         # The API rooms reach reservation-service through Kafka.
         harness.wait_until(lambda: self.query(
             "reservation_db", "SELECT count(*) FROM rooms WHERE id <= %s",
@@ -709,11 +715,13 @@ class Bench:
         return d
 
     def wrk(self, base_url, lua, ok=None, extra_env=None, connections=None, seconds=None):
+        connections = connections or self.connections
+        threads = min(self.wrk_threads, connections)  # wrk wants a connection per thread
         env = dict(os.environ, BENCH_DATA=self.lua_data, BENCH_LUA=LUA,
-                   BENCH_THREADS=str(self.wrk_threads), BENCH_DAY0=str(self.day0))
+                   BENCH_THREADS=str(threads), BENCH_DAY0=str(self.day0))
         env.update(extra_env or {})
         seconds = seconds or self.seconds
-        cmd = ["wrk", f"-t{self.wrk_threads}", f"-c{connections or self.connections}",
+        cmd = ["wrk", f"-t{threads}", f"-c{connections}",
                f"-d{seconds}s", "--timeout", "5s", "-s", os.path.join(LUA, lua), base_url]
         c0 = self.cpu_snapshot()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
@@ -919,6 +927,8 @@ class Bench:
                                                  headers=tok, timeout=10),
             "user_reservations": lambda: requests.get(f"{rs}/reservations?limit=20",
                                                       headers=tok, timeout=10),
+            "grid": lambda: requests.get(f"{rs}/availability/grid?date={date}&limit=200",
+                                         headers=tok, timeout=10),
             "create": lambda: requests.post(f"{rs}/reservations", headers=tok, timeout=10,
                                             json={"room_id": 3, "start_time": iso(start),
                                                   "end_time": iso(start + 900),
@@ -981,7 +991,8 @@ class Bench:
                              f"&active=true&limit=20",
                 "room_get": f"{rm}/rooms/7",
                 "availability": f"{rs}/availability?room_id=7&date={dates[len(dates) // 2]}",
-                "user_reservations": f"{rs}/reservations?limit=20"}
+                "user_reservations": f"{rs}/reservations?limit=20",
+                "grid": f"{rs}/availability/grid?date={dates[len(dates) // 2]}&limit=200"}
         bodies = {}
         for name, url in urls.items():
             r = requests.get(url, headers=tok, timeout=10)
@@ -1077,6 +1088,11 @@ class Bench:
         res = {"title": sc["title"], "service": sc["service"] + "-service",
                "reservations_before": n}
         res["direct"] = self.run_http(name, "direct")
+        if sc.get("p99_single_ms"):
+            # One request at a time, directly: the latency of a single client.
+            self.phase(f"{name} direct, one connection")
+            res["single"] = self.wrk(self.service_url(name, "direct"), sc["lua"], ok=sc.get("ok"),
+                                     connections=1)
         res["gateway"] = self.run_http(name, "gateway")
         if self.nginx.keepalive_ok:
             res["gateway_keepalive"] = self.run_http(name, "keepalive")
@@ -1165,6 +1181,7 @@ class Bench:
             "availability": lambda i: f"{rs}/availability?room_id={1 + (i * 7) % self.rooms}"
                                       f"&date={dates[i % len(dates)]}",
             "user_reservations": lambda i: f"{rs}/reservations?limit=20",
+            "grid": lambda i: f"{rs}/availability/grid?date={dates[i % len(dates)]}&limit=200",
         }
 
         def create(i):
@@ -1174,7 +1191,8 @@ class Bench:
                                 "end_time": iso(start + 900), "purpose": "bench-roundtrips"})
             assert r.status_code == 201, (r.status_code, r.text)
         self.phase("round trips")
-        for name in ("room_list", "room_get", "availability", "user_reservations", "create"):
+        for name in ("room_list", "room_get", "availability", "user_reservations", "grid",
+                     "create"):
             db = SCENARIOS[name]["db"]
             self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
             t0 = time.monotonic()
@@ -1315,6 +1333,13 @@ class Bench:
                    f", measured at scale {b.get('scale')}, {b.get('connections')} connections:"
                    " not compared"))
         for name in SCENARIOS:
+            single = SCENARIOS[name].get("p99_single_ms")
+            if single:
+                p99 = sc[name]["single"]["p99_ms"]
+                add(f"{name} direct p99 <= {single:g} ms one request at a time (1 connection)",
+                    p99, single, p99 <= single,
+                    f"p99 {sc[name]['direct']['p99_ms']:.1f} ms at {c} connections")
+                continue
             p99 = sc[name]["direct"]["p99_ms"]
             write = name in ("create", "conflict_storm")
             limit = t["p99_create_ms"] if write else t["p99_read_ms"]
@@ -1403,6 +1428,8 @@ class Bench:
                      f"{fmt_ratio(r['direct_vs_pgbench'])} of same SQL, "
                      f"{fmt_ratio(r['direct_vs_http_ceiling'])} of nginx fixed body"),
                     ("gateway", res["gateway"], f"{fmt_ratio(r['gateway_vs_direct'])} of direct")]
+            if "single" in res:
+                rows.append(("direct, 1 connection", res["single"], "one request at a time"))
             if "gateway_keepalive" in res:
                 rows.append(("gateway+upstream keepalive", res["gateway_keepalive"],
                              f"{fmt_ratio(r['gateway_keepalive_vs_direct'])} of direct "
@@ -1540,6 +1567,7 @@ class Bench:
                 continue
             kinds = ["direct", "gateway", "http_ceiling"] + (["pgbench", "pgbench_minimal"]
                                                              if sc["pgbench"] else [])
+            kinds += ["single"] if sc.get("p99_single_ms") else []
             for kind in kinds + (["gateway_keepalive"] if "gateway_keepalive" in res else []):
                 run = res.get(kind)
                 if not run:

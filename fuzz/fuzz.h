@@ -38,7 +38,7 @@ void fuzz_check_details(const json_t *details);
 /* An accepted equipment list (room-service): at most 50 trimmed strings of 1–50 characters,
  * distinct case-insensitively. */
 void fuzz_check_equipment(const json_t *eq);
-/* Equipment (borrowed value) through room_equipment_normalise: accepted lists are checked, a
+/* Equipment (borrowed value) through equipment_normalise: accepted lists are checked, a
  * refusal goes to details. */
 void fuzz_room_equipment(const json_t *value, json_t *details);
 

@@ -10,7 +10,7 @@
  *                                             res_validate_create / res_validate_update, then
  *                                             the times through res_validate_time
  *   5  POST /auth/logout, POST /auth/refresh  user_validate_logout / user_validate_refresh
- *   6  the body's "equipment"                 room_equipment_normalise
+ *   6  the body's "equipment"                 equipment_normalise
  *   7  every integer member                   jsonx_int_range, bounds from the first byte
  * Beyond "no crash, no leak", every problem must be reported as field -> reason, and what
  * validation accepts must lie within the bounds of docs/api.md. */

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "../../room-service/src/validate.h"
+#include "equipment.h"
 #include "jsonx.h"
 
 char *fuzz_cstr(const uint8_t *data, size_t size)
@@ -56,7 +57,7 @@ void fuzz_check_equipment(const json_t *eq)
 void fuzz_room_equipment(const json_t *value, json_t *details)
 {
 	const char *why = NULL;
-	json_t *eq = room_equipment_normalise(value, &why);
+	json_t *eq = equipment_normalise(value, &why);
 	if (eq) {
 		FUZZ_CHECK(why == NULL);
 		fuzz_check_equipment(eq);

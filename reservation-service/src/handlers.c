@@ -501,7 +501,7 @@ static bool availability_busy(struct req *r, long long room_id, const char *firs
 	return true;
 }
 
-static bool query_date(struct req *r, const char *name, char *buf, size_t size)
+bool res_query_date(struct req *r, const char *name, char *buf, size_t size)
 {
 	int y, m, d;
 	int q = req_query(r, name, buf, size);
@@ -530,7 +530,7 @@ void res_handle_availability(struct req *r)
 		          "query parameter room_id is required");
 		return;
 	}
-	if (!query_date(r, "date", date, sizeof date) ||
+	if (!res_query_date(r, "date", date, sizeof date) ||
 	    !availability_busy(r, room_id, date, date, &day, &busy))
 		return;
 	long long start = day.start, end = day.end;
@@ -574,8 +574,9 @@ void res_handle_availability_room(struct req *r)
 	json_t *busy = NULL;
 	int y1, m1, d1, y2, m2, d2;
 
-	if (!req_param_id(r, "id", &room_id) || !query_date(r, "start_date", first, sizeof first) ||
-	    !query_date(r, "end_date", last, sizeof last))
+	if (!req_param_id(r, "id", &room_id) ||
+	    !res_query_date(r, "start_date", first, sizeof first) ||
+	    !res_query_date(r, "end_date", last, sizeof last))
 		return;
 	timefmt_parse_date(first, &y1, &m1, &d1);
 	timefmt_parse_date(last, &y2, &m2, &d2);

@@ -21,4 +21,8 @@ void res_handle_cancel(struct req *r);
 void res_handle_availability(struct req *r);
 void res_handle_availability_room(struct req *r);
 
+/* A required query parameter name as a calendar date YYYY-MM-DD, copied into buf (size bytes).
+ * Replies 400 naming it when absent or malformed. */
+bool res_query_date(struct req *r, const char *name, char *buf, size_t size);
+
 #endif

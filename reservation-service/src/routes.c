@@ -2,6 +2,7 @@
 #include "routes.h"
 
 #include "countof.h"
+#include "grid.h"
 #include "handlers.h"
 
 const struct http_route res_routes[] = {
@@ -12,6 +13,7 @@ const struct http_route res_routes[] = {
 	{{"DELETE", "/reservations/{id}"}, res_handle_cancel, HTTP_BEARER},
 	{{"GET", "/availability"}, res_handle_availability, HTTP_BEARER},
 	{{"GET", "/availability/rooms/{id}"}, res_handle_availability_room, HTTP_BEARER},
+	{{"GET", "/availability/grid"}, res_handle_grid, HTTP_BEARER},
 };
 
 const size_t res_routes_count = countof(res_routes);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "equipment.h"
 #include "log.h"
 #include "repo.h"
 #include "validate.h"
@@ -252,7 +253,7 @@ void room_handle_list(struct req *r)
 	if (he == 1 && eq[0]) {
 		const char *why = NULL;
 		json_t *s = json_string(eq);
-		equipment = s ? room_equipment_normalise(s, &why) : NULL;
+		equipment = s ? equipment_normalise(s, &why) : NULL;
 		json_decref(s);
 		if (!equipment) {
 			req_error(r, ERR_BAD_REQUEST,

@@ -24,12 +24,6 @@ struct room_input {
 	long long if_version; /* 0 = unconditional */
 };
 
-/* Normalises equipment given as an array of strings or a comma-separated string: trimmed,
- * empty pieces of a string dropped, duplicates (case-insensitive) removed keeping the first
- * spelling, at most 50 items of 1–50 characters.  Returns a new array, or NULL with a reason in
- * why (an array item that is not a string or is empty/too long, too many items). */
-json_t *room_equipment_normalise(const json_t *value, const char **why);
-
 /* Validates a POST (create) or PUT (partial) body (borrowed) into *in, which starts zeroed;
  * problems go to details (borrowed) as field -> reason.  Strings in *in are borrowed from body;
  * the caller owns in->equipment afterwards (json_decref).  Needs no database (time_zone is

@@ -180,6 +180,7 @@ BUILDERS = {
     ("GET", "/availability/rooms/{id}"): lambda w: (f"/availability/rooms/{w.bookable['id']}",
                                                     {"start_date": utc_at(30)[:10],
                                                      "end_date": utc_at(31)[:10]}, None),
+    ("GET", "/availability/grid"): lambda w: (None, {"date": utc_at(30)[:10], "limit": 5}, None),
 }
 
 

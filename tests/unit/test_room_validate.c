@@ -14,6 +14,7 @@
 #include "../../room-service/src/validate.h"
 #include "body_check.h"
 #include "countof.h"
+#include "equipment.h"
 #include "jsonx.h"
 
 /* One validation: the body (owned; accepted strings point into it), the problems found
@@ -282,7 +283,7 @@ static void test_partial_update(void **state)
 		assert_only_problem(cases[i].body, false, cases[i].field);
 }
 
-/* Equipment (a JSON text) through room_equipment_normalise; want is a JSON array, or NULL for
+/* Equipment (a JSON text) through equipment_normalise; want is a JSON array, or NULL for
  * a refusal. */
 static void check_equipment(const char *value, const char *want)
 {
@@ -290,7 +291,7 @@ static void check_equipment(const char *value, const char *want)
 	json_error_t err;
 	json_t *v = json_loads(value, JSON_DECODE_ANY, &err);
 	assert_non_null(v);
-	json_t *got = room_equipment_normalise(v, &why);
+	json_t *got = equipment_normalise(v, &why);
 	if (want) {
 		json_t *w = json_loads(want, 0, &err);
 		if (!got || !json_equal(got, w))
@@ -339,19 +340,19 @@ static void test_equipment_limits(void **state)
 	char *e50 = body_repeat("\xc3\xa9", 50), *x50 = body_repeat("x", 50),
 	     *x51 = body_repeat("x", 51);
 	json_t *v = json_pack("[s, s]", e50, x50);
-	json_t *got = room_equipment_normalise(v, &why);
+	json_t *got = equipment_normalise(v, &why);
 	assert_non_null(got);
 	assert_true(json_equal(got, v));
 	json_decref(got);
 	json_decref(v);
 	v = json_pack("[s]", x51);
-	assert_null(room_equipment_normalise(v, &why));
+	assert_null(equipment_normalise(v, &why));
 	assert_non_null(why);
 	json_decref(v);
 	char list[128];
 	snprintf(list, sizeof list, "ok, %s", x51);
 	v = json_string(list);
-	assert_null(room_equipment_normalise(v, &why));
+	assert_null(equipment_normalise(v, &why));
 	json_decref(v);
 
 	/* At most 50 items, counted after de-duplication. */
@@ -362,12 +363,12 @@ static void test_equipment_limits(void **state)
 		json_array_append_new(v, json_string(item));
 	}
 	json_array_append_new(v, json_string("ITEM 7"));
-	got = room_equipment_normalise(v, &why);
+	got = equipment_normalise(v, &why);
 	assert_non_null(got);
 	assert_int_equal(json_array_size(got), 50);
 	json_decref(got);
 	json_array_append_new(v, json_string("item 50"));
-	assert_null(room_equipment_normalise(v, &why));
+	assert_null(equipment_normalise(v, &why));
 	assert_non_null(why);
 	json_decref(v);
 	free(e50);

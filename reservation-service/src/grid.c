@@ -1,0 +1,119 @@
+/* The day grid: for each room of a page, its local day and what is booked in it.  Who holds a
+ * slot is shown only to that holder and to admins (docs/api.md#day-grid, the privacy rule); the
+ * others see the interval alone. */
+#include "grid.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "equipment.h"
+#include "handlers.h"
+#include "repo_grid.h"
+
+#define BUILDING_MAX_CHARS 100 /* room-service's limit on a room's building */
+
+/* Keeps the holder's details (reservation_id, user_id, purpose) of the busy intervals in page
+ * (borrowed) only where the caller may see them: their own reservations, or all for an admin. */
+static void grid_redact(json_t *page, const struct auth_user *u)
+{
+	size_t i, j;
+	json_t *item, *busy;
+	if (u->admin)
+		return;
+	json_array_foreach(page, i, item) {
+		json_array_foreach(json_object_get(item, "busy"), j, busy) {
+			if (json_integer_value(json_object_get(busy, "user_id")) == u->id)
+				continue;
+			json_object_del(busy, "reservation_id");
+			json_object_del(busy, "user_id");
+			json_object_del(busy, "purpose");
+		}
+	}
+}
+
+static void reply_bad(struct req *r, const char *name, const char *why)
+{
+	req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, why), "query parameter %s %s", name,
+	          why);
+}
+
+/* ?equipment= as the JSON text of the normalised list into *text (caller frees; NULL when not
+ * given or empty).  Replies 400 on failure. */
+static bool query_equipment(struct req *r, char **text)
+{
+	char buf[2048];
+	const char *why = NULL;
+	*text = NULL;
+	int q = req_query(r, "equipment", buf, sizeof buf);
+	if (q <= 0)
+		return q == 0;
+	json_t *s = json_string(buf), *list = s ? equipment_normalise(s, &why) : NULL;
+	json_decref(s);
+	if (!list) {
+		reply_bad(r, "equipment", why ? why : "is invalid");
+		return false;
+	}
+	if (json_array_size(list) && !(*text = json_dumps(list, JSON_COMPACT))) {
+		json_decref(list);
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		return false;
+	}
+	json_decref(list);
+	return true;
+}
+
+/* The cursor of req_page: [building or null, floor or null, name, id] (repo_grid.h) into f,
+ * borrowing from cursor.  Replies 400 on failure. */
+static bool grid_after(struct req *r, const json_t *cursor, struct res_grid_filter *f)
+{
+	const json_t *b = json_array_get(cursor, 0), *fl = json_array_get(cursor, 1),
+		     *n = json_array_get(cursor, 2), *id = json_array_get(cursor, 3);
+	if (json_array_size(cursor) != 4 || !(json_is_string(b) || json_is_null(b)) ||
+	    !(json_is_integer(fl) || json_is_null(fl)) || !json_is_string(n) ||
+	    !json_is_integer(id)) {
+		reply_bad(r, "cursor", "is invalid");
+		return false;
+	}
+	f->after = true;
+	f->after_building = json_string_value(b);
+	f->after_has_floor = json_is_integer(fl);
+	f->after_floor = (long long)json_integer_value(fl);
+	f->after_name = json_string_value(n);
+	f->after_id = (long long)json_integer_value(id);
+	return true;
+}
+
+void res_handle_grid(struct req *r)
+{
+	struct res_grid_filter f = {0};
+	json_t *cursor = NULL, *page = NULL, *next = NULL;
+	char date[16], building[4 * BUILDING_MAX_CHARS + 1];
+	char *equipment = NULL;
+	int hb;
+
+	if (!req_page(r, &f.limit, &cursor) || !res_query_date(r, "date", date, sizeof date) ||
+	    !req_query_int(r, "capacity", 1, 10000, &f.capacity, &f.has_capacity) ||
+	    !req_query_int(r, "floor", -100, 500, &f.floor, &f.has_floor) ||
+	    (hb = req_query(r, "building", building, sizeof building)) < 0 ||
+	    !query_equipment(r, &equipment) || (cursor && !grid_after(r, cursor, &f)))
+		goto out;
+	f.date = date;
+	f.equipment = equipment;
+	if (hb == 1 && building[0])
+		f.building = building;
+	enum db_status st = res_repo_grid(&f, &page, &next);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	grid_redact(page, req_user(r));
+	if (next)
+		req_next_page(r, next);
+	req_reply_json(r, 200, page);
+	page = NULL;
+out:
+	json_decref(next);
+	json_decref(page);
+	json_decref(cursor);
+	free(equipment);
+}
