@@ -3,6 +3,7 @@
 
 #include "countof.h"
 #include "handlers.h"
+#include "search.h"
 
 const struct http_route res_routes[] = {
 	{{"POST", "/reservations"}, res_handle_create, HTTP_BEARER},
@@ -11,6 +12,7 @@ const struct http_route res_routes[] = {
 	{{"PUT", "/reservations/{id}"}, res_handle_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/{id}"}, res_handle_cancel, HTTP_BEARER},
 	{{"GET", "/availability"}, res_handle_availability, HTTP_BEARER},
+	{{"GET", "/availability/rooms"}, res_handle_room_search, HTTP_BEARER},
 	{{"GET", "/availability/rooms/{id}"}, res_handle_availability_room, HTTP_BEARER},
 };
 
