@@ -87,12 +87,18 @@ $$;
 -- of a room always starts at one of these.  Shared by ?suggest= and by the alternatives of a 409.
 CREATE FUNCTION res_nearest_windows(ids bigint[], start_s bigint, len bigint, day_s bigint,
     day_e bigint, after_s bigint, until_s bigint, except_res bigint, n int)
-RETURNS TABLE (s bigint, e bigint) LANGUAGE sql STABLE AS $$
+RETURNS TABLE (s bigint, e bigint) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+-- PL/pgSQL for its plan cache: planning this statement costs more than running it.
+RETURN QUERY
 WITH busy AS MATERIALIZED (
     SELECT r.room_id, extract(epoch FROM r.start_time)::bigint AS bs,
         extract(epoch FROM r.end_time)::bigint AS be
     FROM reservations r
-    WHERE r.status = 'confirmed' AND r.room_id = ANY (ids) AND r.id <> except_res
+    -- room_id + 0: the day's span through reservations_confirmed_span, then the rooms; as an
+    -- index condition, = ANY of hundreds of rooms probes the exclusion index once per room
+    -- (measured 130 ms for 950 rooms, against 1 ms this way).
+    WHERE r.status = 'confirmed' AND r.room_id + 0 = ANY (ids) AND r.id <> except_res
     AND tstzrange(r.start_time, r.end_time, '[)')
         && tstzrange(to_timestamp(day_s), to_timestamp(day_e), '[)')),
 -- Ordered nearest first, so that the check below runs only until n windows are found.
@@ -102,10 +108,11 @@ tried AS MATERIALIZED (
         UNION ALL SELECT be FROM busy UNION ALL SELECT bs - len FROM busy) AS x (c)
     WHERE c >= day_s AND c + len <= day_e AND c > after_s AND c <= until_s AND c <> start_s
     GROUP BY c ORDER BY abs(c - start_s), c)
-SELECT c, c + len FROM tried
-WHERE (SELECT count(DISTINCT b.room_id) FROM busy b WHERE b.bs < c + len AND b.be > c)
+SELECT t.c, t.c + len FROM tried t
+WHERE (SELECT count(DISTINCT b.room_id) FROM busy b WHERE b.bs < t.c + len AND b.be > t.c)
     < cardinality(ids)
-LIMIT n
+LIMIT n;
+END
 $$;
 
 -- The day (local to zone) in which the instant s falls, as [start, end) in Unix seconds: 23 or
@@ -121,7 +128,7 @@ $$;
 -- offset) wall-clock times in zone.  problem: 'end' (end not after start) or 'duration' (longer
 -- than max_s); otherwise body is the answer: the ranked rooms (res_rooms_ranked, at most lim);
 -- with suggest > 0 {rooms, alternatives}, where alternatives holds, when fewer than suggest
--- rooms are listed, up to suggest nearest windows of the same length in the local day (of
+-- rooms fit (counted beyond lim), up to suggest nearest windows of the same length in the local day (of
 -- zone) of the start, after now_s, in which a room that fits is free, each with its rooms.
 CREATE FUNCTION res_room_search(people int, equipment text, bldg text, flr int, q text,
     start_s bigint, start_local timestamp, end_s bigint, end_local timestamp, zone text,
@@ -131,6 +138,7 @@ DECLARE
     need text[] := ARRAY(
         SELECT DISTINCT lower(btrim(e)) FROM unnest(string_to_array(equipment, ',')) AS e
         WHERE btrim(e) <> '');
+    fitting int;
     day record;
 BEGIN
     start_s := coalesce(start_s, extract(epoch FROM start_local AT TIME ZONE zone)::bigint);
@@ -142,13 +150,20 @@ BEGIN
         problem := 'duration';
         RETURN;
     END IF;
-    body := res_rooms_ranked(people, need, bldg, flr, q, start_s, end_s, 0, 0, false, lim);
+    -- At least suggest rooms, to tell whether that many fit, whatever lim.
+    body := res_rooms_ranked(people, need, bldg, flr, q, start_s, end_s, 0, 0, false,
+        greatest(lim, suggest));
     IF suggest = 0 THEN
         RETURN;
     END IF;
+    fitting := json_array_length(body);
+    IF fitting > lim THEN
+        body := (SELECT json_agg(e ORDER BY i) FROM json_array_elements(body)
+            WITH ORDINALITY AS x (e, i) WHERE i <= lim);
+    END IF;
     SELECT * INTO day FROM res_local_day(start_s, zone);
     body := json_build_object('rooms', body, 'alternatives', CASE
-        WHEN json_array_length(body) >= suggest THEN '[]'::json
+        WHEN fitting >= suggest THEN '[]'::json
         ELSE (SELECT coalesce(json_agg(json_build_object('start_time', res_utc_text(w.s),
                 'end_time', res_utc_text(w.e),
                 'rooms', res_rooms_ranked(people, need, bldg, flr, q, w.s, w.e, 0, 0, false,

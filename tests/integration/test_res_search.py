@@ -101,6 +101,10 @@ def test_ranking_capacity_and_equipment_case_insensitively(room_url, res_url, ad
     # limit cuts the ranked list.
     assert ids(found(res_url, alice, q=token, capacity=4, equipment="projector", limit=2,
                      **window(40, 9, 10))) == [rooms["Exact"]["id"], rooms["Aspen"]["id"]]
+    # suggest counts the rooms that fit, not those limit lets through: five fit, none suggested.
+    body = found(res_url, alice, q=token, capacity=4, equipment="projector", limit=1, suggest=3,
+                 **window(40, 9, 10))
+    assert ids(body["rooms"]) == [rooms["Exact"]["id"]] and body["alternatives"] == []
 
 
 def test_q_is_a_literal_case_insensitive_name_substring(room_url, res_url, admin_headers, alice,
