@@ -98,6 +98,12 @@ SCENARIOS = {
     "grid": dict(title="GET /availability/grid?date&limit=200 (day grid, 200 rooms)",
                  service="reservation", lua="grid.lua", pgbench="grid.pgbench",
                  minimal="min_grid.pgbench", db="reservation_db", p99_single_ms=30.0),
+    # Issue 12: its own targets (SEARCH_TARGETS), not issue 18's comparison with minimal SQL.
+    "room_search": dict(title="GET /availability/rooms?start&end&capacity&equipment&limit=20 "
+                              "(find a room, one hour)",
+                        service="reservation", lua="room_search.lua",
+                        pgbench="room_search.pgbench", minimal="min_room_search.pgbench",
+                        db="reservation_db", issue=12),
 }
 EQUIPMENT_FILTER = "projector"
 DATES = 60          # availability: days of the seeded two years that the requests pick from
@@ -117,6 +123,9 @@ BASELINE_FACTORS = {"room_get": 3.0, "availability": 2.5, "user_reservations": 3
 TARGETS = dict(vs_minimal_sql=0.7, gateway_vs_direct=0.85, p99_read_ms=25.0,
                p99_create_ms=50.0, rss_mb=50.0, availability_flat=0.8, attack_delay_ms=50.0,
                silent_close_s=10.0)
+# Issue 12's targets of the room search: p99 of one request at a time (an idle service) and
+# req/s at BENCH_CONNECTIONS as a share of pgbench running the same SQL at as many clients.
+SEARCH_TARGETS = dict(idle_p99_ms=20.0, vs_same_sql=0.5, idle_requests=300)
 
 
 def log(msg):
@@ -565,10 +574,11 @@ class Bench:
             "reservation_db", "SELECT count(*) FROM rooms WHERE id <= %s",
             (s["api_rooms"],))[0][0] == s["api_rooms"], timeout=60, interval=0.2,
             what="API rooms in reservation_db")
-        a = self.query("room_db", "SELECT id, name, capacity, time_zone, active, version "
-                                  "FROM rooms ORDER BY id")
-        b = self.query("reservation_db", "SELECT id, name, capacity, time_zone, active, version "
-                                         "FROM rooms WHERE NOT deleted ORDER BY id")
+        a = self.query("room_db", "SELECT id, name, capacity, time_zone, active, version, "
+                                  "equipment, building, floor FROM rooms ORDER BY id")
+        b = self.query("reservation_db", "SELECT id, name, capacity, time_zone, active, version, "
+                                         "equipment, building, floor FROM rooms "
+                                         "WHERE NOT deleted AND details_known ORDER BY id")
         assert a == b, "room_db.rooms and reservation_db.rooms differ"
         self.query("reservation_db", "ANALYZE rooms")
         self.rooms = len(a)
@@ -929,6 +939,8 @@ class Bench:
                                                       headers=tok, timeout=10),
             "grid": lambda: requests.get(f"{rs}/availability/grid?date={date}&limit=200",
                                          headers=tok, timeout=10),
+            "room_search": lambda: requests.get(f"{rs}/{self.search_path(date, 10, 4)}",
+                                                headers=tok, timeout=10),
             "create": lambda: requests.post(f"{rs}/reservations", headers=tok, timeout=10,
                                             json={"room_id": 3, "start_time": iso(start),
                                                   "end_time": iso(start + 900),
@@ -983,6 +995,32 @@ class Bench:
             f"{k} {sql_check_text(v)}" for k, v in self.report["sql_check"].items()))
         self.explain_room_list(parse_pg_log(part(list_offset - offset)))
 
+    @staticmethod
+    def search_path(date, hour, capacity):
+        """A room search as bench/lua/room_search.lua sends it."""
+        return (f"availability/rooms?start={date}T{hour:02d}:00:00Z&end={date}T{hour + 1:02d}"
+                f":00:00Z&capacity={capacity}&equipment={EQUIPMENT_FILTER}&limit=20")
+
+    def search_idle(self):
+        """Issue 12: room searches one at a time on a keep-alive connection (the service
+        otherwise idle): latency percentiles in ms."""
+        import random
+        rnd = random.Random(12)
+        tok = harness.bearer(self.tokens[0])
+        dates, took = self.dates(), []
+        self.phase("room_search one at a time")
+        with requests.Session() as sess:
+            for _ in range(SEARCH_TARGETS["idle_requests"]):
+                path = self.search_path(rnd.choice(dates), rnd.randint(8, 17),
+                                        2 * rnd.randint(1, 4))
+                t0 = time.perf_counter()
+                r = sess.get(f"{self.stack.reservation.url}/{path}", headers=tok, timeout=10)
+                took.append((time.perf_counter() - t0) * 1000.0)
+                assert r.status_code == 200, (r.status_code, r.text)
+        took.sort()
+        return {"requests": len(took), "p50_ms": round(percentile(took, 50), 2),
+                "p99_ms": round(percentile(took, 99), 2), "max_ms": round(took[-1], 2)}
+
     def sample_bodies(self, extra):
         tok = harness.bearer(self.tokens[0])
         rs, rm = self.stack.reservation.url, self.stack.room.url
@@ -992,7 +1030,8 @@ class Bench:
                 "room_get": f"{rm}/rooms/7",
                 "availability": f"{rs}/availability?room_id=7&date={dates[len(dates) // 2]}",
                 "user_reservations": f"{rs}/reservations?limit=20",
-                "grid": f"{rs}/availability/grid?date={dates[len(dates) // 2]}&limit=200"}
+                "grid": f"{rs}/availability/grid?date={dates[len(dates) // 2]}&limit=200",
+                "room_search": f"{rs}/{self.search_path(dates[len(dates) // 2], 10, 4)}"}
         bodies = {}
         for name, url in urls.items():
             r = requests.get(url, headers=tok, timeout=10)
@@ -1099,6 +1138,9 @@ class Bench:
         if sc["pgbench"]:
             res["pgbench_minimal"] = self.sweep(name, sc["minimal"])
             res["pgbench"] = self.sweep(name, sc["pgbench"])
+        if name == "room_search":
+            res["idle"] = self.search_idle()
+            res["pgbench_at_connections"] = self.run_pgbench(name)
         res["http_ceiling"] = self.run_fixed(name)
         b = self.baseline or {}
         # A baseline measured at another scale or concurrency is no comparison.
@@ -1348,7 +1390,7 @@ class Bench:
                 "every client the same room row: serialised by design" if name ==
                 "conflict_storm" else "")
         for name in SCENARIOS:
-            if not SCENARIOS[name]["pgbench"]:
+            if not SCENARIOS[name]["pgbench"] or SCENARIOS[name].get("issue"):
                 continue
             m = sc[name]["pgbench_minimal"]
             r = sc[name]["ratios"]["direct_vs_pgbench_minimal"]
@@ -1360,6 +1402,19 @@ class Bench:
             r = sc[name]["ratios"]["gateway_vs_direct"]
             add(f"{name} through the gateway >= {t['gateway_vs_direct']:.0%} of direct", r,
                 t["gateway_vs_direct"], r is not None and r >= t["gateway_vs_direct"])
+        search = sc["room_search"]
+        idle = search["idle"]
+        add(f"room_search p99 one request at a time < {SEARCH_TARGETS['idle_p99_ms']:g} ms "
+            "(issue 12)", idle["p99_ms"], SEARCH_TARGETS["idle_p99_ms"],
+            idle["p99_ms"] < SEARCH_TARGETS["idle_p99_ms"],
+            f"{idle['requests']} requests, p50 {idle['p50_ms']} ms")
+        same = search["pgbench_at_connections"]
+        r = ratio(search["direct"], same)
+        add(f"room_search >= {SEARCH_TARGETS['vs_same_sql']:.0%} of pgbench of the same SQL at "
+            f"{c} clients (issue 12)", r, SEARCH_TARGETS["vs_same_sql"],
+            r is not None and r >= SEARCH_TARGETS["vs_same_sql"],
+            f"pgbench {same['rps']:.0f}/s at {same['clients']} clients; minimal SQL "
+            f"{search['pgbench_minimal']['rps']:.0f}/s at {search['pgbench_minimal']['clients']}")
         storm = sc["conflict_storm"]
         created = (storm["direct"].get("created"), storm["gateway"].get("created"))
         add("conflict storm: exactly one 201 (direct, gateway)", list(created), 1,

@@ -52,10 +52,10 @@ static const struct fuzz_route room_routes[] = {
 };
 
 static const struct fuzz_route res_routes[] = {
-	{{"POST", "/reservations"}, 1},           {{"GET", "/reservations"}, 1},
-	{{"GET", "/reservations/{id}"}, 1},       {{"PUT", "/reservations/{id}"}, 1},
-	{{"DELETE", "/reservations/{id}"}, 1},    {{"GET", "/availability"}, 1},
-	{{"GET", "/availability/rooms/{id}"}, 1},
+	{{"POST", "/reservations"}, 1},        {{"GET", "/reservations"}, 1},
+	{{"GET", "/reservations/{id}"}, 1},    {{"PUT", "/reservations/{id}"}, 1},
+	{{"DELETE", "/reservations/{id}"}, 1}, {{"GET", "/availability"}, 1},
+	{{"GET", "/availability/rooms"}, 1},   {{"GET", "/availability/rooms/{id}"}, 1},
 };
 
 static const struct {

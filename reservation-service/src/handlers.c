@@ -13,6 +13,7 @@
 #include "encoding.h"
 #include "log.h"
 #include "repo.h"
+#include "search.h"
 #include "timefmt.h"
 #include "validate.h"
 
@@ -23,6 +24,7 @@ static const struct res_rules *rules;
 void res_handlers_init(const struct res_rules *r)
 {
 	rules = r;
+	res_search_init(&r->span);
 }
 
 /* ---- helpers ---- */
@@ -85,10 +87,11 @@ static void reply_reservation(struct req *r, int status, json_t *res)
 	req_reply_json(r, status, res);
 }
 
-static void reply_conflict(struct req *r, json_t *conflicts)
+/* details: {conflicts, alternatives} (stolen), or NULL when the overlapping spans are not known
+ * (docs/api.md#booking-rules). */
+static void reply_conflict(struct req *r, json_t *details)
 {
-	req_error(r, ERR_CONFLICT,
-	          json_pack("{s:o}", "conflicts", conflicts ? conflicts : json_array()),
+	req_error(r, ERR_CONFLICT, details ? details : json_pack("{s:[]}", "conflicts"),
 	          "the room is already booked at that time");
 }
 

@@ -17,6 +17,7 @@
 #include "event_decode.h"
 #include "log.h"
 #include "outbox.h"
+#include "repo_search.h"
 #include "revoke.h"
 #include "sqlbuild.h"
 #include "timefmt.h"
@@ -88,9 +89,10 @@ static const struct {
 	{"conflict", RES_CONFLICT},
 };
 
-/* Reads the (outcome, body) row of res_book() or res_change() (res borrowed): body is the
- * reservation (done, replay: *out), the overlapping spans (conflict: *conflicts) or the span
- * resolved in the room's zone (rules: c->start, c->end).  DB_ERROR for an answer that is none of
+/* Reads the (outcome, body, alternatives) row of res_book() or res_change() (res borrowed): body
+ * is the reservation (done, replay: *out), the overlapping spans (conflict: *conflicts, as
+ * {conflicts, alternatives} with the alternatives of the third column) or the span resolved in
+ * the room's zone (rules: c->start, c->end).  DB_ERROR for an answer that is none of
  * these (a programming error: the function and this table disagree). */
 static enum db_status booking_answer(const PGresult *res, struct res_change *c, json_t **out,
                                      json_t **conflicts, enum res_outcome *outcome)
@@ -118,9 +120,13 @@ static enum db_status booking_answer(const PGresult *res, struct res_change *c, 
 	case RES_REPLAY:
 		*out = doc;
 		return doc ? DB_OK : DB_ERROR;
-	case RES_CONFLICT:
-		*conflicts = doc;
-		return doc ? DB_OK : DB_ERROR;
+	case RES_CONFLICT: {
+		const char *alt = db_value(res, 0, 2);
+		*conflicts = doc && alt ? json_pack("{s:o, s:o*}", "conflicts", doc, "alternatives",
+		                                    json_loads(alt, 0, NULL))
+		                        : NULL;
+		return *conflicts ? DB_OK : DB_ERROR;
+	}
 	case RES_RULES:
 		c->start = (long long)json_integer_value(json_array_get(doc, 0));
 		c->end = (long long)json_integer_value(json_array_get(doc, 1));
@@ -225,10 +231,11 @@ enum db_status res_repo_create(struct res_change *c, const struct res_request *q
 	                        idem_key,    idem_hash,     p.now,
 	                        p.min,       p.max,         p.horizon};
 	/* Retried when the key was swept between its claim and its lookup. */
-	return booking_call("SELECT outcome, body FROM res_book($1::bigint, $2::bigint, $3::text, "
+	return booking_call("SELECT b.outcome, b.body, " RES_BOOK_ALTERNATIVES " "
+	                    "FROM res_book($1::bigint, $2::bigint, $3::text, "
 	                    "$4::bigint, $5::timestamp, $6::bigint, $7::timestamp, $8::bigint, "
 	                    "$9::text, $10::text, $11::text, $12::bigint, $13::bigint, "
-	                    "$14::bigint, $15::bigint)",
+	                    "$14::bigint, $15::bigint) b",
 	                    params, (int)countof(params), c, res, conflicts, outcome);
 }
 
@@ -276,10 +283,11 @@ enum db_status res_repo_update(long long id, struct res_change *c, const struct 
 	                        p.max,
 	                        p.horizon};
 	/* Retried when the reservation moved to another room before it was locked. */
-	return booking_call("SELECT outcome, body FROM res_change($1::bigint, $2::bigint, "
+	return booking_call("SELECT b.outcome, b.body, " RES_CHANGE_ALTERNATIVES " "
+	                    "FROM res_change($1::bigint, $2::bigint, "
 	                    "$3::boolean, $4::bigint, $5::text, $6::bigint, $7::timestamp, "
 	                    "$8::bigint, $9::timestamp, $10::boolean, $11::bigint, $12::text, "
-	                    "$13::bigint, $14::bigint, $15::bigint, $16::bigint)",
+	                    "$13::bigint, $14::bigint, $15::bigint, $16::bigint) b",
 	                    params, (int)countof(params), c, res, conflicts, outcome);
 }
 

@@ -52,8 +52,9 @@ struct res_request {
  * from q's times resolved in the room's zone, after the checks of validation (the room, the
  * rules), revocation (RES_TOKEN_REVOKED), the idempotency key (idem_key/idem_hash may be NULL)
  * and conflicts, in that order: one statement, one transaction.  *res: new reference to the
- * reservation (RES_DONE, RES_REPLAY); *conflicts: new array of {start_time, end_time}
- * (RES_CONFLICT); RES_RULES sets c->start and c->end. */
+ * reservation (RES_DONE, RES_REPLAY); *conflicts: new object {conflicts: [{start_time,
+ * end_time}], alternatives: {times, rooms}} (RES_CONFLICT; the alternatives computed in the same
+ * statement, repo_search.h); RES_RULES sets c->start and c->end. */
 enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
                                const char *idem_key, const char *idem_hash, json_t **res,
                                json_t **conflicts, enum res_outcome *outcome);

@@ -4,6 +4,7 @@
 #include "countof.h"
 #include "grid.h"
 #include "handlers.h"
+#include "search.h"
 
 const struct http_route res_routes[] = {
 	{{"POST", "/reservations"}, res_handle_create, HTTP_BEARER},
@@ -12,6 +13,7 @@ const struct http_route res_routes[] = {
 	{{"PUT", "/reservations/{id}"}, res_handle_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/{id}"}, res_handle_cancel, HTTP_BEARER},
 	{{"GET", "/availability"}, res_handle_availability, HTTP_BEARER},
+	{{"GET", "/availability/rooms"}, res_handle_room_search, HTTP_BEARER},
 	{{"GET", "/availability/rooms/{id}"}, res_handle_availability_room, HTTP_BEARER},
 	{{"GET", "/availability/grid"}, res_handle_grid, HTTP_BEARER},
 };
