@@ -47,7 +47,7 @@ TOPICS = ["room_events", "user_events", "reservation_events"]
 METRICS = ["http_requests_total", "http_request_duration_seconds_bucket", "outbox_backlog",
            "kafka_messages_consumed_total", "kafka_dlq_messages_total"]
 # Kinds whose schemas are not part of Kubernetes (Prometheus Operator CRDs).
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"}
 
 EXTERNAL_VALUES = {
     "postgresql": {"enabled": False},
@@ -1045,7 +1045,8 @@ def test_prometheus_rules(variants):
     exprs = " ".join(x["expr"] for x in rules)
     for metric in ("http_requests_total", "http_request_duration_seconds_bucket",
                    "outbox_backlog", "kafka_dlq_messages_total", "kafka_messages_consumed_total",
-                   "kube_deployment_status_replicas_ready"):
+                   "kube_deployment_status_replicas_ready", "db_pool_timeouts_total",
+                   "kube_pod_container_status_restarts_total"):
         assert metric in exprs, metric
     assert 'status=~"5.."' in exprs and "histogram_quantile(0.99" in exprs
     for x in rules:

@@ -410,7 +410,81 @@ error is always the same complete list: secrets must come from the caller, never
 {{- if le (int .Values.gateway.terminationGracePeriodSeconds) (int .Values.gateway.terminationDrainSeconds) -}}
 {{- $errors = append $errors "gateway.terminationGracePeriodSeconds must exceed gateway.terminationDrainSeconds (the preStop sleep)" -}}
 {{- end -}}
+{{- $log := .Values.logging -}}
+{{- if and $log.promtail.enabled (not $log.loki.enabled) (not $log.loki.url) -}}
+{{- $errors = append $errors "logging.promtail.enabled needs a Loki: logging.loki.enabled=true or logging.loki.url" -}}
+{{- end -}}
+{{- if and $log.loki.url (not (regexMatch "^https?://[^/\\s]+(/.*)?$" $log.loki.url)) -}}
+{{- $errors = append $errors "logging.loki.url must be an http:// or https:// URL" -}}
+{{- end -}}
+{{- if and $log.grafana.datasource (not $log.loki.enabled) (not $log.loki.url) -}}
+{{- $errors = append $errors "logging.grafana.datasource needs a Loki: logging.loki.enabled=true or logging.loki.url" -}}
+{{- end -}}
+{{- if $log.cloudwatch.enabled -}}
+{{- if not $log.cloudwatch.region -}}
+{{- $errors = append $errors "logging.cloudwatch.region is required when logging.cloudwatch.enabled=true" -}}
+{{- end -}}
+{{- if not $log.cloudwatch.logGroup -}}
+{{- $errors = append $errors "logging.cloudwatch.logGroup is required when logging.cloudwatch.enabled=true" -}}
+{{- end -}}
+{{- if not (or $log.cloudwatch.credentialsSecret $log.cloudwatch.roleArn) -}}
+{{- $errors = append $errors "logging.cloudwatch needs credentials: credentialsSecret (a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or roleArn (IRSA)" -}}
+{{- end -}}
+{{- end -}}
+{{- $am := .Values.alerting.alertmanagerConfig -}}
+{{- if $am.enabled -}}
+{{- if not .Values.alerting.adminEmails -}}
+{{- $errors = append $errors "alerting.adminEmails must name at least one address when alerting.alertmanagerConfig.enabled=true" -}}
+{{- end -}}
+{{- if not $am.smarthost -}}
+{{- $errors = append $errors "alerting.alertmanagerConfig.smarthost (host:port of the SMTP relay) is required when alerting.alertmanagerConfig.enabled=true" -}}
+{{- end -}}
+{{- if not $am.from -}}
+{{- $errors = append $errors "alerting.alertmanagerConfig.from is required when alerting.alertmanagerConfig.enabled=true" -}}
+{{- end -}}
+{{- if and $am.authUsername (not $am.authPasswordSecret.name) -}}
+{{- $errors = append $errors "alerting.alertmanagerConfig.authPasswordSecret.name is required with authUsername (the SMTP password comes from a Secret)" -}}
+{{- end -}}
+{{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nmeeting-rooms: missing or invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Logging: Loki's Service name, and the push URL Promtail uses (the bundled Loki or
+     logging.loki.url). */}}
+{{- define "mr.loki.fullname" -}}
+{{- printf "%s-loki" (include "mr.prefix" .) -}}
+{{- end -}}
+
+{{- define "mr.loki.url" -}}
+{{- if .Values.logging.loki.enabled -}}
+{{- printf "http://%s.%s.svc.%s:3100" (include "mr.loki.fullname" .) .Release.Namespace .Values.clusterDomain -}}
+{{- else -}}
+{{- trimSuffix "/" .Values.logging.loki.url -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The port of a URL (its scheme's default when it names none); call with the URL. */}}
+{{- define "mr.urlPort" -}}
+{{- $u := urlParse . -}}
+{{- $port := regexFind ":[0-9]+$" $u.host | trimPrefix ":" -}}
+{{- default (ternary "443" "80" (eq $u.scheme "https")) $port -}}
+{{- end -}}
+
+{{/* Security context of a log shipper reading /var/log/pods (Promtail, Fluent Bit): uid 0 by
+     default, because the runtime writes the files root-owned 0640, but with every capability
+     dropped, no privilege escalation and a read-only root filesystem. */}}
+{{- define "mr.logReaderSecurityContext" -}}
+runAsNonRoot: {{ ne (int .runAsUser) 0 }}
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
 {{- end -}}
