@@ -870,6 +870,11 @@ class Bench:
                        "limit": 21}
             if template == sc["minimal"]:
                 defines = {"equipment": EQUIPMENT_FILTER}
+        elif scenario == "room_search":
+            # The service's equipment parameter: a JSON array (reservation-service/src/search.c).
+            defines = {"equipment": json.dumps([EQUIPMENT_FILTER])}
+            if template == sc["minimal"]:
+                defines = {"equipment": EQUIPMENT_FILTER}
         elif scenario == "user_reservations":
             defines = {"status": "confirmed", "limit": 21}
         elif scenario == "create":

@@ -107,6 +107,13 @@ bool req_query_int(struct req *r, const char *name, long long min, long long max
                    bool *present);
 /* Optional boolean query parameter (true/false/1/0); replies 400 on failure. */
 bool req_query_bool(struct req *r, const char *name, bool *out, bool *present);
+/* Optional equipment list (comma-separated, equipment.h's rules): *list receives a new array of
+ * the normalised items, NULL when the parameter is absent or lists nothing.  Replies 400 on
+ * failure. */
+bool req_query_equipment(struct req *r, const char *name, json_t **list);
+/* Replies 400 bad_request for query parameter name: details {name: why}, message "query
+ * parameter <name> <why>". */
+void req_bad_query(struct req *r, const char *name, const char *why);
 
 /* Pagination: ?limit= (1–200, default 50) and ?cursor= (opaque).  *cursor receives a new
  * reference to the decoded cursor value, or NULL on the first page.  Replies 400 on failure. */

@@ -11,6 +11,7 @@
 #include <civetweb.h>
 
 #include "encoding.h"
+#include "equipment.h"
 #include "jsonx.h"
 
 const char *req_method(const struct req *r)
@@ -56,8 +57,7 @@ int req_query(struct req *r, const char *name, char *buf, size_t size)
 	if (n == -1)
 		return 0;
 	if (n < 0 || strlen(buf) != (size_t)n || !enc_utf8_valid(buf, (size_t)n)) {
-		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "is too long or invalid"),
-		          "query parameter %s is too long or invalid", name);
+		req_bad_query(r, name, "is too long or invalid");
 		return -1;
 	}
 	return 1;
@@ -91,11 +91,42 @@ bool req_query_bool(struct req *r, const char *name, bool *out, bool *present)
 	if (q <= 0)
 		return q == 0;
 	if (!httpparse_bool(buf, out)) {
-		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, "must be true or false"),
-		          "query parameter %s must be true or false", name);
+		req_bad_query(r, name, "must be true or false");
 		return false;
 	}
 	return true;
+}
+
+bool req_query_equipment(struct req *r, const char *name, json_t **list)
+{
+	/* EQUIPMENT_MAX_ITEMS items of EQUIPMENT_MAX_LEN characters (≤ 4 bytes each) and commas. */
+	char buf[EQUIPMENT_MAX_ITEMS * (EQUIPMENT_MAX_LEN * 4 + 1) + 1];
+	const char *why = NULL;
+	*list = NULL;
+	int q = req_query(r, name, buf, sizeof buf);
+	if (q <= 0)
+		return q == 0;
+	json_t *s = json_string(buf);
+	json_t *items = s ? equipment_normalise(s, &why) : NULL;
+	json_decref(s);
+	if (!items) {
+		if (why)
+			req_bad_query(r, name, why);
+		else
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+		return false;
+	}
+	if (json_array_size(items) == 0)
+		json_decref(items);
+	else
+		*list = items;
+	return true;
+}
+
+void req_bad_query(struct req *r, const char *name, const char *why)
+{
+	req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, why), "query parameter %s %s", name,
+	          why);
 }
 
 bool req_page(struct req *r, long long *limit, json_t **cursor)

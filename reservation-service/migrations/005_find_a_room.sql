@@ -130,14 +130,12 @@ $$;
 -- with suggest > 0 {rooms, alternatives}, where alternatives holds, when fewer than suggest
 -- rooms fit (counted beyond lim), up to suggest nearest windows of the same length in the local day (of
 -- zone) of the start, after now_s, in which a room that fits is free, each with its rooms.
-CREATE FUNCTION res_room_search(people int, equipment text, bldg text, flr int, q text,
+CREATE FUNCTION res_room_search(people int, equipment json, bldg text, flr int, q text,
     start_s bigint, start_local timestamp, end_s bigint, end_local timestamp, zone text,
     lim int, suggest int, now_s bigint, max_s bigint, OUT problem text, OUT body json)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    need text[] := ARRAY(
-        SELECT DISTINCT lower(btrim(e)) FROM unnest(string_to_array(equipment, ',')) AS e
-        WHERE btrim(e) <> '');
+    need text[] := ARRAY(SELECT DISTINCT lower(e) FROM json_array_elements_text(equipment) AS e);
     fitting int;
     day record;
 BEGIN

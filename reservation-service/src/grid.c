@@ -31,37 +31,6 @@ static void grid_redact(json_t *page, const struct auth_user *u)
 	}
 }
 
-static void reply_bad(struct req *r, const char *name, const char *why)
-{
-	req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, why), "query parameter %s %s", name,
-	          why);
-}
-
-/* ?equipment= as the JSON text of the normalised list into *text (caller frees; NULL when not
- * given or empty).  Replies 400 on failure. */
-static bool query_equipment(struct req *r, char **text)
-{
-	char buf[2048];
-	const char *why = NULL;
-	*text = NULL;
-	int q = req_query(r, "equipment", buf, sizeof buf);
-	if (q <= 0)
-		return q == 0;
-	json_t *s = json_string(buf), *list = s ? equipment_normalise(s, &why) : NULL;
-	json_decref(s);
-	if (!list) {
-		reply_bad(r, "equipment", why ? why : "is invalid");
-		return false;
-	}
-	if (json_array_size(list) && !(*text = json_dumps(list, JSON_COMPACT))) {
-		json_decref(list);
-		req_error(r, ERR_INTERNAL, NULL, NULL);
-		return false;
-	}
-	json_decref(list);
-	return true;
-}
-
 /* The cursor of req_page: [building or null, floor or null, name, id] (repo_grid.h) into f,
  * borrowing from cursor.  Replies 400 on failure. */
 static bool grid_after(struct req *r, const json_t *cursor, struct res_grid_filter *f)
@@ -71,7 +40,7 @@ static bool grid_after(struct req *r, const json_t *cursor, struct res_grid_filt
 	if (json_array_size(cursor) != 4 || !(json_is_string(b) || json_is_null(b)) ||
 	    !(json_is_integer(fl) || json_is_null(fl)) || !json_is_string(n) ||
 	    !json_is_integer(id)) {
-		reply_bad(r, "cursor", "is invalid");
+		req_bad_query(r, "cursor", "is invalid");
 		return false;
 	}
 	f->after = true;
@@ -95,7 +64,7 @@ void res_handle_grid(struct req *r)
 	    !req_query_int(r, "capacity", 1, 10000, &f.capacity, &f.has_capacity) ||
 	    !req_query_int(r, "floor", -100, 500, &f.floor, &f.has_floor) ||
 	    (hb = req_query(r, "building", building, sizeof building)) < 0 ||
-	    !query_equipment(r, &equipment) || (cursor && !grid_after(r, cursor, &f)))
+	    !res_query_equipment(r, &equipment) || (cursor && !grid_after(r, cursor, &f)))
 		goto out;
 	f.date = date;
 	f.equipment = equipment;

@@ -504,6 +504,21 @@ static bool availability_busy(struct req *r, long long room_id, const char *firs
 	return true;
 }
 
+bool res_query_equipment(struct req *r, char **text)
+{
+	json_t *list = NULL;
+	*text = NULL;
+	if (!req_query_equipment(r, "equipment", &list))
+		return false;
+	if (list && !(*text = json_dumps(list, JSON_COMPACT))) {
+		json_decref(list);
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		return false;
+	}
+	json_decref(list);
+	return true;
+}
+
 bool res_query_date(struct req *r, const char *name, char *buf, size_t size)
 {
 	int y, m, d;

@@ -24,5 +24,8 @@ void res_handle_availability_room(struct req *r);
 /* A required query parameter name as a calendar date YYYY-MM-DD, copied into buf (size bytes).
  * Replies 400 naming it when absent or malformed. */
 bool res_query_date(struct req *r, const char *name, char *buf, size_t size);
+/* ?equipment= (req_query_equipment) as the JSON text of the normalised list, for an SQL $n::json
+ * parameter: *text is new (caller frees), NULL when absent or empty.  Replies on failure. */
+bool res_query_equipment(struct req *r, char **text);
 
 #endif

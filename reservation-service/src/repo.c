@@ -146,8 +146,8 @@ struct request_params {
 	const char *start_s, *start_local, *end_s, *end_local;
 };
 
-static void time_param(const struct res_time *t, char abs[24], const char **abs_out,
-                       const char **local_out)
+void res_time_param(const struct res_time *t, char abs[24], const char **abs_out,
+                    const char **local_out)
 {
 	*abs_out = *local_out = NULL;
 	if (t && t->local) {
@@ -160,8 +160,8 @@ static void time_param(const struct res_time *t, char abs[24], const char **abs_
 
 static void request_params(const struct res_request *q, struct request_params *p)
 {
-	time_param(q->start, p->start, &p->start_s, &p->start_local);
-	time_param(q->end, p->end, &p->end_s, &p->end_local);
+	res_time_param(q->start, p->start, &p->start_s, &p->start_local);
+	res_time_param(q->end, p->end, &p->end_s, &p->end_local);
 	num(p->now, sizeof p->now, q->now);
 	num(p->min, sizeof p->min, q->rules->min_minutes * 60);
 	num(p->max, sizeof p->max, q->rules->max_minutes * 60);

@@ -103,6 +103,11 @@ struct res_day_span {
 enum db_status res_repo_busy(long long room_id, const char *first, const char *last,
                              struct res_day_span *span, json_t **busy);
 
+/* A time as an SQL parameter, as the client wrote it: Unix seconds into abs and *abs_out, or the
+ * wall-clock text in *local_out (the other NULL; both NULL when t is NULL). */
+void res_time_param(const struct res_time *t, char abs[24], const char **abs_out,
+                    const char **local_out);
+
 /* Consumer side.  Each is idempotent: an event at or below the stored version changes nothing,
  * except that an event at the stored version fills in the details of a copy that lacks them
  * (room-service's re-publication, migration 003). */

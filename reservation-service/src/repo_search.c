@@ -9,18 +9,7 @@
 #include <string.h>
 
 #include "countof.h"
-
-static void time_param(const struct res_time *t, char abs[24], const char **abs_out,
-                       const char **local_out)
-{
-	*abs_out = *local_out = NULL;
-	if (t->local) {
-		*local_out = t->text;
-	} else {
-		snprintf(abs, 24, "%lld", t->utc);
-		*abs_out = abs;
-	}
-}
+#include "repo.h"
 
 enum db_status res_repo_search(const struct res_search *s, enum res_search_problem *problem,
                                json_t **body)
@@ -34,8 +23,8 @@ enum db_status res_repo_search(const struct res_search *s, enum res_search_probl
 	snprintf(suggest, sizeof suggest, "%lld", s->suggest);
 	snprintf(now, sizeof now, "%lld", s->now);
 	snprintf(max, sizeof max, "%lld", s->max_seconds);
-	time_param(s->start, start, &start_s, &start_local);
-	time_param(s->end, end, &end_s, &end_local);
+	res_time_param(s->start, start, &start_s, &start_local);
+	res_time_param(s->end, end, &end_s, &end_local);
 	const char *params[] = {cap,       s->equipment, s->building, s->has_floor ? floor : NULL,
 	                        s->q,      start_s,      start_local, end_s,
 	                        end_local, s->time_zone, limit,       suggest,
@@ -43,7 +32,7 @@ enum db_status res_repo_search(const struct res_search *s, enum res_search_probl
 	*problem = RES_SEARCH_OK;
 	*body = NULL;
 	enum db_status st = db_exec(&res,
-	                            "SELECT problem, body FROM res_room_search($1::int, $2::text, "
+	                            "SELECT problem, body FROM res_room_search($1::int, $2::json, "
 	                            "$3::text, $4::int, $5::text, $6::bigint, $7::timestamp, "
 	                            "$8::bigint, $9::timestamp, $10::text, $11::int, $12::int, "
 	                            "$13::bigint, $14::bigint)",

@@ -17,7 +17,7 @@ struct res_search {
 	const struct res_time *start, *end; /* local ones are wall-clock times in time_zone */
 	const char *time_zone;              /* a valid IANA zone */
 	long long capacity;                 /* people, ≥ 1 */
-	const char *equipment;              /* comma-separated, all required; NULL: none */
+	const char *equipment;              /* JSON array text, all required; NULL: none */
 	const char *building;               /* NULL: any */
 	bool has_floor;
 	long long floor;

@@ -4,18 +4,19 @@
 #include "search.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "handlers.h"
 #include "repo_search.h"
 #include "tz.h"
 
 #define SEARCH_LIMIT_DEFAULT 20
 #define SEARCH_LIMIT_MAX 100
 #define SEARCH_SUGGEST_MAX 10
-#define SEARCH_TEXT_MAX 200       /* building and q, in bytes */
-#define SEARCH_EQUIPMENT_MAX 2600 /* 50 items of 50 characters, with commas and blanks */
-#define SEARCH_PEOPLE_MAX 10000   /* room-service's largest capacity */
+#define SEARCH_TEXT_MAX 200     /* building and q, in bytes */
+#define SEARCH_PEOPLE_MAX 10000 /* room-service's largest capacity */
 #define SEARCH_FLOOR_MIN -100
 #define SEARCH_FLOOR_MAX 500
 
@@ -26,12 +27,6 @@ void res_search_init(const struct res_span_rules *r)
 	rules = r;
 }
 
-static void bad_parameter(struct req *r, const char *name, const char *why)
-{
-	req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", name, why), "query parameter %s %s", name,
-	          why);
-}
-
 /* start or end: required, RFC 3339 in whole seconds (res_validate_time's rules); 400 else. */
 static bool query_window_time(struct req *r, const char *name, struct res_time *t)
 {
@@ -40,7 +35,7 @@ static bool query_window_time(struct req *r, const char *name, struct res_time *
 	if (q < 0)
 		return false;
 	if (q == 0) {
-		bad_parameter(r, name, "is required");
+		req_bad_query(r, name, "is required");
 		return false;
 	}
 	json_t *details = json_object();
@@ -61,7 +56,7 @@ static bool query_text(struct req *r, const char *name, char *buf, size_t size, 
 	if (q < 0)
 		return false;
 	if (q == 1 && buf[0] == '\0') {
-		bad_parameter(r, name, "must not be empty");
+		req_bad_query(r, name, "must not be empty");
 		return false;
 	}
 	if (q == 1)
@@ -69,36 +64,11 @@ static bool query_text(struct req *r, const char *name, char *buf, size_t size, 
 	return true;
 }
 
-/* Every item of a comma-separated equipment list has 1-50 characters once trimmed (empty
- * pieces are dropped, as room-service drops them). */
-static bool equipment_valid(const char *list)
-{
-	size_t items = 0;
-	for (const char *p = list; *p;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		while (n && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		size_t chars = 0;
-		for (size_t i = 0; i < n; i++)
-			chars += ((unsigned char)p[i] & 0xC0) != 0x80;
-		if (chars > 50)
-			return false;
-		items += n > 0;
-		p = comma ? comma + 1 : p + strlen(p);
-	}
-	return items <= 50;
-}
-
 void res_handle_room_search(struct req *r)
 {
 	struct res_time start, end;
-	char zone[TZ_NAME_MAX + 1], equipment[SEARCH_EQUIPMENT_MAX + 1],
-		building[SEARCH_TEXT_MAX + 1], q[SEARCH_TEXT_MAX + 1];
+	char zone[TZ_NAME_MAX + 1], building[SEARCH_TEXT_MAX + 1], q[SEARCH_TEXT_MAX + 1];
+	char *equipment = NULL;
 	struct res_search s = {.start = &start,
 	                       .end = &end,
 	                       .time_zone = zone,
@@ -114,31 +84,26 @@ void res_handle_room_search(struct req *r)
 	if (hz == 0)
 		snprintf(zone, sizeof zone, "UTC"); /* req_query empties buffers of absent names */
 	else if (!tz_valid(zone)) {
-		bad_parameter(r, "time_zone", "must be an IANA time zone such as Europe/Berlin");
+		req_bad_query(r, "time_zone", "must be an IANA time zone such as Europe/Berlin");
 		return;
 	}
 	if (!req_query_int(r, "capacity", 1, SEARCH_PEOPLE_MAX, &s.capacity, &present) ||
-	    !query_text(r, "equipment", equipment, sizeof equipment, &s.equipment) ||
+	    !res_query_equipment(r, &equipment) ||
 	    !query_text(r, "building", building, sizeof building, &s.building) ||
 	    !req_query_int(r, "floor", SEARCH_FLOOR_MIN, SEARCH_FLOOR_MAX, &s.floor,
 	                   &s.has_floor) ||
 	    !query_text(r, "q", q, sizeof q, &s.q) ||
 	    !req_query_int(r, "limit", 1, SEARCH_LIMIT_MAX, &s.limit, &present) ||
 	    !req_query_int(r, "suggest", 1, SEARCH_SUGGEST_MAX, &s.suggest, &present))
-		return;
-	if (s.equipment && !equipment_valid(s.equipment)) {
-		bad_parameter(r, "equipment", "must list at most 50 items of 1-50 characters");
-		return;
-	}
+		goto out;
+	s.equipment = equipment;
 	s.now = (long long)time(NULL);
 	s.max_seconds = rules->max_minutes * 60;
 	enum res_search_problem problem;
 	enum db_status st = res_repo_search(&s, &problem, &body);
-	if (st != DB_OK) {
+	if (st != DB_OK)
 		req_db_error(r, st);
-		return;
-	}
-	if (problem == RES_SEARCH_END)
+	else if (problem == RES_SEARCH_END)
 		req_invalid(r, json_pack("{s:s}", "end", "must be after start"));
 	else if (problem == RES_SEARCH_DURATION)
 		req_invalid(r, json_pack("{s:o}", "end",
@@ -146,4 +111,6 @@ void res_handle_room_search(struct req *r)
 		                                      rules->max_minutes)));
 	else
 		req_reply_json(r, 200, body);
+out:
+	free(equipment);
 }

@@ -239,36 +239,23 @@ void room_handle_list(struct req *r)
 {
 	struct room_filter f = {0};
 	json_t *cursor = NULL, *rooms = NULL, *equipment = NULL, *next = NULL;
-	char q[ROOM_Q_MAX + 1], eq[2048];
-	int hq, he;
+	char q[ROOM_Q_MAX + 1];
+	int hq;
 
 	if (!req_page(r, &f.limit, &cursor) ||
 	    !req_query_int(r, "min_capacity", 1, 10000, &f.min_capacity, &f.has_min_capacity) ||
 	    !req_query_bool(r, "active", &f.active, &f.has_active) ||
 	    (hq = req_query(r, "q", q, sizeof q)) < 0 ||
-	    (he = req_query(r, "equipment", eq, sizeof eq)) < 0)
+	    /* Matching is case-insensitive (PostgreSQL lower() on both sides, repo.c). */
+	    !req_query_equipment(r, "equipment", &equipment))
 		goto out;
 	if (hq == 1 && q[0])
 		f.q = q;
-	if (he == 1 && eq[0]) {
-		const char *why = NULL;
-		json_t *s = json_string(eq);
-		equipment = s ? equipment_normalise(s, &why) : NULL;
-		json_decref(s);
-		if (!equipment) {
-			req_error(r, ERR_BAD_REQUEST,
-			          json_pack("{s:s}", "equipment", why ? why : "invalid"),
-			          "query parameter equipment %s", why ? why : "is invalid");
-			goto out;
-		}
-		/* Matching is case-insensitive (PostgreSQL lower() on both sides, repo.c). */
-		f.equipment = equipment;
-	}
+	f.equipment = equipment;
 	if (cursor) {
 		json_t *n = json_array_get(cursor, 0), *id = json_array_get(cursor, 1);
 		if (json_array_size(cursor) != 2 || !json_is_string(n) || !json_is_integer(id)) {
-			req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "cursor", "is invalid"),
-			          "query parameter cursor is invalid");
+			req_bad_query(r, "cursor", "is invalid");
 			goto out;
 		}
 		f.after_name = json_string_value(n);
