@@ -7,6 +7,7 @@
 #include "events.h"
 #include "handlers.h"
 #include "kafka.h"
+#include "log.h"
 #include "repo.h"
 #include "routes.h"
 #include "svc.h"
@@ -49,6 +50,22 @@ static const struct cfg_table reservation_config_table = {
 	.nchecks = countof(reservation_checks),
 };
 
+/* After the migrations: rooms copied before their details were kept, and not filled in since,
+ * need room-service to publish them again (docs/operations.md#upgrading-to-room-search). */
+static enum db_status check_room_details(void)
+{
+	long long n = 0;
+	enum db_status st = res_repo_rooms_without_details(&n);
+	if (st == DB_OK && n > 0)
+		log_warn(
+			"%lld room(s) lack equipment, building and floor (copied before they were "
+			"kept); room searches list them as unknown until room-service publishes them "
+			"again: INSERT INTO room_republish DEFAULT VALUES in room-service's database "
+			"and restart it (docs/operations.md#upgrading-to-room-search)",
+			n);
+	return st;
+}
+
 int main(int argc, char **argv)
 {
 	static struct reservation_config cfg;
@@ -77,6 +94,7 @@ int main(int argc, char **argv)
 		.routes = res_routes,
 		.nroutes = res_routes_count,
 		.migrations = service_migrations,
+		.after_migrations = check_room_details,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,

@@ -470,8 +470,9 @@ enum db_status res_repo_room_upsert(const struct res_event *ev)
 	                        equipment ? equipment : "[]",
 	                        ev->building,
 	                        ev->has_floor ? floor : NULL};
-	/* A copy without details takes an event that has them at its own version too; an event
-	 * without details (an older producer's) keeps the details already known. */
+	/* A copy without details takes an event that has them at its own version too.  A newer
+	 * event without details (an older producer's, e.g. during a rolling upgrade) leaves the
+	 * details as they were but marks them unknown: they may no longer be true. */
 	enum db_status st = db_write(
 		NULL,
 		"INSERT INTO rooms AS r (id, name, capacity, time_zone, active, version, details_known, "
@@ -480,7 +481,7 @@ enum db_status res_repo_room_upsert(const struct res_event *ev)
 		"  ARRAY(SELECT json_array_elements_text($8::json)), $9, $10::int) "
 		"ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capacity = EXCLUDED.capacity, "
 		"  time_zone = EXCLUDED.time_zone, active = EXCLUDED.active, version = EXCLUDED.version, "
-		"  details_known = r.details_known OR EXCLUDED.details_known, "
+		"  details_known = EXCLUDED.details_known, "
 		"  equipment = CASE WHEN EXCLUDED.details_known THEN EXCLUDED.equipment "
 		"    ELSE r.equipment END, "
 		"  building = CASE WHEN EXCLUDED.details_known THEN EXCLUDED.building ELSE r.building END, "
@@ -490,6 +491,17 @@ enum db_status res_repo_room_upsert(const struct res_event *ev)
 		"  AND NOT r.details_known AND EXCLUDED.details_known))",
 		10, params);
 	free(equipment);
+	return st;
+}
+
+enum db_status res_repo_rooms_without_details(long long *count)
+{
+	PGresult *res = NULL;
+	enum db_status st = db_exec(
+		&res, "SELECT count(*) FROM rooms WHERE NOT details_known AND NOT deleted", 0,
+		NULL);
+	*count = st == DB_OK ? db_int(res, 0, 0) : 0;
+	PQclear(res);
 	return st;
 }
 

@@ -114,6 +114,8 @@ void res_time_param(const struct res_time *t, char abs[24], const char **abs_out
 struct res_event;
 enum db_status res_repo_room_upsert(const struct res_event *ev);
 /* Marks the room deleted (tombstone) and cancels its future confirmed reservations. */
+/* How many rooms of the copy (not deleted) lack the details a search needs (*count). */
+enum db_status res_repo_rooms_without_details(long long *count);
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
                                     long *cancelled);
 /* In one transaction: voids the user's tokens issued before occurred_at (the deletion's time,

@@ -2,6 +2,7 @@
 floor: docs/api.md#finding-a-room), through the real room-service and broker; a copy made before
 those were kept is filled in by room-service's one-time re-publication (room-service migration
 003, docs/operations.md#upgrading-to-room-search)."""
+import json
 import re
 
 import requests
@@ -46,6 +47,15 @@ def test_copy_without_details_is_filled_by_the_republication(stack, room_url, re
     # What a copy made by the previous release looks like: the details were never kept.
     res_db_query(stack.pg, "UPDATE rooms SET equipment = '{}', building = NULL, floor = NULL, "
                            "details_known = false WHERE id = %s", room["id"])
+    # reservation-service tells at its start what is missing and what to do.
+    res = stack.reservation_service(tag="reservation-details-check",
+                                    KAFKA_BROKER_URL="127.0.0.1:1")
+    res.start()
+    try:
+        wait_until(lambda: "room(s) lack equipment, building and floor" in res.log_text(),
+                   timeout=10, what="warning about rooms without details")
+    finally:
+        res.stop()
     # An operator's request (the migration makes the first one), then a room-service start.
     room_db_query_commit(stack, "INSERT INTO room_republish DEFAULT VALUES")
     svc = stack.room_service(tag="room-republish")
@@ -102,3 +112,22 @@ def room_db_query_commit(stack, sql, *params):
             cur.execute(sql, params)
     finally:
         conn.close()
+
+
+def test_newer_event_without_details_marks_them_unknown(stack, room_url, res_url,
+                                                         admin_headers):
+    """An older producer (a room-service of the previous release during a rolling upgrade) sends
+    a newer version without equipment, building and floor: the copy keeps what it had but no
+    longer claims to know it, so a search lists the room as unknown rather than wrongly."""
+    room = create_room(room_url, admin_headers, capacity=4, equipment=["Projector"],
+                       building="HQ", floor=2)
+    wait_known_room(res_url, admin_headers, room["id"])
+    old = {"event_type": "room_updated", "event_id": "old-producer", "version": 2,
+           "occurred_at": "2026-11-30T12:00:00.000Z",
+           "room": {"id": room["id"], "name": room["name"], "capacity": 3,
+                    "time_zone": "UTC", "active": True}}
+    stack.kafka.produce("room_events", str(room["id"]), json.dumps(old))
+    wait_until(lambda: copy_of(stack, room["id"])[8] == 2, timeout=10,
+               what="older producer's event applied")
+    assert copy_of(stack, room["id"]) == (room["name"], 3, ["Projector"], ["projector"], "HQ", 2,
+                                          True, False, 2)
