@@ -6,7 +6,7 @@
  * exclusion constraint; the constraint itself is the guarantee.  A create with an
  * Idempotency-Key claims the key before the room, so its twins queue on the key.  The JSON of a
  * reservation and of its events is spelled by the SQL functions res_json and res_event for the
- * writes, and by res_from_columns for the reads. */
+ * writes, and by res_write_columns for the reads. */
 #include "repo.h"
 
 #include <stdio.h>
@@ -25,7 +25,7 @@
 
 /* The payload of a reservation's event (type: an SQL text expression; r: a row of reservations,
  * or of a CTE returning one).  Writes answer with the reservation as res_json() builds it in the
- * same statement; reads build the same object in C from plain columns (res_from_columns), which
+ * same statement; reads write the same object in C from plain columns (res_write_columns), which
  * measured faster (bench/json_ab.py). */
 #define EVENT(type, r) "res_event(" type ", " r ")"
 
@@ -41,7 +41,7 @@ static void num(char *buf, size_t size, long long v)
 	snprintf(buf, size, "%lld", v);
 }
 
-/* A reservation as plain columns, for res_from_columns(): the times in Unix seconds
+/* A reservation as plain columns, for res_write_columns(): the times in Unix seconds
  * (start_time, end_time, whole seconds) and milliseconds (created_at, updated_at, truncated as
  * DB_TS_MS writes them). */
 #define RES_COLUMNS(r)                                                                             \
