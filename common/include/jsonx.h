@@ -61,4 +61,27 @@ bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max
 /* Number of UTF-8 code points in a valid UTF-8 string. */
 size_t jsonx_utf8_len(const char *s);
 
+/* A JSON text written piece by piece, for answers built from database rows without jansson's
+ * objects (a page of 20 reservations as json_t cost ~500 allocations and a dump).  Starts
+ * zeroed; data (owned, NUL-terminated once anything was written) grows as needed.  failed is
+ * set when memory ran out or a string was not UTF-8, and stays set; the text is then not to be
+ * used.  jsonx_text_free() releases data.  Not shared between threads. */
+struct jsonx_text {
+	char *data;
+	size_t len, cap;
+	bool failed;
+};
+
+/* Appends s[0..n) as it is (JSON punctuation, keys written as literals). */
+void jsonx_text_raw(struct jsonx_text *t, const char *s, size_t n);
+/* Appends a literal: jsonx_text_lit(t, "{\"id\":"). */
+#define jsonx_text_lit(t, s) jsonx_text_raw((t), (s), sizeof(s) - 1)
+/* Appends s as a JSON string, escaped byte for byte as jansson dumps it (JSON_COMPACT, no
+ * JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH), or null when s is NULL.  s not valid UTF-8 sets
+ * failed (jansson refuses such a string too). */
+void jsonx_text_str(struct jsonx_text *t, const char *s);
+/* Appends v in decimal. */
+void jsonx_text_int(struct jsonx_text *t, long long v);
+void jsonx_text_free(struct jsonx_text *t);
+
 #endif

@@ -99,14 +99,24 @@ struct db_slot {
 	size_t nstmts;
 };
 
+/* A thread waiting for a slot, on its own stack: the queue is first come, first served, and a
+ * slot given back goes straight to the first waiter (slot set, its cond signalled), so that a
+ * thread that just arrived cannot take it first (under load, waiters woken by a shared
+ * condition variable lost the slot to newcomers again and again: the latency tail). */
+struct db_waiter {
+	pthread_cond_t cond; /* monotonic clock */
+	struct db_slot *slot;
+	struct db_waiter *next;
+};
+
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t freed; /* signalled when a slot is given back; monotonic clock */
-	bool ready;           /* free[] filled and freed initialised */
+	bool ready; /* free[] filled */
 	int size, wait_ms;
 	int free[DB_POOL_MAX]; /* indices of the slots nobody holds: a stack */
 	int nfree;
 	int waiters;
+	struct db_waiter *first, *last; /* the queue of waiters, oldest first */
 	struct db_slot slots[DB_POOL_MAX];
 } db_pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wait_ms = DB_POOL_DEFAULT_WAIT_MS};
 
@@ -146,11 +156,6 @@ static void db_pool_ready_locked(void)
 		return;
 	if (db_pool.size <= 0 || db_pool.size > DB_POOL_MAX)
 		db_pool.size = db_pool_default_size();
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&db_pool.freed, &attr);
-	pthread_condattr_destroy(&attr);
 	/* Slot 0 on top: the first borrower opens it, the others are opened only under load. */
 	db_pool.nfree = db_pool.size;
 	for (int i = 0; i < db_pool.size; i++)
@@ -198,8 +203,6 @@ void db_pool_configure(int size, int wait_ms)
 	pthread_mutex_lock(&db_pool.lock);
 	/* Before threads start nobody holds a slot, so the pool can be laid out afresh. */
 	assert(!db_pool.ready || db_pool.nfree == db_pool.size);
-	if (db_pool.ready)
-		pthread_cond_destroy(&db_pool.freed);
 	db_pool.ready = false;
 	db_pool.size = size;
 	db_pool.wait_ms = wait_ms;
@@ -249,7 +252,9 @@ static enum db_status db_pool_borrow(void)
 	long long t0 = timefmt_mono_us();
 	pthread_mutex_lock(&db_pool.lock);
 	db_pool_ready_locked();
-	if (db_pool.nfree == 0) {
+	if (db_pool.nfree > 0 && !db_pool.first) {
+		db_tl_slot = &db_pool.slots[db_pool.free[--db_pool.nfree]];
+	} else {
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += db_pool.wait_ms / 1000;
@@ -258,14 +263,36 @@ static enum db_status db_pool_borrow(void)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		int rc = 0;
+		struct db_waiter w = {.slot = NULL, .next = NULL};
+		pthread_condattr_t attr;
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&w.cond, &attr);
+		pthread_condattr_destroy(&attr);
+		if (db_pool.last)
+			db_pool.last->next = &w;
+		else
+			db_pool.first = &w;
+		db_pool.last = &w;
 		db_pool.waiters++;
-		while (db_pool.nfree == 0 && rc != ETIMEDOUT)
-			rc = pthread_cond_timedwait(&db_pool.freed, &db_pool.lock, &until);
+		int rc = 0;
+		while (!w.slot && rc != ETIMEDOUT)
+			rc = pthread_cond_timedwait(&w.cond, &db_pool.lock, &until);
 		db_pool.waiters--;
+		if (!w.slot) {
+			/* Timed out: still queued (a slot given to it would have dequeued it). */
+			struct db_waiter **p = &db_pool.first, *prev = NULL;
+			while (*p != &w) {
+				prev = *p;
+				p = &(*p)->next;
+			}
+			*p = w.next;
+			if (db_pool.last == &w)
+				db_pool.last = prev;
+		}
+		db_tl_slot = w.slot;
+		pthread_cond_destroy(&w.cond);
 	}
-	if (db_pool.nfree > 0)
-		db_tl_slot = &db_pool.slots[db_pool.free[--db_pool.nfree]];
 	pthread_mutex_unlock(&db_pool.lock);
 	metrics_histogram_observe(DB_POOL_WAIT_METRIC, DB_POOL_WAIT_HELP,
 	                          (double)(timefmt_mono_us() - t0) / 1e6);
@@ -304,9 +331,17 @@ static void db_pool_release(void)
 	}
 	db_tl_slot = NULL;
 	pthread_mutex_lock(&db_pool.lock);
-	assert(db_pool.nfree < db_pool.size);
-	db_pool.free[db_pool.nfree++] = (int)(s - db_pool.slots);
-	pthread_cond_signal(&db_pool.freed);
+	struct db_waiter *w = db_pool.first;
+	if (w) {
+		db_pool.first = w->next;
+		if (!db_pool.first)
+			db_pool.last = NULL;
+		w->slot = s;
+		pthread_cond_signal(&w->cond);
+	} else {
+		assert(db_pool.nfree < db_pool.size);
+		db_pool.free[db_pool.nfree++] = (int)(s - db_pool.slots);
+	}
 	pthread_mutex_unlock(&db_pool.lock);
 }
 

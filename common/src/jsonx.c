@@ -1,6 +1,7 @@
 #include "jsonx.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool jsonx_depth_ok(const char *buf, size_t len, int max_depth)
@@ -192,4 +193,130 @@ bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max
 	}
 	*out = s;
 	return true;
+}
+
+/* ---- jsonx_text ---- */
+
+/* Room for n more bytes and the NUL; false (and failed) when memory is short. */
+static bool jsonx_text_room(struct jsonx_text *t, size_t n)
+{
+	if (t->failed)
+		return false;
+	if (t->cap - t->len > n)
+		return true;
+	size_t cap = t->cap ? t->cap : 1024;
+	while (cap - t->len <= n)
+		cap *= 2;
+	char *p = realloc(t->data, cap);
+	if (!p) {
+		t->failed = true;
+		return false;
+	}
+	t->data = p;
+	t->cap = cap;
+	return true;
+}
+
+void jsonx_text_raw(struct jsonx_text *t, const char *s, size_t n)
+{
+	if (!jsonx_text_room(t, n))
+		return;
+	memcpy(t->data + t->len, s, n);
+	t->len += n;
+	t->data[t->len] = '\0';
+}
+
+/* The length of the well-formed UTF-8 sequence at s (1-4 bytes, as jansson's utf8_check_full:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t jsonx_utf8_seq(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n = c < 0x80                 ? 1
+	           : c >= 0xC2 && c <= 0xDF ? 2
+	           : c >= 0xE0 && c <= 0xEF ? 3
+	           : c >= 0xF0 && c <= 0xF4 ? 4
+	                                    : 0;
+	unsigned cp = n == 2 ? c & 0x1Fu : n == 3 ? c & 0x0Fu : c & 0x07u;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3Fu);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return n;
+}
+
+void jsonx_text_str(struct jsonx_text *t, const char *s)
+{
+	if (!s) {
+		jsonx_text_lit(t, "null");
+		return;
+	}
+	const unsigned char *p = (const unsigned char *)s;
+	jsonx_text_lit(t, "\"");
+	while (*p && !t->failed) {
+		/* The run that needs no escape is copied at once. */
+		const unsigned char *run = p;
+		size_t n;
+		while (*p >= 0x20 && *p != '"' && *p != '\\' && (n = jsonx_utf8_seq(p)) > 0)
+			p += n;
+		jsonx_text_raw(t, (const char *)run, (size_t)(p - run));
+		if (!*p)
+			break;
+		char esc[8];
+		switch (*p) {
+		case '"':
+			jsonx_text_lit(t, "\\\"");
+			break;
+		case '\\':
+			jsonx_text_lit(t, "\\\\");
+			break;
+		case '\b':
+			jsonx_text_lit(t, "\\b");
+			break;
+		case '\f':
+			jsonx_text_lit(t, "\\f");
+			break;
+		case '\n':
+			jsonx_text_lit(t, "\\n");
+			break;
+		case '\r':
+			jsonx_text_lit(t, "\\r");
+			break;
+		case '\t':
+			jsonx_text_lit(t, "\\t");
+			break;
+		default:
+			if (*p >= 0x20) { /* not UTF-8 */
+				t->failed = true;
+				return;
+			}
+			snprintf(esc, sizeof esc, "\\u%04X", *p);
+			jsonx_text_raw(t, esc, 6);
+		}
+		p++;
+	}
+	jsonx_text_lit(t, "\"");
+}
+
+void jsonx_text_int(struct jsonx_text *t, long long v)
+{
+	char buf[24], *p = buf + sizeof buf;
+	/* In unsigned arithmetic, so that LLONG_MIN has its digits too. */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	jsonx_text_raw(t, p, (size_t)(buf + sizeof buf - p));
+}
+
+void jsonx_text_free(struct jsonx_text *t)
+{
+	free(t->data);
+	*t = (struct jsonx_text){0};
 }

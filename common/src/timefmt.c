@@ -37,31 +37,90 @@ void timefmt_sleep_unless(long ms, const _Atomic bool *stop)
 		                                                     : TIMEFMT_SLEEP_SLICE_MS);
 }
 
-static void timefmt_utc(long long secs, struct tm *tm)
+/* The UTC calendar fields of secs, by arithmetic (H. Hinnant's civil_from_days): gmtime_r takes
+ * glibc's time-zone lock on every call, and a page of reservations formats 80 times.  False for
+ * a year outside 0..9999 (the callers then take gmtime_r and snprintf, which print any year). */
+static bool timefmt_civil(long long secs, int f[6])
 {
-	time_t t = (time_t)secs;
-	gmtime_r(&t, tm);
+	/* ±10^13 s is beyond year 9999 either way and keeps the arithmetic far from overflow. */
+	if (secs < -100000000000000LL || secs > 100000000000000LL)
+		return false;
+	long long days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	long long z = days + 719468;
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;                                      /* [0, 146096] */
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+	long long mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+	long long month = mp < 10 ? mp + 3 : mp - 9;
+	long long year = yoe + era * 400 + (month <= 2);
+	if (year < 0 || year > 9999)
+		return false;
+	f[0] = (int)year;
+	f[1] = (int)month;
+	f[2] = (int)(doy - (153 * mp + 2) / 5 + 1);
+	f[3] = (int)(rem / 3600);
+	f[4] = (int)(rem / 60 % 60);
+	f[5] = (int)(rem % 60);
+	return true;
+}
+
+/* Writes v as n decimal digits (v < 10^n) and returns the end. */
+static char *timefmt_put(char *p, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" then, frac >= 0, ".mmm", then "Z"; without snprintf (the cost of a
+ * reservation page was mostly its formatting). */
+static void timefmt_rfc3339(long long secs, int frac, char out[TIMEFMT_RFC3339_LEN])
+{
+	int f[6];
+	if (!timefmt_civil(secs, f)) {
+		struct tm tm;
+		time_t t = (time_t)secs;
+		gmtime_r(&t, &tm);
+		int n = snprintf(out, TIMEFMT_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d",
+		                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		                 tm.tm_min, tm.tm_sec);
+		if (n > 0 && n < TIMEFMT_RFC3339_LEN)
+			snprintf(out + n, (size_t)(TIMEFMT_RFC3339_LEN - n),
+			         frac >= 0 ? ".%03dZ" : "Z", frac);
+		return;
+	}
+	static const char seps[] = "--T::";
+	char *p = timefmt_put(out, f[0], 4);
+	for (int i = 1; i < 6; i++) {
+		*p++ = seps[i - 1];
+		p = timefmt_put(p, f[i], 2);
+	}
+	if (frac >= 0) {
+		*p++ = '.';
+		p = timefmt_put(p, frac, 3);
+	}
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 void timefmt_rfc3339_ms(long long ms, char out[TIMEFMT_RFC3339_LEN])
 {
-	struct tm tm;
 	long long secs = ms / 1000, frac = ms % 1000;
 	if (frac < 0) {
 		frac += 1000;
 		secs -= 1;
 	}
-	timefmt_utc(secs, &tm);
-	snprintf(out, TIMEFMT_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+	timefmt_rfc3339(secs, (int)frac, out);
 }
 
 void timefmt_rfc3339_s(long long secs, char out[TIMEFMT_RFC3339_LEN])
 {
-	struct tm tm;
-	timefmt_utc(secs, &tm);
-	snprintf(out, TIMEFMT_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	timefmt_rfc3339(secs, -1, out);
 }
 
 /* Reads exactly n digits. */

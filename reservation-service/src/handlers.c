@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "encoding.h"
+#include "jsonx.h"
 #include "log.h"
 #include "repo.h"
 #include "search.h"
@@ -310,7 +311,8 @@ static bool query_time(struct req *r, const char *name, long long *out, bool *pr
 void res_handle_list(struct req *r)
 {
 	struct res_filter f = {0};
-	json_t *cursor = NULL, *list = NULL, *next = NULL;
+	json_t *cursor = NULL, *next = NULL;
+	struct jsonx_text page = {0};
 	char date[16], status[16];
 	bool present = false;
 	int hd, hs;
@@ -373,18 +375,17 @@ void res_handle_list(struct req *r)
 		f.after_start = json_string_value(s);
 		f.after_id = (long long)json_integer_value(id);
 	}
-	enum db_status st = res_repo_list(&f, &list, &next);
+	enum db_status st = res_repo_list(&f, &page, &next);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
 	if (next)
 		req_next_page(r, next);
-	req_reply_json(r, 200, list);
-	list = NULL;
+	req_reply_json_text(r, 200, page.data, page.len);
 out:
+	jsonx_text_free(&page);
 	json_decref(next);
-	json_decref(list);
 	json_decref(cursor);
 }
 

@@ -6,7 +6,7 @@
  * exclusion constraint; the constraint itself is the guarantee.  A create with an
  * Idempotency-Key claims the key before the room, so its twins queue on the key.  The JSON of a
  * reservation and of its events is spelled by the SQL functions res_json and res_event for the
- * writes, and by res_from_columns for the reads. */
+ * writes, and by res_write_columns for the reads. */
 #include "repo.h"
 
 #include <stdio.h>
@@ -15,6 +15,7 @@
 
 #include "countof.h"
 #include "event_decode.h"
+#include "jsonx.h"
 #include "log.h"
 #include "outbox.h"
 #include "repo_search.h"
@@ -24,7 +25,7 @@
 
 /* The payload of a reservation's event (type: an SQL text expression; r: a row of reservations,
  * or of a CTE returning one).  Writes answer with the reservation as res_json() builds it in the
- * same statement; reads build the same object in C from plain columns (res_from_columns), which
+ * same statement; reads write the same object in C from plain columns (res_write_columns), which
  * measured faster (bench/json_ab.py). */
 #define EVENT(type, r) "res_event(" type ", " r ")"
 
@@ -40,7 +41,7 @@ static void num(char *buf, size_t size, long long v)
 	snprintf(buf, size, "%lld", v);
 }
 
-/* A reservation as plain columns, for res_from_columns(): the times in Unix seconds
+/* A reservation as plain columns, for res_write_columns(): the times in Unix seconds
  * (start_time, end_time, whole seconds) and milliseconds (created_at, updated_at, truncated as
  * DB_TS_MS writes them). */
 #define RES_COLUMNS(r)                                                                             \
@@ -50,23 +51,50 @@ static void num(char *buf, size_t size, long long v)
 	  "floor(extract(epoch FROM " r ".created_at) * 1000)::bigint, "                           \
 	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version"
 
-/* Row i of res (RES_COLUMNS from column 0, borrowed) as the reservation object of res_json(),
- * key for key and byte for byte once dumped.  New reference. */
-static json_t *res_from_columns(const PGresult *res, int i)
+/* Appends row i of res (RES_COLUMNS from column 0, borrowed) to t as the reservation object of
+ * res_json(), key for key and byte for byte: written as text, not through jansson's objects (a
+ * page of them cost more than the rest of the request). */
+static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i)
 {
 	char start[TIMEFMT_RFC3339_LEN], end[TIMEFMT_RFC3339_LEN], created[TIMEFMT_RFC3339_LEN],
 		updated[TIMEFMT_RFC3339_LEN];
-	const char *reason = db_value(res, i, 7);
 	timefmt_rfc3339_s(db_int(res, i, 4), start);
 	timefmt_rfc3339_s(db_int(res, i, 5), end);
 	timefmt_rfc3339_ms(db_int(res, i, 8), created);
 	timefmt_rfc3339_ms(db_int(res, i, 9), updated);
-	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id",
-	                 (json_int_t)db_int(res, i, 0), "room_id", (json_int_t)db_int(res, i, 1),
-	                 "user_id", (json_int_t)db_int(res, i, 2), "purpose", PQgetvalue(res, i, 3),
-	                 "start_time", start, "end_time", end, "status", PQgetvalue(res, i, 6),
-	                 "cancel_reason", reason ? json_string(reason) : json_null(), "created_at",
-	                 created, "updated_at", updated, "version", (json_int_t)db_int(res, i, 10));
+	jsonx_text_lit(t, "{\"id\":");
+	jsonx_text_int(t, db_int(res, i, 0));
+	jsonx_text_lit(t, ",\"room_id\":");
+	jsonx_text_int(t, db_int(res, i, 1));
+	jsonx_text_lit(t, ",\"user_id\":");
+	jsonx_text_int(t, db_int(res, i, 2));
+	jsonx_text_lit(t, ",\"purpose\":");
+	jsonx_text_str(t, PQgetvalue(res, i, 3));
+	jsonx_text_lit(t, ",\"start_time\":");
+	jsonx_text_str(t, start);
+	jsonx_text_lit(t, ",\"end_time\":");
+	jsonx_text_str(t, end);
+	jsonx_text_lit(t, ",\"status\":");
+	jsonx_text_str(t, PQgetvalue(res, i, 6));
+	jsonx_text_lit(t, ",\"cancel_reason\":");
+	jsonx_text_str(t, db_value(res, i, 7));
+	jsonx_text_lit(t, ",\"created_at\":");
+	jsonx_text_str(t, created);
+	jsonx_text_lit(t, ",\"updated_at\":");
+	jsonx_text_str(t, updated);
+	jsonx_text_lit(t, ",\"version\":");
+	jsonx_text_int(t, db_int(res, i, 10));
+	jsonx_text_lit(t, "}");
+}
+
+/* Row i of res as the same object in jansson (new reference), or NULL. */
+static json_t *res_from_columns(const PGresult *res, int i)
+{
+	struct jsonx_text t = {0};
+	res_write_columns(&t, res, i);
+	json_t *v = t.failed ? NULL : json_loadb(t.data, t.len, 0, NULL);
+	jsonx_text_free(&t);
+	return v;
 }
 
 /* The outcomes res_book() and res_change() answer with, by name. */
@@ -330,7 +358,7 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
 	return st;
 }
 
-enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t **next)
+enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page, json_t **next)
 {
 	char user[24], room[24], from[24], to[24], after_id[24], limit[24];
 	PGresult *res = NULL;
@@ -341,7 +369,7 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 	num(after_id, sizeof after_id, f->after_id);
 	num(limit, sizeof limit, f->limit + 1);
 	struct sqlbuild s = {.len = 0};
-	*list = NULL;
+	*page = (struct jsonx_text){0};
 	*next = NULL;
 	/* Only the conditions of the filters given (sqlbuild.h), and the room joined only for the
 	 * zone of a date: an employee's list (user_id and status) is a plain range of the
@@ -377,10 +405,15 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 	if (st != DB_OK)
 		return st;
 	int n = PQntuples(res);
-	*list = json_array();
-	for (int i = 0; *list && st == DB_OK && i < n && i < f->limit; i++)
-		if (json_array_append_new(*list, res_from_columns(res, i)) != 0)
-			st = DB_ERROR; /* out of memory: no page rather than a short one */
+	jsonx_text_lit(page, "[");
+	for (int i = 0; i < n && i < f->limit; i++) {
+		if (i > 0)
+			jsonx_text_lit(page, ",");
+		res_write_columns(page, res, i);
+	}
+	jsonx_text_lit(page, "]");
+	if (page->failed)
+		st = DB_ERROR; /* out of memory: no page rather than a short one */
 	if (f->limit > 0 && n > f->limit) {
 		char start[TIMEFMT_RFC3339_LEN];
 		int last = (int)f->limit - 1;
@@ -388,10 +421,10 @@ enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t *
 		if (!(*next = json_pack("[s, I]", start, (json_int_t)db_int(res, last, 0))))
 			st = DB_ERROR;
 	}
-	if (!*list || st != DB_OK) {
-		json_decref(*list);
+	if (st != DB_OK) {
+		jsonx_text_free(page);
 		json_decref(*next);
-		*list = *next = NULL;
+		*next = NULL;
 		st = DB_ERROR;
 	}
 	PQclear(res);

@@ -15,6 +15,8 @@
 #include "db.h"
 #include "validate.h"
 
+struct jsonx_text;
+
 struct res_room {
 	bool found; /* known from room_events and not deleted */
 	bool active;
@@ -87,8 +89,9 @@ struct res_filter {
 	long long limit;
 };
 
-/* *list: new array; *next: the next page's cursor key or NULL. */
-enum db_status res_repo_list(const struct res_filter *f, json_t **list, json_t **next);
+/* *page: the page's JSON array as text (owned: jsonx_text_free; zeroed on failure); *next: the
+ * next page's cursor key (new reference) or NULL. */
+enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page, json_t **next);
 
 /* The calendar days first..last ("YYYY-MM-DD") of a room in its own zone. */
 struct res_day_span {

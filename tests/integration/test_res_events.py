@@ -260,7 +260,7 @@ def envelope_text(raw, nkeys):
 def test_one_spelling_of_a_reservation_and_of_the_event_envelope(stack, room_url, res_url,
                                                                 admin_headers):
     """The reservation JSON and the event envelope are spelled by the SQL functions res_json and
-    res_event (migration 002) for the writes, by res_from_columns (C) for the reads, and by
+    res_event (migration 002) for the writes, by res_write_columns (C text) for the reads, and by
     OUTBOX_EVENT (common/include/outbox.h) for the other services' events: a write's answer is
     the read's byte for byte, and a reservation event has the envelope of a room event."""
     headers, _ = employee_headers(stack)
@@ -277,6 +277,10 @@ def test_one_spelling_of_a_reservation_and_of_the_event_envelope(stack, room_url
     assert updated.status_code == 200, updated.text
     reread = requests.get(url, headers=headers, timeout=10)
     assert updated.content == reread.content
+    # The list writes its entries as text: the same bytes as the answer to the write.
+    page = requests.get(f"{res_url}/reservations?limit=100", headers=headers, timeout=10)
+    assert page.status_code == 200, page.text
+    assert updated.content in page.content, (updated.text, page.text)
 
     msgs = drained_events(stack, [rid], 2)
     assert [m["value"]["event_type"] for m in msgs] == ["reservation_created",

@@ -131,6 +131,40 @@ static void test_wrong_issuer(void **state)
 	free(t);
 }
 
+/* A token verified once is answered from the cache of verified tokens afterwards: the same
+ * identity, and never where the full check would refuse (expired by then, not yet valid, another
+ * secret or issuer, one byte changed). */
+static void test_verified_token_cache(void **state)
+{
+	(void)state;
+	char *t = auth_issue_access(&cfg, 77, "grace@example.com", "Grace Hopper", "admin",
+	                            ms(now));
+	assert_non_null(t);
+	struct auth_user u;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(verify(&cfg, t, now + i, &u), JWT_OK);
+		assert_true(u.id == 77);
+		assert_true(u.admin);
+		assert_true(u.issued_ms == ms(now));
+		assert_string_equal(u.email, "grace@example.com");
+		assert_string_equal(u.name, "Grace Hopper");
+		assert_string_equal(u.role, "admin");
+	}
+	assert_int_equal(verify(&cfg, t, now + 900 + AUTH_LEEWAY_SECONDS + 1, &u), JWT_EXPIRED);
+	assert_int_equal(verify(&cfg, t, now - AUTH_LEEWAY_SECONDS - 1, &u), JWT_NOT_YET_VALID);
+	struct auth_config other = cfg;
+	other.secret = "an-hs256-secret-of-at-least-32-bytes?";
+	assert_int_equal(verify(&other, t, now, &u), JWT_BAD_SIGNATURE);
+	other = cfg;
+	other.issuer = "someone-else";
+	assert_int_equal(verify(&other, t, now, &u), JWT_BAD_ISSUER);
+	/* The last byte of the signature changed (its low bits are significant in 'A'/'Q'). */
+	size_t n = strlen(t);
+	t[n - 1] = t[n - 1] == 'A' ? 'Q' : 'A';
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_BAD_SIGNATURE);
+	free(t);
+}
+
 static void test_expiry(void **state)
 {
 	(void)state;
@@ -351,6 +385,7 @@ int main(void)
 		cmocka_unit_test_setup(test_round_trip_employee, set_now),
 		cmocka_unit_test_setup(test_round_trip_admin, set_now),
 		cmocka_unit_test_setup(test_wrong_secret, set_now),
+		cmocka_unit_test_setup(test_verified_token_cache, set_now),
 		cmocka_unit_test_setup(test_wrong_issuer, set_now),
 		cmocka_unit_test_setup(test_expiry, set_now),
 		cmocka_unit_test_setup(test_bad_sub, set_now),

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "countof.h"
@@ -343,10 +344,88 @@ static void test_utf8_len(void **state)
 	assert_int_equal(jsonx_utf8_len("\xf0\x9f\x98\x80!"), 2);
 }
 
+/* s written by jsonx_text_str as jansson dumps it (refused by both when not UTF-8). */
+static void assert_str_like_jansson(const char *s)
+{
+	struct jsonx_text t = {0};
+	json_t *v = json_string(s);
+	char *want = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	jsonx_text_str(&t, s);
+	if (want)
+		assert_string_equal(t.data, want);
+	else
+		assert_true(t.failed);
+	free(want);
+	json_decref(v);
+	jsonx_text_free(&t);
+}
+
+static void test_text_str_like_jansson(void **state)
+{
+	(void)state;
+	static const char *const cases[] = {
+		"",
+		"plain",
+		"quote \" back \\ slash / tab \t nl \n cr \r bs \b ff \f del \x7f",
+		"\x01\x1f\x1b",
+		"Zürich – 東京 🙂",
+		"\xc3",
+		"\xc3(",
+		"\xc0\xaf",
+		"\xe0\x80\xaf",
+		"\xed\xa0\x80",
+		"\xf4\x90\x80\x80",
+		"\xf5\x80\x80\x80",
+		"\xf0\x9f\x99",
+		"ok\xffok",
+	};
+	for (size_t i = 0; i < countof(cases); i++)
+		assert_str_like_jansson(cases[i]);
+	/* Every byte alone, then every byte after and before a two-byte character. */
+	for (int c = 1; c < 256; c++) {
+		char one[2] = {(char)c, 0}, three[4] = {(char)0xc3, (char)0xa9, (char)c, 0},
+		     lead[4] = {(char)c, (char)0xa9, 'x', 0};
+		assert_str_like_jansson(one);
+		assert_str_like_jansson(three);
+		assert_str_like_jansson(lead);
+	}
+}
+
+static void test_text_pieces(void **state)
+{
+	(void)state;
+	struct jsonx_text t = {0};
+	jsonx_text_lit(&t, "[");
+	const long long ints[] = {0, 7, -7, 9007199254740991LL, LLONG_MAX, LLONG_MIN};
+	for (size_t i = 0; i < countof(ints); i++) {
+		jsonx_text_int(&t, ints[i]);
+		jsonx_text_lit(&t, ",");
+	}
+	jsonx_text_str(&t, NULL);
+	/* Past the first allocation. */
+	for (int i = 0; i < 300; i++)
+		jsonx_text_lit(&t, ",\"0123456789\"");
+	jsonx_text_lit(&t, "]");
+	assert_false(t.failed);
+	assert_int_equal(t.len, strlen(t.data));
+	json_error_t err;
+	json_t *v = json_loads(t.data, 0, &err);
+	assert_non_null(v);
+	assert_int_equal(json_array_size(v), countof(ints) + 1 + 300);
+	assert_int_equal(json_integer_value(json_array_get(v, 4)), LLONG_MAX);
+	assert_int_equal(json_integer_value(json_array_get(v, 5)), LLONG_MIN);
+	assert_true(json_is_null(json_array_get(v, 6)));
+	json_decref(v);
+	jsonx_text_free(&t);
+	assert_null(t.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_ok),
+		cmocka_unit_test(test_text_str_like_jansson),
+		cmocka_unit_test(test_text_pieces),
 		cmocka_unit_test(test_parse_rejects_duplicates),
 		cmocka_unit_test(test_parse_rejects_non_objects),
 		cmocka_unit_test(test_parse_rejects_malformed),

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -61,6 +62,39 @@ static void test_rfc3339_s(void **state)
 		timefmt_rfc3339_s(cases[i].ms, out);
 		assert_string_equal(out, cases[i].want);
 	}
+}
+
+/* secs formatted by timefmt_rfc3339_s and _ms (with milliseconds ms) as gmtime_r and snprintf
+ * format it (what they did before). */
+static void assert_like_gmtime(long long secs, int ms)
+{
+	struct tm tm;
+	time_t t = (time_t)secs;
+	assert_non_null(gmtime_r(&t, &tm));
+	char want[TIMEFMT_RFC3339_LEN], out[TIMEFMT_RFC3339_LEN];
+	snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	timefmt_rfc3339_s(secs, out);
+	assert_string_equal(out, want);
+	snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	timefmt_rfc3339_ms(secs * 1000 + ms, out);
+	assert_string_equal(out, want);
+}
+
+/* The arithmetic formatting agrees with gmtime_r on every day from year 0 to 9999 (at a varying
+ * time of day) and beyond that range, where it hands over to gmtime_r. */
+static void test_rfc3339_like_gmtime(void **state)
+{
+	(void)state;
+	const long long first = -62167219200LL, last = 253402300799LL; /* 0000-01-01, 9999-12-31 */
+	int i = 0;
+	for (long long day = first; day <= last; day += 86400, i++)
+		assert_like_gmtime(day + (i * 7919LL) % 86400, i % 1000);
+	const long long edges[] = {first,    first - 1,       last,
+	                           last + 1, -100000000000LL, 400000000000LL};
+	for (size_t k = 0; k < countof(edges); k++)
+		assert_like_gmtime(edges[k], 999);
 }
 
 static void test_now_ms(void **state)
@@ -172,10 +206,15 @@ static void test_tz_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc3339_ms),    cmocka_unit_test(test_rfc3339_s),
-		cmocka_unit_test(test_parse_rfc3339), cmocka_unit_test(test_parse_date),
-		cmocka_unit_test(test_tz_valid),      cmocka_unit_test(test_now_ms),
-		cmocka_unit_test(test_mono_us),       cmocka_unit_test(test_mono_ms_and_sleep),
+		cmocka_unit_test(test_rfc3339_ms),
+		cmocka_unit_test(test_rfc3339_s),
+		cmocka_unit_test(test_rfc3339_like_gmtime),
+		cmocka_unit_test(test_parse_rfc3339),
+		cmocka_unit_test(test_parse_date),
+		cmocka_unit_test(test_tz_valid),
+		cmocka_unit_test(test_now_ms),
+		cmocka_unit_test(test_mono_us),
+		cmocka_unit_test(test_mono_ms_and_sleep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
