@@ -13,6 +13,10 @@
 #include "jwt.h"
 
 #define AUTH_LEEWAY_SECONDS 30
+/* The longest access-token life (JWT_ACCESS_TTL_SECONDS's maximum): a token claiming a longer
+ * one (exp − iat) is refused, so that a revocation older than that (REVOKE_RETENTION_S) can be
+ * forgotten. */
+#define AUTH_MAX_TTL_SECONDS 86400
 /* E-mail addresses are limited in characters (the users table's CHECK, the validators); a
  * buffer holds the longest one in bytes: every character may take 4 UTF-8 bytes. */
 #define AUTH_EMAIL_MAX_CHARS 320
@@ -32,8 +36,8 @@ struct auth_user {
 	char role[16];  /* "admin" or "employee" */
 	bool admin;
 	/* When the token was issued, in Unix milliseconds: iat_ms, or iat × 1000 for a token
-	 * without iat_ms (the start of its second, so that revocation errs on the safe side), or 0
-	 * for a token without iat. */
+	 * without iat_ms (the start of its second, so that revocation errs on the safe side); a
+	 * token without iat is refused. */
 	long long issued_ms;
 };
 

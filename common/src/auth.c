@@ -63,6 +63,7 @@ struct auth_cached {
 	uint64_t hash;
 	const struct auth_config *cfg; /* borrowed; with its secret and issuer pointers */
 	const char *secret, *issuer;
+	uint64_t keys; /* auth_cache_keys(): the secret and issuer's contents when verified */
 	long long exp, not_before; /* exp; the later of iat and nbf (LLONG_MIN: neither) */
 	long long id, issued_ms;
 	char role[16];
@@ -91,6 +92,16 @@ static uint64_t auth_cache_hash(const char *s, size_t len)
 	return h;
 }
 
+/* The contents of cfg's secret and issuer, so that a slot verified under other ones (a secret
+ * changed in place) is never taken for this configuration. */
+static uint64_t auth_cache_keys(const struct auth_config *cfg)
+{
+	uint64_t h = auth_cache_hash(cfg->secret, strlen(cfg->secret) + 1);
+	return h ^ (auth_cache_hash(cfg->issuer ? cfg->issuer : "",
+	                            cfg->issuer ? strlen(cfg->issuer) : 0) *
+	            31);
+}
+
 /* Fills *user from the slot of token when it holds it for cfg and its times allow now. */
 static bool auth_cache_get(const struct auth_config *cfg, const char *token, size_t len,
                            uint64_t hash, time_t now, struct auth_user *user)
@@ -101,7 +112,7 @@ static bool auth_cache_get(const struct auth_config *cfg, const char *token, siz
 	pthread_mutex_lock(lock);
 	if (e->text && e->hash == hash && e->len == len && e->cfg == cfg &&
 	    e->secret == cfg->secret && e->issuer == cfg->issuer &&
-	    CRYPTO_memcmp(e->text, token, len) == 0 &&
+	    e->keys == auth_cache_keys(cfg) && CRYPTO_memcmp(e->text, token, len) == 0 &&
 	    (long long)now - AUTH_LEEWAY_SECONDS <= e->exp &&
 	    (e->not_before == LLONG_MIN || e->not_before <= (long long)now + AUTH_LEEWAY_SECONDS)) {
 		const char *email = e->text + len + 1, *name = email + strlen(email) + 1;
@@ -140,6 +151,7 @@ static void auth_cache_put(const struct auth_config *cfg, const char *token, siz
 	                          .cfg = cfg,
 	                          .secret = cfg->secret,
 	                          .issuer = cfg->issuer,
+	                          .keys = auth_cache_keys(cfg),
 	                          .exp = exp,
 	                          .not_before = not_before,
 	                          .id = user->id,
@@ -201,8 +213,13 @@ enum jwt_status auth_verify_access(const struct auth_config *cfg, const char *to
 		goto out;
 	/* The issue time: iat_ms must lie within iat's second (both are ours, signed together). */
 	json_t *iat = json_object_get(claims, "iat"), *iat_ms = json_object_get(claims, "iat_ms");
-	long long issued = iat ? (long long)json_integer_value(iat) : 0;
+	long long issued = json_is_integer(iat) ? (long long)json_integer_value(iat) : -1;
 	if (issued < 0 || issued > LLONG_MAX / 1000)
+		goto out;
+	/* Our tokens all carry iat and live at most AUTH_MAX_TTL_SECONDS (jwt_check_claims accepted
+	 * exp as an integer); a longer life would outlive its revocation (revoke.h). */
+	long long exp = (long long)json_integer_value(json_object_get(claims, "exp"));
+	if (exp - issued > AUTH_MAX_TTL_SECONDS)
 		goto out;
 	issued *= 1000;
 	if (iat_ms) {
@@ -215,9 +232,7 @@ enum jwt_status auth_verify_access(const struct auth_config *cfg, const char *to
 	user->issued_ms = issued;
 	user->id = id;
 	st = JWT_OK;
-	/* jwt_check_claims accepted exp as an integer. */
-	auth_cache_put(cfg, token, len, hash, user,
-	               (long long)json_integer_value(json_object_get(claims, "exp")),
+	auth_cache_put(cfg, token, len, hash, user, exp,
 	               auth_latest(iat, json_object_get(claims, "nbf")));
 out:
 	json_decref(claims);

@@ -55,12 +55,20 @@ static void db_notice(void *arg, const char *message)
 static PGconn *db_connect(const char *options)
 {
 	/* The URL is expanded first; the keywords after it set what every connection needs. */
-	const char *const keys[] = {
-		"dbname",     "connect_timeout", "application_name",    "options",
-		"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-		NULL};
+	/* client_encoding: the services read and write UTF-8 only (jsonx_text copies text as it
+	 * comes), whatever the server's or the environment's default. */
+	const char *const keys[] = {"dbname",
+	                            "connect_timeout",
+	                            "application_name",
+	                            "options",
+	                            "keepalives",
+	                            "keepalives_idle",
+	                            "keepalives_interval",
+	                            "keepalives_count",
+	                            "client_encoding",
+	                            NULL};
 	const char *const vals[] = {db_conninfo, "3",  db_app_name, options, "1",
-	                            "30",        "10", "3",         NULL};
+	                            "30",        "10", "3",         "UTF8",  NULL};
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	if (!c)
 		return NULL;

@@ -156,7 +156,10 @@ def test_hs256_signature_under_a_different_alg_header_is_401(user_url, employee,
     {"sub": "0"},
     {"sub": "abc"},
     {"iat_ahead": 3600},
-], ids=["no-exp", "no-sub", "no-role", "no-email", "bad-role", "sub-0", "sub-abc", "iat-future"])
+    {"drop": ("iat",)},
+    {"exp_in": 86400 + 60},
+], ids=["no-exp", "no-sub", "no-role", "no-email", "bad-role", "sub-0", "sub-abc", "iat-future",
+        "no-iat", "life-over-24h"])
 def test_invalid_claims_are_401(user_url, employee, route, change):
     u = employee["user"]
     extra = {}
@@ -164,7 +167,7 @@ def test_invalid_claims_are_401(user_url, employee, route, change):
         extra["iat"] = int(time.time()) + change["iat_ahead"]
     token = forge_token(change.get("sub", u["id"]), u["email"],
                         change.get("role", role_for(route)), drop=change.get("drop", ()),
-                        **extra)
+                        exp_in=change.get("exp_in", 3600), **extra)
     assert_401(requests.get(user_url + route, headers=bearer(token)))
 
 

@@ -249,13 +249,21 @@ static void test_issued_ms(void **state)
 	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
 	assert_true(u.issued_ms == ms(now));
 	free(t);
-	/* Without iat either: 0, before any revocation. */
+	/* Without iat: refused (every token of ours carries it; without it, its life is unknown). */
 	c = claims_with("5", "employee");
 	json_object_del(c, "iat");
 	t = sign(c);
-	assert_int_equal(verify(&cfg, t, now, &u), JWT_OK);
-	assert_true(u.issued_ms == 0);
+	assert_int_equal(verify(&cfg, t, now, &u), JWT_MISSING_CLAIM);
 	free(t);
+	/* A life (exp − iat) of at most AUTH_MAX_TTL_SECONDS, the longest JWT_ACCESS_TTL_SECONDS. */
+	for (int extra = 0; extra <= 1; extra++) {
+		c = claims_with("5", "employee");
+		json_object_set_new(c, "exp",
+		                    json_integer((json_int_t)(now + AUTH_MAX_TTL_SECONDS + extra)));
+		t = sign(c);
+		assert_int_equal(verify(&cfg, t, now, &u), extra ? JWT_MISSING_CLAIM : JWT_OK);
+		free(t);
+	}
 
 	/* iat_ms must lie within iat's second, and needs iat. */
 	const long long bad_ms[] = {ms(now) - 1, ms(now) + 1000, ms(now) + 60000, -1};
