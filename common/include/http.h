@@ -160,5 +160,9 @@ void req_error(struct req *r, enum err_kind kind, json_t *details, const char *f
 void req_invalid(struct req *r, json_t *details);
 /* Replies for a failed database status (409/422/503/500). */
 void req_db_error(struct req *r, int db_status);
+/* Before the reply with a page of a list read with db_status: unless DB_OK, replies as
+ * req_db_error() and returns false; else adds, when next is not NULL (borrowed), the Link to the
+ * next page (req_next_page) and returns true: the caller then replies 200 with the page. */
+bool req_page_read(struct req *r, int db_status, const json_t *next);
 
 #endif

@@ -323,3 +323,14 @@ void req_db_error(struct req *r, int db_status)
 	/* DB_OK here is a caller's mistake: answer it as the internal error it is. */
 	req_error(r, kind == ERR_NONE ? ERR_INTERNAL : kind, NULL, "%s", db_status_reply(st));
 }
+
+bool req_page_read(struct req *r, int db_status, const json_t *next)
+{
+	if (db_status != DB_OK) {
+		req_db_error(r, db_status);
+		return false;
+	}
+	if (next)
+		req_next_page(r, next);
+	return true;
+}

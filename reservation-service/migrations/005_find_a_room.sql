@@ -54,7 +54,8 @@ AND (q IS NULL OR m.name ILIKE
 $$;
 
 -- The fitting rooms (res_rooms_fitting) free for all of [start_s, end_s) (no confirmed
--- reservation overlaps it but except_res; 0: none), best fit first: rooms with known details,
+-- reservation overlaps it but except_res; 0: none; or, when among is not NULL, those of among,
+-- known to be free by the caller), best fit first: rooms with known details,
 -- then smallest sufficient capacity, fewest extra equipment, name, id; then the rooms whose
 -- details are unknown by capacity, name, id.  need holds distinct items, so a room that has
 -- them all has cardinality(equipment_key) - cardinality(need) extra ones (room-service keeps a
@@ -62,16 +63,17 @@ $$;
 -- The busy rooms come from one index-only scan of reservations_confirmed_span, hashed.
 CREATE FUNCTION res_rooms_ranked(people int, need text[], bldg text, flr int, q text,
     start_s bigint, end_s bigint, except_res bigint, except_room bigint, known_only boolean,
-    lim int)
+    lim int, among bigint[])
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (SELECT coalesce(json_agg(res_room_item(f.m, people, need)), '[]'::json) FROM (
         SELECT m FROM res_rooms_fitting(people, need, bldg, flr, q, except_room, known_only) m
-        WHERE m.id NOT IN (
+        WHERE CASE WHEN among IS NULL THEN m.id NOT IN (
             SELECT r.room_id FROM reservations r
             WHERE r.status = 'confirmed' AND r.id <> except_res
             AND tstzrange(r.start_time, r.end_time, '[)')
                 && tstzrange(to_timestamp(start_s), to_timestamp(end_s), '[)'))
+            ELSE m.id IN (SELECT unnest(among)) END
         ORDER BY NOT m.details_known, m.capacity,
             cardinality(m.equipment_key) - cardinality(need), lower(m.name), m.id
         LIMIT lim) f);
@@ -85,9 +87,18 @@ $$;
 -- first and last possible ones, the next whole minute after after_s, and, for every confirmed
 -- reservation of those rooms in the day, its end and its start - len: the nearest free window
 -- of a room always starts at one of these.  Shared by ?suggest= and by the alternatives of a 409.
+--
+-- Each window comes with free: the rooms of ids free for it.
+--
+-- Linear in the day's reservations of those rooms (sorts aside): each room's free gaps of the
+-- day are computed once (lead() over its busy intervals, clipped to the day), each gap at
+-- least len long gives the span of starts [gap start, gap end - len] free in that room, and
+-- one ordered pass over those spans and the starts tried tells for each start whether a span
+-- reaches it (the running maximum of the span ends begun at or before it).  The rooms of the
+-- (at most n) windows found are those with a gap holding the window.
 CREATE FUNCTION res_nearest_windows(ids bigint[], start_s bigint, len bigint, day_s bigint,
     day_e bigint, after_s bigint, until_s bigint, except_res bigint, n int)
-RETURNS TABLE (s bigint, e bigint) LANGUAGE plpgsql STABLE AS $$
+RETURNS TABLE (s bigint, e bigint, free bigint[]) LANGUAGE plpgsql STABLE AS $$
 BEGIN
 -- PL/pgSQL for its plan cache: planning this statement costs more than running it.
 RETURN QUERY
@@ -97,21 +108,45 @@ WITH busy AS MATERIALIZED (
     FROM reservations r
     -- room_id + 0: the day's span through reservations_confirmed_span, then the rooms; as an
     -- index condition, = ANY of hundreds of rooms probes the exclusion index once per room
-    -- (measured 130 ms for 950 rooms, against 1 ms this way).
-    WHERE r.status = 'confirmed' AND r.room_id + 0 = ANY (ids) AND r.id <> except_res
+    -- (measured 130 ms for 950 rooms, against 1 ms this way).  A hashed IN, not = ANY, which
+    -- would compare each row with every room.
+    WHERE r.status = 'confirmed' AND r.room_id + 0 IN (SELECT unnest(ids)) AND r.id <> except_res
     AND tstzrange(r.start_time, r.end_time, '[)')
         && tstzrange(to_timestamp(day_s), to_timestamp(day_e), '[)')),
--- Ordered nearest first, so that the check below runs only until n windows are found.
-tried AS MATERIALIZED (
-    SELECT c FROM (SELECT day_s UNION ALL SELECT day_e - len
+-- Each room's free gaps [gs, ge) of the day at least len long: before its first reservation,
+-- between two (a room's confirmed reservations never overlap), after its last, and the whole
+-- day for a room without any.
+gaps AS MATERIALIZED (
+    SELECT g.room_id, greatest(g.gs, day_s) AS gs, least(g.ge, day_e) AS ge FROM (
+        SELECT b.room_id, b.be AS gs,
+            coalesce(lead(b.bs) OVER (PARTITION BY b.room_id ORDER BY b.bs), day_e) AS ge
+        FROM busy b
+        UNION ALL
+        SELECT b.room_id, day_s, min(b.bs) FROM busy b GROUP BY b.room_id
+        UNION ALL
+        SELECT i, day_s, day_e FROM unnest(ids) AS i WHERE i NOT IN (SELECT room_id FROM busy)
+    ) g
+    WHERE least(g.ge, day_e) - greatest(g.gs, day_s) >= len),
+-- The starts free in some room, as spans [p, hi], and the starts tried (hi NULL).
+points AS (
+    SELECT g.gs AS p, g.ge - len AS hi FROM gaps g
+    UNION ALL
+    SELECT c, NULL FROM (SELECT day_s UNION ALL SELECT day_e - len
         UNION ALL SELECT (after_s / 60 + 1) * 60
         UNION ALL SELECT be FROM busy UNION ALL SELECT bs - len FROM busy) AS x (c)
-    WHERE c >= day_s AND c + len <= day_e AND c > after_s AND c <= until_s AND c <> start_s
-    GROUP BY c ORDER BY abs(c - start_s), c)
-SELECT t.c, t.c + len FROM tried t
-WHERE (SELECT count(DISTINCT b.room_id) FROM busy b WHERE b.bs < t.c + len AND b.be > t.c)
-    < cardinality(ids)
-LIMIT n;
+    WHERE c >= day_s AND c + len <= day_e AND c > after_s AND c <= until_s AND c <> start_s),
+-- At equal positions the spans come first (NULLS LAST), so a span beginning at a start counts.
+reach AS (
+    SELECT pt.p, pt.hi, max(pt.hi) OVER (ORDER BY pt.p, pt.hi NULLS LAST
+        ROWS UNBOUNDED PRECEDING) AS upto
+    FROM points pt),
+found AS (
+    SELECT DISTINCT ON (abs(t.p - start_s), t.p) t.p FROM reach t
+    WHERE t.hi IS NULL AND t.upto >= t.p
+    ORDER BY abs(t.p - start_s), t.p
+    LIMIT n)
+SELECT f.p, f.p + len, ARRAY(SELECT g.room_id FROM gaps g WHERE g.gs <= f.p AND g.ge >= f.p + len)
+FROM found f ORDER BY abs(f.p - start_s), f.p;
 END
 $$;
 
@@ -150,7 +185,7 @@ BEGIN
     END IF;
     -- At least suggest rooms, to tell whether that many fit, whatever lim.
     body := res_rooms_ranked(people, need, bldg, flr, q, start_s, end_s, 0, 0, false,
-        greatest(lim, suggest));
+        greatest(lim, suggest), NULL);
     IF suggest = 0 THEN
         RETURN;
     END IF;
@@ -165,7 +200,7 @@ BEGIN
         ELSE (SELECT coalesce(json_agg(json_build_object('start_time', res_utc_text(w.s),
                 'end_time', res_utc_text(w.e),
                 'rooms', res_rooms_ranked(people, need, bldg, flr, q, w.s, w.e, 0, 0, false,
-                    lim))), '[]'::json)
+                    lim, w.free))), '[]'::json)
             FROM res_nearest_windows(ARRAY(SELECT f.id FROM res_rooms_fitting(people, need,
                     bldg, flr, q, 0, false) f), start_s, end_s - start_s, day.day_s,
                 day.day_e, now_s, 9223372036854775807, 0, suggest) w)
@@ -178,8 +213,9 @@ $$;
 -- windows of the same length in the same room (res_nearest_windows: the room's local day, after
 -- now_s and within horizon_s of it), rooms: up to 3 other active rooms with known details, of
 -- at least the room's capacity and with all its equipment, free for the requested window, best
--- fit first}.  VOLATILE: called after the booking function in the same statement, it reads
--- with a new snapshot what that function saw once it held the room's lock.  Never a hold.
+-- fit first}.  VOLATILE: called after the booking function in the same transaction
+-- (res_book_answer, res_change_answer), it reads with a new snapshot what that function saw
+-- once it held the room's lock.  Never a hold.
 CREATE FUNCTION res_conflict_alternatives(res bigint, room bigint, start_s bigint,
     start_local timestamp, end_s bigint, end_local timestamp, now_s bigint, horizon_s bigint)
 RETURNS json LANGUAGE plpgsql VOLATILE AS $$
@@ -201,6 +237,56 @@ BEGIN
             FROM res_nearest_windows(ARRAY[m.id], start_s, end_s - start_s, day.day_s,
                 day.day_e, now_s, now_s + horizon_s, coalesce(res, 0), 3) w),
         'rooms', res_rooms_ranked(m.capacity, m.equipment_key, NULL, NULL, NULL, start_s, end_s,
-            coalesce(res, 0), m.id, true, 3));
+            coalesce(res, 0), m.id, true, 3, NULL));
+END
+$$;
+
+-- res_book() and res_change() as repo.c calls them, with the alternatives of a conflict
+-- (res_conflict_alternatives; NULL for any other outcome) computed without holding the room's
+-- lock, in the same transaction.  The booking function runs in a subtransaction (the block with
+-- an EXCEPTION clause); a conflict is raised out of it (SQLSTATE RS409, a code of this file's
+-- own), which rolls the subtransaction back and so releases the row locks it took (the writers
+-- waiting on them go on at once) before the alternatives are computed.  A refused booking
+-- leaves nothing behind anyway, so the rollback undoes nothing else; plpgsql variables
+-- (outcome, body) are not rolled back.  Any other error (serialization_failure, an exclusion
+-- violation) passes through as before.
+CREATE FUNCTION res_book_answer(room bigint, user_id bigint, purpose text,
+    start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
+    issued_ms bigint, topic text, idem_key text, idem_hash text,
+    now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
+    OUT outcome text, OUT body text, OUT alternatives text)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    BEGIN
+        SELECT * INTO outcome, body FROM res_book(room, user_id, purpose, start_s, start_local,
+            end_s, end_local, issued_ms, topic, idem_key, idem_hash, now_s, min_s, max_s,
+            horizon_s);
+        IF outcome = 'conflict' THEN
+            RAISE SQLSTATE 'RS409';
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'RS409' THEN
+        alternatives := res_conflict_alternatives(0, room, start_s, start_local, end_s,
+            end_local, now_s, horizon_s)::text;
+    END;
+END
+$$;
+
+CREATE FUNCTION res_change_answer(id bigint, caller bigint, admin boolean, room bigint,
+    purpose text, start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
+    moved boolean, if_match bigint, topic text, now_s bigint, min_s bigint, max_s bigint,
+    horizon_s bigint, OUT outcome text, OUT body text, OUT alternatives text)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    BEGIN
+        SELECT * INTO outcome, body FROM res_change(id, caller, admin, room, purpose, start_s,
+            start_local, end_s, end_local, moved, if_match, topic, now_s, min_s, max_s,
+            horizon_s);
+        IF outcome = 'conflict' THEN
+            RAISE SQLSTATE 'RS409';
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'RS409' THEN
+        alternatives := res_conflict_alternatives(id, room, start_s, start_local, end_s,
+            end_local, now_s, horizon_s)::text;
+    END;
 END
 $$;

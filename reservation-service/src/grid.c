@@ -71,15 +71,11 @@ void res_handle_grid(struct req *r)
 	if (hb == 1 && building[0])
 		f.building = building;
 	enum db_status st = res_repo_grid(&f, &page, &next);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		goto out;
+	if (req_page_read(r, st, next)) {
+		grid_redact(page, req_user(r));
+		req_reply_json(r, 200, page);
+		page = NULL;
 	}
-	grid_redact(page, req_user(r));
-	if (next)
-		req_next_page(r, next);
-	req_reply_json(r, 200, page);
-	page = NULL;
 out:
 	json_decref(next);
 	json_decref(page);

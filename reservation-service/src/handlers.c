@@ -376,13 +376,8 @@ void res_handle_list(struct req *r)
 		f.after_id = (long long)json_integer_value(id);
 	}
 	enum db_status st = res_repo_list(&f, &page, &next);
-	if (st != DB_OK) {
-		req_db_error(r, st);
-		goto out;
-	}
-	if (next)
-		req_next_page(r, next);
-	req_reply_json_text(r, 200, page.data, page.len);
+	if (req_page_read(r, st, next))
+		req_reply_json_text(r, 200, page.data, page.len);
 out:
 	jsonx_text_free(&page);
 	json_decref(next);

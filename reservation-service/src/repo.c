@@ -18,7 +18,6 @@
 #include "jsonx.h"
 #include "log.h"
 #include "outbox.h"
-#include "repo_search.h"
 #include "revoke.h"
 #include "sqlbuild.h"
 #include "timefmt.h"
@@ -117,7 +116,9 @@ static const struct {
 	{"conflict", RES_CONFLICT},
 };
 
-/* Reads the (outcome, body, alternatives) row of res_book() or res_change() (res borrowed): body
+/* Reads the (outcome, body, alternatives) row of res_book_answer() or res_change_answer()
+ * (migrations/005_find_a_room.sql: res_book() or res_change(), and the alternatives of a
+ * conflict computed once the room's lock is released; res borrowed): body
  * is the reservation (done, replay: *out), the overlapping spans (conflict: *conflicts, as
  * {conflicts, alternatives} with the alternatives of the third column) or the span resolved in
  * the room's zone (rules: c->start, c->end).  DB_ERROR for an answer that is none of
@@ -149,10 +150,18 @@ static enum db_status booking_answer(const PGresult *res, struct res_change *c, 
 		*out = doc;
 		return doc ? DB_OK : DB_ERROR;
 	case RES_CONFLICT: {
-		const char *alt = db_value(res, 0, 2);
-		*conflicts = doc && alt ? json_pack("{s:o, s:o*}", "conflicts", doc, "alternatives",
-		                                    json_loads(alt, 0, NULL))
-		                        : NULL;
+		const char *text = db_value(res, 0, 2);
+		json_t *alt = text ? json_loads(text, 0, NULL) : NULL;
+		if (!doc || !alt) {
+			log_error("booking function answered conflict with %s",
+			          !doc    ? "no spans"
+			          : !text ? "no alternatives"
+			                  : "alternatives that are not JSON");
+			json_decref(doc);
+			json_decref(alt);
+			return DB_ERROR;
+		}
+		*conflicts = json_pack("{s:o, s:o}", "conflicts", doc, "alternatives", alt);
 		return *conflicts ? DB_OK : DB_ERROR;
 	}
 	case RES_RULES:
@@ -259,8 +268,8 @@ enum db_status res_repo_create(struct res_change *c, const struct res_request *q
 	                        idem_key,    idem_hash,     p.now,
 	                        p.min,       p.max,         p.horizon};
 	/* Retried when the key was swept between its claim and its lookup. */
-	return booking_call("SELECT b.outcome, b.body, " RES_BOOK_ALTERNATIVES " "
-	                    "FROM res_book($1::bigint, $2::bigint, $3::text, "
+	return booking_call("SELECT b.outcome, b.body, b.alternatives "
+	                    "FROM res_book_answer($1::bigint, $2::bigint, $3::text, "
 	                    "$4::bigint, $5::timestamp, $6::bigint, $7::timestamp, $8::bigint, "
 	                    "$9::text, $10::text, $11::text, $12::bigint, $13::bigint, "
 	                    "$14::bigint, $15::bigint) b",
@@ -311,8 +320,8 @@ enum db_status res_repo_update(long long id, struct res_change *c, const struct 
 	                        p.max,
 	                        p.horizon};
 	/* Retried when the reservation moved to another room before it was locked. */
-	return booking_call("SELECT b.outcome, b.body, " RES_CHANGE_ALTERNATIVES " "
-	                    "FROM res_change($1::bigint, $2::bigint, "
+	return booking_call("SELECT b.outcome, b.body, b.alternatives "
+	                    "FROM res_change_answer($1::bigint, $2::bigint, "
 	                    "$3::boolean, $4::bigint, $5::text, $6::bigint, $7::timestamp, "
 	                    "$8::bigint, $9::timestamp, $10::boolean, $11::bigint, $12::text, "
 	                    "$13::bigint, $14::bigint, $15::bigint, $16::bigint) b",

@@ -1,7 +1,8 @@
 /* repo_search: the SQL of finding a room (docs/api.md#finding-a-room).  The search, its
  * suggestions and the alternatives of a refused booking are server-side functions of
- * migrations/005_find_a_room.sql (res_room_search, res_conflict_alternatives), which share
- * the nearest-window logic (res_nearest_windows).  Thread-safe like repo.h. */
+ * migrations/005_find_a_room.sql (res_room_search; res_conflict_alternatives, called by
+ * res_book_answer and res_change_answer for repo.c), which share the nearest-window logic
+ * (res_nearest_windows).  Thread-safe like repo.h. */
 #ifndef RES_REPO_SEARCH_H
 #define RES_REPO_SEARCH_H
 
@@ -38,16 +39,5 @@ enum res_search_problem {
  * the array of rooms, or with s->suggest the object {rooms, alternatives}. */
 enum db_status res_repo_search(const struct res_search *s, enum res_search_problem *problem,
                                json_t **body);
-
-/* The SQL expression, appended to the select list of a res_book() or res_change() call (as b),
- * that computes the alternatives of a conflict in the same statement, after the booking
- * function: res_conflict_alternatives() with the call's own parameters.  NULL when the outcome
- * is not a conflict. */
-#define RES_BOOK_ALTERNATIVES                                                             \
-	"CASE WHEN b.outcome = 'conflict' THEN res_conflict_alternatives(0, $1::bigint, " \
-	"$4::bigint, $5::timestamp, $6::bigint, $7::timestamp, $12::bigint, $15::bigint)::text END"
-#define RES_CHANGE_ALTERNATIVES                                                                    \
-	"CASE WHEN b.outcome = 'conflict' THEN res_conflict_alternatives($1::bigint, $4::bigint, " \
-	"$6::bigint, $7::timestamp, $8::bigint, $9::timestamp, $13::bigint, $16::bigint)::text END"
 
 #endif

@@ -48,20 +48,13 @@ static bool query_window_time(struct req *r, const char *name, struct res_time *
 	return ok;
 }
 
-/* An optional text parameter into buf: present and not blank, else *out stays NULL. */
+/* An optional text parameter into buf: *out is buf when present and not empty, else NULL (an
+ * empty one is ignored, as the day grid and room-service's list ignore it). */
 static bool query_text(struct req *r, const char *name, char *buf, size_t size, const char **out)
 {
 	int q = req_query(r, name, buf, size);
-	*out = NULL;
-	if (q < 0)
-		return false;
-	if (q == 1 && buf[0] == '\0') {
-		req_bad_query(r, name, "must not be empty");
-		return false;
-	}
-	if (q == 1)
-		*out = buf;
-	return true;
+	*out = q == 1 && buf[0] ? buf : NULL;
+	return q >= 0;
 }
 
 void res_handle_room_search(struct req *r)

@@ -481,6 +481,39 @@ def utc_at(days, hour=10, minute=0, second=0):
     return f"{d.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
+def utc_text(dt):
+    """An aware datetime as "YYYY-MM-DDTHH:MM:SSZ"."""
+    import datetime
+    return dt.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_day(date, zone):
+    """(start, end) of the calendar day date in zone, as "…Z" texts (the oracle: zoneinfo)."""
+    import datetime
+    from zoneinfo import ZoneInfo
+    d = datetime.date.fromisoformat(date)
+    start = datetime.datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(zone))
+    nxt = d + datetime.timedelta(days=1)
+    end = datetime.datetime(nxt.year, nxt.month, nxt.day, tzinfo=ZoneInfo(zone))
+    return utc_text(start), utc_text(end)
+
+
+def next_dst_days(zone="Europe/Berlin"):
+    """The next two days (ISO dates, at least 3 days ahead) whose length in zone is not 24 h,
+    with their length in hours: Berlin's last Sundays of March (23 h) and October (25 h), both
+    within a year."""
+    import datetime
+    out, d = [], datetime.date.today() + datetime.timedelta(days=3)
+    while len(out) < 2:
+        s, e = local_day(d.isoformat(), zone)
+        length = (datetime.datetime.fromisoformat(e.replace("Z", "+00:00")) -
+                  datetime.datetime.fromisoformat(s.replace("Z", "+00:00")))
+        if length != datetime.timedelta(hours=24):
+            out.append((d.isoformat(), length.total_seconds() / 3600))
+        d += datetime.timedelta(days=1)
+    return out
+
+
 def shift(ts, **delta):
     """A "…Z" time moved by a timedelta (e.g. shift(t, minutes=30)), again as "…Z"."""
     import datetime

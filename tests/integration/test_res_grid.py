@@ -6,7 +6,6 @@ import datetime
 import json
 import time
 import uuid
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -15,12 +14,13 @@ from harness import (
     assert_error,
     booked,
     create_room,
+    local_day,
+    next_dst_days,
     res_db_query,
     wait_known_room,
     wait_until,
 )
 
-UTC = datetime.UTC
 HOLDER_KEYS = {"start_time", "end_time", "reservation_id", "user_id", "purpose"}
 INTERVAL_KEYS = {"start_time", "end_time"}
 
@@ -49,37 +49,10 @@ def rooms_in(room_url, res_url, headers, specs):
     return rooms
 
 
-def utc_text(dt):
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def local_day(date, zone):
-    """(start, end) of the calendar day date in zone, as "…Z" texts (the oracle: zoneinfo)."""
-    d = datetime.date.fromisoformat(date)
-    start = datetime.datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(zone))
-    nxt = d + datetime.timedelta(days=1)
-    end = datetime.datetime(nxt.year, nxt.month, nxt.day, tzinfo=ZoneInfo(zone))
-    return utc_text(start), utc_text(end)
-
-
 def hours(day):
     a = datetime.datetime.strptime(day["start_time"], "%Y-%m-%dT%H:%M:%SZ")
     b = datetime.datetime.strptime(day["end_time"], "%Y-%m-%dT%H:%M:%SZ")
     return (b - a).total_seconds() / 3600
-
-
-def next_dst_days(zone="Europe/Berlin"):
-    """The next two days (ISO dates, at least 3 days ahead) whose length in zone is not 24 h:
-    Berlin's last Sundays of March (23 h) and October (25 h), both within a year."""
-    out, d = [], datetime.date.today() + datetime.timedelta(days=3)
-    while len(out) < 2:
-        s, e = local_day(d.isoformat(), zone)
-        length = (datetime.datetime.fromisoformat(e.replace("Z", "+00:00")) -
-                  datetime.datetime.fromisoformat(s.replace("Z", "+00:00")))
-        if length != datetime.timedelta(hours=24):
-            out.append((d.isoformat(), length.total_seconds() / 3600))
-        d += datetime.timedelta(days=1)
-    return out
 
 
 def of(page, room_ids):
