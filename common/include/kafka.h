@@ -8,6 +8,8 @@
  *   only after the handler reports that its database transaction committed; messages the
  *   handler cannot parse are copied to "<topic>.dlq" (once, however often the message comes
  *   again while its copy waits for the broker) and skipped; transient failures are retried.
+ * - A replay: one topic read once from the start up to where it ended when the replay began,
+ *   every message handed to a consumer's handler, outside any consumer group (kafka_replay()).
  * - The security settings (TLS, SASL) that every producer and consumer gets: kafka_configure().
  *
  * All functions are thread-safe unless noted. */
@@ -101,5 +103,28 @@ struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *gro
 void kafka_consumer_stop(struct kafka_consumer *c);
 /* Messages handled (applied or sent to the DLQ) since start. */
 unsigned long long kafka_consumer_handled(const struct kafka_consumer *c);
+
+/* What a kafka_replay() did. */
+struct kafka_replay_stats {
+	size_t partitions;          /* of the topic */
+	unsigned long long applied; /* messages the handler applied (KAFKA_APPLIED) */
+	unsigned long long skipped; /* unusable ones (KAFKA_POISON): left to the consumer group */
+};
+
+/* Reads topic from the start of every partition up to the high watermark that partition had when
+ * the call began, handing every message to fn(…, arg, …), in order per partition, on the calling
+ * thread: for a handler that is idempotent, to apply again what a consumer group has passed by.
+ * Only reads: joins no consumer group and commits no offset (librdkafka needs a group.id to assign
+ * partitions; group is used for it and as client.id, so pass one the credentials may use, e.g.
+ * the service's own consumer group).  Gets the same settings as every consumer (kafka_configure).
+ * A message the handler answers KAFKA_RETRY is handed over again after the consumer's pauses;
+ * one it answers KAFKA_POISON is skipped (the group's consumer copies it to the DLQ, not this).
+ * Ends when every partition is read to its watermark (true), or false + err when *stop (may be
+ * NULL) becomes true, timeout_ms passes (the broker's answers included: an unreachable broker is
+ * waited for until then), or the topic does not exist.  *stats is filled in either case.
+ * Blocks: call it on a thread of its own.  Thread-safe. */
+bool kafka_replay(const char *brokers, const char *group, const char *topic, kafka_handler_fn fn,
+                  void *arg, const _Atomic bool *stop, long long timeout_ms,
+                  struct kafka_replay_stats *stats, char *err, size_t errlen);
 
 #endif

@@ -23,6 +23,8 @@
 #define CONSUMER_CLOSE_MS 5000      /* bound of a clean close at stop */
 #define DLQ_WAIT_MS 5000            /* one wait for a dead letter's delivery report */
 #define DLQ_IN_FLIGHT_MAX 16        /* dead letters remembered per consumer */
+#define REPLAY_QUERY_MS 1000        /* one metadata or watermark request of a replay */
+#define REPLAY_PAUSE_MS 200         /* before such a request is sent again */
 
 /* ---- producer ---- */
 
@@ -520,6 +522,18 @@ static enum kafka_dead_letter_state consumer_dead_letter(struct kafka_consumer *
 	return KAFKA_DLQ_DELIVERED;
 }
 
+/* The pause before a message that was not applied (why) is handed over again: *backoff (0 after
+ * a message applied) doubles from CONSUMER_RETRY_FIRST_MS up to CONSUMER_RETRY_MAX_MS.  Logged. */
+static void consumer_retry_pause(const rd_kafka_message_t *m, const char *why, long *backoff)
+{
+	*backoff = *backoff ? *backoff * 2 : CONSUMER_RETRY_FIRST_MS;
+	if (*backoff > CONSUMER_RETRY_MAX_MS)
+		*backoff = CONSUMER_RETRY_MAX_MS;
+	log_warn("kafka: message %s[%d]@%lld not applied (%s); retrying in %ld ms",
+	         rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, why,
+	         *backoff);
+}
+
 static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, long *backoff)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
@@ -555,11 +569,7 @@ static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, lon
 		return;
 	}
 	/* Not applied: deliver the same message again after a pause. */
-	*backoff = *backoff ? *backoff * 2 : CONSUMER_RETRY_FIRST_MS;
-	if (*backoff > CONSUMER_RETRY_MAX_MS)
-		*backoff = CONSUMER_RETRY_MAX_MS;
-	log_warn("kafka: message %s[%d]@%lld not applied (%s); retrying in %ld ms", topic,
-	         (int)m->partition, (long long)m->offset, why, *backoff);
+	consumer_retry_pause(m, why, backoff);
 	consumer_rewind(c->rk, m);
 	timefmt_sleep_unless(*backoff, &c->stop);
 }
@@ -586,6 +596,23 @@ static void *consumer_main(void *arg)
 	return NULL;
 }
 
+/* The settings of every consumer, the group's and the replay's (kafka_replay): the base ones,
+ * group as group.id and client.id, offsets stored only by the code, from the start of a
+ * partition that has none, and no topic created by reading it.  NULL + err on failure. */
+static rd_kafka_conf_t *kafka_consumer_conf(const char *brokers, const char *group, char *err,
+                                            size_t errlen)
+{
+	rd_kafka_conf_t *conf = kafka_base_conf(brokers, group, err, errlen);
+	if (conf && (!kafka_set(conf, "group.id", group, err, errlen) ||
+	             !kafka_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+	             !kafka_set(conf, "auto.offset.reset", "earliest", err, errlen) ||
+	             !kafka_set(conf, "allow.auto.create.topics", "false", err, errlen))) {
+		rd_kafka_conf_destroy(conf);
+		conf = NULL;
+	}
+	return conf;
+}
+
 struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *group,
                                             const char *const *topics, kafka_handler_fn fn,
                                             void *arg, void (*thread_exit)(void),
@@ -595,15 +622,11 @@ struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *gro
 	char why[512];
 	rd_kafka_topic_partition_list_t *subs = NULL;
 	struct kafka_consumer *c = calloc(1, sizeof *c);
-	rd_kafka_conf_t *conf = c ? kafka_base_conf(brokers, group, err, errlen) : NULL;
+	rd_kafka_conf_t *conf = c ? kafka_consumer_conf(brokers, group, err, errlen) : NULL;
 	if (!conf)
 		goto fail;
-	if (!kafka_set(conf, "group.id", group, err, errlen) ||
-	    !kafka_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
-	    !kafka_set(conf, "enable.auto.commit", "true", err, errlen) ||
+	if (!kafka_set(conf, "enable.auto.commit", "true", err, errlen) ||
 	    !kafka_set(conf, "auto.commit.interval.ms", "500", err, errlen) ||
-	    !kafka_set(conf, "auto.offset.reset", "earliest", err, errlen) ||
-	    !kafka_set(conf, "allow.auto.create.topics", "false", err, errlen) ||
 	    /* Also bounds kafka_consumer_stop() when the broker is gone: librdkafka 2.0 defers
 	     * offset commits while the coordinator is unreachable, expires them only after
 	     * session.timeout.ms, and rd_kafka_destroy waits for them even with
@@ -684,4 +707,213 @@ bool kafka_consumer_setting(struct kafka_consumer *c, const char *name, char *ou
 unsigned long long kafka_consumer_handled(const struct kafka_consumer *c)
 {
 	return c ? c->handled : 0;
+}
+
+/* ---- replay ---- */
+
+/* One kafka_replay(): its consumer and, per partition, the offset where the partition ended when
+ * the replay began.  Used by the calling thread only. */
+struct kafka_replay {
+	rd_kafka_t *rk;
+	const char *topic;
+	int64_t *end; /* [partition]: the high watermark at the start; -1 once read to it */
+	size_t npart;
+	size_t left; /* partitions not yet read to their end */
+	const _Atomic bool *stop;
+	long long deadline; /* monotonic ms */
+};
+
+static bool replay_over(const struct kafka_replay *r)
+{
+	return *r->stop || timefmt_mono_ms() >= r->deadline;
+}
+
+/* Why the replay ended early: stopped, or the deadline passed while what (e.g. "reading") failed
+ * or went on. */
+static void replay_error(const struct kafka_replay *r, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s%s %s", *r->stop ? "stopped while " : "timed out ", what,
+	         r->topic);
+}
+
+/* The topic's partitions: r->npart and their ends.  An unreachable broker is asked again until
+ * the replay is over.  false + err when it is over first or the topic does not exist. */
+static bool replay_ends(struct kafka_replay *r, char *err, size_t errlen)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, r->topic, NULL);
+	bool ok = false;
+	rd_kafka_resp_err_t e = rkt ? RD_KAFKA_RESP_ERR__TRANSPORT : rd_kafka_last_error();
+	while (rkt) {
+		e = rd_kafka_metadata(r->rk, 0, rkt, &md, REPLAY_QUERY_MS);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+			e = md->topic_cnt == 1 ? md->topics[0].err
+			                       : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || replay_over(r))
+			break;
+		if (md)
+			rd_kafka_metadata_destroy(md);
+		md = NULL;
+		timefmt_sleep_unless(REPLAY_PAUSE_MS, r->stop);
+	}
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || !rkt)
+			snprintf(err, errlen, "topic %s: %s", r->topic, rd_kafka_err2str(e));
+		else
+			replay_error(r, "asking for the partitions of", err, errlen);
+		goto out;
+	}
+	/* Kafka numbers a topic's partitions 0 … count - 1. */
+	r->npart = (size_t)md->topics[0].partition_cnt;
+	r->end = calloc(r->npart ? r->npart : 1, sizeof *r->end);
+	if (!r->end) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t p = 0; p < r->npart; p++) {
+		int64_t low = 0, high = 0;
+		while (rd_kafka_query_watermark_offsets(r->rk, r->topic, (int32_t)p, &low, &high,
+		                                        REPLAY_QUERY_MS) !=
+		       RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (replay_over(r)) {
+				replay_error(r, "asking where the partitions end of", err, errlen);
+				goto out;
+			}
+			timefmt_sleep_unless(REPLAY_PAUSE_MS, r->stop);
+		}
+		r->end[p] = high > low ? high : -1;
+		r->left += high > low;
+	}
+	ok = true;
+out:
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	return ok;
+}
+
+/* Reads every partition that holds messages from its start.  false + err on failure. */
+static bool replay_assign(struct kafka_replay *r, char *err, size_t errlen)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(
+		r->npart ? (int)r->npart : 1);
+	for (size_t p = 0; p < r->npart; p++)
+		if (r->end[p] >= 0)
+			rd_kafka_topic_partition_list_add(l, r->topic, (int32_t)p)->offset =
+				RD_KAFKA_OFFSET_BEGINNING;
+	rd_kafka_resp_err_t e = rd_kafka_assign(r->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		snprintf(err, errlen, "assigning the partitions of %s: %s", r->topic,
+		         rd_kafka_err2str(e));
+	return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Partition p is read to its end: it is fetched no more. */
+static void replay_reached(struct kafka_replay *r, int32_t p)
+{
+	r->end[p] = -1;
+	r->left--;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, r->topic, p);
+	rd_kafka_pause_partitions(r->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Hands m to fn until it is applied or skipped (true), or the replay is over (false). */
+static bool replay_handle(const struct kafka_replay *r, const rd_kafka_message_t *m,
+                          kafka_handler_fn fn, void *arg, struct kafka_replay_stats *stats)
+{
+	long backoff = 0;
+	while (!replay_over(r)) {
+		char why[256] = "";
+		switch (fn(r->topic, m->key, m->key_len, m->payload, m->len, arg, why,
+		           sizeof why)) {
+		case KAFKA_APPLIED:
+			stats->applied++;
+			return true;
+		case KAFKA_POISON:
+			log_debug("kafka replay: message %s[%d]@%lld skipped (%s)", r->topic,
+			          (int)m->partition, (long long)m->offset, why);
+			stats->skipped++;
+			return true;
+		case KAFKA_RETRY:
+			consumer_retry_pause(m, why, &backoff);
+			timefmt_sleep_unless(backoff, r->stop);
+			break;
+		}
+	}
+	return false;
+}
+
+/* A message or a partition's end (PARTITION_EOF, whose offset is the end). */
+static void replay_message(struct kafka_replay *r, const rd_kafka_message_t *m, kafka_handler_fn fn,
+                           void *arg, struct kafka_replay_stats *stats)
+{
+	bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+	int32_t p = m->partition;
+	if (p < 0 || (size_t)p >= r->npart || r->end[p] < 0)
+		return; /* read to its end already */
+	if (!eof && m->offset < r->end[p] && !replay_handle(r, m, fn, arg, stats))
+		return;
+	/* The last message before the end, or a later one (the last were compacted), or the end. */
+	if ((eof ? m->offset : m->offset + 1) >= r->end[p])
+		replay_reached(r, p);
+}
+
+bool kafka_replay(const char *brokers, const char *group, const char *topic, kafka_handler_fn fn,
+                  void *arg, const _Atomic bool *stop, long long timeout_ms,
+                  struct kafka_replay_stats *stats, char *err, size_t errlen)
+{
+	static const _Atomic bool never = false;
+	char why[512];
+	struct kafka_replay r = {.topic = topic,
+	                         .stop = stop ? stop : &never,
+	                         .deadline = timefmt_mono_ms() + timeout_ms};
+	bool done = false;
+	*stats = (struct kafka_replay_stats){0};
+	/* Offsets are never stored, and would not be committed: nothing of the group changes. */
+	rd_kafka_conf_t *conf = kafka_consumer_conf(brokers, group, err, errlen);
+	if (!conf)
+		goto out;
+	if (!kafka_set(conf, "enable.auto.commit", "false", err, errlen) ||
+	    !kafka_set(conf, "enable.partition.eof", "true", err, errlen)) {
+		rd_kafka_conf_destroy(conf);
+		goto out;
+	}
+	r.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+	if (!r.rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(err, errlen, "kafka replay: %s", why);
+		goto out;
+	}
+	rd_kafka_poll_set_consumer(r.rk);
+	if (!replay_ends(&r, err, errlen))
+		goto out;
+	stats->partitions = r.npart;
+	if (r.left > 0 && !replay_assign(&r, err, errlen))
+		goto out;
+	while (r.left > 0 && !replay_over(&r)) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(r.rk, CONSUMER_POLL_MS);
+		if (!m)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			replay_message(&r, m, fn, arg, stats);
+		else
+			log_warn("kafka replay: %s", rd_kafka_message_errstr(m));
+		rd_kafka_message_destroy(m);
+	}
+	done = r.left == 0;
+	if (!done)
+		replay_error(&r, "reading", err, errlen);
+out:
+	/* No group to leave and nothing to commit: no consumer close, which can hang while the
+	 * broker is gone (librdkafka#4519). */
+	if (r.rk)
+		rd_kafka_destroy_flags(r.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	free(r.end);
+	return done;
 }

@@ -7,7 +7,7 @@
 #include "events.h"
 #include "handlers.h"
 #include "kafka.h"
-#include "log.h"
+#include "replay.h"
 #include "repo.h"
 #include "routes.h"
 #include "svc.h"
@@ -20,6 +20,7 @@ struct reservation_config {
 	char *room_events_topic, *user_events_topic, *reservation_events_topic, *consumer_group;
 	long long min_minutes, max_minutes, horizon_days;
 	long long idempotency_retention_s;
+	long long room_replay_timeout_s;
 };
 
 #define RES_CFG struct reservation_config
@@ -36,6 +37,8 @@ static const struct cfg_param reservation_params[] = {
 	CFG_INT(RES_CFG, "BOOKING_HORIZON_DAYS", horizon_days, "365", 1, 3650),
 	CFG_INT(RES_CFG, "IDEMPOTENCY_KEY_RETENTION_SECONDS", idempotency_retention_s, "86400", 60,
                 315360000),
+	CFG_INT(RES_CFG, "ROOM_EVENTS_REPLAY_TIMEOUT_SECONDS", room_replay_timeout_s, "300", 0,
+                86400),
 };
 
 static const struct cfg_check reservation_checks[] = {
@@ -51,19 +54,13 @@ static const struct cfg_table reservation_config_table = {
 };
 
 /* After the migrations: rooms copied before their details were kept, and not filled in since,
- * need room-service to publish them again (docs/operations.md#upgrading-to-room-search). */
-static enum db_status check_room_details(void)
+ * get them from a replay of room_events (replay.h, docs/operations.md#upgrading-to-room-search). */
+static struct res_replay_config replay_config;
+static struct res_replay *replay;
+
+static enum db_status replay_rooms_without_details(void)
 {
-	long long n = 0;
-	enum db_status st = res_repo_rooms_without_details(&n);
-	if (st == DB_OK && n > 0)
-		log_warn(
-			"%lld room(s) lack equipment, building and floor (copied before they were "
-			"kept); room searches list them as unknown until room-service publishes them "
-			"again: INSERT INTO room_republish DEFAULT VALUES in room-service's database "
-			"and restart it (docs/operations.md#upgrading-to-room-search)",
-			n);
-	return st;
+	return res_replay_start(&replay_config, &replay);
 }
 
 int main(int argc, char **argv)
@@ -82,6 +79,8 @@ int main(int argc, char **argv)
 	res_handlers_init(&rules);
 	struct res_events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
 	                                   cfg.reservation_events_topic};
+	replay_config = (struct res_replay_config){cfg.common.kafka_broker_url, cfg.consumer_group,
+	                                           &topics, cfg.room_replay_timeout_s * 1000};
 	const char *consume[] = {cfg.room_events_topic, cfg.user_events_topic, NULL};
 	const struct sweep_table sweeps[] = {
 		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
@@ -94,7 +93,7 @@ int main(int argc, char **argv)
 		.routes = res_routes,
 		.nroutes = res_routes_count,
 		.migrations = service_migrations,
-		.after_migrations = check_room_details,
+		.after_migrations = replay_rooms_without_details,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
@@ -106,6 +105,8 @@ int main(int argc, char **argv)
 		.nsweeps = countof(sweeps),
 	};
 	int rc = svc_serve(&service);
+	/* The replay uses the database pool, which svc_exit closes. */
+	res_replay_stop(replay);
 	svc_exit(&reservation_config_table, &cfg);
 	return rc;
 }

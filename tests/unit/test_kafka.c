@@ -1,8 +1,9 @@
 /* Unit tests of common/src/kafka.c against librdkafka's in-process mock cluster: synchronous
  * and batch produce (the outbox publisher's, in order, bounded by its stop flag), the consumer
  * helper's contract (order, dead-letter copies, one copy however long the DLQ stalls, retries,
- * offsets stored only after a message was applied), the producer ping, the security settings
- * every client gets, and a bounded consumer stop when the broker is gone.
+ * offsets stored only after a message was applied), the replay (every partition from its start
+ * to its end, retries, poison skipped, nothing committed, bounded), the producer ping, the
+ * security settings every client gets, and a bounded consumer stop when the broker is gone.
  *
  * The mock's group coordinator delays every new group's first join by 3 s and a rejoin after a
  * member left by session.timeout.ms - 1 s, so the consumers of all tests are started together in
@@ -207,6 +208,8 @@ enum consumer_id {
 	C_BATCH,     /* "batch" */
 	C_STALL,     /* "stall", poison → "stall.dlq" */
 	C_STALL_DLQ, /* "stall.dlq" */
+	C_REPLAY,    /* no consumer: the replay's handler */
+	C_REPLAYED, /* "replay" in group "g-replay", started by the replay test after the replays */
 	C_COUNT
 };
 
@@ -305,6 +308,8 @@ static int suite_setup(void **state)
 	s->rec[C_STALL].poison_value = "garbage";
 	s->rec[C_RETRY].retry_once_value = "b";
 	s->rec[C_OFFSETS_A].retry_always_value = "second";
+	s->rec[C_REPLAY].poison_value = "garbage";
+	s->rec[C_REPLAY].retry_once_value = "again";
 	if (mock_new(&s->main, main_topics) != 0 || mock_new(&s->doomed, doomed_topics) != 0)
 		goto fail;
 	s->p = kafka_producer_new(s->main.brokers, "test-producer", err, sizeof err);
@@ -653,6 +658,104 @@ static void test_refused_setting_never_shows_a_secret(void **state)
 	assert_null(strstr(err, "hunter2"));
 }
 
+/* How often value was recorded by r. */
+static size_t rec_count_value(struct recorder *r, const char *value)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++)
+		n += strcmp(r->msgs[i].value, value) == 0;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+/* A replay of topic on the main cluster that must reach every partition's end. */
+static void replay_ok(struct suite *s, const char *group, const char *topic,
+                      struct kafka_replay_stats *stats)
+{
+	char err[256] = "";
+	if (!kafka_replay(s->main.brokers, group, topic, rec_handler, &s->rec[C_REPLAY], NULL,
+	                  WAIT_MS, stats, err, sizeof err))
+		fail_msg("kafka_replay %s: %s", topic, err);
+}
+
+/* A replay hands every message of every partition to the handler, from the start each time
+ * (one that asks to retry again, an unusable one skipped), and ends at the end; it commits
+ * nothing: a consumer of the group it named starts from the beginning afterwards. */
+static void test_replay_reads_every_partition_to_its_end(void **state)
+{
+	struct suite *s = *state;
+	struct recorder *r = &s->rec[C_REPLAY];
+	struct kafka_replay_stats stats;
+	assert_int_equal(rd_kafka_mock_topic_create(s->main.mc, "replay", 2, 1),
+	                 RD_KAFKA_RESP_ERR_NO_ERROR);
+	static const char *const keys[] = {"k1", "k2", "k3", "k4", "k5", "k6"};
+	static const char *const values[] = {"one", "garbage", "again", "four", "five", "six"};
+	for (size_t i = 0; i < 6; i++)
+		produce(s->p, "replay", keys[i], values[i]);
+
+	replay_ok(s, "g-replay", "replay", &stats);
+	assert_int_equal(stats.partitions, 2);
+	assert_int_equal(stats.applied, 5);
+	assert_int_equal(stats.skipped, 1);
+	assert_int_equal(rec_count(r), 7);
+	assert_int_equal(rec_count_value(r, "again"), 2);
+	for (size_t i = 0; i < 6; i++)
+		if (i != 2)
+			assert_int_equal(rec_count_value(r, values[i]), 1);
+
+	/* Again from the start, up to the new end. */
+	produce(s->p, "replay", "k7", "seven");
+	replay_ok(s, "g-replay", "replay", &stats);
+	assert_int_equal(stats.applied, 6);
+	assert_int_equal(stats.skipped, 1);
+	assert_int_equal(rec_count(r), 14);
+	assert_int_equal(rec_count_value(r, "one"), 2);
+	assert_int_equal(rec_count_value(r, "seven"), 1);
+
+	/* Nothing committed for the group: its consumer reads all seven. */
+	assert_non_null(consumer_start(s, C_REPLAYED, &s->main, "g-replay", "replay"));
+	assert_int_equal(rec_wait(&s->rec[C_REPLAYED], 7), 7);
+	assert_int_equal(rec_count_value(&s->rec[C_REPLAYED], "one"), 1);
+}
+
+/* A replay of an empty topic ends at once; one that is stopped, one without a broker (bounded
+ * by its timeout) and one with a setting librdkafka refuses (kafka_configure reaches it too)
+ * fail with the reason.  (A topic that does not exist cannot be tried here: the mock cluster
+ * creates every topic asked for.) */
+static void test_replay_is_bounded(void **state)
+{
+	struct suite *s = *state;
+	struct recorder *r = &s->rec[C_REPLAY];
+	struct kafka_replay_stats stats;
+	char err[256] = "";
+	assert_int_equal(rd_kafka_mock_topic_create(s->main.mc, "replay-empty", 3, 1),
+	                 RD_KAFKA_RESP_ERR_NO_ERROR);
+	replay_ok(s, "g-replay-empty", "replay-empty", &stats);
+	assert_int_equal(stats.partitions, 3);
+	assert_int_equal(stats.applied, 0);
+
+	_Atomic bool stop = true;
+	assert_false(kafka_replay(s->main.brokers, "g-replay", "replay", rec_handler, r, &stop,
+	                          WAIT_MS, &stats, err, sizeof err));
+	assert_non_null(strstr(err, "stopped"));
+
+	long long t0 = mono_ms();
+	assert_false(kafka_replay("127.0.0.1:1", "g-replay", "replay", rec_handler, r, NULL, 1500,
+	                          &stats, err, sizeof err));
+	long long took = mono_ms() - t0;
+	assert_non_null(strstr(err, "timed out"));
+	assert_true(took >= 1500 && took < 4000);
+
+	const struct kafka_property bad[] = {{"security.protocol", "no-such-protocol", false}};
+	kafka_configure(bad, 1);
+	bool ok = kafka_replay(s->main.brokers, "g-replay", "replay", rec_handler, r, NULL, WAIT_MS,
+	                       &stats, err, sizeof err);
+	kafka_configure(NULL, 0);
+	assert_false(ok);
+	assert_non_null(strstr(err, "security.protocol"));
+}
+
 /* Stopping a consumer is bounded even when its broker has disappeared. */
 static void test_consumer_stop_without_broker(void **state)
 {
@@ -685,6 +788,8 @@ int main(void)
 		cmocka_unit_test(test_dead_letter_once_while_the_dlq_stalls),
 		cmocka_unit_test(test_retry_redelivers_in_order),
 		cmocka_unit_test(test_offset_stored_only_after_applied),
+		cmocka_unit_test(test_replay_reads_every_partition_to_its_end),
+		cmocka_unit_test(test_replay_is_bounded),
 		cmocka_unit_test(test_producer_ping),
 		cmocka_unit_test(test_produce_batch_in_order),
 		cmocka_unit_test(test_produce_batch_stops_without_broker),
