@@ -123,6 +123,9 @@ struct svc_service {
 	 * and the service goes on.  E.g. room-service's re-publication of every room once after an
 	 * upgrade. */
 	enum db_status (*after_migrations)(void);
+	/* Optional: called as soon as the stop signal arrives, before the drain, to tell the
+	 * service's own background work to end (it is joined after svc_serve returns). */
+	void (*on_stop)(void);
 	const char *openapi;             /* the OpenAPI document served at /openapi.json */
 	const char *rate_limit_prefix;   /* e.g. "/auth/"; NULL = no rate limit */
 	long long rate_limit_per_minute; /* per client address; 0 = off */

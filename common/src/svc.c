@@ -356,6 +356,8 @@ int svc_serve(const struct svc_service *s)
 		if (rc == 0) {
 			int sig = svc_wait_signal(-1);
 			log_info("signal %d: shutting down", sig);
+			if (s->on_stop)
+				s->on_stop();
 		}
 	} else if (migrated < 0) {
 		rc = 1;

@@ -38,7 +38,9 @@ static enum kafka_handled events_apply(const struct res_event *ev, const char *t
 		break;
 	case RES_EVENT_ROOM_DELETE:
 		st = res_repo_room_delete(ev->id, ev->version, topic, &cancelled);
-		if (st == DB_OK)
+		if (st == DB_OK && cancelled < 0)
+			log_debug("room %lld: already deleted", ev->id);
+		else if (st == DB_OK)
 			log_info("room %lld deleted: %ld future reservation(s) cancelled", ev->id,
 			         cancelled);
 		break;

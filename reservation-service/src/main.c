@@ -58,6 +58,12 @@ static const struct cfg_table reservation_config_table = {
 static struct res_replay_config replay_config;
 static struct res_replay *replay;
 
+/* At the stop signal: a replay still running ends before the drain is over. */
+static void stop_replay(void)
+{
+	res_replay_signal(replay);
+}
+
 static enum db_status replay_rooms_without_details(void)
 {
 	return res_replay_start(&replay_config, &replay);
@@ -94,6 +100,7 @@ int main(int argc, char **argv)
 		.nroutes = res_routes_count,
 		.migrations = service_migrations,
 		.after_migrations = replay_rooms_without_details,
+		.on_stop = stop_replay,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,

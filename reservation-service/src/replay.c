@@ -93,6 +93,12 @@ enum db_status res_replay_start(const struct res_replay_config *cfg, struct res_
 	return DB_OK;
 }
 
+void res_replay_signal(struct res_replay *r)
+{
+	if (r)
+		r->stop = true;
+}
+
 void res_replay_stop(struct res_replay *r)
 {
 	if (!r)

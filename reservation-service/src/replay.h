@@ -28,6 +28,9 @@ struct res_replay_config {
  * started, call again).  cfg is borrowed until res_replay_stop().  Not thread-safe. */
 enum db_status res_replay_start(const struct res_replay_config *cfg, struct res_replay **out);
 
+/* Asks the replay to end soon (thread-safe; NULL: nothing); res_replay_stop() still joins it. */
+void res_replay_signal(struct res_replay *r);
+
 /* Stops the replay if it still runs, waits for its thread and frees r (NULL: nothing). */
 void res_replay_stop(struct res_replay *r);
 

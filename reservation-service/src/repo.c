@@ -582,14 +582,22 @@ enum db_status res_repo_room_delete(long long id, long long version, const char 
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
-	/* A tombstone even for a room never seen, so a late room_created cannot resurrect it. */
-	st = db_exec(NULL,
+	/* A tombstone even for a room never seen, so a late room_created cannot resurrect it.  A
+	 * room already deleted at that version (a re-delivery, a replay) changes nothing: its
+	 * future reservations were cancelled then, and none can be booked since. */
+	PGresult *res = NULL;
+	st = db_exec(&res,
 	             "INSERT INTO rooms (id, active, deleted, version) "
 	             "VALUES ($1::bigint, false, true, $2::int) "
 	             "ON CONFLICT (id) DO UPDATE SET active = false, deleted = true, "
-	             "version = greatest(rooms.version, EXCLUDED.version), updated_at = now()",
+	             "version = greatest(rooms.version, EXCLUDED.version), updated_at = now() "
+	             "WHERE NOT rooms.deleted OR rooms.version < EXCLUDED.version RETURNING 1",
 	             2, params);
-	if (st == DB_OK)
+	bool changed = st == DB_OK && PQntuples(res) == 1;
+	PQclear(res);
+	if (st == DB_OK && !changed)
+		*cancelled = -1;
+	else if (st == DB_OK)
 		st = cancel_future("room_id", ids, "room_deleted", topic, cancelled);
 	if (st != DB_OK) {
 		db_rollback();

@@ -116,9 +116,10 @@ void res_time_param(const struct res_time *t, char abs[24], const char **abs_out
  * (room-service's re-publication, migration 003). */
 struct res_event;
 enum db_status res_repo_room_upsert(const struct res_event *ev);
-/* Marks the room deleted (tombstone) and cancels its future confirmed reservations. */
 /* How many rooms of the copy (not deleted) lack the details a search needs (*count). */
 enum db_status res_repo_rooms_without_details(long long *count);
+/* Marks the room deleted (tombstone) and cancels its future confirmed reservations (*cancelled:
+ * how many; -1 when the room was already deleted at that version: nothing changed). */
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
                                     long *cancelled);
 /* In one transaction: voids the user's tokens issued before occurred_at (the deletion's time,
