@@ -107,15 +107,23 @@ struct db_slot {
 	size_t nstmts;
 };
 
-/* A thread waiting for a slot, on its own stack: the queue is first come, first served, and a
- * slot given back goes straight to the first waiter (slot set, its cond signalled), so that a
- * thread that just arrived cannot take it first (under load, waiters woken by a shared
- * condition variable lost the slot to newcomers again and again: the latency tail). */
+/* A thread waiting for a slot, on its own stack, in a queue oldest first.  A slot given back
+ * goes to the free stack, where the running thread that asks first takes it (the woken waiter
+ * or a newcomer: the connection does not sit idle while a woken thread waits for a CPU), unless
+ * the oldest waiter has waited DB_POOL_HANDOFF_US: then the slot goes straight to it (slot set,
+ * its cond signalled) and newcomers queue behind it, so that nobody loses the slot to
+ * newcomers again and again (the latency tail).  Handing every slot over cost ~10 % of the
+ * reads' throughput (a convoy: the slot idle until the woken waiter ran); never handing it over
+ * doubled their p99. */
 struct db_waiter {
 	pthread_cond_t cond; /* monotonic clock */
 	struct db_slot *slot;
 	struct db_waiter *next;
+	long long since_us; /* queued at (timefmt_mono_us) */
+	bool woken;         /* signalled to look at the free stack */
 };
+
+#define DB_POOL_HANDOFF_US 15000
 
 static struct {
 	pthread_mutex_t lock;
@@ -251,6 +259,26 @@ void db_pool_close(void)
 	pthread_mutex_unlock(&db_pool.lock);
 }
 
+/* True when the oldest waiter has waited DB_POOL_HANDOFF_US at now_us: slots given back are
+ * then handed to it, not left to whoever asks first.  Under db_pool.lock. */
+static bool db_pool_starving(long long now_us)
+{
+	return db_pool.first && now_us - db_pool.first->since_us >= DB_POOL_HANDOFF_US;
+}
+
+/* Takes w out of the queue.  Under db_pool.lock. */
+static void db_pool_dequeue(struct db_waiter *w)
+{
+	struct db_waiter **p = &db_pool.first, *prev = NULL;
+	while (*p != w) {
+		prev = *p;
+		p = &(*p)->next;
+	}
+	*p = w->next;
+	if (db_pool.last == w)
+		db_pool.last = prev;
+}
+
 /* Lends this thread a slot unless it holds one: waits up to DB_POOL_WAIT_MS for one to be given
  * back, then answers DB_BUSY (counted).  The wait, however short, goes into the histogram. */
 static enum db_status db_pool_borrow(void)
@@ -260,7 +288,7 @@ static enum db_status db_pool_borrow(void)
 	long long t0 = timefmt_mono_us();
 	pthread_mutex_lock(&db_pool.lock);
 	db_pool_ready_locked();
-	if (db_pool.nfree > 0 && !db_pool.first) {
+	if (db_pool.nfree > 0 && !db_pool_starving(t0)) {
 		db_tl_slot = &db_pool.slots[db_pool.free[--db_pool.nfree]];
 	} else {
 		struct timespec until;
@@ -271,7 +299,7 @@ static enum db_status db_pool_borrow(void)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		struct db_waiter w = {.slot = NULL, .next = NULL};
+		struct db_waiter w = {.slot = NULL, .next = NULL, .since_us = t0, .woken = false};
 		pthread_condattr_t attr;
 		pthread_condattr_init(&attr);
 		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -284,20 +312,28 @@ static enum db_status db_pool_borrow(void)
 		db_pool.last = &w;
 		db_pool.waiters++;
 		int rc = 0;
-		while (!w.slot && rc != ETIMEDOUT)
-			rc = pthread_cond_timedwait(&w.cond, &db_pool.lock, &until);
-		db_pool.waiters--;
-		if (!w.slot) {
-			/* Timed out: still queued (a slot given to it would have dequeued it). */
-			struct db_waiter **p = &db_pool.first, *prev = NULL;
-			while (*p != &w) {
-				prev = *p;
-				p = &(*p)->next;
+		for (;;) {
+			if (w.slot)
+				break; /* handed over: dequeued by the giver */
+			if (db_pool.nfree > 0 &&
+			    (db_pool.first == &w || !db_pool_starving(timefmt_mono_us()))) {
+				w.slot = &db_pool.slots[db_pool.free[--db_pool.nfree]];
+				db_pool_dequeue(&w);
+				break;
 			}
-			*p = w.next;
-			if (db_pool.last == &w)
-				db_pool.last = prev;
+			if (rc == ETIMEDOUT) {
+				db_pool_dequeue(&w);
+				break;
+			}
+			/* A free slot that only the oldest waiter may take now: it must look. */
+			if (db_pool.nfree > 0 && !db_pool.first->woken) {
+				db_pool.first->woken = true;
+				pthread_cond_signal(&db_pool.first->cond);
+			}
+			w.woken = false;
+			rc = pthread_cond_timedwait(&w.cond, &db_pool.lock, &until);
 		}
+		db_pool.waiters--;
 		db_tl_slot = w.slot;
 		pthread_cond_destroy(&w.cond);
 	}
@@ -340,15 +376,21 @@ static void db_pool_release(void)
 	db_tl_slot = NULL;
 	pthread_mutex_lock(&db_pool.lock);
 	struct db_waiter *w = db_pool.first;
-	if (w) {
-		db_pool.first = w->next;
-		if (!db_pool.first)
-			db_pool.last = NULL;
+	if (w && db_pool_starving(timefmt_mono_us())) {
+		db_pool_dequeue(w);
 		w->slot = s;
 		pthread_cond_signal(&w->cond);
 	} else {
 		assert(db_pool.nfree < db_pool.size);
 		db_pool.free[db_pool.nfree++] = (int)(s - db_pool.slots);
+		/* The oldest waiter not woken yet looks at the free stack (one per slot given back,
+		 * so that no free slot waits for a newcomer). */
+		while (w && w->woken)
+			w = w->next;
+		if (w) {
+			w->woken = true;
+			pthread_cond_signal(&w->cond);
+		}
 	}
 	pthread_mutex_unlock(&db_pool.lock);
 }

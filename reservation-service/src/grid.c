@@ -1,6 +1,6 @@
 /* The day grid: for each room of a page, its local day and what is booked in it.  Who holds a
  * slot is shown only to that holder and to admins (docs/api.md#day-grid, the privacy rule); the
- * others see the interval alone. */
+ * others see the interval alone (res_repo_grid applies the rule while writing the page). */
 #include "grid.h"
 
 #include <stdlib.h>
@@ -11,25 +11,6 @@
 #include "repo_grid.h"
 
 #define BUILDING_MAX_CHARS 100 /* room-service's limit on a room's building */
-
-/* Keeps the holder's details (reservation_id, user_id, purpose) of the busy intervals in page
- * (borrowed) only where the caller may see them: their own reservations, or all for an admin. */
-static void grid_redact(json_t *page, const struct auth_user *u)
-{
-	size_t i, j;
-	json_t *item, *busy;
-	if (u->admin)
-		return;
-	json_array_foreach(page, i, item) {
-		json_array_foreach(json_object_get(item, "busy"), j, busy) {
-			if (json_integer_value(json_object_get(busy, "user_id")) == u->id)
-				continue;
-			json_object_del(busy, "reservation_id");
-			json_object_del(busy, "user_id");
-			json_object_del(busy, "purpose");
-		}
-	}
-}
 
 /* The cursor of req_page: [building or null, floor or null, name, id] (repo_grid.h) into f,
  * borrowing from cursor.  Replies 400 on failure. */
@@ -55,7 +36,8 @@ static bool grid_after(struct req *r, const json_t *cursor, struct res_grid_filt
 void res_handle_grid(struct req *r)
 {
 	struct res_grid_filter f = {0};
-	json_t *cursor = NULL, *page = NULL, *next = NULL;
+	json_t *cursor = NULL, *next = NULL;
+	struct jsonx_text page = {0};
 	char date[16], building[4 * BUILDING_MAX_CHARS + 1];
 	char *equipment = NULL;
 	int hb;
@@ -70,15 +52,14 @@ void res_handle_grid(struct req *r)
 	f.equipment = equipment;
 	if (hb == 1 && building[0])
 		f.building = building;
+	f.all_holders = req_user(r)->admin;
+	f.viewer = req_user(r)->id;
 	enum db_status st = res_repo_grid(&f, &page, &next);
-	if (req_page_read(r, st, next)) {
-		grid_redact(page, req_user(r));
-		req_reply_json(r, 200, page);
-		page = NULL;
-	}
+	if (req_page_read(r, st, next))
+		req_reply_json_text(r, 200, page.data, page.len);
 out:
 	json_decref(next);
-	json_decref(page);
+	jsonx_text_free(&page);
 	json_decref(cursor);
 	free(equipment);
 }

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "jsonx.h"
 
 /* Which rooms a page of the grid holds.  Strings are borrowed. */
 struct res_grid_filter {
@@ -28,18 +29,24 @@ struct res_grid_filter {
 	const char *after_name;
 	long long after_id;
 	long long limit;
+	/* Whose holder details (reservation_id, user_id, purpose) the page shows: every
+	 * reservation's (an admin), or only those of the viewer's own (docs/api.md#day-grid). */
+	bool all_holders;
+	long long viewer;
 };
 
 /* One page of the grid in one statement: active rooms not deleted matching f, ordered by
  * building, floor (each missing last), name and id.  A room whose copy does not know its
  * details yet (details_known false) passes the building, floor and equipment filters: it cannot
- * be judged, and is listed marked rather than silently dropped.  *page: new array of
+ * be judged, and is listed marked rather than silently dropped.  *page: the JSON text of an array of
  * {room: {id, name, capacity, equipment, building, floor, time_zone, active}, details_known,
  * day: {date, time_zone, start_time, end_time}, busy: [{start_time, end_time, reservation_id,
  * user_id, purpose}]} where busy are the confirmed reservations overlapping the room's local
- * day, clipped to it, by start, with their holders (the caller decides who may see those:
- * docs/api.md#day-grid).  *next: the cursor of the next page ([building, floor, name, id], nulls
- * for missing values) or NULL on the last one.  Both new references, NULL on failure. */
-enum db_status res_repo_grid(const struct res_grid_filter *f, json_t **page, json_t **next);
+ * day, clipped to it, by start, the last three only where f lets the viewer see the holder (the
+ * privacy rule, applied while writing).  *next: the cursor of the next page ([building, floor,
+ * name, id], nulls for missing values) or NULL on the last one, a new reference.  On failure
+ * *page is empty (nothing to free) and *next NULL; otherwise jsonx_text_free(page). */
+enum db_status res_repo_grid(const struct res_grid_filter *f, struct jsonx_text *page,
+                             json_t **next);
 
 #endif
