@@ -6,6 +6,7 @@
 #   make lint                 clang-format, shellcheck and ruff over the tree (scripts/lint.sh)
 #   make run                  the whole stack in the foreground (Ctrl-C stops it)
 #   make token EMAIL=… [ROLE=admin]   an access token for the running stack
+#   make backup / make restore FILE=backups/<time>   dump / restore make run's databases
 #   V=1                       show the commands
 
 SERVICES := user-service room-service reservation-service
@@ -156,3 +157,4 @@ clean:
 include mk/fuzz.mk
 include mk/bench.mk
 include mk/soak.mk
+include mk/backup.mk

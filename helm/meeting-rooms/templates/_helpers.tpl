@@ -446,6 +446,15 @@ error is always the same complete list: secrets must come from the caller, never
 {{- $errors = append $errors "alerting.alertmanagerConfig.authPasswordSecret.name is required with authUsername (the SMTP password comes from a Secret)" -}}
 {{- end -}}
 {{- end -}}
+{{- $bk := .Values.backup -}}
+{{- if $bk.enabled -}}
+{{- if not $bk.s3.bucket -}}
+{{- $errors = append $errors "backup.s3.bucket is required when backup.enabled=true" -}}
+{{- end -}}
+{{- if not $bk.s3.credentialsSecret.name -}}
+{{- $errors = append $errors "backup.s3.credentialsSecret.name is required when backup.enabled=true (a Secret holding the access key id and secret access key; never values)" -}}
+{{- end -}}
+{{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nmeeting-rooms: missing or invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}
 {{- end -}}
@@ -487,4 +496,18 @@ capabilities:
     - ALL
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/* Backups: the CronJob's name, and the S3 endpoint's port for its NetworkPolicy (443 for AWS
+     S3, whose endpoint is left empty). */}}
+{{- define "mr.backup.fullname" -}}
+{{- printf "%s-backup" (include "mr.prefix" .) -}}
+{{- end -}}
+
+{{- define "mr.backup.s3Port" -}}
+{{- with .Values.backup.s3.endpoint -}}
+{{- include "mr.urlPort" . -}}
+{{- else -}}
+443
+{{- end -}}
 {{- end -}}
