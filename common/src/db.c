@@ -277,6 +277,24 @@ static void db_pool_dequeue(struct db_waiter *w)
 	*p = w->next;
 	if (db_pool.last == w)
 		db_pool.last = prev;
+	db_pool.waiters--;
+}
+
+/* While a slot is free, the oldest waiter not woken yet is told to look (one wake per free slot,
+ * so that no free slot waits for a newcomer while someone sleeps).  A waiter that leaves the
+ * queue, whichever way, calls this: the wake it used may have been meant for another slot.
+ * Under db_pool.lock. */
+static void db_pool_wake_locked(void)
+{
+	if (db_pool.nfree <= 0)
+		return;
+	struct db_waiter *w = db_pool.first;
+	while (w && w->woken)
+		w = w->next;
+	if (w) {
+		w->woken = true;
+		pthread_cond_signal(&w->cond);
+	}
 }
 
 /* Lends this thread a slot unless it holds one: waits up to DB_POOL_WAIT_MS for one to be given
@@ -333,7 +351,7 @@ static enum db_status db_pool_borrow(void)
 			w.woken = false;
 			rc = pthread_cond_timedwait(&w.cond, &db_pool.lock, &until);
 		}
-		db_pool.waiters--;
+		db_pool_wake_locked();
 		db_tl_slot = w.slot;
 		pthread_cond_destroy(&w.cond);
 	}
@@ -376,21 +394,16 @@ static void db_pool_release(void)
 	db_tl_slot = NULL;
 	pthread_mutex_lock(&db_pool.lock);
 	struct db_waiter *w = db_pool.first;
-	if (w && db_pool_starving(timefmt_mono_us())) {
+	/* Handed over only when nothing else is free: with a free slot the oldest waiter, woken
+	 * for it, takes that one. */
+	if (w && db_pool.nfree == 0 && db_pool_starving(timefmt_mono_us())) {
 		db_pool_dequeue(w);
 		w->slot = s;
 		pthread_cond_signal(&w->cond);
 	} else {
 		assert(db_pool.nfree < db_pool.size);
 		db_pool.free[db_pool.nfree++] = (int)(s - db_pool.slots);
-		/* The oldest waiter not woken yet looks at the free stack (one per slot given back,
-		 * so that no free slot waits for a newcomer). */
-		while (w && w->woken)
-			w = w->next;
-		if (w) {
-			w->woken = true;
-			pthread_cond_signal(&w->cond);
-		}
+		db_pool_wake_locked();
 	}
 	pthread_mutex_unlock(&db_pool.lock);
 }
