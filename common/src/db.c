@@ -110,8 +110,9 @@ struct db_slot {
 /* A thread waiting for a slot, on its own stack, in a queue oldest first.  A slot given back
  * goes to the free stack, where the running thread that asks first takes it (the woken waiter
  * or a newcomer: the connection does not sit idle while a woken thread waits for a CPU), unless
- * the oldest waiter has waited DB_POOL_HANDOFF_US: then the slot goes straight to it (slot set,
- * its cond signalled) and newcomers queue behind it, so that nobody loses the slot to
+ * the oldest waiter has waited DB_POOL_HANDOFF_US: then only it may take a free slot, a slot
+ * given back while none is free goes straight to it (slot set, its cond signalled), and
+ * newcomers queue behind it, so that nobody loses the slot to
  * newcomers again and again (the latency tail).  Handing every slot over cost ~10 % of the
  * reads' throughput (a convoy: the slot idle until the woken waiter ran); never handing it over
  * doubled their p99. */
