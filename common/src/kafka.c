@@ -534,6 +534,11 @@ static void consumer_retry_pause(const rd_kafka_message_t *m, const char *why, l
 	         *backoff);
 }
 
+#define KAFKA_DLQ_METRIC "kafka_dlq_messages_total"
+#define KAFKA_DLQ_HELP "Messages sent to a DLQ."
+#define KAFKA_CONSUMED_METRIC "kafka_messages_consumed_total"
+#define KAFKA_CONSUMED_HELP "Messages handled."
+
 static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, long *backoff)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
@@ -547,8 +552,7 @@ static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, lon
 	if (h == KAFKA_POISON) {
 		switch (consumer_dead_letter(c, m, dlq, why)) {
 		case KAFKA_DLQ_DELIVERED:
-			metrics_counter_add("kafka_dlq_messages_total", "Messages sent to a DLQ.",
-			                    1);
+			metrics_counter_add(KAFKA_DLQ_METRIC, KAFKA_DLQ_HELP, 1);
 			h = KAFKA_APPLIED;
 			break;
 		case KAFKA_DLQ_WAITING:
@@ -564,7 +568,7 @@ static void consumer_handle(struct kafka_consumer *c, rd_kafka_message_t *m, lon
 	if (h == KAFKA_APPLIED) {
 		consumer_store(c->rk, m);
 		c->handled++;
-		metrics_counter_add("kafka_messages_consumed_total", "Messages handled.", 1);
+		metrics_counter_add(KAFKA_CONSUMED_METRIC, KAFKA_CONSUMED_HELP, 1);
 		*backoff = 0;
 		return;
 	}
@@ -657,6 +661,11 @@ struct kafka_consumer *kafka_consumer_start(const char *brokers, const char *gro
 	c->fn = fn;
 	c->arg = arg;
 	c->thread_exit = thread_exit;
+	/* Exported at 0 from the start: an alert on increase() sees the first message counted,
+	 * which a series that appears with the value 1 would not show (helm chart,
+	 * MeetingRoomsDLQMessages). */
+	metrics_counter_add(KAFKA_DLQ_METRIC, KAFKA_DLQ_HELP, 0);
+	metrics_counter_add(KAFKA_CONSUMED_METRIC, KAFKA_CONSUMED_HELP, 0);
 	if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
 		snprintf(err, errlen, "kafka consumer: cannot start thread");
 		rd_kafka_destroy(c->rk);

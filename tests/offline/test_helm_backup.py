@@ -163,7 +163,9 @@ def test_each_container_gets_only_its_own_credentials(backup_render, helm):
     assert u["BACKUP_S3_BUCKET"] == "rooms-backups"
     assert u["BACKUP_S3_ENDPOINT"] == "http://minio.storage.svc:9000"
     assert u["BACKUP_S3_PATH_STYLE"] == "true" and u["BACKUP_RETENTION_DAYS"] == "7"
-    assert u["BACKUP_S3_PREFIX"] == "meeting-rooms/%Y-%m-%d/"
+    # The default prefix is the release's own: releases sharing a bucket never overwrite or
+    # prune each other's dumps.
+    assert u["BACKUP_S3_PREFIX"] == f"meeting-rooms/{NAMESPACE}/{RELEASE}/%Y-%m-%d/"
     assert u["AWS_REGION"] == "us-east-1" and u["AWS_EC2_METADATA_DISABLED"] == "true"
     assert not {k for k in d if k.startswith("AWS_")}
     assert not {k for k in u if k.startswith("PG")}
@@ -288,6 +290,10 @@ def test_backup_network_paths(backup_render, helm, external_values_file):
      "backup.s3.credentialsSecret.name is required"),
     ({**BACKUP, "backup.s3.prefix": "meeting-rooms/%Y-%m-%d"}, "backup.s3.prefix"),
     ({**BACKUP, "backup.s3.prefix": "/meeting-rooms/"}, "backup.s3.prefix"),
+    # No fixed part to list under (pruning would scan the whole bucket), or a conversion whose
+    # output pruning cannot recognise.
+    ({**BACKUP, "backup.s3.prefix": "%Y-%m-%d/"}, "backup.s3.prefix"),
+    ({**BACKUP, "backup.s3.prefix": "rooms/%b/"}, "backup.s3.prefix"),
     ({**BACKUP, "backup.s3.endpoint": "minio:9000"}, "backup.s3.endpoint"),
     ({**BACKUP, "backup.schedule": "daily"}, "backup.schedule"),
     ({**BACKUP, "backup.image.awsCli.tag": "latest"}, "backup.image.awsCli.tag"),
@@ -301,6 +307,19 @@ def test_bad_backup_values_are_refused(helm, sets_, message):
 
 
 # --- the script ----------------------------------------------------------------------------------
+
+def test_arrays_that_may_be_empty_are_expanded_safely():
+    # amazon/aws-cli's image is amazonlinux:2 with bash 4.2: before 4.4, "${a[@]}" of an empty
+    # array aborts under set -u.  Every such expansion must be ${a[@]+"${a[@]}"}; DATABASES is
+    # refused when empty, so it may be expanded plainly.  (No bash 4.2 to run the script under.)
+    for script in (SCRIPT, LOCAL_SCRIPT):
+        text = "\n".join(line for line in script.read_text().splitlines()
+                         if not line.lstrip().startswith("#"))
+        bare = re.findall(r'(?<!\+)"\$\{(\w+)\[@\]\}"', text)
+        assert set(bare) <= {"DATABASES"}, (script, bare)
+    text = SCRIPT.read_text()
+    assert text.index('names no database"') < text.index("\ncase $1 in")
+
 
 def test_scripts_pass_shellcheck():
     assert shutil.which("shellcheck"), "shellcheck is not installed (scripts/deps.sh)"
@@ -448,6 +467,46 @@ def test_prune_deletes_only_our_dumps_older_than_the_retention(fake, style):
     proc, calls = fake("prune", **s3_env(FAKE_LISTING="None\n"))
     assert proc.returncode == 0, proc.stderr
     assert deleted(calls) == []
+
+
+def test_prune_deletes_only_keys_the_whole_prefix_format_produces(fake):
+    prefix = "meeting-rooms/rooms/mr/%Y-%m-%d/"
+    old = [(f"meeting-rooms/rooms/mr/2020-01-0{i}/{db}.dump", ago(days=90))
+           for i, db in enumerate(DATABASES, 1)]
+    kept = [("meeting-rooms/rooms/mr/2020-01-01/x/user_db.dump", ago(days=90)),   # deeper
+            ("meeting-rooms/rooms/mr/keep-forever/user_db.dump", ago(days=900)),  # by hand
+            ("meeting-rooms/rooms/mr/2020-01-01user_db.dump", ago(days=90)),
+            ("meeting-rooms/rooms/mr/20200-01-01/user_db.dump", ago(days=90)),
+            ("meeting-rooms/rooms/mr-staging/2020-01-01/room_db.dump", ago(days=90)),
+            ("meeting-rooms/rooms/mr/staging/2020-01-01/room_db.dump", ago(days=90)),
+            ("meeting-rooms/staging/mr/2020-01-01/room_db.dump", ago(days=90)),
+            ("otherapp/2020-01-01/user_db.dump", ago(days=90))]
+    objects = listing((k, aws_time(t, "cli")) for k, t in old + kept)
+    proc, calls = fake("prune", **s3_env(BACKUP_S3_PREFIX=prefix, FAKE_LISTING=objects))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(deleted(calls)) == sorted(k for k, _ in old)
+    (lst,) = [c["args"] for c in calls if "list-objects-v2" in c["args"]]
+    assert lst[lst.index("--prefix") + 1] == "meeting-rooms/rooms/mr/"
+
+    # Literal text after a conversion and regex characters in the prefix stand for themselves.
+    prefix = "a.b/%Y%m%d-%H%M.x+/"
+    objects = listing([("a.b/20200101-0102.x+/user_db.dump", aws_time(ago(days=90), "cli")),
+                       ("aXb/20200101-0102.x+/user_db.dump", aws_time(ago(days=90), "cli")),
+                       ("a.b/20200101-0102.xx/user_db.dump", aws_time(ago(days=90), "cli")),
+                       ("a.b/20200101-0102Xx+/user_db.dump", aws_time(ago(days=90), "cli"))])
+    proc, calls = fake("prune", **s3_env(BACKUP_S3_PREFIX=prefix, FAKE_LISTING=objects))
+    assert proc.returncode == 0, proc.stderr
+    assert deleted(calls) == ["a.b/20200101-0102.x+/user_db.dump"]
+
+    # A prefix without a fixed part, or with a conversion pruning cannot recognise, is refused
+    # before anything is listed, uploaded or deleted.
+    d = dumps_in(fake.dir)
+    for bad, message in (("%Y-%m-%d/", "must start with fixed text"),
+                         ("rooms/%b/", "unsupported conversion %b")):
+        for args in (("prune",), ("upload", str(d))):
+            proc, calls = fake(*args, **s3_env(BACKUP_S3_PREFIX=bad, FAKE_LISTING=objects))
+            assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+            assert calls == []
 
 
 def test_retention_zero_keeps_everything(fake):

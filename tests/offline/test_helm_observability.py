@@ -557,6 +557,44 @@ def test_promtool_tests_fail_when_the_thresholds_change(helm, promtool_bin, tmp_
         assert f"alertname: {alert}," in out, alert
 
 
+LAG = 'kafka_consumergroup_lag{job="kafka-exporter",namespace="kafka",partition="0",'
+CONSUMER_LAG_TEST = {
+    "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
+    "tests": [{"interval": "1m", "input_series": [
+        {"series": LAG + 'cluster="rooms",consumergroup="reservation-service"}',
+         "values": "2000x30"},
+        {"series": LAG + 'cluster="other",consumergroup="room-service"}', "values": "50000x30"}],
+        "alert_rule_test": [{"eval_time": "20m", "alertname": "MeetingRoomsConsumerLag",
+                             "exp_alerts": [{
+                                 "exp_labels": {"severity": "warning", "namespace": "rooms",
+                                                "consumergroup": "reservation-service"},
+                                 "exp_annotations": {
+                                     "summary": "consumer group reservation-service lags behind",
+                                     "description": "Consumer lag is 2000 messages."}}]}]}]}
+
+
+def test_consumer_lag_reads_only_the_chosen_exporter(helm, promtool_bin, tmp_path):
+    """Another Kafka's exporter reporting the same group names (cluster="other") is not this
+    release's lag once kafkaExporterSelector picks the exporter; the alert routes by the
+    release's namespace, not the exporter's."""
+    values = tmp_path / "selector.yaml"
+    values.write_text(yaml.safe_dump({"monitoring": {"prometheusRule": {
+        "enabled": True, "kafkaExporterSelector": 'job="kafka-exporter",cluster="rooms"'}}}))
+    r = helm.template(files=(str(values),))
+    assert r.returncode == 0, r.stderr
+    rules_file(r, tmp_path / "rules.yaml")
+    (tmp_path / "lag.yaml").write_text(yaml.safe_dump(CONSUMER_LAG_TEST))
+    proc = subprocess.run([promtool_bin, "test", "rules", "lag.yaml"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"monitoring": {"prometheusRule": {
+        "enabled": True, "kafkaExporterSelector": 'job="x"} or vector(1) #'}}}))
+    r = helm.template(files=(str(bad),))
+    assert r.returncode != 0 and "kafkaExporterSelector" in r.stderr, r.stderr
+
+
 def test_every_alert_has_a_runbook_paragraph(logging_render, tmp_path):
     alerts, _ = promtool_dir(logging_render, tmp_path)
     alerts += [x["alert"] for x in loki_rules(logging_render)]

@@ -29,6 +29,7 @@
 
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 #define WAIT_MS 15000
 #define SEND_MS 5000
@@ -367,6 +368,19 @@ static size_t rec_count(struct recorder *r)
 
 /* A synchronously produced message comes back with its key and value, byte for byte (an
  * embedded NUL included). */
+/* Runs first, before any message is handled: the consumers' counters are exported at 0 from
+ * their start, so that increase() over them sees the first message (a series that first
+ * appears at 1 shows no increase to Prometheus). */
+static void test_consumer_counters_exist_from_start(void **state)
+{
+	(void)state;
+	char *text = metrics_render("");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\nkafka_dlq_messages_total 0\n"));
+	assert_non_null(strstr(text, "\nkafka_messages_consumed_total 0\n"));
+	free(text);
+}
+
 static void test_produce_sync_roundtrip(void **state)
 {
 	struct suite *s = *state;
@@ -783,6 +797,7 @@ static void test_consumer_stop_without_broker(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_consumer_counters_exist_from_start),
 		cmocka_unit_test(test_produce_sync_roundtrip),
 		cmocka_unit_test(test_poison_goes_to_dlq),
 		cmocka_unit_test(test_dead_letter_once_while_the_dlq_stalls),

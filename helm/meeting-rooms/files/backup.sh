@@ -21,12 +21,18 @@
 # AWS_REGION as the CLI reads them):
 #   BACKUP_S3_BUCKET      the bucket (required)
 #   BACKUP_S3_PREFIX      where a run's dumps go, a date(1) format in UTC ending with /
-#                         (default "meeting-rooms/%Y-%m-%d/"); the text before its first % is
-#                         what pruning lists
+#                         (default "meeting-rooms/%Y-%m-%d/"; the chart's default adds the
+#                         release's namespace and name).  It must start with fixed text (no %
+#                         first): pruning lists the text before the first %, and deletes only
+#                         keys that the whole format could have produced (see prefix_regex)
 #   BACKUP_S3_ENDPOINT    an S3-compatible service's URL (empty = AWS S3)
 #   BACKUP_S3_PATH_STYLE  true = path-style requests (most S3-compatible services)
 #   BACKUP_RETENTION_DAYS dumps whose object is older than this many days are deleted after
 #                         each upload; 0 = keep every dump
+#
+# Bash before 4.4 (amazon/aws-cli's amazonlinux:2 base has 4.2) treats "${a[@]}" of an empty array
+# as unbound under set -u: an array that may be empty is expanded as ${a[@]+"${a[@]}"}
+# (tests/offline/test_helm_backup.py checks this); DATABASES is refused when empty.
 set -euo pipefail
 
 read -ra DATABASES <<<"${BACKUP_DATABASES:-reservation_db room_db user_db}"
@@ -85,12 +91,53 @@ restore() {
 s3() {
   local args=()
   [[ -n ${BACKUP_S3_ENDPOINT:-} ]] && args+=(--endpoint-url "$BACKUP_S3_ENDPOINT")
-  aws "${args[@]}" "$@"
+  aws ${args[@]+"${args[@]}"} "$@"
+}
+
+# An anchored ERE matching every key the date(1) format $1 can produce: each conversion becomes
+# its digits, every other character stands for itself.  A conversion without a fixed form here
+# is refused (values.schema.json accepts the same set).
+prefix_regex() {
+  local fmt=$1 re='' c i
+  for ((i = 0; i < ${#fmt}; i++)); do
+    c=${fmt:i:1}
+    if [[ $c == % ]]; then
+      i=$((i + 1))
+      case ${fmt:i:1} in
+      Y | G) re+='[0-9]{4}' ;;
+      m | d | H | M | S | I | y | C | V | U | W) re+='[0-9]{2}' ;;
+      e) re+='[ 0-9][0-9]' ;;
+      j) re+='[0-9]{3}' ;;
+      u) re+='[1-7]' ;;
+      w) re+='[0-6]' ;;
+      s) re+='[0-9]+' ;;
+      F) re+='[0-9]{4}-[0-9]{2}-[0-9]{2}' ;;
+      T) re+='[0-9]{2}:[0-9]{2}:[0-9]{2}' ;;
+      %) re+='%' ;;
+      *) die "BACKUP_S3_PREFIX: unsupported conversion %${fmt:i:1} in $fmt" ;;
+      esac
+    else
+      re+=$(literal_regex "$c")
+    fi
+  done
+  printf '%s' "$re"
+}
+
+# One character as an ERE that matches only itself.
+literal_regex() {
+  case $1 in
+  [[:alnum:]_]) printf '%s' "$1" ;;
+  "\\" | '^') printf '\\%s' "$1" ;;
+  ']') printf '[]]' ;;
+  *) printf '[%s]' "$1" ;;
+  esac
 }
 
 need_bucket() {
   [[ -n ${BACKUP_S3_BUCKET:-} ]] || die "BACKUP_S3_BUCKET is not set"
   [[ $PREFIX == */ && $PREFIX != /* ]] || die "BACKUP_S3_PREFIX must end with / and not start with one: $PREFIX"
+  [[ $PREFIX != %* ]] || die "BACKUP_S3_PREFIX must start with fixed text, not a %: $PREFIX"
+  prefix_regex "$PREFIX" >/dev/null
   if [[ ${BACKUP_S3_PATH_STYLE:-false} == true && -z ${AWS_CONFIG_FILE:-} ]]; then
     export AWS_CONFIG_FILE
     AWS_CONFIG_FILE=$(mktemp)
@@ -113,22 +160,24 @@ upload() {
   prune
 }
 
-# Lists the objects under the prefix's fixed part and deletes those named <database>.dump whose
-# last modification is older than the retention.  Nothing else in the bucket is touched, and a
-# listing that fails deletes nothing.
+# Lists the objects under the prefix's fixed part and deletes those whose key the whole prefix
+# format could have produced followed by <database>.dump, and whose last modification is older
+# than the retention.  Nothing else in the bucket is touched (another release's or application's
+# keys under the same fixed part, a hand-kept copy), and a listing that fails deletes nothing.
 prune() {
-  local days=${BACKUP_RETENTION_DAYS:-0} base cutoff listing key modified db deleted=0
+  local days=${BACKUP_RETENTION_DAYS:-0} base re cutoff listing key modified db deleted=0
   need_bucket
   [[ $days =~ ^[0-9]+$ ]] || die "BACKUP_RETENTION_DAYS must be a whole number of days: $days"
   ((days > 0)) || return 0
   base=${PREFIX%%%*}
+  re=$(prefix_regex "$PREFIX")
   cutoff=$(($(date -u +%s) - days * 86400))
   listing=$(s3 s3api list-objects-v2 --bucket "$BACKUP_S3_BUCKET" --prefix "$base" \
     --query 'Contents[].[Key, LastModified]' --output text) || die "listing s3://$BACKUP_S3_BUCKET/$base failed"
   while IFS=$'\t' read -r key modified; do
     [[ -n $key && -n ${modified:-} && $key != None ]] || continue
     for db in "${DATABASES[@]}"; do
-      [[ $key == "$base"*/"$db.dump" || $key == "$base$db.dump" ]] || continue
+      [[ $key =~ ^$re$(prefix_regex "$db")[.]dump$ ]] || continue
       modified=$(date -u -d "$modified" +%s) || die "unreadable time for $key: $modified"
       if ((modified < cutoff)); then
         s3 s3api delete-object --bucket "$BACKUP_S3_BUCKET" --key "$key" >/dev/null ||
@@ -155,6 +204,7 @@ download() {
 usage() { die "usage: backup.sh dump DIR | restore DIR | upload DIR | prune | download PREFIX DIR"; }
 
 (($# >= 1)) || usage
+((${#DATABASES[@]} > 0)) || die "BACKUP_DATABASES names no database"
 case $1 in
 dump | restore | upload) (($# == 2)) || usage; "$1" "$2" ;;
 prune) (($# == 1)) || usage; prune ;;
