@@ -355,7 +355,11 @@ def test_empty_building_and_q_are_ignored(room_url, res_url, admin_headers, alic
         "Plain": dict(building=f"Empty-{token}")})["Plain"]["id"]
     w = window(54, 9, 10)
     assert ids(found(res_url, alice, q=f"Plain {token}", building="", **w)) == [rid]
-    assert ids(found(res_url, alice, q="", building=f"Empty-{token}", **w)) == [rid]
+    # Rooms whose details are unknown (other modules' copies) cannot be judged by building and
+    # are listed too, marked: only the known ones must be this one.
+    known = [i for i in found(res_url, alice, q="", building=f"Empty-{token}", **w)
+             if i["fits"]["details_known"]]
+    assert ids(known) == [rid]
 
 
 def test_search_needs_a_token(res_url):
