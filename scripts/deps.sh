@@ -12,6 +12,7 @@ PACKAGES=(
   clang libclang-rt-14-dev   # make fuzz: libFuzzer of bookworm's clang (14)
   postgresql-15 postgresql-contrib nginx-light kcat
   python3-pytest python3-requests python3-psycopg2
+  python3-dateutil python3-icalendar python3-recurring-ical-events   # recurrence tests (issue 13)
   curl gettext-base openssl procps
   wrk   # make bench (pgbench comes with postgresql-client-15, a dependency of postgresql-15)
   clang-format shellcheck python3-venv   # make lint (ruff goes into a venv under .tools/)
