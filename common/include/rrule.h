@@ -38,7 +38,8 @@
 
 #define RRULE_MAX_INTERVAL 1000
 #define RRULE_MAX_COUNT 100000
-#define RRULE_MAX_BYDAY 35     /* 7 weekdays x (every, 1..5, -1..-5) would be more: refused */
+/* More BYDAY items than this are refused. */
+#define RRULE_MAX_BYDAY 35
 #define RRULE_MAX_BYMONTHDAY 62
 #define RRULE_MAX_EXDATES 400
 /* Enough for the canonical text of any rule rrule_parse_* accepts, EXDATE included. */
