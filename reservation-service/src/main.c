@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
 	struct res_rules rules = {{cfg.min_minutes, cfg.max_minutes, cfg.horizon_days},
-	                          cfg.reservation_events_topic, cfg.max_occurrences};
+	                          cfg.reservation_events_topic,
+	                          cfg.max_occurrences};
 	res_handlers_init(&rules);
 	struct res_events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
 	                                   cfg.reservation_events_topic};

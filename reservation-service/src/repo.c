@@ -48,8 +48,8 @@ static void num(char *buf, size_t size, long long v)
 	  "floor(extract(epoch FROM " r ".start_time))::bigint, "                                  \
 	  "floor(extract(epoch FROM " r ".end_time))::bigint, " r ".status, " r ".cancel_reason, " \
 	  "floor(extract(epoch FROM " r ".created_at) * 1000)::bigint, "                           \
-	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version, "            \
-	  r ".series_id, to_char(" r ".occurrence_start, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version, " r          \
+	  ".series_id, to_char(" r ".occurrence_start, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
 
 /* Appends row i of res (RES_COLUMNS from column 0, borrowed) to t as the reservation object of
  * res_json(), key for key and byte for byte: written as text, not through jansson's objects (a

@@ -45,18 +45,19 @@ enum db_status res_repo_series_start(long long room_id, const struct res_time *s
 	res_time_param(end, end_abs, &end_s, &end_local);
 	const char *params[] = {ids, start_s, start_local, end_s, end_local, nows};
 	memset(room, 0, sizeof *room);
-	enum db_status st =
-		db_exec(&res,
-	                "SELECT s.problem, s.zone, s.local_start, s.duration_s, s.today::text "
-	                "FROM res_series_start($1::bigint, $2::bigint, $3::timestamp, $4::bigint, "
-	                "$5::timestamp, $6::bigint) s",
-	                (int)countof(params), params);
+	enum db_status st = db_exec(
+		&res,
+		"SELECT s.problem, s.zone, s.local_start, s.duration_s, s.today::text "
+		"FROM res_series_start($1::bigint, $2::bigint, $3::timestamp, $4::bigint, "
+		"$5::timestamp, $6::bigint) s",
+		(int)countof(params), params);
 	if (st == DB_OK && PQntuples(res) == 1) {
 		const char *problem = db_value(res, 0, 0);
 		room->found = !problem || strcmp(problem, "room_unknown") != 0;
 		room->active = !problem;
 		if (!problem) {
-			snprintf(room->time_zone, sizeof room->time_zone, "%s", PQgetvalue(res, 0, 1));
+			snprintf(room->time_zone, sizeof room->time_zone, "%s",
+			         PQgetvalue(res, 0, 1));
 			snprintf(room->local_start, sizeof room->local_start, "%s",
 			         PQgetvalue(res, 0, 2));
 			room->duration_s = db_int(res, 0, 3);
@@ -161,10 +162,11 @@ enum db_status res_repo_series_cancel(long long id, long long caller, bool admin
 	num(who, sizeof who, caller);
 	num(version, sizeof version, if_match);
 	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
-	enum db_status st = db_write(&res,
-	                             "SELECT res_cancel_series($1::bigint, $2::bigint, $3::boolean, "
-	                             "$4::bigint, $5::text)",
-	                             (int)countof(params), params);
+	enum db_status st = db_write(
+		&res,
+		"SELECT res_cancel_series($1::bigint, $2::bigint, $3::boolean, "
+		"$4::bigint, $5::text)",
+		(int)countof(params), params);
 	if (st == DB_OK && !outcome_of(res, outcome))
 		st = DB_ERROR;
 	PQclear(res);

@@ -15,21 +15,21 @@
 #include "repo.h"
 
 /* The outcomes of the series functions, with the names the SQL functions answer. */
-#define RES_SERIES_OUTCOMES(X)                                                                   \
-	X(RES_SERIES_DONE, "done")                                                               \
-	X(RES_SERIES_NOT_FOUND, "not_found")                                                     \
-	X(RES_SERIES_FORBIDDEN, "forbidden")                                                     \
-	X(RES_SERIES_STALE, "stale")                                                             \
-	X(RES_SERIES_ROOM_UNKNOWN, "room_unknown")                                               \
-	X(RES_SERIES_ROOM_INACTIVE, "room_inactive")                                             \
-	X(RES_SERIES_EMPTY, "empty")       /* no occurrence left (a UTC UNTIL) */                \
-	X(RES_SERIES_TOO_MANY, "too_many") /* more than max_occurrences */                       \
-	X(RES_SERIES_RULES, "rules")       /* *body: [index, start, end, local date] */          \
-	X(RES_SERIES_OVERLAP, "overlap")   /* *body: [index, local date]: overlaps the next */   \
-	X(RES_SERIES_REVOKED, "revoked")                                                         \
-	X(RES_SERIES_REPLAY, "replay") /* *body: the first answer */                             \
-	X(RES_SERIES_KEY_MISMATCH, "key_mismatch")                                               \
-	X(RES_SERIES_ROOM_UNAVAILABLE, "room_unavailable")                                       \
+#define RES_SERIES_OUTCOMES(X)                                                                 \
+	X(RES_SERIES_DONE, "done")                                                             \
+	X(RES_SERIES_NOT_FOUND, "not_found")                                                   \
+	X(RES_SERIES_FORBIDDEN, "forbidden")                                                   \
+	X(RES_SERIES_STALE, "stale")                                                           \
+	X(RES_SERIES_ROOM_UNKNOWN, "room_unknown")                                             \
+	X(RES_SERIES_ROOM_INACTIVE, "room_inactive")                                           \
+	X(RES_SERIES_EMPTY, "empty")       /* no occurrence left (a UTC UNTIL) */              \
+	X(RES_SERIES_TOO_MANY, "too_many") /* more than max_occurrences */                     \
+	X(RES_SERIES_RULES, "rules")       /* *body: [index, start, end, local date] */        \
+	X(RES_SERIES_OVERLAP, "overlap")   /* *body: [index, local date]: overlaps the next */ \
+	X(RES_SERIES_REVOKED, "revoked")                                                       \
+	X(RES_SERIES_REPLAY, "replay") /* *body: the first answer */                           \
+	X(RES_SERIES_KEY_MISMATCH, "key_mismatch")                                             \
+	X(RES_SERIES_ROOM_UNAVAILABLE, "room_unavailable")                                     \
 	X(RES_SERIES_CONFLICT, "conflict") /* *body: {occurrences, conflicts} */
 
 enum res_series_outcome {
@@ -44,9 +44,9 @@ enum res_series_outcome {
 struct res_series_room {
 	bool found, active; /* as struct res_room */
 	char time_zone[80];
-	char local_start[32];   /* the first requested start in the zone, "YYYY-MM-DDTHH:MM:SS" */
-	long long duration_s;   /* end - start (may be <= 0: the rules refuse it later) */
-	char today[16];         /* today's date in the zone, "YYYY-MM-DD" */
+	char local_start[32]; /* the first requested start in the zone, "YYYY-MM-DDTHH:MM:SS" */
+	long long duration_s; /* end - start (may be <= 0: the rules refuse it later) */
+	char today[16];       /* today's date in the zone, "YYYY-MM-DD" */
 };
 
 /* Reads the room and resolves start/end (borrowed, as the client wrote them) in its zone at

@@ -90,7 +90,8 @@ static enum expand_result expand(const struct rrule *rule, const struct res_seri
 		return EXPAND_FAILED;
 	}
 	int seconds = hh * 3600 + mm * 60 + ss;
-	struct rrule_date limit = rrule_date_from_days(rrule_days_from_date(today) + horizon_days + 1);
+	struct rrule_date limit = rrule_date_from_days(rrule_days_from_date(today) + horizon_days +
+	                                               1);
 	size_t cap = (size_t)max + 1;
 	if (!(dates = malloc(cap * sizeof *dates)))
 		goto out;
@@ -162,8 +163,8 @@ static void reply_rules(struct req *r, long long now, const json_t *body)
 	res_validate_span(&rules->span, now, start, end, details);
 	if (json_object_size(details) == 0) {
 		/* The database's predicate (res_span_breaks_rules) and res_validate_span disagree. */
-		log_error("occurrence %lld..%lld breaks no rule here but did in the database", start,
-		          end);
+		log_error("occurrence %lld..%lld breaks no rule here but did in the database",
+		          start, end);
 		json_decref(details);
 		req_db_error(r, DB_ERROR);
 		return;
@@ -233,10 +234,11 @@ static void reply_create(struct req *r, long long now, enum res_series_outcome o
 		reply_rules(r, now, body);
 		break;
 	case RES_SERIES_OVERLAP:
-		reply_recurrence(r,
-		                 "the occurrence on %s overlaps the next one: the duration is longer "
-		                 "than the time between them",
-		                 json_string_value(json_array_get(body, 1)));
+		reply_recurrence(
+			r,
+			"the occurrence on %s overlaps the next one: the duration is longer "
+			"than the time between them",
+			json_string_value(json_array_get(body, 1)));
 		break;
 	case RES_SERIES_REVOKED:
 		res_reply_token_revoked(r);
@@ -249,9 +251,10 @@ static void reply_create(struct req *r, long long now, enum res_series_outcome o
 		break;
 	case RES_SERIES_CONFLICT: {
 		size_t n = json_array_size(json_object_get(body, "occurrences"));
-		req_error(r, ERR_CONFLICT, body,
-		          "the room is already booked at the time of %zu occurrence(s) of the series",
-		          n);
+		req_error(
+			r, ERR_CONFLICT, body,
+			"the room is already booked at the time of %zu occurrence(s) of the series",
+			n);
 		body = NULL;
 		break;
 	}
@@ -266,9 +269,9 @@ static void reply_create(struct req *r, long long now, enum res_series_outcome o
 	json_decref(body);
 }
 
-void res_series_create(struct req *r, const json_t *body,
-                       const struct rrule *rule, bool skip, const struct res_change *c,
-                       const struct res_request *q, const char *idem_key, const char *idem_hash)
+void res_series_create(struct req *r, const json_t *body, const struct rrule *rule, bool skip,
+                       const struct res_change *c, const struct res_request *q,
+                       const char *idem_key, const char *idem_hash)
 {
 	char rrule_text[RRULE_TEXT_MAX];
 	char *recurrence = NULL;
@@ -288,24 +291,26 @@ void res_series_create(struct req *r, const json_t *body,
 		expansion_free(&x);
 		json_decref(answer);
 		answer = NULL;
-		if ((st = res_repo_series_start(c->room_id, q->start, q->end, q->now, &room)) != DB_OK)
+		if ((st = res_repo_series_start(c->room_id, q->start, q->end, q->now, &room)) !=
+		    DB_OK)
 			break;
 		if (!room.active) {
 			res_reply_room_problem(r, room.found);
 			goto out;
 		}
-		switch (expand(rule, &room, q->now, rules->span.horizon_days, rules->max_occurrences,
-		               &x)) {
+		switch (expand(rule, &room, q->now, rules->span.horizon_days,
+		               rules->max_occurrences, &x)) {
 		case EXPAND_OK:
 			break;
 		case EXPAND_EMPTY:
 			reply_recurrence(r, "yields no occurrence");
 			goto out;
 		case EXPAND_HORIZON:
-			reply_recurrence(r,
-			                 "runs past the booking horizon (%lld days): end it with COUNT "
-			                 "or UNTIL sooner",
-			                 rules->span.horizon_days);
+			reply_recurrence(
+				r,
+				"runs past the booking horizon (%lld days): end it with COUNT "
+				"or UNTIL sooner",
+				rules->span.horizon_days);
 			goto out;
 		case EXPAND_FAILED:
 			req_error(r, ERR_INTERNAL, NULL, NULL);
@@ -371,8 +376,8 @@ void res_handle_series_cancel(struct req *r)
 	enum res_series_outcome outcome = RES_SERIES_DONE;
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
 		return;
-	enum db_status st =
-		res_repo_series_cancel(id, u->id, u->admin, if_match, rules->topic, &outcome);
+	enum db_status st = res_repo_series_cancel(id, u->id, u->admin, if_match, rules->topic,
+	                                           &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);
 	else if (outcome == RES_SERIES_NOT_FOUND)
