@@ -161,7 +161,7 @@ def test_fail_refuses_all_and_lists_every_conflicting_occurrence(stack, res_url,
     details = r.json()["details"]
     assert [o["occurrence_start"] for o in details["occurrences"]] == [
         local(d) for d in taken]
-    for o, h in zip(details["occurrences"], held):
+    for o, h in zip(details["occurrences"], held, strict=True):
         assert o["conflicts"] == [{"start_time": h["start_time"], "end_time": h["end_time"]}]
         assert o["start_time"].endswith("T10:00:00Z") and o["end_time"].endswith("T11:00:00Z")
     assert details["conflicts"] == [{"start_time": h["start_time"], "end_time": h["end_time"]}
