@@ -14,7 +14,9 @@
 #include "jsonx.h"
 #include "log.h"
 #include "repo.h"
+#include "rrule.h"
 #include "search.h"
+#include "series.h"
 #include "timefmt.h"
 #include "validate.h"
 
@@ -26,6 +28,7 @@ void res_handlers_init(const struct res_rules *r)
 {
 	rules = r;
 	res_search_init(&r->span);
+	res_series_init(r);
 }
 
 /* ---- helpers ---- */
@@ -102,6 +105,31 @@ static const char *room_problem(bool found)
 	return found ? "names an inactive room" : "names no known room";
 }
 
+void res_reply_room_problem(struct req *r, bool found)
+{
+	req_invalid(r, json_pack("{s:s}", "room_id", room_problem(found)));
+}
+
+void res_reply_room_unavailable(struct req *r)
+{
+	req_error(r, ERR_VALIDATION_FAILED, json_pack("{s:s}", "room_id", "names an inactive room"),
+	          "room_id names a room that cannot be booked");
+}
+
+void res_reply_key_mismatch(struct req *r)
+{
+	req_error(r, ERR_VALIDATION_FAILED,
+	          json_pack("{s:s}", "Idempotency-Key", "was already used with another body"),
+	          "Idempotency-Key was already used with another request body");
+}
+
+void res_reply_token_revoked(struct req *r)
+{
+	req_error(r, ERR_TOKEN_REVOKED, NULL,
+	          "this access token was revoked (its account was disabled, deleted or given "
+	          "another role): refresh it or sign in again");
+}
+
 /* Replies 422 for a span that breaks the rules (c's times at now). */
 static void reply_rules(struct req *r, const struct res_change *c, long long now)
 {
@@ -133,10 +161,7 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		res = NULL;
 		break;
 	case RES_KEY_MISMATCH:
-		req_error(
-			r, ERR_VALIDATION_FAILED,
-			json_pack("{s:s}", "Idempotency-Key", "was already used with another body"),
-			"Idempotency-Key was already used with another request body");
+		res_reply_key_mismatch(r);
 		break;
 	case RES_NOT_FOUND:
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
@@ -146,8 +171,7 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		break;
 	case RES_ROOM_UNKNOWN:
 	case RES_ROOM_INACTIVE:
-		req_invalid(r, json_pack("{s:s}", "room_id",
-		                         room_problem(outcome == RES_ROOM_INACTIVE)));
+		res_reply_room_problem(r, outcome == RES_ROOM_INACTIVE);
 		break;
 	case RES_RULES:
 		reply_rules(r, c, now);
@@ -170,15 +194,10 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		conflicts = NULL;
 		break;
 	case RES_ROOM_UNAVAILABLE:
-		req_error(r, ERR_VALIDATION_FAILED,
-		          json_pack("{s:s}", "room_id", "names an inactive room"),
-		          "room_id names a room that cannot be booked");
+		res_reply_room_unavailable(r);
 		break;
 	case RES_TOKEN_REVOKED:
-		req_error(
-			r, ERR_TOKEN_REVOKED, NULL,
-			"this access token was revoked (its account was disabled, deleted or given "
-			"another role): refresh it or sign in again");
+		res_reply_token_revoked(r);
 		break;
 	}
 	json_decref(res);
@@ -218,6 +237,10 @@ void res_handle_create(struct req *r)
 	char hash[2 * SHA256_DIGEST_LENGTH + 1];
 	enum db_status st = DB_OK;
 	const char *key = req_header(r, "Idempotency-Key");
+	/* A series (docs/api.md#recurring-reservations): the rule, parsed with the other fields
+	 * so that every problem of the body is reported together. */
+	struct rrule rule;
+	bool series = false, skip = false;
 
 	if (key && !res_validate_idempotency_key(key)) {
 		req_error(r, ERR_BAD_REQUEST,
@@ -229,6 +252,10 @@ void res_handle_create(struct req *r)
 	if (!(body = req_body_object(r)))
 		goto out;
 	res_validate_create(body, &c, details);
+	if (json_object_get(body, "recurrence") && !json_object_get(details, "recurrence")) {
+		series = true;
+		res_validate_recurrence(body, &rule, &skip, details);
+	}
 	if (json_object_size(details) == 0 && !read_times(body, given, &q.start, &q.end, times)) {
 		/* The room is checked before the times. */
 		if ((st = room_for(c.room_id, details)) != DB_OK) {
@@ -248,6 +275,10 @@ void res_handle_create(struct req *r)
 	q.now = (long long)time(NULL);
 	if (key)
 		body_hash(body, hash);
+	if (series) {
+		res_series_create(r, body, &rule, skip, &c, &q, key, key ? hash : NULL);
+		goto out;
+	}
 	enum res_outcome outcome;
 	st = res_repo_create(&c, &q, key, key ? hash : NULL, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
@@ -321,6 +352,7 @@ void res_handle_list(struct req *r)
 	if (!req_page(r, &f.limit, &cursor) ||
 	    !req_query_int(r, "user_id", 1, 9007199254740991LL, &f.user_id, &present) ||
 	    !req_query_int(r, "room_id", 1, 9007199254740991LL, &f.room_id, &present) ||
+	    !req_query_int(r, "series_id", 1, 9007199254740991LL, &f.series_id, &present) ||
 	    (hd = req_query(r, "date", date, sizeof date)) < 0 ||
 	    (hs = req_query(r, "status", status, sizeof status)) < 0 ||
 	    !query_time(r, "from", &f.from, &f.has_from) || !query_time(r, "to", &f.to, &f.has_to))

@@ -7,7 +7,8 @@
 
 struct res_rules {
 	struct res_span_rules span;
-	const char *topic; /* reservation_events */
+	const char *topic;         /* reservation_events */
+	long long max_occurrences; /* of a series (MAX_OCCURRENCES) */
 };
 
 /* rules is borrowed for the life of the server. */
@@ -20,6 +21,14 @@ void res_handle_update(struct req *r);
 void res_handle_cancel(struct req *r);
 void res_handle_availability(struct req *r);
 void res_handle_availability_room(struct req *r);
+
+/* Replies shared by the reservation and the series endpoints: 422 naming room_id (an unknown
+ * room when found is false, else an inactive one), 422 for a room that could not take bookings
+ * once locked, 422 for an Idempotency-Key used with another body, 401 token_revoked. */
+void res_reply_room_problem(struct req *r, bool found);
+void res_reply_room_unavailable(struct req *r);
+void res_reply_key_mismatch(struct req *r);
+void res_reply_token_revoked(struct req *r);
 
 /* A required query parameter name as a calendar date YYYY-MM-DD, copied into buf (size bytes).
  * Replies 400 naming it when absent or malformed. */

@@ -21,6 +21,7 @@ struct reservation_config {
 	long long min_minutes, max_minutes, horizon_days;
 	long long idempotency_retention_s;
 	long long room_replay_timeout_s;
+	long long max_occurrences;
 };
 
 #define RES_CFG struct reservation_config
@@ -35,6 +36,7 @@ static const struct cfg_param reservation_params[] = {
 	CFG_INT(RES_CFG, "MIN_DURATION_MINUTES", min_minutes, "5", 1, 1440),
 	CFG_INT(RES_CFG, "MAX_DURATION_MINUTES", max_minutes, "1440", 1, 44640),
 	CFG_INT(RES_CFG, "BOOKING_HORIZON_DAYS", horizon_days, "365", 1, 3650),
+	CFG_INT(RES_CFG, "MAX_OCCURRENCES", max_occurrences, "200", 1, 1000),
 	CFG_INT(RES_CFG, "IDEMPOTENCY_KEY_RETENTION_SECONDS", idempotency_retention_s, "86400", 60,
                 315360000),
 	CFG_INT(RES_CFG, "ROOM_EVENTS_REPLAY_TIMEOUT_SECONDS", room_replay_timeout_s, "300", 0,
@@ -81,7 +83,8 @@ int main(int argc, char **argv)
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
 	struct res_rules rules = {{cfg.min_minutes, cfg.max_minutes, cfg.horizon_days},
-	                          cfg.reservation_events_topic};
+	                          cfg.reservation_events_topic,
+	                          cfg.max_occurrences};
 	res_handlers_init(&rules);
 	struct res_events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
 	                                   cfg.reservation_events_topic};

@@ -42,13 +42,14 @@ static void num(char *buf, size_t size, long long v)
 
 /* A reservation as plain columns, for res_write_columns(): the times in Unix seconds
  * (start_time, end_time, whole seconds) and milliseconds (created_at, updated_at, truncated as
- * DB_TS_MS writes them). */
+ * DB_TS_MS writes them), occurrence_start as the text res_local_text() writes. */
 #define RES_COLUMNS(r)                                                                             \
 	r ".id, " r ".room_id, " r ".user_id, " r ".purpose, "                                     \
 	  "floor(extract(epoch FROM " r ".start_time))::bigint, "                                  \
 	  "floor(extract(epoch FROM " r ".end_time))::bigint, " r ".status, " r ".cancel_reason, " \
 	  "floor(extract(epoch FROM " r ".created_at) * 1000)::bigint, "                           \
-	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version"
+	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version, " r          \
+	  ".series_id, to_char(" r ".occurrence_start, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
 
 /* Appends row i of res (RES_COLUMNS from column 0, borrowed) to t as the reservation object of
  * res_json(), key for key and byte for byte: written as text, not through jansson's objects (a
@@ -83,6 +84,13 @@ static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i)
 	jsonx_text_str(t, updated);
 	jsonx_text_lit(t, ",\"version\":");
 	jsonx_text_int(t, db_int(res, i, 10));
+	jsonx_text_lit(t, ",\"series_id\":");
+	if (PQgetisnull(res, i, 11))
+		jsonx_text_lit(t, "null");
+	else
+		jsonx_text_int(t, db_int(res, i, 11));
+	jsonx_text_lit(t, ",\"occurrence_start\":");
+	jsonx_text_str(t, db_value(res, i, 12));
 	jsonx_text_lit(t, "}");
 }
 
@@ -369,10 +377,11 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
 
 enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page, json_t **next)
 {
-	char user[24], room[24], from[24], to[24], after_id[24], limit[24];
+	char user[24], room[24], series[24], from[24], to[24], after_id[24], limit[24];
 	PGresult *res = NULL;
 	num(user, sizeof user, f->user_id);
 	num(room, sizeof room, f->room_id);
+	num(series, sizeof series, f->series_id);
 	num(from, sizeof from, f->from);
 	num(to, sizeof to, f->to);
 	num(after_id, sizeof after_id, f->after_id);
@@ -393,6 +402,8 @@ enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page
 		sqlbuild_add(&s, " AND r.user_id = ?::bigint", user);
 	if (f->room_id)
 		sqlbuild_add(&s, " AND r.room_id = ?::bigint", room);
+	if (f->series_id)
+		sqlbuild_add(&s, " AND r.series_id = ?::bigint", series);
 	if (f->date)
 		sqlbuild_add(&s, " AND tstzrange(r.start_time, r.end_time, '[)') && "
 		                 "tstzrange(?::date::timestamp AT TIME ZONE m.time_zone, "
@@ -547,7 +558,10 @@ enum db_status res_repo_rooms_without_details(long long *count)
 	return st;
 }
 
-/* Cancels future confirmed reservations matching column = value, with their events. */
+/* Cancels future confirmed reservations matching column = value (room_id or user_id), with
+ * their events, then ends the active series of that room or user (res_end_series,
+ * migrations/006_recurrence.sql), whose events then list no future occurrence.  Two statements
+ * of the caller's transaction: the second sees what the first cancelled. */
 static enum db_status cancel_future(const char *column_is, const char *value, const char *reason,
                                     const char *topic, long *cancelled)
 {
@@ -568,7 +582,12 @@ static enum db_status cancel_future(const char *column_is, const char *value, co
 	if (st == DB_OK)
 		*cancelled = (long)db_int(res, 0, 0);
 	PQclear(res);
-	return st;
+	if (st != DB_OK)
+		return st;
+	const char *series_params[] = {strcmp(column_is, "room_id") == 0 ? "true" : "false", value,
+	                               reason, topic};
+	return db_write(NULL, "SELECT res_end_series($1::boolean, $2::bigint, $3::text, $4::text)",
+	                4, series_params);
 }
 
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,

@@ -78,9 +78,10 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
                                enum res_outcome *outcome);
 
 struct res_filter {
-	long long user_id; /* 0 = everyone (admins) */
-	long long room_id; /* 0 = any */
-	const char *date;  /* "YYYY-MM-DD" in each room's zone, or NULL */
+	long long user_id;   /* 0 = everyone (admins) */
+	long long room_id;   /* 0 = any */
+	long long series_id; /* 0 = any */
+	const char *date;    /* "YYYY-MM-DD" in each room's zone, or NULL */
 	bool has_from, has_to;
 	long long from, to;      /* overlap with [from, to) */
 	const char *status;      /* "confirmed", "cancelled" or NULL for both */

@@ -5,6 +5,7 @@
 #include "grid.h"
 #include "handlers.h"
 #include "search.h"
+#include "series.h"
 
 const struct http_route res_routes[] = {
 	{{"POST", "/reservations"}, res_handle_create, HTTP_BEARER},
@@ -12,6 +13,8 @@ const struct http_route res_routes[] = {
 	{{"GET", "/reservations/{id}"}, res_handle_get, HTTP_BEARER},
 	{{"PUT", "/reservations/{id}"}, res_handle_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/{id}"}, res_handle_cancel, HTTP_BEARER},
+	{{"GET", "/reservations/series/{id}"}, res_handle_series_get, HTTP_BEARER},
+	{{"DELETE", "/reservations/series/{id}"}, res_handle_series_cancel, HTTP_BEARER},
 	{{"GET", "/availability"}, res_handle_availability, HTTP_BEARER},
 	{{"GET", "/availability/rooms"}, res_handle_room_search, HTTP_BEARER},
 	{{"GET", "/availability/rooms/{id}"}, res_handle_availability_room, HTTP_BEARER},

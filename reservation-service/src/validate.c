@@ -6,6 +6,7 @@
 
 #include "countof.h"
 #include "jsonx.h"
+#include "rrule.h"
 
 /* JavaScript's largest safe integer: ids beyond it would not survive a JSON client. */
 #define ID_MAX 9007199254740991LL
@@ -18,6 +19,8 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		{"start_time", JSONX_STRING, true},
 		{"end_time", JSONX_STRING, true},
 		{"purpose", JSONX_STRING | JSONX_NULL, false},
+		{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
+		{"on_conflict", JSONX_STRING, false},
 	};
 	bool present = false;
 	jsonx_check(body, fields, countof(fields), details);
@@ -25,6 +28,26 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose"))
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+	if (!json_object_get(details, "on_conflict") && json_object_get(body, "on_conflict") &&
+	    !json_object_get(body, "recurrence"))
+		json_object_set_new(details, "on_conflict",
+		                    json_string("applies only to a series (with recurrence)"));
+}
+
+void res_validate_recurrence(const json_t *body, struct rrule *rule, bool *skip, json_t *details)
+{
+	struct rrule_error err;
+	const char *on_conflict = json_string_value(json_object_get(body, "on_conflict"));
+	*skip = false;
+	if (json_object_get(details, "recurrence") == NULL &&
+	    !rrule_parse(json_object_get(body, "recurrence"), rule, &err))
+		json_object_set_new(details, "recurrence", json_string(err.reason));
+	if (json_object_get(details, "on_conflict") || !on_conflict)
+		return;
+	if (strcmp(on_conflict, "skip") == 0)
+		*skip = true;
+	else if (strcmp(on_conflict, "fail") != 0)
+		json_object_set_new(details, "on_conflict", json_string("must be fail or skip"));
 }
 
 void res_validate_update(const json_t *body, struct res_change *c, json_t *details)

@@ -11,6 +11,8 @@
 
 #include "timefmt.h"
 
+struct rrule;
+
 /* A validated reservation change.  Times are UTC seconds since the epoch. */
 struct res_change {
 	long long room_id;
@@ -40,6 +42,11 @@ struct res_time {
  * c->purpose (borrowed from body) are set when valid.  The times are read with
  * res_validate_time, then resolved in the room's zone. */
 void res_validate_create(const json_t *body, struct res_change *c, json_t *details);
+
+/* The recurrence of a POST /reservations body that has one (res_validate_create checked the
+ * types): the rule parsed into *rule (a refused one: details["recurrence"] names the part,
+ * docs/api.md#recurring-reservations), on_conflict "fail" (default) or "skip" (*skip). */
+void res_validate_recurrence(const json_t *body, struct rrule *rule, bool *skip, json_t *details);
 
 /* The checks of a PUT /reservations/{id} body (borrowed): c holds the reservation as it is;
  * room_id and purpose given in the body replace it (purpose null clears it to "").  An empty

@@ -471,7 +471,8 @@ def outbox_unsent(pg, keys=None):
 # ---- helpers for the reservation-service API tests (test_res_api_*.py) ----
 
 RESERVATION_KEYS = {"id", "room_id", "user_id", "purpose", "start_time", "end_time", "status",
-                    "cancel_reason", "created_at", "updated_at", "version"}
+                    "cancel_reason", "created_at", "updated_at", "version", "series_id",
+                    "occurrence_start"}
 
 
 def utc_at(days, hour=10, minute=0, second=0):

@@ -40,7 +40,8 @@ VALID = ("employee", "admin", "owner", "other employee")
 KINDS = INVALID + VALID
 # Routes where the caller must own the resource (or be admin): docs/api.md#reservation-service.
 OWNED = {("GET", "/reservations/{id}"), ("PUT", "/reservations/{id}"),
-         ("DELETE", "/reservations/{id}")}
+         ("DELETE", "/reservations/{id}"), ("GET", "/reservations/series/{id}"),
+         ("DELETE", "/reservations/series/{id}")}
 MISSING_ID = 2147480000
 PUBLIC_API = {("GET", "/auth/google/login"), ("GET", "/auth/google/callback"),
               ("POST", "/auth/refresh")}
@@ -140,6 +141,17 @@ class World:
         return booked(self.stack.reservation.url, self.headers["owner"], self.bookable["id"],
                       start, end, purpose="authz matrix")["id"]
 
+    def series(self):
+        """A series of the owner's (one occurrence, in slots far from self.slot()'s)."""
+        i = next(self.slots)
+        start, end = utc_at(200 + i // 10, 8 + i % 10), utc_at(200 + i // 10, 9 + i % 10)
+        body = {"room_id": self.bookable["id"], "start_time": start, "end_time": end,
+                "recurrence": "FREQ=DAILY;COUNT=1", "purpose": "authz matrix"}
+        r = requests.post(f"{self.stack.reservation.url}/reservations",
+                          headers=self.headers["owner"], json=body, timeout=15)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
     def throwaway_user(self):
         email = f"authz-victim-{uuid.uuid4().hex[:12]}@example.com"
         return operator_token(self.stack.user, email)[1]
@@ -175,6 +187,10 @@ BUILDERS = {
     ("PUT", "/reservations/{id}"): lambda w: (f"/reservations/{w.reservation()}", None,
                                               {"purpose": "changed by the matrix"}),
     ("DELETE", "/reservations/{id}"): lambda w: (f"/reservations/{w.reservation()}", None, None),
+    ("GET", "/reservations/series/{id}"): lambda w: (f"/reservations/series/{w.series()}", None,
+                                                     None),
+    ("DELETE", "/reservations/series/{id}"): lambda w: (f"/reservations/series/{w.series()}",
+                                                        None, None),
     ("GET", "/availability"): lambda w: (None, {"room_id": w.bookable["id"],
                                                 "date": utc_at(30)[:10]}, None),
     ("GET", "/availability/rooms"): lambda w: (None, {"start": utc_at(30, 9),

@@ -14,6 +14,7 @@
 #include "../../reservation-service/src/validate.h"
 #include "body_check.h"
 #include "countof.h"
+#include "rrule.h"
 
 #define HOUR 3600LL
 #define DAY 86400LL
@@ -95,6 +96,10 @@ static void test_create_names_each_bad_field(void **state)
 	         "start_time"},
 		{"{\"room_id\":1,\"start_time\":true,\"end_time\":\"2027-01-15T11:00:00Z\"}",
 	         "start_time"},
+		{"{\"room_id\":1," TIMES ",\"recurrence\":5}", "recurrence"},
+		{"{\"room_id\":1," TIMES ",\"recurrence\":[\"FREQ=DAILY\"]}", "recurrence"},
+		{"{\"room_id\":1," TIMES ",\"on_conflict\":\"skip\"}", "on_conflict"},
+		{"{\"room_id\":1," TIMES ",\"on_conflict\":1,\"recurrence\":\"x\"}", "on_conflict"},
 	};
 	for (size_t i = 0; i < countof(cases); i++)
 		create_refused(cases[i].body, cases[i].field);
@@ -324,6 +329,47 @@ static void test_idempotency_key(void **state)
 	free(k256);
 }
 
+/* The recurrence of a series body: the rule parsed (its own tests are test_rrule.c), a refused
+ * one named, on_conflict fail (the default) or skip. */
+static void test_recurrence(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body, *field;
+		bool skip;
+	} cases[] = {
+		{"{\"recurrence\":\"FREQ=DAILY;COUNT=3\"}", NULL, false},
+		{"{\"recurrence\":{\"freq\":\"WEEKLY\",\"count\":2},\"on_conflict\":\"skip\"}",
+	         NULL, true},
+		{"{\"recurrence\":\"FREQ=DAILY;COUNT=3\",\"on_conflict\":\"fail\"}", NULL, false},
+		{"{\"recurrence\":\"FREQ=DAILY;COUNT=3\",\"on_conflict\":\"Skip\"}", "on_conflict",
+	         false},
+		{"{\"recurrence\":\"FREQ=DAILY;BYSETPOS=1;COUNT=3\"}", "recurrence", false},
+		{"{\"recurrence\":{\"freq\":\"DAILY\"}}", "recurrence", false},
+	};
+	for (size_t i = 0; i < countof(cases); i++) {
+		struct run o;
+		struct rrule rule;
+		bool skip = !cases[i].skip;
+		parse(&o, cases[i].body);
+		res_validate_recurrence(o.body, &rule, &skip, o.details);
+		if (cases[i].field) {
+			body_assert_only(o.details, cases[i].field, cases[i].body);
+		} else {
+			assert_int_equal(json_object_size(o.details), 0);
+			assert_int_equal(skip, cases[i].skip);
+		}
+		run_free(&o);
+	}
+	struct run o;
+	struct rrule rule;
+	bool skip;
+	parse(&o, "{\"recurrence\":\"FREQ=DAILY;BYSETPOS=1;COUNT=3\"}");
+	res_validate_recurrence(o.body, &rule, &skip, o.details);
+	assert_non_null(strstr(reason(o.details, "recurrence"), "BYSETPOS"));
+	run_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_time_notations),
 		cmocka_unit_test(test_span_rules),
 		cmocka_unit_test(test_idempotency_key),
+		cmocka_unit_test(test_recurrence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,174 @@
+/* All SQL of recurring reservations: calls of the functions of migrations/006_recurrence.sql. */
+#include "repo_series.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "countof.h"
+#include "log.h"
+
+static const char *const outcome_names[] = {
+#define RES_SERIES_NAME_(e, name) name,
+	RES_SERIES_OUTCOMES(RES_SERIES_NAME_)
+#undef RES_SERIES_NAME_
+};
+
+static void num(char *buf, size_t size, long long v)
+{
+	snprintf(buf, size, "%lld", v);
+}
+
+/* The outcome named in column 0 of row 0 of res (borrowed); false for none that is known (a
+ * programming error: the function and the table disagree). */
+static bool outcome_of(const PGresult *res, enum res_series_outcome *outcome)
+{
+	const char *name = PQntuples(res) == 1 ? db_value(res, 0, 0) : NULL;
+	for (size_t i = 0; name && i < countof(outcome_names); i++)
+		if (strcmp(outcome_names[i], name) == 0) {
+			*outcome = (enum res_series_outcome)i;
+			return true;
+		}
+	log_error("series function answered %s", name ? name : "no outcome");
+	return false;
+}
+
+enum db_status res_repo_series_start(long long room_id, const struct res_time *start,
+                                     const struct res_time *end, long long now,
+                                     struct res_series_room *room)
+{
+	char ids[24], start_abs[24], end_abs[24], nows[24];
+	const char *start_s, *start_local, *end_s, *end_local;
+	PGresult *res = NULL;
+	num(ids, sizeof ids, room_id);
+	num(nows, sizeof nows, now);
+	res_time_param(start, start_abs, &start_s, &start_local);
+	res_time_param(end, end_abs, &end_s, &end_local);
+	const char *params[] = {ids, start_s, start_local, end_s, end_local, nows};
+	memset(room, 0, sizeof *room);
+	enum db_status st = db_exec(
+		&res,
+		"SELECT s.problem, s.zone, s.local_start, s.duration_s, s.today::text "
+		"FROM res_series_start($1::bigint, $2::bigint, $3::timestamp, $4::bigint, "
+		"$5::timestamp, $6::bigint) s",
+		(int)countof(params), params);
+	if (st == DB_OK && PQntuples(res) == 1) {
+		const char *problem = db_value(res, 0, 0);
+		room->found = !problem || strcmp(problem, "room_unknown") != 0;
+		room->active = !problem;
+		if (!problem) {
+			snprintf(room->time_zone, sizeof room->time_zone, "%s",
+			         PQgetvalue(res, 0, 1));
+			snprintf(room->local_start, sizeof room->local_start, "%s",
+			         PQgetvalue(res, 0, 2));
+			room->duration_s = db_int(res, 0, 3);
+			snprintf(room->today, sizeof room->today, "%s", PQgetvalue(res, 0, 4));
+		}
+	} else if (st == DB_OK) {
+		st = DB_ERROR;
+	}
+	PQclear(res);
+	return st;
+}
+
+enum db_status res_repo_series_create(const struct res_series_booking *b,
+                                      const struct res_request *q, const char *idem_key,
+                                      const char *idem_hash, json_t **body,
+                                      enum res_series_outcome *outcome)
+{
+	char room[24], user[24], duration[24], issued[24], now[24], min[24], max[24], horizon[24],
+		most[24];
+	PGresult *res = NULL;
+	num(room, sizeof room, b->room_id);
+	num(user, sizeof user, b->user_id);
+	num(duration, sizeof duration, b->duration_s);
+	num(issued, sizeof issued, b->token_issued_ms);
+	num(now, sizeof now, q->now);
+	num(min, sizeof min, q->rules->min_minutes * 60);
+	num(max, sizeof max, q->rules->max_minutes * 60);
+	num(horizon, sizeof horizon, q->rules->horizon_days * 86400);
+	num(most, sizeof most, b->max_occurrences);
+	const char *params[] = {room,
+	                        user,
+	                        b->purpose ? b->purpose : "",
+	                        b->recurrence,
+	                        b->rrule,
+	                        b->exdates,
+	                        b->time_zone,
+	                        b->first_start,
+	                        b->starts,
+	                        duration,
+	                        b->until_s,
+	                        b->skip ? "skip" : "fail",
+	                        issued,
+	                        q->topic,
+	                        idem_key,
+	                        idem_hash,
+	                        now,
+	                        min,
+	                        max,
+	                        horizon,
+	                        most};
+	*body = NULL;
+	enum db_status st = db_write(
+		&res,
+		"SELECT b.outcome, b.body FROM res_book_series($1::bigint, $2::bigint, $3::text, "
+		"$4::jsonb, $5::text, $6::date[], $7::text, $8::timestamp, $9::timestamp[], "
+		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
+		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int) b",
+		(int)countof(params), params);
+	if (st != DB_OK)
+		goto out;
+	if (!outcome_of(res, outcome)) {
+		st = DB_ERROR;
+		goto out;
+	}
+	const char *text = db_value(res, 0, 1);
+	if (text && !(*body = json_loads(text, 0, NULL))) {
+		/* Not the body itself: it holds what users wrote (the purpose). */
+		log_error("res_book_series answered %s with a body that is not JSON (%zu bytes)",
+		          outcome_names[*outcome], strlen(text));
+		st = DB_ERROR;
+	}
+out:
+	PQclear(res);
+	return st;
+}
+
+enum db_status res_repo_series_get(long long id, json_t **series)
+{
+	char ids[24];
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	const char *params[] = {ids};
+	*series = NULL;
+	enum db_status st = db_exec(&res,
+	                            "SELECT res_series_answer(s, NULL) FROM reservation_series s "
+	                            "WHERE s.id = $1::bigint",
+	                            1, params);
+	if (st == DB_OK && PQntuples(res) == 1 &&
+	    !(*series = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
+		st = DB_ERROR;
+	PQclear(res);
+	return st;
+}
+
+enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
+                                      long long if_match, const char *topic,
+                                      enum res_series_outcome *outcome)
+{
+	char ids[24], who[24], version[24];
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	num(who, sizeof who, caller);
+	num(version, sizeof version, if_match);
+	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
+	enum db_status st = db_write(
+		&res,
+		"SELECT res_cancel_series($1::bigint, $2::bigint, $3::boolean, "
+		"$4::bigint, $5::text)",
+		(int)countof(params), params);
+	if (st == DB_OK && !outcome_of(res, outcome))
+		st = DB_ERROR;
+	PQclear(res);
+	return st;
+}

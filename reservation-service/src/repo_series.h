@@ -1,0 +1,95 @@
+/* repo_series: the SQL of recurring reservations (docs/api.md#recurring-reservations).  A
+ * series is booked by one call of res_book_series (migrations/006_recurrence.sql) after one
+ * read of the room (res_repo_series_start): the C side expands the rule in between
+ * (series.c).  Series travel as JSON objects built by PostgreSQL (res_series_answer), for
+ * reads and writes alike.  Each function runs on the calling thread's connection and leaves
+ * it idle. */
+#ifndef RES_REPO_SERIES_H
+#define RES_REPO_SERIES_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "repo.h"
+
+/* The outcomes of the series functions, with the names the SQL functions answer. */
+#define RES_SERIES_OUTCOMES(X)                                                                 \
+	X(RES_SERIES_DONE, "done")                                                             \
+	X(RES_SERIES_NOT_FOUND, "not_found")                                                   \
+	X(RES_SERIES_FORBIDDEN, "forbidden")                                                   \
+	X(RES_SERIES_STALE, "stale")                                                           \
+	X(RES_SERIES_ROOM_UNKNOWN, "room_unknown")                                             \
+	X(RES_SERIES_ROOM_INACTIVE, "room_inactive")                                           \
+	X(RES_SERIES_EMPTY, "empty")       /* no occurrence left (a UTC UNTIL) */              \
+	X(RES_SERIES_TOO_MANY, "too_many") /* more than max_occurrences */                     \
+	X(RES_SERIES_RULES, "rules")       /* *body: [index, start, end, local date] */        \
+	X(RES_SERIES_OVERLAP, "overlap")   /* *body: [index, local date]: overlaps the next */ \
+	X(RES_SERIES_REVOKED, "revoked")                                                       \
+	X(RES_SERIES_REPLAY, "replay") /* *body: the first answer */                           \
+	X(RES_SERIES_KEY_MISMATCH, "key_mismatch")                                             \
+	X(RES_SERIES_ROOM_UNAVAILABLE, "room_unavailable")                                     \
+	X(RES_SERIES_CONFLICT, "conflict") /* *body: {occurrences, conflicts} */
+
+enum res_series_outcome {
+/* clang-format off */
+#define RES_SERIES_ENUM_(e, name) e,
+	RES_SERIES_OUTCOMES(RES_SERIES_ENUM_)
+#undef RES_SERIES_ENUM_
+	/* clang-format on */
+};
+
+/* What a series create needs to know of its room before it expands the rule. */
+struct res_series_room {
+	bool found, active; /* as struct res_room */
+	char time_zone[80];
+	char local_start[32]; /* the first requested start in the zone, "YYYY-MM-DDTHH:MM:SS" */
+	long long duration_s; /* end - start (may be <= 0: the rules refuse it later) */
+	char today[16];       /* today's date in the zone, "YYYY-MM-DD" */
+};
+
+/* Reads the room and resolves start/end (borrowed, as the client wrote them) in its zone at
+ * now (UTC seconds).  One statement. */
+enum db_status res_repo_series_start(long long room_id, const struct res_time *start,
+                                     const struct res_time *end, long long now,
+                                     struct res_series_room *room);
+
+/* A series to book; everything borrowed. */
+struct res_series_booking {
+	long long room_id, user_id, token_issued_ms;
+	const char *purpose;     /* NULL: "" */
+	const char *recurrence;  /* the rule as given, JSON text */
+	const char *rrule;       /* canonical text */
+	const char *exdates;     /* SQL array text of dates, "{2026-12-22}" */
+	const char *time_zone;   /* the zone the starts were expanded in */
+	const char *first_start; /* local start of the rule's first date */
+	const char *starts;      /* SQL array text of the local starts, ascending */
+	long long duration_s;
+	const char *until_s; /* a UTC UNTIL in Unix seconds as text, or NULL */
+	bool skip;           /* on_conflict = skip */
+	long long max_occurrences;
+};
+
+/* Books series b as res_book_series does (q: the rules, the clock and the events' topic;
+ * idem_key/idem_hash may be NULL): one statement, one transaction.  *body: new reference to
+ * the JSON the outcome carries (see RES_SERIES_OUTCOMES), else NULL.  DB_RETRY (the room's
+ * zone changed since res_repo_series_start, a swept key) and DB_EXCLUSION_VIOLATION (an
+ * overlapping row written without the room's lock) ask the caller to read the room, expand the
+ * rule and call again. */
+enum db_status res_repo_series_create(const struct res_series_booking *b,
+                                      const struct res_request *q, const char *idem_key,
+                                      const char *idem_hash, json_t **body,
+                                      enum res_series_outcome *outcome);
+
+/* *series: new reference to the series id with all its occurrences, or NULL when unknown. */
+enum db_status res_repo_series_get(long long id, json_t **series);
+
+/* Cancels series id for caller (admin: anyone's) as res_cancel_series does: RES_SERIES_DONE
+ * (also when already cancelled), _NOT_FOUND, _FORBIDDEN, _STALE (if_match, 0 = any, differs).
+ * One statement. */
+enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
+                                      long long if_match, const char *topic,
+                                      enum res_series_outcome *outcome);
+
+#endif

@@ -1,0 +1,393 @@
+/* Recurring reservations: a series is expanded here into the local starts of its occurrences
+ * (rrule_expand, common/src/rrule.c) in the room's zone, and booked all at once by the
+ * database (repo_series.c: res_book_series), under the same room lock as single bookings, so
+ * that no overlap can appear between a series and anything else. */
+#include "series.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "repo_series.h"
+#include "rrule.h"
+
+/* A series create reads the room, expands and books again while the database asks to
+ * (DB_RETRY: the room's zone changed in between, a swept Idempotency-Key) or meets a row
+ * written without the room's lock (DB_EXCLUSION_VIOLATION), as res_repo_create does. */
+#define ATTEMPTS 3
+
+/* Bytes of one local start in an SQL timestamp[] literal: "YYYY-MM-DD HH:MM:SS" and a comma. */
+#define START_ITEM_LEN 20
+/* Bytes of one date in an SQL date[] literal: "YYYY-MM-DD" and a comma. */
+#define DATE_ITEM_LEN 11
+
+static const struct res_rules *rules;
+
+void res_series_init(const struct res_rules *r)
+{
+	rules = r;
+}
+
+static void reply_recurrence(struct req *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* 422 naming recurrence with the formatted reason. */
+static void reply_recurrence(struct req *r, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	req_invalid(r, json_pack("{s:s}", "recurrence", buf));
+}
+
+/* A rule's occurrences as the booking function takes them. */
+struct expansion {
+	char first_start[32]; /* local start of the rule's first date (DTSTART) */
+	char *starts;         /* SQL timestamp[] literal of the local starts; owned */
+	char *exdates;        /* SQL date[] literal of the rule's EXDATEs; owned */
+	char until_s[24];     /* a UTC UNTIL in Unix seconds, or "" */
+};
+
+enum expand_result { EXPAND_OK, EXPAND_EMPTY, EXPAND_HORIZON, EXPAND_FAILED };
+
+static void expansion_free(struct expansion *x)
+{
+	free(x->starts);
+	free(x->exdates);
+	memset(x, 0, sizeof *x);
+}
+
+static size_t put_date(char *p, struct rrule_date d)
+{
+	return (size_t)sprintf(p, "%04d-%02d-%02d", d.year, d.month, d.day);
+}
+
+/* Expands rule from the room's local start (room, read at now) up to the horizon's last local
+ * day and one more (the occurrences of that day past the horizon's instant are refused by the
+ * rules, naming the horizon), at most max + 1 dates (more than max: the database answers
+ * too_many, after a UTC UNTIL has dropped what it drops).  A rule that goes on past that day
+ * runs past the horizon, unless a UTC UNTIL within the horizon ends it anyway (the expansion
+ * cannot apply it without the zone: rrule.h).  *x is filled for EXPAND_OK (then
+ * expansion_free). */
+static enum expand_result expand(const struct rrule *rule, const struct res_series_room *room,
+                                 long long now, long long horizon_days, long long max,
+                                 struct expansion *x)
+{
+	struct rrule_date start, today, *dates = NULL;
+	int hh, mm, ss;
+	enum rrule_stop stop;
+	enum expand_result result = EXPAND_FAILED;
+	memset(x, 0, sizeof *x);
+	if (sscanf(room->local_start, "%d-%d-%dT%d:%d:%d", &start.year, &start.month, &start.day,
+	           &hh, &mm, &ss) != 6 ||
+	    sscanf(room->today, "%d-%d-%d", &today.year, &today.month, &today.day) != 3) {
+		log_error("series: the database wrote the local start %s / today %s unreadably",
+		          room->local_start, room->today);
+		return EXPAND_FAILED;
+	}
+	int seconds = hh * 3600 + mm * 60 + ss;
+	struct rrule_date limit = rrule_date_from_days(rrule_days_from_date(today) + horizon_days +
+	                                               1);
+	size_t cap = (size_t)max + 1;
+	if (!(dates = malloc(cap * sizeof *dates)))
+		goto out;
+	size_t n = rrule_expand(rule, start, seconds, limit, dates, cap, &stop);
+	bool utc_until = rule->until_kind == RRULE_UNTIL_UTC;
+	long long until = utc_until ? rrule_days_from_date(rule->until_date) * 86400LL +
+	                                      rule->until_seconds
+	                            : 0;
+	if (stop == RRULE_STOP_LIMIT && !(utc_until && until <= now + horizon_days * 86400)) {
+		result = EXPAND_HORIZON;
+		goto out;
+	}
+	if (n == 0) {
+		result = EXPAND_EMPTY;
+		goto out;
+	}
+	if (utc_until)
+		snprintf(x->until_s, sizeof x->until_s, "%lld", until);
+	/* DTSTART is the rule's first date even when an EXDATE removes it: COUNT counts it. */
+	struct rrule first_rule = *rule;
+	struct rrule_date first;
+	enum rrule_stop first_stop;
+	first_rule.nexdates = 0;
+	if (rrule_expand(&first_rule, start, seconds, limit, &first, 1, &first_stop) != 1)
+		first = dates[0];
+	char *p = x->first_start;
+	p += put_date(p, first);
+	sprintf(p, "T%02d:%02d:%02d", hh, mm, ss);
+
+	if (!(x->starts = malloc(n * START_ITEM_LEN + 3)) ||
+	    !(x->exdates = malloc(rule->nexdates * DATE_ITEM_LEN + 3)))
+		goto out;
+	p = x->starts;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		p += put_date(p, dates[i]);
+		p += sprintf(p, " %02d:%02d:%02d", hh, mm, ss);
+	}
+	strcpy(p, "}");
+	p = x->exdates;
+	*p++ = '{';
+	for (size_t i = 0; i < rule->nexdates; i++) {
+		if (i > 0)
+			*p++ = ',';
+		p += put_date(p, rule->exdates[i]);
+	}
+	strcpy(p, "}");
+	result = EXPAND_OK;
+out:
+	free(dates);
+	if (result != EXPAND_OK)
+		expansion_free(x);
+	return result;
+}
+
+/* 422 for an occurrence that breaks a booking rule (body: [index, start, end, local date] from
+ * res_book_series, borrowed): the first occurrence as a single booking (start_time, end_time);
+ * a later one names its date, or the horizon, the one rule a later occurrence can break alone
+ * (the duration is the same for all, and they start later). */
+static void reply_rules(struct req *r, long long now, const json_t *body)
+{
+	long long index = (long long)json_integer_value(json_array_get(body, 0));
+	long long start = (long long)json_integer_value(json_array_get(body, 1));
+	long long end = (long long)json_integer_value(json_array_get(body, 2));
+	const char *date = json_string_value(json_array_get(body, 3));
+	json_t *details = json_object();
+	res_validate_span(&rules->span, now, start, end, details);
+	if (json_object_size(details) == 0) {
+		/* The database's predicate (res_span_breaks_rules) and res_validate_span disagree. */
+		log_error("occurrence %lld..%lld breaks no rule here but did in the database",
+		          start, end);
+		json_decref(details);
+		req_db_error(r, DB_ERROR);
+		return;
+	}
+	if (index == 0) {
+		req_invalid(r, details);
+		return;
+	}
+	if (start > now + rules->span.horizon_days * 86400) {
+		reply_recurrence(r,
+		                 "runs past the booking horizon (%lld days): end it with COUNT or "
+		                 "UNTIL sooner",
+		                 rules->span.horizon_days);
+	} else {
+		void *it = json_object_iter(details);
+		reply_recurrence(r, "the occurrence on %s: %s %s", date ? date : "?",
+		                 json_object_iter_key(it),
+		                 json_string_value(json_object_iter_value(it)));
+	}
+	json_decref(details);
+}
+
+/* 201 (or 200) with the series (stolen): ETag, and Location for a create. */
+static void reply_series(struct req *r, int status, json_t *series)
+{
+	char etag[32], location[64];
+	long long id = (long long)json_integer_value(json_object_get(series, "id"));
+	snprintf(etag, sizeof etag, "\"%lld\"",
+	         (long long)json_integer_value(json_object_get(series, "version")));
+	req_add_header(r, "ETag", etag);
+	if (status == 201) {
+		snprintf(location, sizeof location, "/reservations/series/%lld", id);
+		req_add_header(r, "Location", location);
+	}
+	req_reply_json(r, status, series);
+}
+
+/* Replies for the outcome of a series create; body is stolen. */
+static void reply_create(struct req *r, long long now, enum res_series_outcome outcome,
+                         json_t *body)
+{
+	switch (outcome) {
+	case RES_SERIES_REPLAY:
+		req_add_header(r, "Idempotent-Replayed", "true");
+		/* fall through */
+	case RES_SERIES_DONE:
+		if (outcome == RES_SERIES_DONE)
+			log_info("series %lld created: %zu occurrence(s), %zu skipped",
+			         (long long)json_integer_value(json_object_get(body, "id")),
+			         json_array_size(json_object_get(body, "occurrences")),
+			         json_array_size(json_object_get(body, "skipped")));
+		reply_series(r, 201, body);
+		body = NULL;
+		break;
+	case RES_SERIES_ROOM_UNKNOWN:
+	case RES_SERIES_ROOM_INACTIVE:
+		res_reply_room_problem(r, outcome == RES_SERIES_ROOM_INACTIVE);
+		break;
+	case RES_SERIES_EMPTY:
+		reply_recurrence(r, "yields no occurrence");
+		break;
+	case RES_SERIES_TOO_MANY:
+		reply_recurrence(r, "yields more than MAX_OCCURRENCES (%lld) occurrences",
+		                 rules->max_occurrences);
+		break;
+	case RES_SERIES_RULES:
+		reply_rules(r, now, body);
+		break;
+	case RES_SERIES_OVERLAP:
+		reply_recurrence(
+			r,
+			"the occurrence on %s overlaps the next one: the duration is longer "
+			"than the time between them",
+			json_string_value(json_array_get(body, 1)));
+		break;
+	case RES_SERIES_REVOKED:
+		res_reply_token_revoked(r);
+		break;
+	case RES_SERIES_KEY_MISMATCH:
+		res_reply_key_mismatch(r);
+		break;
+	case RES_SERIES_ROOM_UNAVAILABLE:
+		res_reply_room_unavailable(r);
+		break;
+	case RES_SERIES_CONFLICT: {
+		size_t n = json_array_size(json_object_get(body, "occurrences"));
+		req_error(
+			r, ERR_CONFLICT, body,
+			"the room is already booked at the time of %zu occurrence(s) of the series",
+			n);
+		body = NULL;
+		break;
+	}
+	case RES_SERIES_NOT_FOUND:
+	case RES_SERIES_FORBIDDEN:
+	case RES_SERIES_STALE:
+		/* Not outcomes of a create. */
+		log_error("res_book_series answered an outcome of another function");
+		req_db_error(r, DB_ERROR);
+		break;
+	}
+	json_decref(body);
+}
+
+void res_series_create(struct req *r, const json_t *body, const struct rrule *rule, bool skip,
+                       const struct res_change *c, const struct res_request *q,
+                       const char *idem_key, const char *idem_hash)
+{
+	char rrule_text[RRULE_TEXT_MAX];
+	char *recurrence = NULL;
+	json_t *answer = NULL;
+	struct expansion x = {0};
+	struct res_series_room room;
+	enum res_series_outcome outcome = RES_SERIES_DONE;
+	enum db_status st = DB_RETRY;
+
+	if (rrule_format(rule, rrule_text, sizeof rrule_text) < 0 ||
+	    !(recurrence = json_dumps(json_object_get(body, "recurrence"),
+	                              JSON_COMPACT | JSON_ENCODE_ANY))) {
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	for (int i = 0; i < ATTEMPTS && (st == DB_RETRY || st == DB_EXCLUSION_VIOLATION); i++) {
+		expansion_free(&x);
+		json_decref(answer);
+		answer = NULL;
+		if ((st = res_repo_series_start(c->room_id, q->start, q->end, q->now, &room)) !=
+		    DB_OK)
+			break;
+		if (!room.active) {
+			res_reply_room_problem(r, room.found);
+			goto out;
+		}
+		switch (expand(rule, &room, q->now, rules->span.horizon_days,
+		               rules->max_occurrences, &x)) {
+		case EXPAND_OK:
+			break;
+		case EXPAND_EMPTY:
+			reply_recurrence(r, "yields no occurrence");
+			goto out;
+		case EXPAND_HORIZON:
+			reply_recurrence(
+				r,
+				"runs past the booking horizon (%lld days): end it with COUNT "
+				"or UNTIL sooner",
+				rules->span.horizon_days);
+			goto out;
+		case EXPAND_FAILED:
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+			goto out;
+		}
+		struct res_series_booking b = {
+			.room_id = c->room_id,
+			.user_id = c->user_id,
+			.token_issued_ms = c->token_issued_ms,
+			.purpose = c->purpose,
+			.recurrence = recurrence,
+			.rrule = rrule_text,
+			.exdates = x.exdates,
+			.time_zone = room.time_zone,
+			.first_start = x.first_start,
+			.starts = x.starts,
+			.duration_s = room.duration_s,
+			.until_s = x.until_s[0] ? x.until_s : NULL,
+			.skip = skip,
+			.max_occurrences = rules->max_occurrences,
+		};
+		st = res_repo_series_create(&b, q, idem_key, idem_hash, &answer, &outcome);
+	}
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	reply_create(r, q->now, outcome, answer);
+	answer = NULL;
+out:
+	json_decref(answer);
+	expansion_free(&x);
+	free(recurrence);
+}
+
+/* ---- read, cancel ---- */
+
+void res_handle_series_get(struct req *r)
+{
+	long long id;
+	json_t *series = NULL;
+	const struct auth_user *u = req_user(r);
+	if (!req_param_id(r, "id", &id))
+		return;
+	enum db_status st = res_repo_series_get(id, &series);
+	if (st != DB_OK)
+		req_db_error(r, st);
+	else if (!series)
+		req_error(r, ERR_NOT_FOUND, NULL, "no series with id %lld", id);
+	else if (!u->admin && json_integer_value(json_object_get(series, "user_id")) != u->id)
+		req_error(r, ERR_FORBIDDEN, NULL, "this series belongs to someone else");
+	else {
+		reply_series(r, 200, series);
+		series = NULL;
+	}
+	json_decref(series);
+}
+
+void res_handle_series_cancel(struct req *r)
+{
+	long long id, if_match = 0;
+	const struct auth_user *u = req_user(r);
+	enum res_series_outcome outcome = RES_SERIES_DONE;
+	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
+		return;
+	enum db_status st = res_repo_series_cancel(id, u->id, u->admin, if_match, rules->topic,
+	                                           &outcome);
+	if (st != DB_OK)
+		req_db_error(r, st);
+	else if (outcome == RES_SERIES_NOT_FOUND)
+		req_error(r, ERR_NOT_FOUND, NULL, "no series with id %lld", id);
+	else if (outcome == RES_SERIES_FORBIDDEN)
+		req_error(r, ERR_FORBIDDEN, NULL, "this series belongs to someone else");
+	else if (outcome == RES_SERIES_STALE)
+		req_error(r, ERR_PRECONDITION_FAILED, NULL, "series %lld has changed", id);
+	else {
+		log_info("series %lld cancelled", id);
+		req_reply_empty(r, 204);
+	}
+}

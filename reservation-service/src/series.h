@@ -1,0 +1,30 @@
+/* series: the endpoints of recurring reservations (docs/api.md#recurring-reservations): a
+ * series create (POST /reservations with a recurrence, after handlers.c checked the body),
+ * GET and DELETE /reservations/series/{id}.  No SQL here (repo_series.c). */
+#ifndef RES_SERIES_H
+#define RES_SERIES_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "handlers.h"
+#include "http.h"
+#include "repo.h"
+
+struct rrule;
+
+/* rules is borrowed for the life of the server (res_handlers_init calls it). */
+void res_series_init(const struct res_rules *rules);
+
+/* Books the series that body (borrowed) asks for: rule parsed from its recurrence, skip its
+ * on_conflict, c and q as res_handle_create filled them (valid fields, the times as written,
+ * the caller, the clock), idem_key/idem_hash NULL without Idempotency-Key.  Replies. */
+void res_series_create(struct req *r, const json_t *body, const struct rrule *rule, bool skip,
+                       const struct res_change *c, const struct res_request *q,
+                       const char *idem_key, const char *idem_hash);
+
+void res_handle_series_get(struct req *r);
+void res_handle_series_cancel(struct req *r);
+
+#endif
