@@ -22,12 +22,16 @@
  *                                      convenience); YYYY-MM-DD accepted too
  *   WKST=MO                            accepted only as MO (the weeks of INTERVAL start Monday)
  * Names are upper-case in the text form (as RFC 5545 writes them; lower-case is accepted too);
- * parts are separated by ';', list items by ','; a part may appear once.
+ * parts are separated by ';' (one trailing ';' is accepted), list items by ','; a part may appear
+ * once, an item once in its list.  BYDAY numbers and BYMONTHDAY may carry a '+' (RFC 5545);
+ * COUNT and INTERVAL are digits only.  BYDAY with FREQ=MONTHLY is either all plain weekdays
+ * or all numbered ones (RFC 5545 would take a mix as a union, python-dateutil as an
+ * intersection).  UNTIL and EXDATE take the YYYY-MM-DD[THH:MM:SS[Z]] forms too.
  *
  * The JSON object form has the same parts as lower-case keys: {"freq": "WEEKLY", "interval": 2,
  * "byday": ["TU", "TH"] or "TU,TH", "bymonthday": [1, -1], "count": 10 | "until":
  * "2027-03-31" / "2027-03-31T10:00:00" / "2027-03-31T09:00:00Z", "exdate": ["2026-12-22"]};
- * count, interval and bymonthday are JSON integers. */
+ * count, interval and bymonthday are JSON integers; a key whose value is null is absent. */
 #ifndef RRULE_H
 #define RRULE_H
 
@@ -114,10 +118,12 @@ enum rrule_stop {
  * the dates whose local start (date + start_seconds) is at or before it; a UTC UNTIL cannot be
  * decided without the zone, so the expansion keeps every date up to the day after its date (no
  * zone is more than 14 hours ahead of UTC) and the caller drops the occurrences whose instant is
- * after it.  Writes at most max dates into out, ascending, never a date after limit.  Returns the
- * number written; *stop says why it stopped.  Time is linear in the dates the rule steps over
- * up to the stop (a rule that never produces a date, like BYMONTHDAY=31 with INTERVAL=12 from a
- * month with 30 days, stops at limit). */
+ * after it.  No date after 9999-12-31 exists (python-dateutil's last year).  Writes at most max
+ * dates into out, ascending, never a date after limit.  Returns the number written; *stop says
+ * why it stopped (an excluded date is no occurrence: a rule whose dates after limit are all
+ * excluded ends).  Time is linear in the dates the rule steps over up to the stop; a rule that
+ * never produces a date again (like BYMONTHDAY=31 with INTERVAL=12 from a month with 30 days)
+ * is recognised after one cycle of the calendar (7 days, 4800 months) and ends. */
 size_t rrule_expand(const struct rrule *rule, struct rrule_date dtstart, int start_seconds,
                     struct rrule_date limit, struct rrule_date *out, size_t max,
                     enum rrule_stop *stop);
