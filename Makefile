@@ -109,11 +109,15 @@ $(BUILD)/tests/test_res_validate: $(BUILD)/obj/reservation-service/src/validate.
 $(BUILD)/tests/test_res_event_decode: $(BUILD)/obj/reservation-service/src/event_decode.o
 $(BUILD)/tests/test_user_validate: $(BUILD)/obj/user-service/src/validate.o
 $(BUILD)/tests/test_user_tokens: $(BUILD)/obj/user-service/src/tokens.o
+$(BUILD)/tests/test_ical $(BUILD)/tests/series_ics_dump: \
+    $(BUILD)/obj/reservation-service/src/series_ics.o
 $(addprefix $(BUILD)/tests/test_,room_validate res_validate user_validate): \
     $(BUILD)/obj/tests/unit/body_check.o
 # The RS256 signer of the JWT and OIDC tests (the identity provider's side of an id_token).
 $(BUILD)/tests/test_jwt $(BUILD)/tests/test_oidc: $(BUILD)/obj/tests/unit/jws_sign.o
-unit-bins: $(UNIT_BINS)
+# The .ics writer of tests/offline/test_ical_roundtrip.py (not a test itself: tests/run.sh runs
+# only test_*).
+unit-bins: $(UNIT_BINS) $(BUILD)/tests/series_ics_dump
 
 # Every header compiles on its own: the shared library's, and each service's (its directory on
 # the include path, as for its sources).

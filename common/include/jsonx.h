@@ -60,6 +60,10 @@ bool jsonx_string_len(const json_t *obj, const char *key, size_t min, size_t max
 
 /* Number of UTF-8 code points in a valid UTF-8 string. */
 size_t jsonx_utf8_len(const char *s);
+/* The length of the well-formed UTF-8 sequence at s (1-4 bytes, as jansson's utf8_check_full:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or 0 (s[0] NUL counts as a
+ * sequence of 1).  Reads no further than a NUL. */
+size_t jsonx_utf8_seq(const unsigned char *s);
 
 /* A JSON text written piece by piece, for answers built from database rows without jansson's
  * objects (a page of 20 reservations as json_t cost ~500 allocations and a dump).  Starts

@@ -13,4 +13,8 @@
  * list of names is read once. */
 bool tz_valid(const char *name);
 
+/* The zoneinfo directory: $TZDIR when set, else /usr/share/zoneinfo.  Build a path from it only
+ * with a name tz_valid accepted. */
+const char *tz_dir(void);
+
 #endif

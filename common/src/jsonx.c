@@ -226,9 +226,7 @@ void jsonx_text_raw(struct jsonx_text *t, const char *s, size_t n)
 	t->data[t->len] = '\0';
 }
 
-/* The length of the well-formed UTF-8 sequence at s (1-4 bytes, as jansson's utf8_check_full:
- * no overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t jsonx_utf8_seq(const unsigned char *s)
+size_t jsonx_utf8_seq(const unsigned char *s)
 {
 	unsigned char c = s[0];
 	size_t n = c < 0x80                 ? 1

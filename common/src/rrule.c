@@ -226,12 +226,12 @@ static bool parse_byday(const char *s, size_t n, struct rrule *rule, struct rrul
 	size_t i = 0;
 	int sign = 1;
 	if (n == 0)
-		return fail(err, "BYDAY", "BYDAY has an empty item; list weekdays as MO,TU,…");
+		return fail(err, "BYDAY", "BYDAY has an empty item; list weekdays as MO,TU,FR");
 	if (s[0] == '+' || s[0] == '-') {
 		sign = s[0] == '-' ? -1 : 1;
 		i++;
 	}
-	size_t digits = i;
+	size_t number = i; /* s[number..i) is the number, s[i..n) the weekday */
 	while (i < n && s[i] >= '0' && s[i] <= '9')
 		i++;
 	bool known = false;
@@ -241,14 +241,15 @@ static bool parse_byday(const char *s, size_t n, struct rrule *rule, struct rrul
 				bd.weekday = w;
 				known = true;
 			}
-	if (!known || (digits == 1 && i == 1))
+	bool sign_alone = number == 1 && i == 1;
+	if (!known || sign_alone)
 		return fail(err, "BYDAY",
 		            "BYDAY item %sis not a weekday: use MO, TU, WE, TH, FR, SA or SU, with "
 		            "FREQ=MONTHLY optionally numbered (2TU, -1FR)",
 		            show(s, n).text);
-	if (i > digits) {
+	if (i > number) {
 		long ord;
-		if (!digits_in_range(s + digits, i - digits, 1, 5, &ord))
+		if (!digits_in_range(s + number, i - number, 1, 5, &ord))
 			return fail(
 				err, "BYDAY",
 				"BYDAY item %shas a number outside 1 to 5 and -1 to -5 (the nth "
@@ -325,8 +326,10 @@ static bool parse_datetime(const char *s, size_t n, struct rrule_date *date, int
 		return false;
 	*date = (struct rrule_date){(int)y, (int)mo, (int)d};
 	if (n == dlen) {
-		if (time)
-			*time = -1, *utc = false;
+		if (time) {
+			*time = -1;
+			*utc = false;
+		}
 		return true;
 	}
 	if (!time || (s[dlen] != 'T' && s[dlen] != 't'))
@@ -480,7 +483,7 @@ static bool rule_check(const struct rrule *rule, unsigned seen, struct rrule_err
 	if (numbered && rule->freq != RRULE_MONTHLY)
 		return fail(err, "BYDAY",
 		            "BYDAY with a number (2TU, -1FR) is allowed only with FREQ=MONTHLY; "
-		            "use plain weekdays (MO,TU,…) with FREQ=%s",
+		            "use plain weekdays (MO,TU,FR) with FREQ=%s",
 		            freq_names[rule->freq]);
 	/* RFC 5545 would yield the union, python-dateutil (and so most calendar clients) the
 	 * intersection: refused rather than ambiguous. */
@@ -515,7 +518,7 @@ bool rrule_parse_text(const char *text, struct rrule *rule, struct rrule_error *
 		if (!part_begin(part, p, name_len, &seen, err))
 			return false;
 		if (!eq || eq + 1 == end)
-			return fail(err, part_names[part], "%s needs a value: %s=…",
+			return fail(err, part_names[part], "%s needs a value (%s=...)",
 			            part_names[part], part_names[part]);
 		if (!parse_value(part, eq + 1, (size_t)(end - eq - 1), rule, err))
 			return false;

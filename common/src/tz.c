@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *tz_dir(void)
+const char *tz_dir(void)
 {
 	const char *d = getenv("TZDIR");
 	return d && *d ? d : "/usr/share/zoneinfo";

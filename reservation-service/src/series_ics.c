@@ -1,0 +1,304 @@
+#include "series_ics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ical.h"
+#include "rrule.h"
+#include "timefmt.h"
+
+/* A local "YYYY-MM-DDTHH:MM:SS" read into its date and second of the day. */
+struct series_ics_local {
+	struct rrule_date date;
+	long days; /* rrule_days_from_date(date) */
+	int secs;
+};
+
+static bool series_ics_parse_local(const char *text, struct series_ics_local *out)
+{
+	char ical[ICAL_DATETIME_LEN];
+	struct timefmt_time t;
+	if (!text || !ical_local(text, ical) || !timefmt_parse_rfc3339(text, &t) || t.has_offset)
+		return false;
+	out->date = (struct rrule_date){t.year, t.month, t.day};
+	out->days = rrule_days_from_date(out->date);
+	out->secs = t.hour * 3600 + t.minute * 60 + t.second;
+	return true;
+}
+
+/* The local date-time days + secs as "YYYY-MM-DDTHH:MM:SS" (to compare with the database's). */
+static void series_ics_local_text(long days, int secs, char out[TIMEFMT_RFC3339_LEN])
+{
+	struct rrule_date d = rrule_date_from_days(days);
+	snprintf(out, TIMEFMT_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d", d.year, d.month, d.day,
+	         secs / 3600, secs / 60 % 60, secs % 60);
+}
+
+/* "NAME;TZID=zone:YYYYMMDDTHHMMSS" for the local date-time days + secs. */
+static void series_ics_tzid_prop(struct ical_text *out, const char *name, const char *zone,
+                                 long days, int secs)
+{
+	char local[TIMEFMT_RFC3339_LEN], ical[ICAL_DATETIME_LEN];
+	series_ics_local_text(days, secs, local);
+	(void)ical_local(local, ical);
+	ical_raw(out, name, strlen(name));
+	ical_lit(out, ";TZID=");
+	ical_raw(out, zone, strlen(zone));
+	ical_lit(out, ":");
+	ical_raw(out, ical, strlen(ical));
+	ical_end_line(out);
+}
+
+static void series_ics_utc_prop(struct ical_text *out, const char *name, long long secs)
+{
+	char ical[ICAL_DATETIME_LEN];
+	ical_utc(secs, ical);
+	ical_prop(out, name, ical);
+}
+
+/* An exact duration (RFC 5545 3.3.6) in hours, minutes and seconds: "PT1H", "PT1H0M30S",
+ * "PT25H" (never days, which are nominal and would follow a DST change). */
+static void series_ics_duration(long secs, char out[48])
+{
+	long h = secs / 3600, m = secs / 60 % 60, s = secs % 60;
+	int n = snprintf(out, 48, "PT");
+	if (h)
+		n += snprintf(out + n, (size_t)(48 - n), "%ldH", h);
+	if (m || (h && s))
+		n += snprintf(out + n, (size_t)(48 - n), "%ldM", m);
+	if (s)
+		snprintf(out + n, (size_t)(48 - n), "%ldS", s);
+}
+
+static int series_ics_cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+static bool series_ics_has_day(const long *days, size_t n, long day)
+{
+	return bsearch(&day, days, n, sizeof *days, series_ics_cmp_long) != NULL;
+}
+
+static bool series_ics_same(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static const char *series_ics_summary(const char *purpose)
+{
+	return purpose && *purpose ? purpose : "Reservation";
+}
+
+/* The instances of the master VEVENT: the written rule and the local dates it yields (always
+ * the dates a client computes from it, and at most a few more after a UTC UNTIL, which the
+ * EXDATEs then cover).  The series' own rule is written as it is, except that
+ * - its EXDATEs become EXDATE properties (with every other date that has no confirmed
+ *   occurrence), not an RRULE part;
+ * - a local UNTIL (a date, or a date-time without Z) becomes the COUNT of the dates it keeps:
+ *   RFC 5545 wants UNTIL in UTC with a DTSTART;TZID, and its instant needs the zone;
+ * - a cut series (until_utc) ends with UNTIL = until_utc - 1 s in UTC, unless the rule itself
+ *   ends at least two days before. */
+static bool series_ics_instances(const struct series_ics *s, const struct series_ics_local *first,
+                                 struct rrule *written, struct rrule_date *dates, size_t *ndates,
+                                 const char **why)
+{
+	static const struct rrule_date limit = {9999, 12, 31};
+	enum rrule_stop stop;
+	*written = *s->rule;
+	written->nexdates = 0;
+	size_t n = rrule_expand(written, first->date, first->secs, limit, dates,
+	                        SERIES_ICS_MAX_DATES, &stop);
+	if (stop != RRULE_STOP_END) {
+		*why = "the rule yields too many dates";
+		return false;
+	}
+	if (n == 0) {
+		*why = "the rule yields no date";
+		return false;
+	}
+	bool cut = false;
+	if (s->has_until) {
+		long long u = s->until_utc - 1;
+		long day = (long)(u / 86400 - (u % 86400 < 0));
+		cut = rrule_days_from_date(dates[n - 1]) + 2 > day;
+		if (cut) {
+			written->count = 0;
+			written->until_kind = RRULE_UNTIL_UTC;
+			written->until_date = rrule_date_from_days(day);
+			written->until_seconds = (int)(u - (long long)day * 86400);
+			n = rrule_expand(written, first->date, first->secs, limit, dates,
+			                 SERIES_ICS_MAX_DATES, &stop);
+			if (stop != RRULE_STOP_END) {
+				*why = "the rule yields too many dates";
+				return false;
+			}
+		}
+	}
+	if (!cut &&
+	    (written->until_kind == RRULE_UNTIL_DATE || written->until_kind == RRULE_UNTIL_LOCAL)) {
+		written->until_kind = RRULE_UNTIL_NONE;
+		written->count = (long)n;
+	}
+	*ndates = n;
+	return true;
+}
+
+/* The VEVENT that overrides one instance (RECURRENCE-ID = its local start recur_days +
+ * recur_secs) with occurrence o; its times in UTC, which say the instant without the zone's
+ * help (a local time in the hour a DST change repeats names two). */
+static void series_ics_override(const struct series_ics *s, const char *uid, const char *sequence,
+                                const struct series_ics_occurrence *o, long recur_days,
+                                int recur_secs, struct ical_text *out)
+{
+	ical_prop(out, "BEGIN", "VEVENT");
+	ical_prop(out, "UID", uid);
+	series_ics_utc_prop(out, "DTSTAMP", s->stamp_utc);
+	ical_prop(out, "SEQUENCE", sequence);
+	series_ics_tzid_prop(out, "RECURRENCE-ID", s->zone, recur_days, recur_secs);
+	series_ics_utc_prop(out, "DTSTART", o->start_utc);
+	series_ics_utc_prop(out, "DTEND", o->end_utc);
+	ical_prop_text(out, "SUMMARY", series_ics_summary(o->purpose ? o->purpose : s->purpose));
+	if (o->room_name || s->room_name)
+		ical_prop_text(out, "LOCATION", o->room_name ? o->room_name : s->room_name);
+	ical_prop(out, "STATUS", "CONFIRMED");
+	ical_prop(out, "END", "VEVENT");
+}
+
+bool series_ics_build(const struct series_ics *s, struct ical_text *out, const char **why)
+{
+	const char *reason = NULL;
+	struct rrule *written = NULL;
+	struct rrule_date *dates = NULL;
+	long *confirmed = NULL, *instances = NULL;
+	size_t ndates = 0, nconfirmed = 0;
+	char uid[64], sequence[24], line[RRULE_TEXT_MAX], first_ical[ICAL_DATETIME_LEN];
+	struct series_ics_local first;
+	bool ok = false;
+
+	if (!series_ics_parse_local(s->first_start, &first) || s->duration_s <= 0) {
+		reason = "malformed first_start or duration";
+		goto out;
+	}
+	(void)ical_local(s->first_start, first_ical);
+	if (s->organizer_email && strpbrk(s->organizer_email, "\r\n\t :;,\"")) {
+		reason = "malformed organizer address";
+		goto out;
+	}
+	written = malloc(sizeof *written);
+	dates = malloc(SERIES_ICS_MAX_DATES * sizeof *dates);
+	instances = malloc((SERIES_ICS_MAX_DATES + 1) * sizeof *instances);
+	confirmed = malloc((s->noccurrences ? s->noccurrences : 1) * sizeof *confirmed);
+	if (!written || !dates || !instances || !confirmed) {
+		reason = "out of memory";
+		goto out;
+	}
+	if (!series_ics_instances(s, &first, written, dates, &ndates, &reason))
+		goto out;
+	/* The instance days, DTSTART's among them (RFC 5545: always an instance). */
+	for (size_t i = 0; i < ndates; i++)
+		instances[i] = rrule_days_from_date(dates[i]);
+	instances[ndates] = first.days;
+	qsort(instances, ndates + 1, sizeof *instances, series_ics_cmp_long);
+	size_t ninstances = 0;
+	for (size_t i = 0; i <= ndates; i++)
+		if (ninstances == 0 || instances[ninstances - 1] != instances[i])
+			instances[ninstances++] = instances[i];
+	for (size_t i = 0; i < s->noccurrences; i++) {
+		struct series_ics_local o;
+		if (!series_ics_parse_local(s->occurrences[i].occurrence_start, &o)) {
+			reason = "malformed occurrence_start";
+			goto out;
+		}
+		if (s->occurrences[i].confirmed)
+			confirmed[nconfirmed++] = o.days;
+	}
+	qsort(confirmed, nconfirmed, sizeof *confirmed, series_ics_cmp_long);
+	if (rrule_format(written, line, sizeof line) < 0) {
+		reason = "rule too long";
+		goto out;
+	}
+
+	ical_prop(out, "BEGIN", "VCALENDAR");
+	ical_prop(out, "VERSION", "2.0");
+	ical_prop(out, "PRODID", "-//meeting-rooms//reservation-service//EN");
+	ical_prop(out, "CALSCALE", "GREGORIAN");
+	ical_prop(out, "METHOD", "PUBLISH");
+	if (!ical_vtimezone(out, s->zone)) {
+		reason = "no VTIMEZONE for the zone";
+		goto out;
+	}
+
+	snprintf(uid, sizeof uid, "series-%lld@meeting-rooms", s->id);
+	snprintf(sequence, sizeof sequence, "%d", s->version > 0 ? s->version - 1 : 0);
+	ical_prop(out, "BEGIN", "VEVENT");
+	ical_prop(out, "UID", uid);
+	series_ics_utc_prop(out, "DTSTAMP", s->stamp_utc);
+	series_ics_utc_prop(out, "CREATED", s->created_utc);
+	series_ics_utc_prop(out, "LAST-MODIFIED", s->updated_utc);
+	ical_prop(out, "SEQUENCE", sequence);
+	series_ics_tzid_prop(out, "DTSTART", s->zone, first.days, first.secs);
+	char duration[48];
+	series_ics_duration(s->duration_s, duration);
+	ical_prop(out, "DURATION", duration);
+	ical_prop(out, "RRULE", line);
+	/* Every instance without a confirmed occurrence: cancelled, skipped at creation, one of
+	 * the rule's EXDATEs, or past a cut. */
+	for (size_t i = 0; i < ninstances; i++)
+		if (!series_ics_has_day(confirmed, nconfirmed, instances[i]))
+			series_ics_tzid_prop(out, "EXDATE", s->zone, instances[i], first.secs);
+	/* A confirmed occurrence on a date the rule does not yield (one from before an edit that
+	 * moved the series' start) is an instance of its own. */
+	for (size_t i = 0; i < s->noccurrences; i++) {
+		const struct series_ics_occurrence *o = &s->occurrences[i];
+		struct series_ics_local at;
+		(void)series_ics_parse_local(o->occurrence_start, &at);
+		if (o->confirmed && !series_ics_has_day(instances, ninstances, at.days))
+			series_ics_tzid_prop(out, "RDATE", s->zone, at.days, at.secs);
+	}
+	ical_prop_text(out, "SUMMARY", series_ics_summary(s->purpose));
+	if (s->room_name)
+		ical_prop_text(out, "LOCATION", s->room_name);
+	if (s->organizer_email) {
+		ical_lit(out, "ORGANIZER:mailto:");
+		ical_raw(out, s->organizer_email, strlen(s->organizer_email));
+		ical_end_line(out);
+	}
+	ical_prop(out, "STATUS", s->cancelled ? "CANCELLED" : "CONFIRMED");
+	ical_prop(out, "END", "VEVENT");
+
+	/* A confirmed occurrence that differs from its instance: moved, resized, changed on its
+	 * own, or kept with its old times when the series was edited. */
+	for (size_t i = 0; i < s->noccurrences; i++) {
+		const struct series_ics_occurrence *o = &s->occurrences[i];
+		struct series_ics_local at;
+		char want[TIMEFMT_RFC3339_LEN];
+		if (!o->confirmed)
+			continue;
+		(void)series_ics_parse_local(o->occurrence_start, &at);
+		int recur_secs = series_ics_has_day(instances, ninstances, at.days) ? first.secs
+		                                                                    : at.secs;
+		series_ics_local_text(at.days, recur_secs, want);
+		if (o->exception || !o->local_start || strcmp(o->local_start, want) != 0 ||
+		    o->end_utc - o->start_utc != s->duration_s ||
+		    (o->purpose && !series_ics_same(o->purpose, s->purpose)) ||
+		    (o->room_name && !series_ics_same(o->room_name, s->room_name)))
+			series_ics_override(s, uid, sequence, o, at.days, recur_secs, out);
+	}
+	ical_prop(out, "END", "VCALENDAR");
+	if (out->text.failed) {
+		reason = "out of memory or text not UTF-8";
+		goto out;
+	}
+	ok = true;
+out:
+	free(written);
+	free(dates);
+	free(instances);
+	free(confirmed);
+	if (why)
+		*why = reason;
+	return ok;
+}

@@ -1,0 +1,59 @@
+/* series_ics: a reservation series as iCalendar text (GET /reservations/series/{id}.ics,
+ * docs/api.md#recurring-reservations): one VCALENDAR with the VTIMEZONE of the series' zone, a
+ * master VEVENT (RRULE, EXDATE, RDATE) and one VEVENT with RECURRENCE-ID for each confirmed
+ * occurrence that differs from the rule, so that a calendar client importing it yields exactly
+ * the series' confirmed occurrences.
+ *
+ * Pure: no SQL, no HTTP, no clock, and no time-zone arithmetic beyond what the caller gives
+ * (the database turns local times into instants); reads the zone's TZif file (ical_vtimezone).
+ * Thread-safe. */
+#ifndef SERIES_ICS_H
+#define SERIES_ICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ical_text;
+struct rrule;
+
+/* One occurrence of the series, confirmed or cancelled (strings borrowed). */
+struct series_ics_occurrence {
+	const char *occurrence_start; /* the original local start "YYYY-MM-DDTHH:MM:SS" */
+	const char *local_start;      /* its start now, local in the series' zone */
+	long long start_utc, end_utc; /* seconds since the epoch */
+	bool confirmed;               /* false: cancelled */
+	bool exception;               /* changed on its own (PUT on the occurrence) */
+	const char *purpose;          /* NULL: the series' */
+	const char *room_name;        /* NULL: the series' */
+};
+
+/* A series (strings and arrays borrowed). */
+struct series_ics {
+	long long id;
+	const char *zone;         /* the series' IANA zone (its VTIMEZONE and every TZID) */
+	const char *first_start;  /* local "YYYY-MM-DDTHH:MM:SS": DTSTART, the rule's first date */
+	long duration_s;          /* > 0: DURATION of every occurrence of the rule */
+	const struct rrule *rule; /* the parsed rule (COUNT/UNTIL and its EXDATEs included) */
+	bool has_until;
+	long long until_utc; /* when has_until: no occurrence at or after it (a cut series) */
+	const char *purpose; /* "" or NULL: SUMMARY "Reservation" */
+	const char *room_name;
+	const char *organizer_email;                   /* NULL: no ORGANIZER */
+	long long created_utc, updated_utc, stamp_utc; /* CREATED, LAST-MODIFIED, DTSTAMP */
+	int version;                                   /* SEQUENCE version - 1 */
+	bool cancelled;                                /* STATUS:CANCELLED */
+	const struct series_ics_occurrence *occurrences;
+	size_t noccurrences;
+};
+
+/* The instances the rule may produce at most: a rule with more (it cannot be stored: a series
+ * has at most MAX_OCCURRENCES) is refused. */
+#define SERIES_ICS_MAX_DATES 5000
+
+/* Appends the VCALENDAR of s to out (a zeroed or partly written struct ical_text; the caller
+ * frees it).  Returns false when it cannot be written (the zone has no VTIMEZONE here, a local
+ * time is malformed, the rule yields more than SERIES_ICS_MAX_DATES dates, memory ran out);
+ * out then holds nothing usable.  why (may be NULL) gets a short reason for the log line. */
+bool series_ics_build(const struct series_ics *s, struct ical_text *out, const char **why);
+
+#endif
