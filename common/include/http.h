@@ -143,6 +143,10 @@ void req_reply_json(struct req *r, int status, json_t *body);
 char *req_json_text(const json_t *body);
 /* Replies with status and a JSON text body of len bytes (borrowed), e.g. from req_json_text(). */
 void req_reply_json_text(struct req *r, int status, const char *text, size_t len);
+/* Replies with status and a body of len bytes (borrowed) of another media type than JSON
+ * (content_type, e.g. "text/calendar; charset=utf-8"). */
+void req_reply_text(struct req *r, int status, const char *content_type, const char *text,
+                    size_t len);
 /* Replies without body (e.g. 204). */
 void req_reply_empty(struct req *r, int status);
 /* Replies with a redirect (302) to location. */

@@ -232,6 +232,13 @@ void req_reply_json_text(struct req *r, int status, const char *text, size_t len
 		http_send(r, status, "application/json", text, len);
 }
 
+void req_reply_text(struct req *r, int status, const char *content_type, const char *text,
+                    size_t len)
+{
+	if (!r->replied)
+		http_send(r, status, content_type, text, len);
+}
+
 void req_reply_json(struct req *r, int status, json_t *body)
 {
 	if (r->replied) {

@@ -172,3 +172,40 @@ enum db_status res_repo_series_cancel(long long id, long long caller, bool admin
 	PQclear(res);
 	return st;
 }
+
+enum db_status res_repo_series_ics(long long id, json_t **data)
+{
+	char ids[24];
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	const char *params[] = {ids};
+	*data = NULL;
+	/* clang-format off */
+	enum db_status st = db_exec(&res,
+		"SELECT json_build_object('user_id', s.user_id, 'zone', s.time_zone, "
+		"'first_start', res_local_text(s.first_start), 'duration_s', s.duration_s, "
+		"'rule', s.rrule || CASE WHEN cardinality(s.exdates) > 0 "
+		"THEN ';EXDATE=' || array_to_string(s.exdates, ',') ELSE '' END, "
+		"'until_s', extract(epoch FROM s.until_time)::bigint, 'purpose', s.purpose, "
+		"'room_name', m.name, 'created_s', extract(epoch FROM s.created_at)::bigint, "
+		"'updated_s', extract(epoch FROM s.updated_at)::bigint, 'version', s.version, "
+		"'cancelled', s.status = 'cancelled', "
+		"'occurrences', (SELECT coalesce(json_agg(json_build_object("
+		"'occurrence_start', res_local_text(r.occurrence_start), "
+		"'local_start', res_local_text(r.start_time AT TIME ZONE s.time_zone), "
+		"'start_s', extract(epoch FROM r.start_time)::bigint, "
+		"'end_s', extract(epoch FROM r.end_time)::bigint, "
+		"'confirmed', r.status = 'confirmed', 'exception', r.exception, "
+		"'purpose', r.purpose, 'room_name', rm.name) ORDER BY r.occurrence_start, r.id), "
+		"'[]') FROM reservations r JOIN rooms rm ON rm.id = r.room_id "
+		"WHERE r.series_id = s.id)) "
+		"FROM reservation_series s JOIN rooms m ON m.id = s.room_id "
+		"WHERE s.id = $1::bigint",
+		1, params);
+	/* clang-format on */
+	if (st == DB_OK && PQntuples(res) == 1 &&
+	    !(*data = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
+		st = DB_ERROR;
+	PQclear(res);
+	return st;
+}

@@ -85,6 +85,13 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
 /* *series: new reference to the series id with all its occurrences, or NULL when unknown. */
 enum db_status res_repo_series_get(long long id, json_t **series);
 
+/* *data: new reference to what the .ics export of series id needs (series_ics.h), as a JSON
+ * object {user_id, zone, first_start, duration_s, rule (canonical text with EXDATE=…),
+ * until_s, purpose, room_name, created_s, updated_s, version, cancelled, occurrences:
+ * [{occurrence_start, local_start (its start in the series' zone), start_s, end_s, confirmed,
+ * exception, purpose, room_name}]}, or NULL when unknown.  One statement. */
+enum db_status res_repo_series_ics(long long id, json_t **data);
+
 /* Cancels series id for caller (admin: anyone's) as res_cancel_series does: RES_SERIES_DONE
  * (also when already cancelled), _NOT_FOUND, _FORBIDDEN, _STALE (if_match, 0 = any, differs).
  * One statement. */

@@ -8,10 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "httpparse.h"
+#include "ical.h"
 #include "log.h"
 #include "repo_series.h"
 #include "rrule.h"
+#include "series_ics.h"
 
 /* A series create reads the room, expands and books again while the database asks to
  * (DB_RETRY: the room's zone changed in between, a swept Idempotency-Key) or meets a row
@@ -348,11 +352,116 @@ out:
 
 /* ---- read, cancel ---- */
 
+/* Caps of an .ics export: a series has at most MAX_OCCURRENCES (1,000) occurrences. */
+#define ICS_MAX_OCCURRENCES 2000
+
+/* The occurrences of an export (data's array, borrowed) into occ (ICS_MAX_OCCURRENCES); false
+ * when one lacks a field. */
+static bool ics_occurrences(const json_t *list, struct series_ics_occurrence *occ, size_t *n)
+{
+	size_t i;
+	const json_t *o;
+	*n = 0;
+	if (json_array_size(list) > ICS_MAX_OCCURRENCES)
+		return false;
+	json_array_foreach(list, i, o) {
+		struct series_ics_occurrence *x = &occ[i];
+		x->occurrence_start = json_string_value(json_object_get(o, "occurrence_start"));
+		x->local_start = json_string_value(json_object_get(o, "local_start"));
+		x->start_utc = (long long)json_integer_value(json_object_get(o, "start_s"));
+		x->end_utc = (long long)json_integer_value(json_object_get(o, "end_s"));
+		x->confirmed = json_is_true(json_object_get(o, "confirmed"));
+		x->exception = json_is_true(json_object_get(o, "exception"));
+		x->purpose = json_string_value(json_object_get(o, "purpose"));
+		x->room_name = json_string_value(json_object_get(o, "room_name"));
+		if (!x->occurrence_start || !x->local_start)
+			return false;
+	}
+	*n = json_array_size(list);
+	return true;
+}
+
+/* GET /reservations/series/{id}.ics: the series as iCalendar text (series_ics.h). */
+static void series_ics(struct req *r, long long id)
+{
+	json_t *data = NULL;
+	struct ical_text out = {0};
+	struct rrule rule;
+	struct rrule_error rerr;
+	struct series_ics_occurrence *occ = NULL;
+	const char *why = NULL;
+	const struct auth_user *u = req_user(r);
+	enum db_status st = res_repo_series_ics(id, &data);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	if (!data) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no series with id %lld", id);
+		goto out;
+	}
+	if (!u->admin && json_integer_value(json_object_get(data, "user_id")) != u->id) {
+		req_error(r, ERR_FORBIDDEN, NULL, "this series belongs to someone else");
+		goto out;
+	}
+	const json_t *until = json_object_get(data, "until_s");
+	struct series_ics s = {
+		.id = id,
+		.zone = json_string_value(json_object_get(data, "zone")),
+		.first_start = json_string_value(json_object_get(data, "first_start")),
+		.duration_s = (long)json_integer_value(json_object_get(data, "duration_s")),
+		.rule = &rule,
+		.has_until = json_is_integer(until),
+		.until_utc = (long long)json_integer_value(until),
+		.purpose = json_string_value(json_object_get(data, "purpose")),
+		.room_name = json_string_value(json_object_get(data, "room_name")),
+		.created_utc = (long long)json_integer_value(json_object_get(data, "created_s")),
+		.updated_utc = (long long)json_integer_value(json_object_get(data, "updated_s")),
+		.stamp_utc = (long long)time(NULL),
+		.version = (int)json_integer_value(json_object_get(data, "version")),
+		.cancelled = json_is_true(json_object_get(data, "cancelled")),
+	};
+	const char *text = json_string_value(json_object_get(data, "rule"));
+	if (!text || !rrule_parse_text(text, &rule, &rerr)) {
+		why = "the stored rule does not parse";
+	} else if (!(occ = calloc(ICS_MAX_OCCURRENCES, sizeof *occ)) ||
+	           !ics_occurrences(json_object_get(data, "occurrences"), occ, &s.noccurrences)) {
+		why = occ ? "an occurrence lacks a field" : "out of memory";
+	} else {
+		s.occurrences = occ;
+		if (series_ics_build(&s, &out, &why)) {
+			char disposition[64];
+			snprintf(disposition, sizeof disposition,
+			         "attachment; filename=\"series-%lld.ics\"", id);
+			req_add_header(r, "Content-Disposition", disposition);
+			req_reply_text(r, 200, "text/calendar; charset=utf-8", out.text.data,
+			               out.text.len);
+			goto out;
+		}
+	}
+	log_error("series %lld: no .ics: %s", id, why ? why : "unknown");
+	req_error(r, ERR_INTERNAL, NULL, "series %lld cannot be written as iCalendar", id);
+out:
+	free(occ);
+	ical_text_free(&out);
+	json_decref(data);
+}
+
 void res_handle_series_get(struct req *r)
 {
 	long long id;
+	char raw[32];
 	json_t *series = NULL;
 	const struct auth_user *u = req_user(r);
+	size_t len = req_param(r, "id", raw, sizeof raw) ? strlen(raw) : 0;
+	if (len > 4 && strcmp(raw + len - 4, ".ics") == 0) {
+		raw[len - 4] = '\0';
+		if (!httpparse_positive_id(raw, &id))
+			req_error(r, ERR_NOT_FOUND, NULL, "no such id");
+		else
+			series_ics(r, id);
+		return;
+	}
 	if (!req_param_id(r, "id", &id))
 		return;
 	enum db_status st = res_repo_series_get(id, &series);
