@@ -256,6 +256,9 @@ static void test_rule_that_never_matches_ends(void **state)
 	                    "9500-01-15 9583-05-15 9666-09-15 9750-01-15 /MAX");
 	assert_string_equal(expand(&rule, "9900-01-15", 0, "99999-12-31", 10),
 	                    "9900-01-15 9983-05-15 /END");
+	rule = parsed("FREQ=DAILY;COUNT=5");
+	assert_string_equal(expand(&rule, "9999-12-30", 0, "9999-12-31", 10),
+	                    "9999-12-30 9999-12-31 /END");
 	/* Dates past limit that EXDATE removes are no next occurrence. */
 	rule = parsed("FREQ=WEEKLY;COUNT=3;EXDATE=20261208,20261215");
 	assert_string_equal(expand(&rule, "2026-12-01", 0, "2026-12-07", 10), "2026-12-01 /END");
