@@ -799,6 +799,16 @@ static void period_dates(struct gen *g, long k)
 			g->cand[g->ncand++] = first + d - 1;
 }
 
+static long gcd(long a, long b)
+{
+	while (b) {
+		long t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
 static int cmp_long(const void *a, const void *b)
 {
 	long x = *(const long *)a, y = *(const long *)b;
@@ -843,11 +853,15 @@ size_t rrule_expand(const struct rrule *rule, struct rrule_date dtstart, int sta
 	size_t next_excluded = 0;
 
 	/* A rule whose periods yield nothing for a whole cycle of the calendar never yields
-	 * anything again: DAILY's weekdays repeat every 7 periods, and MONTHLY's months every
-	 * 4800 (400 years are 146097 days, whole weeks); a WEEKLY period is empty only when it is
-	 * the first one.  So past limit the search for the next date (an excluded one does not
-	 * count) ends too. */
-	size_t cycle = rule->freq == RRULE_DAILY ? 7 : rule->freq == RRULE_WEEKLY ? 1 : 4800;
+	 * anything again: a day's weekday repeats every 7 days and a month's calendar every 4800
+	 * months (400 years are 146097 days, whole weeks), so the periods repeat every 7 or 4800
+	 * divided by their gcd with INTERVAL; a WEEKLY period is empty only when it is the first
+	 * one (whose dates before dtstart are dropped: hence one more).  So past limit the search
+	 * for the next date (an excluded one does not count) ends too. */
+	long days_or_months = rule->freq == RRULE_DAILY ? 7 : 4800;
+	size_t cycle = rule->freq == RRULE_WEEKLY
+	                       ? 1
+	                       : (size_t)(days_or_months / gcd(days_or_months, rule->interval));
 	size_t empty_periods = 0;
 	long produced = 0;
 	size_t written = 0;

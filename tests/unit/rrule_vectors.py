@@ -32,26 +32,33 @@ FREQS = {"DAILY": du.DAILY, "WEEKLY": du.WEEKLY, "MONTHLY": du.MONTHLY}
 
 
 def ymd(d):
-    return d.strftime("%Y%m%d")
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}"  # strftime does not pad years before 1000
 
 
-def random_start(rng):
-    year = rng.randint(1995, 2045)
+def add_days(d, n):
+    """d + n days, within the years 1..9999 that datetime (and so dateutil) has."""
+    return dt.date.fromordinal(min(max(d.toordinal() + n, 1), dt.date.max.toordinal()))
+
+
+def random_start(rng, wide):
+    year = rng.randint(1, 9999) if wide else rng.randint(1995, 2045)
     kind = rng.random()
     if kind < 0.1 and year % 4 == 0:
         return dt.date(year, 2, 29)
     if kind < 0.25:
         month = rng.choice([1, 3, 5, 7, 8, 10, 12])
         return dt.date(year, month, rng.choice([29, 30, 31]))
-    return dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(365))
+    return add_days(dt.date(year, 1, 1), rng.randrange(365))
 
 
-def random_rule(rng, start):
+def random_rule(rng, start, wide):
     """The rule's parts as (name, value) pairs for the text form, and its JSON object."""
     freq = rng.choice(list(FREQS))
     parts, obj = [("FREQ", freq)], {"freq": freq}
     r = rng.random()
     interval = 1 if r < 0.5 else rng.randint(2, 5) if r < 0.9 else rng.choice([7, 12, 13, 52])
+    if wide:
+        interval = rng.randint(1, 1000)
     if interval > 1 or rng.random() < 0.1:
         parts.append(("INTERVAL", str(interval)))
         obj["interval"] = interval
@@ -87,7 +94,7 @@ def random_rule(rng, start):
         parts.append(("COUNT", str(count)))
         obj["count"] = count
     else:
-        day = start + dt.timedelta(days=rng.randint(-3, 700))
+        day = add_days(start, rng.randint(-3, 700))
         secs = rng.randrange(86400)
         t = dt.time(secs // 3600, secs // 60 % 60, secs % 60)
         if r < 0.7:
@@ -119,7 +126,7 @@ def dateutil_rule(freq, start_dt, interval, byday, bymonthday, parts, until):
     elif until[0] == "local":
         kw["until"] = dt.datetime.combine(until[1], until[2])
     else:  # every date up to the day after
-        kw["until"] = dt.datetime.combine(until[1] + dt.timedelta(days=1), dt.time(23, 59, 59))
+        kw["until"] = dt.datetime.combine(add_days(until[1], 1), dt.time(23, 59, 59))
     return du.rrule(**kw)
 
 
@@ -140,23 +147,26 @@ def expand(rule, exdates, start_dt, limit, maximum):
 
 
 def vector(rng):
-    start = random_start(rng)
+    # A few rules anywhere in years 1..9999 with any INTERVAL and a far limit.
+    wide = rng.random() < 0.05
+    start = random_start(rng, wide)
     secs = rng.randrange(86400)
     start_dt = dt.datetime.combine(start, dt.time(secs // 3600, secs // 60 % 60, secs % 60))
-    parts, obj, byday, bymonthday, until, interval, freq = random_rule(rng, start)
+    parts, obj, byday, bymonthday, until, interval, freq = random_rule(rng, start, wide)
     rule = dateutil_rule(freq, start_dt, interval, byday, bymonthday, parts, until)
     exdates = []
     if rng.random() < 0.35:
         # Mostly dates the rule yields, some it does not.
-        some = [o.date() for o in rule.between(start_dt, start_dt + dt.timedelta(days=400))]
+        end = dt.datetime.combine(add_days(start, 400), start_dt.time())
+        some = [o.date() for o in rule.between(start_dt, end)]
         picks = rng.sample(some, min(len(some), rng.randint(1, 4)))
-        picks += [start + dt.timedelta(days=rng.randrange(400)) for _ in range(rng.randint(0, 1))]
+        picks += [add_days(start, rng.randrange(400)) for _ in range(rng.randint(0, 1))]
         exdates = sorted(set(picks))
     if exdates:
         parts.append(("EXDATE", ",".join(ymd(d) for d in exdates)))
         obj["exdate"] = [d.isoformat() for d in exdates]
     rng.shuffle(parts)  # the parts in any order
-    limit = start + dt.timedelta(days=rng.randint(0, 1200))
+    limit = add_days(start, rng.randint(0, 400000 if wide else 1200))
     maximum = rng.choice([0, 1, 5]) if rng.random() < 0.1 else rng.randint(10, 40)
     dates, stop = expand(rule, exdates, start_dt, limit, maximum)
     gaps = zip([start] + dates, dates, strict=False)

@@ -249,6 +249,11 @@ static void test_rule_that_never_matches_ends(void **state)
 	                    "2024-02-29 2124-02-29 2224-02-29 /END");
 	assert_string_equal(expand(&rule, "2024-02-29", 0, "2200-01-01", 10),
 	                    "2024-02-29 2124-02-29 /LIMIT");
+	/* Every 50 years the 29th of February only every 400: seven empty periods between, and
+	 * the calendar's cycle is 8 such periods. */
+	rule = parsed("FREQ=MONTHLY;INTERVAL=600;COUNT=3");
+	assert_string_equal(expand(&rule, "2000-02-29", 0, "9999-12-31", 10),
+	                    "2000-02-29 2400-02-29 2800-02-29 /END");
 	/* No date after year 9999, whatever limit says. */
 	rule = parsed("FREQ=MONTHLY;INTERVAL=1000;COUNT=100000");
 	assert_string_equal(expand(&rule, "9000-01-15", 0, "99999-12-31", 10),
@@ -256,6 +261,9 @@ static void test_rule_that_never_matches_ends(void **state)
 	                    "9500-01-15 9583-05-15 9666-09-15 9750-01-15 /MAX");
 	assert_string_equal(expand(&rule, "9900-01-15", 0, "99999-12-31", 10),
 	                    "9900-01-15 9983-05-15 /END");
+	rule = parsed("FREQ=DAILY;COUNT=5");
+	assert_string_equal(expand(&rule, "9999-12-30", 0, "9999-12-31", 10),
+	                    "9999-12-30 9999-12-31 /END");
 	/* Dates past limit that EXDATE removes are no next occurrence. */
 	rule = parsed("FREQ=WEEKLY;COUNT=3;EXDATE=20261208,20261215");
 	assert_string_equal(expand(&rule, "2026-12-01", 0, "2026-12-07", 10), "2026-12-01 /END");
