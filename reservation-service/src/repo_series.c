@@ -195,7 +195,13 @@ enum db_status res_repo_series_ics(long long id, json_t **data)
 		"'local_start', res_local_text(r.start_time AT TIME ZONE s.time_zone), "
 		"'start_s', extract(epoch FROM r.start_time)::bigint, "
 		"'end_s', extract(epoch FROM r.end_time)::bigint, "
-		"'confirmed', r.status = 'confirmed', 'exception', r.exception, "
+		"'confirmed', r.status = 'confirmed', "
+		/* An occurrence in the repeated hour of a fall-back day is the later instant here
+		 * (PostgreSQL's reading of an ambiguous local time), the earlier one for an RFC 5545
+		 * client: written as an override with its instants in UTC, as a changed one. */
+		"'exception', r.exception OR EXISTS (SELECT 1 FROM unnest(ARRAY[interval '30 min', "
+		"interval '1 hour', interval '2 hours']) AS d (step) WHERE (r.start_time - d.step) "
+		"AT TIME ZONE s.time_zone = r.start_time AT TIME ZONE s.time_zone), "
 		"'purpose', r.purpose, 'room_name', rm.name) ORDER BY r.occurrence_start, r.id), "
 		"'[]') FROM reservations r JOIN rooms rm ON rm.id = r.room_id "
 		"WHERE r.series_id = s.id)) "

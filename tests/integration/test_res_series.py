@@ -309,7 +309,7 @@ def test_unknown_series_and_ics_are_404(res_url, alice):
     assert_error(get_series(res_url, alice, 999999999), 404, "not_found")
     assert_error(requests.delete(f"{res_url}/reservations/series/999999999", headers=alice,
                                  timeout=10), 404, "not_found")
-    assert_error(requests.get(f"{res_url}/reservations/series/1.ics", headers=alice,
+    assert_error(requests.get(f"{res_url}/reservations/series/999999999.ics", headers=alice,
                               timeout=10), 404, "not_found")
 
 

@@ -147,3 +147,31 @@ def test_only_the_owner_or_an_admin_reads_it(res_url, users, berlin):
     assert_error(r, 404, "not_found")
     r = requests.get(f"{res_url}/reservations/series/{s['id']}.ics", timeout=10)
     assert_error(r, 401, "unauthorized")
+
+
+def test_an_occurrence_in_the_repeated_hour_is_written_as_its_instant(res_url, users, berlin):
+    """02:30 on the day Berlin's clocks go back exists twice; the server books the second one
+    (docs/api.md#time-rules), an RFC 5545 client would read the first: the .ics carries that
+    occurrence as an override whose times are the booked instants in UTC."""
+    headers, _ = users["alice"]
+    fold = next(datetime.date.fromisoformat(d) for d, hours in next_dst_days("Europe/Berlin")
+                if hours == 25)
+    first = fold - datetime.timedelta(days=1)
+    if (first - datetime.date.today()).days < 2 or (fold - datetime.date.today()).days > 360:
+        pytest.skip("the fall-back day is too close or at the booking horizon")
+    s = create(res_url, headers, berlin["id"], local(first, 2, 30), local(first, 3, 15),
+               "FREQ=DAILY;COUNT=3")
+    booked = {o["occurrence_start"][:10]: o for o in s["occurrences"]}
+    on_fold = booked[fold.isoformat()]
+    # The second 02:30 (standard time, UTC+1).
+    assert on_fold["start_time"] == f"{fold.isoformat()}T01:30:00Z", on_fold
+    r = get_ics(res_url, headers, s["id"])
+    assert r.status_code == 200, r.text
+    cal = icalendar.Calendar.from_ical(r.content)
+    overrides = [c for c in cal.walk("VEVENT") if "RECURRENCE-ID" in c]
+    assert len(overrides) == 1, r.text
+    (o,) = overrides
+    assert o["RECURRENCE-ID"].dt.date() == fold
+    assert o["DTSTART"].dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") == \
+        on_fold["start_time"]
+    assert imported_occurrences(r.content) == server_occurrences(res_url, headers, s["id"])
