@@ -12,8 +12,10 @@ that answers the same question (bench/sql/min_*.pgbench) and the SQL the endpoin
 statements per request (pg_stat_statements), EXPLAIN of the room-list statements, PostgreSQL
 backends per service (pg_stat_activity every 0.5 s), starvation (256 keep-alive clients per
 service), idle + slowloris connections through the gateway, how long a silent connection stays
-open on a service port, peak RSS. Compares with bench/baseline.json (the run of an earlier commit:
-BENCH_BASELINE=<commit> measures it first, in a temporary git worktree, and rewrites the file).
+open on a service port, peak RSS, and (issue 13) series of 52 weekly occurrences created in one
+request against as many single bookings by the same client (series_create). Compares with
+bench/baseline.json (the run of an earlier commit: BENCH_BASELINE=<commit> measures it first,
+in a temporary git worktree, and rewrites the file).
 Writes build/bench/bench-<time>-<scale>.json (and latest-<scale>.json/.txt) and prints a table per
 scenario, the scaling table (availability and create at growing reservation counts) and the
 targets.
@@ -34,6 +36,7 @@ Every run is bounded by BENCH_SECONDS; nothing leaves loopback.
 """
 import contextlib
 import datetime
+import functools
 import json
 import math
 import os
@@ -123,6 +126,17 @@ BASELINE_FACTORS = {"room_get": 3.0, "availability": 2.5, "user_reservations": 3
 TARGETS = dict(vs_minimal_sql=0.7, gateway_vs_direct=0.85, p99_read_ms=25.0,
                p99_create_ms=50.0, rss_mb=50.0, availability_flat=0.8, attack_delay_ms=50.0,
                silent_close_s=10.0)
+# Issue 13: a series of 52 weekly occurrences (a year of a weekly meeting) created in one POST,
+# against single bookings sent by the same client at the same concurrency. Each request gets a
+# lane of its own: an active room, a 15-minute slot of 19:00-23:00 UTC and a first day 1..7
+# after today (the seeded grid is 08:00-18:00 UTC, the create scenarios book 00:00-08:00 UTC; a
+# DST change moves a Berlin or New York series by an hour, still within 18:00-24:00). 52 weeks
+# end within the services' default BOOKING_HORIZON_DAYS (365) only from a first day within a
+# week. Targets: p99 at the highest client count, and p50 of a series / (52 x p50 of a single),
+# both chosen from measurements (bench/README.md).
+SERIES = dict(rule="FREQ=WEEKLY;COUNT=52", occurrences=52, clients=(1, 4),
+              requests={"full": 200, "smoke": 20}, first_hour=19, quarters=16, first_days=7,
+              p99_ms=150.0, vs_singles=0.25)
 # Issue 12's targets of the room search: p99 of one request at a time (an idle service) and
 # req/s at BENCH_CONNECTIONS as a share of pgbench running the same SQL at as many clients.
 SEARCH_TARGETS = dict(idle_p99_ms=20.0, vs_same_sql=0.5, idle_requests=300)
@@ -492,8 +506,10 @@ class Bench:
         self.report = {"meta": {}, "seed": {}, "sql_check": {}, "scenarios": {},
                        "scaling": {"availability": [], "create": []}, "rss": {}, "targets": [],
                        "round_trips": {}, "explain_room_list": [], "backends": {},
-                       "starvation": {}, "attack": {}, "silent_connection": {}}
+                       "starvation": {}, "attack": {}, "silent_connection": {},
+                       "series_create": {}}
         self.seeded = 0
+        self.series_lane = 0
 
     # -- database helpers --
 
@@ -1088,6 +1104,7 @@ class Bench:
                          self.sample_bodies(extra_bodies))
         for name in SCENARIOS:
             self.scenario(name)
+        self.series_create()
         self.scaling_final()
         self.report["rss"] = self.rss()
         self.starvation()
@@ -1170,6 +1187,117 @@ class Bench:
                f"(c={res['pgbench']['clients']})" if sc["pgbench"] else "")
             + f", nginx fixed body {res['http_ceiling']['rps']:.0f}/s")
 
+    # -- issue 13: a series of 52 weekly occurrences against single bookings --
+
+    def series_lanes(self, count):
+        """count (room, start) of lanes never used before (SERIES): a series there has 52 free
+        weeks, a single booking a free slot."""
+        out = []
+        for lane in range(self.series_lane, self.series_lane + count):
+            j, k = lane % self.active, lane // self.active
+            if k >= SERIES["quarters"] * SERIES["first_days"]:
+                raise RuntimeError("series_create ran out of free lanes")
+            day = 1 + k // SERIES["quarters"]
+            start = self.day0 + day * 86400 + SERIES["first_hour"] * 3600 + \
+                (k % SERIES["quarters"]) * 900
+            out.append((j + j // 19 + 1, start))  # active rooms: ids not a multiple of 20
+        self.series_lane += count
+        return out
+
+    def series_run(self, kind, conns, count):
+        """count POST /reservations of kind (series or single), each in a lane of its own, over
+        conns keep-alive connections: the run's figures in wrk's shape (201 expected; a series
+        also checked in the database: 52 confirmed occurrences each)."""
+        purpose = f"bench-{kind}-c{conns}-{self.series_lane}"
+        reqs = []
+        for i, (room, start) in enumerate(self.series_lanes(count)):
+            body = {"room_id": room, "start_time": iso(start), "end_time": iso(start + 900),
+                    "purpose": purpose}
+            if kind == "series":
+                body["recurrence"] = SERIES["rule"]
+            data = json.dumps(body).encode()
+            reqs.append(b"POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Authorization: Bearer " + self.tokens[i % len(self.tokens)].encode()
+                        + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                        + str(len(data)).encode() + b"\r\n\r\n" + data)
+        c0 = self.cpu_snapshot()
+        out = clients.timed_requests("127.0.0.1", self.stack.reservation.port, reqs, conns)
+        c1 = self.cpu_snapshot()
+        lat = sorted(t * 1000.0 for _, t, _ in out["results"])
+        codes, socket_errors = {}, {}
+        for status, _, err in out["results"]:
+            if err:
+                socket_errors[err] = socket_errors.get(err, 0) + 1
+            else:
+                codes[str(status)] = codes.get(str(status), 0) + 1
+        created = codes.get("201", 0)
+        res = {"tool": "bench/clients.py", "clients": conns, "requests": count,
+               "rps": round(count / out["seconds"], 1), "seconds": round(out["seconds"], 2),
+               "p50_ms": round(percentile(lat, 50), 2), "p90_ms": round(percentile(lat, 90), 2),
+               "p99_ms": round(percentile(lat, 99), 2), "max_ms": round(lat[-1], 2),
+               "errors": count - created, "codes": codes,
+               "error_detail": dict(socket_errors, reconnects=out["reconnects"]),
+               "cpu_percent": self.cpu_delta(c0, c1)}
+        if kind == "series":
+            booked = self.query(
+                "reservation_db", "SELECT count(DISTINCT s.id), count(r.id) FROM "
+                "reservation_series s JOIN reservations r ON r.series_id = s.id AND "
+                "r.status = 'confirmed' WHERE s.purpose = %s", (purpose,))[0]
+            res["occurrences_per_s"] = round(booked[1] / out["seconds"], 1)
+            res["occurrences_booked"] = booked[1]
+            want = created * SERIES["occurrences"]
+            if tuple(booked) != (created, want):
+                res["errors"] += 1
+                res["error_detail"]["booked"] = f"{booked[0]} series, {booked[1]} occurrences " \
+                                                f"(expected {created}, {want})"
+        return res
+
+    def series_create(self):
+        """Issue 13: series of 52 weekly occurrences and single bookings, each kind at every
+        client count of SERIES, the same client code and request count; the database time of
+        one request of each kind (pg_stat_statements, at one client)."""
+        n = SERIES["requests"]["full" if self.scale == "full" else "smoke"]
+        reservations = self.query("reservation_db", "SELECT count(*) FROM reservations")[0][0]
+        self.phase("series_create warm-up")
+        for kind in ("single", "series"):  # every pooled connection plans the functions once
+            self.series_run(kind, max(SERIES["clients"]), 2 * max(SERIES["clients"]))
+        runs, db = [], {}
+        for c in SERIES["clients"]:
+            row = {"clients": c}
+            for kind in ("single", "series"):
+                self.phase(f"series_create {kind} c={c}")
+                if c == 1:
+                    row[kind], rows, quiet, _ = self.statements_around(
+                        "reservation_db", functools.partial(self.series_run, kind, c, n))
+                    db[kind] = request_statements(rows, quiet, n)
+                else:
+                    row[kind] = self.series_run(kind, c, n)
+            row["series_p50_vs_52_singles"] = round(
+                row["series"]["p50_ms"] / (SERIES["occurrences"] * row["single"]["p50_ms"]), 3)
+            row["series_p99_vs_52_singles"] = round(
+                row["series"]["p99_ms"] / (SERIES["occurrences"] * row["single"]["p99_ms"]), 3)
+            runs.append(row)
+        db["series_vs_52_singles"] = round(
+            db["series"]["ms_per_request"] / max(1e-9, SERIES["occurrences"]
+                                                 * db["single"]["ms_per_request"]), 3)
+        self.report["series_create"] = {
+            "title": f"POST /reservations with recurrence {SERIES['rule']} (a free room and "
+                     "15-minute slot, every week for a year) vs single bookings",
+            "service": "reservation-service", "rule": SERIES["rule"],
+            "occurrences": SERIES["occurrences"], "requests_per_run": n,
+            "reservations_before": reservations, "runs": runs, "database": db,
+            "rss_after": self.rss()}
+        for row in runs:
+            log(f"series_create c={row['clients']}: series p50 {row['series']['p50_ms']:.1f} / "
+                f"p99 {row['series']['p99_ms']:.1f} ms ({row['series']['rps']:.0f}/s), single "
+                f"p50 {row['single']['p50_ms']:.2f} / p99 {row['single']['p99_ms']:.2f} ms; "
+                f"series p50 = {row['series_p50_vs_52_singles']:.3f} x 52 singles; errors "
+                f"{row['series']['errors']}/{row['single']['errors']}")
+        log(f"series_create database time per request (c=1): series "
+            f"{db['series']['ms_per_request']:.2f} ms in {db['series']['per_request']:g} "
+            f"statements, single {db['single']['ms_per_request']:.3f} ms in "
+            f"{db['single']['per_request']:g}")
+
     # -- backends, round trips, EXPLAIN, starvation, attacks --
 
     def pool_sizes(self):
@@ -1205,9 +1333,29 @@ class Bench:
         self.report["backends"] = out
 
     def statements_by_db(self, db):
-        return self.query("postgres", "SELECT s.query, sum(s.calls)::bigint FROM "
-                          "pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                          "WHERE d.datname = %s GROUP BY 1", (db,))
+        """(query, calls, total execution ms) of each statement pg_stat_statements holds for
+        database db."""
+        return self.query("postgres", "SELECT s.query, sum(s.calls)::bigint, "
+                          "sum(s.total_exec_time)::float8 FROM pg_stat_statements s "
+                          "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s GROUP BY 1",
+                          (db,))
+
+    def statements_around(self, db, work):
+        """pg_stat_statements of database db while work() runs, after a quiet interval (the
+        services' background work alone) measured the same way just before. Returns (work's
+        result, [(query, calls, ms)] during work, {query: calls} of the quiet interval, the
+        calls the background would have made in as long a time)."""
+        self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
+        t0 = time.monotonic()
+        time.sleep(1.0 if self.scale == "full" else 0.4)
+        quiet_rows = {q: c for q, c, _ in self.statements_by_db(db)}
+        quiet_s = time.monotonic() - t0
+        self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
+        t0 = time.monotonic()
+        result = work()
+        took = time.monotonic() - t0
+        rows = self.statements_by_db(db)
+        return result, rows, quiet_rows, sum(quiet_rows.values()) * took / quiet_s
 
     def round_trips(self):
         """Statements per request (pg_stat_statements calls, top level, BEGIN/COMMIT included)
@@ -1237,27 +1385,20 @@ class Bench:
                           json={"room_id": 1 + i % 19, "start_time": iso(start),
                                 "end_time": iso(start + 900), "purpose": "bench-roundtrips"})
             assert r.status_code == 201, (r.status_code, r.text)
-        self.phase("round trips")
-        for name in ("room_list", "room_get", "availability", "user_reservations", "grid",
-                     "create"):
-            db = SCENARIOS[name]["db"]
-            self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
-            t0 = time.monotonic()
-            time.sleep(1.0 if self.scale == "full" else 0.4)
-            quiet_rows = dict(self.statements_by_db(db))
-            quiet = sum(quiet_rows.values())
-            quiet_s = time.monotonic() - t0
-            self.stack.psql("postgres", "SELECT pg_stat_statements_reset()")
-            t0 = time.monotonic()
+
+        def requests_of(name):
             for i in range(n):
                 if name == "create":
                     create(i)
                 else:
                     r = http.get(urls[name](i), headers=tok, timeout=10)
                     assert r.status_code == 200, (name, r.status_code, r.text)
-            took = time.monotonic() - t0
-            rows = self.statements_by_db(db)
-            background = quiet * took / quiet_s
+        self.phase("round trips")
+        for name in ("room_list", "room_get", "availability", "user_reservations", "grid",
+                     "create"):
+            _, rows, quiet_rows, background = self.statements_around(
+                SCENARIOS[name]["db"], functools.partial(requests_of, name))
+            rows = [(q, c) for q, c, _ in rows]
             total = sum(c for _, c in rows)
             top = sorted(rows, key=lambda x: -x[1])[:12]
             # Statements the requests ran at least every other time and that did not run while
@@ -1420,6 +1561,18 @@ class Bench:
             r is not None and r >= SEARCH_TARGETS["vs_same_sql"],
             f"pgbench {same['rps']:.0f}/s at {same['clients']} clients; minimal SQL "
             f"{search['pgbench_minimal']['rps']:.0f}/s at {search['pgbench_minimal']['clients']}")
+        series = self.report["series_create"]
+        top = series["runs"][-1]
+        add(f"series_create p99 <= {SERIES['p99_ms']:g} ms at {top['clients']} clients "
+            f"({SERIES['rule']}, issue 13)", top["series"]["p99_ms"], SERIES["p99_ms"],
+            top["series"]["p99_ms"] <= SERIES["p99_ms"],
+            f"p50 {top['series']['p50_ms']:.1f} ms; {series['requests_per_run']} series")
+        one = series["runs"][0]
+        r = one["series_p50_vs_52_singles"]
+        add(f"series_create p50 <= {SERIES['vs_singles']:g} x 52 single bookings' p50 at "
+            f"{one['clients']} client (issue 13)", r, SERIES["vs_singles"],
+            r <= SERIES["vs_singles"],
+            f"series {one['series']['p50_ms']:.1f} ms, single {one['single']['p50_ms']:.2f} ms")
         storm = sc["conflict_storm"]
         created = (storm["direct"].get("created"), storm["gateway"].get("created"))
         add("conflict storm: exactly one 201 (direct, gateway)", list(created), 1,
@@ -1524,6 +1677,7 @@ class Bench:
                          f"{100 * (os.cpu_count() or 1)}%); peak RSS "
                          + ", ".join(f"{k.split('-')[0]} {v.get('VmHWM', 0) / 1024:.1f} MB"
                                      for k, v in res["rss_after"].items()) + extra)
+        lines.extend(self.series_table())
         lines.append("")
         lines.append("== scaling (direct, reservations in the database when measured)")
         lines.append(f"  {'':14}{'reservations':>14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
@@ -1594,6 +1748,33 @@ class Bench:
                          + (f" ({t['note']})" if t["note"] else ""))
         return "\n".join(lines)
 
+    def series_table(self):
+        """The series_create section of the text report (issue 13)."""
+        sc = self.report["series_create"]
+        lines = ["", f"== series_create: {sc['title']} [{sc['service']}], {sc['requests_per_run']}"
+                     f" requests per run, {sc['reservations_before']:,} reservations before",
+                 f"  {'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  ratio"]
+        for row in sc["runs"]:
+            c = row["clients"]
+            se = row["series"]
+            lines.append(f"  {'series c=' + str(c):28}{se['rps']:>9.1f}{se['p50_ms']:>9.2f}"
+                         f"{se['p99_ms']:>9.2f}{se['errors']:>8}  p50 "
+                         f"{row['series_p50_vs_52_singles']:.3f} x 52 singles (p99 "
+                         f"{row['series_p99_vs_52_singles']:.3f}); "
+                         f"{se.get('occurrences_per_s', 0):.0f} occurrences/s")
+            si = row["single"]
+            lines.append(f"  {'single c=' + str(c):28}{si['rps']:>9.1f}{si['p50_ms']:>9.2f}"
+                         f"{si['p99_ms']:>9.2f}{si['errors']:>8}  the same client, one "
+                         "reservation each")
+        db = sc["database"]
+        lines.append(f"  database per request at 1 client (pg_stat_statements): series "
+                     f"{db['series']['ms_per_request']:.2f} ms in "
+                     f"{db['series']['per_request']:g} statements, single "
+                     f"{db['single']['ms_per_request']:.3f} ms in "
+                     f"{db['single']['per_request']:g} (series {db['series_vs_52_singles']:.3f}"
+                     " x 52 singles)")
+        return lines
+
     def write(self):
         os.makedirs(self.out_dir, exist_ok=True)
         latest = os.path.join(self.out_dir, f"latest-{self.scale}.json")
@@ -1635,6 +1816,18 @@ class Bench:
                 elif run["requests"] <= 0 or run["errors"]:
                     problems.append(f"{name} {kind}: {run['requests']} requests, "
                                     f"{run['errors']} errors {run.get('error_detail')}")
+        series = report["series_create"]
+        for row in series.get("runs") or [{"clients": "-"}]:
+            for kind in ("series", "single"):
+                run = row.get(kind)
+                if not run or run["requests"] <= 0 or run["errors"]:
+                    problems.append(f"series_create {kind} c={row['clients']}: "
+                                    + (f"{run['requests']} requests, {run['errors']} errors "
+                                       f"{run['codes']} {run['error_detail']}" if run
+                                       else "missing"))
+        for kind in ("series", "single"):
+            if not (series.get("database") or {}).get(kind, {}).get("per_request"):
+                problems.append(f"series_create: no statements of a {kind} create measured")
         for name in ("availability", "create"):
             if len(report["scaling"][name]) < 2:
                 problems.append(f"scaling {name}: fewer than two sizes")
@@ -1724,6 +1917,19 @@ def sql_check_text(v):
     if v["same_as_service"] is None:
         return "no SQL sent by the request"
     return "same" if v["same_as_service"] else "DRIFTED"
+
+
+def request_statements(rows, quiet_rows, n):
+    """Of pg_stat_statements rows [(query, calls, ms)] taken while n requests ran: the
+    statements the requests ran (at least every other request, and not while no request ran:
+    the rest is the services' background work, e.g. the outbox publisher sending the events),
+    their calls and execution ms per request, and the top statements."""
+    mine = [(q, c, ms) for q, c, ms in rows if c >= n / 2 and q not in quiet_rows]
+    return {"requests": n, "per_request": round(sum(c for _, c, _ in mine) / n, 2),
+            "ms_per_request": round(sum(ms for _, _, ms in mine) / n, 3),
+            "statements": [{"query": q[:160], "per_request": round(c / n, 2),
+                            "ms_per_call": round(ms / c, 3)}
+                           for q, c, ms in sorted(mine, key=lambda x: -x[2])[:8]]}
 
 
 def pool_text(size):

@@ -4,7 +4,9 @@
   few seconds and counting its own completed answers (does any connection starve?);
 - Attack: idle TCP connections (no byte sent) and slowloris clients (headers sent one line at a
   time, never finished) held open in a background thread, reopened when the server closes them;
-- stays_open: how long a connection that sent nothing stays open.
+- stays_open: how long a connection that sent nothing stays open;
+- timed_requests: a fixed list of requests, each sent once, over a few keep-alive connections,
+  with each request's status and latency (series_create: series vs single bookings).
 Everything talks to loopback only.
 """
 import asyncio
@@ -92,6 +94,49 @@ def keepalive_counts(host, port, requests, connections, seconds):
             "max_per_connection": counts[-1] if counts else 0,
             "starved_connections": sum(1 for c in counts if c == 0),
             "reconnects": sum(r[2] for r in res), "errors": errors}
+
+
+def timed_requests(host, port, requests, connections, timeout=30.0):
+    """Sends each raw request of the list once over connections keep-alive connections
+    (connection i sends requests i, i + connections, … one after the other). Returns
+    {"results": [(status or None, seconds, error name or None)] in the list's order,
+    "seconds": wall time of the whole run, "reconnects"}."""
+    results = [None] * len(requests)
+    reconnects = 0
+
+    async def conn(first):
+        nonlocal reconnects
+        writer = None
+        try:
+            for i in range(first, len(requests), connections):
+                t0 = time.perf_counter()
+                try:
+                    if writer is None:
+                        # Connecting is not part of the request's latency.
+                        reader, writer = await asyncio.wait_for(
+                            asyncio.open_connection(host, port), timeout)
+                        t0 = time.perf_counter()
+                    writer.write(requests[i])
+                    status, close = await asyncio.wait_for(_read_response(reader), timeout)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+                    results[i] = (None, time.perf_counter() - t0, type(exc).__name__)
+                    if writer is not None:
+                        writer.close()
+                    writer = None
+                    continue
+                results[i] = (status, time.perf_counter() - t0, None)
+                if close:
+                    writer.close()
+                    writer, reconnects = None, reconnects + 1
+        finally:
+            if writer is not None:
+                writer.close()
+
+    async def main():
+        await asyncio.gather(*(conn(i) for i in range(min(connections, len(requests)))))
+    t0 = time.monotonic()
+    asyncio.run(main())
+    return {"results": results, "seconds": time.monotonic() - t0, "reconnects": reconnects}
 
 
 class Attack:
