@@ -317,7 +317,7 @@ def test_room_change_moves_the_occurrences(stack, res_url, alice, bob, pool):
 
 # ---- scope=this_and_following ----
 
-def test_scope_is_checked(res_url, alice, room):
+def test_scope_is_checked(res_url, alice, bob, room):
     s = daily(res_url, alice, room["id"], ahead(8), 2)
     rid = s["occurrences"][0]["id"]
     for method, body in (("put", {"purpose": "x"}), ("delete", None)):
@@ -330,6 +330,12 @@ def test_scope_is_checked(res_url, alice, room):
                  "validation_failed", detail="scope")
     assert_error(delete_following(res_url, alice, single["id"]), 422, "validation_failed",
                  detail="scope")
+    # Only the owner or an admin splits or cuts a series.
+    assert_error(put_following(res_url, bob, rid, {"purpose": "x"}), 403, "forbidden")
+    assert_error(delete_following(res_url, bob, rid), 403, "forbidden")
+    assert_error(put_following(res_url, alice, 999999999, {"purpose": "x"}), 404, "not_found")
+    assert_error(delete_following(res_url, alice, 999999999), 404, "not_found")
+    assert_error(put_following(res_url, alice, rid, {}), 422, "validation_failed", detail="body")
     # scope=this is the default behaviour.
     r = requests.delete(f"{res_url}/reservations/{rid}", params={"scope": "this"}, headers=alice,
                         timeout=10)
