@@ -34,6 +34,24 @@ static bool outcome_of(const PGresult *res, enum res_series_outcome *outcome)
 	return false;
 }
 
+/* The (outcome, body) row of series function fn (res borrowed): *outcome, and *body a new
+ * reference to the body's JSON (NULL without one).  DB_ERROR for an outcome or a body that
+ * cannot be read. */
+static enum db_status outcome_and_body(const PGresult *res, const char *fn,
+                                       enum res_series_outcome *outcome, json_t **body)
+{
+	if (!outcome_of(res, outcome))
+		return DB_ERROR;
+	const char *text = db_value(res, 0, 1);
+	if (text && !(*body = json_loads(text, 0, NULL))) {
+		/* Not the body itself: it holds what users wrote (the purpose). */
+		log_error("%s answered %s with a body that is not JSON (%zu bytes)", fn,
+		          outcome_names[*outcome], strlen(text));
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
 enum db_status res_repo_series_start(long long room_id, const struct res_time *start,
                                      const struct res_time *end, long long now,
                                      struct res_series_room *room)
@@ -118,20 +136,8 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
 		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
 		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int) b",
 		(int)countof(params), params);
-	if (st != DB_OK)
-		goto out;
-	if (!outcome_of(res, outcome)) {
-		st = DB_ERROR;
-		goto out;
-	}
-	const char *text = db_value(res, 0, 1);
-	if (text && !(*body = json_loads(text, 0, NULL))) {
-		/* Not the body itself: it holds what users wrote (the purpose). */
-		log_error("res_book_series answered %s with a body that is not JSON (%zu bytes)",
-		          outcome_names[*outcome], strlen(text));
-		st = DB_ERROR;
-	}
-out:
+	if (st == DB_OK)
+		st = outcome_and_body(res, "res_book_series", outcome, body);
 	PQclear(res);
 	return st;
 }
@@ -350,20 +356,8 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 		"$17::bigint, $18::timestamp[], $19::bigint, $20::bigint, $21::text, $22::text, "
 		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int) c",
 		(int)countof(params), params);
-	if (st != DB_OK)
-		goto out;
-	if (!outcome_of(res, outcome)) {
-		st = DB_ERROR;
-		goto out;
-	}
-	const char *text = db_value(res, 0, 1);
-	if (text && !(*body = json_loads(text, 0, NULL))) {
-		/* Not the body itself: it holds what users wrote (the purpose). */
-		log_error("res_change_series answered %s with a body that is not JSON (%zu bytes)",
-		          outcome_names[*outcome], strlen(text));
-		st = DB_ERROR;
-	}
-out:
+	if (st == DB_OK)
+		st = outcome_and_body(res, "res_change_series", outcome, body);
 	PQclear(res);
 	return st;
 }

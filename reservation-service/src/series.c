@@ -153,6 +153,36 @@ out:
 	return result;
 }
 
+/* 422: the rule runs past BOOKING_HORIZON_DAYS. */
+static void reply_horizon(struct req *r)
+{
+	reply_recurrence(r,
+	                 "runs past the booking horizon (%lld days): end it with COUNT or UNTIL "
+	                 "sooner",
+	                 rules->span.horizon_days);
+}
+
+/* expand() with the configured limits; replies to a rule that yields nothing or runs past the
+ * horizon (422) or to a failure (500), and returns false then. */
+static bool expand_or_reply(struct req *r, const struct rrule *rule,
+                            const struct res_series_room *room, long long now, struct expansion *x)
+{
+	switch (expand(rule, room, now, rules->span.horizon_days, rules->max_occurrences, x)) {
+	case EXPAND_OK:
+		return true;
+	case EXPAND_EMPTY:
+		reply_recurrence(r, "yields no occurrence");
+		return false;
+	case EXPAND_HORIZON:
+		reply_horizon(r);
+		return false;
+	case EXPAND_FAILED:
+		break;
+	}
+	req_error(r, ERR_INTERNAL, NULL, NULL);
+	return false;
+}
+
 /* 422 for an occurrence that breaks a booking rule (body: [index, start, end, local date] from
  * res_book_series, borrowed): the first occurrence as a single booking (start_time, end_time);
  * a later one names its date, or the horizon, the one rule a later occurrence can break alone
@@ -178,10 +208,7 @@ static void reply_rules(struct req *r, long long now, const json_t *body)
 		return;
 	}
 	if (start > now + rules->span.horizon_days * 86400) {
-		reply_recurrence(r,
-		                 "runs past the booking horizon (%lld days): end it with COUNT or "
-		                 "UNTIL sooner",
-		                 rules->span.horizon_days);
+		reply_horizon(r);
 	} else {
 		void *it = json_object_iter(details);
 		reply_recurrence(r, "the occurrence on %s: %s %s", date ? date : "?",
@@ -341,24 +368,8 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 			res_reply_room_problem(r, room.found);
 			goto out;
 		}
-		switch (expand(rule, &room, q->now, rules->span.horizon_days,
-		               rules->max_occurrences, &x)) {
-		case EXPAND_OK:
-			break;
-		case EXPAND_EMPTY:
-			reply_recurrence(r, "yields no occurrence");
+		if (!expand_or_reply(r, rule, &room, q->now, &x))
 			goto out;
-		case EXPAND_HORIZON:
-			reply_recurrence(
-				r,
-				"runs past the booking horizon (%lld days): end it with COUNT "
-				"or UNTIL sooner",
-				rules->span.horizon_days);
-			goto out;
-		case EXPAND_FAILED:
-			req_error(r, ERR_INTERNAL, NULL, NULL);
-			goto out;
-		}
 		struct res_series_booking b = {
 			.room_id = c->room_id,
 			.user_id = c->user_id,
@@ -691,26 +702,8 @@ static void series_change(struct req *r, long long id, bool split)
 			goto out;
 		}
 		bool regenerate = c.has_rule || start || c.room_id;
-		if (regenerate || split) {
-			switch (expand(&rule, &b.room, q.now, rules->span.horizon_days,
-			               rules->max_occurrences, &x)) {
-			case EXPAND_OK:
-				break;
-			case EXPAND_EMPTY:
-				reply_recurrence(r, "yields no occurrence");
-				goto out;
-			case EXPAND_HORIZON:
-				reply_recurrence(
-					r,
-					"runs past the booking horizon (%lld days): end it "
-					"with COUNT or UNTIL sooner",
-					rules->span.horizon_days);
-				goto out;
-			case EXPAND_FAILED:
-				req_error(r, ERR_INTERNAL, NULL, NULL);
-				goto out;
-			}
-		}
+		if ((regenerate || split) && !expand_or_reply(r, &rule, &b.room, q.now, &x))
+			goto out;
 		bool new_rule = c.has_rule || split;
 		value = c.has_rule ? json_incref(json_object_get(body, "recurrence"))
 		        : split    ? rule_value(&rule)
