@@ -41,12 +41,8 @@ static json_t *span_json(long long start, long long end)
 	return json_pack("{s:s, s:s}", "start_time", s, "end_time", e);
 }
 
-/* Reads the start_time and end_time that body (borrowed) gives as the client wrote them, into
- * buf; *start / *end point into it, or are NULL for a time not given.  The first problem of
- * notation goes to details, and false is returned (end_time is not read after a problem with
- * start_time: the checks run one after the other). */
-static bool read_times(const json_t *body, struct res_time buf[2], const struct res_time **start,
-                       const struct res_time **end, json_t *details)
+bool res_read_times(const json_t *body, struct res_time buf[2], const struct res_time **start,
+                    const struct res_time **end, json_t *details)
 {
 	static const char *const fields[] = {"start_time", "end_time"};
 	const struct res_time **out[] = {start, end};
@@ -256,7 +252,8 @@ void res_handle_create(struct req *r)
 		series = true;
 		res_validate_recurrence(body, &rule, &skip, details);
 	}
-	if (json_object_size(details) == 0 && !read_times(body, given, &q.start, &q.end, times)) {
+	if (json_object_size(details) == 0 &&
+	    !res_read_times(body, given, &q.start, &q.end, times)) {
 		/* The room is checked before the times. */
 		if ((st = room_for(c.room_id, details)) != DB_OK) {
 			req_db_error(r, st);
@@ -453,6 +450,23 @@ out:
 	json_decref(cur);
 }
 
+/* ?scope= of PUT and DELETE /reservations/{id}: "this" (the default: the reservation alone) or
+ * "this_and_following" (*following: an occurrence and the later ones of its series,
+ * docs/api.md#changing-a-series).  Replies 400 naming scope for another value. */
+static bool read_scope(struct req *r, bool *following)
+{
+	char scope[32];
+	int q = req_query(r, "scope", scope, sizeof scope);
+	*following = q == 1 && strcmp(scope, "this_and_following") == 0;
+	if (q < 0)
+		return false;
+	if (q == 1 && !*following && strcmp(scope, "this") != 0) {
+		req_bad_query(r, "scope", "must be this or this_and_following");
+		return false;
+	}
+	return true;
+}
+
 void res_handle_update(struct req *r)
 {
 	json_t *body = NULL, *details = json_object(), *times = json_object(), *res = NULL,
@@ -461,12 +475,18 @@ void res_handle_update(struct req *r)
 	struct res_time given[2];
 	struct res_request q = {.rules = &rules->span, .topic = rules->topic};
 	long long id, if_match = 0;
+	bool following;
 
-	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match) ||
-	    !(body = req_body_object(r)))
+	if (!req_param_id(r, "id", &id) || !read_scope(r, &following))
+		goto out;
+	if (following) {
+		res_series_update_following(r, id);
+		goto out;
+	}
+	if (!req_if_match(r, &if_match) || !(body = req_body_object(r)))
 		goto out;
 	res_validate_update(body, &c, details);
-	if (json_object_size(details) || !read_times(body, given, &q.start, &q.end, times)) {
+	if (json_object_size(details) || !res_read_times(body, given, &q.start, &q.end, times)) {
 		reply_update_invalid(r, id, c.room_id, details, times);
 		details = NULL;
 		goto out;
@@ -496,8 +516,14 @@ void res_handle_cancel(struct req *r)
 	long long id, if_match = 0;
 	const struct auth_user *u = req_user(r);
 	enum res_outcome outcome;
-	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
+	bool following;
+	if (!req_param_id(r, "id", &id) || !read_scope(r, &following) ||
+	    !req_if_match(r, &if_match))
 		return;
+	if (following) {
+		res_series_cancel_following(r, id, if_match);
+		return;
+	}
 	enum db_status st = res_repo_cancel(id, u->id, u->admin, if_match, rules->topic, &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);

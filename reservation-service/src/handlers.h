@@ -30,6 +30,13 @@ void res_reply_room_unavailable(struct req *r);
 void res_reply_key_mismatch(struct req *r);
 void res_reply_token_revoked(struct req *r);
 
+/* Reads the start_time and end_time that body (borrowed) gives as the client wrote them, into
+ * buf; *start / *end point into it, or are NULL for a time not given.  The first problem of
+ * notation goes to details, and false is returned (end_time is not read after a problem with
+ * start_time: the checks run one after the other). */
+bool res_read_times(const json_t *body, struct res_time buf[2], const struct res_time **start,
+                    const struct res_time **end, json_t *details);
+
 /* A required query parameter name as a calendar date YYYY-MM-DD, copied into buf (size bytes).
  * Replies 400 naming it when absent or malformed. */
 bool res_query_date(struct req *r, const char *name, char *buf, size_t size);

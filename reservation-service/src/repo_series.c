@@ -1,7 +1,9 @@
-/* All SQL of recurring reservations: calls of the functions of migrations/006_recurrence.sql. */
+/* All SQL of recurring reservations: calls of the functions of migrations/006_recurrence.sql
+ * and 007_series_edit.sql. */
 #include "repo_series.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "countof.h"
@@ -30,6 +32,24 @@ static bool outcome_of(const PGresult *res, enum res_series_outcome *outcome)
 		}
 	log_error("series function answered %s", name ? name : "no outcome");
 	return false;
+}
+
+/* The (outcome, body) row of series function fn (res borrowed): *outcome, and *body a new
+ * reference to the body's JSON (NULL without one).  DB_ERROR for an outcome or a body that
+ * cannot be read. */
+static enum db_status outcome_and_body(const PGresult *res, const char *fn,
+                                       enum res_series_outcome *outcome, json_t **body)
+{
+	if (!outcome_of(res, outcome))
+		return DB_ERROR;
+	const char *text = db_value(res, 0, 1);
+	if (text && !(*body = json_loads(text, 0, NULL))) {
+		/* Not the body itself: it holds what users wrote (the purpose). */
+		log_error("%s answered %s with a body that is not JSON (%zu bytes)", fn,
+		          outcome_names[*outcome], strlen(text));
+		return DB_ERROR;
+	}
+	return DB_OK;
 }
 
 enum db_status res_repo_series_start(long long room_id, const struct res_time *start,
@@ -116,20 +136,8 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
 		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
 		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int) b",
 		(int)countof(params), params);
-	if (st != DB_OK)
-		goto out;
-	if (!outcome_of(res, outcome)) {
-		st = DB_ERROR;
-		goto out;
-	}
-	const char *text = db_value(res, 0, 1);
-	if (text && !(*body = json_loads(text, 0, NULL))) {
-		/* Not the body itself: it holds what users wrote (the purpose). */
-		log_error("res_book_series answered %s with a body that is not JSON (%zu bytes)",
-		          outcome_names[*outcome], strlen(text));
-		st = DB_ERROR;
-	}
-out:
+	if (st == DB_OK)
+		st = outcome_and_body(res, "res_book_series", outcome, body);
 	PQclear(res);
 	return st;
 }
@@ -211,6 +219,164 @@ enum db_status res_repo_series_ics(long long id, json_t **data)
 	/* clang-format on */
 	if (st == DB_OK && PQntuples(res) == 1 &&
 	    !(*data = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
+		st = DB_ERROR;
+	PQclear(res);
+	return st;
+}
+
+/* ---- changes (migrations/007_series_edit.sql) ---- */
+
+void res_series_base_free(struct res_series_base *b)
+{
+	free(b->rule);
+	b->rule = NULL;
+}
+
+/* Copies column col of row 0 of res (borrowed) into buf ("" for NULL). */
+static void copy_text(const PGresult *res, int col, char *buf, size_t size)
+{
+	const char *v = db_value(res, 0, col);
+	snprintf(buf, size, "%s", v ? v : "");
+}
+
+enum db_status res_repo_series_edit_start(long long id, bool split, long long room_id,
+                                          const struct res_time *start, const struct res_time *end,
+                                          long long now, struct res_series_base *b)
+{
+	char ids[24], rooms[24], start_abs[24], end_abs[24], nows[24];
+	const char *start_s, *start_local, *end_s, *end_local;
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	num(rooms, sizeof rooms, room_id);
+	num(nows, sizeof nows, now);
+	res_time_param(start, start_abs, &start_s, &start_local);
+	res_time_param(end, end_abs, &end_s, &end_local);
+	const char *params[] = {ids,
+	                        split ? "true" : "false",
+	                        room_id ? rooms : NULL,
+	                        start_s,
+	                        start_local,
+	                        end_s,
+	                        end_local,
+	                        nows};
+	memset(b, 0, sizeof *b);
+	enum db_status st = db_exec(
+		&res,
+		"SELECT e.problem, e.user_id, e.series_id, e.version, e.series_version, e.rule, "
+		"e.first_start, e.split_start, e.zone, e.local_start, e.given_s, e.duration_s, "
+		"e.today::text "
+		"FROM res_series_edit_start($1::bigint, $2::boolean, $3::bigint, $4::bigint, "
+		"$5::timestamp, $6::bigint, $7::timestamp, $8::bigint) e",
+		(int)countof(params), params);
+	if (st != DB_OK)
+		goto out;
+	b->problem = RES_SERIES_DONE;
+	if (!PQgetisnull(res, 0, 0) && !outcome_of(res, &b->problem)) {
+		st = DB_ERROR;
+		goto out;
+	}
+	b->user_id = PQgetisnull(res, 0, 1) ? 0 : db_int(res, 0, 1);
+	if (b->problem != RES_SERIES_DONE)
+		goto out;
+	b->series_id = db_int(res, 0, 2);
+	b->version = db_int(res, 0, 3);
+	b->series_version = db_int(res, 0, 4);
+	if (!(b->rule = strdup(PQgetvalue(res, 0, 5)))) {
+		st = DB_ERROR;
+		goto out;
+	}
+	copy_text(res, 6, b->first_start, sizeof b->first_start);
+	copy_text(res, 7, b->split_start, sizeof b->split_start);
+	b->room.found = b->room.active = true;
+	copy_text(res, 8, b->room.time_zone, sizeof b->room.time_zone);
+	copy_text(res, 9, b->room.local_start, sizeof b->room.local_start);
+	b->has_given = !PQgetisnull(res, 0, 10);
+	b->given_s = b->has_given ? db_int(res, 0, 10) : 0;
+	b->room.duration_s = db_int(res, 0, 11);
+	copy_text(res, 12, b->room.today, sizeof b->room.today);
+out:
+	if (st != DB_OK)
+		res_series_base_free(b);
+	PQclear(res);
+	return st;
+}
+
+enum db_status res_repo_series_change(const struct res_series_edit *e, const struct res_request *q,
+                                      json_t **body, enum res_series_outcome *outcome)
+{
+	char id[24], caller[24], if_match[24], seen[24], seen_series[24], room[24], duration[24],
+		given[24], now[24], min[24], max[24], horizon[24], most[24];
+	PGresult *res = NULL;
+	num(id, sizeof id, e->id);
+	num(caller, sizeof caller, e->caller);
+	num(if_match, sizeof if_match, e->if_match);
+	num(seen, sizeof seen, e->seen_version);
+	num(seen_series, sizeof seen_series, e->seen_series);
+	num(room, sizeof room, e->room_id);
+	num(duration, sizeof duration, e->duration_s);
+	num(given, sizeof given, e->given_s);
+	num(now, sizeof now, q->now);
+	num(min, sizeof min, q->rules->min_minutes * 60);
+	num(max, sizeof max, q->rules->max_minutes * 60);
+	num(horizon, sizeof horizon, q->rules->horizon_days * 86400);
+	num(most, sizeof most, e->max_occurrences);
+	const char *params[] = {e->split ? NULL : id,
+	                        e->split ? id : NULL,
+	                        caller,
+	                        e->admin ? "true" : "false",
+	                        if_match,
+	                        seen,
+	                        seen_series,
+	                        e->room_id ? room : NULL,
+	                        e->purpose,
+	                        e->regenerate ? "true" : "false",
+	                        e->reset ? "true" : "false",
+	                        e->recurrence,
+	                        e->rrule,
+	                        e->exdates,
+	                        e->time_zone,
+	                        e->first_start,
+	                        e->duration_s ? duration : NULL,
+	                        e->starts,
+	                        e->until_s,
+	                        e->has_given ? given : NULL,
+	                        e->skip ? "skip" : "fail",
+	                        q->topic,
+	                        now,
+	                        min,
+	                        max,
+	                        horizon,
+	                        most};
+	*body = NULL;
+	enum db_status st = db_write(
+		&res,
+		"SELECT c.outcome, c.body FROM res_change_series($1::bigint, $2::bigint, $3::bigint, "
+		"$4::boolean, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::text, $10::boolean, "
+		"$11::boolean, $12::jsonb, $13::text, $14::date[], $15::text, $16::timestamp, "
+		"$17::bigint, $18::timestamp[], $19::bigint, $20::bigint, $21::text, $22::text, "
+		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int) c",
+		(int)countof(params), params);
+	if (st == DB_OK)
+		st = outcome_and_body(res, "res_change_series", outcome, body);
+	PQclear(res);
+	return st;
+}
+
+enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
+                                                long long if_match, const char *topic,
+                                                enum res_series_outcome *outcome)
+{
+	char ids[24], who[24], version[24];
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	num(who, sizeof who, caller);
+	num(version, sizeof version, if_match);
+	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
+	enum db_status st = db_write(&res,
+	                             "SELECT res_cancel_following($1::bigint, $2::bigint, "
+	                             "$3::boolean, $4::bigint, $5::text)",
+	                             (int)countof(params), params);
+	if (st == DB_OK && !outcome_of(res, outcome))
 		st = DB_ERROR;
 	PQclear(res);
 	return st;

@@ -15,22 +15,25 @@
 #include "repo.h"
 
 /* The outcomes of the series functions, with the names the SQL functions answer. */
-#define RES_SERIES_OUTCOMES(X)                                                                 \
-	X(RES_SERIES_DONE, "done")                                                             \
-	X(RES_SERIES_NOT_FOUND, "not_found")                                                   \
-	X(RES_SERIES_FORBIDDEN, "forbidden")                                                   \
-	X(RES_SERIES_STALE, "stale")                                                           \
-	X(RES_SERIES_ROOM_UNKNOWN, "room_unknown")                                             \
-	X(RES_SERIES_ROOM_INACTIVE, "room_inactive")                                           \
-	X(RES_SERIES_EMPTY, "empty")       /* no occurrence left (a UTC UNTIL) */              \
-	X(RES_SERIES_TOO_MANY, "too_many") /* more than max_occurrences */                     \
-	X(RES_SERIES_RULES, "rules")       /* *body: [index, start, end, local date] */        \
-	X(RES_SERIES_OVERLAP, "overlap")   /* *body: [index, local date]: overlaps the next */ \
-	X(RES_SERIES_REVOKED, "revoked")                                                       \
-	X(RES_SERIES_REPLAY, "replay") /* *body: the first answer */                           \
-	X(RES_SERIES_KEY_MISMATCH, "key_mismatch")                                             \
-	X(RES_SERIES_ROOM_UNAVAILABLE, "room_unavailable")                                     \
-	X(RES_SERIES_CONFLICT, "conflict") /* *body: {occurrences, conflicts} */
+#define RES_SERIES_OUTCOMES(X)                                                                    \
+	X(RES_SERIES_DONE, "done")                                                                \
+	X(RES_SERIES_NOT_FOUND, "not_found")                                                      \
+	X(RES_SERIES_FORBIDDEN, "forbidden")                                                      \
+	X(RES_SERIES_STALE, "stale")                                                              \
+	X(RES_SERIES_ROOM_UNKNOWN, "room_unknown")                                                \
+	X(RES_SERIES_ROOM_INACTIVE, "room_inactive")                                              \
+	X(RES_SERIES_EMPTY, "empty")       /* no occurrence left (a UTC UNTIL) */                 \
+	X(RES_SERIES_TOO_MANY, "too_many") /* more than max_occurrences */                        \
+	X(RES_SERIES_RULES, "rules")       /* *body: [index, start, end, local date] */           \
+	X(RES_SERIES_OVERLAP, "overlap")   /* *body: [index, local date]: overlaps the next */    \
+	X(RES_SERIES_REVOKED, "revoked")                                                          \
+	X(RES_SERIES_REPLAY, "replay") /* *body: the first answer */                              \
+	X(RES_SERIES_KEY_MISMATCH, "key_mismatch")                                                \
+	X(RES_SERIES_ROOM_UNAVAILABLE, "room_unavailable")                                        \
+	X(RES_SERIES_CONFLICT, "conflict")             /* *body: {occurrences, conflicts} */      \
+	X(RES_SERIES_CANCELLED, "cancelled")           /* the series (or a split's occurrence) */ \
+	X(RES_SERIES_NOT_OCCURRENCE, "not_occurrence") /* scope on a reservation of no series */  \
+	X(RES_SERIES_PAST, "past")                     /* a split at an occurrence that has begun */
 
 enum res_series_outcome {
 /* clang-format off */
@@ -98,5 +101,63 @@ enum db_status res_repo_series_ics(long long id, json_t **data);
 enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
                                       long long if_match, const char *topic,
                                       enum res_series_outcome *outcome);
+
+/* What a change of a series needs to know before it expands the rule (res_series_edit_start,
+ * migrations/007_series_edit.sql). */
+struct res_series_base {
+	enum res_series_outcome problem; /* RES_SERIES_DONE: none; else _NOT_FOUND,
+	                                    _NOT_OCCURRENCE, _CANCELLED, _ROOM_UNKNOWN,
+	                                    _ROOM_INACTIVE */
+	long long user_id;               /* the owner (set for every problem but _NOT_FOUND) */
+	long long series_id;
+	long long version;        /* the series' (a split: the occurrence's) */
+	long long series_version; /* the series' */
+	char *rule;               /* the stored rule as RRULE text with EXDATE; owned */
+	char first_start[32];     /* the series' DTSTART, local */
+	char split_start[32];     /* a split: the occurrence's original local start */
+	bool has_given;           /* the body gave times: given_s is the start's instant */
+	long long given_s;
+	/* The expansion's base: the zone, the start to expand from, the length, today. */
+	struct res_series_room room;
+};
+
+/* Reads series id (split false) or the series of occurrence id (split true) for a change that
+ * names room_id (0: none) and start/end (borrowed; NULL: none), at now.  One statement.  Free
+ * b->rule with res_series_base_free. */
+enum db_status res_repo_series_edit_start(long long id, bool split, long long room_id,
+                                          const struct res_time *start, const struct res_time *end,
+                                          long long now, struct res_series_base *b);
+void res_series_base_free(struct res_series_base *b);
+
+/* A change of a series to write (res_change_series); everything borrowed, NULL text: kept. */
+struct res_series_edit {
+	long long id; /* the series, or (split) the occurrence */
+	bool split;
+	long long caller;
+	bool admin;
+	long long if_match, seen_version, seen_series;
+	long long room_id;   /* 0: kept */
+	const char *purpose; /* NULL: kept */
+	bool regenerate, reset;
+	const char *recurrence; /* JSON text */
+	const char *rrule, *exdates, *time_zone, *first_start, *starts, *until_s;
+	long long duration_s; /* 0: kept */
+	bool has_given;
+	long long given_s;
+	bool skip;
+	long long max_occurrences;
+};
+
+/* Changes a series (or splits one) as res_change_series does: one statement, one transaction.
+ * *body as res_repo_series_create (done: the series; conflict, rules, overlap: the details).
+ * DB_RETRY asks the caller to read and expand again; so does DB_EXCLUSION_VIOLATION. */
+enum db_status res_repo_series_change(const struct res_series_edit *e, const struct res_request *q,
+                                      json_t **body, enum res_series_outcome *outcome);
+
+/* DELETE /reservations/{id}?scope=this_and_following as res_cancel_following does:
+ * RES_SERIES_DONE, _NOT_FOUND, _FORBIDDEN, _NOT_OCCURRENCE, _STALE, _PAST.  One statement. */
+enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
+                                                long long if_match, const char *topic,
+                                                enum res_series_outcome *outcome);
 
 #endif

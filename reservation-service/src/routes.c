@@ -14,6 +14,7 @@ const struct http_route res_routes[] = {
 	{{"PUT", "/reservations/{id}"}, res_handle_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/{id}"}, res_handle_cancel, HTTP_BEARER},
 	{{"GET", "/reservations/series/{id}"}, res_handle_series_get, HTTP_BEARER},
+	{{"PUT", "/reservations/series/{id}"}, res_handle_series_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/series/{id}"}, res_handle_series_cancel, HTTP_BEARER},
 	{{"GET", "/availability"}, res_handle_availability, HTTP_BEARER},
 	{{"GET", "/availability/rooms"}, res_handle_room_search, HTTP_BEARER},

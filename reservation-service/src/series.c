@@ -153,6 +153,36 @@ out:
 	return result;
 }
 
+/* 422: the rule runs past BOOKING_HORIZON_DAYS. */
+static void reply_horizon(struct req *r)
+{
+	reply_recurrence(r,
+	                 "runs past the booking horizon (%lld days): end it with COUNT or UNTIL "
+	                 "sooner",
+	                 rules->span.horizon_days);
+}
+
+/* expand() with the configured limits; replies to a rule that yields nothing or runs past the
+ * horizon (422) or to a failure (500), and returns false then. */
+static bool expand_or_reply(struct req *r, const struct rrule *rule,
+                            const struct res_series_room *room, long long now, struct expansion *x)
+{
+	switch (expand(rule, room, now, rules->span.horizon_days, rules->max_occurrences, x)) {
+	case EXPAND_OK:
+		return true;
+	case EXPAND_EMPTY:
+		reply_recurrence(r, "yields no occurrence");
+		return false;
+	case EXPAND_HORIZON:
+		reply_horizon(r);
+		return false;
+	case EXPAND_FAILED:
+		break;
+	}
+	req_error(r, ERR_INTERNAL, NULL, NULL);
+	return false;
+}
+
 /* 422 for an occurrence that breaks a booking rule (body: [index, start, end, local date] from
  * res_book_series, borrowed): the first occurrence as a single booking (start_time, end_time);
  * a later one names its date, or the horizon, the one rule a later occurrence can break alone
@@ -178,10 +208,7 @@ static void reply_rules(struct req *r, long long now, const json_t *body)
 		return;
 	}
 	if (start > now + rules->span.horizon_days * 86400) {
-		reply_recurrence(r,
-		                 "runs past the booking horizon (%lld days): end it with COUNT or "
-		                 "UNTIL sooner",
-		                 rules->span.horizon_days);
+		reply_horizon(r);
 	} else {
 		void *it = json_object_iter(details);
 		reply_recurrence(r, "the occurrence on %s: %s %s", date ? date : "?",
@@ -206,21 +233,34 @@ static void reply_series(struct req *r, int status, json_t *series)
 	req_reply_json(r, status, series);
 }
 
-/* Replies for the outcome of a series create; body is stolen. */
-static void reply_create(struct req *r, long long now, enum res_series_outcome outcome,
-                         json_t *body)
+/* What a reply names: the status of success (201 create, 200 change), and for a change the id
+ * the request named (a series, or the occurrence of a split) and whether If-Match was given. */
+struct reply_ctx {
+	int ok_status;
+	long long id;
+	bool split;
+	bool if_match;
+};
+
+/* Replies for the outcome of a series create or change; body is stolen. */
+static void reply_outcome(struct req *r, const struct reply_ctx *ctx, long long now,
+                          enum res_series_outcome outcome, json_t *body)
 {
+	const char *what = ctx->split ? "reservation" : "series";
 	switch (outcome) {
 	case RES_SERIES_REPLAY:
 		req_add_header(r, "Idempotent-Replayed", "true");
 		/* fall through */
 	case RES_SERIES_DONE:
 		if (outcome == RES_SERIES_DONE)
-			log_info("series %lld created: %zu occurrence(s), %zu skipped",
+			log_info("series %lld %s: %zu occurrence(s), %zu skipped",
 			         (long long)json_integer_value(json_object_get(body, "id")),
+			         ctx->ok_status == 201 ? "created"
+			         : ctx->split          ? "split off"
+			                               : "changed",
 			         json_array_size(json_object_get(body, "occurrences")),
 			         json_array_size(json_object_get(body, "skipped")));
-		reply_series(r, 201, body);
+		reply_series(r, ctx->ok_status, body);
 		body = NULL;
 		break;
 	case RES_SERIES_ROOM_UNKNOWN:
@@ -263,11 +303,37 @@ static void reply_create(struct req *r, long long now, enum res_series_outcome o
 		break;
 	}
 	case RES_SERIES_NOT_FOUND:
+		req_error(r, ERR_NOT_FOUND, NULL, "no %s with id %lld", what, ctx->id);
+		break;
 	case RES_SERIES_FORBIDDEN:
+		req_error(r, ERR_FORBIDDEN, NULL, "this %s belongs to someone else", what);
+		break;
 	case RES_SERIES_STALE:
-		/* Not outcomes of a create. */
-		log_error("res_book_series answered an outcome of another function");
-		req_db_error(r, DB_ERROR);
+		if (ctx->if_match)
+			req_error(r, ERR_PRECONDITION_FAILED, NULL, "%s %lld has changed", what,
+			          ctx->id);
+		else
+			req_error(r, ERR_CONFLICT, NULL,
+			          "%s %lld changed while it was being updated; try again", what,
+			          ctx->id);
+		break;
+	case RES_SERIES_CANCELLED:
+		req_error(r, ERR_CONFLICT, NULL, "%s %lld is cancelled and cannot change", what,
+		          ctx->id);
+		break;
+	case RES_SERIES_NOT_OCCURRENCE:
+		req_error(r, ERR_VALIDATION_FAILED,
+		          json_pack("{s:s}", "scope",
+		                    "this_and_following applies only to an occurrence of a series"),
+		          "reservation %lld is no occurrence of a series: "
+		          "scope=this_and_following does not apply",
+		          ctx->id);
+		break;
+	case RES_SERIES_PAST:
+		req_error(r, ERR_CONFLICT, NULL,
+		          "reservation %lld has already begun: a series can be split or cut only "
+		          "at an occurrence that has not",
+		          ctx->id);
 		break;
 	}
 	json_decref(body);
@@ -302,24 +368,8 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 			res_reply_room_problem(r, room.found);
 			goto out;
 		}
-		switch (expand(rule, &room, q->now, rules->span.horizon_days,
-		               rules->max_occurrences, &x)) {
-		case EXPAND_OK:
-			break;
-		case EXPAND_EMPTY:
-			reply_recurrence(r, "yields no occurrence");
+		if (!expand_or_reply(r, rule, &room, q->now, &x))
 			goto out;
-		case EXPAND_HORIZON:
-			reply_recurrence(
-				r,
-				"runs past the booking horizon (%lld days): end it with COUNT "
-				"or UNTIL sooner",
-				rules->span.horizon_days);
-			goto out;
-		case EXPAND_FAILED:
-			req_error(r, ERR_INTERNAL, NULL, NULL);
-			goto out;
-		}
 		struct res_series_booking b = {
 			.room_id = c->room_id,
 			.user_id = c->user_id,
@@ -342,7 +392,7 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 		req_db_error(r, st);
 		goto out;
 	}
-	reply_create(r, q->now, outcome, answer);
+	reply_outcome(r, &(struct reply_ctx){.ok_status = 201}, q->now, outcome, answer);
 	answer = NULL;
 out:
 	json_decref(answer);
@@ -498,5 +548,241 @@ void res_handle_series_cancel(struct req *r)
 	else {
 		log_info("series %lld cancelled", id);
 		req_reply_empty(r, 204);
+	}
+}
+
+/* ---- change: PUT /reservations/series/{id}, scope=this_and_following ---- */
+
+static bool parse_date(const char *text, struct rrule_date *d)
+{
+	return text && sscanf(text, "%d-%d-%d", &d->year, &d->month, &d->day) == 3;
+}
+
+/* The rule's dates (its EXDATEs counted, as COUNT counts them) from the series' DTSTART
+ * (first_start, local) to the day before split (a local date): how many of its COUNT the
+ * earlier part of a split used.  -1 when first_start is unreadable or memory is short. */
+static long dates_before(const struct rrule *rule, const char *first_start, struct rrule_date split)
+{
+	struct rrule all = *rule;
+	struct rrule_date start, *dates = NULL;
+	enum rrule_stop stop;
+	int hh, mm, ss;
+	if (sscanf(first_start, "%d-%d-%dT%d:%d:%d", &start.year, &start.month, &start.day, &hh,
+	           &mm, &ss) != 6)
+		return -1;
+	all.nexdates = 0;
+	if (!(dates = malloc((size_t)rule->count * sizeof *dates)))
+		return -1;
+	struct rrule_date limit = rrule_date_from_days(rrule_days_from_date(split) - 1);
+	size_t n = rrule_expand(&all, start, hh * 3600 + mm * 60 + ss, limit, dates,
+	                        (size_t)rule->count, &stop);
+	free(dates);
+	return (long)n;
+}
+
+/* The rule of the new series of a split at local date split, when the body gives none: the
+ * old series' rule with its COUNT reduced by the dates before the split, and only its EXDATEs
+ * from the split on.  False when nothing of its COUNT is left (or on failure). */
+static bool rule_after_split(struct rrule *rule, const char *first_start, struct rrule_date split)
+{
+	if (rule->count > 0) {
+		long used = dates_before(rule, first_start, split);
+		if (used < 0 || used >= rule->count)
+			return false;
+		rule->count -= used;
+	}
+	size_t kept = 0;
+	long from = rrule_days_from_date(split);
+	for (size_t i = 0; i < rule->nexdates; i++)
+		if (rrule_days_from_date(rule->exdates[i]) >= from)
+			rule->exdates[kept++] = rule->exdates[i];
+	rule->nexdates = kept;
+	return true;
+}
+
+/* The rule as a recurrence value (new JSON string): its canonical text with its EXDATEs. */
+static json_t *rule_value(const struct rrule *rule)
+{
+	char text[RRULE_TEXT_MAX + RRULE_MAX_EXDATES * 9 + 8];
+	int n = rrule_format(rule, text, sizeof text);
+	if (n < 0)
+		return NULL;
+	size_t len = (size_t)n;
+	for (size_t i = 0; i < rule->nexdates; i++)
+		len += (size_t)snprintf(text + len, sizeof text - len, "%s%04d%02d%02d",
+		                        i == 0 ? ";EXDATE=" : ",", rule->exdates[i].year,
+		                        rule->exdates[i].month, rule->exdates[i].day);
+	return json_string(text);
+}
+
+/* Answers the problems res_series_edit_start found, in the order a client expects them: 404,
+ * 403, then the body's (details, stolen), then the state.  True when it replied. */
+static bool reply_base_problem(struct req *r, const struct reply_ctx *ctx,
+                               const struct res_series_base *b, json_t *details)
+{
+	const struct auth_user *u = req_user(r);
+	enum res_series_outcome o = b->problem;
+	if (o == RES_SERIES_NOT_FOUND || (!u->admin && b->user_id != u->id)) {
+		reply_outcome(r, ctx, 0, o == RES_SERIES_NOT_FOUND ? o : RES_SERIES_FORBIDDEN,
+		              NULL);
+	} else if (o == RES_SERIES_NOT_OCCURRENCE) {
+		reply_outcome(r, ctx, 0, o, NULL);
+	} else if (json_object_size(details)) {
+		req_invalid(r, details);
+		return true;
+	} else if (o != RES_SERIES_DONE) {
+		reply_outcome(r, ctx, 0, o, NULL);
+	} else {
+		json_decref(details);
+		return false;
+	}
+	json_decref(details);
+	return true;
+}
+
+/* A change of series id (split false: PUT /reservations/series/{id}) or a split at occurrence
+ * id (PUT /reservations/{id}?scope=this_and_following), as docs/api.md#changing-a-series
+ * describes: the body is checked, the series read (res_series_edit_start), the rule expanded
+ * here and the result written by res_change_series in one transaction.  Replies. */
+static void series_change(struct req *r, long long id, bool split)
+{
+	json_t *body = NULL, *details = json_object(), *answer = NULL, *value = NULL;
+	char rrule_text[RRULE_TEXT_MAX];
+	char *recurrence = NULL;
+	struct res_series_change c;
+	struct rrule rule;
+	struct rrule_error rerr;
+	struct res_time given[2];
+	const struct res_time *start = NULL, *end = NULL;
+	struct res_series_base b = {0};
+	struct expansion x = {0};
+	const struct auth_user *u = req_user(r);
+	struct res_request q = {.rules = &rules->span, .topic = rules->topic};
+	struct reply_ctx ctx = {.ok_status = 200, .id = id, .split = split};
+	enum res_series_outcome outcome = RES_SERIES_DONE;
+	enum db_status st = DB_RETRY;
+	long long if_match = 0;
+
+	if (!req_if_match(r, &if_match) || !(body = req_body_object(r)))
+		goto out;
+	ctx.if_match = if_match != 0;
+	res_validate_series_change(body, &c, &rule, details);
+	if (json_object_size(details) == 0)
+		res_read_times(body, given, &start, &end, details);
+	bool valid = json_object_size(details) == 0;
+	q.now = (long long)time(NULL);
+	for (int i = 0; i < ATTEMPTS && (st == DB_RETRY || st == DB_EXCLUSION_VIOLATION); i++) {
+		res_series_base_free(&b);
+		expansion_free(&x);
+		json_decref(answer);
+		json_decref(value);
+		free(recurrence);
+		answer = value = NULL;
+		recurrence = NULL;
+		if ((st = res_repo_series_edit_start(id, split, valid ? c.room_id : 0,
+		                                     valid ? start : NULL, valid ? end : NULL,
+		                                     q.now, &b)) != DB_OK)
+			break;
+		if (reply_base_problem(r, &ctx, &b, details)) {
+			details = NULL;
+			goto out;
+		}
+		details = NULL;
+		if (!c.has_rule && !rrule_parse_text(b.rule, &rule, &rerr)) {
+			log_error("series %lld: the stored rule does not parse: %s", b.series_id,
+			          rerr.reason);
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+			goto out;
+		}
+		struct rrule_date at;
+		if (split && !c.has_rule &&
+		    (!parse_date(b.split_start, &at) ||
+		     !rule_after_split(&rule, b.first_start, at))) {
+			reply_recurrence(r, "yields no occurrence from reservation %lld on", id);
+			goto out;
+		}
+		bool regenerate = c.has_rule || start || c.room_id;
+		if ((regenerate || split) && !expand_or_reply(r, &rule, &b.room, q.now, &x))
+			goto out;
+		bool new_rule = c.has_rule || split;
+		value = c.has_rule ? json_incref(json_object_get(body, "recurrence"))
+		        : split    ? rule_value(&rule)
+		                   : NULL;
+		if (new_rule &&
+		    (!value || rrule_format(&rule, rrule_text, sizeof rrule_text) < 0 ||
+		     !(recurrence = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY)))) {
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+			goto out;
+		}
+		bool expanded = regenerate || split;
+		struct res_series_edit e = {
+			.id = id,
+			.split = split,
+			.caller = u->id,
+			.admin = u->admin,
+			.if_match = if_match,
+			.seen_version = b.version,
+			.seen_series = b.series_version,
+			.room_id = c.room_id,
+			.purpose = c.purpose,
+			.regenerate = regenerate,
+			.reset = start || c.room_id,
+			.recurrence = recurrence,
+			.rrule = new_rule ? rrule_text : NULL,
+			.exdates = new_rule ? x.exdates : NULL,
+			.time_zone = expanded ? b.room.time_zone : NULL,
+			.first_start = expanded ? x.first_start : NULL,
+			.starts = regenerate ? x.starts : NULL,
+			.until_s = regenerate && x.until_s[0] ? x.until_s : NULL,
+			.duration_s = expanded ? b.room.duration_s : 0,
+			.has_given = b.has_given,
+			.given_s = b.given_s,
+			.skip = c.skip,
+			.max_occurrences = rules->max_occurrences,
+		};
+		st = res_repo_series_change(&e, &q, &answer, &outcome);
+	}
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	reply_outcome(r, &ctx, q.now, outcome, answer);
+	answer = NULL;
+out:
+	json_decref(value);
+	json_decref(answer);
+	json_decref(details);
+	json_decref(body);
+	free(recurrence);
+	expansion_free(&x);
+	res_series_base_free(&b);
+}
+
+void res_handle_series_update(struct req *r)
+{
+	long long id;
+	if (req_param_id(r, "id", &id))
+		series_change(r, id, false);
+}
+
+void res_series_update_following(struct req *r, long long id)
+{
+	series_change(r, id, true);
+}
+
+void res_series_cancel_following(struct req *r, long long id, long long if_match)
+{
+	const struct auth_user *u = req_user(r);
+	enum res_series_outcome outcome = RES_SERIES_DONE;
+	enum db_status st = res_repo_series_cancel_following(id, u->id, u->admin, if_match,
+	                                                     rules->topic, &outcome);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+	} else if (outcome == RES_SERIES_DONE) {
+		log_info("reservation %lld and the following occurrences cancelled", id);
+		req_reply_empty(r, 204);
+	} else {
+		struct reply_ctx ctx = {.id = id, .split = true, .if_match = true};
+		reply_outcome(r, &ctx, 0, outcome, NULL);
 	}
 }

@@ -1,6 +1,7 @@
 /* series: the endpoints of recurring reservations (docs/api.md#recurring-reservations): a
  * series create (POST /reservations with a recurrence, after handlers.c checked the body),
- * GET and DELETE /reservations/series/{id}.  No SQL here (repo_series.c). */
+ * GET, PUT and DELETE /reservations/series/{id}, and
+ * scope=this_and_following on an occurrence.  No SQL here (repo_series.c). */
 #ifndef RES_SERIES_H
 #define RES_SERIES_H
 
@@ -26,5 +27,13 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 
 void res_handle_series_get(struct req *r);
 void res_handle_series_cancel(struct req *r);
+/* PUT /reservations/series/{id} (docs/api.md#changing-a-series). */
+void res_handle_series_update(struct req *r);
+
+/* PUT and DELETE /reservations/{id}?scope=this_and_following, after handlers.c read the id
+ * (and, for DELETE, If-Match: the occurrence's version, 0 = any): a split of the series at
+ * occurrence id, or its cut there.  Reply. */
+void res_series_update_following(struct req *r, long long id);
+void res_series_cancel_following(struct req *r, long long id, long long if_match);
 
 #endif

@@ -34,20 +34,71 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		                    json_string("applies only to a series (with recurrence)"));
 }
 
-void res_validate_recurrence(const json_t *body, struct rrule *rule, bool *skip, json_t *details)
+/* on_conflict of body (jsonx_check checked its type): "fail" (default) or "skip" (*skip). */
+static void read_on_conflict(const json_t *body, bool *skip, json_t *details)
 {
-	struct rrule_error err;
 	const char *on_conflict = json_string_value(json_object_get(body, "on_conflict"));
 	*skip = false;
-	if (json_object_get(details, "recurrence") == NULL &&
-	    !rrule_parse(json_object_get(body, "recurrence"), rule, &err))
-		json_object_set_new(details, "recurrence", json_string(err.reason));
 	if (json_object_get(details, "on_conflict") || !on_conflict)
 		return;
 	if (strcmp(on_conflict, "skip") == 0)
 		*skip = true;
 	else if (strcmp(on_conflict, "fail") != 0)
 		json_object_set_new(details, "on_conflict", json_string("must be fail or skip"));
+}
+
+void res_validate_recurrence(const json_t *body, struct rrule *rule, bool *skip, json_t *details)
+{
+	struct rrule_error err;
+	if (json_object_get(details, "recurrence") == NULL &&
+	    !rrule_parse(json_object_get(body, "recurrence"), rule, &err))
+		json_object_set_new(details, "recurrence", json_string(err.reason));
+	read_on_conflict(body, skip, details);
+}
+
+void res_validate_series_change(const json_t *body, struct res_series_change *c, struct rrule *rule,
+                                json_t *details)
+{
+	static const struct jsonx_field fields[] = {
+		{"room_id", JSONX_INT, false},
+		{"start_time", JSONX_STRING, false},
+		{"end_time", JSONX_STRING, false},
+		{"purpose", JSONX_STRING | JSONX_NULL, false},
+		{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
+		{"on_conflict", JSONX_STRING, false},
+	};
+	static const char *const changes[] = {"room_id", "start_time", "end_time", "purpose",
+	                                      "recurrence"};
+	bool present = false, changed = false;
+	struct rrule_error err;
+	memset(c, 0, sizeof *c);
+	jsonx_check(body, fields, countof(fields), details);
+	for (size_t i = 0; i < countof(changes); i++)
+		changed = changed || json_object_get(body, changes[i]);
+	if (!changed)
+		json_object_set_new(details, "body",
+		                    json_string("must change start_time and end_time, recurrence, "
+		                                "room_id or purpose"));
+	if (!json_object_get(details, "room_id"))
+		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
+		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+		if (!c->purpose)
+			c->purpose = "";
+	}
+	/* Both or neither: together they are the new first start and the length. */
+	bool has_start = json_object_get(body, "start_time") != NULL;
+	if (has_start != (json_object_get(body, "end_time") != NULL))
+		json_object_set_new(details, has_start ? "end_time" : "start_time",
+		                    json_string(has_start ? "must be given with start_time"
+		                                          : "must be given with end_time"));
+	c->has_rule = json_object_get(body, "recurrence") &&
+	              !json_object_get(details, "recurrence");
+	if (c->has_rule && !rrule_parse(json_object_get(body, "recurrence"), rule, &err)) {
+		json_object_set_new(details, "recurrence", json_string(err.reason));
+		c->has_rule = false;
+	}
+	read_on_conflict(body, &c->skip, details);
 }
 
 void res_validate_update(const json_t *body, struct res_change *c, json_t *details)

@@ -48,6 +48,22 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
  * docs/api.md#recurring-reservations), on_conflict "fail" (default) or "skip" (*skip). */
 void res_validate_recurrence(const json_t *body, struct rrule *rule, bool *skip, json_t *details);
 
+/* A validated change of a series: PUT /reservations/series/{id}, or PUT /reservations/{id}?scope=
+ * this_and_following on an occurrence (docs/api.md#changing-a-series). */
+struct res_series_change {
+	long long room_id;   /* 0: keeps it */
+	const char *purpose; /* NULL: keeps it; "" for null; borrowed from the body */
+	bool has_rule;       /* a new recurrence, parsed into the caller's rule */
+	bool skip;           /* on_conflict "skip" (default "fail") */
+};
+
+/* The checks of a series change's body (borrowed): known fields and their types, at least one
+ * change (start_time and end_time, recurrence, room_id, purpose; else a problem of "body"),
+ * start_time and end_time both or neither, the recurrence parsed into *rule, on_conflict.
+ * Problems go to details; the times are left to res_validate_time. */
+void res_validate_series_change(const json_t *body, struct res_series_change *c, struct rrule *rule,
+                                json_t *details);
+
 /* The checks of a PUT /reservations/{id} body (borrowed): c holds the reservation as it is;
  * room_id and purpose given in the body replace it (purpose null clears it to "").  An empty
  * body is a problem of "body".  start_time and end_time are left to res_validate_time. */

@@ -41,7 +41,7 @@ KINDS = INVALID + VALID
 # Routes where the caller must own the resource (or be admin): docs/api.md#reservation-service.
 OWNED = {("GET", "/reservations/{id}"), ("PUT", "/reservations/{id}"),
          ("DELETE", "/reservations/{id}"), ("GET", "/reservations/series/{id}"),
-         ("DELETE", "/reservations/series/{id}")}
+         ("PUT", "/reservations/series/{id}"), ("DELETE", "/reservations/series/{id}")}
 MISSING_ID = 2147480000
 PUBLIC_API = {("GET", "/auth/google/login"), ("GET", "/auth/google/callback"),
               ("POST", "/auth/refresh")}
@@ -189,6 +189,8 @@ BUILDERS = {
     ("DELETE", "/reservations/{id}"): lambda w: (f"/reservations/{w.reservation()}", None, None),
     ("GET", "/reservations/series/{id}"): lambda w: (f"/reservations/series/{w.series()}", None,
                                                      None),
+    ("PUT", "/reservations/series/{id}"): lambda w: (f"/reservations/series/{w.series()}", None,
+                                                     {"purpose": "changed by the matrix"}),
     ("DELETE", "/reservations/series/{id}"): lambda w: (f"/reservations/series/{w.series()}",
                                                         None, None),
     ("GET", "/availability"): lambda w: (None, {"room_id": w.bookable["id"],

@@ -6,7 +6,6 @@ import datetime
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -24,65 +23,25 @@ from harness import (
     res_outbox_unsent,
     wait_until,
 )
+from series_util import (
+    DAYS,
+    SERIES_KEYS,
+    ahead,
+    get_series,
+    list_series,
+    local,
+    series_events,
+    series_made,
+    series_post,
+    utc_of,
+)
 
 POOL_BATCH = 14
-
-SERIES_KEYS = {"id", "room_id", "user_id", "purpose", "recurrence", "rrule", "exdates",
-               "time_zone", "first_start", "duration_seconds", "until_time", "parent_id",
-               "status", "cancel_reason", "version", "created_at", "updated_at", "occurrences"}
-DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
-
-
-def today():
-    return datetime.datetime.now(datetime.UTC).date()
-
-
-def ahead(days):
-    return today() + datetime.timedelta(days=days)
-
-
-def local(d, hour=10, minute=0):
-    """A local (offset-less) time on date d, as the API reads it in the room's zone."""
-    return f"{d.isoformat()}T{hour:02d}:{minute:02d}:00"
-
-
-def utc_of(d, hour, zone, minute=0):
-    """The UTC text of a local time in zone (the oracle: zoneinfo)."""
-    t = datetime.datetime(d.year, d.month, d.day, hour, minute, tzinfo=ZoneInfo(zone))
-    return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def series_post(res_url, headers, room_id, start, end, recurrence, **extra):
-    body = {"room_id": room_id, "start_time": start, "end_time": end, "recurrence": recurrence}
-    body.update(extra)
-    return requests.post(f"{res_url}/reservations", json=body, headers=headers, timeout=30)
-
-
-def series_made(res_url, headers, room_id, start, end, recurrence, **extra):
-    r = series_post(res_url, headers, room_id, start, end, recurrence, **extra)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def get_series(res_url, headers, sid):
-    return requests.get(f"{res_url}/reservations/series/{sid}", headers=headers, timeout=10)
-
-
-def list_series(res_url, headers, sid, status="all"):
-    r = requests.get(f"{res_url}/reservations", headers=headers, timeout=10,
-                     params={"series_id": sid, "status": status, "limit": 200})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def confirmed_of_room(stack, room_id):
     return res_db_query(stack.pg, "SELECT id, series_id FROM reservations WHERE room_id = %s "
                                   "AND status = 'confirmed' ORDER BY start_time", room_id)
-
-
-def series_events(stack, keys):
-    keys = {str(k) for k in keys}
-    return [m["value"] for m in stack.kafka.read("reservation_events") if m.get("key") in keys]
 
 
 @pytest.fixture(scope="module")

@@ -370,6 +370,61 @@ static void test_recurrence(void **state)
 	run_free(&o);
 }
 
+/* The body of a series change (PUT /reservations/series/{id}, scope=this_and_following): at
+ * least one change, both times or neither, the rule parsed, purpose null cleared, on_conflict. */
+static void test_series_change(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body, *field; /* field: the one problem, NULL: accepted */
+	} cases[] = {
+		{"{\"purpose\":\"x\"}", NULL},
+		{"{\"purpose\":null,\"on_conflict\":\"skip\"}", NULL},
+		{"{\"room_id\":3}", NULL},
+		{"{\"start_time\":\"2027-01-05T10:00:00\",\"end_time\":\"2027-01-05T11:00:00\"}",
+	         NULL},
+		{"{\"recurrence\":{\"freq\":\"DAILY\",\"count\":2}}", NULL},
+		{"{}", "body"},
+		{"{\"on_conflict\":\"skip\"}", "body"},
+		{"{\"start_time\":\"2027-01-05T10:00:00\"}", "end_time"},
+		{"{\"end_time\":\"2027-01-05T10:00:00\"}", "start_time"},
+		{"{\"purpose\":\"x\",\"colour\":\"red\"}", "colour"},
+		{"{\"room_id\":0}", "room_id"},
+		{"{\"recurrence\":\"FREQ=YEARLY;COUNT=2\"}", "recurrence"},
+		{"{\"recurrence\":7}", "recurrence"},
+		{"{\"purpose\":\"x\",\"on_conflict\":\"maybe\"}", "on_conflict"},
+	};
+	for (size_t i = 0; i < countof(cases); i++) {
+		struct run o;
+		struct rrule rule;
+		struct res_series_change c;
+		parse(&o, cases[i].body);
+		res_validate_series_change(o.body, &c, &rule, o.details);
+		if (cases[i].field)
+			body_assert_only(o.details, cases[i].field, cases[i].body);
+		else
+			assert_int_equal(json_object_size(o.details), 0);
+		run_free(&o);
+	}
+	struct run o;
+	struct rrule rule;
+	struct res_series_change c;
+	parse(&o, "{\"purpose\":null,\"room_id\":4,\"recurrence\":\"FREQ=WEEKLY;COUNT=3\","
+	          "\"on_conflict\":\"skip\"}");
+	res_validate_series_change(o.body, &c, &rule, o.details);
+	assert_int_equal(json_object_size(o.details), 0);
+	assert_string_equal(c.purpose, "");
+	assert_int_equal(c.room_id, 4);
+	assert_true(c.has_rule && c.skip);
+	assert_int_equal(rule.freq, RRULE_WEEKLY);
+	assert_int_equal(rule.count, 3);
+	run_free(&o);
+	parse(&o, "{\"room_id\":4}");
+	res_validate_series_change(o.body, &c, &rule, o.details);
+	assert_true(!c.has_rule && !c.skip && c.purpose == NULL);
+	run_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_span_rules),
 		cmocka_unit_test(test_idempotency_key),
 		cmocka_unit_test(test_recurrence),
+		cmocka_unit_test(test_series_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
