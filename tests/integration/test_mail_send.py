@@ -180,10 +180,20 @@ def test_header_injection_never_reaches_the_server(mailbox, field, value):
     spec = invitation(**{field: value})
     res = send(mailbox, spec, ["bob@example.com"])
     assert res == {"status": "refused", "why": field}, res
-    # And an injection into the envelope: refused before connecting.
-    res = send(mailbox, invitation(), ["bob@example.com>\r\nRCPT TO:<eve@example.com"])
+    assert mailbox.messages() == []  # the driver sends synchronously: nothing came
+
+
+@pytest.mark.parametrize("rcpt, sender", [
+    ("bob@example.com>\r\nRCPT TO:<eve@example.com", FROM),
+    ("bob@example.com\r\nDATA", FROM),
+    ("bob@example.com", "rooms@example.com>\r\nRCPT TO:<eve@example.com"),
+])
+def test_envelope_injection_refused_before_connecting(mailbox, rcpt, sender):
+    spec = invitation()
+    spec["smtp"] = {"url": mailbox.smtp_url, "from": sender, "timeout_ms": 5000}
+    spec["rcpt"] = [rcpt]
+    res = run_driver(spec)
     assert res["status"] == "invalid" and res["smtp_code"] == 0, res
-    time.sleep(0.3)
     assert mailbox.messages() == []
 
 
@@ -193,7 +203,6 @@ def test_rejected_recipient_is_permanent(mailbox):
     # One refused recipient fails the whole transaction: nothing is delivered to the others.
     res = send(mailbox, invitation(), ["joerg@example.com", "nobody@rejected.invalid"])
     assert res["status"] == "permanent" and res["smtp_code"] == 550, res
-    time.sleep(0.3)
     assert mailbox.messages() == []
 
 
