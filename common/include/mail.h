@@ -9,7 +9,8 @@
  * header value is checked (a CR, LF or NUL in an address, a display name or the subject refuses
  * the message; addresses must be valid mailboxes, mail_address_valid) and written by this module
  * in encoded or quoted form; the bodies are quoted-printable or base64, so no body line can
- * look like a header or a MIME boundary.
+ * look like a header or a MIME boundary.  (Values are C strings: a NUL ends one and cannot carry
+ * anything past itself; JSON input with \u0000 is refused earlier, by jsonx_check.)
  *
  * Sending: smtp:// with STARTTLS required (CURLUSESSL_ALL) unless the host is loopback, or
  * smtps:// (TLS from the start); certificates verified; optional user name and password;
