@@ -4,13 +4,14 @@
  * The message: Date, From, To, Cc, Reply-To, Subject, Message-ID, MIME-Version and
  * Auto-Submitted headers, CRLF line ends, a multipart/alternative body (text/plain and text/html,
  * UTF-8, quoted-printable) and, for an invitation, a multipart/mixed wrapper that adds the
- * iCalendar object (RFC 5546 iTIP as RFC 6047 iMIP carries it) as a text/calendar attachment
- * with the method parameter, base64.  Header injection is impossible by construction: every
- * header value is checked (a CR, LF or NUL in an address, a display name or the subject refuses
- * the message; addresses must be valid mailboxes, mail_address_valid) and written by this module
- * in encoded or quoted form; the bodies are quoted-printable or base64, so no body line can
- * look like a header or a MIME boundary.  (Values are C strings: a NUL ends one and cannot carry
- * anything past itself; JSON input with \u0000 is refused earlier, by jsonx_check.)
+ * iCalendar object (RFC 5546 iTIP as RFC 6047 iMIP carries it), text/calendar with the method
+ * parameter and base64, twice: as the last alternative and as the attachment invite.ics.  Header
+ * injection is impossible by construction: every header value is checked (a CR or LF in an
+ * address, a display name or the subject refuses the message; addresses must be valid
+ * mailboxes, mail_address_valid) and written by this module in encoded or quoted form; the
+ * bodies are quoted-printable or base64, so no body line can look like a header or a MIME
+ * boundary.  (Values are C strings: a NUL ends one and cannot carry anything past itself; JSON
+ * input with \u0000 is refused earlier, by jsonx_check.)
  *
  * Sending: smtp:// with STARTTLS required (CURLUSESSL_ALL) unless the host is loopback, or
  * smtps:// (TLS from the start); certificates verified; optional user name and password;
@@ -90,7 +91,7 @@ struct mail_message {
  * jsonx_text_free).  Returns true when written; false with the name of the field at fault in
  * *why ("from", "to", "cc", "reply_to", "subject", "message_id", "text", "html", "ics",
  * "ics_method", "memory") when a value is refused: an address that is not mail_address_valid,
- * a name or subject holding CR, LF or NUL or not UTF-8, no To recipient, a text or HTML that is
+ * a name or subject holding CR or LF or not UTF-8, no To recipient, a text or HTML that is
  * not UTF-8, an ics whose METHOD line differs from ics_method.  out's content is then not to be
  * used.  Other control characters in names and the subject are written encoded (RFC 2047),
  * never raw.  Pure, thread-safe. */
