@@ -115,9 +115,9 @@ $(addprefix $(BUILD)/tests/test_,room_validate res_validate user_validate): \
     $(BUILD)/obj/tests/unit/body_check.o
 # The RS256 signer of the JWT and OIDC tests (the identity provider's side of an id_token).
 $(BUILD)/tests/test_jwt $(BUILD)/tests/test_oidc: $(BUILD)/obj/tests/unit/jws_sign.o
-# The .ics writer of tests/offline/test_ical_roundtrip.py (not a test itself: tests/run.sh runs
-# only test_*).
-unit-bins: $(UNIT_BINS) $(BUILD)/tests/series_ics_dump
+# The .ics writer of tests/offline/test_ical_roundtrip.py and the mail sender of
+# tests/integration/test_mail_send.py (not tests themselves: tests/run.sh runs only test_*).
+unit-bins: $(UNIT_BINS) $(BUILD)/tests/series_ics_dump $(BUILD)/tests/mail_send_dump
 
 # Every header compiles on its own: the shared library's, and each service's (its directory on
 # the include path, as for its sources).

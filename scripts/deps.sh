@@ -46,3 +46,7 @@ fi
 
 # The Kafka broker's jars (Maven Central, pinned in kafka/pom.xml) into kafka/libs.
 "$ROOT/kafka/fetch.sh"
+
+# Mailpit, the mail server of make run and the integration tests (go install, pinned there) into
+# .tools/bin.
+"$ROOT/scripts/mailpit.sh" install

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the whole suite in the foreground.  Starts (unless already given by the
 # environment) a private PostgreSQL cluster with the three databases, the local OpenID Connect
-# provider standing in for Google, then the services and the nginx gateway on :8080.  Data lives
+# provider standing in for Google, Mailpit (an SMTP server keeping every message, with a web UI on
+# MAILPIT_PORT, 8025), then the services and the nginx gateway on :8080.  Data lives
 # in .run/ and survives restarts.  Ctrl-C (or SIGTERM) stops everything, leaves no process behind
 # and exits 0; when a part dies on its own, everything is stopped and the exit status is 1, after
 # a line naming that part.
@@ -18,6 +19,7 @@ USER_PORT=${USER_PORT:-5000}
 ROOM_PORT=${ROOM_PORT:-5001}
 RESERVATION_PORT=${RESERVATION_PORT:-5002}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
+MAILPIT_PORT=${MAILPIT_PORT:-8025}
 
 pids=()         # the services, our children
 watch_names=()  # every part started here, watched while the suite runs: its name,
@@ -28,6 +30,7 @@ started_pg=false
 started_oidc=false
 started_nginx=false
 started_kafka=false
+started_mailpit=false
 
 watch() { # name pid log
   watch_names+=("$1")
@@ -43,6 +46,7 @@ stop_all() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if $started_nginx; then "$ROOT/scripts/nginx.sh" stop "$RUN/nginx" || true; fi
   if $started_oidc; then "$ROOT/scripts/oidc.sh" stop "$RUN/oidc" || true; fi
+  if $started_mailpit; then "$ROOT/scripts/mailpit.sh" stop "$RUN/mailpit" || true; fi
   if $started_kafka; then "$ROOT/kafka/kafka.sh" stop "$RUN/kafka" || true; fi
   if $started_pg; then "$ROOT/scripts/pg.sh" stop "$RUN/pg" || true; fi
   echo "stopped." >&2
@@ -102,6 +106,20 @@ if [ -z "${GOOGLE_CLIENT_ID:-}" ]; then
   export ADMIN_EMAILS=${ADMIN_EMAILS:-admin@example.com}
 fi
 
+# Mail: without SMTP_URL, Mailpit receives it (SMTP on a free port, web UI on MAILPIT_PORT); the
+# messages are kept in .run/mailpit/ across restarts.
+if [ -z "${SMTP_URL:-}" ]; then
+  SMTP_PORT=$("$ROOT/scripts/freeport.sh")
+  MAILPIT_URL=$("$ROOT/scripts/mailpit.sh" start "$RUN/mailpit" "$SMTP_PORT" "$MAILPIT_PORT")
+  started_mailpit=true
+  watch Mailpit "$(<"$RUN/mailpit/mailpit.pid")" .run/mailpit/mailpit.log
+  export SMTP_URL=smtp://127.0.0.1:$SMTP_PORT
+  export SMTP_FROM=${SMTP_FROM:-rooms@localhost}
+  mail="Mailpit $MAILPIT_URL (SMTP $SMTP_URL)"
+else
+  mail="mail via $SMTP_URL"
+fi
+
 # What `make token` needs to reach the same database with the same secret.
 (umask 077; printf 'USER_DATABASE_URL=%q\nJWT_SECRET_KEY=%q\n' "$USER_DATABASE_URL" \
   "$JWT_SECRET_KEY" > "$RUN/env")
@@ -133,7 +151,7 @@ start_service reservation-service "$RESERVATION_PORT" "$RESERVATION_DATABASE_URL
 started_nginx=true
 watch "the nginx gateway" "$(<"$RUN/nginx/nginx.pid")" .run/nginx/error.log
 
-echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT, room-service :$ROOM_PORT, reservation-service :$RESERVATION_PORT, Kafka $KAFKA_BROKER_URL). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
+echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT, room-service :$ROOM_PORT, reservation-service :$RESERVATION_PORT, Kafka $KAFKA_BROKER_URL, $mail). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
 
 # Stay in the foreground until Ctrl-C or until a part dies (checked every second; `wait` on a
 # background sleep lets the signal traps run at once).

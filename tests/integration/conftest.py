@@ -1,6 +1,9 @@
+import shutil
+import tempfile
+
 import pytest
 
-from harness import RoomPool, Stack, bearer, login, operator_token
+from harness import Mailpit, RoomPool, Stack, bearer, login, operator_token
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +21,27 @@ def stack():
         else:
             print(f"sanitizer reports in {bad}; logs kept in {s.workdir}")
     assert not bad, f"sanitizer reports: {bad}"
+
+
+@pytest.fixture(scope="session")
+def mailpit():
+    """Mailpit (harness.Mailpit) for the session, on its own: tests that only send mail do not
+    start the rest of the stack."""
+    workdir = tempfile.mkdtemp(prefix="mr-mail-", dir="/tmp")
+    m = Mailpit(workdir)
+    try:
+        m.start()
+        yield m
+    finally:
+        m.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture()
+def mailbox(mailpit):
+    """The session's Mailpit, emptied for this test."""
+    mailpit.delete_all()
+    return mailpit
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ Everything runs on free loopback ports in a private temporary directory, so the 
 while `make run` is up, and nothing is left behind: every process started here is stopped in
 teardown (also when a test fails).
 """
+import contextlib
 import json
 import os
 import shutil
@@ -144,6 +145,99 @@ class Kafka:
         subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "kafka", "topics.py"),
                         self.bootstrap, "60"] + [f"{n}:{partitions}" for n in names],
                        check=True, timeout=90)
+
+
+class Mailpit:
+    """Mailpit (scripts/mailpit.sh): an SMTP server on smtp_port that keeps every message, read
+    back through its HTTP API at url.  Started with chaos enabled (failures injected on demand,
+    chaos()) and with every recipient at the .invalid domain (RFC 2606: never deliverable)
+    refused with 550, a permanent failure."""
+
+    # Go's RE2 has no negative look-ahead: an address matches unless it ends in ".invalid".
+    ALLOWED = r"(?i)(?:[^d]|[^i]d|[^l]id|[^a]lid|[^v]alid|[^n]valid|[^i]nvalid|[^.]invalid)$"
+
+    def __init__(self, workdir, name="mailpit"):
+        self.dir = os.path.join(workdir, name)
+        self.smtp_port = free_port()
+        self.http_port = free_port()
+        self.smtp_url = f"smtp://127.0.0.1:{self.smtp_port}"
+        self.url = None
+
+    def start(self):
+        self.url = script("mailpit.sh", "start", self.dir, str(self.smtp_port),
+                          str(self.http_port), "--enable-chaos",
+                          "--smtp-allowed-recipients", self.ALLOWED)
+        return self.url
+
+    def stop(self):
+        script("mailpit.sh", "stop", self.dir)
+
+    def messages(self, query=None):
+        """Summaries of the stored messages, newest first (GET /api/v1/messages, or
+        /api/v1/search when query is given, e.g. 'subject:"Weekly"' or 'to:a@example.com')."""
+        if query is None:
+            r = requests.get(f"{self.url}/api/v1/messages", params={"limit": 1000}, timeout=10)
+        else:
+            r = requests.get(f"{self.url}/api/v1/search", params={"query": query, "limit": 1000},
+                             timeout=10)
+        r.raise_for_status()
+        return r.json()["messages"]
+
+    def message(self, mid):
+        """One message in full (GET /api/v1/message/{id}): From, To, Cc, Subject (decoded),
+        Text, HTML, Attachments (with PartID), MessageID, Date."""
+        r = requests.get(f"{self.url}/api/v1/message/{mid}", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def headers(self, mid):
+        """The message's headers as Mailpit parsed them: name -> list of values."""
+        r = requests.get(f"{self.url}/api/v1/message/{mid}/headers", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def raw(self, mid):
+        """The message as received (bytes)."""
+        r = requests.get(f"{self.url}/api/v1/message/{mid}/raw", timeout=10)
+        r.raise_for_status()
+        return r.content
+
+    def part(self, mid, part_id):
+        """One MIME part's decoded content (an attachment), as bytes."""
+        r = requests.get(f"{self.url}/api/v1/message/{mid}/part/{part_id}", timeout=10)
+        r.raise_for_status()
+        return r.content
+
+    def delete_all(self):
+        """Deletes every stored message (test isolation)."""
+        requests.delete(f"{self.url}/api/v1/messages", json={"IDs": []},
+                        timeout=10).raise_for_status()
+
+    def wait_messages(self, count, query=None, timeout=15.0):
+        """Waits until at least count messages (matching query) are stored; returns them."""
+        found = []
+
+        def enough():
+            found[:] = self.messages(query)
+            return len(found) >= count
+        wait_until(enough, timeout=timeout, interval=0.1,
+                   what=f"{count} message(s) in Mailpit" + (f" for {query}" if query else ""))
+        return list(found)
+
+    @contextlib.contextmanager
+    def chaos(self, sender=0, recipient=0, authentication=0):
+        """Within the block every MAIL FROM (sender), RCPT TO (recipient) or AUTH
+        (authentication) is answered with that SMTP code (0: normally); reset afterwards."""
+        def put(s, r, a):
+            body = {k: {"ErrorCode": code or 451, "Probability": 100 if code else 0}
+                    for k, code in (("Sender", s), ("Recipient", r), ("Authentication", a))}
+            body["Authentication"]["ErrorCode"] = a or 535
+            requests.put(f"{self.url}/api/v1/chaos", json=body, timeout=10).raise_for_status()
+        put(sender, recipient, authentication)
+        try:
+            yield self
+        finally:
+            put(0, 0, 0)
 
 
 class Gateway:
