@@ -480,10 +480,12 @@ static void series_ics(struct req *r, long long id)
 	} else {
 		s.occurrences = occ;
 		if (series_ics_build(&s, &out, &why)) {
-			char disposition[64];
+			char disposition[64], etag[32];
 			snprintf(disposition, sizeof disposition,
 			         "attachment; filename=\"series-%lld.ics\"", id);
+			snprintf(etag, sizeof etag, "\"%d\"", s.version);
 			req_add_header(r, "Content-Disposition", disposition);
+			req_add_header(r, "ETag", etag);
 			req_reply_text(r, 200, "text/calendar; charset=utf-8", out.text.data,
 			               out.text.len);
 			goto out;
