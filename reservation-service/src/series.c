@@ -221,16 +221,7 @@ static void reply_rules(struct req *r, long long now, const json_t *body)
 /* 201 (or 200) with the series (stolen): ETag, and Location for a create. */
 static void reply_series(struct req *r, int status, json_t *series)
 {
-	char etag[32], location[64];
-	long long id = (long long)json_integer_value(json_object_get(series, "id"));
-	snprintf(etag, sizeof etag, "\"%lld\"",
-	         (long long)json_integer_value(json_object_get(series, "version")));
-	req_add_header(r, "ETag", etag);
-	if (status == 201) {
-		snprintf(location, sizeof location, "/reservations/series/%lld", id);
-		req_add_header(r, "Location", location);
-	}
-	req_reply_json(r, status, series);
+	res_reply_versioned(r, status, series, "/reservations/series/");
 }
 
 /* What a reply names: the status of success (201 create, 200 change), and for a change the id
