@@ -507,6 +507,47 @@ def test_a_series_delete_waits_for_a_room_deletion_in_flight(stack, res_url, ali
         ("cancelled", "room_deleted")}
 
 
+def test_a_room_deletion_locks_the_series_before_its_occurrences(stack, room_url, res_url,
+                                                                  admin_headers, alice, pool):
+    """The other half of the lock order: while a series writer holds the series (as a DELETE of
+    the series does before it cancels the occurrences), the consumer's room deletion waits for
+    the series without having locked any occurrence. Before, it cancelled the room's
+    reservations first and then waited for the series: the DELETE, waiting for those
+    occurrences, deadlocked with it."""
+    import psycopg2
+    import psycopg2.errors
+    room = pool.take()
+    d = ahead(7)
+    s = series_made(res_url, alice, room["id"], f"{d.isoformat()}T14:00:00Z",
+                    f"{d.isoformat()}T15:00:00Z", "FREQ=DAILY;COUNT=3")
+    holder = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    probe = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    try:
+        hold = holder.cursor()
+        hold.execute("SELECT 1 FROM reservation_series WHERE id = %s FOR UPDATE", (s["id"],))
+        assert requests.delete(f"{room_url}/rooms/{room['id']}", headers=admin_headers,
+                               timeout=10).status_code == 204
+        # The consumer arrives and waits for a lock (the series).
+        wait_until(lambda: res_db_query(
+            stack.pg, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                      "WHERE NOT l.granted AND a.datname = current_database() "
+                      "AND a.pid <> %s", holder.get_backend_pid())[0][0] > 0,
+            timeout=30, interval=0.1, what="the room deletion waiting for the series")
+        with probe, probe.cursor() as cur:
+            try:
+                cur.execute("SELECT id FROM reservations WHERE series_id = %s "
+                            "FOR UPDATE NOWAIT", (s["id"],))
+            except psycopg2.errors.LockNotAvailable:
+                pytest.fail("the room deletion locked occurrences before their series")
+            assert len(cur.fetchall()) == 3
+        holder.rollback()
+    finally:
+        holder.close()
+        probe.close()
+    wait_until(lambda: get_series(res_url, alice, s["id"]).json()["status"] == "cancelled",
+               timeout=30, interval=0.2, what="series cancelled by the room deletion")
+
+
 def test_user_deletion_cancels_the_series(stack, user_url, res_url, admin_headers, pool):
     room = pool.take()
     token, uid = operator_token(stack.user, f"series-gone-{uuid.uuid4().hex[:8]}@example.com")
