@@ -442,6 +442,22 @@ BEGIN
 END
 $$;
 
+-- The confirmed occurrences of series series_id that have not begun, from local date from_date
+-- on (NULL: all), cancelled with reason and their events, by a caller that holds the series'
+-- lock (res_cancel_series, res_cancel_following).
+CREATE FUNCTION res_cancel_occurrences(series_id bigint, from_date date, reason text, topic text)
+RETURNS void LANGUAGE sql VOLATILE AS $$
+WITH r AS (
+    UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
+        updated_at = now(), version = r.version + 1
+    WHERE r.series_id = res_cancel_occurrences.series_id AND r.status = 'confirmed'
+    AND r.start_time > now() AND (from_date IS NULL OR r.occurrence_start::date >= from_date)
+    RETURNING *)
+INSERT INTO outbox (topic, key, payload)
+SELECT res_cancel_occurrences.topic, r.id::text, res_event('reservation_cancelled', r)
+FROM r ORDER BY r.occurrence_start
+$$;
+
 -- DELETE /reservations/series/{id} in one call, by caller (admin: any series): its confirmed
 -- future occurrences are cancelled (cancelled_by_user for the owner's own, else
 -- cancelled_by_admin) and the series gets status cancelled, with their events.  if_match: the
@@ -471,14 +487,7 @@ BEGIN
         RETURN;
     END IF;
     reason := CASE WHEN s.user_id = caller THEN 'cancelled_by_user' ELSE 'cancelled_by_admin' END;
-    WITH r AS (
-        UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
-            updated_at = now(), version = r.version + 1
-        WHERE r.series_id = s.id AND r.status = 'confirmed' AND r.start_time > now()
-        RETURNING *)
-    INSERT INTO outbox (topic, key, payload)
-    SELECT res_cancel_series.topic, r.id::text, res_event('reservation_cancelled', r)
-    FROM r ORDER BY r.occurrence_start;
+    PERFORM res_cancel_occurrences(s.id, NULL, reason, topic);
     UPDATE reservation_series x SET status = 'cancelled', cancel_reason = reason,
         updated_at = now(), version = x.version + 1
     WHERE x.id = s.id RETURNING * INTO s;

@@ -419,15 +419,7 @@ BEGIN
         RETURN;
     END IF;
     reason := CASE WHEN s.user_id = caller THEN 'cancelled_by_user' ELSE 'cancelled_by_admin' END;
-    WITH r AS (
-        UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
-            updated_at = now(), version = r.version + 1
-        WHERE r.series_id = s.id AND r.status = 'confirmed' AND r.start_time > now()
-        AND r.occurrence_start::date >= occ.occurrence_start::date
-        RETURNING *)
-    INSERT INTO outbox (topic, key, payload)
-    SELECT res_cancel_following.topic, r.id::text, res_event('reservation_cancelled', r)
-    FROM r ORDER BY r.occurrence_start;
+    PERFORM res_cancel_occurrences(s.id, occ.occurrence_start::date, reason, topic);
     UPDATE reservation_series x
     SET until_time = least(x.until_time, occ.occurrence_start AT TIME ZONE x.time_zone),
         status = CASE WHEN ended.finished THEN 'cancelled' ELSE x.status END,
