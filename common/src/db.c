@@ -19,6 +19,12 @@ static const char *db_conninfo;
 static const char *db_app_name = "meeting-rooms";
 static char db_options[256] = "";
 
+/* Dates and times the server writes as text read the same whatever the server's, the
+ * database's or the environment's DateStyle (PGDATESTYLE): ISO output, year-month-day input.
+ * The SQL of the services formats what it hands over with to_char as well; this is the net
+ * below it, set like client_encoding on every connection. */
+#define DB_DATESTYLE "-c datestyle=ISO,YMD"
+
 /* The explicit transaction open on this thread's connection (db_begin, or db_write's own):
  * its id (xid8) and when it began by the server's clock (epoch seconds), both as text, kept to
  * ask about its outcome when COMMIT's answer is lost.  xid[0] == '\0': none is open. */
@@ -32,7 +38,8 @@ void db_configure(const char *conninfo, const char *app_name, int statement_time
 {
 	db_conninfo = conninfo;
 	db_app_name = app_name;
-	snprintf(db_options, sizeof db_options, "-c statement_timeout=%d", statement_timeout_ms);
+	snprintf(db_options, sizeof db_options, "-c statement_timeout=%d " DB_DATESTYLE,
+	         statement_timeout_ms);
 }
 
 void db_configure_setting(const char *name, const char *value)
@@ -1177,7 +1184,7 @@ bool db_migrate(const struct db_migration_set *sets, size_t nsets, int timeout_m
 	/* A connection of its own: a long migration may not run under the requests'
 	 * statement_timeout, and the session lock must not outlive the migration on a connection
 	 * that a thread keeps using. */
-	snprintf(options, sizeof options, "-c statement_timeout=%d", timeout_ms);
+	snprintf(options, sizeof options, "-c statement_timeout=%d " DB_DATESTYLE, timeout_ms);
 	PGconn *c = db_connect(options);
 	if (!c) {
 		snprintf(err, errlen, "database unreachable");

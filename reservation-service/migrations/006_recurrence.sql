@@ -3,13 +3,22 @@
 -- side (reservation-service/src/series.c) parses the rule and expands it into local starts
 -- (common/src/rrule.c); this file turns them into instants in the room's zone, checks them and
 -- books them in one statement (res_book_series), as res_book does for one reservation.
+--
+-- Lock order.  Every writer that touches a series and its occurrences takes its locks in one
+-- order, so that no two of them can wait on each other: the rooms it locks (FOR NO KEY UPDATE,
+-- in id order; a room deletion's upsert of its room row counts), then the series (FOR UPDATE, in
+-- id order), then the occurrences (the rows it updates).  Single bookings already lock the room
+-- before the reservation; res_book_series, res_cancel_series, res_cancel_future, and
+-- res_change_series / res_cancel_following (007_series_edit.sql) follow it.  Dates cross to the
+-- C side only through to_char, whatever the session's DateStyle.
 
 CREATE TABLE reservation_series (
     id            bigserial PRIMARY KEY,
     room_id       bigint NOT NULL REFERENCES rooms (id),
     user_id       bigint NOT NULL,
     purpose       text NOT NULL DEFAULT '' CHECK (length(purpose) <= 200),
-    recurrence    jsonb NOT NULL,      -- the rule as the client gave it (string or object)
+    recurrence    json NOT NULL,       -- the rule as the client gave it (string or object;
+                                       -- json, not jsonb: the object's key order is kept)
     rrule         text NOT NULL,       -- canonical RRULE text (rrule_format), no EXDATE
     exdates       date[] NOT NULL DEFAULT '{}',  -- the rule's EXDATEs (local dates)
     time_zone     text NOT NULL,       -- the room's zone at creation; occurrences follow it
@@ -95,11 +104,13 @@ $$;
 -- trip): the room (problem room_unknown / room_inactive as res_room_zone), its zone, the local
 -- start of the first requested occurrence (as the client wrote it when without an offset, so
 -- that 02:30 stays 02:30 on the days that have it), the duration in seconds (the times
--- resolved as res_book resolves them) and today's date in the zone at now_s.
+-- resolved as res_book resolves them), today's date in the zone at now_s ("YYYY-MM-DD") and
+-- the first requested start as an instant (given_s: a start beyond the horizon is answered as
+-- a single booking's).
 CREATE FUNCTION res_series_start(room bigint, start_s bigint, start_local timestamp,
     end_s bigint, end_local timestamp, now_s bigint,
     OUT problem text, OUT zone text, OUT local_start text, OUT duration_s bigint,
-    OUT today date)
+    OUT today text, OUT given_s bigint)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     SELECT * INTO problem, zone FROM res_room_zone(room);
@@ -110,7 +121,210 @@ BEGIN
     end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE zone)::bigint);
     local_start := res_local_text(coalesce(start_local, to_timestamp(start_s) AT TIME ZONE zone));
     duration_s := end_s - start_s;
-    today := (to_timestamp(now_s) AT TIME ZONE zone)::date;
+    today := res_local_date(now_s, zone);
+    given_s := start_s;
+END
+$$;
+
+-- The local date of instant now_s in zone as the C side reads it ("YYYY-MM-DD").
+CREATE FUNCTION res_local_date(now_s bigint, zone text) RETURNS text LANGUAGE sql STABLE
+RETURN to_char(to_timestamp(now_s) AT TIME ZONE zone, 'YYYY-MM-DD');
+
+-- The stored rule of series s as RRULE text with its EXDATEs (rrule_parse_text).
+CREATE FUNCTION res_series_rule(s reservation_series) RETURNS text LANGUAGE sql STABLE
+RETURN s.rrule || CASE WHEN cardinality(s.exdates) > 0
+    THEN ';EXDATE=' || array_to_string(ARRAY(SELECT to_char(d, 'YYYYMMDD')
+                                             FROM unnest(s.exdates) AS d), ',')
+    ELSE '' END;
+
+-- The claim of Idempotency-Key idem_key (NULL: none) of user_id for a create with request
+-- hash idem_hash, shared by res_book and res_book_series: outcome NULL when this call claimed it
+-- (res_keep_key stores the answer, res_release_key gives it up), else 'replay' (body = the
+-- first response) or 'key_mismatch'.  Waits while a twin's claim on the key is uncommitted.  A
+-- key that vanished between the claim and its lookup (swept) raises serialization_failure: the
+-- caller runs the call again.
+CREATE FUNCTION res_claim_key(user_id bigint, idem_key text, idem_hash text,
+    OUT outcome text, OUT body text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    stored_hash text;
+BEGIN
+    IF idem_key IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO idempotency_keys AS i (user_id, key, request_hash, status, response)
+    VALUES (res_claim_key.user_id, idem_key, idem_hash, 0, '') ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    SELECT i.request_hash, i.response INTO stored_hash, body FROM idempotency_keys i
+    WHERE i.user_id = res_claim_key.user_id AND i.key = idem_key;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'idempotency key swept meanwhile' USING ERRCODE = 'serialization_failure';
+    END IF;
+    IF stored_hash = idem_hash THEN
+        outcome := 'replay';
+    ELSE
+        outcome := 'key_mismatch';
+        body := NULL;
+    END IF;
+END
+$$;
+
+-- Only successful creations are remembered: a refused create gives its claim up (a twin
+-- waiting on the key then books on its own), a done one stores its 201 body for replays.
+CREATE FUNCTION res_release_key(user_id bigint, idem_key text) RETURNS void
+LANGUAGE sql VOLATILE AS $$
+DELETE FROM idempotency_keys i WHERE i.user_id = res_release_key.user_id AND i.key = idem_key
+$$;
+
+CREATE FUNCTION res_keep_key(user_id bigint, idem_key text, body text) RETURNS void
+LANGUAGE sql VOLATILE AS $$
+UPDATE idempotency_keys i SET status = 201, response = body
+WHERE i.user_id = res_keep_key.user_id AND i.key = idem_key
+$$;
+
+-- res_book of migration 002 with its key handling in res_claim_key / res_release_key /
+-- res_keep_key, which res_book_series shares (the body is otherwise 002's).
+CREATE OR REPLACE FUNCTION res_book(room bigint, user_id bigint, purpose text,
+    start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
+    issued_ms bigint, topic text, idem_key text, idem_hash text,
+    now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
+    OUT outcome text, OUT body text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    zone text;
+    active boolean;
+    r reservations;
+BEGIN
+    SELECT * INTO outcome, zone FROM res_room_zone(room);
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
+    start_s := coalesce(start_s, extract(epoch FROM start_local AT TIME ZONE zone)::bigint);
+    end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE zone)::bigint);
+    IF res_span_breaks_rules(start_s, end_s, now_s, min_s, max_s, horizon_s) THEN
+        outcome := 'rules';
+        body := json_build_array(start_s, end_s)::text;
+        RETURN;
+    END IF;
+    IF revoke_guard(res_book.user_id, issued_ms) THEN
+        outcome := 'revoked';
+        RETURN;
+    END IF;
+    SELECT * INTO outcome, body FROM res_claim_key(res_book.user_id, idem_key, idem_hash);
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
+    SELECT m.active AND NOT m.deleted INTO active FROM rooms m WHERE m.id = room
+    FOR NO KEY UPDATE;
+    IF active THEN
+        body := res_conflicts(room, start_s, end_s, 0)::text;
+        outcome := CASE WHEN body IS NULL THEN 'done' ELSE 'conflict' END;
+    ELSE
+        outcome := 'room_unavailable';
+    END IF;
+    IF outcome <> 'done' THEN
+        PERFORM res_release_key(res_book.user_id, idem_key);
+        RETURN;
+    END IF;
+    INSERT INTO reservations (room_id, user_id, purpose, start_time, end_time)
+    VALUES (room, res_book.user_id, res_book.purpose, to_timestamp(start_s), to_timestamp(end_s))
+    RETURNING * INTO r;
+    INSERT INTO outbox (topic, key, payload)
+    VALUES (res_book.topic, r.id::text, res_event('reservation_created', r));
+    body := res_json(r)::text;
+    PERFORM res_keep_key(res_book.user_id, idem_key, body);
+END
+$$;
+
+-- The local starts (ascending) that the C side expanded in zone, as ls (those kept) and ss
+-- (their instants): a UTC UNTIL until_s (Unix seconds; NULL: none) drops the later ones.
+-- outcome: 'empty' when none is left, 'too_many' for more than max_occurrences, else NULL.
+CREATE FUNCTION res_series_instants(starts timestamp[], zone text, until_s bigint,
+    max_occurrences int, OUT ls timestamp[], OUT ss bigint[], OUT outcome text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    SELECT coalesce(array_agg(o.l ORDER BY o.i), '{}'), coalesce(array_agg(o.s ORDER BY o.i), '{}')
+    INTO ls, ss
+    FROM (SELECT u.i, u.l, extract(epoch FROM u.l AT TIME ZONE zone)::bigint AS s
+          FROM unnest(starts) WITH ORDINALITY AS u (l, i)) o
+    WHERE until_s IS NULL OR o.s <= until_s;
+    outcome := CASE WHEN cardinality(ss) = 0 THEN 'empty'
+        WHEN cardinality(ss) > max_occurrences THEN 'too_many' END;
+END
+$$;
+
+-- The occurrences of a series at local starts ls / instants ss (parallel arrays, ascending)
+-- lasting duration_s, checked as res_book_series and res_change_series check them before any
+-- lock: outcome 'rules' with body [index, start, end, local date] for the first that breaks a
+-- booking rule, 'overlap' with body [index, local date] for the first that overlaps the next
+-- one (a duration longer than the time between them), else NULL; indexes count from base.
+CREATE FUNCTION res_series_check(ls timestamp[], ss bigint[], duration_s bigint, base int,
+    now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
+    OUT outcome text, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT u.i - 1 + base AS i, u.s, ls[u.i::int] AS l INTO bad
+    FROM unnest(ss) WITH ORDINALITY AS u (s, i)
+    WHERE res_span_breaks_rules(u.s, u.s + duration_s, now_s, min_s, max_s, horizon_s)
+    ORDER BY u.i LIMIT 1;
+    IF FOUND THEN
+        outcome := 'rules';
+        body := json_build_array(bad.i, bad.s, bad.s + duration_s, bad.l::date)::text;
+        RETURN;
+    END IF;
+    SELECT u.i - 1 + base AS i, ls[u.i::int] AS l INTO bad
+    FROM unnest(ss) WITH ORDINALITY AS u (s, i)
+    WHERE u.i < cardinality(ss) AND ss[u.i::int + 1] < u.s + duration_s
+    ORDER BY u.i LIMIT 1;
+    IF FOUND THEN
+        outcome := 'overlap';
+        body := json_build_array(bad.i, bad.l::date)::text;
+    END IF;
+END
+$$;
+
+-- The conflicts of the occurrences at local starts ls / instants ss (parallel arrays) lasting
+-- duration_s in room: the confirmed reservations there overlapping them, except the ids in
+-- except_ids.  per_occurrence: [{occurrence_start, start_time, end_time, conflicts}] of each
+-- conflicting occurrence by index, slots: every conflicting slot once, by start, hit: the
+-- 1-based indexes of the conflicting occurrences (all NULL without a conflict): the details of
+-- a 409 and the skipped of an answer (docs/api.md#recurring-reservations).  Run under the
+-- room's lock by res_book_series and res_change_series.
+CREATE FUNCTION res_series_conflicts(room bigint, ls timestamp[], ss bigint[],
+    duration_s bigint, except_ids bigint[], OUT per_occurrence json, OUT slots json,
+    OUT hit int[])
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    WITH hits AS MATERIALIZED (
+        SELECT u.i, u.l, u.s, r.id, r.start_time, r.end_time
+        FROM unnest(ls, ss) WITH ORDINALITY AS u (l, s, i)
+        JOIN reservations r ON r.room_id = room AND r.status = 'confirmed'
+        AND r.id <> ALL (except_ids)
+        AND tstzrange(r.start_time, r.end_time, '[)')
+            && tstzrange(to_timestamp(u.s), to_timestamp(u.s + duration_s), '[)'))
+    SELECT
+        (SELECT json_agg(json_build_object('occurrence_start', res_local_text(o.l),
+                'start_time', res_utc_text(o.s), 'end_time', res_utc_text(o.s + duration_s),
+                'conflicts', o.c) ORDER BY o.i)
+         FROM (SELECT h.i, h.l, h.s, json_agg(json_build_object(
+                    'start_time', res_utc_text(extract(epoch FROM h.start_time)::bigint),
+                    'end_time', res_utc_text(extract(epoch FROM h.end_time)::bigint))
+                ORDER BY h.start_time, h.id) AS c
+               FROM hits h GROUP BY h.i, h.l, h.s) o),
+        (SELECT json_agg(json_build_object(
+                'start_time', res_utc_text(extract(epoch FROM d.start_time)::bigint),
+                'end_time', res_utc_text(extract(epoch FROM d.end_time)::bigint))
+            ORDER BY d.start_time, d.id)
+         FROM (SELECT DISTINCT h.id, h.start_time, h.end_time FROM hits h) d),
+        ARRAY(SELECT DISTINCT h.i::int FROM hits h)
+    INTO per_occurrence, slots, hit;
+    IF cardinality(hit) = 0 THEN
+        hit := NULL;
+    END IF;
 END
 $$;
 
@@ -141,7 +355,7 @@ $$;
 -- read it) raises serialization_failure, as does a key swept between its claim and its lookup:
 -- the caller reads the room and expands the rule again.  Outcomes other than done leave nothing
 -- behind.
-CREATE FUNCTION res_book_series(room bigint, user_id bigint, purpose text, recurrence jsonb,
+CREATE FUNCTION res_book_series(room bigint, user_id bigint, purpose text, recurrence json,
     rrule text, exdates date[], zone text, first_start timestamp, starts timestamp[],
     duration_s bigint, until_s bigint, on_conflict text,
     issued_ms bigint, topic text, idem_key text, idem_hash text,
@@ -151,11 +365,9 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     room_zone text;
     active boolean;
-    stored_hash text;
     ls timestamp[];
     ss bigint[];
     n int;
-    bad record;
     per_occurrence json;
     slots json;
     hit int[];
@@ -165,60 +377,23 @@ BEGIN
     IF outcome IS NOT NULL THEN
         RETURN;
     END IF;
-    SELECT coalesce(array_agg(o.l ORDER BY o.i), '{}'), coalesce(array_agg(o.s ORDER BY o.i), '{}')
-    INTO ls, ss
-    FROM (SELECT u.i, u.l, extract(epoch FROM u.l AT TIME ZONE zone)::bigint AS s
-          FROM unnest(starts) WITH ORDINALITY AS u (l, i)) o
-    WHERE until_s IS NULL OR o.s <= until_s;
+    SELECT * INTO ls, ss, outcome FROM res_series_instants(starts, zone, until_s, max_occurrences);
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
     n := cardinality(ss);
-    IF n = 0 THEN
-        outcome := 'empty';
-        RETURN;
-    ELSIF n > max_occurrences THEN
-        outcome := 'too_many';
-        RETURN;
-    END IF;
-    SELECT u.i - 1 AS i, u.s, ls[u.i::int] AS l INTO bad
-    FROM unnest(ss) WITH ORDINALITY AS u (s, i)
-    WHERE res_span_breaks_rules(u.s, u.s + duration_s, now_s, min_s, max_s, horizon_s)
-    ORDER BY u.i LIMIT 1;
-    IF FOUND THEN
-        outcome := 'rules';
-        body := json_build_array(bad.i, bad.s, bad.s + duration_s, bad.l::date)::text;
-        RETURN;
-    END IF;
-    SELECT u.i - 1 AS i, ls[u.i::int] AS l INTO bad
-    FROM unnest(ss) WITH ORDINALITY AS u (s, i)
-    WHERE u.i < n AND ss[u.i::int + 1] < u.s + duration_s
-    ORDER BY u.i LIMIT 1;
-    IF FOUND THEN
-        outcome := 'overlap';
-        body := json_build_array(bad.i, bad.l::date)::text;
+    SELECT * INTO outcome, body
+    FROM res_series_check(ls, ss, duration_s, 0, now_s, min_s, max_s, horizon_s);
+    IF outcome IS NOT NULL THEN
         RETURN;
     END IF;
     IF revoke_guard(res_book_series.user_id, issued_ms) THEN
         outcome := 'revoked';
         RETURN;
     END IF;
-    IF idem_key IS NOT NULL THEN
-        -- Waits while a twin's claim on the key is uncommitted.
-        INSERT INTO idempotency_keys AS i (user_id, key, request_hash, status, response)
-        VALUES (res_book_series.user_id, idem_key, idem_hash, 0, '') ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN
-            SELECT i.request_hash, i.response INTO stored_hash, body FROM idempotency_keys i
-            WHERE i.user_id = res_book_series.user_id AND i.key = idem_key;
-            IF NOT FOUND THEN
-                RAISE EXCEPTION 'idempotency key swept meanwhile'
-                    USING ERRCODE = 'serialization_failure';
-            END IF;
-            IF stored_hash = idem_hash THEN
-                outcome := 'replay';
-            ELSE
-                outcome := 'key_mismatch';
-                body := NULL;
-            END IF;
-            RETURN;
-        END IF;
+    SELECT * INTO outcome, body FROM res_claim_key(res_book_series.user_id, idem_key, idem_hash);
+    IF outcome IS NOT NULL THEN
+        RETURN;
     END IF;
     SELECT m.active AND NOT m.deleted, m.time_zone INTO active, room_zone FROM rooms m
     WHERE m.id = room FOR NO KEY UPDATE;
@@ -227,29 +402,9 @@ BEGIN
             USING ERRCODE = 'serialization_failure';
     END IF;
     IF active THEN
-        WITH hits AS MATERIALIZED (
-            SELECT u.i, u.l, u.s, r.id, r.start_time, r.end_time
-            FROM unnest(ls, ss) WITH ORDINALITY AS u (l, s, i)
-            JOIN reservations r ON r.room_id = room AND r.status = 'confirmed'
-            AND tstzrange(r.start_time, r.end_time, '[)')
-                && tstzrange(to_timestamp(u.s), to_timestamp(u.s + duration_s), '[)'))
-        SELECT
-            (SELECT json_agg(json_build_object('occurrence_start', res_local_text(o.l),
-                    'start_time', res_utc_text(o.s), 'end_time', res_utc_text(o.s + duration_s),
-                    'conflicts', o.slots) ORDER BY o.i)
-             FROM (SELECT h.i, h.l, h.s, json_agg(json_build_object(
-                        'start_time', res_utc_text(extract(epoch FROM h.start_time)::bigint),
-                        'end_time', res_utc_text(extract(epoch FROM h.end_time)::bigint))
-                    ORDER BY h.start_time, h.id) AS slots
-                   FROM hits h GROUP BY h.i, h.l, h.s) o),
-            (SELECT json_agg(json_build_object(
-                    'start_time', res_utc_text(extract(epoch FROM d.start_time)::bigint),
-                    'end_time', res_utc_text(extract(epoch FROM d.end_time)::bigint))
-                ORDER BY d.start_time, d.id)
-             FROM (SELECT DISTINCT h.id, h.start_time, h.end_time FROM hits h) d),
-            ARRAY(SELECT DISTINCT h.i FROM hits h)
-        INTO per_occurrence, slots, hit;
-        outcome := CASE WHEN per_occurrence IS NULL THEN 'done'
+        SELECT * INTO per_occurrence, slots, hit
+        FROM res_series_conflicts(room, ls, ss, duration_s, '{}');
+        outcome := CASE WHEN hit IS NULL THEN 'done'
             WHEN on_conflict = 'skip' AND cardinality(hit) < n THEN 'done'
             ELSE 'conflict' END;
     ELSE
@@ -259,10 +414,7 @@ BEGIN
         IF outcome = 'conflict' THEN
             body := json_build_object('occurrences', per_occurrence, 'conflicts', slots)::text;
         END IF;
-        IF idem_key IS NOT NULL THEN
-            DELETE FROM idempotency_keys i
-            WHERE i.user_id = res_book_series.user_id AND i.key = idem_key;
-        END IF;
+        PERFORM res_release_key(res_book_series.user_id, idem_key);
         RETURN;
     END IF;
     INSERT INTO reservation_series (room_id, user_id, purpose, recurrence, rrule, exdates,
@@ -286,18 +438,33 @@ BEGIN
     VALUES (res_book_series.topic, 'series-' || created.id,
         res_series_event('reservation_series_created', created));
     body := res_series_answer(created, coalesce(per_occurrence, '[]'));
-    IF idem_key IS NOT NULL THEN
-        UPDATE idempotency_keys i SET status = 201, response = body
-        WHERE i.user_id = res_book_series.user_id AND i.key = idem_key;
-    END IF;
+    PERFORM res_keep_key(res_book_series.user_id, idem_key, body);
 END
+$$;
+
+-- The confirmed occurrences of series series_id that have not begun, from local date from_date
+-- on (NULL: all), cancelled with reason and their events, by a caller that holds the series'
+-- lock (res_cancel_series, res_cancel_following).
+CREATE FUNCTION res_cancel_occurrences(series_id bigint, from_date date, reason text, topic text)
+RETURNS void LANGUAGE sql VOLATILE AS $$
+WITH r AS (
+    UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
+        updated_at = now(), version = r.version + 1
+    WHERE r.series_id = res_cancel_occurrences.series_id AND r.status = 'confirmed'
+    AND r.start_time > now() AND (from_date IS NULL OR r.occurrence_start::date >= from_date)
+    RETURNING *)
+INSERT INTO outbox (topic, key, payload)
+SELECT res_cancel_occurrences.topic, r.id::text, res_event('reservation_cancelled', r)
+FROM r ORDER BY r.occurrence_start
 $$;
 
 -- DELETE /reservations/series/{id} in one call, by caller (admin: any series): its confirmed
 -- future occurrences are cancelled (cancelled_by_user for the owner's own, else
 -- cancelled_by_admin) and the series gets status cancelled, with their events.  if_match: the
 -- series' version (0: any).  outcome: not_found, forbidden, stale, done (also for a series
--- already cancelled: nothing is written).  Occurrences are locked after the series.
+-- already cancelled: nothing is written; a series that ended has no confirmed future
+-- occurrence left, res_cancel_future and res_cancel_following see to it).  The series is
+-- locked before its occurrences (the lock order at the top of this file).
 CREATE FUNCTION res_cancel_series(id bigint, caller bigint, admin boolean, if_match bigint,
     topic text, OUT outcome text)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -320,14 +487,7 @@ BEGIN
         RETURN;
     END IF;
     reason := CASE WHEN s.user_id = caller THEN 'cancelled_by_user' ELSE 'cancelled_by_admin' END;
-    WITH r AS (
-        UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
-            updated_at = now(), version = r.version + 1
-        WHERE r.series_id = s.id AND r.status = 'confirmed' AND r.start_time > now()
-        RETURNING *)
-    INSERT INTO outbox (topic, key, payload)
-    SELECT res_cancel_series.topic, r.id::text, res_event('reservation_cancelled', r)
-    FROM r ORDER BY r.occurrence_start;
+    PERFORM res_cancel_occurrences(s.id, NULL, reason, topic);
     UPDATE reservation_series x SET status = 'cancelled', cancel_reason = reason,
         updated_at = now(), version = x.version + 1
     WHERE x.id = s.id RETURNING * INTO s;
@@ -338,25 +498,55 @@ BEGIN
 END
 $$;
 
--- A room or user deletion ends the active series of the room (column 'room_id') or of the
--- user ('user_id'), after their future occurrences were cancelled (cancel_future in repo.c, in
--- the same transaction): status cancelled with reason, and their events.  Returns how many.
-CREATE FUNCTION res_end_series(by_room boolean, owner_id bigint, reason text, topic text)
+-- A room deletion (by_room, owner_id the room) or a user deletion (owner_id the user) in the
+-- caller's transaction, after the room's row was locked (room deletion) or the user's
+-- revocation applied: the active series of the room or user end (status cancelled with reason,
+-- reservation_series_cancelled), and the confirmed future reservations of the room or user are
+-- cancelled with reason and their events, with every confirmed future occurrence of an ended
+-- series, in whatever room (an occurrence moved to another room ends with its series: docs/
+-- api.md#recurring-reservations).  The series touched (those ended and those with an
+-- occurrence cancelled here) are locked first, in id order, then the reservations: the lock
+-- order of every series writer (see the top of this file), so that a DELETE of a series
+-- meanwhile waits instead of deadlocking.  Returns how many reservations it cancelled.
+CREATE FUNCTION res_cancel_future(by_room boolean, owner_id bigint, reason text, topic text)
 RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
+    ending bigint[];
     n bigint;
 BEGIN
-    WITH s AS (
+    ending := ARRAY(SELECT x.id FROM reservation_series x
+        WHERE x.status = 'active'
+        AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END);
+    PERFORM 1 FROM reservation_series x
+    WHERE x.id = ANY (ending) OR x.id IN (SELECT r.series_id FROM reservations r
+        WHERE r.status = 'confirmed' AND r.start_time > now()
+        AND CASE WHEN by_room THEN r.room_id = owner_id ELSE r.user_id = owner_id END)
+    ORDER BY x.id FOR UPDATE;
+    -- Again under the locks: a series may have ended or moved meanwhile.
+    ending := ARRAY(SELECT x.id FROM reservation_series x
+        WHERE x.status = 'active'
+        AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END);
+    WITH r AS (
+        UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
+            updated_at = now(), version = r.version + 1
+        WHERE r.status = 'confirmed' AND r.start_time > now()
+        AND (CASE WHEN by_room THEN r.room_id = owner_id ELSE r.user_id = owner_id END
+             OR r.series_id = ANY (ending))
+        RETURNING *),
+    e AS (
+        INSERT INTO outbox (topic, key, payload)
+        SELECT res_cancel_future.topic, r.id::text, res_event('reservation_cancelled', r)
+        FROM r ORDER BY r.series_id, r.occurrence_start, r.id)
+    SELECT count(*) INTO n FROM r;
+    WITH x AS (
         UPDATE reservation_series x SET status = 'cancelled', cancel_reason = reason,
             updated_at = now(), version = x.version + 1
-        WHERE x.status = 'active'
-        AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END
+        WHERE x.id = ANY (ending)
         RETURNING *)
     INSERT INTO outbox (topic, key, payload)
-    SELECT res_end_series.topic, 'series-' || s.id,
-        res_series_event('reservation_series_cancelled', s)
-    FROM s ORDER BY s.id;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    SELECT res_cancel_future.topic, 'series-' || x.id,
+        res_series_event('reservation_series_cancelled', x)
+    FROM x ORDER BY x.id;
     RETURN n;
 END
 $$;

@@ -21,7 +21,7 @@ CREATE FUNCTION res_series_edit_start(id bigint, split boolean, room bigint, sta
     OUT problem text, OUT user_id bigint, OUT series_id bigint, OUT version int,
     OUT series_version int, OUT rule text, OUT first_start text, OUT split_start text,
     OUT zone text, OUT local_start text, OUT given_s bigint, OUT duration_s bigint,
-    OUT today date)
+    OUT today text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     s reservation_series;
@@ -57,8 +57,7 @@ BEGIN
         problem := 'cancelled';
         RETURN;
     END IF;
-    rule := s.rrule || CASE WHEN cardinality(s.exdates) > 0
-        THEN ';EXDATE=' || array_to_string(s.exdates, ',') ELSE '' END;
+    rule := res_series_rule(s);
     first_start := res_local_text(s.first_start);
     zone := s.time_zone;
     IF room IS NOT NULL THEN
@@ -73,49 +72,17 @@ BEGIN
         to_timestamp(start_s) AT TIME ZONE zone)), split_start, first_start);
     duration_s := coalesce(end_s - start_s, s.duration_s);
     given_s := start_s;
-    today := (to_timestamp(now_s) AT TIME ZONE zone)::date;
+    today := res_local_date(now_s, zone);
 END
 $$;
 
--- The conflicts of the occurrences at local starts ls / instants ss (parallel arrays) lasting
--- duration_s in room: the confirmed reservations there overlapping them, except the ids in
--- except_ids.  per_occurrence: [{occurrence_start, start_time, end_time, conflicts}] of each
--- conflicting occurrence by index, slots: every conflicting slot once, by start, hit: the
--- 1-based indexes of the conflicting occurrences (all NULL without a conflict): the details of
--- a 409 and the skipped of an answer (docs/api.md#recurring-reservations).
-CREATE FUNCTION res_series_conflicts(room bigint, ls timestamp[], ss bigint[],
-    duration_s bigint, except_ids bigint[], OUT per_occurrence json, OUT slots json,
-    OUT hit int[])
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    WITH hits AS MATERIALIZED (
-        SELECT u.i, u.l, u.s, r.id, r.start_time, r.end_time
-        FROM unnest(ls, ss) WITH ORDINALITY AS u (l, s, i)
-        JOIN reservations r ON r.room_id = room AND r.status = 'confirmed'
-        AND r.id <> ALL (except_ids)
-        AND tstzrange(r.start_time, r.end_time, '[)')
-            && tstzrange(to_timestamp(u.s), to_timestamp(u.s + duration_s), '[)'))
-    SELECT
-        (SELECT json_agg(json_build_object('occurrence_start', res_local_text(o.l),
-                'start_time', res_utc_text(o.s), 'end_time', res_utc_text(o.s + duration_s),
-                'conflicts', o.c) ORDER BY o.i)
-         FROM (SELECT h.i, h.l, h.s, json_agg(json_build_object(
-                    'start_time', res_utc_text(extract(epoch FROM h.start_time)::bigint),
-                    'end_time', res_utc_text(extract(epoch FROM h.end_time)::bigint))
-                ORDER BY h.start_time, h.id) AS c
-               FROM hits h GROUP BY h.i, h.l, h.s) o),
-        (SELECT json_agg(json_build_object(
-                'start_time', res_utc_text(extract(epoch FROM d.start_time)::bigint),
-                'end_time', res_utc_text(extract(epoch FROM d.end_time)::bigint))
-            ORDER BY d.start_time, d.id)
-         FROM (SELECT DISTINCT h.id, h.start_time, h.end_time FROM hits h) d),
-        ARRAY(SELECT DISTINCT h.i::int FROM hits h)
-    INTO per_occurrence, slots, hit;
-    IF cardinality(hit) = 0 THEN
-        hit := NULL;
-    END IF;
-END
-$$;
+-- The problem of reservation occ (a NULL row: none with that id) as the occurrence of a series
+-- that caller (admin: anyone) changes or cuts: not_found, forbidden, not_occurrence, else NULL.
+CREATE FUNCTION res_occurrence_problem(occ reservations, caller bigint, admin boolean)
+RETURNS text LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN occ.id IS NULL THEN 'not_found'
+    WHEN NOT admin AND occ.user_id <> caller THEN 'forbidden'
+    WHEN occ.series_id IS NULL THEN 'not_occurrence' END;
 
 -- PUT /reservations/series/{id} (split_at NULL) or PUT /reservations/{split_at}?scope=
 -- this_and_following in one call, by caller (admin: anyone's).  seen_version is the version
@@ -153,7 +120,7 @@ $$;
 -- or go; the exclusion constraint stays the guarantee.  Outcomes other than done write nothing.
 CREATE FUNCTION res_change_series(id bigint, split_at bigint, caller bigint, admin boolean,
     if_match bigint, seen_version bigint, seen_series bigint, room bigint, purpose text,
-    regenerate boolean, reset boolean, recurrence jsonb, rrule text, exdates date[],
+    regenerate boolean, reset boolean, recurrence json, rrule text, exdates date[],
     zone text, first_start timestamp, duration_s bigint, starts timestamp[], until_s bigint,
     start_s bigint, on_conflict text, topic text, now_s bigint, min_s bigint, max_s bigint,
     horizon_s bigint, max_occurrences int, OUT outcome text, OUT body text)
@@ -172,27 +139,19 @@ DECLARE
     taken date[];            -- dates that get no occurrence again
     ls timestamp[];
     ss bigint[];
-    n int;
     p_l timestamp[];         -- the occurrences to place: local starts,
     p_s bigint[];            -- instants,
     p_row bigint[];          -- and the occurrence each takes over (NULL: a new one)
     kept bigint[];           -- occurrences that keep their times
     placed bigint[];         -- occurrences that take a placement
-    bad record;
     per_occurrence json;
     slots json;
     hit int[];
 BEGIN
     IF split_at IS NOT NULL THEN
-        SELECT * INTO occ FROM reservations r WHERE r.id = split_at;
-        IF NOT FOUND THEN
-            outcome := 'not_found';
-            RETURN;
-        ELSIF NOT admin AND occ.user_id <> caller THEN
-            outcome := 'forbidden';
-            RETURN;
-        ELSIF occ.series_id IS NULL THEN
-            outcome := 'not_occurrence';
+        occ := (SELECT r FROM reservations r WHERE r.id = split_at);
+        outcome := res_occurrence_problem(occ, caller, admin);
+        IF outcome IS NOT NULL THEN
             RETURN;
         END IF;
         res_change_series.id := occ.series_id;
@@ -267,18 +226,9 @@ BEGIN
             AND (from_date IS NULL OR r.occurrence_start::date >= from_date)
             AND (r.start_time <= now_t OR r.status = 'cancelled'
                  AND r.cancel_reason IN ('cancelled_by_user', 'cancelled_by_admin')));
-        SELECT coalesce(array_agg(o.l ORDER BY o.i), '{}'),
-            coalesce(array_agg(o.s ORDER BY o.i), '{}')
-        INTO ls, ss
-        FROM (SELECT u.i, u.l, extract(epoch FROM u.l AT TIME ZONE zone)::bigint AS s
-              FROM unnest(starts) WITH ORDINALITY AS u (l, i)) o
-        WHERE until_s IS NULL OR o.s <= until_s;
-        n := cardinality(ss);
-        IF n = 0 THEN
-            outcome := 'empty';
-            RETURN;
-        ELSIF n > max_occurrences THEN
-            outcome := 'too_many';
+        SELECT * INTO ls, ss, outcome
+        FROM res_series_instants(starts, zone, until_s, max_occurrences);
+        IF outcome IS NOT NULL THEN
             RETURN;
         ELSIF start_s IS NOT NULL
             AND res_span_breaks_rules(start_s, start_s + duration_s, now_s, min_s, max_s,
@@ -308,22 +258,10 @@ BEGIN
         FROM k;
     END IF;
 
-    SELECT u.i, u.s, u.l INTO bad
-    FROM unnest(p_s, p_l) WITH ORDINALITY AS u (s, l, i)
-    WHERE res_span_breaks_rules(u.s, u.s + duration_s, now_s, min_s, max_s, horizon_s)
-    ORDER BY u.i LIMIT 1;
-    IF FOUND THEN
-        outcome := 'rules';
-        body := json_build_array(bad.i, bad.s, bad.s + duration_s, bad.l::date)::text;
-        RETURN;
-    END IF;
-    SELECT u.i, u.l INTO bad
-    FROM unnest(p_s, p_l) WITH ORDINALITY AS u (s, l, i)
-    WHERE u.i < cardinality(p_s) AND p_s[u.i::int + 1] < u.s + duration_s
-    ORDER BY u.i LIMIT 1;
-    IF FOUND THEN
-        outcome := 'overlap';
-        body := json_build_array(bad.i, bad.l::date)::text;
+    -- Index 0 is the body's start (above): the occurrences to place count from 1.
+    SELECT * INTO outcome, body
+    FROM res_series_check(p_l, p_s, duration_s, 1, now_s, min_s, max_s, horizon_s);
+    IF outcome IS NOT NULL THEN
         RETURN;
     END IF;
     IF cardinality(p_s) > 0 THEN
@@ -460,15 +398,9 @@ DECLARE
     s reservation_series;
     reason text;
 BEGIN
-    SELECT * INTO occ FROM reservations r WHERE r.id = res_cancel_following.id;
-    IF NOT FOUND THEN
-        outcome := 'not_found';
-        RETURN;
-    ELSIF NOT admin AND occ.user_id <> caller THEN
-        outcome := 'forbidden';
-        RETURN;
-    ELSIF occ.series_id IS NULL THEN
-        outcome := 'not_occurrence';
+    occ := (SELECT r FROM reservations r WHERE r.id = res_cancel_following.id);
+    outcome := res_occurrence_problem(occ, caller, admin);
+    IF outcome IS NOT NULL THEN
         RETURN;
     END IF;
     SELECT * INTO s FROM reservation_series x WHERE x.id = occ.series_id FOR UPDATE;
@@ -487,15 +419,7 @@ BEGIN
         RETURN;
     END IF;
     reason := CASE WHEN s.user_id = caller THEN 'cancelled_by_user' ELSE 'cancelled_by_admin' END;
-    WITH r AS (
-        UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
-            updated_at = now(), version = r.version + 1
-        WHERE r.series_id = s.id AND r.status = 'confirmed' AND r.start_time > now()
-        AND r.occurrence_start::date >= occ.occurrence_start::date
-        RETURNING *)
-    INSERT INTO outbox (topic, key, payload)
-    SELECT res_cancel_following.topic, r.id::text, res_event('reservation_cancelled', r)
-    FROM r ORDER BY r.occurrence_start;
+    PERFORM res_cancel_occurrences(s.id, occ.occurrence_start::date, reason, topic);
     UPDATE reservation_series x
     SET until_time = least(x.until_time, occ.occurrence_start AT TIME ZONE x.time_zone),
         status = CASE WHEN ended.finished THEN 'cancelled' ELSE x.status END,

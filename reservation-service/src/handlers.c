@@ -73,18 +73,23 @@ static bool may_access(struct req *r, const json_t *res)
 	return false;
 }
 
-static void reply_reservation(struct req *r, int status, json_t *res)
+void res_reply_versioned(struct req *r, int status, json_t *object, const char *location_prefix)
 {
-	char etag[32], location[48];
-	long long id = (long long)json_integer_value(json_object_get(res, "id"));
+	char etag[32], location[64];
+	long long id = (long long)json_integer_value(json_object_get(object, "id"));
 	snprintf(etag, sizeof etag, "\"%lld\"",
-	         (long long)json_integer_value(json_object_get(res, "version")));
+	         (long long)json_integer_value(json_object_get(object, "version")));
 	req_add_header(r, "ETag", etag);
 	if (status == 201) {
-		snprintf(location, sizeof location, "/reservations/%lld", id);
+		snprintf(location, sizeof location, "%s%lld", location_prefix, id);
 		req_add_header(r, "Location", location);
 	}
-	req_reply_json(r, status, res);
+	req_reply_json(r, status, object);
+}
+
+static void reply_reservation(struct req *r, int status, json_t *res)
+{
+	res_reply_versioned(r, status, res, "/reservations/");
 }
 
 /* details: {conflicts, alternatives} (stolen), or NULL when the overlapping spans are not known

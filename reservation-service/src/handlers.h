@@ -30,6 +30,10 @@ void res_reply_room_unavailable(struct req *r);
 void res_reply_key_mismatch(struct req *r);
 void res_reply_token_revoked(struct req *r);
 
+/* Replies status with object (a reservation or a series; stolen) and its ETag (its version);
+ * a 201 also names it in Location: location_prefix followed by its id ("/reservations/"). */
+void res_reply_versioned(struct req *r, int status, json_t *object, const char *location_prefix);
+
 /* Reads the start_time and end_time that body (borrowed) gives as the client wrote them, into
  * buf; *start / *end point into it, or are NULL for a time not given.  The first problem of
  * notation goes to details, and false is returned (end_time is not read after a problem with

@@ -558,36 +558,23 @@ enum db_status res_repo_rooms_without_details(long long *count)
 	return st;
 }
 
-/* Cancels future confirmed reservations matching column = value (room_id or user_id), with
- * their events, then ends the active series of that room or user (res_end_series,
- * migrations/006_recurrence.sql), whose events then list no future occurrence.  Two statements
- * of the caller's transaction: the second sees what the first cancelled. */
-static enum db_status cancel_future(const char *column_is, const char *value, const char *reason,
+/* A room deletion (by_room: id is the room's) or a user deletion in the caller's transaction:
+ * res_cancel_future (migrations/006_recurrence.sql) cancels the future confirmed reservations
+ * of the room or user, with their events, and ends their active series (with every future
+ * occurrence of those, in any room), locking the series before the reservations as every
+ * series writer does.  *cancelled: how many reservations. */
+static enum db_status cancel_future(bool by_room, const char *id, const char *reason,
                                     const char *topic, long *cancelled)
 {
-	char sql[2048];
 	PGresult *res = NULL;
-	const char *params[] = {value, reason, topic};
-	/* clang-format off */
-	snprintf(sql, sizeof sql,
-	         "WITH r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = $2, "
-	         "  updated_at = now(), version = version + 1 WHERE %s = $1::bigint "
-	         "  AND status = 'confirmed' AND start_time > now() RETURNING *), "
-	         "e AS (" OUTBOX_INSERT "$3, r.id::text, "
-	         "  " EVENT("'reservation_cancelled'", "r") " FROM r) "
-	         "SELECT count(*) FROM r",
-	         column_is);
-	/* clang-format on */
-	enum db_status st = db_write(&res, sql, 3, params);
+	const char *params[] = {by_room ? "true" : "false", id, reason, topic};
+	enum db_status st = db_write(
+		&res, "SELECT res_cancel_future($1::boolean, $2::bigint, $3::text, $4::text)", 4,
+		params);
 	if (st == DB_OK)
 		*cancelled = (long)db_int(res, 0, 0);
 	PQclear(res);
-	if (st != DB_OK)
-		return st;
-	const char *series_params[] = {strcmp(column_is, "room_id") == 0 ? "true" : "false", value,
-	                               reason, topic};
-	return db_write(NULL, "SELECT res_end_series($1::boolean, $2::bigint, $3::text, $4::text)",
-	                4, series_params);
+	return st;
 }
 
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
@@ -617,7 +604,7 @@ enum db_status res_repo_room_delete(long long id, long long version, const char 
 	if (st == DB_OK && !changed)
 		*cancelled = -1;
 	else if (st == DB_OK)
-		st = cancel_future("room_id", ids, "room_deleted", topic, cancelled);
+		st = cancel_future(true, ids, "room_deleted", topic, cancelled);
 	if (st != DB_OK) {
 		db_rollback();
 		return st;
@@ -639,7 +626,7 @@ enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at,
 	 * that got past the guard, and none gets past it afterwards. */
 	st = revoke_apply(user_id, occurred_at, "user_deleted", NULL);
 	if (st == DB_OK)
-		st = cancel_future("user_id", ids, "user_deleted", topic, cancelled);
+		st = cancel_future(false, ids, "user_deleted", topic, cancelled);
 	if (st != DB_OK) {
 		db_rollback();
 		return st;

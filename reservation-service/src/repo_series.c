@@ -15,9 +15,30 @@ static const char *const outcome_names[] = {
 #undef RES_SERIES_NAME_
 };
 
+/* The cancelling functions run again while the database asks to (DB_RETRY: a deadlock or a
+ * serialization failure rolled the call back), as the booking calls of repo.c do; the writers
+ * that expand a rule first (create, change) are repeated by series.c, which reads the series
+ * and expands the rule again. */
+#define ATTEMPTS 3
+
 static void num(char *buf, size_t size, long long v)
 {
 	snprintf(buf, size, "%lld", v);
+}
+
+/* The clock, the rules and the occurrence limit of a create or change, as parameter text. */
+struct rule_params {
+	char now[24], min[24], max[24], horizon[24], most[24];
+};
+
+static void rule_params(const struct res_request *q, long long max_occurrences,
+                        struct rule_params *p)
+{
+	num(p->now, sizeof p->now, q->now);
+	num(p->min, sizeof p->min, q->rules->min_minutes * 60);
+	num(p->max, sizeof p->max, q->rules->max_minutes * 60);
+	num(p->horizon, sizeof p->horizon, q->rules->horizon_days * 86400);
+	num(p->most, sizeof p->most, max_occurrences);
 }
 
 /* The outcome named in column 0 of row 0 of res (borrowed); false for none that is known (a
@@ -35,14 +56,14 @@ static bool outcome_of(const PGresult *res, enum res_series_outcome *outcome)
 }
 
 /* The (outcome, body) row of series function fn (res borrowed): *outcome, and *body a new
- * reference to the body's JSON (NULL without one).  DB_ERROR for an outcome or a body that
- * cannot be read. */
+ * reference to the body's JSON (NULL without one; body NULL: the function answers only an
+ * outcome).  DB_ERROR for an outcome or a body that cannot be read. */
 static enum db_status outcome_and_body(const PGresult *res, const char *fn,
                                        enum res_series_outcome *outcome, json_t **body)
 {
 	if (!outcome_of(res, outcome))
 		return DB_ERROR;
-	const char *text = db_value(res, 0, 1);
+	const char *text = body ? db_value(res, 0, 1) : NULL;
 	if (text && !(*body = json_loads(text, 0, NULL))) {
 		/* Not the body itself: it holds what users wrote (the purpose). */
 		log_error("%s answered %s with a body that is not JSON (%zu bytes)", fn,
@@ -50,6 +71,37 @@ static enum db_status outcome_and_body(const PGresult *res, const char *fn,
 		return DB_ERROR;
 	}
 	return DB_OK;
+}
+
+/* Runs sql, the call of series function fn with n params, as a transaction of its own (up to
+ * attempts times while it answers DB_RETRY) and reads its row (outcome_and_body). */
+static enum db_status call_series(const char *fn, const char *sql, const char *const *params, int n,
+                                  int attempts, enum res_series_outcome *outcome, json_t **body)
+{
+	enum db_status st = DB_RETRY;
+	for (int i = 0; i < attempts && st == DB_RETRY; i++) {
+		PGresult *res = NULL;
+		if (body)
+			*body = NULL;
+		st = db_write(&res, sql, n, params);
+		if (st == DB_OK)
+			st = outcome_and_body(res, fn, outcome, body);
+		PQclear(res);
+	}
+	return st;
+}
+
+/* The call sql of a cancelling series function fn taking (id, caller, admin, if_match, topic). */
+static enum db_status call_cancel(const char *fn, const char *sql, long long id, long long caller,
+                                  bool admin, long long if_match, const char *topic,
+                                  enum res_series_outcome *outcome)
+{
+	char ids[24], who[24], version[24];
+	num(ids, sizeof ids, id);
+	num(who, sizeof who, caller);
+	num(version, sizeof version, if_match);
+	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
+	return call_series(fn, sql, params, (int)countof(params), ATTEMPTS, outcome, NULL);
 }
 
 enum db_status res_repo_series_start(long long room_id, const struct res_time *start,
@@ -67,7 +119,7 @@ enum db_status res_repo_series_start(long long room_id, const struct res_time *s
 	memset(room, 0, sizeof *room);
 	enum db_status st = db_exec(
 		&res,
-		"SELECT s.problem, s.zone, s.local_start, s.duration_s, s.today::text "
+		"SELECT s.problem, s.zone, s.local_start, s.duration_s, s.today, s.given_s "
 		"FROM res_series_start($1::bigint, $2::bigint, $3::timestamp, $4::bigint, "
 		"$5::timestamp, $6::bigint) s",
 		(int)countof(params), params);
@@ -82,6 +134,8 @@ enum db_status res_repo_series_start(long long room_id, const struct res_time *s
 			         PQgetvalue(res, 0, 2));
 			room->duration_s = db_int(res, 0, 3);
 			snprintf(room->today, sizeof room->today, "%s", PQgetvalue(res, 0, 4));
+			room->has_given = !PQgetisnull(res, 0, 5);
+			room->given_s = room->has_given ? db_int(res, 0, 5) : 0;
 		}
 	} else if (st == DB_OK) {
 		st = DB_ERROR;
@@ -95,105 +149,70 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
                                       const char *idem_hash, json_t **body,
                                       enum res_series_outcome *outcome)
 {
-	char room[24], user[24], duration[24], issued[24], now[24], min[24], max[24], horizon[24],
-		most[24];
-	PGresult *res = NULL;
+	char room[24], user[24], duration[24], issued[24];
+	struct rule_params p;
 	num(room, sizeof room, b->room_id);
 	num(user, sizeof user, b->user_id);
 	num(duration, sizeof duration, b->duration_s);
 	num(issued, sizeof issued, b->token_issued_ms);
-	num(now, sizeof now, q->now);
-	num(min, sizeof min, q->rules->min_minutes * 60);
-	num(max, sizeof max, q->rules->max_minutes * 60);
-	num(horizon, sizeof horizon, q->rules->horizon_days * 86400);
-	num(most, sizeof most, b->max_occurrences);
-	const char *params[] = {room,
-	                        user,
-	                        b->purpose ? b->purpose : "",
-	                        b->recurrence,
-	                        b->rrule,
-	                        b->exdates,
-	                        b->time_zone,
-	                        b->first_start,
-	                        b->starts,
-	                        duration,
-	                        b->until_s,
-	                        b->skip ? "skip" : "fail",
-	                        issued,
-	                        q->topic,
-	                        idem_key,
-	                        idem_hash,
-	                        now,
-	                        min,
-	                        max,
-	                        horizon,
-	                        most};
-	*body = NULL;
-	enum db_status st = db_write(
-		&res,
+	rule_params(q, b->max_occurrences, &p);
+	const char *params[] = {room,          user,           b->purpose ? b->purpose : "",
+	                        b->recurrence, b->rrule,       b->exdates,
+	                        b->time_zone,  b->first_start, b->starts,
+	                        duration,      b->until_s,     b->skip ? "skip" : "fail",
+	                        issued,        q->topic,       idem_key,
+	                        idem_hash,     p.now,          p.min,
+	                        p.max,         p.horizon,      p.most};
+	return call_series(
+		"res_book_series",
 		"SELECT b.outcome, b.body FROM res_book_series($1::bigint, $2::bigint, $3::text, "
-		"$4::jsonb, $5::text, $6::date[], $7::text, $8::timestamp, $9::timestamp[], "
+		"$4::json, $5::text, $6::date[], $7::text, $8::timestamp, $9::timestamp[], "
 		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
 		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int) b",
-		(int)countof(params), params);
-	if (st == DB_OK)
-		st = outcome_and_body(res, "res_book_series", outcome, body);
+		params, (int)countof(params), 1, outcome, body);
+}
+
+/* Runs sql, a read of series id ($1) that answers at most one row of one JSON column: *out a
+ * new reference to it, or NULL without a row. */
+static enum db_status read_json(const char *sql, long long id, json_t **out)
+{
+	char ids[24];
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	const char *params[] = {ids};
+	*out = NULL;
+	enum db_status st = db_exec(&res, sql, 1, params);
+	if (st == DB_OK && PQntuples(res) == 1 &&
+	    !(*out = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
+		st = DB_ERROR;
 	PQclear(res);
 	return st;
 }
 
 enum db_status res_repo_series_get(long long id, json_t **series)
 {
-	char ids[24];
-	PGresult *res = NULL;
-	num(ids, sizeof ids, id);
-	const char *params[] = {ids};
-	*series = NULL;
-	enum db_status st = db_exec(&res,
-	                            "SELECT res_series_answer(s, NULL) FROM reservation_series s "
-	                            "WHERE s.id = $1::bigint",
-	                            1, params);
-	if (st == DB_OK && PQntuples(res) == 1 &&
-	    !(*series = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
-		st = DB_ERROR;
-	PQclear(res);
-	return st;
+	return read_json("SELECT res_series_answer(s, NULL) FROM reservation_series s "
+	                 "WHERE s.id = $1::bigint",
+	                 id, series);
 }
 
 enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
                                       long long if_match, const char *topic,
                                       enum res_series_outcome *outcome)
 {
-	char ids[24], who[24], version[24];
-	PGresult *res = NULL;
-	num(ids, sizeof ids, id);
-	num(who, sizeof who, caller);
-	num(version, sizeof version, if_match);
-	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
-	enum db_status st = db_write(
-		&res,
-		"SELECT res_cancel_series($1::bigint, $2::bigint, $3::boolean, "
-		"$4::bigint, $5::text)",
-		(int)countof(params), params);
-	if (st == DB_OK && !outcome_of(res, outcome))
-		st = DB_ERROR;
-	PQclear(res);
-	return st;
+	return call_cancel("res_cancel_series",
+	                   "SELECT res_cancel_series($1::bigint, $2::bigint, $3::boolean, "
+	                   "$4::bigint, $5::text)",
+	                   id, caller, admin, if_match, topic, outcome);
 }
 
 enum db_status res_repo_series_ics(long long id, json_t **data)
 {
-	char ids[24];
-	PGresult *res = NULL;
-	num(ids, sizeof ids, id);
-	const char *params[] = {ids};
-	*data = NULL;
 	/* clang-format off */
-	enum db_status st = db_exec(&res,
+	return read_json(
 		"SELECT json_build_object('user_id', s.user_id, 'zone', s.time_zone, "
 		"'first_start', res_local_text(s.first_start), 'duration_s', s.duration_s, "
-		"'rule', s.rrule || CASE WHEN cardinality(s.exdates) > 0 "
-		"THEN ';EXDATE=' || array_to_string(s.exdates, ',') ELSE '' END, "
+		"'rule', res_series_rule(s), "
 		"'until_s', extract(epoch FROM s.until_time)::bigint, 'purpose', s.purpose, "
 		"'room_name', m.name, 'created_s', extract(epoch FROM s.created_at)::bigint, "
 		"'updated_s', extract(epoch FROM s.updated_at)::bigint, 'version', s.version, "
@@ -215,13 +234,8 @@ enum db_status res_repo_series_ics(long long id, json_t **data)
 		"WHERE r.series_id = s.id)) "
 		"FROM reservation_series s JOIN rooms m ON m.id = s.room_id "
 		"WHERE s.id = $1::bigint",
-		1, params);
+		id, data);
 	/* clang-format on */
-	if (st == DB_OK && PQntuples(res) == 1 &&
-	    !(*data = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
-		st = DB_ERROR;
-	PQclear(res);
-	return st;
 }
 
 /* ---- changes (migrations/007_series_edit.sql) ---- */
@@ -264,7 +278,7 @@ enum db_status res_repo_series_edit_start(long long id, bool split, long long ro
 		&res,
 		"SELECT e.problem, e.user_id, e.series_id, e.version, e.series_version, e.rule, "
 		"e.first_start, e.split_start, e.zone, e.local_start, e.given_s, e.duration_s, "
-		"e.today::text "
+		"e.today "
 		"FROM res_series_edit_start($1::bigint, $2::boolean, $3::bigint, $4::bigint, "
 		"$5::timestamp, $6::bigint, $7::timestamp, $8::bigint) e",
 		(int)countof(params), params);
@@ -290,8 +304,8 @@ enum db_status res_repo_series_edit_start(long long id, bool split, long long ro
 	b->room.found = b->room.active = true;
 	copy_text(res, 8, b->room.time_zone, sizeof b->room.time_zone);
 	copy_text(res, 9, b->room.local_start, sizeof b->room.local_start);
-	b->has_given = !PQgetisnull(res, 0, 10);
-	b->given_s = b->has_given ? db_int(res, 0, 10) : 0;
+	b->room.has_given = !PQgetisnull(res, 0, 10);
+	b->room.given_s = b->room.has_given ? db_int(res, 0, 10) : 0;
 	b->room.duration_s = db_int(res, 0, 11);
 	copy_text(res, 12, b->room.today, sizeof b->room.today);
 out:
@@ -305,8 +319,8 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
                                       json_t **body, enum res_series_outcome *outcome)
 {
 	char id[24], caller[24], if_match[24], seen[24], seen_series[24], room[24], duration[24],
-		given[24], now[24], min[24], max[24], horizon[24], most[24];
-	PGresult *res = NULL;
+		given[24];
+	struct rule_params p;
 	num(id, sizeof id, e->id);
 	num(caller, sizeof caller, e->caller);
 	num(if_match, sizeof if_match, e->if_match);
@@ -315,11 +329,7 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 	num(room, sizeof room, e->room_id);
 	num(duration, sizeof duration, e->duration_s);
 	num(given, sizeof given, e->given_s);
-	num(now, sizeof now, q->now);
-	num(min, sizeof min, q->rules->min_minutes * 60);
-	num(max, sizeof max, q->rules->max_minutes * 60);
-	num(horizon, sizeof horizon, q->rules->horizon_days * 86400);
-	num(most, sizeof most, e->max_occurrences);
+	rule_params(q, e->max_occurrences, &p);
 	const char *params[] = {e->split ? NULL : id,
 	                        e->split ? id : NULL,
 	                        caller,
@@ -342,42 +352,27 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 	                        e->has_given ? given : NULL,
 	                        e->skip ? "skip" : "fail",
 	                        q->topic,
-	                        now,
-	                        min,
-	                        max,
-	                        horizon,
-	                        most};
-	*body = NULL;
-	enum db_status st = db_write(
-		&res,
+	                        p.now,
+	                        p.min,
+	                        p.max,
+	                        p.horizon,
+	                        p.most};
+	return call_series(
+		"res_change_series",
 		"SELECT c.outcome, c.body FROM res_change_series($1::bigint, $2::bigint, $3::bigint, "
 		"$4::boolean, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::text, $10::boolean, "
-		"$11::boolean, $12::jsonb, $13::text, $14::date[], $15::text, $16::timestamp, "
+		"$11::boolean, $12::json, $13::text, $14::date[], $15::text, $16::timestamp, "
 		"$17::bigint, $18::timestamp[], $19::bigint, $20::bigint, $21::text, $22::text, "
 		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int) c",
-		(int)countof(params), params);
-	if (st == DB_OK)
-		st = outcome_and_body(res, "res_change_series", outcome, body);
-	PQclear(res);
-	return st;
+		params, (int)countof(params), 1, outcome, body);
 }
 
 enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
                                                 long long if_match, const char *topic,
                                                 enum res_series_outcome *outcome)
 {
-	char ids[24], who[24], version[24];
-	PGresult *res = NULL;
-	num(ids, sizeof ids, id);
-	num(who, sizeof who, caller);
-	num(version, sizeof version, if_match);
-	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
-	enum db_status st = db_write(&res,
-	                             "SELECT res_cancel_following($1::bigint, $2::bigint, "
-	                             "$3::boolean, $4::bigint, $5::text)",
-	                             (int)countof(params), params);
-	if (st == DB_OK && !outcome_of(res, outcome))
-		st = DB_ERROR;
-	PQclear(res);
-	return st;
+	return call_cancel("res_cancel_following",
+	                   "SELECT res_cancel_following($1::bigint, $2::bigint, $3::boolean, "
+	                   "$4::bigint, $5::text)",
+	                   id, caller, admin, if_match, topic, outcome);
 }

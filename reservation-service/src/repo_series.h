@@ -50,6 +50,8 @@ struct res_series_room {
 	char local_start[32]; /* the first requested start in the zone, "YYYY-MM-DDTHH:MM:SS" */
 	long long duration_s; /* end - start (may be <= 0: the rules refuse it later) */
 	char today[16];       /* today's date in the zone, "YYYY-MM-DD" */
+	bool has_given;       /* the request gave a start: given_s is its instant */
+	long long given_s;
 };
 
 /* Reads the room and resolves start/end (borrowed, as the client wrote them) in its zone at
@@ -97,7 +99,7 @@ enum db_status res_repo_series_ics(long long id, json_t **data);
 
 /* Cancels series id for caller (admin: anyone's) as res_cancel_series does: RES_SERIES_DONE
  * (also when already cancelled), _NOT_FOUND, _FORBIDDEN, _STALE (if_match, 0 = any, differs).
- * One statement. */
+ * One statement, run again (up to 3 times) while the database answers DB_RETRY. */
 enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
                                       long long if_match, const char *topic,
                                       enum res_series_outcome *outcome);
@@ -115,8 +117,6 @@ struct res_series_base {
 	char *rule;               /* the stored rule as RRULE text with EXDATE; owned */
 	char first_start[32];     /* the series' DTSTART, local */
 	char split_start[32];     /* a split: the occurrence's original local start */
-	bool has_given;           /* the body gave times: given_s is the start's instant */
-	long long given_s;
 	/* The expansion's base: the zone, the start to expand from, the length, today. */
 	struct res_series_room room;
 };
@@ -155,7 +155,8 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
                                       json_t **body, enum res_series_outcome *outcome);
 
 /* DELETE /reservations/{id}?scope=this_and_following as res_cancel_following does:
- * RES_SERIES_DONE, _NOT_FOUND, _FORBIDDEN, _NOT_OCCURRENCE, _STALE, _PAST.  One statement. */
+ * RES_SERIES_DONE, _NOT_FOUND, _FORBIDDEN, _NOT_OCCURRENCE, _STALE, _PAST.  One statement, run
+ * again (up to 3 times) while the database answers DB_RETRY. */
 enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
                                                 long long if_match, const char *topic,
                                                 enum res_series_outcome *outcome);

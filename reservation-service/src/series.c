@@ -56,7 +56,9 @@ struct expansion {
 	char until_s[24];     /* a UTC UNTIL in Unix seconds, or "" */
 };
 
-enum expand_result { EXPAND_OK, EXPAND_EMPTY, EXPAND_HORIZON, EXPAND_FAILED };
+/* EXPAND_HORIZON: the rule goes on past the horizon; EXPAND_BEYOND: its first date already is
+ * past it. */
+enum expand_result { EXPAND_OK, EXPAND_EMPTY, EXPAND_HORIZON, EXPAND_BEYOND, EXPAND_FAILED };
 
 static void expansion_free(struct expansion *x)
 {
@@ -105,7 +107,7 @@ static enum expand_result expand(const struct rrule *rule, const struct res_seri
 	                                      rule->until_seconds
 	                            : 0;
 	if (stop == RRULE_STOP_LIMIT && !(utc_until && until <= now + horizon_days * 86400)) {
-		result = EXPAND_HORIZON;
+		result = n == 0 ? EXPAND_BEYOND : EXPAND_HORIZON;
 		goto out;
 	}
 	if (n == 0) {
@@ -162,6 +164,23 @@ static void reply_horizon(struct req *r)
 	                 rules->span.horizon_days);
 }
 
+/* 422 for a rule whose first date is past the horizon: a requested start that a single booking
+ * would refuse is answered as one (start_time, end_time: shortening the rule cannot help),
+ * else the rule runs past the horizon. */
+static void reply_beyond(struct req *r, const struct res_series_room *room, long long now)
+{
+	json_t *details = json_object();
+	if (room->has_given)
+		res_validate_span(&rules->span, now, room->given_s,
+		                  room->given_s + room->duration_s, details);
+	if (json_object_size(details) > 0) {
+		req_invalid(r, details);
+		return;
+	}
+	json_decref(details);
+	reply_horizon(r);
+}
+
 /* expand() with the configured limits; replies to a rule that yields nothing or runs past the
  * horizon (422) or to a failure (500), and returns false then. */
 static bool expand_or_reply(struct req *r, const struct rrule *rule,
@@ -175,6 +194,9 @@ static bool expand_or_reply(struct req *r, const struct rrule *rule,
 		return false;
 	case EXPAND_HORIZON:
 		reply_horizon(r);
+		return false;
+	case EXPAND_BEYOND:
+		reply_beyond(r, room, now);
 		return false;
 	case EXPAND_FAILED:
 		break;
@@ -221,16 +243,7 @@ static void reply_rules(struct req *r, long long now, const json_t *body)
 /* 201 (or 200) with the series (stolen): ETag, and Location for a create. */
 static void reply_series(struct req *r, int status, json_t *series)
 {
-	char etag[32], location[64];
-	long long id = (long long)json_integer_value(json_object_get(series, "id"));
-	snprintf(etag, sizeof etag, "\"%lld\"",
-	         (long long)json_integer_value(json_object_get(series, "version")));
-	req_add_header(r, "ETag", etag);
-	if (status == 201) {
-		snprintf(location, sizeof location, "/reservations/series/%lld", id);
-		req_add_header(r, "Location", location);
-	}
-	req_reply_json(r, status, series);
+	res_reply_versioned(r, status, series, "/reservations/series/");
 }
 
 /* What a reply names: the status of success (201 create, 200 change), and for a change the id
@@ -480,10 +493,12 @@ static void series_ics(struct req *r, long long id)
 	} else {
 		s.occurrences = occ;
 		if (series_ics_build(&s, &out, &why)) {
-			char disposition[64];
+			char disposition[64], etag[32];
 			snprintf(disposition, sizeof disposition,
 			         "attachment; filename=\"series-%lld.ics\"", id);
+			snprintf(etag, sizeof etag, "\"%d\"", s.version);
 			req_add_header(r, "Content-Disposition", disposition);
+			req_add_header(r, "ETag", etag);
 			req_reply_text(r, 200, "text/calendar; charset=utf-8", out.text.data,
 			               out.text.len);
 			goto out;
@@ -735,8 +750,8 @@ static void series_change(struct req *r, long long id, bool split)
 			.starts = regenerate ? x.starts : NULL,
 			.until_s = regenerate && x.until_s[0] ? x.until_s : NULL,
 			.duration_s = expanded ? b.room.duration_s : 0,
-			.has_given = b.has_given,
-			.given_s = b.given_s,
+			.has_given = b.room.has_given,
+			.given_s = b.room.given_s,
 			.skip = c.skip,
 			.max_occurrences = rules->max_occurrences,
 		};

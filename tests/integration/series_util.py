@@ -24,10 +24,14 @@ def local(d, hour=10, minute=0):
     return f"{d.isoformat()}T{hour:02d}:{minute:02d}:00"
 
 
+def utc_text(t):
+    """An aware datetime as the API writes instants ("…Z")."""
+    return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def utc_of(d, hour, zone, minute=0):
     """The UTC text of a local time in zone (the oracle: zoneinfo)."""
-    t = datetime.datetime(d.year, d.month, d.day, hour, minute, tzinfo=ZoneInfo(zone))
-    return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(datetime.datetime(d.year, d.month, d.day, hour, minute, tzinfo=ZoneInfo(zone)))
 
 
 def series_post(res_url, headers, room_id, start, end, recurrence, **extra):

@@ -3,6 +3,7 @@ POST /reservations with a recurrence, its answer, GET and DELETE /reservations/s
 ?series_id=, fail vs skip, the limits, Idempotency-Key, the events, room deletion, and a race of
 a series against 200 single bookings that must leave no overlap."""
 import datetime
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -198,15 +199,52 @@ def test_the_first_occurrence_obeys_the_single_booking_rules(res_url, alice, sha
     assert_error(r, 422, "validation_failed", detail="start_time")
 
 
-def test_occurrences_that_overlap_each_other_are_422(res_url, alice, berlin):
+def spring_forward_within_horizon():
+    """(zone, date) of the next 23-hour day whose series of the test below stays within
+    BOOKING_HORIZON_DAYS (365): Berlin's (late March), or in the days just before it, when
+    Berlin's next one is a year away, Sydney's (early October)."""
+    limit = datetime.date.today() + datetime.timedelta(days=360)
+    for zone in ("Europe/Berlin", "Australia/Sydney"):
+        spring = next(datetime.date.fromisoformat(d) for d, hours in next_dst_days(zone)
+                      if hours == 23)
+        if spring + datetime.timedelta(days=1) <= limit:
+            return zone, spring
+    raise AssertionError("no 23-hour day within the horizon")  # pragma: no cover
+
+
+def test_occurrences_that_overlap_each_other_are_422(res_url, alice, pool):
     # 24 hours from 10:00 the day before clocks go forward end at 11:00 summer time, after the
     # next day's 10:00 (a 23-hour day); MAX_DURATION_MINUTES (1440) allows the duration.
-    spring = next(datetime.date.fromisoformat(d) for d, hours in next_dst_days() if hours == 23)
+    zone, spring = spring_forward_within_horizon()
+    room = pool.take(time_zone=zone)
     d = spring - datetime.timedelta(days=1)
-    r = series_post(res_url, alice, berlin["id"], local(d),
+    r = series_post(res_url, alice, room["id"], local(d),
                     local(spring, 11), "FREQ=DAILY;COUNT=3")
     assert_error(r, 422, "validation_failed", detail="recurrence")
     assert "overlaps the next" in r.json()["details"]["recurrence"]
+
+
+def test_a_start_beyond_the_horizon_is_answered_as_a_single_booking(res_url, alice,
+                                                                     shared_room):
+    # Shortening the rule cannot help: the first occurrence itself is too far ahead.
+    d = ahead(400)
+    times = (f"{d.isoformat()}T10:00:00Z", f"{d.isoformat()}T11:00:00Z")
+    single = book(res_url, alice, shared_room["id"], *times)
+    assert_error(single, 422, "validation_failed", detail="start_time")
+    for rule in ("FREQ=DAILY;COUNT=1", "FREQ=WEEKLY;COUNT=5"):
+        r = series_post(res_url, alice, shared_room["id"], *times, rule)
+        assert_error(r, 422, "validation_failed", detail="start_time")
+        assert r.json()["details"] == single.json()["details"], rule
+
+
+def test_the_object_form_keeps_its_key_order(res_url, alice, shared_room):
+    d = ahead(3)
+    r = series_post(res_url, alice, shared_room["id"], f"{d.isoformat()}T07:00:00Z",
+                    f"{d.isoformat()}T07:30:00Z", {"count": 2, "interval": 1, "freq": "DAILY"})
+    assert r.status_code == 201, r.text
+    assert list(r.json()["recurrence"]) == ["count", "interval", "freq"]
+    assert list(get_series(res_url, alice, r.json()["id"]).json()["recurrence"]) == [
+        "count", "interval", "freq"]
 
 
 def test_on_conflict_without_recurrence_is_422(res_url, alice, shared_room):
@@ -250,6 +288,38 @@ def test_idempotency_key_replays_the_series(stack, res_url, alice, room):
 
 
 # ---- read, access ----
+
+def test_what_the_service_reads_of_a_series_does_not_depend_on_datestyle(stack, res_url, alice,
+                                                                         room):
+    """The dates the C side parses (today's date, the rule's EXDATEs) come formatted by the
+    database functions, whatever the session's DateStyle (the service also pins ISO on its
+    connections, db.c)."""
+    import psycopg2
+    d = ahead(8)
+    s = series_made(res_url, alice, room["id"], f"{d.isoformat()}T16:00:00Z",
+                    f"{d.isoformat()}T17:00:00Z", {"freq": "DAILY", "count": 3,
+                                                   "exdate": [ahead(9).isoformat()]})
+    conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SET datestyle = 'SQL, DMY'")
+            cur.execute("SELECT now()::date::text, s.today FROM res_series_start(%s, %s, NULL, "
+                        "%s, NULL, extract(epoch FROM now())::bigint) s",
+                        (room["id"], 2000000000, 2000003600))
+            raw, today = cur.fetchone()
+            assert "/" in raw  # the session writes dates as 30/11/2026
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", today), today
+            cur.execute("SELECT res_series_rule(s) FROM reservation_series s WHERE id = %s",
+                        (s["id"],))
+            assert cur.fetchone()[0].endswith(f";EXDATE={ahead(9).strftime('%Y%m%d')}")
+    finally:
+        conn.close()
+    # And the service still reads it: the .ics parses the rule (and has the series' ETag).
+    ics = requests.get(f"{res_url}/reservations/series/{s['id']}.ics", headers=alice,
+                       timeout=10)
+    assert ics.status_code == 200, ics.text
+    assert ics.headers["ETag"] == f'"{s["version"]}"'
+
 
 def test_someone_elses_series_is_403_and_admins_may_read_it(res_url, alice, bob, root, room):
     d = ahead(4)
@@ -368,6 +438,114 @@ def test_room_deletion_cancels_future_occurrences_and_the_series(stack, room_url
     ev = [e for e in series_events(stack, [f"series-{s['id']}"])
           if e["event_type"] == "reservation_series_cancelled"]
     assert len(ev) == 1 and ev[0]["series"]["cancel_reason"] == "room_deleted"
+
+
+def test_room_deletion_also_cancels_an_occurrence_moved_to_another_room(
+        stack, room_url, res_url, admin_headers, alice, pool):
+    """The series ends with its room: its future occurrences end with it, in whatever room
+    (docs/api.md#recurring-reservations); a DELETE of the series afterwards leaves nothing
+    confirmed either."""
+    room, other = pool.take(), pool.take()
+    d = ahead(5)
+    s = series_made(res_url, alice, room["id"], f"{d.isoformat()}T12:00:00Z",
+                    f"{d.isoformat()}T13:00:00Z", "FREQ=DAILY;COUNT=3")
+    moved = s["occurrences"][1]
+    r = requests.put(f"{res_url}/reservations/{moved['id']}", headers=alice, timeout=10,
+                     json={"room_id": other["id"]})
+    assert r.status_code == 200, r.text
+    assert requests.delete(f"{room_url}/rooms/{room['id']}", headers=admin_headers,
+                           timeout=10).status_code == 204
+    wait_until(lambda: get_series(res_url, alice, s["id"]).json()["status"] == "cancelled",
+               timeout=30, interval=0.2, what="series cancelled by the room deletion")
+    g = get_series(res_url, alice, s["id"]).json()
+    assert [(o["room_id"], o["status"], o["cancel_reason"]) for o in g["occurrences"]] == [
+        (room["id"], "cancelled", "room_deleted"), (other["id"], "cancelled", "room_deleted"),
+        (room["id"], "cancelled", "room_deleted")]
+    assert requests.delete(f"{res_url}/reservations/series/{s['id']}", headers=alice,
+                           timeout=10).status_code == 204
+    assert confirmed_of_room(stack, other["id"]) == []
+    wait_until(lambda: res_outbox_unsent(stack.pg) == 0, timeout=30, interval=0.1)
+    ev = series_events(stack, [moved["id"]])
+    assert [e["event_type"] for e in ev][-1] == "reservation_cancelled"
+    assert ev[-1]["reservation"]["cancel_reason"] == "room_deleted"
+
+
+def test_a_series_delete_waits_for_a_room_deletion_in_flight(stack, res_url, alice, pool):
+    """Lock order (migrations/006_recurrence.sql): a room deletion locks the room's series before
+    their occurrences, as DELETE /reservations/series/{id} does, so the DELETE waits for it and
+    then finds the series ended. In the opposite order the two deadlocked and PostgreSQL
+    aborted the DELETE (503)."""
+    import psycopg2
+    room = pool.take()
+    d = ahead(6)
+    s = series_made(res_url, alice, room["id"], f"{d.isoformat()}T14:00:00Z",
+                    f"{d.isoformat()}T15:00:00Z", "FREQ=DAILY;COUNT=5")
+    conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    try:
+        with ThreadPoolExecutor(1) as executor:
+            cur = conn.cursor()
+            # What the consumer of room_deleted does (res_repo_room_delete), held open.
+            cur.execute("UPDATE rooms SET active = false, deleted = true WHERE id = %s",
+                        (room["id"],))
+            cur.execute("SELECT res_cancel_future(true, %s, 'room_deleted', "
+                        "'reservation_events')", (room["id"],))
+            assert cur.fetchone() == (5,)
+            pending = executor.submit(requests.delete,
+                                      f"{res_url}/reservations/series/{s['id']}",
+                                      headers=alice, timeout=30)
+            # It waits; longer than deadlock_timeout (1 s), so a deadlock would be found by now.
+            with pytest.raises(TimeoutError):
+                pending.result(timeout=1.5)
+            conn.commit()
+            r = pending.result(timeout=30)
+    finally:
+        conn.close()
+    assert r.status_code == 204, r.text
+    g = get_series(res_url, alice, s["id"]).json()
+    assert (g["status"], g["cancel_reason"]) == ("cancelled", "room_deleted")
+    assert {(o["status"], o["cancel_reason"]) for o in g["occurrences"]} == {
+        ("cancelled", "room_deleted")}
+
+
+def test_a_room_deletion_locks_the_series_before_its_occurrences(stack, room_url, res_url,
+                                                                  admin_headers, alice, pool):
+    """The other half of the lock order: while a series writer holds the series (as a DELETE of
+    the series does before it cancels the occurrences), the consumer's room deletion waits for
+    the series without having locked any occurrence. Before, it cancelled the room's
+    reservations first and then waited for the series: the DELETE, waiting for those
+    occurrences, deadlocked with it."""
+    import psycopg2
+    import psycopg2.errors
+    room = pool.take()
+    d = ahead(7)
+    s = series_made(res_url, alice, room["id"], f"{d.isoformat()}T14:00:00Z",
+                    f"{d.isoformat()}T15:00:00Z", "FREQ=DAILY;COUNT=3")
+    holder = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    probe = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    try:
+        hold = holder.cursor()
+        hold.execute("SELECT 1 FROM reservation_series WHERE id = %s FOR UPDATE", (s["id"],))
+        assert requests.delete(f"{room_url}/rooms/{room['id']}", headers=admin_headers,
+                               timeout=10).status_code == 204
+        # The consumer arrives and waits for a lock (the series).
+        wait_until(lambda: res_db_query(
+            stack.pg, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                      "WHERE NOT l.granted AND a.datname = current_database() "
+                      "AND a.pid <> %s", holder.get_backend_pid())[0][0] > 0,
+            timeout=30, interval=0.1, what="the room deletion waiting for the series")
+        with probe, probe.cursor() as cur:
+            try:
+                cur.execute("SELECT id FROM reservations WHERE series_id = %s "
+                            "FOR UPDATE NOWAIT", (s["id"],))
+            except psycopg2.errors.LockNotAvailable:
+                pytest.fail("the room deletion locked occurrences before their series")
+            assert len(cur.fetchall()) == 3
+        holder.rollback()
+    finally:
+        holder.close()
+        probe.close()
+    wait_until(lambda: get_series(res_url, alice, s["id"]).json()["status"] == "cancelled",
+               timeout=30, interval=0.2, what="series cancelled by the room deletion")
 
 
 def test_user_deletion_cancels_the_series(stack, user_url, res_url, admin_headers, pool):

@@ -187,11 +187,16 @@ def shift_into_past(stack, sid, days):
     """Moves a series and its occurrences days earlier (the API refuses the past)."""
     res_db_query(stack.pg, "UPDATE reservation_series SET first_start = first_start - "
                            "make_interval(days => %s) WHERE id = %s", days, sid)
-    res_db_query(stack.pg, "UPDATE reservations SET start_time = start_time - "
-                           "make_interval(days => %s), end_time = end_time - "
-                           "make_interval(days => %s), occurrence_start = occurrence_start - "
-                           "make_interval(days => %s) WHERE series_id = %s",
-                 days, days, days, sid)
+    # Earliest first, one row at a time: the exclusion constraint is checked row by row, and
+    # one UPDATE of them all, in whatever order it meets the rows, may move a later one onto an
+    # earlier one that has not moved yet.
+    for (rid,) in res_db_query(stack.pg, "SELECT id FROM reservations WHERE series_id = %s "
+                                         "ORDER BY start_time", sid):
+        res_db_query(stack.pg, "UPDATE reservations SET start_time = start_time - "
+                               "make_interval(days => %s), end_time = end_time - "
+                               "make_interval(days => %s), occurrence_start = occurrence_start - "
+                               "make_interval(days => %s) WHERE id = %s",
+                     days, days, days, rid)
 
 
 def test_past_occurrences_never_change_and_count_still_counts_them(stack, res_url, alice, room):

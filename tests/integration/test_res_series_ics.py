@@ -10,9 +10,9 @@ import recurring_ical_events
 import requests
 
 from harness import assert_error, next_dst_days
+from series_util import DAYS, get_series, local, series_made, utc_text
 
 POOL_BATCH = 3
-DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 UTC = datetime.UTC
 
 
@@ -26,25 +26,13 @@ def new_york(pool):
     return pool.take(time_zone="America/New_York")
 
 
-def local(d, hour, minute=0):
-    return f"{d.isoformat()}T{hour:02d}:{minute:02d}:00"
-
-
-def create(res_url, headers, room_id, start, end, rule, **extra):
-    body = {"room_id": room_id, "start_time": start, "end_time": end, "recurrence": rule}
-    body.update(extra)
-    r = requests.post(f"{res_url}/reservations", json=body, headers=headers, timeout=30)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 def get_ics(res_url, headers, sid):
     return requests.get(f"{res_url}/reservations/series/{sid}.ics", headers=headers, timeout=10)
 
 
 def server_occurrences(res_url, headers, sid):
     """The confirmed occurrences as GET /reservations/series/{id} lists them: (start, end)."""
-    r = requests.get(f"{res_url}/reservations/series/{sid}", headers=headers, timeout=10)
+    r = get_series(res_url, headers, sid)
     assert r.status_code == 200, r.text
     return sorted((o["start_time"], o["end_time"]) for o in r.json()["occurrences"]
                   if o["status"] == "confirmed")
@@ -61,8 +49,7 @@ def imported_occurrences(text):
         s, e = ev["DTSTART"].dt, ev["DTEND"].dt if "DTEND" in ev else None
         if e is None:
             e = s + ev["DURATION"].dt
-        out.append((s.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    e.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+        out.append((utc_text(s), utc_text(e)))
     return sorted(out)
 
 
@@ -75,7 +62,7 @@ def test_berlin_series_with_exdate_cancelled_and_moved_occurrences_round_trips(
     first = max(dst - datetime.timedelta(weeks=3), soon)
     day = DAYS[first.weekday()]
     excluded = first + datetime.timedelta(weeks=1)
-    s = create(res_url, headers, berlin["id"], local(first, 10), local(first, 11),
+    s = series_made(res_url, headers, berlin["id"], local(first, 10), local(first, 11),
                {"freq": "WEEKLY", "byday": [day], "count": 8,
                 "exdate": [excluded.isoformat()]}, purpose="Team; weekly, with a comma")
     occ = s["occurrences"]
@@ -112,7 +99,7 @@ def test_new_york_daily_weekdays_round_trip(res_url, users, new_york):
     dst = datetime.date.fromisoformat(next_dst_days("America/New_York")[0][0])
     soon = datetime.date.today() + datetime.timedelta(days=2)
     first = max(dst - datetime.timedelta(days=6), soon)
-    s = create(res_url, headers, new_york["id"], local(first, 9), local(first, 9, 15),
+    s = series_made(res_url, headers, new_york["id"], local(first, 9), local(first, 9, 15),
                "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;COUNT=10")
     r = get_ics(res_url, headers, s["id"])
     assert r.status_code == 200, r.text
@@ -122,7 +109,7 @@ def test_new_york_daily_weekdays_round_trip(res_url, users, new_york):
 def test_a_cancelled_series_is_written_cancelled(res_url, users, berlin):
     headers, _ = users["alice"]
     first = datetime.date.today() + datetime.timedelta(days=200)
-    s = create(res_url, headers, berlin["id"], local(first, 15), local(first, 16),
+    s = series_made(res_url, headers, berlin["id"], local(first, 15), local(first, 16),
                "FREQ=DAILY;COUNT=3")
     r = requests.delete(f"{res_url}/reservations/series/{s['id']}", headers=headers, timeout=10)
     assert r.status_code == 204, r.text
@@ -137,7 +124,7 @@ def test_a_cancelled_series_is_written_cancelled(res_url, users, berlin):
 def test_only_the_owner_or_an_admin_reads_it(res_url, users, berlin):
     headers, _ = users["alice"]
     first = datetime.date.today() + datetime.timedelta(days=220)
-    s = create(res_url, headers, berlin["id"], local(first, 8), local(first, 9),
+    s = series_made(res_url, headers, berlin["id"], local(first, 8), local(first, 9),
                "FREQ=WEEKLY;COUNT=2")
     assert_error(get_ics(res_url, users["bob"][0], s["id"]), 403, "forbidden")
     r = get_ics(res_url, users["root"][0], s["id"])
@@ -159,7 +146,7 @@ def test_an_occurrence_in_the_repeated_hour_is_written_as_its_instant(res_url, u
     first = fold - datetime.timedelta(days=1)
     if (first - datetime.date.today()).days < 2 or (fold - datetime.date.today()).days > 360:
         pytest.skip("the fall-back day is too close or at the booking horizon")
-    s = create(res_url, headers, berlin["id"], local(first, 2, 30), local(first, 3, 15),
+    s = series_made(res_url, headers, berlin["id"], local(first, 2, 30), local(first, 3, 15),
                "FREQ=DAILY;COUNT=3")
     booked = {o["occurrence_start"][:10]: o for o in s["occurrences"]}
     on_fold = booked[fold.isoformat()]
@@ -172,6 +159,6 @@ def test_an_occurrence_in_the_repeated_hour_is_written_as_its_instant(res_url, u
     assert len(overrides) == 1, r.text
     (o,) = overrides
     assert o["RECURRENCE-ID"].dt.date() == fold
-    assert o["DTSTART"].dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") == \
+    assert utc_text(o["DTSTART"].dt) == \
         on_fold["start_time"]
     assert imported_occurrences(r.content) == server_occurrences(res_url, headers, s["id"])

@@ -23,16 +23,15 @@ import random
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 from dateutil import rrule as du
 
 from harness import create_room, res_db_query, wait_known_room
+from series_util import DAYS, get_series, series_post, utc_text
 
 UTC = datetime.UTC
 TODAY = datetime.datetime.now(UTC).date()
 # BOOKING_HORIZON_DAYS is 365 in the test stack; every occurrence stays a few days inside it.
 LIMIT = TODAY + datetime.timedelta(days=360)
-WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 MO, TU, WE, TH, FR, SA, SU = range(7)
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "UTC")
 DAY = datetime.timedelta(days=1)
@@ -118,10 +117,6 @@ def local_text(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def utc_text(dt):
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def in_zone(naive, zone):
     """The instant of a naive local time in zone (zoneinfo; fold=0, RFC 5545 §3.3.5's reading
     of a skipped or repeated time; the tests keep clear of those but for the one about them)."""
@@ -138,10 +133,8 @@ def post_series(res_url, headers, room, start, minutes, recurrence, as_instant=F
         times = [in_zone(x, room["time_zone"]).isoformat() for x in (start, end)]
     else:
         times = [local_text(start), local_text(end)]
-    body = {"room_id": room["id"], "start_time": times[0], "end_time": times[1],
-            "recurrence": recurrence, "purpose": "series rules"}
-    body.update(extra)
-    return requests.post(f"{res_url}/reservations", json=body, headers=headers, timeout=30)
+    extra.setdefault("purpose", "series rules")
+    return series_post(res_url, headers, room["id"], *times, recurrence, **extra)
 
 
 def created(res_url, headers, room, start, minutes, recurrence, **extra):
@@ -621,7 +614,7 @@ def expand(rule, zone, dtstart):
 
 def render(rule, rng):
     """The rule as RRULE text or as the JSON object form, chosen at random."""
-    byday = [f"{n or ''}{WEEKDAYS[wd]}" for n, wd in rule["byday"]]
+    byday = [f"{n or ''}{DAYS[wd]}" for n, wd in rule["byday"]]
     until = None
     if "until" in rule:
         kind, value = rule["until"]
@@ -735,7 +728,6 @@ def test_random_rule_matches_dateutil(res_url, users, rooms, case):
     assert got == case["want"], f"{what}:\n got  {got}\n want {case['want']}"
     # DTSTART: the rule's first date, also when an EXDATE removes it.
     assert series["first_start"] == case["first_start"], (what, series["first_start"])
-    r = requests.get(f"{res_url}/reservations/series/{series['id']}", headers=headers,
-                     timeout=10)
+    r = get_series(res_url, headers, series["id"])
     assert r.status_code == 200, (what, r.text)
     assert booked_occurrences(r.json()) == got, what
