@@ -129,7 +129,11 @@ long long deliver_retry_after_ms(int attempts, long long elapsed_ms, long long b
 bool deliver_hours_ms(const char *text, long long *ms, char *why, size_t whylen)
 {
 	char *end = NULL;
-	double h = text && *text ? strtod(text, &end) : -1;
+	/* Digits with at most one point: strtod alone would take blanks, signs, hex and "inf". */
+	size_t digits = text ? strspn(text, "0123456789.") : 0;
+	double h = digits && !text[digits] && strchr(text, '.') == strrchr(text, '.')
+	                   ? strtod(text, &end)
+	                   : -1;
 	if (!end || *end || !(h > 0) || h > 8760) {
 		snprintf(why, whylen,
 		         "must be a number of hours above 0, at most 8760 (e.g. 24 or 0.5)");
