@@ -293,6 +293,15 @@ def test_in_order_per_reservation(res_url, root, alice, pool, hooks, receiver):
     got = [json.loads(r["body"])["event_type"] for r in receiver.received(path, res["id"])]
     assert got == ["reservation_created", "reservation_created", "reservation_updated",
                    "reservation_cancelled"]
+    # Paginated, newest first.
+    r = requests.get(f"{res_url}/webhooks/{hook['id']}/deliveries", headers=root,
+                     params={"limit": 2}, timeout=10)
+    assert [d["event_type"] for d in r.json()] == ["reservation_cancelled",
+                                                   "reservation_updated"]
+    link = re.match(r"<([^>]+)>; rel=\"next\"", r.headers["Link"]).group(1)
+    r = requests.get(f"{res_url}{link}", headers=root, timeout=10)
+    assert [(d["event_type"], d["attempts"]) for d in r.json()] == [("reservation_created", 2)]
+    assert "Link" not in r.headers
 
 
 def test_a_hanging_receiver_never_slows_the_api(res_url, root, alice, pool, hooks, receiver):
@@ -367,3 +376,37 @@ def test_delivery_metrics(res_url):
     assert metric(res_url, "delivery_sent_total") >= 1
     assert metric(res_url, "delivery_retries_total") >= 1
     assert metric(res_url, "delivery_pending") >= 0
+
+
+# ---- hostile input ----
+
+def test_hostile_webhook_input(res_url, root, hooks):
+    # SQL in the URL's query is stored and returned verbatim, never executed.
+    url = "https://example.com/hook?q=1'%20OR%201=1;DROP%20TABLE%20webhooks;--"
+    hook = hooks(url, events=["reservation_series_cancelled"],
+                 secret="'; DROP TABLE webhooks; --")
+    r = requests.get(f"{res_url}/webhooks/{hook['id']}", headers=root, timeout=10)
+    assert r.json()["url"] == url
+    bad = [
+        ({"url": "https://example.com/a\r\nX-Injected: 1"}, "url"),
+        ({"url": "https://example.com/a b"}, "url"),
+        ({"url": "https://exa\u0000mple.com/"}, "url"),
+        ({"secret": "sixteen-chars-\u0000-and-more"}, "secret"),
+        ({"events": ["reservation_created'; DROP TABLE webhooks; --"]}, "events"),
+        ({"events": [["reservation_created"]]}, "events"),
+        ({"url": 7}, "url"),
+    ]
+    for change, field in bad:
+        body = {"url": "https://example.com/hook", "events": ["reservation_created"],
+                "secret": SECRET, **change}
+        r = requests.post(f"{res_url}/webhooks", headers=root, json=body, timeout=10)
+        assert_error(r, 422, "validation_failed")
+        assert field in r.json()["details"], (change, r.json())
+    for path in ("/webhooks/0", "/webhooks/-1", "/webhooks/x/deliveries",
+                 "/webhooks/99999999999999999999"):
+        assert_error(requests.get(f"{res_url}{path}", headers=root, timeout=10), 404,
+                     "not_found")
+    r = requests.get(f"{res_url}/webhooks/{hook['id']}/deliveries", headers=root,
+                     params={"cursor": "garbage"}, timeout=10)
+    assert_error(r, 400, "bad_request")
+    assert requests.get(f"{res_url}/webhooks", headers=root, timeout=10).status_code == 200
