@@ -12,6 +12,13 @@
 /* The longest X-Request-ID taken from a client (longer ones are replaced by a fresh id). */
 #define HTTPPARSE_REQUEST_ID_MAX 64
 
+/* ---- hosts ---- */
+
+/* True when host (a URL's host as libcurl's URL API gives it) is loopback: 127.0.0.0/8 as a
+ * dotted quad, [::1] (IPv6 hosts come in brackets), or localhost (libcurl resolves that name to
+ * loopback itself, never through DNS).  For the "https unless loopback" rules of outbound URLs. */
+bool httpparse_host_loopback(const char *host);
+
 /* ---- comma-separated lists ---- */
 
 /* The next item of a comma-separated list such as "a, b,,c": blanks (space, tab) around an item

@@ -24,6 +24,12 @@ void metrics_histogram_observe(const char *name, const char *help, double v);
 /* Registers a gauge whose value fn computes at scrape time (e.g. the outbox backlog).  fn runs
  * on the scraping thread.  Call before threads start. */
 void metrics_register_gauge(const char *name, const char *help, double (*fn)(void));
+/* The same for one series of a gauge with one label (e.g. delivery_pending with label "kind" =
+ * "webhook"): fn(value) computes it.  name, help, label and value must be static strings (they
+ * are kept), value without quotes or backslashes; series of one name share its HELP and TYPE
+ * lines.  May be called while serving (e.g. when a background worker starts). */
+void metrics_register_gauge_labeled(const char *name, const char *help, const char *label,
+                                    const char *value, double (*fn)(const char *value));
 
 /* Renders everything in the Prometheus text format, each name prefixed with prefix (borrowed,
  * may be ""). Returns a heap string (caller frees) or NULL. */

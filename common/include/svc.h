@@ -88,8 +88,8 @@ struct svc_config {
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common);
 
-/* Applies the shared library's migrations (the outbox and token_revocations tables; recorded in
- * common_schema_migrations), then the service's m[0..n) (recorded in schema_migrations), once,
+/* Applies the shared library's migrations (the outbox, token_revocations and deliveries tables;
+ * recorded in common_schema_migrations), then the service's m[0..n) (recorded in schema_migrations), once,
  * bounded by MIGRATION_TIMEOUT_MS per statement and for the wait for another replica's
  * migration; SIGTERM/SIGINT end that wait.  m is borrowed.  false + a one-line reason in err
  * on failure.  Call after svc_init(), on the thread that waits for signals. */

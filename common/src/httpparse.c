@@ -371,3 +371,14 @@ char *httpparse_next_link(const char *path, const char *query, const char *curso
 	snprintf(link + len, cap - len, "cursor=%s>; rel=\"next\"", cursor);
 	return link;
 }
+
+bool httpparse_host_loopback(const char *host)
+{
+	unsigned a, b, c, d;
+	char end;
+	if (!host)
+		return false;
+	if (sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &end) == 4)
+		return a == 127 && b <= 255 && c <= 255 && d <= 255;
+	return strcmp(host, "[::1]") == 0 || strcasecmp(host, "localhost") == 0;
+}

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "encoding.h"
+#include "httpparse.h"
 
 /* ---- addresses ---- */
 
@@ -557,17 +558,6 @@ out:
 
 /* ---- sending ---- */
 
-/* The host is loopback: 127.0.0.0/8 as a dotted quad, ::1 (curl gives IPv6 hosts in brackets),
- * or localhost (curl resolves that name to loopback itself, never through DNS). */
-static bool mail_host_loopback(const char *host)
-{
-	unsigned a, b, c, d;
-	char end;
-	if (sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &end) == 4)
-		return a == 127 && b <= 255 && c <= 255 && d <= 255;
-	return strcmp(host, "[::1]") == 0 || strcasecmp(host, "localhost") == 0;
-}
-
 bool mail_smtp_url_valid(const char *url, bool *loopback)
 {
 	CURLU *u = curl_url();
@@ -593,7 +583,7 @@ bool mail_smtp_url_valid(const char *url, bool *loopback)
 	    !mail_domain(path + 1, strlen(path + 1)))
 		goto out;
 	if (loopback)
-		*loopback = mail_host_loopback(host);
+		*loopback = httpparse_host_loopback(host);
 	ok = true;
 out:
 	curl_free(scheme);

@@ -50,6 +50,9 @@ struct metrics_counter {
 struct metrics_gauge {
 	const char *name, *help;
 	double (*fn)(void);
+	/* A series of a labelled gauge instead (fn NULL): label=value, computed by fn_labeled. */
+	const char *label, *label_value;
+	double (*fn_labeled)(const char *label_value);
 };
 
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -152,7 +155,18 @@ void metrics_register_gauge(const char *name, const char *help, double (*fn)(voi
 {
 	pthread_mutex_lock(&metrics_lock);
 	if (metrics_ngauges < METRICS_MAX_GAUGES)
-		metrics_gauges[metrics_ngauges++] = (struct metrics_gauge){name, help, fn};
+		metrics_gauges[metrics_ngauges++] = (struct metrics_gauge){name, help, fn,
+		                                                           NULL, NULL, NULL};
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+void metrics_register_gauge_labeled(const char *name, const char *help, const char *label,
+                                    const char *value, double (*fn)(const char *value))
+{
+	pthread_mutex_lock(&metrics_lock);
+	if (metrics_ngauges < METRICS_MAX_GAUGES)
+		metrics_gauges[metrics_ngauges++] = (struct metrics_gauge){name,  help,  NULL,
+		                                                           label, value, fn};
 	pthread_mutex_unlock(&metrics_lock);
 }
 
@@ -205,11 +219,27 @@ char *metrics_render(const char *prefix)
 	ngauges = metrics_ngauges;
 	memcpy(gauges, metrics_gauges, sizeof gauges);
 	pthread_mutex_unlock(&metrics_lock);
+	/* Each name once, with all its series together (a labelled gauge has one per value). */
 	for (size_t i = 0; i < ngauges; i++) {
-		double v = gauges[i].fn();
-		mbuf_printf(&b, "# HELP %s%s %s\n# TYPE %s%s gauge\n%s%s %.17g\n", prefix,
-		            gauges[i].name, gauges[i].help, prefix, gauges[i].name, prefix,
-		            gauges[i].name, v);
+		const struct metrics_gauge *g = &gauges[i];
+		bool first = true;
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(gauges[k].name, g->name) != 0;
+		if (!first)
+			continue;
+		mbuf_printf(&b, "# HELP %s%s %s\n# TYPE %s%s gauge\n", prefix, g->name, g->help,
+		            prefix, g->name);
+		for (size_t k = i; k < ngauges; k++) {
+			const struct metrics_gauge *s = &gauges[k];
+			if (strcmp(s->name, g->name) != 0)
+				continue;
+			if (s->fn)
+				mbuf_printf(&b, "%s%s %.17g\n", prefix, s->name, s->fn());
+			else
+				mbuf_printf(&b, "%s%s{%s=\"%s\"} %.17g\n", prefix, s->name,
+				            s->label, s->label_value,
+				            s->fn_labeled(s->label_value));
+		}
 	}
 
 	pthread_mutex_lock(&metrics_lock);

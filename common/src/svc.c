@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "countof.h"
+#include "deliver.h"
 #include "health.h"
 #include "kafka.h"
 #include "log.h"
@@ -29,6 +30,7 @@ static const struct db_migration svc_common_migrations[] = {
 	{1, "001_outbox", outbox_schema_sql},
 	{2, "002_token_revocations", revoke_schema_sql},
 	{3, "003_revoke_guard", revoke_guard_schema_sql},
+	{4, "004_deliveries", deliver_schema_sql},
 };
 
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,

@@ -3,17 +3,22 @@
 #include <stdio.h>
 
 #include "countof.h"
+#include "deliver.h"
 #include "embedded.h"
 #include "events.h"
 #include "handlers.h"
 #include "kafka.h"
+#include "log.h"
 #include "replay.h"
 #include "repo.h"
+#include "repo_webhooks.h"
 #include "routes.h"
 #include "svc.h"
+#include "webhook_send.h"
 
 #define SERVICE "reservation-service"
 #define OUTBOX_LOCK_KEY 5002
+#define WEBHOOK_RETRY_MAX_MS 3600000 /* the longest pause between two attempts */
 
 struct reservation_config {
 	struct svc_config common;
@@ -22,6 +27,11 @@ struct reservation_config {
 	long long idempotency_retention_s;
 	long long room_replay_timeout_s;
 	long long max_occurrences;
+	/* Webhooks (docs/api.md#webhooks) and the delivery queue's retention. */
+	char *webhook_retry_hours;
+	long long webhook_retry_base_ms, webhook_timeout_ms, webhook_senders;
+	bool webhook_allow_private;
+	long long delivery_retention_s;
 };
 
 #define RES_CFG struct reservation_config
@@ -41,6 +51,14 @@ static const struct cfg_param reservation_params[] = {
                 315360000),
 	CFG_INT(RES_CFG, "ROOM_EVENTS_REPLAY_TIMEOUT_SECONDS", room_replay_timeout_s, "300", 0,
                 86400),
+	CFG_STR_CHECKED(RES_CFG, "WEBHOOK_RETRY_HOURS", webhook_retry_hours, "24", 1, 32,
+                        deliver_hours_valid),
+	CFG_INT(RES_CFG, "WEBHOOK_RETRY_BASE_MS", webhook_retry_base_ms, "30000", 10, 3600000),
+	CFG_INT(RES_CFG, "WEBHOOK_TIMEOUT_MS", webhook_timeout_ms, "10000", 100, 60000),
+	CFG_INT(RES_CFG, "WEBHOOK_SENDERS", webhook_senders, "2", 1, DELIVER_MAX_THREADS),
+	CFG_BOOL(RES_CFG, "WEBHOOK_ALLOW_PRIVATE", webhook_allow_private, "false"),
+	CFG_INT(RES_CFG, "DELIVERY_RETENTION_SECONDS", delivery_retention_s, "604800", 0,
+                315360000),
 };
 
 static const struct cfg_check reservation_checks[] = {
@@ -60,15 +78,26 @@ static const struct cfg_table reservation_config_table = {
 static struct res_replay_config replay_config;
 static struct res_replay *replay;
 
-/* At the stop signal: a replay still running ends before the drain is over. */
-static void stop_replay(void)
+/* The webhooks' delivery queue (deliver.h), started once the schema exists. */
+static struct deliver_config webhook_queue_config;
+static struct res_webhook_sender webhook_sender;
+static struct deliver *webhook_queue;
+
+/* At the stop signal: a replay still running ends before the drain is over, and so do the
+ * webhook deliveries in progress. */
+static void stop_background(void)
 {
 	res_replay_signal(replay);
+	deliver_signal(webhook_queue);
 }
 
-static enum db_status replay_rooms_without_details(void)
+static enum db_status after_migrations(void)
 {
-	return res_replay_start(&replay_config, &replay);
+	enum db_status st = res_replay_start(&replay_config, &replay);
+	if (!webhook_queue && db_err_kind(st) != ERR_UNAVAILABLE &&
+	    !(webhook_queue = deliver_start(&webhook_queue_config)))
+		log_error("cannot start the webhook senders");
+	return st;
 }
 
 int main(int argc, char **argv)
@@ -91,9 +120,24 @@ int main(int argc, char **argv)
 	replay_config = (struct res_replay_config){cfg.common.kafka_broker_url, cfg.consumer_group,
 	                                           &topics, cfg.room_replay_timeout_s * 1000};
 	const char *consume[] = {cfg.room_events_topic, cfg.user_events_topic, NULL};
+	long long retry_window_ms = 0;
+	char why[128];
+	deliver_hours_ms(cfg.webhook_retry_hours, &retry_window_ms, why, sizeof why);
+	webhook_sender = (struct res_webhook_sender){cfg.webhook_timeout_ms,
+	                                             cfg.webhook_allow_private};
+	webhook_queue_config = (struct deliver_config){
+		.kind = RES_WEBHOOK_KIND,
+		.send = res_webhook_send,
+		.arg = &webhook_sender,
+		.threads = (int)cfg.webhook_senders,
+		.retry_base_ms = cfg.webhook_retry_base_ms,
+		.retry_max_ms = WEBHOOK_RETRY_MAX_MS,
+		.retry_window_ms = retry_window_ms,
+	};
 	const struct sweep_table sweeps[] = {
 		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
 	         cfg.idempotency_retention_s},
+		{"deliveries", deliver_sweep_sql, cfg.delivery_retention_s},
 	};
 	struct svc_service service = {
 		.name = SERVICE,
@@ -102,8 +146,8 @@ int main(int argc, char **argv)
 		.routes = res_routes,
 		.nroutes = res_routes_count,
 		.migrations = service_migrations,
-		.after_migrations = replay_rooms_without_details,
-		.on_stop = stop_replay,
+		.after_migrations = after_migrations,
+		.on_stop = stop_background,
 		.nmigrations = service_migrations_count,
 		.openapi = service_openapi,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
@@ -117,6 +161,7 @@ int main(int argc, char **argv)
 	int rc = svc_serve(&service);
 	/* The replay uses the database pool, which svc_exit closes. */
 	res_replay_stop(replay);
+	deliver_stop(webhook_queue);
 	svc_exit(&reservation_config_table, &cfg);
 	return rc;
 }

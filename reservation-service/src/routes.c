@@ -6,6 +6,7 @@
 #include "handlers.h"
 #include "search.h"
 #include "series.h"
+#include "webhooks.h"
 
 const struct http_route res_routes[] = {
 	{{"POST", "/reservations"}, res_handle_create, HTTP_BEARER},
@@ -20,6 +21,11 @@ const struct http_route res_routes[] = {
 	{{"GET", "/availability/rooms"}, res_handle_room_search, HTTP_BEARER},
 	{{"GET", "/availability/rooms/{id}"}, res_handle_availability_room, HTTP_BEARER},
 	{{"GET", "/availability/grid"}, res_handle_grid, HTTP_BEARER},
+	{{"POST", "/webhooks"}, res_handle_webhook_create, HTTP_ADMIN},
+	{{"GET", "/webhooks"}, res_handle_webhook_list, HTTP_ADMIN},
+	{{"GET", "/webhooks/{id}"}, res_handle_webhook_get, HTTP_ADMIN},
+	{{"DELETE", "/webhooks/{id}"}, res_handle_webhook_delete, HTTP_ADMIN},
+	{{"GET", "/webhooks/{id}/deliveries"}, res_handle_webhook_deliveries, HTTP_ADMIN},
 };
 
 const size_t res_routes_count = countof(res_routes);

@@ -382,7 +382,10 @@ class Stack:
 
     def reservation_service(self, tag=None, **overrides):
         env = {"DATABASE_URL": self.pg.dsn("reservation_db"), "JWT_SECRET_KEY": SECRET,
-               "KAFKA_BROKER_URL": self.kafka.bootstrap, "NUM_THREADS": "16"}
+               "KAFKA_BROKER_URL": self.kafka.bootstrap, "NUM_THREADS": "16",
+               # Webhook retries in tenths of a second, given up after 3.6 s (test_webhooks.py).
+               "WEBHOOK_RETRY_BASE_MS": "200", "WEBHOOK_RETRY_HOURS": "0.001",
+               "WEBHOOK_TIMEOUT_MS": "2000"}
         env.update(overrides)
         svc = Service("reservation-service", self.workdir, env, tag=tag)
         self.services.append(svc)

@@ -152,6 +152,15 @@ class World:
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
+    def webhook(self):
+        """A webhook whose deliveries are refused at once (a private address, a rare event)."""
+        r = requests.post(f"{self.stack.reservation.url}/webhooks", headers=self.admin,
+                          json={"url": "https://10.255.255.1/authz",
+                                "events": ["reservation_series_cancelled"],
+                                "secret": "authz-matrix-secret"}, timeout=15)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
     def throwaway_user(self):
         email = f"authz-victim-{uuid.uuid4().hex[:12]}@example.com"
         return operator_token(self.stack.user, email)[1]
@@ -202,6 +211,13 @@ BUILDERS = {
                                                     {"start_date": utc_at(30)[:10],
                                                      "end_date": utc_at(31)[:10]}, None),
     ("GET", "/availability/grid"): lambda w: (None, {"date": utc_at(30)[:10], "limit": 5}, None),
+    # Allowed: 422 (no events), so that the matrix registers no webhook.
+    ("POST", "/webhooks"): lambda w: (None, None, {"url": "https://10.255.255.1/authz",
+                                                   "events": [], "secret": "authz-matrix-secret"}),
+    ("GET", "/webhooks/{id}"): lambda w: (f"/webhooks/{w.webhook()}", None, None),
+    ("DELETE", "/webhooks/{id}"): lambda w: (f"/webhooks/{w.webhook()}", None, None),
+    ("GET", "/webhooks/{id}/deliveries"): lambda w: (f"/webhooks/{w.webhook()}/deliveries", None,
+                                                     None),
 }
 
 

@@ -141,7 +141,8 @@ def test_previous_release_databases_upgrade_without_loss(stack, old_pg):
             assert upgraded == fresh, f"{db}: upgraded and fresh schemas differ"
             assert ledgers_of(old_pg, db) == ledgers_of(stack.pg, db), db
             assert ledgers_of(old_pg, db)["common_schema_migrations"] == [
-                (1, "001_outbox"), (2, "002_token_revocations"), (3, "003_revoke_guard")]
+                (1, "001_outbox"), (2, "002_token_revocations"), (3, "003_revoke_guard"),
+                (4, "004_deliveries")]
             assert (1, name) in ledgers_of(old_pg, db)["schema_migrations"]
     finally:
         for svc in started:

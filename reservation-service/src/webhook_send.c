@@ -1,0 +1,333 @@
+/* Delivering one webhook (webhook_send.h). */
+#include "webhook_send.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "deliver.h"
+#include "encoding.h"
+#include "httpparse.h"
+#include "jsonx.h"
+#include "repo_webhooks.h"
+
+#define WEBHOOK_CONNECT_TIMEOUT_MS 5000
+#define WEBHOOK_USER_AGENT "meeting-rooms-webhooks/1"
+
+/* Copies the URL part into buf (or "" when absent); true when present. */
+static bool url_part(CURLU *u, CURLUPart part, char *buf, size_t size)
+{
+	char *v = NULL;
+	bool present = curl_url_get(u, part, &v, 0) == CURLUE_OK;
+	snprintf(buf, size, "%s", present ? v : "");
+	curl_free(v);
+	return present;
+}
+
+/* Parses url; scheme and host (RES_WEBHOOK_URL_MAX bytes each) receive its parts.  false and
+ * why when it breaks a rule of res_webhook_url_valid. */
+static bool url_parse(const char *url, char *scheme, char *host, char *why, size_t whylen)
+{
+	CURLU *u = curl_url();
+	char part[RES_WEBHOOK_URL_MAX];
+	bool ok = false;
+	if (!u)
+		return false;
+	if (strlen(url) > RES_WEBHOOK_URL_MAX) {
+		snprintf(why, whylen, "must be at most %d bytes long", RES_WEBHOOK_URL_MAX);
+		goto out;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    !url_part(u, CURLUPART_SCHEME, scheme, RES_WEBHOOK_URL_MAX) ||
+	    !url_part(u, CURLUPART_HOST, host, RES_WEBHOOK_URL_MAX) || !host[0]) {
+		snprintf(why, whylen, "must be an absolute http(s) URL");
+		goto out;
+	}
+	if (url_part(u, CURLUPART_USER, part, sizeof part) ||
+	    url_part(u, CURLUPART_PASSWORD, part, sizeof part)) {
+		snprintf(why, whylen, "must not carry a user name or password");
+		goto out;
+	}
+	if (url_part(u, CURLUPART_FRAGMENT, part, sizeof part)) {
+		snprintf(why, whylen, "must not carry a fragment");
+		goto out;
+	}
+	if (strcasecmp(scheme, "https") != 0 &&
+	    !(strcasecmp(scheme, "http") == 0 && httpparse_host_loopback(host))) {
+		snprintf(why, whylen, "must use https (http only for a loopback host)");
+		goto out;
+	}
+	ok = true;
+out:
+	curl_url_cleanup(u);
+	return ok;
+}
+
+bool res_webhook_url_valid(const char *url, char *why, size_t whylen)
+{
+	char scheme[RES_WEBHOOK_URL_MAX], host[RES_WEBHOOK_URL_MAX];
+	return url_parse(url, scheme, host, why, whylen);
+}
+
+/* The kinds of address, for res_webhook_address_refused. */
+enum addr_class { ADDR_PUBLIC, ADDR_LOOPBACK, ADDR_PRIVATE, ADDR_NEVER };
+
+static enum addr_class class_v4(uint32_t a)
+{
+	uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
+	if (b0 == 0 || (b0 == 169 && b1 == 254) || b0 >= 224) /* also 240/4 and broadcast */
+		return ADDR_NEVER;
+	if (b0 == 127)
+		return ADDR_LOOPBACK;
+	if (b0 == 10 || (b0 == 172 && (b1 & 0xf0) == 16) || (b0 == 192 && b1 == 168) ||
+	    (b0 == 100 && (b1 & 0xc0) == 64))
+		return ADDR_PRIVATE;
+	return ADDR_PUBLIC;
+}
+
+static enum addr_class class_v6(const uint8_t *b)
+{
+	static const uint8_t zero[16] = {0};
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (memcmp(b, mapped, 12) == 0)
+		return class_v4((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+		                (uint32_t)b[14] << 8 | b[15]);
+	if (memcmp(b, zero, 15) == 0)
+		return b[15] == 1 ? ADDR_LOOPBACK : b[15] == 0 ? ADDR_NEVER : ADDR_PUBLIC;
+	if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
+		return ADDR_NEVER;
+	if ((b[0] & 0xfe) == 0xfc)
+		return ADDR_PRIVATE;
+	return ADDR_PUBLIC;
+}
+
+const char *res_webhook_address_refused(const struct sockaddr *sa, bool allow_private,
+                                        bool loopback_host)
+{
+	enum addr_class c;
+	if (sa->sa_family == AF_INET)
+		c = class_v4(
+			ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr));
+	else if (sa->sa_family == AF_INET6)
+		c = class_v6(((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
+	else
+		return "is not an internet address";
+	switch (c) {
+	case ADDR_PUBLIC:
+		return NULL;
+	case ADDR_LOOPBACK:
+		return loopback_host || allow_private
+		               ? NULL
+		               : "is a loopback address (WEBHOOK_ALLOW_PRIVATE)";
+	case ADDR_PRIVATE:
+		return allow_private ? NULL : "is a private address (WEBHOOK_ALLOW_PRIVATE)";
+	case ADDR_NEVER:
+	default:
+		return "is unspecified, link-local, multicast or broadcast";
+	}
+}
+
+bool res_webhook_signature(const char *secret, const char *timestamp, const char *body, size_t len,
+                           char out[RES_WEBHOOK_SIGNATURE_LEN])
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	unsigned char md[32];
+	size_t mdlen = 0;
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	bool ok = ctx && EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) &&
+	          EVP_MAC_update(ctx, (const unsigned char *)timestamp, strlen(timestamp)) &&
+	          EVP_MAC_update(ctx, (const unsigned char *)".", 1) &&
+	          EVP_MAC_update(ctx, (const unsigned char *)body, len) &&
+	          EVP_MAC_final(ctx, md, &mdlen, sizeof md) && mdlen == sizeof md;
+	if (ok) {
+		memcpy(out, "sha256=", 7);
+		enc_hex(md, sizeof md, out + 7);
+	}
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	return ok;
+}
+
+/* ---- the sender ---- */
+
+/* One delivery's state for libcurl's callbacks. */
+struct send_ctx {
+	const struct res_webhook_sender *cfg;
+	const struct deliver_item *item;
+	bool loopback_host;
+	char refused[160]; /* why the address was refused ("" = it was not) */
+};
+
+/* libcurl is about to connect to address: the check against DNS rebinding, on the address
+ * actually used. */
+static curl_socket_t send_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct send_ctx *c = arg;
+	(void)purpose;
+	const char *why = res_webhook_address_refused(&a->addr, c->cfg->allow_private,
+	                                              c->loopback_host);
+	if (why) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+		const void *raw =
+			a->family == AF_INET6
+				? (const void *)&(
+					  (const struct sockaddr_in6 *)(const void *)&a->addr)
+					  ->sin6_addr
+				: (const void *)&(
+					  (const struct sockaddr_in *)(const void *)&a->addr)
+					  ->sin_addr;
+		inet_ntop(a->family, raw, ip, sizeof ip);
+		snprintf(c->refused, sizeof c->refused, "refused: %s %s", ip, why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+/* The answer's body is not used: it is read and dropped. */
+static size_t send_discard(char *data, size_t size, size_t n, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * n;
+}
+
+/* A stop of the queue ends a delivery in progress. */
+static int send_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	const struct send_ctx *ctx = arg;
+	(void)a, (void)b, (void)c, (void)d;
+	return *ctx->item->stop ? 1 : 0;
+}
+
+static void fail(struct deliver_result *out, enum deliver_outcome outcome, int status,
+                 const char *why)
+{
+	out->outcome = outcome;
+	out->status = status;
+	snprintf(out->error, sizeof out->error, "%s", why);
+}
+
+/* POSTs body to url with the signature headers; records the outcome in out. */
+static void send_post(struct send_ctx *ctx, const char *url, const char *secret, const char *body,
+                      struct deliver_result *out)
+{
+	const struct deliver_item *it = ctx->item;
+	struct curl_slist *headers = NULL;
+	CURL *h = NULL;
+	char ts[24], line[RES_WEBHOOK_SIGNATURE_LEN + 64], sig[RES_WEBHOOK_SIGNATURE_LEN];
+	char errbuf[CURL_ERROR_SIZE] = "";
+	size_t len = strlen(body);
+	json_t *event = jsonx_loadb(body, len, 0, NULL);
+	const char *event_id = json_string_value(json_object_get(event, "event_id"));
+
+	snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
+	if (!res_webhook_signature(secret, ts, body, len, sig) || !(h = curl_easy_init())) {
+		fail(out, DELIVER_TEMPORARY, 0, "out of memory");
+		goto out;
+	}
+	const char *lines[][2] = {
+		{"Content-Type", "application/json"},
+		{"X-Webhook-Timestamp", ts},
+		{"X-Signature", sig},
+		{"X-Webhook-Id", it->target},
+		{"X-Event-Id", event_id ? event_id : ""},
+		{"Expect", ""}, /* no 100-continue round trip */
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		snprintf(line, sizeof line, "%s: %s", lines[i][0], lines[i][1]);
+		struct curl_slist *l = curl_slist_append(headers, line);
+		if (!l) {
+			fail(out, DELIVER_TEMPORARY, 0, "out of memory");
+			goto out;
+		}
+		headers = l;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, ctx->loopback_host ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROXY, ""); /* the address check must see the receiver's */
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ctx->cfg->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	                 (long)(ctx->cfg->timeout_ms < WEBHOOK_CONNECT_TIMEOUT_MS
+	                                ? ctx->cfg->timeout_ms
+	                                : WEBHOOK_CONNECT_TIMEOUT_MS));
+	curl_easy_setopt(h, CURLOPT_USERAGENT, WEBHOOK_USER_AGENT);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, send_discard);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, send_open_socket);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, ctx);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, send_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, ctx);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	CURLcode rc = curl_easy_perform(h);
+	long code = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (ctx->refused[0]) {
+		fail(out, DELIVER_PERMANENT, 0, ctx->refused);
+	} else if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
+		fail(out, DELIVER_PERMANENT, 0, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	} else if (rc != CURLE_OK) {
+		fail(out, DELIVER_TEMPORARY, 0, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	} else if (code >= 200 && code < 300) {
+		out->outcome = DELIVER_SENT;
+		out->status = (int)code;
+		out->error[0] = '\0';
+	} else {
+		char why[48];
+		snprintf(why, sizeof why, "HTTP %ld", code);
+		fail(out, DELIVER_TEMPORARY, (int)code, why);
+	}
+out:
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(h);
+	json_decref(event);
+}
+
+void res_webhook_send(const struct deliver_item *item, void *arg, struct deliver_result *out)
+{
+	struct send_ctx ctx = {arg, item, false, ""};
+	char url[RES_WEBHOOK_URL_MAX + 1], secret[RES_WEBHOOK_SECRET_MAX * 4 + 1];
+	char scheme[RES_WEBHOOK_URL_MAX], host[RES_WEBHOOK_URL_MAX], why[128];
+	bool found;
+	enum db_status st = res_repo_webhook_target(item->session, item->target, &found, url,
+	                                            sizeof url, secret, sizeof secret);
+	if (st != DB_OK) {
+		fail(out, DELIVER_TEMPORARY, 0, "reading the webhook failed");
+		goto out;
+	}
+	if (!found) {
+		fail(out, DELIVER_PERMANENT, 0, "the webhook was deleted");
+		goto out;
+	}
+	if (!url_parse(url, scheme, host, why, sizeof why)) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "url %s", why);
+		fail(out, DELIVER_PERMANENT, 0, msg);
+		goto out;
+	}
+	ctx.loopback_host = httpparse_host_loopback(host);
+	send_post(&ctx, url, secret, item->payload, out);
+out:
+	/* The key is a secret: no copy of it is left on the stack. */
+	OPENSSL_cleanse(secret, sizeof secret);
+}
