@@ -101,11 +101,15 @@ RETURN CASE WHEN occ.id IS NULL THEN 'not_found'
 -- Regenerated, each future date of the rule that is not taken (by a past occurrence, or by one
 -- cancelled on its own, which stays cancelled) and falls before the series' cut (until_time)
 -- is matched by local date to an occurrence: a matched one takes the pattern's times and room
--- (an exception without reset keeps its own), an unmatched date gets a new occurrence, and an
+-- (an exception without reset keeps its own, and so does one whose pattern slot has begun: an
+-- occurrence postponed past its date's slot), an unmatched date gets a new occurrence, and an
 -- occurrence whose date is gone is cancelled (series_changed).  Without regenerate (purpose
 -- only) every occurrence keeps its times.  A split first makes the new series (parent_id = the
 -- old, the rest as given) and cuts the old one at the occurrence's original start
 -- (until_time); the occurrences from that date on, cancelled ones too, move to the new series.
+-- A split at an occurrence with no confirmed one of the series before it changes that series
+-- instead (it keeps its id and its cut: no empty series is left, and a retried split answers
+-- the series the first one made).
 --
 -- outcome, in the order the checks run: not_found, forbidden, not_occurrence, room_unknown,
 -- room_inactive (the room given), cancelled (the series, or a split's occurrence), stale,
@@ -114,7 +118,9 @@ RETURN CASE WHEN occ.id IS NULL THEN 'not_found'
 -- res_book_series'; with 'skip' only when no occurrence to place is free), done (body = the
 -- changed series, or the new one, as res_series_answer with skipped).  Rooms (the series' and
 -- the new one) are locked FOR NO KEY UPDATE in id order, then the series, then the occurrence,
--- as single bookings lock rooms before reservations; a series moved to another room or an
+-- then the series' confirmed future occurrences in id order, as single bookings lock rooms
+-- before reservations (a single DELETE or PUT of an occurrence that got there first is waited
+-- for and then read, never overwritten); a series moved to another room or an
 -- occurrence moved to another series meanwhile raises serialization_failure (the caller reads
 -- and expands again).  Conflicts are looked for among everything but the occurrences that move
 -- or go; the exclusion constraint stays the guarantee.  Outcomes other than done write nothing.
