@@ -819,3 +819,34 @@ def test_room_change_to_an_inactive_or_deleted_room_is_422(res_url, room_url, ad
     assert_error(put_series(res_url, alice, s["id"], {"room_id": gone["id"]}), 422,
                  "validation_failed", detail="room_id")
     assert series_of(res_url, alice, s["id"]) == without_skipped(s)
+
+
+def test_a_user_deletion_racing_a_series_change_leaves_no_occurrence(stack, user_url, res_url,
+                                                                     admin_headers, pool):
+    room = pool.take()
+    token, uid = operator_token(stack.user, f"h1-{uuid.uuid4().hex[:8]}@example.com")
+    h = bearer(token)
+    s = daily(res_url, h, room["id"], ahead(62), 2)
+    sid = s["id"]
+    # The change is held after its inserts (its series event waits), and the user is deleted
+    # meanwhile: the consumer must not miss the occurrences the change adds.
+    res_db_query(stack.pg, f"""CREATE FUNCTION h1_sleep() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.key = 'series-{sid}' THEN PERFORM pg_sleep(3); END IF; RETURN NEW; END $$""")
+    res_db_query(stack.pg, "CREATE TRIGGER h1_sleep BEFORE INSERT ON outbox FOR EACH ROW "
+                           "EXECUTE FUNCTION h1_sleep()")
+    try:
+        t, out = in_thread(lambda: put_series(res_url, h, sid, {"recurrence": "FREQ=DAILY;COUNT=4"}))
+        t.join(1.0)
+        assert t.is_alive()
+        r = requests.delete(f"{user_url}/admin/users/{uid}", headers=admin_headers, timeout=10)
+        assert r.status_code == 204, r.text
+        t.join()
+        wait_until(lambda: res_db_query(stack.pg, "SELECT status FROM reservation_series "
+                                                  "WHERE id = %s", sid) == [("cancelled",)],
+                   timeout=30, interval=0.2, what="series cancelled")
+    finally:
+        res_db_query(stack.pg, "DROP TRIGGER h1_sleep ON outbox")
+        res_db_query(stack.pg, "DROP FUNCTION h1_sleep()")
+    assert out["r"].status_code in (200, 409), out["r"].text
+    rows = res_db_query(stack.pg, "SELECT status FROM reservations WHERE series_id = %s", sid)
+    assert rows and {st for (st,) in rows} == {"cancelled"}
