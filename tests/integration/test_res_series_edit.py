@@ -835,7 +835,8 @@ def test_a_user_deletion_racing_a_series_change_leaves_no_occurrence(stack, user
     res_db_query(stack.pg, "CREATE TRIGGER h1_sleep BEFORE INSERT ON outbox FOR EACH ROW "
                            "EXECUTE FUNCTION h1_sleep()")
     try:
-        t, out = in_thread(lambda: put_series(res_url, h, sid, {"recurrence": "FREQ=DAILY;COUNT=4"}))
+        t, out = in_thread(lambda: put_series(res_url, h, sid,
+                                              {"recurrence": "FREQ=DAILY;COUNT=4"}))
         t.join(1.0)
         assert t.is_alive()
         r = requests.delete(f"{user_url}/admin/users/{uid}", headers=admin_headers, timeout=10)
