@@ -88,8 +88,10 @@ SELECT left(res_series_json(s)::text, -1) || ', "occurrences" : '
 $$;
 
 -- The payload of a series event (docs/events.md#reservation_events): the envelope, the
--- version, the series and the ids of its confirmed future occurrences as they are now.
-CREATE FUNCTION res_series_event(event_type text, s reservation_series) RETURNS json
+-- version, the series and the ids of its confirmed occurrences that start after at (the
+-- caller's clock: the service's now where it passes one) as they are now.
+CREATE FUNCTION res_series_event(event_type text, s reservation_series,
+    at timestamptz DEFAULT now()) RETURNS json
 LANGUAGE sql VOLATILE AS $$
 SELECT json_build_object('event_type', event_type, 'event_id', gen_random_uuid(),
     'occurred_at',
@@ -97,7 +99,7 @@ SELECT json_build_object('event_type', event_type, 'event_id', gen_random_uuid()
     'version', s.version, 'series', res_series_json(s),
     'occurrence_ids', (SELECT coalesce(json_agg(r.id ORDER BY r.occurrence_start, r.id), '[]')
         FROM reservations r
-        WHERE r.series_id = s.id AND r.status = 'confirmed' AND r.start_time > now()))
+        WHERE r.series_id = s.id AND r.status = 'confirmed' AND r.start_time > at))
 $$;
 
 -- What the C side needs before it expands a rule (series creates are rare: one more round
@@ -442,16 +444,17 @@ BEGIN
 END
 $$;
 
--- The confirmed occurrences of series series_id that have not begun, from local date from_date
--- on (NULL: all), cancelled with reason and their events, by a caller that holds the series'
--- lock (res_cancel_series, res_cancel_following).
-CREATE FUNCTION res_cancel_occurrences(series_id bigint, from_date date, reason text, topic text)
+-- The confirmed occurrences of series series_id that have not begun at at (the caller's clock),
+-- from local date from_date on (NULL: all), cancelled with reason and their events, by a caller
+-- that holds the series' lock (res_cancel_series, res_cancel_following).
+CREATE FUNCTION res_cancel_occurrences(series_id bigint, from_date date, reason text, topic text,
+    at timestamptz DEFAULT now())
 RETURNS void LANGUAGE sql VOLATILE AS $$
 WITH r AS (
     UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
         updated_at = now(), version = r.version + 1
     WHERE r.series_id = res_cancel_occurrences.series_id AND r.status = 'confirmed'
-    AND r.start_time > now() AND (from_date IS NULL OR r.occurrence_start::date >= from_date)
+    AND r.start_time > at AND (from_date IS NULL OR r.occurrence_start::date >= from_date)
     RETURNING *)
 INSERT INTO outbox (topic, key, payload)
 SELECT res_cancel_occurrences.topic, r.id::text, res_event('reservation_cancelled', r)

@@ -101,11 +101,15 @@ RETURN CASE WHEN occ.id IS NULL THEN 'not_found'
 -- Regenerated, each future date of the rule that is not taken (by a past occurrence, or by one
 -- cancelled on its own, which stays cancelled) and falls before the series' cut (until_time)
 -- is matched by local date to an occurrence: a matched one takes the pattern's times and room
--- (an exception without reset keeps its own), an unmatched date gets a new occurrence, and an
+-- (an exception without reset keeps its own, and so does one whose pattern slot has begun: an
+-- occurrence postponed past its date's slot), an unmatched date gets a new occurrence, and an
 -- occurrence whose date is gone is cancelled (series_changed).  Without regenerate (purpose
 -- only) every occurrence keeps its times.  A split first makes the new series (parent_id = the
 -- old, the rest as given) and cuts the old one at the occurrence's original start
 -- (until_time); the occurrences from that date on, cancelled ones too, move to the new series.
+-- A split at an occurrence with no confirmed one of the series before it changes that series
+-- instead (it keeps its id and its cut: no empty series is left, and a retried split answers
+-- the series the first one made).
 --
 -- outcome, in the order the checks run: not_found, forbidden, not_occurrence, room_unknown,
 -- room_inactive (the room given), cancelled (the series, or a split's occurrence), stale,
@@ -114,7 +118,9 @@ RETURN CASE WHEN occ.id IS NULL THEN 'not_found'
 -- res_book_series'; with 'skip' only when no occurrence to place is free), done (body = the
 -- changed series, or the new one, as res_series_answer with skipped).  Rooms (the series' and
 -- the new one) are locked FOR NO KEY UPDATE in id order, then the series, then the occurrence,
--- as single bookings lock rooms before reservations; a series moved to another room or an
+-- then the series' confirmed future occurrences in id order, as single bookings lock rooms
+-- before reservations (a single DELETE or PUT of an occurrence that got there first is waited
+-- for and then read, never overwritten); a series moved to another room or an
 -- occurrence moved to another series meanwhile raises serialization_failure (the caller reads
 -- and expands again).  Conflicts are looked for among everything but the occurrences that move
 -- or go; the exclusion constraint stays the guarantee.  Outcomes other than done write nothing.
@@ -133,6 +139,7 @@ DECLARE
     room_zone text;
     active boolean;
     from_date date;          -- a split: the first local date of the new series
+    whole boolean := false;  -- a split at the series' first occurrence: a change of it all
     cut timestamptz;         -- no occurrence at or after it (until_time)
     now_t timestamptz := to_timestamp(now_s);
     fut bigint[];            -- the occurrences the change touches
@@ -144,6 +151,7 @@ DECLARE
     p_row bigint[];          -- and the occurrence each takes over (NULL: a new one)
     kept bigint[];           -- occurrences that keep their times
     placed bigint[];         -- occurrences that take a placement
+    moving bigint[];         -- placed occurrences that change their slot
     per_occurrence json;
     slots json;
     hit int[];
@@ -211,7 +219,20 @@ BEGIN
             USING ERRCODE = 'serialization_failure';
     END IF;
     cut := s.until_time;
+    -- A split at an occurrence with no confirmed one of its series before it (the first, or
+    -- the first of a series split off there by the same request before: a retry) changes the
+    -- series from there on, as a PUT of the series would, instead of leaving an empty one.
+    whole := split_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservations r
+        WHERE r.series_id = s.id AND r.status = 'confirmed'
+        AND r.occurrence_start::date < from_date);
 
+    -- The occurrences the change may touch are locked after the series (rooms, series,
+    -- occurrences: the order of every series writer), so that a DELETE or PUT of one of them
+    -- that committed meanwhile is what the statements below read (each reads anew): an
+    -- occurrence cancelled on its own stays cancelled, an exception made meanwhile is one.
+    PERFORM FROM reservations r
+    WHERE r.series_id = s.id AND r.status = 'confirmed' AND r.start_time > now_t
+    ORDER BY r.id FOR UPDATE;
     fut := ARRAY(SELECT r.id FROM reservations r
         WHERE r.series_id = s.id AND (from_date IS NULL OR r.occurrence_start::date >= from_date)
         AND r.status = 'confirmed' AND r.start_time > now_t
@@ -237,19 +258,22 @@ BEGIN
             body := json_build_array(0, start_s, start_s + duration_s, NULL)::text;
             RETURN;
         END IF;
-        -- The future dates, each with the occurrence of that date it takes over.
+        -- The dates, each with the future occurrence of that date it takes over.  A date whose
+        -- slot has begun counts only when it has such an occurrence (an exception moved to a
+        -- later time): that one keeps its times, as one the pattern no longer moves.
         WITH d AS (
             SELECT u.l, u.s, (SELECT r.id FROM reservations r
                     WHERE r.id = ANY (fut) AND r.occurrence_start::date = u.l::date
                     ORDER BY r.id LIMIT 1) AS rid
             FROM unnest(ls, ss) AS u (l, s)
-            WHERE u.s > now_s AND u.l::date <> ALL (taken)
+            WHERE u.l::date <> ALL (taken)
+            AND (from_date IS NULL OR u.l::date >= from_date)
             AND (cut IS NULL OR to_timestamp(u.s) < cut
                  AND u.l::date < (cut AT TIME ZONE zone)::date)),
         k AS (
-            SELECT d.*, d.rid IS NOT NULL AND NOT reset
-                AND (SELECT r.exception FROM reservations r WHERE r.id = d.rid) AS keep
-            FROM d)
+            SELECT d.*, d.rid IS NOT NULL AND (d.s <= now_s OR NOT reset
+                AND (SELECT r.exception FROM reservations r WHERE r.id = d.rid)) AS keep
+            FROM d WHERE d.s > now_s OR d.rid IS NOT NULL)
         SELECT coalesce(array_agg(k.l ORDER BY k.l) FILTER (WHERE NOT k.keep), '{}'),
             coalesce(array_agg(k.s ORDER BY k.l) FILTER (WHERE NOT k.keep), '{}'),
             coalesce(array_agg(k.rid ORDER BY k.l) FILTER (WHERE NOT k.keep), '{}'),
@@ -283,7 +307,7 @@ BEGIN
     placed := array_remove(ARRAY(SELECT u.rid FROM unnest(p_row) WITH ORDINALITY AS u (rid, i)
         WHERE u.i <> ALL (coalesce(hit, '{}'))), NULL);
 
-    IF split_at IS NOT NULL THEN
+    IF split_at IS NOT NULL AND NOT whole THEN
         INSERT INTO reservation_series (room_id, user_id, purpose, recurrence, rrule, exdates,
             time_zone, first_start, duration_s, until_time, parent_id)
         VALUES (target, s.user_id, coalesce(res_change_series.purpose, s.purpose),
@@ -301,7 +325,7 @@ BEGIN
             recurrence = coalesce(res_change_series.recurrence, x.recurrence),
             rrule = coalesce(res_change_series.rrule, x.rrule),
             exdates = coalesce(res_change_series.exdates, x.exdates),
-            time_zone = CASE WHEN regenerate THEN zone ELSE x.time_zone END,
+            time_zone = coalesce(res_change_series.zone, x.time_zone),
             first_start = coalesce(res_change_series.first_start, x.first_start),
             duration_s = coalesce(res_change_series.duration_s, x.duration_s),
             updated_at = now(), version = x.version + 1
@@ -309,15 +333,30 @@ BEGIN
     END IF;
 
     -- Rows in the order that frees slots before taking them: the exclusion constraint is
-    -- checked row by row.
+    -- checked row by row.  The occurrences that move leave their old slots first (confirmed
+    -- again with their new slot by the next UPDATE, with no event in between), so that two of
+    -- them trading or crossing slots (an overnight one moved across midnight) never meet.
+    -- status = 'confirmed' guards what was read under the locks.
     WITH r AS (
         UPDATE reservations r SET status = 'cancelled', cancel_reason = 'series_changed',
             series_id = t.id, updated_at = now(), version = r.version + 1
         WHERE r.id = ANY (fut) AND r.id <> ALL (kept) AND r.id <> ALL (placed)
+        AND r.status = 'confirmed'
         RETURNING *)
     INSERT INTO outbox (topic, key, payload)
     SELECT res_change_series.topic, r.id::text, res_event('reservation_cancelled', r)
     FROM r ORDER BY r.occurrence_start;
+    WITH u AS (
+        SELECT p.s, p.rid FROM unnest(p_s, p_row) WITH ORDINALITY AS p (s, rid, i)
+        WHERE p.rid IS NOT NULL AND p.i <> ALL (coalesce(hit, '{}'))),
+    m AS (
+        UPDATE reservations r SET status = 'cancelled'
+        FROM u
+        WHERE r.id = u.rid AND r.status = 'confirmed'
+        AND (r.room_id, r.start_time, r.end_time) IS DISTINCT FROM (target, to_timestamp(u.s),
+            to_timestamp(u.s + res_change_series.duration_s))
+        RETURNING r.id)
+    SELECT coalesce(array_agg(m.id), '{}') INTO moving FROM m;
     WITH u AS (
         SELECT p.l, p.s, p.rid FROM unnest(p_l, p_s, p_row) WITH ORDINALITY AS p (l, s, rid, i)
         WHERE p.rid IS NOT NULL AND p.i <> ALL (coalesce(hit, '{}'))),
@@ -325,13 +364,15 @@ BEGIN
         UPDATE reservations r SET room_id = target, start_time = to_timestamp(u.s),
             end_time = to_timestamp(u.s + res_change_series.duration_s),
             occurrence_start = u.l, purpose = coalesce(res_change_series.purpose, r.purpose),
-            exception = false, series_id = t.id, updated_at = now(), version = r.version + 1
+            status = 'confirmed', exception = false, series_id = t.id, updated_at = now(),
+            version = r.version + 1
         FROM u
-        WHERE r.id = u.rid AND (r.room_id, r.start_time, r.end_time, r.occurrence_start,
+        WHERE r.id = u.rid AND (r.status = 'confirmed' OR r.id = ANY (moving))
+        AND (r.id = ANY (moving) OR (r.room_id, r.start_time, r.end_time, r.occurrence_start,
                 r.purpose, r.exception, r.series_id)
             IS DISTINCT FROM (target, to_timestamp(u.s),
                 to_timestamp(u.s + res_change_series.duration_s), u.l,
-                coalesce(res_change_series.purpose, r.purpose), false, t.id)
+                coalesce(res_change_series.purpose, r.purpose), false, t.id))
         RETURNING r.*)
     INSERT INTO outbox (topic, key, payload)
     SELECT res_change_series.topic, r.id::text, res_event('reservation_updated', r)
@@ -339,7 +380,7 @@ BEGIN
     WITH r AS (
         UPDATE reservations r SET purpose = coalesce(res_change_series.purpose, r.purpose),
             series_id = t.id, updated_at = now(), version = r.version + 1
-        WHERE r.id = ANY (kept)
+        WHERE r.id = ANY (kept) AND r.status = 'confirmed'
         AND (r.purpose, r.series_id)
             IS DISTINCT FROM (coalesce(res_change_series.purpose, r.purpose), t.id)
         RETURNING *)
@@ -358,7 +399,7 @@ BEGIN
     SELECT res_change_series.topic, r.id::text, res_event('reservation_created', r)
     FROM r ORDER BY r.occurrence_start;
 
-    IF split_at IS NOT NULL THEN
+    IF split_at IS NOT NULL AND NOT whole THEN
         -- The cancelled occurrences of the dates it takes over are its history: they move
         -- without an event (a cancelled reservation no longer changes).
         UPDATE reservations r SET series_id = t.id
@@ -366,14 +407,14 @@ BEGIN
         AND r.status = 'cancelled';
         INSERT INTO outbox (topic, key, payload)
         VALUES (res_change_series.topic, 'series-' || s.id,
-            res_series_event('reservation_series_updated', s));
+            res_series_event('reservation_series_updated', s, now_t));
         INSERT INTO outbox (topic, key, payload)
         VALUES (res_change_series.topic, 'series-' || t.id,
-            res_series_event('reservation_series_created', t));
+            res_series_event('reservation_series_created', t, now_t));
     ELSE
         INSERT INTO outbox (topic, key, payload)
         VALUES (res_change_series.topic, 'series-' || t.id,
-            res_series_event('reservation_series_updated', t));
+            res_series_event('reservation_series_updated', t, now_t));
     END IF;
     outcome := 'done';
     body := res_series_answer(t, CASE WHEN on_conflict = 'skip'
@@ -388,15 +429,19 @@ $$;
 -- (reservation_series_updated) while it has a confirmed occurrence to come, else it ends as a
 -- DELETE of the series would (status cancelled, reservation_series_cancelled).  if_match: the
 -- occurrence's version (0: any).  outcome: not_found, forbidden, not_occurrence, stale, past
--- (the occurrence has begun), done (also for a series already cancelled: nothing is written).
--- The series is locked before the occurrences, as res_cancel_series does.
+-- (the occurrence has begun), done (also for a series already cancelled, or already cut at or
+-- before a cancelled occurrence's date, as by a retry: nothing is written).  An occurrence
+-- cancelled on its own is still a point to cut at.  "Begun" and "later" are judged at now_s,
+-- the service's clock, as res_change_series does.  The series is locked before the
+-- occurrences, as res_cancel_series does.
 CREATE FUNCTION res_cancel_following(id bigint, caller bigint, admin boolean, if_match bigint,
-    topic text, OUT outcome text)
+    topic text, now_s bigint, OUT outcome text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     occ reservations;
     s reservation_series;
     reason text;
+    now_t timestamptz := to_timestamp(now_s);
 BEGIN
     occ := (SELECT r FROM reservations r WHERE r.id = res_cancel_following.id);
     outcome := res_occurrence_problem(occ, caller, admin);
@@ -414,24 +459,28 @@ BEGIN
     ELSIF s.status <> 'active' THEN
         outcome := 'done';
         RETURN;
-    ELSIF occ.start_time <= now() OR occ.occurrence_start AT TIME ZONE s.time_zone <= now() THEN
+    ELSIF occ.start_time <= now_t OR occ.occurrence_start AT TIME ZONE s.time_zone <= now_t THEN
         outcome := 'past';
+        RETURN;
+    ELSIF occ.status <> 'confirmed'
+        AND s.until_time <= occ.occurrence_start AT TIME ZONE s.time_zone THEN
+        outcome := 'done';
         RETURN;
     END IF;
     reason := CASE WHEN s.user_id = caller THEN 'cancelled_by_user' ELSE 'cancelled_by_admin' END;
-    PERFORM res_cancel_occurrences(s.id, occ.occurrence_start::date, reason, topic);
+    PERFORM res_cancel_occurrences(s.id, occ.occurrence_start::date, reason, topic, now_t);
     UPDATE reservation_series x
     SET until_time = least(x.until_time, occ.occurrence_start AT TIME ZONE x.time_zone),
         status = CASE WHEN ended.finished THEN 'cancelled' ELSE x.status END,
         cancel_reason = CASE WHEN ended.finished THEN reason ELSE x.cancel_reason END,
         updated_at = now(), version = x.version + 1
     FROM (SELECT NOT EXISTS (SELECT 1 FROM reservations r WHERE r.series_id = s.id
-            AND r.status = 'confirmed' AND r.start_time > now()) AS finished) ended
+            AND r.status = 'confirmed' AND r.start_time > now_t) AS finished) ended
     WHERE x.id = s.id RETURNING x.* INTO s;
     INSERT INTO outbox (topic, key, payload)
     VALUES (res_cancel_following.topic, 'series-' || s.id,
         res_series_event(CASE WHEN s.status = 'cancelled' THEN 'reservation_series_cancelled'
-            ELSE 'reservation_series_updated' END, s));
+            ELSE 'reservation_series_updated' END, s, now_t));
     outcome := 'done';
 END
 $$;

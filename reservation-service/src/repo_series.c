@@ -369,10 +369,16 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 
 enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
                                                 long long if_match, const char *topic,
-                                                enum res_series_outcome *outcome)
+                                                long long now, enum res_series_outcome *outcome)
 {
-	return call_cancel("res_cancel_following",
+	char ids[24], who[24], version[24], nows[24];
+	num(ids, sizeof ids, id);
+	num(who, sizeof who, caller);
+	num(version, sizeof version, if_match);
+	num(nows, sizeof nows, now);
+	const char *params[] = {ids, who, admin ? "true" : "false", version, topic, nows};
+	return call_series("res_cancel_following",
 	                   "SELECT res_cancel_following($1::bigint, $2::bigint, $3::boolean, "
-	                   "$4::bigint, $5::text)",
-	                   id, caller, admin, if_match, topic, outcome);
+	                   "$4::bigint, $5::text, $6::bigint)",
+	                   params, (int)countof(params), ATTEMPTS, outcome, NULL);
 }

@@ -154,11 +154,12 @@ struct res_series_edit {
 enum db_status res_repo_series_change(const struct res_series_edit *e, const struct res_request *q,
                                       json_t **body, enum res_series_outcome *outcome);
 
-/* DELETE /reservations/{id}?scope=this_and_following as res_cancel_following does:
- * RES_SERIES_DONE, _NOT_FOUND, _FORBIDDEN, _NOT_OCCURRENCE, _STALE, _PAST.  One statement, run
- * again (up to 3 times) while the database answers DB_RETRY. */
+/* DELETE /reservations/{id}?scope=this_and_following as res_cancel_following does, "begun"
+ * judged at now (Unix seconds, the service's clock): RES_SERIES_DONE, _NOT_FOUND, _FORBIDDEN,
+ * _NOT_OCCURRENCE, _STALE, _PAST.  One statement, run again (up to 3 times) while the database
+ * answers DB_RETRY. */
 enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
                                                 long long if_match, const char *topic,
-                                                enum res_series_outcome *outcome);
+                                                long long now, enum res_series_outcome *outcome);
 
 #endif

@@ -709,19 +709,37 @@ static void series_change(struct req *r, long long id, bool split)
 			req_error(r, ERR_INTERNAL, NULL, NULL);
 			goto out;
 		}
+		/* A split starts at its occurrence's date or later: "this and following". */
+		if (split && start && strncmp(b.room.local_start, b.split_start, 10) < 0) {
+			char why[128];
+			snprintf(
+				why, sizeof why,
+				"must not be before %.10s, the date of the occurrence the series is "
+				"split at",
+				b.split_start);
+			req_invalid(r, json_pack("{s:s}", "start_time", why));
+			goto out;
+		}
+		/* The stored rule re-anchored at a split or at new times keeps its COUNT: the
+		 * dates before the new anchor count (docs/api.md#changing-a-series). */
+		bool anchored = !c.has_rule && (split || start);
 		struct rrule_date at;
-		if (split && !c.has_rule &&
-		    (!parse_date(b.split_start, &at) ||
-		     !rule_after_split(&rule, b.first_start, at))) {
-			reply_recurrence(r, "yields no occurrence from reservation %lld on", id);
+		if (anchored && (!parse_date(b.room.local_start, &at) ||
+		                 !rule_after_split(&rule, b.first_start, at))) {
+			if (split)
+				reply_recurrence(r, "yields no occurrence from reservation %lld on",
+				                 id);
+			else
+				reply_recurrence(r,
+				                 "yields no occurrence from start_time's date on");
 			goto out;
 		}
 		bool regenerate = c.has_rule || start || c.room_id;
 		if ((regenerate || split) && !expand_or_reply(r, &rule, &b.room, q.now, &x))
 			goto out;
-		bool new_rule = c.has_rule || split;
+		bool new_rule = c.has_rule || anchored;
 		value = c.has_rule ? json_incref(json_object_get(body, "recurrence"))
-		        : split    ? rule_value(&rule)
+		        : anchored ? rule_value(&rule)
 		                   : NULL;
 		if (new_rule &&
 		    (!value || rrule_format(&rule, rrule_text, sizeof rrule_text) < 0 ||
@@ -789,8 +807,8 @@ void res_series_cancel_following(struct req *r, long long id, long long if_match
 {
 	const struct auth_user *u = req_user(r);
 	enum res_series_outcome outcome = RES_SERIES_DONE;
-	enum db_status st = res_repo_series_cancel_following(id, u->id, u->admin, if_match,
-	                                                     rules->topic, &outcome);
+	enum db_status st = res_repo_series_cancel_following(
+		id, u->id, u->admin, if_match, rules->topic, (long long)time(NULL), &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 	} else if (outcome == RES_SERIES_DONE) {

@@ -8,6 +8,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 import requests
 
@@ -20,6 +21,7 @@ from harness import (
     overlapping_confirmed_pairs,
     res_db_query,
     res_outbox_unsent,
+    wait_room_state,
     wait_until,
 )
 from series_util import (
@@ -217,15 +219,18 @@ def test_past_occurrences_never_change_and_count_still_counts_them(stack, res_ur
     starts = [o["occurrence_start"] for o in confirmed(got)]
     assert starts == [local(ahead(d)) for d in (-3, -1, 1, 3, 5, 7)]
     assert [o["purpose"] for o in confirmed(got)] == ["", "", "later", "later", "later", "later"]
-    # New times re-anchor the rule at their date; the past stays as it was.
+    # New times re-anchor the rule at their date and it keeps its COUNT: the rule's dates
+    # before the new anchor (-3, -1, 1) are three of the six; the past stays as it was.
     r = put_series(res_url, alice, s["id"], {"start_time": f"{ahead(2).isoformat()}T12:00:00Z",
                                              "end_time": f"{ahead(2).isoformat()}T13:00:00Z"})
     assert r.status_code == 200, r.text
     got = r.json()
     for o in past:
         assert by_id(got)[o["id"]] == o
+    assert got["rrule"] == "FREQ=DAILY;INTERVAL=2;COUNT=3"
+    assert got["first_start"] == local(ahead(2), 12)
     assert [o["occurrence_start"] for o in confirmed(got) if o["id"] not in before] == [
-        local(ahead(d), 12) for d in (2, 4, 6, 8, 10, 12)]
+        local(ahead(d), 12) for d in (2, 4, 6)]
     assert {o["cancel_reason"] for o in got["occurrences"]
             if o["status"] == "cancelled"} == {"series_changed"}
 
@@ -558,3 +563,291 @@ def test_race_series_change_against_single_bookings_leaves_no_overlap(stack, res
                                   "AND status = 'confirmed'", room["id"])[0][0]
     assert rows == len(won) + len(confirmed(now))
     print(f"race ({on_conflict}): series change {put_status}, {len(won)} single(s) booked")
+
+
+# ---- review 13b: concurrency, splits, cuts ----
+
+def without_skipped(series):
+    return {k: v for k, v in series.items() if k != "skipped"}
+
+
+def held(stack, sql, *args):
+    """A transaction of the test's own on reservation_db that ran sql and stays open (the
+    caller commits or rolls back): a single writer caught in the middle of its work."""
+    conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    cur = conn.cursor()
+    cur.execute(sql, args)
+    return conn
+
+
+def in_thread(fn):
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", fn()))
+    t.start()
+    return t, out
+
+
+def test_series_change_waits_for_a_single_cancel_and_keeps_it(stack, res_url, alice, pool):
+    room = pool.take()
+    s = daily(res_url, alice, room["id"], ahead(40), 3)
+    o1 = s["occurrences"][1]
+    # DELETE /reservations/{o1} as res_repo_cancel writes it, not yet committed.
+    conn = held(stack, "UPDATE reservations SET status = 'cancelled', cancel_reason = "
+                       "'cancelled_by_user', updated_at = now(), version = version + 1 "
+                       "WHERE id = %s", o1["id"])
+    t, out = in_thread(lambda: put_series(res_url, alice, s["id"],
+                                          {"recurrence": "FREQ=DAILY;INTERVAL=2;COUNT=2"}))
+    t.join(1.5)
+    assert t.is_alive(), "the series change did not wait for the occurrence's writer"
+    conn.commit()
+    conn.close()
+    t.join()
+    assert out["r"].status_code == 200, out["r"].text
+    o = by_id(out["r"].json())[o1["id"]]
+    # The user's cancellation stands: its reason, its version, and no second event.
+    assert (o["status"], o["cancel_reason"], o["version"]) == ("cancelled", "cancelled_by_user", 2)
+    drained(stack)
+    assert [e["event_type"] for e in series_events(stack, [o1["id"]])] == ["reservation_created"]
+    # A rule that yields the date again does not bring the cancelled occurrence back.
+    r = put_series(res_url, alice, s["id"], {"recurrence": "FREQ=DAILY;COUNT=3"})
+    assert r.status_code == 200, r.text
+    assert [(o["occurrence_start"], o["status"]) for o in r.json()["occurrences"]] == [
+        (local(ahead(40)), "confirmed"), (local(ahead(41)), "cancelled"),
+        (local(ahead(42)), "confirmed")]
+
+
+def test_series_change_waits_for_a_single_change_and_keeps_the_exception(stack, res_url, alice,
+                                                                         pool):
+    room = pool.take()
+    s = daily(res_url, alice, room["id"], ahead(44), 3)
+    o1 = s["occurrences"][1]
+    d = ahead(45).isoformat()
+    # PUT /reservations/{o1} to 15:00 as res_change writes it (an exception), not yet committed.
+    conn = held(stack, "UPDATE reservations SET start_time = %s, end_time = %s, exception = true, "
+                       "updated_at = now(), version = version + 1 WHERE id = %s",
+                f"{d}T15:00:00Z", f"{d}T16:00:00Z", o1["id"])
+    t, out = in_thread(lambda: put_series(res_url, alice, s["id"],
+                                          {"recurrence": "FREQ=DAILY;COUNT=4"}))
+    t.join(1.5)
+    assert t.is_alive()
+    conn.commit()
+    conn.close()
+    t.join()
+    assert out["r"].status_code == 200, out["r"].text
+    got = out["r"].json()
+    o = by_id(got)[o1["id"]]
+    # A rule change leaves an exception's times alone (docs/api.md#changing-a-series).
+    assert (o["status"], o["start_time"], o["version"]) == ("confirmed", f"{d}T15:00:00Z", 2)
+    assert len(confirmed(got)) == 4
+
+
+def test_rule_change_keeps_a_postponed_exception_whose_date_has_passed(stack, res_url, alice,
+                                                                      pool):
+    room = pool.take()
+    s = daily(res_url, alice, room["id"], ahead(4), 5)
+    shift_into_past(stack, s["id"], 5)   # days -1, 0, 1, 2, 3 at 10:00Z
+    ex = s["occurrences"][0]["id"]
+    d1 = ahead(1).isoformat()
+    # Day -1's meeting was postponed to day 1 at 15:00 (an exception).
+    res_db_query(stack.pg, "UPDATE reservations SET start_time = %s, end_time = %s, "
+                           "exception = true WHERE id = %s",
+                 f"{d1}T15:00:00Z", f"{d1}T16:00:00Z", ex)
+    r = put_series(res_url, alice, s["id"], {"recurrence": "FREQ=DAILY;COUNT=6"})
+    assert r.status_code == 200, r.text
+    o = by_id(r.json())[ex]
+    assert (o["status"], o["start_time"]) == ("confirmed", f"{d1}T15:00:00Z")
+    assert [c["occurrence_start"][:10] for c in confirmed(r.json())] == [
+        ahead(d).isoformat() for d in (-1, 0, 1, 2, 3, 4)]
+
+
+def test_split_with_a_start_before_the_split_date_is_422(res_url, alice, pool):
+    room = pool.take()
+    first = ahead(50)
+    rule = f"FREQ=WEEKLY;BYDAY={DAYS[first.weekday()]};COUNT=5"
+    s = series_made(res_url, alice, room["id"], f"{first.isoformat()}T10:00:00Z",
+                    f"{first.isoformat()}T11:00:00Z", rule)
+    occ = s["occurrences"]
+    day = first + datetime.timedelta(days=1)
+    r = put_following(res_url, alice, occ[3]["id"], {"start_time": f"{day.isoformat()}T14:00:00Z",
+                                                     "end_time": f"{day.isoformat()}T15:00:00Z"})
+    assert_error(r, 422, "validation_failed", detail="start_time")
+    assert occ[3]["occurrence_start"][:10] in r.json()["details"]["start_time"]
+    assert series_of(res_url, alice, s["id"]) == without_skipped(s)
+    # The split date itself, at another time, is fine.
+    split_day = datetime.date.fromisoformat(occ[3]["occurrence_start"][:10])
+    r = put_following(res_url, alice, occ[3]["id"],
+                      {"start_time": f"{split_day.isoformat()}T14:00:00Z",
+                       "end_time": f"{split_day.isoformat()}T15:00:00Z"})
+    assert r.status_code == 200, r.text
+    assert [o["start_time"][11:16] for o in confirmed(r.json())] == ["14:00", "14:00"]
+    assert [o["start_time"][11:16] for o in confirmed(series_of(res_url, alice, s["id"]))] == [
+        "10:00"] * 3
+
+
+def series_split_from(stack, sid):
+    return res_db_query(stack.pg, "SELECT id FROM reservation_series WHERE parent_id = %s "
+                                  "ORDER BY id", sid)
+
+
+def test_a_retried_split_answers_the_same_series(stack, res_url, alice, pool):
+    room = pool.take()
+    s = daily(res_url, alice, room["id"], ahead(5), 4)
+    occ = s["occurrences"]
+    r1 = put_following(res_url, alice, occ[2]["id"], {"purpose": "x"})
+    assert r1.status_code == 200, r1.text
+    r2 = put_following(res_url, alice, occ[2]["id"], {"purpose": "x"})
+    assert r2.status_code == 200, r2.text
+    child = r1.json()
+    assert r2.json()["id"] == child["id"] and r2.json()["parent_id"] == s["id"]
+    assert [o["id"] for o in confirmed(r2.json())] == [occ[2]["id"], occ[3]["id"]]
+    assert series_split_from(stack, s["id"]) == [(child["id"],)]
+    assert series_split_from(stack, child["id"]) == []
+    old = series_of(res_url, alice, s["id"])
+    assert old["version"] == 2 and [o["id"] for o in old["occurrences"]] == [occ[0]["id"],
+                                                                             occ[1]["id"]]
+    # With If-Match of the occurrence as first read, a retry is 412 (the split changed it).
+    r3 = put_following(res_url, alice, occ[2]["id"], {"purpose": "x"},
+                       **{"If-Match": f'"{occ[2]["version"]}"'})
+    assert_error(r3, 412, "precondition_failed")
+
+
+def test_split_at_the_first_occurrence_changes_the_whole_series(stack, res_url, alice, pool):
+    room = pool.take()
+    s = daily(res_url, alice, room["id"], ahead(12), 3)
+    occ = s["occurrences"]
+    r = put_following(res_url, alice, occ[0]["id"], {"purpose": "y"})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["id"] == s["id"] and got["status"] == "active" and got["version"] == 2
+    assert got["until_time"] is None and got["purpose"] == "y"
+    assert [(o["id"], o["purpose"]) for o in confirmed(got)] == [(o["id"], "y") for o in occ]
+    assert series_split_from(stack, s["id"]) == []
+    drained(stack)
+    kinds = [e["event_type"] for e in series_events(stack, [f"series-{s['id']}"])]
+    assert kinds == ["reservation_series_created", "reservation_series_updated"]
+    # The first confirmed one after an occurrence cancelled on its own is a first too.
+    s2 = daily(res_url, alice, room["id"], ahead(16), 3)
+    o2 = s2["occurrences"]
+    assert requests.delete(f"{res_url}/reservations/{o2[0]['id']}", headers=alice,
+                           timeout=10).status_code == 204
+    r = put_following(res_url, alice, o2[1]["id"], {"purpose": "z"})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == s2["id"]
+    assert [(o["id"], o["status"], o["purpose"]) for o in r.json()["occurrences"]] == [
+        (o2[0]["id"], "cancelled", ""), (o2[1]["id"], "confirmed", "z"),
+        (o2[2]["id"], "confirmed", "z")]
+
+
+def test_a_split_series_splits_again(stack, res_url, alice, pool):
+    room = pool.take()
+    s = daily(res_url, alice, room["id"], ahead(20), 6)
+    occ = s["occurrences"]
+    child = put_following(res_url, alice, occ[2]["id"], {"purpose": "b"}).json()
+    r = put_following(res_url, alice, occ[4]["id"], {"purpose": "c"})
+    assert r.status_code == 200, r.text
+    grand = r.json()
+    assert grand["parent_id"] == child["id"] and grand["rrule"] == "FREQ=DAILY;COUNT=2"
+    assert [o["id"] for o in grand["occurrences"]] == [occ[4]["id"], occ[5]["id"]]
+    mid = series_of(res_url, alice, child["id"])
+    assert mid["until_time"] == occ[4]["start_time"]
+    assert [(o["id"], o["purpose"]) for o in mid["occurrences"]] == [
+        (occ[2]["id"], "b"), (occ[3]["id"], "b")]
+
+
+def test_delete_following_at_a_cancelled_occurrence_cuts_once(stack, res_url, alice, pool):
+    room = pool.take()
+    s = daily(res_url, alice, room["id"], ahead(25), 4)
+    occ = s["occurrences"]
+    assert requests.delete(f"{res_url}/reservations/{occ[1]['id']}", headers=alice,
+                           timeout=10).status_code == 204
+    assert delete_following(res_url, alice, occ[1]["id"]).status_code == 204
+    got = series_of(res_url, alice, s["id"])
+    assert got["until_time"] == occ[1]["start_time"] and got["version"] == 2
+    assert [o["status"] for o in got["occurrences"]] == ["confirmed"] + ["cancelled"] * 3
+    # A retry is 204 and writes nothing.
+    assert delete_following(res_url, alice, occ[1]["id"]).status_code == 204
+    assert series_of(res_url, alice, s["id"]) == got
+
+
+@pytest.mark.parametrize("hours", [(0, 23), (23, 0)])
+def test_occurrences_crossing_midnight_move_without_tripping_the_constraint(res_url, alice,
+                                                                           pool, hours):
+    room = pool.take()
+    first = ahead(60)
+    nxt = first + datetime.timedelta(days=1)
+    old, new = hours
+
+    def span(h):
+        return (f"{first.isoformat()}T{h:02d}:30:00Z",
+                f"{(nxt if h == 23 else first).isoformat()}T{(h + 2) % 24:02d}:30:00Z")
+
+    s = series_made(res_url, alice, room["id"], *span(old), "FREQ=DAILY;COUNT=5")
+    # Each occurrence's new slot overlaps the old slot of its neighbour.
+    start, end = span(new)
+    r = put_series(res_url, alice, s["id"], {"start_time": start, "end_time": end})
+    assert r.status_code == 200, r.text
+    assert [o["id"] for o in confirmed(r.json())] == [o["id"] for o in s["occurrences"]]
+    assert {o["start_time"][11:16] for o in confirmed(r.json())} == {f"{new:02d}:30"}
+
+
+def test_room_change_to_another_zone_keeps_the_local_time(res_url, alice, pool):
+    utc_room, berlin_room = pool.take(), pool.take(time_zone=BERLIN)
+    first = ahead(30)
+    s = daily(res_url, alice, utc_room["id"], first, 3)
+    r = put_series(res_url, alice, s["id"], {"room_id": berlin_room["id"]})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["time_zone"] == BERLIN and got["room_id"] == berlin_room["id"]
+    assert [(o["id"], o["start_time"]) for o in confirmed(got)] == [
+        (o["id"], utc_of(first + datetime.timedelta(days=i), 10, BERLIN))
+        for i, o in enumerate(s["occurrences"])]
+
+
+def test_room_change_to_an_inactive_or_deleted_room_is_422(res_url, room_url, admin_headers,
+                                                           alice, pool):
+    a, inactive, gone = pool.take(), pool.take(), pool.take()
+    s = daily(res_url, alice, a["id"], ahead(33), 2)
+    r = requests.put(f"{room_url}/rooms/{inactive['id']}", json={"active": False},
+                     headers=admin_headers, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_room_state(res_url, alice, inactive["id"], inactive=True)
+    assert_error(put_series(res_url, alice, s["id"], {"room_id": inactive["id"]}), 422,
+                 "validation_failed", detail="room_id")
+    r = requests.delete(f"{room_url}/rooms/{gone['id']}", headers=admin_headers, timeout=10)
+    assert r.status_code == 204, r.text
+    wait_room_state(res_url, alice, gone["id"], inactive=True)
+    assert_error(put_series(res_url, alice, s["id"], {"room_id": gone["id"]}), 422,
+                 "validation_failed", detail="room_id")
+    assert series_of(res_url, alice, s["id"]) == without_skipped(s)
+
+
+def test_a_user_deletion_racing_a_series_change_leaves_no_occurrence(stack, user_url, res_url,
+                                                                     admin_headers, pool):
+    room = pool.take()
+    token, uid = operator_token(stack.user, f"h1-{uuid.uuid4().hex[:8]}@example.com")
+    h = bearer(token)
+    s = daily(res_url, h, room["id"], ahead(62), 2)
+    sid = s["id"]
+    # The change is held after its inserts (its series event waits), and the user is deleted
+    # meanwhile: the consumer must not miss the occurrences the change adds.
+    res_db_query(stack.pg, f"""CREATE FUNCTION h1_sleep() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.key = 'series-{sid}' THEN PERFORM pg_sleep(3); END IF; RETURN NEW; END $$""")
+    res_db_query(stack.pg, "CREATE TRIGGER h1_sleep BEFORE INSERT ON outbox FOR EACH ROW "
+                           "EXECUTE FUNCTION h1_sleep()")
+    try:
+        t, out = in_thread(lambda: put_series(res_url, h, sid,
+                                              {"recurrence": "FREQ=DAILY;COUNT=4"}))
+        t.join(1.0)
+        assert t.is_alive()
+        r = requests.delete(f"{user_url}/admin/users/{uid}", headers=admin_headers, timeout=10)
+        assert r.status_code == 204, r.text
+        t.join()
+        wait_until(lambda: res_db_query(stack.pg, "SELECT status FROM reservation_series "
+                                                  "WHERE id = %s", sid) == [("cancelled",)],
+                   timeout=30, interval=0.2, what="series cancelled")
+    finally:
+        res_db_query(stack.pg, "DROP TRIGGER h1_sleep ON outbox")
+        res_db_query(stack.pg, "DROP FUNCTION h1_sleep()")
+    assert out["r"].status_code in (200, 409), out["r"].text
+    rows = res_db_query(stack.pg, "SELECT status FROM reservations WHERE series_id = %s", sid)
+    assert rows and {st for (st,) in rows} == {"cancelled"}
