@@ -36,18 +36,24 @@ void res_feed_free(struct res_feed *f)
 	memset(f, 0, sizeof *f);
 }
 
-/* Reads the events of res (borrowed by out from now on) into out: one per row whose column
- * FEED_COL (the reservation's id) is not NULL. */
-static enum db_status feed_read(PGresult *res, struct res_feed *out)
+/* Runs a feed's statement (sql, one parameter) and reads its rows into out: one event per row
+ * whose column FEED_COL (the reservation's id) is not NULL, out->found when there is any row;
+ * out->rows owns the result.  On failure out is empty. */
+static enum db_status feed_query(const char *sql, const char *param, struct res_feed *out)
 {
+	PGresult *res = NULL;
+	const char *params[] = {param};
+	memset(out, 0, sizeof *out);
+	enum db_status st = db_exec(&res, sql, 1, params);
+	if (st != DB_OK)
+		return st;
 	int n = PQntuples(res);
 	out->rows = res;
 	out->found = n > 0;
-	if (n == 0)
-		return DB_OK;
-	out->events = calloc((size_t)n, sizeof *out->events);
-	if (!out->events)
+	if (n > 0 && !(out->events = calloc((size_t)n, sizeof *out->events))) {
+		res_feed_free(out);
 		return DB_ERROR;
+	}
 	for (int i = 0; i < n; i++) {
 		const int c = FEED_COL;
 		if (PQgetisnull(res, i, c))
@@ -72,40 +78,28 @@ static enum db_status feed_read(PGresult *res, struct res_feed *out)
 enum db_status res_repo_feed_room(long long room_id, struct res_feed *out)
 {
 	char room[24];
-	PGresult *res = NULL;
 	snprintf(room, sizeof room, "%lld", room_id);
-	const char *params[] = {room};
-	memset(out, 0, sizeof *out);
 	/* One row per reservation, or one with NULLs for a room without any; none for an unknown
 	 * room.  Only the columns a busy time shows: the purpose and the holder never leave the
 	 * database. */
 	/* clang-format off */
-	enum db_status st = db_exec(
-		&res,
+	enum db_status st = feed_query(
 		"SELECT m.name, m.time_zone, " FEED_EVENT_COLUMNS("NULL::text") " "
 		"FROM rooms m LEFT JOIN LATERAL (SELECT * FROM reservations r "
 		"  WHERE r.room_id = m.id AND r.status = 'confirmed' AND " FEED_WINDOW("r") ") r "
 		"  ON true "
 		"WHERE m.id = $1::bigint AND NOT m.deleted ORDER BY r.start_time, r.id",
-		1, params);
+		room, out);
 	/* clang-format on */
-	if (st != DB_OK)
-		return st;
-	st = feed_read(res, out);
 	if (st == DB_OK && out->found) {
-		out->room_name = PQgetvalue(res, 0, 0);
-		out->zone = PQgetvalue(res, 0, 1);
+		out->room_name = PQgetvalue(out->rows, 0, 0);
+		out->zone = PQgetvalue(out->rows, 0, 1);
 	}
-	if (st != DB_OK)
-		res_feed_free(out);
 	return st;
 }
 
 enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
 {
-	PGresult *res = NULL;
-	const char *params[] = {hash};
-	memset(out, 0, sizeof *out);
 	/* The reservations the token's owner organises.
 	 * ATTENDEES (issue 14 item 1): the reservations the owner is invited to join this set here,
 	 * as a second branch of the same window:
@@ -113,25 +107,20 @@ enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
 	 *   WHERE r.attendees_key @> ARRAY[lower(t.email)] AND FEED_WINDOW("r")
 	 * (the GIN index on attendees_key; t.email is the address stored with the token). */
 	/* clang-format off */
-	enum db_status st = db_exec(
-		&res,
+	enum db_status st = feed_query(
 		"SELECT t.user_id, t.token_hash, " FEED_EVENT_COLUMNS("r.purpose") " "
 		"FROM feed_tokens t LEFT JOIN LATERAL ("
 		"  SELECT r.* FROM reservations r WHERE r.user_id = t.user_id AND " FEED_WINDOW("r")
 		") r ON true "
 		"LEFT JOIN rooms m ON m.id = r.room_id "
 		"WHERE t.token_hash = $1 ORDER BY r.start_time, r.id",
-		1, params);
+		hash, out);
 	/* clang-format on */
-	if (st != DB_OK)
-		return st;
-	st = feed_read(res, out);
 	if (st == DB_OK && out->found) {
-		out->user_id = db_int(res, 0, 0);
-		snprintf(out->token_hash, sizeof out->token_hash, "%s", PQgetvalue(res, 0, 1));
+		out->user_id = db_int(out->rows, 0, 0);
+		snprintf(out->token_hash, sizeof out->token_hash, "%s",
+		         PQgetvalue(out->rows, 0, 1));
 	}
-	if (st != DB_OK)
-		res_feed_free(out);
 	return st;
 }
 
