@@ -93,18 +93,21 @@ static void feed_event(struct ical_text *out, const struct res_feed_event *e, bo
 	ical_prop(out, "END", "VEVENT");
 }
 
-/* The VCALENDAR of feed f named name (X-WR-CALNAME) into out; zone (may be NULL) is described
- * even without events.  busy: times only (a room's feed).  False when memory ran out or a text
- * was not UTF-8. */
-static bool feed_write(const struct res_feed *f, const char *name, const char *zone, bool busy,
-                       struct ical_text *out)
+/* The VCALENDAR of feed f named name + suffix (X-WR-CALNAME) into out; zone (may be NULL) is
+ * described even without events.  busy: times only (a room's feed).  False when memory ran out
+ * or a text was not UTF-8. */
+static bool feed_write(const struct res_feed *f, const char *name, const char *suffix,
+                       const char *zone, bool busy, struct ical_text *out)
 {
 	struct feed_zones zones = {.n = 0};
 	ical_prop(out, "BEGIN", "VCALENDAR");
 	ical_prop(out, "VERSION", "2.0");
 	ical_prop(out, "PRODID", "-//meeting-rooms//reservation-service//EN");
 	ical_prop(out, "CALSCALE", "GREGORIAN");
-	ical_prop_text(out, "X-WR-CALNAME", name);
+	ical_lit(out, "X-WR-CALNAME:");
+	ical_escaped(out, name);
+	ical_escaped(out, suffix);
+	ical_end_line(out);
 	/* How often to ask again: RFC 7986 and the older name clients still read. */
 	ical_prop(out, "REFRESH-INTERVAL;VALUE=DURATION", FEED_REFRESH);
 	ical_prop(out, "X-PUBLISHED-TTL", FEED_REFRESH);
@@ -163,9 +166,7 @@ void res_handle_feed_room(struct req *r)
 		req_error(r, ERR_NOT_FOUND, NULL, "no room with id %lld", id);
 		goto out;
 	}
-	char calname[512];
-	snprintf(calname, sizeof calname, "%s (busy)", f.room_name);
-	if (!feed_write(&f, calname, f.zone, true, &out)) {
+	if (!feed_write(&f, f.room_name, " (busy)", f.zone, true, &out)) {
 		log_error("room %lld: no calendar feed (out of memory or text not UTF-8)", id);
 		req_error(r, ERR_INTERNAL, NULL, "room %lld cannot be written as iCalendar", id);
 		goto out;
@@ -216,7 +217,7 @@ void res_handle_feed_me(struct req *r)
 		req_error(r, ERR_NOT_FOUND, NULL, "no calendar feed for this token");
 		goto out;
 	}
-	if (!feed_write(&f, "My reservations", NULL, false, &out)) {
+	if (!feed_write(&f, "My reservations", "", NULL, false, &out)) {
 		log_error("user %lld: no calendar feed (out of memory or text not UTF-8)",
 		          f.user_id);
 		req_error(r, ERR_INTERNAL, NULL, "the feed cannot be written as iCalendar");
