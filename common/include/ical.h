@@ -59,5 +59,12 @@ void ical_utc(long long secs, char out[ICAL_DATETIME_LEN]);
 /* Writes a local "YYYY-MM-DDTHH:MM:SS" (the form PostgreSQL gives a timestamp) as the iCalendar
  * "YYYYMMDDTHHMMSS" into out.  Returns false when local is not of that form. */
 bool ical_local(const char *local, char out[ICAL_DATETIME_LEN]);
+/* A whole line "name:YYYYMMDDTHHMMSSZ" for secs since the epoch (DTSTAMP, or an instant that
+ * needs no zone). */
+void ical_prop_utc(struct ical_text *t, const char *name, long long secs);
+/* A whole line "name;TZID=zone:YYYYMMDDTHHMMSS" for local "YYYY-MM-DDTHH:MM:SS" (the VTIMEZONE of
+ * zone is the caller's to write).  Returns false (and writes nothing) when local is not of that
+ * form. */
+bool ical_prop_local(struct ical_text *t, const char *name, const char *zone, const char *local);
 
 #endif

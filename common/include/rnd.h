@@ -14,4 +14,14 @@ bool rnd_bytes(void *out, size_t n);
 /* A base64url string of nbytes random bytes (heap, caller frees), or NULL on failure. */
 char *rnd_token(size_t nbytes);
 
+/* Hex SHA-256 and its NUL. */
+#define RND_TOKEN_HASH_LEN 65
+/* The lower-case hex SHA-256 of token: the form in which a database stores a secret handed out
+ * (refresh tokens, sign-in cookies, calendar feed tokens), so that reading the table does not
+ * give the secret. */
+void rnd_token_hash(const char *token, char out[RND_TOKEN_HASH_LEN]);
+/* True when a and b are the same hash (both non-NULL, same length), compared in constant time
+ * so that an attacker timing refusals learns nothing about a stored hash. */
+bool rnd_token_hash_equal(const char *a, const char *b);
+
 #endif

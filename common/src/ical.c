@@ -160,6 +160,27 @@ bool ical_local(const char *local, char out[ICAL_DATETIME_LEN])
 	return true;
 }
 
+void ical_prop_utc(struct ical_text *t, const char *name, long long secs)
+{
+	char value[ICAL_DATETIME_LEN];
+	ical_utc(secs, value);
+	ical_prop(t, name, value);
+}
+
+bool ical_prop_local(struct ical_text *t, const char *name, const char *zone, const char *local)
+{
+	char value[ICAL_DATETIME_LEN];
+	if (!ical_local(local, value))
+		return false;
+	ical_raw(t, name, strlen(name));
+	ical_lit(t, ";TZID=");
+	ical_raw(t, zone, strlen(zone));
+	ical_lit(t, ":");
+	ical_raw(t, value, strlen(value));
+	ical_end_line(t);
+	return true;
+}
+
 /* ---- VTIMEZONE ---- */
 
 /* TZif files are a few KB (the largest of tzdata 2025 is under 4 KB); anything much larger is

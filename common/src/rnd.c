@@ -3,8 +3,11 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "encoding.h"
 
@@ -33,4 +36,21 @@ char *rnd_token(size_t nbytes)
 	if (nbytes == 0 || nbytes > sizeof b || RAND_bytes(b, (int)nbytes) != 1)
 		return NULL;
 	return enc_b64url_encode(b, nbytes);
+}
+
+void rnd_token_hash(const char *token, char out[RND_TOKEN_HASH_LEN])
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)token, strlen(token), d);
+	enc_hex(d, sizeof d, out);
+}
+
+bool rnd_token_hash_equal(const char *a, const char *b)
+{
+	if (!a || !b)
+		return false;
+	size_t n = strlen(a);
+	/* The length of a hash is public (always 64); only the content is compared in constant
+	 * time. */
+	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
 }

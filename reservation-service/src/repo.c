@@ -18,6 +18,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "outbox.h"
+#include "repo_feeds.h"
 #include "revoke.h"
 #include "sqlbuild.h"
 #include "timefmt.h"
@@ -627,6 +628,8 @@ enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at,
 	st = revoke_apply(user_id, occurred_at, "user_deleted", NULL);
 	if (st == DB_OK)
 		st = cancel_future(false, ids, "user_deleted", topic, cancelled);
+	if (st == DB_OK)
+		st = res_repo_feed_token_revoke(user_id);
 	if (st != DB_OK) {
 		db_rollback();
 		return st;
@@ -640,6 +643,9 @@ enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
 	if (st != DB_OK)
 		return st;
 	st = revoke_apply(user_id, occurred_at, reason, NULL);
+	/* A disabled user's calendar feed stops (a role change leaves it). */
+	if (st == DB_OK && strcmp(reason, "user_disabled") == 0)
+		st = res_repo_feed_token_revoke(user_id);
 	if (st != DB_OK) {
 		db_rollback();
 		return st;

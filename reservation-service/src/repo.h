@@ -124,13 +124,14 @@ enum db_status res_repo_rooms_without_details(long long *count);
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,
                                     long *cancelled);
 /* In one transaction: voids the user's tokens issued before occurred_at (the deletion's time,
- * RFC 3339; NULL = now; revoke_apply) and cancels all the user's future confirmed reservations,
- * also those made after the deletion (with a token not yet known to be void).  A booking racing
+ * RFC 3339; NULL = now; revoke_apply), cancels all the user's future confirmed reservations,
+ * also those made after the deletion (with a token not yet known to be void), and removes the
+ * user's calendar feed token.  A booking racing
  * with it waits in revoke_guard() and is refused or cancelled. */
 enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at, const char *topic,
                                      long *cancelled);
 /* Voids the user's tokens issued before occurred_at (RFC 3339; NULL = now); reason is the event
- * type. */
+ * type ("user_disabled" also removes the user's calendar feed token, in the same transaction). */
 enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
                                      const char *reason);
 

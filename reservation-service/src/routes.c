@@ -2,6 +2,7 @@
 #include "routes.h"
 
 #include "countof.h"
+#include "feeds.h"
 #include "grid.h"
 #include "handlers.h"
 #include "search.h"
@@ -26,6 +27,10 @@ const struct http_route res_routes[] = {
 	{{"GET", "/webhooks/{id}"}, res_handle_webhook_get, HTTP_ADMIN},
 	{{"DELETE", "/webhooks/{id}"}, res_handle_webhook_delete, HTTP_ADMIN},
 	{{"GET", "/webhooks/{id}/deliveries"}, res_handle_webhook_deliveries, HTTP_ADMIN},
+	{{"GET", "/calendars/rooms/{id}"}, res_handle_feed_room, HTTP_BEARER},
+	{{"GET", "/calendars/me.ics"}, res_handle_feed_me, HTTP_PUBLIC},
+	{{"POST", "/calendars/me/token"}, res_handle_feed_token_create, HTTP_BEARER},
+	{{"DELETE", "/calendars/me/token"}, res_handle_feed_token_delete, HTTP_BEARER},
 };
 
 const size_t res_routes_count = countof(res_routes);

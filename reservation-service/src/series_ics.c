@@ -39,22 +39,9 @@ static void series_ics_local_text(long days, int secs, char out[TIMEFMT_RFC3339_
 static void series_ics_tzid_prop(struct ical_text *out, const char *name, const char *zone,
                                  long days, int secs)
 {
-	char local[TIMEFMT_RFC3339_LEN], ical[ICAL_DATETIME_LEN];
+	char local[TIMEFMT_RFC3339_LEN];
 	series_ics_local_text(days, secs, local);
-	(void)ical_local(local, ical);
-	ical_raw(out, name, strlen(name));
-	ical_lit(out, ";TZID=");
-	ical_raw(out, zone, strlen(zone));
-	ical_lit(out, ":");
-	ical_raw(out, ical, strlen(ical));
-	ical_end_line(out);
-}
-
-static void series_ics_utc_prop(struct ical_text *out, const char *name, long long secs)
-{
-	char ical[ICAL_DATETIME_LEN];
-	ical_utc(secs, ical);
-	ical_prop(out, name, ical);
+	(void)ical_prop_local(out, name, zone, local);
 }
 
 /* An exact duration (RFC 5545 3.3.6) in hours, minutes and seconds: "PT1H", "PT1H0M30S",
@@ -155,11 +142,11 @@ static void series_ics_override(const struct series_ics *s, const char *uid, con
 {
 	ical_prop(out, "BEGIN", "VEVENT");
 	ical_prop(out, "UID", uid);
-	series_ics_utc_prop(out, "DTSTAMP", s->stamp_utc);
+	ical_prop_utc(out, "DTSTAMP", s->stamp_utc);
 	ical_prop(out, "SEQUENCE", sequence);
 	series_ics_tzid_prop(out, "RECURRENCE-ID", s->zone, recur_days, recur_secs);
-	series_ics_utc_prop(out, "DTSTART", o->start_utc);
-	series_ics_utc_prop(out, "DTEND", o->end_utc);
+	ical_prop_utc(out, "DTSTART", o->start_utc);
+	ical_prop_utc(out, "DTEND", o->end_utc);
 	ical_prop_text(out, "SUMMARY", series_ics_summary(o->purpose ? o->purpose : s->purpose));
 	if (o->room_name || s->room_name)
 		ical_prop_text(out, "LOCATION", o->room_name ? o->room_name : s->room_name);
@@ -235,9 +222,9 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	snprintf(sequence, sizeof sequence, "%d", s->version > 0 ? s->version - 1 : 0);
 	ical_prop(out, "BEGIN", "VEVENT");
 	ical_prop(out, "UID", uid);
-	series_ics_utc_prop(out, "DTSTAMP", s->stamp_utc);
-	series_ics_utc_prop(out, "CREATED", s->created_utc);
-	series_ics_utc_prop(out, "LAST-MODIFIED", s->updated_utc);
+	ical_prop_utc(out, "DTSTAMP", s->stamp_utc);
+	ical_prop_utc(out, "CREATED", s->created_utc);
+	ical_prop_utc(out, "LAST-MODIFIED", s->updated_utc);
 	ical_prop(out, "SEQUENCE", sequence);
 	series_ics_tzid_prop(out, "DTSTART", s->zone, first.days, first.secs);
 	char duration[48];

@@ -44,7 +44,7 @@ OWNED = {("GET", "/reservations/{id}"), ("PUT", "/reservations/{id}"),
          ("PUT", "/reservations/series/{id}"), ("DELETE", "/reservations/series/{id}")}
 MISSING_ID = 2147480000
 PUBLIC_API = {("GET", "/auth/google/login"), ("GET", "/auth/google/callback"),
-              ("POST", "/auth/refresh")}
+              ("POST", "/auth/refresh"), ("GET", "/calendars/me.ics")}
 
 
 def _parse(path):
@@ -218,6 +218,12 @@ BUILDERS = {
     ("DELETE", "/webhooks/{id}"): lambda w: (f"/webhooks/{w.webhook()}", None, None),
     ("GET", "/webhooks/{id}/deliveries"): lambda w: (f"/webhooks/{w.webhook()}/deliveries", None,
                                                      None),
+    ("GET", "/calendars/rooms/{id}"): lambda w: (f"/calendars/rooms/{w.bookable['id']}.ics", None,
+                                                 None),
+    # The feed token, not a bearer, authenticates: the route is public (a bearer changes nothing).
+    ("GET", "/calendars/me.ics"): lambda w: (None, {"token": "A" * 43}, None),
+    ("POST", "/calendars/me/token"): lambda w: (None, None, None),
+    ("DELETE", "/calendars/me/token"): lambda w: (None, None, None),
 }
 
 

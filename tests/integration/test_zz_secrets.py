@@ -6,17 +6,20 @@ gateway's (access and error log) and the OpenID Connect provider's — and looks
 the Google client secret, the database password, anything shaped like a JWT (every access token
 of the session, and every id_token, would match), and the access/refresh tokens, authorization
 code and state of sign-ins performed here (directly and through the gateway, the way a browser
-comes back in production), also when the gateway's /auth/* limit refuses the callback.
+comes back in production), also when the gateway's /auth/* limit refuses the callback; and a
+calendar feed token, which travels in a query string, also when the gateway cannot reach the
+service.
 """
 import glob
 import http.client
 import os
 import re
+import time
 import urllib.parse
 
 import requests
 
-from harness import SECRET, bearer, query_of
+from harness import SECRET, bearer, operator_token, query_of
 
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 CLIENT_SECRET = "test-client-secret"
@@ -117,6 +120,28 @@ def test_no_code_or_state_in_logs_when_signing_in_through_the_gateway(stack):
                "access token": tokens["access_token"],
                "refresh token": tokens["refresh_token"]}
     found = findings(stack, needles, jwt_shapes=False)
+    assert not found, f"secrets in logs: {found}"
+
+
+def test_no_feed_token_in_logs_even_when_the_service_is_down(stack):
+    """GET /calendars/me.ics?token=… (docs/api.md#calendar-feeds): the token is in the query
+    string, which nginx quotes in its error log when the upstream cannot be reached (502)."""
+    gw = stack.gateway.url
+    access, _ = operator_token(stack.user, "secrets-feed@example.com")
+    r = requests.post(f"{gw}/calendars/me/token", headers=bearer(access), timeout=10)
+    assert r.status_code == 201, r.text
+    feed = r.json()["token"]
+    assert requests.get(f"{gw}/calendars/me.ics", params={"token": feed},
+                        timeout=10).status_code == 200
+    svc = stack.reservation
+    assert svc.stop() == 0
+    try:
+        r = requests.get(f"{gw}/calendars/me.ics", params={"token": feed}, timeout=30)
+        assert r.status_code == 502 and r.json()["code"] == "bad_gateway"
+    finally:
+        svc.start()
+    time.sleep(1.5)  # the access log is flushed every second
+    found = findings(stack, {"feed token": feed}, jwt_shapes=False)
     assert not found, f"secrets in logs: {found}"
 
 

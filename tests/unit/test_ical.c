@@ -164,6 +164,15 @@ static void test_datetimes(void **state)
 	                                  "2026-03-17T10:00:00Z", "2026-3-17T10:00:00"};
 	for (size_t i = 0; i < countof(bad); i++)
 		assert_false(ical_local(bad[i], out));
+
+	struct ical_text t = {0};
+	ical_prop_utc(&t, "DTSTAMP", 1773738000);
+	assert_true(ical_prop_local(&t, "DTSTART", "Europe/Berlin", "2026-03-17T10:00:00"));
+	assert_false(ical_prop_local(&t, "DTEND", "Europe/Berlin", "2026-03-17 11:00:00"));
+	assert_false(t.text.failed);
+	assert_string_equal(t.text.data, "DTSTAMP:20260317T090000Z\r\n"
+	                                 "DTSTART;TZID=Europe/Berlin:20260317T100000\r\n");
+	ical_text_free(&t);
 }
 
 struct zone_case {

@@ -1,4 +1,5 @@
-/* Unit tests of common/src/rnd.c: version-4 UUIDs and random base64url tokens. */
+/* Unit tests of common/src/rnd.c: version-4 UUIDs, random base64url tokens and the hashes they
+ * are stored under. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,12 +91,31 @@ static void test_tokens_unique(void **state)
 		free(tokens[i]);
 }
 
+/* SHA-256 (FIPS 180-2 appendix B.1 for "abc"), lower-case hex; equal only when equal. */
+static void test_token_hash(void **state)
+{
+	(void)state;
+	char a[RND_TOKEN_HASH_LEN], b[RND_TOKEN_HASH_LEN];
+	rnd_token_hash("abc", a);
+	assert_string_equal(a, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	rnd_token_hash("abc", b);
+	assert_true(rnd_token_hash_equal(a, b));
+	rnd_token_hash("abd", b);
+	assert_false(rnd_token_hash_equal(a, b));
+	assert_false(rnd_token_hash_equal(a, NULL));
+	assert_false(rnd_token_hash_equal(NULL, NULL));
+	assert_false(rnd_token_hash_equal(a, ""));
+	a[63] = '\0';
+	assert_false(rnd_token_hash_equal(a, b)); /* another length */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uuid_format_and_unique),
 		cmocka_unit_test(test_token_lengths),
 		cmocka_unit_test(test_tokens_unique),
+		cmocka_unit_test(test_token_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

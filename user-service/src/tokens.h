@@ -9,18 +9,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rnd.h"
+
 /* Hex SHA-256 and its NUL. */
-#define USER_TOKEN_HASH_LEN 65
+#define USER_TOKEN_HASH_LEN RND_TOKEN_HASH_LEN
 /* The longest token user_token_seal accepts (refresh tokens are 43 characters). */
 #define USER_TOKEN_SEAL_MAX 128
 /* A sealed token in base64url: 12-byte nonce, the encrypted token, 16-byte tag; and the NUL. */
 #define USER_TOKEN_BOX_LEN (((12 + USER_TOKEN_SEAL_MAX + 16) * 4 + 2) / 3 + 1)
 
-/* The lower-case hex SHA-256 of token, the form in which the database stores secrets. */
+/* The lower-case hex SHA-256 of token, the form in which the database stores secrets
+ * (rnd_token_hash). */
 void user_token_hash(const char *token, char out[USER_TOKEN_HASH_LEN]);
 
 /* True when a and b are the same hash (both non-NULL, same length), compared in constant time
- * so that an attacker timing refusals learns nothing about a stored hash. */
+ * so that an attacker timing refusals learns nothing about a stored hash (rnd_token_hash_equal). */
 bool user_token_hash_equal(const char *a, const char *b);
 
 /* Seals successor (at most USER_TOKEN_SEAL_MAX bytes) under a key derived from presented — the

@@ -1,0 +1,170 @@
+/* The SQL of the calendar feeds (repo_feeds.h).  A feed is one statement: the room (or the
+ * token) and its reservations in the window, read on the (room_id, start_time) or (user_id,
+ * start_time) index as a range of start times, the window's start moved back by the longest
+ * reservation the rules allow so that one that started before it and overlaps it is found. */
+#include "repo_feeds.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The window: 30 days back, 365 ahead, in hours (a day of the session's zone could be 23 or 25
+ * hours long). */
+#define FEED_FROM "now() - interval '720 hours'"
+#define FEED_TO "now() + interval '8760 hours'"
+/* MAX_DURATION_MINUTES is at most 44640 (31 days): no reservation is longer. */
+#define FEED_LONGEST "interval '744 hours'"
+/* Reservation r (an alias) overlaps the window. */
+#define FEED_WINDOW(r)                                                                      \
+	r ".start_time >= " FEED_FROM " - " FEED_LONGEST " AND " r ".start_time < " FEED_TO \
+	  " AND " r ".end_time > " FEED_FROM
+
+/* The columns of one event, from column FEED_COL on (r a reservation, m its room); purpose is
+ * the SQL expression of the purpose column (NULL for busy times). */
+#define FEED_EVENT_COLUMNS(purpose)                                                                    \
+	"r.id, extract(epoch FROM r.start_time)::bigint, extract(epoch FROM r.end_time)::bigint, "     \
+	"floor(extract(epoch FROM r.created_at))::bigint, "                                            \
+	"floor(extract(epoch FROM r.updated_at))::bigint, r.version, r.status = 'cancelled', " purpose \
+	", m.name, m.time_zone, res_feed_local(r.start_time, m.time_zone), "                           \
+	"res_feed_local(r.end_time, m.time_zone)"
+#define FEED_COL 2
+
+void res_feed_free(struct res_feed *f)
+{
+	PQclear(f->rows);
+	free(f->events);
+	memset(f, 0, sizeof *f);
+}
+
+/* Runs a feed's statement (sql, one parameter) and reads its rows into out: one event per row
+ * whose column FEED_COL (the reservation's id) is not NULL, out->found when there is any row;
+ * out->rows owns the result.  On failure out is empty. */
+static enum db_status feed_query(const char *sql, const char *param, struct res_feed *out)
+{
+	PGresult *res = NULL;
+	const char *params[] = {param};
+	memset(out, 0, sizeof *out);
+	enum db_status st = db_exec(&res, sql, 1, params);
+	if (st != DB_OK)
+		return st;
+	int n = PQntuples(res);
+	out->rows = res;
+	out->found = n > 0;
+	if (n > 0 && !(out->events = calloc((size_t)n, sizeof *out->events))) {
+		res_feed_free(out);
+		return DB_ERROR;
+	}
+	for (int i = 0; i < n; i++) {
+		const int c = FEED_COL;
+		if (PQgetisnull(res, i, c))
+			continue; /* the room or token without reservations */
+		struct res_feed_event *e = &out->events[out->nevents++];
+		e->id = db_int(res, i, c);
+		e->start_utc = db_int(res, i, c + 1);
+		e->end_utc = db_int(res, i, c + 2);
+		e->created_utc = db_int(res, i, c + 3);
+		e->updated_utc = db_int(res, i, c + 4);
+		e->version = db_int(res, i, c + 5);
+		e->cancelled = db_bool(res, i, c + 6);
+		e->purpose = db_value(res, i, c + 7);
+		e->room_name = PQgetvalue(res, i, c + 8);
+		e->zone = PQgetvalue(res, i, c + 9);
+		e->local_start = db_value(res, i, c + 10);
+		e->local_end = db_value(res, i, c + 11);
+	}
+	return DB_OK;
+}
+
+enum db_status res_repo_feed_room(long long room_id, struct res_feed *out)
+{
+	char room[24];
+	snprintf(room, sizeof room, "%lld", room_id);
+	/* One row per reservation, or one with NULLs for a room without any; none for an unknown
+	 * room.  Only the columns a busy time shows: the purpose and the holder never leave the
+	 * database. */
+	/* clang-format off */
+	enum db_status st = feed_query(
+		"SELECT m.name, m.time_zone, " FEED_EVENT_COLUMNS("NULL::text") " "
+		"FROM rooms m LEFT JOIN LATERAL (SELECT * FROM reservations r "
+		"  WHERE r.room_id = m.id AND r.status = 'confirmed' AND " FEED_WINDOW("r") ") r "
+		"  ON true "
+		"WHERE m.id = $1::bigint AND NOT m.deleted ORDER BY r.start_time, r.id",
+		room, out);
+	/* clang-format on */
+	if (st == DB_OK && out->found) {
+		out->room_name = PQgetvalue(out->rows, 0, 0);
+		out->zone = PQgetvalue(out->rows, 0, 1);
+	}
+	return st;
+}
+
+enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
+{
+	/* The reservations the token's owner organises.
+	 * ATTENDEES (issue 14 item 1): the reservations the owner is invited to join this set here,
+	 * as a second branch of the same window:
+	 *   UNION SELECT r.* FROM reservations r
+	 *   WHERE r.attendees_key @> ARRAY[lower(t.email)] AND FEED_WINDOW("r")
+	 * (the GIN index on attendees_key; t.email is the address stored with the token). */
+	/* clang-format off */
+	enum db_status st = feed_query(
+		"SELECT t.user_id, t.token_hash, " FEED_EVENT_COLUMNS("r.purpose") " "
+		"FROM feed_tokens t LEFT JOIN LATERAL ("
+		"  SELECT r.* FROM reservations r WHERE r.user_id = t.user_id AND " FEED_WINDOW("r")
+		") r ON true "
+		"LEFT JOIN rooms m ON m.id = r.room_id "
+		"WHERE t.token_hash = $1 ORDER BY r.start_time, r.id",
+		hash, out);
+	/* clang-format on */
+	if (st == DB_OK && out->found) {
+		out->user_id = db_int(out->rows, 0, 0);
+		snprintf(out->token_hash, sizeof out->token_hash, "%s",
+		         PQgetvalue(out->rows, 0, 1));
+	}
+	return st;
+}
+
+enum db_status res_repo_feed_token_set(long long user_id, const char *email, const char *hash,
+                                       long long issued_ms, bool *revoked)
+{
+	char user[24], issued[24];
+	PGresult *res = NULL;
+	snprintf(user, sizeof user, "%lld", user_id);
+	snprintf(issued, sizeof issued, "%lld", issued_ms);
+	const char *params[] = {user, hash, email, issued};
+	*revoked = false;
+	/* revoke_guard first, before any row lock (revoke.h). */
+	enum db_status st = db_write(
+		&res,
+		"INSERT INTO feed_tokens AS f (user_id, token_hash, email) "
+		"SELECT $1::bigint, $2, $3 WHERE NOT revoke_guard($1::bigint, $4::bigint) "
+		"ON CONFLICT (user_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, "
+		"  email = EXCLUDED.email, created_at = now() "
+		"RETURNING 1",
+		4, params);
+	if (st == DB_OK)
+		*revoked = PQntuples(res) == 0;
+	PQclear(res);
+	return st;
+}
+
+enum db_status res_repo_feed_token_delete(long long user_id, bool *removed)
+{
+	char user[24];
+	PGresult *res = NULL;
+	snprintf(user, sizeof user, "%lld", user_id);
+	const char *params[] = {user};
+	enum db_status st = db_write(
+		&res, "DELETE FROM feed_tokens WHERE user_id = $1::bigint RETURNING 1", 1, params);
+	*removed = st == DB_OK && PQntuples(res) > 0;
+	PQclear(res);
+	return st;
+}
+
+enum db_status res_repo_feed_token_revoke(long long user_id)
+{
+	char user[24];
+	snprintf(user, sizeof user, "%lld", user_id);
+	const char *params[] = {user};
+	return db_exec(NULL, "DELETE FROM feed_tokens WHERE user_id = $1::bigint", 1, params);
+}
