@@ -86,8 +86,14 @@ static void feed_event(struct ical_text *out, const struct res_feed_event *e, bo
 		ical_prop_text(out, "SUMMARY",
 		               e->purpose && *e->purpose ? e->purpose : "Reservation");
 	ical_prop_text(out, "LOCATION", e->room_name);
-	/* Attendees (issue 14 item 1): the meeting URL goes here (URL and DESCRIPTION) once
-	 * reservations carry it. */
+	/* The online meeting's link, as URL (RFC 5545 3.8.4.6) and for the clients that show only
+	 * the description; without the Jitsi token (a feed is a long-lived URL). */
+	if (!busy && e->meeting_url) {
+		ical_prop(out, "URL", e->meeting_url);
+		ical_lit(out, "DESCRIPTION:Online meeting: ");
+		ical_escaped(out, e->meeting_url);
+		ical_end_line(out);
+	}
 	ical_prop(out, "STATUS", e->cancelled ? "CANCELLED" : "CONFIRMED");
 	ical_prop(out, "TRANSP", e->cancelled ? "TRANSPARENT" : "OPAQUE");
 	ical_prop(out, "END", "VEVENT");

@@ -13,6 +13,7 @@
 #include "encoding.h"
 #include "jsonx.h"
 #include "log.h"
+#include "meeting.h"
 #include "repo.h"
 #include "rrule.h"
 #include "search.h"
@@ -147,6 +148,25 @@ static void reply_rules(struct req *r, const struct res_change *c, long long now
 	req_invalid(r, details);
 }
 
+void res_reply_capacity(struct req *r, const json_t *problem)
+{
+	long long people = (long long)json_integer_value(json_array_get(problem, 0));
+	long long capacity = (long long)json_integer_value(json_array_get(problem, 1));
+	req_error(r, ERR_VALIDATION_FAILED,
+	          json_pack("{s:o}", "attendees",
+	                    json_sprintf("%lld people (%lld attendees and the organizer) exceed "
+	                                 "the room's capacity of %lld",
+	                                 people, people - 1, capacity)),
+	          "the attendees and the organizer exceed the room's capacity");
+}
+
+void res_set_organizer(struct req *r, struct res_change *c)
+{
+	const struct auth_user *u = req_user(r);
+	c->organizer_email = u->email[0] ? u->email : NULL;
+	c->organizer_name = u->name[0] ? u->name : NULL;
+}
+
 /* Replies for the outcome of a create (ok_status 201) or an update (200) of reservation id,
  * checked at now (c: its resolved times for RES_RULES); res and conflicts are stolen. */
 static void reply_change(struct req *r, enum res_outcome outcome, long long id, bool if_match,
@@ -158,8 +178,12 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		req_add_header(r, "Idempotent-Replayed", "true");
 		/* fall through */
 	case RES_DONE:
+		res_meeting_sign(res);
 		reply_reservation(r, ok_status, res);
 		res = NULL;
+		break;
+	case RES_CAPACITY:
+		res_reply_capacity(r, conflicts);
 		break;
 	case RES_KEY_MISMATCH:
 		res_reply_key_mismatch(r);
@@ -242,6 +266,7 @@ void res_handle_create(struct req *r)
 	 * so that every problem of the body is reported together. */
 	struct rrule rule;
 	bool series = false, skip = false;
+	char *meeting_url = NULL; /* owned */
 
 	if (key && !res_validate_idempotency_key(key)) {
 		req_error(r, ERR_BAD_REQUEST,
@@ -274,6 +299,7 @@ void res_handle_create(struct req *r)
 	}
 	c.user_id = req_user(r)->id;
 	c.token_issued_ms = req_user(r)->issued_ms;
+	res_set_organizer(r, &c);
 	q.now = (long long)time(NULL);
 	if (key)
 		body_hash(body, hash);
@@ -282,6 +308,11 @@ void res_handle_create(struct req *r)
 		goto out;
 	}
 	enum res_outcome outcome;
+	if (c.online_meeting == RES_ONLINE_ON &&
+	    !(c.meeting_url = meeting_url = res_meeting_new_url())) {
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
 	st = res_repo_create(&c, &q, key, key ? hash : NULL, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
@@ -293,6 +324,7 @@ void res_handle_create(struct req *r)
 	reply_change(r, outcome, 0, false, 201, &c, q.now, res, conflicts);
 	res = conflicts = NULL;
 out:
+	free(meeting_url);
 	json_decref(conflicts);
 	json_decref(res);
 	json_decref(times);
@@ -314,6 +346,7 @@ void res_handle_get(struct req *r)
 	else if (!res)
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
 	else if (may_access(r, res)) {
+		res_meeting_sign(res);
 		reply_reservation(r, 200, res);
 		res = NULL;
 	}
@@ -346,9 +379,9 @@ void res_handle_list(struct req *r)
 	struct res_filter f = {0};
 	json_t *cursor = NULL, *next = NULL;
 	struct jsonx_text page = {0};
-	char date[16], status[16];
-	bool present = false;
-	int hd, hs;
+	char date[16], status[16], role[16];
+	bool present = false, attendee = false;
+	int hd, hs, hr;
 	const struct auth_user *u = req_user(r);
 
 	if (!req_page(r, &f.limit, &cursor) ||
@@ -357,8 +390,18 @@ void res_handle_list(struct req *r)
 	    !req_query_int(r, "series_id", 1, 9007199254740991LL, &f.series_id, &present) ||
 	    (hd = req_query(r, "date", date, sizeof date)) < 0 ||
 	    (hs = req_query(r, "status", status, sizeof status)) < 0 ||
+	    (hr = req_query(r, "role", role, sizeof role)) < 0 ||
 	    !query_time(r, "from", &f.from, &f.has_from) || !query_time(r, "to", &f.to, &f.has_to))
 		goto out;
+	/* role=attendee: the reservations that invite the caller's e-mail address (anyone's);
+	 * organizer (the default): the caller's own, as before. */
+	if (hr == 1) {
+		attendee = strcmp(role, "attendee") == 0;
+		if (!attendee && strcmp(role, "organizer") != 0) {
+			req_bad_query(r, "role", "must be organizer or attendee");
+			goto out;
+		}
+	}
 	if (!u->admin) {
 		/* Employees see their own reservations; naming someone else is refused. */
 		if (f.user_id && f.user_id != u->id) {
@@ -366,8 +409,11 @@ void res_handle_list(struct req *r)
 			          "only admins may list other users' reservations");
 			goto out;
 		}
-		f.user_id = u->id;
+		if (!attendee)
+			f.user_id = u->id;
 	}
+	if (attendee)
+		f.attendee = u->email;
 	int y, m, d;
 	if (hd == 1) {
 		if (!timefmt_parse_date(date, &y, &m, &d)) {
@@ -481,6 +527,7 @@ void res_handle_update(struct req *r)
 	struct res_request q = {.rules = &rules->span, .topic = rules->topic};
 	long long id, if_match = 0;
 	bool following;
+	char *meeting_url = NULL; /* owned */
 
 	if (!req_param_id(r, "id", &id) || !read_scope(r, &following))
 		goto out;
@@ -500,6 +547,12 @@ void res_handle_update(struct req *r)
 	c.expected_version = if_match;
 	q.admin = req_user(r)->admin;
 	q.now = (long long)time(NULL);
+	/* A link made in case the reservation has none yet: it keeps the one it has. */
+	if (c.online_meeting == RES_ONLINE_ON &&
+	    !(c.meeting_url = meeting_url = res_meeting_new_url())) {
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
 	enum res_outcome outcome;
 	enum db_status st = res_repo_update(id, &c, &q, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
@@ -509,6 +562,7 @@ void res_handle_update(struct req *r)
 	reply_change(r, outcome, id, if_match != 0, 200, &c, q.now, res, conflicts);
 	res = conflicts = NULL;
 out:
+	free(meeting_url);
 	json_decref(conflicts);
 	json_decref(res);
 	json_decref(times);

@@ -29,6 +29,11 @@ void res_reply_room_problem(struct req *r, bool found);
 void res_reply_room_unavailable(struct req *r);
 void res_reply_key_mismatch(struct req *r);
 void res_reply_token_revoked(struct req *r);
+/* 422 naming attendees for a booking whose attendees and organizer exceed the room's capacity;
+ * problem (borrowed) is the booking function's [people, capacity]. */
+void res_reply_capacity(struct req *r, const json_t *problem);
+/* The organizer of a booking by the caller: c->organizer_email and _name borrow the token's. */
+void res_set_organizer(struct req *r, struct res_change *c);
 
 /* Replies status with object (a reservation or a series; stolen) and its ETag (its version);
  * a 201 also names it in Location: location_prefix followed by its id ("/reservations/"). */

@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "kafka.h"
 #include "log.h"
+#include "meeting.h"
 #include "replay.h"
 #include "repo.h"
 #include "repo_webhooks.h"
@@ -32,6 +33,8 @@ struct reservation_config {
 	long long webhook_retry_base_ms, webhook_timeout_ms, webhook_senders;
 	bool webhook_allow_private;
 	long long delivery_retention_s;
+	/* Online meeting links (docs/api.md#attendees-and-online-meetings). */
+	char *jitsi_base_url, *jitsi_app_id, *jitsi_app_secret;
 };
 
 #define RES_CFG struct reservation_config
@@ -59,10 +62,16 @@ static const struct cfg_param reservation_params[] = {
 	CFG_BOOL(RES_CFG, "WEBHOOK_ALLOW_PRIVATE", webhook_allow_private, "false"),
 	CFG_INT(RES_CFG, "DELIVERY_RETENTION_SECONDS", delivery_retention_s, "604800", 0,
                 315360000),
+	CFG_STR_CHECKED(RES_CFG, "JITSI_BASE_URL", jitsi_base_url, "https://meet.jit.si", 1,
+                        RES_MEETING_BASE_MAX, res_meeting_base_valid),
+	CFG_STR(RES_CFG, "JITSI_APP_ID", jitsi_app_id, "", 0, 256),
+	CFG_STR(RES_CFG, "JITSI_APP_SECRET", jitsi_app_secret, "", 0, 4096),
 };
 
 static const struct cfg_check reservation_checks[] = {
 	CFG_CHECK_LE(RES_CFG, min_minutes, max_minutes),
+	CFG_CHECK_REQUIRES(RES_CFG, jitsi_app_id, jitsi_app_secret),
+	CFG_CHECK_REQUIRES(RES_CFG, jitsi_app_secret, jitsi_app_id),
 };
 #undef RES_CFG
 
@@ -115,6 +124,8 @@ int main(int argc, char **argv)
 	                          cfg.reservation_events_topic,
 	                          cfg.max_occurrences};
 	res_handlers_init(&rules);
+	if (!res_meeting_init(cfg.jitsi_base_url, cfg.jitsi_app_id, cfg.jitsi_app_secret))
+		return 1; /* cannot happen: the configuration table checked the URL */
 	struct res_events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
 	                                   cfg.reservation_events_topic};
 	replay_config = (struct res_replay_config){cfg.common.kafka_broker_url, cfg.consumer_group,

@@ -17,6 +17,7 @@
 #include "event_decode.h"
 #include "jsonx.h"
 #include "log.h"
+#include "meeting.h"
 #include "outbox.h"
 #include "repo_feeds.h"
 #include "revoke.h"
@@ -50,7 +51,9 @@ static void num(char *buf, size_t size, long long v)
 	  "floor(extract(epoch FROM " r ".end_time))::bigint, " r ".status, " r ".cancel_reason, " \
 	  "floor(extract(epoch FROM " r ".created_at) * 1000)::bigint, "                           \
 	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version, " r          \
-	  ".series_id, to_char(" r ".occurrence_start, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+	  ".series_id, to_char(" r ".occurrence_start, 'YYYY-MM-DD\"T\"HH24:MI:SS'), "             \
+	  "array_to_json(" r ".attendees), " r ".organizer_email, " r ".organizer_name, " r        \
+	  ".meeting_url"
 
 /* Appends row i of res (RES_COLUMNS from column 0, borrowed) to t as the reservation object of
  * res_json(), key for key and byte for byte: written as text, not through jansson's objects (a
@@ -92,6 +95,21 @@ static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i)
 		jsonx_text_int(t, db_int(res, i, 11));
 	jsonx_text_lit(t, ",\"occurrence_start\":");
 	jsonx_text_str(t, db_value(res, i, 12));
+	/* PostgreSQL's JSON of a text[]: an array of strings. */
+	jsonx_text_lit(t, ",\"attendees\":");
+	jsonx_text_raw(t, PQgetvalue(res, i, 13), (size_t)PQgetlength(res, i, 13));
+	jsonx_text_lit(t, ",\"organizer_email\":");
+	jsonx_text_str(t, db_value(res, i, 14));
+	jsonx_text_lit(t, ",\"organizer_name\":");
+	jsonx_text_str(t, db_value(res, i, 15));
+	jsonx_text_lit(t, ",\"online_meeting\":");
+	if (PQgetisnull(res, i, 16))
+		jsonx_text_lit(t, "false");
+	else
+		jsonx_text_lit(t, "true");
+	jsonx_text_lit(t, ",\"meeting_url\":");
+	res_meeting_write_url(t, db_value(res, i, 16), db_int(res, i, 4), db_int(res, i, 5),
+	                      db_value(res, i, 15), db_value(res, i, 14));
 	jsonx_text_lit(t, "}");
 }
 
@@ -123,6 +141,7 @@ static const struct {
 	{"stale", RES_STALE},
 	{"room_unavailable", RES_ROOM_UNAVAILABLE},
 	{"conflict", RES_CONFLICT},
+	{"capacity", RES_CAPACITY},
 };
 
 /* Reads the (outcome, body, alternatives) row of res_book_answer() or res_change_answer()
@@ -173,6 +192,9 @@ static enum db_status booking_answer(const PGresult *res, struct res_change *c, 
 		*conflicts = json_pack("{s:o, s:o}", "conflicts", doc, "alternatives", alt);
 		return *conflicts ? DB_OK : DB_ERROR;
 	}
+	case RES_CAPACITY:
+		*conflicts = doc;
+		return doc ? DB_OK : DB_ERROR;
 	case RES_RULES:
 		c->start = (long long)json_integer_value(json_array_get(doc, 0));
 		c->end = (long long)json_integer_value(json_array_get(doc, 1));
@@ -271,18 +293,59 @@ enum db_status res_repo_create(struct res_change *c, const struct res_request *q
 	num(user, sizeof user, c->user_id);
 	num(issued, sizeof issued, c->token_issued_ms);
 	request_params(q, &p);
-	const char *params[] = {room,        user,          c->purpose ? c->purpose : "",
-	                        p.start_s,   p.start_local, p.end_s,
-	                        p.end_local, issued,        q->topic,
-	                        idem_key,    idem_hash,     p.now,
-	                        p.min,       p.max,         p.horizon};
+	char *attendees = res_attendees_param(&c->attendees);
+	if (!attendees)
+		return DB_ERROR;
+	const char *params[] = {room,
+	                        user,
+	                        c->purpose ? c->purpose : "",
+	                        p.start_s,
+	                        p.start_local,
+	                        p.end_s,
+	                        p.end_local,
+	                        issued,
+	                        q->topic,
+	                        idem_key,
+	                        idem_hash,
+	                        p.now,
+	                        p.min,
+	                        p.max,
+	                        p.horizon,
+	                        attendees,
+	                        c->organizer_email,
+	                        c->organizer_name,
+	                        c->online_meeting == RES_ONLINE_ON ? c->meeting_url : NULL};
 	/* Retried when the key was swept between its claim and its lookup. */
-	return booking_call("SELECT b.outcome, b.body, b.alternatives "
-	                    "FROM res_book_answer($1::bigint, $2::bigint, $3::text, "
-	                    "$4::bigint, $5::timestamp, $6::bigint, $7::timestamp, $8::bigint, "
-	                    "$9::text, $10::text, $11::text, $12::bigint, $13::bigint, "
-	                    "$14::bigint, $15::bigint) b",
-	                    params, (int)countof(params), c, res, conflicts, outcome);
+	enum db_status st = booking_call(
+		"SELECT b.outcome, b.body, b.alternatives "
+		"FROM res_book_answer($1::bigint, $2::bigint, $3::text, "
+		"$4::bigint, $5::timestamp, $6::bigint, $7::timestamp, $8::bigint, "
+		"$9::text, $10::text, $11::text, $12::bigint, $13::bigint, "
+		"$14::bigint, $15::bigint, $16::text[], $17::text, $18::text, $19::text) b",
+		params, (int)countof(params), c, res, conflicts, outcome);
+	free(attendees);
+	return st;
+}
+
+char *res_attendees_param(const struct res_attendees *a)
+{
+	/* Each address quoted: a valid mailbox (mail_address_valid) holds no quote, backslash or
+	 * blank, the characters an array literal would need escaped inside quotes. */
+	struct jsonx_text t = {0};
+	jsonx_text_lit(&t, "{");
+	for (size_t i = 0; i < a->n; i++) {
+		if (i > 0)
+			jsonx_text_lit(&t, ",");
+		jsonx_text_lit(&t, "\"");
+		jsonx_text_raw(&t, a->list[i], strlen(a->list[i]));
+		jsonx_text_lit(&t, "\"");
+	}
+	jsonx_text_lit(&t, "}");
+	if (t.failed) {
+		jsonx_text_free(&t);
+		return NULL;
+	}
+	return t.data;
 }
 
 enum db_status res_repo_get(long long id, json_t **out)
@@ -312,6 +375,9 @@ enum db_status res_repo_update(long long id, struct res_change *c, const struct 
 	num(version, sizeof version, c->expected_version);
 	request_params(q, &p);
 	bool moved = c->room_id || q->start || q->end;
+	char *attendees = c->attendees.given ? res_attendees_param(&c->attendees) : NULL;
+	if (c->attendees.given && !attendees)
+		return DB_ERROR;
 	const char *params[] = {ids,
 	                        caller,
 	                        q->admin ? "true" : "false",
@@ -327,14 +393,23 @@ enum db_status res_repo_update(long long id, struct res_change *c, const struct 
 	                        p.now,
 	                        p.min,
 	                        p.max,
-	                        p.horizon};
+	                        p.horizon,
+	                        attendees,
+	                        c->online_meeting == RES_ONLINE_KEEP ? NULL
+	                        : c->online_meeting == RES_ONLINE_ON ? "true"
+	                                                             : "false",
+	                        c->meeting_url};
 	/* Retried when the reservation moved to another room before it was locked. */
-	return booking_call("SELECT b.outcome, b.body, b.alternatives "
-	                    "FROM res_change_answer($1::bigint, $2::bigint, "
-	                    "$3::boolean, $4::bigint, $5::text, $6::bigint, $7::timestamp, "
-	                    "$8::bigint, $9::timestamp, $10::boolean, $11::bigint, $12::text, "
-	                    "$13::bigint, $14::bigint, $15::bigint, $16::bigint) b",
-	                    params, (int)countof(params), c, res, conflicts, outcome);
+	enum db_status st = booking_call(
+		"SELECT b.outcome, b.body, b.alternatives "
+		"FROM res_change_answer($1::bigint, $2::bigint, "
+		"$3::boolean, $4::bigint, $5::text, $6::bigint, $7::timestamp, "
+		"$8::bigint, $9::timestamp, $10::boolean, $11::bigint, $12::text, "
+		"$13::bigint, $14::bigint, $15::bigint, $16::bigint, $17::text[], $18::boolean, "
+		"$19::text) b",
+		params, (int)countof(params), c, res, conflicts, outcome);
+	free(attendees);
+	return st;
 }
 
 enum db_status res_repo_cancel(long long id, long long caller, bool admin,
@@ -401,6 +476,8 @@ enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page
 	sqlbuild_add(&s, " WHERE true", NULL);
 	if (f->user_id)
 		sqlbuild_add(&s, " AND r.user_id = ?::bigint", user);
+	if (f->attendee)
+		sqlbuild_add(&s, " AND r.attendees_key @> ARRAY[lower(?::text)]", f->attendee);
 	if (f->room_id)
 		sqlbuild_add(&s, " AND r.room_id = ?::bigint", room);
 	if (f->series_id)

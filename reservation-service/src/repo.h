@@ -38,6 +38,8 @@ enum res_outcome {
 	RES_REPLAY,        /* idempotency key seen with the same body: *res is the first response */
 	RES_KEY_MISMATCH,  /* idempotency key seen with another body */
 	RES_TOKEN_REVOKED, /* the caller's token was revoked (revoke_guard) */
+	RES_CAPACITY,      /* the attendees and the organizer exceed the room's capacity:
+	                      *conflicts is [people, capacity] */
 };
 
 /* What a create or an update asks for beyond struct res_change, and what it is checked against.
@@ -56,7 +58,9 @@ struct res_request {
  * and conflicts, in that order: one statement, one transaction.  *res: new reference to the
  * reservation (RES_DONE, RES_REPLAY); *conflicts: new object {conflicts: [{start_time,
  * end_time}], alternatives: {times, rooms}} (RES_CONFLICT; the alternatives computed in the same
- * statement, repo_search.h); RES_RULES sets c->start and c->end. */
+ * statement, repo_search.h), or [people, capacity] (RES_CAPACITY); RES_RULES sets c->start and
+ * c->end.  c->attendees, c->organizer_* and c->meeting_url (stored when c->online_meeting is
+ * RES_ONLINE_ON) go with the booking. */
 enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
                                const char *idem_key, const char *idem_hash, json_t **res,
                                json_t **conflicts, enum res_outcome *outcome);
@@ -78,10 +82,11 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
                                enum res_outcome *outcome);
 
 struct res_filter {
-	long long user_id;   /* 0 = everyone (admins) */
-	long long room_id;   /* 0 = any */
-	long long series_id; /* 0 = any */
-	const char *date;    /* "YYYY-MM-DD" in each room's zone, or NULL */
+	long long user_id;    /* 0 = everyone (admins) */
+	long long room_id;    /* 0 = any */
+	long long series_id;  /* 0 = any */
+	const char *attendee; /* the reservations inviting this address (any case), or NULL */
+	const char *date;     /* "YYYY-MM-DD" in each room's zone, or NULL */
 	bool has_from, has_to;
 	long long from, to;      /* overlap with [from, to) */
 	const char *status;      /* "confirmed", "cancelled" or NULL for both */
@@ -106,6 +111,9 @@ struct res_day_span {
  * to them, ordered by start (*busy: new array of [start, end] pairs in UTC seconds). */
 enum db_status res_repo_busy(long long room_id, const char *first, const char *last,
                              struct res_day_span *span, json_t **busy);
+
+/* The attendees as an SQL text[] literal: heap (caller frees), or NULL when out of memory. */
+char *res_attendees_param(const struct res_attendees *a);
 
 /* A time as an SQL parameter, as the client wrote it: Unix seconds into abs and *abs_out, or the
  * wall-clock text in *local_out (the other NULL; both NULL when t is NULL). */

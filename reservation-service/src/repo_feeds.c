@@ -19,14 +19,15 @@
 	r ".start_time >= " FEED_FROM " - " FEED_LONGEST " AND " r ".start_time < " FEED_TO \
 	  " AND " r ".end_time > " FEED_FROM
 
-/* The columns of one event, from column FEED_COL on (r a reservation, m its room); purpose is
- * the SQL expression of the purpose column (NULL for busy times). */
-#define FEED_EVENT_COLUMNS(purpose)                                                                    \
+/* The columns of one event, from column FEED_COL on (r a reservation, m its room); purpose and
+ * meeting are the SQL expressions of the purpose and meeting link columns (NULL for busy
+ * times). */
+#define FEED_EVENT_COLUMNS(purpose, meeting)                                                           \
 	"r.id, extract(epoch FROM r.start_time)::bigint, extract(epoch FROM r.end_time)::bigint, "     \
 	"floor(extract(epoch FROM r.created_at))::bigint, "                                            \
 	"floor(extract(epoch FROM r.updated_at))::bigint, r.version, r.status = 'cancelled', " purpose \
 	", m.name, m.time_zone, res_feed_local(r.start_time, m.time_zone), "                           \
-	"res_feed_local(r.end_time, m.time_zone)"
+	"res_feed_local(r.end_time, m.time_zone), " meeting
 #define FEED_COL 2
 
 void res_feed_free(struct res_feed *f)
@@ -71,6 +72,7 @@ static enum db_status feed_query(const char *sql, const char *param, struct res_
 		e->zone = PQgetvalue(res, i, c + 9);
 		e->local_start = db_value(res, i, c + 10);
 		e->local_end = db_value(res, i, c + 11);
+		e->meeting_url = db_value(res, i, c + 12);
 	}
 	return DB_OK;
 }
@@ -84,7 +86,7 @@ enum db_status res_repo_feed_room(long long room_id, struct res_feed *out)
 	 * database. */
 	/* clang-format off */
 	enum db_status st = feed_query(
-		"SELECT m.name, m.time_zone, " FEED_EVENT_COLUMNS("NULL::text") " "
+		"SELECT m.name, m.time_zone, " FEED_EVENT_COLUMNS("NULL::text", "NULL::text") " "
 		"FROM rooms m LEFT JOIN LATERAL (SELECT * FROM reservations r "
 		"  WHERE r.room_id = m.id AND r.status = 'confirmed' AND " FEED_WINDOW("r") ") r "
 		"  ON true "
@@ -100,17 +102,17 @@ enum db_status res_repo_feed_room(long long room_id, struct res_feed *out)
 
 enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
 {
-	/* The reservations the token's owner organises.
-	 * ATTENDEES (issue 14 item 1): the reservations the owner is invited to join this set here,
-	 * as a second branch of the same window:
-	 *   UNION SELECT r.* FROM reservations r
-	 *   WHERE r.attendees_key @> ARRAY[lower(t.email)] AND FEED_WINDOW("r")
-	 * (the GIN index on attendees_key; t.email is the address stored with the token). */
+	/* The reservations the token's owner organises, and those that invite the address stored
+	 * with the token (any case; the GIN index on attendees_key): UNION, so one that does both
+	 * is one event. */
 	/* clang-format off */
 	enum db_status st = feed_query(
-		"SELECT t.user_id, t.token_hash, " FEED_EVENT_COLUMNS("r.purpose") " "
+		"SELECT t.user_id, t.token_hash, " FEED_EVENT_COLUMNS("r.purpose", "r.meeting_url") " "
 		"FROM feed_tokens t LEFT JOIN LATERAL ("
 		"  SELECT r.* FROM reservations r WHERE r.user_id = t.user_id AND " FEED_WINDOW("r")
+		"  UNION "
+		"  SELECT r.* FROM reservations r "
+		"  WHERE r.attendees_key @> ARRAY[lower(t.email)] AND " FEED_WINDOW("r")
 		") r ON true "
 		"LEFT JOIN rooms m ON m.id = r.room_id "
 		"WHERE t.token_hash = $1 ORDER BY r.start_time, r.id",

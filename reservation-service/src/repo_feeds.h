@@ -19,9 +19,11 @@ struct res_feed_event {
 	long long created_utc, updated_utc; /* whole seconds */
 	long long version;
 	bool cancelled;
-	const char *purpose;   /* NULL in a room's feed (busy times only) */
-	const char *room_name; /* never NULL */
-	const char *zone;      /* the room's IANA zone */
+	const char *purpose;     /* NULL in a room's feed (busy times only) */
+	const char *meeting_url; /* the online meeting's link (no token); NULL: none, or a room's
+	                            feed */
+	const char *room_name;   /* never NULL */
+	const char *zone;        /* the room's IANA zone */
 	/* The local start and end "YYYY-MM-DDTHH:MM:SS" in zone, or NULL when the zone's UTC offset
 	 * changes within 24 hours of the instant (the feed then writes it in UTC). */
 	const char *local_start, *local_end;

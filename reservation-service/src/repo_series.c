@@ -156,19 +156,38 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
 	num(duration, sizeof duration, b->duration_s);
 	num(issued, sizeof issued, b->token_issued_ms);
 	rule_params(q, b->max_occurrences, &p);
-	const char *params[] = {room,          user,           b->purpose ? b->purpose : "",
-	                        b->recurrence, b->rrule,       b->exdates,
-	                        b->time_zone,  b->first_start, b->starts,
-	                        duration,      b->until_s,     b->skip ? "skip" : "fail",
-	                        issued,        q->topic,       idem_key,
-	                        idem_hash,     p.now,          p.min,
-	                        p.max,         p.horizon,      p.most};
+	const char *params[] = {room,
+	                        user,
+	                        b->purpose ? b->purpose : "",
+	                        b->recurrence,
+	                        b->rrule,
+	                        b->exdates,
+	                        b->time_zone,
+	                        b->first_start,
+	                        b->starts,
+	                        duration,
+	                        b->until_s,
+	                        b->skip ? "skip" : "fail",
+	                        issued,
+	                        q->topic,
+	                        idem_key,
+	                        idem_hash,
+	                        p.now,
+	                        p.min,
+	                        p.max,
+	                        p.horizon,
+	                        p.most,
+	                        b->attendees,
+	                        b->organizer_email,
+	                        b->organizer_name,
+	                        b->meeting_urls};
 	return call_series(
 		"res_book_series",
 		"SELECT b.outcome, b.body FROM res_book_series($1::bigint, $2::bigint, $3::text, "
 		"$4::json, $5::text, $6::date[], $7::text, $8::timestamp, $9::timestamp[], "
 		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
-		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int) b",
+		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int, $22::text[], $23::text, "
+		"$24::text, $25::text[]) b",
 		params, (int)countof(params), 1, outcome, body);
 }
 

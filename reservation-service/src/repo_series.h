@@ -33,7 +33,8 @@
 	X(RES_SERIES_CONFLICT, "conflict")             /* *body: {occurrences, conflicts} */      \
 	X(RES_SERIES_CANCELLED, "cancelled")           /* the series (or a split's occurrence) */ \
 	X(RES_SERIES_NOT_OCCURRENCE, "not_occurrence") /* scope on a reservation of no series */  \
-	X(RES_SERIES_PAST, "past")                     /* a split at an occurrence that has begun */
+	X(RES_SERIES_PAST, "past")         /* a split at an occurrence that has begun */          \
+	X(RES_SERIES_CAPACITY, "capacity") /* *body: [people, capacity] */
 
 enum res_series_outcome {
 /* clang-format off */
@@ -74,6 +75,10 @@ struct res_series_booking {
 	const char *until_s; /* a UTC UNTIL in Unix seconds as text, or NULL */
 	bool skip;           /* on_conflict = skip */
 	long long max_occurrences;
+	const char *attendees;       /* SQL text[] literal (res_attendees_param) */
+	const char *organizer_email; /* the token's; NULL: unknown */
+	const char *organizer_name;
+	const char *meeting_urls; /* SQL text[] literal, one link per start; NULL: no meeting */
 };
 
 /* Books series b as res_book_series does (q: the rules, the clock and the events' topic;

@@ -13,6 +13,7 @@
 #include "httpparse.h"
 #include "ical.h"
 #include "log.h"
+#include "meeting.h"
 #include "repo_series.h"
 #include "rrule.h"
 #include "series_ics.h"
@@ -59,6 +60,15 @@ struct expansion {
 /* EXPAND_HORIZON: the rule goes on past the horizon; EXPAND_BEYOND: its first date already is
  * past it. */
 enum expand_result { EXPAND_OK, EXPAND_EMPTY, EXPAND_HORIZON, EXPAND_BEYOND, EXPAND_FAILED };
+
+/* The number of items of a non-empty SQL array literal of unquoted items ("{a,b}"). */
+static size_t literal_items(const char *literal)
+{
+	size_t n = 1;
+	for (const char *p = literal; *p; p++)
+		n += *p == ',';
+	return n;
+}
 
 static void expansion_free(struct expansion *x)
 {
@@ -243,6 +253,7 @@ static void reply_rules(struct req *r, long long now, const json_t *body)
 /* 201 (or 200) with the series (stolen): ETag, and Location for a create. */
 static void reply_series(struct req *r, int status, json_t *series)
 {
+	res_meeting_sign_series(series);
 	res_reply_versioned(r, status, series, "/reservations/series/");
 }
 
@@ -342,6 +353,9 @@ static void reply_outcome(struct req *r, const struct reply_ctx *ctx, long long 
 		          "scope=this_and_following does not apply",
 		          ctx->id);
 		break;
+	case RES_SERIES_CAPACITY:
+		res_reply_capacity(r, body);
+		break;
 	case RES_SERIES_PAST:
 		req_error(r, ERR_CONFLICT, NULL,
 		          "reservation %lld has already begun: a series can be split or cut only "
@@ -357,7 +371,7 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
                        const char *idem_key, const char *idem_hash)
 {
 	char rrule_text[RRULE_TEXT_MAX];
-	char *recurrence = NULL;
+	char *recurrence = NULL, *attendees = NULL, *urls = NULL;
 	json_t *answer = NULL;
 	struct expansion x = {0};
 	struct res_series_room room;
@@ -366,7 +380,8 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 
 	if (rrule_format(rule, rrule_text, sizeof rrule_text) < 0 ||
 	    !(recurrence = json_dumps(json_object_get(body, "recurrence"),
-	                              JSON_COMPACT | JSON_ENCODE_ANY))) {
+	                              JSON_COMPACT | JSON_ENCODE_ANY)) ||
+	    !(attendees = res_attendees_param(&c->attendees))) {
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
@@ -383,6 +398,14 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 		}
 		if (!expand_or_reply(r, rule, &room, q->now, &x))
 			goto out;
+		/* One link per occurrence, each its own room. */
+		free(urls);
+		urls = NULL;
+		if (c->online_meeting == RES_ONLINE_ON &&
+		    !(urls = res_meeting_new_urls(literal_items(x.starts)))) {
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+			goto out;
+		}
 		struct res_series_booking b = {
 			.room_id = c->room_id,
 			.user_id = c->user_id,
@@ -398,6 +421,10 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 			.until_s = x.until_s[0] ? x.until_s : NULL,
 			.skip = skip,
 			.max_occurrences = rules->max_occurrences,
+			.attendees = attendees,
+			.organizer_email = c->organizer_email,
+			.organizer_name = c->organizer_name,
+			.meeting_urls = urls,
 		};
 		st = res_repo_series_create(&b, q, idem_key, idem_hash, &answer, &outcome);
 	}
@@ -411,6 +438,8 @@ out:
 	json_decref(answer);
 	expansion_free(&x);
 	free(recurrence);
+	free(attendees);
+	free(urls);
 }
 
 /* ---- read, cancel ---- */

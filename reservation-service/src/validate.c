@@ -6,11 +6,50 @@
 
 #include "countof.h"
 #include "jsonx.h"
+#include "mail.h"
 #include "rrule.h"
 
 /* JavaScript's largest safe integer: ids beyond it would not survive a JSON client. */
 #define ID_MAX 9007199254740991LL
 #define PURPOSE_MAX 200
+
+void res_validate_attendees(const json_t *body, struct res_change *c, json_t *details)
+{
+	const json_t *list = json_object_get(body, "attendees");
+	const json_t *online = json_object_get(body, "online_meeting");
+	size_t i;
+	const json_t *item;
+	c->attendees.given = list != NULL;
+	c->attendees.n = 0;
+	if (json_is_boolean(online) && !json_object_get(details, "online_meeting"))
+		c->online_meeting = json_is_true(online) ? RES_ONLINE_ON : RES_ONLINE_OFF;
+	if (!list || json_is_null(list) || json_object_get(details, "attendees"))
+		return;
+	if (!json_is_array(list)) {
+		json_object_set_new(details, "attendees",
+		                    json_string("must be an array of e-mail addresses"));
+		return;
+	}
+	if (json_array_size(list) > RES_ATTENDEES_MAX) {
+		json_object_set_new(
+			details, "attendees",
+			json_sprintf("must list at most %d addresses", RES_ATTENDEES_MAX));
+		return;
+	}
+	json_array_foreach(list, i, item) {
+		const char *a = json_string_value(item);
+		/* A string with a NUL (\u0000) would be cut short there: refused as it is. */
+		if (!a || strlen(a) != json_string_length(item) || !mail_address_valid(a)) {
+			json_object_set_new(
+				details, "attendees",
+				json_sprintf("item %zu is not an e-mail address", i + 1));
+			c->attendees.n = 0;
+			return;
+		}
+		c->attendees.list[c->attendees.n++] = a;
+	}
+	c->attendees.n = mail_address_dedupe(c->attendees.list, c->attendees.n);
+}
 
 void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
 {
@@ -21,6 +60,8 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		{"purpose", JSONX_STRING | JSONX_NULL, false},
 		{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
 		{"on_conflict", JSONX_STRING, false},
+		{"attendees", JSONX_ARRAY | JSONX_NULL, false},
+		{"online_meeting", JSONX_BOOL, false},
 	};
 	bool present = false;
 	jsonx_check(body, fields, countof(fields), details);
@@ -28,6 +69,7 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose"))
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+	res_validate_attendees(body, c, details);
 	if (!json_object_get(details, "on_conflict") && json_object_get(body, "on_conflict") &&
 	    !json_object_get(body, "recurrence"))
 		json_object_set_new(details, "on_conflict",
@@ -108,13 +150,17 @@ void res_validate_update(const json_t *body, struct res_change *c, json_t *detai
 		{"start_time", JSONX_STRING, false},
 		{"end_time", JSONX_STRING, false},
 		{"purpose", JSONX_STRING | JSONX_NULL, false},
+		{"attendees", JSONX_ARRAY | JSONX_NULL, false},
+		{"online_meeting", JSONX_BOOL, false},
 	};
 	bool present = false;
 	jsonx_check(body, fields, countof(fields), details);
 	if (json_object_size(body) == 0)
 		json_object_set_new(
 			details, "body",
-			json_string("must change room_id, start_time, end_time or purpose"));
+			json_string("must change room_id, start_time, end_time, purpose, "
+		                    "attendees or online_meeting"));
+	res_validate_attendees(body, c, details);
 	if (!json_object_get(details, "room_id"))
 		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {

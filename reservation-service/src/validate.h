@@ -13,6 +13,21 @@
 
 struct rrule;
 
+/* The most attendees a reservation or a series has (docs/api.md#attendees-and-online-meetings). */
+#define RES_ATTENDEES_MAX 100
+
+/* The attendees a body gives: valid mailboxes (mail_address_valid), de-duplicated ignoring
+ * ASCII case (the first spelling kept, in order), at most RES_ATTENDEES_MAX.  The strings are
+ * borrowed from the body. */
+struct res_attendees {
+	bool given; /* the body has the field (null or [] give none) */
+	size_t n;
+	const char *list[RES_ATTENDEES_MAX];
+};
+
+/* online_meeting as a body gives it. */
+enum res_online { RES_ONLINE_KEEP, RES_ONLINE_ON, RES_ONLINE_OFF };
+
 /* A validated reservation change.  Times are UTC seconds since the epoch. */
 struct res_change {
 	long long room_id;
@@ -21,6 +36,11 @@ struct res_change {
 	const char *purpose;
 	long long expected_version; /* update/cancel: the version the change applies to */
 	long long token_issued_ms;  /* create: when the caller's token was issued (revoke_guard) */
+	struct res_attendees attendees;
+	enum res_online online_meeting; /* KEEP when not given (a create: none) */
+	/* Set by the handler, not from the body: the organizer (create: the token's e-mail and
+	 * name) and a fresh meeting link to store if the booking gets one (NULL: none); borrowed. */
+	const char *organizer_email, *organizer_name, *meeting_url;
 };
 
 /* The booking rules on a time span (configuration). */
@@ -37,8 +57,13 @@ struct res_time {
 	char text[TIMEFMT_RFC3339_LEN];
 };
 
+/* The attendees and online_meeting of a body (borrowed; jsonx_check checked their types) into
+ * c: a problem goes to details["attendees"] naming the first bad item ("item 3 is not an e-mail
+ * address", counted from 1) or the count. */
+void res_validate_attendees(const json_t *body, struct res_change *c, json_t *details);
+
 /* The checks of a POST /reservations body (borrowed): known fields and their types, room_id in
- * range, purpose length.  Problems go to details (borrowed) as field -> reason; c->room_id and
+ * range, purpose length, attendees and online_meeting (res_validate_attendees).  Problems go to details (borrowed) as field -> reason; c->room_id and
  * c->purpose (borrowed from body) are set when valid.  The times are read with
  * res_validate_time, then resolved in the room's zone. */
 void res_validate_create(const json_t *body, struct res_change *c, json_t *details);

@@ -188,6 +188,28 @@ def test_my_feed_has_details_and_cancellations(stack, res_url, users, berlin):
     assert rows == [(hashlib.sha256(token.encode()).hexdigest(), "feeds-alice@example.com")]
 
 
+def test_my_feed_has_the_invitations_of_my_address(res_url, users, berlin):
+    """The reservations that invite the token's address (any case) are in the feed with their
+    details and meeting link; a room's feed stays busy times only."""
+    alice, _ = users["alice"]
+    bob, _ = users["bob"]
+    token = new_token(res_url, bob)
+    invite = booked(res_url, alice, berlin["id"], utc_at(9, 9), utc_at(9, 10),
+                    purpose="Invited", attendees=["FEEDS-BOB@example.com"], online_meeting=True)
+    other = booked(res_url, alice, berlin["id"], utc_at(9, 11), utc_at(9, 12),
+                   purpose="Not invited", attendees=["someone@example.com"])
+    r = my_feed(res_url, token)
+    assert_calendar_reply(r)
+    evs = events(parse(r.content))
+    assert f"reservation-{other['id']}@meeting-rooms" not in evs
+    ev = evs[f"reservation-{invite['id']}@meeting-rooms"]
+    assert str(ev["SUMMARY"]) == "Invited"
+    assert str(ev["URL"]) == invite["meeting_url"]
+    assert invite["meeting_url"] in str(ev["DESCRIPTION"])
+    busy = events(parse(room_feed(res_url, bob, berlin["id"]).content))
+    assert all("URL" not in e and "DESCRIPTION" not in e for e in busy.values())
+
+
 def test_times_near_a_dst_change_are_utc_and_round_trip(res_url, users, berlin):
     alice, _ = users["alice"]
     day = next_dst_days("Europe/Berlin")[0][0]

@@ -34,6 +34,7 @@ SECRETS = {
     "secrets.jwtSecretKey": "test-only-jwt-key-0123456789abcdefghijkl",
     "secrets.googleClientId": "test-only-client.apps.example.test",
     "secrets.googleClientSecret": "test-only-google-client-secret",
+    "secrets.jitsiAppSecret": "test-only-jitsi-app-secret",
     "postgresql.auth.password": "test-only-app-db-password",
     "postgresql.auth.postgresPassword": "test-only-admin-db-password",
 }
@@ -293,6 +294,12 @@ def test_services_environment(variants, variant):
         if component == "user-service":
             for k in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
                 assert env[k]["valueFrom"]["secretKeyRef"]["key"] == k
+        # The Jitsi app secret reaches reservation-service only, from the Secret.
+        assert ("JITSI_APP_SECRET" in env) == (component == "reservation-service"), env
+        if component == "reservation-service":
+            assert env["JITSI_APP_SECRET"]["valueFrom"]["secretKeyRef"] == {
+                "name": f"{RELEASE}-meeting-rooms", "key": "JITSI_APP_SECRET",
+                "optional": True}
         # The Service in front of it.
         svc = r.get("Service", svc_name(component))
         assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(port, "http")]
@@ -324,7 +331,7 @@ def test_configmap_holds_only_documented_non_secret_settings(variants):
         data = rendered(variants, variant).get("ConfigMap", f"{RELEASE}-config")["data"]
         assert set(data) <= documented, set(data) - documented
         for secretish in ("JWT_SECRET_KEY", "GOOGLE_CLIENT_SECRET", "GOOGLE_CLIENT_ID",
-                          "DATABASE_URL"):
+                          "DATABASE_URL", "JITSI_APP_SECRET"):
             assert secretish not in data
         assert all(isinstance(v, str) and v for v in data.values())
 

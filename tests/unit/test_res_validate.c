@@ -149,6 +149,67 @@ static void test_create_accepted_values(void **state)
 	run_free(&o);
 }
 
+/* attendees: the first bad item named (from 1), at most RES_ATTENDEES_MAX, duplicates (any
+ * case) dropped keeping the first spelling and the order; online_meeting a boolean. */
+static void test_attendees(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *list, *why;
+	} bad[] = {
+		{"[\"a@example.com\",\"nope\"]", "item 2 is not an e-mail address"},
+		{"[\"a@example.com\\r\\nBcc: b@example.com\"]", "item 1 is not an e-mail address"},
+		{"[\"a\\u0000@example.com\"]", "item 1 is not an e-mail address"},
+		{"[\"a@example.com\\u0000\"]", "item 1 is not an e-mail address"},
+		{"[\"<a@example.com>\"]", "item 1 is not an e-mail address"},
+		{"[1]", "item 1 is not an e-mail address"},
+		{"[null]", "item 1 is not an e-mail address"},
+		{"\"a@example.com\"", NULL},
+	};
+	struct run o;
+	char text[4096];
+	for (size_t i = 0; i < countof(bad); i++) {
+		snprintf(text, sizeof text, "{\"room_id\":1," TIMES ",\"attendees\":%s}",
+		         bad[i].list);
+		parse(&o, text);
+		res_validate_create(o.body, &o.c, o.details);
+		body_assert_only(o.details, "attendees", text);
+		if (bad[i].why)
+			assert_string_equal(reason(o.details, "attendees"), bad[i].why);
+		run_free(&o);
+	}
+	/* 101 items: too many; 100: accepted. */
+	for (int n = 100; n <= 101; n++) {
+		char *p = text + sprintf(text, "{\"room_id\":1," TIMES ",\"attendees\":[");
+		for (int k = 0; k < n; k++)
+			p += sprintf(p, "%s\"u%d@x.example\"", k ? "," : "", k);
+		strcpy(p, "]}");
+		parse(&o, text);
+		res_validate_create(o.body, &o.c, o.details);
+		assert_int_equal(json_object_size(o.details), n == 100 ? 0 : 1);
+		assert_int_equal(o.c.attendees.n, n == 100 ? 100 : 0);
+		run_free(&o);
+	}
+	parse(&o, "{\"room_id\":1," TIMES ",\"online_meeting\":true,\"attendees\":"
+	          "[\"B@x.example\",\"a@x.example\",\"b@X.EXAMPLE\",\"A@x.example\"]}");
+	res_validate_create(o.body, &o.c, o.details);
+	assert_int_equal(json_object_size(o.details), 0);
+	assert_true(o.c.attendees.given);
+	assert_int_equal(o.c.attendees.n, 2);
+	assert_string_equal(o.c.attendees.list[0], "B@x.example");
+	assert_string_equal(o.c.attendees.list[1], "a@x.example");
+	assert_int_equal(o.c.online_meeting, RES_ONLINE_ON);
+	run_free(&o);
+	parse(&o, "{\"attendees\":null,\"online_meeting\":false}");
+	res_validate_update(o.body, &o.c, o.details);
+	assert_int_equal(json_object_size(o.details), 0);
+	assert_true(o.c.attendees.given);
+	assert_int_equal(o.c.attendees.n, 0);
+	assert_int_equal(o.c.online_meeting, RES_ONLINE_OFF);
+	run_free(&o);
+	create_refused("{\"room_id\":1," TIMES ",\"online_meeting\":\"yes\"}", "online_meeting");
+}
+
 static void test_update(void **state)
 {
 	(void)state;
@@ -431,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_create_names_each_bad_field),
 		cmocka_unit_test(test_create_accepted_values),
 		cmocka_unit_test(test_update),
+		cmocka_unit_test(test_attendees),
 		cmocka_unit_test(test_time_notations),
 		cmocka_unit_test(test_span_rules),
 		cmocka_unit_test(test_idempotency_key),

@@ -1,0 +1,199 @@
+/* Online meeting links: made here (a random room name under JITSI_BASE_URL), stored by the
+ * booking functions, signed for Jitsi when the answer is written. */
+#include "meeting.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "httpparse.h"
+#include "jsonx.h"
+#include "jwt.h"
+#include "log.h"
+#include "rnd.h"
+#include "timefmt.h"
+
+/* The token is valid from an hour before the meeting to an hour after it (design14.md). */
+#define TOKEN_MARGIN_S 3600
+
+/* Set once by res_meeting_init before threads start; read-only afterwards. */
+static char base[RES_MEETING_BASE_MAX + 1] = "https://meet.jit.si";
+static char host[RES_MEETING_BASE_MAX + 1] = "meet.jit.si";
+static const char *app_id, *app_secret;
+
+/* Copies part of u into out (size bytes); false when absent or too long. */
+static bool url_part(CURLU *u, CURLUPart what, char *out, size_t size)
+{
+	char *v = NULL;
+	bool ok = curl_url_get(u, what, &v, 0) == CURLUE_OK && v && strlen(v) < size;
+	if (ok)
+		memcpy(out, v, strlen(v) + 1);
+	curl_free(v);
+	return ok;
+}
+
+/* Parses url into its host (out, RES_MEETING_BASE_MAX + 1 bytes); why when it is refused. */
+static bool base_parse(const char *url, char *host_out, char *why, size_t whylen)
+{
+	char scheme[16], part[RES_MEETING_BASE_MAX + 1];
+	bool ok = false;
+	CURLU *u = curl_url();
+	if (!u) {
+		snprintf(why, whylen, "could not be parsed (out of memory)");
+		return false;
+	}
+	if (strlen(url) > RES_MEETING_BASE_MAX) {
+		snprintf(why, whylen, "must be at most %d bytes long", RES_MEETING_BASE_MAX);
+		goto out;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    !url_part(u, CURLUPART_SCHEME, scheme, sizeof scheme) ||
+	    !url_part(u, CURLUPART_HOST, host_out, RES_MEETING_BASE_MAX + 1) || !host_out[0]) {
+		snprintf(why, whylen, "must be an absolute https URL");
+		goto out;
+	}
+	if (url_part(u, CURLUPART_USER, part, sizeof part) ||
+	    url_part(u, CURLUPART_PASSWORD, part, sizeof part) ||
+	    url_part(u, CURLUPART_QUERY, part, sizeof part) ||
+	    url_part(u, CURLUPART_FRAGMENT, part, sizeof part)) {
+		snprintf(why, whylen, "must not carry a user name, password, query or fragment");
+		goto out;
+	}
+	if (strcasecmp(scheme, "https") != 0 &&
+	    !(strcasecmp(scheme, "http") == 0 && httpparse_host_loopback(host_out))) {
+		snprintf(why, whylen, "must use https (http only for a loopback host)");
+		goto out;
+	}
+	ok = true;
+out:
+	curl_url_cleanup(u);
+	return ok;
+}
+
+bool res_meeting_base_valid(const char *url, char *why, size_t whylen)
+{
+	char h[RES_MEETING_BASE_MAX + 1];
+	return base_parse(url, h, why, whylen);
+}
+
+bool res_meeting_init(const char *base_url, const char *id, const char *secret)
+{
+	char why[128];
+	if (!base_parse(base_url, host, why, sizeof why)) {
+		log_error("JITSI_BASE_URL %s", why);
+		return false;
+	}
+	snprintf(base, sizeof base, "%s", base_url);
+	size_t n = strlen(base);
+	while (n > 0 && base[n - 1] == '/')
+		base[--n] = '\0';
+	app_id = id && id[0] && secret && secret[0] ? id : NULL;
+	app_secret = app_id ? secret : NULL;
+	return true;
+}
+
+char *res_meeting_new_url(void)
+{
+	char *room = rnd_token(RES_MEETING_ROOM_BYTES), *url = NULL;
+	size_t n = strlen(base) + 1 + (room ? strlen(room) : 0) + 1;
+	if (room && (url = malloc(n)))
+		snprintf(url, n, "%s/%s", base, room);
+	free(room);
+	return url;
+}
+
+char *res_meeting_new_urls(size_t n)
+{
+	/* Each link is quoted in the literal: neither the base (a parsed URL) nor the room name
+	 * (base64url) holds a quote or a backslash. */
+	struct jsonx_text t = {0};
+	jsonx_text_lit(&t, "{");
+	for (size_t i = 0; i < n; i++) {
+		char *url = res_meeting_new_url();
+		if (!url) {
+			jsonx_text_free(&t);
+			return NULL;
+		}
+		if (i > 0)
+			jsonx_text_lit(&t, ",");
+		jsonx_text_lit(&t, "\"");
+		jsonx_text_raw(&t, url, strlen(url));
+		jsonx_text_lit(&t, "\"");
+		free(url);
+	}
+	jsonx_text_lit(&t, "}");
+	if (t.failed) {
+		jsonx_text_free(&t);
+		return NULL;
+	}
+	return t.data;
+}
+
+/* The token for the room of url (its last path segment), or NULL. */
+static char *room_token(const char *url, long long start_s, long long end_s, const char *name,
+                        const char *email)
+{
+	const char *room = strrchr(url, '/');
+	json_t *claims = json_pack(
+		"{s:s, s:s, s:s, s:s, s:I, s:I, s:{s:{s:s, s:s}}}", "aud", "jitsi", "iss", app_id,
+		"sub", host, "room", room ? room + 1 : url, "nbf",
+		(json_int_t)(start_s - TOKEN_MARGIN_S), "exp", (json_int_t)(end_s + TOKEN_MARGIN_S),
+		"context", "user", "name", name ? name : "", "email", email ? email : "");
+	char *token = claims ? jwt_sign_hs256(claims, (const unsigned char *)app_secret,
+	                                      strlen(app_secret))
+	                     : NULL;
+	json_decref(claims);
+	return token;
+}
+
+void res_meeting_write_url(struct jsonx_text *t, const char *url, long long start_s,
+                           long long end_s, const char *name, const char *email)
+{
+	char *token = url && app_id ? room_token(url, start_s, end_s, name, email) : NULL;
+	if (!url) {
+		jsonx_text_lit(t, "null");
+	} else if (!token) {
+		jsonx_text_str(t, url);
+	} else {
+		size_t n = strlen(url) + strlen(token) + 6;
+		char *signed_url = malloc(n);
+		if (signed_url)
+			snprintf(signed_url, n, "%s?jwt=%s", url, token);
+		jsonx_text_str(t, signed_url ? signed_url : url);
+		free(signed_url);
+	}
+	free(token);
+}
+
+/* The Unix seconds of an answer's RFC 3339 time (0 when not one). */
+static long long seconds(const json_t *v)
+{
+	struct timefmt_time t;
+	const char *s = json_string_value(v);
+	return s && timefmt_parse_rfc3339(s, &t) && t.has_offset ? t.utc : 0;
+}
+
+void res_meeting_sign(json_t *res)
+{
+	const char *url = json_string_value(json_object_get(res, "meeting_url"));
+	if (!app_id || !url || strstr(url, "?jwt="))
+		return;
+	char *token = room_token(url, seconds(json_object_get(res, "start_time")),
+	                         seconds(json_object_get(res, "end_time")),
+	                         json_string_value(json_object_get(res, "organizer_name")),
+	                         json_string_value(json_object_get(res, "organizer_email")));
+	if (token)
+		json_object_set_new(res, "meeting_url", json_sprintf("%s?jwt=%s", url, token));
+	free(token);
+}
+
+void res_meeting_sign_series(json_t *series)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(series, "occurrences"), i, o)
+		res_meeting_sign(o);
+}

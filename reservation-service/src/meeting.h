@@ -1,0 +1,52 @@
+/* meeting: online meeting links (docs/api.md#attendees-and-online-meetings).  A link is
+ * JITSI_BASE_URL + "/" + a room name of 22 base64url characters (128 random bits from
+ * RAND_bytes, rnd.h), made once for a reservation and stored with it.  With JITSI_APP_ID and
+ * JITSI_APP_SECRET, the API's answers carry the link with "?jwt=" and an HS256 token for the room
+ * in Jitsi's format, signed when the answer is written (the stored link and the events carry no
+ * token).  Configured once at start (res_meeting_init, before threads); the rest is thread-safe. */
+#ifndef RES_MEETING_H
+#define RES_MEETING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct jsonx_text;
+
+/* The room name's random bytes: 16 bytes, 22 base64url characters. */
+#define RES_MEETING_ROOM_BYTES 16
+#define RES_MEETING_BASE_MAX 512
+
+/* True when url can be JITSI_BASE_URL: https (or http for a loopback host) with a host, at most
+ * RES_MEETING_BASE_MAX bytes, no user name, password, query or fragment.  For the configuration
+ * table (config.h's check: why gets the reason). */
+bool res_meeting_base_valid(const char *url, char *why, size_t whylen);
+
+/* Keeps base_url (valid: res_meeting_base_valid; a trailing "/" dropped), app_id and
+ * app_secret (both non-empty to sign; borrowed for the life of the process).  False when
+ * base_url is not valid. */
+bool res_meeting_init(const char *base_url, const char *app_id, const char *app_secret);
+
+/* A new link: the base URL, "/", a fresh room name.  Heap (caller frees), or NULL when the
+ * CSPRNG or memory failed. */
+char *res_meeting_new_url(void);
+
+/* How many new links a series booking of starts (an SQL array literal of n starts) needs, as
+ * an SQL text[] literal of n fresh links: heap (caller frees), or NULL on failure. */
+char *res_meeting_new_urls(size_t n);
+
+/* Writes url as the JSON string of an answer: as it is, or with "?jwt=" and the room's token
+ * when signing is configured (start_s/end_s: the reservation's span, name/email: the
+ * organizer's, NULL when unknown).  url NULL: null. */
+void res_meeting_write_url(struct jsonx_text *t, const char *url, long long start_s,
+                           long long end_s, const char *name, const char *email);
+
+/* The same for a reservation object of an answer (borrowed, changed in place): its meeting_url
+ * signed as above.  Nothing without signing or without a link. */
+void res_meeting_sign(json_t *reservation);
+
+/* res_meeting_sign on every occurrence of a series object's "occurrences". */
+void res_meeting_sign_series(json_t *series);
+
+#endif

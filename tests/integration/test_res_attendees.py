@@ -1,0 +1,332 @@
+"""Attendees and online meeting links (docs/api.md#attendees-and-online-meetings): the lists as
+stored (validated, de-duplicated, the organizer left out), the room's capacity, GET
+/reservations?role=attendee, meeting links (shape, kept for life, one per occurrence, a Jitsi JWT
+when configured), the fields in the events, and hostile addresses."""
+import json
+import os
+import re
+import subprocess
+
+import jwt
+import pytest
+import requests
+
+from harness import (
+    BIN_DIR,
+    RESERVATION_KEYS,
+    assert_error,
+    bearer,
+    book,
+    booked,
+    operator_token,
+    res_db_query,
+    shift,
+    utc_at,
+)
+
+POOL_BATCH = 16
+LINK = re.compile(r"https://meet\.jit\.si/[A-Za-z0-9_-]{22}")
+SIGNED_BASE = "http://127.0.0.1:9/rooms"
+
+
+@pytest.fixture(scope="module")
+def people(stack, request):
+    """Employees with names: the organizer carol and the invited dave (headers, id, email)."""
+    out = {}
+    for name in ("carol", "dave"):
+        email = f"att-{name}@example.com"
+        token, uid = operator_token(stack.user, email, name=f"{name.title()} Q. Example")
+        out[name] = (bearer(token), uid, email)
+    return out
+
+
+def events_of(stack, rid):
+    return [row[0] for row in res_db_query(
+        stack.pg, "SELECT payload FROM outbox WHERE key = %s ORDER BY id", str(rid))]
+
+
+def listing(res_url, headers, **params):
+    r = requests.get(f"{res_url}/reservations", params=params, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["data"] if isinstance(r.json(), dict) else r.json()
+
+
+# ---- the lists ----
+
+def test_create_keeps_attendees_deduplicated_without_the_organizer(res_url, stack, people, room):
+    carol, _, carol_email = people["carol"]
+    start = utc_at(3, 9)
+    res = booked(res_url, carol, room["id"], start, shift(start, hours=1),
+                 attendees=["Dave@Example.com", "erin@example.org", "dave@example.COM",
+                            carol_email.upper()])
+    assert set(res) == RESERVATION_KEYS, res
+    assert res["attendees"] == ["Dave@Example.com", "erin@example.org"]
+    assert res["organizer_email"] == carol_email
+    assert res["organizer_name"] == "Carol Q. Example"
+    assert res["online_meeting"] is False and res["meeting_url"] is None
+    # Reads write the same object as the write's answer.
+    got = requests.get(f"{res_url}/reservations/{res['id']}", headers=carol, timeout=10).json()
+    assert got == res
+    # Events carry the fields.
+    created = events_of(stack, res["id"])[-1]
+    assert created["event_type"] == "reservation_created"
+    assert created["reservation"] == res
+
+
+def test_no_attendees_is_an_empty_list(res_url, people, room):
+    carol = people["carol"][0]
+    start = utc_at(3, 11)
+    for value in (None, []):
+        res = booked(res_url, carol, room["id"], start, shift(start, minutes=30),
+                     attendees=value)
+        assert res["attendees"] == []
+        start = shift(start, hours=1)
+
+
+@pytest.mark.parametrize("attendees, mentions", [
+    (["ok@example.com", "not-an-address"], "item 2 is not an e-mail address"),
+    (["a@example.com\r\nBcc: evil@example.com"], "item 1 is not an e-mail address"),
+    (["a@example.com\nX: y"], "item 1 is not an e-mail address"),
+    (["Dave <dave@example.com>"], "item 1 is not an e-mail address"),
+    (["x" * 65 + "@example.com"], "item 1 is not an e-mail address"),
+    (["jörg@example.com"], "item 1 is not an e-mail address"),
+    ([7], "item 1 is not an e-mail address"),
+    ([["a@example.com"]], "item 1 is not an e-mail address"),
+    ([f"u{i}@example.com" for i in range(101)], "at most 100"),
+    ("dave@example.com", "must be"),
+    ({"dave": "dave@example.com"}, "must be"),
+])
+def test_bad_attendees_are_422_naming_the_item(res_url, people, room, attendees, mentions):
+    start = utc_at(4, 9)
+    r = book(res_url, people["carol"][0], room["id"], start, shift(start, hours=1),
+             attendees=attendees)
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert mentions in r.json()["details"]["attendees"], r.json()
+
+
+def test_online_meeting_must_be_boolean(res_url, people, room):
+    start = utc_at(4, 11)
+    for value in ("yes", 1, None):
+        r = book(res_url, people["carol"][0], room["id"], start, shift(start, hours=1),
+                 online_meeting=value)
+        assert_error(r, 422, "validation_failed", detail="online_meeting")
+
+
+def test_hundred_attendees_pass_validation_and_meet_the_capacity(res_url, people, room):
+    start = utc_at(4, 13)
+    r = book(res_url, people["carol"][0], room["id"], start, shift(start, hours=1),
+             attendees=[f"u{i}@example.com" for i in range(100)])
+    assert_error(r, 422, "validation_failed", detail="attendees",
+                 mentions="capacity")
+    assert r.json()["details"]["attendees"] == (
+        "101 people (100 attendees and the organizer) exceed the room's capacity of 4")
+
+
+# ---- capacity ----
+
+def test_capacity_counts_distinct_attendees_and_the_organizer(res_url, people, room):
+    carol, _, carol_email = people["carol"]
+    start = utc_at(5, 9)
+    four = ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
+    r = book(res_url, carol, room["id"], start, shift(start, hours=1), attendees=four)
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert r.json()["details"]["attendees"] == (
+        "5 people (4 attendees and the organizer) exceed the room's capacity of 4")
+    # Duplicates and the organizer's own address count once: 3 + the organizer fit 4 seats.
+    res = booked(res_url, carol, room["id"], start, shift(start, hours=1),
+                 attendees=four[:3] + ["A@EXAMPLE.COM", carol_email])
+    assert res["attendees"] == four[:3]
+    # An update that adds one more is checked again, and refused without a change.
+    r = requests.put(f"{res_url}/reservations/{res['id']}", json={"attendees": four},
+                     headers=carol, timeout=10)
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    r = requests.put(f"{res_url}/reservations/{res['id']}", json={"attendees": four[:1]},
+                     headers=carol, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["attendees"] == four[:1] and r.json()["version"] == 2
+
+
+def test_moving_to_a_smaller_room_checks_the_capacity(res_url, people, pool):
+    carol = people["carol"][0]
+    big, small = pool.take(), pool.take(capacity=2)
+    start = utc_at(5, 13)
+    res = booked(res_url, carol, big["id"], start, shift(start, hours=1),
+                 attendees=["a@example.com", "b@example.com"])
+    r = requests.put(f"{res_url}/reservations/{res['id']}", json={"room_id": small["id"]},
+                     headers=carol, timeout=10)
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert "capacity of 2" in r.json()["details"]["attendees"]
+    # A change of purpose only keeps the list and is not checked against anything new.
+    r = requests.put(f"{res_url}/reservations/{res['id']}", json={"purpose": "kept"},
+                     headers=carol, timeout=10)
+    assert r.status_code == 200 and r.json()["attendees"] == ["a@example.com", "b@example.com"]
+
+
+# ---- role=attendee ----
+
+def test_attendee_lists_the_reservations_that_invite_them(res_url, people, room):
+    carol, _, _ = people["carol"]
+    dave, _, dave_email = people["dave"]
+    start = utc_at(6, 9)
+    res = booked(res_url, carol, room["id"], start, shift(start, hours=1),
+                 attendees=[dave_email.upper()])
+    other = booked(res_url, carol, room["id"], shift(start, hours=2), shift(start, hours=3))
+    invited = [x["id"] for x in listing(res_url, dave, role="attendee", limit=200)]
+    assert res["id"] in invited and other["id"] not in invited
+    # Dave's own bookings (the default role) do not include it; Carol is no attendee of it.
+    assert res["id"] not in [x["id"] for x in listing(res_url, dave, limit=200)]
+    assert res["id"] not in [x["id"] for x in listing(res_url, carol, role="attendee",
+                                                      limit=200)]
+    assert res["id"] in [x["id"] for x in listing(res_url, carol, role="organizer", limit=200)]
+    # Cancelled: listed with status=cancelled, as for the organizer.
+    assert requests.delete(f"{res_url}/reservations/{res['id']}", headers=carol,
+                           timeout=10).status_code == 204
+    assert res["id"] not in [x["id"] for x in listing(res_url, dave, role="attendee")]
+    assert res["id"] in [x["id"] for x in listing(res_url, dave, role="attendee",
+                                                  status="cancelled", limit=200)]
+
+
+def test_bad_role_is_400_naming_role(res_url, people):
+    r = requests.get(f"{res_url}/reservations", params={"role": "guest"},
+                     headers=people["dave"][0], timeout=10)
+    assert_error(r, 400, "bad_request", detail="role")
+
+
+def test_attendee_listing_uses_the_gin_index(stack):
+    plan = res_db_query(stack.pg, "SET enable_seqscan = off; EXPLAIN SELECT id FROM reservations "
+                        "WHERE attendees_key @> ARRAY[lower('x@example.com')]")
+    assert "reservations_attendees" in " ".join(row[0] for row in plan), plan
+
+
+# ---- meeting links ----
+
+def test_meeting_link_is_random_and_kept_for_life(res_url, stack, people, room):
+    carol = people["carol"][0]
+    start = utc_at(7, 9)
+    a = booked(res_url, carol, room["id"], start, shift(start, hours=1), online_meeting=True)
+    b = booked(res_url, carol, room["id"], shift(start, hours=1), shift(start, hours=2),
+               online_meeting=True)
+    assert a["online_meeting"] is True and LINK.fullmatch(a["meeting_url"]), a
+    assert LINK.fullmatch(b["meeting_url"]) and a["meeting_url"] != b["meeting_url"]
+    url = a["meeting_url"]
+    for body in ({"purpose": "moved"}, {"start_time": shift(start, hours=3),
+                                         "end_time": shift(start, hours=4)},
+                 {"online_meeting": True}):
+        r = requests.put(f"{res_url}/reservations/{a['id']}", json=body, headers=carol,
+                         timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["meeting_url"] == url
+    r = requests.put(f"{res_url}/reservations/{a['id']}", json={"online_meeting": False},
+                     headers=carol, timeout=10)
+    assert r.json()["online_meeting"] is False and r.json()["meeting_url"] is None
+    r = requests.put(f"{res_url}/reservations/{a['id']}", json={"online_meeting": True},
+                     headers=carol, timeout=10)
+    assert LINK.fullmatch(r.json()["meeting_url"]) and r.json()["meeting_url"] != url
+    assert events_of(stack, a["id"])[-1]["reservation"]["meeting_url"] == r.json()["meeting_url"]
+
+
+def test_series_occurrences_share_attendees_and_have_their_own_links(res_url, people, room):
+    carol, _, _ = people["carol"]
+    dave, _, dave_email = people["dave"]
+    start = utc_at(8, 9)
+    r = requests.post(f"{res_url}/reservations", headers=carol, timeout=10, json={
+        "room_id": room["id"], "start_time": start, "end_time": shift(start, hours=1),
+        "recurrence": "FREQ=DAILY;COUNT=3", "attendees": [dave_email],
+        "online_meeting": True})
+    assert r.status_code == 201, r.text
+    occ = r.json()["occurrences"]
+    assert len(occ) == 3
+    assert all(o["attendees"] == [dave_email] for o in occ)
+    links = {o["meeting_url"] for o in occ}
+    assert len(links) == 3 and all(LINK.fullmatch(u) for u in links)
+    invited = {x["id"] for x in listing(res_url, dave, role="attendee", limit=200)}
+    assert {o["id"] for o in occ} <= invited
+
+
+def test_series_capacity_is_checked(res_url, people, room):
+    start = utc_at(9, 9)
+    r = requests.post(f"{res_url}/reservations", headers=people["carol"][0], timeout=10, json={
+        "room_id": room["id"], "start_time": start, "end_time": shift(start, hours=1),
+        "recurrence": "FREQ=DAILY;COUNT=2",
+        "attendees": [f"p{i}@example.com" for i in range(4)]})
+    assert_error(r, 422, "validation_failed", detail="attendees")
+
+
+# ---- a signed link (JITSI_APP_ID / JITSI_APP_SECRET) ----
+
+@pytest.fixture(scope="module")
+def signing(stack):
+    svc = stack.reservation_service(tag="res-jitsi", JITSI_BASE_URL=SIGNED_BASE + "/",
+                                    JITSI_APP_ID="meeting-rooms",
+                                    JITSI_APP_SECRET="jitsi-test-secret-0123456789")
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def test_signed_link_carries_a_jitsi_token(signing, stack, people, room):
+    carol, _, carol_email = people["carol"]
+    start = utc_at(10, 9)
+    res = booked(signing.url, carol, room["id"], start, shift(start, hours=1),
+                 online_meeting=True)
+    base, _, token = res["meeting_url"].partition("?jwt=")
+    assert re.fullmatch(re.escape(SIGNED_BASE) + r"/[A-Za-z0-9_-]{22}", base), res
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+    claims = jwt.decode(token, "jitsi-test-secret-0123456789", algorithms=["HS256"],
+                        audience="jitsi", options={"verify_nbf": False})
+    end = int(__import__("datetime").datetime.fromisoformat(
+        res["end_time"].replace("Z", "+00:00")).timestamp())
+    assert claims["iss"] == "meeting-rooms" and claims["sub"] == "127.0.0.1"
+    assert claims["room"] == base.rsplit("/", 1)[1]
+    assert claims["exp"] == end + 3600 and claims["nbf"] == end - 3600 - 3600
+    assert claims["context"]["user"] == {"name": "Carol Q. Example", "email": carol_email}
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, "another-secret", algorithms=["HS256"], audience="jitsi")
+    # Reads sign the same way; the stored link and the events carry no token.
+    got = requests.get(f"{signing.url}/reservations/{res['id']}", headers=carol,
+                       timeout=10).json()
+    assert got == res
+    stored = res_db_query(stack.pg, "SELECT meeting_url FROM reservations WHERE id = %s",
+                          res["id"])[0][0]
+    assert stored == base
+    assert "jwt" not in json.dumps(events_of(stack, res["id"]))
+    assert token not in signing.log_text()
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"JITSI_BASE_URL": "http://meet.example.com"}, "JITSI_BASE_URL"),
+    ({"JITSI_BASE_URL": "ftp://meet.example.com"}, "JITSI_BASE_URL"),
+    ({"JITSI_BASE_URL": "https://meet.example.com/?x=1"}, "JITSI_BASE_URL"),
+    ({"JITSI_BASE_URL": "https://user:pw@meet.example.com"}, "JITSI_BASE_URL"),
+    ({"JITSI_APP_ID": "app"}, "JITSI_APP_SECRET"),
+    ({"JITSI_APP_SECRET": "s3cret-value"}, "JITSI_APP_ID"),
+])
+def test_bad_jitsi_configuration_refuses_to_start(stack, env, variable):
+    svc = stack.reservation_service(tag="res-jitsi-bad", **env)
+    out = subprocess.run([os.path.join(BIN_DIR, "reservation-service")], env=svc.env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert variable in out.stderr + out.stdout
+    assert "s3cret-value" not in out.stderr + out.stdout and "pw@" not in out.stderr
+
+
+# ---- hostile input ----
+
+@pytest.mark.parametrize("value", [
+    ["a@example.com\u0000b"], ["'; DROP TABLE reservations; --@example.com"],
+    ["a\"b@example.com"], ["a\\b@example.com"], ["{a,b}@example.com"], ["a@" + "x" * 300],
+    [""], [" a@example.com"], [None], [{"$ne": 1}], [True], [1e308],
+])
+def test_hostile_attendees_never_reach_the_database(res_url, people, room, value):
+    start = utc_at(11, 9)
+    r = book(res_url, people["carol"][0], room["id"], start, shift(start, hours=1),
+             attendees=value)
+    assert r.status_code in (400, 422), r.text
+
+
+def test_braces_and_quotes_allowed_by_rfc_5321_are_stored_as_given(res_url, people, room):
+    start = utc_at(11, 13)
+    odd = ["{a}@example.com", "b|c@example.com", "o'hara@example.com"]
+    res = booked(res_url, people["carol"][0], room["id"], start, shift(start, hours=1),
+                 attendees=odd)
+    assert res["attendees"] == odd
