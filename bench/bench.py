@@ -133,7 +133,9 @@ DB_OF = {"user-service": "user_db", "room-service": "room_db",
          "reservation-service": "reservation_db"}
 # Database sessions a service holds outside its pool (issue 18): the outbox publisher and the
 # sweeper in every service, the room cache's LISTEN session in room-service.
-DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 2}
+# reservation-service: the outbox publisher, the sweeper and WEBHOOK_SENDERS (2) webhook senders
+# (issue 14; docs/operations.md, the connection budget).
+DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 4}
 BASELINE_FILE = os.path.join(BENCH, "baseline.json")
 SWEEP_CLIENTS = {"full": [1, 2, 4, 8, 16, 32], "smoke": [4]}
 
