@@ -206,6 +206,28 @@ def test_webhook_validation(res_url, root, body, field):
     assert SECRET not in r.text
 
 
+def test_at_most_100_webhooks(res_url, root):
+    existing = requests.get(f"{res_url}/webhooks", headers=root, timeout=10).json()
+    made = []
+    body = {"url": "https://example.com/cap", "events": ["reservation_series_cancelled"],
+            "secret": SECRET}
+    try:
+        for _ in range(100 - len(existing)):
+            r = requests.post(f"{res_url}/webhooks", headers=root, json=body, timeout=10)
+            assert r.status_code == 201, r.text
+            made.append(r.json()["id"])
+        r = requests.post(f"{res_url}/webhooks", headers=root, json=body, timeout=10)
+        assert_error(r, 409, "conflict")
+        assert "100 webhooks" in r.json()["message"]
+        assert len(requests.get(f"{res_url}/webhooks", headers=root, timeout=10).json()) == 100
+    finally:
+        for hid in made:
+            requests.delete(f"{res_url}/webhooks/{hid}", headers=root, timeout=10)
+    r = requests.post(f"{res_url}/webhooks", headers=root, json=body, timeout=10)
+    assert r.status_code == 201, r.text
+    requests.delete(f"{res_url}/webhooks/{r.json()['id']}", headers=root, timeout=10)
+
+
 def test_webhooks_are_for_admins(res_url, alice):
     body = {"url": "https://example.com/hook", "events": ["reservation_created"],
             "secret": SECRET}
