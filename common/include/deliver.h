@@ -15,8 +15,9 @@
  *   leaves the lease to run out: the row is then sent again (at least once), its attempt
  *   counted; a row already tried whose window has passed is failed at the claim.
  *   Order: rows are sent in order per (kind, target, key): a row is due only when no older row
- *   with the same three is still pending, retries included (a retry pushes the later rows of
- *   its key to its own next attempt).
+ *   with the same three is still pending, retries included (a row queued behind pending rows
+ *   of its key, and the later rows of a retried one, are not due before them: so the claim
+ *   never reads rows that cannot go).
  *   Fairness: one send at a time per target (a target with a lease not yet ended is passed
  *   over), and among the targets with a due row the one attempted least recently goes first.
  *   So a dead or slow receiver holds at most one worker, and while workers are free, the other

@@ -53,7 +53,22 @@ const char deliver_schema_sql[] =
 	"    WHERE leased_until IS NOT NULL;\n"
 	"CREATE INDEX IF NOT EXISTS deliveries_by_target ON deliveries (kind, target, id);\n"
 	"CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (finished_at)\n"
-	"    WHERE status <> 'pending';\n";
+	"    WHERE status <> 'pending';\n"
+	"-- A row queued behind pending rows of its key is not due before them (a retry pushes the\n"
+	"-- rows behind it likewise): rows that cannot go yet are never due, so no claim reads them.\n"
+	"CREATE OR REPLACE FUNCTION deliveries_queue_behind() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"DECLARE ahead timestamptz;\n"
+	"BEGIN\n"
+	"    SELECT max(next_attempt_at) INTO ahead FROM deliveries\n"
+	"    WHERE kind = NEW.kind AND target = NEW.target AND key = NEW.key AND status = 'pending';\n"
+	"    IF ahead > NEW.next_attempt_at THEN\n"
+	"        NEW.next_attempt_at := ahead;\n"
+	"    END IF;\n"
+	"    RETURN NEW;\n"
+	"END\n"
+	"$$;\n"
+	"CREATE OR REPLACE TRIGGER deliveries_queue_behind BEFORE INSERT ON deliveries\n"
+	"    FOR EACH ROW EXECUTE FUNCTION deliveries_queue_behind();\n";
 
 const char deliver_sweep_sql[] =
 	"DELETE FROM deliveries WHERE ctid = ANY (ARRAY("
