@@ -9,7 +9,6 @@ import hmac
 import http.server
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ import uuid
 import pytest
 import requests
 
-from harness import assert_error, booked, shift, utc_at, wait_until
+from harness import assert_error, booked, db_query, shift, utc_at, wait_until
 
 POOL_BATCH = 8
 SECRET = "s3cr3t-" + uuid.uuid4().hex  # 39 characters
@@ -26,7 +25,8 @@ SECRET = "s3cr3t-" + uuid.uuid4().hex  # 39 characters
 class Receiver:
     """An HTTP server on a free loopback port.  Each path has a behaviour: "ok", "fail:N" (500
     for the first N requests, then 200), "fail" (always 500), "flaky" (500, then three 200s
-    after 0.1 s each, and again) or "hang" (answers only once release() is called).  Every request is recorded with its headers, body and arrival time."""
+    after 0.1 s each, and again) or "hang" (answers only once release() is called).  Every
+    request is recorded with its headers, body and arrival time."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -352,7 +352,7 @@ def test_a_hanging_receiver_never_slows_the_api(res_url, root, alice, pool, hook
 
 
 def test_a_hanging_receiver_does_not_hold_up_other_webhooks(res_url, root, alice, pool, hooks,
-                                                            receiver):
+                                                            receiver, stack):
     """The dead receiver keeps one sender busy (WEBHOOK_TIMEOUT_MS 2 s per attempt) and is
     retried; the healthy one's deliveries arrive promptly all the while."""
     # Earlier tests' sends end first (a deleted webhook's rows fail at once, a send in flight
@@ -375,6 +375,13 @@ def test_a_hanging_receiver_does_not_hold_up_other_webhooks(res_url, root, alice
         time.sleep(0.3)
     # Eight bookings over ~3 s: the dead receiver was tried, more than once, meanwhile.
     assert len(receiver.received(dead)) >= 2
+    # A send holds no transaction (a server's idle_in_transaction_session_timeout cannot cut
+    # it): while one hangs, no session of the service sits idle in a transaction.
+    stuck = db_query(stack.pg, "reservation_db",
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname = 'reservation_db' "
+                     "AND state LIKE 'idle in transaction%%' "
+                     "AND state_change < now() - interval '0.5 s'")
+    assert stuck == [(0,)], stuck
     assert max(lags) < 1.0, lags
     ds = deliveries(res_url, root, dead_hook["id"])
     assert ds and all(d["status"] in ("pending", "failed") for d in ds), ds
