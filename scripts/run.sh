@@ -144,7 +144,9 @@ start_service() { # name port database_url
 TRUSTED_GATEWAYS=${TRUSTED_GATEWAYS:-127.0.0.1} \
   start_service user-service "$USER_PORT" "$USER_DATABASE_URL"
 start_service room-service "$ROOM_PORT" "$ROOM_DATABASE_URL"
-start_service reservation-service "$RESERVATION_PORT" "$RESERVATION_DATABASE_URL"
+# Webhook receivers tried out locally listen on loopback, which is refused by default.
+WEBHOOK_ALLOW_LOOPBACK=${WEBHOOK_ALLOW_LOOPBACK:-true} \
+  start_service reservation-service "$RESERVATION_PORT" "$RESERVATION_DATABASE_URL"
 
 "$ROOT/scripts/nginx.sh" start "$RUN/nginx" "$GATEWAY_PORT" "$USER_PORT" "$ROOM_PORT" \
   "$RESERVATION_PORT" >/dev/null

@@ -4,14 +4,24 @@
  * causes them, as rows of `deliveries` (kind, target, key, payload), and sent later by a worker
  * of their kind:
  * - the table's schema, applied by the shared start-up (svc.c) like the outbox's;
- * - the workers: threads with database sessions of their own, each claiming one due row of its
- *   kind at a time with FOR UPDATE SKIP LOCKED (so replicas and threads share the work), keeping
- *   that transaction open while a callback sends it, and recording the outcome in it: sent,
+ * - the workers: threads with database sessions of their own.  A worker claims one due row of
+ *   its kind in a short transaction (FOR UPDATE SKIP LOCKED, so replicas and threads share the
+ *   work) and leases it: the attempt is counted and the row is not due again before the lease
+ *   ends (the send's timeout + 60 s).  It commits, sends the row through a callback outside any
+ *   transaction (so no transaction stays open during a send, and a server's
+ *   idle_in_transaction_session_timeout does not apply), and records the outcome: sent,
  *   retried with exponential backoff (base × 2^(attempts-1), capped, ±20 % jitter) until the
- *   retry window since the row was queued has passed, or failed.  A worker or session that dies
- *   mid-send rolls back: the row is pending again and is sent again (at least once).
- *   Rows are sent in order per (kind, target, key): a row is due only when no older row with the
- *   same three is still pending, retries included;
+ *   retry window since the row was queued has passed, or failed.  A worker that dies mid-send
+ *   leaves the lease to run out: the row is then sent again (at least once), its attempt
+ *   counted; a row already tried whose window has passed is failed at the claim.
+ *   Order: rows are sent in order per (kind, target, key): a row is due only when no older row
+ *   with the same three is still pending, retries included (a row queued behind pending rows
+ *   of its key, and the later rows of a retried one, are not due before them: so the claim
+ *   never reads rows that cannot go).
+ *   Fairness: one send at a time per target (a target with a lease not yet ended is passed
+ *   over), and among the targets with a due row the one attempted least recently goes first.
+ *   So a dead or slow receiver holds at most one worker, and while workers are free, the other
+ *   targets' rows go out at once; a target's own backlog waits for it alone;
  * - the figures for /metrics, per kind: delivery_pending, delivery_oldest_pending_age_seconds
  *   (gauges), delivery_sent_total, delivery_failed_total, delivery_retries_total (counters);
  * - the sweeper's statement for rows finished long ago (deliver_sweep_sql).
@@ -47,11 +57,12 @@ struct deliver_item {
 	const char *kind, *target, *key;
 	const char *payload; /* the JSON text as stored */
 	int attempts;        /* attempts before this one */
-	/* The worker's session, inside the transaction that holds the row: for reads the send
-	 * needs (e.g. the webhook's URL).  Never commit, roll back or keep it. */
+	/* The worker's session (no transaction open: the row is leased): for reads the send
+	 * needs (e.g. the webhook's URL).  Never keep it. */
 	PGconn *session;
-	/* Becomes true when the worker is told to stop: a long send should give up (its outcome
-	 * is then not recorded, and the row is sent again later). */
+	/* Becomes true when the worker is told to stop: a long send should give up (an outcome
+	 * other than sent is then not recorded: the row is due again at once, this attempt not
+	 * counted). */
 	const _Atomic bool *stop;
 };
 
@@ -72,11 +83,14 @@ typedef void (*deliver_send_fn)(const struct deliver_item *item, void *arg,
 struct deliver_config {
 	const char *kind; /* the rows this worker sends (a static string: the metrics keep it) */
 	deliver_send_fn send;
-	void *arg;                 /* borrowed, must outlive deliver_stop() */
-	int threads;               /* senders (each with its own database session); 0 = 1 */
-	long long retry_base_ms;   /* the pause after the first failure */
-	long long retry_max_ms;    /* the longest pause */
-	long long retry_window_ms; /* no attempt is started later than this after queuing */
+	void *arg;               /* borrowed, must outlive deliver_stop() */
+	int threads;             /* senders (each with its own database session); 0 = 1 */
+	long long retry_base_ms; /* the pause after the first failure */
+	long long retry_max_ms;  /* the longest pause */
+	/* Retries: none is started later than this after queuing (the first attempt is always
+	 * made, however late: a row may wait behind its key or a backlog). */
+	long long retry_window_ms;
+	long long send_timeout_ms; /* the longest send (the callback's own timeout) */
 	long long poll_ms;         /* the pause when nothing is due; 0 = DELIVER_POLL_MS */
 	void (*thread_exit)(void); /* called on each sender thread as it ends; may be NULL */
 };
@@ -94,8 +108,8 @@ struct deliver *deliver_start(const struct deliver_config *c);
  * signal, so that they wind down during the drain.  NULL is a no-op. */
 void deliver_signal(struct deliver *d);
 /* Stops the senders (deliver_signal, then joins them: a send in progress ends within its own
- * timeout, its transaction is rolled back), ends their sessions and frees d; NULL is a
- * no-op. */
+ * timeout and is recorded when it delivered, released otherwise), ends their sessions and frees
+ * d; NULL is a no-op. */
 void deliver_stop(struct deliver *d);
 
 /* The pause before attempt number attempts + 1 after attempts failed ones (attempts >= 1):

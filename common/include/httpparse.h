@@ -15,7 +15,8 @@
 /* ---- hosts ---- */
 
 /* True when host (a URL's host as libcurl's URL API gives it) is loopback: 127.0.0.0/8 as a
- * dotted quad, [::1] (IPv6 hosts come in brackets), or localhost (libcurl resolves that name to
+ * dotted quad of decimal numbers without leading zeros (what inet_pton takes; "127.0.0.08" is
+ * a name libcurl would resolve through DNS), [::1] (IPv6 hosts come in brackets), or localhost (libcurl resolves that name to
  * loopback itself, never through DNS).  For the "https unless loopback" rules of outbound URLs. */
 bool httpparse_host_loopback(const char *host);
 

@@ -374,11 +374,12 @@ char *httpparse_next_link(const char *path, const char *query, const char *curso
 
 bool httpparse_host_loopback(const char *host)
 {
-	unsigned a, b, c, d;
-	char end;
+	struct in_addr a;
 	if (!host)
 		return false;
-	if (sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &end) == 4)
-		return a == 127 && b <= 255 && c <= 255 && d <= 255;
+	/* inet_pton takes dotted decimal only, as a resolver would: "127.0.0.08" (which libcurl
+	 * keeps as a name, leading zeros being octal) is a name here too. */
+	if (inet_pton(AF_INET, host, &a) == 1)
+		return (ntohl(a.s_addr) >> 24) == 127;
 	return strcmp(host, "[::1]") == 0 || strcasecmp(host, "localhost") == 0;
 }

@@ -7,6 +7,7 @@
 #include "embedded.h"
 #include "events.h"
 #include "handlers.h"
+#include "health.h"
 #include "kafka.h"
 #include "log.h"
 #include "meeting.h"
@@ -32,6 +33,7 @@ struct reservation_config {
 	char *webhook_retry_hours;
 	long long webhook_retry_base_ms, webhook_timeout_ms, webhook_senders;
 	bool webhook_allow_private;
+	bool webhook_allow_loopback;
 	long long delivery_retention_s;
 	/* Online meeting links (docs/api.md#attendees-and-online-meetings). */
 	char *jitsi_base_url, *jitsi_app_id, *jitsi_app_secret;
@@ -60,6 +62,7 @@ static const struct cfg_param reservation_params[] = {
 	CFG_INT(RES_CFG, "WEBHOOK_TIMEOUT_MS", webhook_timeout_ms, "10000", 100, 60000),
 	CFG_INT(RES_CFG, "WEBHOOK_SENDERS", webhook_senders, "2", 1, DELIVER_MAX_THREADS),
 	CFG_BOOL(RES_CFG, "WEBHOOK_ALLOW_PRIVATE", webhook_allow_private, "false"),
+	CFG_BOOL(RES_CFG, "WEBHOOK_ALLOW_LOOPBACK", webhook_allow_loopback, "false"),
 	CFG_INT(RES_CFG, "DELIVERY_RETENTION_SECONDS", delivery_retention_s, "604800", 0,
                 315360000),
 	CFG_STR_CHECKED(RES_CFG, "JITSI_BASE_URL", jitsi_base_url, "https://meet.jit.si", 1,
@@ -91,6 +94,7 @@ static struct res_replay *replay;
 static struct deliver_config webhook_queue_config;
 static struct res_webhook_sender webhook_sender;
 static struct deliver *webhook_queue;
+static _Atomic bool webhook_queue_failed; /* deliver_start failed: /health says so */
 
 /* At the stop signal: a replay still running ends before the drain is over, and so do the
  * webhook deliveries in progress. */
@@ -104,10 +108,25 @@ static enum db_status after_migrations(void)
 {
 	enum db_status st = res_replay_start(&replay_config, &replay);
 	if (!webhook_queue && db_err_kind(st) != ERR_UNAVAILABLE &&
-	    !(webhook_queue = deliver_start(&webhook_queue_config)))
+	    !(webhook_queue = deliver_start(&webhook_queue_config))) {
 		log_error("cannot start the webhook senders");
+		webhook_queue_failed = true;
+	}
 	return st;
 }
+
+/* /health: webhook senders that could not start leave deliveries pending for good. */
+static enum health_state webhook_senders_check(char *detail, size_t size)
+{
+	if (!webhook_queue_failed)
+		return HEALTH_OK;
+	snprintf(detail, size, "the webhook senders could not start");
+	return HEALTH_DOWN;
+}
+
+static const struct health_check checks[] = {
+	{"webhook_senders", false, webhook_senders_check},
+};
 
 int main(int argc, char **argv)
 {
@@ -134,8 +153,8 @@ int main(int argc, char **argv)
 	long long retry_window_ms = 0;
 	char why[128];
 	deliver_hours_ms(cfg.webhook_retry_hours, &retry_window_ms, why, sizeof why);
-	webhook_sender = (struct res_webhook_sender){cfg.webhook_timeout_ms,
-	                                             cfg.webhook_allow_private};
+	webhook_sender = (struct res_webhook_sender){
+		cfg.webhook_timeout_ms, cfg.webhook_allow_private, cfg.webhook_allow_loopback};
 	webhook_queue_config = (struct deliver_config){
 		.kind = RES_WEBHOOK_KIND,
 		.send = res_webhook_send,
@@ -144,6 +163,7 @@ int main(int argc, char **argv)
 		.retry_base_ms = cfg.webhook_retry_base_ms,
 		.retry_max_ms = WEBHOOK_RETRY_MAX_MS,
 		.retry_window_ms = retry_window_ms,
+		.send_timeout_ms = cfg.webhook_timeout_ms,
 	};
 	const struct sweep_table sweeps[] = {
 		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
@@ -168,6 +188,8 @@ int main(int argc, char **argv)
 		.consume_arg = &topics,
 		.sweeps = sweeps,
 		.nsweeps = countof(sweeps),
+		.extra_checks = checks,
+		.nextra_checks = countof(checks),
 	};
 	int rc = svc_serve(&service);
 	/* The replay uses the database pool, which svc_exit closes. */

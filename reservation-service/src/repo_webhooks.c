@@ -41,15 +41,19 @@ enum db_status res_repo_webhook_create(const char *url, const char *events, cons
 	char by[24];
 	PGresult *res = NULL;
 	num(by, sizeof by, created_by);
-	const char *params[] = {url, events, secret, by};
+	char most[16];
+	snprintf(most, sizeof most, "%d", RES_WEBHOOKS_MAX);
+	const char *params[] = {url, events, secret, by, most};
 	*hook = NULL;
+	/* Two admins racing at the limit may both pass the count: a bound, not an exact one. */
 	enum db_status st = db_write(
 		&res,
 		"INSERT INTO webhooks AS w (url, events, secret, created_by) "
 		"SELECT $1, array(SELECT json_array_elements_text($2::json)), $3, $4::bigint "
+		"WHERE (SELECT count(*) FROM webhooks) < $5::int "
 		"RETURNING " WEBHOOK_JSON,
-		4, params);
-	if (st == DB_OK && !(*hook = first_object(res)))
+		5, params);
+	if (st == DB_OK && PQntuples(res) == 1 && !(*hook = first_object(res)))
 		st = DB_ERROR;
 	PQclear(res);
 	return st;

@@ -15,8 +15,13 @@
 /* The kind of the webhooks' rows in the delivery queue. */
 #define RES_WEBHOOK_KIND "webhook"
 
+/* The most webhooks there may be: each one adds a row to the transaction of every booking it
+ * subscribes to, and GET /webhooks lists them all. */
+#define RES_WEBHOOKS_MAX 100
+
 /* Stores a webhook.  events is a JSON array text of event types (borrowed).  *hook: new
- * reference to the webhook as the API returns it. */
+ * reference to the webhook as the API returns it; NULL (and DB_OK) when RES_WEBHOOKS_MAX
+ * webhooks exist already. */
 enum db_status res_repo_webhook_create(const char *url, const char *events, const char *secret,
                                        long long created_by, json_t **hook);
 /* All webhooks, oldest first: *list is a new array. */

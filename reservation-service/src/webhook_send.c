@@ -81,39 +81,63 @@ bool res_webhook_url_valid(const char *url, char *why, size_t whylen)
 }
 
 /* The kinds of address, for res_webhook_address_refused. */
-enum addr_class { ADDR_PUBLIC, ADDR_LOOPBACK, ADDR_PRIVATE, ADDR_NEVER };
+enum addr_class { ADDR_PUBLIC, ADDR_LOOPBACK, ADDR_PRIVATE, ADDR_RESERVED, ADDR_NEVER };
 
 static enum addr_class class_v4(uint32_t a)
 {
-	uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
+	uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16), b2 = (uint8_t)(a >> 8);
 	if (b0 == 0 || (b0 == 169 && b1 == 254) || b0 >= 224) /* also 240/4 and broadcast */
 		return ADDR_NEVER;
 	if (b0 == 127)
 		return ADDR_LOOPBACK;
 	if (b0 == 10 || (b0 == 172 && (b1 & 0xf0) == 16) || (b0 == 192 && b1 == 168) ||
-	    (b0 == 100 && (b1 & 0xc0) == 64))
+	    (b0 == 100 && (b1 & 0xc0) == 64) ||  /* carrier-grade NAT */
+	    (b0 == 192 && b1 == 0 && b2 == 0) || /* IETF protocol assignments */
+	    (b0 == 198 && (b1 & 0xfe) == 18))    /* benchmarking */
 		return ADDR_PRIVATE;
+	if ((b0 == 192 && b1 == 0 && b2 == 2) || (b0 == 198 && b1 == 51 && b2 == 100) ||
+	    (b0 == 203 && b1 == 0 && b2 == 113)) /* documentation */
+		return ADDR_RESERVED;
 	return ADDR_PUBLIC;
 }
 
+static uint32_t v4_at(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* IPv6, with the forms that carry an IPv4 address judged by that address: a NAT64 gateway,
+ * a 6to4 relay or the kernel would connect to it. */
 static enum addr_class class_v6(const uint8_t *b)
 {
 	static const uint8_t zero[16] = {0};
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	if (memcmp(b, mapped, 12) == 0)
-		return class_v4((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-		                (uint32_t)b[14] << 8 | b[15]);
+	static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+	static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
 	if (memcmp(b, zero, 15) == 0)
-		return b[15] == 1 ? ADDR_LOOPBACK : b[15] == 0 ? ADDR_NEVER : ADDR_PUBLIC;
-	if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
-		return ADDR_NEVER;
-	if ((b[0] & 0xfe) == 0xfc)
+		return b[15] == 1   ? ADDR_LOOPBACK
+		       : b[15] == 0 ? ADDR_NEVER
+		                    : class_v4(v4_at(b + 12));
+	if (memcmp(b, zero, 12) == 0 || /* IPv4-compatible ::/96 */
+	    memcmp(b, mapped, 12) == 0 || memcmp(b, siit, 12) == 0 || memcmp(b, nat64, 12) == 0)
+		return class_v4(v4_at(b + 12));
+	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 2002::/16 */
+		return class_v4(v4_at(b + 2));
+	if (memcmp(b, nat64, 4) == 0 && b[4] == 0 && b[5] == 1) /* 64:ff9b:1::/48, local NAT64 */
 		return ADDR_PRIVATE;
+	if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)) /* ULA, site-local */
+		return ADDR_PRIVATE;
+	if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)) /* multicast, link-local */
+		return ADDR_NEVER;
+	if ((b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) ||       /* Teredo 2001::/32 */
+	    (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) || /* 2001:db8::/32 */
+	    (b[0] == 0x01 && memcmp(b + 1, zero, 7) == 0))                    /* discard 100::/64 */
+		return ADDR_RESERVED;
 	return ADDR_PUBLIC;
 }
 
 const char *res_webhook_address_refused(const struct sockaddr *sa, bool allow_private,
-                                        bool loopback_host)
+                                        bool allow_loopback)
 {
 	enum addr_class c;
 	if (sa->sa_family == AF_INET)
@@ -127,11 +151,11 @@ const char *res_webhook_address_refused(const struct sockaddr *sa, bool allow_pr
 	case ADDR_PUBLIC:
 		return NULL;
 	case ADDR_LOOPBACK:
-		return loopback_host || allow_private
-		               ? NULL
-		               : "is a loopback address (WEBHOOK_ALLOW_PRIVATE)";
+		return allow_loopback ? NULL : "is a loopback address (WEBHOOK_ALLOW_LOOPBACK)";
 	case ADDR_PRIVATE:
 		return allow_private ? NULL : "is a private address (WEBHOOK_ALLOW_PRIVATE)";
+	case ADDR_RESERVED:
+		return "is reserved (documentation, discard or Teredo tunnelling)";
 	case ADDR_NEVER:
 	default:
 		return "is unspecified, link-local, multicast or broadcast";
@@ -171,7 +195,8 @@ struct send_ctx {
 	const struct res_webhook_sender *cfg;
 	const struct deliver_item *item;
 	bool loopback_host;
-	char refused[160]; /* why the address was refused ("" = it was not) */
+	int opened;        /* addresses connected to (or tried) */
+	char refused[160]; /* why an address was refused ("" = none was) */
 };
 
 /* libcurl is about to connect to address: the check against DNS rebinding, on the address
@@ -181,7 +206,7 @@ static curl_socket_t send_open_socket(void *arg, curlsocktype purpose, struct cu
 	struct send_ctx *c = arg;
 	(void)purpose;
 	const char *why = res_webhook_address_refused(&a->addr, c->cfg->allow_private,
-	                                              c->loopback_host);
+	                                              c->cfg->allow_loopback);
 	if (why) {
 		char ip[INET6_ADDRSTRLEN] = "?";
 		const void *raw =
@@ -196,6 +221,7 @@ static curl_socket_t send_open_socket(void *arg, curlsocktype purpose, struct cu
 		snprintf(c->refused, sizeof c->refused, "refused: %s %s", ip, why);
 		return CURL_SOCKET_BAD;
 	}
+	c->opened++;
 	return socket(a->family, a->socktype, a->protocol);
 }
 
@@ -282,7 +308,9 @@ static void send_post(struct send_ctx *ctx, const char *url, const char *secret,
 	CURLcode rc = curl_easy_perform(h);
 	long code = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	if (ctx->refused[0]) {
+	/* A refused address matters only when no other one could be tried: libcurl goes on to the
+	 * next address, which may deliver (the outcome is judged by what happened). */
+	if (rc != CURLE_OK && ctx->refused[0] && ctx->opened == 0) {
 		fail(out, DELIVER_PERMANENT, 0, ctx->refused);
 	} else if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
 		fail(out, DELIVER_PERMANENT, 0, errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -305,7 +333,7 @@ out:
 
 void res_webhook_send(const struct deliver_item *item, void *arg, struct deliver_result *out)
 {
-	struct send_ctx ctx = {arg, item, false, ""};
+	struct send_ctx ctx = {arg, item, false, 0, ""};
 	char url[RES_WEBHOOK_URL_MAX + 1], secret[RES_WEBHOOK_SECRET_MAX * 4 + 1];
 	char scheme[RES_WEBHOOK_URL_MAX], host[RES_WEBHOOK_URL_MAX], why[128];
 	bool found;

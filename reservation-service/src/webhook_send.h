@@ -18,7 +18,8 @@ struct deliver_result;
 /* How deliveries are made (WEBHOOK_* configuration).  Read-only once the queue started. */
 struct res_webhook_sender {
 	long long timeout_ms; /* a whole delivery: connect, send, answer */
-	bool allow_private;   /* private and loopback addresses may be connected to */
+	bool allow_private;   /* private addresses may be connected to */
+	bool allow_loopback;  /* loopback addresses may be connected to (the tests, make run) */
 };
 
 /* A webhook's URL as registered: https, or http when the host is loopback; a host; no user
@@ -29,12 +30,15 @@ bool res_webhook_url_valid(const char *url, char *why, size_t whylen);
 /* Why a delivery may not connect to address sa (the address libcurl is about to connect to,
  * after every DNS answer: so a name that resolves to another address at send time than at
  * registration is still checked), or NULL when it may.  Never: unspecified (0.0.0.0/8, ::),
- * link-local (169.254/16, fe80::/10: cloud metadata lives there), multicast and broadcast.
- * Only with allow_private: private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), and
- * loopback (127/8, ::1) unless the URL's host itself is loopback (loopback_host).  IPv4-mapped
- * IPv6 addresses are judged as IPv4.  A static string. */
+ * link-local (169.254/16, fe80::/10: cloud metadata lives there), multicast, broadcast and
+ * 240/4; reserved (documentation 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32,
+ * discard 100::/64, Teredo 2001::/32).  Only with allow_private: private (10/8, 172.16/12,
+ * 192.168/16, 100.64/10, 192.0.0/24, 198.18/15, fc00::/7, fec0::/10, 64:ff9b:1::/48).  Only
+ * with allow_loopback: loopback (127/8, ::1), whatever the URL's host.  IPv6 forms that carry
+ * an IPv4 address are judged as that address: IPv4-mapped ::ffff:0:0/96, SIIT ::ffff:0:0:0/96,
+ * IPv4-compatible ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16.  A static string. */
 const char *res_webhook_address_refused(const struct sockaddr *sa, bool allow_private,
-                                        bool loopback_host);
+                                        bool allow_loopback);
 
 /* "sha256=" and the lower-case hex HMAC-SHA256 under secret of timestamp "." body[0..len).
  * out receives RES_WEBHOOK_SIGNATURE_LEN bytes (NUL included).  false when OpenSSL fails. */

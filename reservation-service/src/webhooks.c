@@ -95,6 +95,11 @@ void res_handle_webhook_create(struct req *r)
 		req_db_error(r, st);
 		goto out;
 	}
+	if (!hook) {
+		req_error(r, ERR_CONFLICT, NULL,
+		          "there are %d webhooks already, the most there may be", RES_WEBHOOKS_MAX);
+		goto out;
+	}
 	char location[48];
 	snprintf(location, sizeof location, "/webhooks/%lld",
 	         (long long)json_integer_value(json_object_get(hook, "id")));

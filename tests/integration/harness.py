@@ -385,7 +385,9 @@ class Stack:
                "KAFKA_BROKER_URL": self.kafka.bootstrap, "NUM_THREADS": "16",
                # Webhook retries in tenths of a second, given up after 3.6 s (test_webhooks.py).
                "WEBHOOK_RETRY_BASE_MS": "200", "WEBHOOK_RETRY_HOURS": "0.001",
-               "WEBHOOK_TIMEOUT_MS": "2000"}
+               "WEBHOOK_TIMEOUT_MS": "2000",
+               # Receivers in the tests listen on loopback (refused by default).
+               "WEBHOOK_ALLOW_LOOPBACK": "true"}
         env.update(overrides)
         svc = Service("reservation-service", self.workdir, env, tag=tag)
         self.services.append(svc)

@@ -500,6 +500,15 @@ def test_gateway_config_is_the_shared_file_with_placeholders_filled(variants):
             assert f"{temp}_temp_path /tmp/" in main
 
 
+def test_gateway_locations_are_each_written_once():
+    """nginx accepts two identical regex locations (the first wins), so a duplicate left by a
+    merge would go unnoticed: each location line appears once."""
+    lines = [ln.strip() for ln in (CHART / "files" / "gateway.conf").read_text().splitlines()
+             if ln.strip().startswith("location ")]
+    assert lines and len(lines) == len(set(lines)), sorted(
+        ln for ln in lines if lines.count(ln) > 1)
+
+
 @pytest.mark.skipif(shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"),
                     reason="nginx is not installed")
 def test_gateway_nginx_config_passes_nginx_t(variants, tmp_path):

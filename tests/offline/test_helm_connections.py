@@ -24,7 +24,8 @@ from test_helm import (  # noqa: F401 - fixtures below
 )
 
 # Per replica, besides the pool (docs/operations.md#database-connections): outbox publisher,
-# sweeper, migrations at start, a lost-COMMIT resolution, room-service's cache LISTEN.
+# sweeper, migrations at start, a lost-COMMIT resolution, room-service's cache LISTEN; and
+# reservation-service's WEBHOOK_SENDERS (read from the Deployment).
 SESSIONS_OUTSIDE_POOL = 5
 SUPERUSER_RESERVED = 3  # PostgreSQL 15's superuser_reserved_connections default
 MIN_HEADROOM = 10  # for an operator's psql, a backup, an exporter
@@ -54,7 +55,12 @@ def service_connections(r):
         replicas = hpas[0]["spec"]["maxReplicas"] if hpas else dep["spec"]["replicas"]
         surge = dep["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
         assert isinstance(surge, int), surge
-        out[component] = (replicas, pool, (replicas + surge) * (pool + SESSIONS_OUTSIDE_POOL))
+        # reservation-service's webhook senders, each with a session of its own (the service's
+        # default is 2 when the chart sets none).
+        senders = int(env.get("WEBHOOK_SENDERS") or (2 if component == "reservation-service"
+                                                     else 0))
+        out[component] = (replicas, pool,
+                          (replicas + surge) * (pool + SESSIONS_OUTSIDE_POOL + senders))
     return out
 
 
@@ -83,6 +89,22 @@ def test_max_connections_follows_replicas_and_pool_sizes(helm):
     grown = sum(c for *_, c in after.values()) - sum(c for *_, c in before.values())
     assert grown > 0
     assert max_connections(bigger) - max_connections(base) == grown
+
+
+def test_max_connections_counts_the_webhook_senders(helm):
+    base = helm.template()
+    more = helm.template((), (("services.reservation.webhookSenders", 12),))
+    assert more.returncode == 0, more.stderr
+    dep = more.get("Deployment", svc_name("reservation-service"))
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    assert {"name": "WEBHOOK_SENDERS", "value": "12"} in c["env"]
+    replicas = service_connections(more)["reservation-service"][0]
+    assert max_connections(more) - max_connections(base) == (replicas + 1) * 10
+    for other in ("user-service", "room-service"):
+        (c,) = more.get("Deployment", svc_name(other))["spec"]["template"]["spec"]["containers"]
+        assert "WEBHOOK_SENDERS" not in {e["name"] for e in c["env"]}
+    bad = helm.template((), (("services.reservation.webhookSenders", 33),))
+    assert bad.returncode != 0
 
 
 def test_explicit_max_connections_below_the_need_is_refused(helm):

@@ -180,6 +180,7 @@ def expected_reachability(pods, db_port=None, kafka_ports=()):
         for p in kafka_ports:
             exp.add((component, "internet", p, TCP))
     exp.add(("user-service", "internet", 443, TCP))
+    exp.add(("reservation-service", "internet", 443, TCP))  # webhook receivers
     if "kafka" in pods:
         exp |= {("kafka-topics", "kafka", 9092, TCP), ("kafka", "kafka", 9092, TCP),
                 ("kafka", "kafka", 9093, TCP)}
@@ -277,6 +278,43 @@ def test_policy_settings_are_used(helm):
     r = helm.template(sets=(("networkPolicy.metricsFrom", NULL),))
     assert r.returncode == 0, r.stderr
     assert len(r.get("NetworkPolicy", f"{RELEASE}-room-service")["spec"]["ingress"]) == 1
+
+
+def test_reservation_service_may_reach_webhook_receivers(helm, tmp_path):
+    r = helm.template()
+    assert r.returncode == 0, r.stderr
+    res = r.get("NetworkPolicy", f"{RELEASE}-reservation-service")["spec"]["egress"]
+    (hooks,) = [e for e in res if e["ports"] == [{"port": 443, "protocol": TCP}]]
+    v4, v6 = hooks["to"]
+    assert v4["ipBlock"]["cidr"] == "0.0.0.0/0"
+    for private in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                    "100.64.0.0/10", "127.0.0.0/8"):
+        assert private in v4["ipBlock"]["except"], private
+    assert v6["ipBlock"] == {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10"]}
+    # Only reservation-service: room-service has no 443 at all, user-service its OIDC rule.
+    room = r.get("NetworkPolicy", f"{RELEASE}-room-service")["spec"]["egress"]
+    assert not any(p["port"] == 443 for rule in room for p in rule["ports"])
+    # The WEBHOOK_* settings reach the service (the shared ConfigMap).
+    data = r.get("ConfigMap", f"{RELEASE}-config")["data"]
+    assert {k: data[k] for k in data if k.startswith("WEBHOOK_")} == {
+        "WEBHOOK_RETRY_HOURS": "24", "WEBHOOK_RETRY_BASE_MS": "30000",
+        "WEBHOOK_TIMEOUT_MS": "10000", "WEBHOOK_ALLOW_PRIVATE": "false",
+        "WEBHOOK_ALLOW_LOOPBACK": "false"}
+    # Narrowed to one receiver on two ports; or turned off.
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text("networkPolicy:\n  reservationEgress:\n    ports: [443, 8443]\n"
+                      "    to: [{ipBlock: {cidr: 203.0.113.7/32}}]\n")
+    r = helm.template((str(narrow),))
+    assert r.returncode == 0, r.stderr
+    res = r.get("NetworkPolicy", f"{RELEASE}-reservation-service")["spec"]["egress"]
+    assert {"ports": [{"port": 443, "protocol": TCP}, {"port": 8443, "protocol": TCP}],
+            "to": [{"ipBlock": {"cidr": "203.0.113.7/32"}}]} in res
+    off = tmp_path / "off.yaml"
+    off.write_text("networkPolicy:\n  reservationEgress:\n    ports: []\n")
+    r = helm.template((str(off),))
+    assert r.returncode == 0, r.stderr
+    res = r.get("NetworkPolicy", f"{RELEASE}-reservation-service")["spec"]["egress"]
+    assert not any(p["port"] == 443 for rule in res for p in rule["ports"])
 
 
 def test_external_targets_can_be_narrowed(helm, external_values_file):

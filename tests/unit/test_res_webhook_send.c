@@ -52,20 +52,20 @@ static void urls(void **state)
 	assert_non_null(strstr(why, "2048"));
 }
 
-static const char *refused4(const char *ip, bool allow_private, bool loopback_host)
+static const char *refused4(const char *ip, bool allow_private, bool allow_loopback)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
 	return res_webhook_address_refused((const struct sockaddr *)&a, allow_private,
-	                                   loopback_host);
+	                                   allow_loopback);
 }
 
-static const char *refused6(const char *ip, bool allow_private, bool loopback_host)
+static const char *refused6(const char *ip, bool allow_private, bool allow_loopback)
 {
 	struct sockaddr_in6 a = {.sin6_family = AF_INET6};
 	assert_int_equal(inet_pton(AF_INET6, ip, &a.sin6_addr), 1);
 	return res_webhook_address_refused((const struct sockaddr *)&a, allow_private,
-	                                   loopback_host);
+	                                   allow_loopback);
 }
 
 static void addresses(void **state)
@@ -86,11 +86,12 @@ static void addresses(void **state)
 	assert_null(refused6("fd00::1", true, false));
 	assert_non_null(refused6("::ffff:10.0.0.1", false, false));
 	assert_null(refused6("::ffff:93.184.216.34", false, false));
-	/* Loopback: when the URL names loopback itself, or when allowed. */
+	/* Loopback: only when allowed (WEBHOOK_ALLOW_LOOPBACK), whatever the URL's host;
+	 * WEBHOOK_ALLOW_PRIVATE does not allow it. */
 	assert_non_null(strstr(refused4("127.0.0.1", false, false), "loopback"));
+	assert_non_null(strstr(refused4("127.0.0.1", true, false), "loopback"));
 	assert_null(refused4("127.0.0.1", false, true));
-	assert_null(refused4("127.0.0.1", true, false));
-	assert_non_null(refused6("::1", false, false));
+	assert_non_null(refused6("::1", true, false));
 	assert_null(refused6("::1", false, true));
 	assert_non_null(refused6("::ffff:127.0.0.1", false, false));
 	/* Never: unspecified, link-local (cloud metadata), multicast, broadcast. */
@@ -108,6 +109,79 @@ static void addresses(void **state)
 	assert_non_null(res_webhook_address_refused(&unix_addr, true, true));
 }
 
+/* The IPv6 forms that carry an IPv4 address are judged as that address; the other special
+ * ranges by their own rule. */
+static void embedded_and_special_addresses(void **state)
+{
+	(void)state;
+	struct {
+		const char *ip, *why; /* why: a word of the refusal; NULL = allowed */
+	} cases[] = {
+		/* NAT64 64:ff9b::/96 */
+		{"64:ff9b::a00:1", "private"},
+		{"64:ff9b::a9fe:a9fe", "link-local"},
+		{"64:ff9b::7f00:1", "loopback"},
+		{"64:ff9b::5db8:d822", NULL}, /* 93.184.216.34 */
+		/* local-use NAT64 64:ff9b:1::/48: private whatever it carries */
+		{"64:ff9b:1::a9fe:a9fe", "private"},
+		{"64:ff9b:1:abcd::5db8:d822", "private"},
+		/* 6to4 2002::/16: the IPv4 address in bits 16-47 */
+		{"2002:a9fe:a9fe::1", "link-local"},
+		{"2002:7f00:1::1", "loopback"},
+		{"2002:a00:1::1", "private"},
+		{"2002:5db8:d822::1", NULL},
+		/* IPv4-compatible ::/96 */
+		{"::a00:1", "private"},
+		{"::7f00:1", "loopback"},
+		{"::a9fe:a9fe", "link-local"},
+		{"::5db8:d822", NULL},
+		/* IPv4-mapped ::ffff:0:0/96 and SIIT ::ffff:0:0:0/96 */
+		{"::ffff:10.0.0.1", "private"},
+		{"::ffff:0:a9fe:a9fe", "link-local"},
+		{"::ffff:0:a00:1", "private"},
+		{"::ffff:0:5db8:d822", NULL},
+		/* Teredo, documentation, discard */
+		{"2001::5efe:1", "reserved"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "reserved"},
+		{"2001:db8::1", "reserved"},
+		{"100::1", "reserved"},
+		/* site-local fec0::/10, unique-local fc00::/7 */
+		{"fec0::1", "private"},
+		{"feff::1", "private"},
+		{"fc00::1", "private"},
+		{"fdff::1", "private"},
+		/* IPv4 ranges */
+		{"100.64.0.1", "private"},
+		{"100.127.255.254", "private"},
+		{"100.128.0.1", NULL},
+		{"0.0.0.1", "link-local"},
+		{"192.0.0.170", "private"},
+		{"192.0.1.1", NULL},
+		{"198.18.0.1", "private"},
+		{"198.19.255.255", "private"},
+		{"198.20.0.1", NULL},
+		{"240.0.0.1", "multicast"},
+		{"192.0.2.1", "reserved"},
+		{"198.51.100.7", "reserved"},
+		{"203.0.113.9", "reserved"},
+		{"2606:2800:220:1::1", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		bool v6 = strchr(cases[i].ip, ':') != NULL;
+		const char *got = v6 ? refused6(cases[i].ip, false, false)
+		                     : refused4(cases[i].ip, false, false);
+		if (!cases[i].why ? got != NULL : !got || !strstr(got, cases[i].why))
+			fail_msg("%s: %s (expected %s)", cases[i].ip, got ? got : "allowed",
+			         cases[i].why ? cases[i].why : "allowed");
+	}
+	/* With both flags, an embedded private or loopback address is allowed like the plain
+	 * one, and link-local still never. */
+	assert_null(refused6("64:ff9b::a00:1", true, true));
+	assert_null(refused6("2002:7f00:1::1", true, true));
+	assert_non_null(refused6("64:ff9b::a9fe:a9fe", true, true));
+	assert_non_null(refused6("2001:db8::1", true, true));
+}
+
 static void loopback_hosts(void **state)
 {
 	(void)state;
@@ -119,6 +193,13 @@ static void loopback_hosts(void **state)
 	assert_false(httpparse_host_loopback("127.0.0.1.example.com"));
 	assert_false(httpparse_host_loopback("localhost.example.com"));
 	assert_false(httpparse_host_loopback(NULL));
+	/* Leading zeros: libcurl keeps these as names (octal would be 127.0.0.8), so DNS would
+	 * answer for them: not loopback. */
+	assert_false(httpparse_host_loopback("127.0.0.08"));
+	assert_false(httpparse_host_loopback("127.0.0.09"));
+	assert_false(httpparse_host_loopback("127.0.0.099"));
+	assert_false(httpparse_host_loopback("0177.0.0.1"));
+	assert_false(httpparse_host_loopback("127.1"));
 }
 
 /* The signature a receiver recomputes: HMAC-SHA256(secret, timestamp "." body), as Python's
@@ -142,6 +223,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(urls),
 		cmocka_unit_test(addresses),
+		cmocka_unit_test(embedded_and_special_addresses),
 		cmocka_unit_test(loopback_hosts),
 		cmocka_unit_test(signature),
 	};
