@@ -293,6 +293,35 @@ def test_signed_link_carries_a_jitsi_token(signing, stack, people, room):
     assert token not in signing.log_text()
 
 
+def claims_of(url):
+    return jwt.decode(url.partition("?jwt=")[2], "jitsi-test-secret-0123456789",
+                      algorithms=["HS256"], audience="jitsi", options={"verify_nbf": False})
+
+
+def test_each_reader_gets_a_token_of_their_own(signing, stack, people, room):
+    """The token names whoever the answer is for: an invitee never receives the organizer's."""
+    carol, _, carol_email = people["carol"]
+    dave, _, dave_email = people["dave"]
+    start = utc_at(10, 11)
+    res = booked(signing.url, carol, room["id"], start, shift(start, hours=1),
+                 online_meeting=True, attendees=[dave_email])
+    mine = [x for x in listing(signing.url, dave, role="attendee", limit=200)
+            if x["id"] == res["id"]]
+    assert len(mine) == 1
+    dave_user = {"name": "Dave Q. Example", "email": dave_email}
+    assert claims_of(mine[0]["meeting_url"])["context"]["user"] == dave_user
+    assert claims_of(res["meeting_url"])["context"]["user"]["email"] == carol_email
+    own = [x for x in listing(signing.url, carol, limit=200) if x["id"] == res["id"]]
+    assert claims_of(own[0]["meeting_url"])["context"]["user"]["email"] == carol_email
+    # An admin reading it gets a token for the admin, not for the organizer.
+    admin = bearer(operator_token(stack.user, "att-admin@example.com", role="admin",
+                                  name="Ada Admin")[0])
+    got = requests.get(f"{signing.url}/reservations/{res['id']}", headers=admin,
+                       timeout=10).json()
+    assert claims_of(got["meeting_url"])["context"]["user"] == {
+        "name": "Ada Admin", "email": "att-admin@example.com"}
+
+
 @pytest.mark.parametrize("env, variable", [
     ({"JITSI_BASE_URL": "http://meet.example.com"}, "JITSI_BASE_URL"),
     ({"JITSI_BASE_URL": "ftp://meet.example.com"}, "JITSI_BASE_URL"),
