@@ -80,6 +80,16 @@ bool res_meeting_base_valid(const char *url, char *why, size_t whylen)
 	return base_parse(url, h, why, whylen);
 }
 
+bool res_meeting_secret_valid(const char *secret, char *why, size_t whylen)
+{
+	if (secret[0] && strlen(secret) < RES_MEETING_SECRET_MIN) {
+		snprintf(why, whylen, "must be at least %d bytes long (or empty)",
+		         RES_MEETING_SECRET_MIN);
+		return false;
+	}
+	return true;
+}
+
 bool res_meeting_init(const char *base_url, const char *id, const char *secret)
 {
 	char why[128];
@@ -98,7 +108,7 @@ bool res_meeting_init(const char *base_url, const char *id, const char *secret)
 
 char *res_meeting_new_url(void)
 {
-	char *room = rnd_token(RES_MEETING_ROOM_BYTES), *url = NULL;
+	char *room = rnd_name32(RES_MEETING_ROOM_CHARS), *url = NULL;
 	size_t n = strlen(base) + 1 + (room ? strlen(room) : 0) + 1;
 	if (room && (url = malloc(n)))
 		snprintf(url, n, "%s/%s", base, room);

@@ -1,6 +1,6 @@
 /* meeting: online meeting links (docs/api.md#attendees-and-online-meetings).  A link is
- * JITSI_BASE_URL + "/" + a room name of 22 base64url characters (128 random bits from
- * RAND_bytes, rnd.h), made once for a reservation and stored with it.  With JITSI_APP_ID and
+ * JITSI_BASE_URL + "/" + a room name of 26 lower-case base32 characters (130 random bits
+ * from RAND_bytes, rnd.h), made once for a reservation and stored with it.  With JITSI_APP_ID and
  * JITSI_APP_SECRET, the API's answers carry the link with "?jwt=" and an HS256 token for the room
  * in Jitsi's format, signed for the caller when the answer is written (the stored link and the
  * events carry no token).  Configured once at start (res_meeting_init, before threads); the rest is thread-safe. */
@@ -15,14 +15,22 @@
 struct auth_user;
 struct jsonx_text;
 
-/* The room name's random bytes: 16 bytes, 22 base64url characters. */
-#define RES_MEETING_ROOM_BYTES 16
+/* The room name: 26 lower-case base32 characters, 130 random bits.  One case only, because Jitsi
+ * folds room names to lower case (a mixed-case name would carry fewer bits than it shows). */
+#define RES_MEETING_ROOM_CHARS 26
 #define RES_MEETING_BASE_MAX 512
 
 /* True when url can be JITSI_BASE_URL: https (or http for a loopback host) with a host, at most
  * RES_MEETING_BASE_MAX bytes, no user name, password, query or fragment.  For the configuration
  * table (config.h's check: why gets the reason). */
 bool res_meeting_base_valid(const char *url, char *why, size_t whylen);
+
+/* The shortest JITSI_APP_SECRET: an HS256 key that a link's token cannot be brute-forced from. */
+#define RES_MEETING_SECRET_MIN 32
+
+/* True when secret can be JITSI_APP_SECRET: empty (no signing) or at least
+ * RES_MEETING_SECRET_MIN bytes.  why never quotes the secret. */
+bool res_meeting_secret_valid(const char *secret, char *why, size_t whylen);
 
 /* Keeps base_url (valid: res_meeting_base_valid; a trailing "/" dropped), app_id and
  * app_secret (both non-empty to sign; borrowed for the life of the process).  False when

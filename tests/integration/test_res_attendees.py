@@ -25,7 +25,7 @@ from harness import (
 )
 
 POOL_BATCH = 16
-LINK = re.compile(r"https://meet\.jit\.si/[A-Za-z0-9_-]{22}")
+LINK = re.compile(r"https://meet\.jit\.si/[a-z2-7]{26}")
 SIGNED_BASE = "http://127.0.0.1:9/rooms"
 
 
@@ -258,7 +258,7 @@ def test_series_capacity_is_checked(res_url, people, room):
 def signing(stack):
     svc = stack.reservation_service(tag="res-jitsi", JITSI_BASE_URL=SIGNED_BASE + "/",
                                     JITSI_APP_ID="meeting-rooms",
-                                    JITSI_APP_SECRET="jitsi-test-secret-0123456789")
+                                    JITSI_APP_SECRET="jitsi-test-secret-0123456789abcdef")
     svc.start()
     yield svc
     svc.stop()
@@ -270,9 +270,9 @@ def test_signed_link_carries_a_jitsi_token(signing, stack, people, room):
     res = booked(signing.url, carol, room["id"], start, shift(start, hours=1),
                  online_meeting=True)
     base, _, token = res["meeting_url"].partition("?jwt=")
-    assert re.fullmatch(re.escape(SIGNED_BASE) + r"/[A-Za-z0-9_-]{22}", base), res
+    assert re.fullmatch(re.escape(SIGNED_BASE) + r"/[a-z2-7]{26}", base), res
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
-    claims = jwt.decode(token, "jitsi-test-secret-0123456789", algorithms=["HS256"],
+    claims = jwt.decode(token, "jitsi-test-secret-0123456789abcdef", algorithms=["HS256"],
                         audience="jitsi", options={"verify_nbf": False})
     end = int(__import__("datetime").datetime.fromisoformat(
         res["end_time"].replace("Z", "+00:00")).timestamp())
@@ -294,7 +294,7 @@ def test_signed_link_carries_a_jitsi_token(signing, stack, people, room):
 
 
 def claims_of(url):
-    return jwt.decode(url.partition("?jwt=")[2], "jitsi-test-secret-0123456789",
+    return jwt.decode(url.partition("?jwt=")[2], "jitsi-test-secret-0123456789abcdef",
                       algorithms=["HS256"], audience="jitsi", options={"verify_nbf": False})
 
 
@@ -328,7 +328,10 @@ def test_each_reader_gets_a_token_of_their_own(signing, stack, people, room):
     ({"JITSI_BASE_URL": "https://meet.example.com/?x=1"}, "JITSI_BASE_URL"),
     ({"JITSI_BASE_URL": "https://user:pw@meet.example.com"}, "JITSI_BASE_URL"),
     ({"JITSI_APP_ID": "app"}, "JITSI_APP_SECRET"),
-    ({"JITSI_APP_SECRET": "s3cret-value"}, "JITSI_APP_ID"),
+    ({"JITSI_APP_SECRET": "s3cret-value-0123456789abcdefghij"}, "JITSI_APP_ID"),
+    ({"JITSI_APP_ID": "app", "JITSI_APP_SECRET": "s3cret-value"}, "JITSI_APP_SECRET"),
+    ({"JITSI_APP_ID": "app", "JITSI_APP_SECRET": "s3cret-value-0123456789abcdefgh"},
+     "JITSI_APP_SECRET"),
 ])
 def test_bad_jitsi_configuration_refuses_to_start(stack, env, variable):
     svc = stack.reservation_service(tag="res-jitsi-bad", **env)
