@@ -708,6 +708,9 @@ enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at,
 		st = cancel_future(false, ids, "user_deleted", topic, cancelled);
 	if (st == DB_OK)
 		st = res_repo_feed_token_revoke(user_id);
+	if (st == DB_OK)
+		st = db_exec(NULL, "DELETE FROM user_emails WHERE user_id = $1::bigint", 1,
+		             (const char *const[]){ids});
 	if (st != DB_OK) {
 		db_rollback();
 		return st;

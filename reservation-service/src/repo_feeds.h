@@ -62,6 +62,12 @@ enum db_status res_repo_feed_token_set(long long user_id, const char *email, con
 /* Removes user_id's feed token; *removed tells whether there was one. */
 enum db_status res_repo_feed_token_delete(long long user_id, bool *removed);
 
+/* user_email_changed (occurred_at: RFC 3339, NULL = now): records email as user_id's address
+ * unless a later change is recorded, and gives it to the user's feed token, whose invitations
+ * then follow it.  One statement. */
+enum db_status res_repo_feed_user_email(long long user_id, const char *email,
+                                        const char *occurred_at);
+
 /* Removes user_id's feed token inside the caller's open transaction (the user_events consumer:
  * user_deleted, user_disabled). */
 enum db_status res_repo_feed_token_revoke(long long user_id);

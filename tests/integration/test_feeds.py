@@ -287,6 +287,50 @@ def test_user_deleted_or_disabled_loses_the_feed(stack, res_url, admin_headers, 
     assert res_db_query(stack.pg, "SELECT 1 FROM feed_tokens WHERE user_id = %s", uid) == []
 
 
+def test_my_feed_follows_a_changed_email_address(stack, res_url, users, admin_headers, berlin):
+    """An admin changes a user's e-mail (user-service publishes user_email_changed): the feed
+    drops the invitations of the old address, which may now be someone else's, and lists those
+    of the new one; a token made afterwards with an access token that still names the old
+    address takes the new one too."""
+    tag = uuid.uuid4().hex[:6]
+    old, new = f"feeds-old-{tag}@example.com", f"feeds-new-{tag}@example.com"
+    token, uid = operator_token(stack.user, old)
+    feed = new_token(res_url, bearer(token))
+    alice, _ = users["alice"]
+    to_old = booked(res_url, alice, berlin["id"], utc_at(12, 9), utc_at(12, 10),
+                    purpose="For the old address", attendees=[old])
+    to_new = booked(res_url, alice, berlin["id"], utc_at(12, 11), utc_at(12, 12),
+                    purpose="For the new address", attendees=[new.upper()])
+    uid_old = f"reservation-{to_old['id']}@meeting-rooms"
+    uid_new = f"reservation-{to_new['id']}@meeting-rooms"
+    assert uid_old in events(parse(my_feed(res_url, feed).content))
+    r = requests.put(f"{stack.user.url}/admin/users/{uid}", json={"email": new},
+                     headers=admin_headers, timeout=10)
+    assert r.status_code == 200, r.text
+
+    def now_new():
+        evs = events(parse(my_feed(res_url, feed).content))
+        return uid_new in evs and uid_old not in evs
+    wait_until(now_new, timeout=30, interval=0.2, what="feed follows the new address")
+    assert res_db_query(stack.pg, "SELECT email FROM feed_tokens WHERE user_id = %s",
+                        uid) == [(new,)]
+    # The event as published (docs/events.md), in user-service's outbox.
+    import psycopg2
+    conn = psycopg2.connect(stack.pg.dsn("user_db"))
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT payload FROM outbox WHERE key = %s "
+                    "AND payload->>'event_type' = 'user_email_changed'", (str(uid),))
+        payloads = [row[0] for row in cur.fetchall()]
+    conn.close()
+    assert len(payloads) == 1, payloads
+    assert list(payloads[0]) == ["event_type", "event_id", "occurred_at", "user_id", "email"]
+    assert payloads[0]["user_id"] == uid and payloads[0]["email"] == new
+    # The access token still names the old address: a token rotated with it takes the new one.
+    rotated = new_token(res_url, bearer(token))
+    evs = events(parse(my_feed(res_url, rotated).content))
+    assert uid_new in evs and uid_old not in evs
+
+
 def test_gateway_routes_calendars_and_no_log_holds_the_token(stack, users, berlin):
     alice, _ = users["alice"]
     gw = stack.gateway.url
