@@ -126,6 +126,20 @@ enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
 	return st;
 }
 
+enum db_status res_repo_feed_token_known(const char *hash, bool *known,
+                                         char stored[RND_TOKEN_HASH_LEN])
+{
+	PGresult *res = NULL;
+	const char *params[] = {hash};
+	enum db_status st = db_exec(
+		&res, "SELECT token_hash FROM feed_tokens WHERE token_hash = $1", 1, params);
+	*known = st == DB_OK && PQntuples(res) == 1;
+	if (*known)
+		snprintf(stored, RND_TOKEN_HASH_LEN, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return st;
+}
+
 enum db_status res_repo_feed_token_set(long long user_id, const char *email, const char *hash,
                                        long long issued_ms, bool *revoked)
 {

@@ -52,6 +52,10 @@ enum db_status res_repo_feed_room(long long room_id, struct res_feed *out);
  * token has that hash. */
 enum db_status res_repo_feed_me(const char *hash, struct res_feed *out);
 
+/* Whether a feed token with this hash exists (*known); its stored hash into stored. */
+enum db_status res_repo_feed_token_known(const char *hash, bool *known,
+                                         char stored[RND_TOKEN_HASH_LEN]);
+
 /* Stores hash (SHA-256 hex of a new token) as user_id's only feed token, with the owner's
  * e-mail, replacing an older one, unless the caller's access token (issued at issued_ms) was
  * revoked meanwhile (revoke_guard: a token cannot outlive a user_deleted or user_disabled

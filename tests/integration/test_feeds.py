@@ -117,6 +117,31 @@ def test_room_feed_needs_a_bearer_and_a_known_room(res_url, users, berlin):
         assert r.status_code == 404 and r.json()["code"] == "not_found", path
 
 
+def test_room_feed_takes_a_feed_token_instead_of_a_bearer(res_url, users, berlin):
+    """Calendar clients send no bearer token: a room's feed also answers ?token=<the caller's
+    feed token>, with the same busy-only content; a token that names no feed is 404."""
+    alice, _ = users["alice"]
+    bob, _ = users["bob"]
+    booked(res_url, alice, berlin["id"], utc_at(13, 9), utc_at(13, 10), purpose=SECRET_PURPOSE)
+    token = new_token(res_url, bob)
+    with_bearer = room_feed(res_url, bob, berlin["id"])
+    r = room_feed(res_url, {}, berlin["id"], params={"token": token})
+    assert_calendar_reply(r)
+    assert r.content == with_bearer.content
+    assert SECRET_PURPOSE.encode() not in r.content
+    assert all(str(e["SUMMARY"]) == "Busy" for e in events(parse(r.content)).values())
+    r304 = room_feed(res_url, {"If-None-Match": r.headers["ETag"]}, berlin["id"],
+                     params={"token": token})
+    assert r304.status_code == 304
+    for bad in ("x" * 43, token[:-1], token + "A", ""):
+        r = room_feed(res_url, {}, berlin["id"], params={"token": bad})
+        assert r.status_code == 404 and r.json()["code"] == "not_found", bad
+        assert bad == "" or bad not in r.text
+    # Rotated: the old token no longer opens the room's feed either.
+    new_token(res_url, bob)
+    assert room_feed(res_url, {}, berlin["id"], params={"token": token}).status_code == 404
+
+
 def test_etag_gives_304_until_a_booking_changes_the_feed(res_url, users, pool):
     alice, _ = users["alice"]
     room = pool.take()
@@ -340,6 +365,7 @@ def test_gateway_routes_calendars_and_no_log_holds_the_token(stack, users, berli
     assert my_feed(gw, token, headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
     assert my_feed(stack.reservation.url, token).status_code == 200
     assert_calendar_reply(room_feed(gw, alice, berlin["id"]))
+    assert_calendar_reply(room_feed(gw, {}, berlin["id"], params={"token": token}))
     # With a trailing slash too, as every prefix.
     r = requests.get(f"{gw}/calendars/rooms/{berlin['id']}.ics/", headers=alice, timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/calendar")
@@ -359,5 +385,6 @@ def test_gateway_routes_calendars_and_no_log_holds_the_token(stack, users, berli
     time.sleep(0.2)
     service_log = stack.reservation.log_text()
     assert '"/calendars/me.ics"' in service_log and token not in service_log
+    assert f'"/calendars/rooms/{berlin["id"]}.ics"' in service_log
     assert requests.delete(f"{gw}/calendars/me/token/", headers=alice).status_code == 204
     assert my_feed(gw, token).status_code == 404
