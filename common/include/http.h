@@ -35,6 +35,10 @@ enum http_access {
 	HTTP_PUBLIC, /* anyone */
 	HTTP_BEARER, /* a valid access token */
 	HTTP_ADMIN,  /* a valid access token with role admin */
+	/* A valid access token, unless the query string has a `token` parameter, which the handler
+	 * must check itself (req_user is then NULL): for URLs of clients that cannot send a bearer
+	 * token (calendar subscriptions). */
+	HTTP_BEARER_OR_TOKEN,
 };
 
 typedef void (*http_handler_fn)(struct req *r);

@@ -13,6 +13,10 @@ bool rnd_uuid(char out[RND_UUID_LEN]);
 bool rnd_bytes(void *out, size_t n);
 /* A base64url string of nbytes random bytes (heap, caller frees), or NULL on failure. */
 char *rnd_token(size_t nbytes);
+/* A string of nchars (1..128) random characters of lower-case base32 (RFC 4648's alphabet,
+ * a-z2-7), 5 bits each: for names that a consumer folds to one case (heap, caller frees), or
+ * NULL on failure. */
+char *rnd_name32(size_t nchars);
 
 /* Hex SHA-256 and its NUL. */
 #define RND_TOKEN_HASH_LEN 65

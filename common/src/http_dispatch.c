@@ -29,6 +29,14 @@ static bool http_authorize(struct req *r, enum http_access access)
 {
 	if (access == HTTP_PUBLIC)
 		return true;
+	if (access == HTTP_BEARER_OR_TOKEN) {
+		const char *qs = r->ri->query_string;
+		char probe[1];
+		/* -1: absent; present with any value (0, or -2 when it does not fit): the handler's. */
+		if (qs && mg_get_var(qs, strlen(qs), "token", probe, sizeof probe) != -1)
+			return true;
+		access = HTTP_BEARER;
+	}
 	const char *h = mg_get_header(r->conn, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		req_error(r, ERR_UNAUTHORIZED, NULL, "missing bearer token");

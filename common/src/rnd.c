@@ -38,6 +38,23 @@ char *rnd_token(size_t nbytes)
 	return enc_b64url_encode(b, nbytes);
 }
 
+char *rnd_name32(size_t nchars)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+	unsigned char b[128];
+	char *out;
+	/* One random byte per character, of which the low 5 bits are used: 256 is a multiple of 32,
+	 * so every character is uniform. */
+	if (nchars == 0 || nchars > sizeof b || RAND_bytes(b, (int)nchars) != 1 ||
+	    !(out = malloc(nchars + 1)))
+		return NULL;
+	for (size_t i = 0; i < nchars; i++)
+		out[i] = alphabet[b[i] & 31];
+	out[nchars] = '\0';
+	OPENSSL_cleanse(b, nchars);
+	return out;
+}
+
 void rnd_token_hash(const char *token, char out[RND_TOKEN_HASH_LEN])
 {
 	unsigned char d[SHA256_DIGEST_LENGTH];

@@ -113,7 +113,8 @@ RETURN CASE WHEN occ.id IS NULL THEN 'not_found'
 --
 -- outcome, in the order the checks run: not_found, forbidden, not_occurrence, room_unknown,
 -- room_inactive (the room given), cancelled (the series, or a split's occurrence), stale,
--- past (a split at an occurrence that has begun), empty, too_many, rules, overlap (as
+-- past (a split at an occurrence that has begun), capacity (another room too small for the
+-- attendees and the organizer; body [people, capacity]), empty, too_many, rules, overlap (as
 -- res_book_series; rules index 0 is the body's start), room_unavailable, conflict (body as
 -- res_book_series'; with 'skip' only when no occurrence to place is free), done (body = the
 -- changed series, or the new one, as res_series_answer with skipped).  Rooms (the series' and
@@ -138,6 +139,7 @@ DECLARE
     target bigint;           -- the room of the occurrences to place
     room_zone text;
     active boolean;
+    cap integer;             -- the target room's capacity (NULL: unknown)
     from_date date;          -- a split: the first local date of the new series
     whole boolean := false;  -- a split at the series' first occurrence: a change of it all
     cut timestamptz;         -- no occurrence at or after it (until_time)
@@ -181,8 +183,9 @@ BEGIN
     END IF;
 
     SELECT bool_or(m.id = target AND m.active AND NOT m.deleted),
-        max(m.time_zone) FILTER (WHERE m.id = target)
-    INTO active, room_zone
+        max(m.time_zone) FILTER (WHERE m.id = target),
+        max(m.capacity) FILTER (WHERE m.id = target)
+    INTO active, room_zone, cap
     FROM (SELECT * FROM rooms WHERE rooms.id IN (target, s.room_id) ORDER BY rooms.id
           FOR NO KEY UPDATE) m;
     SELECT * INTO t FROM reservation_series x WHERE x.id = s.id FOR UPDATE;
@@ -237,6 +240,19 @@ BEGIN
         WHERE r.series_id = s.id AND (from_date IS NULL OR r.occurrence_start::date >= from_date)
         AND r.status = 'confirmed' AND r.start_time > now_t
         ORDER BY r.occurrence_start, r.id);
+    -- Another room takes the series (its attendees and organizer, and those of each occurrence
+    -- that moves, which may have its own) only when they fit, read under its lock as a single
+    -- booking's move (res_capacity_problem and the attendees columns: migration 008; PL/pgSQL
+    -- binds them when the function runs).
+    IF target <> s.room_id THEN
+        body := res_capacity_problem((SELECT a FROM (SELECT s.attendees AS a UNION ALL
+            SELECT r.attendees FROM reservations r WHERE r.id = ANY (fut)) x
+            ORDER BY cardinality(a) DESC LIMIT 1), cap);
+        IF body IS NOT NULL THEN
+            outcome := 'capacity';
+            RETURN;
+        END IF;
+    END IF;
     kept := fut;
     p_l := '{}';
     p_s := '{}';
@@ -308,12 +324,15 @@ BEGIN
         WHERE u.i <> ALL (coalesce(hit, '{}'))), NULL);
 
     IF split_at IS NOT NULL AND NOT whole THEN
+        -- The new series keeps the attendees, organizer and online meeting (migration 008's
+        -- columns): the occurrences it adds take them from it.
         INSERT INTO reservation_series (room_id, user_id, purpose, recurrence, rrule, exdates,
-            time_zone, first_start, duration_s, until_time, parent_id)
+            time_zone, first_start, duration_s, until_time, parent_id, attendees,
+            online_meeting, organizer_email, organizer_name)
         VALUES (target, s.user_id, coalesce(res_change_series.purpose, s.purpose),
             res_change_series.recurrence, res_change_series.rrule, res_change_series.exdates,
             zone, res_change_series.first_start, res_change_series.duration_s, s.until_time,
-            s.id)
+            s.id, s.attendees, s.online_meeting, s.organizer_email, s.organizer_name)
         RETURNING * INTO t;
         UPDATE reservation_series x
         SET until_time = least(x.until_time, occ.occurrence_start AT TIME ZONE x.time_zone),

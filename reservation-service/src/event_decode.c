@@ -8,6 +8,7 @@
 
 #include "jsonx.h"
 #include "revoke.h"
+#include "timefmt.h"
 #include "tz.h"
 
 /* The room's details a search needs: equipment (an array of strings), building (a string or
@@ -85,12 +86,44 @@ static bool decode_room(const json_t *doc, const char *type, struct res_event *e
 	return decode_room_details(room, ev, why, whylen);
 }
 
+/* user_email_changed: user_id ≥ 1, email (1..254 bytes), occurred_at (RFC 3339 with an offset)
+ * when present. */
+static bool decode_user_email(const json_t *doc, const char *type, struct res_event *ev, char *why,
+                              size_t whylen)
+{
+	const json_t *id = json_object_get(doc, "user_id"),
+		     *at = json_object_get(doc, "occurred_at");
+	const char *email = json_string_value(json_object_get(doc, "email"));
+	struct timefmt_time t;
+	if (!json_is_integer(id) || json_integer_value(id) < 1) {
+		snprintf(why, whylen, "%s: user_id must be a positive integer", type);
+		return false;
+	}
+	if (!email || !email[0] || strlen(email) > 254) {
+		snprintf(why, whylen, "%s: email must be a string of 1 to 254 bytes", type);
+		return false;
+	}
+	if (at && (!json_is_string(at) || !timefmt_parse_rfc3339(json_string_value(at), &t) ||
+	           !t.has_offset)) {
+		snprintf(why, whylen, "%s: occurred_at must be RFC 3339 with an offset", type);
+		return false;
+	}
+	ev->kind = RES_EVENT_USER_EMAIL;
+	ev->id = (long long)json_integer_value(id);
+	ev->email = email;
+	ev->occurred_at = json_string_value(at);
+	ev->type = type;
+	return true;
+}
+
 /* Fills the fields of a user event (revoke.h reads them): user_deleted cancels the user's future
  * reservations and voids their tokens, user_disabled and user_role_changed void the tokens. */
 static bool decode_user(const json_t *doc, const char *type, struct res_event *ev, char *why,
                         size_t whylen)
 {
 	struct revoke_event rev;
+	if (strcmp(type, "user_email_changed") == 0)
+		return decode_user_email(doc, type, ev, why, whylen);
 	if (!revoke_event_decode(doc, &rev, why, whylen))
 		return false;
 	if (!revoke_event_voids(rev.kind))

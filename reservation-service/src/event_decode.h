@@ -23,6 +23,7 @@ enum res_event_kind {
 	RES_EVENT_ROOM_DELETE, /* room_deleted */
 	RES_EVENT_USER_DELETE, /* user_deleted */
 	RES_EVENT_USER_REVOKE, /* user_disabled, user_role_changed: the user's tokens are void */
+	RES_EVENT_USER_EMAIL,  /* user_email_changed: the user's address (calendar feeds) */
 };
 
 /* A decoded event.  The strings are borrowed from doc, which the event owns: release it with
@@ -45,6 +46,7 @@ struct res_event {
 	long long floor;         /* ROOM_UPSERT, has_floor */
 	const char *occurred_at; /* USER_*: RFC 3339 with offset, or NULL when absent */
 	const char *type;        /* USER_*: the event type (the revocation's reason) */
+	const char *email;       /* USER_EMAIL: the new address, 1..254 bytes */
 	json_t *doc;             /* owned: the parsed message */
 };
 

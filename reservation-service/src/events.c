@@ -14,6 +14,7 @@
 #include "event_decode.h"
 #include "log.h"
 #include "repo.h"
+#include "repo_feeds.h"
 
 static enum kafka_handled events_status(enum db_status st, char *why, size_t whylen)
 {
@@ -50,6 +51,12 @@ static enum kafka_handled events_apply(const struct res_event *ev, const char *t
 			log_info("user %lld deleted: tokens issued before %s are void, %ld future "
 			         "reservation(s) cancelled",
 			         ev->id, ev->occurred_at ? ev->occurred_at : "now", cancelled);
+		break;
+	case RES_EVENT_USER_EMAIL:
+		st = res_repo_feed_user_email(ev->id, ev->email, ev->occurred_at);
+		if (st == DB_OK)
+			log_info("user %lld: e-mail address changed; the calendar feed follows it",
+			         ev->id);
 		break;
 	case RES_EVENT_USER_REVOKE:
 		st = res_repo_user_revoked(ev->id, ev->occurred_at, ev->type);

@@ -147,12 +147,55 @@ static void feed_reply(struct req *r, const struct ical_text *body, const char *
 	req_reply_text(r, 200, "text/calendar; charset=utf-8", body->text.data, body->text.len);
 }
 
+static bool feed_token_shape(const char *s);
+
+/* The feed token of ?token= (q: req_query's answer; hash receives its hash), or 404 replied and
+ * false when it names no feed: absent, malformed, unknown, rotated or revoked.  A 401 would make
+ * calendar clients ask for a password that does not exist.  Never quoted: it is a secret. */
+static bool feed_token_hash(struct req *r, int q, const char *token, char hash[RND_TOKEN_HASH_LEN])
+{
+	if (q == 0 || !feed_token_shape(token)) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no calendar feed for this token");
+		return false;
+	}
+	rnd_token_hash(token, hash);
+	return true;
+}
+
+/* Whether the caller of the room feed may read it: a bearer token (checked by the route,
+ * HTTP_BEARER_OR_TOKEN), or a feed token as ?token= (calendar clients send no bearer token; the
+ * busy view only, so any user's feed token will do).  Replies when not. */
+static bool feed_room_allowed(struct req *r)
+{
+	char token[FEED_TOKEN_LEN + 16], hash[RND_TOKEN_HASH_LEN], stored[RND_TOKEN_HASH_LEN];
+	bool known = false;
+	int q = req_query(r, "token", token, sizeof token);
+	if (q < 0)
+		return false;
+	if (q == 0)
+		return req_user(r) != NULL; /* the route verified the bearer token */
+	if (!feed_token_hash(r, q, token, hash))
+		return false;
+	enum db_status st = res_repo_feed_token_known(hash, &known, stored);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		return false;
+	}
+	if (!known || !rnd_token_hash_equal(stored, hash)) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no calendar feed for this token");
+		return false;
+	}
+	return true;
+}
+
 void res_handle_feed_room(struct req *r)
 {
 	char raw[32], name[64];
 	long long id;
 	struct res_feed f = {0};
 	struct ical_text out = {0};
+	if (!feed_room_allowed(r))
+		return;
 	size_t len = req_param(r, "id", raw, sizeof raw) ? strlen(raw) : 0;
 	if (len <= 4 || strcmp(raw + len - 4, ".ics") != 0) {
 		req_error(r, ERR_NOT_FOUND, NULL, "no such path");
@@ -204,16 +247,8 @@ void res_handle_feed_me(struct req *r)
 	struct res_feed f = {0};
 	struct ical_text out = {0};
 	int q = req_query(r, "token", token, sizeof token);
-	if (q < 0)
+	if (q < 0 || !feed_token_hash(r, q, token, hash))
 		return;
-	/* 404 for every token that names no feed (absent, malformed, unknown, rotated, revoked):
-	 * the token is the feed's name, and a 401 would make calendar clients ask for a password
-	 * that does not exist.  Never quoted: it is a secret. */
-	if (q == 0 || !feed_token_shape(token)) {
-		req_error(r, ERR_NOT_FOUND, NULL, "no calendar feed for this token");
-		goto out;
-	}
-	rnd_token_hash(token, hash);
 	enum db_status st = res_repo_feed_me(hash, &f);
 	if (st != DB_OK) {
 		req_db_error(r, st);

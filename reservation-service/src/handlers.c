@@ -178,7 +178,7 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		req_add_header(r, "Idempotent-Replayed", "true");
 		/* fall through */
 	case RES_DONE:
-		res_meeting_sign(res);
+		res_meeting_sign(res, req_user(r));
 		reply_reservation(r, ok_status, res);
 		res = NULL;
 		break;
@@ -346,7 +346,7 @@ void res_handle_get(struct req *r)
 	else if (!res)
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
 	else if (may_access(r, res)) {
-		res_meeting_sign(res);
+		res_meeting_sign(res, req_user(r));
 		reply_reservation(r, 200, res);
 		res = NULL;
 	}
@@ -414,6 +414,7 @@ void res_handle_list(struct req *r)
 	}
 	if (attendee)
 		f.attendee = u->email;
+	f.reader = u;
 	int y, m, d;
 	if (hd == 1) {
 		if (!timefmt_parse_date(date, &y, &m, &d)) {

@@ -68,7 +68,8 @@ static const struct cfg_param reservation_params[] = {
 	CFG_STR_CHECKED(RES_CFG, "JITSI_BASE_URL", jitsi_base_url, "https://meet.jit.si", 1,
                         RES_MEETING_BASE_MAX, res_meeting_base_valid),
 	CFG_STR(RES_CFG, "JITSI_APP_ID", jitsi_app_id, "", 0, 256),
-	CFG_STR(RES_CFG, "JITSI_APP_SECRET", jitsi_app_secret, "", 0, 4096),
+	CFG_STR_CHECKED(RES_CFG, "JITSI_APP_SECRET", jitsi_app_secret, "", 0, 4096,
+                        res_meeting_secret_valid),
 };
 
 static const struct cfg_check reservation_checks[] = {

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "auth.h"
 #include "httpparse.h"
 #include "jsonx.h"
 #include "jwt.h"
@@ -79,6 +80,16 @@ bool res_meeting_base_valid(const char *url, char *why, size_t whylen)
 	return base_parse(url, h, why, whylen);
 }
 
+bool res_meeting_secret_valid(const char *secret, char *why, size_t whylen)
+{
+	if (secret[0] && strlen(secret) < RES_MEETING_SECRET_MIN) {
+		snprintf(why, whylen, "must be at least %d bytes long (or empty)",
+		         RES_MEETING_SECRET_MIN);
+		return false;
+	}
+	return true;
+}
+
 bool res_meeting_init(const char *base_url, const char *id, const char *secret)
 {
 	char why[128];
@@ -97,7 +108,7 @@ bool res_meeting_init(const char *base_url, const char *id, const char *secret)
 
 char *res_meeting_new_url(void)
 {
-	char *room = rnd_token(RES_MEETING_ROOM_BYTES), *url = NULL;
+	char *room = rnd_name32(RES_MEETING_ROOM_CHARS), *url = NULL;
 	size_t n = strlen(base) + 1 + (room ? strlen(room) : 0) + 1;
 	if (room && (url = malloc(n)))
 		snprintf(url, n, "%s/%s", base, room);
@@ -133,15 +144,16 @@ char *res_meeting_new_urls(size_t n)
 }
 
 /* The token for the room of url (its last path segment), or NULL. */
-static char *room_token(const char *url, long long start_s, long long end_s, const char *name,
-                        const char *email)
+static char *room_token(const char *url, long long start_s, long long end_s,
+                        const struct auth_user *reader)
 {
+	const char *name = reader->name, *email = reader->email;
 	const char *room = strrchr(url, '/');
 	json_t *claims = json_pack(
 		"{s:s, s:s, s:s, s:s, s:I, s:I, s:{s:{s:s, s:s}}}", "aud", "jitsi", "iss", app_id,
 		"sub", host, "room", room ? room + 1 : url, "nbf",
 		(json_int_t)(start_s - TOKEN_MARGIN_S), "exp", (json_int_t)(end_s + TOKEN_MARGIN_S),
-		"context", "user", "name", name ? name : "", "email", email ? email : "");
+		"context", "user", "name", name, "email", email);
 	char *token = claims ? jwt_sign_hs256(claims, (const unsigned char *)app_secret,
 	                                      strlen(app_secret))
 	                     : NULL;
@@ -150,9 +162,9 @@ static char *room_token(const char *url, long long start_s, long long end_s, con
 }
 
 void res_meeting_write_url(struct jsonx_text *t, const char *url, long long start_s,
-                           long long end_s, const char *name, const char *email)
+                           long long end_s, const struct auth_user *reader)
 {
-	char *token = url && app_id ? room_token(url, start_s, end_s, name, email) : NULL;
+	char *token = url && app_id && reader ? room_token(url, start_s, end_s, reader) : NULL;
 	if (!url) {
 		jsonx_text_lit(t, "null");
 	} else if (!token) {
@@ -176,24 +188,22 @@ static long long seconds(const json_t *v)
 	return s && timefmt_parse_rfc3339(s, &t) && t.has_offset ? t.utc : 0;
 }
 
-void res_meeting_sign(json_t *res)
+void res_meeting_sign(json_t *res, const struct auth_user *reader)
 {
 	const char *url = json_string_value(json_object_get(res, "meeting_url"));
-	if (!app_id || !url || strstr(url, "?jwt="))
+	if (!app_id || !url || !reader || strstr(url, "?jwt="))
 		return;
 	char *token = room_token(url, seconds(json_object_get(res, "start_time")),
-	                         seconds(json_object_get(res, "end_time")),
-	                         json_string_value(json_object_get(res, "organizer_name")),
-	                         json_string_value(json_object_get(res, "organizer_email")));
+	                         seconds(json_object_get(res, "end_time")), reader);
 	if (token)
 		json_object_set_new(res, "meeting_url", json_sprintf("%s?jwt=%s", url, token));
 	free(token);
 }
 
-void res_meeting_sign_series(json_t *series)
+void res_meeting_sign_series(json_t *series, const struct auth_user *reader)
 {
 	size_t i;
 	json_t *o;
 	json_array_foreach(json_object_get(series, "occurrences"), i, o)
-		res_meeting_sign(o);
+		res_meeting_sign(o, reader);
 }

@@ -58,7 +58,8 @@ static void num(char *buf, size_t size, long long v)
 /* Appends row i of res (RES_COLUMNS from column 0, borrowed) to t as the reservation object of
  * res_json(), key for key and byte for byte: written as text, not through jansson's objects (a
  * page of them cost more than the rest of the request). */
-static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i)
+static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i,
+                              const struct auth_user *reader)
 {
 	char start[TIMEFMT_RFC3339_LEN], end[TIMEFMT_RFC3339_LEN], created[TIMEFMT_RFC3339_LEN],
 		updated[TIMEFMT_RFC3339_LEN];
@@ -109,15 +110,15 @@ static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i)
 		jsonx_text_lit(t, "true");
 	jsonx_text_lit(t, ",\"meeting_url\":");
 	res_meeting_write_url(t, db_value(res, i, 16), db_int(res, i, 4), db_int(res, i, 5),
-	                      db_value(res, i, 15), db_value(res, i, 14));
+	                      reader);
 	jsonx_text_lit(t, "}");
 }
 
-/* Row i of res as the same object in jansson (new reference), or NULL. */
+/* Row i of res as the same object in jansson (new reference; the link unsigned), or NULL. */
 static json_t *res_from_columns(const PGresult *res, int i)
 {
 	struct jsonx_text t = {0};
-	res_write_columns(&t, res, i);
+	res_write_columns(&t, res, i, NULL);
 	json_t *v = t.failed ? NULL : json_loadb(t.data, t.len, 0, NULL);
 	jsonx_text_free(&t);
 	return v;
@@ -507,7 +508,7 @@ enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page
 	for (int i = 0; i < n && i < f->limit; i++) {
 		if (i > 0)
 			jsonx_text_lit(page, ",");
-		res_write_columns(page, res, i);
+		res_write_columns(page, res, i, f->reader);
 	}
 	jsonx_text_lit(page, "]");
 	if (page->failed)
@@ -707,6 +708,9 @@ enum db_status res_repo_user_deleted(long long user_id, const char *occurred_at,
 		st = cancel_future(false, ids, "user_deleted", topic, cancelled);
 	if (st == DB_OK)
 		st = res_repo_feed_token_revoke(user_id);
+	if (st == DB_OK)
+		st = db_exec(NULL, "DELETE FROM user_emails WHERE user_id = $1::bigint", 1,
+		             (const char *const[]){ids});
 	if (st != DB_OK) {
 		db_rollback();
 		return st;

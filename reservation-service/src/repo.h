@@ -15,6 +15,7 @@
 #include "db.h"
 #include "validate.h"
 
+struct auth_user;
 struct jsonx_text;
 
 struct res_room {
@@ -64,6 +65,8 @@ struct res_request {
 enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
                                const char *idem_key, const char *idem_hash, json_t **res,
                                json_t **conflicts, enum res_outcome *outcome);
+/* *res: the reservation (new reference; its meeting link unsigned: res_meeting_sign), or NULL
+ * when there is none. */
 enum db_status res_repo_get(long long id, json_t **res);
 /* Changes reservation id for caller c->user_id (q->admin: anyone's): c->room_id (0: keeps it),
  * c->purpose (NULL: keeps it), q's times (NULL: keep them), c->expected_version (If-Match; 0:
@@ -93,6 +96,8 @@ struct res_filter {
 	const char *after_start; /* cursor: start_time text and id of the last row */
 	long long after_id;
 	long long limit;
+	const struct auth_user
+		*reader; /* the caller: meeting links are signed for it (meeting.h) */
 };
 
 /* *page: the page's JSON array as text (owned: jsonx_text_free; zeroed on failure); *next: the

@@ -126,6 +126,20 @@ enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
 	return st;
 }
 
+enum db_status res_repo_feed_token_known(const char *hash, bool *known,
+                                         char stored[RND_TOKEN_HASH_LEN])
+{
+	PGresult *res = NULL;
+	const char *params[] = {hash};
+	enum db_status st = db_exec(
+		&res, "SELECT token_hash FROM feed_tokens WHERE token_hash = $1", 1, params);
+	*known = st == DB_OK && PQntuples(res) == 1;
+	if (*known)
+		snprintf(stored, RND_TOKEN_HASH_LEN, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return st;
+}
+
 enum db_status res_repo_feed_token_set(long long user_id, const char *email, const char *hash,
                                        long long issued_ms, bool *revoked)
 {
@@ -138,8 +152,12 @@ enum db_status res_repo_feed_token_set(long long user_id, const char *email, con
 	/* revoke_guard first, before any row lock (revoke.h). */
 	enum db_status st = db_write(
 		&res,
+		/* The address of the latest user_email_changed consumed, if any, else the access
+		 * token's (which may predate a change whose event has already come). */
 		"INSERT INTO feed_tokens AS f (user_id, token_hash, email) "
-		"SELECT $1::bigint, $2, $3 WHERE NOT revoke_guard($1::bigint, $4::bigint) "
+		"SELECT $1::bigint, $2, coalesce((SELECT e.email FROM user_emails e "
+		"  WHERE e.user_id = $1::bigint), $3) "
+		"WHERE NOT revoke_guard($1::bigint, $4::bigint) "
 		"ON CONFLICT (user_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, "
 		"  email = EXCLUDED.email, created_at = now() "
 		"RETURNING 1",
@@ -161,6 +179,25 @@ enum db_status res_repo_feed_token_delete(long long user_id, bool *removed)
 	*removed = st == DB_OK && PQntuples(res) > 0;
 	PQclear(res);
 	return st;
+}
+
+enum db_status res_repo_feed_user_email(long long user_id, const char *email,
+                                        const char *occurred_at)
+{
+	char user[24];
+	snprintf(user, sizeof user, "%lld", user_id);
+	const char *params[] = {user, email, occurred_at};
+	/* The newest change wins (a redelivered older event changes nothing); the feed token, if
+	 * any, takes the address in the same statement. */
+	return db_write(NULL,
+	                "WITH e AS (INSERT INTO user_emails AS x (user_id, email, changed_at) "
+	                "  VALUES ($1::bigint, $2, coalesce($3::timestamptz, now())) "
+	                "  ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, "
+	                "    changed_at = EXCLUDED.changed_at "
+	                "  WHERE x.changed_at <= EXCLUDED.changed_at RETURNING x.email) "
+	                "UPDATE feed_tokens t SET email = e.email FROM e "
+	                "WHERE t.user_id = $1::bigint",
+	                3, params);
 }
 
 enum db_status res_repo_feed_token_revoke(long long user_id)

@@ -52,6 +52,10 @@ enum db_status res_repo_feed_room(long long room_id, struct res_feed *out);
  * token has that hash. */
 enum db_status res_repo_feed_me(const char *hash, struct res_feed *out);
 
+/* Whether a feed token with this hash exists (*known); its stored hash into stored. */
+enum db_status res_repo_feed_token_known(const char *hash, bool *known,
+                                         char stored[RND_TOKEN_HASH_LEN]);
+
 /* Stores hash (SHA-256 hex of a new token) as user_id's only feed token, with the owner's
  * e-mail, replacing an older one, unless the caller's access token (issued at issued_ms) was
  * revoked meanwhile (revoke_guard: a token cannot outlive a user_deleted or user_disabled
@@ -61,6 +65,12 @@ enum db_status res_repo_feed_token_set(long long user_id, const char *email, con
 
 /* Removes user_id's feed token; *removed tells whether there was one. */
 enum db_status res_repo_feed_token_delete(long long user_id, bool *removed);
+
+/* user_email_changed (occurred_at: RFC 3339, NULL = now): records email as user_id's address
+ * unless a later change is recorded, and gives it to the user's feed token, whose invitations
+ * then follow it.  One statement. */
+enum db_status res_repo_feed_user_email(long long user_id, const char *email,
+                                        const char *occurred_at);
 
 /* Removes user_id's feed token inside the caller's open transaction (the user_events consumer:
  * user_deleted, user_disabled). */

@@ -27,7 +27,8 @@ const struct http_route res_routes[] = {
 	{{"GET", "/webhooks/{id}"}, res_handle_webhook_get, HTTP_ADMIN},
 	{{"DELETE", "/webhooks/{id}"}, res_handle_webhook_delete, HTTP_ADMIN},
 	{{"GET", "/webhooks/{id}/deliveries"}, res_handle_webhook_deliveries, HTTP_ADMIN},
-	{{"GET", "/calendars/rooms/{id}"}, res_handle_feed_room, HTTP_BEARER},
+	/* A bearer token, or a feed token as ?token= (checked by the handler). */
+	{{"GET", "/calendars/rooms/{id}"}, res_handle_feed_room, HTTP_BEARER_OR_TOKEN},
 	{{"GET", "/calendars/me.ics"}, res_handle_feed_me, HTTP_PUBLIC},
 	{{"POST", "/calendars/me/token"}, res_handle_feed_token_create, HTTP_BEARER},
 	{{"DELETE", "/calendars/me/token"}, res_handle_feed_token_delete, HTTP_BEARER},

@@ -253,7 +253,7 @@ static void reply_rules(struct req *r, long long now, const json_t *body)
 /* 201 (or 200) with the series (stolen): ETag, and Location for a create. */
 static void reply_series(struct req *r, int status, json_t *series)
 {
-	res_meeting_sign_series(series);
+	res_meeting_sign_series(series, req_user(r));
 	res_reply_versioned(r, status, series, "/reservations/series/");
 }
 

@@ -117,6 +117,31 @@ def test_room_feed_needs_a_bearer_and_a_known_room(res_url, users, berlin):
         assert r.status_code == 404 and r.json()["code"] == "not_found", path
 
 
+def test_room_feed_takes_a_feed_token_instead_of_a_bearer(res_url, users, berlin):
+    """Calendar clients send no bearer token: a room's feed also answers ?token=<the caller's
+    feed token>, with the same busy-only content; a token that names no feed is 404."""
+    alice, _ = users["alice"]
+    bob, _ = users["bob"]
+    booked(res_url, alice, berlin["id"], utc_at(13, 9), utc_at(13, 10), purpose=SECRET_PURPOSE)
+    token = new_token(res_url, bob)
+    with_bearer = room_feed(res_url, bob, berlin["id"])
+    r = room_feed(res_url, {}, berlin["id"], params={"token": token})
+    assert_calendar_reply(r)
+    assert r.content == with_bearer.content
+    assert SECRET_PURPOSE.encode() not in r.content
+    assert all(str(e["SUMMARY"]) == "Busy" for e in events(parse(r.content)).values())
+    r304 = room_feed(res_url, {"If-None-Match": r.headers["ETag"]}, berlin["id"],
+                     params={"token": token})
+    assert r304.status_code == 304
+    for bad in ("x" * 43, token[:-1], token + "A", ""):
+        r = room_feed(res_url, {}, berlin["id"], params={"token": bad})
+        assert r.status_code == 404 and r.json()["code"] == "not_found", bad
+        assert bad == "" or bad not in r.text
+    # Rotated: the old token no longer opens the room's feed either.
+    new_token(res_url, bob)
+    assert room_feed(res_url, {}, berlin["id"], params={"token": token}).status_code == 404
+
+
 def test_etag_gives_304_until_a_booking_changes_the_feed(res_url, users, pool):
     alice, _ = users["alice"]
     room = pool.take()
@@ -287,6 +312,50 @@ def test_user_deleted_or_disabled_loses_the_feed(stack, res_url, admin_headers, 
     assert res_db_query(stack.pg, "SELECT 1 FROM feed_tokens WHERE user_id = %s", uid) == []
 
 
+def test_my_feed_follows_a_changed_email_address(stack, res_url, users, admin_headers, berlin):
+    """An admin changes a user's e-mail (user-service publishes user_email_changed): the feed
+    drops the invitations of the old address, which may now be someone else's, and lists those
+    of the new one; a token made afterwards with an access token that still names the old
+    address takes the new one too."""
+    tag = uuid.uuid4().hex[:6]
+    old, new = f"feeds-old-{tag}@example.com", f"feeds-new-{tag}@example.com"
+    token, uid = operator_token(stack.user, old)
+    feed = new_token(res_url, bearer(token))
+    alice, _ = users["alice"]
+    to_old = booked(res_url, alice, berlin["id"], utc_at(12, 9), utc_at(12, 10),
+                    purpose="For the old address", attendees=[old])
+    to_new = booked(res_url, alice, berlin["id"], utc_at(12, 11), utc_at(12, 12),
+                    purpose="For the new address", attendees=[new.upper()])
+    uid_old = f"reservation-{to_old['id']}@meeting-rooms"
+    uid_new = f"reservation-{to_new['id']}@meeting-rooms"
+    assert uid_old in events(parse(my_feed(res_url, feed).content))
+    r = requests.put(f"{stack.user.url}/admin/users/{uid}", json={"email": new},
+                     headers=admin_headers, timeout=10)
+    assert r.status_code == 200, r.text
+
+    def now_new():
+        evs = events(parse(my_feed(res_url, feed).content))
+        return uid_new in evs and uid_old not in evs
+    wait_until(now_new, timeout=30, interval=0.2, what="feed follows the new address")
+    assert res_db_query(stack.pg, "SELECT email FROM feed_tokens WHERE user_id = %s",
+                        uid) == [(new,)]
+    # The event as published (docs/events.md), in user-service's outbox.
+    import psycopg2
+    conn = psycopg2.connect(stack.pg.dsn("user_db"))
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT payload FROM outbox WHERE key = %s "
+                    "AND payload->>'event_type' = 'user_email_changed'", (str(uid),))
+        payloads = [row[0] for row in cur.fetchall()]
+    conn.close()
+    assert len(payloads) == 1, payloads
+    assert list(payloads[0]) == ["event_type", "event_id", "occurred_at", "user_id", "email"]
+    assert payloads[0]["user_id"] == uid and payloads[0]["email"] == new
+    # The access token still names the old address: a token rotated with it takes the new one.
+    rotated = new_token(res_url, bearer(token))
+    evs = events(parse(my_feed(res_url, rotated).content))
+    assert uid_new in evs and uid_old not in evs
+
+
 def test_gateway_routes_calendars_and_no_log_holds_the_token(stack, users, berlin):
     alice, _ = users["alice"]
     gw = stack.gateway.url
@@ -296,6 +365,7 @@ def test_gateway_routes_calendars_and_no_log_holds_the_token(stack, users, berli
     assert my_feed(gw, token, headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
     assert my_feed(stack.reservation.url, token).status_code == 200
     assert_calendar_reply(room_feed(gw, alice, berlin["id"]))
+    assert_calendar_reply(room_feed(gw, {}, berlin["id"], params={"token": token}))
     # With a trailing slash too, as every prefix.
     r = requests.get(f"{gw}/calendars/rooms/{berlin['id']}.ics/", headers=alice, timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/calendar")
@@ -315,5 +385,6 @@ def test_gateway_routes_calendars_and_no_log_holds_the_token(stack, users, berli
     time.sleep(0.2)
     service_log = stack.reservation.log_text()
     assert '"/calendars/me.ics"' in service_log and token not in service_log
+    assert f'"/calendars/rooms/{berlin["id"]}.ics"' in service_log
     assert requests.delete(f"{gw}/calendars/me/token/", headers=alice).status_code == 204
     assert my_feed(gw, token).status_code == 404

@@ -124,7 +124,8 @@ def test_no_code_or_state_in_logs_when_signing_in_through_the_gateway(stack):
 
 
 def test_no_feed_token_in_logs_even_when_the_service_is_down(stack):
-    """GET /calendars/me.ics?token=… (docs/api.md#calendar-feeds): the token is in the query
+    """GET /calendars/me.ics?token=… and /calendars/rooms/{id}.ics?token=…
+    (docs/api.md#calendar-feeds): the token is in the query
     string, which nginx quotes in its error log when the upstream cannot be reached (502)."""
     gw = stack.gateway.url
     access, _ = operator_token(stack.user, "secrets-feed@example.com")
@@ -138,6 +139,10 @@ def test_no_feed_token_in_logs_even_when_the_service_is_down(stack):
     try:
         r = requests.get(f"{gw}/calendars/me.ics", params={"token": feed}, timeout=30)
         assert r.status_code == 502 and r.json()["code"] == "bad_gateway"
+        # A room's feed read by a calendar client carries the token too.
+        for path in ("/calendars/rooms/1.ics", "/calendars/rooms/1.ics/"):
+            r = requests.get(f"{gw}{path}", params={"token": feed}, timeout=30)
+            assert r.status_code == 502 and r.json()["code"] == "bad_gateway"
     finally:
         svc.start()
     time.sleep(1.5)  # the access log is flushed every second

@@ -34,7 +34,7 @@ SECRETS = {
     "secrets.jwtSecretKey": "test-only-jwt-key-0123456789abcdefghijkl",
     "secrets.googleClientId": "test-only-client.apps.example.test",
     "secrets.googleClientSecret": "test-only-google-client-secret",
-    "secrets.jitsiAppSecret": "test-only-jitsi-app-secret",
+    "secrets.jitsiAppSecret": "test-only-jitsi-app-secret-0123456789",
     "postgresql.auth.password": "test-only-app-db-password",
     "postgresql.auth.postgresPassword": "test-only-admin-db-password",
 }

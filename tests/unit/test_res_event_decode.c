@@ -164,6 +164,17 @@ static void test_room_delete_and_user_delete(void **state)
 	                   &ev, why, sizeof why));
 	assert_int_equal(ev.kind, RES_EVENT_IGNORE);
 	res_event_clear(&ev);
+	/* user_email_changed gives the calendar feed the new address. */
+	assert_true(
+		decode(RES_EVENT_FROM_USERS,
+	               "{\"event_type\":\"user_email_changed\",\"user_id\":45,"
+	               "\"occurred_at\":\"2027-01-15T10:00:02.000Z\",\"email\":\"n@example.com\"}",
+	               &ev, why, sizeof why));
+	assert_int_equal(ev.kind, RES_EVENT_USER_EMAIL);
+	assert_int_equal(ev.id, 45);
+	assert_string_equal(ev.email, "n@example.com");
+	assert_string_equal(ev.occurred_at, "2027-01-15T10:00:02.000Z");
+	res_event_clear(&ev);
 }
 
 #define ROOMS RES_EVENT_FROM_ROOMS
@@ -210,6 +221,14 @@ static void test_ignored_and_refused(void **state)
 		{USERS, false, "{\"event_type\":\"user_role_changed\",\"user_id\":4}"},
 		{USERS, false,
 	         "{\"event_type\":\"user_role_changed\",\"user_id\":4,\"role\":\"root\"}"},
+		{USERS, false, "{\"event_type\":\"user_email_changed\",\"user_id\":4}"},
+		{USERS, false,
+	         "{\"event_type\":\"user_email_changed\",\"user_id\":4,\"email\":\"\"}"},
+		{USERS, false,
+	         "{\"event_type\":\"user_email_changed\",\"user_id\":0,\"email\":\"a@b.c\"}"},
+		{USERS, false,
+	         "{\"event_type\":\"user_email_changed\",\"user_id\":4,\"email\":\"a@b.c\","
+	         "\"occurred_at\":\"soon\"}"},
 	};
 	for (size_t i = 0; i < countof(cases); i++) {
 		struct res_event ev;

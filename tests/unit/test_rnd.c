@@ -77,6 +77,32 @@ static void test_token_lengths(void **state)
 	assert_null(rnd_token(0));
 }
 
+static void test_name32(void **state)
+{
+	(void)state;
+	static char *names[NSAMPLES];
+	bool seen[256] = {false};
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		names[i] = rnd_name32(26);
+		assert_non_null(names[i]);
+		assert_int_equal(strlen(names[i]), 26);
+		for (const char *c = names[i]; *c; c++) {
+			assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz234567", *c));
+			seen[(unsigned char)*c] = true;
+		}
+	}
+	/* All 32 characters occur among 26 000 draws. */
+	size_t distinct = 0;
+	for (size_t i = 0; i < 256; i++)
+		distinct += seen[i];
+	assert_int_equal(distinct, 32);
+	assert_all_distinct(names, NSAMPLES);
+	for (size_t i = 0; i < NSAMPLES; i++)
+		free(names[i]);
+	assert_null(rnd_name32(0));
+	assert_null(rnd_name32(129));
+}
+
 static void test_tokens_unique(void **state)
 {
 	(void)state;
@@ -115,6 +141,7 @@ int main(void)
 		cmocka_unit_test(test_uuid_format_and_unique),
 		cmocka_unit_test(test_token_lengths),
 		cmocka_unit_test(test_tokens_unique),
+		cmocka_unit_test(test_name32),
 		cmocka_unit_test(test_token_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -266,6 +266,7 @@ void user_handle_callback(struct req *r)
 		.name = id.name,
 		.picture = id.picture,
 		.make_admin = httpparse_list_has(cfg->admin_emails, id.email, true),
+		.topic = cfg->user_events_topic,
 	};
 	struct user u;
 	long long issued_ms = 0;

@@ -24,6 +24,9 @@
 /* user_role_changed: the envelope and the new role. */
 #define USER_ROLE_EVENT(id, role, at) \
 	OUTBOX_EVENT("'user_role_changed'", at, "'user_id', " id ", 'role', " role)
+/* user_email_changed: the envelope and the new address. */
+#define USER_EMAIL_EVENT(id, email, at) \
+	OUTBOX_EVENT("'user_email_changed'", at, "'user_id', " id ", 'email', " email)
 
 /* Serialises changes to the set of active admins so the last one can never be removed by two
  * concurrent requests that each see another admin. */
@@ -209,6 +212,10 @@ static enum db_status login_tx(const struct user_login *l, struct user *out, lon
 	if (found) {
 		char id[24];
 		snprintf(id, sizeof id, "%lld", out->id);
+		/* The provider's address replaces the one on record (found by sub): a change is
+		 * published (user_email_changed), in this transaction, for the services that keep
+		 * the address (reservation-service's calendar feeds). */
+		bool email_changed = strcmp(out->email, l->email) != 0;
 		/* The name is the user's to change (PUT /users/profile): only fill it when empty.  The
 		 * provider's may be longer than a profile's 200 characters: it is cut to fit. */
 		const char *params[] = {l->sub, l->email, l->name, l->picture, admin, id};
@@ -220,6 +227,14 @@ static enum db_status login_tx(const struct user_login *l, struct user *out, lon
 		                "last_login_at = now(), updated_at = now(), version = version + 1 "
 		                "WHERE id = $6::bigint RETURNING " USER_COLS,
 		                6, params, out, &found);
+		if (st == DB_OK && email_changed) {
+			const char *ev[] = {l->topic, id, l->email};
+			st = db_exec(NULL,
+			             OUTBOX_INSERT "$1, $2, " USER_EMAIL_EVENT(
+					     "$2::bigint", "$3::text",
+					     "date_trunc('milliseconds', clock_timestamp())"),
+			             3, ev);
+		}
 	} else {
 		const char *params[] = {l->sub, l->email, l->name, l->picture, admin};
 		st = user_query("INSERT INTO users (google_sub, email, name, picture, role, "
@@ -437,21 +452,24 @@ enum db_status user_repo_admin_update(long long id, const struct user_patch *p, 
 	/* clang-format off */
 	st = db_exec(
 		&res,
-		"WITH old AS (SELECT role, disabled FROM users WHERE id = $1::bigint), "
+		"WITH old AS (SELECT role, disabled, email FROM users WHERE id = $1::bigint), "
 		"u AS (UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), "
 		"  role = COALESCE($4, role), disabled = COALESCE($5::boolean, disabled), "
 		"  updated_at = now(), version = version + 1 WHERE id = $1::bigint RETURNING *), "
 		"t AS (" USER_CHANGE_TIME "), "
-		"ev AS (SELECT x.n, x.type, u.id, u.role, t.at FROM u, old, t, LATERAL (VALUES "
+		"ev AS (SELECT x.n, x.type, u.id, u.role, u.email, t.at FROM u, old, t, LATERAL (VALUES "
 		"  (1, CASE WHEN u.role <> old.role THEN 'user_role_changed' END), "
 		"  (2, CASE WHEN u.disabled AND NOT old.disabled THEN 'user_disabled' "
-		"           WHEN old.disabled AND NOT u.disabled THEN 'user_enabled' END)) "
+		"           WHEN old.disabled AND NOT u.disabled THEN 'user_enabled' END), "
+		"  (3, CASE WHEN u.email <> old.email THEN 'user_email_changed' END)) "
 		"  AS x(n, type) WHERE x.type IS NOT NULL), "
 		"e AS (" OUTBOX_INSERT "$6, ev.id::text, "
 		"  CASE ev.type WHEN 'user_role_changed' THEN " USER_ROLE_EVENT("ev.id", "ev.role", "ev.at")
+		"  WHEN 'user_email_changed' THEN " USER_EMAIL_EVENT("ev.id", "ev.email", "ev.at")
 		"  ELSE " USER_EVENT("ev.type", "ev.id", "ev.at") " END FROM ev ORDER BY ev.n) "
 		"SELECT " USER_COLS ", " DB_TS_MS("t.at") ", "
-		"  (SELECT string_agg(type, ',' ORDER BY n) FROM ev WHERE type <> 'user_enabled') "
+		"  (SELECT string_agg(type, ',' ORDER BY n) FROM ev "
+		"   WHERE type IN ('user_role_changed', 'user_disabled')) "
 		"FROM u, t",
 		6, params);
 	/* clang-format on */

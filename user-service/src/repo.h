@@ -29,7 +29,8 @@ struct user {
 /* What the identity provider said about a signing-in user (borrowed strings). */
 struct user_login {
 	const char *sub, *email, *name, *picture;
-	bool make_admin; /* e-mail listed in ADMIN_EMAILS */
+	bool make_admin;   /* e-mail listed in ADMIN_EMAILS */
+	const char *topic; /* of user_events: a changed e-mail is published (user_email_changed) */
 };
 
 enum user_outcome {
