@@ -212,7 +212,7 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	ical_prop(out, "VERSION", "2.0");
 	ical_prop(out, "PRODID", "-//meeting-rooms//reservation-service//EN");
 	ical_prop(out, "CALSCALE", "GREGORIAN");
-	ical_prop(out, "METHOD", "PUBLISH");
+	ical_prop(out, "METHOD", s->method ? s->method : "PUBLISH");
 	if (!ical_vtimezone(out, s->zone)) {
 		reason = "no VTIMEZONE for the zone";
 		goto out;
@@ -248,11 +248,12 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	ical_prop_text(out, "SUMMARY", series_ics_summary(s->purpose));
 	if (s->room_name)
 		ical_prop_text(out, "LOCATION", s->room_name);
-	if (s->organizer_email) {
-		ical_lit(out, "ORGANIZER:mailto:");
-		ical_raw(out, s->organizer_email, strlen(s->organizer_email));
-		ical_end_line(out);
-	}
+	if (s->organizer_email)
+		ical_prop_cal_address(out, "ORGANIZER", NULL, s->organizer_name,
+		                      s->organizer_email);
+	for (size_t i = 0; i < s->nattendees; i++)
+		ical_prop_cal_address(out, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
+		                      s->attendees[i]);
 	ical_prop(out, "STATUS", s->cancelled ? "CANCELLED" : "CONFIRMED");
 	ical_prop(out, "END", "VEVENT");
 

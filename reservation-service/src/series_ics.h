@@ -38,13 +38,20 @@ struct series_ics {
 	long long until_utc; /* when has_until: no occurrence at or after it (a cut series) */
 	const char *purpose; /* "" or NULL: SUMMARY "Reservation" */
 	const char *room_name;
-	const char *organizer_email;                   /* NULL: no ORGANIZER */
+	const char *organizer_email;  /* NULL: no ORGANIZER */
+	const char *organizer_name;   /* its CN; NULL: none */
+	const char *const *attendees; /* ATTENDEE lines (valid mailboxes) */
+	size_t nattendees;
+	const char *method;                            /* METHOD; NULL: PUBLISH */
 	long long created_utc, updated_utc, stamp_utc; /* CREATED, LAST-MODIFIED, DTSTAMP */
 	int version;                                   /* SEQUENCE version - 1 */
 	bool cancelled;                                /* STATUS:CANCELLED */
 	const struct series_ics_occurrence *occurrences;
 	size_t noccurrences;
 };
+
+/* The parameters of an invited attendee's line (RFC 5546: a reply is asked for). */
+#define SERIES_ICS_ATTENDEE_PARAMS ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE"
 
 /* The instances the rule may produce at most: a rule with more (it cannot be stored: a series
  * has at most MAX_OCCURRENCES) is refused. */
