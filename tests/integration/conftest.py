@@ -7,8 +7,10 @@ from harness import Mailpit, RoomPool, Stack, bearer, login, operator_token
 
 
 @pytest.fixture(scope="session")
-def stack():
-    s = Stack()
+def stack(mailpit):
+    """The whole suite; reservation-service sends its invitations to the session's Mailpit
+    (tests that do not read mail ignore them)."""
+    s = Stack(mailpit=mailpit)
     try:
         s.start()
         yield s

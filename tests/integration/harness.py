@@ -330,8 +330,11 @@ class Stack:
     ADMIN_EMAIL = "boss@example.com"
     HOSTED_DOMAIN = "example.com"
 
-    def __init__(self):
+    MAIL_FROM = "rooms@example.com"
+
+    def __init__(self, mailpit=None):
         self.workdir = tempfile.mkdtemp(prefix="mr-it-", dir="/tmp")
+        self.mailpit = mailpit
         self.pg = Postgres(self.workdir)
         self.oidc = Oidc(self.workdir)
         self.kafka = Kafka(self.workdir)
@@ -388,6 +391,10 @@ class Stack:
                "WEBHOOK_TIMEOUT_MS": "2000",
                # Receivers in the tests listen on loopback (refused by default).
                "WEBHOOK_ALLOW_LOOPBACK": "true"}
+        if self.mailpit:
+            # Mail retries from a tenth of a second on (test_res_mail.py stops Mailpit).
+            env.update({"SMTP_URL": self.mailpit.smtp_url, "SMTP_FROM": self.MAIL_FROM,
+                        "MAIL_RETRY_BASE_MS": "100", "MAIL_TIMEOUT_MS": "5000"})
         env.update(overrides)
         svc = Service("reservation-service", self.workdir, env, tag=tag)
         self.services.append(svc)
