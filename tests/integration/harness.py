@@ -392,9 +392,11 @@ class Stack:
                # Receivers in the tests listen on loopback (refused by default).
                "WEBHOOK_ALLOW_LOOPBACK": "true"}
         if self.mailpit:
-            # Mail retries from a tenth of a second on (test_res_mail.py stops Mailpit).
+            # Mail retries from a tenth of a second on (test_res_mail.py stops Mailpit); one
+            # sender, so that the suite's bookings' mail takes little of the machine.
             env.update({"SMTP_URL": self.mailpit.smtp_url, "SMTP_FROM": self.MAIL_FROM,
-                        "MAIL_RETRY_BASE_MS": "100", "MAIL_TIMEOUT_MS": "5000"})
+                        "MAIL_RETRY_BASE_MS": "100", "MAIL_TIMEOUT_MS": "5000",
+                        "MAIL_SENDERS": "1"})
         env.update(overrides)
         svc = Service("reservation-service", self.workdir, env, tag=tag)
         self.services.append(svc)
