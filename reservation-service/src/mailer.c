@@ -176,7 +176,7 @@ static bool single_ics(const struct invite *v, long long now, struct ical_text *
 	if (v->meeting_url) {
 		char desc[1200];
 		snprintf(desc, sizeof desc, "Online meeting: %s", v->meeting_url);
-		ical_prop_text(t, "URL", v->meeting_url);
+		ical_prop(t, "URL", v->meeting_url); /* a URI: not escaped as TEXT */
 		ical_prop_text(t, "DESCRIPTION", desc);
 	}
 	ical_prop(t, "STATUS", v->cancel ? "CANCELLED" : "CONFIRMED");
