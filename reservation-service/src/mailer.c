@@ -14,7 +14,6 @@
 #include "ical.h"
 #include "rnd.h"
 #include "rrule.h"
-#include "series.h"
 #include "series_ics.h"
 
 #define MAIL_ATTENDEES_MAX 100 /* validate.c's limit */
@@ -186,15 +185,15 @@ static bool single_ics(const struct invite *v, long long now, struct ical_text *
 }
 
 /* The iTIP object of a whole series (series_ics.h), as the .ics export writes it. */
-static bool series_ics(const struct invite *v, struct ical_text *t, const char **why)
+static bool series_ics(const struct invite *v, long long now, struct ical_text *t, const char **why)
 {
 	struct rrule rule;
 	struct series_ics s;
 	struct series_ics_occurrence *occ = NULL;
 	const char *valid[MAIL_ATTENDEES_MAX];
 	size_t n = 0;
-	bool ok = res_series_ics_read(json_object_get(v->p, "series_ics"), v->id, &s, &rule, &occ,
-	                              why);
+	bool ok = series_ics_read(json_object_get(v->p, "series_ics"), v->id, now, &s, &rule, &occ,
+	                          why);
 	if (ok) {
 		for (size_t i = 0; i < v->nattendees; i++)
 			if (mail_address_valid(v->attendees[i]))
@@ -340,7 +339,7 @@ bool res_mail_render(const char *payload, const char *recipient, const char *fro
 	domain++;
 	if (!read_invite(p, &v, why))
 		goto out;
-	if (v.series ? !series_ics(&v, &ics, why) : !single_ics(&v, now, &ics)) {
+	if (v.series ? !series_ics(&v, now, &ics, why) : !single_ics(&v, now, &ics)) {
 		if (!*why)
 			*why = "the invitation cannot be written (zone, times)";
 		goto out;
@@ -381,6 +380,7 @@ bool res_mail_render(const char *payload, const char *recipient, const char *fro
 	m.from = (struct mail_addr){RES_MAIL_FROM_NAME, from};
 	if (!mail_build(&m, msg, why))
 		goto out;
+	*why = NULL; /* mail_build leaves its last check's name there */
 	ok = true;
 out:
 	ical_text_free(&ics);

@@ -14,8 +14,6 @@
 #include "repo.h"
 
 struct rrule;
-struct series_ics;
-struct series_ics_occurrence;
 
 /* rules is borrowed for the life of the server (res_handlers_init calls it). */
 void res_series_init(const struct res_rules *rules);
@@ -37,12 +35,5 @@ void res_handle_series_update(struct req *r);
  * occurrence id, or its cut there.  Reply. */
 void res_series_update_following(struct req *r, long long id);
 void res_series_cancel_following(struct req *r, long long id, long long if_match);
-
-/* Fills s from data (the JSON of res_series_ics_data, migrations/009_mail.sql; borrowed, as s's
- * strings are) for series id: rule receives the parsed rule, *occ a new array of the
- * occurrences (the caller frees it, also on failure).  DTSTAMP is now; METHOD, the organizer's
- * name and the attendees are left for the caller.  false and why when data is not usable. */
-bool res_series_ics_read(const json_t *data, long long id, struct series_ics *s, struct rrule *rule,
-                         struct series_ics_occurrence **occ, const char **why);
 
 #endif

@@ -217,16 +217,31 @@ def test_series_sends_one_invitation_with_its_rule(res_url, mailpit, organizer, 
         assert ev["RECURRENCE-ID"].dt.replace(tzinfo=None).isoformat() == \
             occ["occurrence_start"]
 
+    # The series changed: one update each (same UID, higher SEQUENCE), still with the
+    # cancelled date excluded.
+    r = requests.put(f"{res_url}/reservations/series/{s['id']}", headers=headers, timeout=30,
+                     json={"purpose": "Weekly sync (renamed)"})
+    assert r.status_code == 200, r.text
+    for addr in everyone:
+        msgs = inbox(mailpit, addr, 3)
+        msg, _, cal = parsed(mailpit, msgs[2])
+        assert msg["Subject"].startswith("Updated: Weekly sync (renamed) @ ")
+        assert str(cal["METHOD"]) == "REQUEST"
+        master = [e for e in vevents(cal) if "RRULE" in e]
+        assert len(master) == 1 and int(master[0]["SEQUENCE"]) == 1
+        assert str(master[0]["UID"]) == f"series-{s['id']}@meeting-rooms"
+        assert "EXDATE" in master[0]
+
     # The whole series cancelled: one CANCEL each.
     assert requests.delete(f"{res_url}/reservations/series/{s['id']}", headers=headers,
                            timeout=10).status_code == 204
     for addr in everyone:
-        msgs = inbox(mailpit, addr, 3)
-        _, _, cal = parsed(mailpit, msgs[2])
+        msgs = inbox(mailpit, addr, 4)
+        _, _, cal = parsed(mailpit, msgs[3])
         assert str(cal["METHOD"]) == "CANCEL"
         [ev] = vevents(cal)
         assert str(ev["UID"]) == f"series-{s['id']}@meeting-rooms" and "RRULE" in ev
-    assert settle(mailpit, everyone) == {a: 3 for a in everyone}
+    assert settle(mailpit, everyone) == {a: 4 for a in everyone}
 
 
 # ---- hostile input ----
