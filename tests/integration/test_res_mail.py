@@ -182,6 +182,43 @@ def test_room_deletion_sends_cancellations(res_url, room_url, mailpit, organizer
         assert str(ev["UID"]) == f"reservation-{res['id']}@meeting-rooms"
 
 
+def test_user_deletion_sends_cancellations(res_url, user_url, mailpit, organizer, guests, pool,
+                                           admin_headers):
+    headers, org = organizer
+    room = pool.take(capacity=10)
+    uid = requests.get(f"{user_url}/users/profile", headers=headers, timeout=10).json()["id"]
+    day = ahead(7)
+    booked(res_url, headers, room["id"], local(day, 9), local(day, 10), purpose="Orphaned",
+           attendees=guests[:1])
+    inbox(mailpit, guests[0], 1)
+    assert requests.delete(f"{user_url}/admin/users/{uid}", headers=admin_headers,
+                           timeout=10).status_code == 204
+    [_, last] = inbox(mailpit, guests[0], 2)
+    msg, full, cal = parsed(mailpit, last)
+    assert msg["Subject"].startswith("Cancelled: Orphaned @ ")
+    assert "the organizer's account was deleted" in full["Text"]
+    assert str(cal["METHOD"]) == "CANCEL"
+
+
+def test_mail_off_queues_nothing(res_url, stack, organizer, guests, berlin):
+    """Without SMTP_URL the service writes mail_settings.enabled = false at start; the trigger
+    then queues no invitation (set here by hand for the one booking, and restored)."""
+    headers, _ = organizer
+    day = ahead(10)
+    res_db_query(stack.pg, "UPDATE mail_settings SET enabled = false")
+    try:
+        res = booked(res_url, headers, berlin["id"], local(day, 9), local(day, 10),
+                     attendees=guests)
+    finally:
+        res_db_query(stack.pg, "UPDATE mail_settings SET enabled = true")
+    assert res_db_query(stack.pg, "SELECT count(*) FROM deliveries WHERE kind = 'mail' "
+                                  "AND key = %s", str(res["id"])) == [(0,)]
+    assert requests.delete(f"{res_url}/reservations/{res['id']}", headers=headers,
+                           timeout=10).status_code == 204
+    assert res_db_query(stack.pg, "SELECT count(*) FROM deliveries WHERE kind = 'mail' "
+                                  "AND key = %s", str(res["id"])) == [(3,)]
+
+
 # ---- a series: one invitation, not one per occurrence ----
 
 def test_series_sends_one_invitation_with_its_rule(res_url, mailpit, organizer, guests, berlin):
