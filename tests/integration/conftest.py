@@ -41,9 +41,12 @@ def mailpit():
 
 @pytest.fixture()
 def mailbox(mailpit):
-    """The session's Mailpit, emptied for this test."""
+    """The session's Mailpit, emptied for this test, without the invitations reservation-service
+    may still be sending for earlier tests (Stack.MAIL_FROM)."""
     mailpit.delete_all()
-    return mailpit
+    mailpit.hidden_senders = {Stack.MAIL_FROM}
+    yield mailpit
+    mailpit.hidden_senders = set()
 
 
 @pytest.fixture(scope="session")
