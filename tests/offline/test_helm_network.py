@@ -280,7 +280,6 @@ def test_policy_settings_are_used(helm):
     assert len(r.get("NetworkPolicy", f"{RELEASE}-room-service")["spec"]["ingress"]) == 1
 
 
-<<<<<<< HEAD
 def test_reservation_service_may_reach_webhook_receivers(helm, tmp_path):
     r = helm.template()
     assert r.returncode == 0, r.stderr
@@ -316,7 +315,8 @@ def test_reservation_service_may_reach_webhook_receivers(helm, tmp_path):
     assert r.returncode == 0, r.stderr
     res = r.get("NetworkPolicy", f"{RELEASE}-reservation-service")["spec"]["egress"]
     assert not any(p["port"] == 443 for rule in res for p in rule["ports"])
-=======
+
+
 def test_smtp_egress_only_with_mail_on(helm, variants):
     """reservation-service reaches the SMTP server (networkPolicy.smtpEgress) only when
     config.SMTP_URL is set; nothing else gets the rule."""
@@ -337,7 +337,6 @@ def test_smtp_egress_only_with_mail_on(helm, variants):
     assert r.returncode == 0, r.stderr
     assert smtp_rules(r, "reservation-service") == [{
         "ports": [{"port": 587, "protocol": TCP}, {"port": 465, "protocol": TCP}]}]
->>>>>>> 47fb551 (Mail: chart (SMTP_* in the ConfigMap, SMTP_PASSWORD from the Secret, networkPolicy.smtpEgress when SMTP_URL is set), docs (api Invitations, operations variables, architecture, README configuration and walkthrough); URL written as a URI)
 
 
 def test_external_targets_can_be_narrowed(helm, external_values_file):
