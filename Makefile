@@ -109,6 +109,8 @@ $(BUILD)/tests/test_res_validate: $(BUILD)/obj/reservation-service/src/validate.
 $(BUILD)/tests/test_res_event_decode: $(BUILD)/obj/reservation-service/src/event_decode.o
 $(BUILD)/tests/test_res_webhook_send: $(BUILD)/obj/reservation-service/src/webhook_send.o \
     $(BUILD)/obj/reservation-service/src/repo_webhooks.o
+$(BUILD)/tests/test_res_mailer: $(BUILD)/obj/reservation-service/src/mailer.o \
+    $(BUILD)/obj/reservation-service/src/series_ics.o
 $(BUILD)/tests/test_user_validate: $(BUILD)/obj/user-service/src/validate.o
 $(BUILD)/tests/test_user_tokens: $(BUILD)/obj/user-service/src/tokens.o
 $(BUILD)/tests/test_ical $(BUILD)/tests/series_ics_dump: \

@@ -40,6 +40,12 @@ void ical_end_line(struct ical_text *t);
 void ical_prop(struct ical_text *t, const char *name, const char *value);
 /* A whole line "name:" + value as TEXT (ical_escaped). */
 void ical_prop_text(struct ical_text *t, const char *name, const char *value);
+/* A whole CAL-ADDRESS line (ORGANIZER, ATTENDEE): name, params as written (";RSVP=TRUE" or
+ * NULL), ";CN=" + cn quoted (NULL or "": none; a DQUOTE in it written as ', a control character
+ * as a space: a quoted parameter value can hold neither), ":mailto:" + addr.  addr must be a
+ * valid mailbox (mail_address_valid: nothing in it needs escaping). */
+void ical_prop_cal_address(struct ical_text *t, const char *name, const char *params,
+                           const char *cn, const char *addr);
 void ical_text_free(struct ical_text *t);
 
 /* Writes the VTIMEZONE component of the IANA zone (TZID = zone): one STANDARD sub-component

@@ -119,6 +119,33 @@ void ical_prop_text(struct ical_text *t, const char *name, const char *value)
 	ical_end_line(t);
 }
 
+void ical_prop_cal_address(struct ical_text *t, const char *name, const char *params,
+                           const char *cn, const char *addr)
+{
+	ical_raw(t, name, strlen(name));
+	if (params)
+		ical_raw(t, params, strlen(params));
+	if (cn && *cn) {
+		size_t n = strlen(cn);
+		char *q = malloc(n + 1);
+		if (!q) {
+			t->text.failed = true;
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			unsigned char u = (unsigned char)cn[i];
+			q[i] = u == '"' ? '\'' : (u < 0x20 || u == 0x7f) ? ' ' : cn[i];
+		}
+		ical_lit(t, ";CN=\"");
+		ical_raw(t, q, n);
+		ical_lit(t, "\"");
+		free(q);
+	}
+	ical_lit(t, ":mailto:");
+	ical_raw(t, addr, strlen(addr));
+	ical_end_line(t);
+}
+
 void ical_text_free(struct ical_text *t)
 {
 	jsonx_text_free(&t->text);

@@ -475,6 +475,8 @@ DECLARE
     s reservation_series;
     reason text;
 BEGIN
+    -- A series-level change: its occurrences' events get no mail of their own (009_mail.sql).
+    PERFORM set_config('res.series_op', 'on', true);
     SELECT * INTO s FROM reservation_series x WHERE x.id = res_cancel_series.id FOR UPDATE;
     IF NOT FOUND THEN
         outcome := 'not_found';
@@ -517,6 +519,8 @@ DECLARE
     ending bigint[];
     n bigint;
 BEGIN
+    -- A series-level change: its occurrences' events get no mail of their own (009_mail.sql).
+    PERFORM set_config('res.series_op', 'on', true);
     ending := ARRAY(SELECT x.id FROM reservation_series x
         WHERE x.status = 'active'
         AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END);

@@ -158,6 +158,8 @@ DECLARE
     slots json;
     hit int[];
 BEGIN
+    -- A series-level change: its occurrences' events get no mail of their own (009_mail.sql).
+    PERFORM set_config('res.series_op', 'on', true);
     IF split_at IS NOT NULL THEN
         occ := (SELECT r FROM reservations r WHERE r.id = split_at);
         outcome := res_occurrence_problem(occ, caller, admin);
@@ -462,6 +464,8 @@ DECLARE
     reason text;
     now_t timestamptz := to_timestamp(now_s);
 BEGIN
+    -- A series-level change: its occurrences' events get no mail of their own (009_mail.sql).
+    PERFORM set_config('res.series_op', 'on', true);
     occ := (SELECT r FROM reservations r WHERE r.id = res_cancel_following.id);
     outcome := res_occurrence_problem(occ, caller, admin);
     IF outcome IS NOT NULL THEN

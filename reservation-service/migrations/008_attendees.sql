@@ -303,6 +303,8 @@ DECLARE
     hit int[];
     created reservation_series;
 BEGIN
+    -- A series-level change: its occurrences' events get no mail of their own (009_mail.sql).
+    PERFORM set_config('res.series_op', 'on', true);
     SELECT * INTO outcome, room_zone FROM res_room_zone(room);
     IF outcome IS NOT NULL THEN
         RETURN;

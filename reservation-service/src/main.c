@@ -10,6 +10,8 @@
 #include "health.h"
 #include "kafka.h"
 #include "log.h"
+#include "mail.h"
+#include "mailer.h"
 #include "meeting.h"
 #include "replay.h"
 #include "repo.h"
@@ -21,6 +23,7 @@
 #define SERVICE "reservation-service"
 #define OUTBOX_LOCK_KEY 5002
 #define WEBHOOK_RETRY_MAX_MS 3600000 /* the longest pause between two attempts */
+#define MAIL_RETRY_MAX_MS 3600000
 
 struct reservation_config {
 	struct svc_config common;
@@ -35,9 +38,32 @@ struct reservation_config {
 	bool webhook_allow_private;
 	bool webhook_allow_loopback;
 	long long delivery_retention_s;
+	/* E-mail invitations (docs/api.md#invitations); mail is off without smtp_url. */
+	char *smtp_url, *smtp_user, *smtp_password, *smtp_from, *mail_retry_hours;
+	long long mail_retry_base_ms, mail_timeout_ms, mail_senders;
 	/* Online meeting links (docs/api.md#attendees-and-online-meetings). */
 	char *jitsi_base_url, *jitsi_app_id, *jitsi_app_secret;
 };
+
+/* SMTP_URL: empty (mail off) or an smtp:// or smtps:// URL (mail.h). */
+static bool smtp_url_valid(const char *url, char *why, size_t whylen)
+{
+	if (!*url || mail_smtp_url_valid(url, NULL))
+		return true;
+	snprintf(why, whylen,
+	         "must be smtp://host[:port] or smtps://host[:port], without "
+	         "credentials (SMTP_USER, SMTP_PASSWORD)");
+	return false;
+}
+
+/* SMTP_FROM: empty or a plain e-mail address. */
+static bool smtp_from_valid(const char *from, char *why, size_t whylen)
+{
+	if (!*from || mail_address_valid(from))
+		return true;
+	snprintf(why, whylen, "must be a plain e-mail address (name@example.com)");
+	return false;
+}
 
 #define RES_CFG struct reservation_config
 static const struct cfg_param reservation_params[] = {
@@ -65,6 +91,15 @@ static const struct cfg_param reservation_params[] = {
 	CFG_BOOL(RES_CFG, "WEBHOOK_ALLOW_LOOPBACK", webhook_allow_loopback, "false"),
 	CFG_INT(RES_CFG, "DELIVERY_RETENTION_SECONDS", delivery_retention_s, "604800", 0,
                 315360000),
+	CFG_STR_CHECKED(RES_CFG, "SMTP_URL", smtp_url, "", 0, 2048, smtp_url_valid),
+	CFG_STR(RES_CFG, "SMTP_USER", smtp_user, "", 0, 256),
+	CFG_STR(RES_CFG, "SMTP_PASSWORD", smtp_password, "", 0, 1024),
+	CFG_STR_CHECKED(RES_CFG, "SMTP_FROM", smtp_from, "", 0, MAIL_ADDRESS_MAX, smtp_from_valid),
+	CFG_STR_CHECKED(RES_CFG, "MAIL_RETRY_HOURS", mail_retry_hours, "24", 1, 32,
+                        deliver_hours_valid),
+	CFG_INT(RES_CFG, "MAIL_RETRY_BASE_MS", mail_retry_base_ms, "30000", 10, 3600000),
+	CFG_INT(RES_CFG, "MAIL_TIMEOUT_MS", mail_timeout_ms, "30000", 1000, 300000),
+	CFG_INT(RES_CFG, "MAIL_SENDERS", mail_senders, "2", 1, DELIVER_MAX_THREADS),
 	CFG_STR_CHECKED(RES_CFG, "JITSI_BASE_URL", jitsi_base_url, "https://meet.jit.si", 1,
                         RES_MEETING_BASE_MAX, res_meeting_base_valid),
 	CFG_STR(RES_CFG, "JITSI_APP_ID", jitsi_app_id, "", 0, 256),
@@ -76,6 +111,8 @@ static const struct cfg_check reservation_checks[] = {
 	CFG_CHECK_LE(RES_CFG, min_minutes, max_minutes),
 	CFG_CHECK_REQUIRES(RES_CFG, jitsi_app_id, jitsi_app_secret),
 	CFG_CHECK_REQUIRES(RES_CFG, jitsi_app_secret, jitsi_app_id),
+	CFG_CHECK_REQUIRES(RES_CFG, smtp_url, smtp_from),
+	CFG_CHECK_REQUIRES(RES_CFG, smtp_password, smtp_user),
 };
 #undef RES_CFG
 
@@ -97,21 +134,42 @@ static struct res_webhook_sender webhook_sender;
 static struct deliver *webhook_queue;
 static _Atomic bool webhook_queue_failed; /* deliver_start failed: /health says so */
 
+/* The invitations' queue (mailer.h), when mail is on. */
+static struct deliver_config mail_queue_config;
+static struct res_mailer mailer;
+static struct deliver *mail_queue;
+static bool mail_on;
+static bool mail_flag_written;
+static _Atomic bool mail_queue_failed; /* deliver_start failed: /health says so */
+
 /* At the stop signal: a replay still running ends before the drain is over, and so do the
  * webhook deliveries in progress. */
 static void stop_background(void)
 {
 	res_replay_signal(replay);
 	deliver_signal(webhook_queue);
+	deliver_signal(mail_queue);
 }
 
 static enum db_status after_migrations(void)
 {
+	if (!mail_flag_written) {
+		enum db_status ms = res_repo_mail_enabled(mail_on);
+		if (ms != DB_OK)
+			return ms;
+		mail_flag_written = true;
+		log_info("mail %s", mail_on ? "on: invitations are sent" : "off (no SMTP_URL)");
+	}
 	enum db_status st = res_replay_start(&replay_config, &replay);
 	if (!webhook_queue && db_err_kind(st) != ERR_UNAVAILABLE &&
 	    !(webhook_queue = deliver_start(&webhook_queue_config))) {
 		log_error("cannot start the webhook senders");
 		webhook_queue_failed = true;
+	}
+	if (mail_on && !mail_queue && db_err_kind(st) != ERR_UNAVAILABLE &&
+	    !(mail_queue = deliver_start(&mail_queue_config))) {
+		log_error("cannot start the mail senders");
+		mail_queue_failed = true;
 	}
 	return st;
 }
@@ -125,8 +183,18 @@ static enum health_state webhook_senders_check(char *detail, size_t size)
 	return HEALTH_DOWN;
 }
 
+/* /health: the same for the invitations (mail on). */
+static enum health_state mail_senders_check(char *detail, size_t size)
+{
+	if (!mail_queue_failed)
+		return HEALTH_OK;
+	snprintf(detail, size, "the mail senders could not start");
+	return HEALTH_DOWN;
+}
+
 static const struct health_check checks[] = {
 	{"webhook_senders", false, webhook_senders_check},
+	{"mail_senders", false, mail_senders_check},
 };
 
 int main(int argc, char **argv)
@@ -166,6 +234,21 @@ int main(int argc, char **argv)
 		.retry_window_ms = retry_window_ms,
 		.send_timeout_ms = cfg.webhook_timeout_ms,
 	};
+	long long mail_window_ms = 0;
+	deliver_hours_ms(cfg.mail_retry_hours, &mail_window_ms, why, sizeof why);
+	mail_on = cfg.smtp_url[0] != '\0';
+	mailer = (struct res_mailer){{cfg.smtp_url, cfg.smtp_user, cfg.smtp_password, cfg.smtp_from,
+	                              (long)cfg.mail_timeout_ms}};
+	mail_queue_config = (struct deliver_config){
+		.kind = RES_MAIL_KIND,
+		.send = res_mail_send,
+		.arg = &mailer,
+		.threads = (int)cfg.mail_senders,
+		.retry_base_ms = cfg.mail_retry_base_ms,
+		.retry_max_ms = MAIL_RETRY_MAX_MS,
+		.retry_window_ms = mail_window_ms,
+		.send_timeout_ms = cfg.mail_timeout_ms,
+	};
 	const struct sweep_table sweeps[] = {
 		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
 	         cfg.idempotency_retention_s},
@@ -196,6 +279,7 @@ int main(int argc, char **argv)
 	/* The replay uses the database pool, which svc_exit closes. */
 	res_replay_stop(replay);
 	deliver_stop(webhook_queue);
+	deliver_stop(mail_queue);
 	svc_exit(&reservation_config_table, &cfg);
 	return rc;
 }

@@ -227,34 +227,8 @@ enum db_status res_repo_series_cancel(long long id, long long caller, bool admin
 
 enum db_status res_repo_series_ics(long long id, json_t **data)
 {
-	/* clang-format off */
-	return read_json(
-		"SELECT json_build_object('user_id', s.user_id, 'zone', s.time_zone, "
-		"'first_start', res_local_text(s.first_start), 'duration_s', s.duration_s, "
-		"'rule', res_series_rule(s), "
-		"'until_s', extract(epoch FROM s.until_time)::bigint, 'purpose', s.purpose, "
-		"'room_name', m.name, 'created_s', extract(epoch FROM s.created_at)::bigint, "
-		"'updated_s', extract(epoch FROM s.updated_at)::bigint, 'version', s.version, "
-		"'cancelled', s.status = 'cancelled', "
-		"'occurrences', (SELECT coalesce(json_agg(json_build_object("
-		"'occurrence_start', res_local_text(r.occurrence_start), "
-		"'local_start', res_local_text(r.start_time AT TIME ZONE s.time_zone), "
-		"'start_s', extract(epoch FROM r.start_time)::bigint, "
-		"'end_s', extract(epoch FROM r.end_time)::bigint, "
-		"'confirmed', r.status = 'confirmed', "
-		/* An occurrence in the repeated hour of a fall-back day is the later instant here
-		 * (PostgreSQL's reading of an ambiguous local time), the earlier one for an RFC 5545
-		 * client: written as an override with its instants in UTC, as a changed one. */
-		"'exception', r.exception OR EXISTS (SELECT 1 FROM unnest(ARRAY[interval '30 min', "
-		"interval '1 hour', interval '2 hours']) AS d (step) WHERE (r.start_time - d.step) "
-		"AT TIME ZONE s.time_zone = r.start_time AT TIME ZONE s.time_zone), "
-		"'purpose', r.purpose, 'room_name', rm.name) ORDER BY r.occurrence_start, r.id), "
-		"'[]') FROM reservations r JOIN rooms rm ON rm.id = r.room_id "
-		"WHERE r.series_id = s.id)) "
-		"FROM reservation_series s JOIN rooms m ON m.id = s.room_id "
-		"WHERE s.id = $1::bigint",
-		id, data);
-	/* clang-format on */
+	return read_json("SELECT d FROM res_series_ics_data($1::bigint) d WHERE d IS NOT NULL", id,
+	                 data);
 }
 
 /* ---- changes (migrations/007_series_edit.sql) ---- */

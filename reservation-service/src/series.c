@@ -444,42 +444,13 @@ out:
 
 /* ---- read, cancel ---- */
 
-/* Caps of an .ics export: a series has at most MAX_OCCURRENCES (1,000) occurrences. */
-#define ICS_MAX_OCCURRENCES 2000
-
-/* The occurrences of an export (data's array, borrowed) into occ (ICS_MAX_OCCURRENCES); false
- * when one lacks a field. */
-static bool ics_occurrences(const json_t *list, struct series_ics_occurrence *occ, size_t *n)
-{
-	size_t i;
-	const json_t *o;
-	*n = 0;
-	if (json_array_size(list) > ICS_MAX_OCCURRENCES)
-		return false;
-	json_array_foreach(list, i, o) {
-		struct series_ics_occurrence *x = &occ[i];
-		x->occurrence_start = json_string_value(json_object_get(o, "occurrence_start"));
-		x->local_start = json_string_value(json_object_get(o, "local_start"));
-		x->start_utc = (long long)json_integer_value(json_object_get(o, "start_s"));
-		x->end_utc = (long long)json_integer_value(json_object_get(o, "end_s"));
-		x->confirmed = json_is_true(json_object_get(o, "confirmed"));
-		x->exception = json_is_true(json_object_get(o, "exception"));
-		x->purpose = json_string_value(json_object_get(o, "purpose"));
-		x->room_name = json_string_value(json_object_get(o, "room_name"));
-		if (!x->occurrence_start || !x->local_start)
-			return false;
-	}
-	*n = json_array_size(list);
-	return true;
-}
-
 /* GET /reservations/series/{id}.ics: the series as iCalendar text (series_ics.h). */
 static void series_ics(struct req *r, long long id)
 {
 	json_t *data = NULL;
 	struct ical_text out = {0};
 	struct rrule rule;
-	struct rrule_error rerr;
+	struct series_ics s;
 	struct series_ics_occurrence *occ = NULL;
 	const char *why = NULL;
 	const struct auth_user *u = req_user(r);
@@ -496,42 +467,16 @@ static void series_ics(struct req *r, long long id)
 		req_error(r, ERR_FORBIDDEN, NULL, "this series belongs to someone else");
 		goto out;
 	}
-	const json_t *until = json_object_get(data, "until_s");
-	struct series_ics s = {
-		.id = id,
-		.zone = json_string_value(json_object_get(data, "zone")),
-		.first_start = json_string_value(json_object_get(data, "first_start")),
-		.duration_s = (long)json_integer_value(json_object_get(data, "duration_s")),
-		.rule = &rule,
-		.has_until = json_is_integer(until),
-		.until_utc = (long long)json_integer_value(until),
-		.purpose = json_string_value(json_object_get(data, "purpose")),
-		.room_name = json_string_value(json_object_get(data, "room_name")),
-		.created_utc = (long long)json_integer_value(json_object_get(data, "created_s")),
-		.updated_utc = (long long)json_integer_value(json_object_get(data, "updated_s")),
-		.stamp_utc = (long long)time(NULL),
-		.version = (int)json_integer_value(json_object_get(data, "version")),
-		.cancelled = json_is_true(json_object_get(data, "cancelled")),
-	};
-	const char *text = json_string_value(json_object_get(data, "rule"));
-	if (!text || !rrule_parse_text(text, &rule, &rerr)) {
-		why = "the stored rule does not parse";
-	} else if (!(occ = calloc(ICS_MAX_OCCURRENCES, sizeof *occ)) ||
-	           !ics_occurrences(json_object_get(data, "occurrences"), occ, &s.noccurrences)) {
-		why = occ ? "an occurrence lacks a field" : "out of memory";
-	} else {
-		s.occurrences = occ;
-		if (series_ics_build(&s, &out, &why)) {
-			char disposition[64], etag[32];
-			snprintf(disposition, sizeof disposition,
-			         "attachment; filename=\"series-%lld.ics\"", id);
-			snprintf(etag, sizeof etag, "\"%d\"", s.version);
-			req_add_header(r, "Content-Disposition", disposition);
-			req_add_header(r, "ETag", etag);
-			req_reply_text(r, 200, "text/calendar; charset=utf-8", out.text.data,
-			               out.text.len);
-			goto out;
-		}
+	if (series_ics_read(data, id, (long long)time(NULL), &s, &rule, &occ, &why) &&
+	    series_ics_build(&s, &out, &why)) {
+		char disposition[64], etag[32];
+		snprintf(disposition, sizeof disposition,
+		         "attachment; filename=\"series-%lld.ics\"", id);
+		snprintf(etag, sizeof etag, "\"%d\"", s.version);
+		req_add_header(r, "Content-Disposition", disposition);
+		req_add_header(r, "ETag", etag);
+		req_reply_text(r, 200, "text/calendar; charset=utf-8", out.text.data, out.text.len);
+		goto out;
 	}
 	log_error("series %lld: no .ics: %s", id, why ? why : "unknown");
 	req_error(r, ERR_INTERNAL, NULL, "series %lld cannot be written as iCalendar", id);

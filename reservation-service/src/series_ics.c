@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ical.h"
 #include "rrule.h"
 #include "timefmt.h"
@@ -212,7 +214,7 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	ical_prop(out, "VERSION", "2.0");
 	ical_prop(out, "PRODID", "-//meeting-rooms//reservation-service//EN");
 	ical_prop(out, "CALSCALE", "GREGORIAN");
-	ical_prop(out, "METHOD", "PUBLISH");
+	ical_prop(out, "METHOD", s->method ? s->method : "PUBLISH");
 	if (!ical_vtimezone(out, s->zone)) {
 		reason = "no VTIMEZONE for the zone";
 		goto out;
@@ -248,11 +250,12 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	ical_prop_text(out, "SUMMARY", series_ics_summary(s->purpose));
 	if (s->room_name)
 		ical_prop_text(out, "LOCATION", s->room_name);
-	if (s->organizer_email) {
-		ical_lit(out, "ORGANIZER:mailto:");
-		ical_raw(out, s->organizer_email, strlen(s->organizer_email));
-		ical_end_line(out);
-	}
+	if (s->organizer_email)
+		ical_prop_cal_address(out, "ORGANIZER", NULL, s->organizer_name,
+		                      s->organizer_email);
+	for (size_t i = 0; i < s->nattendees; i++)
+		ical_prop_cal_address(out, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
+		                      s->attendees[i]);
 	ical_prop(out, "STATUS", s->cancelled ? "CANCELLED" : "CONFIRMED");
 	ical_prop(out, "END", "VEVENT");
 
@@ -288,4 +291,71 @@ out:
 	if (why)
 		*why = reason;
 	return ok;
+}
+
+/* ---- reading the JSON of res_series_ics_data ---- */
+
+/* The occurrences of an export (data's array, borrowed) into occ (SERIES_ICS_MAX_OCCURRENCES); false
+ * when one lacks a field. */
+static bool ics_occurrences(const json_t *list, struct series_ics_occurrence *occ, size_t *n)
+{
+	size_t i;
+	const json_t *o;
+	*n = 0;
+	if (json_array_size(list) > SERIES_ICS_MAX_OCCURRENCES)
+		return false;
+	json_array_foreach(list, i, o) {
+		struct series_ics_occurrence *x = &occ[i];
+		x->occurrence_start = json_string_value(json_object_get(o, "occurrence_start"));
+		x->local_start = json_string_value(json_object_get(o, "local_start"));
+		x->start_utc = (long long)json_integer_value(json_object_get(o, "start_s"));
+		x->end_utc = (long long)json_integer_value(json_object_get(o, "end_s"));
+		x->confirmed = json_is_true(json_object_get(o, "confirmed"));
+		x->exception = json_is_true(json_object_get(o, "exception"));
+		x->purpose = json_string_value(json_object_get(o, "purpose"));
+		x->room_name = json_string_value(json_object_get(o, "room_name"));
+		if (!x->occurrence_start || !x->local_start)
+			return false;
+	}
+	*n = json_array_size(list);
+	return true;
+}
+
+bool series_ics_read(const json_t *data, long long id, long long stamp_utc, struct series_ics *s,
+                     struct rrule *rule, struct series_ics_occurrence **occ, const char **why)
+{
+	const json_t *until = json_object_get(data, "until_s");
+	*s = (struct series_ics){
+		.id = id,
+		.zone = json_string_value(json_object_get(data, "zone")),
+		.first_start = json_string_value(json_object_get(data, "first_start")),
+		.duration_s = (long)json_integer_value(json_object_get(data, "duration_s")),
+		.rule = rule,
+		.has_until = json_is_integer(until),
+		.until_utc = (long long)json_integer_value(until),
+		.purpose = json_string_value(json_object_get(data, "purpose")),
+		.room_name = json_string_value(json_object_get(data, "room_name")),
+		.created_utc = (long long)json_integer_value(json_object_get(data, "created_s")),
+		.updated_utc = (long long)json_integer_value(json_object_get(data, "updated_s")),
+		.stamp_utc = stamp_utc,
+		.version = (int)json_integer_value(json_object_get(data, "version")),
+		.cancelled = json_is_true(json_object_get(data, "cancelled")),
+	};
+	struct rrule_error rerr;
+	const char *text = json_string_value(json_object_get(data, "rule"));
+	*occ = NULL;
+	if (!text || !rrule_parse_text(text, rule, &rerr)) {
+		*why = "the stored rule does not parse";
+		return false;
+	}
+	if (!(*occ = calloc(SERIES_ICS_MAX_OCCURRENCES, sizeof **occ))) {
+		*why = "out of memory";
+		return false;
+	}
+	if (!ics_occurrences(json_object_get(data, "occurrences"), *occ, &s->noccurrences)) {
+		*why = "an occurrence lacks a field";
+		return false;
+	}
+	s->occurrences = *occ;
+	return true;
 }

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 struct ical_text;
 struct rrule;
 
@@ -38,7 +40,11 @@ struct series_ics {
 	long long until_utc; /* when has_until: no occurrence at or after it (a cut series) */
 	const char *purpose; /* "" or NULL: SUMMARY "Reservation" */
 	const char *room_name;
-	const char *organizer_email;                   /* NULL: no ORGANIZER */
+	const char *organizer_email;  /* NULL: no ORGANIZER */
+	const char *organizer_name;   /* its CN; NULL: none */
+	const char *const *attendees; /* ATTENDEE lines (valid mailboxes) */
+	size_t nattendees;
+	const char *method;                            /* METHOD; NULL: PUBLISH */
 	long long created_utc, updated_utc, stamp_utc; /* CREATED, LAST-MODIFIED, DTSTAMP */
 	int version;                                   /* SEQUENCE version - 1 */
 	bool cancelled;                                /* STATUS:CANCELLED */
@@ -46,14 +52,27 @@ struct series_ics {
 	size_t noccurrences;
 };
 
+/* The parameters of an invited attendee's line (RFC 5546: a reply is asked for). */
+#define SERIES_ICS_ATTENDEE_PARAMS ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE"
+
 /* The instances the rule may produce at most: a rule with more (it cannot be stored: a series
  * has at most MAX_OCCURRENCES) is refused. */
 #define SERIES_ICS_MAX_DATES 5000
+/* The occurrences series_ics_read takes at most (a series has at most MAX_OCCURRENCES, 1,000). */
+#define SERIES_ICS_MAX_OCCURRENCES 2000
 
 /* Appends the VCALENDAR of s to out (a zeroed or partly written struct ical_text; the caller
  * frees it).  Returns false when it cannot be written (the zone has no VTIMEZONE here, a local
  * time is malformed, the rule yields more than SERIES_ICS_MAX_DATES dates, memory ran out);
  * out then holds nothing usable.  why (may be NULL) gets a short reason for the log line. */
 bool series_ics_build(const struct series_ics *s, struct ical_text *out, const char **why);
+
+/* Fills s from data (the JSON of res_series_ics_data, migrations/009_mail.sql: the series, its
+ * room's name and its occurrences; borrowed, as s's strings are) for series id: rule receives
+ * the parsed rule, *occ a new array of the occurrences (the caller frees it, also on failure).
+ * DTSTAMP is stamp_utc; METHOD, the organizer's name and the attendees are left for the caller.
+ * false and why when data is not usable. */
+bool series_ics_read(const json_t *data, long long id, long long stamp_utc, struct series_ics *s,
+                     struct rrule *rule, struct series_ics_occurrence **occ, const char **why);
 
 #endif

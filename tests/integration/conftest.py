@@ -7,8 +7,10 @@ from harness import Mailpit, RoomPool, Stack, bearer, login, operator_token
 
 
 @pytest.fixture(scope="session")
-def stack():
-    s = Stack()
+def stack(mailpit):
+    """The whole suite; reservation-service sends its invitations to the session's Mailpit
+    (tests that do not read mail ignore them)."""
+    s = Stack(mailpit=mailpit)
     try:
         s.start()
         yield s
@@ -39,9 +41,12 @@ def mailpit():
 
 @pytest.fixture()
 def mailbox(mailpit):
-    """The session's Mailpit, emptied for this test."""
+    """The session's Mailpit, emptied for this test, without the invitations reservation-service
+    may still be sending for earlier tests (Stack.MAIL_FROM)."""
     mailpit.delete_all()
-    return mailpit
+    mailpit.hidden_senders = {Stack.MAIL_FROM}
+    yield mailpit
+    mailpit.hidden_senders = set()
 
 
 @pytest.fixture(scope="session")

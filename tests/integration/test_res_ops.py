@@ -37,3 +37,20 @@ def test_equal_min_and_max_duration_start(stack):
                                     MAX_DURATION_MINUTES="60")
     svc.start()
     assert svc.stop() == 0, svc.log_tail()
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"SMTP_FROM": None}, "SMTP_FROM is required when SMTP_URL is set"),
+    ({"SMTP_PASSWORD": "hunter2-secret"}, "SMTP_USER is required when SMTP_PASSWORD is set"),
+    ({"SMTP_URL": "http://mail.example.com"}, "SMTP_URL must be smtp://"),
+    ({"SMTP_URL": "smtp://user:hunter2-secret@mail.example.com"}, "SMTP_URL must be smtp://"),
+    ({"SMTP_FROM": "Rooms <rooms@example.com>"}, "SMTP_FROM must be a plain e-mail address"),
+    ({"MAIL_RETRY_HOURS": "0"}, "MAIL_RETRY_HOURS"),
+], ids=["from-missing", "password-without-user", "not-smtp", "credentials-in-url",
+        "from-with-name", "retry-zero"])
+def test_mail_configuration_errors_exit_2(stack, changes, message):
+    out = run_daemon(stack, "cfg-mail", **{"SMTP_URL": "smtp://127.0.0.1:2525",
+                                           "SMTP_FROM": "rooms@example.com", **changes})
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert message in out.stderr, out.stderr
+    assert "hunter2" not in out.stderr

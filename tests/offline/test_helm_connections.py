@@ -107,6 +107,25 @@ def test_max_connections_counts_the_webhook_senders(helm):
     assert bad.returncode != 0
 
 
+def test_max_connections_counts_the_mail_senders_with_mail_on(helm):
+    base = helm.template()
+    off = helm.template((), (("services.reservation.mailSenders", 12),))
+    assert off.returncode == 0, off.stderr
+    assert max_connections(off) == max_connections(base)  # mail off: no mail senders
+    on = (("config.SMTP_URL", "smtp://mail.example.com:587"),
+          ("config.SMTP_FROM", "rooms@example.com"))
+    mail = helm.template((), on)
+    more = helm.template((), on + (("services.reservation.mailSenders", 12),))
+    assert more.returncode == 0, more.stderr
+    (c,) = more.get("Deployment", svc_name("reservation-service"))["spec"]["template"]["spec"][
+        "containers"]
+    assert {"name": "MAIL_SENDERS", "value": "12"} in c["env"]
+    replicas = service_connections(more)["reservation-service"][0]
+    assert max_connections(mail) - max_connections(base) == (replicas + 1) * 2
+    assert max_connections(more) - max_connections(base) == (replicas + 1) * 12
+    assert helm.template((), (("services.reservation.mailSenders", 33),)).returncode != 0
+
+
 def test_explicit_max_connections_below_the_need_is_refused(helm):
     ok = helm.template((), (("postgresql.maxConnections", 1000),))
     assert ok.returncode == 0, ok.stderr

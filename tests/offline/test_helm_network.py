@@ -317,6 +317,28 @@ def test_reservation_service_may_reach_webhook_receivers(helm, tmp_path):
     assert not any(p["port"] == 443 for rule in res for p in rule["ports"])
 
 
+def test_smtp_egress_only_with_mail_on(helm, variants):
+    """reservation-service reaches the SMTP server (networkPolicy.smtpEgress) only when
+    config.SMTP_URL is set; nothing else gets the rule."""
+    def smtp_rules(r, name):
+        return [e for e in r.get("NetworkPolicy", f"{RELEASE}-{name}")["spec"]["egress"]
+                if {p["port"] for p in e["ports"]} & {25, 465, 587}]
+    off = rendered(variants, "default")
+    assert all(smtp_rules(off, name) == [] for name in SERVICES)
+    r = helm.template(sets=(("config.SMTP_URL", "smtp://mail.example.com:587"),
+                            ("config.SMTP_FROM", "rooms@example.com"),
+                            ("networkPolicy.smtpEgress.ports[0]", Literal("587")),
+                            ("networkPolicy.smtpEgress.to[0].ipBlock.cidr", "192.0.2.0/24")))
+    assert r.returncode == 0, r.stderr
+    assert smtp_rules(r, "reservation-service") == [{
+        "ports": [{"port": 587, "protocol": TCP}], "to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}]}]
+    assert smtp_rules(r, "room-service") == [] and smtp_rules(r, "user-service") == []
+    r = helm.template(sets=(("config.SMTP_URL", "smtps://mail.example.com"),))
+    assert r.returncode == 0, r.stderr
+    assert smtp_rules(r, "reservation-service") == [{
+        "ports": [{"port": 587, "protocol": TCP}, {"port": 465, "protocol": TCP}]}]
+
+
 def test_external_targets_can_be_narrowed(helm, external_values_file):
     brokers = "k1.internal:9094\\,k2.internal:9094\\,k3.internal"
     r = helm.template((env_file("production"), external_values_file),

@@ -295,14 +295,15 @@ error is always the same complete list: secrets must come from the caller, never
 */}}
 {{/* Database connections the three services can hold at once, at most: per service, the
      replicas it can run during a rollout (autoscaling.maxReplicas, else replicaCount, plus the
-     one pod the rollout's maxSurge adds) x (dbPoolSize + dbSessionsOutsidePool + webhookSenders,
-     reservation-service's webhook senders' own sessions). */}}
+     one pod the rollout's maxSurge adds) x (dbPoolSize + dbSessionsOutsidePool + webhookSenders
+     + mailSenders while config.SMTP_URL is set: reservation-service's senders' own sessions). */}}
 {{- define "mr.db.serviceConnections" -}}
 {{- $total := 0 -}}
 {{- range $key := list "user" "room" "reservation" -}}
 {{- $svc := include "mr.service" (dict "ctx" $ "key" $key) | fromYaml -}}
 {{- $replicas := ternary (int $svc.autoscaling.maxReplicas) (int $svc.replicaCount) (and $svc.autoscaling.enabled true) -}}
-{{- $total = add $total (mul (add $replicas 1) (add (int $svc.dbPoolSize) (int $svc.dbSessionsOutsidePool) (int ($svc.webhookSenders | default 0)))) -}}
+{{- $mail := ternary (int ($svc.mailSenders | default 0)) 0 (not (empty $.Values.config.SMTP_URL)) -}}
+{{- $total = add $total (mul (add $replicas 1) (add (int $svc.dbPoolSize) (int $svc.dbSessionsOutsidePool) (int ($svc.webhookSenders | default 0)) $mail)) -}}
 {{- end -}}
 {{- $total -}}
 {{- end -}}
@@ -405,7 +406,7 @@ error is always the same complete list: secrets must come from the caller, never
 {{- if and .Values.postgresql.enabled .Values.postgresql.maxConnections -}}
 {{- $need := add (include "mr.db.serviceConnections" . | int) (int .Values.postgresql.connectionHeadroom) 3 -}}
 {{- if lt (int .Values.postgresql.maxConnections) $need -}}
-{{- $errors = append $errors (printf "postgresql.maxConnections (%d) is below what the services can open (%d: per service (replicas + 1) x (dbPoolSize + dbSessionsOutsidePool + webhookSenders)) + postgresql.connectionHeadroom (%d) + 3 reserved for superusers = %d; raise it, or leave it empty to have it computed" (int .Values.postgresql.maxConnections) (include "mr.db.serviceConnections" . | int) (int .Values.postgresql.connectionHeadroom) $need) -}}
+{{- $errors = append $errors (printf "postgresql.maxConnections (%d) is below what the services can open (%d: per service (replicas + 1) x (dbPoolSize + dbSessionsOutsidePool + webhookSenders + mailSenders with SMTP_URL)) + postgresql.connectionHeadroom (%d) + 3 reserved for superusers = %d; raise it, or leave it empty to have it computed" (int .Values.postgresql.maxConnections) (include "mr.db.serviceConnections" . | int) (int .Values.postgresql.connectionHeadroom) $need) -}}
 {{- end -}}
 {{- end -}}
 {{- if le (int .Values.gateway.terminationGracePeriodSeconds) (int .Values.gateway.terminationDrainSeconds) -}}

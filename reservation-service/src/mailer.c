@@ -1,0 +1,424 @@
+/* E-mail invitations (mailer.h). */
+#include "mailer.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "deliver.h"
+#include "ical.h"
+#include "rnd.h"
+#include "rrule.h"
+#include "series_ics.h"
+
+#define MAIL_ATTENDEES_MAX 100 /* validate.c's limit */
+#define SUBJECT_MAX 512
+
+/* What one row says, borrowed from its JSON. */
+struct invite {
+	const json_t *p;
+	bool cancel, series; /* METHOD:CANCEL; a whole series (else one reservation) */
+	long long id;        /* the reservation's or the series' */
+	int version, sequence;
+	const char *purpose, *room, *zone, *local_start, *local_end, *reason;
+	const char *organizer_email, *organizer_name, *meeting_url;
+	const char *attendees[MAIL_ATTENDEES_MAX];
+	size_t nattendees;
+	long long series_id; /* an occurrence's series (0: none) */
+	const char *series_zone, *occurrence_start, *rrule;
+};
+
+static const char *str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static void add(struct jsonx_text *t, const char *s)
+{
+	if (s)
+		jsonx_text_raw(t, s, strlen(s));
+}
+
+/* Words for a cancel_reason (docs/api.md#reservations). */
+static const char *reason_text(const char *reason)
+{
+	static const char *const words[][2] = {
+		{"cancelled_by_user", "cancelled by the organizer"},
+		{"cancelled_by_admin", "cancelled by an administrator"},
+		{"room_deleted", "the room was deleted"},
+		{"user_deleted", "the organizer's account was deleted"},
+		{"series_changed", "the series was changed"},
+	};
+	for (size_t i = 0; reason && i < sizeof words / sizeof words[0]; i++)
+		if (strcmp(reason, words[i][0]) == 0)
+			return words[i][1];
+	return reason;
+}
+
+static bool read_attendees(const json_t *list, struct invite *v)
+{
+	size_t i;
+	const json_t *a;
+	json_array_foreach(list, i, a) {
+		if (v->nattendees == MAIL_ATTENDEES_MAX || !json_is_string(a))
+			return false;
+		v->attendees[v->nattendees++] = json_string_value(a);
+	}
+	return true;
+}
+
+static bool read_invite(const json_t *p, struct invite *v, const char **why)
+{
+	const char *method = str(p, "method");
+	const json_t *room = json_object_get(p, "room");
+	*v = (struct invite){.p = p};
+	if (!method || (strcmp(method, "REQUEST") != 0 && strcmp(method, "CANCEL") != 0)) {
+		*why = "no method";
+		return false;
+	}
+	v->cancel = strcmp(method, "CANCEL") == 0;
+	v->sequence = (int)json_integer_value(json_object_get(p, "sequence"));
+	v->reason = str(p, "reason");
+	v->room = str(room, "name");
+	const json_t *r = json_object_get(p, "reservation");
+	const json_t *s = json_object_get(p, "series");
+	if (json_is_object(r)) {
+		v->id = json_integer_value(json_object_get(r, "id"));
+		v->version = (int)json_integer_value(json_object_get(r, "version"));
+		v->purpose = str(r, "purpose");
+		v->zone = str(p, "zone");
+		v->local_start = str(p, "local_start");
+		v->local_end = str(p, "local_end");
+		v->organizer_email = str(r, "organizer_email");
+		v->organizer_name = str(r, "organizer_name");
+		v->meeting_url = str(r, "meeting_url");
+		v->occurrence_start = str(r, "occurrence_start");
+		if (json_is_object(s)) {
+			v->series_id = json_integer_value(json_object_get(s, "id"));
+			v->series_zone = str(s, "time_zone");
+		}
+		if (!read_attendees(json_object_get(r, "attendees"), v)) {
+			*why = "bad attendees";
+			return false;
+		}
+		if (!v->zone || !v->local_start || !v->local_end ||
+		    (v->series_id && (!v->series_zone || !v->occurrence_start))) {
+			*why = "no times";
+			return false;
+		}
+	} else if (json_is_object(s) && json_is_object(json_object_get(p, "series_ics"))) {
+		v->series = true;
+		v->id = json_integer_value(json_object_get(s, "id"));
+		v->version = (int)json_integer_value(json_object_get(s, "version"));
+		v->purpose = str(s, "purpose");
+		v->zone = str(s, "time_zone");
+		v->local_start = str(s, "first_start");
+		v->rrule = str(s, "rrule");
+		v->organizer_email = str(p, "organizer_email");
+		v->organizer_name = str(p, "organizer_name");
+		if (!read_attendees(json_object_get(p, "attendees"), v)) {
+			*why = "bad attendees";
+			return false;
+		}
+	} else {
+		*why = "neither a reservation nor a series";
+		return false;
+	}
+	if (v->organizer_email && !mail_address_valid(v->organizer_email))
+		v->organizer_email = NULL;
+	return true;
+}
+
+/* The iTIP object of one reservation (or one occurrence of a series: RECURRENCE-ID). */
+static bool single_ics(const struct invite *v, long long now, struct ical_text *t)
+{
+	char uid[64], seq[16];
+	if (v->series_id)
+		snprintf(uid, sizeof uid, "series-%lld@" RES_MAIL_UID_DOMAIN, v->series_id);
+	else
+		snprintf(uid, sizeof uid, "reservation-%lld@" RES_MAIL_UID_DOMAIN, v->id);
+	snprintf(seq, sizeof seq, "%d", v->sequence);
+	ical_prop(t, "BEGIN", "VCALENDAR");
+	ical_prop(t, "VERSION", "2.0");
+	ical_prop(t, "PRODID", "-//meeting-rooms//reservation-service//EN");
+	ical_prop(t, "CALSCALE", "GREGORIAN");
+	ical_prop(t, "METHOD", v->cancel ? "CANCEL" : "REQUEST");
+	if (!ical_vtimezone(t, v->zone))
+		return false;
+	if (v->series_id && strcmp(v->series_zone, v->zone) != 0 &&
+	    !ical_vtimezone(t, v->series_zone))
+		return false;
+	ical_prop(t, "BEGIN", "VEVENT");
+	ical_prop(t, "UID", uid);
+	ical_prop_utc(t, "DTSTAMP", now);
+	ical_prop(t, "SEQUENCE", seq);
+	if (v->series_id &&
+	    !ical_prop_local(t, "RECURRENCE-ID", v->series_zone, v->occurrence_start))
+		return false;
+	if (!ical_prop_local(t, "DTSTART", v->zone, v->local_start) ||
+	    !ical_prop_local(t, "DTEND", v->zone, v->local_end))
+		return false;
+	ical_prop_text(t, "SUMMARY", v->purpose && *v->purpose ? v->purpose : "Reservation");
+	if (v->room && *v->room)
+		ical_prop_text(t, "LOCATION", v->room);
+	if (v->organizer_email)
+		ical_prop_cal_address(t, "ORGANIZER", NULL, v->organizer_name, v->organizer_email);
+	for (size_t i = 0; i < v->nattendees; i++)
+		if (mail_address_valid(v->attendees[i]))
+			ical_prop_cal_address(t, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
+			                      v->attendees[i]);
+	if (v->meeting_url) {
+		char desc[1200];
+		snprintf(desc, sizeof desc, "Online meeting: %s", v->meeting_url);
+		ical_prop(t, "URL", v->meeting_url); /* a URI: not escaped as TEXT */
+		ical_prop_text(t, "DESCRIPTION", desc);
+	}
+	ical_prop(t, "STATUS", v->cancel ? "CANCELLED" : "CONFIRMED");
+	ical_prop(t, "END", "VEVENT");
+	ical_prop(t, "END", "VCALENDAR");
+	return !t->text.failed;
+}
+
+/* The iTIP object of a whole series (series_ics.h), as the .ics export writes it. */
+static bool series_ics(const struct invite *v, long long now, struct ical_text *t, const char **why)
+{
+	struct rrule rule;
+	struct series_ics s;
+	struct series_ics_occurrence *occ = NULL;
+	const char *valid[MAIL_ATTENDEES_MAX];
+	size_t n = 0;
+	bool ok = series_ics_read(json_object_get(v->p, "series_ics"), v->id, now, &s, &rule, &occ,
+	                          why);
+	if (ok) {
+		for (size_t i = 0; i < v->nattendees; i++)
+			if (mail_address_valid(v->attendees[i]))
+				valid[n++] = v->attendees[i];
+		s.method = v->cancel ? "CANCEL" : "REQUEST";
+		s.cancelled = s.cancelled || v->cancel;
+		s.organizer_email = v->organizer_email;
+		s.organizer_name = v->organizer_name;
+		s.attendees = valid;
+		s.nattendees = n;
+		ok = series_ics_build(&s, t, why);
+	}
+	free(occ);
+	return ok;
+}
+
+/* s with every control character as a space (a subject or a display name is one line). */
+static void one_line(const char *s, char *out, size_t size)
+{
+	snprintf(out, size, "%s", s ? s : "");
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+}
+
+/* "2026-12-01 10:00" of a local "2026-12-01T10:00:00". */
+static void short_time(const char *local, char out[17])
+{
+	snprintf(out, 17, "%s", local ? local : "");
+	if (strlen(out) > 10 && out[10] == 'T')
+		out[10] = ' ';
+}
+
+static void text_line(struct jsonx_text *t, const char *label, const char *value)
+{
+	add(t, label);
+	add(t, value);
+	add(t, "\n");
+}
+
+static void html_line(struct jsonx_text *h, const char *label, const char *value)
+{
+	add(h, "<tr><th align=\"left\">");
+	add(h, label);
+	add(h, "</th><td>");
+	mail_html_escape(h, value);
+	add(h, "</td></tr>\n");
+}
+
+/* The text and HTML parts and the subject. */
+static void bodies(const struct invite *v, const char *recipient, struct jsonx_text *text,
+                   struct jsonx_text *html, char *subject, size_t subject_size)
+{
+	char start[17], end[17], when[128], purpose[256], who[600], line[SUBJECT_MAX];
+	const char *title = v->purpose && *v->purpose ? v->purpose : "Reservation";
+	bool organizer = v->organizer_email && strcasecmp(v->organizer_email, recipient) == 0;
+	const char *verb = v->cancel ? "Cancelled" : v->version > 1 ? "Updated" : "Invitation";
+	short_time(v->local_start, start);
+	short_time(v->local_end, end);
+	if (v->series)
+		snprintf(when, sizeof when, "from %s, repeating (%s)", start, v->zone);
+	else
+		snprintf(when, sizeof when, "%s - %s (%s)", start,
+		         end + (strncmp(start, end, 10) ? 0 : 11), v->zone);
+	one_line(title, purpose, sizeof purpose);
+	snprintf(line, sizeof line, "%s: %s @ %s, %s", verb, purpose, v->room ? v->room : "",
+	         start);
+	one_line(line, subject, subject_size);
+	if (v->organizer_name && *v->organizer_name)
+		snprintf(who, sizeof who, "%s <%s>", v->organizer_name, v->organizer_email);
+	else
+		snprintf(who, sizeof who, "%s", v->organizer_email ? v->organizer_email : "");
+
+	const char *lead = v->cancel        ? "This meeting was cancelled."
+	                   : organizer      ? "Your reservation, as booked."
+	                   : v->version > 1 ? "This meeting was changed."
+	                                    : "You are invited to this meeting.";
+	add(text, lead);
+	add(text, "\n\n");
+	add(html, "<p>");
+	mail_html_escape(html, lead);
+	add(html, "</p>\n<table>\n");
+	const char *labels[][2] = {
+		{"What:        ", title},
+		{"When:        ", when},
+		{"Where:       ", v->room},
+		{"Organizer:   ", who},
+		{"Repeats:     ", v->series ? v->rrule : NULL},
+		{"Online link: ", v->meeting_url},
+		{"Reason:      ", v->cancel ? reason_text(v->reason) : NULL},
+	};
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+		if (!labels[i][1] || !*labels[i][1])
+			continue;
+		text_line(text, labels[i][0], labels[i][1]);
+		char label[24];
+		snprintf(label, sizeof label, "%s", labels[i][0]);
+		for (size_t k = strlen(label); k > 0 && label[k - 1] == ' '; k--)
+			label[k - 1] = '\0';
+		html_line(html, label, labels[i][1]);
+	}
+	if (v->nattendees) {
+		add(text, "Attendees:   ");
+		add(html, "<tr><th align=\"left\">Attendees:</th><td>");
+		for (size_t i = 0; i < v->nattendees; i++) {
+			add(text, i ? ", " : "");
+			add(text, v->attendees[i]);
+			add(html, i ? ", " : "");
+			mail_html_escape(html, v->attendees[i]);
+		}
+		add(text, "\n");
+		add(html, "</td></tr>\n");
+	}
+	add(text, "\nThe attached invitation (invite.ics) adds it to your calendar.\n");
+	add(html, "</table>\n<p>The attached invitation (invite.ics) adds it to your "
+	          "calendar.</p>\n");
+}
+
+bool res_mail_render(const char *payload, const char *recipient, const char *from, long long now,
+                     struct jsonx_text *msg, const char **why)
+{
+	json_t *p = json_loads(payload, 0, NULL);
+	struct invite v;
+	struct ical_text ics = {0};
+	struct jsonx_text text = {0}, html = {0};
+	char subject[SUBJECT_MAX], message_id[MAIL_MESSAGE_ID_MAX + 1], lower[MAIL_ADDRESS_MAX + 1];
+	char hash[RND_TOKEN_HASH_LEN], name[256], reply_name[256];
+	bool ok = false;
+	*why = NULL;
+	if (!p) {
+		*why = "payload is not JSON";
+		goto out;
+	}
+	if (!mail_address_valid(recipient)) {
+		*why = "recipient is not an e-mail address";
+		goto out;
+	}
+	const char *domain = from ? strrchr(from, '@') : NULL;
+	if (!domain || !mail_address_valid(from)) {
+		*why = "the sender is not an e-mail address";
+		goto out;
+	}
+	domain++;
+	if (!read_invite(p, &v, why))
+		goto out;
+	if (v.series ? !series_ics(&v, now, &ics, why) : !single_ics(&v, now, &ics)) {
+		if (!*why)
+			*why = "the invitation cannot be written (zone, times)";
+		goto out;
+	}
+	bodies(&v, recipient, &text, &html, subject, sizeof subject);
+	if (text.failed || html.failed) {
+		*why = "memory";
+		goto out;
+	}
+	size_t i = 0;
+	for (; recipient[i] && i < MAIL_ADDRESS_MAX; i++)
+		lower[i] = (char)tolower((unsigned char)recipient[i]);
+	lower[i] = '\0';
+	rnd_token_hash(lower, hash);
+	hash[12] = '\0';
+	snprintf(message_id, sizeof message_id, "%s-%lld-v%d-%s@%s",
+	         v.series ? "series" : "reservation", v.id, v.version, hash, domain);
+	bool organizer = v.organizer_email && strcasecmp(v.organizer_email, recipient) == 0;
+	one_line(organizer ? v.organizer_name : NULL, name, sizeof name);
+	struct mail_addr to = {name, recipient};
+	struct mail_addr reply = {NULL, v.organizer_email};
+	if (v.organizer_email) {
+		one_line(v.organizer_name, reply_name, sizeof reply_name);
+		reply.name = reply_name;
+	}
+	struct mail_message m = {
+		.to = &to,
+		.n_to = 1,
+		.reply_to = v.organizer_email && !organizer ? &reply : NULL,
+		.subject = subject,
+		.message_id = message_id,
+		.date = now,
+		.text = text.data,
+		.html = html.data,
+		.ics = ics.text.data,
+		.ics_method = v.cancel ? MAIL_ICS_CANCEL : MAIL_ICS_REQUEST,
+	};
+	m.from = (struct mail_addr){RES_MAIL_FROM_NAME, from};
+	if (!mail_build(&m, msg, why))
+		goto out;
+	*why = NULL; /* mail_build leaves its last check's name there */
+	ok = true;
+out:
+	ical_text_free(&ics);
+	jsonx_text_free(&text);
+	jsonx_text_free(&html);
+	json_decref(p);
+	return ok;
+}
+
+void res_mail_send(const struct deliver_item *item, void *arg, struct deliver_result *out)
+{
+	const struct res_mailer *cfg = arg;
+	struct jsonx_text msg = {0};
+	struct mail_result res;
+	const char *why = NULL;
+	*out = (struct deliver_result){.outcome = DELIVER_PERMANENT};
+	if (!res_mail_render(item->payload, item->target, cfg->smtp.from, (long long)time(NULL),
+	                     &msg, &why)) {
+		snprintf(out->error, sizeof out->error, "not sent: %s", why ? why : "unknown");
+		goto out;
+	}
+	const char *rcpt[] = {item->target};
+	switch (mail_send(&cfg->smtp, rcpt, 1, msg.data, msg.len, &res)) {
+	case MAIL_SENT:
+		out->outcome = DELIVER_SENT;
+		break;
+	case MAIL_TEMPORARY:
+		out->outcome = DELIVER_TEMPORARY;
+		break;
+	case MAIL_PERMANENT:
+	case MAIL_INVALID:
+	default:
+		out->outcome = DELIVER_PERMANENT;
+		break;
+	}
+	out->status = (int)res.smtp_code;
+	if (out->outcome != DELIVER_SENT)
+		snprintf(out->error, sizeof out->error, "%s", res.detail);
+out:
+	jsonx_text_free(&msg);
+}

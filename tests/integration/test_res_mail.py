@@ -1,0 +1,380 @@
+"""E-mail invitations (docs/api.md#invitations): what the organizer and every attendee receive in
+Mailpit on create, update and cancel, on a room's deletion and for a series (the MIME message and
+its iTIP object parsed with the icalendar package), that no header can be injected, that a
+Mailpit stopped during bookings neither slows the API nor loses or doubles a message, and that a
+permanent refusal (5xx) is recorded and not retried."""
+import email
+import email.policy
+import re
+import time
+import uuid
+
+import icalendar
+import pytest
+import requests
+
+from harness import (
+    Stack,
+    assert_error,
+    bearer,
+    booked,
+    operator_token,
+    res_db_query,
+    wait_until,
+)
+from series_util import DAYS, ahead, local, series_made
+
+POOL_BATCH = 6
+ORGANIZER_NAME = "Orla Ö. Organizer"
+MESSAGE_ID = re.compile(r"<(reservation|series)-(\d+)-v(\d+)-([0-9a-f]{12})@example\.com>")
+
+
+@pytest.fixture()
+def organizer(stack):
+    """The organizer of this test: (headers, e-mail); a name with a non-ASCII letter (RFC
+    2047)."""
+    addr = f"mail-org-{uuid.uuid4().hex[:8]}@example.com"
+    token, _ = operator_token(stack.user, addr, name=ORGANIZER_NAME)
+    return bearer(token), addr
+
+
+@pytest.fixture()
+def guests(request):
+    """Two attendee addresses of this test only."""
+    tag = uuid.uuid4().hex[:8]
+    return [f"guest1-{tag}@example.org", f"Guest2-{tag}@example.net"]
+
+
+@pytest.fixture(scope="module")
+def berlin(pool):
+    return pool.take(time_zone="Europe/Berlin", capacity=10)
+
+
+def inbox(mailpit, addr, count, timeout=20.0):
+    """The messages to addr once there are at least count, oldest first."""
+    found = mailpit.wait_messages(count, query=f'to:"{addr}"', timeout=timeout)
+    return sorted(found, key=lambda m: m["Created"])
+
+
+def parsed(mailpit, summary):
+    """(the message as Python's email package reads it, the Mailpit JSON, the iCalendar)."""
+    raw = mailpit.raw(summary["ID"])
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    full = mailpit.message(summary["ID"])
+    cals = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    assert cals, "no text/calendar part"
+    cal = icalendar.Calendar.from_ical(cals[0].get_content())
+    return msg, full, cal
+
+
+def vevents(cal):
+    return [c for c in cal.walk() if c.name == "VEVENT"]
+
+
+def attendees_of(event):
+    got = event.get("ATTENDEE")
+    got = got if isinstance(got, list) else [got] if got else []
+    return sorted(str(a).lower() for a in got)
+
+
+def settle(mailpit, addrs, seconds=1.5):
+    """Counts of messages per address after the queue had time to send anything more."""
+    time.sleep(seconds)
+    return {a: len(mailpit.messages(f'to:"{a}"')) for a in addrs}
+
+
+# ---- a single reservation: create, update, cancel ----
+
+def test_invitation_update_and_cancel_reach_everyone(res_url, mailpit, organizer, guests,
+                                                     berlin):
+    headers, org = organizer
+    day = ahead(5)
+    res = booked(res_url, headers, berlin["id"], local(day, 10), local(day, 11),
+                 purpose="Sprint review", attendees=guests, online_meeting=True)
+    everyone = [org] + guests
+    uid = f"reservation-{res['id']}@meeting-rooms"
+    for addr in everyone:
+        [one] = inbox(mailpit, addr, 1)
+        msg, full, cal = parsed(mailpit, one)
+        assert msg["Subject"] == \
+            f"Invitation: Sprint review @ {berlin['name']}, {day.isoformat()} 10:00"
+        assert msg["From"].addresses[0].addr_spec == Stack.MAIL_FROM
+        to = msg["To"].addresses
+        assert [a.addr_spec for a in to] == [addr]
+        if addr == org:
+            assert to[0].display_name == ORGANIZER_NAME  # RFC 2047 encoded, decoded back
+            head = mailpit.raw(one["ID"]).split(b"\r\n\r\n", 1)[0]
+            assert re.search(rb"\r\nTo: =\?UTF-8\?", head, re.I), head
+        else:
+            assert msg["Reply-To"].addresses[0].addr_spec == org
+        m = MESSAGE_ID.fullmatch(msg["Message-ID"])
+        assert m and m.group(1, 2, 3) == ("reservation", str(res["id"]), "1"), msg["Message-ID"]
+        assert "Sprint review" in full["Text"] and res["meeting_url"] in full["Text"]
+        assert "<table>" in full["HTML"] and berlin["name"] in full["HTML"]
+        assert str(cal["METHOD"]) == "REQUEST"
+        assert [c["TZID"] for c in cal.walk() if c.name == "VTIMEZONE"] == ["Europe/Berlin"]
+        [ev] = vevents(cal)
+        assert str(ev["UID"]) == uid and int(ev["SEQUENCE"]) == 0
+        assert ev["DTSTART"].params["TZID"] == "Europe/Berlin"
+        assert ev["DTSTART"].dt.replace(tzinfo=None).isoformat() == local(day, 10)
+        assert ev["DTEND"].dt.replace(tzinfo=None).isoformat() == local(day, 11)
+        assert ev["DTSTART"].dt.utcoffset() is not None
+        assert str(ev["SUMMARY"]) == "Sprint review"
+        assert str(ev["LOCATION"]) == berlin["name"]
+        assert str(ev["ORGANIZER"]).lower() == f"mailto:{org}"
+        assert ev["ORGANIZER"].params["CN"] == ORGANIZER_NAME
+        assert attendees_of(ev) == sorted(f"mailto:{g.lower()}" for g in guests)
+        assert ev["ATTENDEE"][0].params["RSVP"] == "TRUE"
+        assert ev["ATTENDEE"][0].params["PARTSTAT"] == "NEEDS-ACTION"
+        assert str(ev["URL"]) == res["meeting_url"] and "?jwt" not in res["meeting_url"]
+        assert res["meeting_url"] in str(ev["DESCRIPTION"])
+        assert str(ev["STATUS"]) == "CONFIRMED"
+
+    # An update supersedes the invitation: same UID, higher SEQUENCE.
+    r = requests.put(f"{res_url}/reservations/{res['id']}", headers=headers, timeout=10,
+                     json={"start_time": local(day, 14), "end_time": local(day, 15),
+                           "purpose": "Sprint review (moved)"})
+    assert r.status_code == 200, r.text
+    for addr in everyone:
+        _, second = inbox(mailpit, addr, 2)
+        msg, _, cal = parsed(mailpit, second)
+        assert msg["Subject"].startswith("Updated: Sprint review (moved) @ ")
+        assert MESSAGE_ID.fullmatch(msg["Message-ID"]).group(3) == "2"
+        [ev] = vevents(cal)
+        assert str(cal["METHOD"]) == "REQUEST"
+        assert str(ev["UID"]) == uid and int(ev["SEQUENCE"]) == 1
+        assert ev["DTSTART"].dt.replace(tzinfo=None).isoformat() == local(day, 14)
+
+    # A cancel cancels it.
+    assert requests.delete(f"{res_url}/reservations/{res['id']}", headers=headers,
+                           timeout=10).status_code == 204
+    for addr in everyone:
+        msgs = inbox(mailpit, addr, 3)
+        msg, full, cal = parsed(mailpit, msgs[2])
+        assert msg["Subject"].startswith("Cancelled: Sprint review (moved) @ ")
+        assert str(cal["METHOD"]) == "CANCEL"
+        [ev] = vevents(cal)
+        assert str(ev["UID"]) == uid and int(ev["SEQUENCE"]) == 2
+        assert str(ev["STATUS"]) == "CANCELLED"
+        assert "cancelled by the organizer" in full["Text"]
+        # One Message-ID per version and recipient: three different ones.
+        assert len({parsed(mailpit, x)[0]["Message-ID"] for x in msgs}) == 3
+    assert settle(mailpit, everyone) == {a: 3 for a in everyone}
+
+
+def test_room_deletion_sends_cancellations(res_url, room_url, mailpit, organizer, guests, pool,
+                                           admin_headers):
+    headers, org = organizer
+    room = pool.take(capacity=10)
+    day = ahead(6)
+    res = booked(res_url, headers, room["id"], local(day, 9), local(day, 10), purpose="Doomed",
+                 attendees=guests[:1])
+    inbox(mailpit, guests[0], 1)
+    assert requests.delete(f"{room_url}/rooms/{room['id']}", headers=admin_headers,
+                           timeout=10).status_code == 204
+    for addr in (org, guests[0]):
+        msgs = inbox(mailpit, addr, 2)
+        msg, full, cal = parsed(mailpit, msgs[-1])
+        assert msg["Subject"].startswith("Cancelled: Doomed @ ")
+        assert "the room was deleted" in full["Text"]
+        assert str(cal["METHOD"]) == "CANCEL"
+        [ev] = vevents(cal)
+        assert str(ev["UID"]) == f"reservation-{res['id']}@meeting-rooms"
+
+
+def test_user_deletion_sends_cancellations(res_url, user_url, mailpit, organizer, guests, pool,
+                                           admin_headers):
+    headers, org = organizer
+    room = pool.take(capacity=10)
+    uid = requests.get(f"{user_url}/users/profile", headers=headers, timeout=10).json()["id"]
+    day = ahead(7)
+    booked(res_url, headers, room["id"], local(day, 9), local(day, 10), purpose="Orphaned",
+           attendees=guests[:1])
+    inbox(mailpit, guests[0], 1)
+    assert requests.delete(f"{user_url}/admin/users/{uid}", headers=admin_headers,
+                           timeout=10).status_code == 204
+    [_, last] = inbox(mailpit, guests[0], 2)
+    msg, full, cal = parsed(mailpit, last)
+    assert msg["Subject"].startswith("Cancelled: Orphaned @ ")
+    assert "the organizer's account was deleted" in full["Text"]
+    assert str(cal["METHOD"]) == "CANCEL"
+
+
+def test_mail_off_queues_nothing(res_url, stack, organizer, guests, berlin):
+    """Without SMTP_URL the service writes mail_settings.enabled = false at start; the trigger
+    then queues no invitation (set here by hand for the one booking, and restored)."""
+    headers, _ = organizer
+    day = ahead(10)
+    res_db_query(stack.pg, "UPDATE mail_settings SET enabled = false")
+    try:
+        res = booked(res_url, headers, berlin["id"], local(day, 9), local(day, 10),
+                     attendees=guests)
+    finally:
+        res_db_query(stack.pg, "UPDATE mail_settings SET enabled = true")
+    assert res_db_query(stack.pg, "SELECT count(*) FROM deliveries WHERE kind = 'mail' "
+                                  "AND key = %s", str(res["id"])) == [(0,)]
+    assert requests.delete(f"{res_url}/reservations/{res['id']}", headers=headers,
+                           timeout=10).status_code == 204
+    assert res_db_query(stack.pg, "SELECT count(*) FROM deliveries WHERE kind = 'mail' "
+                                  "AND key = %s", str(res["id"])) == [(3,)]
+
+
+# ---- a series: one invitation, not one per occurrence ----
+
+def test_series_sends_one_invitation_with_its_rule(res_url, mailpit, organizer, guests, berlin):
+    headers, org = organizer
+    first = ahead(8)
+    rule = f"FREQ=WEEKLY;BYDAY={DAYS[first.weekday()]};COUNT=5"
+    s = series_made(res_url, headers, berlin["id"], local(first, 16), local(first, 17), rule,
+                    purpose="Weekly sync", attendees=guests)
+    everyone = [org] + guests
+    for addr in everyone:
+        [one] = inbox(mailpit, addr, 1)
+        msg, _, cal = parsed(mailpit, one)
+        assert msg["Subject"].startswith("Invitation: Weekly sync @ ")
+        assert MESSAGE_ID.fullmatch(msg["Message-ID"]).group(1, 2) == ("series", str(s["id"]))
+        assert str(cal["METHOD"]) == "REQUEST"
+        [ev] = vevents(cal)
+        assert str(ev["UID"]) == f"series-{s['id']}@meeting-rooms"
+        assert ev["RRULE"]["FREQ"] == ["WEEKLY"] and ev["RRULE"]["COUNT"] == [5]
+        assert ev["DTSTART"].params["TZID"] == "Europe/Berlin"
+        assert attendees_of(ev) == sorted(f"mailto:{g.lower()}" for g in guests)
+    assert settle(mailpit, everyone) == {a: 1 for a in everyone}
+
+    # One occurrence cancelled on its own: a CANCEL of that instance (RECURRENCE-ID).
+    occ = s["occurrences"][1]
+    assert requests.delete(f"{res_url}/reservations/{occ['id']}", headers=headers,
+                           timeout=10).status_code == 204
+    for addr in everyone:
+        _, second = inbox(mailpit, addr, 2)
+        _, _, cal = parsed(mailpit, second)
+        assert str(cal["METHOD"]) == "CANCEL"
+        [ev] = vevents(cal)
+        assert str(ev["UID"]) == f"series-{s['id']}@meeting-rooms"
+        assert ev["RECURRENCE-ID"].dt.replace(tzinfo=None).isoformat() == \
+            occ["occurrence_start"]
+
+    # The series changed: one update each (same UID, higher SEQUENCE), still with the
+    # cancelled date excluded.
+    r = requests.put(f"{res_url}/reservations/series/{s['id']}", headers=headers, timeout=30,
+                     json={"purpose": "Weekly sync (renamed)"})
+    assert r.status_code == 200, r.text
+    for addr in everyone:
+        msgs = inbox(mailpit, addr, 3)
+        msg, _, cal = parsed(mailpit, msgs[2])
+        assert msg["Subject"].startswith("Updated: Weekly sync (renamed) @ ")
+        assert str(cal["METHOD"]) == "REQUEST"
+        master = [e for e in vevents(cal) if "RRULE" in e]
+        assert len(master) == 1 and int(master[0]["SEQUENCE"]) == 1
+        assert str(master[0]["UID"]) == f"series-{s['id']}@meeting-rooms"
+        assert "EXDATE" in master[0]
+
+    # The whole series cancelled: one CANCEL each.
+    assert requests.delete(f"{res_url}/reservations/series/{s['id']}", headers=headers,
+                           timeout=10).status_code == 204
+    for addr in everyone:
+        msgs = inbox(mailpit, addr, 4)
+        _, _, cal = parsed(mailpit, msgs[3])
+        assert str(cal["METHOD"]) == "CANCEL"
+        [ev] = vevents(cal)
+        assert str(ev["UID"]) == f"series-{s['id']}@meeting-rooms" and "RRULE" in ev
+    assert settle(mailpit, everyone) == {a: 4 for a in everyone}
+
+
+# ---- hostile input ----
+
+def test_no_header_can_be_injected(res_url, stack, mailpit, guests, berlin):
+    victim = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    evil_addr = f"evil-{uuid.uuid4().hex[:8]}@example.com"
+    token, _ = operator_token(stack.user, evil_addr, name=f"Eve\r\nBcc: {victim}")
+    headers = bearer(token)
+    day = ahead(9)
+    # An address with CR/LF is refused by the API.
+    r = requests.post(f"{res_url}/reservations", headers=headers, timeout=10,
+                      json={"room_id": berlin["id"], "start_time": local(day, 9),
+                            "end_time": local(day, 10),
+                            "attendees": [f"{guests[0]}\r\nBcc: {victim}"]})
+    assert_error(r, 422, "validation_failed", "attendees")
+    # A purpose and an organizer name with CR/LF are stored, but reach no header as a line.
+    purpose = f"Plan\r\nBcc: {victim}\r\nX-Injected: yes"
+    res = booked(res_url, headers, berlin["id"], local(day, 9), local(day, 10), purpose=purpose,
+                 attendees=guests[:1])
+    for addr in (evil_addr, guests[0]):
+        [one] = inbox(mailpit, addr, 1)
+        raw = mailpit.raw(one["ID"])
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        names = [line.split(b":", 1)[0].lower() for line in head.split(b"\r\n")
+                 if line and not line[:1].isspace()]
+        assert b"bcc" not in names and b"x-injected" not in names, head
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert msg["Bcc"] is None and msg["X-Injected"] is None
+        assert "Bcc:" in msg["Subject"] and "\n" not in msg["Subject"]
+        assert [a.addr_spec for a in msg["To"].addresses] == [addr]
+    assert res["id"]
+    # The victim's address is in display names and subjects, never a recipient (Mailpit's Bcc
+    # lists envelope recipients that no header names).
+    time.sleep(0.5)
+    mentions = mailpit.messages(f'"{victim}"')
+    assert len(mentions) >= 2, mentions
+    for summary in mentions:
+        full = mailpit.message(summary["ID"])
+        recipients = [a["Address"].lower() for k in ("To", "Cc", "Bcc") for a in full[k] or []]
+        assert victim not in recipients, full
+
+
+# ---- faults ----
+
+def test_mailpit_down_during_bookings_loses_nothing_and_never_slows_the_api(
+        res_url, mailpit, organizer, pool):
+    headers, org = organizer
+    room = pool.take(capacity=10)
+    tag = uuid.uuid4().hex[:8]
+    day = ahead(11)
+    mailpit.stop()
+    try:
+        slowest = 0.0
+        booked_ids, guests = [], []
+        for i in range(6):
+            guest = f"fault{i}-{tag}@example.org"
+            t0 = time.monotonic()
+            res = booked(res_url, headers, room["id"], local(day, 8 + i), local(day, 9 + i),
+                         purpose=f"Fault {i}", attendees=[guest])
+            slowest = max(slowest, time.monotonic() - t0)
+            booked_ids.append(res["id"])
+            guests.append(guest)
+        time.sleep(10)  # Mailpit away for a while: the senders retry, the API is not involved
+        t0 = time.monotonic()
+        booked(res_url, headers, room["id"], local(day, 20), local(day, 21), purpose="Late")
+        slowest = max(slowest, time.monotonic() - t0)
+    finally:
+        mailpit.start()
+    assert slowest < 1.0, f"a booking took {slowest:.2f} s while SMTP was down"
+    for guest, rid in zip(guests, booked_ids, strict=True):
+        [one] = inbox(mailpit, guest, 1, timeout=30)
+        assert f"reservation-{rid}-v1-" in parsed(mailpit, one)[0]["Message-ID"]
+    assert settle(mailpit, guests) == {g: 1 for g in guests}
+    ids = mailpit.messages(f'to:"{org}"')
+    mine = [m for m in ids if m["Subject"].startswith("Invitation: Fault ")]
+    assert sorted(m["Subject"].split(" @ ")[0] for m in mine) == \
+        [f"Invitation: Fault {i}" for i in range(6)]
+
+
+def test_a_permanent_refusal_is_recorded_and_not_retried(res_url, stack, mailpit, organizer,
+                                                          pool):
+    headers, _ = organizer
+    room = pool.take(capacity=10)
+    tag = uuid.uuid4().hex[:8]
+    good, bad = f"ok-{tag}@example.org", f"nobody-{tag}@bounce.invalid"
+    day = ahead(12)
+    booked(res_url, headers, room["id"], local(day, 9), local(day, 10), attendees=[good, bad])
+    inbox(mailpit, good, 1)
+
+    def row():
+        rows = res_db_query(stack.pg, "SELECT status, attempts, last_status, last_error "
+                                      "FROM deliveries WHERE kind = 'mail' AND target = %s", bad)
+        return rows[0] if rows else None
+    wait_until(lambda: row() and row()[0] == "failed", timeout=10, what="the 550 recorded")
+    time.sleep(1.0)  # retries would come every few tenths of a second
+    status, attempts, code, error = row()
+    assert (status, attempts, code) == ("failed", 1, 550), (status, attempts, code, error)
+    assert error
