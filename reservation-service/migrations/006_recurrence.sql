@@ -519,8 +519,6 @@ DECLARE
     ending bigint[];
     n bigint;
 BEGIN
-    -- A series-level change: its occurrences' events get no mail of their own (009_mail.sql).
-    PERFORM set_config('res.series_op', 'on', true);
     ending := ARRAY(SELECT x.id FROM reservation_series x
         WHERE x.status = 'active'
         AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END);
@@ -533,6 +531,10 @@ BEGIN
     ending := ARRAY(SELECT x.id FROM reservation_series x
         WHERE x.status = 'active'
         AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END);
+    -- Only the occurrences of the series that end here are covered by those series' CANCEL
+    -- mails; an occurrence cancelled because it sits in the deleted room while its series goes
+    -- on gets a mail of its own (009_mail.sql reads the list ",id,id,").
+    PERFORM set_config('res.series_op', ',' || array_to_string(ending, ',') || ',', true);
     WITH r AS (
         UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
             updated_at = now(), version = r.version + 1

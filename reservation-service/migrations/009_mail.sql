@@ -73,7 +73,10 @@ DECLARE
 BEGIN
     IF r IS NOT NULL THEN
         sid := (r->>'series_id')::bigint;
-        IF sid IS NOT NULL AND current_setting('res.series_op', true) = 'on' THEN
+        -- 'on': a series function's own change; ",id,...,": the series a room or user deletion
+        -- ends (res_cancel_future), whose other occurrences still get mails of their own.
+        IF sid IS NOT NULL AND (current_setting('res.series_op', true) = 'on'
+            OR strpos(current_setting('res.series_op', true), ',' || sid || ',') > 0) THEN
             RETURN;
         END IF;
         SELECT * INTO room FROM rooms WHERE id = (r->>'room_id')::bigint;

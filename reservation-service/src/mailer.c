@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "deliver.h"
+#include "encoding.h"
 #include "ical.h"
 #include "rnd.h"
 #include "rrule.h"
@@ -210,10 +211,14 @@ static bool series_ics(const struct invite *v, long long now, struct ical_text *
 	return ok;
 }
 
-/* s with every control character as a space (a subject or a display name is one line). */
+/* s with every control character as a space (a subject or a display name is one line), cut
+ * after a whole character with "…" when it does not fit (a purpose or a name may hold 200
+ * characters of up to 4 bytes: cut in the middle of one, the header would not be UTF-8 and the
+ * message could not be built for anyone). */
 static void one_line(const char *s, char *out, size_t size)
 {
-	snprintf(out, size, "%s", s ? s : "");
+	s = s ? s : "";
+	enc_utf8_sanitize(out, size, s, strlen(s), false);
 	for (char *c = out; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = ' ';
@@ -247,7 +252,9 @@ static void html_line(struct jsonx_text *h, const char *label, const char *value
 static void bodies(const struct invite *v, const char *recipient, struct jsonx_text *text,
                    struct jsonx_text *html, char *subject, size_t subject_size)
 {
-	char start[17], end[17], when[128], purpose[256], who[600], line[SUBJECT_MAX];
+	/* line holds a whole purpose and room name (each up to 200 characters of 4 bytes), who a
+	 * whole organizer name (auth.h) and address: only one_line cuts, after a whole character. */
+	char start[17], end[17], when[128], purpose[256], who[1100], line[2 * 804 + 64];
 	const char *title = v->purpose && *v->purpose ? v->purpose : "Reservation";
 	bool organizer = v->organizer_email && strcasecmp(v->organizer_email, recipient) == 0;
 	const char *verb = v->cancel ? "Cancelled" : v->version > 1 ? "Updated" : "Invitation";

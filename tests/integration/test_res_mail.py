@@ -182,6 +182,29 @@ def test_room_deletion_sends_cancellations(res_url, room_url, mailpit, organizer
         assert str(ev["UID"]) == f"reservation-{res['id']}@meeting-rooms"
 
 
+def test_an_occurrence_moved_to_a_deleted_room_is_cancelled_by_mail(
+        res_url, room_url, mailpit, organizer, guests, berlin, pool, admin_headers):
+    """Its series goes on in the first room, so no series CANCEL covers the occurrence that the
+    room deletion cancelled: it gets a CANCEL of its own."""
+    headers, _ = organizer
+    other = pool.take(capacity=10)
+    day = ahead(9)
+    s = series_made(res_url, headers, berlin["id"], local(day, 16), local(day, 17),
+                    "FREQ=DAILY;COUNT=3", purpose="Wandering", attendees=guests[:1])
+    inbox(mailpit, guests[0], 1)
+    moved = s["occurrences"][1]
+    r = requests.put(f"{res_url}/reservations/{moved['id']}", headers=headers, timeout=10,
+                     json={"room_id": other["id"]})
+    assert r.status_code == 200, r.text
+    inbox(mailpit, guests[0], 2)
+    assert requests.delete(f"{room_url}/rooms/{other['id']}", headers=admin_headers,
+                           timeout=10).status_code == 204
+    msgs = inbox(mailpit, guests[0], 3)
+    msg, _, cal = parsed(mailpit, msgs[-1])
+    assert msg["Subject"].startswith("Cancelled: Wandering @ ")
+    assert str(cal["METHOD"]) == "CANCEL"
+
+
 def test_user_deletion_sends_cancellations(res_url, user_url, mailpit, organizer, guests, pool,
                                            admin_headers):
     headers, org = organizer

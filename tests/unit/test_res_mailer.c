@@ -159,6 +159,26 @@ static void no_header_injection(void **state)
 	free(p);
 }
 
+/* A purpose and an organizer name of 200 two-byte characters (the API's limits) still make a
+ * message for every recipient: the subject and the names are cut after a whole character. */
+static void long_non_ascii_text(void **state)
+{
+	(void)state;
+	char purpose[401], name[401];
+	for (int i = 0; i < 200; i++) {
+		memcpy(purpose + 2 * i, "\xd0\xb6", 2); /* ж */
+		memcpy(name + 2 * i, "\xc3\xa9", 2);    /* é */
+	}
+	purpose[400] = name[400] = '\0';
+	char *p = payload("REQUEST", 1, purpose, name, NULL);
+	for (int i = 0; i < 2; i++) {
+		char *msg = render(p, i ? "alice@example.com" : "bob@example.org");
+		assert_non_null(strstr(msg, "Subject: "));
+		free(msg);
+	}
+	free(p);
+}
+
 static void refused_rows(void **state)
 {
 	(void)state;
@@ -181,9 +201,8 @@ static void refused_rows(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(invitation),
-		cmocka_unit_test(update_and_cancel),
-		cmocka_unit_test(no_header_injection),
+		cmocka_unit_test(invitation),          cmocka_unit_test(update_and_cancel),
+		cmocka_unit_test(no_header_injection), cmocka_unit_test(long_non_ascii_text),
 		cmocka_unit_test(refused_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
