@@ -740,6 +740,8 @@ enum db_status res_repo_mail_enabled(bool on)
 	return db_write(
 		NULL,
 		"INSERT INTO mail_settings (enabled) VALUES ($1::boolean) "
-		"ON CONFLICT (one) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()",
+		"ON CONFLICT (one) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now() "
+		/* updated_at: when it last changed (a restart with the same setting writes nothing). */
+		"WHERE mail_settings.enabled IS DISTINCT FROM EXCLUDED.enabled",
 		1, params);
 }
