@@ -4,7 +4,8 @@
  * connection, with a plan (generic or custom, whatever PostgreSQL keeps for that text) made for
  * just those conditions and able to use their index, where one catch-all text
  * ("$1 IS NULL OR col = $1") gets no good generic plan.  Not thread-safe per struct; a struct is
- * a stack value of one request. */
+ * a stack value of one request.  Also the text of a text[] parameter (sqlbuild_text_array), for
+ * the lists a statement takes as one array. */
 #ifndef SQLBUILD_H
 #define SQLBUILD_H
 
@@ -25,5 +26,12 @@ struct sqlbuild {
  * every '?' of piece is written as its "$n"; value NULL: piece must hold no '?'.  Overflowing the
  * text or the parameters is a programming error (the pieces are fixed): asserted. */
 void sqlbuild_add(struct sqlbuild *s, const char *piece, const char *value);
+
+/* The PostgreSQL text[] literal of items[0..n) (borrowed), as a parameter's text for a
+ * "$n::text[]" cast: "{}" for none, else every item in double quotes with each '"' and '\'
+ * escaped by a backslash, so that any string (commas, braces, blanks, quotes) is read back as it
+ * is; a NULL item is the SQL NULL element.  Heap (caller frees), or NULL when memory is short.
+ * Thread-safe. */
+char *sqlbuild_text_array(const char *const *items, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/sha.h>
@@ -72,6 +73,22 @@ static bool may_access(struct req *r, const json_t *res)
 		return true;
 	reply_forbidden(r);
 	return false;
+}
+
+/* May access it, or is one of its attendees (the caller's token e-mail, ignoring case, as
+ * ?role=attendee lists them): an invitee may read what the list shows, never change it. */
+static bool may_read(struct req *r, const json_t *res)
+{
+	const struct auth_user *u = req_user(r);
+	size_t i;
+	const json_t *a;
+	if (u->email[0])
+		json_array_foreach(json_object_get(res, "attendees"), i, a) {
+			const char *addr = json_string_value(a);
+			if (addr && strcasecmp(addr, u->email) == 0)
+				return true;
+		}
+	return may_access(r, res);
 }
 
 void res_reply_versioned(struct req *r, int status, json_t *object, const char *location_prefix)
@@ -300,6 +317,12 @@ void res_handle_create(struct req *r)
 	c.user_id = req_user(r)->id;
 	c.token_issued_ms = req_user(r)->issued_ms;
 	res_set_organizer(r, &c);
+	/* One more than the limit passes only with the organizer's own address in it. */
+	if (!res_attendees_fit(&c.attendees, c.organizer_email, details)) {
+		req_invalid(r, details);
+		details = NULL;
+		goto out;
+	}
 	q.now = (long long)time(NULL);
 	if (key)
 		body_hash(body, hash);
@@ -345,7 +368,7 @@ void res_handle_get(struct req *r)
 		req_db_error(r, st);
 	else if (!res)
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
-	else if (may_access(r, res)) {
+	else if (may_read(r, res)) {
 		res_meeting_sign(res, req_user(r));
 		reply_reservation(r, 200, res);
 		res = NULL;
@@ -519,6 +542,24 @@ static bool read_scope(struct req *r, bool *following)
 	return true;
 }
 
+/* res_attendees_fit for an update's attendees (c) against reservation id's stored organizer,
+ * read only for a list one longer than the limit (the organizer never changes).  An unknown
+ * reservation passes: the update answers 404. */
+static enum db_status attendees_fit_stored(long long id, const struct res_change *c,
+                                           json_t *details)
+{
+	json_t *cur = NULL;
+	if (c->attendees.n <= RES_ATTENDEES_MAX)
+		return DB_OK;
+	enum db_status st = res_repo_get(id, &cur);
+	if (st == DB_OK && cur)
+		res_attendees_fit(&c->attendees,
+		                  json_string_value(json_object_get(cur, "organizer_email")),
+		                  details);
+	json_decref(cur);
+	return st;
+}
+
 void res_handle_update(struct req *r)
 {
 	json_t *body = NULL, *details = json_object(), *times = json_object(), *res = NULL,
@@ -529,6 +570,7 @@ void res_handle_update(struct req *r)
 	long long id, if_match = 0;
 	bool following;
 	char *meeting_url = NULL; /* owned */
+	enum db_status st;
 
 	if (!req_param_id(r, "id", &id) || !read_scope(r, &following))
 		goto out;
@@ -539,6 +581,11 @@ void res_handle_update(struct req *r)
 	if (!req_if_match(r, &if_match) || !(body = req_body_object(r)))
 		goto out;
 	res_validate_update(body, &c, details);
+	if (json_object_size(details) == 0 &&
+	    (st = attendees_fit_stored(id, &c, details)) != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
 	if (json_object_size(details) || !res_read_times(body, given, &q.start, &q.end, times)) {
 		reply_update_invalid(r, id, c.room_id, details, times);
 		details = NULL;
@@ -555,7 +602,7 @@ void res_handle_update(struct req *r)
 		goto out;
 	}
 	enum res_outcome outcome;
-	enum db_status st = res_repo_update(id, &c, &q, &res, &conflicts, &outcome);
+	st = res_repo_update(id, &c, &q, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;

@@ -15,6 +15,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "rnd.h"
+#include "sqlbuild.h"
 #include "timefmt.h"
 
 /* The token is valid from an hour before the meeting to an hour after it (design14.md). */
@@ -118,29 +119,18 @@ char *res_meeting_new_url(void)
 
 char *res_meeting_new_urls(size_t n)
 {
-	/* Each link is quoted in the literal: neither the base (a parsed URL) nor the room name
-	 * (base64url) holds a quote or a backslash. */
-	struct jsonx_text t = {0};
-	jsonx_text_lit(&t, "{");
-	for (size_t i = 0; i < n; i++) {
-		char *url = res_meeting_new_url();
-		if (!url) {
-			jsonx_text_free(&t);
-			return NULL;
-		}
-		if (i > 0)
-			jsonx_text_lit(&t, ",");
-		jsonx_text_lit(&t, "\"");
-		jsonx_text_raw(&t, url, strlen(url));
-		jsonx_text_lit(&t, "\"");
-		free(url);
-	}
-	jsonx_text_lit(&t, "}");
-	if (t.failed) {
-		jsonx_text_free(&t);
+	char **urls = calloc(n ? n : 1, sizeof *urls), *literal = NULL;
+	size_t made = 0;
+	if (!urls)
 		return NULL;
-	}
-	return t.data;
+	while (made < n && (urls[made] = res_meeting_new_url()))
+		made++;
+	if (made == n)
+		literal = sqlbuild_text_array((const char *const *)urls, n);
+	for (size_t i = 0; i < made; i++)
+		free(urls[i]);
+	free(urls);
+	return literal;
 }
 
 /* The token for the room of url (its last path segment), or NULL. */

@@ -330,23 +330,7 @@ enum db_status res_repo_create(struct res_change *c, const struct res_request *q
 
 char *res_attendees_param(const struct res_attendees *a)
 {
-	/* Each address quoted: a valid mailbox (mail_address_valid) holds no quote, backslash or
-	 * blank, the characters an array literal would need escaped inside quotes. */
-	struct jsonx_text t = {0};
-	jsonx_text_lit(&t, "{");
-	for (size_t i = 0; i < a->n; i++) {
-		if (i > 0)
-			jsonx_text_lit(&t, ",");
-		jsonx_text_lit(&t, "\"");
-		jsonx_text_raw(&t, a->list[i], strlen(a->list[i]));
-		jsonx_text_lit(&t, "\"");
-	}
-	jsonx_text_lit(&t, "}");
-	if (t.failed) {
-		jsonx_text_free(&t);
-		return NULL;
-	}
-	return t.data;
+	return sqlbuild_text_array(a->list, a->n);
 }
 
 enum db_status res_repo_get(long long id, json_t **out)

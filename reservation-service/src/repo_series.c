@@ -1,5 +1,6 @@
 /* All SQL of recurring reservations: calls of the functions of migrations/006_recurrence.sql
- * and 007_series_edit.sql. */
+ * and 007_series_edit.sql (res_series_edit_start and res_change_series as 012_series_attendees.sql
+ * redefines them). */
 #include "repo_series.h"
 
 #include <stdio.h>
@@ -271,7 +272,7 @@ enum db_status res_repo_series_edit_start(long long id, bool split, long long ro
 		&res,
 		"SELECT e.problem, e.user_id, e.series_id, e.version, e.series_version, e.rule, "
 		"e.first_start, e.split_start, e.zone, e.local_start, e.given_s, e.duration_s, "
-		"e.today "
+		"e.today, e.organizer_email, e.online_meeting, e.future "
 		"FROM res_series_edit_start($1::bigint, $2::boolean, $3::bigint, $4::bigint, "
 		"$5::timestamp, $6::bigint, $7::timestamp, $8::bigint) e",
 		(int)countof(params), params);
@@ -301,6 +302,9 @@ enum db_status res_repo_series_edit_start(long long id, bool split, long long ro
 	b->room.given_s = b->room.has_given ? db_int(res, 0, 10) : 0;
 	b->room.duration_s = db_int(res, 0, 11);
 	copy_text(res, 12, b->room.today, sizeof b->room.today);
+	copy_text(res, 13, b->organizer_email, sizeof b->organizer_email);
+	b->online_meeting = db_bool(res, 0, 14);
+	b->future = db_int(res, 0, 15);
 out:
 	if (st != DB_OK)
 		res_series_base_free(b);
@@ -349,14 +353,18 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 	                        p.min,
 	                        p.max,
 	                        p.horizon,
-	                        p.most};
+	                        p.most,
+	                        e->attendees,
+	                        e->online_meeting,
+	                        e->meeting_urls};
 	return call_series(
 		"res_change_series",
 		"SELECT c.outcome, c.body FROM res_change_series($1::bigint, $2::bigint, $3::bigint, "
 		"$4::boolean, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::text, $10::boolean, "
 		"$11::boolean, $12::json, $13::text, $14::date[], $15::text, $16::timestamp, "
 		"$17::bigint, $18::timestamp[], $19::bigint, $20::bigint, $21::text, $22::text, "
-		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int) c",
+		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int, $28::text[], "
+		"$29::boolean, $30::text[]) c",
 		params, (int)countof(params), 1, outcome, body);
 }
 

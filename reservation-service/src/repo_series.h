@@ -117,11 +117,15 @@ struct res_series_base {
 	                                    _ROOM_INACTIVE */
 	long long user_id;               /* the owner (set for every problem but _NOT_FOUND) */
 	long long series_id;
-	long long version;        /* the series' (a split: the occurrence's) */
-	long long series_version; /* the series' */
-	char *rule;               /* the stored rule as RRULE text with EXDATE; owned */
-	char first_start[32];     /* the series' DTSTART, local */
-	char split_start[32];     /* a split: the occurrence's original local start */
+	long long version;         /* the series' (a split: the occurrence's) */
+	long long series_version;  /* the series' */
+	char *rule;                /* the stored rule as RRULE text with EXDATE; owned */
+	char first_start[32];      /* the series' DTSTART, local */
+	char split_start[32];      /* a split: the occurrence's original local start */
+	char organizer_email[320]; /* the series' ("" when unknown) */
+	bool online_meeting;       /* the series has an online meeting */
+	long long future;          /* its confirmed occurrences that have not begun (a split:
+	                              from the occurrence's date on) */
 	/* The expansion's base: the zone, the start to expand from, the length, today. */
 	struct res_series_room room;
 };
@@ -151,6 +155,10 @@ struct res_series_edit {
 	long long given_s;
 	bool skip;
 	long long max_occurrences;
+	const char *attendees;      /* SQL text[] literal (res_attendees_param); NULL: kept */
+	const char *online_meeting; /* "true", "false"; NULL: kept */
+	const char *meeting_urls;   /* SQL text[] literal of fresh links (b.future, then one per
+	                               start); NULL: none */
 };
 
 /* Changes a series (or splits one) as res_change_series does: one statement, one transaction.

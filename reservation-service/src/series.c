@@ -637,7 +637,7 @@ static void series_change(struct req *r, long long id, bool split)
 {
 	json_t *body = NULL, *details = json_object(), *answer = NULL, *value = NULL;
 	char rrule_text[RRULE_TEXT_MAX];
-	char *recurrence = NULL;
+	char *recurrence = NULL, *attendees = NULL, *urls = NULL;
 	struct res_series_change c;
 	struct rrule rule;
 	struct rrule_error rerr;
@@ -659,6 +659,10 @@ static void series_change(struct req *r, long long id, bool split)
 	if (json_object_size(details) == 0)
 		res_read_times(body, given, &start, &end, details);
 	bool valid = json_object_size(details) == 0;
+	if (valid && c.attendees.given && !(attendees = res_attendees_param(&c.attendees))) {
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
 	q.now = (long long)time(NULL);
 	for (int i = 0; i < ATTEMPTS && (st == DB_RETRY || st == DB_EXCLUSION_VIOLATION); i++) {
 		res_series_base_free(&b);
@@ -666,8 +670,9 @@ static void series_change(struct req *r, long long id, bool split)
 		json_decref(answer);
 		json_decref(value);
 		free(recurrence);
+		free(urls);
 		answer = value = NULL;
-		recurrence = NULL;
+		recurrence = urls = NULL;
 		if ((st = res_repo_series_edit_start(id, split, valid ? c.room_id : 0,
 		                                     valid ? start : NULL, valid ? end : NULL,
 		                                     q.now, &b)) != DB_OK)
@@ -677,6 +682,13 @@ static void series_change(struct req *r, long long id, bool split)
 			goto out;
 		}
 		details = NULL;
+		/* One more than the limit passes only with the organizer's own address in it. */
+		json_t *fit = json_object();
+		if (!res_attendees_fit(&c.attendees, b.organizer_email, fit)) {
+			req_invalid(r, fit);
+			goto out;
+		}
+		json_decref(fit);
 		if (!c.has_rule && !rrule_parse_text(b.rule, &rule, &rerr)) {
 			log_error("series %lld: the stored rule does not parse: %s", b.series_id,
 			          rerr.reason);
@@ -722,6 +734,19 @@ static void series_change(struct req *r, long long id, bool split)
 			goto out;
 		}
 		bool expanded = regenerate || split;
+		/* Fresh links for the occurrences that may need one: with online_meeting turned on,
+		 * every future one that has none; with the series online, those the rule adds
+		 * (indexed after the future ones: res_change_series). */
+		bool online = c.online_meeting == RES_ONLINE_ON ||
+		              (c.online_meeting == RES_ONLINE_KEEP && b.online_meeting);
+		size_t links = online && (c.online_meeting == RES_ONLINE_ON || regenerate)
+		                       ? (size_t)b.future +
+		                                 (regenerate ? literal_items(x.starts) : 0)
+		                       : 0;
+		if (links > 0 && !(urls = res_meeting_new_urls(links))) {
+			req_error(r, ERR_INTERNAL, NULL, NULL);
+			goto out;
+		}
 		struct res_series_edit e = {
 			.id = id,
 			.split = split,
@@ -746,6 +771,11 @@ static void series_change(struct req *r, long long id, bool split)
 			.given_s = b.room.given_s,
 			.skip = c.skip,
 			.max_occurrences = rules->max_occurrences,
+			.attendees = attendees,
+			.online_meeting = c.online_meeting == RES_ONLINE_KEEP ? NULL
+		                          : c.online_meeting == RES_ONLINE_ON ? "true"
+		                                                              : "false",
+			.meeting_urls = urls,
 		};
 		st = res_repo_series_change(&e, &q, &answer, &outcome);
 	}
@@ -761,6 +791,8 @@ out:
 	json_decref(details);
 	json_decref(body);
 	free(recurrence);
+	free(attendees);
+	free(urls);
 	expansion_free(&x);
 	res_series_base_free(&b);
 }

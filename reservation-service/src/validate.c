@@ -3,6 +3,7 @@
 #include "validate.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "countof.h"
 #include "jsonx.h"
@@ -13,16 +14,34 @@
 #define ID_MAX 9007199254740991LL
 #define PURPOSE_MAX 200
 
-void res_validate_attendees(const json_t *body, struct res_change *c, json_t *details)
+/* True when addr equals one of a's addresses, ignoring ASCII case. */
+static bool attendee_listed(const struct res_attendees *a, const char *addr)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (strcasecmp(a->list[i], addr) == 0)
+			return true;
+	return false;
+}
+
+static void attendees_too_many(json_t *details)
+{
+	json_object_set_new(details, "attendees",
+	                    json_sprintf("must list at most %d addresses besides the organizer's",
+	                                 RES_ATTENDEES_MAX));
+}
+
+void res_validate_attendees(const json_t *body, struct res_attendees *a, enum res_online *online,
+                            json_t *details)
 {
 	const json_t *list = json_object_get(body, "attendees");
-	const json_t *online = json_object_get(body, "online_meeting");
+	const json_t *flag = json_object_get(body, "online_meeting");
 	size_t i;
 	const json_t *item;
-	c->attendees.given = list != NULL;
-	c->attendees.n = 0;
-	if (json_is_boolean(online) && !json_object_get(details, "online_meeting"))
-		c->online_meeting = json_is_true(online) ? RES_ONLINE_ON : RES_ONLINE_OFF;
+	bool too_many = false;
+	a->given = list != NULL;
+	a->n = 0;
+	if (json_is_boolean(flag) && !json_object_get(details, "online_meeting"))
+		*online = json_is_true(flag) ? RES_ONLINE_ON : RES_ONLINE_OFF;
 	if (!list || json_is_null(list) || json_object_get(details, "attendees"))
 		return;
 	if (!json_is_array(list)) {
@@ -30,25 +49,44 @@ void res_validate_attendees(const json_t *body, struct res_change *c, json_t *de
 		                    json_string("must be an array of e-mail addresses"));
 		return;
 	}
-	if (json_array_size(list) > RES_ATTENDEES_MAX) {
-		json_object_set_new(
-			details, "attendees",
-			json_sprintf("must list at most %d addresses", RES_ATTENDEES_MAX));
+	if (json_array_size(list) > RES_ATTENDEES_ITEMS_MAX) {
+		json_object_set_new(details, "attendees",
+		                    json_sprintf("must be an array of at most %d items",
+		                                 RES_ATTENDEES_ITEMS_MAX));
 		return;
 	}
+	/* De-duplicated as they come, so that the work stays bounded: past one more than the
+	 * limit the list is refused anyway, and the rest is only checked. */
 	json_array_foreach(list, i, item) {
-		const char *a = json_string_value(item);
+		const char *addr = json_string_value(item);
 		/* A string with a NUL (\u0000) would be cut short there: refused as it is. */
-		if (!a || strlen(a) != json_string_length(item) || !mail_address_valid(a)) {
+		if (!addr || strlen(addr) != json_string_length(item) ||
+		    !mail_address_valid(addr)) {
 			json_object_set_new(
 				details, "attendees",
 				json_sprintf("item %zu is not an e-mail address", i + 1));
-			c->attendees.n = 0;
+			a->n = 0;
 			return;
 		}
-		c->attendees.list[c->attendees.n++] = a;
+		if (too_many || attendee_listed(a, addr))
+			continue;
+		if (a->n < countof(a->list))
+			a->list[a->n++] = addr;
+		else
+			too_many = true;
 	}
-	c->attendees.n = mail_address_dedupe(c->attendees.list, c->attendees.n);
+	if (too_many) {
+		attendees_too_many(details);
+		a->n = 0;
+	}
+}
+
+bool res_attendees_fit(const struct res_attendees *a, const char *organizer, json_t *details)
+{
+	if (a->n <= RES_ATTENDEES_MAX || (organizer && attendee_listed(a, organizer)))
+		return true;
+	attendees_too_many(details);
+	return false;
 }
 
 void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
@@ -69,7 +107,7 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose"))
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
-	res_validate_attendees(body, c, details);
+	res_validate_attendees(body, &c->attendees, &c->online_meeting, details);
 	if (!json_object_get(details, "on_conflict") && json_object_get(body, "on_conflict") &&
 	    !json_object_get(body, "recurrence"))
 		json_object_set_new(details, "on_conflict",
@@ -108,9 +146,12 @@ void res_validate_series_change(const json_t *body, struct res_series_change *c,
 		{"purpose", JSONX_STRING | JSONX_NULL, false},
 		{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
 		{"on_conflict", JSONX_STRING, false},
+		{"attendees", JSONX_ARRAY | JSONX_NULL, false},
+		{"online_meeting", JSONX_BOOL, false},
 	};
-	static const char *const changes[] = {"room_id", "start_time", "end_time", "purpose",
-	                                      "recurrence"};
+	static const char *const changes[] = {"room_id",       "start_time", "end_time",
+	                                      "purpose",       "recurrence", "attendees",
+	                                      "online_meeting"};
 	bool present = false, changed = false;
 	struct rrule_error err;
 	memset(c, 0, sizeof *c);
@@ -120,7 +161,7 @@ void res_validate_series_change(const json_t *body, struct res_series_change *c,
 	if (!changed)
 		json_object_set_new(details, "body",
 		                    json_string("must change start_time and end_time, recurrence, "
-		                                "room_id or purpose"));
+		                                "room_id, purpose, attendees or online_meeting"));
 	if (!json_object_get(details, "room_id"))
 		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
@@ -128,6 +169,7 @@ void res_validate_series_change(const json_t *body, struct res_series_change *c,
 		if (!c->purpose)
 			c->purpose = "";
 	}
+	res_validate_attendees(body, &c->attendees, &c->online_meeting, details);
 	/* Both or neither: together they are the new first start and the length. */
 	bool has_start = json_object_get(body, "start_time") != NULL;
 	if (has_start != (json_object_get(body, "end_time") != NULL))
@@ -160,7 +202,7 @@ void res_validate_update(const json_t *body, struct res_change *c, json_t *detai
 			details, "body",
 			json_string("must change room_id, start_time, end_time, purpose, "
 		                    "attendees or online_meeting"));
-	res_validate_attendees(body, c, details);
+	res_validate_attendees(body, &c->attendees, &c->online_meeting, details);
 	if (!json_object_get(details, "room_id"))
 		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {

@@ -13,16 +13,20 @@
 
 struct rrule;
 
-/* The most attendees a reservation or a series has (docs/api.md#attendees-and-online-meetings). */
+/* The most attendees a reservation or a series has, counted after de-duplication and without the
+ * organizer's own address (docs/api.md#attendees-and-online-meetings), and the most items the
+ * array of a body may hold before that (a hard cap on what a request makes the service read). */
 #define RES_ATTENDEES_MAX 100
+#define RES_ATTENDEES_ITEMS_MAX 1000
 
 /* The attendees a body gives: valid mailboxes (mail_address_valid), de-duplicated ignoring
- * ASCII case (the first spelling kept, in order), at most RES_ATTENDEES_MAX.  The strings are
- * borrowed from the body. */
+ * ASCII case (the first spelling kept, in order).  n is at most RES_ATTENDEES_MAX + 1: one more
+ * than the limit is valid only when one of them is the organizer's address, which only the
+ * handler knows (res_attendees_fit).  The strings are borrowed from the body. */
 struct res_attendees {
 	bool given; /* the body has the field (null or [] give none) */
 	size_t n;
-	const char *list[RES_ATTENDEES_MAX];
+	const char *list[RES_ATTENDEES_MAX + 1];
 };
 
 /* online_meeting as a body gives it. */
@@ -58,9 +62,16 @@ struct res_time {
 };
 
 /* The attendees and online_meeting of a body (borrowed; jsonx_check checked their types) into
- * c: a problem goes to details["attendees"] naming the first bad item ("item 3 is not an e-mail
- * address", counted from 1) or the count. */
-void res_validate_attendees(const json_t *body, struct res_change *c, json_t *details);
+ * *a and *online: a problem goes to details["attendees"] naming the array's size (more than
+ * RES_ATTENDEES_ITEMS_MAX items), the first bad item ("item 3 is not an e-mail address",
+ * counted from 1) or the count of distinct addresses (more than RES_ATTENDEES_MAX + 1). */
+void res_validate_attendees(const json_t *body, struct res_attendees *a, enum res_online *online,
+                            json_t *details);
+
+/* True when a (validated) holds at most RES_ATTENDEES_MAX addresses besides organizer's (the
+ * address the booking drops from its attendees; NULL: none known); else false with the problem
+ * in details["attendees"]. */
+bool res_attendees_fit(const struct res_attendees *a, const char *organizer, json_t *details);
 
 /* The checks of a POST /reservations body (borrowed): known fields and their types, room_id in
  * range, purpose length, attendees and online_meeting (res_validate_attendees).  Problems go to details (borrowed) as field -> reason; c->room_id and
@@ -76,14 +87,17 @@ void res_validate_recurrence(const json_t *body, struct rrule *rule, bool *skip,
 /* A validated change of a series: PUT /reservations/series/{id}, or PUT /reservations/{id}?scope=
  * this_and_following on an occurrence (docs/api.md#changing-a-series). */
 struct res_series_change {
-	long long room_id;   /* 0: keeps it */
-	const char *purpose; /* NULL: keeps it; "" for null; borrowed from the body */
-	bool has_rule;       /* a new recurrence, parsed into the caller's rule */
-	bool skip;           /* on_conflict "skip" (default "fail") */
+	long long room_id;              /* 0: keeps it */
+	const char *purpose;            /* NULL: keeps it; "" for null; borrowed from the body */
+	struct res_attendees attendees; /* given false: kept */
+	enum res_online online_meeting;
+	bool has_rule; /* a new recurrence, parsed into the caller's rule */
+	bool skip;     /* on_conflict "skip" (default "fail") */
 };
 
 /* The checks of a series change's body (borrowed): known fields and their types, at least one
- * change (start_time and end_time, recurrence, room_id, purpose; else a problem of "body"),
+ * change (start_time and end_time, recurrence, room_id, purpose, attendees, online_meeting; else
+ * a problem of "body"), attendees and online_meeting as res_validate_attendees,
  * start_time and end_time both or neither, the recurrence parsed into *rule, on_conflict.
  * Problems go to details; the times are left to res_validate_time. */
 void res_validate_series_change(const json_t *body, struct res_series_change *c, struct rrule *rule,

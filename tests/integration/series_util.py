@@ -7,7 +7,8 @@ import requests
 
 SERIES_KEYS = {"id", "room_id", "user_id", "purpose", "recurrence", "rrule", "exdates",
                "time_zone", "first_start", "duration_seconds", "until_time", "parent_id",
-               "status", "cancel_reason", "version", "created_at", "updated_at", "occurrences"}
+               "status", "cancel_reason", "version", "created_at", "updated_at", "occurrences",
+               "attendees", "organizer_email", "organizer_name", "online_meeting"}
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 
 

@@ -92,7 +92,8 @@ def test_no_attendees_is_an_empty_list(res_url, people, room):
     (["jörg@example.com"], "item 1 is not an e-mail address"),
     ([7], "item 1 is not an e-mail address"),
     ([["a@example.com"]], "item 1 is not an e-mail address"),
-    ([f"u{i}@example.com" for i in range(101)], "at most 100"),
+    ([f"u{i}@example.com" for i in range(101)], "at most 100 addresses besides the organizer's"),
+    (["u@example.com"] * 1001, "at most 1000 items"),
     ("dave@example.com", "must be"),
     ({"dave": "dave@example.com"}, "must be"),
 ])
@@ -271,10 +272,12 @@ def test_a_split_keeps_attendees_organizer_and_online_meeting(res_url, stack, pe
     later = [o for o in new["occurrences"] if o["status"] == "confirmed"]
     assert len(later) == 6
     # Every occurrence of the new series, moved or added, still invites dave and names the
-    # organizer; the moved ones keep their links (added ones get none: docs/api.md).
+    # organizer; the moved ones keep their links and the added ones get their own.
     assert all(o["attendees"] == [dave_email] for o in later), later
     assert all(o["organizer_email"] == carol_email for o in later)
-    assert [o["online_meeting"] for o in later] == [True] * 3 + [False] * 3
+    assert [o["online_meeting"] for o in later] == [True] * 6
+    assert [o["meeting_url"] for o in later[:3]] == [o["meeting_url"] for o in occ[1:]]
+    assert len({o["meeting_url"] for o in later}) == 6
     assert res_db_query(stack.pg, "SELECT attendees, online_meeting, organizer_email "
                         "FROM reservation_series WHERE id = %s", new["id"]) == [
         ([dave_email], True, carol_email)]
@@ -423,3 +426,231 @@ def test_braces_and_quotes_allowed_by_rfc_5321_are_stored_as_given(res_url, peop
     res = booked(res_url, people["carol"][0], room["id"], start, shift(start, hours=1),
                  attendees=odd)
     assert res["attendees"] == odd
+
+
+# ---- series changes with attendees and online meetings ----
+
+def make_series(res_url, headers, room_id, start, count=3, **extra):
+    r = requests.post(f"{res_url}/reservations", headers=headers, timeout=30, json={
+        "room_id": room_id, "start_time": start, "end_time": shift(start, hours=1),
+        "recurrence": f"FREQ=DAILY;COUNT={count}", **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def put_series(res_url, headers, sid, body):
+    return requests.put(f"{res_url}/reservations/series/{sid}", json=body, headers=headers,
+                        timeout=30)
+
+
+def series_now(res_url, headers, sid):
+    r = requests.get(f"{res_url}/reservations/series/{sid}", headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_series_shows_its_attendees_and_online_meeting(res_url, stack, people, room):
+    carol, _, carol_email = people["carol"]
+    dave_email = people["dave"][2]
+    s = make_series(res_url, carol, room["id"], utc_at(30, 9), attendees=[dave_email],
+                    online_meeting=True)
+    want = {"attendees": [dave_email], "organizer_email": carol_email,
+            "organizer_name": "Carol Q. Example", "online_meeting": True}
+    assert {k: s[k] for k in want} == want, s
+    got = series_now(res_url, carol, s["id"])
+    assert {k: got[k] for k in want} == want
+    created = [p for (p,) in res_db_query(stack.pg, "SELECT payload FROM outbox WHERE key = %s",
+                                          f"series-{s['id']}")]
+    assert created and {k: created[-1]["series"][k] for k in want} == want
+
+
+def test_series_put_changes_the_attendees_of_the_series_and_its_future_occurrences(
+        res_url, stack, people, room):
+    carol, _, carol_email = people["carol"]
+    dave, _, dave_email = people["dave"]
+    s = make_series(res_url, carol, room["id"], utc_at(31, 9), attendees=[dave_email])
+    occ = s["occurrences"]
+    # An exception (changed on its own) takes the series' new list too, as it takes a purpose.
+    r = requests.put(f"{res_url}/reservations/{occ[1]['id']}", headers=carol, timeout=10,
+                     json={"attendees": ["own@example.com"], "purpose": "its own"})
+    assert r.status_code == 200, r.text
+    r = put_series(res_url, carol, s["id"], {"attendees": ["Erin@example.com", carol_email,
+                                                           "erin@EXAMPLE.com"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["attendees"] == ["Erin@example.com"] and r.json()["version"] == 2
+    got = series_now(res_url, carol, s["id"])
+    assert got["attendees"] == ["Erin@example.com"]
+    assert [o["attendees"] for o in got["occurrences"]] == [["Erin@example.com"]] * 3
+    # Times stay, the versions move; dave is no longer invited.
+    assert [o["start_time"] for o in got["occurrences"]] == [o["start_time"] for o in occ]
+    invited = {x["id"] for x in listing(res_url, dave, role="attendee", limit=200)}
+    assert not invited & {o["id"] for o in occ}
+    event = res_db_query(stack.pg, "SELECT payload FROM outbox WHERE key = %s ORDER BY id DESC "
+                         "LIMIT 1", f"series-{s['id']}")[0][0]
+    assert event["event_type"] == "reservation_series_updated"
+    assert event["series"]["attendees"] == ["Erin@example.com"]
+    # null clears the list.
+    r = put_series(res_url, carol, s["id"], {"attendees": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["attendees"] == [] and all(
+        o["attendees"] == [] for o in r.json()["occurrences"])
+
+
+def test_series_put_attendees_checks_every_room_the_occurrences_end_in(res_url, people, pool):
+    carol = people["carol"][0]
+    room, small = pool.take(), pool.take(capacity=2)
+    s = make_series(res_url, carol, room["id"], utc_at(32, 9), attendees=["a@example.com"])
+    four = [f"p{i}@example.com" for i in range(4)]
+    r = put_series(res_url, carol, s["id"], {"attendees": four})
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert r.json()["details"]["attendees"] == (
+        "5 people (4 attendees and the organizer) exceed the room's capacity of 4")
+    # An exception moved to a 2-seat room keeps its room: 3 people do not fit there.
+    moved = s["occurrences"][2]
+    r = requests.put(f"{res_url}/reservations/{moved['id']}", json={"room_id": small["id"]},
+                     headers=carol, timeout=10)
+    assert r.status_code == 200, r.text
+    r = put_series(res_url, carol, s["id"], {"attendees": four[:2]})
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert "capacity of 2" in r.json()["details"]["attendees"]
+    got = series_now(res_url, carol, s["id"])
+    assert got["version"] == s["version"] and got["attendees"] == ["a@example.com"]
+    assert [o["attendees"] for o in got["occurrences"]] == [["a@example.com"]] * 3
+    # The same list with a room change moves the exception too: it fits then.
+    r = put_series(res_url, carol, s["id"], {"attendees": four[:2],
+                                             "room_id": pool.take()["id"]})
+    assert r.status_code == 200, r.text
+    assert [o["attendees"] for o in r.json()["occurrences"]] == [four[:2]] * 3
+
+
+def test_split_carries_the_attendees_the_body_gives(res_url, stack, people, room):
+    carol, _, carol_email = people["carol"]
+    dave_email = people["dave"][2]
+    s = make_series(res_url, carol, room["id"], utc_at(33, 9), count=4, attendees=[dave_email])
+    occ = s["occurrences"]
+    r = requests.put(f"{res_url}/reservations/{occ[2]['id']}",
+                     params={"scope": "this_and_following"}, headers=carol, timeout=30,
+                     json={"attendees": ["erin@example.com"], "online_meeting": True})
+    assert r.status_code == 200, r.text
+    new = r.json()
+    assert new["id"] != s["id"] and new["parent_id"] == s["id"]
+    assert new["attendees"] == ["erin@example.com"] and new["online_meeting"] is True
+    assert new["organizer_email"] == carol_email
+    assert [o["attendees"] for o in new["occurrences"]] == [["erin@example.com"]] * 2
+    assert all(LINK.fullmatch(o["meeting_url"]) for o in new["occurrences"])
+    old = series_now(res_url, carol, s["id"])
+    assert old["attendees"] == [dave_email] and old["online_meeting"] is False
+    assert [o["attendees"] for o in old["occurrences"]] == [[dave_email]] * 2
+    assert all(o["meeting_url"] is None for o in old["occurrences"])
+
+
+def test_turning_the_online_meeting_on_and_off_for_a_series(res_url, people, room):
+    carol = people["carol"][0]
+    s = make_series(res_url, carol, room["id"], utc_at(34, 9))
+    assert s["online_meeting"] is False
+    r = put_series(res_url, carol, s["id"], {"online_meeting": True})
+    assert r.status_code == 200, r.text
+    on = r.json()
+    assert on["online_meeting"] is True
+    links = [o["meeting_url"] for o in on["occurrences"]]
+    assert all(LINK.fullmatch(u) for u in links) and len(set(links)) == 3
+    # True again keeps the links; a rule that adds dates gives the added ones their own.
+    r = put_series(res_url, carol, s["id"], {"online_meeting": True,
+                                             "recurrence": "FREQ=DAILY;COUNT=5"})
+    assert r.status_code == 200, r.text
+    occ = r.json()["occurrences"]
+    assert [o["meeting_url"] for o in occ[:3]] == links
+    assert all(LINK.fullmatch(o["meeting_url"]) for o in occ[3:])
+    assert len({o["meeting_url"] for o in occ}) == 5
+    r = put_series(res_url, carol, s["id"], {"online_meeting": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["online_meeting"] is False
+    assert all(o["online_meeting"] is False and o["meeting_url"] is None
+               for o in r.json()["occurrences"])
+    # Off: occurrences a later change adds get no link either.
+    r = put_series(res_url, carol, s["id"], {"recurrence": "FREQ=DAILY;COUNT=6"})
+    assert r.status_code == 200, r.text
+    assert all(o["meeting_url"] is None for o in r.json()["occurrences"])
+
+
+def test_occurrences_a_rule_change_adds_get_their_meeting_link(res_url, people, room):
+    carol, _, _ = people["carol"]
+    dave_email = people["dave"][2]
+    s = make_series(res_url, carol, room["id"], utc_at(35, 9), count=2, attendees=[dave_email],
+                    online_meeting=True)
+    links = [o["meeting_url"] for o in s["occurrences"]]
+    r = put_series(res_url, carol, s["id"], {"recurrence": "FREQ=DAILY;COUNT=4"})
+    assert r.status_code == 200, r.text
+    occ = r.json()["occurrences"]
+    assert len(occ) == 4 and [o["meeting_url"] for o in occ[:2]] == links
+    assert all(LINK.fullmatch(o["meeting_url"]) for o in occ[2:])
+    assert len({o["meeting_url"] for o in occ}) == 4
+    assert all(o["attendees"] == [dave_email] for o in occ)
+
+
+# ---- an attendee reads what invites them ----
+
+def test_an_attendee_may_read_but_not_change_the_reservation(res_url, stack, people, room):
+    carol, _, _ = people["carol"]
+    dave, _, dave_email = people["dave"]
+    stranger = bearer(operator_token(stack.user, "att-stranger@example.com")[0])
+    start = utc_at(36, 9)
+    res = booked(res_url, carol, room["id"], start, shift(start, hours=1),
+                 attendees=[dave_email.upper()], online_meeting=True)
+    r = requests.get(f"{res_url}/reservations/{res['id']}", headers=dave, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json() == res
+    assert r.headers["ETag"] == f'"{res["version"]}"'
+    for method, kwargs in (("put", {"json": {"purpose": "mine now"}}), ("delete", {})):
+        r = getattr(requests, method)(f"{res_url}/reservations/{res['id']}", headers=dave,
+                                      timeout=10, **kwargs)
+        assert_error(r, 403, "forbidden")
+    r = requests.get(f"{res_url}/reservations/{res['id']}", headers=stranger, timeout=10)
+    assert_error(r, 403, "forbidden")
+    got = requests.get(f"{res_url}/reservations/{res['id']}", headers=carol, timeout=10).json()
+    assert got["version"] == res["version"] and got["status"] == "confirmed"
+
+
+# ---- the limit: 100 besides the organizer, 1000 items at most ----
+
+def test_the_limit_counts_distinct_addresses_besides_the_organizers(res_url, people, pool):
+    carol, _, carol_email = people["carol"]
+    hall = pool.take(capacity=500)
+    hundred = [f"guest{i}@example.com" for i in range(100)]
+    start = utc_at(37, 9)
+    # 101 items with the organizer's own address: 100 attendees.
+    res = booked(res_url, carol, hall["id"], start, shift(start, hours=1),
+                 attendees=hundred + [carol_email.upper()])
+    assert res["attendees"] == hundred
+    # 1000 items that are 100 addresses in two spellings: accepted.
+    r = requests.put(f"{res_url}/reservations/{res['id']}", headers=carol, timeout=10,
+                     json={"attendees": (hundred + [a.upper() for a in hundred]) * 5})
+    assert r.status_code == 200, r.text
+    assert r.json()["attendees"] == hundred
+    r = requests.put(f"{res_url}/reservations/{res['id']}", headers=carol, timeout=10,
+                     json={"attendees": [carol_email] + hundred})
+    assert r.status_code == 200 and r.json()["attendees"] == hundred
+    # 101 others: refused, whatever the request.
+    over = hundred + ["one-more@example.com"]
+    refused = [
+        book(res_url, carol, hall["id"], shift(start, hours=2), shift(start, hours=3),
+             attendees=over),
+        requests.put(f"{res_url}/reservations/{res['id']}", headers=carol, timeout=10,
+                     json={"attendees": over}),
+    ]
+    s = make_series(res_url, carol, hall["id"], utc_at(38, 9), count=2,
+                    attendees=hundred + [carol_email])
+    assert s["attendees"] == hundred
+    refused.append(put_series(res_url, carol, s["id"], {"attendees": over}))
+    r = put_series(res_url, carol, s["id"], {"attendees": [carol_email] + hundred[::-1]})
+    assert r.status_code == 200, r.text
+    assert r.json()["attendees"] == hundred[::-1]
+    for r in refused:
+        assert_error(r, 422, "validation_failed", detail="attendees")
+        assert r.json()["details"]["attendees"] == (
+            "must list at most 100 addresses besides the organizer's")
+    # More than 1000 items are not read at all.
+    r = book(res_url, carol, hall["id"], shift(start, hours=4), shift(start, hours=5),
+             attendees=["same@example.com"] * 1001)
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert r.json()["details"]["attendees"] == "must be an array of at most 1000 items"

@@ -178,16 +178,42 @@ static void test_attendees(void **state)
 			assert_string_equal(reason(o.details, "attendees"), bad[i].why);
 		run_free(&o);
 	}
-	/* 101 items: too many; 100: accepted. */
-	for (int n = 100; n <= 101; n++) {
-		char *p = text + sprintf(text, "{\"room_id\":1," TIMES ",\"attendees\":[");
-		for (int k = 0; k < n; k++)
-			p += sprintf(p, "%s\"u%d@x.example\"", k ? "," : "", k);
+	/* The limit counts distinct addresses without the organizer's: 100 pass; 101 pass the
+	 * body's checks and then only with the organizer among them (res_attendees_fit); 102 are
+	 * refused by the body's checks.  Up to 1000 items (duplicates) are read; 1001 are not. */
+	static const struct {
+		int distinct, items;
+		bool valid, fit_without, fit_with_organizer;
+	} counts[] = {
+		{100, 100, true, true, true},    {101, 101, true, false, true},
+		{102, 102, false, false, false}, {100, 1000, true, true, true},
+		{101, 1000, true, false, true},  {1, 1001, false, false, false},
+	};
+	static char big[64 * 1024];
+	for (size_t i = 0; i < countof(counts); i++) {
+		char *p = big + sprintf(big, "{\"room_id\":1," TIMES ",\"attendees\":[");
+		for (int k = 0; k < counts[i].items; k++)
+			p += sprintf(p, "%s\"%c%d@x.example\"", k ? "," : "", k % 2 ? 'U' : 'u',
+			             k % counts[i].distinct);
 		strcpy(p, "]}");
-		parse(&o, text);
+		parse(&o, big);
 		res_validate_create(o.body, &o.c, o.details);
-		assert_int_equal(json_object_size(o.details), n == 100 ? 0 : 1);
-		assert_int_equal(o.c.attendees.n, n == 100 ? 100 : 0);
+		if (!counts[i].valid) {
+			body_assert_only(o.details, "attendees", "counts");
+			assert_int_equal(o.c.attendees.n, 0);
+		} else {
+			json_t *d = json_object();
+			assert_int_equal(json_object_size(o.details), 0);
+			assert_int_equal(o.c.attendees.n, (size_t)counts[i].distinct);
+			assert_string_equal(o.c.attendees.list[1], "U1@x.example");
+			assert_int_equal(res_attendees_fit(&o.c.attendees, "nobody@x.example", d),
+			                 counts[i].fit_without);
+			assert_int_equal(res_attendees_fit(&o.c.attendees, NULL, d),
+			                 counts[i].fit_without);
+			assert_int_equal(json_object_size(d), counts[i].fit_without ? 0 : 1);
+			assert_true(res_attendees_fit(&o.c.attendees, "U7@X.EXAMPLE", d));
+			json_decref(d);
+		}
 		run_free(&o);
 	}
 	parse(&o, "{\"room_id\":1," TIMES ",\"online_meeting\":true,\"attendees\":"
@@ -454,6 +480,12 @@ static void test_series_change(void **state)
 		{"{\"recurrence\":\"FREQ=YEARLY;COUNT=2\"}", "recurrence"},
 		{"{\"recurrence\":7}", "recurrence"},
 		{"{\"purpose\":\"x\",\"on_conflict\":\"maybe\"}", "on_conflict"},
+		{"{\"attendees\":[\"a@x.example\"]}", NULL},
+		{"{\"attendees\":null}", NULL},
+		{"{\"online_meeting\":false}", NULL},
+		{"{\"attendees\":[\"nope\"]}", "attendees"},
+		{"{\"attendees\":\"a@x.example\"}", "attendees"},
+		{"{\"online_meeting\":\"yes\"}", "online_meeting"},
 	};
 	for (size_t i = 0; i < countof(cases); i++) {
 		struct run o;
