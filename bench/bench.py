@@ -120,6 +120,9 @@ SCENARIOS = {
 # The feed token seeded for user u (bench/lua/feed_me.lua writes the same): 43 digits, which
 # the service takes as base64url characters.
 FEED_TOKEN_SQL = "lpad(u::text, 43, '0')"
+# seed_users.sql's address of the k-th seeded user (k from 0); seed_reservations.sql names
+# organizers and attendees by it, bench/lua/create.lua the attendees it invites.
+SEED_EMAIL = "user{:05d}@example.com"
 
 
 def feed_token(uid):
@@ -132,10 +135,11 @@ SERVICES = ("user-service", "room-service", "reservation-service")
 DB_OF = {"user-service": "user_db", "room-service": "room_db",
          "reservation-service": "reservation_db"}
 # Database sessions a service holds outside its pool (issue 18): the outbox publisher and the
-# sweeper in every service, the room cache's LISTEN session in room-service.
-# reservation-service: the outbox publisher, the sweeper and WEBHOOK_SENDERS (2) webhook senders
-# (issue 14; docs/operations.md, the connection budget).
-DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 4}
+# sweeper in every service, the room cache's LISTEN session in room-service; in
+# reservation-service also its sender threads (issue 14; docs/operations.md, database
+# connections), one session each: WEBHOOK_SENDERS and, with SMTP_URL set, MAIL_SENDERS. Their
+# numbers are read from the service's log ("<kind> deliveries: N sender(s)", sender_sessions()).
+DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 2}
 BASELINE_FILE = os.path.join(BENCH, "baseline.json")
 SWEEP_CLIENTS = {"full": [1, 2, 4, 8, 16, 32], "smoke": [4]}
 
@@ -159,6 +163,12 @@ SERIES = dict(rule="FREQ=WEEKLY;COUNT=52", occurrences=52, clients=(1, 4),
 # Issue 12's targets of the room search: p99 of one request at a time (an idle service) and
 # req/s at BENCH_CONNECTIONS as a share of pgbench running the same SQL at as many clients.
 SEARCH_TARGETS = dict(idle_p99_ms=20.0, vs_same_sql=0.5, idle_requests=300)
+# Issue 14's invitations: POST /reservations inviting `attendees` employees (each booking queues
+# attendees + 1 messages: the organizer's too), at BENCH_CONNECTIONS for BENCH_SECONDS, first
+# with mail off, then with reservation-service restarted with SMTP_URL (Mailpit, started by the
+# bench) and the default MAIL_SENDERS; then the wait until the senders have sent every message
+# (at most drain_s seconds).  What mail costs a booking, and how fast invitations leave.
+INVITATIONS = dict(attendees=3, drain_s={"full": 300, "smoke": 60})
 
 
 def log(msg):
@@ -519,6 +529,7 @@ class Bench:
         self.sampler = None
         self.baseline = None
         self.nginx = None
+        self.mailpit = None
         self.day0 = int(datetime.datetime.now(datetime.UTC).replace(
             hour=0, minute=0, second=0, microsecond=0).timestamp())
         self.next_day = 1
@@ -527,7 +538,7 @@ class Bench:
                        "round_trips": {}, "explain_room_list": [], "explain_feeds": {},
                        "backends": {},
                        "starvation": {}, "attack": {}, "silent_connection": {},
-                       "series_create": {}}
+                       "series_create": {}, "invitations": {}}
         self.seeded = 0
         self.series_lane = 0
 
@@ -571,6 +582,8 @@ class Bench:
             users = cur.fetchall()
         assert len(users) == s["users"], len(users)
         assert users[-1][0] - users[0][0] + 1 == len(users), "user ids are not contiguous"
+        assert all(u[1] == SEED_EMAIL.format(k + 1) for k, u in enumerate(users)), \
+            "seeded addresses are not in id order"
         self.uid_lo, self.uid_hi = users[0][0], users[-1][0]
         # Tokens for (up to) 2,000 of them: the wrk scripts pick one per request; pgbench picks
         # user ids from the same range.
@@ -578,13 +591,14 @@ class Bench:
         self.uid_hi_tokens = self.token_users[-1][0]
         self.tokens = [harness.forge_token(uid, email=email, name=name, exp_in=6 * 3600)
                        for uid, email, name in self.token_users]
-        # Their calendar feed tokens (stored as SHA-256, as POST /calendars/me/token does).
+        # Their calendar feed tokens (stored as SHA-256, as POST /calendars/me/token does), with
+        # their addresses: a feed lists the invitations to its token's address.
         with self.cursor("reservation_db") as cur:
-            cur.execute("INSERT INTO feed_tokens (user_id, token_hash, email) "
-                        f"SELECT u, encode(sha256(convert_to({FEED_TOKEN_SQL}, 'UTF8')), 'hex'), "
-                        "'bench-feed-' || u || '@example.com' "
-                        "FROM generate_series(%s::bigint, %s::bigint) u",
-                        (self.uid_lo, self.uid_hi_tokens))
+            psycopg2.extras.execute_values(
+                cur, "INSERT INTO feed_tokens (user_id, token_hash, email) "
+                     f"SELECT u, encode(sha256(convert_to({FEED_TOKEN_SQL}, 'UTF8')), 'hex'), e "
+                     "FROM (VALUES %s) AS v (u, e)",
+                [(uid, email) for uid, email, _ in self.token_users], template="(%s::bigint, %s)")
 
         rooms = self.make_rooms()
         api = rooms[:s["api_rooms"]]
@@ -626,6 +640,8 @@ class Bench:
         self.query("reservation_db", "ANALYZE rooms")
         self.rooms = len(a)
         self.active = sum(1 for r in a if r[4])
+        # The rooms of the invitations' bookings: active, room for the attendees and organizer.
+        self.invite_rooms = [r[0] for r in a if r[4] and r[2] > INVITATIONS["attendees"]]
         assert all(r[4] == (r[0] % 20 != 0) for r in a)
         self.report["seed"].update(users=len(users), rooms=self.rooms, active_rooms=self.active,
                                    api_rooms=s["api_rooms"], rooms_consistent=True,
@@ -664,6 +680,8 @@ class Bench:
             tokens_lua = ",\n".join(f'    "{t}"' for t in self.tokens)
             f.write(f"return {{\n  rooms = {self.rooms},\n  active = {self.active},\n"
                     f"  equipment = {json.dumps(EQUIPMENT_FILTER)},\n")
+            f.write(f"  uid_lo = {self.uid_lo},\n  users = {self.size['users']},\n")
+            f.write(f"  invite_rooms = {{{', '.join(map(str, self.invite_rooms))}}},\n")
             f.write(f"  dates = {{{dates_lua}}},\n")
             f.write(f"  uids = {{{uids_lua}}},\n")
             f.write(f"  tokens = {{\n{tokens_lua}\n  }},\n}}\n")
@@ -749,6 +767,9 @@ class Bench:
         }
         if self.nginx:
             snap["bench-nginx"] = sum(tree_cpu(p) for p in self.nginx.pids())
+        if self.mailpit:
+            snap["mailpit"] = tree_cpu(pidfile(os.path.join(self.mailpit.dir, "mailpit.pid"))
+                                       or 0)
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         snap["client"] = ru.ru_utime + ru.ru_stime
         with open("/proc/stat") as f:
@@ -1125,8 +1146,9 @@ class Bench:
                 self.check_sql()
             if upto != stages[-1]:
                 self.scaling_point(upto)
-        self.report["seed"]["reservations"] = self.query(
-            "reservation_db", "SELECT count(*) FROM reservations")[0][0]
+        n, att = self.query("reservation_db", "SELECT count(*), "
+                            "round(avg(cardinality(attendees)), 2)::float8 FROM reservations")[0]
+        self.report["seed"].update(reservations=n, attendees_per_reservation=att)
         self.explain_feeds()
         self.round_trips()
         self.nginx = BenchNginx(self.stack.workdir)
@@ -1143,6 +1165,8 @@ class Bench:
         silent.start()
         self.attack()
         silent.join()
+        # Last: it restarts reservation-service (with mail on).
+        self.invitations()
         self.sampler.stop()
         self.backends()
         self.report["meta"]["total_seconds"] = round(time.monotonic() - t_start, 1)
@@ -1328,6 +1352,118 @@ class Bench:
             f"statements, single {db['single']['ms_per_request']:.3f} ms in "
             f"{db['single']['per_request']:g}")
 
+    # -- issue 14: what invitations cost a booking --
+
+    def invite_run(self, label, seconds=None):
+        """POST /reservations inviting INVITATIONS["attendees"] employees each (bench/lua/
+        create.lua, BENCH_ATTENDEES), directly at BENCH_CONNECTIONS: wrk's figures, the bookings
+        made, the recipients they have (organizer and attendees) and the mail queued since."""
+        runday = self.take_day()
+        purpose = f"bench-invite-{label}"
+        first = self.query("reservation_db", "SELECT coalesce(max(id), 0) FROM deliveries")[0][0]
+        self.phase(f"invitations mail {label}")
+        res = self.wrk(self.stack.reservation.url, "create.lua", ok=(201,), seconds=seconds,
+                       extra_env={"BENCH_RUNDAY": str(runday), "BENCH_PURPOSE": purpose,
+                                  "BENCH_ATTENDEES": str(INVITATIONS["attendees"])})
+        time.sleep(0.5)  # the requests still in flight when wrk stopped
+        self.end_day(runday)
+        booked, recipients = self.query(
+            "reservation_db", "SELECT count(*), coalesce(sum(cardinality(attendees) "
+            "+ (organizer_email IS NOT NULL)::int), 0) FROM reservations WHERE purpose = %s",
+            (purpose,))[0]
+        queued = self.query("reservation_db", "SELECT count(*) FROM deliveries "
+                            "WHERE kind = 'mail' AND id > %s", (first,))[0][0]
+        res.update(booked=booked, recipients=recipients, mail_queued=queued,
+                   deliveries_after_id=first)
+        return res
+
+    def mail_drain(self, first, timeout):
+        """Waits until no message queued after delivery id first is pending (at most timeout
+        seconds); what became of them: counts, the wait from queued to sent (p50, p99, max),
+        how many were sent while bookings were still being made, and the rate from the first
+        queued to the last sent."""
+        where = "FROM deliveries WHERE kind = 'mail' AND id > %s"
+        t0 = time.monotonic()
+        while True:
+            pending = self.query("reservation_db", f"SELECT count(*) {where} AND status = "
+                                 "'pending'", (first,))[0][0]
+            if not pending or time.monotonic() - t0 > timeout:
+                break
+            time.sleep(0.25)
+        waited = time.monotonic() - t0
+        row = self.query(
+            "reservation_db", "SELECT count(*), count(*) FILTER (WHERE status = 'sent'), "
+            "count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = "
+            "'pending'), count(*) FILTER (WHERE attempts > 1), "
+            "count(*) FILTER (WHERE sent_at <= (SELECT max(created_at) " + where + ")), "
+            "percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM "
+            "sent_at - created_at)), extract(epoch FROM max(sent_at - created_at)), "
+            "extract(epoch FROM max(sent_at) - min(created_at)) " + where, (first, first))[0]
+        queued, sent, failed, pending, retried, early, pcts, worst, span = row
+        pcts = pcts or [None, None]
+        return {"queued": queued, "sent": sent, "failed": failed, "pending": pending,
+                "retried": retried, "sent_while_booking": early,
+                "drain_wait_s": round(waited, 1), "timeout_s": timeout,
+                "queued_to_sent_p50_s": None if pcts[0] is None else round(pcts[0], 3),
+                "queued_to_sent_p99_s": None if pcts[1] is None else round(pcts[1], 3),
+                "queued_to_sent_max_s": None if worst is None else round(float(worst), 3),
+                "sent_per_s": round(sent / float(span), 1) if span else None}
+
+    def invitations(self):
+        """Issue 14: bookings with attendees, mail off (the run so far) against mail on
+        (reservation-service restarted with SMTP_URL: Mailpit, started here; MAIL_SENDERS its
+        default), the same client and load; then how long the senders take to send it all. The
+        bookings' rate and latency with and without invitations, and the senders' rate."""
+        n = INVITATIONS["attendees"]
+        drain_s = INVITATIONS["drain_s"]["full" if self.scale == "full" else "smoke"]
+        st = self.stack
+        out = {"title": f"POST /reservations inviting {n} attendees ({n + 1} messages a booking "
+                        "with the organizer's), mail off vs on", "attendees": n,
+               "reservations_before": self.query(
+                   "reservation_db", "SELECT count(*) FROM reservations")[0][0]}
+        self.invite_run("off warm-up", seconds=1)
+        out["off"] = self.invite_run("off")
+        self.phase("invitations mail on: restart")
+        st.reservation.stop()
+        since = len(st.reservation.log_text())
+        self.mailpit = harness.Mailpit(st.workdir, name="bench-mailpit")
+        self.mailpit.start()
+        st.reservation.env.update(SMTP_URL=self.mailpit.smtp_url, SMTP_FROM=st.MAIL_FROM)
+        st.reservation.start()
+        harness.wait_until(lambda: self.query(
+            "reservation_db", "SELECT coalesce(bool_or(enabled), false) FROM mail_settings")[0][0],
+            what="mail on (mail_settings)")
+        harness.wait_until(lambda: "mail" in self.sender_sessions(since),
+                           what="the mail senders' start in reservation-service's log")
+        out["senders"] = self.sender_sessions(since)
+        # Every pooled connection prepares the booking's statements; its mail leaves before
+        # the measured run.
+        warm = self.invite_run("on warm-up", seconds=1)
+        self.mail_drain(warm["deliveries_after_id"], drain_s)
+        out["on"] = self.invite_run("on")
+        self.phase("invitations mail on: sending")
+        c0 = self.cpu_snapshot()
+        out["delivery"] = self.mail_drain(out["on"]["deliveries_after_id"], drain_s)
+        out["delivery"]["cpu_percent"] = self.cpu_delta(c0, self.cpu_snapshot())
+        out["rps_on_vs_off"] = ratio(out["on"], out["off"])
+        out["p99_on_vs_off"] = round(out["on"]["p99_ms"] / max(1e-9, out["off"]["p99_ms"]), 2)
+        self.report["invitations"] = out
+        d = out["delivery"]
+        log(f"invitations ({n} attendees): mail off {out['off']['rps']:.0f}/s p99 "
+            f"{out['off']['p99_ms']:.1f} ms, mail on {out['on']['rps']:.0f}/s p99 "
+            f"{out['on']['p99_ms']:.1f} ms (x{fmt_ratio(out['rps_on_vs_off'])}); "
+            f"{d['sent']}/{d['queued']} messages sent ({d['failed']} failed, {d['pending']} "
+            f"pending) at {d['sent_per_s'] or 0:.0f}/s, queued-to-sent p99 "
+            f"{d['queued_to_sent_p99_s']} s, all sent {d['drain_wait_s']} s after the run")
+
+    def sender_sessions(self, since=0):
+        """reservation-service's sender threads (one database session each), from its log from
+        byte since on: {kind: count} of its "<kind> deliveries: N sender(s)" lines (webhook;
+        mail when mail is on)."""
+        text = self.stack.reservation.log_text()[since:]
+        return {kind: int(num) for kind, num in
+                re.findall(r"(\w+) deliveries: (\d+) sender\(s\)", text)}
+
     # -- backends, round trips, EXPLAIN, starvation, attacks --
 
     def pool_sizes(self):
@@ -1346,17 +1482,34 @@ class Bench:
         return out
 
     def backends(self):
+        """The sampled maximum of each service's backends against its pool + dedicated
+        sessions; reservation-service's phases with mail on (the end of invitations(), its
+        mail senders added) apart from the rest."""
         pools = self.pool_sizes()
+        webhook = self.sender_sessions().get("webhook", 0)
+        mail = (self.report["invitations"].get("senders") or {}).get("mail", 0)
         out = {}
         for name in SERVICES:
-            peak = self.sampler.max.get(name, 0)
-            limit = None if pools[name] is None else pools[name] + DEDICATED_SESSIONS[name]
-            worst = max(((ph, v.get(name, 0)) for ph, v in self.sampler.by_phase.items()),
-                        key=lambda x: x[1], default=("", 0))
-            out[name] = {"max_backends": peak, "pool_size": pools[name],
-                         "dedicated_sessions": DEDICATED_SESSIONS[name], "limit": limit,
-                         "at_start": self.sampler.by_phase.get("start", {}).get(name, 0),
-                         "worst_phase": worst[0]}
+            dedicated = DEDICATED_SESSIONS[name]
+            if name == "reservation-service":
+                dedicated += webhook
+            groups = {"": (dedicated, False)}
+            if name == "reservation-service" and self.report["invitations"]:
+                groups["mail_on"] = (dedicated + mail, True)
+            for key, (ded, mail_on) in groups.items():
+                phases = [(ph, v.get(name, 0)) for ph, v in self.sampler.by_phase.items()
+                          if ph.startswith("invitations mail on") == mail_on or
+                          name != "reservation-service"]
+                worst = max(phases, key=lambda x: x[1], default=("", 0))
+                v = {"max_backends": worst[1], "pool_size": pools[name],
+                     "dedicated_sessions": ded,
+                     "limit": None if pools[name] is None else pools[name] + ded,
+                     "at_start": self.sampler.by_phase.get("start", {}).get(name, 0),
+                     "worst_phase": worst[0]}
+                if key:
+                    out[name][key] = dict(v, mail_senders=mail)
+                else:
+                    out[name] = v
         out["samples"] = self.sampler.samples
         out["other_clients_max"] = {k: v for k, v in self.sampler.max.items()
                                     if k not in SERVICES}
@@ -1484,8 +1637,10 @@ class Bench:
     def explain_feeds(self):
         """Issue 14: EXPLAIN (ANALYZE, BUFFERS) of the statement each calendar feed sends (taken
         from the statement log with its parameters) on the full table, and whether its plan
-        reads the index it should: (room_id, start_time) for a room, (user_id, start_time) for
-        a user."""
+        reads the indexes it should: (room_id, start_time) for a room; for a user's feed
+        (user_id, start_time) for the bookings they organise and the GIN index of the attendees
+        for those that invite them. Also how many events the feed holds (for the user's, how
+        many they organise and how many invite them)."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
         st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
@@ -1494,12 +1649,12 @@ class Bench:
         time.sleep(1.0)
         rs = st.reservation.url
         calls = {"feed_room": (f"{rs}/calendars/rooms/7.ics", harness.bearer(self.tokens[0]),
-                               "reservations_room_start"),
+                               ("reservations_room_start",)),
                  "feed_me": (f"{rs}/calendars/me.ics?token={feed_token(self.uid_lo)}", {},
-                             "reservations_user_start")}
+                             ("reservations_user_start", "reservations_attendees"))}
         out = {}
         try:
-            for name, (url, headers, index) in calls.items():
+            for name, (url, headers, indexes) in calls.items():
                 offset = os.path.getsize(logfile)
                 r = requests.get(url, headers=headers, timeout=10)
                 assert r.status_code == 200, (name, r.status_code, r.text)
@@ -1512,9 +1667,21 @@ class Bench:
                     if e["db"] == "reservation_db" and e["app"] == "reservation-service" \
                             and e["sql"] and "reservations" in e["sql"]:
                         seen.setdefault(e["sql"], e.get("params") or [])
-                out[name] = {"index": index, "explain": self.explain("reservation_db", seen)}
-                out[name]["uses_index"] = bool(seen) and all(
-                    any(index in line for line in ex["plan"]) for ex in out[name]["explain"])
+                explain = self.explain("reservation_db", seen)
+                out[name] = {"index": " and ".join(indexes), "explain": explain,
+                             "uses_index": bool(seen) and all(
+                                 any(ix in line for ex in explain for line in ex["plan"])
+                                 for ix in indexes),
+                             "events": r.text.count("BEGIN:VEVENT"),
+                             "bytes": len(r.content)}
+            # The user's share: organised, invited (by the address of the token), in the window.
+            organised, invited = self.query(
+                "reservation_db", "SELECT count(*) FILTER (WHERE r.user_id = t.user_id), "
+                "count(*) FILTER (WHERE r.attendees_key @> ARRAY[lower(t.email)]) "
+                "FROM feed_tokens t, reservations r WHERE t.user_id = %s "
+                "AND r.start_time < now() + interval '365 days' "
+                "AND r.end_time > now() - interval '30 days'", (self.uid_lo,))[0]
+            out["feed_me"].update(organised=organised, invited=invited)
         finally:
             st.psql("postgres", "ALTER SYSTEM RESET log_statement")
             st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
@@ -1522,7 +1689,7 @@ class Bench:
         self.report["explain_feeds"] = out
         log("calendar feed plans: " + ", ".join(
             f"{k} {'reads ' + v['index'] if v['uses_index'] else 'DOES NOT read ' + v['index']}"
-            for k, v in out.items()))
+            f" ({v['events']} events)" for k, v in out.items()))
 
     def starvation(self):
         """256 keep-alive clients per service, each counting its own completed answers."""
@@ -1667,11 +1834,24 @@ class Bench:
             add(f"{svc} peak RSS < {t['rss_mb']:.0f} MB at {c} connections", round(mb, 1),
                 t["rss_mb"], mb < t["rss_mb"])
         for svc in SERVICES:
-            bk = self.report["backends"][svc]
-            add(f"{svc} PostgreSQL backends <= pool + dedicated sessions", bk["max_backends"],
-                bk["limit"], bk["limit"] is not None and bk["max_backends"] <= bk["limit"],
-                f"pool {pool_text(bk['pool_size'])} + {bk['dedicated_sessions']} dedicated; "
-                f"most during '{bk['worst_phase']}'")
+            for label, bk in ((svc, self.report["backends"][svc]),
+                              (f"{svc} (mail on)", self.report["backends"][svc].get("mail_on"))):
+                if not bk:
+                    continue
+                add(f"{label} PostgreSQL backends <= pool + dedicated sessions",
+                    bk["max_backends"], bk["limit"],
+                    bk["limit"] is not None and bk["max_backends"] <= bk["limit"],
+                    f"pool {pool_text(bk['pool_size'])} + {bk['dedicated_sessions']} dedicated"
+                    + (f" ({bk['mail_senders']} mail senders)" if "mail_senders" in bk else "")
+                    + f"; most during '{bk['worst_phase']}'")
+        iv = self.report["invitations"]
+        d = iv["delivery"]
+        add("invitations: every message queued by the mail-on bookings sent once (issue 14)",
+            d["sent"], d["queued"], d["queued"] > 0 and d["sent"] == d["queued"]
+            and d["queued"] == iv["on"]["recipients"],
+            f"{iv['on']['recipients']} recipients of {iv['on']['booked']} bookings; "
+            f"{d['failed']} failed, {d['pending']} pending after {d['drain_wait_s']} s; "
+            f"bookings with mail on {fmt_ratio(iv['rps_on_vs_off'])} of mail off's req/s")
         for svc, st in self.report["starvation"].items():
             add(f"{svc}: every one of {st['connections']} keep-alive clients served",
                 st["min_per_connection"], 1, st["min_per_connection"] >= 1,
@@ -1763,6 +1943,7 @@ class Bench:
                          + ", ".join(f"{k.split('-')[0]} {v.get('VmHWM', 0) / 1024:.1f} MB"
                                      for k, v in res["rss_after"].items()) + extra)
         lines.extend(self.series_table())
+        lines.extend(self.invitations_table())
         lines.append("")
         lines.append("== scaling (direct, reservations in the database when measured)")
         lines.append(f"  {'':14}{'reservations':>14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
@@ -1800,7 +1981,9 @@ class Bench:
         lines.append("== EXPLAIN (ANALYZE, BUFFERS) of the calendar feeds' statements (issue 14)")
         for name, v in self.report["explain_feeds"].items():
             lines.append(f"  {name}: {'reads' if v['uses_index'] else 'does NOT read'} "
-                         f"{v['index']}")
+                         f"{v['index']}; {v.get('events', '?')} events, {v.get('bytes', 0):,} "
+                         "bytes" + (f" (organised {v['organised']}, invited {v['invited']})"
+                                    if "invited" in v else ""))
             for ex in v["explain"]:
                 lines.extend("     " + x for x in ex["plan"])
         lines.append("")
@@ -1809,10 +1992,13 @@ class Bench:
                      "samples every 0.5 s)")
         for svc in SERVICES:
             v = bk[svc]
-            lines.append(f"  {svc:20} max {v['max_backends']:>4} (at start {v['at_start']}); "
-                         f"pool {v['pool_size'] if v['pool_size'] is not None else '-'} + "
-                         f"{v['dedicated_sessions']} dedicated = {v['limit'] or '-'}; most "
-                         f"during '{v['worst_phase']}'")
+            for label, x in ((svc, v), (f"{svc} with mail on", v.get("mail_on"))):
+                if x:
+                    lines.append(f"  {label:20} max {x['max_backends']:>4} (at start "
+                                 f"{x['at_start']}); pool "
+                                 f"{x['pool_size'] if x['pool_size'] is not None else '-'} + "
+                                 f"{x['dedicated_sessions']} dedicated = {x['limit'] or '-'}; "
+                                 f"most during '{x['worst_phase']}'")
         lines.append("")
         lines.append("== starvation: 256 keep-alive clients per service, answers per connection")
         for svc, v in self.report["starvation"].items():
@@ -1865,6 +2051,46 @@ class Bench:
                      f"{db['single']['ms_per_request']:.3f} ms in "
                      f"{db['single']['per_request']:g} (series {db['series_vs_52_singles']:.3f}"
                      " x 52 singles)")
+        return lines
+
+    def invitations_table(self):
+        """The invitations section of the text report (issue 14)."""
+        iv = self.report["invitations"]
+        if not iv:
+            return []
+        d, on, off = iv["delivery"], iv["on"], iv["off"]
+        lines = ["", f"== invitations: {iv['title']} [reservation-service, direct], "
+                     f"{iv['reservations_before']:,} reservations before",
+                 f"  {'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  "
+                 "messages queued"]
+        for label, run, note in (("mail off", off, ""),
+                                 ("mail on (SMTP_URL: Mailpit)", on,
+                                  f"; x{fmt_ratio(iv['rps_on_vs_off'])} req/s, "
+                                  f"x{iv['p99_on_vs_off']:.2f} p99 of mail off")):
+            lines.append(f"  {label:28}{run['rps']:>9.0f}{run['p50_ms']:>9.2f}"
+                         f"{run['p99_ms']:>9.2f}{run['errors']:>8}  {run['mail_queued']} for "
+                         f"{run['booked']} bookings ({run['recipients']} recipients){note}")
+        cpu = on["cpu_percent"]
+        lines.append(f"  CPU with mail on: reservation-service "
+                     f"{cpu.get('reservation-service', 0):.0f}% (its "
+                     f"{iv['senders'].get('mail', '?')} mail senders included), postgres "
+                     f"{cpu.get('postgres', 0):.0f}%, Mailpit {cpu.get('mailpit', 0):.0f}%, wrk "
+                     f"{cpu.get('client', 0):.0f}%, outside the bench {cpu.get('other', 0):.0f}% "
+                     f"(mail off: reservation-service "
+                     f"{off['cpu_percent'].get('reservation-service', 0):.0f}%, postgres "
+                     f"{off['cpu_percent'].get('postgres', 0):.0f}%)")
+        lines.append(f"  sending: {d['sent']} of {d['queued']} sent ({d['failed']} failed, "
+                     f"{d['pending']} pending, {d['retried']} retried), "
+                     f"{d['sent_while_booking']} while the bookings went on; "
+                     f"{d['sent_per_s'] or 0:.0f} messages/s from the first queued to the last "
+                     f"sent; queued to sent p50 {d['queued_to_sent_p50_s']} s, p99 "
+                     f"{d['queued_to_sent_p99_s']} s, max {d['queued_to_sent_max_s']} s; all "
+                     f"sent {d['drain_wait_s']} s after the run")
+        cpu = d.get("cpu_percent") or {}
+        lines.append(f"  CPU while only sending (after the run): reservation-service "
+                     f"{cpu.get('reservation-service', 0):.0f}%, postgres "
+                     f"{cpu.get('postgres', 0):.0f}%, Mailpit {cpu.get('mailpit', 0):.0f}%, "
+                     f"outside the bench {cpu.get('other', 0):.0f}%")
         return lines
 
     def write(self):
@@ -1942,6 +2168,21 @@ class Bench:
         bk = report["backends"]
         if bk.get("samples", 0) < 2 or not all(bk[s]["max_backends"] > 0 for s in SERVICES):
             problems.append(f"backends not sampled: {bk}")
+        iv = report["invitations"]
+        for leg in ("off", "on"):
+            run = iv.get(leg)
+            if not run or run["requests"] <= 0 or run["errors"] or not run["booked"]:
+                problems.append(f"invitations mail {leg}: " + (
+                    f"{run['requests']} requests, {run['errors']} errors "
+                    f"{run['error_detail']}, {run['booked']} booked" if run else "missing"))
+        if iv.get("off") and iv["off"]["mail_queued"]:
+            problems.append(f"invitations: mail off queued {iv['off']['mail_queued']} messages")
+        d = iv.get("delivery") or {}
+        if iv.get("on") and not (d.get("queued") == d.get("sent") == iv["on"]["recipients"]
+                                 and d["queued"] > 0):
+            problems.append(f"invitations: {iv['on']['recipients']} recipients, messages {d}")
+        if not (bk.get("reservation-service") or {}).get("mail_on", {}).get("mail_senders"):
+            problems.append("backends: reservation-service's mail senders not counted")
         for svc in SERVICES:
             st = report["starvation"].get(svc)
             if not st or st["completed"] <= 0:
@@ -1960,6 +2201,8 @@ class Bench:
     def stop(self):
         if self.nginx:
             self.nginx.stop()
+        if self.mailpit:
+            self.mailpit.stop()
         self.stack.stop()
         if self.keep:
             log(f"work directory kept: {self.stack.workdir}")

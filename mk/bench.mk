@@ -4,7 +4,9 @@
 #                     scenario directly and through the gateway with the services' defaults,
 #                     against its ceilings (pgbench: the cheapest SQL and the endpoint's own SQL,
 #                     best client count; nginx with a fixed body), round trips, backends,
-#                     starvation, idle/slowloris, the issue-18 targets; about 12 minutes
+#                     starvation, idle/slowloris, the issue-18 targets, and last bookings with
+#                     attendees with mail off, then on (Mailpit, started by the bench, and
+#                     reservation-service restarted with SMTP_URL); about 13 minutes
 #   make bench BASELINE=<commit>
 #                     first measures <commit> with its own bench (temporary git worktree, its
 #                     release build, same scale/seconds/connections) and rewrites
