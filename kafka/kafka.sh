@@ -111,7 +111,7 @@ EOF
 }
 
 start() {
-  if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then die "bad port: $PORT"; fi
+  port_valid "$PORT" || die "bad port: $PORT"
   command -v java >/dev/null || die "java not found (run scripts/deps.sh)"
   "$KAFKA/fetch.sh"
   mkdir -p "$DIR"

@@ -53,50 +53,18 @@ install() {
   echo "mailpit.sh: Mailpit ready in .tools/bin ($(($(date +%s) - start)) s)" >&2
 }
 
-# Prints the pid from DIR/mailpit.pid when that process is our Mailpit and alive.
-running_pid() {
-  local pid
-  [[ -f $DIR/mailpit.pid ]] || return 1
-  pid=$(<"$DIR/mailpit.pid")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$BIN" || return 1
-  echo "$pid"
-}
-
 start() {
   local port
-  for port in "$SMTP_PORT" "$HTTP_PORT"; do
-    if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "bad port: $port"; fi
-  done
+  for port in "$SMTP_PORT" "$HTTP_PORT"; do port_valid "$port" || die "bad port: $port"; done
   fresh || die "Mailpit $MAILPIT_VERSION is not installed (run scripts/deps.sh)"
-  mkdir -p "$DIR"
-  running_pid >/dev/null && die "already running (pid $(<"$DIR/mailpit.pid")); stop it first"
 
   # No reverse DNS and no release check: nothing leaves the machine.
-  local url=http://127.0.0.1:$HTTP_PORT pid
-  "$BIN" --smtp "127.0.0.1:$SMTP_PORT" --listen "127.0.0.1:$HTTP_PORT" \
+  local url=http://127.0.0.1:$HTTP_PORT
+  daemon_start "$DIR" mailpit "$BIN" "$url/readyz" 15 \
+    "$BIN" --smtp "127.0.0.1:$SMTP_PORT" --listen "127.0.0.1:$HTTP_PORT" \
     --database "$DIR/mailpit.db" --disable-version-check --smtp-disable-rdns \
-    --smtp-auth-accept-any --smtp-auth-allow-insecure "$@" >>"$DIR/mailpit.log" 2>&1 </dev/null &
-  pid=$!
-  echo "$pid" >"$DIR/mailpit.pid"
-  if wait_http "$url/readyz" 15 "$pid"; then
-    echo "$url"
-    return 0
-  fi
-  kill "$pid" 2>/dev/null || true
-  rm -f "$DIR/mailpit.pid"
-  tail -n 20 "$DIR/mailpit.log" >&2 || true
-  die "Mailpit did not answer on port $HTTP_PORT"
-}
-
-stop() {
-  local pid
-  if pid=$(running_pid); then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$DIR/mailpit.pid"
+    --smtp-auth-accept-any --smtp-auth-allow-insecure "$@" || exit 1
+  echo "$url"
 }
 
 (($# >= 1)) || usage
@@ -109,6 +77,6 @@ case $cmd in
     shift 4
     start "$@"
     ;;
-  stop) (($# == 2)) || usage; DIR=$2; stop ;;
+  stop) (($# == 2)) || usage; daemon_stop "$2" mailpit "$BIN" ;;
   *) usage ;;
 esac

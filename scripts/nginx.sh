@@ -47,7 +47,7 @@ nginx_cmd() { nginx -p "$DIR/" -c "$DIR/nginx.conf" -e "$DIR/error.log" "$@"; }
 start() {
   local port
   for port in "$@"; do
-    if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "bad port: $port"; fi
+    port_valid "$port" || die "bad port: $port"
   done
   [[ $DIR == /* ]] || die "DIR must be an absolute path: $DIR"
   command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"

@@ -5,18 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <curl/curl.h>
 
 #include "auth.h"
-#include "httpparse.h"
 #include "jsonx.h"
 #include "jwt.h"
 #include "log.h"
 #include "rnd.h"
 #include "sqlbuild.h"
 #include "timefmt.h"
+#include "urlcheck.h"
 
 /* The token is valid from an hour before the meeting to an hour after it (design14.md). */
 #define TOKEN_MARGIN_S 3600
@@ -26,59 +23,10 @@ static char base[RES_MEETING_BASE_MAX + 1] = "https://meet.jit.si";
 static char host[RES_MEETING_BASE_MAX + 1] = "meet.jit.si";
 static const char *app_id, *app_secret;
 
-/* Copies part of u into out (size bytes); false when absent or too long. */
-static bool url_part(CURLU *u, CURLUPart what, char *out, size_t size)
-{
-	char *v = NULL;
-	bool ok = curl_url_get(u, what, &v, 0) == CURLUE_OK && v && strlen(v) < size;
-	if (ok)
-		memcpy(out, v, strlen(v) + 1);
-	curl_free(v);
-	return ok;
-}
-
-/* Parses url into its host (out, RES_MEETING_BASE_MAX + 1 bytes); why when it is refused. */
-static bool base_parse(const char *url, char *host_out, char *why, size_t whylen)
-{
-	char scheme[16], part[RES_MEETING_BASE_MAX + 1];
-	bool ok = false;
-	CURLU *u = curl_url();
-	if (!u) {
-		snprintf(why, whylen, "could not be parsed (out of memory)");
-		return false;
-	}
-	if (strlen(url) > RES_MEETING_BASE_MAX) {
-		snprintf(why, whylen, "must be at most %d bytes long", RES_MEETING_BASE_MAX);
-		goto out;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    !url_part(u, CURLUPART_SCHEME, scheme, sizeof scheme) ||
-	    !url_part(u, CURLUPART_HOST, host_out, RES_MEETING_BASE_MAX + 1) || !host_out[0]) {
-		snprintf(why, whylen, "must be an absolute https URL");
-		goto out;
-	}
-	if (url_part(u, CURLUPART_USER, part, sizeof part) ||
-	    url_part(u, CURLUPART_PASSWORD, part, sizeof part) ||
-	    url_part(u, CURLUPART_QUERY, part, sizeof part) ||
-	    url_part(u, CURLUPART_FRAGMENT, part, sizeof part)) {
-		snprintf(why, whylen, "must not carry a user name, password, query or fragment");
-		goto out;
-	}
-	if (strcasecmp(scheme, "https") != 0 &&
-	    !(strcasecmp(scheme, "http") == 0 && httpparse_host_loopback(host_out))) {
-		snprintf(why, whylen, "must use https (http only for a loopback host)");
-		goto out;
-	}
-	ok = true;
-out:
-	curl_url_cleanup(u);
-	return ok;
-}
-
 bool res_meeting_base_valid(const char *url, char *why, size_t whylen)
 {
-	char h[RES_MEETING_BASE_MAX + 1];
-	return base_parse(url, h, why, whylen);
+	return urlcheck_outbound(url, RES_MEETING_BASE_MAX, URLCHECK_NO_QUERY, NULL, 0, why,
+	                         whylen);
 }
 
 bool res_meeting_secret_valid(const char *secret, char *why, size_t whylen)
@@ -94,7 +42,8 @@ bool res_meeting_secret_valid(const char *secret, char *why, size_t whylen)
 bool res_meeting_init(const char *base_url, const char *id, const char *secret)
 {
 	char why[128];
-	if (!base_parse(base_url, host, why, sizeof why)) {
+	if (!urlcheck_outbound(base_url, RES_MEETING_BASE_MAX, URLCHECK_NO_QUERY, host, sizeof host,
+	                       why, sizeof why)) {
 		log_error("JITSI_BASE_URL %s", why);
 		return false;
 	}

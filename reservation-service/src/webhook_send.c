@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -21,63 +20,14 @@
 #include "httpparse.h"
 #include "jsonx.h"
 #include "repo_webhooks.h"
+#include "urlcheck.h"
 
 #define WEBHOOK_CONNECT_TIMEOUT_MS 5000
 #define WEBHOOK_USER_AGENT "meeting-rooms-webhooks/1"
 
-/* Copies the URL part into buf (or "" when absent); true when present. */
-static bool url_part(CURLU *u, CURLUPart part, char *buf, size_t size)
-{
-	char *v = NULL;
-	bool present = curl_url_get(u, part, &v, 0) == CURLUE_OK;
-	snprintf(buf, size, "%s", present ? v : "");
-	curl_free(v);
-	return present;
-}
-
-/* Parses url; scheme and host (RES_WEBHOOK_URL_MAX bytes each) receive its parts.  false and
- * why when it breaks a rule of res_webhook_url_valid. */
-static bool url_parse(const char *url, char *scheme, char *host, char *why, size_t whylen)
-{
-	CURLU *u = curl_url();
-	char part[RES_WEBHOOK_URL_MAX];
-	bool ok = false;
-	if (!u)
-		return false;
-	if (strlen(url) > RES_WEBHOOK_URL_MAX) {
-		snprintf(why, whylen, "must be at most %d bytes long", RES_WEBHOOK_URL_MAX);
-		goto out;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    !url_part(u, CURLUPART_SCHEME, scheme, RES_WEBHOOK_URL_MAX) ||
-	    !url_part(u, CURLUPART_HOST, host, RES_WEBHOOK_URL_MAX) || !host[0]) {
-		snprintf(why, whylen, "must be an absolute http(s) URL");
-		goto out;
-	}
-	if (url_part(u, CURLUPART_USER, part, sizeof part) ||
-	    url_part(u, CURLUPART_PASSWORD, part, sizeof part)) {
-		snprintf(why, whylen, "must not carry a user name or password");
-		goto out;
-	}
-	if (url_part(u, CURLUPART_FRAGMENT, part, sizeof part)) {
-		snprintf(why, whylen, "must not carry a fragment");
-		goto out;
-	}
-	if (strcasecmp(scheme, "https") != 0 &&
-	    !(strcasecmp(scheme, "http") == 0 && httpparse_host_loopback(host))) {
-		snprintf(why, whylen, "must use https (http only for a loopback host)");
-		goto out;
-	}
-	ok = true;
-out:
-	curl_url_cleanup(u);
-	return ok;
-}
-
 bool res_webhook_url_valid(const char *url, char *why, size_t whylen)
 {
-	char scheme[RES_WEBHOOK_URL_MAX], host[RES_WEBHOOK_URL_MAX];
-	return url_parse(url, scheme, host, why, whylen);
+	return urlcheck_outbound(url, RES_WEBHOOK_URL_MAX, 0, NULL, 0, why, whylen);
 }
 
 /* The kinds of address, for res_webhook_address_refused. */
@@ -335,7 +285,7 @@ void res_webhook_send(const struct deliver_item *item, void *arg, struct deliver
 {
 	struct send_ctx ctx = {arg, item, false, 0, ""};
 	char url[RES_WEBHOOK_URL_MAX + 1], secret[RES_WEBHOOK_SECRET_MAX * 4 + 1];
-	char scheme[RES_WEBHOOK_URL_MAX], host[RES_WEBHOOK_URL_MAX], why[128];
+	char host[RES_WEBHOOK_URL_MAX + 1], why[128];
 	bool found;
 	enum db_status st = res_repo_webhook_target(item->session, item->target, &found, url,
 	                                            sizeof url, secret, sizeof secret);
@@ -347,7 +297,7 @@ void res_webhook_send(const struct deliver_item *item, void *arg, struct deliver
 		fail(out, DELIVER_PERMANENT, 0, "the webhook was deleted");
 		goto out;
 	}
-	if (!url_parse(url, scheme, host, why, sizeof why)) {
+	if (!urlcheck_outbound(url, RES_WEBHOOK_URL_MAX, 0, host, sizeof host, why, sizeof why)) {
 		char msg[160];
 		snprintf(msg, sizeof msg, "url %s", why);
 		fail(out, DELIVER_PERMANENT, 0, msg);

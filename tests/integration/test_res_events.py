@@ -1,6 +1,5 @@
 """reservation-service as a consumer of room_events and user_events and a producer of
 reservation_events (docs/events.md), through the real room-service, user-service and broker."""
-import datetime
 import json
 import re
 import uuid
@@ -14,6 +13,7 @@ from harness import (
     res_db_query,
     res_outbox_unsent,
     reservation_events,
+    utc_at,
     wait_known_room,
     wait_room_events,
     wait_until,
@@ -22,10 +22,7 @@ from harness import (
 RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 
-def at(days, hour, minute=0):
-    t = datetime.datetime.now(datetime.UTC).replace(
-        hour=hour, minute=minute, second=0, microsecond=0) + datetime.timedelta(days=days)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+at = utc_at  # at(days, hour, minute=0): that UTC time, days after today
 
 
 def employee_headers(stack, prefix="ev"):

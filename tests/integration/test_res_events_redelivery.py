@@ -15,6 +15,7 @@ from harness import (
     res_db_query,
     res_outbox_unsent,
     reservation_events,
+    utc_at,
     wait_known_room,
     wait_until,
 )
@@ -22,10 +23,7 @@ from harness import (
 PARTITIONS = 3  # kafka/kafka.sh creates every topic with 3 partitions
 
 
-def at(days, hour, minute=0):
-    t = datetime.datetime.now(datetime.UTC).replace(
-        hour=hour, minute=minute, second=0, microsecond=0) + datetime.timedelta(days=days)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+at = utc_at  # at(days, hour, minute=0): that UTC time, days after today
 
 
 def employee_headers(stack, prefix="re"):
