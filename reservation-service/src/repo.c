@@ -717,15 +717,3 @@ enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
 	}
 	return db_commit();
 }
-
-enum db_status res_repo_mail_enabled(bool on)
-{
-	const char *params[] = {on ? "true" : "false"};
-	return db_write(
-		NULL,
-		"INSERT INTO mail_settings (enabled) VALUES ($1::boolean) "
-		"ON CONFLICT (one) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now() "
-		/* updated_at: when it last changed (a restart with the same setting writes nothing). */
-		"WHERE mail_settings.enabled IS DISTINCT FROM EXCLUDED.enabled",
-		1, params);
-}
