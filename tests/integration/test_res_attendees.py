@@ -22,6 +22,7 @@ from harness import (
     operator_token,
     res_db_query,
     shift,
+    superuser_sql,
     utc_at,
 )
 
@@ -194,16 +195,7 @@ def test_bad_role_is_400_naming_role(res_url, people):
     assert_error(r, 400, "bad_request", detail="role")
 
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
 LOGGED = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (LOG|DETAIL):  (.*)$")
-
-
-def superuser_sql(pg, sql):
-    out = subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-XAtq", "-v",
-                          "ON_ERROR_STOP=1", "-h", pg.dir, "-p", str(pg.port), "-d", "postgres",
-                          "-c", sql], capture_output=True, text=True, timeout=60, cwd="/")
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
 def statement_sent(stack, request, marker):
