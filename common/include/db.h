@@ -114,6 +114,12 @@ void db_thread_close(void);
  * transaction it never retries, and when the transaction's connection is gone it answers
  * DB_UNAVAILABLE rather than run the statement on a new session outside the transaction. */
 enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params);
+/* The same, but never prepared: planned for its parameters at every run.  For a read whose best
+ * plan depends on the values, where a prepared statement's generic plan (which PostgreSQL may
+ * settle on after five runs) would be far worse for some of them (e.g. a rare value of a GIN
+ * condition next to an ORDER BY that an index returns in order). */
+enum db_status db_exec_planned(PGresult **res, const char *sql, int nparams,
+                               const char *const *params);
 /* The same on a connection from db_open() (borrowed; one thread at a time), unprepared
  * (PQexecParams), and it never closes, replaces or retries it: after a failure the caller decides what the session is still worth
  * (libpq may keep calling a connection OK that the server has already ended). */

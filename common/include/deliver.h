@@ -93,6 +93,14 @@ struct deliver_config {
 	long long send_timeout_ms; /* the longest send (the callback's own timeout) */
 	long long poll_ms;         /* the pause when nothing is due; 0 = DELIVER_POLL_MS */
 	void (*thread_exit)(void); /* called on each sender thread as it ends; may be NULL */
+	/* Liveness (may be NULL): every heartbeat_ms, whichever sender is between two sends first
+	 * calls heartbeat(session, heartbeat_arg) on its own session (no transaction open), so
+	 * that a record of "these senders run" stays fresh while any of them can take work; the
+	 * first call comes as the senders start.  Returns false when the session failed (it is
+	 * then opened again). */
+	bool (*heartbeat)(PGconn *session, void *heartbeat_arg);
+	void *heartbeat_arg;
+	long long heartbeat_ms;
 };
 
 #define DELIVER_POLL_MS 250

@@ -41,8 +41,9 @@ void ical_prop(struct ical_text *t, const char *name, const char *value);
 /* A whole line "name:" + value as TEXT (ical_escaped). */
 void ical_prop_text(struct ical_text *t, const char *name, const char *value);
 /* A whole CAL-ADDRESS line (ORGANIZER, ATTENDEE): name, params as written (";RSVP=TRUE" or
- * NULL), ";CN=" + cn quoted (NULL or "": none; a DQUOTE in it written as ', a control character
- * as a space: a quoted parameter value can hold neither), ":mailto:" + addr.  addr must be a
+ * NULL), ";CN=" + cn quoted (NULL or "": none) with RFC 6868's encoding (a DQUOTE as ^', a line
+ * break as ^n, ^ as ^^; another control character, which a parameter value cannot hold, as a
+ * space), ":mailto:" + addr.  addr must be a
  * valid mailbox (mail_address_valid: nothing in it needs escaping). */
 void ical_prop_cal_address(struct ical_text *t, const char *name, const char *params,
                            const char *cn, const char *addr);

@@ -105,6 +105,8 @@ void mail_html_escape(struct jsonx_text *out, const char *s);
  * whatever the locale). */
 void mail_date(long long secs, char out[MAIL_DATE_LEN]);
 
+struct mail_result;
+
 /* How to reach the SMTP server; strings borrowed. */
 struct mail_smtp {
 	const char *url;      /* smtp://host[:port][/ehlo-name] or smtps://… */
@@ -113,6 +115,11 @@ struct mail_smtp {
 	const char *from;     /* the envelope sender (MAIL FROM), a valid mailbox */
 	long timeout_ms;      /* the whole transaction, connecting at most 10 s of it; 0:
 	                         MAIL_TIMEOUT_DEFAULT */
+	/* Told the result of every send that was attempted (not of one refused as MAIL_INVALID),
+	 * on the sending thread, before mail_send returns: for a service's health and metrics
+	 * (e.g. the relay refusing us).  NULL: nobody.  arg is observe_arg. */
+	void (*observe)(const struct mail_result *res, void *arg);
+	void *observe_arg;
 };
 
 /* True when url is smtp:// or smtps:// with a host (and nothing but an optional EHLO name as
@@ -122,15 +129,49 @@ bool mail_smtp_url_valid(const char *url, bool *loopback);
 
 enum mail_status {
 	MAIL_SENT,      /* the server accepted the message (250 after DATA) */
-	MAIL_TEMPORARY, /* try again later: a 4xx reply, no connection, a timeout, a TLS failure */
-	MAIL_PERMANENT, /* do not retry: a 5xx reply (recipient or sender refused, AUTH refused) */
+	MAIL_TEMPORARY, /* try again later: a 4xx reply, no connection, a timeout, a TLS failure, or
+	                   the server refusing us rather than the recipient (relay, below) */
+	MAIL_PERMANENT, /* do not retry: a 5xx reply to this recipient or to this message */
 	MAIL_INVALID,   /* refused before any network: bad URL, sender or recipient address */
 };
 
+/* How far an SMTP transaction got: the last command written (RFC 5321 4.1.1), or the
+ * connection and greeting before any. */
+enum mail_step {
+	MAIL_STEP_CONNECT,   /* connecting, TLS of smtps://, the server's greeting */
+	MAIL_STEP_HELLO,     /* EHLO (or HELO) */
+	MAIL_STEP_STARTTLS,  /* STARTTLS and the TLS handshake after it */
+	MAIL_STEP_AUTH,      /* AUTH and its exchange */
+	MAIL_STEP_SENDER,    /* MAIL FROM */
+	MAIL_STEP_RECIPIENT, /* RCPT TO */
+	MAIL_STEP_DATA,      /* DATA, the message and its end */
+};
+
+/* The step's name for logs and metric labels: "connect", "hello", "starttls", "auth",
+ * "sender", "recipient", "data" (a static string). */
+const char *mail_step_name(enum mail_step step);
+
+/* How a send that failed counts.  step: how far it got; smtp_code: the server's last reply (0:
+ * none); client_refused: libcurl gave up on its own before the message over something the
+ * configuration decides (the login: no mechanism in common or the credentials refused; TLS:
+ * STARTTLS not offered, a certificate not trusted).
+ * *relay (may be NULL) receives whether the fault is on our side of the conversation — the
+ * server refusing this client, its login or its sender address (a 5xx before RCPT TO, or 530
+ * "authentication required" anywhere), or client_refused — which an operator fixes in the
+ * configuration (SMTP_URL, SMTP_USER/SMTP_PASSWORD, SMTP_FROM) or at the relay: such a failure
+ * is MAIL_TEMPORARY, so that the messages wait for the fix instead of failing for good.  Else a
+ * 5xx reply (to RCPT TO, DATA or the message: about this recipient or this message) is
+ * MAIL_PERMANENT, and anything else (a 4xx, no reply: no connection, a timeout) MAIL_TEMPORARY
+ * (RFC 5321 4.2.1).  Pure. */
+enum mail_status mail_failure_status(enum mail_step step, long smtp_code, bool client_refused,
+                                     bool *relay);
+
 struct mail_result {
 	enum mail_status status;
-	long smtp_code;   /* the server's last reply code (250, 451, 550…), 0 when none */
-	char detail[256]; /* why, for the log (curl's message; never the message or password) */
+	long smtp_code;      /* the server's last reply code (250, 451, 550…), 0 when none */
+	enum mail_step step; /* how far the transaction got */
+	bool relay;          /* a failure on our side (mail_failure_status), not the recipient's */
+	char detail[256];    /* why, for the log (curl's message; never the message or password) */
 };
 
 /* Sends msg[0..len) (mail_build's text) to the envelope recipients rcpt[0..n) (valid

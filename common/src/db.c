@@ -629,15 +629,15 @@ static enum db_status db_failed(PGconn *c, const PGresult *r, bool reused, bool 
 	return st;
 }
 
-/* Runs one statement on c, prepared when c is slot s's (s NULL: a dedicated session, unnamed).
- * A broken session of the slot is closed here. */
-static enum db_status db_exec_once(struct db_slot *s, PGconn *c, PGresult **out, const char *sql,
-                                   int nparams, const char *const *params)
+/* Runs one statement on c, prepared when c is slot s's and prepare is true (else unnamed).  A
+ * broken session of the slot is closed here. */
+static enum db_status db_exec_once(struct db_slot *s, bool prepare, PGconn *c, PGresult **out,
+                                   const char *sql, int nparams, const char *const *params)
 {
-	char name[DB_STMT_NAME_LEN];
+	char name[DB_STMT_NAME_LEN] = "";
 	bool reused = false, lost = false;
 	PGresult *res = NULL;
-	if (db_prepare(s, c, sql, nparams, name, &reused, &res))
+	if (!prepare || db_prepare(s, c, sql, nparams, name, &reused, &res))
 		res = name[0] ? PQexecPrepared(c, name, nparams, params, NULL, NULL, 0)
 		              : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType est = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -660,7 +660,8 @@ static enum db_status db_exec_once(struct db_slot *s, PGconn *c, PGresult **out,
 	return st;
 }
 
-enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params)
+static enum db_status db_exec_in(bool prepare, PGresult **res, const char *sql, int nparams,
+                                 const char *const *params)
 {
 	PGconn *c = NULL;
 	if (res)
@@ -672,14 +673,25 @@ enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char 
 	enum db_status st = db_slot_conn(&c);
 	if (st == DB_OK) {
 		bool in_tx = PQtransactionStatus(c) != PQTRANS_IDLE;
-		st = db_exec_once(db_tl_slot, c, res, sql, nparams, params);
+		st = db_exec_once(db_tl_slot, prepare, c, res, sql, nparams, params);
 		/* After a database restart the first statement on an old connection fails; outside
 		 * a transaction nothing was lost, so reconnect and try once more. */
 		if (st == DB_UNAVAILABLE && !in_tx && !db_held_conn() && db_slot_conn(&c) == DB_OK)
-			st = db_exec_once(db_tl_slot, c, res, sql, nparams, params);
+			st = db_exec_once(db_tl_slot, prepare, c, res, sql, nparams, params);
 	}
 	db_pool_release(); /* unless a transaction is open */
 	return st;
+}
+
+enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char *const *params)
+{
+	return db_exec_in(true, res, sql, nparams, params);
+}
+
+enum db_status db_exec_planned(PGresult **res, const char *sql, int nparams,
+                               const char *const *params)
+{
+	return db_exec_in(false, res, sql, nparams, params);
 }
 
 enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparams,
@@ -687,7 +699,7 @@ enum db_status db_exec_on(PGconn *c, PGresult **res, const char *sql, int nparam
 {
 	if (res)
 		*res = NULL;
-	return db_exec_once(NULL, c, res, sql, nparams, params);
+	return db_exec_once(NULL, false, c, res, sql, nparams, params);
 }
 
 /* ---- transactions and writes ----

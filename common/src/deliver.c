@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,7 @@ struct deliver {
 	struct deliver_config c;
 	long long lease_ms; /* send_timeout_ms + DELIVER_LEASE_MARGIN_MS */
 	_Atomic bool stop;
+	_Atomic long long next_beat_ms; /* monotonic: when the next heartbeat is due */
 	int nthreads;
 	struct deliver_sender senders[DELIVER_MAX_THREADS];
 };
@@ -472,11 +474,29 @@ out:
 	return rc;
 }
 
+/* The heartbeat (deliver_config.heartbeat), when due: taken by one sender (the others see the
+ * next due time moved on). */
+static void deliver_beat(struct deliver_sender *s)
+{
+	struct deliver *d = s->d;
+	long long now = timefmt_mono_ms(), due = d->next_beat_ms;
+	if (!d->c.heartbeat || now < due ||
+	    !atomic_compare_exchange_strong(&d->next_beat_ms, &due, now + d->c.heartbeat_ms))
+		return;
+	if ((s->session || (s->session = db_open())) &&
+	    !d->c.heartbeat(s->session, d->c.heartbeat_arg)) {
+		log_warn("%s deliveries: the heartbeat failed", d->c.kind);
+		deliver_end_session(s);
+		d->next_beat_ms = now; /* due again at the next turn */
+	}
+}
+
 static void *deliver_main(void *arg)
 {
 	struct deliver_sender *s = arg;
 	struct deliver *d = s->d;
 	while (!d->stop) {
+		deliver_beat(s);
 		int n = deliver_one(s);
 		if (n > 0)
 			continue;

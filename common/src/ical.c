@@ -126,18 +126,27 @@ void ical_prop_cal_address(struct ical_text *t, const char *name, const char *pa
 	if (params)
 		ical_raw(t, params, strlen(params));
 	if (cn && *cn) {
-		size_t n = strlen(cn);
-		char *q = malloc(n + 1);
+		/* RFC 6868: ^ as ^^, a line break (CRLF, LF or CR) as ^n, " as ^'; any other control
+		 * character, which a parameter value cannot hold at all, as a space. */
+		size_t n = strlen(cn), k = 0;
+		char *q = malloc(2 * n + 1);
 		if (!q) {
 			t->text.failed = true;
 			return;
 		}
 		for (size_t i = 0; i < n; i++) {
 			unsigned char u = (unsigned char)cn[i];
-			q[i] = u == '"' ? '\'' : (u < 0x20 || u == 0x7f) ? ' ' : cn[i];
+			if (u == '^' || u == '"' || u == '\n' || u == '\r') {
+				q[k++] = '^';
+				q[k++] = u == '^' ? '^' : u == '"' ? '\'' : 'n';
+				if (u == '\r' && cn[i + 1] == '\n')
+					i++;
+			} else {
+				q[k++] = u < 0x20 || u == 0x7f ? ' ' : cn[i];
+			}
 		}
 		ical_lit(t, ";CN=\"");
-		ical_raw(t, q, n);
+		ical_raw(t, q, k);
 		ical_lit(t, "\"");
 		free(q);
 	}

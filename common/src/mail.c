@@ -618,6 +618,55 @@ static enum mail_status mail_result_set(struct mail_result *res, enum mail_statu
 	return st;
 }
 
+const char *mail_step_name(enum mail_step step)
+{
+	static const char *const names[] = {"connect", "hello",     "starttls", "auth",
+	                                    "sender",  "recipient", "data"};
+	return (unsigned)step < sizeof names / sizeof names[0] ? names[step] : "connect";
+}
+
+enum mail_status mail_failure_status(enum mail_step step, long smtp_code, bool client_refused,
+                                     bool *relay)
+{
+	bool permanent = smtp_code >= 500 && smtp_code <= 599;
+	bool ours = client_refused || smtp_code == 530 || (permanent && step < MAIL_STEP_RECIPIENT);
+	if (relay)
+		*relay = ours;
+	return permanent && !ours ? MAIL_PERMANENT : MAIL_TEMPORARY;
+}
+
+/* The commands a client writes, in the order RFC 5321 allows them, and the step each starts:
+ * a line moves the step on only to a later one, and AUTH's continuation lines (base64, never
+ * a space or ':') match nothing, so a credential can never be taken for a command. */
+static const struct {
+	const char *prefix;
+	enum mail_step step;
+} mail_commands[] = {
+	{"EHLO ", MAIL_STEP_HELLO},         {"HELO ", MAIL_STEP_HELLO},
+	{"STARTTLS\r", MAIL_STEP_STARTTLS}, {"AUTH ", MAIL_STEP_AUTH},
+	{"MAIL FROM:", MAIL_STEP_SENDER},   {"RCPT TO:", MAIL_STEP_RECIPIENT},
+	{"DATA\r", MAIL_STEP_DATA},
+};
+
+/* libcurl's debug callback (CURLOPT_DEBUGFUNCTION), told every command written: follows the
+ * step.  Nothing is kept or printed (the AUTH lines carry the credentials). */
+static int mail_trace(CURL *h, curl_infotype type, char *data, size_t size, void *userp)
+{
+	enum mail_step *step = userp;
+	(void)h;
+	if (type != CURLINFO_HEADER_OUT)
+		return 0;
+	for (size_t i = 0; i < sizeof mail_commands / sizeof mail_commands[0]; i++) {
+		size_t n = strlen(mail_commands[i].prefix);
+		if (mail_commands[i].step >= *step && size >= n &&
+		    strncasecmp(data, mail_commands[i].prefix, n) == 0) {
+			*step = mail_commands[i].step;
+			break;
+		}
+	}
+	return 0;
+}
+
 enum mail_status mail_send(const struct mail_smtp *cfg, const char *const *rcpt, size_t n,
                            const char *msg, size_t len, struct mail_result *res)
 {
@@ -629,6 +678,8 @@ enum mail_status mail_send(const struct mail_smtp *cfg, const char *const *rcpt,
 	enum mail_status st;
 
 	res->smtp_code = 0;
+	res->step = MAIL_STEP_CONNECT;
+	res->relay = false;
 	if (!mail_smtp_url_valid(cfg->url, &loopback))
 		return mail_result_set(res, MAIL_INVALID,
 		                       "SMTP URL is not smtp:// or smtps://host");
@@ -677,17 +728,26 @@ enum mail_status mail_send(const struct mail_smtp *cfg, const char *const *rcpt,
 	curl_easy_setopt(h, CURLOPT_READDATA, &up);
 	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	/* The commands written tell how far the conversation got (mail_failure_status). */
+	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, mail_trace);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &res->step);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->smtp_code);
 	if (rc == CURLE_OK) {
 		st = mail_result_set(res, MAIL_SENT, "sent");
-		goto out;
+	} else {
+		/* libcurl's own refusals that the configuration decides: the login (no mechanism in
+		 * common, or refused), TLS (STARTTLS not offered or refused, a certificate not
+		 * trusted). */
+		bool client_refused = rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED ||
+		                      rc == CURLE_PEER_FAILED_VERIFICATION;
+		st = mail_failure_status(res->step, res->smtp_code, client_refused, &res->relay);
+		mail_result_set(res, st, *errbuf ? errbuf : curl_easy_strerror(rc));
 	}
-	/* The reply code decides (RFC 5321 4.2.1: 4yz transient, 5yz permanent); without one
-	 * (no connection, a timeout, TLS failing) the fault may pass: try again. */
-	st = res->smtp_code >= 500 && res->smtp_code <= 599 ? MAIL_PERMANENT : MAIL_TEMPORARY;
-	mail_result_set(res, st, *errbuf ? errbuf : curl_easy_strerror(rc));
+	if (cfg->observe)
+		cfg->observe(res, cfg->observe_arg);
 out:
 	curl_slist_free_all(to);
 	curl_easy_cleanup(h);

@@ -1,6 +1,8 @@
 /* reservation-service: configuration, wiring, signals, start and stop. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "countof.h"
 #include "deliver.h"
@@ -11,11 +13,14 @@
 #include "kafka.h"
 #include "log.h"
 #include "mail.h"
+#include "mail_watch.h"
 #include "mailer.h"
 #include "meeting.h"
 #include "replay.h"
 #include "repo.h"
+#include "repo_mail.h"
 #include "repo_webhooks.h"
+#include "rnd.h"
 #include "routes.h"
 #include "svc.h"
 #include "webhook_send.h"
@@ -24,6 +29,9 @@
 #define OUTBOX_LOCK_KEY 5002
 #define WEBHOOK_RETRY_MAX_MS 3600000 /* the longest pause between two attempts */
 #define MAIL_RETRY_MAX_MS 3600000
+/* The mail senders' heartbeat (migrations/014_mail_senders.sql, whose 10-minute window it
+ * must stay well within). */
+#define MAIL_SENDER_BEAT_MS 30000
 
 struct reservation_config {
 	struct svc_config common;
@@ -139,7 +147,9 @@ static struct deliver_config mail_queue_config;
 static struct res_mailer mailer;
 static struct deliver *mail_queue;
 static bool mail_on;
-static bool mail_flag_written;
+static bool mail_announced;
+/* This process in mail_senders: host name, process id and a random part. */
+static char mail_instance[RES_MAIL_INSTANCE_MAX];
 static _Atomic bool mail_queue_failed; /* deliver_start failed: /health says so */
 
 /* At the stop signal: a replay still running ends before the drain is over, and so do the
@@ -151,14 +161,43 @@ static void stop_background(void)
 	deliver_signal(mail_queue);
 }
 
+/* The mail senders' heartbeat (deliver_config.heartbeat). */
+static bool mail_beat(PGconn *session, void *arg)
+{
+	(void)arg;
+	return res_repo_mail_beat(session, mail_instance) == DB_OK;
+}
+
+/* Mail is on in the whole deployment while some replica with SMTP_URL runs its senders
+ * (repo_mail.h): this one records itself before it serves, or says what its lack of SMTP_URL
+ * means. */
+static enum db_status mail_announce(void)
+{
+	long long others = 0;
+	enum db_status st = mail_on ? res_repo_mail_beat(NULL, mail_instance)
+	                            : res_repo_mail_senders_alive(mail_instance, &others);
+	if (st != DB_OK)
+		return st;
+	if (mail_on)
+		log_info("mail on: invitations are sent (mail sender %s)", mail_instance);
+	else if (others > 0)
+		log_warn(
+			"mail off here (no SMTP_URL), but %lld mail sender(s) of other replicas run: "
+			"changes made here are invited by mail too, sent by them",
+			others);
+	else
+		log_info(
+			"mail off (no SMTP_URL, and no mail sender runs): no invitation is queued");
+	mail_announced = true;
+	return DB_OK;
+}
+
 static enum db_status after_migrations(void)
 {
-	if (!mail_flag_written) {
-		enum db_status ms = res_repo_mail_enabled(mail_on);
+	if (!mail_announced) {
+		enum db_status ms = mail_announce();
 		if (ms != DB_OK)
 			return ms;
-		mail_flag_written = true;
-		log_info("mail %s", mail_on ? "on: invitations are sent" : "off (no SMTP_URL)");
 	}
 	enum db_status st = res_replay_start(&replay_config, &replay);
 	if (!webhook_queue && db_err_kind(st) != ERR_UNAVAILABLE &&
@@ -195,6 +234,7 @@ static enum health_state mail_senders_check(char *detail, size_t size)
 static const struct health_check checks[] = {
 	{"webhook_senders", false, webhook_senders_check},
 	{"mail_senders", false, mail_senders_check},
+	{"mail_relay", false, res_mail_watch_check},
 };
 
 int main(int argc, char **argv)
@@ -238,7 +278,12 @@ int main(int argc, char **argv)
 	deliver_hours_ms(cfg.mail_retry_hours, &mail_window_ms, why, sizeof why);
 	mail_on = cfg.smtp_url[0] != '\0';
 	mailer = (struct res_mailer){{cfg.smtp_url, cfg.smtp_user, cfg.smtp_password, cfg.smtp_from,
-	                              (long)cfg.mail_timeout_ms}};
+	                              (long)cfg.mail_timeout_ms, res_mail_watch_observe, NULL}};
+	char host[64] = "", *nonce = rnd_name32(6);
+	gethostname(host, sizeof host - 1);
+	snprintf(mail_instance, sizeof mail_instance, "%s/%ld/%s", host, (long)getpid(),
+	         nonce ? nonce : "x");
+	free(nonce);
 	mail_queue_config = (struct deliver_config){
 		.kind = RES_MAIL_KIND,
 		.send = res_mail_send,
@@ -248,6 +293,8 @@ int main(int argc, char **argv)
 		.retry_max_ms = MAIL_RETRY_MAX_MS,
 		.retry_window_ms = mail_window_ms,
 		.send_timeout_ms = cfg.mail_timeout_ms,
+		.heartbeat = mail_beat,
+		.heartbeat_ms = MAIL_SENDER_BEAT_MS,
 	};
 	const struct sweep_table sweeps[] = {
 		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
@@ -280,6 +327,10 @@ int main(int argc, char **argv)
 	res_replay_stop(replay);
 	deliver_stop(webhook_queue);
 	deliver_stop(mail_queue);
+	/* Stopped cleanly: this replica's senders no longer count for mail being on. */
+	if (mail_queue && res_repo_mail_gone(mail_instance) != DB_OK)
+		log_warn("mail sender %s could not be removed from mail_senders (it expires)",
+		         mail_instance);
 	svc_exit(&reservation_config_table, &cfg);
 	return rc;
 }

@@ -152,8 +152,4 @@ enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
  * $2 keys stored more than $1 seconds ago.  A retry with such a key is then a new request. */
 extern const char res_repo_sweep_idempotency_keys_sql[];
 
-/* Records whether mail is on (SMTP_URL set) in mail_settings, which the outbox's mail trigger
- * reads (migrations/009_mail.sql): when off, no invitation is queued. */
-enum db_status res_repo_mail_enabled(bool on);
-
 #endif

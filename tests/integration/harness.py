@@ -70,6 +70,19 @@ class Postgres:
         return f"{self.url}/{db}"
 
 
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+def superuser_sql(pg, sql):
+    """Runs sql as the postgres superuser on pg (a Postgres) over its socket, in the postgres
+    database; returns psql's unaligned output."""
+    out = subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-XAtq", "-v",
+                          "ON_ERROR_STOP=1", "-h", pg.dir, "-p", str(pg.port), "-d", "postgres",
+                          "-c", sql], capture_output=True, text=True, timeout=60, cwd="/")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
 class Oidc:
     def __init__(self, workdir):
         self.dir = os.path.join(workdir, "oidc")

@@ -83,7 +83,8 @@ def calendar_of(mailpit, mid):
 
 def test_invitation_arrives_with_every_header_and_part(mailbox):
     res = send(mailbox, invitation(), RCPT + ["hidden@example.com"])
-    assert res == {"status": "sent", "smtp_code": 250, "detail": "sent"}, res
+    assert res == {"status": "sent", "smtp_code": 250, "detail": "sent", "step": "data",
+                   "relay": False}, res
     [summary] = mailbox.wait_messages(1)
     m = mailbox.message(summary["ID"])
     assert m["Subject"] == "Einladung: Größenplanung im Raum „Blau“ — Dienstag, 1. Dezember 10:00"
@@ -206,30 +207,39 @@ def test_rejected_recipient_is_permanent(mailbox):
     assert mailbox.messages() == []
 
 
-@pytest.mark.parametrize("where, code, status", [
-    ("recipient", 451, "temporary"),
-    ("sender", 421, "temporary"),
-    ("recipient", 452, "temporary"),
-    ("sender", 554, "permanent"),
-    ("recipient", 553, "permanent"),
+@pytest.mark.parametrize("where, code, status, relay", [
+    ("recipient", 451, "temporary", False),
+    ("sender", 421, "temporary", False),
+    ("recipient", 452, "temporary", False),
+    # A 5xx to MAIL FROM refuses our sender, not this recipient (review 14c M4): it waits for
+    # the configuration (SMTP_FROM, the relay) to be fixed.
+    ("sender", 554, "temporary", True),
+    ("sender", 550, "temporary", True),
+    ("sender", 530, "temporary", True),
+    ("recipient", 553, "permanent", False),
+    ("recipient", 550, "permanent", False),
 ])
-def test_reply_code_decides(mailbox, where, code, status):
+def test_reply_code_decides(mailbox, where, code, status, relay):
     with mailbox.chaos(**{where: code}):
         res = send(mailbox, invitation(), ["joerg@example.com"])
     assert res["status"] == status and res["smtp_code"] == code, res
+    assert res["relay"] is relay and res["step"] == where, res
     assert send(mailbox, invitation(), ["joerg@example.com"])["status"] == "sent"
     assert len(mailbox.wait_messages(1)) == 1
 
 
 def test_auth_on_loopback(mailbox):
-    """User and password are sent (AUTH) and accepted; a 535 refusal is permanent."""
+    """User and password are sent (AUTH) and accepted; a 535 refusal is temporary (our login,
+    fixed in the configuration: review 14c M4), never a credential in the detail."""
     res = send(mailbox, invitation(), ["joerg@example.com"], user="rooms", password="s3cret")
     assert res["status"] == "sent", res
     [summary] = mailbox.wait_messages(1)
     assert mailbox.message(summary["ID"])["Username"] == "rooms"
     with mailbox.chaos(authentication=535):
         res = send(mailbox, invitation(), ["joerg@example.com"], user="rooms", password="x")
-    assert res["status"] == "permanent" and res["smtp_code"] == 535, res
+    assert res["status"] == "temporary" and res["smtp_code"] == 535, res
+    assert res["relay"] is True and res["step"] == "auth", res
+    assert "s3cret" not in res["detail"] and "cm9vbXM" not in res["detail"], res
 
 
 def test_connection_refused_is_temporary(mailbox):
@@ -311,7 +321,7 @@ def test_starttls_required_unless_loopback(mailbox):
         fake.thread.join(5)
     finally:
         fake.close()
-    assert res["status"] == "temporary", res
+    assert res["status"] == "temporary" and res["relay"] is True, res  # a configuration fault
     assert fake.commands and fake.commands[0].upper().startswith("EHLO"), fake.commands
     assert not any(c.upper().startswith(("MAIL", "RCPT", "AUTH", "DATA")) for c in fake.commands), \
         fake.commands

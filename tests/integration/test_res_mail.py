@@ -223,25 +223,6 @@ def test_user_deletion_sends_cancellations(res_url, user_url, mailpit, organizer
     assert str(cal["METHOD"]) == "CANCEL"
 
 
-def test_mail_off_queues_nothing(res_url, stack, organizer, guests, berlin):
-    """Without SMTP_URL the service writes mail_settings.enabled = false at start; the trigger
-    then queues no invitation (set here by hand for the one booking, and restored)."""
-    headers, _ = organizer
-    day = ahead(10)
-    res_db_query(stack.pg, "UPDATE mail_settings SET enabled = false")
-    try:
-        res = booked(res_url, headers, berlin["id"], local(day, 9), local(day, 10),
-                     attendees=guests)
-    finally:
-        res_db_query(stack.pg, "UPDATE mail_settings SET enabled = true")
-    assert res_db_query(stack.pg, "SELECT count(*) FROM deliveries WHERE kind = 'mail' "
-                                  "AND key = %s", str(res["id"])) == [(0,)]
-    assert requests.delete(f"{res_url}/reservations/{res['id']}", headers=headers,
-                           timeout=10).status_code == 204
-    assert res_db_query(stack.pg, "SELECT count(*) FROM deliveries WHERE kind = 'mail' "
-                                  "AND key = %s", str(res["id"])) == [(3,)]
-
-
 # ---- a series: one invitation, not one per occurrence ----
 
 def test_series_sends_one_invitation_with_its_rule(res_url, mailpit, organizer, guests, berlin):
@@ -346,41 +327,6 @@ def test_no_header_can_be_injected(res_url, stack, mailpit, guests, berlin):
 
 
 # ---- faults ----
-
-def test_mailpit_down_during_bookings_loses_nothing_and_never_slows_the_api(
-        res_url, mailpit, organizer, pool):
-    headers, org = organizer
-    room = pool.take(capacity=10)
-    tag = uuid.uuid4().hex[:8]
-    day = ahead(11)
-    mailpit.stop()
-    try:
-        slowest = 0.0
-        booked_ids, guests = [], []
-        for i in range(6):
-            guest = f"fault{i}-{tag}@example.org"
-            t0 = time.monotonic()
-            res = booked(res_url, headers, room["id"], local(day, 8 + i), local(day, 9 + i),
-                         purpose=f"Fault {i}", attendees=[guest])
-            slowest = max(slowest, time.monotonic() - t0)
-            booked_ids.append(res["id"])
-            guests.append(guest)
-        time.sleep(10)  # Mailpit away for a while: the senders retry, the API is not involved
-        t0 = time.monotonic()
-        booked(res_url, headers, room["id"], local(day, 20), local(day, 21), purpose="Late")
-        slowest = max(slowest, time.monotonic() - t0)
-    finally:
-        mailpit.start()
-    assert slowest < 1.0, f"a booking took {slowest:.2f} s while SMTP was down"
-    for guest, rid in zip(guests, booked_ids, strict=True):
-        [one] = inbox(mailpit, guest, 1, timeout=30)
-        assert f"reservation-{rid}-v1-" in parsed(mailpit, one)[0]["Message-ID"]
-    assert settle(mailpit, guests) == {g: 1 for g in guests}
-    ids = mailpit.messages(f'to:"{org}"')
-    mine = [m for m in ids if m["Subject"].startswith("Invitation: Fault ")]
-    assert sorted(m["Subject"].split(" @ ")[0] for m in mine) == \
-        [f"Invitation: Fault {i}" for i in range(6)]
-
 
 def test_a_permanent_refusal_is_recorded_and_not_retried(res_url, stack, mailpit, organizer,
                                                           pool):

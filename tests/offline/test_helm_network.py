@@ -339,6 +339,25 @@ def test_smtp_egress_only_with_mail_on(helm, variants):
         "ports": [{"port": 587, "protocol": TCP}, {"port": 465, "protocol": TCP}]}]
 
 
+@pytest.mark.parametrize("url, port", [
+    ("smtp://relay.example.com", 25),
+    ("smtp://relay.example.com:2525", 2525),
+    ("smtp://[2001:db8::25]:2526", 2526),
+    ("SMTPS://relay.example.com", 465),
+    ("smtp://relay.example.com:587/rooms.example.com", 587),
+])
+def test_smtp_egress_follows_the_url_port(helm, url, port):
+    """The port of config.SMTP_URL is open whatever networkPolicy.smtpEgress.ports lists
+    (review 14c L6: a relay on 25 or 2525 otherwise timed out for MAIL_RETRY_HOURS), once."""
+    r = helm.template(sets=(("config.SMTP_URL", url), ("config.SMTP_FROM", "rooms@example.com"),
+                            ("networkPolicy.smtpEgress.ports[0]", Literal("587"))))
+    assert r.returncode == 0, r.stderr
+    egress = r.get("NetworkPolicy", f"{RELEASE}-reservation-service")["spec"]["egress"]
+    smtp = [e for e in egress if {p["port"] for p in e["ports"]} & {587}]
+    want = [587] if port == 587 else [587, port]
+    assert [[p["port"] for p in e["ports"]] for e in smtp] == [want], egress
+
+
 def test_external_targets_can_be_narrowed(helm, external_values_file):
     brokers = "k1.internal:9094\\,k2.internal:9094\\,k3.internal"
     r = helm.template((env_file("production"), external_values_file),

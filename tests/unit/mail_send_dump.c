@@ -181,8 +181,9 @@ int main(void)
 	};
 	struct mail_result res;
 	mail_send(&cfg, rcpt, n, msg.data, msg.len, &res);
-	out = json_pack("{s:s, s:I, s:s}", "status", status_name(res.status), "smtp_code",
-	                (json_int_t)res.smtp_code, "detail", res.detail);
+	out = json_pack("{s:s, s:I, s:s, s:s, s:b}", "status", status_name(res.status), "smtp_code",
+	                (json_int_t)res.smtp_code, "detail", res.detail, "step",
+	                mail_step_name(res.step), "relay", res.relay);
 print:
 	if (out) {
 		char *line = json_dumps(out, JSON_COMPACT);

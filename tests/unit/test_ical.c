@@ -150,6 +150,36 @@ static void test_escape_not_split(void **state)
 	}
 }
 
+/* Review 14c L9: a CN keeps the name as written, in RFC 6868's encoding (^' ^n ^^), and no
+ * value can end the parameter or the line. */
+static void test_cal_address_cn(void **state)
+{
+	(void)state;
+	struct {
+		const char *cn, *want;
+	} cases[] = {
+		{"Ann \"The Boss\" Smith",
+	         "ATTENDEE;RSVP=TRUE;CN=\"Ann ^'The Boss^' Smith\":mailto:a@example.com"},
+		{"a^b^^", "ATTENDEE;RSVP=TRUE;CN=\"a^^b^^^^\":mailto:a@example.com"},
+		{"two\r\nlines\nand\rmore",
+	         "ATTENDEE;RSVP=TRUE;CN=\"two^nlines^nand^nmore\":mailto:a@example.com"},
+		{"tab\there\x7f", "ATTENDEE;RSVP=TRUE;CN=\"tab here \":mailto:a@example.com"},
+		{"A\"B:C;D,E\r\nATTENDEE:mailto:x@evil.com",
+	         "ATTENDEE;RSVP=TRUE;CN=\"A^'B:C;D,E^nATTENDEE:mailto:x@evil.com\":mailto:a@example.com"},
+		{"Jürgen", "ATTENDEE;RSVP=TRUE;CN=\"Jürgen\":mailto:a@example.com"},
+		{"", "ATTENDEE;RSVP=TRUE:mailto:a@example.com"},
+	};
+	for (size_t i = 0; i < countof(cases); i++) {
+		struct ical_text t = {0};
+		ical_prop_cal_address(&t, "ATTENDEE", ";RSVP=TRUE", cases[i].cn, "a@example.com");
+		assert_false(t.text.failed);
+		char *line = unfold_checked(t.text.data);
+		assert_string_equal(line, cases[i].want);
+		free(line);
+		ical_text_free(&t);
+	}
+}
+
 static void test_datetimes(void **state)
 {
 	(void)state;
@@ -599,17 +629,12 @@ static int zonedir_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fold_ascii),
-		cmocka_unit_test(test_fold_utf8),
-		cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_escape_not_split),
-		cmocka_unit_test(test_datetimes),
-		cmocka_unit_test(test_vtimezone),
-		cmocka_unit_test(test_vtimezone_refused),
-		cmocka_unit_test(test_series_berlin),
-		cmocka_unit_test(test_series_rule_forms),
-		cmocka_unit_test(test_series_rdate),
-		cmocka_unit_test(test_series_refused),
+		cmocka_unit_test(test_fold_ascii),     cmocka_unit_test(test_fold_utf8),
+		cmocka_unit_test(test_escape),         cmocka_unit_test(test_escape_not_split),
+		cmocka_unit_test(test_cal_address_cn), cmocka_unit_test(test_datetimes),
+		cmocka_unit_test(test_vtimezone),      cmocka_unit_test(test_vtimezone_refused),
+		cmocka_unit_test(test_series_berlin),  cmocka_unit_test(test_series_rule_forms),
+		cmocka_unit_test(test_series_rdate),   cmocka_unit_test(test_series_refused),
 	};
 	return cmocka_run_group_tests(tests, zonedir_setup, zonedir_teardown);
 }

@@ -813,7 +813,8 @@ static void test_send_invalid(void **state)
 	struct mail_result res;
 	const char *rcpt[] = {"bob@example.com"};
 	const char *evil[] = {"bob@example.com>\r\nRCPT TO:<eve@example.com"};
-	struct mail_smtp cfg = {"smtp://127.0.0.1:1", NULL, NULL, "rooms@example.com", 1000};
+	struct mail_smtp cfg = {
+		"smtp://127.0.0.1:1", NULL, NULL, "rooms@example.com", 1000, NULL, NULL};
 	assert_int_equal(mail_send(&cfg, evil, 1, "x", 1, &res), MAIL_INVALID);
 	assert_int_equal(res.status, MAIL_INVALID);
 	assert_int_equal(mail_send(&cfg, rcpt, 0, "x", 1, &res), MAIL_INVALID);
@@ -823,6 +824,63 @@ static void test_send_invalid(void **state)
 	cfg.url = "http://127.0.0.1:1";
 	assert_int_equal(mail_send(&cfg, rcpt, 1, "x", 1, &res), MAIL_INVALID);
 	assert_int_equal(res.smtp_code, 0);
+}
+
+/* Review 14c M4: a refusal of our side of the conversation (the relay refusing this client,
+ * its login, its sender address, TLS) waits for the configuration to be fixed; a refusal of the
+ * recipient or of the message is final; no reply or a 4xx passes. */
+static void test_failure_status(void **state)
+{
+	(void)state;
+	struct {
+		enum mail_step step;
+		long code;
+		bool client_refused;
+		enum mail_status status;
+		bool relay;
+	} cases[] = {
+		/* No connection, a timeout: temporary, nobody's configuration. */
+		{MAIL_STEP_CONNECT, 0, false, MAIL_TEMPORARY, false},
+		/* A greeting of 554 (this client is not served) or 421 (busy). */
+		{MAIL_STEP_CONNECT, 554, false, MAIL_TEMPORARY, true},
+		{MAIL_STEP_CONNECT, 421, false, MAIL_TEMPORARY, false},
+		{MAIL_STEP_HELLO, 550, false, MAIL_TEMPORARY, true},
+		/* STARTTLS not offered (curl refuses after EHLO's 250), or refused. */
+		{MAIL_STEP_HELLO, 250, true, MAIL_TEMPORARY, true},
+		{MAIL_STEP_STARTTLS, 454, true, MAIL_TEMPORARY, true},
+		/* The login: 535 refused, 534 mechanism too weak, 454 temporary. */
+		{MAIL_STEP_AUTH, 535, true, MAIL_TEMPORARY, true},
+		{MAIL_STEP_AUTH, 534, false, MAIL_TEMPORARY, true},
+		{MAIL_STEP_AUTH, 454, false, MAIL_TEMPORARY, false},
+		/* MAIL FROM: 530 authentication required, 550/553 this sender not allowed. */
+		{MAIL_STEP_SENDER, 530, false, MAIL_TEMPORARY, true},
+		{MAIL_STEP_SENDER, 550, false, MAIL_TEMPORARY, true},
+		{MAIL_STEP_SENDER, 553, false, MAIL_TEMPORARY, true},
+		{MAIL_STEP_SENDER, 451, false, MAIL_TEMPORARY, false},
+		/* RCPT TO: this recipient; 530 still means the login is missing. */
+		{MAIL_STEP_RECIPIENT, 550, false, MAIL_PERMANENT, false},
+		{MAIL_STEP_RECIPIENT, 553, false, MAIL_PERMANENT, false},
+		{MAIL_STEP_RECIPIENT, 530, false, MAIL_TEMPORARY, true},
+		{MAIL_STEP_RECIPIENT, 451, false, MAIL_TEMPORARY, false},
+		{MAIL_STEP_RECIPIENT, 452, false, MAIL_TEMPORARY, false},
+		/* DATA and the message: refused for good (554 content), or later (451). */
+		{MAIL_STEP_DATA, 554, false, MAIL_PERMANENT, false},
+		{MAIL_STEP_DATA, 552, false, MAIL_PERMANENT, false},
+		{MAIL_STEP_DATA, 451, false, MAIL_TEMPORARY, false},
+		{MAIL_STEP_DATA, 0, false, MAIL_TEMPORARY, false},
+	};
+	for (size_t i = 0; i < countof(cases); i++) {
+		bool relay = !cases[i].relay;
+		enum mail_status st = mail_failure_status(cases[i].step, cases[i].code,
+		                                          cases[i].client_refused, &relay);
+		if (st != cases[i].status || relay != cases[i].relay)
+			fail_msg("%s %ld: status %d relay %d", mail_step_name(cases[i].step),
+			         cases[i].code, (int)st, relay);
+	}
+	assert_int_equal(mail_failure_status(MAIL_STEP_RECIPIENT, 550, false, NULL),
+	                 MAIL_PERMANENT);
+	assert_string_equal(mail_step_name(MAIL_STEP_SENDER), "sender");
+	assert_string_equal(mail_step_name((enum mail_step)99), "connect");
 }
 
 int main(void)
@@ -844,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_calendar_parts),
 		cmocka_unit_test(test_smtp_url),
 		cmocka_unit_test(test_send_invalid),
+		cmocka_unit_test(test_failure_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
