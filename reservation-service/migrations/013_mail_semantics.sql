@@ -3,8 +3,9 @@
 -- functions of 009_mail.sql (res_series_ics_data, res_mail_items, mail_enqueue); the rows already
 -- queued in 009's format stay sendable (mailer.c reads both).
 --
--- - The series' .ics data of a series-level change is stored once (mail_series_data), the
---   recipients' rows refer to it by id ("series_data"), instead of a copy in every row.
+-- - The payload of a series-level change's mails (with the series' .ics data) is stored once
+--   (mail_payloads); the recipients' rows refer to it by id ("shared"), instead of a copy of
+--   the whole series in every row.
 -- - Every occurrence in it carries its version (an override's SEQUENCE is the larger of its
 --   series' and its own) and its attendees when they differ from the series'.
 -- - A per-occurrence mail carries its series' head (zone, first_start, rule, until): mailer.c
@@ -62,18 +63,20 @@ FROM reservation_series s
 WHERE s.id = res_series_ics_data.id
 $$;
 
--- The data of the series mails of one change, once for all their recipients (M3).  Kept while
--- a delivery refers to it; then swept (mailer.h res_mail_sweep_sql).
-CREATE TABLE mail_series_data (
+-- The payload of the series mails of one change (with the series' .ics data), once for all
+-- their recipients (M3): their rows hold {"shared": id} (and what differs for one recipient,
+-- e.g. a removed attendee's method and "removed"), laid over it by mailer.c.  Kept while a
+-- delivery refers to it; then swept (mailer.h res_mail_sweep_sql).
+CREATE TABLE mail_payloads (
     id          bigserial PRIMARY KEY,
-    key         text NOT NULL,          -- "series-<id>"
-    data        json NOT NULL,          -- res_series_ics_data at the change
+    key         text NOT NULL,          -- the deliveries' key ("series-<id>")
+    payload     json NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX mail_series_data_created ON mail_series_data (created_at);
+CREATE INDEX mail_payloads_created ON mail_payloads (created_at);
 -- The sweep asks whether a delivery still refers to a row.
-CREATE INDEX deliveries_mail_series_data ON deliveries ((payload->>'series_data'))
-    WHERE kind = 'mail' AND payload->>'series_data' IS NOT NULL;
+CREATE INDEX deliveries_mail_shared ON deliveries ((payload->>'shared'))
+    WHERE kind = 'mail' AND payload->>'shared' IS NOT NULL;
 
 -- The attendees before a change, for the mails of that change (L4): written by the BEFORE
 -- UPDATE triggers below when a reservation's or series' attendees change while mail is on,
@@ -116,14 +119,24 @@ CREATE FUNCTION mail_attendees_taken(k text) RETURNS text[] LANGUAGE sql VOLATIL
 DELETE FROM mail_attendees_before WHERE tx = txid_current() AND key = k RETURNING attendees
 $$;
 
+-- The lower-cased attendees a change invited: all of them on a create (created), those not in
+-- before otherwise; NULL when the attendees did not change (before NULL).
+CREATE FUNCTION res_mail_added(created boolean, attendees text[], before text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE WHEN created THEN to_jsonb(res_attendees_key(attendees))
+    WHEN before IS NOT NULL THEN to_jsonb(ARRAY(
+        SELECT x FROM unnest(res_attendees_key(attendees)) AS x
+        WHERE x <> ALL (res_attendees_key(before)))) END
+$$;
+
 -- The messages one outbox event asks for (addr, key, payload, ord), as 009's, and:
 --   a reservation event's payload also has start_s, end_s, utc (its times are written in UTC:
 --   one of them is in a repeated hour), series {id, time_zone, head} (res_series_ics_head),
 --   added (lower-cased addresses invited by this change, or null when the attendees did not
 --   change; every one on a create);
---   a series event's payload has series_data (the id of its mail_series_data row) instead of
---   the data itself, added, and cut_s (a cancelled series with confirmed occurrences left:
---   a REQUEST whose rule ends before cut_s);
+--   a series event's rows are {"shared": id}: the payload, stored once in mail_payloads, is
+--   009's with added and cut_s (a cancelled series with confirmed occurrences left: a REQUEST
+--   whose rule ends before cut_s);
 --   each attendee removed by this change gets a CANCEL with removed = true.
 CREATE OR REPLACE FUNCTION res_mail_items(event json)
 RETURNS TABLE (addr text, key text, payload json, ord bigint)
@@ -140,7 +153,8 @@ DECLARE
     before text[];
     organizer text;
     cut bigint;
-    data_id bigint;
+    shared bigint;
+    method text;
     k text;
 BEGIN
     IF r IS NOT NULL THEN
@@ -159,12 +173,12 @@ BEGIN
             seq := greatest(seq, s.version - 1);
         END IF;
         zone := coalesce(s.time_zone, room.time_zone, 'UTC');
+        method := CASE WHEN r->>'status' = 'cancelled' THEN 'CANCEL' ELSE 'REQUEST' END;
         now_list := ARRAY(SELECT json_array_elements_text(r->'attendees'));
         organizer := r->>'organizer_email';
         k := CASE WHEN sid IS NULL THEN r->>'id' ELSE 'series-' || sid END;
         body := jsonb_build_object(
-            'method', CASE WHEN r->>'status' = 'cancelled' THEN 'CANCEL' ELSE 'REQUEST' END,
-            'reservation', r,
+            'method', method, 'reservation', r,
             'room', json_build_object('name', room.name, 'time_zone', room.time_zone),
             'zone', zone,
             'local_start', res_local_text((r->>'start_time')::timestamptz AT TIME ZONE zone),
@@ -177,10 +191,7 @@ BEGIN
                 THEN json_build_object('id', sid, 'time_zone', s.time_zone,
                     'head', res_series_ics_head(sid)) END,
             'sequence', seq, 'reason', r->>'cancel_reason',
-            'added', CASE WHEN (r->>'version')::int = 1 THEN to_jsonb(res_attendees_key(now_list))
-                WHEN before IS NOT NULL THEN to_jsonb(ARRAY(
-                    SELECT x FROM unnest(res_attendees_key(now_list)) x
-                    WHERE x <> ALL (res_attendees_key(before)))) END);
+            'added', res_mail_added((r->>'version')::int = 1, now_list, before));
     ELSIF event->'series' IS NOT NULL THEN
         sid := (event->'series'->>'id')::bigint;
         SELECT * INTO s FROM reservation_series x WHERE x.id = sid;
@@ -197,30 +208,26 @@ BEGIN
                 ))::bigint
             INTO cut FROM reservations r2 WHERE r2.series_id = sid AND r2.status = 'confirmed';
         END IF;
-        INSERT INTO mail_series_data (key, data) VALUES ('series-' || sid,
-            res_series_ics_data(sid)) RETURNING id INTO data_id;
         now_list := s.attendees;
         organizer := s.organizer_email;
         k := 'series-' || sid;
-        body := jsonb_build_object(
-            'method', CASE WHEN s.status = 'cancelled' AND cut IS NULL THEN 'CANCEL'
-                ELSE 'REQUEST' END,
-            'series', event->'series', 'series_data', data_id,
+        method := CASE WHEN s.status = 'cancelled' AND cut IS NULL THEN 'CANCEL' ELSE 'REQUEST' END;
+        INSERT INTO mail_payloads (key, payload) VALUES (k, json_build_object(
+            'method', method, 'series', event->'series', 'series_ics', res_series_ics_data(sid),
             'room', json_build_object('name', room.name, 'time_zone', room.time_zone),
             'organizer_email', s.organizer_email, 'organizer_name', s.organizer_name,
             'attendees', to_json(s.attendees), 'meeting', s.online_meeting,
             'sequence', s.version - 1, 'reason', s.cancel_reason, 'cut_s', cut,
-            'added', CASE WHEN s.version = 1 THEN to_jsonb(res_attendees_key(now_list))
-                WHEN before IS NOT NULL THEN to_jsonb(ARRAY(
-                    SELECT x FROM unnest(res_attendees_key(now_list)) x
-                    WHERE x <> ALL (res_attendees_key(before)))) END);
+            'added', res_mail_added(s.version = 1, now_list, before)))
+        RETURNING id INTO shared;
+        body := jsonb_build_object('shared', shared);
     ELSE
         RETURN;
     END IF;
     RETURN QUERY SELECT m.addr, k, body::json, m.ord
         FROM res_mail_recipients(organizer, now_list) m;
     -- The attendees this change removed: a CANCEL each (RFC 5546 3.2.5), after the others.
-    IF before IS NOT NULL AND body->>'method' = 'REQUEST' THEN
+    IF before IS NOT NULL AND method = 'REQUEST' THEN
         RETURN QUERY SELECT b.a, k,
             (body || jsonb_build_object('method', 'CANCEL', 'removed', true))::json,
             1000 + b.i

@@ -41,7 +41,7 @@ struct invite {
 	const json_t *added; /* the lower-cased addresses this change invited (NULL: none) */
 	bool has_cut;        /* a series ended after its confirmed occurrences (REQUEST) */
 	long long cut_s;
-	const json_t *series_data; /* a series' res_series_ics_data */
+	const json_t *series_data; /* a series' res_series_ics_data ("series_ics") */
 };
 
 static const char *str(const json_t *o, const char *key)
@@ -96,8 +96,7 @@ static bool newly_invited(const struct invite *v, const char *recipient)
 	return false;
 }
 
-static bool read_invite(const json_t *p, const json_t *series_data, struct invite *v,
-                        const char **why)
+static bool read_invite(const json_t *p, struct invite *v, const char **why)
 {
 	const char *method = str(p, "method");
 	const json_t *room = json_object_get(p, "room");
@@ -143,14 +142,10 @@ static bool read_invite(const json_t *p, const json_t *series_data, struct invit
 			*why = "no times";
 			return false;
 		}
-	} else if (json_is_object(s) &&
-	           (json_is_object(json_object_get(p, "series_ics")) || series_data)) {
+	} else if (json_is_object(s) && json_is_object(json_object_get(p, "series_ics"))) {
 		const json_t *cut = json_object_get(p, "cut_s");
 		v->series = true;
-		/* 009's rows carry the data; 013's refer to one row for all recipients. */
-		v->series_data = json_is_object(json_object_get(p, "series_ics"))
-		                         ? json_object_get(p, "series_ics")
-		                         : series_data;
+		v->series_data = json_object_get(p, "series_ics");
 		v->has_cut = json_is_integer(cut);
 		v->cut_s = json_integer_value(cut);
 		v->id = json_integer_value(json_object_get(s, "id"));
@@ -426,11 +421,11 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 	          "calendar.</p>\n");
 }
 
-bool res_mail_render(const char *payload, const char *series_data, const char *recipient,
+bool res_mail_render(const char *payload, const char *shared, const char *recipient,
                      const char *from, long long now, struct jsonx_text *msg, const char **why)
 {
 	json_t *p = json_loads(payload, 0, NULL);
-	json_t *data = series_data ? json_loads(series_data, 0, NULL) : NULL;
+	json_t *base = shared ? json_loads(shared, 0, NULL) : NULL;
 	char date[TIMEFMT_RFC3339_LEN];
 	struct invite v;
 	struct ical_text ics = {0};
@@ -439,9 +434,17 @@ bool res_mail_render(const char *payload, const char *series_data, const char *r
 	char hash[RND_TOKEN_HASH_LEN], name[256], reply_name[256];
 	bool ok = false;
 	*why = NULL;
-	if (!p) {
+	if (!json_is_object(p) || (shared && !json_is_object(base))) {
 		*why = "payload is not JSON";
 		goto out;
+	}
+	if (shared) { /* the row's own keys over the shared payload */
+		if (json_object_update(base, p) != 0) {
+			*why = "memory";
+			goto out;
+		}
+		json_decref(p);
+		p = json_incref(base);
 	}
 	if (!mail_address_valid(recipient)) {
 		*why = "recipient is not an e-mail address";
@@ -453,11 +456,7 @@ bool res_mail_render(const char *payload, const char *series_data, const char *r
 		goto out;
 	}
 	domain++;
-	if (series_data && !json_is_object(data)) {
-		*why = "the series' data is not JSON";
-		goto out;
-	}
-	if (!read_invite(p, data, &v, why))
+	if (!read_invite(p, &v, why))
 		goto out;
 	if (v.series ? !series_ics(&v, recipient, now, &ics, date, why)
 	             : !single_ics(&v, recipient, now, &ics)) {
@@ -510,43 +509,44 @@ out:
 	jsonx_text_free(&text);
 	jsonx_text_free(&html);
 	json_decref(p);
-	json_decref(data);
+	json_decref(base);
 	return ok;
 }
 
 /* clang-format off */
 const char res_mail_sweep_sql[] =
-	"DELETE FROM mail_series_data WHERE id = ANY (ARRAY("
-	"SELECT m.id FROM mail_series_data m "
+	"DELETE FROM mail_payloads WHERE id = ANY (ARRAY("
+	"SELECT m.id FROM mail_payloads m "
 	"WHERE m.created_at < now() - make_interval(secs => $1::bigint) "
 	"AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = '" RES_MAIL_KIND "' "
-	"AND d.payload->>'series_data' IS NOT NULL AND d.payload->>'series_data' = m.id::text) "
+	"AND d.payload->>'shared' IS NOT NULL AND d.payload->>'shared' = m.id::text) "
 	"LIMIT $2::int))";
 /* clang-format on */
 
-/* The series' data a row refers to (013_mail_semantics.sql: "series_data", one row for all the
- * recipients of a change), read on the sender's session: *data a new string, NULL for a row
- * without one.  false when it cannot be read now (temporary) or is gone (*gone). */
-static bool series_data_of(const struct deliver_item *item, char **data, bool *gone)
+/* The shared payload a row refers to (013_mail_semantics.sql: "shared", one row of
+ * mail_payloads for all the recipients of a series change), read on the sender's session:
+ * *shared a new string, NULL for a row without one.  false when it cannot be read now
+ * (temporary) or is gone (*gone). */
+static bool shared_of(const struct deliver_item *item, char **shared, bool *gone)
 {
 	json_t *p = json_loads(item->payload, 0, NULL);
-	const json_t *id = json_object_get(p, "series_data");
+	const json_t *id = json_object_get(p, "shared");
 	char text[24];
 	bool ok = true;
-	*data = NULL;
+	*shared = NULL;
 	*gone = false;
 	if (json_is_integer(id)) {
 		PGresult *res = NULL;
 		snprintf(text, sizeof text, "%lld", (long long)json_integer_value(id));
 		const char *params[] = {text};
 		ok = db_exec_on(item->session, &res,
-		                "SELECT data::text FROM mail_series_data WHERE id = $1::bigint", 1,
+		                "SELECT payload::text FROM mail_payloads WHERE id = $1::bigint", 1,
 		                params) == DB_OK;
 		if (ok && PQntuples(res) == 1)
-			*data = strdup(PQgetvalue(res, 0, 0));
+			*shared = strdup(PQgetvalue(res, 0, 0));
 		else if (ok)
 			*gone = true;
-		ok = ok && !*gone && *data;
+		ok = ok && !*gone && *shared;
 		PQclear(res);
 	}
 	json_decref(p);
@@ -559,16 +559,17 @@ void res_mail_send(const struct deliver_item *item, void *arg, struct deliver_re
 	struct jsonx_text msg = {0};
 	struct mail_result res;
 	const char *why = NULL;
-	char *data = NULL;
+	char *shared = NULL;
 	bool gone;
 	*out = (struct deliver_result){.outcome = DELIVER_PERMANENT};
-	if (!series_data_of(item, &data, &gone)) {
+	if (!shared_of(item, &shared, &gone)) {
 		out->outcome = gone ? DELIVER_PERMANENT : DELIVER_TEMPORARY;
 		snprintf(out->error, sizeof out->error, "not sent: %s",
-		         gone ? "the series' data is gone" : "the series' data cannot be read now");
+		         gone ? "its shared payload is gone"
+		              : "its shared payload cannot be read now");
 		goto out;
 	}
-	if (!res_mail_render(item->payload, data, item->target, cfg->smtp.from,
+	if (!res_mail_render(item->payload, shared, item->target, cfg->smtp.from,
 	                     (long long)time(NULL), &msg, &why)) {
 		snprintf(out->error, sizeof out->error, "not sent: %s", why ? why : "unknown");
 		goto out;
@@ -591,6 +592,6 @@ void res_mail_send(const struct deliver_item *item, void *arg, struct deliver_re
 	if (out->outcome != DELIVER_SENT)
 		snprintf(out->error, sizeof out->error, "%s", res.detail);
 out:
-	free(data);
+	free(shared);
 	jsonx_text_free(&msg);
 }

@@ -33,14 +33,14 @@ struct res_mailer {
 
 /* Writes the message for payload (a queued row's JSON) to recipient into msg (zeroed; the
  * caller frees it with jsonx_text_free), from the address from, dated now (seconds since the
- * epoch).  series_data: the JSON of the mail_series_data row the payload refers to
- * ("series_data"; NULL when it refers to none).  false and why (a static string) when the
+ * epoch).  shared: the JSON of the mail_payloads row the payload refers to ("shared"; NULL
+ * when it refers to none), under the payload's own keys.  false and why (a static string) when the
  * payload is not one this service queues or the message cannot be built: such a row can never
  * be sent. */
-bool res_mail_render(const char *payload, const char *series_data, const char *recipient,
+bool res_mail_render(const char *payload, const char *shared, const char *recipient,
                      const char *from, long long now, struct jsonx_text *msg, const char **why);
 
-/* The sweeper's statement (struct sweep_table) for mail_series_data: deletes at most $2 rows
+/* The sweeper's statement (struct sweep_table) for mail_payloads: deletes at most $2 rows
  * older than $1 seconds that no delivery refers to any more. */
 extern const char res_mail_sweep_sql[];
 

@@ -214,6 +214,31 @@ static void added_removed_and_utc(void **state)
 	free(h), free(msg), free(p);
 }
 
+/* A row that refers to a shared payload (013_mail_semantics.sql, "shared") is that payload with
+ * the row's own keys over it. */
+static void shared_payload(void **state)
+{
+	(void)state;
+	struct jsonx_text msg = {0};
+	const char *why = NULL;
+	char v[512];
+	char *p = payload("REQUEST", 2, "Design review", "Alice Example", NULL);
+	assert_true(res_mail_render("{\"shared\":5}", p, "bob@example.org", FROM, NOW, &msg, &why));
+	char *h = headers_of(msg.data);
+	assert_memory_equal(header(h, "Subject", v, sizeof v), "Updated: Design review", 22);
+	free(h), jsonx_text_free(&msg);
+	assert_true(res_mail_render("{\"shared\":5,\"method\":\"CANCEL\",\"removed\":true}", p,
+	                            "dave@example.org", FROM, NOW, &msg, &why));
+	h = headers_of(msg.data);
+	assert_memory_equal(header(h, "Subject", v, sizeof v), "Cancelled: Design review", 24);
+	assert_non_null(strstr(msg.data, "method=CANCEL"));
+	free(h), jsonx_text_free(&msg);
+	assert_false(
+		res_mail_render("{\"shared\":5}", "{", "bob@example.org", FROM, NOW, &msg, &why));
+	jsonx_text_free(&msg);
+	free(p);
+}
+
 static void refused_rows(void **state)
 {
 	(void)state;
@@ -241,6 +266,7 @@ int main(void)
 		cmocka_unit_test(invitation),          cmocka_unit_test(update_and_cancel),
 		cmocka_unit_test(no_header_injection), cmocka_unit_test(long_non_ascii_text),
 		cmocka_unit_test(refused_rows),        cmocka_unit_test(added_removed_and_utc),
+		cmocka_unit_test(shared_payload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
