@@ -1,6 +1,6 @@
 -- Invitations as calendar clients read them (RFC 5546/5545; docs/api.md#invitations), review
 -- 14c M1, M2, M3, M6, L2, L4 and the DST fold of a single reservation.  Redefines the mail
--- functions of 009_mail.sql (res_series_ics_data, res_mail_items, mail_enqueue); the rows already
+-- functions of 009_mail.sql (res_series_ics_data, res_mail_items); the rows already
 -- queued in 009's format stay sendable (mailer.c reads both).
 --
 -- - The payload of a series-level change's mails (with the series' .ics data) is stored once
@@ -80,8 +80,9 @@ CREATE INDEX deliveries_mail_shared ON deliveries ((payload->>'shared'))
 
 -- The attendees before a change, for the mails of that change (L4): written by the BEFORE
 -- UPDATE triggers below when a reservation's or series' attendees change while mail is on,
--- consumed by res_mail_items and emptied by mail_enqueue in the same transaction (tx), so
--- that the table holds no committed row.
+-- consumed by res_mail_items (the event of that change) in the same transaction (tx), so that
+-- the table holds no committed row (one left by an UPDATE without an event is deleted by the
+-- next note).
 CREATE TABLE mail_attendees_before (
     tx          bigint NOT NULL,
     key         text NOT NULL,          -- "r<id>" or "s<id>"
@@ -92,11 +93,15 @@ CREATE TABLE mail_attendees_before (
 CREATE FUNCTION mail_note_attendees() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- A series function's own change of its occurrences: the series' mail stands for them.
-    IF TG_TABLE_NAME = 'reservations' AND NEW.series_id IS NOT NULL
-        AND current_setting('res.series_op', true) = 'on' THEN
-        RETURN NEW;
+    -- (Nested: a series row has no series_id, and PL/pgSQL would read it in one expression.)
+    IF TG_TABLE_NAME = 'reservations' THEN
+        IF NEW.series_id IS NOT NULL AND current_setting('res.series_op', true) = 'on' THEN
+            RETURN NEW;
+        END IF;
     END IF;
     IF EXISTS (SELECT 1 FROM mail_settings WHERE enabled) THEN
+        -- A note no event consumed (an UPDATE without an event): not kept.
+        DELETE FROM mail_attendees_before WHERE tx <> txid_current();
         INSERT INTO mail_attendees_before (tx, key, attendees)
         VALUES (txid_current(), CASE WHEN TG_TABLE_NAME = 'reservations' THEN 'r' ELSE 's' END
             || OLD.id, OLD.attendees)
@@ -235,21 +240,5 @@ BEGIN
             WHERE lower(b.a) <> ALL (res_attendees_key(now_list))
             AND lower(b.a) IS DISTINCT FROM lower(organizer);
     END IF;
-END
-$$;
-
--- 009's trigger; also empties this transaction's notes (mail_attendees_before) that no event
--- consumed.
-CREATE OR REPLACE FUNCTION mail_enqueue() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM mail_settings WHERE enabled) THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO deliveries (kind, target, key, payload)
-    SELECT 'mail', m.addr, m.key, m.payload
-    FROM new_rows n CROSS JOIN LATERAL res_mail_items(n.payload) m
-    ORDER BY n.id, m.ord;
-    DELETE FROM mail_attendees_before WHERE tx = txid_current();
-    RETURN NULL;
 END
 $$;

@@ -560,3 +560,28 @@ def test_a_series_change_stores_its_data_once(res_url, stack, mailpit, organizer
     assert msg["Subject"].startswith("Invitation: Bulk @ ")
     [master] = [e for e in vevents(cal) if "RRULE" in e]
     assert master["RRULE"]["COUNT"] == [200]
+
+
+def test_an_attendee_removed_from_a_series_gets_its_cancel(res_url, stack, mailpit, organizer,
+                                                           guests, berlin):
+    """The series' row changes with its occurrences' (their events come first in the
+    transaction): the attendees before the change are still known for the series' mail."""
+    headers, _ = organizer
+    first = ahead(20)
+    s = series_made(res_url, headers, berlin["id"], local(first, 13), local(first, 14),
+                    "FREQ=DAILY;COUNT=3", purpose="Shrinking", attendees=guests)
+    for addr in guests:
+        inbox(mailpit, addr, 1)
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers, {"attendees": guests[:1]})
+    msg, _, cal = parsed(mailpit, inbox(mailpit, guests[1], 2)[-1])
+    assert msg["Subject"].startswith("Cancelled: Shrinking @ ")
+    assert str(cal["METHOD"]) == "CANCEL"
+    [ev] = vevents(cal)
+    assert str(ev["UID"]) == f"series-{s['id']}@meeting-rooms" and "RECURRENCE-ID" not in ev
+    assert str(ev["STATUS"]) == "CANCELLED"
+    assert attendees_of(ev) == [f"mailto:{guests[1].lower()}"]
+    msg, _, cal = parsed(mailpit, inbox(mailpit, guests[0], 2)[-1])
+    assert msg["Subject"].startswith("Updated: Shrinking @ ")
+    assert all(attendees_of(e) == [f"mailto:{guests[0].lower()}"] for e in vevents(cal))
+    assert settle(mailpit, guests) == {guests[0]: 2, guests[1]: 2}
+    assert res_db_query(stack.pg, "SELECT count(*) FROM mail_attendees_before") == [(0,)]
