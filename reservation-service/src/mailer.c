@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "db.h"
 #include "deliver.h"
 #include "encoding.h"
 #include "ical.h"
@@ -32,6 +33,15 @@ struct invite {
 	size_t nattendees;
 	long long series_id; /* an occurrence's series (0: none) */
 	const char *series_zone, *occurrence_start, *rrule;
+	const json_t *series_head; /* an occurrence's series without occurrences (NULL: a row
+	                              queued before 013_mail_semantics.sql) */
+	bool utc;                  /* times in UTC: one is in a repeated (fall-back) hour */
+	long long start_s, end_s;
+	bool removed;        /* a CANCEL to an attendee this change removed */
+	const json_t *added; /* the lower-cased addresses this change invited (NULL: none) */
+	bool has_cut;        /* a series ended after its confirmed occurrences (REQUEST) */
+	long long cut_s;
+	const json_t *series_data; /* a series' res_series_ics_data ("series_ics") */
 };
 
 static const char *str(const json_t *o, const char *key)
@@ -73,6 +83,19 @@ static bool read_attendees(const json_t *list, struct invite *v)
 	return true;
 }
 
+/* Whether recipient is one of the addresses this change invited. */
+static bool newly_invited(const struct invite *v, const char *recipient)
+{
+	size_t i;
+	const json_t *a;
+	json_array_foreach(v->added, i, a) {
+		const char *x = json_string_value(a);
+		if (x && strcasecmp(x, recipient) == 0)
+			return true;
+	}
+	return false;
+}
+
 static bool read_invite(const json_t *p, struct invite *v, const char **why)
 {
 	const char *method = str(p, "method");
@@ -86,6 +109,8 @@ static bool read_invite(const json_t *p, struct invite *v, const char **why)
 	v->sequence = (int)json_integer_value(json_object_get(p, "sequence"));
 	v->reason = str(p, "reason");
 	v->room = str(room, "name");
+	v->removed = json_is_true(json_object_get(p, "removed"));
+	v->added = json_is_array(json_object_get(p, "added")) ? json_object_get(p, "added") : NULL;
 	const json_t *r = json_object_get(p, "reservation");
 	const json_t *s = json_object_get(p, "series");
 	if (json_is_object(r)) {
@@ -99,9 +124,14 @@ static bool read_invite(const json_t *p, struct invite *v, const char **why)
 		v->organizer_name = str(r, "organizer_name");
 		v->meeting_url = str(r, "meeting_url");
 		v->occurrence_start = str(r, "occurrence_start");
+		v->utc = json_is_true(json_object_get(p, "utc"));
+		v->start_s = json_integer_value(json_object_get(p, "start_s"));
+		v->end_s = json_integer_value(json_object_get(p, "end_s"));
 		if (json_is_object(s)) {
 			v->series_id = json_integer_value(json_object_get(s, "id"));
 			v->series_zone = str(s, "time_zone");
+			if (json_is_object(json_object_get(s, "head")))
+				v->series_head = json_object_get(s, "head");
 		}
 		if (!read_attendees(json_object_get(r, "attendees"), v)) {
 			*why = "bad attendees";
@@ -113,7 +143,11 @@ static bool read_invite(const json_t *p, struct invite *v, const char **why)
 			return false;
 		}
 	} else if (json_is_object(s) && json_is_object(json_object_get(p, "series_ics"))) {
+		const json_t *cut = json_object_get(p, "cut_s");
 		v->series = true;
+		v->series_data = json_object_get(p, "series_ics");
+		v->has_cut = json_is_integer(cut);
+		v->cut_s = json_integer_value(cut);
 		v->id = json_integer_value(json_object_get(s, "id"));
 		v->version = (int)json_integer_value(json_object_get(s, "version"));
 		v->purpose = str(s, "purpose");
@@ -135,10 +169,39 @@ static bool read_invite(const json_t *p, struct invite *v, const char **why)
 	return true;
 }
 
-/* The iTIP object of one reservation (or one occurrence of a series: RECURRENCE-ID). */
-static bool single_ics(const struct invite *v, long long now, struct ical_text *t)
+/* The RECURRENCE-ID of an occurrence: the instance its series' mails name (series_ics.h). */
+static bool recurrence_id(const struct invite *v, char out[TIMEFMT_RFC3339_LEN])
 {
-	char uid[64], seq[16];
+	struct rrule rule;
+	struct series_ics s;
+	struct series_ics_occurrence *none = NULL;
+	const char *why = NULL;
+	if (!v->series_head) { /* a row queued before the head was: its stored start */
+		snprintf(out, TIMEFMT_RFC3339_LEN, "%s", v->occurrence_start);
+		return true;
+	}
+	bool ok = series_ics_read(v->series_head, v->series_id, 0, &s, &rule, &none, &why) &&
+	          series_ics_recurrence_id(&s, v->occurrence_start, out, &why);
+	free(none);
+	return ok;
+}
+
+/* ATTENDEE lines: the attendees, or only the recipient of a removal's CANCEL (RFC 5546
+ * 3.2.5: the attendee being removed). */
+static void attendee_lines(const struct invite *v, const char *recipient, struct ical_text *t)
+{
+	for (size_t i = 0; i < (v->removed ? 1 : v->nattendees); i++) {
+		const char *a = v->removed ? recipient : v->attendees[i];
+		if (mail_address_valid(a))
+			ical_prop_cal_address(t, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL, a);
+	}
+}
+
+/* The iTIP object of one reservation (or one occurrence of a series: RECURRENCE-ID). */
+static bool single_ics(const struct invite *v, const char *recipient, long long now,
+                       struct ical_text *t)
+{
+	char uid[64], seq[16], recur[TIMEFMT_RFC3339_LEN];
 	if (v->series_id)
 		snprintf(uid, sizeof uid, "series-%lld@" RES_MAIL_UID_DOMAIN, v->series_id);
 	else
@@ -158,21 +221,22 @@ static bool single_ics(const struct invite *v, long long now, struct ical_text *
 	ical_prop(t, "UID", uid);
 	ical_prop_utc(t, "DTSTAMP", now);
 	ical_prop(t, "SEQUENCE", seq);
-	if (v->series_id &&
-	    !ical_prop_local(t, "RECURRENCE-ID", v->series_zone, v->occurrence_start))
+	if (v->series_id && (!recurrence_id(v, recur) ||
+	                     !ical_prop_local(t, "RECURRENCE-ID", v->series_zone, recur)))
 		return false;
-	if (!ical_prop_local(t, "DTSTART", v->zone, v->local_start) ||
-	    !ical_prop_local(t, "DTEND", v->zone, v->local_end))
+	if (v->utc) { /* a local time in a repeated hour names two instants */
+		ical_prop_utc(t, "DTSTART", v->start_s);
+		ical_prop_utc(t, "DTEND", v->end_s);
+	} else if (!ical_prop_local(t, "DTSTART", v->zone, v->local_start) ||
+	           !ical_prop_local(t, "DTEND", v->zone, v->local_end)) {
 		return false;
+	}
 	ical_prop_text(t, "SUMMARY", v->purpose && *v->purpose ? v->purpose : "Reservation");
 	if (v->room && *v->room)
 		ical_prop_text(t, "LOCATION", v->room);
 	if (v->organizer_email)
 		ical_prop_cal_address(t, "ORGANIZER", NULL, v->organizer_name, v->organizer_email);
-	for (size_t i = 0; i < v->nattendees; i++)
-		if (mail_address_valid(v->attendees[i]))
-			ical_prop_cal_address(t, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
-			                      v->attendees[i]);
+	attendee_lines(v, recipient, t);
 	if (v->meeting_url) {
 		char desc[1200];
 		snprintf(desc, sizeof desc, "Online meeting: %s", v->meeting_url);
@@ -185,26 +249,57 @@ static bool single_ics(const struct invite *v, long long now, struct ical_text *
 	return !t->text.failed;
 }
 
-/* The iTIP object of a whole series (series_ics.h), as the .ics export writes it. */
-static bool series_ics(const struct invite *v, long long now, struct ical_text *t, const char **why)
+/* The local start a series mail is dated by (review 14c L5): its next confirmed occurrence at
+ * now, else its next one (a cancelled series: the next that no longer takes place), else its
+ * last confirmed one, else its first start. */
+static const char *series_date(const struct series_ics *s, long long now)
+{
+	const char *next = NULL, *last = NULL;
+	for (size_t i = 0; i < s->noccurrences; i++) {
+		const struct series_ics_occurrence *o = &s->occurrences[i];
+		if (o->start_utc >= now && o->confirmed)
+			return o->local_start;
+		if (o->start_utc >= now && !next)
+			next = o->local_start;
+		if (o->confirmed)
+			last = o->local_start;
+	}
+	return next ? next : last ? last : s->first_start;
+}
+
+/* The iTIP object of a whole series (series_ics.h), as the .ics export writes it, to recipient;
+ * date gets the local start the subject names. */
+static bool series_ics(const struct invite *v, const char *recipient, long long now,
+                       struct ical_text *t, char date[TIMEFMT_RFC3339_LEN], const char **why)
 {
 	struct rrule rule;
 	struct series_ics s;
 	struct series_ics_occurrence *occ = NULL;
 	const char *valid[MAIL_ATTENDEES_MAX];
 	size_t n = 0;
-	bool ok = series_ics_read(json_object_get(v->p, "series_ics"), v->id, now, &s, &rule, &occ,
-	                          why);
+	bool ok = series_ics_read(v->series_data, v->id, now, &s, &rule, &occ, why);
 	if (ok) {
-		for (size_t i = 0; i < v->nattendees; i++)
+		if (v->removed)
+			valid[n++] = recipient;
+		for (size_t i = 0; !v->removed && i < v->nattendees; i++)
 			if (mail_address_valid(v->attendees[i]))
 				valid[n++] = v->attendees[i];
 		s.method = v->cancel ? "CANCEL" : "REQUEST";
-		s.cancelled = s.cancelled || v->cancel;
+		if (v->has_cut) {
+			/* Ended with confirmed (begun) occurrences left: a REQUEST that keeps them and
+			 * ends the rule after them, never a CANCEL of the past meetings (M6). */
+			if (!s.has_until || v->cut_s < s.until_utc)
+				s.until_utc = v->cut_s;
+			s.has_until = true;
+			s.cancelled = false;
+		} else {
+			s.cancelled = s.cancelled || v->cancel;
+		}
 		s.organizer_email = v->organizer_email;
 		s.organizer_name = v->organizer_name;
 		s.attendees = valid;
 		s.nattendees = n;
+		snprintf(date, TIMEFMT_RFC3339_LEN, "%s", series_date(&s, now));
 		ok = series_ics_build(&s, t, why);
 	}
 	free(occ);
@@ -257,7 +352,10 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 	char start[17], end[17], when[128], purpose[256], who[1100], line[2 * 804 + 64];
 	const char *title = v->purpose && *v->purpose ? v->purpose : "Reservation";
 	bool organizer = v->organizer_email && strcasecmp(v->organizer_email, recipient) == 0;
-	const char *verb = v->cancel ? "Cancelled" : v->version > 1 ? "Updated" : "Invitation";
+	bool invited = v->version <= 1 || newly_invited(v, recipient);
+	const char *verb = v->cancel || v->has_cut ? "Cancelled"
+	                   : invited               ? "Invitation"
+	                                           : "Updated";
 	short_time(v->local_start, start);
 	short_time(v->local_end, end);
 	if (v->series)
@@ -274,10 +372,14 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 	else
 		snprintf(who, sizeof who, "%s", v->organizer_email ? v->organizer_email : "");
 
-	const char *lead = v->cancel        ? "This meeting was cancelled."
-	                   : organizer      ? "Your reservation, as booked."
-	                   : v->version > 1 ? "This meeting was changed."
-	                                    : "You are invited to this meeting.";
+	const char *lead = v->removed  ? "You were removed from this meeting's attendees."
+	                   : v->cancel ? "This meeting was cancelled."
+	                   : v->has_cut
+	                           ? "The rest of this series was cancelled; its meetings that "
+	                             "took place stay in your calendar."
+	                   : organizer ? "Your reservation, as booked."
+	                   : invited   ? "You are invited to this meeting."
+	                               : "This meeting was changed.";
 	add(text, lead);
 	add(text, "\n\n");
 	add(html, "<p>");
@@ -290,7 +392,7 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 		{"Organizer:   ", who},
 		{"Repeats:     ", v->series ? v->rrule : NULL},
 		{"Online link: ", v->meeting_url},
-		{"Reason:      ", v->cancel ? reason_text(v->reason) : NULL},
+		{"Reason:      ", v->cancel || v->has_cut ? reason_text(v->reason) : NULL},
 	};
 	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
 		if (!labels[i][1] || !*labels[i][1])
@@ -319,10 +421,12 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 	          "calendar.</p>\n");
 }
 
-bool res_mail_render(const char *payload, const char *recipient, const char *from, long long now,
-                     struct jsonx_text *msg, const char **why)
+bool res_mail_render(const char *payload, const char *shared, const char *recipient,
+                     const char *from, long long now, struct jsonx_text *msg, const char **why)
 {
 	json_t *p = json_loads(payload, 0, NULL);
+	json_t *base = shared ? json_loads(shared, 0, NULL) : NULL;
+	char date[TIMEFMT_RFC3339_LEN];
 	struct invite v;
 	struct ical_text ics = {0};
 	struct jsonx_text text = {0}, html = {0};
@@ -330,9 +434,17 @@ bool res_mail_render(const char *payload, const char *recipient, const char *fro
 	char hash[RND_TOKEN_HASH_LEN], name[256], reply_name[256];
 	bool ok = false;
 	*why = NULL;
-	if (!p) {
+	if (!json_is_object(p) || (shared && !json_is_object(base))) {
 		*why = "payload is not JSON";
 		goto out;
+	}
+	if (shared) { /* the row's own keys over the shared payload */
+		if (json_object_update(base, p) != 0) {
+			*why = "memory";
+			goto out;
+		}
+		json_decref(p);
+		p = json_incref(base);
 	}
 	if (!mail_address_valid(recipient)) {
 		*why = "recipient is not an e-mail address";
@@ -346,11 +458,14 @@ bool res_mail_render(const char *payload, const char *recipient, const char *fro
 	domain++;
 	if (!read_invite(p, &v, why))
 		goto out;
-	if (v.series ? !series_ics(&v, now, &ics, why) : !single_ics(&v, now, &ics)) {
+	if (v.series ? !series_ics(&v, recipient, now, &ics, date, why)
+	             : !single_ics(&v, recipient, now, &ics)) {
 		if (!*why)
 			*why = "the invitation cannot be written (zone, times)";
 		goto out;
 	}
+	if (v.series)
+		v.local_start = date;
 	bodies(&v, recipient, &text, &html, subject, sizeof subject);
 	if (text.failed || html.failed) {
 		*why = "memory";
@@ -394,6 +509,47 @@ out:
 	jsonx_text_free(&text);
 	jsonx_text_free(&html);
 	json_decref(p);
+	json_decref(base);
+	return ok;
+}
+
+/* clang-format off */
+const char res_mail_sweep_sql[] =
+	"DELETE FROM mail_payloads WHERE id = ANY (ARRAY("
+	"SELECT m.id FROM mail_payloads m "
+	"WHERE m.created_at < now() - make_interval(secs => $1::bigint) "
+	"AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = '" RES_MAIL_KIND "' "
+	"AND d.payload->>'shared' IS NOT NULL AND d.payload->>'shared' = m.id::text) "
+	"LIMIT $2::int))";
+/* clang-format on */
+
+/* The shared payload a row refers to (013_mail_semantics.sql: "shared", one row of
+ * mail_payloads for all the recipients of a series change), read on the sender's session:
+ * *shared a new string, NULL for a row without one.  false when it cannot be read now
+ * (temporary) or is gone (*gone). */
+static bool shared_of(const struct deliver_item *item, char **shared, bool *gone)
+{
+	json_t *p = json_loads(item->payload, 0, NULL);
+	const json_t *id = json_object_get(p, "shared");
+	char text[24];
+	bool ok = true;
+	*shared = NULL;
+	*gone = false;
+	if (json_is_integer(id)) {
+		PGresult *res = NULL;
+		snprintf(text, sizeof text, "%lld", (long long)json_integer_value(id));
+		const char *params[] = {text};
+		ok = db_exec_on(item->session, &res,
+		                "SELECT payload::text FROM mail_payloads WHERE id = $1::bigint", 1,
+		                params) == DB_OK;
+		if (ok && PQntuples(res) == 1)
+			*shared = strdup(PQgetvalue(res, 0, 0));
+		else if (ok)
+			*gone = true;
+		ok = ok && !*gone && *shared;
+		PQclear(res);
+	}
+	json_decref(p);
 	return ok;
 }
 
@@ -403,9 +559,18 @@ void res_mail_send(const struct deliver_item *item, void *arg, struct deliver_re
 	struct jsonx_text msg = {0};
 	struct mail_result res;
 	const char *why = NULL;
+	char *shared = NULL;
+	bool gone;
 	*out = (struct deliver_result){.outcome = DELIVER_PERMANENT};
-	if (!res_mail_render(item->payload, item->target, cfg->smtp.from, (long long)time(NULL),
-	                     &msg, &why)) {
+	if (!shared_of(item, &shared, &gone)) {
+		out->outcome = gone ? DELIVER_PERMANENT : DELIVER_TEMPORARY;
+		snprintf(out->error, sizeof out->error, "not sent: %s",
+		         gone ? "its shared payload is gone"
+		              : "its shared payload cannot be read now");
+		goto out;
+	}
+	if (!res_mail_render(item->payload, shared, item->target, cfg->smtp.from,
+	                     (long long)time(NULL), &msg, &why)) {
 		snprintf(out->error, sizeof out->error, "not sent: %s", why ? why : "unknown");
 		goto out;
 	}
@@ -427,5 +592,6 @@ void res_mail_send(const struct deliver_item *item, void *arg, struct deliver_re
 	if (out->outcome != DELIVER_SENT)
 		snprintf(out->error, sizeof out->error, "%s", res.detail);
 out:
+	free(shared);
 	jsonx_text_free(&msg);
 }

@@ -17,8 +17,11 @@ struct deliver_item;
 struct deliver_result;
 
 #define RES_MAIL_KIND "mail"
-/* The host part of every UID: the feeds and the .ics exports use the same, so that a calendar
- * client merges an invitation with the event it already has. */
+/* The host part of every UID.  A single reservation's UID (reservation-<id>@…) is the one the
+ * calendar feeds and the .ics exports use, so a client merges that invitation with the event it
+ * already has; a series' mails use the series' UID (series-<id>@…, with RECURRENCE-ID for one
+ * occurrence) as the series' .ics export does, while the feeds list each occurrence under its
+ * own reservation-<id>@… (docs/api.md#invitations). */
 #define RES_MAIL_UID_DOMAIN "meeting-rooms"
 #define RES_MAIL_FROM_NAME "Meeting rooms"
 
@@ -30,11 +33,16 @@ struct res_mailer {
 
 /* Writes the message for payload (a queued row's JSON) to recipient into msg (zeroed; the
  * caller frees it with jsonx_text_free), from the address from, dated now (seconds since the
- * epoch).  false and why
- * (a static string) when the payload is not one this service queues or the message cannot be
- * built: such a row can never be sent. */
-bool res_mail_render(const char *payload, const char *recipient, const char *from, long long now,
-                     struct jsonx_text *msg, const char **why);
+ * epoch).  shared: the JSON of the mail_payloads row the payload refers to ("shared"; NULL
+ * when it refers to none), under the payload's own keys.  false and why (a static string) when the
+ * payload is not one this service queues or the message cannot be built: such a row can never
+ * be sent. */
+bool res_mail_render(const char *payload, const char *shared, const char *recipient,
+                     const char *from, long long now, struct jsonx_text *msg, const char **why);
+
+/* The sweeper's statement (struct sweep_table) for mail_payloads: deletes at most $2 rows
+ * older than $1 seconds that no delivery refers to any more. */
+extern const char res_mail_sweep_sql[];
 
 /* The delivery queue's send callback (deliver_send_fn) for mail; arg is a struct res_mailer.
  * Renders the row and sends it to its target: accepted is sent, a 4xx reply, no connection or

@@ -300,6 +300,7 @@ int main(int argc, char **argv)
 		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
 	         cfg.idempotency_retention_s},
 		{"deliveries", deliver_sweep_sql, cfg.delivery_retention_s},
+		{"mail_payloads", res_mail_sweep_sql, cfg.delivery_retention_s},
 	};
 	struct svc_service service = {
 		.name = SERVICE,

@@ -135,13 +135,106 @@ static bool series_ics_instances(const struct series_ics *s, const struct series
 	return true;
 }
 
+/* The instance days of s (sorted, distinct, DTSTART's among them: RFC 5545 makes it an
+ * instance always) and the rule as written: what every RECURRENCE-ID and EXDATE is judged by. */
+struct series_ics_plan {
+	struct series_ics_local first;
+	struct rrule written;
+	struct rrule_date *dates;
+	size_t ndates;
+	long *instances;
+	size_t ninstances;
+};
+
+static void series_ics_plan_free(struct series_ics_plan *p)
+{
+	free(p->dates);
+	free(p->instances);
+}
+
+static bool series_ics_plan(const struct series_ics *s, struct series_ics_plan *p, const char **why)
+{
+	*p = (struct series_ics_plan){0};
+	if (!series_ics_parse_local(s->first_start, &p->first) || s->duration_s <= 0) {
+		*why = "malformed first_start or duration";
+		return false;
+	}
+	p->dates = malloc(SERIES_ICS_MAX_DATES * sizeof *p->dates);
+	p->instances = malloc((SERIES_ICS_MAX_DATES + 1) * sizeof *p->instances);
+	if (!p->dates || !p->instances) {
+		*why = "out of memory";
+		return false;
+	}
+	if (!series_ics_instances(s, &p->first, &p->written, p->dates, &p->ndates, why))
+		return false;
+	for (size_t i = 0; i < p->ndates; i++)
+		p->instances[i] = rrule_days_from_date(p->dates[i]);
+	p->instances[p->ndates] = p->first.days;
+	qsort(p->instances, p->ndates + 1, sizeof *p->instances, series_ics_cmp_long);
+	for (size_t i = 0; i <= p->ndates; i++)
+		if (p->ninstances == 0 || p->instances[p->ninstances - 1] != p->instances[i])
+			p->instances[p->ninstances++] = p->instances[i];
+	return true;
+}
+
+/* The second of the day of the RECURRENCE-ID of an occurrence originally at `at`
+ * (series_ics_recurrence_id). */
+static int series_ics_recur_secs(const struct series_ics_plan *p, const struct series_ics_local *at)
+{
+	return series_ics_has_day(p->instances, p->ninstances, at->days) ? p->first.secs : at->secs;
+}
+
+bool series_ics_recurrence_id(const struct series_ics *s, const char *occurrence_start,
+                              char out[TIMEFMT_RFC3339_LEN], const char **why)
+{
+	struct series_ics_plan p;
+	struct series_ics_local at;
+	const char *reason = NULL;
+	bool ok = series_ics_plan(s, &p, &reason);
+	if (ok && !series_ics_parse_local(occurrence_start, &at)) {
+		reason = "malformed occurrence_start";
+		ok = false;
+	}
+	if (ok)
+		series_ics_local_text(at.days, series_ics_recur_secs(&p, &at), out);
+	series_ics_plan_free(&p);
+	if (why)
+		*why = reason;
+	return ok;
+}
+
+/* The SEQUENCE of o's override: never lower than the one its own mails had (RFC 5546 2.1.5:
+ * a client keeps the instance with the higher one). */
+static int series_ics_sequence(const struct series_ics *s, const struct series_ics_occurrence *o)
+{
+	int seq = s->version > 0 ? s->version - 1 : 0;
+	return o && o->version - 1 > seq ? o->version - 1 : seq;
+}
+
+/* ORGANIZER and ATTENDEE lines of an iTIP VEVENT (none without a method: a PUBLISH). */
+static void series_ics_people(const struct series_ics *s, const char *const *attendees, size_t n,
+                              struct ical_text *out)
+{
+	if (!s->method)
+		return;
+	if (s->organizer_email)
+		ical_prop_cal_address(out, "ORGANIZER", NULL, s->organizer_name,
+		                      s->organizer_email);
+	for (size_t i = 0; i < n; i++)
+		if (attendees[i] && !strpbrk(attendees[i], "\r\n\t :;,\""))
+			ical_prop_cal_address(out, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
+			                      attendees[i]);
+}
+
 /* The VEVENT that overrides one instance (RECURRENCE-ID = its local start recur_days +
  * recur_secs) with occurrence o; its times in UTC, which say the instant without the zone's
  * help (a local time in the hour a DST change repeats names two). */
-static void series_ics_override(const struct series_ics *s, const char *uid, const char *sequence,
+static void series_ics_override(const struct series_ics *s, const char *uid,
                                 const struct series_ics_occurrence *o, long recur_days,
                                 int recur_secs, struct ical_text *out)
 {
+	char sequence[24];
+	snprintf(sequence, sizeof sequence, "%d", series_ics_sequence(s, o));
 	ical_prop(out, "BEGIN", "VEVENT");
 	ical_prop(out, "UID", uid);
 	ical_prop_utc(out, "DTSTAMP", s->stamp_utc);
@@ -152,6 +245,10 @@ static void series_ics_override(const struct series_ics *s, const char *uid, con
 	ical_prop_text(out, "SUMMARY", series_ics_summary(o->purpose ? o->purpose : s->purpose));
 	if (o->room_name || s->room_name)
 		ical_prop_text(out, "LOCATION", o->room_name ? o->room_name : s->room_name);
+	if (o->own_attendees)
+		series_ics_people(s, o->attendees, o->nattendees, out);
+	else
+		series_ics_people(s, s->attendees, s->nattendees, out);
 	ical_prop(out, "STATUS", "CONFIRMED");
 	ical_prop(out, "END", "VEVENT");
 }
@@ -159,42 +256,28 @@ static void series_ics_override(const struct series_ics *s, const char *uid, con
 bool series_ics_build(const struct series_ics *s, struct ical_text *out, const char **why)
 {
 	const char *reason = NULL;
-	struct rrule *written = NULL;
-	struct rrule_date *dates = NULL;
-	long *confirmed = NULL, *instances = NULL;
-	size_t ndates = 0, nconfirmed = 0;
-	char uid[64], sequence[24], line[RRULE_TEXT_MAX], first_ical[ICAL_DATETIME_LEN];
-	struct series_ics_local first;
+	struct series_ics_plan plan;
+	long *confirmed = NULL;
+	size_t nconfirmed = 0;
+	char uid[64], sequence[24], line[RRULE_TEXT_MAX];
 	bool ok = false;
+	bool cancel = s->method && strcmp(s->method, "CANCEL") == 0;
 
-	if (!series_ics_parse_local(s->first_start, &first) || s->duration_s <= 0) {
-		reason = "malformed first_start or duration";
+	if (!series_ics_plan(s, &plan, &reason))
 		goto out;
-	}
-	(void)ical_local(s->first_start, first_ical);
 	if (s->organizer_email && strpbrk(s->organizer_email, "\r\n\t :;,\"")) {
 		reason = "malformed organizer address";
 		goto out;
 	}
-	written = malloc(sizeof *written);
-	dates = malloc(SERIES_ICS_MAX_DATES * sizeof *dates);
-	instances = malloc((SERIES_ICS_MAX_DATES + 1) * sizeof *instances);
 	confirmed = malloc((s->noccurrences ? s->noccurrences : 1) * sizeof *confirmed);
-	if (!written || !dates || !instances || !confirmed) {
+	if (!confirmed) {
 		reason = "out of memory";
 		goto out;
 	}
-	if (!series_ics_instances(s, &first, written, dates, &ndates, &reason))
-		goto out;
-	/* The instance days, DTSTART's among them (RFC 5545: always an instance). */
-	for (size_t i = 0; i < ndates; i++)
-		instances[i] = rrule_days_from_date(dates[i]);
-	instances[ndates] = first.days;
-	qsort(instances, ndates + 1, sizeof *instances, series_ics_cmp_long);
-	size_t ninstances = 0;
-	for (size_t i = 0; i <= ndates; i++)
-		if (ninstances == 0 || instances[ninstances - 1] != instances[i])
-			instances[ninstances++] = instances[i];
+	const struct series_ics_local first = plan.first;
+	const long *instances = plan.instances;
+	size_t ninstances = plan.ninstances;
+	int master_seq = series_ics_sequence(s, NULL);
 	for (size_t i = 0; i < s->noccurrences; i++) {
 		struct series_ics_local o;
 		if (!series_ics_parse_local(s->occurrences[i].occurrence_start, &o)) {
@@ -203,9 +286,12 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 		}
 		if (s->occurrences[i].confirmed)
 			confirmed[nconfirmed++] = o.days;
+		/* A CANCEL of the whole series supersedes every instance's own messages. */
+		if (cancel && series_ics_sequence(s, &s->occurrences[i]) > master_seq)
+			master_seq = series_ics_sequence(s, &s->occurrences[i]);
 	}
 	qsort(confirmed, nconfirmed, sizeof *confirmed, series_ics_cmp_long);
-	if (rrule_format(written, line, sizeof line) < 0) {
+	if (rrule_format(&plan.written, line, sizeof line) < 0) {
 		reason = "rule too long";
 		goto out;
 	}
@@ -221,7 +307,7 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	}
 
 	snprintf(uid, sizeof uid, "series-%lld@meeting-rooms", s->id);
-	snprintf(sequence, sizeof sequence, "%d", s->version > 0 ? s->version - 1 : 0);
+	snprintf(sequence, sizeof sequence, "%d", master_seq);
 	ical_prop(out, "BEGIN", "VEVENT");
 	ical_prop(out, "UID", uid);
 	ical_prop_utc(out, "DTSTAMP", s->stamp_utc);
@@ -250,32 +336,36 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	ical_prop_text(out, "SUMMARY", series_ics_summary(s->purpose));
 	if (s->room_name)
 		ical_prop_text(out, "LOCATION", s->room_name);
-	if (s->organizer_email)
-		ical_prop_cal_address(out, "ORGANIZER", NULL, s->organizer_name,
-		                      s->organizer_email);
-	for (size_t i = 0; i < s->nattendees; i++)
-		ical_prop_cal_address(out, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
-		                      s->attendees[i]);
-	ical_prop(out, "STATUS", s->cancelled ? "CANCELLED" : "CONFIRMED");
+	if (s->method) {
+		series_ics_people(s, s->attendees, s->nattendees, out);
+	} else {
+		if (s->organizer_email)
+			ical_prop_cal_address(out, "ORGANIZER", NULL, s->organizer_name,
+			                      s->organizer_email);
+		for (size_t i = 0; i < s->nattendees; i++)
+			ical_prop_cal_address(out, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
+			                      s->attendees[i]);
+	}
+	ical_prop(out, "STATUS", s->cancelled || cancel ? "CANCELLED" : "CONFIRMED");
 	ical_prop(out, "END", "VEVENT");
 
 	/* A confirmed occurrence that differs from its instance: moved, resized, changed on its
-	 * own, or kept with its old times when the series was edited. */
-	for (size_t i = 0; i < s->noccurrences; i++) {
+	 * own, or kept with its old times when the series was edited.  None under CANCEL. */
+	for (size_t i = 0; i < s->noccurrences && !cancel; i++) {
 		const struct series_ics_occurrence *o = &s->occurrences[i];
 		struct series_ics_local at;
 		char want[TIMEFMT_RFC3339_LEN];
 		if (!o->confirmed)
 			continue;
 		(void)series_ics_parse_local(o->occurrence_start, &at);
-		int recur_secs = series_ics_has_day(instances, ninstances, at.days) ? first.secs
-		                                                                    : at.secs;
+		int recur_secs = series_ics_recur_secs(&plan, &at);
 		series_ics_local_text(at.days, recur_secs, want);
 		if (o->exception || !o->local_start || strcmp(o->local_start, want) != 0 ||
 		    o->end_utc - o->start_utc != s->duration_s ||
 		    (o->purpose && !series_ics_same(o->purpose, s->purpose)) ||
-		    (o->room_name && !series_ics_same(o->room_name, s->room_name)))
-			series_ics_override(s, uid, sequence, o, at.days, recur_secs, out);
+		    (o->room_name && !series_ics_same(o->room_name, s->room_name)) ||
+		    (s->method && o->own_attendees))
+			series_ics_override(s, uid, o, at.days, recur_secs, out);
 	}
 	ical_prop(out, "END", "VCALENDAR");
 	if (out->text.failed) {
@@ -284,9 +374,7 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 	}
 	ok = true;
 out:
-	free(written);
-	free(dates);
-	free(instances);
+	series_ics_plan_free(&plan);
 	free(confirmed);
 	if (why)
 		*why = reason;
@@ -295,17 +383,17 @@ out:
 
 /* ---- reading the JSON of res_series_ics_data ---- */
 
-/* The occurrences of an export (data's array, borrowed) into occ (SERIES_ICS_MAX_OCCURRENCES); false
- * when one lacks a field. */
-static bool ics_occurrences(const json_t *list, struct series_ics_occurrence *occ, size_t *n)
+/* The occurrences of an export (data's array, borrowed) into occ (room for the array's), their
+ * own attendee lists into names (room for all of them); false when one lacks a field. */
+static bool ics_occurrences(const json_t *list, struct series_ics_occurrence *occ,
+                            const char **names, size_t *n)
 {
 	size_t i;
 	const json_t *o;
 	*n = 0;
-	if (json_array_size(list) > SERIES_ICS_MAX_OCCURRENCES)
-		return false;
 	json_array_foreach(list, i, o) {
 		struct series_ics_occurrence *x = &occ[i];
+		const json_t *att = json_object_get(o, "attendees");
 		x->occurrence_start = json_string_value(json_object_get(o, "occurrence_start"));
 		x->local_start = json_string_value(json_object_get(o, "local_start"));
 		x->start_utc = (long long)json_integer_value(json_object_get(o, "start_s"));
@@ -314,6 +402,19 @@ static bool ics_occurrences(const json_t *list, struct series_ics_occurrence *oc
 		x->exception = json_is_true(json_object_get(o, "exception"));
 		x->purpose = json_string_value(json_object_get(o, "purpose"));
 		x->room_name = json_string_value(json_object_get(o, "room_name"));
+		x->version = (int)json_integer_value(json_object_get(o, "version"));
+		if (json_is_array(att)) {
+			size_t k;
+			const json_t *a;
+			x->own_attendees = true;
+			x->attendees = names;
+			json_array_foreach(att, k, a) {
+				if (!json_is_string(a))
+					return false;
+				names[x->nattendees++] = json_string_value(a);
+			}
+			names += x->nattendees;
+		}
 		if (!x->occurrence_start || !x->local_start)
 			return false;
 	}
@@ -348,11 +449,21 @@ bool series_ics_read(const json_t *data, long long id, long long stamp_utc, stru
 		*why = "the stored rule does not parse";
 		return false;
 	}
-	if (!(*occ = calloc(SERIES_ICS_MAX_OCCURRENCES, sizeof **occ))) {
+	/* One block: the occurrences, then their own attendee lists' pointers. */
+	const json_t *list = json_object_get(data, "occurrences"), *o;
+	size_t n = json_array_size(list), names = 0, i;
+	if (n > SERIES_ICS_MAX_OCCURRENCES) {
+		*why = "too many occurrences";
+		return false;
+	}
+	json_array_foreach(list, i, o)
+		names += json_array_size(json_object_get(o, "attendees"));
+	if (!(*occ = calloc(1, (n ? n : 1) * sizeof **occ + names * sizeof(const char *)))) {
 		*why = "out of memory";
 		return false;
 	}
-	if (!ics_occurrences(json_object_get(data, "occurrences"), *occ, &s->noccurrences)) {
+	if (!ics_occurrences(list, *occ, (const char **)(void *)(*occ + (n ? n : 1)),
+	                     &s->noccurrences)) {
 		*why = "an occurrence lacks a field";
 		return false;
 	}

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "timefmt.h"
+
 struct ical_text;
 struct rrule;
 
@@ -27,6 +29,12 @@ struct series_ics_occurrence {
 	bool exception;               /* changed on its own (PUT on the occurrence) */
 	const char *purpose;          /* NULL: the series' */
 	const char *room_name;        /* NULL: the series' */
+	int version;                  /* its own version (0: unknown): an override's SEQUENCE is
+	                                 never lower than version - 1, the SEQUENCE its own mails
+	                                 had */
+	const char *const *attendees; /* its ATTENDEE lines when they differ from the series' */
+	size_t nattendees;
+	bool own_attendees; /* attendees (even none) instead of the series' */
 };
 
 /* A series (strings and arrays borrowed). */
@@ -44,10 +52,13 @@ struct series_ics {
 	const char *organizer_name;   /* its CN; NULL: none */
 	const char *const *attendees; /* ATTENDEE lines (valid mailboxes) */
 	size_t nattendees;
-	const char *method;                            /* METHOD; NULL: PUBLISH */
+	/* METHOD; NULL: PUBLISH.  With a method every VEVENT carries ORGANIZER and ATTENDEE
+	 * (RFC 5546 3.2.2); under CANCEL the master alone is written, STATUS:CANCELLED, with the
+	 * highest SEQUENCE of the series and its occurrences (no CONFIRMED component). */
+	const char *method;
 	long long created_utc, updated_utc, stamp_utc; /* CREATED, LAST-MODIFIED, DTSTAMP */
-	int version;                                   /* SEQUENCE version - 1 */
-	bool cancelled;                                /* STATUS:CANCELLED */
+	int version;    /* SEQUENCE version - 1 (an override: at least its own) */
+	bool cancelled; /* STATUS:CANCELLED */
 	const struct series_ics_occurrence *occurrences;
 	size_t noccurrences;
 };
@@ -60,6 +71,16 @@ struct series_ics {
 #define SERIES_ICS_MAX_DATES 5000
 /* The occurrences series_ics_read takes at most (a series has at most MAX_OCCURRENCES, 1,000). */
 #define SERIES_ICS_MAX_OCCURRENCES 2000
+
+/* The RECURRENCE-ID that names the instance of s an occurrence with original start
+ * occurrence_start (local) stands for, as series_ics_build writes it in an override: the
+ * occurrence's date at the series' time of day (first_start's) when the rule yields that date,
+ * else its own original start (an RDATE of the master).  The one rule for the series' mails and
+ * the mails about one occurrence (mailer.c), so that a later message about an instance names
+ * the instance the client has.  s needs zone, first_start, rule and the cut (no occurrences).
+ * out: local "YYYY-MM-DDTHH:MM:SS".  false and why when the series or the time is unusable. */
+bool series_ics_recurrence_id(const struct series_ics *s, const char *occurrence_start,
+                              char out[TIMEFMT_RFC3339_LEN], const char **why);
 
 /* Appends the VCALENDAR of s to out (a zeroed or partly written struct ical_text; the caller
  * frees it).  Returns false when it cannot be written (the zone has no VTIMEZONE here, a local

@@ -50,7 +50,7 @@ def berlin(pool):
     return pool.take(time_zone="Europe/Berlin", capacity=10)
 
 
-def inbox(mailpit, addr, count, timeout=20.0):
+def inbox(mailpit, addr, count, timeout=45.0):
     """The messages to addr once there are at least count, oldest first."""
     found = mailpit.wait_messages(count, query=f'to:"{addr}"', timeout=timeout)
     return sorted(found, key=lambda m: m["Created"])
@@ -347,3 +347,241 @@ def test_a_permanent_refusal_is_recorded_and_not_retried(res_url, stack, mailpit
     status, attempts, code, error = row()
     assert (status, attempts, code) == ("failed", 1, 550), (status, attempts, code, error)
     assert error
+
+
+# ---- invitations as calendar clients read them (review 14c M1, M2, M3, M6, L2, L4, L5) ----
+
+def put_ok(url, headers, body):
+    r = requests.put(url, headers=headers, timeout=30, json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def naive(prop):
+    return prop.dt.replace(tzinfo=None).isoformat()
+
+
+def test_overrides_carry_their_own_sequence_and_people(res_url, mailpit, organizer, guests,
+                                                       berlin):
+    """An occurrence changed twice on its own was mailed with SEQUENCE 2; the series mail that
+    follows overrides it with no lower SEQUENCE (RFC 5546 2.1.5), and with ORGANIZER and
+    ATTENDEE as every VEVENT of a REQUEST (3.2.2)."""
+    headers, org = organizer
+    day = ahead(13)
+    s = series_made(res_url, headers, berlin["id"], local(day, 9), local(day, 10),
+                    "FREQ=DAILY;COUNT=3", purpose="Standup", attendees=guests)
+    inbox(mailpit, guests[0], 1)
+    occ = s["occurrences"][1]
+    for i, purpose in enumerate(("Standup (long)", "Standup (longer)")):
+        put_ok(f"{res_url}/reservations/{occ['id']}", headers, {"purpose": purpose})
+        _, _, cal = parsed(mailpit, inbox(mailpit, guests[0], 2 + i)[-1])
+        [ev] = vevents(cal)
+        assert naive(ev["RECURRENCE-ID"]) == occ["occurrence_start"]
+    assert int(ev["SEQUENCE"]) == 2
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers, {"purpose": "Daily"})
+    for addr in [org] + guests:
+        msg, _, cal = parsed(mailpit, inbox(mailpit, addr, 4)[-1])
+        assert msg["Subject"].startswith("Updated: Daily @ ")
+        [master] = [e for e in vevents(cal) if "RRULE" in e]
+        [override] = [e for e in vevents(cal) if "RECURRENCE-ID" in e]
+        assert naive(override["RECURRENCE-ID"]) == occ["occurrence_start"]
+        assert int(override["SEQUENCE"]) >= 2
+        assert int(override["SEQUENCE"]) >= int(master["SEQUENCE"]) == 1
+        assert str(override["ORGANIZER"]).lower() == f"mailto:{org}"
+        assert attendees_of(override) == sorted(f"mailto:{g.lower()}" for g in guests)
+
+
+def test_recurrence_id_follows_a_time_of_day_change(res_url, mailpit, organizer, guests, berlin):
+    """A kept exception after the series moved from 10:00 to 11:00: the series mail overrides
+    the 11:00 instance, and the later cancel of that exception names the same instance."""
+    headers, _ = organizer
+    first = ahead(15)
+    s = series_made(res_url, headers, berlin["id"], local(first, 10), local(first, 11),
+                    "FREQ=DAILY;COUNT=3", purpose="Kept", attendees=guests[:1])
+    guest = guests[0]
+    inbox(mailpit, guest, 1)
+    kept = s["occurrences"][2]
+    put_ok(f"{res_url}/reservations/{kept['id']}", headers, {"purpose": "Kept (own)"})
+    inbox(mailpit, guest, 2)
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers,
+           {"start_time": local(first, 11), "end_time": local(first, 12)})
+    _, _, cal = parsed(mailpit, inbox(mailpit, guest, 3)[-1])
+    [master] = [e for e in vevents(cal) if "RRULE" in e]
+    assert naive(master["DTSTART"]).endswith("T11:00:00")
+    overrides = {naive(e["RECURRENCE-ID"]): e for e in vevents(cal) if "RECURRENCE-ID" in e}
+    day3 = kept["occurrence_start"][:10]
+    assert f"{day3}T11:00:00" in overrides, list(overrides)
+    assert str(overrides[f"{day3}T11:00:00"]["SUMMARY"]) == "Kept (own)"
+    assert requests.delete(f"{res_url}/reservations/{kept['id']}", headers=headers,
+                           timeout=10).status_code == 204
+    _, _, cal = parsed(mailpit, inbox(mailpit, guest, 4)[-1])
+    assert str(cal["METHOD"]) == "CANCEL"
+    [ev] = vevents(cal)
+    assert naive(ev["RECURRENCE-ID"]) == f"{day3}T11:00:00"
+
+
+def test_series_ended_by_room_deletion_keeps_its_past_meetings(
+        res_url, room_url, stack, mailpit, organizer, guests, pool, admin_headers):
+    """Only the future occurrences are cancelled: the mail is a REQUEST whose rule ends after
+    the past ones (which stay in the calendar), not a CANCEL of the whole series; and no
+    CONFIRMED component is ever under METHOD:CANCEL."""
+    import recurring_ical_events
+    headers, _ = organizer
+    room = pool.take(time_zone="Europe/Berlin", capacity=10)
+    first = ahead(1)
+    s = series_made(res_url, headers, room["id"], local(first, 10), local(first, 11),
+                    "FREQ=DAILY;COUNT=3", purpose="History", attendees=guests[:1])
+    guest = guests[0]
+    inbox(mailpit, guest, 1)
+    # Two days later, as it were: the first occurrence is yesterday's, the last tomorrow's.
+    res_db_query(stack.pg, "UPDATE reservation_series SET first_start = first_start - "
+                           "interval '2 days' WHERE id = %s", s["id"])
+    res_db_query(stack.pg, "UPDATE reservations SET start_time = start_time - interval '2 days',"
+                           " end_time = end_time - interval '2 days', occurrence_start = "
+                           "occurrence_start - interval '2 days' WHERE series_id = %s", s["id"])
+    assert requests.delete(f"{room_url}/rooms/{room['id']}", headers=admin_headers,
+                           timeout=10).status_code == 204
+    msg, full, cal = parsed(mailpit, inbox(mailpit, guest, 2)[-1])
+    assert msg["Subject"].startswith("Cancelled: History @ ")
+    assert "the room was deleted" in full["Text"]
+    assert str(cal["METHOD"]) == "REQUEST"
+    assert all(str(e["STATUS"]) == "CONFIRMED" for e in vevents(cal))
+    [master] = [e for e in vevents(cal) if "RRULE" in e]
+    assert int(master["SEQUENCE"]) == 1 and master["RRULE"].get("UNTIL")
+    yesterday, tomorrow = ahead(-1), ahead(1)
+    got = {e["DTSTART"].dt.date()
+           for e in recurring_ical_events.of(cal).between(ahead(-3), ahead(3))}
+    assert yesterday in got and tomorrow not in got, got
+
+
+def test_an_attendee_removed_gets_a_cancel_and_one_added_an_invitation(
+        res_url, mailpit, organizer, guests, berlin):
+    headers, org = organizer
+    day = ahead(16)
+    newcomer = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    res = booked(res_url, headers, berlin["id"], local(day, 9), local(day, 10),
+                 purpose="Reshuffle", attendees=guests)
+    for addr in [org] + guests:
+        inbox(mailpit, addr, 1)
+    put_ok(f"{res_url}/reservations/{res['id']}", headers,
+           {"attendees": [guests[0], newcomer]})
+    msg, full, cal = parsed(mailpit, inbox(mailpit, guests[1], 2)[-1])
+    assert msg["Subject"].startswith("Cancelled: Reshuffle @ ")
+    assert "removed" in full["Text"]
+    assert str(cal["METHOD"]) == "CANCEL"
+    [ev] = vevents(cal)
+    assert str(ev["UID"]) == f"reservation-{res['id']}@meeting-rooms"
+    assert int(ev["SEQUENCE"]) == 1
+    assert attendees_of(ev) == [f"mailto:{guests[1].lower()}"]
+    [first] = inbox(mailpit, newcomer, 1)
+    msg, full, cal = parsed(mailpit, first)
+    assert msg["Subject"].startswith("Invitation: Reshuffle @ ")
+    assert "You are invited" in full["Text"]
+    assert int(vevents(cal)[0]["SEQUENCE"]) == 1
+    for addr in (org, guests[0]):
+        msg, _, _ = parsed(mailpit, inbox(mailpit, addr, 2)[-1])
+        assert msg["Subject"].startswith("Updated: Reshuffle @ ")
+    assert settle(mailpit, [org] + guests + [newcomer]) == \
+        {org: 2, guests[0]: 2, guests[1]: 2, newcomer: 1}
+
+
+def test_series_subject_names_the_next_occurrence(res_url, mailpit, organizer, guests, berlin):
+    headers, _ = organizer
+    first = ahead(18)
+    s = series_made(res_url, headers, berlin["id"], local(first, 8), local(first, 9),
+                    "FREQ=DAILY;COUNT=3", purpose="Dated", attendees=guests[:1])
+    guest = guests[0]
+    msg, _, _ = parsed(mailpit, inbox(mailpit, guest, 1)[0])
+    assert msg["Subject"].endswith(f", {first.isoformat()} 08:00")
+    assert requests.delete(f"{res_url}/reservations/{s['occurrences'][0]['id']}",
+                           headers=headers, timeout=10).status_code == 204
+    inbox(mailpit, guest, 2)
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers, {"purpose": "Dated (2)"})
+    msg, _, _ = parsed(mailpit, inbox(mailpit, guest, 3)[-1])
+    second = s["occurrences"][1]["occurrence_start"]
+    assert msg["Subject"] == f"Updated: Dated (2) @ {berlin['name']}, {second[:10]} 08:00"
+
+
+def test_a_reservation_in_the_repeated_hour_is_written_in_utc(res_url, mailpit, organizer,
+                                                              guests, pool):
+    """02:15-02:45 on Sydney's fall-back day (2027-04-04) happens twice; the booking is the
+    later one (AEST, +10), which a local DTSTART would name as the earlier one for an RFC 5545
+    client: the invitation writes it in UTC.  The earlier one (AEDT) stays local."""
+    import datetime as dt
+    headers, _ = organizer
+    room = pool.take(time_zone="Australia/Sydney", capacity=10)
+    later = booked(res_url, headers, room["id"], "2027-04-03T16:15:00Z",
+                   "2027-04-03T16:45:00Z", purpose="Fold", attendees=guests[:1])
+    earlier = booked(res_url, headers, room["id"], "2027-04-03T15:15:00Z",
+                     "2027-04-03T15:45:00Z", purpose="Fold early", attendees=guests[1:])
+    _, _, cal = parsed(mailpit, inbox(mailpit, guests[0], 1)[0])
+    [ev] = vevents(cal)
+    assert "TZID" not in ev["DTSTART"].params
+    assert ev["DTSTART"].dt == dt.datetime(2027, 4, 3, 16, 15, tzinfo=dt.UTC)
+    assert ev["DTEND"].dt == dt.datetime(2027, 4, 3, 16, 45, tzinfo=dt.UTC)
+    _, _, cal = parsed(mailpit, inbox(mailpit, guests[1], 1)[0])
+    [ev] = vevents(cal)
+    assert ev["DTSTART"].params["TZID"] == "Australia/Sydney"
+    assert naive(ev["DTSTART"]) == "2027-04-04T02:15:00"
+    assert later["id"] != earlier["id"]
+
+
+def test_a_series_change_stores_its_data_once(res_url, stack, mailpit, organizer, pool):
+    """200 occurrences, 20 attendees: the payload with the series' .ics data is stored once for
+    the 21 recipients (mail_payloads); each delivery row only refers to it."""
+    headers, _ = organizer
+    room = pool.take(capacity=30)
+    tag = uuid.uuid4().hex[:8]
+    many = [f"m{i}-{tag}@example.org" for i in range(20)]
+    first = ahead(2)
+    s = series_made(res_url, headers, room["id"], local(first, 7), local(first, 8),
+                    "FREQ=DAILY;COUNT=200", purpose="Bulk", attendees=many)
+    key = f"series-{s['id']}"
+    [(rows, row_bytes, biggest, row_stored)] = res_db_query(
+        stack.pg, "SELECT count(*), sum(octet_length(payload::text)), "
+                  "max(octet_length(payload::text)), sum(pg_column_size(payload)) "
+                  "FROM deliveries WHERE kind = 'mail' AND key = %s", key)
+    [(shared, shared_bytes, shared_stored)] = res_db_query(
+        stack.pg, "SELECT count(*), sum(octet_length(payload::text)), "
+                  "sum(pg_column_size(payload)) FROM mail_payloads WHERE key = %s", key)
+    assert rows == 21 and shared == 1
+    assert biggest < 100 and shared_bytes > 200 * 150
+    # 009_mail.sql stored the shared payload in every row: as JSON text, and as stored (after
+    # TOAST's compression, measured by storing the copies in a temporary table).
+    [(copies_stored,)] = res_db_query(
+        stack.pg, "CREATE TEMP TABLE m3 AS SELECT m.payload AS copy FROM deliveries d "
+                  "JOIN mail_payloads m ON m.id::text = d.payload->>'shared' WHERE d.key = %s;"
+                  " SELECT sum(pg_column_size(copy)) FROM m3", key)
+    print(f"\nM3: {rows} rows; now {row_bytes + shared_bytes} bytes of JSON ({row_bytes} in "
+          f"the rows + {shared_bytes} once), {row_stored + shared_stored} stored; a copy per "
+          f"row: {rows * shared_bytes} bytes of JSON, {copies_stored} stored")
+    assert (row_stored + shared_stored) * 10 < copies_stored
+    msg, _, cal = parsed(mailpit, inbox(mailpit, many[19], 1, timeout=60)[0])
+    assert msg["Subject"].startswith("Invitation: Bulk @ ")
+    [master] = [e for e in vevents(cal) if "RRULE" in e]
+    assert master["RRULE"]["COUNT"] == [200]
+
+
+def test_an_attendee_removed_from_a_series_gets_its_cancel(res_url, stack, mailpit, organizer,
+                                                           guests, berlin):
+    """The series' row changes with its occurrences' (their events come first in the
+    transaction): the attendees before the change are still known for the series' mail."""
+    headers, _ = organizer
+    first = ahead(20)
+    s = series_made(res_url, headers, berlin["id"], local(first, 13), local(first, 14),
+                    "FREQ=DAILY;COUNT=3", purpose="Shrinking", attendees=guests)
+    for addr in guests:
+        inbox(mailpit, addr, 1)
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers, {"attendees": guests[:1]})
+    msg, _, cal = parsed(mailpit, inbox(mailpit, guests[1], 2)[-1])
+    assert msg["Subject"].startswith("Cancelled: Shrinking @ ")
+    assert str(cal["METHOD"]) == "CANCEL"
+    [ev] = vevents(cal)
+    assert str(ev["UID"]) == f"series-{s['id']}@meeting-rooms" and "RECURRENCE-ID" not in ev
+    assert str(ev["STATUS"]) == "CANCELLED"
+    assert attendees_of(ev) == [f"mailto:{guests[1].lower()}"]
+    msg, _, cal = parsed(mailpit, inbox(mailpit, guests[0], 2)[-1])
+    assert msg["Subject"].startswith("Updated: Shrinking @ ")
+    assert all(attendees_of(e) == [f"mailto:{guests[0].lower()}"] for e in vevents(cal))
+    assert settle(mailpit, guests) == {guests[0]: 2, guests[1]: 2}
+    assert res_db_query(stack.pg, "SELECT count(*) FROM mail_attendees_before") == [(0,)]

@@ -309,15 +309,15 @@ static void test_vtimezone_refused(void **state)
  * second cancelled, the third moved to 11:00, the fifth with a purpose of its own. */
 static const struct series_ics_occurrence berlin_occ[] = {
 	{"2026-03-17T10:00:00", "2026-03-17T10:00:00", 1773738000, 1773741600, true, false, NULL,
-         NULL},
+         NULL, 0, NULL, 0, false},
 	{"2026-03-24T10:00:00", "2026-03-24T10:00:00", 1774342800, 1774346400, false, false, NULL,
-         NULL},
+         NULL, 0, NULL, 0, false},
 	{"2026-03-31T10:00:00", "2026-03-31T11:00:00", 1774947600, 1774951200, true, true, NULL,
-         NULL},
+         NULL, 0, NULL, 0, false},
 	{"2026-04-07T10:00:00", "2026-04-07T10:00:00", 1775548800, 1775552400, true, false, NULL,
-         NULL},
+         NULL, 0, NULL, 0, false},
 	{"2026-04-14T10:00:00", "2026-04-14T10:00:00", 1776153600, 1776157200, true, true,
-         "Team, extra", NULL},
+         "Team, extra", NULL, 0, NULL, 0, false},
 };
 
 static struct series_ics berlin_series(struct rrule *rule, const char *text)
@@ -482,9 +482,9 @@ static void test_series_rdate(void **state)
 	(void)state;
 	static const struct series_ics_occurrence occ[] = {
 		{"2026-03-31T10:00:00", "2026-03-31T10:00:00", 1774944000, 1774947600, true, false,
-	         NULL, NULL},
+	         NULL, NULL, 0, NULL, 0, false},
 		{"2026-04-07T11:00:00", "2026-04-07T11:00:00", 1775552400, 1775556000, true, false,
-	         NULL, NULL},
+	         NULL, NULL, 0, NULL, 0, false},
 	};
 	struct rrule rule;
 	struct series_ics s = berlin_series(&rule, "FREQ=WEEKLY;BYDAY=TU;COUNT=1");
@@ -497,6 +497,61 @@ static void test_series_rdate(void **state)
 	assert_non_null(strstr(t.text.data, "\r\nRDATE;TZID=Europe/Berlin:20260331T100000\r\n"));
 	assert_null(strstr(t.text.data, "EXDATE"));
 	assert_null(strstr(t.text.data, "RECURRENCE-ID"));
+	ical_text_free(&t);
+}
+
+/* An iTIP series (review 14c M1, M2, L2, M6): an override's SEQUENCE is never below its
+ * occurrence's own, it carries ORGANIZER and ATTENDEE, a CANCEL writes the master alone with the
+ * highest SEQUENCE, and the RECURRENCE-ID of one occurrence is the one its override has. */
+static void test_series_itip(void **state)
+{
+	(void)state;
+	static const char *const people[] = {"bob@example.org"};
+	struct series_ics_occurrence occ[countof(berlin_occ)];
+	memcpy(occ, berlin_occ, sizeof occ);
+	occ[2].version = 6; /* changed on its own five times: its mails said SEQUENCE 5 */
+	struct rrule rule;
+	struct series_ics s = berlin_series(&rule, "FREQ=WEEKLY;BYDAY=TU;COUNT=5");
+	s.occurrences = occ;
+	s.method = "REQUEST";
+	s.organizer_email = "alice@example.com";
+	s.attendees = people;
+	s.nattendees = 1;
+	struct ical_text t = {0};
+	const char *why;
+	assert_true(series_ics_build(&s, &t, &why));
+	const char *o = strstr(t.text.data, "RECURRENCE-ID;TZID=Europe/Berlin:20260331T100000");
+	assert_non_null(o);
+	const char *begin = o;
+	while (strncmp(begin, "BEGIN:VEVENT", 12) != 0)
+		begin--;
+	assert_non_null(strstr(begin, "SEQUENCE:5\r\n"));
+	const char *end = strstr(o, "END:VEVENT");
+	const char *org = strstr(o, "ORGANIZER:mailto:alice@example.com");
+	const char *att = strstr(o, "\r\nATTENDEE;ROLE=REQ-PARTICIPANT");
+	assert_true(org && org < end && att && att < end);
+	ical_text_free(&t);
+
+	/* The mail about that occurrence alone names the same instance, also after the series
+	 * moved to 11:00 (the occurrence kept its 10:00 original start). */
+	char recur[TIMEFMT_RFC3339_LEN];
+	assert_true(series_ics_recurrence_id(&s, "2026-03-31T10:00:00", recur, &why));
+	assert_string_equal(recur, "2026-03-31T10:00:00");
+	s.first_start = "2026-03-17T11:00:00";
+	assert_true(series_ics_recurrence_id(&s, "2026-03-31T10:00:00", recur, &why));
+	assert_string_equal(recur, "2026-03-31T11:00:00");
+	assert_true(series_ics_build(&s, &t, &why));
+	assert_non_null(strstr(t.text.data, "RECURRENCE-ID;TZID=Europe/Berlin:20260331T110000"));
+	ical_text_free(&t);
+	/* A date the rule does not yield keeps its own start (an RDATE of the master). */
+	assert_true(series_ics_recurrence_id(&s, "2026-03-18T09:00:00", recur, &why));
+	assert_string_equal(recur, "2026-03-18T09:00:00");
+
+	s.method = "CANCEL";
+	assert_true(series_ics_build(&s, &t, &why));
+	assert_null(strstr(t.text.data, "RECURRENCE-ID"));
+	assert_null(strstr(t.text.data, "STATUS:CONFIRMED"));
+	assert_non_null(strstr(t.text.data, "\r\nSEQUENCE:5\r\n"));
 	ical_text_free(&t);
 }
 
@@ -634,7 +689,8 @@ int main(void)
 		cmocka_unit_test(test_cal_address_cn), cmocka_unit_test(test_datetimes),
 		cmocka_unit_test(test_vtimezone),      cmocka_unit_test(test_vtimezone_refused),
 		cmocka_unit_test(test_series_berlin),  cmocka_unit_test(test_series_rule_forms),
-		cmocka_unit_test(test_series_rdate),   cmocka_unit_test(test_series_refused),
+		cmocka_unit_test(test_series_rdate),   cmocka_unit_test(test_series_itip),
+		cmocka_unit_test(test_series_refused),
 	};
 	return cmocka_run_group_tests(tests, zonedir_setup, zonedir_teardown);
 }

@@ -84,7 +84,7 @@ static char *render(const char *p, const char *to)
 {
 	struct jsonx_text msg = {0};
 	const char *why = NULL;
-	assert_true(res_mail_render(p, to, FROM, NOW, &msg, &why));
+	assert_true(res_mail_render(p, NULL, to, FROM, NOW, &msg, &why));
 	assert_null(why);
 	return msg.data;
 }
@@ -179,21 +179,83 @@ static void long_non_ascii_text(void **state)
 	free(p);
 }
 
+/* payload with extra fields spliced in before its last brace (a new string). */
+static char *with(char *p, const char *extra)
+{
+	char *out = NULL;
+	size_t n = strlen(p);
+	assert_true(asprintf(&out, "%.*s,%s}", (int)(n - 1), p, extra) > 0);
+	free(p);
+	return out;
+}
+
+/* Review 14c L4: an attendee added by an update is invited, one removed gets a CANCEL naming
+ * only them (the iCalendar part, base64, is checked by test_res_mail.py). */
+static void added_removed_and_utc(void **state)
+{
+	(void)state;
+	char v[512];
+	char *p = with(payload("REQUEST", 2, "Design review", "Alice Example", NULL),
+	               "\"added\":[\"carol@example.net\"]");
+	char *msg = render(p, "Carol@Example.net"), *h = headers_of(msg);
+	assert_string_equal(header(h, "Subject", v, sizeof v),
+	                    "Invitation: Design review @ Everest, 2026-12-01 10:00");
+	assert_non_null(strstr(msg, "You are invited"));
+	free(h), free(msg);
+	msg = render(p, "bob@example.org"), h = headers_of(msg);
+	assert_memory_equal(header(h, "Subject", v, sizeof v), "Updated: ", 9);
+	free(h), free(msg), free(p);
+
+	p = with(payload("CANCEL", 2, "Design review", "Alice Example", NULL), "\"removed\":true");
+	msg = render(p, "dave@example.org"), h = headers_of(msg);
+	assert_memory_equal(header(h, "Subject", v, sizeof v), "Cancelled: ", 11);
+	assert_non_null(strstr(msg, "method=CANCEL"));
+	assert_non_null(strstr(msg, "removed"));
+	free(h), free(msg), free(p);
+}
+
+/* A row that refers to a shared payload (013_mail_semantics.sql, "shared") is that payload with
+ * the row's own keys over it. */
+static void shared_payload(void **state)
+{
+	(void)state;
+	struct jsonx_text msg = {0};
+	const char *why = NULL;
+	char v[512];
+	char *p = payload("REQUEST", 2, "Design review", "Alice Example", NULL);
+	assert_true(res_mail_render("{\"shared\":5}", p, "bob@example.org", FROM, NOW, &msg, &why));
+	char *h = headers_of(msg.data);
+	assert_memory_equal(header(h, "Subject", v, sizeof v), "Updated: Design review", 22);
+	free(h), jsonx_text_free(&msg);
+	assert_true(res_mail_render("{\"shared\":5,\"method\":\"CANCEL\",\"removed\":true}", p,
+	                            "dave@example.org", FROM, NOW, &msg, &why));
+	h = headers_of(msg.data);
+	assert_memory_equal(header(h, "Subject", v, sizeof v), "Cancelled: Design review", 24);
+	assert_non_null(strstr(msg.data, "method=CANCEL"));
+	free(h), jsonx_text_free(&msg);
+	assert_false(
+		res_mail_render("{\"shared\":5}", "{", "bob@example.org", FROM, NOW, &msg, &why));
+	jsonx_text_free(&msg);
+	free(p);
+}
+
 static void refused_rows(void **state)
 {
 	(void)state;
 	struct jsonx_text msg = {0};
 	const char *why = NULL;
 	char *p = payload("REQUEST", 1, "x", "A", NULL);
-	assert_false(res_mail_render("{", "bob@example.org", FROM, NOW, &msg, &why));
+	assert_false(res_mail_render("{", NULL, "bob@example.org", FROM, NOW, &msg, &why));
 	assert_non_null(why);
 	jsonx_text_free(&msg);
-	assert_false(res_mail_render("{\"method\":\"PUBLISH\"}", "bob@example.org", FROM, NOW, &msg,
-	                             &why));
+	assert_false(res_mail_render("{\"method\":\"PUBLISH\"}", NULL, "bob@example.org", FROM, NOW,
+	                             &msg, &why));
 	jsonx_text_free(&msg);
-	assert_false(res_mail_render(p, "bob@example.org\r\nBcc: x@y.z", FROM, NOW, &msg, &why));
+	assert_false(
+		res_mail_render(p, NULL, "bob@example.org\r\nBcc: x@y.z", FROM, NOW, &msg, &why));
 	jsonx_text_free(&msg);
-	assert_false(res_mail_render(p, "bob@example.org", "not an address", NOW, &msg, &why));
+	assert_false(
+		res_mail_render(p, NULL, "bob@example.org", "not an address", NOW, &msg, &why));
 	jsonx_text_free(&msg);
 	free(p);
 }
@@ -203,7 +265,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(invitation),          cmocka_unit_test(update_and_cancel),
 		cmocka_unit_test(no_header_injection), cmocka_unit_test(long_non_ascii_text),
-		cmocka_unit_test(refused_rows),
+		cmocka_unit_test(refused_rows),        cmocka_unit_test(added_removed_and_utc),
+		cmocka_unit_test(shared_payload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
