@@ -322,7 +322,9 @@ static void one_line(const char *s, char *out, size_t size)
 /* "2026-12-01 10:00" of a local "2026-12-01T10:00:00". */
 static void short_time(const char *local, char out[17])
 {
-	snprintf(out, 17, "%s", local ? local : "");
+	size_t n = local ? strnlen(local, 16) : 0;
+	memcpy(out, local ? local : "", n);
+	out[n] = '\0';
 	if (strlen(out) > 10 && out[10] == 'T')
 		out[10] = ' ';
 }
