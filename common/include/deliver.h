@@ -17,11 +17,16 @@
  *   Order: rows are sent in order per (kind, target, key): a row is due only when no older row
  *   with the same three is still pending, retries included (a row queued behind pending rows
  *   of its key, and the later rows of a retried one, are not due before them: so the claim
- *   never reads rows that cannot go).
+ *   never reads rows that cannot go); once a row is sent or failed, the rows queued behind it
+ *   are due at once (not at the end of its lease).
  *   Fairness: one send at a time per target (a target with a lease not yet ended is passed
- *   over), and among the targets with a due row the one attempted least recently goes first.
+ *   over), and among the targets due first the one attempted least recently goes first.
  *   So a dead or slow receiver holds at most one worker, and while workers are free, the other
- *   targets' rows go out at once; a target's own backlog waits for it alone;
+ *   targets' rows go out at once; a target's own backlog waits for it alone.
+ *   Cost: a claim reads the targets that are due (delivery_targets, kept by the senders: a
+ *   new row tells its target through delivery_wakes), so it costs the same whatever the number
+ *   of targets in backoff (docs/architecture.md#the-delivery-queue has the figures); an idle
+ *   worker's pause grows from poll_ms to 4 × poll_ms, and is shorter when a retry is due sooner;
  * - the figures for /metrics, per kind: delivery_pending, delivery_oldest_pending_age_seconds
  *   (gauges), delivery_sent_total, delivery_failed_total, delivery_retries_total (counters);
  * - the sweeper's statement for rows finished long ago (deliver_sweep_sql).
@@ -40,10 +45,20 @@
  * statement): INSERT INTO deliveries (kind, target, key, payload) VALUES (…), the rest
  * defaulted (pending, due now). */
 extern const char deliver_schema_sql[];
+/* The shared migrations after it: 005 the leases (for the databases of 004's first version,
+ * which had none); the claim by target: 006 delivery_targets and delivery_wakes, 007 and 008
+ * the functions deliveries_claim and deliveries_record that the workers call. */
+extern const char deliver_leases_schema_sql[];
+extern const char deliver_targets_schema_sql[];
+extern const char deliver_claim_schema_sql[];
+extern const char deliver_record_schema_sql[];
 
 /* The sweeper's statement (struct sweep_table): deletes at most $2 rows sent or failed more
  * than $1 seconds ago.  Pending rows are never deleted. */
 extern const char deliver_sweep_sql[];
+/* The same for delivery_targets: deletes at most $2 targets with nothing pending and no attempt
+ * for $1 seconds. */
+extern const char deliver_targets_sweep_sql[];
 
 enum deliver_outcome {
 	DELIVER_SENT,      /* delivered: the row is done */
@@ -96,8 +111,10 @@ struct deliver_config {
 	/* Liveness (may be NULL): every heartbeat_ms, whichever sender is between two sends first
 	 * calls heartbeat(session, heartbeat_arg) on its own session (no transaction open), so
 	 * that a record of "these senders run" stays fresh while any of them can take work; the
-	 * first call comes as the senders start.  Returns false when the session failed (it is
-	 * then opened again). */
+	 * first call comes as the senders start.  session is NULL when the sender could not open
+	 * one (the callback may write elsewhere, e.g. through the pool).  Returns false when
+	 * nothing was recorded (the session is then ended, and the beat is due again at the
+	 * sender's next turn). */
 	bool (*heartbeat)(PGconn *session, void *heartbeat_arg);
 	void *heartbeat_arg;
 	long long heartbeat_ms;

@@ -152,19 +152,27 @@ enum mail_step {
 const char *mail_step_name(enum mail_step step);
 
 /* How a send that failed counts.  step: how far it got; smtp_code: the server's last reply (0:
- * none); client_refused: libcurl gave up on its own before the message over something the
+ * none); reply: the text of the server's last negative reply ("554 5.7.1 Relay access denied";
+ * NULL or "" when none); client_refused: libcurl gave up on its own before the message over something the
  * configuration decides (the login: no mechanism in common or the credentials refused; TLS:
  * STARTTLS not offered, a certificate not trusted).
  * *relay (may be NULL) receives whether the fault is on our side of the conversation — the
  * server refusing this client, its login or its sender address (a 5xx before RCPT TO, or 530
- * "authentication required" anywhere), or client_refused — which an operator fixes in the
+ * "authentication required" anywhere), its relaying (a 5xx to RCPT TO with an enhanced status
+ * 5.7.x — security or policy: 5.7.1 "Relay access denied", 5.7.54 "Unable to relay", 5.7.64 —
+ * or words that say the relay refused, mail_reply_refuses_relay), or client_refused — which an operator fixes in the
  * configuration (SMTP_URL, SMTP_USER/SMTP_PASSWORD, SMTP_FROM) or at the relay: such a failure
  * is MAIL_TEMPORARY, so that the messages wait for the fix instead of failing for good.  Else a
  * 5xx reply (to RCPT TO, DATA or the message: about this recipient or this message) is
  * MAIL_PERMANENT, and anything else (a 4xx, no reply: no connection, a timeout) MAIL_TEMPORARY
  * (RFC 5321 4.2.1).  Pure. */
-enum mail_status mail_failure_status(enum mail_step step, long smtp_code, bool client_refused,
-                                     bool *relay);
+enum mail_status mail_failure_status(enum mail_step step, long smtp_code, const char *reply,
+                                     bool client_refused, bool *relay);
+/* Whether a negative reply's text refuses relaying or is a policy refusal: an enhanced status
+ * code 5.7.x or 4.7.x after the reply code (RFC 3463), or "relay access denied", "relaying
+ * denied", "unable to relay", "relay not permitted" or "relaying not allowed" (any case).  NULL
+ * is false.  Pure. */
+bool mail_reply_refuses_relay(const char *reply);
 
 struct mail_result {
 	enum mail_status status;

@@ -60,5 +60,9 @@ bool outbox_leading(const struct outbox *o);
 /* Unsent outbox rows, counted on the calling thread's database connection (db_exec); -1 on
  * error.  As a double for metrics_register_gauge(). */
 double outbox_backlog(void);
+/* For the outbox_oldest_pending_age_seconds gauge: seconds since the oldest unpublished row was
+ * written (the outbox_unsent index, in id order), 0 when none, -1 when the query fails.
+ * Thread-safe (pool). */
+double outbox_oldest_age(void);
 
 #endif

@@ -19,6 +19,8 @@
 #define DELIVER_SESSION_RETRY_MS 1000 /* pause after the session failed */
 /* A lease lasts the send's own timeout and this much more: reading the target, recording. */
 #define DELIVER_LEASE_MARGIN_MS 60000
+/* An idle sender's pause grows from poll_ms to this many times it (deliver_idle_pause). */
+#define DELIVER_IDLE_MAX_POLLS 4
 
 /* payload is json, not jsonb, like the outbox's: a webhook body is the event byte for byte as
  * Kafka carries it.  finished_at (sent or failed) is what the sweeper goes by.  leased_until:
@@ -76,90 +78,261 @@ const char deliver_sweep_sql[] =
 	"SELECT ctid FROM deliveries WHERE status <> 'pending' "
 	"AND finished_at < now() - make_interval(secs => $1::bigint) LIMIT $2::int))";
 
-/* The claim ($1 kind), in three steps that each cost an index probe per target, never a walk
- * over the backlog:
- * - targets: the distinct targets with pending rows (a skip scan of deliveries_due_by_target);
- * - per target, its latest lease (deliveries_leases): a target whose lease has not ended has a
- *   send in flight and is passed over; the others are taken least recently attempted first;
- * - per target, its oldest due row that no older pending row of the same key precedes.
- * The row is then locked (SKIP LOCKED: another sender has it) with an advisory lock on the
- * target (another sender is claiming for it right now), rechecked in deliver_claim.
- * Column 5: milliseconds since it was queued; 6: how long the last lease was held (a whole
- * lease: the outcome was never recorded). */
+/* A target with nothing pending and no attempt for $1 s: its row goes (a new row for it makes
+ * it again).  The ctid is rechecked at the delete, so a row a claim changed meanwhile stays. */
+const char deliver_targets_sweep_sql[] =
+	"DELETE FROM delivery_targets WHERE ctid = ANY (ARRAY("
+	"SELECT ctid FROM delivery_targets WHERE due_at IS NULL "
+	"AND coalesce(last_attempt_at, '-infinity') < now() - make_interval(secs => $1::bigint) "
+	"LIMIT $2::int))";
+
+/* The shared migrations 005 and 006 (svc.c): the leases for the databases of 004's first
+ * version, and the claim by target (delivery_targets, deliveries_claim, deliveries_record). */
 /* clang-format off */
-static const char deliver_claim_sql[] =
-	"WITH RECURSIVE targets (target) AS ("
-	" (SELECT target FROM deliveries WHERE kind = $1 AND status = 'pending'"
-	"  ORDER BY target LIMIT 1)"
-	" UNION ALL"
-	" SELECT (SELECT d.target FROM deliveries d WHERE d.kind = $1 AND d.status = 'pending'"
-	"  AND d.target > t.target ORDER BY d.target LIMIT 1)"
-	" FROM targets t WHERE t.target IS NOT NULL"
-	"), free AS ("
-	" SELECT t.target, l.last FROM targets t"
-	" CROSS JOIN LATERAL (SELECT max(b.leased_until) AS last FROM deliveries b"
-	"  WHERE b.kind = $1 AND b.target = t.target AND b.leased_until IS NOT NULL) l"
-	" WHERE t.target IS NOT NULL AND (l.last IS NULL OR l.last <= now())"
-	"), heads AS ("
-	" SELECT h.id, f.last, h.next_attempt_at FROM free f"
-	" CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM deliveries d"
-	"  WHERE d.kind = $1 AND d.target = f.target AND d.status = 'pending'"
-	"  AND d.next_attempt_at <= now()"
-	"  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind"
-	"   AND o.target = d.target AND o.key = d.key AND o.status = 'pending' AND o.id < d.id)"
-	"  ORDER BY d.next_attempt_at, d.id LIMIT 1) h"
-	" ORDER BY f.last NULLS FIRST, h.next_attempt_at, h.id LIMIT 4"
-	")"
-	" SELECT d.id, d.target, d.key, d.payload::text, d.attempts,"
-	" (extract(epoch FROM now() - d.created_at) * 1000)::bigint,"
-	" coalesce(extract(epoch FROM d.leased_until - d.last_attempt_at) * 1000, 0)::bigint"
-	" FROM heads h JOIN deliveries d ON d.id = h.id"
-	" WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
-	" AND pg_try_advisory_xact_lock(hashtextextended(d.kind || '/' || d.target, 0))"
-	" ORDER BY h.last NULLS FIRST, h.next_attempt_at, h.id LIMIT 1"
-	" FOR UPDATE OF d SKIP LOCKED";
+const char deliver_leases_schema_sql[] =
+	"-- 004 as it first landed (8515559) had no leases: its databases get them here (review 14d-A\n"
+	"-- L2).  Idempotent: where 004 already made them, nothing changes.  deliveries_due was that\n"
+	"-- version's index for the claim, which reads deliveries_due_by_target now.\n"
+	"ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS leased_until timestamptz;\n"
+	"DROP INDEX IF EXISTS deliveries_due;\n"
+	"CREATE INDEX IF NOT EXISTS deliveries_due_by_target\n"
+	"    ON deliveries (kind, target, next_attempt_at, id) WHERE status = 'pending';\n"
+	"CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (kind, id)\n"
+	"    WHERE status = 'pending';\n"
+	"CREATE INDEX IF NOT EXISTS deliveries_leases ON deliveries (kind, target, leased_until)\n"
+	"    WHERE leased_until IS NOT NULL;\n"
+	"CREATE OR REPLACE FUNCTION deliveries_queue_behind() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"DECLARE ahead timestamptz;\n"
+	"BEGIN\n"
+	"    SELECT max(next_attempt_at) INTO ahead FROM deliveries\n"
+	"    WHERE kind = NEW.kind AND target = NEW.target AND key = NEW.key AND status = 'pending';\n"
+	"    IF ahead > NEW.next_attempt_at THEN\n"
+	"        NEW.next_attempt_at := ahead;\n"
+	"    END IF;\n"
+	"    RETURN NEW;\n"
+	"END\n"
+	"$$;\n"
+	"CREATE OR REPLACE TRIGGER deliveries_queue_behind BEFORE INSERT ON deliveries\n"
+	"    FOR EACH ROW EXECUTE FUNCTION deliveries_queue_behind();\n";
+
+const char deliver_targets_schema_sql[] =
+	"-- The claim by target (review 14d-A M2): one row per (kind, target) with rows pending, kept by\n"
+	"-- the senders, so that a claim reads the targets that are due (an index range), never the\n"
+	"-- targets in backoff.  due_at: no row of the target can go before it (a lower bound: a claim\n"
+	"-- that finds nothing due corrects it); NULL: nothing pending.  leased_until: a send to it is\n"
+	"-- in flight until then.  last_attempt_at: the least recently attempted goes first.\n"
+	"CREATE TABLE IF NOT EXISTS delivery_targets (\n"
+	"    kind            text NOT NULL,\n"
+	"    target          text NOT NULL,\n"
+	"    due_at          timestamptz,\n"
+	"    leased_until    timestamptz,\n"
+	"    last_attempt_at timestamptz,\n"
+	"    PRIMARY KEY (kind, target)\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS delivery_targets_due ON delivery_targets (kind, due_at)\n"
+	"    WHERE due_at IS NOT NULL;\n"
+	"CREATE INDEX IF NOT EXISTS delivery_targets_idle ON delivery_targets (last_attempt_at)\n"
+	"    WHERE due_at IS NULL;\n"
+	"-- New rows tell their targets through this inbox (a plain INSERT in the change's transaction:\n"
+	"-- no lock on a target row, so two changes queueing for one recipient never wait on each other);\n"
+	"-- the senders move it into delivery_targets as they claim.\n"
+	"CREATE TABLE IF NOT EXISTS delivery_wakes (\n"
+	"    id     bigserial PRIMARY KEY,\n"
+	"    kind   text NOT NULL,\n"
+	"    target text NOT NULL,\n"
+	"    due_at timestamptz NOT NULL\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS delivery_wakes_kind ON delivery_wakes (kind, id);\n"
+	"CREATE OR REPLACE FUNCTION deliveries_wake() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"    INSERT INTO delivery_wakes (kind, target, due_at)\n"
+	"    SELECT q.kind, q.target, min(q.next_attempt_at) FROM queued q GROUP BY q.kind, q.target;\n"
+	"    RETURN NULL;\n"
+	"END\n"
+	"$$;\n"
+	"CREATE OR REPLACE TRIGGER deliveries_wake AFTER INSERT ON deliveries\n"
+	"    REFERENCING NEW TABLE AS queued FOR EACH STATEMENT EXECUTE FUNCTION deliveries_wake();\n"
+	"-- The rows pending when this runs.\n"
+	"INSERT INTO delivery_targets (kind, target, due_at, leased_until, last_attempt_at)\n"
+	"SELECT kind, target, greatest(min(next_attempt_at), max(leased_until)), max(leased_until),\n"
+	"       max(last_attempt_at)\n"
+	"FROM deliveries WHERE status = 'pending' GROUP BY kind, target\n"
+	"ON CONFLICT DO NOTHING;\n";
+
+
+/* The claim (007): deliveries_claim(kind, lease_ms) claims one due row of kind and leases it.
+ * It returns one row, with d_id NULL when none was due (idle_ms: until the earliest target is
+ * due; NULL: none known; 0: some due target was being claimed by another sender right now).
+ *  1. the wakes of new rows (at most 500) lower their targets' due_at, never below a lease;
+ *  2. among the 16 targets due first, the least recently attempted that no other sender is
+ *     claiming (SKIP LOCKED) and that has no send in flight;
+ *  3. its oldest due row that no older pending row of its key precedes (SKIP LOCKED); none:
+ *     the target's due_at was early, and is corrected (a head held by another transaction:
+ *     looked at again in a second);
+ *  4. the row and the target are leased: the attempt counted, neither due before the lease
+ *     ends.
+ * Each statement of a volatile function sees what committed before it began, and a target's
+ * due_at is only recomputed while its row is locked: a wake moved in meanwhile is never
+ * overwritten by a stale minimum. */
+const char deliver_claim_schema_sql[] =
+	"-- The claim (deliver.c, \"the claim\"): each statement sees what committed before it began.\n"
+	"CREATE OR REPLACE FUNCTION deliveries_claim(p_kind text, p_lease_ms bigint)\n"
+	"RETURNS TABLE (d_id bigint, d_target text, d_key text, d_payload text, d_attempts integer,\n"
+	"               queued_ms bigint, held_ms bigint, idle_ms bigint)\n"
+	"LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	"    lease constant interval := make_interval(secs => p_lease_ms / 1000.0);\n"
+	"    c record;\n"
+	"    r record;\n"
+	"    next_due timestamptz;\n"
+	"    contended boolean := false;\n"
+	"BEGIN\n"
+	"    WITH w AS (\n"
+	"        DELETE FROM delivery_wakes WHERE id IN (\n"
+	"            SELECT x.id FROM delivery_wakes x WHERE x.kind = p_kind ORDER BY x.id LIMIT 500\n"
+	"            FOR UPDATE SKIP LOCKED)\n"
+	"        RETURNING target, due_at\n"
+	"    ), g AS (SELECT w.target, min(w.due_at) AS due FROM w GROUP BY w.target)\n"
+	"    INSERT INTO delivery_targets AS t (kind, target, due_at)\n"
+	"    SELECT p_kind, g.target, g.due FROM g ORDER BY g.target\n"
+	"    ON CONFLICT (kind, target) DO UPDATE\n"
+	"        SET due_at = greatest(excluded.due_at, t.leased_until)\n"
+	"        WHERE t.due_at IS NULL OR t.due_at > greatest(excluded.due_at, t.leased_until);\n"
+	"\n"
+	"    FOR c IN\n"
+	"        SELECT s.target FROM (\n"
+	"            SELECT t.target, t.due_at, t.last_attempt_at FROM delivery_targets t\n"
+	"            WHERE t.kind = p_kind AND t.due_at <= now() ORDER BY t.due_at LIMIT 16) s\n"
+	"        ORDER BY s.last_attempt_at NULLS FIRST, s.due_at\n"
+	"    LOOP\n"
+	"        PERFORM 1 FROM delivery_targets t WHERE t.kind = p_kind AND t.target = c.target\n"
+	"            AND t.due_at <= now() AND (t.leased_until IS NULL OR t.leased_until <= now())\n"
+	"            FOR UPDATE SKIP LOCKED;\n"
+	"        IF NOT FOUND THEN\n"
+	"            contended := true;\n"
+	"            CONTINUE;\n"
+	"        END IF;\n"
+	"        SELECT d.id, d.target, d.key, d.payload::text AS payload, d.attempts, d.created_at,\n"
+	"               d.leased_until, d.last_attempt_at\n"
+	"        INTO r FROM deliveries d\n"
+	"        WHERE d.kind = p_kind AND d.target = c.target AND d.status = 'pending'\n"
+	"          AND d.next_attempt_at <= now()\n"
+	"          AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind\n"
+	"              AND o.target = d.target AND o.key = d.key AND o.status = 'pending'\n"
+	"              AND o.id < d.id)\n"
+	"        ORDER BY d.next_attempt_at, d.id LIMIT 1\n"
+	"        FOR UPDATE OF d SKIP LOCKED;\n"
+	"        IF NOT FOUND THEN\n"
+	"            SELECT min(d.next_attempt_at) INTO next_due FROM deliveries d\n"
+	"            WHERE d.kind = p_kind AND d.target = c.target AND d.status = 'pending'\n"
+	"              AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind\n"
+	"                  AND o.target = d.target AND o.key = d.key AND o.status = 'pending'\n"
+	"                  AND o.id < d.id);\n"
+	"            IF next_due <= now() THEN\n"
+	"                next_due := now() + interval '1 second';\n"
+	"            END IF;\n"
+	"            UPDATE delivery_targets t SET due_at = next_due\n"
+	"            WHERE t.kind = p_kind AND t.target = c.target;\n"
+	"            CONTINUE;\n"
+	"        END IF;\n"
+	"        UPDATE deliveries d SET attempts = d.attempts + 1, last_attempt_at = now(),\n"
+	"            leased_until = now() + lease, next_attempt_at = now() + lease\n"
+	"        WHERE d.id = r.id;\n"
+	"        UPDATE delivery_targets t SET leased_until = now() + lease, due_at = now() + lease,\n"
+	"            last_attempt_at = now()\n"
+	"        WHERE t.kind = p_kind AND t.target = c.target;\n"
+	"        RETURN QUERY SELECT r.id, r.target, r.key, r.payload, r.attempts,\n"
+	"            (extract(epoch FROM now() - r.created_at) * 1000)::bigint,\n"
+	"            coalesce(extract(epoch FROM r.leased_until - r.last_attempt_at) * 1000, 0)::bigint,\n"
+	"            NULL::bigint;\n"
+	"        RETURN;\n"
+	"    END LOOP;\n"
+	"    RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::integer,\n"
+	"        NULL::bigint, NULL::bigint,\n"
+	"        CASE WHEN contended THEN 0::bigint\n"
+	"        ELSE (SELECT greatest(0, ceil(extract(epoch FROM min(t.due_at) - now()) * 1000))::bigint\n"
+	"              FROM delivery_targets t WHERE t.kind = p_kind AND t.due_at IS NOT NULL) END;\n"
+	"END\n"
+	"$$;\n";
+
+
+/* The outcome (008): deliveries_record(id, attempts, outcome, status, error, pause_ms) records
+ * it only while the lease is the caller's (attempts: the ones it counted); false when the lease
+ * is not the caller's any more.  outcome 'sent', 'failed', 'retry' (due again in pause_ms, the
+ * rows behind it on its key pushed as far) or 'release' (not counted, due at once).  Sent or
+ * failed: the rows queued behind it on its key, which waited for its lease, are due at once
+ * (review 14d-A M4).  Then the target: free (when the lease on it is this one), due at its
+ * earliest pending row. */
+const char deliver_record_schema_sql[] =
+	"-- The outcome of a leased row (deliver.c, \"the outcome\").\n"
+	"CREATE OR REPLACE FUNCTION deliveries_record(p_id bigint, p_attempts integer, p_outcome text,\n"
+	"                                             p_status integer, p_error text, p_pause_ms bigint)\n"
+	"RETURNS boolean LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	"    r record;\n"
+	"    next_at timestamptz;\n"
+	"BEGIN\n"
+	"    SELECT d.kind, d.target, d.key, d.leased_until INTO r FROM deliveries d\n"
+	"    WHERE d.id = p_id AND d.attempts = p_attempts AND d.status = 'pending' FOR UPDATE;\n"
+	"    IF NOT FOUND THEN\n"
+	"        RETURN false;\n"
+	"    END IF;\n"
+	"    IF p_outcome = 'sent' THEN\n"
+	"        UPDATE deliveries SET status = 'sent', leased_until = now(), sent_at = now(),\n"
+	"            finished_at = now(), last_status = p_status, last_error = NULL\n"
+	"        WHERE id = p_id;\n"
+	"    ELSIF p_outcome = 'failed' THEN\n"
+	"        UPDATE deliveries SET status = 'failed', leased_until = now(), finished_at = now(),\n"
+	"            last_status = p_status, last_error = p_error\n"
+	"        WHERE id = p_id;\n"
+	"    ELSIF p_outcome = 'retry' THEN\n"
+	"        next_at := now() + make_interval(secs => p_pause_ms / 1000.0);\n"
+	"        UPDATE deliveries SET leased_until = now(), last_status = p_status,\n"
+	"            last_error = p_error, next_attempt_at = next_at\n"
+	"        WHERE id = p_id;\n"
+	"        UPDATE deliveries s SET next_attempt_at = next_at\n"
+	"        WHERE s.kind = r.kind AND s.target = r.target AND s.key = r.key\n"
+	"          AND s.status = 'pending' AND s.id > p_id AND s.next_attempt_at < next_at;\n"
+	"    ELSE\n"
+	"        UPDATE deliveries SET attempts = attempts - 1, leased_until = now(),\n"
+	"            next_attempt_at = now()\n"
+	"        WHERE id = p_id;\n"
+	"    END IF;\n"
+	"    IF p_outcome IN ('sent', 'failed') THEN\n"
+	"        UPDATE deliveries s SET next_attempt_at = now()\n"
+	"        WHERE s.kind = r.kind AND s.target = r.target AND s.key = r.key\n"
+	"          AND s.status = 'pending' AND s.id > p_id AND s.next_attempt_at > now();\n"
+	"    END IF;\n"
+	"    INSERT INTO delivery_targets (kind, target) VALUES (r.kind, r.target) ON CONFLICT DO NOTHING;\n"
+	"    PERFORM 1 FROM delivery_targets t WHERE t.kind = r.kind AND t.target = r.target FOR UPDATE;\n"
+	"    UPDATE delivery_targets t\n"
+	"    SET leased_until = CASE WHEN t.leased_until = r.leased_until THEN now()\n"
+	"                            ELSE t.leased_until END,\n"
+	"        due_at = greatest((SELECT min(d.next_attempt_at) FROM deliveries d\n"
+	"                           WHERE d.kind = r.kind AND d.target = r.target\n"
+	"                             AND d.status = 'pending'),\n"
+	"                          CASE WHEN t.leased_until = r.leased_until THEN NULL\n"
+	"                               ELSE t.leased_until END)\n"
+	"    WHERE t.kind = r.kind AND t.target = r.target;\n"
+	"    RETURN true;\n"
+	"END\n"
+	"$$;\n";
 /* clang-format on */
 
-/* After the advisory lock, in a snapshot that sees every lease committed before it: another
- * sender's send to the target ($1 kind, $2 target) still in flight ($3 the row claimed). */
-static const char deliver_busy_sql[] =
-	"SELECT 1 FROM deliveries WHERE kind = $1 AND target = $2 AND leased_until > now() "
-	"AND id <> $3::bigint LIMIT 1";
+/* The claim: one due row of kind $1, leased for $2 ms (deliveries_claim in 006), one row always:
+ * 0 id (NULL: none due), 1 target, 2 key, 3 payload, 4 attempts before this one, 5 ms since it
+ * was queued, 6 how long its last lease was held (a whole lease: the outcome was never
+ * recorded), 7 when none: ms until the earliest target is due (NULL: nothing pending, 0: a due
+ * target was being claimed by another sender). */
+static const char deliver_claim_sql[] = "SELECT * FROM deliveries_claim($1, $2::bigint)";
 
-/* The lease: the attempt is counted now (a send whose outcome is never recorded still counts),
- * and the row is not due again before $2 ms, when a sender that died mid-send has certainly
- * stopped.  $1 id. */
-static const char deliver_lease_sql[] =
-	"UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = now(), "
-	"leased_until = now() + make_interval(secs => $2::bigint / 1000.0), "
-	"next_attempt_at = now() + make_interval(secs => $2::bigint / 1000.0) "
-	"WHERE id = $1::bigint";
-
-/* The outcomes, recorded outside any transaction after the send, only while the lease is the
- * sender's own ($1 id, $2 the attempts it counted): a lease that ran out and was taken again
- * by another sender is that one's to record.  $3 last_status (NULL = none), $4 last_error
- * (NULL when sent), $5 the pause before the next attempt in ms (retry only). */
-#define DELIVER_MINE "WHERE id = $1::bigint AND attempts = $2::int AND status = 'pending'"
-static const char deliver_sent_sql[] =
-	"UPDATE deliveries SET status = 'sent', leased_until = now(), sent_at = now(), "
-	"finished_at = now(), last_status = $3::int, last_error = $4 " DELIVER_MINE;
-static const char deliver_failed_sql[] =
-	"UPDATE deliveries SET status = 'failed', leased_until = now(), finished_at = now(), "
-	"last_status = $3::int, last_error = $4 " DELIVER_MINE;
-/* A retry also pushes the later pending rows of the same key to its own next attempt: they
- * cannot go before it, and rows left due behind it would be read by every claim. */
-static const char deliver_retry_sql[] =
-	"WITH r AS (UPDATE deliveries SET leased_until = now(), last_status = $3::int, "
-	"last_error = $4, next_attempt_at = now() + make_interval(secs => $5::bigint / 1000.0) " DELIVER_MINE
-	" RETURNING kind, target, key, id, next_attempt_at) "
-	"UPDATE deliveries s SET next_attempt_at = r.next_attempt_at FROM r "
-	"WHERE s.kind = r.kind AND s.target = r.target AND s.key = r.key AND s.status = 'pending' "
-	"AND s.id > r.id AND s.next_attempt_at < r.next_attempt_at";
-/* A send abandoned at the stop: not counted, due again at once (after the restart). */
-static const char deliver_release_sql[] =
-	"UPDATE deliveries SET attempts = attempts - 1, leased_until = now(), "
-	"next_attempt_at = now() " DELIVER_MINE;
-#undef DELIVER_MINE
+/* The outcome, recorded outside any transaction after the send, only while the lease is the
+ * sender's own ($1 id, $2 the attempts it counted): a lease that ran out and was taken again by
+ * another sender is that one's to record.  $3 'sent', 'failed', 'retry' or 'release' (a send
+ * abandoned at the stop: not counted, due again at once), $4 last_status (NULL = none), $5
+ * last_error (NULL when sent), $6 the pause before the next attempt in ms (retry only). */
+static const char deliver_record_sql[] =
+	"SELECT deliveries_record($1::bigint, $2::int, $3, $4::int, $5, $6::bigint)";
 
 static const char deliver_pending_help[] = "Deliveries waiting to be sent (retries included).";
 static const char deliver_age_help[] =
@@ -333,17 +506,15 @@ static bool deliver_record(struct deliver_sender *s, const struct deliver_item *
 {
 	struct deliver *d = s->d;
 	char id[24], counted[16], status[16], pause[24];
-	const char *sql;
+	const char *outcome;
 	long long retry_ms = -1;
 	snprintf(id, sizeof id, "%lld", it->id);
 	snprintf(counted, sizeof counted, "%d", it->attempts + 1);
 	snprintf(status, sizeof status, "%d", r->status);
-	int nparams = 4;
 	if (r->outcome == DELIVER_SENT) {
-		sql = deliver_sent_sql;
+		outcome = "sent";
 	} else if (stopping) {
-		sql = deliver_release_sql;
-		nparams = 2;
+		outcome = "release";
 	} else {
 		if (!r->error[0])
 			snprintf(r->error, sizeof r->error, "failed");
@@ -352,13 +523,16 @@ static bool deliver_record(struct deliver_sender *s, const struct deliver_item *
 			retry_ms = deliver_retry_after_ms(it->attempts + 1, elapsed_ms,
 			                                  d->c.retry_base_ms, d->c.retry_max_ms,
 			                                  d->c.retry_window_ms, deliver_jitter());
-		sql = retry_ms >= 0 ? deliver_retry_sql : deliver_failed_sql;
-		nparams = retry_ms >= 0 ? 5 : 4;
+		outcome = retry_ms >= 0 ? "retry" : "failed";
 	}
 	snprintf(pause, sizeof pause, "%lld", retry_ms);
-	const char *params[] = {id, counted, r->status ? status : NULL,
-	                        r->outcome == DELIVER_SENT ? NULL : r->error, pause};
-	enum db_status st = db_exec_on(s->session, NULL, sql, nparams, params);
+	const char *params[] = {id,
+	                        counted,
+	                        outcome,
+	                        r->status ? status : NULL,
+	                        r->outcome == DELIVER_SENT ? NULL : r->error,
+	                        pause};
+	enum db_status st = db_exec_on(s->session, NULL, deliver_record_sql, 6, params);
 	if (st != DB_OK) {
 		log_warn("%s delivery %lld: recording the outcome failed (%s); it will be sent "
 		         "again when its lease ends",
@@ -383,62 +557,36 @@ static bool deliver_record(struct deliver_sender *s, const struct deliver_item *
 	return true;
 }
 
-/* Ends the claim's transaction: COMMIT (commit true) or ROLLBACK.  false when that failed (the
- * session is then ended). */
-static bool deliver_end_claim(struct deliver_sender *s, bool commit)
-{
-	if (db_exec_on(s->session, NULL, commit ? "COMMIT" : "ROLLBACK", 0, NULL) == DB_OK)
-		return true;
-	deliver_end_session(s);
-	return false;
-}
-
-/* Claims one due row and leases it (a short transaction of its own).  Returns 1 with the row in
- * *res, 0 when none was due (or its target turned out busy), -1 when the session failed. */
-static int deliver_claim(struct deliver_sender *s, PGresult **res)
+/* Claims one due row and leases it (one statement, its own transaction).  Returns 1 with the
+ * row in *res, 0 when none was due (*idle_ms: the pause the claim suggests, -1 = none known),
+ * -1 when the session failed. */
+static int deliver_claim(struct deliver_sender *s, PGresult **res, long long *idle_ms)
 {
 	struct deliver *d = s->d;
-	const char *params[] = {d->c.kind, NULL, NULL};
 	char lease[24];
-	PGresult *busy = NULL;
-	enum db_status st = db_exec_on(s->session, NULL, "BEGIN", 0, NULL);
-	if (st == DB_OK)
-		st = db_exec_on(s->session, res, deliver_claim_sql, 1, params);
-	if (st == DB_OK && PQntuples(*res) == 1) {
-		params[1] = PQgetvalue(*res, 0, 1);
-		params[2] = PQgetvalue(*res, 0, 0);
-		st = db_exec_on(s->session, &busy, deliver_busy_sql, 3, params);
-	}
-	if (st != DB_OK) {
+	snprintf(lease, sizeof lease, "%lld", d->lease_ms);
+	const char *params[] = {d->c.kind, lease};
+	enum db_status st = db_exec_on(s->session, res, deliver_claim_sql, 2, params);
+	if (st != DB_OK || PQntuples(*res) != 1) {
 		log_warn("%s deliveries: claiming failed (%s)", d->c.kind, db_status_str(st));
 		deliver_end_session(s);
-		PQclear(busy);
 		return -1;
 	}
-	bool claimed = PQntuples(*res) == 1 && PQntuples(busy) == 0;
-	PQclear(busy);
-	if (!claimed)
-		return deliver_end_claim(s, false) ? 0 : -1;
-	snprintf(lease, sizeof lease, "%lld", d->lease_ms);
-	const char *lp[] = {PQgetvalue(*res, 0, 0), lease};
-	st = db_exec_on(s->session, NULL, deliver_lease_sql, 2, lp);
-	if (st != DB_OK) {
-		log_warn("%s deliveries: leasing failed (%s)", d->c.kind, db_status_str(st));
-		deliver_end_session(s);
-		return -1;
-	}
-	return deliver_end_claim(s, true) ? 1 : -1;
+	if (!PQgetisnull(*res, 0, 0))
+		return 1;
+	*idle_ms = PQgetisnull(*res, 0, 7) ? -1 : db_int(*res, 0, 7);
+	return 0;
 }
 
-/* Claims, sends and records one row.  Returns 1 when a row was handled, 0 when none was due, -1
- * when the session failed. */
-static int deliver_one(struct deliver_sender *s)
+/* Claims, sends and records one row.  Returns 1 when a row was handled, 0 when none was due
+ * (*idle_ms as deliver_claim's), -1 when the session failed. */
+static int deliver_one(struct deliver_sender *s, long long *idle_ms)
 {
 	struct deliver *d = s->d;
 	PGresult *res = NULL;
 	if (!s->session && !(s->session = db_open()))
 		return -1;
-	int rc = deliver_claim(s, &res);
+	int rc = deliver_claim(s, &res, idle_ms);
 	if (rc <= 0)
 		goto out;
 	struct deliver_item it = {
@@ -475,7 +623,7 @@ out:
 }
 
 /* The heartbeat (deliver_config.heartbeat), when due: taken by one sender (the others see the
- * next due time moved on). */
+ * next due time moved on).  A sender that cannot open its session calls it with NULL. */
 static void deliver_beat(struct deliver_sender *s)
 {
 	struct deliver *d = s->d;
@@ -483,25 +631,47 @@ static void deliver_beat(struct deliver_sender *s)
 	if (!d->c.heartbeat || now < due ||
 	    !atomic_compare_exchange_strong(&d->next_beat_ms, &due, now + d->c.heartbeat_ms))
 		return;
-	if ((s->session || (s->session = db_open())) &&
-	    !d->c.heartbeat(s->session, d->c.heartbeat_arg)) {
+	if (!s->session)
+		s->session = db_open();
+	if (!d->c.heartbeat(s->session, d->c.heartbeat_arg)) {
 		log_warn("%s deliveries: the heartbeat failed", d->c.kind);
 		deliver_end_session(s);
 		d->next_beat_ms = now; /* due again at the next turn */
 	}
 }
 
+/* The pause after a claim that found nothing: what the claim suggests (the earliest target's
+ * due time; a short one when a due target was busy being claimed), never below poll_ms, and
+ * at most *idle_ms, which doubles with each empty claim up to DELIVER_IDLE_MAX_POLLS × poll_ms
+ * (deliver_main resets it after a row). */
+static long long deliver_idle_pause(const struct deliver *d, long long hint_ms, long long *idle_ms)
+{
+	long long cap = *idle_ms;
+	if (*idle_ms < d->c.poll_ms * DELIVER_IDLE_MAX_POLLS)
+		*idle_ms *= 2;
+	if (hint_ms == 0)
+		return d->c.poll_ms / 10 > 0 ? d->c.poll_ms / 10 : 1;
+	if (hint_ms > 0 && hint_ms < cap)
+		return hint_ms > d->c.poll_ms ? hint_ms : d->c.poll_ms;
+	return cap;
+}
+
 static void *deliver_main(void *arg)
 {
 	struct deliver_sender *s = arg;
 	struct deliver *d = s->d;
+	long long idle_ms = d->c.poll_ms;
 	while (!d->stop) {
 		deliver_beat(s);
-		int n = deliver_one(s);
-		if (n > 0)
+		long long hint_ms = -1;
+		int n = deliver_one(s, &hint_ms);
+		if (n > 0) {
+			idle_ms = d->c.poll_ms;
 			continue;
-		timefmt_sleep_unless(n == 0 ? (long)d->c.poll_ms : DELIVER_SESSION_RETRY_MS,
-		                     &d->stop);
+		}
+		long long pause = n == 0 ? deliver_idle_pause(d, hint_ms, &idle_ms)
+		                         : DELIVER_SESSION_RETRY_MS;
+		timefmt_sleep_unless((long)pause, &d->stop);
 	}
 	deliver_end_session(s);
 	if (d->c.thread_exit)

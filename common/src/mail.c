@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
 #include <strings.h>
 #include <time.h>
 
@@ -625,11 +626,32 @@ const char *mail_step_name(enum mail_step step)
 	return (unsigned)step < sizeof names / sizeof names[0] ? names[step] : "connect";
 }
 
-enum mail_status mail_failure_status(enum mail_step step, long smtp_code, bool client_refused,
-                                     bool *relay)
+bool mail_reply_refuses_relay(const char *reply)
+{
+	static const char *const phrases[] = {"relay access denied", "relaying denied",
+	                                      "unable to relay", "relay not permitted",
+	                                      "relaying not allowed"};
+	if (!reply)
+		return false;
+	/* "554 5.7.1 …" or "550-5.7.54 …": the code, a space or hyphen, then the enhanced code. */
+	size_t n = strspn(reply, "0123456789");
+	if (n == 3 && (reply[3] == ' ' || reply[3] == '-') &&
+	    (reply[4] == '5' || reply[4] == '4') && strncmp(reply + 5, ".7.", 3) == 0 &&
+	    isdigit((unsigned char)reply[8]))
+		return true;
+	for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
+		if (strcasestr(reply, phrases[i]))
+			return true;
+	return false;
+}
+
+enum mail_status mail_failure_status(enum mail_step step, long smtp_code, const char *reply,
+                                     bool client_refused, bool *relay)
 {
 	bool permanent = smtp_code >= 500 && smtp_code <= 599;
-	bool ours = client_refused || smtp_code == 530 || (permanent && step < MAIL_STEP_RECIPIENT);
+	bool ours = client_refused || smtp_code == 530 ||
+	            (permanent && step < MAIL_STEP_RECIPIENT) ||
+	            (permanent && step == MAIL_STEP_RECIPIENT && mail_reply_refuses_relay(reply));
 	if (relay)
 		*relay = ours;
 	return permanent && !ours ? MAIL_PERMANENT : MAIL_TEMPORARY;
@@ -648,19 +670,36 @@ static const struct {
 	{"DATA\r", MAIL_STEP_DATA},
 };
 
-/* libcurl's debug callback (CURLOPT_DEBUGFUNCTION), told every command written: follows the
- * step.  Nothing is kept or printed (the AUTH lines carry the credentials). */
+/* What the debug callback follows through one send. */
+struct mail_trace_state {
+	enum mail_step step;
+	char reply[160]; /* the last negative reply line (4xx, 5xx), cut; "" when none */
+};
+
+/* libcurl's debug callback (CURLOPT_DEBUGFUNCTION), told every command written and every reply
+ * line read: follows the step, and keeps the last negative reply line (for its enhanced status:
+ * mail_failure_status).  Nothing is printed, and no command is kept (the AUTH lines carry the
+ * credentials); a negative reply carries none. */
 static int mail_trace(CURL *h, curl_infotype type, char *data, size_t size, void *userp)
 {
-	enum mail_step *step = userp;
+	struct mail_trace_state *t = userp;
 	(void)h;
+	if (type == CURLINFO_HEADER_IN) {
+		if (size >= 4 && (data[0] == '4' || data[0] == '5')) {
+			size_t n = size < sizeof t->reply ? size : sizeof t->reply - 1;
+			memcpy(t->reply, data, n);
+			t->reply[n] = '\0';
+			t->reply[strcspn(t->reply, "\r\n")] = '\0';
+		}
+		return 0;
+	}
 	if (type != CURLINFO_HEADER_OUT)
 		return 0;
 	for (size_t i = 0; i < sizeof mail_commands / sizeof mail_commands[0]; i++) {
 		size_t n = strlen(mail_commands[i].prefix);
-		if (mail_commands[i].step >= *step && size >= n &&
+		if (mail_commands[i].step >= t->step && size >= n &&
 		    strncasecmp(data, mail_commands[i].prefix, n) == 0) {
-			*step = mail_commands[i].step;
+			t->step = mail_commands[i].step;
 			break;
 		}
 	}
@@ -674,6 +713,7 @@ enum mail_status mail_send(const struct mail_smtp *cfg, const char *const *rcpt,
 	struct curl_slist *to = NULL;
 	char from[MAIL_ADDRESS_MAX + 3], errbuf[CURL_ERROR_SIZE] = "";
 	struct mail_upload up = {msg, len, 0};
+	struct mail_trace_state trace = {MAIL_STEP_CONNECT, ""};
 	bool loopback;
 	enum mail_status st;
 
@@ -728,12 +768,14 @@ enum mail_status mail_send(const struct mail_smtp *cfg, const char *const *rcpt,
 	curl_easy_setopt(h, CURLOPT_READDATA, &up);
 	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	/* The commands written tell how far the conversation got (mail_failure_status). */
+	/* The commands written tell how far the conversation got, and the replies read why it
+	 * ended (mail_failure_status). */
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, mail_trace);
-	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &res->step);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &trace);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 
 	CURLcode rc = curl_easy_perform(h);
+	res->step = trace.step;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->smtp_code);
 	if (rc == CURLE_OK) {
 		st = mail_result_set(res, MAIL_SENT, "sent");
@@ -743,7 +785,8 @@ enum mail_status mail_send(const struct mail_smtp *cfg, const char *const *rcpt,
 		 * trusted). */
 		bool client_refused = rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED ||
 		                      rc == CURLE_PEER_FAILED_VERIFICATION;
-		st = mail_failure_status(res->step, res->smtp_code, client_refused, &res->relay);
+		st = mail_failure_status(res->step, res->smtp_code, trace.reply, client_refused,
+		                         &res->relay);
 		mail_result_set(res, st, *errbuf ? errbuf : curl_easy_strerror(rc));
 	}
 	if (cfg->observe)

@@ -255,6 +255,19 @@ bool outbox_leading(const struct outbox *o)
 	return o && o->leading;
 }
 
+double outbox_oldest_age(void)
+{
+	PGresult *res = NULL;
+	double age = -1;
+	if (db_exec(&res,
+	            "SELECT coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox "
+	            "WHERE sent_at IS NULL ORDER BY id LIMIT 1), 0)::float8",
+	            0, NULL) == DB_OK)
+		age = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	return age;
+}
+
 double outbox_backlog(void)
 {
 	PGresult *res = NULL;

@@ -31,6 +31,10 @@ static const struct db_migration svc_common_migrations[] = {
 	{2, "002_token_revocations", revoke_schema_sql},
 	{3, "003_revoke_guard", revoke_guard_schema_sql},
 	{4, "004_deliveries", deliver_schema_sql},
+	{5, "005_deliveries_leases", deliver_leases_schema_sql},
+	{6, "006_delivery_targets", deliver_targets_schema_sql},
+	{7, "007_deliveries_claim", deliver_claim_schema_sql},
+	{8, "008_deliveries_record", deliver_record_schema_sql},
 };
 
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
@@ -287,6 +291,10 @@ int svc_serve(const struct svc_service *s)
 	}
 	svc_kafka = producer;
 	metrics_register_gauge("outbox_backlog", "Outbox rows not yet published.", outbox_backlog);
+	metrics_register_gauge("outbox_oldest_pending_age_seconds",
+	                       "Seconds since the oldest outbox row not yet published was written "
+	                       "(0: none).",
+	                       outbox_oldest_age);
 	metrics_register_gauge("token_revocation_cache_age_seconds",
 	                       "Seconds since the token revocation cache was read from the "
 	                       "database (-1: never).",

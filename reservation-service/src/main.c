@@ -16,6 +16,7 @@
 #include "mail_watch.h"
 #include "mailer.h"
 #include "meeting.h"
+#include "metrics.h"
 #include "replay.h"
 #include "repo.h"
 #include "repo_mail.h"
@@ -23,15 +24,19 @@
 #include "rnd.h"
 #include "routes.h"
 #include "svc.h"
+#include "timefmt.h"
 #include "webhook_send.h"
 
 #define SERVICE "reservation-service"
 #define OUTBOX_LOCK_KEY 5002
 #define WEBHOOK_RETRY_MAX_MS 3600000 /* the longest pause between two attempts */
 #define MAIL_RETRY_MAX_MS 3600000
-/* The mail senders' heartbeat (migrations/014_mail_senders.sql, whose 10-minute window it
+/* The mail senders' heartbeat (migrations/014 and 016: mail_sender_alive, whose 10-minute window it
  * must stay well within). */
 #define MAIL_SENDER_BEAT_MS 30000
+/* /health says degraded when no beat was recorded for this long (4 beats; longer when a send
+ * may take longer: a sender writes the beat between two sends), well within the window. */
+#define MAIL_SENDER_STALE_MS (4 * MAIL_SENDER_BEAT_MS)
 
 struct reservation_config {
 	struct svc_config common;
@@ -151,6 +156,10 @@ static bool mail_announced;
 /* This process in mail_senders: host name, process id and a random part. */
 static char mail_instance[RES_MAIL_INSTANCE_MAX];
 static _Atomic bool mail_queue_failed; /* deliver_start failed: /health says so */
+/* Wall-clock ms of the last heartbeat recorded (by any route), and of the last one written on
+ * a sender's own session; 0: none yet.  A beat older than mail_stale_ms shows in /health. */
+static _Atomic long long mail_beat_ms, mail_own_beat_ms;
+static long long mail_stale_ms;
 
 /* At the stop signal: a replay still running ends before the drain is over, and so do the
  * webhook deliveries in progress. */
@@ -161,11 +170,30 @@ static void stop_background(void)
 	deliver_signal(mail_queue);
 }
 
-/* The mail senders' heartbeat (deliver_config.heartbeat). */
+/* The mail senders' heartbeat (deliver_config.heartbeat): on the sender's own session, or,
+ * when it has none or it failed, through the pool (review 14d-A M3: a database that refuses new
+ * sessions but serves the pool's would otherwise turn mail off while the API still books). */
 static bool mail_beat(PGconn *session, void *arg)
 {
 	(void)arg;
-	return res_repo_mail_beat(session, mail_instance) == DB_OK;
+	bool own = session && res_repo_mail_beat(session, mail_instance) == DB_OK;
+	bool pooled = !own && res_repo_mail_beat(NULL, mail_instance) == DB_OK;
+	long long now = timefmt_now_ms();
+	if (own)
+		mail_own_beat_ms = now;
+	if (own || pooled)
+		mail_beat_ms = now;
+	if (pooled)
+		log_warn("the mail senders' heartbeat was written through the pool: their own "
+		         "database sessions fail");
+	return own || pooled;
+}
+
+/* mail_sender_last_beat_age_seconds: since the last heartbeat recorded. */
+static double mail_beat_age(void)
+{
+	long long beat = mail_beat_ms;
+	return beat ? (double)(timefmt_now_ms() - beat) / 1000.0 : 0;
 }
 
 /* Mail is on in the whole deployment while some replica with SMTP_URL runs its senders
@@ -178,9 +206,10 @@ static enum db_status mail_announce(void)
 	                            : res_repo_mail_senders_alive(mail_instance, &others);
 	if (st != DB_OK)
 		return st;
-	if (mail_on)
+	if (mail_on) {
+		mail_beat_ms = mail_own_beat_ms = timefmt_now_ms();
 		log_info("mail on: invitations are sent (mail sender %s)", mail_instance);
-	else if (others > 0)
+	} else if (others > 0)
 		log_warn(
 			"mail off here (no SMTP_URL), but %lld mail sender(s) of other replicas run: "
 			"changes made here are invited by mail too, sent by them",
@@ -222,13 +251,35 @@ static enum health_state webhook_senders_check(char *detail, size_t size)
 	return HEALTH_DOWN;
 }
 
-/* /health: the same for the invitations (mail on). */
+/* /health: the same for the invitations (mail on); and their heartbeat: mail reads as off
+ * for every replica 10 minutes after the last one (migrations/016_mail_sender_window.sql), so
+ * a beat not recorded for mail_stale_ms, or recorded only through the pool, is shown early. */
 static enum health_state mail_senders_check(char *detail, size_t size)
 {
-	if (!mail_queue_failed)
+	if (mail_queue_failed) {
+		snprintf(detail, size, "the mail senders could not start");
+		return HEALTH_DOWN;
+	}
+	long long beat = mail_beat_ms, own = mail_own_beat_ms, now = timefmt_now_ms();
+	if (!mail_queue || !beat)
 		return HEALTH_OK;
-	snprintf(detail, size, "the mail senders could not start");
-	return HEALTH_DOWN;
+	if (now - beat > mail_stale_ms) {
+		snprintf(
+			detail, size,
+			"the mail senders' heartbeat was not recorded for %lld s: 10 minutes without "
+			"one turn mail off (changes then queue no invitation)",
+			(now - beat) / 1000);
+		return HEALTH_DEGRADED;
+	}
+	if (now - own > mail_stale_ms) {
+		snprintf(
+			detail, size,
+			"the mail senders cannot use their own database sessions (for %lld s): the "
+			"heartbeat goes through the pool, invitations wait",
+			(now - own) / 1000);
+		return HEALTH_DEGRADED;
+	}
+	return HEALTH_OK;
 }
 
 static const struct health_check checks[] = {
@@ -296,10 +347,20 @@ int main(int argc, char **argv)
 		.heartbeat = mail_beat,
 		.heartbeat_ms = MAIL_SENDER_BEAT_MS,
 	};
+	mail_stale_ms = MAIL_SENDER_STALE_MS > cfg.mail_timeout_ms + 2 * MAIL_SENDER_BEAT_MS
+	                        ? MAIL_SENDER_STALE_MS
+	                        : cfg.mail_timeout_ms + 2 * MAIL_SENDER_BEAT_MS;
+	if (mail_on)
+		metrics_register_gauge(
+			"mail_sender_last_beat_age_seconds",
+			"Seconds since this replica's mail senders last recorded their "
+			"heartbeat (mail reads as off 10 minutes after the last one)",
+			mail_beat_age);
 	const struct sweep_table sweeps[] = {
 		{"idempotency_keys", res_repo_sweep_idempotency_keys_sql,
 	         cfg.idempotency_retention_s},
 		{"deliveries", deliver_sweep_sql, cfg.delivery_retention_s},
+		{"delivery_targets", deliver_targets_sweep_sql, cfg.delivery_retention_s},
 		{"mail_payloads", res_mail_sweep_sql, cfg.delivery_retention_s},
 	};
 	struct svc_service service = {

@@ -3,9 +3,6 @@
 
 #include <stddef.h>
 
-/* The same window as the view mail_settings (migrations/014_mail_senders.sql). */
-#define MAIL_SENDER_WINDOW "interval '10 minutes'"
-
 static const char mail_beat_sql[] =
 	"WITH gone AS (DELETE FROM mail_senders WHERE seen_at < now() - interval '1 day') "
 	"INSERT INTO mail_senders AS m (instance) VALUES ($1) "
@@ -32,7 +29,7 @@ enum db_status res_repo_mail_senders_alive(const char *instance, long long *othe
 	*others = 0;
 	enum db_status st = db_exec(&res,
 	                            "SELECT count(*) FROM mail_senders WHERE instance <> $1 "
-	                            "AND seen_at > now() - " MAIL_SENDER_WINDOW,
+	                            "AND mail_sender_alive(seen_at)",
 	                            1, params);
 	if (st == DB_OK)
 		*others = db_int(res, 0, 0);

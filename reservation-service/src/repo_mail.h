@@ -22,8 +22,8 @@ enum db_status res_repo_mail_beat(PGconn *session, const char *instance);
 /* Removes instance's row (a clean stop: its senders run no more). */
 enum db_status res_repo_mail_gone(const char *instance);
 
-/* *others receives how many senders other than instance were seen within the window that
- * makes mail on (mail_settings). */
+/* *others receives how many senders other than instance are alive as mail_settings counts them
+ * (mail_sender_alive, migrations/016_mail_sender_window.sql). */
 enum db_status res_repo_mail_senders_alive(const char *instance, long long *others);
 
 #endif

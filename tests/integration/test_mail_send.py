@@ -249,15 +249,17 @@ def test_connection_refused_is_temporary(mailbox):
 
 class FakeSmtp:
     """A listener on host that greets, answers EHLO without offering STARTTLS, accepts one
-    message (or says nothing at all when silent) and records every command it receives."""
+    message (or says nothing at all when silent; answers RCPT TO with rcpt_reply) and records
+    every command it receives."""
 
-    def __init__(self, host, silent=False):
+    def __init__(self, host, silent=False, rcpt_reply=b"250 ok"):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.sock.listen(4)
         self.port = self.sock.getsockname()[1]
         self.silent = silent
+        self.rcpt_reply = rcpt_reply
         self.commands = []
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
@@ -285,6 +287,8 @@ class FakeSmtp:
                         if body == b".\r\n":
                             break
                     conn.sendall(b"250 queued\r\n")
+                elif cmd.upper().startswith("RCPT"):
+                    conn.sendall(self.rcpt_reply + b"\r\n")
                 elif cmd.upper() == "QUIT":
                     conn.sendall(b"221 bye\r\n")
                     return
@@ -346,3 +350,25 @@ def test_silent_server_times_out_as_temporary(mailbox):
         fake.close()
     assert res["status"] == "temporary" and res["smtp_code"] == 0, res
     assert took < 4, took
+
+
+@pytest.mark.parametrize("reply, status, relay", [
+    (b"554 5.7.1 <joerg@example.com>: Relay access denied", "temporary", True),
+    (b"550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain", "temporary", True),
+    (b"554 Relay access denied", "temporary", True),
+    (b"550 5.1.1 <joerg@example.com>: Recipient address rejected: User unknown", "permanent",
+     False),
+])
+def test_relaying_refused_at_rcpt_to_is_ours(mailbox, reply, status, relay):
+    """A relay that will not relay for this client answers RCPT TO (review 14d-A L1): our
+    login or the relay's policy, not the recipient, so temporary and counted as a relay
+    refusal; an unknown recipient stays permanent."""
+    fake = FakeSmtp("127.0.0.1", rcpt_reply=reply)
+    try:
+        res = send(mailbox, invitation(), ["joerg@example.com"],
+                   url=f"smtp://127.0.0.1:{fake.port}")
+        fake.thread.join(5)
+    finally:
+        fake.close()
+    assert res["status"] == status and res["relay"] is relay, res
+    assert res["step"] == "recipient" and res["smtp_code"] == int(reply[:3]), res

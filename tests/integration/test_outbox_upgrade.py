@@ -142,7 +142,9 @@ def test_previous_release_databases_upgrade_without_loss(stack, old_pg):
             assert ledgers_of(old_pg, db) == ledgers_of(stack.pg, db), db
             assert ledgers_of(old_pg, db)["common_schema_migrations"] == [
                 (1, "001_outbox"), (2, "002_token_revocations"), (3, "003_revoke_guard"),
-                (4, "004_deliveries")]
+                (4, "004_deliveries"), (5, "005_deliveries_leases"),
+                (6, "006_delivery_targets"), (7, "007_deliveries_claim"),
+                (8, "008_deliveries_record")]
             assert (1, name) in ledgers_of(old_pg, db)["schema_migrations"]
     finally:
         for svc in started:

@@ -38,8 +38,10 @@ def counts(mailpit, addrs):
 
 
 def rows(pg, keys):
-    """(key, target, status, attempts, last_status) of the mail rows of these reservations."""
-    return res_db_query(pg, "SELECT key, target, status, attempts, last_status FROM deliveries "
+    """(key, target, status, attempts, last_status, seconds since queued) of the mail rows of
+    these reservations."""
+    return res_db_query(pg, "SELECT key, target, status, attempts, last_status, "
+                            "extract(epoch FROM now() - created_at)::float8 FROM deliveries "
                             "WHERE kind = 'mail' AND key = ANY(%s) ORDER BY id",
                         [str(k) for k in keys])
 
@@ -89,9 +91,15 @@ def test_mailpit_down_a_minute_during_bookings_loses_nothing_and_never_slows_the
           f" max {max(latencies) * 1000:.0f} ms; attempts per message during the outage: "
           f"{sorted(r[3] for r in during)}")
     assert max(latencies) < 1.0, f"a booking took {max(latencies):.2f} s while SMTP was down"
-    # Two messages per booking (organizer, guest), none sent, each tried more than once.
+    # Two messages per booking (organizer, guest), none sent; each queued at least 5 s before
+    # Mailpit returned was tried more than once (review 14d-A L6: the last booking's comes
+    # about 14 s before the end, its retries 100 ms apart at first, but one sender serves the
+    # organizer's rows one at a time, so a bound nearer the end would depend on the machine).
     assert len(during) == 2 * n, during
-    assert all(r[2] == "pending" and r[3] > 1 for r in during), during
+    assert all(r[2] == "pending" for r in during), during
+    early = [r for r in during if r[5] >= 5]
+    assert len(early) >= 2 * (n - 1), during
+    assert all(r[3] > 1 for r in early), during
 
     # Back: the retries' pauses had grown towards a minute (base 100 ms, doubling), so the last
     # message may take that long.
@@ -117,7 +125,7 @@ def test_a_temporary_reply_is_retried_until_accepted(res_url, stack, mailpit, or
                      attendees=[guest])
         wait_until(lambda: all(r[3] >= 3 for r in rows(stack.pg, [res["id"]])), timeout=15,
                    interval=0.1, what="three attempts refused with 451")
-        [(_, _, status, attempts, code), _] = rows(stack.pg, [res["id"]])
+        [(_, _, status, attempts, code, _), _] = rows(stack.pg, [res["id"]])
         assert (status, code) == ("pending", 451) and attempts >= 3
         assert counts(mailpit, [guest, org]) == {guest: 0, org: 0}
     inbox(mailpit, guest, 1, timeout=30)
@@ -162,8 +170,7 @@ def test_our_sender_refused_waits_for_the_fix_and_shows_in_health(res_url, stack
 
 
 def live_senders(pg):
-    return res_db_query(pg, "SELECT instance FROM mail_senders "
-                            "WHERE seen_at > now() - interval '10 minutes'")
+    return res_db_query(pg, "SELECT instance FROM mail_senders WHERE mail_sender_alive(seen_at)")
 
 
 def forget_dead_senders(pg):

@@ -25,7 +25,8 @@ SECRET = "s3cr3t-" + uuid.uuid4().hex  # 39 characters
 class Receiver:
     """An HTTP server on a free loopback port.  Each path has a behaviour: "ok", "fail:N" (500
     for the first N requests, then 200), "fail" (always 500), "flaky" (500, then three 200s
-    after 0.1 s each, and again) or "hang" (answers only once release() is called).  Every
+    after 0.1 s each, and again), "slow-first:S" (the first answer after S seconds) or "hang"
+    (answers only once release() is called).  Every
     request is recorded with its headers, body and arrival time."""
 
     def __init__(self):
@@ -54,6 +55,10 @@ class Receiver:
                     status = 500
                 elif mode.startswith("fail:"):
                     status = 500 if n < int(mode[5:]) else 200
+                elif mode.startswith("slow-first:"):  # the first answer after N s
+                    if n == 0:
+                        time.sleep(float(mode[11:]))
+                    status = 200
                 elif mode == "flaky":  # 500 at once, then three slow 200s, and so on
                     if n % 4:
                         time.sleep(0.1)
@@ -328,6 +333,35 @@ def test_in_order_per_reservation(res_url, root, alice, pool, hooks, receiver):
     r = requests.get(f"{res_url}{link}", headers=root, timeout=10)
     assert [(d["event_type"], d["attempts"]) for d in r.json()] == [("reservation_created", 2)]
     assert "Link" not in r.headers
+
+
+def test_a_change_queued_during_a_send_follows_it_at_once(res_url, root, alice, pool, hooks,
+                                                         receiver):
+    """The update of a reservation whose created event is being sent (the receiver takes 1.5 s)
+    is queued behind it, not due before that send's lease ends (WEBHOOK_TIMEOUT_MS + 60 s):
+    once the created event is recorded sent, the update is due at once (review 14d-A M4)."""
+    path = receiver.path("slow-first:1.5")
+    hook = hooks(receiver.url(path))
+    room = pool.take()
+    start = utc_at(20, 15)
+    res = booked(res_url, alice, room["id"], start, shift(start, hours=1))
+    wait_until(lambda: receiver.received(path, res["id"]), timeout=10, interval=0.02,
+               what="the created event's POST (in flight)")
+    t0 = time.time()
+    r = requests.put(f"{res_url}/reservations/{res['id']}", headers=alice,
+                     json={"purpose": "Moved on"}, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: len(receiver.received(path, res["id"])) >= 2, timeout=20, interval=0.05,
+               what="the update's POST")
+    got = receiver.received(path, res["id"])
+    assert [json.loads(g["body"])["event_type"] for g in got] == ["reservation_created",
+                                                                  "reservation_updated"]
+    # The created event answered about 1.5 s after it arrived; the update follows within the
+    # idle poll, not a minute later.
+    assert got[1]["at"] - t0 < 5.0, got[1]["at"] - t0
+    wait_deliveries(res_url, root, hook["id"],
+                    lambda ds: len(ds) == 2 and all(d["status"] == "sent" for d in ds),
+                    "both deliveries sent")
 
 
 def test_a_hanging_receiver_never_slows_the_api(res_url, root, alice, pool, hooks, receiver):

@@ -1062,7 +1062,9 @@ def test_prometheus_rules(variants):
     for metric in ("http_requests_total", "http_request_duration_seconds_bucket",
                    "outbox_backlog", "kafka_dlq_messages_total", "kafka_messages_consumed_total",
                    "kube_deployment_status_replicas_ready", "db_pool_timeouts_total",
-                   "kube_pod_container_status_restarts_total"):
+                   "kube_pod_container_status_restarts_total",
+                   "outbox_oldest_pending_age_seconds", "delivery_oldest_pending_age_seconds",
+                   "delivery_failed_total"):
         assert metric in exprs, metric
     assert 'status=~"5.."' in exprs and "histogram_quantile(0.99" in exprs
     for x in rules:

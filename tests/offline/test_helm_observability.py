@@ -540,7 +540,8 @@ def test_promtool_tests_fail_when_the_thresholds_change(helm, promtool_bin, tmp_
     every alert with a threshold stops firing and its promtool case fails."""
     raised = {"enabled": True, "errorRatio": 0.5, "latencyP99Seconds": 5,
               "unavailableRatio": 0.5, "poolTimeouts10m": 100, "outboxBacklog": 1000,
-              "consumerLag": 100000, "restarts30m": 10}
+              "consumerLag": 100000, "restarts30m": 10, "outboxAgeSeconds": 3600,
+              "deliveryAgeSeconds": 7200, "deliveryFailed30m": 5}
     values = tmp_path / "raised.yaml"
     values.write_text(yaml.safe_dump({"monitoring": {"prometheusRule": raised}}))
     r = helm.template(files=(str(values),))
@@ -553,7 +554,8 @@ def test_promtool_tests_fail_when_the_thresholds_change(helm, promtool_bin, tmp_
     for alert in ("MeetingRoomsHigh5xxRate", "MeetingRoomsHighLatencyP99",
                   "MeetingRoomsHigh503Rate", "MeetingRoomsDBPoolTimeouts",
                   "MeetingRoomsOutboxBacklogGrowing", "MeetingRoomsConsumerLag",
-                  "MeetingRoomsPodRestarts"):
+                  "MeetingRoomsPodRestarts", "MeetingRoomsOutboxStale",
+                  "MeetingRoomsDeliveryQueueStale", "MeetingRoomsDeliveriesFailing"):
         assert f"alertname: {alert}," in out, alert
 
 

@@ -871,14 +871,54 @@ static void test_failure_status(void **state)
 	};
 	for (size_t i = 0; i < countof(cases); i++) {
 		bool relay = !cases[i].relay;
-		enum mail_status st = mail_failure_status(cases[i].step, cases[i].code,
+		enum mail_status st = mail_failure_status(cases[i].step, cases[i].code, NULL,
 		                                          cases[i].client_refused, &relay);
 		if (st != cases[i].status || relay != cases[i].relay)
 			fail_msg("%s %ld: status %d relay %d", mail_step_name(cases[i].step),
 			         cases[i].code, (int)st, relay);
 	}
-	assert_int_equal(mail_failure_status(MAIL_STEP_RECIPIENT, 550, false, NULL),
+	assert_int_equal(mail_failure_status(MAIL_STEP_RECIPIENT, 550, NULL, false, NULL),
 	                 MAIL_PERMANENT);
+	/* Relaying refused at RCPT TO (review 14d-A L1): our configuration or the relay's policy,
+	 * not this recipient: temporary, counted as the relay's refusal.  A recipient unknown or
+	 * a full mailbox keeps its own class. */
+	static const struct {
+		long code;
+		const char *reply;
+		enum mail_status status;
+		bool relay;
+	} replies[] = {
+		{554, "554 5.7.1 <bob@example.org>: Relay access denied", MAIL_TEMPORARY, true},
+		{550, "550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain",
+	         MAIL_TEMPORARY, true},
+		{550, "550-5.7.64 TenantAttribution; Relay Access Denied", MAIL_TEMPORARY, true},
+		{554, "554 Relay access denied", MAIL_TEMPORARY, true},
+		{550, "550 relaying denied for <x@example.org>", MAIL_TEMPORARY, true},
+		{550,
+	         "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown in "
+	         "relay recipient table",
+	         MAIL_PERMANENT, false},
+		{550, "550 5.1.1 No such user", MAIL_PERMANENT, false},
+		{552, "552 5.2.2 Mailbox full", MAIL_PERMANENT, false},
+		{550, "550 No such user (5.7.1 mentioned later)", MAIL_PERMANENT, false},
+		{550, "", MAIL_PERMANENT, false},
+		{451, "451 4.7.1 Greylisted, try again", MAIL_TEMPORARY, false},
+	};
+	for (size_t i = 0; i < countof(replies); i++) {
+		bool relay = !replies[i].relay;
+		enum mail_status st = mail_failure_status(MAIL_STEP_RECIPIENT, replies[i].code,
+		                                          replies[i].reply, false, &relay);
+		if (st != replies[i].status || relay != replies[i].relay)
+			fail_msg("%s: status %d relay %d", replies[i].reply, (int)st, relay);
+	}
+	/* At DATA a policy refusal is about the message: permanent. */
+	assert_int_equal(mail_failure_status(MAIL_STEP_DATA, 554,
+	                                     "554 5.7.1 Message rejected as spam", false, NULL),
+	                 MAIL_PERMANENT);
+	assert_true(mail_reply_refuses_relay("550 5.7.54 Unable to relay"));
+	assert_false(mail_reply_refuses_relay(NULL));
+	assert_false(mail_reply_refuses_relay("55"));
+	assert_false(mail_reply_refuses_relay("550 5.7."));
 	assert_string_equal(mail_step_name(MAIL_STEP_SENDER), "sender");
 	assert_string_equal(mail_step_name((enum mail_step)99), "connect");
 }
