@@ -42,6 +42,9 @@ struct invite {
 	bool has_cut;        /* a series ended after its confirmed occurrences (REQUEST) */
 	long long cut_s;
 	const json_t *series_data; /* a series' res_series_ics_data ("series_ics") */
+	const json_t *instances;   /* a series mail to a recipient invited to some occurrences
+	                              only: their original starts (NULL: the whole series) */
+	size_t ninstances;         /* the occurrences written for them */
 };
 
 static const char *str(const json_t *o, const char *key)
@@ -156,6 +159,8 @@ static bool read_invite(const json_t *p, struct invite *v, const char **why)
 		v->rrule = str(s, "rrule");
 		v->organizer_email = str(p, "organizer_email");
 		v->organizer_name = str(p, "organizer_name");
+		if (json_is_array(json_object_get(p, "instances")))
+			v->instances = json_object_get(p, "instances");
 		if (!read_attendees(json_object_get(p, "attendees"), v)) {
 			*why = "bad attendees";
 			return false;
@@ -186,15 +191,13 @@ static bool recurrence_id(const struct invite *v, char out[TIMEFMT_RFC3339_LEN])
 	return ok;
 }
 
-/* ATTENDEE lines: the attendees, or only the recipient of a removal's CANCEL (RFC 5546
- * 3.2.5: the attendee being removed). */
-static void attendee_lines(const struct invite *v, const char *recipient, struct ical_text *t)
+/* ORGANIZER and ATTENDEE lines: the attendees, or only the recipient of a removal's CANCEL
+ * (RFC 5546 3.2.5: the attendee being removed). */
+static void people_lines(const struct invite *v, const char *recipient, struct ical_text *t)
 {
-	for (size_t i = 0; i < (v->removed ? 1 : v->nattendees); i++) {
-		const char *a = v->removed ? recipient : v->attendees[i];
-		if (mail_address_valid(a))
-			ical_prop_cal_address(t, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL, a);
-	}
+	const char *only[] = {recipient};
+	series_ics_people(v->organizer_email, v->organizer_name, v->removed ? only : v->attendees,
+	                  v->removed ? 1 : v->nattendees, t);
 }
 
 /* The iTIP object of one reservation (or one occurrence of a series: RECURRENCE-ID). */
@@ -207,11 +210,7 @@ static bool single_ics(const struct invite *v, const char *recipient, long long 
 	else
 		snprintf(uid, sizeof uid, "reservation-%lld@" RES_MAIL_UID_DOMAIN, v->id);
 	snprintf(seq, sizeof seq, "%d", v->sequence);
-	ical_prop(t, "BEGIN", "VCALENDAR");
-	ical_prop(t, "VERSION", "2.0");
-	ical_prop(t, "PRODID", "-//meeting-rooms//reservation-service//EN");
-	ical_prop(t, "CALSCALE", "GREGORIAN");
-	ical_prop(t, "METHOD", v->cancel ? "CANCEL" : "REQUEST");
+	series_ics_calendar_begin(t, v->cancel ? "CANCEL" : "REQUEST");
 	if (!ical_vtimezone(t, v->zone))
 		return false;
 	if (v->series_id && strcmp(v->series_zone, v->zone) != 0 &&
@@ -234,9 +233,7 @@ static bool single_ics(const struct invite *v, const char *recipient, long long 
 	ical_prop_text(t, "SUMMARY", v->purpose && *v->purpose ? v->purpose : "Reservation");
 	if (v->room && *v->room)
 		ical_prop_text(t, "LOCATION", v->room);
-	if (v->organizer_email)
-		ical_prop_cal_address(t, "ORGANIZER", NULL, v->organizer_name, v->organizer_email);
-	attendee_lines(v, recipient, t);
+	people_lines(v, recipient, t);
 	if (v->meeting_url) {
 		char desc[1200];
 		snprintf(desc, sizeof desc, "Online meeting: %s", v->meeting_url);
@@ -267,10 +264,37 @@ static const char *series_date(const struct series_ics *s, long long now)
 	return next ? next : last ? last : s->first_start;
 }
 
-/* The iTIP object of a whole series (series_ics.h), as the .ics export writes it, to recipient;
- * date gets the local start the subject names. */
-static bool series_ics(const struct invite *v, const char *recipient, long long now,
-                       struct ical_text *t, char date[TIMEFMT_RFC3339_LEN], const char **why)
+/* Whether the original start of o is one of the instances v is about. */
+static bool listed(const struct invite *v, const struct series_ics_occurrence *o)
+{
+	size_t i;
+	const json_t *a;
+	json_array_foreach(v->instances, i, a) {
+		const char *x = json_string_value(a);
+		if (x && strcmp(x, o->occurrence_start) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Keeps of s's occurrences (occ, owned) only those v lists, in order: a recipient invited to
+ * some occurrences only gets those (struct series_ics.instances_only); v->ninstances. */
+static void keep_listed(struct invite *v, struct series_ics *s, struct series_ics_occurrence *occ)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->noccurrences; i++)
+		if (listed(v, &occ[i]))
+			occ[n++] = occ[i];
+	s->noccurrences = n;
+	s->instances_only = true;
+	v->ninstances = n;
+}
+
+/* The iTIP object of a whole series (series_ics.h), as the .ics export writes it, for recipient
+ * (the occurrences that are theirs), or of the instances v lists; date gets the local start
+ * the subject names. */
+static bool series_ics(struct invite *v, const char *recipient, long long now, struct ical_text *t,
+                       char date[TIMEFMT_RFC3339_LEN], const char **why)
 {
 	struct rrule rule;
 	struct series_ics s;
@@ -299,8 +323,16 @@ static bool series_ics(const struct invite *v, const char *recipient, long long 
 		s.organizer_name = v->organizer_name;
 		s.attendees = valid;
 		s.nattendees = n;
-		snprintf(date, TIMEFMT_RFC3339_LEN, "%s", series_date(&s, now));
-		ok = series_ics_build(&s, t, why);
+		s.recipient = recipient;
+		if (v->instances)
+			keep_listed(v, &s, occ);
+		if (v->instances && !v->ninstances) {
+			*why = "none of its instances is in the series";
+			ok = false;
+		} else {
+			snprintf(date, TIMEFMT_RFC3339_LEN, "%s", series_date(&s, now));
+			ok = series_ics_build(&s, t, why);
+		}
 	}
 	free(occ);
 	return ok;
@@ -360,7 +392,12 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 	                                           : "Updated";
 	short_time(v->local_start, start);
 	short_time(v->local_end, end);
-	if (v->series)
+	if (v->instances && v->ninstances > 1)
+		snprintf(when, sizeof when, "%s and %zu more of the series (%s)", start,
+		         v->ninstances - 1, v->zone);
+	else if (v->instances)
+		snprintf(when, sizeof when, "%s (%s)", start, v->zone);
+	else if (v->series)
 		snprintf(when, sizeof when, "from %s, repeating (%s)", start, v->zone);
 	else
 		snprintf(when, sizeof when, "%s - %s (%s)", start,
@@ -392,7 +429,7 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 		{"When:        ", when},
 		{"Where:       ", v->room},
 		{"Organizer:   ", who},
-		{"Repeats:     ", v->series ? v->rrule : NULL},
+		{"Repeats:     ", v->series && !v->instances ? v->rrule : NULL},
 		{"Online link: ", v->meeting_url},
 		{"Reason:      ", v->cancel || v->has_cut ? reason_text(v->reason) : NULL},
 	};
@@ -421,6 +458,13 @@ static void bodies(const struct invite *v, const char *recipient, struct jsonx_t
 	add(text, "\nThe attached invitation (invite.ics) adds it to your calendar.\n");
 	add(html, "</table>\n<p>The attached invitation (invite.ics) adds it to your "
 	          "calendar.</p>\n");
+}
+
+bool res_mail_from_valid(const char *from)
+{
+	const char *at = from ? strrchr(from, '@') : NULL;
+	return mail_address_valid(from) && at &&
+	       strlen(at + 1) <= MAIL_MESSAGE_ID_MAX - RES_MAIL_MESSAGE_ID_LEFT_MAX - 1;
 }
 
 bool res_mail_render(const char *payload, const char *shared, const char *recipient,
@@ -453,8 +497,8 @@ bool res_mail_render(const char *payload, const char *shared, const char *recipi
 		goto out;
 	}
 	const char *domain = from ? strrchr(from, '@') : NULL;
-	if (!domain || !mail_address_valid(from)) {
-		*why = "the sender is not an e-mail address";
+	if (!domain || !res_mail_from_valid(from)) {
+		*why = "the sender is not an e-mail address whose domain fits a Message-ID";
 		goto out;
 	}
 	domain++;
@@ -479,8 +523,13 @@ bool res_mail_render(const char *payload, const char *shared, const char *recipi
 	lower[i] = '\0';
 	rnd_token_hash(lower, hash);
 	hash[12] = '\0';
-	snprintf(message_id, sizeof message_id, "%s-%lld-v%d-%s@%s",
-	         v.series ? "series" : "reservation", v.id, v.version, hash, domain);
+	/* A recipient of some instances may get their update and their cancel for one version. */
+	snprintf(message_id, sizeof message_id, "%s-%lld-v%d-%s%s@%s",
+	         v.series ? "series" : "reservation", v.id, v.version, hash,
+	         !v.instances ? ""
+	         : v.cancel   ? "-ic"
+	                      : "-ir",
+	         domain);
 	bool organizer = v.organizer_email && strcasecmp(v.organizer_email, recipient) == 0;
 	one_line(organizer ? v.organizer_name : NULL, name, sizeof name);
 	struct mail_addr to = {name, recipient};

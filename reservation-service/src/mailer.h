@@ -25,6 +25,15 @@ struct deliver_result;
 #define RES_MAIL_UID_DOMAIN "meeting-rooms"
 #define RES_MAIL_FROM_NAME "Meeting rooms"
 
+/* The longest left side of a Message-ID this service writes
+ * ("reservation-<id>-v<version>-<12 hex>-ic": 12 + 20 + 2 + 11 + 1 + 12 + 3); its right side
+ * is SMTP_FROM's domain. */
+#define RES_MAIL_MESSAGE_ID_LEFT_MAX 61
+
+/* Whether from can be SMTP_FROM: a plain address (mail_address_valid) whose domain leaves room
+ * for the left side of every Message-ID (MAIL_MESSAGE_ID_MAX in all). */
+bool res_mail_from_valid(const char *from);
+
 /* How messages are sent (SMTP_* configuration); read-only once the queue started. */
 struct res_mailer {
 	struct mail_smtp smtp; /* smtp.from: SMTP_FROM, also the From header; its domain is the

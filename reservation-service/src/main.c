@@ -69,12 +69,15 @@ static bool smtp_url_valid(const char *url, char *why, size_t whylen)
 	return false;
 }
 
-/* SMTP_FROM: empty or a plain e-mail address. */
+/* SMTP_FROM: empty or a plain e-mail address whose domain fits a Message-ID. */
 static bool smtp_from_valid(const char *from, char *why, size_t whylen)
 {
-	if (!*from || mail_address_valid(from))
+	if (!*from || res_mail_from_valid(from))
 		return true;
-	snprintf(why, whylen, "must be a plain e-mail address (name@example.com)");
+	snprintf(why, whylen,
+	         "must be a plain e-mail address (name@example.com) with a domain of at most %d "
+	         "characters",
+	         MAIL_MESSAGE_ID_MAX - RES_MAIL_MESSAGE_ID_LEFT_MAX - 1);
 	return false;
 }
 

@@ -3,10 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
 #include "ical.h"
+#include "mail.h"
 #include "rrule.h"
 #include "timefmt.h"
 
@@ -211,19 +213,45 @@ static int series_ics_sequence(const struct series_ics *s, const struct series_i
 	return o && o->version - 1 > seq ? o->version - 1 : seq;
 }
 
-/* ORGANIZER and ATTENDEE lines of an iTIP VEVENT (none without a method: a PUBLISH). */
-static void series_ics_people(const struct series_ics *s, const char *const *attendees, size_t n,
-                              struct ical_text *out)
+void series_ics_calendar_begin(struct ical_text *out, const char *method)
 {
-	if (!s->method)
-		return;
-	if (s->organizer_email)
-		ical_prop_cal_address(out, "ORGANIZER", NULL, s->organizer_name,
-		                      s->organizer_email);
+	ical_prop(out, "BEGIN", "VCALENDAR");
+	ical_prop(out, "VERSION", "2.0");
+	ical_prop(out, "PRODID", "-//meeting-rooms//reservation-service//EN");
+	ical_prop(out, "CALSCALE", "GREGORIAN");
+	ical_prop(out, "METHOD", method ? method : "PUBLISH");
+}
+
+void series_ics_people(const char *organizer_email, const char *organizer_name,
+                       const char *const *attendees, size_t n, struct ical_text *out)
+{
+	if (mail_address_valid(organizer_email))
+		ical_prop_cal_address(out, "ORGANIZER", NULL, organizer_name, organizer_email);
 	for (size_t i = 0; i < n; i++)
-		if (attendees[i] && !strpbrk(attendees[i], "\r\n\t :;,\""))
+		if (mail_address_valid(attendees[i]))
 			ical_prop_cal_address(out, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
 			                      attendees[i]);
+}
+
+/* The people of a VEVENT of an iTIP object (none without a method: a PUBLISH). */
+static void series_ics_itip_people(const struct series_ics *s, const char *const *attendees,
+                                   size_t n, struct ical_text *out)
+{
+	if (s->method)
+		series_ics_people(s->organizer_email, s->organizer_name, attendees, n, out);
+}
+
+/* Whether occurrence o is not the recipient's (struct series_ics.recipient): its own attendees
+ * leave them out and they are not the organizer. */
+static bool series_ics_not_theirs(const struct series_ics *s, const struct series_ics_occurrence *o)
+{
+	if (!s->recipient || !o->own_attendees ||
+	    (s->organizer_email && strcasecmp(s->organizer_email, s->recipient) == 0))
+		return false;
+	for (size_t i = 0; i < o->nattendees; i++)
+		if (o->attendees[i] && strcasecmp(o->attendees[i], s->recipient) == 0)
+			return false;
+	return true;
 }
 
 /* The VEVENT that overrides one instance (RECURRENCE-ID = its local start recur_days +
@@ -231,7 +259,7 @@ static void series_ics_people(const struct series_ics *s, const char *const *att
  * help (a local time in the hour a DST change repeats names two). */
 static void series_ics_override(const struct series_ics *s, const char *uid,
                                 const struct series_ics_occurrence *o, long recur_days,
-                                int recur_secs, struct ical_text *out)
+                                int recur_secs, const char *status, struct ical_text *out)
 {
 	char sequence[24];
 	snprintf(sequence, sizeof sequence, "%d", series_ics_sequence(s, o));
@@ -245,11 +273,15 @@ static void series_ics_override(const struct series_ics *s, const char *uid,
 	ical_prop_text(out, "SUMMARY", series_ics_summary(o->purpose ? o->purpose : s->purpose));
 	if (o->room_name || s->room_name)
 		ical_prop_text(out, "LOCATION", o->room_name ? o->room_name : s->room_name);
-	if (o->own_attendees)
-		series_ics_people(s, o->attendees, o->nattendees, out);
+	const char *const only[] = {s->recipient};
+	if (s->instances_only && s->recipient && strcmp(status, "CANCELLED") == 0)
+		series_ics_itip_people(s, only, 1,
+		                       out); /* RFC 5546 3.2.5: the attendee it is for */
+	else if (o->own_attendees)
+		series_ics_itip_people(s, o->attendees, o->nattendees, out);
 	else
-		series_ics_people(s, s->attendees, s->nattendees, out);
-	ical_prop(out, "STATUS", "CONFIRMED");
+		series_ics_itip_people(s, s->attendees, s->nattendees, out);
+	ical_prop(out, "STATUS", status);
 	ical_prop(out, "END", "VEVENT");
 }
 
@@ -265,7 +297,7 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 
 	if (!series_ics_plan(s, &plan, &reason))
 		goto out;
-	if (s->organizer_email && strpbrk(s->organizer_email, "\r\n\t :;,\"")) {
+	if (s->organizer_email && !mail_address_valid(s->organizer_email)) {
 		reason = "malformed organizer address";
 		goto out;
 	}
@@ -284,7 +316,7 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 			reason = "malformed occurrence_start";
 			goto out;
 		}
-		if (s->occurrences[i].confirmed)
+		if (s->occurrences[i].confirmed && !series_ics_not_theirs(s, &s->occurrences[i]))
 			confirmed[nconfirmed++] = o.days;
 		/* A CANCEL of the whole series supersedes every instance's own messages. */
 		if (cancel && series_ics_sequence(s, &s->occurrences[i]) > master_seq)
@@ -296,17 +328,25 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 		goto out;
 	}
 
-	ical_prop(out, "BEGIN", "VCALENDAR");
-	ical_prop(out, "VERSION", "2.0");
-	ical_prop(out, "PRODID", "-//meeting-rooms//reservation-service//EN");
-	ical_prop(out, "CALSCALE", "GREGORIAN");
-	ical_prop(out, "METHOD", s->method ? s->method : "PUBLISH");
+	series_ics_calendar_begin(out, s->method);
 	if (!ical_vtimezone(out, s->zone)) {
 		reason = "no VTIMEZONE for the zone";
 		goto out;
 	}
 
 	snprintf(uid, sizeof uid, "series-%lld@meeting-rooms", s->id);
+	if (s->instances_only) {
+		/* The recipient's instances alone: no master, whose rule they were never sent. */
+		for (size_t i = 0; i < s->noccurrences; i++) {
+			const struct series_ics_occurrence *o = &s->occurrences[i];
+			struct series_ics_local at;
+			(void)series_ics_parse_local(o->occurrence_start, &at);
+			series_ics_override(s, uid, o, at.days, series_ics_recur_secs(&plan, &at),
+			                    cancel || !o->confirmed ? "CANCELLED" : "CONFIRMED",
+			                    out);
+		}
+		goto end;
+	}
 	snprintf(sequence, sizeof sequence, "%d", master_seq);
 	ical_prop(out, "BEGIN", "VEVENT");
 	ical_prop(out, "UID", uid);
@@ -330,22 +370,14 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 		const struct series_ics_occurrence *o = &s->occurrences[i];
 		struct series_ics_local at;
 		(void)series_ics_parse_local(o->occurrence_start, &at);
-		if (o->confirmed && !series_ics_has_day(instances, ninstances, at.days))
+		if (o->confirmed && !series_ics_not_theirs(s, o) &&
+		    !series_ics_has_day(instances, ninstances, at.days))
 			series_ics_tzid_prop(out, "RDATE", s->zone, at.days, at.secs);
 	}
 	ical_prop_text(out, "SUMMARY", series_ics_summary(s->purpose));
 	if (s->room_name)
 		ical_prop_text(out, "LOCATION", s->room_name);
-	if (s->method) {
-		series_ics_people(s, s->attendees, s->nattendees, out);
-	} else {
-		if (s->organizer_email)
-			ical_prop_cal_address(out, "ORGANIZER", NULL, s->organizer_name,
-			                      s->organizer_email);
-		for (size_t i = 0; i < s->nattendees; i++)
-			ical_prop_cal_address(out, "ATTENDEE", SERIES_ICS_ATTENDEE_PARAMS, NULL,
-			                      s->attendees[i]);
-	}
+	series_ics_people(s->organizer_email, s->organizer_name, s->attendees, s->nattendees, out);
 	ical_prop(out, "STATUS", s->cancelled || cancel ? "CANCELLED" : "CONFIRMED");
 	ical_prop(out, "END", "VEVENT");
 
@@ -355,7 +387,7 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 		const struct series_ics_occurrence *o = &s->occurrences[i];
 		struct series_ics_local at;
 		char want[TIMEFMT_RFC3339_LEN];
-		if (!o->confirmed)
+		if (!o->confirmed || series_ics_not_theirs(s, o))
 			continue;
 		(void)series_ics_parse_local(o->occurrence_start, &at);
 		int recur_secs = series_ics_recur_secs(&plan, &at);
@@ -365,8 +397,9 @@ bool series_ics_build(const struct series_ics *s, struct ical_text *out, const c
 		    (o->purpose && !series_ics_same(o->purpose, s->purpose)) ||
 		    (o->room_name && !series_ics_same(o->room_name, s->room_name)) ||
 		    (s->method && o->own_attendees))
-			series_ics_override(s, uid, o, at.days, recur_secs, out);
+			series_ics_override(s, uid, o, at.days, recur_secs, "CONFIRMED", out);
 	}
+end:
 	ical_prop(out, "END", "VCALENDAR");
 	if (out->text.failed) {
 		reason = "out of memory or text not UTF-8";

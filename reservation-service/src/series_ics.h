@@ -61,6 +61,17 @@ struct series_ics {
 	bool cancelled; /* STATUS:CANCELLED */
 	const struct series_ics_occurrence *occurrences;
 	size_t noccurrences;
+	/* The address an iTIP object is written for (NULL: everyone, e.g. the export).  An
+	 * occurrence whose own attendees leave the recipient out (and that is not the recipient's
+	 * own booking: the organizer sees every one) is not theirs: its instance is an EXDATE of
+	 * the master and has no override, so that a REQUEST never gives back an instance the
+	 * recipient was removed from (RFC 5546: a REQUEST replaces the whole set). */
+	const char *recipient;
+	/* Only the occurrences, no master: one VEVENT with RECURRENCE-ID each (STATUS CANCELLED
+	 * under CANCEL), for a recipient invited to some occurrences only, whose calendar holds
+	 * those instances and not the series (docs/api.md#invitations); a cancelled one names
+	 * the recipient alone as ATTENDEE. */
+	bool instances_only;
 };
 
 /* The parameters of an invited attendee's line (RFC 5546: a reply is asked for). */
@@ -81,6 +92,16 @@ struct series_ics {
  * out: local "YYYY-MM-DDTHH:MM:SS".  false and why when the series or the time is unusable. */
 bool series_ics_recurrence_id(const struct series_ics *s, const char *occurrence_start,
                               char out[TIMEFMT_RFC3339_LEN], const char **why);
+
+/* Appends the VCALENDAR prelude every iTIP object and export of this service starts with:
+ * BEGIN, VERSION, PRODID, CALSCALE and METHOD (method NULL: PUBLISH). */
+void series_ics_calendar_begin(struct ical_text *out, const char *method);
+
+/* The ORGANIZER (CN organizer_name) and ATTENDEE lines of a VEVENT, for the addresses that
+ * are mail_address_valid (mail.h: the addresses mail is sent to) only: the one filter of the
+ * series' and the single reservations' iTIP objects. */
+void series_ics_people(const char *organizer_email, const char *organizer_name,
+                       const char *const *attendees, size_t n, struct ical_text *out);
 
 /* Appends the VCALENDAR of s to out (a zeroed or partly written struct ical_text; the caller
  * frees it).  Returns false when it cannot be written (the zone has no VTIMEZONE here, a local

@@ -3,6 +3,7 @@ Mailpit on create, update and cancel, on a room's deletion and for a series (the
 its iTIP object parsed with the icalendar package), that no header can be injected, that a
 Mailpit stopped during bookings neither slows the API nor loses or doubles a message, and that a
 permanent refusal (5xx) is recorded and not retried."""
+import datetime
 import email
 import email.policy
 import re
@@ -584,4 +585,140 @@ def test_an_attendee_removed_from_a_series_gets_its_cancel(res_url, stack, mailp
     assert msg["Subject"].startswith("Updated: Shrinking @ ")
     assert all(attendees_of(e) == [f"mailto:{guests[0].lower()}"] for e in vevents(cal))
     assert settle(mailpit, guests) == {guests[0]: 2, guests[1]: 2}
+    assert res_db_query(stack.pg, "SELECT count(*) FROM mail_attendees_before") == [(0,)]
+
+
+# ---- recipients of some occurrences only (review 14d-A H1, M1) ----
+
+def instance_days(cal, first):
+    """The dates recurring_ical_events finds in cal from first on (a recipient's copy)."""
+    import recurring_ical_events
+    return sorted(e["DTSTART"].dt.date()
+                  for e in recurring_ical_events.of(cal).between(
+                      first, first + datetime.timedelta(days=40)))
+
+
+def occurrence_only_series(res_url, mailpit, headers, room_id, first, purpose, guests):
+    """A daily x3 series with guests[0]; its second occurrence also invites guests[1] (who gets
+    that instance's invitation): (series, the second occurrence)."""
+    a, b = guests
+    s = series_made(res_url, headers, room_id, local(first, 10), local(first, 11),
+                    "FREQ=DAILY;COUNT=3", purpose=purpose, attendees=[a])
+    inbox(mailpit, a, 1)
+    occ = s["occurrences"][1]
+    put_ok(f"{res_url}/reservations/{occ['id']}", headers, {"attendees": [a, b]})
+    msg, _, cal = parsed(mailpit, inbox(mailpit, b, 1)[0])
+    assert msg["Subject"].startswith(f"Invitation: {purpose} @ ")
+    [ev] = vevents(cal)
+    assert naive(ev["RECURRENCE-ID"]) == occ["occurrence_start"]
+    return s, occ
+
+
+def only_instance(mailpit, addr, count, uid, occ, method):
+    """The last of count messages to addr: one VEVENT, the instance of occ, under method."""
+    msg, _, cal = parsed(mailpit, inbox(mailpit, addr, count)[-1])
+    assert str(cal["METHOD"]) == method
+    [ev] = vevents(cal)
+    assert str(ev["UID"]) == uid and "RRULE" not in ev
+    assert naive(ev["RECURRENCE-ID"]) == occ["occurrence_start"]
+    assert str(ev["STATUS"]) == ("CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    return msg, ev
+
+
+def test_an_occurrence_only_attendee_follows_the_series(res_url, mailpit, organizer, guests,
+                                                        berlin):
+    """b, invited to one occurrence only, gets the series' change of that instance (no master:
+    b was never sent the rule) and the series' cancellation of it, as a, a series attendee,
+    gets the series'."""
+    headers, _ = organizer
+    a, b = guests
+    s, occ = occurrence_only_series(res_url, mailpit, headers, berlin["id"], ahead(22),
+                                    "Partial", guests)
+    uid = f"series-{s['id']}@meeting-rooms"
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers, {"purpose": "Partial v2"})
+    msg, ev = only_instance(mailpit, b, 2, uid, occ, "REQUEST")
+    assert msg["Subject"].startswith("Updated: Partial v2 @ ")
+    assert str(ev["SUMMARY"]) == "Partial v2"
+    assert f"mailto:{b.lower()}" in attendees_of(ev)
+    inbox(mailpit, a, 3)  # each message sent before the next is queued (review 14d-A M4)
+    assert requests.delete(f"{res_url}/reservations/series/{s['id']}", headers=headers,
+                           timeout=10).status_code == 204
+    msg, _ = only_instance(mailpit, b, 3, uid, occ, "CANCEL")
+    assert msg["Subject"].startswith("Cancelled: Partial v2 @ ")
+    _, _, cal = parsed(mailpit, inbox(mailpit, a, 4)[-1])
+    assert str(cal["METHOD"]) == "CANCEL"
+    assert settle(mailpit, guests) == {a: 4, b: 3}
+
+
+def test_an_occurrence_only_attendee_hears_of_this_and_following(res_url, mailpit, organizer,
+                                                                 guests, berlin):
+    headers, _ = organizer
+    a, b = guests
+    s, occ = occurrence_only_series(res_url, mailpit, headers, berlin["id"], ahead(25),
+                                    "Cut short", guests)
+    r = requests.delete(f"{res_url}/reservations/{occ['id']}", headers=headers, timeout=10,
+                        params={"scope": "this_and_following"})
+    assert r.status_code in (200, 204), r.text
+    only_instance(mailpit, b, 2, f"series-{s['id']}@meeting-rooms", occ, "CANCEL")
+    assert settle(mailpit, [b]) == {b: 2}
+
+
+def test_an_occurrence_only_attendee_hears_of_the_room_deletion(
+        res_url, room_url, mailpit, organizer, guests, pool, admin_headers):
+    """The room deletion ends the series: its occurrences get no mails of their own, and b's
+    instance is cancelled by the series' mails."""
+    headers, _ = organizer
+    a, b = guests
+    room = pool.take(time_zone="Europe/Berlin", capacity=10)
+    s, occ = occurrence_only_series(res_url, mailpit, headers, room["id"], ahead(27),
+                                    "Roomless", guests)
+    assert requests.delete(f"{room_url}/rooms/{room['id']}", headers=admin_headers,
+                           timeout=10).status_code == 204
+    msg, full, _ = parsed(mailpit, inbox(mailpit, b, 2)[-1])
+    assert "the room was deleted" in full["Text"]
+    only_instance(mailpit, b, 2, f"series-{s['id']}@meeting-rooms", occ, "CANCEL")
+    assert settle(mailpit, [b]) == {b: 2}
+
+
+def test_a_series_mail_does_not_give_back_a_removed_instance(res_url, mailpit, organizer,
+                                                             guests, berlin):
+    """a, removed from the second occurrence (and sent its CANCEL), gets the next series mail
+    without that instance (an EXDATE, no override), while b keeps all three."""
+    headers, org = organizer
+    a, b = guests
+    first = ahead(29)
+    s = series_made(res_url, headers, berlin["id"], local(first, 10), local(first, 11),
+                    "FREQ=DAILY;COUNT=3", purpose="Shared", attendees=guests)
+    inbox(mailpit, a, 1)
+    occ = s["occurrences"][1]
+    put_ok(f"{res_url}/reservations/{occ['id']}", headers, {"attendees": [b]})
+    only_instance(mailpit, a, 2, f"series-{s['id']}@meeting-rooms", occ, "CANCEL")
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers, {"purpose": "Shared v2"})
+    days = [first + datetime.timedelta(days=i) for i in range(3)]
+    _, _, cal = parsed(mailpit, inbox(mailpit, a, 3)[-1])
+    assert str(cal["METHOD"]) == "REQUEST"
+    assert all("RECURRENCE-ID" not in e for e in vevents(cal))
+    assert instance_days(cal, first) == [days[0], days[2]]
+    for addr, count in ((b, 3), (org, 3)):
+        _, _, cal = parsed(mailpit, inbox(mailpit, addr, count)[-1])
+        assert instance_days(cal, first) == days, addr
+
+
+def test_an_occurrence_only_attendee_dropped_by_a_series_change_gets_its_cancel(
+        res_url, stack, mailpit, organizer, guests, berlin):
+    """A series PUT with attendees gives them to its occurrences, replacing their own: b, who
+    was invited to one occurrence only, is removed from it and gets a CANCEL of that instance
+    naming b alone."""
+    headers, _ = organizer
+    a, b = guests
+    s, occ = occurrence_only_series(res_url, mailpit, headers, berlin["id"], ahead(33),
+                                    "Regrouped", guests)
+    c = f"third-{uuid.uuid4().hex[:8]}@example.org"
+    put_ok(f"{res_url}/reservations/series/{s['id']}", headers, {"attendees": [a, c]})
+    _, ev = only_instance(mailpit, b, 2, f"series-{s['id']}@meeting-rooms", occ, "CANCEL")
+    assert attendees_of(ev) == [f"mailto:{b.lower()}"]
+    _, _, cal = parsed(mailpit, inbox(mailpit, c, 1)[0])
+    first = ahead(33)
+    assert instance_days(cal, first) == [first + datetime.timedelta(days=i) for i in range(3)]
+    assert settle(mailpit, [b]) == {b: 2}
     assert res_db_query(stack.pg, "SELECT count(*) FROM mail_attendees_before") == [(0,)]

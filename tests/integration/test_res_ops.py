@@ -46,8 +46,11 @@ def test_equal_min_and_max_duration_start(stack):
     ({"SMTP_URL": "smtp://user:hunter2-secret@mail.example.com"}, "SMTP_URL must be smtp://"),
     ({"SMTP_FROM": "Rooms <rooms@example.com>"}, "SMTP_FROM must be a plain e-mail address"),
     ({"MAIL_RETRY_HOURS": "0"}, "MAIL_RETRY_HOURS"),
+    # A valid address whose 195-character domain leaves no room for a Message-ID's left side.
+    ({"SMTP_FROM": "rooms@" + ".".join(["d" * 63] * 3) + ".example"},
+     "SMTP_FROM must be a plain e-mail address (name@example.com) with a domain of at most 188"),
 ], ids=["from-missing", "password-without-user", "not-smtp", "credentials-in-url",
-        "from-with-name", "retry-zero"])
+        "from-with-name", "retry-zero", "from-domain-too-long"])
 def test_mail_configuration_errors_exit_2(stack, changes, message):
     out = run_daemon(stack, "cfg-mail", **{"SMTP_URL": "smtp://127.0.0.1:2525",
                                            "SMTP_FROM": "rooms@example.com", **changes})

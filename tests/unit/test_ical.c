@@ -503,6 +503,19 @@ static void test_series_rdate(void **state)
 /* An iTIP series (review 14c M1, M2, L2, M6): an override's SEQUENCE is never below its
  * occurrence's own, it carries ORGANIZER and ATTENDEE, a CANCEL writes the master alone with the
  * highest SEQUENCE, and the RECURRENCE-ID of one occurrence is the one its override has. */
+/* berlin_series with occurrences occ, as an invitation from alice to people[0..n). */
+static struct series_ics itip_series(struct rrule *rule, const struct series_ics_occurrence *occ,
+                                     const char *const *people, size_t n)
+{
+	struct series_ics s = berlin_series(rule, "FREQ=WEEKLY;BYDAY=TU;COUNT=5");
+	s.occurrences = occ;
+	s.method = "REQUEST";
+	s.organizer_email = "alice@example.com";
+	s.attendees = people;
+	s.nattendees = n;
+	return s;
+}
+
 static void test_series_itip(void **state)
 {
 	(void)state;
@@ -511,12 +524,7 @@ static void test_series_itip(void **state)
 	memcpy(occ, berlin_occ, sizeof occ);
 	occ[2].version = 6; /* changed on its own five times: its mails said SEQUENCE 5 */
 	struct rrule rule;
-	struct series_ics s = berlin_series(&rule, "FREQ=WEEKLY;BYDAY=TU;COUNT=5");
-	s.occurrences = occ;
-	s.method = "REQUEST";
-	s.organizer_email = "alice@example.com";
-	s.attendees = people;
-	s.nattendees = 1;
+	struct series_ics s = itip_series(&rule, occ, people, 1);
 	struct ical_text t = {0};
 	const char *why;
 	assert_true(series_ics_build(&s, &t, &why));
@@ -552,6 +560,83 @@ static void test_series_itip(void **state)
 	assert_null(strstr(t.text.data, "RECURRENCE-ID"));
 	assert_null(strstr(t.text.data, "STATUS:CONFIRMED"));
 	assert_non_null(strstr(t.text.data, "\r\nSEQUENCE:5\r\n"));
+	ical_text_free(&t);
+}
+
+/* How many times needle occurs in text. */
+static int count_of(const char *text, const char *needle)
+{
+	int n = 0;
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* Written for one recipient (review 14d-A M1, H1): an occurrence whose own attendees leave
+ * them out is an EXDATE of their master and has no override (its instance is not given back);
+ * the organizer still sees it; a recipient of some occurrences only gets those instances
+ * alone, without a master. */
+static void test_series_for_recipient(void **state)
+{
+	(void)state;
+	static const char *const people[] = {"bob@example.org", "carol@example.net"};
+	static const char *const only_carol[] = {"Carol@Example.net"};
+	static const char *const with_dave[] = {"bob@example.org", "carol@example.net",
+	                                        "dave@example.org"};
+	struct series_ics_occurrence occ[countof(berlin_occ)];
+	memcpy(occ, berlin_occ, sizeof occ);
+	occ[3].attendees = only_carol; /* 04-07: bob removed from it */
+	occ[3].nattendees = 1;
+	occ[3].own_attendees = true;
+	occ[4].attendees = with_dave; /* 04-14: dave invited to it alone */
+	occ[4].nattendees = 3;
+	occ[4].own_attendees = true;
+	struct rrule rule;
+	struct series_ics s = itip_series(&rule, occ, people, 2);
+	struct ical_text t = {0};
+	const char *why;
+
+	s.recipient = "Bob@example.org";
+	assert_true(series_ics_build(&s, &t, &why));
+	assert_non_null(strstr(t.text.data, "EXDATE;TZID=Europe/Berlin:20260407T100000\r\n"));
+	assert_null(strstr(t.text.data, "RECURRENCE-ID;TZID=Europe/Berlin:20260407T100000"));
+	assert_non_null(strstr(t.text.data, "RECURRENCE-ID;TZID=Europe/Berlin:20260414T100000"));
+	ical_text_free(&t);
+
+	const char *all[] = {"alice@example.com", "carol@example.net", NULL};
+	for (size_t i = 0; i < countof(all); i++) {
+		s.recipient = all[i];
+		assert_true(series_ics_build(&s, &t, &why));
+		assert_null(strstr(t.text.data, "EXDATE;TZID=Europe/Berlin:20260407T100000"));
+		assert_non_null(
+			strstr(t.text.data, "RECURRENCE-ID;TZID=Europe/Berlin:20260407T100000"));
+		ical_text_free(&t);
+	}
+
+	/* dave: the 04-14 instance alone, then its cancel. */
+	s.recipient = "dave@example.org";
+	s.instances_only = true;
+	s.occurrences = &occ[4];
+	s.noccurrences = 1;
+	assert_true(series_ics_build(&s, &t, &why));
+	const char *body = after_vtimezone(t.text.data);
+	assert_null(strstr(body, "RRULE"));
+	assert_int_equal(count_of(body, "BEGIN:VEVENT"), 1);
+	assert_non_null(strstr(body, "RECURRENCE-ID;TZID=Europe/Berlin:20260414T100000\r\n"));
+	assert_non_null(strstr(body, "STATUS:CONFIRMED"));
+	char *unfolded = unfold_checked(t.text.data);
+	assert_non_null(strstr(unfolded, "\nATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;"
+	                                 "RSVP=TRUE:mailto:dave@example.org\n"));
+	free(unfolded);
+	ical_text_free(&t);
+	s.method = "CANCEL";
+	occ[4].confirmed = false;
+	assert_true(series_ics_build(&s, &t, &why));
+	assert_non_null(strstr(t.text.data, "METHOD:CANCEL\r\n"));
+	assert_non_null(
+		strstr(t.text.data, "RECURRENCE-ID;TZID=Europe/Berlin:20260414T100000\r\n"));
+	assert_non_null(strstr(t.text.data, "STATUS:CANCELLED"));
+	assert_null(strstr(t.text.data, "STATUS:CONFIRMED"));
 	ical_text_free(&t);
 }
 
@@ -690,7 +775,7 @@ int main(void)
 		cmocka_unit_test(test_vtimezone),      cmocka_unit_test(test_vtimezone_refused),
 		cmocka_unit_test(test_series_berlin),  cmocka_unit_test(test_series_rule_forms),
 		cmocka_unit_test(test_series_rdate),   cmocka_unit_test(test_series_itip),
-		cmocka_unit_test(test_series_refused),
+		cmocka_unit_test(test_series_refused), cmocka_unit_test(test_series_for_recipient),
 	};
 	return cmocka_run_group_tests(tests, zonedir_setup, zonedir_teardown);
 }

@@ -260,13 +260,40 @@ static void refused_rows(void **state)
 	free(p);
 }
 
+/* SMTP_FROM (review 14d-A L4): its domain is the right side of every Message-ID, so one that
+ * leaves no room for the longest left side is refused (at configuration time, main.c), never
+ * cut into an id mail_build refuses. */
+static void from_fits_message_id(void **state)
+{
+	(void)state;
+	char from[MAIL_ADDRESS_MAX + 1], *d = from + snprintf(from, sizeof from, "r@");
+	int fits = MAIL_MESSAGE_ID_MAX - RES_MAIL_MESSAGE_ID_LEFT_MAX - 1;
+	/* labels of 60 letters and a dot, up to the fitting length */
+	for (int i = 0; i < fits; i++)
+		d[i] = i % 61 == 60 ? '.' : 'a';
+	d[fits] = '\0';
+	assert_true(res_mail_from_valid(from));
+	struct jsonx_text msg = {0};
+	const char *why = NULL;
+	char *p = payload("REQUEST", 1, "x", "A", NULL);
+	assert_true(res_mail_render(p, NULL, "bob@example.org", from, NOW, &msg, &why));
+	jsonx_text_free(&msg);
+	d[fits] = 'b';
+	d[fits + 1] = '\0';
+	assert_true(mail_address_valid(from));
+	assert_false(res_mail_from_valid(from));
+	assert_false(res_mail_render(p, NULL, "bob@example.org", from, NOW, &msg, &why));
+	jsonx_text_free(&msg);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(invitation),          cmocka_unit_test(update_and_cancel),
 		cmocka_unit_test(no_header_injection), cmocka_unit_test(long_non_ascii_text),
 		cmocka_unit_test(refused_rows),        cmocka_unit_test(added_removed_and_utc),
-		cmocka_unit_test(shared_payload),
+		cmocka_unit_test(shared_payload),      cmocka_unit_test(from_fits_message_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
