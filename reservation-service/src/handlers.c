@@ -447,6 +447,12 @@ void res_handle_list(struct req *r)
 		}
 	}
 	if (!u->admin) {
+		/* An employee's invitations are organised by others (their own address is never
+		 * among a booking's attendees): user_id with them would only ever list nothing. */
+		if (attendee && f.user_id) {
+			req_bad_query(r, "user_id", "cannot be combined with role=attendee");
+			goto out;
+		}
 		/* Employees see their own reservations; naming someone else is refused. */
 		if (f.user_id && f.user_id != u->id) {
 			req_error(r, ERR_FORBIDDEN, NULL,

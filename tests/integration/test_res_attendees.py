@@ -190,6 +190,22 @@ def test_attendee_lists_the_reservations_that_invite_them(res_url, people, room)
                                                   status="cancelled", limit=200)]
 
 
+def test_employee_attendee_list_refuses_user_id(res_url, people, admin_headers):
+    """role=attendee with user_id: an employee's invitations are organised by others, so the
+    pair would only ever list nothing (review 14d-B L4): 400 naming user_id, their own id or
+    anyone's.  An admin may combine them (invitations of theirs that user_id organises)."""
+    dave, dave_id, _ = people["dave"]
+    carol_id = people["carol"][1]
+    for uid in (dave_id, carol_id):
+        r = requests.get(f"{res_url}/reservations", params={"role": "attendee", "user_id": uid},
+                         headers=dave, timeout=10)
+        assert_error(r, 400, "bad_request", detail="user_id")
+        assert "role=attendee" in r.json()["details"]["user_id"]
+    r = requests.get(f"{res_url}/reservations", params={"role": "attendee", "user_id": carol_id},
+                     headers=admin_headers, timeout=10)
+    assert r.status_code == 200, r.text
+
+
 def test_bad_role_is_400_naming_role(res_url, people):
     r = requests.get(f"{res_url}/reservations", params={"role": "guest"},
                      headers=people["dave"][0], timeout=10)
