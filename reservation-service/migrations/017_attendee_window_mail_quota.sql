@@ -2,7 +2,7 @@
 -- M2, L3).
 --
 -- 1. reservation_attendees: one row per (invited address, reservation), with the reservation's
---    start time, kept by triggers on reservations.  The personal feed (repo_feeds.c) and
+--    start and end, kept by triggers on reservations.  The personal feed (repo_feeds.c) and
 --    GET /reservations?role=attendee (repo.c) read it as a range of (email_key, start_time):
 --    the invitations of one address in one window, or the next page of them in start-time
 --    order, whatever the address's history.  The GIN index of migration 008 returned every
@@ -24,19 +24,20 @@ CREATE TABLE reservation_attendees (
     email_key       text NOT NULL,          -- lower-cased address (reservations.attendees_key)
     start_time      timestamptz NOT NULL,   -- the reservation's
     reservation_id  bigint NOT NULL,
-    PRIMARY KEY (email_key, start_time, reservation_id)
+    end_time        timestamptz NOT NULL,   -- the reservation's: a window's reads filter on it
+    PRIMARY KEY (email_key, start_time, reservation_id) INCLUDE (end_time)
 );
 -- The triggers replace a reservation's rows.
 CREATE INDEX reservation_attendees_reservation ON reservation_attendees (reservation_id);
 
-INSERT INTO reservation_attendees (email_key, start_time, reservation_id)
-SELECT DISTINCT k, r.start_time, r.id FROM reservations r, unnest(r.attendees_key) AS k;
+INSERT INTO reservation_attendees (email_key, start_time, reservation_id, end_time)
+SELECT DISTINCT k, r.start_time, r.id, r.end_time FROM reservations r, unnest(r.attendees_key) AS k;
 
 -- Inserts, per statement (a series or a seed writes many rows at once).
 CREATE FUNCTION res_attendees_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO reservation_attendees (email_key, start_time, reservation_id)
-    SELECT DISTINCT k, n.start_time, n.id FROM new_rows n, unnest(n.attendees_key) AS k;
+    INSERT INTO reservation_attendees (email_key, start_time, reservation_id, end_time)
+    SELECT DISTINCT k, n.start_time, n.id, n.end_time FROM new_rows n, unnest(n.attendees_key) AS k;
     RETURN NULL;
 END
 $$;
@@ -44,20 +45,21 @@ CREATE TRIGGER reservations_attendees_added AFTER INSERT ON reservations
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION res_attendees_added();
 
--- Changes of the list or the start, per row: most updates change neither and cost nothing.
+-- Changes of the list or the times, per row: most updates change neither and cost nothing.
 CREATE FUNCTION res_attendees_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM reservation_attendees WHERE reservation_id = OLD.id;
     IF TG_OP = 'UPDATE' THEN
-        INSERT INTO reservation_attendees (email_key, start_time, reservation_id)
-        SELECT DISTINCT k, NEW.start_time, NEW.id FROM unnest(NEW.attendees_key) AS k;
+        INSERT INTO reservation_attendees (email_key, start_time, reservation_id, end_time)
+        SELECT DISTINCT k, NEW.start_time, NEW.id, NEW.end_time FROM unnest(NEW.attendees_key) AS k;
     END IF;
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER reservations_attendees_changed AFTER UPDATE ON reservations
     FOR EACH ROW WHEN (OLD.attendees_key IS DISTINCT FROM NEW.attendees_key
-        OR OLD.start_time IS DISTINCT FROM NEW.start_time)
+        OR OLD.start_time IS DISTINCT FROM NEW.start_time
+        OR OLD.end_time IS DISTINCT FROM NEW.end_time)
     EXECUTE FUNCTION res_attendees_changed();
 CREATE TRIGGER reservations_attendees_deleted AFTER DELETE ON reservations
     FOR EACH ROW WHEN (cardinality(OLD.attendees_key) > 0)

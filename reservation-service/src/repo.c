@@ -460,7 +460,7 @@ enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page
 	 * (user_id, start_time) index under a generic plan.  Every reservation has its room (a
 	 * foreign key), so the join drops no row.  An invitee's list walks the invitations of the
 	 * address (reservation_attendees, migration 017) as a range of (email_key, start_time): the
-	 * times, the order and the cursor are read there (t = "a", whose start_time is the
+	 * times, the order and the cursor are read there (its start_time and end_time are the
 	 * reservation's), so a page costs its own rows whatever the address's history. */
 	const bool inv = f->attendee != NULL;
 	/* clang-format off */
@@ -487,7 +487,8 @@ enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page
 		                 "(?::date + 1)::timestamp AT TIME ZONE m.time_zone, '[)')",
 		             f->date);
 	if (f->has_from)
-		sqlbuild_add(&s, " AND r.end_time > to_timestamp(?::bigint)", from);
+		sqlbuild_add(&s, inv ? " AND a.end_time > to_timestamp(?::bigint)"
+		                     : " AND r.end_time > to_timestamp(?::bigint)", from);
 	/* No reservation lasts longer than MAX_DURATION_MINUTES allows (at most 31 days): the
 	 * invitations that can overlap [from, ...) start after from less that. */
 	if (f->has_from && inv)

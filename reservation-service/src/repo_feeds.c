@@ -119,7 +119,7 @@ enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
 		"   JOIN reservations r ON r.id = a.reservation_id "
 		"   WHERE a.email_key = lower(t.email) "
 		"   AND a.start_time >= " FEED_FROM " - " FEED_LONGEST " AND a.start_time < " FEED_TO
-		"   AND r.end_time > " FEED_FROM
+		"   AND a.end_time > " FEED_FROM
 		"   ORDER BY a.start_time, a.reservation_id " FEED_LIMIT ")"
 		") r ON true "
 		"LEFT JOIN rooms m ON m.id = r.room_id "
