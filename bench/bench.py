@@ -1642,8 +1642,9 @@ class Bench:
         from the statement log with its parameters) on the full table, and whether its plan
         reads the indexes it should: (room_id, start_time) for a room; for a user's feed
         (user_id, start_time) for the bookings they organise and reservation_attendees'
-        (email_key, start_time) for those that invite them (migration 017). Also how many events the feed holds (for the user's, how
-        many they organise and how many invite them)."""
+        (email_key, start_time) for those that invite them (migration 017). Also how many
+        events the feed holds (for the user's, how many they organise and how many invite
+        them)."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
         st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
