@@ -42,6 +42,9 @@
 	  "database unavailable, try again")                                                     \
 	/* no pooled connection free within DB_POOL_WAIT_MS */                                   \
 	X(DB_BUSY, ERR_UNAVAILABLE, "connection pool busy", "server busy, try again")            \
+	/* RS429: a quota a trigger enforces (reservation-service's mail recipients per hour) */ \
+	X(DB_QUOTA_EXCEEDED, ERR_RATE_LIMITED, "quota exceeded",                                 \
+	  "quota exceeded, try again later")                                                     \
 	/* anything else: a bug */                                                               \
 	X(DB_ERROR, ERR_INTERNAL, "database error", "")
 

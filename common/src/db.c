@@ -550,6 +550,8 @@ enum db_status db_classify(const char *s)
 	if (strncmp(s, "08", 2) == 0 || strncmp(s, "57P0", 4) == 0 || strcmp(s, "57014") == 0 ||
 	    strncmp(s, "53", 2) == 0)
 		return DB_UNAVAILABLE;
+	if (strcmp(s, "RS429") == 0)
+		return DB_QUOTA_EXCEEDED;
 	return DB_ERROR;
 }
 

@@ -14,6 +14,7 @@
 #include "encoding.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "meeting.h"
 #include "repo.h"
 #include "rrule.h"
@@ -163,6 +164,26 @@ static void reply_rules(struct req *r, const struct res_change *c, long long now
 		return;
 	}
 	req_invalid(r, details);
+}
+
+void res_reply_write_error(struct req *r, int db_status)
+{
+	if (db_status != DB_QUOTA_EXCEEDED) {
+		req_db_error(r, db_status);
+		return;
+	}
+	/* The window is a rolling hour counted per minute: a minute later its oldest minute has
+	 * left it. */
+	metrics_counter_add("mail_quota_refusals_total",
+	                    "Booking changes refused because their organizer's invitations "
+	                    "exceeded MAIL_MAX_RECIPIENTS_PER_HOUR.",
+	                    1);
+	req_add_header(r, "Retry-After", "60");
+	req_error(r, ERR_RATE_LIMITED,
+	          json_pack("{s:s}", "attendees",
+	                    "the organizer's changes invited too many people within the last hour"),
+	          "too many invitations within an hour (MAIL_MAX_RECIPIENTS_PER_HOUR); nothing was "
+	          "changed");
 }
 
 void res_reply_capacity(struct req *r, const json_t *problem)
@@ -338,7 +359,7 @@ void res_handle_create(struct req *r)
 	}
 	st = res_repo_create(&c, &q, key, key ? hash : NULL, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
-		req_db_error(r, st);
+		res_reply_write_error(r, st);
 		goto out;
 	}
 	if (outcome == RES_DONE)
@@ -426,6 +447,12 @@ void res_handle_list(struct req *r)
 		}
 	}
 	if (!u->admin) {
+		/* An employee's invitations are organised by others (their own address is never
+		 * among a booking's attendees): user_id with them would only ever list nothing. */
+		if (attendee && f.user_id) {
+			req_bad_query(r, "user_id", "cannot be combined with role=attendee");
+			goto out;
+		}
 		/* Employees see their own reservations; naming someone else is refused. */
 		if (f.user_id && f.user_id != u->id) {
 			req_error(r, ERR_FORBIDDEN, NULL,
@@ -604,7 +631,7 @@ void res_handle_update(struct req *r)
 	enum res_outcome outcome;
 	st = res_repo_update(id, &c, &q, &res, &conflicts, &outcome);
 	if (st != DB_OK) {
-		req_db_error(r, st);
+		res_reply_write_error(r, st);
 		goto out;
 	}
 	reply_change(r, outcome, id, if_match != 0, 200, &c, q.now, res, conflicts);

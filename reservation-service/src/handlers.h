@@ -32,6 +32,11 @@ void res_reply_token_revoked(struct req *r);
 /* 422 naming attendees for a booking whose attendees and organizer exceed the room's capacity;
  * problem (borrowed) is the booking function's [people, capacity]. */
 void res_reply_capacity(struct req *r, const json_t *problem);
+/* The answer to a failed write of a booking (create or change, single or series): 429 naming
+ * attendees with Retry-After when the organizer's changes queued more invitations within an
+ * hour than MAIL_MAX_RECIPIENTS_PER_HOUR allows (db_status DB_QUOTA_EXCEEDED,
+ * counted in mail_quota_refusals_total), else req_db_error's. */
+void res_reply_write_error(struct req *r, int db_status);
 /* The organizer of a booking by the caller: c->organizer_email and _name borrow the token's. */
 void res_set_organizer(struct req *r, struct res_change *c);
 

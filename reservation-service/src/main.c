@@ -25,6 +25,7 @@
 #include "routes.h"
 #include "svc.h"
 #include "timefmt.h"
+#include "validate.h"
 #include "webhook_send.h"
 
 #define SERVICE "reservation-service"
@@ -54,6 +55,10 @@ struct reservation_config {
 	/* E-mail invitations (docs/api.md#invitations); mail is off without smtp_url. */
 	char *smtp_url, *smtp_user, *smtp_password, *smtp_from, *mail_retry_hours;
 	long long mail_retry_base_ms, mail_timeout_ms, mail_senders;
+	/* Abuse limits on attendees (docs/operations.md#mail-abuse): the invitations an organizer's
+	 * changes may queue per rolling hour (migration 017), the domains attendees may be at. */
+	long long mail_max_recipients_per_hour;
+	char *attendee_domains;
 	/* Online meeting links (docs/api.md#attendees-and-online-meetings). */
 	char *jitsi_base_url, *jitsi_app_id, *jitsi_app_secret;
 };
@@ -116,6 +121,10 @@ static const struct cfg_param reservation_params[] = {
 	CFG_INT(RES_CFG, "MAIL_RETRY_BASE_MS", mail_retry_base_ms, "30000", 10, 3600000),
 	CFG_INT(RES_CFG, "MAIL_TIMEOUT_MS", mail_timeout_ms, "30000", 1000, 300000),
 	CFG_INT(RES_CFG, "MAIL_SENDERS", mail_senders, "2", 1, DELIVER_MAX_THREADS),
+	CFG_INT(RES_CFG, "MAIL_MAX_RECIPIENTS_PER_HOUR", mail_max_recipients_per_hour, "500",
+                RES_ATTENDEES_MAX, 1000000),
+	CFG_STR_CHECKED(RES_CFG, "ATTENDEE_DOMAINS", attendee_domains, "", 0,
+                        RES_ATTENDEE_DOMAINS_MAX_LEN, res_validate_attendee_domains_valid),
 	CFG_STR_CHECKED(RES_CFG, "JITSI_BASE_URL", jitsi_base_url, "https://meet.jit.si", 1,
                         RES_MEETING_BASE_MAX, res_meeting_base_valid),
 	CFG_STR(RES_CFG, "JITSI_APP_ID", jitsi_app_id, "", 0, 256),
@@ -302,6 +311,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct auth_config auth = svc_auth(&cfg.common);
+	/* Read by the quota trigger of migration 017 in every session of this process. */
+	char quota[24];
+	snprintf(quota, sizeof quota, "%lld", cfg.mail_max_recipients_per_hour);
+	db_configure_setting("res.mail_max_recipients_per_hour", quota);
+	res_validate_set_attendee_domains(cfg.attendee_domains);
 	struct res_rules rules = {{cfg.min_minutes, cfg.max_minutes, cfg.horizon_days},
 	                          cfg.reservation_events_topic,
 	                          cfg.max_occurrences};
@@ -365,6 +379,7 @@ int main(int argc, char **argv)
 		{"deliveries", deliver_sweep_sql, cfg.delivery_retention_s},
 		{"delivery_targets", deliver_targets_sweep_sql, cfg.delivery_retention_s},
 		{"mail_payloads", res_mail_sweep_sql, cfg.delivery_retention_s},
+		{"mail_quota", res_repo_sweep_mail_quota_sql, RES_MAIL_QUOTA_WINDOW_S},
 	};
 	struct svc_service service = {
 		.name = SERVICE,

@@ -152,4 +152,10 @@ enum db_status res_repo_user_revoked(long long user_id, const char *occurred_at,
  * $2 keys stored more than $1 seconds ago.  A retry with such a key is then a new request. */
 extern const char res_repo_sweep_idempotency_keys_sql[];
 
+/* The mail quota's rolling window (migrations/017_attendee_window_mail_quota.sql: the
+ * invitations an organizer's changes queued within it count), and the sweeper's statement for
+ * its counts: deletes at most $2 minutes counted more than $1 seconds ago. */
+#define RES_MAIL_QUOTA_WINDOW_S 3600
+extern const char res_repo_sweep_mail_quota_sql[];
+
 #endif

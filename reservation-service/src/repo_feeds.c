@@ -1,6 +1,6 @@
 /* The SQL of the calendar feeds (repo_feeds.h).  A feed is one statement: the room (or the
- * token) and its reservations in the window, read on the (room_id, start_time) or (user_id,
- * start_time) index as a range of start times, the window's start moved back by the longest
+ * token) and its reservations in the window, read on the (room_id, start_time), (user_id,
+ * start_time) or reservation_attendees' (email_key, start_time) index as a range of start times, the window's start moved back by the longest
  * reservation the rules allow so that one that started before it and overlaps it is found. */
 #include "repo_feeds.h"
 
@@ -12,8 +12,10 @@
  * hours long). */
 #define FEED_FROM "now() - interval '720 hours'"
 #define FEED_TO "now() + interval '8760 hours'"
-/* MAX_DURATION_MINUTES is at most 44640 (31 days): no reservation is longer. */
-#define FEED_LONGEST "interval '744 hours'"
+#define FEED_LONGEST "interval '" RES_LONGEST_HOURS " hours'"
+#define FEED_LIMIT "LIMIT " FEED_STR(RES_FEED_MAX_EVENTS)
+#define FEED_STR(x) FEED_STR_(x)
+#define FEED_STR_(x) #x
 /* Reservation r (an alias) overlaps the window. */
 #define FEED_WINDOW(r)                                                                      \
 	r ".start_time >= " FEED_FROM " - " FEED_LONGEST " AND " r ".start_time < " FEED_TO \
@@ -90,7 +92,7 @@ enum db_status res_repo_feed_room(long long room_id, struct res_feed *out)
 		"FROM rooms m LEFT JOIN LATERAL (SELECT * FROM reservations r "
 		"  WHERE r.room_id = m.id AND r.status = 'confirmed' AND " FEED_WINDOW("r") ") r "
 		"  ON true "
-		"WHERE m.id = $1::bigint AND NOT m.deleted ORDER BY r.start_time, r.id",
+		"WHERE m.id = $1::bigint AND NOT m.deleted ORDER BY r.start_time, r.id " FEED_LIMIT,
 		room, out);
 	/* clang-format on */
 	if (st == DB_OK && out->found) {
@@ -102,20 +104,26 @@ enum db_status res_repo_feed_room(long long room_id, struct res_feed *out)
 
 enum db_status res_repo_feed_me(const char *hash, struct res_feed *out)
 {
-	/* The reservations the token's owner organises, and those that invite the address stored
-	 * with the token (any case; the GIN index on attendees_key): UNION, so one that does both
-	 * is one event. */
+	/* The reservations the token's owner organises (the (user_id, start_time) index), and
+	 * those that invite the address stored with the token (any case: reservation_attendees,
+	 * read as a range of (email_key, start_time), migration 017), each bounded by the window
+	 * and the cap: UNION, so one that does both is one event. */
 	/* clang-format off */
 	enum db_status st = feed_query(
 		"SELECT t.user_id, t.token_hash, " FEED_EVENT_COLUMNS("r.purpose", "r.meeting_url") " "
 		"FROM feed_tokens t LEFT JOIN LATERAL ("
-		"  SELECT r.* FROM reservations r WHERE r.user_id = t.user_id AND " FEED_WINDOW("r")
+		"  (SELECT r.* FROM reservations r WHERE r.user_id = t.user_id AND " FEED_WINDOW("r")
+		"   ORDER BY r.start_time, r.id " FEED_LIMIT ")"
 		"  UNION "
-		"  SELECT r.* FROM reservations r "
-		"  WHERE r.attendees_key @> ARRAY[lower(t.email)] AND " FEED_WINDOW("r")
+		"  (SELECT r.* FROM reservation_attendees a "
+		"   JOIN reservations r ON r.id = a.reservation_id "
+		"   WHERE a.email_key = lower(t.email) "
+		"   AND a.start_time >= " FEED_FROM " - " FEED_LONGEST " AND a.start_time < " FEED_TO
+		"   AND a.end_time > " FEED_FROM
+		"   ORDER BY a.start_time, a.reservation_id " FEED_LIMIT ")"
 		") r ON true "
 		"LEFT JOIN rooms m ON m.id = r.room_id "
-		"WHERE t.token_hash = $1 ORDER BY r.start_time, r.id",
+		"WHERE t.token_hash = $1 ORDER BY r.start_time, r.id " FEED_LIMIT,
 		hash, out);
 	/* clang-format on */
 	if (st == DB_OK && out->found) {

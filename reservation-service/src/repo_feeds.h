@@ -12,6 +12,16 @@
 #include "db.h"
 #include "rnd.h"
 
+/* No reservation lasts longer than this many hours: MAX_DURATION_MINUTES is at most 44640 (31
+ * days).  A read of the reservations overlapping a span looks for their starts from the span's
+ * start less this. */
+#define RES_LONGEST_HOURS "744"
+
+/* The most events a feed holds: the first ones of the window in start order (a calendar client
+ * polls a feed every few minutes; an address invited to thousands of meetings a year must not
+ * make each poll unbounded). */
+#define RES_FEED_MAX_EVENTS 5000
+
 /* One reservation of a feed.  Strings are borrowed from the struct res_feed that holds it. */
 struct res_feed_event {
 	long long id;
@@ -43,12 +53,12 @@ struct res_feed {
 
 void res_feed_free(struct res_feed *f);
 
-/* The confirmed reservations of room room_id in the window, without purpose or holder, with the
- * room's name and zone, in one statement; out->found false for an unknown or deleted room. */
+/* The confirmed reservations of room room_id in the window (at most RES_FEED_MAX_EVENTS), without
+ * purpose or holder, with the room's name and zone, in one statement; out->found false for an unknown or deleted room. */
 enum db_status res_repo_feed_room(long long room_id, struct res_feed *out);
 
-/* The feed of the token whose SHA-256 is hash: its owner's reservations in the window,
- * cancelled ones included, with purpose and room, in one statement; out->found false when no
+/* The feed of the token whose SHA-256 is hash: its owner's reservations and the ones inviting
+ * the token's address in the window (at most RES_FEED_MAX_EVENTS), cancelled ones included, with purpose and room, in one statement; out->found false when no
  * token has that hash. */
 enum db_status res_repo_feed_me(const char *hash, struct res_feed *out);
 

@@ -429,7 +429,7 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 		st = res_repo_series_create(&b, q, idem_key, idem_hash, &answer, &outcome);
 	}
 	if (st != DB_OK) {
-		req_db_error(r, st);
+		res_reply_write_error(r, st);
 		goto out;
 	}
 	reply_outcome(r, &(struct reply_ctx){.ok_status = 201}, q->now, outcome, answer);
@@ -780,7 +780,7 @@ static void series_change(struct req *r, long long id, bool split)
 		st = res_repo_series_change(&e, &q, &answer, &outcome);
 	}
 	if (st != DB_OK) {
-		req_db_error(r, st);
+		res_reply_write_error(r, st);
 		goto out;
 	}
 	reply_outcome(r, &ctx, q.now, outcome, answer);

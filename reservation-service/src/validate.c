@@ -2,6 +2,7 @@
  * civetweb, no SQL), so the unit tests and the fuzz targets call them as the handlers do. */
 #include "validate.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -19,6 +20,73 @@ static bool attendee_listed(const struct res_attendees *a, const char *addr)
 {
 	for (size_t i = 0; i < a->n; i++)
 		if (strcasecmp(a->list[i], addr) == 0)
+			return true;
+	return false;
+}
+
+/* ATTENDEE_DOMAINS (res_validate_set_attendee_domains): the domains attendees may be at, or
+ * none (any domain).  Written once before threads start, read-only afterwards. */
+static char attendee_domains_text[RES_ATTENDEE_DOMAINS_MAX_LEN + 1];
+static const char *attendee_domains[RES_ATTENDEE_DOMAINS_MAX];
+static size_t attendee_domains_n;
+
+/* Splits list (comma-separated, blanks around items allowed) into out[0..*n), pointers into
+ * text (a copy, written).  False for an empty item, one that is not a domain name (letters,
+ * digits, hyphens and dots, at most 253 characters), too many or a list too long. */
+static bool domains_split(const char *list, char *text, const char **out, size_t *n)
+{
+	*n = 0;
+	if (strlen(list) > RES_ATTENDEE_DOMAINS_MAX_LEN)
+		return false;
+	strcpy(text, list);
+	for (char *item = text, *next; item; item = next) {
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		item += strspn(item, " \t");
+		size_t len = strcspn(item, " \t");
+		if (item[len + strspn(item + len, " \t")] != '\0')
+			return false; /* a blank inside the item */
+		item[len] = '\0';
+		if (len == 0 || len > 253 ||
+		    strspn(item, "abcdefghijklmnopqrstuvwxyz"
+		                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != len ||
+		    item[0] == '.' || item[len - 1] == '.' || *n == RES_ATTENDEE_DOMAINS_MAX)
+			return false;
+		out[(*n)++] = item;
+	}
+	return true;
+}
+
+bool res_validate_attendee_domains_valid(const char *list, char *why, size_t whylen)
+{
+	char text[RES_ATTENDEE_DOMAINS_MAX_LEN + 1];
+	const char *items[RES_ATTENDEE_DOMAINS_MAX];
+	size_t n;
+	if (!*list || domains_split(list, text, items, &n))
+		return true;
+	snprintf(why, whylen,
+	         "must be empty or a comma-separated list of at most %d domain names "
+	         "(example.com,example.org)",
+	         RES_ATTENDEE_DOMAINS_MAX);
+	return false;
+}
+
+bool res_validate_set_attendee_domains(const char *list)
+{
+	attendee_domains_n = 0;
+	return !*list ||
+	       domains_split(list, attendee_domains_text, attendee_domains, &attendee_domains_n);
+}
+
+/* True when addr's domain (after the last '@') is allowed: any without ATTENDEE_DOMAINS. */
+static bool attendee_domain_allowed(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	if (attendee_domains_n == 0)
+		return true;
+	for (size_t i = 0; at && i < attendee_domains_n; i++)
+		if (strcasecmp(at + 1, attendee_domains[i]) == 0)
 			return true;
 	return false;
 }
@@ -65,6 +133,15 @@ void res_validate_attendees(const json_t *body, struct res_attendees *a, enum re
 			json_object_set_new(
 				details, "attendees",
 				json_sprintf("item %zu is not an e-mail address", i + 1));
+			a->n = 0;
+			return;
+		}
+		if (!attendee_domain_allowed(addr)) {
+			json_object_set_new(
+				details, "attendees",
+				json_sprintf("item %zu: the domain %s is not one attendees "
+			                     "may be invited from",
+			                     i + 1, strrchr(addr, '@') + 1));
 			a->n = 0;
 			return;
 		}

@@ -1,11 +1,13 @@
 /* validate: the checks of reservation-service requests that need no database, as pure functions
  * (no civetweb, no SQL): body fields, the notation of times and the booking rules on a time
  * span (docs/api.md#booking-rules).  What needs the database (the room, wall-clock times in its
- * zone) the handlers ask the repo afterwards.  Thread-safe. */
+ * zone) the handlers ask the repo afterwards.  Thread-safe once ATTENDEE_DOMAINS is set
+ * (res_validate_set_attendee_domains, at start). */
 #ifndef RES_VALIDATE_H
 #define RES_VALIDATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -61,10 +63,24 @@ struct res_time {
 	char text[TIMEFMT_RFC3339_LEN];
 };
 
+/* ATTENDEE_DOMAINS: at most this many domains, in a list of at most this many characters. */
+#define RES_ATTENDEE_DOMAINS_MAX 64
+#define RES_ATTENDEE_DOMAINS_MAX_LEN 4096
+
+/* Whether list is a valid ATTENDEE_DOMAINS (config.h's string check): empty, or domain names
+ * separated by commas; else false with the reason in why. */
+bool res_validate_attendee_domains_valid(const char *list, char *why, size_t whylen);
+/* Sets the domains attendees may be at (list as above, copied; empty: any domain), for
+ * res_validate_attendees.  Call once before threads start; false for an invalid list (then
+ * any domain). */
+bool res_validate_set_attendee_domains(const char *list);
+
 /* The attendees and online_meeting of a body (borrowed; jsonx_check checked their types) into
  * *a and *online: a problem goes to details["attendees"] naming the array's size (more than
  * RES_ATTENDEES_ITEMS_MAX items), the first bad item ("item 3 is not an e-mail address",
- * counted from 1) or the count of distinct addresses (more than RES_ATTENDEES_MAX + 1). */
+ * counted from 1), the first whose domain is not allowed ("item 3: the domain example.net is not
+ * one attendees may be invited from", res_validate_set_attendee_domains) or the count of
+ * distinct addresses (more than RES_ATTENDEES_MAX + 1). */
 void res_validate_attendees(const json_t *body, struct res_attendees *a, enum res_online *online,
                             json_t *details);
 

@@ -8,6 +8,8 @@ import datetime
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 
@@ -17,8 +19,10 @@ import recurring_ical_events
 import requests
 
 from harness import (
+    Gateway,
     bearer,
     booked,
+    free_port,
     next_dst_days,
     operator_token,
     res_db_query,
@@ -388,3 +392,43 @@ def test_gateway_routes_calendars_and_no_log_holds_the_token(stack, users, berli
     assert f'"/calendars/rooms/{berlin["id"]}.ics"' in service_log
     assert requests.delete(f"{gw}/calendars/me/token/", headers=alice).status_code == 204
     assert my_feed(gw, token).status_code == 404
+
+
+def test_gateway_logs_no_feed_token_when_reservation_service_is_down():
+    """A gateway whose upstreams are all down (nothing listens on their ports) answers every
+    feed path with 502, and its error log holds none of the tokens: the personal feed with a
+    trailing slash and nginx's normalised forms of it, the room feed, a misspelt path (review
+    14d-B L1).  The same failure on another prefix is logged with its query string, so the
+    check can see a token when one is written."""
+    workdir = tempfile.mkdtemp(prefix="mr-gw-down-", dir="/tmp")
+    gw = Gateway(workdir, name="nginx-down")
+    paths = ["/calendars/me.ics", "/calendars/me.ics/", "/calendars/me.ics/./",
+             "//calendars//me.ics", "/calendars/./me.ics/", "/calendars/rooms/1.ics",
+             "/calendars/rooms/1.ics/", "/calendars/ME.ics", "/calendars/me.ics.txt"]
+    try:
+        gw.start(free_port(), free_port(), free_port())
+        secrets = {}
+        for i, path in enumerate(paths):
+            secret = f"FEEDSECRET{i}x{uuid.uuid4().hex}"
+            secrets[path] = secret
+            r = requests.get(f"{gw.url}{path}?token={secret}", timeout=30)
+            assert r.status_code == 502, (path, r.status_code, r.text)
+            assert r.json()["code"] == "bad_gateway"
+        control = f"CONTROLSECRET{uuid.uuid4().hex}"
+        assert requests.get(f"{gw.url}/rooms?token={control}", timeout=30).status_code == 502
+        error_log = os.path.join(gw.dir, "error.log")
+
+        def control_logged():
+            with open(error_log, encoding="utf-8", errors="replace") as f:
+                return control in f.read()
+        wait_until(control_logged, timeout=10, interval=0.2, what="the control's error line")
+        logs = ""
+        for name in os.listdir(gw.dir):
+            if name.endswith(".log"):
+                with open(os.path.join(gw.dir, name), encoding="utf-8", errors="replace") as f:
+                    logs += f.read()
+        leaked = [path for path, secret in secrets.items() if secret in logs]
+        assert not leaked, leaked
+    finally:
+        gw.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

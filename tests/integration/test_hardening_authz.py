@@ -4,7 +4,8 @@ routing tables.
 Every route of <svc>-service/src/routes.c and every operational endpoint of
 common/src/http_builtin.c is called with every kind of credential below, against real resources;
 the expected outcome follows from the route's access level (HTTP_PUBLIC / HTTP_BEARER /
-HTTP_ADMIN) and the ownership rule of GET/PUT/DELETE /reservations/{id}.  A route added to a
+HTTP_ADMIN) and the ownership rule of GET/PUT/DELETE /reservations/{id} (an invited employee, one
+of the reservation's attendees, may read it and nothing more).  A route added to a
 table is picked up automatically (routes without a dedicated request builder get a generic one: a
 non-existent id and an empty object)."""
 import base64
@@ -36,9 +37,12 @@ ROUTE_ACCESS = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)",\s*"([^"]+)"\},\s*
                           r'(HTTP_PUBLIC|HTTP_BEARER_OR_TOKEN|HTTP_BEARER|HTTP_ADMIN)\s*\}')
 
 INVALID = ("no token", "garbage", "bad signature", "expired", "alg none", "wrong issuer")
-VALID = ("employee", "admin", "owner", "other employee")
+VALID = ("employee", "admin", "owner", "other employee", "invited employee")
 KINDS = INVALID + VALID
 # Routes where the caller must own the resource (or be admin): docs/api.md#reservation-service.
+# The matrix's reservations and series invite the "invited employee", who may read a reservation
+# (docs/api.md#attendees-and-online-meetings, "Who reads it") and nothing else of them.
+ATTENDEE_READS = {("GET", "/reservations/{id}")}
 OWNED = {("GET", "/reservations/{id}"), ("PUT", "/reservations/{id}"),
          ("DELETE", "/reservations/{id}"), ("GET", "/reservations/series/{id}"),
          ("PUT", "/reservations/series/{id}"), ("DELETE", "/reservations/series/{id}")}
@@ -85,7 +89,8 @@ def expected(method, path, access, kind):
     if access == "HTTP_ADMIN":
         return 403
     if (method, path) in OWNED and kind != "owner":
-        return 403
+        return "allowed" if kind == "invited employee" and (method, path) in ATTENDEE_READS \
+            else 403
     return "allowed"
 
 
@@ -109,6 +114,8 @@ class World:
         emp, _ = operator_token(stack.user, f"authz-employee-{tag}@example.com")
         owner, self.owner_id = operator_token(stack.user, f"authz-owner-{tag}@example.com")
         other, _ = operator_token(stack.user, f"authz-other-{tag}@example.com")
+        self.invited_email = f"authz-invited-{tag}@example.com"
+        invited, _ = operator_token(stack.user, self.invited_email)
         _, self.target_id = operator_token(stack.user, f"authz-target-{tag}@example.com")
         admin_id = int(json.loads(base64.urlsafe_b64decode(
             admin_headers["Authorization"].split(".")[1] + "==="))["sub"])
@@ -126,6 +133,7 @@ class World:
             "admin": admin_headers,
             "owner": bearer(owner),
             "other employee": bearer(other),
+            "invited employee": bearer(invited),
         }
         self.admin = admin_headers
         self.room = create_room(stack.room.url, admin_headers)
@@ -141,14 +149,17 @@ class World:
     def reservation(self):
         start, end = self.slot()
         return booked(self.stack.reservation.url, self.headers["owner"], self.bookable["id"],
-                      start, end, purpose="authz matrix")["id"]
+                      start, end, purpose="authz matrix", attendees=[self.invited_email])["id"]
 
-    def series(self):
-        """A series of the owner's (one occurrence, in slots far from self.slot()'s)."""
+    def series(self, count=1):
+        """A series of the owner's (count daily occurrences from a slot far from self.slot()'s;
+        at most 10 days)."""
         i = next(self.slots)
-        start, end = utc_at(200 + i // 10, 8 + i % 10), utc_at(200 + i // 10, 9 + i % 10)
+        day = 200 + 10 * (i // 10)
+        start, end = utc_at(day, 8 + i % 10), utc_at(day, 9 + i % 10)
         body = {"room_id": self.bookable["id"], "start_time": start, "end_time": end,
-                "recurrence": "FREQ=DAILY;COUNT=1", "purpose": "authz matrix"}
+                "recurrence": f"FREQ=DAILY;COUNT={count}", "purpose": "authz matrix",
+                "attendees": [self.invited_email]}
         r = requests.post(f"{self.stack.reservation.url}/reservations",
                           headers=self.headers["owner"], json=body, timeout=15)
         assert r.status_code == 201, r.text
@@ -311,3 +322,34 @@ def test_authorization(stack, world, service, method, path, access, kind):
             after = send(url, "GET", concrete, None, None, world.admin)
             assert before.status_code == 200 and after.status_code == 200, (what, after.text)
             assert after.json() == before.json(), what
+
+
+# ---- the invited employee on a series' occurrences ----
+
+@pytest.mark.parametrize("method,body", [("PUT", {"purpose": "split by a guest"}),
+                                         ("DELETE", None)])
+def test_invited_employee_cannot_split_or_end_a_series(stack, world, method, body):
+    """An attendee of a series reads its occurrences, but a change of this and the following
+    occurrences (PUT or DELETE ?scope=this_and_following) is the owner's or an admin's: 403,
+    and the series and the occurrence read the same afterwards."""
+    url = stack.reservation.url
+    sid = world.series(count=3)
+    occ = requests.get(f"{url}/reservations", params={"series_id": sid, "user_id": world.owner_id},
+                       headers=world.admin, timeout=15).json()
+    occ = occ["data"] if isinstance(occ, dict) else occ
+    second = occ[1]["id"]
+    guest = world.headers["invited employee"]
+    r = requests.get(f"{url}/reservations/{second}", headers=guest, timeout=15)
+    assert r.status_code == 200, r.text
+    before = (requests.get(f"{url}/reservations/series/{sid}", headers=world.admin,
+                           timeout=15).json(), r.json())
+    for scope in ("this_and_following", "this"):
+        r = requests.request(method, f"{url}/reservations/{second}", params={"scope": scope},
+                             json=body, headers=guest, timeout=15)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", (scope, r.text)
+    r = requests.get(f"{url}/reservations/series/{sid}", headers=guest, timeout=15)
+    assert r.status_code == 403, r.text
+    after = (requests.get(f"{url}/reservations/series/{sid}", headers=world.admin,
+                          timeout=15).json(),
+             requests.get(f"{url}/reservations/{second}", headers=world.admin, timeout=15).json())
+    assert after == before

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import time
+import uuid
 
 import jwt
 import pytest
@@ -189,6 +190,22 @@ def test_attendee_lists_the_reservations_that_invite_them(res_url, people, room)
                                                   status="cancelled", limit=200)]
 
 
+def test_employee_attendee_list_refuses_user_id(res_url, people, admin_headers):
+    """role=attendee with user_id: an employee's invitations are organised by others, so the
+    pair would only ever list nothing (review 14d-B L4): 400 naming user_id, their own id or
+    anyone's.  An admin may combine them (invitations of theirs that user_id organises)."""
+    dave, dave_id, _ = people["dave"]
+    carol_id = people["carol"][1]
+    for uid in (dave_id, carol_id):
+        r = requests.get(f"{res_url}/reservations", params={"role": "attendee", "user_id": uid},
+                         headers=dave, timeout=10)
+        assert_error(r, 400, "bad_request", detail="user_id")
+        assert "role=attendee" in r.json()["details"]["user_id"]
+    r = requests.get(f"{res_url}/reservations", params={"role": "attendee", "user_id": carol_id},
+                     headers=admin_headers, timeout=10)
+    assert r.status_code == 200, r.text
+
+
 def test_bad_role_is_400_naming_role(res_url, people):
     r = requests.get(f"{res_url}/reservations", params={"role": "guest"},
                      headers=people["dave"][0], timeout=10)
@@ -227,16 +244,38 @@ def statement_sent(stack, request, marker):
     raise AssertionError(f"no statement with {marker!r} in the log")
 
 
-def test_attendee_listing_uses_the_gin_index(res_url, stack, people, room):
-    """The statement GET /reservations?role=attendee sends (taken from the server's log), on a
-    table of 20,000 reservations with three invitees each (added and ANALYZEd in a transaction
-    that is rolled back), reads the GIN index as planned for its parameters, and the service
-    has it planned so at every run (review 14b L8)."""
-    dave = people["dave"][0]
-    how, sql, params = statement_sent(stack, lambda: listing(res_url, dave, role="attendee"),
-                                      "attendees_key @> ARRAY[lower($")
-    assert "ORDER BY r.start_time, r.id LIMIT" in sql, sql
-    # Planned for its parameters at every run: sent unnamed, never as a prepared statement.
+def scan_rows(plan, relation):
+    """The rows the scans of relation returned in an EXPLAIN (ANALYZE, FORMAT JSON) plan (all
+    loops), and the names of every index the plan reads."""
+    rows, indexes = 0, set()
+    stack_ = [plan]
+    while stack_:
+        node = stack_.pop()
+        if node.get("Relation Name") == relation:
+            rows += node["Actual Rows"] * node["Actual Loops"]
+        if node.get("Index Name"):
+            indexes.add(node["Index Name"])
+        stack_.extend(node.get("Plans", []))
+    return rows, indexes
+
+
+def test_attendee_listing_is_bounded_by_the_window(res_url, stack, people, room):
+    """The statement GET /reservations?role=attendee&from= sends (taken from the server's log)
+    reads the invitations of the address as a range of (email_key, start_time) (review 14d-B
+    M2/L3): on a table where the address is invited to 20,000 past reservations (added and
+    ANALYZEd in a transaction that is rolled back), a page from now reads a page's rows, not the
+    address's history; the old GIN read returned all 20,000.  Planned for its parameters at
+    every run (sent unnamed)."""
+    dave, _, dave_email = people["dave"]
+    carol = people["carol"][0]
+    start = utc_at(12, 14)
+    mine = booked(res_url, carol, room["id"], start, shift(start, hours=1),
+                  attendees=[dave_email])
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    how, sql, params = statement_sent(
+        stack, lambda: listing(res_url, dave, role="attendee", **{"from": now}),
+        "a.email_key = lower($")
+    assert "ORDER BY a.start_time, a.reservation_id LIMIT" in sql, sql
     assert how == "execute <unnamed>", how
     import psycopg2
     conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
@@ -245,29 +284,54 @@ def test_attendee_listing_uses_the_gin_index(res_url, stack, people, room):
             cur.execute(
                 "INSERT INTO reservations (room_id, user_id, start_time, end_time, status, "
                 "attendees, attendees_key) "
-                "SELECT %s, 1000000 + i %% 3000, now() + i * interval '1 hour', "
-                "now() + i * interval '1 hour' + interval '30 minutes', "
-                "CASE WHEN i %% 4 = 0 THEN 'cancelled' ELSE 'confirmed' END, a, a "
-                "FROM generate_series(1, 20000) AS i, LATERAL (SELECT ARRAY["
-                "'guest' || (i * 7 %% 6000) || '@example.com', "
-                "'guest' || (i * 13 %% 6000) || '@example.com', "
-                "'guest' || (i * 17 %% 6000) || '@example.com']) AS x (a)", (room["id"],))
+                "SELECT %s, 1000000 + i %% 3000, now() - interval '40 days' "
+                "- i * interval '1 hour', now() - interval '40 days' - i * interval '1 hour' "
+                "+ interval '30 minutes', 'confirmed', ARRAY[%s, 'g' || i || '@example.com'], "
+                "ARRAY[lower(%s), 'g' || i || '@example.com'] "
+                "FROM generate_series(1, 20000) AS i", (room["id"], dave_email, dave_email))
+            cur.execute("SELECT count(*) FROM reservation_attendees WHERE email_key = %s",
+                        (dave_email.lower(),))
+            assert cur.fetchone()[0] >= 20001
             cur.execute("ANALYZE reservations")
+            cur.execute("ANALYZE reservation_attendees")
             cur.execute(f"PREPARE listed AS {sql}")
-            execute = f"EXECUTE listed ({', '.join(params)})"
-            cur.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            cur.execute(f"EXPLAIN {execute}")
-            custom = "\n".join(row[0] for row in cur.fetchall())
-            # What a prepared statement settles on after five runs: the start-time index read
-            # in order, every reservation filtered (why the service does not prepare it).
-            cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            cur.execute(f"EXPLAIN {execute}")
-            generic = "\n".join(row[0] for row in cur.fetchall())
+            cur.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE listed ({', '.join(params)})")
+            plan = cur.fetchone()[0][0]["Plan"]
+            cur.execute(f"EXECUTE listed ({', '.join(params)})")
+            ids = [row[0] for row in cur.fetchall()]
     finally:
         conn.rollback()
         conn.close()
-    assert "reservations_attendees" in custom, custom
-    assert "reservations_attendees" not in generic, generic
+    assert mine["id"] in ids
+    rows, indexes = scan_rows(plan, "reservation_attendees")
+    assert rows < 100, (rows, json.dumps(plan)[:2000])
+    assert "reservation_attendees_pkey" in indexes, indexes
+
+
+def test_attendee_rows_follow_the_reservation(res_url, stack, people, room):
+    """reservation_attendees follows a reservation's attendees and start (triggers of
+    migration 017): a move, a new list, a series' occurrences."""
+    carol = people["carol"][0]
+    start = utc_at(11, 14)
+    res = booked(res_url, carol, room["id"], start, shift(start, hours=1),
+                 attendees=["X1@example.com", "x2@example.com"])
+
+    def rows():
+        return sorted(res_db_query(
+            stack.pg, "SELECT email_key, start_time = (SELECT start_time FROM reservations "
+            "WHERE id = %s) FROM reservation_attendees WHERE reservation_id = %s",
+            res["id"], res["id"]))
+    assert rows() == [("x1@example.com", True), ("x2@example.com", True)]
+    r = requests.put(f"{res_url}/reservations/{res['id']}",
+                     json={"start_time": shift(start, hours=2), "end_time": shift(start, hours=3),
+                           "attendees": ["x2@example.com", "x3@example.com"]},
+                     headers=carol, timeout=10)
+    assert r.status_code == 200, r.text
+    assert rows() == [("x2@example.com", True), ("x3@example.com", True)]
+    r = requests.put(f"{res_url}/reservations/{res['id']}", json={"attendees": []},
+                     headers=carol, timeout=10)
+    assert r.status_code == 200, r.text
+    assert rows() == []
 
 
 # ---- meeting links ----
@@ -475,6 +539,103 @@ def test_bad_jitsi_configuration_refuses_to_start(stack, env, variable):
     assert out.returncode != 0
     assert variable in out.stderr + out.stdout
     assert "s3cret-value" not in out.stderr + out.stdout and "pw@" not in out.stderr
+
+
+# ---- abuse limits: the mail quota and ATTENDEE_DOMAINS (review 14d-B M1) ----
+
+@pytest.fixture(scope="module")
+def limited(stack):
+    """A reservation-service whose organizers may invite 100 people an hour (the lowest
+    MAIL_MAX_RECIPIENTS_PER_HOUR) and only at example.com and example.org."""
+    svc = stack.reservation_service(tag="res-quota", MAIL_MAX_RECIPIENTS_PER_HOUR="100",
+                                    ATTENDEE_DOMAINS="example.com, Example.ORG")
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def new_organizer(stack, name):
+    email = f"quota-{name}-{uuid.uuid4().hex[:8]}@example.com"
+    token, uid = operator_token(stack.user, email, name=name.title())
+    return bearer(token), uid, email
+
+
+def stored_for(stack, uid):
+    """(reservations, outbox rows, mail deliveries to attendees) of organizer uid."""
+    return res_db_query(
+        stack.pg, "SELECT (SELECT count(*) FROM reservations WHERE user_id = %s), "
+        "(SELECT count(*) FROM outbox o JOIN reservations r ON o.key = r.id::text "
+        "  WHERE r.user_id = %s), "
+        "(SELECT count(*) FROM deliveries d JOIN reservations r ON d.key = r.id::text "
+        "  WHERE d.kind = 'mail' AND r.user_id = %s AND d.target <> r.organizer_email)",
+        uid, uid, uid)[0]
+
+
+def test_mail_quota_refuses_a_change_past_the_hours_limit(limited, stack, pool):
+    """An organizer's changes may invite 100 people an hour here: 60 + 40 pass (the limit
+    exactly), one more is refused as a whole (429, Retry-After, nothing stored, nothing
+    mailed), as are a PUT and a series that would invite more; a booking without attendees (the
+    organizer's own copy) and a cancellation are not counted; another organizer is not
+    affected."""
+    eve, eve_id, _ = new_organizer(stack, "eve")
+    hall = pool.take(capacity=500)
+    start = utc_at(40, 9)
+    guests = [f"q{i}@example.com" for i in range(100)]
+    first = booked(limited.url, eve, hall["id"], start, shift(start, hours=1),
+                   attendees=guests[:60])
+    booked(limited.url, eve, hall["id"], shift(start, hours=1), shift(start, hours=2),
+           attendees=guests[60:])
+    before = stored_for(stack, eve_id)
+    assert before[2] == 100, before
+    r = book(limited.url, eve, hall["id"], shift(start, hours=2), shift(start, hours=3),
+             attendees=["one-more@example.com"])
+    assert_error(r, 429, "rate_limited", detail="attendees")
+    assert r.headers["Retry-After"] == "60"
+    assert stored_for(stack, eve_id) == before
+    assert not res_db_query(stack.pg, "SELECT 1 FROM deliveries WHERE target = %s",
+                            "one-more@example.com")
+    # A change of an invited meeting mails its attendees again: refused, the reservation kept.
+    r = requests.put(f"{limited.url}/reservations/{first['id']}", json={"purpose": "again"},
+                     headers=eve, timeout=10)
+    assert_error(r, 429, "rate_limited", detail="attendees")
+    r = requests.get(f"{limited.url}/reservations/{first['id']}", headers=eve, timeout=10)
+    assert r.json()["version"] == first["version"] and r.json()["purpose"] == first["purpose"]
+    r = requests.post(f"{limited.url}/reservations", headers=eve, timeout=30, json={
+        "room_id": hall["id"], "start_time": shift(start, hours=4),
+        "end_time": shift(start, hours=5), "recurrence": "FREQ=DAILY;COUNT=2",
+        "attendees": ["series-guest@example.com"]})
+    assert_error(r, 429, "rate_limited", detail="attendees")
+    assert stored_for(stack, eve_id) == before
+    # Not counted: a booking that invites nobody, a cancellation.
+    booked(limited.url, eve, hall["id"], shift(start, hours=6), shift(start, hours=7))
+    assert requests.delete(f"{limited.url}/reservations/{first['id']}", headers=eve,
+                           timeout=10).status_code == 204
+    # Another organizer has an hour of their own.
+    fay, _, _ = new_organizer(stack, "fay")
+    booked(limited.url, fay, hall["id"], shift(start, hours=8), shift(start, hours=9),
+           attendees=guests)
+    metrics = requests.get(f"{limited.url}/metrics", timeout=10).text
+    assert re.search(r"^mail_quota_refusals_total 3(\.0)?$", metrics, re.M), metrics[:500]
+
+
+def test_attendee_domains_limit_who_is_invited(limited, stack, pool):
+    """ATTENDEE_DOMAINS: addresses at the listed domains (any case) are invited, any other is
+    refused with 422 attendees naming its item and domain, on a create and an update."""
+    gus, _, _ = new_organizer(stack, "gus")
+    hall = pool.take(capacity=20)
+    start = utc_at(41, 9)
+    res = booked(limited.url, gus, hall["id"], start, shift(start, hours=1),
+                 attendees=["a@EXAMPLE.com", "b@example.org"])
+    assert res["attendees"] == ["a@EXAMPLE.com", "b@example.org"]
+    r = book(limited.url, gus, hall["id"], shift(start, hours=1), shift(start, hours=2),
+             attendees=["a@example.com", "c@sub.example.com"])
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert r.json()["details"]["attendees"] == (
+        "item 2: the domain sub.example.com is not one attendees may be invited from")
+    r = requests.put(f"{limited.url}/reservations/{res['id']}", headers=gus, timeout=10,
+                     json={"attendees": ["x@elsewhere.example"]})
+    assert_error(r, 422, "validation_failed", detail="attendees")
+    assert "elsewhere.example" in r.json()["details"]["attendees"]
 
 
 # ---- hostile input ----

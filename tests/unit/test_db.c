@@ -51,6 +51,8 @@ static const struct sqlstate_case cases[] = {
 	{"25P02", DB_ERROR, 500},       /* in_failed_sql_transaction */
 	{"23000", DB_ERROR, 500},       /* bare integrity class: not one we expect */
 	{"40002", DB_ERROR, 500},
+	{"RS429", DB_QUOTA_EXCEEDED, 429}, /* reservation-service's mail quota (migration 017) */
+	{"RS409", DB_ERROR, 500},          /* caught inside its functions: never reaches C */
 };
 
 static void test_classify(void **state)

@@ -236,6 +236,45 @@ static void test_attendees(void **state)
 	create_refused("{\"room_id\":1," TIMES ",\"online_meeting\":\"yes\"}", "online_meeting");
 }
 
+/* ATTENDEE_DOMAINS: the list's syntax, and attendees outside it refused naming the first one's
+ * item and domain (any case matches); an empty list allows any domain again. */
+static void test_attendee_domains(void **state)
+{
+	(void)state;
+	char why[160];
+	static const char *const good[] = {"", "example.com", "a.example, B.example ,c-d.example"};
+	static const char *const bad[] = {
+		",",           "example.com,", "exa mple.com", ".example.com", "example.com.",
+		"ex@mple.com", "x,,y"};
+	for (size_t i = 0; i < countof(good); i++)
+		assert_true(res_validate_attendee_domains_valid(good[i], why, sizeof why));
+	for (size_t i = 0; i < countof(bad); i++) {
+		why[0] = '\0';
+		assert_false(res_validate_attendee_domains_valid(bad[i], why, sizeof why));
+		assert_non_null(strstr(why, "domain names"));
+	}
+	assert_true(res_validate_set_attendee_domains("a.example, B.example"));
+	struct run o;
+	parse(&o, "{\"room_id\":1," TIMES ",\"attendees\":[\"x@A.EXAMPLE\",\"y@b.example\"]}");
+	res_validate_create(o.body, &o.c, o.details);
+	assert_int_equal(json_object_size(o.details), 0);
+	assert_int_equal(o.c.attendees.n, 2);
+	run_free(&o);
+	parse(&o, "{\"room_id\":1," TIMES
+	          ",\"attendees\":[\"x@a.example\",\"y@sub.a.example\",\"z@c.example\"]}");
+	res_validate_create(o.body, &o.c, o.details);
+	assert_string_equal(reason(o.details, "attendees"),
+	                    "item 2: the domain sub.a.example is not one attendees may be invited "
+	                    "from");
+	assert_int_equal(o.c.attendees.n, 0);
+	run_free(&o);
+	assert_true(res_validate_set_attendee_domains(""));
+	parse(&o, "{\"room_id\":1," TIMES ",\"attendees\":[\"z@c.example\"]}");
+	res_validate_create(o.body, &o.c, o.details);
+	assert_int_equal(json_object_size(o.details), 0);
+	run_free(&o);
+}
+
 static void test_update(void **state)
 {
 	(void)state;
@@ -528,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_time_notations),
 		cmocka_unit_test(test_span_rules),
 		cmocka_unit_test(test_idempotency_key),
+		cmocka_unit_test(test_attendee_domains),
 		cmocka_unit_test(test_recurrence),
 		cmocka_unit_test(test_series_change),
 	};
