@@ -158,9 +158,10 @@ const char *mail_step_name(enum mail_step step);
  * STARTTLS not offered, a certificate not trusted).
  * *relay (may be NULL) receives whether the fault is on our side of the conversation — the
  * server refusing this client, its login or its sender address (a 5xx before RCPT TO, or 530
- * "authentication required" anywhere), its relaying (a 5xx to RCPT TO with an enhanced status
- * 5.7.x — security or policy: 5.7.1 "Relay access denied", 5.7.54 "Unable to relay", 5.7.64 —
- * or words that say the relay refused, mail_reply_refuses_relay), or client_refused — which an operator fixes in the
+ * "authentication required" anywhere), its relaying (a 5xx to RCPT TO that
+ * mail_reply_refuses_relay says refuses relaying — a policy refusal that only concerns this
+ * recipient, such as "554 5.7.1 <x>: Recipient address rejected: Access denied", is the
+ * recipient's), or client_refused — which an operator fixes in the
  * configuration (SMTP_URL, SMTP_USER/SMTP_PASSWORD, SMTP_FROM) or at the relay: such a failure
  * is MAIL_TEMPORARY, so that the messages wait for the fix instead of failing for good.  Else a
  * 5xx reply (to RCPT TO, DATA or the message: about this recipient or this message) is
@@ -168,10 +169,13 @@ const char *mail_step_name(enum mail_step step);
  * (RFC 5321 4.2.1).  Pure. */
 enum mail_status mail_failure_status(enum mail_step step, long smtp_code, const char *reply,
                                      bool client_refused, bool *relay);
-/* Whether a negative reply's text refuses relaying or is a policy refusal: an enhanced status
- * code 5.7.x or 4.7.x after the reply code (RFC 3463), or "relay access denied", "relaying
- * denied", "unable to relay", "relay not permitted" or "relaying not allowed" (any case).  NULL
- * is false.  Pure. */
+/* Whether a negative reply's text refuses relaying for this client (review 14e L3): the enhanced
+ * status code 5.7.54 ("unable to relay") or 5.7.64 (tenant attribution), or 4.7.54/4.7.64,
+ * right after the reply code (RFC 3463, 3.2 and the IANA registry), or the words "relay access
+ * denied", "relaying denied", "unable to relay", "relay not permitted" or "relaying not
+ * allowed" (any case, so 5.7.1 with them).  Any other 5.7.x (5.7.1 "Recipient address
+ * rejected: Access denied", Exchange's 5.7.133 for a group) is a policy refusal of this
+ * recipient: false.  NULL is false.  Pure. */
 bool mail_reply_refuses_relay(const char *reply);
 
 struct mail_result {

@@ -79,12 +79,15 @@ const char deliver_sweep_sql[] =
 	"AND finished_at < now() - make_interval(secs => $1::bigint) LIMIT $2::int))";
 
 /* A target with nothing pending and no attempt for $1 s: its row goes (a new row for it makes
- * it again).  The ctid is rechecked at the delete, so a row a claim changed meanwhile stays. */
+ * it again).  The rows are locked as they are picked, skipping the ones a claim or a record
+ * holds: the sweep never waits, so it cannot deadlock with a claim locking targets in its own
+ * order (review 14e L2); FOR UPDATE rechecks due_at on the latest version, so a row a claim
+ * made due meanwhile stays. */
 const char deliver_targets_sweep_sql[] =
 	"DELETE FROM delivery_targets WHERE ctid = ANY (ARRAY("
 	"SELECT ctid FROM delivery_targets WHERE due_at IS NULL "
 	"AND coalesce(last_attempt_at, '-infinity') < now() - make_interval(secs => $1::bigint) "
-	"LIMIT $2::int))";
+	"LIMIT $2::int FOR UPDATE SKIP LOCKED))";
 
 /* The shared migrations 005 and 006 (svc.c): the leases for the databases of 004's first
  * version, and the claim by target (delivery_targets, deliveries_claim, deliveries_record). */
@@ -101,11 +104,16 @@ const char deliver_leases_schema_sql[] =
 	"    WHERE status = 'pending';\n"
 	"CREATE INDEX IF NOT EXISTS deliveries_leases ON deliveries (kind, target, leased_until)\n"
 	"    WHERE leased_until IS NOT NULL;\n"
+	"-- A row queued behind rows in backoff is not due before them.  A lease end is not copied\n"
+	"-- (review 14e L1): the row stays behind its head by the claim's NOT EXISTS, and its target\n"
+	"-- is not due during the lease anyway, so the row is due the moment the head is recorded,\n"
+	"-- even when that happens before this row's transaction commits.\n"
 	"CREATE OR REPLACE FUNCTION deliveries_queue_behind() RETURNS trigger LANGUAGE plpgsql AS $$\n"
 	"DECLARE ahead timestamptz;\n"
 	"BEGIN\n"
 	"    SELECT max(next_attempt_at) INTO ahead FROM deliveries\n"
-	"    WHERE kind = NEW.kind AND target = NEW.target AND key = NEW.key AND status = 'pending';\n"
+	"    WHERE kind = NEW.kind AND target = NEW.target AND key = NEW.key AND status = 'pending'\n"
+	"      AND (leased_until IS NULL OR leased_until <= now());\n"
 	"    IF ahead > NEW.next_attempt_at THEN\n"
 	"        NEW.next_attempt_at := ahead;\n"
 	"    END IF;\n"
@@ -303,8 +311,9 @@ const char deliver_record_schema_sql[] =
 	"        WHERE s.kind = r.kind AND s.target = r.target AND s.key = r.key\n"
 	"          AND s.status = 'pending' AND s.id > p_id AND s.next_attempt_at > now();\n"
 	"    END IF;\n"
-	"    INSERT INTO delivery_targets (kind, target) VALUES (r.kind, r.target) ON CONFLICT DO NOTHING;\n"
-	"    PERFORM 1 FROM delivery_targets t WHERE t.kind = r.kind AND t.target = r.target FOR UPDATE;\n"
+	"    -- Made or locked in one statement: a sweep cannot delete it in between (review 14e L5).\n"
+	"    INSERT INTO delivery_targets AS t (kind, target) VALUES (r.kind, r.target)\n"
+	"    ON CONFLICT (kind, target) DO UPDATE SET kind = t.kind;\n"
 	"    UPDATE delivery_targets t\n"
 	"    SET leased_until = CASE WHEN t.leased_until = r.leased_until THEN now()\n"
 	"                            ELSE t.leased_until END,\n"

@@ -633,12 +633,16 @@ bool mail_reply_refuses_relay(const char *reply)
 	                                      "relaying not allowed"};
 	if (!reply)
 		return false;
-	/* "554 5.7.1 …" or "550-5.7.54 …": the code, a space or hyphen, then the enhanced code. */
+	/* "550 5.7.54 …" or "550-5.7.64 …": the code, a space or hyphen, then the enhanced code.  Any other 5.7.x (5.7.1 without the words below) may be about the
+	 * recipient: a policy refusing mail to it. */
 	size_t n = strspn(reply, "0123456789");
 	if (n == 3 && (reply[3] == ' ' || reply[3] == '-') &&
-	    (reply[4] == '5' || reply[4] == '4') && strncmp(reply + 5, ".7.", 3) == 0 &&
-	    isdigit((unsigned char)reply[8]))
-		return true;
+	    (reply[4] == '5' || reply[4] == '4') && strncmp(reply + 5, ".7.", 3) == 0) {
+		size_t d = strspn(reply + 8, "0123456789");
+		if (d == 2 &&
+		    (strncmp(reply + 8, "54", 2) == 0 || strncmp(reply + 8, "64", 2) == 0))
+			return true;
+	}
 	for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
 		if (strcasestr(reply, phrases[i]))
 			return true;

@@ -358,6 +358,9 @@ def test_silent_server_times_out_as_temporary(mailbox):
     (b"554 Relay access denied", "temporary", True),
     (b"550 5.1.1 <joerg@example.com>: Recipient address rejected: User unknown", "permanent",
      False),
+    # A policy refusal of this recipient (review 14e L3): the recipient's, not the relay's.
+    (b"554 5.7.1 <joerg@example.com>: Recipient address rejected: Access denied", "permanent",
+     False),
 ])
 def test_relaying_refused_at_rcpt_to_is_ours(mailbox, reply, status, relay):
     """A relay that will not relay for this client answers RCPT TO (review 14d-A L1): our

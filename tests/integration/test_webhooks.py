@@ -4,19 +4,23 @@ order per reservation, a hanging receiver that must not slow the API, giving up 
 window, refused addresses and the delivery queue's metrics.  The stack's reservation-service runs
 with WEBHOOK_RETRY_BASE_MS=200, WEBHOOK_RETRY_HOURS=0.001 (3.6 s) and WEBHOOK_TIMEOUT_MS=2000
 (harness.py)."""
+import ast
 import hashlib
 import hmac
 import http.server
 import json
+import os
 import re
 import threading
 import time
 import uuid
 
+import psycopg2
+import psycopg2.errors
 import pytest
 import requests
 
-from harness import assert_error, booked, db_query, shift, utc_at, wait_until
+from harness import ROOT, assert_error, booked, db_query, shift, utc_at, wait_until
 
 POOL_BATCH = 8
 SECRET = "s3cr3t-" + uuid.uuid4().hex  # 39 characters
@@ -362,6 +366,86 @@ def test_a_change_queued_during_a_send_follows_it_at_once(res_url, root, alice, 
     wait_deliveries(res_url, root, hook["id"],
                     lambda ds: len(ds) == 2 and all(d["status"] == "sent" for d in ds),
                     "both deliveries sent")
+
+
+def deliver_sql(name):
+    """The text of the C string constant name in common/src/deliver.c (adjacent literals)."""
+    with open(os.path.join(ROOT, "common", "src", "deliver.c"), encoding="utf-8") as f:
+        src = f.read()
+    body = re.search(rf"const char {name}\[\] =(.*?);\n", src, re.S).group(1)
+    return "".join(ast.literal_eval(lit) for lit in re.findall(r'"(?:[^"\\]|\\.)*"', body))
+
+
+def session(stack):
+    conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
+    conn.autocommit = True
+    return conn
+
+
+def claim(conn, kind):
+    """deliveries_claim(kind, 90 s): (id, attempts before, idle_ms)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT d_id, d_attempts, idle_ms FROM deliveries_claim(%s, 90000)", (kind,))
+        return cur.fetchone()
+
+
+def test_a_row_queued_while_its_head_is_recorded_is_due_at_once(stack):
+    """Review 14e L1, at the SQL level: a change queues a row behind a head in flight, and the
+    head's send is recorded before that change commits.  The next claim takes the row at once,
+    instead of finding its target due only at the head's lease end (90 s here).  The kind is
+    the test's own: the service's senders never claim it."""
+    kind, target = "zz_queued_behind", f"t-{uuid.uuid4().hex[:8]}"
+    sender, booking = session(stack), psycopg2.connect(stack.pg.dsn("reservation_db"))
+    try:
+        with sender.cursor() as cur:
+            cur.execute("INSERT INTO deliveries (kind, target, key, payload) "
+                        "VALUES (%s, %s, 'k', '{}') RETURNING id", (kind, target))
+            head = cur.fetchone()[0]
+        assert claim(sender, kind)[:2] == (head, 0)
+        with booking.cursor() as cur:  # the booking's transaction, open during the record
+            cur.execute("INSERT INTO deliveries (kind, target, key, payload) "
+                        "VALUES (%s, %s, 'k', '{}') RETURNING id", (kind, target))
+            queued = cur.fetchone()[0]
+        with sender.cursor() as cur:
+            cur.execute("SELECT deliveries_record(%s, 1, 'sent', 200, NULL, 0)", (head,))
+            assert cur.fetchone()[0] is True
+        booking.commit()
+        got = claim(sender, kind)
+        assert got[0] == queued, got  # before the fix: no row, idle_ms about 90 000
+        with sender.cursor() as cur:
+            cur.execute("SELECT deliveries_record(%s, 1, 'sent', 200, NULL, 0)", (queued,))
+    finally:
+        booking.close()
+        sender.close()
+
+
+def test_the_targets_sweep_never_waits_for_a_sender(stack):
+    """Review 14e L2: the targets sweep (deliver_targets_sweep_sql, retention 0) skips a target
+    row a sender holds instead of waiting for it: waiting, it could deadlock with a claim that
+    locks targets in another order.  It still deletes the idle targets nobody holds."""
+    kind = "zz_targets_sweep"
+    held, free = (f"t-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    holder, sweeper = psycopg2.connect(stack.pg.dsn("reservation_db")), session(stack)
+    try:
+        with sweeper.cursor() as cur:
+            cur.execute("INSERT INTO delivery_targets (kind, target, last_attempt_at) "
+                        "VALUES (%s, %s, now() - interval '1 day'), "
+                        "(%s, %s, now() - interval '1 day')", (kind, held, kind, free))
+        with holder.cursor() as cur:  # a claim's or a record's lock, held
+            cur.execute("SELECT 1 FROM delivery_targets WHERE kind = %s AND target = %s "
+                        "FOR UPDATE", (kind, held))
+        with sweeper.cursor() as cur:
+            cur.execute("SET lock_timeout = '3s'")
+            cur.execute(deliver_sql("deliver_targets_sweep_sql").replace("$1", "%s")
+                        .replace("$2", "%s"), (0, 100000))
+            cur.execute("SELECT target FROM delivery_targets WHERE kind = %s", (kind,))
+            assert [r[0] for r in cur.fetchall()] == [held]
+        holder.rollback()
+    finally:
+        holder.close()
+        with sweeper.cursor() as cur:
+            cur.execute("DELETE FROM delivery_targets WHERE kind = %s", (kind,))
+        sweeper.close()
 
 
 def test_a_hanging_receiver_never_slows_the_api(res_url, root, alice, pool, hooks, receiver):

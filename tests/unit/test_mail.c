@@ -901,6 +901,21 @@ static void test_failure_status(void **state)
 		{550, "550 5.1.1 No such user", MAIL_PERMANENT, false},
 		{552, "552 5.2.2 Mailbox full", MAIL_PERMANENT, false},
 		{550, "550 No such user (5.7.1 mentioned later)", MAIL_PERMANENT, false},
+		/* Review 14e L3: a policy refusal of this recipient is the recipient's (permanent, no
+		 * relay fault), whatever its 5.7.x; only the relay words, 5.7.54 and 5.7.64 are ours. */
+		{554, "554 5.7.1 <bob@example.org>: Recipient address rejected: Access denied",
+	         MAIL_PERMANENT, false},
+		{550, "550 5.7.1 Delivery not authorized, message refused by policy",
+	         MAIL_PERMANENT, false},
+		{550, "550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup", MAIL_PERMANENT,
+	         false},
+		{550, "550 5.7.606 Access denied, banned sending IP", MAIL_PERMANENT, false},
+		{550, "550 5.7.541 something else", MAIL_PERMANENT, false},
+		{554, "554 5.7.1 <bob@example.org>: Relay access denied", MAIL_TEMPORARY, true},
+		{550, "550 5.7.1 Unable to relay for bob@example.org", MAIL_TEMPORARY, true},
+		{554, "554 5.7.1 RELAYING DENIED", MAIL_TEMPORARY, true},
+		{550, "550 5.7.64 TenantAttribution; Relay Access Denied", MAIL_TEMPORARY, true},
+		{550, "550 5.7.64 TenantAttribution", MAIL_TEMPORARY, true},
 		{550, "", MAIL_PERMANENT, false},
 		{451, "451 4.7.1 Greylisted, try again", MAIL_TEMPORARY, false},
 	};
@@ -919,6 +934,9 @@ static void test_failure_status(void **state)
 	assert_false(mail_reply_refuses_relay(NULL));
 	assert_false(mail_reply_refuses_relay("55"));
 	assert_false(mail_reply_refuses_relay("550 5.7."));
+	assert_false(mail_reply_refuses_relay("550 5.7.1 Access denied"));
+	assert_false(mail_reply_refuses_relay("550 5.7.5"));
+	assert_true(mail_reply_refuses_relay("550-5.7.64 x"));
 	assert_string_equal(mail_step_name(MAIL_STEP_SENDER), "sender");
 	assert_string_equal(mail_step_name((enum mail_step)99), "connect");
 }
