@@ -121,6 +121,10 @@ enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char 
  * plan depends on the values, where a prepared statement's generic plan (which PostgreSQL may
  * settle on after five runs) would be far worse for some of them (e.g. a rare value of a GIN
  * condition next to an ORDER BY that an index returns in order). */
+/* Runs a read whose answer is one number (the first column of the first row, e.g. a gauge's
+ * value): that number, or fallback when the statement fails or answers no row. */
+double db_exec_number(const char *sql, int nparams, const char *const *params, double fallback);
+
 enum db_status db_exec_planned(PGresult **res, const char *sql, int nparams,
                                const char *const *params);
 /* The same on a connection from db_open() (borrowed; one thread at a time), unprepared

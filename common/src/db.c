@@ -690,6 +690,17 @@ enum db_status db_exec(PGresult **res, const char *sql, int nparams, const char 
 	return db_exec_in(true, res, sql, nparams, params);
 }
 
+double db_exec_number(const char *sql, int nparams, const char *const *params, double fallback)
+{
+	PGresult *res = NULL;
+	double v = fallback;
+	if (db_exec(&res, sql, nparams, params) == DB_OK && PQntuples(res) > 0 &&
+	    db_value(res, 0, 0))
+		v = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	return v;
+}
+
 enum db_status db_exec_planned(PGresult **res, const char *sql, int nparams,
                                const char *const *params)
 {

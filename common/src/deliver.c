@@ -444,16 +444,11 @@ static double deliver_pending(const char *kind)
 
 static double deliver_oldest_age(const char *kind)
 {
-	PGresult *res = NULL;
 	const char *params[] = {kind};
-	double age = -1;
-	if (db_exec(&res,
-	            "SELECT coalesce((SELECT extract(epoch FROM now() - created_at) FROM deliveries "
-	            "WHERE kind = $1 AND status = 'pending' ORDER BY id LIMIT 1), 0)::float8",
-	            1, params) == DB_OK)
-		age = strtod(PQgetvalue(res, 0, 0), NULL);
-	PQclear(res);
-	return age;
+	return db_exec_number("SELECT coalesce((SELECT extract(epoch FROM now() - created_at) "
+	                      "FROM deliveries WHERE kind = $1 AND status = 'pending' "
+	                      "ORDER BY id LIMIT 1), 0)::float8",
+	                      1, params, -1);
 }
 
 static void deliver_register_metrics(const char *kind)

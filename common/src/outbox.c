@@ -257,15 +257,9 @@ bool outbox_leading(const struct outbox *o)
 
 double outbox_oldest_age(void)
 {
-	PGresult *res = NULL;
-	double age = -1;
-	if (db_exec(&res,
-	            "SELECT coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox "
-	            "WHERE sent_at IS NULL ORDER BY id LIMIT 1), 0)::float8",
-	            0, NULL) == DB_OK)
-		age = strtod(PQgetvalue(res, 0, 0), NULL);
-	PQclear(res);
-	return age;
+	return db_exec_number("SELECT coalesce((SELECT extract(epoch FROM now() - created_at) "
+	                      "FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1), 0)::float8",
+	                      0, NULL, -1);
 }
 
 double outbox_backlog(void)

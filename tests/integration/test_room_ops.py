@@ -37,6 +37,9 @@ def test_metrics_have_route_templates_and_outbox_backlog(stack, room_url, admin_
     assert f"/rooms/{room['id']}" not in text and "/rooms/987654321" not in text
     assert "# TYPE outbox_backlog gauge" in text
     assert re.search(r"^outbox_backlog \d+(\.\d+)?$", text, re.M), text
+    # The age is read from the database (-1 when it cannot be): never negative here.
+    assert "# TYPE outbox_oldest_pending_age_seconds gauge" in text
+    assert re.search(r"^outbox_oldest_pending_age_seconds \d+(\.\d+)?$", text, re.M), text
     assert 'http_request_duration_seconds_bucket{route="/rooms/{id}",method="GET"' in text
 
 
