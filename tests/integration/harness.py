@@ -413,7 +413,10 @@ class Stack:
             # Mail retries from a tenth of a second on (test_res_mail.py stops Mailpit); one
             # sender, so that the suite's bookings' mail takes little of the machine.
             env.update({"SMTP_URL": self.mailpit.smtp_url, "SMTP_FROM": self.MAIL_FROM,
-                        "MAIL_RETRY_BASE_MS": "100", "MAIL_TIMEOUT_MS": "5000",
+                        "MAIL_RETRY_BASE_MS": "100",
+                        # A send that times out after Mailpit took the message is sent again
+                        # (at least once): on a loaded 2-core CI 5 s was reached once.
+                        "MAIL_TIMEOUT_MS": "30000",
                         "MAIL_SENDERS": "1",
                         # The suite's few users invite far more people an hour than the
                         # default quota allows; the quota has its own service in

@@ -280,7 +280,8 @@ def test_series_sends_one_invitation_with_its_rule(res_url, mailpit, organizer, 
     for addr in everyone:
         msgs = inbox(mailpit, addr, 4)
         _, _, cal = parsed(mailpit, msgs[3])
-        assert str(cal["METHOD"]) == "CANCEL"
+        assert str(cal["METHOD"]) == "CANCEL", \
+            [(m["Subject"], m.get("MessageID"), m["Created"]) for m in msgs]
         [ev] = vevents(cal)
         assert str(ev["UID"]) == f"series-{s['id']}@meeting-rooms" and "RRULE" in ev
     assert settle(mailpit, everyone) == {a: 4 for a in everyone}
