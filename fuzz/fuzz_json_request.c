@@ -4,7 +4,7 @@
  * arrives (jsonx_parse_object, as req_body_object does):
  *   0  PUT /users/profile                     user_validate_profile
  *   1  PUT /admin/users/{id}                  user_validate_admin
- *   2  POST /rooms                            room_validate (create)
+ *   2  POST /rooms                            room_validate (create), policies included
  *   3  PUT /rooms/{id}                        room_validate (partial)
  *   4  POST /reservations, PUT /reservations/{id}
  *                                             res_validate_create / res_validate_update, then
@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "../reservation-service/src/validate.h"
+#include "../room-service/src/policy.h"
 #include "../room-service/src/validate.h"
 #include "../user-service/src/validate.h"
 #include "jsonx.h"
@@ -70,6 +71,22 @@ static void user_tokens(const json_t *body, bool refresh, json_t *details)
 
 /* ---- room-service ---- */
 
+/* Accepted policies: present in the body; a non-empty object (no rules is NULL); normalised
+ * already, so normalising them again accepts them unchanged. */
+static void room_policies(const json_t *body, const struct room_input *in)
+{
+	FUZZ_CHECK(in->has_policies == (json_object_get(body, "policies") != NULL));
+	FUZZ_CHECK(in->has_policies || !in->policies);
+	if (!in->policies)
+		return;
+	FUZZ_CHECK(json_is_object(in->policies) && json_object_size(in->policies) > 0);
+	json_t *again = NULL, *details = json_object();
+	FUZZ_CHECK(room_policy_normalise(in->policies, &again, details));
+	FUZZ_CHECK(json_object_size(details) == 0 && json_equal(again, in->policies));
+	json_decref(again);
+	json_decref(details);
+}
+
 static void room_body(const json_t *body, bool create, json_t *details)
 {
 	struct room_input in = {0};
@@ -91,8 +108,10 @@ static void room_body(const json_t *body, bool create, json_t *details)
 			FUZZ_CHECK(tz_valid(in.time_zone));
 		if (in.equipment)
 			fuzz_check_equipment(in.equipment);
+		room_policies(body, &in);
 	}
 	json_decref(in.equipment);
+	json_decref(in.policies);
 }
 
 /* ---- reservation-service ---- */

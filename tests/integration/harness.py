@@ -546,7 +546,7 @@ def operator_token(svc, email, role=None, name=None):
 # ---- helpers for the room-service tests (test_room_*.py) ----
 
 ROOM_KEYS = {"id", "name", "capacity", "equipment", "building", "floor", "description",
-             "time_zone", "active", "created_at", "updated_at", "version"}
+             "time_zone", "active", "created_at", "updated_at", "version", "policies"}
 
 
 def unique_name(prefix="Room"):
