@@ -31,6 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(source == RES_EVENT_FROM_ROOMS);
 		FUZZ_CHECK(ev.id >= 1 && ev.version >= 1 && ev.name != NULL);
 		FUZZ_CHECK(ev.time_zone != NULL && tz_valid(ev.time_zone));
+		/* Policies only from an object the decoder saw, and hours the SQL can read. */
+		FUZZ_CHECK(!ev.policies || (ev.policies_known && json_is_object(ev.policies)));
+		if (ev.policies && json_object_get(ev.policies, "opening_hours") &&
+		    !json_is_null(json_object_get(ev.policies, "opening_hours")))
+			FUZZ_CHECK(res_event_hours_valid(
+				json_object_get(ev.policies, "opening_hours")));
 		break;
 	case RES_EVENT_ROOM_DELETE:
 		FUZZ_CHECK(source == RES_EVENT_FROM_ROOMS);

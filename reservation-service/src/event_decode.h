@@ -44,6 +44,11 @@ struct res_event {
 	const char *building;    /* ROOM_UPSERT: NULL when null or unknown */
 	bool has_floor;          /* ROOM_UPSERT: floor is set */
 	long long floor;         /* ROOM_UPSERT, has_floor */
+	/* ROOM_UPSERT: the room's booking rules (docs/api.md#room-policies).  policies_known:
+	 * the event carries the key (an older producer's does not); policies: the object,
+	 * borrowed, or NULL for null (no rules). */
+	bool policies_known;
+	const json_t *policies;
 	const char *occurred_at; /* USER_*: RFC 3339 with offset, or NULL when absent */
 	const char *type;        /* USER_*: the event type (the revocation's reason) */
 	const char *email;       /* USER_EMAIL: the new address, 1..254 bytes */
@@ -55,6 +60,10 @@ struct res_event {
  * consumer sends it to the DLQ); *ev then owns nothing.  Needs no database; thread-safe. */
 bool res_event_decode(enum res_event_source source, const char *value, size_t len,
                       struct res_event *ev, char *why, size_t whylen);
+
+/* Whether hours has the shape of a room's opening_hours (an object of days, each null or an
+ * array of ["HH:MM", "HH:MM"] pairs); room-service checks the rest (order, bounds). */
+bool res_event_hours_valid(const json_t *hours);
 
 /* Releases what ev owns (NULL-safe; ev is zeroed). */
 void res_event_clear(struct res_event *ev);

@@ -11,6 +11,7 @@
 
 #include <openssl/sha.h>
 
+#include "clock.h"
 #include "encoding.h"
 #include "jsonx.h"
 #include "log.h"
@@ -198,6 +199,51 @@ void res_reply_capacity(struct req *r, const json_t *problem)
 	          "the attendees and the organizer exceed the room's capacity");
 }
 
+void res_reply_policy(struct req *r, const json_t *problem)
+{
+	const char *policy = json_string_value(json_object_get(problem, "policy"));
+	const char *field = json_string_value(json_object_get(problem, "field"));
+	const char *message = json_string_value(json_object_get(problem, "message"));
+	const char *occurrence = json_string_value(json_object_get(problem, "occurrence_start"));
+	if (!policy || !field || !message) {
+		log_error("booking function answered a policy problem without its rule");
+		req_error(r, ERR_INTERNAL, NULL, NULL);
+		return;
+	}
+	json_t *details = json_pack("{s:s}", "policy", policy);
+	if (occurrence)
+		json_object_set_new(details, field,
+		                    json_sprintf("the occurrence of %s: %s", occurrence, message));
+	else
+		json_object_set_new(details, field, json_string(message));
+	if (occurrence)
+		json_object_set_new(details, "occurrence_start", json_string(occurrence));
+	req_error(r, ERR_VALIDATION_FAILED, details, "%s %s (room policy %s)", field,
+	          json_string_value(json_object_get(details, field)), policy);
+}
+
+bool res_read_override(struct req *r, struct res_request *q)
+{
+	const struct auth_user *u = req_user(r);
+	bool present = false;
+	q->role = u->admin ? "admin" : "employee";
+	q->override = false;
+	if (!req_query_bool(r, "override", &q->override, &present))
+		return false;
+	if (q->override && !u->admin) {
+		req_error(r, ERR_FORBIDDEN, NULL, "only admins may override a room's policies");
+		return false;
+	}
+	return true;
+}
+
+void res_log_override(struct req *r, const struct res_request *q, const char *what, long long id)
+{
+	if (q->override && q->skipped[0] && strcmp(q->skipped, "{}") != 0)
+		log_info("%s %lld: admin %lld overrode the room's policies %s", what, id,
+		         req_user(r)->id, q->skipped);
+}
+
 void res_set_organizer(struct req *r, struct res_change *c)
 {
 	const struct auth_user *u = req_user(r);
@@ -222,6 +268,12 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		break;
 	case RES_CAPACITY:
 		res_reply_capacity(r, conflicts);
+		break;
+	case RES_POLICY:
+		res_reply_policy(r, conflicts);
+		break;
+	case RES_NOT_PENDING:
+		req_error(r, ERR_CONFLICT, NULL, "reservation %lld is not pending", id);
 		break;
 	case RES_KEY_MISMATCH:
 		res_reply_key_mismatch(r);
@@ -313,7 +365,7 @@ void res_handle_create(struct req *r)
 		          "Idempotency-Key must be 1-255 visible ASCII characters");
 		goto out;
 	}
-	if (!(body = req_body_object(r)))
+	if (!res_read_override(r, &q) || !(body = req_body_object(r)))
 		goto out;
 	res_validate_create(body, &c, details);
 	if (json_object_get(body, "recurrence") && !json_object_get(details, "recurrence")) {
@@ -344,7 +396,7 @@ void res_handle_create(struct req *r)
 		details = NULL;
 		goto out;
 	}
-	q.now = (long long)time(NULL);
+	q.now = clock_now_s();
 	if (key)
 		body_hash(body, hash);
 	if (series) {
@@ -362,9 +414,12 @@ void res_handle_create(struct req *r)
 		res_reply_write_error(r, st);
 		goto out;
 	}
-	if (outcome == RES_DONE)
-		log_info("reservation %lld created",
-		         (long long)json_integer_value(json_object_get(res, "id")));
+	if (outcome == RES_DONE) {
+		long long id = (long long)json_integer_value(json_object_get(res, "id"));
+		log_info("reservation %lld created (%s)", id,
+		         json_string_value(json_object_get(res, "status")));
+		res_log_override(r, &q, "reservation", id);
+	}
 	reply_change(r, outcome, 0, false, 201, &c, q.now, res, conflicts);
 	res = conflicts = NULL;
 out:
@@ -475,17 +530,20 @@ void res_handle_list(struct req *r)
 		}
 		f.date = date;
 	}
-	f.status = "confirmed";
+	/* Active (confirmed or pending: both hold their slot) unless asked otherwise. */
+	f.status = "active";
 	if (hs == 1) {
 		if (strcmp(status, "all") == 0)
 			f.status = NULL;
-		else if (strcmp(status, "confirmed") == 0 || strcmp(status, "cancelled") == 0)
+		else if (strcmp(status, "confirmed") == 0 || strcmp(status, "cancelled") == 0 ||
+		         strcmp(status, "pending") == 0 || strcmp(status, "active") == 0)
 			f.status = status;
 		else {
-			req_error(
-				r, ERR_BAD_REQUEST,
-				json_pack("{s:s}", "status", "must be confirmed, cancelled or all"),
-				"query parameter status must be confirmed, cancelled or all");
+			req_error(r, ERR_BAD_REQUEST,
+			          json_pack("{s:s}", "status",
+			                    "must be confirmed, pending, active, cancelled or all"),
+			          "query parameter status must be confirmed, pending, active, "
+			          "cancelled or all");
 			goto out;
 		}
 	}
@@ -605,7 +663,8 @@ void res_handle_update(struct req *r)
 		res_series_update_following(r, id);
 		goto out;
 	}
-	if (!req_if_match(r, &if_match) || !(body = req_body_object(r)))
+	if (!req_if_match(r, &if_match) || !res_read_override(r, &q) ||
+	    !(body = req_body_object(r)))
 		goto out;
 	res_validate_update(body, &c, details);
 	if (json_object_size(details) == 0 &&
@@ -621,7 +680,7 @@ void res_handle_update(struct req *r)
 	c.user_id = req_user(r)->id;
 	c.expected_version = if_match;
 	q.admin = req_user(r)->admin;
-	q.now = (long long)time(NULL);
+	q.now = clock_now_s();
 	/* A link made in case the reservation has none yet: it keeps the one it has. */
 	if (c.online_meeting == RES_ONLINE_ON &&
 	    !(c.meeting_url = meeting_url = res_meeting_new_url())) {
@@ -634,6 +693,8 @@ void res_handle_update(struct req *r)
 		res_reply_write_error(r, st);
 		goto out;
 	}
+	if (outcome == RES_DONE)
+		res_log_override(r, &q, "reservation", id);
 	reply_change(r, outcome, id, if_match != 0, 200, &c, q.now, res, conflicts);
 	res = conflicts = NULL;
 out:
@@ -669,6 +730,91 @@ void res_handle_cancel(struct req *r)
 		req_error(r, ERR_PRECONDITION_FAILED, NULL, "reservation %lld has changed", id);
 	else
 		req_reply_empty(r, 204);
+}
+
+/* ---- approval ---- */
+
+/* Approves or rejects reservation {id} (the route admits admins only).  A rejection may give
+ * {"reason": "..."} (at most 200 characters), carried by its event. */
+static void decide(struct req *r, bool approve)
+{
+	long long id;
+	json_t *body = NULL, *res = NULL;
+	const char *note = NULL;
+	char status[16];
+	enum res_outcome outcome;
+	if (!req_param_id(r, "id", &id))
+		return;
+	/* The body is optional: a request without one rejects without a reason. */
+	const char *length = req_header(r, "Content-Length");
+	if (!approve && length && strcmp(length, "0") != 0) {
+		json_t *details = json_object();
+		if (!(body = req_body_object(r)) ||
+		    !jsonx_string_len(body, "reason", 0, 200, &note, details)) {
+			if (body)
+				req_invalid(r, details);
+			else
+				json_decref(details);
+			goto out;
+		}
+		json_decref(details);
+	}
+	enum db_status st = res_repo_decide(id, approve, note, rules->topic, &res, status,
+	                                    &outcome);
+	if (st != DB_OK)
+		req_db_error(r, st);
+	else if (outcome == RES_NOT_FOUND)
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+	else if (outcome == RES_NOT_PENDING)
+		req_error(r, ERR_CONFLICT, json_pack("{s:s}", "status", status),
+		          "reservation %lld is %s, not pending", id, status);
+	else {
+		log_info("reservation %lld %s by admin %lld", id, approve ? "approved" : "rejected",
+		         req_user(r)->id);
+		res_meeting_sign(res, req_user(r));
+		reply_reservation(r, 200, res);
+		res = NULL;
+	}
+out:
+	json_decref(res);
+	json_decref(body);
+}
+
+void res_handle_approve(struct req *r)
+{
+	decide(r, true);
+}
+
+void res_handle_reject(struct req *r)
+{
+	decide(r, false);
+}
+
+/* ---- test clock ---- */
+
+void res_handle_test_clock(struct req *r)
+{
+	json_t *body = NULL;
+	if (!clock_test_enabled()) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no such path");
+		return;
+	}
+	if (!(body = req_body_object(r)))
+		return;
+	const json_t *offset = json_object_get(body, "offset_s");
+	if (!json_is_integer(offset) ||
+	    !clock_set_offset_s((long long)json_integer_value(offset))) {
+		req_invalid(r, json_pack("{s:s}", "offset_s",
+		                         "must be an integer of at most 315360000 either way"));
+	} else {
+		char now[TIMEFMT_RFC3339_LEN];
+		timefmt_rfc3339_s(clock_now_s(), now);
+		log_warn("test clock moved: offset %lld s, now %s", clock_offset_s(), now);
+		req_reply_json(r, 200,
+		               json_pack("{s:I, s:s}", "offset_s", (json_int_t)clock_offset_s(),
+		                         "now", now));
+	}
+	json_decref(body);
 }
 
 /* ---- availability ---- */

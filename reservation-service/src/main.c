@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "countof.h"
 #include "deliver.h"
 #include "embedded.h"
@@ -61,6 +62,8 @@ struct reservation_config {
 	char *attendee_domains;
 	/* Online meeting links (docs/api.md#attendees-and-online-meetings). */
 	char *jitsi_base_url, *jitsi_app_id, *jitsi_app_secret;
+	/* The business clock may be moved by tests (clock.h, docs/operations.md#test-clock). */
+	bool test_clock;
 };
 
 /* SMTP_URL: empty (mail off) or an smtp:// or smtps:// URL (mail.h). */
@@ -130,6 +133,7 @@ static const struct cfg_param reservation_params[] = {
 	CFG_STR(RES_CFG, "JITSI_APP_ID", jitsi_app_id, "", 0, 256),
 	CFG_STR_CHECKED(RES_CFG, "JITSI_APP_SECRET", jitsi_app_secret, "", 0, 4096,
                         res_meeting_secret_valid),
+	CLOCK_CFG_PARAM(RES_CFG, test_clock),
 };
 
 static const struct cfg_check reservation_checks[] = {
@@ -306,6 +310,7 @@ int main(int argc, char **argv)
 	(void)argv;
 
 	svc_init(SERVICE, &reservation_config_table, &cfg, &cfg.common);
+	clock_configure(cfg.test_clock);
 	if (argc > 1) {
 		fprintf(stderr, "usage: " SERVICE " (configured by environment variables)\n");
 		return 2;

@@ -41,6 +41,9 @@ enum res_outcome {
 	RES_TOKEN_REVOKED, /* the caller's token was revoked (revoke_guard) */
 	RES_CAPACITY,      /* the attendees and the organizer exceed the room's capacity:
 	                      *conflicts is [people, capacity] */
+	RES_POLICY,        /* breaks a rule of the room (docs/api.md#room-policies): *conflicts is
+	                      {policy, field, message} */
+	RES_NOT_PENDING,   /* approve/reject: the reservation is not pending */
 };
 
 /* What a create or an update asks for beyond struct res_change, and what it is checked against.
@@ -50,7 +53,10 @@ struct res_request {
 	const struct res_span_rules *rules;
 	long long now;     /* the service's clock for the rules, UTC seconds */
 	bool admin;        /* update: the caller (c->user_id) may change anyone's reservation */
+	const char *role;  /* the caller's role ("admin", "employee"): the room's allowed_roles */
+	bool override;     /* an admin's ?override=true: the room's rules are skipped */
 	const char *topic; /* of the reservation events */
+	char skipped[256]; /* out, RES_DONE with override: the rules skipped ("{a,b}"), or "" */
 };
 
 /* Creates a reservation for c->user_id (token issued at c->token_issued_ms) in room c->room_id,
@@ -62,9 +68,9 @@ struct res_request {
  * statement, repo_search.h), or [people, capacity] (RES_CAPACITY); RES_RULES sets c->start and
  * c->end.  c->attendees, c->organizer_* and c->meeting_url (stored when c->online_meeting is
  * RES_ONLINE_ON) go with the booking. */
-enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
-                               const char *idem_key, const char *idem_hash, json_t **res,
-                               json_t **conflicts, enum res_outcome *outcome);
+enum db_status res_repo_create(struct res_change *c, struct res_request *q, const char *idem_key,
+                               const char *idem_hash, json_t **res, json_t **conflicts,
+                               enum res_outcome *outcome);
 /* *res: the reservation (new reference; its meeting link unsigned: res_meeting_sign), or NULL
  * when there is none. */
 enum db_status res_repo_get(long long id, json_t **res);
@@ -74,9 +80,15 @@ enum db_status res_repo_get(long long id, json_t **res);
  * (RES_NOT_FOUND, RES_FORBIDDEN), room and rules (when a room or time is given), state
  * (RES_CANCELLED, RES_STALE, RES_ROOM_UNAVAILABLE), conflicts; one statement, one transaction.
  * Results as res_repo_create. */
-enum db_status res_repo_update(long long id, struct res_change *c, const struct res_request *q,
+enum db_status res_repo_update(long long id, struct res_change *c, struct res_request *q,
                                json_t **res, json_t **conflicts, enum res_outcome *outcome);
-/* Cancels a confirmed reservation of caller (admin: anyone's) with the reason
+/* Approves (approve) or rejects a pending reservation (POST /reservations/{id}/approve,
+ * /reject by an admin; note: the rejection's reason for the event, or NULL): RES_DONE with *res
+ * (new reference), RES_NOT_FOUND, or RES_NOT_PENDING with *status its state ("confirmed",
+ * "cancelled").  One statement (res_decide, migrations/015_policies.sql). */
+enum db_status res_repo_decide(long long id, bool approve, const char *note, const char *topic,
+                               json_t **res, char status[16], enum res_outcome *outcome);
+/* Cancels a confirmed or pending reservation of caller (admin: anyone's) with the reason
  * cancelled_by_user (the caller's own) or cancelled_by_admin; already cancelled → RES_DONE;
  * else RES_NOT_FOUND, RES_FORBIDDEN or RES_STALE (expected_version, 0 = any, differs).  One
  * statement. */
@@ -92,7 +104,8 @@ struct res_filter {
 	const char *date;     /* "YYYY-MM-DD" in each room's zone, or NULL */
 	bool has_from, has_to;
 	long long from, to;      /* overlap with [from, to) */
-	const char *status;      /* "confirmed", "cancelled" or NULL for both */
+	const char *status;      /* "confirmed", "pending", "cancelled", "active" (confirmed or
+	                            pending) or NULL for all */
 	const char *after_start; /* cursor: start_time text and id of the last row */
 	long long after_id;
 	long long limit;

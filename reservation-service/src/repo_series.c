@@ -1,6 +1,7 @@
 /* All SQL of recurring reservations: calls of the functions of migrations/006_recurrence.sql
  * and 007_series_edit.sql (res_series_edit_start and res_change_series as 012_series_attendees.sql
- * redefines them). */
+ * redefines them; the writes through 015_policies.sql's _checked wrappers, which apply the
+ * rooms' policies to the occurrences they place). */
 #include "repo_series.h"
 
 #include <stdio.h>
@@ -181,14 +182,17 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
 	                        b->attendees,
 	                        b->organizer_email,
 	                        b->organizer_name,
-	                        b->meeting_urls};
+	                        b->meeting_urls,
+	                        q->role,
+	                        q->override ? "true" : "false"};
 	return call_series(
-		"res_book_series",
-		"SELECT b.outcome, b.body FROM res_book_series($1::bigint, $2::bigint, $3::text, "
+		"res_book_series_checked",
+		"SELECT b.outcome, b.body, b.skipped FROM res_book_series_checked($1::bigint, "
+		"$2::bigint, $3::text, "
 		"$4::json, $5::text, $6::date[], $7::text, $8::timestamp, $9::timestamp[], "
 		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
 		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int, $22::text[], $23::text, "
-		"$24::text, $25::text[]) b",
+		"$24::text, $25::text[], $26::text, $27::boolean) b",
 		params, (int)countof(params), 1, outcome, body);
 }
 
@@ -356,15 +360,18 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 	                        p.most,
 	                        e->attendees,
 	                        e->online_meeting,
-	                        e->meeting_urls};
+	                        e->meeting_urls,
+	                        q->role,
+	                        q->override ? "true" : "false"};
 	return call_series(
-		"res_change_series",
-		"SELECT c.outcome, c.body FROM res_change_series($1::bigint, $2::bigint, $3::bigint, "
+		"res_change_series_checked",
+		"SELECT c.outcome, c.body, c.skipped FROM res_change_series_checked($1::bigint, "
+		"$2::bigint, $3::bigint, "
 		"$4::boolean, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::text, $10::boolean, "
 		"$11::boolean, $12::json, $13::text, $14::date[], $15::text, $16::timestamp, "
 		"$17::bigint, $18::timestamp[], $19::bigint, $20::bigint, $21::text, $22::text, "
 		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int, $28::text[], "
-		"$29::boolean, $30::text[]) c",
+		"$29::boolean, $30::text[], $31::text, $32::boolean) c",
 		params, (int)countof(params), 1, outcome, body);
 }
 

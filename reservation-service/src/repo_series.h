@@ -34,7 +34,8 @@
 	X(RES_SERIES_CANCELLED, "cancelled")           /* the series (or a split's occurrence) */ \
 	X(RES_SERIES_NOT_OCCURRENCE, "not_occurrence") /* scope on a reservation of no series */  \
 	X(RES_SERIES_PAST, "past")         /* a split at an occurrence that has begun */          \
-	X(RES_SERIES_CAPACITY, "capacity") /* *body: [people, capacity] */
+	X(RES_SERIES_CAPACITY, "capacity") /* *body: [people, capacity] */                        \
+	X(RES_SERIES_POLICY, "policy") /* *body: {policy, field, message, occurrence_start, ...} */
 
 enum res_series_outcome {
 /* clang-format off */

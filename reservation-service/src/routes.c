@@ -15,6 +15,8 @@ const struct http_route res_routes[] = {
 	{{"GET", "/reservations/{id}"}, res_handle_get, HTTP_BEARER},
 	{{"PUT", "/reservations/{id}"}, res_handle_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/{id}"}, res_handle_cancel, HTTP_BEARER},
+	{{"POST", "/reservations/{id}/approve"}, res_handle_approve, HTTP_ADMIN},
+	{{"POST", "/reservations/{id}/reject"}, res_handle_reject, HTTP_ADMIN},
 	{{"GET", "/reservations/series/{id}"}, res_handle_series_get, HTTP_BEARER},
 	{{"PUT", "/reservations/series/{id}"}, res_handle_series_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/series/{id}"}, res_handle_series_cancel, HTTP_BEARER},
@@ -32,6 +34,8 @@ const struct http_route res_routes[] = {
 	{{"GET", "/calendars/me.ics"}, res_handle_feed_me, HTTP_PUBLIC},
 	{{"POST", "/calendars/me/token"}, res_handle_feed_token_create, HTTP_BEARER},
 	{{"DELETE", "/calendars/me/token"}, res_handle_feed_token_delete, HTTP_BEARER},
+	/* Only with TEST_CLOCK=true (404 otherwise); the gateway routes no /internal path. */
+	{{"PUT", "/internal/test-clock"}, res_handle_test_clock, HTTP_PUBLIC},
 };
 
 const size_t res_routes_count = countof(res_routes);

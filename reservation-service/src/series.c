@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "httpparse.h"
 #include "ical.h"
 #include "log.h"
@@ -356,6 +357,9 @@ static void reply_outcome(struct req *r, const struct reply_ctx *ctx, long long 
 	case RES_SERIES_CAPACITY:
 		res_reply_capacity(r, body);
 		break;
+	case RES_SERIES_POLICY:
+		res_reply_policy(r, body);
+		break;
 	case RES_SERIES_PAST:
 		req_error(r, ERR_CONFLICT, NULL,
 		          "reservation %lld has already begun: a series can be split or cut only "
@@ -652,7 +656,8 @@ static void series_change(struct req *r, long long id, bool split)
 	enum db_status st = DB_RETRY;
 	long long if_match = 0;
 
-	if (!req_if_match(r, &if_match) || !(body = req_body_object(r)))
+	if (!req_if_match(r, &if_match) || !res_read_override(r, &q) ||
+	    !(body = req_body_object(r)))
 		goto out;
 	ctx.if_match = if_match != 0;
 	res_validate_series_change(body, &c, &rule, details);
@@ -663,7 +668,7 @@ static void series_change(struct req *r, long long id, bool split)
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	q.now = (long long)time(NULL);
+	q.now = clock_now_s();
 	for (int i = 0; i < ATTEMPTS && (st == DB_RETRY || st == DB_EXCLUSION_VIOLATION); i++) {
 		res_series_base_free(&b);
 		expansion_free(&x);
@@ -813,8 +818,8 @@ void res_series_cancel_following(struct req *r, long long id, long long if_match
 {
 	const struct auth_user *u = req_user(r);
 	enum res_series_outcome outcome = RES_SERIES_DONE;
-	enum db_status st = res_repo_series_cancel_following(
-		id, u->id, u->admin, if_match, rules->topic, (long long)time(NULL), &outcome);
+	enum db_status st = res_repo_series_cancel_following(id, u->id, u->admin, if_match,
+	                                                     rules->topic, clock_now_s(), &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 	} else if (outcome == RES_SERIES_DONE) {

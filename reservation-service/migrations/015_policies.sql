@@ -1,0 +1,805 @@
+-- Room policies enforced (docs/api.md#room-policies, issue 15 P2).  room-service owns the rules
+-- and publishes them with the room; the copy keeps them in rooms.policies (NULL: no rule), and
+-- every booking write checks them under the room's row lock, so that two writers of one room
+-- cannot both pass a quota of one.  The buffer is the database's own: each reservation keeps a
+-- snapshot of its room's buffer (buffer_s) and the exclusion constraint covers the range widened
+-- by it.  Bookings of a room that requires approval start as pending (they hold the slot) until
+-- an admin approves or rejects them (res_decide).  Migrations 001-014 are never edited: the
+-- booking functions are replaced here, with trailing parameters with defaults, so an older
+-- binary's calls still resolve during a rolling upgrade (and book without the new checks' role:
+-- as an employee).
+
+-- policies_known: the copy took the rules from an event that carries them (room-service of
+-- this release on).  An event at the copy's version fills them in (a re-publication: docs/
+-- operations.md#upgrading-to-room-policies); until then the room has no rules, as rooms that
+-- room-service never gave any.
+ALTER TABLE rooms
+    ADD COLUMN policies jsonb CHECK (policies IS NULL OR jsonb_typeof(policies) = 'object'),
+    ADD COLUMN policies_known boolean NOT NULL DEFAULT false;
+
+ALTER TABLE reservations
+    ADD COLUMN buffer_s integer NOT NULL DEFAULT 0 CHECK (buffer_s BETWEEN 0 AND 86400),
+    DROP CONSTRAINT reservations_status_check,
+    ADD CONSTRAINT reservations_status_check
+        CHECK (status IN ('confirmed', 'pending', 'cancelled'));
+
+-- The time a reservation keeps from others: [start, end + its buffer).  IMMUTABLE although
+-- timestamptz + interval is only STABLE in general: an interval of seconds alone does not
+-- depend on the session's time zone (only months and days do), and an index expression needs
+-- it.  LANGUAGE sql: inlined, so the queries and the constraint's index agree.
+CREATE FUNCTION res_busy(start_time timestamptz, end_time timestamptz, buffer_s integer)
+RETURNS tstzrange LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN tstzrange(start_time, end_time + buffer_s * interval '1 second', '[)');
+
+-- The guarantee, now with buffers and pending bookings: no two active reservations of a room
+-- come closer than the first one's buffer.  One statement: the table never lacks a constraint.
+-- The old constraint's index also served the reads of confirmed spans (availability, search,
+-- grid, feeds, alternatives): reservations_active_span takes that role for both active states.
+-- The time these builds take on a large table is in docs/operations.md#upgrades.
+ALTER TABLE reservations
+    DROP CONSTRAINT reservations_no_overlap,
+    ADD CONSTRAINT reservations_no_overlap EXCLUDE USING gist (
+        room_id WITH =, res_busy(start_time, end_time, buffer_s) WITH &&
+    ) WHERE (status IN ('confirmed', 'pending'));
+CREATE INDEX reservations_active_span ON reservations
+    USING gist (room_id, tstzrange(start_time, end_time, '[)'))
+    WHERE status IN ('confirmed', 'pending');
+
+-- ---- the rules, one function each ----
+
+-- A policy problem as the C side reports it: the rule, the request field it concerns and the
+-- reason (docs/api.md#room-policies: 422 with details {field: reason, policy: rule}).
+CREATE FUNCTION res_policy_json(policy text, field text, message text) RETURNS json
+LANGUAGE sql IMMUTABLE
+RETURN json_build_object('policy', policy, 'field', field, 'message', message);
+
+-- allowed_roles / allowed_users: either one admits; admins manage rooms and are never refused.
+CREATE FUNCTION res_policy_access(p jsonb, user_id bigint, role text) RETURNS json
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN role <> 'admin' AND (p ? 'allowed_roles' OR p ? 'allowed_users')
+    AND NOT coalesce(p->'allowed_roles' ? role, false)
+    AND NOT coalesce(p->'allowed_users' @> to_jsonb(user_id), false)
+    THEN res_policy_json(CASE WHEN p ? 'allowed_users' AND NOT p ? 'allowed_roles'
+            THEN 'allowed_users' ELSE 'allowed_roles' END, 'room_id',
+        'names a room restricted to '
+        || concat_ws(' and ', CASE WHEN p ? 'allowed_roles' THEN 'the roles '
+                || (SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(p->'allowed_roles') x) END,
+            CASE WHEN p ? 'allowed_users' THEN 'certain users' END)) END;
+
+-- min_duration_minutes / max_duration_minutes: they replace the service's bounds in this room.
+CREATE FUNCTION res_policy_duration(p jsonb, start_s bigint, end_s bigint) RETURNS json
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN end_s - start_s < (p->>'min_duration_minutes')::bigint * 60
+    THEN res_policy_json('min_duration_minutes', 'end_time',
+        format('must be at least %s minutes after start_time in this room',
+            p->>'min_duration_minutes'))
+    WHEN end_s - start_s > (p->>'max_duration_minutes')::bigint * 60
+    THEN res_policy_json('max_duration_minutes', 'end_time',
+        format('must be at most %s minutes after start_time in this room',
+            p->>'max_duration_minutes')) END;
+
+-- max_advance_days: the start at most that many days after now_s (the service's clock).
+CREATE FUNCTION res_policy_advance(p jsonb, start_s bigint, now_s bigint) RETURNS json
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN start_s > now_s + (p->>'max_advance_days')::bigint * 86400
+    THEN res_policy_json('max_advance_days', 'start_time',
+        format('must be at most %s days ahead in this room', p->>'max_advance_days')) END;
+
+-- opening_hours: every local day the booking touches (in zone, wall-clock: DST-correct) holds
+-- its part of it inside one interval of that day; a day without an entry is open all day, []
+-- is closed.  A booking across midnight thus needs the first day open until 24:00 and the next
+-- from 00:00.
+CREATE FUNCTION res_policy_hours(p jsonb, zone text, start_s bigint, end_s bigint) RETURNS json
+LANGUAGE sql STABLE AS $$
+SELECT res_policy_json('opening_hours', 'start_time',
+    format('must lie within the room''s opening hours (%s: %s, %s time)', x.day,
+        coalesce((SELECT string_agg((i->>0) || '-' || (i->>1), ', ')
+                  FROM jsonb_array_elements(x.hours) i), 'closed'), zone))
+FROM (SELECT to_timestamp(start_s) AT TIME ZONE zone AS ls,
+             to_timestamp(end_s) AT TIME ZONE zone AS le) b
+CROSS JOIN LATERAL generate_series(date_trunc('day', b.ls), b.le - interval '1 microsecond',
+    interval '1 day') AS d
+CROSS JOIN LATERAL (SELECT w.day, p->'opening_hours'->w.day AS hours
+    FROM (SELECT (ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])
+                 [extract(isodow FROM d)::int] AS day) w) x
+WHERE p ? 'opening_hours' AND jsonb_typeof(x.hours) = 'array'
+AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(x.hours) i
+    WHERE greatest(b.ls, d) >= d + (i->>0)::interval
+    AND least(b.le, d + interval '1 day') <= d + (i->>1)::interval)
+ORDER BY d LIMIT 1
+$$;
+
+-- max_bookings_per_user_per_day / _per_week: the user's active reservations in the room whose
+-- local start day (ISO week, Monday first) is that of start_s, except except_id (a change
+-- itself), and this one, at most the limit.  Run under the room's lock: writers of the room
+-- count one after the other.
+CREATE FUNCTION res_policy_quota(p jsonb, room bigint, zone text, user_id bigint,
+    start_s bigint, except_id bigint) RETURNS json
+LANGUAGE sql STABLE AS $$
+SELECT CASE
+    WHEN q.day_n + 1 > (p->>'max_bookings_per_user_per_day')::int
+    THEN res_policy_json('max_bookings_per_user_per_day', 'start_time',
+        format('would be booking number %s of this user in this room on that day (at most %s)',
+            q.day_n + 1, p->>'max_bookings_per_user_per_day'))
+    WHEN q.week_n + 1 > (p->>'max_bookings_per_user_per_week')::int
+    THEN res_policy_json('max_bookings_per_user_per_week', 'start_time',
+        format('would be booking number %s of this user in this room in that week (at most %s)',
+            q.week_n + 1, p->>'max_bookings_per_user_per_week')) END
+FROM (SELECT date_trunc('day', to_timestamp(start_s) AT TIME ZONE zone) AS day,
+             date_trunc('week', to_timestamp(start_s) AT TIME ZONE zone) AS week) l
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE r.start_time >= l.day AT TIME ZONE zone
+            AND r.start_time < (l.day + interval '1 day') AT TIME ZONE zone) AS day_n,
+        count(*) AS week_n
+    FROM reservations r
+    WHERE r.user_id = res_policy_quota.user_id AND r.room_id = room
+    AND r.status IN ('confirmed', 'pending') AND r.id <> except_id
+    AND r.start_time >= l.week AT TIME ZONE zone
+    AND r.start_time < (l.week + interval '7 days') AT TIME ZONE zone) q
+WHERE p ? 'max_bookings_per_user_per_day' OR p ? 'max_bookings_per_user_per_week'
+$$;
+
+-- Every rule of room m that a booking of [start_s, end_s) for user_id by a caller of role
+-- breaks at now_s (except_id: the reservation a change moves, 0 for none), in rule order, as a
+-- JSON array of res_policy_json objects; NULL when it breaks none (or the room has no rules).
+-- One entry per rule: a new rule is one more function in the list.  Quotas need the room's
+-- lock (see res_policy_quota).  requires_approval is no problem but a state (res_policy_status).
+CREATE FUNCTION res_policy_problems(m rooms, user_id bigint, role text, start_s bigint,
+    end_s bigint, now_s bigint, except_id bigint) RETURNS json
+LANGUAGE sql STABLE AS $$
+SELECT json_agg(u.p ORDER BY u.i)
+FROM unnest(CASE WHEN m.policies IS NOT NULL THEN ARRAY[
+        res_policy_access(m.policies, user_id, role),
+        res_policy_duration(m.policies, start_s, end_s),
+        res_policy_advance(m.policies, start_s, now_s),
+        res_policy_hours(m.policies, m.time_zone, start_s, end_s),
+        res_policy_quota(m.policies, m.id, m.time_zone, user_id, start_s, except_id)] END)
+    WITH ORDINALITY AS u (p, i)
+WHERE u.p IS NOT NULL
+$$;
+
+-- The first rule of room m about the times alone that [start_s, end_s) breaks at now_s (the
+-- check of an alternative offered with a 409), or NULL.
+CREATE FUNCTION res_policy_slot(m rooms, start_s bigint, end_s bigint, now_s bigint)
+RETURNS json LANGUAGE sql STABLE
+RETURN CASE WHEN m.policies IS NOT NULL THEN coalesce(
+    res_policy_duration(m.policies, start_s, end_s),
+    res_policy_advance(m.policies, start_s, now_s),
+    res_policy_hours(m.policies, m.time_zone, start_s, end_s)) END;
+
+-- The names of the rules in problems (a res_policy_problems array): an override's record.
+CREATE FUNCTION res_policy_names(problems json) RETURNS text[] LANGUAGE sql IMMUTABLE
+RETURN ARRAY(SELECT e->>'policy' FROM json_array_elements(problems) e);
+
+-- The state a new booking of room m takes: pending when the room requires approval, unless an
+-- admin books (admins decide on approvals; their own bookings need none) or overrides.
+CREATE FUNCTION res_policy_status(m rooms, role text, override boolean) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN coalesce((m.policies->>'requires_approval')::boolean, false)
+    AND role <> 'admin' AND NOT override THEN 'pending' ELSE 'confirmed' END;
+
+-- The service's duration bounds in seconds, as the pre-lock check (res_span_breaks_rules)
+-- applies them to a room with policies p: a room's own bound replaces the service's (checked
+-- under the lock by res_policy_duration), unless the rules are overridden.
+CREATE FUNCTION res_policy_bounds(p jsonb, override boolean, min_s bigint, max_s bigint,
+    OUT lo bigint, OUT hi bigint)
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE WHEN NOT override AND p ? 'min_duration_minutes' THEN 0 ELSE min_s END,
+    CASE WHEN NOT override AND p ? 'max_duration_minutes' THEN 9223372036854775807 ELSE max_s END
+$$;
+
+-- The payload of a reservation event with "policy_override": the rules an admin's override
+-- skipped (docs/events.md), res_event's object otherwise.
+CREATE FUNCTION res_event_overridden(event_type text, r reservations, skipped text[])
+RETURNS json LANGUAGE sql VOLATILE
+RETURN CASE WHEN skipped IS NULL THEN res_event(event_type, r)
+    ELSE (left(res_event(event_type, r)::text, -1) || ', "policy_override" : '
+        || to_json(skipped)::text || '}')::json END;
+
+-- ---- conflicts with buffers ----
+
+-- The active reservations of room in the way of [start_s, end_s) with a buffer of gap_s
+-- seconds after it, except one id: those whose own buffered range meets the new one's (the exclusion
+-- constraint's test), as {start_time, end_time} by start (NULL when none).
+CREATE FUNCTION res_conflicts(room bigint, start_s bigint, end_s bigint, except_id bigint,
+    gap_s integer)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT json_agg(json_build_object(
+            'start_time', to_char(r.start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+            'end_time', to_char(r.end_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+        ORDER BY r.start_time)
+    FROM reservations r
+    WHERE r.room_id = room AND r.status IN ('confirmed', 'pending') AND r.id <> except_id
+    AND res_busy(r.start_time, r.end_time, r.buffer_s)
+        && res_busy(to_timestamp(start_s), to_timestamp(end_s), gap_s));
+END
+$$;
+
+-- Migration 004's res_conflicts, for a caller without a buffer (an older binary's).
+CREATE OR REPLACE FUNCTION res_conflicts(room bigint, start_s bigint, end_s bigint,
+    except_id bigint)
+RETURNS json LANGUAGE sql STABLE
+RETURN res_conflicts(room, start_s, end_s, except_id, 0);
+
+-- The buffer a booking of room m keeps after it (the room's buffer_minutes, in seconds).
+CREATE FUNCTION res_policy_buffer(m rooms) RETURNS integer LANGUAGE sql IMMUTABLE
+RETURN coalesce((m.policies->>'buffer_minutes')::int * 60, 0);
+
+-- Every reservation keeps the buffer of the room it is in when it is booked or moved (a
+-- snapshot: a later change of the room's rules leaves it): set here so that no writer (the
+-- series functions of 006-012, an operator's INSERT) can forget it.
+CREATE FUNCTION res_buffer_snapshot() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.room_id <> OLD.room_id OR NEW.start_time <> OLD.start_time
+        OR NEW.end_time <> OLD.end_time THEN
+        NEW.buffer_s := coalesce((SELECT res_policy_buffer(m) FROM rooms m
+            WHERE m.id = NEW.room_id), 0);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER reservations_buffer BEFORE INSERT OR UPDATE OF room_id, start_time, end_time
+    ON reservations FOR EACH ROW EXECUTE FUNCTION res_buffer_snapshot();
+
+-- The conflicts of a series' occurrences (migration 006), with buffers and pending bookings,
+-- as res_conflicts finds them for one booking (the buffer of room's current rules).
+CREATE OR REPLACE FUNCTION res_series_conflicts(room bigint, ls timestamp[], ss bigint[],
+    duration_s bigint, except_ids bigint[], OUT per_occurrence json, OUT slots json,
+    OUT hit int[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    buf integer := coalesce((SELECT res_policy_buffer(m) FROM rooms m WHERE m.id = room), 0);
+BEGIN
+    WITH hits AS MATERIALIZED (
+        SELECT u.i, u.l, u.s, r.id, r.start_time, r.end_time
+        FROM unnest(ls, ss) WITH ORDINALITY AS u (l, s, i)
+        JOIN reservations r ON r.room_id = room AND r.status IN ('confirmed', 'pending')
+        AND r.id <> ALL (except_ids)
+        AND res_busy(r.start_time, r.end_time, r.buffer_s)
+            && res_busy(to_timestamp(u.s), to_timestamp(u.s + duration_s), buf))
+    SELECT
+        (SELECT json_agg(json_build_object('occurrence_start', res_local_text(o.l),
+                'start_time', res_utc_text(o.s), 'end_time', res_utc_text(o.s + duration_s),
+                'conflicts', o.c) ORDER BY o.i)
+         FROM (SELECT h.i, h.l, h.s, json_agg(json_build_object(
+                    'start_time', res_utc_text(extract(epoch FROM h.start_time)::bigint),
+                    'end_time', res_utc_text(extract(epoch FROM h.end_time)::bigint))
+                ORDER BY h.start_time, h.id) AS c
+               FROM hits h GROUP BY h.i, h.l, h.s) o),
+        (SELECT json_agg(json_build_object(
+                'start_time', res_utc_text(extract(epoch FROM d.start_time)::bigint),
+                'end_time', res_utc_text(extract(epoch FROM d.end_time)::bigint))
+            ORDER BY d.start_time, d.id)
+         FROM (SELECT DISTINCT h.id, h.start_time, h.end_time FROM hits h) d),
+        ARRAY(SELECT DISTINCT h.i::int FROM hits h)
+    INTO per_occurrence, slots, hit;
+    IF cardinality(hit) = 0 THEN
+        hit := NULL;
+    END IF;
+END
+$$;
+
+-- ---- one booking ----
+
+-- What every single write checks once it holds the lock of room m (its row as locked) for
+-- [start_s, end_s) of user_id by a caller of role, except reservation except_id: the room can
+-- take bookings (room_unavailable), the attendees fit (capacity, when att is not NULL), the
+-- room's rules (policy: body = the first problem; with override they are skipped and named in
+-- skipped instead), the slot is free with its buffer (conflict: body = the spans); a change
+-- that keeps its slot (start_s NULL) only the first two.  outcome NULL: the write may go
+-- ahead.  A new check is one more step here, for both writers.
+CREATE FUNCTION res_slot_problem(m rooms, user_id bigint, role text, att text[],
+    start_s bigint, end_s bigint, now_s bigint, except_id bigint, override boolean,
+    OUT outcome text, OUT body text, OUT skipped text[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    problems json;
+BEGIN
+    IF m.id IS NULL OR NOT m.active OR m.deleted THEN
+        outcome := 'room_unavailable';
+        RETURN;
+    END IF;
+    IF att IS NOT NULL THEN
+        body := res_capacity_problem(att, m.capacity);
+        IF body IS NOT NULL THEN
+            outcome := 'capacity';
+            RETURN;
+        END IF;
+    END IF;
+    IF start_s IS NULL THEN
+        RETURN;
+    END IF;
+    problems := res_policy_problems(m, user_id, role, start_s, end_s, now_s, except_id);
+    IF problems IS NOT NULL AND override THEN
+        skipped := res_policy_names(problems);
+    ELSIF problems IS NOT NULL THEN
+        outcome := 'policy';
+        body := (problems->0)::text;
+        RETURN;
+    END IF;
+    body := res_conflicts(m.id, start_s, end_s, except_id, res_policy_buffer(m))::text;
+    IF body IS NOT NULL THEN
+        outcome := 'conflict';
+    END IF;
+END
+$$;
+
+DROP FUNCTION res_book_answer(bigint, bigint, text, bigint, timestamp, bigint, timestamp, bigint,
+    text, text, text, bigint, bigint, bigint, bigint, text[], text, text, text);
+DROP FUNCTION res_change_answer(bigint, bigint, boolean, bigint, text, bigint, timestamp, bigint,
+    timestamp, boolean, bigint, text, bigint, bigint, bigint, bigint, text[], boolean, text);
+DROP FUNCTION res_book(bigint, bigint, text, bigint, timestamp, bigint, timestamp, bigint, text,
+    text, text, bigint, bigint, bigint, bigint, text[], text, text, text);
+DROP FUNCTION res_change(bigint, bigint, boolean, bigint, text, bigint, timestamp, bigint,
+    timestamp, boolean, bigint, text, bigint, bigint, bigint, bigint, text[], boolean, text);
+
+-- res_book of migration 008 with the room's rules: role is the caller's ("admin" or
+-- "employee"), override an admin's ?override=true (the caller checked that it is an admin);
+-- skipped: the rules an override skipped (NULL: none).
+-- The checks under the room's lock are res_slot_problem's; one more outcome before conflict:
+--   policy      body = {policy, field, message}: the first rule of the room the booking breaks
+-- A room that requires approval books it as pending (res_policy_status); an override books it
+-- whatever the rules and its event names them (policy_override).  The pre-lock check of the
+-- times (rules) uses the room's own duration bounds instead of the service's where it has them.
+CREATE FUNCTION res_book(room bigint, user_id bigint, purpose text,
+    start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
+    issued_ms bigint, topic text, idem_key text, idem_hash text,
+    now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
+    attendees text[] DEFAULT '{}', organizer_email text DEFAULT NULL,
+    organizer_name text DEFAULT NULL, meeting_url text DEFAULT NULL,
+    role text DEFAULT 'employee', override boolean DEFAULT false,
+    OUT outcome text, OUT body text, OUT skipped text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    zone text;
+    m rooms;
+    b record;
+    att text[] := coalesce(res_attendees(attendees, organizer_email), '{}');
+    r reservations;
+BEGIN
+    SELECT * INTO outcome, zone FROM res_room_zone(room);
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
+    start_s := coalesce(start_s, extract(epoch FROM start_local AT TIME ZONE zone)::bigint);
+    end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE zone)::bigint);
+    SELECT * INTO b
+    FROM res_policy_bounds((SELECT x.policies FROM rooms x WHERE x.id = room), override, min_s,
+        max_s);
+    IF res_span_breaks_rules(start_s, end_s, now_s, b.lo, b.hi, horizon_s) THEN
+        outcome := 'rules';
+        body := json_build_array(start_s, end_s)::text;
+        RETURN;
+    END IF;
+    IF revoke_guard(res_book.user_id, issued_ms) THEN
+        outcome := 'revoked';
+        RETURN;
+    END IF;
+    SELECT * INTO outcome, body FROM res_claim_key(res_book.user_id, idem_key, idem_hash);
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
+    SELECT * INTO m FROM rooms x WHERE x.id = room FOR NO KEY UPDATE;
+    SELECT * INTO outcome, body, skipped
+    FROM res_slot_problem(m, res_book.user_id, role, att, start_s, end_s, now_s, 0, override);
+    IF outcome IS NOT NULL THEN
+        PERFORM res_release_key(res_book.user_id, idem_key);
+        RETURN;
+    END IF;
+    INSERT INTO reservations (room_id, user_id, purpose, start_time, end_time, status,
+        attendees, attendees_key, organizer_email, organizer_name, meeting_url)
+    VALUES (room, res_book.user_id, res_book.purpose, to_timestamp(start_s), to_timestamp(end_s),
+        res_policy_status(m, role, override), att, res_attendees_key(att),
+        res_book.organizer_email, res_book.organizer_name, res_book.meeting_url)
+    RETURNING * INTO r;
+    INSERT INTO outbox (topic, key, payload)
+    VALUES (res_book.topic, r.id::text, res_event_overridden('reservation_created', r, skipped));
+    outcome := 'done';
+    body := res_json(r)::text;
+    PERFORM res_keep_key(res_book.user_id, idem_key, body);
+END
+$$;
+
+-- res_change of migration 008 with the room's rules, checked (res_slot_problem) when the room
+-- or the times change, against the room the reservation ends in, for its owner (quotas) and the
+-- caller's role; the reservation itself does not count against a quota.  A pending reservation
+-- may change and stays pending; a confirmed one moved by an employee into a room that requires
+-- approval (or within it) becomes pending again, as a new booking there would be.
+CREATE FUNCTION res_change(id bigint, caller bigint, admin boolean, room bigint, purpose text,
+    start_s bigint, start_local timestamp, end_s bigint, end_local timestamp, moved boolean,
+    if_match bigint, topic text, now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
+    attendees text[] DEFAULT NULL, online_meeting boolean DEFAULT NULL,
+    meeting_url text DEFAULT NULL, role text DEFAULT NULL, override boolean DEFAULT false,
+    OUT outcome text, OUT body text, OUT skipped text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    cur reservations;
+    locked reservations;
+    zone text;
+    m rooms;
+    b record;
+    att text[];
+BEGIN
+    role := coalesce(role, CASE WHEN admin THEN 'admin' ELSE 'employee' END);
+    SELECT * INTO cur FROM reservations r WHERE r.id = res_change.id;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    ELSIF NOT admin AND cur.user_id <> caller THEN
+        outcome := 'forbidden';
+        RETURN;
+    END IF;
+    room := coalesce(room, cur.room_id);
+    IF moved THEN
+        SELECT * INTO outcome, zone FROM res_room_zone(room);
+        IF outcome IS NOT NULL THEN
+            RETURN;
+        END IF;
+    END IF;
+    start_s := coalesce(start_s, extract(epoch FROM start_local AT TIME ZONE zone)::bigint,
+        extract(epoch FROM cur.start_time)::bigint);
+    end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE zone)::bigint,
+        extract(epoch FROM cur.end_time)::bigint);
+    SELECT * INTO b
+    FROM res_policy_bounds((SELECT x.policies FROM rooms x WHERE x.id = room), override, min_s,
+        max_s);
+    IF moved AND res_span_breaks_rules(start_s, end_s, now_s, b.lo, b.hi, horizon_s) THEN
+        outcome := 'rules';
+        body := json_build_array(start_s, end_s)::text;
+        RETURN;
+    END IF;
+    PERFORM FROM rooms x WHERE x.id IN (room, cur.room_id) ORDER BY x.id FOR NO KEY UPDATE;
+    SELECT * INTO m FROM rooms x WHERE x.id = room;
+    SELECT * INTO locked FROM reservations r WHERE r.id = res_change.id FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    ELSIF locked.room_id <> cur.room_id THEN
+        RAISE EXCEPTION 'reservation % moved meanwhile', cur.id
+            USING ERRCODE = 'serialization_failure';
+    ELSIF locked.status NOT IN ('confirmed', 'pending') THEN
+        outcome := 'cancelled';
+        RETURN;
+    ELSIF locked.version <> coalesce(nullif(if_match, 0), cur.version) THEN
+        outcome := 'stale';
+        RETURN;
+    END IF;
+    att := coalesce(res_attendees(attendees, locked.organizer_email), locked.attendees);
+    IF moved THEN
+        SELECT * INTO outcome, body, skipped
+        FROM res_slot_problem(m, locked.user_id, role,
+            CASE WHEN attendees IS NOT NULL OR room <> locked.room_id THEN att END,
+            start_s, end_s, now_s, cur.id, override);
+    ELSE
+        -- Purpose, attendees or link only: the slot and the rules stay as they were booked.
+        SELECT * INTO outcome, body, skipped
+        FROM res_slot_problem(m, locked.user_id, role,
+            CASE WHEN attendees IS NOT NULL THEN att END, NULL, NULL, now_s, cur.id, false);
+    END IF;
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
+    UPDATE reservations r SET room_id = room, purpose = coalesce(res_change.purpose, r.purpose),
+        start_time = to_timestamp(start_s), end_time = to_timestamp(end_s),
+        status = CASE WHEN moved AND r.series_id IS NULL
+            AND res_policy_status(m, role, override) = 'pending' THEN 'pending' ELSE r.status END,
+        attendees = att, attendees_key = res_attendees_key(att),
+        meeting_url = CASE WHEN online_meeting IS NULL THEN r.meeting_url
+            WHEN online_meeting THEN coalesce(r.meeting_url, res_change.meeting_url) END,
+        updated_at = now(), version = r.version + 1
+    WHERE r.id = cur.id RETURNING * INTO locked;
+    INSERT INTO outbox (topic, key, payload)
+    VALUES (res_change.topic, locked.id::text,
+        res_event_overridden('reservation_updated', locked, skipped));
+    outcome := 'done';
+    body := res_json(locked)::text;
+END
+$$;
+
+-- The alternatives of a 409 (migration 005), without those that the buffers or the times
+-- rules (res_policy_slot) of the room, or of the rooms offered, would refuse:
+-- res_nearest_windows and res_rooms_ranked look at the booked spans alone, so each window is
+-- checked again here.  The caller's own rules (access, quotas) are not: the booking answers
+-- them.
+CREATE FUNCTION res_buffered_alternatives(alt json, res bigint, room bigint, start_s bigint,
+    start_local timestamp, end_s bigint, end_local timestamp, now_s bigint)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    m rooms;
+    cur reservations;
+BEGIN
+    SELECT * INTO cur FROM reservations r WHERE r.id = res;
+    SELECT * INTO m FROM rooms x WHERE x.id = coalesce(room, cur.room_id);
+    start_s := coalesce(start_s, extract(epoch FROM start_local AT TIME ZONE m.time_zone)::bigint,
+        extract(epoch FROM cur.start_time)::bigint);
+    end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE m.time_zone)::bigint,
+        extract(epoch FROM cur.end_time)::bigint);
+    RETURN json_build_object(
+        'times', (SELECT coalesce(json_agg(t ORDER BY i), '[]'::json)
+            FROM json_array_elements(alt->'times') WITH ORDINALITY AS x (t, i)
+            WHERE res_conflicts(m.id,
+                extract(epoch FROM (t->>'start_time')::timestamptz)::bigint,
+                extract(epoch FROM (t->>'end_time')::timestamptz)::bigint,
+                coalesce(res, 0), res_policy_buffer(m)) IS NULL
+            AND res_policy_slot(m, extract(epoch FROM (t->>'start_time')::timestamptz)::bigint,
+                extract(epoch FROM (t->>'end_time')::timestamptz)::bigint, now_s) IS NULL),
+        'rooms', (SELECT coalesce(json_agg(o ORDER BY i), '[]'::json)
+            FROM json_array_elements(alt->'rooms') WITH ORDINALITY AS x (o, i)
+            JOIN rooms y ON y.id = (o->'room'->>'id')::bigint
+            WHERE res_conflicts(y.id, start_s, end_s, coalesce(res, 0), res_policy_buffer(y))
+                IS NULL AND res_policy_slot(y, start_s, end_s, now_s) IS NULL));
+END
+$$;
+
+-- res_book_answer of migration 008 with res_book's new parameters and buffered alternatives.
+CREATE FUNCTION res_book_answer(room bigint, user_id bigint, purpose text,
+    start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
+    issued_ms bigint, topic text, idem_key text, idem_hash text,
+    now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
+    attendees text[] DEFAULT '{}', organizer_email text DEFAULT NULL,
+    organizer_name text DEFAULT NULL, meeting_url text DEFAULT NULL,
+    role text DEFAULT 'employee', override boolean DEFAULT false,
+    OUT outcome text, OUT body text, OUT alternatives text, OUT skipped text[])
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    BEGIN
+        SELECT * INTO outcome, body, skipped FROM res_book(room, user_id, purpose, start_s,
+            start_local,
+            end_s, end_local, issued_ms, topic, idem_key, idem_hash, now_s, min_s, max_s,
+            horizon_s, attendees, organizer_email, organizer_name, meeting_url, role, override);
+        IF outcome = 'conflict' THEN
+            RAISE SQLSTATE 'RS409';
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'RS409' THEN
+        alternatives := res_buffered_alternatives(res_conflict_alternatives(0, room, start_s,
+            start_local, end_s, end_local, now_s, horizon_s), 0, room, start_s, start_local,
+            end_s, end_local, now_s)::text;
+    END;
+END
+$$;
+
+-- res_change_answer of migration 008 with res_change's new parameters and buffered
+-- alternatives.
+CREATE FUNCTION res_change_answer(id bigint, caller bigint, admin boolean, room bigint,
+    purpose text, start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
+    moved boolean, if_match bigint, topic text, now_s bigint, min_s bigint, max_s bigint,
+    horizon_s bigint, attendees text[] DEFAULT NULL, online_meeting boolean DEFAULT NULL,
+    meeting_url text DEFAULT NULL, role text DEFAULT NULL, override boolean DEFAULT false,
+    OUT outcome text, OUT body text, OUT alternatives text, OUT skipped text[])
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    BEGIN
+        SELECT * INTO outcome, body, skipped FROM res_change(id, caller, admin, room, purpose,
+            start_s, start_local, end_s, end_local, moved, if_match, topic, now_s, min_s, max_s,
+            horizon_s, attendees, online_meeting, meeting_url, role, override);
+        IF outcome = 'conflict' THEN
+            RAISE SQLSTATE 'RS409';
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'RS409' THEN
+        alternatives := res_buffered_alternatives(res_conflict_alternatives(id, room, start_s,
+            start_local, end_s, end_local, now_s, horizon_s), id, room, start_s, start_local,
+            end_s, end_local, now_s)::text;
+    END;
+    IF outcome = 'done' THEN
+        UPDATE reservations r SET exception = true
+        WHERE r.id = res_change_answer.id AND r.series_id IS NOT NULL AND NOT r.exception;
+    END IF;
+END
+$$;
+
+-- ---- series ----
+
+-- A reservation and its slot, "id:room:start:end" (Unix seconds).
+CREATE FUNCTION res_slot_key(r reservations) RETURNS text LANGUAGE sql STABLE
+RETURN r.id || ':' || r.room_id || ':' || extract(epoch FROM r.start_time)::bigint || ':'
+    || extract(epoch FROM r.end_time)::bigint;
+
+-- The occurrences of series sid that a series write just placed (not among before, the
+-- "id:room:start:end" of the series' active occurrences as they were; NULL: all count as
+-- placed), active and after now_s, checked against their room's rules for the series' owner
+-- as single bookings (each counting the others against a quota).  A room that requires
+-- approval takes no series but an admin's (its occurrences would wait one by one).  NULL, or
+-- the problem of the first occurrence that breaks a rule: res_policy_json's object with
+-- occurrence_start, start_time and end_time; with override the names of every rule skipped
+-- (skipped) instead.
+CREATE FUNCTION res_series_policy(sid bigint, before text[], role text, now_s bigint,
+    override boolean, OUT problem json, OUT skipped text[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o record;
+    problems json;
+BEGIN
+    FOR o IN SELECT r.*, m AS room_row FROM reservations r JOIN rooms m ON m.id = r.room_id
+        WHERE r.series_id = sid AND r.status IN ('confirmed', 'pending')
+        AND r.start_time > to_timestamp(now_s)
+        AND (before IS NULL OR res_slot_key(r) <> ALL (before))
+        ORDER BY r.occurrence_start, r.id
+    LOOP
+        problems := res_policy_problems(o.room_row, o.user_id, role,
+            extract(epoch FROM o.start_time)::bigint, extract(epoch FROM o.end_time)::bigint,
+            now_s, o.id);
+        IF res_policy_status(o.room_row, role, false) = 'pending' THEN
+            problems := coalesce(problems::jsonb, '[]'::jsonb)
+                || jsonb_build_array(res_policy_json('requires_approval', 'recurrence',
+                    'names a room that requires approval: book the dates one by one'));
+        END IF;
+        IF problems IS NULL OR json_array_length(problems) = 0 THEN
+            CONTINUE;
+        ELSIF override THEN
+            skipped := ARRAY(SELECT DISTINCT x FROM unnest(skipped || res_policy_names(problems)) x
+                ORDER BY x);
+        ELSE
+            problem := ((problems->0)::jsonb || jsonb_build_object(
+                'occurrence_start', res_local_text(o.occurrence_start),
+                'start_time', res_utc_text(extract(epoch FROM o.start_time)::bigint),
+                'end_time', res_utc_text(extract(epoch FROM o.end_time)::bigint)))::json;
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The active occurrences of series sid as res_slot_key gives them (res_series_policy's before).
+CREATE FUNCTION res_series_slots(sid bigint) RETURNS text[] LANGUAGE sql STABLE
+RETURN ARRAY(SELECT res_slot_key(r) FROM reservations r
+    WHERE r.series_id = sid AND r.status IN ('confirmed', 'pending'));
+
+-- res_book_series (migration 008) with the rooms' rules: the occurrences it booked are checked
+-- by res_series_policy under the room's lock it took; a problem rolls the whole call back
+-- (nothing is left, the key released) and answers outcome policy with body the problem.
+CREATE FUNCTION res_book_series_checked(room bigint, user_id bigint, purpose text,
+    recurrence json, rrule text, exdates date[], zone text, first_start timestamp,
+    starts timestamp[], duration_s bigint, until_s bigint, on_conflict text,
+    issued_ms bigint, topic text, idem_key text, idem_hash text,
+    now_s bigint, min_s bigint, max_s bigint, horizon_s bigint, max_occurrences int,
+    attendees text[], organizer_email text, organizer_name text, meeting_urls text[],
+    role text, override boolean, OUT outcome text, OUT body text, OUT skipped text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    problem json;
+BEGIN
+    BEGIN
+        SELECT * INTO outcome, body FROM res_book_series(room, user_id, purpose, recurrence,
+            rrule, exdates, zone, first_start, starts, duration_s, until_s, on_conflict,
+            issued_ms, topic, idem_key, idem_hash, now_s, min_s, max_s, horizon_s,
+            max_occurrences, attendees, organizer_email, organizer_name, meeting_urls);
+        IF outcome = 'done' THEN
+            SELECT * INTO problem, skipped
+            FROM res_series_policy((body::json->>'id')::bigint, NULL, role, now_s, override);
+            IF problem IS NOT NULL THEN
+                RAISE SQLSTATE 'RS422';
+            END IF;
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'RS422' THEN
+        outcome := 'policy';
+        body := problem::text;
+    END;
+END
+$$;
+
+-- res_change_series (migration 012) with the rooms' rules, as res_book_series_checked: the
+-- occurrences the change placed (moved, or added) are checked, those that keep their slot are
+-- not (existing bookings stay).
+CREATE FUNCTION res_change_series_checked(id bigint, split_at bigint, caller bigint,
+    admin boolean, if_match bigint, seen_version bigint, seen_series bigint, room bigint,
+    purpose text, regenerate boolean, reset boolean, recurrence json, rrule text,
+    exdates date[], zone text, first_start timestamp, duration_s bigint, starts timestamp[],
+    until_s bigint, start_s bigint, on_conflict text, topic text, now_s bigint, min_s bigint,
+    max_s bigint, horizon_s bigint, max_occurrences int, attendees text[],
+    online_meeting boolean, meeting_urls text[], role text, override boolean,
+    OUT outcome text, OUT body text, OUT skipped text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    before text[] := res_series_slots(coalesce(id,
+        (SELECT r.series_id FROM reservations r WHERE r.id = split_at)));
+    problem json;
+BEGIN
+    BEGIN
+        SELECT * INTO outcome, body FROM res_change_series(id, split_at, caller, admin,
+            if_match, seen_version, seen_series, room, purpose, regenerate, reset, recurrence,
+            rrule, exdates, zone, first_start, duration_s, starts, until_s, start_s,
+            on_conflict, topic, now_s, min_s, max_s, horizon_s, max_occurrences, attendees,
+            online_meeting, meeting_urls);
+        IF outcome = 'done' THEN
+            SELECT * INTO problem, skipped
+            FROM res_series_policy((body::json->>'id')::bigint, before, role, now_s, override);
+            IF problem IS NOT NULL THEN
+                RAISE SQLSTATE 'RS422';
+            END IF;
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'RS422' THEN
+        outcome := 'policy';
+        body := problem::text;
+    END;
+END
+$$;
+
+-- ---- approval ----
+
+-- POST /reservations/{id}/approve (approve) or /reject by an admin: a pending reservation
+-- becomes confirmed, or cancelled with cancel_reason rejected (note: the admin's reason, carried
+-- by the event only), with its event reservation_approved / reservation_rejected.  outcome:
+-- not_found, not_pending (body: its status), done (body: the reservation).  The slot was held
+-- while pending, so neither needs the room's lock.
+CREATE FUNCTION res_decide(id bigint, approve boolean, note text, topic text,
+    OUT outcome text, OUT body text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    r reservations;
+BEGIN
+    SELECT * INTO r FROM reservations x WHERE x.id = res_decide.id FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    ELSIF r.status <> 'pending' THEN
+        outcome := 'not_pending';
+        body := r.status;
+        RETURN;
+    END IF;
+    UPDATE reservations x SET status = CASE WHEN approve THEN 'confirmed' ELSE 'cancelled' END,
+        cancel_reason = CASE WHEN approve THEN NULL ELSE 'rejected' END,
+        updated_at = now(), version = x.version + 1
+    WHERE x.id = r.id RETURNING * INTO r;
+    INSERT INTO outbox (topic, key, payload)
+    VALUES (res_decide.topic, r.id::text, CASE WHEN approve
+        THEN res_event('reservation_approved', r)
+        ELSE (left(res_event('reservation_rejected', r)::text, -1) || ', "reason" : '
+            || to_json(note)::text || '}')::json END);
+    outcome := 'done';
+    body := res_json(r)::text;
+END
+$$;
+
+-- ---- deletions ----
+
+DROP FUNCTION res_cancel_future(boolean, bigint, text, text);
+
+-- res_cancel_future of migration 006, with pending reservations among those cancelled and
+-- "future" read at the caller's clock at (the service's: TEST_CLOCK moves it) instead of the
+-- database's.
+CREATE FUNCTION res_cancel_future(by_room boolean, owner_id bigint, reason text, topic text,
+    at timestamptz DEFAULT now())
+RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    ending bigint[];
+    n bigint;
+BEGIN
+    ending := ARRAY(SELECT x.id FROM reservation_series x
+        WHERE x.status = 'active'
+        AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END);
+    PERFORM 1 FROM reservation_series x
+    WHERE x.id = ANY (ending) OR x.id IN (SELECT r.series_id FROM reservations r
+        WHERE r.status IN ('confirmed', 'pending') AND r.start_time > at
+        AND CASE WHEN by_room THEN r.room_id = owner_id ELSE r.user_id = owner_id END)
+    ORDER BY x.id FOR UPDATE;
+    ending := ARRAY(SELECT x.id FROM reservation_series x
+        WHERE x.status = 'active'
+        AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END);
+    PERFORM set_config('res.series_op', ',' || array_to_string(ending, ',') || ',', true);
+    WITH r AS (
+        UPDATE reservations r SET status = 'cancelled', cancel_reason = reason,
+            updated_at = now(), version = r.version + 1
+        WHERE r.status IN ('confirmed', 'pending') AND r.start_time > at
+        AND (CASE WHEN by_room THEN r.room_id = owner_id ELSE r.user_id = owner_id END
+             OR r.series_id = ANY (ending))
+        RETURNING *),
+    e AS (
+        INSERT INTO outbox (topic, key, payload)
+        SELECT res_cancel_future.topic, r.id::text, res_event('reservation_cancelled', r)
+        FROM r ORDER BY r.series_id, r.occurrence_start, r.id)
+    SELECT count(*) INTO n FROM r;
+    WITH x AS (
+        UPDATE reservation_series x SET status = 'cancelled', cancel_reason = reason,
+            updated_at = now(), version = x.version + 1
+        WHERE x.id = ANY (ending)
+        RETURNING *)
+    INSERT INTO outbox (topic, key, payload)
+    SELECT res_cancel_future.topic, 'series-' || x.id,
+        res_series_event('reservation_series_cancelled', x, at)
+    FROM x ORDER BY x.id;
+    RETURN n;
+END
+$$;
