@@ -499,17 +499,21 @@ BEGIN
 END
 $$;
 
--- The alternatives of a 409 (migration 005), without those that the buffers or the times
--- rules (res_policy_slot) of the room, or of the rooms offered, would refuse:
--- res_nearest_windows and res_rooms_ranked look at the booked spans alone, so each window is
--- checked again here.  The caller's own rules (access, quotas) are not: the booking answers
--- them.
-CREATE FUNCTION res_buffered_alternatives(alt json, res bigint, room bigint, start_s bigint,
-    start_local timestamp, end_s bigint, end_local timestamp, now_s bigint)
-RETURNS json LANGUAGE plpgsql STABLE AS $$
+-- details.alternatives of a 409 (res_conflict_alternatives of migration 005) with the rooms'
+-- buffers and time rules: the times are windows of the same length in the room's local day
+-- with room for the room's buffer after them (res_nearest_windows asked for that much), each
+-- checked again against the buffers of its neighbours (res_conflicts) and the room's time rules
+-- (res_policy_slot); the rooms are those res_rooms_ranked offers that their own buffers and time
+-- rules admit.  Up to 3 of each, out of 12 candidates.  The caller's own rules (access,
+-- quotas) are not looked at: the booking answers them.
+CREATE FUNCTION res_policy_alternatives(res bigint, room bigint, start_s bigint,
+    start_local timestamp, end_s bigint, end_local timestamp, now_s bigint, horizon_s bigint)
+RETURNS json LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    m rooms;
     cur reservations;
+    m rooms;
+    day record;
+    len bigint;
 BEGIN
     SELECT * INTO cur FROM reservations r WHERE r.id = res;
     SELECT * INTO m FROM rooms x WHERE x.id = coalesce(room, cur.room_id);
@@ -517,24 +521,33 @@ BEGIN
         extract(epoch FROM cur.start_time)::bigint);
     end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE m.time_zone)::bigint,
         extract(epoch FROM cur.end_time)::bigint);
+    len := end_s - start_s;
+    SELECT * INTO day FROM res_local_day(start_s, m.time_zone);
     RETURN json_build_object(
-        'times', (SELECT coalesce(json_agg(t ORDER BY i), '[]'::json)
-            FROM json_array_elements(alt->'times') WITH ORDINALITY AS x (t, i)
-            WHERE res_conflicts(m.id,
-                extract(epoch FROM (t->>'start_time')::timestamptz)::bigint,
-                extract(epoch FROM (t->>'end_time')::timestamptz)::bigint,
-                coalesce(res, 0), res_policy_buffer(m)) IS NULL
-            AND res_policy_slot(m, extract(epoch FROM (t->>'start_time')::timestamptz)::bigint,
-                extract(epoch FROM (t->>'end_time')::timestamptz)::bigint, now_s) IS NULL),
-        'rooms', (SELECT coalesce(json_agg(o ORDER BY i), '[]'::json)
-            FROM json_array_elements(alt->'rooms') WITH ORDINALITY AS x (o, i)
-            JOIN rooms y ON y.id = (o->'room'->>'id')::bigint
-            WHERE res_conflicts(y.id, start_s, end_s, coalesce(res, 0), res_policy_buffer(y))
-                IS NULL AND res_policy_slot(y, start_s, end_s, now_s) IS NULL));
+        'times', (SELECT coalesce(json_agg(json_build_object('start_time', res_utc_text(w.s),
+                'end_time', res_utc_text(w.s + len)) ORDER BY w.k), '[]'::json)
+            FROM (SELECT w.s, w.k
+                  FROM res_nearest_windows(ARRAY[m.id], start_s, len + res_policy_buffer(m),
+                      day.day_s, day.day_e, now_s, now_s + horizon_s, coalesce(res, 0), 12)
+                      WITH ORDINALITY AS w (s, e, free, k)
+                  WHERE res_conflicts(m.id, w.s, w.s + len, coalesce(res, 0),
+                      res_policy_buffer(m)) IS NULL
+                  AND res_policy_slot(m, w.s, w.s + len, now_s) IS NULL
+                  ORDER BY w.k LIMIT 3) w),
+        'rooms', (SELECT coalesce(json_agg(o.o ORDER BY o.i), '[]'::json)
+            FROM (SELECT x.o, x.i
+                  FROM json_array_elements(res_rooms_ranked(m.capacity, m.equipment_key, NULL,
+                      NULL, NULL, start_s, end_s, coalesce(res, 0), m.id, true, 12, NULL))
+                      WITH ORDINALITY AS x (o, i)
+                  JOIN rooms y ON y.id = (x.o->'room'->>'id')::bigint
+                  WHERE res_conflicts(y.id, start_s, end_s, coalesce(res, 0),
+                      res_policy_buffer(y)) IS NULL
+                  AND res_policy_slot(y, start_s, end_s, now_s) IS NULL
+                  ORDER BY x.i LIMIT 3) o));
 END
 $$;
 
--- res_book_answer of migration 008 with res_book's new parameters and buffered alternatives.
+-- res_book_answer of migration 008 with res_book's new parameters and res_policy_alternatives.
 CREATE FUNCTION res_book_answer(room bigint, user_id bigint, purpose text,
     start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
     issued_ms bigint, topic text, idem_key text, idem_hash text,
@@ -554,15 +567,14 @@ BEGIN
             RAISE SQLSTATE 'RS409';
         END IF;
     EXCEPTION WHEN SQLSTATE 'RS409' THEN
-        alternatives := res_buffered_alternatives(res_conflict_alternatives(0, room, start_s,
-            start_local, end_s, end_local, now_s, horizon_s), 0, room, start_s, start_local,
-            end_s, end_local, now_s)::text;
+        alternatives := res_policy_alternatives(0, room, start_s, start_local, end_s,
+            end_local, now_s, horizon_s)::text;
     END;
 END
 $$;
 
--- res_change_answer of migration 008 with res_change's new parameters and buffered
--- alternatives.
+-- res_change_answer of migration 008 with res_change's new parameters and
+-- res_policy_alternatives.
 CREATE FUNCTION res_change_answer(id bigint, caller bigint, admin boolean, room bigint,
     purpose text, start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
     moved boolean, if_match bigint, topic text, now_s bigint, min_s bigint, max_s bigint,
@@ -579,9 +591,8 @@ BEGIN
             RAISE SQLSTATE 'RS409';
         END IF;
     EXCEPTION WHEN SQLSTATE 'RS409' THEN
-        alternatives := res_buffered_alternatives(res_conflict_alternatives(id, room, start_s,
-            start_local, end_s, end_local, now_s, horizon_s), id, room, start_s, start_local,
-            end_s, end_local, now_s)::text;
+        alternatives := res_policy_alternatives(id, room, start_s, start_local, end_s,
+            end_local, now_s, horizon_s)::text;
     END;
     IF outcome = 'done' THEN
         UPDATE reservations r SET exception = true

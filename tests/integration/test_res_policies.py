@@ -15,12 +15,12 @@ import requests
 
 from harness import (
     assert_error,
+    bearer,
     book,
     booked,
     create_room,
     next_dst_days,
     operator_token,
-    bearer,
     res_db_query,
     shift,
     utc_text,
@@ -206,7 +206,7 @@ def test_quota_of_one_under_concurrency(stack, policy_room, res_url):
         d = next_weekday(k % 7, days_ahead=14 + 7 * (k // 7))
         barrier = threading.Barrier(2)
 
-        def go(hhmm):
+        def go(hhmm, d=d, barrier=barrier):
             barrier.wait()
             h = int(hhmm[:2])
             return book(res_url, who, rid, local(d, hhmm), local(d, f"{h + 1:02d}:00"))
@@ -271,7 +271,7 @@ def test_buffer_under_a_200_way_race(stack, policy_room, res_url):
                         "WHERE room_id = %s AND status IN ('confirmed', 'pending') "
                         "ORDER BY start_time", rid)
     assert len(rows) == codes.count(201)
-    for (_, e1), (s2, _) in zip(rows, rows[1:]):
+    for (_, e1), (s2, _) in zip(rows, rows[1:], strict=False):
         assert s2 - e1 >= datetime.timedelta(minutes=10), (e1, s2)
 
 
@@ -349,7 +349,8 @@ def test_approval_flow(stack, policy_room, res_url, users):
     assert_error(r, 422, "validation_failed")
     assert "reason" in r.json()["details"]
     # The events.
-    types = [(e["event_type"], e["reservation"]["status"]) for e in outbox_events(stack, other["id"])]
+    types = [(e["event_type"], e["reservation"]["status"])
+             for e in outbox_events(stack, other["id"])]
     assert types == [("reservation_created", "pending"), ("reservation_rejected", "cancelled")]
     assert outbox_events(stack, other["id"])[1]["reason"] == "the room is needed for an audit"
     types = [e["event_type"] for e in outbox_events(stack, pending["id"])]
