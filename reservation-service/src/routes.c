@@ -35,7 +35,7 @@ const struct http_route res_routes[] = {
 	{{"POST", "/calendars/me/token"}, res_handle_feed_token_create, HTTP_BEARER},
 	{{"DELETE", "/calendars/me/token"}, res_handle_feed_token_delete, HTTP_BEARER},
 	/* Only with TEST_CLOCK=true (404 otherwise); the gateway routes no /internal path. */
-	{{"PUT", "/internal/test-clock"}, res_handle_test_clock, HTTP_PUBLIC},
+	{{"PUT", "/internal/test-clock"}, res_handle_test_clock, HTTP_ADMIN},
 };
 
 const size_t res_routes_count = countof(res_routes);

@@ -474,37 +474,46 @@ def test_rules_removed_apply_at_once(room_url, policy_room, res_url, admin_heade
 # ---- the business clock ----
 
 @pytest.fixture(scope="module")
-def clocked(stack):
+def clocked(stack, root):
     """A second reservation-service on the same database with TEST_CLOCK=true."""
     svc = stack.reservation_service(tag="reservation-test-clock", TEST_CLOCK="true")
     svc.start()
     try:
         yield svc
     finally:
-        requests.put(f"{svc.url}/internal/test-clock", json={"offset_s": 0}, timeout=10)
+        requests.put(f"{svc.url}/internal/test-clock", json={"offset_s": 0}, headers=root,
+                     timeout=10)
         svc.stop()
 
 
-def test_test_clock_endpoint_only_when_enabled(stack, res_url, gateway_url, clocked):
+def test_test_clock_endpoint_only_when_enabled(stack, res_url, gateway_url, clocked, root,
+                                               alice):
     assert_error(requests.put(f"{res_url}/internal/test-clock", json={"offset_s": 60},
-                              timeout=10), 404, "not_found")
+                              headers=root, timeout=10), 404, "not_found")
     # The gateway routes no /internal path, whatever the service behind it allows.
-    r = requests.put(f"{gateway_url}/internal/test-clock", json={"offset_s": 60}, timeout=10)
+    r = requests.put(f"{gateway_url}/internal/test-clock", json={"offset_s": 60}, headers=root,
+                     timeout=10)
     assert r.status_code == 404
     assert "TEST_CLOCK is on" in clocked.log_text()
+    # Admins only, even with the switch on.
+    assert_error(requests.put(f"{clocked.url}/internal/test-clock", json={"offset_s": 60},
+                              headers=alice, timeout=10), 403, "forbidden")
+    assert_error(requests.put(f"{clocked.url}/internal/test-clock", json={"offset_s": 60},
+                              timeout=10), 401, "unauthorized")
     r = requests.put(f"{clocked.url}/internal/test-clock", json={"offset_s": 315360001},
-                     timeout=10)
+                     headers=root, timeout=10)
     assert_error(r, 422, "validation_failed")
 
 
-def test_moving_the_clock_moves_the_rules(policy_room, clocked, alice):
+def test_moving_the_clock_moves_the_rules(policy_room, clocked, alice, root):
     rid = policy_room({"max_advance_days": 1})
     now = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
     start = now + datetime.timedelta(days=2)
     span = (utc_text(start), utc_text(start + datetime.timedelta(hours=1)))
     url = clocked.url
     refused(book(url, alice, rid, *span), "max_advance_days", "start_time")
-    r = requests.put(f"{url}/internal/test-clock", json={"offset_s": 86400 + 3600}, timeout=10)
+    r = requests.put(f"{url}/internal/test-clock", json={"offset_s": 86400 + 3600},
+                     headers=root, timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["offset_s"] == 86400 + 3600
     booked(url, alice, rid, *span)
@@ -513,5 +522,7 @@ def test_moving_the_clock_moves_the_rules(policy_room, clocked, alice):
     r = book(url, alice, rid, utc_text(soon), utc_text(soon + datetime.timedelta(hours=1)))
     assert_error(r, 422, "validation_failed")
     assert "start_time" in r.json()["details"]
-    requests.put(f"{url}/internal/test-clock", json={"offset_s": 0}, timeout=10)
+    r = requests.put(f"{url}/internal/test-clock", json={"offset_s": 0}, headers=root,
+                     timeout=10)
+    assert r.status_code == 200, r.text
     booked(url, alice, rid, utc_text(soon), utc_text(soon + datetime.timedelta(hours=1)))
