@@ -499,13 +499,49 @@ BEGIN
 END
 $$;
 
+-- The starts of windows of len seconds in room m's local day [day_s, day_e) after now_s (and
+-- within horizon_s of it), nearest to start_s first (the earlier on a tie), at most n, that
+-- the room's buffers and time rules admit: the candidates are res_nearest_windows' (the day's
+-- bounds, the next whole minute, the edges of the active reservations, here with their
+-- buffers; res: one left out, a change's own) and the opening intervals' bounds, each then
+-- checked as a booking is (res_conflicts, res_policy_slot).
+-- For one room, with a few reservations a day: a probe of the constraint's index per candidate.
+CREATE FUNCTION res_policy_windows(m rooms, res bigint, start_s bigint, len bigint,
+    day_s bigint, day_e bigint, now_s bigint, horizon_s bigint, n int)
+RETURNS TABLE (s bigint) LANGUAGE sql STABLE AS $$
+WITH busy AS (
+    SELECT extract(epoch FROM r.start_time)::bigint AS bs,
+        extract(epoch FROM r.end_time)::bigint + r.buffer_s AS be
+    FROM reservations r
+    WHERE r.room_id = m.id AND r.status IN ('confirmed', 'pending') AND r.id <> res
+    AND res_busy(r.start_time, r.end_time, r.buffer_s)
+        && tstzrange(to_timestamp(day_s), to_timestamp(day_e), '[)')),
+hours AS (
+    SELECT extract(epoch FROM (d.d + (i->>0)::interval) AT TIME ZONE m.time_zone)::bigint AS hs,
+        extract(epoch FROM (d.d + (i->>1)::interval) AT TIME ZONE m.time_zone)::bigint AS he
+    FROM (SELECT date_trunc('day', to_timestamp(day_s) AT TIME ZONE m.time_zone) AS d) d
+    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(m.policies->'opening_hours'
+        ->(ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])[extract(isodow FROM d.d)::int])
+        = 'array' THEN m.policies->'opening_hours'->(ARRAY['mon', 'tue', 'wed', 'thu', 'fri',
+        'sat', 'sun'])[extract(isodow FROM d.d)::int] ELSE '[]' END) i),
+cand AS (
+    SELECT DISTINCT c FROM (
+        SELECT day_s UNION ALL SELECT day_e - len UNION ALL SELECT (now_s / 60 + 1) * 60
+        UNION ALL SELECT be FROM busy UNION ALL SELECT bs - len - res_policy_buffer(m) FROM busy
+        UNION ALL SELECT hs FROM hours UNION ALL SELECT he - len FROM hours) x (c)
+    WHERE c >= day_s AND c + len <= day_e AND c > now_s AND c <= now_s + horizon_s
+    AND c <> start_s)
+SELECT c FROM cand
+WHERE res_conflicts(m.id, c, c + len, res, res_policy_buffer(m)) IS NULL
+AND res_policy_slot(m, c, c + len, now_s) IS NULL
+ORDER BY abs(c - start_s), c LIMIT n
+$$;
+
 -- details.alternatives of a 409 (res_conflict_alternatives of migration 005) with the rooms'
--- buffers and time rules: the times are windows of the same length in the room's local day
--- with room for the room's buffer after them (res_nearest_windows asked for that much), each
--- checked again against the buffers of its neighbours (res_conflicts) and the room's time rules
--- (res_policy_slot); the rooms are those res_rooms_ranked offers that their own buffers and time
--- rules admit.  Up to 3 of each, out of 12 candidates.  The caller's own rules (access,
--- quotas) are not looked at: the booking answers them.
+-- buffers and time rules: up to 3 times in the room's local day (res_policy_windows) and up to
+-- 3 other rooms, those of the 12 that res_rooms_ranked offers which their own buffers and time
+-- rules admit.  The caller's own rules (access, quotas) are not looked at: the booking answers
+-- them.  VOLATILE, after the booking function, as res_conflict_alternatives.
 CREATE FUNCTION res_policy_alternatives(res bigint, room bigint, start_s bigint,
     start_local timestamp, end_s bigint, end_local timestamp, now_s bigint, horizon_s bigint)
 RETURNS json LANGUAGE plpgsql VOLATILE AS $$
@@ -513,7 +549,6 @@ DECLARE
     cur reservations;
     m rooms;
     day record;
-    len bigint;
 BEGIN
     SELECT * INTO cur FROM reservations r WHERE r.id = res;
     SELECT * INTO m FROM rooms x WHERE x.id = coalesce(room, cur.room_id);
@@ -521,19 +556,13 @@ BEGIN
         extract(epoch FROM cur.start_time)::bigint);
     end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE m.time_zone)::bigint,
         extract(epoch FROM cur.end_time)::bigint);
-    len := end_s - start_s;
     SELECT * INTO day FROM res_local_day(start_s, m.time_zone);
     RETURN json_build_object(
         'times', (SELECT coalesce(json_agg(json_build_object('start_time', res_utc_text(w.s),
-                'end_time', res_utc_text(w.s + len)) ORDER BY w.k), '[]'::json)
-            FROM (SELECT w.s, w.k
-                  FROM res_nearest_windows(ARRAY[m.id], start_s, len + res_policy_buffer(m),
-                      day.day_s, day.day_e, now_s, now_s + horizon_s, coalesce(res, 0), 12)
-                      WITH ORDINALITY AS w (s, e, free, k)
-                  WHERE res_conflicts(m.id, w.s, w.s + len, coalesce(res, 0),
-                      res_policy_buffer(m)) IS NULL
-                  AND res_policy_slot(m, w.s, w.s + len, now_s) IS NULL
-                  ORDER BY w.k LIMIT 3) w),
+                'end_time', res_utc_text(w.s + end_s - start_s))
+                ORDER BY abs(w.s - start_s), w.s), '[]'::json)
+            FROM res_policy_windows(m, coalesce(res, 0), start_s, end_s - start_s, day.day_s,
+                day.day_e, now_s, horizon_s, 3) w),
         'rooms', (SELECT coalesce(json_agg(o.o ORDER BY o.i), '[]'::json)
             FROM (SELECT x.o, x.i
                   FROM json_array_elements(res_rooms_ranked(m.capacity, m.equipment_key, NULL,

@@ -97,6 +97,12 @@ def test_opening_hours_at_their_bounds(policy_room, res_url, alice):
     d = refused(book(res_url, alice, rid, local(sat, "10:00"), local(sat, "11:00")),
                 "opening_hours", "start_time")
     assert "sat: closed" in d["start_time"]
+    # A 409's alternatives lie within the hours: 08:00-09:00 is taken, 09:00-10:00 is next.
+    r = book(res_url, alice, rid, local(mon, "08:00"), local(mon, "09:00"))
+    assert_error(r, 409, "conflict")
+    assert r.json()["details"]["alternatives"]["times"] == [
+        {"start_time": instant(mon, "09:00"), "end_time": instant(mon, "10:00")},
+        {"start_time": instant(mon, "16:00"), "end_time": instant(mon, "17:00")}]
 
 
 def test_opening_hours_across_midnight(policy_room, res_url, alice):
@@ -228,9 +234,12 @@ def test_buffer_at_its_bound(stack, policy_room, res_url, alice, bob):
     assert_error(r, 409, "conflict")
     assert r.json()["details"]["conflicts"] == [
         {"start_time": instant(d, "10:00"), "end_time": instant(d, "11:00")}]
-    # The alternatives offered keep the buffers too: ten minutes after 11:00, or ending ten
-    # minutes before 10:00.
-    for t in r.json()["details"]["alternatives"]["times"]:
+    # The alternatives offered keep the buffers too: the nearest starts ten minutes after 11:00,
+    # the next ends ten minutes before 10:00.
+    times = r.json()["details"]["alternatives"]["times"]
+    assert times[:2] == [{"start_time": instant(d, "11:10"), "end_time": instant(d, "12:05")},
+                         {"start_time": instant(d, "08:55"), "end_time": instant(d, "09:50")}]
+    for t in times:
         assert t["start_time"] >= instant(d, "11:10") or t["end_time"] <= instant(d, "09:50"), t
     booked(res_url, bob, rid, local(d, "11:10"), local(d, "12:00"))
     # Before a booking: the new one's own buffer must end by its start.
@@ -384,11 +393,12 @@ def test_override_by_an_admin(stack, policy_room, res_url, users):
     wait_until(lambda: (f"reservation {r.json()['id']}: admin {root_id} overrode the room's "
                         "policies {opening_hours}") in stack.reservation.log_text(),
                timeout=5, what="the override's log line")
-    # Never the buffer.
+    # Never the buffer.  The alternatives are those of an employee (the hours are kept).
     r = requests.post(f"{res_url}/reservations", params={"override": "true"}, headers=root,
                       timeout=10, json={"room_id": rid, "start_time": local(sat, "11:05"),
                                         "end_time": local(sat, "12:00")})
     assert_error(r, 409, "conflict")
+    assert r.json()["details"]["alternatives"]["times"] == []  # Saturday is closed
     # Without a rule broken, no record of an override.
     mon = next_weekday(0)
     r = requests.post(f"{res_url}/reservations", params={"override": "true"}, headers=root,
