@@ -91,8 +91,12 @@ RETURN CASE WHEN start_s > now_s + (p->>'max_advance_days')::bigint * 86400
 -- is closed.  A booking across midnight thus needs the first day open until 24:00 and the next
 -- from 00:00.
 CREATE FUNCTION res_policy_hours(p jsonb, zone text, start_s bigint, end_s bigint) RETURNS json
-LANGUAGE sql STABLE AS $$
-SELECT res_policy_json('opening_hours', 'start_time',
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+IF NOT p ? 'opening_hours' THEN
+    RETURN NULL;
+END IF;
+RETURN (SELECT res_policy_json('opening_hours', 'start_time',
     format('must lie within the room''s opening hours (%s: %s, %s time)', x.day,
         coalesce((SELECT string_agg((i->>0) || '-' || (i->>1), ', ')
                   FROM jsonb_array_elements(x.hours) i), 'closed'), zone))
@@ -103,11 +107,12 @@ CROSS JOIN LATERAL generate_series(date_trunc('day', b.ls), b.le - interval '1 m
 CROSS JOIN LATERAL (SELECT w.day, p->'opening_hours'->w.day AS hours
     FROM (SELECT (ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])
                  [extract(isodow FROM d)::int] AS day) w) x
-WHERE p ? 'opening_hours' AND jsonb_typeof(x.hours) = 'array'
+WHERE jsonb_typeof(x.hours) = 'array'
 AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(x.hours) i
     WHERE greatest(b.ls, d) >= d + (i->>0)::interval
     AND least(b.le, d + interval '1 day') <= d + (i->>1)::interval)
-ORDER BY d LIMIT 1
+ORDER BY d LIMIT 1);
+END
 $$;
 
 -- max_bookings_per_user_per_day / _per_week: the user's active reservations in the room whose
@@ -116,8 +121,12 @@ $$;
 -- count one after the other.
 CREATE FUNCTION res_policy_quota(p jsonb, room bigint, zone text, user_id bigint,
     start_s bigint, except_id bigint) RETURNS json
-LANGUAGE sql STABLE AS $$
-SELECT CASE
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+IF NOT (p ? 'max_bookings_per_user_per_day' OR p ? 'max_bookings_per_user_per_week') THEN
+    RETURN NULL;
+END IF;
+RETURN (SELECT CASE
     WHEN q.day_n + 1 > (p->>'max_bookings_per_user_per_day')::int
     THEN res_policy_json('max_bookings_per_user_per_day', 'start_time',
         format('would be booking number %s of this user in this room on that day (at most %s)',
@@ -136,8 +145,8 @@ CROSS JOIN LATERAL (
     WHERE r.user_id = res_policy_quota.user_id AND r.room_id = room
     AND r.status IN ('confirmed', 'pending') AND r.id <> except_id
     AND r.start_time >= l.week AT TIME ZONE zone
-    AND r.start_time < (l.week + interval '7 days') AT TIME ZONE zone) q
-WHERE p ? 'max_bookings_per_user_per_day' OR p ? 'max_bookings_per_user_per_week'
+    AND r.start_time < (l.week + interval '7 days') AT TIME ZONE zone) q);
+END
 $$;
 
 -- Every rule of room m that a booking of [start_s, end_s) for user_id by a caller of role
@@ -145,18 +154,25 @@ $$;
 -- JSON array of res_policy_json objects; NULL when it breaks none (or the room has no rules).
 -- One entry per rule: a new rule is one more function in the list.  Quotas need the room's
 -- lock (see res_policy_quota).  requires_approval is no problem but a state (res_policy_status).
+-- The functions with a query are PL/pgSQL for their plan cache (migration 004's lesson: a
+-- LANGUAGE sql function that cannot be inlined is planned again on every call).
 CREATE FUNCTION res_policy_problems(m rooms, user_id bigint, role text, start_s bigint,
     end_s bigint, now_s bigint, except_id bigint) RETURNS json
-LANGUAGE sql STABLE AS $$
-SELECT json_agg(u.p ORDER BY u.i)
-FROM unnest(CASE WHEN m.policies IS NOT NULL THEN ARRAY[
-        res_policy_access(m.policies, user_id, role),
-        res_policy_duration(m.policies, start_s, end_s),
-        res_policy_advance(m.policies, start_s, now_s),
-        res_policy_hours(m.policies, m.time_zone, start_s, end_s),
-        res_policy_quota(m.policies, m.id, m.time_zone, user_id, start_s, except_id)] END)
-    WITH ORDINALITY AS u (p, i)
-WHERE u.p IS NOT NULL
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+IF m.policies IS NULL THEN
+    RETURN NULL;
+END IF;
+RETURN (SELECT json_agg(u.p ORDER BY u.i)
+    FROM unnest(ARRAY[
+            res_policy_access(m.policies, user_id, role),
+            res_policy_duration(m.policies, start_s, end_s),
+            res_policy_advance(m.policies, start_s, now_s),
+            res_policy_hours(m.policies, m.time_zone, start_s, end_s),
+            res_policy_quota(m.policies, m.id, m.time_zone, user_id, start_s, except_id)])
+        WITH ORDINALITY AS u (p, i)
+    WHERE u.p IS NOT NULL);
+END
 $$;
 
 -- The first rule of room m about the times alone that [start_s, end_s) breaks at now_s (the
