@@ -35,7 +35,7 @@ RETURN tstzrange(start_time, end_time + buffer_s * interval '1 second', '[)');
 -- come closer than the first one's buffer.  One statement: the table never lacks a constraint.
 -- The old constraint's index also served the reads of confirmed spans (availability, search,
 -- grid, feeds, alternatives): reservations_active_span takes that role for both active states.
--- The time these builds take on a large table is in docs/operations.md#upgrades.
+-- The time these builds take on a large table: docs/operations.md#upgrading-to-room-policies.
 ALTER TABLE reservations
     DROP CONSTRAINT reservations_no_overlap,
     ADD CONSTRAINT reservations_no_overlap EXCLUDE USING gist (
