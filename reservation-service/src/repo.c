@@ -605,7 +605,7 @@ enum db_status res_repo_busy(long long room_id, const char *first, const char *l
 		"LEFT JOIN LATERAL (SELECT start_time, end_time FROM reservations "
 		"  WHERE room_id = m.id AND status IN ('confirmed', 'pending') "
 		/* A pending reservation holds its slot (docs/api.md#room-policies).  The GiST index
-		 * reservations_active_span (migration 015) answers this overlap directly, so the cost
+		 * reservations_active_span (migration 018) answers this overlap directly, so the cost
 		 * does not grow with the room's history.  OFFSET 0 keeps room_id = $1 out of the
 		 * subquery: with it the planner also reads the room's whole (room_id, start_time)
 		 * index and ANDs the two bitmaps. */
@@ -704,7 +704,7 @@ enum db_status res_repo_rooms_without_details(long long *count)
 }
 
 /* A room deletion (by_room: id is the room's) or a user deletion in the caller's transaction:
- * res_cancel_future (migrations/015_policies.sql) cancels the future (at the service's clock,
+ * res_cancel_future (migrations/018_policies.sql) cancels the future (at the service's clock,
  * clock.h) confirmed and pending reservations
  * of the room or user, with their events, and ends their active series (with every future
  * occurrence of those, in any room), locking the series before the reservations as every

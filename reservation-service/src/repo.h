@@ -85,7 +85,7 @@ enum db_status res_repo_update(long long id, struct res_change *c, struct res_re
 /* Approves (approve) or rejects a pending reservation (POST /reservations/{id}/approve,
  * /reject by an admin; note: the rejection's reason for the event, or NULL): RES_DONE with *res
  * (new reference), RES_NOT_FOUND, or RES_NOT_PENDING with *status its state ("confirmed",
- * "cancelled").  One statement (res_decide, migrations/015_policies.sql). */
+ * "cancelled").  One statement (res_decide, migrations/018_policies.sql). */
 enum db_status res_repo_decide(long long id, bool approve, const char *note, const char *topic,
                                json_t **res, char status[16], enum res_outcome *outcome);
 /* Cancels a confirmed or pending reservation of caller (admin: anyone's) with the reason

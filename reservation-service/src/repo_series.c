@@ -1,6 +1,6 @@
 /* All SQL of recurring reservations: calls of the functions of migrations/006_recurrence.sql
  * and 007_series_edit.sql (res_series_edit_start and res_change_series as 012_series_attendees.sql
- * redefines them; the writes through 015_policies.sql's _checked wrappers, which apply the
+ * redefines them; the writes through 018_policies.sql's _checked wrappers, which apply the
  * rooms' policies to the occurrences they place). */
 #include "repo_series.h"
 
