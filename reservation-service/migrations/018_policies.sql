@@ -4,10 +4,12 @@
 -- cannot both pass a quota of one.  The buffer is the database's own: each reservation keeps a
 -- snapshot of its room's buffer (buffer_s) and the exclusion constraint covers the range widened
 -- by it.  Bookings of a room that requires approval start as pending (they hold the slot) until
--- an admin approves or rejects them (res_decide).  Migrations 001-014 are never edited: the
+-- an admin approves or rejects them (res_decide).  Migrations 001-017 are never edited: the
 -- booking functions are replaced here, with trailing parameters with defaults, so an older
 -- binary's calls still resolve during a rolling upgrade (and book without the new checks' role:
--- as an employee).
+-- as an employee).  A pending reservation mails no one until approved (res_mail_items, at the
+-- end), and a series written with an override names the rules skipped in its events as a
+-- single booking does (outbox_policy_override).
 
 -- policies_known: the copy took the rules from an event that carries them (room-service of
 -- this release on).  An event at the copy's version fills them in (a re-publication: docs/
@@ -703,9 +705,33 @@ CREATE FUNCTION res_series_slots(sid bigint) RETURNS text[] LANGUAGE sql STABLE
 RETURN ARRAY(SELECT res_slot_key(r) FROM reservations r
     WHERE r.series_id = sid AND r.status IN ('confirmed', 'pending'));
 
+-- What a checked series write (below) does after pass (1 or 2) of its write, given the
+-- problem and the rules skipped (taken) that res_series_policy answered and the names its
+-- events carry (named): raises RS422 for a problem (the write is rolled back and answers it),
+-- RS428 when the first pass skipped rules (it is done again, its events naming them), and a
+-- serialization failure when the second skipped others than the first.
+CREATE FUNCTION res_series_overridden(problem json, taken text[], named text[], pass int)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE SQLSTATE 'RS422';
+    ELSIF taken IS DISTINCT FROM named AND pass = 1 THEN
+        RAISE SQLSTATE 'RS428';
+    ELSIF taken IS DISTINCT FROM named THEN
+        RAISE EXCEPTION 'the rules a series write skipped changed meanwhile'
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+END
+$$;
+
 -- res_book_series (migration 008) with the rooms' rules: the occurrences it booked are checked
 -- by res_series_policy under the room's lock it took; a problem rolls the whole call back
--- (nothing is left, the key released) and answers outcome policy with body the problem.
+-- (nothing is left, the key released) and answers outcome policy with body the problem.  With
+-- override, a write that skipped rules is rolled back and done again with their names in
+-- res.policy_override, so that its events carry them (outbox_policy_override below): the
+-- series functions write the events before the rules can be checked.  Should the second pass
+-- skip other rules than the first (a write of the room in between), it fails with a
+-- serialization failure rather than publish the wrong names.
 CREATE FUNCTION res_book_series_checked(room bigint, user_id bigint, purpose text,
     recurrence json, rrule text, exdates date[], zone text, first_start timestamp,
     starts timestamp[], duration_s bigint, until_s bigint, on_conflict text,
@@ -716,23 +742,30 @@ CREATE FUNCTION res_book_series_checked(room bigint, user_id bigint, purpose tex
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     problem json;
+    taken text[];
 BEGIN
-    BEGIN
-        SELECT * INTO outcome, body FROM res_book_series(room, user_id, purpose, recurrence,
-            rrule, exdates, zone, first_start, starts, duration_s, until_s, on_conflict,
-            issued_ms, topic, idem_key, idem_hash, now_s, min_s, max_s, horizon_s,
-            max_occurrences, attendees, organizer_email, organizer_name, meeting_urls);
-        IF outcome = 'done' THEN
-            SELECT * INTO problem, skipped
-            FROM res_series_policy((body::json->>'id')::bigint, NULL, role, now_s, override);
-            IF problem IS NOT NULL THEN
-                RAISE SQLSTATE 'RS422';
+    FOR pass IN 1..2 LOOP
+        BEGIN
+            SELECT * INTO outcome, body FROM res_book_series(room, user_id, purpose, recurrence,
+                rrule, exdates, zone, first_start, starts, duration_s, until_s, on_conflict,
+                issued_ms, topic, idem_key, idem_hash, now_s, min_s, max_s, horizon_s,
+                max_occurrences, attendees, organizer_email, organizer_name, meeting_urls);
+            IF outcome = 'done' THEN
+                SELECT * INTO problem, taken
+                FROM res_series_policy((body::json->>'id')::bigint, NULL, role, now_s, override);
+                PERFORM res_series_overridden(problem, taken, skipped, pass);
             END IF;
-        END IF;
-    EXCEPTION WHEN SQLSTATE 'RS422' THEN
-        outcome := 'policy';
-        body := problem::text;
-    END;
+            EXIT;
+        EXCEPTION WHEN SQLSTATE 'RS422' THEN
+            outcome := 'policy';
+            body := problem::text;
+            EXIT;
+        WHEN SQLSTATE 'RS428' THEN
+            skipped := taken;
+            PERFORM set_config('res.policy_override', to_json(skipped)::text, true);
+        END;
+    END LOOP;
+    PERFORM set_config('res.policy_override', '', true);
 END
 $$;
 
@@ -752,24 +785,32 @@ DECLARE
     before text[] := res_series_slots(coalesce(id,
         (SELECT r.series_id FROM reservations r WHERE r.id = split_at)));
     problem json;
+    taken text[];
 BEGIN
-    BEGIN
-        SELECT * INTO outcome, body FROM res_change_series(id, split_at, caller, admin,
-            if_match, seen_version, seen_series, room, purpose, regenerate, reset, recurrence,
-            rrule, exdates, zone, first_start, duration_s, starts, until_s, start_s,
-            on_conflict, topic, now_s, min_s, max_s, horizon_s, max_occurrences, attendees,
-            online_meeting, meeting_urls);
-        IF outcome = 'done' THEN
-            SELECT * INTO problem, skipped
-            FROM res_series_policy((body::json->>'id')::bigint, before, role, now_s, override);
-            IF problem IS NOT NULL THEN
-                RAISE SQLSTATE 'RS422';
+    FOR pass IN 1..2 LOOP
+        BEGIN
+            SELECT * INTO outcome, body FROM res_change_series(id, split_at, caller, admin,
+                if_match, seen_version, seen_series, room, purpose, regenerate, reset,
+                recurrence, rrule, exdates, zone, first_start, duration_s, starts, until_s,
+                start_s, on_conflict, topic, now_s, min_s, max_s, horizon_s, max_occurrences,
+                attendees, online_meeting, meeting_urls);
+            IF outcome = 'done' THEN
+                SELECT * INTO problem, taken
+                FROM res_series_policy((body::json->>'id')::bigint, before, role, now_s,
+                    override);
+                PERFORM res_series_overridden(problem, taken, skipped, pass);
             END IF;
-        END IF;
-    EXCEPTION WHEN SQLSTATE 'RS422' THEN
-        outcome := 'policy';
-        body := problem::text;
-    END;
+            EXIT;
+        EXCEPTION WHEN SQLSTATE 'RS422' THEN
+            outcome := 'policy';
+            body := problem::text;
+            EXIT;
+        WHEN SQLSTATE 'RS428' THEN
+            skipped := taken;
+            PERFORM set_config('res.policy_override', to_json(skipped)::text, true);
+        END;
+    END LOOP;
+    PERFORM set_config('res.policy_override', '', true);
 END
 $$;
 
@@ -803,7 +844,7 @@ BEGIN
     VALUES (res_decide.topic, r.id::text, CASE WHEN approve
         THEN res_event('reservation_approved', r)
         ELSE (left(res_event('reservation_rejected', r)::text, -1) || ', "reason" : '
-            || to_json(note)::text || '}')::json END);
+            || coalesce(to_json(note)::text, 'null') || '}')::json END);
     outcome := 'done';
     body := res_json(r)::text;
 END
@@ -859,3 +900,92 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- ---- invitations of pending reservations ----
+
+-- A pending reservation mails no one, its organizer included (docs/api.md#invitations): its
+-- mails go out when an admin approves it, as the invitation (every attendee gets the
+-- "Invitation" wording); a rejection, or a cancellation while pending, mails nothing, since
+-- nothing was sent.  A confirmed reservation that a change makes pending again (an employee
+-- moved it into or within a room that requires approval) was in its people's calendars: the
+-- organizer and the attendees it had get a CANCEL (reason awaiting_approval), and the
+-- invitation again when it is approved.
+-- A change of status into or out of pending is noted for the event of that change, as 013
+-- notes the attendees before a change (mail_attendees_before, key "p<id>", with the attendees
+-- before it: those who had the mails when it was confirmed).
+CREATE FUNCTION mail_note_pending() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM mail_settings WHERE enabled) THEN
+        DELETE FROM mail_attendees_before WHERE tx <> txid_current();
+        INSERT INTO mail_attendees_before (tx, key, attendees)
+        VALUES (txid_current(), 'p' || OLD.id, OLD.attendees)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER reservations_mail_pending BEFORE UPDATE OF status ON reservations
+    FOR EACH ROW WHEN ((OLD.status = 'pending') <> (NEW.status = 'pending'))
+    EXECUTE FUNCTION mail_note_pending();
+
+-- 015's res_mail_items stays as it is, renamed (as 015 did with 013's): the function below
+-- passes its rows on, except for a reservation that is or was pending (above).
+ALTER FUNCTION res_mail_items(json) RENAME TO res_mail_items_015;
+
+CREATE FUNCTION res_mail_items(event json)
+RETURNS TABLE (addr text, key text, payload json, ord bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    r json := event->'reservation';
+    was text[];  -- the attendees before a change into or out of pending (NULL: none)
+    m record;
+BEGIN
+    IF r IS NOT NULL THEN
+        was := mail_attendees_taken('p' || (r->>'id'));
+    END IF;
+    IF r IS NULL OR (r->>'status' <> 'pending' AND was IS NULL) THEN
+        RETURN QUERY SELECT * FROM res_mail_items_015(event);
+        RETURN;
+    END IF;
+    FOR m IN SELECT * FROM res_mail_items_015(event) x LOOP  -- (consumes 013's notes)
+        IF r->>'status' = 'confirmed' AND m.payload->>'removed' IS NULL THEN
+            -- Approved: everyone's first mail of it, the organizer's too (the wording of a
+            -- new booking: "added" names them all).
+            addr := m.addr;
+            key := m.key;
+            payload := (m.payload::jsonb || jsonb_build_object('added',
+                to_jsonb(res_attendees_key(ARRAY(SELECT json_array_elements_text(
+                    r->'attendees')) || (r->>'organizer_email')))))::json;
+            ord := m.ord;
+            RETURN NEXT;
+        ELSIF r->>'status' = 'pending' AND was IS NOT NULL THEN
+            -- Confirmed before: a CANCEL to whoever had it, once, over this change's payload.
+            RETURN QUERY SELECT x.addr, m.key, (m.payload::jsonb - 'removed' - 'added'
+                    || jsonb_build_object('method', 'CANCEL', 'reason', 'awaiting_approval'))::json,
+                x.ord
+                FROM res_mail_recipients(r->>'organizer_email', was) x;
+            was := NULL;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- ---- series written with an override ----
+
+-- The events a series write with ?override=true writes name the rules it skipped
+-- ("policy_override", as a single booking's event): the series functions write their events
+-- before the rules are checked, so a write that skipped some is done again with their names
+-- in res.policy_override (res_series_overriding), which this trigger adds to every event the
+-- transaction writes meanwhile.
+CREATE FUNCTION res_outbox_override() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.payload := (left(NEW.payload::text, -1) || ', "policy_override" : '
+        || current_setting('res.policy_override') || '}')::json;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER outbox_policy_override BEFORE INSERT ON outbox
+    FOR EACH ROW WHEN (current_setting('res.policy_override', true) <> '')
+    EXECUTE FUNCTION res_outbox_override();

@@ -762,7 +762,7 @@ static void decide(struct req *r, bool approve)
 	enum db_status st = res_repo_decide(id, approve, note, rules->topic, &res, status,
 	                                    &outcome);
 	if (st != DB_OK)
-		req_db_error(r, st);
+		res_reply_write_error(r, st); /* an approval's invitations count for the quota */
 	else if (outcome == RES_NOT_FOUND)
 		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
 	else if (outcome == RES_NOT_PENDING)

@@ -76,9 +76,11 @@ static enum db_status outcome_and_body(const PGresult *res, const char *fn,
 }
 
 /* Runs sql, the call of series function fn with n params, as a transaction of its own (up to
- * attempts times while it answers DB_RETRY) and reads its row (outcome_and_body). */
+ * attempts times while it answers DB_RETRY) and reads its row (outcome_and_body); with q, its
+ * third column, the rules an override skipped, into q->skipped. */
 static enum db_status call_series(const char *fn, const char *sql, const char *const *params, int n,
-                                  int attempts, enum res_series_outcome *outcome, json_t **body)
+                                  int attempts, struct res_request *q,
+                                  enum res_series_outcome *outcome, json_t **body)
 {
 	enum db_status st = DB_RETRY;
 	for (int i = 0; i < attempts && st == DB_RETRY; i++) {
@@ -88,6 +90,9 @@ static enum db_status call_series(const char *fn, const char *sql, const char *c
 		st = db_write(&res, sql, n, params);
 		if (st == DB_OK)
 			st = outcome_and_body(res, fn, outcome, body);
+		if (st == DB_OK && q)
+			snprintf(q->skipped, sizeof q->skipped, "%s",
+			         db_value(res, 0, 2) ? db_value(res, 0, 2) : "");
 		PQclear(res);
 	}
 	return st;
@@ -103,7 +108,7 @@ static enum db_status call_cancel(const char *fn, const char *sql, long long id,
 	num(who, sizeof who, caller);
 	num(version, sizeof version, if_match);
 	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
-	return call_series(fn, sql, params, (int)countof(params), ATTEMPTS, outcome, NULL);
+	return call_series(fn, sql, params, (int)countof(params), ATTEMPTS, NULL, outcome, NULL);
 }
 
 enum db_status res_repo_series_start(long long room_id, const struct res_time *start,
@@ -146,9 +151,8 @@ enum db_status res_repo_series_start(long long room_id, const struct res_time *s
 	return st;
 }
 
-enum db_status res_repo_series_create(const struct res_series_booking *b,
-                                      const struct res_request *q, const char *idem_key,
-                                      const char *idem_hash, json_t **body,
+enum db_status res_repo_series_create(const struct res_series_booking *b, struct res_request *q,
+                                      const char *idem_key, const char *idem_hash, json_t **body,
                                       enum res_series_outcome *outcome)
 {
 	char room[24], user[24], duration[24], issued[24];
@@ -193,7 +197,7 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
 		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
 		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int, $22::text[], $23::text, "
 		"$24::text, $25::text[], $26::text, $27::boolean) b",
-		params, (int)countof(params), 1, outcome, body);
+		params, (int)countof(params), 1, q, outcome, body);
 }
 
 /* Runs sql, a read of series id ($1) that answers at most one row of one JSON column: *out a
@@ -316,7 +320,7 @@ out:
 	return st;
 }
 
-enum db_status res_repo_series_change(const struct res_series_edit *e, const struct res_request *q,
+enum db_status res_repo_series_change(const struct res_series_edit *e, struct res_request *q,
                                       json_t **body, enum res_series_outcome *outcome)
 {
 	char id[24], caller[24], if_match[24], seen[24], seen_series[24], room[24], duration[24],
@@ -372,7 +376,7 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 		"$17::bigint, $18::timestamp[], $19::bigint, $20::bigint, $21::text, $22::text, "
 		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int, $28::text[], "
 		"$29::boolean, $30::text[], $31::text, $32::boolean) c",
-		params, (int)countof(params), 1, outcome, body);
+		params, (int)countof(params), 1, q, outcome, body);
 }
 
 enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
@@ -388,5 +392,5 @@ enum db_status res_repo_series_cancel_following(long long id, long long caller, 
 	return call_series("res_cancel_following",
 	                   "SELECT res_cancel_following($1::bigint, $2::bigint, $3::boolean, "
 	                   "$4::bigint, $5::text, $6::bigint)",
-	                   params, (int)countof(params), ATTEMPTS, outcome, NULL);
+	                   params, (int)countof(params), ATTEMPTS, NULL, outcome, NULL);
 }

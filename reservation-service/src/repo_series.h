@@ -82,15 +82,14 @@ struct res_series_booking {
 	const char *meeting_urls; /* SQL text[] literal, one link per start; NULL: no meeting */
 };
 
-/* Books series b as res_book_series does (q: the rules, the clock and the events' topic;
- * idem_key/idem_hash may be NULL): one statement, one transaction.  *body: new reference to
+/* Books series b as res_book_series does (q: the rules, the clock and the events' topic; out:
+ * q->skipped, the rules an override skipped; idem_key/idem_hash may be NULL): one statement, one transaction.  *body: new reference to
  * the JSON the outcome carries (see RES_SERIES_OUTCOMES), else NULL.  DB_RETRY (the room's
  * zone changed since res_repo_series_start, a swept key) and DB_EXCLUSION_VIOLATION (an
  * overlapping row written without the room's lock) ask the caller to read the room, expand the
  * rule and call again. */
-enum db_status res_repo_series_create(const struct res_series_booking *b,
-                                      const struct res_request *q, const char *idem_key,
-                                      const char *idem_hash, json_t **body,
+enum db_status res_repo_series_create(const struct res_series_booking *b, struct res_request *q,
+                                      const char *idem_key, const char *idem_hash, json_t **body,
                                       enum res_series_outcome *outcome);
 
 /* *series: new reference to the series id with all its occurrences, or NULL when unknown. */
@@ -163,9 +162,10 @@ struct res_series_edit {
 };
 
 /* Changes a series (or splits one) as res_change_series does: one statement, one transaction.
- * *body as res_repo_series_create (done: the series; conflict, rules, overlap: the details).
+ * *body as res_repo_series_create (done: the series; conflict, rules, overlap: the details;
+ * q->skipped as there).
  * DB_RETRY asks the caller to read and expand again; so does DB_EXCLUSION_VIOLATION. */
-enum db_status res_repo_series_change(const struct res_series_edit *e, const struct res_request *q,
+enum db_status res_repo_series_change(const struct res_series_edit *e, struct res_request *q,
                                       json_t **body, enum res_series_outcome *outcome);
 
 /* DELETE /reservations/{id}?scope=this_and_following as res_cancel_following does, "begun"

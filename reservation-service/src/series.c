@@ -370,21 +370,19 @@ static void reply_outcome(struct req *r, const struct reply_ctx *ctx, long long 
 	json_decref(body);
 }
 
-/* An admin's series write with ?override=true (answer borrowed): logged, as single bookings
- * are; the rules skipped are not known here (docs/api.md#how-reservation-service-enforces-them). */
+/* An admin's series write with ?override=true that skipped rules of its rooms: logged (info,
+ * the rules), as single bookings are. */
 static void log_override(struct req *r, const struct res_request *q,
                          enum res_series_outcome outcome, const json_t *answer)
 {
-	if (q->override && outcome == RES_SERIES_DONE)
-		log_info("series %lld: admin %lld wrote it with override=true (the room's policies "
-		         "were not applied)",
-		         (long long)json_integer_value(json_object_get(answer, "id")),
-		         req_user(r)->id);
+	if (outcome == RES_SERIES_DONE)
+		res_log_override(r, q, "series",
+		                 (long long)json_integer_value(json_object_get(answer, "id")));
 }
 
 void res_series_create(struct req *r, const json_t *body, const struct rrule *rule, bool skip,
-                       const struct res_change *c, const struct res_request *q,
-                       const char *idem_key, const char *idem_hash)
+                       const struct res_change *c, struct res_request *q, const char *idem_key,
+                       const char *idem_hash)
 {
 	char rrule_text[RRULE_TEXT_MAX];
 	char *recurrence = NULL, *attendees = NULL, *urls = NULL;

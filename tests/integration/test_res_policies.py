@@ -2,10 +2,16 @@
 boundary as a client sees it (422 validation_failed naming the field, details.policy naming the
 rule), opening hours in the room's zone across a DST change, the buffer guaranteed by the
 database under a 200-way race, a quota of one under concurrency, restricted rooms, approval,
-an admin's override, and the business clock moved through the test endpoint."""
+an admin's override (also of a series: its events name the rules), the invitations of a pending
+booking (none until approved; Mailpit), and the business clock moved through the test
+endpoint."""
 import datetime
+import email
+import email.policy
 import json
+import re
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
@@ -372,6 +378,76 @@ def test_approval_flow(stack, policy_room, res_url, users):
                            timeout=10).status_code == 204
 
 
+# ---- invitations of pending bookings ----
+
+def mails(mailpit, addr, count, settle=1.5):
+    """(subject, METHOD, UID, text) of the messages to addr, oldest first, once there are count
+    and the queue had time to send anything more."""
+    mailpit.wait_messages(count, query=f'to:"{addr}"', timeout=45)
+    time.sleep(settle)
+    out = []
+    for m in sorted(mailpit.messages(f'to:"{addr}"'), key=lambda m: m["Created"]):
+        msg = email.message_from_bytes(mailpit.raw(m["ID"]), policy=email.policy.default)
+        cal = next(p.get_content() for p in msg.walk() if p.get_content_type() == "text/calendar")
+        out.append((msg["Subject"], re.search(r"^METHOD:(\w+)", cal, re.M).group(1),
+                    re.search(r"^UID:(\S+)", cal, re.M).group(1),
+                    mailpit.message(m["ID"])["Text"]))
+    return out
+
+
+def test_a_pending_booking_mails_no_one_until_approved(stack, mailpit, policy_room, res_url,
+                                                        root):
+    tag = uuid.uuid4().hex[:8]
+    org = f"pending-org-{tag}@example.com"
+    organizer = bearer(operator_token(stack.user, org)[0])
+    g1, g2, g3 = (f"pending-{i}-{tag}@example.org" for i in (1, 2, 3))
+    rid = policy_room({"requires_approval": True})
+    d = next_weekday(1)
+    p1 = booked(res_url, organizer, rid, local(d, "09:00"), local(d, "10:00"), purpose="Audit",
+                attendees=[g1, g2])
+    assert p1["status"] == "pending"
+    uid = f"reservation-{p1['id']}@meeting-rooms"
+    # Changed while pending (g2 removed): nothing either, not even a CANCEL to g2.
+    r = requests.put(f"{res_url}/reservations/{p1['id']}", headers=organizer, timeout=10,
+                     json={"purpose": "Audit prep", "attendees": [g1]})
+    assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+    # Rejected: nothing to anyone, it was never sent.
+    p2 = booked(res_url, organizer, rid, local(d, "11:00"), local(d, "12:00"), attendees=[g3])
+    r = requests.post(f"{res_url}/reservations/{p2['id']}/reject", headers=root, timeout=10)
+    assert r.status_code == 200, r.text
+    # Approved: the organizer's copy and the attendees' invitation, the first mails of all.
+    assert requests.post(f"{res_url}/reservations/{p1['id']}/approve", headers=root,
+                         timeout=10).status_code == 200
+    for addr in (org, g1):
+        got = mails(mailpit, addr, 1)
+        assert len(got) == 1, got
+        [(subject, method, got_uid, _)] = got
+        assert (method, got_uid) == ("REQUEST", uid)
+        assert subject.startswith("Invitation: Audit prep @ "), subject
+    # Moved by its owner within the room: pending again, so whoever had it gets a CANCEL ...
+    r = requests.put(f"{res_url}/reservations/{p1['id']}", headers=organizer, timeout=10,
+                     json={"start_time": local(d, "13:00"), "end_time": local(d, "14:00")})
+    assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+    for addr in (org, g1):
+        got = mails(mailpit, addr, 2)
+        assert [(m[1], m[2]) for m in got] == [("REQUEST", uid), ("CANCEL", uid)]
+        assert got[1][0].startswith("Cancelled: Audit prep @ "), got[1][0]
+        assert "awaits an administrator's approval" in got[1][3]
+    # ... and the invitation again once approved.
+    assert requests.post(f"{res_url}/reservations/{p1['id']}/approve", headers=root,
+                         timeout=10).status_code == 200
+    got = mails(mailpit, g1, 3)
+    assert [(m[1], m[2]) for m in got] == [("REQUEST", uid), ("CANCEL", uid), ("REQUEST", uid)]
+    assert got[2][0].startswith("Invitation: Audit prep @ ") and local(d, "13:00")[11:16] in \
+        got[2][0], got[2][0]
+    # g2 and g3 never heard of p1 or p2: their first mail is an admin's booking of later.
+    other = booked(res_url, root, rid, local(d, "15:00"), local(d, "16:00"),
+                   attendees=[g2, g3])
+    for addr in (g2, g3):
+        [(_, method, got_uid, _)] = mails(mailpit, addr, 1)
+        assert (method, got_uid) == ("REQUEST", f"reservation-{other['id']}@meeting-rooms")
+
+
 # ---- override ----
 
 def test_override_by_an_admin(stack, policy_room, res_url, users):
@@ -408,6 +484,46 @@ def test_override_by_an_admin(stack, policy_room, res_url, users):
     assert "policy_override" not in outbox_events(stack, r.json()["id"])[0]
     assert_error(requests.post(f"{res_url}/reservations", params={"override": "maybe"},
                                headers=root, timeout=10, json={}), 400, "bad_request")
+
+
+def test_a_series_override_names_the_rules_in_its_events(stack, policy_room, res_url, users):
+    (root, root_id) = users["root"]
+    rid = policy_room({"opening_hours": dict(OPEN_ALL_WEEK, sat=[], sun=[])})
+    mon = next_weekday(0)
+    body = {"room_id": rid, "start_time": local(mon, "09:00"), "end_time": local(mon, "10:00"),
+            "recurrence": "FREQ=DAILY;COUNT=6"}
+    r = requests.post(f"{res_url}/reservations", params={"override": "true"}, json=body,
+                      headers=root, timeout=10)
+    assert r.status_code == 201, r.text
+    series = r.json()
+    # One write (the events once), each naming the rule skipped: the series' and every
+    # occurrence's.
+    [created] = outbox_events(stack, f"series-{series['id']}")
+    assert created["event_type"] == "reservation_series_created"
+    assert created["policy_override"] == ["opening_hours"]
+    occurrences = [o for o in series["occurrences"] if o.get("id")]
+    assert len(occurrences) == 6
+    for o in occurrences:
+        [ev] = outbox_events(stack, o["id"])
+        assert ev["policy_override"] == ["opening_hours"], ev
+    wait_until(lambda: (f"series {series['id']}: admin {root_id} overrode the room's policies "
+                        "{opening_hours}") in stack.reservation.log_text(),
+               timeout=5, what="the series override's log line")
+    # A change with the override that breaks another rule too names both.
+    r = requests.put(f"{res_url}/reservations/series/{series['id']}",
+                     params={"override": "true"}, headers=root, timeout=10,
+                     json={"start_time": local(mon, "07:00"), "end_time": local(mon, "08:00")})
+    assert r.status_code == 200, r.text
+    updated = outbox_events(stack, f"series-{series['id']}")[-1]
+    assert (updated["event_type"], updated["policy_override"]) == \
+        ("reservation_series_updated", ["opening_hours"])
+    # An override that skips nothing leaves no record.
+    body["recurrence"] = "FREQ=DAILY;COUNT=2"
+    body["start_time"], body["end_time"] = local(mon, "12:00"), local(mon, "13:00")
+    r = requests.post(f"{res_url}/reservations", params={"override": "true"}, json=body,
+                      headers=root, timeout=10)
+    assert r.status_code == 201, r.text
+    assert "policy_override" not in outbox_events(stack, f"series-{r.json()['id']}")[0]
 
 
 # ---- changes and series ----
