@@ -790,6 +790,92 @@ void res_handle_reject(struct req *r)
 	decide(r, false);
 }
 
+/* ---- check-in ---- */
+
+/* Why reservation res (borrowed, as read after the check-in changed nothing) cannot be checked
+ * in at now_s: 422 when its room did not require check-in when it was booked, 409 when it is
+ * not confirmed or now_s is outside its window (details: the window). */
+static void reply_check_in_refused(struct req *r, const json_t *res, long long now_s)
+{
+	const char *status = json_string_value(json_object_get(res, "status"));
+	const json_t *from = json_object_get(res, "check_in_from"),
+		     *until = json_object_get(res, "release_at");
+	char now[TIMEFMT_RFC3339_LEN];
+	timefmt_rfc3339_s(now_s, now);
+	if (!json_is_string(from)) {
+		req_error(r, ERR_VALIDATION_FAILED,
+		          json_pack("{s:s}", "check_in",
+		                    "the room did not require check-in when this was booked"),
+		          "reservation %lld needs no check-in",
+		          (long long)json_integer_value(json_object_get(res, "id")));
+	} else if (!status || strcmp(status, "confirmed") != 0) {
+		req_error(r, ERR_CONFLICT,
+		          json_pack("{s:s, s:s}", "check_in", "only a confirmed reservation",
+		                    "status", status ? status : ""),
+		          "a %s reservation cannot be checked in", status ? status : "");
+	} else {
+		req_error(r, ERR_CONFLICT,
+		          json_pack("{s:s, s:O, s:O, s:s}", "check_in",
+		                    "outside the check-in window", "check_in_from", from,
+		                    "release_at", until, "now", now),
+		          "check-in is open from %s until %s", json_string_value(from),
+		          json_string_value(until));
+	}
+}
+
+void res_handle_check_in(struct req *r)
+{
+	long long id, now_s = clock_now_s();
+	json_t *res = NULL, *done = NULL;
+	if (!req_param_id(r, "id", &id))
+		return;
+	enum db_status st = res_repo_get(id, &res);
+	if (st != DB_OK) {
+		req_db_error(r, st);
+		goto out;
+	}
+	if (!res) {
+		req_error(r, ERR_NOT_FOUND, NULL, "no reservation with id %lld", id);
+		goto out;
+	}
+	if (!may_read(r, res))
+		goto out;
+	/* Checked in already: the same answer again (idempotent), whatever the time. */
+	if (json_is_null(json_object_get(res, "checked_in_at")) &&
+	    !json_is_null(json_object_get(res, "check_in_from"))) {
+		if ((st = res_repo_check_in(id, now_s, rules->topic, &done)) != DB_OK) {
+			req_db_error(r, st);
+			goto out;
+		}
+		if (done) {
+			log_info("reservation %lld checked in by user %lld", id, req_user(r)->id);
+			json_decref(res);
+			res = done;
+		} else {
+			/* Changed meanwhile (checked in, cancelled, moved): read it again. */
+			json_decref(res);
+			res = NULL;
+			if ((st = res_repo_get(id, &res)) != DB_OK || !res) {
+				if (st != DB_OK)
+					req_db_error(r, st);
+				else
+					req_error(r, ERR_NOT_FOUND, NULL,
+					          "no reservation with id %lld", id);
+				goto out;
+			}
+		}
+	}
+	if (json_is_null(json_object_get(res, "checked_in_at"))) {
+		reply_check_in_refused(r, res, now_s);
+		goto out;
+	}
+	res_meeting_sign(res, req_user(r));
+	reply_reservation(r, 200, res);
+	res = NULL;
+out:
+	json_decref(res);
+}
+
 /* ---- test clock ---- */
 
 void res_handle_test_clock(struct req *r)

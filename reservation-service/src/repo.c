@@ -59,7 +59,21 @@ static void num(char *buf, size_t size, long long v)
 	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version, " r          \
 	  ".series_id, to_char(" r ".occurrence_start, 'YYYY-MM-DD\"T\"HH24:MI:SS'), "             \
 	  "array_to_json(" r ".attendees), " r ".organizer_email, " r ".organizer_name, " r        \
-	  ".meeting_url"
+	  ".meeting_url, floor(extract(epoch FROM " r ".check_in_from))::bigint, "                 \
+	  "floor(extract(epoch FROM " r ".release_at))::bigint, "                                  \
+	  "floor(extract(epoch FROM " r ".checked_in_at))::bigint"
+
+/* Column col of row i, Unix seconds or NULL, as an RFC 3339 string or null. */
+static void write_time_or_null(struct jsonx_text *t, const PGresult *res, int i, int col)
+{
+	char buf[TIMEFMT_RFC3339_LEN];
+	if (PQgetisnull(res, i, col)) {
+		jsonx_text_lit(t, "null");
+		return;
+	}
+	timefmt_rfc3339_s(db_int(res, i, col), buf);
+	jsonx_text_str(t, buf);
+}
 
 /* Appends row i of res (RES_COLUMNS from column 0, borrowed) to t as the reservation object of
  * res_json(), key for key and byte for byte: written as text, not through jansson's objects (a
@@ -117,6 +131,12 @@ static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i,
 	jsonx_text_lit(t, ",\"meeting_url\":");
 	res_meeting_write_url(t, db_value(res, i, 16), db_int(res, i, 4), db_int(res, i, 5),
 	                      reader);
+	jsonx_text_lit(t, ",\"check_in_from\":");
+	write_time_or_null(t, res, i, 17);
+	jsonx_text_lit(t, ",\"release_at\":");
+	write_time_or_null(t, res, i, 18);
+	jsonx_text_lit(t, ",\"checked_in_at\":");
+	write_time_or_null(t, res, i, 19);
 	jsonx_text_lit(t, "}");
 }
 
@@ -482,6 +502,48 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
 	PQclear(res);
 	return st;
 }
+
+enum db_status res_repo_check_in(long long id, long long now_s, const char *topic, json_t **out)
+{
+	char ids[24], now[24];
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	num(now, sizeof now, now_s);
+	const char *params[] = {ids, now, topic};
+	*out = NULL;
+	/* clang-format off */
+	enum db_status st = db_write(
+		&res,
+		"WITH r AS (UPDATE reservations SET checked_in_at = to_timestamp($2::bigint), "
+		"  updated_at = now(), version = version + 1 WHERE id = $1::bigint "
+		"  AND status = 'confirmed' AND checked_in_at IS NULL "
+		"  AND to_timestamp($2::bigint) >= check_in_from "
+		"  AND to_timestamp($2::bigint) < release_at RETURNING *), "
+		"e AS (" OUTBOX_INSERT "$3, r.id::text, "
+		"  " EVENT("'reservation_checked_in'", "r") " FROM r) "
+		"SELECT " RES_COLUMNS("r") " FROM r",
+		(int)countof(params), params);
+	/* clang-format on */
+	if (st == DB_OK && PQntuples(res) == 1 && !(*out = res_from_columns(res, 0)))
+		st = DB_ERROR;
+	PQclear(res);
+	return st;
+}
+
+/* Oldest due first; SKIP LOCKED: a row another replica (or a writer) holds is left to it, and
+ * the UPDATE re-checks the conditions on the row it locked (a check-in or cancellation that
+ * committed meanwhile wins).  Only the occurrence itself: a series keeps its other rows. */
+const char res_repo_release_sql[] =
+	"WITH due AS (SELECT id FROM reservations "
+	"  WHERE release_at <= to_timestamp($1::bigint) AND status = 'confirmed' "
+	"  AND checked_in_at IS NULL AND release_at IS NOT NULL "
+	"  ORDER BY release_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+	"r AS (UPDATE reservations t SET status = 'cancelled', cancel_reason = 'no_show', "
+	"  updated_at = now(), version = t.version + 1 FROM due WHERE t.id = due.id "
+	"  RETURNING t.*), "
+	"e AS (" OUTBOX_INSERT
+	"$3, r.id::text, " EVENT("'reservation_released'", "r") " FROM r) "
+								"SELECT count(*) FROM r";
 
 enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page, json_t **next)
 {

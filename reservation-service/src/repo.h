@@ -95,6 +95,15 @@ enum db_status res_repo_decide(long long id, bool approve, const char *note, con
 enum db_status res_repo_cancel(long long id, long long caller, bool admin,
                                long long expected_version, const char *topic,
                                enum res_outcome *outcome);
+/* Checks reservation id in at now_s (Unix seconds, the service's clock): when it is confirmed,
+ * not checked in and now_s is inside [check_in_from, release_at), sets checked_in_at and writes
+ * reservation_checked_in to the outbox; *res is then the reservation (new reference), else NULL
+ * (nothing changed: the caller re-reads it to say why).  One statement. */
+enum db_status res_repo_check_in(long long id, long long now_s, const char *topic, json_t **res);
+
+/* The releaser's statement (releaser.h): $1 = now (Unix seconds), $2 = the batch, $3 = the
+ * topic; cancels due reservations as no-shows and returns their count. */
+extern const char res_repo_release_sql[];
 
 struct res_filter {
 	long long user_id;    /* 0 = everyone (admins) */

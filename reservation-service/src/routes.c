@@ -17,6 +17,7 @@ const struct http_route res_routes[] = {
 	{{"DELETE", "/reservations/{id}"}, res_handle_cancel, HTTP_BEARER},
 	{{"POST", "/reservations/{id}/approve"}, res_handle_approve, HTTP_ADMIN},
 	{{"POST", "/reservations/{id}/reject"}, res_handle_reject, HTTP_ADMIN},
+	{{"POST", "/reservations/{id}/check-in"}, res_handle_check_in, HTTP_BEARER},
 	{{"GET", "/reservations/series/{id}"}, res_handle_series_get, HTTP_BEARER},
 	{{"PUT", "/reservations/series/{id}"}, res_handle_series_update, HTTP_BEARER},
 	{{"DELETE", "/reservations/series/{id}"}, res_handle_series_cancel, HTTP_BEARER},
