@@ -606,7 +606,8 @@ def outbox_unsent(pg, keys=None):
 RESERVATION_KEYS = {"id", "room_id", "user_id", "purpose", "start_time", "end_time", "status",
                     "cancel_reason", "created_at", "updated_at", "version", "series_id",
                     "occurrence_start", "attendees", "organizer_email", "organizer_name",
-                    "online_meeting", "meeting_url"}
+                    "online_meeting", "meeting_url", "check_in_from", "release_at",
+                    "checked_in_at"}
 
 
 def utc_at(days, hour=10, minute=0, second=0):
