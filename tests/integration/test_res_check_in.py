@@ -14,7 +14,6 @@ import requests
 
 from harness import (
     assert_error,
-    book,
     booked,
     create_room,
     res_db_query,
