@@ -135,10 +135,10 @@ SERVICES = ("user-service", "room-service", "reservation-service")
 DB_OF = {"user-service": "user_db", "room-service": "room_db",
          "reservation-service": "reservation_db"}
 # Database sessions a service holds outside its pool (issue 18): the outbox publisher and the
-# sweeper in every service, the room cache's LISTEN session in room-service; in
-# reservation-service the no-show releaser (issue 15) and its sender threads (issue 14;
-# docs/operations.md, database connections), one session each: WEBHOOK_SENDERS and, with
-# SMTP_URL set, MAIL_SENDERS. Their numbers are read from the service's log ("<kind> deliveries: N sender(s)", sender_sessions()).
+# sweeper in every service, the room cache's LISTEN session in room-service; in reservation-service
+# the no-show releaser (issue 15) and its sender threads (issue 14; docs/operations.md, database
+# connections), one session each: WEBHOOK_SENDERS and, with SMTP_URL set, MAIL_SENDERS. Their
+# numbers are read from the service's log ("<kind> deliveries: N sender(s)", sender_sessions()).
 DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 3}
 BASELINE_FILE = os.path.join(BENCH, "baseline.json")
 SWEEP_CLIENTS = {"full": [1, 2, 4, 8, 16, 32], "smoke": [4]}
