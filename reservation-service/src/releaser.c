@@ -56,6 +56,37 @@ static long long release_due(struct res_releaser *rl)
 	return total;
 }
 
+/* Expires the waiting entries whose start has come (docs/api.md#waitlist), batch after batch;
+ * returns the count. */
+static long long expire_waiting(struct res_releaser *rl)
+{
+	char now[24], batch[24];
+	const char *params[] = {now, batch};
+	long long total = 0;
+	snprintf(now, sizeof now, "%lld", clock_now_s());
+	snprintf(batch, sizeof batch, "%d", RELEASE_BATCH);
+	while (!rl->stop && rl->session) {
+		PGresult *res = NULL;
+		enum db_status st = db_exec_on(rl->session, &res, res_repo_waitlist_expire_sql,
+		                               (int)countof(params), params);
+		if (st != DB_OK) {
+			log_warn(
+				"releaser: expiring waitlist entries failed (%s); tried again next "
+				"time",
+				db_status_str(st));
+			PQfinish(rl->session);
+			rl->session = NULL;
+			break;
+		}
+		long long n = db_int(res, 0, 0);
+		PQclear(res);
+		total += n;
+		if (n < RELEASE_BATCH)
+			break;
+	}
+	return total;
+}
+
 static void *releaser_main(void *arg)
 {
 	struct res_releaser *rl = arg;
@@ -67,6 +98,10 @@ static void *releaser_main(void *arg)
 				log_info("releaser: released %lld reservation(s) not checked in",
 				         n);
 			}
+			long long x = expire_waiting(rl);
+			if (x > 0)
+				log_info("releaser: %lld waitlist entr%s expired", x,
+				         x == 1 ? "y" : "ies");
 		}
 		timefmt_sleep_unless((long)rl->interval_ms, &rl->stop);
 	}
