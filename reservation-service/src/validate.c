@@ -191,6 +191,22 @@ void res_validate_create(const json_t *body, struct res_change *c, json_t *detai
 		                    json_string("applies only to a series (with recurrence)"));
 }
 
+void res_validate_waitlist(const json_t *body, struct res_change *c, json_t *details)
+{
+	static const struct jsonx_field fields[] = {
+		{"room_id", JSONX_INT, true},
+		{"start_time", JSONX_STRING, true},
+		{"end_time", JSONX_STRING, true},
+		{"purpose", JSONX_STRING | JSONX_NULL, false},
+	};
+	bool present = false;
+	jsonx_check(body, fields, countof(fields), details);
+	if (!json_object_get(details, "room_id"))
+		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+	if (!json_object_get(details, "purpose"))
+		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+}
+
 /* on_conflict of body (jsonx_check checked its type): "fail" (default) or "skip" (*skip). */
 static void read_on_conflict(const json_t *body, bool *skip, json_t *details)
 {

@@ -7,14 +7,12 @@
 #include "clock.h"
 #include "countof.h"
 #include "handlers.h"
-#include "jsonx.h"
 #include "log.h"
 #include "repo.h"
 #include "repo_waitlist.h"
 #include "validate.h"
 
 #define ID_MAX 9007199254740991LL
-#define PURPOSE_MAX 200
 
 static const struct res_rules *rules;
 
@@ -32,24 +30,6 @@ static void reply_entry(struct req *r, int status, json_t *entry)
 		req_add_header(r, "Location", location);
 	}
 	req_reply_json(r, status, entry);
-}
-
-/* The fields of a POST /waitlist body (borrowed) into c (room_id, purpose); problems to
- * details. */
-static void validate_join(const json_t *body, struct res_change *c, json_t *details)
-{
-	static const struct jsonx_field fields[] = {
-		{"room_id", JSONX_INT, true},
-		{"start_time", JSONX_STRING, true},
-		{"end_time", JSONX_STRING, true},
-		{"purpose", JSONX_STRING | JSONX_NULL, false},
-	};
-	bool present = false;
-	jsonx_check(body, fields, countof(fields), details);
-	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
-	if (!json_object_get(details, "purpose"))
-		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
 }
 
 /* Replies for a join refused with outcome (c: the resolved times for RULES; problem borrowed:
@@ -111,7 +91,7 @@ void res_handle_waitlist_create(struct req *r)
 
 	if (!(body = req_body_object(r)))
 		goto out;
-	validate_join(body, &c, details);
+	res_validate_waitlist(body, &c, details);
 	if (json_object_size(details) == 0)
 		res_read_times(body, given, &q.start, &q.end, details);
 	if (json_object_size(details)) {

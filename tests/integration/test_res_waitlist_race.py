@@ -70,34 +70,39 @@ def race(freeing, bookings):
         return first.result().status_code, [f.result().status_code for f in rest]
 
 
-def test_bookings_race_a_cancel_while_entries_wait(stack, res_url, pool, crowd):
-    holder, waiting, racers = crowd[0], crowd[1:4], crowd[4:]
-    for round_ in range(4):
-        room = pool.take()["id"]
-        start, end = utc_at(60 + round_, 9), utc_at(60 + round_, 10)
-        held = booked(res_url, holder[0], room, start, end)
-        entries = [join(res_url, w[0], room, start, end) for w in waiting]
+def post_booking(url, headers, room, start, end):
+    return requests.post(f"{url}/reservations", headers=headers, timeout=60,
+                         json={"room_id": room, "start_time": start, "end_time": end})
 
-        def book(h=racers[0][0]):
-            return requests.post(f"{res_url}/reservations", headers=h, timeout=60,
-                                 json={"room_id": room, "start_time": start, "end_time": end})
-        cancel, got = race(
-            lambda: requests.delete(f"{res_url}/reservations/{held['id']}", headers=holder[0],
-                                    timeout=60),
-            [lambda h=racers[i % len(racers)][0]: book(h) for i in range(RACERS)])
-        assert cancel == 204
-        # The freed slot went to the first entry in the cancel's own transaction: no racer
-        # could see it free.
-        assert got == [409] * RACERS, got
-        assert statuses(stack.pg, entries) == {entries[0]: "booked", entries[1]: "waiting",
-                                               entries[2]: "waiting"}
-        [(uid, _, _)] = active_in(stack.pg, room)
-        assert uid == waiting[0][1]
-        assert overlaps(stack.pg, [room]) == []
-        [(n,)] = res_db_query(stack.pg, "SELECT count(*) FROM outbox WHERE payload->>'event_type'"
-                                        " = 'waitlist_promoted' AND (payload->'entry'->>'id')"
-                                        "::bigint = ANY(%s)", entries)
-        assert n == 1
+
+def cancel_race_round(stack, res_url, room, day, holder, waiting, racers):
+    start, end = utc_at(day, 9), utc_at(day, 10)
+    held = booked(res_url, holder[0], room, start, end)
+    entries = [join(res_url, w[0], room, start, end) for w in waiting]
+    heads = [racers[i % len(racers)][0] for i in range(RACERS)]
+    cancel, got = race(
+        lambda: requests.delete(f"{res_url}/reservations/{held['id']}", headers=holder[0],
+                                timeout=60),
+        [lambda h=h: post_booking(res_url, h, room, start, end) for h in heads])
+    assert cancel == 204
+    # The freed slot went to the first entry in the cancel's own transaction: no racer could
+    # see it free.
+    assert got == [409] * RACERS, got
+    assert statuses(stack.pg, entries) == {entries[0]: "booked", entries[1]: "waiting",
+                                           entries[2]: "waiting"}
+    [(uid, _, _)] = active_in(stack.pg, room)
+    assert uid == waiting[0][1]
+    assert overlaps(stack.pg, [room]) == []
+    [(n,)] = res_db_query(stack.pg, "SELECT count(*) FROM outbox WHERE payload->>'event_type'"
+                                    " = 'waitlist_promoted' AND (payload->'entry'->>'id')"
+                                    "::bigint = ANY(%s)", entries)
+    assert n == 1
+
+
+def test_bookings_race_a_cancel_while_entries_wait(stack, res_url, pool, crowd):
+    for round_ in range(4):
+        cancel_race_round(stack, res_url, pool.take()["id"], 60 + round_, crowd[0], crowd[1:4],
+                          crowd[4:])
 
 
 def test_bookings_race_a_shortening_while_entries_wait(stack, res_url, pool, crowd):
@@ -109,15 +114,12 @@ def test_bookings_race_a_shortening_while_entries_wait(stack, res_url, pool, cro
             join(res_url, crowd[2][0], room, utc_at(65, 11), utc_at(65, 12)),
             join(res_url, crowd[3][0], room, utc_at(65, 9), utc_at(65, 10))]
 
-    def book(h, hour):
-        return requests.post(f"{res_url}/reservations", headers=h, timeout=60,
-                             json={"room_id": room, "start_time": utc_at(65, hour),
-                                   "end_time": utc_at(65, hour + 1)})
+    heads = [(racers[i % len(racers)][0], 10 + i % 2) for i in range(RACERS)]
     shorten, got = race(
         lambda: requests.put(f"{res_url}/reservations/{held['id']}", headers=holder[0],
                              timeout=60, json={"end_time": utc_at(65, 10)}),
-        [lambda h=racers[i % len(racers)][0], hr=10 + i % 2: book(h, hr)
-         for i in range(RACERS)])
+        [lambda h=h, hr=hr: post_booking(res_url, h, room, utc_at(65, hr), utc_at(65, hr + 1))
+         for h, hr in heads])
     assert shorten == 200
     assert got == [409] * RACERS, got
     assert statuses(stack.pg, late) == {late[0]: "booked", late[1]: "booked",
