@@ -297,6 +297,49 @@ def test_series_cancel_books_an_occurrence_slot(stack, res_url, pool, people):
     promoted(stack, res_url, ben[0], entry, utc_at(50, 9), utc_at(50, 10))
 
 
+def test_series_edits_and_cuts_book_the_freed_occurrence_slots(stack, res_url, pool, people):
+    ann, ben, cat = people["ann"], people["ben"], people["cat"]
+    room = pool.take()["id"]
+    r = requests.post(f"{res_url}/reservations", headers=ann[0], timeout=10,
+                      json={"room_id": room, "start_time": utc_at(54, 9),
+                            "end_time": utc_at(54, 10), "recurrence": "FREQ=DAILY;COUNT=3"})
+    assert r.status_code == 201, r.text
+    series = r.json()
+    moved = joined(res_url, ben[0], room, utc_at(54, 9), utc_at(54, 10))
+    # The whole series moves to 13:00: every 9:00 frees.
+    r = requests.put(f"{res_url}/reservations/series/{series['id']}", headers=ann[0],
+                     timeout=10, json={"start_time": utc_at(54, 13), "end_time": utc_at(54, 14)})
+    assert r.status_code == 200, r.text
+    promoted(stack, res_url, ben[0], moved, utc_at(54, 9), utc_at(54, 10))
+    cut = joined(res_url, cat[0], room, utc_at(56, 13), utc_at(56, 14))
+    # Cut at the last occurrence: its 13:00 frees.
+    last = r.json()["occurrences"][2]["id"]
+    r = requests.delete(f"{res_url}/reservations/{last}", headers=ann[0], timeout=10,
+                        params={"scope": "this_and_following"})
+    assert r.status_code == 204, r.text
+    promoted(stack, res_url, cat[0], cut, utc_at(56, 13), utc_at(56, 14))
+
+
+def test_a_deleted_users_bookings_go_to_the_waitlist(stack, res_url, pool, people, root):
+    ben = people["ben"]
+    token, uid = operator_token(stack.user, f"wl-leaver-{uuid.uuid4().hex[:6]}@example.com")
+    leaver = bearer(token)
+    room = pool.take()["id"]
+    start, end = utc_at(57, 9), utc_at(57, 10)
+    booked(res_url, leaver, room, start, end)
+    entry = joined(res_url, ben[0], room, start, end)
+    # The leaver waits elsewhere too: that entry is cancelled with the account.
+    other = pool.take()["id"]
+    booked(res_url, ben[0], other, start, end)
+    theirs = joined(res_url, leaver, other, start, end)
+    r = requests.delete(f"{stack.user.url}/admin/users/{uid}", headers=root, timeout=10)
+    assert r.status_code == 204, r.text
+    wait_until(lambda: entry_of(res_url, ben[0], entry["id"])["status"] == "booked",
+               timeout=30, what="the user_deleted event consumed")
+    promoted(stack, res_url, ben[0], entry, start, end)
+    assert entry_of(res_url, root, theirs["id"])["status"] == "cancelled"
+
+
 def test_rejecting_a_pending_booking_books_the_entry(stack, res_url, people, rules_room, root):
     ann, ben = people["ann"], people["ben"]
     room = rules_room({"requires_approval": True})
