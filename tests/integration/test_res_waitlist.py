@@ -184,6 +184,16 @@ def test_at_most_twenty_waiting(res_url, pool, people, stack):
     joined(res_url, many, room, utc_at(44, 12), utc_at(44, 13))
 
 
+def test_the_gateway_routes_the_waitlist(gateway_url, people):
+    r = requests.get(f"{gateway_url}/waitlist", headers=people["ann"][0], timeout=10,
+                     allow_redirects=False)
+    assert r.status_code == 200 and r.json() == [], r.text
+    r = requests.get(f"{gateway_url}/waitlist/2147480000", headers=people["ann"][0], timeout=10,
+                     allow_redirects=False)
+    assert_error(r, 404, "not_found")
+    assert "no waitlist entry" in r.json()["message"]
+
+
 # ---- reading and cancelling ----
 
 def test_who_may_read_and_cancel(res_url, pool, people, root):
