@@ -350,6 +350,21 @@ def test_a_deleted_users_bookings_go_to_the_waitlist(stack, res_url, pool, peopl
     assert entry_of(res_url, root, theirs["id"])["status"] == "cancelled"
 
 
+def test_a_deleted_rooms_entries_are_cancelled(stack, room_url, res_url, people, root):
+    ann, ben = people["ann"], people["ben"]
+    room = create_room(room_url, root)["id"]
+    wait_known_room(res_url, root, room)
+    start, end = utc_at(58, 9), utc_at(58, 10)
+    booked(res_url, ann[0], room, start, end)
+    entry = joined(res_url, ben[0], room, start, end)
+    r = requests.delete(f"{room_url}/rooms/{room}", headers=root, timeout=10)
+    assert r.status_code == 204, r.text
+    # The room's bookings are cancelled with it; nobody is booked into a deleted room.
+    wait_until(lambda: entry_of(res_url, ben[0], entry["id"])["status"] == "cancelled",
+               timeout=30, what="the room_deleted event consumed")
+    assert entry_of(res_url, ben[0], entry["id"])["reservation_id"] is None
+
+
 def test_rejecting_a_pending_booking_books_the_entry(stack, res_url, people, rules_room, root):
     ann, ben = people["ann"], people["ben"]
     room = rules_room({"requires_approval": True})
