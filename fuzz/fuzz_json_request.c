@@ -8,7 +8,8 @@
  *   3  PUT /rooms/{id}                        room_validate (partial)
  *   4  POST /reservations, PUT /reservations/{id}
  *                                             res_validate_create / res_validate_update, then
- *                                             the times through res_validate_time
+ *                                             the times through res_validate_time; with bit 4
+ *                                             POST /waitlist (res_validate_waitlist)
  *   5  POST /auth/logout, POST /auth/refresh  user_validate_logout / user_validate_refresh
  *   6  the body's "equipment"                 equipment_normalise
  *   7  every integer member                   jsonx_int_range, bounds from the first byte
@@ -148,6 +149,24 @@ static void reservation_body(const json_t *body, bool update, json_t *details)
 	}
 }
 
+/* A POST /waitlist body: what validation accepts names a room, both times and a purpose within
+ * bounds, and no other member. */
+static void waitlist_body(const json_t *body, json_t *details)
+{
+	struct res_change c = {0};
+	res_validate_waitlist(body, &c, details);
+	if (json_object_size(details) == 0) {
+		FUZZ_CHECK(c.room_id >= 1 && c.room_id <= 9007199254740991LL);
+		if (c.purpose && *c.purpose)
+			fuzz_check_string(body, "purpose", c.purpose, 0, 200);
+		FUZZ_CHECK(json_is_string(json_object_get(body, "start_time")) &&
+		           json_is_string(json_object_get(body, "end_time")));
+		FUZZ_CHECK(json_object_size(body) <= 4);
+		reservation_time(body, "start_time", details);
+		reservation_time(body, "end_time", details);
+	}
+}
+
 /* ---- the generic checks ---- */
 
 /* Every integer member through jsonx_int_range with bounds taken from the input. */
@@ -188,7 +207,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		room_body(body, data[0] % 8 == 2, details);
 		break;
 	case 4:
-		reservation_body(body, second, details);
+		if (data[0] & 16)
+			waitlist_body(body, details);
+		else
+			reservation_body(body, second, details);
 		break;
 	case 5:
 		user_tokens(body, second, details);

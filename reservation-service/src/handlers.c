@@ -23,6 +23,7 @@
 #include "series.h"
 #include "timefmt.h"
 #include "validate.h"
+#include "waitlist.h"
 
 #define MAX_RANGE_DAYS 366
 
@@ -33,6 +34,7 @@ void res_handlers_init(const struct res_rules *r)
 	rules = r;
 	res_search_init(&r->span);
 	res_series_init(r);
+	res_waitlist_init(r);
 }
 
 /* ---- helpers ---- */

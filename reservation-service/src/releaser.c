@@ -6,7 +6,6 @@
 #include <stdlib.h>
 
 #include "clock.h"
-#include "countof.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,20 +27,23 @@ struct res_releaser {
 	PGconn *session; /* the thread's own (db_open); NULL = none yet or lost */
 };
 
-/* Releases what is due at the service's clock, batch after batch; returns the count. */
-static long long release_due(struct res_releaser *rl)
+/* Runs sql ($1 = now at the service's clock, $2 = the batch, $3 = the topic when the statement
+ * takes it: n_params) batch after batch while a batch comes back full; returns the rows it
+ * counted.  On a failure the session is dropped (a new one next time) and what is tried again
+ * next time is logged. */
+static long long run_batches(struct res_releaser *rl, const char *sql, int n_params,
+                             const char *what)
 {
 	char now[24], batch[24];
 	const char *params[] = {now, batch, rl->topic};
 	long long total = 0;
 	snprintf(now, sizeof now, "%lld", clock_now_s());
 	snprintf(batch, sizeof batch, "%d", RELEASE_BATCH);
-	while (!rl->stop) {
+	while (!rl->stop && rl->session) {
 		PGresult *res = NULL;
-		enum db_status st = db_exec_on(rl->session, &res, res_repo_release_sql,
-		                               (int)countof(params), params);
+		enum db_status st = db_exec_on(rl->session, &res, sql, n_params, params);
 		if (st != DB_OK) {
-			log_warn("releaser: releasing no-shows failed (%s); tried again next time",
+			log_warn("releaser: %s failed (%s); tried again next time", what,
 			         db_status_str(st));
 			PQfinish(rl->session);
 			rl->session = NULL;
@@ -61,12 +63,19 @@ static void *releaser_main(void *arg)
 	struct res_releaser *rl = arg;
 	while (!rl->stop) {
 		if (rl->session || (rl->session = db_open())) {
-			long long n = release_due(rl);
+			long long n = run_batches(rl, res_repo_release_sql, 3,
+			                          "releasing no-shows");
 			if (n > 0) {
 				metrics_counter_add(release_metric, release_metric_help, (double)n);
 				log_info("releaser: released %lld reservation(s) not checked in",
 				         n);
 			}
+			/* Waitlist entries whose start has come (docs/api.md#waitlist). */
+			long long x = run_batches(rl, res_repo_waitlist_expire_sql, 2,
+			                          "expiring waitlist entries");
+			if (x > 0)
+				log_info("releaser: %lld waitlist entr%s expired", x,
+				         x == 1 ? "y" : "ies");
 		}
 		timefmt_sleep_unless((long)rl->interval_ms, &rl->stop);
 	}

@@ -4,7 +4,9 @@
  * confirmed reservations not checked in (cancel_reason no_show) and writes reservation_released
  * to the outbox with them; it locks its rows FOR UPDATE SKIP LOCKED, so replicas releasing at
  * the same time each release other rows, and its state is only in the rows (a restart loses or
- * repeats nothing).  Counted in reservations_released_total. */
+ * repeats nothing).  Counted in reservations_released_total.  The freed time goes to the rooms'
+ * waitlists in the same transaction (migrations/020_waitlist.sql), and each tick also expires
+ * the waiting entries whose start has come (res_repo_waitlist_expire_sql). */
 #ifndef RELEASER_H
 #define RELEASER_H
 

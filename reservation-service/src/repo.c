@@ -429,7 +429,7 @@ enum db_status res_repo_update(long long id, struct res_change *c, struct res_re
 	/* Retried when the reservation moved to another room before it was locked. */
 	enum db_status st = booking_call(
 		"SELECT b.outcome, b.body, b.alternatives, b.skipped "
-		"FROM res_change_answer($1::bigint, $2::bigint, "
+		"FROM res_change_answer_promoting($1::bigint, $2::bigint, "
 		"$3::boolean, $4::bigint, $5::text, $6::bigint, $7::timestamp, "
 		"$8::bigint, $9::timestamp, $10::boolean, $11::bigint, $12::text, "
 		"$13::bigint, $14::bigint, $15::bigint, $16::bigint, $17::text[], $18::boolean, "
@@ -450,10 +450,11 @@ enum db_status res_repo_decide(long long id, bool approve, const char *note, con
 	const char *params[] = {ids, approve ? "true" : "false", note, topic};
 	*res = NULL;
 	status[0] = '\0';
-	enum db_status st = db_write(&r,
-	                             "SELECT d.outcome, d.body FROM res_decide($1::bigint, "
-	                             "$2::boolean, $3::text, $4::text) d",
-	                             (int)countof(params), params);
+	enum db_status st = db_write(
+		&r,
+		"SELECT d.outcome, d.body FROM res_decide_promoting($1::bigint, "
+		"$2::boolean, $3::text, $4::text) d",
+		(int)countof(params), params);
 	if (st == DB_OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "not_pending") == 0)
 		snprintf(status, 16, "%s", PQgetvalue(r, 0, 1));
 	if (st == DB_OK)
@@ -467,39 +468,34 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
                                long long expected_version, const char *topic,
                                enum res_outcome *outcome)
 {
-	char ids[24], ver[24], who[24];
-	PGresult *res = NULL;
+	char ids[24], ver[24], who[24], now[24];
 	num(ids, sizeof ids, id);
 	num(ver, sizeof ver, expected_version);
 	num(who, sizeof who, caller);
-	const char *params[] = {ids, ver, who, admin ? "true" : "false", topic};
+	num(now, sizeof now, clock_now_s());
+	const char *params[] = {ids, ver, who, admin ? "true" : "false", topic, now};
 	*outcome = RES_DONE;
-	/* clang-format off */
-	enum db_status st = db_write(
-		&res,
-		"WITH cur AS (SELECT id, user_id, status, version FROM reservations "
-		"  WHERE id = $1::bigint), "
-		"r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = CASE "
-		"  WHEN user_id = $3::bigint THEN 'cancelled_by_user' ELSE 'cancelled_by_admin' END, "
-		"  updated_at = now(), version = version + 1 WHERE id = $1::bigint "
-		"  AND ($4::boolean OR user_id = $3::bigint) "
-		"  AND status IN ('confirmed', 'pending') AND ($2::int = 0 OR version = $2::int) "
-		"  RETURNING *), "
-		"e AS (" OUTBOX_INSERT "$5, r.id::text, "
-		"  " EVENT("'reservation_cancelled'", "r") " FROM r) "
-		"SELECT (SELECT count(*) FROM r), cur.status, "
-		"  $4::boolean OR cur.user_id = $3::bigint FROM cur",
-		(int)countof(params), params);
-	/* clang-format on */
-	if (st == DB_OK) {
-		if (PQntuples(res) == 0)
-			*outcome = RES_NOT_FOUND;
-		else if (!db_bool(res, 0, 2))
-			*outcome = RES_FORBIDDEN;
-		else if (db_int(res, 0, 0) == 0 && strcmp(PQgetvalue(res, 0, 1), "cancelled") != 0)
-			*outcome = RES_STALE;
+	/* res_cancel (migrations/020_waitlist.sql) locks the room before the reservation, and the
+	 * freed slot goes to the room's waitlist in the same transaction; again when the
+	 * reservation moved to another room between its read and its lock. */
+	enum db_status st = DB_RETRY;
+	for (int i = 0; i < ATTEMPTS && st == DB_RETRY; i++) {
+		PGresult *res = NULL;
+		st = db_write(&res,
+		              "SELECT c.cancelled, c.was, c.may FROM res_cancel($1::bigint, "
+		              "$2::bigint, $3::bigint, $4::boolean, $5::text, $6::bigint) c",
+		              (int)countof(params), params);
+		if (st == DB_OK) {
+			if (PQntuples(res) == 0)
+				*outcome = RES_NOT_FOUND;
+			else if (!db_bool(res, 0, 2))
+				*outcome = RES_FORBIDDEN;
+			else if (db_int(res, 0, 0) == 0 &&
+			         strcmp(PQgetvalue(res, 0, 1), "cancelled") != 0)
+				*outcome = RES_STALE;
+		}
+		PQclear(res);
 	}
-	PQclear(res);
 	return st;
 }
 
@@ -530,20 +526,13 @@ enum db_status res_repo_check_in(long long id, long long now_s, const char *topi
 	return st;
 }
 
-/* Oldest due first; SKIP LOCKED: a row another replica (or a writer) holds is left to it, and
- * the UPDATE re-checks the conditions on the row it locked (a check-in or cancellation that
- * committed meanwhile wins).  Only the occurrence itself: a series keeps its other rows. */
-const char res_repo_release_sql[] =
-	"WITH due AS (SELECT id FROM reservations "
-	"  WHERE release_at <= to_timestamp($1::bigint) AND status = 'confirmed' "
-	"  AND checked_in_at IS NULL AND release_at IS NOT NULL "
-	"  ORDER BY release_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
-	"r AS (UPDATE reservations t SET status = 'cancelled', cancel_reason = 'no_show', "
-	"  updated_at = now(), version = t.version + 1 FROM due WHERE t.id = due.id "
-	"  RETURNING t.*), "
-	"e AS (" OUTBOX_INSERT
-	"$3, r.id::text, " EVENT("'reservation_released'", "r") " FROM r) "
-								"SELECT count(*) FROM r";
+/* Oldest due first, never waiting: res_release_due (migrations/020_waitlist.sql) takes the due rows
+ * and their rooms with SKIP LOCKED (a row another replica or a writer holds is left to it, a
+ * room a writer holds to the next tick) and releases only the occurrence itself (a series keeps
+ * its other rows); the freed time goes to the rooms' waitlists in the same transaction. */
+const char res_repo_release_sql[] = "SELECT res_release_due($1::bigint, $2::int, $3::text)";
+
+const char res_repo_waitlist_expire_sql[] = "SELECT res_waitlist_expire($1::bigint, $2::int)";
 
 enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page, json_t **next)
 {
@@ -779,7 +768,8 @@ static enum db_status cancel_future(bool by_room, const char *id, const char *re
 	num(now, sizeof now, clock_now_s());
 	const char *params[] = {by_room ? "true" : "false", id, reason, topic, now};
 	enum db_status st = db_write(&res,
-	                             "SELECT res_cancel_future($1::boolean, $2::bigint, $3::text, "
+	                             "SELECT res_cancel_future_promoting($1::boolean, $2::bigint, "
+	                             "$3::text, "
 	                             "$4::text, to_timestamp($5::bigint))",
 	                             5, params);
 	if (st == DB_OK)

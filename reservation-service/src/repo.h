@@ -101,9 +101,12 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
  * (nothing changed: the caller re-reads it to say why).  One statement. */
 enum db_status res_repo_check_in(long long id, long long now_s, const char *topic, json_t **res);
 
-/* The releaser's statement (releaser.h): $1 = now (Unix seconds), $2 = the batch, $3 = the
- * topic; cancels due reservations as no-shows and returns their count. */
+/* The releaser's statements (releaser.h): $1 = now (Unix seconds), $2 = the batch, $3 = the
+ * topic; cancels due reservations as no-shows (their time promoted to the rooms' waitlists) and
+ * returns their count.  The second ($1, $2 as the first) expires the waiting entries whose start
+ * has come and returns their count. */
 extern const char res_repo_release_sql[];
+extern const char res_repo_waitlist_expire_sql[];
 
 struct res_filter {
 	long long user_id;    /* 0 = everyone (admins) */

@@ -228,10 +228,13 @@ enum db_status res_repo_series_cancel(long long id, long long caller, bool admin
                                       long long if_match, const char *topic,
                                       enum res_series_outcome *outcome)
 {
-	return call_cancel("res_cancel_series",
-	                   "SELECT res_cancel_series($1::bigint, $2::bigint, $3::boolean, "
-	                   "$4::bigint, $5::text)",
-	                   id, caller, admin, if_match, topic, outcome);
+	/* The rooms first, then the series (migrations/020_waitlist.sql: the cancelled time goes
+	 * to the rooms' waitlists in the same transaction). */
+	return call_cancel(
+		"res_cancel_series_promoting",
+		"SELECT res_cancel_series_promoting($1::bigint, $2::bigint, $3::boolean, "
+		"$4::bigint, $5::text)",
+		id, caller, admin, if_match, topic, outcome);
 }
 
 enum db_status res_repo_series_ics(long long id, json_t **data)
@@ -389,8 +392,9 @@ enum db_status res_repo_series_cancel_following(long long id, long long caller, 
 	num(version, sizeof version, if_match);
 	num(nows, sizeof nows, now);
 	const char *params[] = {ids, who, admin ? "true" : "false", version, topic, nows};
-	return call_series("res_cancel_following",
-	                   "SELECT res_cancel_following($1::bigint, $2::bigint, $3::boolean, "
-	                   "$4::bigint, $5::text, $6::bigint)",
-	                   params, (int)countof(params), ATTEMPTS, NULL, outcome, NULL);
+	return call_series(
+		"res_cancel_following_promoting",
+		"SELECT res_cancel_following_promoting($1::bigint, $2::bigint, $3::boolean, "
+		"$4::bigint, $5::text, $6::bigint)",
+		params, (int)countof(params), ATTEMPTS, NULL, outcome, NULL);
 }

@@ -7,6 +7,7 @@
 #include "handlers.h"
 #include "search.h"
 #include "series.h"
+#include "waitlist.h"
 #include "webhooks.h"
 
 const struct http_route res_routes[] = {
@@ -25,6 +26,10 @@ const struct http_route res_routes[] = {
 	{{"GET", "/availability/rooms"}, res_handle_room_search, HTTP_BEARER},
 	{{"GET", "/availability/rooms/{id}"}, res_handle_availability_room, HTTP_BEARER},
 	{{"GET", "/availability/grid"}, res_handle_grid, HTTP_BEARER},
+	{{"POST", "/waitlist"}, res_handle_waitlist_create, HTTP_BEARER},
+	{{"GET", "/waitlist"}, res_handle_waitlist_list, HTTP_BEARER},
+	{{"GET", "/waitlist/{id}"}, res_handle_waitlist_get, HTTP_BEARER},
+	{{"DELETE", "/waitlist/{id}"}, res_handle_waitlist_cancel, HTTP_BEARER},
 	{{"POST", "/webhooks"}, res_handle_webhook_create, HTTP_ADMIN},
 	{{"GET", "/webhooks"}, res_handle_webhook_list, HTTP_ADMIN},
 	{{"GET", "/webhooks/{id}"}, res_handle_webhook_get, HTTP_ADMIN},

@@ -166,29 +166,44 @@ bool res_attendees_fit(const struct res_attendees *a, const char *organizer, jso
 	return false;
 }
 
-void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
+/* The members of a POST /reservations body; the first BOOKING_WAITLIST_FIELDS are those of a
+ * POST /waitlist body. */
+static const struct jsonx_field booking_fields[] = {
+	{"room_id", JSONX_INT, true},
+	{"start_time", JSONX_STRING, true},
+	{"end_time", JSONX_STRING, true},
+	{"purpose", JSONX_STRING | JSONX_NULL, false},
+	{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
+	{"on_conflict", JSONX_STRING, false},
+	{"attendees", JSONX_ARRAY | JSONX_NULL, false},
+	{"online_meeting", JSONX_BOOL, false},
+};
+#define BOOKING_WAITLIST_FIELDS 4
+
+/* The first n booking_fields of body, and its room_id and purpose into c. */
+static void check_booking(const json_t *body, size_t n, struct res_change *c, json_t *details)
 {
-	static const struct jsonx_field fields[] = {
-		{"room_id", JSONX_INT, true},
-		{"start_time", JSONX_STRING, true},
-		{"end_time", JSONX_STRING, true},
-		{"purpose", JSONX_STRING | JSONX_NULL, false},
-		{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
-		{"on_conflict", JSONX_STRING, false},
-		{"attendees", JSONX_ARRAY | JSONX_NULL, false},
-		{"online_meeting", JSONX_BOOL, false},
-	};
 	bool present = false;
-	jsonx_check(body, fields, countof(fields), details);
+	jsonx_check(body, booking_fields, n, details);
 	if (!json_object_get(details, "room_id"))
 		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose"))
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+}
+
+void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
+{
+	check_booking(body, countof(booking_fields), c, details);
 	res_validate_attendees(body, &c->attendees, &c->online_meeting, details);
 	if (!json_object_get(details, "on_conflict") && json_object_get(body, "on_conflict") &&
 	    !json_object_get(body, "recurrence"))
 		json_object_set_new(details, "on_conflict",
 		                    json_string("applies only to a series (with recurrence)"));
+}
+
+void res_validate_waitlist(const json_t *body, struct res_change *c, json_t *details)
+{
+	check_booking(body, BOOKING_WAITLIST_FIELDS, c, details);
 }
 
 /* on_conflict of body (jsonx_check checked its type): "fail" (default) or "skip" (*skip). */

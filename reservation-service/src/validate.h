@@ -95,6 +95,11 @@ bool res_attendees_fit(const struct res_attendees *a, const char *organizer, jso
  * res_validate_time, then resolved in the room's zone. */
 void res_validate_create(const json_t *body, struct res_change *c, json_t *details);
 
+/* The checks of a POST /waitlist body (borrowed, docs/api.md#waitlist): known fields (room_id,
+ * start_time, end_time, purpose) and their types, room_id in range, purpose length; c->room_id
+ * and c->purpose (borrowed) set when valid.  The times are left to res_validate_time. */
+void res_validate_waitlist(const json_t *body, struct res_change *c, json_t *details);
+
 /* The recurrence of a POST /reservations body that has one (res_validate_create checked the
  * types): the rule parsed into *rule (a refused one: details["recurrence"] names the part,
  * docs/api.md#recurring-reservations), on_conflict "fail" (default) or "skip" (*skip). */
