@@ -1,0 +1,175 @@
+-- The utilisation report (docs/api.md#utilisation-report, issue 15 P5): GET /reports/utilisation
+-- answers with one call of res_utilisation(), one aggregate statement over the rooms' copy and
+-- the reservations of the window.  No table or index is added: the confirmed reservations
+-- overlapping the window come from reservations_confirmed_span (005), the others starting in it
+-- from reservations_start (001).  Both functions are LANGUAGE sql without STRICT, so that the
+-- planner inlines them into the calling statement (and EXPLAIN shows the whole plan).
+
+-- The time [a, b) as pieces: one piece [a, b) with how NULL when by_hour is false; otherwise cut
+-- at the local whole hours of zone, each piece with its local hour of the week how (0 = Monday
+-- 00:00-01:00, 167 = Sunday 23:00-24:00), read at the piece's start instant.  Wall clock, DST
+-- included: the repeated hour of a fall-back day goes twice into its hour, the skipped hour of
+-- a spring day gets nothing.  The cuts follow the zone's offset at a; an offset change by a
+-- fraction of an hour inside [a, b) (Australia/Lord_Howe's 30 minutes) leaves the pieces after
+-- it shifted by that fraction.
+CREATE FUNCTION res_time_pieces(zone text, a timestamptz, b timestamptz, by_hour boolean)
+RETURNS TABLE (how integer, secs numeric) LANGUAGE sql STABLE AS $$
+SELECT CASE WHEN by_hour THEN ((extract(isodow FROM p.s AT TIME ZONE zone) - 1) * 24
+        + extract(hour FROM p.s AT TIME ZONE zone))::integer END,
+    extract(epoch FROM p.e - p.s)
+FROM (SELECT extract(epoch FROM a) AS ae, extract(epoch FROM b) AS be,
+             extract(epoch FROM (a AT TIME ZONE zone) - (a AT TIME ZONE 'UTC')) AS off) o
+CROSS JOIN LATERAL (SELECT o.ae - mod(o.ae + o.off + 86400000, 3600) AS h0) z
+CROSS JOIN LATERAL generate_series(0, CASE WHEN by_hour
+    THEN greatest(0, ceil((o.be - z.h0) / 3600)::integer - 1) ELSE 0 END) AS k
+CROSS JOIN LATERAL (SELECT
+    CASE WHEN by_hour THEN greatest(a, to_timestamp(z.h0 + k * 3600)) ELSE a END AS s,
+    CASE WHEN by_hour THEN least(b, to_timestamp(z.h0 + (k + 1) * 3600)) ELSE b END AS e) p
+WHERE p.s < p.e
+$$;
+
+-- The report: one row per group of group_by ('room', 'building' or 'hour_of_week') and a last
+-- row with total true for all of them.  The window: [from_s, to_s) (Unix seconds), or the local
+-- days [from_d, to_d) of each room's time zone (one of each pair is NULL).  Rooms: active, not
+-- deleted, in building only_building ignoring case (NULL: all).  Per group:
+-- - available: each room's opening hours (policies.opening_hours: per local weekday, intervals
+--   in its zone; a day absent or null is open all day, [] closed; no opening_hours: all day)
+--   within the window, wall clock (a day is 23 or 25 hours on DST changes).  Rooms sharing a
+--   zone and opening hours share the computation (a handful of schedules, not a row per room
+--   and day).
+-- - booked: confirmed reservations (checked in or not) clipped to the window; pending ones do not
+--   count (not approved), nor do cancelled ones (released no-shows included).
+-- - bookings: reservations starting in the window, confirmed or cancelled, except those rejected
+--   (never approved) and those still pending; cancellations: those of them cancelled by people
+--   (cancelled_by_user, cancelled_by_admin, series_changed: an occurrence dropped by a change of
+--   its series); no_shows: those released by the releaser (no_show); checked_in: those checked
+--   in; lead time: start_time - created_at of the bookings.
+-- For hour_of_week, time is cut at the room's local hours (res_time_pieces) and a booking's counts
+-- go to the local hour it starts in.
+CREATE FUNCTION res_utilisation(from_s bigint, from_d date, to_s bigint, to_d date,
+    only_building text, group_by text)
+RETURNS TABLE (total boolean, room_id bigint, room_name text, building text, time_zone text,
+    weekday text, hour integer, rooms bigint, available_hours numeric, booked_hours numeric,
+    occupancy_pct numeric, bookings bigint, cancellations bigint, cancellation_rate numeric,
+    no_show_count bigint, checked_in_count bigint, no_show_rate numeric,
+    median_lead_time_hours numeric)
+LANGUAGE sql STABLE AS $$
+WITH m AS MATERIALIZED (
+    SELECT m.id, m.name, m.building, m.time_zone, o.oh,
+        m.time_zone || ' ' || coalesce(o.oh::text, 'null') AS sched,
+        CASE group_by WHEN 'room' THEN 'r' || m.id
+            WHEN 'building' THEN coalesce('b' || m.building, 'n') END AS k,
+        coalesce(to_timestamp(from_s), from_d::timestamp AT TIME ZONE m.time_zone) AS f,
+        coalesce(to_timestamp(to_s), to_d::timestamp AT TIME ZONE m.time_zone) AS t
+    FROM rooms m
+    CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(m.policies->'opening_hours') = 'object'
+        THEN m.policies->'opening_hours' END AS oh) o
+    WHERE m.active AND NOT m.deleted
+    AND (only_building IS NULL OR lower(m.building) = lower(only_building))
+),
+-- The available time of each schedule (zone, opening hours): its local days' intervals.
+sa AS (
+    SELECT s.sched, h.how, sum(h.secs) AS secs
+    FROM (SELECT DISTINCT ON (sched) sched, time_zone, oh, f, t FROM m) s
+    CROSS JOIN LATERAL generate_series((s.f AT TIME ZONE s.time_zone)::date::timestamp,
+        ((s.t AT TIME ZONE s.time_zone) - interval '1 microsecond')::date::timestamp,
+        interval '1 day') AS d
+    CROSS JOIN LATERAL (SELECT s.oh->(ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])
+        [extract(isodow FROM d)::integer] AS hours) x
+    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(x.hours) = 'array'
+        THEN x.hours ELSE '[["00:00", "24:00"]]'::jsonb END) AS i
+    CROSS JOIN LATERAL res_time_pieces(s.time_zone,
+        greatest(s.f, (d + (i->>0)::interval) AT TIME ZONE s.time_zone),
+        least(s.t, (d + (i->>1)::interval) AT TIME ZONE s.time_zone),
+        group_by = 'hour_of_week') AS h
+    GROUP BY 1, 2
+),
+av AS (
+    SELECT CASE WHEN grouping(q.k) = 1 THEN 'total' ELSE q.k END AS k, sum(q.n * q.secs) AS secs
+    FROM (SELECT CASE WHEN group_by = 'hour_of_week' THEN sa.how::text ELSE c.k END AS k,
+                 c.n, sa.secs
+          FROM (SELECT k, sched, count(*) AS n FROM m GROUP BY 1, 2) c
+          JOIN sa ON sa.sched = c.sched) q
+    GROUP BY GROUPING SETS ((q.k), ())
+),
+w AS (SELECT min(f) AS f, max(t) AS t FROM m),
+x AS (
+    SELECT r.room_id, r.start_time, r.end_time, r.status, r.cancel_reason, r.created_at,
+        r.checked_in_at
+    FROM w JOIN reservations r ON r.status = 'confirmed'
+        AND tstzrange(r.start_time, r.end_time, '[)') && tstzrange(w.f, w.t, '[)')
+    UNION ALL
+    SELECT r.room_id, r.start_time, r.end_time, r.status, r.cancel_reason, r.created_at,
+        r.checked_in_at
+    FROM w JOIN reservations r ON r.status <> 'confirmed'
+        AND r.start_time >= w.f AND r.start_time < w.t
+),
+e AS (
+    SELECT CASE WHEN group_by = 'hour_of_week' THEN h.how::text ELSE m.k END AS k,
+        h.secs AS booked, false AS counted, NULL::text AS cancel_reason,
+        NULL::timestamptz AS checked_in_at, NULL::numeric AS lead
+    FROM x JOIN m ON m.id = x.room_id
+    CROSS JOIN LATERAL res_time_pieces(m.time_zone, greatest(x.start_time, m.f),
+        least(x.end_time, m.t), group_by = 'hour_of_week') AS h
+    WHERE x.status = 'confirmed'
+    UNION ALL
+    SELECT CASE WHEN group_by = 'hour_of_week'
+            THEN ((extract(isodow FROM x.start_time AT TIME ZONE m.time_zone) - 1) * 24
+                + extract(hour FROM x.start_time AT TIME ZONE m.time_zone))::integer::text
+            ELSE m.k END,
+        NULL, true, x.cancel_reason, x.checked_in_at,
+        extract(epoch FROM x.start_time - x.created_at)
+    FROM x JOIN m ON m.id = x.room_id
+    WHERE x.start_time >= m.f AND x.start_time < m.t AND x.status <> 'pending'
+    AND x.cancel_reason IS DISTINCT FROM 'rejected'
+),
+g AS (
+    SELECT CASE WHEN grouping(e.k) = 1 THEN 'total' ELSE e.k END AS k,
+        sum(e.booked) AS booked,
+        count(*) FILTER (WHERE e.counted) AS bookings,
+        count(*) FILTER (WHERE e.cancel_reason IN ('cancelled_by_user', 'cancelled_by_admin',
+            'series_changed')) AS cancellations,
+        count(*) FILTER (WHERE e.cancel_reason = 'no_show') AS no_shows,
+        count(*) FILTER (WHERE e.counted AND e.checked_in_at IS NOT NULL) AS checked_in,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY e.lead) AS lead
+    FROM e
+    GROUP BY GROUPING SETS ((e.k), ())
+),
+-- Every group of the answer (also those without any time or booking) and its rooms.
+keys AS (
+    SELECT m.k, count(*) AS rooms, min(m.id) AS id, min(m.building) AS building
+    FROM m WHERE group_by <> 'hour_of_week' GROUP BY m.k
+    UNION ALL
+    SELECT how::text, (SELECT count(*) FROM m), NULL, NULL
+    FROM generate_series(0, 167) AS how WHERE group_by = 'hour_of_week'
+    UNION ALL
+    SELECT 'total', (SELECT count(*) FROM m), NULL, NULL
+)
+SELECT keys.k = 'total',
+    CASE WHEN group_by = 'room' AND keys.k <> 'total' THEN keys.id END,
+    CASE WHEN group_by = 'room' AND keys.k <> 'total' THEN r.name END,
+    CASE WHEN group_by IN ('room', 'building') AND keys.k <> 'total' THEN keys.building END,
+    CASE WHEN group_by = 'room' AND keys.k <> 'total' THEN r.time_zone END,
+    CASE WHEN group_by = 'hour_of_week' AND keys.k <> 'total'
+        THEN (ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])[keys.k::integer / 24 + 1] END,
+    CASE WHEN group_by = 'hour_of_week' AND keys.k <> 'total' THEN keys.k::integer % 24 END,
+    keys.rooms,
+    trim_scale(round(coalesce(av.secs, 0) / 3600, 2)),
+    trim_scale(round(coalesce(g.booked, 0) / 3600, 2)),
+    CASE WHEN av.secs > 0 THEN trim_scale(round(100 * coalesce(g.booked, 0) / av.secs, 2)) END,
+    coalesce(g.bookings, 0),
+    coalesce(g.cancellations, 0),
+    CASE WHEN g.bookings > 0
+        THEN trim_scale(round(g.cancellations::numeric / g.bookings, 4)) END,
+    coalesce(g.no_shows, 0),
+    coalesce(g.checked_in, 0),
+    CASE WHEN g.no_shows + g.checked_in > 0
+        THEN trim_scale(round(g.no_shows::numeric / (g.no_shows + g.checked_in), 4)) END,
+    trim_scale(round((g.lead / 3600)::numeric, 2))
+FROM keys
+LEFT JOIN av ON av.k = keys.k
+LEFT JOIN g ON g.k = keys.k
+LEFT JOIN m r ON group_by = 'room' AND r.id = keys.id
+ORDER BY keys.k = 'total', keys.building IS NULL, keys.building, r.name, keys.id,
+    CASE WHEN keys.k <> 'total' AND group_by = 'hour_of_week' THEN keys.k::integer END
+$$;
