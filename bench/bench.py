@@ -997,16 +997,27 @@ class Bench:
 
     # -- checks of the SQL the ceilings run --
 
+    def statement_log(self, on):
+        """PostgreSQL's statement log (log_statement = all, each line naming its database and
+        application: parse_pg_log) on or back to the default; on waits a second for the reload."""
+        st = self.stack
+        if on:
+            st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
+            st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
+        else:
+            st.psql("postgres", "ALTER SYSTEM RESET log_statement")
+            st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
+        st.psql("postgres", "SELECT pg_reload_conf()")
+        if on:
+            time.sleep(1.0)
+
     def check_sql(self):
         """Captures the statements the services run for one request of each scenario (PostgreSQL
         log_statement), checks that the pgbench templates still run exactly those, and EXPLAINs
         the room-list statements."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
-        st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
-        st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
-        st.psql("postgres", "SELECT pg_reload_conf()")
-        time.sleep(1.0)
+        self.statement_log(True)
         offset = os.path.getsize(logfile)
         tok = harness.bearer(self.tokens[0])
         rs, rm = st.reservation.url, st.room.url
@@ -1046,9 +1057,7 @@ class Bench:
                              f"&active=true&limit=20", headers=tok, timeout=10)
             assert r.status_code == 200, (r.status_code, r.text)
         time.sleep(0.5)
-        st.psql("postgres", "ALTER SYSTEM RESET log_statement")
-        st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
-        st.psql("postgres", "SELECT pg_reload_conf()")
+        self.statement_log(False)
         self.end_day(runday)
         with open(logfile, "rb") as f:
             f.seek(offset)
@@ -1283,10 +1292,7 @@ class Bench:
         what reservation-service sent, and the sql_check entry of utilisation.pgbench."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
-        st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
-        st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
-        st.psql("postgres", "SELECT pg_reload_conf()")
-        time.sleep(1.0)
+        self.statement_log(True)
         (f, t), = self.utilisation_windows(1)
         seen = {}
         try:
@@ -1304,9 +1310,7 @@ class Bench:
                             and e["sql"] and "res_utilisation" in e["sql"]:
                         seen[g] = (e["sql"], e.get("params") or [])
         finally:
-            st.psql("postgres", "ALTER SYSTEM RESET log_statement")
-            st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
-            st.psql("postgres", "SELECT pg_reload_conf()")
+            self.statement_log(False)
         _, canon = render_pgbench("utilisation.pgbench", {"@DATES@": "0"})
         sent = {sql for sql, _ in seen.values()}
         self.report["sql_check"]["utilisation"] = {
@@ -1788,10 +1792,7 @@ class Bench:
         them)."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
-        st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
-        st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
-        st.psql("postgres", "SELECT pg_reload_conf()")
-        time.sleep(1.0)
+        self.statement_log(True)
         rs = st.reservation.url
         calls = {"feed_room": (f"{rs}/calendars/rooms/7.ics", harness.bearer(self.tokens[0]),
                                ("reservations_room_start",)),
@@ -1830,9 +1831,7 @@ class Bench:
                 "FROM feed_tokens t WHERE t.user_id = %s", (self.uid_lo,))[0]
             out["feed_me"].update(organised=organised, invited=invited)
         finally:
-            st.psql("postgres", "ALTER SYSTEM RESET log_statement")
-            st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
-            st.psql("postgres", "SELECT pg_reload_conf()")
+            self.statement_log(False)
         self.report["explain_feeds"] = out
         log("calendar feed plans: " + ", ".join(
             f"{k} {'reads ' + v['index'] if v['uses_index'] else 'DOES NOT read ' + v['index']}"

@@ -2,10 +2,12 @@
  * (repo_report.h), its rows written as JSON or as RFC 4180 CSV. */
 #include "report.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "countof.h"
 #include "httpparse.h"
 #include "jsonx.h"
 #include "repo_report.h"
@@ -96,6 +98,61 @@ static bool report_wants_csv(struct req *r)
 	return accept && accept_q(accept, "text/csv") > accept_q(accept, "application/json");
 }
 
+/* ---- the columns of a row ---- */
+
+/* A key column of a row: its name in JSON and CSV, whether it is text (else a number as
+ * PostgreSQL wrote it), and where the row holds its value. */
+struct report_column {
+	const char *name;
+	bool text;
+	size_t offset; /* of a const char * in struct res_report_row */
+};
+#define REPORT_COLUMN(field, is_text)                                   \
+	{                                                               \
+#field, is_text, offsetof(struct res_report_row, field) \
+	}
+
+static const struct report_column by_room[] = {
+	REPORT_COLUMN(room_id, false),
+	REPORT_COLUMN(room_name, true),
+	REPORT_COLUMN(building, true),
+	REPORT_COLUMN(time_zone, true),
+};
+static const struct report_column by_building[] = {
+	REPORT_COLUMN(building, true),
+	REPORT_COLUMN(rooms, false),
+};
+static const struct report_column by_hour[] = {
+	REPORT_COLUMN(weekday, true),
+	REPORT_COLUMN(hour, false),
+};
+static const struct report_column of_totals[] = {
+	REPORT_COLUMN(rooms, false),
+};
+
+/* The key columns of each grouping's rows. */
+static const struct report_keys {
+	const struct report_column *columns;
+	size_t n;
+} report_keys[RES_REPORT_NGROUPS] = {
+	[RES_REPORT_BY_ROOM] = {by_room, countof(by_room)},
+	[RES_REPORT_BY_BUILDING] = {by_building, countof(by_building)},
+	[RES_REPORT_BY_HOUR_OF_WEEK] = {by_hour, countof(by_hour)},
+};
+static const struct report_keys totals_keys = {of_totals, countof(of_totals)};
+
+static const char *const figure_names[RES_REPORT_NFIGURES] = {
+#define REPORT_FIGURE_NAME_(name) #name,
+	RES_REPORT_FIGURES(REPORT_FIGURE_NAME_)
+#undef REPORT_FIGURE_NAME_
+};
+
+static const char *column_value(const struct res_report_row *row, const struct report_column *c)
+{
+	const char *const *v = (const char *const *)(const void *)((const char *)row + c->offset);
+	return *v;
+}
+
 /* ---- JSON ---- */
 
 static void json_number_or_null(struct jsonx_text *t, const char *v)
@@ -106,44 +163,32 @@ static void json_number_or_null(struct jsonx_text *t, const char *v)
 		jsonx_text_lit(t, "null");
 }
 
-static void json_figures(struct jsonx_text *t, const struct res_report_row *row)
+static void json_member(struct jsonx_text *t, bool first, const char *name)
 {
-#define RES_REPORT_JSON_(name)                \
-	jsonx_text_lit(t, ",\"" #name "\":"); \
-	json_number_or_null(t, row->figures[fig++]);
-	int fig = 0;
-	RES_REPORT_FIGURES(RES_REPORT_JSON_)
-#undef RES_REPORT_JSON_
+	if (first)
+		jsonx_text_lit(t, "{\"");
+	else
+		jsonx_text_lit(t, ",\"");
+	jsonx_text_raw(t, name, strlen(name));
+	jsonx_text_lit(t, "\":");
 }
 
+/* {key columns, figures} */
 static void json_row(struct jsonx_text *t, const struct res_report_row *row,
-                     enum res_report_group group)
+                     const struct report_keys *keys)
 {
-	switch (group) {
-	case RES_REPORT_BY_ROOM:
-		jsonx_text_lit(t, "{\"room_id\":");
-		json_number_or_null(t, row->room_id);
-		jsonx_text_lit(t, ",\"room_name\":");
-		jsonx_text_str(t, row->room_name);
-		jsonx_text_lit(t, ",\"building\":");
-		jsonx_text_str(t, row->building);
-		jsonx_text_lit(t, ",\"time_zone\":");
-		jsonx_text_str(t, row->time_zone);
-		break;
-	case RES_REPORT_BY_BUILDING:
-		jsonx_text_lit(t, "{\"building\":");
-		jsonx_text_str(t, row->building);
-		jsonx_text_lit(t, ",\"rooms\":");
-		json_number_or_null(t, row->rooms);
-		break;
-	case RES_REPORT_BY_HOUR_OF_WEEK:
-		jsonx_text_lit(t, "{\"weekday\":");
-		jsonx_text_str(t, row->weekday);
-		jsonx_text_lit(t, ",\"hour\":");
-		json_number_or_null(t, row->hour);
-		break;
+	for (size_t k = 0; k < keys->n; k++) {
+		const struct report_column *c = &keys->columns[k];
+		json_member(t, k == 0, c->name);
+		if (c->text)
+			jsonx_text_str(t, column_value(row, c));
+		else
+			json_number_or_null(t, column_value(row, c));
 	}
-	json_figures(t, row);
+	for (int f = 0; f < RES_REPORT_NFIGURES; f++) {
+		json_member(t, false, figure_names[f]);
+		json_number_or_null(t, row->figures[f]);
+	}
 	jsonx_text_lit(t, "}");
 }
 
@@ -164,12 +209,11 @@ static void write_json(struct jsonx_text *t, const struct res_report *rep,
 	for (size_t i = 0; i < rep->n; i++) {
 		if (i > 0)
 			jsonx_text_lit(t, ",");
-		json_row(t, &rep->rows[i], q->group);
+		json_row(t, &rep->rows[i], &report_keys[q->group]);
 	}
-	jsonx_text_lit(t, "],\"totals\":{\"rooms\":");
-	json_number_or_null(t, rep->totals.rooms);
-	json_figures(t, &rep->totals);
-	jsonx_text_lit(t, "}}");
+	jsonx_text_lit(t, "],\"totals\":");
+	json_row(t, &rep->totals, &totals_keys);
+	jsonx_text_lit(t, "}");
 }
 
 /* ---- CSV (RFC 4180; a jsonx_text serves as the growing buffer) ---- */
@@ -193,48 +237,37 @@ static void csv_text(struct jsonx_text *t, const char *v)
 	jsonx_text_lit(t, "\"");
 }
 
-/* A number cell as PostgreSQL wrote it (digits, '.', no sign); NULL: an empty cell. */
+/* A number cell as PostgreSQL wrote it (digits and a '.', no sign); NULL: an empty cell. */
 static void csv_number(struct jsonx_text *t, const char *v)
 {
 	if (v)
 		jsonx_text_raw(t, v, strlen(v));
 }
 
+/* The header row (key columns, figures), then a line per group; no totals line. */
 static void write_csv(struct jsonx_text *t, const struct res_report *rep,
-                      enum res_report_group group)
+                      const struct report_keys *keys)
 {
-	static const char *const keys[] = {
-		[RES_REPORT_BY_ROOM] = "room_id,room_name,building,time_zone",
-		[RES_REPORT_BY_BUILDING] = "building,rooms",
-		[RES_REPORT_BY_HOUR_OF_WEEK] = "weekday,hour",
-	};
-	jsonx_text_raw(t, keys[group], strlen(keys[group]));
-#define RES_REPORT_CSV_HEADER_(name) jsonx_text_lit(t, "," #name);
-	RES_REPORT_FIGURES(RES_REPORT_CSV_HEADER_)
-#undef RES_REPORT_CSV_HEADER_
+	for (size_t k = 0; k < keys->n; k++) {
+		if (k > 0)
+			jsonx_text_lit(t, ",");
+		jsonx_text_raw(t, keys->columns[k].name, strlen(keys->columns[k].name));
+	}
+	for (int f = 0; f < RES_REPORT_NFIGURES; f++) {
+		jsonx_text_lit(t, ",");
+		jsonx_text_raw(t, figure_names[f], strlen(figure_names[f]));
+	}
 	jsonx_text_lit(t, "\r\n");
 	for (size_t i = 0; i < rep->n; i++) {
 		const struct res_report_row *row = &rep->rows[i];
-		switch (group) {
-		case RES_REPORT_BY_ROOM:
-			csv_number(t, row->room_id);
-			jsonx_text_lit(t, ",");
-			csv_text(t, row->room_name);
-			jsonx_text_lit(t, ",");
-			csv_text(t, row->building);
-			jsonx_text_lit(t, ",");
-			csv_text(t, row->time_zone);
-			break;
-		case RES_REPORT_BY_BUILDING:
-			csv_text(t, row->building);
-			jsonx_text_lit(t, ",");
-			csv_number(t, row->rooms);
-			break;
-		case RES_REPORT_BY_HOUR_OF_WEEK:
-			csv_text(t, row->weekday);
-			jsonx_text_lit(t, ",");
-			csv_number(t, row->hour);
-			break;
+		for (size_t k = 0; k < keys->n; k++) {
+			const struct report_column *c = &keys->columns[k];
+			if (k > 0)
+				jsonx_text_lit(t, ",");
+			if (c->text)
+				csv_text(t, column_value(row, c));
+			else
+				csv_number(t, column_value(row, c));
 		}
 		for (int f = 0; f < RES_REPORT_NFIGURES; f++) {
 			jsonx_text_lit(t, ",");
@@ -297,7 +330,7 @@ void res_handle_utilisation(struct req *r)
 	}
 	bool csv = report_wants_csv(r);
 	if (csv)
-		write_csv(&out, &rep, q.group);
+		write_csv(&out, &rep, &report_keys[q.group]);
 	else
 		write_json(&out, &rep, &q, &from, &to);
 	if (out.failed || !out.data) {
