@@ -54,10 +54,25 @@ enum db_status res_repo_utilisation(const struct res_report_query *q, struct res
 	                        q->dates ? q->to_date : NULL,
 	                        q->building,
 	                        res_report_group_names[q->group]};
-	enum db_status st = db_exec_planned(&res,
-	                                    "SELECT * FROM res_utilisation($1::bigint, $2::date, "
-	                                    "$3::bigint, $4::date, $5::text, $6::text)",
-	                                    6, params);
+	/* A transaction of its own for two settings of this statement alone.  The planner costs
+	 * the report far above its real work (its default row estimates of the set-returning
+	 * functions: 1,000 days, 100 opening intervals a day), which would have PostgreSQL
+	 * JIT-compile it: measured 2.1 s of compilation for a 0.7 s statement (30 days, 1,000
+	 * rooms, 1 M reservations).  The medians sort their group's bookings: more room than the
+	 * default work_mem keeps that sort in memory. */
+	enum db_status st = db_begin();
+	if (st != DB_OK)
+		return st;
+	st = db_exec(NULL,
+	             "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)",
+	             0, NULL);
+	if (st == DB_OK)
+		st = db_exec_planned(
+			&res,
+			"SELECT * FROM res_utilisation($1::bigint, $2::date, $3::bigint, "
+			"$4::date, $5::text, $6::text)",
+			6, params);
+	db_rollback(); /* it changed nothing */
 	if (st != DB_OK)
 		return st;
 	int n = PQntuples(res);

@@ -69,9 +69,11 @@ struct res_report {
 	void *result; /* the PGresult that owns the strings */
 };
 
-/* Runs the report for q, planned for its parameters at every run (db_exec_planned: a report is
- * rare and its best plan depends on the window).  On DB_OK *out is filled (res_report_free()
- * it); on failure it is empty.  Thread-safe (the thread's own connection). */
+/* Runs the report for q: one statement, planned for its parameters at every run
+ * (db_exec_planned: a report is rare and its best plan depends on the window), in a
+ * transaction of its own (rolled back) that turns JIT off for it (repo_report.c says why).
+ * On DB_OK *out is filled (res_report_free() it); on failure it is empty.  Thread-safe (the
+ * thread's own connection). */
 enum db_status res_repo_utilisation(const struct res_report_query *q, struct res_report *out);
 /* Frees what res_repo_utilisation() filled in; an empty report is fine. */
 void res_report_free(struct res_report *rep);
