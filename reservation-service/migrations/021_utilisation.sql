@@ -1,31 +1,37 @@
 -- The utilisation report (docs/api.md#utilisation-report, issue 15 P5): GET /reports/utilisation
 -- answers with one call of res_utilisation(), one aggregate statement over the rooms' copy and
--- the reservations of the window.  No table or index is added: the confirmed reservations
--- overlapping the window come from reservations_confirmed_span (005), the others starting in it
--- from reservations_start (001).  Both functions are LANGUAGE sql without STRICT, so that the
--- planner inlines them into the calling statement (and EXPLAIN shows the whole plan).
+-- the reservations of the window: the confirmed ones overlapping it through the GiST index of
+-- active spans (018), the others starting in it through reservations_unconfirmed_start (at the
+-- end).  Both functions are LANGUAGE sql, STABLE, without STRICT or SET, so that the planner
+-- inlines them into the calling statement (EXPLAIN shows the whole plan, and a custom plan sees
+-- group_by as a constant).  The planner's default row estimates of their set-returning
+-- functions cost the statement far above its work: reservation-service runs it with JIT off
+-- (reservation-service/src/repo_report.c).  Measured at 1,000 rooms and 1 M reservations
+-- (bench/README.md#targets-issue-15-utilisation-report).
 
--- The time [a, b) as pieces: one piece [a, b) with how NULL when by_hour is false; otherwise cut
--- at the local whole hours of zone, each piece with its local hour of the week how (0 = Monday
--- 00:00-01:00, 167 = Sunday 23:00-24:00), read at the piece's start instant.  Wall clock, DST
--- included: the repeated hour of a fall-back day goes twice into its hour, the skipped hour of
--- a spring day gets nothing.  The cuts follow the zone's offset at a; an offset change by a
--- fraction of an hour inside [a, b) (Australia/Lord_Howe's 30 minutes) leaves the pieces after
--- it shifted by that fraction.
+-- The time [a, b) as pieces, in seconds: one piece with how NULL when by_hour is false (then
+-- nothing more is computed); otherwise cut at the local whole hours of zone, each piece with
+-- its local hour of the week how (0 = Monday 00:00-01:00, 167 = Sunday 23:00-24:00), read at
+-- the piece's start instant.  Wall clock, DST included: the repeated hour of a fall-back day
+-- goes twice into its hour, the skipped hour of a spring day gets nothing.  The cuts follow the
+-- zone's offset at a; an offset change by a fraction of an hour inside [a, b)
+-- (Australia/Lord_Howe's 30 minutes) leaves the pieces after it shifted by that fraction.
+-- Float seconds (date_part) rather than numeric (extract): the report cuts tens of thousands of
+-- reservations, and the timestamps are whole microseconds.
 CREATE FUNCTION res_time_pieces(zone text, a timestamptz, b timestamptz, by_hour boolean)
-RETURNS TABLE (how integer, secs numeric) LANGUAGE sql STABLE AS $$
-SELECT CASE WHEN by_hour THEN ((extract(isodow FROM p.s AT TIME ZONE zone) - 1) * 24
-        + extract(hour FROM p.s AT TIME ZONE zone))::integer END,
-    extract(epoch FROM p.e - p.s)
-FROM (SELECT extract(epoch FROM a) AS ae, extract(epoch FROM b) AS be,
-             extract(epoch FROM (a AT TIME ZONE zone) - (a AT TIME ZONE 'UTC')) AS off) o
-CROSS JOIN LATERAL (SELECT o.ae - mod(o.ae + o.off + 86400000, 3600) AS h0) z
-CROSS JOIN LATERAL generate_series(0, CASE WHEN by_hour
-    THEN greatest(0, ceil((o.be - z.h0) / 3600)::integer - 1) ELSE 0 END) AS k
-CROSS JOIN LATERAL (SELECT
-    CASE WHEN by_hour THEN greatest(a, to_timestamp(z.h0 + k * 3600)) ELSE a END AS s,
-    CASE WHEN by_hour THEN least(b, to_timestamp(z.h0 + (k + 1) * 3600)) ELSE b END AS e) p
-WHERE p.s < p.e
+RETURNS TABLE (how integer, secs double precision) LANGUAGE sql STABLE AS $$
+SELECT NULL::integer, date_part('epoch', b) - date_part('epoch', a)
+WHERE NOT by_hour AND a < b
+UNION ALL
+SELECT ((date_part('isodow', l.l) - 1) * 24 + date_part('hour', l.l))::integer,
+    date_part('epoch', least(b, p.s + interval '1 hour')) - date_part('epoch', greatest(a, p.s))
+FROM (SELECT z.l0, z.h0, generate_series(0, ceil((date_part('epoch', b)
+            - date_part('epoch', z.h0)) / 3600)::integer - 1) AS k
+      FROM (SELECT y.l0, a - (y.l0 - date_trunc('hour', y.l0)) AS h0
+            FROM (SELECT a AT TIME ZONE zone AS l0) y) z
+      WHERE by_hour AND a < b) q
+CROSS JOIN LATERAL (SELECT q.h0 + q.k * interval '1 hour' AS s) p
+CROSS JOIN LATERAL (SELECT CASE WHEN q.k = 0 THEN q.l0 ELSE p.s AT TIME ZONE zone END AS l) l
 $$;
 
 -- The report: one row per group of group_by ('room', 'building' or 'hour_of_week') and a last
@@ -115,12 +121,11 @@ b AS (
 -- The bookings: starting in the window, neither pending nor rejected.
 c AS (
     SELECT CASE WHEN group_by = 'hour_of_week'
-            THEN ((extract(isodow FROM x.start_time AT TIME ZONE m.time_zone) - 1) * 24
-                + extract(hour FROM x.start_time AT TIME ZONE m.time_zone))::integer::text
+            THEN ((date_part('isodow', l.l) - 1) * 24 + date_part('hour', l.l))::integer::text
             ELSE m.k END AS k,
-        x.cancel_reason, x.checked_in_at,
-        extract(epoch FROM x.start_time - x.created_at)::double precision AS lead
+        x.cancel_reason, x.checked_in_at, date_part('epoch', x.start_time - x.created_at) AS lead
     FROM x JOIN m ON m.id = x.room_id
+    CROSS JOIN LATERAL (SELECT x.start_time AT TIME ZONE m.time_zone AS l) l
     WHERE x.start_time >= m.f AND x.start_time < m.t AND x.status <> 'pending'
     AND x.cancel_reason IS DISTINCT FROM 'rejected'
 ),
@@ -143,8 +148,8 @@ keys AS (
 -- One row per group: the keys, and the sums of every kind of row.  No joins: the groups are
 -- summed together (a join on estimates of a few hundred rows chose nested loops).
 u AS (
-    SELECT k, true AS key, rooms, id, name, building, time_zone, NULL::numeric AS avail,
-        NULL::numeric AS booked, 0 AS bookings, 0 AS cancellations, 0 AS no_shows,
+    SELECT k, true AS key, rooms, id, name, building, time_zone,
+        NULL::double precision AS avail, NULL::double precision AS booked, 0 AS bookings, 0 AS cancellations, 0 AS no_shows,
         0 AS checked_in, NULL::double precision AS lead
     FROM keys
     UNION ALL
@@ -183,9 +188,9 @@ SELECT g.k = 'total',
     CASE WHEN group_by = 'hour_of_week' AND g.k <> 'total' THEN g.k::integer % 24 END,
     CASE WHEN g.k = 'total' AND group_by = 'hour_of_week' THEN (SELECT count(*) FROM m)
         ELSE g.rooms END,
-    trim_scale(round(g.avail / 3600, 2)),
-    trim_scale(round(g.booked / 3600, 2)),
-    CASE WHEN g.avail > 0 THEN trim_scale(round(100 * g.booked / g.avail, 2)) END,
+    trim_scale(round(g.avail::numeric / 3600, 2)),
+    trim_scale(round(g.booked::numeric / 3600, 2)),
+    CASE WHEN g.avail > 0 THEN trim_scale(round((100 * g.booked / g.avail)::numeric, 2)) END,
     g.bookings, g.cancellations,
     CASE WHEN g.bookings > 0
         THEN trim_scale(round(g.cancellations::numeric / g.bookings, 4)) END,
