@@ -110,24 +110,49 @@ x AS (
     FROM w JOIN reservations r ON r.status <> 'confirmed'
         AND r.start_time >= w.f AND r.start_time < w.t
 ),
--- Booked time, in pieces.
-b AS (
-    SELECT CASE WHEN group_by = 'hour_of_week' THEN h.how::text ELSE m.k END AS k, h.secs
+-- The reservations with their room's group and window, and (grouped by hours only) their
+-- local start: one zone conversion per reservation, shared by the booked time and the counts.
+xm AS (
+    SELECT x.start_time, x.end_time, x.status, x.cancel_reason, x.created_at,
+        x.checked_in_at, m.k, m.f, m.t, m.time_zone,
+        CASE WHEN group_by = 'hour_of_week' THEN x.start_time AT TIME ZONE m.time_zone END AS l
     FROM x JOIN m ON m.id = x.room_id
-    CROSS JOIN LATERAL res_time_pieces(m.time_zone, greatest(x.start_time, m.f),
-        least(x.end_time, m.t), group_by = 'hour_of_week') AS h
-    WHERE x.status = 'confirmed'
+),
+-- Booked time, in pieces.  A booking that lies within one local hour (most of them), or any
+-- booking when the groups are no hours, is one piece computed in place; the others are cut by
+-- res_time_pieces (a lateral set-returning call per row cost more than the rest of the report:
+-- 0.2 of 0.45 s measured).
+bp AS (
+    SELECT xm.k, xm.time_zone, p.ps, p.pe, l.l0,
+        group_by <> 'hour_of_week'
+            OR (l.l0 - date_trunc('hour', l.l0)) + (p.pe - p.ps) <= interval '1 hour' AS one
+    FROM xm
+    CROSS JOIN LATERAL (SELECT greatest(xm.start_time, xm.f) AS ps,
+        least(xm.end_time, xm.t) AS pe) p
+    CROSS JOIN LATERAL (SELECT CASE WHEN group_by <> 'hour_of_week' THEN NULL
+        WHEN p.ps = xm.start_time THEN xm.l ELSE p.ps AT TIME ZONE xm.time_zone END AS l0) l
+    WHERE xm.status = 'confirmed' AND p.ps < p.pe
+),
+b AS (
+    SELECT CASE WHEN group_by = 'hour_of_week'
+            THEN ((date_part('isodow', bp.l0) - 1) * 24 + date_part('hour', bp.l0))::integer::text
+            ELSE bp.k END AS k,
+        date_part('epoch', bp.pe) - date_part('epoch', bp.ps) AS secs
+    FROM bp WHERE bp.one
+    UNION ALL
+    SELECT h.how::text, h.secs
+    FROM bp CROSS JOIN LATERAL res_time_pieces(bp.time_zone, bp.ps, bp.pe, true) AS h
+    WHERE NOT bp.one
 ),
 -- The bookings: starting in the window, neither pending nor rejected.
 c AS (
     SELECT CASE WHEN group_by = 'hour_of_week'
-            THEN ((date_part('isodow', l.l) - 1) * 24 + date_part('hour', l.l))::integer::text
-            ELSE m.k END AS k,
-        x.cancel_reason, x.checked_in_at, date_part('epoch', x.start_time - x.created_at) AS lead
-    FROM x JOIN m ON m.id = x.room_id
-    CROSS JOIN LATERAL (SELECT x.start_time AT TIME ZONE m.time_zone AS l) l
-    WHERE x.start_time >= m.f AND x.start_time < m.t AND x.status <> 'pending'
-    AND x.cancel_reason IS DISTINCT FROM 'rejected'
+            THEN ((date_part('isodow', xm.l) - 1) * 24 + date_part('hour', xm.l))::integer::text
+            ELSE xm.k END AS k,
+        xm.cancel_reason, xm.checked_in_at, date_part('epoch', xm.start_time - xm.created_at) AS lead
+    FROM xm
+    WHERE xm.start_time >= xm.f AND xm.start_time < xm.t AND xm.status <> 'pending'
+    AND xm.cancel_reason IS DISTINCT FROM 'rejected'
 ),
 -- The medians need their group's values sorted: an aggregate of their own, over the bookings
 -- alone (the sums below hash).
