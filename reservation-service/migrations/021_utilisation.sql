@@ -97,8 +97,8 @@ av AS (
     JOIN sa ON sa.sched = rc.sched
 ),
 w AS (SELECT min(f) AS f, max(t) AS t FROM m),
--- The reservations that matter: confirmed ones overlapping the window (booked time; the GiST
--- index of 005), and the others starting in it (counts; the partial index below).
+-- The reservations that matter: confirmed ones overlapping the window (booked time; a GiST
+-- index of spans, 005 or 018), and the others starting in it (counts; the partial index below).
 x AS (
     SELECT r.room_id, r.start_time, r.end_time, r.status, r.cancel_reason, r.created_at,
         r.checked_in_at
