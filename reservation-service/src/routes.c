@@ -5,6 +5,7 @@
 #include "feeds.h"
 #include "grid.h"
 #include "handlers.h"
+#include "report.h"
 #include "search.h"
 #include "series.h"
 #include "waitlist.h"
@@ -30,6 +31,7 @@ const struct http_route res_routes[] = {
 	{{"GET", "/waitlist"}, res_handle_waitlist_list, HTTP_BEARER},
 	{{"GET", "/waitlist/{id}"}, res_handle_waitlist_get, HTTP_BEARER},
 	{{"DELETE", "/waitlist/{id}"}, res_handle_waitlist_cancel, HTTP_BEARER},
+	{{"GET", "/reports/utilisation"}, res_handle_utilisation, HTTP_ADMIN},
 	{{"POST", "/webhooks"}, res_handle_webhook_create, HTTP_ADMIN},
 	{{"GET", "/webhooks"}, res_handle_webhook_list, HTTP_ADMIN},
 	{{"GET", "/webhooks/{id}"}, res_handle_webhook_get, HTTP_ADMIN},

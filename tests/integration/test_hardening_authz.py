@@ -246,6 +246,9 @@ BUILDERS = {
     ("GET", "/waitlist"): lambda w: (None, None, None),
     ("GET", "/waitlist/{id}"): lambda w: (f"/waitlist/{w.read_entry()}", None, None),
     ("DELETE", "/waitlist/{id}"): lambda w: (f"/waitlist/{w.waitlist_entry()}", None, None),
+    ("GET", "/reports/utilisation"): lambda w: (None, {"from": utc_at(30)[:10],
+                                                       "to": utc_at(31)[:10],
+                                                       "group_by": "building"}, None),
     # Allowed: 422 (no events), so that the matrix registers no webhook.
     ("POST", "/webhooks"): lambda w: (None, None, {"url": "https://10.255.255.1/authz",
                                                    "events": [], "secret": "authz-matrix-secret"}),
