@@ -93,6 +93,11 @@ void http_stop(struct http_server *s);
 
 const char *req_method(const struct req *r);
 const char *req_id(const struct req *r);
+/* Verifies the bearer token and asks whether it was revoked; replies 401/403 (503 when that
+ * cannot be told) and returns false when access is refused.  The dispatcher calls it with the
+ * route's access; a handler of an HTTP_PUBLIC route may call it itself once it knows that the
+ * path exists (a route that answers 404 to everyone while switched off). */
+bool req_authorize(struct req *r, enum http_access access);
 /* The verified caller (routes with HTTP_BEARER/HTTP_ADMIN), else NULL. */
 const struct auth_user *req_user(const struct req *r);
 /* A request header (case-insensitive name) or NULL; borrowed for the request's lifetime. */
@@ -125,6 +130,9 @@ bool req_page(struct req *r, long long *limit, json_t **cursor);
 /* Announces the next page: Link: <path?…&cursor=…>; rel="next".  key is borrowed. */
 void req_next_page(struct req *r, const json_t *key);
 
+/* Whether the request carries a body: a Content-Length above 0 (its value, not its text: "00"
+ * is none), or a chunked one (its length unknown until read). */
+bool req_has_body(const struct req *r);
 /* Reads the body as a JSON object: 411 without a length, 413 over the limit, 415 for another
  * content type, 400 for bad JSON.  Returns a new reference, or NULL after replying. */
 json_t *req_body_object(struct req *r);
