@@ -14,6 +14,7 @@ import requests
 
 from harness import (
     assert_error,
+    book,
     booked,
     create_room,
     res_db_query,
