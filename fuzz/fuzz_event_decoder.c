@@ -6,6 +6,7 @@
 #include "fuzz.h"
 
 #include "../reservation-service/src/event_decode.h"
+#include "roompolicy.h"
 #include "timefmt.h"
 #include "tz.h"
 
@@ -37,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			json_t *known = json_object(), *rules = NULL, *details = json_object();
 			const char *key;
 			json_t *v;
-			json_object_foreach(ev.policies, key, v) {
+			json_object_foreach((json_t *)ev.policies, key, v) {
 				if (room_policy_known(key))
 					json_object_set(known, key, v);
 			}

@@ -93,11 +93,6 @@ void http_stop(struct http_server *s);
 
 const char *req_method(const struct req *r);
 const char *req_id(const struct req *r);
-/* Verifies the bearer token and asks whether it was revoked; replies 401/403 (503 when that
- * cannot be told) and returns false when access is refused.  The dispatcher calls it with the
- * route's access; a handler of an HTTP_PUBLIC route may call it itself once it knows that the
- * path exists (a route that answers 404 to everyone while switched off). */
-bool req_authorize(struct req *r, enum http_access access);
 /* The verified caller (routes with HTTP_BEARER/HTTP_ADMIN), else NULL. */
 const struct auth_user *req_user(const struct req *r);
 /* A request header (case-insensitive name) or NULL; borrowed for the request's lifetime. */

@@ -23,7 +23,9 @@
 #include "rnd.h"
 #include "timefmt.h"
 
-bool req_authorize(struct req *r, enum http_access access)
+/* Verifies the bearer token and asks whether it was revoked; replies 401/403 (503 when that
+ * cannot be told) and returns false when access is refused. */
+static bool http_authorize(struct req *r, enum http_access access)
 {
 	if (access == HTTP_PUBLIC)
 		return true;
@@ -138,7 +140,7 @@ static void http_route_request(struct req *r)
 		return;
 	}
 	r->route = route->route.pattern;
-	if (http_rate_limited(r) || !req_authorize(r, route->access))
+	if (http_rate_limited(r) || !http_authorize(r, route->access))
 		return;
 	route->handler(r);
 	if (!r->replied) {
