@@ -104,8 +104,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON) $(FLAGS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCOMMON) $(LDLIBS) -lcmocka
 # The tests of a service's pure code link that code too (and nothing with civetweb, SQL or
 # librdkafka in it).
-$(BUILD)/tests/test_room_validate: $(BUILD)/obj/room-service/src/validate.o \
-    $(BUILD)/obj/room-service/src/policy.o
+$(BUILD)/tests/test_room_validate: $(BUILD)/obj/room-service/src/validate.o
 $(BUILD)/tests/test_res_validate: $(BUILD)/obj/reservation-service/src/validate.o
 $(BUILD)/tests/test_res_event_decode: $(BUILD)/obj/reservation-service/src/event_decode.o
 $(BUILD)/tests/test_res_webhook_send: $(BUILD)/obj/reservation-service/src/webhook_send.o \

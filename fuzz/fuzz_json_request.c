@@ -21,7 +21,7 @@
 #include <strings.h>
 
 #include "../reservation-service/src/validate.h"
-#include "../room-service/src/policy.h"
+#include "roompolicy.h"
 #include "../room-service/src/validate.h"
 #include "../user-service/src/validate.h"
 #include "jsonx.h"

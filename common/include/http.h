@@ -125,6 +125,9 @@ bool req_page(struct req *r, long long *limit, json_t **cursor);
 /* Announces the next page: Link: <path?…&cursor=…>; rel="next".  key is borrowed. */
 void req_next_page(struct req *r, const json_t *key);
 
+/* Whether the request carries a body: a Content-Length above 0 (its value, not its text: "00"
+ * is none), or a chunked one (its length unknown until read). */
+bool req_has_body(const struct req *r);
 /* Reads the body as a JSON object: 411 without a length, 413 over the limit, 415 for another
  * content type, 400 for bad JSON.  Returns a new reference, or NULL after replying. */
 json_t *req_body_object(struct req *r);

@@ -185,6 +185,12 @@ bool req_not_modified(struct req *r, const char *etag)
 	return true;
 }
 
+bool req_has_body(const struct req *r)
+{
+	const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+	return r->ri->content_length > 0 || (te && strcasecmp(te, "chunked") == 0);
+}
+
 json_t *req_body_object(struct req *r)
 {
 	long long max = r->srv->opts->max_body;

@@ -20,7 +20,7 @@ ALTER TABLE rooms
     ADD COLUMN policies_known boolean NOT NULL DEFAULT false;
 
 ALTER TABLE reservations
-    ADD COLUMN buffer_s integer NOT NULL DEFAULT 0 CHECK (buffer_s BETWEEN 0 AND 86400),
+    ADD COLUMN buffer_s integer NOT NULL DEFAULT 0 CHECK (buffer_s BETWEEN 0 AND 14400),
     DROP CONSTRAINT reservations_status_check,
     ADD CONSTRAINT reservations_status_check
         CHECK (status IN ('confirmed', 'pending', 'cancelled'));
@@ -197,29 +197,54 @@ LANGUAGE sql IMMUTABLE
 RETURN CASE WHEN coalesce((m.policies->>'requires_approval')::boolean, false)
     AND role <> 'admin' AND NOT override THEN 'pending' ELSE 'confirmed' END;
 
--- The service's duration bounds in seconds, as the pre-lock check (res_span_breaks_rules)
--- applies them to a room with policies p: a room's own bound replaces the service's (checked
--- under the lock by res_policy_duration), unless the rules are overridden.
+-- The duration bounds in seconds that the pre-lock checks (res_span_breaks_rules, and
+-- res_series_check for every occurrence of a series) apply in a room with policies p, given the
+-- service's min_s and max_s: a room's own bound replaces the service's (it is checked under the
+-- lock by res_policy_duration, so here it admits anything); with an admin's override the looser
+-- of the two applies (an override is never stricter than no override).
 CREATE FUNCTION res_policy_bounds(p jsonb, override boolean, min_s bigint, max_s bigint,
     OUT lo bigint, OUT hi bigint)
 LANGUAGE sql IMMUTABLE AS $$
-SELECT CASE WHEN NOT override AND p ? 'min_duration_minutes' THEN 0 ELSE min_s END,
-    CASE WHEN NOT override AND p ? 'max_duration_minutes' THEN 9223372036854775807 ELSE max_s END
+SELECT CASE WHEN NOT coalesce(p ? 'min_duration_minutes', false) THEN min_s
+        WHEN override THEN least(min_s, (p->>'min_duration_minutes')::bigint * 60) ELSE 0 END,
+    CASE WHEN NOT coalesce(p ? 'max_duration_minutes', false) THEN max_s
+        WHEN override THEN greatest(max_s, (p->>'max_duration_minutes')::bigint * 60)
+        ELSE 9223372036854775807 END
 $$;
+
+-- The event (a JSON object) with one more member key: value (NULL: null), added last: the
+-- members keep their order (jsonb's || would sort them).
+CREATE FUNCTION res_event_with(event json, key text, value json) RETURNS json
+LANGUAGE sql IMMUTABLE
+RETURN (left(event::text, -1) || ', ' || to_json(key)::text || ' : '
+    || coalesce(value::text, 'null') || '}')::json;
 
 -- The payload of a reservation event with "policy_override": the rules an admin's override
 -- skipped (docs/events.md), res_event's object otherwise.
 CREATE FUNCTION res_event_overridden(event_type text, r reservations, skipped text[])
 RETURNS json LANGUAGE sql VOLATILE
 RETURN CASE WHEN skipped IS NULL THEN res_event(event_type, r)
-    ELSE (left(res_event(event_type, r)::text, -1) || ', "policy_override" : '
-        || to_json(skipped)::text || '}')::json END;
+    ELSE res_event_with(res_event(event_type, r), 'policy_override', to_json(skipped)) END;
 
 -- ---- conflicts with buffers ----
 
+-- Whether an active reservation of [rs, re) with buffer rb is in the way of [start_s, end_s)
+-- booked with a buffer of gap_s seconds (the room's current one): its own buffered range meets
+-- the new one's (the exclusion constraint's test: each keeps its own buffer after it), or it
+-- comes itself within gap_s of the new one on either side (the current buffer before the new
+-- booking too, and after it against a row booked with a smaller buffer or none: review 15a M1).
+-- The second half holds for the writers under the room's lock (every booking function), not
+-- under any race as the first: docs/api.md#room-policies.  Inlined, each half is answered by an
+-- index (reservations_no_overlap's, reservations_active_span).
+CREATE FUNCTION res_in_the_way(rs timestamptz, re timestamptz, rb integer, start_s bigint,
+    end_s bigint, gap_s integer)
+RETURNS boolean LANGUAGE sql STABLE
+RETURN res_busy(rs, re, rb) && res_busy(to_timestamp(start_s), to_timestamp(end_s), gap_s)
+    OR tstzrange(rs, re, '[)')
+        && tstzrange(to_timestamp(start_s - gap_s), to_timestamp(end_s + gap_s), '[)');
+
 -- The active reservations of room in the way of [start_s, end_s) with a buffer of gap_s
--- seconds after it, except one id: those whose own buffered range meets the new one's (the exclusion
--- constraint's test), as {start_time, end_time} by start (NULL when none).
+-- seconds (res_in_the_way), except one id, as {start_time, end_time} by start (NULL when none).
 CREATE FUNCTION res_conflicts(room bigint, start_s bigint, end_s bigint, except_id bigint,
     gap_s integer)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
@@ -230,8 +255,7 @@ BEGIN
         ORDER BY r.start_time)
     FROM reservations r
     WHERE r.room_id = room AND r.status IN ('confirmed', 'pending') AND r.id <> except_id
-    AND res_busy(r.start_time, r.end_time, r.buffer_s)
-        && res_busy(to_timestamp(start_s), to_timestamp(end_s), gap_s));
+    AND res_in_the_way(r.start_time, r.end_time, r.buffer_s, start_s, end_s, gap_s));
 END
 $$;
 
@@ -276,8 +300,7 @@ BEGIN
         FROM unnest(ls, ss) WITH ORDINALITY AS u (l, s, i)
         JOIN reservations r ON r.room_id = room AND r.status IN ('confirmed', 'pending')
         AND r.id <> ALL (except_ids)
-        AND res_busy(r.start_time, r.end_time, r.buffer_s)
-            && res_busy(to_timestamp(u.s), to_timestamp(u.s + duration_s), buf))
+        AND res_in_the_way(r.start_time, r.end_time, r.buffer_s, u.s, u.s + duration_s, buf))
     SELECT
         (SELECT json_agg(json_build_object('occurrence_start', res_local_text(o.l),
                 'start_time', res_utc_text(o.s), 'end_time', res_utc_text(o.s + duration_s),
@@ -424,8 +447,10 @@ $$;
 -- res_change of migration 008 with the room's rules, checked (res_slot_problem) when the room
 -- or the times change, against the room the reservation ends in, for its owner (quotas) and the
 -- caller's role; the reservation itself does not count against a quota.  A pending reservation
--- may change and stays pending; a confirmed one moved by an employee into a room that requires
--- approval (or within it) becomes pending again, as a new booking there would be.
+-- may change and stays pending, unless it moves into a room that requires no approval (it is
+-- confirmed then); a confirmed one moved by an employee into a room that requires approval (or
+-- within it) becomes pending again, as a new booking there would be, except an occurrence of a
+-- series: refused (policy requires_approval), as a series write there is.
 CREATE FUNCTION res_change(id bigint, caller bigint, admin boolean, room bigint, purpose text,
     start_s bigint, start_local timestamp, end_s bigint, end_local timestamp, moved boolean,
     if_match bigint, topic text, now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
@@ -497,13 +522,25 @@ BEGIN
         FROM res_slot_problem(m, locked.user_id, role,
             CASE WHEN attendees IS NOT NULL THEN att END, NULL, NULL, now_s, cur.id, false);
     END IF;
+    IF outcome IS NULL AND moved AND locked.series_id IS NOT NULL
+        AND res_policy_status(m, role, override) = 'pending' THEN
+        -- An occurrence cannot wait for approval (the series functions take confirmed ones
+        -- only): refused as a series write into the room is (res_series_policy).
+        outcome := 'policy';
+        body := res_policy_json('requires_approval', 'room_id',
+            'names a room that requires approval: an occurrence of a series cannot move there '
+            || 'or within it; book the date on its own')::text;
+    END IF;
     IF outcome IS NOT NULL THEN
         RETURN;
     END IF;
     UPDATE reservations r SET room_id = room, purpose = coalesce(res_change.purpose, r.purpose),
         start_time = to_timestamp(start_s), end_time = to_timestamp(end_s),
-        status = CASE WHEN moved AND r.series_id IS NULL
-            AND res_policy_status(m, role, override) = 'pending' THEN 'pending' ELSE r.status END,
+        status = CASE WHEN NOT moved THEN r.status
+            WHEN res_policy_status(m, role, override) = 'pending' THEN 'pending'
+            -- Moved into a room that needs no approval: nothing left to approve.
+            WHEN NOT coalesce((m.policies->>'requires_approval')::boolean, false)
+            THEN 'confirmed' ELSE r.status END,
         attendees = att, attendees_key = res_attendees_key(att),
         meeting_url = CASE WHEN online_meeting IS NULL THEN r.meeting_url
             WHEN online_meeting THEN coalesce(r.meeting_url, res_change.meeting_url) END,
@@ -515,6 +552,21 @@ BEGIN
     outcome := 'done';
     body := res_json(locked)::text;
 END
+$$;
+
+-- The opening intervals [hs, he) of room m (Unix seconds) on the local days of its zone that
+-- [from_s, to_s) touches; none for a closed day or a room without opening_hours (open all day:
+-- nothing to add to the candidates of a window).
+CREATE FUNCTION res_policy_open(m rooms, from_s bigint, to_s bigint)
+RETURNS TABLE (hs bigint, he bigint) LANGUAGE sql STABLE AS $$
+SELECT extract(epoch FROM (d + (i->>0)::interval) AT TIME ZONE m.time_zone)::bigint,
+    extract(epoch FROM (d + (i->>1)::interval) AT TIME ZONE m.time_zone)::bigint
+FROM generate_series(date_trunc('day', to_timestamp(from_s) AT TIME ZONE m.time_zone),
+    to_timestamp(to_s) AT TIME ZONE m.time_zone - interval '1 microsecond', interval '1 day') d
+CROSS JOIN LATERAL (SELECT m.policies->'opening_hours'->(ARRAY['mon', 'tue', 'wed', 'thu', 'fri',
+    'sat', 'sun'])[extract(isodow FROM d)::int] AS day) x
+CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(x.day) = 'array' THEN x.day
+    ELSE '[]' END) i
 $$;
 
 -- The starts of windows of len seconds in room m's local day [day_s, day_e) after now_s (and
@@ -529,19 +581,12 @@ CREATE FUNCTION res_policy_windows(m rooms, res bigint, start_s bigint, len bigi
 RETURNS TABLE (s bigint) LANGUAGE sql STABLE AS $$
 WITH busy AS (
     SELECT extract(epoch FROM r.start_time)::bigint AS bs,
-        extract(epoch FROM r.end_time)::bigint + r.buffer_s AS be
+        extract(epoch FROM r.end_time)::bigint + greatest(r.buffer_s, res_policy_buffer(m)) AS be
     FROM reservations r
     WHERE r.room_id = m.id AND r.status IN ('confirmed', 'pending') AND r.id <> res
     AND res_busy(r.start_time, r.end_time, r.buffer_s)
         && tstzrange(to_timestamp(day_s), to_timestamp(day_e), '[)')),
-hours AS (
-    SELECT extract(epoch FROM (d.d + (i->>0)::interval) AT TIME ZONE m.time_zone)::bigint AS hs,
-        extract(epoch FROM (d.d + (i->>1)::interval) AT TIME ZONE m.time_zone)::bigint AS he
-    FROM (SELECT date_trunc('day', to_timestamp(day_s) AT TIME ZONE m.time_zone) AS d) d
-    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(m.policies->'opening_hours'
-        ->(ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])[extract(isodow FROM d.d)::int])
-        = 'array' THEN m.policies->'opening_hours'->(ARRAY['mon', 'tue', 'wed', 'thu', 'fri',
-        'sat', 'sun'])[extract(isodow FROM d.d)::int] ELSE '[]' END) i),
+hours AS (SELECT * FROM res_policy_open(m, day_s, day_e)),
 cand AS (
     SELECT DISTINCT c FROM (
         SELECT day_s UNION ALL SELECT day_e - len UNION ALL SELECT (now_s / 60 + 1) * 60
@@ -743,12 +788,17 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     problem json;
     taken text[];
+    b record;
 BEGIN
+    -- The room's duration bounds replace the service's (res_policy_bounds); res_series_policy
+    -- checks them under the room's lock.
+    SELECT * INTO b FROM res_policy_bounds((SELECT x.policies FROM rooms x WHERE x.id = room),
+        override, min_s, max_s);
     FOR pass IN 1..2 LOOP
         BEGIN
             SELECT * INTO outcome, body FROM res_book_series(room, user_id, purpose, recurrence,
                 rrule, exdates, zone, first_start, starts, duration_s, until_s, on_conflict,
-                issued_ms, topic, idem_key, idem_hash, now_s, min_s, max_s, horizon_s,
+                issued_ms, topic, idem_key, idem_hash, now_s, b.lo, b.hi, horizon_s,
                 max_occurrences, attendees, organizer_email, organizer_name, meeting_urls);
             IF outcome = 'done' THEN
                 SELECT * INTO problem, taken
@@ -782,17 +832,23 @@ CREATE FUNCTION res_change_series_checked(id bigint, split_at bigint, caller big
     OUT outcome text, OUT body text, OUT skipped text[])
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    before text[] := res_series_slots(coalesce(id,
-        (SELECT r.series_id FROM reservations r WHERE r.id = split_at)));
+    sid bigint := coalesce(id, (SELECT r.series_id FROM reservations r WHERE r.id = split_at));
+    before text[] := res_series_slots(sid);
     problem json;
     taken text[];
+    b record;
 BEGIN
+    -- The bounds of the room the series ends in, as res_book_series_checked.
+    SELECT * INTO b FROM res_policy_bounds((SELECT x.policies FROM rooms x
+            WHERE x.id = coalesce(room, (SELECT y.room_id FROM reservation_series y
+                WHERE y.id = sid))),
+        override, min_s, max_s);
     FOR pass IN 1..2 LOOP
         BEGIN
             SELECT * INTO outcome, body FROM res_change_series(id, split_at, caller, admin,
                 if_match, seen_version, seen_series, room, purpose, regenerate, reset,
                 recurrence, rrule, exdates, zone, first_start, duration_s, starts, until_s,
-                start_s, on_conflict, topic, now_s, min_s, max_s, horizon_s, max_occurrences,
+                start_s, on_conflict, topic, now_s, b.lo, b.hi, horizon_s, max_occurrences,
                 attendees, online_meeting, meeting_urls);
             IF outcome = 'done' THEN
                 SELECT * INTO problem, taken
@@ -819,14 +875,20 @@ $$;
 -- POST /reservations/{id}/approve (approve) or /reject by an admin: a pending reservation
 -- becomes confirmed, or cancelled with cancel_reason rejected (note: the admin's reason, carried
 -- by the event only), with its event reservation_approved / reservation_rejected.  outcome:
--- not_found, not_pending (body: its status), done (body: the reservation).  The slot was held
--- while pending, so neither needs the room's lock.
+-- not_found, not_pending (body: its status), started (an approval once the start has passed at
+-- now_s, the service's clock: the meeting was not held for it; the releaser cancels it as
+-- not_approved), done (body: the reservation).  now_s NULL: the setting res.decide_now_s of the
+-- transaction (a caller that reaches it through another function, 020's
+-- res_decide_promoting), else no check of the start (an older binary).  Approved before its start, a reservation of a
+-- room with check-in keeps its window: release_at is after the start, so check-in is still
+-- open.  The slot was held while pending, so neither needs the room's lock.
 CREATE FUNCTION res_decide(id bigint, approve boolean, note text, topic text,
-    OUT outcome text, OUT body text)
+    now_s bigint DEFAULT NULL, OUT outcome text, OUT body text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     r reservations;
 BEGIN
+    now_s := coalesce(now_s, nullif(current_setting('res.decide_now_s', true), '')::bigint);
     SELECT * INTO r FROM reservations x WHERE x.id = res_decide.id FOR UPDATE;
     IF NOT FOUND THEN
         outcome := 'not_found';
@@ -834,6 +896,9 @@ BEGIN
     ELSIF r.status <> 'pending' THEN
         outcome := 'not_pending';
         body := r.status;
+        RETURN;
+    ELSIF approve AND r.start_time <= to_timestamp(now_s) THEN  -- (NULL: not checked)
+        outcome := 'started';
         RETURN;
     END IF;
     UPDATE reservations x SET status = CASE WHEN approve THEN 'confirmed' ELSE 'cancelled' END,
@@ -843,8 +908,7 @@ BEGIN
     INSERT INTO outbox (topic, key, payload)
     VALUES (res_decide.topic, r.id::text, CASE WHEN approve
         THEN res_event('reservation_approved', r)
-        ELSE (left(res_event('reservation_rejected', r)::text, -1) || ', "reason" : '
-            || coalesce(to_json(note)::text, 'null') || '}')::json END);
+        ELSE res_event_with(res_event('reservation_rejected', r), 'reason', to_json(note)) END);
     outcome := 'done';
     body := res_json(r)::text;
 END
@@ -980,8 +1044,8 @@ $$;
 -- transaction writes meanwhile.
 CREATE FUNCTION res_outbox_override() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.payload := (left(NEW.payload::text, -1) || ', "policy_override" : '
-        || current_setting('res.policy_override') || '}')::json;
+    NEW.payload := res_event_with(NEW.payload, 'policy_override',
+        current_setting('res.policy_override')::json);
     RETURN NEW;
 END
 $$;
@@ -989,3 +1053,166 @@ $$;
 CREATE TRIGGER outbox_policy_override BEFORE INSERT ON outbox
     FOR EACH ROW WHEN (current_setting('res.policy_override', true) <> '')
     EXECUTE FUNCTION res_outbox_override();
+
+-- ---- finding a room, with pending bookings, buffers and the rooms' time rules ----
+
+-- The room search (005: res_room_search, res_rooms_ranked, res_nearest_windows) sees what a
+-- booking sees (review 15a M3): a pending reservation is busy, a room is busy within the
+-- buffers (res_in_the_way: a reservation's own after it, the room's current one on either side
+-- of the window), and a room whose opening hours, durations or advance (res_policy_slot) refuse
+-- the window is not offered.  The index of the confirmed spans of all rooms (005) becomes one of
+-- the active spans, with the buffers, for the same index-only scan.  A buffer reaches at most
+-- 240 minutes (room-service's bound, checked again by the event decoder; the CHECK on
+-- buffer_s): the spans read are the window widened by that much.
+DROP INDEX reservations_confirmed_span;
+CREATE INDEX reservations_active_range ON reservations
+    USING gist (tstzrange(start_time, end_time, '[)'))
+    INCLUDE (room_id, id, start_time, end_time, buffer_s)
+    WHERE status IN ('confirmed', 'pending');
+
+DROP FUNCTION res_rooms_ranked(int, text[], text, int, text, bigint, bigint, bigint, bigint,
+    boolean, int, bigint[]);
+
+-- res_rooms_ranked of migration 005: the fitting rooms free for [start_s, end_s) as a booking
+-- would find them (above), and, when now_s is given, whose time rules admit it at now_s; best
+-- fit first, at most lim, as a JSON array of res_room_item.  among: as in 005 (rooms known to
+-- be free by the caller; the rules are still checked).
+CREATE FUNCTION res_rooms_ranked(people int, need text[], bldg text, flr int, q text,
+    start_s bigint, end_s bigint, except_res bigint, except_room bigint, known_only boolean,
+    lim int, among bigint[], now_s bigint DEFAULT NULL)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(json_agg(res_room_item(f.m, people, need)), '[]'::json) FROM (
+        SELECT m FROM res_rooms_fitting(people, need, bldg, flr, q, except_room, known_only) m
+        WHERE CASE WHEN among IS NULL THEN m.id NOT IN (
+            SELECT r.room_id FROM reservations r JOIN rooms x ON x.id = r.room_id
+            WHERE r.status IN ('confirmed', 'pending') AND r.id <> except_res
+            AND tstzrange(r.start_time, r.end_time, '[)')
+                && tstzrange(to_timestamp(start_s - 14400), to_timestamp(end_s + 14400), '[)')
+            AND res_in_the_way(r.start_time, r.end_time, r.buffer_s, start_s, end_s,
+                res_policy_buffer(x)))
+            ELSE m.id IN (SELECT unnest(among)) END
+        AND (now_s IS NULL OR res_policy_slot(m, start_s, end_s, now_s) IS NULL)
+        ORDER BY NOT m.details_known, m.capacity,
+            cardinality(m.equipment_key) - cardinality(need), lower(m.name), m.id
+        LIMIT lim) f);
+END
+$$;
+
+-- res_nearest_windows of migration 005 with pending reservations busy, each room's busy spans
+-- widened by the buffers as res_in_the_way has them ([start - the room's buffer, end + the
+-- larger of the reservation's and the room's)), the opening intervals' bounds of the rooms
+-- that have opening hours among the starts tried, and a window's rooms (free) only those whose
+-- time rules admit it at after_s (the caller's now); a start no room admits is passed over.
+-- The widened spans of a room never nest (each starts and ends after the one before), so the
+-- gaps between them are found as in 005.
+CREATE OR REPLACE FUNCTION res_nearest_windows(ids bigint[], start_s bigint, len bigint,
+    day_s bigint, day_e bigint, after_s bigint, until_s bigint, except_res bigint, n int)
+RETURNS TABLE (s bigint, e bigint, free bigint[]) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+RETURN QUERY
+-- busy: two branches as in 005 (the constraint's index per room up to 16 rooms, the spans of
+-- all rooms beyond).
+WITH busy AS MATERIALIZED (
+    SELECT r.room_id, extract(epoch FROM r.start_time)::bigint - res_policy_buffer(x) AS bs,
+        extract(epoch FROM r.end_time)::bigint
+            + greatest(r.buffer_s, res_policy_buffer(x)) AS be
+    FROM reservations r JOIN rooms x ON x.id = r.room_id
+    WHERE cardinality(ids) <= 16 AND r.status IN ('confirmed', 'pending')
+    AND r.room_id = ANY (ids) AND r.id <> except_res
+    AND res_busy(r.start_time, r.end_time, r.buffer_s)
+        && tstzrange(to_timestamp(day_s - 14400), to_timestamp(day_e + 14400), '[)')
+    UNION ALL
+    SELECT r.room_id, extract(epoch FROM r.start_time)::bigint - res_policy_buffer(x),
+        extract(epoch FROM r.end_time)::bigint + greatest(r.buffer_s, res_policy_buffer(x))
+    FROM reservations r JOIN rooms x ON x.id = r.room_id
+    WHERE cardinality(ids) > 16 AND r.status IN ('confirmed', 'pending')
+    AND r.room_id + 0 IN (SELECT unnest(ids)) AND r.id <> except_res
+    AND tstzrange(r.start_time, r.end_time, '[)')
+        && tstzrange(to_timestamp(day_s - 14400), to_timestamp(day_e + 14400), '[)')),
+gaps AS MATERIALIZED (
+    SELECT g.room_id, greatest(g.gs, day_s) AS gs, least(g.ge, day_e) AS ge FROM (
+        SELECT b.room_id, b.be AS gs,
+            coalesce(lead(b.bs) OVER (PARTITION BY b.room_id ORDER BY b.bs), day_e) AS ge
+        FROM busy b
+        UNION ALL
+        SELECT b.room_id, day_s, min(b.bs) FROM busy b GROUP BY b.room_id
+        UNION ALL
+        SELECT i, day_s, day_e FROM unnest(ids) AS i WHERE i NOT IN (SELECT room_id FROM busy)
+    ) g
+    WHERE least(g.ge, day_e) - greatest(g.gs, day_s) >= len),
+hours AS (
+    SELECT h.hs, h.he FROM rooms x CROSS JOIN LATERAL res_policy_open(x, day_s, day_e) h
+    WHERE x.id = ANY (ids) AND x.policies ? 'opening_hours'),
+points AS (
+    SELECT g.gs AS p, g.ge - len AS hi FROM gaps g
+    UNION ALL
+    SELECT c, NULL FROM (SELECT day_s UNION ALL SELECT day_e - len
+        UNION ALL SELECT (after_s / 60 + 1) * 60
+        UNION ALL SELECT be FROM busy UNION ALL SELECT bs - len FROM busy
+        UNION ALL SELECT hs FROM hours UNION ALL SELECT he - len FROM hours) AS x (c)
+    WHERE c >= day_s AND c + len <= day_e AND c > after_s AND c <= until_s AND c <> start_s),
+reach AS (
+    SELECT pt.p, pt.hi, max(pt.hi) OVER (ORDER BY pt.p, pt.hi NULLS LAST
+        ROWS UNBOUNDED PRECEDING) AS upto
+    FROM points pt),
+-- The starts free in some room by the gaps, nearest first; each then with the rooms whose gap
+-- holds it and whose rules admit it, looked up in that order until n have one (the nested
+-- loop keeps the order of its outer side and stops at the limit).
+tried AS (
+    SELECT DISTINCT t.p FROM reach t WHERE t.hi IS NULL AND t.upto >= t.p),
+found AS (
+    SELECT o.p, w.free
+    FROM (SELECT t.p FROM tried t ORDER BY abs(t.p - start_s), t.p) o
+    CROSS JOIN LATERAL (SELECT ARRAY(SELECT g.room_id FROM gaps g JOIN rooms x ON x.id = g.room_id
+        WHERE g.gs <= o.p AND g.ge >= o.p + len
+        AND res_policy_slot(x, o.p, o.p + len, after_s) IS NULL ORDER BY g.room_id) AS free) w
+    WHERE cardinality(w.free) > 0
+    LIMIT n)
+SELECT f.p, f.p + len, f.free FROM found f ORDER BY abs(f.p - start_s), f.p;
+END
+$$;
+
+-- res_room_search of migration 005, the rooms' time rules checked at now_s (res_rooms_ranked).
+CREATE OR REPLACE FUNCTION res_room_search(people int, equipment json, bldg text, flr int,
+    q text, start_s bigint, start_local timestamp, end_s bigint, end_local timestamp, zone text,
+    lim int, suggest int, now_s bigint, max_s bigint, OUT problem text, OUT body json)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    need text[] := ARRAY(SELECT DISTINCT lower(e) FROM json_array_elements_text(equipment) AS e);
+    fitting int;
+    day record;
+BEGIN
+    start_s := coalesce(start_s, extract(epoch FROM start_local AT TIME ZONE zone)::bigint);
+    end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE zone)::bigint);
+    IF end_s <= start_s THEN
+        problem := 'end';
+        RETURN;
+    ELSIF end_s - start_s > max_s THEN
+        problem := 'duration';
+        RETURN;
+    END IF;
+    -- At least suggest rooms, to tell whether that many fit, whatever lim.
+    body := res_rooms_ranked(people, need, bldg, flr, q, start_s, end_s, 0, 0, false,
+        greatest(lim, suggest), NULL, now_s);
+    IF suggest = 0 THEN
+        RETURN;
+    END IF;
+    fitting := json_array_length(body);
+    IF fitting > lim THEN
+        body := (SELECT json_agg(e ORDER BY i) FROM json_array_elements(body)
+            WITH ORDINALITY AS x (e, i) WHERE i <= lim);
+    END IF;
+    SELECT * INTO day FROM res_local_day(start_s, zone);
+    body := json_build_object('rooms', body, 'alternatives', CASE
+        WHEN fitting >= suggest THEN '[]'::json
+        ELSE (SELECT coalesce(json_agg(json_build_object('start_time', res_utc_text(w.s),
+                'end_time', res_utc_text(w.e),
+                'rooms', res_rooms_ranked(people, need, bldg, flr, q, w.s, w.e, 0, 0, false,
+                    lim, w.free, now_s))), '[]'::json)
+            FROM res_nearest_windows(ARRAY(SELECT f.id FROM res_rooms_fitting(people, need,
+                    bldg, flr, q, 0, false) f), start_s, end_s - start_s, day.day_s,
+                day.day_e, now_s, 9223372036854775807, 0, suggest) w)
+        END);
+END
+$$;

@@ -9,38 +9,9 @@
 #include "countof.h"
 #include "jsonx.h"
 #include "revoke.h"
+#include "roompolicy.h"
 #include "timefmt.h"
 #include "tz.h"
-
-/* "HH:MM" with HH 00-24 and MM 00-59 (the SQL reads it as an interval). */
-static bool hhmm_valid(const json_t *v)
-{
-	const char *t = json_string_value(v);
-	return t && strlen(t) == 5 && t[0] >= '0' && t[0] <= '2' && t[1] >= '0' && t[1] <= '9' &&
-	       t[2] == ':' && t[3] >= '0' && t[3] <= '5' && t[4] >= '0' && t[4] <= '9';
-}
-
-bool res_event_hours_valid(const json_t *hours)
-{
-	const char *day;
-	const json_t *list;
-	if (!json_is_object(hours))
-		return false;
-	json_object_foreach((json_t *)hours, day, list) {
-		size_t i;
-		const json_t *iv;
-		if (json_is_null(list))
-			continue;
-		if (!json_is_array(list))
-			return false;
-		json_array_foreach(list, i, iv) {
-			if (json_array_size(iv) != 2 || !hhmm_valid(json_array_get(iv, 0)) ||
-			    !hhmm_valid(json_array_get(iv, 1)))
-				return false;
-		}
-	}
-	return true;
-}
 
 /* The room's details a search needs: equipment (an array of strings), building (a string or
  * null) and floor (an integer or null).  All three present: details_known; none of them: an
@@ -71,44 +42,43 @@ static bool decode_room_details(const json_t *room, struct res_event *ev, char *
 	return true;
 }
 
-/* The room's policies: an object or null when present.  room-service checks every member
- * (room-service/src/policy.c); the SQL that applies them casts them, so a member of the wrong
- * JSON type is refused here rather than failing each booking of the room. */
+/* The room's policies: an object or null when present.  The SQL that applies them casts them,
+ * so the rules are checked as room-service checks a body (common/src/roompolicy.c: the same
+ * kinds and bounds): a bad event goes to the DLQ rather than failing every booking of the room.
+ * A member this release does not know (a newer room-service's) is left out of the check and
+ * ignored by the SQL. */
 static bool decode_room_policies(const json_t *room, struct res_event *ev, char *why, size_t whylen)
 {
-	static const char *const numbers[] = {"min_duration_minutes",
-	                                      "max_duration_minutes",
-	                                      "buffer_minutes",
-	                                      "max_advance_days",
-	                                      "max_bookings_per_user_per_day",
-	                                      "max_bookings_per_user_per_week",
-	                                      "check_in_window_minutes",
-	                                      "release_after_minutes"};
 	json_t *policies = json_object_get(room, "policies");
+	json_t *known = NULL, *rules = NULL, *details = NULL;
+	const char *key;
+	json_t *v;
 	bool ok = !policies || json_is_null(policies) || json_is_object(policies);
-	for (size_t i = 0; ok && json_is_object(policies) && i < countof(numbers); i++) {
-		const json_t *v = json_object_get(policies, numbers[i]);
-		ok = !v || json_is_null(v) ||
-		     (json_is_integer(v) && json_integer_value(v) >= 0 &&
-		      json_integer_value(v) <= 1000000);
-	}
 	if (ok && json_is_object(policies)) {
-		const json_t *hours = json_object_get(policies, "opening_hours");
-		const json_t *roles = json_object_get(policies, "allowed_roles");
-		const json_t *users = json_object_get(policies, "allowed_users");
-		const json_t *approval = json_object_get(policies, "requires_approval");
-		ok = (!hours || json_is_null(hours) || res_event_hours_valid(hours)) &&
-		     (!roles || json_is_null(roles) || json_is_array(roles)) &&
-		     (!users || json_is_null(users) || json_is_array(users)) &&
-		     (!approval || json_is_null(approval) || json_is_boolean(approval));
+		ok = (known = json_object()) && (details = json_object());
+		json_object_foreach(policies, key, v) {
+			if (ok && room_policy_known(key))
+				ok = json_object_set(known, key, v) == 0;
+		}
+		ok = ok && room_policy_normalise(known, &rules, details);
 	}
 	if (!ok) {
-		snprintf(why, whylen, "room policies invalid");
-		return false;
+		const char *first = NULL;
+		json_t *reason = NULL;
+		json_object_foreach(details, first, reason) {
+			break;
+		}
+		snprintf(why, whylen, "room policies invalid%s%s%s%s", first ? ": " : "",
+		         first ? first : "", first ? " " : "",
+		         first ? json_string_value(reason) : "");
+	} else {
+		ev->policies_known = policies != NULL;
+		ev->policies = json_is_object(policies) ? policies : NULL;
 	}
-	ev->policies_known = policies != NULL;
-	ev->policies = json_is_object(policies) ? policies : NULL;
-	return true;
+	json_decref(rules);
+	json_decref(known);
+	json_decref(details);
+	return ok;
 }
 
 /* Fills the fields of a room event (type is one of the three room_* types). */

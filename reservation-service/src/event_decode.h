@@ -61,10 +61,6 @@ struct res_event {
 bool res_event_decode(enum res_event_source source, const char *value, size_t len,
                       struct res_event *ev, char *why, size_t whylen);
 
-/* Whether hours has the shape of a room's opening_hours (an object of days, each null or an
- * array of ["HH:MM", "HH:MM"] pairs); room-service checks the rest (order, bounds). */
-bool res_event_hours_valid(const json_t *hours);
-
 /* Releases what ev owns (NULL-safe; ev is zeroed). */
 void res_event_clear(struct res_event *ev);
 

@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "clock.h"
+#include "countof.h"
 #include "encoding.h"
 #include "jsonx.h"
 #include "log.h"
@@ -275,6 +276,7 @@ static void reply_change(struct req *r, enum res_outcome outcome, long long id, 
 		res_reply_policy(r, conflicts);
 		break;
 	case RES_NOT_PENDING:
+	case RES_STARTED:
 		req_error(r, ERR_CONFLICT, NULL, "reservation %lld is not pending", id);
 		break;
 	case RES_KEY_MISMATCH:
@@ -736,10 +738,16 @@ void res_handle_cancel(struct req *r)
 
 /* ---- approval ---- */
 
-/* Approves or rejects reservation {id} (the route admits admins only).  A rejection may give
- * {"reason": "..."} (at most 200 characters), carried by its event. */
+/* Approves or rejects reservation {id} (the route admits admins only) at the service's clock.
+ * A rejection may give {"reason": "..."} (at most 200 characters, no other member), carried by
+ * its event; a request without a body (no Content-Length above 0, not chunked) gives none.  An
+ * approval once the start has passed is refused (409, details.start_time): the meeting was not
+ * held for it, and the releaser cancels it as not_approved. */
 static void decide(struct req *r, bool approve)
 {
+	static const struct jsonx_field fields[] = {
+		{"reason", JSONX_STRING | JSONX_NULL, false},
+	};
 	long long id;
 	json_t *body = NULL, *res = NULL;
 	const char *note = NULL;
@@ -747,22 +755,19 @@ static void decide(struct req *r, bool approve)
 	enum res_outcome outcome;
 	if (!req_param_id(r, "id", &id))
 		return;
-	/* The body is optional: a request without one rejects without a reason. */
-	const char *length = req_header(r, "Content-Length");
-	if (!approve && length && strcmp(length, "0") != 0) {
+	if (!approve && req_has_body(r)) {
+		if (!(body = req_body_object(r)))
+			return;
 		json_t *details = json_object();
-		if (!(body = req_body_object(r)) ||
+		if (!jsonx_check(body, fields, countof(fields), details) ||
 		    !jsonx_string_len(body, "reason", 0, 200, &note, details)) {
-			if (body)
-				req_invalid(r, details);
-			else
-				json_decref(details);
+			req_invalid(r, details);
 			goto out;
 		}
 		json_decref(details);
 	}
-	enum db_status st = res_repo_decide(id, approve, note, rules->topic, &res, status,
-	                                    &outcome);
+	enum db_status st = res_repo_decide(id, approve, note, rules->topic, clock_now_s(), &res,
+	                                    status, &outcome);
 	if (st != DB_OK)
 		res_reply_write_error(r, st); /* an approval's invitations count for the quota */
 	else if (outcome == RES_NOT_FOUND)
@@ -770,6 +775,12 @@ static void decide(struct req *r, bool approve)
 	else if (outcome == RES_NOT_PENDING)
 		req_error(r, ERR_CONFLICT, json_pack("{s:s}", "status", status),
 		          "reservation %lld is %s, not pending", id, status);
+	else if (outcome == RES_STARTED)
+		req_error(r, ERR_CONFLICT,
+		          json_pack("{s:s, s:s}", "status", "pending", "start_time",
+		                    "has passed: a pending reservation can only be approved before "
+		                    "its start"),
+		          "reservation %lld has begun and can no longer be approved", id);
 	else {
 		log_info("reservation %lld %s by admin %lld", id, approve ? "approved" : "rejected",
 		         req_user(r)->id);
@@ -883,6 +894,7 @@ out:
 void res_handle_test_clock(struct req *r)
 {
 	json_t *body = NULL;
+	/* Not routed at all while it is off (main.c): this is a second guard. */
 	if (!clock_test_enabled()) {
 		req_error(r, ERR_NOT_FOUND, NULL, "no such path");
 		return;

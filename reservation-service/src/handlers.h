@@ -25,10 +25,11 @@ void res_handle_availability_room(struct req *r);
 /* POST /reservations/{id}/approve and /reject (admins; docs/api.md#approval). */
 void res_handle_approve(struct req *r);
 void res_handle_reject(struct req *r);
-/* PUT /internal/test-clock {"offset_s": N} (admins): moves the business clock (clock.h) when
- * the service runs with TEST_CLOCK=true; 404 otherwise (docs/operations.md#test-clock). */
 /* POST /reservations/{id}/check-in (the owner, an attendee or an admin; docs/api.md#check-in). */
 void res_handle_check_in(struct req *r);
+/* PUT /internal/test-clock {"offset_s": N} (admins): moves the business clock (clock.h) when
+ * the service runs with TEST_CLOCK=true; otherwise the route is not registered (404 to anyone,
+ * routes.c) and this answers 404 too (docs/operations.md#test-clock). */
 void res_handle_test_clock(struct req *r);
 
 /* Replies shared by the reservation and the series endpoints: 422 naming room_id (an unknown

@@ -417,7 +417,7 @@ int main(int argc, char **argv)
 		.cfg = &cfg.common,
 		.auth = &auth,
 		.routes = res_routes,
-		.nroutes = res_routes_count,
+		.nroutes = cfg.test_clock ? res_routes_count : res_routes_count_without_test_clock,
 		.migrations = service_migrations,
 		.after_migrations = after_migrations,
 		.on_stop = stop_background,

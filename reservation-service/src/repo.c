@@ -171,6 +171,7 @@ static const struct {
 	{"capacity", RES_CAPACITY},
 	{"policy", RES_POLICY},
 	{"not_pending", RES_NOT_PENDING},
+	{"started", RES_STARTED},
 };
 
 /* Reads the (outcome, body, alternatives) row of res_book_answer() or res_change_answer()
@@ -440,20 +441,26 @@ enum db_status res_repo_update(long long id, struct res_change *c, struct res_re
 }
 
 enum db_status res_repo_decide(long long id, bool approve, const char *note, const char *topic,
-                               json_t **res, char status[16], enum res_outcome *outcome)
+                               long long now_s, json_t **res, char status[16],
+                               enum res_outcome *outcome)
 {
-	char ids[24];
+	char ids[24], now[24];
 	PGresult *r = NULL;
 	json_t *conflicts = NULL;
 	struct res_change c = {0};
 	num(ids, sizeof ids, id);
-	const char *params[] = {ids, approve ? "true" : "false", note, topic};
+	num(now, sizeof now, now_s);
+	const char *params[] = {ids, approve ? "true" : "false", note, topic, now};
 	*res = NULL;
 	status[0] = '\0';
+	/* res_decide_promoting (020: the room locked first) calls res_decide (018) without the
+	 * clock: res_decide reads it from res.decide_now_s, set for this transaction before the call
+	 * (the lateral reference orders them). */
 	enum db_status st = db_write(
 		&r,
-		"SELECT d.outcome, d.body FROM res_decide_promoting($1::bigint, "
-		"$2::boolean, $3::text, $4::text) d",
+		"SELECT d.outcome, d.body FROM (SELECT set_config('res.decide_now_s', $5::text, true), "
+		"$4::text AS topic) c CROSS JOIN LATERAL res_decide_promoting($1::bigint, "
+		"$2::boolean, $3::text, c.topic) d",
 		(int)countof(params), params);
 	if (st == DB_OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "not_pending") == 0)
 		snprintf(status, 16, "%s", PQgetvalue(r, 0, 1));
@@ -531,6 +538,27 @@ enum db_status res_repo_check_in(long long id, long long now_s, const char *topi
  * room a writer holds to the next tick) and releases only the occurrence itself (a series keeps
  * its other rows); the freed time goes to the rooms' waitlists in the same transaction. */
 const char res_repo_release_sql[] = "SELECT res_release_due($1::bigint, $2::int, $3::text)";
+
+/* The pending reservations that reached their start without an approval, as res_release_due
+ * takes the no-shows: oldest first, the rows and then their rooms with SKIP LOCKED (never
+ * waiting), only the rows whose room it holds; cancelled as not_approved with the event
+ * reservation_cancelled (they held the slot; a calendar that showed them drops them), their
+ * time promoted to the rooms' waitlists at the service's clock (res_waitlist_context, read at
+ * commit by the deferred trigger; the CTE is scanned by the final SELECT). */
+const char res_repo_unapproved_sql[] =
+	"WITH ctx AS (SELECT res_waitlist_context($1::bigint, $3::text)), "
+	"due AS (SELECT id, room_id FROM reservations "
+	"  WHERE start_time <= to_timestamp($1::bigint) AND status = 'pending' "
+	"  ORDER BY start_time LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+	"held AS (SELECT m.id FROM rooms m WHERE m.id IN (SELECT room_id FROM due) "
+	"  ORDER BY m.id FOR NO KEY UPDATE SKIP LOCKED), "
+	"r AS (UPDATE reservations t SET status = 'cancelled', cancel_reason = 'not_approved', "
+	"  updated_at = now(), version = t.version + 1 "
+	"  WHERE t.id IN (SELECT id FROM due) AND t.room_id IN (SELECT id FROM held) "
+	"  AND t.status = 'pending' RETURNING t.*), "
+	"e AS (" OUTBOX_INSERT "$3, r.id::text, " EVENT(
+		"'reservation_cancelled'", "r") " FROM r) "
+						"SELECT (SELECT count(*) FROM r) FROM ctx";
 
 const char res_repo_waitlist_expire_sql[] = "SELECT res_waitlist_expire($1::bigint, $2::int)";
 
@@ -740,6 +768,17 @@ enum db_status res_repo_room_upsert(const struct res_event *ev)
 out:
 	free(equipment);
 	free(policies);
+	return st;
+}
+
+enum db_status res_repo_rooms_without_policies(long long *count)
+{
+	PGresult *res = NULL;
+	enum db_status st = db_exec(
+		&res, "SELECT count(*) FROM rooms WHERE NOT policies_known AND NOT deleted", 0,
+		NULL);
+	*count = st == DB_OK ? db_int(res, 0, 0) : 0;
+	PQclear(res);
 	return st;
 }
 

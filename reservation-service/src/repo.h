@@ -44,6 +44,7 @@ enum res_outcome {
 	RES_POLICY,        /* breaks a rule of the room (docs/api.md#room-policies): *conflicts is
 	                      {policy, field, message} */
 	RES_NOT_PENDING,   /* approve/reject: the reservation is not pending */
+	RES_STARTED,       /* approve: the pending reservation's start has passed */
 };
 
 /* What a create or an update asks for beyond struct res_change, and what it is checked against.
@@ -83,11 +84,13 @@ enum db_status res_repo_get(long long id, json_t **res);
 enum db_status res_repo_update(long long id, struct res_change *c, struct res_request *q,
                                json_t **res, json_t **conflicts, enum res_outcome *outcome);
 /* Approves (approve) or rejects a pending reservation (POST /reservations/{id}/approve,
- * /reject by an admin; note: the rejection's reason for the event, or NULL): RES_DONE with *res
- * (new reference), RES_NOT_FOUND, or RES_NOT_PENDING with *status its state ("confirmed",
- * "cancelled").  One statement (res_decide, migrations/018_policies.sql). */
+ * /reject by an admin; note: the rejection's reason for the event, or NULL) at now_s (the
+ * service's clock): RES_DONE with *res (new reference), RES_NOT_FOUND, RES_NOT_PENDING with
+ * *status its state ("confirmed", "cancelled"), or RES_STARTED (an approval once the start has
+ * passed).  One statement (res_decide, migrations/018_policies.sql). */
 enum db_status res_repo_decide(long long id, bool approve, const char *note, const char *topic,
-                               json_t **res, char status[16], enum res_outcome *outcome);
+                               long long now_s, json_t **res, char status[16],
+                               enum res_outcome *outcome);
 /* Cancels a confirmed or pending reservation of caller (admin: anyone's) with the reason
  * cancelled_by_user (the caller's own) or cancelled_by_admin; already cancelled → RES_DONE;
  * else RES_NOT_FOUND, RES_FORBIDDEN or RES_STALE (expected_version, 0 = any, differs).  One
@@ -102,10 +105,12 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
 enum db_status res_repo_check_in(long long id, long long now_s, const char *topic, json_t **res);
 
 /* The releaser's statements (releaser.h): $1 = now (Unix seconds), $2 = the batch, $3 = the
- * topic; cancels due reservations as no-shows (their time promoted to the rooms' waitlists) and
- * returns their count.  The second ($1, $2 as the first) expires the waiting entries whose start
- * has come and returns their count. */
+ * topic.  res_repo_release_sql cancels due reservations as no-shows (their time promoted to the
+ * rooms' waitlists); res_repo_unapproved_sql cancels the pending reservations that reached their
+ * start (not_approved; their time promoted too); res_repo_waitlist_expire_sql ($1, $2) expires
+ * the waiting entries whose start has come.  Each returns its count. */
 extern const char res_repo_release_sql[];
+extern const char res_repo_unapproved_sql[];
 extern const char res_repo_waitlist_expire_sql[];
 
 struct res_filter {
@@ -157,6 +162,9 @@ struct res_event;
 enum db_status res_repo_room_upsert(const struct res_event *ev);
 /* How many rooms of the copy (not deleted) lack the details a search needs (*count). */
 enum db_status res_repo_rooms_without_details(long long *count);
+/* How many rooms of the copy (not deleted) have rules not known (policies_known false: last
+ * changed by an older room-service, or copied before migration 018), *count. */
+enum db_status res_repo_rooms_without_policies(long long *count);
 /* Marks the room deleted (tombstone) and cancels its future confirmed reservations (*cancelled:
  * how many; -1 when the room was already deleted at that version: nothing changed). */
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,

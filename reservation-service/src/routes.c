@@ -42,8 +42,11 @@ const struct http_route res_routes[] = {
 	{{"GET", "/calendars/me.ics"}, res_handle_feed_me, HTTP_PUBLIC},
 	{{"POST", "/calendars/me/token"}, res_handle_feed_token_create, HTTP_BEARER},
 	{{"DELETE", "/calendars/me/token"}, res_handle_feed_token_delete, HTTP_BEARER},
-	/* Only with TEST_CLOCK=true (404 otherwise); the gateway routes no /internal path. */
+	/* Last: routed only with TEST_CLOCK=true (main.c passes res_routes_count_without_test_clock
+	 * otherwise, so the path answers 404 to anyone before any check of the caller); the
+	 * gateway routes no /internal path. */
 	{{"PUT", "/internal/test-clock"}, res_handle_test_clock, HTTP_ADMIN},
 };
 
 const size_t res_routes_count = countof(res_routes);
+const size_t res_routes_count_without_test_clock = countof(res_routes) - 1;

@@ -7,5 +7,7 @@
 
 extern const struct http_route res_routes[];
 extern const size_t res_routes_count;
+/* The routes but the last, PUT /internal/test-clock: those of a service without TEST_CLOCK. */
+extern const size_t res_routes_count_without_test_clock;
 
 #endif

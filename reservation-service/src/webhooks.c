@@ -14,7 +14,8 @@
 static const char *const webhook_events[] = {
 	"reservation_created",        "reservation_updated",        "reservation_cancelled",
 	"reservation_series_created", "reservation_series_updated", "reservation_series_cancelled",
-	"reservation_approved",       "reservation_rejected",
+	"reservation_approved",       "reservation_rejected",       "reservation_checked_in",
+	"reservation_released",
 };
 
 #define WEBHOOK_SECRET_MIN 16

@@ -8,7 +8,7 @@
 #include "countof.h"
 #include "equipment.h"
 #include "jsonx.h"
-#include "policy.h"
+#include "roompolicy.h"
 #include "tz.h"
 
 void room_validate(const json_t *body, bool create, struct room_input *in, json_t *details)

@@ -77,8 +77,15 @@ def routing_tables():
 ROUTES = routing_tables()
 
 
+# Routed only with TEST_CLOCK=true (reservation-service/src/main.c): this stack runs without it,
+# so the path answers 404 to anyone, before any check of the caller (review 15a L11).
+SWITCHED_OFF = {("PUT", "/internal/test-clock")}
+
+
 def expected(method, path, access, kind):
     """'allowed', 401 or 403."""
+    if (method, path) in SWITCHED_OFF:
+        return "allowed"
     # Without ?token= (the matrix sends none) such a route wants a bearer token.
     access = "HTTP_BEARER" if access == "HTTP_BEARER_OR_TOKEN" else access
     if access == "HTTP_PUBLIC":

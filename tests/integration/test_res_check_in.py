@@ -14,6 +14,7 @@ import requests
 
 from harness import (
     assert_error,
+    book,
     booked,
     create_room,
     res_db_query,
@@ -178,19 +179,29 @@ def test_release_frees_the_slot_at_once(stack, check_in_room, clocked, res_url, 
         set_clock(clocked, root, time.time())
 
 
-def test_two_replicas_release_each_once(stack, check_in_room, res_url, alice, root):
+def test_two_replicas_release_each_once(stack, check_in_room, res_url, users, root):
+    """More due rows than a batch (200), some held by another transaction: both replicas work
+    batch after batch beside the held rows (without SKIP LOCKED they would wait on them, and
+    nothing past them would be released), and every row is released once, with one event."""
     rid = check_in_room()
-    ids = []
+    uid = users["alice"][1]
     base = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0) \
-        + datetime.timedelta(hours=6)
-    for i in range(40):
-        s = base + datetime.timedelta(minutes=30 * i)
-        ids.append(booked(res_url, alice, rid, utc_text(s),
-                          utc_text(s + datetime.timedelta(minutes=30)))["id"])
+        + datetime.timedelta(hours=50)
+    # 450 one-minute rows (release_at = their end, L4), written directly: fast and many.
+    ids = [i for (i,) in res_db_query(
+        stack.pg, "INSERT INTO reservations (room_id, user_id, start_time, end_time) "
+        "SELECT %s, %s, %s::timestamptz + n * interval '1 minute', "
+        "%s::timestamptz + (n + 1) * interval '1 minute' FROM generate_series(0, 449) n "
+        "RETURNING id", rid, uid, utc_text(base), utc_text(base))]
+    assert len(ids) == 450
+    held = ids[:60]  # the oldest: the first each replica's first batch meets
+    due = int((base + datetime.timedelta(minutes=451)).timestamp())
+    conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
     a = clocked_service(stack, "reservation-release-a").start()
     b = clocked_service(stack, "reservation-release-b").start()
     try:
-        due = int((base + datetime.timedelta(minutes=30 * 40 + RELEASE_MIN)).timestamp())
+        cur = conn.cursor()
+        cur.execute("SELECT id FROM reservations WHERE id = ANY(%s) FOR UPDATE", (held,))
         threads = [threading.Thread(target=set_clock, args=(s, root, due)) for s in (a, b)]
         for t in threads:
             t.start()
@@ -198,12 +209,24 @@ def test_two_replicas_release_each_once(stack, check_in_room, res_url, alice, ro
             t.join()
         wait_until(lambda: res_db_query(stack.pg, "SELECT count(*) FROM reservations WHERE "
                                         "id = ANY(%s) AND cancel_reason = 'no_show'",
-                                        ids) == [(40,)], timeout=20, what="all released")
-        for i in ids:
-            assert len(events(stack, i, "reservation_released")) == 1, i
+                                        ids[60:]) == [(390,)], timeout=30,
+                   what="all but the held rows released")
+        assert res_db_query(stack.pg, "SELECT count(*) FROM reservations WHERE id = ANY(%s) "
+                            "AND status = 'confirmed'", held) == [(60,)]
+        conn.rollback()
+        wait_until(lambda: res_db_query(stack.pg, "SELECT count(*) FROM reservations WHERE "
+                                        "id = ANY(%s) AND cancel_reason = 'no_show'",
+                                        ids) == [(450,)], timeout=30, what="all released")
+        assert res_db_query(stack.pg, "SELECT key, count(*) FROM outbox WHERE key = ANY(%s) "
+                            "AND payload->>'event_type' = 'reservation_released' GROUP BY key "
+                            "HAVING count(*) <> 1", [str(i) for i in ids]) == []
+        assert res_db_query(stack.pg, "SELECT count(*) FROM outbox WHERE key = ANY(%s) AND "
+                            "payload->>'event_type' = 'reservation_released'",
+                            [str(i) for i in ids]) == [(450,)]
         # Other tests' due bookings of check-in rooms count too.
-        assert released_total(a) + released_total(b) >= 40
+        assert released_total(a) + released_total(b) >= 450
     finally:
+        conn.close()
         a.stop()
         b.stop()
 
@@ -243,3 +266,160 @@ def test_restart_in_the_middle_loses_nothing(stack, check_in_room, res_url, alic
         conn.close()
         svc.stop()
 
+
+
+# ---- review 15a: series, moves, the end of the meeting, pending bookings ----
+
+def get(url, headers, rid):
+    r = requests.get(f"{url}/reservations/{rid}", headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def at(s):
+    return utc_text(datetime.datetime.fromtimestamp(s, datetime.UTC))
+
+
+def test_a_series_occurrence_is_released_alone(stack, check_in_room, clocked, res_url, alice,
+                                               root):
+    rid = check_in_room()
+    start_s, start, end = slot(hours_ahead=7, minutes=30)
+    r = requests.post(f"{res_url}/reservations", headers=alice, timeout=10,
+                      json={"room_id": rid, "start_time": start, "end_time": end,
+                            "recurrence": "FREQ=DAILY;COUNT=3"})
+    assert r.status_code == 201, r.text
+    series = r.json()
+    occ = [o["id"] for o in series["occurrences"]]
+    assert len(occ) == 3
+    try:
+        set_clock(clocked, root, start_s + RELEASE_MIN * 60)
+        wait_until(lambda: get(res_url, alice, occ[0])["status"] == "cancelled", timeout=10,
+                   what="the first occurrence released")
+        assert get(res_url, alice, occ[0])["cancel_reason"] == "no_show"
+        assert [get(res_url, alice, o)["status"] for o in occ[1:]] == ["confirmed"] * 2
+        got = requests.get(f"{res_url}/reservations/series/{series['id']}", headers=alice,
+                           timeout=10)
+        assert got.status_code == 200 and got.json()["status"] == "active", got.text
+        assert len(events(stack, occ[0], "reservation_released")) == 1
+        assert events(stack, f"series-{series['id']}", "reservation_series_cancelled") == []
+    finally:
+        set_clock(clocked, root, time.time())
+
+
+def test_a_move_gets_a_new_window_and_is_checked_in_afresh(check_in_room, clocked, res_url,
+                                                            alice, root):
+    rid = check_in_room()
+    start_s, start, end = slot(hours_ahead=9)
+    res = booked(res_url, alice, rid, start, end)
+    try:
+        set_clock(clocked, root, start_s)
+        r = check_in(clocked.url, alice, res["id"])
+        assert r.status_code == 200 and r.json()["checked_in_at"], r.text
+    finally:
+        set_clock(clocked, root, time.time())
+    later = start_s + 3600
+    r = requests.put(f"{res_url}/reservations/{res['id']}", headers=alice, timeout=10,
+                     json={"start_time": at(later), "end_time": at(later + 3600)})
+    assert r.status_code == 200, r.text
+    moved = r.json()
+    assert moved["checked_in_at"] is None
+    assert moved["check_in_from"] == at(later - WINDOW_MIN * 60)
+    assert moved["release_at"] == at(later + RELEASE_MIN * 60)
+    # Moved to a room without check-in: no window.
+    plain = check_in_room(policies=None)
+    r = requests.put(f"{res_url}/reservations/{res['id']}", headers=alice, timeout=10,
+                     json={"room_id": plain})
+    assert r.status_code == 200, r.text
+    assert (r.json()["check_in_from"], r.json()["release_at"]) == (None, None)
+
+
+def test_the_release_comes_by_the_end_at_the_latest(check_in_room, res_url, alice):
+    """Review 15a L4: a 10-minute meeting in a room releasing 30 minutes after the start."""
+    rid = check_in_room({"check_in_required": True, "check_in_window_minutes": 5,
+                         "release_after_minutes": 30})
+    start_s, start, end = slot(hours_ahead=10, minutes=10)
+    res = booked(res_url, alice, rid, start, end)
+    assert res["release_at"] == end
+    assert res["check_in_from"] == at(start_s - 300)
+    # Lengthened: the release as the room says again.
+    r = requests.put(f"{res_url}/reservations/{res['id']}", headers=alice, timeout=10,
+                     json={"end_time": at(start_s + 3600)})
+    assert r.status_code == 200, r.text
+    assert r.json()["release_at"] == at(start_s + 1800)
+
+
+APPROVAL_CHECK_IN = dict(CHECK_IN, requires_approval=True)
+
+
+@pytest.fixture(scope="module")
+def slow_clocked(stack):
+    """A TEST_CLOCK service whose releaser runs at start and then hourly: what it answers is
+    not raced by a release."""
+    svc = stack.reservation_service(tag="reservation-slow-release", TEST_CLOCK="true",
+                                    RELEASE_INTERVAL_MS="3600000").start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def test_approval_before_the_start_keeps_check_in_open(check_in_room, slow_clocked, res_url,
+                                                       alice, root):
+    """Review 15a M2: approved late (after the window opened), the booking can still be checked
+    in and is not released at once; after its start it can no longer be approved."""
+    rid = check_in_room(APPROVAL_CHECK_IN)
+    start_s, start, end = slot(hours_ahead=11)
+    pending = booked(res_url, alice, rid, start, end)
+    assert pending["status"] == "pending"
+    late_s, _, late_end = slot(hours_ahead=13)
+    late = booked(res_url, alice, rid, at(late_s), late_end)
+    url = slow_clocked.url
+    try:
+        set_clock(slow_clocked, root, start_s - 300)
+        r = requests.post(f"{url}/reservations/{pending['id']}/approve", headers=root,
+                          timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "confirmed"
+        assert r.json()["release_at"] == pending["release_at"]
+        set_clock(slow_clocked, root, start_s + 60)
+        r = check_in(url, alice, pending["id"])
+        assert r.status_code == 200 and r.json()["checked_in_at"], r.text
+        # Past its start: refused, whatever its window says.
+        set_clock(slow_clocked, root, late_s + 1)
+        r = requests.post(f"{url}/reservations/{late['id']}/approve", headers=root, timeout=10)
+        assert_error(r, 409, "conflict")
+        assert "start_time" in r.json()["details"], r.text
+        assert get(res_url, alice, late["id"])["status"] == "pending"
+        # A rejection is still possible.
+        r = requests.post(f"{url}/reservations/{late['id']}/reject", headers=root, timeout=10)
+        assert r.status_code == 200 and r.json()["cancel_reason"] == "rejected", r.text
+    finally:
+        set_clock(slow_clocked, root, time.time())
+
+
+def test_a_pending_booking_stops_holding_the_slot_at_its_start(stack, check_in_room, clocked,
+                                                              res_url, alice, bob, root):
+    rid = check_in_room({"requires_approval": True})
+    start_s, start, end = slot(hours_ahead=15)
+    pending = booked(res_url, alice, rid, start, end)
+    later_s, later, later_end = slot(hours_ahead=17)
+    waiting = booked(res_url, alice, rid, later, later_end)
+    assert_error(book(res_url, bob, rid, start, end), 409, "conflict")
+    try:
+        set_clock(clocked, root, start_s - 60)
+        time.sleep(1.0)
+        assert get(res_url, alice, pending["id"])["status"] == "pending"
+        set_clock(clocked, root, start_s)
+        wait_until(lambda: get(res_url, alice, pending["id"])["status"] == "cancelled",
+                   timeout=10, what="the pending booking cancelled at its start")
+        got = get(res_url, alice, pending["id"])
+        assert got["cancel_reason"] == "not_approved"
+        [ev] = events(stack, pending["id"], "reservation_cancelled")
+        assert ev["reservation"]["cancel_reason"] == "not_approved"
+        assert events(stack, pending["id"], "reservation_released") == []
+        assert get(res_url, alice, waiting["id"])["status"] == "pending"
+        # The rest of the slot is bookable at once (at the moved clock).
+        rest = at(start_s + 600)
+        assert booked(clocked.url, bob, rid, rest, end)["status"] == "pending"
+    finally:
+        set_clock(clocked, root, time.time())

@@ -652,3 +652,155 @@ def test_moving_the_clock_moves_the_rules(policy_room, clocked, alice, root):
                      timeout=10)
     assert r.status_code == 200, r.text
     booked(url, alice, rid, utc_text(soon), utc_text(soon + datetime.timedelta(hours=1)))
+
+
+# ---- review 15a ----
+
+def test_an_occurrence_cannot_move_into_an_approval_room(policy_room, res_url, users):
+    """H1: an employee moving an occurrence of a series into (or within) a room that requires
+    approval is refused, as a series write there is; an admin may."""
+    (alice, _), (root, _) = users["alice"], users["root"]
+    plain = policy_room({"max_advance_days": 3650})
+    approval = policy_room({"requires_approval": True})
+    mon = next_weekday(0, days_ahead=28)
+    r = requests.post(f"{res_url}/reservations", headers=alice, timeout=10,
+                      json={"room_id": plain, "start_time": local(mon, "09:00"),
+                            "end_time": local(mon, "10:00"), "recurrence": "FREQ=WEEKLY;COUNT=3"})
+    assert r.status_code == 201, r.text
+    first, second = [o["id"] for o in r.json()["occurrences"]][:2]
+    r = requests.put(f"{res_url}/reservations/{first}", headers=alice, timeout=10,
+                     json={"room_id": approval, "start_time": local(mon, "11:00"),
+                           "end_time": local(mon, "12:00")})
+    d = refused(r, "requires_approval", "room_id")
+    assert "series" in d["room_id"]
+    got = requests.get(f"{res_url}/reservations/{first}", headers=alice, timeout=10).json()
+    assert (got["room_id"], got["status"]) == (plain, "confirmed")
+    r = requests.put(f"{res_url}/reservations/{second}", headers=root, timeout=10,
+                     json={"room_id": approval})
+    assert r.status_code == 200 and r.json()["status"] == "confirmed", r.text
+    # Within the room too (the admin moved it there).
+    wed = mon + datetime.timedelta(days=9)
+    r = requests.put(f"{res_url}/reservations/{second}", headers=alice, timeout=10,
+                     json={"start_time": local(wed, "14:00"), "end_time": local(wed, "15:00")})
+    refused(r, "requires_approval", "room_id")
+
+
+def test_a_pending_booking_moved_out_of_approval_is_confirmed(policy_room, res_url, alice):
+    """M2: a pending booking moved into a room that requires no approval has nothing left to
+    wait for."""
+    approval = policy_room({"requires_approval": True})
+    plain = policy_room({"max_advance_days": 3650})
+    d = next_weekday(3, days_ahead=14)
+    p = booked(res_url, alice, approval, local(d, "09:00"), local(d, "10:00"))
+    assert p["status"] == "pending"
+    r = requests.put(f"{res_url}/reservations/{p['id']}", headers=alice, timeout=10,
+                     json={"room_id": plain})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "confirmed"
+    # And back: pending again.
+    r = requests.put(f"{res_url}/reservations/{p['id']}", headers=alice, timeout=10,
+                     json={"room_id": approval})
+    assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+
+
+def test_a_buffer_set_later_keeps_the_older_bookings_apart(room_url, policy_room, res_url,
+                                                           admin_headers, alice, bob, stack):
+    """M1: a booking made before the room had a buffer (its snapshot: none) is not followed
+    back to back once the room has one; the 409 names it."""
+    rid = policy_room({"max_advance_days": 3650})
+    d = next_weekday(2, days_ahead=21)
+    booked(res_url, alice, rid, local(d, "10:00"), local(d, "11:00"))
+    r = requests.put(f"{room_url}/rooms/{rid}", headers=admin_headers, timeout=10,
+                     json={"policies": {"buffer_minutes": 15}})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: res_db_query(stack.pg, "SELECT policies->>'buffer_minutes' FROM rooms "
+                                    "WHERE id = %s", rid) == [("15",)],
+               timeout=30, what="the buffer copied")
+    r = book(res_url, bob, rid, local(d, "11:00"), local(d, "12:00"))
+    assert_error(r, 409, "conflict")
+    assert r.json()["details"]["conflicts"] == [
+        {"start_time": instant(d, "10:00"), "end_time": instant(d, "11:00")}]
+    assert r.json()["details"]["alternatives"]["times"][0] == {
+        "start_time": instant(d, "11:15"), "end_time": instant(d, "12:15")}
+    assert_error(book(res_url, bob, rid, local(d, "11:14"), local(d, "12:00")), 409, "conflict")
+    # A series' occurrence likewise.
+    r = requests.post(f"{res_url}/reservations", headers=bob, timeout=10,
+                      json={"room_id": rid, "start_time": local(d, "11:05"),
+                            "end_time": local(d, "11:35"), "recurrence": "FREQ=DAILY;COUNT=2"})
+    assert_error(r, 409, "conflict")
+    booked(res_url, bob, rid, local(d, "11:15"), local(d, "12:00"))
+
+
+@pytest.fixture(scope="module")
+def short_service(stack):
+    """reservation-service allowing bookings of 5 to 240 minutes (the room rules below go
+    beyond both)."""
+    svc = stack.reservation_service(tag="reservation-max-240", MAX_DURATION_MINUTES="240",
+                                    MIN_DURATION_MINUTES="5").start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def test_room_durations_replace_the_service_bounds_for_series_and_overrides(
+        policy_room, short_service, users):
+    """M5: a room's max above the service's (and its min below) apply to a series as to a
+    single booking, and an admin's override is never stricter than no override."""
+    (alice, _), (root, _) = users["alice"], users["root"]
+    url = short_service.url
+    rid = policy_room({"max_duration_minutes": 480, "min_duration_minutes": 1})
+    d = next_weekday(1, days_ahead=35)
+    booked(url, alice, rid, local(d, "08:00"), local(d, "14:00"))  # 6 h > 240 min
+    r = requests.post(f"{url}/reservations", headers=alice, timeout=10,
+                      json={"room_id": rid, "start_time": local(d, "15:00"),
+                            "end_time": local(d, "21:00"), "recurrence": "FREQ=WEEKLY;COUNT=2"})
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{url}/reservations", headers=alice, timeout=10,
+                      json={"room_id": rid, "start_time": local(d, "21:30"),
+                            "end_time": local(d, "21:31"), "recurrence": "FREQ=WEEKLY;COUNT=2"})
+    assert r.status_code == 201, r.text  # 1 minute < MIN_DURATION_MINUTES
+    # The room's bound still holds for the series (9 h > 480 minutes).
+    e = d + datetime.timedelta(days=1)
+    r = requests.post(f"{url}/reservations", headers=alice, timeout=10,
+                      json={"room_id": rid, "start_time": local(e, "08:00"),
+                            "end_time": local(e, "17:00"), "recurrence": "FREQ=WEEKLY;COUNT=2"})
+    refused(r, "max_duration_minutes", "end_time")
+    # An admin's override: 6 h, allowed without it, allowed with it.
+    r = requests.post(f"{url}/reservations", params={"override": "true"}, headers=root,
+                      timeout=10, json={"room_id": rid, "start_time": local(e, "18:00"),
+                                        "end_time": local(e, "23:59")})
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{url}/reservations", params={"override": "true"}, headers=root,
+                      timeout=10, json={"room_id": rid, "start_time": local(e, "00:30"),
+                                        "end_time": local(e, "06:30"),
+                                        "recurrence": "FREQ=WEEKLY;COUNT=2"})
+    assert r.status_code == 201, r.text
+
+
+def test_reject_body_is_checked_strictly(policy_room, res_url, users):
+    """L7: an unknown member is named; a chunked body is read, not ignored."""
+    (alice, _), (root, _) = users["alice"], users["root"]
+    rid = policy_room({"requires_approval": True})
+    d = next_weekday(4, days_ahead=14)
+    p = booked(res_url, alice, rid, local(d, "09:00"), local(d, "10:00"))
+    r = requests.post(f"{res_url}/reservations/{p['id']}/reject", headers=root, timeout=10,
+                      json={"reasn": "typo"})
+    assert_error(r, 422, "validation_failed")
+    assert "reasn" in r.json()["details"], r.text
+
+    def chunks():
+        yield json.dumps({"reason": "y" * 201}).encode()
+    r = requests.post(f"{res_url}/reservations/{p['id']}/reject", timeout=10, data=chunks(),
+                      headers=dict(root, **{"Content-Type": "application/json"}))
+    assert_error(r, 422, "validation_failed")
+    assert "reason" in r.json()["details"], r.text
+    r = requests.post(f"{res_url}/reservations/{p['id']}/reject", headers=root, timeout=10)
+    assert r.status_code == 200 and r.json()["cancel_reason"] == "rejected", r.text
+
+
+def test_test_clock_is_404_to_anyone_while_off(res_url, alice):
+    """L11: without TEST_CLOCK the path does not exist for anyone, signed in or not."""
+    for headers in (alice, {}):
+        assert_error(requests.put(f"{res_url}/internal/test-clock", json={"offset_s": 60},
+                                  headers=headers, timeout=10), 404, "not_found")

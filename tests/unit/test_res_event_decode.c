@@ -287,13 +287,33 @@ static void test_room_policies(void **state)
 		"\"policies\":{\"opening_hours\":[]}",
 		"\"policies\":{\"allowed_roles\":\"admin\"}",
 		"\"policies\":{\"requires_approval\":1}",
+		/* Review 15a L6: the types and bounds of room-service's own check. */
+		"\"policies\":{\"check_in_required\":\"yes\",\"release_after_minutes\":5,"
+		"\"check_in_window_minutes\":5}",
+		"\"policies\":{\"allowed_roles\":[1]}",
+		"\"policies\":{\"allowed_users\":[\"7\"]}",
+		"\"policies\":{\"buffer_minutes\":2000}",
+		"\"policies\":{\"max_duration_minutes\":1441}",
+		"\"policies\":{\"opening_hours\":{\"mon\":[[\"08:00\",\"29:59\"]]}}",
+		"\"policies\":{\"opening_hours\":{\"mon\":[[\"18:00\",\"08:00\"]]}}",
 	};
 	for (size_t i = 0; i < countof(bad); i++) {
 		snprintf(doc, sizeof doc, "%s,%s}}", head, bad[i]);
 		assert_false(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
-		assert_string_equal(why, "room policies invalid");
+		assert_memory_equal(why, "room policies invalid", strlen("room policies invalid"));
 		assert_null(ev.doc);
 	}
+	snprintf(doc, sizeof doc, "%s,%s}}", head, "\"policies\":{\"buffer_minutes\":2000}");
+	assert_false(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+	assert_string_equal(why, "room policies invalid: policies.buffer_minutes must be between 0 "
+	                         "and 240");
+
+	/* A member of a newer room-service is ignored (not checked, not applied by the SQL). */
+	snprintf(doc, sizeof doc, "%s,\"policies\":{\"buffer_minutes\":5,\"colour\":\"red\"}}}",
+	         head);
+	assert_true(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+	assert_non_null(ev.policies);
+	res_event_clear(&ev);
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /* A room's booking rules: one table of the known keys with their kind and bounds
  * (docs/api.md#room-policies, design in /work/wt/design15.md), checked member by member; the
  * rules that relate two members afterwards. */
-#include "policy.h"
+#include "roompolicy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +289,14 @@ static void relations_check(const json_t *rules, json_t *problems)
 				problems, check_in[i],
 				json_string("applies only with check_in_required: true"));
 	}
+}
+
+bool room_policy_known(const char *key)
+{
+	for (size_t i = 0; i < countof(policy_keys); i++)
+		if (strcmp(policy_keys[i].name, key) == 0)
+			return true;
+	return false;
 }
 
 bool room_policy_normalise(const json_t *policies, json_t **out, json_t *details)
