@@ -31,7 +31,8 @@ Environment (scripts/bench.sh and mk/bench.mk set them):
   BENCH_OUT          report directory [build/bench]
   BENCH_CHECK=1      fail unless every part ran, without unexpected errors (make bench-smoke)
   BENCH_KEEP=1       keep the work directory (logs) under /tmp
-  BENCH_ONLY         one part alone after the seed: "utilisation" (issue 15's report) [empty: all]
+  BENCH_ONLY         one part alone after the seed: "utilisation" (issue 15's report) or
+                     "find_a_room" (issue 12's grid and room search, one at a time) [empty: all]
   BIN_DIR            the binaries [build/bin]
 Every run is bounded by BENCH_SECONDS; nothing leaves loopback.
 """
@@ -554,8 +555,8 @@ class Bench:
         self.seeded = 0
         self.series_lane = 0
         self.only = os.environ.get("BENCH_ONLY", "").strip()
-        if self.only not in ("", "utilisation"):
-            raise SystemExit("bench: BENCH_ONLY must be empty or utilisation")
+        if self.only not in ("", "utilisation", "find_a_room"):
+            raise SystemExit("bench: BENCH_ONLY must be empty, utilisation or find_a_room")
         self.report["utilisation"] = {}
 
     # -- database helpers --
@@ -1106,6 +1107,29 @@ class Bench:
         return (f"availability/rooms?start={date}T{hour:02d}:00:00Z&end={date}T{hour + 1:02d}"
                 f":00:00Z&capacity={capacity}&equipment={EQUIPMENT_FILTER}&limit=20")
 
+    def find_a_room_idle(self):
+        """Issue 12's latencies alone (BENCH_ONLY=find_a_room): on the quiesced, otherwise idle
+        stack, the day grid (200 rooms) and the room search, one request at a time."""
+        self.report["meta"]["quiesce_seconds"] = self.quiesce()
+        import random
+        rnd = random.Random(12)
+        tok = harness.bearer(self.tokens[0])
+        dates, took = self.dates(), []
+        self.phase("grid one at a time")
+        with requests.Session() as sess:
+            for _ in range(SEARCH_TARGETS["idle_requests"]):
+                t0 = time.perf_counter()
+                r = sess.get(f"{self.stack.reservation.url}/availability/grid",
+                             params={"date": rnd.choice(dates), "limit": 200}, headers=tok,
+                             timeout=10)
+                took.append((time.perf_counter() - t0) * 1000.0)
+                assert r.status_code == 200 and r.json(), (r.status_code, r.text[:200])
+        took.sort()
+        self.report["find_a_room"] = {
+            "grid": {"requests": len(took), "p50_ms": round(percentile(took, 50), 2),
+                     "p99_ms": round(percentile(took, 99), 2), "max_ms": round(took[-1], 2)},
+            "room_search": self.search_idle()}
+
     def search_idle(self):
         """Issue 12: room searches one at a time on a keep-alive connection (the service
         otherwise idle): latency percentiles in ms."""
@@ -1179,7 +1203,10 @@ class Bench:
             self.seed_reservations(s["reservations"])
             self.report["seed"]["reservations"] = self.query(
                 "reservation_db", "SELECT count(*) FROM reservations")[0][0]
-            self.utilisation()
+            if self.only == "utilisation":
+                self.utilisation()
+            else:
+                self.find_a_room_idle()
             self.sampler.stop()
             self.report["meta"]["total_seconds"] = round(time.monotonic() - t_start, 1)
             return
@@ -1923,6 +1950,18 @@ class Bench:
         def add(name, value, limit, ok, note=""):
             out.append({"target": name, "value": value, "limit": limit, "ok": bool(ok),
                         "note": note})
+        if self.only == "find_a_room":
+            fr = self.report["find_a_room"]
+            add("grid (200 rooms) p99 < 30 ms one request at a time, idle (issue 12)",
+                fr["grid"]["p99_ms"], 30.0, fr["grid"]["p99_ms"] < 30.0,
+                f"{fr['grid']['requests']} requests, p50 {fr['grid']['p50_ms']:.2f} ms")
+            rs = fr["room_search"]
+            add(f"room search p99 < {SEARCH_TARGETS['idle_p99_ms']:g} ms one request at a time, "
+                "idle (issue 12)", rs["p99_ms"], SEARCH_TARGETS["idle_p99_ms"],
+                rs["p99_ms"] < SEARCH_TARGETS["idle_p99_ms"],
+                f"{rs['requests']} requests, p50 {rs['p50_ms']:.2f} ms")
+            self.report["targets"] = out
+            return
         ut = self.report["utilisation"]
         add(f"utilisation report p99 < {UTILISATION['p99_ms']:g} ms one request at a time "
             f"({UTILISATION['days']} days, every room, each group_by; issue 15)",
@@ -2062,7 +2101,15 @@ class Bench:
                          f"({m['sizes']['rooms']:,} rooms, "
                          f"{self.report['seed'].get('reservations', 0):,} reservations), "
                          f"{m['cpus']} CPUs shared by everything")
-            lines.extend(self.utilisation_table())
+            if self.only == "utilisation":
+                lines.extend(self.utilisation_table())
+            else:
+                fr = self.report["find_a_room"]
+                lines.append(f"== find a room, one request at a time after VACUUM (ANALYZE) and "
+                             f"CHECKPOINT ({self.report['meta']['quiesce_seconds']} s)")
+                for k, v in fr.items():
+                    lines.append(f"  {k:12} {v['requests']} requests, p50 {v['p50_ms']:.2f} / "
+                                 f"p99 {v['p99_ms']:.2f} / max {v['max_ms']:.2f} ms")
             lines.append("")
             lines.append("== targets")
             lines.extend(self.target_lines())
@@ -2335,6 +2382,8 @@ class Bench:
         errors."""
         report = json.load(open(path))
         problems = []
+        if self.only == "find_a_room":
+            return bool(report.get("find_a_room"))
         ut = report["utilisation"]
         if not ut or ut["errors"] or ut["requests"] <= 0 or len(ut["by_group"]) != 3:
             problems.append(f"utilisation: {ut and {k: ut[k] for k in ('requests', 'errors')}}")
