@@ -175,7 +175,8 @@ def test_at_most_twenty_waiting(res_url, pool, people, stack):
                utc_at(42 + i // 8, 9 + i % 8))
     r = join(res_url, many, room, utc_at(44, 12), utc_at(44, 13))
     assert_error(r, 409, "conflict")
-    assert "20" in r.json()["details"]["waitlist"]
+    assert r.json()["details"] == {"max_waiting_entries": 20}
+    assert "20" in r.json()["message"]
     # A cancelled one makes room for another.
     first = requests.get(f"{res_url}/waitlist", headers=many, params={"limit": 1},
                          timeout=10).json()[0]
