@@ -12,8 +12,6 @@
 #include "repo_waitlist.h"
 #include "validate.h"
 
-#define ID_MAX 9007199254740991LL
-
 static const struct res_rules *rules;
 
 void res_waitlist_init(const struct res_rules *r)
@@ -135,7 +133,7 @@ void res_handle_waitlist_list(struct req *r)
 	bool present = false;
 	char status[16];
 	json_t *list = NULL, *next = NULL;
-	if (!req_query_int(r, "user_id", 1, ID_MAX, &user_id, &present) ||
+	if (!req_query_int(r, "user_id", 1, RES_ID_MAX, &user_id, &present) ||
 	    !req_page_after_id(r, &limit, &after))
 		goto out;
 	if (present && user_id != u->id && !u->admin) {
