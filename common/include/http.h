@@ -122,6 +122,10 @@ void req_bad_query(struct req *r, const char *name, const char *why);
 /* Pagination: ?limit= (1–200, default 50) and ?cursor= (opaque).  *cursor receives a new
  * reference to the decoded cursor value, or NULL on the first page.  Replies 400 on failure. */
 bool req_page(struct req *r, long long *limit, json_t **cursor);
+/* req_page for a list ordered by id alone, whose cursor is [id as text, id] (db_json_page's key
+ * of a query that answers those two columns): *after receives the id of the last row seen, 0
+ * on the first page.  Replies 400 (cursor is invalid) for any other cursor. */
+bool req_page_after_id(struct req *r, long long *limit, long long *after);
 /* Announces the next page: Link: <path?…&cursor=…>; rel="next".  key is borrowed. */
 void req_next_page(struct req *r, const json_t *key);
 

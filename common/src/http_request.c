@@ -156,6 +156,26 @@ bool req_page(struct req *r, long long *limit, json_t **cursor)
 	return true;
 }
 
+bool req_page_after_id(struct req *r, long long *limit, long long *after)
+{
+	json_t *cursor = NULL;
+	*after = 0;
+	if (!req_page(r, limit, &cursor))
+		return false;
+	bool ok = true;
+	if (cursor) {
+		const json_t *last = json_array_get(cursor, 1);
+		ok = json_array_size(cursor) == 2 && json_is_integer(last) &&
+		     json_integer_value(last) >= 1;
+		if (ok)
+			*after = (long long)json_integer_value(last);
+		else
+			req_bad_query(r, "cursor", "is invalid");
+	}
+	json_decref(cursor);
+	return ok;
+}
+
 void req_next_page(struct req *r, const json_t *key)
 {
 	char *text = json_dumps(key, JSON_COMPACT | JSON_ENCODE_ANY);

@@ -877,9 +877,8 @@ $$;
 -- by the event only), with its event reservation_approved / reservation_rejected.  outcome:
 -- not_found, not_pending (body: its status), started (an approval once the start has passed at
 -- now_s, the service's clock: the meeting was not held for it; the releaser cancels it as
--- not_approved), done (body: the reservation).  now_s NULL: the setting res.decide_now_s of the
--- transaction (a caller that reaches it through another function, 020's
--- res_decide_promoting), else no check of the start (an older binary).  Approved before its start, a reservation of a
+-- not_approved), done (body: the reservation).  now_s NULL: no check of the start (an older
+-- binary; 020's res_decide_promoting passes the service's clock).  Approved before its start, a reservation of a
 -- room with check-in keeps its window: release_at is after the start, so check-in is still
 -- open.  The slot was held while pending, so neither needs the room's lock.
 CREATE FUNCTION res_decide(id bigint, approve boolean, note text, topic text,
@@ -888,7 +887,6 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     r reservations;
 BEGIN
-    now_s := coalesce(now_s, nullif(current_setting('res.decide_now_s', true), '')::bigint);
     SELECT * INTO r FROM reservations x WHERE x.id = res_decide.id FOR UPDATE;
     IF NOT FOUND THEN
         outcome := 'not_found';

@@ -1,21 +1,35 @@
 -- The waitlist (docs/api.md#waitlist, issue 15 P4).  A user waits for a slot of a room that is
 -- taken (POST /waitlist); when time of that room frees -- a cancellation, a rejection, a no-show
--- release, a change that shortens or moves a booking, a series cancelled or edited -- the
--- earliest waiting entries (created_at, id) that now fit are booked in the same transaction
--- (res_waitlist_promote), each checked against all the room's rules for its user and inserted
--- in a subtransaction, so that the exclusion constraint stays the guarantee: an entry that does
--- not fit stays waiting.  Entries expire at their start (the releaser's tick; reads show them
--- expired at once).
+-- release, a change that shortens or moves a booking, a series cancelled or edited, a room
+-- reactivated -- the earliest waiting entries (created_at, id) that now fit are booked in the
+-- same transaction (res_waitlist_promote), each checked against all the room's rules for its
+-- user and inserted in a subtransaction, so that the exclusion constraint stays the guarantee:
+-- an entry that does not fit stays waiting.  Entries expire at their start (the releaser's
+-- tick; reads show them expired at once).
 --
--- Every path that frees time is caught by one trigger (reservations_waitlist, deferred to the
--- end of the transaction, so that a series write is complete before its freed time is handed
--- out); the writers lock the rooms first (rooms -> series -> reservations, 006's order), so the
--- promotion's lock of the room is one they hold already.  The writers that did not lock the
--- room before the reservation are called through the *_promoting functions here, which do
--- (with res_cancel, the single DELETE, and res_release_due, the releaser's batch).  The
--- service's clock and the topic reach the trigger through res.waitlist_now_s and
--- res.waitlist_topic (set by those functions; without them: the database's clock and the topic
--- the entry was made with).
+-- Every UPDATE of reservations is seen by one statement trigger (reservations_waitlist, with
+-- transition tables): the time it freed in rooms where someone waits is queued, one row per
+-- room (waitlist_freed), and a deferred trigger on the queue promotes at the end of the
+-- transaction, so that a series write is complete before its freed time is handed out.  A
+-- bulk cancellation in rooms where nobody waits costs one set-based statement (review 15w L1).
+--
+-- Lock order rooms -> series -> reservations (006) everywhere: the writers that free time lock
+-- every room they may free time in first, in id order, and check after the lock that no
+-- reservation they may touch left those rooms meanwhile (res_lock_rooms, res_rooms_held:
+-- a reservation leaves a room only under that room's lock, so the set is stable once held).
+-- The promotion's lock of the room is then one the writer holds already.  The writers that
+-- did not lock the rooms first are called through the *_promoting functions here (res_cancel,
+-- the single DELETE, and res_release_due, the releaser's batch, are new).  The service's clock
+-- and topic reach the promotion through res.waitlist_now_s and res.waitlist_topic
+-- (res_waitlist_context, read when the freeing statement runs; without them: the database's
+-- clock and the topic the entry was made with).
+--
+-- Because the writers hold the room, "does anyone wait in this room?" (asked when the freeing
+-- statement runs) cannot miss a join: a join takes the room's lock before it reads the slot as
+-- taken, so it either committed before the writer locked the room or reads the slot free after
+-- the writer committed.  An older binary during a rolling upgrade frees time without the room's
+-- lock: its promotions still run, but a join committed between its UPDATE and its COMMIT may be
+-- left waiting for a slot that is free, until the room frees time again (docs/operations.md).
 
 CREATE TABLE waitlist (
     id              bigserial PRIMARY KEY,
@@ -43,6 +57,11 @@ CREATE UNIQUE INDEX waitlist_one_wait ON waitlist (user_id, room_id, start_time,
 CREATE INDEX waitlist_room_waiting ON waitlist (room_id, created_at, id) WHERE status = 'waiting';
 CREATE INDEX waitlist_user ON waitlist (user_id, id);
 CREATE INDEX waitlist_expiry ON waitlist (start_time) WHERE status = 'waiting';
+-- The foreign key's check when reservations are deleted (bench cleanup, any later purge): one
+-- probe per row instead of a scan of the waitlist (review 15w M3).
+CREATE INDEX waitlist_reservation ON waitlist (reservation_id) WHERE reservation_id IS NOT NULL;
+-- The sweeper's walk (res_repo_sweep_waitlist_sql): finished entries, oldest change first.
+CREATE INDEX waitlist_finished ON waitlist (updated_at) WHERE status <> 'waiting';
 
 -- An entry as the API and the events show it, at now_s (the service's clock): a waiting entry
 -- whose start has come reads as expired before the sweep marks it.
@@ -57,24 +76,29 @@ RETURN json_build_object('id', w.id, 'room_id', w.room_id, 'user_id', w.user_id,
     'created_at', to_char(w.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     'updated_at', to_char(w.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
 
--- The most waiting entries one user may hold (docs/api.md#waitlist).
+-- The most waiting entries one user may hold (docs/api.md#waitlist); the service reads it from
+-- the too_many answer of res_waitlist_join, so this is the one place it is defined.
 CREATE FUNCTION res_waitlist_max() RETURNS int LANGUAGE sql IMMUTABLE RETURN 20;
 
 -- POST /waitlist in one call, as res_book checks a booking: the times as res_book takes them
 -- (seconds or wall-clock text in the room's zone), the rules in seconds, now_s the service's
 -- clock.  outcome, in the order the checks run:
---   room_unknown, room_inactive  the room (unlocked: a validation error)
+--   room_unknown, room_inactive  the room
 --   rules       body = [start, end] resolved, for the service to word
 --   revoked     the caller's token is void
 --   policy      body = {policy, field, message}: a rule of the room that the booking would
 --               break whatever else is booked (access, durations, advance, opening hours)
 --   duplicate   the caller waits for this room and these times already
---   too_many    the caller has res_waitlist_max() waiting entries
+--   too_many    body = res_waitlist_max(): the caller has that many waiting entries
+--   own         body = the id of the caller's own reservation in the way: waiting for a slot
+--               one holds oneself would re-book it when one cancels it (review 15w L2)
 --   free        the slot is free now (book it)
 --   done        body = the entry
--- Under the room's lock, as a booking: a freeing write of the room either committed before (the
--- slot reads free) or waits for this entry and promotes it.  The caller's own lock (advisory,
--- 7102) keeps two joins at once within the maximum.
+-- The refusals up to too_many need no lock of the room (a client looping on a refused join
+-- does not queue the room's bookings: review 15w L10); the caller's own lock (advisory, 7102)
+-- keeps two joins at once within the maximum.  The slot is read under the room's lock, as a
+-- booking: a freeing write of the room either committed before (the slot reads free) or
+-- waits for this entry and promotes it.
 CREATE FUNCTION res_waitlist_join(room bigint, user_id bigint, purpose text,
     start_s bigint, start_local timestamp, end_s bigint, end_local timestamp,
     issued_ms bigint, now_s bigint, min_s bigint, max_s bigint, horizon_s bigint,
@@ -86,6 +110,7 @@ DECLARE
     m rooms;
     b record;
     w waitlist;
+    mine bigint;
 BEGIN
     SELECT * INTO outcome, zone FROM res_room_zone(room);
     IF outcome IS NOT NULL THEN
@@ -93,9 +118,8 @@ BEGIN
     END IF;
     start_s := coalesce(start_s, extract(epoch FROM start_local AT TIME ZONE zone)::bigint);
     end_s := coalesce(end_s, extract(epoch FROM end_local AT TIME ZONE zone)::bigint);
-    SELECT * INTO b
-    FROM res_policy_bounds((SELECT x.policies FROM rooms x WHERE x.id = room), false, min_s,
-        max_s);
+    SELECT * INTO m FROM rooms x WHERE x.id = room;
+    SELECT * INTO b FROM res_policy_bounds(m.policies, false, min_s, max_s);
     IF res_span_breaks_rules(start_s, end_s, now_s, b.lo, b.hi, horizon_s) THEN
         outcome := 'rules';
         body := json_build_array(start_s, end_s)::text;
@@ -105,9 +129,7 @@ BEGIN
         outcome := 'revoked';
         RETURN;
     END IF;
-    PERFORM pg_advisory_xact_lock(7102, (res_waitlist_join.user_id % 2147483647)::int);
-    SELECT * INTO m FROM rooms x WHERE x.id = room FOR NO KEY UPDATE;
-    IF m.id IS NULL OR NOT m.active OR m.deleted THEN
+    IF NOT m.active OR m.deleted THEN
         outcome := 'room_inactive';
         RETURN;
     END IF;
@@ -119,6 +141,7 @@ BEGIN
             RETURN;
         END IF;
     END IF;
+    PERFORM pg_advisory_xact_lock(7102, (res_waitlist_join.user_id % 2147483647)::int);
     IF EXISTS (SELECT 1 FROM waitlist x WHERE x.user_id = res_waitlist_join.user_id
         AND x.room_id = room AND x.status = 'waiting'
         AND x.start_time = to_timestamp(start_s) AND x.end_time = to_timestamp(end_s)) THEN
@@ -129,16 +152,31 @@ BEGIN
         AND x.status = 'waiting' AND x.start_time > to_timestamp(now_s)) >= res_waitlist_max()
     THEN
         outcome := 'too_many';
+        body := res_waitlist_max()::text;
+        RETURN;
+    END IF;
+    SELECT * INTO m FROM rooms x WHERE x.id = room FOR NO KEY UPDATE;
+    IF NOT m.active OR m.deleted THEN
+        outcome := 'room_inactive';
+        RETURN;
+    END IF;
+    SELECT r.id INTO mine FROM reservations r
+    WHERE r.room_id = room AND r.user_id = res_waitlist_join.user_id
+    AND r.status IN ('confirmed', 'pending')
+    AND res_in_the_way(r.start_time, r.end_time, r.buffer_s, start_s, end_s,
+        res_policy_buffer(m))
+    ORDER BY r.start_time LIMIT 1;
+    IF mine IS NOT NULL THEN
+        outcome := 'own';
+        body := mine::text;
         RETURN;
     END IF;
     IF res_conflicts(m.id, start_s, end_s, 0, res_policy_buffer(m)) IS NULL THEN
         outcome := 'free';
         RETURN;
     END IF;
-    -- A waiting entry of the same user that expired unswept would hold the unique index.
-    UPDATE waitlist x SET status = 'expired', updated_at = now()
-    WHERE x.user_id = res_waitlist_join.user_id AND x.status = 'waiting'
-    AND x.start_time <= to_timestamp(now_s);
+    -- (A waiting entry of the caller whose start has passed unswept never shares the unique
+    -- index's key with this one: its start is before now_s, this one's after.)
     INSERT INTO waitlist (room_id, user_id, role, purpose, start_time, end_time,
         organizer_email, organizer_name, token_issued_ms, topic)
     VALUES (room, res_waitlist_join.user_id, role, coalesce(res_waitlist_join.purpose, ''),
@@ -165,10 +203,13 @@ RETURN json_build_object('event_type', 'waitlist_promoted', 'event_id', gen_rand
 -- waiting.  The booking is an ordinary one (confirmed, or pending where the room requires
 -- approval), with its reservation_created event (and so its organizer's invitation mail) and a
 -- waitlist_promoted event.  An entry whose user's tokens were revoked since it was made
--- (disabled, deleted, another role) is cancelled instead.  Entries another transaction holds
--- (a DELETE /waitlist/{id} in flight) are skipped.  Takes the room's lock (the callers hold it
--- already: lock order rooms -> series -> reservations).  Returns how many it booked.
-CREATE FUNCTION res_waitlist_promote(room bigint, freed tstzrange, now_s bigint,
+-- (disabled, deleted, another role) is cancelled instead.  The room is locked before the
+-- entries are read (the callers hold it already: lock order rooms -> series -> reservations),
+-- so no join of the room can be in flight unseen.  An entry that a DELETE /waitlist/{id} of
+-- its owner holds is waited for, not skipped (review 15w L3): the DELETE is one short
+-- statement that waits for nothing, and the entry then is cancelled (the next one gets the
+-- time) or still waiting (it gets it).  Returns how many it booked.
+CREATE FUNCTION res_waitlist_promote(room bigint, freed tstzmultirange, now_s bigint,
     topic text DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -178,10 +219,6 @@ DECLARE
     p record;
     n integer := 0;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM waitlist x WHERE x.room_id = room AND x.status = 'waiting'
-        AND x.start_time > to_timestamp(now_s)) THEN
-        RETURN 0;
-    END IF;
     SELECT * INTO m FROM rooms x WHERE x.id = room FOR NO KEY UPDATE;
     IF NOT FOUND OR NOT m.active OR m.deleted THEN
         RETURN 0;
@@ -189,7 +226,7 @@ BEGIN
     FOR w IN SELECT * FROM waitlist x WHERE x.room_id = room AND x.status = 'waiting'
         AND x.start_time > to_timestamp(now_s)
         AND res_busy(x.start_time, x.end_time, res_policy_buffer(m)) && freed
-        ORDER BY x.created_at, x.id FOR UPDATE SKIP LOCKED
+        ORDER BY x.created_at, x.id FOR UPDATE
     LOOP
         IF EXISTS (SELECT 1 FROM token_revocations t WHERE t.user_id = w.user_id
             AND (extract(epoch FROM t.not_before) * 1000)::bigint > w.token_issued_ms) THEN
@@ -218,9 +255,8 @@ BEGIN
             VALUES (coalesce(res_waitlist_promote.topic, w.topic), r.id::text,
                 res_waitlist_event(w, now_s));
             n := n + 1;
-        EXCEPTION WHEN exclusion_violation OR SQLSTATE 'RS429' THEN
-            -- Taken by a writer outside the room's lock, or the organizer's invitations over
-            -- their hourly quota: the entry waits on.
+        EXCEPTION WHEN exclusion_violation THEN
+            -- Taken by a writer outside the room's lock (an older binary): the entry waits on.
             NULL;
         END;
     END LOOP;
@@ -228,25 +264,69 @@ BEGIN
 END
 $$;
 
--- The trigger's side: a reservation that held time of its room and holds less of it after an
--- UPDATE (cancelled, released, rejected, shortened, moved) hands the time it held (with its
--- buffer) to the room's waiting entries, at the end of the transaction.
+-- The time freed in this transaction that waits to be handed out at its end: one row per
+-- freeing statement and room where someone waited when it ran, with the service's clock and
+-- topic of that moment; deleted as it is promoted (waitlist_freed_promote).
+CREATE TABLE waitlist_freed (
+    id      bigserial PRIMARY KEY,
+    room_id bigint NOT NULL,
+    freed   tstzmultirange NOT NULL,
+    now_s   bigint,
+    topic   text
+);
+
+-- The statement trigger's side: the reservations that held time of their room and hold less
+-- of it after the UPDATE (cancelled, released, rejected, shortened, moved) queue the time they
+-- held (with their buffers), per room, for the rooms where someone waits.  Nobody waiting:
+-- one set-based read of the transition tables and nothing queued.
 CREATE FUNCTION res_waitlist_freed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM res_waitlist_promote(OLD.room_id, res_busy(OLD.start_time, OLD.end_time, OLD.buffer_s),
-        coalesce(nullif(current_setting('res.waitlist_now_s', true), '')::bigint,
-            extract(epoch FROM now())::bigint),
-        nullif(current_setting('res.waitlist_topic', true), ''));
+    INSERT INTO waitlist_freed (room_id, freed, now_s, topic)
+    SELECT o.room_id, range_agg(res_busy(o.start_time, o.end_time, o.buffer_s)),
+        nullif(current_setting('res.waitlist_now_s', true), '')::bigint,
+        nullif(current_setting('res.waitlist_topic', true), '')
+    FROM freeing_old o JOIN freeing_new n ON n.id = o.id
+    WHERE o.status IN ('confirmed', 'pending') AND (n.status NOT IN ('confirmed', 'pending')
+        OR n.room_id <> o.room_id OR n.start_time > o.start_time
+        OR n.end_time < o.end_time OR n.buffer_s < o.buffer_s)
+    AND EXISTS (SELECT 1 FROM waitlist w WHERE w.room_id = o.room_id AND w.status = 'waiting')
+    GROUP BY o.room_id ORDER BY o.room_id;
     RETURN NULL;
 END
 $$;
 
-CREATE CONSTRAINT TRIGGER reservations_waitlist AFTER UPDATE ON reservations
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN (OLD.status IN ('confirmed', 'pending') AND (NEW.status NOT IN ('confirmed', 'pending')
-        OR NEW.room_id <> OLD.room_id OR NEW.start_time > OLD.start_time
-        OR NEW.end_time < OLD.end_time OR NEW.buffer_s < OLD.buffer_s))
-    EXECUTE FUNCTION res_waitlist_freed();
+CREATE TRIGGER reservations_waitlist AFTER UPDATE ON reservations
+    REFERENCING OLD TABLE AS freeing_old NEW TABLE AS freeing_new
+    FOR EACH STATEMENT EXECUTE FUNCTION res_waitlist_freed();
+
+-- A room made active again hands all its time to its waiting entries (time freed while it was
+-- inactive was not offered: res_waitlist_promote books nothing in an inactive room).
+CREATE FUNCTION res_waitlist_room_back() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM waitlist w WHERE w.room_id = NEW.id AND w.status = 'waiting') THEN
+        INSERT INTO waitlist_freed (room_id, freed, now_s, topic)
+        VALUES (NEW.id, '{(,)}', NULL, NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER rooms_waitlist AFTER UPDATE OF active ON rooms
+    FOR EACH ROW WHEN (NEW.active AND NOT OLD.active AND NOT NEW.deleted)
+    EXECUTE FUNCTION res_waitlist_room_back();
+
+-- At the end of the transaction, each queued row is promoted and deleted.
+CREATE FUNCTION res_waitlist_flush() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM waitlist_freed f WHERE f.id = NEW.id;
+    PERFORM res_waitlist_promote(NEW.room_id, NEW.freed,
+        coalesce(NEW.now_s, extract(epoch FROM now())::bigint), NEW.topic);
+    RETURN NULL;
+END
+$$;
+
+CREATE CONSTRAINT TRIGGER waitlist_freed_promote AFTER INSERT ON waitlist_freed
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION res_waitlist_flush();
 
 -- The service's clock and topic for the promotions of this transaction (res_waitlist_freed).
 CREATE FUNCTION res_waitlist_context(now_s bigint, topic text) RETURNS void
@@ -255,13 +335,74 @@ SELECT set_config('res.waitlist_now_s', coalesce(now_s::text, ''), true),
     set_config('res.waitlist_topic', coalesce(topic, ''), true)
 $$;
 
--- Locks the rooms of the given reservations (FOR NO KEY UPDATE, in id order): what a freeing
--- writer does before it locks a series or a reservation.
-CREATE FUNCTION res_lock_rooms_of(ids bigint[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+-- ---- the lock order of the freeing writers ----
+
+-- Locks the rooms ids (FOR NO KEY UPDATE, in id order; ids that name no room are none to
+-- lock) and returns ids: what a freeing writer does before it locks a series or a reservation.
+CREATE FUNCTION res_lock_rooms(ids bigint[]) RETURNS bigint[] LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM FROM rooms m
-    WHERE m.id IN (SELECT r.room_id FROM reservations r WHERE r.id = ANY (ids))
-    ORDER BY m.id FOR NO KEY UPDATE;
+    PERFORM FROM rooms m WHERE m.id = ANY (ids) ORDER BY m.id FOR NO KEY UPDATE;
+    RETURN coalesce(ids, '{}');
+END
+$$;
+
+-- After res_lock_rooms: the rooms the writer needs now (read anew, after the lock) must be
+-- among those held, else a reservation moved to another room between the read and the lock,
+-- and the writer would take that room after the reservation: a serialization failure (the
+-- service tries again).  Once held, the set is stable: every writer moves a reservation out
+-- of a room only under that room's lock.
+CREATE FUNCTION res_rooms_held(held bigint[], needed bigint[]) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF NOT coalesce(needed, '{}') <@ held THEN
+        RAISE EXCEPTION 'a reservation moved to another room meanwhile'
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+END
+$$;
+
+-- The rooms of series sid (its own and those of its active occurrences, exceptions moved
+-- elsewhere included), and extra (NULL: none): what a series writer may free time in.
+CREATE FUNCTION res_series_rooms(sid bigint, extra bigint DEFAULT NULL) RETURNS bigint[]
+LANGUAGE sql STABLE AS $$
+SELECT ARRAY(SELECT r.room_id FROM reservations r
+        WHERE r.series_id = sid AND r.status IN ('confirmed', 'pending')
+    UNION SELECT x.room_id FROM reservation_series x WHERE x.id = sid
+    UNION SELECT extra WHERE extra IS NOT NULL)
+$$;
+
+-- Locks the rooms of series sid (and extra) in the lock order, checked stable.
+CREATE FUNCTION res_lock_series_rooms(sid bigint, extra bigint DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM res_rooms_held(res_lock_rooms(res_series_rooms(sid, extra)),
+        res_series_rooms(sid, extra));
+END
+$$;
+
+-- The rooms where res_cancel_future(by_room, owner_id, ..., at) may cancel: the room itself
+-- (by_room), those of the room's or user's future active reservations and of every active
+-- occurrence of their active series.
+CREATE FUNCTION res_future_rooms(by_room boolean, owner_id bigint, at timestamptz)
+RETURNS bigint[] LANGUAGE sql STABLE AS $$
+SELECT ARRAY(SELECT owner_id WHERE by_room
+    UNION SELECT r.room_id FROM reservations r
+        WHERE r.status IN ('confirmed', 'pending') AND r.start_time > at
+        AND CASE WHEN by_room THEN r.room_id = owner_id ELSE r.user_id = owner_id END
+    UNION SELECT r.room_id FROM reservations r
+        WHERE r.status IN ('confirmed', 'pending') AND r.series_id IN (SELECT x.id
+            FROM reservation_series x WHERE x.status = 'active'
+            AND CASE WHEN by_room THEN x.room_id = owner_id ELSE x.user_id = owner_id END))
+$$;
+
+-- Locks the rooms res_cancel_future may cancel in, in the lock order, checked stable: a room
+-- deletion calls it before it writes its tombstone on the room's row, so that the room is
+-- locked with the others in id order (review 15w M2), not before them.
+CREATE FUNCTION res_lock_future_rooms(by_room boolean, owner_id bigint, at timestamptz)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM res_rooms_held(res_lock_rooms(res_future_rooms(by_room, owner_id, at)),
+        res_future_rooms(by_room, owner_id, at));
 END
 $$;
 
@@ -310,26 +451,31 @@ BEGIN
 END
 $$;
 
--- res_decide (018) with the room locked first: a rejection frees the pending slot.
+-- res_decide (018) with the room locked first (a rejection frees the pending slot), checked
+-- after the lock to be still the reservation's (review 15w L6), at the service's clock now_s
+-- (the approval's start check and the promotion's) and with its topic.
 CREATE FUNCTION res_decide_promoting(id bigint, approve boolean, note text, topic text,
-    OUT outcome text, OUT body text)
+    now_s bigint, OUT outcome text, OUT body text)
 LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    rooms_of bigint[] := ARRAY(SELECT r.room_id FROM reservations r
+        WHERE r.id = res_decide_promoting.id);
 BEGIN
-    PERFORM res_waitlist_context(NULL, topic);
-    PERFORM res_lock_rooms_of(ARRAY[id]);
-    SELECT * INTO outcome, body FROM res_decide(id, approve, note, topic);
+    PERFORM res_waitlist_context(now_s, topic);
+    PERFORM res_rooms_held(res_lock_rooms(rooms_of), ARRAY(SELECT r.room_id
+        FROM reservations r WHERE r.id = res_decide_promoting.id));
+    SELECT * INTO outcome, body FROM res_decide(id, approve, note, topic, now_s);
 END
 $$;
 
--- res_cancel_series (006) with the rooms of the series' occurrences locked first.
+-- res_cancel_series (006) with the rooms of the series' occurrences locked first, at the
+-- service's clock for the promotions.
 CREATE FUNCTION res_cancel_series_promoting(id bigint, caller bigint, admin boolean,
-    if_match bigint, topic text, OUT outcome text)
+    if_match bigint, topic text, now_s bigint, OUT outcome text)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM res_waitlist_context(NULL, topic);
-    PERFORM res_lock_rooms_of(ARRAY(SELECT r.id FROM reservations r
-        WHERE r.series_id = res_cancel_series_promoting.id
-        AND r.status IN ('confirmed', 'pending')));
+    PERFORM res_waitlist_context(now_s, topic);
+    PERFORM res_lock_series_rooms(id);
     outcome := res_cancel_series(id, caller, admin, if_match, topic);
 END
 $$;
@@ -340,27 +486,50 @@ CREATE FUNCTION res_cancel_following_promoting(id bigint, caller bigint, admin b
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM res_waitlist_context(now_s, topic);
-    PERFORM res_lock_rooms_of(ARRAY(SELECT r.id FROM reservations r
-        WHERE r.series_id = (SELECT o.series_id FROM reservations o
-            WHERE o.id = res_cancel_following_promoting.id)
-        AND r.status IN ('confirmed', 'pending')));
+    PERFORM res_lock_series_rooms((SELECT o.series_id FROM reservations o
+        WHERE o.id = res_cancel_following_promoting.id));
     outcome := res_cancel_following(id, caller, admin, if_match, topic, now_s);
 END
 $$;
 
+-- res_change_series_checked (018: PUT /reservations/series/{id}, or of an occurrence with a
+-- split) with the rooms it may free time in locked first (review 15w M1): the series' own, the
+-- target room and those of its occurrences moved elsewhere, which the change may cancel or
+-- move.  A caller who may not change the series takes no lock (the call answers forbidden).
+CREATE FUNCTION res_change_series_checked_promoting(id bigint, split_at bigint, caller bigint,
+    admin boolean, if_match bigint, seen_version bigint, seen_series bigint, room bigint,
+    purpose text, regenerate boolean, reset boolean, recurrence json, rrule text,
+    exdates date[], zone text, first_start timestamp, duration_s bigint, starts timestamp[],
+    until_s bigint, start_s bigint, on_conflict text, topic text, now_s bigint, min_s bigint,
+    max_s bigint, horizon_s bigint, max_occurrences int, attendees text[],
+    online_meeting boolean, meeting_urls text[], role text, override boolean,
+    OUT outcome text, OUT body text, OUT skipped text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    sid bigint := coalesce(id, (SELECT r.series_id FROM reservations r WHERE r.id = split_at));
+BEGIN
+    PERFORM res_waitlist_context(now_s, topic);
+    IF admin OR EXISTS (SELECT 1 FROM reservation_series x WHERE x.id = sid
+        AND x.user_id = caller) THEN
+        PERFORM res_lock_series_rooms(sid, room);
+    END IF;
+    SELECT * INTO outcome, body, skipped FROM res_change_series_checked(id, split_at, caller,
+        admin, if_match, seen_version, seen_series, room, purpose, regenerate, reset,
+        recurrence, rrule, exdates, zone, first_start, duration_s, starts, until_s, start_s,
+        on_conflict, topic, now_s, min_s, max_s, horizon_s, max_occurrences, attendees,
+        online_meeting, meeting_urls, role, override);
+END
+$$;
+
 -- res_cancel_future (018: a room or a user deleted) with the rooms of what it cancels locked
--- first; the room's or the user's waiting entries are cancelled too.
+-- first (a room deletion has locked them before its tombstone already); the room's or the
+-- user's waiting entries are cancelled too.
 CREATE FUNCTION res_cancel_future_promoting(by_room boolean, owner_id bigint, reason text,
     topic text, at timestamptz)
 RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM res_waitlist_context(extract(epoch FROM at)::bigint, topic);
-    PERFORM res_lock_rooms_of(ARRAY(SELECT r.id FROM reservations r
-        WHERE r.status IN ('confirmed', 'pending') AND r.start_time > at
-        AND (CASE WHEN by_room THEN r.room_id = owner_id ELSE r.user_id = owner_id END
-            OR r.series_id IN (SELECT x.id FROM reservation_series x WHERE x.status = 'active'
-                AND CASE WHEN by_room THEN x.room_id = owner_id
-                    ELSE x.user_id = owner_id END))));
+    PERFORM res_lock_future_rooms(by_room, owner_id, at);
     UPDATE waitlist w SET status = 'cancelled', updated_at = now()
     WHERE w.status = 'waiting'
     AND CASE WHEN by_room THEN w.room_id = owner_id ELSE w.user_id = owner_id END;

@@ -22,6 +22,7 @@
 #include "replay.h"
 #include "repo.h"
 #include "repo_mail.h"
+#include "repo_waitlist.h"
 #include "repo_webhooks.h"
 #include "rnd.h"
 #include "routes.h"
@@ -411,6 +412,8 @@ int main(int argc, char **argv)
 		{"delivery_targets", deliver_targets_sweep_sql, cfg.delivery_retention_s},
 		{"mail_payloads", res_mail_sweep_sql, cfg.delivery_retention_s},
 		{"mail_quota", res_repo_sweep_mail_quota_sql, RES_MAIL_QUOTA_WINDOW_S},
+		/* Finished waitlist entries, kept as long as the deliveries that told about them. */
+		{"waitlist", res_repo_sweep_waitlist_sql, cfg.delivery_retention_s},
 	};
 	struct svc_service service = {
 		.name = SERVICE,

@@ -453,15 +453,18 @@ enum db_status res_repo_decide(long long id, bool approve, const char *note, con
 	const char *params[] = {ids, approve ? "true" : "false", note, topic, now};
 	*res = NULL;
 	status[0] = '\0';
-	/* res_decide_promoting (020: the room locked first) calls res_decide (018) without the
-	 * clock: res_decide reads it from res.decide_now_s, set for this transaction before the call
-	 * (the lateral reference orders them). */
-	enum db_status st = db_write(
-		&r,
-		"SELECT d.outcome, d.body FROM (SELECT set_config('res.decide_now_s', $5::text, true), "
-		"$4::text AS topic) c CROSS JOIN LATERAL res_decide_promoting($1::bigint, "
-		"$2::boolean, $3::text, c.topic) d",
-		(int)countof(params), params);
+	/* res_decide_promoting (020): the room locked first, checked still the reservation's
+	 * after the lock (else DB_RETRY, tried again), the approval's start and the promotions at
+	 * the service's clock. */
+	enum db_status st = DB_RETRY;
+	for (int i = 0; i < ATTEMPTS && st == DB_RETRY; i++) {
+		PQclear(r);
+		r = NULL;
+		st = db_write(&r,
+		              "SELECT d.outcome, d.body FROM res_decide_promoting($1::bigint, "
+		              "$2::boolean, $3::text, $4::text, $5::bigint) d",
+		              (int)countof(params), params);
+	}
 	if (st == DB_OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "not_pending") == 0)
 		snprintf(status, 16, "%s", PQgetvalue(r, 0, 1));
 	if (st == DB_OK)
@@ -828,17 +831,27 @@ enum db_status res_repo_room_delete(long long id, long long version, const char 
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
-	/* A tombstone even for a room never seen, so a late room_created cannot resurrect it.  A
-	 * room already deleted at that version (a re-delivery, a replay) changes nothing: its
-	 * future reservations were cancelled then, and none can be booked since. */
+	/* The room and every room where its deletion may cancel (occurrences of its series moved
+	 * elsewhere) are locked first, in id order, as a series cancel locks them
+	 * (migrations/020_waitlist.sql, review 15w M2); then a tombstone even for a room never
+	 * seen, so a late room_created cannot resurrect it.  A room already deleted at that version
+	 * (a re-delivery, a replay) changes nothing: its future reservations were cancelled then,
+	 * and none can be booked since. */
 	PGresult *res = NULL;
-	st = db_exec(&res,
-	             "INSERT INTO rooms (id, active, deleted, version) "
-	             "VALUES ($1::bigint, false, true, $2::int) "
-	             "ON CONFLICT (id) DO UPDATE SET active = false, deleted = true, "
-	             "version = greatest(rooms.version, EXCLUDED.version), updated_at = now() "
-	             "WHERE NOT rooms.deleted OR rooms.version < EXCLUDED.version RETURNING 1",
-	             2, params);
+	char now[24];
+	num(now, sizeof now, clock_now_s());
+	st = db_exec(NULL,
+	             "SELECT res_lock_future_rooms(true, $1::bigint, to_timestamp($2::bigint))", 2,
+	             (const char *const[]){ids, now});
+	if (st == DB_OK)
+		st = db_exec(
+			&res,
+			"INSERT INTO rooms (id, active, deleted, version) "
+			"VALUES ($1::bigint, false, true, $2::int) "
+			"ON CONFLICT (id) DO UPDATE SET active = false, deleted = true, "
+			"version = greatest(rooms.version, EXCLUDED.version), updated_at = now() "
+			"WHERE NOT rooms.deleted OR rooms.version < EXCLUDED.version RETURNING 1",
+			2, params);
 	bool changed = st == DB_OK && PQntuples(res) == 1;
 	PQclear(res);
 	if (st == DB_OK && !changed)

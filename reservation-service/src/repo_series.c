@@ -98,16 +98,18 @@ static enum db_status call_series(const char *fn, const char *sql, const char *c
 	return st;
 }
 
-/* The call sql of a cancelling series function fn taking (id, caller, admin, if_match, topic). */
+/* The call sql of a cancelling series function fn taking (id, caller, admin, if_match, topic,
+ * now_s). */
 static enum db_status call_cancel(const char *fn, const char *sql, long long id, long long caller,
-                                  bool admin, long long if_match, const char *topic,
+                                  bool admin, long long if_match, const char *topic, long long now,
                                   enum res_series_outcome *outcome)
 {
-	char ids[24], who[24], version[24];
+	char ids[24], who[24], version[24], nows[24];
 	num(ids, sizeof ids, id);
 	num(who, sizeof who, caller);
 	num(version, sizeof version, if_match);
-	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
+	num(nows, sizeof nows, now);
+	const char *params[] = {ids, who, admin ? "true" : "false", version, topic, nows};
 	return call_series(fn, sql, params, (int)countof(params), ATTEMPTS, NULL, outcome, NULL);
 }
 
@@ -225,16 +227,16 @@ enum db_status res_repo_series_get(long long id, json_t **series)
 }
 
 enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
-                                      long long if_match, const char *topic,
+                                      long long if_match, const char *topic, long long now,
                                       enum res_series_outcome *outcome)
 {
 	/* The rooms first, then the series (migrations/020_waitlist.sql: the cancelled time goes
-	 * to the rooms' waitlists in the same transaction). */
+	 * to the rooms' waitlists in the same transaction, at the service's clock). */
 	return call_cancel(
 		"res_cancel_series_promoting",
 		"SELECT res_cancel_series_promoting($1::bigint, $2::bigint, $3::boolean, "
-		"$4::bigint, $5::text)",
-		id, caller, admin, if_match, topic, outcome);
+		"$4::bigint, $5::text, $6::bigint)",
+		id, caller, admin, if_match, topic, now, outcome);
 }
 
 enum db_status res_repo_series_ics(long long id, json_t **data)
@@ -370,9 +372,12 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, struct re
 	                        e->meeting_urls,
 	                        q->role,
 	                        q->override ? "true" : "false"};
+	/* The rooms the change may free time in are locked first, then the series
+	 * (migrations/020_waitlist.sql: an occurrence moved to another room and cancelled or moved
+	 * by the change hands its time to that room's waitlist in the same transaction). */
 	return call_series(
-		"res_change_series_checked",
-		"SELECT c.outcome, c.body, c.skipped FROM res_change_series_checked($1::bigint, "
+		"res_change_series_checked_promoting",
+		"SELECT c.outcome, c.body, c.skipped FROM res_change_series_checked_promoting($1::bigint, "
 		"$2::bigint, $3::bigint, "
 		"$4::boolean, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::text, $10::boolean, "
 		"$11::boolean, $12::json, $13::text, $14::date[], $15::text, $16::timestamp, "

@@ -103,10 +103,11 @@ enum db_status res_repo_series_get(long long id, json_t **series);
 enum db_status res_repo_series_ics(long long id, json_t **data);
 
 /* Cancels series id for caller (admin: anyone's) as res_cancel_series does: RES_SERIES_DONE
- * (also when already cancelled), _NOT_FOUND, _FORBIDDEN, _STALE (if_match, 0 = any, differs).
- * One statement, run again (up to 3 times) while the database answers DB_RETRY. */
+ * (also when already cancelled), _NOT_FOUND, _FORBIDDEN, _STALE (if_match, 0 = any, differs);
+ * now: the service's clock for the promotions of the freed time.  One statement, run again
+ * (up to 3 times) while the database answers DB_RETRY. */
 enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
-                                      long long if_match, const char *topic,
+                                      long long if_match, const char *topic, long long now,
                                       enum res_series_outcome *outcome);
 
 /* What a change of a series needs to know before it expands the rule (res_series_edit_start,

@@ -13,6 +13,12 @@ static void num(char *buf, size_t size, long long v)
 	snprintf(buf, size, "%lld", v);
 }
 
+const char res_repo_sweep_waitlist_sql[] =
+	"DELETE FROM waitlist WHERE id = ANY (ARRAY("
+	"SELECT id FROM waitlist WHERE status <> 'waiting' "
+	"AND updated_at < now() - make_interval(secs => $1::bigint) ORDER BY updated_at "
+	"LIMIT $2::int))";
+
 /* The outcomes res_waitlist_join answers with, by name. */
 static const struct {
 	const char *name;
@@ -26,6 +32,7 @@ static const struct {
 	{"policy", RES_WAITLIST_POLICY},
 	{"duplicate", RES_WAITLIST_DUPLICATE},
 	{"too_many", RES_WAITLIST_TOO_MANY},
+	{"own", RES_WAITLIST_OWN},
 	{"free", RES_WAITLIST_FREE},
 };
 
@@ -36,7 +43,7 @@ static enum db_status join_answer(const PGresult *res, struct res_change *c, jso
 {
 	const char *name = PQntuples(res) == 1 ? db_value(res, 0, 0) : NULL;
 	const char *text = PQntuples(res) == 1 ? db_value(res, 0, 1) : NULL;
-	json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+	json_t *doc = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 	size_t i = 0;
 	while (name && i < countof(join_outcomes) && strcmp(join_outcomes[i].name, name) != 0)
 		i++;
@@ -55,7 +62,9 @@ static enum db_status join_answer(const PGresult *res, struct res_change *c, jso
 		json_decref(doc);
 		return DB_OK;
 	}
-	if ((*outcome == RES_WAITLIST_DONE || *outcome == RES_WAITLIST_POLICY) && !doc)
+	if ((*outcome == RES_WAITLIST_DONE || *outcome == RES_WAITLIST_POLICY ||
+	     *outcome == RES_WAITLIST_TOO_MANY || *outcome == RES_WAITLIST_OWN) &&
+	    !doc)
 		return DB_ERROR;
 	*body = doc;
 	return DB_OK;
@@ -136,17 +145,21 @@ enum db_status res_repo_waitlist_cancel(long long id, long long caller, bool adm
 	const char *params[] = {ids, who, admin ? "true" : "false", now};
 	*entry = NULL;
 	*outcome = RES_WAITLIST_DONE;
-	/* The entry's row lock orders this with a promotion (which skips an entry held here). */
+	/* Only an entry the caller may cancel is locked (a promotion waits for it, review 15w
+	 * L3); someone else's is read without a lock for the 403. */
+	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
-		"WITH cur AS (SELECT * FROM waitlist WHERE id = $1::bigint FOR UPDATE), "
+		"WITH cur AS (SELECT * FROM waitlist WHERE id = $1::bigint "
+		"  AND ($3::boolean OR user_id = $2::bigint) FOR UPDATE), "
 		"u AS (UPDATE waitlist w SET status = 'cancelled', updated_at = now() FROM cur "
-		"  WHERE w.id = cur.id AND ($3::boolean OR cur.user_id = $2::bigint) "
-		"  AND cur.status = 'waiting' AND cur.start_time > to_timestamp($4::bigint) "
-		"  RETURNING w.id) "
-		"SELECT res_waitlist_json(cur, $4::bigint), $3::boolean OR cur.user_id = $2::bigint, "
-		"  (SELECT count(*) FROM u) FROM cur",
+		"  WHERE w.id = cur.id AND cur.status = 'waiting' "
+		"  AND cur.start_time > to_timestamp($4::bigint) RETURNING w.id) "
+		"SELECT res_waitlist_json(cur, $4::bigint), true, (SELECT count(*) FROM u) FROM cur "
+		"UNION ALL SELECT res_waitlist_json(w, $4::bigint), false, 0 FROM waitlist w "
+		"  WHERE w.id = $1::bigint AND NOT ($3::boolean OR w.user_id = $2::bigint)",
 		(int)countof(params), params);
+	/* clang-format on */
 	if (st == DB_OK) {
 		json_t *doc = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
 		                                  : NULL;

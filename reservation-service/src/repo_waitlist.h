@@ -24,21 +24,21 @@ enum res_waitlist_outcome {
 	RES_WAITLIST_POLICY,        /* a rule of the room refuses it whatever is booked: *body is
 	                               {policy, field, message} */
 	RES_WAITLIST_DUPLICATE,     /* the caller waits for these times of the room already */
-	RES_WAITLIST_TOO_MANY,      /* the caller has RES_WAITLIST_MAX waiting entries */
-	RES_WAITLIST_FREE,          /* the slot is free now: book it */
+	RES_WAITLIST_TOO_MANY,      /* the caller has the most waiting entries: *body is that most
+	                               (res_waitlist_max(), the one place it is defined) */
+	RES_WAITLIST_OWN,  /* the caller's own reservation (*body: its id) holds the slot */
+	RES_WAITLIST_FREE, /* the slot is free now: book it */
 	RES_WAITLIST_NOT_FOUND,
 	RES_WAITLIST_FORBIDDEN,   /* someone else's entry, the caller no admin */
 	RES_WAITLIST_NOT_WAITING, /* cancel: booked or expired already (*body: the entry) */
 };
 
-/* The most waiting entries a user may hold (res_waitlist_max() in the migration). */
-#define RES_WAITLIST_MAX 20
-
 /* Makes an entry for c->user_id (token issued at c->token_issued_ms) in room c->room_id for q's
  * times (resolved in the room's zone), with c->purpose and the organizer (c->organizer_*, for
  * the booking's mail), checked in the order of enum res_waitlist_outcome (q->rules, q->now,
- * q->role; one statement).  *body: new reference to the entry (DONE) or the problem (POLICY);
- * RULES sets c->start and c->end. */
+ * q->role; one statement).  *body: new reference to the entry (DONE), the problem (POLICY),
+ * the most entries (TOO_MANY) or the caller's reservation id (OWN); RULES sets c->start and
+ * c->end. */
 enum db_status res_repo_waitlist_join(struct res_change *c, const struct res_request *q,
                                       json_t **body, enum res_waitlist_outcome *outcome);
 /* *entry: entry id at now_s (new reference), or NULL when there is none. */
@@ -54,5 +54,10 @@ enum db_status res_repo_waitlist_cancel(long long id, long long caller, bool adm
 enum db_status res_repo_waitlist_list(long long user_id, const char *status, long long now_s,
                                       long long limit, long long after_id, json_t **list,
                                       json_t **next);
+
+/* The sweeper's statement for the waitlist (struct sweep_table in sweep.h): deletes at most $2
+ * finished entries (booked, expired, cancelled) last changed more than $1 seconds ago; waiting
+ * ones never.  A booked entry's reservation keeps no reference to it. */
+extern const char res_repo_sweep_waitlist_sql[];
 
 #endif

@@ -540,7 +540,7 @@ void res_handle_series_cancel(struct req *r)
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
 		return;
 	enum db_status st = res_repo_series_cancel(id, u->id, u->admin, if_match, rules->topic,
-	                                           &outcome);
+	                                           clock_now_s(), &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);
 	else if (outcome == RES_SERIES_NOT_FOUND)

@@ -11,8 +11,6 @@
 #include "mail.h"
 #include "rrule.h"
 
-/* JavaScript's largest safe integer: ids beyond it would not survive a JSON client. */
-#define ID_MAX 9007199254740991LL
 #define PURPOSE_MAX 200
 
 /* True when addr equals one of a's addresses, ignoring ASCII case. */
@@ -186,7 +184,7 @@ static void check_booking(const json_t *body, size_t n, struct res_change *c, js
 	bool present = false;
 	jsonx_check(body, booking_fields, n, details);
 	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+		jsonx_int_range(body, "room_id", 1, RES_ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose"))
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
 }
@@ -255,7 +253,7 @@ void res_validate_series_change(const json_t *body, struct res_series_change *c,
 		                    json_string("must change start_time and end_time, recurrence, "
 		                                "room_id, purpose, attendees or online_meeting"));
 	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+		jsonx_int_range(body, "room_id", 1, RES_ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
 		if (!c->purpose)
@@ -296,7 +294,7 @@ void res_validate_update(const json_t *body, struct res_change *c, json_t *detai
 		                    "attendees or online_meeting"));
 	res_validate_attendees(body, &c->attendees, &c->online_meeting, details);
 	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+		jsonx_int_range(body, "room_id", 1, RES_ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
 		if (!c->purpose)

@@ -15,6 +15,10 @@
 
 struct rrule;
 
+/* The largest id a request may name: JavaScript's largest safe integer (ids beyond it would not
+ * survive a JSON client). */
+#define RES_ID_MAX 9007199254740991LL
+
 /* The most attendees a reservation or a series has, counted after de-duplication and without the
  * organizer's own address (docs/api.md#attendees-and-online-meetings), and the most items the
  * array of a body may hold before that (a hard cap on what a request makes the service read). */

@@ -12,8 +12,6 @@
 #include "repo_waitlist.h"
 #include "validate.h"
 
-#define ID_MAX 9007199254740991LL
-
 static const struct res_rules *rules;
 
 void res_waitlist_init(const struct res_rules *r)
@@ -32,10 +30,10 @@ static void reply_entry(struct req *r, int status, json_t *entry)
 	req_reply_json(r, status, entry);
 }
 
-/* Replies for a join refused with outcome (c: the resolved times for RULES; problem borrowed:
- * the rule for POLICY). */
+/* Replies for a join refused with outcome (c: the resolved times for RULES; answer borrowed:
+ * the rule for POLICY, the most entries for TOO_MANY, the caller's reservation for OWN). */
 static void reply_join_refused(struct req *r, enum res_waitlist_outcome outcome,
-                               const struct res_change *c, long long now, const json_t *problem)
+                               const struct res_change *c, long long now, const json_t *answer)
 {
 	json_t *details = NULL;
 	switch (outcome) {
@@ -55,7 +53,7 @@ static void reply_join_refused(struct req *r, enum res_waitlist_outcome outcome,
 		res_reply_token_revoked(r);
 		break;
 	case RES_WAITLIST_POLICY:
-		res_reply_policy(r, problem);
+		res_reply_policy(r, answer);
 		break;
 	case RES_WAITLIST_DUPLICATE:
 		req_error(r, ERR_CONFLICT, NULL,
@@ -63,11 +61,15 @@ static void reply_join_refused(struct req *r, enum res_waitlist_outcome outcome,
 		break;
 	case RES_WAITLIST_TOO_MANY:
 		req_error(r, ERR_CONFLICT,
-		          json_pack("{s:o}", "waitlist",
-		                    json_sprintf("at most %d waiting entries per user",
-		                                 RES_WAITLIST_MAX)),
-		          "you are waiting for %d slots already, the most allowed",
-		          RES_WAITLIST_MAX);
+		          json_pack("{s:I}", "max_waiting_entries", json_integer_value(answer)),
+		          "you are waiting for %lld slots already, the most allowed",
+		          (long long)json_integer_value(answer));
+		break;
+	case RES_WAITLIST_OWN:
+		req_error(r, ERR_VALIDATION_FAILED,
+		          json_pack("{s:s}", "start_time", "your own reservation holds this slot"),
+		          "your own reservation %lld holds this slot: change it instead of waiting",
+		          (long long)json_integer_value(answer));
 		break;
 	case RES_WAITLIST_FREE:
 		req_error(r, ERR_VALIDATION_FAILED,
@@ -130,9 +132,9 @@ void res_handle_waitlist_list(struct req *r)
 	long long user_id = u->id, limit, after = 0;
 	bool present = false;
 	char status[16];
-	json_t *cursor = NULL, *list = NULL, *next = NULL;
-	if (!req_query_int(r, "user_id", 1, ID_MAX, &user_id, &present) ||
-	    !req_page(r, &limit, &cursor))
+	json_t *list = NULL, *next = NULL;
+	if (!req_query_int(r, "user_id", 1, RES_ID_MAX, &user_id, &present) ||
+	    !req_page_after_id(r, &limit, &after))
 		goto out;
 	if (present && user_id != u->id && !u->admin) {
 		req_error(r, ERR_FORBIDDEN, NULL, "only admins may list another user's entries");
@@ -148,15 +150,6 @@ void res_handle_waitlist_list(struct req *r)
 		req_bad_query(r, "status", "must be waiting, booked, expired or cancelled");
 		goto out;
 	}
-	if (cursor) {
-		const json_t *last = json_array_get(cursor, 1);
-		if (json_array_size(cursor) != 2 || !json_is_integer(last) ||
-		    json_integer_value(last) < 1) {
-			req_bad_query(r, "cursor", "is invalid");
-			goto out;
-		}
-		after = (long long)json_integer_value(last);
-	}
 	enum db_status st = res_repo_waitlist_list(user_id, q == 1 ? status : NULL, clock_now_s(),
 	                                           limit, after, &list, &next);
 	if (req_page_read(r, st, next)) {
@@ -166,7 +159,6 @@ void res_handle_waitlist_list(struct req *r)
 out:
 	json_decref(list);
 	json_decref(next);
-	json_decref(cursor);
 }
 
 /* Owner or admin; else 403 (as a reservation). */

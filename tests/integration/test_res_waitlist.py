@@ -5,8 +5,11 @@ transaction (cancel, shorten, move, a series cancelled, a pending booking reject
 released at the service's clock), re-checking the room's rules for the waiting person (an entry
 over its quota meanwhile is skipped for the next one); the booking's events and its invitation
 mail (Mailpit); expiry at the start (read at once, swept by the releaser); who may read and
-cancel an entry.  Every slot here lies days ahead: the clocked services of this module (and of
-test_res_check_in.py) move their clocks by hours only."""
+cancel an entry.  Review 15w: no waiting for a slot of one's own, rules set after joining
+checked at the promotion, a disabled user's entry cancelled, an inactive room's entries booked
+when it is active again, the list's cursor, webhooks of promotions, rejections and series
+cancels promoting at the service's clock.  Every slot here lies days ahead: the clocked
+services of this module (and of test_res_check_in.py) move their clocks by hours only."""
 import datetime
 import time
 import uuid
@@ -175,7 +178,8 @@ def test_at_most_twenty_waiting(res_url, pool, people, stack):
                utc_at(42 + i // 8, 9 + i % 8))
     r = join(res_url, many, room, utc_at(44, 12), utc_at(44, 13))
     assert_error(r, 409, "conflict")
-    assert "20" in r.json()["details"]["waitlist"]
+    assert r.json()["details"] == {"max_waiting_entries": 20}
+    assert "20" in r.json()["message"]
     # A cancelled one makes room for another.
     first = requests.get(f"{res_url}/waitlist", headers=many, params={"limit": 1},
                          timeout=10).json()[0]
@@ -414,6 +418,184 @@ def test_the_promoted_person_gets_the_invitation(stack, res_url, pool, people, m
     assert str(res["id"]) in mailpit.raw(msg["ID"]).decode("utf-8", "replace")
 
 
+# ---- review 15w: own slots, re-checks at promotion, revoked users, inactive rooms ----
+
+def test_no_waiting_for_a_slot_of_ones_own(res_url, pool, people):
+    """Review 15w L2: waiting for a slot one's own booking holds would re-book it when one
+    cancels it: refused, naming start_time."""
+    ann, ben = people["ann"], people["ben"]
+    room = pool.take()["id"]
+    mine = booked(res_url, ann[0], room, utc_at(101, 9), utc_at(101, 10))
+    booked(res_url, ben[0], room, utc_at(101, 10), utc_at(101, 11))
+    for start, end in ((utc_at(101, 9), utc_at(101, 10)), (utc_at(101, 9), utc_at(101, 11))):
+        r = join(res_url, ann[0], room, start, end)
+        assert_error(r, 422, "validation_failed")
+        assert "your own reservation" in r.json()["details"]["start_time"]
+        assert str(mine["id"]) in r.json()["message"]
+    # Someone else's booking alone: waiting is fine.
+    joined(res_url, ann[0], room, utc_at(101, 10), utc_at(101, 11))
+
+
+def put_policies(stack, room_url, admin_headers, rid, policies):
+    r = requests.put(f"{room_url}/rooms/{rid}", headers=admin_headers, timeout=10,
+                     json={"policies": policies})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: res_db_query(stack.pg, "SELECT policies FROM rooms WHERE id = %s", rid)
+               == [(policies,)], timeout=30, what="the policies copied")
+
+
+@pytest.mark.parametrize("later", [
+    # Opening hours that no longer hold the slot (9:00-10:00 UTC; the room's zone is UTC).
+    {"opening_hours": {d: [["12:00", "18:00"]] for d in
+                       ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}},
+    # The room restricted to admins (the entry's role, employee, no longer allowed).
+    {"allowed_roles": ["admin"]},
+    # Bookings no more than 30 days ahead.
+    {"max_advance_days": 30},
+    # A longest booking under the entry's hour.
+    {"max_duration_minutes": 30},
+], ids=["opening_hours", "allowed_roles", "max_advance_days", "max_duration"])
+def test_rules_set_after_joining_are_checked_at_promotion(stack, res_url, room_url,
+                                                         admin_headers, people, rules_room,
+                                                         later):
+    """Review 15w L7: a rule of the room set after the entry was made keeps it waiting when the
+    slot frees (the next entry, of an admin, gets it where the rule lets it)."""
+    ann, ben = people["ann"], people["ben"]
+    room = rules_room({"buffer_minutes": 0}, time_zone="UTC")
+    start, end = utc_at(102, 9), utc_at(102, 10)
+    held = booked(res_url, ann[0], room, start, end)
+    entry = joined(res_url, ben[0], room, start, end)
+    put_policies(stack, room_url, admin_headers, room, later)
+    assert requests.delete(f"{res_url}/reservations/{held['id']}", headers=ann[0],
+                           timeout=10).status_code == 204
+    still_waiting(res_url, ben[0], entry)
+    assert events(stack, held["id"], "reservation_cancelled")
+    assert res_db_query(stack.pg, "SELECT count(*) FROM reservations WHERE room_id = %s "
+                                  "AND status IN ('confirmed', 'pending')", room) == [(0,)]
+
+
+def test_approval_required_after_joining_books_pending(stack, res_url, room_url, admin_headers,
+                                                      people, rules_room):
+    ann, ben = people["ann"], people["ben"]
+    room = rules_room({"buffer_minutes": 0})
+    start, end = utc_at(103, 9), utc_at(103, 10)
+    held = booked(res_url, ann[0], room, start, end)
+    entry = joined(res_url, ben[0], room, start, end)
+    put_policies(stack, room_url, admin_headers, room, {"requires_approval": True})
+    assert requests.delete(f"{res_url}/reservations/{held['id']}", headers=ann[0],
+                           timeout=10).status_code == 204
+    promoted(stack, res_url, ben[0], entry, start, end, status="pending")
+
+
+def test_a_disabled_users_entry_is_cancelled_and_the_next_one_booked(stack, res_url, pool,
+                                                                     people, admin_headers):
+    """Review 15w L7: an entry whose user's tokens were revoked since (disabled here) is
+    cancelled at the promotion; the next entry gets the slot."""
+    ann, ben = people["ann"], people["ben"]
+    token, uid = operator_token(stack.user, f"wl-gone-{uuid.uuid4().hex[:6]}@example.com")
+    room = pool.take()["id"]
+    start, end = utc_at(104, 9), utc_at(104, 10)
+    held = booked(res_url, ann[0], room, start, end)
+    first = joined(res_url, bearer(token), room, start, end)
+    second = joined(res_url, ben[0], room, start, end)
+    r = requests.put(f"{stack.user.url}/admin/users/{uid}", json={"disabled": True},
+                     headers=admin_headers, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: res_db_query(stack.pg, "SELECT count(*) FROM token_revocations "
+                                    "WHERE user_id = %s", uid) == [(1,)],
+               timeout=30, what="the revocation known to reservation-service")
+    assert requests.delete(f"{res_url}/reservations/{held['id']}", headers=ann[0],
+                           timeout=10).status_code == 204
+    assert res_db_query(stack.pg, "SELECT status FROM waitlist WHERE id = %s",
+                        first["id"]) == [("cancelled",)]
+    promoted(stack, res_url, ben[0], second, start, end)
+
+
+def set_active(stack, room_url, admin_headers, rid, active):
+    r = requests.put(f"{room_url}/rooms/{rid}", json={"active": active}, headers=admin_headers,
+                     timeout=10)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: res_db_query(stack.pg, "SELECT active FROM rooms WHERE id = %s", rid)
+               == [(active,)], timeout=30, what=f"room {rid} active={active} copied")
+
+
+def test_an_inactive_room_refuses_joins_and_promotes_when_active_again(stack, res_url, room_url,
+                                                                       admin_headers, people):
+    """Review 15w nit: time freed while a room is inactive is not handed out then; it goes to
+    the room's waiting entries when the room is made active again."""
+    ann, ben, cat = people["ann"], people["ben"], people["cat"]
+    room = create_room(room_url, admin_headers)["id"]
+    wait_known_room(res_url, admin_headers, room)
+    start, end = utc_at(105, 9), utc_at(105, 10)
+    held = booked(res_url, ann[0], room, start, end)
+    entry = joined(res_url, ben[0], room, start, end)
+    set_active(stack, room_url, admin_headers, room, False)
+    assert_error(join(res_url, cat[0], room, start, end), 422, "validation_failed")
+    assert requests.delete(f"{res_url}/reservations/{held['id']}", headers=ann[0],
+                           timeout=10).status_code == 204
+    still_waiting(res_url, ben[0], entry)
+    set_active(stack, room_url, admin_headers, room, True)
+    promoted(stack, res_url, ben[0], entry, start, end)
+
+
+# ---- reading: pagination; webhooks of promotions ----
+
+def test_the_list_pages_with_its_cursor(stack, res_url, pool, people):
+    token, _ = operator_token(stack.user, f"wl-pages-{uuid.uuid4().hex[:6]}@example.com")
+    walker = bearer(token)
+    room = pool.take()["id"]
+    made = []
+    for h in range(5):
+        booked(res_url, people["ann"][0], room, utc_at(106, 8 + h), utc_at(106, 9 + h))
+        made.append(joined(res_url, walker, room, utc_at(106, 8 + h), utc_at(106, 9 + h))["id"])
+    seen, url, params = [], f"{res_url}/waitlist", {"limit": 2}
+    while url:
+        r = requests.get(url, headers=walker, params=params, timeout=10)
+        assert r.status_code == 200, r.text
+        assert len(r.json()) <= 2
+        seen += [e["id"] for e in r.json()]
+        url, params = r.links.get("next", {}).get("url"), None
+        if url and url.startswith("/"):
+            url = res_url + url
+    assert seen == sorted(made, reverse=True)
+    for bad in ("not-base64!", "WyJ4Il0", "WyIxIiwgIngiXQ"):  # junk, ["x"], ["1", "x"]
+        r = requests.get(f"{res_url}/waitlist", headers=walker, params={"cursor": bad},
+                         timeout=10)
+        assert_error(r, 400, "bad_request")
+        assert r.json()["details"] == {"cursor": "is invalid"}
+
+
+def test_webhooks_may_subscribe_to_promotions(stack, res_url, pool, people, root):
+    """Review 15w L9: waitlist_promoted is a type a webhook may subscribe to; a promotion
+    queues its delivery."""
+    ann, ben = people["ann"], people["ben"]
+    r = requests.post(f"{res_url}/webhooks", headers=root, timeout=10,
+                      json={"url": "http://127.0.0.1:9/promoted",
+                            "events": ["waitlist_promoted"], "secret": "s" * 24})
+    assert r.status_code == 201, r.text
+    hook = r.json()["id"]
+    try:
+        room = pool.take()["id"]
+        start, end = utc_at(107, 9), utc_at(107, 10)
+        held = booked(res_url, ann[0], room, start, end)
+        entry = joined(res_url, ben[0], room, start, end)
+        assert requests.delete(f"{res_url}/reservations/{held['id']}", headers=ann[0],
+                               timeout=10).status_code == 204
+        res = promoted(stack, res_url, ben[0], entry, start, end)
+        rows = res_db_query(stack.pg, "SELECT key, payload->>'event_type' FROM deliveries "
+                                      "WHERE kind = 'webhook' AND target = %s", str(hook))
+        assert rows == [(str(res["id"]), "waitlist_promoted")], rows
+    finally:
+        requests.delete(f"{res_url}/webhooks/{hook}", headers=root, timeout=10)
+
+
+def test_finished_entries_are_found_by_reservation(stack):
+    """Review 15w M3: the foreign key's check of a deleted reservation probes an index."""
+    plan = res_db_query(stack.pg, "SET enable_seqscan = off; "
+                                  "EXPLAIN SELECT 1 FROM waitlist WHERE reservation_id = 1")
+    assert "waitlist_reservation" in " ".join(line for (line,) in plan), plan
+
+
 # ---- the service's clock: expiry and the no-show releaser ----
 
 @pytest.fixture(scope="module")
@@ -480,5 +662,47 @@ def test_a_released_no_show_books_the_rest_of_its_slot(stack, clocked, res_url, 
         assert reservation(res_url, ann[0], held["id"])["cancel_reason"] == "no_show"
         promoted(stack, res_url, ben[0], rest, half, end)
         assert entry_of(clocked.url, cat[0], whole["id"])["status"] == "expired"
+    finally:
+        set_clock(clocked, root, time.time())
+
+
+def at_text(s):
+    return utc_text(datetime.datetime.fromtimestamp(s, datetime.UTC))
+
+
+@pytest.mark.parametrize("freeing", ["reject", "series_cancel"])
+def test_rejections_and_series_cancels_promote_at_the_services_clock(stack, clocked, res_url,
+                                                                     people, rules_room, root,
+                                                                     freeing):
+    """Review 15w L4: the promotion of a rejection and of a series cancel runs at the service's
+    clock, not the database's: an entry whose start has passed at the service's clock (30
+    minutes before the freed booking's) is not booked."""
+    ann, ben = people["ann"], people["ben"]
+    start_s, start, end = near_slot(6 if freeing == "reject" else 7)
+    if freeing == "reject":
+        room = rules_room({"requires_approval": True})
+        held = booked(res_url, ann[0], room, start, end)
+        assert held["status"] == "pending"
+    else:
+        room = rules_room({"buffer_minutes": 0})
+        r = requests.post(f"{res_url}/reservations", headers=ann[0], timeout=10,
+                          json={"room_id": room, "start_time": start, "end_time": end,
+                                "recurrence": "FREQ=DAILY;COUNT=2"})
+        assert r.status_code == 201, r.text
+        held = r.json()
+    entry = joined(res_url, ben[0], room, at_text(start_s - 1800), at_text(start_s + 1800))
+    try:
+        set_clock(clocked, root, start_s - 1200)
+        if freeing == "reject":
+            r = requests.post(f"{clocked.url}/reservations/{held['id']}/reject", headers=root,
+                              json={"reason": "no"}, timeout=10)
+            assert r.status_code == 200, r.text
+        else:
+            r = requests.delete(f"{clocked.url}/reservations/series/{held['id']}",
+                                headers=ann[0], timeout=10)
+            assert r.status_code == 204, r.text
+        assert entry_of(clocked.url, ben[0], entry["id"])["status"] == "expired"
+        assert res_db_query(stack.pg, "SELECT count(*) FROM reservations WHERE room_id = %s "
+                                      "AND user_id = %s", room, ben[1]) == [(0,)]
     finally:
         set_clock(clocked, root, time.time())

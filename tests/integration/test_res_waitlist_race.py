@@ -3,15 +3,28 @@ Many clients book a slot at the moment its holder cancels (or shortens) it while
 entries wait: the promotion happens in the freeing transaction, under the room's lock, so the
 earliest entries get the freed time and every racing client a 409 -- never an overlap, a 5xx or
 a deadlock.  Two cancellations at once that free the two halves one entry waits for: it is
-booked exactly once."""
+booked exactly once.  The lock order rooms -> series -> reservations of every freeing writer
+(review 15w M1, M2), driven into the interleavings that deadlocked; joins at the limit of 20,
+a join and a DELETE of an entry racing a promotion; an entry held by its owner's DELETE is
+waited for, not skipped, and someone else's DELETE holds nothing (L3)."""
+import os
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 import requests
 
-from harness import bearer, booked, operator_token, res_db_query, utc_at
+from harness import (
+    bearer,
+    booked,
+    operator_token,
+    res_db_query,
+    utc_at,
+    wait_until,
+)
 
 RACERS = 24
 CLOSE = {"Connection": "close"}
@@ -153,3 +166,241 @@ def test_two_cancels_free_the_halves_one_entry_waits_for(stack, res_url, pool, c
                                     "= 'waitlist_promoted' AND payload->'entry'->>'id' = %s",
                           str(entry))
     assert n == 1
+
+
+# ---- lock order (review 15w M1, M2) ----
+
+def deadlocks_logged(stack):
+    with open(os.path.join(stack.pg.dir, "log"), encoding="utf-8", errors="replace") as f:
+        return f.read().count("deadlock detected")
+
+
+def lock_waiters(stack, but):
+    """Backends of the reservation database waiting for a lock, other than pid but."""
+    [(n,)] = res_db_query(stack.pg, "SELECT count(DISTINCT l.pid) FROM pg_locks l "
+                                    "JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted "
+                                    "AND a.datname = current_database() AND a.pid <> %s", but)
+    return n
+
+
+class Held:
+    """A connection of the test holding locks until release(): the writers under test queue
+    behind it in the order the test starts them."""
+
+    def __init__(self, stack, *statements):
+        self.conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
+        self.stack = stack
+        cur = self.conn.cursor()
+        for sql, params in statements:
+            cur.execute(sql, params)
+
+    def wait_for(self, n, what):
+        wait_until(lambda: lock_waiters(self.stack, self.conn.get_backend_pid()) >= n,
+                   timeout=30, interval=0.05, what=what)
+
+    def release(self):
+        self.conn.rollback()
+        self.conn.close()
+
+
+def series_with_moved_last(res_url, owner, room, other, day):
+    """A daily series of 3 at 9:00 in room whose last occurrence was moved to other."""
+    r = requests.post(f"{res_url}/reservations", headers=owner, timeout=10,
+                      json={"room_id": room, "start_time": utc_at(day, 9),
+                            "end_time": utc_at(day, 10), "recurrence": "FREQ=DAILY;COUNT=3"})
+    assert r.status_code == 201, r.text
+    series = r.json()
+    last = series["occurrences"][2]["id"]
+    r = requests.put(f"{res_url}/reservations/{last}", headers=owner, timeout=10,
+                     json={"room_id": other})
+    assert r.status_code == 200, r.text
+    return series, last
+
+
+def test_a_series_put_and_a_delete_of_its_moved_occurrence_do_not_deadlock(stack, res_url, pool,
+                                                                            crowd):
+    """Review 15w M1: the series PUT that cancels an occurrence moved to another room locks that
+    room first.  Interleaving: the PUT holds the occurrence and is paused before its events
+    (the webhooks table, read by the outbox's trigger, is held); the DELETE of that occurrence
+    locks its room and waits; the PUT goes on and commits.  Before, the PUT took that room
+    only in its commit-time promotion, after the occurrence: a deadlock (40P01, a 1 s stall
+    and a retry)."""
+    owner, waiting = crowd[0], crowd[1]
+    room, other = pool.take()["id"], pool.take()["id"]
+    series, last = series_with_moved_last(res_url, owner[0], room, other, 80)
+    entry = join(res_url, waiting[0], other, utc_at(82, 9), utc_at(82, 10))
+    before = deadlocks_logged(stack)
+    held = Held(stack, ("LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE", None))
+    with ThreadPoolExecutor(2) as ex:
+        try:
+            put = ex.submit(requests.put, f"{res_url}/reservations/series/{series['id']}",
+                            headers=owner[0], timeout=60,
+                            json={"recurrence": "FREQ=DAILY;COUNT=2"})
+            held.wait_for(1, "the series PUT paused")
+            delete = ex.submit(requests.delete, f"{res_url}/reservations/{last}",
+                               headers=owner[0], timeout=60)
+            held.wait_for(2, "the DELETE of the occurrence waiting")
+        finally:
+            held.release()
+        assert put.result().status_code == 200, put.result().text
+        assert delete.result().status_code == 204, delete.result().text
+    time.sleep(0.2)
+    assert deadlocks_logged(stack) - before == 0
+    assert res_db_query(stack.pg, "SELECT status FROM reservations WHERE id = %s",
+                        last) == [("cancelled",)]
+    # The freed slot of the other room went to its entry, in the PUT's transaction.
+    assert statuses(stack.pg, [entry]) == {entry: "booked"}
+    assert [u for u, _, _ in active_in(stack.pg, other)] == [waiting[1]]
+
+
+def test_a_room_deletion_and_a_series_cancel_do_not_deadlock(stack, room_url, res_url, pool,
+                                                             crowd, admin_headers):
+    """Review 15w M2: a room deletion locks its room with the rooms of its series' occurrences
+    in id order, as a series cancel does.  Interleaving: a lower room (holding an occurrence of
+    the deleted room's series) is held; the series cancel waits for it, then the deletion
+    arrives.  Before, the deletion locked its room first (the tombstone), then waited for the
+    lower one, which the series cancel got and then waited for the deleted room: 40P01."""
+    owner = crowd[0]
+    low, high = sorted([pool.take()["id"], pool.take()["id"]])
+    series, last = series_with_moved_last(res_url, owner[0], high, low, 84)
+    before = deadlocks_logged(stack)
+    held = Held(stack, ("SELECT 1 FROM rooms WHERE id = %s FOR NO KEY UPDATE", (low,)))
+    with ThreadPoolExecutor(1) as ex:
+        try:
+            cancel = ex.submit(requests.delete, f"{res_url}/reservations/series/{series['id']}",
+                               headers=owner[0], timeout=60)
+            held.wait_for(1, "the series cancel waiting for the lower room")
+            r = requests.delete(f"{room_url}/rooms/{high}", headers=admin_headers, timeout=10)
+            assert r.status_code == 204, r.text
+            held.wait_for(2, "the room deletion waiting")
+        finally:
+            held.release()
+        assert cancel.result().status_code == 204, cancel.result().text
+    wait_until(lambda: res_db_query(stack.pg, "SELECT deleted FROM rooms WHERE id = %s",
+                                    high) == [(True,)], timeout=30, what="room deleted")
+    time.sleep(0.2)
+    assert deadlocks_logged(stack) - before == 0
+    rows = res_db_query(stack.pg, "SELECT status FROM reservations WHERE series_id = %s",
+                        series["id"])
+    assert {st for (st,) in rows} == {"cancelled"}, rows
+
+
+# ---- the limit, joins and DELETEs racing (review 15w L7, L3) ----
+
+def test_concurrent_joins_stop_at_twenty(stack, res_url, pool, crowd):
+    token, uid = operator_token(stack.user, f"wl-limit-{uuid.uuid4().hex[:6]}@example.com")
+    many = dict(bearer(token), **CLOSE)
+    room = pool.take()["id"]
+    slots = [(utc_at(86 + i // 8, 8 + i % 8), utc_at(86 + i // 8, 9 + i % 8)) for i in range(25)]
+    for start, end in slots:
+        booked(res_url, crowd[0][0], room, start, end)
+    for start, end in slots[:15]:
+        join(res_url, many, room, start, end)
+    go = threading.Barrier(10)
+
+    def one(start, end):
+        go.wait()
+        return requests.post(f"{res_url}/waitlist", headers=many, timeout=30,
+                             json={"room_id": room, "start_time": start, "end_time": end})
+
+    with ThreadPoolExecutor(10) as ex:
+        got = [f.result() for f in [ex.submit(one, *slot) for slot in slots[15:]]]
+    codes = sorted(r.status_code for r in got)
+    assert codes == [201] * 5 + [409] * 5, [r.text for r in got]
+    assert all(r.json()["details"] == {"max_waiting_entries": 20}
+               for r in got if r.status_code == 409)
+    assert res_db_query(stack.pg, "SELECT count(*) FROM waitlist WHERE user_id = %s "
+                                  "AND status = 'waiting'", uid) == [(20,)]
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_a_join_racing_a_cancel_is_free_or_promoted(stack, res_url, pool, crowd, round_):
+    """Never a waiting entry for a slot that is free: the join reads the slot under the room's
+    lock, so it either sees the cancel (422 free) or is promoted by it."""
+    holder, joiner = crowd[0], crowd[5]
+    room = pool.take()["id"]
+    start, end = utc_at(90 + round_, 9), utc_at(90 + round_, 10)
+    held = booked(res_url, holder[0], room, start, end)
+    go = threading.Barrier(2)
+
+    def cancel():
+        go.wait()
+        return requests.delete(f"{res_url}/reservations/{held['id']}", headers=holder[0],
+                               timeout=60)
+
+    def joining():
+        go.wait()
+        return requests.post(f"{res_url}/waitlist", headers=joiner[0], timeout=60,
+                             json={"room_id": room, "start_time": start, "end_time": end})
+
+    with ThreadPoolExecutor(2) as ex:
+        c, j = ex.submit(cancel), ex.submit(joining)
+        assert c.result().status_code == 204
+        j = j.result()
+    assert j.status_code in (201, 422), j.text
+    if j.status_code == 422:
+        assert "free" in j.json()["details"]["start_time"]
+        assert active_in(stack.pg, room) == []
+    else:
+        assert statuses(stack.pg, [j.json()["id"]]) == {j.json()["id"]: "booked"}
+        assert [u for u, _, _ in active_in(stack.pg, room)] == [joiner[1]]
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_a_delete_of_an_entry_racing_its_promotion(stack, res_url, pool, crowd, round_):
+    """The entry is either cancelled (204; the slot goes to the next entry) or booked (409
+    naming booked): never both, never lost."""
+    holder, first, second = crowd[0], crowd[6], crowd[7]
+    room = pool.take()["id"]
+    start, end = utc_at(95 + round_, 9), utc_at(95 + round_, 10)
+    held = booked(res_url, holder[0], room, start, end)
+    a = join(res_url, first[0], room, start, end)
+    b = join(res_url, second[0], room, start, end)
+    go = threading.Barrier(2)
+
+    def cancel():
+        go.wait()
+        return requests.delete(f"{res_url}/reservations/{held['id']}", headers=holder[0],
+                               timeout=60)
+
+    def leave():
+        go.wait()
+        return requests.delete(f"{res_url}/waitlist/{a}", headers=first[0], timeout=60)
+
+    with ThreadPoolExecutor(2) as ex:
+        c, d = ex.submit(cancel), ex.submit(leave)
+        assert c.result().status_code == 204
+        d = d.result()
+    if d.status_code == 204:
+        assert statuses(stack.pg, [a, b]) == {a: "cancelled", b: "booked"}
+        assert [u for u, _, _ in active_in(stack.pg, room)] == [second[1]]
+    else:
+        assert d.status_code == 409 and d.json()["details"]["status"] == "booked", d.text
+        assert statuses(stack.pg, [a, b]) == {a: "booked", b: "waiting"}
+        assert [u for u, _, _ in active_in(stack.pg, room)] == [first[1]]
+
+
+def test_an_entry_held_by_a_delete_keeps_its_turn(stack, res_url, pool, crowd):
+    """Review 15w L3: the promotion waits for an entry its owner's DELETE holds (here a
+    connection standing in for that DELETE, which then changes nothing) instead of skipping
+    it for the next one; and someone else's DELETE (403) does not lock the entry at all, so it
+    answers while the entry is held."""
+    holder, first, second, stranger = crowd[0], crowd[8], crowd[9], crowd[10]
+    room = pool.take()["id"]
+    start, end = utc_at(100, 9), utc_at(100, 10)
+    held = booked(res_url, holder[0], room, start, end)
+    a = join(res_url, first[0], room, start, end)
+    b = join(res_url, second[0], room, start, end)
+    hold = Held(stack, ("SELECT 1 FROM waitlist WHERE id = %s FOR UPDATE", (a,)))
+    with ThreadPoolExecutor(1) as ex:
+        try:
+            r = requests.delete(f"{res_url}/waitlist/{a}", headers=stranger[0], timeout=5)
+            assert r.status_code == 403, r.text
+            cancel = ex.submit(requests.delete, f"{res_url}/reservations/{held['id']}",
+                               headers=holder[0], timeout=60)
+            hold.wait_for(1, "the promotion waiting for the held entry")
+        finally:
+            hold.release()
+        assert cancel.result().status_code == 204
+    assert statuses(stack.pg, [a, b]) == {a: "booked", b: "waiting"}
+    assert [u for u, _, _ in active_in(stack.pg, room)] == [first[1]]
