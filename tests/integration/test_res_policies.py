@@ -629,6 +629,14 @@ def test_test_clock_endpoint_only_when_enabled(stack, res_url, gateway_url, cloc
     r = requests.put(f"{clocked.url}/internal/test-clock", json={"offset_s": 315360001},
                      headers=root, timeout=10)
     assert_error(r, 422, "validation_failed")
+    # A strict body (review 15c L5): an unknown member is refused, so is a missing offset_s.
+    r = requests.put(f"{clocked.url}/internal/test-clock", json={"offset_s": 60, "offset": 1},
+                     headers=root, timeout=10)
+    assert_error(r, 422, "validation_failed")
+    assert set(r.json()["details"]) == {"offset"}
+    r = requests.put(f"{clocked.url}/internal/test-clock", json={}, headers=root, timeout=10)
+    assert_error(r, 422, "validation_failed")
+    assert set(r.json()["details"]) == {"offset_s"}
 
 
 def test_moving_the_clock_moves_the_rules(policy_room, clocked, alice, root):
