@@ -740,9 +740,9 @@ void res_handle_cancel(struct req *r)
 
 /* Approves or rejects reservation {id} (the route admits admins only) at the service's clock.
  * A rejection may give {"reason": "..."} (at most 200 characters, no other member), carried by
- * its event; a request without a body (no Content-Length above 0, not chunked) gives none.  An
- * approval once the start has passed is refused (409, details.start_time): the meeting was not
- * held for it, and the releaser cancels it as not_approved. */
+ * its event; a request without a body (no Content-Length above 0, no chunk of data) gives none
+ * (review 15c L6).  An approval once the start has passed is refused (409, details.start_time):
+ * the meeting was not held for it, and the releaser cancels it as not_approved. */
 static void decide(struct req *r, bool approve)
 {
 	static const struct jsonx_field fields[] = {
@@ -755,9 +755,9 @@ static void decide(struct req *r, bool approve)
 	enum res_outcome outcome;
 	if (!req_param_id(r, "id", &id))
 		return;
-	if (!approve && req_has_body(r)) {
-		if (!(body = req_body_object(r)))
-			return;
+	if (!approve && !req_body_object_opt(r, &body))
+		return;
+	if (body) {
 		json_t *details = json_object();
 		if (!jsonx_check(body, fields, countof(fields), details) ||
 		    !jsonx_string_len(body, "reason", 0, 200, &note, details)) {

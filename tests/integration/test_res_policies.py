@@ -805,6 +805,12 @@ def test_reject_body_is_checked_strictly(policy_room, res_url, users):
     assert "reason" in r.json()["details"], r.text
     r = requests.post(f"{res_url}/reservations/{p['id']}/reject", headers=root, timeout=10)
     assert r.status_code == 200 and r.json()["cancel_reason"] == "rejected", r.text
+    # A chunked body without data, even without a Content-Type, is no body (review 15c L6): a
+    # rejection without a reason, not a 400 or a 415.
+    p2 = booked(res_url, alice, rid, local(d, "11:00"), local(d, "12:00"))
+    r = requests.post(f"{res_url}/reservations/{p2['id']}/reject", timeout=10, data=iter([]),
+                      headers=root)
+    assert r.status_code == 200 and r.json()["cancel_reason"] == "rejected", r.text
 
 
 def test_test_clock_is_404_to_anyone_while_off(res_url, alice):
