@@ -135,6 +135,10 @@ bool req_has_body(const struct req *r);
 /* Reads the body as a JSON object: 411 without a length, 413 over the limit, 415 for another
  * content type, 400 for bad JSON.  Returns a new reference, or NULL after replying. */
 json_t *req_body_object(struct req *r);
+/* For an optional body: true with *out NULL when there is none (no Content-Length above 0 and
+ * not chunked, or chunked without data, whatever its Content-Type), else req_body_object's
+ * object in *out (a new reference); false after replying as req_body_object does. */
+bool req_body_object_opt(struct req *r, json_t **out);
 
 /* Adds a response header for the coming reply (copied). */
 void req_add_header(struct req *r, const char *name, const char *value);

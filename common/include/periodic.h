@@ -30,7 +30,9 @@ void periodic_stop(struct periodic *p);
  * full batch: more may be left), until one counts fewer or stop is set.  A run's count is its
  * value when the statement returns one row of one column (SELECT count(*) FROM ...), else its
  * command's (DELETE, UPDATE).  Returns the total.  On a failure: logs "<what> failed (<why>);
- * tried again next time", ends the session (*session = NULL) and sets *failed (else false). */
+ * tried again next time" (at most once a minute per thread, the failures left out counted in
+ * the next line), ends the session (*session = NULL) unless the failure was a deadlock or a
+ * serialization failure (DB_RETRY: the session stays usable), and sets *failed (else false). */
 long long periodic_batches(PGconn **session, const char *sql, int nparams,
                            const char *const *params, long long batch, const _Atomic bool *stop,
                            const char *what, bool *failed);

@@ -1,6 +1,7 @@
 #include "periodic.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "db.h"
@@ -55,6 +56,27 @@ void periodic_stop(struct periodic *p)
 	free(p);
 }
 
+/* At most one failure line a minute per thread (a job that fails every tick, at a tick of
+ * 100 ms, would log ten a second); the lines left out are counted in the next one. */
+#define FAILURE_LOG_EVERY_MS 60000
+
+static void log_failure(const char *what, enum db_status st)
+{
+	static _Thread_local long long last_ms = -FAILURE_LOG_EVERY_MS;
+	static _Thread_local long skipped;
+	long long now = timefmt_mono_ms();
+	if (now - last_ms < FAILURE_LOG_EVERY_MS) {
+		skipped++;
+		return;
+	}
+	char more[64] = "";
+	if (skipped > 0)
+		snprintf(more, sizeof more, " (%ld failures since the last line)", skipped);
+	log_warn("%s failed (%s); tried again next time%s", what, db_status_str(st), more);
+	last_ms = now;
+	skipped = 0;
+}
+
 long long periodic_batches(PGconn **session, const char *sql, int nparams,
                            const char *const *params, long long batch, const _Atomic bool *stop,
                            const char *what, bool *failed)
@@ -65,9 +87,12 @@ long long periodic_batches(PGconn **session, const char *sql, int nparams,
 		PGresult *res = NULL;
 		enum db_status st = db_exec_on(*session, &res, sql, nparams, params);
 		if (st != DB_OK) {
-			log_warn("%s failed (%s); tried again next time", what, db_status_str(st));
-			PQfinish(*session);
-			*session = NULL;
+			log_failure(what, st);
+			/* A deadlock or a serialization failure leaves the session usable. */
+			if (st != DB_RETRY) {
+				PQfinish(*session);
+				*session = NULL;
+			}
 			*failed = true;
 			break;
 		}

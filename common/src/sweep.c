@@ -36,7 +36,8 @@ static void sweep_log(const struct sweep_table *t, long long n)
 }
 
 /* Deletes each table's old rows, batch after batch (periodic_batches); a failure ends the
- * sweep (the session is gone: the next one opens another). */
+ * sweep (the next one opens another session unless the failure kept it: a deadlock, a
+ * serialization failure). */
 static void sweep_once(PGconn **session, void *arg, const _Atomic bool *stop)
 {
 	struct sweep *s = arg;

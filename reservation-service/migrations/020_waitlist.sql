@@ -195,20 +195,21 @@ RETURN json_build_object('event_type', 'waitlist_promoted', 'event_id', gen_rand
     to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     'entry', res_waitlist_json(w, now_s), 'reservation_id', w.reservation_id);
 
--- Books the waiting entries of room whose time (with the room's buffer) meets freed, at now_s,
--- earliest first (created_at, id), every one that fits: all the room's rules for the entry's
--- user and role as a booking of theirs now would meet them (quotas counted now), then the
--- slot.  Each is inserted in a subtransaction: should a writer that does not take the room's
+-- Books the waiting entries of room whose time, widened by the room's current buffer on both
+-- sides (as res_in_the_way, the join's test of "taken", widens it: review 15c M2), meets freed,
+-- at now_s, earliest first (created_at, id), every one that fits: all the room's rules for the
+-- entry's user and role as a booking of theirs now would meet them (quotas counted now), then
+-- the slot.  Each is inserted in a subtransaction: should a writer that does not take the room's
 -- lock hold an overlapping row, the exclusion constraint refuses it and the entry stays
 -- waiting.  The booking is an ordinary one (confirmed, or pending where the room requires
 -- approval), with its reservation_created event (and so its organizer's invitation mail) and a
 -- waitlist_promoted event.  An entry whose user's tokens were revoked since it was made
--- (disabled, deleted, another role) is cancelled instead.  The room is locked before the
--- entries are read (the callers hold it already: lock order rooms -> series -> reservations),
--- so no join of the room can be in flight unseen.  An entry that a DELETE /waitlist/{id} of
--- its owner holds is waited for, not skipped (review 15w L3): the DELETE is one short
--- statement that waits for nothing, and the entry then is cancelled (the next one gets the
--- time) or still waiting (it gets it).  Returns how many it booked.
+-- (disabled, deleted, another role) is cancelled instead.  The room is locked before the entries
+-- are read (the callers hold it already: lock order rooms -> series -> reservations), so no join
+-- of the room can be in flight unseen.  An entry that a DELETE /waitlist/{id} of its owner holds
+-- is waited for, not skipped (review 15w L3): the DELETE is one short statement that waits for
+-- nothing, and the entry then is cancelled (the next one gets the time) or still waiting (it
+-- gets it).  Returns how many it booked.
 CREATE FUNCTION res_waitlist_promote(room bigint, freed tstzmultirange, now_s bigint,
     topic text DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
@@ -225,7 +226,8 @@ BEGIN
     END IF;
     FOR w IN SELECT * FROM waitlist x WHERE x.room_id = room AND x.status = 'waiting'
         AND x.start_time > to_timestamp(now_s)
-        AND res_busy(x.start_time, x.end_time, res_policy_buffer(m)) && freed
+        AND tstzrange(x.start_time - res_policy_buffer(m) * interval '1 second',
+            x.end_time + res_policy_buffer(m) * interval '1 second', '[)') && freed
         ORDER BY x.created_at, x.id FOR UPDATE
     LOOP
         IF EXISTS (SELECT 1 FROM token_revocations t WHERE t.user_id = w.user_id
@@ -266,8 +268,10 @@ $$;
 
 -- The time freed in this transaction that waits to be handed out at its end: one row per
 -- freeing statement and room where someone waited when it ran, with the service's clock and
--- topic of that moment; deleted as it is promoted (waitlist_freed_promote).
-CREATE TABLE waitlist_freed (
+-- topic of that moment; deleted as it is promoted (waitlist_freed_promote).  A row never
+-- outlives its transaction and nothing else reads it, so the table is UNLOGGED (no WAL; a crash
+-- empties it, which loses nothing: review 15c L4).
+CREATE UNLOGGED TABLE waitlist_freed (
     id      bigserial PRIMARY KEY,
     room_id bigint NOT NULL,
     freed   tstzmultirange NOT NULL,
@@ -295,6 +299,11 @@ BEGIN
 END
 $$;
 
+-- Every UPDATE of reservations runs it, check-ins and attendee edits included: PostgreSQL
+-- refuses a column list (UPDATE OF status, room_id, ...) on a trigger with transition tables,
+-- and a row trigger would cost a bulk cancellation one call per row (review 15w L1).  Measured
+-- (review 15c L3, pgbench, one-row UPDATE of checked_in_at per transaction, nobody waiting):
+-- 0.40-0.44 ms with the trigger, 0.385-0.394 ms without.
 CREATE TRIGGER reservations_waitlist AFTER UPDATE ON reservations
     REFERENCING OLD TABLE AS freeing_old NEW TABLE AS freeing_new
     FOR EACH STATEMENT EXECUTE FUNCTION res_waitlist_freed();
@@ -349,8 +358,12 @@ $$;
 -- After res_lock_rooms: the rooms the writer needs now (read anew, after the lock) must be
 -- among those held, else a reservation moved to another room between the read and the lock,
 -- and the writer would take that room after the reservation: a serialization failure (the
--- service tries again).  Once held, the set is stable: every writer moves a reservation out
--- of a room only under that room's lock.
+-- service tries again, a bounded number of times, then answers 503).  Once held, the set is
+-- stable: every writer moves a reservation out of a room only under that room's lock.
+-- needed must be read by a statement of its own, after the one that locked: under READ
+-- COMMITTED a statement reads with the snapshot it took when it began, so a re-read in the
+-- locking statement (a STABLE function, a sub-SELECT) would not see a move committed while it
+-- waited for the lock (review 15c M1).
 CREATE FUNCTION res_rooms_held(held bigint[], needed bigint[]) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -374,9 +387,10 @@ $$;
 -- Locks the rooms of series sid (and extra) in the lock order, checked stable.
 CREATE FUNCTION res_lock_series_rooms(sid bigint, extra bigint DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    held bigint[] := res_lock_rooms(res_series_rooms(sid, extra));
 BEGIN
-    PERFORM res_rooms_held(res_lock_rooms(res_series_rooms(sid, extra)),
-        res_series_rooms(sid, extra));
+    PERFORM res_rooms_held(held, res_series_rooms(sid, extra));
 END
 $$;
 
@@ -400,9 +414,10 @@ $$;
 -- locked with the others in id order (review 15w M2), not before them.
 CREATE FUNCTION res_lock_future_rooms(by_room boolean, owner_id bigint, at timestamptz)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    held bigint[] := res_lock_rooms(res_future_rooms(by_room, owner_id, at));
 BEGIN
-    PERFORM res_rooms_held(res_lock_rooms(res_future_rooms(by_room, owner_id, at)),
-        res_future_rooms(by_room, owner_id, at));
+    PERFORM res_rooms_held(held, res_future_rooms(by_room, owner_id, at));
 END
 $$;
 
@@ -458,12 +473,13 @@ CREATE FUNCTION res_decide_promoting(id bigint, approve boolean, note text, topi
     now_s bigint, OUT outcome text, OUT body text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    rooms_of bigint[] := ARRAY(SELECT r.room_id FROM reservations r
-        WHERE r.id = res_decide_promoting.id);
+    held bigint[];
 BEGIN
     PERFORM res_waitlist_context(now_s, topic);
-    PERFORM res_rooms_held(res_lock_rooms(rooms_of), ARRAY(SELECT r.room_id
-        FROM reservations r WHERE r.id = res_decide_promoting.id));
+    held := res_lock_rooms(ARRAY(SELECT r.room_id FROM reservations r
+        WHERE r.id = res_decide_promoting.id));
+    PERFORM res_rooms_held(held, ARRAY(SELECT r.room_id FROM reservations r
+        WHERE r.id = res_decide_promoting.id));
     SELECT * INTO outcome, body FROM res_decide(id, approve, note, topic, now_s);
 END
 $$;
@@ -556,11 +572,16 @@ $$;
 
 -- The no-show releaser's batch (reservation-service/src/releaser.c), at now_s: the due,
 -- confirmed, unchecked reservations in release order, at most batch, cancelled as no_show with
--- reservation_released.  It never waits: the due rows are taken with SKIP LOCKED (another
--- replica's, or a writer's), then their rooms with SKIP LOCKED too (a room a writer holds is
--- left for the next tick), and only the rows whose room it holds are released: it holds
--- reservations before rooms, but a transaction that never waits cannot close a cycle of waits.
--- Their freed time goes to the rooms' waiting entries (the trigger).  Returns how many.
+-- reservation_released.  It takes no lock by waiting: the due rows are taken with SKIP LOCKED
+-- (another replica's, or a writer's), then their rooms with SKIP LOCKED too (a room a writer
+-- holds is left for the next tick), and only the rows whose room it holds are released.  Their
+-- freed time goes to the rooms' waiting entries (the trigger) at its COMMIT, and that promotion
+-- may wait, holding the due rows: for a waiting entry a DELETE /waitlist/{id} holds, or on an
+-- in-flight insert of a conflicting reservation.  No cycle of waits follows with the writers of
+-- today: a DELETE /waitlist/{id} and the expiry wait for nothing else, and a user deletion
+-- locks its waiting entries after its rooms and then cancels only future reservations (a due
+-- one has started).  A new writer that locks waitlist entries before reservations must be
+-- checked against this (review 15c L1).  Returns how many.
 CREATE FUNCTION res_release_due(now_s bigint, batch int, topic text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE

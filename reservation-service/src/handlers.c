@@ -740,9 +740,9 @@ void res_handle_cancel(struct req *r)
 
 /* Approves or rejects reservation {id} (the route admits admins only) at the service's clock.
  * A rejection may give {"reason": "..."} (at most 200 characters, no other member), carried by
- * its event; a request without a body (no Content-Length above 0, not chunked) gives none.  An
- * approval once the start has passed is refused (409, details.start_time): the meeting was not
- * held for it, and the releaser cancels it as not_approved. */
+ * its event; a request without a body (no Content-Length above 0, no chunk of data) gives none
+ * (review 15c L6).  An approval once the start has passed is refused (409, details.start_time):
+ * the meeting was not held for it, and the releaser cancels it as not_approved. */
 static void decide(struct req *r, bool approve)
 {
 	static const struct jsonx_field fields[] = {
@@ -755,9 +755,9 @@ static void decide(struct req *r, bool approve)
 	enum res_outcome outcome;
 	if (!req_param_id(r, "id", &id))
 		return;
-	if (!approve && req_has_body(r)) {
-		if (!(body = req_body_object(r)))
-			return;
+	if (!approve && !req_body_object_opt(r, &body))
+		return;
+	if (body) {
 		json_t *details = json_object();
 		if (!jsonx_check(body, fields, countof(fields), details) ||
 		    !jsonx_string_len(body, "reason", 0, 200, &note, details)) {
@@ -893,6 +893,9 @@ out:
 
 void res_handle_test_clock(struct req *r)
 {
+	static const struct jsonx_field fields[] = {
+		{"offset_s", JSONX_INT, true},
+	};
 	json_t *body = NULL;
 	/* Not routed at all while it is off (main.c): this is a second guard. */
 	if (!clock_test_enabled()) {
@@ -901,12 +904,17 @@ void res_handle_test_clock(struct req *r)
 	}
 	if (!(body = req_body_object(r)))
 		return;
-	const json_t *offset = json_object_get(body, "offset_s");
-	if (!json_is_integer(offset) ||
-	    !clock_set_offset_s((long long)json_integer_value(offset))) {
-		req_invalid(r, json_pack("{s:s}", "offset_s",
-		                         "must be an integer of at most 315360000 either way"));
+	/* {"offset_s": n} and nothing else (unknown members: 422, as every body here). */
+	json_t *details = json_object();
+	if (jsonx_check(body, fields, countof(fields), details) &&
+	    !clock_set_offset_s((long long)json_integer_value(json_object_get(body, "offset_s"))))
+		json_object_set_new(
+			details, "offset_s",
+			json_string("must be an integer of at most 315360000 either way"));
+	if (json_object_size(details) > 0) {
+		req_invalid(r, details);
 	} else {
+		json_decref(details);
 		char now[TIMEFMT_RFC3339_LEN];
 		timefmt_rfc3339_s(clock_now_s(), now);
 		log_warn("test clock moved: offset %lld s, now %s", clock_offset_s(), now);

@@ -415,12 +415,14 @@ int main(int argc, char **argv)
 		/* Finished waitlist entries, kept as long as the deliveries that told about them. */
 		{"waitlist", res_repo_sweep_waitlist_sql, cfg.delivery_retention_s},
 	};
+	size_t nroutes;
+	const struct http_route *routes = res_routes_served(cfg.test_clock, &nroutes);
 	struct svc_service service = {
 		.name = SERVICE,
 		.cfg = &cfg.common,
 		.auth = &auth,
-		.routes = res_routes,
-		.nroutes = cfg.test_clock ? res_routes_count : res_routes_count_without_test_clock,
+		.routes = routes,
+		.nroutes = nroutes,
 		.migrations = service_migrations,
 		.after_migrations = after_migrations,
 		.on_stop = stop_background,

@@ -40,7 +40,8 @@ static const struct {
 };
 
 /* Releases what is due at the service's clock (periodic_batches); a failure ends the tick (the
- * session is gone: the next tick opens another). */
+ * next tick opens another session unless the failure kept it: a deadlock, a serialization
+ * failure, possible in the promotion at the batch's commit, is retried on the same one). */
 static void release_due(PGconn **session, void *arg, const _Atomic bool *stop)
 {
 	struct res_releaser *rl = arg;

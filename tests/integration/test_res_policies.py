@@ -629,6 +629,14 @@ def test_test_clock_endpoint_only_when_enabled(stack, res_url, gateway_url, cloc
     r = requests.put(f"{clocked.url}/internal/test-clock", json={"offset_s": 315360001},
                      headers=root, timeout=10)
     assert_error(r, 422, "validation_failed")
+    # A strict body (review 15c L5): an unknown member is refused, so is a missing offset_s.
+    r = requests.put(f"{clocked.url}/internal/test-clock", json={"offset_s": 60, "offset": 1},
+                     headers=root, timeout=10)
+    assert_error(r, 422, "validation_failed")
+    assert set(r.json()["details"]) == {"offset"}
+    r = requests.put(f"{clocked.url}/internal/test-clock", json={}, headers=root, timeout=10)
+    assert_error(r, 422, "validation_failed")
+    assert set(r.json()["details"]) == {"offset_s"}
 
 
 def test_moving_the_clock_moves_the_rules(policy_room, clocked, alice, root):
@@ -796,6 +804,12 @@ def test_reject_body_is_checked_strictly(policy_room, res_url, users):
     assert_error(r, 422, "validation_failed")
     assert "reason" in r.json()["details"], r.text
     r = requests.post(f"{res_url}/reservations/{p['id']}/reject", headers=root, timeout=10)
+    assert r.status_code == 200 and r.json()["cancel_reason"] == "rejected", r.text
+    # A chunked body without data, even without a Content-Type, is no body (review 15c L6): a
+    # rejection without a reason, not a 400 or a 415.
+    p2 = booked(res_url, alice, rid, local(d, "11:00"), local(d, "12:00"))
+    r = requests.post(f"{res_url}/reservations/{p2['id']}/reject", timeout=10, data=iter([]),
+                      headers=root)
     assert r.status_code == 200 and r.json()["cancel_reason"] == "rejected", r.text
 
 

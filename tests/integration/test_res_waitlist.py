@@ -487,6 +487,24 @@ def test_approval_required_after_joining_books_pending(stack, res_url, room_url,
     promoted(stack, res_url, ben[0], entry, start, end, status="pending")
 
 
+def test_a_buffer_raised_after_booking_promotes_the_entry_just_after(stack, res_url, room_url,
+                                                                    admin_headers, people,
+                                                                    rules_room):
+    """Review 15c M2: a booking made while the room had no buffer keeps its own buffer_s of 0,
+    but the join counts the room's current buffer before an entry's start too (11:05 is within
+    15 minutes of 11:00: taken).  Its cancellation must then offer that entry the slot: the
+    promotion widens entries by the room's current buffer on both sides."""
+    ann, ben = people["ann"], people["ben"]
+    room = rules_room({"buffer_minutes": 0}, time_zone="UTC")
+    held = booked(res_url, ann[0], room, utc_at(104, 10), utc_at(104, 11))
+    put_policies(stack, room_url, admin_headers, room, {"buffer_minutes": 15})
+    start, end = utc_at(104, 11, 5), utc_at(104, 12)
+    entry = joined(res_url, ben[0], room, start, end)
+    assert requests.delete(f"{res_url}/reservations/{held['id']}", headers=ann[0],
+                           timeout=10).status_code == 204
+    promoted(stack, res_url, ben[0], entry, start, end)
+
+
 def test_a_disabled_users_entry_is_cancelled_and_the_next_one_booked(stack, res_url, pool,
                                                                      people, admin_headers):
     """Review 15w L7: an entry whose user's tokens were revoked since (disabled here) is

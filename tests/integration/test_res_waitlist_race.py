@@ -202,6 +202,10 @@ class Held:
         self.conn.rollback()
         self.conn.close()
 
+    def commit(self):
+        self.conn.commit()
+        self.conn.close()
+
 
 def series_with_moved_last(res_url, owner, room, other, day):
     """A daily series of 3 at 9:00 in room whose last occurrence was moved to other."""
@@ -283,6 +287,67 @@ def test_a_room_deletion_and_a_series_cancel_do_not_deadlock(stack, room_url, re
     rows = res_db_query(stack.pg, "SELECT status FROM reservations WHERE series_id = %s",
                         series["id"])
     assert {st for (st,) in rows} == {"cancelled"}, rows
+
+
+def test_an_occurrence_moved_while_a_series_cancel_waits_for_its_room(stack, res_url, pool,
+                                                                      crowd):
+    """Review 15c M1: the series cancel re-reads its rooms after it got their locks, in a
+    statement of its own, so a move committed while it waited is seen (40001, tried again with
+    the new room locked too).  Interleaving: a connection holds both rooms and moves the last
+    occurrence into the other room (freeing that slot of another booking there); the cancel
+    waits for its room, the mover commits; the cancel is then paused before its events (the
+    webhooks table is held) and a DELETE of the moved occurrence arrives.  Before, the cancel
+    went on with the stale set, cancelled the occurrence without the other room's lock, and
+    its commit-time promotion asked for that room, which the DELETE held while it waited for
+    the occurrence: 40P01."""
+    owner, waiting, other_user = crowd[0], crowd[1], crowd[2]
+    room, other = pool.take()["id"], pool.take()["id"]
+    day = 103
+    r = requests.post(f"{res_url}/reservations", headers=owner[0], timeout=10,
+                      json={"room_id": room, "start_time": utc_at(day, 9),
+                            "end_time": utc_at(day, 10), "recurrence": "FREQ=DAILY;COUNT=3"})
+    assert r.status_code == 201, r.text
+    series = r.json()
+    last = series["occurrences"][2]["id"]
+    there = booked(res_url, other_user[0], other, utc_at(day + 2, 9), utc_at(day + 2, 10))
+    entry = join(res_url, waiting[0], other, utc_at(day + 2, 9), utc_at(day + 2, 10))
+    before = deadlocks_logged(stack)
+    mover = Held(stack,
+                 ("SELECT 1 FROM rooms WHERE id IN (%s, %s) ORDER BY id FOR NO KEY UPDATE",
+                  (room, other)),
+                 ("UPDATE reservations SET status = 'cancelled', "
+                  "cancel_reason = 'cancelled_by_admin', version = version + 1 WHERE id = %s",
+                  (there["id"],)),
+                 ("UPDATE reservations SET room_id = %s, exception = true, "
+                  "version = version + 1 WHERE id = %s", (other, last)))
+    pause = Held(stack, ("LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE", None))
+    with ThreadPoolExecutor(2) as ex:
+        try:
+            cancel = ex.submit(requests.delete,
+                               f"{res_url}/reservations/series/{series['id']}",
+                               headers=owner[0], timeout=60)
+            mover.wait_for(1, "the series cancel waiting for its room")
+            mover.commit()
+            # The entry still waits: the moved occurrence took the slot the mover freed.
+            assert statuses(stack.pg, [entry]) == {entry: "waiting"}
+            pause.wait_for(1, "the series cancel paused before its events")
+            delete = ex.submit(requests.delete, f"{res_url}/reservations/{last}",
+                               headers=owner[0], timeout=60)
+            pause.wait_for(2, "the DELETE of the moved occurrence waiting")
+        finally:
+            pause.release()
+        assert cancel.result().status_code == 204, cancel.result().text
+        assert delete.result().status_code == 204, delete.result().text
+    time.sleep(0.2)
+    assert deadlocks_logged(stack) - before == 0
+    rows = res_db_query(stack.pg, "SELECT status FROM reservations WHERE series_id = %s",
+                        series["id"])
+    assert {st for (st,) in rows} == {"cancelled"}, rows
+    # The slot the cancel freed in the other room went to its entry, in the cancel's
+    # transaction.
+    assert statuses(stack.pg, [entry]) == {entry: "booked"}
+    assert [u for u, _, _ in active_in(stack.pg, other)] == [waiting[1]]
+    assert overlaps(stack.pg, [room, other]) == []
 
 
 # ---- the limit, joins and DELETEs racing (review 15w L7, L3) ----
