@@ -31,6 +31,8 @@ Environment (scripts/bench.sh and mk/bench.mk set them):
   BENCH_OUT          report directory [build/bench]
   BENCH_CHECK=1      fail unless every part ran, without unexpected errors (make bench-smoke)
   BENCH_KEEP=1       keep the work directory (logs) under /tmp
+  BENCH_ONLY         one part alone after the seed: "utilisation" (issue 15's report) or
+                     "find_a_room" (issue 12's grid and room search, one at a time) [empty: all]
   BIN_DIR            the binaries [build/bin]
 Every run is bounded by BENCH_SECONDS; nothing leaves loopback.
 """
@@ -135,11 +137,11 @@ SERVICES = ("user-service", "room-service", "reservation-service")
 DB_OF = {"user-service": "user_db", "room-service": "room_db",
          "reservation-service": "reservation_db"}
 # Database sessions a service holds outside its pool (issue 18): the outbox publisher and the
-# sweeper in every service, the room cache's LISTEN session in room-service; in
-# reservation-service also its sender threads (issue 14; docs/operations.md, database
+# sweeper in every service, the room cache's LISTEN session in room-service; in reservation-service
+# the no-show releaser (issue 15) and its sender threads (issue 14; docs/operations.md, database
 # connections), one session each: WEBHOOK_SENDERS and, with SMTP_URL set, MAIL_SENDERS. Their
 # numbers are read from the service's log ("<kind> deliveries: N sender(s)", sender_sessions()).
-DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 2}
+DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 3}
 BASELINE_FILE = os.path.join(BENCH, "baseline.json")
 SWEEP_CLIENTS = {"full": [1, 2, 4, 8, 16, 32], "smoke": [4]}
 
@@ -169,6 +171,17 @@ SEARCH_TARGETS = dict(idle_p99_ms=20.0, vs_same_sql=0.5, idle_requests=300)
 # bench) and the default MAIL_SENDERS; then the wait until the senders have sent every message
 # (at most drain_s seconds).  What mail costs a booking, and how fast invitations leave.
 INVITATIONS = dict(attendees=3, drain_s={"full": 300, "smoke": 60})
+# Issue 15's utilisation report: GET /reports/utilisation over `days` local days of every room,
+# each grouping, one request at a time (`requests` of each, each on another window of the seeded
+# past), "< 500 ms over 1 M reservations" as the p99 of all of them.  For the measurement every
+# other active room gets opening hours in reservation-service's copy (OPENING_HOURS: the
+# schedules the report intersects; without any it would measure only the 24-hour case), put back
+# afterwards (the other scenarios book at night).
+UTILISATION = dict(days=30, requests={"full": 20, "smoke": 3}, p99_ms=500.0,
+                   group_by=("room", "building", "hour_of_week"))
+OPENING_HOURS = {"opening_hours": dict({d: [["08:00", "12:00"], ["13:00", "18:00"]]
+                                        for d in ("mon", "tue", "wed", "thu", "fri")},
+                                       sat=[], sun=[])}
 
 
 def log(msg):
@@ -541,6 +554,10 @@ class Bench:
                        "series_create": {}, "invitations": {}}
         self.seeded = 0
         self.series_lane = 0
+        self.only = os.environ.get("BENCH_ONLY", "").strip()
+        if self.only not in ("", "utilisation", "find_a_room"):
+            raise SystemExit("bench: BENCH_ONLY must be empty, utilisation or find_a_room")
+        self.report["utilisation"] = {}
 
     # -- database helpers --
 
@@ -992,16 +1009,27 @@ class Bench:
 
     # -- checks of the SQL the ceilings run --
 
+    def statement_log(self, on):
+        """PostgreSQL's statement log (log_statement = all, each line naming its database and
+        application: parse_pg_log) on or back to the default; on waits a second for the reload."""
+        st = self.stack
+        if on:
+            st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
+            st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
+        else:
+            st.psql("postgres", "ALTER SYSTEM RESET log_statement")
+            st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
+        st.psql("postgres", "SELECT pg_reload_conf()")
+        if on:
+            time.sleep(1.0)
+
     def check_sql(self):
         """Captures the statements the services run for one request of each scenario (PostgreSQL
         log_statement), checks that the pgbench templates still run exactly those, and EXPLAINs
         the room-list statements."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
-        st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
-        st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
-        st.psql("postgres", "SELECT pg_reload_conf()")
-        time.sleep(1.0)
+        self.statement_log(True)
         offset = os.path.getsize(logfile)
         tok = harness.bearer(self.tokens[0])
         rs, rm = st.reservation.url, st.room.url
@@ -1041,9 +1069,7 @@ class Bench:
                              f"&active=true&limit=20", headers=tok, timeout=10)
             assert r.status_code == 200, (r.status_code, r.text)
         time.sleep(0.5)
-        st.psql("postgres", "ALTER SYSTEM RESET log_statement")
-        st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
-        st.psql("postgres", "SELECT pg_reload_conf()")
+        self.statement_log(False)
         self.end_day(runday)
         with open(logfile, "rb") as f:
             f.seek(offset)
@@ -1080,6 +1106,29 @@ class Bench:
         """A room search as bench/lua/room_search.lua sends it."""
         return (f"availability/rooms?start={date}T{hour:02d}:00:00Z&end={date}T{hour + 1:02d}"
                 f":00:00Z&capacity={capacity}&equipment={EQUIPMENT_FILTER}&limit=20")
+
+    def find_a_room_idle(self):
+        """Issue 12's latencies alone (BENCH_ONLY=find_a_room): on the quiesced, otherwise idle
+        stack, the day grid (200 rooms) and the room search, one request at a time."""
+        self.report["meta"]["quiesce_seconds"] = self.quiesce()
+        import random
+        rnd = random.Random(12)
+        tok = harness.bearer(self.tokens[0])
+        dates, took = self.dates(), []
+        self.phase("grid one at a time")
+        with requests.Session() as sess:
+            for _ in range(SEARCH_TARGETS["idle_requests"]):
+                t0 = time.perf_counter()
+                r = sess.get(f"{self.stack.reservation.url}/availability/grid",
+                             params={"date": rnd.choice(dates), "limit": 200}, headers=tok,
+                             timeout=10)
+                took.append((time.perf_counter() - t0) * 1000.0)
+                assert r.status_code == 200 and r.json(), (r.status_code, r.text[:200])
+        took.sort()
+        self.report["find_a_room"] = {
+            "grid": {"requests": len(took), "p50_ms": round(percentile(took, 50), 2),
+                     "p99_ms": round(percentile(took, 99), 2), "max_ms": round(took[-1], 2)},
+            "room_search": self.search_idle()}
 
     def search_idle(self):
         """Issue 12: room searches one at a time on a keep-alive connection (the service
@@ -1148,6 +1197,19 @@ class Bench:
         self.sampler.start()
         log(f"stack up in {time.monotonic() - t_start:.1f}s: gateway {self.stack.gateway.url}")
         self.seed_base()
+        if self.only:
+            # One part alone: the seed (in one stage), then that part.
+            self.report["meta"]["only"] = self.only
+            self.seed_reservations(s["reservations"])
+            self.report["seed"]["reservations"] = self.query(
+                "reservation_db", "SELECT count(*) FROM reservations")[0][0]
+            if self.only == "utilisation":
+                self.utilisation()
+            else:
+                self.find_a_room_idle()
+            self.sampler.stop()
+            self.report["meta"]["total_seconds"] = round(time.monotonic() - t_start, 1)
+            return
         extra_bodies = self.api_reservations()
         stages = sorted(set(min(x, s["reservations"]) for x in s["stages"]) |
                         {s["reservations"]})
@@ -1167,6 +1229,7 @@ class Bench:
                          self.sample_bodies(extra_bodies))
         for name in SCENARIOS:
             self.scenario(name)
+        self.utilisation()
         self.series_create()
         self.scaling_final()
         self.report["rss"] = self.rss()
@@ -1254,6 +1317,120 @@ class Bench:
                f"(c={res['pgbench_minimal']['clients']}), same SQL {res['pgbench']['rps']:.0f}/s "
                f"(c={res['pgbench']['clients']})" if sc["pgbench"] else "")
             + f", nginx fixed body {res['http_ceiling']['rps']:.0f}/s")
+
+    # -- issue 15: the utilisation report --
+
+    def utilisation_windows(self, n):
+        """n windows of UTILISATION['days'] local days in the seeded past: (from, to) dates, the
+        i-th ending i weeks before today."""
+        days = UTILISATION["days"]
+        return [(time.strftime("%Y-%m-%d", time.gmtime(self.day0 - (days + 7 * i) * 86400)),
+                 time.strftime("%Y-%m-%d", time.gmtime(self.day0 - 7 * i * 86400)))
+                for i in range(n)]
+
+    def utilisation_statements(self):
+        """One report of each grouping with the statement log on: {group_by: (sql, params)} of
+        the report's statement as reservation-service sent it, and the sql_check entry of
+        utilisation.pgbench (every statement of the script among those a request sent)."""
+        st = self.stack
+        logfile = os.path.join(st.pg.dir, "log")
+        self.statement_log(True)
+        (f, t), = self.utilisation_windows(1)
+        seen, sent = {}, []
+        try:
+            for g in UTILISATION["group_by"]:
+                offset = os.path.getsize(logfile)
+                r = requests.get(f"{st.reservation.url}/reports/utilisation", headers=self.admin,
+                                 params={"from": f, "to": t, "group_by": g}, timeout=60)
+                assert r.status_code == 200, (r.status_code, r.text)
+                time.sleep(0.3)
+                with open(logfile, "rb") as fh:
+                    fh.seek(offset)
+                    text = fh.read().decode("utf-8", errors="replace")
+                for e in parse_pg_log(text):
+                    if e["db"] == "reservation_db" and e["app"] == "reservation-service" \
+                            and e["sql"]:
+                        sent.append(e["sql"])
+                        if "res_utilisation" in e["sql"]:
+                            seen[g] = (e["sql"], e.get("params") or [])
+        finally:
+            self.statement_log(False)
+        _, canon = render_pgbench("utilisation.pgbench", {"@DATES@": "0"})
+        self.report["sql_check"]["utilisation"] = {
+            "statements": len(canon), "sent_by_request": len(sent) // len(UTILISATION["group_by"]),
+            "same_as_service": all(c in sent for c in canon) if sent else None}
+        return seen
+
+    def explain_literal(self, sql, params):
+        """EXPLAIN (ANALYZE, BUFFERS) of sql with its parameters written in as literals (the
+        service plans the report for its values at every run: db_exec_planned), with the
+        settings the service gives it (no JIT, more work_mem: repo_report.c)."""
+        text = re.sub(r"\$(\d+)", lambda m: params[int(m.group(1)) - 1], sql)
+        try:
+            with self.cursor("reservation_db") as cur:
+                cur.execute("SET jit = off")
+                cur.execute("SET work_mem = '64MB'")
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + text.replace("%", "%%"))
+                return [r[0] for r in cur.fetchall()]
+        except (psycopg2.Error, IndexError) as exc:
+            return [f"EXPLAIN failed: {exc}".strip()]
+
+    def utilisation(self):
+        """Issue 15: the utilisation report, one request at a time (UTILISATION), its statement
+        checked against utilisation.pgbench and EXPLAINed, and pgbench of it at one client."""
+        u = UTILISATION
+        n = u["requests"]["smoke" if self.scale == "smoke" else "full"]
+        rs = self.stack.reservation.url
+        out = {"days": u["days"], "requests": 0, "errors": 0, "by_group": {}, "explain": {}}
+        self.phase("utilisation")
+        changed = [r[0] for r in self.query(
+            "reservation_db", "UPDATE rooms SET policies = %s::jsonb WHERE active AND NOT "
+            "deleted AND policies IS NULL AND id %% 2 = 0 RETURNING id",
+            (json.dumps(OPENING_HOURS),))]
+        try:
+            out["rooms"] = self.query("reservation_db", "SELECT count(*) FROM rooms WHERE "
+                                      "active AND NOT deleted")[0][0]
+            out["with_opening_hours"] = len(changed)
+            out["reservations"] = self.query("reservation_db",
+                                             "SELECT count(*) FROM reservations")[0][0]
+            for g, (sql, params) in self.utilisation_statements().items():
+                out["explain"][g] = {"sql": sql, "params": params,
+                                     "plan": self.explain_literal(sql, params)}
+            all_ms = []
+            with requests.Session() as sess:
+                for g in u["group_by"]:
+                    took, size, rows = [], 0, 0
+                    for f, t in self.utilisation_windows(n):
+                        t0 = time.perf_counter()
+                        r = sess.get(f"{rs}/reports/utilisation", headers=self.admin,
+                                     params={"from": f, "to": t, "group_by": g}, timeout=60)
+                        took.append((time.perf_counter() - t0) * 1000.0)
+                        if r.status_code != 200:
+                            out["errors"] += 1
+                            continue
+                        size, rows = len(r.content), len(r.json()["rows"])
+                    all_ms += took
+                    took.sort()
+                    out["by_group"][g] = {"requests": len(took), "rows": rows, "bytes": size,
+                                          "p50_ms": round(percentile(took, 50), 2),
+                                          "p99_ms": round(percentile(took, 99), 2),
+                                          "max_ms": round(took[-1], 2)}
+            all_ms.sort()
+            out.update(requests=len(all_ms), p50_ms=round(percentile(all_ms, 50), 2),
+                       p99_ms=round(percentile(all_ms, 99), 2), max_ms=round(all_ms[-1], 2))
+            self.phase("utilisation pgbench c=1")
+            out["pgbench"] = self.pgbench("utilisation.pgbench", "reservation_db", {},
+                                          clients=1, seconds=self.ceiling_seconds)
+        finally:
+            self.query("reservation_db", "UPDATE rooms SET policies = NULL WHERE id = ANY(%s)",
+                       (changed,))
+        self.report["utilisation"] = out
+        log(f"utilisation: {out['requests']} reports one at a time over "
+            f"{out['reservations']:,} reservations, p50 {out['p50_ms']:.1f} ms, p99 "
+            f"{out['p99_ms']:.1f} ms (" + ", ".join(f"{g} p99 {v['p99_ms']:.1f} ms" for g, v in
+                                                   out["by_group"].items())
+            + f"); pgbench c=1 p50 {out['pgbench']['p50_ms']:.1f} ms; statement "
+            f"{sql_check_text(self.report['sql_check']['utilisation'])}")
 
     # -- issue 13: a series of 52 weekly occurrences against single bookings --
 
@@ -1661,10 +1838,7 @@ class Bench:
         them)."""
         st = self.stack
         logfile = os.path.join(st.pg.dir, "log")
-        st.psql("postgres", "ALTER SYSTEM SET log_statement = 'all'")
-        st.psql("postgres", "ALTER SYSTEM SET log_line_prefix = '%m [%p] db=%d app=%a '")
-        st.psql("postgres", "SELECT pg_reload_conf()")
-        time.sleep(1.0)
+        self.statement_log(True)
         rs = st.reservation.url
         calls = {"feed_room": (f"{rs}/calendars/rooms/7.ics", harness.bearer(self.tokens[0]),
                                ("reservations_room_start",)),
@@ -1703,9 +1877,7 @@ class Bench:
                 "FROM feed_tokens t WHERE t.user_id = %s", (self.uid_lo,))[0]
             out["feed_me"].update(organised=organised, invited=invited)
         finally:
-            st.psql("postgres", "ALTER SYSTEM RESET log_statement")
-            st.psql("postgres", "ALTER SYSTEM RESET log_line_prefix")
-            st.psql("postgres", "SELECT pg_reload_conf()")
+            self.statement_log(False)
         self.report["explain_feeds"] = out
         log("calendar feed plans: " + ", ".join(
             f"{k} {'reads ' + v['index'] if v['uses_index'] else 'DOES NOT read ' + v['index']}"
@@ -1778,6 +1950,28 @@ class Bench:
         def add(name, value, limit, ok, note=""):
             out.append({"target": name, "value": value, "limit": limit, "ok": bool(ok),
                         "note": note})
+        if self.only == "find_a_room":
+            fr = self.report["find_a_room"]
+            add("grid (200 rooms) p99 < 30 ms one request at a time, idle (issue 12)",
+                fr["grid"]["p99_ms"], 30.0, fr["grid"]["p99_ms"] < 30.0,
+                f"{fr['grid']['requests']} requests, p50 {fr['grid']['p50_ms']:.2f} ms")
+            rs = fr["room_search"]
+            add(f"room search p99 < {SEARCH_TARGETS['idle_p99_ms']:g} ms one request at a time, "
+                "idle (issue 12)", rs["p99_ms"], SEARCH_TARGETS["idle_p99_ms"],
+                rs["p99_ms"] < SEARCH_TARGETS["idle_p99_ms"],
+                f"{rs['requests']} requests, p50 {rs['p50_ms']:.2f} ms")
+            self.report["targets"] = out
+            return
+        ut = self.report["utilisation"]
+        add(f"utilisation report p99 < {UTILISATION['p99_ms']:g} ms one request at a time "
+            f"({UTILISATION['days']} days, every room, each group_by; issue 15)",
+            ut["p99_ms"], UTILISATION["p99_ms"], ut["p99_ms"] < UTILISATION["p99_ms"],
+            f"{ut['requests']} requests over {ut['reservations']:,} reservations, {ut['rooms']} "
+            "rooms; p99 by group_by " + ", ".join(f"{g} {v['p99_ms']:.1f} ms" for g, v in
+                                                  ut["by_group"].items()))
+        if self.only:
+            self.report["targets"] = out
+            return
         c = self.connections
         b = self.report["meta"]["baseline"]
         for name, factor in BASELINE_FACTORS.items():
@@ -1902,6 +2096,24 @@ class Bench:
     def table(self, previous):
         lines = []
         m = self.report["meta"]
+        if self.only:
+            lines.append(f"make bench, {self.only} alone (BENCH_ONLY) — scale {m['scale']} "
+                         f"({m['sizes']['rooms']:,} rooms, "
+                         f"{self.report['seed'].get('reservations', 0):,} reservations), "
+                         f"{m['cpus']} CPUs shared by everything")
+            if self.only == "utilisation":
+                lines.extend(self.utilisation_table())
+            else:
+                fr = self.report["find_a_room"]
+                lines.append(f"== find a room, one request at a time after VACUUM (ANALYZE) and "
+                             f"CHECKPOINT ({self.report['meta']['quiesce_seconds']} s)")
+                for k, v in fr.items():
+                    lines.append(f"  {k:12} {v['requests']} requests, p50 {v['p50_ms']:.2f} / "
+                                 f"p99 {v['p99_ms']:.2f} / max {v['max_ms']:.2f} ms")
+            lines.append("")
+            lines.append("== targets")
+            lines.extend(self.target_lines())
+            return "\n".join(lines)
         lines.append(f"make bench — scale {m['scale']} ({m['sizes']['rooms']:,} rooms, "
                      f"{self.report['seed'].get('reservations', 0):,} reservations, "
                      f"{m['sizes']['users']:,} users), {m['seconds_per_run']} s per run, "
@@ -1962,6 +2174,7 @@ class Bench:
                          f"{100 * (os.cpu_count() or 1)}%); peak RSS "
                          + ", ".join(f"{k.split('-')[0]} {v.get('VmHWM', 0) / 1024:.1f} MB"
                                      for k, v in res["rss_after"].items()) + extra)
+        lines.extend(self.utilisation_table())
         lines.extend(self.series_table())
         lines.extend(self.invitations_table())
         lines.append("")
@@ -2039,12 +2252,42 @@ class Bench:
                          for k, v in sil["closed_after_s"].items()))
         lines.append("")
         lines.append("== targets")
+        lines.extend(self.target_lines())
+        return "\n".join(lines)
+
+    def target_lines(self):
+        lines = []
         for t in self.report["targets"]:
             v = t["value"]
             vs = "n/a" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
             lines.append(f"  [{'ok' if t['ok'] else 'FAIL'}] {t['target']}: {vs}"
                          + (f" ({t['note']})" if t["note"] else ""))
-        return "\n".join(lines)
+        return lines
+
+    def utilisation_table(self):
+        """The utilisation report's section of the text report (issue 15)."""
+        ut = self.report["utilisation"]
+        lines = ["", f"== utilisation: GET /reports/utilisation, {ut['days']} days, every room "
+                     f"({ut['rooms']}, {ut['with_opening_hours']} with opening hours), one "
+                     f"request at a time, {ut['reservations']:,} reservations "
+                     f"[reservation-service, direct]",
+                 f"  {'':28}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  rows, bytes"]
+        for g, v in ut["by_group"].items():
+            lines.append(f"  {'group_by=' + g:28}{v['requests']:>9}{v['p50_ms']:>9.1f}"
+                         f"{v['p99_ms']:>9.1f}{v['max_ms']:>9.1f}  {v['rows']} rows, "
+                         f"{v['bytes']:,} bytes")
+        pg = ut.get("pgbench")
+        if pg:
+            lines.append(f"  {'pgbench same SQL c=1':28}{pg['requests']:>9}{pg['p50_ms']:>9.1f}"
+                         f"{pg['p99_ms']:>9.1f}{pg['max_ms']:>9.1f}  the statement alone "
+                         f"({pg['errors']} errors)")
+        lines.append(f"  statement checked against what the service sent: "
+                     f"{sql_check_text(self.report['sql_check']['utilisation'])}")
+        for g, ex in ut["explain"].items():
+            lines.append(f"  -- EXPLAIN (ANALYZE, BUFFERS), group_by={g}, parameters "
+                         f"{', '.join(ex['params'])}")
+            lines.extend("     " + x for x in ex["plan"])
+        return lines
 
     def series_table(self):
         """The series_create section of the text report (issue 13)."""
@@ -2139,6 +2382,21 @@ class Bench:
         errors."""
         report = json.load(open(path))
         problems = []
+        if self.only == "find_a_room":
+            return bool(report.get("find_a_room"))
+        ut = report["utilisation"]
+        if not ut or ut["errors"] or ut["requests"] <= 0 or len(ut["by_group"]) != 3:
+            problems.append(f"utilisation: {ut and {k: ut[k] for k in ('requests', 'errors')}}")
+        elif not ut.get("pgbench") or ut["pgbench"]["errors"] or not ut["explain"] or any(
+                not e["plan"] or e["plan"][0].startswith("EXPLAIN failed")
+                for e in ut["explain"].values()):
+            problems.append("utilisation: pgbench or EXPLAIN missing or failed")
+        if report["sql_check"].get("utilisation", {}).get("same_as_service") is not True:
+            problems.append("utilisation: utilisation.pgbench does not run the service's SQL")
+        if self.only:
+            for p in problems:
+                log(f"CHECK FAILED: {p}")
+            return not problems
         for name, sc in SCENARIOS.items():
             res = report["scenarios"].get(name)
             if not res:

@@ -6,6 +6,7 @@
 #include "fuzz.h"
 
 #include "../reservation-service/src/event_decode.h"
+#include "roompolicy.h"
 #include "timefmt.h"
 #include "tz.h"
 
@@ -31,6 +32,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(source == RES_EVENT_FROM_ROOMS);
 		FUZZ_CHECK(ev.id >= 1 && ev.version >= 1 && ev.name != NULL);
 		FUZZ_CHECK(ev.time_zone != NULL && tz_valid(ev.time_zone));
+		/* Policies only from an object the decoder saw, within room-service's bounds. */
+		FUZZ_CHECK(!ev.policies || (ev.policies_known && json_is_object(ev.policies)));
+		if (ev.policies) {
+			json_t *known = json_object(), *rules = NULL, *details = json_object();
+			const char *key;
+			json_t *v;
+			json_object_foreach((json_t *)ev.policies, key, v) {
+				if (room_policy_known(key))
+					json_object_set(known, key, v);
+			}
+			FUZZ_CHECK(room_policy_normalise(known, &rules, details));
+			json_decref(rules);
+			json_decref(known);
+			json_decref(details);
+		}
 		break;
 	case RES_EVENT_ROOM_DELETE:
 		FUZZ_CHECK(source == RES_EVENT_FROM_ROOMS);

@@ -4,11 +4,12 @@
  * arrives (jsonx_parse_object, as req_body_object does):
  *   0  PUT /users/profile                     user_validate_profile
  *   1  PUT /admin/users/{id}                  user_validate_admin
- *   2  POST /rooms                            room_validate (create)
+ *   2  POST /rooms                            room_validate (create), policies included
  *   3  PUT /rooms/{id}                        room_validate (partial)
  *   4  POST /reservations, PUT /reservations/{id}
  *                                             res_validate_create / res_validate_update, then
- *                                             the times through res_validate_time
+ *                                             the times through res_validate_time; with bit 4
+ *                                             POST /waitlist (res_validate_waitlist)
  *   5  POST /auth/logout, POST /auth/refresh  user_validate_logout / user_validate_refresh
  *   6  the body's "equipment"                 equipment_normalise
  *   7  every integer member                   jsonx_int_range, bounds from the first byte
@@ -20,6 +21,7 @@
 #include <strings.h>
 
 #include "../reservation-service/src/validate.h"
+#include "roompolicy.h"
 #include "../room-service/src/validate.h"
 #include "../user-service/src/validate.h"
 #include "jsonx.h"
@@ -70,6 +72,22 @@ static void user_tokens(const json_t *body, bool refresh, json_t *details)
 
 /* ---- room-service ---- */
 
+/* Accepted policies: present in the body; a non-empty object (no rules is NULL); normalised
+ * already, so normalising them again accepts them unchanged. */
+static void room_policies(const json_t *body, const struct room_input *in)
+{
+	FUZZ_CHECK(in->has_policies == (json_object_get(body, "policies") != NULL));
+	FUZZ_CHECK(in->has_policies || !in->policies);
+	if (!in->policies)
+		return;
+	FUZZ_CHECK(json_is_object(in->policies) && json_object_size(in->policies) > 0);
+	json_t *again = NULL, *details = json_object();
+	FUZZ_CHECK(room_policy_normalise(in->policies, &again, details));
+	FUZZ_CHECK(json_object_size(details) == 0 && json_equal(again, in->policies));
+	json_decref(again);
+	json_decref(details);
+}
+
 static void room_body(const json_t *body, bool create, json_t *details)
 {
 	struct room_input in = {0};
@@ -91,8 +109,10 @@ static void room_body(const json_t *body, bool create, json_t *details)
 			FUZZ_CHECK(tz_valid(in.time_zone));
 		if (in.equipment)
 			fuzz_check_equipment(in.equipment);
+		room_policies(body, &in);
 	}
 	json_decref(in.equipment);
+	json_decref(in.policies);
 }
 
 /* ---- reservation-service ---- */
@@ -124,6 +144,24 @@ static void reservation_body(const json_t *body, bool update, json_t *details)
 		if (!update)
 			FUZZ_CHECK(json_is_string(json_object_get(body, "start_time")) &&
 			           json_is_string(json_object_get(body, "end_time")));
+		reservation_time(body, "start_time", details);
+		reservation_time(body, "end_time", details);
+	}
+}
+
+/* A POST /waitlist body: what validation accepts names a room, both times and a purpose within
+ * bounds, and no other member. */
+static void waitlist_body(const json_t *body, json_t *details)
+{
+	struct res_change c = {0};
+	res_validate_waitlist(body, &c, details);
+	if (json_object_size(details) == 0) {
+		FUZZ_CHECK(c.room_id >= 1 && c.room_id <= 9007199254740991LL);
+		if (c.purpose && *c.purpose)
+			fuzz_check_string(body, "purpose", c.purpose, 0, 200);
+		FUZZ_CHECK(json_is_string(json_object_get(body, "start_time")) &&
+		           json_is_string(json_object_get(body, "end_time")));
+		FUZZ_CHECK(json_object_size(body) <= 4);
 		reservation_time(body, "start_time", details);
 		reservation_time(body, "end_time", details);
 	}
@@ -169,7 +207,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		room_body(body, data[0] % 8 == 2, details);
 		break;
 	case 4:
-		reservation_body(body, second, details);
+		if (data[0] & 16)
+			waitlist_body(body, details);
+		else
+			reservation_body(body, second, details);
 		break;
 	case 5:
 		user_tokens(body, second, details);

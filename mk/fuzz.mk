@@ -33,7 +33,8 @@ FUZZ_SUPPORT   := $(FUZZ_DIR)/lib/libfuzzsupport.a
 
 # The services' pure files (no civetweb, SQL or librdkafka code, every public name prefixed
 # with its service's), linked into every target as they are.
-FUZZ_SVC_SRC := room-service/src/validate.c reservation-service/src/validate.c \
+FUZZ_SVC_SRC := room-service/src/validate.c \
+                reservation-service/src/validate.c \
                 reservation-service/src/event_decode.c user-service/src/validate.c
 FUZZ_SVC_OBJ := $(FUZZ_SVC_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 

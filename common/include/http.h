@@ -122,12 +122,23 @@ void req_bad_query(struct req *r, const char *name, const char *why);
 /* Pagination: ?limit= (1–200, default 50) and ?cursor= (opaque).  *cursor receives a new
  * reference to the decoded cursor value, or NULL on the first page.  Replies 400 on failure. */
 bool req_page(struct req *r, long long *limit, json_t **cursor);
+/* req_page for a list ordered by id alone, whose cursor is [id as text, id] (db_json_page's key
+ * of a query that answers those two columns): *after receives the id of the last row seen, 0
+ * on the first page.  Replies 400 (cursor is invalid) for any other cursor. */
+bool req_page_after_id(struct req *r, long long *limit, long long *after);
 /* Announces the next page: Link: <path?…&cursor=…>; rel="next".  key is borrowed. */
 void req_next_page(struct req *r, const json_t *key);
 
+/* Whether the request carries a body: a Content-Length above 0 (its value, not its text: "00"
+ * is none), or a chunked one (its length unknown until read). */
+bool req_has_body(const struct req *r);
 /* Reads the body as a JSON object: 411 without a length, 413 over the limit, 415 for another
  * content type, 400 for bad JSON.  Returns a new reference, or NULL after replying. */
 json_t *req_body_object(struct req *r);
+/* For an optional body: true with *out NULL when there is none (no Content-Length above 0 and
+ * not chunked, or chunked without data, whatever its Content-Type), else req_body_object's
+ * object in *out (a new reference); false after replying as req_body_object does. */
+bool req_body_object_opt(struct req *r, json_t **out);
 
 /* Adds a response header for the coming reply (copied). */
 void req_add_header(struct req *r, const char *name, const char *value);

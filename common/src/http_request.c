@@ -156,6 +156,26 @@ bool req_page(struct req *r, long long *limit, json_t **cursor)
 	return true;
 }
 
+bool req_page_after_id(struct req *r, long long *limit, long long *after)
+{
+	json_t *cursor = NULL;
+	*after = 0;
+	if (!req_page(r, limit, &cursor))
+		return false;
+	bool ok = true;
+	if (cursor) {
+		const json_t *last = json_array_get(cursor, 1);
+		ok = json_array_size(cursor) == 2 && json_is_integer(last) &&
+		     json_integer_value(last) >= 1;
+		if (ok)
+			*after = (long long)json_integer_value(last);
+		else
+			req_bad_query(r, "cursor", "is invalid");
+	}
+	json_decref(cursor);
+	return ok;
+}
+
 void req_next_page(struct req *r, const json_t *key)
 {
 	char *text = json_dumps(key, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -185,15 +205,26 @@ bool req_not_modified(struct req *r, const char *etag)
 	return true;
 }
 
-json_t *req_body_object(struct req *r)
+bool req_has_body(const struct req *r)
+{
+	const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+	return r->ri->content_length > 0 || (te && strcasecmp(te, "chunked") == 0);
+}
+
+/* req_body_object and req_body_object_opt: *out is the body's object, or NULL.  optional: an
+ * empty body (a chunked one without data) is no body, whatever its Content-Type, so the type
+ * is checked once something was read.  False after replying. */
+static bool read_body_object(struct req *r, bool optional, json_t **out)
 {
 	long long max = r->srv->opts->max_body;
 	long long declared = r->ri->content_length;
 	const char *te = mg_get_header(r->conn, "Transfer-Encoding");
 	bool chunked = te && strcasecmp(te, "chunked") == 0;
+	bool json_type = httpparse_is_json_type(mg_get_header(r->conn, "Content-Type"));
 	char *buf = NULL;
-	json_t *obj = NULL;
+	bool ok = false;
 
+	*out = NULL;
 	if (declared < 0 && !chunked) {
 		req_error(r, ERR_LENGTH_REQUIRED, NULL,
 		          "a request body with Content-Length is required");
@@ -203,7 +234,7 @@ json_t *req_body_object(struct req *r)
 		req_error(r, ERR_PAYLOAD_TOO_LARGE, NULL, "request body exceeds %lld bytes", max);
 		goto out;
 	}
-	if (!httpparse_is_json_type(mg_get_header(r->conn, "Content-Type"))) {
+	if (!optional && !json_type) {
 		req_error(r, ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
 		          "Content-Type must be application/json");
 		goto out;
@@ -231,15 +262,38 @@ json_t *req_body_object(struct req *r)
 		req_error(r, ERR_BAD_REQUEST, NULL, "request body shorter than Content-Length");
 		goto out;
 	}
+	if (optional && got == 0) {
+		ok = true;
+		goto out;
+	}
+	if (!json_type) {
+		req_error(r, ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
+		          "Content-Type must be application/json");
+		goto out;
+	}
 	if (got == 0) {
 		req_error(r, ERR_BAD_REQUEST, NULL, "request body must be a JSON object");
 		goto out;
 	}
 	char err[256];
-	obj = jsonx_parse_object(buf, got, err, sizeof err);
-	if (!obj)
+	*out = jsonx_parse_object(buf, got, err, sizeof err);
+	if (!*out)
 		req_error(r, ERR_BAD_REQUEST, NULL, "%s", err);
+	ok = *out != NULL;
 out:
 	free(buf);
+	return ok;
+}
+
+json_t *req_body_object(struct req *r)
+{
+	json_t *obj;
+	read_body_object(r, false, &obj);
 	return obj;
+}
+
+bool req_body_object_opt(struct req *r, json_t **out)
+{
+	*out = NULL;
+	return !req_has_body(r) || read_body_object(r, true, out);
 }

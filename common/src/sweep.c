@@ -1,6 +1,5 @@
 #include "sweep.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,7 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
-#include "timefmt.h"
+#include "periodic.h"
 
 static const char sweep_metric[] = "sweep_rows_deleted_total";
 static const char sweep_metric_help[] = "Rows deleted by the sweeper, by table.";
@@ -19,44 +18,10 @@ static const char sweep_metric_help[] = "Rows deleted by the sweeper, by table."
 struct sweep {
 	struct sweep_table *tables; /* copies of the rows; their strings are borrowed */
 	size_t n;
-	long long interval_ms;
 	long long batch;
 	char batch_param[24]; /* batch as text: $2 of every statement */
-	pthread_t thread;
-	_Atomic bool stop;
-	PGconn *session; /* the thread's own (db_open); NULL = none yet or lost */
+	struct periodic *thread;
 };
-
-/* Deletes t's old rows, batch after batch, until a batch comes back short.  Returns the rows
- * deleted; *failed tells whether a statement failed (the session is then ended: the next sweep
- * opens another). */
-static long long sweep_table(struct sweep *s, const struct sweep_table *t, bool *failed)
-{
-	char retention[24];
-	const char *params[] = {retention, s->batch_param};
-	long long total = 0;
-	snprintf(retention, sizeof retention, "%lld", t->retention_s);
-	*failed = false;
-	while (!s->stop) {
-		PGresult *res = NULL;
-		enum db_status st = db_exec_on(s->session, &res, t->sql, 2, params);
-		if (st != DB_OK) {
-			log_warn(
-				"sweep: deleting old rows of %s failed (%s); tried again next time",
-				t->name, db_status_str(st));
-			PQfinish(s->session);
-			s->session = NULL;
-			*failed = true;
-			break;
-		}
-		long long n = strtoll(PQcmdTuples(res), NULL, 10);
-		PQclear(res);
-		total += n;
-		if (n < s->batch)
-			break;
-	}
-	return total;
-}
 
 /* One line per table and sweep that deleted rows, with fields a log reader can match on. */
 static void sweep_log(const struct sweep_table *t, long long n)
@@ -70,14 +35,21 @@ static void sweep_log(const struct sweep_table *t, long long n)
 	          t->retention_s);
 }
 
-static void sweep_once(struct sweep *s)
+/* Deletes each table's old rows, batch after batch (periodic_batches); a failure ends the
+ * sweep (the next one opens another session unless the failure kept it: a deadlock, a
+ * serialization failure). */
+static void sweep_once(PGconn **session, void *arg, const _Atomic bool *stop)
 {
-	for (size_t i = 0; i < s->n && !s->stop; i++) {
+	struct sweep *s = arg;
+	for (size_t i = 0; i < s->n && !*stop; i++) {
 		const struct sweep_table *t = &s->tables[i];
-		if (!s->session && !(s->session = db_open()))
-			return; /* database unreachable: logged by db_open, tried again next time */
+		char retention[24], what[96];
+		const char *params[] = {retention, s->batch_param};
 		bool failed;
-		long long n = sweep_table(s, t, &failed);
+		snprintf(retention, sizeof retention, "%lld", t->retention_s);
+		snprintf(what, sizeof what, "sweep: deleting old rows of %s", t->name);
+		long long n = periodic_batches(session, t->sql, 2, params, s->batch, stop, what,
+		                               &failed);
 		if (n > 0) {
 			metrics_counter_add_labeled(sweep_metric, sweep_metric_help, "table",
 			                            t->name, (double)n);
@@ -86,18 +58,6 @@ static void sweep_once(struct sweep *s)
 		if (failed)
 			return;
 	}
-}
-
-static void *sweep_main(void *arg)
-{
-	struct sweep *s = arg;
-	while (!s->stop) {
-		sweep_once(s);
-		timefmt_sleep_unless((long)s->interval_ms, &s->stop);
-	}
-	PQfinish(s->session);
-	s->session = NULL;
-	return NULL;
 }
 
 struct sweep *sweep_start(const struct sweep_table *tables, size_t n, long long interval_s,
@@ -113,14 +73,13 @@ struct sweep *sweep_start(const struct sweep_table *tables, size_t n, long long 
 		goto fail;
 	memcpy(s->tables, tables, n * sizeof *tables);
 	s->n = n;
-	s->interval_ms = interval_s * 1000;
 	s->batch = batch > 0 ? batch : 1;
 	snprintf(s->batch_param, sizeof s->batch_param, "%lld", s->batch);
 	/* Every table's series exists from the start, at 0. */
 	for (size_t i = 0; i < n; i++)
 		metrics_counter_add_labeled(sweep_metric, sweep_metric_help, "table",
 		                            tables[i].name, 0);
-	if (pthread_create(&s->thread, NULL, sweep_main, s) != 0)
+	if (!(s->thread = periodic_start(interval_s * 1000, sweep_once, s)))
 		goto fail;
 	return s;
 fail:
@@ -133,8 +92,7 @@ void sweep_stop(struct sweep *s)
 {
 	if (!s)
 		return;
-	s->stop = true;
-	pthread_join(s->thread, NULL);
+	periodic_stop(s->thread);
 	free(s->tables);
 	free(s);
 }

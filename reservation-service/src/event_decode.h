@@ -44,6 +44,11 @@ struct res_event {
 	const char *building;    /* ROOM_UPSERT: NULL when null or unknown */
 	bool has_floor;          /* ROOM_UPSERT: floor is set */
 	long long floor;         /* ROOM_UPSERT, has_floor */
+	/* ROOM_UPSERT: the room's booking rules (docs/api.md#room-policies).  policies_known:
+	 * the event carries the key (an older producer's does not); policies: the object,
+	 * borrowed, or NULL for null (no rules). */
+	bool policies_known;
+	const json_t *policies;
 	const char *occurred_at; /* USER_*: RFC 3339 with offset, or NULL when absent */
 	const char *type;        /* USER_*: the event type (the revocation's reason) */
 	const char *email;       /* USER_EMAIL: the new address, 1..254 bytes */

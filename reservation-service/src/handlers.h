@@ -3,6 +3,7 @@
 #define RES_HANDLERS_H
 
 #include "http.h"
+#include "repo.h"
 #include "validate.h"
 
 struct res_rules {
@@ -21,6 +22,15 @@ void res_handle_update(struct req *r);
 void res_handle_cancel(struct req *r);
 void res_handle_availability(struct req *r);
 void res_handle_availability_room(struct req *r);
+/* POST /reservations/{id}/approve and /reject (admins; docs/api.md#approval). */
+void res_handle_approve(struct req *r);
+void res_handle_reject(struct req *r);
+/* POST /reservations/{id}/check-in (the owner, an attendee or an admin; docs/api.md#check-in). */
+void res_handle_check_in(struct req *r);
+/* PUT /internal/test-clock {"offset_s": N} (admins): moves the business clock (clock.h) when
+ * the service runs with TEST_CLOCK=true; otherwise the route is not registered (404 to anyone,
+ * routes.c) and this answers 404 too (docs/operations.md#test-clock). */
+void res_handle_test_clock(struct req *r);
 
 /* Replies shared by the reservation and the series endpoints: 422 naming room_id (an unknown
  * room when found is false, else an inactive one), 422 for a room that could not take bookings
@@ -37,6 +47,15 @@ void res_reply_capacity(struct req *r, const json_t *problem);
  * hour than MAIL_MAX_RECIPIENTS_PER_HOUR allows (db_status DB_QUOTA_EXCEEDED,
  * counted in mail_quota_refusals_total), else req_db_error's. */
 void res_reply_write_error(struct req *r, int db_status);
+/* 422 for a booking that breaks a rule of its room; problem (borrowed) is the booking
+ * function's {policy, field, message} (a series': with occurrence_start).  details: {field:
+ * message, policy: rule} (docs/api.md#room-policies). */
+void res_reply_policy(struct req *r, const json_t *problem);
+/* ?override=true|false of a write into q->override, and the caller's role into q->role:
+ * replies 400 for another value and 403 for an override by someone who is no admin. */
+bool res_read_override(struct req *r, struct res_request *q);
+/* Logs an admin's override (info: who, what, the rules it skipped) when q->skipped names any. */
+void res_log_override(struct req *r, const struct res_request *q, const char *what, long long id);
 /* The organizer of a booking by the caller: c->organizer_email and _name borrow the token's. */
 void res_set_organizer(struct req *r, struct res_change *c);
 

@@ -67,6 +67,10 @@ static const char *reason_text(const char *reason)
 		{"room_deleted", "the room was deleted"},
 		{"user_deleted", "the organizer's account was deleted"},
 		{"series_changed", "the series was changed"},
+		{"awaiting_approval", "the change awaits an administrator's approval"},
+		{"no_show", "nobody checked in: the room was released"},
+		{"not_approved", "it was not approved before its start"},
+		{"rejected", "an administrator rejected it"},
 	};
 	for (size_t i = 0; reason && i < sizeof words / sizeof words[0]; i++)
 		if (strcmp(reason, words[i][0]) == 0)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "countof.h"
 #include "deliver.h"
 #include "embedded.h"
@@ -17,9 +18,11 @@
 #include "mailer.h"
 #include "meeting.h"
 #include "metrics.h"
+#include "releaser.h"
 #include "replay.h"
 #include "repo.h"
 #include "repo_mail.h"
+#include "repo_waitlist.h"
 #include "repo_webhooks.h"
 #include "rnd.h"
 #include "routes.h"
@@ -58,9 +61,12 @@ struct reservation_config {
 	/* Abuse limits on attendees (docs/operations.md#mail-abuse): the invitations an organizer's
 	 * changes may queue per rolling hour (migration 017), the domains attendees may be at. */
 	long long mail_max_recipients_per_hour;
+	long long release_interval_ms;
 	char *attendee_domains;
 	/* Online meeting links (docs/api.md#attendees-and-online-meetings). */
 	char *jitsi_base_url, *jitsi_app_id, *jitsi_app_secret;
+	/* The business clock may be moved by tests (clock.h, docs/operations.md#test-clock). */
+	bool test_clock;
 };
 
 /* SMTP_URL: empty (mail off) or an smtp:// or smtps:// URL (mail.h). */
@@ -130,6 +136,8 @@ static const struct cfg_param reservation_params[] = {
 	CFG_STR(RES_CFG, "JITSI_APP_ID", jitsi_app_id, "", 0, 256),
 	CFG_STR_CHECKED(RES_CFG, "JITSI_APP_SECRET", jitsi_app_secret, "", 0, 4096,
                         res_meeting_secret_valid),
+	CFG_INT(RES_CFG, "RELEASE_INTERVAL_MS", release_interval_ms, "15000", 100, 3600000),
+	CLOCK_CFG_PARAM(RES_CFG, test_clock),
 };
 
 static const struct cfg_check reservation_checks[] = {
@@ -172,6 +180,12 @@ static _Atomic bool mail_queue_failed; /* deliver_start failed: /health says so 
  * a sender's own session; 0: none yet.  A beat older than mail_stale_ms shows in /health. */
 static _Atomic long long mail_beat_ms, mail_own_beat_ms;
 static long long mail_stale_ms;
+
+/* The no-show releaser (releaser.h), started once the schema exists. */
+static long long release_interval_ms;
+static const char *release_topic;
+static struct res_releaser *releaser;
+static _Atomic bool releaser_failed; /* res_releaser_start failed: /health says so */
 
 /* At the stop signal: a replay still running ends before the drain is over, and so do the
  * webhook deliveries in progress. */
@@ -251,7 +265,21 @@ static enum db_status after_migrations(void)
 		log_error("cannot start the mail senders");
 		mail_queue_failed = true;
 	}
+	if (!releaser && !releaser_failed && db_err_kind(st) != ERR_UNAVAILABLE &&
+	    !(releaser = res_releaser_start(release_interval_ms, release_topic))) {
+		log_error("cannot start the no-show releaser");
+		releaser_failed = true;
+	}
 	return st;
+}
+
+/* /health: a releaser that could not start leaves no-shows holding their rooms. */
+static enum health_state releaser_check(char *detail, size_t size)
+{
+	if (!releaser_failed)
+		return HEALTH_OK;
+	snprintf(detail, size, "the no-show releaser could not start");
+	return HEALTH_DOWN;
 }
 
 /* /health: webhook senders that could not start leave deliveries pending for good. */
@@ -298,6 +326,7 @@ static const struct health_check checks[] = {
 	{"webhook_senders", false, webhook_senders_check},
 	{"mail_senders", false, mail_senders_check},
 	{"mail_relay", false, res_mail_watch_check},
+	{"releaser", false, releaser_check},
 };
 
 int main(int argc, char **argv)
@@ -306,6 +335,7 @@ int main(int argc, char **argv)
 	(void)argv;
 
 	svc_init(SERVICE, &reservation_config_table, &cfg, &cfg.common);
+	clock_configure(cfg.test_clock);
 	if (argc > 1) {
 		fprintf(stderr, "usage: " SERVICE " (configured by environment variables)\n");
 		return 2;
@@ -320,6 +350,8 @@ int main(int argc, char **argv)
 	                          cfg.reservation_events_topic,
 	                          cfg.max_occurrences};
 	res_handlers_init(&rules);
+	release_interval_ms = cfg.release_interval_ms;
+	release_topic = cfg.reservation_events_topic;
 	if (!res_meeting_init(cfg.jitsi_base_url, cfg.jitsi_app_id, cfg.jitsi_app_secret))
 		return 1; /* cannot happen: the configuration table checked the URL */
 	struct res_events_topics topics = {cfg.room_events_topic, cfg.user_events_topic,
@@ -380,13 +412,17 @@ int main(int argc, char **argv)
 		{"delivery_targets", deliver_targets_sweep_sql, cfg.delivery_retention_s},
 		{"mail_payloads", res_mail_sweep_sql, cfg.delivery_retention_s},
 		{"mail_quota", res_repo_sweep_mail_quota_sql, RES_MAIL_QUOTA_WINDOW_S},
+		/* Finished waitlist entries, kept as long as the deliveries that told about them. */
+		{"waitlist", res_repo_sweep_waitlist_sql, cfg.delivery_retention_s},
 	};
+	size_t nroutes;
+	const struct http_route *routes = res_routes_served(cfg.test_clock, &nroutes);
 	struct svc_service service = {
 		.name = SERVICE,
 		.cfg = &cfg.common,
 		.auth = &auth,
-		.routes = res_routes,
-		.nroutes = res_routes_count,
+		.routes = routes,
+		.nroutes = nroutes,
 		.migrations = service_migrations,
 		.after_migrations = after_migrations,
 		.on_stop = stop_background,
@@ -405,6 +441,7 @@ int main(int argc, char **argv)
 	int rc = svc_serve(&service);
 	/* The replay uses the database pool, which svc_exit closes. */
 	res_replay_stop(replay);
+	res_releaser_stop(releaser);
 	deliver_stop(webhook_queue);
 	deliver_stop(mail_queue);
 	/* Stopped cleanly: this replica's senders no longer count for mail being on. */

@@ -20,7 +20,9 @@ struct res_replay_config {
 	long long timeout_ms;             /* the replay's bound; 0 = no replay */
 };
 
-/* Counts the rooms without details (not deleted).  When there are any, starts the replay in the
+/* Logs a warning with the count of rooms whose policies are not known (not replayed: the
+ * events that lack them cannot fill them in), with the operator's way out.  Counts the rooms
+ * without details (not deleted).  When there are any, starts the replay in the
  * background (*out receives it, for res_replay_stop()) or, when there is no replay, logs how to
  * have room-service publish them again.  The thread logs the outcome: one info line (events
  * applied again, rooms still without details), a warn when it ended early, and that advice

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "countof.h"
 #include "event_decode.h"
 #include "jsonx.h"
@@ -58,7 +59,21 @@ static void num(char *buf, size_t size, long long v)
 	  "floor(extract(epoch FROM " r ".updated_at) * 1000)::bigint, " r ".version, " r          \
 	  ".series_id, to_char(" r ".occurrence_start, 'YYYY-MM-DD\"T\"HH24:MI:SS'), "             \
 	  "array_to_json(" r ".attendees), " r ".organizer_email, " r ".organizer_name, " r        \
-	  ".meeting_url"
+	  ".meeting_url, floor(extract(epoch FROM " r ".check_in_from))::bigint, "                 \
+	  "floor(extract(epoch FROM " r ".release_at))::bigint, "                                  \
+	  "floor(extract(epoch FROM " r ".checked_in_at))::bigint"
+
+/* Column col of row i, Unix seconds or NULL, as an RFC 3339 string or null. */
+static void write_time_or_null(struct jsonx_text *t, const PGresult *res, int i, int col)
+{
+	char buf[TIMEFMT_RFC3339_LEN];
+	if (PQgetisnull(res, i, col)) {
+		jsonx_text_lit(t, "null");
+		return;
+	}
+	timefmt_rfc3339_s(db_int(res, i, col), buf);
+	jsonx_text_str(t, buf);
+}
 
 /* Appends row i of res (RES_COLUMNS from column 0, borrowed) to t as the reservation object of
  * res_json(), key for key and byte for byte: written as text, not through jansson's objects (a
@@ -116,6 +131,12 @@ static void res_write_columns(struct jsonx_text *t, const PGresult *res, int i,
 	jsonx_text_lit(t, ",\"meeting_url\":");
 	res_meeting_write_url(t, db_value(res, i, 16), db_int(res, i, 4), db_int(res, i, 5),
 	                      reader);
+	jsonx_text_lit(t, ",\"check_in_from\":");
+	write_time_or_null(t, res, i, 17);
+	jsonx_text_lit(t, ",\"release_at\":");
+	write_time_or_null(t, res, i, 18);
+	jsonx_text_lit(t, ",\"checked_in_at\":");
+	write_time_or_null(t, res, i, 19);
 	jsonx_text_lit(t, "}");
 }
 
@@ -148,6 +169,9 @@ static const struct {
 	{"room_unavailable", RES_ROOM_UNAVAILABLE},
 	{"conflict", RES_CONFLICT},
 	{"capacity", RES_CAPACITY},
+	{"policy", RES_POLICY},
+	{"not_pending", RES_NOT_PENDING},
+	{"started", RES_STARTED},
 };
 
 /* Reads the (outcome, body, alternatives) row of res_book_answer() or res_change_answer()
@@ -160,6 +184,11 @@ static const struct {
 static enum db_status booking_answer(const PGresult *res, struct res_change *c, json_t **out,
                                      json_t **conflicts, enum res_outcome *outcome)
 {
+	/* The body of not_pending is a bare state, not JSON. */
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "not_pending") == 0) {
+		*outcome = RES_NOT_PENDING;
+		return DB_OK;
+	}
 	const char *name = PQntuples(res) == 1 ? db_value(res, 0, 0) : NULL;
 	const char *body = PQntuples(res) == 1 ? db_value(res, 0, 1) : NULL;
 	json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
@@ -199,6 +228,7 @@ static enum db_status booking_answer(const PGresult *res, struct res_change *c, 
 		return *conflicts ? DB_OK : DB_ERROR;
 	}
 	case RES_CAPACITY:
+	case RES_POLICY:
 		*conflicts = doc;
 		return doc ? DB_OK : DB_ERROR;
 	case RES_RULES:
@@ -250,8 +280,8 @@ static void request_params(const struct res_request *q, struct request_params *p
  * overlapping spans (or books, if it is gone again).  Past ATTEMPTS the violation is answered
  * as it is (409 without the spans). */
 static enum db_status booking_call(const char *sql, const char *const *params, int n,
-                                   struct res_change *c, json_t **res, json_t **conflicts,
-                                   enum res_outcome *outcome)
+                                   struct res_change *c, struct res_request *q, json_t **res,
+                                   json_t **conflicts, enum res_outcome *outcome)
 {
 	enum db_status st = DB_RETRY;
 	for (int i = 0; i < ATTEMPTS && st == DB_RETRY; i++) {
@@ -262,6 +292,9 @@ static enum db_status booking_call(const char *sql, const char *const *params, i
 		st = db_write(&r, sql, n, params);
 		if (st == DB_OK)
 			st = booking_answer(r, c, res, conflicts, outcome);
+		if (st == DB_OK && q)
+			snprintf(q->skipped, sizeof q->skipped, "%s",
+			         PQnfields(r) > 3 && PQntuples(r) == 1 ? PQgetvalue(r, 0, 3) : "");
 		else if (st == DB_EXCLUSION_VIOLATION && i + 1 < ATTEMPTS)
 			st = DB_RETRY;
 		PQclear(r);
@@ -289,9 +322,9 @@ enum db_status res_repo_room_info(long long room_id, struct res_room *room)
 	return st;
 }
 
-enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
-                               const char *idem_key, const char *idem_hash, json_t **res,
-                               json_t **conflicts, enum res_outcome *outcome)
+enum db_status res_repo_create(struct res_change *c, struct res_request *q, const char *idem_key,
+                               const char *idem_hash, json_t **res, json_t **conflicts,
+                               enum res_outcome *outcome)
 {
 	char room[24], user[24], issued[24];
 	struct request_params p;
@@ -320,15 +353,18 @@ enum db_status res_repo_create(struct res_change *c, const struct res_request *q
 	                        attendees,
 	                        c->organizer_email,
 	                        c->organizer_name,
-	                        c->online_meeting == RES_ONLINE_ON ? c->meeting_url : NULL};
+	                        c->online_meeting == RES_ONLINE_ON ? c->meeting_url : NULL,
+	                        q->role,
+	                        q->override ? "true" : "false"};
 	/* Retried when the key was swept between its claim and its lookup. */
 	enum db_status st = booking_call(
-		"SELECT b.outcome, b.body, b.alternatives "
+		"SELECT b.outcome, b.body, b.alternatives, b.skipped "
 		"FROM res_book_answer($1::bigint, $2::bigint, $3::text, "
 		"$4::bigint, $5::timestamp, $6::bigint, $7::timestamp, $8::bigint, "
 		"$9::text, $10::text, $11::text, $12::bigint, $13::bigint, "
-		"$14::bigint, $15::bigint, $16::text[], $17::text, $18::text, $19::text) b",
-		params, (int)countof(params), c, res, conflicts, outcome);
+		"$14::bigint, $15::bigint, $16::text[], $17::text, $18::text, $19::text, "
+		"$20::text, $21::boolean) b",
+		params, (int)countof(params), c, q, res, conflicts, outcome);
 	free(attendees);
 	return st;
 }
@@ -354,7 +390,7 @@ enum db_status res_repo_get(long long id, json_t **out)
 	return st;
 }
 
-enum db_status res_repo_update(long long id, struct res_change *c, const struct res_request *q,
+enum db_status res_repo_update(long long id, struct res_change *c, struct res_request *q,
                                json_t **res, json_t **conflicts, enum res_outcome *outcome)
 {
 	char ids[24], caller[24], room[24], version[24];
@@ -388,17 +424,53 @@ enum db_status res_repo_update(long long id, struct res_change *c, const struct 
 	                        c->online_meeting == RES_ONLINE_KEEP ? NULL
 	                        : c->online_meeting == RES_ONLINE_ON ? "true"
 	                                                             : "false",
-	                        c->meeting_url};
+	                        c->meeting_url,
+	                        q->role,
+	                        q->override ? "true" : "false"};
 	/* Retried when the reservation moved to another room before it was locked. */
 	enum db_status st = booking_call(
-		"SELECT b.outcome, b.body, b.alternatives "
-		"FROM res_change_answer($1::bigint, $2::bigint, "
+		"SELECT b.outcome, b.body, b.alternatives, b.skipped "
+		"FROM res_change_answer_promoting($1::bigint, $2::bigint, "
 		"$3::boolean, $4::bigint, $5::text, $6::bigint, $7::timestamp, "
 		"$8::bigint, $9::timestamp, $10::boolean, $11::bigint, $12::text, "
 		"$13::bigint, $14::bigint, $15::bigint, $16::bigint, $17::text[], $18::boolean, "
-		"$19::text) b",
-		params, (int)countof(params), c, res, conflicts, outcome);
+		"$19::text, $20::text, $21::boolean) b",
+		params, (int)countof(params), c, q, res, conflicts, outcome);
 	free(attendees);
+	return st;
+}
+
+enum db_status res_repo_decide(long long id, bool approve, const char *note, const char *topic,
+                               long long now_s, json_t **res, char status[16],
+                               enum res_outcome *outcome)
+{
+	char ids[24], now[24];
+	PGresult *r = NULL;
+	json_t *conflicts = NULL;
+	struct res_change c = {0};
+	num(ids, sizeof ids, id);
+	num(now, sizeof now, now_s);
+	const char *params[] = {ids, approve ? "true" : "false", note, topic, now};
+	*res = NULL;
+	status[0] = '\0';
+	/* res_decide_promoting (020): the room locked first, checked still the reservation's
+	 * after the lock (else DB_RETRY, tried again), the approval's start and the promotions at
+	 * the service's clock. */
+	enum db_status st = DB_RETRY;
+	for (int i = 0; i < ATTEMPTS && st == DB_RETRY; i++) {
+		PQclear(r);
+		r = NULL;
+		st = db_write(&r,
+		              "SELECT d.outcome, d.body FROM res_decide_promoting($1::bigint, "
+		              "$2::boolean, $3::text, $4::text, $5::bigint) d",
+		              (int)countof(params), params);
+	}
+	if (st == DB_OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "not_pending") == 0)
+		snprintf(status, 16, "%s", PQgetvalue(r, 0, 1));
+	if (st == DB_OK)
+		st = booking_answer(r, &c, res, &conflicts, outcome);
+	json_decref(conflicts);
+	PQclear(r);
 	return st;
 }
 
@@ -406,40 +478,92 @@ enum db_status res_repo_cancel(long long id, long long caller, bool admin,
                                long long expected_version, const char *topic,
                                enum res_outcome *outcome)
 {
-	char ids[24], ver[24], who[24];
-	PGresult *res = NULL;
+	char ids[24], ver[24], who[24], now[24];
 	num(ids, sizeof ids, id);
 	num(ver, sizeof ver, expected_version);
 	num(who, sizeof who, caller);
-	const char *params[] = {ids, ver, who, admin ? "true" : "false", topic};
+	num(now, sizeof now, clock_now_s());
+	const char *params[] = {ids, ver, who, admin ? "true" : "false", topic, now};
 	*outcome = RES_DONE;
+	/* res_cancel (migrations/020_waitlist.sql) locks the room before the reservation, and the
+	 * freed slot goes to the room's waitlist in the same transaction; again when the
+	 * reservation moved to another room between its read and its lock. */
+	enum db_status st = DB_RETRY;
+	for (int i = 0; i < ATTEMPTS && st == DB_RETRY; i++) {
+		PGresult *res = NULL;
+		st = db_write(&res,
+		              "SELECT c.cancelled, c.was, c.may FROM res_cancel($1::bigint, "
+		              "$2::bigint, $3::bigint, $4::boolean, $5::text, $6::bigint) c",
+		              (int)countof(params), params);
+		if (st == DB_OK) {
+			if (PQntuples(res) == 0)
+				*outcome = RES_NOT_FOUND;
+			else if (!db_bool(res, 0, 2))
+				*outcome = RES_FORBIDDEN;
+			else if (db_int(res, 0, 0) == 0 &&
+			         strcmp(PQgetvalue(res, 0, 1), "cancelled") != 0)
+				*outcome = RES_STALE;
+		}
+		PQclear(res);
+	}
+	return st;
+}
+
+enum db_status res_repo_check_in(long long id, long long now_s, const char *topic, json_t **out)
+{
+	char ids[24], now[24];
+	PGresult *res = NULL;
+	num(ids, sizeof ids, id);
+	num(now, sizeof now, now_s);
+	const char *params[] = {ids, now, topic};
+	*out = NULL;
 	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
-		"WITH cur AS (SELECT id, user_id, status, version FROM reservations "
-		"  WHERE id = $1::bigint), "
-		"r AS (UPDATE reservations SET status = 'cancelled', cancel_reason = CASE "
-		"  WHEN user_id = $3::bigint THEN 'cancelled_by_user' ELSE 'cancelled_by_admin' END, "
+		"WITH r AS (UPDATE reservations SET checked_in_at = to_timestamp($2::bigint), "
 		"  updated_at = now(), version = version + 1 WHERE id = $1::bigint "
-		"  AND ($4::boolean OR user_id = $3::bigint) "
-		"  AND status = 'confirmed' AND ($2::int = 0 OR version = $2::int) RETURNING *), "
-		"e AS (" OUTBOX_INSERT "$5, r.id::text, "
-		"  " EVENT("'reservation_cancelled'", "r") " FROM r) "
-		"SELECT (SELECT count(*) FROM r), cur.status, "
-		"  $4::boolean OR cur.user_id = $3::bigint FROM cur",
+		"  AND status = 'confirmed' AND checked_in_at IS NULL "
+		"  AND to_timestamp($2::bigint) >= check_in_from "
+		"  AND to_timestamp($2::bigint) < release_at RETURNING *), "
+		"e AS (" OUTBOX_INSERT "$3, r.id::text, "
+		"  " EVENT("'reservation_checked_in'", "r") " FROM r) "
+		"SELECT " RES_COLUMNS("r") " FROM r",
 		(int)countof(params), params);
 	/* clang-format on */
-	if (st == DB_OK) {
-		if (PQntuples(res) == 0)
-			*outcome = RES_NOT_FOUND;
-		else if (!db_bool(res, 0, 2))
-			*outcome = RES_FORBIDDEN;
-		else if (db_int(res, 0, 0) == 0 && strcmp(PQgetvalue(res, 0, 1), "confirmed") == 0)
-			*outcome = RES_STALE;
-	}
+	if (st == DB_OK && PQntuples(res) == 1 && !(*out = res_from_columns(res, 0)))
+		st = DB_ERROR;
 	PQclear(res);
 	return st;
 }
+
+/* Oldest due first, never waiting: res_release_due (migrations/020_waitlist.sql) takes the due rows
+ * and their rooms with SKIP LOCKED (a row another replica or a writer holds is left to it, a
+ * room a writer holds to the next tick) and releases only the occurrence itself (a series keeps
+ * its other rows); the freed time goes to the rooms' waitlists in the same transaction. */
+const char res_repo_release_sql[] = "SELECT res_release_due($1::bigint, $2::int, $3::text)";
+
+/* The pending reservations that reached their start without an approval, as res_release_due
+ * takes the no-shows: oldest first, the rows and then their rooms with SKIP LOCKED (never
+ * waiting), only the rows whose room it holds; cancelled as not_approved with the event
+ * reservation_cancelled (they held the slot; a calendar that showed them drops them), their
+ * time promoted to the rooms' waitlists at the service's clock (res_waitlist_context, read at
+ * commit by the deferred trigger; the CTE is scanned by the final SELECT). */
+const char res_repo_unapproved_sql[] =
+	"WITH ctx AS (SELECT res_waitlist_context($1::bigint, $3::text)), "
+	"due AS (SELECT id, room_id FROM reservations "
+	"  WHERE start_time <= to_timestamp($1::bigint) AND status = 'pending' "
+	"  ORDER BY start_time LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+	"held AS (SELECT m.id FROM rooms m WHERE m.id IN (SELECT room_id FROM due) "
+	"  ORDER BY m.id FOR NO KEY UPDATE SKIP LOCKED), "
+	"r AS (UPDATE reservations t SET status = 'cancelled', cancel_reason = 'not_approved', "
+	"  updated_at = now(), version = t.version + 1 "
+	"  WHERE t.id IN (SELECT id FROM due) AND t.room_id IN (SELECT id FROM held) "
+	"  AND t.status = 'pending' RETURNING t.*), "
+	"e AS (" OUTBOX_INSERT "$3, r.id::text, " EVENT(
+		"'reservation_cancelled'", "r") " FROM r) "
+						"SELECT (SELECT count(*) FROM r) FROM ctx";
+
+const char res_repo_waitlist_expire_sql[] = "SELECT res_waitlist_expire($1::bigint, $2::int)";
 
 enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page, json_t **next)
 {
@@ -497,7 +621,9 @@ enum db_status res_repo_list(const struct res_filter *f, struct jsonx_text *page
 	if (f->has_to)
 		sqlbuild_add(&s, inv ? " AND a.start_time < to_timestamp(?::bigint)"
 		                     : " AND r.start_time < to_timestamp(?::bigint)", to);
-	if (f->status)
+	if (f->status && strcmp(f->status, "active") == 0)
+		sqlbuild_add(&s, " AND r.status IN ('confirmed', 'pending')", NULL);
+	else if (f->status)
 		sqlbuild_add(&s, " AND r.status = ?::text", f->status);
 	if (f->after_start) {
 		sqlbuild_add(&s, inv ? " AND (a.start_time, a.reservation_id) > (?::timestamptz"
@@ -559,8 +685,9 @@ enum db_status res_repo_busy(long long room_id, const char *first, const char *l
 		"  extract(epoch FROM (($3::date + 1)::timestamp AT TIME ZONE m.time_zone))::bigint "
 		"  AS e) d "
 		"LEFT JOIN LATERAL (SELECT start_time, end_time FROM reservations "
-		"  WHERE room_id = m.id AND status = 'confirmed' "
-		/* The exclusion constraint's GiST index answers this overlap directly, so the cost
+		"  WHERE room_id = m.id AND status IN ('confirmed', 'pending') "
+		/* A pending reservation holds its slot (docs/api.md#room-policies).  The GiST index
+		 * reservations_active_span (migration 018) answers this overlap directly, so the cost
 		 * does not grow with the room's history.  OFFSET 0 keeps room_id = $1 out of the
 		 * subquery: with it the planner also reads the room's whole (room_id, start_time)
 		 * index and ANDs the two bitmaps. */
@@ -600,8 +727,10 @@ enum db_status res_repo_room_upsert(const struct res_event *ev)
 	num(ver, sizeof ver, ev->version);
 	num(floor, sizeof floor, ev->floor);
 	char *equipment = ev->details_known ? json_dumps(ev->equipment, JSON_COMPACT) : NULL;
-	if (ev->details_known && !equipment)
-		return DB_ERROR;
+	char *policies = ev->policies ? json_dumps(ev->policies, JSON_COMPACT) : NULL;
+	enum db_status st = DB_ERROR;
+	if ((ev->details_known && !equipment) || (ev->policies && !policies))
+		goto out;
 	const char *params[] = {ids,
 	                        ev->name,
 	                        cap,
@@ -611,16 +740,21 @@ enum db_status res_repo_room_upsert(const struct res_event *ev)
 	                        ev->details_known ? "true" : "false",
 	                        equipment ? equipment : "[]",
 	                        ev->building,
-	                        ev->has_floor ? floor : NULL};
+	                        ev->has_floor ? floor : NULL,
+	                        policies,
+	                        ev->policies_known ? "true" : "false"};
 	/* A copy without details takes an event that has them at its own version too.  A newer
 	 * event without details (an older producer's, e.g. during a rolling upgrade) leaves the
-	 * details as they were but marks them unknown: they may no longer be true. */
-	enum db_status st = db_write(
+	 * details as they were but marks them unknown: they may no longer be true.  The policies
+	 * are filled in at the same version likewise (policies_known); an event without them
+	 * leaves the room without rules (docs/api.md#room-policies). */
+	st = db_write(
 		NULL,
 		"INSERT INTO rooms AS r (id, name, capacity, time_zone, active, version, details_known, "
-		"  equipment, building, floor) "
+		"  equipment, building, floor, policies, policies_known) "
 		"VALUES ($1::bigint, $2, $3::int, $4, $5::boolean, $6::int, $7::boolean, "
-		"  ARRAY(SELECT json_array_elements_text($8::json)), $9, $10::int) "
+		"  ARRAY(SELECT json_array_elements_text($8::json)), $9, $10::int, $11::jsonb, "
+		"  $12::boolean) "
 		"ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, capacity = EXCLUDED.capacity, "
 		"  time_zone = EXCLUDED.time_zone, active = EXCLUDED.active, version = EXCLUDED.version, "
 		"  details_known = EXCLUDED.details_known, "
@@ -628,11 +762,26 @@ enum db_status res_repo_room_upsert(const struct res_event *ev)
 		"    ELSE r.equipment END, "
 		"  building = CASE WHEN EXCLUDED.details_known THEN EXCLUDED.building ELSE r.building END, "
 		"  floor = CASE WHEN EXCLUDED.details_known THEN EXCLUDED.floor ELSE r.floor END, "
+		"  policies = EXCLUDED.policies, policies_known = EXCLUDED.policies_known, "
 		"  updated_at = now() "
 		"WHERE NOT r.deleted AND (r.version < EXCLUDED.version OR (r.version = EXCLUDED.version "
-		"  AND NOT r.details_known AND EXCLUDED.details_known))",
-		10, params);
+		"  AND (NOT r.details_known AND EXCLUDED.details_known "
+		"       OR NOT r.policies_known AND EXCLUDED.policies_known)))",
+		12, params);
+out:
 	free(equipment);
+	free(policies);
+	return st;
+}
+
+enum db_status res_repo_rooms_without_policies(long long *count)
+{
+	PGresult *res = NULL;
+	enum db_status st = db_exec(
+		&res, "SELECT count(*) FROM rooms WHERE NOT policies_known AND NOT deleted", 0,
+		NULL);
+	*count = st == DB_OK ? db_int(res, 0, 0) : 0;
+	PQclear(res);
 	return st;
 }
 
@@ -648,7 +797,8 @@ enum db_status res_repo_rooms_without_details(long long *count)
 }
 
 /* A room deletion (by_room: id is the room's) or a user deletion in the caller's transaction:
- * res_cancel_future (migrations/006_recurrence.sql) cancels the future confirmed reservations
+ * res_cancel_future (migrations/018_policies.sql) cancels the future (at the service's clock,
+ * clock.h) confirmed and pending reservations
  * of the room or user, with their events, and ends their active series (with every future
  * occurrence of those, in any room), locking the series before the reservations as every
  * series writer does.  *cancelled: how many reservations. */
@@ -656,10 +806,14 @@ static enum db_status cancel_future(bool by_room, const char *id, const char *re
                                     const char *topic, long *cancelled)
 {
 	PGresult *res = NULL;
-	const char *params[] = {by_room ? "true" : "false", id, reason, topic};
-	enum db_status st = db_write(
-		&res, "SELECT res_cancel_future($1::boolean, $2::bigint, $3::text, $4::text)", 4,
-		params);
+	char now[24];
+	num(now, sizeof now, clock_now_s());
+	const char *params[] = {by_room ? "true" : "false", id, reason, topic, now};
+	enum db_status st = db_write(&res,
+	                             "SELECT res_cancel_future_promoting($1::boolean, $2::bigint, "
+	                             "$3::text, "
+	                             "$4::text, to_timestamp($5::bigint))",
+	                             5, params);
 	if (st == DB_OK)
 		*cancelled = (long)db_int(res, 0, 0);
 	PQclear(res);
@@ -677,17 +831,27 @@ enum db_status res_repo_room_delete(long long id, long long version, const char 
 	enum db_status st = db_begin();
 	if (st != DB_OK)
 		return st;
-	/* A tombstone even for a room never seen, so a late room_created cannot resurrect it.  A
-	 * room already deleted at that version (a re-delivery, a replay) changes nothing: its
-	 * future reservations were cancelled then, and none can be booked since. */
+	/* The room and every room where its deletion may cancel (occurrences of its series moved
+	 * elsewhere) are locked first, in id order, as a series cancel locks them
+	 * (migrations/020_waitlist.sql, review 15w M2); then a tombstone even for a room never
+	 * seen, so a late room_created cannot resurrect it.  A room already deleted at that version
+	 * (a re-delivery, a replay) changes nothing: its future reservations were cancelled then,
+	 * and none can be booked since. */
 	PGresult *res = NULL;
-	st = db_exec(&res,
-	             "INSERT INTO rooms (id, active, deleted, version) "
-	             "VALUES ($1::bigint, false, true, $2::int) "
-	             "ON CONFLICT (id) DO UPDATE SET active = false, deleted = true, "
-	             "version = greatest(rooms.version, EXCLUDED.version), updated_at = now() "
-	             "WHERE NOT rooms.deleted OR rooms.version < EXCLUDED.version RETURNING 1",
-	             2, params);
+	char now[24];
+	num(now, sizeof now, clock_now_s());
+	st = db_exec(NULL,
+	             "SELECT res_lock_future_rooms(true, $1::bigint, to_timestamp($2::bigint))", 2,
+	             (const char *const[]){ids, now});
+	if (st == DB_OK)
+		st = db_exec(
+			&res,
+			"INSERT INTO rooms (id, active, deleted, version) "
+			"VALUES ($1::bigint, false, true, $2::int) "
+			"ON CONFLICT (id) DO UPDATE SET active = false, deleted = true, "
+			"version = greatest(rooms.version, EXCLUDED.version), updated_at = now() "
+			"WHERE NOT rooms.deleted OR rooms.version < EXCLUDED.version RETURNING 1",
+			2, params);
 	bool changed = st == DB_OK && PQntuples(res) == 1;
 	PQclear(res);
 	if (st == DB_OK && !changed)

@@ -41,6 +41,10 @@ enum res_outcome {
 	RES_TOKEN_REVOKED, /* the caller's token was revoked (revoke_guard) */
 	RES_CAPACITY,      /* the attendees and the organizer exceed the room's capacity:
 	                      *conflicts is [people, capacity] */
+	RES_POLICY,        /* breaks a rule of the room (docs/api.md#room-policies): *conflicts is
+	                      {policy, field, message} */
+	RES_NOT_PENDING,   /* approve/reject: the reservation is not pending */
+	RES_STARTED,       /* approve: the pending reservation's start has passed */
 };
 
 /* What a create or an update asks for beyond struct res_change, and what it is checked against.
@@ -50,7 +54,10 @@ struct res_request {
 	const struct res_span_rules *rules;
 	long long now;     /* the service's clock for the rules, UTC seconds */
 	bool admin;        /* update: the caller (c->user_id) may change anyone's reservation */
+	const char *role;  /* the caller's role ("admin", "employee"): the room's allowed_roles */
+	bool override;     /* an admin's ?override=true: the room's rules are skipped */
 	const char *topic; /* of the reservation events */
+	char skipped[256]; /* out, RES_DONE with override: the rules skipped ("{a,b}"), or "" */
 };
 
 /* Creates a reservation for c->user_id (token issued at c->token_issued_ms) in room c->room_id,
@@ -62,9 +69,9 @@ struct res_request {
  * statement, repo_search.h), or [people, capacity] (RES_CAPACITY); RES_RULES sets c->start and
  * c->end.  c->attendees, c->organizer_* and c->meeting_url (stored when c->online_meeting is
  * RES_ONLINE_ON) go with the booking. */
-enum db_status res_repo_create(struct res_change *c, const struct res_request *q,
-                               const char *idem_key, const char *idem_hash, json_t **res,
-                               json_t **conflicts, enum res_outcome *outcome);
+enum db_status res_repo_create(struct res_change *c, struct res_request *q, const char *idem_key,
+                               const char *idem_hash, json_t **res, json_t **conflicts,
+                               enum res_outcome *outcome);
 /* *res: the reservation (new reference; its meeting link unsigned: res_meeting_sign), or NULL
  * when there is none. */
 enum db_status res_repo_get(long long id, json_t **res);
@@ -74,15 +81,37 @@ enum db_status res_repo_get(long long id, json_t **res);
  * (RES_NOT_FOUND, RES_FORBIDDEN), room and rules (when a room or time is given), state
  * (RES_CANCELLED, RES_STALE, RES_ROOM_UNAVAILABLE), conflicts; one statement, one transaction.
  * Results as res_repo_create. */
-enum db_status res_repo_update(long long id, struct res_change *c, const struct res_request *q,
+enum db_status res_repo_update(long long id, struct res_change *c, struct res_request *q,
                                json_t **res, json_t **conflicts, enum res_outcome *outcome);
-/* Cancels a confirmed reservation of caller (admin: anyone's) with the reason
+/* Approves (approve) or rejects a pending reservation (POST /reservations/{id}/approve,
+ * /reject by an admin; note: the rejection's reason for the event, or NULL) at now_s (the
+ * service's clock): RES_DONE with *res (new reference), RES_NOT_FOUND, RES_NOT_PENDING with
+ * *status its state ("confirmed", "cancelled"), or RES_STARTED (an approval once the start has
+ * passed).  One statement (res_decide, migrations/018_policies.sql). */
+enum db_status res_repo_decide(long long id, bool approve, const char *note, const char *topic,
+                               long long now_s, json_t **res, char status[16],
+                               enum res_outcome *outcome);
+/* Cancels a confirmed or pending reservation of caller (admin: anyone's) with the reason
  * cancelled_by_user (the caller's own) or cancelled_by_admin; already cancelled → RES_DONE;
  * else RES_NOT_FOUND, RES_FORBIDDEN or RES_STALE (expected_version, 0 = any, differs).  One
  * statement. */
 enum db_status res_repo_cancel(long long id, long long caller, bool admin,
                                long long expected_version, const char *topic,
                                enum res_outcome *outcome);
+/* Checks reservation id in at now_s (Unix seconds, the service's clock): when it is confirmed,
+ * not checked in and now_s is inside [check_in_from, release_at), sets checked_in_at and writes
+ * reservation_checked_in to the outbox; *res is then the reservation (new reference), else NULL
+ * (nothing changed: the caller re-reads it to say why).  One statement. */
+enum db_status res_repo_check_in(long long id, long long now_s, const char *topic, json_t **res);
+
+/* The releaser's statements (releaser.h): $1 = now (Unix seconds), $2 = the batch, $3 = the
+ * topic.  res_repo_release_sql cancels due reservations as no-shows (their time promoted to the
+ * rooms' waitlists); res_repo_unapproved_sql cancels the pending reservations that reached their
+ * start (not_approved; their time promoted too); res_repo_waitlist_expire_sql ($1, $2) expires
+ * the waiting entries whose start has come.  Each returns its count. */
+extern const char res_repo_release_sql[];
+extern const char res_repo_unapproved_sql[];
+extern const char res_repo_waitlist_expire_sql[];
 
 struct res_filter {
 	long long user_id;    /* 0 = everyone (admins) */
@@ -92,7 +121,8 @@ struct res_filter {
 	const char *date;     /* "YYYY-MM-DD" in each room's zone, or NULL */
 	bool has_from, has_to;
 	long long from, to;      /* overlap with [from, to) */
-	const char *status;      /* "confirmed", "cancelled" or NULL for both */
+	const char *status;      /* "confirmed", "pending", "cancelled", "active" (confirmed or
+	                            pending) or NULL for all */
 	const char *after_start; /* cursor: start_time text and id of the last row */
 	long long after_id;
 	long long limit;
@@ -132,6 +162,9 @@ struct res_event;
 enum db_status res_repo_room_upsert(const struct res_event *ev);
 /* How many rooms of the copy (not deleted) lack the details a search needs (*count). */
 enum db_status res_repo_rooms_without_details(long long *count);
+/* How many rooms of the copy (not deleted) have rules not known (policies_known false: last
+ * changed by an older room-service, or copied before migration 018), *count. */
+enum db_status res_repo_rooms_without_policies(long long *count);
 /* Marks the room deleted (tombstone) and cancels its future confirmed reservations (*cancelled:
  * how many; -1 when the room was already deleted at that version: nothing changed). */
 enum db_status res_repo_room_delete(long long id, long long version, const char *topic,

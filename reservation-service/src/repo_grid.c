@@ -88,16 +88,16 @@ static void grid_sql(const struct res_grid_filter *f, struct grid_params *p, str
 	                "AS s, extract(epoch FROM ((?::date + 1)::timestamp AT TIME ZONE "
 	                "m.time_zone))::bigint AS e) d", f->date);
 	/* The reservations of the day: those starting in it, and the one that may have started
-	 * before and still run at its start.  Confirmed reservations of a room never overlap (the
-	 * exclusion constraint), so that one can only be the last confirmed one starting before
-	 * the day.  Two probes of the (room_id, start_time) B-tree per room: measured 5.2 ms
+	 * before and still run at its start.  Active (confirmed or pending: a pending one holds its
+	 * slot) reservations of a room never overlap (the exclusion constraint), so that one can
+	 * only be the last active one starting before the day.  Two probes of the (room_id, start_time) B-tree per room: measured 5.2 ms
 	 * against 8.2 ms (median, 200 rooms, 1 M reservations) for the overlap on the constraint's
 	 * GiST index. */
 	sqlbuild_add(s, " LEFT JOIN LATERAL (SELECT id, user_id, purpose, start_time, end_time "
-	                "FROM reservations WHERE room_id = m.id AND status = 'confirmed' "
+	                "FROM reservations WHERE room_id = m.id AND status IN ('confirmed', 'pending') "
 	                "AND start_time >= to_timestamp(d.s) AND start_time < to_timestamp(d.e) "
 	                "UNION ALL SELECT * FROM (SELECT id, user_id, purpose, start_time, end_time "
-	                "FROM reservations WHERE room_id = m.id AND status = 'confirmed' "
+	                "FROM reservations WHERE room_id = m.id AND status IN ('confirmed', 'pending') "
 	                "AND start_time < to_timestamp(d.s) ORDER BY start_time DESC LIMIT 1) p "
 	                "WHERE p.end_time > to_timestamp(d.s)) r ON true "
 	                "ORDER BY " GRID_KEY("m") ", r.start_time", NULL);

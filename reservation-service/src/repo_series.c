@@ -1,6 +1,7 @@
 /* All SQL of recurring reservations: calls of the functions of migrations/006_recurrence.sql
  * and 007_series_edit.sql (res_series_edit_start and res_change_series as 012_series_attendees.sql
- * redefines them). */
+ * redefines them; the writes through 018_policies.sql's _checked wrappers, which apply the
+ * rooms' policies to the occurrences they place). */
 #include "repo_series.h"
 
 #include <stdio.h>
@@ -75,9 +76,11 @@ static enum db_status outcome_and_body(const PGresult *res, const char *fn,
 }
 
 /* Runs sql, the call of series function fn with n params, as a transaction of its own (up to
- * attempts times while it answers DB_RETRY) and reads its row (outcome_and_body). */
+ * attempts times while it answers DB_RETRY) and reads its row (outcome_and_body); with q, its
+ * third column, the rules an override skipped, into q->skipped. */
 static enum db_status call_series(const char *fn, const char *sql, const char *const *params, int n,
-                                  int attempts, enum res_series_outcome *outcome, json_t **body)
+                                  int attempts, struct res_request *q,
+                                  enum res_series_outcome *outcome, json_t **body)
 {
 	enum db_status st = DB_RETRY;
 	for (int i = 0; i < attempts && st == DB_RETRY; i++) {
@@ -87,22 +90,27 @@ static enum db_status call_series(const char *fn, const char *sql, const char *c
 		st = db_write(&res, sql, n, params);
 		if (st == DB_OK)
 			st = outcome_and_body(res, fn, outcome, body);
+		if (st == DB_OK && q)
+			snprintf(q->skipped, sizeof q->skipped, "%s",
+			         db_value(res, 0, 2) ? db_value(res, 0, 2) : "");
 		PQclear(res);
 	}
 	return st;
 }
 
-/* The call sql of a cancelling series function fn taking (id, caller, admin, if_match, topic). */
+/* The call sql of a cancelling series function fn taking (id, caller, admin, if_match, topic,
+ * now_s). */
 static enum db_status call_cancel(const char *fn, const char *sql, long long id, long long caller,
-                                  bool admin, long long if_match, const char *topic,
+                                  bool admin, long long if_match, const char *topic, long long now,
                                   enum res_series_outcome *outcome)
 {
-	char ids[24], who[24], version[24];
+	char ids[24], who[24], version[24], nows[24];
 	num(ids, sizeof ids, id);
 	num(who, sizeof who, caller);
 	num(version, sizeof version, if_match);
-	const char *params[] = {ids, who, admin ? "true" : "false", version, topic};
-	return call_series(fn, sql, params, (int)countof(params), ATTEMPTS, outcome, NULL);
+	num(nows, sizeof nows, now);
+	const char *params[] = {ids, who, admin ? "true" : "false", version, topic, nows};
+	return call_series(fn, sql, params, (int)countof(params), ATTEMPTS, NULL, outcome, NULL);
 }
 
 enum db_status res_repo_series_start(long long room_id, const struct res_time *start,
@@ -145,9 +153,8 @@ enum db_status res_repo_series_start(long long room_id, const struct res_time *s
 	return st;
 }
 
-enum db_status res_repo_series_create(const struct res_series_booking *b,
-                                      const struct res_request *q, const char *idem_key,
-                                      const char *idem_hash, json_t **body,
+enum db_status res_repo_series_create(const struct res_series_booking *b, struct res_request *q,
+                                      const char *idem_key, const char *idem_hash, json_t **body,
                                       enum res_series_outcome *outcome)
 {
 	char room[24], user[24], duration[24], issued[24];
@@ -181,15 +188,18 @@ enum db_status res_repo_series_create(const struct res_series_booking *b,
 	                        b->attendees,
 	                        b->organizer_email,
 	                        b->organizer_name,
-	                        b->meeting_urls};
+	                        b->meeting_urls,
+	                        q->role,
+	                        q->override ? "true" : "false"};
 	return call_series(
-		"res_book_series",
-		"SELECT b.outcome, b.body FROM res_book_series($1::bigint, $2::bigint, $3::text, "
+		"res_book_series_checked",
+		"SELECT b.outcome, b.body, b.skipped FROM res_book_series_checked($1::bigint, "
+		"$2::bigint, $3::text, "
 		"$4::json, $5::text, $6::date[], $7::text, $8::timestamp, $9::timestamp[], "
 		"$10::bigint, $11::bigint, $12::text, $13::bigint, $14::text, $15::text, $16::text, "
 		"$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::int, $22::text[], $23::text, "
-		"$24::text, $25::text[]) b",
-		params, (int)countof(params), 1, outcome, body);
+		"$24::text, $25::text[], $26::text, $27::boolean) b",
+		params, (int)countof(params), 1, q, outcome, body);
 }
 
 /* Runs sql, a read of series id ($1) that answers at most one row of one JSON column: *out a
@@ -217,13 +227,16 @@ enum db_status res_repo_series_get(long long id, json_t **series)
 }
 
 enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
-                                      long long if_match, const char *topic,
+                                      long long if_match, const char *topic, long long now,
                                       enum res_series_outcome *outcome)
 {
-	return call_cancel("res_cancel_series",
-	                   "SELECT res_cancel_series($1::bigint, $2::bigint, $3::boolean, "
-	                   "$4::bigint, $5::text)",
-	                   id, caller, admin, if_match, topic, outcome);
+	/* The rooms first, then the series (migrations/020_waitlist.sql: the cancelled time goes
+	 * to the rooms' waitlists in the same transaction, at the service's clock). */
+	return call_cancel(
+		"res_cancel_series_promoting",
+		"SELECT res_cancel_series_promoting($1::bigint, $2::bigint, $3::boolean, "
+		"$4::bigint, $5::text, $6::bigint)",
+		id, caller, admin, if_match, topic, now, outcome);
 }
 
 enum db_status res_repo_series_ics(long long id, json_t **data)
@@ -312,7 +325,7 @@ out:
 	return st;
 }
 
-enum db_status res_repo_series_change(const struct res_series_edit *e, const struct res_request *q,
+enum db_status res_repo_series_change(const struct res_series_edit *e, struct res_request *q,
                                       json_t **body, enum res_series_outcome *outcome)
 {
 	char id[24], caller[24], if_match[24], seen[24], seen_series[24], room[24], duration[24],
@@ -356,16 +369,22 @@ enum db_status res_repo_series_change(const struct res_series_edit *e, const str
 	                        p.most,
 	                        e->attendees,
 	                        e->online_meeting,
-	                        e->meeting_urls};
+	                        e->meeting_urls,
+	                        q->role,
+	                        q->override ? "true" : "false"};
+	/* The rooms the change may free time in are locked first, then the series
+	 * (migrations/020_waitlist.sql: an occurrence moved to another room and cancelled or moved
+	 * by the change hands its time to that room's waitlist in the same transaction). */
 	return call_series(
-		"res_change_series",
-		"SELECT c.outcome, c.body FROM res_change_series($1::bigint, $2::bigint, $3::bigint, "
+		"res_change_series_checked_promoting",
+		"SELECT c.outcome, c.body, c.skipped FROM res_change_series_checked_promoting($1::bigint, "
+		"$2::bigint, $3::bigint, "
 		"$4::boolean, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::text, $10::boolean, "
 		"$11::boolean, $12::json, $13::text, $14::date[], $15::text, $16::timestamp, "
 		"$17::bigint, $18::timestamp[], $19::bigint, $20::bigint, $21::text, $22::text, "
 		"$23::bigint, $24::bigint, $25::bigint, $26::bigint, $27::int, $28::text[], "
-		"$29::boolean, $30::text[]) c",
-		params, (int)countof(params), 1, outcome, body);
+		"$29::boolean, $30::text[], $31::text, $32::boolean) c",
+		params, (int)countof(params), 1, q, outcome, body);
 }
 
 enum db_status res_repo_series_cancel_following(long long id, long long caller, bool admin,
@@ -378,8 +397,9 @@ enum db_status res_repo_series_cancel_following(long long id, long long caller, 
 	num(version, sizeof version, if_match);
 	num(nows, sizeof nows, now);
 	const char *params[] = {ids, who, admin ? "true" : "false", version, topic, nows};
-	return call_series("res_cancel_following",
-	                   "SELECT res_cancel_following($1::bigint, $2::bigint, $3::boolean, "
-	                   "$4::bigint, $5::text, $6::bigint)",
-	                   params, (int)countof(params), ATTEMPTS, outcome, NULL);
+	return call_series(
+		"res_cancel_following_promoting",
+		"SELECT res_cancel_following_promoting($1::bigint, $2::bigint, $3::boolean, "
+		"$4::bigint, $5::text, $6::bigint)",
+		params, (int)countof(params), ATTEMPTS, NULL, outcome, NULL);
 }

@@ -34,7 +34,8 @@
 	X(RES_SERIES_CANCELLED, "cancelled")           /* the series (or a split's occurrence) */ \
 	X(RES_SERIES_NOT_OCCURRENCE, "not_occurrence") /* scope on a reservation of no series */  \
 	X(RES_SERIES_PAST, "past")         /* a split at an occurrence that has begun */          \
-	X(RES_SERIES_CAPACITY, "capacity") /* *body: [people, capacity] */
+	X(RES_SERIES_CAPACITY, "capacity") /* *body: [people, capacity] */                        \
+	X(RES_SERIES_POLICY, "policy") /* *body: {policy, field, message, occurrence_start, ...} */
 
 enum res_series_outcome {
 /* clang-format off */
@@ -81,15 +82,14 @@ struct res_series_booking {
 	const char *meeting_urls; /* SQL text[] literal, one link per start; NULL: no meeting */
 };
 
-/* Books series b as res_book_series does (q: the rules, the clock and the events' topic;
- * idem_key/idem_hash may be NULL): one statement, one transaction.  *body: new reference to
+/* Books series b as res_book_series does (q: the rules, the clock and the events' topic; out:
+ * q->skipped, the rules an override skipped; idem_key/idem_hash may be NULL): one statement, one transaction.  *body: new reference to
  * the JSON the outcome carries (see RES_SERIES_OUTCOMES), else NULL.  DB_RETRY (the room's
  * zone changed since res_repo_series_start, a swept key) and DB_EXCLUSION_VIOLATION (an
  * overlapping row written without the room's lock) ask the caller to read the room, expand the
  * rule and call again. */
-enum db_status res_repo_series_create(const struct res_series_booking *b,
-                                      const struct res_request *q, const char *idem_key,
-                                      const char *idem_hash, json_t **body,
+enum db_status res_repo_series_create(const struct res_series_booking *b, struct res_request *q,
+                                      const char *idem_key, const char *idem_hash, json_t **body,
                                       enum res_series_outcome *outcome);
 
 /* *series: new reference to the series id with all its occurrences, or NULL when unknown. */
@@ -103,10 +103,11 @@ enum db_status res_repo_series_get(long long id, json_t **series);
 enum db_status res_repo_series_ics(long long id, json_t **data);
 
 /* Cancels series id for caller (admin: anyone's) as res_cancel_series does: RES_SERIES_DONE
- * (also when already cancelled), _NOT_FOUND, _FORBIDDEN, _STALE (if_match, 0 = any, differs).
- * One statement, run again (up to 3 times) while the database answers DB_RETRY. */
+ * (also when already cancelled), _NOT_FOUND, _FORBIDDEN, _STALE (if_match, 0 = any, differs);
+ * now: the service's clock for the promotions of the freed time.  One statement, run again
+ * (up to 3 times) while the database answers DB_RETRY. */
 enum db_status res_repo_series_cancel(long long id, long long caller, bool admin,
-                                      long long if_match, const char *topic,
+                                      long long if_match, const char *topic, long long now,
                                       enum res_series_outcome *outcome);
 
 /* What a change of a series needs to know before it expands the rule (res_series_edit_start,
@@ -162,9 +163,10 @@ struct res_series_edit {
 };
 
 /* Changes a series (or splits one) as res_change_series does: one statement, one transaction.
- * *body as res_repo_series_create (done: the series; conflict, rules, overlap: the details).
+ * *body as res_repo_series_create (done: the series; conflict, rules, overlap: the details;
+ * q->skipped as there).
  * DB_RETRY asks the caller to read and expand again; so does DB_EXCLUSION_VIOLATION. */
-enum db_status res_repo_series_change(const struct res_series_edit *e, const struct res_request *q,
+enum db_status res_repo_series_change(const struct res_series_edit *e, struct res_request *q,
                                       json_t **body, enum res_series_outcome *outcome);
 
 /* DELETE /reservations/{id}?scope=this_and_following as res_cancel_following does, "begun"

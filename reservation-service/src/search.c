@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "handlers.h"
 #include "repo_search.h"
 #include "tz.h"
@@ -90,7 +90,7 @@ void res_handle_room_search(struct req *r)
 	    !req_query_int(r, "suggest", 1, SEARCH_SUGGEST_MAX, &s.suggest, &present))
 		goto out;
 	s.equipment = equipment;
-	s.now = (long long)time(NULL);
+	s.now = clock_now_s();
 	s.max_seconds = rules->max_minutes * 60;
 	enum res_search_problem problem;
 	enum db_status st = res_repo_search(&s, &problem, &body);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "httpparse.h"
 #include "ical.h"
 #include "log.h"
@@ -356,6 +357,9 @@ static void reply_outcome(struct req *r, const struct reply_ctx *ctx, long long 
 	case RES_SERIES_CAPACITY:
 		res_reply_capacity(r, body);
 		break;
+	case RES_SERIES_POLICY:
+		res_reply_policy(r, body);
+		break;
 	case RES_SERIES_PAST:
 		req_error(r, ERR_CONFLICT, NULL,
 		          "reservation %lld has already begun: a series can be split or cut only "
@@ -366,9 +370,19 @@ static void reply_outcome(struct req *r, const struct reply_ctx *ctx, long long 
 	json_decref(body);
 }
 
+/* An admin's series write with ?override=true that skipped rules of its rooms: logged (info,
+ * the rules), as single bookings are. */
+static void log_override(struct req *r, const struct res_request *q,
+                         enum res_series_outcome outcome, const json_t *answer)
+{
+	if (outcome == RES_SERIES_DONE)
+		res_log_override(r, q, "series",
+		                 (long long)json_integer_value(json_object_get(answer, "id")));
+}
+
 void res_series_create(struct req *r, const json_t *body, const struct rrule *rule, bool skip,
-                       const struct res_change *c, const struct res_request *q,
-                       const char *idem_key, const char *idem_hash)
+                       const struct res_change *c, struct res_request *q, const char *idem_key,
+                       const char *idem_hash)
 {
 	char rrule_text[RRULE_TEXT_MAX];
 	char *recurrence = NULL, *attendees = NULL, *urls = NULL;
@@ -432,6 +446,7 @@ void res_series_create(struct req *r, const json_t *body, const struct rrule *ru
 		res_reply_write_error(r, st);
 		goto out;
 	}
+	log_override(r, q, outcome, answer);
 	reply_outcome(r, &(struct reply_ctx){.ok_status = 201}, q->now, outcome, answer);
 	answer = NULL;
 out:
@@ -525,7 +540,7 @@ void res_handle_series_cancel(struct req *r)
 	if (!req_param_id(r, "id", &id) || !req_if_match(r, &if_match))
 		return;
 	enum db_status st = res_repo_series_cancel(id, u->id, u->admin, if_match, rules->topic,
-	                                           &outcome);
+	                                           clock_now_s(), &outcome);
 	if (st != DB_OK)
 		req_db_error(r, st);
 	else if (outcome == RES_SERIES_NOT_FOUND)
@@ -652,7 +667,8 @@ static void series_change(struct req *r, long long id, bool split)
 	enum db_status st = DB_RETRY;
 	long long if_match = 0;
 
-	if (!req_if_match(r, &if_match) || !(body = req_body_object(r)))
+	if (!req_if_match(r, &if_match) || !res_read_override(r, &q) ||
+	    !(body = req_body_object(r)))
 		goto out;
 	ctx.if_match = if_match != 0;
 	res_validate_series_change(body, &c, &rule, details);
@@ -663,7 +679,7 @@ static void series_change(struct req *r, long long id, bool split)
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	q.now = (long long)time(NULL);
+	q.now = clock_now_s();
 	for (int i = 0; i < ATTEMPTS && (st == DB_RETRY || st == DB_EXCLUSION_VIOLATION); i++) {
 		res_series_base_free(&b);
 		expansion_free(&x);
@@ -783,6 +799,7 @@ static void series_change(struct req *r, long long id, bool split)
 		res_reply_write_error(r, st);
 		goto out;
 	}
+	log_override(r, &q, outcome, answer);
 	reply_outcome(r, &ctx, q.now, outcome, answer);
 	answer = NULL;
 out:
@@ -813,8 +830,8 @@ void res_series_cancel_following(struct req *r, long long id, long long if_match
 {
 	const struct auth_user *u = req_user(r);
 	enum res_series_outcome outcome = RES_SERIES_DONE;
-	enum db_status st = res_repo_series_cancel_following(
-		id, u->id, u->admin, if_match, rules->topic, (long long)time(NULL), &outcome);
+	enum db_status st = res_repo_series_cancel_following(id, u->id, u->admin, if_match,
+	                                                     rules->topic, clock_now_s(), &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 	} else if (outcome == RES_SERIES_DONE) {

@@ -22,8 +22,8 @@ void res_series_init(const struct res_rules *rules);
  * on_conflict, c and q as res_handle_create filled them (valid fields, the times as written,
  * the caller, the clock), idem_key/idem_hash NULL without Idempotency-Key.  Replies. */
 void res_series_create(struct req *r, const json_t *body, const struct rrule *rule, bool skip,
-                       const struct res_change *c, const struct res_request *q,
-                       const char *idem_key, const char *idem_hash);
+                       const struct res_change *c, struct res_request *q, const char *idem_key,
+                       const char *idem_hash);
 
 void res_handle_series_get(struct req *r);
 void res_handle_series_cancel(struct req *r);

@@ -11,8 +11,6 @@
 #include "mail.h"
 #include "rrule.h"
 
-/* JavaScript's largest safe integer: ids beyond it would not survive a JSON client. */
-#define ID_MAX 9007199254740991LL
 #define PURPOSE_MAX 200
 
 /* True when addr equals one of a's addresses, ignoring ASCII case. */
@@ -166,29 +164,44 @@ bool res_attendees_fit(const struct res_attendees *a, const char *organizer, jso
 	return false;
 }
 
-void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
+/* The members of a POST /reservations body; the first BOOKING_WAITLIST_FIELDS are those of a
+ * POST /waitlist body. */
+static const struct jsonx_field booking_fields[] = {
+	{"room_id", JSONX_INT, true},
+	{"start_time", JSONX_STRING, true},
+	{"end_time", JSONX_STRING, true},
+	{"purpose", JSONX_STRING | JSONX_NULL, false},
+	{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
+	{"on_conflict", JSONX_STRING, false},
+	{"attendees", JSONX_ARRAY | JSONX_NULL, false},
+	{"online_meeting", JSONX_BOOL, false},
+};
+#define BOOKING_WAITLIST_FIELDS 4
+
+/* The first n booking_fields of body, and its room_id and purpose into c. */
+static void check_booking(const json_t *body, size_t n, struct res_change *c, json_t *details)
 {
-	static const struct jsonx_field fields[] = {
-		{"room_id", JSONX_INT, true},
-		{"start_time", JSONX_STRING, true},
-		{"end_time", JSONX_STRING, true},
-		{"purpose", JSONX_STRING | JSONX_NULL, false},
-		{"recurrence", JSONX_STRING | JSONX_OBJECT, false},
-		{"on_conflict", JSONX_STRING, false},
-		{"attendees", JSONX_ARRAY | JSONX_NULL, false},
-		{"online_meeting", JSONX_BOOL, false},
-	};
 	bool present = false;
-	jsonx_check(body, fields, countof(fields), details);
+	jsonx_check(body, booking_fields, n, details);
 	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+		jsonx_int_range(body, "room_id", 1, RES_ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose"))
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
+}
+
+void res_validate_create(const json_t *body, struct res_change *c, json_t *details)
+{
+	check_booking(body, countof(booking_fields), c, details);
 	res_validate_attendees(body, &c->attendees, &c->online_meeting, details);
 	if (!json_object_get(details, "on_conflict") && json_object_get(body, "on_conflict") &&
 	    !json_object_get(body, "recurrence"))
 		json_object_set_new(details, "on_conflict",
 		                    json_string("applies only to a series (with recurrence)"));
+}
+
+void res_validate_waitlist(const json_t *body, struct res_change *c, json_t *details)
+{
+	check_booking(body, BOOKING_WAITLIST_FIELDS, c, details);
 }
 
 /* on_conflict of body (jsonx_check checked its type): "fail" (default) or "skip" (*skip). */
@@ -240,7 +253,7 @@ void res_validate_series_change(const json_t *body, struct res_series_change *c,
 		                    json_string("must change start_time and end_time, recurrence, "
 		                                "room_id, purpose, attendees or online_meeting"));
 	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+		jsonx_int_range(body, "room_id", 1, RES_ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
 		if (!c->purpose)
@@ -281,7 +294,7 @@ void res_validate_update(const json_t *body, struct res_change *c, json_t *detai
 		                    "attendees or online_meeting"));
 	res_validate_attendees(body, &c->attendees, &c->online_meeting, details);
 	if (!json_object_get(details, "room_id"))
-		jsonx_int_range(body, "room_id", 1, ID_MAX, &c->room_id, &present, details);
+		jsonx_int_range(body, "room_id", 1, RES_ID_MAX, &c->room_id, &present, details);
 	if (!json_object_get(details, "purpose") && json_object_get(body, "purpose")) {
 		jsonx_string_len(body, "purpose", 0, PURPOSE_MAX, &c->purpose, details);
 		if (!c->purpose)

@@ -15,6 +15,10 @@
 
 struct rrule;
 
+/* The largest id a request may name: JavaScript's largest safe integer (ids beyond it would not
+ * survive a JSON client). */
+#define RES_ID_MAX 9007199254740991LL
+
 /* The most attendees a reservation or a series has, counted after de-duplication and without the
  * organizer's own address (docs/api.md#attendees-and-online-meetings), and the most items the
  * array of a body may hold before that (a hard cap on what a request makes the service read). */
@@ -94,6 +98,11 @@ bool res_attendees_fit(const struct res_attendees *a, const char *organizer, jso
  * c->purpose (borrowed from body) are set when valid.  The times are read with
  * res_validate_time, then resolved in the room's zone. */
 void res_validate_create(const json_t *body, struct res_change *c, json_t *details);
+
+/* The checks of a POST /waitlist body (borrowed, docs/api.md#waitlist): known fields (room_id,
+ * start_time, end_time, purpose) and their types, room_id in range, purpose length; c->room_id
+ * and c->purpose (borrowed) set when valid.  The times are left to res_validate_time. */
+void res_validate_waitlist(const json_t *body, struct res_change *c, json_t *details);
 
 /* The recurrence of a POST /reservations body that has one (res_validate_create checked the
  * types): the rule parsed into *rule (a refused one: details["recurrence"] names the part,

@@ -14,6 +14,8 @@
 static const char *const webhook_events[] = {
 	"reservation_created",        "reservation_updated",        "reservation_cancelled",
 	"reservation_series_created", "reservation_series_updated", "reservation_series_cancelled",
+	"reservation_approved",       "reservation_rejected",       "reservation_checked_in",
+	"reservation_released",       "waitlist_promoted",
 };
 
 #define WEBHOOK_SECRET_MIN 16
@@ -162,18 +164,9 @@ void res_handle_webhook_delete(struct req *r)
 void res_handle_webhook_deliveries(struct req *r)
 {
 	long long id, limit, after = 0;
-	json_t *cursor = NULL, *hook = NULL, *list = NULL, *next = NULL;
-	if (!req_param_id(r, "id", &id) || !req_page(r, &limit, &cursor))
+	json_t *hook = NULL, *list = NULL, *next = NULL;
+	if (!req_param_id(r, "id", &id) || !req_page_after_id(r, &limit, &after))
 		goto out;
-	if (cursor) {
-		const json_t *last = json_array_get(cursor, 1);
-		if (json_array_size(cursor) != 2 || !json_is_integer(last) ||
-		    json_integer_value(last) < 1) {
-			req_bad_query(r, "cursor", "is invalid");
-			goto out;
-		}
-		after = (long long)json_integer_value(last);
-	}
 	enum db_status st = res_repo_webhook_get(id, &hook);
 	if (st == DB_OK && !hook) {
 		reply_not_found(r);
@@ -189,5 +182,4 @@ out:
 	json_decref(list);
 	json_decref(next);
 	json_decref(hook);
-	json_decref(cursor);
 }

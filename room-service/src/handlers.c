@@ -90,6 +90,7 @@ void room_handle_create(struct req *r)
 out:
 	json_decref(room);
 	json_decref(in.equipment);
+	json_decref(in.policies);
 	json_decref(details);
 	json_decref(body);
 }
@@ -124,6 +125,7 @@ void room_handle_update(struct req *r)
 out:
 	json_decref(room);
 	json_decref(in.equipment);
+	json_decref(in.policies);
 	json_decref(details);
 	json_decref(body);
 }

@@ -18,7 +18,7 @@
 	"'equipment', to_json(" r ".equipment), 'building', " r ".building, 'floor', " r         \
 	".floor, 'description', " r ".description, 'time_zone', " r ".time_zone, 'active', " r    \
 	".active, 'created_at', " DB_TS_MS(r ".created_at") ", 'updated_at', "                  \
-	DB_TS_MS(r ".updated_at") ", 'version', " r ".version)"
+	DB_TS_MS(r ".updated_at") ", 'version', " r ".version, 'policies', " r ".policies)"
 /* clang-format on */
 
 /* The reads' columns of a room, for a row alias r, turned into the same representation in C by
@@ -30,9 +30,10 @@
 	r ".id, " r ".name, " r ".capacity, to_json(" r ".equipment)::text, " r ".building, "    \
 	r ".floor, " r ".description, " r ".time_zone, " r ".active, "                           \
 	"floor(extract(epoch FROM " r ".created_at) * 1000)::int8, "                              \
-	"floor(extract(epoch FROM " r ".updated_at) * 1000)::int8, " r ".version"
+	"floor(extract(epoch FROM " r ".updated_at) * 1000)::int8, " r ".version, "             \
+	r ".policies::text"
 /* clang-format on */
-#define ROOM_NCOLUMNS 12
+#define ROOM_NCOLUMNS 13
 
 /* The room in row of res (columns ROOM_COLUMNS from the first): a new object, NULL when out of
  * memory. */
@@ -43,18 +44,23 @@ static json_t *room_from_row(const PGresult *res, int row)
 	timefmt_rfc3339_ms(db_int(res, row, 10), updated);
 	json_t *equipment = json_loads(PQgetvalue(res, row, 3), 0, NULL);
 	json_t *floor = db_value(res, row, 5) ? json_integer(db_int(res, row, 5)) : json_null();
-	if (!equipment || !floor) {
+	/* Parsed only when the room has rules, and only on a cache miss (handlers.c keeps the
+	 * answer's text). */
+	json_t *policies = db_value(res, row, 12) ? json_loads(PQgetvalue(res, row, 12), 0, NULL)
+	                                          : json_null();
+	if (!equipment || !floor || !policies) {
 		json_decref(equipment);
 		json_decref(floor);
+		json_decref(policies);
 		return NULL;
 	}
-	return json_pack("{s:I, s:s, s:I, s:o, s:s?, s:o, s:s?, s:s, s:b, s:s, s:s, s:I}", "id",
-	                 (json_int_t)db_int(res, row, 0), "name", PQgetvalue(res, row, 1),
+	return json_pack("{s:I, s:s, s:I, s:o, s:s?, s:o, s:s?, s:s, s:b, s:s, s:s, s:I, s:o}",
+	                 "id", (json_int_t)db_int(res, row, 0), "name", PQgetvalue(res, row, 1),
 	                 "capacity", (json_int_t)db_int(res, row, 2), "equipment", equipment,
 	                 "building", db_value(res, row, 4), "floor", floor, "description",
 	                 db_value(res, row, 6), "time_zone", PQgetvalue(res, row, 7), "active",
 	                 (int)db_bool(res, row, 8), "created_at", created, "updated_at", updated,
-	                 "version", (json_int_t)db_int(res, row, 11));
+	                 "version", (json_int_t)db_int(res, row, 11), "policies", policies);
 }
 
 /* Equipment from a JSON array parameter, de-duplicated with PostgreSQL's (Unicode) lower(),
@@ -79,7 +85,7 @@ static json_t *parse_json(const char *text)
 /* Fills the text parameters of a room change; scratch holds the number strings. */
 struct room_params {
 	char capacity[24], floor[24], if_version[24];
-	char *equipment;
+	char *equipment, *policies;
 };
 
 static void room_params_fill(const struct room_input *in, struct room_params *p)
@@ -88,6 +94,20 @@ static void room_params_fill(const struct room_input *in, struct room_params *p)
 	snprintf(p->floor, sizeof p->floor, "%lld", in->floor);
 	snprintf(p->if_version, sizeof p->if_version, "%lld", in->if_version);
 	p->equipment = in->equipment ? json_dumps(in->equipment, JSON_COMPACT) : NULL;
+	p->policies = in->policies ? json_dumps(in->policies, JSON_COMPACT) : NULL;
+}
+
+/* False when a JSON parameter could not be written (out of memory): the change must not run
+ * with the member missing, which would keep or clear what the client set. */
+static bool room_params_ok(const struct room_input *in, const struct room_params *p)
+{
+	return (!in->equipment || p->equipment) && (!in->policies || p->policies);
+}
+
+static void room_params_free(struct room_params *p)
+{
+	free(p->equipment);
+	free(p->policies);
 }
 
 /* One JSON object in the first column of a single-row result. */
@@ -119,19 +139,24 @@ enum db_status room_repo_create(const struct room_input *in, const char *topic, 
 	                        in->description,
 	                        in->time_zone ? in->time_zone : "UTC",
 	                        in->has_active ? (in->active ? "true" : "false") : "true",
-	                        topic};
+	                        topic,
+	                        p.policies};
+	if (!room_params_ok(in, &p)) {
+		room_params_free(&p);
+		return DB_ERROR;
+	}
 	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
 		"WITH r AS (INSERT INTO rooms (name, capacity, equipment, building, floor, description, "
-		"  time_zone, active) VALUES ($1, $2::int, "
-		"  " EQUIPMENT("$3") ", $4, $5::int, $6, $7, $8::boolean) "
+		"  time_zone, active, policies) VALUES ($1, $2::int, "
+		"  " EQUIPMENT("$3") ", $4, $5::int, $6, $7, $8::boolean, $10::jsonb) "
 		"  RETURNING *), "
 		"e AS (" OUTBOX_INSERT "$9, r.id::text, " EVENT("room_created", "r") " FROM r) "
 		"SELECT " ROOM_JSON("r") "::text FROM r",
-		9, params);
+		10, params);
 	/* clang-format on */
-	free(p.equipment);
+	room_params_free(&p);
 	*outcome = ROOM_DONE;
 	if (st == DB_UNIQUE_VIOLATION) {
 		*outcome = ROOM_DUPLICATE;
@@ -177,7 +202,13 @@ enum db_status room_repo_update(long long id, const struct room_input *in, const
 		in->has_active ? (in->active ? "true" : "false") : NULL,
 		p.if_version,
 		topic,
+		in->has_policies ? "true" : "false",
+		p.policies,
 	};
+	if (!room_params_ok(in, &p)) {
+		room_params_free(&p);
+		return DB_ERROR;
+	}
 	/* clang-format off */
 	enum db_status st = db_write(
 		&res,
@@ -189,13 +220,14 @@ enum db_status room_repo_update(long long id, const struct room_input *in, const
 		"  floor = CASE WHEN $7::boolean THEN $8::int ELSE floor END, "
 		"  description = CASE WHEN $9::boolean THEN $10 ELSE description END, "
 		"  time_zone = COALESCE($11, time_zone), active = COALESCE($12::boolean, active), "
+		"  policies = CASE WHEN $15::boolean THEN $16::jsonb ELSE policies END, "
 		"  updated_at = now(), version = version + 1 "
 		"  WHERE id = $1::bigint AND ($13::int = 0 OR version = $13::int) RETURNING *), "
 		"e AS (" OUTBOX_INSERT "$14, r.id::text, " EVENT("room_updated", "r") " FROM r) "
 		"SELECT " ROOM_JSON("r") "::text FROM r",
-		14, params);
+		16, params);
 	/* clang-format on */
-	free(p.equipment);
+	room_params_free(&p);
 	*outcome = ROOM_DONE;
 	if (st == DB_UNIQUE_VIOLATION) {
 		*outcome = ROOM_DUPLICATE;

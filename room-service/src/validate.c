@@ -8,6 +8,7 @@
 #include "countof.h"
 #include "equipment.h"
 #include "jsonx.h"
+#include "roompolicy.h"
 #include "tz.h"
 
 void room_validate(const json_t *body, bool create, struct room_input *in, json_t *details)
@@ -21,6 +22,7 @@ void room_validate(const json_t *body, bool create, struct room_input *in, json_
 		{"description", JSONX_STRING | JSONX_NULL, false},
 		{"time_zone", JSONX_STRING, false},
 		{"active", JSONX_BOOL, false},
+		{"policies", JSONX_OBJECT | JSONX_NULL, false},
 	};
 	bool present = false;
 	jsonx_check(body, fields, countof(fields), details);
@@ -71,5 +73,12 @@ void room_validate(const json_t *body, bool create, struct room_input *in, json_
 	if (json_is_boolean(active)) {
 		in->has_active = true;
 		in->active = json_is_true(active);
+	}
+	/* Absent keeps the stored rules (PUT), null clears them, an object replaces them whole. */
+	json_t *policies = json_object_get(body, "policies");
+	if (policies && !json_object_get(details, "policies")) {
+		in->has_policies = true;
+		if (json_is_object(policies))
+			room_policy_normalise(policies, &in->policies, details);
 	}
 }

@@ -21,12 +21,16 @@ struct room_input {
 	const char *description;
 	const char *time_zone;
 	bool has_active, active;
+	/* The normalised policies (room_policy_normalise): NULL with has_policies = none (clear);
+	 * room_validate's caller frees it. */
+	bool has_policies;
+	json_t *policies;
 	long long if_version; /* 0 = unconditional */
 };
 
 /* Validates a POST (create) or PUT (partial) body (borrowed) into *in, which starts zeroed;
  * problems go to details (borrowed) as field -> reason.  Strings in *in are borrowed from body;
- * the caller owns in->equipment afterwards (json_decref).  Needs no database (time_zone is
+ * the caller owns in->equipment and in->policies afterwards (json_decref).  Needs no database (time_zone is
  * checked against the zoneinfo files, tz_valid). */
 void room_validate(const json_t *body, bool create, struct room_input *in, json_t *details);
 

@@ -546,7 +546,7 @@ def operator_token(svc, email, role=None, name=None):
 # ---- helpers for the room-service tests (test_room_*.py) ----
 
 ROOM_KEYS = {"id", "name", "capacity", "equipment", "building", "floor", "description",
-             "time_zone", "active", "created_at", "updated_at", "version"}
+             "time_zone", "active", "created_at", "updated_at", "version", "policies"}
 
 
 def unique_name(prefix="Room"):
@@ -606,7 +606,8 @@ def outbox_unsent(pg, keys=None):
 RESERVATION_KEYS = {"id", "room_id", "user_id", "purpose", "start_time", "end_time", "status",
                     "cancel_reason", "created_at", "updated_at", "version", "series_id",
                     "occurrence_start", "attendees", "organizer_email", "organizer_name",
-                    "online_meeting", "meeting_url"}
+                    "online_meeting", "meeting_url", "check_in_from", "release_at",
+                    "checked_in_at"}
 
 
 def utc_at(days, hour=10, minute=0, second=0):

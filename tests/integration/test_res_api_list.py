@@ -178,7 +178,7 @@ def test_default_and_maximum_page_size(res_url, alice, room):
     {"from": "garbage"}, {"to": "2027-01-01"}, {"from": "2027-01-01T10:00:00Z",
                                                 "to": "2027-01-01T10:00:00Z"},
     {"from": "2027-01-02T10:00:00Z", "to": "2027-01-01T10:00:00Z"},
-    {"status": "pending"}, {"status": "CONFIRMED"}, {"status": ""},
+    {"status": "waiting"}, {"status": "CONFIRMED"}, {"status": ""},
 ], ids=lambda p: urllib.parse.urlencode(p))
 def test_bad_query_values_are_400(res_url, alice, params):
     r = requests.get(f"{res_url}/reservations", params=params, headers=alice)

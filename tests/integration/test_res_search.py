@@ -495,3 +495,40 @@ def test_409_alternatives_are_computed_after_the_room_lock_is_released(
         finally:
             conn.rollback()
             conn.close()
+
+
+def test_the_search_sees_what_a_booking_sees(stack, room_url, res_url, admin_headers, alice,
+                                             bob, token):
+    """Review 15a M3: a pending booking is busy, a room is busy within its buffer, and a room
+    whose time rules refuse the window is not offered (nor in the suggested windows)."""
+    rooms = make_rooms(room_url, res_url, admin_headers, token, {
+        "Approval": dict(policies={"requires_approval": True}),
+        "Buffer": dict(policies={"buffer_minutes": 15}),
+        "Plain": {},
+    })
+    shut = create_room(room_url, admin_headers, name=f"Shut {token}x",
+                       policies={"opening_hours": {d: [] for d in ("mon", "tue", "wed", "thu",
+                                                                   "fri", "sat", "sun")}})
+    wait_known_room(res_url, admin_headers, shut["id"], timeout=15)
+    for rid in [r["id"] for r in rooms.values()] + [shut["id"]]:
+        deadline = time.time() + 30
+        while res_db_query(stack.pg, "SELECT policies_known FROM rooms WHERE id = %s",
+                           rid) != [(True,)]:
+            assert time.time() < deadline, f"room {rid}'s policies copied"
+            time.sleep(0.1)
+    w = window(9, 10, 11)
+    assert booked(res_url, alice, rooms["Approval"]["id"], w["start"], w["end"])["status"] == \
+        "pending"
+    booked(res_url, alice, rooms["Buffer"]["id"], w["start"], w["end"])
+    assert ids(found(res_url, bob, q=token, **w)) == [rooms["Plain"]["id"]]
+    # Five minutes after the end: within the buffer of one, free in the other (no buffer).
+    after = {"start": utc_at(9, 11, 5), "end": utc_at(9, 12)}
+    assert ids(found(res_url, bob, q=token, **after)) == [rooms["Approval"]["id"],
+                                                          rooms["Plain"]["id"]]
+    assert_error(book(res_url, bob, rooms["Buffer"]["id"], after["start"], after["end"]), 409,
+                 "conflict")
+    clear = {"start": utc_at(9, 11, 15), "end": utc_at(9, 12)}
+    assert rooms["Buffer"]["id"] in ids(found(res_url, bob, q=token, **clear))
+    # A room closed every day: never offered, nor any window of the day.
+    body = found(res_url, bob, q=f"{token}x", suggest=3, **w)
+    assert body == {"rooms": [], "alternatives": []}, body

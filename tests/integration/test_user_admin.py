@@ -23,10 +23,15 @@ def sign_in(url, email):
 
 
 def all_users(url, headers, **params):
+    """Every user the list answers, page after page (other modules sign people in too)."""
     r = requests.get(f"{url}/admin/users", params={"limit": 200, **params}, headers=headers)
-    assert r.status_code == 200, r.text
-    assert "Link" not in r.headers, "more than 200 users: the test assumes fewer"
-    return r.json()
+    users = []
+    while True:
+        assert r.status_code == 200, r.text
+        users += r.json()
+        if "next" not in r.links:
+            return users
+        r = requests.get(urllib.parse.urljoin(url, r.links["next"]["url"]), headers=headers)
 
 
 def b64(obj):
@@ -54,7 +59,7 @@ def test_list_and_its_aliases(user_url, admin_headers, target):
         r = requests.get(f"{user_url}{path}", params={"limit": 200}, headers=admin_headers,
                          allow_redirects=False)
         assert r.status_code == 200, (path, r.status_code, r.text)
-        assert [u["id"] for u in r.json()] == ids, path
+        assert [u["id"] for u in r.json()] == ids[:200], path
 
 
 def test_pagination_follows_link_until_the_end(user_url, admin_headers):

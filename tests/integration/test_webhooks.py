@@ -5,6 +5,7 @@ window, refused addresses and the delivery queue's metrics.  The stack's reserva
 with WEBHOOK_RETRY_BASE_MS=200, WEBHOOK_RETRY_HOURS=0.001 (3.6 s) and WEBHOOK_TIMEOUT_MS=2000
 (harness.py)."""
 import ast
+import datetime
 import hashlib
 import hmac
 import http.server
@@ -20,7 +21,19 @@ import psycopg2.errors
 import pytest
 import requests
 
-from harness import ROOT, assert_error, booked, db_query, shift, utc_at, wait_until
+from harness import (
+    ROOT,
+    assert_error,
+    booked,
+    create_room,
+    db_query,
+    res_db_query,
+    shift,
+    utc_at,
+    utc_text,
+    wait_known_room,
+    wait_until,
+)
 
 POOL_BATCH = 8
 SECRET = "s3cr3t-" + uuid.uuid4().hex  # 39 characters
@@ -623,3 +636,49 @@ def test_hostile_webhook_input(res_url, root, hooks):
                      params={"cursor": "garbage"}, timeout=10)
     assert_error(r, 400, "bad_request")
     assert requests.get(f"{res_url}/webhooks", headers=root, timeout=10).status_code == 200
+
+
+def test_releases_and_check_ins_are_posted(stack, res_url, room_url, admin_headers, root,
+                                           alice, hooks, receiver):
+    """Review 15a M4: reservation_released and reservation_checked_in may be subscribed to; a
+    release is posted like any event (the releaser of a TEST_CLOCK replica moves time)."""
+    path = receiver.path()
+    hooks(receiver.url(path), events=["reservation_released", "reservation_checked_in"])
+    room = create_room(room_url, admin_headers, policies={
+        "check_in_required": True, "check_in_window_minutes": 15, "release_after_minutes": 10})
+    wait_known_room(res_url, admin_headers, room["id"], timeout=15)
+    wait_until(lambda: res_db_query(stack.pg, "SELECT policies_known FROM rooms WHERE id = %s",
+                                    room["id"]) == [(True,)], timeout=30, what="policies copied")
+    base = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0) \
+        + datetime.timedelta(hours=60)
+    first = booked(res_url, alice, room["id"], utc_text(base),
+                   utc_text(base + datetime.timedelta(minutes=30)))
+    second_at = base + datetime.timedelta(hours=1)
+    second = booked(res_url, alice, room["id"], utc_text(second_at),
+                    utc_text(second_at + datetime.timedelta(minutes=30)))
+    svc = stack.reservation_service(tag="reservation-webhook-release", TEST_CLOCK="true",
+                                    RELEASE_INTERVAL_MS="200").start()
+
+    def set_clock(at):
+        r = requests.put(f"{svc.url}/internal/test-clock", headers=root, timeout=10,
+                         json={"offset_s": int(at.timestamp()) - int(time.time())})
+        assert r.status_code == 200, r.text
+    try:
+        set_clock(base + datetime.timedelta(minutes=10))
+        wait_until(lambda: receiver.received(path, first["id"]), timeout=15,
+                   what="the release posted")
+        [got] = receiver.received(path, first["id"])
+        event = json.loads(got["body"])
+        assert event["event_type"] == "reservation_released"
+        assert event["reservation"]["cancel_reason"] == "no_show"
+        set_clock(second_at)
+        r = requests.post(f"{svc.url}/reservations/{second['id']}/check-in", headers=alice,
+                          timeout=10)
+        assert r.status_code == 200, r.text
+        wait_until(lambda: receiver.received(path, second["id"]), timeout=15,
+                   what="the check-in posted")
+        assert json.loads(receiver.received(path, second["id"])[0]["body"])["event_type"] == \
+            "reservation_checked_in"
+    finally:
+        set_clock(datetime.datetime.now(datetime.UTC))
+        svc.stop()

@@ -1163,3 +1163,28 @@ def test_postgresql_init_script_creates_databases(variants):
         subprocess.run(as_pg + [str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate",
                                 "stop"], capture_output=True, timeout=60, cwd=base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("config.TEST_CLOCK", "true"),
+    ("serviceDefaults.extraEnv[0].name", "TEST_CLOCK"),
+    ("services.reservation.extraEnv[0].name", "TEST_CLOCK"),
+])
+def test_test_clock_is_refused(helm, key, value):
+    """TEST_CLOCK=true lets whoever reaches a service's port move its business clock
+    (docs/operations.md#test-clock): the values schema refuses it however it is given."""
+    sets = ((key, value),)
+    if "extraEnv" in key:
+        sets += ((key.replace(".name", ".value"), "true"),)
+    r = helm.template(sets=sets)
+    assert r.returncode != 0
+    assert "values don't meet the specifications of the schema" in r.stderr, r.stderr
+
+
+def test_other_extra_env_is_allowed(helm):
+    r = helm.template(sets=(("services.reservation.extraEnv[0].name", "EXTRA_SETTING"),
+                            ("services.reservation.extraEnv[0].value", "1")))
+    assert r.returncode == 0, r.stderr
+    env = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0].get("env", [])
+           for d in r.kind("Deployment")}
+    assert {"name": "EXTRA_SETTING", "value": "1"} in env[svc_name("reservation-service")], env

@@ -245,11 +245,83 @@ static void test_ignored_and_refused(void **state)
 	}
 }
 
+/* The room's policies: an object (kept, borrowed), null (none), absent (an older producer: none,
+ * not known), or refused when a member has a type the SQL could not read. */
+static void test_room_policies(void **state)
+{
+	(void)state;
+	struct res_event ev;
+	char why[128];
+	static const char head[] =
+		"{\"event_type\":\"room_updated\",\"version\":2,\"room\":{\"id\":7,"
+		"\"name\":\"A\",\"capacity\":4,\"active\":true";
+	char doc[512];
+	snprintf(doc, sizeof doc,
+	         "%s,\"policies\":{\"buffer_minutes\":10,\"opening_hours\":{\"mon\":[[\"08:00\","
+	         "\"24:00\"]],\"sat\":[],\"sun\":null},\"allowed_roles\":[\"admin\"]}}}",
+	         head);
+	assert_true(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+	assert_true(ev.policies_known);
+	assert_non_null(ev.policies);
+	assert_int_equal(json_integer_value(json_object_get(ev.policies, "buffer_minutes")), 10);
+	res_event_clear(&ev);
+
+	snprintf(doc, sizeof doc, "%s,\"policies\":null}}", head);
+	assert_true(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+	assert_true(ev.policies_known);
+	assert_null(ev.policies);
+	res_event_clear(&ev);
+
+	snprintf(doc, sizeof doc, "%s}}", head);
+	assert_true(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+	assert_false(ev.policies_known);
+	assert_null(ev.policies);
+	res_event_clear(&ev);
+
+	static const char *const bad[] = {
+		"\"policies\":[]",
+		"\"policies\":{\"buffer_minutes\":\"10\"}",
+		"\"policies\":{\"max_advance_days\":-1}",
+		"\"policies\":{\"opening_hours\":{\"mon\":[[\"8:00\",\"18:00\"]]}}",
+		"\"policies\":{\"opening_hours\":{\"mon\":[[\"08:00\"]]}}",
+		"\"policies\":{\"opening_hours\":[]}",
+		"\"policies\":{\"allowed_roles\":\"admin\"}",
+		"\"policies\":{\"requires_approval\":1}",
+		/* Review 15a L6: the types and bounds of room-service's own check. */
+		"\"policies\":{\"check_in_required\":\"yes\",\"release_after_minutes\":5,"
+		"\"check_in_window_minutes\":5}",
+		"\"policies\":{\"allowed_roles\":[1]}",
+		"\"policies\":{\"allowed_users\":[\"7\"]}",
+		"\"policies\":{\"buffer_minutes\":2000}",
+		"\"policies\":{\"max_duration_minutes\":1441}",
+		"\"policies\":{\"opening_hours\":{\"mon\":[[\"08:00\",\"29:59\"]]}}",
+		"\"policies\":{\"opening_hours\":{\"mon\":[[\"18:00\",\"08:00\"]]}}",
+	};
+	for (size_t i = 0; i < countof(bad); i++) {
+		snprintf(doc, sizeof doc, "%s,%s}}", head, bad[i]);
+		assert_false(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+		assert_memory_equal(why, "room policies invalid", strlen("room policies invalid"));
+		assert_null(ev.doc);
+	}
+	snprintf(doc, sizeof doc, "%s,%s}}", head, "\"policies\":{\"buffer_minutes\":2000}");
+	assert_false(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+	assert_string_equal(why, "room policies invalid: policies.buffer_minutes must be between 0 "
+	                         "and 240");
+
+	/* A member of a newer room-service is ignored (not checked, not applied by the SQL). */
+	snprintf(doc, sizeof doc, "%s,\"policies\":{\"buffer_minutes\":5,\"colour\":\"red\"}}}",
+	         head);
+	assert_true(decode(RES_EVENT_FROM_ROOMS, doc, &ev, why, sizeof why));
+	assert_non_null(ev.policies);
+	res_event_clear(&ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_room_upsert),
 		cmocka_unit_test(test_room_details),
+		cmocka_unit_test(test_room_policies),
 		cmocka_unit_test(test_room_delete_and_user_delete),
 		cmocka_unit_test(test_ignored_and_refused),
 	};

@@ -35,6 +35,7 @@ static void validate(struct run *o, const char *text, bool create)
 static void run_free(struct run *o)
 {
 	json_decref(o->in.equipment);
+	json_decref(o->in.policies);
 	json_decref(o->details);
 	json_decref(o->body);
 }
@@ -376,6 +377,247 @@ static void test_equipment_limits(void **state)
 	free(x51);
 }
 
+/* A PUT body {"policies": <policies>} (a JSON text). */
+static char *policies_body(const char *policies)
+{
+	size_t size = strlen(policies) + 32;
+	char *s = malloc(size);
+	snprintf(s, size, "{\"policies\":%s}", policies);
+	return s;
+}
+
+/* policies must be refused with a reason under field only. */
+static void assert_policy_refused(const char *policies, const char *field)
+{
+	char *text = policies_body(policies);
+	assert_only_problem(text, false, field);
+	free(text);
+}
+
+/* policies must be accepted as want (a JSON text; "null" = no rules). */
+static void assert_policy_accepted(const char *policies, const char *want)
+{
+	struct run o;
+	char *text = policies_body(policies);
+	validate(&o, text, false);
+	if (json_object_size(o.details) != 0) {
+		char *d = json_dumps(o.details, 0);
+		fail_msg("%s refused: %s", policies, d);
+	}
+	assert_true(o.in.has_policies);
+	json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+	assert_non_null(w);
+	if (json_is_null(w) ? o.in.policies != NULL : !json_equal(o.in.policies, w)) {
+		char *got = o.in.policies ? json_dumps(o.in.policies, 0) : strdup("NULL");
+		fail_msg("%s: want %s, got %s", policies, want, got);
+	}
+	json_decref(w);
+	run_free(&o);
+	free(text);
+}
+
+static void test_policies_each_bad_value_is_named(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *policies, *field;
+	} cases[] = {
+		{"[]", "policies"},
+		{"\"none\"", "policies"},
+		{"5", "policies"},
+		{"true", "policies"},
+		{"{\"colour\":1}", "policies.colour"},
+		{"{\"Buffer_minutes\":1}", "policies.Buffer_minutes"},
+		{"{\"min_duration_minutes\":0}", "policies.min_duration_minutes"},
+		{"{\"min_duration_minutes\":1441}", "policies.min_duration_minutes"},
+		{"{\"min_duration_minutes\":\"15\"}", "policies.min_duration_minutes"},
+		{"{\"min_duration_minutes\":15.5}", "policies.min_duration_minutes"},
+		{"{\"max_duration_minutes\":0}", "policies.max_duration_minutes"},
+		{"{\"max_duration_minutes\":1441}", "policies.max_duration_minutes"},
+		{"{\"min_duration_minutes\":61,\"max_duration_minutes\":60}",
+	         "policies.max_duration_minutes"},
+		{"{\"buffer_minutes\":-1}", "policies.buffer_minutes"},
+		{"{\"buffer_minutes\":241}", "policies.buffer_minutes"},
+		{"{\"buffer_minutes\":true}", "policies.buffer_minutes"},
+		{"{\"max_advance_days\":0}", "policies.max_advance_days"},
+		{"{\"max_advance_days\":3651}", "policies.max_advance_days"},
+		{"{\"max_bookings_per_user_per_day\":0}", "policies.max_bookings_per_user_per_day"},
+		{"{\"max_bookings_per_user_per_day\":1001}",
+	         "policies.max_bookings_per_user_per_day"},
+		{"{\"max_bookings_per_user_per_week\":0}",
+	         "policies.max_bookings_per_user_per_week"},
+		{"{\"max_bookings_per_user_per_week\":1001}",
+	         "policies.max_bookings_per_user_per_week"},
+		{"{\"allowed_roles\":[]}", "policies.allowed_roles"},
+		{"{\"allowed_roles\":[\"user\"]}", "policies.allowed_roles"},
+		{"{\"allowed_roles\":[\"Admin\"]}", "policies.allowed_roles"},
+		{"{\"allowed_roles\":[1]}", "policies.allowed_roles"},
+		{"{\"allowed_roles\":\"admin\"}", "policies.allowed_roles"},
+		{"{\"allowed_users\":[]}", "policies.allowed_users"},
+		{"{\"allowed_users\":[0]}", "policies.allowed_users"},
+		{"{\"allowed_users\":[-3]}", "policies.allowed_users"},
+		{"{\"allowed_users\":[\"12\"]}", "policies.allowed_users"},
+		{"{\"allowed_users\":[1.5]}", "policies.allowed_users"},
+		{"{\"allowed_users\":[1000000000000000000]}", "policies.allowed_users"},
+		{"{\"allowed_users\":12}", "policies.allowed_users"},
+		{"{\"requires_approval\":1}", "policies.requires_approval"},
+		{"{\"requires_approval\":\"true\"}", "policies.requires_approval"},
+		{"{\"check_in_required\":\"yes\"}", "policies.check_in_required"},
+		{"{\"check_in_required\":true,\"release_after_minutes\":10}",
+	         "policies.check_in_window_minutes"},
+		{"{\"check_in_required\":true,\"check_in_window_minutes\":10}",
+	         "policies.release_after_minutes"},
+		{"{\"check_in_window_minutes\":10}", "policies.check_in_window_minutes"},
+		{"{\"check_in_required\":false,\"release_after_minutes\":10}",
+	         "policies.release_after_minutes"},
+		{"{\"check_in_required\":true,\"check_in_window_minutes\":-1,"
+	         "\"release_after_minutes\":10}",
+	         "policies.check_in_window_minutes"},
+		{"{\"check_in_required\":true,\"check_in_window_minutes\":241,"
+	         "\"release_after_minutes\":10}",
+	         "policies.check_in_window_minutes"},
+		{"{\"check_in_required\":true,\"check_in_window_minutes\":0,"
+	         "\"release_after_minutes\":0}",
+	         "policies.release_after_minutes"},
+		{"{\"check_in_required\":true,\"check_in_window_minutes\":0,"
+	         "\"release_after_minutes\":241}",
+	         "policies.release_after_minutes"},
+		/* opening_hours: the shape, each time, each interval, their order. */
+		{"{\"opening_hours\":[]}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"monday\":[]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mo\":[]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[],\"MON\":null}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":{}}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":\"08:00-18:00\"}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[\"08:00\",\"18:00\"]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08:00\",\"12:00\",\"18:00\"]]}}",
+	         "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"8:00\",\"18:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08:00:00\",\"18:00\"]]}}",
+	         "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08h00\",\"18:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08:60\",\"18:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08:00\",\"24:01\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08:00\",\"25:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"24:00\",\"24:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[480,1080]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"18:00\",\"08:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"mon\":[[\"08:00\",\"08:00\"]]}}", "policies.opening_hours"},
+		{"{\"opening_hours\":{\"tue\":[[\"13:00\",\"18:00\"],[\"08:00\",\"12:00\"]]}}",
+	         "policies.opening_hours"},
+		{"{\"opening_hours\":{\"tue\":[[\"08:00\",\"13:00\"],[\"12:00\",\"18:00\"]]}}",
+	         "policies.opening_hours"},
+		{"{\"opening_hours\":{\"tue\":[[\"08:00\",\"12:00\"],[\"12:00\",\"18:00\"]]}}",
+	         "policies.opening_hours"},
+		{"{\"opening_hours\":{\"sun\":[[\"01:00\",\"02:00\"],[\"03:00\",\"04:00\"],"
+	         "[\"05:00\",\"06:00\"],[\"07:00\",\"08:00\"],[\"09:00\",\"10:00\"]]}}",
+	         "policies.opening_hours"},
+	};
+	for (size_t i = 0; i < countof(cases); i++)
+		assert_policy_refused(cases[i].policies, cases[i].field);
+}
+
+static void test_policies_accepted_and_normalised(void **state)
+{
+	(void)state;
+	/* Every rule at its bounds. */
+	assert_policy_accepted(
+		"{\"min_duration_minutes\":1,\"max_duration_minutes\":1440,\"buffer_minutes\":0,"
+		"\"max_advance_days\":1,\"max_bookings_per_user_per_day\":1,"
+		"\"max_bookings_per_user_per_week\":1000,\"requires_approval\":false,"
+		"\"check_in_required\":true,\"check_in_window_minutes\":0,"
+		"\"release_after_minutes\":240}",
+		"{\"min_duration_minutes\":1,\"max_duration_minutes\":1440,\"buffer_minutes\":0,"
+		"\"max_advance_days\":1,\"max_bookings_per_user_per_day\":1,"
+		"\"max_bookings_per_user_per_week\":1000,\"requires_approval\":false,"
+		"\"check_in_required\":true,\"check_in_window_minutes\":0,"
+		"\"release_after_minutes\":240}");
+	assert_policy_accepted("{\"min_duration_minutes\":1440,\"max_duration_minutes\":1440,"
+	                       "\"buffer_minutes\":240,\"max_advance_days\":3650,"
+	                       "\"max_bookings_per_user_per_day\":1000,"
+	                       "\"check_in_required\":true,\"check_in_window_minutes\":240,"
+	                       "\"release_after_minutes\":1}",
+	                       "{\"min_duration_minutes\":1440,\"max_duration_minutes\":1440,"
+	                       "\"buffer_minutes\":240,\"max_advance_days\":3650,"
+	                       "\"max_bookings_per_user_per_day\":1000,"
+	                       "\"check_in_required\":true,\"check_in_window_minutes\":240,"
+	                       "\"release_after_minutes\":1}");
+	/* Null members are no rule; an object without rules is none at all. */
+	assert_policy_accepted("{}", "null");
+	assert_policy_accepted("null", "null");
+	assert_policy_accepted("{\"buffer_minutes\":null,\"allowed_roles\":null,"
+	                       "\"check_in_window_minutes\":null}",
+	                       "null");
+	assert_policy_accepted("{\"opening_hours\":{\"sun\":null}}", "null");
+	assert_policy_accepted("{\"buffer_minutes\":10,\"max_advance_days\":null}",
+	                       "{\"buffer_minutes\":10}");
+	/* Days lower-case; [] closed, null open; 24:00 as an end; four intervals. */
+	assert_policy_accepted(
+		"{\"opening_hours\":{\"MON\":[[\"08:00\",\"18:00\"]],\"Sat\":[],\"sun\":null,"
+		"\"tue\":[[\"00:00\",\"06:00\"],[\"06:01\",\"12:00\"],[\"13:00\",\"14:00\"],"
+		"[\"23:59\",\"24:00\"]]}}",
+		"{\"opening_hours\":{\"mon\":[[\"08:00\",\"18:00\"]],\"sat\":[],"
+		"\"tue\":[[\"00:00\",\"06:00\"],[\"06:01\",\"12:00\"],[\"13:00\",\"14:00\"],"
+		"[\"23:59\",\"24:00\"]]}}");
+	assert_policy_accepted("{\"opening_hours\":{\"wed\":[[\"00:00\",\"24:00\"]]}}",
+	                       "{\"opening_hours\":{\"wed\":[[\"00:00\",\"24:00\"]]}}");
+	/* Roles and users each once, in a fixed order. */
+	assert_policy_accepted("{\"allowed_roles\":[\"employee\",\"admin\",\"employee\"],"
+	                       "\"allowed_users\":[40,12,40,999999999999999999]}",
+	                       "{\"allowed_roles\":[\"admin\",\"employee\"],"
+	                       "\"allowed_users\":[12,40,999999999999999999]}");
+
+	/* 1000 users are fine (duplicates count), 1001 are not. */
+	char list[16 * 1001 + 64] = "{\"allowed_users\":[";
+	for (int i = 1; i <= 1000; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i > 1 ? "," : "",
+		         i);
+	strcat(list, "]}");
+	char *text = policies_body(list);
+	struct run o;
+	validate(&o, text, false);
+	assert_int_equal(json_object_size(o.details), 0);
+	assert_int_equal(json_array_size(json_object_get(o.in.policies, "allowed_users")), 1000);
+	run_free(&o);
+	free(text);
+	list[strlen(list) - 2] = '\0';
+	strcat(list, ",1]}");
+	assert_policy_refused(list, "policies.allowed_users");
+}
+
+static void test_policies_in_room_bodies(void **state)
+{
+	(void)state;
+	struct run o;
+	/* Absent on PUT: unchanged. */
+	validate(&o, "{\"capacity\":3}", false);
+	assert_false(o.in.has_policies);
+	assert_null(o.in.policies);
+	run_free(&o);
+	/* On create, with the room. */
+	validate(&o, "{\"name\":\"A\",\"capacity\":3,\"policies\":{\"buffer_minutes\":5}}", true);
+	assert_int_equal(json_object_size(o.details), 0);
+	assert_true(o.in.has_policies);
+	assert_int_equal(json_integer_value(json_object_get(o.in.policies, "buffer_minutes")), 5);
+	run_free(&o);
+	/* Every problem of the object at once, each under its own name, next to the room's. */
+	validate(&o,
+	         "{\"capacity\":0,\"policies\":{\"buffer_minutes\":999,\"colour\":1,"
+	         "\"opening_hours\":{\"xyz\":[]},\"min_duration_minutes\":30,"
+	         "\"max_duration_minutes\":20}}",
+	         false);
+	static const char *const fields[] = {"capacity", "policies.buffer_minutes",
+	                                     "policies.colour", "policies.opening_hours",
+	                                     "policies.max_duration_minutes"};
+	for (size_t i = 0; i < countof(fields); i++)
+		if (!reason(&o, fields[i]))
+			fail_msg("%s not named", fields[i]);
+	assert_int_equal(json_object_size(o.details), countof(fields));
+	assert_null(o.in.policies);
+	run_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +629,9 @@ int main(void)
 		cmocka_unit_test(test_partial_update),
 		cmocka_unit_test(test_equipment_normalised),
 		cmocka_unit_test(test_equipment_limits),
+		cmocka_unit_test(test_policies_each_bad_value_is_named),
+		cmocka_unit_test(test_policies_accepted_and_normalised),
+		cmocka_unit_test(test_policies_in_room_bodies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
