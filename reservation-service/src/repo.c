@@ -774,26 +774,26 @@ out:
 	return st;
 }
 
-enum db_status res_repo_rooms_without_policies(long long *count)
+/* The count a statement without parameters answers (0 when it failed). */
+static enum db_status count_of(const char *sql, long long *count)
 {
 	PGresult *res = NULL;
-	enum db_status st = db_exec(
-		&res, "SELECT count(*) FROM rooms WHERE NOT policies_known AND NOT deleted", 0,
-		NULL);
+	enum db_status st = db_exec(&res, sql, 0, NULL);
 	*count = st == DB_OK ? db_int(res, 0, 0) : 0;
 	PQclear(res);
 	return st;
 }
 
+enum db_status res_repo_rooms_without_policies(long long *count)
+{
+	return count_of("SELECT count(*) FROM rooms WHERE NOT policies_known AND NOT deleted",
+	                count);
+}
+
 enum db_status res_repo_rooms_without_details(long long *count)
 {
-	PGresult *res = NULL;
-	enum db_status st = db_exec(
-		&res, "SELECT count(*) FROM rooms WHERE NOT details_known AND NOT deleted", 0,
-		NULL);
-	*count = st == DB_OK ? db_int(res, 0, 0) : 0;
-	PQclear(res);
-	return st;
+	return count_of("SELECT count(*) FROM rooms WHERE NOT details_known AND NOT deleted",
+	                count);
 }
 
 /* A room deletion (by_room: id is the room's) or a user deletion in the caller's transaction:
