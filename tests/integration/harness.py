@@ -5,6 +5,7 @@ while `make run` is up, and nothing is left behind: every process started here i
 teardown (also when a test fails).
 """
 import contextlib
+import datetime
 import json
 import os
 import shutil
@@ -229,6 +230,21 @@ class Mailpit:
         """Deletes every stored message (test isolation)."""
         requests.delete(f"{self.url}/api/v1/messages", json={"IDs": []},
                         timeout=10).raise_for_status()
+
+    @staticmethod
+    def oldest_first(summaries):
+        """Summaries (as messages() returns them, newest first) oldest first.  Created is Go's
+        RFC 3339 with trailing zeros of the fraction trimmed ("...:31.12Z" is 120 ms), so it
+        must be compared as a time, not as text; a tie keeps Mailpit's own order."""
+        def created(m):
+            text = m["Created"].replace("Z", "+00:00")
+            head, dot, rest = text.partition(".")
+            if dot:  # at most microseconds for fromisoformat
+                digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]
+                text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+            return datetime.datetime.fromisoformat(text)
+        ranked = sorted(enumerate(summaries), key=lambda im: (created(im[1]), -im[0]))
+        return [m for _, m in ranked]
 
     def wait_messages(self, count, query=None, timeout=15.0):
         """Waits until at least count messages (matching query) are stored; returns them."""

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from harness import (
+    Mailpit,
     Stack,
     assert_error,
     bearer,
@@ -54,7 +55,7 @@ def berlin(pool):
 def inbox(mailpit, addr, count, timeout=45.0):
     """The messages to addr once there are at least count, oldest first."""
     found = mailpit.wait_messages(count, query=f'to:"{addr}"', timeout=timeout)
-    return sorted(found, key=lambda m: m["Created"])
+    return Mailpit.oldest_first(found)
 
 
 def parsed(mailpit, summary):
