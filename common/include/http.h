@@ -80,6 +80,12 @@ struct http_options {
 	 * the caller with httpparse_cidr_list_valid; NULL or empty = believe no header). */
 	const char *rate_limit_prefix;
 	struct ratelimit *rate_limit;
+	/* Routes (their patterns, NULL-terminated; may be NULL) under rate_limit_prefix that take
+	 * their tokens from route_rate_limit instead, one bucket per client address for all of
+	 * them (NULL = not limited): e.g. the web app's token renewals, far more frequent than
+	 * sign-ins. */
+	const char *const *rate_limit_routes;
+	struct ratelimit *route_rate_limit;
 	const char *trusted_gateways;
 	void (*thread_exit)(void); /* per-thread cleanup of the service, may be NULL */
 };

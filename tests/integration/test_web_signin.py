@@ -9,6 +9,7 @@ cross-site by Sec-Fetch-Site.  Sign-ins without return_to and body tokens are un
 
 The requests.Session of each test is the browser: it keeps the sign-in and refresh cookies and
 sends each back on the paths its attributes allow."""
+import concurrent.futures
 import hashlib
 import html.parser
 import urllib.parse
@@ -104,8 +105,13 @@ def sql(stack, query, *args):
     "//evil.com", "/\\evil.com", "https://evil.com", "javascript:alert(1)", "app/find", "",
     "/app\x01find", "/app\r\nSet-Cookie: x=1", "/app find", "/app#top", "/caf\u00e9",
     "/" + "a" * 512,
+    # A browser resolves dot segments (also written %2e) and would land on //evil.com.
+    "/..//evil.com", "/.//evil.com", "/%2e%2e//evil.com", "/%2E%2e/app", "/app/./find",
+    "/app//find", "/app/find?next=//evil.com",
 ], ids=["scheme-relative", "backslash", "absolute", "javascript", "relative", "empty",
-        "control", "crlf", "blank", "fragment", "non-ascii", "513-chars"])
+        "control", "crlf", "blank", "fragment", "non-ascii", "513-chars",
+        "dotdot-slashes", "dot-slashes", "encoded-dotdot", "encoded-dotdot-case", "dot-segment",
+        "double-slash", "double-slash-in-query"])
 def test_return_to_must_be_a_path_of_this_site(user_url, bad):
     r = requests.get(f"{user_url}/auth/google/login",
                      params={"login_hint": "web.bad@example.com", "return_to": bad},
@@ -113,6 +119,15 @@ def test_return_to_must_be_a_path_of_this_site(user_url, bad):
     assert_error(r, 400, "bad_request", detail="return_to")
     assert "return_to" in r.json()["message"]
     assert not r.raw.headers.getlist("Set-Cookie"), r.headers  # no sign-in was started
+
+
+def test_return_to_with_dots_inside_segments_is_taken(user_url):
+    """Only whole "." and ".." segments are refused; dots in names, and in the query, are fine."""
+    browser = requests.Session()
+    return_to = "/app/find.v2/...?q=..&r=."
+    _, callback = provider_redirect(user_url, browser, "web.dots@example.com", return_to)
+    r = browser.get(callback, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and r.headers["Location"] == return_to, r.text
 
 
 def test_return_to_of_512_characters_is_taken(user_url):
@@ -288,6 +303,23 @@ def test_cookie_refresh_repeated_within_grace_gets_the_same_cookie(stack, grace_
     assert_refresh_cleared(late)
 
 
+def test_two_tabs_refreshing_at_once_keep_the_sign_in(grace_url):
+    """Two tabs of the app start together and both present the same cookie: with the default
+    grace period both get the same successor, and the sign-in goes on (review 16a L2)."""
+    browser, value = signed_in(grace_url, "web.two.tabs@example.com")
+    same = {"Cookie": f"mr_refresh={value}", **CSRF}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(
+            lambda _: requests.post(f"{grace_url}/auth/refresh", headers=same, timeout=10),
+            range(2)))
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    successors = {assert_refresh_cookie(r) for r in answers}
+    assert len(successors) == 1 and value not in successors
+    r = requests.post(f"{grace_url}/auth/refresh",
+                      headers={"Cookie": f"mr_refresh={successors.pop()}", **CSRF}, timeout=10)
+    assert r.status_code == 200, r.text
+
+
 def test_body_token_wins_over_the_cookie(user_url):
     browser, value = signed_in(user_url, "web.body.wins@example.com")
     api = login(user_url, "web.body.wins@example.com").json()
@@ -302,10 +334,47 @@ def test_body_token_wins_over_the_cookie(user_url):
     assert r.status_code == 200, r.text
 
 
-def test_refresh_without_cookie_or_token_is_unchanged(user_url):
-    r = requests.post(f"{user_url}/auth/refresh", json={}, headers=CSRF, timeout=10)
+def test_signed_out_probe_of_the_app_answers_401(user_url):
+    """The app asks POST /auth/refresh (its header, no cookie) whether it is signed in: 401
+    unauthorized, with no body or with {}, and nothing to clear (review 16a L6)."""
+    for kw in ({}, {"json": {}}, {"data": b"", "headers": {**CSRF, "Content-Type": "text/plain"}}):
+        r = requests.post(f"{user_url}/auth/refresh", **{"headers": CSRF, **kw}, timeout=10)
+        assert_error(r, 401, "unauthorized")
+        assert "not signed in" in r.json()["message"]
+        assert not r.raw.headers.getlist("Set-Cookie")
+    # A token in the body is still read, and checked, as always.
+    r = requests.post(f"{user_url}/auth/refresh", json={"refresh_token": 5}, headers=CSRF,
+                      timeout=10)
+    assert_error(r, 422, "validation_failed", detail="refresh_token")
+
+
+def test_refresh_without_cookie_or_token_is_unchanged_for_api_clients(user_url):
+    """Without the app's header (an API client): the answers from before the web app."""
+    r = requests.post(f"{user_url}/auth/refresh", json={}, timeout=10)
     assert_error(r, 422, "validation_failed", detail="refresh_token")
     assert not r.raw.headers.getlist("Set-Cookie")
+    r = requests.post(f"{user_url}/auth/refresh", timeout=10)
+    assert_error(r, 415, "unsupported_media_type")
+
+
+def test_a_repeated_refresh_cookie_is_refused_and_left_alone(user_url):
+    """A sibling host of the same site can set a second refresh cookie (Domain=, a longer Path),
+    which the browser sends first: neither is used, nothing is cleared (clearing would remove
+    only this site's own), and the sign-in is untouched (review 16a L3)."""
+    browser, mine = signed_in(user_url, "web.tossed@example.com")
+    _, planted = signed_in(user_url, "web.tosser@example.com")
+    both = {"Cookie": f"mr_refresh={planted}; mr_refresh={mine}", **CSRF}
+    for path in ("/auth/refresh", "/auth/logout"):
+        for kw in ({}, {"json": {}}):
+            r = requests.post(f"{user_url}{path}", headers=both, timeout=10, **kw)
+            assert_error(r, 401, "unauthorized")
+            assert "came more than once" in r.json()["message"], r.text
+            assert not r.raw.headers.getlist("Set-Cookie"), r.headers
+    # Neither sign-in was rotated or revoked: each cookie alone still works.
+    for value in (mine, planted):
+        r = requests.post(f"{user_url}/auth/refresh",
+                          headers={"Cookie": f"mr_refresh={value}", **CSRF}, timeout=10)
+        assert r.status_code == 200, r.text
 
 
 # ---- the cookie form of POST /auth/logout ----
@@ -374,10 +443,11 @@ def test_cookies_are_secure_and_prefixed_over_https(stack):
                          allow_redirects=False, timeout=10)
         assert r.status_code == 303 and r.headers["Location"] == "/app/mine", r.text
         value = assert_refresh_cookie(r, "__Secure-mr_refresh", secure=True)
-        # The plain name does not stand in for it (no cookie: a body is required, as always).
+        # The plain name does not stand in for it: no cookie, so the app is not signed in.
         r = requests.post(f"{svc.url}/auth/refresh", json={},
                           headers={"Cookie": f"mr_refresh={value}", **CSRF}, timeout=10)
-        assert_error(r, 422, "validation_failed", detail="refresh_token")
+        assert_error(r, 401, "unauthorized")
+        assert "not signed in" in r.json()["message"]
         r = requests.post(f"{svc.url}/auth/refresh",
                           headers={"Cookie": f"__Secure-mr_refresh={value}", **CSRF}, timeout=10)
         assert r.status_code == 200, r.text
@@ -456,3 +526,29 @@ def test_provider_page_escapes_what_it_carries(stack):
                         params={"state": hostile, "client_id": "c"}, timeout=10)
     assert page.status_code == 200, page.text
     assert "<script" not in page.text and "&quot;&gt;&lt;script&gt;" in page.text
+
+
+# ---- the refresh limit ----
+
+def test_a_rate_limited_sign_out_says_so_and_keeps_the_cookie(stack):
+    """Refresh and logout share their own limit (RATE_LIMIT_REFRESH_PER_MINUTE), apart from the
+    sign-ins'.  A logout over it answers 429 rate_limited with Retry-After - an error the app
+    shows, not a sign-out - and leaves the cookie and the sign-in as they were (review 16a M2)."""
+    svc = stack.user_service(tag="web-refresh-limit", RATE_LIMIT_REFRESH_PER_MINUTE="2")
+    svc.start()
+    try:
+        browser, _ = signed_in(svc.url, "web.limited@example.com")
+        assert cookie_refresh(svc.url, browser).status_code == 200
+        current = assert_refresh_cookie(cookie_refresh(svc.url, browser))
+        r = browser.post(f"{svc.url}/auth/logout", headers=CSRF, timeout=10)
+        assert_error(r, 429, "rate_limited")
+        assert 1 <= int(r.headers["Retry-After"]) <= 30
+        assert not r.raw.headers.getlist("Set-Cookie"), r.headers
+        assert browser.cookies.get("mr_refresh") == current
+        # Signing in is another budget.
+        signed_in(svc.url, "web.limited.other@example.com")
+        _, rows = sql(stack, "SELECT revoked_at IS NULL FROM refresh_tokens WHERE token_hash = %s",
+                      hashlib.sha256(current.encode()).hexdigest())
+        assert rows == [(True,)]
+    finally:
+        assert svc.stop() == 0

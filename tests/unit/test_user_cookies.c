@@ -69,6 +69,35 @@ static void test_read(void **state)
 	assert_false(user_cookie_read(header, USER_COOKIE_REFRESH, false, out));
 }
 
+/* A cookie that comes twice (one set by a sibling host with Domain= and a longer Path) is not
+ * read at all: neither value is known to be this site's. */
+static void test_repeated_cookie_is_not_read(void **state)
+{
+	(void)state;
+	char out[USER_COOKIE_VALUE_MAX + 1];
+	static const char *const twice[] = {
+		"mr_refresh=planted; mr_refresh=mine",
+		"a=1;mr_refresh=planted ;b=2; mr_refresh=mine",
+		"mr_refresh=; mr_refresh=mine",
+	};
+	for (size_t i = 0; i < sizeof twice / sizeof twice[0]; i++) {
+		assert_true(user_cookie_repeated(twice[i], USER_COOKIE_REFRESH, false));
+		assert_false(user_cookie_read(twice[i], USER_COOKIE_REFRESH, false, out));
+	}
+	assert_true(user_cookie_repeated("__Secure-mr_refresh=a; __Secure-mr_refresh=b",
+	                                 USER_COOKIE_REFRESH, true));
+	/* Other names, or the other scheme's name, are not a repeat. */
+	assert_false(user_cookie_repeated("mr_refresh=a; __Secure-mr_refresh=b",
+	                                  USER_COOKIE_REFRESH, true));
+	assert_false(user_cookie_repeated("mr_refresh=a; xmr_refresh=b; mr_login=c",
+	                                  USER_COOKIE_REFRESH, false));
+	assert_false(user_cookie_repeated("mr_refresh=a", USER_COOKIE_REFRESH, false));
+	assert_false(user_cookie_repeated(NULL, USER_COOKIE_REFRESH, false));
+	assert_true(
+		user_cookie_read("mr_refresh=a; xmr_refresh=b", USER_COOKIE_REFRESH, false, out));
+	assert_string_equal(out, "a");
+}
+
 static void test_csrf_rule(void **state)
 {
 	(void)state;
@@ -88,6 +117,7 @@ int main(void)
 		cmocka_unit_test(test_refresh_cookie_attributes),
 		cmocka_unit_test(test_login_cookie_attributes),
 		cmocka_unit_test(test_read),
+		cmocka_unit_test(test_repeated_cookie_is_not_read),
 		cmocka_unit_test(test_csrf_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

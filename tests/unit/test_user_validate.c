@@ -334,6 +334,10 @@ static void test_return_to(void **state)
 		"/app/find",
 		"/app/grid?date=2026-12-01&building=B%201",
 		"/app/a-b_c.d~e+f",
+		"/app/.well",
+		"/app/...",
+		"/app/x.",
+		"/app/find?q=..&r=.",
 	};
 	for (size_t i = 0; i < countof(good); i++)
 		assert_null(user_validate_return_to(good[i]));
@@ -353,6 +357,18 @@ static void test_return_to(void **state)
 		"/a<b>",
 		"/\x7f",
 		"/\xc3\xa9",
+		/* Dot segments and // anywhere: the browser would land on //evil.com. */
+		"/..//evil.com",
+		"/.//evil.com",
+		"/./",
+		"/app/..",
+		"/app/../x",
+		"/%2e%2e//evil.com",
+		"/%2E%2e/x",
+		"/.%2E/x",
+		"/%2e/x",
+		"/app//x",
+		"/app/x?next=//evil.com",
 	};
 	for (size_t i = 0; i < countof(bad); i++)
 		assert_non_null(user_validate_return_to(bad[i]));

@@ -29,13 +29,21 @@ bool user_cookie_format(char *out, size_t size, enum user_cookie cookie, bool se
 	return n >= 0 && (size_t)n < size;
 }
 
+bool user_cookie_repeated(const char *header, enum user_cookie cookie, bool secure)
+{
+	const char *name = user_cookie_name(cookie, secure), *value = NULL;
+	size_t len = 0;
+	return httpparse_cookie(header, name, &value, &len) &&
+	       httpparse_cookie(value + len, name, &value, &len);
+}
+
 bool user_cookie_read(const char *header, enum user_cookie cookie, bool secure,
                       char out[USER_COOKIE_VALUE_MAX + 1])
 {
 	const char *value = NULL;
 	size_t len = 0;
 	if (!httpparse_cookie(header, user_cookie_name(cookie, secure), &value, &len) || !len ||
-	    len > USER_COOKIE_VALUE_MAX)
+	    len > USER_COOKIE_VALUE_MAX || user_cookie_repeated(header, cookie, secure))
 		return false;
 	memcpy(out, value, len);
 	out[len] = '\0';

@@ -41,10 +41,16 @@ bool user_cookie_format(char *out, size_t size, enum user_cookie cookie, bool se
                         const char *value, long long max_age);
 
 /* Copies the value of cookie from a Cookie header (may be NULL) into out (NUL-terminated).
- * Returns false when the header has none, an empty one, or one longer than
- * USER_COOKIE_VALUE_MAX bytes. */
+ * Returns false when the header has none, an empty one, one longer than
+ * USER_COOKIE_VALUE_MAX bytes, or the cookie more than once (user_cookie_repeated). */
 bool user_cookie_read(const char *header, enum user_cookie cookie, bool secure,
                       char out[USER_COOKIE_VALUE_MAX + 1]);
+
+/* Whether a Cookie header (may be NULL) names cookie more than once.  A browser sends every
+ * cookie of that name whose domain and path match: a host of the same site (a sibling
+ * subdomain) can set one with Domain= and a longer Path, which comes first ("cookie tossing").
+ * Neither value can then be trusted to be this site's own, so neither is used. */
+bool user_cookie_repeated(const char *header, enum user_cookie cookie, bool secure);
 
 /* Whether a request may use the refresh cookie, from two of its headers (each may be NULL):
  * X-Requested-With must be USER_COOKIE_CSRF_VALUE and Sec-Fetch-Site, which browsers send

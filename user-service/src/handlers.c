@@ -62,6 +62,33 @@ static bool read_cookie(struct req *r, enum user_cookie cookie, char out[USER_CO
 	return user_cookie_read(req_header(r, "Cookie"), cookie, cookies_secure, out);
 }
 
+/* The refresh cookie of this request into out: true when it has one.  A request that carries
+ * it more than once (cookies.h, user_cookie_repeated) is answered 401 here, *refused set, and
+ * nothing is cleared: clearing would remove only this site's own cookie and leave the other
+ * one to be used next time. */
+static bool read_refresh_cookie(struct req *r, char out[USER_COOKIE_VALUE_MAX + 1], bool *refused)
+{
+	*refused = user_cookie_repeated(req_header(r, "Cookie"), USER_COOKIE_REFRESH,
+	                                cookies_secure);
+	if (*refused) {
+		log_warn("a request carried the refresh cookie more than once: refused");
+		req_error(
+			r, ERR_UNAUTHORIZED, NULL,
+			"the refresh cookie %s came more than once (one was set by another host "
+			"of this site): remove this site's cookies in the browser and sign in again",
+			user_cookie_name(USER_COOKIE_REFRESH, cookies_secure));
+		return false;
+	}
+	return read_cookie(r, USER_COOKIE_REFRESH, out);
+}
+
+/* Whether the request comes from the web app (it names itself in the CSRF header). */
+static bool from_app(struct req *r)
+{
+	const char *v = req_header(r, USER_COOKIE_CSRF_HEADER);
+	return v && strcmp(v, USER_COOKIE_CSRF_VALUE) == 0;
+}
+
 /* A request that uses the refresh cookie must come from a page of this site (cookies.h);
  * replies 403 and returns false when it does not.  A page of another site can make the browser
  * send the cookie only without this header (adding it needs a CORS preflight, refused), and a
@@ -406,15 +433,22 @@ void user_handle_refresh(struct req *r)
 	char box[USER_TOKEN_BOX_LEN], earlier_box[USER_TOKEN_BOX_LEN];
 	char again[USER_TOKEN_SEAL_MAX + 1], cookie[USER_COOKIE_VALUE_MAX + 1];
 	const char *token = NULL;
-	bool grace = cfg->refresh_reuse_grace > 0;
-	bool has_cookie = read_cookie(r, USER_COOKIE_REFRESH, cookie);
+	bool grace = cfg->refresh_reuse_grace > 0, refused = false;
+	bool has_cookie = read_refresh_cookie(r, cookie, &refused);
+	/* The web app's probe at start ("am I signed in?") names itself and may send no body. */
+	bool app = from_app(r);
 
-	if (!read_auth_body(r, has_cookie, &body))
+	if (refused || !read_auth_body(r, has_cookie || app, &body))
 		goto out;
-	user_validate_refresh(body, has_cookie, &token, details);
+	user_validate_refresh(body, has_cookie || app, &token, details);
 	if (json_object_size(details) > 0) {
 		req_invalid(r, details);
 		details = NULL;
+		goto out;
+	}
+	if (!token && !has_cookie) {
+		req_error(r, ERR_UNAUTHORIZED, NULL,
+		          "not signed in: no refresh cookie and no refresh_token in the body");
 		goto out;
 	}
 	/* A token in the body wins (API clients); without one the cookie is the token. */
@@ -489,9 +523,12 @@ void user_handle_logout(struct req *r)
 	bool all = false;
 	char hash[USER_TOKEN_HASH_LEN], cookie[USER_COOKIE_VALUE_MAX + 1];
 	const struct auth_user *caller = req_user(r);
-	bool has_cookie = read_cookie(r, USER_COOKIE_REFRESH, cookie);
+	bool refused = false;
+	bool has_cookie = read_refresh_cookie(r, cookie, &refused);
 	enum db_status st;
 
+	if (refused)
+		goto out;
 	/* HTTP_BEARER_OR_COOKIE: without a bearer token only the cookie form is open. */
 	if (!caller && !has_cookie) {
 		req_error(r, ERR_UNAUTHORIZED, NULL, "missing bearer token");

@@ -109,6 +109,34 @@ void user_validate_logout(const json_t *body, bool cookie, const char **token, b
 		                    json_string("is required unless all is true"));
 }
 
+/* True when the path of s (up to its "?") has a segment that a browser reads as "." or "..":
+ * made of "." and "%2e" (any case) only, one or two of them. */
+static bool has_dot_segment(const char *s)
+{
+	const char *p = s;
+	while (*p && *p != '?') {
+		int dots = 0;
+		bool other = false;
+		while (*p && *p != '/' && *p != '?') {
+			if (*p == '.') {
+				p++;
+			} else if (p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E')) {
+				p += 3;
+			} else {
+				other = true;
+				p++;
+				continue;
+			}
+			dots++;
+		}
+		if (!other && (dots == 1 || dots == 2))
+			return true;
+		if (*p == '/')
+			p++;
+	}
+	return false;
+}
+
 const char *user_validate_return_to(const char *s)
 {
 	static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -120,5 +148,9 @@ const char *user_validate_return_to(const char *s)
 		return "must be a path of this site: starting with / but not //";
 	if (strspn(s, allowed) != len)
 		return "may only hold letters, digits and /._~%?=&+-";
+	/* A browser resolves "." and ".." segments (also written %2e) and keeps "//": /..//x and
+	 * /.//x would land on the path //x, which names another host. */
+	if (strstr(s, "//") || has_dot_segment(s))
+		return "must not hold // or a . or .. segment (also written %2e)";
 	return NULL;
 }

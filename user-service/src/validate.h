@@ -46,7 +46,8 @@ void user_validate_logout(const json_t *body, bool cookie, const char **token, b
 /* A web sign-in's return path (GET /auth/google/login?return_to=, decoded): a path of this
  * origin that the callback may redirect to — 1 to USER_RETURN_TO_MAX characters, starting with
  * "/" but not "//" (another host), only [A-Za-z0-9/._~%?=&+-] (no "\", which browsers read as
- * "/", no ":", no blank or control character).  Returns NULL when valid, else the reason
+ * "/", no ":", no blank or control character), no "//" anywhere and no "." or ".." segment before
+ * the "?" (also as %2e, any case), which a browser would resolve into a path starting with "//".  Returns NULL when valid, else the reason
  * (static string). */
 const char *user_validate_return_to(const char *s);
 
