@@ -100,16 +100,19 @@ def web_url(stack):
     room- and reservation-service and a user-service of its own whose GOOGLE_REDIRECT_URI is this
     gateway, as in `make run` and production: the provider sends the browser back to the app's
     origin, where the refresh cookie belongs.  The stack's user-service keeps its own callback
-    (tests assert it); this one shares its database, Kafka and secret.  The /auth/* limit is set
-    out of the way (the browser tests sign in many times from one address), and one idle
-    upstream connection per worker and group, as the stack's gateway (the services run few
-    threads)."""
-    gw = Gateway(stack.workdir, name="nginx-web",
+    (tests assert it); this one shares its database, Kafka and secret, and has the production
+    default grace period for a repeated refresh (30 s, not the suite's 0: two tabs of the app
+    that refresh at once keep the sign-in).  The /auth/* limits are set out of the way (the
+    browser tests sign in many times from one address), and one idle upstream connection per
+    worker and group, as the stack's gateway (the services run few threads)."""
+    gw = Gateway(stack.gateway_dir, name="nginx-web",
                  env={"GATEWAY_UPSTREAM_KEEPALIVE": "1", "GATEWAY_AUTH_PER_MINUTE": "6000",
-                      "GATEWAY_AUTH_BURST": "1000"})
+                      "GATEWAY_AUTH_BURST": "1000", "GATEWAY_REFRESH_PER_MINUTE": "6000",
+                      "GATEWAY_REFRESH_BURST": "1000"})
     user = stack.user_service(
         tag="user-service-web",
         GOOGLE_REDIRECT_URI=f"http://127.0.0.1:{gw.port}/auth/google/callback")
+    del user.env["REFRESH_REUSE_GRACE_SECONDS"]
     user.start()  # stopped (and its sanitizer reports read) with the stack
     try:
         yield gw.start(user.port, stack.room.port, stack.reservation.port)

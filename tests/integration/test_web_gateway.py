@@ -95,7 +95,8 @@ def test_assets_are_immutable_with_their_mime_types(gateway_url, version):
 
 @pytest.mark.parametrize("path", [
     "/assets/000000000000/app.js", "/assets/app.js", "/assets/", "/assets",
-    "/assets/{v}/no-such-file.js", "/assets/{v}", "/assets/{v}/../../index.html",
+    "/assets/{v}/no-such-file.js", "/assets/{v}", "/assets/{v}/", "/assets/{v}/nowhere/",
+    "/assets/{v}/../../index.html",
     "/assets/{v}/%2e%2e/%2e%2e/nginx.conf", "/index.html", "/web/index.html", "/application",
     "/apps", "/nowhere", "/favicon.ico", "/x.html"])
 def test_other_paths_answer_the_json_404(gateway_url, version, path):
@@ -110,6 +111,31 @@ def test_only_get_and_head_on_the_app(gateway_url, version):
         assert r.json()["code"] == "method_not_allowed" and r.headers["Allow"] == "GET, HEAD"
         assert r.headers["Content-Type"] == "application/json"
     assert_json_404(requests.post(gateway_url + "/nowhere", data=b"{}"))
+
+
+def test_missing_files_leave_no_error_log_line(stack, gateway_url, version):
+    """A scanner asking for files that are not there does not fill the error log (the pod's
+    stderr): no "open() failed", no "directory index is forbidden" (review 16a L4)."""
+    log = os.path.join(stack.gateway.dir, "error.log")
+    before = os.path.getsize(log)
+    marker = f"scan{time.monotonic_ns()}"
+    for path in (f"/assets/{version}/{marker}.js", f"/assets/{version}/", f"/{marker}",
+                 f"/assets/{version}/{marker}/"):
+        assert_json_404(requests.get(gateway_url + path))
+    with open(log, encoding="utf-8", errors="replace") as f:
+        f.seek(before)
+        added = f.read()
+    assert marker not in added and "forbidden" not in added, added
+
+
+def test_methods_nginx_refuses_itself_are_not_the_apps_405(gateway_url):
+    """The app's JSON 405 (Allow: GET, HEAD) is the app's only: TRACE, which nginx refuses before
+    choosing a location, answers nginx's own 405 on every path, as before the web app, and never
+    claims GET and HEAD for an API route."""
+    for path in ("/auth/refresh", "/rooms", "/app/find"):
+        r = requests.request("TRACE", gateway_url + path)
+        assert r.status_code == 405, (path, r.status_code)
+        assert "Allow" not in r.headers and "method_not_allowed" not in r.text, r.headers
 
 
 def test_gzip_on_the_app_and_never_on_the_api(stack, gateway_url, version):

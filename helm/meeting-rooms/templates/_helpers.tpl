@@ -528,6 +528,16 @@ seccompProfile:
 {{- $all | sha256sum | trunc 12 -}}
 {{- end -}}
 
+{{- /* The web app's ConfigMap: one per version (templates/gateway/web-configmap.yaml). */}}
+{{- define "mr.webConfigMap" -}}
+{{- printf "%s-gateway-web-%s" (include "mr.prefix" .) (include "mr.webVersion" .) -}}
+{{- end -}}
+
+{{- /* The most base64 the web app's ConfigMap may hold: 900 KiB, below the API server's 1 MiB
+     limit of an object, leaving room for the keys and metadata (tests/offline/test_helm_web.py
+     checks web/ against it). */}}
+{{- define "mr.webMaxBytes" -}}921600{{- end -}}
+
 {{- define "mr.webKey" -}}
 {{- regexReplaceAll "[^-._a-zA-Z0-9]" . "_" -}}
 {{- end -}}
