@@ -3,9 +3,14 @@
 #
 # Usage:
 #   scripts/nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT
-#       renders DIR/nginx.conf, checks it (nginx -t), starts nginx (daemon; pid DIR/nginx.pid,
+#       renders DIR/nginx.conf, copies the web app (web/) to DIR/web with its version in
+#       index.html, checks the configuration (nginx -t), starts nginx (daemon; pid DIR/nginx.pid,
 #       logs DIR/error.log and DIR/access.log), waits until /health answers (max 10 s),
 #       prints one line: http://127.0.0.1:GATEWAY_PORT
+#       The workers run as nobody and read DIR/web: DIR and the directories above it must be
+#       searchable by others (a warning says so when they are not; the API works regardless).
+#   scripts/nginx.sh web-version
+#       prints the web app's version (below), the path segment of its assets: /assets/VERSION/
 #   scripts/nginx.sh stop DIR
 #       graceful stop (SIGQUIT; SIGTERM after 5 s, SIGKILL after 7 s); no-op when not running
 # Optional environment of `start` (the chart's gateway.trustedProxies and gateway.authRateLimit):
@@ -13,6 +18,8 @@
 #                            (default none: nothing sits in front of the local gateway)
 #   GATEWAY_AUTH_PER_MINUTE  /auth/* requests a minute per client address (default 30)
 #   GATEWAY_AUTH_BURST       requests beyond that answered at once (default 30)
+#   GATEWAY_REFRESH_PER_MINUTE, GATEWAY_REFRESH_BURST  the same for POST /auth/refresh and
+#                            /auth/logout, which have their own limit (default 600 and 600)
 #   GATEWAY_CONN_PER_CLIENT  requests in progress at once per client address (default 256)
 #   GATEWAY_UPSTREAM_KEEPALIVE  idle upstream connections per worker and upstream group (default 32)
 # The services see the gateway as 127.0.0.1 and the client in X-Real-IP: start user-service with
@@ -28,7 +35,8 @@ GATEWAY=$ROOT/helm/meeting-rooms/files/gateway.conf
 
 die() { echo "nginx.sh: $*" >&2; exit 1; }
 usage() {
-  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT | stop DIR"
+  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT" \
+    "| stop DIR | web-version"
 }
 
 # Prints the master's pid when DIR/nginx.pid names a live nginx master.
@@ -44,6 +52,34 @@ master_pid() {
 
 nginx_cmd() { nginx -p "$DIR/" -c "$DIR/nginx.conf" -e "$DIR/error.log" "$@"; }
 
+# The web app's version: the first 12 hex digits of a sha256 over every file under web/, each as
+# its path (relative to web/), a newline and its content, in the byte order of the paths - the
+# Helm chart's mr.webVersion computes the same.  No symbolic links: Helm follows them and find
+# -type f does not, so the two would disagree, and nginx would follow a link out of web/.
+web_version() {
+  local f links
+  links=$(cd "$ROOT/web" && find . -type l -printf '%P ')
+  [[ -z $links ]] || die "web/ holds symbolic links (not shipped): $links"
+  (
+    cd "$ROOT/web"
+    find . -type f -printf '%P\n' | LC_ALL=C sort | while IFS= read -r f; do
+      printf '%s\n' "$f"
+      cat -- "$f"
+    done
+  ) | sha256sum | cut -c1-12
+}
+
+# DIR/web: a copy of web/ whose index.html names this version's assets (/assets/VERSION/...).
+render_web() { # version
+  rm -rf "$DIR/web"
+  cp -R "$ROOT/web" "$DIR/web"
+  sed -i "s/__WEB_VERSION__/$1/g" "$DIR/web/index.html"
+  if ((EUID == 0)) && ! runuser -u nobody -- test -r "$DIR/web/index.html" 2>/dev/null; then
+    echo "nginx.sh: warning: nginx's workers (nobody) cannot read $DIR/web: the web app answers" \
+      "403 (make DIR and the directories above it searchable by others)" >&2
+  fi
+}
+
 start() {
   local port
   for port in "$@"; do
@@ -53,6 +89,8 @@ start() {
   command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
   command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
   local proxy real_ip_from="" rate=${GATEWAY_AUTH_PER_MINUTE:-30} burst=${GATEWAY_AUTH_BURST:-30}
+  local refresh_rate=${GATEWAY_REFRESH_PER_MINUTE:-600}
+  local refresh_burst=${GATEWAY_REFRESH_BURST:-600}
   local conns=${GATEWAY_CONN_PER_CLIENT:-256} keepalive=${GATEWAY_UPSTREAM_KEEPALIVE:-32}
   for proxy in ${GATEWAY_TRUSTED_PROXIES:-}; do
     [[ $proxy =~ ^[0-9A-Fa-f.:]+(/[0-9]+)?$ ]] || die "bad trusted proxy address: $proxy"
@@ -60,6 +98,10 @@ start() {
   done
   if ! [[ $rate =~ ^[0-9]+$ ]] || ((rate < 1)); then die "bad GATEWAY_AUTH_PER_MINUTE: $rate"; fi
   [[ $burst =~ ^[0-9]+$ ]] || die "bad GATEWAY_AUTH_BURST: $burst"
+  if ! [[ $refresh_rate =~ ^[0-9]+$ ]] || ((refresh_rate < 1)); then
+    die "bad GATEWAY_REFRESH_PER_MINUTE: $refresh_rate"
+  fi
+  [[ $refresh_burst =~ ^[0-9]+$ ]] || die "bad GATEWAY_REFRESH_BURST: $refresh_burst"
   if ! [[ $conns =~ ^[0-9]+$ ]] || ((conns < 1)); then die "bad GATEWAY_CONN_PER_CLIENT: $conns"; fi
   if ! [[ $keepalive =~ ^[0-9]+$ ]] || ((keepalive < 1)); then
     die "bad GATEWAY_UPSTREAM_KEEPALIVE: $keepalive"
@@ -67,16 +109,23 @@ start() {
   mkdir -p "$DIR"
   master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
 
+  local web_version
+  web_version=$(web_version)
+  render_web "$web_version"
   # shellcheck disable=SC2016 # names of the variables to substitute, not expansions
   RUN_DIR=$DIR envsubst '${RUN_DIR}' <"$TEMPLATE" >"$DIR/nginx.conf"
   # shellcheck disable=SC2016
   GATEWAY_LISTEN=127.0.0.1:$1 USER_UPSTREAM=127.0.0.1:$2 ROOM_UPSTREAM=127.0.0.1:$3 \
     RESERVATION_UPSTREAM=127.0.0.1:$4 REAL_IP_FROM=$real_ip_from \
     AUTH_RATE_PER_MINUTE=$rate AUTH_BURST=$burst AUTH_RETRY_AFTER=$(((60 + rate - 1) / rate)) \
+    REFRESH_RATE_PER_MINUTE=$refresh_rate REFRESH_BURST=$refresh_burst \
+    REFRESH_RETRY_AFTER=$(((60 + refresh_rate - 1) / refresh_rate)) \
     CONN_PER_CLIENT=$conns UPSTREAM_KEEPALIVE=$keepalive \
+    WEB_ROOT=$DIR/web WEB_VERSION=$web_version \
     envsubst '${GATEWAY_LISTEN} ${USER_UPSTREAM} ${ROOM_UPSTREAM} ${RESERVATION_UPSTREAM}
               ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}
-              ${CONN_PER_CLIENT} ${UPSTREAM_KEEPALIVE}' \
+              ${REFRESH_RATE_PER_MINUTE} ${REFRESH_BURST} ${REFRESH_RETRY_AFTER}
+              ${CONN_PER_CLIENT} ${UPSTREAM_KEEPALIVE} ${WEB_ROOT} ${WEB_VERSION}' \
     <"$GATEWAY" >"$DIR/gateway.conf"
 
   local out url=http://127.0.0.1:$1
@@ -107,6 +156,10 @@ stop() {
   rm -f "$DIR/nginx.pid"
 }
 
+if [[ $* == web-version ]]; then
+  web_version
+  exit 0
+fi
 (($# >= 2)) || usage
 cmd=$1
 DIR=${2%/}

@@ -39,6 +39,10 @@ enum http_access {
 	 * must check itself (req_user is then NULL): for URLs of clients that cannot send a bearer
 	 * token (calendar subscriptions). */
 	HTTP_BEARER_OR_TOKEN,
+	/* A valid access token when the request has an Authorization header; without one the
+	 * handler runs with req_user NULL and must authenticate the request itself, by a cookie
+	 * (user-service's POST /auth/logout with the refresh cookie), or refuse it. */
+	HTTP_BEARER_OR_COOKIE,
 };
 
 typedef void (*http_handler_fn)(struct req *r);
@@ -76,6 +80,12 @@ struct http_options {
 	 * the caller with httpparse_cidr_list_valid; NULL or empty = believe no header). */
 	const char *rate_limit_prefix;
 	struct ratelimit *rate_limit;
+	/* Routes (their patterns, NULL-terminated; may be NULL) under rate_limit_prefix that take
+	 * their tokens from route_rate_limit instead, one bucket per client address for all of
+	 * them (NULL = not limited): e.g. the web app's token renewals, far more frequent than
+	 * sign-ins. */
+	const char *const *rate_limit_routes;
+	struct ratelimit *route_rate_limit;
 	const char *trusted_gateways;
 	void (*thread_exit)(void); /* per-thread cleanup of the service, may be NULL */
 };
@@ -93,7 +103,8 @@ void http_stop(struct http_server *s);
 
 const char *req_method(const struct req *r);
 const char *req_id(const struct req *r);
-/* The verified caller (routes with HTTP_BEARER/HTTP_ADMIN), else NULL. */
+/* The verified caller (routes with HTTP_BEARER/HTTP_ADMIN, and the others when they verified a
+ * bearer token), else NULL. */
 const struct auth_user *req_user(const struct req *r);
 /* A request header (case-insensitive name) or NULL; borrowed for the request's lifetime. */
 const char *req_header(const struct req *r, const char *name);

@@ -129,6 +129,10 @@ struct svc_service {
 	const char *openapi;             /* the OpenAPI document served at /openapi.json */
 	const char *rate_limit_prefix;   /* e.g. "/auth/"; NULL = no rate limit */
 	long long rate_limit_per_minute; /* per client address; 0 = off */
+	/* Routes under rate_limit_prefix with a limit of their own (http.h): patterns,
+	 * NULL-terminated, may be NULL; per client address, 0 = off. */
+	const char *const *rate_limit_routes;
+	long long rate_limit_routes_per_minute;
 	const char
 		*trusted_gateways; /* peers whose X-Real-IP is the client (http.h); may be NULL */
 	long long outbox_lock_key; /* tells this service's replicas apart from others */

@@ -38,6 +38,11 @@ static bool http_authorize(struct req *r, enum http_access access)
 		access = HTTP_BEARER;
 	}
 	const char *h = mg_get_header(r->conn, "Authorization");
+	if (access == HTTP_BEARER_OR_COOKIE) {
+		if (!h)
+			return true; /* the handler's */
+		access = HTTP_BEARER;
+	}
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		req_error(r, ERR_UNAUTHORIZED, NULL, "missing bearer token");
 		return false;
@@ -73,19 +78,33 @@ static bool http_authorize(struct req *r, enum http_access access)
 	return true;
 }
 
-/* Applies the rate limit of the path; replies 429 and returns false when exceeded. */
+/* The limit of the request's route (r->route): its own one when listed in rate_limit_routes,
+ * else the prefix's for a path under rate_limit_prefix; NULL = none. */
+static struct ratelimit *http_rate_limit_of(const struct req *r)
+{
+	const struct http_options *o = r->srv->opts;
+	for (const char *const *p = o->rate_limit_routes; p && *p; p++)
+		if (strcmp(*p, r->route) == 0)
+			return o->route_rate_limit;
+	if (!o->rate_limit_prefix ||
+	    strncmp(r->path, o->rate_limit_prefix, strlen(o->rate_limit_prefix)) != 0)
+		return NULL;
+	return o->rate_limit;
+}
+
+/* Applies the rate limit of the route; replies 429 and returns true when exceeded. */
 static bool http_rate_limited(struct req *r)
 {
 	const struct http_options *o = r->srv->opts;
-	if (!o->rate_limit || !o->rate_limit_prefix ||
-	    strncmp(r->path, o->rate_limit_prefix, strlen(o->rate_limit_prefix)) != 0)
+	struct ratelimit *limit = http_rate_limit_of(r);
+	if (!limit)
 		return false;
 	char addr[RATELIMIT_KEY_MAX], retry[16];
 	int after = 0;
 	/* The client: the peer, or the address a trusted gateway resolved and sent as X-Real-IP. */
 	httpparse_client_addr(mg_get_header(r->conn, "X-Real-IP"), r->ri->remote_addr,
 	                      o->trusted_gateways, addr, sizeof addr);
-	if (ratelimit_take(o->rate_limit, addr, timefmt_mono_us() / 1000, &after))
+	if (ratelimit_take(limit, addr, timefmt_mono_us() / 1000, &after))
 		return false;
 	snprintf(retry, sizeof retry, "%d", after);
 	req_add_header(r, "Retry-After", retry);

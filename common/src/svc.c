@@ -323,14 +323,18 @@ int svc_serve(const struct svc_service *s)
 		.ready = svc_ready,
 		.openapi = s->openapi,
 		.rate_limit_prefix = s->rate_limit_prefix,
+		.rate_limit_routes = s->rate_limit_routes,
 		.trusted_gateways = s->trusted_gateways,
 	};
 	if (s->rate_limit_prefix && s->rate_limit_per_minute > 0)
 		opts.rate_limit = ratelimit_new((unsigned)s->rate_limit_per_minute);
+	if (s->rate_limit_routes && s->rate_limit_routes_per_minute > 0)
+		opts.route_rate_limit = ratelimit_new((unsigned)s->rate_limit_routes_per_minute);
 	struct http_server *srv = http_start(&opts, err, sizeof err);
 	if (!srv) {
 		fprintf(stderr, "%s: %s\n", s->name, err);
 		ratelimit_free(opts.rate_limit);
+		ratelimit_free(opts.route_rate_limit);
 		health_free(health);
 		kafka_producer_free(producer, 0);
 		return 1;
@@ -380,6 +384,7 @@ int svc_serve(const struct svc_service *s)
 	health_free(health);
 	revoke_stop();
 	ratelimit_free(opts.rate_limit);
+	ratelimit_free(opts.route_rate_limit);
 	sweep_stop(sweep);
 	kafka_consumer_stop(consumer);
 	svc_outbox = NULL;

@@ -275,7 +275,8 @@ class Mailpit:
 
 class Gateway:
     """The nginx gateway (scripts/nginx.sh) in front of the three services; env holds its
-    optional settings (GATEWAY_TRUSTED_PROXIES, GATEWAY_AUTH_PER_MINUTE, GATEWAY_AUTH_BURST)."""
+    optional settings (GATEWAY_TRUSTED_PROXIES, GATEWAY_AUTH_PER_MINUTE, GATEWAY_AUTH_BURST,
+    GATEWAY_REFRESH_PER_MINUTE, GATEWAY_REFRESH_BURST)."""
 
     def __init__(self, workdir, name="nginx", env=None):
         self.dir = os.path.join(workdir, name)
@@ -367,7 +368,12 @@ class Stack:
     MAIL_FROM = "reservations@example.com"
 
     def __init__(self, mailpit=None):
+        # Logs, databases and the provider's files: the owner's only (mkdtemp's 0700).
         self.workdir = tempfile.mkdtemp(prefix="mr-it-", dir="/tmp")
+        # The gateways' directories (scripts/nginx.sh DIR) apart: their workers (nobody) read
+        # the web app from <gateway_dir>/<name>/web, so this one is searchable by others.
+        self.gateway_dir = tempfile.mkdtemp(prefix="mr-it-gw-", dir="/tmp")
+        os.chmod(self.gateway_dir, 0o755)
         self.mailpit = mailpit
         self.pg = Postgres(self.workdir)
         self.oidc = Oidc(self.workdir)
@@ -375,7 +381,7 @@ class Stack:
         # The services here run with NUM_THREADS 8 or 16 (below): the gateway's idle upstream
         # connections (2 workers x 2 upstream groups x this) must stay fewer, or they would hold
         # every worker thread of a service until nginx drops them (docs/operations.md).
-        self.gateway = Gateway(self.workdir, env={"GATEWAY_UPSTREAM_KEEPALIVE": "1"})
+        self.gateway = Gateway(self.gateway_dir, env={"GATEWAY_UPSTREAM_KEEPALIVE": "1"})
         self.services = []
         self.user = None
         self.room = None
@@ -409,6 +415,7 @@ class Stack:
             "NUM_THREADS": "8",
             # The suite signs in hundreds of times from one address; the limit has its own test.
             "RATE_LIMIT_AUTH_PER_MINUTE": "0",
+            "RATE_LIMIT_REFRESH_PER_MINUTE": "0",
             # The gateway (scripts/nginx.sh) reaches the services from 127.0.0.1, as in make run.
             "TRUSTED_GATEWAYS": "127.0.0.1",
             # Spent refresh tokens revoke at once, as the older tests expect; the grace period
@@ -473,6 +480,7 @@ class Stack:
 
     def cleanup(self):
         shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.gateway_dir, ignore_errors=True)
 
 
 def login(base_url, email, session=None):

@@ -1,15 +1,18 @@
 """The gateway's view of its clients (helm/meeting-rooms/files/gateway.conf): the client address
-it resolves (realip from trusted proxies only) and passes on as one value, the per-address limit
-of /auth/* (JSON 429 with Retry-After; one client being limited does not limit another), and
-retries of GET/HEAD - only those - when a service drops the connection.
+it resolves (realip from trusted proxies only) and passes on as one value, the per-address limits
+of /auth/* - the sign-in paths, and POST /auth/refresh and /auth/logout in a bucket of their own
+(JSON 429 with Retry-After; one client being limited does not limit another) - and retries of
+GET/HEAD - only those - when a service drops the connection.
 
 Most tests run a private gateway in front of an echo server that answers with what it received
 (the headers a service would see, how often a request arrived); clients connect from different
 loopback source addresses (127.0.0.0/8 is all local).  The last test runs against the suite's
-stack with the chart's default limit (30 a minute, burst 30)."""
+stack with the chart's default limits (sign-in 30 a minute, burst 30; refresh and logout 600 a
+minute, burst 600)."""
 import http.client
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,6 +20,7 @@ import pytest
 from harness import Gateway, free_port
 
 RATE, BURST = 6, 2           # the private gateway: 1 + 2 at once, then one every 10 s
+# ... and for refresh and logout the same numbers, in a zone of their own
 TRUSTED_PROXY = "127.0.0.1"  # stands for the Ingress controller in front of the gateway
 
 
@@ -76,6 +80,8 @@ def gateway(echo, tmp_path_factory):
         "GATEWAY_TRUSTED_PROXIES": TRUSTED_PROXY,
         "GATEWAY_AUTH_PER_MINUTE": str(RATE),
         "GATEWAY_AUTH_BURST": str(BURST),
+        "GATEWAY_REFRESH_PER_MINUTE": str(RATE),
+        "GATEWAY_REFRESH_BURST": str(BURST),
     })
     gw.start(port, port, port)
     yield gw
@@ -138,7 +144,7 @@ def test_one_limited_client_does_not_limit_another(gateway):
                      b'{"refresh_token":"x"}')[0] for _ in range(1 + BURST)]
     assert statuses == [200] * (1 + BURST)
     assert_rate_limited(*call(gateway, "POST", "/auth/refresh", a))
-    assert_rate_limited(*call(gateway, "GET", "/auth/google/login", a))
+    assert_rate_limited(*call(gateway, "POST", "/auth/logout", a))
     # Another address is still served, also when it names the limited one in X-Forwarded-For,
     # and the limited one cannot escape by naming another.
     assert call(gateway, "POST", "/auth/refresh", b)[0] == 200
@@ -182,6 +188,28 @@ def test_ipv6_clients_are_limited_per_64(gateway):
                 {"X-Forwarded-For": "::ffff:198.51.100.77"})[0] == 200
 
 
+def test_sign_in_and_refresh_have_separate_buckets(gateway):
+    """The web app's refreshes and sign-outs do not use up the sign-in budget, nor the other way
+    round; refresh and logout share one bucket (review 16a M2)."""
+    c, d = "127.0.0.12", "127.0.0.13"
+    sign_in = [call(gateway, "GET", "/auth/google/login", c)[0] for _ in range(1 + BURST)]
+    assert sign_in == [200] * (1 + BURST)
+    assert_rate_limited(*call(gateway, "GET", "/auth/google/callback", c))
+    # The two paths (and the forms nginx normalises to them) are the other bucket.
+    assert [call(gateway, "POST", path, c)[0]
+            for path in ("/auth/refresh", "/auth/logout/", "//auth//refresh")] == [200] * 3
+    assert_rate_limited(*call(gateway, "POST", "/auth/logout", c))
+    assert_rate_limited(*call(gateway, "POST", "/auth/refresh", c))
+    assert_rate_limited(*call(gateway, "GET", "/auth/google/login", c))
+    # And the other way round: a client that spent its refreshes can still sign in.
+    assert [call(gateway, "POST", "/auth/refresh", d)[0] for _ in range(1 + BURST)] == \
+        [200] * (1 + BURST)
+    assert_rate_limited(*call(gateway, "POST", "/auth/logout", d))
+    assert call(gateway, "GET", "/auth/google/login", d)[0] == 200
+    # Only these two paths: a longer one is a sign-in path.
+    assert call(gateway, "POST", "/auth/refreshx", d)[0] == 200
+
+
 # --- retries -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
@@ -217,15 +245,37 @@ def test_other_methods_are_never_repeated(gateway, method):
 def test_default_auth_limit_through_the_stack(stack):
     gw = stack.gateway
     a, b = "127.0.0.6", "127.0.0.7"
-    refresh = ("POST", "/auth/refresh")
-    hdrs, payload = {"Content-Type": "application/json"}, b'{"refresh_token":"not-a-token"}'
-    statuses = [call(gw, *refresh, a, hdrs, payload)[0] for _ in range(34)]
-    # user-service answers 401 (its own limiter is off in the suite) until nginx's budget of
+    # A callback without its parameters: user-service's 400, cheap and without side effects.
+    callback = ("GET", "/auth/google/callback")
+    statuses = [call(gw, *callback, a)[0] for _ in range(34)]
+    # user-service answers 400 (its own limiter is off in the suite) until nginx's budget of
     # 1 + 30 is spent; a request or two more may pass as the bucket refills one every 2 s.
-    assert statuses[:31] == [401] * 31, statuses
+    assert statuses[:31] == [400] * 31, statuses
     assert 429 in statuses[31:], statuses
-    status, headers, body = call(gw, *refresh, a, hdrs, payload)
+    status, headers, body = call(gw, *callback, a)
     assert status == 429 and body["code"] == "rate_limited"
     assert int(headers["Retry-After"]) == 2
-    status, _, body = call(gw, *refresh, b, hdrs, payload)
-    assert status == 401 and body["code"] != "rate_limited"
+    status, _, body = call(gw, *callback, b)
+    assert status == 400 and body["code"] != "rate_limited"
+
+
+def test_default_refresh_limit_through_the_stack(stack):
+    """POST /auth/refresh and /auth/logout: 1 + 600 at once, then 10 a second (Retry-After 1),
+    and a client that spent them can still sign in."""
+    gw = stack.gateway
+    a = "127.0.0.14"
+    hdrs, payload = {"Content-Type": "application/json"}, b'{"refresh_token":"not-a-token"}'
+    started = time.monotonic()
+    statuses = []
+    while 429 not in statuses and len(statuses) < 800:
+        path = "/auth/refresh" if len(statuses) % 2 else "/auth/logout"
+        status, headers, body = call(gw, "POST", path, a, hdrs, payload)
+        statuses.append(status)
+    elapsed = time.monotonic() - started
+    passed = len(statuses) - 1
+    # Logout without a bearer answers 401 too; the bucket refills 10 a second meanwhile.
+    assert set(statuses[:-1]) == {401} and statuses[-1] == 429, statuses[-3:]
+    assert 601 <= passed <= 601 + 10 * elapsed + 1, (passed, elapsed)
+    assert body["code"] == "rate_limited" and "retry in 1 s" in body["message"], body
+    assert int(headers["Retry-After"]) == 1
+    assert call(gw, "GET", "/auth/google/callback", a)[0] == 400

@@ -29,7 +29,7 @@ def gateway(stack):
     room = stack.room_service(tag="room-slow-clients")
     room.env.pop("NUM_THREADS")
     room.start()
-    gw = Gateway(stack.workdir, name="nginx-slow-clients")
+    gw = Gateway(stack.gateway_dir, name="nginx-slow-clients")
     gw.start(stack.user.port, room.port, stack.reservation.port)
     yield gw
     gw.stop()

@@ -1,4 +1,5 @@
-"""Sign-in endpoints are rate limited per client address (RATE_LIMIT_AUTH_PER_MINUTE): the
+"""Sign-in endpoints are rate limited per client address (RATE_LIMIT_AUTH_PER_MINUTE), POST
+/auth/refresh and /auth/logout with a bucket of their own (RATE_LIMIT_REFRESH_PER_MINUTE): the
 request over the limit gets 429 rate_limited with Retry-After; other clients and other paths are
 not affected.  Behind the gateway the client address is the X-Real-IP header the gateway sets,
 believed only when the TCP peer is listed in TRUSTED_GATEWAYS; from anyone else headers change
@@ -25,7 +26,7 @@ def refresh(port, source, headers=None, path="/auth/refresh"):
 
 def test_auth_rate_limit_per_client(stack):
     svc = stack.user_service(tag="ratelimit", RATE_LIMIT_AUTH_PER_MINUTE="5",
-                             TRUSTED_GATEWAYS="127.0.0.1")
+                             RATE_LIMIT_REFRESH_PER_MINUTE="5", TRUSTED_GATEWAYS="127.0.0.1")
     svc.start()
     try:
         url = f"{svc.url}/auth/refresh"
@@ -45,9 +46,11 @@ def test_auth_rate_limit_per_client(stack):
         token, _ = operator_token(svc, "ratelimit@example.com")
         r = requests.get(f"{svc.url}/users/profile", headers={**bearer(token), **client})
         assert r.status_code == 200
-        # The login redirect counts too.
-        r = requests.get(f"{svc.url}/auth/google/login", allow_redirects=False, headers=client)
-        assert r.status_code == 429
+        # Logout shares refresh's bucket; the sign-in paths have their own.
+        r = requests.post(f"{svc.url}/auth/logout", json={}, headers=client)
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+        r = requests.get(f"{svc.url}/auth/google/callback", headers=client)
+        assert r.status_code == 400
         assert "http_rate_limited_total" in requests.get(f"{svc.url}/metrics").text
     finally:
         assert svc.stop() == 0
@@ -55,6 +58,7 @@ def test_auth_rate_limit_per_client(stack):
 
 def test_forwarded_for_is_ignored_unless_trusted(stack):
     svc = stack.user_service(tag="ratelimit-untrusted", RATE_LIMIT_AUTH_PER_MINUTE="2",
+                             RATE_LIMIT_REFRESH_PER_MINUTE="2",
                              TRUSTED_GATEWAYS="")
     svc.start()
     try:
@@ -71,6 +75,7 @@ def test_forwarded_for_is_ignored_unless_trusted(stack):
 
 def test_real_ip_from_an_untrusted_peer_is_ignored(stack):
     svc = stack.user_service(tag="ratelimit-gw-untrusted", RATE_LIMIT_AUTH_PER_MINUTE="3",
+                             RATE_LIMIT_REFRESH_PER_MINUTE="3",
                              TRUSTED_GATEWAYS="127.0.0.2/31")
     svc.start()
     try:
@@ -90,6 +95,7 @@ def test_real_ip_from_an_untrusted_peer_is_ignored(stack):
 
 def test_real_ip_from_a_trusted_gateway_names_the_client(stack):
     svc = stack.user_service(tag="ratelimit-gw-trusted", RATE_LIMIT_AUTH_PER_MINUTE="3",
+                             RATE_LIMIT_REFRESH_PER_MINUTE="3",
                              TRUSTED_GATEWAYS="10.0.0.0/8, 127.0.0.2/31")
     svc.start()
     try:
@@ -117,6 +123,7 @@ def test_behind_the_gateway_each_client_has_its_own_bucket(stack, tmp_path):
     """The real path: clients -> nginx (scripts/nginx.sh, its own limit set out of the way) ->
     user-service trusting the gateway's address 127.0.0.1."""
     svc = stack.user_service(tag="ratelimit-behind-gw", RATE_LIMIT_AUTH_PER_MINUTE="3",
+                             RATE_LIMIT_REFRESH_PER_MINUTE="3",
                              TRUSTED_GATEWAYS="127.0.0.1")
     svc.start()
     gw = Gateway(str(tmp_path), name="gw-ratelimit",
@@ -135,4 +142,32 @@ def test_behind_the_gateway_each_client_has_its_own_bucket(stack, tmp_path):
                        )[0] == 429
     finally:
         gw.stop()
+        assert svc.stop() == 0
+
+
+def test_sign_in_and_refresh_limits_are_separate(stack):
+    """The web app's refreshes and sign-outs (their own, larger limit by default) do not use up a
+    client's sign-ins, nor the other way round (review 16a M2)."""
+    svc = stack.user_service(tag="ratelimit-split", RATE_LIMIT_AUTH_PER_MINUTE="2",
+                             RATE_LIMIT_REFRESH_PER_MINUTE="4", TRUSTED_GATEWAYS="127.0.0.1")
+    svc.start()
+    try:
+        a, b = {"X-Real-IP": "203.0.113.21"}, {"X-Real-IP": "203.0.113.22"}
+        callback = f"{svc.url}/auth/google/callback"
+        assert [requests.get(callback, headers=a).status_code for _ in range(3)] == \
+            [400, 400, 429]
+        # Refresh and logout: 4, whichever of the two.
+        codes = [requests.post(f"{svc.url}{path}", json={"refresh_token": "x"},
+                               headers=a).status_code
+                 for path in ("/auth/refresh", "/auth/logout", "/auth/refresh", "/auth/refresh")]
+        assert codes == [401] * 4, codes
+        r = requests.post(f"{svc.url}/auth/logout", json={"refresh_token": "x"}, headers=a)
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited", r.text
+        assert 1 <= int(r.headers["Retry-After"]) <= 15
+        # b spends its refreshes first: its sign-ins are still there.
+        assert [requests.post(f"{svc.url}/auth/refresh", json={"refresh_token": "x"},
+                              headers=b).status_code for _ in range(5)] == [401] * 4 + [429]
+        r = requests.get(f"{svc.url}/auth/google/login", allow_redirects=False, headers=b)
+        assert r.status_code == 302, r.text
+    finally:
         assert svc.stop() == 0

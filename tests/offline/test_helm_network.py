@@ -408,9 +408,11 @@ def test_gateway_client_address_and_auth_limit_defaults(variants):
     assert "error_log /dev/stderr warn;" in main
     auth = re.search(r"location ~ \^/auth\(/\|\$\) \{(.*?)\}", conf, re.S).group(1)
     assert "limit_req zone=auth burst=30 nodelay;" in auth
-    assert conf.count("limit_req zone=") == 1  # only /auth/*
+    # Only /auth/*: the sign-in paths, and refresh and logout in a zone of their own.
+    assert conf.count("limit_req zone=") == 2
+    assert "limit_req_zone $auth_limit_key zone=refresh:10m rate=600r/m;" in conf
     assert "limit_req_status 429;" in conf and "error_page 429 @rate_limited;" in conf
-    assert "add_header Retry-After 2 always;" in conf
+    assert retry_after(conf) == {"refresh": "1", "default": "2"}
     # GET/HEAD may be passed on once more; other methods go to single-server groups.
     assert "proxy_next_upstream error timeout;" in conf and "non_idempotent" not in conf
     assert "proxy_next_upstream_tries 2;" in conf
@@ -432,15 +434,35 @@ def test_gateway_client_address_and_auth_limit_settings(helm):
     conf = gateway_conf(r)
     assert re.findall(r"^set_real_ip_from (\S+);$", conf, re.M) == ["10.42.0.0/16",
                                                                       "fd00:42::/64"]
-    assert "rate=120r/m;" in conf and "burst=5 nodelay;" in conf
-    assert "add_header Retry-After 1 always;" in conf
-    assert "retry in 1 s" in conf
+    assert "zone=auth:10m rate=120r/m;" in conf and "zone=auth burst=5 nodelay;" in conf
+    assert "add_header Retry-After $retry_after always;" in conf
+    assert "retry in $retry_after s" in conf
+    assert retry_after(conf) == {"refresh": "1", "default": "1"}
+    # The refresh limit's defaults (600 a minute, burst 600), on its own paths.
+    assert "zone=refresh:10m rate=600r/m;" in conf and "zone=refresh burst=600 nodelay;" in conf
     r = helm.template(sets=(("gateway.trustedProxies", NULL),
-                            ("gateway.authRateLimit.perMinute", 7)))
+                            ("gateway.authRateLimit.perMinute", 7),
+                            ("gateway.refreshRateLimit.perMinute", 25),
+                            ("gateway.refreshRateLimit.burst", 9)))
     assert r.returncode == 0, r.stderr
     conf = gateway_conf(r)
     assert not re.search(r"^set_real_ip_from", conf, re.M)
-    assert "add_header Retry-After 9 always;" in conf  # ceil(60 / 7)
+    # ceil(60 / 7) and ceil(60 / 25)
+    assert retry_after(conf) == {"refresh": "3", "default": "9"}
+    assert "zone=refresh:10m rate=25r/m;" in conf and "zone=refresh burst=9 nodelay;" in conf
+    refresh = re.search(r"location ~ \^/auth/\(refresh\|logout\)/\?\$ \{(.*?)\}", conf, re.S)
+    sign_in = re.search(r"location ~ \^/auth\(/\|\$\) \{(.*?)\}", conf, re.S)
+    assert "zone=refresh " in refresh.group(1) and "zone=auth " in sign_in.group(1)
+    # nginx takes the first regular expression that matches: the refresh paths come first.
+    assert refresh.start() < sign_in.start()
+
+
+def retry_after(conf):
+    """The Retry-After of a 429 (map $uri $retry_after): on the refresh paths and elsewhere."""
+    body = re.search(r"map \$uri \$retry_after \{(.*?)\}", conf, re.S).group(1)
+    pairs = dict(line.split() for line in body.strip().splitlines())
+    return {"refresh": pairs['"~^/auth/(refresh|logout)/?$"'].rstrip(";"),
+            "default": pairs["default"].rstrip(";")}
 
 
 @pytest.mark.parametrize("variant", ["default", "development", "production"])
@@ -500,6 +522,7 @@ def test_trusted_proxies_with_the_policies_that_make_them_safe(helm):
 @pytest.mark.parametrize("key,value,message", [
     ("gateway.trustedProxies[0]", "ingress.example.com", "gateway.trustedProxies.0"),
     ("gateway.authRateLimit.perMinute", 0, "perMinute"),
+    ("gateway.refreshRateLimit.perMinute", 0, "perMinute"),
     ("networkPolicy.gatewayFrom", "everyone", "gatewayFrom"),
 ])
 def test_bad_gateway_and_policy_values_are_refused(helm, key, value, message):

@@ -66,6 +66,7 @@ static const struct cfg_param user_params[] = {
 	CFG_BOOL(USER_CFG, "OIDC_ALLOW_HTTP_LOOPBACK", oidc_allow_http_loopback, "false"),
 	CFG_INT(USER_CFG, "OIDC_JWKS_REFRESH_SECONDS", oidc_jwks_refresh_s, "3600", 1, 86400),
 	CFG_INT(USER_CFG, "RATE_LIMIT_AUTH_PER_MINUTE", auth_rate_limit, "30", 0, 1000000),
+	CFG_INT(USER_CFG, "RATE_LIMIT_REFRESH_PER_MINUTE", refresh_rate_limit, "600", 0, 1000000),
 	CFG_STR_CHECKED(USER_CFG, "TRUSTED_GATEWAYS", trusted_gateways, "", 0, 4096,
                         user_gateways_valid),
 	/* Replaced by TRUSTED_GATEWAYS; read only to refuse "true". */
@@ -205,6 +206,10 @@ int main(int argc, char **argv)
 		{"refresh_tokens", user_repo_sweep_refresh_tokens_sql, cfg.refresh_retention_s},
 	};
 
+	/* The web app renews its access token (one refresh per page load and tab, then one per
+	 * token lifetime) and signs out far more often than anyone signs in: their own, larger
+	 * limit, so that an office behind one address is not turned away. */
+	static const char *const refresh_routes[] = {"/auth/refresh", "/auth/logout", NULL};
 	struct svc_service service = {
 		.name = SERVICE,
 		.cfg = &cfg.common,
@@ -218,6 +223,8 @@ int main(int argc, char **argv)
 		.openapi = service_openapi,
 		.rate_limit_prefix = "/auth/",
 		.rate_limit_per_minute = cfg.auth_rate_limit,
+		.rate_limit_routes = refresh_routes,
+		.rate_limit_routes_per_minute = cfg.refresh_rate_limit,
 		.trusted_gateways = cfg.trusted_gateways,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 		.sweeps = sweeps,

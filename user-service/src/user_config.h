@@ -20,9 +20,10 @@ struct user_config {
 	long long refresh_retention_s; /* kept after a sign-in's last refresh token expired */
 	bool oidc_allow_http_loopback;
 	long long oidc_jwks_refresh_s; /* provider keys and metadata re-fetched after this */
-	long long auth_rate_limit;
-	char *trusted_gateways;   /* peers whose X-Real-IP is the client's address */
-	bool trust_forwarded_for; /* removed setting: only read to refuse "true" */
+	long long auth_rate_limit;     /* /auth/... per client address and minute; 0 = off */
+	long long refresh_rate_limit;  /* POST /auth/refresh and /auth/logout, instead; 0 = off */
+	char *trusted_gateways;        /* peers whose X-Real-IP is the client's address */
+	bool trust_forwarded_for;      /* removed setting: only read to refuse "true" */
 };
 
 #endif

@@ -82,23 +82,75 @@ void user_validate_admin(const json_t *body, struct user_patch *p, json_t *detai
 	}
 }
 
-void user_validate_refresh(const json_t *body, const char **token, json_t *details)
+void user_validate_refresh(const json_t *body, bool cookie, const char **token, json_t *details)
 {
 	static const struct jsonx_field fields[] = {{"refresh_token", JSONX_STRING, true}};
+	static const struct jsonx_field cookie_fields[] = {{"refresh_token", JSONX_STRING, false}};
 	*token = NULL;
-	if (jsonx_check(body, fields, countof(fields), details))
+	if (!body && cookie)
+		return;
+	if (jsonx_check(body, cookie ? cookie_fields : fields, countof(fields), details))
 		jsonx_string_len(body, "refresh_token", 1, TOKEN_MAX_CHARS, token, details);
 }
 
-void user_validate_logout(const json_t *body, const char **token, bool *all, json_t *details)
+void user_validate_logout(const json_t *body, bool cookie, const char **token, bool *all,
+                          json_t *details)
 {
 	static const struct jsonx_field fields[] = {{"refresh_token", JSONX_STRING, false},
 	                                            {"all", JSONX_BOOL, false}};
 	*token = NULL;
 	*all = json_is_true(json_object_get(body, "all"));
+	if (!body && cookie)
+		return;
 	if (jsonx_check(body, fields, countof(fields), details) &&
 	    jsonx_string_len(body, "refresh_token", 1, TOKEN_MAX_CHARS, token, details) &&
-	    !*token && !*all)
+	    !*token && !*all && !cookie)
 		json_object_set_new(details, "refresh_token",
 		                    json_string("is required unless all is true"));
+}
+
+/* True when the path of s (up to its "?") has a segment that a browser reads as "." or "..":
+ * made of "." and "%2e" (any case) only, one or two of them. */
+static bool has_dot_segment(const char *s)
+{
+	const char *p = s;
+	while (*p && *p != '?') {
+		int dots = 0;
+		bool other = false;
+		while (*p && *p != '/' && *p != '?') {
+			if (*p == '.') {
+				p++;
+			} else if (p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E')) {
+				p += 3;
+			} else {
+				other = true;
+				p++;
+				continue;
+			}
+			dots++;
+		}
+		if (!other && (dots == 1 || dots == 2))
+			return true;
+		if (*p == '/')
+			p++;
+	}
+	return false;
+}
+
+const char *user_validate_return_to(const char *s)
+{
+	static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				      "0123456789/._~%?=&+-";
+	size_t len = strlen(s);
+	if (len == 0 || len > USER_RETURN_TO_MAX)
+		return "must be 1 to 512 characters";
+	if (s[0] != '/' || s[1] == '/')
+		return "must be a path of this site: starting with / but not //";
+	if (strspn(s, allowed) != len)
+		return "may only hold letters, digits and /._~%?=&+-";
+	/* A browser resolves "." and ".." segments (also written %2e) and keeps "//": /..//x and
+	 * /.//x would land on the path //x, which names another host. */
+	if (strstr(s, "//") || has_dot_segment(s))
+		return "must not hold // or a . or .. segment (also written %2e)";
+	return NULL;
 }
