@@ -16,6 +16,7 @@ PACKAGES=(
   curl gettext-base openssl procps
   wrk   # make bench (pgbench comes with postgresql-client-15, a dependency of postgresql-15)
   clang-format shellcheck python3-venv   # make lint (ruff goes into a venv under .tools/)
+  chromium chromium-driver python3-selenium   # the browser tests (tests/integration/browser.py)
 )
 # Node 20 (needed by oauth2-mock-server 8), Java and Maven may come from elsewhere.
 command -v node >/dev/null || PACKAGES+=(nodejs npm)
@@ -36,13 +37,15 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
-# The local OpenID Connect provider's packages, from tests/oidc/package-lock.json.
-oidc=$ROOT/tests/oidc
-if [[ ! -f $oidc/node_modules/.package-lock.json ||
-  $oidc/package-lock.json -nt $oidc/node_modules/.package-lock.json ]]; then
-  echo "deps.sh: npm ci in tests/oidc" >&2
-  (cd "$oidc" && npm ci --no-audit --no-fund >&2)
-fi
+# npm packages from their lock files: the local OpenID Connect provider (tests/oidc) and axe-core,
+# which the browser tests inject into the pages (tests/web).
+for dir in tests/oidc tests/web; do
+  if [[ ! -f $ROOT/$dir/node_modules/.package-lock.json ||
+    $ROOT/$dir/package-lock.json -nt $ROOT/$dir/node_modules/.package-lock.json ]]; then
+    echo "deps.sh: npm ci in $dir" >&2
+    (cd "$ROOT/$dir" && npm ci --no-audit --no-fund >&2)
+  fi
+done
 
 # The Kafka broker's jars (Maven Central, pinned in kafka/pom.xml) into kafka/libs.
 "$ROOT/kafka/fetch.sh"

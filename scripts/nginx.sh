@@ -3,9 +3,14 @@
 #
 # Usage:
 #   scripts/nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT
-#       renders DIR/nginx.conf, checks it (nginx -t), starts nginx (daemon; pid DIR/nginx.pid,
+#       renders DIR/nginx.conf, copies the web app (web/) to DIR/web with its version in
+#       index.html, checks the configuration (nginx -t), starts nginx (daemon; pid DIR/nginx.pid,
 #       logs DIR/error.log and DIR/access.log), waits until /health answers (max 10 s),
 #       prints one line: http://127.0.0.1:GATEWAY_PORT
+#       The workers run as nobody and read DIR/web: DIR and the directories above it must be
+#       searchable by others (a warning says so when they are not; the API works regardless).
+#   scripts/nginx.sh web-version
+#       prints the web app's version (below), the path segment of its assets: /assets/VERSION/
 #   scripts/nginx.sh stop DIR
 #       graceful stop (SIGQUIT; SIGTERM after 5 s, SIGKILL after 7 s); no-op when not running
 # Optional environment of `start` (the chart's gateway.trustedProxies and gateway.authRateLimit):
@@ -28,7 +33,8 @@ GATEWAY=$ROOT/helm/meeting-rooms/files/gateway.conf
 
 die() { echo "nginx.sh: $*" >&2; exit 1; }
 usage() {
-  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT | stop DIR"
+  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT" \
+    "| stop DIR | web-version"
 }
 
 # Prints the master's pid when DIR/nginx.pid names a live nginx master.
@@ -43,6 +49,31 @@ master_pid() {
 }
 
 nginx_cmd() { nginx -p "$DIR/" -c "$DIR/nginx.conf" -e "$DIR/error.log" "$@"; }
+
+# The web app's version: the first 12 hex digits of a sha256 over every file under web/, each as
+# its path (relative to web/), a newline and its content, in the byte order of the paths - the
+# Helm chart's mr.webVersion computes the same.
+web_version() {
+  local f
+  (
+    cd "$ROOT/web"
+    find . -type f -printf '%P\n' | LC_ALL=C sort | while IFS= read -r f; do
+      printf '%s\n' "$f"
+      cat -- "$f"
+    done
+  ) | sha256sum | cut -c1-12
+}
+
+# DIR/web: a copy of web/ whose index.html names this version's assets (/assets/VERSION/...).
+render_web() { # version
+  rm -rf "$DIR/web"
+  cp -R "$ROOT/web" "$DIR/web"
+  sed -i "s/__WEB_VERSION__/$1/g" "$DIR/web/index.html"
+  if ((EUID == 0)) && ! runuser -u nobody -- test -r "$DIR/web/index.html" 2>/dev/null; then
+    echo "nginx.sh: warning: nginx's workers (nobody) cannot read $DIR/web: the web app answers" \
+      "403 (make DIR and the directories above it searchable by others)" >&2
+  fi
+}
 
 start() {
   local port
@@ -67,6 +98,9 @@ start() {
   mkdir -p "$DIR"
   master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
 
+  local web_version
+  web_version=$(web_version)
+  render_web "$web_version"
   # shellcheck disable=SC2016 # names of the variables to substitute, not expansions
   RUN_DIR=$DIR envsubst '${RUN_DIR}' <"$TEMPLATE" >"$DIR/nginx.conf"
   # shellcheck disable=SC2016
@@ -74,9 +108,10 @@ start() {
     RESERVATION_UPSTREAM=127.0.0.1:$4 REAL_IP_FROM=$real_ip_from \
     AUTH_RATE_PER_MINUTE=$rate AUTH_BURST=$burst AUTH_RETRY_AFTER=$(((60 + rate - 1) / rate)) \
     CONN_PER_CLIENT=$conns UPSTREAM_KEEPALIVE=$keepalive \
+    WEB_ROOT=$DIR/web WEB_VERSION=$web_version \
     envsubst '${GATEWAY_LISTEN} ${USER_UPSTREAM} ${ROOM_UPSTREAM} ${RESERVATION_UPSTREAM}
               ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}
-              ${CONN_PER_CLIENT} ${UPSTREAM_KEEPALIVE}' \
+              ${CONN_PER_CLIENT} ${UPSTREAM_KEEPALIVE} ${WEB_ROOT} ${WEB_VERSION}' \
     <"$GATEWAY" >"$DIR/gateway.conf"
 
   local out url=http://127.0.0.1:$1
@@ -107,6 +142,10 @@ stop() {
   rm -f "$DIR/nginx.pid"
 }
 
+if [[ $* == web-version ]]; then
+  web_version
+  exit 0
+fi
 (($# >= 2)) || usage
 cmd=$1
 DIR=${2%/}

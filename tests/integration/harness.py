@@ -368,6 +368,8 @@ class Stack:
 
     def __init__(self, mailpit=None):
         self.workdir = tempfile.mkdtemp(prefix="mr-it-", dir="/tmp")
+        # The gateway's workers (nobody) read the web app from <workdir>/nginx/web.
+        os.chmod(self.workdir, 0o755)
         self.mailpit = mailpit
         self.pg = Postgres(self.workdir)
         self.oidc = Oidc(self.workdir)

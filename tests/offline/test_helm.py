@@ -10,6 +10,7 @@ against a real private PostgreSQL 15 when its binaries are installed.
 
 import base64
 import functools
+import hashlib
 import json
 import os
 import re
@@ -464,6 +465,16 @@ def test_existing_secrets_render_no_secret_objects(helm):
 
 # --- gateway -------------------------------------------------------------------------------------
 
+def web_version(web=ROOT / "web"):
+    """The web app's version as the chart and scripts/nginx.sh compute it: the first 12 hex
+    digits of a sha256 over every file, each as its path, a newline and its content, in the byte
+    order of the paths."""
+    files = sorted((p.relative_to(web).as_posix().encode(), p) for p in web.rglob("*")
+                   if p.is_file())
+    return hashlib.sha256(b"".join(name + b"\n" + p.read_bytes()
+                                   for name, p in files)).hexdigest()[:12]
+
+
 def expected_gateway_conf():
     text = (CHART / "files" / "gateway.conf").read_text()
     for placeholder, value in {
@@ -477,6 +488,8 @@ def expected_gateway_conf():
         "${AUTH_RETRY_AFTER}": "2",
         "${CONN_PER_CLIENT}": "256",
         "${UPSTREAM_KEEPALIVE}": "32",
+        "${WEB_ROOT}": "/usr/share/nginx/web",
+        "${WEB_VERSION}": web_version(),
     }.items():
         assert placeholder in text
         text = text.replace(placeholder, value)

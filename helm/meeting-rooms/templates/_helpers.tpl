@@ -513,3 +513,21 @@ seccompProfile:
 443
 {{- end -}}
 {{- end -}}
+
+{{/* The web app: files/web is a link to web/ at the repository's top (Helm follows it, also in
+     `helm package`).  mr.webVersion: the first 12 hex digits of a sha256 over every file, each
+     as its path (relative to web/), a newline and its content, in the byte order of the paths -
+     the same as scripts/nginx.sh computes for `make run`.  Its assets are served under
+     /assets/<version>/, so a new version is a new path.  mr.webKey: a file's key in the
+     ConfigMap, whose keys cannot hold "/". */}}
+{{- define "mr.webVersion" -}}
+{{- $all := "" -}}
+{{- range $path, $_ := .Files.Glob "files/web/**" -}}
+{{- $all = printf "%s%s\n%s" $all (trimPrefix "files/web/" $path) ($.Files.Get $path) -}}
+{{- end -}}
+{{- $all | sha256sum | trunc 12 -}}
+{{- end -}}
+
+{{- define "mr.webKey" -}}
+{{- regexReplaceAll "[^-._a-zA-Z0-9]" . "_" -}}
+{{- end -}}

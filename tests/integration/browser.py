@@ -1,0 +1,150 @@
+"""A real browser for the web app's tests: Debian's headless Chromium driven by Selenium through the
+system chromedriver (scripts/deps.sh installs chromium, chromium-driver and python3-selenium;
+nothing is downloaded at test time).
+
+    new_browser()                   a headless Chromium (1280x900), its console log captured
+    browser, browsers               pytest fixtures (registered in conftest.py): one browser for a
+                                    test; a factory for more at once (browsers() -> a new one);
+                                    every one is quit after the test
+    sign_in(driver, base_url, email, path)
+                                    the real sign-in: the app's button, the local provider's
+                                    chooser page, back in the app until #whoami shows the e-mail
+    axe(driver)                     axe-core's serious and critical violations of the page
+    screenshot(driver, name)        saves SCREENSHOT_DIR/<name>.png (default build/screenshots)
+    console_errors(driver)          SEVERE console entries since the last call (CSP violations,
+                                    uncaught exceptions, failed loads)
+"""
+import json
+import os
+import re
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+AXE_JS = os.path.join(ROOT, "tests", "web", "node_modules", "axe-core", "axe.min.js")
+WAIT = 20  # seconds a step of sign_in may take (the whole stack runs with sanitizers)
+
+
+def screenshot_dir():
+    return os.environ.get("SCREENSHOT_DIR", os.path.join(ROOT, "build", "screenshots"))
+
+
+def new_browser():
+    """A headless Chromium; the caller quits it (the fixtures below do)."""
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--window-size=1280,900", "--disable-gpu",
+                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+                "--disable-background-networking", "--disable-sync", "--lang=en-US",
+                # /dev/shm is small in containers (CI's is 1 GB, but not everyone's).
+                "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")  # Chromium's sandbox refuses to run as root
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    return driver
+
+
+class Browsers:
+    """The `browsers` fixture: each call starts one more browser, all quit at the end."""
+
+    def __init__(self):
+        self.drivers = []
+
+    def __call__(self):
+        driver = new_browser()
+        self.drivers.append(driver)
+        return driver
+
+    def quit_all(self):
+        for driver in self.drivers:
+            driver.quit()
+        self.drivers.clear()
+
+
+@pytest.fixture()
+def browsers():
+    b = Browsers()
+    try:
+        yield b
+    finally:
+        b.quit_all()
+
+
+@pytest.fixture()
+def browser(browsers):
+    return browsers()
+
+
+def wait_for(driver, condition, what, timeout=WAIT):
+    """WebDriverWait with a failure message naming what was awaited and where the browser is."""
+    try:
+        return WebDriverWait(driver, timeout).until(condition)
+    except TimeoutException:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what} "
+                             f"(at {driver.current_url})") from None
+
+
+def sign_in(driver, base_url, email, path="/app/find"):
+    """Signs in as `email` the way a person does: opens `path` in the app, presses its sign-in
+    button (#signin), chooses the identity on the local provider's page (#email, then its
+    #signin) and waits until the app is back with #whoami showing the e-mail."""
+    driver.get(base_url + path)
+    wait_for(driver, EC.element_to_be_clickable((By.ID, "signin")),
+             "the app's sign-in button #signin").click()
+    field = wait_for(driver, EC.element_to_be_clickable((By.ID, "email")),
+                     "the provider's chooser page (#email)")
+    field.clear()
+    field.send_keys(email)
+    driver.find_element(By.ID, "signin").click()
+    wait_for(driver, EC.text_to_be_present_in_element((By.ID, "whoami"), email),
+             f"#whoami showing {email}")
+    assert driver.current_url.startswith(base_url), driver.current_url
+
+
+def axe(driver):
+    """Runs axe-core (tests/web, pinned) on the page as it is now; returns the violations of
+    impact serious or critical, each {id, impact, help, targets}."""
+    if not driver.execute_script("return typeof window.axe === 'object'"):
+        with open(AXE_JS, encoding="utf-8") as f:
+            driver.execute_script(f.read())
+    result = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ["violations"]})
+           .then(r => done(JSON.stringify(r.violations)))
+           .catch(e => done(JSON.stringify({error: String(e)})));
+    """)
+    violations = json.loads(result)
+    assert not isinstance(violations, dict), f"axe-core failed: {violations}"
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "targets": [n["target"] for n in v["nodes"]]}
+            for v in violations if v["impact"] in ("serious", "critical")]
+
+
+def screenshot(driver, name):
+    """Saves the viewport as <SCREENSHOT_DIR>/<name>.png; returns the path."""
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", name), name
+    directory = screenshot_dir()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.png")
+    assert driver.save_screenshot(path), path
+    return path
+
+
+def console_errors(driver):
+    """The console's SEVERE entries since the previous call (reading the log empties it): CSP
+    violations, uncaught exceptions, console.error, and loads that failed (a 4xx/5xx answer to a
+    fetch is logged too, with its URL)."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
