@@ -113,6 +113,7 @@ $(BUILD)/tests/test_res_mailer: $(BUILD)/obj/reservation-service/src/mailer.o \
     $(BUILD)/obj/reservation-service/src/series_ics.o
 $(BUILD)/tests/test_user_validate: $(BUILD)/obj/user-service/src/validate.o
 $(BUILD)/tests/test_user_tokens: $(BUILD)/obj/user-service/src/tokens.o
+$(BUILD)/tests/test_user_cookies: $(BUILD)/obj/user-service/src/cookies.o
 $(BUILD)/tests/test_ical $(BUILD)/tests/series_ics_dump: \
     $(BUILD)/obj/reservation-service/src/series_ics.o
 $(addprefix $(BUILD)/tests/test_,room_validate res_validate user_validate): \

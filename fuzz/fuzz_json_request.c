@@ -59,15 +59,25 @@ static void user_admin(const json_t *body, json_t *details)
 
 static void user_tokens(const json_t *body, bool refresh, json_t *details)
 {
-	const char *token = NULL;
-	bool all = false;
-	if (refresh)
-		user_validate_refresh(body, &token, details);
-	else
-		user_validate_logout(body, &token, &all, details);
+	const char *token = NULL, *cookie_token = NULL;
+	bool all = false, cookie_all = false;
+	json_t *cookie_details = json_object();
+	if (refresh) {
+		user_validate_refresh(body, false, &token, details);
+		user_validate_refresh(body, true, &cookie_token, cookie_details);
+	} else {
+		user_validate_logout(body, false, &token, &all, details);
+		user_validate_logout(body, true, &cookie_token, &cookie_all, cookie_details);
+	}
 	fuzz_check_string(body, "refresh_token", token, 1, 512);
-	if (json_object_size(details) == 0)
+	fuzz_check_string(body, "refresh_token", cookie_token, 1, 512);
+	if (json_object_size(details) == 0) {
 		FUZZ_CHECK(token || (!refresh && all));
+		/* With the refresh cookie the token is optional, nothing else changes. */
+		FUZZ_CHECK(json_object_size(cookie_details) == 0 && cookie_token == token &&
+		           cookie_all == all);
+	}
+	json_decref(cookie_details);
 }
 
 /* ---- room-service ---- */

@@ -39,6 +39,10 @@ enum http_access {
 	 * must check itself (req_user is then NULL): for URLs of clients that cannot send a bearer
 	 * token (calendar subscriptions). */
 	HTTP_BEARER_OR_TOKEN,
+	/* A valid access token when the request has an Authorization header; without one the
+	 * handler runs with req_user NULL and must authenticate the request itself, by a cookie
+	 * (user-service's POST /auth/logout with the refresh cookie), or refuse it. */
+	HTTP_BEARER_OR_COOKIE,
 };
 
 typedef void (*http_handler_fn)(struct req *r);
@@ -93,7 +97,8 @@ void http_stop(struct http_server *s);
 
 const char *req_method(const struct req *r);
 const char *req_id(const struct req *r);
-/* The verified caller (routes with HTTP_BEARER/HTTP_ADMIN), else NULL. */
+/* The verified caller (routes with HTTP_BEARER/HTTP_ADMIN, and the others when they verified a
+ * bearer token), else NULL. */
 const struct auth_user *req_user(const struct req *r);
 /* A request header (case-insensitive name) or NULL; borrowed for the request's lifetime. */
 const char *req_header(const struct req *r, const char *name);

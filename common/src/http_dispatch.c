@@ -38,6 +38,11 @@ static bool http_authorize(struct req *r, enum http_access access)
 		access = HTTP_BEARER;
 	}
 	const char *h = mg_get_header(r->conn, "Authorization");
+	if (access == HTTP_BEARER_OR_COOKIE) {
+		if (!h)
+			return true; /* the handler's */
+		access = HTTP_BEARER;
+	}
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		req_error(r, ERR_UNAUTHORIZED, NULL, "missing bearer token");
 		return false;

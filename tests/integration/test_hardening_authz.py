@@ -34,7 +34,8 @@ from harness import (
 SERVICES = ("user", "room", "reservation")
 ROUTE = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)", "([^"]+)"\}')
 ROUTE_ACCESS = re.compile(r'\{\{"(GET|POST|PUT|DELETE|PATCH)",\s*"([^"]+)"\},\s*\w+,\s*'
-                          r'(HTTP_PUBLIC|HTTP_BEARER_OR_TOKEN|HTTP_BEARER|HTTP_ADMIN)\s*\}')
+                          r'(HTTP_PUBLIC|HTTP_BEARER_OR_TOKEN|HTTP_BEARER_OR_COOKIE|HTTP_BEARER|'
+                          r'HTTP_ADMIN)\s*\}')
 
 INVALID = ("no token", "garbage", "bad signature", "expired", "alg none", "wrong issuer")
 VALID = ("employee", "admin", "owner", "other employee", "invited employee")
@@ -86,8 +87,10 @@ def expected(method, path, access, kind):
     """'allowed', 401 or 403."""
     if (method, path) in SWITCHED_OFF:
         return "allowed"
-    # Without ?token= (the matrix sends none) such a route wants a bearer token.
-    access = "HTTP_BEARER" if access == "HTTP_BEARER_OR_TOKEN" else access
+    # Without ?token= or the refresh cookie (the matrix sends neither) such a route wants a bearer
+    # token.
+    access = "HTTP_BEARER" if access in ("HTTP_BEARER_OR_TOKEN", "HTTP_BEARER_OR_COOKIE") \
+        else access
     if access == "HTTP_PUBLIC":
         return "allowed"
     if kind in INVALID:

@@ -7,8 +7,12 @@
 // oauth2-mock-server; the authorization_code grant of /token is answered here so that it
 // behaves like Google's: single-use codes, mandatory PKCE (S256), Google's id_token claims.
 //
-// /authorize query: login_hint (e-mail, default dev@example.com), nonce, state,
+// /authorize query: login_hint (e-mail), nonce, state,
 // code_challenge + code_challenge_method=S256 (required), redirect_uri, client_id.
+// Without login_hint (or with an empty one) /authorize answers a sign-in page where a person
+// chooses who to be (plain HTML, no script): an e-mail field (id "email") with its submit button
+// (id "signin") and a few suggested accounts as buttons; each form GETs /authorize again with
+// the same parameters and the chosen login_hint, which then redirects back as below.
 // Test e-mails: local part "unverified…" -> email_verified false;
 //               local part "denied…"     -> redirect with error=access_denied;
 //               local part "wrongazp…"   -> id_token with azp of another client (aud still ours);
@@ -103,6 +107,62 @@ service.on('beforeAuthorizeRedirect', ({ url }, req) => {
     expires: Date.now() + CODE_TTL_MS,
   });
 });
+
+// Accounts offered on the sign-in page; admin@example.com is make run's bootstrap admin.
+const SUGGESTED = ['admin@example.com', 'dev@example.com', 'alice@example.com', 'bob@example.com'];
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({
+    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+  })[c]);
+}
+
+// The sign-in page of an /authorize request without login_hint: every other parameter of the
+// request goes back as a hidden field of each form.
+function chooser(res, params) {
+  const hidden = [...params].filter(([name]) => name !== 'login_hint')
+    .map(([name, value]) =>
+      `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('\n      ');
+  const accounts = SUGGESTED.map((email) => `
+    <li><form method="get" action="/authorize">
+      ${hidden}
+      <input type="hidden" name="login_hint" value="${escapeHtml(email)}">
+      <button type="submit" class="account">${escapeHtml(email)}</button>
+    </form></li>`).join('');
+  const html = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Sign in - local identity provider</title>
+</head>
+<body>
+  <main>
+    <h1>Sign in</h1>
+    <p>This local provider stands in for Google: choose who to be. Addresses starting with
+      "denied" refuse the sign-in, "unverified" ones have an unverified e-mail.</p>
+    <form method="get" action="/authorize">
+      ${hidden}
+      <label for="email">E-mail address</label>
+      <input id="email" name="login_hint" type="email" required autocomplete="email">
+      <button id="signin" type="submit">Sign in</button>
+    </form>
+    <h2>Or continue as</h2>
+    <ul>${accounts}
+    </ul>
+  </main>
+</body>
+</html>
+`;
+  res.writeHead(200, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': Buffer.byteLength(html),
+    'Cache-Control': 'no-store',
+    'X-Frame-Options': 'DENY',
+  });
+  res.end(html);
+}
 
 function send(res, status, body) {
   const text = JSON.stringify(body);
@@ -245,6 +305,10 @@ function withdrawKey(res, kid) {
 const server = createServer((req, res) => {
   const path = (req.url || '').split('?')[0];
   if (req.method === 'GET' && path === '/jwks') return jwks(res);
+  if (req.method === 'GET' && path === '/authorize') {
+    const params = new URL(req.url, issuer.url).searchParams;
+    if (!params.get('login_hint')) return chooser(res, params);
+  }
   if (req.method === 'POST' && path === '/test/keys') {
     addKey(res).catch((err) => {
       process.stderr.write(`key generation: ${err.stack || err}\n`);

@@ -43,10 +43,10 @@ static void validate(struct run *o, enum body_kind kind, const char *text)
 		user_validate_admin(o->body, &o->patch, o->details);
 		break;
 	case REFRESH:
-		user_validate_refresh(o->body, &o->token, o->details);
+		user_validate_refresh(o->body, false, &o->token, o->details);
 		break;
 	case LOGOUT:
-		user_validate_logout(o->body, &o->token, &o->all, o->details);
+		user_validate_logout(o->body, false, &o->token, &o->all, o->details);
 		break;
 	}
 }
@@ -270,6 +270,102 @@ static void test_refresh_and_logout(void **state)
 	free(t513);
 }
 
+/* The body must be refused with a reason naming field, by both validators, with the cookie. */
+static void refused_with_cookie(const char *text, const char *field)
+{
+	const char *token;
+	bool all;
+	json_t *body = body_parse(text), *details = json_object();
+	user_validate_refresh(body, true, &token, details);
+	body_assert_only(details, field, text);
+	json_object_clear(details);
+	user_validate_logout(body, true, &token, &all, details);
+	body_assert_only(details, field, text);
+	json_decref(details);
+	json_decref(body);
+}
+
+/* With the refresh cookie the token may be left out (no body, {}), but a body still obeys the
+ * same rules: an unknown or malformed field is refused, a token given is taken. */
+static void test_refresh_and_logout_with_cookie(void **state)
+{
+	(void)state;
+	const char *token = "x";
+	bool all = true;
+	json_t *details = json_object();
+	user_validate_refresh(NULL, true, &token, details);
+	assert_null(token);
+	user_validate_logout(NULL, true, &token, &all, details);
+	assert_null(token);
+	assert_false(all);
+	assert_int_equal(json_object_size(details), 0);
+
+	static const char *const accepted[] = {"{}", "{\"all\":false}"};
+	for (size_t i = 0; i < countof(accepted); i++) {
+		json_t *body = body_parse(accepted[i]);
+		user_validate_logout(body, true, &token, &all, details);
+		assert_null(token);
+		assert_false(all);
+		if (i == 0) {
+			user_validate_refresh(body, true, &token, details);
+			assert_null(token);
+		}
+		assert_int_equal(json_object_size(details), 0);
+		json_decref(body);
+	}
+	json_t *body = body_parse("{\"refresh_token\":\"abc\"}");
+	user_validate_refresh(body, true, &token, details);
+	assert_string_equal(token, "abc");
+	assert_int_equal(json_object_size(details), 0);
+	json_decref(body);
+
+	json_decref(details);
+	refused_with_cookie("{\"refresh_token\":\"\"}", "refresh_token");
+	refused_with_cookie("{\"device\":1}", "device");
+}
+
+/* The return path of a web sign-in: a path of this site and nothing that a browser could read as
+ * another host or a script. */
+static void test_return_to(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"/",
+		"/app/find",
+		"/app/grid?date=2026-12-01&building=B%201",
+		"/app/a-b_c.d~e+f",
+	};
+	for (size_t i = 0; i < countof(good); i++)
+		assert_null(user_validate_return_to(good[i]));
+	static const char *const bad[] = {
+		"",
+		"app/find",
+		"//evil.com",
+		"/\\evil.com",
+		"https://evil.com",
+		"javascript:alert(1)",
+		"/app:x",
+		"/app find",
+		"/app\tfind",
+		"/app\r\nSet-Cookie:x",
+		"/a#b",
+		"/a\"b",
+		"/a<b>",
+		"/\x7f",
+		"/\xc3\xa9",
+	};
+	for (size_t i = 0; i < countof(bad); i++)
+		assert_non_null(user_validate_return_to(bad[i]));
+	char *longest = body_repeat("a", USER_RETURN_TO_MAX);
+	longest[0] = '/';
+	assert_null(user_validate_return_to(longest));
+	free(longest);
+	char *too_long = body_repeat("a", USER_RETURN_TO_MAX + 1);
+	too_long[0] = '/';
+	assert_non_null(user_validate_return_to(too_long));
+	free(too_long);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +374,8 @@ int main(void)
 		cmocka_unit_test(test_admin_refusals),
 		cmocka_unit_test(test_admin_accepted_values),
 		cmocka_unit_test(test_refresh_and_logout),
+		cmocka_unit_test(test_refresh_and_logout_with_cookie),
+		cmocka_unit_test(test_return_to),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

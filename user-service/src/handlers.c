@@ -4,12 +4,14 @@
 #include "handlers.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "cookies.h"
 #include "httpparse.h"
 #include "jsonx.h"
 #include "log.h"
@@ -21,16 +23,17 @@
 #define LOGIN_STATE_TTL 600
 #define REFRESH_TOKEN_BYTES 32
 #define LOGIN_COOKIE_BYTES 32
-#define LOGIN_COOKIE_MAX 128 /* longer values are not ours */
+/* Where a web sign-in that failed sends the browser: the app's sign-in page, which shows the
+ * error's code. */
+#define WEB_SIGNIN_FAILED "/app/signin?error="
 
 static const struct user_config *cfg;
 static const struct auth_config *auth;
 static struct oidc_client *oidc;
-/* The sign-in cookie: Secure with a __Host- name when the callback is served over HTTPS (the
- * browser then refuses it from anywhere but this host, over HTTPS, with Path=/); a plain name
- * over http (local runs), where browsers would refuse a __Host- cookie. */
-static bool login_cookie_secure;
-static const char *login_cookie_name;
+/* The cookies are Secure, with a prefixed name, when the callback is served over HTTPS: the
+ * public URL the browser comes back to decides (cookies.h); plain over http (local runs), where
+ * browsers would refuse the prefixed names. */
+static bool cookies_secure;
 
 void user_handlers_init(const struct user_config *c, const struct auth_config *a,
                         struct oidc_client *o)
@@ -38,8 +41,41 @@ void user_handlers_init(const struct user_config *c, const struct auth_config *a
 	cfg = c;
 	auth = a;
 	oidc = o;
-	login_cookie_secure = strncasecmp(c->google_redirect_uri, "https://", 8) == 0;
-	login_cookie_name = login_cookie_secure ? "__Host-mr_login" : "mr_login";
+	cookies_secure = strncasecmp(c->google_redirect_uri, "https://", 8) == 0;
+}
+
+/* ---- cookies ---- */
+
+/* Sets cookie to value for max_age seconds ("" and 0 clear it). */
+static void set_cookie(struct req *r, enum user_cookie cookie, const char *value, long long max_age)
+{
+	char header[USER_COOKIE_HEADER_SIZE];
+	if (user_cookie_format(header, sizeof header, cookie, cookies_secure, value, max_age))
+		req_add_header(r, "Set-Cookie", header);
+	else
+		log_error("the %s cookie does not fit its buffer", user_cookie_name(cookie, false));
+}
+
+/* The value of cookie in this request into out; false when it has none. */
+static bool read_cookie(struct req *r, enum user_cookie cookie, char out[USER_COOKIE_VALUE_MAX + 1])
+{
+	return user_cookie_read(req_header(r, "Cookie"), cookie, cookies_secure, out);
+}
+
+/* A request that uses the refresh cookie must come from a page of this site (cookies.h);
+ * replies 403 and returns false when it does not.  A page of another site can make the browser
+ * send the cookie only without this header (adding it needs a CORS preflight, refused), and a
+ * browser that reports the request as cross-site is believed. */
+static bool cookie_request_allowed(struct req *r)
+{
+	if (user_cookie_csrf_ok(req_header(r, USER_COOKIE_CSRF_HEADER),
+	                        req_header(r, "Sec-Fetch-Site")))
+		return true;
+	req_error(r, ERR_FORBIDDEN, NULL,
+	          "the refresh cookie is only accepted from this site's pages, with the header "
+	          "%s: %s",
+	          USER_COOKIE_CSRF_HEADER, USER_COOKIE_CSRF_VALUE);
+	return false;
 }
 
 /* ---- representations ---- */
@@ -70,22 +106,28 @@ static void reply_user(struct req *r, int status, const struct user *u, bool adm
 
 /* ---- tokens ---- */
 
-/* Replies 200 with a new access token issued at issued_ms, the given refresh token and the user.
- * issued_ms is the database's time, taken in the transaction that read the user, before the
- * read: a revocation that the read did not see (it committed after) then voids the token too,
- * and both sides of that comparison come from one clock (docs/architecture.md, "Revocation"). */
+/* Replies 200 with a new access token issued at issued_ms, the given refresh token and the user;
+ * in_cookie puts the refresh token in the refresh cookie instead of the body, out of reach of
+ * the page's scripts.  issued_ms is the database's time, taken in the transaction that read the
+ * user, before the read: a revocation that the read did not see (it committed after) then voids
+ * the token too, and both sides of that comparison come from one clock (docs/architecture.md,
+ * "Revocation"). */
 static void reply_tokens(struct req *r, const struct user *u, const char *refresh,
-                         long long issued_ms)
+                         long long issued_ms, bool in_cookie)
 {
 	char *access = auth_issue_access(auth, u->id, u->email, u->name, u->role, issued_ms);
 	if (!access) {
 		req_error(r, ERR_INTERNAL, NULL, NULL);
 		return;
 	}
+	if (in_cookie)
+		set_cookie(r, USER_COOKIE_REFRESH, refresh, cfg->refresh_ttl);
+	/* "s*": a NULL refresh_token leaves the member out. */
 	req_reply_json(r, 200,
-	               json_pack("{s:s, s:s, s:I, s:s, s:o}", "access_token", access, "token_type",
+	               json_pack("{s:s, s:s, s:I, s:s*, s:o}", "access_token", access, "token_type",
 	                         "Bearer", "expires_in", (json_int_t)auth->access_ttl,
-	                         "refresh_token", refresh, "user", user_profile_json(u)));
+	                         "refresh_token", in_cookie ? NULL : refresh, "user",
+	                         user_profile_json(u)));
 	free(access);
 }
 
@@ -94,44 +136,44 @@ static void reply_tokens(struct req *r, const struct user *u, const char *refres
 /* Sets the sign-in cookie to value for max_age seconds (0 with "" clears it). */
 static void set_login_cookie(struct req *r, const char *value, int max_age)
 {
-	char cookie[256];
-	snprintf(cookie, sizeof cookie, "%s=%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax%s",
-	         login_cookie_name, value, max_age, login_cookie_secure ? "; Secure" : "");
-	req_add_header(r, "Set-Cookie", cookie);
+	set_cookie(r, USER_COOKIE_LOGIN, value, max_age);
 }
 
 /* The hash of the sign-in cookie this request carries into out; false when it has none. */
 static bool login_cookie_hash(struct req *r, char out[USER_TOKEN_HASH_LEN])
 {
-	const char *value = NULL;
-	size_t len = 0;
-	char buf[LOGIN_COOKIE_MAX + 1];
-	if (!httpparse_cookie(req_header(r, "Cookie"), login_cookie_name, &value, &len) || !len ||
-	    len > LOGIN_COOKIE_MAX)
+	char value[USER_COOKIE_VALUE_MAX + 1];
+	if (!read_cookie(r, USER_COOKIE_LOGIN, value))
 		return false;
-	memcpy(buf, value, len);
-	buf[len] = '\0';
-	user_token_hash(buf, out);
+	user_token_hash(value, out);
 	return true;
 }
 
 void user_handle_login(struct req *r)
 {
-	char hint[AUTH_EMAIL_SIZE] = "";
+	char hint[AUTH_EMAIL_SIZE] = "", return_to[USER_RETURN_TO_MAX + 1] = "";
 	char browser_hash[USER_TOKEN_HASH_LEN];
 	char *state = NULL, *nonce = NULL, *verifier = NULL, *browser = NULL, *url = NULL;
-	int qh;
+	const char *why;
+	int qh, qr;
 
 	if (!oidc) {
 		req_error(r, ERR_UNAVAILABLE, NULL, "Google sign-in is not configured");
 		return;
 	}
-	if ((qh = req_query(r, "login_hint", hint, sizeof hint)) < 0)
+	if ((qh = req_query(r, "login_hint", hint, sizeof hint)) < 0 ||
+	    (qr = req_query(r, "return_to", return_to, sizeof return_to)) < 0)
 		return;
 	if (qh == 1 && jsonx_utf8_len(hint) > AUTH_EMAIL_MAX_CHARS) {
 		req_error(r, ERR_BAD_REQUEST, json_pack("{s:s}", "login_hint", "is too long"),
 		          "query parameter login_hint is longer than %d characters",
 		          AUTH_EMAIL_MAX_CHARS);
+		return;
+	}
+	/* A web sign-in: the callback will send the browser there, so only a path of this site
+	 * will do (no open redirect). */
+	if (qr == 1 && (why = user_validate_return_to(return_to))) {
+		req_bad_query(r, "return_to", why);
 		return;
 	}
 	state = rnd_token(32);
@@ -152,7 +194,7 @@ void user_handle_login(struct req *r)
 	 * a callback URL of someone else's sign-in does not sign this browser in (login CSRF). */
 	user_token_hash(browser, browser_hash);
 	enum db_status st = user_repo_state_save(state, nonce, verifier, browser_hash,
-	                                         LOGIN_STATE_TTL);
+	                                         qr == 1 ? return_to : NULL, LOGIN_STATE_TTL);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
@@ -167,36 +209,64 @@ out:
 	free(url);
 }
 
-/* Maps a failed sign-in to its status (docs/api.md#user-service). */
-static void reply_oidc_error(struct req *r, enum oidc_status os)
+/* The error kind of a failed sign-in (docs/api.md#user-service). */
+static enum err_kind oidc_error_kind(enum oidc_status os)
 {
 	switch (os) {
 	case OIDC_REJECTED:
 	case OIDC_INVALID_TOKEN:
-		req_error(r, ERR_UNAUTHORIZED, NULL, "%s", oidc_status_str(os));
-		break;
+		return ERR_UNAUTHORIZED;
 	case OIDC_EMAIL_UNVERIFIED:
 	case OIDC_WRONG_DOMAIN:
-		req_error(r, ERR_FORBIDDEN, NULL, "%s", oidc_status_str(os));
-		break;
+		return ERR_FORBIDDEN;
 	default:
-		req_error(r, ERR_BAD_GATEWAY, NULL, "%s", oidc_status_str(os));
-		break;
+		return ERR_BAD_GATEWAY;
 	}
+}
+
+/* Answers a sign-in that failed once its state was taken.  A web sign-in (return_to not "")
+ * sends the browser to the app's sign-in page with the error's code (303): the page a person sees
+ * is the app's, never a JSON error; the reason is logged.  Any other gets the error in JSON, the
+ * message formatted from fmt. */
+static void __attribute__((format(printf, 4, 5)))
+callback_fail(struct req *r, const char *return_to, enum err_kind kind, const char *fmt, ...)
+{
+	char message[HTTP_ERROR_MESSAGE_MAX], location[64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	if (!return_to[0]) {
+		req_error(r, kind, NULL, "%s", message);
+		return;
+	}
+	log_info("web sign-in failed (%s): %s", err_code(kind), message);
+	snprintf(location, sizeof location, "%s%s", WEB_SIGNIN_FAILED, err_code(kind));
+	req_add_header(r, "Location", location);
+	req_reply_empty(r, 303);
+}
+
+/* callback_fail for a failed database status, as req_db_error answers it. */
+static void callback_db_fail(struct req *r, const char *return_to, enum db_status st)
+{
+	enum err_kind kind = db_err_kind(st);
+	callback_fail(r, return_to, kind == ERR_NONE ? ERR_INTERNAL : kind, "%s",
+	              db_status_reply(st));
 }
 
 void user_handle_callback(struct req *r)
 {
 	char state[128] = "", code[2048] = "", error[128] = "";
-	char nonce[128], verifier[160];
 	char hash[USER_TOKEN_HASH_LEN], browser_hash[USER_TOKEN_HASH_LEN];
+	struct user_login_state taken;
 	struct oidc_identity id = {0};
 	char *refresh = NULL;
 	enum user_outcome outcome;
 	int qs, qc, qe;
 
 	/* The cookie is cleared only once its state is taken: a callback refused as another
-	 * browser's (a second sign-in tab, a crafted link) leaves the sign-in in progress alone. */
+	 * browser's (a second sign-in tab, a crafted link) leaves the sign-in in progress alone.
+	 * Until then every answer is JSON, as nothing says the sign-in is a web one. */
 	bool has_cookie = login_cookie_hash(r, browser_hash);
 	if (!oidc) {
 		req_error(r, ERR_UNAVAILABLE, NULL, "Google sign-in is not configured");
@@ -209,17 +279,17 @@ void user_handle_callback(struct req *r)
 	if (qe == 1) {
 		/* The user said no (or the provider failed): the state is spent either way — by its
 		 * own browser only, so that nobody else can cancel a sign-in in progress. */
-		if (qs == 1 &&
-		    user_repo_state_take(state, has_cookie ? browser_hash : NULL, nonce,
-		                         sizeof nonce, verifier, sizeof verifier,
-		                         &outcome) == DB_OK &&
-		    outcome == USER_DONE)
+		bool spent = qs == 1 &&
+		             user_repo_state_take(state, has_cookie ? browser_hash : NULL, &taken,
+		                                  &outcome) == DB_OK &&
+		             outcome == USER_DONE;
+		if (spent)
 			set_login_cookie(r, "", 0);
 		for (char *p = error; *p; p++)
 			if (!isalnum((unsigned char)*p) && *p != '_')
 				*p = '_';
-		req_error(r, ERR_UNAUTHORIZED, NULL, "sign-in refused by the identity provider: %s",
-		          error);
+		callback_fail(r, spent ? taken.return_to : "", ERR_UNAUTHORIZED,
+		              "sign-in refused by the identity provider: %s", error);
 		return;
 	}
 	if (qs != 1 || !state[0] || qc != 1 || !code[0]) {
@@ -231,8 +301,8 @@ void user_handle_callback(struct req *r)
 		req_error(r, ERR_BAD_REQUEST, details, "state and code are required");
 		return;
 	}
-	enum db_status st = user_repo_state_take(state, has_cookie ? browser_hash : NULL, nonce,
-	                                         sizeof nonce, verifier, sizeof verifier, &outcome);
+	enum db_status st = user_repo_state_take(state, has_cookie ? browser_hash : NULL, &taken,
+	                                         &outcome);
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		return;
@@ -255,9 +325,11 @@ void user_handle_callback(struct req *r)
 			"sign-in state is unknown, used or expired; start again at /auth/google/login");
 		return;
 	}
-	enum oidc_status os = oidc_exchange(oidc, code, verifier, nonce, &id);
+	/* From here on the state is taken: a web sign-in ends in the app, whatever happens. */
+	const char *web = taken.return_to;
+	enum oidc_status os = oidc_exchange(oidc, code, taken.verifier, taken.nonce, &id);
 	if (os != OIDC_OK) {
-		reply_oidc_error(r, os);
+		callback_fail(r, web, oidc_error_kind(os), "%s", oidc_status_str(os));
 		goto out;
 	}
 	struct user_login login = {
@@ -271,7 +343,7 @@ void user_handle_callback(struct req *r)
 	struct user u;
 	long long issued_ms = 0;
 	if ((st = user_repo_login(&login, &u, &issued_ms, &outcome)) != DB_OK) {
-		req_db_error(r, st);
+		callback_db_fail(r, web, st);
 		goto out;
 	}
 	if (outcome == USER_SUB_CONFLICT) {
@@ -281,49 +353,76 @@ void user_handle_callback(struct req *r)
 			"sign-in refused: the e-mail address of user %lld belongs to another Google "
 			"account (a different sub)",
 			u.id);
-		req_error(r, ERR_FORBIDDEN, NULL,
-		          "this e-mail address belongs to a user who signs in with another Google "
-		          "account; ask an administrator");
+		callback_fail(r, web, ERR_FORBIDDEN,
+		              "this e-mail address belongs to a user who signs in with another "
+		              "Google account; ask an administrator");
 		goto out;
 	}
 	if (u.disabled) {
-		req_error(r, ERR_FORBIDDEN, NULL, "this account is disabled");
+		callback_fail(r, web, ERR_FORBIDDEN, "this account is disabled");
 		goto out;
 	}
 	refresh = rnd_token(REFRESH_TOKEN_BYTES);
 	if (!refresh) {
-		req_error(r, ERR_INTERNAL, NULL, NULL);
+		callback_fail(r, web, ERR_INTERNAL, "%s", err_default_message(ERR_INTERNAL));
 		goto out;
 	}
 	user_token_hash(refresh, hash);
 	if ((st = user_repo_refresh_issue(u.id, hash, NULL, cfg->refresh_ttl)) != DB_OK) {
-		req_db_error(r, st);
+		callback_db_fail(r, web, st);
 		goto out;
 	}
-	log_info("user %lld signed in", u.id);
-	reply_tokens(r, &u, refresh, issued_ms);
+	log_info("user %lld signed in%s", u.id, web[0] ? " in the browser" : "");
+	if (web[0]) {
+		/* The browser goes back to the app with the refresh token in its cookie; the app
+		 * gets its access token from POST /auth/refresh.  No token in the URL or the body. */
+		set_cookie(r, USER_COOKIE_REFRESH, refresh, cfg->refresh_ttl);
+		req_add_header(r, "Location", web);
+		req_reply_empty(r, 303);
+	} else {
+		reply_tokens(r, &u, refresh, issued_ms, false);
+	}
 out:
 	free(refresh);
 	oidc_identity_free(&id);
 }
 
+/* The body of POST /auth/refresh or /auth/logout into *body: required without the refresh
+ * cookie (as it always was), optional with it (none, or {}, is the cookie form).  Replies and
+ * returns false when it cannot be read. */
+static bool read_auth_body(struct req *r, bool has_cookie, json_t **body)
+{
+	*body = NULL;
+	if (has_cookie)
+		return req_body_object_opt(r, body);
+	return (*body = req_body_object(r)) != NULL;
+}
+
 void user_handle_refresh(struct req *r)
 {
-	json_t *body = req_body_object(r), *details = json_object();
+	json_t *body = NULL, *details = json_object();
 	char *fresh = NULL;
 	char old_hash[USER_TOKEN_HASH_LEN], new_hash[USER_TOKEN_HASH_LEN];
 	char box[USER_TOKEN_BOX_LEN], earlier_box[USER_TOKEN_BOX_LEN];
-	char again[USER_TOKEN_SEAL_MAX + 1];
+	char again[USER_TOKEN_SEAL_MAX + 1], cookie[USER_COOKIE_VALUE_MAX + 1];
 	const char *token = NULL;
 	bool grace = cfg->refresh_reuse_grace > 0;
+	bool has_cookie = read_cookie(r, USER_COOKIE_REFRESH, cookie);
 
-	if (!body)
+	if (!read_auth_body(r, has_cookie, &body))
 		goto out;
-	user_validate_refresh(body, &token, details);
+	user_validate_refresh(body, has_cookie, &token, details);
 	if (json_object_size(details) > 0) {
 		req_invalid(r, details);
 		details = NULL;
 		goto out;
+	}
+	/* A token in the body wins (API clients); without one the cookie is the token. */
+	bool by_cookie = !token;
+	if (by_cookie) {
+		if (!cookie_request_allowed(r))
+			goto out;
+		token = cookie;
 	}
 	fresh = rnd_token(REFRESH_TOKEN_BYTES);
 	/* With a grace period the new token is kept sealed under the presented one, so that a
@@ -344,9 +443,12 @@ void user_handle_refresh(struct req *r)
 		req_db_error(r, st);
 		goto out;
 	}
+	/* A refresh token that will never work again leaves the browser with the cookie. */
+	if (by_cookie && outcome != USER_DONE && outcome != USER_TOKEN_REPLAYED)
+		set_cookie(r, USER_COOKIE_REFRESH, "", 0);
 	switch (outcome) {
 	case USER_DONE:
-		reply_tokens(r, &u, fresh, issued_ms);
+		reply_tokens(r, &u, fresh, issued_ms, by_cookie);
 		break;
 	case USER_TOKEN_REPLAYED:
 		/* The box was sealed under this very token when it was rotated: it opens. */
@@ -360,7 +462,7 @@ void user_handle_refresh(struct req *r)
 		log_info("refresh token of user %lld presented again within the grace period: same "
 		         "successor returned",
 		         u.id);
-		reply_tokens(r, &u, again, issued_ms);
+		reply_tokens(r, &u, again, issued_ms, by_cookie);
 		break;
 	case USER_TOKEN_REUSED:
 		log_warn("refresh token re-used; its sign-in was revoked");
@@ -382,26 +484,51 @@ out:
 
 void user_handle_logout(struct req *r)
 {
-	json_t *body = req_body_object(r), *details = json_object();
+	json_t *body = NULL, *details = json_object();
 	const char *token = NULL;
 	bool all = false;
-	char hash[USER_TOKEN_HASH_LEN];
+	char hash[USER_TOKEN_HASH_LEN], cookie[USER_COOKIE_VALUE_MAX + 1];
+	const struct auth_user *caller = req_user(r);
+	bool has_cookie = read_cookie(r, USER_COOKIE_REFRESH, cookie);
+	enum db_status st;
 
-	if (!body)
+	/* HTTP_BEARER_OR_COOKIE: without a bearer token only the cookie form is open. */
+	if (!caller && !has_cookie) {
+		req_error(r, ERR_UNAUTHORIZED, NULL, "missing bearer token");
 		goto out;
-	user_validate_logout(body, &token, &all, details);
+	}
+	if (!read_auth_body(r, has_cookie, &body))
+		goto out;
+	user_validate_logout(body, has_cookie, &token, &all, details);
 	if (json_object_size(details) > 0) {
 		req_invalid(r, details);
 		details = NULL;
 		goto out;
 	}
-	if (token)
-		user_token_hash(token, hash);
-	enum db_status st = user_repo_refresh_revoke(req_user(r)->id, all ? NULL : hash);
+	if (token || all) {
+		/* The body form, as always: the caller's token, or all of them. */
+		if (!caller) {
+			req_error(r, ERR_UNAUTHORIZED, NULL, "missing bearer token");
+			goto out;
+		}
+		if (token)
+			user_token_hash(token, hash);
+		st = user_repo_refresh_revoke(caller->id, all ? NULL : hash);
+	} else {
+		/* The cookie form: holding the refresh token is what entitles the request to end
+		 * its sign-in (a bearer token is not needed), once it comes from this site. */
+		if (!cookie_request_allowed(r))
+			goto out;
+		user_token_hash(cookie, hash);
+		st = user_repo_refresh_revoke_family(hash);
+	}
 	if (st != DB_OK) {
 		req_db_error(r, st);
 		goto out;
 	}
+	/* Every sign-in ended (all) includes this browser's; a cookie that is revoked goes. */
+	if (has_cookie && (all || !token))
+		set_cookie(r, USER_COOKIE_REFRESH, "", 0);
 	req_reply_empty(r, 204);
 out:
 	json_decref(details);

@@ -101,24 +101,24 @@ static enum db_status user_write(const char *sql, int n, const char *const *para
 }
 
 enum db_status user_repo_state_save(const char *state, const char *nonce, const char *verifier,
-                                    const char *browser_hash, int ttl_seconds)
+                                    const char *browser_hash, const char *return_to,
+                                    int ttl_seconds)
 {
 	char ttl[16];
 	snprintf(ttl, sizeof ttl, "%d", ttl_seconds);
-	const char *params[] = {state, nonce, verifier, ttl, browser_hash};
+	const char *params[] = {state, nonce, verifier, ttl, browser_hash, return_to};
 	/* Expired states are swept on the way, in the same statement; the table stays small without
 	 * a cron job. */
-	return db_write(
-		NULL,
-		"WITH swept AS (DELETE FROM login_states WHERE expires_at < now()) "
-		"INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
-		"browser_hash) VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5)",
-		5, params);
+	return db_write(NULL,
+	                "WITH swept AS (DELETE FROM login_states WHERE expires_at < now()) "
+	                "INSERT INTO login_states (state, nonce, code_verifier, expires_at, "
+	                "browser_hash, return_to) "
+	                "VALUES ($1, $2, $3, now() + make_interval(secs => $4::int), $5, $6)",
+	                6, params);
 }
 
-enum db_status user_repo_state_take(const char *state, const char *browser_hash, char *nonce,
-                                    size_t nonce_size, char *verifier, size_t verifier_size,
-                                    enum user_outcome *outcome)
+enum db_status user_repo_state_take(const char *state, const char *browser_hash,
+                                    struct user_login_state *out, enum user_outcome *outcome)
 {
 	PGresult *res = NULL;
 	const char *params[] = {state};
@@ -129,8 +129,8 @@ enum db_status user_repo_state_take(const char *state, const char *browser_hash,
 	/* The row is locked while its binding is compared: two callbacks of one state cannot both
 	 * take it. */
 	st = db_exec(&res,
-	             "SELECT nonce, code_verifier, browser_hash, expires_at > now() "
-	             "FROM login_states WHERE state = $1 FOR UPDATE",
+	             "SELECT nonce, code_verifier, browser_hash, expires_at > now(), "
+	             "coalesce(return_to, '') FROM login_states WHERE state = $1 FOR UPDATE",
 	             1, params);
 	if (st != DB_OK || PQntuples(res) != 1 || !db_bool(res, 0, 3))
 		goto fail;
@@ -140,8 +140,9 @@ enum db_status user_repo_state_take(const char *state, const char *browser_hash,
 		*outcome = USER_WRONG_BROWSER;
 		goto fail;
 	}
-	copy_text(nonce, nonce_size, db_value(res, 0, 0));
-	copy_text(verifier, verifier_size, db_value(res, 0, 1));
+	copy_text(out->nonce, sizeof out->nonce, db_value(res, 0, 0));
+	copy_text(out->verifier, sizeof out->verifier, db_value(res, 0, 1));
+	copy_text(out->return_to, sizeof out->return_to, db_value(res, 0, 4));
 	PQclear(res);
 	res = NULL;
 	if ((st = db_exec(NULL, "DELETE FROM login_states WHERE state = $1", 1, params)) != DB_OK)
@@ -738,4 +739,14 @@ enum db_status user_repo_refresh_revoke(long long user_id, const char *hash)
 	                "WHERE user_id = $1::bigint "
 	                "AND revoked_at IS NULL AND ($2::text IS NULL OR token_hash = $2)",
 	                2, params);
+}
+
+enum db_status user_repo_refresh_revoke_family(const char *hash)
+{
+	const char *params[] = {hash};
+	return db_write(NULL,
+	                "UPDATE refresh_tokens SET revoked_at = now(), successor_box = NULL "
+	                "WHERE family = (SELECT family FROM refresh_tokens WHERE token_hash = $1) "
+	                "AND revoked_at IS NULL",
+	                1, params);
 }

@@ -47,18 +47,26 @@ enum user_outcome {
 	USER_TOKEN_REPLAYED, /* just-rotated token presented again within the grace period */
 };
 
-/* Stores a started sign-in: state, nonce and PKCE verifier, and browser_hash, the hash
- * (user_token_hash) of the random value in the cookie of the browser that started it. */
+/* Stores a started sign-in: state, nonce and PKCE verifier, browser_hash, the hash
+ * (user_token_hash) of the random value in the cookie of the browser that started it, and
+ * return_to, the path a web sign-in returns to (NULL for every other sign-in). */
 enum db_status user_repo_state_save(const char *state, const char *nonce, const char *verifier,
-                                    const char *browser_hash, int ttl_seconds);
+                                    const char *browser_hash, const char *return_to,
+                                    int ttl_seconds);
+/* What a taken sign-in state held (user_repo_state_take). */
+struct user_login_state {
+	char nonce[128];
+	char verifier[160];
+	char return_to[USER_RETURN_TO_MAX + 1]; /* "" unless a web sign-in */
+};
+
 /* Consumes a login state (single use) when browser_hash (may be NULL: no cookie) is the one it
- * was saved with, compared in constant time; *outcome USER_DONE with nonce and verifier filled,
+ * was saved with, compared in constant time; *outcome USER_DONE with *out filled,
  * USER_NOT_FOUND when unknown or expired, or USER_WRONG_BROWSER — the state is then left as it
  * was, for the browser that holds the cookie, so a stranger who saw the callback URL can
  * neither use nor cancel it. */
-enum db_status user_repo_state_take(const char *state, const char *browser_hash, char *nonce,
-                                    size_t nonce_size, char *verifier, size_t verifier_size,
-                                    enum user_outcome *outcome);
+enum db_status user_repo_state_take(const char *state, const char *browser_hash,
+                                    struct user_login_state *out, enum user_outcome *outcome);
 
 /* Creates or updates the user after a sign-in: by provider sub, then by e-mail — the e-mail
  * only links a user that has no sub yet (created by an admin or the operator command).  An
@@ -114,6 +122,10 @@ enum db_status user_repo_refresh_rotate(const char *old_hash, const char *new_ha
                                         enum user_outcome *outcome);
 /* Revokes one token of user_id (hash) or all of them (hash NULL). */
 enum db_status user_repo_refresh_revoke(long long user_id, const char *hash);
+/* Revokes the sign-in (family) of the token whose hash is hash, whoever it belongs to: the
+ * holder of a refresh token may end its sign-in (logout by the refresh cookie).  An unknown
+ * hash changes nothing. */
+enum db_status user_repo_refresh_revoke_family(const char *hash);
 
 /* The sweeper's statements (struct sweep_table in sweep.h), each deleting at most $2 rows:
  * - sign-in states that expired more than $1 seconds ago;

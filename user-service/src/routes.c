@@ -8,7 +8,7 @@ const struct http_route user_routes[] = {
 	{{"GET", "/auth/google/login"}, user_handle_login, HTTP_PUBLIC},
 	{{"GET", "/auth/google/callback"}, user_handle_callback, HTTP_PUBLIC},
 	{{"POST", "/auth/refresh"}, user_handle_refresh, HTTP_PUBLIC},
-	{{"POST", "/auth/logout"}, user_handle_logout, HTTP_BEARER},
+	{{"POST", "/auth/logout"}, user_handle_logout, HTTP_BEARER_OR_COOKIE},
 	{{"GET", "/users/profile"}, user_handle_profile_get, HTTP_BEARER},
 	{{"GET", "/users/me"}, user_handle_profile_get, HTTP_BEARER},
 	{{"PUT", "/users/profile"}, user_handle_profile_put, HTTP_BEARER},

@@ -82,23 +82,43 @@ void user_validate_admin(const json_t *body, struct user_patch *p, json_t *detai
 	}
 }
 
-void user_validate_refresh(const json_t *body, const char **token, json_t *details)
+void user_validate_refresh(const json_t *body, bool cookie, const char **token, json_t *details)
 {
 	static const struct jsonx_field fields[] = {{"refresh_token", JSONX_STRING, true}};
+	static const struct jsonx_field cookie_fields[] = {{"refresh_token", JSONX_STRING, false}};
 	*token = NULL;
-	if (jsonx_check(body, fields, countof(fields), details))
+	if (!body && cookie)
+		return;
+	if (jsonx_check(body, cookie ? cookie_fields : fields, countof(fields), details))
 		jsonx_string_len(body, "refresh_token", 1, TOKEN_MAX_CHARS, token, details);
 }
 
-void user_validate_logout(const json_t *body, const char **token, bool *all, json_t *details)
+void user_validate_logout(const json_t *body, bool cookie, const char **token, bool *all,
+                          json_t *details)
 {
 	static const struct jsonx_field fields[] = {{"refresh_token", JSONX_STRING, false},
 	                                            {"all", JSONX_BOOL, false}};
 	*token = NULL;
 	*all = json_is_true(json_object_get(body, "all"));
+	if (!body && cookie)
+		return;
 	if (jsonx_check(body, fields, countof(fields), details) &&
 	    jsonx_string_len(body, "refresh_token", 1, TOKEN_MAX_CHARS, token, details) &&
-	    !*token && !*all)
+	    !*token && !*all && !cookie)
 		json_object_set_new(details, "refresh_token",
 		                    json_string("is required unless all is true"));
+}
+
+const char *user_validate_return_to(const char *s)
+{
+	static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				      "0123456789/._~%?=&+-";
+	size_t len = strlen(s);
+	if (len == 0 || len > USER_RETURN_TO_MAX)
+		return "must be 1 to 512 characters";
+	if (s[0] != '/' || s[1] == '/')
+		return "must be a path of this site: starting with / but not //";
+	if (strspn(s, allowed) != len)
+		return "may only hold letters, digits and /._~%?=&+-";
+	return NULL;
 }

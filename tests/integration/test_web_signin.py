@@ -1,0 +1,391 @@
+"""Issue 16 item 2: sign-in in the browser (docs/api.md, "Sign-in in the browser").
+
+GET /auth/google/login?return_to=<path> starts a web sign-in: its callback answers 303 to that
+path (of this site only) with the refresh token in an HttpOnly, SameSite=Strict cookie scoped to
+/auth, and nothing in the body or the URL; a failure after the state was taken goes to the app's
+sign-in page with the error's code.  POST /auth/refresh and /auth/logout take the cookie in place
+of a body token when the request carries X-Requested-With: meeting-rooms and is not reported
+cross-site by Sec-Fetch-Site.  Sign-ins without return_to and body tokens are unchanged.
+
+The requests.Session of each test is the browser: it keeps the sign-in and refresh cookies and
+sends each back on the paths its attributes allow."""
+import hashlib
+import urllib.parse
+
+import psycopg2
+import pytest
+import requests
+
+from harness import assert_error, bearer, login, query_of
+
+CSRF = {"X-Requested-With": "meeting-rooms"}
+REFRESH_TTL = "2592000"  # JWT_REFRESH_TTL_SECONDS's default
+TOKEN_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def set_cookies(r):
+    """Every Set-Cookie of a response as {name: (value, {attribute: value})}, attribute names
+    lower-cased."""
+    out = {}
+    for raw in r.raw.headers.getlist("Set-Cookie"):
+        first, *attrs = [part.strip() for part in raw.split(";")]
+        name, _, value = first.partition("=")
+        parsed = {}
+        for a in attrs:
+            k, _, v = a.partition("=")
+            parsed[k.lower()] = v
+        assert name not in out, r.raw.headers.getlist("Set-Cookie")
+        out[name] = (value, parsed)
+    return out
+
+
+def assert_refresh_cookie(r, name="mr_refresh", secure=False):
+    """The response sets the refresh cookie with its attributes; returns its value."""
+    value, attrs = set_cookies(r)[name]
+    assert len(value) == 43 and set(value) <= TOKEN_CHARS, value
+    expected = {"max-age": REFRESH_TTL, "path": "/auth", "httponly": "", "samesite": "Strict"}
+    if secure:
+        expected["secure"] = ""
+    assert attrs == expected, attrs
+    return value
+
+
+def assert_refresh_cleared(r, name="mr_refresh"):
+    value, attrs = set_cookies(r)[name]
+    assert value == "" and attrs == {"max-age": "0", "path": "/auth", "httponly": "",
+                                     "samesite": "Strict"}, (value, attrs)
+
+
+def provider_redirect(base, browser, email, return_to, **params):
+    """login (with return_to) → provider; returns (login response, the provider's redirect to
+    the callback)."""
+    query = {"login_hint": email, **params}
+    if return_to is not None:
+        query["return_to"] = return_to
+    r = browser.get(f"{base}/auth/google/login", params=query, allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    p = requests.get(r.headers["Location"], allow_redirects=False, timeout=10)
+    assert p.status_code == 302, p.text
+    return r, p.headers["Location"]
+
+
+def web_sign_in(base, email, return_to="/app/find", browser=None):
+    """A web sign-in to its callback's answer; returns (browser, callback response)."""
+    browser = browser or requests.Session()
+    _, callback = provider_redirect(base, browser, email, return_to)
+    return browser, browser.get(callback, allow_redirects=False, timeout=10)
+
+
+def signed_in(base, email):
+    """A browser signed in on the web; returns (browser, refresh cookie value)."""
+    browser, r = web_sign_in(base, email)
+    assert r.status_code == 303, r.text
+    return browser, assert_refresh_cookie(r)
+
+
+def cookie_refresh(base, browser, headers=CSRF, **kw):
+    return browser.post(f"{base}/auth/refresh", headers=headers, timeout=10, **kw)
+
+
+def sql(stack, query, *args):
+    conn = psycopg2.connect(stack.pg.dsn("user_db"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(query, args)
+            return cur.rowcount, (cur.fetchall() if cur.description else None)
+    finally:
+        conn.close()
+
+
+# ---- starting a web sign-in ----
+
+@pytest.mark.parametrize("bad", [
+    "//evil.com", "/\\evil.com", "https://evil.com", "javascript:alert(1)", "app/find", "",
+    "/app\x01find", "/app\r\nSet-Cookie: x=1", "/app find", "/app#top", "/caf\u00e9",
+    "/" + "a" * 512,
+], ids=["scheme-relative", "backslash", "absolute", "javascript", "relative", "empty",
+        "control", "crlf", "blank", "fragment", "non-ascii", "513-chars"])
+def test_return_to_must_be_a_path_of_this_site(user_url, bad):
+    r = requests.get(f"{user_url}/auth/google/login",
+                     params={"login_hint": "web.bad@example.com", "return_to": bad},
+                     allow_redirects=False, timeout=10)
+    assert_error(r, 400, "bad_request", detail="return_to")
+    assert "return_to" in r.json()["message"]
+    assert not r.raw.headers.getlist("Set-Cookie"), r.headers  # no sign-in was started
+
+
+def test_return_to_of_512_characters_is_taken(user_url):
+    longest = "/" + "a" * 511
+    browser = requests.Session()
+    _, callback = provider_redirect(user_url, browser, "web.longest@example.com", longest)
+    r = browser.get(callback, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and r.headers["Location"] == longest, r.text
+
+
+# ---- the callback of a web sign-in ----
+
+def test_web_sign_in_returns_to_the_app_with_the_refresh_cookie(user_url):
+    return_to = "/app/grid?date=2026-12-01&building=B%201"
+    browser, r = web_sign_in(user_url, "web.alice@example.com", return_to)
+    assert r.status_code == 303, r.text
+    assert r.headers["Location"] == return_to
+    assert r.content == b""
+    assert r.headers["Cache-Control"] == "no-store"
+    cookies = set_cookies(r)
+    assert set(cookies) == {"mr_login", "mr_refresh"}, cookies
+    assert cookies["mr_login"][0] == "" and cookies["mr_login"][1]["max-age"] == "0"
+    value = assert_refresh_cookie(r)
+    # The token travels in the cookie only: not in the Location, not in any other header.
+    assert value not in r.headers["Location"]
+    assert all(value not in v for k, v in r.headers.items() if k.lower() != "set-cookie")
+
+    # The app's first call: the cookie alone gives an access token, and no refresh token.
+    r = cookie_refresh(user_url, browser)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "user"}, body
+    assert body["user"]["email"] == "web.alice@example.com"
+    rotated = assert_refresh_cookie(r)
+    assert rotated != value
+    assert rotated not in r.text
+    me = requests.get(f"{user_url}/users/me", headers=bearer(body["access_token"]), timeout=10)
+    assert me.status_code == 200 and me.json()["email"] == "web.alice@example.com"
+    # The browser keeps the rotated cookie, and refreshes again with it.
+    assert browser.cookies.get("mr_refresh") == rotated
+    r = cookie_refresh(user_url, browser)
+    assert r.status_code == 200, r.text
+    assert assert_refresh_cookie(r) not in (value, rotated)
+
+
+def test_sign_in_without_return_to_still_answers_tokens_in_json(user_url):
+    browser = requests.Session()
+    r = login(user_url, "web.api.client@example.com", session=browser)
+    assert r.status_code == 200, r.text
+    assert r.json()["refresh_token"] and r.json()["access_token"]
+    assert set(set_cookies(r)) == {"mr_login"}, r.headers  # only the sign-in cookie, cleared
+    assert "mr_refresh" not in browser.cookies
+
+
+def test_refused_web_sign_in_goes_to_the_sign_in_page(user_url):
+    # The provider says no (local part "denied"): the state is taken, the app shows the error.
+    browser, r = web_sign_in(user_url, "denied.web@example.com")
+    assert r.status_code == 303, r.text
+    assert r.headers["Location"] == "/app/signin?error=unauthorized"
+    assert r.content == b""
+    cookies = set_cookies(r)
+    assert set(cookies) == {"mr_login"} and cookies["mr_login"][0] == "", cookies
+    assert "mr_refresh" not in browser.cookies
+
+
+def test_web_sign_in_of_an_unverified_address_goes_to_the_sign_in_page(user_url):
+    browser, r = web_sign_in(user_url, "unverified.web@example.com")
+    assert r.status_code == 303, r.text
+    assert r.headers["Location"] == "/app/signin?error=forbidden"
+    assert "mr_refresh" not in set_cookies(r)
+
+
+def test_web_sign_in_of_a_disabled_account_goes_to_the_sign_in_page(user_url, admin_headers):
+    email = "web.disabled@example.com"
+    r = login(user_url, email)
+    assert r.status_code == 200, r.text
+    uid = r.json()["user"]["id"]
+    r = requests.put(f"{user_url}/admin/users/{uid}", json={"disabled": True},
+                     headers=admin_headers, timeout=10)
+    assert r.status_code == 200, r.text
+    browser, r = web_sign_in(user_url, email)
+    assert r.status_code == 303, r.text
+    assert r.headers["Location"] == "/app/signin?error=forbidden"
+    assert "mr_refresh" not in set_cookies(r) and "mr_refresh" not in browser.cookies
+
+
+def test_callback_refusals_before_the_state_is_taken_stay_json(user_url):
+    # Another browser's callback URL of a web sign-in: the state is not this browser's to take.
+    _, callback = provider_redirect(user_url, requests.Session(), "web.other@example.com",
+                                    "/app/find")
+    r = requests.get(callback, allow_redirects=False, timeout=10)
+    assert_error(r, 403, "forbidden")
+    r = requests.get(f"{user_url}/auth/google/callback", params={"state": "nope", "code": "x"},
+                     allow_redirects=False, timeout=10)
+    assert_error(r, 400, "bad_request", detail="state")
+
+
+# ---- the cookie form of POST /auth/refresh ----
+
+def test_cookie_refresh_needs_the_csrf_header(user_url):
+    browser, value = signed_in(user_url, "web.csrf@example.com")
+    for headers in ({}, {"X-Requested-With": "XMLHttpRequest"},
+                    {**CSRF, "Sec-Fetch-Site": "cross-site"},
+                    {**CSRF, "Sec-Fetch-Site": "same-site"}):
+        r = cookie_refresh(user_url, browser, headers=headers)
+        assert_error(r, 403, "forbidden")
+        assert "X-Requested-With" in r.json()["message"]
+        assert not r.raw.headers.getlist("Set-Cookie"), r.headers
+        r = cookie_refresh(user_url, browser, headers=headers, json={})
+        assert_error(r, 403, "forbidden")
+    # Nothing was rotated: the same cookie still works, from this site's page.
+    assert browser.cookies.get("mr_refresh") == value
+    r = cookie_refresh(user_url, browser, headers={**CSRF, "Sec-Fetch-Site": "same-origin"},
+                       json={})
+    assert r.status_code == 200, r.text
+    assert "refresh_token" not in r.json()
+
+
+def test_old_cookie_value_is_refused_and_cleared(user_url):
+    # This stack's grace period is 0: the rotated value presented again is a reuse.
+    browser, value = signed_in(user_url, "web.reuse@example.com")
+    r = cookie_refresh(user_url, browser)
+    assert r.status_code == 200, r.text
+    rotated = assert_refresh_cookie(r)
+    stale = {"Cookie": f"mr_refresh={value}", **CSRF}
+    r = requests.post(f"{user_url}/auth/refresh", headers=stale, timeout=10)
+    assert_error(r, 401, "unauthorized")
+    assert_refresh_cleared(r)
+    # The reuse ended the sign-in: the current value is refused (and cleared) too.
+    r = cookie_refresh(user_url, browser)
+    assert_error(r, 401, "unauthorized")
+    assert_refresh_cleared(r)
+    assert "mr_refresh" not in browser.cookies
+    r = requests.post(f"{user_url}/auth/refresh", json={"refresh_token": rotated}, timeout=10)
+    assert_error(r, 401, "unauthorized")
+
+
+def test_unknown_cookie_is_refused_and_cleared(user_url):
+    r = requests.post(f"{user_url}/auth/refresh",
+                      headers={"Cookie": "mr_refresh=" + "A" * 43, **CSRF}, timeout=10)
+    assert_error(r, 401, "unauthorized")
+    assert_refresh_cleared(r)
+
+
+@pytest.fixture(scope="module")
+def grace_url(stack):
+    """A user-service with the default grace period (the suite's own runs with 0)."""
+    svc = stack.user_service(tag="web-grace")
+    del svc.env["REFRESH_REUSE_GRACE_SECONDS"]
+    svc.start()
+    yield svc.url
+    svc.stop()
+
+
+def test_cookie_refresh_repeated_within_grace_gets_the_same_cookie(stack, grace_url):
+    browser, value = signed_in(grace_url, "web.grace@example.com")
+    r = cookie_refresh(grace_url, browser)
+    assert r.status_code == 200, r.text
+    successor = assert_refresh_cookie(r)
+    # The answer was lost: the browser still holds the old value and sends it again.
+    lost = {"Cookie": f"mr_refresh={value}", **CSRF}
+    again = requests.post(f"{grace_url}/auth/refresh", headers=lost, timeout=10)
+    assert again.status_code == 200, again.text
+    assert assert_refresh_cookie(again) == successor
+    assert "refresh_token" not in again.json()
+    # After the grace period the old value is a reuse: 401, and the cookie goes.
+    n, _ = sql(stack, "UPDATE refresh_tokens SET used_at = used_at - interval '1 hour' "
+                      "WHERE token_hash = %s AND used_at IS NOT NULL",
+               hashlib.sha256(value.encode()).hexdigest())
+    assert n == 1
+    late = requests.post(f"{grace_url}/auth/refresh", headers=lost, timeout=10)
+    assert_error(late, 401, "unauthorized")
+    assert_refresh_cleared(late)
+
+
+def test_body_token_wins_over_the_cookie(user_url):
+    browser, value = signed_in(user_url, "web.body.wins@example.com")
+    api = login(user_url, "web.body.wins@example.com").json()
+    # A body token needs no CSRF header and answers as always; the cookie is left alone.
+    r = browser.post(f"{user_url}/auth/refresh", json={"refresh_token": api["refresh_token"]},
+                     timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["refresh_token"] and r.json()["refresh_token"] != api["refresh_token"]
+    assert not r.raw.headers.getlist("Set-Cookie"), r.headers
+    assert browser.cookies.get("mr_refresh") == value
+    r = cookie_refresh(user_url, browser)
+    assert r.status_code == 200, r.text
+
+
+def test_refresh_without_cookie_or_token_is_unchanged(user_url):
+    r = requests.post(f"{user_url}/auth/refresh", json={}, headers=CSRF, timeout=10)
+    assert_error(r, 422, "validation_failed", detail="refresh_token")
+    assert not r.raw.headers.getlist("Set-Cookie")
+
+
+# ---- the cookie form of POST /auth/logout ----
+
+def test_logout_by_cookie_revokes_and_clears(user_url):
+    browser, value = signed_in(user_url, "web.logout@example.com")
+    r = cookie_refresh(user_url, browser)
+    assert r.status_code == 200, r.text
+    current = assert_refresh_cookie(r)
+    # Without the header (a form of another site could post): refused, nothing revoked.
+    r = browser.post(f"{user_url}/auth/logout", timeout=10)
+    assert_error(r, 403, "forbidden")
+    r = browser.post(f"{user_url}/auth/logout", headers={**CSRF, "Sec-Fetch-Site": "cross-site"},
+                     timeout=10)
+    assert_error(r, 403, "forbidden")
+    assert browser.cookies.get("mr_refresh") == current
+    # No bearer token needed: the cookie is the credential.
+    r = browser.post(f"{user_url}/auth/logout", headers=CSRF, timeout=10)
+    assert r.status_code == 204, r.text
+    assert_refresh_cleared(r)
+    assert "mr_refresh" not in browser.cookies
+    r = requests.post(f"{user_url}/auth/refresh",
+                      headers={"Cookie": f"mr_refresh={current}", **CSRF}, timeout=10)
+    assert_error(r, 401, "unauthorized")
+    assert_refresh_cleared(r)
+    assert value != current
+
+
+def test_logout_body_forms_still_need_the_bearer(user_url):
+    browser, value = signed_in(user_url, "web.logout.body@example.com")
+    for body in ({"refresh_token": value}, {"all": True}):
+        r = browser.post(f"{user_url}/auth/logout", json=body, headers=CSRF, timeout=10)
+        assert_error(r, 401, "unauthorized")
+    r = requests.post(f"{user_url}/auth/logout", json={"refresh_token": value}, timeout=10)
+    assert_error(r, 401, "unauthorized")
+    # Nothing was revoked.
+    r = cookie_refresh(user_url, browser)
+    assert r.status_code == 200, r.text
+    access = r.json()["access_token"]
+    # With the bearer, all: every sign-in of the user ends, this browser's cookie with them.
+    r = browser.post(f"{user_url}/auth/logout", json={"all": True},
+                     headers=bearer(access), timeout=10)
+    assert r.status_code == 204, r.text
+    assert_refresh_cleared(r)
+    r = requests.post(f"{user_url}/auth/logout", headers=bearer(access), timeout=10)
+    assert_error(r, 415, "unsupported_media_type")  # no cookie, no body: as always
+
+
+# ---- over HTTPS ----
+
+def test_cookies_are_secure_and_prefixed_over_https(stack):
+    # GOOGLE_REDIRECT_URI says where the browser comes back: over HTTPS the refresh cookie is
+    # Secure and named __Secure- (requests would not send Secure cookies over http: the test
+    # sends them by hand).
+    svc = stack.user_service(tag="web-https",
+                             GOOGLE_REDIRECT_URI="https://rooms.example.com/auth/google/callback")
+    svc.start()
+    try:
+        browser = requests.Session()
+        r, callback = provider_redirect(svc.url, browser, "web.https@example.com", "/app/mine")
+        login_cookie = set_cookies(r)["__Host-mr_login"][0]
+        parts = urllib.parse.urlsplit(callback)
+        assert parts.netloc == "rooms.example.com"
+        r = requests.get(f"{svc.url}{parts.path}", params=query_of(callback),
+                         headers={"Cookie": f"__Host-mr_login={login_cookie}"},
+                         allow_redirects=False, timeout=10)
+        assert r.status_code == 303 and r.headers["Location"] == "/app/mine", r.text
+        value = assert_refresh_cookie(r, "__Secure-mr_refresh", secure=True)
+        # The plain name does not stand in for it (no cookie: a body is required, as always).
+        r = requests.post(f"{svc.url}/auth/refresh", json={},
+                          headers={"Cookie": f"mr_refresh={value}", **CSRF}, timeout=10)
+        assert_error(r, 422, "validation_failed", detail="refresh_token")
+        r = requests.post(f"{svc.url}/auth/refresh",
+                          headers={"Cookie": f"__Secure-mr_refresh={value}", **CSRF}, timeout=10)
+        assert r.status_code == 200, r.text
+        current = assert_refresh_cookie(r, "__Secure-mr_refresh", secure=True)
+        r = requests.post(f"{svc.url}/auth/logout",
+                          headers={"Cookie": f"__Secure-mr_refresh={current}", **CSRF},
+                          timeout=10)
+        assert r.status_code == 204, r.text
+        cleared, attrs = set_cookies(r)["__Secure-mr_refresh"]
+        assert cleared == "" and attrs["max-age"] == "0" and "secure" in attrs, attrs
+    finally:
+        svc.stop()
