@@ -55,10 +55,9 @@ function renderChrome() {
   if (!u) return;
   nav.append(h("ul", null, navLinks().map(([href, text]) => h("li", null,
     h("a", { href, "aria-current": location.pathname === href ? "page" : null }, text)))));
-  session.append(
-    h("span", { id: "whoami", title: u.name || "" }, u.email),
-    u.role === "admin" ? h("span", { class: "badge" }, "admin") : null,
-    button("Sign out", () => { signOut(); }, { id: "signout" }));
+  session.append(h("span", { id: "whoami", title: u.name || "" }, u.email));
+  if (u.role === "admin") session.append(h("span", { class: "badge" }, "admin"));
+  session.append(button("Sign out", () => { signOut(); }, { id: "signout" }));
 }
 
 export function navigate(url, replace = false) {
@@ -94,6 +93,10 @@ function route(focus) {
       h("p", null, "There is no such page. ", h("a", { href: "/app/find" }, "Find a room"), "."));
   } else {
     document.title = `${r.title} · Meeting rooms`;
+    if (r.admin && !isAdmin()) {
+      main.append(h("p", { id: "admin-only", class: "notice", role: "alert" }, "Only "
+        + "administrators can use this page: the server refuses everyone else."));
+    }
     r.page(main, { navigate, title: r.title, admin: Boolean(r.admin) });
   }
   if (focus) {

@@ -68,7 +68,9 @@ export function roomLine(room) {
 export function showConflict(box, err, zone, { onTime, onRoom, onWait }) {
   box.replaceChildren();
   const alt = err.details && err.details.alternatives;
-  box.append(h("p", { class: "conflict-message" }, err.message));
+  const text = String(err.message || "");
+  box.append(h("p", { class: "conflict-message" }, "Not booked: ",
+    text.charAt(0).toUpperCase() + text.slice(1), "."));
   if (alt && alt.times && alt.times.length) {
     box.append(h("p", null, "Free at other times in this room:"),
       h("ul", { class: "alternatives" }, alt.times.map((t) => h("li", null,

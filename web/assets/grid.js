@@ -130,7 +130,7 @@ export function gridPage(root, ctx) {
     return h("li", { class: "grid-row", dataset: { roomId: r.id } },
       h("div", { class: "grid-room" },
         h("span", { class: "room-name" }, r.name),
-        h("span", { class: "muted small" }, [where, `${r.capacity} seats`,
+        h("span", { class: "meta muted small" }, [where, `${r.capacity} seats`,
           zone !== myZone ? zone : null, it.details_known === false ? "details unknown" : null]
           .filter(Boolean).join(" · ")),
         button("Book", () => openBooking(it, defaultStart(it), 60), { class: "book small",

@@ -208,7 +208,7 @@ export function minePage(root) {
   const listError = h("p", { id: "list-error", class: "form-error", role: "alert" });
   const upcoming = h("section", { "aria-labelledby": "upcoming-title" },
     h("h2", { id: "upcoming-title" }, "Upcoming"), h("p", null, "Loading…"));
-  const waiting = h("section", { "aria-labelledby": "waiting-title" });
+  const waiting = h("section", { hidden: true });
   const past = h("section", { "aria-labelledby": "past-title" });
   root.append(h("h1", { tabindex: "-1" }, "My reservations"), status, listError, upcoming,
     waiting, past);
@@ -243,7 +243,9 @@ export function minePage(root) {
           false, refresh, onError)))
         : h("p", null, "Nothing booked. ", h("a", { href: "/app/find" }, "Find a room"), "."));
       waiting.replaceChildren();
+      waiting.hidden = queue.length === 0;
       if (queue.length) {
+        waiting.setAttribute("aria-labelledby", "waiting-title");
         waiting.append(h("h2", { id: "waiting-title" }, "Waiting list"), h("ul",
           { class: "res-list" }, queue.map((w) => {
             const room = rooms.get(w.room_id);

@@ -46,7 +46,8 @@ export function usagePage(root) {
         api("GET", `/reports/utilisation${query({ ...params, group_by: "hour_of_week" })}`),
       ]);
       const t = rooms.data.totals || {};
-      totals.textContent = `${t.rooms ?? rooms.data.rows.length} rooms: ${t.booked_hours ?? 0} of `
+      const n = t.rooms ?? rooms.data.rows.length;
+      totals.textContent = `${n} room${n === 1 ? "" : "s"}: ${t.booked_hours ?? 0} of `
         + `${t.available_hours ?? 0} hours booked (${pct(t.occupancy_pct)}), ${t.bookings ?? 0} `
         + `bookings, cancellations ${rate(t.cancellation_rate)}, no-shows ${rate(t.no_show_rate)}.`;
       drawBars(rooms.data.rows);
@@ -72,7 +73,7 @@ export function usagePage(root) {
           r.building ? h("span", { class: "muted" }, ` · ${r.building}`) : null),
         h("span", { class: "bar-track", "aria-hidden": "true" }, fill),
         h("span", { class: "bar-value" }, `${pct(r.occupancy_pct)} · ${r.booked_hours} h of `
-          + `${r.available_hours} h · ${r.bookings} bookings`));
+          + `${r.available_hours} h · ${r.bookings} booking${r.bookings === 1 ? "" : "s"}`));
     })));
   }
 
