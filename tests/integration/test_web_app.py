@@ -125,7 +125,7 @@ def field(driver, label_text, scope=None):
     """The control whose <label for> reads label_text (within scope)."""
     root = scope or driver
     for label in root.find_elements(By.TAG_NAME, "label"):
-        if label.text.strip() == label_text:
+        if label.get_attribute("textContent").strip() == label_text:
             return driver.find_element(By.ID, label.get_attribute("for"))
     raise AssertionError(f"no control labelled {label_text!r}")
 
@@ -145,10 +145,13 @@ def wait_text(driver, css, pattern, what=None):
     found = []
 
     def shows(d):
-        els = d.find_elements(By.CSS_SELECTOR, css)
-        found[:] = [e.text for e in els]
+        found[:] = texts(d, css)
         return any(re.search(pattern, t) for t in found)
-    wait_for(driver, shows, what or f"{css} showing /{pattern}/")
+    try:
+        wait_for(driver, shows, what or f"{css} showing /{pattern}/")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; it shows {found}; the page: "
+                             f"{driver.find_element(By.TAG_NAME, 'main').text[:1500]!r}") from None
     return next(t for t in found if re.search(pattern, t))
 
 
@@ -161,6 +164,20 @@ def check_page(driver, name):
     errors = [e for e in console_errors(driver)
               if "Content Security Policy" in e or "Uncaught" in e or "TypeError" in e]
     assert errors == [], errors
+
+
+def doc_shot(driver, name, anchor=None):
+    """A smaller screenshot (1000x700) for the README: build/screenshots/doc-<name>.png, with
+    `anchor` (css) scrolled to the top; docs/web-<name>.png are these, reduced by pngquant."""
+    size = driver.get_window_size()
+    driver.set_window_size(1000, 700 + size["height"] - driver.execute_script(
+        "return window.innerHeight"))
+    if anchor:
+        driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", anchor)
+    else:
+        driver.execute_script("window.scrollTo(0, 0)")
+    screenshot(driver, f"doc-{name}")
+    driver.set_window_size(size["width"], size["height"])
 
 
 def no_raw_json(driver):
@@ -176,6 +193,7 @@ def find_rooms(driver, date, start, building_name, people=1, equipment="", purpo
     set_value(driver, field(driver, "Equipment"), equipment)
     set_value(driver, field(driver, "Building"), building_name)
     set_value(driver, field(driver, "Purpose"), purpose)
+    driver.execute_script("document.querySelector('details.details').open = true")
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait_for(driver, lambda d: texts(d, "#results li.result")
              or "No room fits" in "".join(texts(d, "#results-note")), "search results")
@@ -301,6 +319,8 @@ def test_conflict_in_a_second_browser_shows_alternatives(stack, web, browsers):
         assert result_names(driver) == [first["name"], other["name"]]
         people.append(driver)
     one, two = people
+    one.execute_script("document.querySelector('details.details').open = false")
+    doc_shot(one, "find")
 
     book_button(one, first["name"]).click()
     wait_text(one, "#booking-result", "Booked")
@@ -313,12 +333,25 @@ def test_conflict_in_a_second_browser_shows_alternatives(stack, web, browsers):
     assert rooms == [f"Book {other['name']}"], rooms
     print(f"conflict message: {message!r}; alternatives: {times} / {rooms}")
     check_page(two, "find-conflict")
+    doc_shot(two, "find-conflict", "#conflict")
     console_errors(two)  # the 409 is logged as a failed load: expected
 
     two.find_element(By.CSS_SELECTOR, "#conflict button.alt-room").click()
     wait_text(two, "#booking-result", rf"Booked {re.escape(other['name'])}")
     assert len(reservations_of(stack, admin, other["id"], status="active")) == 1
     assert len(reservations_of(stack, admin, first["id"], status="active")) == 1
+
+    # Both rooms are taken now: a search finds none and offers the nearest other times.
+    find_rooms(one, date, "14:00", b, people=3)
+    assert result_names(one) == []
+    assert "No room fits" in text_of(one, "#results-note")
+    windows = one.find_elements(By.CSS_SELECTOR, "#alt-windows > li")
+    assert windows, text_of(one, "main")
+    when = windows[0].find_element(By.TAG_NAME, "h3").text
+    assert "13:00–14:00" in when or "15:00–16:00" in when, when
+    check_page(one, "find-alternatives")
+    windows[0].find_element(By.CSS_SELECTOR, "button.book").click()
+    wait_text(one, "#booking-result", "Booked")
 
 
 def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
@@ -331,7 +364,7 @@ def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
     date = day(5)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         rooms = list(pool.map(lambda i: create_room(
-            stack.room.url, admin, name=f"{b} R{i:03d}", capacity=4 + i % 10, building=b,
+            stack.room.url, admin, name=f"R{i:03d} {b[4:]}", capacity=4 + i % 10, building=b,
             floor=i // 50, time_zone=("UTC", "Europe/Berlin", "America/New_York")[i % 3]),
             range(GRID_ROOMS)))
     wait_until(lambda: len(requests.get(f"{stack.reservation.url}/availability/grid",
@@ -341,9 +374,9 @@ def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
     by_name = {r["name"]: r for r in rooms}
     # Some bookings to draw: others' (anonymous) and one of mine.
     for i in range(0, GRID_ROOMS, 4):
-        booked(stack.reservation.url, admin, by_name[f"{b} R{i:03d}"]["id"],
+        booked(stack.reservation.url, admin, by_name[f"R{i:03d} {b[4:]}"]["id"],
                f"{date}T09:00:00", f"{date}T10:30:00")
-    booked(stack.reservation.url, headers, by_name[f"{b} R001"]["id"], f"{date}T11:00:00",
+    booked(stack.reservation.url, headers, by_name[f"R001 {b[4:]}"]["id"], f"{date}T11:00:00",
            f"{date}T12:00:00", purpose="Mine")
 
     sign_in(browser, web, address, path=f"/app/grid?date={date}&building={b}")
@@ -365,7 +398,7 @@ def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
 
     # Click: the free hour from 15:00 (a click at 15:10) of R005, a New York room.
     browser.execute_script("window.notReloaded = true")
-    target = by_name[f"{b} R005"]
+    target = by_name[f"R005 {b[4:]}"]
     track = browser.find_element(By.CSS_SELECTOR, f'.grid-track[data-room-id="{target["id"]}"]')
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", track)
     width = track.size["width"]
@@ -389,7 +422,7 @@ def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
     assert browser.execute_script("return window.notReloaded === true")
 
     # Keyboard: the row's Book button, Enter, fill, Enter.
-    target = by_name[f"{b} R006"]
+    target = by_name[f"R006 {b[4:]}"]
     row = browser.find_element(By.CSS_SELECTOR, f'.grid-row[data-room-id="{target["id"]}"]')
     button = row.find_element(By.CSS_SELECTOR, "button.book")
     browser.execute_script("arguments[0].focus()", button)
@@ -408,6 +441,7 @@ def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
     assert [(r["purpose"], r["start_time"], r["end_time"]) for r in made] == [
         ("Keyboard", f"{date}T16:00:00Z", f"{date}T17:30:00Z")]
     assert browser.execute_script("return window.notReloaded === true")
+    doc_shot(browser, "grid")
 
     # Date navigation keeps the filters.
     browser.find_element(By.ID, "next-day").click()
@@ -415,6 +449,87 @@ def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
     wait_for(browser, lambda d: f"date={following}" in d.current_url
              and d.execute_script("return document.body.dataset.ready === '1'"), "the next day")
     assert len(browser.find_elements(By.CSS_SELECTOR, ".busy")) == 0
+
+
+def test_field_errors_series_change_and_check_in(stack, web, browser):
+    """An API error that names a field shows next to it; the repeat picker books a series;
+    My reservations checks in where the room requires it, changes one occurrence and cancels
+    the whole series."""
+    address, headers, _ = employee_user(stack)
+    _, admin = admin_user(stack)
+    b = building()
+    check_in_room, room = rooms_known(stack, admin, [
+        {"name": f"{b} Desk", "capacity": 2, "building": b,
+         "policies": {"check_in_required": True, "check_in_window_minutes": 60,
+                      "release_after_minutes": 30}},
+        {"name": f"{b} Studio", "capacity": 6, "building": b}])
+    soon = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
+    soon += datetime.timedelta(minutes=10)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    held = booked(stack.reservation.url, headers, check_in_room["id"], soon.strftime(fmt),
+                  (soon + datetime.timedelta(minutes=30)).strftime(fmt), purpose="Desk time")
+    assert held["check_in_from"] is not None
+
+    sign_in(browser, web, address)
+    ready(browser, "find")
+    date = day(6)
+    find_rooms(browser, date, "09:00", b, people=3)
+    assert result_names(browser) == [room["name"]]
+    set_value(browser, field(browser, "Attendees"), "ann@example.com, not-an-address")
+    book_button(browser, room["name"]).click()
+    error = wait_text(browser, '.field-error[data-field="attendees"]', "Item 2")
+    assert "e-mail" in error, error
+    assert text_of(browser, "#form-error") == "" and text_of(browser, "#booking-result") == ""
+    assert reservations_of(stack, admin, room["id"]) == []
+    check_page(browser, "find-field-error")
+
+    set_value(browser, field(browser, "Attendees"), "")
+    set_value(browser, field(browser, "Repeat"), "weekly")
+    set_value(browser, field(browser, "Occurrences"), "3")
+    book_button(browser, room["name"]).click()
+    wait_text(browser, "#booking-result", "series of 3 meetings")
+    occurrences = reservations_of(stack, admin, room["id"], status="active")
+    assert len(occurrences) == 3 and len({o["series_id"] for o in occurrences}) == 1
+    assert [o["start_time"][:10] for o in occurrences] == [
+        (datetime.date.fromisoformat(date) + datetime.timedelta(weeks=n)).isoformat()
+        for n in range(3)]
+
+    browser.find_element(By.CSS_SELECTOR, '#nav a[href="/app/mine"]').click()
+    ready(browser, "mine")
+    desk = browser.find_element(By.CSS_SELECTOR, f'#upcoming li[data-id="{held["id"]}"]')
+    desk.find_element(By.CSS_SELECTOR, "button.checkin").click()
+    wait_text(browser, f'#upcoming li[data-id="{held["id"]}"]', "Checked in at")
+    got = requests.get(f"{stack.reservation.url}/reservations/{held['id']}", headers=headers,
+                       timeout=10).json()
+    assert got["checked_in_at"] is not None
+    first, second, _ = occurrences
+    assert "repeats" in text_of(browser, f'#upcoming li[data-id="{first["id"]}"]')
+    check_page(browser, "mine-series")
+    doc_shot(browser, "mine")
+
+    browser.find_element(By.CSS_SELECTOR, f'#upcoming li[data-id="{first["id"]}"] button.edit'
+                         ).click()
+    dialog = wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")),
+                      "the change dialog")
+    set_value(browser, field(browser, "Purpose", dialog), "Moved")
+    set_value(browser, field(browser, "End", dialog), "10:30")
+    check_page(browser, "mine-change")
+    dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_text(browser, "#list-status", "Changed")
+    got = requests.get(f"{stack.reservation.url}/reservations/{first['id']}", headers=headers,
+                       timeout=10).json()
+    assert (got["purpose"], got["end_time"], got["series_id"]) == (
+        "Moved", f"{date}T10:30:00Z", first["series_id"])
+
+    browser.find_element(By.CSS_SELECTOR, f'#upcoming li[data-id="{second["id"]}"] button.cancel'
+                         ).click()
+    dialog = wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")),
+                      "the series question")
+    next(e for e in dialog.find_elements(By.TAG_NAME, "button")
+         if e.text == "The whole series").click()
+    wait_text(browser, "#list-status", "Cancelled")
+    assert reservations_of(stack, admin, room["id"], status="active") == []
+    assert not browser.find_elements(By.CSS_SELECTOR, "#upcoming li .badge")
 
 
 def test_admin_creates_and_changes_a_room_and_is_told_of_a_concurrent_change(stack, web, browser):
@@ -481,6 +596,7 @@ def test_admin_creates_and_changes_a_room_and_is_told_of_a_concurrent_change(sta
     assert "Reload" in message
     no_raw_json(browser)
     check_page(browser, "admin-rooms-412")
+    doc_shot(browser, "admin-rooms-412", "#room-form .policies")
     got = requests.get(f"{stack.room.url}/rooms/{room['id']}", headers=admin, timeout=10).json()
     assert (got["capacity"], got["description"]) == (10, "by the API")
     browser.find_element(By.ID, "reload-room").click()
@@ -492,6 +608,7 @@ def test_admin_creates_and_changes_a_room_and_is_told_of_a_concurrent_change(sta
     got = requests.get(f"{stack.room.url}/rooms/{room['id']}", headers=admin, timeout=10).json()
     assert (got["capacity"], got["description"]) == (12, "by the API")
     check_page(browser, "admin-rooms")
+    doc_shot(browser, "admin-rooms")
 
     # Deactivate, then delete.
     row = f'#rooms-table tr[data-room-id="{room["id"]}"]'
@@ -529,6 +646,7 @@ def test_admin_users_and_usage(stack, web, browser):
     wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#users-table tbody tr")) == 1,
              "the user listed alone")
     check_page(browser, "admin-users")
+    doc_shot(browser, "admin-users")
     set_value(browser, browser.find_element(By.ID, f"role-{other_id}"), "admin")
     browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Save {other}"]').click()
     wait_text(browser, "#user-status", rf"Saved {re.escape(other)}")
@@ -558,6 +676,7 @@ def test_admin_users_and_usage(stack, web, browser):
     expected = sorted({datetime.date.fromisoformat(day(d)).weekday() * 24 + h
                        for d, h in ((2, 9), (3, 9), (3, 14), (4, 14))})
     assert shaded == expected, (shaded, expected)
+    doc_shot(browser, "admin-usage", "#usage-totals")
     check_page(browser, "admin-usage")
 
 
@@ -593,6 +712,7 @@ def test_sign_in_page_errors_and_sign_out(stack, web, browser):
     browser.get(f"{web}/app/signin?error=forbidden")
     wait_text(browser, "#signin-error", "may not sign in")
     check_page(browser, "signin")
+    doc_shot(browser, "signin")
     browser.get(f"{web}/app/mine")  # signed out: the sign-in page, which returns here
     wait_for(browser, EC.element_to_be_clickable((By.ID, "signin")), "the sign-in button")
     assert browser.current_url == f"{web}/app/signin"

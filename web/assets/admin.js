@@ -223,6 +223,7 @@ export function roomsPage(root) {
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    status.textContent = "";
     clearErrors(form);
     reload.hidden = true;
     let b;
@@ -233,17 +234,19 @@ export function roomsPage(root) {
       return;
     }
     try {
+      let done;
       if (editing) {
         const r = await api("PUT", `/rooms/${editing.id}`, { body: b, ifMatch: editing.version });
         editing.version = r.data.version;
-        status.textContent = `Saved ${r.data.name}.`;
+        forgetRoom(editing.id);
+        done = `Saved ${r.data.name}.`;
       } else {
         const r = await api("POST", "/rooms", { body: b });
-        status.textContent = `Created ${r.data.name}.`;
+        done = `Created ${r.data.name}.`;
         fill(null);
       }
-      forgetRoom(editing && editing.id);
-      load();
+      await load();
+      status.textContent = done;
     } catch (err) {
       if (err.status === 412) {
         formError.textContent = STALE_ROOM;
@@ -257,26 +260,32 @@ export function roomsPage(root) {
   });
 
   async function setActive(room, value) {
+    status.textContent = "";
+    let done = "";
     try {
       await api("PUT", `/rooms/${room.id}`, { body: { active: value }, ifMatch: room.version });
-      status.textContent = `${room.name} is ${value ? "active again" : "deactivated"}.`;
+      done = `${room.name} is ${value ? "active again" : "deactivated"}.`;
     } catch (err) {
       listError.textContent = err.status === 412 ? STALE_ROOM : refusal(err);
     }
-    load();
+    await load();
+    status.textContent = done;
   }
 
   async function remove(room) {
     if (!(await confirmDialog("Delete the room", `Delete ${room.name}? Its future bookings are `
       + "cancelled and their people told.", "Delete room"))) return;
+    status.textContent = "";
+    let done = "";
     try {
       await api("DELETE", `/rooms/${room.id}`, { ifMatch: room.version });
-      status.textContent = `Deleted ${room.name}.`;
+      done = `Deleted ${room.name}.`;
       if (editing && editing.id === room.id) edit(null);
     } catch (err) {
       listError.textContent = err.status === 412 ? STALE_ROOM : refusal(err);
     }
-    load();
+    await load();
+    status.textContent = done;
   }
 
   async function load() {
@@ -352,15 +361,16 @@ export function usersPage(root) {
         disabled, h("p", { class: "field-error", role: "alert", dataset: { field: "disabled" } })),
       h("td", { class: "actions" },
         button("Save", async () => {
+          status.textContent = "";
           const body = {};
           if (roleSel.value !== u.role) body.role = roleSel.value;
           if (disabled.checked !== u.disabled) body.disabled = disabled.checked;
           if (!Object.keys(body).length) { status.textContent = "Nothing was changed."; return; }
           try {
             await api("PUT", `/admin/users/${u.id}`, { body, ifMatch: u.version });
-            status.textContent = `Saved ${u.email}.`;
             formError.textContent = "";
-            load();
+            await load();
+            status.textContent = `Saved ${u.email}.`;
           } catch (err) {
             if (!showError(tr, null, err)) formError.textContent = explain(err, u);
           }
@@ -370,9 +380,9 @@ export function usersPage(root) {
             + "are cancelled.", "Delete user"))) return;
           try {
             await api("DELETE", `/admin/users/${u.id}`, { ifMatch: u.version });
-            status.textContent = `Deleted ${u.email}.`;
             formError.textContent = "";
-            load();
+            await load();
+            status.textContent = `Deleted ${u.email}.`;
           } catch (err) {
             formError.textContent = explain(err, u);
           }

@@ -12,7 +12,7 @@ const REPEATS = [["none", "Does not repeat"], ["daily", "Every day"],
 
 // The booking details as a fieldset; read(date) gives the body's members for a first
 // occurrence on the local date `date`.
-export function detailsFields(initial = {}, { repeat = true } = {}) {
+export function detailsFields(initial = {}, { repeat = true, open = true } = {}) {
   const purpose = input({ name: "purpose", maxlength: "200", value: initial.purpose || "",
     autocomplete: "off" });
   const attendees = h("textarea", { name: "attendees", rows: "2" });
@@ -25,11 +25,14 @@ export function detailsFields(initial = {}, { repeat = true } = {}) {
   const countField = field("Occurrences", count, ["count"]);
   countField.hidden = true;
   kind.addEventListener("change", () => { countField.hidden = kind.value === "none"; });
-  const el = h("fieldset", { class: "details" }, h("legend", null, "Booking details"),
-    field("Purpose", purpose, ["purpose"]),
-    field("Attendees", attendees, ["attendees"], "E-mail addresses, separated by commas"),
-    checkbox("Online meeting (adds a video link)", online, ["online_meeting"]),
-    repeat ? h("div", { class: "row" }, field("Repeat", kind, ["recurrence"]), countField) : null);
+  const el = h("details", { class: "details", open },
+    h("summary", null, "Booking details: purpose, attendees, online meeting, repeat"),
+    h("div", { class: "details-body" },
+      field("Purpose", purpose, ["purpose"]),
+      field("Attendees", attendees, ["attendees"], "E-mail addresses, separated by commas"),
+      checkbox("Online meeting (adds a video link)", online, ["online_meeting"]),
+      repeat ? h("div", { class: "row" }, field("Repeat", kind, ["recurrence"]), countField)
+        : null));
   return {
     el,
     read(date) {

@@ -80,6 +80,8 @@ export function showError(scope, general, err) {
     for (const el of scope.querySelectorAll(".field-error")) {
       if (el.dataset.field === name) {
         el.textContent = capitalise(reason);
+        const folded = el.closest("details");
+        if (folded) folded.open = true;
         placed = true;
       }
     }

@@ -34,7 +34,7 @@ export function findPage(root) {
   const equipment = input({ name: "equipment", placeholder: "e.g. projector, whiteboard",
     autocomplete: "off" });
   const building = input({ name: "building", autocomplete: "off" });
-  const details = detailsFields();
+  const details = detailsFields({}, { open: false });
   const formError = h("p", { id: "form-error", class: "form-error", role: "alert" });
   const form = h("form", { class: "panel", novalidate: true },
     h("div", { class: "row" },
@@ -77,6 +77,7 @@ export function findPage(root) {
         equipment: parseList(equipment.value).join(","), building: building.value.trim(),
         suggest: 3 })}`);
       showResults(r.data);
+      if (!quiet) results.querySelector("h2").focus();
     } catch (err) {
       showError(form, formError, err);
     }
@@ -103,9 +104,11 @@ export function findPage(root) {
 
   function showResults(data) {
     const rooms = Array.isArray(data) ? data : data.rooms;
-    const alternatives = Array.isArray(data) ? [] : data.alternatives || [];
+    // Other times only when nothing fits the time asked for.
+    const alternatives = Array.isArray(data) || rooms.length ? [] : data.alternatives || [];
     const slot = { start: searched.start, end: searched.end, date: searched.date };
-    results.replaceChildren(h("h2", { id: "results-title" }, "Free rooms"));
+    const title = h("h2", { id: "results-title", tabindex: "-1" }, "Free rooms");
+    results.replaceChildren(title);
     results.append(h("p", { class: "muted", id: "results-note" }, rooms.length
       ? `${rooms.length} room${rooms.length > 1 ? "s" : ""} free ${formatRange(slot.start,
         slot.end, zone)}, best fit first.`
@@ -115,7 +118,7 @@ export function findPage(root) {
         rooms.map((x) => roomItem(x, slot))));
     }
     if (alternatives.length) {
-      results.append(h("h2", null, "Other times that day"), h("ul", { class: "alt-windows",
+      results.append(h("h2", null, "Free at other times that day"), h("ul", { class: "alt-windows",
         id: "alt-windows" }, alternatives.map((a) => {
         const s = { start: a.start_time, end: a.end_time, date: searched.date };
         return h("li", null, h("h3", null, formatRange(a.start_time, a.end_time, zone)),

@@ -218,10 +218,12 @@ export function minePage(root) {
     load();
   }
 
+  // Reloads the lists, then tells what happened (so the message comes with the new list).
   async function refresh(message) {
     listError.textContent = "";
-    if (message) status.textContent = message;
+    status.textContent = "";
     await load();
+    if (message) status.textContent = message;
   }
 
   async function load() {
