@@ -153,7 +153,7 @@ WEBHOOK_ALLOW_LOOPBACK=${WEBHOOK_ALLOW_LOOPBACK:-true} \
 started_nginx=true
 watch "the nginx gateway" "$(<"$RUN/nginx/nginx.pid")" .run/nginx/error.log
 
-echo "Ready: the suite is at http://localhost:$GATEWAY_PORT (user-service :$USER_PORT, room-service :$ROOM_PORT, reservation-service :$RESERVATION_PORT, Kafka $KAFKA_BROKER_URL, $mail). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
+echo "Ready: the web app is at http://localhost:$GATEWAY_PORT/ and the API behind the same gateway (user-service :$USER_PORT, room-service :$ROOM_PORT, reservation-service :$RESERVATION_PORT, Kafka $KAFKA_BROKER_URL, $mail). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
 
 # Stay in the foreground until Ctrl-C or until a part dies (checked every second; `wait` on a
 # background sleep lets the signal traps run at once).

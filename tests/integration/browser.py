@@ -6,6 +6,9 @@ nothing is downloaded at test time).
     browser, browsers               pytest fixtures (registered in conftest.py): one browser for a
                                     test; a factory for more at once (browsers() -> a new one);
                                     every one is quit after the test
+    web_url                         session fixture: the address of the gateway to sign in
+                                    through (below); stack.gateway.url serves the app as well,
+                                    but its sign-in callback goes to user-service's own port
     sign_in(driver, base_url, email, path)
                                     the real sign-in: the app's button, the local provider's
                                     chooser page, back in the app until #whoami shows the e-mail
@@ -17,6 +20,7 @@ nothing is downloaded at test time).
 import json
 import os
 import re
+import urllib.parse
 
 import pytest
 from selenium import webdriver
@@ -26,6 +30,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+from harness import Gateway
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHROMIUM = "/usr/bin/chromium"
@@ -88,6 +94,29 @@ def browser(browsers):
     return browsers()
 
 
+@pytest.fixture(scope="session")
+def web_url(stack):
+    """A gateway of its own (scripts/nginx.sh, as `make run` starts it) in front of the stack's
+    room- and reservation-service and a user-service of its own whose GOOGLE_REDIRECT_URI is this
+    gateway, as in `make run` and production: the provider sends the browser back to the app's
+    origin, where the refresh cookie belongs.  The stack's user-service keeps its own callback
+    (tests assert it); this one shares its database, Kafka and secret.  The /auth/* limit is set
+    out of the way (the browser tests sign in many times from one address), and one idle
+    upstream connection per worker and group, as the stack's gateway (the services run few
+    threads)."""
+    gw = Gateway(stack.workdir, name="nginx-web",
+                 env={"GATEWAY_UPSTREAM_KEEPALIVE": "1", "GATEWAY_AUTH_PER_MINUTE": "6000",
+                      "GATEWAY_AUTH_BURST": "1000"})
+    user = stack.user_service(
+        tag="user-service-web",
+        GOOGLE_REDIRECT_URI=f"http://127.0.0.1:{gw.port}/auth/google/callback")
+    user.start()  # stopped (and its sanitizer reports read) with the stack
+    try:
+        yield gw.start(user.port, stack.room.port, stack.reservation.port)
+    finally:
+        gw.stop()
+
+
 def wait_for(driver, condition, what, timeout=WAIT):
     """WebDriverWait with a failure message naming what was awaited and where the browser is."""
     try:
@@ -106,12 +135,17 @@ def sign_in(driver, base_url, email, path="/app/find"):
              "the app's sign-in button #signin").click()
     field = wait_for(driver, EC.element_to_be_clickable((By.ID, "email")),
                      "the provider's chooser page (#email)")
+    provider = urllib.parse.urlsplit(driver.current_url)
     field.clear()
     field.send_keys(email)
     driver.find_element(By.ID, "signin").click()
     wait_for(driver, EC.text_to_be_present_in_element((By.ID, "whoami"), email),
              f"#whoami showing {email}")
     assert driver.current_url.startswith(base_url), driver.current_url
+    # The provider's page is not the app: its console entries (e.g. its /favicon.ico 404) are
+    # dropped, the app's are kept for console_errors().
+    origin = f"{provider.scheme}://{provider.netloc}/"
+    kept(driver).extend(e for e in driver.get_log("browser") if not e["message"].startswith(origin))
 
 
 def axe(driver):
@@ -143,8 +177,17 @@ def screenshot(driver, name):
     return path
 
 
+def kept(driver):
+    """Console entries read from the browser but not yet returned by console_errors()."""
+    if not hasattr(driver, "mr_console"):
+        driver.mr_console = []
+    return driver.mr_console
+
+
 def console_errors(driver):
-    """The console's SEVERE entries since the previous call (reading the log empties it): CSP
-    violations, uncaught exceptions, console.error, and loads that failed (a 4xx/5xx answer to a
-    fetch is logged too, with its URL)."""
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    """The console's SEVERE entries since the previous call (reading the log empties it), the
+    sign-in provider's page left out: CSP violations, uncaught exceptions, console.error, and
+    loads that failed (a 4xx/5xx answer to a fetch is logged too, with its URL)."""
+    entries = kept(driver) + driver.get_log("browser")
+    kept(driver).clear()
+    return [e["message"] for e in entries if e["level"] == "SEVERE"]

@@ -3,7 +3,7 @@ import tempfile
 
 import pytest
 
-from browser import browser, browsers  # noqa: F401 - the browser tests' fixtures
+from browser import browser, browsers, web_url  # noqa: F401 - the browser tests' fixtures
 from harness import Mailpit, RoomPool, Stack, bearer, login, operator_token
 
 

@@ -374,6 +374,7 @@ def test_notes_render(helm_bin, helm_env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = yaml.safe_load(proc.stdout)["data"]["notes"]
     assert f"port-forward svc/{RELEASE}-gateway 8080:80" in text
+    assert "open http://localhost:8080/ (the web app" in text
     assert f"{RELEASE}-kafka-0.{RELEASE}-kafka-headless" in text
     assert "user-service token --email" in text
     assert "{{" not in text and "<no value>" not in text
