@@ -10,6 +10,7 @@ cross-site by Sec-Fetch-Site.  Sign-ins without return_to and body tokens are un
 The requests.Session of each test is the browser: it keeps the sign-in and refresh cookies and
 sends each back on the paths its attributes allow."""
 import hashlib
+import html.parser
 import urllib.parse
 
 import psycopg2
@@ -389,3 +390,69 @@ def test_cookies_are_secure_and_prefixed_over_https(stack):
         assert cleared == "" and attrs["max-age"] == "0" and "secure" in attrs, attrs
     finally:
         svc.stop()
+
+
+# ---- the local provider's sign-in page ----
+
+class Forms(html.parser.HTMLParser):
+    """The forms of a page: [{"action", "method", "fields": [(name, value)], "ids": {...}}]."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action"), "method": a.get("method"),
+                               "fields": [], "ids": set()})
+        elif self.forms and tag in ("input", "button"):
+            if a.get("name"):
+                self.forms[-1]["fields"].append((a["name"], a.get("value", "")))
+            if a.get("id"):
+                self.forms[-1]["ids"].add(a["id"])
+
+
+def test_provider_without_login_hint_lets_a_person_choose(stack, user_url):
+    browser = requests.Session()
+    r = browser.get(f"{user_url}/auth/google/login", params={"return_to": "/app/mine"},
+                    allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    authorize = r.headers["Location"]
+    params = query_of(authorize)
+    assert "login_hint" not in params
+    page = requests.get(authorize, allow_redirects=False, timeout=10)
+    assert page.status_code == 200, page.text
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "<script" not in page.text
+    parser = Forms()
+    parser.feed(page.text)
+    main = [f for f in parser.forms if {"email", "signin"} <= f["ids"]]
+    assert len(main) == 1, parser.forms
+    suggested = [f for f in parser.forms if f is not main[0]]
+    assert suggested and all(f["method"] == "get" for f in parser.forms)
+    # Each form carries the request's parameters back; the main one adds the typed address.
+    for form in parser.forms:
+        carried = {k: v for k, v in form["fields"] if k != "login_hint"}
+        assert carried == params, (carried, params)
+    assert any(v == "admin@example.com" for f in suggested for k, v in f["fields"]
+               if k == "login_hint")
+    # The person types an address and submits: the provider goes on as that identity.
+    fields = [(k, "web.chosen@example.com" if k == "login_hint" else v)
+              for k, v in main[0]["fields"]]
+    r = requests.get(urllib.parse.urljoin(authorize, main[0]["action"]), params=fields,
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    r = browser.get(r.headers["Location"], allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and r.headers["Location"] == "/app/mine", r.text
+    assert_refresh_cookie(r)
+    r = cookie_refresh(user_url, browser)
+    assert r.status_code == 200 and r.json()["user"]["email"] == "web.chosen@example.com", r.text
+
+
+def test_provider_page_escapes_what_it_carries(stack):
+    hostile = '"><script>alert(1)</script>'
+    page = requests.get(f"http://localhost:{stack.oidc.port}/authorize",
+                        params={"state": hostile, "client_id": "c"}, timeout=10)
+    assert page.status_code == 200, page.text
+    assert "<script" not in page.text and "&quot;&gt;&lt;script&gt;" in page.text
