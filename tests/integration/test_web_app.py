@@ -9,10 +9,8 @@ admin page and the API refuses them. Every page is screenshot into build/screens
 checked with axe-core (no serious or critical violation). Measured: the day grid of 200 rooms
 renders in under 300 ms once its data arrived, and the first load is at most 150 KB compressed.
 
-The module runs its own user-service and gateway: the stack's user-service sends the provider
-back to itself (GOOGLE_REDIRECT_URI on its own port), while a browser must come back through
-the gateway that serves the app. Every test makes its own rooms (in a building of its own) and
-users."""
+The browser talks to browser.web_url, a gateway whose user-service sends the sign-in back to the
+app's origin. Every test makes its own rooms (in a building of its own) and users."""
 import concurrent.futures
 import datetime
 import gzip
@@ -31,7 +29,6 @@ from selenium.webdriver.support import expected_conditions as EC
 from browser import axe, console_errors, screenshot, sign_in, wait_for
 from harness import (
     ROOT,
-    Gateway,
     bearer,
     booked,
     create_room,
@@ -46,22 +43,11 @@ GRID_BUDGET_MS = 300
 FIRST_LOAD_BUDGET = 150 * 1024
 
 
-@pytest.fixture(scope="module")
-def web(stack):
-    """A gateway serving the app in front of a user-service that sends the sign-in back to it
-    (same database, room- and reservation-service as the stack); its base URL."""
-    gateway = Gateway(stack.workdir, name="nginx-web",
-                      env={"GATEWAY_UPSTREAM_KEEPALIVE": "1", "GATEWAY_AUTH_PER_MINUTE": "6000",
-                           "GATEWAY_AUTH_BURST": "600"})
-    user = stack.user_service(
-        tag="user-service-web",
-        GOOGLE_REDIRECT_URI=f"http://127.0.0.1:{gateway.port}/auth/google/callback")
-    user.start()
-    try:
-        yield gateway.start(user.port, stack.room.port, stack.reservation.port)
-    finally:
-        gateway.stop()
-        user.stop()
+@pytest.fixture(scope="session")
+def web(web_url):
+    """The app's origin: browser.web_url, a gateway whose user-service sends the sign-in back
+    to it."""
+    return web_url
 
 
 def email(role):

@@ -21,6 +21,11 @@ const NUMBER_POLICIES = [
 const STALE_ROOM = "Someone else changed this room while you were editing it. Reload the room "
   + "to see their change, then make yours again.";
 
+// "1 room", "12 rooms", "200+ rooms" (a list stops at 200).
+function count(n, noun) {
+  return `${n}${n === 200 ? "+" : ""} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 // The admin pages tell an employee why the API refuses them.
 function refusal(err) {
   return err.status === 403
@@ -292,7 +297,7 @@ export function roomsPage(root) {
     try {
       const rooms = await listAll(`/rooms${query({ q: q.value.trim(), limit: 200 })}`, 200);
       table.replaceChildren(rooms.length ? h("table", { class: "rooms", id: "rooms-table" },
-        h("caption", null, `${rooms.length}${rooms.length === 200 ? "+" : ""} rooms`),
+        h("caption", null, count(rooms.length, "room")),
         h("thead", null, h("tr", null, ["Name", "Where", "Seats", "Time zone", "State",
           "Actions"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", null, rooms.map((r) => h("tr", { dataset: { roomId: r.id } },
@@ -396,7 +401,7 @@ export function usersPage(root) {
       const users = await listAll(`/admin/users${query({ q: q.value.trim(), role: role.value,
         limit: 200 })}`, 200);
       table.replaceChildren(h("table", { id: "users-table" },
-        h("caption", null, `${users.length}${users.length === 200 ? "+" : ""} users`),
+        h("caption", null, count(users.length, "user")),
         h("thead", null, h("tr", null, ["E-mail", "Name", "Role", "Disabled", "Actions"]
           .map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", null, users.map(userRow))));

@@ -151,6 +151,7 @@ export function findPage(root) {
         });
         const first = conflict.querySelector("button");
         if (first) first.focus();
+        search(true); // the list showed the room as free: show what is free now
       } else {
         showError(form, formError, err);
       }
