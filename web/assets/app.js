@@ -68,7 +68,7 @@ export function navigate(url, replace = false) {
 
 function route(focus) {
   let path = location.pathname.replace(/\/+$/, "") || "/";
-  if (path === "/") {
+  if (path === "/" || path === "/app") {
     history.replaceState(null, "", "/app/find" + location.search);
     path = "/app/find";
   }
