@@ -1,0 +1,765 @@
+"""Issue 16 items 3-5: the web app's pages in a real browser (headless Chromium, Selenium)
+against the real stack, through a gateway that serves web/ (docs/web.md).
+
+A person signs in with the app's button and the local provider's chooser, finds a room and books
+it, sees it in the day grid and in "My reservations", and cancels it; a second browser that books
+the same room gets the conflict message with the API's alternatives; an admin creates and
+changes a room and is told when someone else changed it meanwhile (412); an employee sees no
+admin page and the API refuses them. Every page is screenshot into build/screenshots/ and
+checked with axe-core (no serious or critical violation). Measured: the day grid of 200 rooms
+renders in under 300 ms once its data arrived, and the first load is at most 150 KB compressed.
+
+The browser talks to browser.web_url, a gateway whose user-service sends the sign-in back to the
+app's origin. Every test makes its own rooms (in a building of its own) and users."""
+import concurrent.futures
+import datetime
+import gzip
+import os
+import re
+import uuid
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+
+from browser import axe, console_errors, screenshot, sign_in, wait_for
+from harness import (
+    ROOT,
+    bearer,
+    booked,
+    create_room,
+    operator_token,
+    wait_known_room,
+    wait_until,
+    write_reliability,
+)
+
+GRID_ROOMS = 200
+GRID_BUDGET_MS = 300
+FIRST_LOAD_BUDGET = 150 * 1024
+
+
+@pytest.fixture(scope="session")
+def web(web_url):
+    """The app's origin: browser.web_url, a gateway whose user-service sends the sign-in back
+    to it."""
+    return web_url
+
+
+def email(role):
+    return f"web-{role}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def admin_user(stack):
+    """A new admin (made by the operator command; the sign-in links it by e-mail)."""
+    address = email("admin")
+    token, _ = operator_token(stack.user, address, role="admin")
+    return address, bearer(token)
+
+
+def employee_user(stack):
+    address = email("emp")
+    token, uid = operator_token(stack.user, address)
+    return address, bearer(token), uid
+
+
+def day(days):
+    return (datetime.date.today() + datetime.timedelta(days=days)).isoformat()
+
+
+def building():
+    return f"Web {uuid.uuid4().hex[:8]}"
+
+
+def rooms_known(stack, headers, specs):
+    rooms = [create_room(stack.room.url, headers, **s) for s in specs]
+    for r in rooms:
+        wait_known_room(stack.reservation.url, headers, r["id"], timeout=30)
+    return rooms
+
+
+# ---- driving the app ----
+
+def ready(driver, page):
+    """Waits until the app drew `page` (body[data-page]) and loaded its data (data-ready)."""
+    wait_for(driver, lambda d: d.execute_script(
+        "return document.body.dataset.page === arguments[0] && document.body.dataset.ready === '1'",
+        page), f"page {page} ready")
+
+
+def go(driver, path, page):
+    """Navigates inside the app (History API, no reload: the session stays in memory)."""
+    driver.execute_script(
+        "history.pushState(null, '', arguments[0]); dispatchEvent(new PopStateEvent('popstate'))",
+        path)
+    ready(driver, page)
+
+
+def set_value(driver, element, value):
+    driver.execute_script("""
+        const el = arguments[0];
+        el.value = arguments[1];
+        el.dispatchEvent(new Event('input', {bubbles: true}));
+        el.dispatchEvent(new Event('change', {bubbles: true}));""", element, value)
+
+
+def field(driver, label_text, scope=None):
+    """The control whose <label for> reads label_text (within scope)."""
+    root = scope or driver
+    for label in root.find_elements(By.TAG_NAME, "label"):
+        if label.get_attribute("textContent").strip() == label_text:
+            return driver.find_element(By.ID, label.get_attribute("for"))
+    raise AssertionError(f"no control labelled {label_text!r}")
+
+
+def text_of(driver, css):
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def texts(driver, css):
+    """The texts of the elements css (read in one step: the page may redraw them meanwhile)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", css)
+
+
+def wait_text(driver, css, pattern, what=None):
+    """Waits until the element css shows text matching pattern; returns the text."""
+    found = []
+
+    def shows(d):
+        found[:] = texts(d, css)
+        return any(re.search(pattern, t) for t in found)
+    try:
+        wait_for(driver, shows, what or f"{css} showing /{pattern}/")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; it shows {found}; the page: "
+                             f"{driver.find_element(By.TAG_NAME, 'main').text[:1500]!r}") from None
+    return next(t for t in found if re.search(pattern, t))
+
+
+def check_page(driver, name):
+    """Screenshot and accessibility check of the page as it is; no CSP violation or script
+    error in the console."""
+    screenshot(driver, f"web-{name}")
+    bad = axe(driver)
+    assert bad == [], f"axe on {name}: {bad}"
+    errors = [e for e in console_errors(driver)
+              if "Content Security Policy" in e or "Uncaught" in e or "TypeError" in e]
+    assert errors == [], errors
+
+
+def doc_shot(driver, name, anchor=None):
+    """A smaller screenshot (1000x700) for the README: build/screenshots/doc-<name>.png, with
+    `anchor` (css) scrolled to the top; docs/web-<name>.png are these, reduced by pngquant."""
+    size = driver.get_window_size()
+    driver.set_window_size(1000, 700 + size["height"] - driver.execute_script(
+        "return window.innerHeight"))
+    if anchor:
+        driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", anchor)
+    else:
+        driver.execute_script("window.scrollTo(0, 0)")
+    screenshot(driver, f"doc-{name}")
+    driver.set_window_size(size["width"], size["height"])
+
+
+def no_raw_json(driver):
+    body = driver.find_element(By.TAG_NAME, "body").text
+    assert '{"' not in body and '"error"' not in body, body
+
+
+def find_rooms(driver, date, start, building_name, people=1, equipment="", purpose=""):
+    """Fills Find a room and searches."""
+    set_value(driver, field(driver, "Date"), date)
+    set_value(driver, field(driver, "Start"), start)
+    set_value(driver, field(driver, "People"), str(people))
+    set_value(driver, field(driver, "Equipment"), equipment)
+    set_value(driver, field(driver, "Building"), building_name)
+    set_value(driver, field(driver, "Purpose"), purpose)
+    driver.execute_script("document.querySelector('details.details').open = true")
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for(driver, lambda d: texts(d, "#results li.result")
+             or "No room fits" in "".join(texts(d, "#results-note")), "search results")
+
+
+def result_names(driver):
+    return [li.find_element(By.TAG_NAME, "h3").text
+            for li in driver.find_elements(By.CSS_SELECTOR, "#results li.result")]
+
+
+def book_button(driver, room_name):
+    for li in driver.find_elements(By.CSS_SELECTOR, "#results li.result"):
+        if li.find_element(By.TAG_NAME, "h3").text == room_name:
+            return li.find_element(By.CSS_SELECTOR, "button.book")
+    raise AssertionError(f"{room_name} not among {result_names(driver)}")
+
+
+def browser_instant(driver, date, time_of_day, minutes=0):
+    """The UTC instant ("…Z") of a local date and time in the browser's zone, plus minutes."""
+    return driver.execute_script(
+        "const d = new Date(`${arguments[0]}T${arguments[1]}`);"
+        "return new Date(d.getTime() + arguments[2] * 60000).toISOString().slice(0, 19) + 'Z';",
+        date, time_of_day, minutes)
+
+
+def reservations_of(stack, headers, room_id, status="all"):
+    r = requests.get(f"{stack.reservation.url}/reservations",
+                     params={"room_id": room_id, "status": status, "user_id": None},
+                     headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# ---- the tests ----
+
+def test_sign_in_find_book_grid_mine_cancel(stack, web, browser):
+    """Find a room ranks the rooms that fit (smallest sufficient first), books one with its
+    details in one click; the booking shows in the day grid (highlighted as mine) and in My
+    reservations, where it is cancelled."""
+    address, headers, _ = employee_user(stack)
+    _, admin = admin_user(stack)
+    b = building()
+    small, big, _ = rooms_known(stack, admin, [
+        {"name": f"{b} Atlas", "capacity": 6, "building": b, "floor": 2,
+         "equipment": ["Projector"]},
+        {"name": f"{b} Everest", "capacity": 12, "building": b, "floor": 3,
+         "equipment": ["Projector", "TV"]},
+        {"name": f"{b} Kiosk", "capacity": 2, "building": b, "equipment": ["Projector"]}])
+    date = day(3)
+
+    sign_in(browser, web, address)
+    ready(browser, "find")
+    check_page(browser, "find")
+    find_rooms(browser, date, "10:00", b, people=5, equipment="projector",
+               purpose="Planning (web)")
+    assert result_names(browser) == [small["name"], big["name"]]
+    assert "1 spare seat" in browser.find_element(By.CSS_SELECTOR, "#results li.result").text
+    set_value(browser, field(browser, "Attendees"), "ann@example.com, bob@example.com")
+    browser.find_element(By.CSS_SELECTOR, "input[name=online_meeting] + label").click()
+    book_button(browser, small["name"]).click()
+    wait_text(browser, "#booking-result", rf"Booked {re.escape(small['name'])}")
+    check_page(browser, "find-booked")
+
+    made = reservations_of(stack, admin, small["id"], status="active")
+    assert len(made) == 1, made
+    res = made[0]
+    assert res["start_time"] == browser_instant(browser, date, "10:00")
+    assert res["end_time"] == browser_instant(browser, date, "10:00", 60)
+    assert res["purpose"] == "Planning (web)"
+    assert res["attendees"] == ["ann@example.com", "bob@example.com"]
+    assert res["online_meeting"] is True and res["organizer_email"] == address
+
+    # The day grid: the room's row has the booking as mine, openable.
+    go(browser, f"/app/grid?date={date}&building={b}", "grid")
+    row = browser.find_element(By.CSS_SELECTOR, f'.grid-row[data-room-id="{small["id"]}"]')
+    mine = row.find_elements(By.CSS_SELECTOR, ".busy.mine")
+    assert len(mine) == 1 and "Planning (web)" in mine[0].get_attribute("aria-label")
+    assert browser.find_elements(By.CSS_SELECTOR, ".grid-row") and len(
+        browser.find_elements(By.CSS_SELECTOR, ".grid-row")) == 3
+    check_page(browser, "grid")
+    mine[0].click()
+    dialog = wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")),
+                      "the reservation's dialog")
+    assert field(browser, "Purpose", dialog).get_attribute("value") == "Planning (web)"
+    check_page(browser, "grid-reservation")
+    dialog.find_element(By.CSS_SELECTOR, "button.close").click()
+
+    # My reservations: upcoming, then cancelled.
+    browser.find_element(By.CSS_SELECTOR, '#nav a[href="/app/mine"]').click()
+    ready(browser, "mine")
+    item = browser.find_element(By.CSS_SELECTOR, f'#upcoming li[data-id="{res["id"]}"]')
+    assert small["name"] in item.text and "Planning (web)" in item.text
+    assert "Join the online meeting" in item.text
+    check_page(browser, "mine")
+    item.find_element(By.CSS_SELECTOR, "button.cancel").click()
+    wait_for(browser, EC.element_to_be_clickable((By.ID, "confirm-ok")), "confirm").click()
+    wait_text(browser, "#list-status", "Cancelled")
+    wait_until(lambda: reservations_of(stack, admin, small["id"])[0]["status"] == "cancelled",
+               timeout=10, what="the reservation cancelled")
+    assert not browser.find_elements(By.CSS_SELECTOR, f'#upcoming li[data-id="{res["id"]}"]')
+    no_raw_json(browser)
+
+
+def test_conflict_in_a_second_browser_shows_alternatives(stack, web, browsers):
+    """Two people see the same free room; the second to press Book gets the API's conflict
+    message and its alternatives (other times in the room, other rooms), and books one of them
+    with one more click."""
+    _, admin = admin_user(stack)
+    b = building()
+    # An item of equipment of their own: the conflict's other rooms have all of the room's.
+    kit = [f"Kit {uuid.uuid4().hex[:8]}"]
+    first, other = rooms_known(stack, admin, [
+        {"name": f"{b} Alpha", "capacity": 4, "building": b, "equipment": kit},
+        {"name": f"{b} Beta", "capacity": 6, "building": b, "equipment": kit}])
+    date = day(4)
+    people = []
+    for _ in range(2):
+        address, _, _ = employee_user(stack)
+        driver = browsers()
+        sign_in(driver, web, address)
+        ready(driver, "find")
+        find_rooms(driver, date, "14:00", b, people=3)
+        assert result_names(driver) == [first["name"], other["name"]]
+        people.append(driver)
+    one, two = people
+    one.execute_script("document.querySelector('details.details').open = false")
+    doc_shot(one, "find")
+
+    book_button(one, first["name"]).click()
+    wait_text(one, "#booking-result", "Booked")
+    book_button(two, first["name"]).click()
+    message = wait_text(two, "#conflict .conflict-message", r"\w")
+    no_raw_json(two)
+    times = [e.text for e in two.find_elements(By.CSS_SELECTOR, "#conflict button.alt-time")]
+    rooms = [e.text for e in two.find_elements(By.CSS_SELECTOR, "#conflict button.alt-room")]
+    assert times, two.find_element(By.ID, "conflict").text
+    assert rooms == [f"Book {other['name']}"], rooms
+    print(f"conflict message: {message!r}; alternatives: {times} / {rooms}")
+    check_page(two, "find-conflict")
+    doc_shot(two, "find-conflict", "#conflict")
+    console_errors(two)  # the 409 is logged as a failed load: expected
+
+    two.find_element(By.CSS_SELECTOR, "#conflict button.alt-room").click()
+    wait_text(two, "#booking-result", rf"Booked {re.escape(other['name'])}")
+    assert len(reservations_of(stack, admin, other["id"], status="active")) == 1
+    assert len(reservations_of(stack, admin, first["id"], status="active")) == 1
+
+    # Both rooms are taken now: a search finds none and offers the nearest other times.
+    find_rooms(one, date, "14:00", b, people=3)
+    assert result_names(one) == []
+    assert "No room fits" in text_of(one, "#results-note")
+    windows = one.find_elements(By.CSS_SELECTOR, "#alt-windows > li")
+    assert windows, text_of(one, "main")
+    when = windows[0].find_element(By.TAG_NAME, "h3").text
+    assert "13:00–14:00" in when or "15:00–16:00" in when, when
+    check_page(one, "find-alternatives")
+    windows[0].find_element(By.CSS_SELECTOR, "button.book").click()
+    wait_text(one, "#booking-result", "Booked")
+
+
+def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
+    """200 rooms render in under 300 ms once the data arrived (measured in the page with
+    performance.now(), layout included); clicking a free part of a row and the keyboard's Book
+    button both book, and the grid shows the booking without a reload."""
+    address, headers, uid = employee_user(stack)
+    _, admin = admin_user(stack)
+    b = building()
+    date = day(5)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        rooms = list(pool.map(lambda i: create_room(
+            stack.room.url, admin, name=f"R{i:03d} {b[4:]}", capacity=4 + i % 10, building=b,
+            floor=i // 50, time_zone=("UTC", "Europe/Berlin", "America/New_York")[i % 3]),
+            range(GRID_ROOMS)))
+    wait_until(lambda: len(requests.get(f"{stack.reservation.url}/availability/grid",
+                                        params={"date": date, "building": b, "limit": 200},
+                                        headers=headers, timeout=10).json()) == GRID_ROOMS,
+               timeout=60, interval=0.5, what="200 rooms in the grid")
+    by_name = {r["name"]: r for r in rooms}
+    # Some bookings to draw: others' (anonymous) and one of mine.
+    for i in range(0, GRID_ROOMS, 4):
+        booked(stack.reservation.url, admin, by_name[f"R{i:03d} {b[4:]}"]["id"],
+               f"{date}T09:00:00", f"{date}T10:30:00")
+    booked(stack.reservation.url, headers, by_name[f"R001 {b[4:]}"]["id"], f"{date}T11:00:00",
+           f"{date}T12:00:00", purpose="Mine")
+
+    sign_in(browser, web, address, path=f"/app/grid?date={date}&building={b}")
+    ready(browser, "grid")
+    times = []
+    for _ in range(3):  # the first draw and two redraws (Show)
+        times.append(float(browser.execute_script("return document.body.dataset.gridRenderMs")))
+        assert browser.execute_script("return document.body.dataset.gridRooms") == str(GRID_ROOMS)
+        browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        ready(browser, "grid")
+    print(f"day grid of {GRID_ROOMS} rooms rendered in {times} ms")
+    write_reliability("web_grid_render", {"rooms": GRID_ROOMS, "render_ms": times,
+                                          "budget_ms": GRID_BUDGET_MS})
+    assert max(times) < GRID_BUDGET_MS, times
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".grid-row")) == GRID_ROOMS
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".busy.mine")) == 1
+    assert len(browser.find_elements(By.CSS_SELECTOR, "span.busy")) == GRID_ROOMS // 4
+    check_page(browser, "grid-200")
+
+    # Click: the free hour from 15:00 (a click at 15:10) of R005, a New York room.
+    browser.execute_script("window.notReloaded = true")
+    target = by_name[f"R005 {b[4:]}"]
+    track = browser.find_element(By.CSS_SELECTOR, f'.grid-track[data-room-id="{target["id"]}"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", track)
+    width = track.size["width"]
+    ActionChains(browser).move_to_element_with_offset(
+        track, int(width * (15 * 60 + 10) / 1440 - width / 2), 0).click().perform()
+    dialog = wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")),
+                      "the booking dialog")
+    assert field(browser, "Start", dialog).get_attribute("value") == "15:00"
+    assert field(browser, "End", dialog).get_attribute("value") == "16:00"
+    set_value(browser, field(browser, "Purpose", dialog), "Clicked")
+    check_page(browser, "grid-book")
+    dialog.find_element(By.ID, "book-submit").click()
+    wait_text(browser, "#grid-status", rf"Booked {re.escape(target['name'])}")
+    made = reservations_of(stack, admin, target["id"], status="active")
+    assert [(r["purpose"], r["start_time"]) for r in made] == [
+        ("Clicked", datetime.datetime.fromisoformat(f"{date}T15:00:00").replace(
+            tzinfo=ZoneInfo("America/New_York")).astimezone(
+            datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    row = browser.find_element(By.CSS_SELECTOR, f'.grid-row[data-room-id="{target["id"]}"]')
+    assert len(row.find_elements(By.CSS_SELECTOR, ".busy.mine")) == 1
+    assert browser.execute_script("return window.notReloaded === true")
+
+    # Keyboard: the row's Book button, Enter, fill, Enter.
+    target = by_name[f"R006 {b[4:]}"]
+    row = browser.find_element(By.CSS_SELECTOR, f'.grid-row[data-room-id="{target["id"]}"]')
+    button = row.find_element(By.CSS_SELECTOR, "button.book")
+    browser.execute_script("arguments[0].focus()", button)
+    button.send_keys(Keys.ENTER)
+    dialog = wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")),
+                      "the booking dialog")
+    start = field(browser, "Start", dialog)
+    assert browser.switch_to.active_element == start
+    set_value(browser, start, "16:00")
+    set_value(browser, field(browser, "End", dialog), "17:30")
+    purpose = field(browser, "Purpose", dialog)
+    purpose.send_keys("Keyboard")
+    purpose.send_keys(Keys.ENTER)
+    wait_text(browser, "#grid-status", rf"Booked {re.escape(target['name'])}")
+    made = reservations_of(stack, admin, target["id"], status="active")
+    assert [(r["purpose"], r["start_time"], r["end_time"]) for r in made] == [
+        ("Keyboard", f"{date}T16:00:00Z", f"{date}T17:30:00Z")]
+    assert browser.execute_script("return window.notReloaded === true")
+    doc_shot(browser, "grid")
+
+    # Date navigation keeps the filters.
+    browser.find_element(By.ID, "next-day").click()
+    following = (datetime.date.fromisoformat(date) + datetime.timedelta(1)).isoformat()
+    wait_for(browser, lambda d: f"date={following}" in d.current_url
+             and d.execute_script("return document.body.dataset.ready === '1'"), "the next day")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".busy")) == 0
+
+
+def test_field_errors_series_change_and_check_in(stack, web, browser):
+    """An API error that names a field shows next to it; the repeat picker books a series;
+    My reservations checks in where the room requires it, changes one occurrence and cancels
+    the whole series."""
+    address, headers, _ = employee_user(stack)
+    _, admin = admin_user(stack)
+    b = building()
+    check_in_room, room = rooms_known(stack, admin, [
+        {"name": f"{b} Desk", "capacity": 2, "building": b,
+         "policies": {"check_in_required": True, "check_in_window_minutes": 60,
+                      "release_after_minutes": 30}},
+        {"name": f"{b} Studio", "capacity": 6, "building": b}])
+    soon = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
+    soon += datetime.timedelta(minutes=10)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    held = booked(stack.reservation.url, headers, check_in_room["id"], soon.strftime(fmt),
+                  (soon + datetime.timedelta(minutes=30)).strftime(fmt), purpose="Desk time")
+    assert held["check_in_from"] is not None
+
+    sign_in(browser, web, address)
+    ready(browser, "find")
+    date = day(6)
+    find_rooms(browser, date, "09:00", b, people=3)
+    assert result_names(browser) == [room["name"]]
+    set_value(browser, field(browser, "Attendees"), "ann@example.com, not-an-address")
+    book_button(browser, room["name"]).click()
+    error = wait_text(browser, '.field-error[data-field="attendees"]', "Item 2")
+    assert "e-mail" in error, error
+    assert text_of(browser, "#form-error") == "" and text_of(browser, "#booking-result") == ""
+    assert reservations_of(stack, admin, room["id"]) == []
+    check_page(browser, "find-field-error")
+
+    set_value(browser, field(browser, "Attendees"), "")
+    set_value(browser, field(browser, "Repeat"), "weekly")
+    set_value(browser, field(browser, "Occurrences"), "3")
+    book_button(browser, room["name"]).click()
+    wait_text(browser, "#booking-result", "series of 3 meetings")
+    occurrences = reservations_of(stack, admin, room["id"], status="active")
+    assert len(occurrences) == 3 and len({o["series_id"] for o in occurrences}) == 1
+    assert [o["start_time"][:10] for o in occurrences] == [
+        (datetime.date.fromisoformat(date) + datetime.timedelta(weeks=n)).isoformat()
+        for n in range(3)]
+
+    browser.find_element(By.CSS_SELECTOR, '#nav a[href="/app/mine"]').click()
+    ready(browser, "mine")
+    desk = browser.find_element(By.CSS_SELECTOR, f'#upcoming li[data-id="{held["id"]}"]')
+    desk.find_element(By.CSS_SELECTOR, "button.checkin").click()
+    wait_text(browser, f'#upcoming li[data-id="{held["id"]}"]', "Checked in at")
+    got = requests.get(f"{stack.reservation.url}/reservations/{held['id']}", headers=headers,
+                       timeout=10).json()
+    assert got["checked_in_at"] is not None
+    first, second, _ = occurrences
+    assert "repeats" in text_of(browser, f'#upcoming li[data-id="{first["id"]}"]')
+    check_page(browser, "mine-series")
+    doc_shot(browser, "mine")
+
+    browser.find_element(By.CSS_SELECTOR, f'#upcoming li[data-id="{first["id"]}"] button.edit'
+                         ).click()
+    dialog = wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")),
+                      "the change dialog")
+    set_value(browser, field(browser, "Purpose", dialog), "Moved")
+    set_value(browser, field(browser, "End", dialog), "10:30")
+    check_page(browser, "mine-change")
+    dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_text(browser, "#list-status", "Changed")
+    got = requests.get(f"{stack.reservation.url}/reservations/{first['id']}", headers=headers,
+                       timeout=10).json()
+    assert (got["purpose"], got["end_time"], got["series_id"]) == (
+        "Moved", f"{date}T10:30:00Z", first["series_id"])
+
+    browser.find_element(By.CSS_SELECTOR, f'#upcoming li[data-id="{second["id"]}"] button.cancel'
+                         ).click()
+    dialog = wait_for(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")),
+                      "the series question")
+    next(e for e in dialog.find_elements(By.TAG_NAME, "button")
+         if e.text == "The whole series").click()
+    wait_text(browser, "#list-status", "Cancelled")
+    assert reservations_of(stack, admin, room["id"], status="active") == []
+    assert not browser.find_elements(By.CSS_SELECTOR, "#upcoming li .badge")
+
+
+def test_admin_creates_and_changes_a_room_and_is_told_of_a_concurrent_change(stack, web, browser):
+    """Create, change (If-Match), a change made elsewhere between loading and saving gives the
+    412 message and a reload button; a validation error shows next to its field; policies,
+    deactivation and deletion."""
+    address, admin = admin_user(stack)
+    name = f"Web room {uuid.uuid4().hex[:8]}"
+    sign_in(browser, web, address, path="/app/admin/rooms")
+    ready(browser, "rooms")
+    form = browser.find_element(By.ID, "room-form")
+    set_value(browser, field(browser, "Name", form), name)
+    set_value(browser, field(browser, "Capacity", form), "0")
+    browser.find_element(By.ID, "save-room").click()
+    error = wait_text(browser, '.field-error[data-field="capacity"]', r"\w")
+    assert "10000" in error, error
+    assert text_of(browser, "#form-error") == ""
+    check_page(browser, "admin-rooms-error")
+
+    set_value(browser, field(browser, "Capacity", form), "8")
+    set_value(browser, field(browser, "Building", form), "HQ web")
+    set_value(browser, field(browser, "Equipment", form), "Projector, Whiteboard")
+    set_value(browser, field(browser, "Time zone", form), "Europe/Berlin")
+    browser.find_element(By.CSS_SELECTOR, "details.policies summary").click()
+    set_value(browser, field(browser, "Free minutes between bookings", form), "10")
+    set_value(browser, field(browser, "Monday", form), "08:00-18:00")
+    browser.find_element(By.ID, "save-room").click()
+    wait_text(browser, "#room-status", rf"Created {re.escape(name)}")
+    r = requests.get(f"{stack.room.url}/rooms", params={"q": name}, headers=admin, timeout=10)
+    (room,) = r.json()
+    assert (room["capacity"], room["building"], room["equipment"], room["time_zone"]) == (
+        8, "HQ web", ["Projector", "Whiteboard"], "Europe/Berlin")
+    assert room["policies"] == {"buffer_minutes": 10,
+                                "opening_hours": {"mon": [["08:00", "18:00"]]}}
+
+    def change_button():
+        return browser.find_element(
+            By.CSS_SELECTOR, f'#rooms-table tr[data-room-id="{room["id"]}"] button.edit')
+
+    # Change it: capacity 10.
+    browser.execute_script("window.scrollTo(0, 0)")
+    set_value(browser, browser.find_element(By.CSS_SELECTOR, "input[name=q]"), name)
+    browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rooms-table tbody tr")) == 1,
+             "the room listed alone")
+    change_button().click()
+    wait_text(browser, "#room-form-title", rf"Change {re.escape(name)}")
+    set_value(browser, field(browser, "Capacity", form), "10")
+    browser.find_element(By.ID, "save-room").click()
+    wait_text(browser, "#room-status", rf"Saved {re.escape(name)}")
+    assert requests.get(f"{stack.room.url}/rooms/{room['id']}", headers=admin,
+                        timeout=10).json()["capacity"] == 10
+
+    # Someone else changes it between loading the form and saving it.
+    change_button().click()
+    wait_for(browser, lambda d: field(d, "Capacity", form).get_attribute("value") == "10",
+             "the form loaded")
+    r = requests.put(f"{stack.room.url}/rooms/{room['id']}", json={"description": "by the API"},
+                     headers=admin, timeout=10)
+    assert r.status_code == 200, r.text
+    set_value(browser, field(browser, "Capacity", form), "12")
+    browser.find_element(By.ID, "save-room").click()
+    message = wait_text(browser, "#form-error", "Someone else changed this room")
+    assert "Reload" in message
+    no_raw_json(browser)
+    check_page(browser, "admin-rooms-412")
+    doc_shot(browser, "admin-rooms-412", "#room-form .policies")
+    got = requests.get(f"{stack.room.url}/rooms/{room['id']}", headers=admin, timeout=10).json()
+    assert (got["capacity"], got["description"]) == (10, "by the API")
+    browser.find_element(By.ID, "reload-room").click()
+    wait_for(browser, lambda d: field(d, "Description", form).get_attribute("value")
+             == "by the API", "the room reloaded")
+    set_value(browser, field(browser, "Capacity", form), "12")
+    browser.find_element(By.ID, "save-room").click()
+    wait_text(browser, "#room-status", rf"Saved {re.escape(name)}")
+    got = requests.get(f"{stack.room.url}/rooms/{room['id']}", headers=admin, timeout=10).json()
+    assert (got["capacity"], got["description"]) == (12, "by the API")
+    check_page(browser, "admin-rooms")
+    doc_shot(browser, "admin-rooms")
+
+    # Deactivate, then delete.
+    row = f'#rooms-table tr[data-room-id="{room["id"]}"]'
+    browser.find_element(By.CSS_SELECTOR, f"{row} button[aria-label^=Deactivate]").click()
+    wait_text(browser, "#room-status", "deactivated")
+    assert requests.get(f"{stack.room.url}/rooms/{room['id']}", headers=admin,
+                        timeout=10).json()["active"] is False
+    wait_for(browser, lambda d: "inactive" in d.find_element(By.CSS_SELECTOR, row).text,
+             "the row inactive")
+    browser.find_element(By.CSS_SELECTOR, f"{row} button.danger").click()
+    wait_for(browser, EC.element_to_be_clickable((By.ID, "confirm-ok")), "confirm").click()
+    wait_text(browser, "#room-status", "Deleted")
+    assert requests.get(f"{stack.room.url}/rooms/{room['id']}", headers=admin,
+                        timeout=10).status_code == 404
+
+
+def test_admin_users_and_usage(stack, web, browser):
+    """Users: a role change is stored; the usage page draws the report of a building's rooms as
+    bars and a 7 x 24 heat map."""
+    address, admin = admin_user(stack)
+    other, _, other_id = employee_user(stack)
+    b = building()
+    rooms = rooms_known(stack, admin, [{"name": f"{b} Usage {n}", "capacity": 4 + n,
+                                        "building": b} for n in (1, 2)])
+    # Bookings within the report's window (it may reach into the future): 3 hours of room 1,
+    # 1 of room 2, at 09:00 and 14:00 UTC.
+    for days, hour, room in ((2, 9, rooms[0]), (3, 9, rooms[0]), (3, 14, rooms[0]),
+                             (4, 14, rooms[1])):
+        booked(stack.reservation.url, admin, room["id"], f"{day(days)}T{hour:02d}:00:00Z",
+               f"{day(days)}T{hour + 1:02d}:00:00Z")
+    sign_in(browser, web, address, path="/app/admin/users")
+    ready(browser, "users")
+    set_value(browser, field(browser, "Name or e-mail"), other)
+    browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#users-table tbody tr")) == 1,
+             "the user listed alone")
+    check_page(browser, "admin-users")
+    doc_shot(browser, "admin-users")
+    set_value(browser, browser.find_element(By.ID, f"role-{other_id}"), "admin")
+    browser.find_element(By.CSS_SELECTOR, f'button[aria-label="Save {other}"]').click()
+    wait_text(browser, "#user-status", rf"Saved {re.escape(other)}")
+    got = requests.get(f"{stack.user.url}/admin/users/{other_id}", headers=admin, timeout=10)
+    assert got.json()["role"] == "admin"
+
+    browser.find_element(By.CSS_SELECTOR, '#nav a[href="/app/admin/usage"]').click()
+    ready(browser, "usage")
+    set_value(browser, field(browser, "Building"), b)
+    set_value(browser, field(browser, "From"), day(0))
+    set_value(browser, field(browser, "Until (not included)"), day(7))
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for(browser, lambda d: texts(d, "#usage-bars .bar-label")
+             == [f"{r['name']} · {b}" for r in rooms], "the building's rooms as bars")
+    # 7 days of 24 hours per room: 3 and 1 of 168 hours booked.
+    assert texts(browser, "#usage-bars .bar-value") == [
+        "1.8 % · 3 h of 168 h · 3 bookings", "0.6 % · 1 h of 168 h · 1 booking"]
+    widths = browser.execute_script(
+        "return [...document.querySelectorAll('#usage-bars .bar-fill')].map(e => e.style.width)")
+    assert widths == ["1.79%", "0.6%"], widths
+    assert text_of(browser, "#usage-totals").startswith("2 rooms: 4 of 336 hours booked")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#usage-heat tbody tr")) == 7
+    cells = texts(browser, "#usage-heat tbody td")
+    assert len(cells) == 7 * 24
+    shaded = [i for i, t in enumerate(cells) if t != "0.0 %"]
+    # Rows Monday first; the hours 9 and 14 (UTC rooms) of the bookings' weekdays.
+    expected = sorted({datetime.date.fromisoformat(day(d)).weekday() * 24 + h
+                       for d, h in ((2, 9), (3, 9), (3, 14), (4, 14))})
+    assert shaded == expected, (shaded, expected)
+    doc_shot(browser, "admin-usage", "#usage-totals")
+    check_page(browser, "admin-usage")
+
+
+def test_employee_sees_no_admin_pages_and_the_api_refuses_them(stack, web, browser):
+    address, headers, _ = employee_user(stack)
+    sign_in(browser, web, address)
+    ready(browser, "find")
+    nav = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#nav a")]
+    assert [n.replace(web, "") for n in nav] == ["/app/find", "/app/grid", "/app/mine"]
+    assert "admin" not in text_of(browser, "#session")
+    for path, page in (("/app/admin/rooms", "rooms"), ("/app/admin/users", "users"),
+                       ("/app/admin/usage", "usage")):
+        go(browser, path, page)
+        assert "Only administrators" in text_of(browser, "#admin-only")
+        if page == "rooms":  # everyone reads rooms: the refusal comes with a change
+            form = browser.find_element(By.ID, "room-form")
+            set_value(browser, field(browser, "Name", form), f"Web {uuid.uuid4().hex[:8]}")
+            set_value(browser, field(browser, "Capacity", form), "4")
+            browser.find_element(By.ID, "save-room").click()
+        message = wait_text(browser, "#form-error", "The server refused")
+        assert "Only administrators" in message, message
+        no_raw_json(browser)
+        screenshot(browser, f"web-employee-{page}")
+    console_errors(browser)  # the 403s are logged as failed loads: expected
+    for method, path in (("POST", "/rooms"), ("GET", "/admin/users"),
+                         ("GET", "/reports/utilisation?from=2026-01-01&to=2026-01-02")):
+        r = requests.request(method, web + path, json={} if method == "POST" else None,
+                             headers=headers, timeout=10)
+        assert r.status_code == 403, (path, r.status_code, r.text)
+
+
+def test_sign_in_page_errors_and_sign_out(stack, web, browser):
+    browser.get(f"{web}/app/signin?error=forbidden")
+    wait_text(browser, "#signin-error", "may not sign in")
+    check_page(browser, "signin")
+    doc_shot(browser, "signin")
+    browser.get(f"{web}/app/mine")  # signed out: the sign-in page, which returns here
+    wait_for(browser, EC.element_to_be_clickable((By.ID, "signin")), "the sign-in button")
+    assert browser.current_url == f"{web}/app/signin"
+    console_errors(browser)  # the refresh without a cookie answers 401: expected
+    address, _, _ = employee_user(stack)
+    browser.find_element(By.ID, "signin").click()
+    box = wait_for(browser, EC.element_to_be_clickable((By.ID, "email")), "the chooser")
+    box.send_keys(address)
+    browser.find_element(By.ID, "signin").click()
+    wait_text(browser, "#whoami", re.escape(address))
+    ready(browser, "mine")
+    assert browser.current_url == f"{web}/app/mine"
+    # The session survives a reload (the cookie, which JavaScript cannot read), and ends
+    # with Sign out.
+    browser.refresh()
+    wait_text(browser, "#whoami", re.escape(address))
+    assert "refresh" not in browser.execute_script("return document.cookie")
+    browser.find_element(By.ID, "signout").click()
+    wait_for(browser, EC.element_to_be_clickable((By.ID, "signin")), "signed out")
+    assert not browser.find_elements(By.ID, "whoami")
+    browser.refresh()
+    wait_for(browser, EC.element_to_be_clickable((By.ID, "signin")), "still signed out")
+
+
+def test_narrow_screen(stack, web, browser):
+    """At 390 px wide the pages fit the screen (the grid scrolls inside its own box)."""
+    address, _, _ = employee_user(stack)
+    sign_in(browser, web, address)
+    browser.set_window_size(390, 844)
+    for path, page in (("/app/find", "find"), ("/app/grid", "grid"), ("/app/mine", "mine")):
+        go(browser, path, page)
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        inner = browser.execute_script("return window.innerWidth")
+        assert width <= inner, (path, width, inner)
+        screenshot(browser, f"web-narrow-{page}")
+
+
+def test_first_load_is_small(web):
+    """index.html and every file it loads (modules, their imports, the stylesheet), each
+    gzip-compressed as the gateway sends them: at most 150 KB together."""
+    html = requests.get(f"{web}/app/find", timeout=10)
+    assert html.status_code == 200
+    todo = re.findall(r'(?:src|href)="(/assets/[^"]+)"', html.text)
+    seen, sizes = set(), {"index.html": (len(html.content), len(gzip.compress(html.content)))}
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        r = requests.get(web + path, timeout=10)
+        assert r.status_code == 200, path
+        sizes[path] = (len(r.content), len(gzip.compress(r.content)))
+        if path.endswith(".js"):
+            base = path.rsplit("/", 1)[0]
+            todo += [f"{base}/{m}" for m in re.findall(r'from "\./([^"]+)"', r.text)]
+    on_disk = sorted(os.listdir(os.path.join(ROOT, "web", "assets")))
+    assert sorted(p.rsplit("/", 1)[1] for p in seen) == on_disk
+    raw = sum(s[0] for s in sizes.values())
+    packed = sum(s[1] for s in sizes.values())
+    print(f"first load: {len(sizes)} files, {raw} bytes, {packed} bytes gzip-compressed")
+    write_reliability("web_first_load", {"files": len(sizes), "bytes": raw,
+                                         "gzip_bytes": packed, "budget": FIRST_LOAD_BUDGET})
+    assert packed <= FIRST_LOAD_BUDGET, sizes
+

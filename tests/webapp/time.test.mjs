@@ -1,0 +1,44 @@
+// node --test tests/webapp/: the app's pure date and time functions (web/assets/time.js).
+import assert from "node:assert/strict";
+import test from "node:test";
+
+import {
+  addDays, formatRange, localTime, minutesInDay, nextLink, parseList, recurrenceRule, zoneParts,
+} from "../../web/assets/time.js";
+
+test("wall clock of an instant in a zone", () => {
+  assert.deepEqual(zoneParts("2026-12-01T09:30:00Z", "Europe/Berlin"),
+    { date: "2026-12-01", time: "10:30", minutes: 630, weekday: 2 });
+  assert.equal(zoneParts("2026-12-01T23:00:00Z", "Europe/Berlin").time, "00:00");
+});
+
+test("minutes of the day clamp to the day, DST days keep wall-clock hours", () => {
+  assert.equal(minutesInDay("2026-12-01T23:00:00Z", "Europe/Berlin", "2026-12-01"), 1440);
+  assert.equal(minutesInDay("2026-11-30T22:00:00Z", "Europe/Berlin", "2026-12-01"), 0);
+  // 2027-03-28: Berlin goes from 02:00 to 03:00; 03:30 local is 01:30Z.
+  assert.equal(minutesInDay("2027-03-28T01:30:00Z", "Europe/Berlin", "2027-03-28"), 210);
+});
+
+test("calendar arithmetic and local times", () => {
+  assert.equal(addDays("2026-12-31", 1), "2027-01-01");
+  assert.equal(addDays("2027-03-01", -1), "2027-02-28");
+  assert.equal(localTime("2026-12-01", 600), "2026-12-01T10:00:00");
+  assert.equal(localTime("2026-12-01", 1440 + 30), "2026-12-02T00:30:00");
+});
+
+test("repeat picker gives the API's rules", () => {
+  assert.equal(recurrenceRule("none", 4, "2026-12-01"), null);
+  assert.equal(recurrenceRule("weekly", 4, "2026-12-01"), "FREQ=WEEKLY;BYDAY=TU;COUNT=4");
+  assert.equal(recurrenceRule("daily", "3", "2026-12-01"), "FREQ=DAILY;COUNT=3");
+  assert.equal(recurrenceRule("weekdays", 10, "2026-12-01"),
+    "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;COUNT=10");
+  assert.equal(recurrenceRule("monthly", 2, "2026-12-05"), "FREQ=MONTHLY;BYMONTHDAY=5;COUNT=2");
+});
+
+test("formatting, lists and links", () => {
+  assert.equal(formatRange("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", "UTC"),
+    "Tue 1 Dec 2026, 09:00–10:00");
+  assert.deepEqual(parseList(" a@x.com, b@x.com;\nc@x.com "), ["a@x.com", "b@x.com", "c@x.com"]);
+  assert.equal(nextLink('</rooms?limit=2&cursor=abc>; rel="next"'), "/rooms?limit=2&cursor=abc");
+  assert.equal(nextLink(null), null);
+});
