@@ -6,10 +6,12 @@
 #   sh   shellcheck (.shellcheckrc) on every shell script: *.sh and files starting with a sh or
 #        bash #! line
 #   py   ruff check (ruff.toml) over the Python code: tests/, bench/, kafka/, tools/
-# clang-format and shellcheck are Debian's (scripts/deps.sh installs them); ruff is pinned
+#   js   node --check of the web app's modules (web/**/*.js, read as ES modules) and of the
+#        node tests (tests/webapp/*.mjs): syntax errors, before any browser loads them
+# clang-format, shellcheck and node are Debian's (scripts/deps.sh installs them); ruff is pinned
 # (RUFF_VERSION) and installed from PyPI into .tools/ruff (git-ignored) on first use, with a
 # stamp file like tests/offline/tools.sh.
-#   scripts/lint.sh [c|sh|py]...   only those checks (default: all three)
+#   scripts/lint.sh [c|sh|py|js]...   only those checks (default: all four)
 set -uo pipefail
 
 RUFF_VERSION=0.17.5
@@ -80,15 +82,31 @@ lint_py() {
   "$RUFF" check --no-cache --quiet .
 }
 
+lint_js() {
+  echo "== node --check =="
+  need node || return 1
+  local f rc=0 files
+  mapfile -t files < <(find ./web ./tests/webapp \( "${prune[@]}" \) -prune -o -type f \
+    \( -name '*.js' -o -name '*.mjs' \) -print | sort)
+  # A file that is not .mjs is read as a script by default, and a script's parse accepts
+  # nothing of a module (import, export) and checks less: every file is read as a module, from
+  # stdin (--input-type; --experimental-default-type would need Node 20.10).
+  for f in "${files[@]}"; do
+    node --input-type=module --check <"$f" || { echo "lint: $f: not a valid module" >&2; rc=1; }
+  done
+  return "$rc"
+}
+
 checks=("$@")
-((${#checks[@]})) || checks=(c sh py)
+((${#checks[@]})) || checks=(c sh py js)
 failed=()
 for check in "${checks[@]}"; do
   case $check in
     c) lint_c || failed+=(clang-format) ;;
     sh) lint_sh || failed+=(shellcheck) ;;
     py) lint_py || failed+=(ruff) ;;
-    *) echo "usage: scripts/lint.sh [c|sh|py]..." >&2; exit 2 ;;
+    js) lint_js || failed+=("node --check") ;;
+    *) echo "usage: scripts/lint.sh [c|sh|py|js]..." >&2; exit 2 ;;
   esac
 done
 if ((${#failed[@]})); then

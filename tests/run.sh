@@ -5,6 +5,7 @@
 #   tests/run.sh BUILD_DIR TIER... [-- PYTEST_ARGS...]
 # Tiers:
 #   unit         the cmocka binaries BUILD_DIR/tests/test_*: their tests
+#   webapp       node --test tests/webapp/: the web app's pure functions (web/assets), its tests
 #   fuzz-smoke   `make fuzz-smoke`: one count per libFuzzer target
 #   bench-smoke  `make bench-smoke`: no count when it passes, one failure when it does not
 #   integration  pytest tests/integration (PYTEST_ARGS go here): its tests, skips not counted
@@ -25,7 +26,7 @@ done
 (($#)) && shift # the --; what is left goes to the integration tier's pytest
 for tier in "${tiers[@]}"; do
   case $tier in
-    unit | fuzz-smoke | bench-smoke | integration | offline) ;;
+    unit | webapp | fuzz-smoke | bench-smoke | integration | offline) ;;
     *) echo "tests/run.sh: unknown tier $tier" >&2; usage ;;
   esac
 done
@@ -60,6 +61,20 @@ unit_tier() {
     printf '  %-28s %3d passed, %d failed\n' "$(basename "$t")" "$p" "$f"
     count "$p" "$f" 0
   done
+}
+
+webapp_tier() {
+  echo "== web app unit tests (node --test tests/webapp/) =="
+  local out rc p f c
+  out=$(node --test --test-reporter=tap tests/webapp/ 2>&1)
+  rc=$?
+  p=$(printf '%s\n' "$out" | sed -n 's/^# pass \([0-9]*\)$/\1/p' | tail -1)
+  f=$(printf '%s\n' "$out" | sed -n 's/^# fail \([0-9]*\)$/\1/p' | tail -1)
+  c=$(printf '%s\n' "$out" | sed -n 's/^# cancelled \([0-9]*\)$/\1/p' | tail -1)
+  f=$((${f:-0} + ${c:-0}))
+  if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then printf '%s\n' "$out"; fi
+  printf '  %-28s %3d passed, %d failed\n' "tests/webapp" "${p:-0}" "$f"
+  count "${p:-0}" "$f" "$rc"
 }
 
 # Runs one pytest tier (a directory) and adds its counts from the JUnit report.
@@ -109,6 +124,7 @@ bench_smoke_tier() {
 for tier in "${tiers[@]}"; do
   case $tier in
     unit) unit_tier ;;
+    webapp) webapp_tier ;;
     fuzz-smoke) fuzz_smoke_tier ;;
     bench-smoke) bench_smoke_tier ;;
     integration)

@@ -88,6 +88,10 @@ struct http_options {
 	struct ratelimit *route_rate_limit;
 	const char *trusted_gateways;
 	void (*thread_exit)(void); /* per-thread cleanup of the service, may be NULL */
+	/* Optional: called with every request that matched one of routes (pattern: its route's),
+	 * before the route's rate limit and access check; e.g. to call req_error_redirect, so
+	 * that those refusals are answered that way too. */
+	void (*route_matched)(struct req *r, const char *pattern);
 };
 
 /* Starts the server; opts and everything it points to must outlive it.  Returns NULL with a
@@ -117,6 +121,8 @@ bool req_param_id(struct req *r, const char *name, long long *id);
 /* Query parameter, URL-decoded, into buf.  Returns 1 when present, 0 when absent; replies 400
  * and returns -1 when it is too long for buf. */
 int req_query(struct req *r, const char *name, char *buf, size_t size);
+/* As req_query, but never replies: -1 when the parameter is too long or invalid. */
+int req_query_quiet(const struct req *r, const char *name, char *buf, size_t size);
 /* Optional integer query parameter within [min, max]; replies 400 on failure. */
 bool req_query_int(struct req *r, const char *name, long long min, long long max, long long *out,
                    bool *present);
@@ -186,6 +192,13 @@ void req_redirect(struct req *r, const char *location);
  * WWW-Authenticate for 401. */
 void req_error(struct req *r, enum err_kind kind, json_t *details, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* From now on every error of this request (req_error and what answers through it, the
+ * dispatcher's refusals after route_matched included) is answered 303 See Other to base followed
+ * by the error's code (err_code: a fixed word, nothing the request sent), its message logged
+ * instead of sent: for a page a person's browser navigated to, which should land on a page of
+ * the app rather than on JSON.  base (e.g. "/app/signin?error=") must outlive the request, e.g.
+ * a string literal; NULL answers errors in JSON again. */
+void req_error_redirect(struct req *r, const char *base);
 /* Replies 422 with a details object (stolen) and a message built from its first entry. */
 void req_invalid(struct req *r, json_t *details);
 /* Replies for a failed database status (409/422/503/500). */

@@ -135,6 +135,7 @@ struct svc_service {
 	long long rate_limit_routes_per_minute;
 	const char
 		*trusted_gateways; /* peers whose X-Real-IP is the client (http.h); may be NULL */
+	void (*route_matched)(struct req *r, const char *pattern); /* http.h; may be NULL */
 	long long outbox_lock_key; /* tells this service's replicas apart from others */
 	/* Optional consumer, started once the schema exists: topics (NULL-terminated) in group,
 	 * each message handed to consume(…, consume_arg, …); unusable ones go to <topic>.dlq. */

@@ -159,6 +159,8 @@ static void http_route_request(struct req *r)
 		return;
 	}
 	r->route = route->route.pattern;
+	if (o->route_matched)
+		o->route_matched(r, r->route);
 	if (http_rate_limited(r) || !http_authorize(r, route->access))
 		return;
 	route->handler(r);

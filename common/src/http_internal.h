@@ -49,6 +49,7 @@ struct req {
 	int status;
 	long long t0_us;
 	size_t nheaders; /* extra headers waiting in the thread's buffer (http_reply.c) */
+	const char *error_location; /* req_error_redirect's base, NULL = errors in JSON */
 };
 
 /* Set by the dispatcher while it asks civetweb for an error page that must also close the

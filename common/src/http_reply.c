@@ -19,6 +19,7 @@
 #include "countof.h"
 #include "db.h"
 #include "encoding.h"
+#include "log.h"
 #include "timefmt.h"
 
 /* A byte buffer of one worker thread that keeps its memory from request to request; one that
@@ -277,6 +278,27 @@ void req_redirect(struct req *r, const char *location)
 	req_reply_empty(r, 302);
 }
 
+void req_error_redirect(struct req *r, const char *base)
+{
+	r->error_location = base;
+}
+
+/* req_error's answer after req_error_redirect: 303 to the base and the error's code. */
+static void req_error_redirected(struct req *r, enum err_kind kind, const char *msg)
+{
+	char location[256];
+	int n = snprintf(location, sizeof location, "%s%s", r->error_location, err_code(kind));
+	if (n < 0 || (size_t)n >= sizeof location) {
+		log_error("the error location %s does not fit its buffer", r->error_location);
+		http_send(r, 500, "application/json", "", 0);
+		return;
+	}
+	log_info("%s %s: %s (%s), answered with a redirect to %s", req_method(r), r->route,
+	         err_code(kind), msg, location);
+	req_add_header(r, "Location", location);
+	req_reply_empty(r, 303);
+}
+
 static void req_verror(struct req *r, enum err_kind kind, json_t *details, const char *fmt,
                        va_list ap)
 {
@@ -289,6 +311,11 @@ static void req_verror(struct req *r, enum err_kind kind, json_t *details, const
 		if (n < 0)
 			raw[0] = '\0';
 		enc_utf8_sanitize(msg, sizeof msg, raw, strlen(raw), n >= (int)sizeof raw);
+	}
+	if (r->error_location) {
+		json_decref(details); /* a page is not told them */
+		req_error_redirected(r, kind, msg);
+		return;
 	}
 	int status = err_status(kind);
 	if ((status == 503 || status == 429) && !req_has_header(r, "Retry-After"))

@@ -48,7 +48,7 @@ bool req_param_id(struct req *r, const char *name, long long *id)
 	return false;
 }
 
-int req_query(struct req *r, const char *name, char *buf, size_t size)
+int req_query_quiet(const struct req *r, const char *name, char *buf, size_t size)
 {
 	const char *qs = r->ri->query_string;
 	if (!qs)
@@ -56,11 +56,17 @@ int req_query(struct req *r, const char *name, char *buf, size_t size)
 	int n = mg_get_var(qs, strlen(qs), name, buf, size);
 	if (n == -1)
 		return 0;
-	if (n < 0 || strlen(buf) != (size_t)n || !enc_utf8_valid(buf, (size_t)n)) {
-		req_bad_query(r, name, "is too long or invalid");
+	if (n < 0 || strlen(buf) != (size_t)n || !enc_utf8_valid(buf, (size_t)n))
 		return -1;
-	}
 	return 1;
+}
+
+int req_query(struct req *r, const char *name, char *buf, size_t size)
+{
+	int q = req_query_quiet(r, name, buf, size);
+	if (q < 0)
+		req_bad_query(r, name, "is too long or invalid");
+	return q;
 }
 
 bool req_query_int(struct req *r, const char *name, long long min, long long max, long long *out,

@@ -325,6 +325,7 @@ int svc_serve(const struct svc_service *s)
 		.rate_limit_prefix = s->rate_limit_prefix,
 		.rate_limit_routes = s->rate_limit_routes,
 		.trusted_gateways = s->trusted_gateways,
+		.route_matched = s->route_matched,
 	};
 	if (s->rate_limit_prefix && s->rate_limit_per_minute > 0)
 		opts.rate_limit = ratelimit_new((unsigned)s->rate_limit_per_minute);

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 import requests
 
-from harness import assert_error, bearer, login, query_of
+from harness import Gateway, assert_error, bearer, login, query_of
 
 CSRF = {"X-Requested-With": "meeting-rooms"}
 REFRESH_TTL = "2592000"  # JWT_REFRESH_TTL_SECONDS's default
@@ -223,6 +223,157 @@ def test_callback_refusals_before_the_state_is_taken_stay_json(user_url):
     r = requests.get(f"{user_url}/auth/google/callback", params={"state": "nope", "code": "x"},
                      allow_redirects=False, timeout=10)
     assert_error(r, 400, "bad_request", detail="state")
+
+
+# ---- errors a person's browser lands on (review 16b M2) ----
+
+# What a browser sends when a person follows a link or a redirect to a page (a top-level
+# navigation); a script's fetch says mode "cors" and destination "empty", curl says nothing.
+NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document",
+            "Sec-Fetch-Site": "same-origin"}
+
+
+def assert_signin_page(r, code, empty=True):
+    """The app's sign-in page with the error's code, and nothing else: no body (nginx's own
+    redirects carry its small HTML page, empty=False), no cookie but a cleared sign-in cookie."""
+    assert r.status_code == 303, (r.status_code, r.text)
+    assert r.headers["Location"] == f"/app/signin?error={code}", r.headers
+    assert r.content == b"" or not empty, r.content
+    assert all(value == "" for value, _ in set_cookies(r).values()), r.headers
+
+
+@pytest.mark.parametrize("bad", ["//evil.com", "https://evil.com", "/app\r\nSet-Cookie: x=1",
+                                 "/%2e%2e//evil.com", "/" + "a" * 600],
+                         ids=["scheme-relative", "absolute", "crlf", "encoded-dotdot", "long"])
+def test_a_navigation_with_a_bad_return_to_goes_to_the_sign_in_page(user_url, bad):
+    # Not to return_to (it is not a path of this site): to the app's page, with a fixed code.
+    r = requests.get(f"{user_url}/auth/google/login", params={"return_to": bad},
+                     headers=NAVIGATE, allow_redirects=False, timeout=10)
+    assert_signin_page(r, "bad_request")
+    assert not set_cookies(r)
+    # Only a navigation: a frame or a script gets the JSON error as an API client does.
+    for headers in ({**NAVIGATE, "Sec-Fetch-Dest": "iframe"},
+                    {**NAVIGATE, "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}):
+        r = requests.get(f"{user_url}/auth/google/login", params={"return_to": bad},
+                         headers=headers, allow_redirects=False, timeout=10)
+        assert_error(r, 400, "bad_request", detail="return_to")
+
+
+def test_a_failed_start_of_a_web_sign_in_goes_to_the_sign_in_page(user_url):
+    # return_to says the sign-in is a web one, whoever asks.
+    r = requests.get(f"{user_url}/auth/google/login",
+                     params={"return_to": "/app/find", "login_hint": "a" * 400 + "@example.com"},
+                     allow_redirects=False, timeout=10)
+    assert_signin_page(r, "bad_request")
+    r = requests.get(f"{user_url}/auth/google/login",
+                     params={"login_hint": "a" * 400 + "@example.com"},
+                     headers=NAVIGATE, allow_redirects=False, timeout=10)
+    assert_error(r, 400, "bad_request", detail="login_hint")  # an API sign-in: JSON
+
+
+def test_web_sign_in_without_a_provider_or_over_the_limit_goes_to_the_sign_in_page(stack):
+    svc = stack.user_service(tag="web-unconfigured", GOOGLE_CLIENT_ID="",
+                             RATE_LIMIT_AUTH_PER_MINUTE="3")
+    svc.start()
+    try:
+        login_url, callback_url = (f"{svc.url}/auth/google/login",
+                                   f"{svc.url}/auth/google/callback")
+        web = {"return_to": "/app/find"}
+        assert_signin_page(requests.get(login_url, params=web, allow_redirects=False,
+                                        timeout=10), "unavailable")
+        assert_error(requests.get(login_url, timeout=10), 503, "unavailable")
+        assert_signin_page(requests.get(callback_url, headers=NAVIGATE, allow_redirects=False,
+                                        timeout=10), "unavailable")
+        # The bucket (3) is empty: the limit's answer too.
+        assert_signin_page(requests.get(login_url, params=web, allow_redirects=False,
+                                        timeout=10), "rate_limited")
+        assert_signin_page(requests.get(callback_url, params={"state": "s", "code": "c"},
+                                        headers=NAVIGATE, allow_redirects=False, timeout=10),
+                           "rate_limited")
+        r = requests.get(login_url, headers=NAVIGATE, allow_redirects=False, timeout=10)
+        assert_error(r, 429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1
+        assert_error(requests.get(callback_url, timeout=10), 429, "rate_limited")
+    finally:
+        assert svc.stop() == 0
+
+
+def test_web_sign_in_with_the_provider_away_goes_to_the_sign_in_page(stack):
+    svc = stack.user_service(tag="web-no-provider",
+                             GOOGLE_DISCOVERY_URL="http://127.0.0.1:9/.well-known/openid")
+    svc.start()
+    try:
+        r = requests.get(f"{svc.url}/auth/google/login", params={"return_to": "/app/find"},
+                         allow_redirects=False, timeout=30)
+        assert_signin_page(r, "bad_gateway")
+        r = requests.get(f"{svc.url}/auth/google/login", allow_redirects=False, timeout=30)
+        assert_error(r, 502, "bad_gateway")
+    finally:
+        assert svc.stop() == 0
+
+
+def test_a_navigation_to_a_callback_without_its_state_goes_to_the_sign_in_page(user_url):
+    """An expired or repeated callback (the provider's page left open, Back, a reload), one
+    without code, one of another browser: before the state is found nothing says the sign-in
+    was a web one, but a person's browser that navigated there sees the app's page."""
+    callback_url = f"{user_url}/auth/google/callback"
+
+    def navigate(params, browser=requests):
+        return browser.get(callback_url, params=params, headers=NAVIGATE,
+                           allow_redirects=False, timeout=10)
+
+    assert_signin_page(navigate({"state": "expired", "code": "x"}), "bad_request")
+    assert_signin_page(navigate({"state": "s"}), "bad_request")
+    assert_signin_page(navigate({}), "bad_request")
+    # The provider's error is carried by nothing but the fixed code.
+    assert_signin_page(navigate({"state": "s", "error": "x\r\nLocation: //evil.com"}),
+                       "unauthorized")
+    browser = requests.Session()
+    _, callback = provider_redirect(user_url, browser, "web.repeated@example.com", "/app/mine")
+    r = navigate(query_of(callback))  # another browser: the state is not its to take
+    assert_signin_page(r, "forbidden")
+    r = navigate(query_of(callback), browser)
+    assert r.status_code == 303 and r.headers["Location"] == "/app/mine", r.text
+    assert_refresh_cookie(r)
+    assert_signin_page(navigate(query_of(callback), browser), "bad_request")  # used
+    # Without the navigation headers: JSON, as for any API client.
+    r = browser.get(callback, allow_redirects=False, timeout=10)
+    assert_error(r, 400, "bad_request", detail="state")
+
+
+def test_the_gateway_limit_sends_a_navigation_to_the_sign_in_page(stack, tmp_path):
+    # The gateway refuses before user-service sees the request: its own 429 does the same.
+    gw = Gateway(str(tmp_path), name="gw-signin-limit",
+                 env={"GATEWAY_AUTH_PER_MINUTE": "1", "GATEWAY_AUTH_BURST": "1"})
+    gw.start(stack.user.port, stack.room.port, stack.reservation.port)
+    try:
+        login_url, web = f"{gw.url}/auth/google/login", {"return_to": "/app/find"}
+        for _ in range(2):  # the rate's one and the burst's one
+            r = requests.get(login_url, params=web, headers=NAVIGATE, allow_redirects=False,
+                             timeout=10)
+            assert r.status_code == 302, r.text
+        assert_signin_page(requests.get(login_url, params=web, headers=NAVIGATE,
+                                        allow_redirects=False, timeout=10), "rate_limited",
+                           empty=False)
+        assert_signin_page(requests.get(f"{gw.url}/auth/google/callback",
+                                        params={"state": "s", "code": "c"}, headers=NAVIGATE,
+                                        allow_redirects=False, timeout=10), "rate_limited",
+                           empty=False)
+        for headers in ({}, {**NAVIGATE, "Sec-Fetch-Dest": "iframe"}):
+            r = requests.get(login_url, params=web, headers=headers, allow_redirects=False,
+                             timeout=10)
+            assert r.status_code == 429 and r.json()["code"] == "rate_limited", r.text
+            assert int(r.headers["Retry-After"]) >= 1
+    finally:
+        gw.stop()
+
+
+def test_an_api_sign_in_in_a_browser_still_fails_in_json(user_url):
+    # No return_to: once its state is taken the sign-in is an API one, even in a browser tab.
+    browser = requests.Session()
+    _, callback = provider_redirect(user_url, browser, "denied.api@example.com", None)
+    r = browser.get(callback, headers=NAVIGATE, allow_redirects=False, timeout=10)
+    assert_error(r, 401, "unauthorized")
 
 
 # ---- the cookie form of POST /auth/refresh ----

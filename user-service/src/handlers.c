@@ -4,7 +4,6 @@
 #include "handlers.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +159,34 @@ static void reply_tokens(struct req *r, const struct user *u, const char *refres
 
 /* ---- sign-in ---- */
 
+/* Whether the browser navigated to this request as a page of its own (a link, a redirect, the
+ * address bar), rather than a script's fetch: only browsers send these headers, and no page of
+ * another site can make them claim a navigation that is not one. */
+static bool top_level_navigation(struct req *r)
+{
+	const char *mode = req_header(r, "Sec-Fetch-Mode"), *dest = req_header(r, "Sec-Fetch-Dest");
+	return mode && dest && strcmp(mode, "navigate") == 0 && strcmp(dest, "document") == 0;
+}
+
+void user_route_matched(struct req *r, const char *pattern)
+{
+	char return_to[USER_RETURN_TO_MAX + 1];
+	int q;
+	if (strcmp(pattern, "/auth/google/login") == 0) {
+		/* A web sign-in (a valid return_to) ends on the app's page whatever fails, and so
+		 * does a navigation with a return_to the app would not have sent (cannot go there). */
+		q = req_query_quiet(r, "return_to", return_to, sizeof return_to);
+		if (q != 0 &&
+		    (top_level_navigation(r) || (q == 1 && !user_validate_return_to(return_to))))
+			req_error_redirect(r, WEB_SIGNIN_FAILED);
+	} else if (strcmp(pattern, "/auth/google/callback") == 0 && top_level_navigation(r)) {
+		/* Until the state is found nothing says whether the sign-in is a web one: a person
+		 * whose browser came back gets the app's page (user_handle_callback decides again
+		 * once the state is taken). */
+		req_error_redirect(r, WEB_SIGNIN_FAILED);
+	}
+}
+
 /* Sets the sign-in cookie to value for max_age seconds (0 with "" clears it). */
 static void set_login_cookie(struct req *r, const char *value, int max_age)
 {
@@ -251,34 +278,13 @@ static enum err_kind oidc_error_kind(enum oidc_status os)
 	}
 }
 
-/* Answers a sign-in that failed once its state was taken.  A web sign-in (return_to not "")
- * sends the browser to the app's sign-in page with the error's code (303): the page a person sees
- * is the app's, never a JSON error; the reason is logged.  Any other gets the error in JSON, the
- * message formatted from fmt. */
-static void __attribute__((format(printf, 4, 5)))
-callback_fail(struct req *r, const char *return_to, enum err_kind kind, const char *fmt, ...)
+/* Once the state of a sign-in is taken, its errors are answered as the sign-in asks: a web
+ * sign-in (return_to not "") sends the browser to the app's sign-in page with the error's code
+ * (303), so the page a person sees is the app's, never a JSON error (the reason is logged); any
+ * other gets JSON, also when a browser navigated there. */
+static void sign_in_errors(struct req *r, const char *return_to)
 {
-	char message[HTTP_ERROR_MESSAGE_MAX], location[64];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof message, fmt, ap);
-	va_end(ap);
-	if (!return_to[0]) {
-		req_error(r, kind, NULL, "%s", message);
-		return;
-	}
-	log_info("web sign-in failed (%s): %s", err_code(kind), message);
-	snprintf(location, sizeof location, "%s%s", WEB_SIGNIN_FAILED, err_code(kind));
-	req_add_header(r, "Location", location);
-	req_reply_empty(r, 303);
-}
-
-/* callback_fail for a failed database status, as req_db_error answers it. */
-static void callback_db_fail(struct req *r, const char *return_to, enum db_status st)
-{
-	enum err_kind kind = db_err_kind(st);
-	callback_fail(r, return_to, kind == ERR_NONE ? ERR_INTERNAL : kind, "%s",
-	              db_status_reply(st));
+	req_error_redirect(r, return_to[0] ? WEB_SIGNIN_FAILED : NULL);
 }
 
 void user_handle_callback(struct req *r)
@@ -293,7 +299,8 @@ void user_handle_callback(struct req *r)
 
 	/* The cookie is cleared only once its state is taken: a callback refused as another
 	 * browser's (a second sign-in tab, a crafted link) leaves the sign-in in progress alone.
-	 * Until then every answer is JSON, as nothing says the sign-in is a web one. */
+	 * Until then errors are JSON, or the app's sign-in page for a navigation
+	 * (user_route_matched). */
 	bool has_cookie = login_cookie_hash(r, browser_hash);
 	if (!oidc) {
 		req_error(r, ERR_UNAVAILABLE, NULL, "Google sign-in is not configured");
@@ -310,13 +317,15 @@ void user_handle_callback(struct req *r)
 		             user_repo_state_take(state, has_cookie ? browser_hash : NULL, &taken,
 		                                  &outcome) == DB_OK &&
 		             outcome == USER_DONE;
-		if (spent)
+		if (spent) {
 			set_login_cookie(r, "", 0);
+			sign_in_errors(r, taken.return_to);
+		}
 		for (char *p = error; *p; p++)
 			if (!isalnum((unsigned char)*p) && *p != '_')
 				*p = '_';
-		callback_fail(r, spent ? taken.return_to : "", ERR_UNAUTHORIZED,
-		              "sign-in refused by the identity provider: %s", error);
+		req_error(r, ERR_UNAUTHORIZED, NULL, "sign-in refused by the identity provider: %s",
+		          error);
 		return;
 	}
 	if (qs != 1 || !state[0] || qc != 1 || !code[0]) {
@@ -354,9 +363,10 @@ void user_handle_callback(struct req *r)
 	}
 	/* From here on the state is taken: a web sign-in ends in the app, whatever happens. */
 	const char *web = taken.return_to;
+	sign_in_errors(r, web);
 	enum oidc_status os = oidc_exchange(oidc, code, taken.verifier, taken.nonce, &id);
 	if (os != OIDC_OK) {
-		callback_fail(r, web, oidc_error_kind(os), "%s", oidc_status_str(os));
+		req_error(r, oidc_error_kind(os), NULL, "%s", oidc_status_str(os));
 		goto out;
 	}
 	struct user_login login = {
@@ -370,7 +380,7 @@ void user_handle_callback(struct req *r)
 	struct user u;
 	long long issued_ms = 0;
 	if ((st = user_repo_login(&login, &u, &issued_ms, &outcome)) != DB_OK) {
-		callback_db_fail(r, web, st);
+		req_db_error(r, st);
 		goto out;
 	}
 	if (outcome == USER_SUB_CONFLICT) {
@@ -380,23 +390,23 @@ void user_handle_callback(struct req *r)
 			"sign-in refused: the e-mail address of user %lld belongs to another Google "
 			"account (a different sub)",
 			u.id);
-		callback_fail(r, web, ERR_FORBIDDEN,
-		              "this e-mail address belongs to a user who signs in with another "
-		              "Google account; ask an administrator");
+		req_error(r, ERR_FORBIDDEN, NULL,
+		          "this e-mail address belongs to a user who signs in with another "
+		          "Google account; ask an administrator");
 		goto out;
 	}
 	if (u.disabled) {
-		callback_fail(r, web, ERR_FORBIDDEN, "this account is disabled");
+		req_error(r, ERR_FORBIDDEN, NULL, "this account is disabled");
 		goto out;
 	}
 	refresh = rnd_token(REFRESH_TOKEN_BYTES);
 	if (!refresh) {
-		callback_fail(r, web, ERR_INTERNAL, "%s", err_default_message(ERR_INTERNAL));
+		req_error(r, ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
 	user_token_hash(refresh, hash);
 	if ((st = user_repo_refresh_issue(u.id, hash, NULL, cfg->refresh_ttl)) != DB_OK) {
-		callback_db_fail(r, web, st);
+		req_db_error(r, st);
 		goto out;
 	}
 	log_info("user %lld signed in%s", u.id, web[0] ? " in the browser" : "");

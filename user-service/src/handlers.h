@@ -10,6 +10,11 @@
 void user_handlers_init(const struct user_config *cfg, const struct auth_config *auth,
                         struct oidc_client *oidc);
 
+/* http_options.route_matched: the errors of a sign-in a person's browser is going through
+ * (GET /auth/google/login with return_to, or a navigation to the callback) are answered with the
+ * app's sign-in page (req_error_redirect), the rate limit's included. */
+void user_route_matched(struct req *r, const char *pattern);
+
 void user_handle_login(struct req *r);
 void user_handle_callback(struct req *r);
 void user_handle_refresh(struct req *r);

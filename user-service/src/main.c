@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 		.rate_limit_routes = refresh_routes,
 		.rate_limit_routes_per_minute = cfg.refresh_rate_limit,
 		.trusted_gateways = cfg.trusted_gateways,
+		.route_matched = user_route_matched,
 		.outbox_lock_key = OUTBOX_LOCK_KEY,
 		.sweeps = sweeps,
 		.nsweeps = countof(sweeps),
