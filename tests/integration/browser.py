@@ -2,7 +2,10 @@
 system chromedriver (scripts/deps.sh installs chromium, chromium-driver and python3-selenium;
 nothing is downloaded at test time).
 
-    new_browser()                   a headless Chromium (1280x900), its console log captured
+    new_browser(zone)               a headless Chromium (1280x900) whose clock runs in `zone`
+                                    (BROWSER_ZONE, America/New_York, unless given: not the
+                                    machine's zone, so that no page may confuse the browser's
+                                    zone with a room's or with UTC), its console log captured
     browser, browsers               pytest fixtures (registered in conftest.py): one browser for a
                                     test; a factory for more at once (browsers() -> a new one);
                                     every one is quit after the test
@@ -38,14 +41,18 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 AXE_JS = os.path.join(ROOT, "tests", "web", "node_modules", "axe-core", "axe.min.js")
 WAIT = 20  # seconds a step of sign_in may take (the whole stack runs with sanitizers)
+# The browser's time zone: one that is neither UTC nor the tests' rooms' Europe/Berlin, with
+# other DST dates than Berlin's.
+BROWSER_ZONE = "America/New_York"
 
 
 def screenshot_dir():
     return os.environ.get("SCREENSHOT_DIR", os.path.join(ROOT, "build", "screenshots"))
 
 
-def new_browser():
-    """A headless Chromium; the caller quits it (the fixtures below do)."""
+def new_browser(zone=BROWSER_ZONE):
+    """A headless Chromium in the time zone `zone` (its TZ); the caller quits it (the fixtures
+    below do)."""
     options = Options()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--window-size=1280,900", "--disable-gpu",
@@ -57,7 +64,8 @@ def new_browser():
     if os.geteuid() == 0:
         options.add_argument("--no-sandbox")  # Chromium's sandbox refuses to run as root
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    service = Service(CHROMEDRIVER, env={**os.environ, "TZ": zone})
+    driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(30)
     driver.set_script_timeout(30)
     return driver
@@ -118,6 +126,13 @@ def web_url(stack):
         yield gw.start(user.port, stack.room.port, stack.reservation.port)
     finally:
         gw.stop()
+
+
+def block_urls(driver, patterns):
+    """Makes the browser fail every request whose URL matches one of `patterns` (e.g.
+    "*/auth/logout") as a network error, until called again ([] lets everything through)."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(patterns)})
 
 
 def wait_for(driver, condition, what, timeout=WAIT):

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
-  addDays, formatRange, localTime, minutesInDay, nextLink, parseList, recurrenceRule, zoneParts,
+  addDays, dayFraction, formatRange, instantAt, localDate, localTime, minutesInDay, nextLink,
+  parseList, recurrenceRule, seriesDate, zoneParts,
 } from "../../web/assets/time.js";
 
 test("wall clock of an instant in a zone", () => {
@@ -41,4 +42,38 @@ test("formatting, lists and links", () => {
   assert.deepEqual(parseList(" a@x.com, b@x.com;\nc@x.com "), ["a@x.com", "b@x.com", "c@x.com"]);
   assert.equal(nextLink('</rooms?limit=2&cursor=abc>; rel="next"'), "/rooms?limit=2&cursor=abc");
   assert.equal(nextLink(null), null);
+});
+
+test("a series' rule is anchored on the room's local date, not the browser's", () => {
+  // Tue 1 Dec 2026 20:00 in New York is Wed 2 Dec 02:00 in Berlin: the API expands the rule
+  // in Berlin, so "every week on this day" is Wednesday there.
+  const start = "2026-12-02T01:00:00Z";
+  assert.equal(seriesDate(start, "America/New_York"), "2026-12-01");
+  assert.equal(seriesDate(start, "Europe/Berlin"), "2026-12-02");
+  assert.equal(recurrenceRule("weekly", 4, seriesDate(start, "Europe/Berlin")),
+    "FREQ=WEEKLY;BYDAY=WE;COUNT=4");
+  assert.equal(recurrenceRule("monthly", 2, seriesDate("2026-12-31T23:30:00Z", "Asia/Tokyo")),
+    "FREQ=MONTHLY;BYMONTHDAY=1;COUNT=2");
+});
+
+test("a 25-hour day places the repeated hour's bookings apart", () => {
+  // 2026-10-25 in Berlin: 22:00Z (the 24th) to 23:00Z, 25 hours; 02:00-03:00 happens twice,
+  // at 00:00Z (summer time) and 01:00Z (winter time).
+  const [a, b] = ["2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z"];
+  const first = dayFraction("2026-10-25T00:00:00Z", a, b);
+  const second = dayFraction("2026-10-25T01:00:00Z", a, b);
+  assert.equal(first, 2 / 25);
+  assert.equal(second, 3 / 25);
+  // A block across the change has a positive width; instants outside the day clamp.
+  assert.ok(dayFraction("2026-10-25T01:30:00Z", a, b) > dayFraction("2026-10-25T00:30:00Z", a, b));
+  assert.equal(dayFraction("2026-10-24T12:00:00Z", a, b), 0);
+  assert.equal(dayFraction("2026-10-26T12:00:00Z", a, b), 1);
+  // Clicking the first 02:00 gives its own instant, not the second's.
+  assert.equal(instantAt(first, a, b, 15), "2026-10-25T00:00:00Z");
+  assert.equal(instantAt(second, a, b, 15), "2026-10-25T01:00:00Z");
+  assert.equal(zoneParts(instantAt(first, a, b), "Europe/Berlin").time, "02:00");
+});
+
+test("the browser's local date", () => {
+  assert.equal(localDate(new Date(2026, 0, 5, 23, 59)), "2026-01-05");
 });

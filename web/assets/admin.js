@@ -1,9 +1,11 @@
 // Administration: rooms (create, change with If-Match, deactivate, delete, booking policies)
 // and users (role, disable, delete). The API refuses employees (403) whatever the page shows.
 
-import { api, forgetRoom, listAll, query, user } from "./api.js";
-import { button, checkbox, clearErrors, field, h, input, select, showError } from "./dom.js";
-import { confirmDialog } from "./booking.js";
+import { api, forgetRoom, listSome, query, user } from "./api.js";
+import {
+  busyButton, button, checkbox, clearErrors, field, h, input, onSubmit, select, showError,
+} from "./dom.js";
+import { confirmDialog, roomWhere } from "./booking.js";
 import { parseList } from "./time.js";
 
 const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
@@ -21,13 +23,17 @@ const NUMBER_POLICIES = [
 const STALE_ROOM = "Someone else changed this room while you were editing it. Reload the room "
   + "to see their change, then make yours again.";
 
-// "1 room", "12 rooms", "200+ rooms" (a list stops at 200).
-function count(n, noun) {
-  return `${n}${n === 200 ? "+" : ""} ${noun}${n === 1 ? "" : "s"}`;
+// The most rows an admin list shows (10 pages of 200); past them, the search narrows it.
+const LIST_MAX = 2000;
+
+// "1 room", "12 rooms", "the first 2000 of more rooms: search to narrow" (more: the list goes on).
+function count(n, noun, more) {
+  const plural = `${noun}${n === 1 ? "" : "s"}`;
+  return more ? `The first ${n} ${noun}s of more: search to narrow the list` : `${n} ${plural}`;
 }
 
 // The admin pages tell an employee why the API refuses them.
-function refusal(err) {
+export function refusal(err) {
   return err.status === 403
     ? `Only administrators can use this page. The server refused: ${err.message}`
     : err.message;
@@ -226,8 +232,7 @@ export function roomsPage(root) {
     };
   }
 
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(form, async () => {
     status.textContent = "";
     clearErrors(form);
     reload.hidden = true;
@@ -295,22 +300,22 @@ export function roomsPage(root) {
 
   async function load() {
     try {
-      const rooms = await listAll(`/rooms${query({ q: q.value.trim(), limit: 200 })}`, 200);
+      const { items: rooms, more } = await listSome(`/rooms${query({ q: q.value.trim(),
+        limit: 200 })}`, LIST_MAX);
       table.replaceChildren(rooms.length ? h("table", { class: "rooms", id: "rooms-table" },
-        h("caption", null, count(rooms.length, "room")),
+        h("caption", null, count(rooms.length, "room", more)),
         h("thead", null, h("tr", null, ["Name", "Where", "Seats", "Time zone", "State",
           "Actions"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", null, rooms.map((r) => h("tr", { dataset: { roomId: r.id } },
           h("th", { scope: "row" }, r.name),
-          h("td", null, [r.building, r.floor === null ? null : `floor ${r.floor}`]
-            .filter(Boolean).join(", ")),
+          h("td", null, roomWhere(r)),
           h("td", null, String(r.capacity)), h("td", null, r.time_zone),
           h("td", null, r.active ? "active" : "inactive", r.policies ? " · rules" : ""),
           h("td", { class: "actions" },
             button("Change", () => edit(r.id), { class: "edit", "aria-label": `Change ${r.name}` }),
-            button(r.active ? "Deactivate" : "Activate", () => setActive(r, !r.active),
+            busyButton(r.active ? "Deactivate" : "Activate", () => setActive(r, !r.active),
               { "aria-label": `${r.active ? "Deactivate" : "Activate"} ${r.name}` }),
-            button("Delete", () => remove(r), { class: "danger",
+            busyButton("Delete", () => remove(r), { class: "danger",
               "aria-label": `Delete ${r.name}` }))))))
         : h("p", null, "No rooms."));
       document.body.dataset.ready = "1";
@@ -365,7 +370,7 @@ export function usersPage(root) {
       h("td", null, h("label", { for: disabled.id, class: "sr" }, `${u.email} is disabled`),
         disabled, h("p", { class: "field-error", role: "alert", dataset: { field: "disabled" } })),
       h("td", { class: "actions" },
-        button("Save", async () => {
+        busyButton("Save", async () => {
           status.textContent = "";
           const body = {};
           if (roleSel.value !== u.role) body.role = roleSel.value;
@@ -380,7 +385,7 @@ export function usersPage(root) {
             if (!showError(tr, null, err)) formError.textContent = explain(err, u);
           }
         }, { "aria-label": `Save ${u.email}` }),
-        button("Delete", async () => {
+        busyButton("Delete", async () => {
           if (!(await confirmDialog("Delete the user", `Delete ${u.email}? Their future bookings `
             + "are cancelled.", "Delete user"))) return;
           try {
@@ -398,10 +403,10 @@ export function usersPage(root) {
 
   async function load() {
     try {
-      const users = await listAll(`/admin/users${query({ q: q.value.trim(), role: role.value,
-        limit: 200 })}`, 200);
+      const { items: users, more } = await listSome(`/admin/users${query({ q: q.value.trim(),
+        role: role.value, limit: 200 })}`, LIST_MAX);
       table.replaceChildren(h("table", { id: "users-table" },
-        h("caption", null, count(users.length, "user")),
+        h("caption", null, count(users.length, "user", more)),
         h("thead", null, h("tr", null, ["E-mail", "Name", "Role", "Disabled", "Actions"]
           .map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", null, users.map(userRow))));

@@ -10,7 +10,14 @@ let accessToken = null;
 let currentUser = null;
 let refreshTimer = null;
 let refreshing = null;
+// Bumped whenever the session ends: a refresh that was under way then brings back an answer
+// for a session that is gone, which must not sign the page in again.
+let epoch = 0;
 const listeners = new Set();
+const rooms = new Map(); // room id → promise of the room (room() below)
+// Tells the app's other tabs of this browser that the sign-in ended here (they share the
+// cookie, which is gone).
+const tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("mr-session") : null;
 
 // An API error: the error body's fields, or a description of an answer that was not one.
 export class ApiError extends Error {
@@ -27,6 +34,7 @@ export class ApiError extends Error {
 function describeStatus(status) {
   if (status === 599) return "The server could not be reached. Check your connection.";
   if (status === 502 || status === 504) return "The service is not answering. Try again shortly.";
+  if (status === 429) return "Too many requests. Wait a moment and try again.";
   return `The server answered ${status}.`;
 }
 
@@ -45,6 +53,7 @@ export function onSession(fn) {
 
 function setSession(body) {
   clearTimeout(refreshTimer);
+  if (!body) epoch += 1;
   if (body) {
     accessToken = body.access_token;
     currentUser = body.user || currentUser;
@@ -54,44 +63,94 @@ function setSession(body) {
   } else {
     accessToken = null;
     currentUser = null;
+    rooms.clear();
   }
   for (const fn of listeners) fn(currentUser);
 }
 
+tabs?.addEventListener("message", (e) => {
+  if (e.data === "signed-out" && currentUser) setSession(null);
+});
+
+// Runs fn with the refresh cookie to itself across this browser's tabs of the app (a refresh
+// token is single use: two tabs refreshing at once could revoke the sign-in).
+function exclusive(fn) {
+  return navigator.locks ? navigator.locks.request("mr-refresh", fn) : fn();
+}
+
+// The outcome of the last refresh that did not sign in: {status, retryAfter (s), message}.
+let lastFailure = null;
+
+export function refreshFailure() {
+  return lastFailure;
+}
+
 // POST /auth/refresh with the cookie. One at a time: a refresh token is single use, so two
-// requests racing with it would revoke the sign-in. Resolves to true when signed in.
+// requests racing with it would revoke the sign-in. Resolves to "signed-in", "signed-out"
+// (401/403: no sign-in) or "failed" (429, 5xx, no answer: whether there is a sign-in is not
+// known; refreshFailure() tells why).
 export function refresh() {
   if (!refreshing) {
-    refreshing = (async () => {
+    const mine = epoch;
+    refreshing = exclusive(async () => {
+      let r;
       try {
-        const r = await fetch("/auth/refresh", {
+        r = await fetch("/auth/refresh", {
           method: "POST", credentials: "same-origin", headers: CSRF_HEADER,
         });
-        if (r.ok) {
-          setSession(await r.json());
-          return true;
-        }
-        if (r.status === 401 || r.status === 403) setSession(null);
-        return false;
       } catch {
-        return false;
-      } finally {
-        refreshing = null;
+        r = new Response(null, { status: 599 });
       }
-    })();
+      // Signed out meanwhile: this answer belongs to a session that is gone.
+      if (mine !== epoch) return "signed-out";
+      if (r.ok) {
+        lastFailure = null;
+        setSession(await r.json());
+        return "signed-in";
+      }
+      if (r.status === 401 || r.status === 403) {
+        lastFailure = null;
+        if (currentUser) setSession(null);
+        return "signed-out";
+      }
+      lastFailure = { status: r.status, retryAfter: Number(r.headers.get("Retry-After")) || 0,
+        message: describeStatus(r.status) };
+      if (currentUser) { // the token still works for a while: try again before it runs out
+        clearTimeout(refreshTimer);
+        refreshTimer = setTimeout(() => { refresh(); },
+          Math.min(Math.max(lastFailure.retryAfter, 10), 60) * 1000);
+      }
+      return "failed";
+    }).finally(() => { refreshing = null; });
   }
   return refreshing;
 }
 
+// POST /auth/logout with the cookie. Resolves to null when signed out (204, or 401: the
+// sign-in was gone already), else to an ApiError: then the cookie may still be valid, so the
+// session is kept and the user must try again.
 export async function signOut() {
+  if (refreshing) await refreshing;
+  let r;
   try {
-    await fetch("/auth/logout", {
-      method: "POST", credentials: "same-origin",
-      headers: CSRF_HEADER,
+    r = await fetch("/auth/logout", {
+      method: "POST", credentials: "same-origin", headers: CSRF_HEADER,
     });
-  } finally {
-    setSession(null);
+  } catch {
+    r = new Response(null, { status: 599 });
   }
+  if (r.status === 204 || r.status === 401) {
+    setSession(null);
+    tabs?.postMessage("signed-out");
+    return null;
+  }
+  let body = null;
+  try {
+    body = await r.json();
+  } catch {
+    body = null;
+  }
+  return new ApiError(r.status, body);
 }
 
 // One API call. opts: {body (JSON), ifMatch (a version), headers}. Resolves to
@@ -99,7 +158,7 @@ export async function signOut() {
 // repeats the request; a second 401 ends the session.
 export async function api(method, path, opts = {}) {
   let r = await send(method, path, opts);
-  if (r.status === 401 && (await refresh())) r = await send(method, path, opts);
+  if (r.status === 401 && (await refresh()) === "signed-in") r = await send(method, path, opts);
   let data = null;
   const type = r.headers.get("Content-Type") || "";
   if (r.status !== 204 && type.startsWith("application/json")) {
@@ -131,16 +190,22 @@ async function send(method, path, { body, ifMatch, headers } = {}) {
   }
 }
 
-// Every page of a list, following Link rel="next", up to max items.
-export async function listAll(path, max = 1000) {
-  const out = [];
+// The pages of a list, following Link rel="next", until max items: {items, more} (more: the
+// list goes on past them).
+export async function listSome(path, max) {
+  const items = [];
   let next = path;
-  while (next && out.length < max) {
+  while (next && items.length < max) {
     const r = await api("GET", next);
-    out.push(...r.data);
+    items.push(...r.data);
     next = r.next;
   }
-  return out;
+  return { items, more: Boolean(next) };
+}
+
+// Every page of a list, up to max items.
+export async function listAll(path, max = 1000) {
+  return (await listSome(path, max)).items;
 }
 
 // Query string of the non-empty values of params.
@@ -153,12 +218,16 @@ export function query(params) {
   return s ? `?${s}` : "";
 }
 
-const rooms = new Map();
-
-// A room by id (GET /rooms/{id}), kept for the session; null when it is gone.
-export async function room(id) {
+// A room by id (GET /rooms/{id}), kept for the session; null when it is gone (404). Any other
+// failure rejects and is not kept: the next call asks again.
+export function room(id) {
   if (!rooms.has(id)) {
-    rooms.set(id, api("GET", `/rooms/${id}`).then((r) => r.data, () => null));
+    const p = api("GET", `/rooms/${id}`).then((r) => r.data, (err) => {
+      if (err.status === 404) return null;
+      rooms.delete(id);
+      throw err;
+    });
+    rooms.set(id, p);
   }
   return rooms.get(id);
 }

@@ -1,8 +1,8 @@
 // The app's shell: session start, navigation bar, and the router on location.pathname
 // (History API). Each page is a function page(main, ctx) that fills <main>.
 
-import { isAdmin, onSession, refresh, signOut, user } from "./api.js";
-import { button, clear, h } from "./dom.js";
+import { isAdmin, onSession, refresh, refreshFailure, signOut, user } from "./api.js";
+import { busyButton, clear, h } from "./dom.js";
 import { findPage } from "./find.js";
 import { gridPage } from "./grid.js";
 import { minePage } from "./mine.js";
@@ -57,7 +57,15 @@ function renderChrome() {
     h("a", { href, "aria-current": location.pathname === href ? "page" : null }, text)))));
   session.append(h("span", { id: "whoami", title: u.name || "" }, u.email));
   if (u.role === "admin") session.append(h("span", { class: "badge" }, "admin"));
-  session.append(button("Sign out", () => { signOut(); }, { id: "signout" }));
+  const failed = h("span", { id: "signout-error", class: "form-error", role: "alert" });
+  session.append(busyButton("Sign out", async () => {
+    failed.textContent = "";
+    const err = await signOut();
+    if (err) {
+      failed.textContent = `Sign-out failed, you are still signed in: ${err.message} `
+        + "Try again.";
+    }
+  }, { id: "signout" }), failed);
 }
 
 export function navigate(url, replace = false) {
@@ -107,13 +115,15 @@ function route(focus) {
 
 function signinPage(root) {
   const code = new URLSearchParams(location.search).get("error");
-  const message = code ? (SIGNIN_ERRORS[code] || `The sign-in failed (${code}). Please try again.`)
-    : "";
+  // Only the texts of known codes: the query string is anyone's to write.
+  const message = code === null ? ""
+    : Object.hasOwn(SIGNIN_ERRORS, code) ? SIGNIN_ERRORS[code]
+      : "The sign-in failed. Please try again.";
   root.append(
     h("h1", { tabindex: "-1" }, "Sign in"),
     h("p", null, "Book meeting rooms with your company account."),
     h("p", { id: "signin-error", class: "form-error", role: "alert" }, message),
-    button("Sign in with Google", () => {
+    busyButton("Sign in with Google", () => {
       location.assign(`/auth/google/login?return_to=${encodeURIComponent(wanted)}`);
     }, { id: "signin", class: "primary" }));
   document.body.dataset.ready = "1";
@@ -132,15 +142,59 @@ document.addEventListener("click", (e) => {
 
 window.addEventListener("popstate", () => route(true));
 
+// Dialogs live outside <main>: a session that ends or changes hands must not leave one open.
+function closeDialogs() {
+  for (const d of document.querySelectorAll("dialog[open]")) d.close();
+}
+
+let shownUser = null; // the id of the user the page was drawn for
+
 onSession((u) => {
   if (!started) return;
+  const id = u ? u.id : null;
   const r = ROUTES[location.pathname];
-  if (!u && !(r && r.public)) route(true);
-  else renderChrome();
+  if (id !== shownUser) {
+    // Signed out, or another tab signed in as someone else (the cookie is theirs now): nothing
+    // drawn for the previous user may stay.
+    shownUser = id;
+    closeDialogs();
+    route(true);
+  } else if (!u && !(r && r.public)) {
+    route(true);
+  } else {
+    renderChrome();
+  }
 });
 
-(async () => {
-  await refresh();
+// Whether there is a sign-in could not be found out (429, 5xx, no answer): that is not
+// "signed out". Says so and tries again (after Retry-After, at least 2 s, growing to 60 s).
+function cannotCheck(attempt) {
+  const failure = refreshFailure();
+  const wait = Math.min(Math.max(failure.retryAfter, 2 ** attempt, 2), 60);
+  clear(main);
+  document.body.dataset.page = "checking";
+  document.title = "Sign-in · Meeting rooms";
+  const retry = busyButton("Try again now", () => start(attempt + 1), { id: "retry" });
+  main.append(h("h1", { tabindex: "-1" }, "Checking your sign-in"),
+    h("p", { id: "check-error", class: "form-error", role: "alert" },
+      `Could not check your sign-in: ${failure.message} Trying again in ${wait} s.`),
+    h("p", null, retry));
+  document.body.dataset.ready = "1";
+  timer = setTimeout(() => start(attempt + 1), wait * 1000);
+}
+
+let timer = null;
+
+async function start(attempt) {
+  clearTimeout(timer);
+  const outcome = await refresh();
+  if (outcome === "failed") {
+    cannotCheck(attempt);
+    return;
+  }
   started = true;
-  route(false);
-})();
+  shownUser = user() ? user().id : null;
+  route(attempt > 0);
+}
+
+start(0);

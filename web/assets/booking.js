@@ -3,7 +3,7 @@
 // API's alternatives.
 
 import { api } from "./api.js";
-import { button, checkbox, field, h, input, select } from "./dom.js";
+import { busyButton, button, checkbox, field, h, input, select, showError } from "./dom.js";
 import { formatRange, parseList, recurrenceRule } from "./time.js";
 
 const REPEATS = [["none", "Does not repeat"], ["daily", "Every day"],
@@ -11,7 +11,7 @@ const REPEATS = [["none", "Does not repeat"], ["daily", "Every day"],
   ["monthly", "Every month on this date"]];
 
 // The booking details as a fieldset; read(date) gives the body's members for a first
-// occurrence on the local date `date`.
+// occurrence on `date`, the local date **in the room's zone** (time.js seriesDate()).
 export function detailsFields(initial = {}, { repeat = true, open = true } = {}) {
   const purpose = input({ name: "purpose", maxlength: "200", value: initial.purpose || "",
     autocomplete: "off" });
@@ -38,60 +38,122 @@ export function detailsFields(initial = {}, { repeat = true, open = true } = {})
     read(date) {
       const body = { purpose: purpose.value.trim(), attendees: parseList(attendees.value),
         online_meeting: online.checked };
-      const rule = repeat ? recurrenceRule(kind.value, count.value, date) : null;
+      const rule = repeat && date ? recurrenceRule(kind.value, count.value, date) : null;
       if (rule) body.recurrence = rule;
       return body;
     },
   };
 }
 
-// POST /reservations; resolves to the reservation or the series created.
-export async function book(roomId, start, end, details) {
+// The Idempotency-Key of the last booking whose answer was lost or ambiguous (no answer, 5xx):
+// pressing Book again with the same body repeats that request, so the API replays a booking
+// that did happen instead of refusing it as an overlap with itself (docs/api.md#idempotency-key).
+let retryable = null; // {body (JSON text), key}
+
+// POST /reservations; resolves to the reservation or the series created. extra: more body
+// members (on_conflict).
+export async function book(roomId, start, end, details, extra = {}) {
   const body = { room_id: roomId, start_time: start, end_time: end };
-  for (const [k, v] of Object.entries(details || {})) {
+  for (const [k, v] of Object.entries({ ...details, ...extra })) {
     if (k === "purpose" && !v) continue;
     if (k === "attendees" && (!v || v.length === 0)) continue;
     body[k] = v;
   }
-  const r = await api("POST", "/reservations", { body });
-  return r.data;
+  const text = JSON.stringify(body);
+  const key = retryable && retryable.body === text ? retryable.key : crypto.randomUUID();
+  try {
+    const r = await api("POST", "/reservations", { body, headers: { "Idempotency-Key": key } });
+    retryable = null;
+    return r.data;
+  } catch (err) {
+    retryable = err.status >= 500 ? { body: text, key } : null;
+    throw err;
+  }
+}
+
+// What a booking made: "Tue 1 Dec 2026, 10:00–11:00", for a series "a series of 3 meetings
+// from …" (its first occurrence; the dates skipped), and whether it awaits approval.
+export function bookedText(made, zone) {
+  if (!made.occurrences) {
+    return formatRange(made.start_time, made.end_time, zone)
+      + (made.status === "pending" ? ", awaiting an administrator's approval" : "");
+  }
+  const booked = made.occurrences.filter((o) => o.status !== "cancelled");
+  const first = booked[0] || made.occurrences[0];
+  const skipped = made.skipped || [];
+  return `a series of ${booked.length} meeting${booked.length === 1 ? "" : "s"} from `
+    + formatRange(first.start_time, first.end_time, zone)
+    + (booked.some((o) => o.status === "pending") ? ", awaiting an administrator's approval" : "")
+    + (skipped.length ? `; not booked (taken): ${skipped.map((o) => formatRange(o.start_time,
+      o.end_time, zone)).join("; ")}` : "");
 }
 
 // A short description of a room: "Everest · HQ, floor 3 · 8 seats · Projector, TV".
 export function roomLine(room) {
-  const where = [room.building, room.floor === null || room.floor === undefined ? null
-    : `floor ${room.floor}`].filter(Boolean).join(", ");
-  return [where, `${room.capacity} seats`, (room.equipment || []).join(", ")]
+  return [roomWhere(room), `${room.capacity} seats`, (room.equipment || []).join(", ")]
     .filter(Boolean).join(" · ");
+}
+
+// "HQ, floor 3" (what is known of it).
+export function roomWhere(room) {
+  return [room.building, room.floor === null || room.floor === undefined ? null
+    : `floor ${room.floor}`].filter(Boolean).join(", ");
 }
 
 // Fills `box` with the answer to a refused booking: the API's message and, for an overlap,
 // its alternatives as buttons — onTime({start_time, end_time}) books the same room at another
-// time, onRoom(room) another room at the same time; onWait() joins the waitlist.
-export function showConflict(box, err, zone, { onTime, onRoom, onWait }) {
+// time, onRoom(room) another room at the same time; onWait() joins the waitlist. A series'
+// refusal lists its taken dates, and onSkip() books the free ones.
+export function showConflict(box, err, zone, { onTime, onRoom, onWait, onSkip }) {
   box.replaceChildren();
   const alt = err.details && err.details.alternatives;
+  const taken = err.details && Array.isArray(err.details.occurrences) ? err.details.occurrences
+    : null;
   const text = String(err.message || "");
   box.append(h("p", { class: "conflict-message" }, "Not booked: ",
     text.charAt(0).toUpperCase() + text.slice(1), "."));
+  if (taken) {
+    box.append(h("p", null, `${taken.length === 1 ? "This date is" : "These dates are"} taken:`),
+      h("ul", { class: "taken", id: "taken" }, taken.map((o) => h("li", null,
+        formatRange(o.start_time, o.end_time, zone)))));
+    if (onSkip) {
+      box.append(h("p", null, busyButton("Book the other dates", onSkip, { class: "skip-taken" })));
+    }
+  }
   if (alt && alt.times && alt.times.length) {
     box.append(h("p", null, "Free at other times in this room:"),
       h("ul", { class: "alternatives" }, alt.times.map((t) => h("li", null,
-        button(`Book ${formatRange(t.start_time, t.end_time, zone)}`, () => onTime(t),
+        busyButton(`Book ${formatRange(t.start_time, t.end_time, zone)}`, () => onTime(t),
           { class: "alt-time" })))));
   }
   if (alt && alt.rooms && alt.rooms.length) {
     box.append(h("p", null, "Other rooms free at that time:"),
       h("ul", { class: "alternatives" }, alt.rooms.map((x) => h("li", null,
-        button(`Book ${x.room.name}`, () => onRoom(x.room), { class: "alt-room" }),
+        busyButton(`Book ${x.room.name}`, () => onRoom(x.room), { class: "alt-room" }),
         " ", h("span", { class: "muted" }, roomLine(x.room))))));
   }
   if (alt && onWait) {
-    box.append(h("p", null, button("Join the waiting list for this time", onWait,
+    box.append(h("p", null, busyButton("Join the waiting list for this time", onWait,
       { class: "wait" })));
   }
   if (alt && !(alt.times && alt.times.length) && !(alt.rooms && alt.rooms.length)) {
     box.append(h("p", null, "No other free time or room was found that day."));
+  }
+}
+
+// The answer to a refused write, shared by every booking form: an overlap (409) shows its
+// alternatives in `box` (handlers as for showConflict) and gets the focus on the first choice;
+// a 412 says someone else changed the thing (stale: the text); anything else goes next to its
+// field in `form` or into `general`.
+export function handleWriteError(err, { form, general, box, zone, stale, ...handlers }) {
+  if (err.status === 412 && stale) {
+    general.textContent = stale;
+  } else if (isConflict(err)) {
+    showConflict(box, err, zone, handlers);
+    const first = box.querySelector("button");
+    if (first) first.focus();
+  } else {
+    showError(form, general, err);
   }
 }
 

@@ -57,6 +57,38 @@ export function button(text, onclick, attrs = {}) {
   return h("button", { type: "button", onclick, ...attrs }, text);
 }
 
+// Runs fn() (which may return a promise) with `btn` disabled until it settles, so that a second
+// click cannot send the request again; a click while it runs does nothing.
+export async function busy(btn, fn) {
+  if (btn && btn.disabled) return undefined;
+  if (btn) {
+    btn.disabled = true;
+    btn.setAttribute("aria-busy", "true");
+  }
+  try {
+    return await fn();
+  } finally {
+    if (btn) {
+      btn.disabled = false;
+      btn.removeAttribute("aria-busy");
+    }
+  }
+}
+
+// A button whose action (async) runs with the button disabled (busy() above).
+export function busyButton(text, action, attrs = {}) {
+  const b = button(text, () => busy(b, action), attrs);
+  return b;
+}
+
+// A form's submit handler that runs submit() with the form's submit button disabled meanwhile.
+export function onSubmit(form, submit) {
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(form.querySelector("button[type=submit]"), submit);
+  });
+}
+
 export function clear(el) {
   el.replaceChildren();
   return el;

@@ -3,26 +3,21 @@
 // nearest other times when none fits. "Book" books at once with the details given above it.
 
 import { api, query } from "./api.js";
-import { button, clearErrors, field, h, input, select, showError } from "./dom.js";
-import { book, detailsFields, isConflict, roomLine, showConflict } from "./booking.js";
-import { formatRange, isoUtc, parseList } from "./time.js";
+import { busy, button, clearErrors, field, h, input, select, showError } from "./dom.js";
+import { book, bookedText, detailsFields, handleWriteError, roomLine } from "./booking.js";
+import { browserZone, formatRange, isoUtc, localDate, parseList, seriesDate } from "./time.js";
 
 const DURATIONS = [[15, "15 minutes"], [30, "30 minutes"], [45, "45 minutes"], [60, "1 hour"],
   [90, "1½ hours"], [120, "2 hours"], [180, "3 hours"], [240, "4 hours"], [480, "8 hours"]];
 
-function pad(n) {
-  return String(n).padStart(2, "0");
-}
-
 // The next whole hour, as local date and time inputs want them.
 function nextHour() {
   const d = new Date(Date.now() + 3600 * 1000);
-  return { date: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
-    time: `${pad(d.getHours())}:00` };
+  return { date: localDate(d), time: `${String(d.getHours()).padStart(2, "0")}:00` };
 }
 
 export function findPage(root) {
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const zone = browserZone();
   const start = nextHour();
   const date = input({ type: "date", name: "date", required: true, value: start.date });
   const time = input({ type: "time", name: "time", required: true, step: "300",
@@ -58,9 +53,11 @@ export function findPage(root) {
     h("p", { class: "muted" }, `Times are in your time zone (${zone}).`),
     form, status, conflict, results);
 
-  let searched = null; // the window searched: {start, end, date}
+  let searched = null; // the window searched: {start, end} (instants)
+  let searches = 0; // the number of the latest search: an older answer arriving later is dropped
 
   async function search(quiet) {
+    const seq = ++searches;
     clearErrors(form);
     if (!quiet) { status.textContent = ""; conflict.replaceChildren(); }
     const s = new Date(`${date.value}T${time.value}`);
@@ -70,16 +67,18 @@ export function findPage(root) {
       return;
     }
     const e = new Date(s.getTime() + Number(duration.value) * 60000);
-    searched = { start: isoUtc(s), end: isoUtc(e), date: date.value };
+    const asked = { start: isoUtc(s), end: isoUtc(e) };
     try {
-      const r = await api("GET", `/availability/rooms${query({ start: searched.start,
-        end: searched.end, time_zone: zone, capacity: people.value,
+      const r = await api("GET", `/availability/rooms${query({ start: asked.start,
+        end: asked.end, time_zone: zone, capacity: people.value,
         equipment: parseList(equipment.value).join(","), building: building.value.trim(),
         suggest: 3 })}`);
+      if (seq !== searches) return;
+      searched = asked;
       showResults(r.data);
       if (!quiet) results.querySelector("h2").focus();
     } catch (err) {
-      showError(form, formError, err);
+      if (seq === searches) showError(form, formError, err);
     }
   }
 
@@ -106,7 +105,7 @@ export function findPage(root) {
     const rooms = Array.isArray(data) ? data : data.rooms;
     // Other times only when nothing fits the time asked for.
     const alternatives = Array.isArray(data) || rooms.length ? [] : data.alternatives || [];
-    const slot = { start: searched.start, end: searched.end, date: searched.date };
+    const slot = { start: searched.start, end: searched.end };
     const title = h("h2", { id: "results-title", tabindex: "-1" }, "Free rooms");
     results.replaceChildren(title);
     results.append(h("p", { class: "muted", id: "results-note" }, rooms.length
@@ -120,59 +119,58 @@ export function findPage(root) {
     if (alternatives.length) {
       results.append(h("h2", null, "Free at other times that day"), h("ul", { class: "alt-windows",
         id: "alt-windows" }, alternatives.map((a) => {
-        const s = { start: a.start_time, end: a.end_time, date: searched.date };
+        const s = { start: a.start_time, end: a.end_time };
         return h("li", null, h("h3", null, formatRange(a.start_time, a.end_time, zone)),
           h("ul", { class: "result-list" }, a.rooms.map((x) => roomItem(x, s))));
       })));
     }
   }
 
-  async function bookIt(room, slot, btn) {
-    status.textContent = "";
-    conflict.replaceChildren();
-    clearErrors(form);
-    if (btn) btn.disabled = true;
-    try {
-      const made = await book(room.id, slot.start, slot.end, details.read(slot.date));
-      const what = made.occurrences ? `a series of ${made.occurrences.filter(
-        (o) => o.status !== "cancelled").length} meetings from` : "";
-      status.replaceChildren(`Booked ${room.name} ${what} ${formatRange(slot.start, slot.end,
-        zone)}${made.status === "pending" ? " — waiting for an administrator's approval" : ""}. `,
-      h("a", { href: "/app/mine" }, "See my reservations"));
-      status.focus();
-      search(true);
-    } catch (err) {
-      if (btn) btn.disabled = false;
-      if (isConflict(err)) {
-        showConflict(conflict, err, zone, {
-          onTime: (t) => bookIt(room, { start: t.start_time, end: t.end_time, date: slot.date }),
+  // Books `room` for slot {start, end} (instants). A series repeats on the weekday or day of
+  // the month of its first date in the room's zone, where the API expands it (not the
+  // browser's: 20:00 on Tuesday in New York is Wednesday in Berlin).
+  function bookIt(room, slot, btn, extra = {}) {
+    return busy(btn, async () => {
+      status.textContent = "";
+      conflict.replaceChildren();
+      clearErrors(form);
+      try {
+        const roomZone = room.time_zone || "UTC";
+        const made = await book(room.id, slot.start, slot.end,
+          details.read(seriesDate(slot.start, roomZone)), extra);
+        status.replaceChildren(`Booked ${room.name}, ${bookedText(made, zone)}. `,
+          h("a", { href: "/app/mine" }, "See my reservations"));
+        status.focus();
+        search(true);
+      } catch (err) {
+        handleWriteError(err, { form, general: formError, box: conflict, zone,
+          onTime: (t) => bookIt(room, { start: t.start_time, end: t.end_time }),
           onRoom: (r) => bookIt(r, slot),
           onWait: () => wait(room, slot),
+          onSkip: () => bookIt(room, slot, null, { on_conflict: "skip" }),
         });
-        const first = conflict.querySelector("button");
-        if (first) first.focus();
-        search(true); // the list showed the room as free: show what is free now
-      } else {
-        showError(form, formError, err);
+        // The list showed the room as free: show what is free now.
+        if (conflict.childElementCount) search(true);
       }
-    }
+    });
   }
 
   async function wait(room, slot) {
     try {
       await api("POST", "/waitlist", { body: { room_id: room.id, start_time: slot.start,
-        end_time: slot.end, purpose: details.read(slot.date).purpose } });
+        end_time: slot.end, purpose: details.read(null).purpose } });
       conflict.replaceChildren();
       status.textContent = `You are on the waiting list for ${room.name}: if the time frees, `
         + "it is booked for you.";
     } catch (err) {
+      conflict.replaceChildren();
       showError(form, formError, err);
     }
   }
 
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    search(false);
+    busy(form.querySelector("button[type=submit]"), () => search(false));
   });
   status.tabIndex = -1;
   document.body.dataset.ready = "1";

@@ -4,11 +4,14 @@
 // is booked by clicking or dragging on a row, or by the row's "Book" button (keyboard).
 
 import { api, listAll, query, user } from "./api.js";
-import { button, clearErrors, field, h, input, showError } from "./dom.js";
-import { book, detailsFields, isConflict, modal, showConflict } from "./booking.js";
+import { button, clearErrors, field, h, input, onSubmit, showError } from "./dom.js";
+import {
+  book, bookedText, detailsFields, handleWriteError, modal, roomWhere,
+} from "./booking.js";
 import { openReservation } from "./mine.js";
 import {
-  addDays, formatDate, formatRange, fromMinutes, localTime, minutesInDay, toMinutes, zoneParts,
+  addDays, browserZone, dayFraction, formatDate, instantAt, localTime, toMinutes,
+  zoneParts,
 } from "./time.js";
 
 const SNAP = 15; // minutes: a drag snaps to quarter hours
@@ -19,7 +22,7 @@ function todayIn(zone) {
 
 export function gridPage(root, ctx) {
   const params = new URLSearchParams(location.search);
-  const myZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const myZone = browserZone();
   const date = input({ type: "date", name: "date", required: true,
     value: params.get("date") || todayIn(myZone) });
   const building = input({ name: "building", value: params.get("building") || "",
@@ -49,7 +52,7 @@ export function gridPage(root, ctx) {
       h("p", { class: "muted" }, "Each row shows the room's own time zone. Click or drag on a "
         + "free part of a row to book it, or use the room's Book button."), board));
 
-  let items = [];
+  let loads = 0; // the number of the latest load: an older answer arriving later is dropped
 
   function shiftDay(n) {
     date.value = addDays(date.value || todayIn(myZone), n);
@@ -57,22 +60,29 @@ export function gridPage(root, ctx) {
   }
 
   async function load(message) {
+    const seq = ++loads;
     clearErrors(form);
     const filters = { date: date.value, building: building.value.trim(), floor: floor.value,
       capacity: capacity.value };
     history.replaceState(null, "", `/app/grid${query(filters)}`);
     delete document.body.dataset.ready;
+    let items;
     try {
       items = await listAll(`/availability/grid${query({ ...filters, limit: 200 })}`, 2000);
     } catch (err) {
-      showError(form, gridError, err);
+      if (seq === loads) showError(form, gridError, err);
       return;
     }
-    render();
-    if (message) status.textContent = message;
+    if (seq !== loads) return;
+    render(items, filters.date, () => {
+      if (message) status.textContent = message;
+      if (seq === loads) document.body.dataset.ready = "1";
+    });
   }
 
-  function render() {
+  // Draws the rows, then measures: from the data to the first frame painted after it (the
+  // DOM built, styles and layout done), into body[data-grid-render-ms].
+  function render(items, day, done) {
     const t0 = performance.now();
     const me = user();
     const list = h("ul", { class: "grid-rows", id: "grid" });
@@ -80,15 +90,16 @@ export function gridPage(root, ctx) {
     for (const it of items) frag.append(row(it, me));
     list.append(frag);
     board.replaceChildren(hoursHeader(), list);
-    void list.offsetHeight; // layout is part of drawing
-    const ms = performance.now() - t0;
-    document.body.dataset.gridRenderMs = ms.toFixed(1);
-    document.body.dataset.gridRooms = String(items.length);
-    caption.textContent = `Rooms on ${formatDate(date.value)}`;
-    status.textContent = items.length
-      ? `${items.length} room${items.length > 1 ? "s" : ""}, drawn in ${Math.round(ms)} ms.`
-      : "No room matches these filters.";
-    document.body.dataset.ready = "1";
+    caption.textContent = `Rooms on ${formatDate(day)}`;
+    requestAnimationFrame(() => setTimeout(() => {
+      const ms = performance.now() - t0;
+      document.body.dataset.gridRenderMs = ms.toFixed(1);
+      document.body.dataset.gridRooms = String(items.length);
+      status.textContent = items.length
+        ? `${items.length} room${items.length > 1 ? "s" : ""}, drawn in ${Math.round(ms)} ms.`
+        : "No room matches these filters.";
+      done();
+    }));
   }
 
   function hoursHeader() {
@@ -98,15 +109,17 @@ export function gridPage(root, ctx) {
       h("span", { class: "grid-roomcol" }, "Room"), h("div", { class: "grid-hours" }, hours));
   }
 
+  // A row: the room, and its day as a track from local midnight to the next (23 or 25 hours
+  // on a DST change), busy blocks placed by their instants.
   function row(it, me) {
     const r = it.room;
     const zone = it.day.time_zone || r.time_zone || "UTC";
-    const day = it.day.date;
+    const { start_time: dayStart, end_time: dayEnd } = it.day;
     const track = h("div", { class: "grid-track", dataset: { roomId: r.id } });
     for (const b of it.busy) {
-      const from = minutesInDay(b.start_time, zone, day);
-      const to = minutesInDay(b.end_time, zone, day);
-      const span = `${fromMinutes(from)}–${fromMinutes(to)}`;
+      const from = dayFraction(b.start_time, dayStart, dayEnd);
+      const to = dayFraction(b.end_time, dayStart, dayEnd);
+      const span = `${zoneParts(b.start_time, zone).time}–${zoneParts(b.end_time, zone).time}`;
       const own = b.reservation_id && me && b.user_id === me.id;
       let el;
       if (b.reservation_id) {
@@ -120,46 +133,55 @@ export function gridPage(root, ctx) {
         el = h("span", { class: "busy", title: `Busy ${span}` },
           h("span", { class: "sr" }, `Busy ${span}`));
       }
-      el.style.left = `${(from / 1440) * 100}%`;
-      el.style.width = `${Math.max(((to - from) / 1440) * 100, 0.3)}%`;
+      el.style.left = `${from * 100}%`;
+      el.style.width = `${(to - from) * 100}%`;
       track.append(el);
     }
     track.addEventListener("pointerdown", (e) => startDrag(e, track, it));
-    const where = [r.building, r.floor === null || r.floor === undefined ? null : `floor ${r.floor}`]
-      .filter(Boolean).join(", ");
     return h("li", { class: "grid-row", dataset: { roomId: r.id } },
       h("div", { class: "grid-room" },
         h("span", { class: "room-name" }, r.name),
-        h("span", { class: "meta muted small" }, [where, `${r.capacity} seats`,
+        h("span", { class: "meta muted small" }, [roomWhere(r), `${r.capacity} seats`,
           zone !== myZone ? zone : null, it.details_known === false ? "details unknown" : null]
           .filter(Boolean).join(" · ")),
-        button("Book", () => openBooking(it, defaultStart(it), 60), { class: "book small",
+        button("Book", () => openBooking(it, ...defaultHour(it)), { class: "book small",
           "aria-label": `Book ${r.name}` })),
       track);
   }
 
-  // The next whole hour of the day in the room's zone (today), or 09:00.
-  function defaultStart(it) {
-    const zone = it.day.time_zone;
-    const now = zoneParts(new Date(), zone);
-    if (now.date === it.day.date) return Math.min(Math.ceil((now.minutes + 1) / 60) * 60, 1380);
-    return 9 * 60;
+  // The hour the keyboard's Book proposes, as room-local times: today the next whole hour
+  // (after 23:00, 09:00 of the next day), another day 09:00.
+  function defaultHour(it) {
+    const now = zoneParts(new Date(), it.day.time_zone);
+    let day = it.day.date;
+    let start = 9 * 60;
+    if (now.date === day) {
+      start = Math.ceil((now.minutes + 1) / 60) * 60;
+      if (start > 23 * 60) {
+        day = addDays(day, 1);
+        start = 9 * 60;
+      }
+    }
+    return [localTime(day, start), localTime(day, start + 60)];
   }
 
   function startDrag(e, track, it) {
     if (e.button !== 0 || e.target.closest(".busy")) return;
     e.preventDefault();
     const rect = track.getBoundingClientRect();
-    const at = (x) => Math.min(1440, Math.max(0, ((x - rect.left) / rect.width) * 1440));
+    // The track is the room's day: positions are minutes since its start (the day's length).
+    const { start_time: dayStart, end_time: dayEnd } = it.day;
+    const length = (Date.parse(dayEnd) - Date.parse(dayStart)) / 60000;
+    const at = (x) => Math.min(length, Math.max(0, ((x - rect.left) / rect.width) * length));
     const anchor = at(e.clientX);
     const sel = h("span", { class: "selection" });
     track.append(sel);
     let last = anchor;
     const draw = () => {
       const a = Math.floor(Math.min(anchor, last) / SNAP) * SNAP;
-      const b = Math.ceil(Math.max(anchor, last) / SNAP) * SNAP;
-      sel.style.left = `${(a / 1440) * 100}%`;
-      sel.style.width = `${((b - a) / 1440) * 100}%`;
+      const b = Math.min(Math.ceil(Math.max(anchor, last) / SNAP) * SNAP, length);
+      sel.style.left = `${(a / length) * 100}%`;
+      sel.style.width = `${((b - a) / length) * 100}%`;
       return [a, b];
     };
     draw();
@@ -175,9 +197,11 @@ export function gridPage(root, ctx) {
       let [a, b] = draw();
       if (b - a < 30) { // a click: the hour from the half hour clicked
         a = Math.floor(anchor / 30) * 30;
-        b = Math.min(a + 60, 1440);
+        b = Math.min(a + 60, length);
       }
-      openBooking(it, a, b - a);
+      // As instants: on a 25-hour day the first 02:00 is not the second.
+      openBooking(it, instantAt(a / length, dayStart, dayEnd), instantAt(b / length, dayStart,
+        dayEnd));
     };
     track.addEventListener("pointermove", move);
     track.addEventListener("pointerup", up);
@@ -193,57 +217,53 @@ export function gridPage(root, ctx) {
     }
   }
 
-  function openBooking(it, startMin, length) {
+  // The booking dialog for the row's room from `from` to `to`: instants ("…Z", from the
+  // track) or room-local times ("YYYY-MM-DDTHH:MM:SS"). The fields show room-local times; sent
+  // unchanged, the instants go as they are (exact on a DST day), else the local times typed.
+  function openBooking(it, from, to) {
     const r = it.room;
     const zone = it.day.time_zone;
-    const d = input({ type: "date", value: it.day.date, required: true });
-    const s = input({ type: "time", step: "300", value: fromMinutes(startMin), required: true });
-    const e = input({ type: "time", step: "300", required: true,
-      value: fromMinutes((startMin + length) % 1440) });
+    const local = (t) => (t.endsWith("Z") ? zoneParts(t, zone)
+      : { date: t.slice(0, 10), time: t.slice(11, 16) });
+    const a = local(from);
+    const d = input({ type: "date", value: a.date, required: true });
+    const s = input({ type: "time", step: "300", value: a.time, required: true });
+    const e = input({ type: "time", step: "300", required: true, value: local(to).time });
+    const shown = () => `${d.value} ${s.value} ${e.value}`;
+    const proposed = shown();
     const details = detailsFields();
     const formError = h("p", { id: "form-error", class: "form-error", role: "alert" });
     const conflict = h("div", { class: "conflict", id: "conflict", role: "alert" });
     let f;
 
-    async function submit(target = r, times = null) {
+    async function submit(target = r, times = null, extra = {}) {
       clearErrors(f);
       conflict.replaceChildren();
-      let from;
-      let to;
-      if (times) {
-        [from, to] = times;
-      } else {
-        const a = toMinutes(s.value);
-        let b = toMinutes(e.value);
-        if (b <= a) b += 1440;
-        from = localTime(d.value, a);
-        to = localTime(d.value, b);
+      let [start, end] = times || [from, to];
+      if (!times && shown() !== proposed) {
+        const a0 = toMinutes(s.value);
+        let b0 = toMinutes(e.value);
+        if (b0 <= a0) b0 += 1440;
+        start = localTime(d.value, a0);
+        end = localTime(d.value, b0);
       }
-      const btn = f.querySelector("button[type=submit]");
-      btn.disabled = true;
       try {
-        const made = await book(target.id, from, to, details.read(d.value));
+        const made = await book(target.id, start, end,
+          details.read(start.endsWith("Z") ? zoneParts(start, target.time_zone || zone).date
+            : start.slice(0, 10)), extra);
         f.closest("dialog").close();
         const first = made.occurrences ? made.occurrences[0] : made;
-        const n = made.occurrences ? ` (${made.occurrences.length} occurrences)` : "";
-        date.value = d.value;
-        await load(`Booked ${target.name}, ${formatRange(first.start_time, first.end_time,
-          target.time_zone || zone)}${n}${made.status === "pending" ? ", awaiting approval"
-          : ""}.`);
+        date.value = zoneParts(first.start_time, zone).date;
+        await load(`Booked ${target.name}, ${bookedText(made, target.time_zone || zone)}.`);
       } catch (err) {
-        btn.disabled = false;
-        if (isConflict(err)) {
-          showConflict(conflict, err, zone, {
-            onTime: (t) => submit(r, [t.start_time, t.end_time]),
-            // Another room at the same time: the same local times when it shares the zone.
-            onRoom: (x) => submit(x, x.time_zone === zone ? [from, to]
-              : [instant(it, from), instant(it, to)]),
-          });
-          const first = conflict.querySelector("button");
-          if (first) first.focus();
-        } else {
-          showError(f, formError, err);
-        }
+        handleWriteError(err, { form: f, general: formError, box: conflict, zone,
+          onTime: (t) => submit(r, [t.start_time, t.end_time]),
+          // Another room at the same time: the same instants (local times only when the
+          // other room shares the zone).
+          onRoom: (x) => submit(x, x.time_zone === zone ? [start, end]
+            : [instant(it, start), instant(it, end)]),
+          onSkip: () => submit(target, [start, end], { on_conflict: "skip" }),
+        });
       }
     }
 
@@ -258,7 +278,7 @@ export function gridPage(root, ctx) {
         h("div", { class: "actions" },
           h("button", { type: "submit", class: "primary", id: "book-submit" }, "Book"),
           button("Close", close)));
-      f.addEventListener("submit", (ev) => { ev.preventDefault(); submit(); });
+      onSubmit(f, () => submit());
       body.append(f);
     });
     s.focus();
@@ -270,9 +290,10 @@ export function gridPage(root, ctx) {
   return ctx;
 }
 
-// A local time of the row's day as an instant: the day's start plus the minutes (exact
-// except across a DST change within the day).
+// A time of the row's day as an instant: one already ("…Z") as it is; a room-local time as
+// the day's start plus its minutes (exact except across a DST change within the day).
 function instant(it, local) {
+  if (local.endsWith("Z")) return local;
   const days = (Date.parse(`${local.slice(0, 10)}T00:00:00Z`)
     - Date.parse(`${it.day.date}T00:00:00Z`)) / 60000;
   const min = days + toMinutes(local.slice(11, 16));

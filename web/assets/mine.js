@@ -2,9 +2,11 @@
 // series), check in where the room requires it, and the waiting list.
 
 import { api, listAll, query, room as roomById, user } from "./api.js";
-import { button, checkbox, clearErrors, field, h, input, select, showError } from "./dom.js";
-import { confirmDialog, isConflict, modal, showConflict } from "./booking.js";
-import { formatRange, isoUtc, localTime, parseList, toMinutes, zoneParts } from "./time.js";
+import { busyButton, button, checkbox, clearErrors, field, h, input, onSubmit, select } from "./dom.js";
+import { confirmDialog, handleWriteError, modal } from "./booking.js";
+import {
+  browserZone, formatRange, isoUtc, localTime, parseList, toMinutes, zoneParts,
+} from "./time.js";
 
 const REASONS = {
   cancelled_by_user: "cancelled", cancelled_by_admin: "cancelled by an administrator",
@@ -13,25 +15,35 @@ const REASONS = {
   rejected: "rejected by an administrator", not_approved: "not approved in time",
 };
 
+const STALE = "Someone else changed this reservation meanwhile. Close this dialog and reload "
+  + "the list to see the change.";
+
+// The room's zone; UTC (named as such) when the room could not be read: room is the room,
+// null (deleted) or undefined (its lookup failed).
 function zoneOf(room) {
   return (room && room.time_zone) || "UTC";
 }
 
 function when(res, room) {
   const zone = zoneOf(room);
-  const mine = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return formatRange(res.start_time, res.end_time, zone) + (zone !== mine ? ` (${zone})` : "");
+  return formatRange(res.start_time, res.end_time, zone)
+    + (zone !== browserZone() ? ` (${zone})` : "");
 }
 
 // Opens the dialog that changes a reservation (PUT /reservations/{id} with If-Match);
-// onDone() runs after a change was stored.
+// onDone() runs after a change was stored. Without the room (its lookup failed, or it is gone)
+// its zone is not known, and the API reads times without an offset in that zone: the times
+// cannot be changed then, only the other details.
 export function openReservation(res, room, onDone) {
   const zone = zoneOf(room);
+  const zoneKnown = Boolean(room && room.time_zone);
   const a = zoneParts(res.start_time, zone);
   const b = zoneParts(res.end_time, zone);
-  const date = input({ type: "date", value: a.date, required: true });
-  const start = input({ type: "time", value: a.time, step: "300", required: true });
-  const end = input({ type: "time", value: b.time, step: "300", required: true });
+  const date = input({ type: "date", value: a.date, required: true, disabled: !zoneKnown });
+  const start = input({ type: "time", value: a.time, step: "300", required: true,
+    disabled: !zoneKnown });
+  const end = input({ type: "time", value: b.time, step: "300", required: true,
+    disabled: !zoneKnown });
   const purpose = input({ value: res.purpose || "", maxlength: "200", autocomplete: "off" });
   const attendees = h("textarea", { rows: "2" });
   attendees.value = (res.attendees || []).join(", ");
@@ -71,30 +83,26 @@ export function openReservation(res, room, onDone) {
       form.closest("dialog").close();
       onDone(`Changed: ${room ? room.name : "reservation"}.`);
     } catch (err) {
-      if (err.status === 412) {
-        formError.textContent = "Someone else changed this reservation meanwhile. Close this "
-          + "dialog and reload the list to see the change.";
-      } else if (isConflict(err)) {
-        showConflict(conflict, err, zone, {
-          onTime: (t) => {
-            const x = zoneParts(t.start_time, zone);
-            const y = zoneParts(t.end_time, zone);
-            date.value = x.date;
-            start.value = x.time;
-            end.value = y.time;
-            save();
-          },
-          onRoom: (r) => save({ room_id: r.id }),
-        });
-      } else {
-        showError(form, formError, err);
-      }
+      handleWriteError(err, { form, general: formError, box: conflict, zone, stale: STALE,
+        onTime: (t) => {
+          const x = zoneParts(t.start_time, zone);
+          const y = zoneParts(t.end_time, zone);
+          date.value = x.date;
+          start.value = x.time;
+          end.value = y.time;
+          return save();
+        },
+        onRoom: (r) => save({ room_id: r.id }),
+      });
     }
   }
 
   modal(`Change: ${room ? room.name : "reservation"}`, (body, close) => {
     form = h("form", { novalidate: true },
-      h("p", { class: "muted" }, `Times in the room's time zone (${zone}).`),
+      h("p", { class: zoneKnown ? "muted" : "notice", id: "zone-note" }, zoneKnown
+        ? `Times in the room's time zone (${zone}).` : "The room's time zone could not be read, "
+          + "so the times cannot be changed here now (shown in UTC). Reload the list to try "
+          + "again."),
       h("div", { class: "row" }, field("Date", date, ["date"]),
         field("Start", start, ["start_time"]), field("End", end, ["end_time"])),
       field("Purpose", purpose, ["purpose"]),
@@ -105,7 +113,7 @@ export function openReservation(res, room, onDone) {
       formError, conflict,
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save"),
         button("Close", close)));
-    form.addEventListener("submit", (e) => { e.preventDefault(); save(); });
+    onSubmit(form, () => save());
     body.append(form);
   });
 }
@@ -149,6 +157,19 @@ export async function cancelReservation(res, room, onDone, onError) {
   }
 }
 
+// The next moment (ms since the epoch) after now at which a reservation's check-in part
+// changes (its window opens or the booking is released), or null.
+function nextCheckInChange(list, now) {
+  let next = null;
+  for (const res of list) {
+    if (!res.check_in_from || res.checked_in_at || res.status !== "confirmed") continue;
+    for (const t of [Date.parse(res.check_in_from), Date.parse(res.release_at)]) {
+      if (t > now && (next === null || t < next)) next = t;
+    }
+  }
+  return next;
+}
+
 function checkInPart(res, refresh, onError) {
   if (!res.check_in_from || res.status === "cancelled") return null;
   const zone = res.zone;
@@ -159,7 +180,7 @@ function checkInPart(res, refresh, onError) {
   const from = Date.parse(res.check_in_from);
   const until = Date.parse(res.release_at);
   if (res.status === "confirmed" && now >= from && now < until) {
-    return button("Check in", async () => {
+    return busyButton("Check in", async () => {
       try {
         await api("POST", `/reservations/${res.id}/check-in`);
         refresh("Checked in.");
@@ -199,7 +220,7 @@ function item(res, room, past, refresh, onError) {
     past || !active ? null : h("div", { class: "actions" },
       button("Change", () => openReservation(res, room, refresh), { class: "edit",
         "aria-label": `Change ${room ? room.name : "reservation"}, ${when(res, room)}` }),
-      button("Cancel", () => cancelReservation(res, room, refresh, onError), { class: "cancel danger",
+      busyButton("Cancel", () => cancelReservation(res, room, refresh, onError), { class: "cancel danger",
         "aria-label": `Cancel ${room ? room.name : "reservation"}, ${when(res, room)}` })));
 }
 
@@ -218,6 +239,18 @@ export function minePage(root) {
     load();
   }
 
+  // Draws the list again when a check-in window opens or a booking is released (while the
+  // page is shown), so that Check in appears without a reload.
+  let checkInTimer = null;
+  function redrawAtCheckIn(list) {
+    clearTimeout(checkInTimer);
+    const at = nextCheckInChange(list, Date.now());
+    if (at === null) return;
+    checkInTimer = setTimeout(() => {
+      if (root.isConnected) load();
+    }, Math.min(at - Date.now() + 500, 2 ** 31 - 1));
+  }
+
   // Reloads the lists, then tells what happened (so the message comes with the new list).
   async function refresh(message) {
     listError.textContent = "";
@@ -226,7 +259,10 @@ export function minePage(root) {
     if (message) status.textContent = message;
   }
 
+  let loads = 0; // the number of the latest load: an older answer arriving later is dropped
+
   async function load() {
+    const seq = ++loads;
     const now = new Date();
     const monthAgo = new Date(now.getTime() - 30 * 86400 * 1000);
     try {
@@ -238,7 +274,11 @@ export function minePage(root) {
           .then((r) => r.data, () => []),
       ]);
       const ids = new Set([...next, ...before, ...queue].map((r) => r.room_id));
-      const rooms = new Map(await Promise.all([...ids].map(async (id) => [id, await roomById(id)])));
+      // A room that could not be read (not: is gone) is undefined: its times stay in UTC,
+      // named so, and cannot be changed (openReservation).
+      const rooms = new Map(await Promise.all([...ids].map(async (id) => [id,
+        await roomById(id).catch(() => undefined)])));
+      if (seq !== loads) return;
       const ended = before.filter((r) => Date.parse(r.end_time) <= now.getTime()).reverse();
       upcoming.replaceChildren(h("h2", { id: "upcoming-title" }, "Upcoming"), next.length
         ? h("ul", { class: "res-list", id: "upcoming" }, next.map((r) => item(r, rooms.get(r.room_id),
@@ -255,7 +295,7 @@ export function minePage(root) {
               h("h3", null, room ? room.name : `Room ${w.room_id}`),
               h("p", { class: "when" }, when(w, room)),
               h("p", { class: "muted" }, "Booked for you automatically if it frees.")),
-            h("div", { class: "actions" }, button("Leave the list", async () => {
+            h("div", { class: "actions" }, busyButton("Leave the list", async () => {
               try {
                 await api("DELETE", `/waitlist/${w.id}`);
                 refresh("Left the waiting list.");
@@ -269,6 +309,7 @@ export function minePage(root) {
         ? h("ul", { class: "res-list", id: "past" }, ended.map((r) => item(r, rooms.get(r.room_id),
           true, refresh, onError)))
         : h("p", { class: "muted" }, "None."));
+      redrawAtCheckIn(next);
       document.body.dataset.ready = "1";
     } catch (err) {
       listError.textContent = err.message;

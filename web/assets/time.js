@@ -1,5 +1,5 @@
 // Dates, times and time zones for the pages. Pure functions (no DOM), so that
-// `node --test web/tests/` can check them. Instants travel as RFC 3339 texts in UTC
+// `node --test tests/webapp/` can check them. Instants travel as RFC 3339 texts in UTC
 // ("2026-12-01T10:00:00Z"); local wall times as "YYYY-MM-DD" and "HH:MM".
 
 const formatters = new Map();
@@ -33,6 +33,34 @@ export function zoneParts(instant, zone) {
     minutes: hour * 60 + Number(p.minute),
     weekday: WEEKDAYS.indexOf(p.weekday),
   };
+}
+
+// The browser's own time zone (an IANA name), UTC when it cannot tell.
+export function browserZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+// The browser's local calendar date of a Date, "YYYY-MM-DD".
+export function localDate(d) {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-`
+    + `${String(d.getDate()).padStart(2, "0")}`;
+}
+
+// The fraction (0..1) of a day [dayStart, dayEnd) (instants) at which `instant` lies, clamped.
+// A day is 23 or 25 hours long on a DST change: placing by instants keeps the repeated hour's
+// bookings apart and never gives a block a negative width.
+export function dayFraction(instant, dayStart, dayEnd) {
+  const a = Date.parse(dayStart);
+  const f = (Date.parse(instant) - a) / (Date.parse(dayEnd) - a);
+  return Math.min(1, Math.max(0, f));
+}
+
+// The instant ("…Z") at `fraction` of the day [dayStart, dayEnd), rounded down to `snap` minutes
+// since the day's start.
+export function instantAt(fraction, dayStart, dayEnd, snap = 1) {
+  const a = Date.parse(dayStart);
+  const minutes = ((Date.parse(dayEnd) - a) / 60000) * fraction;
+  return isoUtc(new Date(a + Math.floor(minutes / snap) * snap * 60000));
 }
 
 // Minutes since local midnight of `date` in `zone` at which `instant` lies, clamped to
@@ -102,8 +130,9 @@ export function formatDate(date) {
 const BYDAY = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
 
 // The API's recurrence text for the repeat picker: kind is "none", "daily", "weekdays",
-// "weekly" or "monthly"; count the number of occurrences; date the first one's local date.
-// Returns null for "none".
+// "weekly" or "monthly"; count the number of occurrences; date the first one's local date
+// **in the room's zone** (the API expands the rule there: seriesDate() gives it). Returns null
+// for "none".
 export function recurrenceRule(kind, count, date) {
   const n = Math.max(1, Math.floor(Number(count) || 1));
   switch (kind) {
@@ -113,6 +142,12 @@ export function recurrenceRule(kind, count, date) {
   case "monthly": return `FREQ=MONTHLY;BYMONTHDAY=${Number(date.slice(8, 10))};COUNT=${n}`;
   default: return null;
   }
+}
+
+// The room-local date of a series' first occurrence starting at `start` (an instant): the
+// date the API reads the rule's weekday and day of the month from.
+export function seriesDate(start, roomZone) {
+  return zoneParts(start, roomZone).date;
 }
 
 // Attendees typed as a list separated by commas, semicolons, blanks or lines.

@@ -3,8 +3,9 @@
 // whose cells are shaded by occupancy.
 
 import { api, query } from "./api.js";
-import { clearErrors, field, h, input, showError } from "./dom.js";
-import { addDays } from "./time.js";
+import { clearErrors, field, h, input, onSubmit, showError } from "./dom.js";
+import { refusal } from "./admin.js";
+import { addDays, localDate } from "./time.js";
 
 const WEEKDAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"],
   ["thu", "Thursday"], ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
@@ -18,9 +19,7 @@ function rate(v) {
 }
 
 export function usagePage(root) {
-  const now = new Date();
-  const today = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-`
-    + `${String(now.getDate()).padStart(2, "0")}`;
+  const today = localDate(new Date());
   const from = input({ type: "date", name: "from", value: addDays(today, -30), required: true });
   const to = input({ type: "date", name: "to", value: addDays(today, 1), required: true });
   const building = input({ name: "building", autocomplete: "off" });
@@ -53,8 +52,7 @@ export function usagePage(root) {
       drawBars(rooms.data.rows);
       drawHeat(hours.data.rows);
     } catch (err) {
-      showError(form, formError, err.status === 403 ? { message: "Only administrators can use "
-        + `this page. The server refused: ${err.message}` } : err);
+      showError(form, formError, err.status === 403 ? { message: refusal(err) } : err);
     }
     document.body.dataset.ready = "1";
   }
@@ -100,6 +98,6 @@ export function usagePage(root) {
         })))))));
   }
 
-  form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  onSubmit(form, load);
   load();
 }
