@@ -86,8 +86,6 @@ start() {
     port_valid "$port" || die "bad port: $port"
   done
   [[ $DIR == /* ]] || die "DIR must be an absolute path: $DIR"
-  command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
-  command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
   local proxy real_ip_from="" rate=${GATEWAY_AUTH_PER_MINUTE:-30} burst=${GATEWAY_AUTH_BURST:-30}
   local refresh_rate=${GATEWAY_REFRESH_PER_MINUTE:-600}
   local refresh_burst=${GATEWAY_REFRESH_BURST:-600}
@@ -97,15 +95,20 @@ start() {
     real_ip_from+="set_real_ip_from $proxy;"$'\n'
   done
   if ! [[ $rate =~ ^[0-9]+$ ]] || ((rate < 1)); then die "bad GATEWAY_AUTH_PER_MINUTE: $rate"; fi
-  [[ $burst =~ ^[0-9]+$ ]] || die "bad GATEWAY_AUTH_BURST: $burst"
+  # nginx refuses burst=0 ("invalid burst value"): 1 or more.
+  if ! [[ $burst =~ ^[0-9]+$ ]] || ((burst < 1)); then die "bad GATEWAY_AUTH_BURST: $burst"; fi
   if ! [[ $refresh_rate =~ ^[0-9]+$ ]] || ((refresh_rate < 1)); then
     die "bad GATEWAY_REFRESH_PER_MINUTE: $refresh_rate"
   fi
-  [[ $refresh_burst =~ ^[0-9]+$ ]] || die "bad GATEWAY_REFRESH_BURST: $refresh_burst"
+  if ! [[ $refresh_burst =~ ^[0-9]+$ ]] || ((refresh_burst < 1)); then
+    die "bad GATEWAY_REFRESH_BURST: $refresh_burst"
+  fi
   if ! [[ $conns =~ ^[0-9]+$ ]] || ((conns < 1)); then die "bad GATEWAY_CONN_PER_CLIENT: $conns"; fi
   if ! [[ $keepalive =~ ^[0-9]+$ ]] || ((keepalive < 1)); then
     die "bad GATEWAY_UPSTREAM_KEEPALIVE: $keepalive"
   fi
+  command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
+  command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
   mkdir -p "$DIR"
   master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
 

@@ -20,6 +20,7 @@
 #include "db.h"
 #include "encoding.h"
 #include "log.h"
+#include "metrics.h"
 #include "timefmt.h"
 
 /* A byte buffer of one worker thread that keeps its memory from request to request; one that
@@ -283,7 +284,21 @@ void req_error_redirect(struct req *r, const char *base)
 	r->error_location = base;
 }
 
-/* req_error's answer after req_error_redirect: 303 to the base and the error's code. */
+/* The HTTP status of each error kind as a static string: the label of
+ * http_redirected_errors_total. */
+/* clang-format off */
+static const char *const status_texts[ERR_KIND_COUNT] = {
+	[ERR_NONE] = "500",
+#define ERR_STATUS_TEXT_(kind, status, code, msg) [kind] = #status,
+	ERR_KINDS(ERR_STATUS_TEXT_)
+#undef ERR_STATUS_TEXT_
+};
+/* clang-format on */
+
+/* req_error's answer after req_error_redirect: 303 to the base and the error's code.  The 303
+ * is what the access log and http_requests_total record, so the error itself stays visible
+ * here: logged at its own level (error for 5xx, warn for 4xx) with its status and code, and
+ * counted in http_redirected_errors_total{status} (the 5xx alert adds it). */
 static void req_error_redirected(struct req *r, enum err_kind kind, const char *msg)
 {
 	char location[256];
@@ -293,8 +308,19 @@ static void req_error_redirected(struct req *r, enum err_kind kind, const char *
 		http_send(r, 500, "application/json", "", 0);
 		return;
 	}
-	log_info("%s %s: %s (%s), answered with a redirect to %s", req_method(r), r->route,
-	         err_code(kind), msg, location);
+	int status = err_status(kind);
+	if (status >= 500)
+		log_error("%s %s: %d %s (%s), answered with a redirect to %s", req_method(r),
+		          r->route, status, err_code(kind), msg, location);
+	else
+		log_warn("%s %s: %d %s (%s), answered with a redirect to %s", req_method(r),
+		         r->route, status, err_code(kind), msg, location);
+	size_t i = (size_t)kind < ERR_KIND_COUNT ? (size_t)kind : ERR_NONE;
+	metrics_counter_add_labeled(
+		"http_redirected_errors_total",
+		"Errors answered with a redirect to a web page (the web sign-in's "
+		"303), by the status they stand for.",
+		"status", status_texts[i], 1);
 	req_add_header(r, "Location", location);
 	req_reply_empty(r, 303);
 }

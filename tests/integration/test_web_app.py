@@ -371,6 +371,68 @@ def test_conflict_in_a_second_browser_shows_alternatives(stack, web, browsers):
     wait_text(one, "#booking-result", "Booked")
 
 
+def click_track_at(driver, stack, headers, track, date, building_name, room, when):
+    """Clicks the grid row `track` of room at the instant `when` (aware). The track is the room's
+    day, 23 or 25 hours long on a DST change: the click is placed by the instants of that day
+    (the grid API's day.start_time and end_time), not by 24 hours."""
+    (row_day,) = [it["day"] for it in requests.get(
+        f"{stack.reservation.url}/availability/grid",
+        params={"date": date, "building": building_name, "limit": 200}, headers=headers,
+        timeout=10).json() if it["room"]["id"] == room["id"]]
+    start, end = (datetime.datetime.strptime(row_day[k], FMT).replace(tzinfo=datetime.UTC)
+                  for k in ("start_time", "end_time"))
+    width = track.size["width"]
+    ActionChains(driver).move_to_element_with_offset(
+        track, int(width * ((when - start) / (end - start)) - width / 2), 0).click().perform()
+
+
+def next_long_berlin_day():
+    """The next day (from tomorrow) on which Berlin's clocks go back: 25 hours long."""
+    d = datetime.date.today() + datetime.timedelta(1)
+    while True:
+        start, end = (datetime.datetime.combine(x, datetime.time(), ZoneInfo(BERLIN))
+                      .astimezone(datetime.UTC) for x in (d, d + datetime.timedelta(1)))
+        if end - start == datetime.timedelta(hours=25):
+            return d.isoformat()
+        d += datetime.timedelta(1)
+
+
+def test_grid_on_a_25_hour_day_books_the_hour_clicked(stack, web, browser):
+    """On the day Berlin's clocks go back the grid's row is 25 hours: a click books the half
+    hour clicked, not a minute before it (review 16c L1), and the second 02:00 is its own
+    instant (01:00Z, not the first's 00:00Z)."""
+    address, headers, _ = employee_user(stack)
+    _, admin = admin_user(stack)
+    b = building()
+    (room,) = rooms_known(stack, admin, [{"name": f"{b} Long day", "capacity": 4, "building": b,
+                                          "time_zone": BERLIN}])
+    date = next_long_berlin_day()
+    sign_in(browser, web, address, path=f"/app/grid?date={date}&building={b}")
+    ready(browser, "grid")
+    track = browser.find_element(By.CSS_SELECTOR, f'.grid-track[data-room-id="{room["id"]}"]')
+    berlin = ZoneInfo(BERLIN)
+    # 13:40 is 880 minutes into the day (the extra hour is before it): the half hour from
+    # minute 870, 13:30 (870 / 1500 * 1500 is not 870 in floating point: 13:29 before).
+    click_track_at(browser, stack, headers, track, date, b, room,
+                   datetime.datetime.fromisoformat(f"{date}T13:40:00").replace(tzinfo=berlin))
+    dialog = open_dialog(browser, "the booking dialog")
+    assert field(browser, "Start", dialog).get_attribute("value") == "13:30"
+    dialog.find_element(By.CSS_SELECTOR, "button.close").click()
+    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"), "closed")
+    # 02:10 of winter time (01:10Z): the second 02:00.
+    second = datetime.datetime.fromisoformat(f"{date}T01:10:00").replace(tzinfo=datetime.UTC)
+    assert second.astimezone(berlin).strftime("%H:%M") == "02:10"
+    click_track_at(browser, stack, headers, track, date, b, room, second)
+    dialog = open_dialog(browser, "the booking dialog")
+    assert field(browser, "Start", dialog).get_attribute("value") == "02:00"
+    assert field(browser, "End", dialog).get_attribute("value") == "03:00"
+    dialog.find_element(By.ID, "book-submit").click()
+    wait_text(browser, "#grid-status", rf"Booked {re.escape(room['name'])}")
+    made = reservations_of(stack, headers, room["id"], status="active")
+    assert [(r["start_time"], r["end_time"]) for r in made] == [
+        (f"{date}T01:00:00Z", f"{date}T02:00:00Z")]
+
+
 def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
     """200 rooms with 450 bookings render in under 300 ms once the data arrived (measured in
     the page with performance.now(), to the first frame after the DOM was built); clicking a
@@ -423,9 +485,9 @@ def test_day_grid_of_200_rooms_click_and_keyboard_booking(stack, web, browser):
     target = by_name[f"R005 {b[4:]}"]
     track = browser.find_element(By.CSS_SELECTOR, f'.grid-track[data-room-id="{target["id"]}"]')
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", track)
-    width = track.size["width"]
-    ActionChains(browser).move_to_element_with_offset(
-        track, int(width * (15 * 60 + 10) / 1440 - width / 2), 0).click().perform()
+    click_track_at(browser, stack, headers, track, date, b, target,
+                   datetime.datetime.fromisoformat(f"{date}T15:10:00").replace(
+                       tzinfo=ZoneInfo("America/New_York")))
     dialog = open_dialog(browser, "the booking dialog")
     assert field(browser, "Start", dialog).get_attribute("value") == "15:00"
     assert field(browser, "End", dialog).get_attribute("value") == "16:00"
@@ -574,6 +636,70 @@ def test_field_errors_series_change_and_check_in(stack, web, browser):
     assert not browser.find_elements(By.CSS_SELECTOR, "#upcoming li .badge")
 
 
+def reservation_requests_since(driver, mark):
+    """The app's requests to /reservations and /waitlist the browser started after `mark`
+    (performance.now() of the page)."""
+    return driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => e.startTime > arguments[0]"
+        " && /\\/(reservations|waitlist)\\b/.test(e.name)).map(e => e.name)", mark)
+
+
+def test_my_reservations_redraws_at_check_in_only_while_it_is_shown(stack, web, browser):
+    """Check in appears by itself when its window opens while My reservations is shown; once
+    the page is left, nothing of it runs on: visited twice and then left for Find, no list is
+    loaded again when the window opens (review 16c M1, review 16b L5)."""
+    address, headers, _ = employee_user(stack)
+    _, admin = admin_user(stack)
+    b = building()
+    policies = {"check_in_required": True, "check_in_window_minutes": 0,
+                "release_after_minutes": 30}
+    first, second = rooms_known(stack, admin, [
+        {"name": f"{b} Desk {n}", "capacity": 2, "building": b, "policies": policies}
+        for n in (1, 2)])
+
+    def book_in(room, seconds):
+        """A reservation of room whose check-in window opens in `seconds` (its start)."""
+        start = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        start += datetime.timedelta(seconds=seconds)
+        return booked(stack.reservation.url, headers, room["id"], start.strftime(FMT),
+                      (start + datetime.timedelta(minutes=30)).strftime(FMT))
+
+    def opens(res):
+        return datetime.datetime.strptime(res["check_in_from"], FMT).replace(
+            tzinfo=datetime.UTC)
+
+    sign_in(browser, web, address)
+    ready(browser, "find")
+    held = book_in(first, 15)
+    browser.execute_script("performance.setResourceTimingBufferSize(100000)")
+    for _ in range(2):
+        go(browser, "/app/mine", "mine")
+        item = f'#upcoming li[data-id="{held["id"]}"]'
+        assert "Check in from" in text_of(browser, item)
+        assert not browser.find_elements(By.CSS_SELECTOR, f"{item} button.checkin")
+        go(browser, "/app/find", "find")
+    left = browser.execute_script("return performance.now()")
+    wait_until(lambda: datetime.datetime.now(datetime.UTC) > opens(held)
+               + datetime.timedelta(seconds=3), timeout=60, interval=0.5,
+               what="the check-in window open")
+    assert reservation_requests_since(browser, left) == []
+    assert browser.execute_script("return document.body.dataset.page") == "find"
+
+    # Shown: the page draws Check in when the window opens, without a reload.
+    browser.execute_script("window.notReloaded = true")
+    later = book_in(second, 20)
+    go(browser, "/app/mine", "mine")
+    wait_for(browser, lambda d: d.find_elements(
+        By.CSS_SELECTOR, f'#upcoming li[data-id="{held["id"]}"] button.checkin'),
+        "Check in of the open window")
+    item = f'#upcoming li[data-id="{later["id"]}"]'
+    assert "Check in from" in text_of(browser, item)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"{item} button.checkin"),
+             "Check in appearing by itself", timeout=60)
+    assert browser.execute_script("return window.notReloaded === true")
+    check_page(browser, "mine-check-in")
+
+
 def test_admin_creates_and_changes_a_room_and_is_told_of_a_concurrent_change(stack, web, browser):
     """Create, change (If-Match), a change made elsewhere between loading and saving gives the
     412 message and a reload button; a validation error shows next to its field; policies,
@@ -623,6 +749,23 @@ def test_admin_creates_and_changes_a_room_and_is_told_of_a_concurrent_change(sta
     browser.find_element(By.ID, "save-room").click()
     wait_text(browser, "#room-status", rf"Saved {re.escape(name)}")
     assert room_now(stack, admin, room['id'])["capacity"] == 10
+
+    # Two quick searches whose first answer comes last (held back in the page): the list shows
+    # the second search's rooms (review 16c L8).
+    browser.execute_script("""
+        window.realFetch = window.fetch;
+        window.fetch = (url, opts) => String(url).includes('q=zz-slow')
+          ? new Promise((ok) => setTimeout(ok, 1500)).then(() => window.realFetch(url, opts))
+            .then((r) => { setTimeout(() => { window.slowDone = true; }, 500); return r; })
+          : window.realFetch(url, opts);""")
+    set_value(browser, browser.find_element(By.CSS_SELECTOR, "input[name=q]"), "zz-slow")
+    browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    set_value(browser, browser.find_element(By.CSS_SELECTOR, "input[name=q]"), name)
+    browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    wait_for(browser, lambda d: d.execute_script("return window.slowDone === true"),
+             "the first search's late answer")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#rooms-table tbody tr")) == 1
+    browser.execute_script("window.fetch = window.realFetch")
 
     # Someone else changes it between loading the form and saving it.
     change_button().click()
@@ -794,7 +937,9 @@ def test_sign_in_page_errors_and_sign_out(stack, web, browser):
     wait_text(browser, "#check-error", "Could not check your sign-in")
     assert not browser.find_elements(By.ID, "signin") and browser.current_url == f"{web}/app/mine"
     check_page(browser, "checking")
-    block_urls(browser, [room_url])  # the page tries again by itself (or with #retry)
+    block_urls(browser, [room_url])
+    # Try again now (the page also tries by itself, after 2, 4, 8… s: it may have done so).
+    browser.execute_script("const b = document.getElementById('retry'); if (b) b.click()")
     wait_text(browser, "#whoami", re.escape(address))
     ready(browser, "mine")
 
@@ -817,6 +962,32 @@ def test_sign_in_page_errors_and_sign_out(stack, web, browser):
     start = field(browser, "Start", dialog)
     assert start.is_enabled() and start.get_attribute("value") == "10:00"
     dialog.find_element(By.CSS_SELECTOR, "button.close").click()
+
+    # The access token ran out (the API answers 401) and its renewal gets no answer: still
+    # signed in, and told so; the page works again once the API does (review 16c M2).
+    browser.execute_script("""
+        window.realFetch = window.fetch;
+        window.fetch = (url, opts) => window.realFetch(url, opts && opts.headers
+          && opts.headers.Authorization ? { ...opts, headers: { ...opts.headers,
+            Authorization: 'Bearer expired' } } : opts);""")
+    block_urls(browser, ["*/auth/refresh"])
+    browser.execute_script(
+        "history.pushState(null, '', '/app/mine'); dispatchEvent(new PopStateEvent('popstate'))")
+    wait_text(browser, "#list-error", "Could not renew your sign-in")
+    assert text_of(browser, "#whoami") == address and not browser.find_elements(By.ID, "signin")
+    browser.execute_script("window.fetch = window.realFetch")
+    block_urls(browser, [])
+    go(browser, "/app/mine", "mine")
+
+    # Another host of the site planted a second refresh cookie: the sign-out is refused
+    # (nothing revoked), so the page must not show the person as signed out (review 16c L3).
+    planted = {"name": "mr_refresh", "url": f"{web}/auth/logout", "path": "/auth/logout"}
+    browser.execute_cdp_cmd("Network.setCookie", {**planted, "value": "planted"})
+    browser.find_element(By.ID, "signout").click()
+    wait_text(browser, "#signout-error", "Sign-out failed, you are still signed in")
+    assert text_of(browser, "#whoami") == address
+    browser.execute_cdp_cmd("Network.deleteCookies", planted)
+    console_errors(browser)  # the 401s and the blocked refresh: expected
 
     # A sign-out that gets no answer: still signed in, and told so.
     block_urls(browser, ["*/auth/logout"])

@@ -12,6 +12,7 @@ sends each back on the paths its attributes allow."""
 import concurrent.futures
 import hashlib
 import html.parser
+import json
 import urllib.parse
 
 import psycopg2
@@ -294,8 +295,23 @@ def test_web_sign_in_without_a_provider_or_over_the_limit_goes_to_the_sign_in_pa
         assert_error(r, 429, "rate_limited")
         assert int(r.headers["Retry-After"]) >= 1
         assert_error(requests.get(callback_url, timeout=10), 429, "rate_limited")
+        # Answered 303, but still seen as what they were (review 16c M3): logged at their level
+        # with their status, and counted by it (the 5xx alert adds the 5xx ones).
+        metrics = requests.get(f"{svc.url}/metrics", timeout=10).text
+        assert 'http_redirected_errors_total{status="503"} 2' in metrics, metrics
+        assert 'http_redirected_errors_total{status="429"} 2' in metrics, metrics
+        assert_redirect_logged(svc, "error", 503, "unavailable")
+        assert_redirect_logged(svc, "warn", 429, "rate_limited")
     finally:
         assert svc.stop() == 0
+
+
+def assert_redirect_logged(svc, level, status, code):
+    """svc logged a web sign-in's error answered 303 at `level`, naming its status and code."""
+    lines = [json.loads(line) for line in svc.log_text().splitlines()
+             if "answered with a redirect" in line]
+    assert any(x.get("level") == level and f": {status} {code} (" in x.get("msg", "")
+               for x in lines), lines
 
 
 def test_web_sign_in_with_the_provider_away_goes_to_the_sign_in_page(stack):
@@ -308,6 +324,9 @@ def test_web_sign_in_with_the_provider_away_goes_to_the_sign_in_page(stack):
         assert_signin_page(r, "bad_gateway")
         r = requests.get(f"{svc.url}/auth/google/login", allow_redirects=False, timeout=30)
         assert_error(r, 502, "bad_gateway")
+        metrics = requests.get(f"{svc.url}/metrics", timeout=10).text
+        assert 'http_redirected_errors_total{status="502"} 1' in metrics, metrics
+        assert_redirect_logged(svc, "error", 502, "bad_gateway")
     finally:
         assert svc.stop() == 0
 
@@ -352,9 +371,12 @@ def test_the_gateway_limit_sends_a_navigation_to_the_sign_in_page(stack, tmp_pat
             r = requests.get(login_url, params=web, headers=NAVIGATE, allow_redirects=False,
                              timeout=10)
             assert r.status_code == 302, r.text
-        assert_signin_page(requests.get(login_url, params=web, headers=NAVIGATE,
-                                        allow_redirects=False, timeout=10), "rate_limited",
-                           empty=False)
+        r = requests.get(login_url, params=web, headers={**NAVIGATE, "X-Request-ID": "gw-303"},
+                         allow_redirects=False, timeout=10)
+        assert_signin_page(r, "rate_limited", empty=False)
+        # The 303 keeps what the JSON 429 carries (review 16c L6).
+        assert r.headers.get("X-Request-ID") == "gw-303", r.headers
+        assert int(r.headers["Retry-After"]) >= 1, r.headers
         assert_signin_page(requests.get(f"{gw.url}/auth/google/callback",
                                         params={"state": "s", "code": "c"}, headers=NAVIGATE,
                                         allow_redirects=False, timeout=10), "rate_limited",

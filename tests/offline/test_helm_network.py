@@ -4,13 +4,16 @@ address and /auth/* limit settings, and the rollout drain (preStop sleep, DRAIN_
 periods).  Renders with the fixtures of test_helm.py."""
 
 import ipaddress
+import os
 import re
+import subprocess
 
 import pytest
 
 from test_helm import (  # noqa: F401 - fixtures below
     NAMESPACE,
     RELEASE,
+    ROOT,
     SERVICES,
     env_file,
     external_values_file,
@@ -455,6 +458,29 @@ def test_gateway_client_address_and_auth_limit_settings(helm):
     assert "zone=refresh " in refresh.group(1) and "zone=auth " in sign_in.group(1)
     # nginx takes the first regular expression that matches: the refresh paths come first.
     assert refresh.start() < sign_in.start()
+
+
+@pytest.mark.parametrize("zone", ["authRateLimit", "refreshRateLimit"])
+def test_a_burst_of_0_is_refused(helm, zone):
+    """nginx refuses `burst=0` ("invalid burst value"): the chart refuses it before every
+    gateway pod would crash-loop on it (review 16c L4)."""
+    r = helm.template(sets=((f"gateway.{zone}.burst", 0),))
+    assert r.returncode != 0
+    assert f"gateway.{zone}.burst: Must be greater than or equal to 1" in r.stderr, r.stderr
+    r = helm.template(sets=((f"gateway.{zone}.burst", 1),))
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("variable", ["GATEWAY_AUTH_BURST", "GATEWAY_REFRESH_BURST"])
+def test_nginx_sh_refuses_a_burst_of_0(tmp_path, variable):
+    """The same for make run and the tests' gateway (scripts/nginx.sh), before anything is
+    started."""
+    out = subprocess.run([str(ROOT / "scripts" / "nginx.sh"), "start", str(tmp_path / "gw"),
+                          "1", "2", "3", "4"], env={**os.environ, variable: "0"},
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert f"bad {variable}: 0" in out.stderr, out.stderr
+    assert not (tmp_path / "gw").exists()
 
 
 def retry_after(conf):

@@ -69,9 +69,25 @@ test("a 25-hour day places the repeated hour's bookings apart", () => {
   assert.equal(dayFraction("2026-10-24T12:00:00Z", a, b), 0);
   assert.equal(dayFraction("2026-10-26T12:00:00Z", a, b), 1);
   // Clicking the first 02:00 gives its own instant, not the second's.
-  assert.equal(instantAt(first, a, b, 15), "2026-10-25T00:00:00Z");
-  assert.equal(instantAt(second, a, b, 15), "2026-10-25T01:00:00Z");
-  assert.equal(zoneParts(instantAt(first, a, b), "Europe/Berlin").time, "02:00");
+  assert.equal(instantAt(first * 25 * 60, a, 15), "2026-10-25T00:00:00Z");
+  assert.equal(instantAt(second * 25 * 60, a, 15), "2026-10-25T01:00:00Z");
+  assert.equal(zoneParts(instantAt(first * 25 * 60, a), "Europe/Berlin").time, "02:00");
+});
+
+test("a minute of a 23- or 25-hour day is that minute, not one earlier", () => {
+  // 2027-03-28 in Berlin is 23 hours (23:00Z the 27th to 22:00Z), 2026-10-25 is 25 hours: the
+  // grid's click at 195 or 435 minutes books 04:15 or 06:15, never 04:14 or 06:14.
+  const short = "2027-03-27T23:00:00Z";
+  const long = "2026-10-24T22:00:00Z";
+  for (const m of [195, 255, 390, 510, 780]) {
+    assert.equal(Date.parse(instantAt(m, short)) - Date.parse(short), m * 60000, `minute ${m}`);
+  }
+  for (const m of [435, 855, 870]) {
+    assert.equal(Date.parse(instantAt(m, long)) - Date.parse(long), m * 60000, `minute ${m}`);
+  }
+  assert.equal(zoneParts(instantAt(195, short), "Europe/Berlin").time, "04:15");
+  assert.equal(zoneParts(instantAt(435, long), "Europe/Berlin").time, "06:15");
+  assert.equal(instantAt(14, short, 15), short);
 });
 
 test("the browser's local date", () => {

@@ -141,7 +141,7 @@ function policiesForm() {
   };
 }
 
-export function roomsPage(root) {
+export function roomsPage(root, ctx) {
   const q = input({ type: "search", name: "q", autocomplete: "off" });
   const listError = h("p", { id: "list-error", class: "form-error", role: "alert" });
   const status = h("p", { id: "room-status", role: "status", class: "status" });
@@ -298,10 +298,14 @@ export function roomsPage(root) {
     status.textContent = done;
   }
 
+  let loads = 0; // the number of the latest load: an older answer arriving later is dropped
+
   async function load() {
+    const seq = ++loads;
     try {
       const { items: rooms, more } = await listSome(`/rooms${query({ q: q.value.trim(),
         limit: 200 })}`, LIST_MAX);
+      if (seq !== loads) return;
       table.replaceChildren(rooms.length ? h("table", { class: "rooms", id: "rooms-table" },
         h("caption", null, count(rooms.length, "room", more)),
         h("thead", null, h("tr", null, ["Name", "Where", "Seats", "Time zone", "State",
@@ -318,10 +322,11 @@ export function roomsPage(root) {
             busyButton("Delete", () => remove(r), { class: "danger",
               "aria-label": `Delete ${r.name}` }))))))
         : h("p", null, "No rooms."));
-      document.body.dataset.ready = "1";
+      ctx.ready();
     } catch (err) {
+      if (seq !== loads) return;
       listError.textContent = refusal(err);
-      document.body.dataset.ready = "1";
+      ctx.ready();
     }
   }
 
@@ -329,7 +334,7 @@ export function roomsPage(root) {
   load();
 }
 
-export function usersPage(root) {
+export function usersPage(root, ctx) {
   const q = input({ type: "search", name: "q", autocomplete: "off" });
   const role = select({ name: "role" }, [["", "Any role"], ["admin", "Administrators"],
     ["employee", "Employees"]]);
@@ -401,19 +406,24 @@ export function usersPage(root) {
     return tr;
   }
 
+  let loads = 0; // the number of the latest load: an older answer arriving later is dropped
+
   async function load() {
+    const seq = ++loads;
     try {
       const { items: users, more } = await listSome(`/admin/users${query({ q: q.value.trim(),
         role: role.value, limit: 200 })}`, LIST_MAX);
+      if (seq !== loads) return;
       table.replaceChildren(h("table", { id: "users-table" },
         h("caption", null, count(users.length, "user", more)),
         h("thead", null, h("tr", null, ["E-mail", "Name", "Role", "Disabled", "Actions"]
           .map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", null, users.map(userRow))));
     } catch (err) {
+      if (seq !== loads) return;
       formError.textContent = refusal(err);
     }
-    document.body.dataset.ready = "1";
+    ctx.ready();
   }
 
   search.addEventListener("submit", (e) => { e.preventDefault(); load(); });

@@ -5,6 +5,9 @@
 import { nextLink } from "./time.js";
 
 const CSRF_HEADER = { "X-Requested-With": "meeting-rooms" };
+// How long a refresh or sign-out may take: one that hangs holds the other tabs' refreshes
+// (exclusive()), so it is given up as "no answer" then.
+const AUTH_TIMEOUT_MS = 15000;
 
 let accessToken = null;
 let currentUser = null;
@@ -97,6 +100,7 @@ export function refresh() {
       try {
         r = await fetch("/auth/refresh", {
           method: "POST", credentials: "same-origin", headers: CSRF_HEADER,
+          signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
         });
       } catch {
         r = new Response(null, { status: 599 });
@@ -126,39 +130,50 @@ export function refresh() {
   return refreshing;
 }
 
-// POST /auth/logout with the cookie. Resolves to null when signed out (204, or 401: the
-// sign-in was gone already), else to an ApiError: then the cookie may still be valid, so the
-// session is kept and the user must try again.
+// POST /auth/logout with the cookie. Resolves to null when signed out (204, or 401 for no
+// cookie: the sign-in was gone already), else to an ApiError: then the cookie may still be
+// valid, so the session is kept and the user must try again. The 401 for a refresh cookie
+// sent more than once (another host of the site set one too) revoked nothing: not signed out.
 export async function signOut() {
   if (refreshing) await refreshing;
   let r;
   try {
     r = await fetch("/auth/logout", {
       method: "POST", credentials: "same-origin", headers: CSRF_HEADER,
+      signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
     });
   } catch {
     r = new Response(null, { status: 599 });
   }
-  if (r.status === 204 || r.status === 401) {
+  let body = null;
+  if (r.status !== 204) {
+    try {
+      body = await r.json();
+    } catch {
+      body = null;
+    }
+  }
+  const repeated = Boolean(body && /more than once/.test(String(body.message)));
+  if (r.status === 204 || (r.status === 401 && !repeated)) {
     setSession(null);
     tabs?.postMessage("signed-out");
     return null;
-  }
-  let body = null;
-  try {
-    body = await r.json();
-  } catch {
-    body = null;
   }
   return new ApiError(r.status, body);
 }
 
 // One API call. opts: {body (JSON), ifMatch (a version), headers}. Resolves to
 // {status, data, etag, next}; rejects with ApiError. A 401 refreshes the token once and
-// repeats the request; a second 401 ends the session.
+// repeats the request; a second 401 ends the session, and so does a refresh answered 401/403.
+// A refresh that failed otherwise (429, 5xx, no answer) keeps the session: refresh() tries
+// again by itself, and this call rejects saying so.
 export async function api(method, path, opts = {}) {
   let r = await send(method, path, opts);
-  if (r.status === 401 && (await refresh()) === "signed-in") r = await send(method, path, opts);
+  if (r.status === 401) {
+    const outcome = await refresh();
+    if (outcome === "signed-in") r = await send(method, path, opts);
+    else if (outcome === "failed") throw renewalFailed();
+  }
   let data = null;
   const type = r.headers.get("Content-Type") || "";
   if (r.status !== 204 && type.startsWith("application/json")) {
@@ -169,10 +184,17 @@ export async function api(method, path, opts = {}) {
     }
   }
   if (!r.ok) {
-    if (r.status === 401) setSession(null);
+    if (r.status === 401 && currentUser) setSession(null);
     throw new ApiError(r.status, data);
   }
   return { status: r.status, data, etag: r.headers.get("ETag"), next: nextLink(r.headers.get("Link")) };
+}
+
+// The error of a call whose token had run out and could not be renewed just now.
+function renewalFailed() {
+  const f = lastFailure || { status: 599, message: describeStatus(599) };
+  return new ApiError(f.status, { error: true, code: "renewal_failed",
+    message: `Could not renew your sign-in: ${f.message} Retrying shortly; try again then.` });
 }
 
 async function send(method, path, { body, ifMatch, headers } = {}) {

@@ -1,5 +1,7 @@
 // The app's shell: session start, navigation bar, and the router on location.pathname
-// (History API). Each page is a function page(main, ctx) that fills <main>.
+// (History API). Each page is a function page(main, ctx) that fills <main>. A page lives until
+// the next route (navigation, sign-in or sign-out): ctx.signal is aborted then, and the page
+// stops its timers on it; ctx.ready() marks the page loaded only while it is still shown.
 
 import { isAdmin, onSession, refresh, refreshFailure, signOut, user } from "./api.js";
 import { busyButton, clear, h } from "./dom.js";
@@ -35,6 +37,7 @@ const SIGNIN_ERRORS = {
 const RETURN_TO = /^\/(?!\/)[A-Za-z0-9/._~%?=&+-]{0,511}$/;
 
 const main = document.getElementById("main");
+let shown = null; // the AbortController of the page shown (route())
 let wanted = "/app/find";
 let started = false;
 
@@ -74,6 +77,14 @@ export function navigate(url, replace = false) {
   route(true);
 }
 
+// Ends the shown page's lifetime (its timers, its loads' drawing) and starts the next one's.
+function nextPage() {
+  if (shown) shown.abort();
+  shown = new AbortController();
+  const { signal } = shown;
+  return { signal, ready: () => { if (!signal.aborted) document.body.dataset.ready = "1"; } };
+}
+
 function route(focus) {
   let path = location.pathname.replace(/\/+$/, "") || "/";
   if (path === "/" || path === "/app") {
@@ -91,6 +102,7 @@ function route(focus) {
     path = location.pathname;
   }
   const r = ROUTES[path];
+  const life = nextPage();
   renderChrome();
   clear(main);
   document.body.dataset.page = r ? path.split("/").pop() : "not-found";
@@ -105,7 +117,7 @@ function route(focus) {
       main.append(h("p", { id: "admin-only", class: "notice", role: "alert" }, "Only "
         + "administrators can use this page: the server refuses everyone else."));
     }
-    r.page(main, { navigate, title: r.title, admin: Boolean(r.admin) });
+    r.page(main, { navigate, title: r.title, admin: Boolean(r.admin), ...life });
   }
   if (focus) {
     const h1 = main.querySelector("h1");
@@ -113,7 +125,7 @@ function route(focus) {
   }
 }
 
-function signinPage(root) {
+function signinPage(root, ctx) {
   const code = new URLSearchParams(location.search).get("error");
   // Only the texts of known codes: the query string is anyone's to write.
   const message = code === null ? ""
@@ -126,7 +138,7 @@ function signinPage(root) {
     busyButton("Sign in with Google", () => {
       location.assign(`/auth/google/login?return_to=${encodeURIComponent(wanted)}`);
     }, { id: "signin", class: "primary" }));
-  document.body.dataset.ready = "1";
+  ctx.ready();
 }
 
 // Links inside the app navigate without a reload.
@@ -171,6 +183,7 @@ onSession((u) => {
 function cannotCheck(attempt) {
   const failure = refreshFailure();
   const wait = Math.min(Math.max(failure.retryAfter, 2 ** attempt, 2), 60);
+  nextPage();
   clear(main);
   document.body.dataset.page = "checking";
   document.title = "Sign-in · Meeting rooms";

@@ -16,7 +16,7 @@ function nextHour() {
   return { date: localDate(d), time: `${String(d.getHours()).padStart(2, "0")}:00` };
 }
 
-export function findPage(root) {
+export function findPage(root, ctx) {
   const zone = browserZone();
   const start = nextHour();
   const date = input({ type: "date", name: "date", required: true, value: start.date });
@@ -173,5 +173,5 @@ export function findPage(root) {
     busy(form.querySelector("button[type=submit]"), () => search(false));
   });
   status.tabIndex = -1;
-  document.body.dataset.ready = "1";
+  ctx.ready();
 }

@@ -60,6 +60,7 @@ export function gridPage(root, ctx) {
   }
 
   async function load(message) {
+    if (ctx.signal.aborted) return; // the page was left (a dialog's change may end later)
     const seq = ++loads;
     clearErrors(form);
     const filters = { date: date.value, building: building.value.trim(), floor: floor.value,
@@ -76,7 +77,7 @@ export function gridPage(root, ctx) {
     if (seq !== loads) return;
     render(items, filters.date, () => {
       if (message) status.textContent = message;
-      if (seq === loads) document.body.dataset.ready = "1";
+      if (seq === loads) ctx.ready();
     });
   }
 
@@ -200,8 +201,7 @@ export function gridPage(root, ctx) {
         b = Math.min(a + 60, length);
       }
       // As instants: on a 25-hour day the first 02:00 is not the second.
-      openBooking(it, instantAt(a / length, dayStart, dayEnd), instantAt(b / length, dayStart,
-        dayEnd));
+      openBooking(it, instantAt(a, dayStart), instantAt(b, dayStart));
     };
     track.addEventListener("pointermove", move);
     track.addEventListener("pointerup", up);

@@ -224,7 +224,7 @@ function item(res, room, past, refresh, onError) {
         "aria-label": `Cancel ${room ? room.name : "reservation"}, ${when(res, room)}` })));
 }
 
-export function minePage(root) {
+export function minePage(root, ctx) {
   const status = h("p", { id: "list-status", role: "status", class: "status" });
   const listError = h("p", { id: "list-error", class: "form-error", role: "alert" });
   const upcoming = h("section", { "aria-labelledby": "upcoming-title" },
@@ -239,16 +239,15 @@ export function minePage(root) {
     load();
   }
 
-  // Draws the list again when a check-in window opens or a booking is released (while the
-  // page is shown), so that Check in appears without a reload.
+  // Draws the list again when a check-in window opens or a booking is released, so that
+  // Check in appears without a reload: while the page is shown (ctx.signal ends it).
   let checkInTimer = null;
+  ctx.signal.addEventListener("abort", () => clearTimeout(checkInTimer));
   function redrawAtCheckIn(list) {
     clearTimeout(checkInTimer);
     const at = nextCheckInChange(list, Date.now());
-    if (at === null) return;
-    checkInTimer = setTimeout(() => {
-      if (root.isConnected) load();
-    }, Math.min(at - Date.now() + 500, 2 ** 31 - 1));
+    if (at === null || ctx.signal.aborted) return;
+    checkInTimer = setTimeout(load, Math.min(at - Date.now() + 500, 2 ** 31 - 1));
   }
 
   // Reloads the lists, then tells what happened (so the message comes with the new list).
@@ -262,6 +261,7 @@ export function minePage(root) {
   let loads = 0; // the number of the latest load: an older answer arriving later is dropped
 
   async function load() {
+    if (ctx.signal.aborted) return; // the page was left
     const seq = ++loads;
     const now = new Date();
     const monthAgo = new Date(now.getTime() - 30 * 86400 * 1000);
@@ -278,7 +278,7 @@ export function minePage(root) {
       // named so, and cannot be changed (openReservation).
       const rooms = new Map(await Promise.all([...ids].map(async (id) => [id,
         await roomById(id).catch(() => undefined)])));
-      if (seq !== loads) return;
+      if (seq !== loads || ctx.signal.aborted) return;
       const ended = before.filter((r) => Date.parse(r.end_time) <= now.getTime()).reverse();
       upcoming.replaceChildren(h("h2", { id: "upcoming-title" }, "Upcoming"), next.length
         ? h("ul", { class: "res-list", id: "upcoming" }, next.map((r) => item(r, rooms.get(r.room_id),
@@ -310,7 +310,7 @@ export function minePage(root) {
           true, refresh, onError)))
         : h("p", { class: "muted" }, "None."));
       redrawAtCheckIn(next);
-      document.body.dataset.ready = "1";
+      ctx.ready();
     } catch (err) {
       listError.textContent = err.message;
     }

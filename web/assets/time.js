@@ -55,12 +55,12 @@ export function dayFraction(instant, dayStart, dayEnd) {
   return Math.min(1, Math.max(0, f));
 }
 
-// The instant ("…Z") at `fraction` of the day [dayStart, dayEnd), rounded down to `snap` minutes
-// since the day's start.
-export function instantAt(fraction, dayStart, dayEnd, snap = 1) {
-  const a = Date.parse(dayStart);
-  const minutes = ((Date.parse(dayEnd) - a) / 60000) * fraction;
-  return isoUtc(new Date(a + Math.floor(minutes / snap) * snap * 60000));
+// The instant ("…Z") `minutes` after the day's start `dayStart` (an instant), rounded down to
+// `snap` minutes. Whole minutes in integer arithmetic: a fraction of a 23- or 25-hour day
+// times its length is not always the minute it came from (195/1380*1380 < 195).
+export function instantAt(minutes, dayStart, snap = 1) {
+  const m = Math.floor(Math.round(minutes) / snap) * snap;
+  return isoUtc(new Date(Date.parse(dayStart) + m * 60000));
 }
 
 // Minutes since local midnight of `date` in `zone` at which `instant` lies, clamped to

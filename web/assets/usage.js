@@ -18,7 +18,7 @@ function rate(v) {
   return v === null || v === undefined ? "–" : `${(Number(v) * 100).toFixed(1)} %`;
 }
 
-export function usagePage(root) {
+export function usagePage(root, ctx) {
   const today = localDate(new Date());
   const from = input({ type: "date", name: "from", value: addDays(today, -30), required: true });
   const to = input({ type: "date", name: "to", value: addDays(today, 1), required: true });
@@ -54,7 +54,7 @@ export function usagePage(root) {
     } catch (err) {
       showError(form, formError, err.status === 403 ? { message: refusal(err) } : err);
     }
-    document.body.dataset.ready = "1";
+    ctx.ready();
   }
 
   function drawBars(rows) {
