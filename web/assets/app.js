@@ -10,6 +10,7 @@ import { gridPage } from "./grid.js";
 import { minePage } from "./mine.js";
 import { roomsPage, usersPage } from "./admin.js";
 import { usagePage } from "./usage.js";
+import { approvalsPage } from "./approvals.js";
 
 const ROUTES = {
   "/app/find": { title: "Find a room", page: findPage },
@@ -18,6 +19,7 @@ const ROUTES = {
   "/app/admin/rooms": { title: "Rooms", page: roomsPage, admin: true },
   "/app/admin/users": { title: "Users", page: usersPage, admin: true },
   "/app/admin/usage": { title: "Usage", page: usagePage, admin: true },
+  "/app/admin/approvals": { title: "Approvals", page: approvalsPage, admin: true },
   "/app/signin": { title: "Sign in", page: signinPage, public: true },
 };
 
@@ -46,7 +48,7 @@ function navLinks() {
     ["/app/mine", "My reservations"]];
   if (isAdmin()) {
     links.push(["/app/admin/rooms", "Rooms"], ["/app/admin/users", "Users"],
-      ["/app/admin/usage", "Usage"]);
+      ["/app/admin/usage", "Usage"], ["/app/admin/approvals", "Approvals"]);
   }
   return links;
 }

@@ -1,5 +1,6 @@
 // My reservations: upcoming and past, change, cancel (one, this and following, a whole
-// series), check in where the room requires it, and the waiting list.
+// series), check in where the room requires it, the meetings of others that invite the user
+// (read only, check-in), and the waiting list.
 
 import { api, listAll, query, room as roomById, user } from "./api.js";
 import { busyButton, button, checkbox, clearErrors, field, h, input, onSubmit, select } from "./dom.js";
@@ -24,7 +25,7 @@ function zoneOf(room) {
   return (room && room.time_zone) || "UTC";
 }
 
-function when(res, room) {
+export function when(res, room) {
   const zone = zoneOf(room);
   return formatRange(res.start_time, res.end_time, zone)
     + (zone !== browserZone() ? ` (${zone})` : "");
@@ -196,7 +197,23 @@ function checkInPart(res, refresh, onError) {
   return null;
 }
 
-function item(res, room, past, refresh, onError) {
+// "Ann Example <ann@example.com>", or whichever of the two the reservation names.
+export function organizer(res) {
+  const name = res.organizer_name || "";
+  const mail = res.organizer_email || "";
+  return name && mail ? `${name} <${mail}>` : name || mail;
+}
+
+// The online meeting's link, only when it is http(s) (the API's text is never markup).
+function meetingLink(res) {
+  return typeof res.meeting_url === "string" && /^https?:\/\//.test(res.meeting_url)
+    ? h("a", { href: res.meeting_url, rel: "noopener noreferrer", target: "_blank" },
+      "Join the online meeting") : null;
+}
+
+// A reservation in a list: `past` and `invited` (someone else's meeting that invites the
+// user: read only, with its organizer) show no Change and Cancel.
+function item(res, room, { past = false, invited = false }, refresh, onError) {
   res.zone = zoneOf(room);
   const badges = [];
   if (res.status === "pending") badges.push(h("span", { class: "badge warn" }, "awaiting approval"));
@@ -204,20 +221,20 @@ function item(res, room, past, refresh, onError) {
     badges.push(h("span", { class: "badge" }, REASONS[res.cancel_reason] || "cancelled"));
   }
   if (res.series_id) badges.push(h("span", { class: "badge" }, "repeats"));
-  const link = typeof res.meeting_url === "string" && /^https?:\/\//.test(res.meeting_url)
-    ? h("a", { href: res.meeting_url, rel: "noopener noreferrer", target: "_blank" },
-      "Join the online meeting") : null;
+  const link = meetingLink(res);
   const active = res.status !== "cancelled";
+  const by = invited ? organizer(res) : "";
   return h("li", { class: "reservation", dataset: { id: res.id, status: res.status } },
     h("div", null,
       h("h3", null, room ? room.name : `Room ${res.room_id}`, " ", badges),
       h("p", { class: "when" }, when(res, room)),
+      by ? h("p", { class: "organizer" }, `Organized by ${by}`) : null,
       res.purpose ? h("p", null, res.purpose) : null,
       res.attendees && res.attendees.length ? h("p", { class: "muted" },
         `With ${res.attendees.join(", ")}`) : null,
       link ? h("p", null, link) : null,
       past ? null : checkInPart(res, refresh, onError)),
-    past || !active ? null : h("div", { class: "actions" },
+    past || invited || !active ? null : h("div", { class: "actions" },
       button("Change", () => openReservation(res, room, refresh), { class: "edit",
         "aria-label": `Change ${room ? room.name : "reservation"}, ${when(res, room)}` }),
       busyButton("Cancel", () => cancelReservation(res, room, refresh, onError), { class: "cancel danger",
@@ -229,10 +246,11 @@ export function minePage(root, ctx) {
   const listError = h("p", { id: "list-error", class: "form-error", role: "alert" });
   const upcoming = h("section", { "aria-labelledby": "upcoming-title" },
     h("h2", { id: "upcoming-title" }, "Upcoming"), h("p", null, "Loading…"));
+  const invited = h("section", { "aria-labelledby": "invited-title" });
   const waiting = h("section", { hidden: true });
   const past = h("section", { "aria-labelledby": "past-title" });
   root.append(h("h1", { tabindex: "-1" }, "My reservations"), status, listError, upcoming,
-    waiting, past);
+    invited, waiting, past);
 
   function onError(err) {
     listError.textContent = err.message;
@@ -266,14 +284,16 @@ export function minePage(root, ctx) {
     const now = new Date();
     const monthAgo = new Date(now.getTime() - 30 * 86400 * 1000);
     try {
-      const [next, before, queue] = await Promise.all([
+      const [next, asked, before, queue] = await Promise.all([
         listAll(`/reservations${query({ from: isoUtc(now), limit: 200 })}`, 400),
+        listAll(`/reservations${query({ role: "attendee", from: isoUtc(now), limit: 200 })}`,
+          400),
         listAll(`/reservations${query({ from: isoUtc(monthAgo), to: isoUtc(now), status: "all",
           limit: 200 })}`, 400),
         api("GET", `/waitlist${query({ status: "waiting", user_id: user().id })}`)
           .then((r) => r.data, () => []),
       ]);
-      const ids = new Set([...next, ...before, ...queue].map((r) => r.room_id));
+      const ids = new Set([...next, ...asked, ...before, ...queue].map((r) => r.room_id));
       // A room that could not be read (not: is gone) is undefined: its times stay in UTC,
       // named so, and cannot be changed (openReservation).
       const rooms = new Map(await Promise.all([...ids].map(async (id) => [id,
@@ -282,8 +302,12 @@ export function minePage(root, ctx) {
       const ended = before.filter((r) => Date.parse(r.end_time) <= now.getTime()).reverse();
       upcoming.replaceChildren(h("h2", { id: "upcoming-title" }, "Upcoming"), next.length
         ? h("ul", { class: "res-list", id: "upcoming" }, next.map((r) => item(r, rooms.get(r.room_id),
-          false, refresh, onError)))
+          {}, refresh, onError)))
         : h("p", null, "Nothing booked. ", h("a", { href: "/app/find" }, "Find a room"), "."));
+      invited.replaceChildren(h("h2", { id: "invited-title" }, "Invited"), asked.length
+        ? h("ul", { class: "res-list", id: "invited" }, asked.map((r) => item(r,
+          rooms.get(r.room_id), { invited: true }, refresh, onError)))
+        : h("p", { class: "muted" }, "No upcoming meeting of someone else invites you."));
       waiting.replaceChildren();
       waiting.hidden = queue.length === 0;
       if (queue.length) {
@@ -307,9 +331,9 @@ export function minePage(root, ctx) {
       }
       past.replaceChildren(h("h2", { id: "past-title" }, "Past 30 days"), ended.length
         ? h("ul", { class: "res-list", id: "past" }, ended.map((r) => item(r, rooms.get(r.room_id),
-          true, refresh, onError)))
+          { past: true }, refresh, onError)))
         : h("p", { class: "muted" }, "None."));
-      redrawAtCheckIn(next);
+      redrawAtCheckIn([...next, ...asked]);
       ctx.ready();
     } catch (err) {
       listError.textContent = err.message;
