@@ -797,6 +797,18 @@ def db_query(pg, db, sql, *params):
         conn.close()
 
 
+def db_exec(pg, db, sql, *params):
+    """Runs one statement on database db and commits; returns (rows affected, all rows or
+    None when the statement returns none)."""
+    import psycopg2
+    conn = psycopg2.connect(pg.dsn(db))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.rowcount, (cur.fetchall() if cur.description else None)
+    finally:
+        conn.close()
+
 def write_reliability(name, figures):
     """Writes figures (JSON-serialisable) to build/reliability/<name>.json, where the README
     quotes measured figures from; returns the path."""

@@ -6,11 +6,10 @@ family (docs/api.md#user-service)."""
 import hashlib
 import threading
 
-import psycopg2
 import pytest
 import requests
 
-from harness import assert_error, bearer, decode_jwt_payload, login
+from harness import assert_error, bearer, db_exec, decode_jwt_payload, login
 
 
 def refresh(url, token):
@@ -24,13 +23,7 @@ def sign_in(url, email):
 
 
 def sql(stack, query, *args):
-    conn = psycopg2.connect(stack.pg.dsn("user_db"))
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(query, args)
-            return cur.rowcount, (cur.fetchall() if cur.description else None)
-    finally:
-        conn.close()
+    return db_exec(stack.pg, "user_db", query, *args)
 
 
 def age_rotation(stack, token, seconds):

@@ -15,11 +15,10 @@ import html.parser
 import json
 import urllib.parse
 
-import psycopg2
 import pytest
 import requests
 
-from harness import Gateway, assert_error, bearer, login, query_of
+from harness import Gateway, assert_error, bearer, db_exec, login, query_of
 
 CSRF = {"X-Requested-With": "meeting-rooms"}
 REFRESH_TTL = "2592000"  # JWT_REFRESH_TTL_SECONDS's default
@@ -91,13 +90,7 @@ def cookie_refresh(base, browser, headers=CSRF, **kw):
 
 
 def sql(stack, query, *args):
-    conn = psycopg2.connect(stack.pg.dsn("user_db"))
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(query, args)
-            return cur.rowcount, (cur.fetchall() if cur.description else None)
-    finally:
-        conn.close()
+    return db_exec(stack.pg, "user_db", query, *args)
 
 
 # ---- starting a web sign-in ----

@@ -92,19 +92,24 @@ export function refreshFailure() {
 // requests racing with it would revoke the sign-in. Resolves to "signed-in", "signed-out"
 // (401/403: no sign-in) or "failed" (429, 5xx, no answer: whether there is a sign-in is not
 // known; refreshFailure() tells why).
+/* A cookie request to /auth (refresh, logout): the CSRF header, a time limit, and a status of
+ * 599 when no answer came. */
+async function authPost(path) {
+  try {
+    return await fetch(path, {
+      method: "POST", credentials: "same-origin", headers: CSRF_HEADER,
+      signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
+    });
+  } catch {
+    return new Response(null, { status: 599 });
+  }
+}
+
 export function refresh() {
   if (!refreshing) {
     const mine = epoch;
     refreshing = exclusive(async () => {
-      let r;
-      try {
-        r = await fetch("/auth/refresh", {
-          method: "POST", credentials: "same-origin", headers: CSRF_HEADER,
-          signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
-        });
-      } catch {
-        r = new Response(null, { status: 599 });
-      }
+      const r = await authPost("/auth/refresh");
       // Signed out meanwhile: this answer belongs to a session that is gone.
       if (mine !== epoch) return "signed-out";
       if (r.ok) {
@@ -136,15 +141,7 @@ export function refresh() {
 // sent more than once (another host of the site set one too) revoked nothing: not signed out.
 export async function signOut() {
   if (refreshing) await refreshing;
-  let r;
-  try {
-    r = await fetch("/auth/logout", {
-      method: "POST", credentials: "same-origin", headers: CSRF_HEADER,
-      signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
-    });
-  } catch {
-    r = new Response(null, { status: 599 });
-  }
+  const r = await authPost("/auth/logout");
   let body = null;
   if (r.status !== 204) {
     try {
