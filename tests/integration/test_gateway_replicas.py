@@ -13,6 +13,7 @@ are stopped at the end of the module.
 """
 import re
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ import pytest
 import requests
 
 from harness import (
+    ROOT,
     Gateway,
     Replicas,
     bearer,
@@ -93,6 +95,24 @@ def gateway_lines(gateway, needle, timeout=5.0):
             return [ln for ln in f if needle in ln]
 
     return wait_until(lines, timeout=timeout, interval=0.2, what=f"access log line {needle}")
+
+
+def test_nginx_sh_writes_a_line_per_replica_and_refuses_bad_port_lists(replicas, tmp_path):
+    conf = open(f"{replicas.gateway.dir}/gateway.conf", encoding="utf-8").read()
+    for group, name in (("user", "user-service"), ("room", "room-service"),
+                        ("reservation", "reservation-service")):
+        ports = [svc.port for svc in replicas.of(name)]
+        for kind, suffix in (("retry", " max_fails=0"), ("once", "")):
+            body = re.search(rf"^upstream {group}_{kind} \{{\n(.*?)\n    keepalive ", conf,
+                             re.S | re.M).group(1)
+            assert body.splitlines() == [f"    server 127.0.0.1:{p}{suffix};" for p in ports]
+    for bad, message in (("5000,,5010", "bad port list"), ("5000,", "bad port list"),
+                         ("5000;5010", "bad port list"), ("5000,70000", "bad port: 70000"),
+                         ("5000,05010", "bad port: 05010"), ("5000,5010,5000", "named twice")):
+        out = subprocess.run([f"{ROOT}/scripts/nginx.sh", "start", str(tmp_path / "gw"), "18080",
+                              "5000", bad, "5002"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 1 and message in out.stderr, (bad, out.stderr)
+        assert not (tmp_path / "gw").exists()
 
 
 def test_gets_are_spread_over_every_replica(replicas, tokens):
