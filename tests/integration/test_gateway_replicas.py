@@ -102,7 +102,8 @@ def test_gets_are_spread_over_every_replica(replicas, tokens):
         for _ in range(30):
             r = requests.get(replicas.gateway.url + path, headers=emp, timeout=10)
             assert r.status_code == 200, (name, r.status_code, r.text)
-        served = [gets_served(svc, route) - b for svc, b in zip(replicas.of(name), before, strict=True)]
+        served = [gets_served(svc, route) - b
+                  for svc, b in zip(replicas.of(name), before, strict=True)]
         assert sum(served) == 30 and all(n >= 3 for n in served), (name, served)
 
 
