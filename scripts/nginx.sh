@@ -2,8 +2,11 @@
 # The local nginx gateway: gateway/nginx.conf.template around helm/meeting-rooms/files/gateway.conf.
 #
 # Usage:
-#   scripts/nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT
-#       renders DIR/nginx.conf, copies the web app (web/) to DIR/web with its version in
+#   scripts/nginx.sh start DIR GATEWAY_PORT USER_PORTS ROOM_PORTS RESERVATION_PORTS
+#       each *_PORTS is one port or a comma-separated list of the replicas' ports (5000 or
+#       5000,5010,5020), all on 127.0.0.1: the gateway balances across them (gateway.conf's
+#       upstream groups: GET and HEAD may go on to another replica, other methods only when
+#       nothing was sent).  Renders DIR/nginx.conf, copies the web app (web/) to DIR/web with its version in
 #       index.html, checks the configuration (nginx -t), starts nginx (daemon; pid DIR/nginx.pid,
 #       logs DIR/error.log and DIR/access.log), waits until /health answers (max 10 s),
 #       prints one line: http://127.0.0.1:GATEWAY_PORT
@@ -35,8 +38,8 @@ GATEWAY=$ROOT/helm/meeting-rooms/files/gateway.conf
 
 die() { echo "nginx.sh: $*" >&2; exit 1; }
 usage() {
-  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORT ROOM_PORT RESERVATION_PORT" \
-    "| stop DIR | web-version"
+  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORTS ROOM_PORTS RESERVATION_PORTS" \
+    "(each *_PORTS one port or a comma-separated list: 5000,5010) | stop DIR | web-version"
 }
 
 # Prints the master's pid when DIR/nginx.pid names a live nginx master.
@@ -80,11 +83,41 @@ render_web() { # version
   fi
 }
 
-start() {
-  local port
-  for port in "$@"; do
-    port_valid "$port" || die "bad port: $port"
+# upstream_servers retry|once PORTS: gateway.conf's server lines of one service's upstream group
+# (see there), one per replica; the retry group names a single replica twice, so that a GET
+# still gets its second try.  Dies on a list that is not ports separated by commas, or that
+# names a port twice.
+upstream_servers() {
+  local group=$1 list=$2 port ports=() out=""
+  local -A seen=()
+  [[ $list =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad port list: '$list' (ports separated by commas)"
+  IFS=, read -ra ports <<<"$list"
+  for port in "${ports[@]}"; do
+    port_valid "$port" || die "bad port: $port (in $list)"
+    [[ -z ${seen[$port]:-} ]] || die "port $port named twice in $list"
+    seen[$port]=1
+    # Each line after the first indented like the upstream blocks' own lines.
+    [[ -z $out ]] || out+=$'\n    '
+    if [[ $group == retry ]]; then
+      out+="server 127.0.0.1:$port max_fails=0;"
+      ((${#ports[@]} > 1)) || out+=$'\n    '"server 127.0.0.1:$port max_fails=0;"
+    else
+      out+="server 127.0.0.1:$port;"
+    fi
   done
+  printf '%s' "$out"
+}
+
+start() {
+  port_valid "$1" || die "bad port: $1"
+  # One assignment each: set -e ends the script when one dies (not inside an && list).
+  local user_retry user_once room_retry room_once res_retry res_once
+  user_retry=$(upstream_servers retry "$2")
+  user_once=$(upstream_servers once "$2")
+  room_retry=$(upstream_servers retry "$3")
+  room_once=$(upstream_servers once "$3")
+  res_retry=$(upstream_servers retry "$4")
+  res_once=$(upstream_servers once "$4")
   [[ $DIR == /* ]] || die "DIR must be an absolute path: $DIR"
   local proxy real_ip_from="" rate=${GATEWAY_AUTH_PER_MINUTE:-30} burst=${GATEWAY_AUTH_BURST:-30}
   local refresh_rate=${GATEWAY_REFRESH_PER_MINUTE:-600}
@@ -118,15 +151,18 @@ start() {
   # shellcheck disable=SC2016 # names of the variables to substitute, not expansions
   RUN_DIR=$DIR envsubst '${RUN_DIR}' <"$TEMPLATE" >"$DIR/nginx.conf"
   # shellcheck disable=SC2016
-  GATEWAY_LISTEN=127.0.0.1:$1 USER_UPSTREAM=127.0.0.1:$2 ROOM_UPSTREAM=127.0.0.1:$3 \
-    RESERVATION_UPSTREAM=127.0.0.1:$4 REAL_IP_FROM=$real_ip_from \
+  GATEWAY_LISTEN=127.0.0.1:$1 REAL_IP_FROM=$real_ip_from \
+    USER_RETRY_SERVERS=$user_retry USER_ONCE_SERVERS=$user_once \
+    ROOM_RETRY_SERVERS=$room_retry ROOM_ONCE_SERVERS=$room_once \
+    RESERVATION_RETRY_SERVERS=$res_retry RESERVATION_ONCE_SERVERS=$res_once \
     AUTH_RATE_PER_MINUTE=$rate AUTH_BURST=$burst AUTH_RETRY_AFTER=$(((60 + rate - 1) / rate)) \
     REFRESH_RATE_PER_MINUTE=$refresh_rate REFRESH_BURST=$refresh_burst \
     REFRESH_RETRY_AFTER=$(((60 + refresh_rate - 1) / refresh_rate)) \
     CONN_PER_CLIENT=$conns UPSTREAM_KEEPALIVE=$keepalive \
     WEB_ROOT=$DIR/web WEB_VERSION=$web_version \
-    envsubst '${GATEWAY_LISTEN} ${USER_UPSTREAM} ${ROOM_UPSTREAM} ${RESERVATION_UPSTREAM}
-              ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}
+    envsubst '${GATEWAY_LISTEN} ${USER_RETRY_SERVERS} ${USER_ONCE_SERVERS}
+              ${ROOM_RETRY_SERVERS} ${ROOM_ONCE_SERVERS}
+              ${RESERVATION_RETRY_SERVERS} ${RESERVATION_ONCE_SERVERS} ${REAL_IP_FROM} ${AUTH_RATE_PER_MINUTE} ${AUTH_BURST} ${AUTH_RETRY_AFTER}
               ${REFRESH_RATE_PER_MINUTE} ${REFRESH_BURST} ${REFRESH_RETRY_AFTER}
               ${CONN_PER_CLIENT} ${UPSTREAM_KEEPALIVE} ${WEB_ROOT} ${WEB_VERSION}' \
     <"$GATEWAY" >"$DIR/gateway.conf"

@@ -284,9 +284,13 @@ class Gateway:
         self.env = dict(env or {})
         self.url = None
 
-    def start(self, user_port, room_port, reservation_port):
-        self.url = script("nginx.sh", "start", self.dir, str(self.port), str(user_port),
-                          str(room_port), str(reservation_port), env=self.env)
+    def start(self, user_ports, room_ports, reservation_ports):
+        """Each argument is one port or a list of the replicas' ports, balanced across."""
+        def listed(ports):
+            return ",".join(map(str, ports)) if isinstance(ports, (list, tuple)) else str(ports)
+
+        self.url = script("nginx.sh", "start", self.dir, str(self.port), listed(user_ports),
+                          listed(room_ports), listed(reservation_ports), env=self.env)
         return self.url
 
     def stop(self):
@@ -481,6 +485,56 @@ class Stack:
     def cleanup(self):
         shutil.rmtree(self.workdir, ignore_errors=True)
         shutil.rmtree(self.gateway_dir, ignore_errors=True)
+
+
+class Replicas:
+    """n replicas of each service of a started Stack, behind a gateway of their own (the scale-out
+    tier, the gateway tests, the bench).  The stack's own services are replica 1; replicas 2..n
+    run with the same environment (the same databases, broker and secret; user-service's
+    GOOGLE_REDIRECT_URI keeps naming replica 1) on their own ports, logging to
+    <workdir>/<name>-<k>.log.  They join stack.services, so the stack's teardown stops them and
+    checks their logs for sanitizer reports.
+
+        r = Replicas(stack, 3).start()
+        r.gateway.url                 # balances over every replica (scripts/nginx.sh)
+        r.of("room-service")          # [replica 1, 2, 3]: harness.Service, to stop/kill/start
+        r.stop()                      # the gateway and replicas 2..n; the stack's stay up
+    """
+
+    NAMES = ("user-service", "room-service", "reservation-service")
+
+    def __init__(self, stack, n, name="nginx-replicas"):
+        assert n >= 1
+        self.stack = stack
+        self.by_name = {}
+        for first in (stack.user, stack.room, stack.reservation):
+            env = {k: v for k, v in first.env.items() if k != "PORT"}
+            self.by_name[first.name] = [first] + [
+                Service(first.name, stack.workdir, env, tag=f"{first.name}-{k}")
+                for k in range(2, n + 1)]
+        self.gateway = Gateway(stack.gateway_dir, name=name, env=stack.gateway.env)
+
+    def of(self, name):
+        return self.by_name[name]
+
+    def all(self):
+        return [svc for name in self.NAMES for svc in self.by_name[name]]
+
+    def start(self):
+        """Starts replicas 2..n (each waits for its /ready) and the gateway; returns self."""
+        for svc in self.all():
+            if svc.proc is None:
+                self.stack.services.append(svc)
+                svc.start()
+        self.gateway.start(*([svc.port for svc in self.by_name[name]] for name in self.NAMES))
+        return self
+
+    def stop(self):
+        with contextlib.suppress(Exception):
+            self.gateway.stop()
+        for name in self.NAMES:
+            for svc in self.by_name[name][1:]:
+                svc.stop()
 
 
 def login(base_url, email, session=None):

@@ -480,9 +480,12 @@ def expected_gateway_conf():
     text = (CHART / "files" / "gateway.conf").read_text()
     for placeholder, value in {
         "${GATEWAY_LISTEN}": "8080",
-        "${USER_UPSTREAM}": f"{RELEASE}-user-service:5000",
-        "${ROOM_UPSTREAM}": f"{RELEASE}-room-service:5001",
-        "${RESERVATION_UPSTREAM}": f"{RELEASE}-reservation-service:5002",
+        # Each service's Kubernetes Service twice in the retry group, once in the other.
+        **{f"${{{svc.upper()}_RETRY_SERVERS}}": f"server {RELEASE}-{svc}-service:{port} "
+           f"max_fails=0;\n    server {RELEASE}-{svc}-service:{port} max_fails=0;"
+           for svc, port in (("user", 5000), ("room", 5001), ("reservation", 5002))},
+        **{f"${{{svc.upper()}_ONCE_SERVERS}}": f"server {RELEASE}-{svc}-service:{port};"
+           for svc, port in (("user", 5000), ("room", 5001), ("reservation", 5002))},
         "${REAL_IP_FROM}": "",  # gateway.trustedProxies: [] by default
         "${AUTH_RATE_PER_MINUTE}": "30",
         "${AUTH_BURST}": "30",

@@ -416,13 +416,17 @@ def test_gateway_client_address_and_auth_limit_defaults(variants):
     assert "limit_req_zone $auth_limit_key zone=refresh:10m rate=600r/m;" in conf
     assert "limit_req_status 429;" in conf and "error_page 429 @rate_limited;" in conf
     assert retry_after(conf) == {"refresh": "1", "default": "2"}
-    # GET/HEAD may be passed on once more; other methods go to single-server groups.
+    # GET/HEAD may be passed on once more (each server of the group at most once); other methods
+    # go to single-server groups, PUT and DELETE through @once, which never passes one on.
     assert "proxy_next_upstream error timeout;" in conf and "non_idempotent" not in conf
-    assert "proxy_next_upstream_tries 2;" in conf
+    assert "proxy_next_upstream_tries 0;" in conf
     for svc in ("user", "room", "reservation"):
         retry = re.search(rf"upstream {svc}_retry \{{(.*?)\}}", conf, re.S).group(1)
         once = re.search(rf"upstream {svc}_once \{{(.*?)\}}", conf, re.S).group(1)
         assert retry.count("server ") == 2 and once.count("server ") == 1
+        assert f"\n    server {RELEASE}-{svc}-service:" in once
+    once = re.search(r"\n    location @once \{(.*?)\}", conf, re.S).group(1)
+    assert "proxy_next_upstream off;" in once and "proxy_pass http://$once_upstream;" in once
     assert re.search(r"map \$request_method \$retry_group \{\s*GET retry;\s*HEAD retry;\s*"
                      r"default once;\s*\}", conf)
 
