@@ -15,7 +15,8 @@ answer or a connection error, and the booking's retries give one reservation per
 overlapping confirmed reservations; every outbox row on the broker (copies identical, duplicates
 only a killed publisher's unmarked batch), per key in outbox order, and applied once
 (reservation-service's room copies equal room-service's rooms, each reservation cancelled at
-most once, the deleted users' bookings cancelled).  Measured and bounded: the publisher
+most once, the deleted users' bookings cancelled, and every consumer group's committed offsets
+at the end of every partition).  Measured and bounded: the publisher
 takeover after its holder's kill -9, the consumer group's rebalance (a probe message on every
 partition of room_events, from the kill until each is applied).  Figures are printed and
 written to build/reliability/scaleout_*.json.
@@ -32,6 +33,7 @@ import uuid
 import pytest
 import requests
 from cluster import SERVICES, metric
+from offsets import lag
 
 from harness import db_query, overlapping_confirmed_pairs, wait_until, write_reliability
 
@@ -267,16 +269,20 @@ def leader(replicas):
     return leaders[0] if leaders else None
 
 
+def partitions(kafka, topic):
+    """The partition numbers of topic (kcat's metadata)."""
+    out = subprocess.run(["kcat", "-b", kafka.bootstrap, "-L", "-t", topic, "-J"],
+                         capture_output=True, text=True, check=True, timeout=20)
+    return sorted(p["partition"] for p in json.loads(out.stdout)["topics"][0]["partitions"])
+
+
 class Probes:
     """One room_updated event per partition of room_events, for rooms PROBE_BASE + p that only
     the probes write: reservation-service applies it when the partition is consumed."""
 
     def __init__(self, kafka, pg):
         self.kafka, self.pg = kafka, pg
-        out = subprocess.run(["kcat", "-b", kafka.bootstrap, "-L", "-t", "room_events", "-J"],
-                             capture_output=True, text=True, check=True, timeout=20)
-        topic = json.loads(out.stdout)["topics"][0]
-        self.partitions = sorted(p["partition"] for p in topic["partitions"])
+        self.partitions = partitions(kafka, "room_events")
         self.version = 0
 
     def send(self):
@@ -379,6 +385,31 @@ def check_events(cluster, leader_kills):
     assert duplicates <= leader_kills * OUTBOX_BATCH, duplicates
     return {"outbox_rows": len(rows), "published_copies": sum(copies.values()),
             "duplicate_copies": duplicates}
+
+
+# The consumer groups and what they read (the services' defaults).
+GROUPS = {"reservation-service": ("room_events", "user_events"),
+          "room-service": ("user_events",)}
+
+
+def check_consumed(cluster):
+    """Every group's committed offset reaches the end of every partition it reads (offsets are
+    stored only after a message was applied): nothing behind, nothing skipped unapplied, as the
+    equal room copies and the cancelled bookings show for the messages themselves."""
+    kafka = cluster.stack.kafka
+    wanted = {g: [(t, p) for t in ts for p in partitions(kafka, t)] for g, ts in GROUPS.items()}
+    behind = {}
+
+    def caught_up():
+        behind.clear()
+        for group, parts in wanted.items():
+            behind.update({(group, *k): n for k, n in lag(kafka.bootstrap, group, parts).items()
+                           if n})
+        return not behind
+    try:
+        return {"consumed_to_end_s": timed(caught_up, 20, "every group at the partitions' end")}
+    except AssertionError:
+        raise AssertionError(f"messages after the committed offsets: {behind}") from None
 
 
 def check_applied_once(cluster, world):
@@ -497,6 +528,7 @@ def test_replicas_killed(cluster, world, probes, request):
     figures["settle_s"] = settle(cluster)
     figures.update(check_bookings(cluster, world))
     figures.update(check_events(cluster, leader_kills=6))
+    figures.update(check_consumed(cluster))
     figures.update(check_applied_once(cluster, world))
     write_reliability("scaleout_kill", figures)
     print(f"\n{request.node.name}: {figures}")
