@@ -14,8 +14,10 @@
 # DIR is an absolute path; it holds server.properties, cluster-id (kept across restarts), data/,
 # kafka.pid (the JVM's own pid) and kafka.log. The controller listens on a free port picked at each
 # start. Topics: $ROOM_EVENTS_TOPIC, $USER_EVENTS_TOPIC, $RESERVATION_EVENTS_TOPIC (defaults
-# room_events, user_events, reservation_events; 3 partitions each) and each one's `.dlq`
-# (1 partition). KAFKA_LOG_LEVEL (default warn) sets the broker's log level. The jars come from
+# room_events, user_events, reservation_events; KAFKA_PARTITIONS partitions each, 1-64, default 6:
+# consumers of one group share a topic's partitions, so a service scales to that many consuming
+# replicas) and each one's `.dlq` (1 partition). A topic that exists keeps its partition count.
+# KAFKA_LOG_LEVEL (default warn) sets the broker's log level. The jars come from
 # kafka/fetch.sh (Maven Central, only when kafka/libs is incomplete).
 #
 # Optional second listener with SASL/PLAIN authentication (for the tests of the services' SASL
@@ -88,7 +90,7 @@ topic_specs() {
   local t
   for t in "${ROOM_EVENTS_TOPIC:-room_events}" "${USER_EVENTS_TOPIC:-user_events}" \
     "${RESERVATION_EVENTS_TOPIC:-reservation_events}"; do
-    echo "$t:3" "$t.dlq:1"
+    echo "$t:$PARTITIONS" "$t.dlq:1"
   done
 }
 
@@ -112,6 +114,10 @@ EOF
 
 start() {
   port_valid "$PORT" || die "bad port: $PORT"
+  PARTITIONS=${KAFKA_PARTITIONS:-6}
+  if ! [[ $PARTITIONS =~ ^[1-9][0-9]?$ ]] || ((PARTITIONS > 64)); then
+    die "KAFKA_PARTITIONS must be 1-64, not '$PARTITIONS'"
+  fi
   command -v java >/dev/null || die "java not found (run scripts/deps.sh)"
   "$KAFKA/fetch.sh"
   mkdir -p "$DIR"

@@ -7,7 +7,8 @@ Talks to the broker through the system's librdkafka (ctypes, nothing to compile,
 package): one process does what would otherwise take one JVM launch per topic. Exits 0 once every
 topic is in the cluster metadata with a leader for each partition; 1 on timeout (last error on
 stderr); 2 when the broker process PID (if given) died meanwhile. Existing topics are left as
-they are, whatever their partition count.
+they are, whatever their partition count (a note on stderr names those with another count: adding
+partitions would send a key's later messages to another partition than its earlier ones).
 """
 import ctypes
 import ctypes.util
@@ -229,6 +230,11 @@ def main(argv):
                 missing = {n: p for n, p in wanted.items() if n not in md}
                 unready = [n for n in wanted if n in md and (not md[n] or min(md[n]) < 0)]
                 if not missing and not unready:
+                    for n, parts in wanted.items():
+                        if len(md[n]) != parts:
+                            print(f"topics.py: note: {n} exists with {len(md[n])} partitions, not "
+                                  f"{parts}; left as it is (adding partitions would move keys)",
+                                  file=sys.stderr)
                     return 0
                 if missing:
                     failures = admin.create(missing, 5000)

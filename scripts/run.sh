@@ -6,6 +6,11 @@
 # in .run/ and survives restarts.  Ctrl-C (or SIGTERM) stops everything, leaves no process behind
 # and exits 0; when a part dies on its own, everything is stopped and the exit status is 1, after
 # a line naming that part.
+#
+# REPLICAS=N (1-9, default 1; `make run REPLICAS=3`) starts N instances of each service: replica k
+# (0-based) of a service on its port + 10*k (user-service 5000, 5010, 5020; room-service 5001,
+# 5011, ...), logging to .run/logs/<service>.log for the first and <service>-<k+1>.log after; the
+# gateway balances across them (scripts/nginx.sh with port lists).  Each is watched like the rest.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -20,6 +25,14 @@ ROOM_PORT=${ROOM_PORT:-5001}
 RESERVATION_PORT=${RESERVATION_PORT:-5002}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 MAILPIT_PORT=${MAILPIT_PORT:-8025}
+REPLICAS=${REPLICAS:-1}
+[[ $REPLICAS =~ ^[1-9]$ ]] || { echo "run.sh: REPLICAS must be 1-9, not '$REPLICAS'" >&2; exit 2; }
+for port in "$USER_PORT" "$ROOM_PORT" "$RESERVATION_PORT"; do
+  if ! port_valid "$port" || ! port_valid $((port + 10 * (REPLICAS - 1))); then
+    echo "run.sh: bad service port $port (its last replica's must be 65535 or below)" >&2
+    exit 2
+  fi
+done
 
 pids=()         # the services, our children
 watch_names=()  # every part started here, watched while the suite runs: its name,
@@ -124,36 +137,46 @@ fi
 (umask 077; printf 'USER_DATABASE_URL=%q\nJWT_SECRET_KEY=%q\n' "$USER_DATABASE_URL" \
   "$JWT_SECRET_KEY" > "$RUN/env")
 
-start_service() { # name port database_url
-  local name=$1 port=$2 url=$3 pid
-  PORT=$port DATABASE_URL=$url "$BIN/$name" >>"$RUN/logs/$name.log" 2>&1 &
+start_service() { # name port database_url log (under .run/logs/)
+  local name=$1 port=$2 url=$3 log=$4 pid
+  PORT=$port DATABASE_URL=$url "$BIN/$name" >>"$RUN/logs/$log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  watch "$name" "$pid" ".run/logs/$name.log"
+  watch "$name :$port" "$pid" ".run/logs/$log"
   wait_http "http://127.0.0.1:$port/ready" 10 "$pid" && return 0
   if alive "$pid"; then
-    echo "$name is not ready after 10 s (see .run/logs/$name.log)" >&2
+    echo "$name is not ready after 10 s (see .run/logs/$log)" >&2
   else
-    echo "$name failed to start; last lines of .run/logs/$name.log:" >&2
-    tail -n 20 "$RUN/logs/$name.log" >&2
+    echo "$name failed to start; last lines of .run/logs/$log:" >&2
+    tail -n 20 "$RUN/logs/$log" >&2
   fi
   exit 1
 }
 
-# The local gateway reaches user-service from 127.0.0.1: believe its X-Real-IP (the client).
-TRUSTED_GATEWAYS=${TRUSTED_GATEWAYS:-127.0.0.1} \
-  start_service user-service "$USER_PORT" "$USER_DATABASE_URL"
-start_service room-service "$ROOM_PORT" "$ROOM_DATABASE_URL"
-# Webhook receivers tried out locally listen on loopback, which is refused by default.
-WEBHOOK_ALLOW_LOOPBACK=${WEBHOOK_ALLOW_LOOPBACK:-true} \
-  start_service reservation-service "$RESERVATION_PORT" "$RESERVATION_DATABASE_URL"
+# Replica by replica (the first of each service applies its migrations); each service's ports,
+# comma-separated, for the gateway and the ready line.
+user_ports="" room_ports="" reservation_ports="" suffix=""
+for ((k = 0; k < REPLICAS; k++)); do
+  if ((k > 0)); then suffix=-$((k + 1)); fi
+  # The local gateway reaches user-service from 127.0.0.1: believe its X-Real-IP (the client).
+  TRUSTED_GATEWAYS=${TRUSTED_GATEWAYS:-127.0.0.1} start_service user-service \
+    $((USER_PORT + 10 * k)) "$USER_DATABASE_URL" "user-service$suffix.log"
+  start_service room-service $((ROOM_PORT + 10 * k)) "$ROOM_DATABASE_URL" \
+    "room-service$suffix.log"
+  # Webhook receivers tried out locally listen on loopback, which is refused by default.
+  WEBHOOK_ALLOW_LOOPBACK=${WEBHOOK_ALLOW_LOOPBACK:-true} start_service reservation-service \
+    $((RESERVATION_PORT + 10 * k)) "$RESERVATION_DATABASE_URL" "reservation-service$suffix.log"
+  user_ports+=${user_ports:+,}$((USER_PORT + 10 * k))
+  room_ports+=${room_ports:+,}$((ROOM_PORT + 10 * k))
+  reservation_ports+=${reservation_ports:+,}$((RESERVATION_PORT + 10 * k))
+done
 
-"$ROOT/scripts/nginx.sh" start "$RUN/nginx" "$GATEWAY_PORT" "$USER_PORT" "$ROOM_PORT" \
-  "$RESERVATION_PORT" >/dev/null
+"$ROOT/scripts/nginx.sh" start "$RUN/nginx" "$GATEWAY_PORT" "$user_ports" "$room_ports" \
+  "$reservation_ports" >/dev/null
 started_nginx=true
 watch "the nginx gateway" "$(<"$RUN/nginx/nginx.pid")" .run/nginx/error.log
 
-echo "Ready: the web app is at http://localhost:$GATEWAY_PORT/ and the API behind the same gateway (user-service :$USER_PORT, room-service :$ROOM_PORT, reservation-service :$RESERVATION_PORT, Kafka $KAFKA_BROKER_URL, $mail). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
+echo "Ready: the web app is at http://localhost:$GATEWAY_PORT/ and the API behind the same gateway (user-service :$user_ports, room-service :$room_ports, reservation-service :$reservation_ports, Kafka $KAFKA_BROKER_URL, $mail). Logs in .run/logs/. Next: make token EMAIL=a@example.com ROLE=admin, then curl -H \"Authorization: Bearer \$TOKEN\" localhost:$USER_PORT/users/profile — Ctrl-C stops everything."
 
 # Stay in the foreground until Ctrl-C or until a part dies (checked every second; `wait` on a
 # background sleep lets the signal traps run at once).

@@ -150,6 +150,13 @@ class Kafka:
             messages.append(m)
         return messages
 
+    def partitions(self, topic):
+        """The number of partitions of topic (kafka/kafka.sh: KAFKA_PARTITIONS, default 6)."""
+        out = subprocess.run(["kcat", "-b", self.bootstrap, "-L", "-t", topic, "-J"],
+                             capture_output=True, text=True, check=True, timeout=20)
+        (meta,) = json.loads(out.stdout)["topics"]
+        return len(meta["partitions"])
+
     def produce(self, topic, key, value):
         subprocess.run(["kcat", "-b", self.bootstrap, "-P", "-t", topic, "-k", key],
                        input=value, text=True, check=True, timeout=20)

@@ -20,9 +20,6 @@ from harness import (
     wait_until,
 )
 
-PARTITIONS = 3  # kafka/kafka.sh creates every topic with 3 partitions
-
-
 at = utc_at  # at(days, hour, minute=0): that UTC time, days after today
 
 
@@ -270,7 +267,8 @@ def test_unusable_room_events_go_to_the_dlq_and_consumption_goes_on(stack, room_
                                                                     admin_headers):
     tag = uuid.uuid4().hex[:8]
     sent = []
-    for partition in range(PARTITIONS):  # so whichever partition the next room lands on
+    # Into every partition, so whichever partition the next room lands on.
+    for partition in range(stack.kafka.partitions("room_events")):
         for kind, value in GARBAGE_ROOM_EVENTS.items():
             key = f"garbage-{kind}-{partition}-{tag}"
             produce_to(stack.kafka, "room_events", partition, key, value)
@@ -293,7 +291,7 @@ def test_unusable_user_events_go_to_the_dlq_and_consumption_goes_on(stack, room_
                                                                     admin_headers):
     tag = uuid.uuid4().hex[:8]
     sent = []
-    for partition in range(PARTITIONS):
+    for partition in range(stack.kafka.partitions("user_events")):
         for kind, value in {"not-json": "{\"truncated\": ",
                             "no-user-id": json.dumps({"event_type": "user_deleted",
                                                       "event_id": str(uuid.uuid4())})}.items():
