@@ -504,7 +504,16 @@ def keepalive_timer(pg, db):
 def test_publisher_sessions_are_probed(cluster):
     """The server probes each publisher's session after 1 s of silence (outbox.c), so that the
     lock of a replica whose host died is released within seconds, not the system's 2 hours."""
-    timers = {db: keepalive_timer(cluster.stack.pg, db) for db in DATABASES.values()}
+    timers = {}
+
+    def read():
+        # A socket with data in flight shows its retransmission timer instead: read again.
+        timers.update({db: keepalive_timer(cluster.stack.pg, db) for db in DATABASES.values()})
+        return all(t is not None for t in timers.values())
+    try:
+        wait_until(read, timeout=5, interval=0.1, what="keepalive timers")
+    except AssertionError:
+        pass
     assert all(t is not None and t <= 1.0 for t in timers.values()), timers
 
 
