@@ -530,7 +530,7 @@ def test_replicas_killed(cluster, world, probes, request):
         t0 = time.monotonic()
         cluster.restart(killed)
         figures["restart_ready_s"] = round(time.monotonic() - t0, 2)
-        figures["rebalance_s_rejoin"] = timed(lambda: probes.applied(probes.send()),
+        figures["probe_s_after_restart"] = timed(lambda: probes.applied(probes.send()),
                                               REBALANCE_MAX * 2, "the probes after the restart")
         time.sleep(1)
     figures.update(load.figures())
