@@ -141,7 +141,7 @@ lint: deps
 
 # make test, in this order: what the suite needs (deps), the sanitized build, every header on
 # its own, lint, then the test tiers (tests/run.sh), which end with the summary line.
-TEST_TIERS := unit webapp fuzz-smoke bench-smoke integration offline
+TEST_TIERS := unit webapp fuzz-smoke bench-smoke integration scaleout offline
 test: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-bins
 	$(Q)$(MAKE) --no-print-directory check-headers

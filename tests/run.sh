@@ -9,6 +9,8 @@
 #   fuzz-smoke   `make fuzz-smoke`: one count per libFuzzer target
 #   bench-smoke  `make bench-smoke`: no count when it passes, one failure when it does not
 #   integration  pytest tests/integration (PYTEST_ARGS go here): its tests, skips not counted
+#   scaleout     pytest tests/scaleout: three replicas of every service behind the gateway,
+#                replicas killed and stopped under load (its own stack; under 2 minutes)
 #   offline      pytest tests/offline: the same
 # A tier that fails without reporting a failure of its own (a crash, a sanitizer report, a
 # broken tool) counts as one failure.
@@ -26,7 +28,7 @@ done
 (($#)) && shift # the --; what is left goes to the integration tier's pytest
 for tier in "${tiers[@]}"; do
   case $tier in
-    unit | webapp | fuzz-smoke | bench-smoke | integration | offline) ;;
+    unit | webapp | fuzz-smoke | bench-smoke | integration | scaleout | offline) ;;
     *) echo "tests/run.sh: unknown tier $tier" >&2; usage ;;
   esac
 done
@@ -130,6 +132,10 @@ for tier in "${tiers[@]}"; do
     integration)
       echo "== integration tests (pytest, real PostgreSQL / Kafka / OIDC provider / nginx) =="
       pytest_tier tests/integration "$@"
+      ;;
+    scaleout)
+      echo "== scale-out (3 replicas of each service behind the gateway, replicas killed under load) =="
+      pytest_tier tests/scaleout
       ;;
     offline)
       echo "== offline checks of the deployment files (nginx, Helm, manifests, workflow, Dockerfiles) =="

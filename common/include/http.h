@@ -98,9 +98,11 @@ struct http_options {
  * reason in err when the port cannot be bound. */
 struct http_server *http_start(const struct http_options *opts, char *err, size_t errlen);
 /* From now on /ready answers 503 (the load balancer stops sending); everything else is still
- * served until http_stop. */
+ * served until http_stop, each reply with `Connection: close`, so that a gateway keeps no
+ * connection to this process that the stop could close under a request just sent. */
 void http_drain(struct http_server *s);
-/* Stops accepting, waits for in-flight requests, frees the server. */
+/* Stops accepting (a connection attempt is refused from then on, which a gateway passes to
+ * another replica), waits for in-flight requests, frees the server. */
 void http_stop(struct http_server *s);
 
 /* ---- inside a handler ---- */

@@ -106,9 +106,14 @@ const char *http_cors_origin(const struct req *r)
  * (should_keep_alive; checked against it for every case in tests/integration/test_http_serving.py),
  * and a request body that was not read to its end closes it.  Saying so matters behind the
  * gateway, which keeps upstream connections alive: it must not send its next request into a
- * connection that civetweb is closing. */
+ * connection that civetweb is closing.  While the server drains (http_drain) every reply
+ * closes: the gateway then holds no idle connection to this process when http_stop closes
+ * them, where a POST it had just sent on one would be lost (nginx repeats no POST once sent,
+ * and answers 502). */
 static bool http_keep_alive(const struct req *r)
 {
+	if (r->srv->draining)
+		return false;
 	bool has_body = r->ri->content_length > 0 ||
 	                mg_get_header(r->conn, "Transfer-Encoding") != NULL;
 	if (has_body && !r->body_read)

@@ -2,9 +2,13 @@
  * request (its own error page, log lines, worker thread exit), drain and stop. */
 #include "http_internal.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <civetweb.h>
 
@@ -140,10 +144,55 @@ void http_drain(struct http_server *s)
 	s->draining = 1;
 }
 
+/* The port a socket is bound to, -1 when it is not an IPv4/IPv6 socket. */
+static long long http_socket_port(int fd)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof addr;
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+		return -1;
+	if (addr.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&addr)->sin_port);
+	if (addr.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&addr)->sin6_port);
+	return -1;
+}
+
+/* Refuses new connections before civetweb stops.  mg_stop() closes the listening socket only
+ * once its acceptor thread has noticed the stop, after a poll of up to 2 s, and it accepts
+ * nothing meanwhile: every connection made then waits in the kernel's backlog and is reset at
+ * the close, after the gateway has sent its request on it (a POST lost, answered 502).  A
+ * listening socket shut down for reading refuses connection attempts at once instead, and a
+ * refused attempt is one the gateway may pass to another replica: nothing was sent.  civetweb
+ * gives no handle on its socket; it is the process's listening socket bound to the port. */
+static void http_stop_listening(const struct http_server *s)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		int fd = atoi(e->d_name), listening = 0;
+		socklen_t len = sizeof listening;
+		if (fd <= 2 || fd == dirfd(d) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+		    !listening || http_socket_port(fd) != s->opts->port)
+			continue;
+		if (shutdown(fd, SHUT_RD) != 0)
+			log_warn("http: the listening socket could not be shut down: %s",
+			         strerror(errno));
+	}
+	if (d)
+		closedir(d);
+	/* Connections the acceptor took just before are handed to a worker thread, which may not
+	 * have taken them yet: once the stop is set it would drop them unanswered. */
+	timefmt_sleep_ms(50);
+}
+
 void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	if (s->draining)
+		http_stop_listening(s);
 	mg_stop(s->ctx);
 	mg_exit_library();
 	http_thread_owner = NULL;

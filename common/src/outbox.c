@@ -79,14 +79,34 @@ static void outbox_end_session(struct outbox *o, const char *why)
 	}
 }
 
+/* The publisher's session asks the server to probe it often.  A replica that dies on a living
+ * host closes its socket, and the server ends the session (releasing the lock) at once; but when
+ * the replica's host dies or is cut off, no FIN ever comes, and the server would notice only
+ * after the system's keepalive time (two hours by default).  Probed after 1 s of silence, every
+ * second, given up after 2 unanswered (tcp_user_timeout: 3 s for data the server sends), the
+ * session ends within about 3 s and a follower takes the lock at its next try (OUTBOX_FOLLOW_MS):
+ * the takeover bound of docs/operations.md#scale-out.  A live but busy publisher (a batch
+ * waiting for the broker) still answers the probes from its kernel. */
+static const char outbox_session_sql[] = "SELECT set_config('tcp_keepalives_idle', '1', false), "
+					 "set_config('tcp_keepalives_interval', '1', false), "
+					 "set_config('tcp_keepalives_count', '2', false), "
+					 "set_config('tcp_user_timeout', '3000', false)";
+
 /* True when this publisher's session holds the lock, opening a session and trying for the
  * lock when it does not. */
 static bool outbox_lead(struct outbox *o)
 {
 	if (o->leading)
 		return true;
-	if (!o->session && !(o->session = db_open()))
-		return false;
+	if (!o->session) {
+		if (!(o->session = db_open()))
+			return false;
+		enum db_status st = db_exec_on(o->session, NULL, outbox_session_sql, 0, NULL);
+		if (st != DB_OK) {
+			outbox_end_session(o, db_status_str(st));
+			return false;
+		}
+	}
 	char key[24];
 	snprintf(key, sizeof key, "%lld", o->lock_key);
 	const char *params[] = {key};

@@ -234,7 +234,11 @@ def test_drain_delay_keeps_serving_after_sigterm(stack):
     r = requests.get(f"{svc.url}/users/profile", headers=h, timeout=2)
     assert r.status_code == 200, r.text
     assert requests.get(f"{svc.url}/live", headers=h, timeout=2).status_code == 200
-    # Four requests on new connections to a sanitizer build: a wide window for a loaded machine.
+    # A client asking to keep the connection is told it closes: a gateway then keeps none that
+    # the stop could close under the next request it sends.
+    r = requests.get(f"{svc.url}/live", timeout=2)
+    assert r.status_code == 200 and r.headers.get("Connection") == "close", r.headers
+    # Five requests on new connections to a sanitizer build: a wide window for a loaded machine.
     assert time.monotonic() - t0 < 4.5, "the checks above must fall inside the drain window"
     rc = svc.proc.wait(timeout=20)
     elapsed = time.monotonic() - t0
