@@ -43,6 +43,15 @@ port = $PORT
 unix_socket_directories = '$DIR'
 max_connections = 200
 shared_buffers = 128MB
+# A client that vanished without closing its connection (its host died or was cut off) loses
+# its session within 3 s, and with it the advisory locks it held (the outbox publisher's): the
+# same settings as the chart's postgresql.deadClientDetection (docs/operations.md#scale-out).
+# idle_session_timeout stays off: it would end the pools' idle sessions.
+tcp_keepalives_idle = 1
+tcp_keepalives_interval = 1
+tcp_keepalives_count = 2
+tcp_user_timeout = 3000
+client_connection_check_interval = 1000
 EOF
   chown postgres:postgres "$DIR/suite.conf"
 }
