@@ -377,25 +377,15 @@ class BenchStack(harness.Stack):
         # worker and group for the tests' small thread counts, which made nearly every proxied
         # request open a new connection to the service (half the gateway's req/s for a room).
         self.gateway.env.pop("GATEWAY_UPSTREAM_KEEPALIVE", None)
-        self.replica_sets = self.start_replicas()
-        # scripts/nginx.sh takes each service's ports as a comma-separated list.
-        self.gateway.start(*[",".join(str(s.port) for s in self.replica_sets[name])
-                             for name in SERVICES])
+        if self.replicas > 1:
+            # Replicas 2..N with the first one's settings (logs <name>-<k>.log) and a gateway
+            # over all of them (with the settings above), which becomes the stack's gateway.
+            group = harness.Replicas(self, self.replicas).start()
+            self.gateway = group.gateway
+            self.replica_sets = {name: group.of(name) for name in SERVICES}
+        else:
+            self.gateway.start(self.user.port, self.room.port, self.reservation.port)
         return self
-
-    def start_replicas(self):
-        """Replicas 2..N of each service, with the first one's environment (own port, log
-        <name>-<k>.log); returns {service name: [its replicas, the first first]}."""
-        sets = {}
-        for name in SERVICES:
-            first = self.by_name(name)
-            sets[name] = [first]
-            for k in range(2, self.replicas + 1):
-                env = {key: v for key, v in first.env.items() if key != "PORT"}
-                svc = harness.Service(name, self.workdir, env, tag=f"{name}-{k}")
-                self.services.append(svc)
-                sets[name].append(svc.start())
-        return sets
 
     def by_name(self, name):
         return {"user-service": self.user, "room-service": self.room,
@@ -1033,8 +1023,14 @@ class Bench:
             res = self.wrk_spread([svc.url for svc in replicas], sc["lua"], ok=sc.get("ok"),
                                   extra_env=env)
         else:
+            spread = via == "gateway" and len(replicas) > 1
+            before = [answered(svc) for svc in replicas] if spread else []
             res = self.wrk(self.service_url(scenario, via), sc["lua"], ok=sc.get("ok"),
                            extra_env=env)
+            if spread:
+                # How the gateway spread the run: the requests each replica answered.
+                res["answered_per_replica"] = [answered(svc) - b
+                                               for svc, b in zip(replicas, before, strict=True)]
         if scenario in ("create", "conflict_storm"):
             self.end_day(runday)
         if scenario == "conflict_storm":
@@ -2191,6 +2187,7 @@ class Bench:
                     bk["limit"] is not None and bk["max_backends"] <= bk["limit"],
                     f"pool {pool_text(bk['pool_size'])} + {bk['dedicated_sessions']} dedicated"
                     + (f" ({bk['mail_senders']} mail senders)" if "mail_senders" in bk else "")
+                    + (f", x {self.replicas} replicas" if self.replicas > 1 else "")
                     + f"; most during '{bk['worst_phase']}'")
         iv = self.report["invitations"]
         d = iv["delivery"]
@@ -2274,7 +2271,10 @@ class Bench:
                      f"{fmt_ratio(r['direct_vs_pgbench_minimal'])} of minimal SQL, "
                      f"{fmt_ratio(r['direct_vs_pgbench'])} of same SQL, "
                      f"{fmt_ratio(r['direct_vs_http_ceiling'])} of nginx fixed body"),
-                    ("gateway", res["gateway"], f"{fmt_ratio(r['gateway_vs_direct'])} of direct")]
+                    ("gateway", res["gateway"], f"{fmt_ratio(r['gateway_vs_direct'])} of direct"
+                     + ("; answered per replica " + " / ".join(
+                         map(str, res["gateway"]["answered_per_replica"]))
+                        if res["gateway"].get("answered_per_replica") else ""))]
             rows[1:1] = self.replica_rows(res["direct"])
             if "single" in res:
                 rows.append(("direct, 1 connection", res["single"], "one request at a time"))
@@ -2368,7 +2368,9 @@ class Bench:
                     lines.append(f"  {label:20} max {x['max_backends']:>4} (at start "
                                  f"{x['at_start']}); pool "
                                  f"{x['pool_size'] if x['pool_size'] is not None else '-'} + "
-                                 f"{x['dedicated_sessions']} dedicated = {x['limit'] or '-'}; "
+                                 f"{x['dedicated_sessions']} dedicated"
+                                 + (f", x {self.replicas} replicas" if self.replicas > 1 else "")
+                                 + f" = {x['limit'] or '-'}; "
                                  f"most during '{x['worst_phase']}'")
         lines.append("")
         lines.append("== starvation: 256 keep-alive clients per service, answers per connection")
@@ -2413,7 +2415,13 @@ class Bench:
             lines.append(hdr)
             rows = [("direct", res["direct"], None)] + self.replica_rows(res["direct"]) + \
                 [("gateway", res["gateway"], None)]
-            for label, run, _ in rows:
+            spread = res["gateway"].get("answered_per_replica")
+            if spread:
+                rows.append(("  answered per replica", None, " / ".join(map(str, spread))))
+            for label, run, note in rows:
+                if run is None:
+                    lines.append(f"  {label:28}{note}")
+                    continue
                 cpu = run.get("cpu_percent")
                 note = "" if not cpu else (
                     f"{cpu.get(res['service'], 0):.0f}, {cpu.get('postgres', 0):.0f}, "
@@ -2710,6 +2718,13 @@ def parse_pg_log(text):
             params = sorted((int(k), v) for k, v in LOG_PARAM.findall(m.group(4)))
             out[-1]["params"] = [v for _, v in params]
     return out
+
+
+def answered(svc):
+    """The requests svc answered so far, by its /metrics (http_requests_total, all routes)."""
+    text = requests.get(svc.url + "/metrics", timeout=5).text
+    return sum(int(float(v)) for v in
+               re.findall(r"^\w*http_requests_total\{.*\} ([0-9.e+]+)$", text, re.M))
 
 
 def iso(t):
