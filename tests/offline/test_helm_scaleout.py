@@ -18,6 +18,7 @@ import math
 import re
 
 import pytest
+import yaml
 
 from test_helm import (  # noqa: F401 - fixtures below
     CHART,
@@ -33,10 +34,9 @@ VALUES_FILES = [None] + sorted(p.name for p in CHART.glob("values-*.yaml"))
 # The outbox publisher's follower asks for the lock every second (OUTBOX_FOLLOW_MS).
 FOLLOWER_RETRY_S = 1.0
 TAKEOVER_TARGET_S = 5.0  # issue 19
-# Per environment: (partitions, replication factor, Kafka nodes).  partitions is w19-gw's
-# default (6) except development's single partition (one consumer replica at most runs there).
-TOPICS = {None: (None, 1, 1), "values-development.yaml": (1, 1, 1),
-          "values-staging.yaml": (None, 1, 1), "values-production.yaml": (6, 3, 3)}
+# Per environment: (replication factor, Kafka nodes).
+TOPICS = {None: (1, 1), "values-development.yaml": (1, 1), "values-staging.yaml": (1, 1),
+          "values-production.yaml": (3, 3)}
 
 
 def render(helm, values_file, sets=()):
@@ -188,10 +188,17 @@ def test_topic_partitions_and_replication_per_environment(helm, values_file):
     r = render(helm, values_file)
     (c,) = r.get("Job", f"{RELEASE}-kafka-topics")["spec"]["template"]["spec"]["containers"]
     env = {k: v.get("value") for k, v in container_env(c).items()}
-    partitions, rf, nodes = TOPICS[values_file]
-    if partitions is not None:
-        assert int(env["PARTITIONS"]) == partitions
-    assert int(env["PARTITIONS"]) >= 1
+    rf, nodes = TOPICS[values_file]
+    # The partitions the values give (the environment's file, else values.yaml).
+    want = yaml.safe_load((CHART / "values.yaml").read_text())["kafka"]["topics"]["partitions"]
+    if values_file:
+        topics = (yaml.safe_load((CHART / values_file).read_text()).get("kafka") or {}).get(
+            "topics") or {}
+        want = topics.get("partitions", want)
+    assert int(env["PARTITIONS"]) == want >= 1
+    if values_file == "values-production.yaml":
+        # Room for as many consumers as production's least replicas, twice (issue 19: 6).
+        assert want >= 6
     assert int(env["REPLICATION_FACTOR"]) == rf
     kafka = r.get("StatefulSet", f"{RELEASE}-kafka")
     assert kafka["spec"]["replicas"] == nodes
