@@ -54,9 +54,17 @@ def run(*cmd, check=True):
 
 
 def netns_usable():
+    """Root with the right to make network namespaces and veth pairs (a container without
+    CAP_NET_ADMIN has neither)."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         return False
-    return run("ip", "netns", "list", check=False).returncode == 0
+    probe = f"mrprobe{os.getpid() % 100000}"
+    ok = run("ip", "netns", "add", probe, check=False).returncode == 0
+    if ok:
+        ok = run("ip", "netns", "exec", probe, "ip", "link", "add", "p0", "type", "veth", "peer",
+                 "name", "p1", check=False).returncode == 0
+        run("ip", "netns", "del", probe, check=False)
+    return ok
 
 
 @pytest.fixture
