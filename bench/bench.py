@@ -31,8 +31,15 @@ Environment (scripts/bench.sh and mk/bench.mk set them):
   BENCH_OUT          report directory [build/bench]
   BENCH_CHECK=1      fail unless every part ran, without unexpected errors (make bench-smoke)
   BENCH_KEEP=1       keep the work directory (logs) under /tmp
-  BENCH_ONLY         one part alone after the seed: "utilisation" (issue 15's report) or
-                     "find_a_room" (issue 12's grid and room search, one at a time) [empty: all]
+  BENCH_ONLY         one part alone after the seed: "utilisation" (issue 15's report),
+                     "find_a_room" (issue 12's grid and room search, one at a time) or
+                     "replicas" (issue 19: REPLICAS_SCENARIOS directly and through the gateway,
+                     no ceilings; reports latest-<scale>-replicas<N>.*) [empty: all]
+  BENCH_REPLICAS     N replicas of each service (1-9; make bench REPLICAS=N), the gateway over
+                     all of them.  A scenario's direct figure is then the sum over the replicas
+                     (one wrk per replica, the connections split, all at once; p50 the mean
+                     weighted by requests, p99 the worst replica's), also given per replica;
+                     the rest of the bench talks to the first replica as with one [1]
   BIN_DIR            the binaries [build/bin]
 Every run is bounded by BENCH_SECONDS; nothing leaves loopback.
 """
@@ -144,6 +151,10 @@ DB_OF = {"user-service": "user_db", "room-service": "room_db",
 DEDICATED_SESSIONS = {"user-service": 2, "room-service": 3, "reservation-service": 3}
 BASELINE_FILE = os.path.join(BENCH, "baseline.json")
 SWEEP_CLIENTS = {"full": [1, 2, 4, 8, 16, 32], "smoke": [4]}
+# BENCH_ONLY=replicas (issue 19): the scenarios that show what replicas buy, in ~5 minutes at
+# full scale (the seed included): two reads per service kind, and bookings.
+REPLICAS_SCENARIOS = ("room_get", "availability", "user_reservations", "create")
+MAX_REPLICAS = 9
 
 # Issue 18's targets: req/s at BENCH_CONNECTIONS direct ≥ factor × the baseline commit's.
 BASELINE_FACTORS = {"room_get": 3.0, "availability": 2.5, "user_reservations": 3.0,
@@ -336,10 +347,13 @@ class BenchStack(harness.Stack):
     NUM_THREADS removed; BENCH_SERVICE_THREADS sets NUM_THREADS), room for the bench's own
     database clients (pgbench) and pg_stat_statements loaded (round trips per request)."""
 
-    def __init__(self, service_threads, max_connections):
+    def __init__(self, service_threads, max_connections, replicas=1):
         super().__init__()
         self.threads = service_threads
         self.max_connections = max_connections
+        self.replicas = replicas
+        # Each service's replicas, the first (self.user, self.room, self.reservation) first.
+        self.replica_sets = {}
 
     def start(self):
         self.pg.start()
@@ -363,7 +377,14 @@ class BenchStack(harness.Stack):
         # worker and group for the tests' small thread counts, which made nearly every proxied
         # request open a new connection to the service (half the gateway's req/s for a room).
         self.gateway.env.pop("GATEWAY_UPSTREAM_KEEPALIVE", None)
-        self.gateway.start(self.user.port, self.room.port, self.reservation.port)
+        if self.replicas > 1:
+            # Replicas 2..N with the first one's settings (logs <name>-<k>.log) and a gateway
+            # over all of them (with the settings above), which becomes the stack's gateway.
+            group = harness.Replicas(self, self.replicas).start()
+            self.gateway = group.gateway
+            self.replica_sets = {name: group.of(name) for name in SERVICES}
+        else:
+            self.gateway.start(self.user.port, self.room.port, self.reservation.port)
         return self
 
     def by_name(self, name):
@@ -532,6 +553,9 @@ class Bench:
         self.connections = env_int("BENCH_CONNECTIONS", 64)
         self.wrk_threads = min(env_int("BENCH_WRK_THREADS", 2), self.connections)
         self.service_threads = env_int("BENCH_SERVICE_THREADS", 0) or None
+        self.replicas = env_int("BENCH_REPLICAS", 1)
+        if not 1 <= self.replicas <= MAX_REPLICAS:
+            raise SystemExit(f"bench: BENCH_REPLICAS must be 1 to {MAX_REPLICAS}")
         self.ceiling_seconds = env_int("BENCH_CEILING_SECONDS", max(1, (self.seconds + 1) // 2))
         self.sweep_clients = SWEEP_CLIENTS["smoke" if self.scale == "smoke" else "full"]
         self.out_dir = os.path.abspath(os.environ.get("BENCH_OUT") or os.path.join(ROOT, "build",
@@ -540,9 +564,10 @@ class Bench:
         self.keep = os.environ.get("BENCH_KEEP") == "1"
         # The services' pools (or, before issue 18, one connection per worker thread) and the
         # bench's pgbench clients.
+        # (Each replica: its pool and dedicated sessions, about 10 per service.)
         self.stack = BenchStack(self.service_threads,
                                 max(400, 3 * (self.service_threads or 0) + 2 * self.connections
-                                    + 50))
+                                    + 50 + 30 * self.replicas), self.replicas)
         self.sampler = None
         self.baseline = None
         self.nginx = None
@@ -559,8 +584,9 @@ class Bench:
         self.seeded = 0
         self.series_lane = 0
         self.only = os.environ.get("BENCH_ONLY", "").strip()
-        if self.only not in ("", "utilisation", "find_a_room"):
-            raise SystemExit("bench: BENCH_ONLY must be empty, utilisation or find_a_room")
+        if self.only not in ("", "utilisation", "find_a_room", "replicas"):
+            raise SystemExit("bench: BENCH_ONLY must be empty, utilisation, find_a_room or "
+                             "replicas")
         self.report["utilisation"] = {}
 
     # -- database helpers --
@@ -777,15 +803,15 @@ class Bench:
 
     def cpu_snapshot(self):
         st = self.stack
-        snap = {
-            "user-service": tree_cpu(st.user.proc.pid),
-            "room-service": tree_cpu(st.room.proc.pid),
-            "reservation-service": tree_cpu(st.reservation.proc.pid),
+        # Each service's replicas together (one, unless BENCH_REPLICAS).
+        snap = {name: sum(tree_cpu(svc.proc.pid) for svc in
+                          st.replica_sets.get(name) or [st.by_name(name)]) for name in SERVICES}
+        snap.update({
             "postgres": tree_cpu(pidfile(os.path.join(st.pg.dir, "postmaster.pid")) or 0),
             "gateway": tree_cpu(pidfile(os.path.join(st.gateway.dir, "nginx.pid")) or 0),
             "kafka+oidc": tree_cpu(pidfile(os.path.join(st.kafka.dir, "kafka.pid")) or 0)
             + tree_cpu(pidfile(os.path.join(st.oidc.dir, "oidc.pid")) or 0),
-        }
+        })
         if self.nginx:
             snap["bench-nginx"] = sum(tree_cpu(p) for p in self.nginx.pids())
         if self.mailpit:
@@ -812,18 +838,77 @@ class Bench:
     def wrk(self, base_url, lua, ok=None, extra_env=None, connections=None, seconds=None):
         connections = connections or self.connections
         threads = min(self.wrk_threads, connections)  # wrk wants a connection per thread
-        env = dict(os.environ, BENCH_DATA=self.lua_data, BENCH_LUA=LUA,
-                   BENCH_THREADS=str(threads), BENCH_DAY0=str(self.day0))
-        env.update(extra_env or {})
         seconds = seconds or self.seconds
-        cmd = ["wrk", f"-t{threads}", f"-c{connections}",
-               f"-d{seconds}s", "--timeout", "5s", "-s", os.path.join(LUA, lua), base_url]
+        cmd, env = self.wrk_command(base_url, lua, threads, connections, seconds, extra_env)
         c0 = self.cpu_snapshot()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
         c1 = self.cpu_snapshot()
-        line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-        if out.returncode or not line:
-            raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
+        res = self.wrk_result(out.returncode, out.stdout, out.stderr, ok)
+        res["cpu_percent"] = self.cpu_delta(c0, c1)
+        return res
+
+    def wrk_command(self, base_url, lua, threads, connections, seconds, extra_env=None):
+        """wrk's command line and environment for one run of a bench/lua script."""
+        env = dict(os.environ, BENCH_DATA=self.lua_data, BENCH_LUA=LUA,
+                   BENCH_THREADS=str(threads), BENCH_DAY0=str(self.day0))
+        env.update(extra_env or {})
+        cmd = ["wrk", f"-t{threads}", f"-c{connections}",
+               f"-d{seconds}s", "--timeout", "5s", "-s", os.path.join(LUA, lua), base_url]
+        return cmd, env
+
+    def wrk_spread(self, base_urls, lua, ok=None, extra_env=None):
+        """One wrk per URL (a service's replicas) at the same time, BENCH_CONNECTIONS split
+        between them (and wrk's threads numbered across them, so the create slots stay
+        distinct): the sum of their figures, p50 the mean weighted by requests, p99 and max the
+        worst run's, with each run under "per_replica"."""
+        n = len(base_urls)
+        conns = [self.connections // n + (1 if i < self.connections % n else 0)
+                 for i in range(n)]
+        if min(conns) < 1:
+            raise SystemExit(f"bench: BENCH_CONNECTIONS ({self.connections}) must be at least "
+                             f"the replicas ({n})")
+        threads = [min(self.wrk_threads, c) for c in conns]
+        procs = []
+        c0 = self.cpu_snapshot()
+        for i, url in enumerate(base_urls):
+            env = dict(extra_env or {}, BENCH_THREADS=str(sum(threads)),
+                       BENCH_TID_BASE=str(sum(threads[:i])))
+            cmd, env = self.wrk_command(url, lua, threads[i], conns[i], self.seconds, env)
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+        outs = [p.communicate(timeout=self.seconds + 120) for p in procs]
+        c1 = self.cpu_snapshot()
+        runs = [dict(self.wrk_result(p.returncode, o, e, ok), connections=c, url=url)
+                for p, (o, e), c, url in zip(procs, outs, conns, base_urls, strict=True)]
+        total = sum(r["requests"] for r in runs)
+        codes = {}
+        for r in runs:
+            for k, v in r["codes"].items():
+                codes[k] = codes.get(k, 0) + v
+        detail = {}
+        for r in runs:
+            for k, v in r["error_detail"].items():
+                detail[k] = detail.get(k, 0) + v
+        return {
+            "tool": "wrk", "replicas": n, "rps": round(sum(r["rps"] for r in runs), 1),
+            "requests": total, "seconds": max(r["seconds"] for r in runs),
+            "p50_ms": sum(r["p50_ms"] * r["requests"] for r in runs) / max(1, total),
+            "p90_ms": max(r["p90_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
+            "max_ms": max(r["max_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs), "error_detail": detail,
+            "codes": dict(sorted(codes.items())),
+            "bytes_per_response": round(sum(r["bytes_per_response"] * r["requests"]
+                                            for r in runs) / max(1, total)),
+            "cpu_percent": self.cpu_delta(c0, c1),
+            "per_replica": runs,
+        }
+
+    @staticmethod
+    def wrk_result(returncode, stdout, stderr, ok=None):
+        """The figures of a finished wrk run (bench/lua/common.lua's BENCH_JSON line)."""
+        line = next((x for x in stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+        if returncode or not line:
+            raise RuntimeError(f"wrk failed ({returncode}): {stdout}\n{stderr}")
         d = json.loads(line[len("BENCH_JSON "):])
         secs = d["duration_us"] / 1e6
         e = d["errors"]
@@ -844,7 +929,6 @@ class Bench:
             "error_detail": dict(e, non_expected_status=unexpected),
             "codes": {str(k): v for k, v in sorted(codes.items())},
             "bytes_per_response": round(d["bytes"] / max(1, d["requests"])),
-            "cpu_percent": self.cpu_delta(c0, c1),
         }
 
     def pgbench(self, template, db, defines, clients=None, seconds=None):
@@ -934,8 +1018,19 @@ class Bench:
                    "BENCH_STORM_START": str(self.day0 + runday * 86400),
                    "BENCH_PURPOSE": f"bench-storm-{via}"}
         self.phase(f"{scenario} {via}")
-        res = self.wrk(self.service_url(scenario, via), sc["lua"], ok=sc.get("ok"),
-                       extra_env=env)
+        replicas = self.stack.replica_sets.get(sc["service"] + "-service", [])
+        if via == "direct" and len(replicas) > 1:
+            res = self.wrk_spread([svc.url for svc in replicas], sc["lua"], ok=sc.get("ok"),
+                                  extra_env=env)
+        else:
+            spread = via == "gateway" and len(replicas) > 1
+            before = [answered(svc) for svc in replicas] if spread else []
+            res = self.wrk(self.service_url(scenario, via), sc["lua"], ok=sc.get("ok"),
+                           extra_env=env)
+            if spread:
+                # How the gateway spread the run: the requests each replica answered.
+                res["answered_per_replica"] = [answered(svc) - b
+                                               for svc, b in zip(replicas, before, strict=True)]
         if scenario in ("create", "conflict_storm"):
             self.end_day(runday)
         if scenario == "conflict_storm":
@@ -1186,6 +1281,7 @@ class Bench:
             "stages": s["stages"], "seconds_per_run": self.seconds,
             "connections": self.connections, "wrk_threads": self.wrk_threads,
             "service_num_threads": self.service_threads or "service default",
+            "replicas": self.replicas,
             "ceiling_seconds": self.ceiling_seconds, "sweep_clients": self.sweep_clients,
             "bin_dir": harness.BIN_DIR,
             "git": git_rev(), "cpus": os.cpu_count(), "kernel": os.uname().release,
@@ -1209,6 +1305,9 @@ class Bench:
                 "reservation_db", "SELECT count(*) FROM reservations")[0][0]
             if self.only == "utilisation":
                 self.utilisation()
+            elif self.only == "replicas":
+                for name in REPLICAS_SCENARIOS:
+                    self.replicas_scenario(name)
             else:
                 self.find_a_room_idle()
             self.sampler.stop()
@@ -1248,6 +1347,23 @@ class Bench:
         self.sampler.stop()
         self.backends()
         self.report["meta"]["total_seconds"] = round(time.monotonic() - t_start, 1)
+
+    def replicas_scenario(self, name):
+        """BENCH_ONLY=replicas: a scenario directly (summed over the replicas) and through the
+        gateway (balanced over all of them), nothing else."""
+        sc = SCENARIOS[name]
+        n = self.query("reservation_db", "SELECT count(*) FROM reservations")[0][0]
+        res = {"title": sc["title"], "service": sc["service"] + "-service",
+               "reservations_before": n}
+        res["direct"] = self.run_http(name, "direct")
+        res["gateway"] = self.run_http(name, "gateway")
+        res["ratios"] = {"gateway_vs_direct": ratio(res["gateway"], res["direct"])}
+        self.report["scenarios"][name] = res
+        log(f"{name} with {self.replicas} replica(s): direct {res['direct']['rps']:.0f}/s p99 "
+            f"{res['direct']['p99_ms']:.1f} ms"
+            + ("".join(f", #{i + 1} {r['rps']:.0f}/s" for i, r in
+                       enumerate(res["direct"].get("per_replica", []))))
+            + f"; gateway {res['gateway']['rps']:.0f}/s p99 {res['gateway']['p99_ms']:.1f} ms")
 
     def scaling_point(self, upto):
         n = self.query("reservation_db", "SELECT count(*) FROM reservations")[0][0]
@@ -1701,7 +1817,9 @@ class Bench:
                 worst = max(phases, key=lambda x: x[1], default=("", 0))
                 v = {"max_backends": worst[1], "pool_size": pools[name],
                      "dedicated_sessions": ded,
-                     "limit": None if pools[name] is None else pools[name] + ded,
+                     # Every replica's (the application name is the service's).
+                     "limit": None if pools[name] is None else (pools[name] + ded)
+                     * self.replicas,
                      "at_start": self.sampler.by_phase.get("start", {}).get(name, 0),
                      "worst_phase": worst[0]}
                 if key:
@@ -1966,6 +2084,14 @@ class Bench:
                 f"{rs['requests']} requests, p50 {rs['p50_ms']:.2f} ms")
             self.report["targets"] = out
             return
+        if self.only == "replicas":
+            for name, res in self.report["scenarios"].items():
+                for via in ("direct", "gateway"):
+                    run = res[via]
+                    add(f"{name} {via}: no errors", run["errors"], 0, run["errors"] == 0,
+                        f"{run['requests']} requests, {run['rps']:.0f}/s")
+            self.report["targets"] = out
+            return
         ut = self.report["utilisation"]
         add(f"utilisation report p99 < {UTILISATION['p99_ms']:g} ms one request at a time "
             f"({UTILISATION['days']} days, every room, each group_by; issue 15)",
@@ -2061,6 +2187,7 @@ class Bench:
                     bk["limit"] is not None and bk["max_backends"] <= bk["limit"],
                     f"pool {pool_text(bk['pool_size'])} + {bk['dedicated_sessions']} dedicated"
                     + (f" ({bk['mail_senders']} mail senders)" if "mail_senders" in bk else "")
+                    + (f", x {self.replicas} replicas" if self.replicas > 1 else "")
                     + f"; most during '{bk['worst_phase']}'")
         iv = self.report["invitations"]
         d = iv["delivery"]
@@ -2101,12 +2228,15 @@ class Bench:
         lines = []
         m = self.report["meta"]
         if self.only:
-            lines.append(f"make bench, {self.only} alone (BENCH_ONLY) — scale {m['scale']} "
+            lines.append(f"make bench, {self.only} alone (BENCH_ONLY), {self.replicas} replica(s) "
+                         f"of each service — scale {m['scale']} "
                          f"({m['sizes']['rooms']:,} rooms, "
                          f"{self.report['seed'].get('reservations', 0):,} reservations), "
                          f"{m['cpus']} CPUs shared by everything")
             if self.only == "utilisation":
                 lines.extend(self.utilisation_table())
+            elif self.only == "replicas":
+                lines.extend(self.replicas_table())
             else:
                 fr = self.report["find_a_room"]
                 lines.append(f"== find a room, one request at a time after VACUUM (ANALYZE) and "
@@ -2141,7 +2271,11 @@ class Bench:
                      f"{fmt_ratio(r['direct_vs_pgbench_minimal'])} of minimal SQL, "
                      f"{fmt_ratio(r['direct_vs_pgbench'])} of same SQL, "
                      f"{fmt_ratio(r['direct_vs_http_ceiling'])} of nginx fixed body"),
-                    ("gateway", res["gateway"], f"{fmt_ratio(r['gateway_vs_direct'])} of direct")]
+                    ("gateway", res["gateway"], f"{fmt_ratio(r['gateway_vs_direct'])} of direct"
+                     + ("; answered per replica " + " / ".join(
+                         map(str, res["gateway"]["answered_per_replica"]))
+                        if res["gateway"].get("answered_per_replica") else ""))]
+            rows[1:1] = self.replica_rows(res["direct"])
             if "single" in res:
                 rows.append(("direct, 1 connection", res["single"], "one request at a time"))
             if "gateway_keepalive" in res:
@@ -2234,7 +2368,9 @@ class Bench:
                     lines.append(f"  {label:20} max {x['max_backends']:>4} (at start "
                                  f"{x['at_start']}); pool "
                                  f"{x['pool_size'] if x['pool_size'] is not None else '-'} + "
-                                 f"{x['dedicated_sessions']} dedicated = {x['limit'] or '-'}; "
+                                 f"{x['dedicated_sessions']} dedicated"
+                                 + (f", x {self.replicas} replicas" if self.replicas > 1 else "")
+                                 + f" = {x['limit'] or '-'}; "
                                  f"most during '{x['worst_phase']}'")
         lines.append("")
         lines.append("== starvation: 256 keep-alive clients per service, answers per connection")
@@ -2258,6 +2394,42 @@ class Bench:
         lines.append("== targets")
         lines.extend(self.target_lines())
         return "\n".join(lines)
+
+    @staticmethod
+    def replica_rows(run):
+        """Table rows of a direct run spread over replicas (wrk_spread): one per replica."""
+        return [(f"  replica {i + 1} ({r['connections']} conn.)", r, r["url"])
+                for i, r in enumerate(run.get("per_replica", []))]
+
+    def replicas_table(self):
+        """BENCH_ONLY=replicas: each scenario directly (the sum, then each replica) and through
+        the gateway, with the CPU of the services and PostgreSQL."""
+        lines = [f"  {self.replicas} replica(s) of each service, {self.connections} connections "
+                 f"in all, {self.seconds} s per run; direct = the sum over the replicas (p50 "
+                 "weighted by requests, p99 the worst replica's); gateway = balanced over all"]
+        hdr = f"  {'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  CPU % (of " \
+              f"{100 * (os.cpu_count() or 1)}): service, postgres, gateway, wrk, others"
+        for name, res in self.report["scenarios"].items():
+            lines.append("")
+            lines.append(f"== {name}: {res['title']} [{res['service']}]")
+            lines.append(hdr)
+            rows = [("direct", res["direct"], None)] + self.replica_rows(res["direct"]) + \
+                [("gateway", res["gateway"], None)]
+            spread = res["gateway"].get("answered_per_replica")
+            if spread:
+                rows.append(("  answered per replica", None, " / ".join(map(str, spread))))
+            for label, run, note in rows:
+                if run is None:
+                    lines.append(f"  {label:28}{note}")
+                    continue
+                cpu = run.get("cpu_percent")
+                note = "" if not cpu else (
+                    f"{cpu.get(res['service'], 0):.0f}, {cpu.get('postgres', 0):.0f}, "
+                    f"{cpu.get('gateway', 0):.0f}, {cpu.get('client', 0):.0f}, "
+                    f"{cpu.get('other', 0):.0f}")
+                lines.append(f"  {label:28}{run['rps']:>9.0f}{run['p50_ms']:>9.2f}"
+                             f"{run['p99_ms']:>9.2f}{run['errors']:>8}  {note}")
+        return lines
 
     def target_lines(self):
         lines = []
@@ -2362,7 +2534,11 @@ class Bench:
 
     def write(self):
         os.makedirs(self.out_dir, exist_ok=True)
-        latest = os.path.join(self.out_dir, f"latest-{self.scale}.json")
+        # BENCH_ONLY=replicas and runs with replicas keep reports of their own (REPLICAS=1 and
+        # 2 side by side), e.g. latest-full-replicas2.txt.
+        tag = self.scale + (f"-replicas{self.replicas}"
+                            if self.only == "replicas" or self.replicas > 1 else "")
+        latest = os.path.join(self.out_dir, f"latest-{tag}.json")
         previous = None
         if os.path.exists(latest):
             try:
@@ -2370,12 +2546,12 @@ class Bench:
             except ValueError:
                 previous = None
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        path = os.path.join(self.out_dir, f"bench-{stamp}-{self.scale}.json")
+        path = os.path.join(self.out_dir, f"bench-{stamp}-{tag}.json")
         with open(path, "w") as f:
             json.dump(self.report, f, indent=1, sort_keys=False)
         shutil.copyfile(path, latest)
         text = self.table(previous)
-        with open(os.path.join(self.out_dir, f"latest-{self.scale}.txt"), "w") as f:
+        with open(os.path.join(self.out_dir, f"latest-{tag}.txt"), "w") as f:
             f.write(text + "\n")
         print(text, flush=True)
         log(f"report: {path} (and {latest})")
@@ -2388,6 +2564,23 @@ class Bench:
         problems = []
         if self.only == "find_a_room":
             return bool(report.get("find_a_room"))
+        if self.only == "replicas":
+            for name in REPLICAS_SCENARIOS:
+                res = report["scenarios"].get(name) or {}
+                for via in ("direct", "gateway"):
+                    run = res.get(via)
+                    if not run or run["requests"] <= 0 or run["errors"]:
+                        problems.append(f"{name} {via}: " + (
+                            f"{run['requests']} requests, {run['errors']} errors "
+                            f"{run['error_detail']}" if run else "missing"))
+                spread = (res.get("direct") or {}).get("per_replica", [])
+                if self.replicas > 1 and (len(spread) != self.replicas or
+                                          any(r["requests"] <= 0 for r in spread)):
+                    problems.append(f"{name} direct: not every replica answered: "
+                                    f"{[r['requests'] for r in spread]}")
+            for p in problems:
+                log(f"CHECK FAILED: {p}")
+            return not problems
         ut = report["utilisation"]
         if not ut or ut["errors"] or ut["requests"] <= 0 or len(ut["by_group"]) != 3:
             problems.append(f"utilisation: {ut and {k: ut[k] for k in ('requests', 'errors')}}")
@@ -2527,6 +2720,13 @@ def parse_pg_log(text):
     return out
 
 
+def answered(svc):
+    """The requests svc answered so far, by its /metrics (http_requests_total, all routes)."""
+    text = requests.get(svc.url + "/metrics", timeout=5).text
+    return sum(int(float(v)) for v in
+               re.findall(r"^\w*http_requests_total\{.*\} ([0-9.e+]+)$", text, re.M))
+
+
 def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -2599,7 +2799,7 @@ def run_baseline(commit):
         log(f"baseline: built in {time.monotonic() - t0:.0f}s; running its bench")
         out = os.path.join(wt, "build", "bench-out")
         env = dict(os.environ, BIN_DIR=os.path.join(wt, "build", "bin"), BENCH_OUT=out)
-        for k in ("BENCH_CHECK", "BENCH_BASELINE", "BENCH_SERVICE_THREADS"):
+        for k in ("BENCH_CHECK", "BENCH_BASELINE", "BENCH_SERVICE_THREADS", "BENCH_REPLICAS"):
             env.pop(k, None)
         subprocess.run(["/usr/bin/python3", os.path.join(wt, "bench", "bench.py")], check=True,
                        env=env, cwd=wt)

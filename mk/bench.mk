@@ -13,6 +13,14 @@
 #                     bench/baseline.json, then the current tree; about 25 minutes
 #   make bench-smoke  the same with tiny sizes, 2 s per run and 8 connections, and a check that
 #                     every part ran with no unexpected error (part of make test)
+#   make bench REPLICAS=N
+#                     N replicas of each service (1-9), the gateway over all of them; a
+#                     scenario's direct figure is the sum over the replicas (one wrk per replica,
+#                     the connections split); reports latest-<scale>-replicas<N>.{txt,json}
+#   make bench REPLICAS=N BENCH_ONLY=replicas
+#                     the short version for comparing replica counts (about 5 minutes at full
+#                     scale, the seed included): room by id, availability, own reservations and
+#                     bookings, directly and through the gateway, nothing else
 #
 #   BENCH_SECONDS=5 BENCH_CONNECTIONS=64 BENCH_SCALE=full   (make bench's settings)
 #   Reports: build/bench/latest-<scale>.{json,txt} and one bench-<time>-<scale>.json per run.
@@ -21,12 +29,15 @@ BENCH_SECONDS ?= 5
 BENCH_CONNECTIONS ?= 64
 BENCH_SCALE ?= full
 BASELINE ?= $(BENCH_BASELINE)
+BENCH_REPLICAS ?= $(or $(REPLICAS),1)
+BENCH_ONLY ?=
 
 .PHONY: bench bench-smoke
 
 bench: deps
 	$(Q)BENCH_SECONDS=$(BENCH_SECONDS) BENCH_CONNECTIONS=$(BENCH_CONNECTIONS) \
-	  BENCH_SCALE=$(BENCH_SCALE) BENCH_BASELINE=$(BASELINE) scripts/bench.sh
+	  BENCH_SCALE=$(BENCH_SCALE) BENCH_BASELINE=$(BASELINE) BENCH_REPLICAS=$(BENCH_REPLICAS) \
+	  BENCH_ONLY=$(BENCH_ONLY) scripts/bench.sh
 
 bench-smoke: deps
 	$(Q)BENCH_SCALE=smoke BENCH_SECONDS=2 BENCH_CONNECTIONS=8 BENCH_CHECK=1 BENCH_BASELINE= \

@@ -2,7 +2,8 @@
 # make bench / make bench-smoke: the release build (build/bin, as `make` builds it), then
 # bench/bench.py with those binaries.  Settings come from the environment (see bench/bench.py):
 # BENCH_SCALE (full|smoke), BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_CHECK, BENCH_KEEP,
-# BENCH_BASELINE (a commit to measure first into bench/baseline.json), …
+# BENCH_BASELINE (a commit to measure first into bench/baseline.json), BENCH_REPLICAS (replicas
+# of each service), BENCH_ONLY (one part: utilisation, find_a_room, replicas), …
 # The whole run is bounded by BENCH_TIMEOUT seconds (default: 3600 full, 900 smoke).
 # Reports: build/bench/bench-<time>-<scale>.json, latest-<scale>.json and latest-<scale>.txt.
 set -euo pipefail

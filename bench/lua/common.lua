@@ -1,16 +1,19 @@
 -- Shared by the bench scenarios (wrk 4, LuaJIT).  Each wrk thread loads the scenario script in
 -- its own Lua state; setup() and done() run in the main state.
 --   BENCH_DATA     a Lua file written by bench.py: tokens, user ids, room counts, dates
---   BENCH_THREADS  wrk's -t (slot numbering of the create scenarios)
+--   BENCH_THREADS  wrk's -t (slot numbering of the create scenarios); with several wrk at once
+--                  (one per replica, make bench REPLICAS=N) their threads together
+--   BENCH_TID_BASE the first thread number of this wrk among them [0]
 local M = {}
 
 M.data = dofile(os.getenv("BENCH_DATA"))
 
 local threads = {}
 
--- Main state: numbers the threads (tid 0, 1, …) and keeps them for done().
+-- Main state: numbers the threads (tid BENCH_TID_BASE, +1, …) and keeps them for done().
+local tid_base = tonumber(os.getenv("BENCH_TID_BASE") or "0")
 function M.setup(thread)
-  thread:set("tid", #threads)
+  thread:set("tid", tid_base + #threads)
   threads[#threads + 1] = thread
 end
 

@@ -39,6 +39,26 @@ app.kubernetes.io/component: {{ .component }}
 {{- toYaml $svc -}}
 {{- end -}}
 
+{{/* A service's pod affinity: its `affinity`, plus anti-affinity between its replicas on
+     kubernetes.io/hostname (podAntiAffinity: preferred or required) when it can run more than
+     one replica and `affinity` holds no podAntiAffinity of its own; empty when there is none.
+     Call with (dict "ctx" $ "svc" <merged service settings>). */}}
+{{- define "mr.serviceAffinity" -}}
+{{- $svc := .svc -}}
+{{- $affinity := deepCopy ($svc.affinity | default dict) -}}
+{{- $most := ternary (int $svc.autoscaling.maxReplicas) (int $svc.replicaCount) (and $svc.autoscaling.enabled true) -}}
+{{- $mode := $svc.podAntiAffinity | default "none" -}}
+{{- if and (gt $most 1) (ne $mode "none") (not (hasKey $affinity "podAntiAffinity")) -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "mr.selectorLabels" (dict "ctx" .ctx "component" $svc.name) | fromYaml)) -}}
+{{- if eq $mode "required" -}}
+{{- $_ := set $affinity "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) -}}
+{{- else -}}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) -}}
+{{- end -}}
+{{- end -}}
+{{- with $affinity }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
 {{/* Image of a service; call with (dict "ctx" $ "repository" "meeting-rooms-user-service"). */}}
 {{- define "mr.serviceImage" -}}
 {{- $tag := toString (default .ctx.Chart.AppVersion .ctx.Values.image.tag) -}}
@@ -254,6 +274,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* min.insync.replicas of the bundled Kafka: 2 with three nodes (a write survives one node's
+     loss), else 1. */}}
+{{- define "mr.kafka.minInsyncReplicas" -}}
+{{- ternary 2 1 (ge (int .Values.kafka.replicas) 3) -}}
+{{- end -}}
+
 {{- define "mr.kafka.replicationFactor" -}}
 {{- if .Values.kafka.topics.replicationFactor -}}
 {{- .Values.kafka.topics.replicationFactor -}}
@@ -318,6 +344,30 @@ error is always the same complete list: secrets must come from the caller, never
 {{- end -}}
 {{- end -}}
 
+{{/* The fewest replicas a service runs: autoscaling.minReplicas, else replicaCount; call with
+     the merged service settings (mr.service). */}}
+{{- define "mr.minReplicas" -}}
+{{- ternary (int .autoscaling.minReplicas) (int .replicaCount) (and .autoscaling.enabled true) -}}
+{{- end -}}
+
+{{/* A service's disruption budget as (kind count): minAvailable when set (it wins over
+     maxUnavailable), else maxUnavailable; count is the pods it means at the service's fewest
+     replicas (a percentage rounded up, as Kubernetes does), -1 when neither is set.  Call with
+     the merged service settings. */}}
+{{- define "mr.pdbBudget" -}}
+{{- $pdb := .podDisruptionBudget -}}
+{{- $kind := ternary "minAvailable" "maxUnavailable" (not (kindIs "invalid" $pdb.minAvailable)) -}}
+{{- $v := index $pdb $kind -}}
+{{- $n := include "mr.minReplicas" . | int -}}
+{{- $count := -1 -}}
+{{- if and (kindIs "string" $v) (hasSuffix "%" $v) -}}
+{{- $count = div (add (mul (trimSuffix "%" $v | int) $n) 99) 100 -}}
+{{- else if not (kindIs "invalid" $v) -}}
+{{- $count = int $v -}}
+{{- end -}}
+{{- printf "%s %d" $kind $count -}}
+{{- end -}}
+
 {{- define "mr.validate" -}}
 {{- $errors := list -}}
 {{- if not .Values.secrets.existingSecret -}}
@@ -357,6 +407,15 @@ error is always the same complete list: secrets must come from the caller, never
 {{- end -}}
 {{- else if not (has (int .Values.kafka.replicas) (list 1 3)) -}}
 {{- $errors = append $errors "kafka.replicas must be 1 or 3" -}}
+{{- else if .Values.kafka.topics.replicationFactor -}}
+{{- $rf := int .Values.kafka.topics.replicationFactor -}}
+{{- $nodes := int .Values.kafka.replicas -}}
+{{- $minIsr := include "mr.kafka.minInsyncReplicas" . | int -}}
+{{- if gt $rf $nodes -}}
+{{- $errors = append $errors (printf "kafka.topics.replicationFactor (%d) must be at most kafka.replicas (%d): Kafka cannot place more copies than it has nodes" $rf $nodes) -}}
+{{- else if lt $rf $minIsr -}}
+{{- $errors = append $errors (printf "kafka.topics.replicationFactor (%d) must be at least the bundled Kafka's min.insync.replicas (%d): the services' producers wait for every in-sync replica (acks=all) and would be refused" $rf $minIsr) -}}
+{{- end -}}
 {{- end -}}
 {{- $ks := .Values.externalKafka -}}
 {{- if and .Values.kafka.enabled (or $ks.securityProtocol $ks.sasl.mechanism $ks.tls.caSecret.name $ks.tls.clientSecret.name) -}}
@@ -376,6 +435,20 @@ error is always the same complete list: secrets must come from the caller, never
 {{- end -}}
 {{- if lt (int $svc.dbPoolSize) 1 -}}
 {{- $errors = append $errors (printf "services.%s: dbPoolSize must be at least 1" $key) -}}
+{{- end -}}
+{{- if $svc.podDisruptionBudget.enabled -}}
+{{- $b := splitList " " (include "mr.pdbBudget" $svc) -}}
+{{- $kind := index $b 0 -}}
+{{- $count := index $b 1 | int -}}
+{{- $n := include "mr.minReplicas" $svc | int -}}
+{{- $v := index $svc.podDisruptionBudget $kind -}}
+{{- if lt $count 0 -}}
+{{- $errors = append $errors (printf "services.%s: podDisruptionBudget needs maxUnavailable or minAvailable (or enabled: false)" $key) -}}
+{{- else if and (ge $n 1) (or (and (eq $kind "minAvailable") (ge $count $n)) (and (eq $kind "maxUnavailable") (lt $count 1))) -}}
+{{- $errors = append $errors (printf "services.%s: podDisruptionBudget %s %v would block every eviction with %d replica(s) (autoscaling.minReplicas, else replicaCount), so no node could be drained; use maxUnavailable: 1" $key $kind $v $n) -}}
+{{- else if and (ge $n 2) (or (and (eq $kind "minAvailable") (lt $count 1)) (and (eq $kind "maxUnavailable") (ge $count $n))) -}}
+{{- $errors = append $errors (printf "services.%s: podDisruptionBudget %s %v lets all %d replicas be evicted at once, leaving no outbox publisher candidate; use maxUnavailable: 1 or minAvailable: 1" $key $kind $v $n) -}}
+{{- end -}}
 {{- end -}}
 {{- $budget := add (mul 2 (int $svc.terminationDrainSeconds)) 10 -}}
 {{- if le (int $svc.terminationGracePeriodSeconds) $budget -}}
