@@ -207,10 +207,7 @@ def main():
                   f"({', '.join(f'{x:.1f}' for x in p99)}) | {median(cpu):.2f} "
                   f"({', '.join(f'{x:.2f}' for x in cpu)}) |")
     finally:
-        for svc in stack.services:
-            svc.stop()
-        stack.kafka.stop()
-        stack.pg.stop()
+        stack.stop()  # what was started of it
         stack.cleanup()
 
 
