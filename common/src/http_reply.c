@@ -1,10 +1,12 @@
 /* Replies: the one place a response is written (http_send), errors in the standard shape,
  * redirects, extra headers and CORS on every reply.
  *
- * A response leaves in one mg_write: status line, headers and body are assembled in a buffer of
- * the worker thread, reused by every request it serves (civetweb's own header functions send
- * each header line apart and copy every name and value to the heap).  The extra headers a
- * handler adds wait in a second such buffer, and a JSON body is dumped into a third one. */
+ * A response with a body up to HTTP_BODY_COPY_MAX leaves in one mg_write: status line, headers
+ * and body are assembled in a buffer of the worker thread, reused by every request it serves
+ * (civetweb's own header functions send each header line apart and copy every name and value to
+ * the heap); a larger body follows the head in a second write, from the handler's memory.  The
+ * extra headers a handler adds wait in a second such buffer, and a JSON body is dumped into a
+ * third one. */
 #include "http_internal.h"
 
 #include <stdarg.h>
@@ -24,13 +26,16 @@
 #include "timefmt.h"
 
 /* A byte buffer of one worker thread that keeps its memory from request to request; one that
- * grew beyond HTTP_BUF_KEEP for a large reply is freed after it. */
+ * grew beyond HTTP_BUF_KEEP for a large reply is freed after it (a thread keeps its buffers while
+ * its connection lives: 64 keep-alive clients of large answers would hold 64 of them). */
 struct http_buf {
 	char *data;
 	size_t len, cap;
 };
 
-#define HTTP_BUF_KEEP (256 * 1024)
+#define HTTP_BUF_KEEP (64 * 1024)
+/* The largest body http_send copies behind the head to send both in one write. */
+#define HTTP_BODY_COPY_MAX (16 * 1024)
 
 static _Thread_local struct http_buf http_out, http_body, http_extra;
 
@@ -140,7 +145,9 @@ static const char *http_date(void)
 	return text;
 }
 
-void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len)
+/* The status line and headers of a reply (Content-Length: len unless a 304) into http_out,
+ * replacing what it held; false when memory is short. */
+static bool http_head(struct req *r, int status, const char *content_type, size_t len)
 {
 	struct http_buf *b = &http_out;
 	char line[64], clen[24];
@@ -167,13 +174,22 @@ void http_send(struct req *r, int status, const char *content_type, const char *
 		                     "ETag, Link, Location, Retry-After, X-Request-ID");
 	if (ok && r->nheaders)
 		ok = http_buf_add(b, http_extra.data, http_extra.len);
-	if (ok)
-		ok = http_buf_header(b, "Date", http_date()) &&
-		     http_buf_header(b, "Connection",
-		                     http_keep_alive(r) ? "keep-alive" : "close") &&
-		     http_buf_add(b, "\r\n", 2) && http_buf_add(b, body, len);
-	if (ok) {
-		mg_write(r->conn, b->data, b->len);
+	return ok && http_buf_header(b, "Date", http_date()) &&
+	       http_buf_header(b, "Connection", http_keep_alive(r) ? "keep-alive" : "close") &&
+	       http_buf_add(b, "\r\n", 2);
+}
+
+void http_send(struct req *r, int status, const char *content_type, const char *body, size_t len)
+{
+	bool ok = http_head(r, status, content_type, len);
+	if (ok && len <= HTTP_BODY_COPY_MAX && http_buf_add(&http_out, body, len)) {
+		mg_write(r->conn, http_out.data, http_out.len);
+	} else if (ok) {
+		/* A larger body follows the head from where the handler holds it: a copy would
+		 * cost as much memory again, kept by the thread (up to HTTP_BUF_KEEP) while its
+		 * connection lives. */
+		if (mg_write(r->conn, http_out.data, http_out.len) > 0 && len > 0)
+			mg_write(r->conn, body, len);
 	} else {
 		/* Out of memory: a bodiless 500 rather than nothing. */
 		static const char oom[] =
@@ -182,7 +198,7 @@ void http_send(struct req *r, int status, const char *content_type, const char *
 		mg_write(r->conn, oom, sizeof oom - 1);
 		status = 500;
 	}
-	http_buf_trim(b);
+	http_buf_trim(&http_out);
 	http_buf_trim(&http_extra);
 	r->nheaders = 0;
 	r->status = status;

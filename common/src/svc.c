@@ -1,6 +1,7 @@
 #include "svc.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,24 @@ static const struct db_migration svc_common_migrations[] = {
 	{8, "008_deliveries_record", deliver_record_schema_sql},
 };
 
+/* Blocks of at least this many bytes get their own mapping, returned to the system when freed.
+ * glibc's threshold starts at 128 KB but rises to the size of each such block freed (up to 32
+ * MB): after the first large reply every later one came from the heap arenas of the worker
+ * threads, which keep what they held at the busiest moment (bench/README.md#memory).
+ * GLIBC_TUNABLES' glibc.malloc.mmap_threshold, when set, is left to rule. */
+#define SVC_MMAP_THRESHOLD (128 * 1024)
+
+static void svc_malloc_configure(void)
+{
+	const char *tunables = getenv("GLIBC_TUNABLES");
+	if (!tunables || !strstr(tunables, "glibc.malloc.mmap_threshold"))
+		(void)mallopt(M_MMAP_THRESHOLD, SVC_MMAP_THRESHOLD);
+}
+
 void svc_init(const char *service, const struct cfg_table *table, void *cfg,
               const struct svc_config *common)
 {
+	svc_malloc_configure();
 	char err[256];
 	enum log_level level;
 	if (!cfg_load(table, cfg, err, sizeof err)) {

@@ -69,14 +69,15 @@ static void feed_time(struct ical_text *out, const char *name, bool described, c
 static void feed_event(struct ical_text *out, const struct res_feed_event *e, bool described,
                        bool busy)
 {
-	char uid[64], sequence[24];
+	char uid[64], sequence[24], updated[ICAL_DATETIME_LEN];
 	snprintf(uid, sizeof uid, "%s-%lld@meeting-rooms", busy ? "busy" : "reservation", e->id);
 	snprintf(sequence, sizeof sequence, "%lld", e->version > 0 ? e->version - 1 : 0);
 	ical_prop(out, "BEGIN", "VEVENT");
+	ical_utc(e->updated_utc, updated);
 	ical_prop(out, "UID", uid);
-	ical_prop_utc(out, "DTSTAMP", e->updated_utc);
+	ical_prop(out, "DTSTAMP", updated);
 	ical_prop_utc(out, "CREATED", e->created_utc);
-	ical_prop_utc(out, "LAST-MODIFIED", e->updated_utc);
+	ical_prop(out, "LAST-MODIFIED", updated);
 	ical_prop(out, "SEQUENCE", sequence);
 	feed_time(out, "DTSTART", described, e->zone, e->local_start, e->start_utc);
 	feed_time(out, "DTEND", described, e->zone, e->local_end, e->end_utc);

@@ -187,6 +187,43 @@ def test_window_is_30_days_back_to_365_days_ahead(stack, res_url, users, pool):
         assert (f"reservation-{ids[name]}@meeting-rooms" in mine) == inside, name
 
 
+def test_a_feed_larger_than_its_chunks_arrives_whole(stack, res_url, users, pool):
+    """A body over 16 KB leaves after the head in a write of its own, from the handler's memory
+    (http_reply.c): 1,200 reservations (~400 KB, folded non-ASCII purposes in the owner's feed)
+    arrive complete, with the Content-Length and the ETag (the body's SHA-256) of the very bytes
+    sent, and the kept-alive connection serves the next requests cleanly."""
+    alice, alice_id = users["alice"]
+    room = pool.take(time_zone="Europe/Berlin")
+    purpose = "Überprüfung – Zürich, Straße; " * 4
+    ids = [row[0] for row in res_db_query(
+        stack.pg, "INSERT INTO reservations (room_id, user_id, purpose, start_time, end_time) "
+                  "SELECT %s, %s, %s || g, date_trunc('hour', now()) + g * interval '7 hours', "
+                  "date_trunc('hour', now()) + g * interval '7 hours' + interval '1 hour' "
+                  "FROM generate_series(1, 1200) g RETURNING id",
+        room["id"], alice_id, purpose)]
+    token = new_token(res_url, alice)
+    with requests.Session() as s:
+        for url, kw, uid in ((f"{res_url}/calendars/rooms/{room['id']}.ics", {"headers": alice},
+                              "busy-{}@meeting-rooms"),
+                             (f"{res_url}/calendars/me.ics", {"params": {"token": token}},
+                              "reservation-{}@meeting-rooms")):
+            r = s.get(url, timeout=30, **kw)
+            assert_calendar_reply(r)
+            assert len(r.content) > 300_000
+            assert int(r.headers["Content-Length"]) == len(r.content)
+            assert r.headers["ETag"] == f'"{hashlib.sha256(r.content).hexdigest()[:32]}"'
+            evs = events(parse(r.content))
+            assert {uid.format(i) for i in ids} <= set(evs)
+            if uid.startswith("reservation"):
+                assert str(evs[uid.format(ids[-1])]["SUMMARY"]) == f"{purpose}1200"
+            again = s.get(url, timeout=30, **kw)
+            assert again.content == r.content and again.headers["ETag"] == r.headers["ETag"]
+            conditional = {**kw.get("headers", {}), "If-None-Match": r.headers["ETag"]}
+            cached = s.get(url, timeout=30, **{**kw, "headers": conditional})
+            assert cached.status_code == 304 and cached.content == b""
+        assert s.get(f"{res_url}/live", timeout=10).status_code == 200
+
+
 def test_my_feed_has_details_and_cancellations(stack, res_url, users, berlin):
     alice, alice_id = users["alice"]
     bob, _ = users["bob"]
