@@ -165,11 +165,37 @@ def test_own_anti_affinity_required_mode_and_off(helm):
     ((("kafka.replicas", 3), ("kafka.topics.replicationFactor", 1)),
      "kafka.topics.replicationFactor (1) must be at least the bundled Kafka's "
      "min.insync.replicas (2)"),
+    ((("kafka.replicas", 3), ("kafka.topics.replicationFactor", 2)),
+     "kafka.topics.replicationFactor (2) must be at least the bundled Kafka's "
+     "min.insync.replicas + 1 (3) with 3 nodes: with as many copies as in-sync replicas "
+     "required, one broker down (a node drain) stops the producers"),
+    ((("services.room.terminationDrainSeconds", 4),),
+     "services.room: terminationDrainSeconds (4) must be 0 (no drain) or at least 5: it must "
+     "exceed the gateway's upstream keepalive_timeout (4 s"),
+    ((("serviceDefaults.terminationDrainSeconds", 1),),
+     "services.user: terminationDrainSeconds (1) must be 0 (no drain) or at least 5"),
 ])
 def test_budgets_and_replication_that_cannot_work_are_refused(helm, sets, message):
     r = helm.template((), tuple(sets))
     assert r.returncode != 0, f"rendered with {sets}"
     assert message in r.stderr, r.stderr
+
+
+def test_drain_seconds_zero_or_beyond_the_gateways_keepalive_are_accepted(helm):
+    for seconds in (0, 5):
+        render(helm, None, (("serviceDefaults.terminationDrainSeconds", seconds),))
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES)
+def test_budgets_let_unhealthy_pods_go(helm, values_file):
+    """A pod that is not Ready (crash loop, Pending under required anti-affinity) may always be
+    evicted: counted against maxUnavailable 1 it would block every drain."""
+    # Not Kafka's: a broker that is not Ready may be catching up its copies (the default,
+    # IfHealthyBudget, keeps it through a drain while the others are short).
+    budgets = [p for p in render(helm, values_file).kind("PodDisruptionBudget")
+               if not p["metadata"]["name"].endswith("-kafka")]
+    assert budgets
+    assert all(p["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow" for p in budgets), budgets
 
 
 def test_budgets_that_work_are_accepted(helm):
@@ -183,7 +209,8 @@ def test_budgets_that_work_are_accepted(helm):
                 ("serviceDefaults.autoscaling.minReplicas", 2)))
     (pdb,) = [p for p in r.kind("PodDisruptionBudget")
               if p["metadata"]["name"] == svc_name("user-service")]
-    assert pdb["spec"] == {"minAvailable": "50%", "selector": pdb["spec"]["selector"]}
+    assert pdb["spec"] == {"minAvailable": "50%", "selector": pdb["spec"]["selector"],
+                           "unhealthyPodEvictionPolicy": "AlwaysAllow"}
 
 
 @pytest.mark.parametrize("values_file", VALUES_FILES)

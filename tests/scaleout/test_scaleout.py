@@ -486,18 +486,22 @@ def keepalive_timers(pg, db):
     import re
     rows = db_query(pg, db, "SELECT a.client_port, EXISTS (SELECT 1 FROM pg_locks l WHERE "
                     "l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND l.objid IN "
-                    "(5000, 5001, 5002)), a.query ILIKE '%advisory%' FROM pg_stat_activity a "
+                    "(5000, 5001, 5002)), a.query ILIKE '%%advisory%%' FROM pg_stat_activity a "
                     "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
                     "AND a.client_port IS NOT NULL")
     out = subprocess.run(["ss", "-tnoH", "state", "established", f"( sport = :{pg.port} )"],
                          capture_output=True, text=True, check=True, timeout=10).stdout
     timers = {}
     for line in out.splitlines():
-        m = re.search(r":(\d+)\s+timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)sec)?(?:(\d+)ms)?",
-                      line)
+        m = re.search(r":(\d+)\s+timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)(sec|ms))?,", line)
         if m:
-            minutes, sec, ms = (float(g) if g else 0.0 for g in m.groups()[1:])
-            timers[int(m.group(1))] = minutes * 60 + sec + ms / 1000
+            minutes, number, unit = m.group(2), m.group(3), m.group(4)
+            seconds = 60 * float(minutes or 0)
+            if number:
+                # ss writes seconds and their milliseconds as "4.280ms" (iproute2 6.1).
+                ms = unit == "ms" and "." not in number
+                seconds += float(number) / 1000 if ms else float(number)
+            timers[int(m.group(1))] = seconds
     publisher = [timers.get(port) for port, leads, _ in rows if leads]
     # Not the followers' publisher sessions, which set the same values as the leader's.
     pool = [timers[port] for port, leads, follows in rows
@@ -510,8 +514,9 @@ def test_publisher_sessions_are_probed(cluster):
     session asks (outbox.c's outbox_session_sql), so that the lock of a replica whose host died
     is released within seconds; the service's pool sessions keep the server-wide values
     (scripts/pg.sh: 5 s, then every 2 s).  A keepalive timer counts down to the next probe and
-    starts again at most at the idle time: sampled for 2.5 s, the publisher's never shows more
-    than 1 s, and a pool session's does (which the server-wide values alone give)."""
+    starts again at most at the idle time (busy) or the interval (idle, after a probe): sampled
+    for 2.5 s, the publisher's never shows more than 1 s, and a pool session's does (which the
+    server-wide values alone give)."""
     for svc in cluster.all():
         requests.get(f"{svc.url}/ready", timeout=TIMEOUT)
     publisher = {db: [] for db in DATABASES.values()}
@@ -526,7 +531,7 @@ def test_publisher_sessions_are_probed(cluster):
         time.sleep(0.1)
     assert all(publisher.values()), publisher
     assert all(max(t) <= 1.0 for t in publisher.values()), publisher
-    assert all(pool.values()) and all(max(t) > 1.5 for t in pool.values()), pool
+    assert all(pool.values()) and all(max(t) > 1.1 for t in pool.values()), pool
 
 
 def test_replicas_killed(cluster, world, probes, request):
