@@ -102,7 +102,7 @@ upstream_servers() {
       out+="server 127.0.0.1:$port max_fails=0;"
       ((${#ports[@]} > 1)) || out+=$'\n    '"server 127.0.0.1:$port max_fails=0;"
     else
-      out+="server 127.0.0.1:$port;"
+      out+="server 127.0.0.1:$port fail_timeout=2s;"
     fi
   done
   printf '%s' "$out"
@@ -199,12 +199,18 @@ reload() {
   old=$(pgrep -P "$pid" | sort)
   n=$(wc -w <<<"$old")
   nginx_cmd -s reload || die "nginx -s reload failed (see $DIR/error.log)"
-  # Each new worker has a pid the old ones had not; done when as many run as before.
-  local deadline=$((SECONDS + 10))
+  # Done when as many new workers run as before (each has a pid the old ones had not) and no
+  # old one accepts any more: each is gone or "shutting down" (nginx's process title once it
+  # has closed its listening sockets).
+  local deadline=$((SECONDS + 10)) w accepting
   while :; do
     new=$(comm -13 <(echo "$old") <(pgrep -P "$pid" | sort))
-    (($(wc -w <<<"$new") >= n)) && break
-    ((SECONDS < deadline)) || die "the new workers did not start (see $DIR/error.log)"
+    accepting=0
+    for w in $old; do
+      [[ $(ps -o args= -p "$w" 2>/dev/null) == "nginx: worker process" ]] && accepting=1
+    done
+    (($(wc -w <<<"$new") >= n && !accepting)) && break
+    ((SECONDS < deadline)) || die "the new workers did not take over (see $DIR/error.log)"
     sleep 0.05
   done
   wait_http "$url/health" 10 || die "gateway did not answer on $url after the reload"
