@@ -213,9 +213,10 @@ static void http_stop_listening(const struct http_server *s)
 		         "refused",
 		         shut, s->opts->port);
 	else
-		log_warn("http: no listening socket on port %lld found: new connections are accepted "
-		         "until civetweb stops",
-		         s->opts->port);
+		log_warn(
+			"http: no listening socket on port %lld found: new connections are accepted "
+			"until civetweb stops",
+			s->opts->port);
 	timefmt_sleep_ms(50);
 }
 
