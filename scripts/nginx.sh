@@ -102,13 +102,15 @@ upstream_servers() {
       out+="server 127.0.0.1:$port max_fails=0;"
       ((${#ports[@]} > 1)) || out+=$'\n    '"server 127.0.0.1:$port max_fails=0;"
     else
-      out+="server 127.0.0.1:$port;"
+      out+="server 127.0.0.1:$port fail_timeout=2s;"
     fi
   done
   printf '%s' "$out"
 }
 
-start() {
+# render GATEWAY_PORT USER_PORTS ROOM_PORTS RESERVATION_PORTS: DIR/nginx.conf and
+# DIR/gateway.conf (validated settings; the web app's copy by render_web).
+render() {
   port_valid "$1" || die "bad port: $1"
   # One assignment each: set -e ends the script when one dies (not inside an && list).
   local user_retry user_once room_retry room_once res_retry res_once
@@ -140,14 +142,12 @@ start() {
   if ! [[ $keepalive =~ ^[0-9]+$ ]] || ((keepalive < 1)); then
     die "bad GATEWAY_UPSTREAM_KEEPALIVE: $keepalive"
   fi
-  command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
-  command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
-  mkdir -p "$DIR"
-  master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
-
   local web_version
   web_version=$(web_version)
-  render_web "$web_version"
+  mkdir -p "$DIR"
+  # The web app's copy: made again only when web/ changed (a reload leaves the one the old
+  # workers serve in place).
+  grep -qs "/assets/$web_version/" "$DIR/web/index.html" || render_web "$web_version"
   # shellcheck disable=SC2016 # names of the variables to substitute, not expansions
   RUN_DIR=$DIR envsubst '${RUN_DIR}' <"$TEMPLATE" >"$DIR/nginx.conf"
   # shellcheck disable=SC2016
@@ -167,6 +167,14 @@ start() {
               ${CONN_PER_CLIENT} ${UPSTREAM_KEEPALIVE} ${WEB_ROOT} ${WEB_VERSION}' \
     <"$GATEWAY" >"$DIR/gateway.conf"
 
+}
+
+start() {
+  command -v nginx >/dev/null || die "nginx is not installed (run scripts/deps.sh)"
+  command -v envsubst >/dev/null || die "envsubst is not installed (run scripts/deps.sh)"
+  master_pid >/dev/null && die "already running (pid $(<"$DIR/nginx.pid")); stop it first"
+  render "$@"
+
   local out url=http://127.0.0.1:$1
   out=$(nginx_cmd -t -q 2>&1) || { echo "$out" >&2; die "invalid configuration $DIR/nginx.conf"; }
   nginx_cmd || die "nginx did not start (see $DIR/error.log)"
@@ -177,6 +185,35 @@ start() {
   stop
   tail -n 20 "$DIR/error.log" >&2 || true
   die "gateway did not answer on $url"
+}
+
+# The running gateway with new port lists: new workers start on the new configuration, the old
+# ones stop accepting, finish the requests they hold (their idle client and upstream
+# connections closed) and exit.
+reload() {
+  local pid old new n url=http://127.0.0.1:$1
+  pid=$(master_pid) || die "not running (no live nginx master in $DIR/nginx.pid)"
+  render "$@"
+  local out
+  out=$(nginx_cmd -t -q 2>&1) || { echo "$out" >&2; die "invalid configuration $DIR/nginx.conf"; }
+  old=$(pgrep -P "$pid" | sort)
+  n=$(wc -w <<<"$old")
+  nginx_cmd -s reload || die "nginx -s reload failed (see $DIR/error.log)"
+  # Done when as many new workers run as before (each has a pid the old ones had not) and no
+  # old one accepts any more: each is gone or "shutting down" (nginx's process title once it
+  # has closed its listening sockets).
+  local deadline=$((SECONDS + 10)) w accepting
+  while :; do
+    new=$(comm -13 <(echo "$old") <(pgrep -P "$pid" | sort))
+    accepting=0
+    for w in $old; do
+      [[ $(ps -o args= -p "$w" 2>/dev/null) == "nginx: worker process" ]] && accepting=1
+    done
+    (($(wc -w <<<"$new") >= n && !accepting)) && break
+    ((SECONDS < deadline)) || die "the new workers did not take over (see $DIR/error.log)"
+    sleep 0.05
+  done
+  wait_http "$url/health" 10 || die "gateway did not answer on $url after the reload"
 }
 
 stop() {
@@ -204,6 +241,7 @@ cmd=$1
 DIR=${2%/}
 case $cmd in
   start) (($# == 6)) || usage; shift 2; start "$@" ;;
+  reload) (($# == 6)) || usage; shift 2; reload "$@" ;;
   stop) (($# == 2)) || usage; stop ;;
   *) usage ;;
 esac

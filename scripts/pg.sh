@@ -43,16 +43,17 @@ port = $PORT
 unix_socket_directories = '$DIR'
 max_connections = 200
 shared_buffers = 128MB
-# A client that vanished without closing its connection (its host died or was cut off) loses
-# its session within 3 s, and with it the advisory locks it held (the outbox publisher's): the
-# same settings as the chart's postgresql.deadClientDetection and the outbox publisher's session
-# (docs/operations.md#a-node-that-vanishes).
+# An idle client that vanished without closing its connection (its host died or was cut off)
+# loses its session within 5 + 2 x 3 = 11 s, and with it the locks it held: the same moderate
+# settings as the chart's postgresql.deadClientDetection.  The outbox publisher's session asks
+# for 1 s probes and a 3 s tcp_user_timeout itself (common/src/outbox.c); no server-wide
+# tcp_user_timeout, which would cut off stalled readers, replication and every session of a
+# short network blip (docs/operations.md#a-node-that-vanishes).
 # idle_session_timeout stays off: it would end the pools' idle sessions.
-tcp_keepalives_idle = 1
-tcp_keepalives_interval = 1
-tcp_keepalives_count = 2
-tcp_user_timeout = 3000
-client_connection_check_interval = 1000
+tcp_keepalives_idle = 5
+tcp_keepalives_interval = 2
+tcp_keepalives_count = 3
+client_connection_check_interval = 2000
 EOF
   chown postgres:postgres "$DIR/suite.conf"
 }

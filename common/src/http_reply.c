@@ -112,9 +112,11 @@ const char *http_cors_origin(const struct req *r)
  * and a request body that was not read to its end closes it.  Saying so matters behind the
  * gateway, which keeps upstream connections alive: it must not send its next request into a
  * connection that civetweb is closing.  While the server drains (http_drain) every reply
- * closes: the gateway then holds no idle connection to this process when http_stop closes
- * them, where a POST it had just sent on one would be lost (nginx repeats no POST once sent,
- * and answers 502). */
+ * says `Connection: close`: the gateway then holds no idle connection to this process when
+ * http_stop closes them, where a POST it had just sent on one would be lost (nginx repeats no
+ * POST once sent, and answers 502).  That one is advice only: civetweb does not see the header
+ * (the reply is written raw) and keeps the connection, and its worker thread, until the peer
+ * closes it - nginx closes at once, a direct client may send another request on it. */
 static bool http_keep_alive(const struct req *r)
 {
 	if (r->srv->draining)

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,26 +165,58 @@ static long long http_socket_port(int fd)
  * the close, after the gateway has sent its request on it (a POST lost, answered 502).  A
  * listening socket shut down for reading refuses connection attempts at once instead, and a
  * refused attempt is one the gateway may pass to another replica: nothing was sent.  civetweb
- * gives no handle on its socket; it is the process's listening socket bound to the port. */
+ * gives no handle on its socket; it is the process's listening socket bound to the port.
+ *
+ * What this does not cover:
+ * - Connections already queued (handshake done, not yet accepted) are reset by the shutdown
+ *   (Linux disconnects a listening socket shut down for reading), with any request sent on
+ *   them.  The window is the acceptor's poll: connections made since its last accept.  It is
+ *   acceptable because the gateway stops choosing a leaving replica before it is told to stop
+ *   (Kubernetes removes the pod from the Service's endpoints, scripts/nginx.sh reload does it
+ *   locally: docs/operations.md#scale-out), and the drain delay (DRAIN_DELAY_MS) comes first:
+ *   by now no new connection is expected.
+ * - Connections the acceptor took just before are handed to a worker thread, which may not have
+ *   taken them yet: once the stop is set civetweb drops them unanswered.  The 50 ms below is a
+ *   heuristic for those; civetweb 1.15 tells the number of queued sockets only when built with
+ *   USE_SERVER_STATS (mg_get_context_info), which the distribution's library is not. */
 static void http_stop_listening(const struct http_server *s)
 {
 	DIR *d = opendir("/proc/self/fd");
+	if (!d) {
+		log_warn("http: /proc/self/fd could not be read (%s): new connections are accepted "
+		         "until civetweb stops",
+		         strerror(errno));
+		return;
+	}
+	int shut = 0;
 	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		int fd = atoi(e->d_name), listening = 0;
+	while ((e = readdir(d))) {
+		char *end;
+		errno = 0;
+		long fd = strtol(e->d_name, &end, 10);
+		int listening = 0;
 		socklen_t len = sizeof listening;
-		if (fd <= 2 || fd == dirfd(d) ||
-		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
-		    !listening || http_socket_port(fd) != s->opts->port)
+		/* "." and "..", and the directory's own descriptor. */
+		if (end == e->d_name || *end || errno || fd < 0 || fd > INT_MAX || fd == dirfd(d) ||
+		    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+		    !listening || http_socket_port((int)fd) != s->opts->port)
 			continue;
-		if (shutdown(fd, SHUT_RD) != 0)
+		if (shutdown((int)fd, SHUT_RD) != 0)
 			log_warn("http: the listening socket could not be shut down: %s",
 			         strerror(errno));
+		else
+			shut++;
 	}
-	if (d)
-		closedir(d);
-	/* Connections the acceptor took just before are handed to a worker thread, which may not
-	 * have taken them yet: once the stop is set it would drop them unanswered. */
+	closedir(d);
+	if (shut)
+		log_info("http: %d listening socket(s) on port %lld shut down: new connections are "
+		         "refused",
+		         shut, s->opts->port);
+	else
+		log_warn(
+			"http: no listening socket on port %lld found: new connections are accepted "
+			"until civetweb stops",
+			s->opts->port);
 	timefmt_sleep_ms(50);
 }
 

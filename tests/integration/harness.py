@@ -293,12 +293,20 @@ class Gateway:
 
     def start(self, user_ports, room_ports, reservation_ports):
         """Each argument is one port or a list of the replicas' ports, balanced across."""
-        def listed(ports):
-            return ",".join(map(str, ports)) if isinstance(ports, (list, tuple)) else str(ports)
-
-        self.url = script("nginx.sh", "start", self.dir, str(self.port), listed(user_ports),
-                          listed(room_ports), listed(reservation_ports), env=self.env)
+        self.url = self._script("start", user_ports, room_ports, reservation_ports)
         return self.url
+
+    def reload(self, user_ports, room_ports, reservation_ports):
+        """The running gateway on other port lists (nginx.sh reload): returns once the new
+        workers serve; the old ones finish their requests."""
+        self._script("reload", user_ports, room_ports, reservation_ports)
+
+    def _script(self, command, *ports):
+        def listed(p):
+            return ",".join(map(str, p)) if isinstance(p, (list, tuple)) else str(p)
+
+        return script("nginx.sh", command, self.dir, str(self.port), *map(listed, ports),
+                      env=self.env)
 
     def stop(self):
         script("nginx.sh", "stop", self.dir)
@@ -505,6 +513,8 @@ class Replicas:
         r = Replicas(stack, 3).start()
         r.gateway.url                 # balances over every replica (scripts/nginx.sh)
         r.of("room-service")          # [replica 1, 2, 3]: harness.Service, to stop/kill/start
+        r.scale_in([svc])             # out of the gateway, then SIGTERM
+        r.restart([svc])              # started again (and back in the gateway)
         r.stop()                      # the gateway and replicas 2..n; the stack's stay up
     """
 
@@ -520,6 +530,7 @@ class Replicas:
                 Service(first.name, stack.workdir, env, tag=f"{first.name}-{k}")
                 for k in range(2, n + 1)]
         self.gateway = Gateway(stack.gateway_dir, name=name, env=stack.gateway.env)
+        self.out = set()
 
     def of(self, name):
         return self.by_name[name]
@@ -535,6 +546,40 @@ class Replicas:
                 svc.start()
         self.gateway.start(*([svc.port for svc in self.by_name[name]] for name in self.NAMES))
         return self
+
+    def serving(self):
+        """The replicas the gateway balances over: every one but those scaled in."""
+        return {name: [svc for svc in self.by_name[name] if svc not in self.out]
+                for name in self.NAMES}
+
+    def reload(self):
+        """The gateway's upstream lists as serving() gives them."""
+        self.gateway.reload(*([svc.port for svc in svcs] for svcs in self.serving().values()))
+
+    def scale_in(self, svcs, grace=0.5, sig=signal.SIGTERM):
+        """Scales replicas in as Kubernetes does: out of the gateway first (its upstream lists
+        reloaded without them; the old workers finish what they sent them), then, after grace
+        seconds, the signal (SIGTERM: the replica drains and stops).  Does not wait for them to
+        exit; restart() brings them back into the gateway."""
+        self.out.update(svcs)
+        self.reload()
+        time.sleep(grace)
+        for svc in svcs:
+            svc.proc.send_signal(sig)
+
+    def restart(self, svcs, timeout=60):
+        """Starts stopped (or killed) replicas again, same port and log, waits until each is
+        ready, and puts those scaled in back into the gateway."""
+        for svc in svcs:
+            if svc.proc is not None and svc.proc.poll() is None:
+                svc.stop(signal.SIGKILL)
+            svc.start(wait_ready=False)
+        for svc in svcs:
+            wait_until(lambda svc=svc: svc._ready(), timeout=timeout, interval=0.05,
+                       what=f"{svc.log_path} ready")
+        if self.out & set(svcs):
+            self.out -= set(svcs)
+            self.reload()
 
     def stop(self):
         with contextlib.suppress(Exception):

@@ -80,12 +80,6 @@ def gets_served(svc, route):
         r'(\d+)$', text, re.M))
 
 
-def restart(svc):
-    if svc.proc.poll() is None:
-        svc.stop(signal.SIGKILL)
-    svc.start()
-
-
 def gateway_lines(gateway, needle, timeout=5.0):
     """The gateway's access-log lines containing needle (the log is flushed once a second)."""
     path = f"{gateway.dir}/access.log"
@@ -102,7 +96,7 @@ def test_nginx_sh_writes_a_line_per_replica_and_refuses_bad_port_lists(replicas,
     for group, name in (("user", "user-service"), ("room", "room-service"),
                         ("reservation", "reservation-service")):
         ports = [svc.port for svc in replicas.of(name)]
-        for kind, suffix in (("retry", " max_fails=0"), ("once", "")):
+        for kind, suffix in (("retry", " max_fails=0"), ("once", " fail_timeout=2s")):
             body = re.search(rf"^upstream {group}_{kind} \{{\n(.*?)\n    keepalive ", conf,
                              re.S | re.M).group(1)
             assert body.splitlines() == [f"    server 127.0.0.1:{p}{suffix};" for p in ports]
@@ -127,6 +121,28 @@ def test_gets_are_spread_over_every_replica(replicas, tokens):
         assert sum(served) == 30 and all(n >= 3 for n in served), (name, served)
 
 
+def test_reload_takes_a_replica_out_of_the_gateway_and_back(replicas, tokens):
+    """nginx.sh reload without a replica's port: no request reaches it, none fails; reloaded with
+    it, it serves again."""
+    _, emp = tokens
+    out = replicas.of("room-service")[2]
+    before = gets_served(out, "/rooms")
+    replicas.out.add(out)
+    try:
+        replicas.reload()
+        for _ in range(20):
+            r = requests.get(replicas.gateway.url + "/rooms", headers=emp, timeout=10)
+            assert r.status_code == 200, r.text
+        assert gets_served(out, "/rooms") == before
+    finally:
+        replicas.out.discard(out)
+        replicas.reload()
+    for _ in range(20):
+        assert requests.get(replicas.gateway.url + "/rooms", headers=emp,
+                            timeout=10).status_code == 200
+    assert gets_served(out, "/rooms") > before
+
+
 def test_every_get_is_answered_with_one_then_two_replicas_of_three_killed(replicas, tokens):
     _, emp = tokens
     try:
@@ -141,9 +157,7 @@ def test_every_get_is_answered_with_one_then_two_replicas_of_three_killed(replic
                         failed.append((name, dead, r.status_code, r.text))
             assert not failed, failed
     finally:
-        for name in GETS:
-            for svc in replicas.of(name)[1:]:
-                restart(svc)
+        replicas.restart([svc for name in GETS for svc in replicas.of(name)[1:]])
 
 
 def test_a_post_refused_by_a_dead_replica_goes_to_a_live_one_once(replicas, tokens, room, stack):
@@ -169,7 +183,7 @@ def test_a_post_refused_by_a_dead_replica_goes_to_a_live_one_once(replicas, toke
                      if f"127.0.0.1:{dead.port}, " in ln]
         assert passed_on, "no POST was refused by the dead replica first"
     finally:
-        restart(dead)
+        replicas.restart([dead])
 
 
 def hung_request(stopped, send, tries=12):
@@ -243,4 +257,4 @@ def test_a_request_sent_to_a_replica_that_dies_is_never_repeated(replicas, token
                                 rid) == [(f"{method}-{tag}", "confirmed")], method
     finally:
         gateway.stop()
-        restart(victim)
+        replicas.restart([victim])

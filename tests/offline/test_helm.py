@@ -494,7 +494,7 @@ def expected_gateway_conf():
         "${REFRESH_BURST}": "600",
         "${REFRESH_RETRY_AFTER}": "1",
         "${CONN_PER_CLIENT}": "256",
-        "${UPSTREAM_KEEPALIVE}": "32",
+        "${UPSTREAM_KEEPALIVE}": "16",
         "${WEB_ROOT}": "/usr/share/nginx/web",
         "${WEB_VERSION}": web_version(),
     }.items():

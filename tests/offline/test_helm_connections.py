@@ -136,13 +136,32 @@ def test_explicit_max_connections_below_the_need_is_refused(helm):
 
 
 def test_gateway_keepalive_pool_must_stay_below_the_worker_threads(helm):
-    r = helm.template((), (("config.NUM_THREADS", "64"), ("gateway.upstreamKeepalive", 16)))
+    """Every gateway pod's idle upstream connections (workers x 2 groups x upstreamKeepalive), at
+    the gateway's most pods, at most half the threads of a service's fewest pods (the defaults:
+    2 gateway pods, services at least 2)."""
+    r = helm.template((), (("config.NUM_THREADS", "127"), ("gateway.upstreamKeepalive", 16)))
     assert r.returncode != 0
-    assert "must stay below config.NUM_THREADS (64)" in r.stderr, r.stderr
-    ok = helm.template((), (("config.NUM_THREADS", "65"), ("gateway.upstreamKeepalive", 16)))
+    assert ("services.user: 2 gateway replicas (gateway.autoscaling.maxReplicas when enabled, "
+            "else gateway.replicaCount) x gateway.workerProcesses (2) x 2 upstream groups x "
+            "gateway.upstreamKeepalive (16) = 128 idle upstream connections must stay at most "
+            "half of the service's fewest replicas (2) x config.NUM_THREADS (127) = 254"
+            ) in r.stderr, r.stderr
+    ok = helm.template((), (("config.NUM_THREADS", "128"), ("gateway.upstreamKeepalive", 16)))
     assert ok.returncode == 0, ok.stderr
     conf = ok.get("ConfigMap", f"{RELEASE}-gateway")["data"]["gateway.conf"]
     assert conf.count("keepalive 16;") == 6
+
+
+def test_gateway_keepalive_counts_the_gateways_most_replicas(helm):
+    """The gateway's HPA maximum counts, not its replicaCount: production's values fit at 6
+    gateway pods, and are refused at 12."""
+    files = (str(CHART / "values-production.yaml"),)
+    assert helm.template(files, ()).returncode == 0
+    r = helm.template(files, (("gateway.autoscaling.maxReplicas", 12),))
+    assert r.returncode != 0
+    assert "12 gateway replicas (gateway.autoscaling.maxReplicas when enabled" in r.stderr, r.stderr
+    r = helm.template((), (("gateway.replicaCount", 5),))
+    assert r.returncode != 0 and "5 gateway replicas" in r.stderr, r.stderr
 
 
 def test_values_files_set_the_pool_explicitly():

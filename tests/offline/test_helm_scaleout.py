@@ -9,8 +9,9 @@ environment is checked too) are rendered, and the manifests read back:
   nodes (and zones in production);
 - the topics' partitions and replication factor per environment, the replication factor within
   what the bundled Kafka can hold (at most its nodes, at least its min.insync.replicas);
-- the bundled PostgreSQL ends a vanished client's session within the documented bound (TCP
-  keepalives, tcp_user_timeout), the same settings scripts/pg.sh gives the local cluster.
+- the bundled PostgreSQL ends a vanished idle client's session within the documented bound (TCP
+  keepalives, moderate; no server-wide tcp_user_timeout), the same settings scripts/pg.sh gives
+  the local cluster.
 Values that would break these rules are refused with a message naming them.
 """
 
@@ -32,8 +33,10 @@ from test_helm import (  # noqa: F401 - fixtures below
 
 VALUES_FILES = [None] + sorted(p.name for p in CHART.glob("values-*.yaml"))
 # The outbox publisher's follower asks for the lock every second (OUTBOX_FOLLOW_MS).
-FOLLOWER_RETRY_S = 1.0
-TAKEOVER_TARGET_S = 5.0  # issue 19
+# An idle vanished client's session: ended within this (docs/operations.md#a-node-that-vanishes),
+# but not so fast that a short network blip ends every session on its path.
+DEAD_CLIENT_MIN_S = 5
+DEAD_CLIENT_MAX_S = 15
 # Per environment: (replication factor, Kafka nodes).
 TOPICS = {None: (1, 1), "values-development.yaml": (1, 1), "values-staging.yaml": (1, 1),
           "values-production.yaml": (3, 3)}
@@ -162,11 +165,37 @@ def test_own_anti_affinity_required_mode_and_off(helm):
     ((("kafka.replicas", 3), ("kafka.topics.replicationFactor", 1)),
      "kafka.topics.replicationFactor (1) must be at least the bundled Kafka's "
      "min.insync.replicas (2)"),
+    ((("kafka.replicas", 3), ("kafka.topics.replicationFactor", 2)),
+     "kafka.topics.replicationFactor (2) must be at least the bundled Kafka's "
+     "min.insync.replicas + 1 (3) with 3 nodes: with as many copies as in-sync replicas "
+     "required, one broker down (a node drain) stops the producers"),
+    ((("services.room.terminationDrainSeconds", 4),),
+     "services.room: terminationDrainSeconds (4) must be 0 (no drain) or at least 5: it must "
+     "exceed the gateway's upstream keepalive_timeout (4 s"),
+    ((("serviceDefaults.terminationDrainSeconds", 1),),
+     "services.user: terminationDrainSeconds (1) must be 0 (no drain) or at least 5"),
 ])
 def test_budgets_and_replication_that_cannot_work_are_refused(helm, sets, message):
     r = helm.template((), tuple(sets))
     assert r.returncode != 0, f"rendered with {sets}"
     assert message in r.stderr, r.stderr
+
+
+def test_drain_seconds_zero_or_beyond_the_gateways_keepalive_are_accepted(helm):
+    for seconds in (0, 5):
+        render(helm, None, (("serviceDefaults.terminationDrainSeconds", seconds),))
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES)
+def test_budgets_let_unhealthy_pods_go(helm, values_file):
+    """A pod that is not Ready (crash loop, Pending under required anti-affinity) may always be
+    evicted: counted against maxUnavailable 1 it would block every drain."""
+    # Not Kafka's: a broker that is not Ready may be catching up its copies (the default,
+    # IfHealthyBudget, keeps it through a drain while the others are short).
+    budgets = [p for p in render(helm, values_file).kind("PodDisruptionBudget")
+               if not p["metadata"]["name"].endswith("-kafka")]
+    assert budgets
+    assert all(p["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow" for p in budgets), budgets
 
 
 def test_budgets_that_work_are_accepted(helm):
@@ -180,7 +209,8 @@ def test_budgets_that_work_are_accepted(helm):
                 ("serviceDefaults.autoscaling.minReplicas", 2)))
     (pdb,) = [p for p in r.kind("PodDisruptionBudget")
               if p["metadata"]["name"] == svc_name("user-service")]
-    assert pdb["spec"] == {"minAvailable": "50%", "selector": pdb["spec"]["selector"]}
+    assert pdb["spec"] == {"minAvailable": "50%", "selector": pdb["spec"]["selector"],
+                           "unhealthyPodEvictionPolicy": "AlwaysAllow"}
 
 
 @pytest.mark.parametrize("values_file", VALUES_FILES)
@@ -221,22 +251,22 @@ def pg_settings(r):
 
 
 def detection_seconds(s):
-    """When the server gives a vanished client up: keepalives after idle, every interval, count of
-    them; tcp_user_timeout (ms) bounds the wait too, and also while sent data is unacknowledged."""
-    keepalive = int(s["tcp_keepalives_idle"]) + int(s["tcp_keepalives_interval"]) * int(
+    """When the server gives a vanished idle client up: keepalives after idle, every interval,
+    count of them."""
+    return int(s["tcp_keepalives_idle"]) + int(s["tcp_keepalives_interval"]) * int(
         s["tcp_keepalives_count"])
-    user_timeout = int(s["tcp_user_timeout"]) / 1000.0
-    assert user_timeout > 0, "without tcp_user_timeout unacknowledged data waits ~15 minutes"
-    return max(keepalive, user_timeout)
 
 
 @pytest.mark.parametrize("values_file", VALUES_FILES)
-def test_postgresql_ends_a_vanished_clients_session_quickly(helm, values_file):
+def test_postgresql_ends_a_vanished_clients_session_moderately(helm, values_file):
+    """Within DEAD_CLIENT_MAX_S, not faster than a short network blip: every session ends at once
+    when a path loses packets for as long as the bound.  No server-wide tcp_user_timeout (it also
+    cuts off stalled readers and replicas): the publisher's session sets its own (outbox.c)."""
     s = pg_settings(render(helm, values_file))
     assert int(s["max_connections"]) > 0
-    takeover = detection_seconds(s) + FOLLOWER_RETRY_S
-    assert takeover < TAKEOVER_TARGET_S, s
-    assert 0 < int(s["client_connection_check_interval"]) <= 1000
+    assert DEAD_CLIENT_MIN_S <= detection_seconds(s) <= DEAD_CLIENT_MAX_S, s
+    assert "tcp_user_timeout" not in s, s
+    assert 0 < int(s["client_connection_check_interval"]) <= 5000
     assert "idle_session_timeout" not in s, "it would end the pools' idle sessions"
 
 
@@ -246,6 +276,6 @@ def test_local_cluster_has_the_charts_settings(helm):
     text = (ROOT / "scripts" / "pg.sh").read_text()
     local = dict(re.findall(r"^(\w+) = (\S+)$", text, re.M))
     for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
-                 "tcp_user_timeout", "client_connection_check_interval"):
+                 "client_connection_check_interval"):
         assert local.get(name) == chart[name], (name, local.get(name), chart[name])
-    assert "idle_session_timeout" not in local
+    assert "idle_session_timeout" not in local and "tcp_user_timeout" not in local

@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from harness import Replicas, Stack, operator_token, service_ready, wait_until
+from harness import Replicas, Stack, operator_token
 
 DRAIN_DELAY_MS = "4500"
 SERVICES = ("user", "room", "reservation")
@@ -50,19 +50,9 @@ class Cluster:
         return {"Authorization": f"Bearer {token}"}, uid
 
     def restart(self, svcs):
-        """Starts stopped replicas again (same port, same log) and waits until they are ready."""
-        for svc in svcs:
-            svc.start(wait_ready=False)
-        for svc in svcs:
-            wait_until(lambda svc=svc: self._ready(svc), timeout=60, interval=0.05,
-                       what=f"{svc.log_path} ready")
-
-    @staticmethod
-    def _ready(svc):
-        if svc.proc.poll() is not None:
-            raise AssertionError(f"{svc.log_path}: exit {svc.proc.returncode}\n"
-                                 + svc.log_tail())
-        return service_ready(svc)
+        """Starts stopped replicas again (same port, same log), waits until they are ready, and
+        puts those scaled in back into the gateway (harness.Replicas.restart)."""
+        self.set.restart(svcs)
 
     def stop(self):
         """Stops every replica at once: SIGTERM, then a second one that ends the drain delay

@@ -415,6 +415,8 @@ error is always the same complete list: secrets must come from the caller, never
 {{- $errors = append $errors (printf "kafka.topics.replicationFactor (%d) must be at most kafka.replicas (%d): Kafka cannot place more copies than it has nodes" $rf $nodes) -}}
 {{- else if lt $rf $minIsr -}}
 {{- $errors = append $errors (printf "kafka.topics.replicationFactor (%d) must be at least the bundled Kafka's min.insync.replicas (%d): the services' producers wait for every in-sync replica (acks=all) and would be refused" $rf $minIsr) -}}
+{{- else if and (gt $nodes 1) (le $rf $minIsr) -}}
+{{- $errors = append $errors (printf "kafka.topics.replicationFactor (%d) must be at least the bundled Kafka's min.insync.replicas + 1 (%d) with %d nodes: with as many copies as in-sync replicas required, one broker down (a node drain) stops the producers of the partitions it holds (acks=all)" $rf (add $minIsr 1) $nodes) -}}
 {{- end -}}
 {{- end -}}
 {{- $ks := .Values.externalKafka -}}
@@ -432,6 +434,8 @@ error is always the same complete list: secrets must come from the caller, never
 {{- $svc := include "mr.service" (dict "ctx" $ "key" $key) | fromYaml -}}
 {{- if gt (int $svc.terminationDrainSeconds) 600 -}}
 {{- $errors = append $errors (printf "services.%s: terminationDrainSeconds (%d) must be at most 600 (the service's DRAIN_DELAY_MS is at most 600000)" $key (int $svc.terminationDrainSeconds)) -}}
+{{- else if and (ge (int $svc.terminationDrainSeconds) 1) (le (int $svc.terminationDrainSeconds) 4) -}}
+{{- $errors = append $errors (printf "services.%s: terminationDrainSeconds (%d) must be 0 (no drain) or at least 5: it must exceed the gateway's upstream keepalive_timeout (4 s, files/gateway.conf), so that the gateway holds no idle connection to the pod when it stops" $key (int $svc.terminationDrainSeconds)) -}}
 {{- end -}}
 {{- if lt (int $svc.dbPoolSize) 1 -}}
 {{- $errors = append $errors (printf "services.%s: dbPoolSize must be at least 1" $key) -}}
@@ -471,10 +475,23 @@ error is always the same complete list: secrets must come from the caller, never
 {{- if has (lower (toString (default "" .Values.config.TRUST_FORWARDED_FOR))) (list "1" "true" "yes" "on") -}}
 {{- $errors = append $errors "config.TRUST_FORWARDED_FOR is no longer supported (user-service refuses to start with it): set TRUSTED_GATEWAYS to the gateway's addresses instead, and remove TRUST_FORWARDED_FOR" -}}
 {{- end -}}
+{{- /* Idle upstream connections: every gateway pod keeps its own to each service (2 upstream
+     groups per worker), each holding one of a service pod's worker threads until nginx drops it
+     after 4 s, and the Service places each on a pod at random.  At the gateway's most pods they
+     may take at most half the threads of the service's fewest pods. */ -}}
 {{- $threads := int (default "300" (toString (default "" .Values.config.NUM_THREADS))) -}}
-{{- $idle := mul (int .Values.gateway.workerProcesses) 2 (int .Values.gateway.upstreamKeepalive) -}}
-{{- if ge $idle $threads -}}
-{{- $errors = append $errors (printf "gateway.workerProcesses x 2 upstream groups x gateway.upstreamKeepalive (%d) must stay below config.NUM_THREADS (%d): one gateway pod's idle upstream connections could otherwise hold every worker thread of a service replica" $idle $threads) -}}
+{{- $gw := .Values.gateway -}}
+{{- $gwMax := int $gw.replicaCount -}}
+{{- if dig "autoscaling" "enabled" false $gw -}}
+{{- $gwMax = int $gw.autoscaling.maxReplicas -}}
+{{- end -}}
+{{- $idle := mul $gwMax (int $gw.workerProcesses) 2 (int $gw.upstreamKeepalive) -}}
+{{- range $key := list "user" "room" "reservation" -}}
+{{- $svc := include "mr.service" (dict "ctx" $ "key" $key) | fromYaml -}}
+{{- $fewest := include "mr.minReplicas" $svc | int -}}
+{{- if gt (mul $idle 2) (mul $fewest $threads) -}}
+{{- $errors = append $errors (printf "services.%s: %d gateway replicas (gateway.autoscaling.maxReplicas when enabled, else gateway.replicaCount) x gateway.workerProcesses (%d) x 2 upstream groups x gateway.upstreamKeepalive (%d) = %d idle upstream connections must stay at most half of the service's fewest replicas (%d) x config.NUM_THREADS (%d) = %d threads: each idle connection holds a worker thread; lower gateway.upstreamKeepalive" $key $gwMax (int $gw.workerProcesses) (int $gw.upstreamKeepalive) $idle $fewest $threads (mul $fewest $threads)) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.postgresql.enabled .Values.postgresql.maxConnections -}}
 {{- $need := add (include "mr.db.serviceConnections" . | int) (int .Values.postgresql.connectionHeadroom) 3 -}}
