@@ -12,6 +12,12 @@
 #       prints one line: http://127.0.0.1:GATEWAY_PORT
 #       The workers run as nobody and read DIR/web: DIR and the directories above it must be
 #       searchable by others (a warning says so when they are not; the API works regardless).
+#   scripts/nginx.sh reload DIR GATEWAY_PORT USER_PORTS ROOM_PORTS RESERVATION_PORTS
+#       the running gateway on other port lists (a replica taken out before it stops, or put
+#       back): renders as `start` does, from the same environment (give it the settings `start`
+#       had), checks it (nginx -t; on failure the previous gateway.conf is put back and nginx
+#       keeps running on it), reloads, and returns once the new workers serve and no old one
+#       accepts connections any more (old ones finish the requests they hold)
 #   scripts/nginx.sh web-version
 #       prints the web app's version (below), the path segment of its assets: /assets/VERSION/
 #   scripts/nginx.sh stop DIR
@@ -38,7 +44,7 @@ GATEWAY=$ROOT/helm/meeting-rooms/files/gateway.conf
 
 die() { echo "nginx.sh: $*" >&2; exit 1; }
 usage() {
-  die "usage: nginx.sh start DIR GATEWAY_PORT USER_PORTS ROOM_PORTS RESERVATION_PORTS" \
+  die "usage: nginx.sh start|reload DIR GATEWAY_PORT USER_PORTS ROOM_PORTS RESERVATION_PORTS" \
     "(each *_PORTS one port or a comma-separated list: 5000,5010) | stop DIR | web-version"
 }
 
@@ -190,21 +196,36 @@ start() {
 # The running gateway with new port lists: new workers start on the new configuration, the old
 # ones stop accepting, finish the requests they hold (their idle client and upstream
 # connections closed) and exit.
+# The master's workers that accept connections, sorted: nginx retitles a worker "… is shutting
+# down" once it has closed its listening sockets.
+accepting_workers() { # master pid
+  local w
+  for w in $(pgrep -P "$1"); do
+    [[ $(ps -o args= -p "$w" 2>/dev/null) == "nginx: worker process" ]] && echo "$w"
+  done | sort
+}
+
 reload() {
   local pid old new n url=http://127.0.0.1:$1
   pid=$(master_pid) || die "not running (no live nginx master in $DIR/nginx.pid)"
+  cp -p "$DIR/gateway.conf" "$DIR/gateway.conf.prev"
   render "$@"
   local out
-  out=$(nginx_cmd -t -q 2>&1) || { echo "$out" >&2; die "invalid configuration $DIR/nginx.conf"; }
-  old=$(pgrep -P "$pid" | sort)
+  if ! out=$(nginx_cmd -t -q 2>&1); then
+    echo "$out" >&2
+    mv -f "$DIR/gateway.conf.prev" "$DIR/gateway.conf"
+    die "invalid configuration $DIR/nginx.conf (the previous gateway.conf is back)"
+  fi
+  # The workers that accept now (not those an earlier reload left shutting down).
+  old=$(accepting_workers "$pid")
   n=$(wc -w <<<"$old")
   nginx_cmd -s reload || die "nginx -s reload failed (see $DIR/error.log)"
   # Done when as many new workers run as before (each has a pid the old ones had not) and no
   # old one accepts any more: each is gone or "shutting down" (nginx's process title once it
   # has closed its listening sockets).
-  local deadline=$((SECONDS + 10)) w accepting
+  local deadline=$((SECONDS + 10)) accepting w
   while :; do
-    new=$(comm -13 <(echo "$old") <(pgrep -P "$pid" | sort))
+    new=$(comm -13 <(echo "$old") <(accepting_workers "$pid"))
     accepting=0
     for w in $old; do
       [[ $(ps -o args= -p "$w" 2>/dev/null) == "nginx: worker process" ]] && accepting=1
