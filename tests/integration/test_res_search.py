@@ -497,6 +497,34 @@ def test_409_alternatives_are_computed_after_the_room_lock_is_released(
             conn.close()
 
 
+def test_the_search_keeps_a_buffer_set_later(stack, room_url, res_url, admin_headers, alice,
+                                             bob, token):
+    """A booking made before its room had a buffer (its own snapshot: none) is kept apart by
+    the room's buffer once the room has one, in a search as in a booking (review 15a M1; the
+    search's test of it was rewritten by migration 023)."""
+    rooms = make_rooms(room_url, res_url, admin_headers, token, {"Later": {}, "Plain": {}})
+    rid = rooms["Later"]["id"]
+    w = window(10, 10, 11)
+    booked(res_url, alice, rid, w["start"], w["end"])
+    r = requests.put(f"{room_url}/rooms/{rid}", headers=admin_headers, timeout=10,
+                     json={"policies": {"buffer_minutes": 15}})
+    assert r.status_code == 200, r.text
+    deadline = time.time() + 30
+    while res_db_query(stack.pg, "SELECT policies->>'buffer_minutes' FROM rooms WHERE id = %s",
+                       rid) != [("15",)]:
+        assert time.time() < deadline, "the buffer copied"
+        time.sleep(0.1)
+    after = {"start": utc_at(10, 11, 5), "end": utc_at(10, 12)}
+    assert ids(found(res_url, bob, q=token, **after)) == [rooms["Plain"]["id"]]
+    # Ending five minutes before it: the room's buffer after the new booking reaches it (the
+    # room's buffer and the booking's own, none, are not interchangeable).
+    before = {"start": utc_at(10, 9), "end": utc_at(10, 9, 55)}
+    assert ids(found(res_url, bob, q=token, **before)) == [rooms["Plain"]["id"]]
+    assert_error(book(res_url, bob, rid, after["start"], after["end"]), 409, "conflict")
+    clear = {"start": utc_at(10, 11, 15), "end": utc_at(10, 12)}
+    assert ids(found(res_url, bob, q=token, **clear)) == [rid, rooms["Plain"]["id"]]
+
+
 def test_the_search_sees_what_a_booking_sees(stack, room_url, res_url, admin_headers, alice,
                                              bob, token):
     """Review 15a M3: a pending booking is busy, a room is busy within its buffer, and a room
@@ -528,6 +556,14 @@ def test_the_search_sees_what_a_booking_sees(stack, room_url, res_url, admin_hea
     assert_error(book(res_url, bob, rooms["Buffer"]["id"], after["start"], after["end"]), 409,
                  "conflict")
     clear = {"start": utc_at(9, 11, 15), "end": utc_at(9, 12)}
+    assert rooms["Buffer"]["id"] in ids(found(res_url, bob, q=token, **clear))
+    # Ending five minutes before the booking: the room's buffer after the new one reaches it.
+    before = {"start": utc_at(9, 8), "end": utc_at(9, 9, 55)}
+    assert ids(found(res_url, bob, q=token, **before)) == [rooms["Approval"]["id"],
+                                                           rooms["Plain"]["id"]]
+    assert_error(book(res_url, bob, rooms["Buffer"]["id"], before["start"], before["end"]),
+                 409, "conflict")
+    clear = {"start": utc_at(9, 8), "end": utc_at(9, 9, 45)}
     assert rooms["Buffer"]["id"] in ids(found(res_url, bob, q=token, **clear))
     # A room closed every day: never offered, nor any window of the day.
     body = found(res_url, bob, q=f"{token}x", suggest=3, **w)
