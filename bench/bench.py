@@ -750,12 +750,11 @@ class Bench:
         with self.cursor("reservation_db") as cur:
             cur.execute(sql, {"lo": self.seeded, "hi": upto, "rooms": s["rooms"],
                               "users": s["users"], "uid_lo": self.uid_lo, "day0": self.day0})
-            cur.execute("VACUUM (ANALYZE) reservations")
-        # The seed's pages written out now: otherwise the checkpoint it set off spreads its
-        # writes (and the kernel's write-back) over the next minutes, into the first scenarios
-        # after the 1 M stage and not into the 10 k one
+        # Vacuumed, analyzed and its pages written out now: otherwise the checkpoint the seed
+        # set off spreads its writes (and the kernel's write-back) over the next minutes, into
+        # the first scenarios after the 1 M stage and not into the 10 k one
         # (bench/README.md#a-checkpoint-after-each-seed-stage).
-        harness.superuser_sql(self.stack.pg, "CHECKPOINT")
+        self.quiesce()
         took = time.monotonic() - t0
         log(f"seeded reservations {self.seeded:,} .. {upto:,} in {took:.1f}s")
         self.report["seed"].setdefault("reservation_stages", []).append(

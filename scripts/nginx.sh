@@ -193,9 +193,6 @@ start() {
   die "gateway did not answer on $url"
 }
 
-# The running gateway with new port lists: new workers start on the new configuration, the old
-# ones stop accepting, finish the requests they hold (their idle client and upstream
-# connections closed) and exit.
 # The master's workers that accept connections, sorted: nginx retitles a worker "… is shutting
 # down" once it has closed its listening sockets.
 accepting_workers() { # master pid
@@ -205,6 +202,9 @@ accepting_workers() { # master pid
   done | sort
 }
 
+# The running gateway with new port lists: new workers start on the new configuration, the old
+# ones stop accepting, finish the requests they hold (their idle client and upstream
+# connections closed) and exit.
 reload() {
   local pid old new n url=http://127.0.0.1:$1
   pid=$(master_pid) || die "not running (no live nginx master in $DIR/nginx.pid)"
@@ -223,14 +223,11 @@ reload() {
   # Done when as many new workers run as before (each has a pid the old ones had not) and no
   # old one accepts any more: each is gone or "shutting down" (nginx's process title once it
   # has closed its listening sockets).
-  local deadline=$((SECONDS + 10)) accepting w
+  local deadline=$((SECONDS + 10)) now
   while :; do
-    new=$(comm -13 <(echo "$old") <(accepting_workers "$pid"))
-    accepting=0
-    for w in $old; do
-      [[ $(ps -o args= -p "$w" 2>/dev/null) == "nginx: worker process" ]] && accepting=1
-    done
-    (($(wc -w <<<"$new") >= n && !accepting)) && break
+    now=$(accepting_workers "$pid")
+    new=$(comm -13 <(echo "$old") <(echo "$now"))
+    (($(wc -w <<<"$new") >= n)) && [[ -z $(comm -12 <(echo "$old") <(echo "$now")) ]] && break
     ((SECONDS < deadline)) || die "the new workers did not take over (see $DIR/error.log)"
     sleep 0.05
   done

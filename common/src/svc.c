@@ -46,11 +46,17 @@ static const struct db_migration svc_common_migrations[] = {
  * GLIBC_TUNABLES' glibc.malloc.mmap_threshold or MALLOC_MMAP_THRESHOLD_, when set, rules. */
 #define SVC_MMAP_THRESHOLD (128 * 1024)
 
-static void svc_malloc_configure(void)
+/* Whether the environment sets a malloc parameter itself: as a GLIBC_TUNABLES tunable or as
+ * its older MALLOC_* variable. */
+static bool svc_malloc_env_sets(const char *tunable, const char *variable)
 {
 	const char *tunables = getenv("GLIBC_TUNABLES");
-	if ((!tunables || !strstr(tunables, "glibc.malloc.mmap_threshold")) &&
-	    !getenv("MALLOC_MMAP_THRESHOLD_"))
+	return (tunables && strstr(tunables, tunable)) || getenv(variable);
+}
+
+static void svc_malloc_configure(void)
+{
+	if (!svc_malloc_env_sets("glibc.malloc.mmap_threshold", "MALLOC_MMAP_THRESHOLD_"))
 		(void)mallopt(M_MMAP_THRESHOLD, SVC_MMAP_THRESHOLD);
 	/* One heap arena per CPU the process may run on (at least two, at most eight) instead of
 	 * glibc's eight per core: no more threads than that run at once, and each arena keeps the
@@ -58,8 +64,7 @@ static void svc_malloc_configure(void)
 	 * residue was ~4-5 MB of a service's peak (bench/README.md#memory-peak-rss).  The CPUs
 	 * counted are the affinity mask's, not a container's CPU quota, hence the ceiling.
 	 * GLIBC_TUNABLES' glibc.malloc.arena_max or MALLOC_ARENA_MAX, when set, rule. */
-	if ((!tunables || !strstr(tunables, "glibc.malloc.arena_max")) &&
-	    !getenv("MALLOC_ARENA_MAX")) {
+	if (!svc_malloc_env_sets("glibc.malloc.arena_max", "MALLOC_ARENA_MAX")) {
 		cpu_set_t cpus;
 		int n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 2;
 		(void)mallopt(M_ARENA_MAX, n < 2 ? 2 : n > 8 ? 8 : n);

@@ -5,7 +5,7 @@ at the bench's 1,000,000 reservations, not at the suite's few: the bench's room 
 What a search answers with buffers: test_res_search.py.)"""
 import random
 
-import psycopg2
+from harness import res_db_query
 
 # Migration 018's res_in_the_way, written out: the ranges it stands for (the function itself
 # is compared too).
@@ -45,21 +45,16 @@ def spans(n, seed):
 def test_in_the_way_is_018s_answer(stack):
     rows = spans(6000, 23)
     cols = [list(c) for c in zip(*rows, strict=True)]
-    conn = psycopg2.connect(stack.pg.dsn("reservation_db"))
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FILTER (WHERE now_ IS DISTINCT FROM then_ "
-                "OR now_ IS DISTINCT FROM fn), "
-                "count(*) FILTER (WHERE now_), count(*) FILTER (WHERE NOT now_) "
-                "FROM (SELECT res_in_the_way_scan(rs, re, rb, s, e, gap) AS now_, "
-                f"({RANGES_018}) AS then_, res_in_the_way(rs, re, rb, s, e, gap) AS fn "
-                "FROM (SELECT to_timestamp(a) AS rs, to_timestamp(b) AS re, rb, s, e, gap "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::bigint[], %s::bigint[], "
-                "%s::int[]) AS u (a, b, rb, s, e, gap)) x) y", cols)
-            differ, in_the_way, clear = cur.fetchone()
-    finally:
-        conn.close()
+    [(differ, in_the_way, clear)] = res_db_query(
+        stack.pg,
+        "SELECT count(*) FILTER (WHERE now_ IS DISTINCT FROM then_ "
+        "OR now_ IS DISTINCT FROM fn), "
+        "count(*) FILTER (WHERE now_), count(*) FILTER (WHERE NOT now_) "
+        "FROM (SELECT res_in_the_way_scan(rs, re, rb, s, e, gap) AS now_, "
+        f"({RANGES_018}) AS then_, res_in_the_way(rs, re, rb, s, e, gap) AS fn "
+        "FROM (SELECT to_timestamp(a) AS rs, to_timestamp(b) AS re, rb, s, e, gap "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::bigint[], %s::bigint[], "
+        "%s::int[]) AS u (a, b, rb, s, e, gap)) x) y", *cols)
     assert differ == 0
     # Both answers are common, so a definition that always said one of them would fail.
     assert in_the_way > 1000 and clear > 1000, (in_the_way, clear)
